@@ -1,0 +1,47 @@
+"""The hot path: shell analysis, rule matching and the decision cache.
+
+Each concern has a compiled module (``_x_c``, Cython) and a pure-Python twin (``_x_py``)
+with the same API. This package picks one implementation at import: the compiled one,
+unless ``LIGHTHOUSE_NO_EXTENSIONS=1`` is set or it is not built. ``COMPILED`` says which
+was loaded; ``implementations()`` returns every implementation available, for tests and
+benchmarks that compare them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+NO_EXTENSIONS = os.environ.get("LIGHTHOUSE_NO_EXTENSIONS", "") not in ("", "0")
+
+if TYPE_CHECKING:
+    from . import _engine_py as engine
+    from . import _shell_py as shell
+    COMPILED = False
+elif NO_EXTENSIONS:
+    from . import _engine_py as engine
+    from . import _shell_py as shell
+    COMPILED = False
+else:
+    try:
+        from . import _engine_c as engine
+        from . import _shell_c as shell
+        COMPILED = True
+    except ImportError:
+        from . import _engine_py as engine
+        from . import _shell_py as shell
+        COMPILED = False
+
+IMPLEMENTATION = "compiled" if COMPILED else "pure"
+
+
+def implementations():
+    """{"pure": (shell, engine), "compiled": (shell, engine)} for what can be imported."""
+    from . import _engine_py, _shell_py
+    out = {"pure": (_shell_py, _engine_py)}
+    try:
+        from . import _engine_c, _shell_c
+    except ImportError:
+        return out
+    out["compiled"] = (_shell_c, _engine_c)
+    return out

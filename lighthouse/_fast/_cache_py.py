@@ -1,0 +1,62 @@
+"""Decision cache, pure-Python reference implementation.
+
+An LRU map from a 64-bit key (xxh3 of tool, normalized input and cwd) to a value,
+stamped with the policy generation it was computed under and the time it expires. A
+reload bumps the generation, which turns every older entry into a miss without having
+to walk the map.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+__all__ = ["DecisionCache"]
+
+
+class DecisionCache:
+    """LRU + TTL cache. `capacity` 0 disables it."""
+
+    def __init__(self, capacity=65536, ttl=300.0):
+        if capacity < 0:
+            raise ValueError("cache capacity must be >= 0")
+        if ttl <= 0:
+            raise ValueError("cache ttl must be > 0 seconds")
+        self.capacity = int(capacity)
+        self.ttl = float(ttl)
+        self.hits = 0
+        self.misses = 0
+        self._map = OrderedDict()
+
+    def get(self, key, generation):
+        """Return the value stored for key under `generation`, or None."""
+        entry = self._map.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        if entry[0] != generation or entry[1] < time.monotonic():
+            del self._map[key]
+            self.misses += 1
+            return None
+        self._map.move_to_end(key)
+        self.hits += 1
+        return entry[2]
+
+    def put(self, key, generation, value):
+        if self.capacity == 0:
+            return
+        m = self._map
+        m[key] = (generation, time.monotonic() + self.ttl, value)
+        m.move_to_end(key)
+        if len(m) > self.capacity:
+            m.popitem(last=False)
+
+    def clear(self):
+        self._map.clear()
+
+    def __len__(self):
+        return len(self._map)
+
+    def stats(self):
+        return {"size": len(self._map), "capacity": self.capacity, "hits": self.hits,
+                "misses": self.misses}

@@ -1,0 +1,902 @@
+"""Rule matching, pure-Python reference implementation.
+
+An :class:`Engine` is built from normalized rule specs (plain dicts made by
+``lighthouse.rules.loader``) and program specs, and answers ``evaluate(tool, tool_input,
+cwd, home)`` with ``(verdict, rule_id, reason)`` where verdict is one of ``VERDICTS``.
+Bash input is analysed into simple commands first; every command must be allowed for the
+call to be allowed, any deny wins, then any ask, and a command no rule covers makes the
+call a miss.
+
+Globs never backtrack exponentially: a pattern is split into path segments, ``**``
+segments are matched with a memo over (pattern segment, value segment) pairs, and each
+segment with the classic single-backtrack wildcard algorithm. Text rules use RE2.
+"""
+
+from __future__ import annotations
+
+import re2
+import xxhash
+
+from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path
+
+__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms",
+           "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
+
+ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
+VERDICTS = ("allow", "ask", "deny", "miss")
+MAX_PATH_SEGMENTS = 128
+MAX_MATCH_LENGTH = 8192
+_HOME_ROOTS = ("/home/", "/Users/")
+
+
+# ------------------------------------------------------------------- globs
+
+def _seg_match(pat, s, cross_slash):
+    """Wildcard match of one segment: `*` `?` `[...]`; linear in practice, O(n*m) worst."""
+    pi = si = 0
+    np_, ns = len(pat), len(s)
+    star_p = -1
+    star_s = 0
+    while si < ns:
+        if pi < np_:
+            c = pat[pi]
+            if c == "*":
+                star_p = pi
+                star_s = si
+                pi += 1
+                continue
+            if c == "?":
+                if cross_slash or s[si] != "/":
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "[":
+                end, ok = _class_match(pat, pi, s[si])
+                if end > 0:
+                    if ok:
+                        pi = end
+                        si += 1
+                        continue
+                elif c == s[si]:
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "\\" and pi + 1 < np_:
+                if pat[pi + 1] == s[si]:
+                    pi += 2
+                    si += 1
+                    continue
+            elif c == s[si]:
+                pi += 1
+                si += 1
+                continue
+        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
+            star_s += 1
+            si = star_s
+            pi = star_p + 1
+            continue
+        return False
+    while pi < np_ and pat[pi] == "*":
+        pi += 1
+    return pi == np_
+
+
+def _class_match(pat, pi, ch):
+    """Match `ch` against the class starting at pat[pi] == '['. Returns (end, ok);
+    end == -1 when the bracket is not a class (then it is a literal '[')."""
+    j = pi + 1
+    negate = False
+    if j < len(pat) and pat[j] in "!^":
+        negate = True
+        j += 1
+    first = True
+    ok = False
+    while j < len(pat) and (first or pat[j] != "]"):
+        first = False
+        lo = pat[j]
+        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
+            if lo <= ch <= pat[j + 2]:
+                ok = True
+            j += 3
+        else:
+            if lo == ch:
+                ok = True
+            j += 1
+    if j >= len(pat):
+        return -1, False
+    return j + 1, ok != negate
+
+
+def _split(value):
+    return value.split("/")
+
+
+def compile_glob(pattern, mode):
+    """Compile one glob into (anchor, segments) for `mode` 'path' or (None, pattern) for
+    'text'. Anchors: 'abs', 'home', 'ws', 'rel'."""
+    if mode == "text":
+        return ("text", pattern)
+    if pattern.startswith("{ws}"):
+        anchor, rest = "ws", "{ws}" + pattern[4:]
+    elif pattern.startswith("~"):
+        anchor, rest = "home", pattern
+    elif pattern.startswith("/"):
+        anchor, rest = "abs", pattern
+    else:
+        anchor, rest = "rel", "**/" + pattern
+    segs = [s for k, s in enumerate(rest.split("/")) if s != "" or k == 0]
+    if rest.endswith("/") and len(segs) > 1:
+        pass
+    return (anchor, segs)
+
+
+def _match_segs(psegs, vsegs):
+    np_, nv = len(psegs), len(vsegs)
+    failed = set()
+    stack = [(0, 0)]
+    while stack:
+        i, j = stack.pop()
+        if (i, j) in failed:
+            continue
+        failed.add((i, j))
+        if i == np_:
+            if j == nv:
+                return True
+            continue
+        p = psegs[i]
+        if p == "**":
+            for k in range(nv, j - 1, -1):
+                stack.append((i + 1, k))
+            continue
+        if j < nv and _seg_match(p, vsegs[j], False):
+            stack.append((i + 1, j + 1))
+    return False
+
+
+def _expand_braces(pattern):
+    """`a{b,c}d` -> [abd, acd]; `{ws}` is left alone."""
+    start = -1
+    k = 0
+    while k < len(pattern):
+        if pattern[k] == "{" and not pattern.startswith("{ws}", k):
+            start = k
+            break
+        k += 1
+    if start < 0:
+        return [pattern]
+    depth = 0
+    for end in range(start, len(pattern)):
+        if pattern[end] == "{":
+            depth += 1
+        elif pattern[end] == "}":
+            depth -= 1
+            if depth == 0:
+                break
+    else:
+        return [pattern]
+    body = pattern[start + 1:end]
+    options = []
+    depth = 0
+    cur = []
+    for ch in body:
+        if ch == "," and depth == 0:
+            options.append("".join(cur))
+            cur = []
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        cur.append(ch)
+    options.append("".join(cur))
+    if len(options) == 1:
+        return [pattern]
+    out = []
+    for opt in options:
+        out.extend(_expand_braces(pattern[:start] + opt + pattern[end + 1:]))
+    return out
+
+
+class GlobList:
+    """Positive and negative globs: a value matches when some positive matches (or there
+    are no positives) and no negative matches."""
+
+    __slots__ = ("pos", "neg", "mode", "exact")
+
+    def __init__(self, patterns, mode):
+        self.mode = mode
+        self.pos = []
+        self.neg = []
+        self.exact = None
+        for p in patterns:
+            target = self.neg if p.startswith("!") else self.pos
+            body = p[1:] if p.startswith("!") else p
+            for q in _expand_braces(body):
+                target.append(compile_glob(q, mode))
+        if mode == "text" and not self.neg and all(
+                not any(ch in g[1] for ch in "*?[\\") for g in self.pos):
+            self.exact = frozenset(g[1] for g in self.pos)
+
+    def match_text(self, value):
+        if self.exact is not None:
+            return value in self.exact
+        if self.pos and not any(_seg_match(g[1], value, True) for g in self.pos):
+            return False
+        return not any(_seg_match(g[1], value, True) for g in self.neg)
+
+    def match_forms(self, forms):
+        """forms: (abs_segs, home_segs or None, ws_segs or None)."""
+        if self.pos and not any(_glob_forms(g, forms) for g in self.pos):
+            return False
+        return not any(_glob_forms(g, forms) for g in self.neg)
+
+
+def _glob_forms(g, forms):
+    anchor, segs = g
+    if anchor == "abs" or anchor == "rel":
+        v = forms[0]
+    elif anchor == "home":
+        v = forms[1]
+    else:
+        v = forms[2]
+    return v is not None and _match_segs(segs, v)
+
+
+def glob_match(pattern, value, mode="path", cwd="", home=None):
+    """Match one glob against one value (for tests and `lighthouse rules explain`)."""
+    gl = GlobList([pattern], mode)
+    if mode == "text":
+        return gl.match_text(value)
+    return gl.match_forms(path_forms(value, cwd, home, cwd))
+
+
+# ------------------------------------------------------------------- paths
+
+def path_forms(value, cwd, home, workspace):
+    """Resolve a path argument; return its segment lists as (absolute, home-relative,
+    workspace-relative). `~` resolves to `home` when given, else stays a home marker."""
+    full = join_path(cwd, value)
+    if full.startswith("~") and home:
+        full = join_path(home, full[2:]) if len(full) > 1 else home.rstrip("/") or "/"
+    if len(full) > MAX_MATCH_LENGTH:
+        full = full[:MAX_MATCH_LENGTH]
+    abs_segs = full.split("/") if full != "/" else [""]
+    if len(abs_segs) > MAX_PATH_SEGMENTS:
+        abs_segs = abs_segs[:MAX_PATH_SEGMENTS]
+    home_segs = None
+    if full.startswith("~"):
+        home_segs = abs_segs
+    elif home and (full == home or full.startswith(home.rstrip("/") + "/")):
+        home_segs = ["~"] + [s for s in full[len(home.rstrip("/")):].split("/") if s]
+    elif not home:
+        if full.startswith(_HOME_ROOTS):
+            parts = abs_segs
+            home_segs = ["~"] + parts[3:] if len(parts) >= 3 and parts[2] not in ("", "*", "**") else None
+        elif full == "/root" or full.startswith("/root/"):
+            home_segs = ["~"] + abs_segs[2:]
+    ws_segs = None
+    if workspace:
+        ws = workspace.rstrip("/")
+        if full == ws:
+            ws_segs = ["{ws}"]
+        elif full.startswith(ws + "/"):
+            ws_segs = ["{ws}"] + full[len(ws) + 1:].split("/")
+    return (abs_segs, home_segs, ws_segs)
+
+
+def _path_candidate(arg):
+    """The path an argument names, or None: `@file` (curl), `key=value`, `--opt=value`."""
+    if not arg or arg == "-" or arg == DYN:
+        return None
+    if arg[0] == "@" and len(arg) > 1:
+        arg = arg[1:]
+    elif "=" in arg and not arg.startswith(("/", ".", "~")):
+        eq = arg.index("=")
+        key = arg[:eq].lstrip("-")
+        if key and all(ch.isalnum() or ch in "-_." for ch in key):
+            arg = arg[eq + 1:]
+            if arg.startswith("@"):
+                arg = arg[1:]
+    if not arg or "://" in arg:
+        return None
+    return arg
+
+
+# ------------------------------------------------------------------- rules
+
+class ProgramSpec:
+    __slots__ = ("value_options", "data_options", "data_positionals", "single_dash_long",
+                 "writes", "write_options", "write_prefixes", "data_unless", "writes_when")
+
+    def __init__(self, d=None):
+        d = d or {}
+        self.value_options = frozenset(d.get("value_options", ()))
+        self.data_options = frozenset(d.get("data_options", ()))
+        self.data_positionals = int(d.get("data_positionals", 0))
+        self.single_dash_long = bool(d.get("single_dash_long", False))
+        self.writes = d.get("writes", "none")
+        self.write_options = frozenset(d.get("write_options", ()))
+        self.write_prefixes = tuple(d.get("write_prefixes", ()))
+        self.data_unless = frozenset(d.get("data_unless", ()))
+        self.writes_when = frozenset(d.get("writes_when", ()))
+
+
+_EMPTY_SPEC = ProgramSpec()
+
+
+class _View:
+    """Derived facts about one simple command, computed once and shared by its rules."""
+
+    __slots__ = ("sc", "flags", "options", "positionals", "path_args", "writes", "cwd",
+                 "home", "ws", "_forms")
+
+    def __init__(self, sc, spec, home, ws):
+        self.sc = sc
+        self.cwd = sc.cwd or ws
+        self.home = home
+        self.ws = ws
+        flags = set()
+        options = {}         # option -> [values]
+        positionals = []     # (index in path_args or -1, value)
+        path_args = []       # args (not data) that may name paths
+        writes = []
+        args = sc.args
+        n = len(args)
+        k = 0
+        ended = False
+        while k < n:
+            a = args[k]
+            if not ended and a == "--":
+                ended = True
+                flags.add("--")
+                k += 1
+                continue
+            if not ended and len(a) > 1 and a[0] == "-" and not a[1].isdigit():
+                if a[1] == "-" or spec.single_dash_long:
+                    name, eq, val = a.partition("=")
+                    flags.add(name)
+                    if not eq and name in spec.value_options and k + 1 < n:
+                        k += 1
+                        val = args[k]
+                        eq = "="
+                    if eq:
+                        options.setdefault(name, []).append(val)
+                        if name not in spec.data_options:
+                            path_args.append(val)
+                        if name in spec.write_options:
+                            writes.append(val)
+                else:
+                    flags.add(a)
+                    for j in range(1, len(a)):
+                        f = "-" + a[j]
+                        flags.add(f)
+                        if f in spec.value_options:
+                            val = a[j + 1:]
+                            if not val and k + 1 < n:
+                                k += 1
+                                val = args[k]
+                            options.setdefault(f, []).append(val)
+                            if f not in spec.data_options:
+                                path_args.append(val)
+                            if f in spec.write_options:
+                                writes.append(val)
+                            break
+                k += 1
+                continue
+            positionals.append(a)
+            k += 1
+        data = spec.data_positionals
+        if data and spec.data_unless and not flags.isdisjoint(spec.data_unless):
+            data = 0
+        for idx, a in enumerate(positionals):
+            if data < 0 or idx < data:
+                continue
+            path_args.append(a)
+            for pre in spec.write_prefixes:
+                if a.startswith(pre):
+                    writes.append(a[len(pre):])
+        mode = spec.writes
+        if spec.writes_when and flags.isdisjoint(spec.writes_when):
+            mode = "none"
+        if mode == "last":
+            if len(positionals) >= 2:
+                writes.append(positionals[-1])
+        elif mode == "all":
+            if data >= 0:
+                writes.extend(positionals[data:])
+        elif mode == "after_first":
+            writes.extend(positionals[1:])
+        for op, target in sc.redirects:
+            if op == ">" or op == ">>":
+                writes.append(target)
+        self.flags = flags
+        self.options = options
+        self.positionals = positionals
+        self.path_args = path_args
+        self.writes = writes
+        self._forms = {}
+
+    def forms(self, value):
+        f = self._forms.get(value)
+        if f is None:
+            f = path_forms(value, self.cwd, self.home, self.ws)
+            self._forms[value] = f
+        return f
+
+
+class Rule:
+    """A compiled rule. Matcher fields are None when the rule does not use them."""
+
+    __slots__ = ("id", "verdict", "reason", "tools", "programs", "subcommand", "flags_all",
+                 "flags_any", "flags_none", "args", "args_all", "paths", "paths_all",
+                 "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
+                 "origin", "dynamic", "env", "fields", "any_field", "nargs_min", "nargs_max",
+                 "strip_literals", "is_bash", "order")
+
+    def __init__(self, spec, order):
+        g = spec.get
+        self.id = spec["id"]
+        self.verdict = VERDICTS.index(spec["verdict"])
+        self.reason = spec["reason"]
+        self.order = order
+        self.tools = GlobList(spec["tools"], "text") if spec.get("tools") else None
+        self.programs = GlobList(g("program"), "text") if g("program") else None
+        self.subcommand = [GlobList(alts.split("|"), "text") for alts in g("subcommand", ())]
+        self.flags_all = [tuple(alts.split("|")) for alts in g("flags", ())]
+        self.flags_any = tuple(x for alts in g("flags_any", ()) for x in alts.split("|"))
+        self.flags_none = tuple(x for alts in g("flags_none", ()) for x in alts.split("|"))
+        self.args = GlobList(g("args"), "text") if g("args") else None
+        self.args_all = GlobList(g("args_all"), "text") if g("args_all") else None
+        self.paths = GlobList(g("paths"), "path") if g("paths") else None
+        self.paths_all = GlobList(g("paths_all"), "path") if g("paths_all") else None
+        self.writes = GlobList(g("writes"), "path") if g("writes") else None
+        self.redirects = GlobList(g("redirects"), "path") if g("redirects") else None
+        self.reads = GlobList(g("reads"), "path") if g("reads") else None
+        self.options = [(k, GlobList(v, "text")) for k, v in g("options", {}).items()] or None
+        self.sudo = g("sudo")
+        self.pipe_in = GlobList(g("pipe_in"), "text") if g("pipe_in") else None
+        self.pipeline = GlobList(g("pipeline"), "text") if g("pipeline") else None
+        self.code_from = GlobList(g("code_from"), "text") if g("code_from") else None
+        self.code = re2.compile(g("code")) if g("code") else None
+        self.origin = GlobList(g("origin"), "text") if g("origin") else None
+        self.dynamic = g("dynamic")
+        self.env = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
+        self.fields = {k: re2.compile(v) for k, v in g("fields", {}).items()} or None
+        self.any_field = re2.compile(g("any_field")) if g("any_field") else None
+        self.nargs_min = g("nargs_min")
+        self.nargs_max = g("nargs_max")
+        self.strip_literals = bool(g("strip_literals"))
+        self.is_bash = spec["is_bash"]
+
+    # -- Bash: one simple command
+    def match_command(self, v):
+        sc = v.sc
+        if self.sudo is not None and sc.sudo != self.sudo:
+            return False
+        if self.dynamic is not None and sc.dynamic != self.dynamic:
+            return False
+        if self.origin is not None and not self.origin.match_text(sc.origin):
+            return False
+        pos = v.positionals
+        nsub = len(self.subcommand)
+        if nsub:
+            if len(pos) < nsub:
+                return False
+            for k in range(nsub):
+                if not self.subcommand[k].match_text(pos[k]):
+                    return False
+        flags = v.flags
+        for alts in self.flags_all:
+            for f in alts:
+                if f in flags:
+                    break
+            else:
+                return False
+        if self.flags_any:
+            for f in self.flags_any:
+                if f in flags:
+                    break
+            else:
+                return False
+        for f in self.flags_none:
+            if f in flags:
+                return False
+        rest = pos[nsub:]
+        if self.nargs_min is not None and len(rest) < self.nargs_min:
+            return False
+        if self.nargs_max is not None and len(rest) > self.nargs_max:
+            return False
+        if self.args is not None:
+            for a in rest:
+                if self.args.match_text(a):
+                    break
+            else:
+                return False
+        if self.args_all is not None:
+            if not rest:
+                return False
+            for a in rest:
+                if not self.args_all.match_text(a):
+                    return False
+        if self.paths is not None:
+            for a in v.path_args:
+                p = _path_candidate(a)
+                if p is not None and self.paths.match_forms(v.forms(p)):
+                    break
+            else:
+                return False
+        if self.paths_all is not None:
+            seen = False
+            for a in rest:
+                p = _path_candidate(a)
+                if p is None:
+                    continue
+                seen = True
+                if not self.paths_all.match_forms(v.forms(p)):
+                    return False
+            if not seen:
+                return False
+        if self.reads is not None:
+            for a in v.path_args:
+                if a in v.writes:
+                    continue
+                p = _path_candidate(a)
+                if p is not None and self.reads.match_forms(v.forms(p)):
+                    break
+            else:
+                return False
+        if self.options is not None:
+            opts = v.options
+            for name, gl in self.options:
+                vals = opts.get(name)
+                if vals is not None and _any_text(gl, vals):
+                    break
+            else:
+                return False
+        if self.writes is not None:
+            for w in v.writes:
+                p = _path_candidate(w) if w.startswith("@") else w
+                if p and self.writes.match_forms(v.forms(p)):
+                    break
+            else:
+                return False
+        if self.redirects is not None:
+            for op, target in sc.redirects:
+                if self.redirects.match_forms(v.forms(target)):
+                    break
+            else:
+                return False
+        if self.pipe_in is not None and not _any_text(self.pipe_in, sc.pipe_in):
+            return False
+        if self.pipeline is not None and not _any_text(self.pipeline, sc.pipeline):
+            return False
+        if self.code_from is not None and not _any_text(self.code_from, sc.code_from):
+            return False
+        if self.code is not None:
+            if not sc.code:
+                return False
+            text = strip_sql_literals(sc.code) if self.strip_literals else sc.code
+            if self.code.search(text) is None:
+                return False
+        if self.env is not None:
+            for name, gl in self.env.items():
+                val = sc.env.get(name)
+                if val is None or not gl.match_text(val):
+                    return False
+        return True
+
+    # -- other tools: the input object
+    def match_input(self, tool_input, forms_of):
+        if self.paths is not None or self.paths_all is not None:
+            found = False
+            for key in _PATH_FIELDS:
+                val = tool_input.get(key)
+                if isinstance(val, str) and val:
+                    found = True
+                    f = forms_of(val)
+                    if self.paths is not None and not self.paths.match_forms(f):
+                        return False
+                    if self.paths_all is not None and not self.paths_all.match_forms(f):
+                        return False
+            if not found:
+                return False
+        if self.fields is not None:
+            for key, rx in self.fields.items():
+                val = tool_input.get(key)
+                if val is None:
+                    return False
+                if not isinstance(val, str):
+                    val = _flatten(val)
+                if self.strip_literals:
+                    val = strip_sql_literals(val)
+                if rx.search(val) is None:
+                    return False
+        if self.any_field is not None:
+            text = _flatten(tool_input)
+            if self.strip_literals:
+                text = strip_sql_literals(text)
+            if self.any_field.search(text) is None:
+                return False
+        return True
+
+
+_PATH_FIELDS = ("file_path", "path", "notebook_path")
+
+
+def strip_sql_literals(text):
+    """SQL text with string literals emptied and comments removed, so that `'%drop
+    table%'` inside a literal is data, not a statement."""
+    out = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "'":
+            j = i + 1
+            while j < n:
+                if text[j] == "'":
+                    if j + 1 < n and text[j + 1] == "'":
+                        j += 2
+                        continue
+                    break
+                if text[j] == "\\" and j + 1 < n:
+                    j += 2
+                    continue
+                j += 1
+            out.append("''")
+            i = j + 1
+        elif c == "-" and i + 1 < n and text[i + 1] == "-":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif c == "/" and i + 1 < n and text[i + 1] == "*":
+            j = text.find("*/", i + 2)
+            out.append(" ")
+            i = n if j < 0 else j + 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _flatten(value):
+    """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
+    out = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for k in v:
+                stack.append(v[k])
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif v is not None:
+            out.append(str(v))
+    return "\n".join(out)
+
+
+def _any_text(gl, names):
+    for n in names:
+        if gl.match_text(n):
+            return True
+    return False
+
+
+class Engine:
+    """Compiled rules; `evaluate` is the tier-1 decision."""
+
+    def __init__(self, rule_specs, program_specs=None):
+        self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
+        self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
+        by_prio = sorted(self.rules, key=lambda r: (-r.verdict, r.order))
+        self._bash_exact = {}
+        self._bash_glob = []
+        self._bash_any = []
+        self._tool_rules = []
+        for r in by_prio:
+            if r.is_bash:
+                if r.programs is None:
+                    self._bash_any.append(r)
+                elif r.programs.exact is not None:
+                    for name in r.programs.exact:
+                        self._bash_exact.setdefault(name, []).append(r)
+                else:
+                    self._bash_glob.append(r)
+            else:
+                self._tool_rules.append(r)
+        self._prog_cache = {}
+        self._tool_cache = {}
+
+    def rules_for_program(self, prog):
+        c = self._prog_cache.get(prog)
+        if c is None:
+            cand = list(self._bash_exact.get(prog, ()))
+            cand.extend(r for r in self._bash_glob if r.programs.match_text(prog))
+            cand.extend(self._bash_any)
+            cand.sort(key=lambda r: (-r.verdict, r.order))
+            c = tuple(cand)
+            if len(self._prog_cache) < 4096:
+                self._prog_cache[prog] = c
+        return c
+
+    def rules_for_tool(self, tool):
+        c = self._tool_cache.get(tool)
+        if c is None:
+            c = tuple(r for r in self._tool_rules if r.tools is None or r.tools.match_text(tool))
+            if len(self._tool_cache) < 4096:
+                self._tool_cache[tool] = c
+        return c
+
+    def evaluate(self, tool, tool_input, cwd, home):
+        """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
+        settles it. tool_input must be a dict (checked by the caller)."""
+        if tool == "Bash":
+            return self._evaluate_bash(tool_input, cwd or "", home)
+        best = None
+        for r in self.rules_for_tool(tool):
+            if best is not None and r.verdict < best.verdict:
+                break
+            if r.match_input(tool_input, lambda v: path_forms(v, cwd or "", home, cwd or "")):
+                best = r
+                break
+        if best is None:
+            return (MISS, "", "no rule matched this %s call" % tool)
+        return (best.verdict, best.id, best.reason)
+
+    def _evaluate_bash(self, tool_input, cwd, home):
+        command = tool_input.get("command")
+        if not isinstance(command, str):
+            return (DENY, "input.invalid", "Bash input needs a string 'command' field")
+        try:
+            commands = analyze(command, cwd, home)
+        except ShellError as e:
+            return (MISS, "shell.unparsed", "command could not be analysed: %s" % e)
+        if not commands:
+            if command.strip():
+                return (ALLOW, "shell.no-op", "the command runs no program")
+            return (DENY, "input.invalid", "Bash 'command' is empty")
+        worst = None        # (verdict, rule) over all commands
+        miss_prog = None
+        for sc in commands:
+            view = _View(sc, self.programs.get(sc.program, _EMPTY_SPEC), home, cwd)
+            hit = None
+            for r in self.rules_for_program(sc.program):
+                if r.match_command(view):
+                    hit = r
+                    break
+            if hit is None:
+                if miss_prog is None:
+                    miss_prog = sc.program
+                continue
+            if hit.verdict == DENY:
+                return (DENY, hit.id, hit.reason)
+            if worst is None or hit.verdict > worst.verdict:
+                worst = hit
+        if worst is not None and worst.verdict == ASK:
+            return (ASK, worst.id, worst.reason)
+        if miss_prog is not None:
+            return (MISS, "", "no rule covers the program %r" % miss_prog)
+        return (ALLOW, worst.id, worst.reason)
+
+
+# ------------------------------------------------------------------- checker
+
+class Decision:
+    """The answer to one tool call.
+
+    verdict: "allow" | "ask" | "deny" (or "miss" when raw tier-1 results were asked for);
+    rule_id: the rule that decided ("" when none did); reason: for a person;
+    tier: "cache" | "rules" | "fallback"; cached: True when served from the cache;
+    generation: the policy generation that decided.
+    """
+
+    __slots__ = ("verdict", "rule_id", "reason", "tier", "cached", "generation")
+
+    def __init__(self, verdict, rule_id, reason, tier, cached, generation):
+        self.verdict = verdict
+        self.rule_id = rule_id
+        self.reason = reason
+        self.tier = tier
+        self.cached = cached
+        self.generation = generation
+
+    def to_dict(self):
+        return {"verdict": self.verdict, "rule_id": self.rule_id, "reason": self.reason,
+                "tier": self.tier, "cached": self.cached, "generation": self.generation}
+
+    def __repr__(self):
+        return ("Decision(verdict=%r, rule_id=%r, tier=%r, cached=%r, reason=%r)"
+                % (self.verdict, self.rule_id, self.tier, self.cached, self.reason))
+
+    def __eq__(self, other):
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+
+MAX_TOOL_LENGTH = 256
+_BASH_IGNORED = ("description", "timeout", "run_in_background")
+
+
+def _canonical(value):
+    """A stable text form of a JSON value (dict keys sorted)."""
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, dict):
+        return "{" + "\x1e".join(
+            str(k) + "\x1d" + _canonical(value[k]) for k in sorted(value, key=str)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + "\x1e".join(_canonical(v) for v in value) + "]"
+    return "v" + repr(value)
+
+
+def cache_key(tool, tool_input, cwd, home):
+    """xxh3-64 of tool + normalized input + cwd (+ home, which changes what `~` means)."""
+    if tool == "Bash":
+        cmd = tool_input.get("command")
+        body = cmd if isinstance(cmd, str) else _canonical(cmd)
+    else:
+        body = _canonical(tool_input)
+    text = "%s\x1f%s\x1f%s\x1f%s" % (tool, body, cwd or "", home or "")
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+
+
+class Checker:
+    """Tier 0 + tier 1: the decision cache in front of the rule engine."""
+
+    def __init__(self, engine, generation=1, cache_size=65536, cache_ttl=300.0,
+                 fallback="ask", raw=False):
+        from ._cache_py import DecisionCache
+        if fallback not in ("allow", "ask", "deny"):
+            raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
+        self.engine = engine
+        self.generation = generation
+        self.cache = DecisionCache(cache_size, cache_ttl)
+        self.fallback = fallback
+        self.raw = raw
+
+    def set_engine(self, engine, generation):
+        """Swap in a new policy; entries cached under older generations become misses."""
+        self.engine = engine
+        self.generation = generation
+
+    def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
+        """Decide one tool call. Never raises for bad input; never allows it."""
+        gen = self.generation
+        if not isinstance(tool, str) or not tool or len(tool) > MAX_TOOL_LENGTH:
+            return Decision("deny", "input.invalid",
+                            "tool must be a non-empty string of at most %d characters" % MAX_TOOL_LENGTH,
+                            "rules", False, gen)
+        if not isinstance(tool_input, dict):
+            return Decision("deny", "input.invalid",
+                            "tool_input must be a JSON object (dict), not %s" % type(tool_input).__name__,
+                            "rules", False, gen)
+        if cwd is not None and not isinstance(cwd, str):
+            return Decision("deny", "input.invalid", "cwd must be a string", "rules", False, gen)
+        if home is not None and not isinstance(home, str):
+            return Decision("deny", "input.invalid", "home must be a string", "rules", False, gen)
+        try:
+            key = cache_key(tool, tool_input, cwd, home)
+        except (TypeError, ValueError, RecursionError) as e:
+            return Decision("deny", "input.invalid", "tool_input cannot be normalized: %s" % e,
+                            "rules", False, gen)
+        hit = self.cache.get(key, gen)
+        if hit is not None:
+            return hit
+        try:
+            verdict, rule_id, reason = self.engine.evaluate(tool, tool_input, cwd, home)
+        except RecursionError:
+            verdict, rule_id, reason = MISS, "", "input is nested too deeply to analyse"
+        except Exception as e:  # a bug must not become an allow
+            verdict, rule_id, reason = MISS, "", "internal error while matching rules: %s" % type(e).__name__
+        if verdict == MISS and not self.raw:
+            decision = Decision(self.fallback, rule_id, reason + "; fallback verdict " + self.fallback,
+                                "fallback", False, gen)
+        else:
+            decision = Decision(VERDICTS[verdict], rule_id, reason, "rules", False, gen)
+        self.cache.put(key, gen, Decision(decision.verdict, decision.rule_id, decision.reason,
+                                          "cache", True, gen))
+        return decision

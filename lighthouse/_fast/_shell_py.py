@@ -1,0 +1,1493 @@
+"""Shell analysis, pure-Python reference implementation.
+
+A command line becomes a flat list of :class:`SimpleCommand` objects: the programs the
+shell would run, with wrappers (sudo, env, timeout, xargs, ...) peeled off, quoting
+removed, known variables substituted, and the code hidden in ``bash -c`` strings,
+``eval``, command substitutions, heredocs, ``find -exec``, decoded base64 and inline
+interpreter code (``python -c`` ...) surfaced as commands of their own.
+
+The compiled twin in ``_shell_c.pyx`` implements the same algorithm with C types; this
+module is the readable reference, and the two are tested against each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+__all__ = ["SimpleCommand", "ShellError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+
+MAX_DEPTH = 8
+MAX_LENGTH = 65536
+MAX_COMMANDS = 512
+
+# Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
+DYN = "*"
+
+
+class ShellError(ValueError):
+    """The command line cannot be analysed (unbalanced quotes, too deep, too long)."""
+
+
+class SimpleCommand:
+    """One program the shell would run, with the context rules need to judge it."""
+
+    __slots__ = (
+        "program", "args", "cwd", "sudo", "env", "redirects", "pipe_in",
+        "pipeline", "code_from", "origin", "code", "dynamic",
+    )
+
+    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
+                 origin="", code="", dynamic=False):
+        self.program = program
+        self.args = args
+        self.cwd = cwd
+        self.sudo = sudo
+        self.env = env if env is not None else {}
+        self.redirects = list(redirects)
+        self.pipe_in = ()
+        self.pipeline = ()
+        self.code_from = ()
+        self.origin = origin
+        self.code = code
+        self.dynamic = dynamic
+
+    def as_tuple(self):
+        return (self.program, tuple(self.args), self.cwd, self.sudo,
+                tuple(sorted(self.env.items())), tuple(self.redirects),
+                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
+                self.origin, self.code, self.dynamic)
+
+    def __repr__(self):
+        extra = []
+        if self.sudo:
+            extra.append("sudo")
+        if self.redirects:
+            extra.append(f"redirects={self.redirects}")
+        if self.pipe_in:
+            extra.append(f"pipe_in={self.pipe_in}")
+        if self.code_from:
+            extra.append(f"code_from={self.code_from}")
+        if self.origin:
+            extra.append(f"origin={self.origin!r}")
+        if self.dynamic:
+            extra.append("dynamic")
+        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+
+
+# ---------------------------------------------------------------- parse tree
+# A word is a list of parts: ("lit", text, quoted) | ("tilde",) | ("var", name, default)
+# | ("cmd", tree) | ("proc", tree).  A tree is a list of pipelines; a pipeline is a list
+# of _Cmd.
+
+class _Cmd:
+    __slots__ = ("words", "redirects", "sub", "funcdef", "heredoc", "herestring")
+
+    def __init__(self):
+        self.words = []
+        self.redirects = []      # (op, word)
+        self.sub = None          # tree of a subshell or group
+        self.funcdef = None      # function name when this defines a function
+        self.heredoc = None      # body text fed on stdin
+        self.herestring = None   # word fed on stdin
+
+
+_META = " \t\n;&|()<>"
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+_SPECIAL_VARS = "@*#?$!-0123456789"
+_RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
+             "!", "{", "}", "time", "coproc", "[[", "]]"}
+
+
+class _Parser:
+    def __init__(self, src, depth):
+        if depth > MAX_DEPTH:
+            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+        self.s = src
+        self.n = len(src)
+        self.i = 0
+        self.depth = depth
+        self.pending = []  # [(cmd, delimiter, strip_tabs)]
+
+    def error(self, msg):
+        raise ShellError("%s at offset %d" % (msg, self.i))
+
+    # -- lists, pipelines, commands
+    def parse_list(self, stop):
+        s = self.s
+        tree = []
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                if stop:
+                    self.error("missing closing %r" % stop)
+                return tree
+            c = s[self.i]
+            if c == "\n":
+                self.i += 1
+                self.read_heredocs()
+                continue
+            if c == ";" or c == "&":
+                self.i += 1
+                continue
+            if c == "#":
+                while self.i < self.n and s[self.i] != "\n":
+                    self.i += 1
+                continue
+            if c == ")":
+                if stop == ")":
+                    self.i += 1
+                    return tree
+                self.error("unexpected ')'")
+            if stop == "}" and c == "}" and self.at_word_end(self.i + 1):
+                self.i += 1
+                return tree
+            tree.append(self.parse_pipeline(stop))
+            if len(tree) > MAX_COMMANDS:
+                self.error("too many commands")
+            self.skip_blanks()
+            if self.i < self.n:
+                c = s[self.i]
+                if c == "&" and self.i + 1 < self.n and s[self.i + 1] == "&":
+                    self.i += 2
+                elif c == "|" and self.i + 1 < self.n and s[self.i + 1] == "|":
+                    self.i += 2
+
+    def at_word_end(self, j):
+        return j >= self.n or self.s[j] in _META
+
+    def parse_pipeline(self, stop):
+        pipe = [self.parse_command(stop)]
+        s = self.s
+        while True:
+            self.skip_blanks()
+            if self.i < self.n and s[self.i] == "|" and not (self.i + 1 < self.n and s[self.i + 1] == "|"):
+                self.i += 1
+                if self.i < self.n and s[self.i] == "&":
+                    self.i += 1
+                self.skip_blanks_newlines()
+                pipe.append(self.parse_command(stop))
+            else:
+                return pipe
+
+    def parse_command(self, stop):
+        s = self.s
+        cmd = _Cmd()
+        self.skip_blanks()
+        if self.i < self.n and s[self.i] == "(":
+            if self.i + 1 < self.n and s[self.i + 1] == "(":
+                self.skip_arith()
+                return cmd
+            self.i += 1
+            cmd.sub = self.parse_list(")")
+            self.parse_redirects_only(cmd)
+            return cmd
+        if self.i < self.n and s[self.i] == "{" and self.at_word_end(self.i + 1):
+            self.i += 1
+            cmd.sub = self.parse_list("}")
+            self.parse_redirects_only(cmd)
+            return cmd
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                return cmd
+            c = s[self.i]
+            if c in "\n;&|)":
+                if c == "&" and self.i + 1 < self.n and s[self.i + 1] == ">":
+                    self.parse_redirect(cmd)
+                    continue
+                return cmd
+            if stop == "}" and c == "}" and not cmd.words and self.at_word_end(self.i + 1):
+                return cmd
+            if c == "(":
+                if len(cmd.words) == 1 and self.peek_funcdef():
+                    cmd.funcdef = self.word_text(cmd.words[0])
+                    cmd.words = []
+                    self.skip_blanks_newlines()
+                    body = self.parse_command(stop)
+                    cmd.sub = [[body]]
+                    return cmd
+                self.error("unexpected '('")
+            if c == "#" and not cmd.words:
+                return cmd
+            if c in "<>" and not (self.i + 1 < self.n and s[self.i + 1] == "("):
+                self.parse_redirect(cmd)
+                continue
+            start = self.i
+            word = self.parse_word()
+            if (self.i < self.n and s[self.i] in "<>" and self.i > start
+                    and s[start:self.i].isdigit() and not (self.i + 1 < self.n and s[self.i + 1] == "(")):
+                self.parse_redirect(cmd)
+                continue
+            if not cmd.words and len(word) == 1 and word[0][0] == "lit" and not word[0][2]:
+                text = word[0][1]
+                if text == "function":
+                    self.skip_blanks()
+                    name = self.parse_word()
+                    self.skip_blanks()
+                    if self.s.startswith("()", self.i):
+                        self.i += 2
+                    self.skip_blanks_newlines()
+                    cmd.funcdef = self.word_text(name)
+                    cmd.sub = [[self.parse_command(stop)]]
+                    return cmd
+                if text in ("for", "select", "case"):
+                    self.skip_clause_header(text)
+                    continue
+                if text in ("in", "esac"):
+                    continue
+                if text in _RESERVED:
+                    if text == "{":
+                        cmd.sub = self.parse_list("}")
+                        return cmd
+                    continue
+            cmd.words.append(word)
+
+    def peek_funcdef(self):
+        j = self.i + 1
+        while j < self.n and self.s[j] in " \t":
+            j += 1
+        if j < self.n and self.s[j] == ")":
+            self.i = j + 1
+            return True
+        return False
+
+    def skip_clause_header(self, kind):
+        # for NAME in words; do ... / case WORD in pat) ...: the header is data
+        s = self.s
+        if kind == "case":
+            while self.i < self.n:
+                self.skip_blanks()
+                w = self.parse_word() if self.i < self.n and s[self.i] not in _META else None
+                if w is None:
+                    self.i += 1
+                    continue
+                if self.word_text(w) == "in":
+                    break
+            # skip patterns up to ')'
+            while self.i < self.n and s[self.i] != ")":
+                self.i += 1
+            self.i += 1
+            return
+        while self.i < self.n and s[self.i] not in ";\n":
+            if s[self.i] in "'\"$`\\":
+                self.parse_word()
+            else:
+                self.i += 1
+
+    def skip_arith(self):
+        depth = 0
+        s = self.s
+        while self.i < self.n:
+            c = s[self.i]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    self.i += 1
+                    return
+            self.i += 1
+        self.error("unterminated arithmetic expression")
+
+    def parse_redirects_only(self, cmd):
+        while True:
+            self.skip_blanks()
+            if self.i < self.n and (self.s[self.i] in "<>" or self.s[self.i].isdigit()):
+                j = self.i
+                while j < self.n and self.s[j].isdigit():
+                    j += 1
+                if j < self.n and self.s[j] in "<>":
+                    self.i = j
+                    self.parse_redirect(cmd)
+                    continue
+            return
+
+    def parse_redirect(self, cmd):
+        s = self.s
+        i = self.i
+        if s.startswith("&>>", i):
+            op, i = ">>", i + 3
+        elif s.startswith("&>", i):
+            op, i = ">", i + 2
+        elif s.startswith("<<<", i):
+            op, i = "<<<", i + 3
+        elif s.startswith("<<-", i):
+            op, i = "<<-", i + 3
+        elif s.startswith("<<", i):
+            op, i = "<<", i + 2
+        elif s.startswith(">>", i):
+            op, i = ">>", i + 2
+        elif s.startswith(">&", i) or s.startswith(">|", i) or s.startswith("<>", i):
+            op, i = ">", i + 2
+        elif s.startswith("<&", i):
+            op, i = "<&", i + 2
+        elif s[i] == ">":
+            op, i = ">", i + 1
+        else:
+            op, i = "<", i + 1
+        self.i = i
+        self.skip_blanks()
+        if self.i >= self.n or s[self.i] in "\n;&|)":
+            self.error("redirection without a target")
+        target = self.parse_word()
+        if op in ("<<", "<<-"):
+            self.pending.append((cmd, self.word_text(target), op == "<<-"))
+        elif op == "<<<":
+            cmd.herestring = target
+        elif op == "<&":
+            return
+        else:
+            cmd.redirects.append((op, target))
+
+    def read_heredocs(self):
+        s = self.s
+        for cmd, delim, strip in self.pending:
+            lines = []
+            while self.i < self.n:
+                j = s.find("\n", self.i)
+                if j < 0:
+                    j = self.n
+                line = s[self.i:j]
+                self.i = min(j + 1, self.n)
+                if (line.lstrip("\t") if strip else line) == delim:
+                    break
+                lines.append(line)
+            cmd.heredoc = "\n".join(lines) + "\n"
+        self.pending = []
+
+    def skip_blanks(self):
+        s = self.s
+        while self.i < self.n:
+            c = s[self.i]
+            if c == " " or c == "\t":
+                self.i += 1
+            elif c == "\\" and self.i + 1 < self.n and s[self.i + 1] == "\n":
+                self.i += 2
+            else:
+                return
+
+    def skip_blanks_newlines(self):
+        while True:
+            self.skip_blanks()
+            if self.i < self.n and self.s[self.i] == "\n":
+                self.i += 1
+            else:
+                return
+
+    # -- words
+    def parse_word(self):
+        s = self.s
+        parts = []
+        buf = []
+        start = self.i
+        while self.i < self.n:
+            c = s[self.i]
+            if c in " \t\n;&|)":
+                break
+            if c in "<>":
+                if self.i + 1 < self.n and s[self.i + 1] == "(":
+                    if buf:
+                        parts.append(("lit", "".join(buf), False))
+                        buf = []
+                    self.i += 2
+                    parts.append(("proc", self.sub_list(")")))
+                    continue
+                break
+            if c == "(":
+                break
+            if c == "\\":
+                if self.i + 1 < self.n:
+                    if s[self.i + 1] != "\n":
+                        buf.append(s[self.i + 1])
+                    self.i += 2
+                else:
+                    self.i += 1
+                continue
+            if c == "'":
+                j = s.find("'", self.i + 1)
+                if j < 0:
+                    self.error("unterminated single quote")
+                if buf:
+                    parts.append(("lit", "".join(buf), False))
+                    buf = []
+                parts.append(("lit", s[self.i + 1:j], True))
+                self.i = j + 1
+                continue
+            if c == '"':
+                if buf:
+                    parts.append(("lit", "".join(buf), False))
+                    buf = []
+                self.i += 1
+                self.parse_dquoted(parts)
+                continue
+            if c == "`":
+                if buf:
+                    parts.append(("lit", "".join(buf), False))
+                    buf = []
+                parts.append(self.parse_backtick())
+                continue
+            if c == "$":
+                if self.i + 1 < self.n and s[self.i + 1] == "'":
+                    if buf:
+                        parts.append(("lit", "".join(buf), False))
+                        buf = []
+                    parts.append(("lit", self.parse_ansi_c(), True))
+                    continue
+                part = self.parse_dollar()
+                if part is not None:
+                    if buf:
+                        parts.append(("lit", "".join(buf), False))
+                        buf = []
+                    parts.append(part)
+                    continue
+                buf.append("$")
+                self.i += 1
+                continue
+            if c == "~" and self.i == start:
+                self.i += 1
+                while self.i < self.n and s[self.i] in _NAME_CHARS:
+                    self.i += 1
+                parts.append(("tilde",))
+                continue
+            buf.append(c)
+            self.i += 1
+        if buf:
+            parts.append(("lit", "".join(buf), False))
+        return parts
+
+    def parse_dquoted(self, parts):
+        s = self.s
+        buf = []
+        while True:
+            if self.i >= self.n:
+                self.error("unterminated double quote")
+            c = s[self.i]
+            if c == '"':
+                self.i += 1
+                break
+            if c == "\\" and self.i + 1 < self.n:
+                nxt = s[self.i + 1]
+                if nxt in '$`"\\':
+                    buf.append(nxt)
+                elif nxt != "\n":
+                    buf.append("\\")
+                    buf.append(nxt)
+                self.i += 2
+                continue
+            if c == "`":
+                if buf:
+                    parts.append(("lit", "".join(buf), True))
+                    buf = []
+                parts.append(self.parse_backtick())
+                continue
+            if c == "$":
+                part = self.parse_dollar()
+                if part is not None:
+                    if buf:
+                        parts.append(("lit", "".join(buf), True))
+                        buf = []
+                    parts.append(part)
+                    continue
+                buf.append("$")
+                self.i += 1
+                continue
+            buf.append(c)
+            self.i += 1
+        parts.append(("lit", "".join(buf), True))
+
+    def parse_ansi_c(self):
+        s = self.s
+        self.i += 2
+        buf = []
+        while True:
+            if self.i >= self.n:
+                self.error("unterminated $'...' string")
+            c = s[self.i]
+            if c == "'":
+                self.i += 1
+                return "".join(buf)
+            if c == "\\" and self.i + 1 < self.n:
+                e = s[self.i + 1]
+                self.i += 2
+                if e == "n":
+                    buf.append("\n")
+                elif e == "t":
+                    buf.append("\t")
+                elif e == "x":
+                    j = self.i
+                    while j < self.n and j < self.i + 2 and s[j] in "0123456789abcdefABCDEF":
+                        j += 1
+                    if j > self.i:
+                        buf.append(chr(int(s[self.i:j], 16)))
+                        self.i = j
+                    else:
+                        buf.append("\\x")
+                elif e in "01234567":
+                    j = self.i
+                    while j < self.n and j < self.i + 2 and s[j] in "01234567":
+                        j += 1
+                    buf.append(chr(int(s[self.i - 1:j], 8)))
+                    self.i = j
+                else:
+                    buf.append({"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v",
+                                "f": "\f"}.get(e, e))
+                continue
+            buf.append(c)
+            self.i += 1
+
+    def parse_dollar(self):
+        """At '$': return a part, or None when the '$' is literal."""
+        s = self.s
+        j = self.i + 1
+        if j >= self.n:
+            return None
+        c = s[j]
+        if c == "(":
+            if j + 1 < self.n and s[j + 1] == "(":
+                self.i = j
+                self.skip_arith()
+                return ("lit", DYN, False)
+            self.i = j + 1
+            return ("cmd", self.sub_list(")"))
+        if c == "{":
+            k = s.find("}", j + 1)
+            if k < 0:
+                self.error("unterminated ${...}")
+            body = s[j + 1:k]
+            self.i = k + 1
+            m = 0
+            while m < len(body) and (body[m] in _NAME_CHARS or (m == 0 and body[m] in _SPECIAL_VARS)):
+                m += 1
+            name = body[:m]
+            rest = body[m:]
+            default = None
+            if rest.startswith(":-") or rest.startswith(":="):
+                default = rest[2:]
+            elif rest.startswith("-") or rest.startswith("="):
+                default = rest[1:]
+            return ("var", name, default)
+        if c in _NAME_CHARS and not c.isdigit():
+            k = j
+            while k < self.n and s[k] in _NAME_CHARS:
+                k += 1
+            self.i = k
+            return ("var", s[j:k], None)
+        if c in _SPECIAL_VARS:
+            self.i = j + 1
+            return ("var", c, None)
+        return None
+
+    def parse_backtick(self):
+        s = self.s
+        j = self.i + 1
+        buf = []
+        while True:
+            if j >= self.n:
+                self.error("unterminated backtick")
+            c = s[j]
+            if c == "\\" and j + 1 < self.n and s[j + 1] in "`\\$":
+                buf.append(s[j + 1])
+                j += 2
+                continue
+            if c == "`":
+                break
+            buf.append(c)
+            j += 1
+        self.i = j + 1
+        sub = _Parser("".join(buf), self.depth + 1)
+        return ("cmd", sub.parse_list(None))
+
+    def sub_list(self, stop):
+        if self.depth + 1 > MAX_DEPTH:
+            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+        self.depth += 1
+        tree = self.parse_list(stop)
+        self.depth -= 1
+        return tree
+
+    @staticmethod
+    def word_text(word):
+        return "".join(p[1] if p[0] == "lit" else "~" if p[0] == "tilde" else DYN for p in word)
+
+
+def parse(src, depth=0):
+    """Parse a command line into a tree (list of pipelines of _Cmd)."""
+    p = _Parser(src, depth)
+    tree = p.parse_list(None)
+    if p.pending:
+        p.read_heredocs()
+    return tree
+
+
+# ---------------------------------------------------------------- interpretation
+
+SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"}
+INTERPRETERS = {"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
+                "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"}
+_PY_RE = re.compile(r"^(python|pypy)[0-9.]*$")
+_SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
+              "mariadb": ("-e", "--execute"), "mongosh": ("--eval",), "mongo": ("--eval",),
+              "clickhouse-client": ("-q", "--query"), "cqlsh": ("-e", "--execute"),
+              "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
+              "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
+              "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
+              "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
+_CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
+               "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
+               "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
+
+
+def interp_family(prog):
+    if _PY_RE.match(prog):
+        return "python"
+    if prog == "nodejs":
+        return "node"
+    if prog.startswith("perl") and prog[4:].replace(".", "").isdigit():
+        return "perl"
+    if prog.startswith("ruby") and prog[4:].replace(".", "").isdigit():
+        return "ruby"
+    return prog
+
+
+def normalize_program(word):
+    """`/usr/bin/rm`, `\\rm`, `"rm"` -> `rm`."""
+    j = word.rfind("/")
+    if j >= 0 and j < len(word) - 1:
+        word = word[j + 1:]
+    return word
+
+
+def _is_assignment(word):
+    eq = word.find("=")
+    if eq <= 0:
+        return False
+    name = word[:eq]
+    if name.endswith("+"):
+        name = name[:-1]
+    return name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
+
+
+def join_path(cwd, path):
+    """Resolve `path` against `cwd` lexically; `~` stays a home marker."""
+    if not path:
+        return cwd
+    if path[0] == "/" or path[0] == "~":
+        full = path
+    else:
+        full = cwd.rstrip("/") + "/" + path if cwd else path
+    return normpath(full)
+
+
+def normpath(path):
+    head = ""
+    if path.startswith("~"):
+        head = "~"
+        path = path[1:]
+    elif path.startswith("/"):
+        head = "/"
+    out = []
+    for seg in path.split("/"):
+        if seg == "" or seg == ".":
+            continue
+        if seg == "..":
+            if out and out[-1] != "..":
+                out.pop()
+            elif head == "~":
+                head = "/home"
+            elif head != "/":
+                out.append("..")
+            continue
+        out.append(seg)
+    if head == "~":
+        return "~/" + "/".join(out) if out else "~"
+    if head == "/":
+        return "/" + "/".join(out)
+    return "/".join(out) or "."
+
+
+class _Ctx:
+    __slots__ = ("env", "cwd", "home", "depth", "origin", "out", "sudo", "funcs")
+
+    def __init__(self, cwd, home, depth, origin, out, sudo=False):
+        self.env = {}
+        self.cwd = cwd
+        self.home = home
+        self.depth = depth
+        self.origin = origin
+        self.out = out
+        self.sudo = sudo
+        self.funcs = {}
+
+    def child(self, origin, depth_inc=1):
+        c = _Ctx(self.cwd, self.home, self.depth + depth_inc, origin, self.out, self.sudo)
+        c.env = dict(self.env)
+        c.funcs = self.funcs
+        if c.depth > MAX_DEPTH:
+            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+        return c
+
+
+class _Word:
+    """An expanded word: its value, whether it held unknowns, and the programs whose
+    output it contains (for `sh -c "$(curl ...)"`)."""
+    __slots__ = ("value", "dynamic", "sources")
+
+    def __init__(self, value, dynamic, sources):
+        self.value = value
+        self.dynamic = dynamic
+        self.sources = sources
+
+
+def _expand(word, ctx):
+    buf = []
+    dynamic = False
+    sources = []
+    for part in word:
+        kind = part[0]
+        if kind == "lit":
+            buf.append(part[1])
+        elif kind == "tilde":
+            buf.append("~")
+        elif kind == "var":
+            name, default = part[1], part[2]
+            if name == "HOME":
+                buf.append("~")
+            elif name in ctx.env:
+                buf.append(ctx.env[name])
+            elif name == "PWD":
+                buf.append(ctx.cwd)
+            elif default is not None:
+                buf.append(default)
+            else:
+                buf.append(DYN)
+                dynamic = True
+        else:  # cmd / proc
+            inner = ctx.child("$()" if kind == "cmd" else "<()", 0)
+            progs = _interpret(part[1], inner)
+            sources.extend(progs)
+            if kind == "proc":
+                buf.append("/dev/fd/63")
+                continue
+            value = _static_output(part[1], ctx)
+            if value is None:
+                buf.append(DYN)
+                dynamic = True
+            else:
+                buf.append(value.rstrip("\n"))
+    return _Word("".join(buf), dynamic, sources)
+
+
+def _static_argv(cmd, ctx):
+    if cmd.sub is not None or cmd.funcdef is not None:
+        return None
+    out = []
+    for w in cmd.words:
+        for part in w:
+            if part[0] in ("cmd", "proc"):
+                return None
+        ew = _expand(w, ctx)
+        if ew.dynamic:
+            return None
+        out.append(ew.value)
+    return out
+
+
+def _decode_b64(text):
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=False)
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _static_output(tree, ctx, upto=None):
+    """The text a pipeline prints, when it is computable without running anything
+    (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
+    if len(tree) != 1:
+        return None
+    pipe = tree[0] if upto is None else tree[0][:upto]
+    text = None
+    for k, cmd in enumerate(pipe):
+        argv = _static_argv(cmd, ctx)
+        if not argv:
+            if cmd.herestring is not None and k == 0 and argv is not None:
+                return None
+            return None
+        prog = normalize_program(argv[0])
+        args = argv[1:]
+        if k == 0:
+            if prog == "echo":
+                while args and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
+                    args = args[1:]
+                text = " ".join(args) + "\n"
+            elif prog == "printf":
+                if not args:
+                    return None
+                fmt = args[0]
+                if fmt in ("%s", "%s\\n", "%b"):
+                    text = "".join(args[1:])
+                elif "%" not in fmt:
+                    text = fmt.replace("\\n", "\n")
+                else:
+                    return None
+            elif prog == "pwd":
+                text = ctx.cwd + "\n"
+            elif cmd.herestring is not None and prog == "base64" and any(
+                    a in ("-d", "--decode", "-D") for a in args):
+                hs = _expand(cmd.herestring, ctx)
+                if hs.dynamic:
+                    return None
+                text = _decode_b64(hs.value)
+                if text is None:
+                    return None
+            else:
+                return None
+            continue
+        if prog == "base64" and any(a in ("-d", "--decode", "-D", "-di") for a in args):
+            text = _decode_b64(text)
+        elif prog == "xxd" and "-r" in args:
+            try:
+                text = bytes.fromhex("".join(text.split())).decode("utf-8")
+            except ValueError:
+                return None
+        elif prog == "rev":
+            text = "\n".join(line[::-1] for line in text.split("\n"))
+        elif prog in ("cat", "tee") and not [a for a in args if not a.startswith("-")]:
+            pass
+        else:
+            return None
+        if text is None:
+            return None
+    return text
+
+
+# wrapper -> (options taking a value, flags that end option parsing, positional count
+# consumed before the wrapped command)
+_WRAPPERS = {
+    "sudo": ({"-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-U", "-T", "--user", "--group",
+              "--prompt", "--close-from", "--chdir", "--host", "--role", "--type",
+              "--other-user", "--command-timeout"}, 0),
+    "doas": ({"-u", "-C"}, 0),
+    "run0": ({"-u", "--user", "-g", "--group", "-D", "--chdir"}, 0),
+    "env": ({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P"}, 0),
+    "nice": ({"-n", "--adjustment"}, 0),
+    "nohup": (set(), 0),
+    "timeout": ({"-s", "--signal", "-k", "--kill-after"}, 1),
+    "time": ({"-o", "--output", "-f", "--format"}, 0),
+    "command": (set(), 0),
+    "builtin": (set(), 0),
+    "exec": ({"-a"}, 0),
+    "stdbuf": ({"-i", "-o", "-e", "--input", "--output", "--error"}, 0),
+    "ionice": ({"-c", "-n", "--class", "--classdata"}, 0),
+    "setsid": (set(), 0),
+    "chronic": (set(), 0),
+    "unbuffer": (set(), 0),
+    "torsocks": (set(), 0),
+    "proxychains": ({"-f"}, 0),
+    "proxychains4": ({"-f"}, 0),
+    "watch": ({"-n", "--interval", "-d", "--differences"}, 0),
+    "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
+    "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
+    "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
+    "chroot": ({"--userspec", "--groups"}, 1),
+    "taskset": (set(), 1),
+    "caffeinate": ({"-t", "-w"}, 0),
+    "xargs": ({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
+               "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
+               "--arg-file", "--replace", "--process-slot-var"}, 0),
+}
+
+
+def _split_words(text):
+    """Split an `env -S` string into words (quotes honoured, nothing expanded)."""
+    try:
+        tree = parse(text, MAX_DEPTH)
+    except ShellError:
+        return text.split()
+    if len(tree) == 1 and len(tree[0]) == 1:
+        return [_Parser.word_text(w) for w in tree[0][0].words]
+    return text.split()
+
+
+def _unwrap(argv, dyn, ctx, env):
+    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode)."""
+    sudo = False
+    cwd = ctx.cwd
+    xargs = None
+    guard = 0
+    while argv:
+        guard += 1
+        if guard > 32:
+            break
+        while argv and _is_assignment(argv[0]):
+            name, _, value = argv[0].partition("=")
+            env[name.rstrip("+")] = value
+            argv = argv[1:]
+        if not argv:
+            break
+        prog = normalize_program(argv[0])
+        if prog == "busybox" and len(argv) > 1:
+            argv = argv[1:]
+            continue
+        spec = _WRAPPERS.get(prog)
+        if spec is None:
+            break
+        value_opts, npos = spec
+        if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
+            break
+        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
+                                                             "--validate"):
+            break
+        i = 1
+        n = len(argv)
+        while i < n:
+            a = argv[i]
+            if a == "--":
+                i += 1
+                break
+            if prog == "env" and _is_assignment(a):
+                name, _, value = a.partition("=")
+                env[name] = value
+                i += 1
+                continue
+            if a.startswith("-") and len(a) > 1 and not (prog in ("nice",) and a[1:].isdigit()):
+                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+                if prog == "env" and key in ("-S", "--split-string"):
+                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    j = i + 1 if "=" in a else i + 2
+                    argv = [argv[0]] + _split_words(rest) + argv[j:]
+                    n = len(argv)
+                    i = 1
+                    continue
+                if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
+                    val = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    cwd = join_path(cwd, val)
+                if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
+                    if key == "-I":
+                        xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
+                    elif "=" in a:
+                        xargs = a.split("=", 1)[1]
+                    else:
+                        xargs = "{}" if len(a) == 2 else a[2:]
+                    i += 2 if key == "-I" and len(a) == 2 else 1
+                    continue
+                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
+                    i += 2
+                    continue
+                i += 1
+                continue
+            if prog == "nice" and a.startswith("-") and a[1:].isdigit():
+                i += 1
+                continue
+            break
+        i += npos
+        if prog in ("sudo", "doas", "run0"):
+            sudo = True
+        if prog == "xargs":
+            xargs = xargs if xargs is not None else ""
+        rest = argv[i:]
+        dyn = dyn[i:] if dyn else dyn
+        if not rest:
+            if prog in ("sudo", "doas", "run0", "xargs", "exec", "time", "command", "nohup"):
+                argv = [argv[0]] + argv[1:]
+                return argv, sudo, cwd, None, True
+            return argv[:1] + argv[1:], sudo, cwd, None, True
+        argv = rest
+    return argv, sudo, cwd, xargs, False
+
+
+def _shell_code_arg(args):
+    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
+    k = 0
+    n = len(args)
+    saw_c = False
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+            k += 2
+            continue
+        if a.startswith("--"):
+            k += 1
+            continue
+        if a.startswith("-") or a.startswith("+"):
+            if "c" in a[1:] and a[0] == "-":
+                saw_c = True
+            k += 1
+            continue
+        break
+    if saw_c:
+        return k if k < n else -1
+    return -1
+
+
+def _shell_script_arg(args):
+    """Index of the script file argument of a shell, or -1 when it reads stdin."""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+            k += 2
+            continue
+        if a == "-s" or a == "-":
+            return -1
+        if a.startswith("-") or a.startswith("+"):
+            k += 1
+            continue
+        break
+    return k if k < n else -1
+
+
+def _interp_script_arg(family, args):
+    """Index of the script argument of an interpreter, or -1 when it reads stdin."""
+    k = 0
+    n = len(args)
+    value_opts = {"python": {"-m", "-W", "-X", "-Q"}, "node": {"-r", "--require", "--import"},
+                  "perl": {"-I", "-M"}, "ruby": {"-I", "-r"}}.get(family, set())
+    while k < n:
+        a = args[k]
+        if a == "-":
+            return -1
+        if family == "python" and a == "-m":
+            return k + 1 if k + 1 < n else -1
+        if a in value_opts:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        return k
+    return -1
+
+
+# Inline code: deletion and process-spawning calls whose first argument is extracted.
+_STR = r"""(?:'([^'\\]*(?:\\.[^'\\]*)*)'|"([^"\\]*(?:\\.[^"\\]*)*)")"""
+_HOME_EXPR = re.compile(
+    r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
+    r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
+    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
+_DELETE_CALLS = re.compile(
+    r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
+    r"""|fs\.rmSync|fs\.rmdirSync|fs\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink|fs\.promises\.rm"""
+    r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
+    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
+_PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
+_EXEC_CALLS = re.compile(
+    r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
+    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
+    r"""\s*\(\s*""")
+_BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
+
+
+def _code_string_at(code, pos):
+    """Parse a string expression starting at code[pos] (literal, home expression,
+    os.path.join of those, list of literals). Returns (text or None, is_list)."""
+    rest = code[pos:pos + 2048]
+    m = re.match(_STR, rest)
+    if m:
+        return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    m = re.match(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]", rest)
+    if m:
+        items = [a or b for a, b in re.findall(_STR, m.group(1))]
+        return " ".join(items), True
+    m = _HOME_EXPR.match(rest)
+    if m:
+        tail = m.group(1) if m.lastindex and m.group(1) else ""
+        return "~" + tail, False
+    m = re.match(r"os\.path\.join\(\s*", rest)
+    if m:
+        first, _ = _code_string_at(code, pos + m.end())
+        if first is None:
+            return None, False
+        m2 = re.match(r"[^,()]*(?:\([^()]*\)[^,()]*)*,\s*" + _STR, rest[m.end():])
+        if m2:
+            return first.rstrip("/") + "/" + (m2.group(1) or m2.group(2) or ""), False
+        return first, False
+    return None, False
+
+
+def _inline_code(family, code, ctx, sudo, env):
+    """Surface what inline interpreter code would do as simple commands."""
+    out = []
+    for m in _DELETE_CALLS.finditer(code):
+        name = m.group(1)
+        if name == "unlink" and family not in ("perl",):
+            continue
+        target, _ = _code_string_at(code, m.end())
+        if target is None:
+            target = DYN
+        recursive = name in ("shutil.rmtree", "rmtree", "remove_tree", "FileUtils.rm_rf",
+                             "FileUtils.rm_r", "fs.rmSync", "fs.rm", "fs.promises.rm",
+                             "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir")
+        out.append(SimpleCommand("rm", (["-r", "-f"] if recursive else ["-f"]) + [target],
+                                 ctx.cwd, sudo, env, (), "inline:" + family, "",
+                                 target == DYN))
+    for m in _PATH_DELETE.finditer(code):
+        target, _ = _code_string_at(m.group(1), 0)
+        out.append(SimpleCommand("rm", ["-r", "-f", target if target is not None else DYN],
+                                 ctx.cwd, sudo, env, (), "inline:" + family, "", target is None))
+    shell_snippets = []
+    for m in _EXEC_CALLS.finditer(code):
+        text, _ = _code_string_at(code, m.end())
+        if text is not None:
+            shell_snippets.append(text)
+    if family in ("ruby", "perl", "php"):
+        for m in _BACKTICK_CODE.finditer(code):
+            shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    for snippet in shell_snippets:
+        child = ctx.child("inline:" + family)
+        child.sudo = sudo
+        try:
+            _interpret(parse(snippet, child.depth), child)
+        except ShellError:
+            out.append(SimpleCommand("sh", ["-c", snippet], ctx.cwd, sudo, env, (),
+                                     "inline:" + family, "", True))
+    return out
+
+
+def _emit(ctx, cmd):
+    if len(ctx.out) >= MAX_COMMANDS:
+        raise ShellError("command expands to more than %d simple commands" % MAX_COMMANDS)
+    ctx.out.append(cmd)
+    return cmd
+
+
+def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code, sources):
+    """Emit the simple command(s) an argv runs. Returns the main SimpleCommand or None."""
+    argv, sudo, cwd, xargs, bare = _unwrap(argv, dyn_flags, ctx, env)
+    sudo = sudo or sudo_in or ctx.sudo
+    if not argv:
+        return None
+    prog = normalize_program(argv[0])
+    args = list(argv[1:])
+    dynamic = any(dyn_flags) if dyn_flags else False
+    if xargs is not None:
+        origin = "xargs"
+        dynamic = True
+        if xargs:
+            args = [a.replace(xargs, DYN) for a in args]
+        else:
+            args.append(DYN)
+    if prog in ctx.funcs and not bare:
+        body = ctx.funcs[prog]
+        if body is not None:
+            ctx.funcs[prog] = None  # expand each function once
+            _interpret(body, ctx.child("function:" + prog, 1))
+        return None
+    sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
+
+    if prog in SHELLS and prog != "busybox":
+        k = _shell_code_arg(args)
+        if k >= 0:
+            code = args[k]
+            if dynamic or DYN in code and sources:
+                sc.code_from = tuple(sources)
+                sc.code = code
+                return _emit(ctx, sc)
+            child = ctx.child(prog + " -c")
+            child.sudo = sudo
+            child.cwd = cwd
+            _interpret(parse(code, child.depth), child)
+            return None
+        k = _shell_script_arg(args)
+        if k < 0:
+            sc.code = stdin_code or ""
+        elif args[k].startswith("/dev/fd/") and sources:
+            sc.code_from = tuple(sources)
+        return _emit(ctx, sc)
+    if prog == "eval":
+        code = " ".join(args)
+        if dynamic:
+            sc.code_from = tuple(sources)
+            return _emit(ctx, sc)
+        child = ctx.child("eval")
+        child.sudo = sudo
+        _interpret(parse(code, child.depth), child)
+        return None
+    if prog in ("su", "runuser"):
+        for k, a in enumerate(args):
+            if a in ("-c", "--command") and k + 1 < len(args):
+                child = ctx.child("su -c")
+                child.sudo = True
+                _interpret(parse(args[k + 1], child.depth), child)
+                sc.sudo = True
+                return _emit(ctx, sc)
+        sc.sudo = True
+        return _emit(ctx, sc)
+    family = interp_family(prog)
+    if family in _CODE_FLAGS:
+        flags = _CODE_FLAGS[family]
+        k = -1
+        for j, a in enumerate(args):
+            if a in flags:
+                k = j + 1
+                break
+            if family == "python" and a.startswith("-") and not a.startswith("--") and a.endswith("c") and len(a) > 2:
+                k = j + 1
+                break
+            if not a.startswith("-"):
+                break
+        if 0 <= k < len(args):
+            sc.code = args[k]
+            for extra in _inline_code(family, args[k], ctx, sudo, env):
+                extra.cwd = cwd
+                _emit(ctx, extra)
+        else:
+            k = _interp_script_arg(family, args)
+            if k < 0:
+                sc.code = stdin_code or ""
+                if stdin_code:
+                    for extra in _inline_code(family, stdin_code, ctx, sudo, env):
+                        _emit(ctx, extra)
+            elif args[k].startswith("/dev/fd/") and sources:
+                sc.code_from = tuple(sources)
+        return _emit(ctx, sc)
+    if prog in _SQL_FLAGS:
+        sc.code = _sql_text(prog, args, stdin_code)
+    elif prog == "find":
+        _find_actions(sc, ctx)
+    elif prog == "ssh":
+        _ssh_remote(sc, ctx)
+    return _emit(ctx, sc)
+
+
+def _sql_text(prog, args, stdin_code):
+    """The statements a database client will run: its -c/-e text, inline positional
+    SQL (sqlite3, redis-cli) or what is piped into it."""
+    flags = _SQL_FLAGS[prog]
+    parts = []
+    n = len(args)
+    for k, a in enumerate(args):
+        if a in flags and k + 1 < n:
+            parts.append(args[k + 1])
+        elif "=" in a and a.split("=", 1)[0] in flags:
+            parts.append(a.split("=", 1)[1])
+    if prog == "sqlite3":
+        pos = [a for a in args if not a.startswith("-")]
+        parts.extend(pos[1:])
+    elif prog in ("redis-cli", "valkey-cli"):
+        parts.append(" ".join(a for a in args if not a.startswith("-")))
+    if stdin_code:
+        parts.append(stdin_code)
+    return "\n".join(parts)
+
+
+_FIND_VALUE = {"-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-mindepth",
+               "-maxdepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size",
+               "-user", "-group", "-perm", "-newer", "-wholename", "-iwholename", "-lname",
+               "-ilname", "-links", "-inum", "-uid", "-gid", "-fstype", "-samefile",
+               "-printf", "-fprint", "-fprintf", "-fls", "-context", "-used", "-regextype"}
+
+
+def _find_actions(sc, ctx):
+    args = sc.args
+    roots = []
+    k = 0
+    while k < len(args) and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
+        roots.append(args[k])
+        k += 1
+    if not roots:
+        roots = ["."]
+    name = None
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a in ("-name", "-iname") and k + 1 < n and name is None:
+            name = args[k + 1]
+        if a == "-delete":
+            for r in roots:
+                _emit(ctx, SimpleCommand("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
+                                         sc.sudo, sc.env, (), "find -delete", "", sc.dynamic))
+        if a in ("-exec", "-execdir", "-ok", "-okdir"):
+            j = k + 1
+            sub = []
+            while j < n and args[j] not in (";", "+", "\\;"):
+                sub.append(args[j])
+                j += 1
+            if sub:
+                for r in roots:
+                    target = _find_target(r, name)
+                    argv = [x.replace("{}", target) for x in sub]
+                    _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, "find -exec", "", [])
+            k = j
+        elif a in _FIND_VALUE:
+            k += 1
+        k += 1
+
+
+def _find_target(root, name):
+    root = root.rstrip("/") or "/"
+    if name:
+        return (root if root != "/" else "") + "/**/" + name
+    return (root if root != "/" else "") + "/**"
+
+
+_SSH_VALUE = {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
+              "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"}
+
+
+def _ssh_remote(sc, ctx):
+    args = sc.args
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a in _SSH_VALUE:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        break
+    if k + 1 < n:
+        remote = " ".join(args[k + 1:])
+        child = ctx.child("ssh")
+        child.cwd = "~"
+        child.sudo = False
+        try:
+            _interpret(parse(remote, child.depth), child)
+        except ShellError:
+            sc.dynamic = True
+
+
+def _interpret(tree, ctx):
+    """Walk a parse tree, emitting SimpleCommands into ctx.out. Returns the program
+    names of the top-level commands it ran (for pipe and substitution context)."""
+    progs = []
+    for pipe in tree:
+        stage_cmds = []   # main SimpleCommand per stage (or None)
+        stage_progs = []
+        for idx, cmd in enumerate(pipe):
+            before = len(ctx.out)
+            stdin_code = None
+            if idx > 0:
+                stdin_code = _static_output([pipe], ctx, upto=idx)
+            main = _interpret_cmd(cmd, ctx, stdin_code, idx > 0)
+            produced = [c.program for c in ctx.out[before:]]
+            names = tuple(dict.fromkeys(produced))
+            stage_cmds.append((main, ctx.out[before:]))
+            stage_progs.append(names)
+            progs.extend(names)
+        if len(pipe) > 1:
+            everything = tuple(dict.fromkeys(p for names in stage_progs for p in names))
+            upstream = ()
+            for (main, produced), names in zip(stage_cmds, stage_progs):
+                for c in produced:
+                    c.pipeline = everything
+                    if upstream:
+                        c.pipe_in = upstream
+                        if (c.program in SHELLS or interp_family(c.program) in _CODE_FLAGS) \
+                                and c.code == "" and _reads_stdin_code(c):
+                            c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
+                upstream = tuple(dict.fromkeys(upstream + names))
+    return progs
+
+
+def _reads_stdin_code(c):
+    if c.program in SHELLS:
+        return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
+    return _interp_script_arg(interp_family(c.program), c.args) < 0
+
+
+def _interpret_cmd(cmd, ctx, stdin_code, piped):
+    if cmd.funcdef is not None:
+        ctx.funcs[cmd.funcdef] = cmd.sub
+        if _calls_itself(cmd.sub, cmd.funcdef):
+            _emit(ctx, SimpleCommand("(recursive-function)", [cmd.funcdef], ctx.cwd,
+                                     ctx.sudo, {}, (), ctx.origin, "", False))
+        return None
+    redirects = []
+    for op, w in cmd.redirects:
+        ew = _expand(w, ctx)
+        if op == ">" and ew.value.isdigit() or ew.value == "-":
+            continue
+        redirects.append((op, ew.value))
+    if cmd.sub is not None:
+        child = ctx.child("subshell", 0)
+        _interpret(cmd.sub, child)
+        if redirects:
+            _emit(ctx, SimpleCommand("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                                     ctx.origin))
+        return None
+    argv = []
+    dyn = []
+    sources = []
+    for w in cmd.words:
+        ew = _expand(w, ctx)
+        argv.append(ew.value)
+        dyn.append(ew.dynamic)
+        sources.extend(ew.sources)
+    if cmd.herestring is not None:
+        hs = _expand(cmd.herestring, ctx)
+        stdin_code = hs.value
+    if cmd.heredoc is not None:
+        stdin_code = cmd.heredoc
+    if not argv:
+        if redirects:
+            _emit(ctx, SimpleCommand("(redirect)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                                     ctx.origin))
+        return None
+    # plain assignments: remember for the rest of the line
+    if all(_is_assignment(a) for a in argv):
+        for a in argv:
+            name, _, value = a.partition("=")
+            ctx.env[name.rstrip("+")] = value
+        return None
+    prog0 = normalize_program(argv[0])
+    if prog0 in ("export", "declare", "typeset", "local", "readonly"):
+        for a in argv[1:]:
+            if _is_assignment(a):
+                name, _, value = a.partition("=")
+                ctx.env[name] = value
+        return None
+    if prog0 == "cd" and len(argv) <= 2:
+        target = argv[1] if len(argv) == 2 else "~"
+        if target == "-":
+            target = DYN
+        ctx.cwd = join_path(ctx.cwd, target)
+        _emit(ctx, SimpleCommand("cd", argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
+        return None
+    env = {}
+    main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
+    if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
+        child = ctx.child("stdin:" + main.program)
+        child.sudo = main.sudo
+        try:
+            _interpret(parse(stdin_code, child.depth), child)
+        except ShellError:
+            main.dynamic = True
+    return main
+
+
+def _calls_itself(tree, name):
+    for pipe in tree or ():
+        for c in pipe:
+            for w in c.words[:1]:
+                if _Parser.word_text(w) == name:
+                    return True
+            if c.sub is not None and _calls_itself(c.sub, name):
+                return True
+    return False
+
+
+def analyze(command, cwd="", home=None):
+    """Analyse a command line. Raises ShellError when it cannot be analysed."""
+    if not isinstance(command, str):
+        raise ShellError("command must be a string")
+    if len(command) > MAX_LENGTH:
+        raise ShellError("command is longer than %d characters" % MAX_LENGTH)
+    if "\x00" in command:
+        raise ShellError("command contains a NUL byte")
+    tree = parse(command)
+    out = []
+    ctx = _Ctx(cwd or "", home, 0, "", out)
+    _interpret(tree, ctx)
+    return out
