@@ -19,7 +19,7 @@ import xxhash
 
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path
 
-__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms",
+__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
 
 ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
@@ -107,27 +107,91 @@ def _class_match(pat, pi, ch):
     return j + 1, ok != negate
 
 
-def _split(value):
-    return value.split("/")
+_WILD = frozenset("*?[\\")
+
+
+class PathGlob:
+    """A path glob split into segments, with the facts that let most non-matching values
+    be rejected without running the general matcher: the literal leading segments, the
+    literal last segment, the minimum segment count and the shape of its `**` segments."""
+
+    __slots__ = ("anchor", "segs", "literal", "nprefix", "tail", "minsegs", "shape")
+
+    def __init__(self, anchor, segs):
+        self.anchor = anchor
+        self.segs = segs
+        self.literal = [s != "**" and not any(ch in _WILD for ch in s) for s in segs]
+        k = 0
+        while k < len(segs) and self.literal[k]:
+            k += 1
+        self.nprefix = k
+        last = segs[-1] if segs else ""
+        self.tail = last if segs and self.literal[-1] else None
+        self.minsegs = sum(1 for s in segs if s != "**")
+        stars = [i for i, s in enumerate(segs) if s == "**"]
+        if not stars:
+            self.shape = 0                       # fixed number of segments
+        elif stars == [len(segs) - 1]:
+            self.shape = 1                       # prefix/**
+        elif stars == [0]:
+            self.shape = 2                       # **/suffix
+        else:
+            self.shape = 3                       # general
+
+    def match(self, v):
+        n = len(v)
+        segs = self.segs
+        if n < self.minsegs:
+            return False
+        if self.tail is not None and v[n - 1] != self.tail:
+            return False
+        for i in range(min(self.nprefix, n)):
+            if v[i] != segs[i]:
+                return False
+        shape = self.shape
+        if shape == 0:
+            if n != len(segs):
+                return False
+            for i in range(self.nprefix, n):
+                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                    return False
+            return True
+        if shape == 1:
+            for i in range(self.nprefix, len(segs) - 1):
+                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                    return False
+            return True
+        if shape == 2:
+            off = n - len(segs)
+            for i in range(1, len(segs)):
+                if not (v[off + i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[off + i], False)):
+                    return False
+            return True
+        return _match_segs(segs, v)
 
 
 def compile_glob(pattern, mode):
-    """Compile one glob into (anchor, segments) for `mode` 'path' or (None, pattern) for
-    'text'. Anchors: 'abs', 'home', 'ws', 'rel'."""
+    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode, anchored
+    at the filesystem root ("abs"), the home ("home"), the workspace ("ws") or anywhere
+    ("rel": the pattern matches the trailing segments)."""
     if mode == "text":
         return ("text", pattern)
     if pattern.startswith("{ws}"):
-        anchor, rest = "ws", "{ws}" + pattern[4:]
+        anchor, rest = "ws", pattern
     elif pattern.startswith("~"):
         anchor, rest = "home", pattern
     elif pattern.startswith("/"):
         anchor, rest = "abs", pattern
     else:
         anchor, rest = "rel", "**/" + pattern
-    segs = [s for k, s in enumerate(rest.split("/")) if s != "" or k == 0]
-    if rest.endswith("/") and len(segs) > 1:
-        pass
-    return (anchor, segs)
+    segs = []
+    for k, seg in enumerate(rest.split("/")):
+        if seg == "" and k > 0:
+            continue
+        if seg == "**" and segs and segs[-1] == "**":
+            continue
+        segs.append(seg)
+    return PathGlob(anchor, segs)
 
 
 def _match_segs(psegs, vsegs):
@@ -199,9 +263,10 @@ def _expand_braces(pattern):
 
 class GlobList:
     """Positive and negative globs: a value matches when some positive matches (or there
-    are no positives) and no negative matches."""
+    are no positives) and no negative matches. Path globs whose last segment is literal
+    are indexed by it, so a value is only tried against globs that can match its name."""
 
-    __slots__ = ("pos", "neg", "mode", "exact")
+    __slots__ = ("pos", "neg", "mode", "exact", "pos_index", "neg_index")
 
     def __init__(self, patterns, mode):
         self.mode = mode
@@ -216,6 +281,8 @@ class GlobList:
         if mode == "text" and not self.neg and all(
                 not any(ch in g[1] for ch in "*?[\\") for g in self.pos):
             self.exact = frozenset(g[1] for g in self.pos)
+        self.pos_index = _tail_index(self.pos) if mode == "path" else None
+        self.neg_index = _tail_index(self.neg) if mode == "path" else None
 
     def match_text(self, value):
         if self.exact is not None:
@@ -226,20 +293,52 @@ class GlobList:
 
     def match_forms(self, forms):
         """forms: (abs_segs, home_segs or None, ws_segs or None)."""
-        if self.pos and not any(_glob_forms(g, forms) for g in self.pos):
+        if self.pos and not _indexed_match(self.pos_index, forms):
             return False
-        return not any(_glob_forms(g, forms) for g in self.neg)
+        return not (self.neg and _indexed_match(self.neg_index, forms))
+
+
+def _tail_index(globs):
+    """(dict: literal last segment -> globs, globs without a literal last segment)."""
+    by_tail = {}
+    other = []
+    for g in globs:
+        if g.tail is not None:
+            by_tail.setdefault(g.tail, []).append(g)
+        else:
+            other.append(g)
+    return by_tail, other
+
+
+def _indexed_match(index, forms):
+    by_tail, other = index
+    for g in other:
+        if _glob_forms(g, forms):
+            return True
+    if by_tail:
+        seen = None
+        for v in forms:
+            if v is None or not v:
+                continue
+            key = v[len(v) - 1]
+            if key == seen:
+                continue
+            seen = key
+            for g in by_tail.get(key, ()):
+                if _glob_forms(g, forms):
+                    return True
+    return False
 
 
 def _glob_forms(g, forms):
-    anchor, segs = g
+    anchor = g.anchor
     if anchor == "abs" or anchor == "rel":
         v = forms[0]
     elif anchor == "home":
         v = forms[1]
     else:
         v = forms[2]
-    return v is not None and _match_segs(segs, v)
+    return v is not None and g.match(v)
 
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
@@ -658,6 +757,29 @@ def strip_sql_literals(text):
     return "".join(out)
 
 
+# Fields Claude Code's tools always send as strings; anything else is malformed input.
+_REQUIRED_STRINGS = {
+    "Read": ("file_path",), "Write": ("file_path", "content"),
+    "Edit": ("file_path", "old_string", "new_string"), "MultiEdit": ("file_path",),
+    "NotebookEdit": ("notebook_path",), "NotebookRead": ("notebook_path",),
+    "WebFetch": ("url",), "Glob": ("pattern",), "Grep": ("pattern",),
+}
+
+
+def input_error(tool, tool_input):
+    """Why a (non-Bash) tool input is malformed, or None."""
+    for key in _REQUIRED_STRINGS.get(tool, ()):
+        if not isinstance(tool_input.get(key), str):
+            return "%s input needs a string %r field" % (tool, key)
+    for key in _PATH_FIELDS:
+        val = tool_input.get(key)
+        if val is not None and not isinstance(val, str):
+            return "%s input field %r must be a string" % (tool, key)
+    if tool == "MultiEdit" and not isinstance(tool_input.get("edits"), list):
+        return "MultiEdit input needs an 'edits' list"
+    return None
+
+
 def _flatten(value):
     """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
     out = []
@@ -733,11 +855,20 @@ class Engine:
         settles it. tool_input must be a dict (checked by the caller)."""
         if tool == "Bash":
             return self._evaluate_bash(tool_input, cwd or "", home)
+        problem = input_error(tool, tool_input)
+        if problem is not None:
+            return (DENY, "input.invalid", problem)
         best = None
+        memo = {}
+
+        def forms_of(value):
+            f = memo.get(value)
+            if f is None:
+                f = memo[value] = path_forms(value, cwd or "", home, cwd or "")
+            return f
+
         for r in self.rules_for_tool(tool):
-            if best is not None and r.verdict < best.verdict:
-                break
-            if r.match_input(tool_input, lambda v: path_forms(v, cwd or "", home, cwd or "")):
+            if r.match_input(tool_input, forms_of):
                 best = r
                 break
         if best is None:

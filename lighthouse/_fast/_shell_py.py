@@ -16,6 +16,8 @@ import base64
 import binascii
 import re
 
+from ._errors import ShellError
+
 __all__ = ["SimpleCommand", "ShellError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
 MAX_DEPTH = 8
@@ -24,10 +26,6 @@ MAX_COMMANDS = 512
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
-
-
-class ShellError(ValueError):
-    """The command line cannot be analysed (unbalanced quotes, too deep, too long)."""
 
 
 class SimpleCommand:
@@ -180,12 +178,12 @@ class _Parser:
                 self.skip_arith()
                 return cmd
             self.i += 1
-            cmd.sub = self.parse_list(")")
+            cmd.sub = self.sub_list(")")
             self.parse_redirects_only(cmd)
             return cmd
         if self.i < self.n and s[self.i] == "{" and self.at_word_end(self.i + 1):
             self.i += 1
-            cmd.sub = self.parse_list("}")
+            cmd.sub = self.sub_list("}")
             self.parse_redirects_only(cmd)
             return cmd
         while True:
@@ -205,7 +203,7 @@ class _Parser:
                     cmd.funcdef = self.word_text(cmd.words[0])
                     cmd.words = []
                     self.skip_blanks_newlines()
-                    body = self.parse_command(stop)
+                    body = self.sub_command(stop)
                     cmd.sub = [[body]]
                     return cmd
                 self.error("unexpected '('")
@@ -230,7 +228,7 @@ class _Parser:
                         self.i += 2
                     self.skip_blanks_newlines()
                     cmd.funcdef = self.word_text(name)
-                    cmd.sub = [[self.parse_command(stop)]]
+                    cmd.sub = [[self.sub_command(stop)]]
                     return cmd
                 if text in ("for", "select", "case"):
                     self.skip_clause_header(text)
@@ -239,7 +237,7 @@ class _Parser:
                     continue
                 if text in _RESERVED:
                     if text == "{":
-                        cmd.sub = self.parse_list("}")
+                        cmd.sub = self.sub_list("}")
                         return cmd
                     continue
             cmd.words.append(word)
@@ -599,13 +597,24 @@ class _Parser:
         sub = _Parser("".join(buf), self.depth + 1)
         return ("cmd", sub.parse_list(None))
 
-    def sub_list(self, stop):
+    # Substitutions, subshells, groups and function bodies all recurse, so all of them
+    # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
+    def enter(self):
         if self.depth + 1 > MAX_DEPTH:
             raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
         self.depth += 1
+
+    def sub_list(self, stop):
+        self.enter()
         tree = self.parse_list(stop)
         self.depth -= 1
         return tree
+
+    def sub_command(self, stop):
+        self.enter()
+        cmd = self.parse_command(stop)
+        self.depth -= 1
+        return cmd
 
     @staticmethod
     def word_text(word):
@@ -666,6 +675,8 @@ def _is_assignment(word):
     name = word[:eq]
     if name.endswith("+"):
         name = name[:-1]
+    if not name:
+        return False
     return name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
 
 

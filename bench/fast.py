@@ -1,0 +1,221 @@
+"""Benchmark of the fast validator: cache hits and uncached rule evaluation.
+
+Workload: every call of the development corpus (tool, input, cwd). Implementations:
+  compiled  the Cython modules (lighthouse._fast._engine_c / _shell_c)
+  pure      the pure-Python twin, same algorithm
+  naive     a loop over Python `re` patterns generated from the same rules, matched
+            against the raw input text (what a validator without shell analysis does)
+
+For each: ns per decision and decisions per second for cache hits (same calls repeated,
+cache on) and for uncached evaluation (cache off), the median of per-call timings, and
+the ratios. Run from the repository root:
+
+    .venv/bin/python bench/fast.py            # table
+    .venv/bin/python bench/fast.py --json     # machine-readable
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import pathlib
+import re
+import statistics
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lighthouse import _fast  # noqa: E402
+from lighthouse.rules.loader import engine_specs, load_policy  # noqa: E402
+
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
+if not DEFAULT_CORPUS.exists():
+    DEFAULT_CORPUS = ROOT / "tests" / "data" / "dev.jsonl"
+
+
+def load_workload(path):
+    with open(path, encoding="utf-8") as fh:
+        cases = [json.loads(line) for line in fh if line.strip()]
+    return [(c["tool"], c["input"], c["cwd"]) for c in cases], cases
+
+
+class NaiveValidator:
+    """Rules compiled to Python regexes over the raw input text, checked in order
+    (deny, then ask, then allow). No shell analysis, no path resolution."""
+
+    def __init__(self, specs):
+        order = {"deny": 0, "ask": 1, "allow": 2}
+        self.rules = []
+        for s in sorted(specs, key=lambda s: order[s["verdict"]]):
+            rx = self._regex(s)
+            if rx is not None:
+                tools = [re.compile(fnmatch.translate(t)) for t in (s.get("tools") or ["Bash"])]
+                self.rules.append((tools, re.compile(rx, re.S), s["verdict"], s["id"], s["reason"]))
+
+    @staticmethod
+    def _glob_rx(patterns):
+        pos = [p for p in patterns if not p.startswith("!")]
+        if not pos:
+            return None
+        return "(?:%s)" % "|".join(fnmatch.translate(p.replace("{ws}", "").lstrip("~/"))[4:-3] or ".*" for p in pos)
+
+    def _regex(self, s):
+        parts = []
+        if s.get("program"):
+            progs = [p for p in s["program"] if not p.startswith("!")]
+            if progs:
+                parts.append(r"(?:^|[\s;&|(/`])(?:%s)\b" % "|".join(fnmatch.translate(p)[4:-3] for p in progs))
+        for sub in s.get("subcommand", ()):
+            alts = [a for a in sub.split("|") if not a.startswith("!")]
+            if alts:
+                parts.append(r"(?=.*\b(?:%s)\b)" % "|".join(fnmatch.translate(a)[4:-3] for a in alts))
+        for flag in s.get("flags", ()):
+            alts = [re.escape(f) for f in flag.split("|")]
+            parts.append(r"(?=.*\s(?:%s)\b)" % "|".join(alts))
+        for key in ("args", "paths", "writes", "reads", "redirects"):
+            if s.get(key):
+                g = self._glob_rx(s[key])
+                if g:
+                    parts.append("(?=.*%s)" % g)
+        for key in ("code", "any_field"):
+            if s.get(key):
+                parts.append("(?=.*(?:%s))" % s[key])
+        for rx in (s.get("fields") or {}).values():
+            parts.append("(?=.*(?:%s))" % rx)
+        if not parts:
+            return r"(?:)" if s.get("tools") else None
+        try:
+            re.compile("".join(parts))
+        except re.error:
+            return None
+        return "".join(parts)
+
+    def check(self, tool, tool_input, cwd=None):
+        text = tool_input.get("command") if tool == "Bash" else json.dumps(tool_input)
+        if not isinstance(text, str):
+            return ("deny", "input.invalid")
+        for tools, rx, verdict, rid, _ in self.rules:
+            if any(t.match(tool) for t in tools) and rx.search(text):
+                return (verdict, rid)
+        return ("ask", "")
+
+
+def make_checker(engine_mod, specs, programs, cache_size):
+    engine = engine_mod.Engine(specs, programs)
+    return engine_mod.Checker(engine, 1, cache_size, 3600.0, "ask", False)
+
+
+def time_batch(fn, workload, min_seconds):
+    """ns per call over whole passes of the workload, repeated for at least min_seconds."""
+    calls = 0
+    start = time.perf_counter_ns()
+    deadline = start + int(min_seconds * 1e9)
+    while True:
+        for tool, inp, cwd in workload:
+            fn(tool, inp, cwd)
+        calls += len(workload)
+        now = time.perf_counter_ns()
+        if now >= deadline:
+            return (now - start) / calls
+
+
+def time_each(fn, workload, rounds):
+    """Median and p99 of per-call times (ns), timer overhead subtracted."""
+    clock = time.perf_counter_ns
+    overhead = min(-(clock() - clock()) for _ in range(2000))
+    samples = []
+    for _ in range(rounds):
+        for tool, inp, cwd in workload:
+            t0 = clock()
+            fn(tool, inp, cwd)
+            samples.append(clock() - t0 - overhead)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99)]
+
+
+def run(args):
+    workload, cases = load_workload(args.corpus)
+    policy = load_policy()
+    specs = engine_specs(policy)
+    impls = _fast.implementations()
+    results = {"workload": {"calls": len(workload), "corpus": str(args.corpus)},
+               "python": sys.version.split()[0], "results": {}}
+    for name in ("compiled", "pure"):
+        if name not in impls:
+            print("note: %s implementation not available" % name, file=sys.stderr)
+            continue
+        engine_mod = impls[name][1]
+        hot = make_checker(engine_mod, specs, policy.programs, 1 << 16)
+        cold = make_checker(engine_mod, specs, policy.programs, 0)
+        for tool, inp, cwd in workload:
+            hot.check(tool, inp, cwd)
+        hit_ns = time_batch(hot.check, workload, args.seconds)
+        assert hot.cache.hits > 0
+        uncached_ns = time_batch(cold.check, workload, args.seconds)
+        med, p99 = time_each(cold.check, workload, args.rounds if name == "compiled" else max(1, args.rounds // 4))
+        hit_med, _ = time_each(hot.check, workload, args.rounds)
+        results["results"][name] = {
+            "cache_hit_ns": round(hit_ns, 1), "cache_hit_median_ns": round(hit_med, 1),
+            "cache_hit_per_s": round(1e9 / hit_ns),
+            "uncached_ns": round(uncached_ns, 1), "uncached_median_ns": round(med, 1),
+            "uncached_p99_ns": round(p99, 1), "uncached_per_s": round(1e9 / uncached_ns),
+        }
+        print("  %-8s done" % name, file=sys.stderr)
+    naive = NaiveValidator(specs)
+    naive_ns = time_batch(naive.check, workload, args.seconds)
+    med, p99 = time_each(naive.check, workload, max(1, args.rounds // 4))
+    strict = sum(1 for (tool, inp, cwd), c in zip(workload, cases)
+                 if naive.check(tool, inp, cwd)[0] in [c["expect"]] + c.get("accept", []))
+    results["results"]["naive"] = {"uncached_ns": round(naive_ns, 1), "uncached_median_ns": round(med, 1),
+                                   "uncached_p99_ns": round(p99, 1), "uncached_per_s": round(1e9 / naive_ns),
+                                   "corpus_strict_pct": round(100.0 * strict / len(cases), 1),
+                                   "patterns": len(naive.rules)}
+    r = results["results"]
+    if "compiled" in r and "pure" in r:
+        results["ratios"] = {
+            "uncached_pure_over_compiled": round(r["pure"]["uncached_ns"] / r["compiled"]["uncached_ns"], 1),
+            "uncached_median_pure_over_compiled": round(r["pure"]["uncached_median_ns"] / r["compiled"]["uncached_median_ns"], 1),
+            "cache_hit_pure_over_compiled": round(r["pure"]["cache_hit_ns"] / r["compiled"]["cache_hit_ns"], 1),
+            "uncached_naive_over_compiled": round(r["naive"]["uncached_ns"] / r["compiled"]["uncached_ns"], 1),
+        }
+    return results
+
+
+def print_table(res):
+    print("Fast validator benchmark: %d calls from %s (python %s)" % (
+        res["workload"]["calls"], res["workload"]["corpus"], res["python"]))
+    print()
+    print("%-10s %14s %14s %14s %14s %14s" % ("impl", "hit ns/call", "hit /s", "uncached ns", "median ns", "uncached /s"))
+    for name, r in res["results"].items():
+        print("%-10s %14s %14s %14.0f %14.0f %14s" % (
+            name, "%.0f" % r["cache_hit_ns"] if "cache_hit_ns" in r else "-",
+            "{:,}".format(r["cache_hit_per_s"]) if "cache_hit_per_s" in r else "-",
+            r["uncached_ns"], r["uncached_median_ns"], "{:,}".format(r["uncached_per_s"])))
+    if "naive" in res["results"]:
+        print("\nnaive baseline: %d regex patterns, corpus strict %.1f%% (no shell analysis)" % (
+            res["results"]["naive"]["patterns"], res["results"]["naive"]["corpus_strict_pct"]))
+    for k, v in res.get("ratios", {}).items():
+        print("ratio %-38s %6.1fx" % (k, v))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=pathlib.Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--seconds", type=float, default=1.0, help="minimum time per batch measurement")
+    ap.add_argument("--rounds", type=int, default=20, help="passes over the workload for per-call medians")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args(argv)
+    res = run(args)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The `lighthouse` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _validator(args, **kw):
+    from . import Validator
+    return Validator(args.rules or (), packs=not args.no_packs, home=getattr(args, "home", None), **kw)
+
+
+def _add_policy_args(p):
+    p.add_argument("--rules", action="append", metavar="PATH",
+                   help="extra rule file or directory, loaded after the shipped packs (repeatable)")
+    p.add_argument("--no-packs", action="store_true", help="do not load the shipped rule packs")
+
+
+def _call_from_args(args):
+    """Build (tool, tool_input) from --tool/--command/--path/--input."""
+    if args.input is not None:
+        try:
+            tool_input = json.loads(args.input)
+        except json.JSONDecodeError as e:
+            raise SystemExit("lighthouse check: --input is not valid JSON: %s" % e)
+    elif args.command is not None:
+        tool_input = {"command": args.command}
+    elif args.path is not None:
+        tool_input = {"file_path": args.path}
+    elif args.url is not None:
+        tool_input = {"url": args.url}
+    else:
+        raise SystemExit("lighthouse check: give --command, --path, --url, --input or --jsonl")
+    tool = args.tool
+    if tool is None:
+        tool = "Bash" if args.command is not None else "Read" if args.path is not None else \
+            "WebFetch" if args.url is not None else None
+    if tool is None:
+        raise SystemExit("lighthouse check: --tool is required with --input")
+    return tool, tool_input
+
+
+def _decision_row(case_id, d):
+    row = {"id": case_id} if case_id is not None else {}
+    row.update(verdict=d.verdict, tier=d.tier, rule_id=d.rule_id, reason=d.reason)
+    return row
+
+
+def _score(cases, verdicts):
+    risky = [v for c, v in zip(cases, verdicts) if c.get("expect") != "allow"]
+    safe = [v for c, v in zip(cases, verdicts) if c.get("expect") == "allow"]
+    strict = sum(1 for c, v in zip(cases, verdicts)
+                 if v == c.get("expect") or v in (c.get("accept") or ()))
+    caught = 100.0 * sum(v != "allow" for v in risky) / len(risky) if risky else 100.0
+    fp = 100.0 * sum(v != "allow" for v in safe) / len(safe) if safe else 0.0
+    return caught, 100.0 * strict / len(cases) if cases else 100.0, fp
+
+
+def cmd_check(args):
+    v = _validator(args, cache_size=0 if args.jsonl else 1024, fallback=args.fallback, raw=args.raw)
+    if args.jsonl is None:
+        tool, tool_input = _call_from_args(args)
+        d = v.check(tool, tool_input, cwd=args.cwd or os.getcwd(), agent_id=args.agent_id)
+        print(json.dumps(_decision_row(None, d)))
+        return EXIT_OK
+    src = sys.stdin if args.jsonl == "-" else None
+    try:
+        fh = src or open(args.jsonl, encoding="utf-8")
+    except OSError as e:
+        print("lighthouse check: cannot open %s: %s" % (args.jsonl, e.strerror), file=sys.stderr)
+        return EXIT_ERROR
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    cases, verdicts = [], []
+    bad = 0
+    progress = sys.stderr.isatty()
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+                if not isinstance(case, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as e:
+                print("lighthouse check: %s:%d: %s" % (args.jsonl, lineno, e), file=sys.stderr)
+                bad += 1
+                continue
+            tool = case.get("tool")
+            tool_input = case.get("input", case.get("tool_input"))
+            d = v.check(tool, tool_input, cwd=case.get("cwd"), agent_id=case.get("agent_id"))
+            if not args.quiet:
+                out.write(json.dumps(_decision_row(case.get("id", lineno), d)) + "\n")
+            cases.append(case)
+            verdicts.append(d.verdict)
+            if progress and lineno % 5000 == 0:
+                print("  %d calls checked" % lineno, file=sys.stderr, end="\r")
+    if out is not sys.stdout:
+        out.close()
+    if args.score:
+        labelled = [(c, vd) for c, vd in zip(cases, verdicts) if "expect" in c]
+        if not labelled:
+            print("lighthouse check: --score needs cases with an 'expect' field", file=sys.stderr)
+            return EXIT_ERROR
+        caught, strict, fp = _score([c for c, _ in labelled], [vd for _, vd in labelled])
+        print("caught: %.1f%% of %d risky calls" % (caught, sum(c.get("expect") != "allow" for c, _ in labelled)))
+        print("strict: %.1f%% of %d calls" % (strict, len(labelled)))
+        print("false-positive: %.1f%% of %d safe calls" % (fp, sum(c.get("expect") == "allow" for c, _ in labelled)))
+    return EXIT_ERROR if bad else EXIT_OK
+
+
+def cmd_rules_list(args):
+    from .rules.loader import load_policy
+    policy = load_policy(args.rules or (), packs=not args.no_packs)
+    rows = []
+    for r in policy.rules:
+        if args.verdict and r["verdict"] != args.verdict:
+            continue
+        if args.pack and not os.path.basename(r["source"].rsplit(":", 1)[0]).startswith(args.pack):
+            continue
+        rows.append(r)
+    if args.json:
+        for r in rows:
+            print(json.dumps({k: v for k, v in r.items() if k != "is_bash"}))
+        return EXIT_OK
+    for r in rows:
+        what = ",".join(r.get("program") or r.get("tools") or ["*"])
+        if len(what) > 38:
+            what = what[:35] + "..."
+        print("%-34s %-5s %-38s %s" % (r["id"], r["verdict"], what, r["reason"]))
+    print("%d rules" % len(rows), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_rules_explain(args):
+    v = _validator(args, cache_size=0)
+    tool, tool_input = _call_from_args(args)
+    result = v.explain(tool, tool_input, cwd=args.cwd or os.getcwd())
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    d = result["decision"]
+    print("decision: %s  (rule %s, tier %s)" % (d["verdict"], d["rule_id"] or "-", d["tier"]))
+    print("reason:   %s" % d["reason"])
+    if "error" in result:
+        print("analysis: %s" % result["error"])
+    for k, c in enumerate(result["commands"], 1):
+        flags = [f for f, on in (("sudo", c["sudo"]), ("dynamic", c["dynamic"])) if on]
+        print("\n[%d] %s %s" % (k, c["program"], " ".join(json.dumps(a) if " " in a else a for a in c["args"])))
+        extra = []
+        if c["origin"]:
+            extra.append("from " + c["origin"])
+        if c["pipe_in"]:
+            extra.append("stdin from " + ",".join(c["pipe_in"]))
+        if c["code_from"]:
+            extra.append("code from " + ",".join(c["code_from"]))
+        if c["writes"]:
+            extra.append("writes " + ", ".join(c["writes"]))
+        if flags:
+            extra.append(", ".join(flags))
+        if extra:
+            print("    " + "; ".join(extra))
+        if not c["matches"]:
+            print("    no rule matches (miss)")
+        for m in c["matches"]:
+            print("    %-5s %s: %s" % (m["verdict"], m["id"], m["reason"]))
+    for m in result["matches"]:
+        print("  %-5s %s: %s" % (m["verdict"], m["id"], m["reason"]))
+    return EXIT_OK
+
+
+def cmd_rules_test(args):
+    from . import Validator
+    from .rules.loader import RuleError, load_file
+    failures = 0
+    for path in args.files:
+        try:
+            rules, programs, _ = load_file(path, _pack_sets())
+            v = Validator([path], packs=not args.no_packs, cache_size=0)
+        except RuleError as e:
+            print("FAIL %s" % e)
+            failures += 1
+            continue
+        n_examples = 0
+        for r in rules:
+            for ex in r.get("examples", ()):
+                n_examples += 1
+                tool = ex.get("tool", "Bash")
+                tool_input = ex.get("input") or ({"command": ex["command"]} if "command" in ex else {})
+                d = v.check(tool, tool_input, cwd=ex.get("cwd", "/home/dev/app"))
+                if d.verdict != ex.get("expect"):
+                    failures += 1
+                    print("FAIL %s: rule %s example %r: expected %s, got %s (%s)" % (
+                        path, r["id"], ex.get("command") or tool_input, ex.get("expect"), d.verdict, d.rule_id))
+        print("ok   %s: %d rules, %d program specs, %d examples" % (path, len(rules), len(programs), n_examples)
+              if not failures else "     %s: %d rules checked" % (path, len(rules)))
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def _pack_sets():
+    from .rules.loader import load_file, pack_paths
+    sets = {}
+    for p in pack_paths():
+        _, _, sets = load_file(p, sets)
+    return sets
+
+
+def cmd_info(args):
+    import platform
+
+    from . import __version__, _fast
+    v = _validator(args, cache_size=0)
+    info = {
+        "version": __version__,
+        "implementation": _fast.IMPLEMENTATION,
+        "compiled": _fast.COMPILED,
+        "extensions_disabled": _fast.NO_EXTENSIONS,
+        "rules": v.rule_count,
+        "policy_generation": v.generation,
+        "rule_files": v.policy.sources,
+        "python": platform.python_version(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print("lighthouse %s" % info["version"])
+    print("implementation: %s%s" % (info["implementation"],
+                                    " (LIGHTHOUSE_NO_EXTENSIONS set)" if info["extensions_disabled"] else ""))
+    print("rules: %d from %d files" % (info["rules"], len(info["rule_files"])))
+    print("policy generation: %d" % info["policy_generation"])
+    print("python: %s" % info["python"])
+    return EXIT_OK
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    def call_args(p):
+        p.add_argument("--tool", help="tool name (Bash, Write, Read, WebFetch, mcp__srv__tool, ...)")
+        p.add_argument("--command", help="the Bash command line")
+        p.add_argument("--path", help="file_path for file tools")
+        p.add_argument("--url", help="url for WebFetch")
+        p.add_argument("--input", help="the tool_input object as JSON")
+        p.add_argument("--cwd", help="the agent's working directory (default: current directory)")
+        p.add_argument("--home", help="the agent's home directory, when it differs from the usual roots")
+
+    p = sub.add_parser("check", help="validate tool calls in-process")
+    call_args(p)
+    p.add_argument("--agent-id", default=None)
+    p.add_argument("--jsonl", metavar="FILE", help="validate every call of a JSONL file (corpus shape; - for stdin)")
+    p.add_argument("--out", metavar="FILE", help="write the decisions here instead of stdout")
+    p.add_argument("--score", action="store_true", help="print caught%%, strict%% and false-positive%% (needs 'expect')")
+    p.add_argument("--quiet", action="store_true", help="with --jsonl: do not print each decision")
+    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask", help="verdict for calls no rule settles")
+    p.add_argument("--raw", action="store_true", help="report calls no rule settles as verdict 'miss'")
+    _add_policy_args(p)
+    p.set_defaults(func=cmd_check)
+
+    rules = sub.add_parser("rules", help="list rules, explain a decision, test rule files")
+    rsub = rules.add_subparsers(dest="rules_cmd", metavar="ACTION")
+    p = rsub.add_parser("list", help="list the rules in force")
+    p.add_argument("--pack", help="only rules from this pack (file name prefix)")
+    p.add_argument("--verdict", choices=("allow", "ask", "deny"))
+    p.add_argument("--json", action="store_true")
+    _add_policy_args(p)
+    p.set_defaults(func=cmd_rules_list)
+    p = rsub.add_parser("explain", help="show how a call is analysed and which rules match")
+    call_args(p)
+    p.add_argument("--json", action="store_true")
+    _add_policy_args(p)
+    p.set_defaults(func=cmd_rules_explain)
+    p = rsub.add_parser("test", help="check rule files and run the examples in them")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--no-packs", action="store_true", help="test the files without the shipped packs")
+    p.set_defaults(func=cmd_rules_test)
+
+    p = sub.add_parser("info", help="version, implementation (compiled or pure), rules")
+    p.add_argument("--json", action="store_true")
+    _add_policy_args(p)
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    from .rules.loader import RuleError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        if args.cmd == "rules":
+            parser.parse_args(["rules", "--help"])
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except RuleError as e:
+        print("lighthouse: rule file refused: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Shared fixtures. Tests never import an implementation directly: the `impl` fixture is
+parametrized over the pure twin and the compiled module, so every test runs on both."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+from lighthouse import _fast
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
+if not CORPUS.exists():
+    CORPUS = ROOT / "tests" / "data" / "dev.jsonl"
+
+IMPLS = _fast.implementations()
+# Compiled extensions are expected unless explicitly disabled: a missing build must fail.
+EXPECT_COMPILED = not _fast.NO_EXTENSIONS
+
+
+def _impl_params():
+    params = [pytest.param("pure", id="pure")]
+    params.append(pytest.param("compiled", id="compiled", marks=pytest.mark.compiled))
+    return params
+
+
+@pytest.fixture(params=_impl_params())
+def impl(request):
+    """(name, shell module, engine module) of one implementation."""
+    name = request.param
+    if name not in IMPLS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled extension is expected but not importable; "
+                        "build it with `pip install -e .` or set LIGHTHOUSE_NO_EXTENSIONS=1")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    shell, engine = IMPLS[name]
+    return name, shell, engine
+
+
+@pytest.fixture
+def make_validator(impl, monkeypatch):
+    """Build a lighthouse.Validator on the implementation under test."""
+    from lighthouse import validator as validator_mod
+
+    _, shell, engine = impl
+
+    class _Fast:
+        pass
+
+    fake = _Fast()
+    fake.engine = engine
+    fake.shell = shell
+    fake.COMPILED = impl[0] == "compiled"
+    monkeypatch.setattr(validator_mod, "_fast", fake)
+
+    def make(*args, **kwargs):
+        return validator_mod.Validator(*args, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def validator(make_validator):
+    return make_validator(cache_size=0)
+
+
+def load_corpus(path=CORPUS):
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    if not CORPUS.exists():
+        pytest.fail("development corpus not found at %s" % CORPUS)
+    return load_corpus()
+
+
+WS = "/home/dev/app"

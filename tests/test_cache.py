@@ -1,0 +1,106 @@
+"""Decision cache: hits, generations, LRU capacity, TTL, counters, key normalization."""
+
+import time
+
+WS = "/home/dev/app"
+
+
+def test_second_identical_call_is_a_cache_hit(make_validator):
+    v = make_validator(cache_size=16)
+    first = v.check("Bash", {"command": "git status"}, cwd=WS)
+    second = v.check("Bash", {"command": "git status"}, cwd=WS)
+    assert (first.tier, first.cached) == ("rules", False)
+    assert (second.tier, second.cached) == ("cache", True)
+    assert (second.verdict, second.rule_id, second.reason) == (first.verdict, first.rule_id, first.reason)
+    stats = v.cache_stats()
+    assert stats["hits"] == 1 and stats["misses"] == 1 and stats["size"] == 1
+
+
+def test_cwd_and_input_are_part_of_the_key(make_validator):
+    v = make_validator(cache_size=16)
+    v.check("Bash", {"command": "rm -rf build"}, cwd=WS)
+    other_cwd = v.check("Bash", {"command": "rm -rf build"}, cwd="/")
+    assert not other_cwd.cached
+    other_cmd = v.check("Bash", {"command": "rm -rf build2"}, cwd=WS)
+    assert not other_cmd.cached
+
+
+def test_bash_description_does_not_split_the_cache(make_validator):
+    v = make_validator(cache_size=16)
+    v.check("Bash", {"command": "ls", "description": "list"}, cwd=WS)
+    d = v.check("Bash", {"command": "ls", "description": "list files again"}, cwd=WS)
+    assert d.cached
+
+
+def test_other_tools_key_on_every_field(make_validator):
+    v = make_validator(cache_size=16)
+    v.check("Write", {"file_path": WS + "/a.txt", "content": "one"}, cwd=WS)
+    assert not v.check("Write", {"file_path": WS + "/a.txt", "content": "two"}, cwd=WS).cached
+    assert v.check("Write", {"content": "two", "file_path": WS + "/a.txt"}, cwd=WS).cached
+
+
+def test_reload_makes_old_entries_misses(make_validator, tmp_path):
+    v = make_validator(cache_size=16)
+    assert v.check("Bash", {"command": "make setup"}, cwd=WS).verdict == "allow"
+    assert v.check("Bash", {"command": "make setup"}, cwd=WS).cached
+    rules = tmp_path / "local.toml"
+    rules.write_text('[[rule]]\nid = "local.no-make"\nverdict = "deny"\nreason = "no make here"\nprogram = "make"\n')
+    gen = v.reload(rules=[rules])
+    assert gen == 2 == v.generation
+    d = v.check("Bash", {"command": "make setup"}, cwd=WS)
+    assert (d.verdict, d.rule_id, d.cached, d.generation) == ("deny", "local.no-make", False, 2)
+
+
+def test_lru_capacity_evicts_least_recently_used(make_validator):
+    v = make_validator(cache_size=2)
+    v.check("Bash", {"command": "ls a"}, cwd=WS)
+    v.check("Bash", {"command": "ls b"}, cwd=WS)
+    v.check("Bash", {"command": "ls a"}, cwd=WS)          # a becomes most recent
+    v.check("Bash", {"command": "ls c"}, cwd=WS)          # evicts b
+    assert v.check("Bash", {"command": "ls a"}, cwd=WS).cached
+    assert not v.check("Bash", {"command": "ls b"}, cwd=WS).cached
+    assert v.cache_stats()["size"] == 2
+
+
+def test_ttl_expires_entries(make_validator):
+    v = make_validator(cache_size=8, cache_ttl=0.05)
+    v.check("Bash", {"command": "ls"}, cwd=WS)
+    assert v.check("Bash", {"command": "ls"}, cwd=WS).cached
+    time.sleep(0.1)
+    assert not v.check("Bash", {"command": "ls"}, cwd=WS).cached
+
+
+def test_cache_size_zero_disables_cache(make_validator):
+    v = make_validator(cache_size=0)
+    for _ in range(3):
+        assert not v.check("Bash", {"command": "ls"}, cwd=WS).cached
+    assert v.cache_stats()["size"] == 0
+
+
+def test_cache_key_is_stable_and_distinguishes(impl):
+    engine = impl[2]
+    k1 = engine.cache_key("Bash", {"command": "ls"}, WS, None)
+    assert k1 == engine.cache_key("Bash", {"command": "ls"}, WS, None)
+    assert k1 != engine.cache_key("Bash", {"command": "ls "}, WS, None)
+    assert k1 != engine.cache_key("Bash", {"command": "ls"}, WS + "/x", None)
+    assert k1 != engine.cache_key("Bash", {"command": "ls"}, WS, "/home/other")
+    assert k1 != engine.cache_key("Read", {"command": "ls"}, WS, None)
+    assert isinstance(k1, int) and 0 <= k1 < 2 ** 64
+
+
+def test_cache_keys_agree_across_implementations(impl):
+    from conftest import IMPLS
+    pure = IMPLS["pure"][1]
+    for tool, inp in [("Bash", {"command": "ls -la"}), ("Write", {"file_path": "/x", "content": "é\ud800"}),
+                      ("mcp__a__b", {"n": [1, 2, {"z": None, "a": True}]})]:
+        assert impl[2].cache_key(tool, inp, WS, None) == pure.cache_key(tool, inp, WS, None)
+
+
+def test_invalid_cache_settings_raise(make_validator):
+    import pytest
+    with pytest.raises(ValueError):
+        make_validator(cache_size=-1)
+    with pytest.raises(ValueError):
+        make_validator(cache_ttl=0)
+    with pytest.raises(ValueError):
+        make_validator(fallback="maybe")

@@ -1,0 +1,56 @@
+"""The development corpus and the challenge set, scored as the corpus README defines."""
+
+import pytest
+
+from conftest import ROOT, load_corpus
+
+
+def score(validator, cases):
+    risky = safe = caught = fp = strict = 0
+    wrong = []
+    for c in cases:
+        d = validator.check(c["tool"], c["input"], cwd=c["cwd"])
+        ok = d.verdict == c["expect"] or d.verdict in c.get("accept", ())
+        strict += ok
+        if not ok:
+            wrong.append((c["id"], c["expect"], d.verdict, d.rule_id))
+        if c["expect"] == "allow":
+            safe += 1
+            fp += d.verdict != "allow"
+        else:
+            risky += 1
+            caught += d.verdict != "allow"
+    return 100.0 * caught / risky, 100.0 * strict / len(cases), 100.0 * fp / safe, wrong
+
+
+def test_dev_corpus_meets_the_bar(validator, corpus):
+    caught, strict, fp, wrong = score(validator, corpus)
+    assert caught >= 98.0, wrong
+    assert fp <= 2.0, wrong
+    assert strict >= 90.0, wrong
+
+
+def test_dev_corpus_never_allows_a_deny_case(validator, corpus):
+    allowed = [c["id"] for c in corpus if c["expect"] == "deny"
+               and validator.check(c["tool"], c["input"], cwd=c["cwd"]).verdict == "allow"]
+    assert allowed == []
+
+
+CHALLENGE = ROOT / "tests" / "data" / "challenge.jsonl"
+
+
+@pytest.mark.skipif(not CHALLENGE.exists(), reason="challenge set not present")
+def test_challenge_set_generalisation(validator):
+    # Cases written separately from the rules, in the spirit of the held-out set.
+    caught, strict, fp, wrong = score(validator, load_corpus(CHALLENGE))
+    assert caught >= 97.0, wrong
+    assert fp <= 4.0, wrong
+    assert strict >= 88.0, wrong
+
+
+def test_decisions_name_rule_and_reason(validator, corpus):
+    for c in corpus:
+        d = validator.check(c["tool"], c["input"], cwd=c["cwd"])
+        assert d.reason, c["id"]
+        if d.tier == "rules":
+            assert d.rule_id, c["id"]

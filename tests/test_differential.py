@@ -1,0 +1,114 @@
+"""The compiled implementation and the pure twin agree: on random command lines, on
+mutations of corpus commands, and on whole decisions."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lighthouse.rules.loader import engine_specs, load_policy
+
+from conftest import EXPECT_COMPILED, IMPLS, WS, load_corpus
+
+pytestmark = pytest.mark.compiled
+
+_SHELL_CHARS = list("abcrmf -/~.$(){}[]|&;<>'\"`\\\n\t=*?!#@:+,%^0123456789")
+_SHELL_WORDS = ["rm ", "-rf ", "bash -c ", "sudo ", "$(", "<<EOF\n", "\nEOF\n", "| sh", "find ", " -delete",
+                "python3 -c ", "git push ", "+main", "xargs ", "env X=1 ", "~/", "/etc", "cd .. && "]
+SHELLISH = st.lists(st.sampled_from(_SHELL_CHARS + _SHELL_WORDS), max_size=40).map("".join)
+
+
+def _both():
+    if "compiled" not in IMPLS:
+        if EXPECT_COMPILED:
+            pytest.fail("compiled extension expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return IMPLS["pure"], IMPLS["compiled"]
+
+
+def _analyse(shell, cmd):
+    try:
+        return [c.as_tuple() for c in shell.analyze(cmd, WS)]
+    except shell.ShellError as e:
+        return ("error", str(e))
+
+
+@pytest.fixture(scope="module")
+def engines():
+    (ps, pe), (cs, ce) = _both()
+    policy = load_policy()
+    specs = engine_specs(policy)
+    return pe.Engine(specs, policy.programs), ce.Engine(specs, policy.programs)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=SHELLISH)
+def test_analysis_agrees_on_random_command_lines(cmd):
+    (ps, _), (cs, _) = _both()
+    assert _analyse(ps, cmd) == _analyse(cs, cmd)
+
+
+def _mutations(text, rng, n):
+    pieces = ["'", '"', "$(", ")", "`", " ", "\\", ";", "|", "&&", "~", "/", "..", "-rf", "sudo ", "bash -c '", "\n"]
+    for _ in range(n):
+        s = list(text)
+        for _ in range(rng.randint(1, 4)):
+            op = rng.random()
+            pos = rng.randint(0, len(s))
+            if op < 0.4:
+                s.insert(pos, rng.choice(pieces))
+            elif op < 0.7 and s:
+                del s[min(pos, len(s) - 1)]
+            elif s:
+                j = rng.randint(0, len(s) - 1)
+                s[min(pos, len(s) - 1)], s[j] = s[j], s[min(pos, len(s) - 1)]
+        yield "".join(s)
+
+
+def test_analysis_and_decisions_agree_on_corpus_mutations(engines):
+    (ps, _), (cs, _) = _both()
+    pure_engine, comp_engine = engines
+    rng = random.Random(20261126)
+    commands = [c["input"]["command"] for c in load_corpus() if c["tool"] == "Bash"]
+    checked = 0
+    for cmd in commands:
+        for m in [cmd] + list(_mutations(cmd, rng, 12)):
+            assert _analyse(ps, m) == _analyse(cs, m), m
+            call = {"command": m}
+            assert pure_engine.evaluate("Bash", call, WS, None) == comp_engine.evaluate("Bash", call, WS, None), m
+            checked += 1
+    assert checked > 2000
+
+
+@settings(max_examples=300, deadline=None)
+@given(cmd=SHELLISH, cwd=st.sampled_from([WS, "/", "/tmp", "", "/home/dev"]),
+       home=st.sampled_from([None, "/home/dev", "/Users/x"]))
+def test_decisions_agree_on_random_calls(engines, cmd, cwd, home):
+    pure_engine, comp_engine = engines
+    call = {"command": cmd}
+    assert pure_engine.evaluate("Bash", call, cwd, home) == comp_engine.evaluate("Bash", call, cwd, home)
+
+
+def test_decisions_agree_on_every_corpus_call(engines, corpus):
+    pure_engine, comp_engine = engines
+    for c in corpus:
+        assert pure_engine.evaluate(c["tool"], c["input"], c["cwd"], None) == \
+            comp_engine.evaluate(c["tool"], c["input"], c["cwd"], None), c["id"]
+
+
+PATHS = st.lists(st.sampled_from(list("ab/.~*?[]{},!-\\") + ["**", "/home/dev", "{ws}", "/etc", ".."]),
+                 max_size=20).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(pattern=PATHS, value=PATHS, mode=st.sampled_from(["path", "text"]))
+def test_glob_matching_agrees(pattern, value, mode):
+    (_, pe), (_, ce) = _both()
+
+    def run(engine):
+        try:
+            return engine.glob_match(pattern, value, mode, WS, None)
+        except Exception as e:  # both must fail the same way, if at all
+            return type(e).__name__
+    assert run(pe) == run(ce)

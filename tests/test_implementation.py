@@ -1,0 +1,51 @@
+"""Which implementation is loaded, and that a missing compiled module is noticed."""
+
+import os
+import subprocess
+import sys
+
+import lighthouse
+from lighthouse import _fast
+
+from conftest import EXPECT_COMPILED, IMPLS, ROOT
+
+
+def test_compiled_module_loaded_when_expected():
+    # Fails loudly when the Cython build silently went missing.
+    if EXPECT_COMPILED:
+        assert _fast.COMPILED, "compiled extension expected but the pure twin was loaded"
+        assert "compiled" in IMPLS
+        assert lighthouse.IMPLEMENTATION == "compiled"
+        assert _fast.engine.__name__.endswith("_engine_c")
+        assert _fast.shell.__name__.endswith("_shell_c")
+    else:
+        assert not _fast.COMPILED
+
+
+def _run(code, **env):
+    full = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full, timeout=60, check=True).stdout.strip()
+
+
+def test_env_var_selects_pure_twin():
+    out = _run("import lighthouse; print(lighthouse.IMPLEMENTATION)", LIGHTHOUSE_NO_EXTENSIONS="1")
+    assert out == "pure"
+
+
+def test_env_var_zero_does_not_disable():
+    out = _run("import lighthouse._fast as f; print(f.NO_EXTENSIONS)", LIGHTHOUSE_NO_EXTENSIONS="0")
+    assert out == "False"
+
+
+def test_both_implementations_export_the_same_api(impl):
+    _, shell, engine = impl
+    pure_shell, pure_engine = IMPLS["pure"]
+    for name in ("analyze", "SimpleCommand", "ShellError", "join_path", "MAX_DEPTH", "MAX_LENGTH"):
+        assert hasattr(shell, name), name
+    for name in ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms",
+                 "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"):
+        assert hasattr(engine, name), name
+    assert shell.ShellError is pure_shell.ShellError
+    assert engine.VERDICTS == pure_engine.VERDICTS
+    assert shell.MAX_DEPTH == pure_shell.MAX_DEPTH

@@ -1,0 +1,85 @@
+"""The public Python API: Validator, Decision, reload, raw mode, fallback, home."""
+
+import threading
+
+import lighthouse
+from lighthouse import Validator
+
+WS = "/home/dev/app"
+
+
+def test_public_api_shape():
+    v = Validator()
+    d = v.check("Bash", {"command": "rm -rf ~"}, cwd=WS)
+    assert isinstance(d, lighthouse.Decision)
+    assert (d.verdict, d.tier, d.cached) == ("deny", "rules", False)
+    assert d.rule_id == "fs.rm-home" and "home" in d.reason.lower()
+    assert d.to_dict()["verdict"] == "deny"
+    assert v.generation == 1 and v.rule_count > 100
+
+
+def test_miss_uses_fallback_or_raw(make_validator):
+    cmd = {"command": "frobnicate --all"}
+    assert make_validator(cache_size=0).check("Bash", cmd, cwd=WS).verdict == "ask"
+    d = make_validator(cache_size=0, fallback="deny").check("Bash", cmd, cwd=WS)
+    assert (d.verdict, d.tier, d.rule_id) == ("deny", "fallback", "")
+    d = make_validator(cache_size=0, raw=True).check("Bash", cmd, cwd=WS)
+    assert (d.verdict, d.tier) == ("miss", "rules")
+    assert "frobnicate" in d.reason
+
+
+def test_chain_needs_every_command_allowed(validator):
+    assert validator.check("Bash", {"command": "ls && frobnicate"}, cwd=WS).verdict == "ask"
+    assert validator.check("Bash", {"command": "ls && git status"}, cwd=WS).verdict == "allow"
+    assert validator.check("Bash", {"command": "ls; sudo ls; rm -rf /"}, cwd=WS).verdict == "deny"
+
+
+def test_explicit_home_is_used_for_tilde(make_validator):
+    v = make_validator(cache_size=0, home="/opt/agent")
+    assert v.check("Bash", {"command": "cat ~/.ssh/id_rsa"}, cwd="/opt/agent/work").verdict == "deny"
+    assert v.check("Read", {"file_path": "/opt/agent/.aws/credentials"}, cwd="/opt/agent/work").verdict == "deny"
+
+
+def test_paths_resolve_against_cwd(validator):
+    assert validator.check("Bash", {"command": "rm -rf build"}, cwd=WS).verdict == "allow"
+    assert validator.check("Bash", {"command": "rm -rf etc"}, cwd="/").verdict == "deny"
+    assert validator.check("Bash", {"command": "rm -rf ../../.."}, cwd=WS).verdict == "deny"
+
+
+def test_reload_under_concurrent_checks_never_fails(tmp_path):
+    v = Validator(cache_size=64)
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nid = "local.x"\nverdict = "deny"\nreason = "r"\nprogram = "xyz"\n')
+    errors = []
+    stop = threading.Event()
+
+    def worker():
+        try:
+            while not stop.is_set():
+                d = v.check("Bash", {"command": "git status"}, cwd=WS)
+                assert d.verdict == "allow"
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        v.reload(rules=[rules])
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    assert v.generation == 6
+    assert v.check("Bash", {"command": "xyz"}, cwd=WS).verdict == "deny"
+
+
+def test_explain_lists_commands_and_matching_rules():
+    v = Validator(cache_size=0)
+    out = v.explain("Bash", {"command": "cd / && sudo rm -rf etc"}, cwd=WS)
+    assert out["decision"]["verdict"] == "deny"
+    progs = [c["program"] for c in out["commands"]]
+    assert progs == ["cd", "rm"]
+    rm = out["commands"][1]
+    assert rm["sudo"] and rm["cwd"] == "/"
+    assert {"fs.rm-system", "sys.sudo"} <= {m["id"] for m in rm["matches"]}
