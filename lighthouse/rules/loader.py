@@ -243,6 +243,8 @@ def _normalize_rule(raw, index, path, lines, sets):
                     _check_regex(path, kl, "fields." + name, val)
                 out[name] = val
             spec[key] = out
+    if "examples" in raw:
+        spec["examples"] = _check_examples(raw["examples"], rid, path, lines.key_line(index, "examples"))
     has_bash = any(k in spec for k in _BASH_ONLY)
     has_tool = any(k in spec for k in _TOOL_ONLY)
     tools = spec.get("tools")
@@ -259,6 +261,21 @@ def _normalize_rule(raw, index, path, lines, sets):
     if "nargs_min" in spec and "nargs_max" in spec and spec["nargs_min"] > spec["nargs_max"]:
         raise RuleError(path, line, "rule %r: nargs_min is greater than nargs_max" % rid)
     return spec
+
+
+def _check_examples(examples, rid, path, line):
+    """Examples are calls the rule file promises to decide a certain way (`rules test`)."""
+    if not isinstance(examples, list):
+        raise RuleError(path, line, "rule %r: examples must be a list of tables" % rid)
+    for ex in examples:
+        if not isinstance(ex, dict) or ex.get("expect") not in VERDICTS:
+            raise RuleError(path, line, "rule %r: each example needs expect = allow, ask or deny" % rid)
+        if not isinstance(ex.get("command"), str) and not isinstance(ex.get("input"), dict):
+            raise RuleError(path, line, "rule %r: each example needs a command string or an input table" % rid)
+        unknown = set(ex) - {"command", "input", "tool", "cwd", "expect"}
+        if unknown:
+            raise RuleError(path, line, "rule %r: unknown example keys %s" % (rid, sorted(unknown)))
+    return examples
 
 
 def _normalize_program(name, raw, path, text):
