@@ -1,0 +1,85 @@
+"""The `lighthouse` command as a subprocess."""
+
+import json
+import subprocess
+import sys
+
+from conftest import CORPUS, ROOT
+
+WS = "/home/dev/app"
+
+
+def run(*args, input=None, ok=True):
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", *args], capture_output=True,
+                          text=True, timeout=120, input=input, cwd=str(ROOT))
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_check_one_command():
+    out = run("check", "--command", "rm -rf ~", "--cwd", WS).stdout
+    d = json.loads(out)
+    assert d["verdict"] == "deny" and d["rule_id"] == "fs.rm-home" and d["tier"] == "rules"
+
+
+def test_check_tool_input_json():
+    out = run("check", "--tool", "Write", "--input", '{"file_path": "/etc/hosts", "content": "x"}', "--cwd", WS).stdout
+    assert json.loads(out)["verdict"] == "deny"
+
+
+def test_check_bad_input_json_is_a_clear_error():
+    proc = run("check", "--tool", "Write", "--input", "{not json", ok=False)
+    assert proc.returncode != 0 and "--input is not valid JSON" in proc.stderr
+
+
+def test_check_jsonl_writes_one_decision_per_line_and_scores():
+    proc = run("check", "--jsonl", str(CORPUS), "--score")
+    lines = proc.stdout.strip().splitlines()
+    decisions = [json.loads(line) for line in lines[:-3]]
+    n = sum(1 for line in open(CORPUS) if line.strip())
+    assert len(decisions) == n
+    assert set(decisions[0]) == {"id", "verdict", "tier", "rule_id", "reason"}
+    assert decisions[0]["id"] == "d001"
+    assert lines[-3].startswith("caught: ") and lines[-2].startswith("strict: ")
+    assert lines[-1].startswith("false-positive: ")
+    assert float(lines[-3].split()[1].rstrip("%")) >= 98.0
+
+
+def test_check_jsonl_reports_bad_lines(tmp_path):
+    f = tmp_path / "calls.jsonl"
+    f.write_text('{"id": "a", "tool": "Bash", "input": {"command": "ls"}, "cwd": "/w"}\nnot json\n[1]\n')
+    proc = run("check", "--jsonl", str(f), ok=False)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout.splitlines()[0])["id"] == "a"
+    assert ":2:" in proc.stderr and ":3:" in proc.stderr
+
+
+def test_rules_list_and_filter():
+    out = run("rules", "list", "--pack", "git", "--verdict", "deny").stdout
+    rows = out.strip().splitlines()
+    assert rows and all(r.startswith("git.") and " deny " in r for r in rows)
+
+
+def test_rules_explain_shows_analysis():
+    out = run("rules", "explain", "--command", "cd ../../.. && rm -rf ./*", "--cwd", WS).stdout
+    assert "decision: deny" in out and "rm -rf ./*" in out and "fs.rm-system" in out
+
+
+def test_rules_test_refuses_bad_file(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text('[[rule]]\nid = "x.y"\nverdict = "perhaps"\nreason = "r"\nprogram = "ls"\n')
+    proc = run("rules", "test", str(f), ok=False)
+    assert proc.returncode == 1 and "%s:3:" % f in proc.stdout
+
+
+def test_rule_file_error_is_reported_not_raised(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[[rule]\n")
+    proc = run("check", "--command", "ls", "--rules", str(f), ok=False)
+    assert proc.returncode == 1 and "rule file refused" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_reports_implementation():
+    info = json.loads(run("info", "--json").stdout)
+    assert info["implementation"] in ("compiled", "pure") and info["rules"] > 100
