@@ -1,5 +1,5 @@
 # Lighthouse: `make test` sets up .venv (package + compiled extensions + test tools) and
-# runs the suite; `make bench` runs the benchmarks.
+# runs the suite; `make bench` runs the benchmarks; `make serve` starts the gRPC server.
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
-.PHONY: install test test-pure bench clean
+.PHONY: install test test-pure bench bench-grpc serve protos clean
 
 install: $(STAMP)
 
@@ -26,6 +26,18 @@ test-pure: install
 
 bench: install
 	$(BIN)/python bench/fast.py
+
+bench-grpc: install
+	$(BIN)/python bench/grpc_load.py
+
+# The gRPC server on its defaults: 127.0.0.1:50051, metrics on 127.0.0.1:9464.
+# Pass options with ARGS, e.g. `make serve ARGS="--port 50052 --workers 2"`.
+serve: install
+	$(BIN)/lighthouse serve $(ARGS)
+
+# Regenerate the committed stubs in lighthouse/v1/ after editing proto/lighthouse/v1/*.proto.
+protos: install
+	$(BIN)/python proto/generate.py
 
 clean:
 	rm -rf build $(VENV) *.egg-info lighthouse/_fast/*.c lighthouse/_fast/*.so lighthouse/_fast/*.html

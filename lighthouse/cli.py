@@ -1,8 +1,12 @@
-"""The `lighthouse` command line."""
+"""The `lighthouse` command line.
+
+`lighthouse hook claude-code` runs before every tool call of Claude Code, so this module
+imports only what that path needs (json, os, sys); argparse and the validator are imported
+by the commands that use them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -238,7 +242,70 @@ def cmd_info(args):
     return EXIT_OK
 
 
+def cmd_hook_install(args):
+    from .hooks.install import InstallError, hook_command, install, settings_path, uninstall
+    path = settings_path(args.project, args.user)
+    try:
+        if args.hook_cmd == "uninstall":
+            status = uninstall(path)
+            print("lighthouse hook %s: %s" % ("removed from" if status == "removed" else "was not in", path))
+            return EXIT_OK
+        command = args.command or hook_command(socket=args.socket, server=args.server)
+        status = install(path, command)
+    except InstallError as e:
+        print("lighthouse hook %s: %s" % (args.hook_cmd, e), file=sys.stderr)
+        return EXIT_ERROR
+    print("lighthouse hook %s in %s:\n  %s" % (status, path, command))
+    return EXIT_OK
+
+
+def cmd_serve(args):
+    import logging
+
+    from .server.app import ConfigError, ServerConfig, serve, setup_logging
+    from .server.auth import TokenFileError
+    from .server.core import Limits
+    setup_logging(getattr(logging, args.log_level.upper()), "supervisor" if args.workers > 1 else "lighthouse")
+    config = ServerConfig(
+        host=args.host, port=args.port, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
+        workers=args.workers, tokens=args.tokens, rules=tuple(args.rules or ()), packs=not args.no_packs,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+        socket=args.socket, local_socket=not args.no_socket, grace=args.grace,
+        rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
+        cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes))
+    try:
+        return serve(config)
+    except (ConfigError, TokenFileError, OSError) as e:
+        print("lighthouse serve: %s" % e, file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, ConfigError) else EXIT_ERROR
+
+
+def cmd_tokens(args):
+    from .server.auth import TokenFileError, TokenStore, add_token, revoke_tokens
+    try:
+        if args.tokens_cmd == "add":
+            token = add_token(args.file, args.agent_id, admin=args.admin)
+            print(token)
+            print("lighthouse: token for %r added to %s (shown once; the file keeps only its hash)"
+                  % (args.agent_id, args.file), file=sys.stderr)
+        elif args.tokens_cmd == "revoke":
+            n = revoke_tokens(args.file, agent_id=args.agent_id)
+            print("lighthouse: %d token(s) of %r removed from %s" % (n, args.agent_id, args.file), file=sys.stderr)
+            if n == 0:
+                return EXIT_ERROR
+        else:
+            store = TokenStore(args.file)
+            for digest, ident in sorted(store.items(), key=lambda kv: kv[1].agent_id):
+                print("%-32s %s...%s" % (ident.agent_id, digest[:19], " admin" if ident.admin else ""))
+    except (TokenFileError, OSError) as e:
+        print("lighthouse tokens: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def build_parser():
+    import argparse
+
     parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
@@ -281,6 +348,63 @@ def build_parser():
     p.add_argument("--no-packs", action="store_true", help="test the files without the shipped packs")
     p.set_defaults(func=cmd_rules_test)
 
+    hook = sub.add_parser("hook", help="agent hooks: Claude Code PreToolUse hook, install it")
+    hsub = hook.add_subparsers(dest="hook_cmd", metavar="ACTION")
+    # Listed for --help only: main() hands `hook claude-code` to the hook before argparse.
+    hsub.add_parser("claude-code", add_help=False,
+                    help="the PreToolUse hook: event JSON on stdin, decision JSON on stdout (--help for options)")
+    for action, text in (("install", "add the hook to .claude/settings.json (merging; idempotent)"),
+                         ("uninstall", "remove the hook from .claude/settings.json")):
+        p = hsub.add_parser(action, help=text)
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--project", metavar="DIR", help="the project whose .claude/settings.json to change (default: .)")
+        where.add_argument("--user", action="store_true", help="change ~/.claude/settings.json instead")
+        if action == "install":
+            p.add_argument("--socket", metavar="PATH", help="the server's local socket, written into the hook command")
+            p.add_argument("--server", metavar="HOST:PORT", help="the server's gRPC address, written into the hook command")
+            p.add_argument("--command", help="the hook command to write (default: this Python with -m lighthouse.hooks.claude_code)")
+        p.set_defaults(func=cmd_hook_install)
+
+    p = sub.add_parser("serve", help="run the gRPC validation server")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other needs --tokens)")
+    p.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
+    p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--tokens", metavar="FILE", help="bearer tokens file (see `lighthouse tokens add`)")
+    p.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (TLS)")
+    p.add_argument("--tls-key", metavar="PEM", help="server private key (TLS)")
+    p.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mutual TLS)")
+    p.add_argument("--socket", metavar="PATH", help="local socket endpoint for the hook (default: $LIGHTHOUSE_SOCKET, "
+                   "else $XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
+    p.add_argument("--no-socket", action="store_true", help="do not serve the local socket endpoint")
+    p.add_argument("--grace", type=float, default=5.0, help="seconds to drain in-flight calls on SIGTERM (default 5)")
+    p.add_argument("--rate-limit", type=float, default=2000.0, help="calls per second per agent (default 2000; 0: off)")
+    p.add_argument("--rate-burst", type=float, default=None, help="burst size per agent (default: twice the rate)")
+    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask",
+                   help="fail-mode verdict for calls no tier settles (default ask)")
+    p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
+    p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest gRPC request accepted")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    _add_policy_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    tokens = sub.add_parser("tokens", help="manage the server's bearer tokens file")
+    tsub = tokens.add_subparsers(dest="tokens_cmd", metavar="ACTION")
+    p = tsub.add_parser("add", help="create a token for an agent, print it once, store its hash")
+    p.add_argument("agent_id")
+    p.add_argument("--admin", action="store_true", help="also allow the Admin service (reload, stats)")
+    p.add_argument("--file", required=True, help="the tokens file (created with mode 0600)")
+    p.set_defaults(func=cmd_tokens)
+    p = tsub.add_parser("revoke", help="remove every token of an agent")
+    p.add_argument("agent_id")
+    p.add_argument("--file", required=True)
+    p.set_defaults(func=cmd_tokens)
+    p = tsub.add_parser("list", help="list the agents of a tokens file")
+    p.add_argument("--file", required=True)
+    p.set_defaults(func=cmd_tokens)
+
     p = sub.add_parser("info", help="version, implementation (compiled or pure), rules")
     p.add_argument("--json", action="store_true")
     _add_policy_args(p)
@@ -289,12 +413,17 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["hook", "claude-code"]:
+        # The per-tool-call path: straight to the hook, without argparse (see bench/hook.py).
+        from .hooks.claude_code import main as hook_main
+        return hook_main(argv[2:])
     from .rules.loader import RuleError
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if args.cmd == "rules":
-            parser.parse_args(["rules", "--help"])
+        if args.cmd in ("rules", "hook", "tokens"):
+            parser.parse_args([args.cmd, "--help"])
         parser.print_help()
         return EXIT_USAGE
     try:

@@ -17,6 +17,8 @@ if not CORPUS.exists():
     CORPUS = ROOT / "tests" / "data" / "dev.jsonl"
 
 IMPLS = _fast.implementations()
+if _fast.NO_EXTENSIONS:
+    IMPLS.pop("compiled", None)
 # Compiled extensions are expected unless explicitly disabled: a missing build must fail.
 EXPECT_COMPILED = not _fast.NO_EXTENSIONS
 

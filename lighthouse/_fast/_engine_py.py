@@ -949,18 +949,23 @@ class Decision:
 
 
 MAX_TOOL_LENGTH = 256
+# Input nested deeper than this cannot be normalized (a deny). An explicit limit, so that
+# the answer does not depend on the recursion limit and on how deep the caller's stack is.
+MAX_INPUT_DEPTH = 100
 _BASH_IGNORED = ("description", "timeout", "run_in_background")
 
 
-def _canonical(value):
+def _canonical(value, depth=0):
     """A stable text form of a JSON value (dict keys sorted)."""
     if isinstance(value, str):
         return "s" + value
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_INPUT_DEPTH:
+        raise ValueError("nested more than %d levels deep" % MAX_INPUT_DEPTH)
     if isinstance(value, dict):
         return "{" + "\x1e".join(
-            str(k) + "\x1d" + _canonical(value[k]) for k in sorted(value, key=str)) + "}"
+            str(k) + "\x1d" + _canonical(value[k], depth + 1) for k in sorted(value, key=str)) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + "\x1e".join(_canonical(v) for v in value) + "]"
+        return "[" + "\x1e".join(_canonical(v, depth + 1) for v in value) + "]"
     return "v" + repr(value)
 
 

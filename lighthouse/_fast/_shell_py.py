@@ -207,7 +207,10 @@ class _Parser:
                     cmd.sub = [[body]]
                     return cmd
                 self.error("unexpected '('")
-            if c == "#" and not cmd.words:
+            if c == "#":
+                # a comment runs to the end of the line
+                while self.i < self.n and s[self.i] != "\n":
+                    self.i += 1
                 return cmd
             if c in "<>" and not (self.i + 1 < self.n and s[self.i + 1] == "("):
                 self.parse_redirect(cmd)
@@ -236,6 +239,10 @@ class _Parser:
                 if text in ("in", "esac"):
                     continue
                 if text in _RESERVED:
+                    if text == "time":
+                        self.skip_blanks()
+                        if self.s.startswith("-p", self.i) and self.at_word_end(self.i + 2):
+                            self.i += 2
                     if text == "{":
                         cmd.sub = self.sub_list("}")
                         return cmd
@@ -706,7 +713,9 @@ def normpath(path):
             if out and out[-1] != "..":
                 out.pop()
             elif head == "~":
-                head = "/home"
+                # the parent of the (unknown) home: assume /home/<user>
+                head = "/"
+                out.append("home")
             elif head != "/":
                 out.append("..")
             continue
@@ -845,6 +854,8 @@ def _static_output(tree, ctx, upto=None):
                     return None
             elif prog == "pwd":
                 text = ctx.cwd + "\n"
+            elif prog == "cat" and not args and cmd.heredoc is not None:
+                text = cmd.heredoc
             elif cmd.herestring is not None and prog == "base64" and any(
                     a in ("-d", "--decode", "-D") for a in args):
                 hs = _expand(cmd.herestring, ctx)
@@ -1182,11 +1193,22 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     dynamic = any(dyn_flags) if dyn_flags else False
     if xargs is not None:
         origin = "xargs"
-        dynamic = True
-        if xargs:
-            args = [a.replace(xargs, DYN) for a in args]
+        items = stdin_code.split()[:16] if stdin_code else []
+        if not items:
+            dynamic = True
+            if xargs:
+                args = [a.replace(xargs, DYN) for a in args]
+            else:
+                args.append(DYN)
+        elif xargs:
+            # -I: one command per input item
+            main = None
+            for item in items:
+                main = _run_argv([argv[0]] + [a.replace(xargs, item) for a in args], None,
+                                 redirects, ctx, dict(env), sudo, origin, None, sources)
+            return main
         else:
-            args.append(DYN)
+            args.extend(items)
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:
@@ -1212,6 +1234,10 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         if k < 0:
             sc.code = stdin_code or ""
         elif args[k].startswith("/dev/fd/") and sources:
+            sc.code_from = tuple(sources)
+        return _emit(ctx, sc)
+    if prog == "source" or prog == ".":
+        if args and args[0].startswith("/dev/fd/") and sources:
             sc.code_from = tuple(sources)
         return _emit(ctx, sc)
     if prog == "eval":
@@ -1248,6 +1274,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 break
         if 0 <= k < len(args):
             sc.code = args[k]
+            if dynamic and sources:
+                sc.code_from = tuple(sources)
             for extra in _inline_code(family, args[k], ctx, sudo, env):
                 extra.cwd = cwd
                 _emit(ctx, extra)
@@ -1436,9 +1464,16 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         argv.append(ew.value)
         dyn.append(ew.dynamic)
         sources.extend(ew.sources)
+    if argv and _split_program(cmd.words[0], argv[0]):
+        # an unquoted expansion in program position is word-split by the shell
+        words = argv[0].split()
+        argv = words + argv[1:]
+        dyn = [dyn[0]] * len(words) + dyn[1:]
+    stdin_sources = ()
     if cmd.herestring is not None:
         hs = _expand(cmd.herestring, ctx)
-        stdin_code = hs.value
+        stdin_code = None if hs.dynamic else hs.value
+        stdin_sources = tuple(hs.sources)
     if cmd.heredoc is not None:
         stdin_code = cmd.heredoc
     if not argv:
@@ -1453,11 +1488,16 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             ctx.env[name.rstrip("+")] = value
         return None
     prog0 = normalize_program(argv[0])
+    if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] == "cd":
+        argv = argv[1:]
+        prog0 = "cd"
     if prog0 in ("export", "declare", "typeset", "local", "readonly"):
         for a in argv[1:]:
             if _is_assignment(a):
                 name, _, value = a.partition("=")
                 ctx.env[name] = value
+        # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
+        _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
     if prog0 == "cd" and len(argv) <= 2:
         target = argv[1] if len(argv) == 2 else "~"
@@ -1468,6 +1508,10 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         return None
     env = {}
     main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
+    if main is not None and stdin_sources and main.code == "" and not main.code_from \
+            and (main.program in SHELLS or interp_family(main.program) in _CODE_FLAGS) \
+            and _reads_stdin_code(main):
+        main.code_from = stdin_sources
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
         child = ctx.child("stdin:" + main.program)
         child.sudo = main.sudo
@@ -1476,6 +1520,17 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         except ShellError:
             main.dynamic = True
     return main
+
+
+def _split_program(word, value):
+    """Whether a program word came from an unquoted-looking expansion that holds
+    whitespace (`$(echo cm0gLXJm | base64 -d)`), which the shell splits into words."""
+    if not (" " in value or "\t" in value or "\n" in value):
+        return False
+    for part in word:
+        if part[0] == "var" or part[0] == "cmd":
+            return True
+    return False
 
 
 def _calls_itself(tree, name):

@@ -1,0 +1,170 @@
+# Types of the compiled rule engine, for modules that want C-level access to them.
+
+cimport cython
+
+from lighthouse._fast._cache_c cimport DecisionCache
+
+
+@cython.final
+cdef class PathGlob:
+    cdef readonly object anchor
+    cdef readonly list segs
+    cdef readonly list literal
+    cdef readonly Py_ssize_t nprefix
+    cdef readonly object tail
+    cdef readonly Py_ssize_t minsegs
+    cdef readonly int shape
+    cdef int form
+    cdef Py_ssize_t nsegs
+    cdef unsigned char *kinds
+    cdef Py_ssize_t *fixed_after
+    cdef list _wilds
+    cdef bint _match(self, list v) except -1
+
+
+@cython.final
+cdef class _PathIndex:
+    cdef dict by_tail
+    cdef dict by_second_abs
+    cdef dict by_second_home
+    cdef dict by_second_ws
+    cdef list by_end
+    cdef list rest
+    cdef bint empty
+    cdef unsigned long long bloom[16]
+    cdef dict _second(self, int form)
+
+
+@cython.final
+cdef class _TextSet:
+    cdef object literals
+    cdef list by_first
+    cdef list by_last
+    cdef list wild
+    cdef bint empty
+
+
+@cython.final
+cdef class _Forms:
+    cdef list abs_segs
+    cdef list home_segs
+    cdef list ws_segs
+    cdef object second0
+    cdef object second1
+    cdef object second2
+    cdef unsigned int second_bits[3]
+    cdef object tail0
+    cdef object tail1
+    cdef object tail2
+    cdef unsigned int tail_bits[3]
+    cdef int ntails
+    cdef int end_chars[3]
+
+
+@cython.final
+cdef class GlobList:
+    cdef readonly list pos
+    cdef readonly list neg
+    cdef readonly object mode
+    cdef readonly object exact
+    cdef readonly object pos_index
+    cdef readonly object neg_index
+    cdef bint _is_path
+    cdef _TextSet _tpos
+    cdef _TextSet _tneg
+    cdef _PathIndex _ppos
+    cdef _PathIndex _pneg
+    cdef bint _match_text(self, str value) except -1
+    cdef bint _match_forms(self, _Forms forms) except -1
+
+
+@cython.final
+cdef class ProgramSpec:
+    cdef readonly frozenset value_options
+    cdef readonly frozenset data_options
+    cdef readonly Py_ssize_t data_positionals
+    cdef readonly bint single_dash_long
+    cdef readonly object writes
+    cdef readonly frozenset write_options
+    cdef readonly tuple write_prefixes
+    cdef readonly frozenset data_unless
+    cdef readonly frozenset writes_when
+    cdef int _mode
+
+
+@cython.final
+cdef class Rule:
+    cdef readonly object id
+    cdef readonly int verdict
+    cdef readonly object reason
+    cdef readonly Py_ssize_t order
+    cdef readonly GlobList tools
+    cdef readonly GlobList programs
+    cdef readonly list subcommand
+    cdef readonly list flags_all
+    cdef readonly tuple flags_any
+    cdef readonly tuple flags_none
+    cdef readonly GlobList args
+    cdef readonly GlobList args_all
+    cdef readonly GlobList paths
+    cdef readonly GlobList paths_all
+    cdef readonly GlobList writes
+    cdef readonly GlobList redirects
+    cdef readonly GlobList reads
+    cdef readonly object options
+    cdef readonly object sudo
+    cdef readonly GlobList pipe_in
+    cdef readonly GlobList pipeline
+    cdef readonly GlobList code_from
+    cdef readonly object code
+    cdef readonly GlobList origin
+    cdef readonly object dynamic
+    cdef readonly object env
+    cdef readonly object fields
+    cdef readonly object any_field
+    cdef readonly object nargs_min
+    cdef readonly object nargs_max
+    cdef readonly bint strip_literals
+    cdef readonly object is_bash
+    cdef int _sudo
+    cdef int _dynamic
+    cdef Py_ssize_t _nsub
+    cdef list _env_items
+    cdef list _field_items
+    cdef object _code_match
+    cdef object _any_match
+
+
+@cython.final
+cdef class Engine:
+    cdef readonly list rules
+    cdef readonly dict programs
+    cdef readonly dict _bash_exact
+    cdef readonly list _bash_glob
+    cdef readonly list _bash_any
+    cdef readonly list _tool_rules
+    cdef readonly dict _prog_cache
+    cdef readonly dict _tool_cache
+    cdef tuple _rules_for_program(self, str prog)
+    cdef tuple _rules_for_tool(self, object tool)
+    cdef tuple _evaluate(self, object tool, object tool_input, object cwd, object home)
+    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home)
+
+
+@cython.final
+cdef class Decision:
+    cdef readonly object verdict
+    cdef readonly object rule_id
+    cdef readonly object reason
+    cdef readonly object tier
+    cdef readonly object cached
+    cdef readonly object generation
+
+
+@cython.final
+cdef class Checker:
+    cdef public object engine
+    cdef public object generation
+    cdef public DecisionCache cache
+    cdef public object fallback
+    cdef public object raw

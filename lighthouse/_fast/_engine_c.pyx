@@ -1,0 +1,2216 @@
+"""Rule matching, compiled twin of ``_engine_py``.
+
+``_engine_py`` is the specification: the same classes and functions, the same answers,
+the same exceptions. Read it first; the comments here only explain what differs for
+speed:
+
+- rules, glob lists, path globs and program specs are typed extension objects, and the
+  facts a rule asks about one simple command (flags, options, positionals, path
+  arguments, writes) are computed once per command into a ``_View``;
+- glob segments are matched over the strings' own buffers (``Py_UCS4`` reads, C
+  indexes) with the reference's single-backtrack wildcard algorithm, and the general
+  ``**`` case is a left-to-right reachability pass over value positions kept in a byte
+  array, pruned to the positions from which the rest of the pattern can still finish
+  (linear in practice, O(pattern segments x value segments) worst, like the memo of
+  the reference);
+- text glob lists split their literal patterns into a set; path glob lists index their
+  globs by literal last segment (as the reference does) and, for the others, by the
+  literal second segment, so a value meets only the globs that can match it;
+- the decision cache is the compiled LRU (``_cache_c``), keyed by the same xxh3 value;
+  a cache hit builds no object and a hit's key is hashed straight from the strings'
+  buffers when they are ASCII.
+
+RE2 (``re2``) stays the regular-expression engine, and is only called by the rules that
+carry a regex (``code``, ``fields``, ``any_field``), after every cheaper test passed.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport (Py_UCS1, PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_KIND,
+                              PyUnicode_READ)
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memcpy
+
+from lighthouse._fast._cache_c cimport DecisionCache
+from lighthouse._fast._shell_c cimport SimpleCommand, analyze, join_path
+
+import re2
+import xxhash
+
+from ._errors import ShellError
+from ._shell_c import DYN, SHELLS
+
+__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
+           "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+
+cdef enum:
+    C_ALLOW = 0
+    C_ASK = 1
+    C_DENY = 2
+    C_MISS = 3
+    C_MAX_PATH_SEGMENTS = 128
+    C_MAX_MATCH_LENGTH = 8192
+    C_MAX_TOOL_LENGTH = 256
+    C_MAX_INPUT_DEPTH = 100
+
+ALLOW, ASK, DENY, MISS = C_ALLOW, C_ASK, C_DENY, C_MISS
+VERDICTS = ("allow", "ask", "deny", "miss")
+MAX_PATH_SEGMENTS = C_MAX_PATH_SEGMENTS
+MAX_MATCH_LENGTH = C_MAX_MATCH_LENGTH
+MAX_TOOL_LENGTH = C_MAX_TOOL_LENGTH
+MAX_INPUT_DEPTH = C_MAX_INPUT_DEPTH
+_HOME_ROOTS = ("/home/", "/Users/")
+
+cdef tuple _VERDICTS = VERDICTS
+cdef tuple _NULL_SPAN = (-1, -1)
+try:
+    _RE2_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
+except AttributeError:
+    _RE2_UNANCHORED = None
+cdef object _UNANCHORED = _RE2_UNANCHORED
+cdef str _DYN = DYN
+cdef object _xxh3 = xxhash.xxh3_64_intdigest
+
+
+# ------------------------------------------------------------------- globs
+
+# Segment kinds of a path glob.
+cdef enum:
+    SEG_LIT = 0     # matches exactly its own text
+    SEG_STARS = 1   # `**`: any number of segments
+    SEG_WILD = 2    # one segment with `*` `?` `[...]` or `\`
+
+
+cdef Py_ssize_t _class_end(int pk, void *pd, Py_ssize_t np_, Py_ssize_t pi, Py_UCS4 ch,
+                           bint *ok) noexcept:
+    # _class_match of the reference: the end of the class at pat[pi] == '[' (or -1 when
+    # the bracket is not a class) and, through `ok`, whether `ch` is in it.
+    cdef Py_ssize_t j = pi + 1
+    cdef bint negate = False
+    cdef bint first = True
+    cdef bint hit = False
+    cdef Py_UCS4 c, lo, hi
+    if j < np_:
+        c = PyUnicode_READ(pk, pd, j)
+        if c == u'!' or c == u'^':
+            negate = True
+            j += 1
+    while j < np_:
+        c = PyUnicode_READ(pk, pd, j)
+        if not first and c == u']':
+            break
+        first = False
+        lo = c
+        if j + 2 < np_ and PyUnicode_READ(pk, pd, j + 1) == u'-':
+            hi = PyUnicode_READ(pk, pd, j + 2)
+            if hi != u']':
+                if lo <= ch <= hi:
+                    hit = True
+                j += 3
+                continue
+        if lo == ch:
+            hit = True
+        j += 1
+    if j >= np_:
+        ok[0] = False
+        return -1
+    ok[0] = hit != negate
+    return j + 1
+
+
+cdef bint _wild(str pat, str s, bint cross_slash) noexcept:
+    """_seg_match of the reference, over the strings' buffers."""
+    cdef Py_ssize_t np_ = len(pat)
+    cdef Py_ssize_t ns = len(s)
+    cdef int pk = PyUnicode_KIND(pat)
+    cdef int sk = PyUnicode_KIND(s)
+    cdef void *pd = PyUnicode_DATA(pat)
+    cdef void *sd = PyUnicode_DATA(s)
+    cdef Py_ssize_t pi = 0, si = 0, star_p = -1, star_s = 0, end
+    cdef Py_UCS4 c, sc
+    cdef bint ok
+    if pk == PyUnicode_1BYTE_KIND and sk == PyUnicode_1BYTE_KIND:
+        return _wild1(<Py_UCS1 *>pd, np_, <Py_UCS1 *>sd, ns, cross_slash)
+    while si < ns:
+        if pi < np_:
+            c = PyUnicode_READ(pk, pd, pi)
+            sc = PyUnicode_READ(sk, sd, si)
+            if c == u'*':
+                star_p = pi
+                star_s = si
+                pi += 1
+                continue
+            if c == u'?':
+                if cross_slash or sc != u'/':
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == u'[':
+                end = _class_end(pk, pd, np_, pi, sc, &ok)
+                if end > 0:
+                    if ok:
+                        pi = end
+                        si += 1
+                        continue
+                elif c == sc:
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == u'\\' and pi + 1 < np_:
+                if PyUnicode_READ(pk, pd, pi + 1) == sc:
+                    pi += 2
+                    si += 1
+                    continue
+            elif c == sc:
+                pi += 1
+                si += 1
+                continue
+        if star_p >= 0 and (cross_slash or PyUnicode_READ(sk, sd, star_s) != u'/'):
+            star_s += 1
+            si = star_s
+            pi = star_p + 1
+            continue
+        return False
+    while pi < np_ and PyUnicode_READ(pk, pd, pi) == u'*':
+        pi += 1
+    return pi == np_
+
+
+cdef bint _wild1(const Py_UCS1 *p, Py_ssize_t np_, const Py_UCS1 *s, Py_ssize_t ns,
+                 bint cross_slash) noexcept:
+    # _wild for two one-byte strings (the usual case): the same loop on plain bytes.
+    cdef Py_ssize_t pi = 0, si = 0, star_p = -1, star_s = 0, end
+    cdef Py_UCS1 c, sc
+    cdef bint ok
+    while si < ns:
+        if pi < np_:
+            c = p[pi]
+            sc = s[si]
+            if c == b'*':
+                star_p = pi
+                star_s = si
+                pi += 1
+                continue
+            if c == b'?':
+                if cross_slash or sc != b'/':
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == b'[':
+                end = _class_end(PyUnicode_1BYTE_KIND, <void *>p, np_, pi, sc, &ok)
+                if end > 0:
+                    if ok:
+                        pi = end
+                        si += 1
+                        continue
+                elif c == sc:
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == b'\\' and pi + 1 < np_:
+                if p[pi + 1] == sc:
+                    pi += 2
+                    si += 1
+                    continue
+            elif c == sc:
+                pi += 1
+                si += 1
+                continue
+        if star_p >= 0 and (cross_slash or s[star_s] != b'/'):
+            star_s += 1
+            si = star_s
+            pi = star_p + 1
+            continue
+        return False
+    while pi < np_ and p[pi] == b'*':
+        pi += 1
+    return pi == np_
+
+
+@cython.final
+cdef class _Wild:
+    """A wildcard pattern with the literal text every match must start and end with.
+
+    Before the first wildcard character the pattern can only match itself, so a value
+    must start with that prefix. When the pattern uses no `[` or `\\` and nothing but
+    literal characters follow its last `*`, a match must end with those characters
+    (the matcher pairs them one to one with the end of the value). Values without the
+    prefix or suffix are rejected before the matcher runs.
+    """
+    cdef str pat
+    cdef Py_ssize_t plen      # length of the literal prefix
+    cdef Py_ssize_t slen      # length of the literal suffix (0 when there is none)
+    cdef Py_ssize_t minlen
+
+    def __init__(self, str pat):
+        cdef Py_ssize_t n = len(pat), k, last_star = -1
+        cdef bint simple = True
+        cdef Py_UCS4 c
+        self.pat = pat
+        k = 0
+        while k < n:
+            c = pat[k]
+            if c == u'*' or c == u'?' or c == u'[' or c == u'\\':
+                break
+            k += 1
+        self.plen = k
+        for k in range(n):
+            c = pat[k]
+            if c == u'[' or c == u'\\':
+                simple = False
+            elif c == u'*':
+                last_star = k
+        self.slen = 0
+        if simple and last_star >= 0:
+            k = last_star + 1
+            while k < n and pat[k] != u'?':
+                k += 1
+            if k == n:
+                self.slen = n - last_star - 1
+        self.minlen = self.plen + self.slen
+
+
+cdef inline bint _same_chars(str a, Py_ssize_t ai, str b, Py_ssize_t bi, Py_ssize_t n) noexcept:
+    cdef int ak = PyUnicode_KIND(a)
+    cdef int bk = PyUnicode_KIND(b)
+    cdef void *ad = PyUnicode_DATA(a)
+    cdef void *bd = PyUnicode_DATA(b)
+    cdef Py_ssize_t k
+    if ak == PyUnicode_1BYTE_KIND and bk == PyUnicode_1BYTE_KIND:
+        return memcmp(<Py_UCS1 *>ad + ai, <Py_UCS1 *>bd + bi, n) == 0
+    for k in range(n):
+        if PyUnicode_READ(ak, ad, ai + k) != PyUnicode_READ(bk, bd, bi + k):
+            return False
+    return True
+
+
+cdef bint _wild_match(_Wild w, str s, bint cross_slash) noexcept:
+    cdef Py_ssize_t ns = len(s)
+    cdef str pat = w.pat
+    if ns < w.minlen:
+        return False
+    if w.plen and not _same_chars(pat, 0, s, 0, w.plen):
+        return False
+    if w.slen and not _same_chars(pat, len(pat) - w.slen, s, ns - w.slen, w.slen):
+        return False
+    return _wild(pat, s, cross_slash)
+
+
+cdef inline object _exact(object s):
+    # Typed code takes exact str; a str subclass from the caller is used by its value
+    # (which is how the reference, written for plain str, treats it).
+    if type(s) is str or not isinstance(s, str):
+        return s
+    return str.__str__(s)
+
+
+cdef inline bint _is_literal(str s) noexcept:
+    # No wildcard character: the glob matches exactly its own text.
+    cdef Py_UCS4 c
+    for c in s:
+        if c == u'*' or c == u'?' or c == u'[' or c == u'\\':
+            return False
+    return True
+
+
+@cython.final
+cdef class PathGlob:
+    """A path glob split into segments, with the facts that let most non-matching values
+    be rejected without running the general matcher: the literal leading segments, the
+    literal last segment, the minimum segment count and the shape of its `**` segments."""
+
+    def __cinit__(self):
+        self.kinds = NULL
+        self.fixed_after = NULL
+
+    def __init__(self, anchor, segs):
+        cdef Py_ssize_t k, n
+        cdef list literal
+        self.anchor = anchor
+        self.segs = segs
+        literal = [s != "**" and _is_literal(s) for s in segs]
+        self.literal = literal
+        n = len(segs)
+        k = 0
+        while k < n and literal[k]:
+            k += 1
+        self.nprefix = k
+        self.tail = segs[n - 1] if n and literal[n - 1] else None
+        self.minsegs = sum([1 for s in segs if s != "**"])
+        stars = [i for i, s in enumerate(segs) if s == "**"]
+        if not stars:
+            self.shape = 0                       # fixed number of segments
+        elif stars == [n - 1]:
+            self.shape = 1                       # prefix/**
+        elif stars == [0]:
+            self.shape = 2                       # **/suffix
+        else:
+            self.shape = 3                       # general
+        if anchor == "abs" or anchor == "rel":
+            self.form = 0
+        elif anchor == "home":
+            self.form = 1
+        else:
+            self.form = 2
+        self.nsegs = n
+        self._wilds = [None if lit or seg == "**" else _Wild(seg) for seg, lit in zip(segs, literal)]
+        free(self.kinds)
+        free(self.fixed_after)
+        self.kinds = <unsigned char *>malloc(n + 1)
+        self.fixed_after = <Py_ssize_t *>malloc((n + 1) * sizeof(Py_ssize_t))
+        if self.kinds == NULL or self.fixed_after == NULL:
+            raise MemoryError()
+        self.fixed_after[n] = 0
+        for k in range(n - 1, -1, -1):
+            if segs[k] == "**":
+                self.kinds[k] = SEG_STARS
+                self.fixed_after[k] = self.fixed_after[k + 1]
+            else:
+                self.kinds[k] = SEG_LIT if literal[k] else SEG_WILD
+                self.fixed_after[k] = self.fixed_after[k + 1] + 1
+
+    def __dealloc__(self):
+        free(self.kinds)
+        free(self.fixed_after)
+
+    def match(self, v):
+        return self._match(v)
+
+    cdef bint _match(self, list v) except -1:
+        cdef Py_ssize_t n = len(v)
+        cdef Py_ssize_t ns = self.nsegs
+        cdef Py_ssize_t i, off, top
+        cdef list segs = self.segs
+        if n < self.minsegs:
+            return False
+        if self.tail is not None and <str?>v[n - 1] != <str>self.tail:
+            return False
+        top = self.nprefix if self.nprefix < n else n
+        for i in range(top):
+            if <str?>v[i] != <str>segs[i]:
+                return False
+        if self.shape == 0:
+            if n != ns:
+                return False
+            for i in range(self.nprefix, n):
+                if not _seg_ok(self, i, v[i]):
+                    return False
+            return True
+        if self.shape == 1:
+            for i in range(self.nprefix, ns - 1):
+                if not _seg_ok(self, i, v[i]):
+                    return False
+            return True
+        if self.shape == 2:
+            off = n - ns
+            for i in range(1, ns):
+                if not _seg_ok(self, i, v[off + i]):
+                    return False
+            return True
+        return _match_segs(self, v)
+
+
+cdef inline bint _seg_ok(PathGlob g, Py_ssize_t i, object value) except -1:
+    cdef str s = <str?>value
+    if g.kinds[i] == SEG_LIT:
+        return s == <str>g.segs[i]
+    return _wild_match(<_Wild>g._wilds[i], s, False)
+
+
+cdef bint _match_segs(PathGlob g, list v) except -1:
+    # Which value positions can be reached after each pattern segment, left to right.
+    # reach[j] says position j is reachable (only meaningful inside lo..hi); after a `**`
+    # every position from lo on is (`tail_open`). A position is only kept if the
+    # segments still to come can finish the match from it, which is what keeps this
+    # linear for the usual patterns.
+    cdef Py_ssize_t nv = len(v)
+    cdef Py_ssize_t np_ = g.nsegs
+    cdef unsigned char small[256]
+    cdef unsigned char *reach = small
+    cdef Py_ssize_t i, j, lo = 0, hi = 0, new_lo, new_hi, maxpos, minpos, top, bottom
+    cdef bint tail_open = False
+    cdef bint stars_after
+    if nv + 1 > 256:
+        reach = <unsigned char *>malloc(nv + 1)
+        if reach == NULL:
+            raise MemoryError()
+    try:
+        reach[0] = 1
+        for i in range(np_):
+            if g.kinds[i] == SEG_STARS:
+                tail_open = True
+                hi = nv
+                continue
+            # A segment consumes v[j] and leads to position j + 1, which must leave room
+            # for the fixed segments after it (exactly, when no `**` follows).
+            stars_after = g.fixed_after[i + 1] != np_ - i - 1
+            maxpos = nv - g.fixed_after[i + 1]
+            minpos = 0 if stars_after else maxpos
+            top = hi if hi < maxpos - 1 else maxpos - 1
+            bottom = lo if lo > minpos - 1 else minpos - 1
+            new_lo = -1
+            new_hi = -1
+            j = top
+            while j >= bottom:
+                if (tail_open or reach[j]) and _seg_ok(g, i, v[j]):
+                    reach[j + 1] = 1
+                    if new_hi < 0:
+                        new_hi = j + 1
+                    new_lo = j + 1
+                else:
+                    reach[j + 1] = 0
+                j -= 1
+            if new_hi < 0:
+                return False
+            lo = new_lo
+            hi = new_hi
+            tail_open = False
+        if tail_open:
+            return True
+        return hi == nv and reach[nv] != 0
+    finally:
+        if reach != small:
+            free(reach)
+
+
+def compile_glob(pattern, mode):
+    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode, anchored
+    at the filesystem root ("abs"), the home ("home"), the workspace ("ws") or anywhere
+    ("rel": the pattern matches the trailing segments)."""
+    if mode == "text":
+        return ("text", pattern)
+    if pattern.startswith("{ws}"):
+        anchor, rest = "ws", pattern
+    elif pattern.startswith("~"):
+        anchor, rest = "home", pattern
+    elif pattern.startswith("/"):
+        anchor, rest = "abs", pattern
+    else:
+        anchor, rest = "rel", "**/" + pattern
+    segs = []
+    for k, seg in enumerate(rest.split("/")):
+        if seg == "" and k > 0:
+            continue
+        if seg == "**" and segs and segs[len(segs) - 1] == "**":
+            continue
+        segs.append(seg)
+    return PathGlob(anchor, segs)
+
+
+def _expand_braces(pattern):
+    """`a{b,c}d` -> [abd, acd]; `{ws}` is left alone."""
+    start = -1
+    k = 0
+    while k < len(pattern):
+        if pattern[k] == "{" and not pattern.startswith("{ws}", k):
+            start = k
+            break
+        k += 1
+    if start < 0:
+        return [pattern]
+    depth = 0
+    found = False
+    end = start
+    for end in range(start, len(pattern)):
+        if pattern[end] == "{":
+            depth += 1
+        elif pattern[end] == "}":
+            depth -= 1
+            if depth == 0:
+                found = True
+                break
+    if not found:
+        return [pattern]
+    body = pattern[start + 1:end]
+    options = []
+    depth = 0
+    cur = []
+    for ch in body:
+        if ch == "," and depth == 0:
+            options.append("".join(cur))
+            cur = []
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        cur.append(ch)
+    options.append("".join(cur))
+    if len(options) == 1:
+        return [pattern]
+    out = []
+    for opt in options:
+        out.extend(_expand_braces(pattern[:start] + opt + pattern[end + 1:]))
+    return out
+
+
+@cython.final
+cdef class _TextSet:
+    """Text globs: the literal ones as a set; the wildcard ones by the first character
+    of their literal prefix, else by the last character of their literal suffix (a
+    match must start, or end, with it), else in a list."""
+
+    def __init__(self, list globs):
+        cdef _Wild w
+        cdef Py_UCS4 c
+        lits = []
+        self.wild = []
+        self.by_first = None
+        self.by_last = None
+        for g in globs:
+            pat = g[1]
+            if _is_literal(pat):
+                lits.append(pat)
+                continue
+            w = _Wild(pat)
+            if w.plen and w.pat[0] < 128:
+                c = w.pat[0]
+                if self.by_first is None:
+                    self.by_first = [None] * 128
+                _bucket_add(self.by_first, <Py_ssize_t>c, w)
+            elif w.slen and w.pat[len(w.pat) - 1] < 128:
+                c = w.pat[len(w.pat) - 1]
+                if self.by_last is None:
+                    self.by_last = [None] * 128
+                _bucket_add(self.by_last, <Py_ssize_t>c, w)
+            else:
+                self.wild.append(w)
+        self.literals = frozenset(lits) if lits else None
+        self.empty = not globs
+
+
+cdef int _bucket_add(list buckets, Py_ssize_t k, object item) except -1:
+    if buckets[k] is None:
+        buckets[k] = [item]
+    else:
+        (<list>buckets[k]).append(item)
+    return 0
+
+
+cdef bint _wilds_any(list wilds, str value) except -1:
+    cdef _Wild w
+    for w in wilds:
+        if _wild_match(w, value, True):
+            return True
+    return False
+
+
+cdef bint _text_any(_TextSet ts, str value) except -1:
+    cdef Py_ssize_t n = len(value)
+    cdef Py_UCS4 c
+    cdef object found
+    if ts.literals is not None and value in ts.literals:
+        return True
+    if n and ts.by_first is not None:
+        c = value[0]
+        if c < 128:
+            found = ts.by_first[<Py_ssize_t>c]
+            if found is not None and _wilds_any(<list>found, value):
+                return True
+    if n and ts.by_last is not None:
+        c = value[n - 1]
+        if c < 128:
+            found = ts.by_last[<Py_ssize_t>c]
+            if found is not None and _wilds_any(<list>found, value):
+                return True
+    return _wilds_any(ts.wild, value)
+
+
+@cython.final
+cdef class _PathIndex:
+    """Path globs by literal last segment; the others by literal second segment (per
+    form, when their first two segments are literal); the others by the last character
+    of the literal text their last segment must end with (`**/*.pem` by "m", per form);
+    and the rest. Each of the four maps has a 256-bit filter of its keys' hashes, which
+    answers most lookups of a key that is not there without touching the dict."""
+
+    def __init__(self, list globs):
+        cdef PathGlob g
+        cdef _Wild w
+        cdef Py_UCS4 last
+        self.by_tail = {}
+        self.by_second_abs = {}
+        self.by_second_home = {}
+        self.by_second_ws = {}
+        self.by_end = None
+        self.rest = []
+        self.empty = not globs
+        for k in range(16):
+            self.bloom[k] = 0
+        for g in globs:
+            if g.tail is not None:
+                _index_add(self, 3, self.by_tail, g.tail, g)
+                continue
+            if g.nprefix >= 2:
+                _index_add(self, g.form, self._second(g.form), g.segs[1], g)
+                continue
+            if g.nsegs and g.kinds[g.nsegs - 1] == SEG_WILD:
+                w = <_Wild>g._wilds[g.nsegs - 1]
+                if w.slen:
+                    last = w.pat[len(w.pat) - 1]
+                    if last < 128:
+                        if self.by_end is None:
+                            self.by_end = [None] * (3 * 128)
+                        k = g.form * 128 + <Py_ssize_t>last
+                        if self.by_end[k] is None:
+                            self.by_end[k] = []
+                        self.by_end[k].append(g)
+                        continue
+            self.rest.append(g)
+
+    cdef dict _second(self, int form):
+        if form == 0:
+            return self.by_second_abs
+        if form == 1:
+            return self.by_second_home
+        return self.by_second_ws
+
+
+cdef inline unsigned int _bloom_bit(Py_hash_t h) noexcept:
+    return <unsigned int>(<size_t>h & 255)
+
+
+cdef int _index_add(_PathIndex idx, int which, dict by, object key, PathGlob g) except -1:
+    cdef unsigned int bit = _bloom_bit(hash(key))
+    idx.bloom[which * 4 + (bit >> 6)] |= (<unsigned long long>1) << (bit & 63)
+    by.setdefault(key, []).append(g)
+    return 0
+
+
+cdef inline bint _bloom_may_have(_PathIndex idx, int which, unsigned int bit) noexcept:
+    return (idx.bloom[which * 4 + (bit >> 6)] >> (bit & 63)) & 1
+
+
+@cython.final
+cdef class _Forms:
+    """The three forms of one path (path_forms' tuple) with the keys the glob indexes
+    look up -- each form's second segment, the distinct last segments -- and their
+    filter bits, computed once for all the glob lists the path is tried against.
+    second0..2 hold each form's second segment (or None), tail0..ntails-1 the last
+    segments without consecutive repeats."""
+
+
+cdef inline list _form(_Forms F, int f):
+    if f == 0:
+        return F.abs_segs
+    if f == 1:
+        return F.home_segs
+    return F.ws_segs
+
+
+cdef inline list _seg_list(object v):
+    return None if v is None else <list?>v
+
+
+cdef _Forms _make_forms(tuple forms):
+    if len(forms) < 3:
+        raise IndexError("tuple index out of range")
+    return _forms_of_lists(_seg_list(forms[0]), _seg_list(forms[1]), _seg_list(forms[2]))
+
+
+cdef _Forms _forms_of_lists(list abs_segs, list home_segs, list ws_segs):
+    cdef _Forms F = _Forms.__new__(_Forms)
+    cdef object key, seen = None
+    cdef str last
+    cdef list segs
+    cdef int f
+    cdef Py_ssize_t n
+    F.abs_segs = abs_segs
+    F.home_segs = home_segs
+    F.ws_segs = ws_segs
+    F.ntails = 0
+    for f in range(3):
+        F.end_chars[f] = -1
+        segs = _form(F, f)
+        if segs is None:
+            continue
+        n = len(segs)
+        if n:
+            last = <str?>segs[n - 1]
+            if len(last) and last[len(last) - 1] < 128:
+                F.end_chars[f] = <int>last[len(last) - 1]
+        if n >= 2:
+            key = segs[1]
+            _set_second(F, f, key)
+            F.second_bits[f] = _bloom_bit(hash(key))
+        if n == 0:
+            continue
+        key = segs[n - 1]
+        if seen is not None and key == seen:
+            continue
+        seen = key
+        F.tail_bits[F.ntails] = _bloom_bit(hash(key))
+        _set_tail(F, F.ntails, key)
+        F.ntails += 1
+    return F
+
+
+cdef inline void _set_second(_Forms F, int f, object key):
+    if f == 0:
+        F.second0 = key
+    elif f == 1:
+        F.second1 = key
+    else:
+        F.second2 = key
+
+
+cdef inline object _second_of(_Forms F, int f):
+    if f == 0:
+        return F.second0
+    if f == 1:
+        return F.second1
+    return F.second2
+
+
+cdef inline void _set_tail(_Forms F, int t, object key):
+    if t == 0:
+        F.tail0 = key
+    elif t == 1:
+        F.tail1 = key
+    else:
+        F.tail2 = key
+
+
+cdef inline object _tail_of(_Forms F, int t):
+    if t == 0:
+        return F.tail0
+    if t == 1:
+        return F.tail1
+    return F.tail2
+
+
+cdef inline bint _glob_forms(PathGlob g, _Forms F) except -1:
+    cdef list v = _form(F, g.form)
+    return v is not None and g._match(v)
+
+
+cdef bint _globs_any(list globs, _Forms F) except -1:
+    cdef PathGlob g
+    for g in globs:
+        if _glob_forms(g, F):
+            return True
+    return False
+
+
+cdef bint _path_any(_PathIndex idx, _Forms F) except -1:
+    cdef object key, found
+    cdef dict second
+    cdef int f
+    cdef Py_ssize_t t
+    if idx.empty:
+        return False
+    if idx.rest and _globs_any(idx.rest, F):
+        return True
+    for f in range(3):
+        key = _second_of(F, f)
+        if key is None or not _bloom_may_have(idx, f, F.second_bits[f]):
+            continue
+        second = idx._second(f)
+        found = second.get(key)
+        if found is not None and _globs_any(<list>found, F):
+            return True
+    for t in range(F.ntails):
+        if not _bloom_may_have(idx, 3, F.tail_bits[t]):
+            continue
+        found = idx.by_tail.get(_tail_of(F, t))
+        if found is not None and _globs_any(<list>found, F):
+            return True
+    if idx.by_end is not None:
+        for f in range(3):
+            if F.end_chars[f] >= 0:
+                found = idx.by_end[f * 128 + F.end_chars[f]]
+                if found is not None and _globs_any(<list>found, F):
+                    return True
+    return False
+
+
+@cython.final
+cdef class GlobList:
+    """Positive and negative globs: a value matches when some positive matches (or there
+    are no positives) and no negative matches. Path globs whose last segment is literal
+    are indexed by it, so a value is only tried against globs that can match its name."""
+
+    def __init__(self, patterns, mode):
+        self.mode = mode
+        self.pos = []
+        self.neg = []
+        self.exact = None
+        for p in patterns:
+            target = self.neg if p.startswith("!") else self.pos
+            body = p[1:] if p.startswith("!") else p
+            for q in _expand_braces(body):
+                target.append(compile_glob(q, mode))
+        if mode == "text" and not self.neg and all(
+                [not any([ch in g[1] for ch in "*?[\\"]) for g in self.pos]):
+            self.exact = frozenset([g[1] for g in self.pos])
+        self.pos_index = _tail_index(self.pos) if mode == "path" else None
+        self.neg_index = _tail_index(self.neg) if mode == "path" else None
+        self._is_path = mode != "text"
+        if self._is_path:
+            self._ppos = _PathIndex(self.pos)
+            self._pneg = _PathIndex(self.neg)
+        else:
+            self._tpos = _TextSet(self.pos)
+            self._tneg = _TextSet(self.neg)
+
+    def match_text(self, value):
+        return _text_match(self, _exact(value))
+
+    def match_forms(self, forms):
+        """forms: (abs_segs, home_segs or None, ws_segs or None)."""
+        return self._match_forms(_make_forms(_forms_of(forms)))
+
+    cdef bint _match_text(self, str value) except -1:
+        if self.exact is not None:
+            return value in <frozenset>self.exact
+        if not self._tpos.empty and not _text_any(self._tpos, value):
+            return False
+        return not _text_any(self._tneg, value)
+
+    cdef bint _match_forms(self, _Forms forms) except -1:
+        if not self._ppos.empty and not _path_any(self._ppos, forms):
+            return False
+        return not _path_any(self._pneg, forms)
+
+
+cdef bint _text_match(GlobList gl, object value) except -1:
+    # GlobList.match_text for any value: a string goes to the typed matcher, anything
+    # else through the reference's algorithm on Python objects, so that it fails (or
+    # not) the way the reference does.
+    if type(value) is str:
+        return gl._match_text(<str>value)
+    if gl.exact is not None:
+        return value in gl.exact
+    if gl.pos:
+        for g in gl.pos:
+            if _seg_match_obj(g[1], value, True):
+                break
+        else:
+            return False
+    for g in gl.neg:
+        if _seg_match_obj(g[1], value, True):
+            return False
+    return True
+
+
+cdef bint _seg_match_obj(object pat, object s, bint cross_slash) except -1:
+    pi = si = 0
+    np_, ns = len(pat), len(s)
+    star_p = -1
+    star_s = 0
+    while si < ns:
+        if pi < np_:
+            c = pat[pi]
+            if c == "*":
+                star_p = pi
+                star_s = si
+                pi += 1
+                continue
+            if c == "?":
+                if cross_slash or s[si] != "/":
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "[":
+                end, ok = _class_match_obj(pat, pi, s[si])
+                if end > 0:
+                    if ok:
+                        pi = end
+                        si += 1
+                        continue
+                elif c == s[si]:
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "\\" and pi + 1 < np_:
+                if pat[pi + 1] == s[si]:
+                    pi += 2
+                    si += 1
+                    continue
+            elif c == s[si]:
+                pi += 1
+                si += 1
+                continue
+        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
+            star_s += 1
+            si = star_s
+            pi = star_p + 1
+            continue
+        return False
+    while pi < np_ and pat[pi] == "*":
+        pi += 1
+    return pi == np_
+
+
+cdef tuple _class_match_obj(object pat, object pi, object ch):
+    j = pi + 1
+    negate = False
+    if j < len(pat) and pat[j] in "!^":
+        negate = True
+        j += 1
+    first = True
+    ok = False
+    while j < len(pat) and (first or pat[j] != "]"):
+        first = False
+        lo = pat[j]
+        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
+            if lo <= ch <= pat[j + 2]:
+                ok = True
+            j += 3
+        else:
+            if lo == ch:
+                ok = True
+            j += 1
+    if j >= len(pat):
+        return -1, False
+    return j + 1, ok != negate
+
+
+def _tail_index(globs):
+    """(dict: literal last segment -> globs, globs without a literal last segment)."""
+    by_tail = {}
+    other = []
+    for g in globs:
+        if g.tail is not None:
+            by_tail.setdefault(g.tail, []).append(g)
+        else:
+            other.append(g)
+    return by_tail, other
+
+
+def glob_match(pattern, value, mode="path", cwd="", home=None):
+    """Match one glob against one value (for tests and `lighthouse rules explain`)."""
+    gl = GlobList([pattern], mode)
+    if mode == "text":
+        return gl.match_text(value)
+    return gl.match_forms(path_forms(value, cwd, home, cwd))
+
+
+# ------------------------------------------------------------------- paths
+
+def path_forms(value, cwd, home, workspace):
+    """Resolve a path argument; return its segment lists as (absolute, home-relative,
+    workspace-relative). `~` resolves to `home` when given, else stays a home marker."""
+    return _path_forms(_exact(value), _exact(cwd), _exact(home), _exact(workspace))
+
+
+cdef int _shape(str p) noexcept:
+    # 1: an absolute path that normpath leaves as it is (no empty, "." or ".." segment,
+    # no trailing "/"); 2: such a relative path, not starting with "~"; 0: anything else.
+    cdef Py_ssize_t n = len(p), i, start, seg
+    cdef int kind = PyUnicode_KIND(p)
+    cdef void *data = PyUnicode_DATA(p)
+    cdef Py_UCS4 c0, c
+    if n == 0:
+        return 0
+    c0 = PyUnicode_READ(kind, data, 0)
+    if c0 == u'~':
+        return 0
+    if c0 == u'/' and n == 1:
+        return 1
+    start = 1 if c0 == u'/' else 0
+    seg = start
+    for i in range(start, n + 1):
+        c = PyUnicode_READ(kind, data, i) if i < n else u'/'
+        if c != u'/':
+            continue
+        if i == seg:
+            return 0
+        if PyUnicode_READ(kind, data, seg) == u'.' and (
+                i - seg == 1 or (i - seg == 2 and PyUnicode_READ(kind, data, seg + 1) == u'.')):
+            return 0
+        seg = i + 1
+    return 1 if c0 == u'/' else 2
+
+
+@cython.final
+cdef class _Place:
+    """Where path arguments are resolved (cwd, home, workspace), with what path_forms
+    derives from them computed once for all the paths of a command."""
+    cdef str cwd
+    cdef bint cwd_normal        # cwd is an absolute path normpath leaves unchanged
+    cdef list cwd_segs          # cwd.split("/") when cwd_normal (for "/", [""])
+    cdef object home
+    cdef bint has_home
+    cdef str home_root          # home without trailing "/"
+    cdef str home_prefix        # home_root + "/"
+    cdef bint has_ws
+    cdef str ws                 # workspace without trailing "/"
+    cdef str ws_prefix          # ws + "/"
+    cdef Py_ssize_t ws_nsegs    # segments of ws: where the workspace-relative ones start
+    cdef object home_arg        # home and workspace as given, to recognise them again
+    cdef object ws_arg
+    # For a relative path under a normal cwd, full = cwd + "/" + value. When the cwd
+    # alone decides each of path_forms' prefix tests (home, /home/ or /Users/, /root/,
+    # workspace), `fast_rel` is set and the answers are kept here, so such a path needs
+    # no full string: its segments are the cwd's followed by its own.
+    cdef bint fast_rel
+    cdef Py_ssize_t cwd_slash_len
+    cdef bint in_home           # under home (when home is given)
+    cdef Py_ssize_t home_cut    # segments of home_root
+    cdef bint in_home_roots     # under /home/ or /Users/ (when home is not given)
+    cdef bint in_root           # under /root/ (when home is not given)
+    cdef bint in_ws
+
+
+cdef _Place _last_place = None
+
+
+cdef _Place _place(str cwd, object home, object workspace):
+    # Calls in a row mostly share their cwd, home and workspace: the last place made is
+    # kept and reused when they are the same (a place is never changed once made).
+    global _last_place
+    cdef _Place pl = _last_place
+    if (pl is not None and pl.cwd == cwd and pl.home_arg == home and pl.ws_arg == workspace
+            and type(home) is type(pl.home_arg) and type(workspace) is type(pl.ws_arg)):
+        return pl
+    pl = _Place.__new__(_Place)
+    pl.home_arg = home
+    pl.ws_arg = workspace
+    pl.cwd = cwd
+    pl.cwd_normal = _shape(cwd) == 1
+    if pl.cwd_normal:
+        pl.cwd_segs = [""] if len(cwd) == 1 else cwd.split("/")
+    pl.home = home
+    pl.has_home = bool(home)
+    if pl.has_home:
+        pl.home_root = (<str?>home).rstrip("/")
+        pl.home_prefix = pl.home_root + "/"
+    pl.has_ws = bool(workspace)
+    if pl.has_ws:
+        pl.ws = (<str?>workspace).rstrip("/")
+        pl.ws_prefix = pl.ws + "/"
+        pl.ws_nsegs = pl.ws.count("/") + 1
+    if pl.cwd_normal:
+        _decide_prefixes(pl)
+    _last_place = pl
+    return pl
+
+
+cdef void _decide_prefixes(_Place pl):
+    # A prefix no longer than cwd + "/" starts full exactly when it starts cwd + "/";
+    # full == X is impossible for any X no longer than cwd + "/" (full is longer).
+    cdef str cs = "/" if len(pl.cwd) == 1 else pl.cwd + "/"
+    cdef Py_ssize_t n = len(cs)
+    pl.cwd_slash_len = n
+    pl.fast_rel = True
+    if pl.has_home:
+        pl.in_home = cs.startswith(pl.home_prefix)
+        if pl.in_home:
+            pl.home_cut = pl.home_root.count("/") + 1
+        elif len(pl.home_prefix) > n or len(<str>pl.home) > n:
+            pl.fast_rel = False
+    else:
+        pl.in_home_roots = cs.startswith("/home/") or cs.startswith("/Users/")
+        pl.in_root = cs.startswith("/root/")
+        if not pl.in_home_roots and n < 7:
+            pl.fast_rel = False
+    if pl.has_ws:
+        pl.in_ws = cs.startswith(pl.ws_prefix)
+        if not pl.in_ws and (len(pl.ws_prefix) > n or len(pl.ws) > n):
+            pl.fast_rel = False
+
+
+cdef tuple _path_forms(str value, str cwd, object home, object workspace):
+    cdef _Forms F = _forms_at(_place(cwd, home, workspace), value)
+    return (F.abs_segs, F.home_segs, F.ws_segs)
+
+
+cdef _Forms _forms_at(_Place pl, str value):
+    # path_forms of the reference. The three forms are cut from one split of the full
+    # path: for full == ws + "/" + rest, full.split("/") is ws's segments followed by
+    # rest's, so the workspace form is a slice of it (taken before the absolute form is
+    # truncated to MAX_PATH_SEGMENTS, which the reference does not apply to it).
+    # A relative path under a normal cwd is split alone and appended to the cwd's
+    # segments (full.split("/") == cwd.split("/") + value.split("/") then).
+    cdef str full, h
+    cdef list segs = None, abs_segs, parts, home_segs = None, ws_segs = None
+    cdef int shape = _shape(value)
+    if shape == 2 and pl.fast_rel and pl.cwd_slash_len + len(value) <= C_MAX_MATCH_LENGTH:
+        return _forms_rel(pl, value)
+    if shape == 1:
+        full = value
+    elif shape == 2 and pl.cwd_normal:
+        full = "/" + value if len(pl.cwd) == 1 else pl.cwd + "/" + value
+        if len(full) <= C_MAX_MATCH_LENGTH:
+            segs = pl.cwd_segs + value.split("/")
+    else:
+        full = join_path(pl.cwd, value)
+    if pl.has_home and full.startswith("~"):
+        h = pl.home
+        full = join_path(h, full[2:]) if len(full) > 1 else (pl.home_root or "/")
+    if len(full) > C_MAX_MATCH_LENGTH:
+        full = full[:C_MAX_MATCH_LENGTH]
+    if segs is None:
+        segs = full.split("/")
+    if len(full) == 1 and full[0] == u'/':
+        abs_segs = [""]
+    elif len(segs) > C_MAX_PATH_SEGMENTS:
+        abs_segs = segs[:C_MAX_PATH_SEGMENTS]
+    else:
+        abs_segs = segs
+    if full.startswith("~"):
+        home_segs = abs_segs
+    elif pl.has_home:
+        if full == pl.home or full.startswith(pl.home_prefix):
+            home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
+    elif full.startswith("/home/") or full.startswith("/Users/"):
+        parts = abs_segs
+        if len(parts) >= 3 and parts[2] != "" and parts[2] != "*" and parts[2] != "**":
+            home_segs = parts[2:]
+            home_segs[0] = "~"
+    elif full == "/root" or full.startswith("/root/"):
+        home_segs = abs_segs[1:]
+        home_segs[0] = "~"
+    if pl.has_ws:
+        if full == pl.ws:
+            ws_segs = ["{ws}"]
+        elif full.startswith(pl.ws_prefix):
+            ws_segs = segs[pl.ws_nsegs - 1:]
+            ws_segs[0] = "{ws}"
+    return _forms_of_lists(abs_segs, home_segs, ws_segs)
+
+
+cdef _Forms _forms_rel(_Place pl, str value):
+    # _forms_at for a normal relative path when pl.fast_rel: the same forms, with the
+    # prefix tests answered by the place.
+    cdef list segs = pl.cwd_segs + value.split("/")
+    cdef list abs_segs, home_segs = None, ws_segs = None
+    abs_segs = segs if len(segs) <= C_MAX_PATH_SEGMENTS else segs[:C_MAX_PATH_SEGMENTS]
+    if pl.has_home:
+        if pl.in_home:
+            home_segs = segs[pl.home_cut - 1:]
+            home_segs[0] = "~"
+    elif pl.in_home_roots:
+        if len(abs_segs) >= 3:
+            s2 = abs_segs[2]
+            if s2 != "" and s2 != "*" and s2 != "**":
+                home_segs = abs_segs[2:]
+                home_segs[0] = "~"
+    elif pl.in_root:
+        home_segs = abs_segs[1:]
+        home_segs[0] = "~"
+    if pl.has_ws and pl.in_ws:
+        ws_segs = segs[pl.ws_nsegs - 1:]
+        ws_segs[0] = "{ws}"
+    return _forms_of_lists(abs_segs, home_segs, ws_segs)
+
+
+cdef object _path_candidate(str arg):
+    """The path an argument names, or None: `@file` (curl), `key=value`, `--opt=value`."""
+    cdef Py_ssize_t n = len(arg), eq, k, start
+    cdef Py_UCS4 c
+    if n == 0 or arg == "-" or arg == _DYN:
+        return None
+    c = arg[0]
+    if c == u'@' and n > 1:
+        arg = arg[1:]
+    elif c != u'/' and c != u'.' and c != u'~':
+        eq = arg.find("=")
+        if eq >= 0:
+            start = 0
+            while start < eq and arg[start] == u'-':
+                start += 1
+            if start < eq:
+                for k in range(start, eq):
+                    c = arg[k]
+                    if not (c.isalnum() or c == u'-' or c == u'_' or c == u'.'):
+                        break
+                else:
+                    arg = arg[eq + 1:]
+                    if arg.startswith("@"):
+                        arg = arg[1:]
+    if not arg or "://" in arg:
+        return None
+    return arg
+
+
+# ------------------------------------------------------------------- rules
+
+# How a program's positional arguments are written (ProgramSpec.writes).
+cdef enum:
+    W_NONE = 0
+    W_LAST = 1
+    W_ALL = 2
+    W_AFTER_FIRST = 3
+    W_OTHER = 4
+
+
+@cython.final
+cdef class ProgramSpec:
+    def __init__(self, d=None):
+        d = d or {}
+        self.value_options = frozenset(d.get("value_options", ()))
+        self.data_options = frozenset(d.get("data_options", ()))
+        self.data_positionals = int(d.get("data_positionals", 0))
+        self.single_dash_long = bool(d.get("single_dash_long", False))
+        self.writes = d.get("writes", "none")
+        self.write_options = frozenset(d.get("write_options", ()))
+        self.write_prefixes = tuple(d.get("write_prefixes", ()))
+        self.data_unless = frozenset(d.get("data_unless", ()))
+        self.writes_when = frozenset(d.get("writes_when", ()))
+        self._mode = _write_mode(self.writes)
+
+
+cdef int _write_mode(object writes) except -1:
+    if writes == "last":
+        return W_LAST
+    if writes == "all":
+        return W_ALL
+    if writes == "after_first":
+        return W_AFTER_FIRST
+    return W_OTHER
+
+
+cdef ProgramSpec _EMPTY_SPEC_C = ProgramSpec()
+_EMPTY_SPEC = _EMPTY_SPEC_C
+
+
+@cython.final
+cdef class _View:
+    """Derived facts about one simple command, computed once and shared by its rules."""
+    cdef SimpleCommand sc
+    cdef set flags
+    cdef dict options
+    cdef list positionals
+    cdef list path_args
+    cdef list writes
+    cdef str cwd
+    cdef object home
+    cdef str ws
+    cdef list _forms
+    cdef _Place _place
+    cdef list _path_cands
+    cdef list _read_cands
+    cdef list _pos_cands
+    cdef list _write_cands
+
+    # What the path rules look at, each list computed on first use: the forms of the
+    # paths named by the path arguments, by those that are not also written, and by the
+    # written arguments; the path named by each positional (or None).
+    cdef list path_cands(self):
+        cdef object p
+        if self._path_cands is None:
+            self._path_cands = []
+            for a in self.path_args:
+                p = _path_candidate(a)
+                if p is not None:
+                    self._path_cands.append(self.forms(p))
+        return self._path_cands
+
+    cdef list read_cands(self):
+        cdef object p
+        if self._read_cands is None:
+            self._read_cands = []
+            for a in self.path_args:
+                if a in self.writes:
+                    continue
+                p = _path_candidate(a)
+                if p is not None:
+                    self._read_cands.append(self.forms(p))
+        return self._read_cands
+
+    cdef list pos_cands(self):
+        if self._pos_cands is None:
+            self._pos_cands = [_path_candidate(a) for a in self.positionals]
+        return self._pos_cands
+
+    cdef list write_cands(self):
+        cdef str w
+        cdef object p
+        if self._write_cands is None:
+            self._write_cands = []
+            for w in self.writes:
+                p = _path_candidate(w) if w.startswith("@") else w
+                if p:
+                    self._write_cands.append(self.forms(p))
+        return self._write_cands
+
+    cdef _Forms forms(self, str value):
+        # A command names few paths, so the memo is a flat [value, forms, ...] list.
+        cdef Py_ssize_t k, n
+        cdef _Forms f
+        if self._forms is None:
+            self._forms = []
+            self._place = _place(self.cwd, self.home, self.ws)
+        else:
+            n = len(self._forms)
+            for k in range(0, n, 2):
+                if self._forms[k] is value or <str>self._forms[k] == value:
+                    return <_Forms>self._forms[k + 1]
+        f = _forms_at(self._place, value)
+        self._forms.append(value)
+        self._forms.append(f)
+        return f
+
+
+# "-x" for every ASCII x: short flags are split out of clusters like -rf on every call.
+cdef list _SHORT_FLAGS = ["-" + chr(i) for i in range(128)]
+
+
+cdef inline void _add_option(dict options, str name, object val):
+    found = options.get(name)
+    if found is None:
+        options[name] = [val]
+    else:
+        (<list>found).append(val)
+
+
+cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
+    cdef _View v = _View.__new__(_View)
+    cdef set flags = set()
+    cdef dict options = None
+    cdef list positionals = []
+    cdef list path_args = []
+    cdef list writes = []
+    cdef list args = sc.args
+    cdef Py_ssize_t n = len(args), k = 0, j, la, eq, idx, data, npos
+    cdef bint ended = False, has_eq
+    cdef str a, name, f
+    cdef Py_UCS4 c
+    cdef object val
+    cdef int mode
+    v.sc = sc
+    v.cwd = sc.cwd or ws
+    v.home = home
+    v.ws = ws
+    while k < n:
+        a = <str?>args[k]
+        if not ended and a == "--":
+            ended = True
+            flags.add("--")
+            k += 1
+            continue
+        la = len(a)
+        if not ended and la > 1 and a[0] == u'-' and not a[1].isdigit():
+            if a[1] == u'-' or spec.single_dash_long:
+                eq = a.find("=")
+                if eq >= 0:
+                    name = a[:eq]
+                    val = a[eq + 1:]
+                    has_eq = True
+                else:
+                    name = a
+                    val = ""
+                    has_eq = False
+                flags.add(name)
+                if not has_eq and name in spec.value_options and k + 1 < n:
+                    k += 1
+                    val = args[k]
+                    has_eq = True
+                if has_eq:
+                    if options is None:
+                        options = {}
+                    _add_option(options, name, val)
+                    if name not in spec.data_options:
+                        path_args.append(val)
+                    if name in spec.write_options:
+                        writes.append(val)
+            else:
+                flags.add(a)
+                for j in range(1, la):
+                    c = a[j]
+                    f = <str>_SHORT_FLAGS[<Py_ssize_t>c] if c < 128 else "-" + a[j:j + 1]
+                    flags.add(f)
+                    if f in spec.value_options:
+                        val = a[j + 1:]
+                        if not val and k + 1 < n:
+                            k += 1
+                            val = args[k]
+                        if options is None:
+                            options = {}
+                        _add_option(options, f, val)
+                        if f not in spec.data_options:
+                            path_args.append(val)
+                        if f in spec.write_options:
+                            writes.append(val)
+                        break
+            k += 1
+            continue
+        positionals.append(a)
+        k += 1
+    data = spec.data_positionals
+    if data and spec.data_unless and not flags.isdisjoint(spec.data_unless):
+        data = 0
+    npos = len(positionals)
+    for idx in range(npos):
+        if data < 0 or idx < data:
+            continue
+        a = <str>positionals[idx]
+        path_args.append(a)
+        for pre in spec.write_prefixes:
+            if a.startswith(pre):
+                writes.append(a[len(pre):])
+    mode = spec._mode
+    if spec.writes_when and flags.isdisjoint(spec.writes_when):
+        mode = W_NONE
+    if mode == W_LAST:
+        if npos >= 2:
+            writes.append(positionals[npos - 1])
+    elif mode == W_ALL:
+        if data >= 0:
+            writes.extend(positionals[data:])
+    elif mode == W_AFTER_FIRST:
+        writes.extend(positionals[1:])
+    for op, target in sc.redirects:
+        if op == ">" or op == ">>":
+            writes.append(target)
+    v.flags = flags
+    v.options = options
+    v.positionals = positionals
+    v.path_args = path_args
+    v.writes = writes
+    v._forms = None
+    return v
+
+
+@cython.final
+cdef class _ToolCtx:
+    """Per-call memo for tool-input rules: path forms by value, and the flattened input
+    (the reference recomputes both for every rule; the values are the same)."""
+    cdef str cwd
+    cdef object home
+    cdef object forms_of
+    cdef dict memo
+    cdef _Place place
+    cdef object flat
+    cdef object flat_stripped
+
+    cdef _Forms forms(self, object value):
+        cdef object f
+        if self.forms_of is not None:
+            return _make_forms(_forms_of(self.forms_of(value)))
+        if self.memo is None:
+            self.memo = {}
+            self.place = _place(self.cwd, self.home, self.cwd)
+        else:
+            f = self.memo.get(value)
+            if f is not None:
+                return <_Forms>f
+        f = _forms_at(self.place, value)
+        self.memo[value] = f
+        return <_Forms>f
+
+
+cdef _ToolCtx _tool_ctx(str cwd, object home, object forms_of):
+    cdef _ToolCtx ctx = _ToolCtx.__new__(_ToolCtx)
+    ctx.cwd = cwd
+    ctx.home = home
+    ctx.forms_of = forms_of
+    return ctx
+
+
+cdef int _tristate(object value):
+    # Rule.sudo / Rule.dynamic: -1 unset, 0/1 a bool, 2 anything else (compared as the
+    # reference does, with `!=`).
+    if value is None:
+        return -1
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    return 2
+
+
+cdef inline bint _differs(int mode, bint actual, object wanted) except -1:
+    if mode == 2:
+        return bool(actual != wanted)
+    return actual != mode
+
+
+cdef inline bint _any_text(GlobList gl, object names) except -1:
+    for n in names:
+        if gl._match_text(<str?>n):
+            return True
+    return False
+
+
+cdef inline tuple _forms_of(object forms):
+    return forms if type(forms) is tuple else tuple(forms)
+
+
+@cython.final
+cdef class Rule:
+    """A compiled rule. Matcher fields are None when the rule does not use them."""
+
+    def __init__(self, spec, order):
+        g = spec.get
+        self.id = spec["id"]
+        self.verdict = VERDICTS.index(spec["verdict"])
+        self.reason = spec["reason"]
+        self.order = order
+        self.tools = GlobList(spec["tools"], "text") if spec.get("tools") else None
+        self.programs = GlobList(g("program"), "text") if g("program") else None
+        self.subcommand = [GlobList(alts.split("|"), "text") for alts in g("subcommand", ())]
+        self.flags_all = [tuple(alts.split("|")) for alts in g("flags", ())]
+        self.flags_any = tuple([x for alts in g("flags_any", ()) for x in alts.split("|")])
+        self.flags_none = tuple([x for alts in g("flags_none", ()) for x in alts.split("|")])
+        self.args = GlobList(g("args"), "text") if g("args") else None
+        self.args_all = GlobList(g("args_all"), "text") if g("args_all") else None
+        self.paths = GlobList(g("paths"), "path") if g("paths") else None
+        self.paths_all = GlobList(g("paths_all"), "path") if g("paths_all") else None
+        self.writes = GlobList(g("writes"), "path") if g("writes") else None
+        self.redirects = GlobList(g("redirects"), "path") if g("redirects") else None
+        self.reads = GlobList(g("reads"), "path") if g("reads") else None
+        self.options = [(k, GlobList(v, "text")) for k, v in g("options", {}).items()] or None
+        self.sudo = g("sudo")
+        self.pipe_in = GlobList(g("pipe_in"), "text") if g("pipe_in") else None
+        self.pipeline = GlobList(g("pipeline"), "text") if g("pipeline") else None
+        self.code_from = GlobList(g("code_from"), "text") if g("code_from") else None
+        self.code = re2.compile(g("code")) if g("code") else None
+        self.origin = GlobList(g("origin"), "text") if g("origin") else None
+        self.dynamic = g("dynamic")
+        self.env = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
+        self.fields = {k: re2.compile(v) for k, v in g("fields", {}).items()} or None
+        self.any_field = re2.compile(g("any_field")) if g("any_field") else None
+        self.nargs_min = g("nargs_min")
+        self.nargs_max = g("nargs_max")
+        self.strip_literals = bool(g("strip_literals"))
+        self.is_bash = spec["is_bash"]
+        self._sudo = _tristate(self.sudo)
+        self._dynamic = _tristate(self.dynamic)
+        self._nsub = len(self.subcommand)
+        self._env_items = list(self.env.items()) if self.env is not None else None
+        self._field_items = ([(k, rx, _bound_match(rx)) for k, rx in self.fields.items()]
+                             if self.fields is not None else None)
+        self._code_match = _bound_match(self.code)
+        self._any_match = _bound_match(self.any_field)
+
+    def match_command(self, v):
+        return _match_command(self, <_View?>v)
+
+    def match_input(self, tool_input, forms_of):
+        return _match_input(self, tool_input, _tool_ctx("", None, forms_of))
+
+
+cdef bint _match_command(Rule r, _View v) except -1:
+    # Rule.match_command of the reference: the same tests in the same order (a regex can
+    # raise on odd text, so which test runs first is part of the behaviour).
+    cdef SimpleCommand sc = v.sc
+    cdef list pos = v.positionals
+    cdef Py_ssize_t nsub = r._nsub, npos = len(pos), nrest, k
+    cdef set flags
+    cdef tuple alts
+    cdef object p, vals
+    cdef _Forms F
+    cdef list cands
+    cdef bint seen
+    cdef str a, text
+    if r._sudo >= 0 and _differs(r._sudo, sc.sudo, r.sudo):
+        return False
+    if r._dynamic >= 0 and _differs(r._dynamic, sc.dynamic, r.dynamic):
+        return False
+    if r.origin is not None and not r.origin._match_text(sc.origin):
+        return False
+    if nsub:
+        if npos < nsub:
+            return False
+        for k in range(nsub):
+            if not (<GlobList>r.subcommand[k])._match_text(<str>pos[k]):
+                return False
+    flags = v.flags
+    for alts in r.flags_all:
+        for f in alts:
+            if f in flags:
+                break
+        else:
+            return False
+    if r.flags_any:
+        for f in r.flags_any:
+            if f in flags:
+                break
+        else:
+            return False
+    for f in r.flags_none:
+        if f in flags:
+            return False
+    nrest = npos - nsub
+    if r.nargs_min is not None and nrest < r.nargs_min:
+        return False
+    if r.nargs_max is not None and nrest > r.nargs_max:
+        return False
+    if r.args is not None:
+        for k in range(nsub, npos):
+            if r.args._match_text(<str>pos[k]):
+                break
+        else:
+            return False
+    if r.args_all is not None:
+        if nrest == 0:
+            return False
+        for k in range(nsub, npos):
+            if not r.args_all._match_text(<str>pos[k]):
+                return False
+    if r.paths is not None:
+        for F in v.path_cands():
+            if r.paths._match_forms(F):
+                break
+        else:
+            return False
+    if r.paths_all is not None:
+        seen = False
+        cands = v.pos_cands()
+        for k in range(nsub, npos):
+            p = cands[k]
+            if p is None:
+                continue
+            seen = True
+            if not r.paths_all._match_forms(v.forms(<str>p)):
+                return False
+        if not seen:
+            return False
+    if r.reads is not None:
+        for F in v.read_cands():
+            if r.reads._match_forms(F):
+                break
+        else:
+            return False
+    if r.options is not None:
+        for name, gl in r.options:
+            vals = v.options.get(name) if v.options is not None else None
+            if vals is not None and _any_text(<GlobList>gl, vals):
+                break
+        else:
+            return False
+    if r.writes is not None:
+        for F in v.write_cands():
+            if r.writes._match_forms(F):
+                break
+        else:
+            return False
+    if r.redirects is not None:
+        for op, target in sc.redirects:
+            if r.redirects._match_forms(v.forms(<str?>target)):
+                break
+        else:
+            return False
+    if r.pipe_in is not None and not _any_text(r.pipe_in, sc.pipe_in):
+        return False
+    if r.pipeline is not None and not _any_text(r.pipeline, sc.pipeline):
+        return False
+    if r.code_from is not None and not _any_text(r.code_from, sc.code_from):
+        return False
+    if r.code is not None:
+        if not sc.code:
+            return False
+        text = _strip_sql(sc.code) if r.strip_literals else sc.code
+        if not _re_search(r.code, r._code_match, text):
+            return False
+    if r._env_items is not None:
+        for name, gl in r._env_items:
+            val = sc.env.get(name)
+            if val is None or not (<GlobList>gl)._match_text(<str?>val):
+                return False
+    return True
+
+
+cdef object _bound_match(object rx):
+    # The compiled RE2 object's own Match method under the `re2` wrapper, or None to go
+    # through rx.search. search() is a generator that also builds a match object with
+    # decoded offsets; a rule only asks whether there is a match, which is the first
+    # span Match returns on the same UTF-8 text.
+    if rx is None or _UNANCHORED is None:
+        return None
+    return getattr(getattr(rx, "_regexp", None), "Match", None)
+
+
+cdef bint _re_search(object rx, object match, object text) except -1:
+    cdef bytes b
+    if match is None or type(text) is not str:
+        return rx.search(text) is not None
+    b = (<str>text).encode("utf-8")
+    return match(_UNANCHORED, b, 0, len(b))[0] != _NULL_SPAN
+
+
+cdef inline object _dget(object d, object key):
+    if type(d) is dict:
+        return (<dict>d).get(key)
+    return d.get(key)
+
+
+_PATH_FIELDS = ("file_path", "path", "notebook_path")
+
+
+cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
+    cdef bint found
+    cdef _Forms F
+    cdef object val, text
+    if r.paths is not None or r.paths_all is not None:
+        found = False
+        for key in _PATH_FIELDS:
+            val = _dget(tool_input, key)
+            if isinstance(val, str) and val:
+                found = True
+                F = ctx.forms(_exact(val))
+                if r.paths is not None and not r.paths._match_forms(F):
+                    return False
+                if r.paths_all is not None and not r.paths_all._match_forms(F):
+                    return False
+        if not found:
+            return False
+    if r._field_items is not None:
+        for key, rx, match in r._field_items:
+            val = _dget(tool_input, key)
+            if val is None:
+                return False
+            if not isinstance(val, str):
+                val = _flatten(val)
+            if r.strip_literals:
+                val = _strip_sql(_exact(val))
+            if not _re_search(rx, match, val):
+                return False
+    if r.any_field is not None:
+        if ctx.flat is None:
+            ctx.flat = _flatten(tool_input)
+        if r.strip_literals:
+            if ctx.flat_stripped is None:
+                ctx.flat_stripped = _strip_sql(ctx.flat)
+            text = ctx.flat_stripped
+        else:
+            text = ctx.flat
+        if not _re_search(r.any_field, r._any_match, text):
+            return False
+    return True
+
+
+def strip_sql_literals(text):
+    """SQL text with string literals emptied and comments removed, so that `'%drop
+    table%'` inside a literal is data, not a statement."""
+    return _strip_sql(_exact(text))
+
+
+cdef str _strip_sql(str text):
+    # The reference copies character by character; here runs of ordinary characters
+    # are copied as slices between the places where something is dropped or replaced.
+    cdef Py_ssize_t n = len(text), i = 0, j, run = 0
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_UCS4 c, d
+    cdef list out = None
+    while i < n:
+        c = PyUnicode_READ(kind, data, i)
+        if c == u"'":
+            if out is None:
+                out = []
+            if run < i:
+                out.append(text[run:i])
+            j = i + 1
+            while j < n:
+                d = PyUnicode_READ(kind, data, j)
+                if d == u"'":
+                    if j + 1 < n and PyUnicode_READ(kind, data, j + 1) == u"'":
+                        j += 2
+                        continue
+                    break
+                if d == u'\\' and j + 1 < n:
+                    j += 2
+                    continue
+                j += 1
+            out.append("''")
+            i = j + 1
+            run = i
+        elif c == u'-' and i + 1 < n and PyUnicode_READ(kind, data, i + 1) == u'-':
+            if out is None:
+                out = []
+            if run < i:
+                out.append(text[run:i])
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            run = i
+        elif c == u'/' and i + 1 < n and PyUnicode_READ(kind, data, i + 1) == u'*':
+            if out is None:
+                out = []
+            if run < i:
+                out.append(text[run:i])
+            j = text.find("*/", i + 2)
+            out.append(" ")
+            i = n if j < 0 else j + 2
+            run = i
+        else:
+            i += 1
+    if out is None:
+        return text
+    if run < n:
+        out.append(text[run:n])
+    return "".join(out)
+
+
+# Fields Claude Code's tools always send as strings; anything else is malformed input.
+_REQUIRED_STRINGS = {
+    "Read": ("file_path",), "Write": ("file_path", "content"),
+    "Edit": ("file_path", "old_string", "new_string"), "MultiEdit": ("file_path",),
+    "NotebookEdit": ("notebook_path",), "NotebookRead": ("notebook_path",),
+    "WebFetch": ("url",), "Glob": ("pattern",), "Grep": ("pattern",),
+}
+cdef dict _REQUIRED = _REQUIRED_STRINGS
+
+
+cpdef object input_error(object tool, object tool_input):
+    """Why a (non-Bash) tool input is malformed, or None."""
+    cdef object val
+    for key in _REQUIRED.get(tool, ()):
+        if not isinstance(_dget(tool_input, key), str):
+            return "%s input needs a string %r field" % (tool, key)
+    for key in _PATH_FIELDS:
+        val = _dget(tool_input, key)
+        if val is not None and not isinstance(val, str):
+            return "%s input field %r must be a string" % (tool, key)
+    if tool == "MultiEdit" and not isinstance(_dget(tool_input, "edits"), list):
+        return "MultiEdit input needs an 'edits' list"
+    return None
+
+
+cdef str _flatten(object value):
+    """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
+    cdef list out = []
+    cdef list stack = [value]
+    cdef object v
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif type(v) is dict:
+            for item in (<dict>v).values():
+                stack.append(item)
+        elif isinstance(v, dict):
+            for k in v:
+                stack.append(v[k])
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif v is not None:
+            out.append(str(v))
+    return "\n".join(out)
+
+
+def _prio(r):
+    return (-(<Rule>r).verdict, (<Rule>r).order)
+
+
+@cython.final
+cdef class Engine:
+    """Compiled rules; `evaluate` is the tier-1 decision."""
+
+    def __init__(self, rule_specs, program_specs=None):
+        cdef Rule r
+        self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
+        self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
+        by_prio = sorted(self.rules, key=_prio)
+        self._bash_exact = {}
+        self._bash_glob = []
+        self._bash_any = []
+        self._tool_rules = []
+        for r in by_prio:
+            if r.is_bash:
+                if r.programs is None:
+                    self._bash_any.append(r)
+                elif r.programs.exact is not None:
+                    for name in r.programs.exact:
+                        self._bash_exact.setdefault(name, []).append(r)
+                else:
+                    self._bash_glob.append(r)
+            else:
+                self._tool_rules.append(r)
+        self._prog_cache = {}
+        self._tool_cache = {}
+
+    def rules_for_program(self, prog):
+        return self._rules_for_program(_exact(prog))
+
+    def rules_for_tool(self, tool):
+        return self._rules_for_tool(_exact(tool))
+
+    cdef tuple _rules_for_program(self, str prog):
+        cdef object c = self._prog_cache.get(prog)
+        cdef list cand
+        cdef Rule r
+        if c is None:
+            cand = list(self._bash_exact.get(prog, ()))
+            for r in self._bash_glob:
+                if r.programs._match_text(prog):
+                    cand.append(r)
+            cand.extend(self._bash_any)
+            cand.sort(key=_prio)
+            c = tuple(cand)
+            if len(self._prog_cache) < 4096:
+                self._prog_cache[prog] = c
+        return <tuple>c
+
+    cdef tuple _rules_for_tool(self, object tool):
+        cdef object c = self._tool_cache.get(tool)
+        cdef Rule r
+        if c is None:
+            c = tuple([r for r in self._tool_rules if r.tools is None or _text_match(r.tools, tool)])
+            if len(self._tool_cache) < 4096:
+                self._tool_cache[tool] = c
+        return <tuple>c
+
+    def evaluate(self, tool, tool_input, cwd, home):
+        """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
+        settles it. tool_input must be a dict (checked by the caller)."""
+        return self._evaluate(tool, tool_input, cwd, home)
+
+    cdef tuple _evaluate(self, object tool, object tool_input, object cwd, object home):
+        cdef Rule r
+        cdef _ToolCtx ctx
+        tool = _exact(tool)
+        cwd = _exact(cwd)
+        home = _exact(home)
+        if tool == "Bash":
+            return self._evaluate_bash(tool_input, cwd or "", home)
+        problem = input_error(tool, tool_input)
+        if problem is not None:
+            return (C_DENY, "input.invalid", problem)
+        ctx = _tool_ctx(cwd or "", home, None)
+        for r in self._rules_for_tool(tool):
+            if _match_input(r, tool_input, ctx):
+                return (r.verdict, r.id, r.reason)
+        return (C_MISS, "", "no rule matched this %s call" % tool)
+
+    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home):
+        cdef object command = _dget(tool_input, "command")
+        cdef list commands
+        cdef SimpleCommand sc
+        cdef _View view
+        cdef Rule r, hit, worst = None
+        cdef object miss_prog = None, spec
+        if not isinstance(command, str):
+            return (C_DENY, "input.invalid", "Bash input needs a string 'command' field")
+        try:
+            commands = analyze(command, cwd, home)
+        except ShellError as e:
+            return (C_MISS, "shell.unparsed", "command could not be analysed: %s" % e)
+        if not commands:
+            if command.strip():
+                return (C_ALLOW, "shell.no-op", "the command runs no program")
+            return (C_DENY, "input.invalid", "Bash 'command' is empty")
+        for item in commands:
+            sc = <SimpleCommand?>item
+            spec = self.programs.get(sc.program, _EMPTY_SPEC_C)
+            view = _make_view(sc, <ProgramSpec?>spec, home, cwd)
+            hit = None
+            for r in self._rules_for_program(sc.program):
+                if _match_command(r, view):
+                    hit = r
+                    break
+            if hit is None:
+                if miss_prog is None:
+                    miss_prog = sc.program
+                continue
+            if hit.verdict == C_DENY:
+                return (C_DENY, hit.id, hit.reason)
+            if worst is None or hit.verdict > worst.verdict:
+                worst = hit
+        if worst is not None and worst.verdict == C_ASK:
+            return (C_ASK, worst.id, worst.reason)
+        if miss_prog is not None:
+            return (C_MISS, "", "no rule covers the program %r" % (miss_prog,))
+        return (C_ALLOW, worst.id, worst.reason)
+
+
+# ------------------------------------------------------------------- checker
+
+@cython.final
+@cython.freelist(16)
+cdef class Decision:
+    """The answer to one tool call.
+
+    verdict: "allow" | "ask" | "deny" (or "miss" when raw tier-1 results were asked for);
+    rule_id: the rule that decided ("" when none did); reason: for a person;
+    tier: "cache" | "rules" | "fallback"; cached: True when served from the cache;
+    generation: the policy generation that decided.
+    """
+
+    def __init__(self, verdict, rule_id, reason, tier, cached, generation):
+        self.verdict = verdict
+        self.rule_id = rule_id
+        self.reason = reason
+        self.tier = tier
+        self.cached = cached
+        self.generation = generation
+
+    def to_dict(self):
+        return {"verdict": self.verdict, "rule_id": self.rule_id, "reason": self.reason,
+                "tier": self.tier, "cached": self.cached, "generation": self.generation}
+
+    def __repr__(self):
+        return ("Decision(verdict=%r, rule_id=%r, tier=%r, cached=%r, reason=%r)"
+                % (self.verdict, self.rule_id, self.tier, self.cached, self.reason))
+
+    def __eq__(self, other):
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+
+cdef Decision _decision(object verdict, object rule_id, object reason, object tier,
+                        object cached, object generation):
+    # Decision(...) without the Python-level argument parsing of __init__.
+    cdef Decision d = Decision.__new__(Decision)
+    d.verdict = verdict
+    d.rule_id = rule_id
+    d.reason = reason
+    d.tier = tier
+    d.cached = cached
+    d.generation = generation
+    return d
+
+
+_BASH_IGNORED = ("description", "timeout", "run_in_background")
+
+
+cdef str _canonical(object value, int depth):
+    """A stable text form of a JSON value (dict keys sorted)."""
+    cdef list parts
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, (dict, list, tuple)) and depth >= C_MAX_INPUT_DEPTH:
+        raise ValueError("nested more than %d levels deep" % C_MAX_INPUT_DEPTH)
+    if isinstance(value, dict):
+        parts = [str(k) + "\x1d" + _canonical(value[k], depth + 1)
+                 for k in sorted(value, key=str)]
+        return "{" + "\x1e".join(parts) + "}"
+    if isinstance(value, (list, tuple)):
+        parts = [_canonical(v, depth + 1) for v in value]
+        return "[" + "\x1e".join(parts) + "]"
+    return "v" + repr(value)
+
+
+cdef bytes _key_bytes(str tool, str body, str cwd, str home):
+    # The UTF-8 (surrogatepass) bytes of tool \x1f body \x1f cwd \x1f home. ASCII
+    # strings already are their UTF-8, so they are copied without building the text.
+    cdef Py_ssize_t lt, lb, lc, lh
+    cdef bytes out
+    cdef char *p
+    if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(body)
+            and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
+        return (tool + "\x1f" + body + "\x1f" + cwd + "\x1f" + home).encode("utf-8", "surrogatepass")
+    lt = len(tool)
+    lb = len(body)
+    lc = len(cwd)
+    lh = len(home)
+    out = PyBytes_FromStringAndSize(NULL, lt + lb + lc + lh + 3)
+    p = PyBytes_AS_STRING(out)
+    memcpy(p, PyUnicode_DATA(tool), lt)
+    p += lt
+    p[0] = 0x1f
+    p += 1
+    memcpy(p, PyUnicode_DATA(body), lb)
+    p += lb
+    p[0] = 0x1f
+    p += 1
+    memcpy(p, PyUnicode_DATA(cwd), lc)
+    p += lc
+    p[0] = 0x1f
+    p += 1
+    memcpy(p, PyUnicode_DATA(home), lh)
+    return out
+
+
+cdef object _cache_key(object tool, object tool_input, object cwd, object home):
+    cdef object body, c, h
+    if tool == "Bash":
+        cmd = _dget(tool_input, "command")
+        body = cmd if isinstance(cmd, str) else _canonical(cmd, 0)
+    else:
+        body = _canonical(tool_input, 0)
+    c = cwd or ""
+    h = home or ""
+    if type(tool) is str and type(body) is str and type(c) is str and type(h) is str:
+        return _xxh3(_key_bytes(tool, body, c, h))
+    text = "%s\x1f%s\x1f%s\x1f%s" % (tool, body, c, h)
+    return _xxh3(text.encode("utf-8", "surrogatepass"))
+
+
+def cache_key(tool, tool_input, cwd, home):
+    """xxh3-64 of tool + normalized input + cwd (+ home, which changes what `~` means)."""
+    return _cache_key(tool, tool_input, cwd, home)
+
+
+cdef str _TOOL_MSG = "tool must be a non-empty string of at most %d characters" % C_MAX_TOOL_LENGTH
+
+
+@cython.final
+cdef class Checker:
+    """Tier 0 + tier 1: the decision cache in front of the rule engine."""
+
+    def __init__(self, engine, generation=1, cache_size=65536, cache_ttl=300.0,
+                 fallback="ask", raw=False):
+        if fallback not in ("allow", "ask", "deny"):
+            raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
+        self.engine = engine
+        self.generation = generation
+        self.cache = DecisionCache(cache_size, cache_ttl)
+        self.fallback = fallback
+        self.raw = raw
+
+    def set_engine(self, engine, generation):
+        """Swap in a new policy; entries cached under older generations become misses."""
+        self.engine = engine
+        self.generation = generation
+
+    def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
+        """Decide one tool call. Never raises for bad input; never allows it."""
+        cdef object gen = self.generation
+        cdef DecisionCache cache = self.cache
+        cdef object key = None, hit, engine, verdict, rule_id, reason
+        cdef Decision decision
+        cdef bint keyed = True
+        if not isinstance(tool, str) or not tool or len(tool) > C_MAX_TOOL_LENGTH:
+            return _decision("deny", "input.invalid", _TOOL_MSG, "rules", False, gen)
+        if not isinstance(tool_input, dict):
+            return _decision("deny", "input.invalid",
+                             "tool_input must be a JSON object (dict), not %s" % type(tool_input).__name__,
+                             "rules", False, gen)
+        if cwd is not None and not isinstance(cwd, str):
+            return _decision("deny", "input.invalid", "cwd must be a string", "rules", False, gen)
+        if home is not None and not isinstance(home, str):
+            return _decision("deny", "input.invalid", "home must be a string", "rules", False, gen)
+        if cache.capacity == 0 and len(cache._map) == 0 and _key_cannot_fail(tool, tool_input, cwd, home):
+            # A disabled, empty cache misses whatever the key is; skip hashing it.
+            keyed = False
+            cache.misses += 1
+        else:
+            try:
+                key = _cache_key(tool, tool_input, cwd, home)
+            except (TypeError, ValueError, RecursionError) as e:
+                return _decision("deny", "input.invalid", "tool_input cannot be normalized: %s" % e,
+                                 "rules", False, gen)
+            hit = cache.get(key, gen)
+            if hit is not None:
+                return hit
+        engine = self.engine
+        try:
+            if type(engine) is Engine:
+                verdict, rule_id, reason = (<Engine>engine)._evaluate(tool, tool_input, cwd, home)
+            else:
+                verdict, rule_id, reason = engine.evaluate(tool, tool_input, cwd, home)
+        except RecursionError:
+            verdict, rule_id, reason = C_MISS, "", "input is nested too deeply to analyse"
+        except Exception as e:  # a bug must not become an allow
+            verdict, rule_id, reason = C_MISS, "", "internal error while matching rules: %s" % type(e).__name__
+        if verdict == C_MISS and not self.raw:
+            decision = _decision(self.fallback, rule_id, reason + "; fallback verdict " + self.fallback,
+                                 "fallback", False, gen)
+        else:
+            decision = _decision(_VERDICTS[verdict], rule_id, reason, "rules", False, gen)
+        if keyed:
+            cache.put(key, gen, _decision(decision.verdict, decision.rule_id, decision.reason,
+                                          "cache", True, gen))
+        return decision
+
+
+cdef inline bint _key_cannot_fail(object tool, object tool_input, object cwd, object home):
+    # True when cache_key() is sure to succeed: a plain Bash call whose parts are all
+    # exact strings (encoding with surrogatepass accepts any str).
+    if type(tool) is not str or type(tool_input) is not dict:
+        return False
+    if (cwd is not None and type(cwd) is not str) or (home is not None and type(home) is not str):
+        return False
+    if not (<str>tool == "Bash"):
+        return False
+    return type((<dict>tool_input).get("command")) is str

@@ -1,0 +1,2223 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Shell analysis, compiled.
+
+The same algorithm as the pure-Python reference ``_shell_py.py``, which is the
+specification: functions keep the reference's names and structure, and the two must return
+the same SimpleCommands and raise ShellError on the same inputs (a differential test
+checks it). Read the reference first; the comments here explain what differs for speed:
+
+- the parser reads characters as ``Py_UCS4`` straight from the string's buffer, skips
+  runs of plain text with a table lookup, and keeps literal text as slices of the source
+  instead of per-character lists; a literal is only assembled from pieces when an escape
+  interrupts it;
+- parse-tree parts are small typed objects instead of tuples, and a word that is one
+  unquoted literal (most words) is just its ``str`` rather than a list of parts;
+- an expanded word is returned as its text, with the "dynamic" flag and the source
+  programs passed by pointer and list, so that a plain word costs no allocation;
+- reserved words and special program names are classified by one dict lookup each
+  instead of chains of string comparisons;
+- regular expressions only run for inline interpreter code (``python -c`` ...), as in
+  the reference, and each scan is skipped when a substring every match needs is absent;
+  ``interp_family`` is a character test.
+"""
+
+cimport cython
+from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
+                              PyUnicode_1BYTE_KIND, Py_UCS1)
+
+import base64
+import binascii
+import re
+
+from ._errors import ShellError
+
+__all__ = ["SimpleCommand", "ShellError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+
+cdef enum:
+    C_MAX_DEPTH = 8
+    C_MAX_LENGTH = 65536
+    C_MAX_COMMANDS = 512
+
+MAX_DEPTH = C_MAX_DEPTH
+MAX_LENGTH = C_MAX_LENGTH
+MAX_COMMANDS = C_MAX_COMMANDS
+
+# Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
+DYN = "*"
+cdef str _DYN = DYN
+
+cdef str _DEPTH_MSG = "command nesting is deeper than %d levels" % C_MAX_DEPTH
+
+
+@cython.freelist(32)
+cdef class SimpleCommand:
+    """One program the shell would run, with the context rules need to judge it."""
+
+    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
+                 origin="", code="", dynamic=False):
+        self.program = program
+        self.args = args if type(args) is list else list(args)
+        self.cwd = cwd
+        self.sudo = sudo
+        self.env = env if env is not None else {}
+        self.redirects = list(redirects)
+        self.pipe_in = ()
+        self.pipeline = ()
+        self.code_from = ()
+        self.origin = origin
+        self.code = code
+        self.dynamic = dynamic
+
+    def as_tuple(self):
+        return (self.program, tuple(self.args), self.cwd, self.sudo,
+                tuple(sorted(self.env.items())), tuple(self.redirects),
+                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
+                self.origin, self.code, self.dynamic)
+
+    def __repr__(self):
+        extra = []
+        if self.sudo:
+            extra.append("sudo")
+        if self.redirects:
+            extra.append(f"redirects={self.redirects}")
+        if self.pipe_in:
+            extra.append(f"pipe_in={self.pipe_in}")
+        if self.code_from:
+            extra.append(f"code_from={self.code_from}")
+        if self.origin:
+            extra.append(f"origin={self.origin!r}")
+        if self.dynamic:
+            extra.append("dynamic")
+        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+
+
+cdef SimpleCommand _new_sc(str program, list args, str cwd, bint sudo, dict env,
+                           list redirects, str origin, str code, bint dynamic):
+    # SimpleCommand(...) without the Python-level argument parsing of __init__.
+    cdef SimpleCommand sc = SimpleCommand.__new__(SimpleCommand)
+    sc.program = program
+    sc.args = args
+    sc.cwd = cwd
+    sc.sudo = sudo
+    sc.env = env
+    sc.redirects = redirects
+    sc.pipe_in = ()
+    sc.pipeline = ()
+    sc.code_from = ()
+    sc.origin = origin
+    sc.code = code
+    sc.dynamic = dynamic
+    return sc
+
+
+# ---------------------------------------------------------------- parse tree
+# A word is a str when it is a single unquoted literal (the reference's
+# [("lit", text, False)], or [] for ""), else a list of _Part. A tree is a list of
+# pipelines; a pipeline is a list of _Cmd.
+
+cdef enum:
+    P_LIT = 0
+    P_TILDE = 1
+    P_VAR = 2
+    P_CMD = 3
+    P_PROC = 4
+
+
+# The internal classes below hold only strings, lists and each other, downwards: they
+# cannot form reference cycles, so the cycle collector need not track them.
+@cython.final
+@cython.no_gc
+@cython.freelist(64)
+cdef class _Part:
+    cdef int kind
+    cdef str text        # P_LIT: the text; P_VAR: the variable name
+    cdef bint quoted     # P_LIT
+    cdef object default  # P_VAR: the ${x:-default} text or None
+    cdef list tree       # P_CMD, P_PROC
+
+
+cdef inline _Part _lit(str text, bint quoted):
+    cdef _Part p = _Part.__new__(_Part)
+    p.kind = P_LIT
+    p.text = text
+    p.quoted = quoted
+    return p
+
+
+cdef inline _Part _var(str name, object default):
+    cdef _Part p = _Part.__new__(_Part)
+    p.kind = P_VAR
+    p.text = name
+    p.default = default
+    return p
+
+
+cdef inline _Part _sub(int kind, list tree):
+    cdef _Part p = _Part.__new__(_Part)
+    p.kind = kind
+    p.tree = tree
+    return p
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(32)
+cdef class _Cmd:
+    cdef list words
+    cdef list redirects     # [(op, word)], or None when there are none
+    cdef list sub           # tree of a subshell or group, or None
+    cdef str funcdef        # function name when this defines a function, or None
+    cdef str heredoc        # body text fed on stdin, or None
+    cdef object herestring  # word fed on stdin, or None
+
+
+cdef inline _Cmd _new_cmd():
+    cdef _Cmd c = _Cmd.__new__(_Cmd)
+    c.words = []
+    return c
+
+
+cdef inline bint _is_name_char(Py_UCS4 c) noexcept:
+    return ((c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or (c >= u'0' and c <= u'9')
+            or c == u'_')
+
+
+cdef inline bint _is_special_var(Py_UCS4 c) noexcept:
+    return (c == u'@' or c == u'*' or c == u'#' or c == u'?' or c == u'$' or c == u'!'
+            or c == u'-' or (c >= u'0' and c <= u'9'))
+
+
+cdef inline bint _is_meta(Py_UCS4 c) noexcept:
+    return (c == u' ' or c == u'\t' or c == u'\n' or c == u';' or c == u'&' or c == u'|'
+            or c == u'(' or c == u')' or c == u'<' or c == u'>')
+
+
+cdef inline bint _ends_command(Py_UCS4 c) noexcept:
+    return c == u'\n' or c == u';' or c == u'&' or c == u'|' or c == u')'
+
+
+cdef inline list _push(list parts, str text, bint quoted):
+    # Append the pending literal, if any, creating the part list on first use.
+    if parts is None:
+        parts = []
+    if text:
+        parts.append(_lit(text, quoted))
+    return parts
+
+
+cdef inline str _lit_text(str s, list pieces, Py_ssize_t run, Py_ssize_t end):
+    # The literal accumulated since the last part: pieces cut by escapes, then the
+    # unescaped source run s[run:end].
+    if pieces is None:
+        if end > run:
+            return s[run:end]
+        return ""
+    if end > run:
+        pieces.append(s[run:end])
+    return "".join(pieces)
+
+
+# What a first word means to the parser, in one dict lookup instead of a chain of string
+# comparisons: "function", clause headers, words dropped, other reserved words, "{".
+cdef enum:
+    KW_FUNCTION = 1
+    KW_CLAUSE = 2
+    KW_SKIP = 3
+    KW_RESERVED = 4
+    KW_GROUP = 5
+
+cdef dict _KEYWORDS = {"function": KW_FUNCTION, "for": KW_CLAUSE, "select": KW_CLAUSE,
+                       "case": KW_CLAUSE, "in": KW_SKIP, "esac": KW_SKIP, "{": KW_GROUP}
+for _w in ("if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "}",
+           "time", "coproc", "[[", "]]"):
+    _KEYWORDS[_w] = KW_RESERVED
+cdef dict _ANSI_ESCAPES = {"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v", "f": "\f"}
+
+
+# ASCII characters that end a run of plain literal text in a word, and inside "...".
+cdef unsigned char _WORD_STOP[128]
+cdef unsigned char _DQUOTE_STOP[128]
+for _c in range(128):
+    _WORD_STOP[_c] = chr(_c) in " \t\n;&|()<>\\'\"`$~"
+    _DQUOTE_STOP[_c] = chr(_c) in "\"\\`$"
+
+
+cdef _Parser _new_parser(str src, int depth):
+    if depth > C_MAX_DEPTH:
+        raise ShellError(_DEPTH_MSG)
+    cdef _Parser p = _Parser.__new__(_Parser)
+    p.s = src
+    p.n = len(src)
+    p.i = 0
+    p.kind = PyUnicode_KIND(src)
+    p.data = PyUnicode_DATA(src)
+    p.depth = depth
+    return p
+
+
+@cython.final
+@cython.no_gc
+cdef class _Parser:
+    cdef str s
+    cdef Py_ssize_t n
+    cdef Py_ssize_t i
+    cdef int kind
+    cdef void* data
+    cdef int depth
+    cdef list pending  # [(cmd, delimiter, strip_tabs)], or None
+
+    cdef inline Py_UCS4 at(self, Py_ssize_t j) noexcept:
+        return PyUnicode_READ(self.kind, self.data, j)
+
+    cdef inline Py_ssize_t scan(self, Py_ssize_t i, const unsigned char* stop) noexcept:
+        # Skip characters that are plain text (not in `stop`) from i on.
+        cdef Py_ssize_t n = self.n
+        cdef const Py_UCS1* p
+        cdef Py_UCS4 c
+        if self.kind == PyUnicode_1BYTE_KIND:
+            p = <const Py_UCS1*>self.data
+            while i < n and (p[i] >= 128 or not stop[p[i]]):
+                i += 1
+            return i
+        while i < n:
+            c = PyUnicode_READ(self.kind, self.data, i)
+            if c < 128 and stop[c]:
+                return i
+            i += 1
+        return i
+
+    cdef int error(self, str msg) except -1:
+        raise ShellError("%s at offset %d" % (msg, self.i))
+
+    # -- lists, pipelines, commands
+    cdef list parse_list(self, Py_UCS4 stop):
+        cdef list tree = []
+        cdef Py_UCS4 c
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                if stop:
+                    self.error("missing closing %r" % chr(stop))
+                return tree
+            c = self.at(self.i)
+            if c == u'\n':
+                self.i += 1
+                self.read_heredocs()
+                continue
+            if c == u';' or c == u'&':
+                self.i += 1
+                continue
+            if c == u'#':
+                while self.i < self.n and self.at(self.i) != u'\n':
+                    self.i += 1
+                continue
+            if c == u')':
+                if stop == u')':
+                    self.i += 1
+                    return tree
+                self.error("unexpected ')'")
+            if stop == u'}' and c == u'}' and self.at_word_end(self.i + 1):
+                self.i += 1
+                return tree
+            tree.append(self.parse_pipeline(stop))
+            if len(tree) > C_MAX_COMMANDS:
+                self.error("too many commands")
+            self.skip_blanks()
+            if self.i < self.n:
+                c = self.at(self.i)
+                if c == u'&' and self.i + 1 < self.n and self.at(self.i + 1) == u'&':
+                    self.i += 2
+                elif c == u'|' and self.i + 1 < self.n and self.at(self.i + 1) == u'|':
+                    self.i += 2
+
+    cdef inline bint at_word_end(self, Py_ssize_t j) noexcept:
+        return j >= self.n or _is_meta(self.at(j))
+
+    cdef list parse_pipeline(self, Py_UCS4 stop):
+        cdef list pipe = [self.parse_command(stop)]
+        while True:
+            self.skip_blanks()
+            if (self.i < self.n and self.at(self.i) == u'|'
+                    and not (self.i + 1 < self.n and self.at(self.i + 1) == u'|')):
+                self.i += 1
+                if self.i < self.n and self.at(self.i) == u'&':
+                    self.i += 1
+                self.skip_blanks_newlines()
+                pipe.append(self.parse_command(stop))
+            else:
+                return pipe
+
+    cdef _Cmd parse_command(self, Py_UCS4 stop):
+        cdef _Cmd cmd = _new_cmd()
+        cdef Py_UCS4 c
+        cdef Py_ssize_t start, k
+        cdef object word, name, kw
+        cdef int keyword
+        cdef str text
+        cdef bint digits
+        self.skip_blanks()
+        if self.i < self.n and self.at(self.i) == u'(':
+            if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
+                self.skip_arith()
+                return cmd
+            self.i += 1
+            cmd.sub = self.sub_list(u')')
+            self.parse_redirects_only(cmd)
+            return cmd
+        if self.i < self.n and self.at(self.i) == u'{' and self.at_word_end(self.i + 1):
+            self.i += 1
+            cmd.sub = self.sub_list(u'}')
+            self.parse_redirects_only(cmd)
+            return cmd
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                return cmd
+            c = self.at(self.i)
+            if _ends_command(c):
+                if c == u'&' and self.i + 1 < self.n and self.at(self.i + 1) == u'>':
+                    self.parse_redirect(cmd)
+                    continue
+                return cmd
+            if stop == u'}' and c == u'}' and not cmd.words and self.at_word_end(self.i + 1):
+                return cmd
+            if c == u'(':
+                if len(cmd.words) == 1 and self.peek_funcdef():
+                    cmd.funcdef = _word_text(cmd.words[0])
+                    cmd.words = []
+                    self.skip_blanks_newlines()
+                    body = self.sub_command(stop)
+                    cmd.sub = [[body]]
+                    return cmd
+                self.error("unexpected '('")
+            if c == u'#':
+                # a comment runs to the end of the line
+                while self.i < self.n and self.at(self.i) != u'\n':
+                    self.i += 1
+                return cmd
+            if ((c == u'<' or c == u'>')
+                    and not (self.i + 1 < self.n and self.at(self.i + 1) == u'(')):
+                self.parse_redirect(cmd)
+                continue
+            start = self.i
+            word = self.parse_word()
+            if self.i < self.n and self.i > start:
+                c = self.at(self.i)
+                if ((c == u'<' or c == u'>')
+                        and not (self.i + 1 < self.n and self.at(self.i + 1) == u'(')):
+                    # `2>file`: a word of digits right before the operator is its fd
+                    digits = True
+                    for k in range(start, self.i):
+                        if not Py_UNICODE_ISDIGIT(self.at(k)):
+                            digits = False
+                            break
+                    if digits:
+                        self.parse_redirect(cmd)
+                        continue
+            # reserved words are unquoted literals
+            if not cmd.words and type(word) is str:
+                kw = _KEYWORDS.get(word)
+                if kw is not None:
+                    keyword = kw
+                    text = <str>word
+                    if keyword == KW_FUNCTION:
+                        self.skip_blanks()
+                        name = self.parse_word()
+                        self.skip_blanks()
+                        if (self.i + 1 < self.n and self.at(self.i) == u'('
+                                and self.at(self.i + 1) == u')'):
+                            self.i += 2
+                        self.skip_blanks_newlines()
+                        cmd.funcdef = _word_text(name)
+                        cmd.sub = [[self.sub_command(stop)]]
+                        return cmd
+                    if keyword == KW_CLAUSE:
+                        self.skip_clause_header(text)
+                        continue
+                    if keyword == KW_GROUP:
+                        cmd.sub = self.sub_list(u'}')
+                        return cmd
+                    if text == "time":
+                        self.skip_blanks()
+                        if (self.i + 1 < self.n and self.at(self.i) == u'-'
+                                and self.at(self.i + 1) == u'p' and self.at_word_end(self.i + 2)):
+                            self.i += 2
+                    continue
+            cmd.words.append(word)
+
+    cdef bint peek_funcdef(self) noexcept:
+        cdef Py_ssize_t j = self.i + 1
+        while j < self.n and (self.at(j) == u' ' or self.at(j) == u'\t'):
+            j += 1
+        if j < self.n and self.at(j) == u')':
+            self.i = j + 1
+            return True
+        return False
+
+    cdef int skip_clause_header(self, str kind) except -1:
+        # for NAME in words; do ... / case WORD in pat) ...: the header is data
+        cdef object w
+        cdef Py_UCS4 c
+        if kind == "case":
+            while self.i < self.n:
+                self.skip_blanks()
+                if self.i < self.n and not _is_meta(self.at(self.i)):
+                    w = self.parse_word()
+                else:
+                    self.i += 1
+                    continue
+                if _word_text(w) == "in":
+                    break
+            # skip patterns up to ')'
+            while self.i < self.n and self.at(self.i) != u')':
+                self.i += 1
+            self.i += 1
+            return 0
+        while self.i < self.n:
+            c = self.at(self.i)
+            if c == u';' or c == u'\n':
+                break
+            if c == u"'" or c == u'"' or c == u'$' or c == u'`' or c == u'\\':
+                self.parse_word()
+            else:
+                self.i += 1
+        return 0
+
+    cdef int skip_arith(self) except -1:
+        cdef Py_ssize_t depth = 0
+        cdef Py_UCS4 c
+        while self.i < self.n:
+            c = self.at(self.i)
+            if c == u'(':
+                depth += 1
+            elif c == u')':
+                depth -= 1
+                if depth == 0:
+                    self.i += 1
+                    return 0
+            self.i += 1
+        self.error("unterminated arithmetic expression")
+
+    cdef int parse_redirects_only(self, _Cmd cmd) except -1:
+        cdef Py_ssize_t j
+        cdef Py_UCS4 c
+        while True:
+            self.skip_blanks()
+            if self.i < self.n:
+                c = self.at(self.i)
+                if c == u'<' or c == u'>' or Py_UNICODE_ISDIGIT(c):
+                    j = self.i
+                    while j < self.n and Py_UNICODE_ISDIGIT(self.at(j)):
+                        j += 1
+                    if j < self.n and (self.at(j) == u'<' or self.at(j) == u'>'):
+                        self.i = j
+                        self.parse_redirect(cmd)
+                        continue
+            return 0
+
+    cdef int parse_redirect(self, _Cmd cmd) except -1:
+        cdef Py_ssize_t i = self.i
+        cdef Py_UCS4 c0 = self.at(i)
+        cdef Py_UCS4 c1 = self.at(i + 1) if i + 1 < self.n else 0
+        cdef Py_UCS4 c2 = self.at(i + 2) if i + 2 < self.n else 0
+        cdef str op
+        cdef object target
+        if c0 == u'&' and c1 == u'>' and c2 == u'>':
+            op = ">>"
+            i += 3
+        elif c0 == u'&' and c1 == u'>':
+            op = ">"
+            i += 2
+        elif c0 == u'<' and c1 == u'<' and c2 == u'<':
+            op = "<<<"
+            i += 3
+        elif c0 == u'<' and c1 == u'<' and c2 == u'-':
+            op = "<<-"
+            i += 3
+        elif c0 == u'<' and c1 == u'<':
+            op = "<<"
+            i += 2
+        elif c0 == u'>' and c1 == u'>':
+            op = ">>"
+            i += 2
+        elif (c0 == u'>' and (c1 == u'&' or c1 == u'|')) or (c0 == u'<' and c1 == u'>'):
+            op = ">"
+            i += 2
+        elif c0 == u'<' and c1 == u'&':
+            op = "<&"
+            i += 2
+        elif c0 == u'>':
+            op = ">"
+            i += 1
+        else:
+            op = "<"
+            i += 1
+        self.i = i
+        self.skip_blanks()
+        if self.i >= self.n or _ends_command(self.at(self.i)):
+            self.error("redirection without a target")
+        target = self.parse_word()
+        if op == "<<" or op == "<<-":
+            if self.pending is None:
+                self.pending = []
+            self.pending.append((cmd, _word_text(target), op == "<<-"))
+        elif op == "<<<":
+            cmd.herestring = target
+        elif op == "<&":
+            return 0
+        else:
+            if cmd.redirects is None:
+                cmd.redirects = []
+            cmd.redirects.append((op, target))
+        return 0
+
+    cdef int read_heredocs(self) except -1:
+        cdef str s = self.s
+        cdef _Cmd cmd
+        cdef str delim, line
+        cdef bint strip
+        cdef list lines
+        cdef Py_ssize_t j
+        if self.pending is None:
+            return 0
+        for cmd, delim, strip in self.pending:
+            lines = []
+            while self.i < self.n:
+                j = s.find("\n", self.i)
+                if j < 0:
+                    j = self.n
+                line = s[self.i:j]
+                self.i = j + 1 if j + 1 < self.n else self.n
+                if (line.lstrip("\t") if strip else line) == delim:
+                    break
+                lines.append(line)
+            cmd.heredoc = "\n".join(lines) + "\n"
+        self.pending = None
+        return 0
+
+    cdef void skip_blanks(self) noexcept:
+        cdef Py_UCS4 c
+        while self.i < self.n:
+            c = self.at(self.i)
+            if c == u' ' or c == u'\t':
+                self.i += 1
+            elif c == u'\\' and self.i + 1 < self.n and self.at(self.i + 1) == u'\n':
+                self.i += 2
+            else:
+                return
+
+    cdef void skip_blanks_newlines(self) noexcept:
+        while True:
+            self.skip_blanks()
+            if self.i < self.n and self.at(self.i) == u'\n':
+                self.i += 1
+            else:
+                return
+
+    # -- words
+    cdef object parse_word(self):
+        cdef str s = self.s
+        cdef list parts = None
+        cdef list pieces = None
+        cdef Py_ssize_t start = self.i
+        cdef Py_ssize_t run = self.i
+        cdef Py_ssize_t j, dollar
+        cdef Py_UCS4 c, d
+        cdef str text
+        cdef _Part part
+        while self.i < self.n:
+            self.i = self.scan(self.i, _WORD_STOP)
+            if self.i >= self.n:
+                break
+            c = self.at(self.i)
+            if c == u' ' or c == u'\t' or _ends_command(c) or c == u'(':
+                break
+            if c == u'<' or c == u'>':
+                if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
+                    parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
+                    pieces = None
+                    self.i += 2
+                    parts.append(_sub(P_PROC, self.sub_list(u')')))
+                    run = self.i
+                    continue
+                break
+            if c == u'\\':
+                if pieces is None:
+                    pieces = []
+                if self.i > run:
+                    pieces.append(s[run:self.i])
+                if self.i + 1 < self.n:
+                    d = self.at(self.i + 1)
+                    if d != u'\n':
+                        pieces.append(chr(d))
+                    self.i += 2
+                else:
+                    self.i += 1
+                run = self.i
+                continue
+            if c == u"'":
+                j = s.find("'", self.i + 1)
+                if j < 0:
+                    self.error("unterminated single quote")
+                parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
+                pieces = None
+                parts.append(_lit(s[self.i + 1:j], True))
+                self.i = j + 1
+                run = self.i
+                continue
+            if c == u'"':
+                parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
+                pieces = None
+                self.i += 1
+                self.parse_dquoted(parts)
+                run = self.i
+                continue
+            if c == u'`':
+                parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
+                pieces = None
+                parts.append(self.parse_backtick())
+                run = self.i
+                continue
+            if c == u'$':
+                if self.i + 1 < self.n and self.at(self.i + 1) == u"'":
+                    parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
+                    pieces = None
+                    parts.append(_lit(self.parse_ansi_c(), True))
+                    run = self.i
+                    continue
+                dollar = self.i
+                part = self.parse_dollar()
+                if part is not None:
+                    parts = _push(parts, _lit_text(s, pieces, run, dollar), False)
+                    pieces = None
+                    parts.append(part)
+                    run = self.i
+                    continue
+                # a literal '$' continues the run
+                self.i += 1
+                continue
+            if c == u'~' and self.i == start:
+                self.i += 1
+                while self.i < self.n and _is_name_char(self.at(self.i)):
+                    self.i += 1
+                part = _Part.__new__(_Part)
+                part.kind = P_TILDE
+                parts = [part]
+                run = self.i
+                continue
+            self.i += 1
+        text = _lit_text(s, pieces, run, self.i)
+        if parts is None:
+            return text
+        if text:
+            parts.append(_lit(text, False))
+        return parts
+
+    cdef int parse_dquoted(self, list parts) except -1:
+        cdef str s = self.s
+        cdef list pieces = None
+        cdef Py_ssize_t run = self.i
+        cdef Py_ssize_t dollar
+        cdef Py_UCS4 c, nxt
+        cdef str text
+        cdef _Part part
+        while True:
+            self.i = self.scan(self.i, _DQUOTE_STOP)
+            if self.i >= self.n:
+                self.error("unterminated double quote")
+            c = self.at(self.i)
+            if c == u'"':
+                text = _lit_text(s, pieces, run, self.i)
+                self.i += 1
+                break
+            if c == u'\\' and self.i + 1 < self.n:
+                nxt = self.at(self.i + 1)
+                if nxt == u'$' or nxt == u'`' or nxt == u'"' or nxt == u'\\' or nxt == u'\n':
+                    if pieces is None:
+                        pieces = []
+                    if self.i > run:
+                        pieces.append(s[run:self.i])
+                    if nxt != u'\n':
+                        pieces.append(chr(nxt))
+                    self.i += 2
+                    run = self.i
+                else:
+                    # any other escape stays as written: the run goes on
+                    self.i += 2
+                continue
+            if c == u'`':
+                text = _lit_text(s, pieces, run, self.i)
+                if text:
+                    parts.append(_lit(text, True))
+                pieces = None
+                parts.append(self.parse_backtick())
+                run = self.i
+                continue
+            if c == u'$':
+                dollar = self.i
+                part = self.parse_dollar()
+                if part is not None:
+                    text = _lit_text(s, pieces, run, dollar)
+                    if text:
+                        parts.append(_lit(text, True))
+                    pieces = None
+                    parts.append(part)
+                    run = self.i
+                    continue
+                self.i += 1
+                continue
+            self.i += 1
+        parts.append(_lit(text, True))
+        return 0
+
+    cdef str parse_ansi_c(self):
+        cdef str s = self.s
+        cdef list buf = []
+        cdef Py_UCS4 c, e
+        cdef Py_ssize_t j
+        self.i += 2
+        while True:
+            if self.i >= self.n:
+                self.error("unterminated $'...' string")
+            c = self.at(self.i)
+            if c == u"'":
+                self.i += 1
+                return "".join(buf)
+            if c == u'\\' and self.i + 1 < self.n:
+                e = self.at(self.i + 1)
+                self.i += 2
+                if e == u'n':
+                    buf.append("\n")
+                elif e == u't':
+                    buf.append("\t")
+                elif e == u'x':
+                    j = self.i
+                    while j < self.n and j < self.i + 2 and _is_hex(self.at(j)):
+                        j += 1
+                    if j > self.i:
+                        buf.append(chr(int(s[self.i:j], 16)))
+                        self.i = j
+                    else:
+                        buf.append("\\x")
+                elif e >= u'0' and e <= u'7':
+                    j = self.i
+                    while (j < self.n and j < self.i + 2
+                           and self.at(j) >= u'0' and self.at(j) <= u'7'):
+                        j += 1
+                    buf.append(chr(int(s[self.i - 1:j], 8)))
+                    self.i = j
+                else:
+                    buf.append(_ANSI_ESCAPES.get(chr(e), chr(e)))
+                continue
+            buf.append(chr(c))
+            self.i += 1
+
+    cdef _Part parse_dollar(self):
+        """At '$': return a part, or None when the '$' is literal."""
+        cdef str s = self.s
+        cdef Py_ssize_t j = self.i + 1
+        cdef Py_ssize_t k, m
+        cdef Py_UCS4 c, b
+        cdef str name
+        cdef object default
+        if j >= self.n:
+            return None
+        c = self.at(j)
+        if c == u'(':
+            if j + 1 < self.n and self.at(j + 1) == u'(':
+                self.i = j
+                self.skip_arith()
+                return _lit(_DYN, False)
+            self.i = j + 1
+            return _sub(P_CMD, self.sub_list(u')'))
+        if c == u'{':
+            k = s.find("}", j + 1)
+            if k < 0:
+                self.error("unterminated ${...}")
+            self.i = k + 1
+            m = j + 1
+            while m < k:
+                b = self.at(m)
+                if _is_name_char(b) or (m == j + 1 and _is_special_var(b)):
+                    m += 1
+                else:
+                    break
+            name = s[j + 1:m]
+            default = None
+            if m < k:
+                b = self.at(m)
+                if b == u':' and m + 1 < k and (self.at(m + 1) == u'-' or self.at(m + 1) == u'='):
+                    default = s[m + 2:k]
+                elif b == u'-' or b == u'=':
+                    default = s[m + 1:k]
+            return _var(name, default)
+        if _is_name_char(c) and not (c >= u'0' and c <= u'9'):
+            k = j
+            while k < self.n and _is_name_char(self.at(k)):
+                k += 1
+            self.i = k
+            return _var(s[j:k], None)
+        if _is_special_var(c):
+            self.i = j + 1
+            return _var(chr(c), None)
+        return None
+
+    cdef _Part parse_backtick(self):
+        cdef str s = self.s
+        cdef Py_ssize_t j = self.i + 1
+        cdef Py_ssize_t run = j
+        cdef list pieces = []
+        cdef Py_UCS4 c, d
+        cdef _Parser sub
+        while True:
+            if j >= self.n:
+                self.error("unterminated backtick")
+            c = self.at(j)
+            if c == u'\\' and j + 1 < self.n:
+                d = self.at(j + 1)
+                if d == u'`' or d == u'\\' or d == u'$':
+                    if j > run:
+                        pieces.append(s[run:j])
+                    pieces.append(chr(d))
+                    j += 2
+                    run = j
+                    continue
+            if c == u'`':
+                break
+            j += 1
+        if j > run:
+            pieces.append(s[run:j])
+        self.i = j + 1
+        sub = _new_parser("".join(pieces), self.depth + 1)
+        return _sub(P_CMD, sub.parse_list(0))
+
+    # Substitutions, subshells, groups and function bodies all recurse, so all of them
+    # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
+    cdef int enter(self) except -1:
+        if self.depth + 1 > C_MAX_DEPTH:
+            raise ShellError(_DEPTH_MSG)
+        self.depth += 1
+        return 0
+
+    cdef list sub_list(self, Py_UCS4 stop):
+        self.enter()
+        cdef list tree = self.parse_list(stop)
+        self.depth -= 1
+        return tree
+
+    cdef _Cmd sub_command(self, Py_UCS4 stop):
+        self.enter()
+        cdef _Cmd cmd = self.parse_command(stop)
+        self.depth -= 1
+        return cmd
+
+
+cdef inline bint _is_hex(Py_UCS4 c) noexcept:
+    return (c >= u'0' and c <= u'9') or (c >= u'a' and c <= u'f') or (c >= u'A' and c <= u'F')
+
+
+cdef str _word_text(object word):
+    cdef _Part p
+    cdef list buf
+    if type(word) is str:
+        return <str>word
+    if len(<list>word) == 1:
+        p = word[0]
+        if p.kind == P_LIT:
+            return p.text
+    buf = []
+    for p in <list>word:
+        if p.kind == P_LIT:
+            buf.append(p.text)
+        elif p.kind == P_TILDE:
+            buf.append("~")
+        else:
+            buf.append(_DYN)
+    return "".join(buf)
+
+
+cdef list _parse(str src, int depth):
+    """Parse a command line into a tree (list of pipelines of _Cmd)."""
+    cdef _Parser p = _new_parser(src, depth)
+    cdef list tree = p.parse_list(0)
+    if p.pending is not None:
+        p.read_heredocs()
+    return tree
+
+
+# ---------------------------------------------------------------- interpretation
+
+SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"}
+INTERPRETERS = {"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
+                "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"}
+cdef set _SHELLS = SHELLS
+cdef dict _SQL_FLAGS = {
+    "psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
+    "mariadb": ("-e", "--execute"), "mongosh": ("--eval",), "mongo": ("--eval",),
+    "clickhouse-client": ("-q", "--query"), "cqlsh": ("-e", "--execute"),
+    "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
+    "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
+    "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
+    "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
+cdef dict _CODE_FLAGS = {
+    "python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
+    "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
+    "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
+
+
+cdef bint _digits_and_dots(int kind, void* data, Py_ssize_t start, Py_ssize_t n) noexcept:
+    # `prog[start:].replace(".", "").isdigit()`
+    cdef Py_ssize_t k
+    cdef Py_ssize_t count = 0
+    cdef Py_UCS4 c
+    for k in range(start, n):
+        c = PyUnicode_READ(kind, data, k)
+        if c == u'.':
+            continue
+        if not Py_UNICODE_ISDIGIT(c):
+            return False
+        count += 1
+    return count > 0
+
+
+cpdef str interp_family(str prog):
+    cdef Py_ssize_t n = len(prog)
+    cdef int kind = PyUnicode_KIND(prog)
+    cdef void* data = PyUnicode_DATA(prog)
+    cdef Py_ssize_t k, start, end
+    cdef Py_UCS4 c
+    # every family name the tests below can return starts with one of these letters
+    if n == 0:
+        return prog
+    c = PyUnicode_READ(kind, data, 0)
+    if c != u'p' and c != u'r' and c != u'n':
+        return prog
+    start = -1
+    if prog.startswith("python"):
+        start = 6
+    elif prog.startswith("pypy"):
+        start = 4
+    if start >= 0:
+        # ^(python|pypy)[0-9.]*$ -- `$` also matches before one final newline
+        end = n
+        if end > start and PyUnicode_READ(kind, data, end - 1) == u'\n':
+            end -= 1
+        for k in range(start, end):
+            c = PyUnicode_READ(kind, data, k)
+            if not (c == u'.' or (c >= u'0' and c <= u'9')):
+                break
+        else:
+            return "python"
+    if prog == "nodejs":
+        return "node"
+    if prog.startswith("perl") and _digits_and_dots(kind, data, 4, n):
+        return "perl"
+    if prog.startswith("ruby") and _digits_and_dots(kind, data, 4, n):
+        return "ruby"
+    return prog
+
+
+cpdef str normalize_program(str word):
+    """`/usr/bin/rm`, `\\rm`, `"rm"` -> `rm`."""
+    cdef Py_ssize_t n = len(word)
+    cdef Py_ssize_t j = n - 1
+    cdef int kind = PyUnicode_KIND(word)
+    cdef void* data = PyUnicode_DATA(word)
+    while j >= 0 and PyUnicode_READ(kind, data, j) != u'/':
+        j -= 1
+    if j >= 0 and j < n - 1:
+        return word[j + 1:]
+    return word
+
+
+cdef Py_ssize_t _assignment_eq(str word) noexcept:
+    # Index of the '=' when word is NAME=value or NAME+=value, else -1.
+    cdef Py_ssize_t n = len(word)
+    cdef int kind = PyUnicode_KIND(word)
+    cdef void* data = PyUnicode_DATA(word)
+    cdef Py_ssize_t k
+    cdef Py_UCS4 c
+    for k in range(n):
+        c = PyUnicode_READ(kind, data, k)
+        if c == u'=':
+            return k if k > 0 else -1
+        if c == u'+':
+            if k > 0 and k + 1 < n and PyUnicode_READ(kind, data, k + 1) == u'=':
+                return k + 1
+            return -1
+        if not _is_name_char(c) or (k == 0 and c >= u'0' and c <= u'9'):
+            return -1
+    return -1
+
+
+cdef inline bint _is_assignment(str word) noexcept:
+    return _assignment_eq(word) >= 0
+
+
+cpdef str join_path(str cwd, str path):
+    """Resolve `path` against `cwd` lexically; `~` stays a home marker."""
+    cdef str full
+    cdef Py_UCS4 c
+    if not path:
+        return cwd
+    c = path[0]
+    if c == u'/' or c == u'~':
+        full = path
+    else:
+        full = cwd.rstrip("/") + "/" + path if cwd else path
+    return normpath(full)
+
+
+cpdef str normpath(str path):
+    cdef str head = ""
+    cdef list out = []
+    cdef str seg
+    cdef Py_ssize_t nout
+    if path.startswith("~"):
+        head = "~"
+        path = path[1:]
+    elif path.startswith("/"):
+        head = "/"
+    for seg in path.split("/"):
+        if seg == "" or seg == ".":
+            continue
+        if seg == "..":
+            nout = len(out)
+            if nout and out[nout - 1] != "..":
+                out.pop()
+            elif head == "~":
+                # the parent of the (unknown) home: assume /home/<user>
+                head = "/"
+                out.append("home")
+            elif head != "/":
+                out.append("..")
+            continue
+        out.append(seg)
+    if head == "~":
+        return "~/" + "/".join(out) if out else "~"
+    if head == "/":
+        return "/" + "/".join(out)
+    return "/".join(out) or "."
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(16)
+cdef class _Ctx:
+    cdef dict env      # None until the first assignment
+    cdef str cwd
+    cdef object home
+    cdef int depth
+    cdef str origin
+    cdef list out
+    cdef bint sudo
+    cdef dict funcs
+
+    cdef _Ctx child(self, str origin, int depth_inc):
+        cdef _Ctx c = _Ctx.__new__(_Ctx)
+        c.cwd = self.cwd
+        c.home = self.home
+        c.depth = self.depth + depth_inc
+        c.origin = origin
+        c.out = self.out
+        c.sudo = self.sudo
+        c.env = self.env.copy() if self.env is not None else None
+        c.funcs = self.funcs
+        if c.depth > C_MAX_DEPTH:
+            raise ShellError(_DEPTH_MSG)
+        return c
+
+    cdef inline void assign(self, str name, str value):
+        if self.env is None:
+            self.env = {}
+        self.env[name] = value
+
+
+cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
+    """The value of a word. Sets dynamic[0] when it held unknowns; when sources is not
+    None, appends the programs whose output it contains (for `sh -c "$(curl ...)"`)."""
+    cdef _Part p
+    cdef list buf
+    cdef str name
+    cdef object value
+    cdef _Ctx inner
+    cdef list progs
+    if type(word) is str:
+        return <str>word
+    if len(<list>word) == 1:
+        p = (<list>word)[0]
+        if p.kind == P_LIT:
+            return p.text
+    buf = []
+    for p in <list>word:
+        if p.kind == P_LIT:
+            buf.append(p.text)
+        elif p.kind == P_TILDE:
+            buf.append("~")
+        elif p.kind == P_VAR:
+            name = p.text
+            if name == "HOME":
+                buf.append("~")
+            else:
+                value = ctx.env.get(name, ctx) if ctx.env is not None else ctx
+                if value is not ctx:
+                    buf.append(value)
+                elif name == "PWD":
+                    buf.append(ctx.cwd)
+                elif p.default is not None:
+                    buf.append(p.default)
+                else:
+                    buf.append(_DYN)
+                    dynamic[0] = True
+        else:
+            inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
+            progs = _interpret(p.tree, inner, sources is not None)
+            if sources is not None:
+                sources.extend(progs)
+            if p.kind == P_PROC:
+                buf.append("/dev/fd/63")
+                continue
+            value = _static_output(p.tree, ctx)
+            if value is None:
+                buf.append(_DYN)
+                dynamic[0] = True
+            else:
+                buf.append((<str>value).rstrip("\n"))
+    return "".join(buf)
+
+
+cdef list _static_argv(_Cmd cmd, _Ctx ctx):
+    cdef list out = []
+    cdef object w
+    cdef _Part p
+    cdef bint dyn = False
+    cdef str value
+    if cmd.sub is not None or cmd.funcdef is not None:
+        return None
+    for w in cmd.words:
+        if type(w) is not str:
+            for p in <list>w:
+                if p.kind == P_CMD or p.kind == P_PROC:
+                    return None
+        value = _expand(w, ctx, &dyn, None)
+        if dyn:
+            return None
+        out.append(value)
+    return out
+
+
+def _decode_b64(text):
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=False)
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+cdef object _static_output(list tree, _Ctx ctx):
+    if len(tree) != 1:
+        return None
+    cdef list pipe = tree[0]
+    return _static_output_pipe(pipe, len(pipe), ctx)
+
+
+cdef tuple _ECHO_FLAGS = ("-n", "-e", "-E", "-ne", "-en")
+cdef tuple _B64_DECODE = ("-d", "--decode", "-D")
+cdef tuple _B64_DECODE_PIPED = ("-d", "--decode", "-D", "-di")
+
+
+cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
+    """The text the first `upto` commands of a pipeline print, when it is computable
+    without running anything (echo/printf of literals, through base64 -d, xxd -r -p,
+    rev), else None."""
+    cdef object text = None
+    cdef Py_ssize_t k, a0, nargv
+    cdef _Cmd cmd
+    cdef list argv
+    cdef str prog, fmt, a
+    cdef bint dyn
+    cdef str hs
+    for k in range(upto):
+        cmd = pipe[k]
+        argv = _static_argv(cmd, ctx)
+        if not argv:
+            return None
+        prog = normalize_program(argv[0])
+        nargv = len(argv)
+        if k == 0:
+            if prog == "echo":
+                a0 = 1
+                while a0 < nargv and argv[a0] in _ECHO_FLAGS:
+                    a0 += 1
+                text = " ".join(argv[a0:]) + "\n"
+            elif prog == "printf":
+                if nargv < 2:
+                    return None
+                fmt = argv[1]
+                if fmt == "%s" or fmt == "%s\\n" or fmt == "%b":
+                    text = "".join(argv[2:])
+                elif "%" not in fmt:
+                    text = fmt.replace("\\n", "\n")
+                else:
+                    return None
+            elif prog == "pwd":
+                text = ctx.cwd + "\n"
+            elif prog == "cat" and nargv == 1 and cmd.heredoc is not None:
+                text = cmd.heredoc
+            elif cmd.herestring is not None and prog == "base64" and _any_in(argv, _B64_DECODE):
+                dyn = False
+                hs = _expand(cmd.herestring, ctx, &dyn, None)
+                if dyn:
+                    return None
+                text = _decode_b64(hs)
+                if text is None:
+                    return None
+            else:
+                return None
+            continue
+        if prog == "base64" and _any_in(argv, _B64_DECODE_PIPED):
+            text = _decode_b64(text)
+        elif prog == "xxd" and _any_in(argv, ("-r",)):
+            try:
+                text = bytes.fromhex("".join(text.split())).decode("utf-8")
+            except ValueError:
+                return None
+        elif prog == "rev":
+            text = "\n".join(["".join(reversed(line)) for line in text.split("\n")])
+        elif prog == "cat" or prog == "tee":
+            for a in argv[1:]:
+                if not a.startswith("-"):
+                    return None
+        else:
+            return None
+        if text is None:
+            return None
+    return text
+
+
+cdef inline bint _any_in(list argv, tuple options):
+    # any(a in options for a in argv[1:])
+    cdef Py_ssize_t k
+    for k in range(1, len(argv)):
+        if argv[k] in options:
+            return True
+    return False
+
+
+# What a program name means to the interpreter, in one dict lookup instead of a chain of
+# string comparisons and set lookups. Shells are still looked up in SHELLS itself.
+cdef enum:
+    PC_DECLARE = 1   # export, declare, ... (first word only)
+    PC_CD = 2        # (first word only)
+    PC_WRAPPER = 3   # _WRAPPERS and busybox: unwrap before anything else
+    PC_EVAL = 4
+    PC_SU = 5
+    PC_CODE = 6      # a key of _CODE_FLAGS
+    PC_SQL = 7
+    PC_FIND = 8
+    PC_SSH = 9
+
+cdef dict _PROG_CLASS = {"cd": PC_CD, "busybox": PC_WRAPPER, "eval": PC_EVAL, "su": PC_SU,
+                         "runuser": PC_SU, "find": PC_FIND, "ssh": PC_SSH}
+for _w in ("export", "declare", "typeset", "local", "readonly"):
+    _PROG_CLASS[_w] = PC_DECLARE
+for _w in _CODE_FLAGS:
+    _PROG_CLASS[_w] = PC_CODE
+for _w in _SQL_FLAGS:
+    _PROG_CLASS[_w] = PC_SQL
+
+
+cdef inline int _prog_class(str prog) except -1:
+    cdef object k = _PROG_CLASS.get(prog)
+    return 0 if k is None else k
+
+
+# wrapper -> (options taking a value, positional count consumed before the wrapped command)
+cdef dict _WRAPPERS = {
+    "sudo": ({"-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-U", "-T", "--user", "--group",
+              "--prompt", "--close-from", "--chdir", "--host", "--role", "--type",
+              "--other-user", "--command-timeout"}, 0),
+    "doas": ({"-u", "-C"}, 0),
+    "run0": ({"-u", "--user", "-g", "--group", "-D", "--chdir"}, 0),
+    "env": ({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P"}, 0),
+    "nice": ({"-n", "--adjustment"}, 0),
+    "nohup": (set(), 0),
+    "timeout": ({"-s", "--signal", "-k", "--kill-after"}, 1),
+    "time": ({"-o", "--output", "-f", "--format"}, 0),
+    "command": (set(), 0),
+    "builtin": (set(), 0),
+    "exec": ({"-a"}, 0),
+    "stdbuf": ({"-i", "-o", "-e", "--input", "--output", "--error"}, 0),
+    "ionice": ({"-c", "-n", "--class", "--classdata"}, 0),
+    "setsid": (set(), 0),
+    "chronic": (set(), 0),
+    "unbuffer": (set(), 0),
+    "torsocks": (set(), 0),
+    "proxychains": ({"-f"}, 0),
+    "proxychains4": ({"-f"}, 0),
+    "watch": ({"-n", "--interval", "-d", "--differences"}, 0),
+    "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
+    "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
+    "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
+    "chroot": ({"--userspec", "--groups"}, 1),
+    "taskset": (set(), 1),
+    "caffeinate": ({"-t", "-w"}, 0),
+    "xargs": ({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
+               "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
+               "--arg-file", "--replace", "--process-slot-var"}, 0),
+}
+for _w in _WRAPPERS:
+    _PROG_CLASS[_w] = PC_WRAPPER
+
+
+cdef list _split_words(str text):
+    """Split an `env -S` string into words (quotes honoured, nothing expanded)."""
+    cdef list tree
+    cdef object w
+    try:
+        tree = _parse(text, C_MAX_DEPTH)
+    except ShellError:
+        return text.split()
+    if len(tree) == 1 and len(<list>tree[0]) == 1:
+        return [_word_text(w) for w in (<_Cmd>(<list>tree[0])[0]).words]
+    return text.split()
+
+
+cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
+    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare)."""
+    cdef bint sudo = False
+    cdef str cwd = ctx.cwd
+    cdef object xargs = None
+    cdef int guard = 0
+    cdef Py_ssize_t i, n, j, eq, npos
+    cdef str prog, a, key, rest, name, first
+    cdef tuple spec
+    cdef set value_opts
+    while argv:
+        guard += 1
+        if guard > 32:
+            break
+        while argv:
+            first = argv[0]
+            eq = _assignment_eq(first)
+            if eq < 0:
+                break
+            name = first[:eq]
+            env[name.rstrip("+")] = first[eq + 1:]
+            argv = argv[1:]
+        if not argv:
+            break
+        prog = normalize_program(argv[0])
+        if prog == "busybox" and len(argv) > 1:
+            argv = argv[1:]
+            continue
+        spec = _WRAPPERS.get(prog)
+        if spec is None:
+            break
+        value_opts = spec[0]
+        npos = spec[1]
+        if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
+            break
+        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
+                                                             "--validate"):
+            break
+        i = 1
+        n = len(argv)
+        while i < n:
+            a = argv[i]
+            if a == "--":
+                i += 1
+                break
+            if prog == "env":
+                eq = _assignment_eq(a)
+                if eq >= 0:
+                    env[a[:eq]] = a[eq + 1:]
+                    i += 1
+                    continue
+            if a.startswith("-") and len(a) > 1 and not (prog == "nice" and a[1:].isdigit()):
+                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+                if prog == "env" and key in ("-S", "--split-string"):
+                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    j = i + 1 if "=" in a else i + 2
+                    argv = [argv[0]] + _split_words(rest) + argv[j:]
+                    n = len(argv)
+                    i = 1
+                    continue
+                if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
+                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    cwd = join_path(cwd, rest)
+                if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
+                    if key == "-I":
+                        xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
+                    elif "=" in a:
+                        xargs = a.split("=", 1)[1]
+                    else:
+                        xargs = "{}" if len(a) == 2 else a[2:]
+                    i += 2 if key == "-I" and len(a) == 2 else 1
+                    continue
+                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
+                    i += 2
+                    continue
+                i += 1
+                continue
+            if prog == "nice" and a.startswith("-") and a[1:].isdigit():
+                i += 1
+                continue
+            break
+        i += npos
+        if prog == "sudo" or prog == "doas" or prog == "run0":
+            sudo = True
+        if prog == "xargs":
+            xargs = xargs if xargs is not None else ""
+        if i >= len(argv):
+            return list(argv), sudo, cwd, None, True
+        argv = argv[i:]
+    return argv, sudo, cwd, xargs, False
+
+
+cdef tuple _SHELL_VALUE_OPTS = ("-o", "+o", "-O", "+O", "--rcfile", "--init-file")
+
+
+cdef Py_ssize_t _shell_code_arg(list args):
+    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
+    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t n = len(args)
+    cdef bint saw_c = False
+    cdef str a
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in _SHELL_VALUE_OPTS:
+            k += 2
+            continue
+        if a.startswith("--"):
+            k += 1
+            continue
+        if a.startswith("-") or a.startswith("+"):
+            if a.startswith("-") and a.find("c", 1) >= 0:
+                saw_c = True
+            k += 1
+            continue
+        break
+    if saw_c:
+        return k if k < n else -1
+    return -1
+
+
+cdef Py_ssize_t _shell_script_arg(list args):
+    """Index of the script file argument of a shell, or -1 when it reads stdin."""
+    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t n = len(args)
+    cdef str a
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in _SHELL_VALUE_OPTS:
+            k += 2
+            continue
+        if a == "-s" or a == "-":
+            return -1
+        if a.startswith("-") or a.startswith("+"):
+            k += 1
+            continue
+        break
+    return k if k < n else -1
+
+
+cdef dict _INTERP_VALUE_OPTS = {"python": {"-m", "-W", "-X", "-Q"},
+                                "node": {"-r", "--require", "--import"},
+                                "perl": {"-I", "-M"}, "ruby": {"-I", "-r"}}
+cdef set _NO_OPTS = set()
+
+
+cdef Py_ssize_t _interp_script_arg(str family, list args):
+    """Index of the script argument of an interpreter, or -1 when it reads stdin."""
+    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t n = len(args)
+    cdef set value_opts = _INTERP_VALUE_OPTS.get(family, _NO_OPTS)
+    cdef str a
+    while k < n:
+        a = args[k]
+        if a == "-":
+            return -1
+        if family == "python" and a == "-m":
+            return k + 1 if k + 1 < n else -1
+        if a in value_opts:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        return k
+    return -1
+
+
+# Inline code: deletion and process-spawning calls whose first argument is extracted.
+_STR = r"""(?:'([^'\\]*(?:\\.[^'\\]*)*)'|"([^"\\]*(?:\\.[^"\\]*)*)")"""
+_HOME_EXPR = re.compile(
+    r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
+    r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
+    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
+_DELETE_CALLS = re.compile(
+    r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
+    r"""|fs\.rmSync|fs\.rmdirSync|fs\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink|fs\.promises\.rm"""
+    r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
+    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
+_PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
+_EXEC_CALLS = re.compile(
+    r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
+    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
+    r"""\s*\(\s*""")
+_BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
+_STR_RE = re.compile(_STR)
+_STR_LIST_RE = re.compile(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]")
+_JOIN_RE = re.compile(r"os\.path\.join\(\s*")
+_JOIN_SECOND_RE = re.compile(r"[^,()]*(?:\([^()]*\)[^,()]*)*,\s*" + _STR)
+cdef frozenset _RECURSIVE_DELETES = frozenset({
+    "shutil.rmtree", "rmtree", "remove_tree", "FileUtils.rm_rf", "FileUtils.rm_r", "fs.rmSync",
+    "fs.rm", "fs.promises.rm", "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir"})
+
+
+cdef tuple _code_string_at(str code, Py_ssize_t pos):
+    """Parse a string expression starting at code[pos] (literal, home expression,
+    os.path.join of those, list of literals). Returns (text or None, is_list)."""
+    rest = code[pos:pos + 2048]
+    m = _STR_RE.match(rest)
+    if m:
+        return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    m = _STR_LIST_RE.match(rest)
+    if m:
+        items = [a or b for a, b in _STR_RE.findall(m.group(1))]
+        return " ".join(items), True
+    m = _HOME_EXPR.match(rest)
+    if m:
+        tail = m.group(1) if m.lastindex and m.group(1) else ""
+        return "~" + tail, False
+    m = _JOIN_RE.match(rest)
+    if m:
+        first = _code_string_at(code, pos + m.end())[0]
+        if first is None:
+            return None, False
+        m2 = _JOIN_SECOND_RE.match(rest[m.end():])
+        if m2:
+            return first.rstrip("/") + "/" + (m2.group(1) or m2.group(2) or ""), False
+        return first, False
+    return None, False
+
+
+cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
+    """Surface what inline interpreter code would do as simple commands."""
+    cdef list out = []
+    cdef list shell_snippets = []
+    cdef _Ctx child
+    cdef str snippet
+    # Each scan is skipped when the code lacks a substring that every match of its
+    # pattern contains: the result is the same, without running the regex.
+    if _contains_any(code, _DELETE_HINTS):
+        _delete_calls(family, code, ctx, sudo, env, out)
+    if "Path(" in code:
+        _path_deletes(family, code, ctx, sudo, env, out)
+    if _contains_any(code, _EXEC_HINTS):
+        for m in _EXEC_CALLS.finditer(code):
+            text = _code_string_at(code, m.end())[0]
+            if text is not None:
+                shell_snippets.append(text)
+    if family == "ruby" or family == "perl" or family == "php":
+        for m in _BACKTICK_CODE.finditer(code):
+            shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    for snippet in shell_snippets:
+        child = ctx.child("inline:" + family, 1)
+        child.sudo = sudo
+        try:
+            _interpret(_parse(snippet, child.depth), child, False)
+        except ShellError:
+            out.append(_new_sc("sh", ["-c", snippet], ctx.cwd, sudo, env, [],
+                               "inline:" + family, "", True))
+    return out
+
+
+# Substrings that every match of _DELETE_CALLS / _EXEC_CALLS contains.
+cdef tuple _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
+cdef tuple _EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru")
+
+
+cdef bint _contains_any(str code, tuple needles) except -1:
+    cdef str needle
+    for needle in needles:
+        if needle in code:
+            return True
+    return False
+
+
+cdef int _delete_calls(str family, str code, _Ctx ctx, bint sudo, dict env, list out) except -1:
+    cdef bint recursive
+    for m in _DELETE_CALLS.finditer(code):
+        name = m.group(1)
+        if name == "unlink" and family != "perl":
+            continue
+        target = _code_string_at(code, m.end())[0]
+        if target is None:
+            target = _DYN
+        recursive = name in _RECURSIVE_DELETES
+        out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"]) + [target],
+                           ctx.cwd, sudo, env, [], "inline:" + family, "", target == _DYN))
+    return 0
+
+
+cdef int _path_deletes(str family, str code, _Ctx ctx, bint sudo, dict env, list out) except -1:
+    for m in _PATH_DELETE.finditer(code):
+        target = _code_string_at(m.group(1), 0)[0]
+        out.append(_new_sc("rm", ["-r", "-f", target if target is not None else _DYN],
+                           ctx.cwd, sudo, env, [], "inline:" + family, "", target is None))
+    return 0
+
+
+cdef inline tuple _as_tuple(list items):
+    return tuple(items) if items is not None else ()
+
+
+cdef SimpleCommand _emit(_Ctx ctx, SimpleCommand cmd):
+    if len(ctx.out) >= C_MAX_COMMANDS:
+        raise ShellError("command expands to more than %d simple commands" % C_MAX_COMMANDS)
+    ctx.out.append(cmd)
+    return cmd
+
+
+cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects, _Ctx ctx,
+                             dict env, bint sudo_in, str origin, object stdin_code,
+                             list sources, str prog, int cls, bint first_assign):
+    """Emit the simple command(s) an argv ([first] + args) runs. Returns the main
+    SimpleCommand or None. args becomes the SimpleCommand's own list; sources may be
+    None for no sources; prog, cls and first_assign are normalize_program(first), its
+    class and _is_assignment(first)."""
+    cdef bint sudo = False
+    cdef str cwd = ctx.cwd
+    cdef object xargs = None
+    cdef bint bare = False
+    cdef list items, inner
+    cdef object item
+    cdef SimpleCommand main
+    cdef str code, a, family
+    cdef list argv
+    cdef tuple unwrapped, flags
+    cdef object body
+    cdef SimpleCommand sc, extra
+    cdef _Ctx child
+    cdef Py_ssize_t k, j, nargs
+    # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
+    if cls == PC_WRAPPER or first_assign:
+        unwrapped = _unwrap([first] + args, ctx, env)
+        argv = unwrapped[0]
+        sudo = unwrapped[1]
+        cwd = unwrapped[2]
+        xargs = unwrapped[3]
+        bare = unwrapped[4]
+        if not argv:
+            return None
+        prog = normalize_program(argv[0])
+        cls = _prog_class(prog)
+        args = argv[1:]
+    sudo = sudo or sudo_in or ctx.sudo
+    if xargs is not None:
+        origin = "xargs"
+        items = stdin_code.split()[:16] if stdin_code else []
+        if not items:
+            dynamic = True
+            if xargs:
+                args = [a.replace(xargs, _DYN) for a in args]
+            else:
+                args.append(_DYN)
+        elif xargs:
+            # -I: one command per input item
+            main = None
+            for item in items:
+                inner = [a.replace(xargs, item) for a in args]
+                main = _run_argv(argv[0], inner, False, redirects, ctx, dict(env), sudo, origin,
+                                 None, sources, normalize_program(argv[0]),
+                                 _prog_class(normalize_program(argv[0])), _is_assignment(argv[0]))
+            return main
+        else:
+            args.extend(items)
+    if not bare and ctx.funcs and prog in ctx.funcs:
+        body = ctx.funcs[prog]
+        if body is not None:
+            ctx.funcs[prog] = None  # expand each function once
+            _interpret(body, ctx.child("function:" + prog, 1), False)
+        return None
+    sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
+
+    if prog in _SHELLS and prog != "busybox":
+        k = _shell_code_arg(args)
+        if k >= 0:
+            code = args[k]
+            if dynamic or (_DYN in code and sources):
+                sc.code_from = _as_tuple(sources)
+                sc.code = code
+                return _emit(ctx, sc)
+            child = ctx.child(prog + " -c", 1)
+            child.sudo = sudo
+            child.cwd = cwd
+            _interpret(_parse(code, child.depth), child, False)
+            return None
+        k = _shell_script_arg(args)
+        if k < 0:
+            sc.code = stdin_code or ""
+        elif (<str>args[k]).startswith("/dev/fd/") and sources:
+            sc.code_from = _as_tuple(sources)
+        return _emit(ctx, sc)
+    if prog == "source" or prog == ".":
+        if args and (<str>args[0]).startswith("/dev/fd/") and sources:
+            sc.code_from = _as_tuple(sources)
+        return _emit(ctx, sc)
+    if cls == PC_EVAL:
+        code = " ".join(args)
+        if dynamic:
+            sc.code_from = _as_tuple(sources)
+            return _emit(ctx, sc)
+        child = ctx.child("eval", 1)
+        child.sudo = sudo
+        _interpret(_parse(code, child.depth), child, False)
+        return None
+    if cls == PC_SU:
+        nargs = len(args)
+        for k in range(nargs):
+            a = args[k]
+            if (a == "-c" or a == "--command") and k + 1 < nargs:
+                child = ctx.child("su -c", 1)
+                child.sudo = True
+                _interpret(_parse(args[k + 1], child.depth), child, False)
+                sc.sudo = True
+                return _emit(ctx, sc)
+        sc.sudo = True
+        return _emit(ctx, sc)
+    family = interp_family(prog)
+    flags = None
+    if family is not prog:
+        flags = _CODE_FLAGS.get(family)
+    elif cls == PC_CODE:
+        flags = _CODE_FLAGS[family]
+    if flags is not None:
+        nargs = len(args)
+        k = -1
+        for j in range(nargs):
+            a = args[j]
+            if a in flags:
+                k = j + 1
+                break
+            if (family == "python" and a.startswith("-") and not a.startswith("--")
+                    and a.endswith("c") and len(a) > 2):
+                k = j + 1
+                break
+            if not a.startswith("-"):
+                break
+        if 0 <= k < nargs:
+            sc.code = args[k]
+            if dynamic and sources:
+                sc.code_from = _as_tuple(sources)
+            for extra in _inline_code(family, args[k], ctx, sudo, env):
+                extra.cwd = cwd
+                _emit(ctx, extra)
+        else:
+            k = _interp_script_arg(family, args)
+            if k < 0:
+                sc.code = stdin_code or ""
+                if stdin_code:
+                    for extra in _inline_code(family, stdin_code, ctx, sudo, env):
+                        _emit(ctx, extra)
+            elif (<str>args[k]).startswith("/dev/fd/") and sources:
+                sc.code_from = _as_tuple(sources)
+        return _emit(ctx, sc)
+    if cls == PC_SQL:
+        sc.code = _sql_text(prog, args, stdin_code)
+    elif cls == PC_FIND:
+        _find_actions(sc, ctx)
+    elif cls == PC_SSH:
+        _ssh_remote(sc, ctx)
+    return _emit(ctx, sc)
+
+
+cdef str _sql_text(str prog, list args, object stdin_code):
+    """The statements a database client will run: its -c/-e text, inline positional
+    SQL (sqlite3, redis-cli) or what is piped into it."""
+    cdef tuple flags = _SQL_FLAGS[prog]
+    cdef list parts = []
+    cdef Py_ssize_t n = len(args)
+    cdef Py_ssize_t k
+    cdef str a
+    cdef list pos
+    for k in range(n):
+        a = args[k]
+        if a in flags and k + 1 < n:
+            parts.append(args[k + 1])
+        elif "=" in a and a.split("=", 1)[0] in flags:
+            parts.append(a.split("=", 1)[1])
+    if prog == "sqlite3":
+        pos = [a for a in args if not a.startswith("-")]
+        parts.extend(pos[1:])
+    elif prog == "redis-cli" or prog == "valkey-cli":
+        parts.append(" ".join([a for a in args if not a.startswith("-")]))
+    if stdin_code:
+        parts.append(stdin_code)
+    return "\n".join(parts)
+
+
+cdef frozenset _FIND_VALUE = frozenset({
+    "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-mindepth",
+    "-maxdepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size",
+    "-user", "-group", "-perm", "-newer", "-wholename", "-iwholename", "-lname",
+    "-ilname", "-links", "-inum", "-uid", "-gid", "-fstype", "-samefile",
+    "-printf", "-fprint", "-fprintf", "-fls", "-context", "-used", "-regextype"})
+
+
+cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
+    cdef list args = sc.args
+    cdef list roots = []
+    cdef list sub, argv
+    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t n = len(args)
+    cdef Py_ssize_t j
+    cdef object name = None
+    cdef str a, r, target, x, prog
+    while k < n and not ((<str>args[k]).startswith("-") or args[k] in ("(", "!", ")")):
+        roots.append(args[k])
+        k += 1
+    if not roots:
+        roots = ["."]
+    while k < n:
+        a = args[k]
+        if (a == "-name" or a == "-iname") and k + 1 < n and name is None:
+            name = args[k + 1]
+        if a == "-delete":
+            for r in roots:
+                _emit(ctx, _new_sc("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
+                                   sc.sudo, sc.env, [], "find -delete", "", sc.dynamic))
+        if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
+            j = k + 1
+            sub = []
+            while j < n and args[j] not in (";", "+", "\\;"):
+                sub.append(args[j])
+                j += 1
+            if sub:
+                for r in roots:
+                    target = _find_target(r, name)
+                    argv = [x.replace("{}", target) for x in sub]
+                    prog = normalize_program(argv[0])
+                    _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo,
+                              "find -exec", "", None, prog, _prog_class(prog),
+                              _is_assignment(argv[0]))
+            k = j
+        elif a in _FIND_VALUE:
+            k += 1
+        k += 1
+    return 0
+
+
+cdef str _find_target(str root, object name):
+    root = root.rstrip("/") or "/"
+    if name:
+        return (root if root != "/" else "") + "/**/" + name
+    return (root if root != "/" else "") + "/**"
+
+
+cdef frozenset _SSH_VALUE = frozenset({"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J",
+                                       "-L", "-l", "-m", "-O", "-o", "-p", "-Q", "-R", "-S",
+                                       "-W", "-w", "-B"})
+
+
+cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
+    cdef list args = sc.args
+    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t n = len(args)
+    cdef str a, remote
+    cdef _Ctx child
+    while k < n:
+        a = args[k]
+        if a in _SSH_VALUE:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        break
+    if k + 1 < n:
+        remote = " ".join(args[k + 1:])
+        child = ctx.child("ssh", 1)
+        child.cwd = "~"
+        child.sudo = False
+        try:
+            _interpret(_parse(remote, child.depth), child, False)
+        except ShellError:
+            sc.dynamic = True
+    return 0
+
+
+cdef list _stage_names(list out, Py_ssize_t before):
+    # tuple(dict.fromkeys(c.program for c in out[before:])), as a list
+    cdef list names = []
+    cdef Py_ssize_t k
+    cdef str prog
+    for k in range(before, len(out)):
+        prog = (<SimpleCommand>out[k]).program
+        if prog not in names:
+            names.append(prog)
+    return names
+
+
+cdef list _interpret(list tree, _Ctx ctx, bint want):
+    """Walk a parse tree, emitting SimpleCommands into ctx.out. When want is set, returns
+    the program names of the top-level commands it ran (for substitution context)."""
+    cdef list progs = [] if want else None
+    cdef list out = ctx.out
+    cdef list pipe, stage_outs, stage_names, names, produced, upstream, everything
+    cdef tuple everything_t, upstream_t
+    cdef Py_ssize_t idx, npipe, before
+    cdef object stdin_code
+    cdef SimpleCommand c
+    cdef str p
+    for pipe in tree:
+        npipe = len(pipe)
+        if npipe == 1:
+            before = len(out)
+            _interpret_cmd(pipe[0], ctx, None)
+            if want:
+                progs.extend(_stage_names(out, before))
+            continue
+        stage_outs = []
+        stage_names = []
+        for idx in range(npipe):
+            before = len(out)
+            stdin_code = None
+            if idx > 0:
+                stdin_code = _static_output_pipe(pipe, idx, ctx)
+            _interpret_cmd(pipe[idx], ctx, stdin_code)
+            names = _stage_names(out, before)
+            stage_outs.append(out[before:])
+            stage_names.append(names)
+            if want:
+                progs.extend(names)
+        everything = []
+        for names in stage_names:
+            for p in names:
+                if p not in everything:
+                    everything.append(p)
+        everything_t = tuple(everything)
+        upstream = []
+        upstream_t = ()
+        for idx in range(npipe):
+            produced = stage_outs[idx]
+            for c in produced:
+                c.pipeline = everything_t
+                if upstream_t:
+                    c.pipe_in = upstream_t
+                    if ((c.program in _SHELLS or interp_family(c.program) in _CODE_FLAGS)
+                            and c.code == "" and _reads_stdin_code(c)):
+                        c.code_from = _uniq_tuple(c.code_from + upstream_t)
+            for p in stage_names[idx]:
+                if p not in upstream:
+                    upstream.append(p)
+            upstream_t = tuple(upstream)
+    return progs
+
+
+cdef tuple _uniq_tuple(tuple items):
+    cdef list out = []
+    for x in items:
+        if x not in out:
+            out.append(x)
+    return tuple(out)
+
+
+cdef bint _reads_stdin_code(SimpleCommand c) except -1:
+    if c.program in _SHELLS:
+        return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
+    return _interp_script_arg(interp_family(c.program), c.args) < 0
+
+
+cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
+    cdef list redirects = None
+    cdef list hs_sources
+    cdef tuple stdin_sources = ()
+    cdef list rest, sources = None
+    cdef object w
+    cdef tuple r
+    cdef str op, value, a, first, prog0, target
+    cdef bint d, any_dyn, all_assign, first_assign = False
+    cdef Py_ssize_t k, eq, nwords
+    cdef int cls
+    cdef _Ctx child
+    cdef SimpleCommand main
+    if cmd.funcdef is not None:
+        ctx.funcs[cmd.funcdef] = cmd.sub
+        if _calls_itself(cmd.sub, cmd.funcdef):
+            _emit(ctx, _new_sc("(recursive-function)", [cmd.funcdef], ctx.cwd, ctx.sudo, {},
+                               [], ctx.origin, "", False))
+        return None
+    if cmd.redirects is not None:
+        redirects = []
+        for r in cmd.redirects:
+            op = r[0]
+            d = False
+            value = _expand(r[1], ctx, &d, None)
+            if op == ">" and value.isdigit() or value == "-":
+                continue
+            redirects.append((op, value))
+    if cmd.sub is not None:
+        child = ctx.child("subshell", 0)
+        _interpret(cmd.sub, child, False)
+        if redirects:
+            _emit(ctx, _new_sc("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                               ctx.origin, "", False))
+        return None
+    # argv is kept as its first word and the list of the others, which becomes the
+    # SimpleCommand's args without a copy.
+    nwords = len(cmd.words)
+    first = None
+    rest = []
+    any_dyn = False
+    all_assign = True
+    for k in range(nwords):
+        w = cmd.words[k]
+        if type(w) is str:
+            value = <str>w
+        else:
+            if sources is None:
+                sources = []
+            d = False
+            value = _expand(w, ctx, &d, sources)
+            if d:
+                any_dyn = True
+        if k == 0:
+            first = value
+            first_assign = _is_assignment(value)
+            all_assign = first_assign
+        else:
+            rest.append(value)
+            if all_assign and not _is_assignment(value):
+                all_assign = False
+    if nwords and _split_program(cmd.words[0], first):
+        # an unquoted expansion in program position is word-split by the shell
+        rest = first.split() + rest
+        first = rest.pop(0)
+        nwords = len(rest) + 1
+        first_assign = _is_assignment(first)
+        all_assign = first_assign
+        for a in rest:
+            if not _is_assignment(a):
+                all_assign = False
+                break
+    if cmd.herestring is not None:
+        d = False
+        hs_sources = []
+        value = _expand(cmd.herestring, ctx, &d, hs_sources)
+        stdin_code = None if d else value
+        stdin_sources = tuple(hs_sources)
+    if cmd.heredoc is not None:
+        stdin_code = cmd.heredoc
+    if nwords == 0:
+        if redirects:
+            _emit(ctx, _new_sc("(redirect)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                               ctx.origin, "", False))
+        return None
+    # plain assignments: remember for the rest of the line
+    if all_assign:
+        for k in range(nwords):
+            a = first if k == 0 else rest[k - 1]
+            eq = a.find("=")
+            ctx.assign(a[:eq].rstrip("+"), a[eq + 1:])
+        return None
+    if redirects is None:
+        redirects = []
+    prog0 = normalize_program(first)
+    if (prog0 == "builtin" or prog0 == "command") and nwords > 1 and rest[0] == "cd":
+        first = rest.pop(0)
+        nwords -= 1
+        prog0 = "cd"
+    cls = _prog_class(prog0)
+    if cls == PC_DECLARE:
+        for a in rest:
+            eq = _assignment_eq(a)
+            if eq >= 0:
+                ctx.assign(a[:eq], a[eq + 1:])
+        # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
+        _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
+                           "", False))
+        return None
+    if cls == PC_CD and nwords <= 2:
+        target = rest[0] if nwords == 2 else "~"
+        if target == "-":
+            target = _DYN
+        ctx.cwd = join_path(ctx.cwd, target)
+        _emit(ctx, _new_sc("cd", rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
+                           "", False))
+        return None
+    main = _run_argv(first, rest, any_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
+                     sources, prog0, cls, first_assign)
+    if (main is not None and stdin_sources and main.code == "" and not main.code_from
+            and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)
+            and _reads_stdin_code(main)):
+        main.code_from = stdin_sources
+    if (main is not None and stdin_code and main.program in _SHELLS
+            and main.code == stdin_code):
+        child = ctx.child("stdin:" + main.program, 1)
+        child.sudo = main.sudo
+        try:
+            _interpret(_parse(stdin_code, child.depth), child, False)
+        except ShellError:
+            main.dynamic = True
+    return main
+
+
+cdef bint _split_program(object word, str value) except -1:
+    """Whether a program word came from an unquoted-looking expansion that holds
+    whitespace (`$(echo cm0gLXJm | base64 -d)`), which the shell splits into words."""
+    cdef _Part p
+    if type(word) is str:
+        return False
+    if not (" " in value or "\t" in value or "\n" in value):
+        return False
+    for p in <list>word:
+        if p.kind == P_VAR or p.kind == P_CMD:
+            return True
+    return False
+
+
+cdef bint _calls_itself(list tree, str name) except -1:
+    cdef list pipe
+    cdef _Cmd c
+    if tree is None:
+        return False
+    for pipe in tree:
+        for c in pipe:
+            if c.words and _word_text(c.words[0]) == name:
+                return True
+            if c.sub is not None and _calls_itself(c.sub, name):
+                return True
+    return False
+
+
+cpdef list analyze(object command, object cwd="", object home=None):
+    """Analyse a command line. Raises ShellError when it cannot be analysed."""
+    if not isinstance(command, str):
+        raise ShellError("command must be a string")
+    cdef str src = command if type(command) is str else str.__str__(command)
+    if len(src) > C_MAX_LENGTH:
+        raise ShellError("command is longer than %d characters" % C_MAX_LENGTH)
+    if "\x00" in src:
+        raise ShellError("command contains a NUL byte")
+    cdef list tree = _parse(src, 0)
+    cdef list out = []
+    cdef _Ctx ctx = _Ctx.__new__(_Ctx)
+    ctx.env = None
+    ctx.cwd = cwd or ""
+    ctx.home = home
+    ctx.depth = 0
+    ctx.origin = ""
+    ctx.out = out
+    ctx.sudo = False
+    ctx.funcs = {}
+    _interpret(tree, ctx, False)
+    return out

@@ -1,0 +1,258 @@
+"""Claude Code PreToolUse hook: ``lighthouse hook claude-code``.
+
+Claude Code runs the hook before every tool call, with the event as JSON on stdin
+(``session_id``, ``transcript_path``, ``cwd``, ``hook_event_name``, ``tool_name``,
+``tool_input``, ...), and reads the decision from stdout::
+
+    {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                            "permissionDecision": "allow" | "ask" | "deny",
+                            "permissionDecisionReason": "..."}}
+
+The hook asks the Lighthouse server, so that the decision is the server's and audited
+there: first over the local Unix socket (``--socket``, ``$LIGHTHOUSE_SOCKET``, else the
+default of :mod:`lighthouse.localsock`), then, if a gRPC address is configured
+(``--server``, ``$LIGHTHOUSE_ADDR``), over gRPC, all within one deadline (``--timeout``,
+1.5 s). When no server answers it decides locally with the same rules (the shipped packs
+plus ``--rules``/``$LIGHTHOUSE_RULES``) and says so in the reason: a dead server is never
+an allow. Input it cannot read is denied with the problem named. It always exits 0 with
+one JSON object on stdout.
+
+Its wall time is the user's latency on every tool call, so this module imports only
+``json``, ``os``, ``sys`` and :mod:`lighthouse.localsock` at start-up; the validator (rule
+packs, RE2) and grpc are imported only when they are needed. ``bench/hook.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from ..localsock import VERDICTS, Unavailable, ask, resolve_socket_path
+
+__all__ = ["main", "run", "decision_output"]
+
+DEADLINE = 1.5
+ADDR_ENV = "LIGHTHOUSE_ADDR"
+RULES_ENV = "LIGHTHOUSE_RULES"
+TOKEN_ENV = "LIGHTHOUSE_TOKEN"
+AGENT_ID = "claude-code"
+MAX_REASON = 2000
+
+USAGE = """\
+usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
+                                   [--rules PATH]... [--agent-id ID]
+
+Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision JSON.
+  --socket PATH       the server's local socket (default: $LIGHTHOUSE_SOCKET, else the default path)
+  --server HOST:PORT  the server's gRPC address, tried when the socket does not answer
+                      (default: $LIGHTHOUSE_ADDR; none: go straight to the local decision)
+  --timeout SECONDS   one deadline for asking the server (default 1.5)
+  --rules PATH        extra rule file or directory for the local decision (repeatable;
+                      default: $LIGHTHOUSE_RULES, paths separated by ':')
+  --agent-id ID       the agent id sent to the server (default: claude-code)
+"""
+
+
+class _BadOption(Exception):
+    pass
+
+
+def parse_args(argv, environ):
+    """The hook's options (argparse costs more start-up than the hook can spare)."""
+    opts = {"socket": None, "server": environ.get(ADDR_ENV) or None, "timeout": DEADLINE,
+            "rules": [p for p in environ.get(RULES_ENV, "").split(os.pathsep) if p],
+            "agent_id": AGENT_ID}
+    cli_rules = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        name, eq, value = arg.partition("=")
+        key = {"--socket": "socket", "--server": "server", "--timeout": "timeout",
+               "--rules": "rules", "--agent-id": "agent_id"}.get(name)
+        if key is None:
+            raise _BadOption("unknown option %r" % arg)
+        if not eq:
+            if i >= len(argv):
+                raise _BadOption("%s needs a value" % name)
+            value = argv[i]
+            i += 1
+        if key == "timeout":
+            try:
+                value = float(value)
+            except ValueError:
+                raise _BadOption("--timeout needs a number of seconds, not %r" % value) from None
+            if not 0 < value <= 60:
+                raise _BadOption("--timeout must be between 0 and 60 seconds")
+        if key == "rules":
+            cli_rules.append(value)
+        else:
+            opts[key] = value
+    if cli_rules:
+        opts["rules"] = cli_rules
+    return opts
+
+
+def decision_output(verdict, reason):
+    """The PreToolUse answer Claude Code reads from stdout."""
+    if len(reason) > MAX_REASON:
+        reason = reason[:MAX_REASON - 3] + "..."
+    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": verdict,
+                                   "permissionDecisionReason": reason}}
+
+
+def _with_rule(reason, rule_id):
+    return "%s [rule %s]" % (reason, rule_id) if rule_id else reason
+
+
+def _read_call(raw, agent_id):
+    """The hook event -> (call for the server, None), or (None, problem)."""
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        return None, "hook input is nested too deeply"
+    except ValueError as e:
+        return None, "hook input is not valid JSON (%s)" % e
+    if not isinstance(payload, dict):
+        return None, "hook input must be a JSON object"
+    event = payload.get("hook_event_name", "PreToolUse")
+    if event != "PreToolUse":
+        return None, "this hook handles PreToolUse events, not %r" % (event,)
+    tool = payload.get("tool_name")
+    if not isinstance(tool, str) or not tool:
+        return None, "hook input has no tool_name"
+    tool_input = payload.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return None, "hook input's tool_input must be a JSON object"
+    cwd = payload.get("cwd")
+    session = payload.get("session_id")
+    return {"tool": tool, "input": tool_input,
+            "cwd": cwd if isinstance(cwd, str) and cwd else os.getcwd(),
+            "session_id": session if isinstance(session, str) else None,
+            "agent_id": agent_id,
+            # `~` in a command means this user's home: the server cannot know it.
+            "home": os.path.expanduser("~")}, None
+
+
+def _ask_grpc(addr, call, timeout, environ):
+    """One unary Validate over gRPC (imports grpc: ~100 ms, so only when configured and
+    the socket did not answer). Returns a reply in the local protocol's shape."""
+    try:
+        import grpc
+
+        from ..v1 import validation_pb2 as pb
+        from ..v1 import validation_pb2_grpc as pb_grpc
+    except ImportError as e:
+        raise Unavailable("no gRPC client available (%s)" % e) from None
+    token = environ.get(TOKEN_ENV)
+    metadata = (("authorization", "Bearer " + token),) if token else None
+    # With a token the server takes the agent's identity from it (a different agent_id
+    # would be refused as impersonation).
+    msg = pb.ToolCall(agent_id="" if token else call["agent_id"] or "", session_id=call["session_id"] or "",
+                      tool=call["tool"], input_json=json.dumps(call["input"]), cwd=call["cwd"] or "",
+                      home=call["home"] or "")
+    try:
+        with grpc.insecure_channel(addr) as channel:
+            d = pb_grpc.ValidatorStub(channel).Validate(msg, timeout=timeout, metadata=metadata)
+    except grpc.RpcError as e:
+        code = e.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise Unavailable("gRPC server at %s: %s" % (addr, code.name)) from None
+        return {"error": code.name.lower(), "message": e.details() or ""}
+    except Exception as e:          # a malformed address, a channel that cannot be made
+        raise Unavailable("gRPC call to %s failed: %s" % (addr, e)) from None
+    try:
+        verdict = pb.Verdict.Name(d.verdict).removeprefix("VERDICT_").lower()
+    except ValueError:
+        verdict = ""
+    return {"verdict": verdict, "reason": d.reason, "rule_id": d.rule_id}
+
+
+def _ask_server(call, opts, environ):
+    """(reply, refusal, problems): the first decision from the socket or gRPC; else None,
+    the error a server answered instead of a decision (or None if none answered), and why
+    each way failed."""
+    deadline = time.monotonic() + opts["timeout"]
+    problems = []
+    refusal = None
+    ways = [("socket", resolve_socket_path(opts["socket"], environ))]
+    if opts["server"]:
+        ways.append(("grpc", opts["server"]))
+    for way, where in ways:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            problems.append("no time left for %s" % where)
+            break
+        try:
+            reply = ask(call, where, left) if way == "socket" else _ask_grpc(where, call, left, environ)
+        except Unavailable as e:
+            problems.append(str(e))
+            continue
+        if reply.get("verdict") in VERDICTS:
+            return reply, None, problems
+        refusal = "%s: %s" % (reply.get("error") or "no verdict", reply.get("message") or "")
+        problems.append("%s answered %s" % (where, refusal))
+    return None, refusal, problems
+
+
+_local_validators = {}
+
+
+def _decide_locally(call, rules):
+    """The same rules, in this process: (verdict, reason, rule_id). The validator is kept
+    for later calls of a process that embeds :func:`run`."""
+    key = tuple(rules)
+    v = _local_validators.get(key)
+    if v is None:
+        try:
+            from ..validator import Validator
+            v = _local_validators[key] = Validator(rules, cache_size=0)
+        except Exception as e:      # a broken rule file: a person decides, never an allow
+            return "ask", "the local rules could not be loaded (%s); a person must decide" % e, ""
+    d = v.check(call["tool"], call["input"], call["cwd"], call["agent_id"], call["home"])
+    return d.verdict, d.reason, d.rule_id
+
+
+def run(raw, argv=(), environ=None):
+    """Decide one hook event (the bytes Claude Code wrote on stdin): returns the JSON
+    object to print. Never raises for bad input and never allows what it cannot read."""
+    environ = os.environ if environ is None else environ
+    try:
+        opts = parse_args(list(argv), environ)
+    except _BadOption as e:
+        return decision_output("ask", "lighthouse hook is misconfigured (%s); a person must decide" % e)
+    call, problem = _read_call(raw, opts["agent_id"])
+    if call is None:
+        return decision_output("deny", "lighthouse: %s" % problem)
+    reply, refusal, problems = _ask_server(call, opts, environ)
+    if reply is not None:
+        return decision_output(reply["verdict"],
+                               _with_rule("lighthouse: %s" % reply.get("reason", ""), reply.get("rule_id")))
+    verdict, reason, rule_id = _decide_locally(call, opts["rules"])
+    print("lighthouse hook: %s" % "; ".join(problems), file=sys.stderr)
+    why = "did not decide (%s)" % refusal if refusal else "unreachable"
+    return decision_output(verdict, _with_rule("lighthouse server %s; decided locally: %s" % (why, reason),
+                                               rule_id))
+
+
+def main(argv=None):
+    """Entry point of ``lighthouse hook claude-code`` and ``python -m
+    lighthouse.hooks.claude_code``: always exits 0 with one JSON decision on stdout."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(USAGE)
+        return 0
+    try:
+        out = run(sys.stdin.buffer.read(), argv)
+    except Exception as e:          # a bug must not become an allow, nor a hook error
+        out = decision_output("ask", "lighthouse hook failed (%s: %s); a person must decide"
+                              % (type(e).__name__, e))
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""``lighthouse hook install``: add the PreToolUse hook to Claude Code's settings.
+
+Claude Code reads hooks from ``.claude/settings.json`` (a project) or
+``~/.claude/settings.json`` (the user)::
+
+    {"hooks": {"PreToolUse": [{"matcher": "*",
+                               "hooks": [{"type": "command", "command": "...", "timeout": 10}]}]}}
+
+Installing merges into what is there (other settings, other events, other PreToolUse
+hooks stay as they are), is idempotent (an existing Lighthouse hook is updated in place,
+never duplicated), writes atomically, and refuses a file that is not valid JSON rather
+than overwrite it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+
+__all__ = ["InstallError", "settings_path", "hook_command", "install", "uninstall"]
+
+HOOK_TIMEOUT = 10       # seconds Claude Code waits for the hook (server deadline + local fallback)
+_MARKERS = ("lighthouse hook claude-code", "lighthouse.hooks.claude_code")
+
+
+class InstallError(Exception):
+    """The settings file cannot be changed safely; nothing was written."""
+
+
+def settings_path(project=None, user=False):
+    """``~/.claude/settings.json`` for the user, else ``<project>/.claude/settings.json``."""
+    if user:
+        return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+    return os.path.join(os.path.abspath(project or "."), ".claude", "settings.json")
+
+
+def hook_command(socket=None, server=None, python=None):
+    """The command Claude Code runs: this interpreter (an absolute path, so it does not
+    depend on Claude Code's PATH) with ``-P -m lighthouse.hooks.claude_code``.
+
+    ``-P`` matters: Claude Code runs hooks in the project directory, and ``-m`` would put
+    it first on sys.path, so a ``json.py`` or ``socket.py`` the agent wrote there would run
+    inside the hook and could answer allow to everything."""
+    parts = [python or sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
+    if socket:
+        parts += ["--socket", os.path.abspath(socket)]
+    if server:
+        parts += ["--server", server]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _is_ours(handler):
+    cmd = handler.get("command") if isinstance(handler, dict) else None
+    return isinstance(cmd, str) and any(m in " ".join(cmd.split()) for m in _MARKERS)
+
+
+def _load(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise InstallError("cannot read %s: %s" % (path, e)) from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise InstallError("%s is not valid JSON (%s); fix it or move it away, nothing was changed"
+                           % (path, e)) from None
+    if not isinstance(data, dict):
+        raise InstallError("%s must hold a JSON object; nothing was changed" % path)
+    return data
+
+
+def _pre_tool_use(data, path):
+    hooks = data.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise InstallError("%s: \"hooks\" must be an object; nothing was changed" % path)
+    groups = hooks.setdefault("PreToolUse", [])
+    if not isinstance(groups, list):
+        raise InstallError("%s: \"hooks.PreToolUse\" must be a list; nothing was changed" % path)
+    return hooks, groups
+
+
+def _write(path, data):
+    """Write JSON atomically: a temporary file in the same directory, fsynced, renamed over
+    the original (whose mode is kept). A symlinked settings file is written through."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def install(path, command, timeout=HOOK_TIMEOUT):
+    """Add (or update) the Lighthouse PreToolUse hook in the settings file at ``path``.
+    Returns "installed", "updated" or "unchanged"."""
+    data = _load(path)
+    _, groups = _pre_tool_use(data, path)
+    ours = [(g, h) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+            for h in g["hooks"] if _is_ours(h)]
+    wanted = {"type": "command", "command": command, "timeout": timeout}
+    if not ours:
+        groups.append({"matcher": "*", "hooks": [wanted]})
+        status = "installed"
+    else:
+        first_group, first = ours[0]
+        status = "unchanged" if len(ours) == 1 and all(first.get(k) == v for k, v in wanted.items()) \
+            else "updated"
+        first.update(wanted)
+        emptied = []
+        for group, handler in ours[1:]:       # duplicates from hand edits or older installs
+            group["hooks"].remove(handler)
+            if not group["hooks"] and group is not first_group:
+                emptied.append(group)
+        groups[:] = [g for g in groups if not any(g is e for e in emptied)]
+    if status != "unchanged":
+        _write(path, data)
+    return status
+
+
+def uninstall(path):
+    """Remove the Lighthouse hook from the settings file; returns "removed" or "absent"."""
+    if not os.path.exists(path):
+        return "absent"
+    data = _load(path)
+    hooks, groups = _pre_tool_use(data, path)
+    emptied = []
+    found = False
+    for g in groups:
+        if isinstance(g, dict) and isinstance(g.get("hooks"), list):
+            kept = [h for h in g["hooks"] if not _is_ours(h)]
+            if len(kept) != len(g["hooks"]):
+                found = True
+                g["hooks"] = kept
+                if not kept:
+                    emptied.append(g)
+    if not found:
+        return "absent"
+    groups[:] = [g for g in groups if not any(g is e for e in emptied)]
+    if not groups:
+        del hooks["PreToolUse"]
+    if not hooks:
+        del data["hooks"]
+    _write(path, data)
+    return "removed"

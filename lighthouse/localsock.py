@@ -1,0 +1,163 @@
+"""The local socket protocol: where the server's Unix socket lives, and a minimal client.
+
+The server (``lighthouse.server.local``) answers on a Unix stream socket, one JSON object
+per line each way, so that a client needs almost nothing: the Claude Code hook imports only
+this module, and ``socat - UNIX-CONNECT:$SOCK`` or ``nc -U $SOCK`` work by hand.
+
+Request (one line)::
+
+    {"tool": "Bash", "input": {"command": "ls"}, "cwd": "/home/dev/app",
+     "session_id": "...", "agent_id": "...", "home": "/home/dev", "id": 7}
+
+``tool`` (non-empty string) and ``input`` (the tool_input object) are required; ``cwd``,
+``session_id``, ``agent_id``, ``home`` are optional strings; ``id`` (optional) is echoed back.
+
+Reply (one line)::
+
+    {"verdict": "deny", "reason": "...", "rule_id": "fs.rm-home", "tier": "rules",
+     "generation": 1, "id": 7}
+
+or, for a request that cannot be decided, an error naming the problem, never a verdict::
+
+    {"error": "invalid_argument", "field": "input", "message": "input must be a JSON object"}
+
+Error codes: ``bad_json``, ``not_object``, ``too_large`` (the connection is then closed),
+``invalid_argument`` (with ``field``), ``internal``. A connection may carry many requests,
+answered in order.
+
+This module imports only the standard library modules the hook needs anyway, and nothing
+from the rest of the package: its start-up cost is the hook's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+
+# The C module under `socket`: socket.py adds nothing this client uses, and building its
+# IntEnums costs the hook about 5 ms of CPU per tool call.
+import _socket
+
+__all__ = ["SOCKET_ENV", "SOCKET_NAME", "DEFAULT_SOCKET_PATH", "MAX_REQUEST", "VERDICTS",
+           "default_socket_path", "resolve_socket_path", "Unavailable", "ask"]
+
+SOCKET_ENV = "LIGHTHOUSE_SOCKET"
+SOCKET_NAME = "lighthouse.sock"
+MAX_REQUEST = 1_048_576
+VERDICTS = ("allow", "ask", "deny")
+
+
+def default_socket_path(environ=None):
+    """``$XDG_RUNTIME_DIR/lighthouse.sock`` when XDG_RUNTIME_DIR is set (an absolute path),
+    else ``/tmp/lighthouse-<uid>/lighthouse.sock``. Both directories belong to the user
+    alone (the server creates the second with mode 0700 and refuses one it does not own)."""
+    environ = os.environ if environ is None else environ
+    run = environ.get("XDG_RUNTIME_DIR", "")
+    if run and os.path.isabs(run):
+        return os.path.join(run, SOCKET_NAME)
+    return "/tmp/lighthouse-%d/%s" % (os.getuid(), SOCKET_NAME)
+
+
+#: The socket the server binds and the hook asks when neither ``--socket`` nor
+#: ``$LIGHTHOUSE_SOCKET`` says otherwise (computed from the environment at import).
+DEFAULT_SOCKET_PATH = default_socket_path()
+
+
+def resolve_socket_path(explicit=None, environ=None):
+    """The socket to use: ``explicit`` (a ``--socket`` option), else ``$LIGHTHOUSE_SOCKET``,
+    else :func:`default_socket_path`. Server and clients resolve it the same way."""
+    environ = os.environ if environ is None else environ
+    return explicit or environ.get(SOCKET_ENV) or default_socket_path(environ)
+
+
+class Unavailable(Exception):
+    """The server could not be reached, or gave no usable answer in time."""
+
+
+def _check_owner(path, st, what):
+    uid = os.getuid()
+    if st.st_uid not in (uid, 0):
+        raise Unavailable("%s %s belongs to uid %d, not to this user" % (what, path, st.st_uid))
+
+
+def trusted_socket(path):
+    """Refuse a socket another user could have planted: the socket must be owned by this
+    user (or root), in a directory owned by this user (or root) that others cannot write
+    to (unless it is sticky, like /tmp)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise Unavailable("no server socket at %s" % path) from None
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (path, e.strerror)) from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise Unavailable("%s is not a socket" % path)
+    _check_owner(path, st, "socket")
+    parent = os.path.dirname(path) or "."
+    try:
+        pst = os.stat(parent)
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
+    _check_owner(parent, pst, "directory")
+    if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+        raise Unavailable("directory %s is writable by other users" % parent)
+
+
+def _check_peer(sock):
+    """On Linux, the process at the other end must run as this user or root."""
+    opt = getattr(_socket, "SO_PEERCRED", None)
+    if opt is None:
+        return
+    creds = sock.getsockopt(_socket.SOL_SOCKET, opt, 12)
+    peer_uid = int.from_bytes(creds[4:8], sys.byteorder)    # struct ucred {pid, uid, gid}
+    if peer_uid not in (os.getuid(), 0):
+        raise Unavailable("the server socket is served by uid %d, not by this user" % peer_uid)
+
+
+def ask(call, path, timeout=1.5):
+    """Send one call to the server at ``path`` and return its reply (a dict: a decision
+    with a verdict in :data:`VERDICTS`, or an error object with ``error``). Raises
+    :class:`Unavailable` when there is no trustworthy server or no reply within
+    ``timeout`` seconds (one deadline for connect, send and receive)."""
+    deadline = time.monotonic() + timeout
+    trusted_socket(path)
+    data = json.dumps(call, separators=(",", ":")).encode("utf-8", "surrogatepass") + b"\n"
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        _check_peer(sock)
+        sock.sendall(data)
+        chunks = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable("no answer from %s within %.2fs" % (path, timeout))
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if b"\n" in chunk or size > MAX_REQUEST:
+                break
+    except TimeoutError:
+        raise Unavailable("no answer from %s within %.2fs" % (path, timeout)) from None
+    except OSError as e:
+        raise Unavailable("cannot reach %s: %s" % (path, e.strerror or e)) from None
+    finally:
+        sock.close()
+    line = b"".join(chunks).split(b"\n", 1)[0]
+    if not line:
+        raise Unavailable("the server at %s closed the connection without answering" % path)
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise Unavailable("the server at %s answered something that is not JSON" % path) from None
+    if not isinstance(reply, dict):
+        raise Unavailable("the server at %s answered a JSON %s, not an object" % (path, type(reply).__name__))
+    return reply

@@ -1,0 +1,353 @@
+"""Server wiring: one grpc.aio server on uvloop around one Validator.
+
+:class:`LighthouseServer` owns the Validator, the Decider, the servicers (Validator,
+Admin, grpc.health.v1, server reflection), the optional local socket endpoint and the
+metrics endpoint, and implements reload and graceful shutdown. :func:`serve` is what
+``lighthouse serve`` runs: one process, or a supervisor and N workers sharing the port
+(lighthouse.server.workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .. import __version__, _fast
+from ..metrics import Stats, start_metrics_server
+from ..rules.loader import RuleError
+from ..v1 import admin_pb2, validation_pb2
+from ..validator import Validator
+from .auth import RateLimiter, TokenFileError, TokenStore
+from .core import Decider, Limits
+from .service import AdminService, ReloadError, ValidatorService, admin_handler, validator_handler
+
+__all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
+           "setup_logging", "SERVICE_NAMES"]
+
+log = logging.getLogger("lighthouse.server")
+
+SERVICE_NAMES = (
+    validation_pb2.DESCRIPTOR.services_by_name["Validator"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+
+
+class ConfigError(ValueError):
+    """A server configuration that must not run (the message says why)."""
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``lighthouse serve`` takes. Defaults are the safe ones: loopback only,
+    no TLS needed there, rate limits on."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464             # 0: no metrics endpoint
+    workers: int = 1
+    tokens: str | None = None
+    rules: tuple = ()
+    packs: bool = True
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None     # given: clients must present a certificate it signed
+    socket: str | None = None            # local endpoint path; None: the default path
+    local_socket: bool = True            # serve the local endpoint at all
+    grace: float = 5.0                   # seconds to drain in-flight calls on shutdown
+    rate_limit: float = 2000.0           # calls/s per agent; 0 disables
+    rate_burst: float | None = None      # default: twice the rate
+    fallback: str = "ask"
+    cache_size: int = 65536
+    cache_ttl: float = 300.0
+    limits: Limits = field(default_factory=Limits)
+
+    def address(self, port=None):
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        return "%s:%d" % (host, self.port if port is None else port)
+
+
+def is_loopback(host):
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_config(config):
+    """Refuse unsafe or inconsistent configurations with a ConfigError."""
+    if not is_loopback(config.host) and not config.tokens:
+        raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
+                          "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if config.tls_client_ca and not config.tls_cert:
+        raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if config.workers > 1 and config.port == 0:
+        raise ConfigError("--workers needs a fixed --port (workers share it)")
+    if config.fallback not in ("allow", "ask", "deny"):
+        raise ConfigError("fallback must be allow, ask or deny")
+    if config.fallback == "allow":
+        log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
+    if config.tokens and not config.tls_cert and not is_loopback(config.host):
+        log.warning("bearer tokens will cross the network in clear text: use --tls-cert/--tls-key")
+    for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
+        if path and not os.path.isfile(path):
+            raise ConfigError("%s: no such file" % path)
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+class LighthouseServer:
+    """One server process. ``await start()``, then ``await stop()``; or ``await run()``,
+    which also handles SIGTERM/SIGINT (graceful shutdown) and SIGHUP (reload).
+
+    ``validator``: a Validator to use instead of building one from the config (it should
+    be ``raw=True``). ``escalator``: the slower tier for calls the fast path does not
+    settle (see :class:`~lighthouse.server.core.Decider`). ``on_reload``: called after a
+    successful reload asked through Admin (the worker supervisor uses it to reload the
+    other workers). ``metrics``: serve /metrics from this process (a worker leaves that to
+    its supervisor).
+    """
+
+    def __init__(self, config, *, validator=None, escalator=None, worker=0, workers=1,
+                 on_reload=None, metrics=True, local_socket=None):
+        self.config = config
+        self.worker = worker
+        self.workers = workers
+        self.on_reload = on_reload
+        self.stats = Stats(worker, workers)
+        self.tokens = TokenStore(config.tokens) if config.tokens else None
+        self.validator = validator or Validator(list(config.rules), packs=config.packs,
+                                                cache_size=config.cache_size, cache_ttl=config.cache_ttl,
+                                                raw=True)
+        limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
+                               rate_limiter=limiter, escalator=escalator,
+                               memo_size=min(config.cache_size, 16384))
+        self.stats.policy_info = self._policy_info
+        self.validator_service = ValidatorService(self.decider, self.tokens)
+        self.health = health.aio.HealthServicer()
+        self._serve_metrics = metrics
+        self._serve_local = config.local_socket if local_socket is None else local_socket
+        self._reload_lock = None
+        self._server = None
+        self._local = None
+        self._metrics = None
+        self._stopping = None
+        self.port = None
+        self.metrics_port = None
+        self.socket_path = None
+
+    def _policy_info(self):
+        v = self.validator
+        cache = v.cache_stats()
+        # A memo hit answers before the Validator's cache is asked: both are cache hits.
+        return {"generation": v.generation, "rules": v.rule_count, "implementation": _fast.IMPLEMENTATION,
+                "cache_hits": cache.get("hits", 0) + self.decider.memo_hits, "cache_misses": cache.get("misses", 0),
+                "cache_entries": cache.get("size", 0)}
+
+    def _grpc_options(self):
+        lim = self.config.limits
+        return [
+            ("grpc.max_receive_message_length", lim.max_message_bytes),
+            ("grpc.max_send_message_length", 4 * lim.max_message_bytes),
+            # gRPC sets SO_REUSEPORT by default, which would let a second server bind the
+            # same port silently; only workers of one supervisor may share it.
+            ("grpc.so_reuseport", 1 if self.workers > 1 else 0),
+        ]
+
+    async def start(self):
+        """Bind, start serving and mark the services SERVING; returns the bound port."""
+        config = self.config
+        self._reload_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        server = grpc.aio.server(options=self._grpc_options())
+        server.add_generic_rpc_handlers((validator_handler(self.validator_service),
+                                         admin_handler(AdminService(self))))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(SERVICE_NAMES, server)
+        address = config.address()
+        if config.tls_cert:
+            creds = grpc.ssl_server_credentials(
+                [(_read(config.tls_key), _read(config.tls_cert))],
+                root_certificates=_read(config.tls_client_ca) if config.tls_client_ca else None,
+                require_client_auth=bool(config.tls_client_ca))
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+        if not port:
+            raise OSError("cannot listen on %s" % address)
+        await server.start()
+        try:
+            if self._serve_local:
+                await self._start_local()
+            if self._serve_metrics and config.metrics_port:
+                self._metrics = start_metrics_server(config.metrics_host, config.metrics_port,
+                                                     self.stats.snapshot, __version__)
+                self.metrics_port = self._metrics.server_address[1]
+        except BaseException:
+            await server.stop(None)
+            if self._local is not None:
+                from . import local
+                await local.stop_local_server(self._local)
+            raise
+        self._server = server
+        self.port = port
+        for name in ("",) + SERVICE_NAMES[:2]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("lighthouse %s (%s hot path, %d rules, worker %d/%d, pid %d) serving gRPC on %s%s%s%s",
+                 __version__, _fast.IMPLEMENTATION, self.validator.rule_count, self.worker + 1,
+                 self.workers, os.getpid(), config.address(port), " with TLS" if config.tls_cert else "",
+                 ", metrics on http://%s:%d/metrics" % (config.metrics_host, self.metrics_port)
+                 if self.metrics_port else "",
+                 ", local socket %s" % self.socket_path if self.socket_path else "")
+        return port
+
+    async def _start_local(self):
+        try:
+            from . import local
+        except ImportError as e:
+            if self.config.socket:
+                raise ConfigError("--socket: the local endpoint is not available (%s)" % e) from None
+            return
+        path = local.resolve_socket_path(self.config.socket)
+        try:
+            self._local = await local.start_local_server(path, self.decider.decide_local)
+        except Exception as e:
+            if self.config.socket:
+                raise
+            # The default path is a convenience (another server may hold it already):
+            # without it the hook falls back to its own local decision, never to allow.
+            log.warning("local socket endpoint not started on %s: %s: %s", path, type(e).__name__, e)
+            return
+        self.socket_path = path
+
+    async def reload(self, source="signal"):
+        """Reload rule files (and the tokens file) and swap them in atomically; calls keep
+        being answered during the reload (the rules compile on a worker thread). Returns
+        (generation, tokens_reloaded); raises ReloadError and keeps the running policy
+        and tokens on error."""
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                new_tokens = self.tokens.read() if self.tokens is not None else None
+                generation = await loop.run_in_executor(None, self.validator.reload)
+            except (RuleError, TokenFileError) as e:
+                self.stats.reloads["error"] += 1
+                log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
+                raise ReloadError(str(e)) from None
+            if new_tokens is not None:
+                self.tokens.replace(new_tokens)
+            self.decider.clear_memo()
+            self.stats.reloads["ok"] += 1
+            log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
+                     self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
+        if source == "admin" and self.on_reload is not None:
+            self.on_reload()
+        return generation, new_tokens is not None
+
+    async def _reload_quietly(self, source):
+        try:
+            await self.reload(source)
+        except ReloadError:
+            pass
+
+    async def stop(self, grace=None):
+        """Graceful shutdown: health NOT_SERVING, streams stop reading, no new calls
+        accepted, in-flight calls drained for up to `grace` seconds, then the rest cancelled."""
+        grace = self.config.grace if grace is None else grace
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await self.health.enter_graceful_shutdown()
+        self.validator_service.close()
+        if self._local is not None:
+            from . import local
+            await local.stop_local_server(self._local)
+            self._local = None
+        # Drain while still serving: calls that arrive now get a clean UNAVAILABLE from
+        # the servicer. gRPC's own stop would cancel calls it has received but not yet
+        # handed to a handler, which clients see as CANCELLED and do not retry.
+        while self.validator_service.busy() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        await server.stop(max(deadline - loop.time(), 0.1))
+        if self._metrics is not None:
+            self._metrics.shutdown()
+            self._metrics.server_close()
+            self._metrics = None
+        log.info("server stopped (worker %d/%d)", self.worker + 1, self.workers)
+
+    def request_stop(self):
+        """Ask :meth:`run` to shut down (what SIGTERM does)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def run(self, ready=None):
+        """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down
+        gracefully. SIGHUP reloads. ``ready(port)`` is called once serving."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_quietly("SIGHUP")))
+        # The policy, caches and modules loaded so far live as long as the process: moving
+        # them out of the collector's generations keeps full collections (pauses on the
+        # request path) short.
+        gc.freeze()
+        if ready is not None:
+            ready(self.port)
+        await self._stopping.wait()
+        log.info("shutting down: draining in-flight calls (up to %gs)", self.config.grace)
+        await self.stop()
+
+
+def setup_logging(level=logging.INFO, who="lighthouse"):
+    """Log lines on stderr, tagged with the process role (supervisor or worker N)."""
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%%(asctime)s %s[%%(process)d] %%(levelname)s %%(message)s" % who)
+
+
+def _run_loop(coro):
+    """Run a coroutine on uvloop when it is installed (it is a dependency), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def serve(config):
+    """Run the server as ``lighthouse serve`` does; returns the process exit code."""
+    check_config(config)
+    if config.workers > 1:
+        from .workers import Supervisor
+        return Supervisor(config).run()
+    server = LighthouseServer(dataclasses.replace(config))
+    _run_loop(server.run())
+    return 0

@@ -1,0 +1,221 @@
+"""Bearer tokens and per-agent rate limits.
+
+Tokens file format (``--tokens FILE``), one token per line::
+
+    # comment lines and blank lines are ignored
+    <agent_id> sha256:<64 hex digits> [admin]
+
+The file stores only the SHA-256 of each token, never the token. A client sends the token
+itself as ``authorization: Bearer <token>`` metadata; the server hashes it and looks the
+hash up. The line's ``agent_id`` is the token's identity: a call whose ``agent_id`` is set
+to anything else is PERMISSION_DENIED (an empty ``agent_id`` takes the token's). An agent
+may have several lines (token rotation). ``admin`` allows the Admin service (policy
+reload, stats). ``lighthouse tokens add AGENT_ID --file FILE`` creates a token, appends
+its line and prints the token once; ``lighthouse tokens revoke`` removes lines.
+
+The file must not be writable by other users (whoever can write it can mint identities);
+it is read again on SIGHUP and on Admin.ReloadPolicy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import stat
+import time
+
+__all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "hash_token", "new_token",
+           "add_token", "revoke_tokens", "parse_bearer", "AGENT_ID_RE"]
+
+AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:/+-]{0,127}\Z")
+_HASH_RE = re.compile(r"sha256:([0-9a-f]{64})\Z")
+TOKEN_PREFIX = "lh_"
+
+
+class TokenFileError(ValueError):
+    """The tokens file cannot be used; the message names the file and line."""
+
+
+class Identity:
+    """Who a token belongs to."""
+
+    __slots__ = ("agent_id", "admin")
+
+    def __init__(self, agent_id, admin=False):
+        self.agent_id = agent_id
+        self.admin = admin
+
+    def __repr__(self):
+        return "Identity(%r%s)" % (self.agent_id, ", admin" if self.admin else "")
+
+
+def hash_token(token):
+    """The form a token is stored in: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token():
+    """A fresh random token (256 bits)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def parse_bearer(value):
+    """The token of an ``authorization`` metadata value, or None if not a Bearer token."""
+    if len(value) > 7 and value[:7].lower() == "bearer ":
+        return value[7:].strip() or None
+    return None
+
+
+def _check_file_mode(path):
+    st = os.stat(path)
+    if st.st_mode & 0o022:
+        raise TokenFileError("%s: writable by group or other users (mode %o); "
+                             "run `chmod 600 %s`" % (path, stat.S_IMODE(st.st_mode), path))
+
+
+def _parse_lines(path, text):
+    by_hash = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        where = "%s:%d" % (path, lineno)
+        if len(parts) not in (2, 3):
+            raise TokenFileError("%s: expected '<agent_id> sha256:<hex> [admin]'" % where)
+        agent_id, digest = parts[0], parts[1]
+        if not AGENT_ID_RE.match(agent_id):
+            raise TokenFileError("%s: agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % (where, agent_id))
+        if not _HASH_RE.match(digest):
+            raise TokenFileError("%s: token hash must be sha256:<64 lowercase hex digits>" % where)
+        if len(parts) == 3 and parts[2] != "admin":
+            raise TokenFileError("%s: unknown flag %r (only 'admin')" % (where, parts[2]))
+        if digest in by_hash and by_hash[digest].agent_id != agent_id:
+            raise TokenFileError("%s: the same token is listed for two agents" % where)
+        by_hash[digest] = Identity(agent_id, len(parts) == 3)
+    return by_hash
+
+
+class TokenStore:
+    """The tokens of a tokens file, by hash."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._by_hash = {}
+        self.load()
+
+    def load(self):
+        """Read the file again; on error the tokens in force stay and TokenFileError is raised."""
+        self.replace(self.read())
+
+    def replace(self, by_hash):
+        """Put a mapping made by :meth:`read` in force."""
+        self._by_hash = by_hash
+
+    def read(self):
+        """Parse the file without putting it in force: the new {hash: Identity} mapping."""
+        try:
+            _check_file_mode(self.path)
+            with open(self.path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as e:
+            raise TokenFileError("%s: %s" % (self.path, e.strerror or e)) from None
+        except UnicodeDecodeError:
+            raise TokenFileError("%s: not UTF-8 text" % self.path) from None
+        return _parse_lines(self.path, text)
+
+    def __len__(self):
+        return len(self._by_hash)
+
+    def items(self):
+        """(hash, Identity) pairs of the tokens in force."""
+        return list(self._by_hash.items())
+
+    def identify(self, token):
+        """The Identity of a token, or None."""
+        if not token:
+            return None
+        return self._by_hash.get(hash_token(token))
+
+
+def add_token(path, agent_id, admin=False, token=None):
+    """Append a line for a new token (created unless given) to the tokens file, creating
+    the file with mode 0600 if needed, and return the token."""
+    if not AGENT_ID_RE.match(agent_id):
+        raise TokenFileError("agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % agent_id)
+    token = token or new_token()
+    path = os.fspath(path)
+    if os.path.exists(path):
+        _check_file_mode(path)
+        with open(path, encoding="utf-8") as fh:
+            _parse_lines(path, fh.read())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        if fh.tell() == 0:
+            fh.write("# Lighthouse tokens: <agent_id> sha256:<hex of the token> [admin]\n")
+        fh.write("%s %s%s\n" % (agent_id, hash_token(token), " admin" if admin else ""))
+    return token
+
+
+def revoke_tokens(path, agent_id=None, token=None):
+    """Remove the lines of an agent (every token of it) or of one token; return how many."""
+    path = os.fspath(path)
+    _check_file_mode(path)
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    digest = hash_token(token) if token else None
+    kept, removed = [], 0
+    for line in lines:
+        parts = line.split()
+        if parts and not parts[0].startswith("#") and len(parts) >= 2 and (
+                (agent_id is not None and parts[0] == agent_id) or (digest is not None and parts[1] == digest)):
+            removed += 1
+            continue
+        kept.append(line)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(kept)
+    os.replace(tmp, path)
+    return removed
+
+
+class RateLimiter:
+    """A token bucket per agent: ``rate`` calls per second, bursts up to ``burst``.
+
+    The table is bounded: past ``max_agents`` entries, buckets that have refilled (idle
+    agents) are dropped, so that callers inventing agent ids cannot grow it without end."""
+
+    def __init__(self, rate, burst=None, max_agents=100_000, clock=time.monotonic):
+        self.rate = float(rate)
+        self.burst = float(burst if burst else max(1.0, 2 * self.rate))
+        self.max_agents = max_agents
+        self._clock = clock
+        self._buckets = {}
+
+    def allow(self, key, n=1):
+        """Take n tokens from key's bucket; False (and nothing taken) if it has too few."""
+        now = self._clock()
+        b = self._buckets.get(key)
+        if b is None:
+            if len(self._buckets) >= self.max_agents:
+                self._prune(now)
+            b = self._buckets[key] = [self.burst, now]
+        tokens = b[0] + (now - b[1]) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        b[1] = now
+        if tokens < n:
+            b[0] = tokens
+            return False
+        b[0] = tokens - n
+        return True
+
+    def _prune(self, now):
+        full = [k for k, (tokens, t) in self._buckets.items() if tokens + (now - t) * self.rate >= self.burst]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) >= self.max_agents:
+            self._buckets.clear()

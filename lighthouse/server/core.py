@@ -1,0 +1,350 @@
+"""The decision path shared by every front end (gRPC unary, stream, batch; local socket).
+
+:class:`Decider` checks one call's fields against the :class:`Limits`, its ``agent_id``
+against the caller's token identity and the agent's rate limit, parses ``input_json``,
+asks the in-process :class:`lighthouse.Validator` (tier 0 cache + tier 1 rules, in raw
+mode so that misses are visible) and answers with a serialized ``lighthouse.v1.Decision``
+(see lighthouse.server.wire for why bytes). Answers are also memoized by the raw request
+(tool, input_json text, cwd, home), stamped with the policy generation: a repeated call
+skips JSON parsing and normalization, the costs that dominate a cache hit.
+
+A call the fast tiers settle is answered inline. A call they do not settle is, when an
+escalator (a slower tier: Rego policy, experts) is configured, returned as a
+:class:`Pending` that the front end awaits off the hot path (:meth:`Decider.settle`);
+without one it gets the fail-mode verdict at once. A call that cannot be decided raises
+:class:`CallRejected` with a gRPC status code and the field at fault. Nothing here ever
+turns an error into an allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from time import perf_counter_ns
+
+import grpc
+
+from ..metrics import TIER_NAMES, Stats
+from ..v1 import validation_pb2 as pb
+from .wire import decision_body, decision_bytes
+
+__all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
+           "VERDICT_CODES", "TIER_CODES"]
+
+log = logging.getLogger("lighthouse.server")
+
+VERDICT_CODES = {"allow": pb.VERDICT_ALLOW, "ask": pb.VERDICT_ASK, "deny": pb.VERDICT_DENY}
+TIER_CODES = {"cache": pb.TIER_CACHE, "rules": pb.TIER_RULES, "policy": pb.TIER_POLICY,
+              "expert": pb.TIER_EXPERT, "fallback": pb.TIER_FALLBACK}
+VERDICT_WORDS = {v: k for k, v in VERDICT_CODES.items()}
+TIER_WORDS = {v: k for k, v in TIER_CODES.items()}
+
+Decision = pb.Decision
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+MEMO_MAX_INPUT = 2048       # longer inputs are not memoized (bounds the memo's memory)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call field limits (characters) and per-RPC limits. A call over a limit is
+    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is refused by
+    gRPC itself with RESOURCE_EXHAUSTED."""
+
+    max_id: int = 128               # request_id, agent_id, session_id
+    max_tool: int = 256
+    max_input_json: int = 256 * 1024
+    max_path: int = 4096            # cwd, home
+    max_batch: int = 1000           # calls per ValidateBatch
+    max_stream_pending: int = 1024  # escalated calls in flight per stream before reading pauses
+    max_message_bytes: int = 4 * 1024 * 1024
+
+
+class CallRejected(Exception):
+    """A call that cannot be decided: a gRPC status code, a message and the field at fault."""
+
+    def __init__(self, code, message, field=""):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def to_bytes(self, request_id=""):
+        """The serialized Decision that answers the call in a stream or batch."""
+        return Decision(request_id=request_id, error=pb.CallError(
+            code=self.code.value[0], message=self.message, field=self.field)).SerializeToString()
+
+
+class EscalationResult:
+    """What a slower tier answers: verdict "allow"/"ask"/"deny", reason, rule_id, tier
+    ("policy" or "expert") and the escalation id it was filed under."""
+
+    __slots__ = ("verdict", "reason", "rule_id", "tier", "escalation_id")
+
+    def __init__(self, verdict, reason, rule_id="", tier="expert", escalation_id=""):
+        self.verdict = verdict
+        self.reason = reason
+        self.rule_id = rule_id
+        self.tier = tier
+        self.escalation_id = escalation_id
+
+
+class Pending:
+    """A call the fast tiers did not settle, waiting for a slower tier.
+
+    ``verdict`` is "miss" (no rule matched) or "ask" (a rule wants a human or an expert);
+    ``rule_id``/``reason`` say why. If the escalation fails, times out or declines, the
+    fast path's own answer stands (``v``/``tier``/``reason_out``: the fail-mode verdict
+    for a miss, the rule's ask for an ask)."""
+
+    __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
+                 "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns")
+
+    def __init__(self, call, agent_id, tool_input, evaluated, started_ns):
+        v, tier, reason, rule_id, generation, verdict = evaluated
+        self.request_id = call.request_id
+        self.agent_id = agent_id
+        self.session_id = call.session_id
+        self.tool = call.tool
+        self.tool_input = tool_input
+        self.cwd = call.cwd
+        self.home = call.home
+        self.verdict = verdict
+        self.rule_id = rule_id
+        self.reason = reason
+        self.generation = generation
+        self.v = v
+        self.tier = tier
+        self.reason_out = reason
+        self.started_ns = started_ns
+
+
+class _LocalCall:
+    """The local socket's dict call seen through the ToolCall attribute names."""
+
+    __slots__ = ("request_id", "agent_id", "session_id", "tool", "input_json", "cwd", "home", "fallback")
+
+    def __init__(self, d):
+        self.request_id = ""
+        self.agent_id = d.get("agent_id") or ""
+        self.session_id = d.get("session_id") or ""
+        self.tool = d.get("tool") or ""
+        self.input_json = ""
+        self.cwd = d.get("cwd") or ""
+        self.home = d.get("home") or ""
+        self.fallback = 0
+
+
+class Decider:
+    """Decide ``lighthouse.v1.ToolCall`` messages with one Validator.
+
+    ``validator`` should be built with ``raw=True``, so that misses reach this class and
+    are settled by the escalator or the fail mode. ``fallback`` is the fail-mode verdict; a call may only
+    make it stricter. ``rate_limiter`` (an :class:`~lighthouse.server.auth.RateLimiter`)
+    bounds calls per agent. ``escalator``, when given, is an async callable taking a
+    :class:`Pending` and returning an :class:`EscalationResult` (or None to decline); it
+    gets ``escalation_timeout`` seconds. ``memo_size`` bounds the raw-request memo (0
+    turns it off).
+    """
+
+    def __init__(self, validator, stats=None, *, fallback="ask", limits=None, rate_limiter=None,
+                 escalator=None, escalation_timeout=2.0, memo_size=16384):
+        if fallback not in VERDICT_CODES:
+            raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
+        self.validator = validator
+        self.stats = stats or Stats()
+        self.fallback = VERDICT_CODES[fallback]
+        self.limits = limits or Limits()
+        self.rate_limiter = rate_limiter
+        self.escalator = escalator
+        self.escalation_timeout = escalation_timeout
+        self._loads = json.loads
+        self._memo = {}             # (tool, input_json, cwd, home, fallback) -> answer
+        self._memo_size = memo_size
+        self.memo_hits = 0
+        self._max_id = self.limits.max_id
+        # The memo hit path counts into these directly (Stats.decided without the call).
+        self._decisions = self.stats.decisions
+        self._validation_time = self.stats.decision_time["validation"]
+
+    # ----------------------------------------------------------- field checks
+
+    def _invalid(self, call):
+        """The first field of `call` that breaks a limit, as a CallRejected."""
+        lim = self.limits
+        for name in ("request_id", "agent_id", "session_id"):
+            if len(getattr(call, name)) > lim.max_id:
+                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_id), name)
+        if not call.tool:
+            return CallRejected(INVALID, "tool is required", "tool")
+        if len(call.tool) > lim.max_tool:
+            return CallRejected(INVALID, "tool is longer than %d characters" % lim.max_tool, "tool")
+        for name in ("cwd", "home"):
+            value = getattr(call, name)
+            if len(value) > lim.max_path:
+                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_path), name)
+            if value and value[0] != "/":
+                return CallRejected(INVALID, "%s must be an absolute path" % name, name)
+        if call.fallback not in VERDICT_WORDS and call.fallback != pb.VERDICT_UNSPECIFIED:
+            return CallRejected(INVALID, "fallback: unknown Verdict value %d" % call.fallback, "fallback")
+        if not call.input_json:
+            return CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
+        if len(call.input_json) > lim.max_input_json:
+            return CallRejected(INVALID, "input_json is longer than %d characters" % lim.max_input_json,
+                                "input_json")
+        return None
+
+    def _authorize(self, agent, identity):
+        """The agent a call claiming to come from `agent` is made for; PERMISSION_DENIED
+        for impersonation and RESOURCE_EXHAUSTED over the rate limit."""
+        if identity is not None:
+            if agent and agent != identity.agent_id:
+                raise CallRejected(grpc.StatusCode.PERMISSION_DENIED,
+                                   "agent_id %r does not match the token's identity" % agent, "agent_id")
+            agent = identity.agent_id
+        rl = self.rate_limiter
+        if rl is not None and not rl.allow(agent):
+            raise CallRejected(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               "rate limit of %g calls/s for agent %r exceeded" % (rl.rate, agent))
+        return agent
+
+    # ----------------------------------------------------------- the decision
+
+    def decide(self, call, identity=None):
+        """Decide a ToolCall. Returns the serialized Decision (bytes) when the fast tiers
+        settle it, or a Pending for the escalator; raises CallRejected."""
+        t0 = perf_counter_ns()
+        tool = call.tool
+        ij = call.input_json
+        cwd = call.cwd
+        home = call.home
+        fb = call.fallback
+        rid = call.request_id
+        agent = call.agent_id
+        max_id = self._max_id
+        key = (tool, ij, cwd, home, fb)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == self.validator.generation:
+            # Seen before under this policy: tool, input_json, cwd, home and fallback were
+            # checked then; only the per-call fields are left to check.
+            if len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id:
+                raise self._invalid(call)
+            if identity is not None or self.rate_limiter is not None:
+                self._authorize(agent, identity)
+            self.memo_hits += 1
+            ns = perf_counter_ns() - t0
+            self._decisions[hit[1]] += 1
+            self._validation_time.observe(ns)
+            return decision_bytes(rid, hit[2], ns)
+        lim = self.limits
+        # One cheap test for the common case; _invalid() names the field when it fails.
+        if (not tool or not ij or len(tool) > lim.max_tool or len(ij) > lim.max_input_json
+                or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3
+                or (cwd and (cwd[0] != "/" or len(cwd) > lim.max_path))
+                or (home and (home[0] != "/" or len(home) > lim.max_path))):
+            raise self._invalid(call) or CallRejected(INVALID, "invalid call", "")
+        agent = self._authorize(agent, identity)
+        try:
+            tool_input = self._loads(ij)
+        except RecursionError:
+            raise CallRejected(INVALID, "input_json is nested too deeply", "input_json") from None
+        except ValueError as e:
+            raise CallRejected(INVALID, "input_json is not valid JSON: %s" % e, "input_json") from None
+        if type(tool_input) is not dict:
+            raise CallRejected(INVALID, "input_json must be a JSON object, not a JSON %s"
+                               % _json_type(tool_input), "input_json")
+        r = self._evaluate(tool, tool_input, cwd, home, agent, fb)
+        v, tier, reason, rule_id, generation, verdict = r
+        if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
+            return Pending(call, agent, tool_input, r, t0)
+        body = decision_body(v, reason, rule_id, tier, generation)
+        ns = perf_counter_ns() - t0
+        self.stats.decided(v, tier, ns)
+        if self._memo_size and len(ij) <= MEMO_MAX_INPUT:
+            memo = self._memo
+            if len(memo) >= self._memo_size:
+                del memo[next(iter(memo))]          # oldest first: dicts keep insertion order
+            # Later answers to the same call come from the cache tier (a miss stays a
+            # fail-mode answer). Entry: generation, index into the decision counters,
+            # the encoded body.
+            cached_tier = tier if tier == pb.TIER_FALLBACK else pb.TIER_CACHE
+            memo[key] = (generation, v * len(TIER_NAMES) + cached_tier,
+                         body if cached_tier == tier else decision_body(v, reason, rule_id, cached_tier, generation))
+        return decision_bytes(rid, body, ns)
+
+    def _evaluate(self, tool, tool_input, cwd, home, agent, fb):
+        """Tiers 0 and 1: (verdict code, tier code, reason, rule_id, generation, raw verdict)."""
+        d = self.validator.check(tool, tool_input, cwd or None, agent or None, home or None)
+        verdict = d.verdict
+        if verdict == "miss":
+            v = fb if fb > self.fallback else self.fallback
+            return (v, pb.TIER_FALLBACK, "%s; fail-mode verdict %s" % (d.reason or "no rule settles this call",
+                                                                      VERDICT_WORDS[v]),
+                    d.rule_id, d.generation, verdict)
+        return VERDICT_CODES[verdict], TIER_CODES[d.tier], d.reason, d.rule_id, d.generation, verdict
+
+    def clear_memo(self):
+        """Forget the answers memoized by raw request (entries of older policy
+        generations are ignored anyway; this frees their memory)."""
+        self._memo.clear()
+
+    def decide_local(self, d):
+        """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
+        a validated dict call in, a dict decision out (an awaitable when escalated)."""
+        # The local endpoint has checked the types; the Validator itself judges oversized
+        # or odd values (never allowing them), so no limit errors are raised here.
+        t0 = perf_counter_ns()
+        call = _LocalCall(d)
+        r = self._evaluate(call.tool, d["input"], call.cwd, call.home, call.agent_id, 0)
+        v, tier, reason, rule_id, generation, verdict = r
+        if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
+            return self._settle_local(Pending(call, call.agent_id, d["input"], r, t0))
+        self.stats.decided(v, tier, perf_counter_ns() - t0)
+        return {"verdict": VERDICT_WORDS[v], "reason": reason, "rule_id": rule_id,
+                "tier": TIER_WORDS[tier], "generation": generation}
+
+    async def _settle_local(self, pending):
+        d = Decision.FromString(await self.settle(pending))
+        return {"verdict": VERDICT_WORDS[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
+                "tier": TIER_WORDS[d.tier], "generation": d.policy_generation}
+
+    async def settle(self, pending):
+        """Await the escalator for a Pending call and return the serialized Decision;
+        the fast path's own answer (the fail-mode verdict for a miss) when the escalator
+        declines, fails or runs out of time: never a silent allow."""
+        v, tier, reason, rule_id, escalation_id = pending.v, pending.tier, pending.reason_out, pending.rule_id, ""
+        try:
+            result = await asyncio.wait_for(self.escalator(pending), self.escalation_timeout)
+        except asyncio.TimeoutError:
+            result = None
+            reason += "; escalation timed out after %gs" % self.escalation_timeout
+        except Exception as e:
+            log.exception("escalation of a %s call failed", pending.tool)
+            result = None
+            reason += "; escalation failed (%s)" % type(e).__name__
+        if result is not None:
+            if result.verdict in VERDICT_CODES and result.tier in TIER_CODES:
+                v, tier = VERDICT_CODES[result.verdict], TIER_CODES[result.tier]
+                reason, rule_id, escalation_id = result.reason, result.rule_id, result.escalation_id
+            else:
+                log.error("escalator answered an invalid verdict/tier: %r/%r", result.verdict, result.tier)
+                reason += "; escalation answered no valid verdict"
+        ns = perf_counter_ns() - pending.started_ns
+        self.stats.decided(v, tier, ns, "escalation")
+        return decision_bytes(pending.request_id,
+                              decision_body(v, reason, rule_id, tier, pending.generation, escalation_id), ns)
+
+
+def _json_type(value):
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+

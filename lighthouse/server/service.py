@@ -1,0 +1,434 @@
+"""gRPC servicers: lighthouse.v1.Validator and lighthouse.v1.Admin on grpc.aio.
+
+The handlers are registered with lenient request deserializers, so a message that is not
+a valid protobuf of the expected type becomes INVALID_ARGUMENT from the handler instead of
+an INTERNAL error and a logged traceback from grpc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from time import perf_counter_ns
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ..metrics import TIER_NAMES, VERDICT_NAMES
+from ..v1 import admin_pb2, validation_pb2 as pb
+from .auth import parse_bearer
+from .core import CallRejected
+from .wire import batch_bytes
+
+__all__ = ["ValidatorService", "AdminService", "validator_handler", "admin_handler", "StreamSession"]
+
+log = logging.getLogger("lighthouse.server")
+
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class _Malformed:
+    """Stands for a request that did not parse."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _lenient(message_cls):
+    parse = message_cls.FromString
+
+    def deserialize(data):
+        try:
+            return parse(data)
+        except (DecodeError, ValueError) as e:
+            return _Malformed(str(e) or "not a valid %s" % message_cls.DESCRIPTOR.full_name)
+
+    return deserialize
+
+
+def _field_metadata(e):
+    """Trailing metadata naming the field at fault, for programs (the message names it
+    for people)."""
+    return (("lighthouse-field", e.field),) if e.field else ()
+
+
+def _shutting_down():
+    return CallRejected(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry")
+
+
+def _malformed(request):
+    return CallRejected(INVALID, "request is not a valid lighthouse.v1 message: %s" % request.error, "request")
+
+
+class _LogThrottle:
+    """At most one warning per key per interval, so that a flood of bad calls cannot
+    flood the log; the suppressed count is reported with the next one."""
+
+    def __init__(self, interval=1.0):
+        self.interval = interval
+        self._last = {}
+
+    def warn(self, key, msg, *args):
+        now = time.monotonic()
+        last, skipped = self._last.get(key, (0.0, 0))
+        if now - last < self.interval:
+            self._last[key] = (last, skipped + 1)
+            return
+        self._last[key] = (now, 0)
+        if skipped:
+            msg += " (%d similar suppressed)" % skipped
+        log.warning(msg, *args)
+
+
+class StreamSession:
+    """One open ValidateStream: lets shutdown stop its reading and drain its calls."""
+
+    __slots__ = ("task", "reading", "closing")
+
+    def __init__(self, task):
+        self.task = task
+        self.reading = False
+        self.closing = False
+
+    def close(self):
+        """Stop reading new calls; the calls already read are still answered."""
+        self.closing = True
+        if self.reading:
+            self.task.cancel()
+
+
+class ValidatorService:
+    """lighthouse.v1.Validator: Validate, ValidateStream, ValidateBatch over one Decider."""
+
+    def __init__(self, decider, tokens=None):
+        self.decider = decider
+        self.stats = decider.stats
+        self.tokens = tokens
+        self.streams = set()
+        self.closing = False
+        self._throttle = _LogThrottle()
+
+    # ----------------------------------------------------------- auth
+
+    def _identify(self, context):
+        """The caller's Identity from its bearer token; None when no tokens are configured."""
+        tokens = self.tokens
+        if tokens is None:
+            return None
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                token = parse_bearer(value)
+                break
+        if token is None:
+            raise CallRejected(UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
+        ident = tokens.identify(token)
+        if ident is None:
+            raise CallRejected(UNAUTHENTICATED, "unknown bearer token")
+        return ident
+
+    def _rejected(self, method, e, context, agent_id=""):
+        self.stats.error(method, e.code.name)
+        if e.code in (UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            self._throttle.warn(("auth", e.code), "%s: %s refused (%s) for peer %s",
+                                method, e.code.name, e.message, context.peer())
+        elif e.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self._throttle.warn(("rate", agent_id), "%s: %s", method, e.message)
+
+    # ----------------------------------------------------------- unary
+
+    async def Validate(self, request, context):
+        t0 = perf_counter_ns()
+        stats = self.stats
+        stats.in_flight["Validate"] += 1
+        try:
+            if self.closing:
+                raise _shutting_down()
+            if request.__class__ is _Malformed:
+                raise _malformed(request)
+            result = self.decider.decide(request, self._identify(context) if self.tokens is not None else None)
+            if result.__class__ is not bytes:
+                result = await self.decider.settle(result)
+            return result
+        except CallRejected as e:
+            self._rejected("Validate", e, context, request.agent_id if request.__class__ is pb.ToolCall else "")
+            await context.abort(e.code, e.message, _field_metadata(e))
+        except Exception:
+            log.exception("Validate failed")
+            stats.error("Validate", "INTERNAL")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error while deciding the call")
+        finally:
+            stats.in_flight["Validate"] -= 1
+            stats.rpc["Validate"].observe(perf_counter_ns() - t0)
+
+    # ----------------------------------------------------------- batch
+
+    async def ValidateBatch(self, request, context):
+        t0 = perf_counter_ns()
+        stats = self.stats
+        n = 0
+        try:
+            if self.closing:
+                raise _shutting_down()
+            if request.__class__ is _Malformed:
+                raise _malformed(request)
+            ident = self._identify(context) if self.tokens is not None else None
+            calls = request.calls
+            if len(calls) > self.decider.limits.max_batch:
+                raise CallRejected(INVALID, "calls: at most %d calls per batch, got %d"
+                                   % (self.decider.limits.max_batch, len(calls)), "calls")
+            n = len(calls)
+            stats.in_flight["ValidateBatch"] += n
+            decide = self.decider.decide
+            out = []
+            pending = None
+            for i, call in enumerate(calls):
+                try:
+                    r = decide(call, ident)
+                except CallRejected as e:
+                    self._rejected("ValidateBatch", e, context, call.agent_id)
+                    r = e.to_bytes(call.request_id)
+                if r.__class__ is not bytes:
+                    if pending is None:
+                        pending = []
+                    pending.append((i, r))
+                    r = None
+                out.append(r)
+            if pending:
+                settled = await asyncio.gather(*(self.decider.settle(p) for _, p in pending))
+                for (i, _), d in zip(pending, settled):
+                    out[i] = d
+            return batch_bytes(out)
+        except CallRejected as e:
+            self._rejected("ValidateBatch", e, context)
+            await context.abort(e.code, e.message, _field_metadata(e))
+        except Exception:
+            log.exception("ValidateBatch failed")
+            stats.error("ValidateBatch", "INTERNAL")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error while deciding the batch")
+        finally:
+            stats.in_flight["ValidateBatch"] -= n
+            stats.rpc["ValidateBatch"].observe(perf_counter_ns() - t0)
+
+    # ----------------------------------------------------------- stream
+
+    async def ValidateStream(self, request_iterator, context):
+        """Read calls and answer each as soon as it is decided: fast-path decisions inline,
+        in order; escalated ones from their own task when they settle, out of order, all
+        matched by request_id. Escalations in flight are bounded per stream (reading
+        pauses at the bound), and a request_id may not repeat while its call is pending."""
+        stats = self.stats
+        try:
+            ident = self._identify(context) if self.tokens is not None else None
+        except CallRejected as e:
+            self._rejected("ValidateStream", e, context)
+            await context.abort(e.code, e.message)
+        session = StreamSession(asyncio.current_task())
+        if self.closing:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry")
+        self.streams.add(session)
+        stats.streams_open += 1
+        decider = self.decider
+        decide = decider.decide
+        read = context.read
+        write = context.write
+        rpc_hist = stats.rpc["ValidateStream"]
+        in_flight = stats.in_flight
+        pending = {}                # request_id -> task of escalated calls
+        lock = asyncio.Lock()       # serializes writes while escalations are in flight
+        max_pending = decider.limits.max_stream_pending
+
+        async def answer_later(p, t0):
+            try:
+                d = await decider.settle(p)
+                async with lock:
+                    await write(d)
+            finally:
+                pending.pop(p.request_id, None)
+                in_flight["ValidateStream"] -= 1
+                rpc_hist.observe(perf_counter_ns() - t0)
+
+        try:
+            while not session.closing:
+                if len(pending) >= max_pending:
+                    await asyncio.wait(list(pending.values()), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                session.reading = True
+                try:
+                    call = await read()
+                except asyncio.CancelledError:
+                    if not session.closing:
+                        raise
+                    session.task.uncancel()
+                    break
+                finally:
+                    session.reading = False
+                if call is grpc.aio.EOF:
+                    break
+                t0 = perf_counter_ns()
+                in_flight["ValidateStream"] += 1
+                escalated = False
+                try:
+                    if call.__class__ is _Malformed:
+                        raise _malformed(call)
+                    if pending and call.request_id in pending:
+                        raise CallRejected(INVALID, "request_id %r repeats a call still in flight"
+                                           % call.request_id, "request_id")
+                    r = decide(call, ident)
+                    if r.__class__ is not bytes:
+                        escalated = True
+                        pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
+                        continue
+                except CallRejected as e:
+                    self._rejected("ValidateStream", e, context, getattr(call, "agent_id", ""))
+                    r = e.to_bytes(getattr(call, "request_id", ""))
+                except Exception:
+                    # A bug deciding one call fails that call, not the stream.
+                    log.exception("ValidateStream failed on one call")
+                    stats.error("ValidateStream", "INTERNAL")
+                    r = CallRejected(grpc.StatusCode.INTERNAL, "internal error while deciding the call").to_bytes(
+                        getattr(call, "request_id", ""))
+                finally:
+                    if not escalated:
+                        in_flight["ValidateStream"] -= 1
+                if pending:
+                    async with lock:
+                        await write(r)
+                else:
+                    await write(r)
+                rpc_hist.observe(perf_counter_ns() - t0)
+            if pending:
+                await asyncio.gather(*pending.values(), return_exceptions=True)
+            if session.closing:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry the calls "
+                                    "not answered on this stream")
+        except asyncio.CancelledError:
+            for t in pending.values():
+                t.cancel()
+            raise
+        finally:
+            self.streams.discard(session)
+            stats.streams_open -= 1
+
+    def close(self):
+        """Shutdown: new calls are refused with UNAVAILABLE (so that clients retry
+        elsewhere); every stream stops reading, answers what it has read, then ends with
+        UNAVAILABLE."""
+        self.closing = True
+        for s in list(self.streams):
+            s.close()
+
+    def busy(self):
+        """Whether calls are still being decided or streams are still open."""
+        return self.stats.streams_open > 0 or any(self.stats.in_flight.values())
+
+
+class AdminService:
+    """lighthouse.v1.Admin: ReloadPolicy and Stats. With tokens configured, callers need
+    a token marked admin."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def _check_admin(self, context):
+        tokens = self.server.tokens
+        if tokens is None:
+            return
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                token = parse_bearer(value)
+                break
+        ident = tokens.identify(token) if token else None
+        if ident is None:
+            raise CallRejected(UNAUTHENTICATED, "missing or unknown bearer token")
+        if not ident.admin:
+            raise CallRejected(grpc.StatusCode.PERMISSION_DENIED,
+                               "agent %r is not an admin in the tokens file" % ident.agent_id)
+
+    async def ReloadPolicy(self, request, context):
+        stats = self.server.stats
+        try:
+            if request.__class__ is _Malformed:
+                raise _malformed(request)
+            self._check_admin(context)
+            generation, tokens_reloaded = await self.server.reload(source="admin")
+            return admin_pb2.ReloadPolicyResponse(policy_generation=generation,
+                                                  rule_count=self.server.validator.rule_count,
+                                                  tokens_reloaded=tokens_reloaded)
+        except CallRejected as e:
+            stats.error("ReloadPolicy", e.code.name)
+            await context.abort(e.code, e.message)
+        except ReloadError as e:
+            stats.error("ReloadPolicy", "FAILED_PRECONDITION")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+
+    async def Stats(self, request, context):
+        try:
+            if request.__class__ is _Malformed:
+                raise _malformed(request)
+            self._check_admin(context)
+        except CallRejected as e:
+            self.server.stats.error("Stats", e.code.name)
+            await context.abort(e.code, e.message)
+        snap = self.server.stats.snapshot()
+        return stats_response(snap)
+
+
+class ReloadError(Exception):
+    """A reload was refused (a rule file or the tokens file has an error); the running
+    policy and tokens stay in force."""
+
+
+def stats_response(snap):
+    """An admin_pb2.StatsResponse from a metrics snapshot."""
+    nt = len(TIER_NAMES)
+    by_verdict, by_tier = {}, {}
+    for i, n in enumerate(snap["decisions"]):
+        if n:
+            v, t = VERDICT_NAMES[i // nt], TIER_NAMES[i % nt]
+            by_verdict[v] = by_verdict.get(v, 0) + n
+            by_tier[t] = by_tier.get(t, 0) + n
+    errors = {}
+    for key, n in snap["errors"].items():
+        code = key.split("|", 1)[1]
+        errors[code] = errors.get(code, 0) + n
+    policy = snap["policy"]
+    return admin_pb2.StatsResponse(
+        policy_generation=policy.get("generation", 0), rule_count=policy.get("rules", 0),
+        implementation=policy.get("implementation", ""), decisions=sum(snap["decisions"]),
+        decisions_by_verdict=by_verdict, decisions_by_tier=by_tier,
+        cache_hits=policy.get("cache_hits", 0), cache_misses=policy.get("cache_misses", 0),
+        cache_size=policy.get("cache_entries", 0), in_flight=sum(snap["in_flight"].values()),
+        errors_by_code=errors, uptime_seconds=snap["uptime"], worker=snap["worker"],
+        workers=snap["workers"], pid=snap.get("pid", 0))
+
+
+def validator_handler(service):
+    """The generic handler of lighthouse.v1.Validator, with lenient deserializers. The
+    servicer answers with serialized messages (lighthouse.server.wire), so there is no
+    response serializer."""
+    return grpc.method_handlers_generic_handler("lighthouse.v1.Validator", {
+        "Validate": grpc.unary_unary_rpc_method_handler(
+            service.Validate, request_deserializer=_lenient(pb.ToolCall)),
+        "ValidateStream": grpc.stream_stream_rpc_method_handler(
+            service.ValidateStream, request_deserializer=_lenient(pb.ToolCall)),
+        "ValidateBatch": grpc.unary_unary_rpc_method_handler(
+            service.ValidateBatch, request_deserializer=_lenient(pb.ToolCallBatch)),
+    })
+
+
+def admin_handler(service):
+    """The generic handler of lighthouse.v1.Admin, with lenient deserializers."""
+    return grpc.method_handlers_generic_handler("lighthouse.v1.Admin", {
+        "ReloadPolicy": grpc.unary_unary_rpc_method_handler(
+            service.ReloadPolicy, request_deserializer=_lenient(admin_pb2.ReloadPolicyRequest),
+            response_serializer=admin_pb2.ReloadPolicyResponse.SerializeToString),
+        "Stats": grpc.unary_unary_rpc_method_handler(
+            service.Stats, request_deserializer=_lenient(admin_pb2.StatsRequest),
+            response_serializer=admin_pb2.StatsResponse.SerializeToString),
+    })

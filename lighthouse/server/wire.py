@@ -1,0 +1,72 @@
+"""Hand-written protobuf encoding of lighthouse.v1.Decision for the hot path.
+
+Building a Decision message and serializing it costs more than a cached decision itself.
+The servicers therefore answer with bytes: the fields that are the same for every call
+with the same outcome (verdict, reason, rule_id, tier, policy_generation, escalation_id)
+are encoded once and kept with the cached decision, and each answer only prepends its
+request_id and appends its decision_ns. The bytes are exactly what
+``Decision.SerializeToString()`` produces (fields in number order, defaults omitted);
+tests/test_server_wire.py checks that against the generated module.
+"""
+
+from __future__ import annotations
+
+__all__ = ["varint", "decision_body", "decision_bytes", "batch_bytes"]
+
+# Tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
+_T_REQUEST_ID = b"\x0a"
+_T_VERDICT = 0x10
+_T_REASON = b"\x1a"
+_T_RULE_ID = b"\x22"
+_T_TIER = 0x28
+_T_GENERATION = b"\x30"
+_T_ESCALATION_ID = b"\x3a"
+_T_DECISION_NS = b"\x40"
+_T_DECISIONS = b"\x0a"           # DecisionBatch.decisions
+
+
+def varint(n):
+    """Base-128 varint of a non-negative int."""
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _string(tag, s):
+    if not s:
+        return b""
+    b = s.encode("utf-8")
+    return tag + varint(len(b)) + b
+
+
+def decision_body(verdict, reason, rule_id, tier, generation, escalation_id=""):
+    """Fields 2-7 of a Decision (everything but request_id and decision_ns)."""
+    out = b""
+    if verdict:
+        out += bytes((_T_VERDICT,)) + varint(verdict)
+    out += _string(_T_REASON, reason) + _string(_T_RULE_ID, rule_id)
+    if tier:
+        out += bytes((_T_TIER,)) + varint(tier)
+    if generation:
+        out += _T_GENERATION + varint(generation)
+    return out + _string(_T_ESCALATION_ID, escalation_id)
+
+
+def decision_bytes(request_id, body, ns):
+    """A serialized Decision: request_id, the pre-encoded body, decision_ns."""
+    head = _string(_T_REQUEST_ID, request_id) if request_id else b""
+    return head + body + _T_DECISION_NS + varint(ns) if ns else head + body
+
+
+def batch_bytes(decisions):
+    """A serialized DecisionBatch from serialized Decisions."""
+    return b"".join([_T_DECISIONS + varint(len(d)) + d for d in decisions])

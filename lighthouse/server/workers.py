@@ -1,0 +1,265 @@
+"""``lighthouse serve --workers N``: N server processes sharing one port.
+
+One Python process saturates near one core, so the supervisor starts N worker processes
+(multiprocessing "spawn": grpc does not survive fork) that each bind the same address with
+SO_REUSEPORT; the kernel spreads connections across them. The supervisor holds no
+Validator and serves no gRPC. It:
+
+- serves ``/metrics``, adding up snapshots fetched from every worker at scrape time over
+  a pipe (so workers pay nothing per call for it);
+- forwards SIGHUP as a reload to every worker, and when one worker reloads through
+  Admin.ReloadPolicy, tells the others to reload too;
+- on SIGTERM/SIGINT, asks every worker to shut down gracefully and exits 0 when they all
+  did; a worker that dies on its own is restarted (a crash loop stops the server).
+
+Only worker 0 serves the local socket endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import signal
+import sys
+import time
+
+from .. import __version__
+from ..metrics import merge_snapshots, start_metrics_server
+
+__all__ = ["Supervisor", "worker_main"]
+
+log = logging.getLogger("lighthouse.server")
+
+READY_TIMEOUT = 60.0
+SNAPSHOT_TIMEOUT = 2.0
+MAX_RESTARTS = 5           # within RESTART_WINDOW seconds, else the server stops
+RESTART_WINDOW = 60.0
+
+
+def worker_main(config, index, count, conn, log_level):
+    """Entry point of a worker process."""
+    from .app import LighthouseServer, _run_loop, setup_logging
+
+    setup_logging(log_level, "worker %d" % (index + 1))
+    server = LighthouseServer(config, worker=index, workers=count, metrics=False,
+                              local_socket=config.local_socket and index == 0,
+                              on_reload=lambda: conn.send(("reloaded",)))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def on_command():
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                # The supervisor is gone: nobody will forward SIGTERM, so stop now.
+                loop.remove_reader(conn.fileno())
+                server.request_stop()
+                return
+            if msg[0] == "snapshot":
+                conn.send(("snapshot", msg[1], server.stats.snapshot()))
+            elif msg[0] == "reload":
+                loop.create_task(server._reload_quietly("supervisor"))
+
+        loop.add_reader(conn.fileno(), on_command)
+        await server.run(ready=lambda port: conn.send(("ready", port)))
+
+    _run_loop(main())
+    sys.exit(0)
+
+
+class _Worker:
+    __slots__ = ("index", "process", "conn", "ready", "port")
+
+    def __init__(self, index, process, conn):
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.ready = False
+        self.port = None
+
+
+class Supervisor:
+    """Start, watch and stop the worker processes of one server."""
+
+    def __init__(self, config):
+        self.config = config
+        self.count = config.workers
+        self.workers = [None] * self.count
+        self._ctx = multiprocessing.get_context("spawn")
+        self._loop = None
+        self._stopping = False
+        self._stop_requested = None
+        self._stopped = None
+        self._restarts = []
+        self._snap_seq = 0
+        self._snap_waiters = {}
+        self._failed = False
+
+    def run(self):
+        """Run until SIGTERM/SIGINT; the exit code (0 when every worker drained cleanly)."""
+        return asyncio.run(self._main())
+
+    # ----------------------------------------------------------- workers
+
+    def _spawn(self, index):
+        parent_conn, child_conn = self._ctx.Pipe()
+        config = dataclasses.replace(self.config)
+        p = self._ctx.Process(target=worker_main, name="lighthouse-worker-%d" % (index + 1),
+                              args=(config, index, self.count, child_conn, logging.getLogger().level))
+        p.start()
+        child_conn.close()
+        w = _Worker(index, p, parent_conn)
+        self.workers[index] = w
+        self._loop.add_reader(parent_conn.fileno(), self._on_message, w)
+        self._loop.add_reader(p.sentinel, self._on_exit, w)
+        return w
+
+    def _on_message(self, w):
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            self._loop.remove_reader(w.conn.fileno())
+            return
+        kind = msg[0]
+        if kind == "ready":
+            w.ready, w.port = True, msg[1]
+        elif kind == "snapshot":
+            fut = self._snap_waiters.get((w.index, msg[1]))
+            if fut is not None and not fut.done():
+                fut.set_result(msg[2])
+        elif kind == "reloaded":
+            for other in self.workers:
+                if other is not None and other is not w and other.process.is_alive():
+                    self._send(other, ("reload",))
+
+    def _send(self, w, msg):
+        try:
+            w.conn.send(msg)
+        except (OSError, ValueError):
+            pass
+
+    def _on_exit(self, w):
+        loop = self._loop
+        loop.remove_reader(w.process.sentinel)
+        try:
+            loop.remove_reader(w.conn.fileno())
+        except (OSError, ValueError):
+            pass
+        w.process.join()
+        code = w.process.exitcode
+        w.conn.close()
+        if self._stopping:
+            if code != 0:
+                log.error("worker %d exited with code %s during shutdown", w.index + 1, code)
+                self._failed = True
+            if all(x is None or not x.process.is_alive() for x in self.workers):
+                self._stopped.set()
+            return
+        if not w.ready:
+            log.error("worker %d failed to start (exit code %s)", w.index + 1, code)
+            self._failed = True
+            self._begin_stop()
+            return
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW] + [now]
+        if len(self._restarts) > MAX_RESTARTS:
+            log.error("workers keep dying (%d restarts in %gs); stopping", len(self._restarts), RESTART_WINDOW)
+            self._failed = True
+            self._begin_stop()
+            return
+        log.error("worker %d died (exit code %s); restarting it", w.index + 1, code)
+        self._spawn(w.index)
+
+    def _begin_stop(self):
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_requested.set()
+        alive = [w for w in self.workers if w is not None and w.process.is_alive()]
+        for w in alive:
+            w.process.terminate()            # SIGTERM: each worker drains gracefully
+        if not alive:
+            self._stopped.set()
+
+    def _reload_all(self):
+        log.info("SIGHUP: reloading every worker")
+        for w in self.workers:
+            if w is not None and w.process.is_alive():
+                self._send(w, ("reload",))
+
+    # ----------------------------------------------------------- metrics
+
+    async def _collect(self):
+        self._snap_seq += 1
+        seq = self._snap_seq
+        futs = []
+        for w in self.workers:
+            if w is not None and w.ready and w.process.is_alive():
+                fut = self._loop.create_future()
+                self._snap_waiters[(w.index, seq)] = fut
+                self._send(w, ("snapshot", seq))
+                futs.append(fut)
+        try:
+            done, _ = await asyncio.wait(futs, timeout=SNAPSHOT_TIMEOUT) if futs else ((), ())
+        finally:
+            for key in [k for k in self._snap_waiters if k[1] == seq]:
+                del self._snap_waiters[key]
+        snap = merge_snapshots([f.result() for f in done])
+        if snap is not None:
+            snap["workers"] = self.count
+        return snap
+
+    def _snapshot_from_thread(self):
+        """Called by the metrics HTTP thread at scrape time."""
+        loop = self._loop
+        if loop is None or self._stopping:
+            return None
+        return asyncio.run_coroutine_threadsafe(self._collect(), loop).result(SNAPSHOT_TIMEOUT + 1)
+
+    # ----------------------------------------------------------- main
+
+    async def _main(self):
+        config = self.config
+        self._loop = loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        for i in range(self.count):
+            self._spawn(i)
+        deadline = loop.time() + READY_TIMEOUT
+        while not all(w.ready for w in self.workers) and not self._stopping:
+            if loop.time() > deadline:
+                log.error("workers did not start within %gs", READY_TIMEOUT)
+                self._failed = True
+                self._begin_stop()
+                break
+            await asyncio.sleep(0.02)
+        metrics = None
+        if not self._stopping:
+            if config.metrics_port:
+                metrics = start_metrics_server(config.metrics_host, config.metrics_port,
+                                               self._snapshot_from_thread, __version__)
+            log.info("lighthouse supervisor: %d workers serving gRPC on %s%s", self.count,
+                     config.address(), ", metrics on http://%s:%d/metrics"
+                     % (config.metrics_host, metrics.server_address[1]) if metrics else "")
+        loop.add_signal_handler(signal.SIGTERM, self._begin_stop)
+        loop.add_signal_handler(signal.SIGINT, self._begin_stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_all)
+        await self._stop_requested.wait()
+        log.info("shutting down %d workers", self.count)
+        try:
+            # Workers get the grace period to drain, plus time to exit.
+            await asyncio.wait_for(self._stopped.wait(), config.grace + 10)
+        except asyncio.TimeoutError:
+            for w in self.workers:
+                if w is not None and w.process.is_alive():
+                    log.error("worker %d did not stop in time; killing it", w.index + 1)
+                    w.process.kill()
+                    w.process.join()
+            self._failed = True
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+        return 1 if self._failed else 0

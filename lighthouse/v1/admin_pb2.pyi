@@ -1,0 +1,80 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReloadPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadPolicyResponse(_message.Message):
+    __slots__ = ("policy_generation", "rule_count", "tokens_reloaded")
+    POLICY_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    RULE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_RELOADED_FIELD_NUMBER: _ClassVar[int]
+    policy_generation: int
+    rule_count: int
+    tokens_reloaded: bool
+    def __init__(self, policy_generation: _Optional[int] = ..., rule_count: _Optional[int] = ..., tokens_reloaded: _Optional[bool] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("policy_generation", "rule_count", "implementation", "decisions", "decisions_by_verdict", "decisions_by_tier", "cache_hits", "cache_misses", "cache_size", "in_flight", "errors_by_code", "uptime_seconds", "worker", "workers", "pid")
+    class DecisionsByVerdictEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DecisionsByTierEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ErrorsByCodeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    POLICY_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    RULE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_BY_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_BY_TIER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    policy_generation: int
+    rule_count: int
+    implementation: str
+    decisions: int
+    decisions_by_verdict: _containers.ScalarMap[str, int]
+    decisions_by_tier: _containers.ScalarMap[str, int]
+    cache_hits: int
+    cache_misses: int
+    cache_size: int
+    in_flight: int
+    errors_by_code: _containers.ScalarMap[str, int]
+    uptime_seconds: float
+    worker: int
+    workers: int
+    pid: int
+    def __init__(self, policy_generation: _Optional[int] = ..., rule_count: _Optional[int] = ..., implementation: _Optional[str] = ..., decisions: _Optional[int] = ..., decisions_by_verdict: _Optional[_Mapping[str, int]] = ..., decisions_by_tier: _Optional[_Mapping[str, int]] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., cache_size: _Optional[int] = ..., in_flight: _Optional[int] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., uptime_seconds: _Optional[float] = ..., worker: _Optional[int] = ..., workers: _Optional[int] = ..., pid: _Optional[int] = ...) -> None: ...

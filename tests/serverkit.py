@@ -1,0 +1,198 @@
+"""Helpers for the server tests: a real server on a free loopback port, in a thread of
+this process (:class:`ServerThread`) or as a ``lighthouse serve`` subprocess
+(:class:`ServerProcess`), and small utilities. Traffic goes to 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+
+from lighthouse.server.app import LighthouseServer, ServerConfig
+from lighthouse.v1 import validation_pb2 as pb
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WS = "/home/dev/app"
+
+FROB_DENY = '[[rule]]\nid = "test.frob"\nverdict = "deny"\nreason = "test rule, deny"\nprogram = "frobnicate"\n'
+FROB_ALLOW = FROB_DENY.replace('"deny"', '"allow"').replace("rule, deny", "rule, allow")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool_call(tool="Bash", tool_input=None, **kw):
+    """A ToolCall with a JSON-encoded input (a command string is a Bash command)."""
+    if isinstance(tool_input, str):
+        tool_input = {"command": tool_input}
+    kw.setdefault("cwd", WS)
+    return pb.ToolCall(tool=tool, input_json=json.dumps(tool_input if tool_input is not None else {}), **kw)
+
+
+def run_async(coro, timeout=20.0):
+    """Run a coroutine on a fresh event loop with a deadline; fail if the loop logged an
+    unhandled exception."""
+    errors = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        return await asyncio.wait_for(coro, timeout)
+
+    result = asyncio.run(main())
+    assert not errors, "event loop logged unhandled exceptions: %r" % errors
+    return result
+
+
+class ServerThread:
+    """A LighthouseServer on its own event loop in a daemon thread.
+
+    ``kw`` goes to LighthouseServer (validator=, escalator=, ...). ``uvloop`` picks the
+    loop implementation the real server uses."""
+
+    def __init__(self, config=None, *, uvloop=True, **kw):
+        self.config = config or ServerConfig(port=0, metrics_port=0, local_socket=False)
+        self.kw = kw
+        self.use_uvloop = uvloop
+        self.loop = None
+        self.server = None
+        self.error = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lighthouse-test-server", daemon=True)
+
+    def _run(self):
+        if self.use_uvloop:
+            import uvloop
+            self.loop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.server = LighthouseServer(self.config, **self.kw)
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as e:  # reported to the test by start()
+            self.error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+    def start(self):
+        self._thread.start()
+        self._ready.wait(60)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.server.port
+
+    def run(self, coro, timeout=30):
+        """Run a coroutine on the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, grace=2.0):
+        if self.server is None or self.loop is None or not self._thread.is_alive():
+            return
+        self.run(self.server.stop(grace))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class ServerProcess:
+    """``lighthouse serve`` as a subprocess on a free port (and free metrics port)."""
+
+    def __init__(self, *args, port=None, metrics=True, env=None):
+        self.port = port or free_port()
+        self.metrics_port = free_port() if metrics else 0
+        argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
+                "--metrics-port", str(self.metrics_port), "--no-socket", "--grace", "3", *args]
+        full_env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        full_env.update(env or {})
+        self.log_path = None
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
+                                     cwd=str(ROOT), text=True)
+        self.output = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def log(self):
+        return "".join(self.output)
+
+    def wait_ready(self, timeout=60.0, text="serving gRPC"):
+        """Wait for the log line saying the server (or supervisor) is serving."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.output):
+                return self
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            time.sleep(0.05)
+        raise AssertionError("server not ready after %gs:\n%s" % (timeout, self.log()))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30.0):
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def quiet_grpc_logs():
+    """The tests provoke errors on purpose; keep their log lines short."""
+    logging.getLogger("lighthouse.server").setLevel(logging.ERROR)
+
+
+def rpc_code(fn, *args, **kw):
+    """The status code an RPC fails with (None if it succeeds)."""
+    try:
+        fn(*args, **kw)
+    except grpc.RpcError as e:
+        return e.code()
+    return None

@@ -1,0 +1,379 @@
+"""The Claude Code hook as Claude Code runs it (a subprocess per call, JSON on stdin and
+stdout) with the local server up and down, and `lighthouse hook install`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from lighthouse import Validator, cli
+from lighthouse.hooks import claude_code
+from lighthouse.hooks.install import InstallError, hook_command, install, settings_path, uninstall
+from lighthouse.server.local import validator_decide
+
+from conftest import ROOT
+from test_local_server import DANGEROUS, RISKY, SAFE, ServerThread
+
+HOME = "/home/dev"      # the corpus's agent: its labels assume `~` is /home/dev
+MODULE = [sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
+SCRIPT = [sys.executable, "-P", "-c", "import re, sys\nfrom lighthouse.cli import main\nsys.exit(main())",
+          "hook", "claude-code"]        # what pip's console script does
+
+
+def event(call, **extra):
+    ev = {"session_id": "sess-1", "transcript_path": "/tmp/t.jsonl", "cwd": call["cwd"],
+          "permission_mode": "default", "hook_event_name": "PreToolUse",
+          "tool_name": call["tool"], "tool_input": call["input"]}
+    ev.update(extra)
+    return json.dumps(ev).encode()
+
+
+@pytest.fixture(scope="module")
+def hook_validator():
+    return Validator(cache_size=1024)
+
+
+@pytest.fixture
+def sockdir():
+    d = tempfile.mkdtemp(prefix="lh-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def env(sockdir):
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), e.get("PYTHONPATH")]))
+    e["LIGHTHOUSE_SOCKET"] = os.path.join(sockdir, "lighthouse.sock")
+    e["HOME"] = HOME
+    for k in ("LIGHTHOUSE_ADDR", "LIGHTHOUSE_RULES", "LIGHTHOUSE_TOKEN"):
+        e.pop(k, None)
+    return e
+
+
+@pytest.fixture
+def server(env, hook_validator):
+    """The local endpoint up at $LIGHTHOUSE_SOCKET, recording the calls it decides."""
+    decide = validator_decide(hook_validator)
+    srv_calls = []
+
+    def recording(call):
+        srv_calls.append(call)
+        return decide(call)
+
+    srv = ServerThread(env["LIGHTHOUSE_SOCKET"], recording)
+    srv.calls = srv_calls
+    yield srv
+    srv.stop()
+
+
+def run_hook(stdin, env, args=(), cmd=MODULE, timeout=60):
+    proc = subprocess.run(cmd + list(args), input=stdin, capture_output=True, env=env, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = json.loads(proc.stdout)
+    assert set(out) == {"hookSpecificOutput"}
+    hso = out["hookSpecificOutput"]
+    assert hso["hookEventName"] == "PreToolUse"
+    assert hso["permissionDecision"] in ("allow", "ask", "deny")
+    assert isinstance(hso["permissionDecisionReason"], str) and hso["permissionDecisionReason"]
+    return hso
+
+
+# ---------------------------------------------------------------- server up
+
+@pytest.mark.parametrize("cmd", [MODULE, SCRIPT], ids=["module", "console-script"])
+def test_server_up_decides(server, env, hook_validator, cmd):
+    for call, expected in ((SAFE, "allow"), (RISKY, "ask"), (DANGEROUS, "deny")):
+        out = run_hook(event(call), env, cmd=cmd)
+        d = hook_validator.check(call["tool"], call["input"], call["cwd"], None, HOME)
+        assert out["permissionDecision"] == d.verdict == expected
+        assert out["permissionDecisionReason"] == "lighthouse: %s [rule %s]" % (d.reason, d.rule_id)
+    assert len(server.calls) == 3
+
+
+def test_server_gets_the_session_home_and_agent(server, env):
+    run_hook(event(SAFE), env)
+    assert server.calls == [{"tool": "Bash", "input": SAFE["input"], "cwd": SAFE["cwd"], "session_id": "sess-1",
+                             "agent_id": "claude-code", "home": HOME}]
+
+
+def test_socket_option_wins_over_the_environment(server, env):
+    flag_path = server.path
+    env["LIGHTHOUSE_SOCKET"] = "/nonexistent/lighthouse.sock"
+    out = run_hook(event(DANGEROUS), env, ["--socket", flag_path])
+    assert out["permissionDecision"] == "deny" and "decided locally" not in out["permissionDecisionReason"]
+
+
+# ---------------------------------------------------------------- server down
+
+def test_server_down_decides_locally_with_the_same_rules(env, hook_validator):
+    assert not os.path.exists(env["LIGHTHOUSE_SOCKET"])
+    for call, expected in ((SAFE, "allow"), (RISKY, "ask"), (DANGEROUS, "deny")):
+        out = run_hook(event(call), env)
+        d = hook_validator.check(call["tool"], call["input"], call["cwd"], None, HOME)
+        assert out["permissionDecision"] == d.verdict == expected
+        assert out["permissionDecisionReason"] == (
+            "lighthouse server unreachable; decided locally: %s [rule %s]" % (d.reason, d.rule_id))
+
+
+def test_offline_never_allows_dangerous_calls(env, corpus, monkeypatch):
+    """Every corpus call labelled deny, decided by the hook with no server: never allow."""
+    monkeypatch.setenv("LIGHTHOUSE_SOCKET", env["LIGHTHOUSE_SOCKET"])
+    monkeypatch.setenv("HOME", HOME)
+    dangerous = [c for c in corpus if c["expect"] == "deny"]
+    assert len(dangerous) > 50
+    for case in dangerous:
+        out = claude_code.run(event(case), environ=dict(os.environ))["hookSpecificOutput"]
+        assert out["permissionDecision"] != "allow", case["id"]
+        assert "decided locally" in out["permissionDecisionReason"]
+
+
+def test_server_that_does_not_answer_in_time(sockdir, env):
+    mute = socket.socket(socket.AF_UNIX)
+    mute.bind(env["LIGHTHOUSE_SOCKET"])
+    mute.listen()
+    try:
+        t0 = time.monotonic()
+        out = run_hook(event(DANGEROUS), env, ["--timeout", "0.3"])
+        elapsed = time.monotonic() - t0
+    finally:
+        mute.close()
+    assert out["permissionDecision"] == "deny"
+    assert "unreachable; decided locally" in out["permissionDecisionReason"]
+    assert elapsed < 10
+
+
+def test_server_error_reply_falls_back_to_a_local_decision(env):
+    srv = ServerThread(env["LIGHTHOUSE_SOCKET"], lambda call: {"verdict": "yes"})
+    try:
+        out = run_hook(event(DANGEROUS), env)
+    finally:
+        srv.stop()
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"].startswith(
+        "lighthouse server did not decide (internal: the server produced no valid verdict); decided locally: ")
+
+
+def test_unreachable_grpc_address_falls_back_too(env):
+    env["LIGHTHOUSE_ADDR"] = "127.0.0.1:1"
+    out = run_hook(event(DANGEROUS), env)
+    assert out["permissionDecision"] == "deny"
+    assert "unreachable; decided locally" in out["permissionDecisionReason"]
+
+
+def test_broken_local_rules_ask_a_person(env, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[rule]]\nid = 'x'\nverdict = 'sometimes'\n")
+    out = run_hook(event(SAFE), env, ["--rules", str(bad)])
+    assert out["permissionDecision"] == "ask"
+    assert "local rules could not be loaded" in out["permissionDecisionReason"]
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("stdin, problem", [
+    (b"", "not valid JSON"),
+    (b"{\"tool_name\": ", "not valid JSON"),
+    (b"\xff\xfe", "not valid JSON"),
+    (b"[\"Bash\"]", "must be a JSON object"),
+    (b"[" * 100000, "nested too deeply"),
+    (json.dumps({"tool_input": {"command": "ls"}}).encode(), "no tool_name"),
+    (json.dumps({"tool_name": "Bash", "tool_input": "rm -rf /"}).encode(), "tool_input must be a JSON object"),
+    (json.dumps({"hook_event_name": "PostToolUse", "tool_name": "Bash",
+                 "tool_input": {"command": "ls"}}).encode(), "handles PreToolUse events"),
+])
+def test_malformed_stdin_is_denied_with_the_problem_named(env, stdin, problem):
+    out = run_hook(stdin, env)
+    assert out["permissionDecision"] == "deny"
+    assert problem in out["permissionDecisionReason"]
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--socket"], "--socket needs a value"),
+    (["--timeout", "soon"], "needs a number"),
+    (["--timeout=0"], "between 0 and 60"),
+])
+def test_bad_options_ask_a_person(env, args, problem):
+    out = run_hook(event(SAFE), env, args)
+    assert out["permissionDecision"] == "ask" and problem in out["permissionDecisionReason"]
+
+
+def test_help(env):
+    proc = subprocess.run(SCRIPT + ["--help"], capture_output=True, env=env, timeout=30)
+    assert proc.returncode == 0 and b"usage: lighthouse hook claude-code" in proc.stdout
+
+
+def test_the_hook_path_stays_lean(server, env):
+    probe = ("import sys, runpy\nsys.argv = ['lighthouse', 'hook', 'claude-code']\n"
+             "from lighthouse.cli import main\nmain()\n"
+             "heavy = [m for m in ('argparse', 'lighthouse.validator', 'lighthouse.rules.loader', 're2', "
+             "'tomllib', 'grpc', 'typing', 'socket', 'lighthouse.server') if m in sys.modules]\n"
+             "print(heavy, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], input=event(SAFE), capture_output=True, env=env, timeout=30)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"
+    assert proc.stderr.decode().strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- hook install
+
+OTHER = {
+    "permissions": {"allow": ["Bash(npm test)"]},
+    "hooks": {
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/audit.sh"}]}],
+        "PostToolUse": [{"matcher": "Edit|Write", "hooks": [{"type": "command", "command": "prettier --write"}]}],
+    },
+    "model": "opus",
+}
+
+
+def ours(data):
+    return [(g, h) for g in data["hooks"]["PreToolUse"] for h in g["hooks"] if "lighthouse" in h["command"]]
+
+
+def test_install_into_a_fresh_project(tmp_path):
+    path = settings_path(tmp_path)
+    assert path == str(tmp_path / ".claude" / "settings.json")
+    assert install(path, "LH") == "installed"
+    assert json.loads(open(path).read()) == {"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [{"type": "command", "command": "LH", "timeout": 10}]}]}}
+
+
+def test_install_merges_and_is_idempotent(tmp_path):
+    path = settings_path(tmp_path)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as fh:
+        json.dump(OTHER, fh)
+    os.chmod(path, 0o600)
+    cmd = hook_command(socket="/run/user/1/lighthouse.sock")
+    assert install(path, cmd) == "installed"
+    data = json.loads(open(path).read())
+    assert data["permissions"] == OTHER["permissions"] and data["model"] == "opus"
+    assert data["hooks"]["PostToolUse"] == OTHER["hooks"]["PostToolUse"]
+    assert data["hooks"]["PreToolUse"][0] == OTHER["hooks"]["PreToolUse"][0]
+    assert [h["command"] for _, h in ours(data)] == [cmd]
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o600)
+    before = open(path).read()
+    assert install(path, cmd) == "unchanged"
+    assert open(path).read() == before
+    # a different socket updates the one entry in place
+    cmd2 = hook_command(socket="/tmp/other.sock")
+    assert install(path, cmd2) == "updated"
+    data = json.loads(open(path).read())
+    assert [h["command"] for _, h in ours(data)] == [cmd2]
+    assert len(data["hooks"]["PreToolUse"]) == 2
+
+
+def test_install_collapses_duplicates(tmp_path):
+    path = settings_path(tmp_path)
+    os.makedirs(os.path.dirname(path))
+    dup = {"type": "command", "command": "lighthouse hook claude-code"}
+    with open(path, "w") as fh:
+        json.dump({"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [dup]},
+                                            {"matcher": "Bash", "hooks": [dict(dup), {"type": "command", "command": "x"}]},
+                                            {"matcher": "Read", "hooks": [dict(dup)]}]}}, fh)
+    assert install(path, "python -m lighthouse.hooks.claude_code") == "updated"
+    groups = json.loads(open(path).read())["hooks"]["PreToolUse"]
+    assert groups == [{"matcher": "*", "hooks": [{"type": "command", "command": "python -m lighthouse.hooks.claude_code",
+                                                  "timeout": 10}]},
+                      {"matcher": "Bash", "hooks": [{"type": "command", "command": "x"}]}]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{\"hooks\": {,}", "is not valid JSON"),
+    ("[1, 2]", "must hold a JSON object"),
+    ("{\"hooks\": []}", "\"hooks\" must be an object"),
+    ("{\"hooks\": {\"PreToolUse\": {}}}", "\"hooks.PreToolUse\" must be a list"),
+])
+def test_install_refuses_to_overwrite_what_it_cannot_read(tmp_path, content, problem):
+    path = settings_path(tmp_path)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as fh:
+        fh.write(content)
+    with pytest.raises(InstallError, match=problem.replace("[", r"\[")):
+        install(path, "LH")
+    assert open(path).read() == content
+    assert os.listdir(os.path.dirname(path)) == ["settings.json"]      # no temporary file left
+
+
+def test_install_writes_through_a_symlink(tmp_path):
+    real = tmp_path / "dotfiles" / "settings.json"
+    real.parent.mkdir()
+    real.write_text("{\"model\": \"opus\"}")
+    link = tmp_path / ".claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    assert install(str(link), "LH") == "installed"
+    assert link.is_symlink()
+    data = json.loads(real.read_text())
+    assert data["model"] == "opus" and data["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == "LH"
+
+
+def test_uninstall_removes_only_ours(tmp_path):
+    path = settings_path(tmp_path)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as fh:
+        json.dump(OTHER, fh)
+    assert uninstall(path) == "absent"
+    install(path, hook_command())
+    assert uninstall(path) == "removed"
+    assert json.loads(open(path).read()) == OTHER
+    fresh = settings_path(tmp_path / "p2")
+    install(fresh, hook_command())
+    assert uninstall(fresh) == "removed"
+    assert json.loads(open(fresh).read()) == {}
+
+
+def test_cli_install_project_and_user(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    proj = tmp_path / "proj"
+    assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
+    assert "installed" in capsys.readouterr().out
+    data = json.loads((proj / ".claude" / "settings.json").read_text())
+    cmd = data["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    assert "-P -m lighthouse.hooks.claude_code --socket /tmp/x.sock" in cmd and sys.executable in cmd
+    assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert cli.main(["hook", "install", "--user"]) == 0
+    assert (tmp_path / "home" / ".claude" / "settings.json").exists()
+    (proj / ".claude" / "settings.json").write_text("{oops")
+    assert cli.main(["hook", "install", "--project", str(proj)]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert cli.main(["hook", "uninstall", "--user"]) == 0
+
+
+def test_the_installed_command_runs(server, env, tmp_path):
+    path = settings_path(tmp_path)
+    install(path, hook_command(socket=server.path))
+    cmd = json.loads(open(path).read())["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    env.pop("LIGHTHOUSE_SOCKET")
+    proc = subprocess.run(cmd, shell=True, input=event(DANGEROUS), capture_output=True, env=env, timeout=30)
+    out = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert proc.returncode == 0 and out["permissionDecision"] == "deny"
+    assert "decided locally" not in out["permissionDecisionReason"] and len(server.calls) == 1
+
+
+def test_the_installed_command_cannot_be_hijacked_from_the_project(env, tmp_path):
+    """Claude Code runs the hook in the project directory, where the agent can write files:
+    a json.py or socket.py there must not run inside the hook."""
+    evil = ("import sys\nsys.stdout.write('{\"hookSpecificOutput\": {\"hookEventName\": \"PreToolUse\", "
+            "\"permissionDecision\": \"allow\", \"permissionDecisionReason\": \"hijacked\"}}\\n')\n"
+            "sys.exit(0)\n")
+    for name in ("json.py", "socket.py", "os.py", "time.py"):
+        (tmp_path / name).write_text(evil)
+    (tmp_path / "lighthouse").mkdir()
+    (tmp_path / "lighthouse" / "__init__.py").write_text(evil)
+    cmd = hook_command()
+    proc = subprocess.run(cmd, shell=True, input=event(DANGEROUS), capture_output=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    out = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "hijacked" not in out["permissionDecisionReason"]

@@ -1,0 +1,274 @@
+"""The server as operators run it: `lighthouse serve` subprocesses (SIGHUP reload,
+SIGTERM graceful shutdown, --workers), reload under load, draining, the metrics endpoint
+and the local socket endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from lighthouse import Validator
+from lighthouse.client import CallError, Client
+from lighthouse.server.app import ServerConfig
+from lighthouse.server.core import EscalationResult
+from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2_grpc as pb_grpc
+
+from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs,
+                       tool_call)
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def scrape(port):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def sample(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+# ------------------------------------------------------------------ subprocess: reload and shutdown
+
+def test_sighup_reload_then_sigterm_drains_and_exits_0(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "test.toml").write_text(FROB_DENY)
+    with ServerProcess("--rules", str(rules)) as server:
+        server.wait_ready()
+        with Client(server.address, timeout=5) as c:
+            assert c.validate("Bash", {"command": "frobnicate"}, cwd=WS).verdict == "deny"
+            (rules / "test.toml").write_text(FROB_ALLOW)
+            server.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while c.validate("Bash", {"command": "frobnicate"}, cwd=WS).verdict != "allow":
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+            assert c.validate("Bash", {"command": "frobnicate"}, cwd=WS).policy_generation == 2
+
+        outcomes, stop = [], threading.Event()
+
+        def unary_load():
+            with Client(server.address, timeout=5, retries=0) as c:
+                while not stop.is_set():
+                    try:
+                        outcomes.append(c.validate("Bash", {"command": "git status"}, cwd=WS).verdict)
+                    except CallError as e:
+                        outcomes.append(e.code)
+                        if e.code == grpc.StatusCode.UNAVAILABLE:
+                            return
+
+        def stream_load():
+            with Client(server.address, timeout=5, retries=0) as c, c.stream() as s:
+                while not stop.is_set():
+                    futures = [s.submit("Bash", {"command": "ls %d" % i}, cwd=WS) for i in range(20)]
+                    for f in futures:
+                        try:
+                            outcomes.append(f.result(10).verdict)
+                        except CallError as e:
+                            outcomes.append(e.code)
+                    if any(f.exception() for f in futures):
+                        return
+                    time.sleep(0.01)
+
+        threads = [threading.Thread(target=unary_load) for _ in range(3)] + [threading.Thread(target=stream_load)]
+        for t in threads:
+            t.start()
+        time.sleep(0.7)
+        server.signal(signal.SIGTERM)
+        assert server.wait(20) == 0, server.log()
+        stop.set()
+        for t in threads:
+            t.join(15)
+            assert not t.is_alive()
+    log = server.log()
+    assert "draining" in log and "server stopped" in log
+    answered = [o for o in outcomes if isinstance(o, str)]
+    failed = [o for o in outcomes if not isinstance(o, str)]
+    assert answered and set(answered) == {"allow"}
+    # Every call was answered or refused cleanly for a retry elsewhere: none was cut off.
+    assert set(failed) <= {grpc.StatusCode.UNAVAILABLE}, failed
+
+
+def test_workers_share_the_port_and_the_supervisor_aggregates(tmp_path):
+    with ServerProcess("--workers", "2") as server:
+        server.wait_ready(text="2 workers serving")
+        pids = set()
+        channels = [grpc.insecure_channel(server.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(12)]
+        try:
+            for ch in channels:
+                admin = admin_pb2_grpc.AdminStub(ch)
+                pb_grpc.ValidatorStub(ch).Validate(tool_call("Bash", "ls"), timeout=10)
+                s = admin.Stats(admin_pb2.StatsRequest(), timeout=10)
+                assert s.workers == 2
+                pids.add(s.pid)
+            assert len(pids) == 2, "SO_REUSEPORT spread 12 connections over %d workers" % len(pids)
+            # A reload through Admin on one worker reaches the other.
+            admin_pb2_grpc.AdminStub(channels[0]).ReloadPolicy(admin_pb2.ReloadPolicyRequest(), timeout=20)
+            deadline = time.monotonic() + 20
+            while server.log().count("policy reloaded") < 2:
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+            m = scrape(server.metrics_port)
+            assert sample(m, "lighthouse_workers") == 2
+            assert sum(v for (name, labels), v in m.items() if name == "lighthouse_decisions_total") >= 12
+            assert sample(m, "lighthouse_policy_reloads_total", result="ok") == 2
+            server.signal(signal.SIGHUP)
+            while server.log().count("policy reloaded") < 4:
+                assert time.monotonic() < deadline + 10, server.log()
+                time.sleep(0.05)
+        finally:
+            for ch in channels:
+                ch.close()
+        server.signal(signal.SIGTERM)
+        assert server.wait(30) == 0, server.log()
+
+
+# ------------------------------------------------------------------ in process
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rules")
+    (d / "test.toml").write_text(FROB_DENY)
+    return d
+
+
+@pytest.fixture(scope="module")
+def validator(rules_dir):
+    quiet_grpc_logs()
+    return Validator([rules_dir], raw=True)
+
+
+def test_reload_under_load_loses_no_call(validator, rules_dir):
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0)
+    with ServerThread(config, validator=validator) as server:
+        results, errors, stop = [], [], threading.Event()
+
+        def load(kind):
+            with Client(server.address, timeout=10, retries=0) as c:
+                while not stop.is_set():
+                    try:
+                        if kind == "unary":
+                            results.append(c.validate("Bash", {"command": "frobnicate"}, cwd=WS))
+                        elif kind == "batch":
+                            results.extend(c.validate_batch([("Bash", {"command": "frobnicate"})] * 20))
+                        else:
+                            with c.stream() as s:
+                                fs = [s.submit("Bash", {"command": "frobnicate"}, cwd=WS) for _ in range(50)]
+                                results.extend(f.result(10) for f in fs)
+                    except CallError as e:
+                        errors.append(e)
+
+        threads = [threading.Thread(target=load, args=(k,)) for k in ("unary", "unary", "batch", "stream")]
+        for t in threads:
+            t.start()
+        first = validator.generation
+        verdict_of = {first: "deny"}
+        with Client(server.address, timeout=20) as admin:
+            for i, text in enumerate((FROB_ALLOW, FROB_DENY, FROB_ALLOW)):
+                time.sleep(0.2)
+                (rules_dir / "test.toml").write_text(text)
+                gen = admin.reload_policy().policy_generation
+                verdict_of[gen] = "allow" if text == FROB_ALLOW else "deny"
+        time.sleep(0.2)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        (rules_dir / "test.toml").write_text(FROB_DENY)
+        validator.reload()
+    assert not errors, errors[:3]
+    assert len(results) > 100
+    assert all(r.error is None for r in results)
+    # Every answer is the one its policy generation gives: no mix of old and new rules.
+    assert {r.policy_generation for r in results} <= set(verdict_of)
+    assert all(r.verdict == verdict_of[r.policy_generation] for r in results)
+    assert max(r.policy_generation for r in results) == first + 3
+
+
+def test_shutdown_answers_in_flight_calls_and_goes_not_serving(validator):
+    async def slow(p):
+        await asyncio.sleep(0.8)
+        return EscalationResult("deny", "slow expert says no", "expert.no", "expert", "esc-1")
+
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, grace=5)
+    server = ServerThread(config, validator=validator, escalator=slow).start()
+    with Client(server.address, timeout=10, retries=0) as c:
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", c.validate("mcp__x__y", {"a": 1}, cwd=WS)))
+        with c.stream() as s:
+            in_stream = s.submit("mcp__x__y", {"b": 2}, cwd=WS)
+            t.start()
+            time.sleep(0.3)
+            stopped = asyncio.run_coroutine_threadsafe(server.server.stop(5), server.loop)
+            time.sleep(0.1)
+            with grpc.insecure_channel(server.address) as ch:
+                try:
+                    status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                    assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+                except grpc.RpcError as e:
+                    assert e.code() == grpc.StatusCode.UNAVAILABLE
+            t.join(10)
+            assert box["r"].verdict == "deny" and box["r"].tier == "expert"
+            assert in_stream.result(10).verdict == "deny"
+            stopped.result(10)
+        with pytest.raises(CallError) as e:
+            c.validate("Bash", {"command": "ls"}, cwd=WS, timeout=2)
+        assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    server.loop.call_soon_threadsafe(server.loop.stop)
+
+
+def test_metrics_endpoint(validator):
+    config = ServerConfig(port=0, metrics_port=free_port(), local_socket=False, rate_limit=0)
+    with ServerThread(config, validator=validator) as server:
+        with Client(server.address, timeout=5) as c:
+            for _ in range(3):
+                c.validate("Bash", {"command": "git log --oneline"}, cwd=WS)
+            c.validate("Bash", {"command": "rm -rf ~"}, cwd=WS)
+            c.validate_batch([("Bash", {"command": "ls"})] * 5)
+            with c.stream() as s:
+                [f.result(5) for f in [s.submit("Bash", {"command": "pwd"}) for _ in range(4)]]
+            with pytest.raises(CallError):
+                c.validate("", {})
+        m = scrape(server.server.metrics_port)
+    assert sample(m, "lighthouse_rpc_duration_seconds_count", method="Validate") == 5
+    assert sample(m, "lighthouse_rpc_duration_seconds_count", method="ValidateBatch") == 1
+    assert sample(m, "lighthouse_rpc_duration_seconds_count", method="ValidateStream") == 4
+    assert sample(m, "lighthouse_decision_duration_seconds_count", operation="validation") == 13
+    assert sample(m, "lighthouse_decision_duration_seconds_bucket", operation="validation", le="+Inf") == 13
+    assert sample(m, "lighthouse_decisions_total", verdict="deny", tier="rules") >= 1
+    assert sample(m, "lighthouse_decisions_total", verdict="allow", tier="cache") >= 2
+    assert sample(m, "lighthouse_errors_total", method="Validate", code="INVALID_ARGUMENT") == 1
+    assert sample(m, "lighthouse_in_flight_calls", method="Validate") == 0
+    assert 0 < sample(m, "lighthouse_cache_hit_ratio") < 1
+    assert sample(m, "lighthouse_policy_generation") == validator.generation
+    assert sample(m, "lighthouse_rules") > 0
+    assert ("lighthouse_info", (("implementation", validator.compiled and "compiled" or "pure"),
+                                ("version", __import__("lighthouse").__version__))) in m
+
+
+def test_local_socket_endpoint_answers_from_the_same_server(validator, tmp_path):
+    from lighthouse.localsock import ask
+    path = str(tmp_path / "run" / "lighthouse.sock")
+    config = ServerConfig(port=0, metrics_port=0, socket=path)
+    # Plain asyncio: start_local_server() sets an attribute on the loop's Server object,
+    # which uvloop's Server does not allow; under `lighthouse serve` (uvloop) the endpoint
+    # is skipped with a warning until lighthouse.server.local stops doing that.
+    with ServerThread(config, validator=validator, uvloop=False) as server:
+        assert server.server.socket_path == path
+        reply = ask({"tool": "Bash", "input": {"command": "rm -rf ~"}, "cwd": WS, "id": 3}, path)
+        assert reply["verdict"] == "deny" and reply["id"] == 3 and reply["rule_id"]
+        assert ask({"tool": "mcp__a__b", "input": {}, "cwd": WS}, path)["verdict"] == "ask"
+        assert server.server.stats.snapshot()["decisions"]
