@@ -45,6 +45,7 @@ cdef class _TextSet:
 
 
 @cython.final
+@cython.no_gc
 cdef class _Forms:
     cdef list abs_segs
     cdef list home_segs
@@ -59,6 +60,10 @@ cdef class _Forms:
     cdef unsigned int tail_bits[3]
     cdef int ntails
     cdef int end_chars[3]
+    cdef object place
+    cdef str value
+    cdef Py_ssize_t lens[3]
+    cdef object home_last
 
 
 @cython.final
@@ -145,7 +150,10 @@ cdef class Engine:
     cdef readonly list _tool_rules
     cdef readonly dict _prog_cache
     cdef readonly dict _tool_cache
+    cdef dict _sub_cache
+    cdef Py_ssize_t _sub_cache_size
     cdef tuple _rules_for_program(self, str prog)
+    cdef tuple _rules_for_command(self, str prog, list positionals)
     cdef tuple _rules_for_tool(self, object tool)
     cdef tuple _evaluate(self, object tool, object tool_input, object cwd, object home)
     cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home)

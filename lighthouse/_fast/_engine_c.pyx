@@ -694,6 +694,8 @@ cdef class _Forms:
 
 
 cdef inline list _form(_Forms F, int f):
+    if F.place is not None:
+        _materialize(F)
     if f == 0:
         return F.abs_segs
     if f == 1:
@@ -713,14 +715,18 @@ cdef _Forms _make_forms(tuple forms):
 
 cdef _Forms _forms_of_lists(list abs_segs, list home_segs, list ws_segs):
     cdef _Forms F = _Forms.__new__(_Forms)
-    cdef object key, seen = None
-    cdef str last
-    cdef list segs
-    cdef int f
-    cdef Py_ssize_t n
     F.abs_segs = abs_segs
     F.home_segs = home_segs
     F.ws_segs = ws_segs
+    _set_keys(F)
+    return F
+
+
+cdef int _set_keys(_Forms F) except -1:
+    cdef object key, seen = None
+    cdef list segs
+    cdef int f, end = -1
+    cdef Py_ssize_t n
     F.ntails = 0
     for f in range(3):
         F.end_chars[f] = -1
@@ -728,10 +734,6 @@ cdef _Forms _forms_of_lists(list abs_segs, list home_segs, list ws_segs):
         if segs is None:
             continue
         n = len(segs)
-        if n:
-            last = <str?>segs[n - 1]
-            if len(last) and last[len(last) - 1] < 128:
-                F.end_chars[f] = <int>last[len(last) - 1]
         if n >= 2:
             key = segs[1]
             _set_second(F, f, key)
@@ -739,13 +741,27 @@ cdef _Forms _forms_of_lists(list abs_segs, list home_segs, list ws_segs):
         if n == 0:
             continue
         key = segs[n - 1]
-        if seen is not None and key == seen:
+        # The forms mostly end with the same segment object: look at it once.
+        if seen is not None and (key is seen or key == seen):
+            F.end_chars[f] = end
             continue
         seen = key
+        end = _end_char(<str?>key)
+        F.end_chars[f] = end
         F.tail_bits[F.ntails] = _bloom_bit(hash(key))
         _set_tail(F, F.ntails, key)
         F.ntails += 1
-    return F
+    return 0
+
+
+cdef inline int _end_char(str s) noexcept:
+    # The last character of s when it is ASCII, else -1.
+    cdef Py_ssize_t n = len(s)
+    cdef Py_UCS4 c
+    if n == 0:
+        return -1
+    c = PyUnicode_READ(PyUnicode_KIND(s), PyUnicode_DATA(s), n - 1)
+    return <int>c if c < 128 else -1
 
 
 cdef inline void _set_second(_Forms F, int f, object key):
@@ -783,8 +799,31 @@ cdef inline object _tail_of(_Forms F, int t):
 
 
 cdef inline bint _glob_forms(PathGlob g, _Forms F) except -1:
-    cdef list v = _form(F, g.form)
+    cdef list v
+    if F.place is not None and not _may_match_lazy(g, F):
+        return False
+    v = _form(F, g.form)
     return v is not None and g._match(v)
+
+
+cdef bint _may_match_lazy(PathGlob g, _Forms F) except -1:
+    # PathGlob._match's first tests (length, last segment, first two segments) on forms
+    # whose lists are not built yet: a form's first segment is "", "~" or "{ws}", and
+    # its length, second and last segments are known (_forms_single).
+    cdef int f = g.form
+    cdef Py_ssize_t n = F.lens[f]
+    cdef object last
+    if n == 0 or n < g.minsegs or (g.shape == 0 and n != g.nsegs):
+        return False
+    if g.tail is not None:
+        last = F.home_last if f == 1 else F.value
+        if not (<str>g.tail == <str>last):
+            return False
+    if g.nprefix >= 1 and not (<str>g.segs[0] == ("" if f == 0 else "~" if f == 1 else "{ws}")):
+        return False
+    if g.nprefix >= 2 and not (<str>g.segs[1] == <str>_second_of(F, f)):
+        return False
+    return True
 
 
 cdef bint _globs_any(list globs, _Forms F) except -1:
@@ -1027,6 +1066,7 @@ cdef int _shape(str p) noexcept:
 
 
 @cython.final
+@cython.no_gc
 cdef class _Place:
     """Where path arguments are resolved (cwd, home, workspace), with what path_forms
     derives from them computed once for all the paths of a command."""
@@ -1116,7 +1156,7 @@ cdef void _decide_prefixes(_Place pl):
 
 cdef tuple _path_forms(str value, str cwd, object home, object workspace):
     cdef _Forms F = _forms_at(_place(cwd, home, workspace), value)
-    return (F.abs_segs, F.home_segs, F.ws_segs)
+    return (_form(F, 0), _form(F, 1), _form(F, 2))
 
 
 cdef _Forms _forms_at(_Place pl, str value):
@@ -1129,6 +1169,16 @@ cdef _Forms _forms_at(_Place pl, str value):
     cdef str full, h
     cdef list segs = None, abs_segs, parts, home_segs = None, ws_segs = None
     cdef int shape = _shape(value)
+    cdef Py_ssize_t n
+    if shape == 0:
+        # "dir/" resolves as "dir" (normpath drops empty segments).
+        n = len(value)
+        while n > 1 and value[n - 1] == u'/':
+            n -= 1
+        if n < len(value):
+            shape = _shape(value[:n])
+            if shape:
+                value = value[:n]
     if shape == 2 and pl.fast_rel and pl.cwd_slash_len + len(value) <= C_MAX_MATCH_LENGTH:
         return _forms_rel(pl, value)
     if shape == 1:
@@ -1177,7 +1227,92 @@ cdef _Forms _forms_at(_Place pl, str value):
 cdef _Forms _forms_rel(_Place pl, str value):
     # _forms_at for a normal relative path when pl.fast_rel: the same forms, with the
     # prefix tests answered by the place.
-    cdef list segs = pl.cwd_segs + value.split("/")
+    cdef _Forms F
+    cdef list segs
+    if _find_char(value, u'/', 0) < 0 and len(pl.cwd_segs) < C_MAX_PATH_SEGMENTS:
+        return _forms_single(pl, value)
+    segs = pl.cwd_segs + value.split("/")
+    F = _Forms.__new__(_Forms)
+    _fill_rel(F, pl, segs)
+    _set_keys(F)
+    return F
+
+
+cdef _Forms _forms_single(_Place pl, str value):
+    # A one-segment relative path: its forms are the cwd's segments and the value, cut
+    # as _fill_rel cuts them. Most such paths meet no glob that needs the lists, only
+    # the index keys (second and last segments), so the keys are worked out here and
+    # the lists are built on first use (_materialize).
+    cdef _Forms F = _Forms.__new__(_Forms)
+    cdef list cs = pl.cwd_segs
+    cdef Py_ssize_t ncs = len(cs), hl = 0
+    cdef object second, last, a2
+    cdef int vend = _end_char(value)
+    cdef unsigned int vbit = _bloom_bit(hash(value))
+    F.place = pl
+    F.value = value
+    F.lens[0] = ncs + 1
+    F.lens[1] = 0
+    F.lens[2] = 0
+    F.ntails = 1
+    F.tail0 = value
+    F.tail_bits[0] = vbit
+    # absolute: cwd segments + [value]
+    second = cs[1] if ncs >= 2 else value
+    F.second0 = second
+    F.second_bits[0] = _bloom_bit(hash(second))
+    F.end_chars[0] = vend
+    F.end_chars[1] = -1
+    F.end_chars[2] = -1
+    last = None
+    if pl.has_home:
+        if pl.in_home:
+            second = cs[pl.home_cut] if pl.home_cut < ncs else value
+            last = value
+    elif pl.in_home_roots:
+        a2 = cs[2] if ncs > 2 else value
+        if a2 != "" and a2 != "*" and a2 != "**":
+            hl = ncs - 1
+            second = (cs[3] if ncs > 3 else value) if hl >= 2 else None
+            last = value if hl >= 2 else "~"
+    elif pl.in_root:
+        second = cs[2] if ncs > 2 else value
+        last = value
+    if last is not None:
+        F.home_last = last
+        F.lens[1] = hl if pl.in_home_roots and not pl.has_home else (
+            ncs - pl.home_cut + 2 if pl.has_home else ncs)
+        if second is not None:
+            F.second1 = second
+            F.second_bits[1] = _bloom_bit(hash(second))
+        if last is value:
+            F.end_chars[1] = vend
+        else:
+            F.end_chars[1] = _end_char(<str>last)
+            F.tail1 = last
+            F.tail_bits[1] = _bloom_bit(hash(last))
+            F.ntails = 2
+    if pl.has_ws and pl.in_ws:
+        second = cs[pl.ws_nsegs] if pl.ws_nsegs < ncs else value
+        F.lens[2] = ncs + 2 - pl.ws_nsegs
+        F.second2 = second
+        F.second_bits[2] = _bloom_bit(hash(second))
+        F.end_chars[2] = vend
+        if F.ntails == 2:
+            _set_tail(F, 2, value)
+            F.tail_bits[2] = vbit
+            F.ntails = 3
+    return F
+
+
+cdef int _materialize(_Forms F) except -1:
+    cdef _Place pl = <_Place>F.place
+    F.place = None
+    _fill_rel(F, pl, pl.cwd_segs + [F.value])
+    return 0
+
+
+cdef int _fill_rel(_Forms F, _Place pl, list segs) except -1:
     cdef list abs_segs, home_segs = None, ws_segs = None
     abs_segs = segs if len(segs) <= C_MAX_PATH_SEGMENTS else segs[:C_MAX_PATH_SEGMENTS]
     if pl.has_home:
@@ -1196,7 +1331,10 @@ cdef _Forms _forms_rel(_Place pl, str value):
     if pl.has_ws and pl.in_ws:
         ws_segs = segs[pl.ws_nsegs - 1:]
         ws_segs[0] = "{ws}"
-    return _forms_of_lists(abs_segs, home_segs, ws_segs)
+    F.abs_segs = abs_segs
+    F.home_segs = home_segs
+    F.ws_segs = ws_segs
+    return 0
 
 
 cdef object _path_candidate(str arg):
@@ -1209,7 +1347,7 @@ cdef object _path_candidate(str arg):
     if c == u'@' and n > 1:
         arg = arg[1:]
     elif c != u'/' and c != u'.' and c != u'~':
-        eq = arg.find("=")
+        eq = _find_char(arg, u'=', 0)
         if eq >= 0:
             start = 0
             while start < eq and arg[start] == u'-':
@@ -1223,9 +1361,31 @@ cdef object _path_candidate(str arg):
                     arg = arg[eq + 1:]
                     if arg.startswith("@"):
                         arg = arg[1:]
-    if not arg or "://" in arg:
+    if not arg or _has_scheme_sep(arg):
         return None
     return arg
+
+
+cdef Py_ssize_t _find_char(str s, Py_UCS4 ch, Py_ssize_t start) noexcept:
+    cdef Py_ssize_t n = len(s), k
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    for k in range(start, n):
+        if PyUnicode_READ(kind, data, k) == ch:
+            return k
+    return -1
+
+
+cdef bint _has_scheme_sep(str s) noexcept:
+    # "://" in s
+    cdef Py_ssize_t n = len(s), k
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    for k in range(n - 2):
+        if (PyUnicode_READ(kind, data, k) == u':' and PyUnicode_READ(kind, data, k + 1) == u'/'
+                and PyUnicode_READ(kind, data, k + 2) == u'/'):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------- rules
@@ -1270,6 +1430,7 @@ _EMPTY_SPEC = _EMPTY_SPEC_C
 
 
 @cython.final
+@cython.no_gc
 cdef class _View:
     """Derived facts about one simple command, computed once and shared by its rules."""
     cdef SimpleCommand sc
@@ -1387,7 +1548,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
         la = len(a)
         if not ended and la > 1 and a[0] == u'-' and not a[1].isdigit():
             if a[1] == u'-' or spec.single_dash_long:
-                eq = a.find("=")
+                eq = _find_char(a, u'=', 0)
                 if eq >= 0:
                     name = a[:eq]
                     val = a[eq + 1:]
@@ -1468,6 +1629,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
 
 
 @cython.final
+@cython.no_gc
 cdef class _ToolCtx:
     """Per-call memo for tool-input rules: path forms by value, and the flattened input
     (the reference recomputes both for every rule; the values are the same)."""
@@ -1914,6 +2076,8 @@ cdef class Engine:
             else:
                 self._tool_rules.append(r)
         self._prog_cache = {}
+        self._sub_cache = {}
+        self._sub_cache_size = 0
         self._tool_cache = {}
 
     def rules_for_program(self, prog):
@@ -1937,6 +2101,39 @@ cdef class Engine:
             if len(self._prog_cache) < 4096:
                 self._prog_cache[prog] = c
         return <tuple>c
+
+    cdef tuple _rules_for_command(self, str prog, list positionals):
+        # rules_for_program without the rules whose first subcommand rules out this
+        # command: _match_command would reject them on that test, and nothing it tests
+        # before can raise (rules comparing sudo/dynamic to odd values are kept). The
+        # filtered tuples are kept per (program, first positional), up to a bound.
+        cdef tuple base = self._rules_for_program(prog)
+        cdef object first = positionals[0] if positionals else None
+        cdef object per_prog = self._sub_cache.get(prog)
+        cdef object found
+        cdef list kept
+        cdef Rule r
+        if per_prog is None:
+            if self._sub_cache_size >= 16384:
+                return base
+            per_prog = {}
+            self._sub_cache[prog] = per_prog
+        else:
+            found = (<dict>per_prog).get(first)
+            if found is not None:
+                return <tuple>found
+            if self._sub_cache_size >= 16384:
+                return base
+        kept = []
+        for r in base:
+            if r._nsub and r._sudo != 2 and r._dynamic != 2 and (
+                    first is None or not (<GlobList>r.subcommand[0])._match_text(<str>first)):
+                continue
+            kept.append(r)
+        found = tuple(kept) if len(kept) != len(base) else base
+        (<dict>per_prog)[first] = found
+        self._sub_cache_size += 1
+        return <tuple>found
 
     cdef tuple _rules_for_tool(self, object tool):
         cdef object c = self._tool_cache.get(tool)
@@ -1991,7 +2188,7 @@ cdef class Engine:
             spec = self.programs.get(sc.program, _EMPTY_SPEC_C)
             view = _make_view(sc, <ProgramSpec?>spec, home, cwd)
             hit = None
-            for r in self._rules_for_program(sc.program):
+            for r in self._rules_for_command(sc.program, view.positionals):
                 if _match_command(r, view):
                     hit = r
                     break
@@ -2065,19 +2262,69 @@ _BASH_IGNORED = ("description", "timeout", "run_in_background")
 
 cdef str _canonical(object value, int depth):
     """A stable text form of a JSON value (dict keys sorted)."""
-    cdef list parts
+    cdef list out
     if isinstance(value, str):
         return "s" + value
+    out = []
+    _canonical_into(out, value, depth)
+    return "".join(out)
+
+
+cdef int _canonical_into(list out, object value, int depth) except -1:
+    # The reference builds each level's text and joins it into its parent's; here the
+    # pieces of the whole text are appended to one list and joined once.
+    cdef bint first = True
+    cdef list keys
+    if isinstance(value, str):
+        if type(value) is str:
+            out.append("s")
+            out.append(value)
+        else:
+            out.append("s" + value)
+        return 0
     if isinstance(value, (dict, list, tuple)) and depth >= C_MAX_INPUT_DEPTH:
         raise ValueError("nested more than %d levels deep" % C_MAX_INPUT_DEPTH)
     if isinstance(value, dict):
-        parts = [str(k) + "\x1d" + _canonical(value[k], depth + 1)
-                 for k in sorted(value, key=str)]
-        return "{" + "\x1e".join(parts) + "}"
+        # Exact str keys sort the same with or without key=str, and str(k) is k.
+        if type(value) is dict and _all_str_keys(<dict>value):
+            keys = sorted(value)
+            out.append("{")
+            for k in keys:
+                if not first:
+                    out.append("\x1e")
+                first = False
+                out.append(k)
+                out.append("\x1d")
+                _canonical_into(out, (<dict>value)[k], depth + 1)
+        else:
+            keys = sorted(value, key=str)
+            out.append("{")
+            for k in keys:
+                if not first:
+                    out.append("\x1e")
+                first = False
+                out.append(str(k) + "\x1d")
+                _canonical_into(out, value[k], depth + 1)
+        out.append("}")
+        return 0
     if isinstance(value, (list, tuple)):
-        parts = [_canonical(v, depth + 1) for v in value]
-        return "[" + "\x1e".join(parts) + "]"
-    return "v" + repr(value)
+        out.append("[")
+        for v in value:
+            if not first:
+                out.append("\x1e")
+            first = False
+            _canonical_into(out, v, depth + 1)
+        out.append("]")
+        return 0
+    out.append("v" + repr(value))
+    return 0
+
+
+cdef bint _all_str_keys(dict d) noexcept:
+    for k in d:
+        if type(k) is not str:
+            return False
+    return True
 
 
 cdef bytes _key_bytes(str tool, str body, str cwd, str home):

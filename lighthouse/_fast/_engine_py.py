@@ -17,7 +17,7 @@ from __future__ import annotations
 import re2
 import xxhash
 
-from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path
+from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
@@ -354,9 +354,17 @@ def glob_match(pattern, value, mode="path", cwd="", home=None):
 def path_forms(value, cwd, home, workspace):
     """Resolve a path argument; return its segment lists as (absolute, home-relative,
     workspace-relative). `~` resolves to `home` when given, else stays a home marker."""
-    full = join_path(cwd, value)
-    if full.startswith("~") and home:
-        full = join_path(home, full[2:]) if len(full) > 1 else home.rstrip("/") or "/"
+    if not value:
+        raw = cwd
+    elif value[0] == "/" or value[0] == "~" or not cwd:
+        raw = value
+    else:
+        raw = cwd.rstrip("/") + "/" + value
+    h = normpath(home) if home else None
+    if h and raw and raw[0] == "~" and (len(raw) == 1 or raw[1] == "/"):
+        # substitute before resolving `..`, so `~/../x` is judged against the real home
+        raw = h.rstrip("/") + raw[1:]
+    full = normpath(raw) if raw else ""
     if len(full) > MAX_MATCH_LENGTH:
         full = full[:MAX_MATCH_LENGTH]
     abs_segs = full.split("/") if full != "/" else [""]
@@ -365,14 +373,14 @@ def path_forms(value, cwd, home, workspace):
     home_segs = None
     if full.startswith("~"):
         home_segs = abs_segs
-    elif home and (full == home or full.startswith(home.rstrip("/") + "/")):
-        home_segs = ["~"] + [s for s in full[len(home.rstrip("/")):].split("/") if s]
-    elif not home:
-        if full.startswith(_HOME_ROOTS):
-            parts = abs_segs
-            home_segs = ["~"] + parts[3:] if len(parts) >= 3 and parts[2] not in ("", "*", "**") else None
-        elif full == "/root" or full.startswith("/root/"):
-            home_segs = ["~"] + abs_segs[2:]
+    elif h and (full == h or full.startswith(h.rstrip("/") + "/")):
+        home_segs = ["~"] + [s for s in full[len(h.rstrip("/")):].split("/") if s]
+    elif full.startswith(_HOME_ROOTS):
+        # another user's home is still a home: its secrets are secrets
+        parts = abs_segs
+        home_segs = ["~"] + parts[3:] if len(parts) >= 3 and parts[2] not in ("", "*", "**") else None
+    elif full == "/root" or full.startswith("/root/"):
+        home_segs = ["~"] + abs_segs[2:]
     ws_segs = None
     if workspace:
         ws = workspace.rstrip("/")
@@ -471,7 +479,9 @@ class _View:
                         flags.add(f)
                         if f in spec.value_options:
                             val = a[j + 1:]
-                            if not val and k + 1 < n:
+                            if val[:1] == "=":
+                                val = val[1:]
+                            elif not val and k + 1 < n:
                                 k += 1
                                 val = args[k]
                             options.setdefault(f, []).append(val)
@@ -508,6 +518,8 @@ class _View:
         for op, target in sc.redirects:
             if op == ">" or op == ">>":
                 writes.append(target)
+            elif op == "<":
+                path_args.append(target)
         self.flags = flags
         self.options = options
         self.positionals = positionals

@@ -1564,7 +1564,8 @@ _HOME_EXPR = re.compile(
     r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
 _DELETE_CALLS = re.compile(
     r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
-    r"""|fs\.rmSync|fs\.rmdirSync|fs\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink|fs\.promises\.rm"""
+    r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
+    r"""|fs\.promises\.rm"""
     r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
     r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
@@ -1582,6 +1583,11 @@ cdef frozenset _RECURSIVE_DELETES = frozenset({
     "fs.rm", "fs.promises.rm", "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir"})
 
 
+# perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
+_PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
+_PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
+
+
 cdef tuple _code_string_at(str code, Py_ssize_t pos):
     """Parse a string expression starting at code[pos] (literal, home expression,
     os.path.join of those, list of literals). Returns (text or None, is_list)."""
@@ -1589,6 +1595,11 @@ cdef tuple _code_string_at(str code, Py_ssize_t pos):
     m = _STR_RE.match(rest)
     if m:
         return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    m = _PERL_Q.match(rest)
+    if m:
+        end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
+        if end >= 0:
+            return rest[m.end():end], False
     m = _STR_LIST_RE.match(rest)
     if m:
         items = [a or b for a, b in _STR_RE.findall(m.group(1))]
@@ -1657,6 +1668,8 @@ cdef int _delete_calls(str family, str code, _Ctx ctx, bint sudo, dict env, list
     cdef bint recursive
     for m in _DELETE_CALLS.finditer(code):
         name = m.group(1)
+        if name.startswith(")."):
+            name = "fs." + name[2:]   # require('fs').rmSync(...)
         if name == "unlink" and family != "perl":
             continue
         target = _code_string_at(code, m.end())[0]

@@ -1098,7 +1098,8 @@ _HOME_EXPR = re.compile(
     r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
 _DELETE_CALLS = re.compile(
     r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
-    r"""|fs\.rmSync|fs\.rmdirSync|fs\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink|fs\.promises\.rm"""
+    r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
+    r"""|fs\.promises\.rm"""
     r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
     r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
@@ -1109,6 +1110,11 @@ _EXEC_CALLS = re.compile(
 _BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
 
 
+# perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
+_PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
+_PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
+
+
 def _code_string_at(code, pos):
     """Parse a string expression starting at code[pos] (literal, home expression,
     os.path.join of those, list of literals). Returns (text or None, is_list)."""
@@ -1116,6 +1122,11 @@ def _code_string_at(code, pos):
     m = re.match(_STR, rest)
     if m:
         return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    m = _PERL_Q.match(rest)
+    if m:
+        end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
+        if end >= 0:
+            return rest[m.end():end], False
     m = re.match(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]", rest)
     if m:
         items = [a or b for a, b in re.findall(_STR, m.group(1))]
@@ -1141,6 +1152,8 @@ def _inline_code(family, code, ctx, sudo, env):
     out = []
     for m in _DELETE_CALLS.finditer(code):
         name = m.group(1)
+        if name.startswith(")."):
+            name = "fs." + name[2:]   # require('fs').rmSync(...)
         if name == "unlink" and family not in ("perl",):
             continue
         target, _ = _code_string_at(code, m.end())
