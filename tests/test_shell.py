@@ -791,3 +791,24 @@ def test_only_shell_error_escapes_on_arbitrary_input(impl):
         assert isinstance(result, list)
 
     check()
+
+
+def test_for_loop_body_is_judged_once_per_word(impl):
+    _, shell, _ = impl
+    cmds = shell.analyze('for d in build /; do rm -rf "$d"; done', "/home/dev/app")
+    assert [(c.program, c.args) for c in cmds] == [("rm", ["-rf", "build"]), ("rm", ["-rf", "/"])]
+
+
+def test_for_loop_over_unknown_list_marks_the_variable_unknown(impl):
+    _, shell, _ = impl
+    cmds = shell.analyze("for f in $(ls); do cat $f; done", "/home/dev/app")
+    assert [c.program for c in cmds] == ["ls", "cat"]
+    assert cmds[1].dynamic
+
+
+def test_nested_and_multiline_for_loops(impl):
+    _, shell, _ = impl
+    cmds = shell.analyze("for i in 1 2\ndo\n  for j in a; do echo $i$j; done\ndone", "/w")
+    assert [c.args for c in cmds] == [["1a"], ["2a"]]
+    with pytest.raises(shell.ShellError):
+        shell.analyze("for f in a b; do echo $f", "/w")

@@ -159,6 +159,10 @@ cdef inline _Part _sub(int kind, list tree):
     return p
 
 
+# parse_list's stop marker for the `done` that closes a for loop's body.
+cdef Py_UCS4 _STOP_DONE = u'\x01'
+
+
 @cython.final
 @cython.no_gc
 @cython.freelist(32)
@@ -169,6 +173,7 @@ cdef class _Cmd:
     cdef str funcdef        # function name when this defines a function, or None
     cdef str heredoc        # body text fed on stdin, or None
     cdef object herestring  # word fed on stdin, or None
+    cdef tuple loop         # (variable, words or None, body tree) of a for loop, or None
 
 
 cdef inline _Cmd _new_cmd():
@@ -297,6 +302,8 @@ cdef class _Parser:
             self.skip_blanks()
             if self.i >= self.n:
                 if stop:
+                    if stop == _STOP_DONE:
+                        self.error("missing closing 'done'")
                     self.error("missing closing %r" % chr(stop))
                 return tree
             c = self.at(self.i)
@@ -316,6 +323,10 @@ cdef class _Parser:
                     self.i += 1
                     return tree
                 self.error("unexpected ')'")
+            if (stop == _STOP_DONE and c == u'd' and self.s.startswith("done", self.i)
+                    and self.at_word_end(self.i + 4)):
+                self.i += 4
+                return tree
             if stop == u'}' and c == u'}' and self.at_word_end(self.i + 1):
                 self.i += 1
                 return tree
@@ -432,6 +443,8 @@ cdef class _Parser:
                         cmd.sub = [[self.sub_command(stop)]]
                         return cmd
                     if keyword == KW_CLAUSE:
+                        if text != "case":
+                            return self.parse_for(cmd)
                         self.skip_clause_header(text)
                         continue
                     if keyword == KW_GROUP:
@@ -453,6 +466,43 @@ cdef class _Parser:
             self.i = j + 1
             return True
         return False
+
+    cdef _Cmd parse_for(self, _Cmd cmd):
+        # `for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
+        # it can be judged once per word.
+        cdef str name = ""
+        cdef list words = None
+        cdef Py_UCS4 c
+        self.skip_blanks()
+        if self.s.startswith("((", self.i):
+            self.skip_arith()           # for ((i = 0; i < n; i++)): no list to bind
+        elif self.i < self.n and not _is_meta(self.at(self.i)):
+            name = _word_text(self.parse_word())
+        self.skip_blanks()
+        if self.s.startswith("in", self.i) and self.at_word_end(self.i + 2):
+            self.i += 2
+            words = []
+            while True:
+                self.skip_blanks()
+                if self.i >= self.n:
+                    break
+                c = self.at(self.i)
+                if (c == u';' or c == u'\n' or c == u'&' or c == u'|' or c == u')'
+                        or c == u'(' or c == u'<' or c == u'>'):
+                    break
+                words.append(self.parse_word())
+        while self.i < self.n:
+            c = self.at(self.i)
+            if c == u' ' or c == u'\t' or c == u';' or c == u'\n':
+                self.i += 1
+            else:
+                break
+        if not (self.s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
+            self.error("expected 'do' in for loop")
+        self.i += 2
+        cmd.loop = (name, words, self.sub_list(_STOP_DONE))
+        self.parse_redirects_only(cmd)
+        return cmd
 
     cdef int skip_clause_header(self, str kind) except -1:
         # for NAME in words; do ... / case WORD in pat) ...: the header is data
@@ -1192,7 +1242,7 @@ cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     cdef _Part p
     cdef bint dyn = False
     cdef str value
-    if cmd.sub is not None or cmd.funcdef is not None:
+    if cmd.sub is not None or cmd.funcdef is not None or cmd.loop is not None:
         return None
     for w in cmd.words:
         if type(w) is not str:
@@ -2078,6 +2128,12 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             if op == ">" and value.isdigit() or value == "-":
                 continue
             redirects.append((op, value))
+    if cmd.loop is not None:
+        _interpret_loop(cmd.loop, ctx)
+        if redirects:
+            _emit(ctx, _new_sc("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                               ctx.origin, "", False))
+        return None
     if cmd.sub is not None:
         child = ctx.child("subshell", 0)
         _interpret(cmd.sub, child, False)
@@ -2198,6 +2254,42 @@ cdef bint _split_program(object word, str value) except -1:
     return False
 
 
+MAX_LOOP_WORDS = 16
+
+
+cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:
+    """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
+    the variable bound to the word; with an unknown list, once with an unknown value."""
+    cdef str name = loop[0]
+    cdef list words = loop[1]
+    cdef list body = loop[2]
+    cdef list values = []
+    cdef object w
+    cdef str value
+    cdef bint d
+    if words is None:
+        values = None
+    else:
+        for w in words:
+            d = False
+            value = _expand(w, ctx, &d, None)
+            if d:
+                values = None
+                break
+            values.append(value)
+    if values is None:
+        # unknown list: judge the body once, with the variable unknown
+        if name and ctx.env is not None:
+            ctx.env.pop(name, None)
+        _interpret(body, ctx, False)
+        return 0
+    for value in values[:MAX_LOOP_WORDS]:
+        if name:
+            ctx.assign(name, value)
+        _interpret(body, ctx, False)
+    return 0
+
+
 cdef bint _calls_itself(list tree, str name) except -1:
     cdef list pipe
     cdef _Cmd c
@@ -2208,6 +2300,8 @@ cdef bint _calls_itself(list tree, str name) except -1:
             if c.words and _word_text(c.words[0]) == name:
                 return True
             if c.sub is not None and _calls_itself(c.sub, name):
+                return True
+            if c.loop is not None and _calls_itself(c.loop[2], name):
                 return True
     return False
 

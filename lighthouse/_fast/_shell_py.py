@@ -80,7 +80,7 @@ class SimpleCommand:
 # of _Cmd.
 
 class _Cmd:
-    __slots__ = ("words", "redirects", "sub", "funcdef", "heredoc", "herestring")
+    __slots__ = ("words", "redirects", "sub", "funcdef", "heredoc", "herestring", "loop")
 
     def __init__(self):
         self.words = []
@@ -89,6 +89,7 @@ class _Cmd:
         self.funcdef = None      # function name when this defines a function
         self.heredoc = None      # body text fed on stdin
         self.herestring = None   # word fed on stdin
+        self.loop = None         # (variable, words or None, body tree) of a for loop
 
 
 _META = " \t\n;&|()<>"
@@ -138,6 +139,9 @@ class _Parser:
                     self.i += 1
                     return tree
                 self.error("unexpected ')'")
+            if stop == "done" and s.startswith("done", self.i) and self.at_word_end(self.i + 4):
+                self.i += 4
+                return tree
             if stop == "}" and c == "}" and self.at_word_end(self.i + 1):
                 self.i += 1
                 return tree
@@ -233,7 +237,9 @@ class _Parser:
                     cmd.funcdef = self.word_text(name)
                     cmd.sub = [[self.sub_command(stop)]]
                     return cmd
-                if text in ("for", "select", "case"):
+                if text in ("for", "select"):
+                    return self.parse_for(cmd)
+                if text == "case":
                     self.skip_clause_header(text)
                     continue
                 if text in ("in", "esac"):
@@ -257,6 +263,35 @@ class _Parser:
             self.i = j + 1
             return True
         return False
+
+    def parse_for(self, cmd):
+        """`for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
+        it can be judged once per word."""
+        s = self.s
+        self.skip_blanks()
+        name = ""
+        if s.startswith("((", self.i):
+            self.skip_arith()           # for ((i = 0; i < n; i++)): no list to bind
+        elif self.i < self.n and s[self.i] not in _META:
+            name = self.word_text(self.parse_word())
+        self.skip_blanks()
+        words = None
+        if s.startswith("in", self.i) and self.at_word_end(self.i + 2):
+            self.i += 2
+            words = []
+            while True:
+                self.skip_blanks()
+                if self.i >= self.n or s[self.i] in ";\n&|)(<>":
+                    break
+                words.append(self.parse_word())
+        while self.i < self.n and s[self.i] in " \t;\n":
+            self.i += 1
+        if not (s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
+            self.error("expected 'do' in for loop")
+        self.i += 2
+        cmd.loop = (name, words, self.sub_list("done"))
+        self.parse_redirects_only(cmd)
+        return cmd
 
     def skip_clause_header(self, kind):
         # for NAME in words; do ... / case WORD in pat) ...: the header is data
@@ -800,7 +835,7 @@ def _expand(word, ctx):
 
 
 def _static_argv(cmd, ctx):
-    if cmd.sub is not None or cmd.funcdef is not None:
+    if cmd.sub is not None or cmd.funcdef is not None or cmd.loop is not None:
         return None
     out = []
     for w in cmd.words:
@@ -1462,6 +1497,12 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         if op == ">" and ew.value.isdigit() or ew.value == "-":
             continue
         redirects.append((op, ew.value))
+    if cmd.loop is not None:
+        _interpret_loop(cmd.loop, ctx)
+        if redirects:
+            _emit(ctx, SimpleCommand("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
+                                     ctx.origin))
+        return None
     if cmd.sub is not None:
         child = ctx.child("subshell", 0)
         _interpret(cmd.sub, child)
@@ -1535,6 +1576,35 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     return main
 
 
+MAX_LOOP_WORDS = 16
+
+
+def _interpret_loop(loop, ctx):
+    """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
+    the variable bound to the word; with an unknown list, once with an unknown value."""
+    name, words, body = loop
+    values = []
+    if words is None:
+        values = None
+    else:
+        for w in words:
+            ew = _expand(w, ctx)
+            if ew.dynamic:
+                values = None
+                break
+            values.append(ew.value)
+    if values is None:
+        # unknown list: judge the body once, with the variable unknown
+        if name:
+            ctx.env.pop(name, None)
+        _interpret(body, ctx)
+        return
+    for value in values[:MAX_LOOP_WORDS]:
+        if name:
+            ctx.env[name] = value
+        _interpret(body, ctx)
+
+
 def _split_program(word, value):
     """Whether a program word came from an unquoted-looking expansion that holds
     whitespace (`$(echo cm0gLXJm | base64 -d)`), which the shell splits into words."""
@@ -1553,6 +1623,8 @@ def _calls_itself(tree, name):
                 if _Parser.word_text(w) == name:
                     return True
             if c.sub is not None and _calls_itself(c.sub, name):
+                return True
+            if c.loop is not None and _calls_itself(c.loop[2], name):
                 return True
     return False
 
