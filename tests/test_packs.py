@@ -659,3 +659,22 @@ FILES = [
 @pytest.mark.parametrize(ARGS, FILES)
 def test_files(validator, tool, tool_input, verdict, rule):
     check(validator, tool, tool_input, verdict, rule)
+
+
+HOSTING_AND_CLUSTERS = [
+    bash("gh repo delete acme/api --yes", "deny", "git.gh-repo-delete"),
+    bash("gh api -X DELETE repos/acme/api/git/refs/heads/x", "ask", "git.gh-api-write"),
+    bash("gh pr merge 12 --squash", "ask", "git.gh-merge"),
+    bash("gh pr view 12 --comments", "allow"),
+    bash("kubectl delete deployment api -n production", "deny", "k8s.delete-production"),
+    bash("kubectl --context prod-eu delete svc api", "deny", "k8s.delete-production"),
+    bash("kubectl delete pod api-7d9 -n staging", "ask", "k8s.delete"),
+    bash("helm uninstall api --namespace prod", "deny", "k8s.helm-uninstall-production"),
+    bash('sudo find / -name "*.log" -delete', "deny"),
+    bash('find /tmp -name "*.log" -delete', "allow"),
+]
+
+
+@pytest.mark.parametrize(ARGS, HOSTING_AND_CLUSTERS)
+def test_hosting_and_cluster_deletes(validator, tool, tool_input, verdict, rule):
+    check(validator, tool, tool_input, verdict, rule)
