@@ -99,45 +99,47 @@ cdef class ProgramSpec:
 
 @cython.final
 cdef class Rule:
-    cdef readonly object id
-    cdef readonly int verdict
-    cdef readonly object reason
-    cdef readonly Py_ssize_t order
-    cdef readonly GlobList tools
-    cdef readonly GlobList programs
+    # Laid out in the order _match_command reads the fields, so that the few cache lines
+    # a rule rejected early needs are the first ones.
+    cdef int _sudo
+    cdef int _dynamic
+    cdef Py_ssize_t _nsub
+    cdef readonly GlobList origin
     cdef readonly list subcommand
     cdef readonly list flags_all
     cdef readonly tuple flags_any
     cdef readonly tuple flags_none
+    cdef readonly object nargs_min
+    cdef readonly object nargs_max
     cdef readonly GlobList args
     cdef readonly GlobList args_all
     cdef readonly GlobList paths
     cdef readonly GlobList paths_all
-    cdef readonly GlobList writes
-    cdef readonly GlobList redirects
     cdef readonly GlobList reads
     cdef readonly object options
-    cdef readonly object sudo
+    cdef readonly GlobList writes
+    cdef readonly GlobList redirects
     cdef readonly GlobList pipe_in
     cdef readonly GlobList pipeline
     cdef readonly GlobList code_from
     cdef readonly object code
-    cdef readonly GlobList origin
+    cdef object _code_match
+    cdef readonly bint strip_literals
+    cdef list _env_items
+    cdef list _field_items
+    cdef readonly object any_field
+    cdef object _any_match
+    cdef readonly int verdict
+    cdef readonly object id
+    cdef readonly object reason
+    cdef readonly Py_ssize_t order
+    cdef readonly GlobList tools
+    cdef readonly GlobList programs
+    cdef readonly object sudo
     cdef readonly object dynamic
     cdef readonly object env
     cdef readonly object fields
-    cdef readonly object any_field
-    cdef readonly object nargs_min
-    cdef readonly object nargs_max
-    cdef readonly bint strip_literals
     cdef readonly object is_bash
-    cdef int _sudo
-    cdef int _dynamic
-    cdef Py_ssize_t _nsub
-    cdef list _env_items
-    cdef list _field_items
-    cdef object _code_match
-    cdef object _any_match
 
 
 @cython.final

@@ -6,22 +6,27 @@ speed:
 
 - rules, glob lists, path globs and program specs are typed extension objects, and the
   facts a rule asks about one simple command (flags, options, positionals, path
-  arguments, writes) are computed once per command into a ``_View``;
+  arguments, writes, and the forms of the paths they name) are computed once per
+  command into a ``_View``;
 - glob segments are matched over the strings' own buffers (``Py_UCS4`` reads, C
-  indexes) with the reference's single-backtrack wildcard algorithm, and the general
-  ``**`` case is a left-to-right reachability pass over value positions kept in a byte
-  array, pruned to the positions from which the rest of the pattern can still finish
-  (linear in practice, O(pattern segments x value segments) worst, like the memo of
-  the reference);
-- text glob lists split their literal patterns into a set; path glob lists index their
-  globs by literal last segment (as the reference does) and, for the others, by the
-  literal second segment, so a value meets only the globs that can match it;
+  indexes) with the reference's single-backtrack wildcard algorithm, after checking the
+  literal text a match must start and end with; the general ``**`` case is a
+  left-to-right reachability pass over value positions in a byte array, pruned to the
+  positions from which the rest of the pattern can still finish (linear in practice,
+  O(pattern segments x value segments) worst, like the memo of the reference);
+- glob lists are indexed, so that a value only meets the globs that can match it: text
+  globs by literal value, first or last character; path globs by last segment (as the
+  reference does), second segment or last character, behind hash filters;
+- a path's three forms carry those index keys, and for the common one-segment relative
+  path under a plain cwd the keys are derived from the cwd and the value: the segment
+  lists are only built when a glob needs them;
+- the rules tried for a command are its program's, less those whose first subcommand
+  rules the command out (kept per program and first positional);
+- a regex test calls the compiled RE2 object's ``Match`` directly (the ``re2`` module's
+  ``search`` builds a match object the engine does not need); RE2 stays the engine;
 - the decision cache is the compiled LRU (``_cache_c``), keyed by the same xxh3 value;
-  a cache hit builds no object and a hit's key is hashed straight from the strings'
+  a cache hit builds no object, and its key is hashed straight from the strings'
   buffers when they are ASCII.
-
-RE2 (``re2``) stays the regular-expression engine, and is only called by the rules that
-carry a regex (``code``, ``fields``, ``any_field``), after every cheaper test passed.
 """
 
 cimport cython
@@ -32,13 +37,13 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 
 from lighthouse._fast._cache_c cimport DecisionCache
-from lighthouse._fast._shell_c cimport SimpleCommand, analyze, join_path
+from lighthouse._fast._shell_c cimport SimpleCommand, analyze
 
 import re2
 import xxhash
 
 from ._errors import ShellError
-from ._shell_c import DYN, SHELLS
+from ._shell_c import DYN, SHELLS, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
@@ -377,7 +382,7 @@ cdef class PathGlob:
         free(self.fixed_after)
 
     def match(self, v):
-        return self._match(v)
+        return self._match(v if type(v) is list else list(v))
 
     cdef bint _match(self, list v) except -1:
         cdef Py_ssize_t n = len(v)
@@ -687,10 +692,12 @@ cdef inline bint _bloom_may_have(_PathIndex idx, int which, unsigned int bit) no
 @cython.final
 cdef class _Forms:
     """The three forms of one path (path_forms' tuple) with the keys the glob indexes
-    look up -- each form's second segment, the distinct last segments -- and their
-    filter bits, computed once for all the glob lists the path is tried against.
-    second0..2 hold each form's second segment (or None), tail0..ntails-1 the last
-    segments without consecutive repeats."""
+    look up -- each form's second segment, the distinct last segments, each form's last
+    character -- and their filter bits, computed once for all the glob lists the path
+    is tried against. second0..2 hold each form's second segment (or None),
+    tail0..ntails-1 the last segments without consecutive repeats. When `place` is set
+    the lists are not built yet (_forms_single): `lens` and `home_last` stand in for
+    them until _materialize."""
 
 
 cdef inline list _form(_Forms F, int f):
@@ -800,30 +807,46 @@ cdef inline object _tail_of(_Forms F, int t):
 
 cdef inline bint _glob_forms(PathGlob g, _Forms F) except -1:
     cdef list v
-    if F.place is not None and not _may_match_lazy(g, F):
-        return False
+    cdef int known
+    if F.place is not None:
+        known = _lazy_match(g, F)
+        if known >= 0:
+            return known
     v = _form(F, g.form)
     return v is not None and g._match(v)
 
 
-cdef bint _may_match_lazy(PathGlob g, _Forms F) except -1:
-    # PathGlob._match's first tests (length, last segment, first two segments) on forms
-    # whose lists are not built yet: a form's first segment is "", "~" or "{ws}", and
-    # its length, second and last segments are known (_forms_single).
+cdef int _lazy_match(PathGlob g, _Forms F) except -2:
+    # PathGlob._match on forms whose lists are not built yet, when the parts of the
+    # form it looks at are known: a form's length, its first segment ("", "~" or
+    # "{ws}"), its second and its last segments (_forms_single). Returns 0 or 1, or -1
+    # when the glob needs the whole list.
     cdef int f = g.form
-    cdef Py_ssize_t n = F.lens[f]
+    cdef Py_ssize_t n = F.lens[f], ns = g.nsegs, i, top
     cdef object last
-    if n == 0 or n < g.minsegs or (g.shape == 0 and n != g.nsegs):
-        return False
-    if g.tail is not None:
-        last = F.home_last if f == 1 else F.value
-        if not (<str>g.tail == <str>last):
-            return False
-    if g.nprefix >= 1 and not (<str>g.segs[0] == ("" if f == 0 else "~" if f == 1 else "{ws}")):
-        return False
-    if g.nprefix >= 2 and not (<str>g.segs[1] == <str>_second_of(F, f)):
-        return False
-    return True
+    if n == 0 or n < g.minsegs or (g.shape == 0 and n != ns):
+        return 0
+    last = F.home_last if f == 1 else F.value
+    if g.tail is not None and not (<str>g.tail == <str>last):
+        return 0
+    if g.shape == 2 and ns == 2:
+        return _seg_ok(g, 1, last)
+    if (g.shape == 0 and ns <= 2) or (g.shape == 1 and ns <= 3):
+        top = ns if g.shape == 0 else ns - 1
+    else:
+        top = g.nprefix if g.nprefix < 2 else 2
+    for i in range(top):
+        if not _seg_ok(g, i, _known_seg(F, f, i)):
+            return 0
+    if (g.shape == 0 and ns <= 2) or (g.shape == 1 and ns <= 3):
+        return 1
+    return -1
+
+
+cdef inline object _known_seg(_Forms F, int f, Py_ssize_t i):
+    if i == 0:
+        return "" if f == 0 else "~" if f == 1 else "{ws}"
+    return _second_of(F, f)
 
 
 cdef bint _globs_any(list globs, _Forms F) except -1:
@@ -1073,9 +1096,9 @@ cdef class _Place:
     cdef str cwd
     cdef bint cwd_normal        # cwd is an absolute path normpath leaves unchanged
     cdef list cwd_segs          # cwd.split("/") when cwd_normal (for "/", [""])
-    cdef object home
     cdef bint has_home
-    cdef str home_root          # home without trailing "/"
+    cdef str home_norm          # normpath(home)
+    cdef str home_root          # home_norm without trailing "/"
     cdef str home_prefix        # home_root + "/"
     cdef bint has_ws
     cdef str ws                 # workspace without trailing "/"
@@ -1089,10 +1112,10 @@ cdef class _Place:
     # no full string: its segments are the cwd's followed by its own.
     cdef bint fast_rel
     cdef Py_ssize_t cwd_slash_len
-    cdef bint in_home           # under home (when home is given)
+    cdef bint in_home           # under home
     cdef Py_ssize_t home_cut    # segments of home_root
-    cdef bint in_home_roots     # under /home/ or /Users/ (when home is not given)
-    cdef bint in_root           # under /root/ (when home is not given)
+    cdef bint in_home_roots     # else under /home/ or /Users/
+    cdef bint in_root           # else under /root/
     cdef bint in_ws
 
 
@@ -1105,19 +1128,20 @@ cdef _Place _place(str cwd, object home, object workspace):
     global _last_place
     cdef _Place pl = _last_place
     if (pl is not None and pl.cwd == cwd and pl.home_arg == home and pl.ws_arg == workspace
-            and type(home) is type(pl.home_arg) and type(workspace) is type(pl.ws_arg)):
+            and type(home) is type(pl.home_arg) and type(workspace) is type(pl.ws_arg)
+            and type(cwd) is type(pl.cwd)):
         return pl
     pl = _Place.__new__(_Place)
     pl.home_arg = home
     pl.ws_arg = workspace
     pl.cwd = cwd
-    pl.cwd_normal = _shape(cwd) == 1
+    pl.cwd_normal = cwd is not None and _shape(cwd) == 1
     if pl.cwd_normal:
         pl.cwd_segs = [""] if len(cwd) == 1 else cwd.split("/")
-    pl.home = home
     pl.has_home = bool(home)
     if pl.has_home:
-        pl.home_root = (<str?>home).rstrip("/")
+        pl.home_norm = normpath(home)
+        pl.home_root = pl.home_norm.rstrip("/")
         pl.home_prefix = pl.home_root + "/"
     pl.has_ws = bool(workspace)
     if pl.has_ws:
@@ -1141,9 +1165,9 @@ cdef void _decide_prefixes(_Place pl):
         pl.in_home = cs.startswith(pl.home_prefix)
         if pl.in_home:
             pl.home_cut = pl.home_root.count("/") + 1
-        elif len(pl.home_prefix) > n or len(<str>pl.home) > n:
+        elif len(pl.home_prefix) > n or len(pl.home_norm) > n:
             pl.fast_rel = False
-    else:
+    if not pl.in_home:
         pl.in_home_roots = cs.startswith("/home/") or cs.startswith("/Users/")
         pl.in_root = cs.startswith("/root/")
         if not pl.in_home_roots and n < 7:
@@ -1164,10 +1188,8 @@ cdef _Forms _forms_at(_Place pl, str value):
     # path: for full == ws + "/" + rest, full.split("/") is ws's segments followed by
     # rest's, so the workspace form is a slice of it (taken before the absolute form is
     # truncated to MAX_PATH_SEGMENTS, which the reference does not apply to it).
-    # A relative path under a normal cwd is split alone and appended to the cwd's
-    # segments (full.split("/") == cwd.split("/") + value.split("/") then).
-    cdef str full, h
-    cdef list segs = None, abs_segs, parts, home_segs = None, ws_segs = None
+    cdef str raw, full, cwd = pl.cwd
+    cdef list segs, abs_segs, parts, home_segs = None, ws_segs = None
     cdef int shape = _shape(value)
     cdef Py_ssize_t n
     if shape == 0:
@@ -1179,23 +1201,24 @@ cdef _Forms _forms_at(_Place pl, str value):
             shape = _shape(value[:n])
             if shape:
                 value = value[:n]
-    if shape == 2 and pl.fast_rel and pl.cwd_slash_len + len(value) <= C_MAX_MATCH_LENGTH:
-        return _forms_rel(pl, value)
     if shape == 1:
         full = value
-    elif shape == 2 and pl.cwd_normal:
-        full = "/" + value if len(pl.cwd) == 1 else pl.cwd + "/" + value
-        if len(full) <= C_MAX_MATCH_LENGTH:
-            segs = pl.cwd_segs + value.split("/")
+    elif shape == 2 and pl.fast_rel and pl.cwd_slash_len + len(value) <= C_MAX_MATCH_LENGTH:
+        return _forms_rel(pl, value)
     else:
-        full = join_path(pl.cwd, value)
-    if pl.has_home and full.startswith("~"):
-        h = pl.home
-        full = join_path(h, full[2:]) if len(full) > 1 else (pl.home_root or "/")
+        if not value:
+            raw = cwd
+        elif value[0] == u'/' or value[0] == u'~' or not cwd:
+            raw = value
+        else:
+            raw = cwd.rstrip("/") + "/" + value
+        if pl.has_home and raw and raw[0] == u'~' and (len(raw) == 1 or raw[1] == u'/'):
+            # substitute before resolving `..`, so `~/../x` is judged against the real home
+            raw = pl.home_root + raw[1:]
+        full = normpath(raw) if raw else ""
     if len(full) > C_MAX_MATCH_LENGTH:
         full = full[:C_MAX_MATCH_LENGTH]
-    if segs is None:
-        segs = full.split("/")
+    segs = full.split("/")
     if len(full) == 1 and full[0] == u'/':
         abs_segs = [""]
     elif len(segs) > C_MAX_PATH_SEGMENTS:
@@ -1204,9 +1227,8 @@ cdef _Forms _forms_at(_Place pl, str value):
         abs_segs = segs
     if full.startswith("~"):
         home_segs = abs_segs
-    elif pl.has_home:
-        if full == pl.home or full.startswith(pl.home_prefix):
-            home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
+    elif pl.has_home and (full == pl.home_norm or full.startswith(pl.home_prefix)):
+        home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
     elif full.startswith("/home/") or full.startswith("/Users/"):
         parts = abs_segs
         if len(parts) >= 3 and parts[2] != "" and parts[2] != "*" and parts[2] != "**":
@@ -1246,7 +1268,7 @@ cdef _Forms _forms_single(_Place pl, str value):
     cdef _Forms F = _Forms.__new__(_Forms)
     cdef list cs = pl.cwd_segs
     cdef Py_ssize_t ncs = len(cs), hl = 0
-    cdef object second, last, a2
+    cdef object second = None, last = None, a2
     cdef int vend = _end_char(value)
     cdef unsigned int vbit = _bloom_bit(hash(value))
     F.place = pl
@@ -1257,31 +1279,32 @@ cdef _Forms _forms_single(_Place pl, str value):
     F.ntails = 1
     F.tail0 = value
     F.tail_bits[0] = vbit
-    # absolute: cwd segments + [value]
+    # absolute: the cwd's segments and the value
     second = cs[1] if ncs >= 2 else value
     F.second0 = second
     F.second_bits[0] = _bloom_bit(hash(second))
     F.end_chars[0] = vend
     F.end_chars[1] = -1
     F.end_chars[2] = -1
-    last = None
-    if pl.has_home:
-        if pl.in_home:
-            second = cs[pl.home_cut] if pl.home_cut < ncs else value
-            last = value
+    second = None
+    if pl.in_home:
+        hl = ncs - pl.home_cut + 2
+        second = cs[pl.home_cut] if pl.home_cut < ncs else value
+        last = value
     elif pl.in_home_roots:
         a2 = cs[2] if ncs > 2 else value
         if a2 != "" and a2 != "*" and a2 != "**":
             hl = ncs - 1
-            second = (cs[3] if ncs > 3 else value) if hl >= 2 else None
+            if hl >= 2:
+                second = cs[3] if ncs > 3 else value
             last = value if hl >= 2 else "~"
     elif pl.in_root:
+        hl = ncs
         second = cs[2] if ncs > 2 else value
         last = value
     if last is not None:
         F.home_last = last
-        F.lens[1] = hl if pl.in_home_roots and not pl.has_home else (
-            ncs - pl.home_cut + 2 if pl.has_home else ncs)
+        F.lens[1] = hl
         if second is not None:
             F.second1 = second
             F.second_bits[1] = _bloom_bit(hash(second))
@@ -1315,10 +1338,9 @@ cdef int _materialize(_Forms F) except -1:
 cdef int _fill_rel(_Forms F, _Place pl, list segs) except -1:
     cdef list abs_segs, home_segs = None, ws_segs = None
     abs_segs = segs if len(segs) <= C_MAX_PATH_SEGMENTS else segs[:C_MAX_PATH_SEGMENTS]
-    if pl.has_home:
-        if pl.in_home:
-            home_segs = segs[pl.home_cut - 1:]
-            home_segs[0] = "~"
+    if pl.in_home:
+        home_segs = segs[pl.home_cut - 1:]
+        home_segs[0] = "~"
     elif pl.in_home_roots:
         if len(abs_segs) >= 3:
             s2 = abs_segs[2]
@@ -1429,10 +1451,19 @@ cdef ProgramSpec _EMPTY_SPEC_C = ProgramSpec()
 _EMPTY_SPEC = _EMPTY_SPEC_C
 
 
+# The candidate list of a command without such arguments, and the flag set of one
+# without flags (never modified).
+cdef list _NO_FORMS = []
+cdef set _NO_FLAGS = set()
+
+
 @cython.final
 @cython.no_gc
 cdef class _View:
-    """Derived facts about one simple command, computed once and shared by its rules."""
+    """Derived facts about one simple command, computed once and shared by its rules.
+    Not tracked by the cycle collector (nor are _Forms, _Place, _ToolCtx): these per-call
+    objects only refer to strings, containers and each other in one direction, so they
+    are never part of a cycle."""
     cdef SimpleCommand sc
     cdef set flags
     cdef dict options
@@ -1455,6 +1486,9 @@ cdef class _View:
     cdef list path_cands(self):
         cdef object p
         if self._path_cands is None:
+            if not self.path_args:
+                self._path_cands = _NO_FORMS
+                return _NO_FORMS
             self._path_cands = []
             for a in self.path_args:
                 p = _path_candidate(a)
@@ -1465,6 +1499,9 @@ cdef class _View:
     cdef list read_cands(self):
         cdef object p
         if self._read_cands is None:
+            if not self.path_args:
+                self._read_cands = _NO_FORMS
+                return _NO_FORMS
             self._read_cands = []
             for a in self.path_args:
                 if a in self.writes:
@@ -1483,6 +1520,9 @@ cdef class _View:
         cdef str w
         cdef object p
         if self._write_cands is None:
+            if not self.writes:
+                self._write_cands = _NO_FORMS
+                return _NO_FORMS
             self._write_cands = []
             for w in self.writes:
                 p = _path_candidate(w) if w.startswith("@") else w
@@ -1522,7 +1562,7 @@ cdef inline void _add_option(dict options, str name, object val):
 
 cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     cdef _View v = _View.__new__(_View)
-    cdef set flags = set()
+    cdef set flags = None
     cdef dict options = None
     cdef list positionals = []
     cdef list path_args = []
@@ -1542,6 +1582,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
         a = <str?>args[k]
         if not ended and a == "--":
             ended = True
+            if flags is None:
+                flags = set()
             flags.add("--")
             k += 1
             continue
@@ -1557,6 +1599,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                     name = a
                     val = ""
                     has_eq = False
+                if flags is None:
+                    flags = set()
                 flags.add(name)
                 if not has_eq and name in spec.value_options and k + 1 < n:
                     k += 1
@@ -1571,6 +1615,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                     if name in spec.write_options:
                         writes.append(val)
             else:
+                if flags is None:
+                    flags = set()
                 flags.add(a)
                 for j in range(1, la):
                     c = a[j]
@@ -1578,7 +1624,9 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                     flags.add(f)
                     if f in spec.value_options:
                         val = a[j + 1:]
-                        if not val and k + 1 < n:
+                        if j + 1 < la and a[j + 1] == u'=':
+                            val = a[j + 2:]
+                        elif not val and k + 1 < n:
                             k += 1
                             val = args[k]
                         if options is None:
@@ -1593,6 +1641,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             continue
         positionals.append(a)
         k += 1
+    if flags is None:
+        flags = _NO_FLAGS
     data = spec.data_positionals
     if data and spec.data_unless and not flags.isdisjoint(spec.data_unless):
         data = 0
@@ -1619,6 +1669,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     for op, target in sc.redirects:
         if op == ">" or op == ">>":
             writes.append(target)
+        elif op == "<":
+            path_args.append(target)
     v.flags = flags
     v.options = options
     v.positionals = positionals
@@ -2047,6 +2099,15 @@ cdef str _flatten(object value):
     return "\n".join(out)
 
 
+@cython.final
+@cython.no_gc
+cdef class _ProgRules:
+    """A program's candidate rules, and those left for each first positional."""
+    cdef tuple rules
+    cdef bint has_sub           # some rule can be ruled out by the first positional
+    cdef dict by_first
+
+
 def _prio(r):
     return (-(<Rule>r).verdict, (<Rule>r).order)
 
@@ -2106,33 +2167,41 @@ cdef class Engine:
         # rules_for_program without the rules whose first subcommand rules out this
         # command: _match_command would reject them on that test, and nothing it tests
         # before can raise (rules comparing sudo/dynamic to odd values are kept). The
-        # filtered tuples are kept per (program, first positional), up to a bound.
-        cdef tuple base = self._rules_for_program(prog)
+        # filtered tuples are kept per program and first positional, up to a bound.
         cdef object first = positionals[0] if positionals else None
-        cdef object per_prog = self._sub_cache.get(prog)
-        cdef object found
+        cdef object found = self._sub_cache.get(prog)
+        cdef _ProgRules pr
         cdef list kept
         cdef Rule r
-        if per_prog is None:
-            if self._sub_cache_size >= 16384:
-                return base
-            per_prog = {}
-            self._sub_cache[prog] = per_prog
+        if found is None:
+            pr = _ProgRules.__new__(_ProgRules)
+            pr.rules = self._rules_for_program(prog)
+            pr.by_first = {}
+            pr.has_sub = False
+            for r in pr.rules:
+                if r._nsub and r._sudo != 2 and r._dynamic != 2:
+                    pr.has_sub = True
+                    break
+            if self._sub_cache_size < 16384:
+                self._sub_cache[prog] = pr
+                self._sub_cache_size += 1
         else:
-            found = (<dict>per_prog).get(first)
-            if found is not None:
-                return <tuple>found
-            if self._sub_cache_size >= 16384:
-                return base
+            pr = <_ProgRules>found
+        if not pr.has_sub:
+            return pr.rules
+        found = pr.by_first.get(first)
+        if found is not None:
+            return <tuple>found
         kept = []
-        for r in base:
+        for r in pr.rules:
             if r._nsub and r._sudo != 2 and r._dynamic != 2 and (
                     first is None or not (<GlobList>r.subcommand[0])._match_text(<str>first)):
                 continue
             kept.append(r)
-        found = tuple(kept) if len(kept) != len(base) else base
-        (<dict>per_prog)[first] = found
-        self._sub_cache_size += 1
+        found = tuple(kept)
+        if self._sub_cache_size < 16384:
+            pr.by_first[first] = found
+            self._sub_cache_size += 1
         return <tuple>found
 
     cdef tuple _rules_for_tool(self, object tool):
@@ -2451,13 +2520,39 @@ cdef class Checker:
         return decision
 
 
-cdef inline bint _key_cannot_fail(object tool, object tool_input, object cwd, object home):
-    # True when cache_key() is sure to succeed: a plain Bash call whose parts are all
-    # exact strings (encoding with surrogatepass accepts any str).
+cdef bint _key_cannot_fail(object tool, object tool_input, object cwd, object home) except -1:
+    # True when cache_key() is sure to succeed: exact strings for tool, cwd and home
+    # (encoding with surrogatepass accepts any str), and an input that is a Bash string
+    # command or plain JSON data that _canonical turns into text without error.
+    cdef object cmd
     if type(tool) is not str or type(tool_input) is not dict:
         return False
     if (cwd is not None and type(cwd) is not str) or (home is not None and type(home) is not str):
         return False
-    if not (<str>tool == "Bash"):
-        return False
-    return type((<dict>tool_input).get("command")) is str
+    if <str>tool == "Bash":
+        cmd = (<dict>tool_input).get("command")
+        return type(cmd) is str or _plain_json(cmd, 0)
+    return _plain_json(tool_input, 0)
+
+
+cdef bint _plain_json(object value, int depth) except -1:
+    # Only exact str, bool, None, float, ints that print (repr of a huge int raises),
+    # and lists, tuples and str-keyed dicts of those, nested less than MAX_INPUT_DEPTH.
+    cdef type t = type(value)
+    if t is str or value is None or t is bool or t is float:
+        return True
+    if t is int:
+        return -(1 << 62) < value < (1 << 62)
+    if t is list or t is tuple or t is dict:
+        if depth >= C_MAX_INPUT_DEPTH:
+            return False
+        if t is dict:
+            for k, v in (<dict>value).items():
+                if type(k) is not str or not _plain_json(v, depth + 1):
+                    return False
+        else:
+            for v in value:
+                if not _plain_json(v, depth + 1):
+                    return False
+        return True
+    return False
