@@ -432,7 +432,7 @@ KUBERNETES = [
     bash("kubectl delete pods --all -n prod", "deny", "k8s.delete-all"),
     bash("kubectl --context prod delete pvc data-0", "deny", "k8s.delete-cluster-scoped"),
     bash("eksctl delete cluster --name prod", "deny", "k8s.delete-cluster"),
-    bash("kubectl -n prod delete deployment api", "ask", "k8s.delete"),
+    bash("kubectl -n prod delete deployment api", "deny", "k8s.delete-production"),
     bash("kubectl apply -f k8s/", "ask", "k8s.change"),
     bash("kubectl scale deploy api --replicas=0", "ask", "k8s.scale-zero"),
     bash("kubectl drain node-1 --ignore-daemonsets", "ask", "k8s.node-drain"),

@@ -727,7 +727,9 @@ def test_redirect_to_tcp_device_is_recorded(impl):
     "true && { false || rm -rf /srv/data; }",
 ])
 def test_commands_inside_control_structures_are_surfaced(impl, command):
-    assert args(only(analyze(impl, command), "rm")) == ["-rf", "/srv/data"]
+    # a for loop's body is judged once per word of its list, so it may appear twice
+    found = [c for c in analyze(impl, command) if c.program == "rm"]
+    assert found and all(args(c) == ["-rf", "/srv/data"] for c in found)
 
 
 # ----------------------------------------------------------------------------- errors
