@@ -83,3 +83,13 @@ def test_rule_file_error_is_reported_not_raised(tmp_path):
 def test_info_reports_implementation():
     info = json.loads(run("info", "--json").stdout)
     assert info["implementation"] in ("compiled", "pure") and info["rules"] > 100
+
+
+def test_readme_rule_example_passes_rules_test(tmp_path):
+    # The rule file shown in the README loads and its examples hold.
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```toml\n# my-rules.toml", 1)[1].split("```", 1)[0]
+    f = tmp_path / "my-rules.toml"
+    f.write_text(block)
+    out = run("rules", "test", str(f)).stdout
+    assert "1 rules" in out and "2 examples" in out
