@@ -88,7 +88,8 @@ def test_info_reports_implementation():
 def test_readme_rule_example_passes_rules_test(tmp_path):
     # The rule file shown in the README loads and its examples hold.
     text = (ROOT / "README.md").read_text()
-    block = text.split("```toml\n# my-rules.toml", 1)[1].split("```", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    block = next(b for b in blocks if b.startswith("# my-rules.toml"))
     f = tmp_path / "my-rules.toml"
     f.write_text(block)
     out = run("rules", "test", str(f)).stdout
