@@ -968,7 +968,7 @@ def _split_words(text):
     return text.split()
 
 
-def _unwrap(argv, dyn, ctx, env):
+def _unwrap(argv, ctx, env):
     """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode)."""
     sudo = False
     cwd = ctx.cwd
@@ -1045,7 +1045,6 @@ def _unwrap(argv, dyn, ctx, env):
         if prog == "xargs":
             xargs = xargs if xargs is not None else ""
         rest = argv[i:]
-        dyn = dyn[i:] if dyn else dyn
         if not rest:
             if prog in ("sudo", "doas", "run0", "xargs", "exec", "time", "command", "nohup"):
                 argv = [argv[0]] + argv[1:]
@@ -1232,7 +1231,7 @@ def _emit(ctx, cmd):
 
 def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code, sources):
     """Emit the simple command(s) an argv runs. Returns the main SimpleCommand or None."""
-    argv, sudo, cwd, xargs, bare = _unwrap(argv, dyn_flags, ctx, env)
+    argv, sudo, cwd, xargs, bare = _unwrap(argv, ctx, env)
     sudo = sudo or sudo_in or ctx.sudo
     if not argv:
         return None
