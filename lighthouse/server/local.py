@@ -228,8 +228,15 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
     sock = _bind(path)
     ino = os.lstat(path).st_ino
 
+    conns = {}   # connection task -> its writer
+
     async def handler(reader, writer):
-        await _serve_client(reader, writer, decide, max_request, idle_timeout)
+        task = asyncio.current_task()
+        conns[task] = writer
+        try:
+            await _serve_client(reader, writer, decide, max_request, idle_timeout)
+        finally:
+            conns.pop(task, None)
 
     try:
         server = await asyncio.start_unix_server(handler, sock=sock, limit=max_request, backlog=backlog)
@@ -237,12 +244,12 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
         sock.close()
         _unlink_if(path, ino)
         raise
-    _bound[server] = (path, ino)
+    _bound[server] = (path, ino, conns)
     return server
 
 
-# server -> (socket path, inode), for stop_local_server. Kept here rather than on the
-# server object: uvloop's Server takes no new attributes.
+# server -> (socket path, inode, open connections), for stop_local_server. Kept here rather
+# than on the server object: uvloop's Server takes no new attributes.
 _bound = {}
 
 
@@ -259,7 +266,14 @@ async def stop_local_server(server):
     server has bound the path since)."""
     server.close()
     await server.wait_closed()
-    path, ino = _bound.pop(server, (None, None))
+    path, ino, conns = _bound.pop(server, (None, None, {}))
+    # Python 3.11's wait_closed() does not wait for open connections: close them so that
+    # each connection task ends on its own (end of input) before the server is gone.
+    tasks = list(conns)
+    for writer in list(conns.values()):
+        writer.close()
+    if tasks:
+        await asyncio.wait(tasks, timeout=2.0)
     if path:
         _unlink_if(path, ino)
 
