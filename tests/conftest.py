@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
@@ -82,3 +84,12 @@ def corpus():
 
 
 WS = "/home/dev/app"
+
+
+@pytest.fixture
+def sockdir():
+    """A short private directory for Unix sockets (AF_UNIX paths are limited to ~107
+    bytes, too short for tmp_path)."""
+    d = tempfile.mkdtemp(prefix="lh-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

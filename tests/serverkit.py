@@ -17,6 +17,7 @@ import threading
 import time
 
 import grpc
+import pytest
 
 from lighthouse.server.app import LighthouseServer, ServerConfig
 from lighthouse.v1 import validation_pb2 as pb
@@ -25,6 +26,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 WS = "/home/dev/app"
 
 FROB_DENY = '[[rule]]\nid = "test.frob"\nverdict = "deny"\nreason = "test rule, deny"\nprogram = "frobnicate"\n'
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory):
+    """A rule directory with FROB_DENY, for servers under test."""
+    d = tmp_path_factory.mktemp("rules")
+    (d / "test.toml").write_text(FROB_DENY)
+    return d
+
+
 FROB_ALLOW = FROB_DENY.replace('"deny"', '"allow"').replace("rule, deny", "rule, allow")
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -39,13 +37,6 @@ def event(call, **extra):
 @pytest.fixture(scope="module")
 def hook_validator():
     return Validator(cache_size=1024)
-
-
-@pytest.fixture
-def sockdir():
-    d = tempfile.mkdtemp(prefix="lh-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import threading
 
 import pytest
@@ -66,14 +64,6 @@ class ServerThread:
 @pytest.fixture(scope="module")
 def shared_validator():
     return Validator(cache_size=1024)
-
-
-@pytest.fixture
-def sockdir():
-    # AF_UNIX paths are limited to ~107 bytes: a short private directory, not tmp_path.
-    d = tempfile.mkdtemp(prefix="lh-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

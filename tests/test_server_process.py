@@ -22,7 +22,7 @@ from lighthouse.server.core import EscalationResult
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2_grpc as pb_grpc
 
 from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs,
-                       tool_call)
+                       rules_dir, tool_call)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -138,13 +138,6 @@ def test_workers_share_the_port_and_the_supervisor_aggregates(tmp_path):
 
 
 # ------------------------------------------------------------------ in process
-
-@pytest.fixture(scope="module")
-def rules_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rules")
-    (d / "test.toml").write_text(FROB_DENY)
-    return d
-
 
 @pytest.fixture(scope="module")
 def validator(rules_dir):

@@ -17,18 +17,11 @@ from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult, Limits
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import FROB_ALLOW, FROB_DENY, WS, ServerThread, quiet_grpc_logs, run_async, tool_call
+from serverkit import FROB_ALLOW, FROB_DENY, WS, ServerThread, quiet_grpc_logs, rules_dir, run_async, tool_call
 
 pytestmark = pytest.mark.timeout(60)
 
 LIMITS = Limits(max_batch=50, max_input_json=4096, max_message_bytes=64 * 1024)
-
-
-@pytest.fixture(scope="module")
-def rules_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rules")
-    (d / "test.toml").write_text(FROB_DENY)
-    return d
 
 
 @pytest.fixture(scope="module")
