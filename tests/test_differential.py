@@ -66,6 +66,27 @@ def _mutations(text, rng, n):
         yield "".join(s)
 
 
+# Lines of plain words (no quoting, expansion or operator) take the analyser's short cut
+# past the parser; reserved words and assignments among them must not.
+PLAIN_LINES = st.lists(st.sampled_from(
+    ["ls", "-la", "git", "status", "push", "--force", "+main", "rm", "-rf", "build", "/etc", "..", "sudo",
+     "env", "X=1", "a=b", "xargs", "bash", "-c", "for", "in", "do", "done", "if", "then", "fi", "time", "-p",
+     "function", "case", "select", "while", "!", "python3", "-m", "pip", "install", "@scope/pkg", "%", "^",
+     "a,b", "k:v", "timeout", "10", "nohup", "exec", "command"]),
+    max_size=8).map(" ".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=PLAIN_LINES, sep=st.sampled_from([" ", "\t", "  "]))
+def test_analysis_agrees_on_plain_lines(engines, line, sep):
+    (ps, _), (cs, _) = _both()
+    pure_engine, comp_engine = engines
+    line = line.replace(" ", sep)
+    assert _analyse(ps, line) == _analyse(cs, line), line
+    call = {"command": line}
+    assert pure_engine.evaluate("Bash", call, WS, None) == comp_engine.evaluate("Bash", call, WS, None), line
+
+
 def test_analysis_and_decisions_agree_on_corpus_mutations(engines):
     (ps, _), (cs, _) = _both()
     pure_engine, comp_engine = engines

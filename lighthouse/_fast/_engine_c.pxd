@@ -98,6 +98,14 @@ cdef class ProgramSpec:
 
 
 @cython.final
+cdef class _Rx:
+    cdef object rx
+    cdef object match
+    cdef tuple atoms
+    cdef bint always
+
+
+@cython.final
 cdef class Rule:
     # Laid out in the order _match_command reads the fields, so that the few cache lines
     # a rule rejected early needs are the first ones.
@@ -123,12 +131,12 @@ cdef class Rule:
     cdef readonly GlobList pipeline
     cdef readonly GlobList code_from
     cdef readonly object code
-    cdef object _code_match
+    cdef _Rx _code_rx
     cdef readonly bint strip_literals
     cdef list _env_items
     cdef list _field_items
     cdef readonly object any_field
-    cdef object _any_match
+    cdef _Rx _any_rx
     cdef readonly int verdict
     cdef readonly object id
     cdef readonly object reason

@@ -43,6 +43,7 @@ import re2
 import xxhash
 
 from ._errors import ShellError
+from ._prefilter import ALWAYS, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -1788,10 +1789,10 @@ cdef class Rule:
         self._dynamic = _tristate(self.dynamic)
         self._nsub = len(self.subcommand)
         self._env_items = list(self.env.items()) if self.env is not None else None
-        self._field_items = ([(k, rx, _bound_match(rx)) for k, rx in self.fields.items()]
+        self._field_items = ([(k, _make_rx(rx)) for k, rx in self.fields.items()]
                              if self.fields is not None else None)
-        self._code_match = _bound_match(self.code)
-        self._any_match = _bound_match(self.any_field)
+        self._code_rx = _make_rx(self.code) if self.code is not None else None
+        self._any_rx = _make_rx(self.any_field) if self.any_field is not None else None
 
     def match_command(self, v):
         return _match_command(self, <_View?>v)
@@ -1911,7 +1912,7 @@ cdef bint _match_command(Rule r, _View v) except -1:
         if not sc.code:
             return False
         text = _strip_sql(sc.code) if r.strip_literals else sc.code
-        if not _re_search(r.code, r._code_match, text):
+        if not _re_search(r._code_rx, text):
             return False
     if r._env_items is not None:
         for name, gl in r._env_items:
@@ -1931,12 +1932,52 @@ cdef object _bound_match(object rx):
     return getattr(getattr(rx, "_regexp", None), "Match", None)
 
 
-cdef bint _re_search(object rx, object match, object text) except -1:
+@cython.final
+cdef class _Rx:
+    """A rule regex with what is known of it before any text is seen (_prefilter)."""
+
+
+cdef _Rx _make_rx(object rx):
+    cdef _Rx r = _Rx.__new__(_Rx)
+    cdef object pre = prefilter(rx.pattern)
+    r.rx = rx
+    r.match = _bound_match(rx)
+    r.always = pre is ALWAYS
+    r.atoms = pre if type(pre) is tuple else None
+    return r
+
+
+# (text, text.lower()) for the last ASCII text searched: a call's rules search the same
+# few texts (a command's code, a field, the flattened input) many times in a row.
+cdef tuple _last_low = (None, None)
+
+
+cdef bint _re_search(_Rx r, object text) except -1:
+    global _last_low
     cdef bytes b
-    if match is None or type(text) is not str:
-        return rx.search(text) is not None
+    cdef str low
+    cdef tuple last
+    if type(text) is not str:
+        return r.rx.search(text) is not None
+    if PyUnicode_IS_ASCII(text) and (r.always or r.atoms is not None):
+        if r.always:
+            return True
+        last = _last_low
+        if last[0] is text:
+            low = <str>last[1]
+        else:
+            low = (<str>text).lower()
+            _last_low = (text, low)
+        for req in r.atoms:
+            for atom in <tuple>req:
+                if atom in low:
+                    break
+            else:
+                return False
+    if r.match is None:
+        return r.rx.search(text) is not None
     b = (<str>text).encode("utf-8")
-    return match(_UNANCHORED, b, 0, len(b))[0] != _NULL_SPAN
+    return r.match(_UNANCHORED, b, 0, len(b))[0] != _NULL_SPAN
 
 
 cdef inline object _dget(object d, object key):
@@ -1966,7 +2007,7 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
         if not found:
             return False
     if r._field_items is not None:
-        for key, rx, match in r._field_items:
+        for key, rx in r._field_items:
             val = _dget(tool_input, key)
             if val is None:
                 return False
@@ -1974,7 +2015,7 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
                 val = _flatten(val)
             if r.strip_literals:
                 val = _strip_sql(_exact(val))
-            if not _re_search(rx, match, val):
+            if not _re_search(<_Rx>rx, val):
                 return False
     if r.any_field is not None:
         if ctx.flat is None:
@@ -1985,7 +2026,7 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
             text = ctx.flat_stripped
         else:
             text = ctx.flat
-        if not _re_search(r.any_field, r._any_match, text):
+        if not _re_search(r._any_rx, text):
             return False
     return True
 

@@ -986,10 +986,44 @@ cdef str _word_text(object word):
     return "".join(buf)
 
 
+# ASCII characters of a plain command line: words of these, separated by blanks, are
+# unquoted literals with nothing to expand and no operator between them.
+cdef unsigned char _PLAIN[128]
+for _c in range(128):
+    _PLAIN[_c] = chr(_c).isalnum() or chr(_c) in " \t-_./,:=+@%^"
+
+
+cdef list _parse_plain(str src, int depth):
+    # The tree of a plain line (one command of its words), or None when the line needs
+    # the parser. Most agent commands are plain; this skips the parser's objects.
+    cdef Py_ssize_t n = len(src), k
+    cdef const Py_UCS1* p
+    cdef list words
+    cdef _Cmd cmd
+    if depth > C_MAX_DEPTH or PyUnicode_KIND(src) != PyUnicode_1BYTE_KIND:
+        return None
+    p = <const Py_UCS1*>PyUnicode_DATA(src)
+    for k in range(n):
+        if p[k] >= 128 or not _PLAIN[p[k]]:
+            return None
+    words = src.split()
+    if not words:
+        return []
+    if words[0] in _KEYWORDS:
+        return None
+    cmd = _Cmd.__new__(_Cmd)
+    cmd.words = words
+    return [[cmd]]
+
+
 cdef list _parse(str src, int depth):
     """Parse a command line into a tree (list of pipelines of _Cmd)."""
-    cdef _Parser p = _new_parser(src, depth)
-    cdef list tree = p.parse_list(0)
+    cdef list tree = _parse_plain(src, depth)
+    cdef _Parser p
+    if tree is not None:
+        return tree
+    p = _new_parser(src, depth)
+    tree = p.parse_list(0)
     if p.pending is not None:
         p.read_heredocs()
     return tree
