@@ -2,6 +2,9 @@
 
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 WS = "/home/dev/app"
 
 
@@ -104,3 +107,19 @@ def test_invalid_cache_settings_raise(make_validator):
         make_validator(cache_ttl=0)
     with pytest.raises(ValueError):
         make_validator(fallback="maybe")
+
+
+_KEY_TEXT = st.text(alphabet=st.sampled_from(list("ab_/.\n\x1d\x1e\x1f{}s") + ["é", "\ud800", "\u212a"]), max_size=6)
+_INPUTS = st.dictionaries(_KEY_TEXT, st.one_of(_KEY_TEXT, st.integers(-3, 3), st.none(), st.lists(_KEY_TEXT, max_size=2)),
+                          max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tool=st.sampled_from(["Write", "Read", "mcp__a__b", "Édit"]), inp=_INPUTS,
+       cwd=st.sampled_from(["", WS, "/tmp/é"]), home=st.sampled_from([None, "/home/dev", "/home/é"]))
+def test_cache_keys_agree_on_random_inputs(tool, inp, cwd, home):
+    # The compiled engine writes the key of flat ASCII inputs without the canonical text.
+    from conftest import EXPECT_COMPILED, IMPLS
+    assert "compiled" in IMPLS or not EXPECT_COMPILED
+    keys = {name: mods[1].cache_key(tool, inp, cwd, home) for name, mods in IMPLS.items()}
+    assert len(set(keys.values())) == 1, keys

@@ -2468,15 +2468,74 @@ cdef bytes _key_bytes(str tool, str body, str cwd, str home):
     return out
 
 
+cdef bytes _flat_dict_key(str tool, dict d, str cwd, str home):
+    # _key_bytes(tool, _canonical(d), cwd, home) for a dict whose keys and values are
+    # all ASCII strings (Read, Write, Edit, WebFetch and most MCP calls), written
+    # straight into one bytes object; None for any other dict.
+    cdef Py_ssize_t total, n = len(d), lk, lv
+    cdef bint first = True
+    cdef bytes out
+    cdef char *p
+    cdef str ks, vs
+    if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
+        return None
+    total = len(tool) + len(cwd) + len(home) + 5      # three \x1f, "{" and "}"
+    for k, v in d.items():
+        if type(k) is not str or type(v) is not str or not (PyUnicode_IS_ASCII(k) and PyUnicode_IS_ASCII(v)):
+            return None
+        total += len(<str>k) + len(<str>v) + 2         # \x1d and "s"
+    if n > 1:
+        total += n - 1                                  # \x1e between entries
+    out = PyBytes_FromStringAndSize(NULL, total)
+    p = PyBytes_AS_STRING(out)
+    lk = len(tool)
+    memcpy(p, PyUnicode_DATA(tool), lk)
+    p += lk
+    p[0] = 0x1f
+    p[1] = 0x7b
+    p += 2
+    for k in sorted(d):
+        ks = <str>k
+        vs = <str>d[ks]
+        if not first:
+            p[0] = 0x1e
+            p += 1
+        first = False
+        lk = len(ks)
+        lv = len(vs)
+        memcpy(p, PyUnicode_DATA(ks), lk)
+        p += lk
+        p[0] = 0x1d
+        p[1] = 0x73
+        p += 2
+        memcpy(p, PyUnicode_DATA(vs), lv)
+        p += lv
+    p[0] = 0x7d
+    p[1] = 0x1f
+    p += 2
+    lk = len(cwd)
+    memcpy(p, PyUnicode_DATA(cwd), lk)
+    p += lk
+    p[0] = 0x1f
+    p += 1
+    memcpy(p, PyUnicode_DATA(home), len(home))
+    return out
+
+
 cdef object _cache_key(object tool, object tool_input, object cwd, object home):
-    cdef object body, c, h
+    cdef object body
+    cdef object c = cwd or ""
+    cdef object h = home or ""
+    cdef bytes flat
     if tool == "Bash":
         cmd = _dget(tool_input, "command")
         body = cmd if isinstance(cmd, str) else _canonical(cmd, 0)
     else:
+        if type(tool_input) is dict and type(tool) is str and type(c) is str and type(h) is str:
+            flat = _flat_dict_key(tool, tool_input, c, h)
+            if flat is not None:
+                return _xxh3(flat)
         body = _canonical(tool_input, 0)
-    c = cwd or ""
-    h = home or ""
     if type(tool) is str and type(body) is str and type(c) is str and type(h) is str:
         return _xxh3(_key_bytes(tool, body, c, h))
     text = "%s\x1f%s\x1f%s\x1f%s" % (tool, body, c, h)
