@@ -732,6 +732,30 @@ def test_commands_inside_control_structures_are_surfaced(impl, command):
     assert found and all(args(c) == ["-rf", "/srv/data"] for c in found)
 
 
+@pytest.mark.parametrize("command, expected", [
+    ('case "$1" in start) npm start;; stop) rm -rf /srv/data;; esac',
+     [("npm", ["start"]), ("rm", ["-rf", "/srv/data"])]),
+    ("case $x in\n  a|b) echo a\n    ;;\n  (*.txt) ls -la;;\nesac",
+     [("echo", ["a"]), ("ls", ["-la"])]),
+    ("case x in a) ls ;& b) pwd ;;& c) id; esac; git status",
+     [("ls", []), ("pwd", []), ("id", []), ("git", ["status"])]),
+    ("case x in 'rm -rf /') echo quoted pattern;; esac", [("echo", ["quoted", "pattern"])]),
+    ("case x in esac", []),
+])
+def test_every_case_arm_is_judged_and_patterns_are_data(impl, command, expected):
+    assert [(c.program, args(c)) for c in analyze(impl, command)] == expected
+
+
+@pytest.mark.parametrize("command", [
+    "case x in a) ls",
+    "case x a) ls;; esac",
+    "case x in a;) ls;; esac",
+])
+def test_a_broken_case_is_an_error(impl, command):
+    with pytest.raises(ShellError):
+        analyze(impl, command)
+
+
 # ----------------------------------------------------------------------------- errors
 
 BAD = [

@@ -159,8 +159,10 @@ cdef inline _Part _sub(int kind, list tree):
     return p
 
 
-# parse_list's stop marker for the `done` that closes a for loop's body.
+# parse_list's stop markers for the `done` that closes a for loop's body and for the
+# `;;` or `esac` that closes a case arm.
 cdef Py_UCS4 _STOP_DONE = u'\x01'
+cdef Py_UCS4 _STOP_ESAC = u'\x02'
 
 
 @cython.final
@@ -304,6 +306,8 @@ cdef class _Parser:
                 if stop:
                     if stop == _STOP_DONE:
                         self.error("missing closing 'done'")
+                    if stop == _STOP_ESAC:
+                        self.error("missing closing 'esac'")
                     self.error("missing closing %r" % chr(stop))
                 return tree
             c = self.at(self.i)
@@ -312,6 +316,13 @@ cdef class _Parser:
                 self.read_heredocs()
                 continue
             if c == u';' or c == u'&':
+                if (stop == _STOP_ESAC and c == u';' and self.i + 1 < self.n
+                        and (self.at(self.i + 1) == u';' or self.at(self.i + 1) == u'&')):
+                    # `;;` ends a case arm (`;&` and `;;&` fall through: all arms are judged)
+                    self.i += 2
+                    if self.i < self.n and self.at(self.i) == u'&':
+                        self.i += 1
+                    return tree
                 self.i += 1
                 continue
             if c == u'#':
@@ -329,6 +340,9 @@ cdef class _Parser:
                 return tree
             if stop == u'}' and c == u'}' and self.at_word_end(self.i + 1):
                 self.i += 1
+                return tree
+            if (stop == _STOP_ESAC and c == u'e' and self.s.startswith("esac", self.i)
+                    and self.at_word_end(self.i + 4)):
                 return tree
             tree.append(self.parse_pipeline(stop))
             if len(tree) > C_MAX_COMMANDS:
@@ -445,8 +459,7 @@ cdef class _Parser:
                     if keyword == KW_CLAUSE:
                         if text != "case":
                             return self.parse_for(cmd)
-                        self.skip_clause_header(text)
-                        continue
+                        return self.parse_case(cmd)
                     if keyword == KW_GROUP:
                         cmd.sub = self.sub_list(u'}')
                         return cmd
@@ -504,34 +517,52 @@ cdef class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    cdef int skip_clause_header(self, str kind) except -1:
-        # for NAME in words; do ... / case WORD in pat) ...: the header is data
-        cdef object w
+    cdef _Cmd parse_case(self, _Cmd cmd):
+        # `case WORD in PATTERN) LIST ;; ... esac`: the word and the patterns are data;
+        # the commands of every arm run as one group.
+        cdef list tree = []
         cdef Py_UCS4 c
-        if kind == "case":
-            while self.i < self.n:
+        self.skip_blanks()
+        if self.i < self.n and not _is_meta(self.at(self.i)):
+            self.parse_word()
+        self.skip_blanks_newlines()
+        if not (self.s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
+            self.error("expected 'in' after the case word")
+        self.i += 2
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                self.error("missing closing 'esac'")
+            c = self.at(self.i)
+            if c == u'\n':
+                self.i += 1
+                self.read_heredocs()
+                continue
+            if c == u'e' and self.s.startswith("esac", self.i) and self.at_word_end(self.i + 4):
+                self.i += 4
+                break
+            if c == u'(':
+                self.i += 1
+            while True:
                 self.skip_blanks()
-                if self.i < self.n and not _is_meta(self.at(self.i)):
-                    w = self.parse_word()
-                else:
+                if self.i >= self.n:
+                    self.error("missing ')' after a case pattern")
+                c = self.at(self.i)
+                if c == u')':
+                    self.i += 1
+                    break
+                if c == u'|':
                     self.i += 1
                     continue
-                if _word_text(w) == "in":
-                    break
-            # skip patterns up to ')'
-            while self.i < self.n and self.at(self.i) != u')':
-                self.i += 1
-            self.i += 1
-            return 0
-        while self.i < self.n:
-            c = self.at(self.i)
-            if c == u';' or c == u'\n':
-                break
-            if c == u"'" or c == u'"' or c == u'$' or c == u'`' or c == u'\\':
+                if _is_meta(c):
+                    self.error("unexpected %r in a case pattern" % chr(c))
                 self.parse_word()
-            else:
-                self.i += 1
-        return 0
+            tree.extend(self.parse_list(_STOP_ESAC))
+            if len(tree) > C_MAX_COMMANDS:
+                self.error("too many commands")
+        cmd.sub = tree
+        self.parse_redirects_only(cmd)
+        return cmd
 
     cdef int skip_arith(self) except -1:
         cdef Py_ssize_t depth = 0

@@ -128,6 +128,12 @@ class _Parser:
                 self.read_heredocs()
                 continue
             if c == ";" or c == "&":
+                if stop == "esac" and c == ";" and self.i + 1 < self.n and s[self.i + 1] in ";&":
+                    # `;;` ends a case arm (`;&` and `;;&` fall through: all arms are judged)
+                    self.i += 2
+                    if self.i < self.n and s[self.i] == "&":
+                        self.i += 1
+                    return tree
                 self.i += 1
                 continue
             if c == "#":
@@ -144,6 +150,8 @@ class _Parser:
                 return tree
             if stop == "}" and c == "}" and self.at_word_end(self.i + 1):
                 self.i += 1
+                return tree
+            if stop == "esac" and s.startswith("esac", self.i) and self.at_word_end(self.i + 4):
                 return tree
             tree.append(self.parse_pipeline(stop))
             if len(tree) > MAX_COMMANDS:
@@ -240,8 +248,7 @@ class _Parser:
                 if text in ("for", "select"):
                     return self.parse_for(cmd)
                 if text == "case":
-                    self.skip_clause_header(text)
-                    continue
+                    return self.parse_case(cmd)
                 if text in ("in", "esac"):
                     continue
                 if text in _RESERVED:
@@ -293,28 +300,52 @@ class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    def skip_clause_header(self, kind):
-        # for NAME in words; do ... / case WORD in pat) ...: the header is data
+    def parse_case(self, cmd):
+        # `case WORD in PATTERN) LIST ;; ... esac`: the word and the patterns are data;
+        # the commands of every arm run as one group.
         s = self.s
-        if kind == "case":
-            while self.i < self.n:
+        self.skip_blanks()
+        if self.i < self.n and s[self.i] not in _META:
+            self.parse_word()
+        self.skip_blanks_newlines()
+        if not (s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
+            self.error("expected 'in' after the case word")
+        self.i += 2
+        tree = []
+        while True:
+            self.skip_blanks()
+            if self.i >= self.n:
+                self.error("missing closing 'esac'")
+            c = s[self.i]
+            if c == "\n":
+                self.i += 1
+                self.read_heredocs()
+                continue
+            if s.startswith("esac", self.i) and self.at_word_end(self.i + 4):
+                self.i += 4
+                break
+            if c == "(":
+                self.i += 1
+            while True:
                 self.skip_blanks()
-                w = self.parse_word() if self.i < self.n and s[self.i] not in _META else None
-                if w is None:
+                if self.i >= self.n:
+                    self.error("missing ')' after a case pattern")
+                c = s[self.i]
+                if c == ")":
+                    self.i += 1
+                    break
+                if c == "|":
                     self.i += 1
                     continue
-                if self.word_text(w) == "in":
-                    break
-            # skip patterns up to ')'
-            while self.i < self.n and s[self.i] != ")":
-                self.i += 1
-            self.i += 1
-            return
-        while self.i < self.n and s[self.i] not in ";\n":
-            if s[self.i] in "'\"$`\\":
+                if c in _META:
+                    self.error("unexpected %r in a case pattern" % c)
                 self.parse_word()
-            else:
-                self.i += 1
+            tree.extend(self.parse_list("esac"))
+            if len(tree) > MAX_COMMANDS:
+                self.error("too many commands")
+        cmd.sub = tree
+        self.parse_redirects_only(cmd)
+        return cmd
 
     def skip_arith(self):
         depth = 0
