@@ -278,25 +278,31 @@ def _check_examples(examples, rid, path, line):
     return examples
 
 
+def _program_line(name, text):
+    """The line of a [programs.NAME] table, looked up only to report an error in it."""
+    header = re.compile(r'^\s*\[programs\.(?:%s|"%s")\]' % (re.escape(name), re.escape(name)))
+    for k, line in enumerate(text.splitlines()):
+        if header.match(line):
+            return k + 1
+    return None
+
+
 def _normalize_program(name, raw, path, text):
-    line = None
-    for k, l in enumerate(text.splitlines()):
-        if re.match(r"^\s*\[programs\.%s\]" % re.escape(name), l) or re.match(
-                r'^\s*\[programs\."%s"\]' % re.escape(name), l):
-            line = k + 1
-            break
     if not isinstance(raw, dict):
-        raise RuleError(path, line, "[programs.%s] must be a table" % name)
+        raise RuleError(path, _program_line(name, text), "[programs.%s] must be a table" % name)
     out = {}
     for key, val in raw.items():
         want = _PROGRAM_KEYS.get(key)
         if want is None:
-            raise RuleError(path, line, "[programs.%s]: unknown key %r" % (name, key))
-        if not isinstance(val, want) or (want is int and isinstance(val, bool)):
-            raise RuleError(path, line, "[programs.%s]: %s must be a %s" % (name, key, want.__name__))
-        if key == "writes" and val not in ("none", "last", "all", "after_first"):
-            raise RuleError(path, line, "[programs.%s]: writes must be none, last, all or after_first" % name)
-        out[key] = val
+            problem = "[programs.%s]: unknown key %r" % (name, key)
+        elif not isinstance(val, want) or (want is int and isinstance(val, bool)):
+            problem = "[programs.%s]: %s must be a %s" % (name, key, want.__name__)
+        elif key == "writes" and val not in ("none", "last", "all", "after_first"):
+            problem = "[programs.%s]: writes must be none, last, all or after_first" % name
+        else:
+            out[key] = val
+            continue
+        raise RuleError(path, _program_line(name, text), problem)
     return out
 
 
