@@ -146,8 +146,7 @@ class LighthouseServer:
                                                 raw=True)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
-                               rate_limiter=limiter, escalator=escalator,
-                               memo_size=min(config.cache_size, 16384))
+                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl)
         self.stats.policy_info = self._policy_info
         self.validator_service = ValidatorService(self.decider, self.tokens)
         self.health = health.aio.HealthServicer()
@@ -165,9 +164,10 @@ class LighthouseServer:
     def _policy_info(self):
         v = self.validator
         cache = v.cache_stats()
-        # A memo hit answers before the Validator's cache is asked: both are cache hits.
+        # Tier 0's two levels count as one cache: a call the raw-request front answers is
+        # a hit and never reaches the Validator's cache; a miss is a miss of both.
         return {"generation": v.generation, "rules": v.rule_count, "implementation": _fast.IMPLEMENTATION,
-                "cache_hits": cache.get("hits", 0) + self.decider.memo_hits, "cache_misses": cache.get("misses", 0),
+                "cache_hits": cache.get("hits", 0) + self.decider.front_hits, "cache_misses": cache.get("misses", 0),
                 "cache_entries": cache.get("size", 0)}
 
     def _grpc_options(self):
@@ -262,7 +262,6 @@ class LighthouseServer:
                 raise ReloadError(str(e)) from None
             if new_tokens is not None:
                 self.tokens.replace(new_tokens)
-            self.decider.clear_memo()
             self.stats.reloads["ok"] += 1
             log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
                      self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
