@@ -238,8 +238,14 @@ def pki(tmp_path_factory):
             "-subj", "/CN=" + name)
         run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", name + ".pem", "-days", "2", "-extfile", "san.ext")
-    return {k: (d / k).read_bytes() for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")} | \
-        {"dir": d}
+    # A second CA and a server certificate it signed, to swap in on reload.
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca2.key", "-out", "ca2.pem", "-days", "2",
+        "-subj", "/CN=lighthouse-test-ca-2")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server2.key", "-out", "server2.csr", "-subj", "/CN=server2")
+    run("x509", "-req", "-in", "server2.csr", "-CA", "ca2.pem", "-CAkey", "ca2.key", "-CAcreateserial",
+        "-out", "server2.pem", "-days", "2", "-extfile", "san.ext")
+    return {k: (d / k).read_bytes() for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key",
+                                              "ca2.pem", "server2.pem", "server2.key")} | {"dir": d}
 
 
 def test_tls_and_mutual_tls(pki, validator):
@@ -262,4 +268,23 @@ def test_tls_and_mutual_tls(pki, validator):
         with Client(s.address, root_certificates=pki["ca.pem"], timeout=2, retries=0) as no_cert:
             with pytest.raises(CallError) as e:
                 no_cert.validate("Bash", {"command": "ls"})
+            assert e.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_reload_swaps_the_tls_certificate_for_new_connections(pki, validator, tmp_path):
+    (tmp_path / "server.pem").write_bytes(pki["server.pem"])
+    (tmp_path / "server.key").write_bytes(pki["server.key"])
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, tls_cert=str(tmp_path / "server.pem"),
+                          tls_key=str(tmp_path / "server.key"))
+    with ServerThread(config, validator=validator) as s:
+        with Client(s.address, root_certificates=pki["ca.pem"], timeout=5) as c:
+            assert c.validate("Bash", {"command": "ls"}, cwd=WS).verdict == "allow"
+        (tmp_path / "server.pem").write_bytes(pki["server2.pem"])
+        (tmp_path / "server.key").write_bytes(pki["server2.key"])
+        s.run(s.server.reload("test"))
+        with Client(s.address, root_certificates=pki["ca2.pem"], timeout=5) as c:
+            assert c.validate("Bash", {"command": "ls"}, cwd=WS).verdict == "allow"
+        with Client(s.address, root_certificates=pki["ca.pem"], timeout=2, retries=0) as old:
+            with pytest.raises(CallError) as e:
+                old.validate("Bash", {"command": "ls"})
             assert e.value.code == grpc.StatusCode.UNAVAILABLE

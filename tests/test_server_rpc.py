@@ -72,6 +72,28 @@ def test_validate_allow_then_cache(stub):
     assert second.rule_id == first.rule_id and second.reason == first.reason
 
 
+def test_tier_0_is_one_cache_that_a_reload_invalidates(stub, channel, client):
+    """A repeat of a call, byte for byte (the raw-request front of tier 0) or only in
+    meaning (the Validator's normalized cache behind it), is one cache hit answered with
+    tier CACHE; after a reload the same call is decided again by the rules."""
+    def stats():
+        return admin_pb2_grpc.AdminStub(channel).Stats(admin_pb2.StatsRequest(), timeout=5)
+
+    def call(text):
+        return stub.Validate(pb.ToolCall(tool="Bash", input_json=text, cwd=WS), timeout=5)
+
+    text = '{"command": "ls -la docs/ #unique-2"}'
+    s0 = stats()
+    tiers = [call(text).tier, call(text).tier, call('{ "command":"ls -la docs/ #unique-2" }').tier]
+    s1 = stats()
+    assert tiers == [pb.TIER_RULES, pb.TIER_CACHE, pb.TIER_CACHE]
+    assert (s1.cache_hits - s0.cache_hits, s1.cache_misses - s0.cache_misses) == (2, 1)
+    generation = client.reload_policy().policy_generation
+    after = call(text)
+    assert (after.tier, after.policy_generation) == (pb.TIER_RULES, generation)
+    assert call(text).tier == pb.TIER_CACHE
+
+
 def test_miss_gets_fail_mode_verdict_and_client_can_only_tighten_it(client):
     r = client.validate("mcp__nowhere__thing", {"x": 1}, cwd=WS)
     assert (r.verdict, r.tier) == ("ask", "fallback")
@@ -155,6 +177,8 @@ BAD = [
     ("input a string", dict(tool="Bash", input_json='"rm -rf /"'), "input_json"),
     ("input too long", dict(tool="Write", input_json=json.dumps({"content": "x" * 5000})), "input_json"),
     ("input too deep", dict(tool="Bash", input_json="[" * 100000 + "]" * 100000), "input_json"),
+    ("input with trailing text", dict(tool="Bash", input_json='{"command": "ls"} {}'), "input_json"),
+    ("input after a BOM", dict(tool="Bash", input_json='\ufeff{"command": "ls"}'), "input_json"),
     ("request_id too long", dict(tool="Bash", input_json="{}", request_id="r" * 200), "request_id"),
     ("agent_id too long", dict(tool="Bash", input_json="{}", agent_id="a" * 200), "agent_id"),
     ("relative cwd", dict(tool="Bash", input_json="{}", cwd="app"), "cwd"),
@@ -173,6 +197,13 @@ def test_bad_input_is_invalid_argument_naming_the_field(stub, what, fields, fiel
     if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
         assert field in err.details()
         assert ("lighthouse-field", field) in tuple(err.trailing_metadata())
+
+
+def test_input_json_around_whitespace_is_json(stub):
+    """Whitespace around the object is JSON (the fast parse hands such text to json.loads)."""
+    d = stub.Validate(pb.ToolCall(tool="Bash", input_json=' \n{"command": "sudo rm -rf /usr/lib"}\t\r\n', cwd=WS),
+                      timeout=5)
+    assert d.verdict == pb.VERDICT_DENY and not d.HasField("error")
 
 
 def test_malformed_protobuf_is_invalid_argument(channel):

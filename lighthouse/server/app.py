@@ -146,14 +146,14 @@ class LighthouseServer:
                                                 raw=True)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
-                               rate_limiter=limiter, escalator=escalator,
-                               memo_size=min(config.cache_size, 16384))
+                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl)
         self.stats.policy_info = self._policy_info
         self.validator_service = ValidatorService(self.decider, self.tokens)
         self.health = health.aio.HealthServicer()
         self._serve_metrics = metrics
         self._serve_local = config.local_socket if local_socket is None else local_socket
         self._reload_lock = None
+        self._tls_pending = None
         self._server = None
         self._local = None
         self._metrics = None
@@ -165,9 +165,10 @@ class LighthouseServer:
     def _policy_info(self):
         v = self.validator
         cache = v.cache_stats()
-        # A memo hit answers before the Validator's cache is asked: both are cache hits.
+        # Tier 0's two levels count as one cache: a call the raw-request front answers is
+        # a hit and never reaches the Validator's cache; a miss is a miss of both.
         return {"generation": v.generation, "rules": v.rule_count, "implementation": _fast.IMPLEMENTATION,
-                "cache_hits": cache.get("hits", 0) + self.decider.memo_hits, "cache_misses": cache.get("misses", 0),
+                "cache_hits": cache.get("hits", 0) + self.decider.front_hits, "cache_misses": cache.get("misses", 0),
                 "cache_entries": cache.get("size", 0)}
 
     def _grpc_options(self):
@@ -192,10 +193,10 @@ class LighthouseServer:
         reflection.enable_server_reflection(SERVICE_NAMES, server)
         address = config.address()
         if config.tls_cert:
-            creds = grpc.ssl_server_credentials(
-                [(_read(config.tls_key), _read(config.tls_cert))],
-                root_certificates=_read(config.tls_client_ca) if config.tls_client_ca else None,
-                require_client_auth=bool(config.tls_client_ca))
+            # Dynamic credentials: gRPC asks _fetch_tls for a newer certificate at each
+            # handshake, so a reload gives new connections the files' current certificate.
+            creds = grpc.dynamic_ssl_server_credentials(self._tls_configuration(), self._fetch_tls,
+                                                        require_client_authentication=bool(config.tls_client_ca))
             port = server.add_secure_port(address, creds)
         else:
             port = server.add_insecure_port(address)
@@ -227,6 +228,19 @@ class LighthouseServer:
                  ", local socket %s" % self.socket_path if self.socket_path else "")
         return port
 
+    def _tls_configuration(self):
+        """The certificate configuration in the TLS files now (OSError if unreadable)."""
+        config = self.config
+        return grpc.ssl_server_certificate_configuration(
+            [(_read(config.tls_key), _read(config.tls_cert))],
+            root_certificates=_read(config.tls_client_ca) if config.tls_client_ca else None)
+
+    def _fetch_tls(self):
+        """Called by gRPC at each TLS handshake: the configuration a reload has read, once
+        (None keeps the one in use)."""
+        new, self._tls_pending = self._tls_pending, None
+        return new
+
     async def _start_local(self):
         try:
             from . import local
@@ -247,7 +261,7 @@ class LighthouseServer:
         self.socket_path = path
 
     async def reload(self, source="signal"):
-        """Reload rule files (and the tokens file) and swap them in atomically; calls keep
+        """Reload rule files (and the tokens and TLS files) and swap them in atomically; calls keep
         being answered during the reload (the rules compile on a worker thread). Returns
         (generation, tokens_reloaded); raises ReloadError and keeps the running policy
         and tokens on error."""
@@ -260,9 +274,13 @@ class LighthouseServer:
                 self.stats.reloads["error"] += 1
                 log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
                 raise ReloadError(str(e)) from None
+            if self.config.tls_cert:
+                try:
+                    self._tls_pending = self._tls_configuration()
+                except OSError as e:
+                    log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
             if new_tokens is not None:
                 self.tokens.replace(new_tokens)
-            self.decider.clear_memo()
             self.stats.reloads["ok"] += 1
             log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
                      self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")

@@ -4,9 +4,20 @@
 against the caller's token identity and the agent's rate limit, parses ``input_json``,
 asks the in-process :class:`lighthouse.Validator` (tier 0 cache + tier 1 rules, in raw
 mode so that misses are visible) and answers with a serialized ``lighthouse.v1.Decision``
-(see lighthouse.server.wire for why bytes). Answers are also memoized by the raw request
-(tool, input_json text, cwd, home), stamped with the policy generation: a repeated call
-skips JSON parsing and normalization, the costs that dominate a cache hit.
+(see lighthouse.server.wire for why bytes).
+
+Tier 0 has two levels. The Validator's decision cache is keyed by the normalized input,
+so a lookup there costs parsing input_json and normalizing it; in front of it, the
+Decider keeps the encoded answers of recent calls keyed by the raw request (tool,
+input_json text, cwd, home, fallback), which answers a repeated call without either.
+Both levels follow one rule: an entry answers only under the policy generation that
+decided it (a reload turns every older entry into a miss, with no other invalidation)
+and for at most one cache TTL from when the level took it; the front only holds answers
+the Validator has given from or into its cache, and is off when the Validator's cache
+is. They count as one cache in the metrics: a hit
+of either level is a hit, a miss is a call neither level could answer. The wire
+encoding of each distinct outcome is kept as well (keyed by the Decision's own fields,
+so it can never answer a call the Validator has not decided).
 
 A call the fast tiers settle is answered inline. A call they do not settle is, when an
 escalator (a slower tier: Rego policy, experts) is configured, returned as a
@@ -28,7 +39,7 @@ import grpc
 
 from ..metrics import TIER_NAMES, Stats
 from ..v1 import validation_pb2 as pb
-from .wire import decision_body, decision_bytes
+from .wire import decision_body, decision_bytes, decision_head, with_decision_ns
 
 __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
            "VERDICT_CODES", "TIER_CODES"]
@@ -43,7 +54,9 @@ TIER_WORDS = {v: k for k, v in TIER_CODES.items()}
 
 Decision = pb.Decision
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-MEMO_MAX_INPUT = 2048       # longer inputs are not memoized (bounds the memo's memory)
+ENCODED_MAX = 4096          # distinct outcomes whose encoding is kept (per policy generation, in practice)
+FRONT_MAX = 16384           # entries of tier 0's raw-request front
+FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Validator's cache
 
 
 @dataclass(frozen=True)
@@ -144,12 +157,12 @@ class Decider:
     make it stricter. ``rate_limiter`` (an :class:`~lighthouse.server.auth.RateLimiter`)
     bounds calls per agent. ``escalator``, when given, is an async callable taking a
     :class:`Pending` and returning an :class:`EscalationResult` (or None to decline); it
-    gets ``escalation_timeout`` seconds. ``memo_size`` bounds the raw-request memo (0
-    turns it off).
+    gets ``escalation_timeout`` seconds. ``cache_ttl`` is the Validator's cache TTL, which
+    the raw-request front of tier 0 keeps too (its size follows the Validator's cache).
     """
 
     def __init__(self, validator, stats=None, *, fallback="ask", limits=None, rate_limiter=None,
-                 escalator=None, escalation_timeout=2.0, memo_size=16384):
+                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0):
         if fallback not in VERDICT_CODES:
             raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
         self.validator = validator
@@ -159,12 +172,20 @@ class Decider:
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
-        self._loads = json.loads
-        self._memo = {}             # (tool, input_json, cwd, home, fallback) -> answer
-        self._memo_size = memo_size
-        self.memo_hits = 0
-        self._max_id = self.limits.max_id
-        # The memo hit path counts into these directly (Stats.decided without the call).
+        # The scanner behind json.loads, without its two whitespace regex matches (most of
+        # json.loads' cost on a small object); anything it does not take whole goes to
+        # json.loads, which then has the last word.
+        self._scan = json.JSONDecoder().scan_once
+        self._encoded = {}          # outcome -> (decision counter index, body, evaluated)
+        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body)
+        self._front_size = min(validator.cache_stats().get("capacity", 0), FRONT_MAX)
+        self._front_ttl_ns = int(cache_ttl * 1e9)
+        self.front_hits = 0
+        lim = self.limits
+        self._max_id = lim.max_id
+        self._max_tool = lim.max_tool
+        self._max_input = lim.max_input_json
+        self._max_path = lim.max_path
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
 
@@ -224,70 +245,90 @@ class Decider:
         agent = call.agent_id
         max_id = self._max_id
         key = (tool, ij, cwd, home, fb)
-        hit = self._memo.get(key)
-        if hit is not None and hit[0] == self.validator.generation:
-            # Seen before under this policy: tool, input_json, cwd, home and fallback were
-            # checked then; only the per-call fields are left to check.
+        hit = self._front.get(key)
+        if hit is not None and hit[0] == self.validator.generation and t0 < hit[1]:
+            # Answered before under this policy: tool, input_json, cwd, home and fallback
+            # were checked then; only the per-call fields are left to check.
             if len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id:
                 raise self._invalid(call)
             if identity is not None or self.rate_limiter is not None:
                 self._authorize(agent, identity)
-            self.memo_hits += 1
+            self.front_hits += 1
+            head = decision_head(rid, hit[3])
             ns = perf_counter_ns() - t0
-            self._decisions[hit[1]] += 1
+            self._decisions[hit[2]] += 1
             self._validation_time.observe(ns)
-            return decision_bytes(rid, hit[2], ns)
-        lim = self.limits
+            return with_decision_ns(head, ns)
+        max_path = self._max_path
         # One cheap test for the common case; _invalid() names the field when it fails.
-        if (not tool or not ij or len(tool) > lim.max_tool or len(ij) > lim.max_input_json
+        if (not tool or not ij or len(tool) > self._max_tool or len(ij) > self._max_input
                 or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3
-                or (cwd and (cwd[0] != "/" or len(cwd) > lim.max_path))
-                or (home and (home[0] != "/" or len(home) > lim.max_path))):
+                or (cwd and (cwd[0] != "/" or len(cwd) > max_path))
+                or (home and (home[0] != "/" or len(home) > max_path))):
             raise self._invalid(call) or CallRejected(INVALID, "invalid call", "")
-        agent = self._authorize(agent, identity)
+        if identity is not None or self.rate_limiter is not None:
+            agent = self._authorize(agent, identity)
         try:
-            tool_input = self._loads(ij)
+            tool_input, end = self._scan(ij, 0)
+            if end != len(ij):
+                raise ValueError
         except RecursionError:
             raise CallRejected(INVALID, "input_json is nested too deeply", "input_json") from None
-        except ValueError as e:
-            raise CallRejected(INVALID, "input_json is not valid JSON: %s" % e, "input_json") from None
+        except (ValueError, StopIteration):
+            tool_input = _parse_input(ij)
         if type(tool_input) is not dict:
             raise CallRejected(INVALID, "input_json must be a JSON object, not a JSON %s"
                                % _json_type(tool_input), "input_json")
-        r = self._evaluate(tool, tool_input, cwd, home, agent, fb)
-        v, tier, reason, rule_id, generation, verdict = r
-        if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
-            return Pending(call, agent, tool_input, r, t0)
-        body = decision_body(v, reason, rule_id, tier, generation)
-        ns = perf_counter_ns() - t0
-        self.stats.decided(v, tier, ns)
-        if self._memo_size and len(ij) <= MEMO_MAX_INPUT:
-            memo = self._memo
-            if len(memo) >= self._memo_size:
-                del memo[next(iter(memo))]          # oldest first: dicts keep insertion order
-            # Later answers to the same call come from the cache tier (a miss stays a
-            # fail-mode answer). Entry: generation, index into the decision counters,
-            # the encoded body.
-            cached_tier = tier if tier == pb.TIER_FALLBACK else pb.TIER_CACHE
-            memo[key] = (generation, v * len(TIER_NAMES) + cached_tier,
-                         body if cached_tier == tier else decision_body(v, reason, rule_id, cached_tier, generation))
-        return decision_bytes(rid, body, ns)
-
-    def _evaluate(self, tool, tool_input, cwd, home, agent, fb):
-        """Tiers 0 and 1: (verdict code, tier code, reason, rule_id, generation, raw verdict)."""
         d = self.validator.check(tool, tool_input, cwd or None, agent or None, home or None)
-        verdict = d.verdict
+        answer = self._encoded.get((d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb))
+        if answer is None:
+            answer = self._encode(d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb)
+        index, body, evaluated = answer
+        if self.escalator is not None and (evaluated[5] == "miss" or evaluated[5] == "ask"):
+            return Pending(call, agent, tool_input, evaluated, t0)
+        if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
+            self._remember(key, d, fb, t0)
+        head = decision_head(rid, body)
+        ns = perf_counter_ns() - t0
+        self._decisions[index] += 1
+        self._validation_time.observe(ns)
+        return with_decision_ns(head, ns)
+
+    def _remember(self, key, d, fb, now_ns):
+        """Put a decision of the Validator (from its cache, or one tier 1 has just made and
+        the cache has just stored) in the front, stamped with its generation and expiring
+        one cache TTL from now, encoded as the Validator's cache answers it (tier CACHE; a
+        miss stays a fail-mode answer). Tier 1's answers to bad input are left out: the
+        Validator does not cache all of them."""
+        front = self._front
+        front.pop(key, None)                        # an entry of an older generation
+        if len(front) >= self._front_size:
+            del front[next(iter(front))]            # oldest first: dicts keep insertion order
+        key0 = (d.verdict, "cache", d.reason, d.rule_id, d.generation, fb)
+        index, body, _ = self._encoded.get(key0) or self._encode(*key0)
+        front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body)
+
+    def _encode(self, verdict, tier, reason, rule_id, generation, fb):
+        """The answer to a Validator decision (its verdict, tier, reason, rule_id and
+        generation) under the call's fail-mode verdict `fb`: (decision counter index,
+        encoded body, evaluated), where evaluated is (verdict code, tier code, reason,
+        rule_id, generation, raw verdict). Kept per distinct outcome, so that a repeated
+        decision is not encoded again."""
+        key = (verdict, tier, reason, rule_id, generation, fb)
         if verdict == "miss":
             v = fb if fb > self.fallback else self.fallback
-            return (v, pb.TIER_FALLBACK, "%s; fail-mode verdict %s" % (d.reason or "no rule settles this call",
-                                                                      VERDICT_WORDS[v]),
-                    d.rule_id, d.generation, verdict)
-        return VERDICT_CODES[verdict], TIER_CODES[d.tier], d.reason, d.rule_id, d.generation, verdict
-
-    def clear_memo(self):
-        """Forget the answers memoized by raw request (entries of older policy
-        generations are ignored anyway; this frees their memory)."""
-        self._memo.clear()
+            evaluated = (v, pb.TIER_FALLBACK,
+                         "%s; fail-mode verdict %s" % (reason or "no rule settles this call", VERDICT_WORDS[v]),
+                         rule_id, generation, verdict)
+        else:
+            evaluated = (VERDICT_CODES[verdict], TIER_CODES[tier], reason, rule_id, generation, verdict)
+        v, tier_code, reason = evaluated[:3]
+        answer = (v * len(TIER_NAMES) + tier_code, decision_body(v, reason, rule_id, tier_code, generation), evaluated)
+        encoded = self._encoded
+        if len(encoded) >= ENCODED_MAX:
+            encoded.clear()
+        encoded[key] = answer
+        return answer
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
@@ -296,11 +337,15 @@ class Decider:
         # or odd values (never allowing them), so no limit errors are raised here.
         t0 = perf_counter_ns()
         call = _LocalCall(d)
-        r = self._evaluate(call.tool, d["input"], call.cwd, call.home, call.agent_id, 0)
-        v, tier, reason, rule_id, generation, verdict = r
+        decision = self.validator.check(call.tool, d["input"], call.cwd or None, call.agent_id or None,
+                                        call.home or None)
+        key = (decision.verdict, decision.tier, decision.reason, decision.rule_id, decision.generation, 0)
+        index, _, evaluated = self._encoded.get(key) or self._encode(*key)
+        v, tier, reason, rule_id, generation, verdict = evaluated
         if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
-            return self._settle_local(Pending(call, call.agent_id, d["input"], r, t0))
-        self.stats.decided(v, tier, perf_counter_ns() - t0)
+            return self._settle_local(Pending(call, call.agent_id, d["input"], evaluated, t0))
+        self._decisions[index] += 1
+        self._validation_time.observe(perf_counter_ns() - t0)
         return {"verdict": VERDICT_WORDS[v], "reason": reason, "rule_id": rule_id,
                 "tier": TIER_WORDS[tier], "generation": generation}
 
@@ -334,6 +379,16 @@ class Decider:
         self.stats.decided(v, tier, ns, "escalation")
         return decision_bytes(pending.request_id,
                               decision_body(v, reason, rule_id, tier, pending.generation, escalation_id), ns)
+
+
+def _parse_input(text):
+    """input_json parsed by json.loads, or CallRejected naming the field."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise CallRejected(INVALID, "input_json is nested too deeply", "input_json") from None
+    except ValueError as e:
+        raise CallRejected(INVALID, "input_json is not valid JSON: %s" % e, "input_json") from None
 
 
 def _json_type(value):
