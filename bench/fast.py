@@ -7,8 +7,11 @@ Workload: every call of the development corpus (tool, input, cwd). Implementatio
             against the raw input text (what a validator without shell analysis does)
 
 For each: ns per decision and decisions per second for cache hits (same calls repeated,
-cache on) and for uncached evaluation (cache off), the median of per-call timings, and
-the ratios. Run from the repository root:
+cache on) and for uncached evaluation (cache off), per-call medians, and the ratios.
+This machine is shared, and other work only ever adds time, so every figure comes in a
+noise-robust form beside the plain one: the best of repeated passes next to the median
+pass, and the median over calls of each call's best time next to the median of all
+samples. Run from the repository root:
 
     .venv/bin/python bench/fast.py            # table
     .venv/bin/python bench/fast.py --json     # machine-readable
@@ -110,31 +113,36 @@ def make_checker(engine_mod, specs, programs, cache_size):
 
 
 def time_batch(fn, workload, min_seconds):
-    """ns per call over whole passes of the workload, repeated for at least min_seconds."""
-    calls = 0
-    start = time.perf_counter_ns()
-    deadline = start + int(min_seconds * 1e9)
+    """ns per call of whole passes over the workload, repeated for at least min_seconds:
+    (best pass, median pass). On a shared machine other work only ever adds time, so the
+    best pass is the least disturbed estimate; the median pass shows how much it varies."""
+    passes = []
+    deadline = time.perf_counter_ns() + int(min_seconds * 1e9)
     while True:
+        start = time.perf_counter_ns()
         for tool, inp, cwd in workload:
             fn(tool, inp, cwd)
-        calls += len(workload)
         now = time.perf_counter_ns()
-        if now >= deadline:
-            return (now - start) / calls
+        passes.append((now - start) / len(workload))
+        if now >= deadline and len(passes) >= 3:
+            return min(passes), statistics.median(passes)
 
 
 def time_each(fn, workload, rounds):
-    """Median and p99 of per-call times (ns), timer overhead subtracted."""
+    """Per-call timings (ns, timer overhead subtracted) over `rounds` passes: the median
+    and p99 of all samples, and the median over calls of each call's best time (the
+    per-call cost with the machine's interference taken out, as timeit's best-of)."""
     clock = time.perf_counter_ns
     overhead = min(-(clock() - clock()) for _ in range(2000))
-    samples = []
+    per_call = [[] for _ in workload]
     for _ in range(rounds):
-        for tool, inp, cwd in workload:
+        for k, (tool, inp, cwd) in enumerate(workload):
             t0 = clock()
             fn(tool, inp, cwd)
-            samples.append(clock() - t0 - overhead)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99)]
+            per_call[k].append(clock() - t0 - overhead)
+    samples = sorted(t for ts in per_call for t in ts)
+    return (statistics.median(samples), samples[int(len(samples) * 0.99)],
+            statistics.median(min(ts) for ts in per_call))
 
 
 def run(args):
@@ -153,24 +161,28 @@ def run(args):
         cold = make_checker(engine_mod, specs, policy.programs, 0)
         for tool, inp, cwd in workload:
             hot.check(tool, inp, cwd)
-        hit_ns = time_batch(hot.check, workload, args.seconds)
+        hit_ns, hit_pass_median = time_batch(hot.check, workload, args.seconds)
         assert hot.cache.hits > 0
-        uncached_ns = time_batch(cold.check, workload, args.seconds)
-        med, p99 = time_each(cold.check, workload, args.rounds if name == "compiled" else max(1, args.rounds // 4))
-        hit_med, _ = time_each(hot.check, workload, args.rounds)
+        uncached_ns, uncached_pass_median = time_batch(cold.check, workload, args.seconds)
+        med, p99, best_med = time_each(cold.check, workload,
+                                       args.rounds if name == "compiled" else max(3, args.rounds // 4))
+        hit_med, _, hit_best_med = time_each(hot.check, workload, args.rounds)
         results["results"][name] = {
-            "cache_hit_ns": round(hit_ns, 1), "cache_hit_median_ns": round(hit_med, 1),
+            "cache_hit_ns": round(hit_ns, 1), "cache_hit_pass_median_ns": round(hit_pass_median, 1),
+            "cache_hit_median_ns": round(hit_med, 1), "cache_hit_best_median_ns": round(hit_best_med, 1),
             "cache_hit_per_s": round(1e9 / hit_ns),
-            "uncached_ns": round(uncached_ns, 1), "uncached_median_ns": round(med, 1),
+            "uncached_ns": round(uncached_ns, 1), "uncached_pass_median_ns": round(uncached_pass_median, 1),
+            "uncached_median_ns": round(med, 1), "uncached_best_median_ns": round(best_med, 1),
             "uncached_p99_ns": round(p99, 1), "uncached_per_s": round(1e9 / uncached_ns),
         }
         print("  %-8s done" % name, file=sys.stderr)
     naive = NaiveValidator(specs)
-    naive_ns = time_batch(naive.check, workload, args.seconds)
-    med, p99 = time_each(naive.check, workload, max(1, args.rounds // 4))
+    naive_ns, naive_pass_median = time_batch(naive.check, workload, args.seconds)
+    med, p99, best_med = time_each(naive.check, workload, max(3, args.rounds // 4))
     strict = sum(1 for (tool, inp, cwd), c in zip(workload, cases)
                  if naive.check(tool, inp, cwd)[0] in [c["expect"]] + c.get("accept", []))
-    results["results"]["naive"] = {"uncached_ns": round(naive_ns, 1), "uncached_median_ns": round(med, 1),
+    results["results"]["naive"] = {"uncached_ns": round(naive_ns, 1), "uncached_pass_median_ns": round(naive_pass_median, 1),
+                                   "uncached_median_ns": round(med, 1), "uncached_best_median_ns": round(best_med, 1),
                                    "uncached_p99_ns": round(p99, 1), "uncached_per_s": round(1e9 / naive_ns),
                                    "corpus_strict_pct": round(100.0 * strict / len(cases), 1),
                                    "patterns": len(naive.rules)}
@@ -179,6 +191,8 @@ def run(args):
         results["ratios"] = {
             "uncached_pure_over_compiled": round(r["pure"]["uncached_ns"] / r["compiled"]["uncached_ns"], 1),
             "uncached_median_pure_over_compiled": round(r["pure"]["uncached_median_ns"] / r["compiled"]["uncached_median_ns"], 1),
+            "uncached_best_median_pure_over_compiled": round(
+                r["pure"]["uncached_best_median_ns"] / r["compiled"]["uncached_best_median_ns"], 1),
             "cache_hit_pure_over_compiled": round(r["pure"]["cache_hit_ns"] / r["compiled"]["cache_hit_ns"], 1),
             "uncached_naive_over_compiled": round(r["naive"]["uncached_ns"] / r["compiled"]["uncached_ns"], 1),
         }
@@ -189,17 +203,20 @@ def print_table(res):
     print("Fast validator benchmark: %d calls from %s (python %s)" % (
         res["workload"]["calls"], res["workload"]["corpus"], res["python"]))
     print()
-    print("%-10s %14s %14s %14s %14s %14s" % ("impl", "hit ns/call", "hit /s", "uncached ns", "median ns", "uncached /s"))
+    print("ns per decision. hit, uncached: mean over the best pass (median pass in brackets);")
+    print("median: of all per-call samples; best-median: over calls, of each call's best time.")
+    print()
+    print("%-9s %16s %18s %10s %12s %12s" % ("impl", "hit", "uncached", "median", "best-median", "uncached/s"))
     for name, r in res["results"].items():
-        print("%-10s %14s %14s %14.0f %14.0f %14s" % (
-            name, "%.0f" % r["cache_hit_ns"] if "cache_hit_ns" in r else "-",
-            "{:,}".format(r["cache_hit_per_s"]) if "cache_hit_per_s" in r else "-",
-            r["uncached_ns"], r["uncached_median_ns"], "{:,}".format(r["uncached_per_s"])))
+        hit = "%.0f (%.0f)" % (r["cache_hit_ns"], r["cache_hit_pass_median_ns"]) if "cache_hit_ns" in r else "-"
+        print("%-9s %16s %18s %10.0f %12.0f %12s" % (
+            name, hit, "%.0f (%.0f)" % (r["uncached_ns"], r["uncached_pass_median_ns"]),
+            r["uncached_median_ns"], r["uncached_best_median_ns"], "{:,}".format(r["uncached_per_s"])))
     if "naive" in res["results"]:
         print("\nnaive baseline: %d regex patterns, corpus strict %.1f%% (no shell analysis)" % (
             res["results"]["naive"]["patterns"], res["results"]["naive"]["corpus_strict_pct"]))
     for k, v in res.get("ratios", {}).items():
-        print("ratio %-38s %6.1fx" % (k, v))
+        print("ratio %-42s %6.1fx" % (k, v))
 
 
 def main(argv=None):
