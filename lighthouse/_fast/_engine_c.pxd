@@ -109,6 +109,7 @@ cdef class _Rx:
 cdef class Rule:
     # Laid out in the order _match_command reads the fields, so that the few cache lines
     # a rule rejected early needs are the first ones.
+    cdef unsigned int _needs
     cdef int _sudo
     cdef int _dynamic
     cdef Py_ssize_t _nsub
@@ -148,6 +149,8 @@ cdef class Rule:
     cdef readonly object env
     cdef readonly object fields
     cdef readonly object is_bash
+
+    cdef unsigned int _needs_of(self)
 
 
 @cython.final

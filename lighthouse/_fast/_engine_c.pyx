@@ -1457,6 +1457,22 @@ _EMPTY_SPEC = _EMPTY_SPEC_C
 cdef list _NO_FORMS = []
 cdef set _NO_FLAGS = set()
 
+# What a command has that rules may require (_View.has, Rule._needs): a rule needing a
+# feature the command lacks fails one of its tests, so the rule loop skips it with one
+# AND instead of a call.
+cdef enum:
+    N_WRITES = 1 << 0        # written arguments (writes)
+    N_PATHS = 1 << 1         # path arguments (paths, reads)
+    N_REDIRECTS = 1 << 2
+    N_PIPE_IN = 1 << 3
+    N_PIPELINE = 1 << 4
+    N_CODE_FROM = 1 << 5
+    N_CODE = 1 << 6
+    N_OPTIONS = 1 << 7
+    N_FLAGS = 1 << 8         # flags_all, flags_any
+    N_SUDO = 1 << 9
+    N_ENV = 1 << 10
+
 
 @cython.final
 @cython.no_gc
@@ -1476,6 +1492,7 @@ cdef class _View:
     cdef str ws
     cdef list _forms
     cdef _Place _place
+    cdef unsigned int has
     cdef list _path_cands
     cdef list _read_cands
     cdef list _pos_cands
@@ -1678,6 +1695,11 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     v.path_args = path_args
     v.writes = writes
     v._forms = None
+    v.has = ((N_WRITES if writes else 0) | (N_PATHS if path_args else 0)
+             | (N_REDIRECTS if sc.redirects else 0) | (N_PIPE_IN if sc.pipe_in else 0)
+             | (N_PIPELINE if sc.pipeline else 0) | (N_CODE_FROM if sc.code_from else 0)
+             | (N_CODE if sc.code else 0) | (N_OPTIONS if options else 0)
+             | (N_FLAGS if flags else 0) | (N_SUDO if sc.sudo else 0) | (N_ENV if sc.env else 0))
     return v
 
 
@@ -1793,6 +1815,38 @@ cdef class Rule:
                              if self.fields is not None else None)
         self._code_rx = _make_rx(self.code) if self.code is not None else None
         self._any_rx = _make_rx(self.any_field) if self.any_field is not None else None
+        self._needs = self._needs_of()
+
+    cdef unsigned int _needs_of(self):
+        # Features without which one of _match_command's tests fails. Not for rules whose
+        # sudo/dynamic tests compare odd values (they run first and may raise), and env
+        # only when no code regex (which may raise on odd text) is tested before it.
+        cdef unsigned int needs = 0
+        if self._sudo == 2 or self._dynamic == 2:
+            return 0
+        if self.writes is not None:
+            needs |= N_WRITES
+        if self.paths is not None or self.reads is not None:
+            needs |= N_PATHS
+        if self.redirects is not None:
+            needs |= N_REDIRECTS
+        if self.pipe_in is not None:
+            needs |= N_PIPE_IN
+        if self.pipeline is not None:
+            needs |= N_PIPELINE
+        if self.code_from is not None:
+            needs |= N_CODE_FROM
+        if self.code is not None:
+            needs |= N_CODE
+        if self.options is not None:
+            needs |= N_OPTIONS
+        if self.flags_all or self.flags_any:
+            needs |= N_FLAGS
+        if self._sudo == 1:
+            needs |= N_SUDO
+        if self._env_items and self.code is None:
+            needs |= N_ENV
+        return needs
 
     def match_command(self, v):
         return _match_command(self, <_View?>v)
@@ -2283,6 +2337,7 @@ cdef class Engine:
         cdef _View view
         cdef Rule r, hit, worst = None
         cdef object miss_prog = None, spec
+        cdef unsigned int lacks
         if not isinstance(command, str):
             return (C_DENY, "input.invalid", "Bash input needs a string 'command' field")
         try:
@@ -2298,7 +2353,10 @@ cdef class Engine:
             spec = self.programs.get(sc.program, _EMPTY_SPEC_C)
             view = _make_view(sc, <ProgramSpec?>spec, home, cwd)
             hit = None
+            lacks = ~view.has
             for r in self._rules_for_command(sc.program, view.positionals):
+                if r._needs & lacks:
+                    continue
                 if _match_command(r, view):
                     hit = r
                     break
