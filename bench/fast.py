@@ -223,7 +223,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=pathlib.Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum time per batch measurement")
-    ap.add_argument("--rounds", type=int, default=20, help="passes over the workload for per-call medians")
+    ap.add_argument("--rounds", type=int, default=50, help="passes over the workload for per-call medians and best times")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
     res = run(args)
