@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 
 from lighthouse.metrics import DURATION_BUCKETS_NS, histogram_quantile  # noqa: E402
+from lighthouse.server.threads import keep_helper_threads_lowered  # noqa: E402
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
@@ -62,8 +63,9 @@ PHASES = ("unary", "stream", "batch", "paced")
 
 # ------------------------------------------------------------------ null server
 
-async def _null_main(port):
-    """A server with the same services and messages that decides nothing."""
+async def _null_main(port, helper_nice):
+    """A server with the same services, messages and thread priorities that decides
+    nothing."""
     const = dict(verdict=pb.VERDICT_ALLOW, reason="null server", rule_id="null", tier=pb.TIER_RULES,
                  policy_generation=1)
 
@@ -88,10 +90,13 @@ async def _null_main(port):
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    keeper = loop.create_task(keep_helper_threads_lowered(helper_nice)) if helper_nice > 0 else None
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     print("null server ready", flush=True)
     await stop.wait()
+    if keeper is not None:
+        keeper.cancel()
     await server.stop(1)
 
 
@@ -338,6 +343,7 @@ def run(args):
     report = {"agents": args.agents, "duration_s": args.duration, "repeat": args.repeat,
               "channels": args.channels, "batch_size": args.batch_size, "senders": args.senders,
               "paced_rate": args.rate, "workers": args.workers, "cache": not args.no_cache,
+              "helper_nice": args.helper_nice,
               "implementation": _fast.IMPLEMENTATION, "load_average": os.getloadavg()[0]}
     try:
         import uvloop
@@ -347,11 +353,12 @@ def run(args):
     servers = {}
     try:
         port = free_port()
-        servers["null"] = Server("null", [sys.executable, __file__, "--null-server", str(port)], port, env=env)
+        servers["null"] = Server("null", [sys.executable, __file__, "--null-server", str(port),
+                                          "--helper-nice", str(args.helper_nice)], port, env=env)
         port, mport = free_port(), free_port()
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port),
                 "--metrics-port", str(mport), "--no-socket", "--workers", str(args.workers),
-                "--log-level", "warning"]
+                "--log-level", "warning", "--helper-nice", str(args.helper_nice)]
         if args.no_cache:
             argv += ["--cache-size", "0"]
         servers["lighthouse"] = Server("lighthouse", argv, port, mport, env=env)
@@ -403,14 +410,16 @@ def main(argv=None):
     p.add_argument("--no-cache", action="store_true", help="run the real server with its decision cache off")
     p.add_argument("--corpus", default=str(CORPUS))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--helper-nice", type=int, default=10,
+                   help="lighthouse serve --helper-nice, applied to the null server too (default 10)")
     p.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.null_server:
         try:
             import uvloop
-            uvloop.run(_null_main(args.null_server))
+            uvloop.run(_null_main(args.null_server, args.helper_nice))
         except ImportError:
-            asyncio.run(_null_main(args.null_server))
+            asyncio.run(_null_main(args.null_server, args.helper_nice))
         return 0
     report = run(args)
     if args.json:

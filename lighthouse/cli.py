@@ -272,7 +272,8 @@ def cmd_serve(args):
         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         socket=args.socket, local_socket=not args.no_socket, grace=args.grace,
         rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
-        cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes))
+        cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
+        helper_nice=args.helper_nice)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -386,6 +387,9 @@ def build_parser():
                    help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
     p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest gRPC request accepted")
+    p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
+                   help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
+                        "preempt the thread deciding calls (default 10; 0: leave them be)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     _add_policy_args(p)
     p.set_defaults(func=cmd_serve)

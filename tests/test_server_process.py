@@ -5,6 +5,7 @@ and the local socket endpoint."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import signal
 import threading
 import time
@@ -100,6 +101,36 @@ def test_sighup_reload_then_sigterm_drains_and_exits_0(tmp_path):
     assert answered and set(answered) == {"allow"}
     # Every call was answered or refused cleanly for a retry elsewhere: none was cut off.
     assert set(failed) <= {grpc.StatusCode.UNAVAILABLE}, failed
+
+
+def _thread_niceness(pid):
+    """{native thread id: niceness} of a process's threads (field 19 of /proc/.../stat)."""
+    out = {}
+    for task in pathlib.Path("/proc/%d/task" % pid).iterdir():
+        try:
+            out[int(task.name)] = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="thread priorities are read from Linux /proc")
+@pytest.mark.parametrize("nice", [10, 0])
+def test_helper_threads_yield_to_the_thread_deciding_calls(nice):
+    with ServerProcess("--helper-nice", str(nice)) as srv:
+        srv.wait_ready()
+        with Client(srv.address) as c:
+            assert c.validate("Bash", {"command": "git status"}, cwd=WS).verdict == "allow"
+        deadline = time.monotonic() + 10
+        while True:
+            threads = _thread_niceness(srv.proc.pid)
+            helpers = [n for tid, n in threads.items() if tid != srv.proc.pid]
+            if all(n == nice for n in helpers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert threads[srv.proc.pid] == 0               # the event loop's thread keeps its priority
+        assert len(helpers) >= 2                        # gRPC runs threads of its own
+        assert all(n == nice for n in helpers), threads
 
 
 def test_workers_share_the_port_and_the_supervisor_aggregates(tmp_path):

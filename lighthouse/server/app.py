@@ -31,6 +31,7 @@ from ..validator import Validator
 from .auth import RateLimiter, TokenFileError, TokenStore
 from .core import Decider, Limits
 from .service import AdminService, ReloadError, ValidatorService, admin_handler, validator_handler
+from .threads import keep_helper_threads_lowered
 
 __all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
            "setup_logging", "SERVICE_NAMES"]
@@ -74,6 +75,7 @@ class ServerConfig:
     cache_size: int = 65536
     cache_ttl: float = 300.0
     limits: Limits = field(default_factory=Limits)
+    helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
 
     def address(self, port=None):
         host = self.host
@@ -338,9 +340,14 @@ class LighthouseServer:
         # them out of the collector's generations keeps full collections (pauses on the
         # request path) short.
         gc.freeze()
+        keeper = None
+        if self.config.helper_nice > 0:
+            keeper = loop.create_task(keep_helper_threads_lowered(self.config.helper_nice))
         if ready is not None:
             ready(self.port)
         await self._stopping.wait()
+        if keeper is not None:
+            keeper.cancel()
         log.info("shutting down: draining in-flight calls (up to %gs)", self.config.grace)
         await self.stop()
 
