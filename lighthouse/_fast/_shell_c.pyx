@@ -1431,9 +1431,12 @@ cdef enum:
     PC_SQL = 7
     PC_FIND = 8
     PC_SSH = 9
+    PC_EXEC = 10
 
 cdef dict _PROG_CLASS = {"cd": PC_CD, "busybox": PC_WRAPPER, "eval": PC_EVAL, "su": PC_SU,
                          "runuser": PC_SU, "find": PC_FIND, "ssh": PC_SSH}
+for _w in ("docker", "podman", "nerdctl", "docker-compose", "podman-compose", "kubectl", "oc"):
+    _PROG_CLASS[_w] = PC_EXEC
 for _w in ("export", "declare", "typeset", "local", "readonly"):
     _PROG_CLASS[_w] = PC_DECLARE
 for _w in _CODE_FLAGS:
@@ -1965,6 +1968,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         _find_actions(sc, ctx)
     elif cls == PC_SSH:
         _ssh_remote(sc, ctx)
+    elif cls == PC_EXEC:
+        _container_exec(sc, ctx)
     return _emit(ctx, sc)
 
 
@@ -2080,6 +2085,62 @@ cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
             _interpret(_parse(remote, child.depth), child, False)
         except ShellError:
             sc.dynamic = True
+    return 0
+
+
+# docker/podman exec, compose exec and kubectl exec run their argv in a container: the
+# command is judged like one on the command line (in the container's working directory,
+# "/" unless -w names one), beside the exec itself.
+cdef frozenset _DOCKER_LIKE = frozenset({"docker", "podman", "nerdctl"})
+cdef frozenset _KUBE_LIKE = frozenset({"kubectl", "oc"})
+cdef frozenset _EXEC_VALUE = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir",
+                                        "--detach-keys", "--index"})
+
+
+cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
+    cdef str prog = sc.program
+    cdef list args = sc.args
+    cdef Py_ssize_t n = len(args), k, j
+    cdef object workdir = None
+    cdef list inner
+    cdef str a, origin, first
+    cdef _Ctx child
+    if prog in _KUBE_LIKE:
+        # kubectl [options] exec POD [options] -- COMMAND [args]
+        if "--" not in args:
+            return 0
+        j = args.index("--")
+        if "exec" not in args[:j]:
+            return 0
+        inner = args[j + 1:]
+    else:
+        if n >= 1 and args[0] == "exec":
+            k = 1
+        elif (prog in _DOCKER_LIKE and n >= 2 and args[1] == "exec"
+                and (args[0] == "container" or args[0] == "compose")):
+            k = 2
+        else:
+            return 0
+        while k < n and (<str>args[k]).startswith("-") and args[k] != "-":
+            a = args[k]
+            if a in _EXEC_VALUE:
+                if (a == "-w" or a == "--workdir") and k + 1 < n:
+                    workdir = args[k + 1]
+                k += 2
+                continue
+            if a.startswith("--workdir="):
+                workdir = a[len("--workdir="):]
+            k += 1
+        inner = args[k + 1:]            # args[k] is the container or service
+    if not inner:
+        return 0
+    origin = prog + " exec"
+    child = ctx.child(origin, 1)
+    child.cwd = workdir if workdir and (<str>workdir).startswith("/") else "/"
+    child.sudo = False
+    first = inner[0]
+    _run_argv(first, inner[1:], False, [], child, {}, False, origin, "", None,
+              normalize_program(first), _prog_class(normalize_program(first)), _is_assignment(first))
     return 0
 
 

@@ -1373,6 +1373,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         _find_actions(sc, ctx)
     elif prog == "ssh":
         _ssh_remote(sc, ctx)
+    elif prog in _EXEC_PROGRAMS:
+        _container_exec(sc, ctx)
     return _emit(ctx, sc)
 
 
@@ -1473,6 +1475,55 @@ def _ssh_remote(sc, ctx):
             _interpret(parse(remote, child.depth), child)
         except ShellError:
             sc.dynamic = True
+
+
+# docker/podman exec, compose exec and kubectl exec run their argv in a container: the
+# command is judged like one on the command line (in the container's working directory,
+# "/" unless -w names one), beside the exec itself.
+_DOCKER_LIKE = {"docker", "podman", "nerdctl"}
+_COMPOSE_LIKE = {"docker-compose", "podman-compose"}
+_KUBE_LIKE = {"kubectl", "oc"}
+_EXEC_PROGRAMS = _DOCKER_LIKE | _COMPOSE_LIKE | _KUBE_LIKE
+_EXEC_VALUE = {"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys", "--index"}
+
+
+def _container_exec(sc, ctx):
+    prog = sc.program
+    args = sc.args
+    n = len(args)
+    workdir = None
+    if prog in _KUBE_LIKE:
+        # kubectl [options] exec POD [options] -- COMMAND [args]
+        if "--" not in args:
+            return
+        j = args.index("--")
+        if "exec" not in args[:j]:
+            return
+        inner = args[j + 1:]
+    else:
+        if args[:1] == ["exec"]:
+            k = 1
+        elif prog in _DOCKER_LIKE and n >= 2 and args[1] == "exec" and args[0] in ("container", "compose"):
+            k = 2
+        else:
+            return
+        while k < n and args[k].startswith("-") and args[k] != "-":
+            a = args[k]
+            if a in _EXEC_VALUE:
+                if a in ("-w", "--workdir") and k + 1 < n:
+                    workdir = args[k + 1]
+                k += 2
+                continue
+            if a.startswith("--workdir="):
+                workdir = a[len("--workdir="):]
+            k += 1
+        inner = args[k + 1:]            # args[k] is the container or service
+    if not inner:
+        return
+    child = ctx.child(prog + " exec")
+    child.cwd = workdir if workdir and workdir.startswith("/") else "/"
+    child.sudo = False
+    _run_argv(list(inner), None, [], child, {}, False, prog + " exec", "", [])
 
 
 def _interpret(tree, ctx):
