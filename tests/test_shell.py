@@ -789,6 +789,17 @@ def test_a_shell_in_a_container_is_analysed(impl):
     assert {"curl", "sh"} <= set(programs(cmds))
 
 
+@pytest.mark.parametrize("command, expected", [
+    ('watch -n 5 "rm -rf /srv/data"', [("rm", ["-rf", "/srv/data"])]),
+    ("watch 'ls | wc -l'", [("ls", []), ("wc", ["-l"])]),
+    ("watch -d kubectl get pods", [("kubectl", ["get", "pods"])]),     # -d takes no value
+    ("watch -n1 -- df -h", [("df", ["-h"])]),
+    ("watch -x rm -rf /srv/data", [("rm", ["-rf", "/srv/data"])]),     # -x: no shell
+])
+def test_watch_runs_its_command_through_a_shell(impl, command, expected):
+    assert [(c.program, args(c)) for c in analyze(impl, command)] == expected
+
+
 # ----------------------------------------------------------------------------- errors
 
 BAD = [

@@ -1473,7 +1473,7 @@ cdef dict _WRAPPERS = {
     "torsocks": (set(), 0),
     "proxychains": ({"-f"}, 0),
     "proxychains4": ({"-f"}, 0),
-    "watch": ({"-n", "--interval", "-d", "--differences"}, 0),
+    "watch": ({"-n", "--interval", "-q", "--equexit"}, 0),
     "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
     "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
     "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
@@ -1499,6 +1499,15 @@ cdef list _split_words(str text):
     if len(tree) == 1 and len(<list>tree[0]) == 1:
         return [_word_text(w) for w in (<_Cmd>(<list>tree[0])[0]).words]
     return text.split()
+
+
+cdef bint _watch_exec(list options):
+    # Whether watch's options include -x/--exec (run the command without a shell).
+    cdef str a
+    for a in options:
+        if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
+            return True
+    return False
 
 
 cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
@@ -1587,6 +1596,10 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
             sudo = True
         if prog == "xargs":
             xargs = xargs if xargs is not None else ""
+        if prog == "watch" and i < len(argv) and not _watch_exec(argv[1:i]):
+            # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
+            argv = ["sh", "-c", " ".join(argv[i:])]
+            continue
         if i >= len(argv):
             return list(argv), sudo, cwd, None, True
         argv = argv[i:]

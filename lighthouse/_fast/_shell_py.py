@@ -975,7 +975,7 @@ _WRAPPERS = {
     "torsocks": (set(), 0),
     "proxychains": ({"-f"}, 0),
     "proxychains4": ({"-f"}, 0),
-    "watch": ({"-n", "--interval", "-d", "--differences"}, 0),
+    "watch": ({"-n", "--interval", "-q", "--equexit"}, 0),
     "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
     "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
     "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
@@ -1075,6 +1075,10 @@ def _unwrap(argv, ctx, env):
             sudo = True
         if prog == "xargs":
             xargs = xargs if xargs is not None else ""
+        if prog == "watch" and i < len(argv) and not _watch_exec(argv[1:i]):
+            # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
+            argv = ["sh", "-c", " ".join(argv[i:])]
+            continue
         rest = argv[i:]
         if not rest:
             if prog in ("sudo", "doas", "run0", "xargs", "exec", "time", "command", "nohup"):
@@ -1083,6 +1087,14 @@ def _unwrap(argv, ctx, env):
             return argv[:1] + argv[1:], sudo, cwd, None, True
         argv = rest
     return argv, sudo, cwd, xargs, False
+
+
+def _watch_exec(options):
+    """Whether watch's options include -x/--exec (run the command without a shell)."""
+    for a in options:
+        if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
+            return True
+    return False
 
 
 def _shell_code_arg(args):
