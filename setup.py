@@ -17,6 +17,7 @@ extensions = [
     Extension("lighthouse._fast._shell_c", ["lighthouse/_fast/_shell_c.pyx"], define_macros=macros),
     Extension("lighthouse._fast._cache_c", ["lighthouse/_fast/_cache_c.pyx"], define_macros=macros),
     Extension("lighthouse._fast._engine_c", ["lighthouse/_fast/_engine_c.pyx"], define_macros=macros),
+    Extension("lighthouse._fast._wire_c", ["lighthouse/_fast/_wire_c.pyx"], define_macros=macros),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=TRACE))

@@ -1,4 +1,5 @@
-"""The hot path: shell analysis, rule matching and the decision cache.
+"""The hot path: shell analysis, rule matching, the decision cache and the decoding of
+ToolCall messages.
 
 Each concern has a compiled module (``_x_c``, Cython) and a pure-Python twin (``_x_py``)
 with the same API. This package picks one implementation at import: the compiled one,
@@ -17,19 +18,23 @@ NO_EXTENSIONS = os.environ.get("LIGHTHOUSE_NO_EXTENSIONS", "") not in ("", "0")
 if TYPE_CHECKING:
     from . import _engine_py as engine
     from . import _shell_py as shell
+    from . import _wire_py as wire
     COMPILED = False
 elif NO_EXTENSIONS:
     from . import _engine_py as engine
     from . import _shell_py as shell
+    from . import _wire_py as wire
     COMPILED = False
 else:
     try:
         from . import _engine_c as engine
         from . import _shell_c as shell
+        from . import _wire_c as wire
         COMPILED = True
     except ImportError:
         from . import _engine_py as engine
         from . import _shell_py as shell
+        from . import _wire_py as wire
         COMPILED = False
 
 IMPLEMENTATION = "compiled" if COMPILED else "pure"
@@ -44,4 +49,16 @@ def implementations():
     except ImportError:
         return out
     out["compiled"] = (_shell_c, _engine_c)
+    return out
+
+
+def wire_implementations():
+    """{"pure": module, "compiled": module} of the ToolCall decoders that can be imported."""
+    from . import _wire_py
+    out = {"pure": _wire_py}
+    try:
+        from . import _wire_c
+    except ImportError:
+        return out
+    out["compiled"] = _wire_c
     return out

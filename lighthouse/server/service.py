@@ -15,6 +15,7 @@ from time import perf_counter_ns
 import grpc
 from google.protobuf.message import DecodeError
 
+from .._fast import wire as _fast_wire
 from ..metrics import TIER_NAMES, VERDICT_NAMES
 from ..v1 import admin_pb2, validation_pb2 as pb
 from .auth import parse_bearer
@@ -48,6 +49,36 @@ def _lenient(message_cls):
             return _Malformed(str(e) or "not a valid %s" % message_cls.DESCRIPTOR.full_name)
 
     return deserialize
+
+
+class _Batch:
+    """A decoded ToolCallBatch: its calls (lighthouse._fast.wire.WireCall)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls):
+        self.calls = calls
+
+
+# ToolCalls are decoded straight from the wire into WireCalls (lighthouse._fast.wire),
+# which accept and refuse what the generated code does, without building messages.
+_parse_call = _fast_wire.parse_tool_call
+_parse_batch = _fast_wire.parse_tool_call_batch
+_WireError = _fast_wire.WireError
+
+
+def _lenient_call(data):
+    try:
+        return _parse_call(data)
+    except _WireError as e:
+        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e)
+
+
+def _lenient_batch(data):
+    try:
+        return _Batch(_parse_batch(data))
+    except _WireError as e:
+        return _Malformed("not a valid lighthouse.v1.ToolCallBatch: %s" % e)
 
 
 def _field_metadata(e):
@@ -414,11 +445,11 @@ def validator_handler(service):
     response serializer."""
     return grpc.method_handlers_generic_handler("lighthouse.v1.Validator", {
         "Validate": grpc.unary_unary_rpc_method_handler(
-            service.Validate, request_deserializer=_lenient(pb.ToolCall)),
+            service.Validate, request_deserializer=_lenient_call),
         "ValidateStream": grpc.stream_stream_rpc_method_handler(
-            service.ValidateStream, request_deserializer=_lenient(pb.ToolCall)),
+            service.ValidateStream, request_deserializer=_lenient_call),
         "ValidateBatch": grpc.unary_unary_rpc_method_handler(
-            service.ValidateBatch, request_deserializer=_lenient(pb.ToolCallBatch)),
+            service.ValidateBatch, request_deserializer=_lenient_batch),
     })
 
 
