@@ -1,14 +1,20 @@
 # cython: language_level=3
-"""Decoding of lighthouse.v1.ToolCall and ToolCallBatch from protobuf wire bytes
-(compiled twin of ``_wire_py``, which documents what is accepted)."""
+"""Decoding of lighthouse.v1.ToolCall and ToolCallBatch from protobuf wire bytes, and the
+last step of encoding a Decision (compiled twin of ``_wire_py``, which documents them)."""
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
 
 from ._wire_py import WireError
 
-__all__ = ["WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch"]
+__all__ = ["WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch", "finish_decision"]
 
 cdef enum:
     MAX_FIELD = (1 << 29) - 1
@@ -180,3 +186,52 @@ cpdef list parse_tool_call_batch(bytes data):
         else:
             _skip(&c, <int>(tag & 7), tag >> 3, 0)
     return calls
+
+
+cdef inline int _varint_len(unsigned long long n) noexcept:
+    cdef int k = 1
+    while n >= 0x80:
+        n >>= 7
+        k += 1
+    return k
+
+
+cdef inline char *_put_varint(char *p, unsigned long long n) noexcept:
+    while n >= 0x80:
+        p[0] = <char>((n & 0x7F) | 0x80)
+        p += 1
+        n >>= 7
+    p[0] = <char>n
+    return p + 1
+
+
+cpdef tuple finish_decision(str request_id, bytes body, long long t0):
+    """(serialized Decision, decision_ns): request_id, the pre-encoded body, then
+    decision_ns measured (on perf_counter_ns()'s clock, CLOCK_MONOTONIC) once everything
+    before it is in hand."""
+    cdef Py_ssize_t rlen, blen = PyBytes_GET_SIZE(body), size
+    cdef const char *rid = PyUnicode_AsUTF8AndSize(request_id, &rlen)
+    cdef timespec ts
+    cdef long long ns
+    cdef bytes out
+    cdef char *p
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    ns = <long long>ts.tv_sec * 1000000000LL + ts.tv_nsec - t0
+    size = blen
+    if rlen:
+        size += 1 + _varint_len(<unsigned long long>rlen) + rlen
+    if ns > 0:
+        size += 1 + _varint_len(<unsigned long long>ns)
+    out = PyBytes_FromStringAndSize(NULL, size)
+    p = PyBytes_AS_STRING(out)
+    if rlen:
+        p[0] = 0x0A
+        p = _put_varint(p + 1, <unsigned long long>rlen)
+        memcpy(p, rid, rlen)
+        p += rlen
+    memcpy(p, PyBytes_AS_STRING(body), blen)
+    p += blen
+    if ns > 0:
+        p[0] = 0x40
+        _put_varint(p + 1, <unsigned long long>ns)
+    return out, ns

@@ -1,5 +1,5 @@
-"""Decoding of lighthouse.v1.ToolCall and ToolCallBatch from protobuf wire bytes (pure
-twin of ``_wire_c``).
+"""Decoding of lighthouse.v1.ToolCall and ToolCallBatch from protobuf wire bytes, and the
+last step of encoding a Decision (pure twin of ``_wire_c``).
 
 The server decides most calls in a few microseconds; building a generated ToolCall
 message and reading its eight fields back costs about 2 us of that on its own. These
@@ -17,7 +17,9 @@ against it on random and corrupted messages):
 
 from __future__ import annotations
 
-__all__ = ["WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch"]
+import time
+
+__all__ = ["WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch", "finish_decision"]
 
 _STRING_FIELDS = {1: "request_id", 2: "agent_id", 3: "session_id", 4: "tool", 5: "input_json",
                   6: "cwd", 7: "home"}
@@ -145,3 +147,23 @@ def parse_tool_call_batch(data):
         else:
             i = _skip(data, i, end, tag & 7, tag >> 3, 0)
     return calls
+
+
+def _varint_bytes(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def finish_decision(request_id, body, t0):
+    """(serialized Decision, decision_ns): request_id (field 1), then `body` (the
+    Decision's fields 2-7, pre-encoded), then decision_ns (field 8), which is the
+    perf_counter_ns() time elapsed since t0 when everything before it is encoded.
+    Fields are in number order with defaults omitted, as SerializeToString() writes."""
+    rid = request_id.encode("utf-8")
+    head = (b"\x0a" + _varint_bytes(len(rid)) + rid if rid else b"") + body
+    ns = time.perf_counter_ns() - t0
+    return (head + b"\x40" + _varint_bytes(ns) if ns > 0 else head), ns

@@ -37,9 +37,13 @@ from time import perf_counter_ns
 
 import grpc
 
+from .._fast import wire as _fast_wire
 from ..metrics import TIER_NAMES, Stats
 from ..v1 import validation_pb2 as pb
-from .wire import decision_body, decision_bytes, decision_head, with_decision_ns
+from .wire import decision_body, decision_bytes
+
+# The last step of each answer: request_id + encoded outcome + decision_ns, timed.
+finish_decision = _fast_wire.finish_decision
 
 __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
            "VERDICT_CODES", "TIER_CODES"]
@@ -254,11 +258,10 @@ class Decider:
             if identity is not None or self.rate_limiter is not None:
                 self._authorize(agent, identity)
             self.front_hits += 1
-            head = decision_head(rid, hit[3])
-            ns = perf_counter_ns() - t0
+            out, ns = finish_decision(rid, hit[3], t0)
             self._decisions[hit[2]] += 1
             self._validation_time.observe(ns)
-            return with_decision_ns(head, ns)
+            return out
         max_path = self._max_path
         # One cheap test for the common case; _invalid() names the field when it fails.
         if (not tool or not ij or len(tool) > self._max_tool or len(ij) > self._max_input
@@ -288,11 +291,10 @@ class Decider:
             return Pending(call, agent, tool_input, evaluated, t0)
         if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
             self._remember(key, d, fb, t0)
-        head = decision_head(rid, body)
-        ns = perf_counter_ns() - t0
+        out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
-        return with_decision_ns(head, ns)
+        return out
 
     def _remember(self, key, d, fb, now_ns):
         """Put a decision of the Validator (from its cache, or one tier 1 has just made and

@@ -3,15 +3,16 @@
 Building a Decision message and serializing it costs more than a cached decision itself.
 The servicers therefore answer with bytes: the fields that are the same for every call
 with the same outcome (verdict, reason, rule_id, tier, policy_generation, escalation_id)
-are encoded once per distinct outcome (lighthouse.server.core), and each answer only prepends its
-request_id and appends its decision_ns. The bytes are exactly what
-``Decision.SerializeToString()`` produces (fields in number order, defaults omitted);
-tests/test_server_protos.py checks that against the generated module.
+are encoded once per distinct outcome (lighthouse.server.core), and each answer only
+prepends its request_id and appends its decision_ns (on the hot path with the compiled
+lighthouse._fast.wire.finish_decision, which also takes the time). The bytes are exactly
+what ``Decision.SerializeToString()`` produces (fields in number order, defaults
+omitted); tests/test_server_protos.py checks that against the generated module.
 """
 
 from __future__ import annotations
 
-__all__ = ["varint", "decision_body", "decision_head", "with_decision_ns", "decision_bytes", "batch_bytes"]
+__all__ = ["varint", "decision_body", "decision_bytes", "batch_bytes"]
 
 # Tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
 _T_REQUEST_ID = b"\x0a"
@@ -61,24 +62,15 @@ def decision_body(verdict, reason, rule_id, tier, generation, escalation_id=""):
     return out + _string(_T_ESCALATION_ID, escalation_id)
 
 
-def decision_head(request_id, body):
-    """A serialized Decision without decision_ns: request_id and the pre-encoded body."""
-    if not request_id:
-        return body
-    b = request_id.encode("utf-8")
-    n = len(b)
-    return (bytes((0x0A, n)) if n < 0x80 else _T_REQUEST_ID + varint(n)) + b + body
-
-
-def with_decision_ns(head, ns):
-    """`head` (from decision_head) with decision_ns appended: the field comes last, so a
-    decision can be timed up to the moment its answer is complete but for this field."""
-    return head + _T_DECISION_NS + varint(ns) if ns else head
-
-
 def decision_bytes(request_id, body, ns):
-    """A serialized Decision: request_id, the pre-encoded body, decision_ns."""
-    return with_decision_ns(decision_head(request_id, body), ns)
+    """A serialized Decision: request_id, the pre-encoded body, decision_ns. (The hot
+    path uses lighthouse._fast.wire.finish_decision, which also takes the time.)"""
+    out = body
+    if request_id:
+        b = request_id.encode("utf-8")
+        n = len(b)
+        out = (bytes((0x0A, n)) if n < 0x80 else _T_REQUEST_ID + varint(n)) + b + body
+    return out + _T_DECISION_NS + varint(ns) if ns else out
 
 
 def batch_bytes(decisions):
