@@ -18,6 +18,7 @@ def test_compiled_module_loaded_when_expected():
         assert lighthouse.IMPLEMENTATION == "compiled"
         assert _fast.engine.__name__.endswith("_engine_c")
         assert _fast.shell.__name__.endswith("_shell_c")
+        assert _fast.wire.__name__.endswith("_wire_c")
     else:
         assert not _fast.COMPILED
 
@@ -49,3 +50,13 @@ def test_both_implementations_export_the_same_api(impl):
     assert shell.ShellError is pure_shell.ShellError
     assert engine.VERDICTS == pure_engine.VERDICTS
     assert shell.MAX_DEPTH == pure_shell.MAX_DEPTH
+
+
+def test_both_wire_decoders_export_the_same_api():
+    from lighthouse._fast import wire_implementations
+    wires = wire_implementations()
+    assert "compiled" in wires or not EXPECT_COMPILED
+    for mod in wires.values():
+        for name in ("WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch", "finish_decision"):
+            assert hasattr(mod, name), (mod.__name__, name)
+        assert sorted(mod.__all__) == sorted(wires["pure"].__all__)
