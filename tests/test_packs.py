@@ -202,6 +202,14 @@ SECRETS = [
     bash("cat < ~/.ssh/id_rsa", "deny"),
     bash("cat ~/../../etc/shadow", "deny"),
     bash("cp -r ~/.aws /tmp/", "deny"),
+    bash("grep -r AWS_SECRET ~/.config", "deny", "secrets.hunt-in-home"),
+    bash("rg -i password ~", "deny", "secrets.hunt-in-home"),
+    bash("grep -rn token ~/.config/gh", "deny", "secrets.hunt-in-home"),
+    bash("grep -r DEBUG ~/.config", "ask", "secrets.grep-home-recursive"),
+    bash("rg --files ~", "ask", "secrets.search-home-recursive"),
+    bash("grep -r secret ~/app/src", "allow", "routine.read-text"),
+    bash("rg token src/", "allow", "routine.read-text"),
+    bash("grep password README.md", "allow", "routine.read-text"),
 ]
 
 
