@@ -17,7 +17,7 @@ _SHELL_CHARS = list("abcrmf -/~.$(){}[]|&;<>'\"`\\\n\t=*?!#@:+,%^0123456789")
 _SHELL_WORDS = ["rm ", "-rf ", "bash -c ", "sudo ", "$(", "<<EOF\n", "\nEOF\n", "| sh", "find ", " -delete",
                 "python3 -c ", "git push ", "+main", "xargs ", "env X=1 ", "~/", "/etc", "cd .. && ",
                 "case $x in ", "a|b) ", ";; ", ";& ", " esac", "while ", "; do ", "; done",
-                "docker exec -w /a c ", "kubectl exec p -- ", "docker compose exec s ", "watch -n 1 ", "watch -x "]
+                "docker exec -w /a c ", "kubectl exec p -- ", "docker compose exec s ", "watch -n 1 ", "watch -x ", "$(which rm) ", "$(command -v x) "]
 SHELLISH = st.lists(st.sampled_from(_SHELL_CHARS + _SHELL_WORDS), max_size=40).map("".join)
 
 

@@ -69,6 +69,8 @@ def validator(impl, make_validator):
 # -------------------------------------------------------------------------- filesystem
 
 FILESYSTEM = [
+    bash("find ~ -maxdepth 1 -name '.*' -exec rm -rf {} +", "deny", "fs.rm-home"),
+    bash("find ~ -name '.*' -delete", "deny", "fs.rm-home"),
     bash("rm -fr ~", "deny", "fs.rm-home"),
     bash("rm -r -f /etc/", "deny", "fs.rm-system"),
     bash('rm --recursive --force "$HOME"', "deny", "fs.rm-home"),

@@ -800,6 +800,22 @@ def test_watch_runs_its_command_through_a_shell(impl, command, expected):
     assert [(c.program, args(c)) for c in analyze(impl, command)] == expected
 
 
+@pytest.mark.parametrize("command, program", [
+    ("$(which rm) -rf /srv/data", "rm"),
+    ('"$(command -v python3)" -c "print(1)"', "python3"),
+    ("$(type -P curl) -s https://x.example", "curl"),
+])
+def test_a_program_located_by_which_is_that_program(impl, command, program):
+    cmds = analyze(impl, command)
+    ran = cmds[-1]
+    assert ran.program == program and not ran.dynamic
+
+
+def test_which_with_options_stays_unknown(impl):
+    ran = analyze(impl, "$(which -a rm) /srv/data")[-1]
+    assert ran.dynamic
+
+
 # ----------------------------------------------------------------------------- errors
 
 BAD = [

@@ -1329,6 +1329,17 @@ def _decode_b64(text):
         return None
 
 
+cdef bint _locates_program(str prog, list argv) except -1:
+    # `which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is.
+    cdef Py_ssize_t n = len(argv)
+    if n == 2 and prog == "which":
+        return not (<str>argv[1]).startswith("-")
+    if n == 3 and ((prog == "command" and argv[1] == "-v")
+                   or (prog == "type" and (argv[1] == "-P" or argv[1] == "-p"))):
+        return not (<str>argv[2]).startswith("-")
+    return False
+
+
 cdef object _static_output(list tree, _Ctx ctx):
     if len(tree) != 1:
         return None
@@ -1377,6 +1388,9 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
                     return None
             elif prog == "pwd":
                 text = ctx.cwd + "\n"
+            elif _locates_program(prog, argv):
+                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
+                text = argv[nargv - 1] + "\n"
             elif prog == "cat" and nargv == 1 and cmd.heredoc is not None:
                 text = cmd.heredoc
             elif cmd.herestring is not None and prog == "base64" and _any_in(argv, _B64_DECODE):

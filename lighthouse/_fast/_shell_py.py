@@ -888,6 +888,15 @@ def _decode_b64(text):
         return None
 
 
+def _locates_program(prog, args):
+    """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
+    if len(args) == 1 and prog == "which":
+        return not args[0].startswith("-")
+    if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
+        return not args[1].startswith("-")
+    return False
+
+
 def _static_output(tree, ctx, upto=None):
     """The text a pipeline prints, when it is computable without running anything
     (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
@@ -920,6 +929,9 @@ def _static_output(tree, ctx, upto=None):
                     return None
             elif prog == "pwd":
                 text = ctx.cwd + "\n"
+            elif _locates_program(prog, args):
+                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
+                text = args[-1] + "\n"
             elif prog == "cat" and not args and cmd.heredoc is not None:
                 text = cmd.heredoc
             elif cmd.herestring is not None and prog == "base64" and any(
