@@ -212,6 +212,11 @@ SECRETS = [
     bash("grep -r secret ~/app/src", "allow", "routine.read-text"),
     bash("rg token src/", "allow", "routine.read-text"),
     bash("grep password README.md", "allow", "routine.read-text"),
+    call("Glob", {"pattern": "**/id_rsa*", "path": "/home/dev"}, "ask", "secrets.glob-for-keys"),
+    call("Glob", {"pattern": "src/**/*.py"}, "allow", "files.read"),
+    call("Write", {"file_path": "/home/dev/app/config/prod.yml",
+                   "content": "aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"},
+         "ask", "files.write-secret-content"),
 ]
 
 
@@ -584,6 +589,8 @@ def test_web(validator, tool, tool_input, verdict, rule):
 # --------------------------------------------------------------------------------- mcp
 
 MCP = [
+    call("mcp__aws__s3_delete_bucket", {"bucket": "acme-prod-data"}, "deny", "mcp.delete-repository"),
+    call("mcp__aws__s3_delete_object", {"bucket": "b", "key": "k"}, "ask", "mcp.delete"),
     call("mcp__github__delete_repository", {"owner": "acme", "repo": "api"}, "deny",
          "mcp.delete-repository"),
     call("mcp__gitlab__delete_project", {"id": 1}, "deny", "mcp.delete-repository"),
