@@ -816,6 +816,13 @@ def test_which_with_options_stays_unknown(impl):
     assert ran.dynamic
 
 
+def test_applescript_do_shell_script_is_analysed(impl):
+    cmds = analyze(impl, """osascript -e 'do shell script "rm -rf ~/Documents" with administrator privileges'""")
+    rm = only(cmds, "rm")
+    assert args(rm) == ["-rf", "~/Documents"] and rm.origin == "inline:osascript"
+    assert programs(analyze(impl, """osascript -e 'tell application "Finder" to activate'""")) == ["osascript"]
+
+
 # ----------------------------------------------------------------------------- errors
 
 BAD = [

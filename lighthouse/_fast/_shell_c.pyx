@@ -1719,6 +1719,7 @@ _EXEC_CALLS = re.compile(
     r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
     r"""\s*\(\s*""")
 _BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
+_APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
 _STR_RE = re.compile(_STR)
 _STR_LIST_RE = re.compile(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]")
 _JOIN_RE = re.compile(r"os\.path\.join\(\s*")
@@ -1785,6 +1786,11 @@ cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
     if family == "ruby" or family == "perl" or family == "php":
         for m in _BACKTICK_CODE.finditer(code):
             shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    if family == "osascript":
+        for m in _APPLESCRIPT_SHELL.finditer(code):
+            text = _code_string_at(code, m.end())[0]
+            if text is not None:
+                shell_snippets.append(text)
     for snippet in shell_snippets:
         child = ctx.child("inline:" + family, 1)
         child.sudo = sudo

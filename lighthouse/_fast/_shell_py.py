@@ -1197,6 +1197,7 @@ _EXEC_CALLS = re.compile(
     r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
     r"""\s*\(\s*""")
 _BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
+_APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
 
 
 # perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
@@ -1266,6 +1267,11 @@ def _inline_code(family, code, ctx, sudo, env):
     if family in ("ruby", "perl", "php"):
         for m in _BACKTICK_CODE.finditer(code):
             shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    if family == "osascript":
+        for m in _APPLESCRIPT_SHELL.finditer(code):
+            text, _ = _code_string_at(code, m.end())
+            if text is not None:
+                shell_snippets.append(text)
     for snippet in shell_snippets:
         child = ctx.child("inline:" + family)
         child.sudo = sudo
