@@ -14,10 +14,10 @@ Both levels follow one rule: an entry answers only under the policy generation t
 decided it (a reload turns every older entry into a miss, with no other invalidation)
 and for at most one cache TTL from when the level took it; the front only holds answers
 the Validator has given from or into its cache, and is off when the Validator's cache
-is. They count as one cache in the metrics: a hit
-of either level is a hit, a miss is a call neither level could answer. The wire
-encoding of each distinct outcome is kept as well (keyed by the Decision's own fields,
-so it can never answer a call the Validator has not decided).
+is. They count as one cache in the metrics: a hit of either level is a hit, a miss is a
+call neither level could answer. The wire encoding of each distinct outcome is kept as
+well (keyed by the Decision's own fields, so it can never answer a call the Validator
+has not decided).
 
 A call the fast tiers settle is answered inline. A call they do not settle is, when an
 escalator (a slower tier: Rego policy, experts) is configured, returned as a
