@@ -149,7 +149,14 @@ def parse_tool_call_batch(data):
     return calls
 
 
-def _varint_bytes(n):
+def varint(n):
+    """Base-128 varint of a non-negative int."""
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -164,6 +171,6 @@ def finish_decision(request_id, body, t0):
     perf_counter_ns() time elapsed since t0 when everything before it is encoded.
     Fields are in number order with defaults omitted, as SerializeToString() writes."""
     rid = request_id.encode("utf-8")
-    head = (b"\x0a" + _varint_bytes(len(rid)) + rid if rid else b"") + body
+    head = (b"\x0a" + varint(len(rid)) + rid if rid else b"") + body
     ns = time.perf_counter_ns() - t0
-    return (head + b"\x40" + _varint_bytes(ns) if ns > 0 else head), ns
+    return (head + b"\x40" + varint(ns) if ns > 0 else head), ns

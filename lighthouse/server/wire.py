@@ -12,6 +12,8 @@ omitted); tests/test_server_protos.py checks that against the generated module.
 
 from __future__ import annotations
 
+from .._fast._wire_py import varint
+
 __all__ = ["varint", "decision_body", "decision_bytes", "batch_bytes"]
 
 # Tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
@@ -24,22 +26,6 @@ _T_GENERATION = b"\x30"
 _T_ESCALATION_ID = b"\x3a"
 _T_DECISION_NS = b"\x40"
 _T_DECISIONS = b"\x0a"           # DecisionBatch.decisions
-
-
-def varint(n):
-    """Base-128 varint of a non-negative int."""
-    if n < 0x80:
-        return bytes((n,))
-    if n < 0x4000:
-        return bytes(((n & 0x7F) | 0x80, n >> 7))
-    if n < 0x200000:
-        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _string(tag, s):
