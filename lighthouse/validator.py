@@ -32,12 +32,12 @@ class Validator:
         self.policy = load_policy(self._rules, packs=packs)
         engine = _fast.engine.Engine(engine_specs(self.policy), self.policy.programs)
         self._checker = _fast.engine.Checker(engine, 1, cache_size, cache_ttl, fallback, raw)
-        self.check = self._check_home if home else self._checker.check
+        if not home:
+            # Nothing to fill in: calls go straight to the compiled checker, which takes
+            # the same arguments, without this method's extra call.
+            self.check = self._checker.check
 
-    def _check_home(self, tool, tool_input, cwd=None, agent_id=None, home=None):
-        return self._checker.check(tool, tool_input, cwd, agent_id, home or self.home)
-
-    def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):  # noqa: F811
+    def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call: returns a Decision (verdict, rule_id, reason, tier,
         cached, generation). Bad input gives a deny or a miss, never an exception."""
         return self._checker.check(tool, tool_input, cwd, agent_id, home or self.home)
