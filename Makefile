@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# 1: rebuild the extensions with a gcc profile of a training workload (tools/pgo.py)
+PGO ?= 1
 SOURCES := pyproject.toml setup.py $(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
 .PHONY: install test test-pure bench bench-grpc serve protos clean
@@ -15,6 +17,7 @@ $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
 	touch $@
 

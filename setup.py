@@ -1,10 +1,15 @@
 """Build the Cython hot path. Set LIGHTHOUSE_CYTHON_TRACE=1 for line tracing and
-annotated HTML (profiling and coverage of the compiled code)."""
+annotated HTML (profiling and coverage of the compiled code).
+
+LIGHTHOUSE_PGO=generate:DIR builds the extensions instrumented to write a profile into
+DIR; LIGHTHOUSE_PGO=use:DIR builds them optimised with that profile (gcc). tools/pgo.py
+runs both builds around a training workload; `make install` uses it."""
 
 import os
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 TRACE = os.environ.get("LIGHTHOUSE_CYTHON_TRACE", "") not in ("", "0")
 macros = [("CYTHON_TRACE_NOGIL", "1")] if TRACE else []
@@ -20,4 +25,29 @@ extensions = [
     Extension("lighthouse._fast._wire_c", ["lighthouse/_fast/_wire_c.pyx"], define_macros=macros),
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=TRACE))
+
+def pgo_flags(setting):
+    """(compile flags, link flags) for a LIGHTHOUSE_PGO setting."""
+    mode, _, where = setting.partition(":")
+    if mode not in ("generate", "use") or not where:
+        raise SystemExit("LIGHTHOUSE_PGO must be generate:DIR or use:DIR, not %r" % setting)
+    if mode == "generate":
+        flag = "-fprofile-generate=" + where
+        return [flag], [flag]
+    # partial training: code the workload never ran is optimised as usual, not for size
+    return ["-fprofile-use=" + where, "-fprofile-correction", "-fprofile-partial-training"], []
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        setting = os.environ.get("LIGHTHOUSE_PGO", "")
+        if setting:
+            cflags, ldflags = pgo_flags(setting)
+            for ext in self.extensions:
+                ext.extra_compile_args = list(ext.extra_compile_args or []) + cflags
+                ext.extra_link_args = list(ext.extra_link_args or []) + ldflags
+        super().build_extensions()
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=TRACE),
+      cmdclass={"build_ext": BuildExt})

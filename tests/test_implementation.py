@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import lighthouse
 from lighthouse import _fast
 
@@ -60,3 +62,13 @@ def test_both_wire_decoders_export_the_same_api():
         for name in ("WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch", "finish_decision"):
             assert hasattr(mod, name), (mod.__name__, name)
         assert sorted(mod.__all__) == sorted(wires["pure"].__all__)
+
+
+@pytest.mark.skipif(not EXPECT_COMPILED, reason="pure mode: nothing compiled to profile")
+def test_pgo_training_workload_runs_on_the_compiled_build():
+    # `make install` profiles the extensions on this workload (tools/pgo.py); a workload
+    # that no longer runs would fail the install, so it is checked here on its own.
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "pgo.py"), "--train", "--passes", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "pgo: trained on" in done.stdout

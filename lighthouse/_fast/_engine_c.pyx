@@ -691,6 +691,8 @@ cdef inline bint _bloom_may_have(_PathIndex idx, int which, unsigned int bit) no
 
 
 @cython.final
+@cython.no_gc
+@cython.freelist(32)
 cdef class _Forms:
     """The three forms of one path (path_forms' tuple) with the keys the glob indexes
     look up -- each form's second segment, the distinct last segments, each form's last
@@ -1476,6 +1478,7 @@ cdef enum:
 
 @cython.final
 @cython.no_gc
+@cython.freelist(8)
 cdef class _View:
     """Derived facts about one simple command, computed once and shared by its rules.
     Not tracked by the cycle collector (nor are _Forms, _Place, _ToolCtx): these per-call
@@ -1517,9 +1520,10 @@ cdef class _View:
     cdef list read_cands(self):
         cdef object p
         if self._read_cands is None:
-            if not self.path_args:
-                self._read_cands = _NO_FORMS
-                return _NO_FORMS
+            if not self.writes:
+                # nothing is written: the paths read are all the paths named
+                self._read_cands = self.path_cands()
+                return self._read_cands
             self._read_cands = []
             for a in self.path_args:
                 if a in self.writes:
@@ -1705,6 +1709,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
 
 @cython.final
 @cython.no_gc
+@cython.freelist(4)
 cdef class _ToolCtx:
     """Per-call memo for tool-input rules: path forms by value, and the flattened input
     (the reference recomputes both for every rule; the values are the same)."""
