@@ -68,6 +68,16 @@ def train(passes):
     print("pgo: trained on %d calls x %d passes" % (len(calls), passes))
 
 
+def ensure_build_requirements():
+    """The in-place builds run setup.py with this interpreter, outside pip's isolated
+    build environment: install what pyproject.toml's [build-system] requires."""
+    import tomllib
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        requires = tomllib.load(fh)["build-system"]["requires"]
+    print("pgo: build requirements: %s" % ", ".join(requires))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requires], check=True)
+
+
 def build(setting):
     """One build of the extensions in place; its compiler output is shown only if it fails."""
     env = dict(os.environ, LIGHTHOUSE_PGO=setting)
@@ -92,6 +102,7 @@ def main(argv=None):
         print("pgo: the profile flags need gcc, and the compiler is %r; keeping the plain build"
               % " ".join(cc))
         return 0
+    ensure_build_requirements()
     profile = tempfile.mkdtemp(prefix="lighthouse-pgo-")
     try:
         print("pgo: instrumented build")

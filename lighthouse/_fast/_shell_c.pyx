@@ -2360,7 +2360,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if (prog0 == "builtin" or prog0 == "command") and nwords > 1 and rest[0] == "cd":
+    if nwords > 1 and rest[0] == "cd" and (prog0 == "builtin" or prog0 == "command"):
         first = rest.pop(0)
         nwords -= 1
         prog0 = "cd"
