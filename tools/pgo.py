@@ -97,7 +97,7 @@ def main(argv=None):
     if args.train:
         train(args.passes)
         return 0
-    cc = (sysconfig.get_config_var("CC") or "").split()
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "").split()
     if not cc or "gcc" not in os.path.basename(cc[0]):
         print("pgo: the profile flags need gcc, and the compiler is %r; keeping the plain build"
               % " ".join(cc))
