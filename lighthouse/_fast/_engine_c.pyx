@@ -43,7 +43,7 @@ import re2
 import xxhash
 
 from ._errors import ShellError
-from ._prefilter import ALWAYS, prefilter
+from ._prefilter import ALWAYS, compile_search, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -1802,12 +1802,12 @@ cdef class Rule:
         self.pipe_in = GlobList(g("pipe_in"), "text") if g("pipe_in") else None
         self.pipeline = GlobList(g("pipeline"), "text") if g("pipeline") else None
         self.code_from = GlobList(g("code_from"), "text") if g("code_from") else None
-        self.code = re2.compile(g("code")) if g("code") else None
+        self.code = compile_search(g("code")) if g("code") else None
         self.origin = GlobList(g("origin"), "text") if g("origin") else None
         self.dynamic = g("dynamic")
         self.env = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
-        self.fields = {k: re2.compile(v) for k, v in g("fields", {}).items()} or None
-        self.any_field = re2.compile(g("any_field")) if g("any_field") else None
+        self.fields = {k: compile_search(v) for k, v in g("fields", {}).items()} or None
+        self.any_field = compile_search(g("any_field")) if g("any_field") else None
         self.nargs_min = g("nargs_min")
         self.nargs_max = g("nargs_max")
         self.strip_literals = bool(g("strip_literals"))
