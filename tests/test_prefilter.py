@@ -7,7 +7,7 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lighthouse._fast._prefilter import ALWAYS, prefilter
+from lighthouse._fast._prefilter import ALWAYS, compile_search, prefilter
 from lighthouse.rules.loader import engine_specs, load_policy
 
 from conftest import EXPECT_COMPILED, IMPLS, WS
@@ -105,6 +105,24 @@ def test_a_text_the_prefilter_rules_out_never_matches(pattern, text):
         assert matched
     if not admits(pre, text):
         assert not matched, (pattern, text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=st.sampled_from(PATTERNS), text=TEXTS)
+def test_search_without_capture_groups_finds_the_same_matches(pattern, text):
+    # Both engines compile rule regexes with compile_search; the answer of a search
+    # must be RE2's with the pattern's groups, down to the span of the whole match.
+    plain = re2.compile(pattern)
+    bare = compile_search(pattern)
+    assert bare.groups == 0
+    try:
+        expected = plain.search(text)
+    except Exception:  # noqa: BLE001 - text RE2 cannot take (lone surrogates)
+        return
+    got = bare.search(text)
+    assert (got is None) == (expected is None), (pattern, text)
+    if got is not None:
+        assert got.span() == expected.span()
 
 
 def _rules_file(tmp_path):
