@@ -38,6 +38,7 @@ from libc.string cimport memcmp, memcpy
 
 from lighthouse._fast._cache_c cimport DecisionCache
 from lighthouse._fast._shell_c cimport SimpleCommand, analyze
+from lighthouse._fast._text cimport obj_eq, str_eq
 
 import re2
 import xxhash
@@ -392,11 +393,11 @@ cdef class PathGlob:
         cdef list segs = self.segs
         if n < self.minsegs:
             return False
-        if self.tail is not None and <str?>v[n - 1] != <str>self.tail:
+        if self.tail is not None and not str_eq(<str?>v[n - 1], <str>self.tail):
             return False
         top = self.nprefix if self.nprefix < n else n
         for i in range(top):
-            if <str?>v[i] != <str>segs[i]:
+            if not str_eq(<str?>v[i], <str>segs[i]):
                 return False
         if self.shape == 0:
             if n != ns:
@@ -422,7 +423,7 @@ cdef class PathGlob:
 cdef inline bint _seg_ok(PathGlob g, Py_ssize_t i, object value) except -1:
     cdef str s = <str?>value
     if g.kinds[i] == SEG_LIT:
-        return s == <str>g.segs[i]
+        return str_eq(s, <str>g.segs[i])
     return _wild_match(<_Wild>g._wilds[i], s, False)
 
 
@@ -752,7 +753,7 @@ cdef int _set_keys(_Forms F) except -1:
             continue
         key = segs[n - 1]
         # The forms mostly end with the same segment object: look at it once.
-        if seen is not None and (key is seen or key == seen):
+        if seen is not None and obj_eq(key, seen):
             F.end_chars[f] = end
             continue
         seen = key
@@ -1130,7 +1131,7 @@ cdef _Place _place(str cwd, object home, object workspace):
     # kept and reused when they are the same (a place is never changed once made).
     global _last_place
     cdef _Place pl = _last_place
-    if (pl is not None and pl.cwd == cwd and pl.home_arg == home and pl.ws_arg == workspace
+    if (pl is not None and str_eq(pl.cwd, cwd) and obj_eq(pl.home_arg, home) and obj_eq(pl.ws_arg, workspace)
             and type(home) is type(pl.home_arg) and type(workspace) is type(pl.ws_arg)
             and type(cwd) is type(pl.cwd)):
         return pl
@@ -1230,18 +1231,19 @@ cdef _Forms _forms_at(_Place pl, str value):
         abs_segs = segs
     if full.startswith("~"):
         home_segs = abs_segs
-    elif pl.has_home and (full == pl.home_norm or full.startswith(pl.home_prefix)):
+    elif pl.has_home and (str_eq(full, pl.home_norm) or full.startswith(pl.home_prefix)):
         home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
     elif full.startswith("/home/") or full.startswith("/Users/"):
         parts = abs_segs
-        if len(parts) >= 3 and parts[2] != "" and parts[2] != "*" and parts[2] != "**":
+        if len(parts) >= 3 and not (str_eq(<str?>parts[2], "") or str_eq(<str>parts[2], "*")
+                                    or str_eq(<str>parts[2], "**")):
             home_segs = parts[2:]
             home_segs[0] = "~"
-    elif full == "/root" or full.startswith("/root/"):
+    elif str_eq(full, "/root") or full.startswith("/root/"):
         home_segs = abs_segs[1:]
         home_segs[0] = "~"
     if pl.has_ws:
-        if full == pl.ws:
+        if str_eq(full, pl.ws):
             ws_segs = ["{ws}"]
         elif full.startswith(pl.ws_prefix):
             ws_segs = segs[pl.ws_nsegs - 1:]
@@ -1366,7 +1368,7 @@ cdef object _path_candidate(str arg):
     """The path an argument names, or None: `@file` (curl), `key=value`, `--opt=value`."""
     cdef Py_ssize_t n = len(arg), eq, k, start
     cdef Py_UCS4 c
-    if n == 0 or arg == "-" or arg == _DYN:
+    if n == 0 or str_eq(arg, "-") or str_eq(arg, _DYN):
         return None
     c = arg[0]
     if c == u'@' and n > 1:
@@ -1562,7 +1564,7 @@ cdef class _View:
         else:
             n = len(self._forms)
             for k in range(0, n, 2):
-                if self._forms[k] is value or <str>self._forms[k] == value:
+                if str_eq(<str>self._forms[k], value):
                     return <_Forms>self._forms[k + 1]
         f = _forms_at(self._place, value)
         self._forms.append(value)
@@ -1602,7 +1604,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     v.ws = ws
     while k < n:
         a = <str?>args[k]
-        if not ended and a == "--":
+        if not ended and str_eq(a, "--"):
             ended = True
             if flags is None:
                 flags = set()
@@ -1689,9 +1691,9 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     elif mode == W_AFTER_FIRST:
         writes.extend(positionals[1:])
     for op, target in sc.redirects:
-        if op == ">" or op == ">>":
+        if obj_eq(op, ">") or obj_eq(op, ">>"):
             writes.append(target)
-        elif op == "<":
+        elif obj_eq(op, "<"):
             path_args.append(target)
     v.flags = flags
     v.options = options
@@ -2172,7 +2174,7 @@ cpdef object input_error(object tool, object tool_input):
         val = _dget(tool_input, key)
         if val is not None and not isinstance(val, str):
             return "%s input field %r must be a string" % (tool, key)
-    if tool == "MultiEdit" and not isinstance(_dget(tool_input, "edits"), list):
+    if obj_eq(tool, "MultiEdit") and not isinstance(_dget(tool_input, "edits"), list):
         return "MultiEdit input needs an 'edits' list"
     return None
 
@@ -2324,7 +2326,7 @@ cdef class Engine:
         tool = _exact(tool)
         cwd = _exact(cwd)
         home = _exact(home)
-        if tool == "Bash":
+        if obj_eq(tool, "Bash"):
             return self._evaluate_bash(tool_input, cwd or "", home)
         problem = input_error(tool, tool_input)
         if problem is not None:
@@ -2590,7 +2592,7 @@ cdef object _cache_key(object tool, object tool_input, object cwd, object home):
     cdef object c = cwd or ""
     cdef object h = home or ""
     cdef bytes flat
-    if tool == "Bash":
+    if obj_eq(tool, "Bash"):
         cmd = _dget(tool_input, "command")
         body = cmd if isinstance(cmd, str) else _canonical(cmd, 0)
     else:
@@ -2692,7 +2694,7 @@ cdef bint _key_cannot_fail(object tool, object tool_input, object cwd, object ho
         return False
     if (cwd is not None and type(cwd) is not str) or (home is not None and type(home) is not str):
         return False
-    if <str>tool == "Bash":
+    if str_eq(<str>tool, "Bash"):
         cmd = (<dict>tool_input).get("command")
         return type(cmd) is str or _plain_json(cmd, 0)
     return _plain_json(tool_input, 0)

@@ -22,6 +22,7 @@ checks it). Read the reference first; the comments here explain what differs for
 """
 
 cimport cython
+from lighthouse._fast._text cimport str_eq
 from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
                               PyUnicode_1BYTE_KIND, Py_UCS1)
 
@@ -1194,23 +1195,23 @@ cpdef str normpath(str path):
     elif path.startswith("/"):
         head = "/"
     for seg in path.split("/"):
-        if seg == "" or seg == ".":
+        if str_eq(seg, "") or str_eq(seg, "."):
             continue
-        if seg == "..":
+        if str_eq(seg, ".."):
             nout = len(out)
             if nout and out[nout - 1] != "..":
                 out.pop()
-            elif head == "~":
+            elif str_eq(head, "~"):
                 # the parent of the (unknown) home: assume /home/<user>
                 head = "/"
                 out.append("home")
-            elif head != "/":
+            elif not str_eq(head, "/"):
                 out.append("..")
             continue
         out.append(seg)
-    if head == "~":
+    if str_eq(head, "~"):
         return "~/" + "/".join(out) if out else "~"
-    if head == "/":
+    if str_eq(head, "/"):
         return "/" + "/".join(out)
     return "/".join(out) or "."
 
@@ -1549,7 +1550,7 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
         if not argv:
             break
         prog = normalize_program(argv[0])
-        if prog == "busybox" and len(argv) > 1:
+        if str_eq(prog, "busybox") and len(argv) > 1:
             argv = argv[1:]
             continue
         spec = _WRAPPERS.get(prog)
@@ -1559,25 +1560,25 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
         npos = spec[1]
         if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
             break
-        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
+        if str_eq(prog, "sudo") and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
                                                              "--validate"):
             break
         i = 1
         n = len(argv)
         while i < n:
             a = argv[i]
-            if a == "--":
+            if str_eq(a, "--"):
                 i += 1
                 break
-            if prog == "env":
+            if str_eq(prog, "env"):
                 eq = _assignment_eq(a)
                 if eq >= 0:
                     env[a[:eq]] = a[eq + 1:]
                     i += 1
                     continue
-            if a.startswith("-") and len(a) > 1 and not (prog == "nice" and a[1:].isdigit()):
+            if a.startswith("-") and len(a) > 1 and not (str_eq(prog, "nice") and a[1:].isdigit()):
                 key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
-                if prog == "env" and key in ("-S", "--split-string"):
+                if str_eq(prog, "env") and key in ("-S", "--split-string"):
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     j = i + 1 if "=" in a else i + 2
                     argv = [argv[0]] + _split_words(rest) + argv[j:]
@@ -1587,30 +1588,31 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
                 if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     cwd = join_path(cwd, rest)
-                if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
-                    if key == "-I":
+                if str_eq(prog, "xargs") and (str_eq(key, "-I") or str_eq(key, "--replace")
+                                              or str_eq(key, "-i")):
+                    if str_eq(key, "-I"):
                         xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
                     elif "=" in a:
                         xargs = a.split("=", 1)[1]
                     else:
                         xargs = "{}" if len(a) == 2 else a[2:]
-                    i += 2 if key == "-I" and len(a) == 2 else 1
+                    i += 2 if str_eq(key, "-I") and len(a) == 2 else 1
                     continue
                 if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
                     i += 2
                     continue
                 i += 1
                 continue
-            if prog == "nice" and a.startswith("-") and a[1:].isdigit():
+            if str_eq(prog, "nice") and a.startswith("-") and a[1:].isdigit():
                 i += 1
                 continue
             break
         i += npos
-        if prog == "sudo" or prog == "doas" or prog == "run0":
+        if str_eq(prog, "sudo") or str_eq(prog, "doas") or str_eq(prog, "run0"):
             sudo = True
-        if prog == "xargs":
+        if str_eq(prog, "xargs"):
             xargs = xargs if xargs is not None else ""
-        if prog == "watch" and i < len(argv) and not _watch_exec(argv[1:i]):
+        if str_eq(prog, "watch") and i < len(argv) and not _watch_exec(argv[1:i]):
             # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
             argv = ["sh", "-c", " ".join(argv[i:])]
             continue
@@ -1914,7 +1916,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         return None
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
 
-    if prog in _SHELLS and prog != "busybox":
+    if prog in _SHELLS and not str_eq(prog, "busybox"):
         k = _shell_code_arg(args)
         if k >= 0:
             code = args[k]
@@ -1933,7 +1935,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         elif (<str>args[k]).startswith("/dev/fd/") and sources:
             sc.code_from = _as_tuple(sources)
         return _emit(ctx, sc)
-    if prog == "source" or prog == ".":
+    if str_eq(prog, "source") or str_eq(prog, "."):
         if args and (<str>args[0]).startswith("/dev/fd/") and sources:
             sc.code_from = _as_tuple(sources)
         return _emit(ctx, sc)
@@ -1950,7 +1952,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         nargs = len(args)
         for k in range(nargs):
             a = args[k]
-            if (a == "-c" or a == "--command") and k + 1 < nargs:
+            if (str_eq(a, "-c") or str_eq(a, "--command")) and k + 1 < nargs:
                 child = ctx.child("su -c", 1)
                 child.sudo = True
                 _interpret(_parse(args[k + 1], child.depth), child, False)
@@ -2284,7 +2286,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             op = r[0]
             d = False
             value = _expand(r[1], ctx, &d, None)
-            if op == ">" and value.isdigit() or value == "-":
+            if str_eq(op, ">") and value.isdigit() or str_eq(value, "-"):
                 continue
             redirects.append((op, value))
     if cmd.loop is not None:
@@ -2360,7 +2362,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if nwords > 1 and rest[0] == "cd" and (prog0 == "builtin" or prog0 == "command"):
+    if nwords > 1 and rest[0] == "cd" and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
         first = rest.pop(0)
         nwords -= 1
         prog0 = "cd"
@@ -2376,7 +2378,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         return None
     if cls == PC_CD and nwords <= 2:
         target = rest[0] if nwords == 2 else "~"
-        if target == "-":
+        if str_eq(target, "-"):
             target = _DYN
         ctx.cwd = join_path(ctx.cwd, target)
         _emit(ctx, _new_sc("cd", rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,

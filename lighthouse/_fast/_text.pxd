@@ -1,0 +1,31 @@
+# String equality for the compiled modules. Cython 3.3 compiles `a == b` on two str into
+# a call to PyUnicode_Compare, a full ordering comparison that reads the characters even
+# when the lengths differ; most comparisons on the hot path are between strings of
+# different lengths, which these answer from the lengths alone.
+
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND
+from libc.string cimport memcmp
+
+
+cdef inline bint str_eq(str a, str b) noexcept:
+    """a == b for two str (None is equal only to None)."""
+    cdef Py_ssize_t n
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    n = PyUnicode_GET_LENGTH(a)
+    if n != PyUnicode_GET_LENGTH(b):
+        return False
+    # a string is stored in the narrowest kind that holds its characters, so equal
+    # strings have equal kinds
+    if PyUnicode_KIND(a) != PyUnicode_KIND(b):
+        return False
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), <size_t>n * PyUnicode_KIND(a)) == 0
+
+
+cdef inline bint obj_eq(object a, object b) except -1:
+    """a == b, by str_eq when both are exactly str."""
+    if type(a) is str and type(b) is str:
+        return str_eq(<str>a, <str>b)
+    return a == b
