@@ -22,7 +22,7 @@ checks it). Read the reference first; the comments here explain what differs for
 """
 
 cimport cython
-from lighthouse._fast._text cimport str_eq
+from lighthouse._fast._text cimport obj_eq, str_eq
 from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
                               PyUnicode_1BYTE_KIND, Py_UCS1)
 
@@ -2149,10 +2149,10 @@ cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
             return 0
         inner = args[j + 1:]
     else:
-        if n >= 1 and args[0] == "exec":
+        if n >= 1 and obj_eq(args[0], "exec"):
             k = 1
-        elif (prog in _DOCKER_LIKE and n >= 2 and args[1] == "exec"
-                and (args[0] == "container" or args[0] == "compose")):
+        elif (prog in _DOCKER_LIKE and n >= 2 and obj_eq(args[1], "exec")
+                and (obj_eq(args[0], "container") or obj_eq(args[0], "compose"))):
             k = 2
         else:
             return 0
@@ -2362,7 +2362,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if nwords > 1 and rest[0] == "cd" and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
+    if nwords > 1 and obj_eq(rest[0], "cd") and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
         first = rest.pop(0)
         nwords -= 1
         prog0 = "cd"
