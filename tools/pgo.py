@@ -31,11 +31,12 @@ WORKLOAD = ROOT / "tests" / "data" / "challenge.jsonl"
 
 
 def train(passes):
-    """Run the workload through the compiled modules: shell analysis, rule evaluation
-    with the cache off and on, and the wire decoder and encoder the server uses."""
+    """Run the workload through the compiled modules: rule evaluation (shell analysis
+    included) with the cache off and on, and the wire decoder and encoder the server
+    uses."""
     sys.path.insert(0, str(ROOT))
     from lighthouse import _fast
-    from lighthouse._fast import _engine_c, _shell_c, _wire_c
+    from lighthouse._fast import _engine_c, _wire_c
     from lighthouse.rules.loader import engine_specs, load_policy
     from lighthouse.v1 import validation_pb2 as pb
 
@@ -54,11 +55,6 @@ def train(passes):
     body = pb.Decision(verdict=pb.VERDICT_ALLOW, rule_id="train", reason="train").SerializeToString()
     for _ in range(passes):
         for c in calls:
-            if c["tool"] == "Bash" and isinstance(c["input"].get("command"), str):
-                try:
-                    _shell_c.analyze(c["input"]["command"], c["cwd"])
-                except _shell_c.ShellError:
-                    pass
             cold.check(c["tool"], c["input"], c["cwd"])
             hot.check(c["tool"], c["input"], c["cwd"])
         for m in messages:

@@ -1182,6 +1182,12 @@ cdef void _decide_prefixes(_Place pl):
             pl.fast_rel = False
 
 
+cdef inline bint _user_seg(object s) except -1:
+    # The segment after /home or /Users names a user, whose home it is: not an empty
+    # segment, nor a wildcard standing for any user.
+    return not (obj_eq(s, "") or obj_eq(s, "*") or obj_eq(s, "**"))
+
+
 cdef tuple _path_forms(str value, str cwd, object home, object workspace):
     cdef _Forms F = _forms_at(_place(cwd, home, workspace), value)
     return (_form(F, 0), _form(F, 1), _form(F, 2))
@@ -1235,8 +1241,7 @@ cdef _Forms _forms_at(_Place pl, str value):
         home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
     elif full.startswith("/home/") or full.startswith("/Users/"):
         parts = abs_segs
-        if len(parts) >= 3 and not (str_eq(<str?>parts[2], "") or str_eq(<str>parts[2], "*")
-                                    or str_eq(<str>parts[2], "**")):
+        if len(parts) >= 3 and _user_seg(parts[2]):
             home_segs = parts[2:]
             home_segs[0] = "~"
     elif str_eq(full, "/root") or full.startswith("/root/"):
@@ -1298,7 +1303,7 @@ cdef _Forms _forms_single(_Place pl, str value):
         last = value
     elif pl.in_home_roots:
         a2 = cs[2] if ncs > 2 else value
-        if a2 != "" and a2 != "*" and a2 != "**":
+        if _user_seg(a2):
             hl = ncs - 1
             if hl >= 2:
                 second = cs[3] if ncs > 3 else value
@@ -1349,7 +1354,7 @@ cdef int _fill_rel(_Forms F, _Place pl, list segs) except -1:
     elif pl.in_home_roots:
         if len(abs_segs) >= 3:
             s2 = abs_segs[2]
-            if s2 != "" and s2 != "*" and s2 != "**":
+            if _user_seg(s2):
                 home_segs = abs_segs[2:]
                 home_segs[0] = "~"
     elif pl.in_root:
