@@ -264,7 +264,11 @@ def cmd_serve(args):
 
     from .server.app import ConfigError, ServerConfig, serve, setup_logging
     from .server.auth import TokenFileError
+    from .bounds import ENVELOPE
     from .server.core import Limits
+    if not 0 < args.input_window <= args.max_input:
+        print("lighthouse serve: --input-window must be positive and at most --max-input", file=sys.stderr)
+        return EXIT_USAGE
     setup_logging(getattr(logging, args.log_level.upper()), "supervisor" if args.workers > 1 else "lighthouse")
     config = ServerConfig(
         host=args.host, port=args.port, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
@@ -272,7 +276,9 @@ def cmd_serve(args):
         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         socket=args.socket, local_socket=not args.no_socket, grace=args.grace,
         rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
-        cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
+        cache_size=args.cache_size,
+        limits=Limits(max_input_json=args.max_input, input_window=args.input_window,
+                      max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice)
     try:
         return serve(config)
@@ -306,6 +312,8 @@ def cmd_tokens(args):
 
 def build_parser():
     import argparse
+
+    from .bounds import ENVELOPE, MAX_INPUT, WINDOW
 
     parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -386,7 +394,14 @@ def build_parser():
     p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask",
                    help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
-    p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest gRPC request accepted")
+    p.add_argument("--max-input", type=int, default=MAX_INPUT, metavar="CHARS",
+                   help="largest tool input judged at all (input_json characters; default %d): larger "
+                        "calls are refused, and the hook denies them as too large to judge" % MAX_INPUT)
+    p.add_argument("--input-window", type=int, default=WINDOW, metavar="CHARS",
+                   help="characters of each input string the rules read (default %d); a call with "
+                        "longer strings is judged on the window and never allowed" % WINDOW)
+    p.add_argument("--max-message-bytes", type=int, default=None,
+                   help="largest gRPC request accepted (default: --max-input + %d)" % ENVELOPE)
     p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 10; 0: leave them be)")

@@ -42,11 +42,13 @@ import time
 import _socket
 
 __all__ = ["SOCKET_ENV", "SOCKET_NAME", "DEFAULT_SOCKET_PATH", "MAX_REQUEST", "VERDICTS",
-           "default_socket_path", "resolve_socket_path", "Unavailable", "ask"]
+           "default_socket_path", "resolve_socket_path", "policy_path", "read_policy", "Unavailable", "ask"]
 
 SOCKET_ENV = "LIGHTHOUSE_SOCKET"
 SOCKET_NAME = "lighthouse.sock"
-MAX_REQUEST = 1_048_576
+# The longest request line the server reads by default: lighthouse.bounds.MAX_INPUT plus
+# lighthouse.bounds.ENVELOPE (not imported, to keep this module's start-up cost nil).
+MAX_REQUEST = 4 * 1024 * 1024 + 64 * 1024
 VERDICTS = ("allow", "ask", "deny")
 
 
@@ -106,6 +108,51 @@ def trusted_socket(path):
         raise Unavailable("directory %s is writable by other users" % parent)
 
 
+def policy_path(socket_path):
+    """Where the server publishes the policy it serves on ``socket_path``: the rule files
+    and limits, so that a client deciding without it (the hook, when the server is down)
+    applies the same ones."""
+    return socket_path + ".policy.json"
+
+
+def read_policy(socket_path):
+    """The policy published beside ``socket_path`` (a dict: ``rules``, a list of paths;
+    ``packs``; ``window``; ``max_input``), or None when there is none. Raises
+    :class:`Unavailable` for a file that cannot be trusted or read: it must be a regular
+    file of this user (or root) that no one else can read or write, in a directory like
+    the socket's."""
+    path = policy_path(socket_path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (path, e.strerror)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise Unavailable("%s is not a regular file" % path)
+    _check_owner(path, st, "policy file")
+    if st.st_mode & 0o077:
+        raise Unavailable("policy file %s is open to other users (mode %o)" % (path, stat.S_IMODE(st.st_mode)))
+    parent = os.path.dirname(path) or "."
+    try:
+        pst = os.stat(parent)
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
+    _check_owner(parent, pst, "directory")
+    if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+        raise Unavailable("directory %s is writable by other users" % parent)
+    try:
+        with open(path, "rb") as fh:
+            policy = json.loads(fh.read(1 << 20))
+    except (OSError, ValueError) as e:
+        raise Unavailable("cannot read policy file %s: %s" % (path, e)) from None
+    if (not isinstance(policy, dict) or not isinstance(policy.get("rules"), list)
+            or not all(isinstance(r, str) for r in policy["rules"]) or not isinstance(policy.get("packs"), bool)
+            or any(k in policy and (type(policy[k]) is not int or policy[k] <= 0) for k in ("window", "max_input"))):
+        raise Unavailable("policy file %s is malformed" % path)
+    return policy
+
+
 def _check_peer(sock):
     """On Linux, the process at the other end must run as this user or root."""
     opt = getattr(_socket, "SO_PEERCRED", None)
@@ -126,12 +173,17 @@ def ask(call, path, timeout=1.5):
     trusted_socket(path)
     data = json.dumps(call, separators=(",", ":")).encode("utf-8", "surrogatepass") + b"\n"
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    chunks = []
     try:
         sock.settimeout(timeout)
         sock.connect(path)
         _check_peer(sock)
-        sock.sendall(data)
-        chunks = []
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server stopped reading: it refuses a request over its size limit, says
+            # so and closes. Its answer is waiting to be read; no answer is an error below.
+            pass
         size = 0
         while True:
             left = deadline - time.monotonic()
@@ -147,6 +199,8 @@ def ask(call, path, timeout=1.5):
                 break
     except TimeoutError:
         raise Unavailable("no answer from %s within %.2fs" % (path, timeout)) from None
+    except ConnectionResetError:
+        pass            # the server closed after refusing; what it said before is in chunks
     except OSError as e:
         raise Unavailable("cannot reach %s: %s" % (path, e.strerror or e)) from None
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from . import _fast
+from .bounds import MAX_INPUT, TOO_LARGE, WINDOW, WINDOWED, judge_window, measure, too_large_reason, window_input
 from .rules.loader import engine_specs, load_policy
 
 __all__ = ["Validator"]
@@ -19,28 +20,48 @@ class Validator:
     cache. ``fallback`` answers calls no rule settles ("ask" by default); ``raw=True``
     returns those as verdict "miss" instead, for callers that escalate them.
     ``home``: the agent's home directory, when known (``~`` resolves to it).
+    ``window``: characters of each string of an input the rules read; ``max_input``: the
+    largest input judged at all (see :mod:`lighthouse.bounds`: an input past it is denied,
+    and what lies past the window never makes a call an allow).
     """
 
     def __init__(self, rules=(), *, packs=True, cache_size=65536, cache_ttl=300.0,
-                 fallback="ask", raw=False, home=None):
+                 fallback="ask", raw=False, home=None, window=WINDOW, max_input=MAX_INPUT):
+        if window <= 0 or max_input <= 0:
+            raise ValueError("window and max_input must be positive")
         if isinstance(rules, (str, bytes)) or hasattr(rules, "__fspath__"):
             rules = [rules]
         self._rules = list(rules)
         self._packs = packs
         self._lock = threading.Lock()
         self.home = home
+        self.window = min(window, max_input)
+        self.max_input = max_input
         self.policy = load_policy(self._rules, packs=packs)
         engine = _fast.engine.Engine(engine_specs(self.policy), self.policy.programs)
         self._checker = _fast.engine.Checker(engine, 1, cache_size, cache_ttl, fallback, raw)
-        if not home:
-            # Nothing to fill in: calls go straight to the compiled checker, which takes
-            # the same arguments, without this method's extra call.
-            self.check = self._checker.check
+        #: ``check`` for an input known to be no longer than ``window`` characters as JSON
+        #: text (the server knows its input_json's length): the bounds have nothing to do
+        #: then, so it is the checker alone when there is no home to fill in.
+        self.check_small = self.check if home else self._checker.check
 
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call: returns a Decision (verdict, rule_id, reason, tier,
-        cached, generation). Bad input gives a deny or a miss, never an exception."""
-        return self._checker.check(tool, tool_input, cwd, agent_id, home or self.home)
+        cached, generation). Bad input gives a deny or a miss, never an exception; an
+        input past ``max_input`` is denied, one with strings past ``window`` is judged on
+        the window and never allowed."""
+        home = home or self.home
+        if type(tool_input) is dict:
+            if measure(tool_input, self.max_input) > self.max_input:
+                return _fast.engine.Decision("deny", TOO_LARGE, too_large_reason(self.max_input), "rules",
+                                             False, self._checker.generation)
+            view = window_input(tool_input, self.window)
+            if view is not None:
+                d = self._checker.check(tool, view, cwd, agent_id, home)
+                verdict, rule_id, reason = judge_window(d.verdict, d.rule_id, d.reason, self.window)
+                return _fast.engine.Decision(verdict, rule_id, reason, "rules" if rule_id == WINDOWED else d.tier,
+                                             d.cached, d.generation)
+        return self._checker.check(tool, tool_input, cwd, agent_id, home)
 
     @property
     def generation(self):

@@ -18,6 +18,7 @@ from lighthouse.hooks.install import InstallError, hook_command, install, settin
 from lighthouse.server.local import validator_decide
 
 from conftest import ROOT
+from serverkit import ServerThread as GrpcServerThread
 from test_local_server import DANGEROUS, RISKY, SAFE, ServerThread
 
 HOME = "/home/dev"      # the corpus's agent: its labels assume `~` is /home/dev
@@ -142,15 +143,14 @@ def test_server_that_does_not_answer_in_time(sockdir, env):
     assert elapsed < 10
 
 
-def test_server_error_reply_falls_back_to_a_local_decision(env):
+def test_a_server_error_reply_is_a_deny_not_a_cue_to_decide_locally(env):
     srv = ServerThread(env["LIGHTHOUSE_SOCKET"], lambda call: {"verdict": "yes"})
     try:
-        out = run_hook(event(DANGEROUS), env)
+        out = run_hook(event(SAFE), env)
     finally:
         srv.stop()
-    assert out["permissionDecision"] == "deny"
-    assert out["permissionDecisionReason"].startswith(
-        "lighthouse server did not decide (internal: the server produced no valid verdict); decided locally: ")
+    assert out == {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason":
+                   "lighthouse server refused this call (internal: the server produced no valid verdict)"}
 
 
 def test_unreachable_grpc_address_falls_back_too(env):
@@ -166,6 +166,92 @@ def test_broken_local_rules_ask_a_person(env, tmp_path):
     out = run_hook(event(SAFE), env, ["--rules", str(bad)])
     assert out["permissionDecision"] == "ask"
     assert "local rules could not be loaded" in out["permissionDecisionReason"]
+
+
+# ---------------------------------------------------------------- large input, server rules
+
+DEPLOY_DENY = ('[[rule]]\nid = "team.no-deploy-writes"\nverdict = "deny"\nreason = "deploy/ is written by CI only"\n'
+               'tools = ["Write"]\npaths = ["{ws}/deploy/**"]\n')
+DEPLOY_WRITE = {"tool": "Write", "cwd": "/home/dev/app", "input": {"file_path": "/home/dev/app/deploy/run.sh"}}
+
+
+def write(call, content):
+    return dict(call, input=dict(call["input"], content=content))
+
+
+@pytest.fixture
+def rules_server(env, tmp_path):
+    """A real server (gRPC on a free port and the local socket at $LIGHTHOUSE_SOCKET)
+    started with --rules denying Writes under deploy/."""
+    from lighthouse.server.app import ServerConfig
+    (tmp_path / "team.toml").write_text(DEPLOY_DENY)
+    config = ServerConfig(port=0, metrics_port=0, socket=env["LIGHTHOUSE_SOCKET"], rules=(str(tmp_path),))
+    with GrpcServerThread(config) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("way", ["socket", "grpc"])
+def test_a_large_write_is_judged_by_the_server_rules(rules_server, env, way):
+    """Over 1 MiB on the socket, or over 256 KB over gRPC, was refused as too large; the
+    hook then decided locally with the shipped packs only, and allowed."""
+    if way == "grpc":
+        env["LIGHTHOUSE_SOCKET"] = os.path.join(os.path.dirname(env["LIGHTHOUSE_SOCKET"]), "none.sock")
+        env["LIGHTHOUSE_ADDR"] = rules_server.address
+    big = "echo deploying\n" * (1_300_000 // 15)
+    out = run_hook(event(write(DEPLOY_WRITE, big)), env)
+    assert out["permissionDecision"] == "deny", out
+    assert "[rule team.no-deploy-writes]" in out["permissionDecisionReason"]
+    assert "decided locally" not in out["permissionDecisionReason"]
+    # Elsewhere in the workspace the window is allowed, but the rest was not read: ask.
+    out = run_hook(event(write(dict(DEPLOY_WRITE, input={"file_path": "/home/dev/app/src/a.sh"}), big)), env)
+    assert out["permissionDecision"] == "ask" and "[rule input.windowed]" in out["permissionDecisionReason"]
+
+
+@pytest.mark.parametrize("way", ["socket", "grpc"])
+@pytest.mark.parametrize("past", ["max_input_json", "transport"])
+def test_past_the_hard_limit_the_answer_is_deny(rules_server, env, way, past):
+    """Past the input limit the server denies (socket) or refuses (gRPC); past the
+    transport's own limit the socket or gRPC refuses; each refusal is a deny."""
+    lim = rules_server.config.limits
+    if way == "grpc":
+        env["LIGHTHOUSE_SOCKET"] = os.path.join(os.path.dirname(env["LIGHTHOUSE_SOCKET"]), "none.sock")
+        env["LIGHTHOUSE_ADDR"] = rules_server.address
+    size = lim.max_input_json if past == "max_input_json" else max(lim.max_local_request, lim.max_message_bytes)
+    huge = "x" * (size + 1)
+    out = run_hook(event(write(dict(DEPLOY_WRITE, input={"file_path": "/home/dev/app/src/a.txt"}), huge)), env)
+    assert out["permissionDecision"] == "deny", out
+    reason = out["permissionDecisionReason"]
+    assert "decided locally" not in reason
+    assert "too large to judge" in reason or reason.startswith("lighthouse server refused this call (")
+
+
+def test_the_server_down_its_rule_files_still_apply(env, tmp_path):
+    """The local decision applies the rule files the server published beside its socket,
+    with the same bounds, and not only the shipped packs."""
+    from lighthouse.server.app import ServerConfig
+    (tmp_path / "team.toml").write_text(DEPLOY_DENY)
+    config = ServerConfig(port=0, metrics_port=0, socket=env["LIGHTHOUSE_SOCKET"], rules=(str(tmp_path),))
+    with GrpcServerThread(config):
+        pass
+    assert not os.path.exists(env["LIGHTHOUSE_SOCKET"])
+    out = run_hook(event(write(DEPLOY_WRITE, "echo hi\n")), env)
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"] == ("lighthouse server unreachable; decided locally: "
+                                               "deploy/ is written by CI only [rule team.no-deploy-writes]")
+    out = run_hook(event(write(dict(DEPLOY_WRITE, input={"file_path": "/home/dev/app/a"}), "x" * 300_000)), env)
+    assert out["permissionDecision"] == "ask" and "[rule input.windowed]" in out["permissionDecisionReason"]
+
+
+def test_a_published_policy_open_to_others_is_not_trusted(env, tmp_path):
+    from lighthouse.localsock import policy_path
+    path = policy_path(env["LIGHTHOUSE_SOCKET"])
+    with open(path, "w") as fh:
+        json.dump({"rules": [], "packs": False}, fh)
+    os.chmod(path, 0o644)
+    out = run_hook(event(SAFE), env)
+    assert out["permissionDecision"] == "ask"
+    assert "published policy cannot be used (policy file %s is open to other users" % path \
+        in out["permissionDecisionReason"]
 
 
 # ---------------------------------------------------------------- bad input

@@ -83,3 +83,59 @@ def test_explain_lists_commands_and_matching_rules():
     rm = out["commands"][1]
     assert rm["sudo"] and rm["cwd"] == "/"
     assert {"fs.rm-system", "sys.sudo"} <= {m["id"] for m in rm["matches"]}
+
+
+# ---------------------------------------------------------------- input bounds
+
+WRITE = "/home/dev/app/src/notes.txt"
+SECRET = "AKIA" + "ABCDEFGHIJKLMNOP"
+
+
+def test_what_lies_past_the_window_never_yields_allow(make_validator):
+    v = make_validator(cache_size=0, window=1000, max_input=10_000)
+    assert v.check("Write", {"file_path": WRITE, "content": "x" * 1000}, cwd=WS).verdict == "allow"
+    # A secret past the window is not seen, but the call is not allowed either.
+    d = v.check("Write", {"file_path": WRITE, "content": "x" * 1000 + SECRET}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("ask", "input.windowed")
+    assert "longer than 1000 characters" in d.reason and "[rule files.write-workspace]" in d.reason
+    # A deny or ask on the window stands.
+    d = v.check("Write", {"file_path": WRITE, "content": SECRET + "x" * 2000}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("ask", "files.write-secret-content")
+    d = v.check("Write", {"file_path": "/etc/passwd", "content": "x" * 2000}, cwd=WS)
+    assert d.verdict == "deny" and d.rule_id != "input.windowed"
+    # Any string counts, nested ones too.
+    edit = {"old_string": "a", "new_string": "b" * 1000}
+    assert v.check("MultiEdit", {"file_path": WRITE, "edits": [edit]}, cwd=WS).verdict == "allow"
+    edit["new_string"] += "b"
+    d = v.check("MultiEdit", {"file_path": WRITE, "edits": [edit]}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("ask", "input.windowed")
+
+
+def test_past_the_hard_limit_the_answer_is_deny(make_validator):
+    v = make_validator(cache_size=0, window=1000, max_input=10_000)
+    for tool_input in ({"file_path": WRITE, "content": "x" * 10_000},
+                       {"file_path": WRITE, "content": "x", "junk": [1] * 10_000},
+                       {"command": "ls", "description": "y" * 10_000}):
+        d = v.check("Write" if "file_path" in tool_input else "Bash", tool_input, cwd=WS)
+        assert (d.verdict, d.rule_id) == ("deny", "input.too-large")
+        assert d.reason == "the input is too large to judge (over 10000 characters)"
+
+
+def test_decisions_on_large_inputs_take_bounded_time(make_validator):
+    """The rules read the window whatever the input's size: a Write at the hard limit
+    costs about what a Write at the window does (measured in bench/README.md)."""
+    import time
+    v = make_validator(cache_size=0)
+    small = {"file_path": WRITE, "content": "x = 1\n" * (v.window // 6)}
+    large = {"file_path": WRITE, "content": "x = 1\n" * ((v.max_input - 100) // 6)}
+
+    def best(tool_input):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            v.check("Write", tool_input, cwd=WS)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    assert v.check("Write", large, cwd=WS).verdict == "ask"
+    assert best(large) < 4 * best(small) + 0.005

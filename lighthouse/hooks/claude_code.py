@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from ..localsock import VERDICTS, Unavailable, ask, resolve_socket_path
+from ..localsock import VERDICTS, Unavailable, ask, read_policy, resolve_socket_path
 
 __all__ = ["main", "run", "decision_output"]
 
@@ -171,12 +171,12 @@ def _ask_grpc(addr, call, timeout, environ):
 
 
 def _ask_server(call, opts, environ):
-    """(reply, refusal, problems): the first decision from the socket or gRPC; else None,
-    the error a server answered instead of a decision (or None if none answered), and why
-    each way failed."""
+    """(reply, refusal, problems): the first answer from the socket or gRPC: a decision,
+    or the error a server answered instead (a refusal: an answer too, never a cue to ask
+    elsewhere or to decide locally); (None, None, why each way failed) when no server
+    answered."""
     deadline = time.monotonic() + opts["timeout"]
     problems = []
-    refusal = None
     ways = [("socket", resolve_socket_path(opts["socket"], environ))]
     if opts["server"]:
         ways.append(("grpc", opts["server"]))
@@ -192,23 +192,31 @@ def _ask_server(call, opts, environ):
             continue
         if reply.get("verdict") in VERDICTS:
             return reply, None, problems
-        refusal = "%s: %s" % (reply.get("error") or "no verdict", reply.get("message") or "")
-        problems.append("%s answered %s" % (where, refusal))
-    return None, refusal, problems
+        return None, "%s: %s" % (reply.get("error") or "no verdict", reply.get("message") or ""), problems
+    return None, None, problems
 
 
 _local_validators = {}
 
 
-def _decide_locally(call, rules):
-    """The same rules, in this process: (verdict, reason, rule_id). The validator is kept
-    for later calls of a process that embeds :func:`run`."""
-    key = tuple(rules)
+def _decide_locally(call, rules, socket_path):
+    """The server's rules, in this process: (verdict, reason, rule_id). The server
+    publishes its rule files and input bounds beside its socket (and leaves them there when
+    it stops); the hook's own ``--rules`` come after them. A published policy that cannot
+    be trusted or read leaves a person to decide. The validator is kept for later calls of
+    a process that embeds :func:`run`."""
+    try:
+        policy = read_policy(socket_path) or {"rules": [], "packs": True}
+    except Unavailable as e:
+        return "ask", "the server's published policy cannot be used (%s); a person must decide" % e, ""
+    kw = {k: policy[k] for k in ("window", "max_input") if k in policy}
+    key = (tuple(policy["rules"]), tuple(rules), policy["packs"], tuple(sorted(kw.items())))
     v = _local_validators.get(key)
     if v is None:
         try:
             from ..validator import Validator
-            v = _local_validators[key] = Validator(rules, cache_size=0)
+            v = _local_validators[key] = Validator(policy["rules"] + list(rules), packs=policy["packs"],
+                                                   cache_size=0, **kw)
         except Exception as e:      # a broken rule file: a person decides, never an allow
             return "ask", "the local rules could not be loaded (%s); a person must decide" % e, ""
     d = v.check(call["tool"], call["input"], call["cwd"], call["agent_id"], call["home"])
@@ -230,10 +238,14 @@ def run(raw, argv=(), environ=None):
     if reply is not None:
         return decision_output(reply["verdict"],
                                _with_rule("lighthouse: %s" % reply.get("reason", ""), reply.get("rule_id")))
-    verdict, reason, rule_id = _decide_locally(call, opts["rules"])
+    if refusal is not None:
+        # The server answered, and not with a verdict: a call it will not judge (too large,
+        # invalid, over a rate limit, not authorized) must not run. Deciding locally instead
+        # would judge it with what the server refused to judge it with.
+        return decision_output("deny", "lighthouse server refused this call (%s)" % refusal)
+    verdict, reason, rule_id = _decide_locally(call, opts["rules"], resolve_socket_path(opts["socket"], environ))
     print("lighthouse hook: %s" % "; ".join(problems), file=sys.stderr)
-    why = "did not decide (%s)" % refusal if refusal else "unreachable"
-    return decision_output(verdict, _with_rule("lighthouse server %s; decided locally: %s" % (why, reason),
+    return decision_output(verdict, _with_rule("lighthouse server unreachable; decided locally: %s" % reason,
                                                rule_id))
 
 

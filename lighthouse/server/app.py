@@ -145,7 +145,8 @@ class LighthouseServer:
         self.tokens = TokenStore(config.tokens) if config.tokens else None
         self.validator = validator or Validator(list(config.rules), packs=config.packs,
                                                 cache_size=config.cache_size, cache_ttl=config.cache_ttl,
-                                                raw=True)
+                                                raw=True, window=config.limits.input_window,
+                                                max_input=config.limits.max_input_json)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
                                rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl)
@@ -252,7 +253,8 @@ class LighthouseServer:
             return
         path = local.resolve_socket_path(self.config.socket)
         try:
-            self._local = await local.start_local_server(path, self.decider.decide_local)
+            self._local = await local.start_local_server(path, self.decider.decide_local,
+                                                         max_request=self.config.limits.max_local_request)
         except Exception as e:
             if self.config.socket:
                 raise
@@ -261,6 +263,12 @@ class LighthouseServer:
             log.warning("local socket endpoint not started on %s: %s: %s", path, type(e).__name__, e)
             return
         self.socket_path = path
+        lim = self.config.limits
+        try:
+            local.publish_policy(path, self.config.rules, self.config.packs, lim.input_window, lim.max_input_json)
+        except OSError as e:
+            log.error("could not publish the policy beside %s (%s): the hook, deciding alone while this server "
+                      "is down, would not apply its rule files", path, e)
 
     async def reload(self, source="signal"):
         """Reload rule files (and the tokens and TLS files) and swap them in atomically; calls keep

@@ -38,6 +38,7 @@ from time import perf_counter_ns
 import grpc
 
 from .._fast import wire as _fast_wire
+from ..bounds import ENVELOPE, MAX_INPUT, WINDOW
 from ..metrics import TIER_NAMES, Stats
 from ..v1 import validation_pb2 as pb
 from .wire import decision_body, decision_bytes
@@ -67,15 +68,23 @@ FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Valida
 class Limits:
     """Per-call field limits (characters) and per-RPC limits. A call over a limit is
     INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is refused by
-    gRPC itself with RESOURCE_EXHAUSTED."""
+    gRPC itself with RESOURCE_EXHAUSTED. ``max_input_json`` is also the Validator's
+    ``max_input`` and ``input_window`` its ``window`` (see lighthouse.bounds); the local
+    socket takes request lines of up to ``max_input_json`` + ENVELOPE bytes."""
 
     max_id: int = 128               # request_id, agent_id, session_id
     max_tool: int = 256
-    max_input_json: int = 256 * 1024
+    max_input_json: int = MAX_INPUT
+    input_window: int = WINDOW
     max_path: int = 4096            # cwd, home
     max_batch: int = 1000           # calls per ValidateBatch
     max_stream_pending: int = 1024  # escalated calls in flight per stream before reading pauses
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = MAX_INPUT + ENVELOPE
+
+    @property
+    def max_local_request(self):
+        """The longest request line the local socket reads (bytes)."""
+        return self.max_input_json + ENVELOPE
 
 
 class CallRejected(Exception):
@@ -190,6 +199,8 @@ class Decider:
         self._max_tool = lim.max_tool
         self._max_input = lim.max_input_json
         self._max_path = lim.max_path
+        self._window = validator.window
+        self._check_small = validator.check_small
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
 
@@ -216,8 +227,8 @@ class Decider:
         if not call.input_json:
             return CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
         if len(call.input_json) > lim.max_input_json:
-            return CallRejected(INVALID, "input_json is longer than %d characters" % lim.max_input_json,
-                                "input_json")
+            return CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
+                                % lim.max_input_json, "input_json")
         return None
 
     def _authorize(self, agent, identity):
@@ -282,7 +293,10 @@ class Decider:
         if type(tool_input) is not dict:
             raise CallRejected(INVALID, "input_json must be a JSON object, not a JSON %s"
                                % _json_type(tool_input), "input_json")
-        d = self.validator.check(tool, tool_input, cwd or None, agent or None, home or None)
+        # A JSON text no longer than the window holds no string longer than it, and is
+        # within max_input: the bounds of Validator.check have nothing to do.
+        check = self._check_small if len(ij) <= self._window else self.validator.check
+        d = check(tool, tool_input, cwd or None, agent or None, home or None)
         answer = self._encoded.get((d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb))
         if answer is None:
             answer = self._encode(d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb)

@@ -28,10 +28,10 @@ import socket
 import stat
 
 from ..localsock import (DEFAULT_SOCKET_PATH, MAX_REQUEST, SOCKET_ENV, VERDICTS, default_socket_path,
-                         resolve_socket_path)
+                         policy_path, resolve_socket_path)
 
 __all__ = ["DEFAULT_SOCKET_PATH", "SOCKET_ENV", "MAX_REQUEST", "default_socket_path", "resolve_socket_path",
-           "start_local_server", "stop_local_server", "validator_decide", "SocketInUse"]
+           "start_local_server", "stop_local_server", "validator_decide", "publish_policy", "SocketInUse"]
 
 log = logging.getLogger("lighthouse.server.local")
 
@@ -276,6 +276,30 @@ async def stop_local_server(server):
         await asyncio.wait(tasks, timeout=2.0)
     if path:
         _unlink_if(path, ino)
+
+
+def publish_policy(socket_path, rules, packs, window, max_input):
+    """Write the policy served on ``socket_path`` beside it (lighthouse.localsock.policy_path):
+    absolute rule paths, whether the packs are loaded, and the input bounds. Owner-only
+    (0600), replaced atomically. It stays when the server stops: the hook, deciding alone
+    while the server is down, must apply the same rules, not only the shipped packs."""
+    path = policy_path(os.path.abspath(os.fspath(socket_path)))
+    data = json.dumps({"rules": [os.path.abspath(os.fspath(r)) for r in rules], "packs": bool(packs),
+                       "window": window, "max_input": max_input}, indent=1) + "\n"
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
 
 
 def validator_decide(validator):
