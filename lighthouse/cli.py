@@ -244,13 +244,13 @@ def cmd_info(args):
 
 def cmd_hook_install(args):
     from .hooks.install import InstallError, hook_command, install, settings_path, uninstall
-    path = settings_path(args.project, args.user)
+    path = settings_path(args.project, args.user, args.shared)
     try:
         if args.hook_cmd == "uninstall":
             status = uninstall(path)
             print("lighthouse hook %s: %s" % ("removed from" if status == "removed" else "was not in", path))
             return EXIT_OK
-        command = args.command or hook_command(socket=args.socket, server=args.server)
+        command = args.command or hook_command(socket=args.socket, server=args.server, defer=args.defer)
         status = install(path, command)
     except InstallError as e:
         print("lighthouse hook %s: %s" % (args.hook_cmd, e), file=sys.stderr)
@@ -362,13 +362,21 @@ def build_parser():
     # Listed for --help only: main() hands `hook claude-code` to the hook before argparse.
     hsub.add_parser("claude-code", add_help=False,
                     help="the PreToolUse hook: event JSON on stdin, decision JSON on stdout (--help for options)")
-    for action, text in (("install", "add the hook to .claude/settings.json (merging; idempotent)"),
-                         ("uninstall", "remove the hook from .claude/settings.json")):
+    for action, text in (("install", "add the hook to .claude/settings.local.json (merging; idempotent)"),
+                         ("uninstall", "remove the hook from .claude/settings.local.json")):
         p = hsub.add_parser(action, help=text)
+        p.add_argument("--project", metavar="DIR",
+                       help="the project whose .claude/settings.local.json to change (default: .)")
         where = p.add_mutually_exclusive_group()
-        where.add_argument("--project", metavar="DIR", help="the project whose .claude/settings.json to change (default: .)")
         where.add_argument("--user", action="store_true", help="change ~/.claude/settings.json instead")
+        where.add_argument("--shared", action="store_true",
+                           help="change the project's committed .claude/settings.json instead (the command "
+                                "names this machine's Python: elsewhere it blocks every tool call until "
+                                "Lighthouse is installed there)")
         if action == "install":
+            p.add_argument("--defer", action="store_true",
+                           help="when Lighthouse allows, give no decision and leave it to Claude Code's "
+                                "own permission rules and prompt (deny and ask are still given)")
             p.add_argument("--socket", metavar="PATH", help="the server's local socket, written into the hook command")
             p.add_argument("--server", metavar="HOST:PORT", help="the server's gRPC address, written into the hook command")
             p.add_argument("--command", help="the hook command to write (default: this Python with -m lighthouse.hooks.claude_code)")

@@ -319,7 +319,8 @@ def ours(data):
 
 def test_install_into_a_fresh_project(tmp_path):
     path = settings_path(tmp_path)
-    assert path == str(tmp_path / ".claude" / "settings.json")
+    assert path == str(tmp_path / ".claude" / "settings.local.json")      # not committed
+    assert settings_path(tmp_path, shared=True) == str(tmp_path / ".claude" / "settings.json")
     assert install(path, "LH") == "installed"
     assert json.loads(open(path).read()) == {"hooks": {"PreToolUse": [
         {"matcher": "*", "hooks": [{"type": "command", "command": "LH", "timeout": 10}]}]}}
@@ -379,7 +380,7 @@ def test_install_refuses_to_overwrite_what_it_cannot_read(tmp_path, content, pro
     with pytest.raises(InstallError, match=problem.replace("[", r"\[")):
         install(path, "LH")
     assert open(path).read() == content
-    assert os.listdir(os.path.dirname(path)) == ["settings.json"]      # no temporary file left
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]     # no temporary file left
 
 
 def test_install_writes_through_a_symlink(tmp_path):
@@ -415,14 +416,19 @@ def test_cli_install_project_and_user(tmp_path, monkeypatch, capsys):
     proj = tmp_path / "proj"
     assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
     assert "installed" in capsys.readouterr().out
-    data = json.loads((proj / ".claude" / "settings.json").read_text())
+    assert not (proj / ".claude" / "settings.json").exists()
+    data = json.loads((proj / ".claude" / "settings.local.json").read_text())
     cmd = data["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-    assert "-P -m lighthouse.hooks.claude_code --socket /tmp/x.sock" in cmd and sys.executable in cmd
+    assert cmd == hook_command(socket="/tmp/x.sock")
+    assert cmd.startswith("sh -c ") and "-P -m lighthouse.hooks.claude_code" in cmd and sys.executable in cmd
     assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
     assert "unchanged" in capsys.readouterr().out
+    assert cli.main(["hook", "install", "--project", str(proj), "--shared", "--defer"]) == 0
+    shared = json.loads((proj / ".claude" / "settings.json").read_text())
+    assert shared["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == hook_command(defer=True)
     assert cli.main(["hook", "install", "--user"]) == 0
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
-    (proj / ".claude" / "settings.json").write_text("{oops")
+    (proj / ".claude" / "settings.local.json").write_text("{oops")
     assert cli.main(["hook", "install", "--project", str(proj)]) == 1
     assert "is not valid JSON" in capsys.readouterr().err
     assert cli.main(["hook", "uninstall", "--user"]) == 0
@@ -454,3 +460,31 @@ def test_the_installed_command_cannot_be_hijacked_from_the_project(env, tmp_path
                           cwd=tmp_path, timeout=60)
     out = json.loads(proc.stdout)["hookSpecificOutput"]
     assert out["permissionDecision"] == "deny" and "hijacked" not in out["permissionDecisionReason"]
+
+
+@pytest.mark.parametrize("broken", ["interpreter", "package"])
+def test_a_missing_hook_blocks_the_call(env, tmp_path, broken):
+    """The committed hook named one machine's virtualenv: elsewhere it exited 127 (or 1
+    for an interpreter without the package), which Claude Code takes as a non-blocking
+    error, and the call ran unchecked. Claude Code blocks on exit 2."""
+    if broken == "interpreter":
+        python, problem = str(tmp_path / "gone" / "bin" / "python"), b"is missing"
+    else:
+        python, problem = sys._base_executable, b"lighthouse hook failed"
+        env.pop("PYTHONPATH")
+        if subprocess.run([python, "-P", "-c", "import lighthouse"], env=env, capture_output=True).returncode == 0:
+            pytest.skip("lighthouse is importable from the base interpreter")
+    path = settings_path(tmp_path)
+    install(path, hook_command(python=python))
+    installed = json.loads(open(path).read())["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    proc = subprocess.run(installed, shell=True, input=event(SAFE), capture_output=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert problem in proc.stderr
+
+
+def test_defer_leaves_allow_to_claude_code(server, env):
+    proc = subprocess.run(MODULE + ["--defer"], input=event(SAFE), capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == b""
+    for call, expected in ((RISKY, "ask"), (DANGEROUS, "deny")):
+        assert run_hook(event(call), env, ["--defer"])["permissionDecision"] == expected

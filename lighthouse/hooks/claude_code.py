@@ -42,7 +42,7 @@ MAX_REASON = 2000
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
-                                   [--rules PATH]... [--agent-id ID]
+                                   [--rules PATH]... [--agent-id ID] [--defer]
 
 Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision JSON.
   --socket PATH       the server's local socket (default: $LIGHTHOUSE_SOCKET, else the default path)
@@ -52,6 +52,8 @@ Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision 
   --rules PATH        extra rule file or directory for the local decision (repeatable;
                       default: $LIGHTHOUSE_RULES, paths separated by ':')
   --agent-id ID       the agent id sent to the server (default: claude-code)
+  --defer             when Lighthouse allows, print no decision: Claude Code's own permission
+                      rules and prompt apply (an "allow" from a hook skips its prompt)
 """
 
 
@@ -63,12 +65,15 @@ def parse_args(argv, environ):
     """The hook's options (argparse costs more start-up than the hook can spare)."""
     opts = {"socket": None, "server": environ.get(ADDR_ENV) or None, "timeout": DEADLINE,
             "rules": [p for p in environ.get(RULES_ENV, "").split(os.pathsep) if p],
-            "agent_id": AGENT_ID}
+            "agent_id": AGENT_ID, "defer": False}
     cli_rules = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         i += 1
+        if arg == "--defer":
+            opts["defer"] = True
+            continue
         name, eq, value = arg.partition("=")
         key = {"--socket": "socket", "--server": "server", "--timeout": "timeout",
                "--rules": "rules", "--agent-id": "agent_id"}.get(name)
@@ -225,12 +230,21 @@ def _decide_locally(call, rules, socket_path):
 
 def run(raw, argv=(), environ=None):
     """Decide one hook event (the bytes Claude Code wrote on stdin): returns the JSON
-    object to print. Never raises for bad input and never allows what it cannot read."""
+    object to print, or None for nothing (``--defer`` and an allow: Claude Code's own
+    permission flow decides). Never raises for bad input and never allows what it cannot
+    read."""
     environ = os.environ if environ is None else environ
     try:
         opts = parse_args(list(argv), environ)
     except _BadOption as e:
         return decision_output("ask", "lighthouse hook is misconfigured (%s); a person must decide" % e)
+    out = _decide(raw, opts, environ)
+    if opts["defer"] and out["hookSpecificOutput"]["permissionDecision"] == "allow":
+        return None
+    return out
+
+
+def _decide(raw, opts, environ):
     call, problem = _read_call(raw, opts["agent_id"])
     if call is None:
         return decision_output("deny", "lighthouse: %s" % problem)
@@ -251,7 +265,8 @@ def run(raw, argv=(), environ=None):
 
 def main(argv=None):
     """Entry point of ``lighthouse hook claude-code`` and ``python -m
-    lighthouse.hooks.claude_code``: always exits 0 with one JSON decision on stdout."""
+    lighthouse.hooks.claude_code``: always exits 0, with one JSON decision on stdout (or
+    nothing: ``--defer`` and an allow)."""
     argv = sys.argv[1:] if argv is None else argv
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
@@ -261,8 +276,9 @@ def main(argv=None):
     except Exception as e:          # a bug must not become an allow, nor a hook error
         out = decision_output("ask", "lighthouse hook failed (%s: %s); a person must decide"
                               % (type(e).__name__, e))
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
+    if out is not None:
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
     return 0
 
 

@@ -1,10 +1,18 @@
 """``lighthouse hook install``: add the PreToolUse hook to Claude Code's settings.
 
-Claude Code reads hooks from ``.claude/settings.json`` (a project) or
-``~/.claude/settings.json`` (the user)::
+Claude Code reads hooks from ``~/.claude/settings.json`` (the user),
+``.claude/settings.json`` (a project, committed and shared) and
+``.claude/settings.local.json`` (a project, this machine only)::
 
     {"hooks": {"PreToolUse": [{"matcher": "*",
                                "hooks": [{"type": "command", "command": "...", "timeout": 10}]}]}}
+
+A project install goes to ``settings.local.json`` by default: the command names this
+machine's interpreter, which a teammate's machine or CI does not have. Wherever it goes,
+the command fails closed: Claude Code treats a hook that exits with anything but 0 or 2
+as a non-blocking error and runs the tool call unchecked, so the command is a ``sh``
+wrapper that exits 2 (which blocks the call and shows the message) when the interpreter
+is gone or the hook fails.
 
 Installing merges into what is there (other settings, other events, other PreToolUse
 hooks stay as they are), is idempotent (an existing Lighthouse hook is updated in place,
@@ -30,25 +38,42 @@ class InstallError(Exception):
     """The settings file cannot be changed safely; nothing was written."""
 
 
-def settings_path(project=None, user=False):
-    """``~/.claude/settings.json`` for the user, else ``<project>/.claude/settings.json``."""
+def settings_path(project=None, user=False, shared=False):
+    """``~/.claude/settings.json`` for the user; for a project
+    ``<project>/.claude/settings.local.json`` (this machine only), or
+    ``<project>/.claude/settings.json`` (committed, shared) when ``shared``."""
     if user:
         return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
-    return os.path.join(os.path.abspath(project or "."), ".claude", "settings.json")
+    name = "settings.json" if shared else "settings.local.json"
+    return os.path.join(os.path.abspath(project or "."), ".claude", name)
 
 
-def hook_command(socket=None, server=None, python=None):
-    """The command Claude Code runs: this interpreter (an absolute path, so it does not
-    depend on Claude Code's PATH) with ``-P -m lighthouse.hooks.claude_code``.
+# Runs the hook and turns every way it can fail to run (interpreter or package gone, a
+# crash) into exit 2, which Claude Code takes as "block this call" with stderr as the
+# reason; any other non-zero exit would let the call run unchecked.
+_WRAPPER = ('py=$1; shift; '
+            'if [ ! -x "$py" ]; then echo "lighthouse hook: $py is missing; reinstall the hook '
+            '(lighthouse hook install) or remove it from the Claude Code settings" >&2; exit 2; fi; '
+            '"$py" -P -m lighthouse.hooks.claude_code "$@"; rc=$?; '
+            'if [ $rc -ne 0 ]; then echo "lighthouse hook failed (exit $rc); the tool call is blocked" >&2; '
+            'exit 2; fi')
+
+
+def hook_command(socket=None, server=None, python=None, defer=False):
+    """The command Claude Code runs: ``sh -c`` with a wrapper that runs this interpreter
+    (an absolute path, so it does not depend on Claude Code's PATH) with ``-P -m
+    lighthouse.hooks.claude_code``, and exits 2 (block) when it cannot.
 
     ``-P`` matters: Claude Code runs hooks in the project directory, and ``-m`` would put
     it first on sys.path, so a ``json.py`` or ``socket.py`` the agent wrote there would run
     inside the hook and could answer allow to everything."""
-    parts = [python or sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
+    parts = ["sh", "-c", _WRAPPER, "lighthouse-hook", python or sys.executable]
     if socket:
         parts += ["--socket", os.path.abspath(socket)]
     if server:
         parts += ["--server", server]
+    if defer:
+        parts.append("--defer")
     return " ".join(shlex.quote(p) for p in parts)
 
 
