@@ -20,6 +20,7 @@ from lighthouse.server.local import validator_decide
 from conftest import ROOT
 from serverkit import ServerThread as GrpcServerThread
 from test_local_server import DANGEROUS, RISKY, SAFE, ServerThread
+from test_server_auth import pki  # noqa: F401 (a fixture)
 
 HOME = "/home/dev"      # the corpus's agent: its labels assume `~` is /home/dev
 MODULE = [sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
@@ -254,6 +255,42 @@ def test_a_published_policy_open_to_others_is_not_trusted(env, tmp_path):
         in out["permissionDecisionReason"]
 
 
+# ---------------------------------------------------------------- gRPC, tokens and TLS
+
+def test_a_token_is_never_sent_in_clear_to_another_host(env):
+    env.update(LIGHTHOUSE_ADDR="192.0.2.1:50051", LIGHTHOUSE_TOKEN="secret-token")
+    out = run_hook(event(SAFE), env, ["--timeout", "0.5"])
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"] == (
+        "lighthouse hook is misconfigured: LIGHTHOUSE_TOKEN is set but 192.0.2.1:50051 is not a loopback "
+        "address and no TLS CA is configured (--tls-ca or LIGHTHOUSE_TLS_CA): the token is not sent in clear")
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mtls"])
+def test_the_hook_reaches_a_tls_server_with_its_token(env, pki, tmp_path, mutual):  # noqa: F811
+    from lighthouse.server.app import ServerConfig
+    from lighthouse.server.auth import add_token
+    d = pki["dir"]
+    token = add_token(tmp_path / "tokens", "claude-code")
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, tokens=str(tmp_path / "tokens"),
+                          tls_cert=str(d / "server.pem"), tls_key=str(d / "server.key"),
+                          tls_client_ca=str(d / "ca.pem") if mutual else None)
+    env.update(LIGHTHOUSE_TOKEN=token, LIGHTHOUSE_TLS_CA=str(d / "ca.pem"))
+    if mutual:
+        env.update(LIGHTHOUSE_TLS_CERT=str(d / "client.pem"), LIGHTHOUSE_TLS_KEY=str(d / "client.key"))
+    with GrpcServerThread(config) as srv:
+        env["LIGHTHOUSE_ADDR"] = srv.address
+        for call, expected in ((SAFE, "allow"), (DANGEROUS, "deny")):
+            out = run_hook(event(call), env)
+            assert out["permissionDecision"] == expected
+            assert out["permissionDecisionReason"].startswith("lighthouse: "), out
+        # A wrong token is the server's refusal: a deny naming it, not a local decision.
+        env["LIGHTHOUSE_TOKEN"] = "not-" + token
+        out = run_hook(event(SAFE), env)
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"].startswith("lighthouse server refused this call (unauthenticated")
+
+
 # ---------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("stdin, problem", [
@@ -278,6 +315,8 @@ def test_malformed_stdin_is_denied_with_the_problem_named(env, stdin, problem):
     (["--socket"], "--socket needs a value"),
     (["--timeout", "soon"], "needs a number"),
     (["--timeout=0"], "between 0 and 60"),
+    (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
+    (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "--tls-cert needs --tls-ca"),
 ])
 def test_bad_options_ask_a_person(env, args, problem):
     out = run_hook(event(SAFE), env, args)

@@ -37,12 +37,14 @@ DEADLINE = 1.5
 ADDR_ENV = "LIGHTHOUSE_ADDR"
 RULES_ENV = "LIGHTHOUSE_RULES"
 TOKEN_ENV = "LIGHTHOUSE_TOKEN"
+TLS_ENV = {"tls_ca": "LIGHTHOUSE_TLS_CA", "tls_cert": "LIGHTHOUSE_TLS_CERT", "tls_key": "LIGHTHOUSE_TLS_KEY"}
 AGENT_ID = "claude-code"
 MAX_REASON = 2000
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
                                    [--rules PATH]... [--agent-id ID] [--defer]
+                                   [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]
 
 Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision JSON.
   --socket PATH       the server's local socket (default: $LIGHTHOUSE_SOCKET, else the default path)
@@ -52,6 +54,11 @@ Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision 
   --rules PATH        extra rule file or directory for the local decision (repeatable;
                       default: $LIGHTHOUSE_RULES, paths separated by ':')
   --agent-id ID       the agent id sent to the server (default: claude-code)
+  --tls-ca PEM        talk TLS to --server, trusting this CA (default: $LIGHTHOUSE_TLS_CA)
+  --tls-cert PEM, --tls-key PEM
+                      client certificate and key for mutual TLS (default: $LIGHTHOUSE_TLS_CERT,
+                      $LIGHTHOUSE_TLS_KEY). $LIGHTHOUSE_TOKEN is sent only over TLS or to a
+                      loopback address: anything else is a misconfiguration, denied and named
   --defer             when Lighthouse allows, print no decision: Claude Code's own permission
                       rules and prompt apply (an "allow" from a hook skips its prompt)
 """
@@ -66,6 +73,7 @@ def parse_args(argv, environ):
     opts = {"socket": None, "server": environ.get(ADDR_ENV) or None, "timeout": DEADLINE,
             "rules": [p for p in environ.get(RULES_ENV, "").split(os.pathsep) if p],
             "agent_id": AGENT_ID, "defer": False}
+    opts.update((k, environ.get(e) or None) for k, e in TLS_ENV.items())
     cli_rules = []
     i = 0
     while i < len(argv):
@@ -76,7 +84,8 @@ def parse_args(argv, environ):
             continue
         name, eq, value = arg.partition("=")
         key = {"--socket": "socket", "--server": "server", "--timeout": "timeout",
-               "--rules": "rules", "--agent-id": "agent_id"}.get(name)
+               "--rules": "rules", "--agent-id": "agent_id", "--tls-ca": "tls_ca", "--tls-cert": "tls_cert",
+               "--tls-key": "tls_key"}.get(name)
         if key is None:
             raise _BadOption("unknown option %r" % arg)
         if not eq:
@@ -97,7 +106,51 @@ def parse_args(argv, environ):
             opts[key] = value
     if cli_rules:
         opts["rules"] = cli_rules
+    if bool(opts["tls_cert"]) != bool(opts["tls_key"]):
+        raise _BadOption("--tls-cert and --tls-key go together")
+    if opts["tls_cert"] and not opts["tls_ca"]:
+        raise _BadOption("--tls-cert needs --tls-ca")
     return opts
+
+
+class _Misconfigured(Exception):
+    """The hook cannot ask the server as configured; said in the answer, not worked around."""
+
+
+def _is_loopback(addr):
+    """True for a gRPC target on this machine: localhost, 127.0.0.0/8, ::1, a unix: path."""
+    if addr.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = addr.rsplit(":", 1)[0] if addr.count(":") == 1 or addr.startswith("[") else addr
+    host = host.removeprefix("ipv4:").removeprefix("ipv6:").strip("[]")
+    if host == "localhost":
+        return True
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _channel(grpc, addr, opts, token):
+    """A channel to ``addr``: TLS when a CA is configured; plaintext only without a token
+    or to a loopback address (a token in clear on a network is given to anyone on it)."""
+    if opts["tls_ca"]:
+        try:
+            files = {}
+            for k in ("tls_ca", "tls_cert", "tls_key"):
+                if opts[k]:
+                    with open(opts[k], "rb") as fh:
+                        files[k] = fh.read()
+        except OSError as e:
+            raise _Misconfigured("cannot read %s: %s" % (e.filename, e.strerror)) from None
+        creds = grpc.ssl_channel_credentials(files["tls_ca"], files.get("tls_key"), files.get("tls_cert"))
+        return grpc.secure_channel(addr, creds)
+    if token and not _is_loopback(addr):
+        raise _Misconfigured("%s is set but %s is not a loopback address and no TLS CA is configured "
+                             "(--tls-ca or %s): the token is not sent in clear"
+                             % (TOKEN_ENV, addr, TLS_ENV["tls_ca"]))
+    return grpc.insecure_channel(addr)
 
 
 def decision_output(verdict, reason):
@@ -141,7 +194,7 @@ def _read_call(raw, agent_id):
             "home": os.path.expanduser("~")}, None
 
 
-def _ask_grpc(addr, call, timeout, environ):
+def _ask_grpc(addr, call, timeout, environ, opts):
     """One unary Validate over gRPC (imports grpc: ~100 ms, so only when configured and
     the socket did not answer). Returns a reply in the local protocol's shape."""
     try:
@@ -159,7 +212,13 @@ def _ask_grpc(addr, call, timeout, environ):
                       tool=call["tool"], input_json=json.dumps(call["input"]), cwd=call["cwd"] or "",
                       home=call["home"] or "")
     try:
-        with grpc.insecure_channel(addr) as channel:
+        channel = _channel(grpc, addr, opts, token)
+    except _Misconfigured:
+        raise
+    except Exception as e:          # a malformed address or certificate
+        raise Unavailable("no gRPC channel to %s: %s" % (addr, e)) from None
+    try:
+        with channel:
             d = pb_grpc.ValidatorStub(channel).Validate(msg, timeout=timeout, metadata=metadata)
     except grpc.RpcError as e:
         code = e.code()
@@ -191,7 +250,7 @@ def _ask_server(call, opts, environ):
             problems.append("no time left for %s" % where)
             break
         try:
-            reply = ask(call, where, left) if way == "socket" else _ask_grpc(where, call, left, environ)
+            reply = ask(call, where, left) if way == "socket" else _ask_grpc(where, call, left, environ, opts)
         except Unavailable as e:
             problems.append(str(e))
             continue
@@ -248,7 +307,10 @@ def _decide(raw, opts, environ):
     call, problem = _read_call(raw, opts["agent_id"])
     if call is None:
         return decision_output("deny", "lighthouse: %s" % problem)
-    reply, refusal, problems = _ask_server(call, opts, environ)
+    try:
+        reply, refusal, problems = _ask_server(call, opts, environ)
+    except _Misconfigured as e:
+        return decision_output("deny", "lighthouse hook is misconfigured: %s" % e)
     if reply is not None:
         return decision_output(reply["verdict"],
                                _with_rule("lighthouse: %s" % reply.get("reason", ""), reply.get("rule_id")))
