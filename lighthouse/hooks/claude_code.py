@@ -12,10 +12,12 @@ The hook asks the Lighthouse server, so that the decision is the server's and au
 there: first over the local Unix socket (``--socket``, ``$LIGHTHOUSE_SOCKET``, else the
 default of :mod:`lighthouse.localsock`), then, if a gRPC address is configured
 (``--server``, ``$LIGHTHOUSE_ADDR``), over gRPC, all within one deadline (``--timeout``,
-1.5 s). When no server answers it decides locally with the same rules (the shipped packs
-plus ``--rules``/``$LIGHTHOUSE_RULES``) and says so in the reason: a dead server is never
-an allow. Input it cannot read is denied with the problem named. It always exits 0 with
-one JSON object on stdout.
+1.5 s). An error a server answers instead of a verdict (too large, invalid, rate limited,
+unauthenticated) is a deny naming it. When no server answers it decides locally with the
+server's rules (the rule files and limits the server publishes beside its socket, plus
+``--rules``/``$LIGHTHOUSE_RULES``) and says so in the reason: a dead server is never an
+allow. Input it cannot read is denied with the problem named. It always exits 0, with one
+JSON object on stdout (or nothing, with ``--defer``, when the verdict is allow).
 
 Its wall time is the user's latency on every tool call, so this module imports only
 ``json``, ``os``, ``sys`` and :mod:`lighthouse.localsock` at start-up; the validator (rule
