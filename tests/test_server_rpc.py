@@ -185,6 +185,10 @@ BAD = [
     ("cwd too long", dict(tool="Bash", input_json="{}", cwd="/" + "d" * 5000), "cwd"),
     ("relative home", dict(tool="Bash", input_json="{}", home="~"), "home"),
     ("unknown fallback", dict(tool="Bash", input_json="{}", fallback=7), "fallback"),
+    ("fallback 4", dict(tool="Bash", input_json='{"command": "ls"}', fallback=4), "fallback"),
+    ("fallback 99", dict(tool="Bash", input_json='{"command": "ls"}', fallback=99), "fallback"),
+    ("negative fallback", dict(tool="Bash", input_json='{"command": "ls"}', fallback=-1), "fallback"),
+    ("most negative fallback", dict(tool="Read", input_json='{"file_path": "/w/a"}', fallback=-2 ** 31), "fallback"),
 ]
 
 
