@@ -273,7 +273,7 @@ def cmd_serve(args):
         socket=args.socket, local_socket=not args.no_socket, grace=args.grace,
         rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
         cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
-        helper_nice=args.helper_nice)
+        helper_nice=args.helper_nice, insecure=args.insecure)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -302,6 +302,18 @@ def cmd_tokens(args):
         print("lighthouse tokens: %s" % e, file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _port(text):
+    """argparse type of a TCP port: 0 to 65535."""
+    import argparse
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a port (0 to 65535)" % text)
+    return port
 
 
 def build_parser():
@@ -369,14 +381,16 @@ def build_parser():
     p = sub.add_parser("serve", help="run the gRPC validation server")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other needs --tokens)")
-    p.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051)")
+    p.add_argument("--port", type=_port, default=50051, help="gRPC port (default 50051; 0: any free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
-    p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
+    p.add_argument("--metrics-port", type=_port, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--tokens", metavar="FILE", help="bearer tokens file (see `lighthouse tokens add`)")
     p.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (TLS)")
     p.add_argument("--tls-key", metavar="PEM", help="server private key (TLS)")
     p.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mutual TLS)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow --tokens without TLS on a non-loopback --host (tokens cross the network in clear text)")
     p.add_argument("--socket", metavar="PATH", help="local socket endpoint for the hook (default: $LIGHTHOUSE_SOCKET, "
                    "else $XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     p.add_argument("--no-socket", action="store_true", help="do not serve the local socket endpoint")

@@ -205,7 +205,7 @@ def test_non_loopback_bind_needs_tokens(tmp_path):
         check_config(ServerConfig(host="0.0.0.0"))
     path = tmp_path / "tokens"
     add_token(path, "a")
-    check_config(ServerConfig(host="0.0.0.0", tokens=str(path)))
+    check_config(ServerConfig(host="0.0.0.0", tokens=str(path), insecure=True))
     with pytest.raises(ConfigError):
         check_config(ServerConfig(tls_cert="x.pem"))
     with pytest.raises(ConfigError):
@@ -288,3 +288,16 @@ def test_reload_swaps_the_tls_certificate_for_new_connections(pki, validator, tm
             with pytest.raises(CallError) as e:
                 old.validate("Bash", {"command": "ls"})
             assert e.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tokens_without_tls_off_loopback_need_insecure(tmp_path):
+    path = tmp_path / "tokens"
+    add_token(path, "a")
+    with pytest.raises(ConfigError, match="clear text.*--insecure"):
+        check_config(ServerConfig(host="0.0.0.0", tokens=str(path)))
+    check_config(ServerConfig(host="0.0.0.0", tokens=str(path), insecure=True))
+    check_config(ServerConfig(host="127.0.0.1", tokens=str(path)))
+    out = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--host", "0.0.0.0", "--tokens", str(path),
+                          "--no-socket"], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         timeout=30)
+    assert out.returncode == 2 and "without TLS" in out.stderr and "--insecure" in out.stderr

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -76,6 +77,7 @@ class ServerConfig:
     cache_ttl: float = 300.0
     limits: Limits = field(default_factory=Limits)
     helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
+    insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
 
     def address(self, port=None):
         host = self.host
@@ -96,9 +98,16 @@ def is_loopback(host):
 
 def check_config(config):
     """Refuse unsafe or inconsistent configurations with a ConfigError."""
+    for name, port in (("--port", config.port), ("--metrics-port", config.metrics_port)):
+        if type(port) is not int or not 0 <= port <= 65535:
+            raise ConfigError("%s %r: a port is a number from 0 to 65535 (0: any free port)" % (name, port))
     if not is_loopback(config.host) and not config.tokens:
         raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
                           "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
+    if config.tokens and not config.tls_cert and not is_loopback(config.host) and not config.insecure:
+        raise ConfigError("refusing to listen on %s with bearer tokens but without TLS: the tokens would cross "
+                          "the network in clear text; give --tls-cert and --tls-key, or --insecure if the "
+                          "network is trusted" % config.host)
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     if config.tls_client_ca and not config.tls_cert:
@@ -112,10 +121,27 @@ def check_config(config):
     if config.fallback == "allow":
         log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
     if config.tokens and not config.tls_cert and not is_loopback(config.host):
-        log.warning("bearer tokens will cross the network in clear text: use --tls-cert/--tls-key")
+        log.warning("--insecure: bearer tokens will cross the network in clear text")
     for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
         if path and not os.path.isfile(path):
             raise ConfigError("%s: no such file" % path)
+
+
+def bind_error(host, port):
+    """Why host:port cannot be bound, found by trying it with a plain socket (gRPC's own
+    error does not say it in its exception); None when the probe binds."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return "cannot resolve the host (%s)" % e.strerror
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(sockaddr)
+        except OSError as e:
+            return (e.strerror or str(e)).lower()
+    return None
 
 
 def _read(path):
@@ -194,23 +220,32 @@ class LighthouseServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
         address = config.address()
-        if config.tls_cert:
-            # Dynamic credentials: gRPC asks _fetch_tls for a newer certificate at each
-            # handshake, so a reload gives new connections the files' current certificate.
-            creds = grpc.dynamic_ssl_server_credentials(self._tls_configuration(), self._fetch_tls,
-                                                        require_client_authentication=bool(config.tls_client_ca))
-            port = server.add_secure_port(address, creds)
-        else:
-            port = server.add_insecure_port(address)
+        # A busy port is found before gRPC tries it (gRPC would log its own multi-line
+        # error); workers share their port, so only a lone server can probe it.
+        reason = bind_error(config.host, config.port) if self.workers == 1 and config.port else None
+        if reason:
+            raise OSError("cannot listen on %s: %s" % (address, reason))
+        try:
+            if config.tls_cert:
+                # Dynamic credentials: gRPC asks _fetch_tls for a newer certificate at each
+                # handshake, so a reload gives new connections the files' current certificate.
+                creds = grpc.dynamic_ssl_server_credentials(
+                    self._tls_configuration(), self._fetch_tls,
+                    require_client_authentication=bool(config.tls_client_ca))
+                port = server.add_secure_port(address, creds)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:        # gRPC's "Failed to bind", without the reason: found below
+            port = 0
         if not port:
-            raise OSError("cannot listen on %s" % address)
+            raise OSError("cannot listen on %s: %s" % (address, bind_error(config.host, config.port)
+                                                         or "gRPC could not bind it"))
         await server.start()
         try:
             if self._serve_local:
                 await self._start_local()
             if self._serve_metrics and config.metrics_port:
-                self._metrics = start_metrics_server(config.metrics_host, config.metrics_port,
-                                                     self.stats.snapshot, __version__)
+                self._metrics = start_metrics(config)(self.stats.snapshot)
                 self.metrics_port = self._metrics.server_address[1]
         except BaseException:
             await server.stop(None)
@@ -352,6 +387,18 @@ class LighthouseServer:
         await self.stop()
 
 
+def start_metrics(config):
+    """A function starting the /metrics endpoint of `config` on a snapshot source; it
+    raises OSError naming the metrics address when that cannot be bound."""
+    def start(source):
+        try:
+            return start_metrics_server(config.metrics_host, config.metrics_port, source, __version__)
+        except OSError as e:
+            raise OSError("metrics endpoint: cannot listen on %s:%d: %s"
+                          % (config.metrics_host, config.metrics_port, (e.strerror or str(e)).lower())) from None
+    return start
+
+
 def setup_logging(level=logging.INFO, who="lighthouse"):
     """Log lines on stderr, tagged with the process role (supervisor or worker N)."""
     logging.basicConfig(level=level, stream=sys.stderr,
@@ -372,6 +419,9 @@ def serve(config):
     check_config(config)
     if config.workers > 1:
         from .workers import Supervisor
+        reason = bind_error(config.host, config.port)
+        if reason:
+            raise OSError("cannot listen on %s: %s" % (config.address(), reason))
         return Supervisor(config).run()
     server = LighthouseServer(dataclasses.replace(config))
     _run_loop(server.run())
