@@ -182,6 +182,7 @@ class LighthouseServer:
         self._serve_local = config.local_socket if local_socket is None else local_socket
         self._reload_lock = None
         self._tls_pending = None
+        self._tls_files = None               # (key, cert, client CA) bytes last read
         self._server = None
         self._local = None
         self._metrics = None
@@ -268,9 +269,10 @@ class LighthouseServer:
     def _tls_configuration(self):
         """The certificate configuration in the TLS files now (OSError if unreadable)."""
         config = self.config
-        return grpc.ssl_server_certificate_configuration(
-            [(_read(config.tls_key), _read(config.tls_cert))],
-            root_certificates=_read(config.tls_client_ca) if config.tls_client_ca else None)
+        key, cert = _read(config.tls_key), _read(config.tls_cert)
+        ca = _read(config.tls_client_ca) if config.tls_client_ca else None
+        self._tls_files = (key, cert, ca)
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
 
     def _fetch_tls(self):
         """Called by gRPC at each TLS handshake: the configuration a reload has read, once
@@ -311,13 +313,20 @@ class LighthouseServer:
                 self.stats.reloads["error"] += 1
                 log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
                 raise ReloadError(str(e)) from None
+            tls_changed = False
             if self.config.tls_cert:
+                before = self._tls_files
                 try:
                     self._tls_pending = self._tls_configuration()
+                    tls_changed = self._tls_files != before
                 except OSError as e:
                     log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
             if new_tokens is not None:
                 self.tokens.replace(new_tokens)
+            # Open streams were admitted under the old tokens and certificates: no call
+            # may be decided for them before they are checked again (nothing awaits
+            # between the swap and this check).
+            self.validator_service.recheck_streams(tls_changed)
             self.stats.reloads["ok"] += 1
             log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
                      self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")

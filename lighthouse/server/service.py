@@ -116,20 +116,29 @@ class _LogThrottle:
 
 
 class StreamSession:
-    """One open ValidateStream: lets shutdown stop its reading and drain its calls."""
+    """One open ValidateStream: the identity it was admitted with (re-checked after each
+    reload), and what lets shutdown or a revocation stop its reading."""
 
-    __slots__ = ("task", "reading", "closing")
+    __slots__ = ("task", "reading", "closing", "token", "identity", "ended")
 
-    def __init__(self, task):
+    def __init__(self, task, token=None, identity=None):
         self.task = task
         self.reading = False
         self.closing = False
+        self.token = token
+        self.identity = identity
+        self.ended = None           # (status code, message) when its identity is gone
 
     def close(self):
         """Stop reading new calls; the calls already read are still answered."""
         self.closing = True
         if self.reading:
             self.task.cancel()
+
+    def end(self, code, message):
+        """End the stream now: no further call is read or answered (its identity is gone)."""
+        self.ended = (code, message)
+        self.close()
 
 
 class ValidatorService:
@@ -147,9 +156,13 @@ class ValidatorService:
 
     def _identify(self, context):
         """The caller's Identity from its bearer token; None when no tokens are configured."""
+        return self._token_identity(context)[1]
+
+    def _token_identity(self, context):
+        """(bearer token, its Identity); (None, None) when no tokens are configured."""
         tokens = self.tokens
         if tokens is None:
-            return None
+            return None, None
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
@@ -160,7 +173,26 @@ class ValidatorService:
         ident = tokens.identify(token)
         if ident is None:
             raise CallRejected(UNAUTHENTICATED, "unknown bearer token")
-        return ident
+        return token, ident
+
+    def recheck_streams(self, tls_changed=False):
+        """After a reload: every open stream's token is looked up again. A revoked token
+        ends its stream with UNAUTHENTICATED at once; a changed agent id or admin flag
+        applies from the next call. When the TLS files changed, every stream ends with
+        UNAVAILABLE, so that its client reconnects and is checked against the new
+        certificates by a new handshake."""
+        tokens = self.tokens
+        for s in list(self.streams):
+            if s.ended is not None:
+                continue
+            if tls_changed:
+                s.end(grpc.StatusCode.UNAVAILABLE, "the server's TLS certificates changed; reconnect")
+            elif tokens is not None and s.token is not None:
+                ident = tokens.identify(s.token)
+                if ident is None:
+                    s.end(UNAUTHENTICATED, "bearer token revoked")
+                else:
+                    s.identity = ident
 
     def _rejected(self, method, e, context, agent_id=""):
         self.stats.error(method, e.code.name)
@@ -254,11 +286,11 @@ class ValidatorService:
         pauses at the bound), and a request_id may not repeat while its call is pending."""
         stats = self.stats
         try:
-            ident = self._identify(context) if self.tokens is not None else None
+            token, ident = self._token_identity(context)
         except CallRejected as e:
             self._rejected("ValidateStream", e, context)
             await context.abort(e.code, e.message)
-        session = StreamSession(asyncio.current_task())
+        session = StreamSession(asyncio.current_task(), token, ident)
         if self.closing:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry")
         self.streams.add(session)
@@ -309,7 +341,7 @@ class ValidatorService:
                     if pending and call.request_id in pending:
                         raise CallRejected(INVALID, "request_id %r repeats a call still in flight"
                                            % call.request_id, "request_id")
-                    r = decide(call, ident)
+                    r = decide(call, session.identity)
                     if r.__class__ is not bytes:
                         escalated = True
                         pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
@@ -332,6 +364,11 @@ class ValidatorService:
                 else:
                     await write(r)
                 rpc_hist.observe(perf_counter_ns() - t0)
+            if session.ended is not None:
+                for t in pending.values():
+                    t.cancel()
+                stats.error("ValidateStream", session.ended[0].name)
+                await context.abort(*session.ended)
             if pending:
                 await asyncio.gather(*pending.values(), return_exceptions=True)
             if session.closing:
