@@ -273,7 +273,8 @@ def cmd_serve(args):
         socket=args.socket, local_socket=not args.no_socket, grace=args.grace,
         rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
         cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
-        helper_nice=args.helper_nice, insecure=args.insecure)
+        helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
+        handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -401,6 +402,13 @@ def build_parser():
                    help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
     p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest gRPC request accepted")
+    p.add_argument("--max-connections", type=int, default=4096,
+                   help="gRPC connections at once per process; more are closed at accept (default 4096, "
+                        "lowered to keep 256 file descriptors free under the fd limit)")
+    p.add_argument("--handshake-timeout", type=float, default=5.0,
+                   help="seconds a new connection has to finish its HTTP/2 (and TLS) handshake (default 5)")
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="seconds a connection without calls stays open (default 300)")
     p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 10; 0: leave them be)")

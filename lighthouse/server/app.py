@@ -15,6 +15,7 @@ import gc
 import ipaddress
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -78,6 +79,9 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
     insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
+    max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
+    handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
+    idle_timeout: float = 300.0          # seconds a connection without calls stays open
 
     def address(self, port=None):
         host = self.host
@@ -94,6 +98,31 @@ def is_loopback(host):
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+FD_RESERVE = 256        # file descriptors kept out of the connection cap (see connection_cap)
+
+
+def raise_fd_limit():
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (no privilege needed)
+    and return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap(config, fd_limit):
+    """The number of gRPC connections this process accepts at once: --max-connections,
+    lowered so that FD_RESERVE descriptors stay free at the cap (for the listening
+    sockets, gRPC's own pollers and pipes, the local socket's clients, the metrics
+    endpoint, reloads reading rule files), or 1 when the limit leaves no room."""
+    return max(1, min(config.max_connections, fd_limit - FD_RESERVE))
 
 
 def check_config(config):
@@ -114,6 +143,10 @@ def check_config(config):
         raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if config.max_connections < 1:
+        raise ConfigError("--max-connections must be at least 1")
+    if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
+        raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
     if config.fallback not in ("allow", "ask", "deny"):
@@ -190,6 +223,7 @@ class LighthouseServer:
         self.port = None
         self.metrics_port = None
         self.socket_path = None
+        self.max_connections = None
 
     def _policy_info(self):
         v = self.validator
@@ -201,13 +235,23 @@ class LighthouseServer:
                 "cache_entries": cache.get("size", 0)}
 
     def _grpc_options(self):
-        lim = self.config.limits
+        config = self.config
+        lim = config.limits
+        self.max_connections = connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return [
             ("grpc.max_receive_message_length", lim.max_message_bytes),
             ("grpc.max_send_message_length", 4 * lim.max_message_bytes),
             # gRPC sets SO_REUSEPORT by default, which would let a second server bind the
             # same port silently; only workers of one supervisor may share it.
             ("grpc.so_reuseport", 1 if self.workers > 1 else 0),
+            # Connections that hold a descriptor without making calls: past the cap gRPC
+            # closes a new connection as soon as it accepts it, so the process never runs
+            # out of descriptors (it would stop accepting anyone, and fail its own files);
+            # one that does not finish its handshake in time, or makes no call for the
+            # idle timeout, is closed (gRPC's defaults: 120 s and never).
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
+            ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
         ]
 
     async def start(self):
@@ -426,6 +470,11 @@ def _run_loop(coro):
 def serve(config):
     """Run the server as ``lighthouse serve`` does; returns the process exit code."""
     check_config(config)
+    fd_limit = raise_fd_limit()            # workers inherit it
+    if connection_cap(config, fd_limit) < config.max_connections:
+        log.warning("file descriptor limit %d: at most %d connections at once (--max-connections %d, "
+                    "%d descriptors kept in reserve); raise `ulimit -n` for more", fd_limit,
+                    connection_cap(config, fd_limit), config.max_connections, FD_RESERVE)
     if config.workers > 1:
         from .workers import Supervisor
         reason = bind_error(config.host, config.port)
