@@ -274,7 +274,8 @@ def cmd_serve(args):
         rate_limit=args.rate_limit, rate_burst=args.rate_burst, fallback=args.fallback,
         cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
-        handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout)
+        handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
+        reload_interval=args.reload_interval)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -412,6 +413,9 @@ def build_parser():
     p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 10; 0: leave them be)")
+    p.add_argument("--reload-interval", type=float, default=1.0,
+                   help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
+                        "(default 1; 0: no limit)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     _add_policy_args(p)
     p.set_defaults(func=cmd_serve)

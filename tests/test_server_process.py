@@ -177,7 +177,7 @@ def validator(rules_dir):
 
 
 def test_reload_under_load_loses_no_call(validator, rules_dir):
-    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0)
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0, reload_interval=0)
     with ServerThread(config, validator=validator) as server:
         results, errors, stop = [], [], threading.Event()
 

@@ -32,7 +32,8 @@ from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
 from .auth import RateLimiter, TokenFileError, TokenStore
 from .core import Decider, Limits
-from .service import AdminService, ReloadError, ValidatorService, admin_handler, validator_handler
+from .service import (AdminService, ReloadError, ReloadThrottled, ValidatorService, admin_handler,
+                      validator_handler)
 from .threads import keep_helper_threads_lowered
 
 __all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
@@ -82,6 +83,7 @@ class ServerConfig:
     max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
     handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
     idle_timeout: float = 300.0          # seconds a connection without calls stays open
+    reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
 
     def address(self, port=None):
         host = self.host
@@ -213,7 +215,9 @@ class LighthouseServer:
         self.health = health.aio.HealthServicer()
         self._serve_metrics = metrics
         self._serve_local = config.local_socket if local_socket is None else local_socket
-        self._reload_lock = None
+        self._reload_queued = None            # the reload new requests join (not started yet)
+        self._reload_running = None
+        self._last_admin_reload = None
         self._tls_pending = None
         self._tls_files = None               # (key, cert, client CA) bytes last read
         self._server = None
@@ -257,7 +261,6 @@ class LighthouseServer:
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
         config = self.config
-        self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         server = grpc.aio.server(options=self._grpc_options())
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
@@ -347,33 +350,58 @@ class LighthouseServer:
         """Reload rule files (and the tokens and TLS files) and swap them in atomically; calls keep
         being answered during the reload (the rules compile on a worker thread). Returns
         (generation, tokens_reloaded); raises ReloadError and keeps the running policy
-        and tokens on error."""
-        async with self._reload_lock:
-            loop = asyncio.get_running_loop()
+        and tokens on error.
+
+        A reload asked while one runs joins it (and gets its result). Reloads asked through
+        Admin start at most once per ``reload_interval``: a reload costs CPU that every
+        agent's calls wait for, so a client looping on it is refused with ReloadThrottled."""
+        queued = self._reload_queued
+        if queued is not None:
+            return await asyncio.shield(queued)
+        loop = asyncio.get_running_loop()
+        interval = self.config.reload_interval
+        if source == "admin" and interval > 0:
+            now = loop.time()
+            last = self._last_admin_reload
+            if last is not None and now - last < interval:
+                raise ReloadThrottled(interval, last + interval - now)
+            self._last_admin_reload = now
+        running = self._reload_running
+        task = self._reload_queued = loop.create_task(self._reload(source, running))
+        return await asyncio.shield(task)
+
+    async def _reload(self, source, previous):
+        # Requests that come while this reload waits join it; once it reads the files,
+        # the next request queues a reload of its own, which sees any change made since.
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        self._reload_queued = None
+        self._reload_running = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        try:
+            new_tokens = self.tokens.read() if self.tokens is not None else None
+            generation = await loop.run_in_executor(None, self.validator.reload)
+        except (RuleError, TokenFileError) as e:
+            self.stats.reloads["error"] += 1
+            log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
+            raise ReloadError(str(e)) from None
+        tls_changed = False
+        if self.config.tls_cert:
+            before = self._tls_files
             try:
-                new_tokens = self.tokens.read() if self.tokens is not None else None
-                generation = await loop.run_in_executor(None, self.validator.reload)
-            except (RuleError, TokenFileError) as e:
-                self.stats.reloads["error"] += 1
-                log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
-                raise ReloadError(str(e)) from None
-            tls_changed = False
-            if self.config.tls_cert:
-                before = self._tls_files
-                try:
-                    self._tls_pending = self._tls_configuration()
-                    tls_changed = self._tls_files != before
-                except OSError as e:
-                    log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
-            if new_tokens is not None:
-                self.tokens.replace(new_tokens)
-            # Open streams were admitted under the old tokens and certificates: no call
-            # may be decided for them before they are checked again (nothing awaits
-            # between the swap and this check).
-            self.validator_service.recheck_streams(tls_changed)
-            self.stats.reloads["ok"] += 1
-            log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
-                     self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
+                self._tls_pending = self._tls_configuration()
+                tls_changed = self._tls_files != before
+            except OSError as e:
+                log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
+        if new_tokens is not None:
+            self.tokens.replace(new_tokens)
+        # Open streams were admitted under the old tokens and certificates: no call
+        # may be decided for them before they are checked again (nothing awaits
+        # between the swap and this check).
+        self.validator_service.recheck_streams(tls_changed)
+        self.stats.reloads["ok"] += 1
+        log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
+                 self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
         if source == "admin" and self.on_reload is not None:
             self.on_reload()
         return generation, new_tokens is not None

@@ -434,6 +434,9 @@ class AdminService:
         except ReloadError as e:
             stats.error("ReloadPolicy", "FAILED_PRECONDITION")
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except ReloadThrottled as e:
+            stats.error("ReloadPolicy", "RESOURCE_EXHAUSTED")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
 
     async def Stats(self, request, context):
         try:
@@ -450,6 +453,14 @@ class AdminService:
 class ReloadError(Exception):
     """A reload was refused (a rule file or the tokens file has an error); the running
     policy and tokens stay in force."""
+
+
+class ReloadThrottled(Exception):
+    """A reload asked through Admin sooner than ``interval`` seconds after the last one."""
+
+    def __init__(self, interval, retry_in):
+        super().__init__("reloads through Admin are limited to one per %gs; retry in %d ms"
+                         % (interval, max(1, round(retry_in * 1000))))
 
 
 def stats_response(snap):
