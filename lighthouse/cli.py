@@ -275,7 +275,7 @@ def cmd_serve(args):
         cache_size=args.cache_size, limits=Limits(max_message_bytes=args.max_message_bytes),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
-        reload_interval=args.reload_interval)
+        reload_interval=args.reload_interval, reflection=args.reflection)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -413,6 +413,9 @@ def build_parser():
     p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 10; 0: leave them be)")
+    p.add_argument("--reflection", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve gRPC server reflection, which answers without a token (default: on "
+                        "without --tokens, off with them)")
     p.add_argument("--reload-interval", type=float, default=1.0,
                    help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
                         "(default 1; 0: no limit)")

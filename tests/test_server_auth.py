@@ -382,3 +382,37 @@ def test_reload_with_new_tls_files_ends_open_streams(pki, validator, tmp_path):
         s.run(s.server.reload("test"))
         assert stream.end_code() == grpc.StatusCode.UNAVAILABLE
         stream.close()
+
+
+def test_with_tokens_reflection_is_off_unless_asked_and_health_stays_open(validator, tokens):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    def services(channel):
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        reply = next(iter(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                                    timeout=5)))
+        return {s.name for s in reply.list_services_response.service}
+
+    for flag in (None, True):
+        config = ServerConfig(port=0, metrics_port=0, local_socket=False, tokens=tokens["path"], reflection=flag)
+        with ServerThread(config, validator=validator) as s, grpc.insecure_channel(s.address) as ch:
+            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            if flag:
+                assert "lighthouse.v1.Validator" in services(ch)
+            else:
+                with pytest.raises(grpc.RpcError) as e:
+                    services(ch)
+                assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_public_metrics_host_is_warned_about(caplog):
+    with caplog.at_level("WARNING", logger="lighthouse.server"):
+        check_config(ServerConfig(metrics_host="0.0.0.0"))
+    assert "/metrics on 0.0.0.0" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lighthouse.server"):
+        check_config(ServerConfig(metrics_host="0.0.0.0", metrics_port=0))
+        check_config(ServerConfig())
+    assert "/metrics" not in caplog.text

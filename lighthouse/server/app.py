@@ -84,6 +84,7 @@ class ServerConfig:
     handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
     idle_timeout: float = 300.0          # seconds a connection without calls stays open
     reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
+    reflection: bool | None = None       # server reflection; None: on unless tokens are configured
 
     def address(self, port=None):
         host = self.host
@@ -155,6 +156,9 @@ def check_config(config):
         raise ConfigError("fallback must be allow, ask or deny")
     if config.fallback == "allow":
         log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
+    if config.metrics_port and not is_loopback(config.metrics_host):
+        log.warning("/metrics on %s answers anyone who can reach it, without authentication: "
+                    "bind it to 127.0.0.1 (--metrics-host) or restrict access in front", config.metrics_host)
     if config.tokens and not config.tls_cert and not is_loopback(config.host):
         log.warning("--insecure: bearer tokens will cross the network in clear text")
     for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
@@ -266,7 +270,10 @@ class LighthouseServer:
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
                                          admin_handler(AdminService(self))))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(SERVICE_NAMES, server)
+        # Reflection describes every service to anyone: with tokens it is off unless asked
+        # for. Health stays open for probes.
+        if config.reflection if config.reflection is not None else not config.tokens:
+            reflection.enable_server_reflection(SERVICE_NAMES, server)
         address = config.address()
         # A busy port is found before gRPC tries it (gRPC would log its own multi-line
         # error); workers share their port, so only a lone server can probe it.
