@@ -442,3 +442,15 @@ def test_admin_reloads_are_coalesced_and_rate_limited(server):
         for err in refused + [e.value]:
             assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "one per 60s" in err.details()
         assert s.server.validator.generation == first + 1
+
+
+def test_stream_answer_to_an_unparseable_call_keeps_its_readable_request_id(channel):
+    raw = channel.stream_stream("/lighthouse.v1.Validator/ValidateStream")
+    good = tool_call("Bash", "ls", request_id="ok-1").SerializeToString()
+    bad = [b"\x0a\x05bad-1" + b"\x22\xff\xff\xff\x0f",          # field 4 claims 4 GB
+           b"\x0a\x05bad-2" + b"\x22\x02\xc3\x28",              # field 4 is not UTF-8
+           b"\x22\x02\xc3\x28"]                                 # no request_id to read
+    answers = [pb.Decision.FromString(a) for a in raw(iter(bad + [good]), timeout=10)]
+    assert [a.request_id for a in answers] == ["bad-1", "bad-2", "", "ok-1"]
+    assert all(a.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for a in answers[:3])
+    assert answers[3].verdict == pb.VERDICT_ALLOW

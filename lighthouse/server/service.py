@@ -31,12 +31,52 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class _Malformed:
-    """Stands for a request that did not parse."""
+    """Stands for a request that did not parse; ``request_id`` is what could be read of
+    field 1 (so that a stream's answer can still be matched)."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "request_id")
 
-    def __init__(self, error):
+    def __init__(self, error, request_id=""):
         self.error = error
+        self.request_id = request_id
+
+
+def _readable_request_id(data, max_len=128):
+    """Field 1 (request_id) of a ToolCall that does not parse as a whole: the last
+    well-formed UTF-8 value of at most max_len bytes met before the fields stop making
+    sense, else ""."""
+    found, i, n = "", 0, len(data)
+
+    def varint(i):
+        shift = value = 0
+        while i < n and shift < 64:
+            b = data[i]
+            value |= (b & 0x7F) << shift
+            i += 1
+            if not b & 0x80:
+                return value, i
+            shift += 7
+        raise ValueError
+    try:
+        while i < n:
+            tag, i = varint(i)
+            kind = tag & 7
+            if kind == 0:
+                _, i = varint(i)
+            elif kind == 1 or kind == 5:
+                i += 8 if kind == 1 else 4
+            elif kind == 2:
+                size, i = varint(i)
+                if i + size > n:
+                    break
+                if tag >> 3 == 1 and size <= max_len:
+                    found = data[i:i + size].decode("utf-8")
+                i += size
+            else:
+                break
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return found
 
 
 def _lenient(message_cls):
@@ -71,7 +111,7 @@ def _lenient_call(data):
     try:
         return _parse_call(data)
     except _WireError as e:
-        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e)
+        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e, _readable_request_id(data))
 
 
 def _lenient_batch(data):
