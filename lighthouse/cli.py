@@ -279,7 +279,9 @@ def cmd_serve(args):
         cache_size=args.cache_size,
         limits=Limits(max_input_json=args.max_input, input_window=args.input_window,
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
-        helper_nice=args.helper_nice)
+        helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
+        handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
+        reload_interval=args.reload_interval, reflection=args.reflection)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -308,6 +310,18 @@ def cmd_tokens(args):
         print("lighthouse tokens: %s" % e, file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _port(text):
+    """argparse type of a TCP port: 0 to 65535."""
+    import argparse
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a port (0 to 65535)" % text)
+    return port
 
 
 def build_parser():
@@ -385,14 +399,16 @@ def build_parser():
     p = sub.add_parser("serve", help="run the gRPC validation server")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other needs --tokens)")
-    p.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051)")
+    p.add_argument("--port", type=_port, default=50051, help="gRPC port (default 50051; 0: any free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
-    p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
+    p.add_argument("--metrics-port", type=_port, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--tokens", metavar="FILE", help="bearer tokens file (see `lighthouse tokens add`)")
     p.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (TLS)")
     p.add_argument("--tls-key", metavar="PEM", help="server private key (TLS)")
     p.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mutual TLS)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow --tokens without TLS on a non-loopback --host (tokens cross the network in clear text)")
     p.add_argument("--socket", metavar="PATH", help="local socket endpoint for the hook (default: $LIGHTHOUSE_SOCKET, "
                    "else $XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     p.add_argument("--no-socket", action="store_true", help="do not serve the local socket endpoint")
@@ -410,9 +426,22 @@ def build_parser():
                         "longer strings is judged on the window and never allowed" % WINDOW)
     p.add_argument("--max-message-bytes", type=int, default=None,
                    help="largest gRPC request accepted (default: --max-input + %d)" % ENVELOPE)
+    p.add_argument("--max-connections", type=int, default=4096,
+                   help="gRPC connections at once per process; more are closed at accept (default 4096, "
+                        "lowered to keep 256 file descriptors free under the fd limit)")
+    p.add_argument("--handshake-timeout", type=float, default=5.0,
+                   help="seconds a new connection has to finish its HTTP/2 (and TLS) handshake (default 5)")
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="seconds a connection without calls stays open (default 300)")
     p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 10; 0: leave them be)")
+    p.add_argument("--reflection", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve gRPC server reflection, which answers without a token (default: on "
+                        "without --tokens, off with them)")
+    p.add_argument("--reload-interval", type=float, default=1.0,
+                   help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
+                        "(default 1; 0: no limit)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     _add_policy_args(p)
     p.set_defaults(func=cmd_serve)

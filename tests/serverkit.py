@@ -134,7 +134,7 @@ class ServerThread:
 class ServerProcess:
     """``lighthouse serve`` as a subprocess on a free port (and free metrics port)."""
 
-    def __init__(self, *args, port=None, metrics=True, env=None):
+    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None):
         self.port = port or free_port()
         self.metrics_port = free_port() if metrics else 0
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
@@ -143,7 +143,7 @@ class ServerProcess:
         full_env.update(env or {})
         self.log_path = None
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-                                     cwd=str(ROOT), text=True)
+                                     cwd=str(ROOT), text=True, preexec_fn=preexec_fn)
         self.output = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -94,3 +94,27 @@ def test_readme_rule_example_passes_rules_test(tmp_path):
     f.write_text(block)
     out = run("rules", "test", str(f)).stdout
     assert "1 rules" in out and "2 examples" in out
+
+
+def test_serve_refuses_ports_out_of_range():
+    # The other port is 0, so that a regression binds no fixed port.
+    for flag, other in (("--port", "--metrics-port"), ("--metrics-port", "--port")):
+        for value in ("99999", "-1", "65536", "http"):
+            proc = run("serve", "--no-socket", other, "0", flag, value, ok=False)
+            assert proc.returncode == 2 and "%s: %r is not a port" % (flag, value) in proc.stderr
+
+
+def test_serve_on_a_busy_port_is_one_line_naming_it():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args in (("--port", str(port), "--metrics-port", "0"),
+                     ("--port", str(port), "--metrics-port", "0", "--workers", "2"),
+                     ("--port", "0", "--metrics-port", str(port))):
+            proc = run("serve", "--no-socket", *args, ok=False)
+            assert proc.returncode == 1, proc.stderr
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1, proc.stderr
+            assert "cannot listen on 127.0.0.1:%d: address already in use" % port in lines[0]

@@ -4,6 +4,7 @@ rate limits, refusing unsafe binds, TLS and mutual TLS."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from lighthouse.client import CallError, Client
 from lighthouse.server.app import ConfigError, ServerConfig, check_config, is_loopback
 from lighthouse.server.auth import (RateLimiter, TokenFileError, TokenStore, add_token, hash_token,
                                     revoke_tokens)
-from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2_grpc as pb_grpc
+from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
 from serverkit import ROOT, WS, ServerThread, quiet_grpc_logs, tool_call
 
@@ -205,7 +206,7 @@ def test_non_loopback_bind_needs_tokens(tmp_path):
         check_config(ServerConfig(host="0.0.0.0"))
     path = tmp_path / "tokens"
     add_token(path, "a")
-    check_config(ServerConfig(host="0.0.0.0", tokens=str(path)))
+    check_config(ServerConfig(host="0.0.0.0", tokens=str(path), insecure=True))
     with pytest.raises(ConfigError):
         check_config(ServerConfig(tls_cert="x.pem"))
     with pytest.raises(ConfigError):
@@ -288,3 +289,130 @@ def test_reload_swaps_the_tls_certificate_for_new_connections(pki, validator, tm
             with pytest.raises(CallError) as e:
                 old.validate("Bash", {"command": "ls"})
             assert e.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tokens_without_tls_off_loopback_need_insecure(tmp_path):
+    path = tmp_path / "tokens"
+    add_token(path, "a")
+    with pytest.raises(ConfigError, match="clear text.*--insecure"):
+        check_config(ServerConfig(host="0.0.0.0", tokens=str(path)))
+    check_config(ServerConfig(host="0.0.0.0", tokens=str(path), insecure=True))
+    check_config(ServerConfig(host="127.0.0.1", tokens=str(path)))
+    out = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--host", "0.0.0.0", "--tokens", str(path),
+                          "--no-socket"], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         timeout=30)
+    assert out.returncode == 2 and "without TLS" in out.stderr and "--insecure" in out.stderr
+
+
+# ------------------------------------------------------------------ identities after a reload
+
+class _OpenStream:
+    """A raw ValidateStream whose calls are sent one at a time."""
+
+    def __init__(self, channel, token, timeout=15):
+        self._queue = queue.Queue()
+        self._responses = pb_grpc.ValidatorStub(channel).ValidateStream(
+            iter(self._queue.get, None), metadata=bearer(token) if token else None, timeout=timeout)
+
+    def ask(self, **kw):
+        self._queue.put(tool_call("Bash", "ls", **kw))
+        return next(self._responses)
+
+    def end_code(self):
+        """The status the stream ends with, without sending another call."""
+        with pytest.raises(grpc.RpcError) as e:
+            next(self._responses)
+        return e.value.code()
+
+    def close(self):
+        self._queue.put(None)
+
+
+def _rewrite_line(path, agent_id, new_line):
+    lines = [line for line in open(path).read().splitlines() if not line.startswith(agent_id + " ")]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines + [new_line]) + "\n")
+
+
+def test_reload_rechecks_the_identity_of_open_streams(validator, tmp_path):
+    path = tmp_path / "tokens"
+    dave, erin, ops = add_token(path, "dave"), add_token(path, "erin"), add_token(path, "ops", admin=True)
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, tokens=str(path), rate_limit=0)
+    with ServerThread(config, validator=validator) as s, grpc.insecure_channel(s.address) as ch:
+        revoked, renamed = _OpenStream(ch, dave), _OpenStream(ch, erin)
+        assert revoked.ask(request_id="1").verdict == pb.VERDICT_ALLOW
+        assert renamed.ask(request_id="1", agent_id="erin").verdict == pb.VERDICT_ALLOW
+        admin = admin_pb2_grpc.AdminStub(ch)
+        admin.Stats(admin_pb2.StatsRequest(), metadata=bearer(ops), timeout=5)
+
+        assert revoke_tokens(path, agent_id="dave") == 1
+        _rewrite_line(path, "erin", "erin-2 %s" % hash_token(erin))
+        _rewrite_line(path, "ops", "ops %s" % hash_token(ops))           # no longer admin
+        s.run(s.server.reload("test"))
+
+        # The revoked token's stream ends at once, without another call.
+        assert revoked.end_code() == grpc.StatusCode.UNAUTHENTICATED
+        # The renamed one goes on under the token's new agent id.
+        d = renamed.ask(request_id="2", agent_id="erin")
+        assert d.error.code == grpc.StatusCode.PERMISSION_DENIED.value[0] and d.verdict != pb.VERDICT_ALLOW
+        assert renamed.ask(request_id="3", agent_id="erin-2").verdict == pb.VERDICT_ALLOW
+        # Admin rights are checked per call, on the same connection.
+        with pytest.raises(grpc.RpcError) as e:
+            admin.Stats(admin_pb2.StatsRequest(), metadata=bearer(ops), timeout=5)
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        renamed.close()
+        revoked.close()
+
+
+def test_reload_with_new_tls_files_ends_open_streams(pki, validator, tmp_path):
+    """Mutual TLS admits a connection at its handshake: when a reload changes the
+    certificates (a new client CA, say), open streams end with UNAVAILABLE so that their
+    clients reconnect and are checked again; an unchanged reload leaves them open."""
+    for name in ("server.pem", "server.key", "ca.pem"):
+        (tmp_path / name).write_bytes(pki[name])
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, tls_cert=str(tmp_path / "server.pem"),
+                          tls_key=str(tmp_path / "server.key"), tls_client_ca=str(tmp_path / "ca.pem"))
+    creds = grpc.ssl_channel_credentials(pki["ca.pem"], pki["client.key"], pki["client.pem"])
+    with ServerThread(config, validator=validator) as s, grpc.secure_channel(s.address, creds) as ch:
+        stream = _OpenStream(ch, None)
+        assert stream.ask(request_id="1").verdict == pb.VERDICT_ALLOW
+        s.run(s.server.reload("test"))
+        assert stream.ask(request_id="2").verdict == pb.VERDICT_ALLOW
+        (tmp_path / "ca.pem").write_bytes(pki["ca2.pem"])          # clients of the first CA are out
+        s.run(s.server.reload("test"))
+        assert stream.end_code() == grpc.StatusCode.UNAVAILABLE
+        stream.close()
+
+
+def test_with_tokens_reflection_is_off_unless_asked_and_health_stays_open(validator, tokens):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    def services(channel):
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        reply = next(iter(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                                    timeout=5)))
+        return {s.name for s in reply.list_services_response.service}
+
+    for flag in (None, True):
+        config = ServerConfig(port=0, metrics_port=0, local_socket=False, tokens=tokens["path"], reflection=flag)
+        with ServerThread(config, validator=validator) as s, grpc.insecure_channel(s.address) as ch:
+            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            if flag:
+                assert "lighthouse.v1.Validator" in services(ch)
+            else:
+                with pytest.raises(grpc.RpcError) as e:
+                    services(ch)
+                assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_public_metrics_host_is_warned_about(caplog):
+    with caplog.at_level("WARNING", logger="lighthouse.server"):
+        check_config(ServerConfig(metrics_host="0.0.0.0"))
+    assert "/metrics on 0.0.0.0" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lighthouse.server"):
+        check_config(ServerConfig(metrics_host="0.0.0.0", metrics_port=0))
+        check_config(ServerConfig())
+    assert "/metrics" not in caplog.text

@@ -20,7 +20,7 @@ from lighthouse import Validator
 from lighthouse.client import CallError, Client
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
-from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2_grpc as pb_grpc
+from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
 from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs,
                        rules_dir, tool_call)
@@ -177,7 +177,7 @@ def validator(rules_dir):
 
 
 def test_reload_under_load_loses_no_call(validator, rules_dir):
-    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0)
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0, reload_interval=0)
     with ServerThread(config, validator=validator) as server:
         results, errors, stop = [], [], threading.Event()
 
@@ -296,3 +296,71 @@ def test_local_socket_endpoint_answers_from_the_same_server(validator, tmp_path)
         assert reply["verdict"] == "deny" and reply["id"] == 3 and reply["rule_id"]
         assert ask({"tool": "mcp__a__b", "input": {}, "cwd": WS}, path)["verdict"] == "ask"
         assert server.server.stats.snapshot()["decisions"]
+
+
+# ------------------------------------------------------------------ connection floods
+
+SERVER_FDS = 512        # the server's RLIMIT_NOFILE, soft and hard, in the flood test
+
+
+def _fresh_stub(address):
+    """A stub on a connection of its own (not shared through gRPC's subchannel pool)."""
+    channel = grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+    return channel, pb_grpc.ValidatorStub(channel)
+
+
+def _lower_fds():
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SERVER_FDS, SERVER_FDS))
+
+
+@pytest.mark.timeout(120)
+def test_idle_connection_flood_does_not_starve_legitimate_clients():
+    """Thousands of idle TCP connections (more than the server has file descriptors) used
+    to exhaust them: gRPC stopped accepting for as long as its 120 s handshake timeout, and
+    new clients got DEADLINE_EXCEEDED. With the connection cap under the fd limit and a
+    short handshake timeout, a client already connected is answered throughout, and a new
+    one within the handshake timeout."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2500
+    if soft < want + 200 and hard >= want + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want + 200, hard))
+    flood = min(want, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
+    if flood < 3 * SERVER_FDS:
+        pytest.skip("this process may not open enough file descriptors for the flood")
+    call = tool_call("Bash", "ls")
+    socks = []
+    with ServerProcess("--handshake-timeout", "1", metrics=False, preexec_fn=_lower_fds) as server:
+        server.wait_ready()
+        old_channel, old = _fresh_stub(server.address)
+        new_channel = None
+        try:
+            assert old.Validate(call, timeout=10).verdict == pb.VERDICT_ALLOW
+            for _ in range(flood):
+                s = socket.socket()
+                s.setblocking(False)
+                socks.append(s)
+                try:
+                    s.connect(("127.0.0.1", server.port))
+                except BlockingIOError:
+                    pass
+            t0 = time.monotonic()
+            for _ in range(5):
+                assert old.Validate(call, timeout=2).verdict == pb.VERDICT_ALLOW
+            assert time.monotonic() - t0 < 5
+            # A new connection waits at most for the flood's connections to time out.
+            new_channel, new = _fresh_stub(server.address)
+            t0 = time.monotonic()
+            assert new.Validate(call, timeout=10, wait_for_ready=True).verdict == pb.VERDICT_ALLOW
+            assert time.monotonic() - t0 < 10
+            assert server.proc.poll() is None
+        finally:
+            for s in socks:
+                s.close()
+            old_channel.close()
+            if new_channel is not None:
+                new_channel.close()
+    assert "File descriptor limit reached" not in server.log()

@@ -15,7 +15,9 @@ import gc
 import ipaddress
 import logging
 import os
+import resource
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -30,7 +32,8 @@ from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
 from .auth import RateLimiter, TokenFileError, TokenStore
 from .core import Decider, Limits
-from .service import AdminService, ReloadError, ValidatorService, admin_handler, validator_handler
+from .service import (AdminService, ReloadError, ReloadThrottled, ValidatorService, admin_handler,
+                      validator_handler)
 from .threads import keep_helper_threads_lowered
 
 __all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
@@ -76,6 +79,12 @@ class ServerConfig:
     cache_ttl: float = 300.0
     limits: Limits = field(default_factory=Limits)
     helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
+    insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
+    max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
+    handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
+    idle_timeout: float = 300.0          # seconds a connection without calls stays open
+    reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
+    reflection: bool | None = None       # server reflection; None: on unless tokens are configured
 
     def address(self, port=None):
         host = self.host
@@ -94,28 +103,84 @@ def is_loopback(host):
         return False
 
 
+FD_RESERVE = 256        # file descriptors kept out of the connection cap (see connection_cap)
+
+
+def raise_fd_limit():
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (no privilege needed)
+    and return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap(config, fd_limit):
+    """The number of gRPC connections this process accepts at once: --max-connections,
+    lowered so that FD_RESERVE descriptors stay free at the cap (for the listening
+    sockets, gRPC's own pollers and pipes, the local socket's clients, the metrics
+    endpoint, reloads reading rule files), or 1 when the limit leaves no room."""
+    return max(1, min(config.max_connections, fd_limit - FD_RESERVE))
+
+
 def check_config(config):
     """Refuse unsafe or inconsistent configurations with a ConfigError."""
+    for name, port in (("--port", config.port), ("--metrics-port", config.metrics_port)):
+        if type(port) is not int or not 0 <= port <= 65535:
+            raise ConfigError("%s %r: a port is a number from 0 to 65535 (0: any free port)" % (name, port))
     if not is_loopback(config.host) and not config.tokens:
         raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
                           "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
+    if config.tokens and not config.tls_cert and not is_loopback(config.host) and not config.insecure:
+        raise ConfigError("refusing to listen on %s with bearer tokens but without TLS: the tokens would cross "
+                          "the network in clear text; give --tls-cert and --tls-key, or --insecure if the "
+                          "network is trusted" % config.host)
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     if config.tls_client_ca and not config.tls_cert:
         raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if config.max_connections < 1:
+        raise ConfigError("--max-connections must be at least 1")
+    if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
+        raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
     if config.fallback not in ("allow", "ask", "deny"):
         raise ConfigError("fallback must be allow, ask or deny")
     if config.fallback == "allow":
         log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
+    if config.metrics_port and not is_loopback(config.metrics_host):
+        log.warning("/metrics on %s answers anyone who can reach it, without authentication: "
+                    "bind it to 127.0.0.1 (--metrics-host) or restrict access in front", config.metrics_host)
     if config.tokens and not config.tls_cert and not is_loopback(config.host):
-        log.warning("bearer tokens will cross the network in clear text: use --tls-cert/--tls-key")
+        log.warning("--insecure: bearer tokens will cross the network in clear text")
     for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
         if path and not os.path.isfile(path):
             raise ConfigError("%s: no such file" % path)
+
+
+def bind_error(host, port):
+    """Why host:port cannot be bound, found by trying it with a plain socket (gRPC's own
+    error does not say it in its exception); None when the probe binds."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return "cannot resolve the host (%s)" % e.strerror
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(sockaddr)
+        except OSError as e:
+            return (e.strerror or str(e)).lower()
+    return None
 
 
 def _read(path):
@@ -155,8 +220,11 @@ class LighthouseServer:
         self.health = health.aio.HealthServicer()
         self._serve_metrics = metrics
         self._serve_local = config.local_socket if local_socket is None else local_socket
-        self._reload_lock = None
+        self._reload_queued = None            # the reload new requests join (not started yet)
+        self._reload_running = None
+        self._last_admin_reload = None
         self._tls_pending = None
+        self._tls_files = None               # (key, cert, client CA) bytes last read
         self._server = None
         self._local = None
         self._metrics = None
@@ -164,6 +232,7 @@ class LighthouseServer:
         self.port = None
         self.metrics_port = None
         self.socket_path = None
+        self.max_connections = None
 
     def _policy_info(self):
         v = self.validator
@@ -175,43 +244,64 @@ class LighthouseServer:
                 "cache_entries": cache.get("size", 0)}
 
     def _grpc_options(self):
-        lim = self.config.limits
+        config = self.config
+        lim = config.limits
+        self.max_connections = connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return [
             ("grpc.max_receive_message_length", lim.max_message_bytes),
             ("grpc.max_send_message_length", 4 * lim.max_message_bytes),
             # gRPC sets SO_REUSEPORT by default, which would let a second server bind the
             # same port silently; only workers of one supervisor may share it.
             ("grpc.so_reuseport", 1 if self.workers > 1 else 0),
+            # Connections that hold a descriptor without making calls: past the cap gRPC
+            # closes a new connection as soon as it accepts it, so the process never runs
+            # out of descriptors (it would stop accepting anyone, and fail its own files);
+            # one that does not finish its handshake in time, or makes no call for the
+            # idle timeout, is closed (gRPC's defaults: 120 s and never).
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
+            ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
         ]
 
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
         config = self.config
-        self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         server = grpc.aio.server(options=self._grpc_options())
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
                                          admin_handler(AdminService(self))))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(SERVICE_NAMES, server)
+        # Reflection describes every service to anyone: with tokens it is off unless asked
+        # for. Health stays open for probes.
+        if config.reflection if config.reflection is not None else not config.tokens:
+            reflection.enable_server_reflection(SERVICE_NAMES, server)
         address = config.address()
-        if config.tls_cert:
-            # Dynamic credentials: gRPC asks _fetch_tls for a newer certificate at each
-            # handshake, so a reload gives new connections the files' current certificate.
-            creds = grpc.dynamic_ssl_server_credentials(self._tls_configuration(), self._fetch_tls,
-                                                        require_client_authentication=bool(config.tls_client_ca))
-            port = server.add_secure_port(address, creds)
-        else:
-            port = server.add_insecure_port(address)
+        # A busy port is found before gRPC tries it (gRPC would log its own multi-line
+        # error); workers share their port, so only a lone server can probe it.
+        reason = bind_error(config.host, config.port) if self.workers == 1 and config.port else None
+        if reason:
+            raise OSError("cannot listen on %s: %s" % (address, reason))
+        try:
+            if config.tls_cert:
+                # Dynamic credentials: gRPC asks _fetch_tls for a newer certificate at each
+                # handshake, so a reload gives new connections the files' current certificate.
+                creds = grpc.dynamic_ssl_server_credentials(
+                    self._tls_configuration(), self._fetch_tls,
+                    require_client_authentication=bool(config.tls_client_ca))
+                port = server.add_secure_port(address, creds)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:        # gRPC's "Failed to bind", without the reason: found below
+            port = 0
         if not port:
-            raise OSError("cannot listen on %s" % address)
+            raise OSError("cannot listen on %s: %s" % (address, bind_error(config.host, config.port)
+                                                         or "gRPC could not bind it"))
         await server.start()
         try:
             if self._serve_local:
                 await self._start_local()
             if self._serve_metrics and config.metrics_port:
-                self._metrics = start_metrics_server(config.metrics_host, config.metrics_port,
-                                                     self.stats.snapshot, __version__)
+                self._metrics = start_metrics(config)(self.stats.snapshot)
                 self.metrics_port = self._metrics.server_address[1]
         except BaseException:
             await server.stop(None)
@@ -234,9 +324,10 @@ class LighthouseServer:
     def _tls_configuration(self):
         """The certificate configuration in the TLS files now (OSError if unreadable)."""
         config = self.config
-        return grpc.ssl_server_certificate_configuration(
-            [(_read(config.tls_key), _read(config.tls_cert))],
-            root_certificates=_read(config.tls_client_ca) if config.tls_client_ca else None)
+        key, cert = _read(config.tls_key), _read(config.tls_cert)
+        ca = _read(config.tls_client_ca) if config.tls_client_ca else None
+        self._tls_files = (key, cert, ca)
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
 
     def _fetch_tls(self):
         """Called by gRPC at each TLS handshake: the configuration a reload has read, once
@@ -274,26 +365,58 @@ class LighthouseServer:
         """Reload rule files (and the tokens and TLS files) and swap them in atomically; calls keep
         being answered during the reload (the rules compile on a worker thread). Returns
         (generation, tokens_reloaded); raises ReloadError and keeps the running policy
-        and tokens on error."""
-        async with self._reload_lock:
-            loop = asyncio.get_running_loop()
+        and tokens on error.
+
+        A reload asked while one runs joins it (and gets its result). Reloads asked through
+        Admin start at most once per ``reload_interval``: a reload costs CPU that every
+        agent's calls wait for, so a client looping on it is refused with ReloadThrottled."""
+        queued = self._reload_queued
+        if queued is not None:
+            return await asyncio.shield(queued)
+        loop = asyncio.get_running_loop()
+        interval = self.config.reload_interval
+        if source == "admin" and interval > 0:
+            now = loop.time()
+            last = self._last_admin_reload
+            if last is not None and now - last < interval:
+                raise ReloadThrottled(interval, last + interval - now)
+            self._last_admin_reload = now
+        running = self._reload_running
+        task = self._reload_queued = loop.create_task(self._reload(source, running))
+        return await asyncio.shield(task)
+
+    async def _reload(self, source, previous):
+        # Requests that come while this reload waits join it; once it reads the files,
+        # the next request queues a reload of its own, which sees any change made since.
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        self._reload_queued = None
+        self._reload_running = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        try:
+            new_tokens = self.tokens.read() if self.tokens is not None else None
+            generation = await loop.run_in_executor(None, self.validator.reload)
+        except (RuleError, TokenFileError) as e:
+            self.stats.reloads["error"] += 1
+            log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
+            raise ReloadError(str(e)) from None
+        tls_changed = False
+        if self.config.tls_cert:
+            before = self._tls_files
             try:
-                new_tokens = self.tokens.read() if self.tokens is not None else None
-                generation = await loop.run_in_executor(None, self.validator.reload)
-            except (RuleError, TokenFileError) as e:
-                self.stats.reloads["error"] += 1
-                log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
-                raise ReloadError(str(e)) from None
-            if self.config.tls_cert:
-                try:
-                    self._tls_pending = self._tls_configuration()
-                except OSError as e:
-                    log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
-            if new_tokens is not None:
-                self.tokens.replace(new_tokens)
-            self.stats.reloads["ok"] += 1
-            log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
-                     self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
+                self._tls_pending = self._tls_configuration()
+                tls_changed = self._tls_files != before
+            except OSError as e:
+                log.error("reload (%s): TLS files not reloaded, the certificate in use stays: %s", source, e)
+        if new_tokens is not None:
+            self.tokens.replace(new_tokens)
+        # Open streams were admitted under the old tokens and certificates: no call
+        # may be decided for them before they are checked again (nothing awaits
+        # between the swap and this check).
+        self.validator_service.recheck_streams(tls_changed)
+        self.stats.reloads["ok"] += 1
+        log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
+                 self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
         if source == "admin" and self.on_reload is not None:
             self.on_reload()
         return generation, new_tokens is not None
@@ -360,6 +483,18 @@ class LighthouseServer:
         await self.stop()
 
 
+def start_metrics(config):
+    """A function starting the /metrics endpoint of `config` on a snapshot source; it
+    raises OSError naming the metrics address when that cannot be bound."""
+    def start(source):
+        try:
+            return start_metrics_server(config.metrics_host, config.metrics_port, source, __version__)
+        except OSError as e:
+            raise OSError("metrics endpoint: cannot listen on %s:%d: %s"
+                          % (config.metrics_host, config.metrics_port, (e.strerror or str(e)).lower())) from None
+    return start
+
+
 def setup_logging(level=logging.INFO, who="lighthouse"):
     """Log lines on stderr, tagged with the process role (supervisor or worker N)."""
     logging.basicConfig(level=level, stream=sys.stderr,
@@ -378,8 +513,16 @@ def _run_loop(coro):
 def serve(config):
     """Run the server as ``lighthouse serve`` does; returns the process exit code."""
     check_config(config)
+    fd_limit = raise_fd_limit()            # workers inherit it
+    if connection_cap(config, fd_limit) < config.max_connections:
+        log.warning("file descriptor limit %d: at most %d connections at once (--max-connections %d, "
+                    "%d descriptors kept in reserve); raise `ulimit -n` for more", fd_limit,
+                    connection_cap(config, fd_limit), config.max_connections, FD_RESERVE)
     if config.workers > 1:
         from .workers import Supervisor
+        reason = bind_error(config.host, config.port)
+        if reason:
+            raise OSError("cannot listen on %s: %s" % (config.address(), reason))
         return Supervisor(config).run()
     server = LighthouseServer(dataclasses.replace(config))
     _run_loop(server.run())

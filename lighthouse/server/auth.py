@@ -104,6 +104,7 @@ class TokenStore:
     def __init__(self, path):
         self.path = os.fspath(path)
         self._by_hash = {}
+        self.generation = 0         # counts the mappings put in force
         self.load()
 
     def load(self):
@@ -113,6 +114,7 @@ class TokenStore:
     def replace(self, by_hash):
         """Put a mapping made by :meth:`read` in force."""
         self._by_hash = by_hash
+        self.generation += 1
 
     def read(self):
         """Parse the file without putting it in force: the new {hash: Identity} mapping."""

@@ -276,7 +276,7 @@ class Decider:
         max_path = self._max_path
         # One cheap test for the common case; _invalid() names the field when it fails.
         if (not tool or not ij or len(tool) > self._max_tool or len(ij) > self._max_input
-                or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3
+                or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3 or fb < 0
                 or (cwd and (cwd[0] != "/" or len(cwd) > max_path))
                 or (home and (home[0] != "/" or len(home) > max_path))):
             raise self._invalid(call) or CallRejected(INVALID, "invalid call", "")

@@ -31,12 +31,52 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class _Malformed:
-    """Stands for a request that did not parse."""
+    """Stands for a request that did not parse; ``request_id`` is what could be read of
+    field 1 (so that a stream's answer can still be matched)."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "request_id")
 
-    def __init__(self, error):
+    def __init__(self, error, request_id=""):
         self.error = error
+        self.request_id = request_id
+
+
+def _readable_request_id(data, max_len=128):
+    """Field 1 (request_id) of a ToolCall that does not parse as a whole: the last
+    well-formed UTF-8 value of at most max_len bytes met before the fields stop making
+    sense, else ""."""
+    found, i, n = "", 0, len(data)
+
+    def varint(i):
+        shift = value = 0
+        while i < n and shift < 64:
+            b = data[i]
+            value |= (b & 0x7F) << shift
+            i += 1
+            if not b & 0x80:
+                return value, i
+            shift += 7
+        raise ValueError
+    try:
+        while i < n:
+            tag, i = varint(i)
+            kind = tag & 7
+            if kind == 0:
+                _, i = varint(i)
+            elif kind == 1 or kind == 5:
+                i += 8 if kind == 1 else 4
+            elif kind == 2:
+                size, i = varint(i)
+                if i + size > n:
+                    break
+                if tag >> 3 == 1 and size <= max_len:
+                    found = data[i:i + size].decode("utf-8")
+                i += size
+            else:
+                break
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return found
 
 
 def _lenient(message_cls):
@@ -71,7 +111,7 @@ def _lenient_call(data):
     try:
         return _parse_call(data)
     except _WireError as e:
-        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e)
+        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e, _readable_request_id(data))
 
 
 def _lenient_batch(data):
@@ -116,20 +156,29 @@ class _LogThrottle:
 
 
 class StreamSession:
-    """One open ValidateStream: lets shutdown stop its reading and drain its calls."""
+    """One open ValidateStream: the identity it was admitted with (re-checked after each
+    reload), and what lets shutdown or a revocation stop its reading."""
 
-    __slots__ = ("task", "reading", "closing")
+    __slots__ = ("task", "reading", "closing", "token", "identity", "ended")
 
-    def __init__(self, task):
+    def __init__(self, task, token=None, identity=None):
         self.task = task
         self.reading = False
         self.closing = False
+        self.token = token
+        self.identity = identity
+        self.ended = None           # (status code, message) when its identity is gone
 
     def close(self):
         """Stop reading new calls; the calls already read are still answered."""
         self.closing = True
         if self.reading:
             self.task.cancel()
+
+    def end(self, code, message):
+        """End the stream now: no further call is read or answered (its identity is gone)."""
+        self.ended = (code, message)
+        self.close()
 
 
 class ValidatorService:
@@ -147,9 +196,13 @@ class ValidatorService:
 
     def _identify(self, context):
         """The caller's Identity from its bearer token; None when no tokens are configured."""
+        return self._token_identity(context)[1]
+
+    def _token_identity(self, context):
+        """(bearer token, its Identity); (None, None) when no tokens are configured."""
         tokens = self.tokens
         if tokens is None:
-            return None
+            return None, None
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
@@ -160,7 +213,26 @@ class ValidatorService:
         ident = tokens.identify(token)
         if ident is None:
             raise CallRejected(UNAUTHENTICATED, "unknown bearer token")
-        return ident
+        return token, ident
+
+    def recheck_streams(self, tls_changed=False):
+        """After a reload: every open stream's token is looked up again. A revoked token
+        ends its stream with UNAUTHENTICATED at once; a changed agent id or admin flag
+        applies from the next call. When the TLS files changed, every stream ends with
+        UNAVAILABLE, so that its client reconnects and is checked against the new
+        certificates by a new handshake."""
+        tokens = self.tokens
+        for s in list(self.streams):
+            if s.ended is not None:
+                continue
+            if tls_changed:
+                s.end(grpc.StatusCode.UNAVAILABLE, "the server's TLS certificates changed; reconnect")
+            elif tokens is not None and s.token is not None:
+                ident = tokens.identify(s.token)
+                if ident is None:
+                    s.end(UNAUTHENTICATED, "bearer token revoked")
+                else:
+                    s.identity = ident
 
     def _rejected(self, method, e, context, agent_id=""):
         self.stats.error(method, e.code.name)
@@ -254,11 +326,11 @@ class ValidatorService:
         pauses at the bound), and a request_id may not repeat while its call is pending."""
         stats = self.stats
         try:
-            ident = self._identify(context) if self.tokens is not None else None
+            token, ident = self._token_identity(context)
         except CallRejected as e:
             self._rejected("ValidateStream", e, context)
             await context.abort(e.code, e.message)
-        session = StreamSession(asyncio.current_task())
+        session = StreamSession(asyncio.current_task(), token, ident)
         if self.closing:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry")
         self.streams.add(session)
@@ -309,7 +381,7 @@ class ValidatorService:
                     if pending and call.request_id in pending:
                         raise CallRejected(INVALID, "request_id %r repeats a call still in flight"
                                            % call.request_id, "request_id")
-                    r = decide(call, ident)
+                    r = decide(call, session.identity)
                     if r.__class__ is not bytes:
                         escalated = True
                         pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
@@ -332,6 +404,11 @@ class ValidatorService:
                 else:
                     await write(r)
                 rpc_hist.observe(perf_counter_ns() - t0)
+            if session.ended is not None:
+                for t in pending.values():
+                    t.cancel()
+                stats.error("ValidateStream", session.ended[0].name)
+                await context.abort(*session.ended)
             if pending:
                 await asyncio.gather(*pending.values(), return_exceptions=True)
             if session.closing:
@@ -397,6 +474,9 @@ class AdminService:
         except ReloadError as e:
             stats.error("ReloadPolicy", "FAILED_PRECONDITION")
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except ReloadThrottled as e:
+            stats.error("ReloadPolicy", "RESOURCE_EXHAUSTED")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
 
     async def Stats(self, request, context):
         try:
@@ -413,6 +493,14 @@ class AdminService:
 class ReloadError(Exception):
     """A reload was refused (a rule file or the tokens file has an error); the running
     policy and tokens stay in force."""
+
+
+class ReloadThrottled(Exception):
+    """A reload asked through Admin sooner than ``interval`` seconds after the last one."""
+
+    def __init__(self, interval, retry_in):
+        super().__init__("reloads through Admin are limited to one per %gs; retry in %d ms"
+                         % (interval, max(1, round(retry_in * 1000))))
 
 
 def stats_response(snap):

@@ -25,8 +25,7 @@ import signal
 import sys
 import time
 
-from .. import __version__
-from ..metrics import merge_snapshots, start_metrics_server
+from ..metrics import merge_snapshots
 
 __all__ = ["Supervisor", "worker_main"]
 
@@ -66,7 +65,11 @@ def worker_main(config, index, count, conn, log_level):
         loop.add_reader(conn.fileno(), on_command)
         await server.run(ready=lambda port: conn.send(("ready", port)))
 
-    _run_loop(main())
+    try:
+        _run_loop(main())
+    except OSError as e:        # cannot bind: one line, and the supervisor stops the server
+        log.error("%s", e)
+        sys.exit(1)
     sys.exit(0)
 
 
@@ -237,10 +240,15 @@ class Supervisor:
                 break
             await asyncio.sleep(0.02)
         metrics = None
+        if not self._stopping and config.metrics_port:
+            from .app import start_metrics
+            try:
+                metrics = start_metrics(config)(self._snapshot_from_thread)
+            except OSError as e:
+                log.error("%s", e)
+                self._failed = True
+                self._begin_stop()
         if not self._stopping:
-            if config.metrics_port:
-                metrics = start_metrics_server(config.metrics_host, config.metrics_port,
-                                               self._snapshot_from_thread, __version__)
             log.info("lighthouse supervisor: %d workers serving gRPC on %s%s", self.count,
                      config.address(), ", metrics on http://%s:%d/metrics"
                      % (config.metrics_host, metrics.server_address[1]) if metrics else "")
