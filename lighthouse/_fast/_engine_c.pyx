@@ -43,7 +43,7 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 import re2
 import xxhash
 
-from ._errors import ShellError
+from ._errors import LimitError, ShellError
 from ._prefilter import ALWAYS, compile_search, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
@@ -72,6 +72,8 @@ MAX_INPUT_DEPTH = C_MAX_INPUT_DEPTH
 _HOME_ROOTS = ("/home/", "/Users/")
 
 cdef tuple _VERDICTS = VERDICTS
+cdef str _PATH_LENGTH_MSG = "a path is longer than %d characters" % C_MAX_MATCH_LENGTH
+cdef str _PATH_SEGMENTS_MSG = "a path has more than %d segments" % C_MAX_PATH_SEGMENTS
 cdef tuple _NULL_SPAN = (-1, -1)
 try:
     _RE2_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
@@ -1196,8 +1198,7 @@ cdef tuple _path_forms(str value, str cwd, object home, object workspace):
 cdef _Forms _forms_at(_Place pl, str value):
     # path_forms of the reference. The three forms are cut from one split of the full
     # path: for full == ws + "/" + rest, full.split("/") is ws's segments followed by
-    # rest's, so the workspace form is a slice of it (taken before the absolute form is
-    # truncated to MAX_PATH_SEGMENTS, which the reference does not apply to it).
+    # rest's, so the workspace form is a slice of it.
     cdef str raw, full, cwd = pl.cwd
     cdef list segs, abs_segs, parts, home_segs = None, ws_segs = None
     cdef int shape = _shape(value)
@@ -1227,12 +1228,12 @@ cdef _Forms _forms_at(_Place pl, str value):
             raw = pl.home_root + raw[1:]
         full = normpath(raw) if raw else ""
     if len(full) > C_MAX_MATCH_LENGTH:
-        full = full[:C_MAX_MATCH_LENGTH]
+        raise LimitError(_PATH_LENGTH_MSG)
     segs = full.split("/")
     if len(full) == 1 and full[0] == u'/':
         abs_segs = [""]
     elif len(segs) > C_MAX_PATH_SEGMENTS:
-        abs_segs = segs[:C_MAX_PATH_SEGMENTS]
+        raise LimitError(_PATH_SEGMENTS_MSG)
     else:
         abs_segs = segs
     if full.startswith("~"):
@@ -1346,8 +1347,9 @@ cdef int _materialize(_Forms F) except -1:
 
 
 cdef int _fill_rel(_Forms F, _Place pl, list segs) except -1:
-    cdef list abs_segs, home_segs = None, ws_segs = None
-    abs_segs = segs if len(segs) <= C_MAX_PATH_SEGMENTS else segs[:C_MAX_PATH_SEGMENTS]
+    cdef list abs_segs = segs, home_segs = None, ws_segs = None
+    if len(segs) > C_MAX_PATH_SEGMENTS:
+        raise LimitError(_PATH_SEGMENTS_MSG)
     if pl.in_home:
         home_segs = segs[pl.home_cut - 1:]
         home_segs[0] = "~"
@@ -1501,6 +1503,7 @@ cdef class _View:
     cdef object home
     cdef str ws
     cdef list _forms
+    cdef dict _forms_map
     cdef _Place _place
     cdef unsigned int has
     cdef list _path_cands
@@ -1532,8 +1535,9 @@ cdef class _View:
                 self._read_cands = self.path_cands()
                 return self._read_cands
             self._read_cands = []
+            written = frozenset(self.writes) if len(self.writes) > 8 else self.writes
             for a in self.path_args:
-                if a in self.writes:
+                if a in written:
                     continue
                 p = _path_candidate(a)
                 if p is not None:
@@ -1560,9 +1564,19 @@ cdef class _View:
         return self._write_cands
 
     cdef _Forms forms(self, str value):
-        # A command names few paths, so the memo is a flat [value, forms, ...] list.
+        # A command names few paths, so the memo is a flat [value, forms, ...] list,
+        # until it holds _FORMS_FLAT of them: then a dict, so that a command naming
+        # thousands of paths costs linear time.
         cdef Py_ssize_t k, n
         cdef _Forms f
+        cdef object found
+        if self._forms_map is not None:
+            found = self._forms_map.get(value)
+            if found is not None:
+                return <_Forms>found
+            f = _forms_at(self._place, value)
+            self._forms_map[value] = f
+            return f
         if self._forms is None:
             self._forms = []
             self._place = _place(self.cwd, self.home, self.ws)
@@ -1571,10 +1585,20 @@ cdef class _View:
             for k in range(0, n, 2):
                 if str_eq(<str>self._forms[k], value):
                     return <_Forms>self._forms[k + 1]
+            if n >= 2 * _FORMS_FLAT:
+                self._forms_map = {self._forms[k]: self._forms[k + 1] for k in range(0, n, 2)}
+                self._forms = None
+                f = _forms_at(self._place, value)
+                self._forms_map[value] = f
+                return f
         f = _forms_at(self._place, value)
         self._forms.append(value)
         self._forms.append(f)
         return f
+
+
+cdef enum:
+    _FORMS_FLAT = 16
 
 
 # "-x" for every ASCII x: short flags are split out of clusters like -rf on every call.
@@ -2322,17 +2346,24 @@ cdef class Engine:
 
     def evaluate(self, tool, tool_input, cwd, home):
         """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
-        settles it. tool_input must be a dict (checked by the caller)."""
+        settles it, or when a limit of the analysis was reached (rule id
+        ``input.limit``). tool_input must be a dict (checked by the caller)."""
         return self._evaluate(tool, tool_input, cwd, home)
 
     cdef tuple _evaluate(self, object tool, object tool_input, object cwd, object home):
-        cdef Rule r
-        cdef _ToolCtx ctx
         tool = _exact(tool)
         cwd = _exact(cwd)
         home = _exact(home)
-        if obj_eq(tool, "Bash"):
-            return self._evaluate_bash(tool_input, cwd or "", home)
+        try:
+            if obj_eq(tool, "Bash"):
+                return self._evaluate_bash(tool_input, cwd or "", home)
+            return self._evaluate_tool(tool, tool_input, cwd, home)
+        except LimitError as e:
+            return (C_MISS, "input.limit", "call could not be judged: %s" % e)
+
+    cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home):
+        cdef Rule r
+        cdef _ToolCtx ctx
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (C_DENY, "input.invalid", problem)

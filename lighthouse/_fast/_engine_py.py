@@ -17,6 +17,7 @@ from __future__ import annotations
 import xxhash
 
 from ._prefilter import compile_search
+from ._errors import LimitError
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -24,6 +25,8 @@ __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_for
 
 ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
 VERDICTS = ("allow", "ask", "deny", "miss")
+# A path longer than this (after resolving `..`) is not judged: LimitError, the call is
+# undecided. Linux's PATH_MAX is 4096, so no real path is refused.
 MAX_PATH_SEGMENTS = 128
 MAX_MATCH_LENGTH = 8192
 _HOME_ROOTS = ("/home/", "/Users/")
@@ -366,10 +369,10 @@ def path_forms(value, cwd, home, workspace):
         raw = h.rstrip("/") + raw[1:]
     full = normpath(raw) if raw else ""
     if len(full) > MAX_MATCH_LENGTH:
-        full = full[:MAX_MATCH_LENGTH]
+        raise LimitError("a path is longer than %d characters" % MAX_MATCH_LENGTH)
     abs_segs = full.split("/") if full != "/" else [""]
     if len(abs_segs) > MAX_PATH_SEGMENTS:
-        abs_segs = abs_segs[:MAX_PATH_SEGMENTS]
+        raise LimitError("a path has more than %d segments" % MAX_PATH_SEGMENTS)
     home_segs = None
     if full.startswith("~"):
         home_segs = abs_segs
@@ -435,7 +438,7 @@ class _View:
     """Derived facts about one simple command, computed once and shared by its rules."""
 
     __slots__ = ("sc", "flags", "options", "positionals", "path_args", "writes", "cwd",
-                 "home", "ws", "_forms")
+                 "home", "ws", "_written", "_forms")
 
     def __init__(self, sc, spec, home, ws):
         self.sc = sc
@@ -525,7 +528,14 @@ class _View:
         self.positionals = positionals
         self.path_args = path_args
         self.writes = writes
+        self._written = None
         self._forms = {}
+
+    def written(self):
+        """The written arguments as a set (a command may name thousands of paths)."""
+        if self._written is None:
+            self._written = frozenset(self.writes)
+        return self._written
 
     def forms(self, value):
         f = self._forms.get(value)
@@ -648,8 +658,9 @@ class Rule:
             if not seen:
                 return False
         if self.reads is not None:
+            written = v.written()
             for a in v.path_args:
-                if a in v.writes:
+                if a in written:
                     continue
                 p = _path_candidate(a)
                 if p is not None and self.reads.match_forms(v.forms(p)):
@@ -864,9 +875,16 @@ class Engine:
 
     def evaluate(self, tool, tool_input, cwd, home):
         """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
-        settles it. tool_input must be a dict (checked by the caller)."""
-        if tool == "Bash":
-            return self._evaluate_bash(tool_input, cwd or "", home)
+        settles it, or when a limit of the analysis was reached (rule id
+        ``input.limit``). tool_input must be a dict (checked by the caller)."""
+        try:
+            if tool == "Bash":
+                return self._evaluate_bash(tool_input, cwd or "", home)
+            return self._evaluate_tool(tool, tool_input, cwd, home)
+        except LimitError as e:
+            return (MISS, "input.limit", "call could not be judged: %s" % e)
+
+    def _evaluate_tool(self, tool, tool_input, cwd, home):
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (DENY, "input.invalid", problem)

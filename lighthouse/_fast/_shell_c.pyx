@@ -30,24 +30,43 @@ import base64
 import binascii
 import re
 
-from ._errors import ShellError
+from ._errors import LimitError, ShellError
 
-__all__ = ["SimpleCommand", "ShellError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
+# The limits of the analysis, as in the reference (_shell_py.py, which says what each
+# bounds). Reaching any of them raises LimitError: the call is undecided.
 cdef enum:
     C_MAX_DEPTH = 8
     C_MAX_LENGTH = 65536
     C_MAX_COMMANDS = 512
+    C_MAX_WRAPPERS = 32
+    C_MAX_LOOP_WORDS = 16
+    C_MAX_LOOP_PASSES = 512
+    C_MAX_ARGS = 4096
+    C_MAX_WORD = 65536
+    C_MAX_WORK = 4 * 65536
+    C_CODE_WINDOW = 2048
 
 MAX_DEPTH = C_MAX_DEPTH
 MAX_LENGTH = C_MAX_LENGTH
 MAX_COMMANDS = C_MAX_COMMANDS
+MAX_WRAPPERS = C_MAX_WRAPPERS
+MAX_LOOP_WORDS = C_MAX_LOOP_WORDS
+MAX_LOOP_PASSES = C_MAX_LOOP_PASSES
+MAX_ARGS = C_MAX_ARGS
+MAX_WORD = C_MAX_WORD
+MAX_WORK = C_MAX_WORK
+CODE_WINDOW = C_CODE_WINDOW
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
 cdef str _DYN = DYN
 
 cdef str _DEPTH_MSG = "command nesting is deeper than %d levels" % C_MAX_DEPTH
+cdef str _LIST_MSG = "more than %d commands in one list" % C_MAX_COMMANDS
+cdef str _WRAPPERS_MSG = "more than %d wrapper programs around one command" % C_MAX_WRAPPERS
+cdef str _CODE_WINDOW_MSG = "a string in inline code is longer than %d characters" % C_CODE_WINDOW
 
 
 @cython.freelist(32)
@@ -252,7 +271,7 @@ for _c in range(128):
 
 cdef _Parser _new_parser(str src, int depth):
     if depth > C_MAX_DEPTH:
-        raise ShellError(_DEPTH_MSG)
+        raise LimitError(_DEPTH_MSG)
     cdef _Parser p = _Parser.__new__(_Parser)
     p.s = src
     p.n = len(src)
@@ -347,7 +366,7 @@ cdef class _Parser:
                 return tree
             tree.append(self.parse_pipeline(stop))
             if len(tree) > C_MAX_COMMANDS:
-                self.error("too many commands")
+                raise LimitError(_LIST_MSG)
             self.skip_blanks()
             if self.i < self.n:
                 c = self.at(self.i)
@@ -560,7 +579,7 @@ cdef class _Parser:
                 self.parse_word()
             tree.extend(self.parse_list(_STOP_ESAC))
             if len(tree) > C_MAX_COMMANDS:
-                self.error("too many commands")
+                raise LimitError(_LIST_MSG)
         cmd.sub = tree
         self.parse_redirects_only(cmd)
         return cmd
@@ -977,7 +996,7 @@ cdef class _Parser:
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
     cdef int enter(self) except -1:
         if self.depth + 1 > C_MAX_DEPTH:
-            raise ShellError(_DEPTH_MSG)
+            raise LimitError(_DEPTH_MSG)
         self.depth += 1
         return 0
 
@@ -1218,6 +1237,15 @@ cpdef str normpath(str path):
 
 @cython.final
 @cython.no_gc
+cdef class _Work:
+    # What one analysis has spent, shared by every context of it.
+    cdef Py_ssize_t chars
+    cdef Py_ssize_t args
+    cdef Py_ssize_t passes
+
+
+@cython.final
+@cython.no_gc
 @cython.freelist(16)
 cdef class _Ctx:
     cdef dict env      # None until the first assignment
@@ -1228,6 +1256,7 @@ cdef class _Ctx:
     cdef list out
     cdef bint sudo
     cdef dict funcs
+    cdef _Work work
 
     cdef _Ctx child(self, str origin, int depth_inc):
         cdef _Ctx c = _Ctx.__new__(_Ctx)
@@ -1239,8 +1268,9 @@ cdef class _Ctx:
         c.sudo = self.sudo
         c.env = self.env.copy() if self.env is not None else None
         c.funcs = self.funcs
+        c.work = self.work
         if c.depth > C_MAX_DEPTH:
-            raise ShellError(_DEPTH_MSG)
+            raise LimitError(_DEPTH_MSG)
         return c
 
     cdef inline void assign(self, str name, str value):
@@ -1249,20 +1279,30 @@ cdef class _Ctx:
         self.env[name] = value
 
 
+cdef int _charge(_Work work, Py_ssize_t n) except -1:
+    work.chars += n
+    if work.chars > C_MAX_WORK:
+        raise LimitError("analysis would expand more than %d characters" % C_MAX_WORK)
+    return 0
+
+
 cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
     """The value of a word. Sets dynamic[0] when it held unknowns; when sources is not
     None, appends the programs whose output it contains (for `sh -c "$(curl ...)"`)."""
     cdef _Part p
     cdef list buf
     cdef str name
-    cdef object value
+    cdef object value, piece
     cdef _Ctx inner
     cdef list progs
+    cdef Py_ssize_t size = 0
     if type(word) is str:
+        _charge(ctx.work, len(<str>word))
         return <str>word
     if len(<list>word) == 1:
         p = (<list>word)[0]
         if p.kind == P_LIT:
+            _charge(ctx.work, len(p.text))
             return p.text
     buf = []
     for p in <list>word:
@@ -1299,6 +1339,11 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                 dynamic[0] = True
             else:
                 buf.append((<str>value).rstrip("\n"))
+    for piece in buf:   # before joining: `$a$a$a...` must not allocate first
+        size += len(<str>piece)
+    if size > C_MAX_WORD:
+        raise LimitError("a word expands to more than %d characters" % C_MAX_WORD)
+    _charge(ctx.work, size)
     return "".join(buf)
 
 
@@ -1530,32 +1575,37 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
     cdef bint sudo = False
     cdef str cwd = ctx.cwd
     cdef object xargs = None
-    cdef int guard = 0
-    cdef Py_ssize_t i, n, j, eq, npos
+    cdef int peeled = 0
+    cdef Py_ssize_t i, n, j, eq, npos, k
     cdef str prog, a, key, rest, name, first
-    cdef tuple spec
+    cdef tuple spec = None
     cdef set value_opts
     while argv:
-        guard += 1
-        if guard > 32:
-            break
-        while argv:
-            first = argv[0]
+        k = 0
+        n = len(argv)
+        while k < n:
+            first = argv[k]
             eq = _assignment_eq(first)
             if eq < 0:
                 break
             name = first[:eq]
             env[name.rstrip("+")] = first[eq + 1:]
-            argv = argv[1:]
+            k += 1
+        if k:
+            argv = argv[k:]
         if not argv:
             break
         prog = normalize_program(argv[0])
-        if str_eq(prog, "busybox") and len(argv) > 1:
+        if not str_eq(prog, "busybox") or len(argv) == 1:
+            spec = _WRAPPERS.get(prog)
+            if spec is None:
+                break
+        peeled += 1
+        if peeled > C_MAX_WRAPPERS:
+            raise LimitError(_WRAPPERS_MSG)
+        if str_eq(prog, "busybox"):
             argv = argv[1:]
             continue
-        spec = _WRAPPERS.get(prog)
-        if spec is None:
-            break
         value_opts = spec[0]
         npos = spec[1]
         if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
@@ -1579,6 +1629,10 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
             if a.startswith("-") and len(a) > 1 and not (str_eq(prog, "nice") and a[1:].isdigit()):
                 key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
                 if str_eq(prog, "env") and key in ("-S", "--split-string"):
+                    # each split rebuilds argv: it counts as a wrapper
+                    peeled += 1
+                    if peeled > C_MAX_WRAPPERS:
+                        raise LimitError(_WRAPPERS_MSG)
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     j = i + 1 if "=" in a else i + 2
                     argv = [argv[0]] + _split_words(rest) + argv[j:]
@@ -1739,19 +1793,24 @@ _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 cdef tuple _code_string_at(str code, Py_ssize_t pos):
     """Parse a string expression starting at code[pos] (literal, home expression,
     os.path.join of those, list of literals). Returns (text or None, is_list)."""
-    rest = code[pos:pos + 2048]
+    rest = code[pos:pos + C_CODE_WINDOW]
     m = _STR_RE.match(rest)
     if m:
         return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    cut = len(code) - pos > C_CODE_WINDOW
     m = _PERL_Q.match(rest)
     if m:
         end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
         if end >= 0:
             return rest[m.end():end], False
+        if cut:
+            raise LimitError(_CODE_WINDOW_MSG)
     m = _STR_LIST_RE.match(rest)
     if m:
         items = [a or b for a, b in _STR_RE.findall(m.group(1))]
         return " ".join(items), True
+    if cut and rest[:1] in ("'", '"', "["):
+        raise LimitError(_CODE_WINDOW_MSG)
     m = _HOME_EXPR.match(rest)
     if m:
         tail = m.group(1) if m.lastindex and m.group(1) else ""
@@ -1798,6 +1857,8 @@ cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
         child.sudo = sudo
         try:
             _interpret(_parse(snippet, child.depth), child, False)
+        except LimitError:
+            raise
         except ShellError:
             out.append(_new_sc("sh", ["-c", snippet], ctx.cwd, sudo, env, [],
                                "inline:" + family, "", True))
@@ -1847,8 +1908,12 @@ cdef inline tuple _as_tuple(list items):
 
 
 cdef SimpleCommand _emit(_Ctx ctx, SimpleCommand cmd):
+    cdef _Work work = ctx.work
     if len(ctx.out) >= C_MAX_COMMANDS:
-        raise ShellError("command expands to more than %d simple commands" % C_MAX_COMMANDS)
+        raise LimitError("command expands to more than %d simple commands" % C_MAX_COMMANDS)
+    work.args += len(cmd.args) + len(cmd.redirects)
+    if work.args > C_MAX_ARGS:
+        raise LimitError("commands have more than %d arguments in all" % C_MAX_ARGS)
     ctx.out.append(cmd)
     return cmd
 
@@ -1890,7 +1955,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     sudo = sudo or sudo_in or ctx.sudo
     if xargs is not None:
         origin = "xargs"
-        items = stdin_code.split()[:16] if stdin_code else []
+        items = stdin_code.split() if stdin_code else []
         if not items:
             dynamic = True
             if xargs:
@@ -1902,6 +1967,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             main = None
             for item in items:
                 inner = [a.replace(xargs, item) for a in args]
+                for a in inner:
+                    _charge(ctx.work, len(a))
                 main = _run_argv(argv[0], inner, False, redirects, ctx, dict(env), sudo, origin,
                                  None, sources, normalize_program(argv[0]),
                                  _prog_class(normalize_program(argv[0])), _is_assignment(argv[0]))
@@ -2118,6 +2185,8 @@ cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
         child.sudo = False
         try:
             _interpret(_parse(remote, child.depth), child, False)
+        except LimitError:
+            raise
         except ShellError:
             sc.dynamic = True
     return 0
@@ -2396,6 +2465,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         child.sudo = main.sudo
         try:
             _interpret(_parse(stdin_code, child.depth), child, False)
+        except LimitError:
+            raise
         except ShellError:
             main.dynamic = True
     return main
@@ -2415,12 +2486,10 @@ cdef bint _split_program(object word, str value) except -1:
     return False
 
 
-MAX_LOOP_WORDS = 16
-
-
 cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:
     """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
-    the variable bound to the word; with an unknown list, once with an unknown value."""
+    the variable bound to the word; with an unknown list, once with an unknown value.
+    Each pass counts against MAX_LOOP_PASSES, so nested loops cannot multiply the work."""
     cdef str name = loop[0]
     cdef list words = loop[1]
     cdef list body = loop[2]
@@ -2444,7 +2513,12 @@ cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:
             ctx.env.pop(name, None)
         _interpret(body, ctx, False)
         return 0
-    for value in values[:MAX_LOOP_WORDS]:
+    if len(values) > C_MAX_LOOP_WORDS:
+        raise LimitError("a for loop has more than %d words" % C_MAX_LOOP_WORDS)
+    for value in values:
+        ctx.work.passes += 1
+        if ctx.work.passes > C_MAX_LOOP_PASSES:
+            raise LimitError("loops would judge their bodies more than %d times" % C_MAX_LOOP_PASSES)
         if name:
             ctx.assign(name, value)
         _interpret(body, ctx, False)
@@ -2473,7 +2547,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
         raise ShellError("command must be a string")
     cdef str src = command if type(command) is str else str.__str__(command)
     if len(src) > C_MAX_LENGTH:
-        raise ShellError("command is longer than %d characters" % C_MAX_LENGTH)
+        raise LimitError("command is longer than %d characters" % C_MAX_LENGTH)
     if "\x00" in src:
         raise ShellError("command contains a NUL byte")
     cdef list tree = _parse(src, 0)
@@ -2487,5 +2561,6 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.out = out
     ctx.sudo = False
     ctx.funcs = {}
+    ctx.work = _Work.__new__(_Work)
     _interpret(tree, ctx, False)
     return out

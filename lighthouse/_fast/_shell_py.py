@@ -16,13 +16,23 @@ import base64
 import binascii
 import re
 
-from ._errors import ShellError
+from ._errors import LimitError, ShellError
 
-__all__ = ["SimpleCommand", "ShellError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
-MAX_DEPTH = 8
-MAX_LENGTH = 65536
-MAX_COMMANDS = 512
+# Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
+# never judged on the part seen before the limit. Together they bound the work of one
+# analysis by a constant times the input's length, whatever the input repeats or nests.
+MAX_DEPTH = 8            # nesting of substitutions, subshells, `bash -c`, eval, ...
+MAX_LENGTH = 65536       # characters of a command line
+MAX_COMMANDS = 512       # simple commands in a parse tree, and emitted by one analysis
+MAX_WRAPPERS = 32        # wrappers (sudo, env, timeout, xargs, ...) peeled off one command
+MAX_LOOP_WORDS = 16      # words of one for loop (its body is judged once per word)
+MAX_LOOP_PASSES = 512    # loop bodies judged by one analysis (nested loops multiply)
+MAX_ARGS = 4096          # arguments and redirects of all emitted commands together
+MAX_WORD = MAX_LENGTH    # characters of one expanded word
+MAX_WORK = 4 * MAX_LENGTH  # characters expanded by one analysis
+CODE_WINDOW = 2048       # characters of a string literal read in inline interpreter code
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
@@ -102,7 +112,7 @@ _RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
 class _Parser:
     def __init__(self, src, depth):
         if depth > MAX_DEPTH:
-            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
         self.s = src
         self.n = len(src)
         self.i = 0
@@ -155,7 +165,7 @@ class _Parser:
                 return tree
             tree.append(self.parse_pipeline(stop))
             if len(tree) > MAX_COMMANDS:
-                self.error("too many commands")
+                raise LimitError("more than %d commands in one list" % MAX_COMMANDS)
             self.skip_blanks()
             if self.i < self.n:
                 c = s[self.i]
@@ -342,7 +352,7 @@ class _Parser:
                 self.parse_word()
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
-                self.error("too many commands")
+                raise LimitError("more than %d commands in one list" % MAX_COMMANDS)
         cmd.sub = tree
         self.parse_redirects_only(cmd)
         return cmd
@@ -674,7 +684,7 @@ class _Parser:
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
     def enter(self):
         if self.depth + 1 > MAX_DEPTH:
-            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
         self.depth += 1
 
     def sub_list(self, stop):
@@ -793,10 +803,28 @@ def normpath(path):
     return "/".join(out) or "."
 
 
-class _Ctx:
-    __slots__ = ("env", "cwd", "home", "depth", "origin", "out", "sudo", "funcs")
+class _Work:
+    """What one analysis has spent, shared by every context of it."""
+    __slots__ = ("chars", "args", "passes")
 
-    def __init__(self, cwd, home, depth, origin, out, sudo=False):
+    def __init__(self):
+        self.chars = 0
+        self.args = 0
+        self.passes = 0
+
+
+def _charge(ctx, n):
+    """Count n characters expanded against MAX_WORK."""
+    work = ctx.work
+    work.chars += n
+    if work.chars > MAX_WORK:
+        raise LimitError("analysis would expand more than %d characters" % MAX_WORK)
+
+
+class _Ctx:
+    __slots__ = ("env", "cwd", "home", "depth", "origin", "out", "sudo", "funcs", "work")
+
+    def __init__(self, cwd, home, depth, origin, out, sudo=False, work=None):
         self.env = {}
         self.cwd = cwd
         self.home = home
@@ -805,13 +833,15 @@ class _Ctx:
         self.out = out
         self.sudo = sudo
         self.funcs = {}
+        self.work = work if work is not None else _Work()
 
     def child(self, origin, depth_inc=1):
-        c = _Ctx(self.cwd, self.home, self.depth + depth_inc, origin, self.out, self.sudo)
+        c = _Ctx(self.cwd, self.home, self.depth + depth_inc, origin, self.out, self.sudo,
+                 self.work)
         c.env = dict(self.env)
         c.funcs = self.funcs
         if c.depth > MAX_DEPTH:
-            raise ShellError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
         return c
 
 
@@ -862,6 +892,10 @@ def _expand(word, ctx):
                 dynamic = True
             else:
                 buf.append(value.rstrip("\n"))
+    size = sum(map(len, buf))   # before joining: `$a$a$a...` must not allocate first
+    if size > MAX_WORD:
+        raise LimitError("a word expands to more than %d characters" % MAX_WORD)
+    _charge(ctx, size)
     return _Word("".join(buf), dynamic, sources)
 
 
@@ -914,9 +948,10 @@ def _static_output(tree, ctx, upto=None):
         args = argv[1:]
         if k == 0:
             if prog == "echo":
-                while args and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
-                    args = args[1:]
-                text = " ".join(args) + "\n"
+                j = 0
+                while j < len(args) and args[j] in ("-n", "-e", "-E", "-ne", "-en"):
+                    j += 1
+                text = " ".join(args[j:]) + "\n"
             elif prog == "printf":
                 if not args:
                     return None
@@ -1016,24 +1051,28 @@ def _unwrap(argv, ctx, env):
     sudo = False
     cwd = ctx.cwd
     xargs = None
-    guard = 0
+    peeled = 0
     while argv:
-        guard += 1
-        if guard > 32:
-            break
-        while argv and _is_assignment(argv[0]):
-            name, _, value = argv[0].partition("=")
+        k = 0
+        while k < len(argv) and _is_assignment(argv[k]):
+            name, _, value = argv[k].partition("=")
             env[name.rstrip("+")] = value
-            argv = argv[1:]
+            k += 1
+        if k:
+            argv = argv[k:]
         if not argv:
             break
         prog = normalize_program(argv[0])
-        if prog == "busybox" and len(argv) > 1:
+        if prog != "busybox" or len(argv) == 1:
+            spec = _WRAPPERS.get(prog)
+            if spec is None:
+                break
+        peeled += 1
+        if peeled > MAX_WRAPPERS:
+            raise LimitError("more than %d wrapper programs around one command" % MAX_WRAPPERS)
+        if prog == "busybox":
             argv = argv[1:]
             continue
-        spec = _WRAPPERS.get(prog)
-        if spec is None:
-            break
         value_opts, npos = spec
         if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
             break
@@ -1055,6 +1094,10 @@ def _unwrap(argv, ctx, env):
             if a.startswith("-") and len(a) > 1 and not (prog in ("nice",) and a[1:].isdigit()):
                 key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
                 if prog == "env" and key in ("-S", "--split-string"):
+                    # each split rebuilds argv: it counts as a wrapper
+                    peeled += 1
+                    if peeled > MAX_WRAPPERS:
+                        raise LimitError("more than %d wrapper programs around one command" % MAX_WRAPPERS)
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     j = i + 1 if "=" in a else i + 2
                     argv = [argv[0]] + _split_words(rest) + argv[j:]
@@ -1205,22 +1248,32 @@ _PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
 _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 
 
+_CODE_WINDOW_MSG = "a string in inline code is longer than %d characters" % CODE_WINDOW
+
+
 def _code_string_at(code, pos):
     """Parse a string expression starting at code[pos] (literal, home expression,
-    os.path.join of those, list of literals). Returns (text or None, is_list)."""
-    rest = code[pos:pos + 2048]
+    os.path.join of those, list of literals). Returns (text or None, is_list).
+    Reads CODE_WINDOW characters: a literal or list that the window cuts is a
+    LimitError, since the text it holds cannot be judged."""
+    rest = code[pos:pos + CODE_WINDOW]
     m = re.match(_STR, rest)
     if m:
         return (m.group(1) if m.group(1) is not None else m.group(2)), False
+    cut = len(code) - pos > CODE_WINDOW
     m = _PERL_Q.match(rest)
     if m:
         end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
         if end >= 0:
             return rest[m.end():end], False
+        if cut:
+            raise LimitError(_CODE_WINDOW_MSG)
     m = re.match(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]", rest)
     if m:
         items = [a or b for a, b in re.findall(_STR, m.group(1))]
         return " ".join(items), True
+    if cut and rest[:1] in ("'", '"', "["):
+        raise LimitError(_CODE_WINDOW_MSG)
     m = _HOME_EXPR.match(rest)
     if m:
         tail = m.group(1) if m.lastindex and m.group(1) else ""
@@ -1277,6 +1330,8 @@ def _inline_code(family, code, ctx, sudo, env):
         child.sudo = sudo
         try:
             _interpret(parse(snippet, child.depth), child)
+        except LimitError:
+            raise
         except ShellError:
             out.append(SimpleCommand("sh", ["-c", snippet], ctx.cwd, sudo, env, (),
                                      "inline:" + family, "", True))
@@ -1285,7 +1340,11 @@ def _inline_code(family, code, ctx, sudo, env):
 
 def _emit(ctx, cmd):
     if len(ctx.out) >= MAX_COMMANDS:
-        raise ShellError("command expands to more than %d simple commands" % MAX_COMMANDS)
+        raise LimitError("command expands to more than %d simple commands" % MAX_COMMANDS)
+    work = ctx.work
+    work.args += len(cmd.args) + len(cmd.redirects)
+    if work.args > MAX_ARGS:
+        raise LimitError("commands have more than %d arguments in all" % MAX_ARGS)
     ctx.out.append(cmd)
     return cmd
 
@@ -1301,7 +1360,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     dynamic = any(dyn_flags) if dyn_flags else False
     if xargs is not None:
         origin = "xargs"
-        items = stdin_code.split()[:16] if stdin_code else []
+        items = stdin_code.split() if stdin_code else []
         if not items:
             dynamic = True
             if xargs:
@@ -1312,8 +1371,10 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             # -I: one command per input item
             main = None
             for item in items:
-                main = _run_argv([argv[0]] + [a.replace(xargs, item) for a in args], None,
-                                 redirects, ctx, dict(env), sudo, origin, None, sources)
+                inner = [a.replace(xargs, item) for a in args]
+                _charge(ctx, sum(map(len, inner)))
+                main = _run_argv([argv[0]] + inner, None, redirects, ctx, dict(env), sudo,
+                                 origin, None, sources)
             return main
         else:
             args.extend(items)
@@ -1503,6 +1564,8 @@ def _ssh_remote(sc, ctx):
         child.sudo = False
         try:
             _interpret(parse(remote, child.depth), child)
+        except LimitError:
+            raise
         except ShellError:
             sc.dynamic = True
 
@@ -1682,17 +1745,17 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         child.sudo = main.sudo
         try:
             _interpret(parse(stdin_code, child.depth), child)
+        except LimitError:
+            raise
         except ShellError:
             main.dynamic = True
     return main
 
 
-MAX_LOOP_WORDS = 16
-
-
 def _interpret_loop(loop, ctx):
     """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
-    the variable bound to the word; with an unknown list, once with an unknown value."""
+    the variable bound to the word; with an unknown list, once with an unknown value.
+    Each pass counts against MAX_LOOP_PASSES, so nested loops cannot multiply the work."""
     name, words, body = loop
     values = []
     if words is None:
@@ -1710,7 +1773,13 @@ def _interpret_loop(loop, ctx):
             ctx.env.pop(name, None)
         _interpret(body, ctx)
         return
-    for value in values[:MAX_LOOP_WORDS]:
+    if len(values) > MAX_LOOP_WORDS:
+        raise LimitError("a for loop has more than %d words" % MAX_LOOP_WORDS)
+    work = ctx.work
+    for value in values:
+        work.passes += 1
+        if work.passes > MAX_LOOP_PASSES:
+            raise LimitError("loops would judge their bodies more than %d times" % MAX_LOOP_PASSES)
         if name:
             ctx.env[name] = value
         _interpret(body, ctx)
@@ -1745,7 +1814,7 @@ def analyze(command, cwd="", home=None):
     if not isinstance(command, str):
         raise ShellError("command must be a string")
     if len(command) > MAX_LENGTH:
-        raise ShellError("command is longer than %d characters" % MAX_LENGTH)
+        raise LimitError("command is longer than %d characters" % MAX_LENGTH)
     if "\x00" in command:
         raise ShellError("command contains a NUL byte")
     tree = parse(command)
