@@ -44,10 +44,11 @@ def _fill(unit, size, head="", sep=" "):
     return (sep.join(out[1:]) if not head else head + sep.join(out[1:])).rstrip()
 
 
-def shapes(command_limit, content_limit):
-    """(name, tool, tool_input) of every generated worst case, sized to the limits.
-    command_limit is the longest Bash command analysed; content_limit the largest file
-    content judged."""
+def shapes(command_limit, content_limit, values_limit, window):
+    """(name, tool, tool_input) of every generated worst case, sized to the limits:
+    command_limit is the longest Bash command analysed, content_limit the largest input
+    judged (characters of JSON), values_limit the most values in one input, window the
+    characters of each string the rules read."""
     L = command_limit
     bash = []
 
@@ -121,26 +122,35 @@ def shapes(command_limit, content_limit):
     b("nested $() filling the input", "$(" * (L // 3) + ")" * (L // 3))
     b("past the command size limit", "rm -rf /; " + "x" * L)
 
-    big = "x" * content_limit
+    big = "x" * (content_limit - 1024)          # at the limit, with room for the rest of the input
+    n = values_limit - 8                         # values at the limit, with room for the rest
     files = [
         ("write content at the limit", "Write", {"file_path": WS + "/a.txt", "content": big}),
-        ("write content past the limit", "Write", {"file_path": WS + "/a.txt", "content": big + "x"}),
+        ("write content past the limit", "Write", {"file_path": WS + "/a.txt", "content": big + "x" * 2048}),
         ("write secret-like content", "Write", {"file_path": WS + "/a.txt",
-                                                "content": "AKIA" * (content_limit // 4)}),
-        ("write many lines", "Write", {"file_path": WS + "/a.txt", "content": "a\n" * (content_limit // 2)}),
-        ("edit huge strings", "Edit", {"file_path": WS + "/a.py", "old_string": big[: content_limit // 2],
-                                       "new_string": big[: content_limit // 2]}),
-        ("multiedit many edits", "MultiEdit", {"file_path": WS + "/a.py", "edits": [
-            {"old_string": "a%d" % k, "new_string": "b%d" % k} for k in range(content_limit // 64)]}),
+                                                "content": "AKIA" * (len(big) // 4)}),
+        ("write many lines", "Write", {"file_path": WS + "/a.txt", "content": "a\n" * (len(big) // 2)}),
+        ("write content at the window", "Write", {"file_path": WS + "/a.txt", "content": "x" * window}),
+        ("write many secret-like lines at the window", "Write", {
+            "file_path": WS + "/a.txt", "content": "AKIAABCDEFGHIJKLMNOP\n" * (window // 21)}),
+        ("edit huge strings", "Edit", {"file_path": WS + "/a.py", "old_string": big[: len(big) // 2],
+                                       "new_string": big[: len(big) // 2]}),
+        ("multiedit edits at the value limit", "MultiEdit", {"file_path": WS + "/a.py", "edits": [
+            {"old_string": "a%d" % k, "new_string": "b%d" % k} for k in range(n // 3)]}),
+        ("multiedit edits past the value limit", "MultiEdit", {"file_path": WS + "/a.py", "edits": [
+            {"old_string": "a%d" % k, "new_string": "b%d" % k} for k in range(n // 3 + 8)]}),
         ("read deep path", "Read", {"file_path": WS + "/" + "a/" * 4000 + "x"}),
         ("read long path", "Read", {"file_path": WS + "/" + "x" * 60000}),
         ("read dotdot path", "Read", {"file_path": WS + "/" + "../" * 20000 + "etc/shadow"}),
-        ("grep huge pattern", "Grep", {"pattern": "a" * (content_limit // 2), "path": WS}),
+        ("grep huge pattern", "Grep", {"pattern": "a" * (len(big) // 2), "path": WS}),
         ("webfetch long url", "WebFetch", {"url": "https://example.com/" + "a" * 60000, "prompt": "x"}),
-        ("mcp many fields", "mcp__srv__tool", {"k%d" % k: "v%d" % k for k in range(content_limit // 32)}),
+        ("mcp fields at the value limit", "mcp__srv__tool", {"k%d" % k: "v%d" % k for k in range(n // 2)}),
+        ("mcp long strings at the value limit", "mcp__srv__tool",
+         {"k%d" % k: "v" * (content_limit // n) for k in range(n // 2)}),
+        ("mcp list at the value limit", "mcp__srv__tool", {"items": ["x"] * n}),
+        ("mcp list past the value limit", "mcp__srv__tool", {"items": ["x"] * (values_limit + 1)}),
         ("mcp deep nesting", "mcp__srv__tool", _nest_json(99)),
         ("mcp nesting past the limit", "mcp__srv__tool", _nest_json(101)),
-        ("mcp long list", "mcp__srv__tool", {"items": ["x"] * (content_limit // 8)}),
     ]
     return bash + files
 
@@ -179,21 +189,20 @@ def main(argv=None):
     ap.add_argument("--impl", choices=("compiled", "pure"), default="compiled")
     ap.add_argument("--repeat", type=int, default=3, help="decisions per input; the best is kept (default 3)")
     ap.add_argument("--only", default="", help="only shapes whose name contains this text")
-    ap.add_argument("--content", type=int, default=1 << 20,
-                    help="size of the generated file contents, in characters (default 1 MiB)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
 
     if args.impl == "pure":
         os.environ["LIGHTHOUSE_NO_EXTENSIONS"] = "1"
     from lighthouse import Validator, _fast
+    from lighthouse.bounds import MAX_INPUT, MAX_VALUES, WINDOW
 
     if args.impl == "compiled" and not _fast.COMPILED:
         ap.error("the compiled extension is not importable; build it with `make install`")
     v = Validator(cache_size=0)
     rows = []
     command_limit = _fast.shell.MAX_LENGTH
-    cases = [c for c in shapes(command_limit, args.content) if args.only in c[0]]
+    cases = [c for c in shapes(command_limit, MAX_INPUT, MAX_VALUES, WINDOW) if args.only in c[0]]
     for k, (name, tool, tool_input) in enumerate(cases, 1):
         if not args.json:
             print("\r[%d/%d] %-60s" % (k, len(cases), name[:60]), end="", file=sys.stderr, flush=True)
@@ -207,7 +216,8 @@ def main(argv=None):
     summary = {"impl": args.impl, "shapes": len(rows), "budget_ms": BUDGET_MS,
                "slowest_ms": slowest["ms"], "slowest_shape": slowest["shape"],
                "over_budget": [r["shape"] for r in rows if r["ms"] > BUDGET_MS],
-               "limits": {"command_chars": command_limit, "content_chars": args.content}}
+               "limits": {"command_chars": command_limit, "input_chars": MAX_INPUT,
+                          "input_values": MAX_VALUES, "window_chars": WINDOW}}
     if args.json:
         print(json.dumps({"summary": summary, "results": rows}, indent=2))
         return 0

@@ -11,8 +11,9 @@ decision alike.
   so a decision costs bounded time). What the rules did not read can never make the
   call an allow: a deny or ask on the window stands, an allow becomes ask, naming the
   reason (:func:`judge_window`).
-- An input larger than ``max_input`` (see :func:`measure`) is not judged at all: deny,
-  "too large to judge" (rule ``input.too-large``).
+- An input larger than ``max_input`` characters, or of more than ``MAX_VALUES`` values
+  (see :func:`scan`), is not judged at all: deny, "too large to judge" (rule
+  ``input.too-large``). Each value costs the rules some work, so a count bounds it.
 
 The transports carry the same limit: the server refuses an ``input_json`` longer than
 ``max_input`` characters, and the local socket a request line longer than
@@ -21,56 +22,64 @@ The transports carry the same limit: the server refuses an ``input_json`` longer
 
 from __future__ import annotations
 
-__all__ = ["WINDOW", "MAX_INPUT", "ENVELOPE", "TOO_LARGE", "WINDOWED", "measure", "window_input",
+__all__ = ["WINDOW", "MAX_INPUT", "MAX_VALUES", "SMALL", "ENVELOPE", "TOO_LARGE", "WINDOWED",
+           "FITS", "LONG", "TOO_LARGE_SIZE", "TOO_MANY_VALUES", "scan", "window_input",
            "too_large_reason", "judge_window"]
 
 WINDOW = 256 * 1024             # characters of each string the rules read
 MAX_INPUT = 4 * 1024 * 1024     # the largest input judged at all (its JSON text, in characters)
+MAX_VALUES = 16384              # the most values (strings, numbers, lists, dicts) judged at all
+# A JSON text this short holds at most MAX_VALUES values and no string longer than the
+# window: the bounds have nothing to check (the server knows its input_json's length).
+SMALL = 2 * MAX_VALUES
 ENVELOPE = 64 * 1024            # room for the rest of a local socket request (tool, cwd, home, ids)
 TOO_LARGE = "input.too-large"
 WINDOWED = "input.windowed"
+FITS, LONG, TOO_LARGE_SIZE, TOO_MANY_VALUES = range(4)
 
 
-def measure(value, limit):
-    """A lower bound of the length of ``value``'s JSON text: 2 + length for each string
-    (dict keys included), 2 for each list or dict, 1 for anything else. Stops counting
-    once past ``limit`` (so its cost is bounded by the limit, not by the input)."""
+def scan(value, window, max_input, max_values=MAX_VALUES):
+    """One walk over ``value``: TOO_LARGE_SIZE when its JSON text is longer than
+    ``max_input`` characters, TOO_MANY_VALUES when it holds more than ``max_values``
+    values, LONG when some string is longer than ``window`` characters, else FITS.
+
+    The size counted is a lower bound of the JSON text's length (2 + length for each
+    string, dict keys included, 2 for each list or dict, 1 for anything else). The walk
+    stops at the first limit passed, so its cost is bounded by the limits, not by the
+    input."""
     size = 0
+    count = 0
+    long = False
     stack = [value]
     pop = stack.pop
     push = stack.append
     while stack:
         v = pop()
         t = type(v)
+        count += 1
         if t is str:
             size += len(v) + 2
+            if len(v) > window:
+                long = True
         elif t is dict:
+            if count + len(stack) + len(v) > max_values:
+                return TOO_MANY_VALUES
             size += 2
             for k in v:
                 size += (len(k) + 2) if type(k) is str else 1
                 push(v[k])
         elif t is list or t is tuple:
+            if count + len(stack) + len(v) > max_values:
+                return TOO_MANY_VALUES
             size += 2
             stack.extend(v)
         else:
             size += 1
-        if size > limit:
-            break
-    return size
-
-
-def _longest(value, window, depth=0):
-    """True when some string in ``value`` is longer than ``window`` characters."""
-    t = type(value)
-    if t is str:
-        return len(value) > window
-    if depth >= 100:            # the engine denies input nested this deep anyway
-        return False
-    if t is dict:
-        return any(_longest(v, window, depth + 1) for v in value.values())
-    if t is list or t is tuple:
-        return any(_longest(v, window, depth + 1) for v in value)
-    return False
+        if size > max_input:
+            return TOO_LARGE_SIZE
+        if count > max_values:
+            return TOO_MANY_VALUES
+    return LONG if long else FITS
 
 
 def _cut(value, window, depth=0):
@@ -88,13 +97,13 @@ def _cut(value, window, depth=0):
 
 def window_input(tool_input, window):
     """``tool_input`` with every string longer than ``window`` characters cut to its
-    first ``window`` characters (a copy), or None when no string is that long."""
-    if not _longest(tool_input, window):
-        return None
+    first ``window`` characters (a copy)."""
     return _cut(tool_input, window)
 
 
-def too_large_reason(max_input):
+def too_large_reason(state, max_input, max_values=MAX_VALUES):
+    if state == TOO_MANY_VALUES:
+        return "the input is too large to judge (over %d values)" % max_values
     return "the input is too large to judge (over %d characters)" % max_input
 
 

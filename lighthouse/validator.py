@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from . import _fast
-from .bounds import MAX_INPUT, TOO_LARGE, WINDOW, WINDOWED, judge_window, measure, too_large_reason, window_input
+from .bounds import (FITS, LONG, MAX_INPUT, SMALL, TOO_LARGE, WINDOW, WINDOWED, judge_window, scan,
+                     too_large_reason, window_input)
 from .rules.loader import engine_specs, load_policy
 
 __all__ = ["Validator"]
@@ -40,9 +41,10 @@ class Validator:
         self.policy = load_policy(self._rules, packs=packs)
         engine = _fast.engine.Engine(engine_specs(self.policy), self.policy.programs)
         self._checker = _fast.engine.Checker(engine, 1, cache_size, cache_ttl, fallback, raw)
-        #: ``check`` for an input known to be no longer than ``window`` characters as JSON
+        #: ``check`` for an input known to be no longer than ``small`` characters as JSON
         #: text (the server knows its input_json's length): the bounds have nothing to do
         #: then, so it is the checker alone when there is no home to fill in.
+        self.small = min(SMALL, self.window)
         self.check_small = self.check if home else self._checker.check
 
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
@@ -52,15 +54,15 @@ class Validator:
         the window and never allowed."""
         home = home or self.home
         if type(tool_input) is dict:
-            if measure(tool_input, self.max_input) > self.max_input:
-                return _fast.engine.Decision("deny", TOO_LARGE, too_large_reason(self.max_input), "rules",
-                                             False, self._checker.generation)
-            view = window_input(tool_input, self.window)
-            if view is not None:
-                d = self._checker.check(tool, view, cwd, agent_id, home)
+            state = scan(tool_input, self.window, self.max_input)
+            if state == LONG:
+                d = self._checker.check(tool, window_input(tool_input, self.window), cwd, agent_id, home)
                 verdict, rule_id, reason = judge_window(d.verdict, d.rule_id, d.reason, self.window)
                 return _fast.engine.Decision(verdict, rule_id, reason, "rules" if rule_id == WINDOWED else d.tier,
                                              d.cached, d.generation)
+            if state != FITS:
+                return _fast.engine.Decision("deny", TOO_LARGE, too_large_reason(state, self.max_input), "rules",
+                                             False, self._checker.generation)
         return self._checker.check(tool, tool_input, cwd, agent_id, home)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import grpc
 import pytest
@@ -454,3 +455,38 @@ def test_stream_answer_to_an_unparseable_call_keeps_its_readable_request_id(chan
     assert [a.request_id for a in answers] == ["bad-1", "bad-2", "", "ok-1"]
     assert all(a.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for a in answers[:3])
     assert answers[3].verdict == pb.VERDICT_ALLOW
+
+
+# ------------------------------------------------------------------ fairness
+
+def _costly_command(k):
+    """A Bash command near the size limit that costs milliseconds to analyse (many
+    substitutions), distinct per k so that no cache answers it."""
+    return "echo %d " % k + " ".join("$(echo x%d)" % j for j in range(4000))
+
+
+def test_batch_of_costly_calls_does_not_hold_other_clients():
+    """A batch decides its calls in slices and yields between them: a unary call sent
+    while a batch of costly calls is being decided is answered before the batch."""
+    quiet_grpc_logs()
+    limits = Limits(max_batch=200, max_message_bytes=16 * 1024 * 1024)
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, limits=limits, rate_limit=0)
+    batch = pb.ToolCallBatch(calls=[tool_call("Bash", _costly_command(k), request_id="b%d" % k)
+                                    for k in range(150)])
+    with ServerThread(config, validator=Validator(cache_size=0)) as srv, \
+            grpc.insecure_channel(srv.address) as ch1, grpc.insecure_channel(srv.address) as ch2:
+        batch_stub, unary_stub = pb_grpc.ValidatorStub(ch1), pb_grpc.ValidatorStub(ch2)
+        unary_stub.Validate(tool_call("Bash", "ls"), timeout=10)    # ch2 connected
+        in_flight = srv.server.stats.in_flight
+        fut = batch_stub.ValidateBatch.future(batch, timeout=60)
+        deadline = time.monotonic() + 30
+        while in_flight["ValidateBatch"] == 0 and not fut.done():
+            assert time.monotonic() < deadline, "the server never started on the batch"
+            time.sleep(0.001)
+        assert not fut.done(), "the batch finished before the test could send its call"
+        d = unary_stub.Validate(tool_call("Bash", "git status"), timeout=30)
+        assert d.verdict == pb.VERDICT_ALLOW
+        assert not fut.done(), "the unary call waited for the whole batch"
+        answers = fut.result()
+        assert len(answers.decisions) == 150
+        assert all(a.verdict != pb.VERDICT_ALLOW for a in answers.decisions)

@@ -199,7 +199,7 @@ class Decider:
         self._max_tool = lim.max_tool
         self._max_input = lim.max_input_json
         self._max_path = lim.max_path
-        self._window = validator.window
+        self._small = validator.small
         self._check_small = validator.check_small
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
@@ -293,9 +293,9 @@ class Decider:
         if type(tool_input) is not dict:
             raise CallRejected(INVALID, "input_json must be a JSON object, not a JSON %s"
                                % _json_type(tool_input), "input_json")
-        # A JSON text no longer than the window holds no string longer than it, and is
-        # within max_input: the bounds of Validator.check have nothing to do.
-        check = self._check_small if len(ij) <= self._window else self.validator.check
+        # A short JSON text holds no string longer than the window and few values: the
+        # bounds of Validator.check have nothing to do (lighthouse.bounds.SMALL).
+        check = self._check_small if len(ij) <= self._small else self.validator.check
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
         answer = self._encoded.get((d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb))
         if answer is None:

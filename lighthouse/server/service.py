@@ -28,6 +28,9 @@ log = logging.getLogger("lighthouse.server")
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+# A batch decides its calls in slices of this many nanoseconds of work, yielding to the
+# event loop between them, so that one batch of costly calls does not stall other clients.
+BATCH_SLICE_NS = 2_000_000
 
 
 class _Malformed:
@@ -289,6 +292,7 @@ class ValidatorService:
             decide = self.decider.decide
             out = []
             pending = None
+            slice_end = perf_counter_ns() + BATCH_SLICE_NS
             for i, call in enumerate(calls):
                 try:
                     r = decide(call, ident)
@@ -301,6 +305,10 @@ class ValidatorService:
                     pending.append((i, r))
                     r = None
                 out.append(r)
+                if perf_counter_ns() > slice_end:
+                    # a batch of costly calls must not hold the loop: let other calls in
+                    await asyncio.sleep(0)
+                    slice_end = perf_counter_ns() + BATCH_SLICE_NS
             if pending:
                 settled = await asyncio.gather(*(self.decider.settle(p) for _, p in pending))
                 for (i, _), d in zip(pending, settled):
