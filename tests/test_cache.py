@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,15 +90,55 @@ def test_cache_key_is_stable_and_distinguishes(impl):
     assert k1 != engine.cache_key("Bash", {"command": "ls"}, WS + "/x", None)
     assert k1 != engine.cache_key("Bash", {"command": "ls"}, WS, "/home/other")
     assert k1 != engine.cache_key("Read", {"command": "ls"}, WS, None)
-    assert isinstance(k1, int) and 0 <= k1 < 2 ** 64
+    assert isinstance(k1, int) and 0 <= k1 < 2 ** 128
+
+
+# Pairs of different calls whose fields, joined with the encoding's separators, read the
+# same: a key built from separators alone would give both one cache entry, so the second
+# call would get the first's decision.
+FORGED = [
+    (("Bash", {"command": "rm -rf ../x\x1f/home/dev/app/sub"}, "/home/dev/app", None),
+     ("Bash", {"command": "rm -rf ../x"}, "/home/dev/app/sub\x1f/home/dev/app", None)),
+    (("Bash", {"command": "ls"}, "/w\x1f/home/u", None),
+     ("Bash", {"command": "ls"}, "/w", "/home/u")),
+    (("mcp__db__query", {"sql": "select 1\x1esql2\x1dsDROP TABLE users"}, WS, None),
+     ("mcp__db__query", {"sql": "select 1", "sql2": "DROP TABLE users"}, WS, None)),
+    (("mcp__a__b", {"a": ["x]", "y"]}, WS, None),
+     ("mcp__a__b", {"a": ["x", "]y"]}, WS, None)),
+    (("Write", {"file_path": "/w/a\x1e", "content": "x"}, WS, None),
+     ("Write", {"file_path": "/w/a", "content": "\x1ex"}, WS, None)),
+    (("Bash", {"command": "s2:ls"}, WS, None),
+     ("Bash", {"command": ["ls"]}, WS, None)),
+]
+
+
+@pytest.mark.parametrize("first,second", FORGED)
+def test_cache_key_cannot_be_forged_with_separators(impl, first, second):
+    engine = impl[2]
+    assert engine.cache_key(*first) != engine.cache_key(*second)
+
+
+def test_cache_key_is_seeded_per_process():
+    """The hash's seed is a secret drawn at start-up: another process keys the same call
+    differently, so collisions cannot be searched for offline."""
+    import subprocess
+    import sys
+    code = ("from lighthouse._fast import engine; "
+            "print(engine.cache_key('Bash', {'command': 'ls'}, '/w', None))")
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           timeout=60).stdout for _ in range(2)}
+    assert len(keys) == 2
 
 
 def test_cache_keys_agree_across_implementations(impl):
     from conftest import IMPLS
     pure = IMPLS["pure"][1]
     for tool, inp in [("Bash", {"command": "ls -la"}), ("Write", {"file_path": "/x", "content": "é\ud800"}),
-                      ("mcp__a__b", {"n": [1, 2, {"z": None, "a": True}]})]:
-        assert impl[2].cache_key(tool, inp, WS, None) == pure.cache_key(tool, inp, WS, None)
+                      ("mcp__a__b", {"n": [1, 2, {"z": None, "a": True}]}), ("Bash", {"command": "é"}),
+                      ("Read", {"file_path": "/x" * 600}), ("Bash", {"command": ["ls"]}),
+                      ("mcp__a__b", {"k": "v", "é": "x"})]:
+        for home in (None, "/home/u", "/h\u00e9"):
+            assert impl[2].cache_key(tool, inp, WS, home) == pure.cache_key(tool, inp, WS, home)
 
 
 def test_invalid_cache_settings_raise(make_validator):

@@ -41,9 +41,9 @@ from lighthouse._fast._shell_c cimport SimpleCommand, analyze
 from lighthouse._fast._text cimport obj_eq, str_eq
 
 import re2
-import xxhash
 
 from ._errors import LimitError, ShellError
+from ._keys import digest
 from ._prefilter import ALWAYS, compile_search, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
@@ -81,7 +81,7 @@ except AttributeError:
     _RE2_UNANCHORED = None
 cdef object _UNANCHORED = _RE2_UNANCHORED
 cdef str _DYN = DYN
-cdef object _xxh3 = xxhash.xxh3_64_intdigest
+cdef object _digest = digest
 
 
 # ------------------------------------------------------------------- globs
@@ -2472,10 +2472,11 @@ _BASH_IGNORED = ("description", "timeout", "run_in_background")
 
 
 cdef str _canonical(object value, int depth):
-    """A stable text form of a JSON value (dict keys sorted)."""
+    """A stable, injective text form of a JSON value (dict keys sorted; every string
+    with its length, see lighthouse._fast._keys)."""
     cdef list out
-    if isinstance(value, str):
-        return "s" + value
+    if type(value) is str:
+        return "s%d:%s" % (len(<str>value), value)
     out = []
     _canonical_into(out, value, depth)
     return "".join(out)
@@ -2486,36 +2487,26 @@ cdef int _canonical_into(list out, object value, int depth) except -1:
     # pieces of the whole text are appended to one list and joined once.
     cdef bint first = True
     cdef list keys
+    cdef str name
     if isinstance(value, str):
-        if type(value) is str:
-            out.append("s")
-            out.append(value)
-        else:
-            out.append("s" + value)
+        out.append("s%d:" % len(value))
+        out.append(value if type(value) is str else str.__str__(value))
         return 0
     if isinstance(value, (dict, list, tuple)) and depth >= C_MAX_INPUT_DEPTH:
         raise ValueError("nested more than %d levels deep" % C_MAX_INPUT_DEPTH)
     if isinstance(value, dict):
         # Exact str keys sort the same with or without key=str, and str(k) is k.
-        if type(value) is dict and _all_str_keys(<dict>value):
-            keys = sorted(value)
-            out.append("{")
-            for k in keys:
-                if not first:
-                    out.append("\x1e")
-                first = False
-                out.append(k)
-                out.append("\x1d")
-                _canonical_into(out, (<dict>value)[k], depth + 1)
-        else:
-            keys = sorted(value, key=str)
-            out.append("{")
-            for k in keys:
-                if not first:
-                    out.append("\x1e")
-                first = False
-                out.append(str(k) + "\x1d")
-                _canonical_into(out, value[k], depth + 1)
+        keys = sorted(value) if type(value) is dict and _all_str_keys(<dict>value) else sorted(value, key=str)
+        out.append("{")
+        for k in keys:
+            if not first:
+                out.append("\x1e")
+            first = False
+            name = k if type(k) is str else str(k)
+            out.append("%d:" % len(name))
+            out.append(name)
+            out.append("\x1d")
+            _canonical_into(out, value[k], depth + 1)
         out.append("}")
         return 0
     if isinstance(value, (list, tuple)):
@@ -2538,40 +2529,77 @@ cdef bint _all_str_keys(dict d) noexcept:
     return True
 
 
-cdef bytes _key_bytes(str tool, str body, str cwd, str home):
-    # The UTF-8 (surrogatepass) bytes of tool \x1f body \x1f cwd \x1f home. ASCII
-    # strings already are their UTF-8, so they are copied without building the text.
-    cdef Py_ssize_t lt, lb, lc, lh
+cdef inline Py_ssize_t _len_width(Py_ssize_t n) noexcept:
+    # The characters of "<n>:" (n >= 0).
+    cdef Py_ssize_t w = 2
+    while n >= 10:
+        n //= 10
+        w += 1
+    return w
+
+
+cdef inline char* _put_len(char* p, Py_ssize_t n) noexcept:
+    # Writes "<n>:" at p; returns the end.
+    cdef Py_ssize_t w = _len_width(n) - 1, k
+    for k in range(w - 1, -1, -1):
+        p[k] = <char>(48 + n % 10)
+        n //= 10
+    p[w] = 0x3a
+    return p + w + 1
+
+
+cdef inline char* _put(char* p, str s) noexcept:
+    cdef Py_ssize_t n = len(s)
+    memcpy(p, PyUnicode_DATA(s), n)
+    return p + n
+
+
+cdef bytes _key_bytes(str tool, str cmd, str body, str cwd, str home):
+    # The UTF-8 (surrogatepass) bytes of the key text of the reference:
+    # <len>:tool \x1f body \x1f <len>:cwd \x1f <len>:home, where body is cmd's canonical
+    # form "s<len>:cmd" when cmd is given. ASCII strings already are their UTF-8, so
+    # they are copied without building the text.
+    cdef Py_ssize_t total
     cdef bytes out
     cdef char *p
-    if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(body)
-            and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
-        return (tool + "\x1f" + body + "\x1f" + cwd + "\x1f" + home).encode("utf-8", "surrogatepass")
-    lt = len(tool)
-    lb = len(body)
-    lc = len(cwd)
-    lh = len(home)
-    out = PyBytes_FromStringAndSize(NULL, lt + lb + lc + lh + 3)
+    if cmd is not None:
+        if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(cmd)
+                and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
+            body = "s%d:%s" % (len(cmd), cmd)
+            return _key_text(tool, body, cwd, home)
+        total = 1 + _len_width(len(cmd)) + len(cmd)
+    else:
+        if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(body)
+                and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
+            return _key_text(tool, body, cwd, home)
+        total = len(body)
+    total += (_len_width(len(tool)) + len(tool) + _len_width(len(cwd)) + len(cwd)
+              + _len_width(len(home)) + len(home) + 3)
+    out = PyBytes_FromStringAndSize(NULL, total)
     p = PyBytes_AS_STRING(out)
-    memcpy(p, PyUnicode_DATA(tool), lt)
-    p += lt
+    p = _put(_put_len(p, len(tool)), tool)
     p[0] = 0x1f
     p += 1
-    memcpy(p, PyUnicode_DATA(body), lb)
-    p += lb
+    if cmd is not None:
+        p[0] = 0x73
+        p = _put(_put_len(p + 1, len(cmd)), cmd)
+    else:
+        p = _put(p, body)
     p[0] = 0x1f
-    p += 1
-    memcpy(p, PyUnicode_DATA(cwd), lc)
-    p += lc
+    p = _put(_put_len(p + 1, len(cwd)), cwd)
     p[0] = 0x1f
-    p += 1
-    memcpy(p, PyUnicode_DATA(home), lh)
+    _put(_put_len(p + 1, len(home)), home)
     return out
 
 
+cdef bytes _key_text(str tool, str body, str cwd, str home):
+    return ("%d:%s\x1f%s\x1f%d:%s\x1f%d:%s" % (len(tool), tool, body, len(cwd), cwd, len(home), home)
+            ).encode("utf-8", "surrogatepass")
+
+
 cdef bytes _flat_dict_key(str tool, dict d, str cwd, str home):
-    # _key_bytes(tool, _canonical(d), cwd, home) for a dict whose keys and values are
-    # all ASCII strings (Read, Write, Edit, WebFetch and most MCP calls), written
+    # _key_bytes(tool, None, _canonical(d), cwd, home) for a dict whose keys and values
+    # are all ASCII strings (Read, Write, Edit, WebFetch and most MCP calls), written
     # straight into one bytes object; None for any other dict.
     cdef Py_ssize_t total, n = len(d), lk, lv
     cdef bint first = True
@@ -2580,18 +2608,19 @@ cdef bytes _flat_dict_key(str tool, dict d, str cwd, str home):
     cdef str ks, vs
     if not (PyUnicode_IS_ASCII(tool) and PyUnicode_IS_ASCII(cwd) and PyUnicode_IS_ASCII(home)):
         return None
-    total = len(tool) + len(cwd) + len(home) + 5      # three \x1f, "{" and "}"
+    total = (_len_width(len(tool)) + len(tool) + _len_width(len(cwd)) + len(cwd)
+             + _len_width(len(home)) + len(home) + 5)      # three \x1f, "{" and "}"
     for k, v in d.items():
         if type(k) is not str or type(v) is not str or not (PyUnicode_IS_ASCII(k) and PyUnicode_IS_ASCII(v)):
             return None
-        total += len(<str>k) + len(<str>v) + 2         # \x1d and "s"
+        lk = len(<str>k)
+        lv = len(<str>v)
+        total += _len_width(lk) + lk + _len_width(lv) + lv + 2       # \x1d and "s"
     if n > 1:
         total += n - 1                                  # \x1e between entries
     out = PyBytes_FromStringAndSize(NULL, total)
     p = PyBytes_AS_STRING(out)
-    lk = len(tool)
-    memcpy(p, PyUnicode_DATA(tool), lk)
-    p += lk
+    p = _put(_put_len(p, len(tool)), tool)
     p[0] = 0x1f
     p[1] = 0x7b
     p += 2
@@ -2602,49 +2631,46 @@ cdef bytes _flat_dict_key(str tool, dict d, str cwd, str home):
             p[0] = 0x1e
             p += 1
         first = False
-        lk = len(ks)
-        lv = len(vs)
-        memcpy(p, PyUnicode_DATA(ks), lk)
-        p += lk
+        p = _put(_put_len(p, len(ks)), ks)
         p[0] = 0x1d
         p[1] = 0x73
-        p += 2
-        memcpy(p, PyUnicode_DATA(vs), lv)
-        p += lv
+        p = _put(_put_len(p + 2, len(vs)), vs)
     p[0] = 0x7d
     p[1] = 0x1f
-    p += 2
-    lk = len(cwd)
-    memcpy(p, PyUnicode_DATA(cwd), lk)
-    p += lk
+    p = _put(_put_len(p + 2, len(cwd)), cwd)
     p[0] = 0x1f
-    p += 1
-    memcpy(p, PyUnicode_DATA(home), len(home))
+    _put(_put_len(p + 1, len(home)), home)
     return out
 
 
 cdef object _cache_key(object tool, object tool_input, object cwd, object home):
-    cdef object body
+    cdef object body, cmd
     cdef object c = cwd or ""
     cdef object h = home or ""
     cdef bytes flat
     if obj_eq(tool, "Bash"):
         cmd = _dget(tool_input, "command")
-        body = cmd if isinstance(cmd, str) else _canonical(cmd, 0)
+        if type(cmd) is str and type(tool) is str and type(c) is str and type(h) is str:
+            return _digest(_key_bytes(tool, cmd, None, c, h))
+        body = _canonical(cmd, 0)
     else:
         if type(tool_input) is dict and type(tool) is str and type(c) is str and type(h) is str:
             flat = _flat_dict_key(tool, tool_input, c, h)
             if flat is not None:
-                return _xxh3(flat)
+                return _digest(flat)
         body = _canonical(tool_input, 0)
-    if type(tool) is str and type(body) is str and type(c) is str and type(h) is str:
-        return _xxh3(_key_bytes(tool, body, c, h))
-    text = "%s\x1f%s\x1f%s\x1f%s" % (tool, body, c, h)
-    return _xxh3(text.encode("utf-8", "surrogatepass"))
+    if type(tool) is str and type(c) is str and type(h) is str:
+        return _digest(_key_bytes(tool, None, body, c, h))
+    tool = str(tool)
+    c = str(c)
+    h = str(h)
+    return _digest(_key_text(tool, body, c, h))
 
 
 def cache_key(tool, tool_input, cwd, home):
-    """xxh3-64 of tool + normalized input + cwd (+ home, which changes what `~` means)."""
+    """The decision-cache key of a call: tool, normalized input, cwd and home (which
+    changes what `~` means), encoded injectively and hashed with a per-process secret
+    seed (lighthouse._fast._keys)."""
     return _cache_key(tool, tool_input, cwd, home)
 
 

@@ -14,10 +14,10 @@ segment with the classic single-backtrack wildcard algorithm. Text rules use RE2
 
 from __future__ import annotations
 
-import xxhash
 
 from ._prefilter import compile_search
 from ._errors import LimitError
+from ._keys import digest
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -986,28 +986,36 @@ _BASH_IGNORED = ("description", "timeout", "run_in_background")
 
 
 def _canonical(value, depth=0):
-    """A stable text form of a JSON value (dict keys sorted)."""
+    """A stable, injective text form of a JSON value (dict keys sorted; every string
+    with its length, see lighthouse._fast._keys)."""
     if isinstance(value, str):
-        return "s" + value
+        return "s%d:%s" % (len(value), value)
     if isinstance(value, (dict, list, tuple)) and depth >= MAX_INPUT_DEPTH:
         raise ValueError("nested more than %d levels deep" % MAX_INPUT_DEPTH)
     if isinstance(value, dict):
-        return "{" + "\x1e".join(
-            str(k) + "\x1d" + _canonical(value[k], depth + 1) for k in sorted(value, key=str)) + "}"
+        items = []
+        for k in sorted(value, key=str):
+            name = str(k)
+            items.append("%d:%s\x1d%s" % (len(name), name, _canonical(value[k], depth + 1)))
+        return "{" + "\x1e".join(items) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + "\x1e".join(_canonical(v, depth + 1) for v in value) + "]"
     return "v" + repr(value)
 
 
 def cache_key(tool, tool_input, cwd, home):
-    """xxh3-64 of tool + normalized input + cwd (+ home, which changes what `~` means)."""
+    """The decision-cache key of a call: tool, normalized input, cwd and home (which
+    changes what `~` means), encoded injectively and hashed with a per-process secret
+    seed (lighthouse._fast._keys)."""
     if tool == "Bash":
-        cmd = tool_input.get("command")
-        body = cmd if isinstance(cmd, str) else _canonical(cmd)
+        body = _canonical(tool_input.get("command"))
     else:
         body = _canonical(tool_input)
-    text = "%s\x1f%s\x1f%s\x1f%s" % (tool, body, cwd or "", home or "")
-    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+    tool = str(tool)
+    cwd = cwd or ""
+    home = home or ""
+    text = "%d:%s\x1f%s\x1f%d:%s\x1f%d:%s" % (len(tool), tool, body, len(cwd), cwd, len(home), home)
+    return digest(text.encode("utf-8", "surrogatepass"))
 
 
 class Checker:
