@@ -1,6 +1,6 @@
 """Decision cache, compiled twin of ``_cache_py``.
 
-An LRU map from a 128-bit key to a value, stamped with the policy generation it was
+An LRU map from a key (bytes) to a value, stamped with the policy generation it was
 computed under and the time it expires; a reload bumps the generation, which turns every
 older entry into a miss without walking the map. The recency order is an intrusive
 doubly linked list of entry objects around a sentinel (most recent first), so a hit moves

@@ -1,6 +1,6 @@
 """Decision cache, pure-Python reference implementation.
 
-An LRU map from a 128-bit key (seeded xxh3 of tool, normalized input and cwd) to a value,
+An LRU map from a key (the call, encoded: lighthouse._fast._keys) to a value,
 stamped with the policy generation it was computed under and the time it expires. A
 reload bumps the generation, which turns every older entry into a miss without having
 to walk the map.

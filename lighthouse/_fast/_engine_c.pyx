@@ -43,7 +43,7 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 import re2
 
 from ._errors import LimitError, ShellError
-from ._keys import digest
+from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, compile_search, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
@@ -81,7 +81,15 @@ except AttributeError:
     _RE2_UNANCHORED = None
 cdef object _UNANCHORED = _RE2_UNANCHORED
 cdef str _DYN = DYN
-cdef object _digest = digest
+cdef object _long_key = finish
+cdef Py_ssize_t _LONG_KEY = LONG_KEY
+
+
+cdef inline bytes _finish(bytes data):
+    # lighthouse._fast._keys.finish, with the common case (a short key) inline.
+    if len(data) <= _LONG_KEY:
+        return data
+    return _long_key(data)
 
 
 # ------------------------------------------------------------------- globs
@@ -2651,26 +2659,25 @@ cdef object _cache_key(object tool, object tool_input, object cwd, object home):
     if obj_eq(tool, "Bash"):
         cmd = _dget(tool_input, "command")
         if type(cmd) is str and type(tool) is str and type(c) is str and type(h) is str:
-            return _digest(_key_bytes(tool, cmd, None, c, h))
+            return _finish(_key_bytes(tool, cmd, None, c, h))
         body = _canonical(cmd, 0)
     else:
         if type(tool_input) is dict and type(tool) is str and type(c) is str and type(h) is str:
             flat = _flat_dict_key(tool, tool_input, c, h)
             if flat is not None:
-                return _digest(flat)
+                return _finish(flat)
         body = _canonical(tool_input, 0)
     if type(tool) is str and type(c) is str and type(h) is str:
-        return _digest(_key_bytes(tool, None, body, c, h))
+        return _finish(_key_bytes(tool, None, body, c, h))
     tool = str(tool)
     c = str(c)
     h = str(h)
-    return _digest(_key_text(tool, body, c, h))
+    return _finish(_key_text(tool, body, c, h))
 
 
 def cache_key(tool, tool_input, cwd, home):
     """The decision-cache key of a call: tool, normalized input, cwd and home (which
-    changes what `~` means), encoded injectively and hashed with a per-process secret
-    seed (lighthouse._fast._keys)."""
+    changes what `~` means), encoded injectively as bytes (lighthouse._fast._keys)."""
     return _cache_key(tool, tool_input, cwd, home)
 
 

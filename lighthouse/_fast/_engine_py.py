@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ._prefilter import compile_search
 from ._errors import LimitError
-from ._keys import digest
+from ._keys import finish
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -1005,8 +1005,7 @@ def _canonical(value, depth=0):
 
 def cache_key(tool, tool_input, cwd, home):
     """The decision-cache key of a call: tool, normalized input, cwd and home (which
-    changes what `~` means), encoded injectively and hashed with a per-process secret
-    seed (lighthouse._fast._keys)."""
+    changes what `~` means), encoded injectively as bytes (lighthouse._fast._keys)."""
     if tool == "Bash":
         body = _canonical(tool_input.get("command"))
     else:
@@ -1015,7 +1014,7 @@ def cache_key(tool, tool_input, cwd, home):
     cwd = cwd or ""
     home = home or ""
     text = "%d:%s\x1f%s\x1f%d:%s\x1f%d:%s" % (len(tool), tool, body, len(cwd), cwd, len(home), home)
-    return digest(text.encode("utf-8", "surrogatepass"))
+    return finish(text.encode("utf-8", "surrogatepass"))
 
 
 class Checker:

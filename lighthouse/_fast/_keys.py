@@ -1,26 +1,29 @@
 """What both implementations share about decision-cache keys.
 
-A key is the 128-bit xxh3 of a text that encodes the call injectively: every string is
-written with its length (``s<len>:<text>``, dict keys ``<len>:<key>``), so no choice of
-characters in one field can make two different calls encode alike (the separators alone
-could be forged from inside a string). The hash is seeded with a secret drawn when the
-process starts, so nobody can search offline for two calls whose keys collide: the
-agent's model writes every byte of a call, and a collision would hand one call the
-cached decision of another.
+A key is the call itself, encoded injectively: tool, normalized input, cwd and home,
+every string written with its length (``s<len>:<text>``, dict keys ``<len>:<key>``), so
+that no choice of characters in one field can make two different calls encode alike
+(separators alone could be forged from inside a string). The cache compares keys for
+equality, not only their hashes, so no collision of a hash function can ever hand one
+call the cached decision of another: the agent's model writes every byte of a call, and
+could search for such collisions in any hash it knows.
+
+An encoding longer than ``LONG_KEY`` bytes is replaced by its BLAKE2b-256 digest (a
+collision-resistant hash; prefixed with a NUL byte, which no encoding starts with), so
+that the cache holds at most about ``LONG_KEY`` bytes of key per entry.
 """
 
 from __future__ import annotations
 
-import os
+from hashlib import blake2b
 
-import xxhash
+__all__ = ["LONG_KEY", "finish"]
 
-__all__ = ["KEY_SEED", "digest"]
-
-KEY_SEED = int.from_bytes(os.urandom(8), "little")
-_xxh3_128 = xxhash.xxh3_128_intdigest
+LONG_KEY = 1024
 
 
-def digest(data):
+def finish(data):
     """The key of an encoded call (bytes)."""
-    return _xxh3_128(data, KEY_SEED)
+    if len(data) <= LONG_KEY:
+        return data
+    return b"\x00" + blake2b(data, digest_size=32).digest()
