@@ -25,7 +25,7 @@ speed:
 - a regex test calls the compiled RE2 object's ``Match`` directly (the ``re2`` module's
   ``search`` builds a match object the engine does not need); RE2 stays the engine;
 - the decision cache is the compiled LRU (``_cache_c``), keyed by the same encoded call (``_keys``);
-  a cache hit builds no object, and its key is hashed straight from the strings'
+  a cache hit builds no object but its key, which is written straight from the strings'
   buffers when they are ASCII.
 """
 

@@ -31,6 +31,8 @@ import binascii
 import re
 
 from ._errors import LimitError, ShellError
+from ._inline import CODE_WINDOW
+from ._inline import scan as _scan_inline
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
@@ -46,7 +48,6 @@ cdef enum:
     C_MAX_ARGS = 4096
     C_MAX_WORD = 65536
     C_MAX_WORK = 4 * 65536
-    C_CODE_WINDOW = 2048
 
 MAX_DEPTH = C_MAX_DEPTH
 MAX_LENGTH = C_MAX_LENGTH
@@ -57,7 +58,6 @@ MAX_LOOP_PASSES = C_MAX_LOOP_PASSES
 MAX_ARGS = C_MAX_ARGS
 MAX_WORD = C_MAX_WORD
 MAX_WORK = C_MAX_WORK
-CODE_WINDOW = C_CODE_WINDOW
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
@@ -66,7 +66,6 @@ cdef str _DYN = DYN
 cdef str _DEPTH_MSG = "command nesting is deeper than %d levels" % C_MAX_DEPTH
 cdef str _LIST_MSG = "more than %d commands in one list" % C_MAX_COMMANDS
 cdef str _WRAPPERS_MSG = "more than %d wrapper programs around one command" % C_MAX_WRAPPERS
-cdef str _CODE_WINDOW_MSG = "a string in inline code is longer than %d characters" % C_CODE_WINDOW
 
 
 @cython.freelist(32)
@@ -403,8 +402,10 @@ cdef class _Parser:
         self.skip_blanks()
         if self.i < self.n and self.at(self.i) == u'(':
             if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
-                self.skip_arith()
-                return cmd
+                end = self.arith_end()
+                if end >= 0:
+                    self.i = end
+                    return cmd
             self.i += 1
             cmd.sub = self.sub_list(u')')
             self.parse_redirects_only(cmd)
@@ -508,7 +509,10 @@ cdef class _Parser:
         cdef Py_UCS4 c
         self.skip_blanks()
         if self.s.startswith("((", self.i):
-            self.skip_arith()           # for ((i = 0; i < n; i++)): no list to bind
+            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            if end < 0:
+                self.error("for (( ... )) is not an arithmetic expression")
+            self.i = end
         elif self.i < self.n and not _is_meta(self.at(self.i)):
             name = _word_text(self.parse_word())
         self.skip_blanks()
@@ -584,20 +588,35 @@ cdef class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    cdef int skip_arith(self) except -1:
-        cdef Py_ssize_t depth = 0
+    cdef Py_ssize_t arith_end(self) except -2:
+        # At `((`: the index just past the `))` that ends it when bash reads it as an
+        # arithmetic expression, else -1 (see the reference).
+        cdef Py_ssize_t j = self.i, n = self.n, depth = 0
         cdef Py_UCS4 c
-        while self.i < self.n:
-            c = self.at(self.i)
-            if c == u'(':
+        while j < n:
+            c = self.at(j)
+            if c == u'\\':
+                j += 1
+            elif c == u"'":
+                j = self.s.find("'", j + 1)
+                if j < 0:
+                    return -1
+            elif c == u'"':
+                j += 1
+                while j < n and self.at(j) != u'"':
+                    j += 2 if self.at(j) == u'\\' else 1
+            elif c == u'(':
                 depth += 1
             elif c == u')':
                 depth -= 1
-                if depth == 0:
-                    self.i += 1
-                    return 0
-            self.i += 1
-        self.error("unterminated arithmetic expression")
+                if depth == 1:
+                    if j + 1 < n and self.at(j + 1) == u')':
+                        if _runs_commands(self.s, self.i + 2, j):
+                            self.error("command substitution inside an arithmetic expression")
+                        return j + 2
+                    return -1
+            j += 1
+        return -1
 
     cdef int parse_redirects_only(self, _Cmd cmd) except -1:
         cdef Py_ssize_t j
@@ -927,8 +946,10 @@ cdef class _Parser:
         if c == u'(':
             if j + 1 < self.n and self.at(j + 1) == u'(':
                 self.i = j
-                self.skip_arith()
-                return _lit(_DYN, False)
+                end = self.arith_end()
+                if end >= 0:
+                    self.i = end
+                    return _lit(_DYN, False)
             self.i = j + 1
             return _sub(P_CMD, self.sub_list(u')'))
         if c == u'{':
@@ -1042,6 +1063,19 @@ cdef str _word_text(object word):
 cdef unsigned char _PLAIN[128]
 for _c in range(128):
     _PLAIN[_c] = chr(_c).isalnum() or chr(_c) in " \t-_./,:=+@%^"
+
+
+cdef bint _runs_commands(str s, Py_ssize_t start, Py_ssize_t end) except -1:
+    # Whether s[start:end] holds a command substitution ($(...) or `...`).
+    cdef Py_ssize_t k = s.find("`", start, end)
+    if k >= 0:
+        return True
+    k = s.find("$(", start, end)
+    while k >= 0:
+        if k + 2 >= end or s[k + 2] != u'(':
+            return True
+        k = s.find("$(", k + 3, end)
+    return False
 
 
 cdef list _parse_plain(str src, int depth):
@@ -1386,6 +1420,20 @@ cdef bint _locates_program(str prog, list argv) except -1:
     return False
 
 
+cdef object _printf_output(str fmt, list args):
+    # What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
+    # printf reuses for every argument; None for anything else.
+    cdef str one = fmt.replace("%b", "%s")
+    if "%" not in one:
+        return one.replace("\\n", "\n").replace("\\t", "\t")
+    if one.count("%") != 1 or "%s" not in one:
+        return None
+    if len(one) * max(len(args), 1) > C_MAX_WORD:
+        return None
+    one = one.replace("\\n", "\n").replace("\\t", "\t")
+    return "".join([one.replace("%s", a) for a in (args or [""])])
+
+
 cdef object _static_output(list tree, _Ctx ctx):
     if len(tree) != 1:
         return None
@@ -1425,12 +1473,8 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
             elif prog == "printf":
                 if nargv < 2:
                     return None
-                fmt = argv[1]
-                if fmt == "%s" or fmt == "%s\\n" or fmt == "%b":
-                    text = "".join(argv[2:])
-                elif "%" not in fmt:
-                    text = fmt.replace("\\n", "\n")
-                else:
+                text = _printf_output(argv[1], argv[2:])
+                if text is None:
                     return None
             elif prog == "pwd":
                 text = ctx.cwd + "\n"
@@ -1549,16 +1593,18 @@ for _w in _WRAPPERS:
 
 
 cdef list _split_words(str text):
-    """Split an `env -S` string into words (quotes honoured, nothing expanded)."""
-    cdef list tree
+    """Split an `env -S` string into words (quotes honoured, nothing expanded). A string
+    that is not one simple command to the shell's parser (env would pass `;`, `(` and
+    the like on as words) cannot be split with confidence: ShellError."""
+    cdef list tree = _parse(text, C_MAX_DEPTH)
+    cdef _Cmd cmd
     cdef object w
-    try:
-        tree = _parse(text, C_MAX_DEPTH)
-    except ShellError:
-        return text.split()
     if len(tree) == 1 and len(<list>tree[0]) == 1:
-        return [_word_text(w) for w in (<_Cmd>(<list>tree[0])[0]).words]
-    return text.split()
+        cmd = <_Cmd>(<list>tree[0])[0]
+        if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
+                and cmd.heredoc is None and cmd.herestring is None):
+            return [_word_text(w) for w in cmd.words]
+    raise ShellError("env -S string %r cannot be split into words" % text[:80])
 
 
 cdef bint _watch_exec(list options):
@@ -1757,154 +1803,50 @@ cdef Py_ssize_t _interp_script_arg(str family, list args):
     return -1
 
 
-# Inline code: deletion and process-spawning calls whose first argument is extracted.
-_STR = r"""(?:'([^'\\]*(?:\\.[^'\\]*)*)'|"([^"\\]*(?:\\.[^"\\]*)*)")"""
-_HOME_EXPR = re.compile(
-    r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
-    r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
-    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
-_DELETE_CALLS = re.compile(
-    r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
-    r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
-    r"""|fs\.promises\.rm"""
-    r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
-    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
-_PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
-_EXEC_CALLS = re.compile(
-    r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
-    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
-    r"""\s*\(\s*""")
-_BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
-_APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
-_STR_RE = re.compile(_STR)
-_STR_LIST_RE = re.compile(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]")
-_JOIN_RE = re.compile(r"os\.path\.join\(\s*")
-_JOIN_SECOND_RE = re.compile(r"[^,()]*(?:\([^()]*\)[^,()]*)*,\s*" + _STR)
-cdef frozenset _RECURSIVE_DELETES = frozenset({
-    "shutil.rmtree", "rmtree", "remove_tree", "FileUtils.rm_rf", "FileUtils.rm_r", "fs.rmSync",
-    "fs.rm", "fs.promises.rm", "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir"})
-
-
-# perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
-_PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
-_PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
-
-
-cdef tuple _code_string_at(str code, Py_ssize_t pos):
-    """Parse a string expression starting at code[pos] (literal, home expression,
-    os.path.join of those, list of literals). Returns (text or None, is_list)."""
-    rest = code[pos:pos + C_CODE_WINDOW]
-    m = _STR_RE.match(rest)
-    if m:
-        return (m.group(1) if m.group(1) is not None else m.group(2)), False
-    cut = len(code) - pos > C_CODE_WINDOW
-    m = _PERL_Q.match(rest)
-    if m:
-        end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
-        if end >= 0:
-            return rest[m.end():end], False
-        if cut:
-            raise LimitError(_CODE_WINDOW_MSG)
-    m = _STR_LIST_RE.match(rest)
-    if m:
-        items = [a or b for a, b in _STR_RE.findall(m.group(1))]
-        return " ".join(items), True
-    if cut and rest[:1] in ("'", '"', "["):
-        raise LimitError(_CODE_WINDOW_MSG)
-    m = _HOME_EXPR.match(rest)
-    if m:
-        tail = m.group(1) if m.lastindex and m.group(1) else ""
-        return "~" + tail, False
-    m = _JOIN_RE.match(rest)
-    if m:
-        first = _code_string_at(code, pos + m.end())[0]
-        if first is None:
-            return None, False
-        m2 = _JOIN_SECOND_RE.match(rest[m.end():])
-        if m2:
-            return first.rstrip("/") + "/" + (m2.group(1) or m2.group(2) or ""), False
-        return first, False
-    return None, False
-
-
 cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
-    """Surface what inline interpreter code would do as simple commands."""
+    """Surface what inline interpreter code would do as simple commands (see the
+    reference; what it does is found by lighthouse._fast._inline)."""
+    cdef str origin = "inline:" + family
     cdef list out = []
-    cdef list shell_snippets = []
     cdef _Ctx child
     cdef str snippet
-    # Each scan is skipped when the code lacks a substring that every match of its
-    # pattern contains: the result is the same, without running the regex.
-    if _contains_any(code, _DELETE_HINTS):
-        _delete_calls(family, code, ctx, sudo, env, out)
-    if "Path(" in code:
-        _path_deletes(family, code, ctx, sudo, env, out)
-    if _contains_any(code, _EXEC_HINTS):
-        for m in _EXEC_CALLS.finditer(code):
-            text = _code_string_at(code, m.end())[0]
-            if text is not None:
-                shell_snippets.append(text)
-    if family == "ruby" or family == "perl" or family == "php":
-        for m in _BACKTICK_CODE.finditer(code):
-            shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
-    if family == "osascript":
-        for m in _APPLESCRIPT_SHELL.finditer(code):
-            text = _code_string_at(code, m.end())[0]
-            if text is not None:
-                shell_snippets.append(text)
-    for snippet in shell_snippets:
-        child = ctx.child("inline:" + family, 1)
+    cdef bint recursive
+    deletes, snippets, unknown = _scan_inline(family, code)
+    for recursive, target in deletes:
+        out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"])
+                           + [target if target is not None else _DYN],
+                           ctx.cwd, sudo, env, [], origin, "", target is None))
+    if unknown:
+        out.append(_new_sc("sh", ["-c", _DYN], ctx.cwd, sudo, env, [], origin, "", True))
+    for snippet in snippets:
+        child = ctx.child(origin, 1)
         child.sudo = sudo
         try:
             _interpret(_parse(snippet, child.depth), child, False)
         except LimitError:
             raise
         except ShellError:
-            out.append(_new_sc("sh", ["-c", snippet], ctx.cwd, sudo, env, [],
-                               "inline:" + family, "", True))
+            out.append(_new_sc("sh", ["-c", snippet], ctx.cwd, sudo, env, [], origin, "", True))
     return out
-
-
-# Substrings that every match of _DELETE_CALLS / _EXEC_CALLS contains.
-cdef tuple _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
-cdef tuple _EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru")
-
-
-cdef bint _contains_any(str code, tuple needles) except -1:
-    cdef str needle
-    for needle in needles:
-        if needle in code:
-            return True
-    return False
-
-
-cdef int _delete_calls(str family, str code, _Ctx ctx, bint sudo, dict env, list out) except -1:
-    cdef bint recursive
-    for m in _DELETE_CALLS.finditer(code):
-        name = m.group(1)
-        if name.startswith(")."):
-            name = "fs." + name[2:]   # require('fs').rmSync(...)
-        if name == "unlink" and family != "perl":
-            continue
-        target = _code_string_at(code, m.end())[0]
-        if target is None:
-            target = _DYN
-        recursive = name in _RECURSIVE_DELETES
-        out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"]) + [target],
-                           ctx.cwd, sudo, env, [], "inline:" + family, "", target == _DYN))
-    return 0
-
-
-cdef int _path_deletes(str family, str code, _Ctx ctx, bint sudo, dict env, list out) except -1:
-    for m in _PATH_DELETE.finditer(code):
-        target = _code_string_at(m.group(1), 0)[0]
-        out.append(_new_sc("rm", ["-r", "-f", target if target is not None else _DYN],
-                           ctx.cwd, sudo, env, [], "inline:" + family, "", target is None))
-    return 0
 
 
 cdef inline tuple _as_tuple(list items):
     return tuple(items) if items is not None else ()
+
+
+cdef int _interpret_seen(str code, _Ctx child) except -1:
+    # Code only partly known (a value from $VAR or $(...) in it, or arguments after it
+    # that are): the command is judged as dynamic by its caller, and what can be seen of
+    # the code is judged too, so `bash -c 'rm -rf /' "$X"` is not waved through. Code
+    # that does not parse once its unknown parts are marked adds nothing; a limit still
+    # makes the whole call undecided.
+    try:
+        _interpret(_parse(code, child.depth), child, False)
+    except LimitError:
+        raise
+    except ShellError:
+        pass
+    return 0
 
 
 cdef SimpleCommand _emit(_Ctx ctx, SimpleCommand cmd):
@@ -1987,13 +1929,15 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         k = _shell_code_arg(args)
         if k >= 0:
             code = args[k]
-            if dynamic or (_DYN in code and sources):
-                sc.code_from = _as_tuple(sources)
-                sc.code = code
-                return _emit(ctx, sc)
             child = ctx.child(prog + " -c", 1)
             child.sudo = sudo
             child.cwd = cwd
+            if dynamic or (_DYN in code and sources):
+                sc.code_from = _as_tuple(sources)
+                sc.code = code
+                _emit(ctx, sc)
+                _interpret_seen(code, child)
+                return sc
             _interpret(_parse(code, child.depth), child, False)
             return None
         k = _shell_script_arg(args)
@@ -2008,11 +1952,13 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         return _emit(ctx, sc)
     if cls == PC_EVAL:
         code = " ".join(args)
-        if dynamic:
-            sc.code_from = _as_tuple(sources)
-            return _emit(ctx, sc)
         child = ctx.child("eval", 1)
         child.sudo = sudo
+        if dynamic:
+            sc.code_from = _as_tuple(sources)
+            _emit(ctx, sc)
+            _interpret_seen(code, child)
+            return sc
         _interpret(_parse(code, child.depth), child, False)
         return None
     if cls == PC_SU:

@@ -16,7 +16,9 @@ import base64
 import binascii
 import re
 
+from . import _inline
 from ._errors import LimitError, ShellError
+from ._inline import CODE_WINDOW
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
@@ -197,8 +199,10 @@ class _Parser:
         self.skip_blanks()
         if self.i < self.n and s[self.i] == "(":
             if self.i + 1 < self.n and s[self.i + 1] == "(":
-                self.skip_arith()
-                return cmd
+                end = self.arith_end()
+                if end >= 0:
+                    self.i = end
+                    return cmd
             self.i += 1
             cmd.sub = self.sub_list(")")
             self.parse_redirects_only(cmd)
@@ -288,7 +292,10 @@ class _Parser:
         self.skip_blanks()
         name = ""
         if s.startswith("((", self.i):
-            self.skip_arith()           # for ((i = 0; i < n; i++)): no list to bind
+            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            if end < 0:
+                self.error("for (( ... )) is not an arithmetic expression")
+            self.i = end
         elif self.i < self.n and s[self.i] not in _META:
             name = self.word_text(self.parse_word())
         self.skip_blanks()
@@ -357,20 +364,39 @@ class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    def skip_arith(self):
-        depth = 0
+    def arith_end(self):
+        """At `((`: the index just past the `))` that ends it when bash reads it as an
+        arithmetic expression (its parentheses, quotes skipped, close with two adjacent
+        `)`), else -1: `((echo a) )` is a subshell in a subshell. A command substitution
+        inside an arithmetic expression runs, and is not analysed here: ShellError."""
         s = self.s
-        while self.i < self.n:
-            c = s[self.i]
-            if c == "(":
+        n = self.n
+        j = self.i
+        depth = 0
+        while j < n:
+            c = s[j]
+            if c == "\\":
+                j += 1
+            elif c == "'":
+                j = s.find("'", j + 1)
+                if j < 0:
+                    return -1
+            elif c == '"':
+                j += 1
+                while j < n and s[j] != '"':
+                    j += 2 if s[j] == "\\" else 1
+            elif c == "(":
                 depth += 1
             elif c == ")":
                 depth -= 1
-                if depth == 0:
-                    self.i += 1
-                    return
-            self.i += 1
-        self.error("unterminated arithmetic expression")
+                if depth == 1:
+                    if j + 1 < n and s[j + 1] == ")":
+                        if _runs_commands(s, self.i + 2, j):
+                            self.error("command substitution inside an arithmetic expression")
+                        return j + 2
+                    return -1
+            j += 1
+        return -1
 
     def parse_redirects_only(self, cmd):
         while True:
@@ -628,8 +654,10 @@ class _Parser:
         if c == "(":
             if j + 1 < self.n and s[j + 1] == "(":
                 self.i = j
-                self.skip_arith()
-                return ("lit", DYN, False)
+                end = self.arith_end()
+                if end >= 0:
+                    self.i = end
+                    return ("lit", DYN, False)
             self.i = j + 1
             return ("cmd", self.sub_list(")"))
         if c == "{":
@@ -702,6 +730,19 @@ class _Parser:
     @staticmethod
     def word_text(word):
         return "".join(p[1] if p[0] == "lit" else "~" if p[0] == "tilde" else DYN for p in word)
+
+
+def _runs_commands(s, start, end):
+    """Whether s[start:end] holds a command substitution ($(...) or `...`)."""
+    k = s.find("`", start, end)
+    if k >= 0:
+        return True
+    k = s.find("$(", start, end)
+    while k >= 0:
+        if k + 2 >= end or s[k + 2] != "(":
+            return True
+        k = s.find("$(", k + 3, end)
+    return False
 
 
 def parse(src, depth=0):
@@ -931,6 +972,20 @@ def _locates_program(prog, args):
     return False
 
 
+def _printf_output(fmt, args):
+    """What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
+    printf reuses for every argument; None for anything else."""
+    one = fmt.replace("%b", "%s")
+    if "%" not in one:
+        return one.replace("\\n", "\n").replace("\\t", "\t")
+    if one.count("%") != 1 or "%s" not in one:
+        return None
+    if len(one) * max(len(args), 1) > MAX_WORD:
+        return None
+    one = one.replace("\\n", "\n").replace("\\t", "\t")
+    return "".join(one.replace("%s", a) for a in (args or [""]))
+
+
 def _static_output(tree, ctx, upto=None):
     """The text a pipeline prints, when it is computable without running anything
     (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
@@ -955,12 +1010,8 @@ def _static_output(tree, ctx, upto=None):
             elif prog == "printf":
                 if not args:
                     return None
-                fmt = args[0]
-                if fmt in ("%s", "%s\\n", "%b"):
-                    text = "".join(args[1:])
-                elif "%" not in fmt:
-                    text = fmt.replace("\\n", "\n")
-                else:
+                text = _printf_output(args[0], args[1:])
+                if text is None:
                     return None
             elif prog == "pwd":
                 text = ctx.cwd + "\n"
@@ -1036,14 +1087,16 @@ _WRAPPERS = {
 
 
 def _split_words(text):
-    """Split an `env -S` string into words (quotes honoured, nothing expanded)."""
-    try:
-        tree = parse(text, MAX_DEPTH)
-    except ShellError:
-        return text.split()
+    """Split an `env -S` string into words (quotes honoured, nothing expanded). A string
+    that is not one simple command to the shell's parser (env would pass `;`, `(` and
+    the like on as words) cannot be split with confidence: ShellError."""
+    tree = parse(text, MAX_DEPTH)
     if len(tree) == 1 and len(tree[0]) == 1:
-        return [_Parser.word_text(w) for w in tree[0][0].words]
-    return text.split()
+        cmd = tree[0][0]
+        if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
+                and cmd.heredoc is None and cmd.herestring is None):
+            return [_Parser.word_text(w) for w in cmd.words]
+    raise ShellError("env -S string %r cannot be split into words" % text[:80])
 
 
 def _unwrap(argv, ctx, env):
@@ -1222,120 +1275,44 @@ def _interp_script_arg(family, args):
     return -1
 
 
-# Inline code: deletion and process-spawning calls whose first argument is extracted.
-_STR = r"""(?:'([^'\\]*(?:\\.[^'\\]*)*)'|"([^"\\]*(?:\\.[^"\\]*)*)")"""
-_HOME_EXPR = re.compile(
-    r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
-    r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
-    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
-_DELETE_CALLS = re.compile(
-    r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
-    r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
-    r"""|fs\.promises\.rm"""
-    r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
-    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
-_PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
-_EXEC_CALLS = re.compile(
-    r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
-    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
-    r"""\s*\(\s*""")
-_BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
-_APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
-
-
-# perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
-_PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
-_PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
-
-
-_CODE_WINDOW_MSG = "a string in inline code is longer than %d characters" % CODE_WINDOW
-
-
-def _code_string_at(code, pos):
-    """Parse a string expression starting at code[pos] (literal, home expression,
-    os.path.join of those, list of literals). Returns (text or None, is_list).
-    Reads CODE_WINDOW characters: a literal or list that the window cuts is a
-    LimitError, since the text it holds cannot be judged."""
-    rest = code[pos:pos + CODE_WINDOW]
-    m = re.match(_STR, rest)
-    if m:
-        return (m.group(1) if m.group(1) is not None else m.group(2)), False
-    cut = len(code) - pos > CODE_WINDOW
-    m = _PERL_Q.match(rest)
-    if m:
-        end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
-        if end >= 0:
-            return rest[m.end():end], False
-        if cut:
-            raise LimitError(_CODE_WINDOW_MSG)
-    m = re.match(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]", rest)
-    if m:
-        items = [a or b for a, b in re.findall(_STR, m.group(1))]
-        return " ".join(items), True
-    if cut and rest[:1] in ("'", '"', "["):
-        raise LimitError(_CODE_WINDOW_MSG)
-    m = _HOME_EXPR.match(rest)
-    if m:
-        tail = m.group(1) if m.lastindex and m.group(1) else ""
-        return "~" + tail, False
-    m = re.match(r"os\.path\.join\(\s*", rest)
-    if m:
-        first, _ = _code_string_at(code, pos + m.end())
-        if first is None:
-            return None, False
-        m2 = re.match(r"[^,()]*(?:\([^()]*\)[^,()]*)*,\s*" + _STR, rest[m.end():])
-        if m2:
-            return first.rstrip("/") + "/" + (m2.group(1) or m2.group(2) or ""), False
-        return first, False
-    return None, False
-
-
 def _inline_code(family, code, ctx, sudo, env):
-    """Surface what inline interpreter code would do as simple commands."""
+    """Surface what inline interpreter code would do as simple commands (what it does is
+    found by lighthouse._fast._inline, shared by both implementations): deletions as
+    `rm`, literal shell commands analysed, a process call whose command is not a
+    literal as a dynamic `sh -c`."""
+    origin = "inline:" + family
+    deletes, snippets, unknown = _inline.scan(family, code)
     out = []
-    for m in _DELETE_CALLS.finditer(code):
-        name = m.group(1)
-        if name.startswith(")."):
-            name = "fs." + name[2:]   # require('fs').rmSync(...)
-        if name == "unlink" and family not in ("perl",):
-            continue
-        target, _ = _code_string_at(code, m.end())
-        if target is None:
-            target = DYN
-        recursive = name in ("shutil.rmtree", "rmtree", "remove_tree", "FileUtils.rm_rf",
-                             "FileUtils.rm_r", "fs.rmSync", "fs.rm", "fs.promises.rm",
-                             "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir")
-        out.append(SimpleCommand("rm", (["-r", "-f"] if recursive else ["-f"]) + [target],
-                                 ctx.cwd, sudo, env, (), "inline:" + family, "",
-                                 target == DYN))
-    for m in _PATH_DELETE.finditer(code):
-        target, _ = _code_string_at(m.group(1), 0)
-        out.append(SimpleCommand("rm", ["-r", "-f", target if target is not None else DYN],
-                                 ctx.cwd, sudo, env, (), "inline:" + family, "", target is None))
-    shell_snippets = []
-    for m in _EXEC_CALLS.finditer(code):
-        text, _ = _code_string_at(code, m.end())
-        if text is not None:
-            shell_snippets.append(text)
-    if family in ("ruby", "perl", "php"):
-        for m in _BACKTICK_CODE.finditer(code):
-            shell_snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
-    if family == "osascript":
-        for m in _APPLESCRIPT_SHELL.finditer(code):
-            text, _ = _code_string_at(code, m.end())
-            if text is not None:
-                shell_snippets.append(text)
-    for snippet in shell_snippets:
-        child = ctx.child("inline:" + family)
+    for recursive, target in deletes:
+        out.append(SimpleCommand("rm", (["-r", "-f"] if recursive else ["-f"])
+                                 + [target if target is not None else DYN],
+                                 ctx.cwd, sudo, env, (), origin, "", target is None))
+    if unknown:
+        out.append(SimpleCommand("sh", ["-c", DYN], ctx.cwd, sudo, env, (), origin, "", True))
+    for snippet in snippets:
+        child = ctx.child(origin)
         child.sudo = sudo
         try:
             _interpret(parse(snippet, child.depth), child)
         except LimitError:
             raise
         except ShellError:
-            out.append(SimpleCommand("sh", ["-c", snippet], ctx.cwd, sudo, env, (),
-                                     "inline:" + family, "", True))
+            out.append(SimpleCommand("sh", ["-c", snippet], ctx.cwd, sudo, env, (), origin, "", True))
     return out
+
+
+def _interpret_seen(code, child):
+    """Judge what can be seen of code only partly known (a value from $VAR or $(...) in
+    it, or arguments after it that are): its command is judged as dynamic by the
+    caller, and this keeps `bash -c 'rm -rf /' "$X"` from being waved through. Code that
+    does not parse once its unknown parts are marked adds nothing; a limit still makes
+    the whole call undecided."""
+    try:
+        _interpret(parse(code, child.depth), child)
+    except LimitError:
+        raise
+    except ShellError:
+        pass
 
 
 def _emit(ctx, cmd):
@@ -1390,13 +1367,15 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         k = _shell_code_arg(args)
         if k >= 0:
             code = args[k]
-            if dynamic or DYN in code and sources:
-                sc.code_from = tuple(sources)
-                sc.code = code
-                return _emit(ctx, sc)
             child = ctx.child(prog + " -c")
             child.sudo = sudo
             child.cwd = cwd
+            if dynamic or DYN in code and sources:
+                sc.code_from = tuple(sources)
+                sc.code = code
+                _emit(ctx, sc)
+                _interpret_seen(code, child)
+                return sc
             _interpret(parse(code, child.depth), child)
             return None
         k = _shell_script_arg(args)
@@ -1411,11 +1390,13 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         return _emit(ctx, sc)
     if prog == "eval":
         code = " ".join(args)
-        if dynamic:
-            sc.code_from = tuple(sources)
-            return _emit(ctx, sc)
         child = ctx.child("eval")
         child.sudo = sudo
+        if dynamic:
+            sc.code_from = tuple(sources)
+            _emit(ctx, sc)
+            _interpret_seen(code, child)
+            return sc
         _interpret(parse(code, child.depth), child)
         return None
     if prog in ("su", "runuser"):

@@ -1,0 +1,152 @@
+"""Inline interpreter code (``python -c``, ``node -e``, ``perl -e``, ``ruby -e``, heredocs
+fed to an interpreter, AppleScript): what it deletes and which shell commands it runs.
+
+Shared by both implementations: this runs once per inline snippet, with regexes, so it
+has no compiled twin. Each implementation turns what :func:`scan` finds into simple
+commands of its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._errors import LimitError
+
+__all__ = ["CODE_WINDOW", "scan", "string_at"]
+
+CODE_WINDOW = 2048       # characters of a string literal read in inline code
+_CODE_WINDOW_MSG = "a string in inline code is longer than %d characters" % CODE_WINDOW
+
+_STR = r"""(?:'([^'\\]*(?:\\.[^'\\]*)*)'|"([^"\\]*(?:\\.[^"\\]*)*)")"""
+_STR_RE = re.compile(_STR)
+_STR_LIST_RE = re.compile(r"\[\s*((?:" + _STR + r"\s*,?\s*)+)\]")
+_JOIN_RE = re.compile(r"os\.path\.join\(\s*")
+_JOIN_SECOND_RE = re.compile(r"[^,()]*(?:\([^()]*\)[^,()]*)*,\s*" + _STR)
+# After a literal, what ends the argument it stands for: anything else (`+ x`, `% x`,
+# `.format(x)`, `[1:]`) makes the literal only part of the argument.
+_ARG_END = re.compile(r"\s*(?:[),;]|$)")
+# In AppleScript a string is followed by words (`with administrator privileges`); `&`
+# concatenates.
+_APPLESCRIPT_END = re.compile(r"\s*(?!&)")
+_HOME_EXPR = re.compile(
+    r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
+    r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
+    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
+_DELETE_CALLS = re.compile(
+    r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
+    r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
+    r"""|fs\.promises\.rm"""
+    r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
+    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
+_PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
+_EXEC_CALLS = re.compile(
+    r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
+    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
+    r"""\s*\(\s*""")
+# Method names that are process calls only on a process module: `.exec(` is also a
+# regex method in JavaScript. Taken as process calls when the code names such a module.
+_AMBIGUOUS_METHODS = {"exec", "spawn", "system", "popen"}
+_PROCESS_MODULES = ("child_process", "subprocess", "Open3", "IO.popen", "Process")
+_BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
+_APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
+_RECURSIVE_DELETES = frozenset({
+    "shutil.rmtree", "rmtree", "remove_tree", "FileUtils.rm_rf", "FileUtils.rm_r", "fs.rmSync",
+    "fs.rm", "fs.promises.rm", "rimraf", "rimraf.sync", "os.removedirs", "FileUtils.remove_dir"})
+# perl's quote-like operators: q{...}, qq(...), q[...], q<...>, q|...|
+_PERL_Q = re.compile(r"qq?\s*([{(\[<|/!])")
+_PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
+# Substrings that every match of _DELETE_CALLS / _EXEC_CALLS contains: a scan is skipped
+# when the code has none of them (the result is the same, without running the regex).
+_DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
+_EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru")
+
+
+def _whole(code, end, text, arg_end):
+    """text, when the literal that ended at code[end] is the whole argument; else None."""
+    if arg_end.match(code, end) is None or "#{" in text:
+        return None      # concatenated, formatted, indexed, or a Ruby interpolation
+    return text
+
+
+def string_at(code, pos, arg_end=_ARG_END):
+    """Parse a string expression starting at code[pos] (literal, home expression,
+    os.path.join of those, list of literals). Returns (text or None, is_list); None
+    when the argument is not made of literals alone. Reads CODE_WINDOW characters: a
+    literal or list that the window cuts is a LimitError, since the text it holds
+    cannot be judged."""
+    rest = code[pos:pos + CODE_WINDOW]
+    m = _STR_RE.match(rest)
+    if m:
+        return _whole(code, pos + m.end(), m.group(1) if m.group(1) is not None else m.group(2), arg_end), False
+    cut = len(code) - pos > CODE_WINDOW
+    m = _PERL_Q.match(rest)
+    if m:
+        end = rest.find(_PERL_CLOSE.get(m.group(1), m.group(1)), m.end())
+        if end >= 0:
+            return _whole(code, pos + end + 1, rest[m.end():end], arg_end), False
+        if cut:
+            raise LimitError(_CODE_WINDOW_MSG)
+    m = _STR_LIST_RE.match(rest)
+    if m:
+        items = [a or b for a, b in _STR_RE.findall(m.group(1))]
+        return _whole(code, pos + m.end(), " ".join(items), arg_end), True
+    if cut and rest[:1] in ("'", '"', "["):
+        raise LimitError(_CODE_WINDOW_MSG)
+    m = _HOME_EXPR.match(rest)
+    if m:
+        tail = m.group(1) if m.lastindex and m.group(1) else ""
+        return "~" + tail, False
+    m = _JOIN_RE.match(rest)
+    if m:
+        first = string_at(code, pos + m.end())[0]
+        if first is None:
+            return None, False
+        m2 = _JOIN_SECOND_RE.match(rest[m.end():])
+        if m2:
+            return first.rstrip("/") + "/" + (m2.group(1) or m2.group(2) or ""), False
+        return first, False
+    return None, False
+
+
+def scan(family, code):
+    """What inline code of an interpreter family does: (deletes, snippets, unknown).
+    deletes: [(recursive, target or None)] for each deletion call (None: a target that
+    is not a literal); snippets: the shell code of each process call whose command is
+    a literal; unknown: whether some process call runs a command that is not."""
+    deletes = []
+    snippets = []
+    unknown = False
+    if any(h in code for h in _DELETE_HINTS):
+        for m in _DELETE_CALLS.finditer(code):
+            name = m.group(1)
+            if name.startswith(")."):
+                name = "fs." + name[2:]   # require('fs').rmSync(...)
+            if name == "unlink" and family != "perl":
+                continue
+            deletes.append((name in _RECURSIVE_DELETES, string_at(code, m.end())[0]))
+    if "Path(" in code:
+        for m in _PATH_DELETE.finditer(code):
+            deletes.append((True, string_at(m.group(1), 0)[0]))
+    if any(h in code for h in _EXEC_HINTS):
+        process_module = any(mod in code for mod in _PROCESS_MODULES)
+        for m in _EXEC_CALLS.finditer(code):
+            text = string_at(code, m.end())[0]
+            if text is not None:
+                snippets.append(text)
+            elif not (m.group(1) in _AMBIGUOUS_METHODS and m.start() > 0
+                      and (code[m.start() - 1] == "." or code[m.start() - 1].isalnum()
+                           or code[m.start() - 1] == "_")
+                      and not process_module):
+                unknown = True
+    if family == "ruby" or family == "perl" or family == "php":
+        for m in _BACKTICK_CODE.finditer(code):
+            snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    if family == "osascript":
+        for m in _APPLESCRIPT_SHELL.finditer(code):
+            text = string_at(code, m.end(), _APPLESCRIPT_END)[0]
+            if text is not None:
+                snippets.append(text)
+            else:
+                unknown = True
+    return deletes, snippets, unknown
+
