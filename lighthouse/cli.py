@@ -181,29 +181,32 @@ def cmd_rules_explain(args):
 
 def cmd_rules_test(args):
     from . import Validator
-    from .rules.loader import RuleError, load_file
+    from .rules.loader import RuleError, example_call, example_failure, load_file
     failures = 0
+    sets = _pack_sets()
     for path in args.files:
         try:
-            rules, programs, _ = load_file(path, _pack_sets())
+            rules, programs, _ = load_file(path, sets)
             v = Validator([path], packs=not args.no_packs, cache_size=0)
         except RuleError as e:
             print("FAIL %s" % e)
             failures += 1
             continue
         n_examples = 0
+        file_failures = 0
         for r in rules:
             for ex in r.get("examples", ()):
                 n_examples += 1
-                tool = ex.get("tool", "Bash")
-                tool_input = ex.get("input") or ({"command": ex["command"]} if "command" in ex else {})
-                d = v.check(tool, tool_input, cwd=ex.get("cwd", "/home/dev/app"))
-                if d.verdict != ex.get("expect"):
-                    failures += 1
-                    print("FAIL %s: rule %s example %r: expected %s, got %s (%s)" % (
-                        path, r["id"], ex.get("command") or tool_input, ex.get("expect"), d.verdict, d.rule_id))
+                tool, tool_input, cwd = example_call(ex)
+                problem = example_failure(r, ex, v.check(tool, tool_input, cwd=cwd))
+                if problem is not None:
+                    file_failures += 1
+                    print("FAIL %s: rule %s example %r: %s" % (
+                        path, r["id"], ex.get("command") or tool_input, problem))
+        failures += file_failures
         print("ok   %s: %d rules, %d program specs, %d examples" % (path, len(rules), len(programs), n_examples)
-              if not failures else "     %s: %d rules checked" % (path, len(rules)))
+              if not file_failures else "     %s: %d rules, %d of %d examples failed"
+              % (path, len(rules), file_failures, n_examples))
     return EXIT_ERROR if failures else EXIT_OK
 
 

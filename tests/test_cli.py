@@ -96,6 +96,24 @@ def test_readme_rule_example_passes_rules_test(tmp_path):
     assert "1 rules" in out and "2 examples" in out
 
 
+def test_rules_test_checks_which_rule_decides_an_example(tmp_path):
+    # An example with the rule's own verdict must be decided by the rule itself: here
+    # sys.sudo (an earlier pack rule, same verdict) decides `sudo make install` first.
+    rule = '[[rule]]\nid = "team.ask-make"\nverdict = "ask"\nreason = "r"\nprogram = "make"\n'
+    f = tmp_path / "team.toml"
+    f.write_text(rule + 'examples = [{ command = "make deploy", expect = "ask" },\n'
+                        '            { command = "sudo make install", expect = "ask" }]\n')
+    proc = run("rules", "test", str(f), ok=False)
+    assert proc.returncode == 1
+    assert "'sudo make install': expected ask by team.ask-make, got ask by sys.sudo" in proc.stdout
+    assert "make deploy" not in proc.stdout and "1 of 2 examples failed" in proc.stdout
+    # `rule` names another decider; a near miss (another verdict) is judged by verdict.
+    f.write_text(rule + 'examples = [{ command = "make deploy", expect = "ask" },\n'
+                        '            { command = "sudo make install", expect = "ask", rule = "sys.sudo" },\n'
+                        '            { command = "rm -rf ~", expect = "deny" }]\n')
+    assert "3 examples" in run("rules", "test", str(f)).stdout
+
+
 def test_serve_refuses_ports_out_of_range():
     # The other port is 0, so that a regression binds no fixed port.
     for flag, other in (("--port", "--metrics-port"), ("--metrics-port", "--port")):

@@ -73,6 +73,9 @@ def test_directory_of_rule_files(tmp_path):
     ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\n\n[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\n', 7, "duplicate rule id"),
     ('[[rule]\nid = "x.y"\n', 1, "TOML syntax error"),
     ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nsudo = "yes"\n', 6, "true or false"),
+    ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nexamples = [{ command = "ls" }]\n', 6, "needs expect"),
+    ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nexamples = [{ command = "ls", expect = "deny", rule = 1 }]\n', 6, "example rule must be a string"),
+    ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nexamples = [{ command = "ls", expect = "deny", why = "" }]\n', 6, "unknown example keys"),
     ('[programs.ls]\nvalue_opts = ["-I"]\n', 1, "unknown key 'value_opts'"),
     ('[other]\nx = 1\n', None, "unknown top-level table"),
 ])

@@ -18,7 +18,8 @@ from importlib import resources
 
 import re2
 
-__all__ = ["RuleError", "Policy", "load_policy", "pack_paths", "PACK_NAMES"]
+__all__ = ["RuleError", "Policy", "load_policy", "pack_paths", "PACK_NAMES", "example_call",
+           "example_decider", "example_failure"]
 
 PACK_NAMES = ("programs", "filesystem", "git", "secrets", "exfiltration", "remote-exec",
               "system", "cloud", "database", "kubernetes", "docker", "package-install",
@@ -272,10 +273,45 @@ def _check_examples(examples, rid, path, line):
             raise RuleError(path, line, "rule %r: each example needs expect = allow, ask or deny" % rid)
         if not isinstance(ex.get("command"), str) and not isinstance(ex.get("input"), dict):
             raise RuleError(path, line, "rule %r: each example needs a command string or an input table" % rid)
-        unknown = set(ex) - {"command", "input", "tool", "cwd", "expect"}
+        unknown = set(ex) - {"command", "input", "tool", "cwd", "expect", "rule"}
         if unknown:
             raise RuleError(path, line, "rule %r: unknown example keys %s" % (rid, sorted(unknown)))
+        for key in ("tool", "cwd", "rule"):
+            if key in ex and not isinstance(ex[key], str):
+                raise RuleError(path, line, "rule %r: example %s must be a string" % (rid, key))
     return examples
+
+
+EXAMPLE_CWD = "/home/dev/app"
+
+
+def example_call(ex):
+    """(tool, tool_input, cwd) of an example: a Bash `command`, or a `tool` and its `input`;
+    the cwd defaults to the workspace /home/dev/app."""
+    tool = ex.get("tool", "Bash")
+    tool_input = ex.get("input") or ({"command": ex["command"]} if "command" in ex else {})
+    return tool, tool_input, ex.get("cwd", EXAMPLE_CWD)
+
+
+def example_decider(rule, ex):
+    """The rule id that must decide an example, or None when only the verdict counts.
+
+    An example's `rule` names it; without one, an example with the rule's own verdict
+    must be decided by the rule itself (it is evidence for the rule), and one with another
+    verdict is a near miss the rule must not decide (a different verdict proves that)."""
+    if "rule" in ex:
+        return ex["rule"]
+    return rule["id"] if ex.get("expect") == rule.get("verdict") else None
+
+
+def example_failure(rule, ex, decision):
+    """What is wrong with `decision` as the answer to the example, or None when it keeps
+    the example's promise: the expected verdict, from the rule that must decide it."""
+    decider = example_decider(rule, ex)
+    if decision.verdict == ex.get("expect") and (decider is None or decision.rule_id == decider):
+        return None
+    want = ex.get("expect") + (" by %s" % (decider or "no rule") if decider is not None else "")
+    return "expected %s, got %s by %s" % (want, decision.verdict, decision.rule_id or "no rule")
 
 
 def _program_line(name, text):
