@@ -39,13 +39,12 @@ _META = set("|&;()<>$`{}\\\"'\n~")
 
 
 class _Cmd:
-    """The command built so far: its text, whether wrappers can prefix it (a simple
-    command), and whether it runs a code string (bash -c, eval)."""
+    """The command built so far: its text, and whether wrappers can prefix it (a simple
+    command)."""
 
-    def __init__(self, text, simple, runs_code=False):
+    def __init__(self, text, simple):
         self.text = text
         self.simple = simple
-        self.runs_code = runs_code
 
 
 def _backtick(text):
@@ -58,22 +57,22 @@ def _layer(c, layer, depth):
     if layer.startswith("wrap:"):
         w = layer[5:]
         if not c.simple:    # a wrapper runs a program: a compound command needs a shell
-            return _Cmd("%s bash -c %s" % (w, q), True, True)
-        return _Cmd("%s %s" % (w, t), True, c.runs_code)
+            return _Cmd("%s bash -c %s" % (w, q), True)
+        return _Cmd("%s %s" % (w, t), True)
     if layer == "env -S":
         # env -S splits its string (quotes honoured) but expands nothing: a command with
         # shell syntax goes through bash -c
         if c.simple and not (_META & set(t)):
             return _Cmd("env -S %s" % q, True)
-        return _Cmd("env -S %s" % shlex.quote("bash -c " + q), True, True)
+        return _Cmd("env -S %s" % shlex.quote("bash -c " + q), True)
     if layer == "bash -c":
-        return _Cmd("bash -c %s" % q, True, True)
+        return _Cmd("bash -c %s" % q, True)
     if layer == "sh -c":
-        return _Cmd("sh -c %s" % q, True, True)
+        return _Cmd("sh -c %s" % q, True)
     if layer == "sudo sh -c":
-        return _Cmd("sudo sh -c %s" % q, True, True)
+        return _Cmd("sudo sh -c %s" % q, True)
     if layer == "eval":
-        return _Cmd("eval %s" % q, True, True)
+        return _Cmd("eval %s" % q, True)
     if layer == "subshell":
         return _Cmd("( %s )" % t, False)
     if layer == "group":
@@ -120,10 +119,6 @@ def wrap(base, layers):
     for depth, layer in enumerate(layers):
         if len(c.text) > _CAP:
             break
-        if layer.startswith("wrap:xargs") and (c.runs_code or not c.simple):
-            # `xargs bash -c CODE` (xargs appending unknown arguments after a code
-            # string) is left out until the analyser judges CODE there: today it does not
-            continue
         c = _layer(c, layer, depth)
     return c.text
 

@@ -905,3 +905,54 @@ def test_nested_and_multiline_for_loops(impl):
     assert [c.args for c in cmds] == [["1a"], ["2a"]]
     with pytest.raises(shell.ShellError):
         shell.analyze("for f in a b; do echo $f", "/w")
+
+
+# ------------------------------------------------- bypass classes found by property tests
+
+# Each was allowed by both implementations; each is an example of a class.
+BYPASSES = [
+    # code run by a shell is judged even when other words of the command are dynamic
+    ("bash -c 'rm -rf /' $X", "deny"),
+    ("xargs bash -c 'rm -rf /'", "deny"),
+    ("ls | xargs -I{} sh -c 'rm -rf ~' {}", "deny"),
+    ("eval 'rm -rf /' \"$X\"", "deny"),
+    # `((` is arithmetic only when it closes with two adjacent `)`
+    ("((rm -rf /) )", "deny"),
+    ("((rm -rf /); true)", "deny"),
+    ("echo $((rm -rf /) )", "deny"),
+    ("((x=$(rm -rf /)))", "ask"),
+    ("echo $(( $(rm -rf ~) + 1 ))", "ask"),
+    # printf reuses its format for every argument
+    ("printf '%s\\n' a / | xargs rm -rf", "deny"),
+    ("printf '%s ' a / | xargs rm -rf", "deny"),
+    # an env -S string the parser cannot read is not split on spaces
+    ("env -S \"rm -rf '/' (\"", "ask"),
+    # a process call in inline code whose command is not a literal
+    ("python3 -c \"import os; os.system('rm -rf ' + '~')\"", "ask"),
+    ("python3 -c \"import os; os.system(chr(114)+'m -rf ~')\"", "ask"),
+    ("python3 -c \"import os; c='rm -rf ~'; os.system(c)\"", "ask"),
+    ("python3 -c \"import os; os.system(f'rm -rf {h}')\"", "ask"),
+    ("python3 -c \"import os; os.system('rm -rf %s' % h)\"", "ask"),
+    ("ruby -e 'system(\"rm -rf #{Dir.home}\")'", "ask"),
+    ("node -e \"require('child_process').execSync(cmd)\"", "ask"),
+]
+
+# Their lookalikes stay as they were.
+LOOKALIKES = [
+    "((i++))", "echo $((1 + 2))", "x=$(( (1+2) * 3 ))", "for ((i = 0; i < 3; i++)); do echo $i; done",
+    "printf '%s\\n' a b | xargs rm -f", "bash -c 'echo hi' x y",
+    "python3 -c \"import subprocess; subprocess.run(['git', 'status'])\"",
+    "node -e \"console.log(/a+/.exec('aa'))\"",
+]
+
+
+@pytest.mark.parametrize("command,verdict", BYPASSES)
+def test_bypass_classes_are_closed(make_validator, command, verdict):
+    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
+    assert d.verdict == verdict, (command, d)
+
+
+@pytest.mark.parametrize("command", LOOKALIKES)
+def test_bypass_lookalikes_are_not_denied(make_validator, command):
+    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
+    assert d.verdict != "deny", (command, d)
