@@ -73,9 +73,9 @@ def run_async(coro, timeout=20.0):
 
 def _private_admin_token_file(config):
     """``config``, and a private directory it writes its admin secret in (None when the
-    config names the place itself: an admin token file, or a socket the secret goes
+    config names the place itself: an admin token file, or a socket path the secret goes
     beside), so that no test server writes the default path."""
-    if config.tokens or config.admin_token_file or (config.local_socket and config.socket):
+    if config.tokens or config.admin_token_file or config.socket:
         return config, None
     d = tempfile.mkdtemp(prefix="lh-admin-")
     return dataclasses.replace(config, admin_token_file=os.path.join(d, "admin-token")), d
