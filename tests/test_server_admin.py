@@ -95,10 +95,10 @@ def test_the_secret_goes_to_no_other_host(sockdir, monkeypatch):
     sock = os.path.join(sockdir, "lh.sock")
     with ServerThread(_config(socket=sock, local_socket=False)):
         monkeypatch.setenv("LIGHTHOUSE_SOCKET", sock)
-        assert Client("127.0.0.1:1")._cfg.admin_metadata() == admin_bearer(admin_token_path(sock))
-        assert Client("localhost:1")._cfg.admin_metadata() == admin_bearer(admin_token_path(sock))
-        assert Client("192.0.2.1:50051")._cfg.admin_metadata() is None
-        assert Client("lighthouse.example:50051")._cfg.admin_metadata() is None
+        for target, local in (("127.0.0.1:1", True), ("localhost:1", True), ("[::1]:1", True),
+                              ("192.0.2.1:50051", False), ("lighthouse.example:50051", False)):
+            with Client(target) as c:
+                assert c._cfg.admin_metadata() == (admin_bearer(admin_token_path(sock)) if local else None), target
 
 
 def test_the_clients_refuse_a_secret_file_others_can_read(validator, sockdir):
