@@ -107,6 +107,16 @@ class ServerThread:
         self._thread = threading.Thread(target=self._run, name="lighthouse-test-server", daemon=True)
 
     def _run(self):
+        try:
+            self._serve()
+        finally:
+            self._remove_admin_dir()
+
+    def _remove_admin_dir(self):
+        if self._admin_dir is not None:
+            shutil.rmtree(self._admin_dir, ignore_errors=True)
+
+    def _serve(self):
         if self.use_uvloop:
             import uvloop
             self.loop = uvloop.new_event_loop()
@@ -145,15 +155,12 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self, grace=2.0):
-        try:
-            if self.server is None or self.loop is None or not self._thread.is_alive():
-                return
-            self.run(self.server.stop(grace))
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-        finally:
-            if self._admin_dir is not None:
-                shutil.rmtree(self._admin_dir, ignore_errors=True)
+        if self.server is None or self.loop is None or not self._thread.is_alive():
+            self._remove_admin_dir()
+            return
+        self.run(self.server.stop(grace))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
 
     def __enter__(self):
         return self.start()
