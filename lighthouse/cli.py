@@ -284,7 +284,7 @@ def cmd_serve(args):
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
-        reload_interval=args.reload_interval, reflection=args.reflection)
+        reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -415,6 +415,10 @@ def build_parser():
     p.add_argument("--socket", metavar="PATH", help="local socket endpoint for the hook (default: $LIGHTHOUSE_SOCKET, "
                    "else $XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     p.add_argument("--no-socket", action="store_true", help="do not serve the local socket endpoint")
+    p.add_argument("--admin-token-file", metavar="PATH",
+                   help="without --tokens: write the random secret that Admin calls must carry here (owner-only, "
+                        "removed at shutdown; default: beside the local socket path, <socket>.admin-token, "
+                        "also with --no-socket)")
     p.add_argument("--grace", type=float, default=5.0, help="seconds to drain in-flight calls on SIGTERM (default 5)")
     p.add_argument("--rate-limit", type=float, default=2000.0, help="calls per second per agent (default 2000; 0: off)")
     p.add_argument("--rate-burst", type=float, default=None, help="burst size per agent (default: twice the rate)")

@@ -16,6 +16,13 @@
 The asyncio client has the same methods as coroutines, and ``async with c.stream() as s``
 whose ``submit`` returns an asyncio future.
 
+Admin calls (``reload_policy``, ``stats``) carry ``admin_token`` when given, else the
+secret in ``admin_token_file``, else ``token`` (an admin token of the tokens file), else,
+to a loopback target, the secret a server without tokens writes beside its local socket
+(``<socket>.admin-token``; the socket found like the hook finds it: ``socket``, else
+``$LIGHTHOUSE_SOCKET``, else the default path). The file is read at each admin call, and
+only if it is owner-only in a directory no one else can write to.
+
 Every call has a deadline (``timeout``, seconds). Calls are retried, with exponential
 backoff inside that deadline, only when the server is UNAVAILABLE; a stream that breaks
 with UNAVAILABLE is reopened and its unanswered calls are sent again. Any other failure
@@ -26,6 +33,7 @@ Anything but ``verdict == "allow"`` means the call must not run unattended.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import os
@@ -37,6 +45,7 @@ from concurrent.futures import Future
 
 import grpc
 
+from .localsock import Unavailable, admin_token_path, read_admin_token, resolve_socket_path
 from .v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
 __all__ = ["Client", "AsyncClient", "Result", "CallError", "make_call", "DEFAULT_TARGET"]
@@ -124,14 +133,47 @@ def make_call(tool, tool_input=None, *, cwd=None, agent_id=None, session_id=None
                        fallback=_VERDICT_CODES.get(fallback, 0) if fallback else 0)
 
 
+def _loopback_target(target):
+    """Whether a gRPC target names this machine: a loopback address, localhost or a Unix socket."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return True
+    for scheme in ("dns:///", "ipv4:", "ipv6:"):
+        if target.startswith(scheme):
+            target = target[len(scheme):]
+            break
+    if target.startswith("["):
+        host = target[1:].split("]", 1)[0]
+    else:
+        host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_admin_token(path, required):
+    try:
+        token = read_admin_token(path)
+    except Unavailable as e:
+        raise CallError(grpc.StatusCode.UNAUTHENTICATED, "admin secret not sent: %s" % e) from None
+    if token is None and required:
+        raise CallError(grpc.StatusCode.UNAUTHENTICATED, "admin secret not sent: no file %s" % path)
+    return token
+
+
 class _Config:
     """What both clients share: target, credentials, defaults, retry policy."""
 
-    def __init__(self, target=None, *, token=None, tls=False, root_certificates=None,
-                 certificate_chain=None, private_key=None, timeout=2.0, retries=3, backoff=0.05,
-                 agent_id=None, session_id=None, options=()):
+    def __init__(self, target=None, *, token=None, admin_token=None, admin_token_file=None, socket=None,
+                 tls=False, root_certificates=None, certificate_chain=None, private_key=None, timeout=2.0,
+                 retries=3, backoff=0.05, agent_id=None, session_id=None, options=()):
         self.target = target or DEFAULT_TARGET
         self.token = token
+        self.admin_token = admin_token
+        self.admin_token_file = admin_token_file
+        self.socket = socket
         self.tls = tls or bool(root_certificates or certificate_chain)
         self.root_certificates = root_certificates
         self.certificate_chain = certificate_chain
@@ -146,6 +188,17 @@ class _Config:
         self.metadata = (("authorization", "Bearer " + token),) if token else None
         self._ids = itertools.count(1)
         self._prefix = "%x-%x-" % (os.getpid(), random.getrandbits(24))
+
+    def admin_metadata(self):
+        """The metadata of an Admin call (see the module's doc: which secret it carries)."""
+        token = self.admin_token
+        if token is None and self.admin_token_file is not None:
+            token = _read_admin_token(os.fspath(self.admin_token_file), True)
+        if token is None:
+            token = self.token
+        if token is None and _loopback_target(self.target):
+            token = _read_admin_token(admin_token_path(os.path.abspath(resolve_socket_path(self.socket))), False)
+        return (("authorization", "Bearer " + token),) if token else None
 
     def credentials(self):
         if not self.tls:
@@ -208,7 +261,8 @@ class Client:
     the bearer token. ``tls=True`` (or ``root_certificates``) for a TLS server;
     ``certificate_chain`` + ``private_key`` for mutual TLS. ``timeout``: the default
     deadline in seconds. ``retries``: attempts after the first when UNAVAILABLE.
-    ``agent_id``/``session_id``: defaults for every call.
+    ``agent_id``/``session_id``: defaults for every call. ``admin_token``,
+    ``admin_token_file``, ``socket``: the credential of Admin calls (see the module's doc).
     """
 
     def __init__(self, target=None, **kw):
@@ -219,14 +273,15 @@ class Client:
         self._stub = pb_grpc.ValidatorStub(self._channel)
         self._admin = admin_pb2_grpc.AdminStub(self._channel)
 
-    def _unary(self, method, request, timeout, request_id=""):
+    def _unary(self, method, request, timeout, request_id="", metadata=None):
         cfg = self._cfg
         timeout = cfg.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         delays = cfg.delays()
+        metadata = cfg.metadata if metadata is None else metadata
         while True:
             try:
-                return method(request, timeout=max(deadline - time.monotonic(), 0.001), metadata=cfg.metadata)
+                return method(request, timeout=max(deadline - time.monotonic(), 0.001), metadata=metadata)
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
                     delay = next(delays, None)
@@ -253,11 +308,13 @@ class Client:
 
     def reload_policy(self, *, timeout=None):
         """Admin.ReloadPolicy: the ReloadPolicyResponse (generation, rule count)."""
-        return self._unary(self._admin.ReloadPolicy, admin_pb2.ReloadPolicyRequest(), timeout)
+        return self._unary(self._admin.ReloadPolicy, admin_pb2.ReloadPolicyRequest(), timeout,
+                           metadata=self._cfg.admin_metadata() or ())
 
     def stats(self, *, timeout=None):
         """Admin.Stats: the answering worker's StatsResponse."""
-        return self._unary(self._admin.Stats, admin_pb2.StatsRequest(), timeout)
+        return self._unary(self._admin.Stats, admin_pb2.StatsRequest(), timeout,
+                           metadata=self._cfg.admin_metadata() or ())
 
     def close(self):
         self._channel.close()
@@ -389,15 +446,16 @@ class AsyncClient:
         self._stub = pb_grpc.ValidatorStub(self._channel)
         self._admin = admin_pb2_grpc.AdminStub(self._channel)
 
-    async def _unary(self, method, request, timeout, request_id=""):
+    async def _unary(self, method, request, timeout, request_id="", metadata=None):
         cfg = self._cfg
         timeout = cfg.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delays = cfg.delays()
+        metadata = cfg.metadata if metadata is None else metadata
         while True:
             try:
-                return await method(request, timeout=max(deadline - loop.time(), 0.001), metadata=cfg.metadata)
+                return await method(request, timeout=max(deadline - loop.time(), 0.001), metadata=metadata)
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
                     delay = next(delays, None)
@@ -421,10 +479,12 @@ class AsyncClient:
         return AsyncDecisionStream(self)
 
     async def reload_policy(self, *, timeout=None):
-        return await self._unary(self._admin.ReloadPolicy, admin_pb2.ReloadPolicyRequest(), timeout)
+        return await self._unary(self._admin.ReloadPolicy, admin_pb2.ReloadPolicyRequest(), timeout,
+                                 metadata=self._cfg.admin_metadata() or ())
 
     async def stats(self, *, timeout=None):
-        return await self._unary(self._admin.Stats, admin_pb2.StatsRequest(), timeout)
+        return await self._unary(self._admin.Stats, admin_pb2.StatsRequest(), timeout,
+                                 metadata=self._cfg.admin_metadata() or ())
 
     async def close(self):
         await self._channel.close()

@@ -42,7 +42,8 @@ import time
 import _socket
 
 __all__ = ["SOCKET_ENV", "SOCKET_NAME", "DEFAULT_SOCKET_PATH", "MAX_REQUEST", "VERDICTS",
-           "default_socket_path", "resolve_socket_path", "policy_path", "read_policy", "Unavailable", "ask"]
+           "default_socket_path", "resolve_socket_path", "policy_path", "read_policy", "admin_token_path",
+           "read_admin_token", "Unavailable", "ask"]
 
 SOCKET_ENV = "LIGHTHOUSE_SOCKET"
 SOCKET_NAME = "lighthouse.sock"
@@ -115,6 +116,33 @@ def policy_path(socket_path):
     return socket_path + ".policy.json"
 
 
+def _private_file(path, what, sticky_dir=True):
+    """Whether ``path`` exists (False if not); raises :class:`Unavailable` unless it is a
+    regular file of this user (or root) that no one else can read or write, in a
+    directory of this user (or root) that others cannot write to (a sticky one such as
+    /tmp passes when ``sticky_dir``)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (path, e.strerror)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise Unavailable("%s is not a regular file" % path)
+    _check_owner(path, st, what)
+    if st.st_mode & 0o077:
+        raise Unavailable("%s %s is open to other users (mode %o)" % (what, path, stat.S_IMODE(st.st_mode)))
+    parent = os.path.dirname(path) or "."
+    try:
+        pst = os.stat(parent)
+    except OSError as e:
+        raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
+    _check_owner(parent, pst, "directory")
+    if pst.st_mode & 0o022 and not (sticky_dir and pst.st_mode & stat.S_ISVTX):
+        raise Unavailable("directory %s is writable by other users" % parent)
+    return True
+
+
 def read_policy(socket_path):
     """The policy published beside ``socket_path`` (a dict: ``rules``, a list of paths;
     ``packs``; ``window``; ``max_input``), or None when there is none. Raises
@@ -122,25 +150,8 @@ def read_policy(socket_path):
     file of this user (or root) that no one else can read or write, in a directory like
     the socket's."""
     path = policy_path(socket_path)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    if not _private_file(path, "policy file"):
         return None
-    except OSError as e:
-        raise Unavailable("cannot stat %s: %s" % (path, e.strerror)) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise Unavailable("%s is not a regular file" % path)
-    _check_owner(path, st, "policy file")
-    if st.st_mode & 0o077:
-        raise Unavailable("policy file %s is open to other users (mode %o)" % (path, stat.S_IMODE(st.st_mode)))
-    parent = os.path.dirname(path) or "."
-    try:
-        pst = os.stat(parent)
-    except OSError as e:
-        raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
-    _check_owner(parent, pst, "directory")
-    if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
-        raise Unavailable("directory %s is writable by other users" % parent)
     try:
         with open(path, "rb") as fh:
             policy = json.loads(fh.read(1 << 20))
@@ -151,6 +162,28 @@ def read_policy(socket_path):
             or any(k in policy and (type(policy[k]) is not int or policy[k] <= 0) for k in ("window", "max_input"))):
         raise Unavailable("policy file %s is malformed" % path)
     return policy
+
+
+def admin_token_path(socket_path):
+    """Where a server without a tokens file writes the secret its Admin service requires
+    (unless ``serve --admin-token-file`` names another place): beside ``socket_path``,
+    whether or not the socket is served."""
+    return socket_path + ".admin-token"
+
+
+def read_admin_token(path):
+    """The admin secret in the file at ``path`` (see :func:`admin_token_path`), or None
+    when there is none. Raises :class:`Unavailable` for a file that cannot be trusted or
+    read: a regular file of this user (or root) that no one else can read or write, in a
+    directory of this user (or root) that others cannot write to."""
+    if not _private_file(path, "admin token file", sticky_dir=False):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            token = fh.read(1024).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise Unavailable("cannot read admin token file %s: %s" % (path, e)) from None
+    return token or None
 
 
 def _check_peer(sock):

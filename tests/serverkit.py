@@ -5,21 +5,25 @@ this process (:class:`ServerThread`) or as a ``lighthouse serve`` subprocess
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import grpc
 import pytest
 
-from lighthouse.server.app import LighthouseServer, ServerConfig
+from lighthouse.localsock import read_admin_token
+from lighthouse.server.app import LighthouseServer, ServerConfig, admin_token_file
 from lighthouse.v1 import validation_pb2 as pb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -67,14 +71,33 @@ def run_async(coro, timeout=20.0):
     return result
 
 
+def _private_admin_token_file(config):
+    """``config``, and a private directory it writes its admin secret in (None when the
+    config names the place itself: an admin token file, or a socket path the secret goes
+    beside), so that no test server writes the default path."""
+    if config.tokens or config.admin_token_file or config.socket:
+        return config, None
+    d = tempfile.mkdtemp(prefix="lh-admin-")
+    return dataclasses.replace(config, admin_token_file=os.path.join(d, "admin-token")), d
+
+
+def admin_bearer(path):
+    """The ``authorization`` metadata carrying the admin secret in the file at ``path``."""
+    return (("authorization", "Bearer " + read_admin_token(path)),)
+
+
 class ServerThread:
     """A LighthouseServer on its own event loop in a daemon thread.
 
     ``kw`` goes to LighthouseServer (validator=, escalator=, ...). ``uvloop`` picks the
-    loop implementation the real server uses."""
+    loop implementation the real server uses. Without tokens, the server writes its admin
+    secret to ``admin_token_file`` (a private directory unless the config names the
+    place); ``admin_metadata`` carries it."""
 
     def __init__(self, config=None, *, uvloop=True, **kw):
-        self.config = config or ServerConfig(port=0, metrics_port=0, local_socket=False)
+        config = config or ServerConfig(port=0, metrics_port=0, local_socket=False)
+        self.config, self._admin_dir = _private_admin_token_file(config)
+        self.admin_token_file = None if self.config.tokens else admin_token_file(self.config)
         self.kw = kw
         self.use_uvloop = uvloop
         self.loop = None
@@ -84,6 +107,16 @@ class ServerThread:
         self._thread = threading.Thread(target=self._run, name="lighthouse-test-server", daemon=True)
 
     def _run(self):
+        try:
+            self._serve()
+        finally:
+            self._remove_admin_dir()
+
+    def _remove_admin_dir(self):
+        if self._admin_dir is not None:
+            shutil.rmtree(self._admin_dir, ignore_errors=True)
+
+    def _serve(self):
         if self.use_uvloop:
             import uvloop
             self.loop = uvloop.new_event_loop()
@@ -113,12 +146,17 @@ class ServerThread:
     def address(self):
         return "127.0.0.1:%d" % self.server.port
 
+    @property
+    def admin_metadata(self):
+        return admin_bearer(self.admin_token_file)
+
     def run(self, coro, timeout=30):
         """Run a coroutine on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self, grace=2.0):
         if self.server is None or self.loop is None or not self._thread.is_alive():
+            self._remove_admin_dir()
             return
         self.run(self.server.stop(grace))
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -132,11 +170,18 @@ class ServerThread:
 
 
 class ServerProcess:
-    """``lighthouse serve`` as a subprocess on a free port (and free metrics port)."""
+    """``lighthouse serve`` as a subprocess on a free port (and free metrics port), without
+    the local socket; unless ``args`` give --tokens or --admin-token-file, the admin
+    secret goes to ``admin_token_file`` in a private directory."""
 
     def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None):
         self.port = port or free_port()
         self.metrics_port = free_port() if metrics else 0
+        self._admin_dir = self.admin_token_file = None
+        if "--tokens" not in args and "--admin-token-file" not in args:
+            self._admin_dir = tempfile.mkdtemp(prefix="lh-admin-")
+            self.admin_token_file = os.path.join(self._admin_dir, "admin-token")
+            args += ("--admin-token-file", self.admin_token_file)
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
                 "--metrics-port", str(self.metrics_port), "--no-socket", "--grace", "3", *args]
         full_env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -186,13 +231,21 @@ class ServerProcess:
     def __enter__(self):
         return self
 
+    @property
+    def admin_metadata(self):
+        return admin_bearer(self.admin_token_file)
+
     def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        finally:
+            if self._admin_dir is not None:
+                shutil.rmtree(self._admin_dir, ignore_errors=True)
 
 
 def quiet_grpc_logs():

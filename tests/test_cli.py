@@ -122,7 +122,7 @@ def test_serve_refuses_ports_out_of_range():
             assert proc.returncode == 2 and "%s: %r is not a port" % (flag, value) in proc.stderr
 
 
-def test_serve_on_a_busy_port_is_one_line_naming_it():
+def test_serve_on_a_busy_port_is_one_line_naming_it(tmp_path):
     import socket
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -131,7 +131,7 @@ def test_serve_on_a_busy_port_is_one_line_naming_it():
         for args in (("--port", str(port), "--metrics-port", "0"),
                      ("--port", str(port), "--metrics-port", "0", "--workers", "2"),
                      ("--port", "0", "--metrics-port", str(port))):
-            proc = run("serve", "--no-socket", *args, ok=False)
+            proc = run("serve", "--no-socket", "--admin-token-file", str(tmp_path / "admin-token"), *args, ok=False)
             assert proc.returncode == 1, proc.stderr
             lines = proc.stderr.strip().splitlines()
             assert len(lines) == 1, proc.stderr

@@ -143,12 +143,13 @@ def test_workers_share_the_port_and_the_supervisor_aggregates(tmp_path):
             for ch in channels:
                 admin = admin_pb2_grpc.AdminStub(ch)
                 pb_grpc.ValidatorStub(ch).Validate(tool_call("Bash", "ls"), timeout=10)
-                s = admin.Stats(admin_pb2.StatsRequest(), timeout=10)
+                s = admin.Stats(admin_pb2.StatsRequest(), metadata=server.admin_metadata, timeout=10)
                 assert s.workers == 2
                 pids.add(s.pid)
             assert len(pids) == 2, "SO_REUSEPORT spread 12 connections over %d workers" % len(pids)
             # A reload through Admin on one worker reaches the other.
-            admin_pb2_grpc.AdminStub(channels[0]).ReloadPolicy(admin_pb2.ReloadPolicyRequest(), timeout=20)
+            admin_pb2_grpc.AdminStub(channels[0]).ReloadPolicy(admin_pb2.ReloadPolicyRequest(),
+                                                               metadata=server.admin_metadata, timeout=20)
             deadline = time.monotonic() + 20
             while server.log().count("policy reloaded") < 2:
                 assert time.monotonic() < deadline, server.log()
@@ -201,7 +202,7 @@ def test_reload_under_load_loses_no_call(validator, rules_dir):
             t.start()
         first = validator.generation
         verdict_of = {first: "deny"}
-        with Client(server.address, timeout=20) as admin:
+        with Client(server.address, timeout=20, admin_token_file=server.admin_token_file) as admin:
             for i, text in enumerate((FROB_ALLOW, FROB_DENY, FROB_ALLOW)):
                 time.sleep(0.2)
                 (rules_dir / "test.toml").write_text(text)

@@ -47,7 +47,7 @@ def stub(channel):
 
 @pytest.fixture(scope="module")
 def client(server):
-    with Client(server.address, timeout=5) as c:
+    with Client(server.address, timeout=5, admin_token_file=server.admin_token_file) as c:
         yield c
 
 
@@ -74,12 +74,13 @@ def test_validate_allow_then_cache(stub):
     assert second.rule_id == first.rule_id and second.reason == first.reason
 
 
-def test_tier_0_is_one_cache_that_a_reload_invalidates(stub, channel, client):
+def test_tier_0_is_one_cache_that_a_reload_invalidates(server, stub, channel, client):
     """A repeat of a call, byte for byte (the raw-request front of tier 0) or only in
     meaning (the Validator's normalized cache behind it), is one cache hit answered with
     tier CACHE; after a reload the same call is decided again by the rules."""
     def stats():
-        return admin_pb2_grpc.AdminStub(channel).Stats(admin_pb2.StatsRequest(), timeout=5)
+        return admin_pb2_grpc.AdminStub(channel).Stats(admin_pb2.StatsRequest(), metadata=server.admin_metadata,
+                                                       timeout=5)
 
     def call(text):
         return stub.Validate(pb.ToolCall(tool="Bash", input_json=text, cwd=WS), timeout=5)
@@ -261,9 +262,9 @@ def test_reflection_lists_services_and_describes_them(channel):
     assert files and any(b"ValidateStream" in f for f in files)
 
 
-def test_admin_stats(channel, client):
+def test_admin_stats(server, channel, client):
     client.validate("Bash", {"command": "echo stats"}, cwd=WS)
-    s = admin_pb2_grpc.AdminStub(channel).Stats(admin_pb2.StatsRequest(), timeout=5)
+    s = admin_pb2_grpc.AdminStub(channel).Stats(admin_pb2.StatsRequest(), metadata=server.admin_metadata, timeout=5)
     assert s.decisions > 0 and s.rule_count > 0 and s.implementation in ("compiled", "pure")
     assert s.decisions_by_verdict["allow"] > 0
     assert s.errors_by_code["INVALID_ARGUMENT"] > 0
@@ -430,7 +431,8 @@ def test_admin_reloads_are_coalesced_and_rate_limited(server):
     with ServerThread(config, validator=Validator(raw=True)) as s, grpc.insecure_channel(s.address) as ch:
         admin = admin_pb2_grpc.AdminStub(ch)
         first = s.server.validator.generation
-        futures = [admin.ReloadPolicy.future(admin_pb2.ReloadPolicyRequest(), timeout=20) for _ in range(10)]
+        futures = [admin.ReloadPolicy.future(admin_pb2.ReloadPolicyRequest(), metadata=s.admin_metadata, timeout=20)
+                   for _ in range(10)]
         generations, refused = set(), []
         for f in futures:
             try:
@@ -439,7 +441,7 @@ def test_admin_reloads_are_coalesced_and_rate_limited(server):
                 refused.append(e)
         assert generations == {first + 1} and s.server.validator.generation == first + 1
         with pytest.raises(grpc.RpcError) as e:
-            admin.ReloadPolicy(admin_pb2.ReloadPolicyRequest(), timeout=5)
+            admin.ReloadPolicy(admin_pb2.ReloadPolicyRequest(), metadata=s.admin_metadata, timeout=5)
         for err in refused + [e.value]:
             assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "one per 60s" in err.details()
         assert s.server.validator.generation == first + 1

@@ -18,6 +18,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import sys
 from dataclasses import dataclass, field
 
@@ -30,14 +31,14 @@ from ..metrics import Stats, start_metrics_server
 from ..rules.loader import RuleError
 from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
-from .auth import RateLimiter, TokenFileError, TokenStore
+from .auth import AdminSecret, RateLimiter, TokenFileError, TokenStore
 from .core import Decider, Limits
 from .service import (AdminService, ReloadError, ReloadThrottled, ValidatorService, admin_handler,
                       validator_handler)
 from .threads import keep_helper_threads_lowered
 
 __all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
-           "setup_logging", "SERVICE_NAMES"]
+           "setup_logging", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
 
 log = logging.getLogger("lighthouse.server")
 
@@ -85,6 +86,7 @@ class ServerConfig:
     idle_timeout: float = 300.0          # seconds a connection without calls stays open
     reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
+    admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
 
     def address(self, port=None):
         host = self.host
@@ -144,6 +146,9 @@ def check_config(config):
         raise ConfigError("--tls-cert and --tls-key go together")
     if config.tls_client_ca and not config.tls_cert:
         raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    if config.tokens and config.admin_token_file:
+        raise ConfigError("--admin-token-file is for a server without --tokens (with tokens, Admin "
+                          "needs an admin token from the tokens file)")
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
     if config.max_connections < 1:
@@ -183,6 +188,58 @@ def bind_error(host, port):
     return None
 
 
+def admin_token_file(config):
+    """Where a server without tokens writes its admin secret: ``--admin-token-file``, else
+    beside its local socket path (lighthouse.localsock.admin_token_path), served or not."""
+    from ..localsock import admin_token_path, resolve_socket_path
+    if config.admin_token_file:
+        return os.path.abspath(config.admin_token_file)
+    return admin_token_path(os.path.abspath(resolve_socket_path(config.socket)))
+
+
+def _socket_answers(path):
+    """Whether a server answers on the Unix socket at ``path``."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def write_admin_secret(config, secret):
+    """Write the admin secret where its clients look for it (:func:`admin_token_file`)
+    and return the path. A file beside a socket that another server answers on is that
+    server's, and is left alone. An explicit ``--admin-token-file`` that cannot be
+    written raises OSError; otherwise the server runs with a secret nobody holds (Admin
+    refuses everyone; SIGHUP still reloads), and a warning says so."""
+    path = admin_token_file(config)
+    if not config.admin_token_file:
+        from ..localsock import resolve_socket_path
+        sock = os.path.abspath(resolve_socket_path(config.socket))
+        if _socket_answers(sock):
+            log.warning("another server answers on %s: its admin secret %s is left alone, and Admin on this "
+                        "server refuses every call (give --socket or --admin-token-file; SIGHUP reloads)",
+                        sock, path)
+            return None
+    try:
+        return secret.write(path)
+    except OSError as e:
+        if config.admin_token_file:
+            raise OSError(e.errno, "--admin-token-file %s: %s" % (path, e.strerror or e)) from None
+        log.warning("admin secret not written to %s (%s): Admin refuses every call (give "
+                    "--admin-token-file; SIGHUP reloads)", path, e.strerror or e)
+        return None
+
+
 def _read(path):
     with open(path, "rb") as fh:
         return fh.read()
@@ -197,17 +254,21 @@ class LighthouseServer:
     settle (see :class:`~lighthouse.server.core.Decider`). ``on_reload``: called after a
     successful reload asked through Admin (the worker supervisor uses it to reload the
     other workers). ``metrics``: serve /metrics from this process (a worker leaves that to
-    its supervisor).
+    its supervisor). ``admin_secret``: without tokens, the :class:`AdminSecret` Admin
+    calls must carry, made and written by the worker supervisor; None: the server makes
+    one, writes it at start (:func:`write_admin_secret`) and removes it at stop.
     """
 
     def __init__(self, config, *, validator=None, escalator=None, worker=0, workers=1,
-                 on_reload=None, metrics=True, local_socket=None):
+                 on_reload=None, metrics=True, local_socket=None, admin_secret=None):
         self.config = config
         self.worker = worker
         self.workers = workers
         self.on_reload = on_reload
         self.stats = Stats(worker, workers)
         self.tokens = TokenStore(config.tokens) if config.tokens else None
+        self.admin_secret = None if self.tokens is not None else admin_secret or AdminSecret()
+        self._write_admin_secret = self.tokens is None and admin_secret is None
         self.validator = validator or Validator(list(config.rules), packs=config.packs,
                                                 cache_size=config.cache_size, cache_ttl=config.cache_ttl,
                                                 raw=True, window=config.limits.input_window,
@@ -298,6 +359,9 @@ class LighthouseServer:
                                                          or "gRPC could not bind it"))
         await server.start()
         try:
+            if self._write_admin_secret:
+                # Before the local socket: a server answering on it already owns the file beside it.
+                write_admin_secret(config, self.admin_secret)
             if self._serve_local:
                 await self._start_local()
             if self._serve_metrics and config.metrics_port:
@@ -308,17 +372,21 @@ class LighthouseServer:
             if self._local is not None:
                 from . import local
                 await local.stop_local_server(self._local)
+            if self._write_admin_secret:
+                self.admin_secret.remove()
             raise
         self._server = server
         self.port = port
         for name in ("",) + SERVICE_NAMES[:2]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("lighthouse %s (%s hot path, %d rules, worker %d/%d, pid %d) serving gRPC on %s%s%s%s",
+        secret_path = self.admin_secret.path if self.admin_secret is not None else None
+        log.info("lighthouse %s (%s hot path, %d rules, worker %d/%d, pid %d) serving gRPC on %s%s%s%s%s",
                  __version__, _fast.IMPLEMENTATION, self.validator.rule_count, self.worker + 1,
                  self.workers, os.getpid(), config.address(port), " with TLS" if config.tls_cert else "",
                  ", metrics on http://%s:%d/metrics" % (config.metrics_host, self.metrics_port)
                  if self.metrics_port else "",
-                 ", local socket %s" % self.socket_path if self.socket_path else "")
+                 ", local socket %s" % self.socket_path if self.socket_path else "",
+                 ", admin secret in %s" % secret_path if secret_path else "")
         return port
 
     def _tls_configuration(self):
@@ -448,6 +516,8 @@ class LighthouseServer:
         while self.validator_service.busy() and loop.time() < deadline:
             await asyncio.sleep(0.01)
         await server.stop(max(deadline - loop.time(), 0.1))
+        if self._write_admin_secret:
+            self.admin_secret.remove()
         if self._metrics is not None:
             self._metrics.shutdown()
             self._metrics.server_close()

@@ -15,18 +15,24 @@ its line and prints the token once; ``lighthouse tokens revoke`` removes lines.
 
 The file must not be writable by other users (whoever can write it can mint identities);
 it is read again on SIGHUP and on Admin.ReloadPolicy.
+
+Without a tokens file, the Admin service still needs a credential: :class:`AdminSecret`,
+a random secret the server makes at start and writes owner-only beside its local socket
+(``<socket>.admin-token``, see lighthouse.localsock.admin_token_path), where the clients
+of its owner find it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
 import stat
 import time
 
-__all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "hash_token", "new_token",
+__all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "AdminSecret", "hash_token", "new_token",
            "add_token", "revoke_tokens", "parse_bearer", "AGENT_ID_RE"]
 
 AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:/+-]{0,127}\Z")
@@ -182,6 +188,100 @@ def revoke_tokens(path, agent_id=None, token=None):
         fh.writelines(kept)
     os.replace(tmp, path)
     return removed
+
+
+def _private_dir(parent):
+    """Create ``parent`` (mode 0700) if missing, and refuse one that is a symbolic link,
+    that another user owns, or that group or others can write to (sticky or not): whoever
+    can write to the directory can replace the file in it."""
+    try:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, "cannot create the directory %s: %s" % (parent, e.strerror)) from None
+    st = os.lstat(parent)
+    if stat.S_ISLNK(st.st_mode):
+        raise PermissionError("directory %s is a symbolic link; give its real path" % parent)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError("%s is not a directory" % parent)
+    if st.st_uid not in (os.getuid(), 0):
+        raise PermissionError("directory %s belongs to uid %d, not to this user" % (parent, st.st_uid))
+    if st.st_mode & 0o022:
+        raise PermissionError("directory %s is writable by other users (mode %o)" % (parent, stat.S_IMODE(st.st_mode)))
+
+
+class AdminSecret:
+    """The credential of the Admin service when no tokens file is configured: a random
+    secret, made once per server (the worker supervisor makes it and hands it to its
+    workers), that callers send as ``authorization: Bearer <secret>``.
+
+    :meth:`write` puts it in an owner-only file for the clients of the server's owner;
+    :meth:`remove` deletes that file again, unless it has been replaced since. Only the
+    SHA-256 of the secret is compared, in constant time."""
+
+    def __init__(self, secret=None):
+        self._secret = secret or secrets.token_urlsafe(32)
+        self._digest = hashlib.sha256(self._secret.encode("ascii")).digest()
+        self.path = None            # the file it was written to
+        self._written = None        # (st_dev, st_ino) of that file
+
+    def __repr__(self):
+        return "AdminSecret(path=%r)" % self.path
+
+    def __getstate__(self):
+        # Handed to worker processes (pickled over multiprocessing's spawn pipe, never in
+        # argv); a worker neither writes nor removes the file.
+        return {"_secret": self._secret, "_digest": self._digest, "path": self.path, "_written": None}
+
+    def check(self, token):
+        """Whether ``token`` (a str or None) is the secret."""
+        if not token:
+            return False
+        given = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        return hmac.compare_digest(given, self._digest)
+
+    def write(self, path):
+        """Write the secret to ``path`` (mode 0600, replacing a file left there) in a
+        directory of this user that no one else can write to (created 0700 if missing)."""
+        path = os.path.abspath(os.fspath(path))
+        _private_dir(os.path.dirname(path))
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, self._secret.encode("ascii") + b"\n")
+            st = os.fstat(fd)
+            os.close(fd)
+            fd = None
+            os.replace(tmp, path)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.path = path
+        self._written = (st.st_dev, st.st_ino)
+        return path
+
+    def remove(self):
+        """Delete the file :meth:`write` made, if it is still that file with this secret
+        (another server may have written its own there since)."""
+        written, self._written = self._written, None
+        if written is None:
+            return False
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) != written or not stat.S_ISREG(st.st_mode):
+                return False
+            with open(self.path, "rb") as fh:
+                if fh.read(1024).strip() != self._secret.encode("ascii"):
+                    return False
+            os.unlink(self.path)
+        except OSError:
+            return False
+        return True
 
 
 class RateLimiter:

@@ -445,26 +445,41 @@ class ValidatorService:
 
 class AdminService:
     """lighthouse.v1.Admin: ReloadPolicy and Stats. With tokens configured, callers need
-    a token marked admin."""
+    a token marked admin; without, the server's admin secret (lighthouse.server.auth.AdminSecret)
+    as their bearer token."""
 
     def __init__(self, server):
         self.server = server
+        self._throttle = _LogThrottle()
 
     def _check_admin(self, context):
-        tokens = self.server.tokens
-        if tokens is None:
-            return
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 token = parse_bearer(value)
                 break
+        tokens = self.server.tokens
+        if tokens is None:
+            secret = self.server.admin_secret
+            if token is None:
+                raise CallRejected(UNAUTHENTICATED, "missing 'authorization: Bearer <admin secret>' metadata; "
+                                   + ("the server's owner finds the secret in %s" % secret.path if secret.path
+                                      else "this server wrote no admin secret (SIGHUP reloads it)"))
+            if not secret.check(token):
+                raise CallRejected(grpc.StatusCode.PERMISSION_DENIED, "wrong admin secret")
+            return
         ident = tokens.identify(token) if token else None
         if ident is None:
             raise CallRejected(UNAUTHENTICATED, "missing or unknown bearer token")
         if not ident.admin:
             raise CallRejected(grpc.StatusCode.PERMISSION_DENIED,
                                "agent %r is not an admin in the tokens file" % ident.agent_id)
+
+    def _rejected(self, method, e, context):
+        self.server.stats.error(method, e.code.name)
+        if e.code in (UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            self._throttle.warn(("auth", e.code), "%s: %s refused (%s) for peer %s",
+                                method, e.code.name, e.message, context.peer())
 
     async def ReloadPolicy(self, request, context):
         stats = self.server.stats
@@ -477,7 +492,7 @@ class AdminService:
                                                   rule_count=self.server.validator.rule_count,
                                                   tokens_reloaded=tokens_reloaded)
         except CallRejected as e:
-            stats.error("ReloadPolicy", e.code.name)
+            self._rejected("ReloadPolicy", e, context)
             await context.abort(e.code, e.message)
         except ReloadError as e:
             stats.error("ReloadPolicy", "FAILED_PRECONDITION")
@@ -492,7 +507,7 @@ class AdminService:
                 raise _malformed(request)
             self._check_admin(context)
         except CallRejected as e:
-            self.server.stats.error("Stats", e.code.name)
+            self._rejected("Stats", e, context)
             await context.abort(e.code, e.message)
         snap = self.server.stats.snapshot()
         return stats_response(snap)

@@ -13,6 +13,11 @@ Validator and serves no gRPC. It:
   did; a worker that dies on its own is restarted (a crash loop stops the server).
 
 Only worker 0 serves the local socket endpoint.
+
+Without a tokens file, the supervisor makes the admin secret, writes it beside the local
+socket (lighthouse.server.app.write_admin_secret) and removes it when it stops; every
+worker gets the same secret, pickled over the pipe multiprocessing's spawn start method
+hands a new process its arguments through (never in its argv or environment).
 """
 
 from __future__ import annotations
@@ -37,14 +42,14 @@ MAX_RESTARTS = 5           # within RESTART_WINDOW seconds, else the server stop
 RESTART_WINDOW = 60.0
 
 
-def worker_main(config, index, count, conn, log_level):
+def worker_main(config, index, count, conn, log_level, admin_secret=None):
     """Entry point of a worker process."""
     from .app import LighthouseServer, _run_loop, setup_logging
 
     setup_logging(log_level, "worker %d" % (index + 1))
     server = LighthouseServer(config, worker=index, workers=count, metrics=False,
                               local_socket=config.local_socket and index == 0,
-                              on_reload=lambda: conn.send(("reloaded",)))
+                              on_reload=lambda: conn.send(("reloaded",)), admin_secret=admin_secret)
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -100,6 +105,7 @@ class Supervisor:
         self._snap_seq = 0
         self._snap_waiters = {}
         self._failed = False
+        self.admin_secret = None
 
     def run(self):
         """Run until SIGTERM/SIGINT; the exit code (0 when every worker drained cleanly)."""
@@ -111,7 +117,8 @@ class Supervisor:
         parent_conn, child_conn = self._ctx.Pipe()
         config = dataclasses.replace(self.config)
         p = self._ctx.Process(target=worker_main, name="lighthouse-worker-%d" % (index + 1),
-                              args=(config, index, self.count, child_conn, logging.getLogger().level))
+                              args=(config, index, self.count, child_conn, logging.getLogger().level,
+                                    self.admin_secret))
         p.start()
         child_conn.close()
         w = _Worker(index, p, parent_conn)
@@ -229,6 +236,20 @@ class Supervisor:
         self._loop = loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        if not config.tokens:
+            from .app import write_admin_secret
+            from .auth import AdminSecret
+            self.admin_secret = AdminSecret()
+            write_admin_secret(config, self.admin_secret)
+        try:
+            return await self._serve()
+        finally:
+            if self.admin_secret is not None:
+                self.admin_secret.remove()
+
+    async def _serve(self):
+        config = self.config
+        loop = self._loop
         for i in range(self.count):
             self._spawn(i)
         deadline = loop.time() + READY_TIMEOUT
@@ -249,9 +270,11 @@ class Supervisor:
                 self._failed = True
                 self._begin_stop()
         if not self._stopping:
-            log.info("lighthouse supervisor: %d workers serving gRPC on %s%s", self.count,
+            secret_path = self.admin_secret.path if self.admin_secret is not None else None
+            log.info("lighthouse supervisor: %d workers serving gRPC on %s%s%s", self.count,
                      config.address(), ", metrics on http://%s:%d/metrics"
-                     % (config.metrics_host, metrics.server_address[1]) if metrics else "")
+                     % (config.metrics_host, metrics.server_address[1]) if metrics else "",
+                     ", admin secret in %s" % secret_path if secret_path else "")
         loop.add_signal_handler(signal.SIGTERM, self._begin_stop)
         loop.add_signal_handler(signal.SIGINT, self._begin_stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload_all)
