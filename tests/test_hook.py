@@ -69,6 +69,12 @@ def server(env, hook_validator):
 
 
 def run_hook(stdin, env, args=(), cmd=MODULE, timeout=60):
+    # The hook's own deadline (1.5 s) is what Claude Code's user waits at most; on a
+    # loaded test machine starting grpc and a TLS handshake can take longer, and the hook
+    # would then decide locally. Tests of the server's answer give it ample time; tests of
+    # the deadline pass their own --timeout.
+    if cmd == MODULE and "--timeout" not in args:
+        args = ["--timeout", "30"] + list(args)
     proc = subprocess.run(cmd + list(args), input=stdin, capture_output=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr.decode()
     out = json.loads(proc.stdout)
