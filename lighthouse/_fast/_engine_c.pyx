@@ -2057,7 +2057,9 @@ cdef bint _re_search(_Rx r, object text) except -1:
     cdef tuple last
     if type(text) is not str:
         return r.rx.search(text) is not None
-    if PyUnicode_IS_ASCII(text) and (r.always or r.atoms is not None):
+    # The literals are looked for one by one, each a pass over the text: past a
+    # kilobyte one pass of RE2 costs less than the search it would skip.
+    if PyUnicode_IS_ASCII(text) and (r.always or r.atoms is not None and len(<str>text) <= 1024):
         if r.always:
             return True
         last = _last_low
