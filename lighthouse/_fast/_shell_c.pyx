@@ -33,39 +33,31 @@ import re
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW
 from ._inline import scan as _scan_inline
+from ._shell_tables import (CODE_FLAGS, DEPTH_MSG, DOCKER_LIKE, DYN, ECHO_FLAGS, EXEC_VALUE, FIND_VALUE,
+                            INTERP_VALUE_OPTS, INTERPRETERS, KUBE_LIKE, LIST_MSG, MAX_ARGS, MAX_COMMANDS,
+                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
+                            MAX_WRAPPERS, SHELL_VALUE_OPTS, SHELLS, SQL_FLAGS, SSH_VALUE, WRAPPERS,
+                            WRAPPERS_MSG)
+from ._shell_tables import (ARGS_MSG, COMMANDS_MSG, LENGTH_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, WORD_MSG,
+                            WORK_MSG)
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
-# The limits of the analysis, as in the reference (_shell_py.py, which says what each
-# bounds). Reaching any of them raises LimitError: the call is undecided.
-cdef enum:
-    C_MAX_DEPTH = 8
-    C_MAX_LENGTH = 65536
-    C_MAX_COMMANDS = 512
-    C_MAX_WRAPPERS = 32
-    C_MAX_LOOP_WORDS = 16
-    C_MAX_LOOP_PASSES = 512
-    C_MAX_ARGS = 4096
-    C_MAX_WORD = 65536
-    C_MAX_WORK = 4 * 65536
-
-MAX_DEPTH = C_MAX_DEPTH
-MAX_LENGTH = C_MAX_LENGTH
-MAX_COMMANDS = C_MAX_COMMANDS
-MAX_WRAPPERS = C_MAX_WRAPPERS
-MAX_LOOP_WORDS = C_MAX_LOOP_WORDS
-MAX_LOOP_PASSES = C_MAX_LOOP_PASSES
-MAX_ARGS = C_MAX_ARGS
-MAX_WORD = C_MAX_WORD
-MAX_WORK = C_MAX_WORK
-
-# Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
-DYN = "*"
+# The limits and tables live in _shell_tables (shared with the reference); each is bound
+# here to a typed module global, read as a C value on the hot path.
+cdef Py_ssize_t C_MAX_DEPTH = MAX_DEPTH
+cdef Py_ssize_t C_MAX_LENGTH = MAX_LENGTH
+cdef Py_ssize_t C_MAX_COMMANDS = MAX_COMMANDS
+cdef Py_ssize_t C_MAX_WRAPPERS = MAX_WRAPPERS
+cdef Py_ssize_t C_MAX_LOOP_WORDS = MAX_LOOP_WORDS
+cdef Py_ssize_t C_MAX_LOOP_PASSES = MAX_LOOP_PASSES
+cdef Py_ssize_t C_MAX_ARGS = MAX_ARGS
+cdef Py_ssize_t C_MAX_WORD = MAX_WORD
+cdef Py_ssize_t C_MAX_WORK = MAX_WORK
 cdef str _DYN = DYN
-
-cdef str _DEPTH_MSG = "command nesting is deeper than %d levels" % C_MAX_DEPTH
-cdef str _LIST_MSG = "more than %d commands in one list" % C_MAX_COMMANDS
-cdef str _WRAPPERS_MSG = "more than %d wrapper programs around one command" % C_MAX_WRAPPERS
+cdef str _DEPTH_MSG = DEPTH_MSG
+cdef str _LIST_MSG = LIST_MSG
+cdef str _WRAPPERS_MSG = WRAPPERS_MSG
 
 
 @cython.freelist(32)
@@ -1116,22 +1108,9 @@ cdef list _parse(str src, int depth):
 
 # ---------------------------------------------------------------- interpretation
 
-SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"}
-INTERPRETERS = {"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
-                "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"}
-cdef set _SHELLS = SHELLS
-cdef dict _SQL_FLAGS = {
-    "psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
-    "mariadb": ("-e", "--execute"), "mongosh": ("--eval",), "mongo": ("--eval",),
-    "clickhouse-client": ("-q", "--query"), "cqlsh": ("-e", "--execute"),
-    "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
-    "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
-    "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
-    "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
-cdef dict _CODE_FLAGS = {
-    "python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
-    "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
-    "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
+cdef frozenset _SHELLS = SHELLS
+cdef dict _SQL_FLAGS = SQL_FLAGS
+cdef dict _CODE_FLAGS = CODE_FLAGS
 
 
 cdef bint _digits_and_dots(int kind, void* data, Py_ssize_t start, Py_ssize_t n) noexcept:
@@ -1316,7 +1295,7 @@ cdef class _Ctx:
 cdef int _charge(_Work work, Py_ssize_t n) except -1:
     work.chars += n
     if work.chars > C_MAX_WORK:
-        raise LimitError("analysis would expand more than %d characters" % C_MAX_WORK)
+        raise LimitError(WORK_MSG)
     return 0
 
 
@@ -1376,7 +1355,7 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
     for piece in buf:   # before joining: `$a$a$a...` must not allocate first
         size += len(<str>piece)
     if size > C_MAX_WORD:
-        raise LimitError("a word expands to more than %d characters" % C_MAX_WORD)
+        raise LimitError(WORD_MSG)
     _charge(ctx.work, size)
     return "".join(buf)
 
@@ -1441,7 +1420,7 @@ cdef object _static_output(list tree, _Ctx ctx):
     return _static_output_pipe(pipe, len(pipe), ctx)
 
 
-cdef tuple _ECHO_FLAGS = ("-n", "-e", "-E", "-ne", "-en")
+cdef tuple _ECHO_FLAGS = ECHO_FLAGS
 cdef tuple _B64_DECODE = ("-d", "--decode", "-D")
 cdef tuple _B64_DECODE_PIPED = ("-d", "--decode", "-D", "-di")
 
@@ -1555,39 +1534,7 @@ cdef inline int _prog_class(str prog) except -1:
 
 
 # wrapper -> (options taking a value, positional count consumed before the wrapped command)
-cdef dict _WRAPPERS = {
-    "sudo": ({"-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-U", "-T", "--user", "--group",
-              "--prompt", "--close-from", "--chdir", "--host", "--role", "--type",
-              "--other-user", "--command-timeout"}, 0),
-    "doas": ({"-u", "-C"}, 0),
-    "run0": ({"-u", "--user", "-g", "--group", "-D", "--chdir"}, 0),
-    "env": ({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P"}, 0),
-    "nice": ({"-n", "--adjustment"}, 0),
-    "nohup": (set(), 0),
-    "timeout": ({"-s", "--signal", "-k", "--kill-after"}, 1),
-    "time": ({"-o", "--output", "-f", "--format"}, 0),
-    "command": (set(), 0),
-    "builtin": (set(), 0),
-    "exec": ({"-a"}, 0),
-    "stdbuf": ({"-i", "-o", "-e", "--input", "--output", "--error"}, 0),
-    "ionice": ({"-c", "-n", "--class", "--classdata"}, 0),
-    "setsid": (set(), 0),
-    "chronic": (set(), 0),
-    "unbuffer": (set(), 0),
-    "torsocks": (set(), 0),
-    "proxychains": ({"-f"}, 0),
-    "proxychains4": ({"-f"}, 0),
-    "watch": ({"-n", "--interval", "-q", "--equexit"}, 0),
-    "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
-    "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
-    "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
-    "chroot": ({"--userspec", "--groups"}, 1),
-    "taskset": (set(), 1),
-    "caffeinate": ({"-t", "-w"}, 0),
-    "xargs": ({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
-               "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
-               "--arg-file", "--replace", "--process-slot-var"}, 0),
-}
+cdef dict _WRAPPERS = WRAPPERS
 for _w in _WRAPPERS:
     _PROG_CLASS[_w] = PC_WRAPPER
 
@@ -1625,7 +1572,7 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
     cdef Py_ssize_t i, n, j, eq, npos, k
     cdef str prog, a, key, rest, name, first
     cdef tuple spec = None
-    cdef set value_opts
+    cdef frozenset value_opts
     while argv:
         k = 0
         n = len(argv)
@@ -1722,7 +1669,7 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
     return argv, sudo, cwd, xargs, False
 
 
-cdef tuple _SHELL_VALUE_OPTS = ("-o", "+o", "-O", "+O", "--rcfile", "--init-file")
+cdef tuple _SHELL_VALUE_OPTS = SHELL_VALUE_OPTS
 
 
 cdef Py_ssize_t _shell_code_arg(list args):
@@ -1775,17 +1722,15 @@ cdef Py_ssize_t _shell_script_arg(list args):
     return k if k < n else -1
 
 
-cdef dict _INTERP_VALUE_OPTS = {"python": {"-m", "-W", "-X", "-Q"},
-                                "node": {"-r", "--require", "--import"},
-                                "perl": {"-I", "-M"}, "ruby": {"-I", "-r"}}
-cdef set _NO_OPTS = set()
+cdef dict _INTERP_VALUE_OPTS = INTERP_VALUE_OPTS
+cdef frozenset _NO_OPTS = frozenset()
 
 
 cdef Py_ssize_t _interp_script_arg(str family, list args):
     """Index of the script argument of an interpreter, or -1 when it reads stdin."""
     cdef Py_ssize_t k = 0
     cdef Py_ssize_t n = len(args)
-    cdef set value_opts = _INTERP_VALUE_OPTS.get(family, _NO_OPTS)
+    cdef frozenset value_opts = _INTERP_VALUE_OPTS.get(family, _NO_OPTS)
     cdef str a
     while k < n:
         a = args[k]
@@ -1852,10 +1797,10 @@ cdef int _interpret_seen(str code, _Ctx child) except -1:
 cdef SimpleCommand _emit(_Ctx ctx, SimpleCommand cmd):
     cdef _Work work = ctx.work
     if len(ctx.out) >= C_MAX_COMMANDS:
-        raise LimitError("command expands to more than %d simple commands" % C_MAX_COMMANDS)
+        raise LimitError(COMMANDS_MSG)
     work.args += len(cmd.args) + len(cmd.redirects)
     if work.args > C_MAX_ARGS:
-        raise LimitError("commands have more than %d arguments in all" % C_MAX_ARGS)
+        raise LimitError(ARGS_MSG)
     ctx.out.append(cmd)
     return cmd
 
@@ -2046,12 +1991,7 @@ cdef str _sql_text(str prog, list args, object stdin_code):
     return "\n".join(parts)
 
 
-cdef frozenset _FIND_VALUE = frozenset({
-    "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-mindepth",
-    "-maxdepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size",
-    "-user", "-group", "-perm", "-newer", "-wholename", "-iwholename", "-lname",
-    "-ilname", "-links", "-inum", "-uid", "-gid", "-fstype", "-samefile",
-    "-printf", "-fprint", "-fprintf", "-fls", "-context", "-used", "-regextype"})
+cdef frozenset _FIND_VALUE = FIND_VALUE
 
 
 cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
@@ -2104,9 +2044,7 @@ cdef str _find_target(str root, object name):
     return (root if root != "/" else "") + "/**"
 
 
-cdef frozenset _SSH_VALUE = frozenset({"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J",
-                                       "-L", "-l", "-m", "-O", "-o", "-p", "-Q", "-R", "-S",
-                                       "-W", "-w", "-B"})
+cdef frozenset _SSH_VALUE = SSH_VALUE
 
 
 cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
@@ -2141,10 +2079,9 @@ cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
 # docker/podman exec, compose exec and kubectl exec run their argv in a container: the
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
-cdef frozenset _DOCKER_LIKE = frozenset({"docker", "podman", "nerdctl"})
-cdef frozenset _KUBE_LIKE = frozenset({"kubectl", "oc"})
-cdef frozenset _EXEC_VALUE = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir",
-                                        "--detach-keys", "--index"})
+cdef frozenset _DOCKER_LIKE = DOCKER_LIKE
+cdef frozenset _KUBE_LIKE = KUBE_LIKE
+cdef frozenset _EXEC_VALUE = EXEC_VALUE
 
 
 cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
@@ -2460,11 +2397,11 @@ cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:
         _interpret(body, ctx, False)
         return 0
     if len(values) > C_MAX_LOOP_WORDS:
-        raise LimitError("a for loop has more than %d words" % C_MAX_LOOP_WORDS)
+        raise LimitError(LOOP_WORDS_MSG)
     for value in values:
         ctx.work.passes += 1
         if ctx.work.passes > C_MAX_LOOP_PASSES:
-            raise LimitError("loops would judge their bodies more than %d times" % C_MAX_LOOP_PASSES)
+            raise LimitError(LOOP_PASSES_MSG)
         if name:
             ctx.assign(name, value)
         _interpret(body, ctx, False)
@@ -2493,7 +2430,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
         raise ShellError("command must be a string")
     cdef str src = command if type(command) is str else str.__str__(command)
     if len(src) > C_MAX_LENGTH:
-        raise LimitError("command is longer than %d characters" % C_MAX_LENGTH)
+        raise LimitError(LENGTH_MSG)
     if "\x00" in src:
         raise ShellError("command contains a NUL byte")
     cdef list tree = _parse(src, 0)

@@ -19,25 +19,17 @@ import re
 from . import _inline
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW
+from ._shell_tables import (CODE_FLAGS as _CODE_FLAGS, DEPTH_MSG, DYN, ECHO_FLAGS, EXEC_PROGRAMS as _EXEC_PROGRAMS,
+                            EXEC_VALUE as _EXEC_VALUE, FIND_VALUE as _FIND_VALUE, INTERP_VALUE_OPTS, INTERPRETERS,
+                            LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,
+                            MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_VALUE_OPTS, SHELLS, SQL_FLAGS as _SQL_FLAGS,
+                            SSH_VALUE as _SSH_VALUE, WRAPPERS as _WRAPPERS, WRAPPERS_MSG)
+from ._shell_tables import (ARGS_MSG, COMMANDS_MSG, LENGTH_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, WORD_MSG,
+                            WORK_MSG)
+from ._shell_tables import COMPOSE_LIKE as _COMPOSE_LIKE, DOCKER_LIKE as _DOCKER_LIKE, KUBE_LIKE as _KUBE_LIKE
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
-# Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
-# never judged on the part seen before the limit. Together they bound the work of one
-# analysis by a constant times the input's length, whatever the input repeats or nests.
-MAX_DEPTH = 8            # nesting of substitutions, subshells, `bash -c`, eval, ...
-MAX_LENGTH = 65536       # characters of a command line
-MAX_COMMANDS = 512       # simple commands in a parse tree, and emitted by one analysis
-MAX_WRAPPERS = 32        # wrappers (sudo, env, timeout, xargs, ...) peeled off one command
-MAX_LOOP_WORDS = 16      # words of one for loop (its body is judged once per word)
-MAX_LOOP_PASSES = 512    # loop bodies judged by one analysis (nested loops multiply)
-MAX_ARGS = 4096          # arguments and redirects of all emitted commands together
-MAX_WORD = MAX_LENGTH    # characters of one expanded word
-MAX_WORK = 4 * MAX_LENGTH  # characters expanded by one analysis
-CODE_WINDOW = 2048       # characters of a string literal read in inline interpreter code
-
-# Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
-DYN = "*"
 
 
 class SimpleCommand:
@@ -114,7 +106,7 @@ _RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
 class _Parser:
     def __init__(self, src, depth):
         if depth > MAX_DEPTH:
-            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError(DEPTH_MSG)
         self.s = src
         self.n = len(src)
         self.i = 0
@@ -167,7 +159,7 @@ class _Parser:
                 return tree
             tree.append(self.parse_pipeline(stop))
             if len(tree) > MAX_COMMANDS:
-                raise LimitError("more than %d commands in one list" % MAX_COMMANDS)
+                raise LimitError(LIST_MSG)
             self.skip_blanks()
             if self.i < self.n:
                 c = s[self.i]
@@ -359,7 +351,7 @@ class _Parser:
                 self.parse_word()
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
-                raise LimitError("more than %d commands in one list" % MAX_COMMANDS)
+                raise LimitError(LIST_MSG)
         cmd.sub = tree
         self.parse_redirects_only(cmd)
         return cmd
@@ -712,7 +704,7 @@ class _Parser:
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
     def enter(self):
         if self.depth + 1 > MAX_DEPTH:
-            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError(DEPTH_MSG)
         self.depth += 1
 
     def sub_list(self, stop):
@@ -756,20 +748,7 @@ def parse(src, depth=0):
 
 # ---------------------------------------------------------------- interpretation
 
-SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"}
-INTERPRETERS = {"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
-                "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"}
 _PY_RE = re.compile(r"^(python|pypy)[0-9.]*$")
-_SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
-              "mariadb": ("-e", "--execute"), "mongosh": ("--eval",), "mongo": ("--eval",),
-              "clickhouse-client": ("-q", "--query"), "cqlsh": ("-e", "--execute"),
-              "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
-              "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
-              "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
-              "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
-_CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
-               "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
-               "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
 
 
 def interp_family(prog):
@@ -859,7 +838,7 @@ def _charge(ctx, n):
     work = ctx.work
     work.chars += n
     if work.chars > MAX_WORK:
-        raise LimitError("analysis would expand more than %d characters" % MAX_WORK)
+        raise LimitError(WORK_MSG)
 
 
 class _Ctx:
@@ -882,7 +861,7 @@ class _Ctx:
         c.env = dict(self.env)
         c.funcs = self.funcs
         if c.depth > MAX_DEPTH:
-            raise LimitError("command nesting is deeper than %d levels" % MAX_DEPTH)
+            raise LimitError(DEPTH_MSG)
         return c
 
 
@@ -935,7 +914,7 @@ def _expand(word, ctx):
                 buf.append(value.rstrip("\n"))
     size = sum(map(len, buf))   # before joining: `$a$a$a...` must not allocate first
     if size > MAX_WORD:
-        raise LimitError("a word expands to more than %d characters" % MAX_WORD)
+        raise LimitError(WORD_MSG)
     _charge(ctx, size)
     return _Word("".join(buf), dynamic, sources)
 
@@ -1004,7 +983,7 @@ def _static_output(tree, ctx, upto=None):
         if k == 0:
             if prog == "echo":
                 j = 0
-                while j < len(args) and args[j] in ("-n", "-e", "-E", "-ne", "-en"):
+                while j < len(args) and args[j] in ECHO_FLAGS:
                     j += 1
                 text = " ".join(args[j:]) + "\n"
             elif prog == "printf":
@@ -1049,43 +1028,6 @@ def _static_output(tree, ctx, upto=None):
     return text
 
 
-# wrapper -> (options taking a value, flags that end option parsing, positional count
-# consumed before the wrapped command)
-_WRAPPERS = {
-    "sudo": ({"-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-U", "-T", "--user", "--group",
-              "--prompt", "--close-from", "--chdir", "--host", "--role", "--type",
-              "--other-user", "--command-timeout"}, 0),
-    "doas": ({"-u", "-C"}, 0),
-    "run0": ({"-u", "--user", "-g", "--group", "-D", "--chdir"}, 0),
-    "env": ({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P"}, 0),
-    "nice": ({"-n", "--adjustment"}, 0),
-    "nohup": (set(), 0),
-    "timeout": ({"-s", "--signal", "-k", "--kill-after"}, 1),
-    "time": ({"-o", "--output", "-f", "--format"}, 0),
-    "command": (set(), 0),
-    "builtin": (set(), 0),
-    "exec": ({"-a"}, 0),
-    "stdbuf": ({"-i", "-o", "-e", "--input", "--output", "--error"}, 0),
-    "ionice": ({"-c", "-n", "--class", "--classdata"}, 0),
-    "setsid": (set(), 0),
-    "chronic": (set(), 0),
-    "unbuffer": (set(), 0),
-    "torsocks": (set(), 0),
-    "proxychains": ({"-f"}, 0),
-    "proxychains4": ({"-f"}, 0),
-    "watch": ({"-n", "--interval", "-q", "--equexit"}, 0),
-    "flock": ({"-w", "--timeout", "-E", "-c"}, 1),
-    "strace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
-    "ltrace": ({"-o", "-e", "-p", "-s", "-u"}, 0),
-    "chroot": ({"--userspec", "--groups"}, 1),
-    "taskset": (set(), 1),
-    "caffeinate": ({"-t", "-w"}, 0),
-    "xargs": ({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
-               "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
-               "--arg-file", "--replace", "--process-slot-var"}, 0),
-}
-
-
 def _split_words(text):
     """Split an `env -S` string into words (quotes honoured, nothing expanded). A string
     that is not one simple command to the shell's parser (env would pass `;`, `(` and
@@ -1122,7 +1064,7 @@ def _unwrap(argv, ctx, env):
                 break
         peeled += 1
         if peeled > MAX_WRAPPERS:
-            raise LimitError("more than %d wrapper programs around one command" % MAX_WRAPPERS)
+            raise LimitError(WRAPPERS_MSG)
         if prog == "busybox":
             argv = argv[1:]
             continue
@@ -1150,7 +1092,7 @@ def _unwrap(argv, ctx, env):
                     # each split rebuilds argv: it counts as a wrapper
                     peeled += 1
                     if peeled > MAX_WRAPPERS:
-                        raise LimitError("more than %d wrapper programs around one command" % MAX_WRAPPERS)
+                        raise LimitError(WRAPPERS_MSG)
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     j = i + 1 if "=" in a else i + 2
                     argv = [argv[0]] + _split_words(rest) + argv[j:]
@@ -1215,7 +1157,7 @@ def _shell_code_arg(args):
         if a == "--":
             k += 1
             break
-        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+        if a in SHELL_VALUE_OPTS:
             k += 2
             continue
         if a.startswith("--"):
@@ -1241,7 +1183,7 @@ def _shell_script_arg(args):
         if a == "--":
             k += 1
             break
-        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+        if a in SHELL_VALUE_OPTS:
             k += 2
             continue
         if a == "-s" or a == "-":
@@ -1257,8 +1199,7 @@ def _interp_script_arg(family, args):
     """Index of the script argument of an interpreter, or -1 when it reads stdin."""
     k = 0
     n = len(args)
-    value_opts = {"python": {"-m", "-W", "-X", "-Q"}, "node": {"-r", "--require", "--import"},
-                  "perl": {"-I", "-M"}, "ruby": {"-I", "-r"}}.get(family, set())
+    value_opts = INTERP_VALUE_OPTS.get(family, ())
     while k < n:
         a = args[k]
         if a == "-":
@@ -1317,11 +1258,11 @@ def _interpret_seen(code, child):
 
 def _emit(ctx, cmd):
     if len(ctx.out) >= MAX_COMMANDS:
-        raise LimitError("command expands to more than %d simple commands" % MAX_COMMANDS)
+        raise LimitError(COMMANDS_MSG)
     work = ctx.work
     work.args += len(cmd.args) + len(cmd.redirects)
     if work.args > MAX_ARGS:
-        raise LimitError("commands have more than %d arguments in all" % MAX_ARGS)
+        raise LimitError(ARGS_MSG)
     ctx.out.append(cmd)
     return cmd
 
@@ -1471,13 +1412,6 @@ def _sql_text(prog, args, stdin_code):
     return "\n".join(parts)
 
 
-_FIND_VALUE = {"-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-mindepth",
-               "-maxdepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size",
-               "-user", "-group", "-perm", "-newer", "-wholename", "-iwholename", "-lname",
-               "-ilname", "-links", "-inum", "-uid", "-gid", "-fstype", "-samefile",
-               "-printf", "-fprint", "-fprintf", "-fls", "-context", "-used", "-regextype"}
-
-
 def _find_actions(sc, ctx):
     args = sc.args
     roots = []
@@ -1521,10 +1455,6 @@ def _find_target(root, name):
     return (root if root != "/" else "") + "/**"
 
 
-_SSH_VALUE = {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
-              "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"}
-
-
 def _ssh_remote(sc, ctx):
     args = sc.args
     k = 0
@@ -1554,13 +1484,6 @@ def _ssh_remote(sc, ctx):
 # docker/podman exec, compose exec and kubectl exec run their argv in a container: the
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
-_DOCKER_LIKE = {"docker", "podman", "nerdctl"}
-_COMPOSE_LIKE = {"docker-compose", "podman-compose"}
-_KUBE_LIKE = {"kubectl", "oc"}
-_EXEC_PROGRAMS = _DOCKER_LIKE | _COMPOSE_LIKE | _KUBE_LIKE
-_EXEC_VALUE = {"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys", "--index"}
-
-
 def _container_exec(sc, ctx):
     prog = sc.program
     args = sc.args
@@ -1755,12 +1678,12 @@ def _interpret_loop(loop, ctx):
         _interpret(body, ctx)
         return
     if len(values) > MAX_LOOP_WORDS:
-        raise LimitError("a for loop has more than %d words" % MAX_LOOP_WORDS)
+        raise LimitError(LOOP_WORDS_MSG)
     work = ctx.work
     for value in values:
         work.passes += 1
         if work.passes > MAX_LOOP_PASSES:
-            raise LimitError("loops would judge their bodies more than %d times" % MAX_LOOP_PASSES)
+            raise LimitError(LOOP_PASSES_MSG)
         if name:
             ctx.env[name] = value
         _interpret(body, ctx)
@@ -1795,7 +1718,7 @@ def analyze(command, cwd="", home=None):
     if not isinstance(command, str):
         raise ShellError("command must be a string")
     if len(command) > MAX_LENGTH:
-        raise LimitError("command is longer than %d characters" % MAX_LENGTH)
+        raise LimitError(LENGTH_MSG)
     if "\x00" in command:
         raise ShellError("command contains a NUL byte")
     tree = parse(command)

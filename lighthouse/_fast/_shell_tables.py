@@ -1,0 +1,120 @@
+"""What both shell analysers know, defined once: the limits of the analysis and the
+tables of programs (wrappers and their options, shells, interpreters and their code
+flags, database clients, option sets of find, ssh and container exec).
+
+The pure analyser (_shell_py.py) reads these directly; the compiled one binds each to a
+typed module global at import, so a table is changed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+# Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
+# never judged on the part seen before the limit. Together they bound the work of one
+# analysis by a constant times the input's length, whatever the input repeats or nests.
+MAX_DEPTH = 8            # nesting of substitutions, subshells, `bash -c`, eval, ...
+MAX_LENGTH = 65536       # characters of a command line
+MAX_COMMANDS = 512       # simple commands in a parse tree, and emitted by one analysis
+MAX_WRAPPERS = 32        # wrappers (sudo, env, timeout, xargs, ...) peeled off one command
+MAX_LOOP_WORDS = 16      # words of one for loop (its body is judged once per word)
+MAX_LOOP_PASSES = 512    # loop bodies judged by one analysis (nested loops multiply)
+MAX_ARGS = 4096          # arguments and redirects of all emitted commands together
+MAX_WORD = MAX_LENGTH    # characters of one expanded word
+MAX_WORK = 4 * MAX_LENGTH  # characters expanded by one analysis
+
+DEPTH_MSG = "command nesting is deeper than %d levels" % MAX_DEPTH
+LIST_MSG = "more than %d commands in one list" % MAX_COMMANDS
+WRAPPERS_MSG = "more than %d wrapper programs around one command" % MAX_WRAPPERS
+WORK_MSG = "analysis would expand more than %d characters" % MAX_WORK
+WORD_MSG = "a word expands to more than %d characters" % MAX_WORD
+COMMANDS_MSG = "command expands to more than %d simple commands" % MAX_COMMANDS
+ARGS_MSG = "commands have more than %d arguments in all" % MAX_ARGS
+LOOP_WORDS_MSG = "a for loop has more than %d words" % MAX_LOOP_WORDS
+LOOP_PASSES_MSG = "loops would judge their bodies more than %d times" % MAX_LOOP_PASSES
+LENGTH_MSG = "command is longer than %d characters" % MAX_LENGTH
+
+# Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
+DYN = "*"
+
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
+INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
+                          "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"})
+
+# database client -> the options whose value is a statement to run
+SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
+             "mariadb": ("-e", "--execute"), "mongosh": ("--eval",), "mongo": ("--eval",),
+             "clickhouse-client": ("-q", "--query"), "cqlsh": ("-e", "--execute"),
+             "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
+             "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
+             "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
+             "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
+
+# interpreter family -> the options whose value is code to run
+CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
+              "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
+              "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
+
+# interpreter family -> options that take a value before the script argument
+INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q"}),
+                     "node": frozenset({"-r", "--require", "--import"}),
+                     "perl": frozenset({"-I", "-M"}), "ruby": frozenset({"-I", "-r"})}
+
+# shell options that take a value before the code or script argument
+SHELL_VALUE_OPTS = ("-o", "+o", "-O", "+O", "--rcfile", "--init-file")
+
+ECHO_FLAGS = ("-n", "-e", "-E", "-ne", "-en")
+
+# wrapper -> (options taking a value, positional count consumed before the wrapped command)
+WRAPPERS = {
+    "sudo": (frozenset({"-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-U", "-T", "--user", "--group",
+                        "--prompt", "--close-from", "--chdir", "--host", "--role", "--type",
+                        "--other-user", "--command-timeout"}), 0),
+    "doas": (frozenset({"-u", "-C"}), 0),
+    "run0": (frozenset({"-u", "--user", "-g", "--group", "-D", "--chdir"}), 0),
+    "env": (frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P"}), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "nohup": (frozenset(), 0),
+    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "time": (frozenset({"-o", "--output", "-f", "--format"}), 0),
+    "command": (frozenset(), 0),
+    "builtin": (frozenset(), 0),
+    "exec": (frozenset({"-a"}), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}), 0),
+    "ionice": (frozenset({"-c", "-n", "--class", "--classdata"}), 0),
+    "setsid": (frozenset(), 0),
+    "chronic": (frozenset(), 0),
+    "unbuffer": (frozenset(), 0),
+    "torsocks": (frozenset(), 0),
+    "proxychains": (frozenset({"-f"}), 0),
+    "proxychains4": (frozenset({"-f"}), 0),
+    "watch": (frozenset({"-n", "--interval", "-q", "--equexit"}), 0),
+    "flock": (frozenset({"-w", "--timeout", "-E", "-c"}), 1),
+    "strace": (frozenset({"-o", "-e", "-p", "-s", "-u"}), 0),
+    "ltrace": (frozenset({"-o", "-e", "-p", "-s", "-u"}), 0),
+    "chroot": (frozenset({"--userspec", "--groups"}), 1),
+    "taskset": (frozenset(), 1),
+    "caffeinate": (frozenset({"-t", "-w"}), 0),
+    "xargs": (frozenset({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
+                         "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
+                         "--arg-file", "--replace", "--process-slot-var"}), 0),
+}
+
+# find's tests and actions that take a value
+FIND_VALUE = frozenset({
+    "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-mindepth",
+    "-maxdepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size",
+    "-user", "-group", "-perm", "-newer", "-wholename", "-iwholename", "-lname",
+    "-ilname", "-links", "-inum", "-uid", "-gid", "-fstype", "-samefile",
+    "-printf", "-fprint", "-fprintf", "-fls", "-context", "-used", "-regextype"})
+
+# ssh options that take a value (the remote command follows the host)
+SSH_VALUE = frozenset({"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
+                       "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"})
+
+# docker/podman exec, compose exec and kubectl exec: the programs, and the exec options
+# that take a value
+DOCKER_LIKE = frozenset({"docker", "podman", "nerdctl"})
+COMPOSE_LIKE = frozenset({"docker-compose", "podman-compose"})
+KUBE_LIKE = frozenset({"kubectl", "oc"})
+EXEC_PROGRAMS = DOCKER_LIKE | COMPOSE_LIKE | KUBE_LIKE
+EXEC_VALUE = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys",
+                        "--index"})
