@@ -43,8 +43,10 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 import re2
 
 from ._errors import LimitError, ShellError
+from ._globs import compile_globs, glob_parts, tail_index
+from ._rulespec import VERDICTS, rule_fields
 from ._keys import LONG_KEY, finish
-from ._prefilter import ALWAYS, compile_search, prefilter
+from ._prefilter import ALWAYS, prefilter
 from ._shell_c import DYN, SHELLS, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -64,7 +66,6 @@ cdef enum:
     C_MAX_INPUT_DEPTH = 100
 
 ALLOW, ASK, DENY, MISS = C_ALLOW, C_ASK, C_DENY, C_MISS
-VERDICTS = ("allow", "ask", "deny", "miss")
 MAX_PATH_SEGMENTS = C_MAX_PATH_SEGMENTS
 MAX_MATCH_LENGTH = C_MAX_MATCH_LENGTH
 MAX_TOOL_LENGTH = C_MAX_TOOL_LENGTH
@@ -494,74 +495,12 @@ cdef bint _match_segs(PathGlob g, list v) except -1:
 
 
 def compile_glob(pattern, mode):
-    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode, anchored
-    at the filesystem root ("abs"), the home ("home"), the workspace ("ws") or anywhere
-    ("rel": the pattern matches the trailing segments)."""
+    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode (see
+    lighthouse._fast._globs.glob_parts)."""
     if mode == "text":
         return ("text", pattern)
-    if pattern.startswith("{ws}"):
-        anchor, rest = "ws", pattern
-    elif pattern.startswith("~"):
-        anchor, rest = "home", pattern
-    elif pattern.startswith("/"):
-        anchor, rest = "abs", pattern
-    else:
-        anchor, rest = "rel", "**/" + pattern
-    segs = []
-    for k, seg in enumerate(rest.split("/")):
-        if seg == "" and k > 0:
-            continue
-        if seg == "**" and segs and segs[len(segs) - 1] == "**":
-            continue
-        segs.append(seg)
+    anchor, segs = glob_parts(pattern)
     return PathGlob(anchor, segs)
-
-
-def _expand_braces(pattern):
-    """`a{b,c}d` -> [abd, acd]; `{ws}` is left alone."""
-    start = -1
-    k = 0
-    while k < len(pattern):
-        if pattern[k] == "{" and not pattern.startswith("{ws}", k):
-            start = k
-            break
-        k += 1
-    if start < 0:
-        return [pattern]
-    depth = 0
-    found = False
-    end = start
-    for end in range(start, len(pattern)):
-        if pattern[end] == "{":
-            depth += 1
-        elif pattern[end] == "}":
-            depth -= 1
-            if depth == 0:
-                found = True
-                break
-    if not found:
-        return [pattern]
-    body = pattern[start + 1:end]
-    options = []
-    depth = 0
-    cur = []
-    for ch in body:
-        if ch == "," and depth == 0:
-            options.append("".join(cur))
-            cur = []
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        cur.append(ch)
-    options.append("".join(cur))
-    if len(options) == 1:
-        return [pattern]
-    out = []
-    for opt in options:
-        out.extend(_expand_braces(pattern[:start] + opt + pattern[end + 1:]))
-    return out
 
 
 @cython.final
@@ -911,19 +850,9 @@ cdef class GlobList:
 
     def __init__(self, patterns, mode):
         self.mode = mode
-        self.pos = []
-        self.neg = []
-        self.exact = None
-        for p in patterns:
-            target = self.neg if p.startswith("!") else self.pos
-            body = p[1:] if p.startswith("!") else p
-            for q in _expand_braces(body):
-                target.append(compile_glob(q, mode))
-        if mode == "text" and not self.neg and all(
-                [not any([ch in g[1] for ch in "*?[\\"]) for g in self.pos]):
-            self.exact = frozenset([g[1] for g in self.pos])
-        self.pos_index = _tail_index(self.pos) if mode == "path" else None
-        self.neg_index = _tail_index(self.neg) if mode == "path" else None
+        self.pos, self.neg, self.exact = compile_globs(patterns, mode, compile_glob)
+        self.pos_index = tail_index(self.pos) if mode == "path" else None
+        self.neg_index = tail_index(self.neg) if mode == "path" else None
         self._is_path = mode != "text"
         if self._is_path:
             self._ppos = _PathIndex(self.pos)
@@ -1043,18 +972,6 @@ cdef tuple _class_match_obj(object pat, object pi, object ch):
     if j >= len(pat):
         return -1, False
     return j + 1, ok != negate
-
-
-def _tail_index(globs):
-    """(dict: literal last segment -> globs, globs without a literal last segment)."""
-    by_tail = {}
-    other = []
-    for g in globs:
-        if g.tail is not None:
-            by_tail.setdefault(g.tail, []).append(g)
-        else:
-            other.append(g)
-    return by_tail, other
 
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
@@ -1818,39 +1735,39 @@ cdef class Rule:
     """A compiled rule. Matcher fields are None when the rule does not use them."""
 
     def __init__(self, spec, order):
-        g = spec.get
-        self.id = spec["id"]
-        self.verdict = VERDICTS.index(spec["verdict"])
-        self.reason = spec["reason"]
-        self.order = order
-        self.tools = GlobList(spec["tools"], "text") if spec.get("tools") else None
-        self.programs = GlobList(g("program"), "text") if g("program") else None
-        self.subcommand = [GlobList(alts.split("|"), "text") for alts in g("subcommand", ())]
-        self.flags_all = [tuple(alts.split("|")) for alts in g("flags", ())]
-        self.flags_any = tuple([x for alts in g("flags_any", ()) for x in alts.split("|")])
-        self.flags_none = tuple([x for alts in g("flags_none", ()) for x in alts.split("|")])
-        self.args = GlobList(g("args"), "text") if g("args") else None
-        self.args_all = GlobList(g("args_all"), "text") if g("args_all") else None
-        self.paths = GlobList(g("paths"), "path") if g("paths") else None
-        self.paths_all = GlobList(g("paths_all"), "path") if g("paths_all") else None
-        self.writes = GlobList(g("writes"), "path") if g("writes") else None
-        self.redirects = GlobList(g("redirects"), "path") if g("redirects") else None
-        self.reads = GlobList(g("reads"), "path") if g("reads") else None
-        self.options = [(k, GlobList(v, "text")) for k, v in g("options", {}).items()] or None
-        self.sudo = g("sudo")
-        self.pipe_in = GlobList(g("pipe_in"), "text") if g("pipe_in") else None
-        self.pipeline = GlobList(g("pipeline"), "text") if g("pipeline") else None
-        self.code_from = GlobList(g("code_from"), "text") if g("code_from") else None
-        self.code = compile_search(g("code")) if g("code") else None
-        self.origin = GlobList(g("origin"), "text") if g("origin") else None
-        self.dynamic = g("dynamic")
-        self.env = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
-        self.fields = {k: compile_search(v) for k, v in g("fields", {}).items()} or None
-        self.any_field = compile_search(g("any_field")) if g("any_field") else None
-        self.nargs_min = g("nargs_min")
-        self.nargs_max = g("nargs_max")
-        self.strip_literals = bool(g("strip_literals"))
-        self.is_bash = spec["is_bash"]
+        f = rule_fields(spec, order, GlobList)
+        self.id = f["id"]
+        self.verdict = f["verdict"]
+        self.reason = f["reason"]
+        self.order = f["order"]
+        self.is_bash = f["is_bash"]
+        self.tools = f["tools"]
+        self.programs = f["programs"]
+        self.subcommand = f["subcommand"]
+        self.flags_all = f["flags_all"]
+        self.flags_any = f["flags_any"]
+        self.flags_none = f["flags_none"]
+        self.args = f["args"]
+        self.args_all = f["args_all"]
+        self.paths = f["paths"]
+        self.paths_all = f["paths_all"]
+        self.writes = f["writes"]
+        self.redirects = f["redirects"]
+        self.reads = f["reads"]
+        self.options = f["options"]
+        self.sudo = f["sudo"]
+        self.pipe_in = f["pipe_in"]
+        self.pipeline = f["pipeline"]
+        self.code_from = f["code_from"]
+        self.code = f["code"]
+        self.origin = f["origin"]
+        self.dynamic = f["dynamic"]
+        self.env = f["env"]
+        self.fields = f["fields"]
+        self.any_field = f["any_field"]
+        self.nargs_min = f["nargs_min"]
+        self.nargs_max = f["nargs_max"]
+        self.strip_literals = f["strip_literals"]
         self._sudo = _tristate(self.sudo)
         self._dynamic = _tristate(self.dynamic)
         self._nsub = len(self.subcommand)

@@ -14,17 +14,16 @@ segment with the classic single-backtrack wildcard algorithm. Text rules use RE2
 
 from __future__ import annotations
 
-
-from ._prefilter import compile_search
 from ._errors import LimitError
+from ._globs import compile_globs, glob_parts, tail_index
 from ._keys import finish
+from ._rulespec import FIELDS, VERDICTS, rule_fields
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
 
 ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
-VERDICTS = ("allow", "ask", "deny", "miss")
 # A path longer than this (after resolving `..`) is not judged: LimitError, the call is
 # undecided. Linux's PATH_MAX is 4096, so no real path is refused.
 MAX_PATH_SEGMENTS = 128
@@ -174,26 +173,11 @@ class PathGlob:
 
 
 def compile_glob(pattern, mode):
-    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode, anchored
-    at the filesystem root ("abs"), the home ("home"), the workspace ("ws") or anywhere
-    ("rel": the pattern matches the trailing segments)."""
+    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode (see
+    lighthouse._fast._globs.glob_parts)."""
     if mode == "text":
         return ("text", pattern)
-    if pattern.startswith("{ws}"):
-        anchor, rest = "ws", pattern
-    elif pattern.startswith("~"):
-        anchor, rest = "home", pattern
-    elif pattern.startswith("/"):
-        anchor, rest = "abs", pattern
-    else:
-        anchor, rest = "rel", "**/" + pattern
-    segs = []
-    for k, seg in enumerate(rest.split("/")):
-        if seg == "" and k > 0:
-            continue
-        if seg == "**" and segs and segs[-1] == "**":
-            continue
-        segs.append(seg)
+    anchor, segs = glob_parts(pattern)
     return PathGlob(anchor, segs)
 
 
@@ -220,50 +204,6 @@ def _match_segs(psegs, vsegs):
     return False
 
 
-def _expand_braces(pattern):
-    """`a{b,c}d` -> [abd, acd]; `{ws}` is left alone."""
-    start = -1
-    k = 0
-    while k < len(pattern):
-        if pattern[k] == "{" and not pattern.startswith("{ws}", k):
-            start = k
-            break
-        k += 1
-    if start < 0:
-        return [pattern]
-    depth = 0
-    for end in range(start, len(pattern)):
-        if pattern[end] == "{":
-            depth += 1
-        elif pattern[end] == "}":
-            depth -= 1
-            if depth == 0:
-                break
-    else:
-        return [pattern]
-    body = pattern[start + 1:end]
-    options = []
-    depth = 0
-    cur = []
-    for ch in body:
-        if ch == "," and depth == 0:
-            options.append("".join(cur))
-            cur = []
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        cur.append(ch)
-    options.append("".join(cur))
-    if len(options) == 1:
-        return [pattern]
-    out = []
-    for opt in options:
-        out.extend(_expand_braces(pattern[:start] + opt + pattern[end + 1:]))
-    return out
-
-
 class GlobList:
     """Positive and negative globs: a value matches when some positive matches (or there
     are no positives) and no negative matches. Path globs whose last segment is literal
@@ -273,19 +213,9 @@ class GlobList:
 
     def __init__(self, patterns, mode):
         self.mode = mode
-        self.pos = []
-        self.neg = []
-        self.exact = None
-        for p in patterns:
-            target = self.neg if p.startswith("!") else self.pos
-            body = p[1:] if p.startswith("!") else p
-            for q in _expand_braces(body):
-                target.append(compile_glob(q, mode))
-        if mode == "text" and not self.neg and all(
-                not any(ch in g[1] for ch in "*?[\\") for g in self.pos):
-            self.exact = frozenset(g[1] for g in self.pos)
-        self.pos_index = _tail_index(self.pos) if mode == "path" else None
-        self.neg_index = _tail_index(self.neg) if mode == "path" else None
+        self.pos, self.neg, self.exact = compile_globs(patterns, mode, compile_glob)
+        self.pos_index = tail_index(self.pos) if mode == "path" else None
+        self.neg_index = tail_index(self.neg) if mode == "path" else None
 
     def match_text(self, value):
         if self.exact is not None:
@@ -299,18 +229,6 @@ class GlobList:
         if self.pos and not _indexed_match(self.pos_index, forms):
             return False
         return not (self.neg and _indexed_match(self.neg_index, forms))
-
-
-def _tail_index(globs):
-    """(dict: literal last segment -> globs, globs without a literal last segment)."""
-    by_tail = {}
-    other = []
-    for g in globs:
-        if g.tail is not None:
-            by_tail.setdefault(g.tail, []).append(g)
-        else:
-            other.append(g)
-    return by_tail, other
 
 
 def _indexed_match(index, forms):
@@ -548,46 +466,11 @@ class _View:
 class Rule:
     """A compiled rule. Matcher fields are None when the rule does not use them."""
 
-    __slots__ = ("id", "verdict", "reason", "tools", "programs", "subcommand", "flags_all",
-                 "flags_any", "flags_none", "args", "args_all", "paths", "paths_all",
-                 "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
-                 "origin", "dynamic", "env", "fields", "any_field", "nargs_min", "nargs_max",
-                 "strip_literals", "is_bash", "order")
+    __slots__ = FIELDS
 
     def __init__(self, spec, order):
-        g = spec.get
-        self.id = spec["id"]
-        self.verdict = VERDICTS.index(spec["verdict"])
-        self.reason = spec["reason"]
-        self.order = order
-        self.tools = GlobList(spec["tools"], "text") if spec.get("tools") else None
-        self.programs = GlobList(g("program"), "text") if g("program") else None
-        self.subcommand = [GlobList(alts.split("|"), "text") for alts in g("subcommand", ())]
-        self.flags_all = [tuple(alts.split("|")) for alts in g("flags", ())]
-        self.flags_any = tuple(x for alts in g("flags_any", ()) for x in alts.split("|"))
-        self.flags_none = tuple(x for alts in g("flags_none", ()) for x in alts.split("|"))
-        self.args = GlobList(g("args"), "text") if g("args") else None
-        self.args_all = GlobList(g("args_all"), "text") if g("args_all") else None
-        self.paths = GlobList(g("paths"), "path") if g("paths") else None
-        self.paths_all = GlobList(g("paths_all"), "path") if g("paths_all") else None
-        self.writes = GlobList(g("writes"), "path") if g("writes") else None
-        self.redirects = GlobList(g("redirects"), "path") if g("redirects") else None
-        self.reads = GlobList(g("reads"), "path") if g("reads") else None
-        self.options = [(k, GlobList(v, "text")) for k, v in g("options", {}).items()] or None
-        self.sudo = g("sudo")
-        self.pipe_in = GlobList(g("pipe_in"), "text") if g("pipe_in") else None
-        self.pipeline = GlobList(g("pipeline"), "text") if g("pipeline") else None
-        self.code_from = GlobList(g("code_from"), "text") if g("code_from") else None
-        self.code = compile_search(g("code")) if g("code") else None
-        self.origin = GlobList(g("origin"), "text") if g("origin") else None
-        self.dynamic = g("dynamic")
-        self.env = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
-        self.fields = {k: compile_search(v) for k, v in g("fields", {}).items()} or None
-        self.any_field = compile_search(g("any_field")) if g("any_field") else None
-        self.nargs_min = g("nargs_min")
-        self.nargs_max = g("nargs_max")
-        self.strip_literals = bool(g("strip_literals"))
-        self.is_bash = spec["is_bash"]
+        for name, value in rule_fields(spec, order, GlobList).items():
+            setattr(self, name, value)
 
     # -- Bash: one simple command
     def match_command(self, v):

@@ -1,0 +1,56 @@
+"""A rule's matchers compiled from its spec, shared by both rule engines: it runs once
+per policy load. Each engine passes its own GlobList class and keeps the per-call
+matching (the kernels) to itself.
+
+A matcher key is declared in the loader's schema (lighthouse/rules/loader.py), compiled
+here, and tested by each engine's match code.
+"""
+
+from __future__ import annotations
+
+from ._prefilter import compile_search
+
+__all__ = ["VERDICTS", "FIELDS", "rule_fields"]
+
+VERDICTS = ("allow", "ask", "deny", "miss")
+
+# The attributes of a compiled rule, in the order rule_fields gives them.
+FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",
+          "flags_any", "flags_none", "args", "args_all", "paths", "paths_all", "writes",
+          "redirects", "reads", "options", "sudo", "pipe_in", "pipeline", "code_from", "code",
+          "origin", "dynamic", "env", "fields", "any_field", "nargs_min", "nargs_max",
+          "strip_literals", "is_bash")
+
+_TEXT_GLOBS = (("tools", "tools"), ("programs", "program"), ("args", "args"), ("args_all", "args_all"),
+               ("pipe_in", "pipe_in"), ("pipeline", "pipeline"), ("code_from", "code_from"),
+               ("origin", "origin"))
+_PATH_GLOBS = ("paths", "paths_all", "writes", "redirects", "reads")
+
+
+def _alternatives(items):
+    return tuple(x for alts in items for x in alts.split("|"))
+
+
+def rule_fields(spec, order, GlobList):
+    """{attribute: value} of the compiled rule of a (validated) spec; matchers the rule
+    does not use are None."""
+    g = spec.get
+    f = {"id": spec["id"], "verdict": VERDICTS.index(spec["verdict"]), "reason": spec["reason"],
+         "order": order, "is_bash": spec["is_bash"]}
+    for attr, key in _TEXT_GLOBS:
+        f[attr] = GlobList(g(key), "text") if g(key) else None
+    for key in _PATH_GLOBS:
+        f[key] = GlobList(g(key), "path") if g(key) else None
+    f["subcommand"] = [GlobList(alts.split("|"), "text") for alts in g("subcommand", ())]
+    f["flags_all"] = [tuple(alts.split("|")) for alts in g("flags", ())]
+    f["flags_any"] = _alternatives(g("flags_any", ()))
+    f["flags_none"] = _alternatives(g("flags_none", ()))
+    f["options"] = [(k, GlobList(v, "text")) for k, v in g("options", {}).items()] or None
+    f["env"] = {k: GlobList(v, "text") for k, v in g("env", {}).items()} or None
+    f["code"] = compile_search(g("code")) if g("code") else None
+    f["fields"] = {k: compile_search(v) for k, v in g("fields", {}).items()} or None
+    f["any_field"] = compile_search(g("any_field")) if g("any_field") else None
+    for key in ("sudo", "dynamic", "nargs_min", "nargs_max"):
+        f[key] = g(key)
+    f["strip_literals"] = bool(g("strip_literals"))
+    return f
