@@ -44,7 +44,7 @@ import re2
 
 from ._errors import LimitError, ShellError
 from ._globs import compile_globs, glob_parts, tail_index
-from ._rulespec import VERDICTS, rule_fields
+from ._rulespec import VERDICTS, program_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, prefilter
 from ._shell_c import DYN, SHELLS, normpath
@@ -1361,16 +1361,16 @@ cdef enum:
 @cython.final
 cdef class ProgramSpec:
     def __init__(self, d=None):
-        d = d or {}
-        self.value_options = frozenset(d.get("value_options", ()))
-        self.data_options = frozenset(d.get("data_options", ()))
-        self.data_positionals = int(d.get("data_positionals", 0))
-        self.single_dash_long = bool(d.get("single_dash_long", False))
-        self.writes = d.get("writes", "none")
-        self.write_options = frozenset(d.get("write_options", ()))
-        self.write_prefixes = tuple(d.get("write_prefixes", ()))
-        self.data_unless = frozenset(d.get("data_unless", ()))
-        self.writes_when = frozenset(d.get("writes_when", ()))
+        f = program_fields(d)
+        self.value_options = f["value_options"]
+        self.data_options = f["data_options"]
+        self.data_positionals = f["data_positionals"]
+        self.single_dash_long = f["single_dash_long"]
+        self.writes = f["writes"]
+        self.write_options = f["write_options"]
+        self.write_prefixes = f["write_prefixes"]
+        self.data_unless = f["data_unless"]
+        self.writes_when = f["writes_when"]
         self._mode = _write_mode(self.writes)
 
 

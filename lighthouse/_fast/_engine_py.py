@@ -17,7 +17,7 @@ from __future__ import annotations
 from ._errors import LimitError
 from ._globs import compile_globs, glob_parts, tail_index
 from ._keys import finish
-from ._rulespec import FIELDS, VERDICTS, rule_fields
+from ._rulespec import FIELDS, VERDICTS, program_fields, rule_fields
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -337,16 +337,8 @@ class ProgramSpec:
                  "writes", "write_options", "write_prefixes", "data_unless", "writes_when")
 
     def __init__(self, d=None):
-        d = d or {}
-        self.value_options = frozenset(d.get("value_options", ()))
-        self.data_options = frozenset(d.get("data_options", ()))
-        self.data_positionals = int(d.get("data_positionals", 0))
-        self.single_dash_long = bool(d.get("single_dash_long", False))
-        self.writes = d.get("writes", "none")
-        self.write_options = frozenset(d.get("write_options", ()))
-        self.write_prefixes = tuple(d.get("write_prefixes", ()))
-        self.data_unless = frozenset(d.get("data_unless", ()))
-        self.writes_when = frozenset(d.get("writes_when", ()))
+        for name, value in program_fields(d).items():
+            setattr(self, name, value)
 
 
 _EMPTY_SPEC = ProgramSpec()

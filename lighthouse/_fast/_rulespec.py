@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._prefilter import compile_search
 
-__all__ = ["VERDICTS", "FIELDS", "rule_fields"]
+__all__ = ["VERDICTS", "FIELDS", "rule_fields", "program_fields"]
 
 VERDICTS = ("allow", "ask", "deny", "miss")
 
@@ -54,3 +54,18 @@ def rule_fields(spec, order, GlobList):
         f[key] = g(key)
     f["strip_literals"] = bool(g("strip_literals"))
     return f
+
+
+def program_fields(d):
+    """{attribute: value} of a program spec (how a program reads its argv; a table of
+    programs.toml, or {} for a program it does not describe)."""
+    d = d or {}
+    return {"value_options": frozenset(d.get("value_options", ())),
+            "data_options": frozenset(d.get("data_options", ())),
+            "data_positionals": int(d.get("data_positionals", 0)),
+            "single_dash_long": bool(d.get("single_dash_long", False)),
+            "writes": d.get("writes", "none"),
+            "write_options": frozenset(d.get("write_options", ())),
+            "write_prefixes": tuple(d.get("write_prefixes", ())),
+            "data_unless": frozenset(d.get("data_unless", ())),
+            "writes_when": frozenset(d.get("writes_when", ()))}

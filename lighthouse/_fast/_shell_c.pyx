@@ -26,24 +26,26 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
                               PyUnicode_1BYTE_KIND, Py_UCS1)
 
-import base64
-import binascii
 import re
 
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW
 from ._inline import scan as _scan_inline
-from ._shell_tables import (CODE_FLAGS, DEPTH_MSG, DOCKER_LIKE, DYN, ECHO_FLAGS, EXEC_VALUE, FIND_VALUE,
-                            INTERP_VALUE_OPTS, INTERPRETERS, KUBE_LIKE, LIST_MSG, MAX_ARGS, MAX_COMMANDS,
-                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
-                            MAX_WRAPPERS, SHELL_VALUE_OPTS, SHELLS, SQL_FLAGS, SSH_VALUE, WRAPPERS,
-                            WRAPPERS_MSG)
-from ._shell_tables import (ARGS_MSG, COMMANDS_MSG, LENGTH_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, WORD_MSG,
-                            WORK_MSG)
+from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DOCKER_LIKE, DYN,
+                            ECHO_FLAGS, EXEC_VALUE, FIND_VALUE, KUBE_LIKE,
+                            LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS,
+                            MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,
+                            MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS,
+                            SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
+                            decode_b64 as _decode_b64, find_target as _find_target,
+                            interp_script_arg as _interp_script_arg,
+                            shell_code_arg as _shell_code_arg,
+                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
+                            watch_exec as _watch_exec)
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
 
-# The limits and tables live in _shell_tables (shared with the reference); each is bound
+# The limits and tables live in _shell_shared (shared with the reference); each is bound
 # here to a typed module global, read as a C value on the hot path.
 cdef Py_ssize_t C_MAX_DEPTH = MAX_DEPTH
 cdef Py_ssize_t C_MAX_LENGTH = MAX_LENGTH
@@ -1380,14 +1382,6 @@ cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     return out
 
 
-def _decode_b64(text):
-    try:
-        raw = base64.b64decode("".join(text.split()), validate=False)
-        return raw.decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-
-
 cdef bint _locates_program(str prog, list argv) except -1:
     # `which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is.
     cdef Py_ssize_t n = len(argv)
@@ -1554,15 +1548,6 @@ cdef list _split_words(str text):
     raise ShellError("env -S string %r cannot be split into words" % text[:80])
 
 
-cdef bint _watch_exec(list options):
-    # Whether watch's options include -x/--exec (run the command without a shell).
-    cdef str a
-    for a in options:
-        if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
-            return True
-    return False
-
-
 cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
     """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare)."""
     cdef bint sudo = False
@@ -1667,85 +1652,6 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
             return list(argv), sudo, cwd, None, True
         argv = argv[i:]
     return argv, sudo, cwd, xargs, False
-
-
-cdef tuple _SHELL_VALUE_OPTS = SHELL_VALUE_OPTS
-
-
-cdef Py_ssize_t _shell_code_arg(list args):
-    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef bint saw_c = False
-    cdef str a
-    while k < n:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in _SHELL_VALUE_OPTS:
-            k += 2
-            continue
-        if a.startswith("--"):
-            k += 1
-            continue
-        if a.startswith("-") or a.startswith("+"):
-            if a.startswith("-") and a.find("c", 1) >= 0:
-                saw_c = True
-            k += 1
-            continue
-        break
-    if saw_c:
-        return k if k < n else -1
-    return -1
-
-
-cdef Py_ssize_t _shell_script_arg(list args):
-    """Index of the script file argument of a shell, or -1 when it reads stdin."""
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef str a
-    while k < n:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in _SHELL_VALUE_OPTS:
-            k += 2
-            continue
-        if a == "-s" or a == "-":
-            return -1
-        if a.startswith("-") or a.startswith("+"):
-            k += 1
-            continue
-        break
-    return k if k < n else -1
-
-
-cdef dict _INTERP_VALUE_OPTS = INTERP_VALUE_OPTS
-cdef frozenset _NO_OPTS = frozenset()
-
-
-cdef Py_ssize_t _interp_script_arg(str family, list args):
-    """Index of the script argument of an interpreter, or -1 when it reads stdin."""
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef frozenset value_opts = _INTERP_VALUE_OPTS.get(family, _NO_OPTS)
-    cdef str a
-    while k < n:
-        a = args[k]
-        if a == "-":
-            return -1
-        if family == "python" and a == "-m":
-            return k + 1 if k + 1 < n else -1
-        if a in value_opts:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        return k
-    return -1
 
 
 cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
@@ -1966,31 +1872,6 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     return _emit(ctx, sc)
 
 
-cdef str _sql_text(str prog, list args, object stdin_code):
-    """The statements a database client will run: its -c/-e text, inline positional
-    SQL (sqlite3, redis-cli) or what is piped into it."""
-    cdef tuple flags = _SQL_FLAGS[prog]
-    cdef list parts = []
-    cdef Py_ssize_t n = len(args)
-    cdef Py_ssize_t k
-    cdef str a
-    cdef list pos
-    for k in range(n):
-        a = args[k]
-        if a in flags and k + 1 < n:
-            parts.append(args[k + 1])
-        elif "=" in a and a.split("=", 1)[0] in flags:
-            parts.append(a.split("=", 1)[1])
-    if prog == "sqlite3":
-        pos = [a for a in args if not a.startswith("-")]
-        parts.extend(pos[1:])
-    elif prog == "redis-cli" or prog == "valkey-cli":
-        parts.append(" ".join([a for a in args if not a.startswith("-")]))
-    if stdin_code:
-        parts.append(stdin_code)
-    return "\n".join(parts)
-
-
 cdef frozenset _FIND_VALUE = FIND_VALUE
 
 
@@ -2035,13 +1916,6 @@ cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
             k += 1
         k += 1
     return 0
-
-
-cdef str _find_target(str root, object name):
-    root = root.rstrip("/") or "/"
-    if name:
-        return (root if root != "/" else "") + "/**/" + name
-    return (root if root != "/" else "") + "/**"
 
 
 cdef frozenset _SSH_VALUE = SSH_VALUE

@@ -12,24 +12,26 @@ module is the readable reference, and the two are tested against each other.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 from . import _inline
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW
-from ._shell_tables import (CODE_FLAGS as _CODE_FLAGS, DEPTH_MSG, DYN, ECHO_FLAGS, EXEC_PROGRAMS as _EXEC_PROGRAMS,
-                            EXEC_VALUE as _EXEC_VALUE, FIND_VALUE as _FIND_VALUE, INTERP_VALUE_OPTS, INTERPRETERS,
-                            LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,
-                            MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_VALUE_OPTS, SHELLS, SQL_FLAGS as _SQL_FLAGS,
-                            SSH_VALUE as _SSH_VALUE, WRAPPERS as _WRAPPERS, WRAPPERS_MSG)
-from ._shell_tables import (ARGS_MSG, COMMANDS_MSG, LENGTH_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, WORD_MSG,
-                            WORK_MSG)
-from ._shell_tables import COMPOSE_LIKE as _COMPOSE_LIKE, DOCKER_LIKE as _DOCKER_LIKE, KUBE_LIKE as _KUBE_LIKE
+from ._shell_shared import (ARGS_MSG, CODE_FLAGS as _CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
+                            DOCKER_LIKE as _DOCKER_LIKE, DYN, ECHO_FLAGS,
+                            EXEC_PROGRAMS as _EXEC_PROGRAMS, EXEC_VALUE as _EXEC_VALUE,
+                            FIND_VALUE as _FIND_VALUE, KUBE_LIKE as _KUBE_LIKE, LENGTH_MSG,
+                            LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS,
+                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD,
+                            MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS as _SQL_FLAGS,
+                            SSH_VALUE as _SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS as _WRAPPERS,
+                            WRAPPERS_MSG, decode_b64 as _decode_b64, find_target as _find_target,
+                            interp_script_arg as _interp_script_arg,
+                            shell_code_arg as _shell_code_arg,
+                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
+                            watch_exec as _watch_exec)
 
 __all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
-
 
 
 class SimpleCommand:
@@ -934,14 +936,6 @@ def _static_argv(cmd, ctx):
     return out
 
 
-def _decode_b64(text):
-    try:
-        raw = base64.b64decode("".join(text.split()), validate=False)
-        return raw.decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-
-
 def _locates_program(prog, args):
     """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
     if len(args) == 1 and prog == "which":
@@ -1139,83 +1133,6 @@ def _unwrap(argv, ctx, env):
     return argv, sudo, cwd, xargs, False
 
 
-def _watch_exec(options):
-    """Whether watch's options include -x/--exec (run the command without a shell)."""
-    for a in options:
-        if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
-            return True
-    return False
-
-
-def _shell_code_arg(args):
-    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
-    k = 0
-    n = len(args)
-    saw_c = False
-    while k < n:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in SHELL_VALUE_OPTS:
-            k += 2
-            continue
-        if a.startswith("--"):
-            k += 1
-            continue
-        if a.startswith("-") or a.startswith("+"):
-            if "c" in a[1:] and a[0] == "-":
-                saw_c = True
-            k += 1
-            continue
-        break
-    if saw_c:
-        return k if k < n else -1
-    return -1
-
-
-def _shell_script_arg(args):
-    """Index of the script file argument of a shell, or -1 when it reads stdin."""
-    k = 0
-    n = len(args)
-    while k < n:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in SHELL_VALUE_OPTS:
-            k += 2
-            continue
-        if a == "-s" or a == "-":
-            return -1
-        if a.startswith("-") or a.startswith("+"):
-            k += 1
-            continue
-        break
-    return k if k < n else -1
-
-
-def _interp_script_arg(family, args):
-    """Index of the script argument of an interpreter, or -1 when it reads stdin."""
-    k = 0
-    n = len(args)
-    value_opts = INTERP_VALUE_OPTS.get(family, ())
-    while k < n:
-        a = args[k]
-        if a == "-":
-            return -1
-        if family == "python" and a == "-m":
-            return k + 1 if k + 1 < n else -1
-        if a in value_opts:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        return k
-    return -1
-
-
 def _inline_code(family, code, ctx, sudo, env):
     """Surface what inline interpreter code would do as simple commands (what it does is
     found by lighthouse._fast._inline, shared by both implementations): deletions as
@@ -1391,27 +1308,6 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     return _emit(ctx, sc)
 
 
-def _sql_text(prog, args, stdin_code):
-    """The statements a database client will run: its -c/-e text, inline positional
-    SQL (sqlite3, redis-cli) or what is piped into it."""
-    flags = _SQL_FLAGS[prog]
-    parts = []
-    n = len(args)
-    for k, a in enumerate(args):
-        if a in flags and k + 1 < n:
-            parts.append(args[k + 1])
-        elif "=" in a and a.split("=", 1)[0] in flags:
-            parts.append(a.split("=", 1)[1])
-    if prog == "sqlite3":
-        pos = [a for a in args if not a.startswith("-")]
-        parts.extend(pos[1:])
-    elif prog in ("redis-cli", "valkey-cli"):
-        parts.append(" ".join(a for a in args if not a.startswith("-")))
-    if stdin_code:
-        parts.append(stdin_code)
-    return "\n".join(parts)
-
-
 def _find_actions(sc, ctx):
     args = sc.args
     roots = []
@@ -1446,13 +1342,6 @@ def _find_actions(sc, ctx):
         elif a in _FIND_VALUE:
             k += 1
         k += 1
-
-
-def _find_target(root, name):
-    root = root.rstrip("/") or "/"
-    if name:
-        return (root if root != "/" else "") + "/**/" + name
-    return (root if root != "/" else "") + "/**"
 
 
 def _ssh_remote(sc, ctx):

@@ -1,12 +1,18 @@
-"""What both shell analysers know, defined once: the limits of the analysis and the
+"""What both shell analysers share, defined once: the limits of the analysis, the
 tables of programs (wrappers and their options, shells, interpreters and their code
 flags, database clients, option sets of find, ssh and container exec).
 
 The pure analyser (_shell_py.py) reads these directly; the compiled one binds each to a
-typed module global at import, so a table is changed here and nowhere else.
+typed module global at import, so a table is changed here and nowhere else. The argv
+readers of particular programs (where a shell's -c code or an interpreter's script
+argument is, the SQL a database client runs) are here too: they run only for those
+programs, so they need no compiled twin.
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 # Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
 # never judged on the part seen before the limit. Together they bound the work of one
@@ -118,3 +124,118 @@ KUBE_LIKE = frozenset({"kubectl", "oc"})
 EXEC_PROGRAMS = DOCKER_LIKE | COMPOSE_LIKE | KUBE_LIKE
 EXEC_VALUE = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys",
                         "--index"})
+
+
+# ------------------------------------------------ argv readers of particular programs
+
+def decode_b64(text):
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=False)
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def find_target(root, name):
+    root = root.rstrip("/") or "/"
+    if name:
+        return (root if root != "/" else "") + "/**/" + name
+    return (root if root != "/" else "") + "/**"
+
+
+def shell_code_arg(args):
+    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
+    k = 0
+    n = len(args)
+    saw_c = False
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in SHELL_VALUE_OPTS:
+            k += 2
+            continue
+        if a.startswith("--"):
+            k += 1
+            continue
+        if a.startswith("-") or a.startswith("+"):
+            if "c" in a[1:] and a[0] == "-":
+                saw_c = True
+            k += 1
+            continue
+        break
+    if saw_c:
+        return k if k < n else -1
+    return -1
+
+
+def shell_script_arg(args):
+    """Index of the script file argument of a shell, or -1 when it reads stdin."""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in SHELL_VALUE_OPTS:
+            k += 2
+            continue
+        if a == "-s" or a == "-":
+            return -1
+        if a.startswith("-") or a.startswith("+"):
+            k += 1
+            continue
+        break
+    return k if k < n else -1
+
+
+def interp_script_arg(family, args):
+    """Index of the script argument of an interpreter, or -1 when it reads stdin."""
+    k = 0
+    n = len(args)
+    value_opts = INTERP_VALUE_OPTS.get(family, ())
+    while k < n:
+        a = args[k]
+        if a == "-":
+            return -1
+        if family == "python" and a == "-m":
+            return k + 1 if k + 1 < n else -1
+        if a in value_opts:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        return k
+    return -1
+
+
+def sql_text(prog, args, stdin_code):
+    """The statements a database client will run: its -c/-e text, inline positional
+    SQL (sqlite3, redis-cli) or what is piped into it."""
+    flags = SQL_FLAGS[prog]
+    parts = []
+    n = len(args)
+    for k, a in enumerate(args):
+        if a in flags and k + 1 < n:
+            parts.append(args[k + 1])
+        elif "=" in a and a.split("=", 1)[0] in flags:
+            parts.append(a.split("=", 1)[1])
+    if prog == "sqlite3":
+        pos = [a for a in args if not a.startswith("-")]
+        parts.extend(pos[1:])
+    elif prog in ("redis-cli", "valkey-cli"):
+        parts.append(" ".join(a for a in args if not a.startswith("-")))
+    if stdin_code:
+        parts.append(stdin_code)
+    return "\n".join(parts)
+
+
+def watch_exec(options):
+    """Whether watch's options include -x/--exec (run the command without a shell)."""
+    for a in options:
+        if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
+            return True
+    return False
