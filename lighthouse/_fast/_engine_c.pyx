@@ -44,7 +44,8 @@ import re2
 
 from ._errors import LimitError, ShellError
 from ._globs import compile_globs, glob_parts, tail_index
-from ._rulespec import VERDICTS, program_fields, rule_fields
+from ._rulespec import (VERDICTS, decision_dict, decision_repr, index_rules, priority as _prio,
+                        program_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, prefilter
 from ._shell_c import DYN, SHELLS, normpath
@@ -2166,8 +2167,6 @@ cdef class _ProgRules:
     cdef dict by_first
 
 
-def _prio(r):
-    return (-(<Rule>r).verdict, (<Rule>r).order)
 
 
 @cython.final
@@ -2178,22 +2177,7 @@ cdef class Engine:
         cdef Rule r
         self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
         self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
-        by_prio = sorted(self.rules, key=_prio)
-        self._bash_exact = {}
-        self._bash_glob = []
-        self._bash_any = []
-        self._tool_rules = []
-        for r in by_prio:
-            if r.is_bash:
-                if r.programs is None:
-                    self._bash_any.append(r)
-                elif r.programs.exact is not None:
-                    for name in r.programs.exact:
-                        self._bash_exact.setdefault(name, []).append(r)
-                else:
-                    self._bash_glob.append(r)
-            else:
-                self._tool_rules.append(r)
+        self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules = index_rules(self.rules)
         self._prog_cache = {}
         self._sub_cache = {}
         self._sub_cache_size = 0
@@ -2367,12 +2351,10 @@ cdef class Decision:
         self.generation = generation
 
     def to_dict(self):
-        return {"verdict": self.verdict, "rule_id": self.rule_id, "reason": self.reason,
-                "tier": self.tier, "cached": self.cached, "generation": self.generation}
+        return decision_dict(self)
 
     def __repr__(self):
-        return ("Decision(verdict=%r, rule_id=%r, tier=%r, cached=%r, reason=%r)"
-                % (self.verdict, self.rule_id, self.tier, self.cached, self.reason))
+        return decision_repr(self)
 
     def __eq__(self, other):
         if not isinstance(other, Decision):

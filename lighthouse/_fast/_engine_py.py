@@ -17,7 +17,8 @@ from __future__ import annotations
 from ._errors import LimitError
 from ._globs import compile_globs, glob_parts, tail_index
 from ._keys import finish
-from ._rulespec import FIELDS, VERDICTS, program_fields, rule_fields
+from ._rulespec import (FIELDS, VERDICTS, decision_dict, decision_repr, index_rules, priority,
+                        program_fields, rule_fields)
 from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -709,22 +710,7 @@ class Engine:
     def __init__(self, rule_specs, program_specs=None):
         self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
         self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
-        by_prio = sorted(self.rules, key=lambda r: (-r.verdict, r.order))
-        self._bash_exact = {}
-        self._bash_glob = []
-        self._bash_any = []
-        self._tool_rules = []
-        for r in by_prio:
-            if r.is_bash:
-                if r.programs is None:
-                    self._bash_any.append(r)
-                elif r.programs.exact is not None:
-                    for name in r.programs.exact:
-                        self._bash_exact.setdefault(name, []).append(r)
-                else:
-                    self._bash_glob.append(r)
-            else:
-                self._tool_rules.append(r)
+        self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules = index_rules(self.rules)
         self._prog_cache = {}
         self._tool_cache = {}
 
@@ -734,7 +720,7 @@ class Engine:
             cand = list(self._bash_exact.get(prog, ()))
             cand.extend(r for r in self._bash_glob if r.programs.match_text(prog))
             cand.extend(self._bash_any)
-            cand.sort(key=lambda r: (-r.verdict, r.order))
+            cand.sort(key=priority)
             c = tuple(cand)
             if len(self._prog_cache) < 4096:
                 self._prog_cache[prog] = c
@@ -838,12 +824,10 @@ class Decision:
         self.generation = generation
 
     def to_dict(self):
-        return {"verdict": self.verdict, "rule_id": self.rule_id, "reason": self.reason,
-                "tier": self.tier, "cached": self.cached, "generation": self.generation}
+        return decision_dict(self)
 
     def __repr__(self):
-        return ("Decision(verdict=%r, rule_id=%r, tier=%r, cached=%r, reason=%r)"
-                % (self.verdict, self.rule_id, self.tier, self.cached, self.reason))
+        return decision_repr(self)
 
     def __eq__(self, other):
         if not isinstance(other, Decision):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ._prefilter import compile_search
 
-__all__ = ["VERDICTS", "FIELDS", "rule_fields", "program_fields"]
+__all__ = ["VERDICTS", "FIELDS", "rule_fields", "program_fields", "priority", "index_rules",
+           "decision_dict", "decision_repr"]
 
 VERDICTS = ("allow", "ask", "deny", "miss")
 
@@ -69,3 +70,40 @@ def program_fields(d):
             "write_prefixes": tuple(d.get("write_prefixes", ())),
             "data_unless": frozenset(d.get("data_unless", ())),
             "writes_when": frozenset(d.get("writes_when", ()))}
+
+
+def priority(rule):
+    """Rules are tried deny first, then ask, then allow; in file order within a verdict."""
+    return (-rule.verdict, rule.order)
+
+
+def index_rules(rules):
+    """(bash_exact, bash_glob, bash_any, tool_rules) in priority order: Bash rules by the
+    exact program names they match (name -> rules), those with program globs, those for
+    any program; and the rules for other tools."""
+    bash_exact = {}
+    bash_glob = []
+    bash_any = []
+    tool_rules = []
+    for r in sorted(rules, key=priority):
+        if r.is_bash:
+            if r.programs is None:
+                bash_any.append(r)
+            elif r.programs.exact is not None:
+                for name in r.programs.exact:
+                    bash_exact.setdefault(name, []).append(r)
+            else:
+                bash_glob.append(r)
+        else:
+            tool_rules.append(r)
+    return bash_exact, bash_glob, bash_any, tool_rules
+
+
+def decision_dict(d):
+    return {"verdict": d.verdict, "rule_id": d.rule_id, "reason": d.reason,
+            "tier": d.tier, "cached": d.cached, "generation": d.generation}
+
+
+def decision_repr(d):
+    return ("Decision(verdict=%r, rule_id=%r, tier=%r, cached=%r, reason=%r)"
+            % (d.verdict, d.rule_id, d.tier, d.cached, d.reason))
