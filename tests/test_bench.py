@@ -22,3 +22,17 @@ def test_fast_benchmark_runs_and_reports():
     if EXPECT_COMPILED:
         assert res["ratios"]["uncached_pure_over_compiled"] > 0
     assert 0 <= res["results"]["naive"]["corpus_strict_pct"] <= 100
+
+
+def test_worst_case_benchmark_runs_and_reports():
+    """bench/worst_case.py decides its generated shapes and reports the slowest; the
+    shapes past a limit come back undecided or denied, never allowed (the figures are
+    measured by running it, not asserted here)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "worst_case.py"), "--repeat", "1",
+                          "--only", "past", "--json"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    res = json.loads(out)
+    assert res["summary"]["shapes"] == len(res["results"]) >= 10
+    assert res["summary"]["slowest_ms"] > 0
+    for row in res["results"]:
+        assert row["verdict"] != "allow", row
