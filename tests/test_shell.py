@@ -935,6 +935,13 @@ BYPASSES = [
     ("python3 -c \"import os; os.system('rm -rf %s' % h)\"", "ask"),
     ("ruby -e 'system(\"rm -rf #{Dir.home}\")'", "ask"),
     ("node -e \"require('child_process').execSync(cmd)\"", "ask"),
+    # process calls of other languages, and the argv form (program, [arguments])
+    ("lua -e 'os.execute(\"rm -rf /etc\")'", "deny"),
+    ("php -r 'proc_open(\"rm -rf ~\", [], $p);'", "deny"),
+    ("php -r 'pcntl_exec(\"/bin/rm\", [\"-rf\", \"/\"]);'", "deny"),
+    ("node -e \"require('child_process').execFile('rm', ['-rf', '/'])\"", "deny"),
+    ("python3 -c \"import os; os.execvp('rm', ['rm', '-rf', '/'])\"", "deny"),
+    ("node -e \"require('child_process').execFile('rm', ['-rf', target])\"", "ask"),
 ]
 
 # Their lookalikes stay as they were.
@@ -943,6 +950,8 @@ LOOKALIKES = [
     "printf '%s\\n' a b | xargs rm -f", "bash -c 'echo hi' x y",
     "python3 -c \"import subprocess; subprocess.run(['git', 'status'])\"",
     "node -e \"console.log(/a+/.exec('aa'))\"",
+    "node -e \"require('child_process').execFile('git', ['status'])\"",
+    "php -r 'proc_open(\"ls\", [], $p);'",
 ]
 
 

@@ -41,8 +41,13 @@ _DELETE_CALLS = re.compile(
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
 _EXEC_CALLS = re.compile(
     r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
-    r"""|execSync|exec|spawnSync|spawn|execFileSync|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
+    r"""|os\.execute|io\.popen|proc_open|pcntl_exec|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?"""
+    r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
     r"""\s*\(\s*""")
+# A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
+# os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
+_ARGV_LIST = re.compile(r"\s*,\s*(?=\[)")
+_EMPTY_LIST = re.compile(r"\[\s*\]")
 # Method names that are process calls only on a process module: `.exec(` is also a
 # regex method in JavaScript. Taken as process calls when the code names such a module.
 _AMBIGUOUS_METHODS = {"exec", "spawn", "system", "popen"}
@@ -58,7 +63,7 @@ _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 # Substrings that every match of _DELETE_CALLS / _EXEC_CALLS contains: a scan is skipped
 # when the code has none of them (the result is the same, without running the regex).
 _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
-_EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru")
+_EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru", "proc_open")
 
 
 def _whole(code, end, text, arg_end):
@@ -77,7 +82,13 @@ def string_at(code, pos, arg_end=_ARG_END):
     rest = code[pos:pos + CODE_WINDOW]
     m = _STR_RE.match(rest)
     if m:
-        return _whole(code, pos + m.end(), m.group(1) if m.group(1) is not None else m.group(2), arg_end), False
+        text = _whole(code, pos + m.end(), m.group(1) if m.group(1) is not None else m.group(2), arg_end)
+        if text is not None:
+            argv = _ARGV_LIST.match(code, pos + m.end())
+            if argv is not None and not _EMPTY_LIST.match(code, argv.end()):
+                items, is_list = string_at(code, argv.end(), arg_end)
+                return (text + " " + items if is_list and items is not None else None), False
+        return text, False
     cut = len(code) - pos > CODE_WINDOW
     m = _PERL_Q.match(rest)
     if m:
