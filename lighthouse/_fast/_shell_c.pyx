@@ -2139,6 +2139,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         w = cmd.words[k]
         if type(w) is str:
             value = <str>w
+            _charge(ctx.work, len(value))
         else:
             if sources is None:
                 sources = []
