@@ -26,22 +26,24 @@ def explain(validator, tool, tool_input, cwd=None, home=None):
             return out
         try:
             commands = analyze(command, cwd or "", home)
-        except ShellError as e:
+            for sc in commands:
+                spec = engine.programs.get(sc.program, _engine_py._EMPTY_SPEC)
+                view = _engine_py._View(sc, spec, home, cwd or "")
+                matches = [{"id": r.id, "verdict": _engine_py.VERDICTS[r.verdict], "reason": r.reason}
+                           for r in engine.rules_for_program(sc.program) if r.match_command(view)]
+                out["commands"].append({
+                    "program": sc.program, "args": list(sc.args), "cwd": sc.cwd, "sudo": sc.sudo,
+                    "origin": sc.origin, "pipe_in": list(sc.pipe_in), "code_from": list(sc.code_from),
+                    "redirects": [list(r) for r in sc.redirects], "dynamic": sc.dynamic,
+                    "writes": list(view.writes), "matches": matches,
+                })
+        except ShellError as e:     # unparsed, or a limit reached (LimitError)
             out["error"] = str(e)
-            return out
-        for sc in commands:
-            spec = engine.programs.get(sc.program, _engine_py._EMPTY_SPEC)
-            view = _engine_py._View(sc, spec, home, cwd or "")
-            matches = [{"id": r.id, "verdict": _engine_py.VERDICTS[r.verdict], "reason": r.reason}
-                       for r in engine.rules_for_program(sc.program) if r.match_command(view)]
-            out["commands"].append({
-                "program": sc.program, "args": list(sc.args), "cwd": sc.cwd, "sudo": sc.sudo,
-                "origin": sc.origin, "pipe_in": list(sc.pipe_in), "code_from": list(sc.code_from),
-                "redirects": [list(r) for r in sc.redirects], "dynamic": sc.dynamic,
-                "writes": list(view.writes), "matches": matches,
-            })
         return out
     forms = lambda v: _engine_py.path_forms(v, cwd or "", home, cwd or "")  # noqa: E731
-    out["matches"] = [{"id": r.id, "verdict": _engine_py.VERDICTS[r.verdict], "reason": r.reason}
-                      for r in engine.rules_for_tool(tool) if r.match_input(tool_input, forms)]
+    try:
+        out["matches"] = [{"id": r.id, "verdict": _engine_py.VERDICTS[r.verdict], "reason": r.reason}
+                          for r in engine.rules_for_tool(tool) if r.match_input(tool_input, forms)]
+    except ShellError as e:         # a limit reached (LimitError): a path too long to judge
+        out["error"] = str(e)
     return out

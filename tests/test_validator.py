@@ -143,3 +143,15 @@ def test_past_the_value_limit_the_answer_is_deny(make_validator):
         d = v.check("mcp__srv__tool", past, cwd=WS)
         assert (d.verdict, d.rule_id) == ("deny", "input.too-large")
         assert d.reason == "the input is too large to judge (over %d values)" % MAX_VALUES
+
+
+def test_explain_reports_a_limit_instead_of_failing():
+    """A path past the engine's limits is undecided; explaining the call says why
+    rather than raising."""
+    from lighthouse.explain import explain
+    v = Validator(cache_size=0)
+    deep = WS + "/" + "a/" * 200 + ".env"
+    for tool, tool_input in (("Bash", {"command": "cat " + deep}), ("Read", {"file_path": deep})):
+        out = explain(v, tool, tool_input, cwd=WS)
+        assert out["decision"]["rule_id"] == "input.limit"
+        assert "128 segments" in out["error"]
