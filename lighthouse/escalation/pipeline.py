@@ -72,7 +72,7 @@ class _Evaluation:
     def __init__(self, escalation_id):
         self.task = None
         self.waiters = 0
-        self.current = ""               # the tier being asked now, for a waiter's timeout reason
+        self.current = ""               # the tier asked last, for a waiter's timeout reason
         self.escalation_id = escalation_id
 
 
@@ -324,11 +324,17 @@ class EscalationPipeline:
             limit = stage.deadline if own else remaining
             ev.current = name
             t0 = perf_counter_ns()
+            timeout = asyncio.timeout(limit)
             try:
-                async with asyncio.timeout(limit):
+                async with timeout:
                     raw = await stage.tier.decide(esc)
-            except TimeoutError:
+            except TimeoutError as e:
                 stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                if not timeout.expired():       # the tier's own TimeoutError: an error
+                    breaker.failure()
+                    stats.outcome(name, "error")
+                    failures.append(("error", "%s failed (%s)" % (name, type(e).__name__)))
+                    continue
                 if own:
                     breaker.failure()
                     stats.outcome(name, "timeout")
@@ -371,7 +377,6 @@ class EscalationPipeline:
             if not failures:
                 self._store(esc, stage.kind, answer, epoch)
             return (stage.kind, answer, failures, None, "")
-        ev.current = ""
         if standing is not None and not failures:
             self._store(esc, standing[0], standing[1], epoch)
             return (standing[0], standing[1], failures, None, "")
