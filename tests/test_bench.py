@@ -22,3 +22,16 @@ def test_fast_benchmark_runs_and_reports():
     if EXPECT_COMPILED:
         assert res["ratios"]["uncached_pure_over_compiled"] > 0
     assert 0 <= res["results"]["naive"]["corpus_strict_pct"] <= 100
+
+
+def test_escalation_benchmark_runs_and_reports():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "escalation.py"), "--calls", "300",
+                          "--concurrency", "20", "--json"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    res = json.loads(out)
+    for phase in ("sequential", "cached"):
+        r = res["results"][phase]
+        assert r["calls"] == 300 and 0 < r["overhead_p50_us"] <= r["overhead_p99_us"] and r["per_s"] > 0
+    assert res["results"]["concurrent"]["latency_p99_us"] > 0
+    assert res["stats"]["cache_hits"] == 300 and res["stats"]["fail_mode"] == 0
+    assert res["stats"]["queue_peak"] == 20             # the concurrent phase had 20 in flight
