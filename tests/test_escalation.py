@@ -267,8 +267,14 @@ def test_a_tier_that_is_not_async_or_raises_oddly_is_never_an_allow():
         async def decide(self, esc):
             raise TimeoutError
 
+    class CancelledInside:
+        name = "policy"
+
+        async def decide(self, esc):
+            raise asyncio.CancelledError
+
     async def main():
-        for tier in (SyncTier(), TimesOutItself()):
+        for tier in (SyncTier(), TimesOutItself(), CancelledInside()):
             out = await call(EscalationPipeline([tier]))
             assert (out.verdict, out.tier, out.cause) == ("ask", "fallback", "error")
             assert "policy failed (" in out.reason
@@ -460,6 +466,21 @@ def test_a_caller_arriving_later_gets_its_own_deadline():
         late = await call(p, started_ns=time.perf_counter_ns() - 10**9)
         assert late.cause == "deadline"
         assert (await first).cause == "deadline"
+    run(main())
+
+
+def test_aclose_gives_the_callers_in_flight_the_fail_mode():
+    async def main():
+        policy = StubTier("policy", ALLOW, gate=asyncio.Event())
+        p = EscalationPipeline([policy], policy_deadline=5)
+        waiters = [asyncio.ensure_future(call(p, n)) for n in (0, 0, 1)]
+        for _ in range(2):
+            await policy.arrived.get()
+        await p.aclose()
+        outs = await asyncio.gather(*waiters)
+        assert {(o.verdict, o.tier, o.cause) for o in outs} == {("ask", "fallback", "error")}
+        assert "escalation cancelled" in outs[0].reason and policy.cancelled == 2
+        assert p.stats.queue_depth == 0 and p.stats.in_flight == 0
     run(main())
 
 

@@ -135,7 +135,8 @@ class EscalationPipeline:
         self.stats = stats or EscalationStats()
         self.stats.breakers = self.breakers
         self.stats.cache = self.cache
-        self._inflight = {}             # (key, generation, epoch) -> _Evaluation
+        self._inflight = {}             # (key, generation, epoch) -> _Evaluation, for coalescing
+        self._evaluations = set()       # every _Evaluation in flight
         self._id_prefix = "esc-" + secrets.token_hex(4) + "-"
         self._next_id = 0
 
@@ -245,6 +246,7 @@ class EscalationPipeline:
                 stats.queue_peak = stats.queue_depth
             if ckey is not None:
                 self._inflight[ckey] = ev
+            self._evaluations.add(ev)
             ev.task.add_done_callback(lambda _t, ckey=ckey, ev=ev: self._done(ckey, ev))
         ev.waiters += 1
         stats.in_flight += 1
@@ -256,6 +258,11 @@ class EscalationPipeline:
                 where = " in " + ev.current if ev.current else ""
                 result = ("", None, [("deadline", "escalation deadline of %s passed%s"
                                       % (_seconds(self.escalation_deadline), where))], None, "")
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise               # this caller is cancelled
+                # The evaluation was, not this caller: aclose(), or a tier's stray cancellation.
+                result = ("", None, [("error", "escalation cancelled")], None, "")
             except Exception as e:      # a fault of the pipeline itself; logged by _done
                 result = ("", None, [("error", "escalation failed (%s)" % type(e).__name__)], None, "")
         finally:
@@ -291,10 +298,21 @@ class EscalationPipeline:
 
         return escalate
 
+    async def aclose(self):
+        """Cancel the evaluations in flight (at shutdown): their callers get the fail
+        mode at once. The pipeline stays usable."""
+        tasks = [ev.task for ev in self._evaluations]
+        self._inflight.clear()
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     # ------------------------------------------------------------------ evaluation
 
     def _done(self, ckey, ev):
         self.stats.queue_depth -= 1
+        self._evaluations.discard(ev)
         if ckey is not None and self._inflight.get(ckey) is ev:
             del self._inflight[ckey]
         if not ev.task.cancelled() and ev.task.exception() is not None:
@@ -346,8 +364,15 @@ class EscalationPipeline:
                                  % (_seconds(self.escalation_deadline), name)))
                 break
             except asyncio.CancelledError:
-                breaker.release()
-                raise
+                if asyncio.current_task().cancelling():
+                    breaker.release()
+                    raise
+                # Not cancelled by anyone: a tier that let a cancellation of its own escape.
+                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                breaker.failure()
+                stats.outcome(name, "error")
+                failures.append(("error", "%s failed (CancelledError)" % name))
+                continue
             except Exception as e:
                 stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
                 breaker.failure()
