@@ -38,7 +38,7 @@ from .._fast import engine as _engine
 from .breaker import CircuitBreaker
 from .cache import CachedDecision, SlowDecisionCache
 from .stats import EscalationStats
-from .tiers import KINDS, STRICTNESS, Stage, TierAnswer, check_answer, stricter, Escalation
+from .tiers import KINDS, STRICTNESS, Escalation, Stage, check_answer, stricter
 
 __all__ = ["EscalationPipeline", "Outcome"]
 
@@ -74,11 +74,6 @@ class _Evaluation:
         self.waiters = 0
         self.current = ""               # the tier asked last, for a waiter's timeout reason
         self.escalation_id = escalation_id
-
-
-# What an evaluation ends with, before each caller applies its own fail-mode floor:
-# (kind of the deciding tier or "", the TierAnswer or None, failures, handed-on answer and its kind)
-_Result = tuple
 
 
 def _seconds(s):
@@ -319,7 +314,10 @@ class EscalationPipeline:
             log.error("escalation %s failed", ev.escalation_id, exc_info=ev.task.exception())
 
     async def _evaluate(self, esc, ev, epoch):
-        """Ask the tiers in order; returns a _Result."""
+        """Ask the tiers in order. Returns what the evaluation ended with, before each
+        caller applies its own fail-mode floor (_finish): (kind of the deciding tier or
+        "", its TierAnswer or None, the failures as (cause, text), an answer handed on
+        by an earlier tier and its kind)."""
         stats = self.stats
         failures = []
         standing = None                 # (kind, answer) handed on by an earlier tier
