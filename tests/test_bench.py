@@ -36,3 +36,16 @@ def test_worst_case_benchmark_runs_and_reports():
     assert res["summary"]["slowest_ms"] > 0
     for row in res["results"]:
         assert row["verdict"] != "allow", row
+
+
+def test_escalation_benchmark_runs_and_reports():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "escalation.py"), "--calls", "300",
+                          "--concurrency", "20", "--json"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    res = json.loads(out)
+    for phase in ("sequential", "cached"):
+        r = res["results"][phase]
+        assert r["calls"] == 300 and 0 < r["overhead_p50_us"] <= r["overhead_p99_us"] and r["per_s"] > 0
+    assert res["results"]["concurrent"]["latency_p99_us"] > 0
+    assert res["stats"]["cache_hits"] == 300 and res["stats"]["fail_mode"] == 0
+    assert res["stats"]["queue_peak"] == 20             # the concurrent phase had 20 in flight
