@@ -13,7 +13,10 @@ Every failure is a :class:`PolicyError` (never an allow); results are validated 
 from .engine import (DEFAULT_ENTRYPOINT, Policy, PolicyCompileError, PolicyError, PolicyEvalError,
                      PolicyResult, PolicyResultError, TestResult, guard_result, parse_result)
 from .input import RuleFacts, build_input
+from .opa import OpaClient, OpaError, OpaTimeout
+from .runner import PolicyBusy, PolicyRunner, PolicyTimeout
 
 __all__ = ["Policy", "PolicyResult", "PolicyError", "PolicyCompileError", "PolicyEvalError",
            "PolicyResultError", "TestResult", "parse_result", "guard_result", "build_input", "RuleFacts",
-           "DEFAULT_ENTRYPOINT"]
+           "DEFAULT_ENTRYPOINT", "OpaClient", "OpaError", "OpaTimeout", "PolicyRunner", "PolicyBusy",
+           "PolicyTimeout"]
