@@ -50,7 +50,7 @@ base_tables := {
 		"networksetup", "softwareupdate", "nmcli", "ufw", "sysctl", "timedatectl", "hostnamectl",
 		"distrobox", "toolbox", "orbctl", "colima", "lpass", "bw", "jira", "glab", "tig", "gitui",
 		"lazygit", "lazydocker", "lazysql", "harlequin", "watchman", "asciinema", "vhs",
-		"terminalizer", "helmfile", "atlas", "goose", "flyway", "liquibase", "dbmate", "migrate",
+		"terminalizer", "helmfile",
 		"minisign", "cosign", "step", "cfssl", "inkscape", "tesseract", "sensors",
 	},
 	# Build, format, lint, test or document the project: they read it and write inside it.
@@ -120,7 +120,7 @@ base_tables := {
 		"bash", "sh", "zsh", "dash", "fish", "ksh", "csh", "tcsh", "powershell", "pwsh", "cmd.exe",
 		"osascript", "nix-shell", "devbox", "devcontainer", "python2", "pypy", "pypy3", "tclsh",
 		"wish", "awk", "gimp", "aider", "llm", "sgpt", "ollama", "nltk.downloader", "label-studio",
-		"meltano", "hasura", "supabase", "dbt", "kedro", "nextflow", "great_expectations", "msfconsole", "forever", "nohup", "at", "batch",
+		"meltano", "hasura", "supabase", "atlas", "goose", "flyway", "liquibase", "dbmate", "migrate", "dbt", "kedro", "nextflow", "great_expectations", "msfconsole", "forever", "nohup", "at", "batch",
 		"mongod", "meilisearch", "typesense-server", "caddy", "traefik", "envoy", "nginx",
 		"apachectl", "certbot", "gitlab-runner", "jib", "packer", "vagrant", "sentry-cli",
 		"stripe", "wrangler", "netlify-cli", "railway", "zeet", "kamal", "capistrano", "cap",
@@ -161,7 +161,8 @@ write_verbs := {
 	"sync", "reset", "drop", "truncate", "import", "export", "insert", "edit", "write", "put",
 	"enable", "disable", "mount", "unmount", "tap", "trace", "record", "unlock", "decrypt",
 	"allow", "attach", "enter", "shell", "connect", "open", "serve", "server", "flush", "prune",
-	"--decrypt", "--delete", "--install", "--remove", "--force", "--write", "--apply",
+	"migrate", "rollback", "seed", "--decrypt", "--delete", "--install", "--remove", "--force",
+	"--write", "--apply",
 }
 
 positional_window(c) := array.slice(c.positionals, 0, 3)
