@@ -468,6 +468,9 @@ def build_parser():
     p.add_argument("--file", required=True)
     p.set_defaults(func=cmd_tokens)
 
+    from .policy.cli import register as register_policy
+    register_policy(sub)
+
     p = sub.add_parser("info", help="version, implementation (compiled or pure), rules")
     p.add_argument("--json", action="store_true")
     _add_policy_args(p)

@@ -49,3 +49,15 @@ def test_escalation_benchmark_runs_and_reports():
     assert res["results"]["concurrent"]["latency_p99_us"] > 0
     assert res["stats"]["cache_hits"] == 300 and res["stats"]["fail_mode"] == 0
     assert res["stats"]["queue_peak"] == 20             # the concurrent phase had 20 in flight
+
+
+def test_policy_benchmark_runs_and_reports():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "policy.py"), "--seconds", "0.05", "--calls", "20",
+                          "--gil-range", "20000", "--json"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    res = json.loads(out)
+    r = res["regorus_single_thread"]
+    assert res["calls"] == 20 and r["evaluations"] >= 20
+    assert r["per_s"] > 0 and 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
+    assert res["input_build_us"] > 0
+    assert res["gil"]["evaluation_ms"] > 0 and isinstance(res["gil"]["holds_gil"], bool)
