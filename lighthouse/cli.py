@@ -218,11 +218,36 @@ def _pack_sets():
     return sets
 
 
+def _socket_answers(path):
+    """Whether a server of this user answers on the local socket at ``path``: (bool,
+    why not). Connects and hangs up; asks nothing, so no decision is counted."""
+    import socket
+
+    from .localsock import Unavailable, trusted_socket
+    try:
+        trusted_socket(path)
+    except Unavailable as e:
+        return False, str(e)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(path)
+        except OSError as e:
+            return False, "nothing answers on %s: %s" % (path, e.strerror or e)
+    return True, ""
+
+
 def cmd_info(args):
     import platform
 
     from . import __version__, _fast
+    from .localsock import resolve_socket_path
+    socket_path = os.path.abspath(resolve_socket_path())
+    if args.socket_path:
+        print(socket_path)
+        return EXIT_OK
     v = _validator(args, cache_size=0)
+    answers, why = _socket_answers(socket_path)
     info = {
         "version": __version__,
         "implementation": _fast.IMPLEMENTATION,
@@ -232,6 +257,8 @@ def cmd_info(args):
         "policy_generation": v.generation,
         "rule_files": v.policy.sources,
         "python": platform.python_version(),
+        "socket": socket_path,
+        "socket_answers": answers,
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -242,6 +269,7 @@ def cmd_info(args):
     print("rules: %d from %d files" % (info["rules"], len(info["rule_files"])))
     print("policy generation: %d" % info["policy_generation"])
     print("python: %s" % info["python"])
+    print("socket: %s (%s)" % (socket_path, "a server answers" if answers else "no server answers: " + why))
     return EXIT_OK
 
 
@@ -332,7 +360,10 @@ def build_parser():
 
     from .bounds import ENVELOPE, MAX_INPUT, WINDOW
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
+    parser.add_argument("--version", action="version", version="lighthouse %s" % __version__)
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
     def call_args(p):
@@ -468,8 +499,11 @@ def build_parser():
     p.add_argument("--file", required=True)
     p.set_defaults(func=cmd_tokens)
 
-    p = sub.add_parser("info", help="version, implementation (compiled or pure), rules")
+    p = sub.add_parser("info", help="version, implementation (compiled or pure), rules, local socket")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--socket-path", action="store_true",
+                   help="print only the local socket path in use ($LIGHTHOUSE_SOCKET, else "
+                        "$XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     _add_policy_args(p)
     p.set_defaults(func=cmd_info)
     return parser

@@ -1,6 +1,7 @@
 """The `lighthouse` command as a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,9 +10,10 @@ from conftest import CORPUS, ROOT
 WS = "/home/dev/app"
 
 
-def run(*args, input=None, ok=True):
+def run(*args, input=None, ok=True, env=None):
     proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", *args], capture_output=True,
-                          text=True, timeout=120, input=input, cwd=str(ROOT))
+                          text=True, timeout=120, input=input, cwd=str(ROOT),
+                          env=None if env is None else dict(os.environ, **env))
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -83,6 +85,30 @@ def test_rule_file_error_is_reported_not_raised(tmp_path):
 def test_info_reports_implementation():
     info = json.loads(run("info", "--json").stdout)
     assert info["implementation"] in ("compiled", "pure") and info["rules"] > 100
+
+
+def test_version():
+    from lighthouse import __version__
+    proc = run("--version")
+    assert proc.stdout.strip() == "lighthouse %s" % __version__
+
+
+def test_info_names_the_socket_in_use_and_whether_a_server_answers(sockdir):
+    from lighthouse.server.app import ServerConfig
+    from serverkit import ServerThread
+    path = os.path.join(sockdir, "lh.sock")
+    env = {"LIGHTHOUSE_SOCKET": path}
+    assert run("info", "--socket-path", env=env).stdout == path + "\n"
+    info = json.loads(run("info", "--json", env=env).stdout)
+    assert info["socket"] == path and info["socket_answers"] is False
+    assert "socket: %s (no server answers: " % path in run("info", env=env).stdout
+    with ServerThread(ServerConfig(port=0, metrics_port=0, socket=path)):
+        assert "socket: %s (a server answers)" % path in run("info", env=env).stdout
+    # Without $XDG_RUNTIME_DIR the default is a directory of this user under /tmp, not "/".
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "LIGHTHOUSE_SOCKET")}
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "info", "--socket-path"], capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT), env=env)
+    assert proc.stdout == "/tmp/lighthouse-%d/lighthouse.sock\n" % os.getuid()
 
 
 def test_readme_rule_example_passes_rules_test(tmp_path):
