@@ -13,7 +13,16 @@ import sys
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2          # argparse's own code for a usage error
+# `check` exits with its verdict, so that a script or a CI job can gate on it. A miss
+# (--raw) is a call no rule settles: a person must decide, as for an ask.
+EXIT_ASK = 3
+EXIT_DENY = 4
+VERDICT_EXIT = {"allow": EXIT_OK, "ask": EXIT_ASK, "miss": EXIT_ASK, "deny": EXIT_DENY}
+
+
+class UsageError(Exception):
+    """Options that do not make a command: reported on stderr, exit EXIT_USAGE."""
 
 
 def _validator(args, **kw):
@@ -33,7 +42,7 @@ def _call_from_args(args):
         try:
             tool_input = json.loads(args.input)
         except json.JSONDecodeError as e:
-            raise SystemExit("lighthouse check: --input is not valid JSON: %s" % e)
+            raise UsageError("--input is not valid JSON: %s" % e) from None
     elif args.command is not None:
         tool_input = {"command": args.command}
     elif args.path is not None:
@@ -41,13 +50,13 @@ def _call_from_args(args):
     elif args.url is not None:
         tool_input = {"url": args.url}
     else:
-        raise SystemExit("lighthouse check: give --command, --path, --url, --input or --jsonl")
+        raise UsageError("give --command, --path, --url, --input or --jsonl")
     tool = args.tool
     if tool is None:
         tool = "Bash" if args.command is not None else "Read" if args.path is not None else \
             "WebFetch" if args.url is not None else None
     if tool is None:
-        raise SystemExit("lighthouse check: --tool is required with --input")
+        raise UsageError("--tool is required with --input")
     return tool, tool_input
 
 
@@ -73,7 +82,7 @@ def cmd_check(args):
         tool, tool_input = _call_from_args(args)
         d = v.check(tool, tool_input, cwd=args.cwd or os.getcwd(), agent_id=args.agent_id)
         print(json.dumps(_decision_row(None, d)))
-        return EXIT_OK
+        return VERDICT_EXIT[d.verdict]
     src = sys.stdin if args.jsonl == "-" else None
     try:
         fh = src or open(args.jsonl, encoding="utf-8")
@@ -116,7 +125,9 @@ def cmd_check(args):
         print("caught: %.1f%% of %d risky calls" % (caught, sum(c.get("expect") != "allow" for c, _ in labelled)))
         print("strict: %.1f%% of %d calls" % (strict, len(labelled)))
         print("false-positive: %.1f%% of %d safe calls" % (fp, sum(c.get("expect") == "allow" for c, _ in labelled)))
-    return EXIT_ERROR if bad else EXIT_OK
+        return EXIT_ERROR if bad else EXIT_OK
+    # The worst verdict of the file: deny > ask (or miss) > allow.
+    return EXIT_ERROR if bad else max((VERDICT_EXIT[vd] for vd in verdicts), default=EXIT_OK)
 
 
 def cmd_rules_list(args):
@@ -375,7 +386,11 @@ def build_parser():
         p.add_argument("--cwd", help="the agent's working directory (default: current directory)")
         p.add_argument("--home", help="the agent's home directory, when it differs from the usual roots")
 
-    p = sub.add_parser("check", help="validate tool calls in-process")
+    p = sub.add_parser("check", help="validate tool calls in-process; exit 0 allow, 3 ask, 4 deny",
+                       description="Validate tool calls in-process and print each decision as JSON. "
+                                   "Exit status: 0 allow, 3 ask (or a miss with --raw), 4 deny; with "
+                                   "--jsonl the worst verdict of the file, or 0 with --score; 1 an error "
+                                   "(a rule file refused, a line that is not a JSON object), 2 a usage error.")
     call_args(p)
     p.add_argument("--agent-id", default=None)
     p.add_argument("--jsonl", metavar="FILE", help="validate every call of a JSONL file (corpus shape; - for stdin)")
@@ -525,6 +540,9 @@ def main(argv=None):
         return EXIT_USAGE
     try:
         return args.func(args)
+    except UsageError as e:
+        print("lighthouse %s: %s" % (args.cmd, e), file=sys.stderr)
+        return EXIT_USAGE
     except RuleError as e:
         print("lighthouse: rule file refused: %s" % e, file=sys.stderr)
         return EXIT_ERROR

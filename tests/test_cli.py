@@ -20,14 +20,44 @@ def run(*args, input=None, ok=True, env=None):
 
 
 def test_check_one_command():
-    out = run("check", "--command", "rm -rf ~", "--cwd", WS).stdout
-    d = json.loads(out)
+    proc = run("check", "--command", "rm -rf ~", "--cwd", WS, ok=False)
+    d = json.loads(proc.stdout)
     assert d["verdict"] == "deny" and d["rule_id"] == "fs.rm-home" and d["tier"] == "rules"
+    assert proc.returncode == 4
+
+
+def test_check_exits_with_its_verdict_so_a_script_can_gate_on_it(tmp_path):
+    for command, verdict, code in (("ls", "allow", 0), ("sudo ls", "ask", 3), ("rm -rf ~", "deny", 4)):
+        proc = run("check", "--command", command, "--cwd", WS, ok=False)
+        assert (json.loads(proc.stdout)["verdict"], proc.returncode) == (verdict, code)
+    # A call no rule settles: ask with the default fallback, "miss" with --raw; both 3.
+    proc = run("check", "--command", "frobnicate", "--cwd", WS, "--raw", ok=False)
+    assert (json.loads(proc.stdout)["verdict"], proc.returncode) == ("miss", 3)
+    assert run("check", "--command", "frobnicate", "--cwd", WS, "--fallback", "allow").returncode == 0
+    # A file: the worst verdict of its calls; with --score, the report is the result.
+    calls = tmp_path / "calls.jsonl"
+
+    def write(*commands):
+        calls.write_text("".join(json.dumps({"tool": "Bash", "input": {"command": c}, "cwd": WS,
+                                             "expect": "allow"}) + "\n" for c in commands))
+
+    for commands, code in ((("ls", "git status"), 0), (("ls", "sudo ls"), 3), (("rm -rf ~", "sudo ls", "ls"), 4)):
+        write(*commands)
+        assert run("check", "--jsonl", str(calls), ok=False).returncode == code
+        assert run("check", "--jsonl", str(calls), "--score").returncode == 0
+    # Errors and usage errors keep their own codes.
+    calls.write_text(calls.read_text() + "not json\n")
+    assert run("check", "--jsonl", str(calls), ok=False).returncode == 1
+    assert run("check", "--jsonl", str(tmp_path / "missing.jsonl"), ok=False).returncode == 1
+    for args in (("--input", "{}"), ("--tool", "Write", "--input", "{not json"), ()):
+        proc = run("check", *args, ok=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("lighthouse check: "), proc.stderr
+    assert run("check", "--fallback", "maybe", "--command", "ls", ok=False).returncode == 2
 
 
 def test_check_tool_input_json():
-    out = run("check", "--tool", "Write", "--input", '{"file_path": "/etc/hosts", "content": "x"}', "--cwd", WS).stdout
-    assert json.loads(out)["verdict"] == "deny"
+    proc = run("check", "--tool", "Write", "--input", '{"file_path": "/etc/hosts", "content": "x"}', "--cwd", WS, ok=False)
+    assert json.loads(proc.stdout)["verdict"] == "deny" and proc.returncode == 4
 
 
 def test_check_bad_input_json_is_a_clear_error():
