@@ -16,7 +16,8 @@ class Validator:
     """Decide tool calls with the compiled (or pure) rule engine and decision cache.
 
     ``rules``: extra rule files or directories loaded after the shipped packs (their rules
-    add to or override pack rules by id). ``packs=False`` loads only ``rules``.
+    add to or override pack rules by id). ``packs=False`` loads only the rules of ``rules``
+    (with the packs' description of how programs read their argv, which holds no rule).
     ``cache_size`` (0 disables the cache) and ``cache_ttl`` (seconds) size the decision
     cache. ``fallback`` answers calls no rule settles ("ask" by default); ``raw=True``
     returns those as verdict "miss" instead, for callers that escalate them.

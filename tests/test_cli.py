@@ -148,8 +148,9 @@ def test_readme_rule_example_passes_rules_test(tmp_path):
     block = next(b for b in blocks if b.startswith("# my-rules.toml"))
     f = tmp_path / "my-rules.toml"
     f.write_text(block)
-    out = run("rules", "test", str(f)).stdout
-    assert "1 rules" in out and "2 examples" in out
+    for args in ((), ("--no-packs",)):
+        out = run("rules", "test", *args, str(f)).stdout
+        assert "1 rules" in out and "2 examples" in out
 
 
 def test_rules_test_checks_which_rule_decides_an_example(tmp_path):

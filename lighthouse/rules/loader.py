@@ -385,9 +385,12 @@ def _rule_files(paths):
 
 
 def load_policy(extra=(), packs=True):
-    """Load the shipped packs (unless packs=False) and then the user files/directories in
-    `extra`; a later rule with the same id replaces an earlier one in place."""
-    files = (pack_paths() if packs else []) + _rule_files(extra)
+    """Load the shipped packs and then the user files/directories in `extra`; a later rule
+    with the same id replaces an earlier one in place. ``packs=False`` leaves the rule
+    packs out but keeps ``programs.toml``: it holds no rules, only how programs read
+    their argv and the shared path sets, without which a user rule would misread
+    ``git -C app push`` (``app`` taken for the subcommand)."""
+    files = (pack_paths() if packs else pack_paths()[:1]) + _rule_files(extra)
     order = []
     by_id = {}
     programs = {}
