@@ -112,6 +112,16 @@ def test_rule_file_error_is_reported_not_raised(tmp_path):
     assert proc.returncode == 1 and "rule file refused" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_an_invalid_regex_is_one_message_without_re2s_own_log(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\ncode = "(unclosed"\n')
+    for proc in (run("rules", "test", str(f), ok=False), run("check", "--rules", str(f), "--command", "ls", ok=False)):
+        assert proc.returncode == 1
+        out = proc.stdout + proc.stderr
+        assert "%s:6: code: invalid regular expression '(unclosed' (RE2: missing ): (unclosed)" % f in out
+        assert "absl" not in out and "re2.cc" not in out, out
+
+
 def test_info_reports_implementation():
     info = json.loads(run("info", "--json").stdout)
     assert info["implementation"] in ("compiled", "pure") and info["rules"] > 100

@@ -136,13 +136,23 @@ def _check_glob(path, line, key, pattern):
         raise RuleError(path, line, "%s: unbalanced braces in %r" % (key, pattern))
 
 
+# RE2 logs a pattern it cannot compile to stderr through absl ("WARNING: All log messages
+# before absl::InitializeLog() ...", then "re2.cc:... Error parsing ..."), past the
+# RuleError that says the same with the file and line.
+_CHECK_OPTIONS = re2.Options()
+_CHECK_OPTIONS.log_errors = False
+
+
 def _check_regex(path, line, key, pattern):
     if not isinstance(pattern, str) or not pattern:
         raise RuleError(path, line, "%s: must be a non-empty regular expression string" % key)
     try:
-        rx = re2.compile(pattern)
+        rx = re2.compile(pattern, _CHECK_OPTIONS)
     except re2.error as e:
-        raise RuleError(path, line, "%s: invalid regular expression %r (RE2: %s)" % (key, pattern, e)) from None
+        why = e.args[0] if e.args else ""
+        if isinstance(why, bytes):
+            why = why.decode("utf-8", "replace")
+        raise RuleError(path, line, "%s: invalid regular expression %r (RE2: %s)" % (key, pattern, why)) from None
     size = getattr(getattr(rx, "_regexp", None), "ProgramSize", None)
     if size is not None and size() > MAX_REGEX_PROGRAM:
         raise RuleError(path, line, "%s: regular expression is too large" % key)
