@@ -60,6 +60,13 @@ def _call_from_args(args):
     return tool, tool_input
 
 
+def _cwd(args):
+    """--cwd as an absolute path: a relative one names a directory from where the command
+    runs, as in a shell (the library and the server refuse a relative cwd, having
+    nothing to resolve it against)."""
+    return os.path.abspath(args.cwd) if args.cwd else os.getcwd()
+
+
 def _decision_row(case_id, d):
     row = {"id": case_id} if case_id is not None else {}
     row.update(verdict=d.verdict, tier=d.tier, rule_id=d.rule_id, reason=d.reason)
@@ -80,7 +87,7 @@ def cmd_check(args):
     v = _validator(args, cache_size=0 if args.jsonl else 1024, fallback=args.fallback, raw=args.raw)
     if args.jsonl is None:
         tool, tool_input = _call_from_args(args)
-        d = v.check(tool, tool_input, cwd=args.cwd or os.getcwd(), agent_id=args.agent_id)
+        d = v.check(tool, tool_input, cwd=_cwd(args), agent_id=args.agent_id)
         print(json.dumps(_decision_row(None, d)))
         return VERDICT_EXIT[d.verdict]
     src = sys.stdin if args.jsonl == "-" else None
@@ -156,7 +163,7 @@ def cmd_rules_list(args):
 def cmd_rules_explain(args):
     v = _validator(args, cache_size=0)
     tool, tool_input = _call_from_args(args)
-    result = v.explain(tool, tool_input, cwd=args.cwd or os.getcwd())
+    result = v.explain(tool, tool_input, cwd=_cwd(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -383,7 +390,8 @@ def build_parser():
         p.add_argument("--path", help="file_path for file tools")
         p.add_argument("--url", help="url for WebFetch")
         p.add_argument("--input", help="the tool_input object as JSON")
-        p.add_argument("--cwd", help="the agent's working directory (default: current directory)")
+        p.add_argument("--cwd", help="the agent's working directory (default: the current directory; "
+                                     "a relative path is taken from it)")
         p.add_argument("--home", help="the agent's home directory, when it differs from the usual roots")
 
     p = sub.add_parser("check", help="validate tool calls in-process; exit 0 allow, 3 ask, 4 deny",
