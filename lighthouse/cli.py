@@ -361,6 +361,70 @@ def cmd_tokens(args):
     return EXIT_OK
 
 
+def _admin_client(args):
+    """A Client for the Admin commands, or a UsageError for options that do not go
+    together. The credential is --token (or $LIGHTHOUSE_ADMIN_TOKEN), else the secret in
+    --admin-token-file, else, to a loopback address, the secret a server without tokens
+    writes beside its local socket (--socket, $LIGHTHOUSE_SOCKET or the default path)."""
+    from .client import Client, _loopback_target
+
+    def read(path, what):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError as e:
+            raise UsageError("cannot read %s %s: %s" % (what, path, e.strerror)) from None
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert and not args.tls_ca:
+        raise UsageError("--tls-cert needs --tls-ca")
+    if (args.token or args.admin_token_file) and not args.tls_ca and not _loopback_target(args.server):
+        raise UsageError("an admin credential goes to %s only over TLS (--tls-ca): it would cross the network "
+                         "in clear text" % args.server)
+    tls = {}
+    if args.tls_ca:
+        tls["root_certificates"] = read(args.tls_ca, "--tls-ca")
+    if args.tls_cert:
+        tls["certificate_chain"] = read(args.tls_cert, "--tls-cert")
+        tls["private_key"] = read(args.tls_key, "--tls-key")
+    return Client(args.server, admin_token=args.token or None, admin_token_file=args.admin_token_file,
+                  socket=args.socket, timeout=args.timeout, **tls)
+
+
+def _counts(mapping):
+    return ", ".join("%s %d" % (k, v) for k, v in sorted(mapping.items())) or "none"
+
+
+def cmd_admin(args):
+    from .client import CallError
+    try:
+        with _admin_client(args) as c:
+            answer = c.stats() if args.admin_cmd == "stats" else c.reload_policy()
+    except CallError as e:
+        print("lighthouse admin %s: %s: %s: %s" % (args.admin_cmd, args.server, e.code.name, e.message),
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        # The fields by name, numbers as JSON numbers (protobuf's JSON mapping quotes 64-bit ones).
+        print(json.dumps({f.name: dict(getattr(answer, f.name)) if f.message_type else getattr(answer, f.name)
+                          for f in answer.DESCRIPTOR.fields}, indent=2, sort_keys=True))
+        return EXIT_OK
+    if args.admin_cmd == "reload":
+        print("policy generation %d, %d rules%s" % (answer.policy_generation, answer.rule_count,
+                                                   "; tokens file reloaded" if answer.tokens_reloaded else ""))
+        return EXIT_OK
+    print("%spid %d, up %.0f s" % ("worker %d of %d, " % (answer.worker, answer.workers) if answer.workers > 1 else "",
+                                    answer.pid, answer.uptime_seconds))
+    print("policy generation %d, %d rules, %s" % (answer.policy_generation, answer.rule_count, answer.implementation))
+    print("decisions: %d (%s; %s)" % (answer.decisions, _counts(answer.decisions_by_verdict),
+                                      _counts(answer.decisions_by_tier)))
+    print("cache: %d hits, %d misses, %d entries" % (answer.cache_hits, answer.cache_misses, answer.cache_size))
+    print("in flight: %d" % answer.in_flight)
+    print("errors: %s" % _counts(answer.errors_by_code))
+    return EXIT_OK
+
+
 def _port(text):
     """argparse type of a TCP port: 0 to 65535."""
     import argparse
@@ -522,6 +586,35 @@ def build_parser():
     p.add_argument("--file", required=True)
     p.set_defaults(func=cmd_tokens)
 
+    admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
+    asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")
+    for action, text in (("stats", "the answering worker's counters (Admin.Stats)"),
+                         ("reload", "reload the rule files, tokens and TLS files (Admin.ReloadPolicy)")):
+        p = asub.add_parser(action, help=text, description=text + ". Needs an admin credential: --token, "
+                            "--admin-token-file, or for a server without tokens on this machine the secret "
+                            "it writes beside its local socket (found like the hook finds the socket).")
+        p.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("LIGHTHOUSE_ADDR") or "127.0.0.1:50051",
+                       help="the server's gRPC address (default: $LIGHTHOUSE_ADDR, else 127.0.0.1:50051)")
+        p.add_argument("--token", default=os.environ.get("LIGHTHOUSE_ADMIN_TOKEN"),
+                       help="an admin token of the server's tokens file, or its admin secret (default: "
+                            "$LIGHTHOUSE_ADMIN_TOKEN; other users can read a command line, the environment "
+                            "or --admin-token-file they cannot)")
+        p.add_argument("--admin-token-file", metavar="PATH",
+                       help="the file holding the admin secret (the server's --admin-token-file); read only "
+                            "if owner-only in a directory no one else can write to")
+        p.add_argument("--socket", metavar="PATH",
+                       help="the server's local socket, beside which a server without tokens writes its "
+                            "admin secret (default: $LIGHTHOUSE_SOCKET, else the default path)")
+        p.add_argument("--tls-ca", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_CA"),
+                       help="talk TLS, trusting this CA (default: $LIGHTHOUSE_TLS_CA)")
+        p.add_argument("--tls-cert", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_CERT"),
+                       help="client certificate for mutual TLS (default: $LIGHTHOUSE_TLS_CERT)")
+        p.add_argument("--tls-key", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_KEY"),
+                       help="its private key (default: $LIGHTHOUSE_TLS_KEY)")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds for the call (default 10)")
+        p.add_argument("--json", action="store_true", help="the answer as JSON")
+        p.set_defaults(func=cmd_admin)
+
     p = sub.add_parser("info", help="version, implementation (compiled or pure), rules, local socket")
     p.add_argument("--json", action="store_true")
     p.add_argument("--socket-path", action="store_true",
@@ -542,7 +635,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if args.cmd in ("rules", "hook", "tokens"):
+        if args.cmd in ("rules", "hook", "tokens", "admin"):
             parser.parse_args([args.cmd, "--help"])
         parser.print_help()
         return EXIT_USAGE
