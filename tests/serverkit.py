@@ -199,10 +199,11 @@ class ServerThread:
 
 class ServerProcess:
     """``lighthouse serve`` as a subprocess on a free port (and free metrics port), without
-    the local socket; unless ``args`` give --tokens or --admin-token-file, the admin
-    secret goes to ``admin_token_file`` in a private directory."""
+    the local socket unless ``socket`` names its path; unless ``args`` give --tokens or
+    --admin-token-file, the admin secret goes to ``admin_token_file`` in a private
+    directory."""
 
-    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None):
+    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None, socket=None):
         self.port = port or free_port()
         self.metrics_port = free_port() if metrics else 0
         self._admin_dir = self.admin_token_file = None
@@ -211,7 +212,8 @@ class ServerProcess:
             self.admin_token_file = os.path.join(self._admin_dir, "admin-token")
             args += ("--admin-token-file", self.admin_token_file)
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
-                "--metrics-port", str(self.metrics_port), "--no-socket", "--grace", "3", *args]
+                "--metrics-port", str(self.metrics_port), *(("--socket", socket) if socket else ("--no-socket",)),
+                "--grace", "3", *args]
         full_env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         full_env.update(env or {})
         self.log_path = None
