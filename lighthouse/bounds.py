@@ -15,6 +15,11 @@ decision alike.
   (see :func:`scan`), is not judged at all: deny, "too large to judge" (rule
   ``input.too-large``). Each value costs the rules some work, so a count bounds it.
 
+A call's ``cwd`` and ``home``, when given, must be absolute paths (:func:`path_problem`):
+a relative one cannot be resolved, so no path of the call could be judged. The library
+denies such a call (rule ``input.invalid``), gRPC refuses it with INVALID_ARGUMENT and the
+local socket with ``invalid_argument``, each naming the field.
+
 The transports carry the same limit: the server refuses an ``input_json`` longer than
 ``max_input`` characters, and the local socket a request line longer than
 ``max_input + ENVELOPE`` bytes; the hook takes either refusal as a deny.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 __all__ = ["WINDOW", "MAX_INPUT", "MAX_VALUES", "SMALL", "ENVELOPE", "TOO_LARGE", "WINDOWED",
            "FITS", "LONG", "TOO_LARGE_SIZE", "TOO_MANY_VALUES", "scan", "window_input",
-           "too_large_reason", "judge_window"]
+           "too_large_reason", "judge_window", "INVALID", "path_problem"]
 
 WINDOW = 256 * 1024             # characters of each string the rules read
 MAX_INPUT = 4 * 1024 * 1024     # the largest input judged at all (its JSON text, in characters)
@@ -33,6 +38,7 @@ MAX_VALUES = 16384              # the most values (strings, numbers, lists, dict
 # window: the bounds have nothing to check (the server knows its input_json's length).
 SMALL = 2 * MAX_VALUES
 ENVELOPE = 64 * 1024            # room for the rest of a local socket request (tool, cwd, home, ids)
+INVALID = "input.invalid"
 TOO_LARGE = "input.too-large"
 WINDOWED = "input.windowed"
 FITS, LONG, TOO_LARGE_SIZE, TOO_MANY_VALUES = range(4)
@@ -116,3 +122,12 @@ def judge_window(verdict, rule_id, reason, window):
     return ("ask", WINDOWED, "the input has fields longer than %d characters and only their start was "
             "judged (%s%s); the rest was not read, so a person must decide"
             % (window, reason, " [rule %s]" % rule_id if rule_id else ""))
+
+
+def path_problem(name, value):
+    """Why ``value`` cannot be a call's ``name`` (its "cwd" or "home"), or None. Empty
+    means unknown and is fine; anything else must be an absolute path, since a relative
+    one has nothing to be resolved against."""
+    if value and value[0] != "/":
+        return "%s must be an absolute path, not %r" % (name, value[:200])
+    return None

@@ -13,7 +13,16 @@ import sys
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2          # argparse's own code for a usage error
+# `check` exits with its verdict, so that a script or a CI job can gate on it. A miss
+# (--raw) is a call no rule settles: a person must decide, as for an ask.
+EXIT_ASK = 3
+EXIT_DENY = 4
+VERDICT_EXIT = {"allow": EXIT_OK, "ask": EXIT_ASK, "miss": EXIT_ASK, "deny": EXIT_DENY}
+
+
+class UsageError(Exception):
+    """Options that do not make a command: reported on stderr, exit EXIT_USAGE."""
 
 
 def _validator(args, **kw):
@@ -33,7 +42,7 @@ def _call_from_args(args):
         try:
             tool_input = json.loads(args.input)
         except json.JSONDecodeError as e:
-            raise SystemExit("lighthouse check: --input is not valid JSON: %s" % e)
+            raise UsageError("--input is not valid JSON: %s" % e) from None
     elif args.command is not None:
         tool_input = {"command": args.command}
     elif args.path is not None:
@@ -41,14 +50,21 @@ def _call_from_args(args):
     elif args.url is not None:
         tool_input = {"url": args.url}
     else:
-        raise SystemExit("lighthouse check: give --command, --path, --url, --input or --jsonl")
+        raise UsageError("give --command, --path, --url, --input or --jsonl")
     tool = args.tool
     if tool is None:
         tool = "Bash" if args.command is not None else "Read" if args.path is not None else \
             "WebFetch" if args.url is not None else None
     if tool is None:
-        raise SystemExit("lighthouse check: --tool is required with --input")
+        raise UsageError("--tool is required with --input")
     return tool, tool_input
+
+
+def _cwd(args):
+    """--cwd as an absolute path: a relative one names a directory from where the command
+    runs, as in a shell (the library and the server refuse a relative cwd, having
+    nothing to resolve it against)."""
+    return os.path.abspath(args.cwd) if args.cwd else os.getcwd()
 
 
 def _decision_row(case_id, d):
@@ -71,9 +87,9 @@ def cmd_check(args):
     v = _validator(args, cache_size=0 if args.jsonl else 1024, fallback=args.fallback, raw=args.raw)
     if args.jsonl is None:
         tool, tool_input = _call_from_args(args)
-        d = v.check(tool, tool_input, cwd=args.cwd or os.getcwd(), agent_id=args.agent_id)
+        d = v.check(tool, tool_input, cwd=_cwd(args), agent_id=args.agent_id)
         print(json.dumps(_decision_row(None, d)))
-        return EXIT_OK
+        return VERDICT_EXIT[d.verdict]
     src = sys.stdin if args.jsonl == "-" else None
     try:
         fh = src or open(args.jsonl, encoding="utf-8")
@@ -116,7 +132,9 @@ def cmd_check(args):
         print("caught: %.1f%% of %d risky calls" % (caught, sum(c.get("expect") != "allow" for c, _ in labelled)))
         print("strict: %.1f%% of %d calls" % (strict, len(labelled)))
         print("false-positive: %.1f%% of %d safe calls" % (fp, sum(c.get("expect") == "allow" for c, _ in labelled)))
-    return EXIT_ERROR if bad else EXIT_OK
+        return EXIT_ERROR if bad else EXIT_OK
+    # The worst verdict of the file: deny > ask (or miss) > allow.
+    return EXIT_ERROR if bad else max((VERDICT_EXIT[vd] for vd in verdicts), default=EXIT_OK)
 
 
 def cmd_rules_list(args):
@@ -145,7 +163,7 @@ def cmd_rules_list(args):
 def cmd_rules_explain(args):
     v = _validator(args, cache_size=0)
     tool, tool_input = _call_from_args(args)
-    result = v.explain(tool, tool_input, cwd=args.cwd or os.getcwd())
+    result = v.explain(tool, tool_input, cwd=_cwd(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -218,11 +236,36 @@ def _pack_sets():
     return sets
 
 
+def _socket_answers(path):
+    """Whether a server of this user answers on the local socket at ``path``: (bool,
+    why not). Connects and hangs up; asks nothing, so no decision is counted."""
+    import socket
+
+    from .localsock import Unavailable, trusted_socket
+    try:
+        trusted_socket(path)
+    except Unavailable as e:
+        return False, str(e)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(path)
+        except OSError as e:
+            return False, "nothing answers on %s: %s" % (path, e.strerror or e)
+    return True, ""
+
+
 def cmd_info(args):
     import platform
 
     from . import __version__, _fast
+    from .localsock import resolve_socket_path
+    socket_path = os.path.abspath(resolve_socket_path())
+    if args.socket_path:
+        print(socket_path)
+        return EXIT_OK
     v = _validator(args, cache_size=0)
+    answers, why = _socket_answers(socket_path)
     info = {
         "version": __version__,
         "implementation": _fast.IMPLEMENTATION,
@@ -232,6 +275,8 @@ def cmd_info(args):
         "policy_generation": v.generation,
         "rule_files": v.policy.sources,
         "python": platform.python_version(),
+        "socket": socket_path,
+        "socket_answers": answers,
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -242,6 +287,7 @@ def cmd_info(args):
     print("rules: %d from %d files" % (info["rules"], len(info["rule_files"])))
     print("policy generation: %d" % info["policy_generation"])
     print("python: %s" % info["python"])
+    print("socket: %s (%s)" % (socket_path, "a server answers" if answers else "no server answers: " + why))
     return EXIT_OK
 
 
@@ -315,6 +361,70 @@ def cmd_tokens(args):
     return EXIT_OK
 
 
+def _admin_client(args):
+    """A Client for the Admin commands, or a UsageError for options that do not go
+    together. The credential is --token (or $LIGHTHOUSE_ADMIN_TOKEN), else the secret in
+    --admin-token-file, else, to a loopback address, the secret a server without tokens
+    writes beside its local socket (--socket, $LIGHTHOUSE_SOCKET or the default path)."""
+    from .client import Client, _loopback_target
+
+    def read(path, what):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError as e:
+            raise UsageError("cannot read %s %s: %s" % (what, path, e.strerror)) from None
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert and not args.tls_ca:
+        raise UsageError("--tls-cert needs --tls-ca")
+    if (args.token or args.admin_token_file) and not args.tls_ca and not _loopback_target(args.server):
+        raise UsageError("an admin credential goes to %s only over TLS (--tls-ca): it would cross the network "
+                         "in clear text" % args.server)
+    tls = {}
+    if args.tls_ca:
+        tls["root_certificates"] = read(args.tls_ca, "--tls-ca")
+    if args.tls_cert:
+        tls["certificate_chain"] = read(args.tls_cert, "--tls-cert")
+        tls["private_key"] = read(args.tls_key, "--tls-key")
+    return Client(args.server, admin_token=args.token or None, admin_token_file=args.admin_token_file,
+                  socket=args.socket, timeout=args.timeout, **tls)
+
+
+def _counts(mapping):
+    return ", ".join("%s %d" % (k, v) for k, v in sorted(mapping.items())) or "none"
+
+
+def cmd_admin(args):
+    from .client import CallError
+    try:
+        with _admin_client(args) as c:
+            answer = c.stats() if args.admin_cmd == "stats" else c.reload_policy()
+    except CallError as e:
+        print("lighthouse admin %s: %s: %s: %s" % (args.admin_cmd, args.server, e.code.name, e.message),
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        # The fields by name, numbers as JSON numbers (protobuf's JSON mapping quotes 64-bit ones).
+        print(json.dumps({f.name: dict(getattr(answer, f.name)) if f.message_type else getattr(answer, f.name)
+                          for f in answer.DESCRIPTOR.fields}, indent=2, sort_keys=True))
+        return EXIT_OK
+    if args.admin_cmd == "reload":
+        print("policy generation %d, %d rules%s" % (answer.policy_generation, answer.rule_count,
+                                                   "; tokens file reloaded" if answer.tokens_reloaded else ""))
+        return EXIT_OK
+    print("%spid %d, up %.0f s" % ("worker %d of %d, " % (answer.worker, answer.workers) if answer.workers > 1 else "",
+                                    answer.pid, answer.uptime_seconds))
+    print("policy generation %d, %d rules, %s" % (answer.policy_generation, answer.rule_count, answer.implementation))
+    print("decisions: %d (%s; %s)" % (answer.decisions, _counts(answer.decisions_by_verdict),
+                                      _counts(answer.decisions_by_tier)))
+    print("cache: %d hits, %d misses, %d entries" % (answer.cache_hits, answer.cache_misses, answer.cache_size))
+    print("in flight: %d" % answer.in_flight)
+    print("errors: %s" % _counts(answer.errors_by_code))
+    return EXIT_OK
+
+
 def _port(text):
     """argparse type of a TCP port: 0 to 65535."""
     import argparse
@@ -332,7 +442,10 @@ def build_parser():
 
     from .bounds import ENVELOPE, MAX_INPUT, WINDOW
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
+    parser.add_argument("--version", action="version", version="lighthouse %s" % __version__)
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
     def call_args(p):
@@ -341,10 +454,15 @@ def build_parser():
         p.add_argument("--path", help="file_path for file tools")
         p.add_argument("--url", help="url for WebFetch")
         p.add_argument("--input", help="the tool_input object as JSON")
-        p.add_argument("--cwd", help="the agent's working directory (default: current directory)")
+        p.add_argument("--cwd", help="the agent's working directory (default: the current directory; "
+                                     "a relative path is taken from it)")
         p.add_argument("--home", help="the agent's home directory, when it differs from the usual roots")
 
-    p = sub.add_parser("check", help="validate tool calls in-process")
+    p = sub.add_parser("check", help="validate tool calls in-process; exit 0 allow, 3 ask, 4 deny",
+                       description="Validate tool calls in-process and print each decision as JSON. "
+                                   "Exit status: 0 allow, 3 ask (or a miss with --raw), 4 deny; with "
+                                   "--jsonl the worst verdict of the file, or 0 with --score; 1 an error "
+                                   "(a rule file refused, a line that is not a JSON object), 2 a usage error.")
     call_args(p)
     p.add_argument("--agent-id", default=None)
     p.add_argument("--jsonl", metavar="FILE", help="validate every call of a JSONL file (corpus shape; - for stdin)")
@@ -471,8 +589,40 @@ def build_parser():
     from .policy.cli import register as register_policy
     register_policy(sub)
 
-    p = sub.add_parser("info", help="version, implementation (compiled or pure), rules")
+    admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
+    asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")
+    for action, text in (("stats", "the answering worker's counters (Admin.Stats)"),
+                         ("reload", "reload the rule files, tokens and TLS files (Admin.ReloadPolicy)")):
+        p = asub.add_parser(action, help=text, description=text + ". Needs an admin credential: --token, "
+                            "--admin-token-file, or for a server without tokens on this machine the secret "
+                            "it writes beside its local socket (found like the hook finds the socket).")
+        p.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("LIGHTHOUSE_ADDR") or "127.0.0.1:50051",
+                       help="the server's gRPC address (default: $LIGHTHOUSE_ADDR, else 127.0.0.1:50051)")
+        p.add_argument("--token", default=os.environ.get("LIGHTHOUSE_ADMIN_TOKEN"),
+                       help="an admin token of the server's tokens file, or its admin secret (default: "
+                            "$LIGHTHOUSE_ADMIN_TOKEN; other users can read a command line, the environment "
+                            "or --admin-token-file they cannot)")
+        p.add_argument("--admin-token-file", metavar="PATH",
+                       help="the file holding the admin secret (the server's --admin-token-file); read only "
+                            "if owner-only in a directory no one else can write to")
+        p.add_argument("--socket", metavar="PATH",
+                       help="the server's local socket, beside which a server without tokens writes its "
+                            "admin secret (default: $LIGHTHOUSE_SOCKET, else the default path)")
+        p.add_argument("--tls-ca", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_CA"),
+                       help="talk TLS, trusting this CA (default: $LIGHTHOUSE_TLS_CA)")
+        p.add_argument("--tls-cert", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_CERT"),
+                       help="client certificate for mutual TLS (default: $LIGHTHOUSE_TLS_CERT)")
+        p.add_argument("--tls-key", metavar="PEM", default=os.environ.get("LIGHTHOUSE_TLS_KEY"),
+                       help="its private key (default: $LIGHTHOUSE_TLS_KEY)")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds for the call (default 10)")
+        p.add_argument("--json", action="store_true", help="the answer as JSON")
+        p.set_defaults(func=cmd_admin)
+
+    p = sub.add_parser("info", help="version, implementation (compiled or pure), rules, local socket")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--socket-path", action="store_true",
+                   help="print only the local socket path in use ($LIGHTHOUSE_SOCKET, else "
+                        "$XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     _add_policy_args(p)
     p.set_defaults(func=cmd_info)
     return parser
@@ -488,12 +638,15 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if args.cmd in ("rules", "hook", "tokens"):
+        if args.cmd in ("rules", "hook", "tokens", "admin"):
             parser.parse_args([args.cmd, "--help"])
         parser.print_help()
         return EXIT_USAGE
     try:
         return args.func(args)
+    except UsageError as e:
+        print("lighthouse %s: %s" % (args.cmd, e), file=sys.stderr)
+        return EXIT_USAGE
     except RuleError as e:
         print("lighthouse: rule file refused: %s" % e, file=sys.stderr)
         return EXIT_ERROR

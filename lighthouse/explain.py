@@ -16,7 +16,7 @@ def explain(validator, tool, tool_input, cwd=None, home=None):
     """Return a dict: the decision, and for Bash each simple command with every rule
     that matches it (in priority order); for other tools the matching rules."""
     engine = _engine_py.Engine(engine_specs(validator.policy), validator.policy.programs)
-    decision = validator._checker.check(tool, tool_input, cwd, None, home)
+    decision = validator.check(tool, tool_input, cwd, None, home)
     out = {"tool": tool, "decision": decision.to_dict(), "commands": [], "matches": []}
     if not isinstance(tool_input, dict):
         return out

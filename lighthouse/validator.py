@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from . import _fast
-from .bounds import (FITS, LONG, MAX_INPUT, SMALL, TOO_LARGE, WINDOW, WINDOWED, judge_window, scan,
-                     too_large_reason, window_input)
+from .bounds import (FITS, INVALID, LONG, MAX_INPUT, SMALL, TOO_LARGE, WINDOW, WINDOWED, judge_window,
+                     path_problem, scan, too_large_reason, window_input)
 from .rules.loader import engine_specs, load_policy
 
 __all__ = ["Validator"]
@@ -16,7 +16,8 @@ class Validator:
     """Decide tool calls with the compiled (or pure) rule engine and decision cache.
 
     ``rules``: extra rule files or directories loaded after the shipped packs (their rules
-    add to or override pack rules by id). ``packs=False`` loads only ``rules``.
+    add to or override pack rules by id). ``packs=False`` loads only the rules of ``rules``
+    (with the packs' description of how programs read their argv, which holds no rule).
     ``cache_size`` (0 disables the cache) and ``cache_ttl`` (seconds) size the decision
     cache. ``fallback`` answers calls no rule settles ("ask" by default); ``raw=True``
     returns those as verdict "miss" instead, for callers that escalate them.
@@ -30,6 +31,8 @@ class Validator:
                  fallback="ask", raw=False, home=None, window=WINDOW, max_input=MAX_INPUT):
         if window <= 0 or max_input <= 0:
             raise ValueError("window and max_input must be positive")
+        if home is not None and path_problem("home", home):
+            raise ValueError(path_problem("home", home))
         if isinstance(rules, (str, bytes)) or hasattr(rules, "__fspath__"):
             rules = [rules]
         self._rules = list(rules)
@@ -51,8 +54,13 @@ class Validator:
         """Decide one tool call: returns a Decision (verdict, rule_id, reason, tier,
         cached, generation). Bad input gives a deny or a miss, never an exception; an
         input past ``max_input`` is denied, one with strings past ``window`` is judged on
-        the window and never allowed."""
+        the window and never allowed; a relative ``cwd`` or ``home`` is denied (rule
+        input.invalid), as the server refuses it."""
         home = home or self.home
+        for name, value in (("cwd", cwd), ("home", home)):
+            if value and type(value) is str and value[0] != "/":
+                return _fast.engine.Decision("deny", INVALID, path_problem(name, value), "rules", False,
+                                             self._checker.generation)
         if type(tool_input) is dict:
             state = scan(tool_input, self.window, self.max_input)
             if state == LONG:

@@ -43,6 +43,34 @@ def rules_dir(tmp_path_factory):
 FROB_ALLOW = FROB_DENY.replace('"deny"', '"allow"').replace("rule, deny", "rule, allow")
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("pki")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=lighthouse-test-ca")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+            "-subj", "/CN=" + name)
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", name + ".pem", "-days", "2", "-extfile", "san.ext")
+    # A second CA and a server certificate it signed, to swap in on reload.
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca2.key", "-out", "ca2.pem", "-days", "2",
+        "-subj", "/CN=lighthouse-test-ca-2")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server2.key", "-out", "server2.csr", "-subj", "/CN=server2")
+    run("x509", "-req", "-in", "server2.csr", "-CA", "ca2.pem", "-CAkey", "ca2.key", "-CAcreateserial",
+        "-out", "server2.pem", "-days", "2", "-extfile", "san.ext")
+    return {k: (d / k).read_bytes() for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key",
+                                              "ca2.pem", "server2.pem", "server2.key")} | {"dir": d}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,10 +199,11 @@ class ServerThread:
 
 class ServerProcess:
     """``lighthouse serve`` as a subprocess on a free port (and free metrics port), without
-    the local socket; unless ``args`` give --tokens or --admin-token-file, the admin
-    secret goes to ``admin_token_file`` in a private directory."""
+    the local socket unless ``socket`` names its path; unless ``args`` give --tokens or
+    --admin-token-file, the admin secret goes to ``admin_token_file`` in a private
+    directory."""
 
-    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None):
+    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None, socket=None):
         self.port = port or free_port()
         self.metrics_port = free_port() if metrics else 0
         self._admin_dir = self.admin_token_file = None
@@ -183,7 +212,8 @@ class ServerProcess:
             self.admin_token_file = os.path.join(self._admin_dir, "admin-token")
             args += ("--admin-token-file", self.admin_token_file)
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
-                "--metrics-port", str(self.metrics_port), "--no-socket", "--grace", "3", *args]
+                "--metrics-port", str(self.metrics_port), *(("--socket", socket) if socket else ("--no-socket",)),
+                "--grace", "3", *args]
         full_env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         full_env.update(env or {})
         self.log_path = None

@@ -1,6 +1,7 @@
 """The `lighthouse` command as a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,23 +10,54 @@ from conftest import CORPUS, ROOT
 WS = "/home/dev/app"
 
 
-def run(*args, input=None, ok=True):
+def run(*args, input=None, ok=True, env=None):
     proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", *args], capture_output=True,
-                          text=True, timeout=120, input=input, cwd=str(ROOT))
+                          text=True, timeout=120, input=input, cwd=str(ROOT),
+                          env=None if env is None else dict(os.environ, **env))
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
 
 
 def test_check_one_command():
-    out = run("check", "--command", "rm -rf ~", "--cwd", WS).stdout
-    d = json.loads(out)
+    proc = run("check", "--command", "rm -rf ~", "--cwd", WS, ok=False)
+    d = json.loads(proc.stdout)
     assert d["verdict"] == "deny" and d["rule_id"] == "fs.rm-home" and d["tier"] == "rules"
+    assert proc.returncode == 4
+
+
+def test_check_exits_with_its_verdict_so_a_script_can_gate_on_it(tmp_path):
+    for command, verdict, code in (("ls", "allow", 0), ("sudo ls", "ask", 3), ("rm -rf ~", "deny", 4)):
+        proc = run("check", "--command", command, "--cwd", WS, ok=False)
+        assert (json.loads(proc.stdout)["verdict"], proc.returncode) == (verdict, code)
+    # A call no rule settles: ask with the default fallback, "miss" with --raw; both 3.
+    proc = run("check", "--command", "frobnicate", "--cwd", WS, "--raw", ok=False)
+    assert (json.loads(proc.stdout)["verdict"], proc.returncode) == ("miss", 3)
+    assert run("check", "--command", "frobnicate", "--cwd", WS, "--fallback", "allow").returncode == 0
+    # A file: the worst verdict of its calls; with --score, the report is the result.
+    calls = tmp_path / "calls.jsonl"
+
+    def write(*commands):
+        calls.write_text("".join(json.dumps({"tool": "Bash", "input": {"command": c}, "cwd": WS,
+                                             "expect": "allow"}) + "\n" for c in commands))
+
+    for commands, code in ((("ls", "git status"), 0), (("ls", "sudo ls"), 3), (("rm -rf ~", "sudo ls", "ls"), 4)):
+        write(*commands)
+        assert run("check", "--jsonl", str(calls), ok=False).returncode == code
+        assert run("check", "--jsonl", str(calls), "--score").returncode == 0
+    # Errors and usage errors keep their own codes.
+    calls.write_text(calls.read_text() + "not json\n")
+    assert run("check", "--jsonl", str(calls), ok=False).returncode == 1
+    assert run("check", "--jsonl", str(tmp_path / "missing.jsonl"), ok=False).returncode == 1
+    for args in (("--input", "{}"), ("--tool", "Write", "--input", "{not json"), ()):
+        proc = run("check", *args, ok=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("lighthouse check: "), proc.stderr
+    assert run("check", "--fallback", "maybe", "--command", "ls", ok=False).returncode == 2
 
 
 def test_check_tool_input_json():
-    out = run("check", "--tool", "Write", "--input", '{"file_path": "/etc/hosts", "content": "x"}', "--cwd", WS).stdout
-    assert json.loads(out)["verdict"] == "deny"
+    proc = run("check", "--tool", "Write", "--input", '{"file_path": "/etc/hosts", "content": "x"}', "--cwd", WS, ok=False)
+    assert json.loads(proc.stdout)["verdict"] == "deny" and proc.returncode == 4
 
 
 def test_check_bad_input_json_is_a_clear_error():
@@ -80,9 +112,43 @@ def test_rule_file_error_is_reported_not_raised(tmp_path):
     assert proc.returncode == 1 and "rule file refused" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_an_invalid_regex_is_one_message_without_re2s_own_log(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\ncode = "(unclosed"\n')
+    for proc in (run("rules", "test", str(f), ok=False), run("check", "--rules", str(f), "--command", "ls", ok=False)):
+        assert proc.returncode == 1
+        out = proc.stdout + proc.stderr
+        assert "%s:6: code: invalid regular expression '(unclosed' (RE2: missing ): (unclosed)" % f in out
+        assert "absl" not in out and "re2.cc" not in out, out
+
+
 def test_info_reports_implementation():
     info = json.loads(run("info", "--json").stdout)
     assert info["implementation"] in ("compiled", "pure") and info["rules"] > 100
+
+
+def test_version():
+    from lighthouse import __version__
+    proc = run("--version")
+    assert proc.stdout.strip() == "lighthouse %s" % __version__
+
+
+def test_info_names_the_socket_in_use_and_whether_a_server_answers(sockdir):
+    from lighthouse.server.app import ServerConfig
+    from serverkit import ServerThread
+    path = os.path.join(sockdir, "lh.sock")
+    env = {"LIGHTHOUSE_SOCKET": path}
+    assert run("info", "--socket-path", env=env).stdout == path + "\n"
+    info = json.loads(run("info", "--json", env=env).stdout)
+    assert info["socket"] == path and info["socket_answers"] is False
+    assert "socket: %s (no server answers: " % path in run("info", env=env).stdout
+    with ServerThread(ServerConfig(port=0, metrics_port=0, socket=path)):
+        assert "socket: %s (a server answers)" % path in run("info", env=env).stdout
+    # Without $XDG_RUNTIME_DIR the default is a directory of this user under /tmp, not "/".
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "LIGHTHOUSE_SOCKET")}
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "info", "--socket-path"], capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT), env=env)
+    assert proc.stdout == "/tmp/lighthouse-%d/lighthouse.sock\n" % os.getuid()
 
 
 def test_readme_rule_example_passes_rules_test(tmp_path):
@@ -92,8 +158,9 @@ def test_readme_rule_example_passes_rules_test(tmp_path):
     block = next(b for b in blocks if b.startswith("# my-rules.toml"))
     f = tmp_path / "my-rules.toml"
     f.write_text(block)
-    out = run("rules", "test", str(f)).stdout
-    assert "1 rules" in out and "2 examples" in out
+    for args in ((), ("--no-packs",)):
+        out = run("rules", "test", *args, str(f)).stdout
+        assert "1 rules" in out and "2 examples" in out
 
 
 def test_rules_test_checks_which_rule_decides_an_example(tmp_path):

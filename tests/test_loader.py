@@ -52,6 +52,18 @@ def test_user_file_disables_pack_rule(tmp_path):
     assert d.verdict == "allow"
 
 
+def test_without_packs_programs_still_read_their_argv(tmp_path):
+    # packs=False drops every pack rule but keeps programs.toml, so that `-C app` is
+    # read as git's option and its value, not as the subcommand.
+    p = write(tmp_path, '[[rule]]\nid = "team.push"\nverdict = "deny"\nreason = "r"\nprogram = "git"\n'
+                        'subcommand = ["push"]\n')
+    v = Validator([p], packs=False, cache_size=0)
+    assert [r["id"] for r in v.policy.rules] == ["team.push"]
+    d = v.check("Bash", {"command": "git -C app push origin main"}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("deny", "team.push")
+    assert v.check("Bash", {"command": "rm -rf ~"}, cwd=WS).verdict == "ask"     # no pack rule: a miss
+
+
 def test_directory_of_rule_files(tmp_path):
     write(tmp_path, '[[rule]]\nid = "a.one"\nverdict = "deny"\nreason = "r"\nprogram = "aaa"\n', "a.toml")
     write(tmp_path, '[[rule]]\nid = "b.two"\nverdict = "deny"\nreason = "r"\nprogram = "bbb"\n', "b.toml")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import sys
 
@@ -19,7 +18,7 @@ from lighthouse.server.auth import (RateLimiter, TokenFileError, TokenStore, add
                                     revoke_tokens)
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import ROOT, WS, ServerThread, quiet_grpc_logs, tool_call
+from serverkit import ROOT, WS, ServerThread, pki, quiet_grpc_logs, tool_call  # noqa: F401 (pki: a fixture)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -220,34 +219,6 @@ def test_cli_refuses_public_bind_without_tokens():
 
 
 # ------------------------------------------------------------------ TLS
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("pki")
-
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=lighthouse-test-ca")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
-            "-subj", "/CN=" + name)
-        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", name + ".pem", "-days", "2", "-extfile", "san.ext")
-    # A second CA and a server certificate it signed, to swap in on reload.
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca2.key", "-out", "ca2.pem", "-days", "2",
-        "-subj", "/CN=lighthouse-test-ca-2")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server2.key", "-out", "server2.csr", "-subj", "/CN=server2")
-    run("x509", "-req", "-in", "server2.csr", "-CA", "ca2.pem", "-CAkey", "ca2.key", "-CAcreateserial",
-        "-out", "server2.pem", "-days", "2", "-extfile", "san.ext")
-    return {k: (d / k).read_bytes() for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key",
-                                              "ca2.pem", "server2.pem", "server2.key")} | {"dir": d}
-
 
 def test_tls_and_mutual_tls(pki, validator):
     d = pki["dir"]

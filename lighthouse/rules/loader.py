@@ -136,13 +136,23 @@ def _check_glob(path, line, key, pattern):
         raise RuleError(path, line, "%s: unbalanced braces in %r" % (key, pattern))
 
 
+# RE2 logs a pattern it cannot compile to stderr through absl ("WARNING: All log messages
+# before absl::InitializeLog() ...", then "re2.cc:... Error parsing ..."), past the
+# RuleError that says the same with the file and line.
+_CHECK_OPTIONS = re2.Options()
+_CHECK_OPTIONS.log_errors = False
+
+
 def _check_regex(path, line, key, pattern):
     if not isinstance(pattern, str) or not pattern:
         raise RuleError(path, line, "%s: must be a non-empty regular expression string" % key)
     try:
-        rx = re2.compile(pattern)
+        rx = re2.compile(pattern, _CHECK_OPTIONS)
     except re2.error as e:
-        raise RuleError(path, line, "%s: invalid regular expression %r (RE2: %s)" % (key, pattern, e)) from None
+        why = e.args[0] if e.args else ""
+        if isinstance(why, bytes):
+            why = why.decode("utf-8", "replace")
+        raise RuleError(path, line, "%s: invalid regular expression %r (RE2: %s)" % (key, pattern, why)) from None
     size = getattr(getattr(rx, "_regexp", None), "ProgramSize", None)
     if size is not None and size() > MAX_REGEX_PROGRAM:
         raise RuleError(path, line, "%s: regular expression is too large" % key)
@@ -385,9 +395,12 @@ def _rule_files(paths):
 
 
 def load_policy(extra=(), packs=True):
-    """Load the shipped packs (unless packs=False) and then the user files/directories in
-    `extra`; a later rule with the same id replaces an earlier one in place."""
-    files = (pack_paths() if packs else []) + _rule_files(extra)
+    """Load the shipped packs and then the user files/directories in `extra`; a later rule
+    with the same id replaces an earlier one in place. ``packs=False`` leaves the rule
+    packs out but keeps ``programs.toml``: it holds no rules, only how programs read
+    their argv and the shared path sets, without which a user rule would misread
+    ``git -C app push`` (``app`` taken for the subcommand)."""
+    files = (pack_paths() if packs else pack_paths()[:1]) + _rule_files(extra)
     order = []
     by_id = {}
     programs = {}

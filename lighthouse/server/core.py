@@ -38,7 +38,7 @@ from time import perf_counter_ns
 import grpc
 
 from .._fast import wire as _fast_wire
-from ..bounds import ENVELOPE, MAX_INPUT, WINDOW
+from ..bounds import ENVELOPE, MAX_INPUT, WINDOW, path_problem
 from ..metrics import TIER_NAMES, Stats
 from ..v1 import validation_pb2 as pb
 from .wire import decision_body, decision_bytes
@@ -220,8 +220,8 @@ class Decider:
             value = getattr(call, name)
             if len(value) > lim.max_path:
                 return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_path), name)
-            if value and value[0] != "/":
-                return CallRejected(INVALID, "%s must be an absolute path" % name, name)
+            if path_problem(name, value):
+                return CallRejected(INVALID, path_problem(name, value), name)
         if call.fallback not in VERDICT_WORDS and call.fallback != pb.VERDICT_UNSPECIFIED:
             return CallRejected(INVALID, "fallback: unknown Verdict value %d" % call.fallback, "fallback")
         if not call.input_json:

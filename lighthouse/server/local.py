@@ -27,6 +27,7 @@ import os
 import socket
 import stat
 
+from ..bounds import path_problem
 from ..localsock import (DEFAULT_SOCKET_PATH, MAX_REQUEST, SOCKET_ENV, VERDICTS, default_socket_path,
                          policy_path, resolve_socket_path)
 
@@ -141,6 +142,8 @@ def _parse(line):
         if val is not None and not isinstance(val, str):
             return None, None, _error("invalid_argument", "%s must be a string" % key, key, rid)
         out[key] = val
+        if key in ("cwd", "home") and path_problem(key, val):
+            return None, None, _error("invalid_argument", path_problem(key, val), key, rid)
     return out, rid, None
 
 
