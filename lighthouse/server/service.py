@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from .._fast import wire as _fast_wire
 from ..metrics import TIER_NAMES, VERDICT_NAMES
-from ..v1 import admin_pb2, validation_pb2 as pb
+from ..v1 import admin_pb2
 from .auth import parse_bearer
 from .core import CallRejected
 from .wire import batch_bytes
@@ -142,12 +142,16 @@ class _LogThrottle:
     """At most one warning per key per interval, so that a flood of bad calls cannot
     flood the log; the suppressed count is reported with the next one."""
 
-    def __init__(self, interval=1.0):
+    def __init__(self, interval=1.0, max_keys=4096):
         self.interval = interval
+        self.max_keys = max_keys
         self._last = {}
 
     def warn(self, key, msg, *args):
         now = time.monotonic()
+        if key not in self._last and len(self._last) >= self.max_keys:
+            # Keys name agents, which callers without tokens invent: forget the quiet ones.
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self.interval}
         last, skipped = self._last.get(key, (0.0, 0))
         if now - last < self.interval:
             self._last[key] = (last, skipped + 1)
@@ -237,13 +241,15 @@ class ValidatorService:
                 else:
                     s.identity = ident
 
-    def _rejected(self, method, e, context, agent_id=""):
+    def _rejected(self, method, e, context):
         self.stats.error(method, e.code.name)
         if e.code in (UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             self._throttle.warn(("auth", e.code), "%s: %s refused (%s) for peer %s",
                                 method, e.code.name, e.message, context.peer())
         elif e.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            self._throttle.warn(("rate", agent_id), "%s: %s", method, e.message)
+            # The message names the agent whose budget ran out (the token's, when the call
+            # names none): each agent is throttled on its own.
+            self._throttle.warn(("rate", e.message), "%s: %s", method, e.message)
 
     # ----------------------------------------------------------- unary
 
@@ -261,7 +267,7 @@ class ValidatorService:
                 result = await self.decider.settle(result)
             return result
         except CallRejected as e:
-            self._rejected("Validate", e, context, request.agent_id if request.__class__ is pb.ToolCall else "")
+            self._rejected("Validate", e, context)
             await context.abort(e.code, e.message, _field_metadata(e))
         except Exception:
             log.exception("Validate failed")
@@ -297,7 +303,7 @@ class ValidatorService:
                 try:
                     r = decide(call, ident)
                 except CallRejected as e:
-                    self._rejected("ValidateBatch", e, context, call.agent_id)
+                    self._rejected("ValidateBatch", e, context)
                     r = e.to_bytes(call.request_id)
                 if r.__class__ is not bytes:
                     if pending is None:
@@ -395,7 +401,7 @@ class ValidatorService:
                         pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
                         continue
                 except CallRejected as e:
-                    self._rejected("ValidateStream", e, context, getattr(call, "agent_id", ""))
+                    self._rejected("ValidateStream", e, context)
                     r = e.to_bytes(getattr(call, "request_id", ""))
                 except Exception:
                     # A bug deciding one call fails that call, not the stream.
