@@ -4,7 +4,6 @@ parametrized over the pure twin and the compiled module, so every test runs on b
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import tempfile

@@ -233,7 +233,7 @@ class Supervisor:
 
     async def _main(self):
         config = self.config
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
         if not config.tokens:
