@@ -43,6 +43,16 @@ def impl(request):
     return name, shell, engine
 
 
+def twins():
+    """((shell, engine) of the pure twin, (shell, engine) of the compiled module), for
+    tests that compare them; fails when the compiled module is expected but missing."""
+    if "compiled" not in IMPLS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled extension is expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return IMPLS["pure"], IMPLS["compiled"]
+
+
 @pytest.fixture
 def make_validator(impl, monkeypatch):
     """Build a lighthouse.Validator on the implementation under test."""
