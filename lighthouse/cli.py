@@ -440,9 +440,9 @@ def build_parser():
                    help="seconds a new connection has to finish its HTTP/2 (and TLS) handshake (default 5)")
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="seconds a connection without calls stays open (default 300)")
-    p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
+    p.add_argument("--helper-nice", type=int, default=0, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
-                        "preempt the thread deciding calls (default 10; 0: leave them be)")
+                        "preempt the thread deciding calls (default 0: leave them be; 10 helps on small machines)")
     p.add_argument("--reflection", action=argparse.BooleanOptionalAction, default=None,
                    help="serve gRPC server reflection, which answers without a token (default: on "
                         "without --tokens, off with them)")

@@ -115,9 +115,10 @@ def _thread_niceness(pid):
 
 
 @pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="thread priorities are read from Linux /proc")
-@pytest.mark.parametrize("nice", [10, 0])
-def test_helper_threads_yield_to_the_thread_deciding_calls(nice):
-    with ServerProcess("--helper-nice", str(nice)) as srv:
+@pytest.mark.parametrize("args, nice", [(("--helper-nice", "10"), 10), ((), 0)], ids=["nice-10", "default"])
+def test_helper_threads_yield_to_the_thread_deciding_calls(args, nice):
+    # Off by default (a tuning for small machines, measured with bench/grpc_load.py).
+    with ServerProcess(*args) as srv:
         srv.wait_ready()
         with Client(srv.address) as c:
             assert c.validate("Bash", {"command": "git status"}, cwd=WS).verdict == "allow"

@@ -79,7 +79,7 @@ class ServerConfig:
     cache_size: int = 65536
     cache_ttl: float = 300.0
     limits: Limits = field(default_factory=Limits)
-    helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
+    helper_nice: int = 0                 # niceness of the helper threads (lighthouse.server.threads); 0: off
     insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
     max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
     handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
