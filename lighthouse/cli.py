@@ -331,6 +331,7 @@ def build_parser():
     import argparse
 
     from .bounds import ENVELOPE, MAX_INPUT, WINDOW
+    from .vocab import VERDICTS
 
     parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -351,7 +352,7 @@ def build_parser():
     p.add_argument("--out", metavar="FILE", help="write the decisions here instead of stdout")
     p.add_argument("--score", action="store_true", help="print caught%%, strict%% and false-positive%% (needs 'expect')")
     p.add_argument("--quiet", action="store_true", help="with --jsonl: do not print each decision")
-    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask", help="verdict for calls no rule settles")
+    p.add_argument("--fallback", choices=VERDICTS, default="ask", help="verdict for calls no rule settles")
     p.add_argument("--raw", action="store_true", help="report calls no rule settles as verdict 'miss'")
     _add_policy_args(p)
     p.set_defaults(func=cmd_check)
@@ -360,7 +361,7 @@ def build_parser():
     rsub = rules.add_subparsers(dest="rules_cmd", metavar="ACTION")
     p = rsub.add_parser("list", help="list the rules in force")
     p.add_argument("--pack", help="only rules from this pack (file name prefix)")
-    p.add_argument("--verdict", choices=("allow", "ask", "deny"))
+    p.add_argument("--verdict", choices=VERDICTS)
     p.add_argument("--json", action="store_true")
     _add_policy_args(p)
     p.set_defaults(func=cmd_rules_list)
@@ -422,7 +423,7 @@ def build_parser():
     p.add_argument("--grace", type=float, default=5.0, help="seconds to drain in-flight calls on SIGTERM (default 5)")
     p.add_argument("--rate-limit", type=float, default=2000.0, help="calls per second per agent (default 2000; 0: off)")
     p.add_argument("--rate-burst", type=float, default=None, help="burst size per agent (default: twice the rate)")
-    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask",
+    p.add_argument("--fallback", choices=VERDICTS, default="ask",
                    help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
     p.add_argument("--max-input", type=int, default=MAX_INPUT, metavar="CHARS",

@@ -27,14 +27,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
+from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
 from ..metrics import Stats, start_metrics_server
-from ..rules.loader import RuleError
 from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
-from .auth import AdminSecret, RateLimiter, TokenFileError, TokenStore
+from ..vocab import VERDICTS
+from .auth import AdminSecret, RateLimiter, TokenStore
 from .core import Decider, Limits
-from .service import (AdminService, ReloadError, ReloadThrottled, ValidatorService, admin_handler,
-                      validator_handler)
+from .service import AdminService, ValidatorService, admin_handler, validator_handler
 from .threads import keep_helper_threads_lowered
 
 __all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
@@ -48,10 +48,6 @@ SERVICE_NAMES = (
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
-
-
-class ConfigError(ValueError):
-    """A server configuration that must not run (the message says why)."""
 
 
 @dataclass
@@ -157,7 +153,7 @@ def check_config(config):
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
-    if config.fallback not in ("allow", "ask", "deny"):
+    if config.fallback not in VERDICTS:
         raise ConfigError("fallback must be allow, ask or deny")
     if config.fallback == "allow":
         log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")

@@ -39,8 +39,10 @@ import grpc
 
 from .._fast import wire as _fast_wire
 from ..bounds import ENVELOPE, MAX_INPUT, WINDOW
-from ..metrics import TIER_NAMES, Stats
+from ..errors import CallRejected
+from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
+from ..vocab import TIER_CODES, TIER_NAMES, VERDICT_CODES, VERDICT_NAMES
 from .wire import decision_body, decision_bytes
 
 # The last step of each answer: request_id + encoded outcome + decision_ns, timed.
@@ -51,11 +53,8 @@ __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
 
 log = logging.getLogger("lighthouse.server")
 
-VERDICT_CODES = {"allow": pb.VERDICT_ALLOW, "ask": pb.VERDICT_ASK, "deny": pb.VERDICT_DENY}
-TIER_CODES = {"cache": pb.TIER_CACHE, "rules": pb.TIER_RULES, "policy": pb.TIER_POLICY,
-              "expert": pb.TIER_EXPERT, "fallback": pb.TIER_FALLBACK}
-VERDICT_WORDS = {v: k for k, v in VERDICT_CODES.items()}
-TIER_WORDS = {v: k for k, v in TIER_CODES.items()}
+VERDICT_WORDS = dict(enumerate(VERDICT_NAMES))
+TIER_WORDS = dict(enumerate(TIER_NAMES))
 
 Decision = pb.Decision
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -85,21 +84,6 @@ class Limits:
     def max_local_request(self):
         """The longest request line the local socket reads (bytes)."""
         return self.max_input_json + ENVELOPE
-
-
-class CallRejected(Exception):
-    """A call that cannot be decided: a gRPC status code, a message and the field at fault."""
-
-    def __init__(self, code, message, field=""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def to_bytes(self, request_id=""):
-        """The serialized Decision that answers the call in a stream or batch."""
-        return Decision(request_id=request_id, error=pb.CallError(
-            code=self.code.value[0], message=self.message, field=self.field)).SerializeToString()
 
 
 class EscalationResult:

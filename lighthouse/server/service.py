@@ -16,11 +16,11 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from .._fast import wire as _fast_wire
-from ..metrics import TIER_NAMES, VERDICT_NAMES
+from ..errors import CallRejected, ReloadError, ReloadThrottled
 from ..v1 import admin_pb2
+from ..vocab import TIER_NAMES, VERDICT_NAMES
 from .auth import parse_bearer
-from .core import CallRejected
-from .wire import batch_bytes
+from .wire import batch_bytes, rejected_bytes
 
 __all__ = ["ValidatorService", "AdminService", "validator_handler", "admin_handler", "StreamSession"]
 
@@ -304,7 +304,7 @@ class ValidatorService:
                     r = decide(call, ident)
                 except CallRejected as e:
                     self._rejected("ValidateBatch", e, context)
-                    r = e.to_bytes(call.request_id)
+                    r = rejected_bytes(e, call.request_id)
                 if r.__class__ is not bytes:
                     if pending is None:
                         pending = []
@@ -402,13 +402,13 @@ class ValidatorService:
                         continue
                 except CallRejected as e:
                     self._rejected("ValidateStream", e, context)
-                    r = e.to_bytes(getattr(call, "request_id", ""))
+                    r = rejected_bytes(e, getattr(call, "request_id", ""))
                 except Exception:
                     # A bug deciding one call fails that call, not the stream.
                     log.exception("ValidateStream failed on one call")
                     stats.error("ValidateStream", "INTERNAL")
-                    r = CallRejected(grpc.StatusCode.INTERNAL, "internal error while deciding the call").to_bytes(
-                        getattr(call, "request_id", ""))
+                    r = rejected_bytes(CallRejected(grpc.StatusCode.INTERNAL, "internal error while deciding the call"),
+                                       getattr(call, "request_id", ""))
                 finally:
                     if not escalated:
                         in_flight["ValidateStream"] -= 1
@@ -517,19 +517,6 @@ class AdminService:
             await context.abort(e.code, e.message)
         snap = self.server.stats.snapshot()
         return stats_response(snap)
-
-
-class ReloadError(Exception):
-    """A reload was refused (a rule file or the tokens file has an error); the running
-    policy and tokens stay in force."""
-
-
-class ReloadThrottled(Exception):
-    """A reload asked through Admin sooner than ``interval`` seconds after the last one."""
-
-    def __init__(self, interval, retry_in):
-        super().__init__("reloads through Admin are limited to one per %gs; retry in %d ms"
-                         % (interval, max(1, round(retry_in * 1000))))
 
 
 def stats_response(snap):

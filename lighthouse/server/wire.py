@@ -13,8 +13,9 @@ omitted); tests/test_server_protos.py checks that against the generated module.
 from __future__ import annotations
 
 from .._fast._wire_py import varint
+from ..v1 import validation_pb2 as pb
 
-__all__ = ["varint", "decision_body", "decision_bytes", "batch_bytes"]
+__all__ = ["varint", "decision_body", "decision_bytes", "batch_bytes", "rejected_bytes"]
 
 # Tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
 _T_REQUEST_ID = b"\x0a"
@@ -57,6 +58,13 @@ def decision_bytes(request_id, body, ns):
         n = len(b)
         out = (bytes((0x0A, n)) if n < 0x80 else _T_REQUEST_ID + varint(n)) + b + body
     return out + _T_DECISION_NS + varint(ns) if ns else out
+
+
+def rejected_bytes(e, request_id=""):
+    """A serialized Decision answering a call in a stream or batch with the error of a
+    CallRejected `e` (a refusal is rare: the generated code encodes it)."""
+    return pb.Decision(request_id=request_id, error=pb.CallError(
+        code=e.code.value[0], message=e.message, field=e.field)).SerializeToString()
 
 
 def batch_bytes(decisions):
