@@ -265,7 +265,8 @@ def cmd_hook_install(args):
 def cmd_serve(args):
     import logging
 
-    from .server.app import ConfigError, ServerConfig, serve, setup_logging
+    from .server.app import ConfigError, ServerConfig, setup_logging
+    from .server.main import serve
     from .server.auth import TokenFileError
     from .bounds import ENVELOPE
     from .server.core import Limits

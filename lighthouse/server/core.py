@@ -32,17 +32,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from time import perf_counter_ns
 
 import grpc
 
 from .._fast import wire as _fast_wire
-from ..bounds import ENVELOPE, MAX_INPUT, WINDOW
 from ..errors import CallRejected
 from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
 from ..vocab import TIER_CODES, TIER_NAMES, VERDICT_CODES, VERDICT_NAMES
+from .config import Limits
 from .wire import decision_body, decision_bytes
 
 # The last step of each answer: request_id + encoded outcome + decision_ns, timed.
@@ -61,29 +60,6 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 ENCODED_MAX = 4096          # distinct outcomes whose encoding is kept (per policy generation, in practice)
 FRONT_MAX = 16384           # entries of tier 0's raw-request front
 FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Validator's cache
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-call field limits (characters) and per-RPC limits. A call over a limit is
-    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is refused by
-    gRPC itself with RESOURCE_EXHAUSTED. ``max_input_json`` is also the Validator's
-    ``max_input`` and ``input_window`` its ``window`` (see lighthouse.bounds); the local
-    socket takes request lines of up to ``max_input_json`` + ENVELOPE bytes."""
-
-    max_id: int = 128               # request_id, agent_id, session_id
-    max_tool: int = 256
-    max_input_json: int = MAX_INPUT
-    input_window: int = WINDOW
-    max_path: int = 4096            # cwd, home
-    max_batch: int = 1000           # calls per ValidateBatch
-    max_stream_pending: int = 1024  # escalated calls in flight per stream before reading pauses
-    max_message_bytes: int = MAX_INPUT + ENVELOPE
-
-    @property
-    def max_local_request(self):
-        """The longest request line the local socket reads (bytes)."""
-        return self.max_input_json + ENVELOPE
 
 
 class EscalationResult:
