@@ -15,9 +15,8 @@ decided it (a reload turns every older entry into a miss, with no other invalida
 and for at most one cache TTL from when the level took it; the front only holds answers
 the Validator has given from or into its cache, and is off when the Validator's cache
 is. They count as one cache in the metrics: a hit of either level is a hit, a miss is a
-call neither level could answer. The wire encoding of each distinct outcome is kept as
-well (keyed by the Decision's own fields, so it can never answer a call the Validator
-has not decided).
+call neither level could answer. The answer to each distinct decision is encoded once
+(lighthouse.server.wire.Answers, which owns the encoding of every answer).
 
 A call the fast tiers settle is answered inline. A call they do not settle is, when an
 escalator (a slower tier: Rego policy, experts) is configured, returned as a
@@ -36,28 +35,20 @@ from time import perf_counter_ns
 
 import grpc
 
-from .._fast import wire as _fast_wire
 from ..errors import CallRejected
 from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
-from ..vocab import TIER_CODES, TIER_NAMES, VERDICT_CODES, VERDICT_NAMES
+from ..vocab import ASK, MISS, TIER_CODES, TIER_NAMES, VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES
 from .config import Limits
-from .wire import decision_body, decision_bytes
-
-# The last step of each answer: request_id + encoded outcome + decision_ns, timed.
-finish_decision = _fast_wire.finish_decision
+from .wire import Answers, finish_decision, settled_bytes
 
 __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
            "VERDICT_CODES", "TIER_CODES"]
 
 log = logging.getLogger("lighthouse.server")
 
-VERDICT_WORDS = dict(enumerate(VERDICT_NAMES))
-TIER_WORDS = dict(enumerate(TIER_NAMES))
-
 Decision = pb.Decision
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-ENCODED_MAX = 4096          # distinct outcomes whose encoding is kept (per policy generation, in practice)
 FRONT_MAX = 16384           # entries of tier 0's raw-request front
 FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Validator's cache
 
@@ -87,8 +78,8 @@ class Pending:
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
                  "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns")
 
-    def __init__(self, call, agent_id, tool_input, evaluated, started_ns):
-        v, tier, reason, rule_id, generation, verdict = evaluated
+    def __init__(self, call, agent_id, tool_input, outcome, started_ns):
+        v, tier, reason, rule_id, generation, verdict = outcome
         self.request_id = call.request_id
         self.agent_id = agent_id
         self.session_id = call.session_id
@@ -141,6 +132,7 @@ class Decider:
         self.validator = validator
         self.stats = stats or Stats()
         self.fallback = VERDICT_CODES[fallback]
+        self._answers = Answers(self.fallback)
         self.limits = limits or Limits()
         self.rate_limiter = rate_limiter
         self.escalator = escalator
@@ -149,7 +141,6 @@ class Decider:
         # json.loads' cost on a small object); anything it does not take whole goes to
         # json.loads, which then has the last word.
         self._scan = json.JSONDecoder().scan_once
-        self._encoded = {}          # outcome -> (decision counter index, body, evaluated)
         self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body)
         self._front_size = min(validator.cache_stats().get("capacity", 0), FRONT_MAX)
         self._front_ttl_ns = int(cache_ttl * 1e9)
@@ -166,30 +157,42 @@ class Decider:
 
     # ----------------------------------------------------------- field checks
 
-    def _invalid(self, call):
-        """The first field of `call` that breaks a limit, as a CallRejected."""
-        lim = self.limits
-        for name in ("request_id", "agent_id", "session_id"):
-            if len(getattr(call, name)) > lim.max_id:
-                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_id), name)
-        if not call.tool:
-            return CallRejected(INVALID, "tool is required", "tool")
-        if len(call.tool) > lim.max_tool:
-            return CallRejected(INVALID, "tool is longer than %d characters" % lim.max_tool, "tool")
-        for name in ("cwd", "home"):
-            value = getattr(call, name)
-            if len(value) > lim.max_path:
-                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_path), name)
-            if value and value[0] != "/":
-                return CallRejected(INVALID, "%s must be an absolute path" % name, name)
-        if call.fallback not in VERDICT_WORDS and call.fallback != pb.VERDICT_UNSPECIFIED:
-            return CallRejected(INVALID, "fallback: unknown Verdict value %d" % call.fallback, "fallback")
-        if not call.input_json:
-            return CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
-        if len(call.input_json) > lim.max_input_json:
-            return CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
-                                % lim.max_input_json, "input_json")
-        return None
+    def _check_ids(self, call):
+        """Raise CallRejected when request_id, agent_id or session_id is too long."""
+        max_id = self._max_id
+        if len(call.request_id) > max_id:
+            raise _too_long("request_id", max_id)
+        if len(call.agent_id) > max_id:
+            raise _too_long("agent_id", max_id)
+        if len(call.session_id) > max_id:
+            raise _too_long("session_id", max_id)
+
+    def _check(self, call):
+        """Raise CallRejected naming the first field of `call` that breaks a limit: the
+        one check of a call's fields (the front of tier 0 only needs :meth:`_check_ids`,
+        the other fields being part of its key)."""
+        self._check_ids(call)
+        tool = call.tool
+        if not tool:
+            raise CallRejected(INVALID, "tool is required", "tool")
+        if len(tool) > self._max_tool:
+            raise _too_long("tool", self._max_tool)
+        max_path = self._max_path
+        cwd = call.cwd
+        if cwd and (len(cwd) > max_path or cwd[0] != "/"):
+            raise _bad_path("cwd", cwd, max_path)
+        home = call.home
+        if home and (len(home) > max_path or home[0] != "/"):
+            raise _bad_path("home", home, max_path)
+        fb = call.fallback
+        if fb > VERDICT_DENY or fb < 0:
+            raise CallRejected(INVALID, "fallback: unknown Verdict value %d" % fb, "fallback")
+        ij = call.input_json
+        if not ij:
+            raise CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
+        if len(ij) > self._max_input:
+            raise CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
+                               % self._max_input, "input_json")
 
     def _authorize(self, agent, identity):
         """The agent a call claiming to come from `agent` is made for; PERMISSION_DENIED
@@ -218,28 +221,22 @@ class Decider:
         fb = call.fallback
         rid = call.request_id
         agent = call.agent_id
-        max_id = self._max_id
         key = (tool, ij, cwd, home, fb)
         hit = self._front.get(key)
-        if hit is not None and hit[0] == self.validator.generation and t0 < hit[1]:
-            # Answered before under this policy: tool, input_json, cwd, home and fallback
-            # were checked then; only the per-call fields are left to check.
-            if len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id:
-                raise self._invalid(call)
-            if identity is not None or self.rate_limiter is not None:
-                self._authorize(agent, identity)
-            self.front_hits += 1
-            out, ns = finish_decision(rid, hit[3], t0)
-            self._decisions[hit[2]] += 1
-            self._validation_time.observe(ns)
-            return out
-        max_path = self._max_path
-        # One cheap test for the common case; _invalid() names the field when it fails.
-        if (not tool or not ij or len(tool) > self._max_tool or len(ij) > self._max_input
-                or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3 or fb < 0
-                or (cwd and (cwd[0] != "/" or len(cwd) > max_path))
-                or (home and (home[0] != "/" or len(home) > max_path))):
-            raise self._invalid(call) or CallRejected(INVALID, "invalid call", "")
+        if hit is not None:
+            generation, expires, index, body = hit
+            if generation == self.validator.generation and t0 < expires:
+                # Answered before under this policy: tool, input_json, cwd, home and fallback
+                # were checked then; only the per-call fields are left to check.
+                self._check_ids(call)
+                if identity is not None or self.rate_limiter is not None:
+                    self._authorize(agent, identity)
+                self.front_hits += 1
+                out, ns = finish_decision(rid, body, t0)
+                self._decisions[index] += 1
+                self._validation_time.observe(ns)
+                return out
+        self._check(call)
         if identity is not None or self.rate_limiter is not None:
             agent = self._authorize(agent, identity)
         try:
@@ -257,12 +254,9 @@ class Decider:
         # bounds of Validator.check have nothing to do (lighthouse.bounds.SMALL).
         check = self._check_small if len(ij) <= self._small else self.validator.check
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
-        answer = self._encoded.get((d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb))
-        if answer is None:
-            answer = self._encode(d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb)
-        index, body, evaluated = answer
-        if self.escalator is not None and (evaluated[5] == "miss" or evaluated[5] == "ask"):
-            return Pending(call, agent, tool_input, evaluated, t0)
+        index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            return Pending(call, agent, tool_input, outcome, t0)
         if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
             self._remember(key, d, fb, t0)
         out, ns = finish_decision(rid, body, t0)
@@ -273,38 +267,15 @@ class Decider:
     def _remember(self, key, d, fb, now_ns):
         """Put a decision of the Validator (from its cache, or one tier 1 has just made and
         the cache has just stored) in the front, stamped with its generation and expiring
-        one cache TTL from now, encoded as the Validator's cache answers it (tier CACHE; a
+        one cache TTL from now, answered as the Validator's cache answers it (tier CACHE; a
         miss stays a fail-mode answer). Tier 1's answers to bad input are left out: the
         Validator does not cache all of them."""
         front = self._front
         front.pop(key, None)                        # an entry of an older generation
         if len(front) >= self._front_size:
             del front[next(iter(front))]            # oldest first: dicts keep insertion order
-        key0 = (d.verdict, "cache", d.reason, d.rule_id, d.generation, fb)
-        index, body, _ = self._encoded.get(key0) or self._encode(*key0)
+        index, body, _ = self._answers[d.verdict, "cache", d.reason, d.rule_id, d.generation, fb]
         front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body)
-
-    def _encode(self, verdict, tier, reason, rule_id, generation, fb):
-        """The answer to a Validator decision (its verdict, tier, reason, rule_id and
-        generation) under the call's fail-mode verdict `fb`: (decision counter index,
-        encoded body, evaluated), where evaluated is (verdict code, tier code, reason,
-        rule_id, generation, raw verdict). Kept per distinct outcome, so that a repeated
-        decision is not encoded again."""
-        key = (verdict, tier, reason, rule_id, generation, fb)
-        if verdict == "miss":
-            v = fb if fb > self.fallback else self.fallback
-            evaluated = (v, pb.TIER_FALLBACK,
-                         "%s; fail-mode verdict %s" % (reason or "no rule settles this call", VERDICT_WORDS[v]),
-                         rule_id, generation, verdict)
-        else:
-            evaluated = (VERDICT_CODES[verdict], TIER_CODES[tier], reason, rule_id, generation, verdict)
-        v, tier_code, reason = evaluated[:3]
-        answer = (v * len(TIER_NAMES) + tier_code, decision_body(v, reason, rule_id, tier_code, generation), evaluated)
-        encoded = self._encoded
-        if len(encoded) >= ENCODED_MAX:
-            encoded.clear()
-        encoded[key] = answer
-        return answer
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
@@ -315,20 +286,19 @@ class Decider:
         call = _LocalCall(d)
         decision = self.validator.check(call.tool, d["input"], call.cwd or None, call.agent_id or None,
                                         call.home or None)
-        key = (decision.verdict, decision.tier, decision.reason, decision.rule_id, decision.generation, 0)
-        index, _, evaluated = self._encoded.get(key) or self._encode(*key)
-        v, tier, reason, rule_id, generation, verdict = evaluated
-        if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
-            return self._settle_local(Pending(call, call.agent_id, d["input"], evaluated, t0))
+        index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
+                                          decision.generation, 0]
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
         self._decisions[index] += 1
         self._validation_time.observe(perf_counter_ns() - t0)
-        return {"verdict": VERDICT_WORDS[v], "reason": reason, "rule_id": rule_id,
-                "tier": TIER_WORDS[tier], "generation": generation}
+        return {"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason, "rule_id": outcome.rule_id,
+                "tier": TIER_NAMES[outcome.tier], "generation": outcome.generation}
 
     async def _settle_local(self, pending):
         d = Decision.FromString(await self.settle(pending))
-        return {"verdict": VERDICT_WORDS[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
-                "tier": TIER_WORDS[d.tier], "generation": d.policy_generation}
+        return {"verdict": VERDICT_NAMES[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
+                "tier": TIER_NAMES[d.tier], "generation": d.policy_generation}
 
     async def settle(self, pending):
         """Await the escalator for a Pending call and return the serialized Decision;
@@ -353,8 +323,17 @@ class Decider:
                 reason += "; escalation answered no valid verdict"
         ns = perf_counter_ns() - pending.started_ns
         self.stats.decided(v, tier, ns, "escalation")
-        return decision_bytes(pending.request_id,
-                              decision_body(v, reason, rule_id, tier, pending.generation, escalation_id), ns)
+        return settled_bytes(pending.request_id, v, reason, rule_id, tier, pending.generation, escalation_id, ns)
+
+
+def _too_long(name, limit):
+    return CallRejected(INVALID, "%s is longer than %d characters" % (name, limit), name)
+
+
+def _bad_path(name, value, max_path):
+    if len(value) > max_path:
+        return _too_long(name, max_path)
+    return CallRejected(INVALID, "%s must be an absolute path" % name, name)
 
 
 def _parse_input(text):
