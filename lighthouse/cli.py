@@ -285,7 +285,8 @@ def cmd_serve(args):
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
-        reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file)
+        reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
+        decision_log=args.decision_log)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -452,6 +453,9 @@ def build_parser():
                    help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
                         "(default 1; 0: no limit)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.add_argument("--decision-log", metavar="PATH",
+                   help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "
+                        "verdict, tier, rule_id, reason, decision_ns) to PATH, reopened on SIGHUP; - for stderr")
     _add_policy_args(p)
     p.set_defaults(func=cmd_serve)
 

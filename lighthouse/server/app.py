@@ -31,6 +31,7 @@ from ..validator import Validator
 from .auth import AdminSecret, RateLimiter, TokenStore
 from .config import ServerConfig, bind_error, check_config, connection_cap, is_loopback
 from .core import Decider
+from .decisionlog import DecisionLog
 from .service import AdminService, ValidatorService, admin_handler, validator_handler
 from .threads import keep_helper_threads_lowered
 
@@ -135,8 +136,10 @@ class LighthouseServer:
                                                 raw=True, window=config.limits.input_window,
                                                 max_input=config.limits.max_input_json)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
-                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl)
+                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl,
+                               decision_log=self.decision_log)
         self.stats.policy_info = self._policy_info
         self.validator_service = ValidatorService(self.decider, self.tokens)
         self.health = health.aio.HealthServicer()
@@ -344,6 +347,11 @@ class LighthouseServer:
         # between the swap and this check).
         self.validator_service.recheck_streams(tls_changed)
         self.stats.reloads["ok"] += 1
+        if self.decision_log is not None:
+            try:
+                self.decision_log.open()          # a rotated file is replaced by a new one
+            except OSError as e:
+                log.error("reload (%s): %s; decisions go on to the file open before", source, e)
         log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
                  self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
         if source == "admin" and self.on_reload is not None:
@@ -384,6 +392,8 @@ class LighthouseServer:
             self._metrics.shutdown()
             self._metrics.server_close()
             self._metrics = None
+        if self.decision_log is not None:
+            self.decision_log.close()
         log.info("server stopped (worker %d/%d)", self.worker + 1, self.workers)
 
     def request_stop(self):

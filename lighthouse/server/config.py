@@ -82,6 +82,7 @@ class ServerConfig:
     reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
+    decision_log: str | None = None      # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
 
     def address(self, port=None):
         host = self.host

@@ -38,7 +38,8 @@ import grpc
 from ..errors import CallRejected
 from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
-from ..vocab import ASK, MISS, TIER_CODES, TIER_NAMES, VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES
+from ..vocab import (ASK, MISS, OUTCOMES, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK, VERDICT_CODES,
+                     VERDICT_DENY, VERDICT_NAMES, outcome_index)
 from .config import Limits
 from .wire import Answers, finish_decision, settled_bytes
 
@@ -123,10 +124,12 @@ class Decider:
     :class:`Pending` and returning an :class:`EscalationResult` (or None to decline); it
     gets ``escalation_timeout`` seconds. ``cache_ttl`` is the Validator's cache TTL, which
     the raw-request front of tier 0 keeps too (its size follows the Validator's cache).
+    ``decision_log``: a :class:`~lighthouse.server.decisionlog.DecisionLog` that gets every
+    decision but an allow.
     """
 
     def __init__(self, validator, stats=None, *, fallback="ask", limits=None, rate_limiter=None,
-                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0):
+                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0, decision_log=None):
         if fallback not in VERDICT_CODES:
             raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
         self.validator = validator
@@ -137,11 +140,14 @@ class Decider:
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
+        self.decision_log = decision_log
+        # Outcomes at or past this index are logged (every verdict past allow), none without a log.
+        self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
         # The scanner behind json.loads, without its two whitespace regex matches (most of
         # json.loads' cost on a small object); anything it does not take whole goes to
         # json.loads, which then has the last word.
         self._scan = json.JSONDecoder().scan_once
-        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body)
+        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body, outcome)
         self._front_size = min(validator.cache_stats().get("capacity", 0), FRONT_MAX)
         self._front_ttl_ns = int(cache_ttl * 1e9)
         self.front_hits = 0
@@ -224,17 +230,20 @@ class Decider:
         key = (tool, ij, cwd, home, fb)
         hit = self._front.get(key)
         if hit is not None:
-            generation, expires, index, body = hit
+            generation, expires, index, body, outcome = hit
             if generation == self.validator.generation and t0 < expires:
                 # Answered before under this policy: tool, input_json, cwd, home and fallback
                 # were checked then; only the per-call fields are left to check.
                 self._check_ids(call)
                 if identity is not None or self.rate_limiter is not None:
-                    self._authorize(agent, identity)
+                    agent = self._authorize(agent, identity)
                 self.front_hits += 1
                 out, ns = finish_decision(rid, body, t0)
                 self._decisions[index] += 1
                 self._validation_time.observe(ns)
+                if index >= self._log_from:
+                    self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                            outcome.reason, ns)
                 return out
         self._check(call)
         if identity is not None or self.rate_limiter is not None:
@@ -262,6 +271,9 @@ class Decider:
         out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
+        if index >= self._log_from:
+            self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                    outcome.reason, ns)
         return out
 
     def _remember(self, key, d, fb, now_ns):
@@ -274,8 +286,8 @@ class Decider:
         front.pop(key, None)                        # an entry of an older generation
         if len(front) >= self._front_size:
             del front[next(iter(front))]            # oldest first: dicts keep insertion order
-        index, body, _ = self._answers[d.verdict, "cache", d.reason, d.rule_id, d.generation, fb]
-        front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body)
+        index, body, outcome = self._answers[d.verdict, "cache", d.reason, d.rule_id, d.generation, fb]
+        front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body, outcome)
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
@@ -290,8 +302,12 @@ class Decider:
                                           decision.generation, 0]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
             return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
+        ns = perf_counter_ns() - t0
         self._decisions[index] += 1
-        self._validation_time.observe(perf_counter_ns() - t0)
+        self._validation_time.observe(ns)
+        if index >= self._log_from:
+            self.decision_log.write("", call.agent_id, call.tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                    outcome.reason, ns)
         return {"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason, "rule_id": outcome.rule_id,
                 "tier": TIER_NAMES[outcome.tier], "generation": outcome.generation}
 
@@ -323,6 +339,8 @@ class Decider:
                 reason += "; escalation answered no valid verdict"
         ns = perf_counter_ns() - pending.started_ns
         self.stats.decided(v, tier, ns, "escalation")
+        if v != VERDICT_ALLOW and self.decision_log is not None:
+            self.decision_log.write(pending.request_id, pending.agent_id, pending.tool, v, tier, rule_id, reason, ns)
         return settled_bytes(pending.request_id, v, reason, rule_id, tier, pending.generation, escalation_id, ns)
 
 
