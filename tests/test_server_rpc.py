@@ -223,11 +223,34 @@ def test_malformed_protobuf_is_invalid_argument(channel):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_oversized_message_is_refused(stub):
-    call = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (LIMITS.max_message_bytes + 10)})
+def _errors(server, method, code):
+    return server.server.stats.snapshot()["errors"].get("%s|%s" % (method, code), 0)
+
+
+def test_oversized_message_is_refused_and_counted(server, stub):
+    call = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (LIMITS.max_message_bytes + 10)},
+                     request_id="big")
+    before = _errors(server, "Validate", "RESOURCE_EXHAUSTED")
     with pytest.raises(grpc.RpcError) as e:
         stub.Validate(call, timeout=5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in e.value.details()
+    assert _errors(server, "Validate", "RESOURCE_EXHAUSTED") == before + 1
+    batch_before = _errors(server, "ValidateBatch", "RESOURCE_EXHAUSTED")
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ValidateBatch(pb.ToolCallBatch(calls=[call]), timeout=5)
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _errors(server, "ValidateBatch", "RESOURCE_EXHAUSTED") == batch_before + 1
+    # On a stream the oversized call is answered with the error, and the stream goes on.
+    answers = list(stub.ValidateStream(iter([call, tool_call("Bash", "ls", request_id="small")]), timeout=5))
+    assert [(d.request_id, d.error.code) for d in answers] == [
+        ("big", grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]), ("small", 0)]
+    assert _errors(server, "ValidateStream", "RESOURCE_EXHAUSTED") == 1
+    # Past twice the limit gRPC refuses the message itself, before any handler: not counted.
+    huge = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (2 * LIMITS.max_message_bytes + 10)})
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Validate(huge, timeout=5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _errors(server, "Validate", "RESOURCE_EXHAUSTED") == before + 1
 
 
 def test_bad_input_never_answered_allow(stub):

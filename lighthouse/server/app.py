@@ -173,7 +173,10 @@ class LighthouseServer:
         lim = config.limits
         self.max_connections = connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return [
-            ("grpc.max_receive_message_length", lim.max_message_bytes),
+            # Twice the limit: the servicer refuses (and counts) messages past the limit
+            # itself (lighthouse.server.service.validator_handler); gRPC refuses larger
+            # ones before any of this process's code sees them.
+            ("grpc.max_receive_message_length", 2 * lim.max_message_bytes),
             ("grpc.max_send_message_length", 4 * lim.max_message_bytes),
             # gRPC sets SO_REUSEPORT by default, which would let a second server bind the
             # same port silently; only workers of one supervisor may share it.
