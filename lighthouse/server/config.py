@@ -29,8 +29,8 @@ log = logging.getLogger("lighthouse.server")
 @dataclass(frozen=True)
 class Limits:
     """Per-call field limits (characters) and per-RPC limits. A call over a limit is
-    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is refused by
-    gRPC itself with RESOURCE_EXHAUSTED. ``max_input_json`` is also the Validator's
+    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is
+    RESOURCE_EXHAUSTED (lighthouse.server.service.validator_handler). ``max_input_json`` is also the Validator's
     ``max_input`` and ``input_window`` its ``window`` (see lighthouse.bounds); the local
     socket takes request lines of up to ``max_input_json`` + ENVELOPE bytes."""
 
