@@ -89,12 +89,13 @@ def test_answers_encode_each_decision_once_and_a_miss_as_the_fail_mode():
     answers = Answers(pb.VERDICT_ASK)
     deny = answers["deny", "rules", "Deletes the filesystem root", "fs.rm-system", 7, 0]
     assert answers["deny", "rules", "Deletes the filesystem root", "fs.rm-system", 7, 0] is deny
-    assert pb.Decision.FromString(deny.body) == pb.Decision(
+    index, body, outcome = deny
+    assert pb.Decision.FromString(body) == pb.Decision(
         verdict=pb.VERDICT_DENY, tier=pb.TIER_RULES, reason="Deletes the filesystem root", rule_id="fs.rm-system",
         policy_generation=7)
-    assert deny.index == pb.VERDICT_DENY * len(pb.Tier.keys()) + pb.TIER_RULES and deny.outcome.raw == "deny"
+    assert index == pb.VERDICT_DENY * len(pb.Tier.keys()) + pb.TIER_RULES and outcome.raw == "deny"
     for fb, verdict in ((0, pb.VERDICT_ASK), (pb.VERDICT_ALLOW, pb.VERDICT_ASK), (pb.VERDICT_DENY, pb.VERDICT_DENY)):
-        miss = answers["miss", "rules", "", "", 7, fb]
-        assert (miss.outcome.verdict, miss.outcome.tier, miss.outcome.raw) == (verdict, pb.TIER_FALLBACK, "miss")
-        assert pb.Decision.FromString(miss.body).reason.endswith(
+        _, body, outcome = answers["miss", "rules", "", "", 7, fb]
+        assert (outcome.verdict, outcome.tier, outcome.raw) == (verdict, pb.TIER_FALLBACK, "miss")
+        assert pb.Decision.FromString(body).reason.endswith(
             "; fail-mode verdict %s" % pb.Verdict.Name(verdict).removeprefix("VERDICT_").lower())

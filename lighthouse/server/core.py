@@ -156,49 +156,13 @@ class Decider:
         self._max_tool = lim.max_tool
         self._max_input = lim.max_input_json
         self._max_path = lim.max_path
+        self._checker = validator.checker
         self._small = validator.small
         self._check_small = validator.check_small
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
 
-    # ----------------------------------------------------------- field checks
-
-    def _check_ids(self, call):
-        """Raise CallRejected when request_id, agent_id or session_id is too long."""
-        max_id = self._max_id
-        if len(call.request_id) > max_id:
-            raise _too_long("request_id", max_id)
-        if len(call.agent_id) > max_id:
-            raise _too_long("agent_id", max_id)
-        if len(call.session_id) > max_id:
-            raise _too_long("session_id", max_id)
-
-    def _check(self, call):
-        """Raise CallRejected naming the first field of `call` that breaks a limit: the
-        one check of a call's fields (the front of tier 0 only needs :meth:`_check_ids`,
-        the other fields being part of its key)."""
-        self._check_ids(call)
-        tool = call.tool
-        if not tool:
-            raise CallRejected(INVALID, "tool is required", "tool")
-        if len(tool) > self._max_tool:
-            raise _too_long("tool", self._max_tool)
-        max_path = self._max_path
-        cwd = call.cwd
-        if cwd and (len(cwd) > max_path or cwd[0] != "/"):
-            raise _bad_path("cwd", cwd, max_path)
-        home = call.home
-        if home and (len(home) > max_path or home[0] != "/"):
-            raise _bad_path("home", home, max_path)
-        fb = call.fallback
-        if fb > VERDICT_DENY or fb < 0:
-            raise CallRejected(INVALID, "fallback: unknown Verdict value %d" % fb, "fallback")
-        ij = call.input_json
-        if not ij:
-            raise CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
-        if len(ij) > self._max_input:
-            raise CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
-                               % self._max_input, "input_json")
+    # ----------------------------------------------------------- the decision
 
     def _authorize(self, agent, identity):
         """The agent a call claiming to come from `agent` is made for; PERMISSION_DENIED
@@ -214,8 +178,6 @@ class Decider:
                                "rate limit of %g calls/s for agent %r exceeded" % (rl.rate, agent))
         return agent
 
-    # ----------------------------------------------------------- the decision
-
     def decide(self, call, identity=None):
         """Decide a ToolCall. Returns the serialized Decision (bytes) when the fast tiers
         settle it, or a Pending for the escalator; raises CallRejected."""
@@ -227,14 +189,21 @@ class Decider:
         fb = call.fallback
         rid = call.request_id
         agent = call.agent_id
+        # The one check of a call's fields against the limits, the first field at fault
+        # named: the per-call ids here, the rest below unless the front of tier 0 answers
+        # (the rest is its key, checked when the entry was made).
+        max_id = self._max_id
+        if len(rid) > max_id:
+            raise _too_long("request_id", max_id)
+        if len(agent) > max_id:
+            raise _too_long("agent_id", max_id)
+        if len(call.session_id) > max_id:
+            raise _too_long("session_id", max_id)
         key = (tool, ij, cwd, home, fb)
         hit = self._front.get(key)
         if hit is not None:
             generation, expires, index, body, outcome = hit
-            if generation == self.validator.generation and t0 < expires:
-                # Answered before under this policy: tool, input_json, cwd, home and fallback
-                # were checked then; only the per-call fields are left to check.
-                self._check_ids(call)
+            if generation == self._checker.generation and t0 < expires:
                 if identity is not None or self.rate_limiter is not None:
                     agent = self._authorize(agent, identity)
                 self.front_hits += 1
@@ -245,7 +214,22 @@ class Decider:
                     self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                             outcome.reason, ns)
                 return out
-        self._check(call)
+        if not tool:
+            raise CallRejected(INVALID, "tool is required", "tool")
+        if len(tool) > self._max_tool:
+            raise _too_long("tool", self._max_tool)
+        max_path = self._max_path
+        if cwd and (len(cwd) > max_path or cwd[0] != "/"):
+            raise _bad_path("cwd", cwd, max_path)
+        if home and (len(home) > max_path or home[0] != "/"):
+            raise _bad_path("home", home, max_path)
+        if fb > VERDICT_DENY or fb < 0:
+            raise CallRejected(INVALID, "fallback: unknown Verdict value %d" % fb, "fallback")
+        if not ij:
+            raise CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
+        if len(ij) > self._max_input:
+            raise CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
+                               % self._max_input, "input_json")
         if identity is not None or self.rate_limiter is not None:
             agent = self._authorize(agent, identity)
         try:

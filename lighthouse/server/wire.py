@@ -19,7 +19,7 @@ from .._fast._wire_py import varint
 from ..v1 import validation_pb2 as pb
 from ..vocab import MISS, TIER_CODES, TIER_FALLBACK, VERDICT_CODES, VERDICT_NAMES, outcome_index
 
-__all__ = ["Outcome", "Answer", "Answers", "finish_decision", "varint", "decision_body", "decision_bytes",
+__all__ = ["Outcome", "Answers", "finish_decision", "varint", "decision_body", "decision_bytes",
            "settled_bytes", "batch_bytes", "rejected_bytes", "ANSWERS_MAX"]
 
 #: (serialized Decision, decision_ns) from a request_id, an encoded body and the time the
@@ -41,21 +41,15 @@ class Outcome(NamedTuple):
     raw: str
 
 
-class Answer(NamedTuple):
-    """An outcome with its encoding: ``index`` counts it among the decisions
-    (lighthouse.vocab.outcome_index), ``body`` is its Decision without request_id and
-    decision_ns."""
-
-    index: int
-    body: bytes
-    outcome: Outcome
-
-
 class Answers(dict):
     """The answers to the Validator's decisions under one fail-mode verdict, kept per
     distinct decision: ``answers[verdict, tier, reason, rule_id, generation, fallback]``
     (the Decision's own fields and the call's fallback enum value, so it can never answer
-    a call the Validator has not decided) is an :class:`Answer`, made on first use.
+    a call the Validator has not decided) is made on first use and unpacked as
+    ``index, body, outcome``: the counter index of the outcome among the decisions
+    (lighthouse.vocab.outcome_index), its Decision without request_id and decision_ns,
+    and the :class:`Outcome`. (A plain tuple: the hot path unpacks it on every call, and
+    unpacking a named tuple costs twice as much.)
 
     A miss is answered with the fail-mode verdict, the stricter of ``fallback`` (the
     server's, an enum value) and the call's."""
@@ -72,8 +66,8 @@ class Answers(dict):
                               % (reason or "no rule settles this call", VERDICT_NAMES[v]), rule_id, generation, verdict)
         else:
             outcome = Outcome(VERDICT_CODES[verdict], TIER_CODES[tier], reason, rule_id, generation, verdict)
-        answer = Answer(outcome_index(outcome.verdict, outcome.tier),
-                        decision_body(outcome.verdict, outcome.reason, rule_id, outcome.tier, generation), outcome)
+        answer = (outcome_index(outcome.verdict, outcome.tier),
+                  decision_body(outcome.verdict, outcome.reason, rule_id, outcome.tier, generation), outcome)
         if len(self) >= ANSWERS_MAX:
             self.clear()
         self[key] = answer
