@@ -411,7 +411,8 @@ def main(argv=None):
     p.add_argument("--corpus", default=str(CORPUS))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--helper-nice", type=int, default=10,
-                   help="lighthouse serve --helper-nice, applied to the null server too (default 10)")
+                   help="lighthouse serve --helper-nice (passed explicitly; the server's default is 0), "
+                        "applied to the null server too (default 10)")
     p.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.null_server:

@@ -12,13 +12,13 @@ engine unless it decides locally.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Validator", "Decision", "RuleError", "COMPILED", "IMPLEMENTATION", "__version__"]
+__all__ = ["Validator", "Decision", "RuleError", "LighthouseError", "COMPILED", "IMPLEMENTATION", "__version__"]
 
 TYPE_CHECKING = False    # importing typing costs the hook start-up; checkers know this idiom
 if TYPE_CHECKING:
     from ._fast import COMPILED, IMPLEMENTATION
     from ._fast._engine_py import Decision
-    from .rules.loader import RuleError
+    from .errors import LighthouseError, RuleError
     from .validator import Validator
 
 
@@ -28,8 +28,9 @@ def __getattr__(name):
     elif name == "Decision":
         from ._fast import engine
         value = engine.Decision
-    elif name == "RuleError":
-        from .rules.loader import RuleError as value
+    elif name in ("RuleError", "LighthouseError"):
+        from . import errors
+        value = getattr(errors, name)
     elif name in ("COMPILED", "IMPLEMENTATION"):
         from . import _fast
         value = getattr(_fast, name)

@@ -311,7 +311,8 @@ def cmd_hook_install(args):
 def cmd_serve(args):
     import logging
 
-    from .server.app import ConfigError, ServerConfig, serve, setup_logging
+    from .server.app import ConfigError, ServerConfig, setup_logging
+    from .server.main import serve
     from .server.auth import TokenFileError
     from .bounds import ENVELOPE
     from .server.core import Limits
@@ -330,7 +331,8 @@ def cmd_serve(args):
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
-        reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file)
+        reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
+        decision_log=args.decision_log)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -441,6 +443,7 @@ def build_parser():
     import argparse
 
     from .bounds import ENVELOPE, MAX_INPUT, WINDOW
+    from .vocab import VERDICTS
 
     from . import __version__
 
@@ -469,7 +472,7 @@ def build_parser():
     p.add_argument("--out", metavar="FILE", help="write the decisions here instead of stdout")
     p.add_argument("--score", action="store_true", help="print caught%%, strict%% and false-positive%% (needs 'expect')")
     p.add_argument("--quiet", action="store_true", help="with --jsonl: do not print each decision")
-    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask", help="verdict for calls no rule settles")
+    p.add_argument("--fallback", choices=VERDICTS, default="ask", help="verdict for calls no rule settles")
     p.add_argument("--raw", action="store_true", help="report calls no rule settles as verdict 'miss'")
     _add_policy_args(p)
     p.set_defaults(func=cmd_check)
@@ -478,7 +481,7 @@ def build_parser():
     rsub = rules.add_subparsers(dest="rules_cmd", metavar="ACTION")
     p = rsub.add_parser("list", help="list the rules in force")
     p.add_argument("--pack", help="only rules from this pack (file name prefix)")
-    p.add_argument("--verdict", choices=("allow", "ask", "deny"))
+    p.add_argument("--verdict", choices=VERDICTS)
     p.add_argument("--json", action="store_true")
     _add_policy_args(p)
     p.set_defaults(func=cmd_rules_list)
@@ -540,7 +543,7 @@ def build_parser():
     p.add_argument("--grace", type=float, default=5.0, help="seconds to drain in-flight calls on SIGTERM (default 5)")
     p.add_argument("--rate-limit", type=float, default=2000.0, help="calls per second per agent (default 2000; 0: off)")
     p.add_argument("--rate-burst", type=float, default=None, help="burst size per agent (default: twice the rate)")
-    p.add_argument("--fallback", choices=("allow", "ask", "deny"), default="ask",
+    p.add_argument("--fallback", choices=VERDICTS, default="ask",
                    help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
     p.add_argument("--max-input", type=int, default=MAX_INPUT, metavar="CHARS",
@@ -558,9 +561,9 @@ def build_parser():
                    help="seconds a new connection has to finish its HTTP/2 (and TLS) handshake (default 5)")
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="seconds a connection without calls stays open (default 300)")
-    p.add_argument("--helper-nice", type=int, default=10, choices=range(0, 20), metavar="N",
+    p.add_argument("--helper-nice", type=int, default=0, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
-                        "preempt the thread deciding calls (default 10; 0: leave them be)")
+                        "preempt the thread deciding calls (default 0: leave them be; 10 helps on small machines)")
     p.add_argument("--reflection", action=argparse.BooleanOptionalAction, default=None,
                    help="serve gRPC server reflection, which answers without a token (default: on "
                         "without --tokens, off with them)")
@@ -568,6 +571,9 @@ def build_parser():
                    help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
                         "(default 1; 0: no limit)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.add_argument("--decision-log", metavar="PATH",
+                   help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "
+                        "verdict, tier, rule_id, reason, decision_ns) to PATH, reopened on SIGHUP; - for stderr")
     _add_policy_args(p)
     p.set_defaults(func=cmd_serve)
 

@@ -45,41 +45,18 @@ from concurrent.futures import Future
 
 import grpc
 
+from .errors import CallError
 from .localsock import Unavailable, admin_token_path, read_admin_token, resolve_socket_path
 from .v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
+from .vocab import TIER_CODES, VERDICT_CODES
 
 __all__ = ["Client", "AsyncClient", "Result", "CallError", "make_call", "DEFAULT_TARGET"]
 
 DEFAULT_TARGET = os.environ.get("LIGHTHOUSE_ADDR", "127.0.0.1:50051")
-VERDICTS = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
-_VERDICT_CODES = {v: k for k, v in VERDICTS.items()}
-TIERS = {pb.TIER_CACHE: "cache", pb.TIER_RULES: "rules", pb.TIER_POLICY: "policy",
-         pb.TIER_EXPERT: "expert", pb.TIER_FALLBACK: "fallback"}
+VERDICTS = {code: name for name, code in VERDICT_CODES.items()}     # enum value -> verdict
+TIERS = {code: name for name, code in TIER_CODES.items()}           # enum value -> tier
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
 _END = object()
-
-
-class CallError(Exception):
-    """A call the server did not decide: ``code`` (a grpc.StatusCode), ``message``,
-    ``field`` (the offending field for INVALID_ARGUMENT, else ""), ``request_id``."""
-
-    def __init__(self, code, message, field="", request_id=""):
-        super().__init__("%s: %s" % (code.name, message))
-        self.code = code
-        self.message = message
-        self.field = field
-        self.request_id = request_id
-
-    @classmethod
-    def from_rpc_error(cls, e, request_id=""):
-        field = ""
-        try:
-            for key, value in e.trailing_metadata() or ():
-                if key == "lighthouse-field":
-                    field = value
-        except Exception:  # a locally generated error may have no metadata
-            pass
-        return cls(e.code(), e.details() or "", field, request_id)
 
 
 class Result:
@@ -130,7 +107,7 @@ def make_call(tool, tool_input=None, *, cwd=None, agent_id=None, session_id=None
         input_json = json.dumps(tool_input if tool_input is not None else {}, separators=(",", ":"))
     return pb.ToolCall(request_id=request_id, agent_id=agent_id or "", session_id=session_id or "",
                        tool=tool, input_json=input_json, cwd=cwd or "", home=home or "",
-                       fallback=_VERDICT_CODES.get(fallback, 0) if fallback else 0)
+                       fallback=VERDICT_CODES.get(fallback, 0) if fallback else 0)
 
 
 def _loopback_target(target):

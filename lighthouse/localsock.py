@@ -25,8 +25,9 @@ Error codes: ``bad_json``, ``not_object``, ``too_large`` (the connection is then
 ``invalid_argument`` (with ``field``), ``internal``. A connection may carry many requests,
 answered in order.
 
-This module imports only the standard library modules the hook needs anyway, and nothing
-from the rest of the package: its start-up cost is the hook's.
+This module imports only the standard library modules the hook needs anyway, and from the
+package only lighthouse.errors and lighthouse.vocab, which import nothing: its start-up
+cost is the hook's.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ import time
 # IntEnums costs the hook about 5 ms of CPU per tool call.
 import _socket
 
+from .errors import Unavailable
+from .vocab import VERDICTS
+
 __all__ = ["SOCKET_ENV", "SOCKET_NAME", "DEFAULT_SOCKET_PATH", "MAX_REQUEST", "VERDICTS",
            "default_socket_path", "resolve_socket_path", "policy_path", "read_policy", "admin_token_path",
            "read_admin_token", "Unavailable", "ask"]
@@ -50,7 +54,6 @@ SOCKET_NAME = "lighthouse.sock"
 # The longest request line the server reads by default: lighthouse.bounds.MAX_INPUT plus
 # lighthouse.bounds.ENVELOPE (not imported, to keep this module's start-up cost nil).
 MAX_REQUEST = 4 * 1024 * 1024 + 64 * 1024
-VERDICTS = ("allow", "ask", "deny")
 
 
 def default_socket_path(environ=None):
@@ -74,10 +77,6 @@ def resolve_socket_path(explicit=None, environ=None):
     else :func:`default_socket_path`. Server and clients resolve it the same way."""
     environ = os.environ if environ is None else environ
     return explicit or environ.get(SOCKET_ENV) or default_socket_path(environ)
-
-
-class Unavailable(Exception):
-    """The server could not be reached, or gave no usable answer in time."""
 
 
 def _check_owner(path, st, what):

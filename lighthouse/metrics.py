@@ -28,6 +28,8 @@ import os
 import time
 from bisect import bisect_left
 
+from .vocab import TIER_NAMES, VERDICT_NAMES
+
 __all__ = ["Histogram", "Stats", "StatsCollector", "merge_snapshots", "histogram_quantile",
            "start_metrics_server",
            "DURATION_BUCKETS_NS", "VERDICT_NAMES", "TIER_NAMES", "METHODS"]
@@ -40,9 +42,8 @@ DURATION_BUCKETS_NS = (
     250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000,
 )
 
-# Index = the enum value of lighthouse.v1.Verdict / lighthouse.v1.Tier.
-VERDICT_NAMES = ("unspecified", "allow", "ask", "deny")
-TIER_NAMES = ("unspecified", "cache", "rules", "policy", "expert", "fallback")
+# VERDICT_NAMES and TIER_NAMES (lighthouse.vocab): index = the enum value of
+# lighthouse.v1.Verdict / lighthouse.v1.Tier; decisions are counted per pair.
 METHODS = ("Validate", "ValidateStream", "ValidateBatch")
 
 

@@ -44,6 +44,10 @@ class Validator:
         self.policy = load_policy(self._rules, packs=packs)
         engine = _fast.engine.Engine(engine_specs(self.policy), self.policy.programs)
         self._checker = _fast.engine.Checker(engine, 1, cache_size, cache_ttl, fallback, raw)
+        #: The engine's checker, the same object for the Validator's life (a reload swaps
+        #: its engine): ``checker.generation`` is :attr:`generation` without the property
+        #: call, for the server's front cache, which reads it on every call it answers.
+        self.checker = self._checker
         #: ``check`` for an input known to be no longer than ``small`` characters as JSON
         #: text (the server knows its input_json's length): the bounds have nothing to do
         #: then, so it is the checker alone when there is no home to fill in.

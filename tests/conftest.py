@@ -4,7 +4,6 @@ parametrized over the pure twin and the compiled module, so every test runs on b
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import tempfile
@@ -42,6 +41,16 @@ def impl(request):
         pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
     shell, engine = IMPLS[name]
     return name, shell, engine
+
+
+def twins():
+    """((shell, engine) of the pure twin, (shell, engine) of the compiled module), for
+    tests that compare them; fails when the compiled module is expected but missing."""
+    if "compiled" not in IMPLS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled extension is expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return IMPLS["pure"], IMPLS["compiled"]
 
 
 @pytest.fixture

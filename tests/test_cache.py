@@ -130,15 +130,16 @@ def test_long_cache_keys_are_digests_and_still_distinguish(impl):
     assert len(engine.cache_key("Write", {"file_path": "/w/a", "content": "x"}, WS, None)) <= LONG_KEY
 
 
-def test_cache_keys_agree_across_implementations(impl):
-    from conftest import IMPLS
-    pure = IMPLS["pure"][1]
+@pytest.mark.compiled
+def test_cache_keys_agree_across_implementations():
+    from conftest import twins
+    (_, pure), (_, compiled) = twins()
     for tool, inp in [("Bash", {"command": "ls -la"}), ("Write", {"file_path": "/x", "content": "é\ud800"}),
                       ("mcp__a__b", {"n": [1, 2, {"z": None, "a": True}]}), ("Bash", {"command": "é"}),
                       ("Read", {"file_path": "/x" * 600}), ("Bash", {"command": ["ls"]}),
                       ("mcp__a__b", {"k": "v", "é": "x"})]:
         for home in (None, "/home/u", "/h\u00e9"):
-            assert impl[2].cache_key(tool, inp, WS, home) == pure.cache_key(tool, inp, WS, home)
+            assert compiled.cache_key(tool, inp, WS, home) == pure.cache_key(tool, inp, WS, home)
 
 
 def test_invalid_cache_settings_raise(make_validator):

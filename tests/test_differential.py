@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lighthouse.rules.loader import engine_specs, load_policy
 
-from conftest import EXPECT_COMPILED, IMPLS, WS, load_corpus
+from conftest import WS, load_corpus, twins
 
 pytestmark = pytest.mark.compiled
 
@@ -21,14 +21,6 @@ _SHELL_WORDS = ["rm ", "-rf ", "bash -c ", "sudo ", "$(", "<<EOF\n", "\nEOF\n", 
 SHELLISH = st.lists(st.sampled_from(_SHELL_CHARS + _SHELL_WORDS), max_size=40).map("".join)
 
 
-def _both():
-    if "compiled" not in IMPLS:
-        if EXPECT_COMPILED:
-            pytest.fail("compiled extension expected but not importable")
-        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
-    return IMPLS["pure"], IMPLS["compiled"]
-
-
 def _analyse(shell, cmd):
     try:
         return [c.as_tuple() for c in shell.analyze(cmd, WS)]
@@ -38,7 +30,7 @@ def _analyse(shell, cmd):
 
 @pytest.fixture(scope="module")
 def engines():
-    (ps, pe), (cs, ce) = _both()
+    (ps, pe), (cs, ce) = twins()
     policy = load_policy()
     specs = engine_specs(policy)
     return pe.Engine(specs, policy.programs), ce.Engine(specs, policy.programs)
@@ -47,7 +39,7 @@ def engines():
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cmd=SHELLISH)
 def test_analysis_agrees_on_random_command_lines(cmd):
-    (ps, _), (cs, _) = _both()
+    (ps, _), (cs, _) = twins()
     assert _analyse(ps, cmd) == _analyse(cs, cmd)
 
 
@@ -81,7 +73,7 @@ PLAIN_LINES = st.lists(st.sampled_from(
 @settings(max_examples=500, deadline=None)
 @given(line=PLAIN_LINES, sep=st.sampled_from([" ", "\t", "  "]))
 def test_analysis_agrees_on_plain_lines(engines, line, sep):
-    (ps, _), (cs, _) = _both()
+    (ps, _), (cs, _) = twins()
     pure_engine, comp_engine = engines
     line = line.replace(" ", sep)
     assert _analyse(ps, line) == _analyse(cs, line), line
@@ -90,7 +82,7 @@ def test_analysis_agrees_on_plain_lines(engines, line, sep):
 
 
 def test_analysis_and_decisions_agree_on_corpus_mutations(engines):
-    (ps, _), (cs, _) = _both()
+    (ps, _), (cs, _) = twins()
     pure_engine, comp_engine = engines
     rng = random.Random(20261126)
     commands = [c["input"]["command"] for c in load_corpus() if c["tool"] == "Bash"]
@@ -127,7 +119,7 @@ PATHS = st.lists(st.sampled_from(list("ab/.~*?[]{},!-\\") + ["**", "/home/dev", 
 @settings(max_examples=800, deadline=None)
 @given(pattern=PATHS, value=PATHS, mode=st.sampled_from(["path", "text"]))
 def test_glob_matching_agrees(pattern, value, mode):
-    (_, pe), (_, ce) = _both()
+    (_, pe), (_, ce) = twins()
 
     def run(engine):
         try:

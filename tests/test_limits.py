@@ -71,10 +71,10 @@ def assert_undecided(v, command, rule="shell.unparsed", **kw):
     assert (verdict, rule_id) == ("ask", rule), (command[:200], len(command), verdict, rule_id)
 
 
-def test_the_twins_share_their_limits(impl):
-    from conftest import IMPLS
-    _, shell, engine = impl
-    pure_shell, pure_engine = IMPLS["pure"]
+@pytest.mark.compiled
+def test_the_twins_share_their_limits():
+    from conftest import twins
+    (pure_shell, pure_engine), (shell, engine) = twins()
     for name in ("MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS", "MAX_WRAPPERS", "MAX_LOOP_WORDS",
                  "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"):
         assert getattr(shell, name) == getattr(pure_shell, name), name

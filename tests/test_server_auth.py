@@ -175,6 +175,23 @@ def test_rate_limit_is_resource_exhausted_per_agent(server, tokens):
         assert ops.validate("Bash", {"command": "ls"}).verdict == "allow"     # another agent's bucket
 
 
+def test_rate_limit_warnings_are_throttled_per_agent(validator, tokens, caplog):
+    # Each agent over its budget is warned about once a second, whichever agent was
+    # limited first: the throttle must not share one key between agents.
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, tokens=tokens["path"],
+                          rate_limit=1, rate_burst=1)
+    with caplog.at_level("WARNING", logger="lighthouse.server"), ServerThread(config, validator=validator) as s:
+        for name in ("alice", "bob"):
+            with Client(s.address, token=tokens[name], timeout=5) as c:
+                for _ in range(3):
+                    try:
+                        c.validate("Bash", {"command": "ls"})
+                    except CallError:
+                        pass
+    warned = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
+    assert len(warned) == 2 and "'alice'" in warned[0] and "'bob'" in warned[1], warned
+
+
 def test_rate_limiter_refills_and_stays_bounded():
     now = [0.0]
     rl = RateLimiter(10, 5, max_agents=100, clock=lambda: now[0])

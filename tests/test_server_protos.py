@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lighthouse._fast import wire_implementations
-from lighthouse.server.wire import batch_bytes, decision_body, decision_bytes, varint
+from lighthouse.server.wire import Answers, batch_bytes, decision_body, decision_bytes, varint
 from lighthouse.v1 import validation_pb2 as pb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -83,3 +83,19 @@ def test_finish_decision_equals_generated_serialization(impl):
         assert out == pb.Decision(request_id=request_id, verdict=3, reason="Deletes the filesystem root",
                                   rule_id="fs.rm-system", tier=2, policy_generation=2 ** 35,
                                   decision_ns=ns).SerializeToString()
+
+
+def test_answers_encode_each_decision_once_and_a_miss_as_the_fail_mode():
+    answers = Answers(pb.VERDICT_ASK)
+    deny = answers["deny", "rules", "Deletes the filesystem root", "fs.rm-system", 7, 0]
+    assert answers["deny", "rules", "Deletes the filesystem root", "fs.rm-system", 7, 0] is deny
+    index, body, outcome = deny
+    assert pb.Decision.FromString(body) == pb.Decision(
+        verdict=pb.VERDICT_DENY, tier=pb.TIER_RULES, reason="Deletes the filesystem root", rule_id="fs.rm-system",
+        policy_generation=7)
+    assert index == pb.VERDICT_DENY * len(pb.Tier.keys()) + pb.TIER_RULES and outcome.raw == "deny"
+    for fb, verdict in ((0, pb.VERDICT_ASK), (pb.VERDICT_ALLOW, pb.VERDICT_ASK), (pb.VERDICT_DENY, pb.VERDICT_DENY)):
+        _, body, outcome = answers["miss", "rules", "", "", 7, fb]
+        assert (outcome.verdict, outcome.tier, outcome.raw) == (verdict, pb.TIER_FALLBACK, "miss")
+        assert pb.Decision.FromString(body).reason.endswith(
+            "; fail-mode verdict %s" % pb.Verdict.Name(verdict).removeprefix("VERDICT_").lower())

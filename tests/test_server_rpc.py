@@ -223,11 +223,34 @@ def test_malformed_protobuf_is_invalid_argument(channel):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_oversized_message_is_refused(stub):
-    call = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (LIMITS.max_message_bytes + 10)})
+def _errors(server, method, code):
+    return server.server.stats.snapshot()["errors"].get("%s|%s" % (method, code), 0)
+
+
+def test_oversized_message_is_refused_and_counted(server, stub):
+    call = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (LIMITS.max_message_bytes + 10)},
+                     request_id="big")
+    before = _errors(server, "Validate", "RESOURCE_EXHAUSTED")
     with pytest.raises(grpc.RpcError) as e:
         stub.Validate(call, timeout=5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in e.value.details()
+    assert _errors(server, "Validate", "RESOURCE_EXHAUSTED") == before + 1
+    batch_before = _errors(server, "ValidateBatch", "RESOURCE_EXHAUSTED")
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ValidateBatch(pb.ToolCallBatch(calls=[call]), timeout=5)
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _errors(server, "ValidateBatch", "RESOURCE_EXHAUSTED") == batch_before + 1
+    # On a stream the oversized call is answered with the error, and the stream goes on.
+    answers = list(stub.ValidateStream(iter([call, tool_call("Bash", "ls", request_id="small")]), timeout=5))
+    assert [(d.request_id, d.error.code) for d in answers] == [
+        ("big", grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]), ("small", 0)]
+    assert _errors(server, "ValidateStream", "RESOURCE_EXHAUSTED") == 1
+    # Past twice the limit gRPC refuses the message itself, before any handler: not counted.
+    huge = tool_call("Write", {"file_path": "/tmp/x", "content": "y" * (2 * LIMITS.max_message_bytes + 10)})
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Validate(huge, timeout=5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _errors(server, "Validate", "RESOURCE_EXHAUSTED") == before + 1
 
 
 def test_bad_input_never_answered_allow(stub):
@@ -492,3 +515,28 @@ def test_batch_of_costly_calls_does_not_hold_other_clients():
         answers = fut.result()
         assert len(answers.decisions) == 150
         assert all(a.verdict != pb.VERDICT_ALLOW for a in answers.decisions)
+
+
+# ------------------------------------------------------------------ decision log
+
+def test_decision_log_has_one_json_line_per_decision_but_allows(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0, decision_log=str(path))
+    with ServerThread(config, validator=Validator(raw=True)) as s, Client(s.address, timeout=5) as c:
+        for rid in ("d1", "d2"):            # the second is answered by tier 0's front, and logged too
+            assert c.validate("Bash", {"command": "sudo rm -rf /usr/lib"}, cwd=WS, request_id=rid,
+                              agent_id="ci-bot").verdict == "deny"
+        assert c.validate("Bash", {"command": "ls"}, cwd=WS, request_id="a1").verdict == "allow"
+        assert c.validate("frobnicate", {"x": 1}, cwd=WS, request_id="m1").verdict == "ask"
+        with pytest.raises(CallError):
+            c.validate("", {"x": 1}, request_id="bad")           # refused, not decided
+        assert path.stat().st_mode & 0o777 == 0o600
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["request_id"] for r in rows] == ["d1", "d2", "m1"]
+    assert rows[0]["agent_id"] == "ci-bot" and rows[0]["tool"] == "Bash" and rows[0]["verdict"] == "deny"
+    assert rows[0]["rule_id"] == "fs.rm-system" and rows[0]["reason"] and rows[0]["tier"] == "rules"
+    assert rows[1]["tier"] == "cache" and rows[1]["rule_id"] == "fs.rm-system"
+    assert rows[2]["verdict"] == "ask" and rows[2]["tier"] == "fallback"
+    assert all(r["decision_ns"] > 0 and r["time"] > 0 for r in rows)
+    assert set(rows[0]) == {"time", "request_id", "agent_id", "tool", "verdict", "tier", "rule_id", "reason",
+                            "decision_ns"}

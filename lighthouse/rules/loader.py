@@ -18,14 +18,15 @@ from importlib import resources
 
 import re2
 
+from ..errors import RuleError
+from ..vocab import VERDICTS
+
 __all__ = ["RuleError", "Policy", "load_policy", "pack_paths", "PACK_NAMES", "example_call",
            "example_decider", "example_failure"]
 
 PACK_NAMES = ("programs", "filesystem", "git", "secrets", "exfiltration", "remote-exec",
               "system", "cloud", "database", "kubernetes", "docker", "package-install",
               "web", "mcp", "files", "routine")
-
-VERDICTS = ("allow", "ask", "deny")
 
 _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from", "origin",
               "tools", "subcommand", "flags", "flags_any", "flags_none")
@@ -45,16 +46,6 @@ _PROGRAM_KEYS = {"value_options": list, "data_options": list, "data_positionals"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 MAX_PATTERN_LENGTH = 1024
 MAX_REGEX_PROGRAM = 20000
-
-
-class RuleError(ValueError):
-    """A rule file that cannot be used: `file:line: reason`."""
-
-    def __init__(self, path, line, reason):
-        self.path = str(path)
-        self.line = line
-        self.reason = reason
-        super().__init__("%s:%s: %s" % (self.path, line if line else "?", reason))
 
 
 @dataclass

@@ -3,18 +3,23 @@ the local socket endpoint, metrics, reload and graceful shutdown.
 
     from lighthouse.server import ServerConfig, LighthouseServer, serve
 
-Modules: ``app`` (wiring, config, serve), ``service`` (servicers), ``core`` (the decision
-path shared by every front end), ``auth`` (tokens, rate limits), ``workers`` (N processes
-on one port), ``local`` (the Unix socket JSON endpoint).
+Modules, each importing only those after it: ``main`` (the entry point, ``serve``),
+``workers`` (N processes on one port), ``app`` (wiring: one server process, reload,
+shutdown), ``service`` (the gRPC servicers), ``core`` (the decision path shared by every
+front end), ``decisionlog`` (``--decision-log``), ``wire`` (the answers' encoding), ``auth`` (tokens, rate limits, the admin
+secret), ``config`` (ServerConfig, Limits, the checks), ``threads`` (helper thread
+priority); ``local`` (the Unix socket JSON endpoint) stands apart.
 
 Names are imported lazily, so that ``lighthouse.server.local`` can start without grpc.
 """
 
 __all__ = ["ServerConfig", "LighthouseServer", "ConfigError", "serve"]
 
+_HOMES = {"ServerConfig": "config", "ConfigError": "config", "LighthouseServer": "app", "serve": "main"}
+
 
 def __getattr__(name):
-    if name in __all__:
-        from . import app
-        return getattr(app, name)
+    if name in _HOMES:
+        from importlib import import_module
+        return getattr(import_module("." + _HOMES[name], __name__), name)
     raise AttributeError(name)

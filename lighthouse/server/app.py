@@ -2,17 +2,15 @@
 
 :class:`LighthouseServer` owns the Validator, the Decider, the servicers (Validator,
 Admin, grpc.health.v1, server reflection), the optional local socket endpoint and the
-metrics endpoint, and implements reload and graceful shutdown. :func:`serve` is what
-``lighthouse serve`` runs: one process, or a supervisor and N workers sharing the port
-(lighthouse.server.workers).
+metrics endpoint, and implements reload and graceful shutdown. The configuration it is
+built from is lighthouse.server.config; ``lighthouse serve`` runs it through
+lighthouse.server.main, in one process or in each worker of lighthouse.server.workers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
-import ipaddress
 import logging
 import os
 import resource
@@ -20,25 +18,27 @@ import signal
 import socket
 import stat
 import sys
-from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
+from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
 from ..metrics import Stats, start_metrics_server
-from ..rules.loader import RuleError
 from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
-from .auth import AdminSecret, RateLimiter, TokenFileError, TokenStore
-from .core import Decider, Limits
-from .service import (AdminService, ReloadError, ReloadThrottled, ValidatorService, admin_handler,
-                      validator_handler)
+from .auth import AdminSecret, RateLimiter, TokenStore
+from .config import ServerConfig, bind_error, check_config, connection_cap, is_loopback
+from .core import Decider
+from .decisionlog import DecisionLog
+from .service import AdminService, ValidatorService, admin_handler, validator_handler
 from .threads import keep_helper_threads_lowered
 
-__all__ = ["ServerConfig", "ConfigError", "LighthouseServer", "serve", "is_loopback", "check_config",
-           "setup_logging", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
+# ServerConfig, ConfigError, check_config and is_loopback are lighthouse.server.config's,
+# importable from here as before.
+__all__ = ["LighthouseServer", "ServerConfig", "ConfigError", "is_loopback", "check_config", "setup_logging",
+           "run_loop", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
 
 log = logging.getLogger("lighthouse.server")
 
@@ -48,144 +48,6 @@ SERVICE_NAMES = (
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
-
-
-class ConfigError(ValueError):
-    """A server configuration that must not run (the message says why)."""
-
-
-@dataclass
-class ServerConfig:
-    """Everything ``lighthouse serve`` takes. Defaults are the safe ones: loopback only,
-    no TLS needed there, rate limits on."""
-
-    host: str = "127.0.0.1"
-    port: int = 50051
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464             # 0: no metrics endpoint
-    workers: int = 1
-    tokens: str | None = None
-    rules: tuple = ()
-    packs: bool = True
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_client_ca: str | None = None     # given: clients must present a certificate it signed
-    socket: str | None = None            # local endpoint path; None: the default path
-    local_socket: bool = True            # serve the local endpoint at all
-    grace: float = 5.0                   # seconds to drain in-flight calls on shutdown
-    rate_limit: float = 2000.0           # calls/s per agent; 0 disables
-    rate_burst: float | None = None      # default: twice the rate
-    fallback: str = "ask"
-    cache_size: int = 65536
-    cache_ttl: float = 300.0
-    limits: Limits = field(default_factory=Limits)
-    helper_nice: int = 10                # niceness of the helper threads (lighthouse.server.threads); 0: off
-    insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
-    max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
-    handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
-    idle_timeout: float = 300.0          # seconds a connection without calls stays open
-    reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
-    reflection: bool | None = None       # server reflection; None: on unless tokens are configured
-    admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
-
-    def address(self, port=None):
-        host = self.host
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host
-        return "%s:%d" % (host, self.port if port is None else port)
-
-
-def is_loopback(host):
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-FD_RESERVE = 256        # file descriptors kept out of the connection cap (see connection_cap)
-
-
-def raise_fd_limit():
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit (no privilege needed)
-    and return the soft limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
-def connection_cap(config, fd_limit):
-    """The number of gRPC connections this process accepts at once: --max-connections,
-    lowered so that FD_RESERVE descriptors stay free at the cap (for the listening
-    sockets, gRPC's own pollers and pipes, the local socket's clients, the metrics
-    endpoint, reloads reading rule files), or 1 when the limit leaves no room."""
-    return max(1, min(config.max_connections, fd_limit - FD_RESERVE))
-
-
-def check_config(config):
-    """Refuse unsafe or inconsistent configurations with a ConfigError."""
-    for name, port in (("--port", config.port), ("--metrics-port", config.metrics_port)):
-        if type(port) is not int or not 0 <= port <= 65535:
-            raise ConfigError("%s %r: a port is a number from 0 to 65535 (0: any free port)" % (name, port))
-    if not is_loopback(config.host) and not config.tokens:
-        raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
-                          "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
-    if config.tokens and not config.tls_cert and not is_loopback(config.host) and not config.insecure:
-        raise ConfigError("refusing to listen on %s with bearer tokens but without TLS: the tokens would cross "
-                          "the network in clear text; give --tls-cert and --tls-key, or --insecure if the "
-                          "network is trusted" % config.host)
-    if bool(config.tls_cert) != bool(config.tls_key):
-        raise ConfigError("--tls-cert and --tls-key go together")
-    if config.tls_client_ca and not config.tls_cert:
-        raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
-    if config.tokens and config.admin_token_file:
-        raise ConfigError("--admin-token-file is for a server without --tokens (with tokens, Admin "
-                          "needs an admin token from the tokens file)")
-    if config.workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    if config.max_connections < 1:
-        raise ConfigError("--max-connections must be at least 1")
-    if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
-        raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
-    if config.workers > 1 and config.port == 0:
-        raise ConfigError("--workers needs a fixed --port (workers share it)")
-    if config.fallback not in ("allow", "ask", "deny"):
-        raise ConfigError("fallback must be allow, ask or deny")
-    if config.fallback == "allow":
-        log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
-    if config.metrics_port and not is_loopback(config.metrics_host):
-        log.warning("/metrics on %s answers anyone who can reach it, without authentication: "
-                    "bind it to 127.0.0.1 (--metrics-host) or restrict access in front", config.metrics_host)
-    if config.tokens and not config.tls_cert and not is_loopback(config.host):
-        log.warning("--insecure: bearer tokens will cross the network in clear text")
-    for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
-        if path and not os.path.isfile(path):
-            raise ConfigError("%s: no such file" % path)
-
-
-def bind_error(host, port):
-    """Why host:port cannot be bound, found by trying it with a plain socket (gRPC's own
-    error does not say it in its exception); None when the probe binds."""
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        return "cannot resolve the host (%s)" % e.strerror
-    for family, kind, proto, _, sockaddr in infos:
-        try:
-            with socket.socket(family, kind, proto) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(sockaddr)
-        except OSError as e:
-            return (e.strerror or str(e)).lower()
-    return None
 
 
 def admin_token_file(config):
@@ -274,8 +136,10 @@ class LighthouseServer:
                                                 raw=True, window=config.limits.input_window,
                                                 max_input=config.limits.max_input_json)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
-                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl)
+                               rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl,
+                               decision_log=self.decision_log)
         self.stats.policy_info = self._policy_info
         self.validator_service = ValidatorService(self.decider, self.tokens)
         self.health = health.aio.HealthServicer()
@@ -309,7 +173,10 @@ class LighthouseServer:
         lim = config.limits
         self.max_connections = connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return [
-            ("grpc.max_receive_message_length", lim.max_message_bytes),
+            # Twice the limit: the servicer refuses (and counts) messages past the limit
+            # itself (lighthouse.server.service.validator_handler); gRPC refuses larger
+            # ones before any of this process's code sees them.
+            ("grpc.max_receive_message_length", 2 * lim.max_message_bytes),
             ("grpc.max_send_message_length", 4 * lim.max_message_bytes),
             # gRPC sets SO_REUSEPORT by default, which would let a second server bind the
             # same port silently; only workers of one supervisor may share it.
@@ -483,13 +350,19 @@ class LighthouseServer:
         # between the swap and this check).
         self.validator_service.recheck_streams(tls_changed)
         self.stats.reloads["ok"] += 1
+        if self.decision_log is not None:
+            try:
+                self.decision_log.open()          # a rotated file is replaced by a new one
+            except OSError as e:
+                log.error("reload (%s): %s; decisions go on to the file open before", source, e)
         log.info("policy reloaded (%s): generation %d, %d rules%s", source, generation,
                  self.validator.rule_count, ", tokens file reloaded" if new_tokens is not None else "")
         if source == "admin" and self.on_reload is not None:
             self.on_reload()
         return generation, new_tokens is not None
 
-    async def _reload_quietly(self, source):
+    async def reload_quietly(self, source):
+        """:meth:`reload`, a refusal only logged (for signals and the worker supervisor)."""
         try:
             await self.reload(source)
         except ReloadError:
@@ -522,6 +395,8 @@ class LighthouseServer:
             self._metrics.shutdown()
             self._metrics.server_close()
             self._metrics = None
+        if self.decision_log is not None:
+            self.decision_log.close()
         log.info("server stopped (worker %d/%d)", self.worker + 1, self.workers)
 
     def request_stop(self):
@@ -536,7 +411,7 @@ class LighthouseServer:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_quietly("SIGHUP")))
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_quietly("SIGHUP")))
         # The policy, caches and modules loaded so far live as long as the process: moving
         # them out of the collector's generations keeps full collections (pauses on the
         # request path) short.
@@ -570,30 +445,10 @@ def setup_logging(level=logging.INFO, who="lighthouse"):
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%%(asctime)s %s[%%(process)d] %%(levelname)s %%(message)s" % who)
 
-
-def _run_loop(coro):
+def run_loop(coro):
     """Run a coroutine on uvloop when it is installed (it is a dependency), else asyncio."""
     try:
         import uvloop
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
-
-
-def serve(config):
-    """Run the server as ``lighthouse serve`` does; returns the process exit code."""
-    check_config(config)
-    fd_limit = raise_fd_limit()            # workers inherit it
-    if connection_cap(config, fd_limit) < config.max_connections:
-        log.warning("file descriptor limit %d: at most %d connections at once (--max-connections %d, "
-                    "%d descriptors kept in reserve); raise `ulimit -n` for more", fd_limit,
-                    connection_cap(config, fd_limit), config.max_connections, FD_RESERVE)
-    if config.workers > 1:
-        from .workers import Supervisor
-        reason = bind_error(config.host, config.port)
-        if reason:
-            raise OSError("cannot listen on %s: %s" % (config.address(), reason))
-        return Supervisor(config).run()
-    server = LighthouseServer(dataclasses.replace(config))
-    _run_loop(server.run())
-    return 0

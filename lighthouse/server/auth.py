@@ -32,16 +32,14 @@ import secrets
 import stat
 import time
 
+from ..errors import TokenFileError
+
 __all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "AdminSecret", "hash_token", "new_token",
            "add_token", "revoke_tokens", "parse_bearer", "AGENT_ID_RE"]
 
 AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:/+-]{0,127}\Z")
 _HASH_RE = re.compile(r"sha256:([0-9a-f]{64})\Z")
 TOKEN_PREFIX = "lh_"
-
-
-class TokenFileError(ValueError):
-    """The tokens file cannot be used; the message names the file and line."""
 
 
 class Identity:

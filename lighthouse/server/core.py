@@ -15,9 +15,8 @@ decided it (a reload turns every older entry into a miss, with no other invalida
 and for at most one cache TTL from when the level took it; the front only holds answers
 the Validator has given from or into its cache, and is off when the Validator's cache
 is. They count as one cache in the metrics: a hit of either level is a hit, a miss is a
-call neither level could answer. The wire encoding of each distinct outcome is kept as
-well (keyed by the Decision's own fields, so it can never answer a call the Validator
-has not decided).
+call neither level could answer. The answer to each distinct decision is encoded once
+(lighthouse.server.wire.Answers, which owns the encoding of every answer).
 
 A call the fast tiers settle is answered inline. A call they do not settle is, when an
 escalator (a slower tier: Rego policy, experts) is configured, returned as a
@@ -32,74 +31,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from time import perf_counter_ns
 
 import grpc
 
-from .._fast import wire as _fast_wire
-from ..bounds import ENVELOPE, MAX_INPUT, WINDOW, path_problem
-from ..metrics import TIER_NAMES, Stats
+from ..bounds import path_problem
+from ..errors import CallRejected
+from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
-from .wire import decision_body, decision_bytes
-
-# The last step of each answer: request_id + encoded outcome + decision_ns, timed.
-finish_decision = _fast_wire.finish_decision
+from ..vocab import (ASK, MISS, OUTCOMES, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK, VERDICT_CODES,
+                     VERDICT_DENY, VERDICT_NAMES, outcome_index)
+from .config import Limits
+from .wire import Answers, finish_decision, settled_bytes
 
 __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
            "VERDICT_CODES", "TIER_CODES"]
 
 log = logging.getLogger("lighthouse.server")
 
-VERDICT_CODES = {"allow": pb.VERDICT_ALLOW, "ask": pb.VERDICT_ASK, "deny": pb.VERDICT_DENY}
-TIER_CODES = {"cache": pb.TIER_CACHE, "rules": pb.TIER_RULES, "policy": pb.TIER_POLICY,
-              "expert": pb.TIER_EXPERT, "fallback": pb.TIER_FALLBACK}
-VERDICT_WORDS = {v: k for k, v in VERDICT_CODES.items()}
-TIER_WORDS = {v: k for k, v in TIER_CODES.items()}
-
 Decision = pb.Decision
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-ENCODED_MAX = 4096          # distinct outcomes whose encoding is kept (per policy generation, in practice)
 FRONT_MAX = 16384           # entries of tier 0's raw-request front
 FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Validator's cache
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-call field limits (characters) and per-RPC limits. A call over a limit is
-    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is refused by
-    gRPC itself with RESOURCE_EXHAUSTED. ``max_input_json`` is also the Validator's
-    ``max_input`` and ``input_window`` its ``window`` (see lighthouse.bounds); the local
-    socket takes request lines of up to ``max_input_json`` + ENVELOPE bytes."""
-
-    max_id: int = 128               # request_id, agent_id, session_id
-    max_tool: int = 256
-    max_input_json: int = MAX_INPUT
-    input_window: int = WINDOW
-    max_path: int = 4096            # cwd, home
-    max_batch: int = 1000           # calls per ValidateBatch
-    max_stream_pending: int = 1024  # escalated calls in flight per stream before reading pauses
-    max_message_bytes: int = MAX_INPUT + ENVELOPE
-
-    @property
-    def max_local_request(self):
-        """The longest request line the local socket reads (bytes)."""
-        return self.max_input_json + ENVELOPE
-
-
-class CallRejected(Exception):
-    """A call that cannot be decided: a gRPC status code, a message and the field at fault."""
-
-    def __init__(self, code, message, field=""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def to_bytes(self, request_id=""):
-        """The serialized Decision that answers the call in a stream or batch."""
-        return Decision(request_id=request_id, error=pb.CallError(
-            code=self.code.value[0], message=self.message, field=self.field)).SerializeToString()
 
 
 class EscalationResult:
@@ -127,8 +80,8 @@ class Pending:
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
                  "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns")
 
-    def __init__(self, call, agent_id, tool_input, evaluated, started_ns):
-        v, tier, reason, rule_id, generation, verdict = evaluated
+    def __init__(self, call, agent_id, tool_input, outcome, started_ns):
+        v, tier, reason, rule_id, generation, verdict = outcome
         self.request_id = call.request_id
         self.agent_id = agent_id
         self.session_id = call.session_id
@@ -172,25 +125,30 @@ class Decider:
     :class:`Pending` and returning an :class:`EscalationResult` (or None to decline); it
     gets ``escalation_timeout`` seconds. ``cache_ttl`` is the Validator's cache TTL, which
     the raw-request front of tier 0 keeps too (its size follows the Validator's cache).
+    ``decision_log``: a :class:`~lighthouse.server.decisionlog.DecisionLog` that gets every
+    decision but an allow.
     """
 
     def __init__(self, validator, stats=None, *, fallback="ask", limits=None, rate_limiter=None,
-                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0):
+                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0, decision_log=None):
         if fallback not in VERDICT_CODES:
             raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
         self.validator = validator
         self.stats = stats or Stats()
         self.fallback = VERDICT_CODES[fallback]
+        self._answers = Answers(self.fallback)
         self.limits = limits or Limits()
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
+        self.decision_log = decision_log
+        # Outcomes at or past this index are logged (every verdict past allow), none without a log.
+        self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
         # The scanner behind json.loads, without its two whitespace regex matches (most of
         # json.loads' cost on a small object); anything it does not take whole goes to
         # json.loads, which then has the last word.
         self._scan = json.JSONDecoder().scan_once
-        self._encoded = {}          # outcome -> (decision counter index, body, evaluated)
-        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body)
+        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body, outcome)
         self._front_size = min(validator.cache_stats().get("capacity", 0), FRONT_MAX)
         self._front_ttl_ns = int(cache_ttl * 1e9)
         self.front_hits = 0
@@ -199,37 +157,13 @@ class Decider:
         self._max_tool = lim.max_tool
         self._max_input = lim.max_input_json
         self._max_path = lim.max_path
+        self._checker = validator.checker
         self._small = validator.small
         self._check_small = validator.check_small
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
 
-    # ----------------------------------------------------------- field checks
-
-    def _invalid(self, call):
-        """The first field of `call` that breaks a limit, as a CallRejected."""
-        lim = self.limits
-        for name in ("request_id", "agent_id", "session_id"):
-            if len(getattr(call, name)) > lim.max_id:
-                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_id), name)
-        if not call.tool:
-            return CallRejected(INVALID, "tool is required", "tool")
-        if len(call.tool) > lim.max_tool:
-            return CallRejected(INVALID, "tool is longer than %d characters" % lim.max_tool, "tool")
-        for name in ("cwd", "home"):
-            value = getattr(call, name)
-            if len(value) > lim.max_path:
-                return CallRejected(INVALID, "%s is longer than %d characters" % (name, lim.max_path), name)
-            if path_problem(name, value):
-                return CallRejected(INVALID, path_problem(name, value), name)
-        if call.fallback not in VERDICT_WORDS and call.fallback != pb.VERDICT_UNSPECIFIED:
-            return CallRejected(INVALID, "fallback: unknown Verdict value %d" % call.fallback, "fallback")
-        if not call.input_json:
-            return CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
-        if len(call.input_json) > lim.max_input_json:
-            return CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
-                                % lim.max_input_json, "input_json")
-        return None
+    # ----------------------------------------------------------- the decision
 
     def _authorize(self, agent, identity):
         """The agent a call claiming to come from `agent` is made for; PERMISSION_DENIED
@@ -245,8 +179,6 @@ class Decider:
                                "rate limit of %g calls/s for agent %r exceeded" % (rl.rate, agent))
         return agent
 
-    # ----------------------------------------------------------- the decision
-
     def decide(self, call, identity=None):
         """Decide a ToolCall. Returns the serialized Decision (bytes) when the fast tiers
         settle it, or a Pending for the escalator; raises CallRejected."""
@@ -258,28 +190,47 @@ class Decider:
         fb = call.fallback
         rid = call.request_id
         agent = call.agent_id
+        # The one check of a call's fields against the limits, the first field at fault
+        # named: the per-call ids here, the rest below unless the front of tier 0 answers
+        # (the rest is its key, checked when the entry was made).
         max_id = self._max_id
+        if len(rid) > max_id:
+            raise _too_long("request_id", max_id)
+        if len(agent) > max_id:
+            raise _too_long("agent_id", max_id)
+        if len(call.session_id) > max_id:
+            raise _too_long("session_id", max_id)
         key = (tool, ij, cwd, home, fb)
         hit = self._front.get(key)
-        if hit is not None and hit[0] == self.validator.generation and t0 < hit[1]:
-            # Answered before under this policy: tool, input_json, cwd, home and fallback
-            # were checked then; only the per-call fields are left to check.
-            if len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id:
-                raise self._invalid(call)
-            if identity is not None or self.rate_limiter is not None:
-                self._authorize(agent, identity)
-            self.front_hits += 1
-            out, ns = finish_decision(rid, hit[3], t0)
-            self._decisions[hit[2]] += 1
-            self._validation_time.observe(ns)
-            return out
+        if hit is not None:
+            generation, expires, index, body, outcome = hit
+            if generation == self._checker.generation and t0 < expires:
+                if identity is not None or self.rate_limiter is not None:
+                    agent = self._authorize(agent, identity)
+                self.front_hits += 1
+                out, ns = finish_decision(rid, body, t0)
+                self._decisions[index] += 1
+                self._validation_time.observe(ns)
+                if index >= self._log_from:
+                    self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                            outcome.reason, ns)
+                return out
+        if not tool:
+            raise CallRejected(INVALID, "tool is required", "tool")
+        if len(tool) > self._max_tool:
+            raise _too_long("tool", self._max_tool)
         max_path = self._max_path
-        # One cheap test for the common case; _invalid() names the field when it fails.
-        if (not tool or not ij or len(tool) > self._max_tool or len(ij) > self._max_input
-                or len(rid) > max_id or len(agent) > max_id or len(call.session_id) > max_id or fb > 3 or fb < 0
-                or (cwd and (cwd[0] != "/" or len(cwd) > max_path))
-                or (home and (home[0] != "/" or len(home) > max_path))):
-            raise self._invalid(call) or CallRejected(INVALID, "invalid call", "")
+        if cwd and (len(cwd) > max_path or cwd[0] != "/"):
+            raise _bad_path("cwd", cwd, max_path)
+        if home and (len(home) > max_path or home[0] != "/"):
+            raise _bad_path("home", home, max_path)
+        if fb > VERDICT_DENY or fb < 0:
+            raise CallRejected(INVALID, "fallback: unknown Verdict value %d" % fb, "fallback")
+        if not ij:
+            raise CallRejected(INVALID, "input_json is required (the tool_input as a JSON object)", "input_json")
+        if len(ij) > self._max_input:
+            raise CallRejected(INVALID, "input_json is longer than %d characters: too large to judge"
+                               % self._max_input, "input_json")
         if identity is not None or self.rate_limiter is not None:
             agent = self._authorize(agent, identity)
         try:
@@ -297,54 +248,31 @@ class Decider:
         # bounds of Validator.check have nothing to do (lighthouse.bounds.SMALL).
         check = self._check_small if len(ij) <= self._small else self.validator.check
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
-        answer = self._encoded.get((d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb))
-        if answer is None:
-            answer = self._encode(d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb)
-        index, body, evaluated = answer
-        if self.escalator is not None and (evaluated[5] == "miss" or evaluated[5] == "ask"):
-            return Pending(call, agent, tool_input, evaluated, t0)
+        index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            return Pending(call, agent, tool_input, outcome, t0)
         if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
             self._remember(key, d, fb, t0)
         out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
+        if index >= self._log_from:
+            self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                    outcome.reason, ns)
         return out
 
     def _remember(self, key, d, fb, now_ns):
         """Put a decision of the Validator (from its cache, or one tier 1 has just made and
         the cache has just stored) in the front, stamped with its generation and expiring
-        one cache TTL from now, encoded as the Validator's cache answers it (tier CACHE; a
+        one cache TTL from now, answered as the Validator's cache answers it (tier CACHE; a
         miss stays a fail-mode answer). Tier 1's answers to bad input are left out: the
         Validator does not cache all of them."""
         front = self._front
         front.pop(key, None)                        # an entry of an older generation
         if len(front) >= self._front_size:
             del front[next(iter(front))]            # oldest first: dicts keep insertion order
-        key0 = (d.verdict, "cache", d.reason, d.rule_id, d.generation, fb)
-        index, body, _ = self._encoded.get(key0) or self._encode(*key0)
-        front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body)
-
-    def _encode(self, verdict, tier, reason, rule_id, generation, fb):
-        """The answer to a Validator decision (its verdict, tier, reason, rule_id and
-        generation) under the call's fail-mode verdict `fb`: (decision counter index,
-        encoded body, evaluated), where evaluated is (verdict code, tier code, reason,
-        rule_id, generation, raw verdict). Kept per distinct outcome, so that a repeated
-        decision is not encoded again."""
-        key = (verdict, tier, reason, rule_id, generation, fb)
-        if verdict == "miss":
-            v = fb if fb > self.fallback else self.fallback
-            evaluated = (v, pb.TIER_FALLBACK,
-                         "%s; fail-mode verdict %s" % (reason or "no rule settles this call", VERDICT_WORDS[v]),
-                         rule_id, generation, verdict)
-        else:
-            evaluated = (VERDICT_CODES[verdict], TIER_CODES[tier], reason, rule_id, generation, verdict)
-        v, tier_code, reason = evaluated[:3]
-        answer = (v * len(TIER_NAMES) + tier_code, decision_body(v, reason, rule_id, tier_code, generation), evaluated)
-        encoded = self._encoded
-        if len(encoded) >= ENCODED_MAX:
-            encoded.clear()
-        encoded[key] = answer
-        return answer
+        index, body, outcome = self._answers[d.verdict, "cache", d.reason, d.rule_id, d.generation, fb]
+        front[key] = (d.generation, now_ns + self._front_ttl_ns, index, body, outcome)
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
@@ -355,20 +283,23 @@ class Decider:
         call = _LocalCall(d)
         decision = self.validator.check(call.tool, d["input"], call.cwd or None, call.agent_id or None,
                                         call.home or None)
-        key = (decision.verdict, decision.tier, decision.reason, decision.rule_id, decision.generation, 0)
-        index, _, evaluated = self._encoded.get(key) or self._encode(*key)
-        v, tier, reason, rule_id, generation, verdict = evaluated
-        if self.escalator is not None and (verdict == "miss" or verdict == "ask"):
-            return self._settle_local(Pending(call, call.agent_id, d["input"], evaluated, t0))
+        index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
+                                          decision.generation, 0]
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
+        ns = perf_counter_ns() - t0
         self._decisions[index] += 1
-        self._validation_time.observe(perf_counter_ns() - t0)
-        return {"verdict": VERDICT_WORDS[v], "reason": reason, "rule_id": rule_id,
-                "tier": TIER_WORDS[tier], "generation": generation}
+        self._validation_time.observe(ns)
+        if index >= self._log_from:
+            self.decision_log.write("", call.agent_id, call.tool, outcome.verdict, outcome.tier, outcome.rule_id,
+                                    outcome.reason, ns)
+        return {"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason, "rule_id": outcome.rule_id,
+                "tier": TIER_NAMES[outcome.tier], "generation": outcome.generation}
 
     async def _settle_local(self, pending):
         d = Decision.FromString(await self.settle(pending))
-        return {"verdict": VERDICT_WORDS[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
-                "tier": TIER_WORDS[d.tier], "generation": d.policy_generation}
+        return {"verdict": VERDICT_NAMES[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
+                "tier": TIER_NAMES[d.tier], "generation": d.policy_generation}
 
     async def settle(self, pending):
         """Await the escalator for a Pending call and return the serialized Decision;
@@ -393,8 +324,19 @@ class Decider:
                 reason += "; escalation answered no valid verdict"
         ns = perf_counter_ns() - pending.started_ns
         self.stats.decided(v, tier, ns, "escalation")
-        return decision_bytes(pending.request_id,
-                              decision_body(v, reason, rule_id, tier, pending.generation, escalation_id), ns)
+        if v != VERDICT_ALLOW and self.decision_log is not None:
+            self.decision_log.write(pending.request_id, pending.agent_id, pending.tool, v, tier, rule_id, reason, ns)
+        return settled_bytes(pending.request_id, v, reason, rule_id, tier, pending.generation, escalation_id, ns)
+
+
+def _too_long(name, limit):
+    return CallRejected(INVALID, "%s is longer than %d characters" % (name, limit), name)
+
+
+def _bad_path(name, value, max_path):
+    if len(value) > max_path:
+        return _too_long(name, max_path)
+    return CallRejected(INVALID, path_problem(name, value), name)
 
 
 def _parse_input(text):

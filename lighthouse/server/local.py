@@ -28,8 +28,10 @@ import socket
 import stat
 
 from ..bounds import path_problem
-from ..localsock import (DEFAULT_SOCKET_PATH, MAX_REQUEST, SOCKET_ENV, VERDICTS, default_socket_path,
-                         policy_path, resolve_socket_path)
+from ..errors import SocketInUse
+from ..localsock import (DEFAULT_SOCKET_PATH, MAX_REQUEST, SOCKET_ENV, default_socket_path, policy_path,
+                         resolve_socket_path)
+from ..vocab import VERDICTS
 
 __all__ = ["DEFAULT_SOCKET_PATH", "SOCKET_ENV", "MAX_REQUEST", "default_socket_path", "resolve_socket_path",
            "start_local_server", "stop_local_server", "validator_decide", "publish_policy", "SocketInUse"]
@@ -38,10 +40,6 @@ log = logging.getLogger("lighthouse.server.local")
 
 IDLE_TIMEOUT = 300.0
 _OPTIONAL_STRINGS = ("cwd", "session_id", "agent_id", "home")
-
-
-class SocketInUse(OSError):
-    """Another server already answers on the socket path."""
 
 
 def _secure_parent(path):

@@ -16,11 +16,11 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from .._fast import wire as _fast_wire
-from ..metrics import TIER_NAMES, VERDICT_NAMES
-from ..v1 import admin_pb2, validation_pb2 as pb
+from ..errors import CallRejected, ReloadError, ReloadThrottled
+from ..v1 import admin_pb2
+from ..vocab import TIER_NAMES, VERDICT_NAMES
 from .auth import parse_bearer
-from .core import CallRejected
-from .wire import batch_bytes
+from .wire import batch_bytes, rejected_bytes
 
 __all__ = ["ValidatorService", "AdminService", "validator_handler", "admin_handler", "StreamSession"]
 
@@ -34,13 +34,15 @@ BATCH_SLICE_NS = 2_000_000
 
 
 class _Malformed:
-    """Stands for a request that did not parse; ``request_id`` is what could be read of
-    field 1 (so that a stream's answer can still be matched)."""
+    """Stands for a request that is refused before it is read: one that did not parse
+    (INVALID_ARGUMENT), or one over --max-message-bytes (RESOURCE_EXHAUSTED: see
+    :func:`validator_handler`). ``request_id`` is what could be read of field 1 (so that a
+    stream's answer can still be matched)."""
 
-    __slots__ = ("error", "request_id")
+    __slots__ = ("rejection", "request_id")
 
-    def __init__(self, error, request_id=""):
-        self.error = error
+    def __init__(self, rejection, request_id=""):
+        self.rejection = rejection
         self.request_id = request_id
 
 
@@ -82,6 +84,17 @@ def _readable_request_id(data, max_len=128):
     return found
 
 
+def _leading_request_id(data):
+    """Field 1 (request_id) of a ToolCall when it is the first field, as serializers write
+    it; else "". Unlike :func:`_readable_request_id`, reads nothing past it."""
+    if len(data) > 2 and data[0] == 0x0A and data[1] < 0x80:
+        try:
+            return data[2:2 + data[1]].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return ""
+
+
 def _lenient(message_cls):
     parse = message_cls.FromString
 
@@ -89,7 +102,7 @@ def _lenient(message_cls):
         try:
             return parse(data)
         except (DecodeError, ValueError) as e:
-            return _Malformed(str(e) or "not a valid %s" % message_cls.DESCRIPTOR.full_name)
+            return _Malformed(_not_parsed(str(e) or "not a valid %s" % message_cls.DESCRIPTOR.full_name))
 
     return deserialize
 
@@ -110,18 +123,36 @@ _parse_batch = _fast_wire.parse_tool_call_batch
 _WireError = _fast_wire.WireError
 
 
-def _lenient_call(data):
-    try:
-        return _parse_call(data)
-    except _WireError as e:
-        return _Malformed("not a valid lighthouse.v1.ToolCall: %s" % e, _readable_request_id(data))
+def _not_parsed(error):
+    return CallRejected(INVALID, "request is not a valid lighthouse.v1 message: %s" % error, "request")
 
 
-def _lenient_batch(data):
-    try:
-        return _Batch(_parse_batch(data))
-    except _WireError as e:
-        return _Malformed("not a valid lighthouse.v1.ToolCallBatch: %s" % e)
+def _oversized(data, max_bytes):
+    # The wording of gRPC's own refusal, which answers messages past twice the limit.
+    return CallRejected(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (%d vs. %d)"
+                        % (len(data), max_bytes))
+
+
+def _call_deserializer(max_bytes):
+    def deserialize(data):
+        if len(data) > max_bytes:
+            return _Malformed(_oversized(data, max_bytes), _leading_request_id(data))
+        try:
+            return _parse_call(data)
+        except _WireError as e:
+            return _Malformed(_not_parsed("not a valid lighthouse.v1.ToolCall: %s" % e), _readable_request_id(data))
+    return deserialize
+
+
+def _batch_deserializer(max_bytes):
+    def deserialize(data):
+        if len(data) > max_bytes:
+            return _Malformed(_oversized(data, max_bytes))
+        try:
+            return _Batch(_parse_batch(data))
+        except _WireError as e:
+            return _Malformed(_not_parsed("not a valid lighthouse.v1.ToolCallBatch: %s" % e))
+    return deserialize
 
 
 def _field_metadata(e):
@@ -134,20 +165,20 @@ def _shutting_down():
     return CallRejected(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry")
 
 
-def _malformed(request):
-    return CallRejected(INVALID, "request is not a valid lighthouse.v1 message: %s" % request.error, "request")
-
-
 class _LogThrottle:
     """At most one warning per key per interval, so that a flood of bad calls cannot
     flood the log; the suppressed count is reported with the next one."""
 
-    def __init__(self, interval=1.0):
+    def __init__(self, interval=1.0, max_keys=4096):
         self.interval = interval
+        self.max_keys = max_keys
         self._last = {}
 
     def warn(self, key, msg, *args):
         now = time.monotonic()
+        if key not in self._last and len(self._last) >= self.max_keys:
+            # Keys name agents, which callers without tokens invent: forget the quiet ones.
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self.interval}
         last, skipped = self._last.get(key, (0.0, 0))
         if now - last < self.interval:
             self._last[key] = (last, skipped + 1)
@@ -237,13 +268,15 @@ class ValidatorService:
                 else:
                     s.identity = ident
 
-    def _rejected(self, method, e, context, agent_id=""):
+    def _rejected(self, method, e, context):
         self.stats.error(method, e.code.name)
         if e.code in (UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             self._throttle.warn(("auth", e.code), "%s: %s refused (%s) for peer %s",
                                 method, e.code.name, e.message, context.peer())
         elif e.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            self._throttle.warn(("rate", agent_id), "%s: %s", method, e.message)
+            # The message names the agent whose budget ran out (the token's, when the call
+            # names none): each agent is throttled on its own.
+            self._throttle.warn(("rate", e.message), "%s: %s", method, e.message)
 
     # ----------------------------------------------------------- unary
 
@@ -255,13 +288,13 @@ class ValidatorService:
             if self.closing:
                 raise _shutting_down()
             if request.__class__ is _Malformed:
-                raise _malformed(request)
+                raise request.rejection
             result = self.decider.decide(request, self._identify(context) if self.tokens is not None else None)
             if result.__class__ is not bytes:
                 result = await self.decider.settle(result)
             return result
         except CallRejected as e:
-            self._rejected("Validate", e, context, request.agent_id if request.__class__ is pb.ToolCall else "")
+            self._rejected("Validate", e, context)
             await context.abort(e.code, e.message, _field_metadata(e))
         except Exception:
             log.exception("Validate failed")
@@ -281,7 +314,7 @@ class ValidatorService:
             if self.closing:
                 raise _shutting_down()
             if request.__class__ is _Malformed:
-                raise _malformed(request)
+                raise request.rejection
             ident = self._identify(context) if self.tokens is not None else None
             calls = request.calls
             if len(calls) > self.decider.limits.max_batch:
@@ -297,8 +330,8 @@ class ValidatorService:
                 try:
                     r = decide(call, ident)
                 except CallRejected as e:
-                    self._rejected("ValidateBatch", e, context, call.agent_id)
-                    r = e.to_bytes(call.request_id)
+                    self._rejected("ValidateBatch", e, context)
+                    r = rejected_bytes(e, call.request_id)
                 if r.__class__ is not bytes:
                     if pending is None:
                         pending = []
@@ -385,7 +418,7 @@ class ValidatorService:
                 escalated = False
                 try:
                     if call.__class__ is _Malformed:
-                        raise _malformed(call)
+                        raise call.rejection
                     if pending and call.request_id in pending:
                         raise CallRejected(INVALID, "request_id %r repeats a call still in flight"
                                            % call.request_id, "request_id")
@@ -395,14 +428,14 @@ class ValidatorService:
                         pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
                         continue
                 except CallRejected as e:
-                    self._rejected("ValidateStream", e, context, getattr(call, "agent_id", ""))
-                    r = e.to_bytes(getattr(call, "request_id", ""))
+                    self._rejected("ValidateStream", e, context)
+                    r = rejected_bytes(e, getattr(call, "request_id", ""))
                 except Exception:
                     # A bug deciding one call fails that call, not the stream.
                     log.exception("ValidateStream failed on one call")
                     stats.error("ValidateStream", "INTERNAL")
-                    r = CallRejected(grpc.StatusCode.INTERNAL, "internal error while deciding the call").to_bytes(
-                        getattr(call, "request_id", ""))
+                    r = rejected_bytes(CallRejected(grpc.StatusCode.INTERNAL, "internal error while deciding the call"),
+                                       getattr(call, "request_id", ""))
                 finally:
                     if not escalated:
                         in_flight["ValidateStream"] -= 1
@@ -485,7 +518,7 @@ class AdminService:
         stats = self.server.stats
         try:
             if request.__class__ is _Malformed:
-                raise _malformed(request)
+                raise request.rejection
             self._check_admin(context)
             generation, tokens_reloaded = await self.server.reload(source="admin")
             return admin_pb2.ReloadPolicyResponse(policy_generation=generation,
@@ -504,26 +537,13 @@ class AdminService:
     async def Stats(self, request, context):
         try:
             if request.__class__ is _Malformed:
-                raise _malformed(request)
+                raise request.rejection
             self._check_admin(context)
         except CallRejected as e:
             self._rejected("Stats", e, context)
             await context.abort(e.code, e.message)
         snap = self.server.stats.snapshot()
         return stats_response(snap)
-
-
-class ReloadError(Exception):
-    """A reload was refused (a rule file or the tokens file has an error); the running
-    policy and tokens stay in force."""
-
-
-class ReloadThrottled(Exception):
-    """A reload asked through Admin sooner than ``interval`` seconds after the last one."""
-
-    def __init__(self, interval, retry_in):
-        super().__init__("reloads through Admin are limited to one per %gs; retry in %d ms"
-                         % (interval, max(1, round(retry_in * 1000))))
 
 
 def stats_response(snap):
@@ -553,14 +573,19 @@ def stats_response(snap):
 def validator_handler(service):
     """The generic handler of lighthouse.v1.Validator, with lenient deserializers. The
     servicer answers with serialized messages (lighthouse.server.wire), so there is no
-    response serializer."""
+    response serializer.
+
+    The deserializers refuse a message over ``limits.max_message_bytes`` themselves, so
+    that the refusal is counted in the metrics: the server lets gRPC take messages of up
+    to twice that (LighthouseServer's options), because a message gRPC refuses never
+    reaches any handler, deserializer or interceptor that could count it."""
+    max_bytes = service.decider.limits.max_message_bytes
+    call = _call_deserializer(max_bytes)
     return grpc.method_handlers_generic_handler("lighthouse.v1.Validator", {
-        "Validate": grpc.unary_unary_rpc_method_handler(
-            service.Validate, request_deserializer=_lenient_call),
-        "ValidateStream": grpc.stream_stream_rpc_method_handler(
-            service.ValidateStream, request_deserializer=_lenient_call),
+        "Validate": grpc.unary_unary_rpc_method_handler(service.Validate, request_deserializer=call),
+        "ValidateStream": grpc.stream_stream_rpc_method_handler(service.ValidateStream, request_deserializer=call),
         "ValidateBatch": grpc.unary_unary_rpc_method_handler(
-            service.ValidateBatch, request_deserializer=_lenient_batch),
+            service.ValidateBatch, request_deserializer=_batch_deserializer(max_bytes)),
     })
 
 

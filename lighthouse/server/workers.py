@@ -31,6 +31,8 @@ import sys
 import time
 
 from ..metrics import merge_snapshots
+from .app import LighthouseServer, run_loop, setup_logging, start_metrics, write_admin_secret
+from .auth import AdminSecret
 
 __all__ = ["Supervisor", "worker_main"]
 
@@ -44,8 +46,6 @@ RESTART_WINDOW = 60.0
 
 def worker_main(config, index, count, conn, log_level, admin_secret=None):
     """Entry point of a worker process."""
-    from .app import LighthouseServer, _run_loop, setup_logging
-
     setup_logging(log_level, "worker %d" % (index + 1))
     server = LighthouseServer(config, worker=index, workers=count, metrics=False,
                               local_socket=config.local_socket and index == 0,
@@ -65,13 +65,13 @@ def worker_main(config, index, count, conn, log_level, admin_secret=None):
             if msg[0] == "snapshot":
                 conn.send(("snapshot", msg[1], server.stats.snapshot()))
             elif msg[0] == "reload":
-                loop.create_task(server._reload_quietly("supervisor"))
+                loop.create_task(server.reload_quietly("supervisor"))
 
         loop.add_reader(conn.fileno(), on_command)
         await server.run(ready=lambda port: conn.send(("ready", port)))
 
     try:
-        _run_loop(main())
+        run_loop(main())
     except OSError as e:        # cannot bind: one line, and the supervisor stops the server
         log.error("%s", e)
         sys.exit(1)
@@ -233,12 +233,10 @@ class Supervisor:
 
     async def _main(self):
         config = self.config
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
         if not config.tokens:
-            from .app import write_admin_secret
-            from .auth import AdminSecret
             self.admin_secret = AdminSecret()
             write_admin_secret(config, self.admin_secret)
         try:
@@ -262,7 +260,6 @@ class Supervisor:
             await asyncio.sleep(0.02)
         metrics = None
         if not self._stopping and config.metrics_port:
-            from .app import start_metrics
             try:
                 metrics = start_metrics(config)(self._snapshot_from_thread)
             except OSError as e:

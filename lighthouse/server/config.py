@@ -1,0 +1,184 @@
+"""The server's configuration: :class:`ServerConfig` (what ``lighthouse serve`` takes),
+:class:`Limits` (per-call and per-RPC limits), and the checks that refuse a configuration
+that must not run (:func:`check_config`) or an address that cannot be bound
+(:func:`bind_error`) before anything starts.
+
+This module imports nothing of the server: the wiring (lighthouse.server.app), the entry
+point (lighthouse.server.main) and the workers all read it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import resource
+import socket
+from dataclasses import dataclass, field
+
+from ..bounds import ENVELOPE, MAX_INPUT, WINDOW
+from ..errors import ConfigError
+from ..vocab import VERDICTS
+
+__all__ = ["ServerConfig", "Limits", "ConfigError", "check_config", "is_loopback", "bind_error",
+           "raise_fd_limit", "connection_cap", "FD_RESERVE"]
+
+log = logging.getLogger("lighthouse.server")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call field limits (characters) and per-RPC limits. A call over a limit is
+    INVALID_ARGUMENT naming the field; a message over ``max_message_bytes`` is
+    RESOURCE_EXHAUSTED (lighthouse.server.service.validator_handler). ``max_input_json`` is also the Validator's
+    ``max_input`` and ``input_window`` its ``window`` (see lighthouse.bounds); the local
+    socket takes request lines of up to ``max_input_json`` + ENVELOPE bytes."""
+
+    max_id: int = 128               # request_id, agent_id, session_id
+    max_tool: int = 256
+    max_input_json: int = MAX_INPUT
+    input_window: int = WINDOW
+    max_path: int = 4096            # cwd, home
+    max_batch: int = 1000           # calls per ValidateBatch
+    max_stream_pending: int = 1024  # escalated calls in flight per stream before reading pauses
+    max_message_bytes: int = MAX_INPUT + ENVELOPE
+
+    @property
+    def max_local_request(self):
+        """The longest request line the local socket reads (bytes)."""
+        return self.max_input_json + ENVELOPE
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``lighthouse serve`` takes. Defaults are the safe ones: loopback only,
+    no TLS needed there, rate limits on."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464             # 0: no metrics endpoint
+    workers: int = 1
+    tokens: str | None = None
+    rules: tuple = ()
+    packs: bool = True
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None     # given: clients must present a certificate it signed
+    socket: str | None = None            # local endpoint path; None: the default path
+    local_socket: bool = True            # serve the local endpoint at all
+    grace: float = 5.0                   # seconds to drain in-flight calls on shutdown
+    rate_limit: float = 2000.0           # calls/s per agent; 0 disables
+    rate_burst: float | None = None      # default: twice the rate
+    fallback: str = "ask"
+    cache_size: int = 65536
+    cache_ttl: float = 300.0
+    limits: Limits = field(default_factory=Limits)
+    helper_nice: int = 0                 # niceness of the helper threads (lighthouse.server.threads); 0: off
+    insecure: bool = False               # allow bearer tokens in clear text on a non-loopback address
+    max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
+    handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
+    idle_timeout: float = 300.0          # seconds a connection without calls stays open
+    reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
+    reflection: bool | None = None       # server reflection; None: on unless tokens are configured
+    admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
+    decision_log: str | None = None      # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
+
+    def address(self, port=None):
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        return "%s:%d" % (host, self.port if port is None else port)
+
+
+def is_loopback(host):
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+FD_RESERVE = 256        # file descriptors kept out of the connection cap (see connection_cap)
+
+
+def raise_fd_limit():
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (no privilege needed)
+    and return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap(config, fd_limit):
+    """The number of gRPC connections this process accepts at once: --max-connections,
+    lowered so that FD_RESERVE descriptors stay free at the cap (for the listening
+    sockets, gRPC's own pollers and pipes, the local socket's clients, the metrics
+    endpoint, reloads reading rule files), or 1 when the limit leaves no room."""
+    return max(1, min(config.max_connections, fd_limit - FD_RESERVE))
+
+
+def check_config(config):
+    """Refuse unsafe or inconsistent configurations with a ConfigError."""
+    for name, port in (("--port", config.port), ("--metrics-port", config.metrics_port)):
+        if type(port) is not int or not 0 <= port <= 65535:
+            raise ConfigError("%s %r: a port is a number from 0 to 65535 (0: any free port)" % (name, port))
+    if not is_loopback(config.host) and not config.tokens:
+        raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
+                          "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
+    if config.tokens and not config.tls_cert and not is_loopback(config.host) and not config.insecure:
+        raise ConfigError("refusing to listen on %s with bearer tokens but without TLS: the tokens would cross "
+                          "the network in clear text; give --tls-cert and --tls-key, or --insecure if the "
+                          "network is trusted" % config.host)
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if config.tls_client_ca and not config.tls_cert:
+        raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    if config.tokens and config.admin_token_file:
+        raise ConfigError("--admin-token-file is for a server without --tokens (with tokens, Admin "
+                          "needs an admin token from the tokens file)")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if config.max_connections < 1:
+        raise ConfigError("--max-connections must be at least 1")
+    if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
+        raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
+    if config.workers > 1 and config.port == 0:
+        raise ConfigError("--workers needs a fixed --port (workers share it)")
+    if config.fallback not in VERDICTS:
+        raise ConfigError("fallback must be allow, ask or deny")
+    if config.fallback == "allow":
+        log.warning("fail-mode verdict is 'allow': calls no rule settles will run unattended")
+    if config.metrics_port and not is_loopback(config.metrics_host):
+        log.warning("/metrics on %s answers anyone who can reach it, without authentication: "
+                    "bind it to 127.0.0.1 (--metrics-host) or restrict access in front", config.metrics_host)
+    if config.tokens and not config.tls_cert and not is_loopback(config.host):
+        log.warning("--insecure: bearer tokens will cross the network in clear text")
+    for path in (config.tls_cert, config.tls_key, config.tls_client_ca, config.tokens):
+        if path and not os.path.isfile(path):
+            raise ConfigError("%s: no such file" % path)
+
+
+def bind_error(host, port):
+    """Why host:port cannot be bound, found by trying it with a plain socket (gRPC's own
+    error does not say it in its exception); None when the probe binds."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return "cannot resolve the host (%s)" % e.strerror
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(sockaddr)
+        except OSError as e:
+            return (e.strerror or str(e)).lower()
+    return None
