@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PGO ?= 1
 SOURCES := pyproject.toml setup.py tools/pgo.py $(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
-.PHONY: install test test-pure bench bench-grpc serve protos clean
+.PHONY: install lint test test-pure bench bench-grpc serve protos clean
 
 install: $(STAMP)
 
@@ -21,7 +21,12 @@ $(STAMP): $(SOURCES)
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
 	touch $@
 
-test: install
+# Lint first (ruff for Python, cython-lint for the compiled modules), then the suite.
+lint: install
+	$(BIN)/ruff check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd
+
+test: install lint
 	$(BIN)/python -m pytest -q
 
 test-pure: install

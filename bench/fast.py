@@ -187,7 +187,8 @@ def run(args):
     med, p99, best_med = time_each(naive.check, workload, max(3, args.rounds // 4), 0)
     strict = sum(1 for (tool, inp, cwd), c in zip(workload, cases)
                  if naive.check(tool, inp, cwd)[0] in [c["expect"]] + c.get("accept", []))
-    results["results"]["naive"] = {"uncached_ns": round(naive_ns, 1), "uncached_pass_median_ns": round(naive_pass_median, 1),
+    results["results"]["naive"] = {"uncached_ns": round(naive_ns, 1),
+                                   "uncached_pass_median_ns": round(naive_pass_median, 1),
                                    "uncached_median_ns": round(med, 1), "uncached_best_median_ns": round(best_med, 1),
                                    "uncached_p99_ns": round(p99, 1), "uncached_per_s": round(1e9 / naive_ns),
                                    "corpus_strict_pct": round(100.0 * strict / len(cases), 1),
@@ -196,7 +197,8 @@ def run(args):
     if "compiled" in r and "pure" in r:
         results["ratios"] = {
             "uncached_pure_over_compiled": round(r["pure"]["uncached_ns"] / r["compiled"]["uncached_ns"], 1),
-            "uncached_median_pure_over_compiled": round(r["pure"]["uncached_median_ns"] / r["compiled"]["uncached_median_ns"], 1),
+            "uncached_median_pure_over_compiled": round(
+                r["pure"]["uncached_median_ns"] / r["compiled"]["uncached_median_ns"], 1),
             "uncached_best_median_pure_over_compiled": round(
                 r["pure"]["uncached_best_median_ns"] / r["compiled"]["uncached_best_median_ns"], 1),
             "cache_hit_pure_over_compiled": round(r["pure"]["cache_hit_ns"] / r["compiled"]["cache_hit_ns"], 1),
@@ -230,7 +232,8 @@ def main(argv=None):
     ap.add_argument("--corpus", type=pathlib.Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=1.0,
                     help="minimum time per batch measurement and per compiled per-call measurement")
-    ap.add_argument("--rounds", type=int, default=50, help="passes over the workload for per-call medians and best times")
+    ap.add_argument("--rounds", type=int, default=50,
+                    help="passes over the workload for per-call medians and best times")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
     res = run(args)

@@ -447,7 +447,8 @@ def build_parser():
 
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="lighthouse", description="Validate AI agents' tool calls: allow, ask or deny.")
+    parser = argparse.ArgumentParser(prog="lighthouse",
+                                     description="Validate AI agents' tool calls: allow, ask or deny.")
     parser.add_argument("--version", action="version", version="lighthouse %s" % __version__)
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
@@ -470,7 +471,8 @@ def build_parser():
     p.add_argument("--agent-id", default=None)
     p.add_argument("--jsonl", metavar="FILE", help="validate every call of a JSONL file (corpus shape; - for stdin)")
     p.add_argument("--out", metavar="FILE", help="write the decisions here instead of stdout")
-    p.add_argument("--score", action="store_true", help="print caught%%, strict%% and false-positive%% (needs 'expect')")
+    p.add_argument("--score", action="store_true",
+                   help="print caught%%, strict%% and false-positive%% (needs 'expect')")
     p.add_argument("--quiet", action="store_true", help="with --jsonl: do not print each decision")
     p.add_argument("--fallback", choices=VERDICTS, default="ask", help="verdict for calls no rule settles")
     p.add_argument("--raw", action="store_true", help="report calls no rule settles as verdict 'miss'")
@@ -516,8 +518,10 @@ def build_parser():
                            help="when Lighthouse allows, give no decision and leave it to Claude Code's "
                                 "own permission rules and prompt (deny and ask are still given)")
             p.add_argument("--socket", metavar="PATH", help="the server's local socket, written into the hook command")
-            p.add_argument("--server", metavar="HOST:PORT", help="the server's gRPC address, written into the hook command")
-            p.add_argument("--command", help="the hook command to write (default: this Python with -m lighthouse.hooks.claude_code)")
+            p.add_argument("--server", metavar="HOST:PORT",
+                           help="the server's gRPC address, written into the hook command")
+            p.add_argument("--command", help="the hook command to write (default: this Python with "
+                                             "-m lighthouse.hooks.claude_code)")
         p.set_defaults(func=cmd_hook_install)
 
     p = sub.add_parser("serve", help="run the gRPC validation server")

@@ -17,6 +17,9 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
 if not CORPUS.exists():
     CORPUS = ROOT / "tests" / "data" / "dev.jsonl"
 
+# The server fixtures (rules_dir, pki) of serverkit are available to every test file.
+pytest_plugins = ["serverkit"]
+
 IMPLS = _fast.implementations()
 if _fast.NO_EXTENSIONS:
     IMPLS.pop("compiled", None)

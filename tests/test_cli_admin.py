@@ -15,7 +15,7 @@ from lighthouse.rules.loader import load_policy
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.auth import add_token
 
-from serverkit import ROOT, ServerProcess, ServerThread, pki, quiet_grpc_logs  # noqa: F401 (pki: a fixture)
+from serverkit import ROOT, ServerProcess, ServerThread, quiet_grpc_logs
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -25,7 +25,7 @@ from lighthouse.escalation.stats import families, merge_snapshots
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
 
-from serverkit import WS, ServerThread, rules_dir, run_async  # noqa: F401  (rules_dir: a fixture)
+from serverkit import WS, ServerThread, run_async
 
 DENY = TierAnswer("deny", "policy says no", "policy:data.lighthouse.decision")
 ALLOW = TierAnswer("allow", "policy says fine", "policy:data.lighthouse.decision")

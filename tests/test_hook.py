@@ -20,7 +20,6 @@ from lighthouse.server.local import validator_decide
 from conftest import ROOT
 from serverkit import ServerThread as GrpcServerThread
 from test_local_server import DANGEROUS, RISKY, SAFE, ServerThread
-from test_server_auth import pki  # noqa: F401 (a fixture)
 
 HOME = "/home/dev"      # the corpus's agent: its labels assume `~` is /home/dev
 MODULE = [sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
@@ -273,7 +272,7 @@ def test_a_token_is_never_sent_in_clear_to_another_host(env):
 
 
 @pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mtls"])
-def test_the_hook_reaches_a_tls_server_with_its_token(env, pki, tmp_path, mutual):  # noqa: F811
+def test_the_hook_reaches_a_tls_server_with_its_token(env, pki, tmp_path, mutual):
     from lighthouse.server.app import ServerConfig
     from lighthouse.server.auth import add_token
     d = pki["dir"]

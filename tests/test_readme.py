@@ -40,7 +40,7 @@ import pytest
 
 from lighthouse.client import Client
 
-from serverkit import ROOT, ServerProcess, free_port, pki  # noqa: F401 (pki: a fixture)
+from serverkit import ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
 

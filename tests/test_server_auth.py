@@ -18,7 +18,7 @@ from lighthouse.server.auth import (RateLimiter, TokenFileError, TokenStore, add
                                     revoke_tokens)
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import ROOT, WS, ServerThread, pki, quiet_grpc_logs, tool_call  # noqa: F401 (pki: a fixture)
+from serverkit import ROOT, WS, ServerThread, quiet_grpc_logs, tool_call
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -23,8 +23,7 @@ from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs,
-                       rules_dir, tool_call)
+from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs, tool_call)
 
 pytestmark = pytest.mark.timeout(90)
 

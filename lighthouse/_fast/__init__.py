@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+__all__ = ["engine", "shell", "wire", "COMPILED", "IMPLEMENTATION", "NO_EXTENSIONS", "implementations",
+           "wire_implementations"]
+
 NO_EXTENSIONS = os.environ.get("LIGHTHOUSE_NO_EXTENSIONS", "") not in ("", "0")
 
 if TYPE_CHECKING:

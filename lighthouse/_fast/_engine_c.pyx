@@ -48,7 +48,7 @@ from ._rulespec import (VERDICTS, decision_dict, decision_repr, index_rules, pri
                         program_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, prefilter
-from ._shell_c import DYN, SHELLS, normpath
+from ._shell_c import DYN, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
@@ -1829,7 +1829,7 @@ cdef bint _match_command(Rule r, _View v) except -1:
     cdef _Forms F
     cdef list cands
     cdef bint seen
-    cdef str a, text
+    cdef str text
     if r._sudo >= 0 and _differs(r._sudo, sc.sudo, r.sudo):
         return False
     if r._dynamic >= 0 and _differs(r._dynamic, sc.dynamic, r.dynamic):
@@ -1913,7 +1913,7 @@ cdef bint _match_command(Rule r, _View v) except -1:
         else:
             return False
     if r.redirects is not None:
-        for op, target in sc.redirects:
+        for _op, target in sc.redirects:
             if r.redirects._match_forms(v.forms(<str?>target)):
                 break
         else:
@@ -2167,14 +2167,11 @@ cdef class _ProgRules:
     cdef dict by_first
 
 
-
-
 @cython.final
 cdef class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        cdef Rule r
         self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
         self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
         self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules = index_rules(self.rules)

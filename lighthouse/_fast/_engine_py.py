@@ -19,7 +19,7 @@ from ._globs import compile_globs, glob_parts, tail_index
 from ._keys import finish
 from ._rulespec import (FIELDS, VERDICTS, decision_dict, decision_repr, index_rules, priority,
                         program_fields, rule_fields)
-from ._shell_py import DYN, SHELLS, ShellError, analyze, join_path, normpath
+from ._shell_py import DYN, ShellError, analyze, normpath
 
 __all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
            "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]

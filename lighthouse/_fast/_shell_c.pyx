@@ -26,7 +26,6 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
                               PyUnicode_1BYTE_KIND, Py_UCS1)
 
-import re
 
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW
@@ -43,7 +42,8 @@ from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DOCKE
                             shell_script_arg as _shell_script_arg, sql_text as _sql_text,
                             watch_exec as _watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
+           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
 
 # The limits and tables live in _shell_shared (shared with the reference); each is bound
 # here to a typed module global, read as a C value on the hot path.
@@ -1427,7 +1427,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
     cdef Py_ssize_t k, a0, nargv
     cdef _Cmd cmd
     cdef list argv
-    cdef str prog, fmt, a
+    cdef str prog, a
     cdef bint dyn
     cdef str hs
     for k in range(upto):
@@ -1588,8 +1588,7 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
         npos = spec[1]
         if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
             break
-        if str_eq(prog, "sudo") and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
-                                                             "--validate"):
+        if str_eq(prog, "sudo") and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list", "--validate"):
             break
         i = 1
         n = len(argv)

@@ -31,7 +31,8 @@ from ._shell_shared import (ARGS_MSG, CODE_FLAGS as _CODE_FLAGS, COMMANDS_MSG, D
                             shell_script_arg as _shell_script_arg, sql_text as _sql_text,
                             watch_exec as _watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH"]
+__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
+           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
 
 
 class SimpleCommand:

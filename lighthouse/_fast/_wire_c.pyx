@@ -51,9 +51,9 @@ cdef int _fail(str msg) except -1:
 
 cdef inline int _varint(_Cur *c, unsigned long long *out) except -1:
     cdef unsigned long long result = 0
-    cdef int shift = 0, k
+    cdef int shift = 0, _k
     cdef unsigned char b
-    for k in range(10):
+    for _k in range(10):
         if c.p >= c.end:
             return _fail("message is cut short inside a varint")
         b = c.p[0]

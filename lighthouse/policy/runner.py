@@ -150,4 +150,5 @@ class PolicyRunner:
 
     async def __aexit__(self, *exc):
         # Only the pool goes to the helper thread: the Policy's engines belong to this one.
-        await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._pool.shutdown, cancel_futures=True))
+        shutdown = functools.partial(self._pool.shutdown, cancel_futures=True)
+        await asyncio.get_running_loop().run_in_executor(None, shutdown)

@@ -224,7 +224,8 @@ def _normalize_rule(raw, index, path, lines, sets):
     for key in _INT:
         if key in raw:
             if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 0:
-                raise RuleError(path, lines.key_line(index, key), "rule %r: %s must be a non-negative integer" % (rid, key))
+                raise RuleError(path, lines.key_line(index, key),
+                                "rule %r: %s must be a non-negative integer" % (rid, key))
             spec[key] = raw[key]
     for key in ("env", "options", "fields"):
         if key in raw:
@@ -251,7 +252,8 @@ def _normalize_rule(raw, index, path, lines, sets):
     has_tool = any(k in spec for k in _TOOL_ONLY)
     tools = spec.get("tools")
     if has_bash and has_tool:
-        raise RuleError(path, line, "rule %r mixes shell matchers (program, flags, ...) with tool-input matchers (fields, any_field)" % rid)
+        raise RuleError(path, line, "rule %r mixes shell matchers (program, flags, ...) with tool-input "
+                                    "matchers (fields, any_field)" % rid)
     if tools is None:
         spec["tools"] = ["Bash"] if has_bash else None
         if not has_bash and not has_tool and "paths" not in spec:
@@ -349,7 +351,8 @@ def load_file(path, sets=None):
     lines = _Lines(text)
     for key in data:
         if key not in ("rule", "sets", "programs", "pack"):
-            raise RuleError(path, None, "unknown top-level table %r (expected [[rule]], [sets], [programs.NAME] or [pack])" % key)
+            raise RuleError(path, None, "unknown top-level table %r (expected [[rule]], [sets], [programs.NAME] "
+                                        "or [pack])" % key)
     all_sets = dict(sets or {})
     for name, values in data.get("sets", {}).items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):

@@ -6,9 +6,10 @@ the local socket endpoint, metrics, reload and graceful shutdown.
 Modules, each importing only those after it: ``main`` (the entry point, ``serve``),
 ``workers`` (N processes on one port), ``app`` (wiring: one server process, reload,
 shutdown), ``service`` (the gRPC servicers), ``core`` (the decision path shared by every
-front end), ``decisionlog`` (``--decision-log``), ``wire`` (the answers' encoding), ``auth`` (tokens, rate limits, the admin
-secret), ``config`` (ServerConfig, Limits, the checks), ``threads`` (helper thread
-priority); ``local`` (the Unix socket JSON endpoint) stands apart.
+front end), ``decisionlog`` (``--decision-log``), ``wire`` (the answers' encoding),
+``auth`` (tokens, rate limits, the admin secret), ``config`` (ServerConfig, Limits, the
+checks), ``threads`` (helper thread priority); ``local`` (the Unix socket JSON endpoint)
+stands apart.
 
 Names are imported lazily, so that ``lighthouse.server.local`` can start without grpc.
 """

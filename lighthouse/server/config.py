@@ -82,7 +82,8 @@ class ServerConfig:
     reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
-    decision_log: str | None = None      # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
+    # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
+    decision_log: str | None = None
 
     def address(self, port=None):
         host = self.host

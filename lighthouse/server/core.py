@@ -148,7 +148,8 @@ class Decider:
         # json.loads' cost on a small object); anything it does not take whole goes to
         # json.loads, which then has the last word.
         self._scan = json.JSONDecoder().scan_once
-        self._front = {}            # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body, outcome)
+        # (tool, input_json, cwd, home, fallback) -> (generation, expiry, index, body, outcome)
+        self._front = {}
         self._front_size = min(validator.cache_stats().get("capacity", 0), FRONT_MAX)
         self._front_ttl_ns = int(cache_ttl * 1e9)
         self.front_hits = 0

@@ -322,7 +322,8 @@ def main(argv=None):
     from ..validator import Validator
 
     p = argparse.ArgumentParser(prog="python -m lighthouse.server.local",
-                                description="Serve the in-process validator on the local socket (development, benchmarks).")
+                                description="Serve the in-process validator on the local socket "
+                                            "(development, benchmarks).")
     p.add_argument("--socket", help="socket path (default: $%s, else %s)" % (SOCKET_ENV, DEFAULT_SOCKET_PATH))
     p.add_argument("--rules", action="append", metavar="PATH", help="extra rule file or directory (repeatable)")
     p.add_argument("--no-packs", action="store_true", help="do not load the shipped rule packs")
