@@ -1,7 +1,10 @@
-"""Exceptions shared by the compiled and pure implementations."""
+"""Exceptions shared by the compiled and pure implementations (part of the project's
+hierarchy, lighthouse.errors)."""
+
+from ..errors import LighthouseError
 
 
-class ShellError(ValueError):
+class ShellError(LighthouseError, ValueError):
     """The command line cannot be analysed (unbalanced quotes, too deep, too long)."""
 
 

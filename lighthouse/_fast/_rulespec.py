@@ -8,12 +8,11 @@ here, and tested by each engine's match code.
 
 from __future__ import annotations
 
+from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
 
 __all__ = ["VERDICTS", "FIELDS", "rule_fields", "program_fields", "priority", "index_rules",
            "decision_dict", "decision_repr"]
-
-VERDICTS = ("allow", "ask", "deny", "miss")
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
 FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",

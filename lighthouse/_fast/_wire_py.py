@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 
+from ..errors import LighthouseError
+
 __all__ = ["WireCall", "WireError", "parse_tool_call", "parse_tool_call_batch", "finish_decision"]
 
 _STRING_FIELDS = {1: "request_id", 2: "agent_id", 3: "session_id", 4: "tool", 5: "input_json",
@@ -27,7 +29,7 @@ _MAX_FIELD = (1 << 29) - 1
 _MAX_GROUP_DEPTH = 64
 
 
-class WireError(ValueError):
+class WireError(LighthouseError, ValueError):
     """The bytes are not a valid message."""
 
 
