@@ -56,6 +56,26 @@ SOCKET_NAME = "lighthouse.sock"
 MAX_REQUEST = 4 * 1024 * 1024 + 64 * 1024
 
 
+def private_dir(parent, what="directory", sticky_ok=False):
+    """Create ``parent`` (mode 0700) if missing, and refuse one that is a symbolic link,
+    that another user owns, or that group or others can write to: whoever can write to
+    the directory can replace what is in it. ``sticky_ok``: a sticky directory writable
+    by others (such as /tmp) will do, for a socket, which others cannot remove there."""
+    try:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, "cannot create the %s %s: %s" % (what, parent, e.strerror)) from None
+    st = os.lstat(parent)
+    if stat.S_ISLNK(st.st_mode):
+        raise PermissionError("%s %s is a symbolic link; give its real path" % (what, parent))
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError("%s %s is not a directory" % (what, parent))
+    if st.st_uid not in (os.getuid(), 0):
+        raise PermissionError("%s %s belongs to uid %d, not to this user" % (what, parent, st.st_uid))
+    if st.st_mode & 0o022 and not (sticky_ok and st.st_mode & stat.S_ISVTX):
+        raise PermissionError("%s %s is writable by other users (mode %o)" % (what, parent, stat.S_IMODE(st.st_mode)))
+
+
 def default_socket_path(environ=None):
     """``$XDG_RUNTIME_DIR/lighthouse.sock`` when XDG_RUNTIME_DIR is set (an absolute path),
     else ``/tmp/lighthouse-<uid>/lighthouse.sock``. Both directories belong to the user

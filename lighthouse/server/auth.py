@@ -33,6 +33,7 @@ import stat
 import time
 
 from ..errors import TokenFileError
+from ..localsock import private_dir
 
 __all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "AdminSecret", "hash_token", "new_token",
            "add_token", "revoke_tokens", "parse_bearer", "AGENT_ID_RE"]
@@ -188,25 +189,6 @@ def revoke_tokens(path, agent_id=None, token=None):
     return removed
 
 
-def _private_dir(parent):
-    """Create ``parent`` (mode 0700) if missing, and refuse one that is a symbolic link,
-    that another user owns, or that group or others can write to (sticky or not): whoever
-    can write to the directory can replace the file in it."""
-    try:
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-    except OSError as e:
-        raise OSError(e.errno, "cannot create the directory %s: %s" % (parent, e.strerror)) from None
-    st = os.lstat(parent)
-    if stat.S_ISLNK(st.st_mode):
-        raise PermissionError("directory %s is a symbolic link; give its real path" % parent)
-    if not stat.S_ISDIR(st.st_mode):
-        raise NotADirectoryError("%s is not a directory" % parent)
-    if st.st_uid not in (os.getuid(), 0):
-        raise PermissionError("directory %s belongs to uid %d, not to this user" % (parent, st.st_uid))
-    if st.st_mode & 0o022:
-        raise PermissionError("directory %s is writable by other users (mode %o)" % (parent, stat.S_IMODE(st.st_mode)))
-
-
 class AdminSecret:
     """The credential of the Admin service when no tokens file is configured: a random
     secret, made once per server (the worker supervisor makes it and hands it to its
@@ -241,7 +223,7 @@ class AdminSecret:
         """Write the secret to ``path`` (mode 0600, replacing a file left there) in a
         directory of this user that no one else can write to (created 0700 if missing)."""
         path = os.path.abspath(os.fspath(path))
-        _private_dir(os.path.dirname(path))
+        private_dir(os.path.dirname(path))
         tmp = "%s.%d.tmp" % (path, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:

@@ -30,7 +30,7 @@ import stat
 from ..bounds import path_problem
 from ..errors import SocketInUse
 from ..localsock import (DEFAULT_SOCKET_PATH, MAX_REQUEST, SOCKET_ENV, default_socket_path, policy_path,
-                         resolve_socket_path)
+                         private_dir, resolve_socket_path)
 from ..vocab import VERDICTS
 
 __all__ = ["DEFAULT_SOCKET_PATH", "SOCKET_ENV", "MAX_REQUEST", "default_socket_path", "resolve_socket_path",
@@ -40,26 +40,6 @@ log = logging.getLogger("lighthouse.server.local")
 
 IDLE_TIMEOUT = 300.0
 _OPTIONAL_STRINGS = ("cwd", "session_id", "agent_id", "home")
-
-
-def _secure_parent(path):
-    """Create the socket's directory (mode 0700) if missing, and refuse one that another
-    user owns or could write to: whoever controls the directory controls the socket."""
-    parent = os.path.dirname(path)
-    try:
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-    except OSError as e:
-        raise OSError(e.errno, "cannot create the socket directory %s: %s" % (parent, e.strerror)) from None
-    st = os.lstat(parent)
-    if stat.S_ISLNK(st.st_mode):
-        raise PermissionError("socket directory %s is a symbolic link; give its real path" % parent)
-    if not stat.S_ISDIR(st.st_mode):
-        raise NotADirectoryError("socket directory %s is not a directory" % parent)
-    if st.st_uid not in (os.getuid(), 0):
-        raise PermissionError("socket directory %s belongs to uid %d, not to this user" % (parent, st.st_uid))
-    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-        raise PermissionError("socket directory %s is writable by other users (mode %o)"
-                              % (parent, stat.S_IMODE(st.st_mode)))
 
 
 def _clear_stale(path):
@@ -224,7 +204,7 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
     Stop with :func:`stop_local_server`, which also removes the socket file.
     """
     path = os.path.abspath(os.fspath(path))
-    _secure_parent(path)
+    private_dir(os.path.dirname(path), "socket directory", sticky_ok=True)
     _clear_stale(path)
     sock = _bind(path)
     ino = os.lstat(path).st_ino
