@@ -143,37 +143,13 @@ def find_target(root, name):
     return (root if root != "/" else "") + "/**"
 
 
-def shell_code_arg(args):
-    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
+def _shell_options(args):
+    """Read a shell's options: (index of its first operand, or len(args); whether -c was
+    given; whether -s or - says it reads its commands from stdin)."""
     k = 0
     n = len(args)
     saw_c = False
-    while k < n:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in SHELL_VALUE_OPTS:
-            k += 2
-            continue
-        if a.startswith("--"):
-            k += 1
-            continue
-        if a.startswith("-") or a.startswith("+"):
-            if "c" in a[1:] and a[0] == "-":
-                saw_c = True
-            k += 1
-            continue
-        break
-    if saw_c:
-        return k if k < n else -1
-    return -1
-
-
-def shell_script_arg(args):
-    """Index of the script file argument of a shell, or -1 when it reads stdin."""
-    k = 0
-    n = len(args)
+    stdin = False
     while k < n:
         a = args[k]
         if a == "--":
@@ -183,12 +159,25 @@ def shell_script_arg(args):
             k += 2
             continue
         if a == "-s" or a == "-":
-            return -1
-        if a.startswith("-") or a.startswith("+"):
-            k += 1
-            continue
-        break
-    return k if k < n else -1
+            stdin = True
+        elif a.startswith("-") and not a.startswith("--") and "c" in a[1:]:
+            saw_c = True
+        elif not (a.startswith("-") or a.startswith("+")):
+            break
+        k += 1
+    return min(k, n), saw_c, stdin
+
+
+def shell_code_arg(args):
+    """For `bash [opts] -c STRING`: index of STRING, or -1 (script/stdin)."""
+    k, saw_c, _ = _shell_options(args)
+    return k if saw_c and k < len(args) else -1
+
+
+def shell_script_arg(args):
+    """Index of the script file argument of a shell, or -1 when it reads stdin."""
+    k, _, stdin = _shell_options(args)
+    return k if not stdin and k < len(args) else -1
 
 
 def interp_script_arg(family, args):
