@@ -368,7 +368,8 @@ def _admin_client(args):
     together. The credential is --token (or $LIGHTHOUSE_ADMIN_TOKEN), else the secret in
     --admin-token-file, else, to a loopback address, the secret a server without tokens
     writes beside its local socket (--socket, $LIGHTHOUSE_SOCKET or the default path)."""
-    from .client import Client, _loopback_target
+    from .client import Client
+    from .localsock import loopback_target
 
     def read(path, what):
         try:
@@ -381,7 +382,7 @@ def _admin_client(args):
         raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_cert and not args.tls_ca:
         raise UsageError("--tls-cert needs --tls-ca")
-    if (args.token or args.admin_token_file) and not args.tls_ca and not _loopback_target(args.server):
+    if (args.token or args.admin_token_file) and not args.tls_ca and not loopback_target(args.server):
         raise UsageError("an admin credential goes to %s only over TLS (--tls-ca): it would cross the network "
                          "in clear text" % args.server)
     tls = {}

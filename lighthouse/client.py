@@ -33,7 +33,6 @@ Anything but ``verdict == "allow"`` means the call must not run unattended.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import json
 import os
@@ -46,7 +45,7 @@ from concurrent.futures import Future
 import grpc
 
 from .errors import CallError
-from .localsock import Unavailable, admin_token_path, read_admin_token, resolve_socket_path
+from .localsock import Unavailable, admin_token_path, loopback_target, read_admin_token, resolve_socket_path
 from .v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 from .vocab import TIER_CODES, VERDICT_CODES
 
@@ -110,26 +109,6 @@ def make_call(tool, tool_input=None, *, cwd=None, agent_id=None, session_id=None
                        fallback=VERDICT_CODES.get(fallback, 0) if fallback else 0)
 
 
-def _loopback_target(target):
-    """Whether a gRPC target names this machine: a loopback address, localhost or a Unix socket."""
-    if target.startswith(("unix:", "unix-abstract:")):
-        return True
-    for scheme in ("dns:///", "ipv4:", "ipv6:"):
-        if target.startswith(scheme):
-            target = target[len(scheme):]
-            break
-    if target.startswith("["):
-        host = target[1:].split("]", 1)[0]
-    else:
-        host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _read_admin_token(path, required):
     try:
         token = read_admin_token(path)
@@ -173,7 +152,7 @@ class _Config:
             token = _read_admin_token(os.fspath(self.admin_token_file), True)
         if token is None:
             token = self.token
-        if token is None and _loopback_target(self.target):
+        if token is None and loopback_target(self.target):
             token = _read_admin_token(admin_token_path(os.path.abspath(resolve_socket_path(self.socket))), False)
         return (("authorization", "Bearer " + token),) if token else None
 

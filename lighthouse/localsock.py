@@ -56,6 +56,27 @@ SOCKET_NAME = "lighthouse.sock"
 MAX_REQUEST = 4 * 1024 * 1024 + 64 * 1024
 
 
+def loopback_target(target):
+    """Whether a gRPC target names this machine: a loopback address, localhost or a Unix socket."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return True
+    for scheme in ("dns:///", "ipv4:", "ipv6:"):
+        if target.startswith(scheme):
+            target = target[len(scheme):]
+            break
+    if target.startswith("["):
+        host = target[1:].split("]", 1)[0]
+    else:
+        host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+    if host == "localhost":
+        return True
+    import ipaddress     # only here: the hook imports this module on every call
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def private_dir(parent, what="directory", sticky_ok=False):
     """Create ``parent`` (mode 0700) if missing, and refuse one that is a symbolic link,
     that another user owns, or that group or others can write to: whoever can write to

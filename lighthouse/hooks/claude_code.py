@@ -31,7 +31,7 @@ import os
 import sys
 import time
 
-from ..localsock import VERDICTS, Unavailable, ask, read_policy, resolve_socket_path
+from ..localsock import VERDICTS, Unavailable, ask, loopback_target, read_policy, resolve_socket_path
 
 __all__ = ["main", "run", "decision_output"]
 
@@ -119,21 +119,6 @@ class _Misconfigured(Exception):
     """The hook cannot ask the server as configured; said in the answer, not worked around."""
 
 
-def _is_loopback(addr):
-    """True for a gRPC target on this machine: localhost, 127.0.0.0/8, ::1, a unix: path."""
-    if addr.startswith(("unix:", "unix-abstract:")):
-        return True
-    host = addr.rsplit(":", 1)[0] if addr.count(":") == 1 or addr.startswith("[") else addr
-    host = host.removeprefix("ipv4:").removeprefix("ipv6:").strip("[]")
-    if host == "localhost":
-        return True
-    import ipaddress
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _channel(grpc, addr, opts, token):
     """A channel to ``addr``: TLS when a CA is configured; plaintext only without a token
     or to a loopback address (a token in clear on a network is given to anyone on it)."""
@@ -148,7 +133,7 @@ def _channel(grpc, addr, opts, token):
             raise _Misconfigured("cannot read %s: %s" % (e.filename, e.strerror)) from None
         creds = grpc.ssl_channel_credentials(files["tls_ca"], files.get("tls_key"), files.get("tls_cert"))
         return grpc.secure_channel(addr, creds)
-    if token and not _is_loopback(addr):
+    if token and not loopback_target(addr):
         raise _Misconfigured("%s is set but %s is not a loopback address and no TLS CA is configured "
                              "(--tls-ca or %s): the token is not sent in clear"
                              % (TOKEN_ENV, addr, TLS_ENV["tls_ca"]))
