@@ -42,6 +42,7 @@ class Validator:
         self.window = min(window, max_input)
         self.max_input = max_input
         self.policy = load_policy(self._rules, packs=packs)
+        self._kept_asks = self.policy.kept_asks()
         engine = _fast.engine.Engine(engine_specs(self.policy), self.policy.programs)
         self._checker = _fast.engine.Checker(engine, 1, cache_size, cache_ttl, fallback, raw)
         #: The engine's checker, the same object for the Validator's life (a reload swaps
@@ -99,11 +100,18 @@ class Validator:
             policy = load_policy(new_rules, packs=new_packs)
             engine = _fast.engine.Engine(engine_specs(policy), policy.programs)
             self._rules, self._packs, self.policy = new_rules, new_packs, policy
+            self._kept_asks = policy.kept_asks()
             self._checker.set_engine(engine, self._checker.generation + 1)
             return self._checker.generation
 
     def cache_stats(self):
         return self._checker.cache.stats()
+
+    def escalates(self, rule_id):
+        """Whether a rule's ask may go to the slower tiers (policy, experts): every ask
+        does unless its rule says ``escalate = false`` (only a person decides it). For the
+        escalation pipeline's ``escalate_ask``."""
+        return rule_id not in self._kept_asks
 
     def explain(self, tool, tool_input, cwd=None, home=None):
         """How the engine sees a call: the simple commands of a Bash call and the rules

@@ -130,3 +130,25 @@ def test_catastrophic_regex_constructs_are_refused(tmp_path):
         p = write(tmp_path, '[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\ntools = ["Write"]\nany_field = "%s"\n' % rx)
         with pytest.raises(RuleError, match="invalid regular expression"):
             load_file(str(p))
+
+
+def test_escalate_false_keeps_an_ask_for_a_person(tmp_path):
+    """`escalate = false` on an ask rule: only a person decides what it matches, so the
+    slower tiers are not asked (Validator.escalates, for the escalation pipeline); on a
+    deny or an allow it is refused with file and line, since those verdicts are final."""
+    from lighthouse import Validator
+    f = tmp_path / "team.toml"
+    f.write_text('[[rule]]\nid = "team.prod-deploy"\nverdict = "ask"\nreason = "deploys to production"\n'
+                 'program = "deploy"\nescalate = false\n\n'
+                 '[[rule]]\nid = "team.staging-deploy"\nverdict = "ask"\nreason = "deploys to staging"\n'
+                 'program = "deploy-staging"\n')
+    v = Validator([f], packs=False, cache_size=0)
+    assert v.check("Bash", {"command": "deploy app"}, cwd="/w").rule_id == "team.prod-deploy"
+    assert not v.escalates("team.prod-deploy")
+    assert v.escalates("team.staging-deploy") and v.escalates("")
+    f.write_text('[[rule]]\nid = "team.x"\nverdict = "deny"\nreason = "r"\nprogram = "x"\nescalate = false\n')
+    with pytest.raises(RuleError, match=r"team.toml:6: rule 'team.x': escalate applies to ask rules only"):
+        Validator([f], packs=False)
+    f.write_text('[[rule]]\nid = "team.x"\nverdict = "ask"\nreason = "r"\nprogram = "x"\nescalate = "no"\n')
+    with pytest.raises(RuleError, match="escalate must be true or false"):
+        Validator([f], packs=False)

@@ -32,7 +32,7 @@ _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from",
               "tools", "subcommand", "flags", "flags_any", "flags_none")
 _LIST_PATH = ("paths", "paths_all", "writes", "reads", "redirects")
 _REGEX = ("code", "any_field")
-_BOOL = ("sudo", "dynamic", "enabled", "strip_literals")
+_BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate")
 _INT = ("nargs_min", "nargs_max")
 _BASH_ONLY = ("program", "subcommand", "flags", "flags_any", "flags_none", "args", "args_all",
               "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
@@ -61,6 +61,11 @@ class Policy:
             if r["id"] == rule_id:
                 return r
         return None
+
+    def kept_asks(self):
+        """The ids of the ask rules that say ``escalate = false``: only a person decides
+        what they match, so their ask is not handed to the slower tiers."""
+        return frozenset(r["id"] for r in self.rules if r.get("escalate") is False)
 
 
 def pack_paths():
@@ -264,6 +269,9 @@ def _normalize_rule(raw, index, path, lines, sets):
         raise RuleError(path, line, "rule %r uses shell matchers, so its tools must be [\"Bash\"]" % rid)
     if "nargs_min" in spec and "nargs_max" in spec and spec["nargs_min"] > spec["nargs_max"]:
         raise RuleError(path, line, "rule %r: nargs_min is greater than nargs_max" % rid)
+    if "escalate" in spec and spec["verdict"] != "ask":
+        raise RuleError(path, lines.key_line(index, "escalate"),
+                        "rule %r: escalate applies to ask rules only (a %s is final)" % (rid, spec["verdict"]))
     return spec
 
 
