@@ -332,7 +332,9 @@ def cmd_serve(args):
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
-        decision_log=args.decision_log)
+        decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
+        opa_url=args.opa_url, policy_processes=args.policy_processes, policy_deadline=args.policy_deadline,
+        escalation_deadline=args.escalation_deadline, escalation_cache_ttl=args.escalation_cache_ttl)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -580,6 +582,23 @@ def build_parser():
                    help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "
                         "verdict, tier, rule_id, reason, decision_ns) to PATH, reopened on SIGHUP; - for stderr")
     _add_policy_args(p)
+    tier = p.add_argument_group("the slower tiers: calls no rule settles go to the Rego policy tier off "
+                                "the hot path, then to the fail mode")
+    tier.add_argument("--no-policy", action="store_true",
+                      help="no policy tier: such calls get the --fallback verdict at once")
+    tier.add_argument("--policy", action="append", metavar="DIR",
+                      help="a directory of Rego modules (.rego) and data.json added to the default "
+                           "policy (repeatable); reloaded with the rules")
+    tier.add_argument("--opa-url", metavar="URL",
+                      help="ask an OPA server (its REST Data API) instead of the embedded regorus")
+    tier.add_argument("--policy-processes", type=int, default=2, metavar="N",
+                      help="regorus worker processes (default 2; an evaluation holds the GIL)")
+    tier.add_argument("--policy-deadline", type=float, default=0.05, metavar="SECONDS",
+                      help="time the policy tier has for one call (default 0.05)")
+    tier.add_argument("--escalation-deadline", type=float, default=30.0, metavar="SECONDS",
+                      help="time all slower tiers have for one call, then the fail mode (default 30)")
+    tier.add_argument("--escalation-cache-ttl", type=float, default=3600.0, metavar="SECONDS",
+                      help="how long a slower tier's decision answers the same call (default 3600)")
     p.set_defaults(func=cmd_serve)
 
     tokens = sub.add_parser("tokens", help="manage the server's bearer tokens file")

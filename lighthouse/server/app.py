@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
 from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
+from ..policy.engine import PolicyError
 from ..metrics import Stats, start_metrics_server
 from ..v1 import admin_pb2, validation_pb2
 from ..validator import Validator
@@ -158,6 +159,9 @@ class LighthouseServer:
         self.metrics_port = None
         self.socket_path = None
         self.max_connections = None
+        self.pipeline = None                  # the escalation pipeline (config.policy)
+        self._policy_runner = None
+        self._opa = None
 
     def _policy_info(self):
         v = self.validator
@@ -191,10 +195,52 @@ class LighthouseServer:
             ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
         ]
 
+    async def _start_policy(self):
+        """The escalation pipeline with the policy tier: calls no rule settles go to it
+        off the hot path (regorus in worker processes, or an OPA server), then to the fail
+        mode; never an allow because something failed."""
+        from ..escalation import EscalationPipeline, Stage
+        from ..policy import OpaClient, Policy, PolicyError, PolicyRunner
+        from ..policy.tier import PolicyTier
+        config = self.config
+        rules = lambda: self.validator.policy    # noqa: E731 (the rules in force, after reloads too)
+        if config.opa_url:
+            self._opa = OpaClient(config.opa_url, timeout=config.policy_deadline)
+            tier = PolicyTier(opa=self._opa, rules=rules)
+        else:
+            try:
+                policy = Policy(list(config.policy_dirs))
+            except PolicyError as e:
+                raise ConfigError("policy refused: %s" % e) from None
+            self._policy_runner = PolicyRunner(policy, processes=config.policy_processes,
+                                               max_pending=config.escalation_queue)
+            await self._policy_runner.start()
+            tier = PolicyTier(runner=self._policy_runner, rules=rules)
+        self.pipeline = EscalationPipeline(
+            [Stage(tier, kind="policy", backend=config.opa_url or "regorus")],
+            fail_mode="deny" if config.fallback == "deny" else "ask",
+            escalation_deadline=config.escalation_deadline, policy_deadline=config.policy_deadline,
+            max_queue=config.escalation_queue, cache_ttl=config.escalation_cache_ttl,
+            # A rule's ask is escalated only to experts (DESIGN.md): without an expert
+            # tier it stays an ask for a person; misses go to the policy.
+            escalate_ask=lambda rule_id, generation: False)
+        self.decider.escalator = self.pipeline.escalator()
+        self.decider.escalation_timeout = config.escalation_deadline + 1.0
+
+    async def _stop_policy(self):
+        if self.pipeline is not None:
+            await self.pipeline.aclose()
+        if self._opa is not None:
+            await self._opa.aclose()
+        if self._policy_runner is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._policy_runner.close)
+
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
         config = self.config
         self._stopping = asyncio.Event()
+        if config.policy and self.decider.escalator is None:
+            await self._start_policy()
         server = grpc.aio.server(options=self._grpc_options())
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
                                          admin_handler(AdminService(self))))
@@ -330,8 +376,12 @@ class LighthouseServer:
         loop = asyncio.get_running_loop()
         try:
             new_tokens = self.tokens.read() if self.tokens is not None else None
+            if self._policy_runner is not None:
+                await loop.run_in_executor(None, self._policy_runner.reload)
             generation = await loop.run_in_executor(None, self.validator.reload)
-        except (RuleError, TokenFileError) as e:
+            if self.pipeline is not None:
+                self.pipeline.invalidate()
+        except (RuleError, TokenFileError, PolicyError) as e:
             self.stats.reloads["error"] += 1
             log.error("reload (%s) refused, the running policy stays in force: %s", source, e)
             raise ReloadError(str(e)) from None
@@ -389,6 +439,7 @@ class LighthouseServer:
         while self.validator_service.busy() and loop.time() < deadline:
             await asyncio.sleep(0.01)
         await server.stop(max(deadline - loop.time(), 0.1))
+        await self._stop_policy()
         if self._write_admin_secret:
             self.admin_secret.remove()
         if self._metrics is not None:

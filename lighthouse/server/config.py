@@ -84,6 +84,16 @@ class ServerConfig:
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
     # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
     decision_log: str | None = None
+    # The policy tier (lighthouse.policy) behind the escalation pipeline: off unless asked
+    # for here; `lighthouse serve` turns it on (--no-policy turns it off).
+    policy: bool = False
+    policy_dirs: tuple = ()              # users' policy directories (.rego, data.json)
+    opa_url: str | None = None           # an OPA server instead of the embedded regorus
+    policy_processes: int = 2            # regorus worker processes (it holds the GIL)
+    policy_deadline: float = 0.05        # seconds the policy tier has for one call
+    escalation_deadline: float = 30.0    # seconds all slower tiers have for one call
+    escalation_cache_ttl: float = 3600.0  # seconds a slower tier's decision is reused
+    escalation_queue: int = 1024         # escalations at once; past it, the fail mode at once
 
     def address(self, port=None):
         host = self.host

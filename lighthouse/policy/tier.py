@@ -1,0 +1,55 @@
+"""The policy tier as a stage of the escalation pipeline (lighthouse.escalation).
+
+:class:`PolicyTier` turns an :class:`~lighthouse.escalation.Escalation` into the input
+document (:func:`build_input`, with the facts of the rules in force), asks the Rego
+policy (regorus in worker processes through :class:`PolicyRunner`, or an OPA server
+through :class:`OpaClient`) within the time the escalation has left, and answers a
+:class:`~lighthouse.escalation.TierAnswer`. Every failure is an exception, which the
+pipeline counts against the tier's breaker and answers with the next tier or the fail
+mode: never an allow.
+"""
+
+from __future__ import annotations
+
+from ..escalation import TierAnswer
+from .engine import DEFAULT_ENTRYPOINT
+from .input import RuleFacts, build_input
+
+__all__ = ["PolicyTier"]
+
+
+class PolicyTier:
+    """A pipeline tier over ``runner`` (PolicyRunner) or ``opa`` (OpaClient); ``rules``
+    is a callable returning the rule policy in force (lighthouse.rules.loader.Policy),
+    whose facts go into every input document."""
+
+    name = "policy"
+
+    def __init__(self, *, runner=None, opa=None, rules=None, entrypoint=DEFAULT_ENTRYPOINT):
+        if (runner is None) == (opa is None):
+            raise ValueError("a policy tier needs a runner or an OPA client, not both")
+        self.runner = runner
+        self.opa = opa
+        self._rules = rules
+        self._facts = None          # (rule policy, RuleFacts): rebuilt when the rules change
+        self.decided_by = "policy:" + entrypoint
+
+    def _rule_facts(self):
+        if self._rules is None:
+            return None
+        policy = self._rules()
+        if self._facts is None or self._facts[0] is not policy:
+            self._facts = (policy, RuleFacts(policy))
+        return self._facts[1]
+
+    async def decide(self, esc):
+        doc = build_input(esc.tool, esc.tool_input, cwd=esc.cwd or "", home=esc.home or "",
+                          agent_id=esc.agent_id or "", session_id=esc.session_id or "", escalation=esc.why,
+                          rule_id=esc.rule_id or "", reason=esc.rule_reason or "", facts=self._rule_facts())
+        timeout = max(esc.remaining(), 0.001)
+        if self.runner is not None:
+            result = await self.runner.evaluate(doc, timeout=timeout)
+        else:
+            result = await self.opa.aevaluate(doc, timeout=timeout)
+        return TierAnswer(result.verdict, result.reason, self.decided_by, escalate=result.escalate,
+                          category=result.category, quorum=result.quorum)
