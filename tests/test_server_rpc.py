@@ -485,19 +485,21 @@ def test_stream_answer_to_an_unparseable_call_keeps_its_readable_request_id(chan
 # ------------------------------------------------------------------ fairness
 
 def _costly_command(k):
-    """A Bash command near the size limit that costs milliseconds to analyse (many
-    substitutions), distinct per k so that no cache answers it."""
-    return "echo %d " % k + " ".join("$(echo x%d)" % j for j in range(4000))
+    """A Bash command that costs milliseconds to analyse (many substitutions), distinct
+    per k so that no cache answers it."""
+    return "echo %d " % k + " ".join("$(echo x%d)" % j for j in range(2000))
 
 
 def test_batch_of_costly_calls_does_not_hold_other_clients():
     """A batch decides its calls in slices and yields between them: a unary call sent
     while a batch of costly calls is being decided is answered before the batch."""
     quiet_grpc_logs()
-    limits = Limits(max_batch=200, max_message_bytes=16 * 1024 * 1024)
+    # About 3 ms a call, 3 s a batch: far longer than a unary call's round trip, even
+    # on a loaded machine that delays the test's thread.
+    limits = Limits(max_batch=1000, max_message_bytes=32 * 1024 * 1024)
     config = ServerConfig(port=0, metrics_port=0, local_socket=False, limits=limits, rate_limit=0)
     batch = pb.ToolCallBatch(calls=[tool_call("Bash", _costly_command(k), request_id="b%d" % k)
-                                    for k in range(150)])
+                                    for k in range(1000)])
     with ServerThread(config, validator=Validator(cache_size=0)) as srv, \
             grpc.insecure_channel(srv.address) as ch1, grpc.insecure_channel(srv.address) as ch2:
         batch_stub, unary_stub = pb_grpc.ValidatorStub(ch1), pb_grpc.ValidatorStub(ch2)
@@ -513,7 +515,7 @@ def test_batch_of_costly_calls_does_not_hold_other_clients():
         assert d.verdict == pb.VERDICT_ALLOW
         assert not fut.done(), "the unary call waited for the whole batch"
         answers = fut.result()
-        assert len(answers.decisions) == 150
+        assert len(answers.decisions) == 1000
         assert all(a.verdict != pb.VERDICT_ALLOW for a in answers.decisions)
 
 
