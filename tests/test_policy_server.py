@@ -5,6 +5,12 @@ does not compile keeps the server from starting."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import grpc
 import pytest
 
@@ -12,7 +18,7 @@ from lighthouse.errors import ConfigError
 from lighthouse.server.app import LighthouseServer, ServerConfig
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import ServerThread, quiet_grpc_logs, run_async, tool_call
+from serverkit import ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, tool_call
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,3 +80,64 @@ def test_a_policy_that_does_not_compile_keeps_the_server_from_starting(tmp_path)
     srv = LighthouseServer(_config(policy_dirs=(str(tmp_path),)))
     with pytest.raises(ConfigError, match="policy refused: .*team.rego"):
         run_async(srv.start(), timeout=60)
+
+
+def _children(pid):
+    """The pids of the processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def test_a_sigterm_the_instant_the_server_serves_stops_it_gracefully(tmp_path):
+    """The signal handlers are in place before the server says it serves: a SIGTERM
+    sent as that line is read drains and exits 0 (it used to kill the process, leaving
+    the policy tier's workers behind)."""
+    argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(free_port()), "--metrics-port", "0",
+            "--no-socket", "--policy-processes", "1", "--admin-token-file", str(tmp_path / "admin-token")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
+    try:
+        for line in proc.stdout:
+            if "serving gRPC" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_the_policy_workers_end_with_the_server_however_it_ends():
+    """A SIGKILL runs no shutdown: the policy tier's worker processes notice that their
+    server is gone and exit, instead of lingering as orphans."""
+    srv = ServerProcess("--policy-processes", "2", metrics=False)
+    try:
+        srv.wait_ready()
+        workers = _children(srv.proc.pid)
+        assert len(workers) >= 2, workers
+        srv.proc.kill()
+        srv.proc.wait(30)
+        deadline = time.monotonic() + 30
+        while any(os.path.exists("/proc/%d" % pid) and _state(pid) != "Z" for pid in workers):
+            assert time.monotonic() < deadline, "policy workers outlived their server: %s" % workers
+            time.sleep(0.1)
+    finally:
+        srv.kill()
+
+
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -25,6 +25,7 @@ import functools
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -44,10 +45,21 @@ class PolicyTimeout(PolicyEvalError):
 _worker_policy = None
 
 
-def _init_worker(dirs, default, entrypoint):
+def _init_worker(dirs, default, entrypoint, parent):
     global _worker_policy
+    _exit_with_parent(parent)
     # The parent has compiled the same sources; a failure here is reported per call.
     _worker_policy = Policy(dirs, default=default, entrypoint=entrypoint)
+
+
+def _exit_with_parent(parent):
+    """End this worker when the server that started it is gone, however it ended (a
+    SIGKILL runs no shutdown): a worker blocked on its call queue would not notice."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+    threading.Thread(target=watch, name="lighthouse-policy-parent-watch", daemon=True).start()
 
 
 def _evaluate_raw(input_doc):
@@ -81,7 +93,7 @@ class PolicyRunner:
         p = self.policy
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker,
-                                   initargs=(list(p._dirs), p._default, p.entrypoint))
+                                   initargs=(list(p._dirs), p._default, p.entrypoint, os.getpid()))
 
     @property
     def generation(self):

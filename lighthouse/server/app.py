@@ -238,7 +238,8 @@ class LighthouseServer:
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
         config = self.config
-        self._stopping = asyncio.Event()
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
         if config.policy and self.decider.escalator is None:
             await self._start_policy()
         server = grpc.aio.server(options=self._grpc_options())
@@ -458,11 +459,15 @@ class LighthouseServer:
     async def run(self, ready=None):
         """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down
         gracefully. SIGHUP reloads. ``ready(port)`` is called once serving."""
-        await self.start()
         loop = asyncio.get_running_loop()
+        # The handlers come first: a SIGTERM while starting (or the instant after the
+        # "serving" line) stops the server gracefully instead of killing it, and with it
+        # the policy tier's worker processes, half started.
+        self._stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_quietly("SIGHUP")))
+        await self.start()
         # The policy, caches and modules loaded so far live as long as the process: moving
         # them out of the collector's generations keeps full collections (pauses on the
         # request path) short.
