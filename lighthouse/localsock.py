@@ -139,13 +139,20 @@ def trusted_socket(path):
     if not stat.S_ISSOCK(st.st_mode):
         raise Unavailable("%s is not a socket" % path)
     _check_owner(path, st, "socket")
+    _check_parent(path, sticky_ok=True)
+
+
+def _check_parent(path, sticky_ok):
+    """Raise :class:`Unavailable` unless the directory of ``path`` is this user's (or
+    root's) and others cannot write to it (a sticky one such as /tmp passes when
+    ``sticky_ok``)."""
     parent = os.path.dirname(path) or "."
     try:
         pst = os.stat(parent)
     except OSError as e:
         raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
     _check_owner(parent, pst, "directory")
-    if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+    if pst.st_mode & 0o022 and not (sticky_ok and pst.st_mode & stat.S_ISVTX):
         raise Unavailable("directory %s is writable by other users" % parent)
 
 
@@ -172,14 +179,7 @@ def _private_file(path, what, sticky_dir=True):
     _check_owner(path, st, what)
     if st.st_mode & 0o077:
         raise Unavailable("%s %s is open to other users (mode %o)" % (what, path, stat.S_IMODE(st.st_mode)))
-    parent = os.path.dirname(path) or "."
-    try:
-        pst = os.stat(parent)
-    except OSError as e:
-        raise Unavailable("cannot stat %s: %s" % (parent, e.strerror)) from None
-    _check_owner(parent, pst, "directory")
-    if pst.st_mode & 0o022 and not (sticky_dir and pst.st_mode & stat.S_ISVTX):
-        raise Unavailable("directory %s is writable by other users" % parent)
+    _check_parent(path, sticky_dir)
     return True
 
 
