@@ -20,6 +20,13 @@ Exported (names as Prometheus sees them):
   ``lighthouse_cache_hit_ratio``, ``lighthouse_cache_entries``.
 - ``lighthouse_policy_generation``, ``lighthouse_rules``,
   ``lighthouse_policy_reloads_total{result}``, ``lighthouse_workers``, ``lighthouse_info``.
+- ``lighthouse_tier_hit_ratio{tier}``: memory (the decision cache), policy and expert
+  (the slow tiers' cache of their decisions).
+- With slow tiers, the escalation pipeline's families (lighthouse.escalation.stats:
+  escalations by tier and outcome, fail-mode answers by cause, queue depth, in-flight
+  escalations, circuit state per backend, ...), and ``operation="policy"`` and
+  ``"expert_escalation"`` in ``lighthouse_decision_duration_seconds``: the time inside
+  each slow tier.
 """
 
 from __future__ import annotations
@@ -85,6 +92,9 @@ class Stats:
         self.reloads = {"ok": 0, "error": 0}
         # Filled by the server: () -> dict with cache/policy figures read at scrape time.
         self.policy_info = lambda: {}
+        # The escalation pipeline's counters (lighthouse.escalation.EscalationStats), when
+        # the server has slow tiers; its duration histograms are also in decision_time.
+        self.escalation = None
 
     def decided(self, verdict, tier, ns, operation="validation"):
         """One decision: verdict and tier are the proto enum values."""
@@ -110,6 +120,7 @@ class Stats:
             "streams_open": self.streams_open,
             "reloads": dict(self.reloads),
             "policy": dict(self.policy_info()),
+            "escalation": self.escalation.snapshot() if self.escalation is not None else None,
         }
 
 
@@ -129,8 +140,8 @@ def merge_snapshots(snaps):
         out["uptime"] = max(out["uptime"], s["uptime"])
         out["decisions"] = [x + y for x, y in zip(out["decisions"], s["decisions"])]
         out["rpc"] = {m: _add_hist(out["rpc"][m], s["rpc"][m]) for m in out["rpc"]}
-        out["decision_time"] = {op: _add_hist(out["decision_time"][op], s["decision_time"][op])
-                                for op in out["decision_time"]}
+        out["decision_time"] = {op: _add_hist(h, s["decision_time"][op]) if op in s["decision_time"] else h
+                                for op, h in out["decision_time"].items()}
         out["in_flight"] = {m: out["in_flight"][m] + s["in_flight"].get(m, 0) for m in out["in_flight"]}
         errors = dict(out["errors"])
         for k, v in s["errors"].items():
@@ -145,6 +156,9 @@ def merge_snapshots(snaps):
             if k in q:
                 p[k] = min(p.get(k, q[k]), q[k])
     out["workers"] = max(out["workers"], len(snaps))
+    if any(s.get("escalation") for s in snaps):
+        from .escalation.stats import merge_snapshots as merge_escalation
+        out["escalation"] = merge_escalation([s.get("escalation") for s in snaps])
     return out
 
 
@@ -242,6 +256,21 @@ class StatsCollector:
         yield fam
         yield GaugeMetricFamily("lighthouse_workers", "Server worker processes", value=snap["workers"])
         yield GaugeMetricFamily("lighthouse_uptime_seconds", "Seconds since the server started", value=snap["uptime"])
+        escalation = snap.get("escalation")
+        fam = GaugeMetricFamily("lighthouse_tier_hit_ratio",
+                                "Share of the calls reaching a tier that it answers from memory: "
+                                "memory = decision cache hits / lookups; policy, expert = repeats answered "
+                                "from the slow-tier cache / all answers of that tier's decisions",
+                                labels=["tier"])
+        fam.add_metric(["memory"], hits / (hits + misses) if hits + misses else 0.0)
+        if escalation:
+            for kind, n in sorted(escalation["cache_hits"].items()):
+                total = n + escalation["decided"].get(kind, 0)
+                fam.add_metric([kind], n / total if total else 0.0)
+        yield fam
+        if escalation:
+            from .escalation.stats import families as escalation_families
+            yield from escalation_families(escalation)
         fam = GaugeMetricFamily("lighthouse_info", "Version and hot-path implementation",
                                 labels=["version", "implementation"])
         fam.add_metric([self.version, policy.get("implementation", "")], 1)

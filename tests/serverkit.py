@@ -18,9 +18,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lighthouse.localsock import read_admin_token
 from lighthouse.server.app import LighthouseServer, ServerConfig, admin_token_file
@@ -290,3 +292,18 @@ def rpc_code(fn, *args, **kw):
     except grpc.RpcError as e:
         return e.code()
     return None
+
+
+def scrape(port):
+    """The samples of a server's /metrics: {(name, sorted label items): value}."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def sample(samples, name, default=0.0, **labels):
+    """One sample of scrape()'s result; ``default`` when the server does not export it."""
+    return samples.get((name, tuple(sorted(labels.items()))), default)

@@ -22,6 +22,7 @@ from lighthouse.escalation import (CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Esca
                                    SlowDecisionCache, TierAnswer, check_answer)
 from lighthouse.escalation.cache import CachedDecision
 from lighthouse.escalation.stats import families, merge_snapshots
+from lighthouse.metrics import Stats, StatsCollector, merge_snapshots as server_merge
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
 
@@ -564,6 +565,34 @@ def test_stats_render_as_prometheus_families_and_merge():
     assert ratio["policy"] == 0.5
     states = {s.labels["backend"]: s.value for s in fams["lighthouse_circuit_state"].samples}
     assert states == {"http://opa": CLOSED}
+
+
+def test_the_servers_metrics_add_up_the_workers_escalation_counters():
+    async def main():
+        p = EscalationPipeline([Stage(StubTier("policy", DENY), backend="regorus")])
+        await call(p)
+        await call(p)
+        return p
+    pipeline = run(main())
+    workers = []
+    for k in range(2):
+        st = Stats(worker=k, workers=2)
+        st.escalation = pipeline.stats
+        st.decision_time.update(pipeline.stats.decision_time)
+        workers.append(st.snapshot())
+    merged = server_merge(workers)
+    assert merged["escalation"]["answers"]["policy|deny"] == 2
+    fams = {f.name: f for f in StatsCollector(lambda: merged).collect()}
+    escalations = {tuple(sorted(s.labels.items())): s.value for s in fams["lighthouse_escalations"].samples}
+    assert escalations[(("outcome", "deny"), ("tier", "policy"))] == 2
+    durations = {s.labels["operation"]: s.value for s in fams["lighthouse_decision_duration_seconds"].samples
+                 if s.name.endswith("_count")}
+    assert durations["policy"] == 2 and durations["expert_escalation"] == 0
+    ratio = {s.labels["tier"]: s.value for s in fams["lighthouse_tier_hit_ratio"].samples}
+    assert ratio["policy"] == 0.5 and "memory" in ratio
+    # A server without slow tiers exports none of their families.
+    plain = {f.name for f in StatsCollector(lambda: server_merge([Stats().snapshot()])).collect()}
+    assert "lighthouse_escalations" not in plain and "lighthouse_tier_hit_ratio" in plain
 
 
 def _pending(tool="mcp__srv__tool", verdict="miss", v=2, rule_id="", reason="", generation=1):

@@ -18,20 +18,21 @@ from lighthouse.errors import ConfigError
 from lighthouse.server.app import LighthouseServer, ServerConfig
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, tool_call
+from serverkit import (ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, sample, scrape,
+                       tool_call)
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _config(**kw):
-    return ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0, reload_interval=0,
+def _config(metrics_port=0, **kw):
+    return ServerConfig(port=0, metrics_port=metrics_port, local_socket=False, rate_limit=0, reload_interval=0,
                         policy=True, policy_processes=1, policy_deadline=10.0, **kw)
 
 
 @pytest.fixture(scope="module")
 def server():
     quiet_grpc_logs()
-    with ServerThread(_config()) as s:
+    with ServerThread(_config(metrics_port=free_port())) as s:
         yield s
 
 
@@ -46,8 +47,32 @@ def test_a_call_no_rule_settles_is_decided_by_the_policy(stub):
     d = stub.Validate(tool_call("Bash", "sar -u 1 3", request_id="p1"), timeout=30)
     assert (d.request_id, d.verdict, d.tier) == ("p1", pb.VERDICT_ALLOW, pb.TIER_POLICY)
     assert d.rule_id == "policy:data.lighthouse.decision" and d.reason
+    assert d.escalation_id
+    # A repeat is answered inline from the slow tiers' cache: tier CACHE, the policy's
+    # rule id and reason, and the escalation that decided it.
     again = stub.Validate(tool_call("Bash", "sar -u 1 3"), timeout=30)
-    assert again.verdict == pb.VERDICT_ALLOW and again.tier in (pb.TIER_CACHE, pb.TIER_POLICY)
+    assert (again.verdict, again.tier, again.rule_id, again.reason, again.escalation_id) == \
+        (pb.VERDICT_ALLOW, pb.TIER_CACHE, d.rule_id, d.reason, d.escalation_id)
+
+
+def test_the_slow_path_is_measured_on_metrics(stub, server):
+    port = server.server.metrics_port
+    base = sample(scrape(port), "lighthouse_escalations_total", outcome="allow", tier="policy")
+    d = stub.Validate(tool_call("Bash", "sar -q 1 7"), timeout=30)
+    assert (d.verdict, d.tier) == (pb.VERDICT_ALLOW, pb.TIER_POLICY)
+    stub.Validate(tool_call("Bash", "sar -q 1 7"), timeout=30)           # the repeat: a cache hit
+    m = scrape(port)
+    assert sample(m, "lighthouse_escalations_total", outcome="allow", tier="policy") == base + 1
+    assert sample(m, "lighthouse_decision_duration_seconds_count", operation="policy") >= 1
+    assert sample(m, "lighthouse_circuit_state", None, backend="regorus") == 0
+    assert sample(m, "lighthouse_escalation_queue_depth", None) == 0
+    assert sample(m, "lighthouse_escalations_in_flight", None) == 0
+    assert sample(m, "lighthouse_escalation_cache_hits_total", tier="policy") >= 1
+    assert 0 < sample(m, "lighthouse_tier_hit_ratio", tier="policy") < 1
+    assert sample(m, "lighthouse_tier_hit_ratio", None, tier="memory") is not None
+    assert sample(m, "lighthouse_decisions_total", tier="cache", verdict="allow") >= 1
+    for cause in ("timeout", "queue_full", "circuit_open", "deadline"):
+        assert sample(m, "lighthouse_escalation_fail_mode_total", None, cause=cause) is not None
 
 
 def test_the_fast_tiers_answer_as_before(stub):

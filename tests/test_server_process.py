@@ -10,12 +10,10 @@ import pathlib
 import signal
 import threading
 import time
-import urllib.request
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from lighthouse import Validator
 from lighthouse.client import CallError, Client
@@ -23,22 +21,10 @@ from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs, tool_call)
+from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs, sample,
+                       scrape, tool_call)
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def scrape(port):
-    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-    samples = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples
-
-
-def sample(samples, name, **labels):
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 # ------------------------------------------------------------------ subprocess: reload and shutdown

@@ -168,10 +168,14 @@ class EscalationPipeline:
             return False
         return self.escalate_ask is None or bool(self.escalate_ask(rule_id, generation))
 
-    def cached(self, tool, tool_input, cwd="", home="", generation=0):
+    def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id=""):
         """The slow tiers' cached decision about this call under ``generation``, or None:
         for the server to answer a repeated call inline, as a tier-0 hit, before making
-        a Pending. Counts the hit (by the tier that decided) or the miss."""
+        a Pending (it then escalates with ``use_cache=False``). A call that would not be
+        escalated (``why``, ``rule_id``: see :meth:`escalates`) is not looked up. Counts
+        the hit (by the tier that decided) or the miss."""
+        if not self.escalates(why, rule_id, generation):
+            return None
         try:
             key = _cache_key(tool, tool_input, cwd or "", home or "")
         except Exception:
@@ -179,6 +183,7 @@ class EscalationPipeline:
         hit = self.cache.get(key, generation)
         if hit is not None:
             self.stats.cache_hits[hit.tier] += 1
+            self.stats.answered("cache", hit.verdict)
         return hit
 
     def invalidate(self):

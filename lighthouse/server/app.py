@@ -224,7 +224,12 @@ class LighthouseServer:
             # A rule's ask is escalated only to experts (DESIGN.md): without an expert
             # tier it stays an ask for a person; misses go to the policy.
             escalate_ask=lambda rule_id, generation: False)
-        self.decider.escalator = self.pipeline.escalator()
+        # A repeated escalated call is answered inline from the slow tiers' cache (tier
+        # CACHE); the pipeline does not look it up a second time.
+        self.decider.slow_cache = self.pipeline.cached
+        self.decider.escalator = self.pipeline.escalator(use_cache=False)
+        self.stats.escalation = self.pipeline.stats
+        self.stats.decision_time.update(self.pipeline.stats.decision_time)
         self.decider.escalation_timeout = config.escalation_deadline + 1.0
 
     async def _stop_policy(self):

@@ -39,8 +39,8 @@ from ..bounds import path_problem
 from ..errors import CallRejected
 from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
-from ..vocab import (ASK, MISS, OUTCOMES, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK, VERDICT_CODES,
-                     VERDICT_DENY, VERDICT_NAMES, outcome_index)
+from ..vocab import (ASK, MISS, OUTCOMES, TIER_CACHE, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK,
+                     VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES, outcome_index)
 from .config import Limits
 from .wire import Answers, finish_decision, settled_bytes
 
@@ -141,6 +141,10 @@ class Decider:
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
+        # (tool, tool_input, cwd, home, generation, why, rule_id) -> a slow tier's cached
+        # decision or None (EscalationPipeline.cached): a repeated escalated call is then
+        # answered inline, as a tier-0 hit.
+        self.slow_cache = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
         self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
@@ -251,6 +255,12 @@ class Decider:
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
         index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            if self.slow_cache is not None:
+                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id)
+                if hit is not None:
+                    v, ns = self._slow_hit(rid, agent, tool, hit, t0)
+                    return settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
+                                         hit.escalation_id, ns)
             return Pending(call, agent, tool_input, outcome, t0)
         if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
             self._remember(key, d, fb, t0)
@@ -261,6 +271,18 @@ class Decider:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
         return out
+
+    def _slow_hit(self, rid, agent, tool, hit, t0):
+        """Count and log the answer to a call a slow tier has decided before (a
+        CachedDecision of the escalation pipeline, under the call's generation): tier
+        CACHE, the deciding tier's verdict, reason and rule id. Returns (verdict, ns)."""
+        v = VERDICT_CODES[hit.verdict]
+        ns = perf_counter_ns() - t0
+        self._decisions[outcome_index(v, TIER_CACHE)] += 1
+        self._validation_time.observe(ns)
+        if v != VERDICT_ALLOW and self.decision_log is not None:
+            self.decision_log.write(rid, agent, tool, v, TIER_CACHE, hit.rule_id, hit.reason, ns)
+        return v, ns
 
     def _remember(self, key, d, fb, now_ns):
         """Put a decision of the Validator (from its cache, or one tier 1 has just made and
@@ -287,6 +309,13 @@ class Decider:
         index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
                                           decision.generation, 0]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+            if self.slow_cache is not None:
+                hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
+                                      outcome.rule_id)
+                if hit is not None:
+                    self._slow_hit("", call.agent_id, call.tool, hit, t0)
+                    return {"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id, "tier": "cache",
+                            "generation": outcome.generation}
             return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
         ns = perf_counter_ns() - t0
         self._decisions[index] += 1
