@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +25,8 @@ from serverkit import (ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_
 pytestmark = pytest.mark.timeout(120)
 
 
-def _config(metrics_port=0, **kw):
-    return ServerConfig(port=0, metrics_port=metrics_port, local_socket=False, rate_limit=0, reload_interval=0,
+def _config(metrics_port=0, port=0, **kw):
+    return ServerConfig(port=port, metrics_port=metrics_port, local_socket=False, rate_limit=0, reload_interval=0,
                         policy=True, policy_processes=1, policy_deadline=10.0, **kw)
 
 
@@ -120,6 +121,23 @@ def _children(pid):
             if int(fields[1]) == pid:
                 out.append(int(entry))
     return out
+
+
+def test_a_server_that_cannot_listen_leaves_no_policy_worker_behind(server):
+    def live(pids):
+        return {p for p in pids if _state(p) not in ("Z", "gone")}
+    before = live(_children(os.getpid()))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        srv = LighthouseServer(_config(port=busy.getsockname()[1]))
+        with pytest.raises(OSError, match="cannot listen on 127.0.0.1:%d" % busy.getsockname()[1]):
+            run_async(srv.start(), timeout=60)
+    assert srv.decider.escalator is None
+    deadline = time.monotonic() + 30
+    while live(_children(os.getpid())) - before:
+        assert time.monotonic() < deadline, "policy workers left running: %s" % (live(_children(os.getpid())) - before)
+        time.sleep(0.1)
 
 
 def test_a_sigterm_the_instant_the_server_serves_stops_it_gracefully(tmp_path):

@@ -235,6 +235,7 @@ class LighthouseServer:
     async def _stop_policy(self):
         if self.pipeline is not None:
             await self.pipeline.aclose()
+            self.decider.escalator = self.decider.slow_cache = None
         if self._opa is not None:
             await self._opa.aclose()
         if self._policy_runner is not None:
@@ -245,8 +246,18 @@ class LighthouseServer:
         config = self.config
         if self._stopping is None:
             self._stopping = asyncio.Event()
-        if config.policy and self.decider.escalator is None:
+        started_policy = config.policy and self.decider.escalator is None
+        if started_policy:
             await self._start_policy()
+        try:
+            return await self._start_serving()
+        except BaseException:
+            if started_policy:      # no policy worker outlives a server that did not start
+                await self._stop_policy()
+            raise
+
+    async def _start_serving(self):
+        config = self.config
         server = grpc.aio.server(options=self._grpc_options())
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
                                          admin_handler(AdminService(self))))
