@@ -240,6 +240,7 @@ GARBAGE = [
     TierAnswer("yes", "sure"), TierAnswer("ALLOW", "sure"), TierAnswer("", ""),
     TierAnswer(None, "x"), TierAnswer("allow", None), TierAnswer("allow", "x", escalate="no"),
     TierAnswer("allow", "x", decided_by=3), TierAnswer("allow", "x", quorum=-1),
+    TierAnswer("allow", "x", elapsed_ns=-5), TierAnswer("allow", "x", elapsed_ns=1.5),
     TierAnswer(_Allowish("maybe"), "x"), types.SimpleNamespace(verdict="allow", reason="", decided_by="",
                                                                escalate=False, category="", quorum=0),
 ]
@@ -565,6 +566,31 @@ def test_stats_render_as_prometheus_families_and_merge():
     assert ratio["policy"] == 0.5
     states = {s.labels["backend"]: s.value for s in fams["lighthouse_circuit_state"].samples}
     assert states == {"http://opa": CLOSED}
+
+
+def test_overhead_is_the_time_beyond_the_tiers_own():
+    """A tier that reports its backend's time leaves its own plumbing in the overhead; a
+    tier that does not counts whole. A coalesced caller adds no second figure."""
+    async def main():
+        gate = asyncio.Event()
+        slow = StubTier("policy", TierAnswer("deny", "no", "policy:x", elapsed_ns=1_000_000), gate=gate)
+        p = EscalationPipeline([slow], policy_deadline=5)
+        first = asyncio.ensure_future(call(p, 1))
+        second = asyncio.ensure_future(call(p, 1))          # coalesces
+        await slow.arrived.get()
+        await asyncio.sleep(0.05)                           # the tier takes ~50 ms of wall time
+        gate.set()
+        await asyncio.gather(first, second)
+        h = p.stats.overhead
+        assert sum(h.counts) == 1
+        # 50 ms inside the tier, 1 ms of it the backend's: ~49 ms of tier plumbing is overhead.
+        assert 40_000_000 <= h.sum_ns <= 5_000_000_000
+        q = EscalationPipeline([StubTier("policy", DENY)])
+        await call(q, 2)
+        assert sum(q.stats.overhead.counts) == 1 and q.stats.overhead.sum_ns < 50_000_000
+        cached = await call(q, 2)                           # from the cache: no tier, no overhead figure
+        assert cached.tier == "cache" and sum(q.stats.overhead.counts) == 1
+    run(main())
 
 
 def test_the_servers_metrics_add_up_the_workers_escalation_counters():

@@ -65,6 +65,7 @@ def test_the_slow_path_is_measured_on_metrics(stub, server):
     m = scrape(port)
     assert sample(m, "lighthouse_escalations_total", outcome="allow", tier="policy") == base + 1
     assert sample(m, "lighthouse_decision_duration_seconds_count", operation="policy") >= 1
+    assert sample(m, "lighthouse_escalation_overhead_seconds_count") >= 1
     assert sample(m, "lighthouse_circuit_state", None, backend="regorus") == 0
     assert sample(m, "lighthouse_escalation_queue_depth", None) == 0
     assert sample(m, "lighthouse_escalations_in_flight", None) == 0

@@ -67,13 +67,14 @@ class Outcome:
 class _Evaluation:
     """One evaluation in flight, shared by the calls that coalesce on it."""
 
-    __slots__ = ("task", "waiters", "current", "escalation_id")
+    __slots__ = ("task", "waiters", "current", "escalation_id", "tier_ns")
 
     def __init__(self, escalation_id):
         self.task = None
         self.waiters = 0
         self.current = ""               # the tier asked last, for a waiter's timeout reason
         self.escalation_id = escalation_id
+        self.tier_ns = 0                # time the tiers themselves took (their backends', when known)
 
 
 def _seconds(s):
@@ -204,6 +205,7 @@ class EscalationPipeline:
         deadline counts from then. ``floor`` is the call's own fail-mode verdict: a
         fail-mode answer is never less strict. ``use_cache`` False skips the cache
         lookup (the server looked already)."""
+        entered_ns = perf_counter_ns()
         stats = self.stats
         if not self.escalates(why, rule_id, generation):
             if why == "ask":
@@ -229,6 +231,7 @@ class EscalationPipeline:
                 % _seconds(self.escalation_deadline))])
         ckey = (key, generation, cache.epoch) if key is not None else None
         ev = self._inflight.get(ckey) if ckey is not None else None
+        created = ev is None
         if ev is not None:
             stats.coalesced += 1
         else:
@@ -273,6 +276,11 @@ class EscalationPipeline:
                 if ckey is not None and self._inflight.get(ckey) is ev:
                     del self._inflight[ckey]
                 ev.task.cancel()
+        if created and ev.tier_ns:
+            # The escalation's overhead: its time from the call's arrival beyond the
+            # tiers' own (queueing, scheduling, building the tiers' inputs, IPC).
+            begun = started_ns if started_ns is not None else entered_ns
+            stats.overhead.observe(max(0, perf_counter_ns() - begun - ev.tier_ns))
         return self._finish(result, why, rule_id, rule_reason, floor, ev.escalation_id)
 
     def escalator(self, use_cache=True):
@@ -350,7 +358,7 @@ class EscalationPipeline:
                 async with timeout:
                     raw = await stage.tier.decide(esc)
             except TimeoutError as e:
-                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                self._spent(stage, ev, t0)
                 if not timeout.expired():       # the tier's own TimeoutError: an error
                     breaker.failure()
                     stats.outcome(name, "error")
@@ -371,20 +379,22 @@ class EscalationPipeline:
                     breaker.release()
                     raise
                 # Not cancelled by anyone: a tier that let a cancellation of its own escape.
-                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                self._spent(stage, ev, t0)
                 breaker.failure()
                 stats.outcome(name, "error")
                 failures.append(("error", "%s failed (CancelledError)" % name))
                 continue
             except Exception as e:
-                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                self._spent(stage, ev, t0)
                 breaker.failure()
                 stats.outcome(name, "error")
                 log.warning("escalation tier %s failed: %s: %s", name, type(e).__name__, e)
                 failures.append(("error", "%s failed (%s)" % (name, type(e).__name__)))
                 continue
-            stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+            wall = self._spent(stage, ev, t0)
             answer, problem = check_answer(raw)
+            if answer is not None and 0 < answer.elapsed_ns < wall:
+                ev.tier_ns -= wall - answer.elapsed_ns     # the backend's own time, without the tier's plumbing
             if problem is not None:
                 breaker.failure()
                 stats.outcome(name, "invalid")
@@ -409,6 +419,14 @@ class EscalationPipeline:
             self._store(esc, standing[0], standing[1], epoch)
             return (standing[0], standing[1], failures, None, "")
         return ("", None, failures, standing[1] if standing else None, standing[0] if standing else "")
+
+    def _spent(self, stage, ev, t0):
+        """Account for the time a stage took: its kind's duration histogram, and the
+        evaluation's time inside tiers (what the overhead figure leaves out)."""
+        wall = perf_counter_ns() - t0
+        self.stats.decision_time[KINDS[stage.kind]].observe(wall)
+        ev.tier_ns += wall
+        return wall
 
     def _store(self, esc, kind, answer, epoch):
         if esc.key:

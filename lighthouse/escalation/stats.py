@@ -16,6 +16,9 @@ Exported by :func:`families` (names as Prometheus sees them):
   ``lighthouse_escalations_coalesced_total``, ``lighthouse_escalation_rule_asks_kept_total``.
 - ``lighthouse_circuit_state{backend}`` (0 closed, 1 open, 2 half-open),
   ``lighthouse_circuit_opened_total{backend}``, ``lighthouse_circuit_rejected_total{backend}``.
+- ``lighthouse_escalation_overhead_seconds``: per escalation, the time from the call's
+  arrival beyond the tiers' own (a policy worker's Rego evaluation; a tier that does not
+  report its backend's time counts whole), i.e. what the slow-path machinery adds.
 - ``lighthouse_escalation_cache_hits_total{tier}``, ``lighthouse_escalation_cache_misses_total``,
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
@@ -47,6 +50,7 @@ class EscalationStats:
         self.answers = {}                   # (answer tier, verdict) -> count
         self.fail_mode = dict.fromkeys(FAIL_CAUSES, 0)
         self.decision_time = {"policy": Histogram(), "expert_escalation": Histogram()}
+        self.overhead = Histogram()         # per evaluation: time beyond the tiers' own
         self.decided = {"policy": 0, "expert": 0}      # answers that were a tier's fresh decision
         self.cache_hits = {"policy": 0, "expert": 0}   # answers from the cache, by the tier that decided
         self.queue_depth = 0                # evaluations admitted and not finished
@@ -79,6 +83,7 @@ class EscalationStats:
             "answers": {"%s|%s" % k: v for k, v in self.answers.items()},
             "fail_mode": dict(self.fail_mode),
             "decision_time": {op: h.snapshot() for op, h in self.decision_time.items()},
+            "overhead": self.overhead.snapshot(),
             "decided": dict(self.decided),
             "cache_hits": dict(self.cache_hits),
             "cache_misses": cache.get("misses", 0),
@@ -115,6 +120,8 @@ def merge_snapshots(snaps):
             op: {"counts": [x + y for x, y in zip(h["counts"], s["decision_time"][op]["counts"])],
                  "sum_ns": h["sum_ns"] + s["decision_time"][op]["sum_ns"]}
             for op, h in out["decision_time"].items()}
+        out["overhead"] = {"counts": [x + y for x, y in zip(out["overhead"]["counts"], s["overhead"]["counts"])],
+                           "sum_ns": out["overhead"]["sum_ns"] + s["overhead"]["sum_ns"]}
         for k in ("cache_misses", "cache_entries", "queue_depth", "queue_rejected", "in_flight",
                   "coalesced", "rule_asks_kept"):
             out[k] += s[k]
@@ -193,6 +200,9 @@ def families(snap, durations=False):
                               value=snap["cache_misses"])
     yield GaugeMetricFamily("lighthouse_escalation_cache_entries", "Entries in the slow-tier cache",
                             value=snap["cache_entries"])
+    yield _histogram(HistogramMetricFamily, "lighthouse_escalation_overhead_seconds",
+                     "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
+                     "scheduling, input building, IPC)", snap["overhead"])
     if durations:
         fam = HistogramMetricFamily("lighthouse_escalation_duration_seconds",
                                     "Time inside a slow tier, by operation type", labels=["operation"])
@@ -203,3 +213,11 @@ def families(snap, durations=False):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
             fam.add_metric([op], buckets, h["sum_ns"] / 1e9)
         yield fam
+
+
+def _histogram(family, name, doc, h):
+    buckets, acc = [], 0
+    for bound, c in zip(DURATION_BUCKETS_NS + (float("inf"),), h["counts"]):
+        acc += c
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
+    return family(name, doc, buckets=buckets, sum_value=h["sum_ns"] / 1e9)

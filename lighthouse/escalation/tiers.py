@@ -67,7 +67,10 @@ class TierAnswer:
     decided (e.g. "policy:data.lighthouse.decision", "expert:security-llm"), and becomes
     the Decision's rule_id. ``escalate`` hands the call on to the next tier, this answer
     standing if no later tier has an opinion. ``category`` is a free label (an expert
-    routing category), ``quorum`` how many experts agreed (0 when no vote was taken)."""
+    routing category), ``quorum`` how many experts agreed (0 when no vote was taken).
+    ``elapsed_ns`` is the backend's own time for this answer when the tier knows it (the
+    Rego evaluation inside a policy worker); 0 when it does not (the stage's wall time
+    then counts as the tier's own in the overhead figure)."""
 
     verdict: str
     reason: str
@@ -75,6 +78,7 @@ class TierAnswer:
     escalate: bool = False
     category: str = ""
     quorum: int = 0
+    elapsed_ns: int = 0
 
 
 @runtime_checkable
@@ -135,7 +139,9 @@ def check_answer(answer):
         return None, "answered a reason, decided_by or category that is not text"
     if type(answer.quorum) is not int or answer.quorum < 0:
         return None, "answered an invalid quorum %.40r" % (answer.quorum,)
+    if type(answer.elapsed_ns) is not int or answer.elapsed_ns < 0:
+        return None, "answered an invalid elapsed_ns %.40r" % (answer.elapsed_ns,)
     if len(answer.reason) > MAX_REASON or len(answer.decided_by) > 256:
         answer = TierAnswer(verdict, answer.reason[:MAX_REASON], answer.decided_by[:256], answer.escalate,
-                            answer.category[:256], answer.quorum)
+                            answer.category[:256], answer.quorum, answer.elapsed_ns)
     return answer, None

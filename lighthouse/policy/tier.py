@@ -48,8 +48,8 @@ class PolicyTier:
                           rule_id=esc.rule_id or "", reason=esc.rule_reason or "", facts=self._rule_facts())
         timeout = max(esc.remaining(), 0.001)
         if self.runner is not None:
-            result = await self.runner.evaluate(doc, timeout=timeout)
+            result, eval_ns = await self.runner.evaluate_timed(doc, timeout=timeout)
         else:
-            result = await self.opa.aevaluate(doc, timeout=timeout)
+            result, eval_ns = await self.opa.aevaluate(doc, timeout=timeout), 0
         return TierAnswer(result.verdict, result.reason, self.decided_by, escalate=result.escalate,
-                          category=result.category, quorum=result.quorum)
+                          category=result.category, quorum=result.quorum, elapsed_ns=eval_ns)
