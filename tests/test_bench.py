@@ -61,3 +61,19 @@ def test_policy_benchmark_runs_and_reports():
     assert r["per_s"] > 0 and 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
     assert res["input_build_us"] > 0
     assert res["gil"]["evaluation_ms"] > 0 and isinstance(res["gil"]["holds_gil"], bool)
+
+
+def test_slow_path_benchmark_runs_and_reports():
+    """bench/slow_path.py starts a real server with the policy tier and loads it on
+    loopback; at a tiny size it reports both kinds of phase and the server's escalation
+    figures (the figures themselves are measured by running it, not asserted here)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "slow_path.py"), "--rate", "100", "--duration", "1",
+                          "--repeat", "1", "--policy-processes", "1", "--json"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    res = json.loads(out)
+    for kind in ("fast", "mixed"):
+        assert res[kind]["calls"] == 100 and res[kind]["errors"] == 0, res[kind]
+        assert 0 < res[kind]["fast"]["p50_ms"] <= res[kind]["fast"]["p99_ms"]
+    assert res["fast"]["escalated"]["p99_ms"] == 0            # no policy traffic in a fast phase
+    assert res["mixed"]["escalated"]["p50_ms"] > 0 and res["escalations"] > 0
+    assert res["fast_p99_ratio"] > 0 and res["overhead_p99_ms"] >= res["overhead_p50_ms"] >= 0

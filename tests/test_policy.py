@@ -279,6 +279,65 @@ def test_runner_evaluates_in_worker_processes_off_the_event_loop(tmp_path):
     asyncio.run(asyncio.wait_for(run(), 120))
 
 
+def test_runner_replaces_a_worker_that_dies_and_fails_only_what_it_held(tmp_path):
+    (tmp_path / "slow.rego").write_text(SLOW)
+    slow = Policy([tmp_path], default=False, entrypoint="data.slow.decision")
+
+    async def run():
+        async with PolicyRunner(slow, processes=1) as runner:
+            (first,) = runner._workers
+            held = asyncio.create_task(runner.evaluate({}))
+            await asyncio.sleep(0.05)
+            first.process.kill()
+            with pytest.raises(PolicyEvalError, match="worker process died"):
+                await held
+            assert (await runner.evaluate({})).verdict == "deny"      # a replacement answers
+            assert runner._workers[0] is not first and runner.pending == 0
+
+    asyncio.run(asyncio.wait_for(run(), 120))
+
+
+def test_runner_sends_a_large_document_without_blocking_the_loop():
+    """A document far larger than a pipe's buffer is written as the worker reads it,
+    while the loop goes on; the worker answers it like any other."""
+    doc = doc_for("lsb_release -a")
+    doc["tool_input"] = {"command": "lsb_release -a", "padding": ["x" * 4096] * 256}     # ~1 MiB
+
+    async def run():
+        async with PolicyRunner(Policy(), processes=1) as runner:
+            loop_ticks = 0
+
+            async def tick():
+                nonlocal loop_ticks
+                while True:
+                    await asyncio.sleep(0)
+                    loop_ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            results = await asyncio.gather(*(runner.evaluate(doc) for _ in range(4)))
+            ticker.cancel()
+            assert {r.to_dict()["verdict"] for r in results} == {Policy().evaluate(doc).verdict}
+            assert loop_ticks > 4
+
+    asyncio.run(asyncio.wait_for(run(), 120))
+
+
+def test_runner_reload_moves_to_new_workers_and_the_old_ones_exit(tmp_path):
+    async def run():
+        async with PolicyRunner(Policy([tmp_path]), processes=2) as runner:
+            old = [w.process for w in runner._workers]
+            assert await asyncio.get_running_loop().run_in_executor(None, runner.reload) == 2   # from a thread
+            r = await runner.evaluate(doc_for("sar -u 1 3"))
+            assert r.generation == 2
+            deadline = time.monotonic() + 30
+            while any(p.is_alive() for p in old):
+                assert time.monotonic() < deadline, "workers of generation 1 still running"
+                await asyncio.sleep(0.05)
+            assert len(runner._workers) == 2
+
+    asyncio.run(asyncio.wait_for(run(), 120))
+
+
 def test_runner_reload_keeps_the_running_policy_on_error(tmp_path):
     async def run():
         p = Policy([tmp_path])

@@ -306,8 +306,12 @@ class Policy:
             self._check(engine, modules)
             self._dirs, self._default = new_dirs, new_default
             self._sources = sources
-            self._local.engine = engine
-            self._local.generation = generation
+            if threading.current_thread() is threading.main_thread():
+                # Kept for this thread's evaluations. Not on another thread: a regorus
+                # engine may only be dropped by the thread that made it, and a pool
+                # thread's locals may be dropped by whichever thread ends the pool.
+                self._local.engine = engine
+                self._local.generation = generation
             return generation
 
     def _check(self, engine, modules):
@@ -341,6 +345,16 @@ class Policy:
         try:
             engine.set_input(input_doc)
             return engine.eval_rule(rule or self.entrypoint)
+        except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+            raise PolicyEvalError("policy evaluation failed: %s" % engine_error_text(e)) from None
+
+    def evaluate_raw_json(self, input_json_text):
+        """:meth:`evaluate_raw` of an input document given as JSON text (what a policy
+        worker process receives): regorus parses it, with no Python objects between."""
+        engine, _ = self._engine()
+        try:
+            engine.set_input_json(input_json_text)
+            return engine.eval_rule(self.entrypoint)
         except (RuntimeError, ValueError, TypeError, OverflowError) as e:
             raise PolicyEvalError("policy evaluation failed: %s" % engine_error_text(e)) from None
 

@@ -1,4 +1,4 @@
-"""Policy evaluations off the event loop: a bounded pool of worker processes.
+"""Policy evaluations off the event loop: worker processes spoken to over pipes.
 
 regorus holds the GIL for the whole of an evaluation (measured: an evaluation of 217 ms
 on a worker thread stopped the main thread for 228 ms; see the README's "Policy tier"),
@@ -7,31 +7,46 @@ the event loop. :class:`PolicyRunner` therefore evaluates in worker processes (s
 with ``spawn``, so that no gRPC state is forked), each with its own compiled
 :class:`~lighthouse.policy.Policy` of the same sources.
 
+The event loop speaks to each worker over a pipe of its own, without helper threads:
+a request is a length-prefixed frame (an 8-byte id and the input document as JSON
+text, which the worker hands to regorus as it is), written without blocking (what the
+pipe does not take is written when it is writable again); the answer frame is read
+when the pipe is readable. That is one hop each way: a round trip of tens of
+microseconds, where a ``concurrent.futures`` process pool takes several hundred (its
+feeder and result threads add two hops and the GIL between them).
+
 - Bounded: at most ``max_pending`` evaluations are queued or running; one more raises
   :class:`PolicyBusy` at once (a :class:`PolicyEvalError`, so the pipeline's breaker and
-  fail mode handle it).
-- ``timeout``: an evaluation past it raises :class:`PolicyTimeout`, and the pool is
-  replaced (a runaway evaluation cannot be interrupted inside regorus, so its process is
-  terminated).
+  fail mode handle it). A call goes to the worker with the fewest pending.
+- ``timeout``: an evaluation past it raises :class:`PolicyTimeout`, and its worker is
+  replaced (a runaway evaluation cannot be interrupted inside regorus, so the process is
+  terminated; the evaluations queued behind it fail with :class:`PolicyEvalError`).
+- A worker that dies fails its pending evaluations and is replaced.
 - :meth:`reload` compiles the new sources in this process first (a refused source
-  raises :class:`PolicyCompileError` and the running pool stays), then swaps in a new
-  pool; evaluations already submitted finish on the old one.
+  raises :class:`PolicyCompileError` and the running workers stay), then starts new
+  workers; evaluations already sent finish on the old ones, which then exit. Each
+  answer is stamped with the generation of the worker that gave it.
+- Workers end when their pipe closes, and when the server that started them is gone
+  however it ended (a SIGKILL runs no shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import multiprocessing
 import os
+import struct
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from .engine import Policy, PolicyEvalError, guard_result, parse_result
 
 __all__ = ["PolicyRunner", "PolicyBusy", "PolicyTimeout"]
+
+_HEADER = struct.Struct("<IQ")          # frame length (after the header), request id
+_READY = 0                              # the id of a worker's first frame: compiled, or why not
+MAX_FRAME = 64 * 1024 * 1024
 
 
 class PolicyBusy(PolicyEvalError):
@@ -42,19 +57,12 @@ class PolicyTimeout(PolicyEvalError):
     """An evaluation ran past its timeout."""
 
 
-_worker_policy = None
-
-
-def _init_worker(dirs, default, entrypoint, parent):
-    global _worker_policy
-    _exit_with_parent(parent)
-    # The parent has compiled the same sources; a failure here is reported per call.
-    _worker_policy = Policy(dirs, default=default, entrypoint=entrypoint)
-
+# ------------------------------------------------------------------ the worker process
 
 def _exit_with_parent(parent):
     """End this worker when the server that started it is gone, however it ended (a
-    SIGKILL runs no shutdown): a worker blocked on its call queue would not notice."""
+    SIGKILL runs no shutdown): a worker busy with a long evaluation is not reading the
+    pipe whose end would tell it."""
     def watch():
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -62,22 +70,86 @@ def _exit_with_parent(parent):
     threading.Thread(target=watch, name="lighthouse-policy-parent-watch", daemon=True).start()
 
 
-def _evaluate_raw(input_doc):
-    # The worker's own generation counts from 1; the runner stamps the parent's.
-    t0 = time.perf_counter_ns()
-    value = _worker_policy.evaluate_raw(input_doc)
-    return value, _worker_policy.generation, time.perf_counter_ns() - t0
+def _read_exact(fd, n):
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
 
 
-def _ping():
-    return os.getpid()
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _worker_main(conn, dirs, default, entrypoint, parent):
+    _exit_with_parent(parent)
+    fd = conn.fileno()
+    try:
+        # The parent has compiled the same sources; a failure here is reported at start.
+        policy = Policy(dirs, default=default, entrypoint=entrypoint)
+    except Exception as e:          # noqa: BLE001 (reported to the parent whatever it is)
+        body = json.dumps({"e": "the policy worker could not compile the policy: %s" % e}).encode()
+        _write_all(fd, _HEADER.pack(len(body), _READY) + body)
+        return
+    _write_all(fd, _HEADER.pack(2, _READY) + b"{}")
+    perf = time.perf_counter_ns
+    while True:
+        header = _read_exact(fd, _HEADER.size)
+        if header is None:
+            return                  # the parent closed the pipe: done
+        size, rid = _HEADER.unpack(header)
+        payload = _read_exact(fd, size)
+        if payload is None:
+            return
+        t0 = perf()
+        try:
+            value = policy.evaluate_raw_json(payload.decode("utf-8"))
+            body = json.dumps({"v": value, "ns": perf() - t0}, separators=(",", ":")).encode()
+        except PolicyEvalError as e:
+            body = json.dumps({"e": str(e)}).encode()
+        except (TypeError, ValueError) as e:   # a value JSON cannot carry
+            body = json.dumps({"e": "policy answered a value that is not JSON: %s" % e}).encode()
+        _write_all(fd, _HEADER.pack(len(body), rid) + body)
+
+
+# ------------------------------------------------------------------ the parent's side
+
+class _Worker:
+    """One worker process, its pipe and the evaluations sent to it."""
+
+    def __init__(self, runner, generation):
+        ctx = multiprocessing.get_context("spawn")
+        mine, theirs = ctx.Pipe(duplex=True)
+        p = runner.policy
+        self.process = ctx.Process(target=_worker_main, name="lighthouse-policy-worker", daemon=True,
+                                   args=(theirs, list(p._dirs), p._default, p.entrypoint, os.getpid()))
+        self.process.start()
+        theirs.close()
+        self.conn = mine
+        self.fd = mine.fileno()
+        os.set_blocking(self.fd, False)
+        self.generation = generation
+        self.pending = {}           # request id -> future
+        self.ready = runner.loop.create_future()
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.draining = False       # replaced by a reload: takes no new requests
+        self.closed = False
 
 
 class PolicyRunner:
     """Evaluate a :class:`Policy`'s sources in ``processes`` worker processes, for
     asyncio callers. ``policy`` is compiled here first (its dirs, default flag and
-    entrypoint are what the workers load). Call :meth:`start` (optional: it warms the
-    workers up) and :meth:`close` when done; usable as an async context manager."""
+    entrypoint are what the workers load). The runner belongs to the event loop it is
+    started on: call :meth:`start` (it starts the workers and waits until they have
+    compiled the policy) and :meth:`aclose` when done; usable as an async context
+    manager. :meth:`reload` may be called from any thread."""
 
     def __init__(self, policy, *, processes=2, max_pending=256, timeout=None):
         if processes < 1 or max_pending < 1:
@@ -86,19 +158,16 @@ class PolicyRunner:
         self.processes = processes
         self.max_pending = max_pending
         self.timeout = timeout
+        self.loop = None
+        self._workers = []
         self._pending = 0
-        self._lock = threading.Lock()
-        self._pool = self._new_pool()
+        self._next_id = _READY
         self._generation = policy.generation
-
-    def _new_pool(self):
-        p = self.policy
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker,
-                                   initargs=(list(p._dirs), p._default, p.entrypoint, os.getpid()))
+        self._closed = False
 
     @property
     def generation(self):
+        """The generation of the policy new evaluations are sent to."""
         return self._generation
 
     @property
@@ -107,10 +176,26 @@ class PolicyRunner:
         return self._pending
 
     async def start(self):
-        """Start every worker process and compile its policy, so that the first calls
-        do not wait for it."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, _ping) for _ in range(self.processes)))
+        """Start every worker process and wait until each has compiled its policy, so
+        that the first calls do not wait for it. Raises PolicyEvalError when a worker
+        cannot start."""
+        self.loop = asyncio.get_running_loop()
+        if not self._workers:
+            self._workers = [self._spawn(self._generation) for _ in range(self.processes)]
+        try:
+            await asyncio.gather(*(asyncio.shield(w.ready) for w in self._workers))
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _spawn(self, generation):
+        w = _Worker(self, generation)
+        # A replacement's readiness is awaited by no one: its failure shows on the calls.
+        w.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.loop.add_reader(w.fd, self._readable, w)
+        return w
+
+    # ------------------------------------------------------------ evaluation
 
     async def evaluate(self, input_doc, timeout=None):
         """The validated PolicyResult for ``input_doc``; raises PolicyEvalError (and its
@@ -120,54 +205,208 @@ class PolicyRunner:
     async def evaluate_timed(self, input_doc, timeout=None):
         """(:meth:`evaluate`'s result, the nanoseconds the Rego evaluation itself took in
         its worker process)."""
-        with self._lock:
-            if self._pending >= self.max_pending:
-                raise PolicyBusy("the policy tier has %d evaluations pending" % self._pending)
-            self._pending += 1
-            pool, generation = self._pool, self._generation
-        timeout = self.timeout if timeout is None else timeout
+        if self.loop is None:
+            await self.start()
+        if self._closed:
+            raise PolicyEvalError("the policy runner is closed")
+        if self._pending >= self.max_pending:
+            raise PolicyBusy("the policy tier has %d evaluations pending" % self._pending)
         try:
-            fut = asyncio.get_running_loop().run_in_executor(pool, _evaluate_raw, input_doc)
+            payload = json.dumps(input_doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as e:
+            raise PolicyEvalError("the input document is not JSON: %s" % e) from None
+        if len(payload) > MAX_FRAME:
+            raise PolicyEvalError("the input document is larger than %d bytes" % MAX_FRAME)
+        live = [w for w in self._workers if not w.draining and not w.closed]
+        if not live:
+            live = self._workers = [self._spawn(self._generation) for _ in range(self.processes)]
+        # The least busy worker, preferring those that have compiled their policy (a
+        # replacement takes a few hundred milliseconds to be ready).
+        w = min(live, key=lambda x: (not x.ready.done(), len(x.pending)))
+        self._next_id += 1
+        rid = self._next_id
+        fut = self.loop.create_future()
+        w.pending[rid] = fut
+        self._pending += 1
+        try:
+            self._send(w, _HEADER.pack(len(payload), rid) + payload)
+            timeout = self.timeout if timeout is None else timeout
             try:
-                value, _, eval_ns = await asyncio.wait_for(fut, timeout)
+                answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
             except asyncio.TimeoutError:
-                self._recycle(pool)
+                self._replace(w, PolicyEvalError("a policy evaluation ahead of this one ran past its timeout"))
                 raise PolicyTimeout("policy evaluation ran past %gs" % timeout) from None
-            except BrokenProcessPool:
-                self._recycle(pool)
-                raise PolicyEvalError("a policy worker process died") from None
         finally:
-            with self._lock:
-                self._pending -= 1
-        return guard_result(parse_result(value, generation), input_doc), eval_ns
+            self._pending -= 1
+            w.pending.pop(rid, None)
+            if not fut.done():
+                fut.cancel()
+            elif not fut.cancelled():
+                fut.exception()     # retrieved (the timeout path leaves it unawaited)
+            self._retire_if_drained(w)
+        if "e" in answer:
+            raise PolicyEvalError(answer["e"])
+        return guard_result(parse_result(answer.get("v"), w.generation), input_doc), int(answer.get("ns") or 0)
 
-    def _recycle(self, pool):
-        """Replace ``pool`` (if still current) and terminate its processes."""
-        with self._lock:
-            if self._pool is pool:
-                self._pool = self._new_pool()
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+    def _send(self, w, frame):
+        if w.outbuf:
+            w.outbuf += frame
+            return
+        try:
+            n = os.write(w.fd, frame)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self._lost(w, "its pipe is closed")
+            return
+        if n < len(frame):
+            w.outbuf += frame[n:]
+            self.loop.add_writer(w.fd, self._writable, w)
+
+    def _writable(self, w):
+        try:
+            n = os.write(w.fd, w.outbuf)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._lost(w, "its pipe is closed")
+            return
+        del w.outbuf[:n]
+        if not w.outbuf:
+            self.loop.remove_writer(w.fd)
+
+    def _readable(self, w):
+        try:
+            chunk = os.read(w.fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._lost(w, "it exited")
+            return
+        buf = w.inbuf
+        buf += chunk
+        while len(buf) >= _HEADER.size:
+            size, rid = _HEADER.unpack_from(buf)
+            if size > MAX_FRAME:
+                self._lost(w, "it sent a frame of %d bytes" % size)
+                return
+            end = _HEADER.size + size
+            if len(buf) < end:
+                break
+            body = bytes(buf[_HEADER.size:end])
+            del buf[:end]
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                answer = {"e": "a policy worker answered something that is not JSON"}
+            if not isinstance(answer, dict):
+                answer = {"e": "a policy worker answered something that is not an object"}
+            if rid == _READY:
+                if not w.ready.done():
+                    if "e" in answer:
+                        w.ready.set_exception(PolicyEvalError(answer["e"]))
+                    else:
+                        w.ready.set_result(None)
+                continue
+            fut = w.pending.get(rid)
+            if fut is not None and not fut.done():
+                fut.set_result(answer)
+
+    # ------------------------------------------------------------ workers' lives
+
+    def _lost(self, w, why):
+        """A worker that died or broke its pipe: fail what it holds and replace it."""
+        self._replace(w, PolicyEvalError("a policy worker process died (%s)" % why))
+
+    def _replace(self, w, error):
+        if w.closed:
+            return
+        self._close_worker(w, error, kill=True)
+        if w in self._workers:
+            i = self._workers.index(w)
+            if w.draining or self._closed:
+                del self._workers[i]
+            else:
+                self._workers[i] = self._spawn(w.generation)
+
+    def _close_worker(self, w, error=None, kill=False):
+        w.closed = True
+        self.loop.remove_reader(w.fd)
+        if w.outbuf:
+            self.loop.remove_writer(w.fd)
+        w.conn.close()
+        if kill and w.process.is_alive():
+            w.process.terminate()
+        for fut in w.pending.values():
+            if not fut.done():
+                fut.set_exception(error or PolicyEvalError("the policy worker was closed"))
+        if not w.ready.done():
+            w.ready.set_exception(error or PolicyEvalError("the policy worker was closed"))
+        w.pending.clear()
+
+    def _retire_if_drained(self, w):
+        if w.draining and not w.pending and not w.closed:
+            self._close_worker(w)
+            if w in self._workers:
+                self._workers.remove(w)
 
     def reload(self, dirs=None, default=None):
         """Recompile the policy (raises PolicyCompileError and keeps the running one when
-        a source is refused) and move new evaluations to a fresh pool."""
+        a source is refused) and send new evaluations to new workers; returns the new
+        generation. Callable from the event loop's thread or any other."""
         generation = self.policy.reload(dirs, default)
-        with self._lock:
-            old, self._pool = self._pool, self._new_pool()
-            self._generation = generation
-        old.shutdown(wait=False)
+        self._generation = generation
+        loop = self.loop
+        if loop is not None and not self._closed:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                self._swap(generation)
+            else:
+                asyncio.run_coroutine_threadsafe(self._aswap(generation), loop).result()
         return generation
 
-    def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    async def _aswap(self, generation):
+        self._swap(generation)
+
+    def _swap(self, generation):
+        old = self._workers
+        self._workers = [self._spawn(generation) for _ in range(self.processes)]
+        for w in old:
+            w.draining = True
+            self._workers.append(w)
+            self._retire_if_drained(w)
+
+    async def aclose(self):
+        """Fail what is pending, close every pipe and wait for the workers to exit."""
+        if self._closed or self.loop is None:
+            self._closed = True
+            return
+        self._closed = True
+        workers, self._workers = self._workers, []
+        for w in workers:
+            if not w.closed:
+                self._close_worker(w)
+        await self.loop.run_in_executor(None, _join, [w.process for w in workers])
 
     async def __aenter__(self):
         await self.start()
         return self
 
     async def __aexit__(self, *exc):
-        # Only the pool goes to the helper thread: the Policy's engines belong to this one.
-        shutdown = functools.partial(self._pool.shutdown, cancel_futures=True)
-        await asyncio.get_running_loop().run_in_executor(None, shutdown)
+        await self.aclose()
+
+
+def _join(processes, timeout=5.0):
+    """Wait for closed workers to exit (they do when their pipe closes); terminate any
+    that do not."""
+    deadline = time.monotonic() + timeout
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.terminate()
+            p.join(1.0)

@@ -239,7 +239,7 @@ class LighthouseServer:
         if self._opa is not None:
             await self._opa.aclose()
         if self._policy_runner is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._policy_runner.close)
+            await self._policy_runner.aclose()
 
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
