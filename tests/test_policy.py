@@ -14,11 +14,13 @@ import pytest
 from conftest import ROOT
 from opakit import FakeOpa
 from lighthouse import Validator
+from lighthouse.escalation import CLOSED, EscalationPipeline, Stage
 from lighthouse.cli import main
 from lighthouse.policy import (OpaClient, OpaError, OpaTimeout, Policy, PolicyBusy, PolicyCompileError,
                                PolicyEvalError, PolicyResultError, PolicyRunner, PolicyTimeout, build_input,
                                parse_result)
-from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW
+from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW, input_json
+from lighthouse.policy.tier import PolicyTier
 
 DATA = ROOT / "tests" / "data"
 SCHEMA = json.loads((ROOT / "lighthouse" / "policy" / "input.schema.json").read_text())
@@ -461,3 +463,40 @@ def test_default_policy_never_allows_what_should_be_denied(policy, corpus):
             if c["expect"] == "deny":
                 assert r.verdict != "allow", c["id"]
     assert reached > 0
+
+
+# ------------------------------------------------------------------ text that is not valid Unicode
+
+SURROGATES = ["sar \ud800", "sar -u 1 3 # \udfff", "\udc00sar\ud800", "sar '\ud83d'"]
+
+
+@pytest.mark.parametrize("command", SURROGATES)
+def test_lone_surrogates_are_replaced_and_the_document_is_incomplete(command):
+    """JSON input may carry a lone surrogate (``"\\ud800"``), which no UTF-8 text can hold:
+    the document sent to a policy has it replaced by U+FFFD and is marked incomplete, so
+    the call is judged (never allowed) instead of failing the tier."""
+    doc = doc_for(command)
+    text = input_json(doc)
+    text.encode("utf-8")
+    assert "\ufffd" in text
+    assert doc["analysis"]["complete"] is False
+    assert any("not valid Unicode" in limit for limit in doc["analysis"]["limits"])
+    assert Policy().evaluate(doc_for(command)).verdict != "allow"
+
+
+def test_calls_with_lone_surrogates_do_not_open_the_policy_breaker():
+    """An agent sending such calls one after another must not trip the policy tier's
+    circuit breaker (every later call would get the fail mode): they are answered by the
+    policy, never with an allow, and the tier stays closed for the next call."""
+    async def run():
+        async with PolicyRunner(Policy(), processes=1) as runner:
+            pipeline = EscalationPipeline([Stage(PolicyTier(runner=runner), backend="regorus")],
+                                          policy_deadline=30, failure_threshold=3)
+            for k in range(6):
+                out = await pipeline.decide("Bash", {"command": "sar -u 1 %d \ud800" % k}, WS, generation=1)
+                assert out.tier == "policy" and out.verdict != "allow", out
+            ok = await pipeline.decide("Bash", {"command": "sar -u 1 3"}, WS, generation=1)
+            assert (ok.verdict, ok.tier) == ("allow", "policy")
+            assert pipeline.breakers["regorus"].state == CLOSED
+
+    asyncio.run(asyncio.wait_for(run(), 120))

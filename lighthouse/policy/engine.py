@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import regorus
 
+from .input import input_json as _input_json
+
 __all__ = ["Policy", "PolicyResult", "PolicyError", "PolicyCompileError", "PolicyEvalError",
            "PolicyResultError", "TestResult", "parse_result", "guard_result", "DEFAULT_ENTRYPOINT",
            "VERDICTS", "DEFAULT_DIR"]
@@ -343,7 +345,7 @@ class Policy:
         undefined). Raises PolicyEvalError when the evaluation fails."""
         engine, _ = self._engine()
         try:
-            engine.set_input(input_doc)
+            engine.set_input_json(_input_json(input_doc))
             return engine.eval_rule(rule or self.entrypoint)
         except (RuntimeError, ValueError, TypeError, OverflowError) as e:
             raise PolicyEvalError("policy evaluation failed: %s" % engine_error_text(e)) from None
@@ -364,7 +366,7 @@ class Policy:
         call whose document is incomplete becomes an escalation."""
         engine, generation = self._engine()
         try:
-            engine.set_input(input_doc)
+            engine.set_input_json(_input_json(input_doc))
             value = engine.eval_rule(self.entrypoint)
         except (RuntimeError, ValueError, TypeError, OverflowError) as e:
             raise PolicyEvalError("policy evaluation failed: %s" % engine_error_text(e)) from None

@@ -288,5 +288,50 @@ def build_input(tool, tool_input, *, cwd="", home="", agent_id="", session_id=""
 
 
 def input_json(doc):
-    """The document as compact JSON text (what the OPA REST client sends)."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    """The document as compact JSON text (what a policy worker and the OPA REST client
+    are sent). Text that is not valid Unicode (a lone surrogate, which JSON input may
+    carry as ``\\ud800``) cannot be sent: it is replaced by U+FFFD in ``doc`` itself, and
+    the document is marked incomplete (so that no policy answer can allow the call)."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        _replace_surrogates(doc)
+        if isinstance(doc, dict):
+            analysis = doc.get("analysis")
+            if not isinstance(analysis, dict):
+                analysis = doc["analysis"] = {"complete": False, "error": "", "limits": []}
+            analysis["complete"] = False
+            limits = analysis.get("limits")
+            if not isinstance(limits, list):
+                limits = analysis["limits"] = []
+            limits.append("text that is not valid Unicode (lone surrogates) replaced by U+FFFD")
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return text
+
+
+def _clean(s):
+    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _replace_surrogates(value):
+    """Replace lone surrogates in every string of a JSON-ready value, in place where it
+    is a container; returns the cleaned value."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k in list(v):
+                item = v.pop(k)
+                if isinstance(item, str):
+                    item = _clean(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+                v[_clean(k) if isinstance(k, str) else k] = item
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                if isinstance(item, str):
+                    v[i] = _clean(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+    return _clean(value) if isinstance(value, str) else value

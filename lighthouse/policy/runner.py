@@ -41,6 +41,7 @@ import threading
 import time
 
 from .engine import Policy, PolicyEvalError, guard_result, parse_result
+from .input import input_json
 
 __all__ = ["PolicyRunner", "PolicyBusy", "PolicyTimeout"]
 
@@ -212,7 +213,7 @@ class PolicyRunner:
         if self._pending >= self.max_pending:
             raise PolicyBusy("the policy tier has %d evaluations pending" % self._pending)
         try:
-            payload = json.dumps(input_doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            payload = input_json(input_doc).encode("utf-8")
         except (TypeError, ValueError) as e:
             raise PolicyEvalError("the input document is not JSON: %s" % e) from None
         if len(payload) > MAX_FRAME:
