@@ -15,7 +15,7 @@ import time
 import grpc
 import pytest
 
-from lighthouse.errors import ConfigError
+from lighthouse.errors import ConfigError, ReloadError
 from lighthouse.server.app import LighthouseServer, ServerConfig
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
@@ -185,3 +185,18 @@ def _state(pid):
             return fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_a_reload_with_a_policy_that_does_not_compile_is_refused_and_the_running_one_stays(tmp_path):
+    (tmp_path / "team.rego").write_text(
+        'package lighthouse\nimport rego.v1\n'
+        'deny contains "no sar here" if { some c in input.commands; c.program == "sar" }\n')
+    with ServerThread(_config(policy_dirs=(str(tmp_path),))) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        d = stub.Validate(tool_call("Bash", "sar -u 1 3"), timeout=30)
+        assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_POLICY)
+        (tmp_path / "team.rego").write_text("package lighthouse\nimport rego.v1\n\ndeny contains x if {\n")
+        with pytest.raises(ReloadError, match=r"team\.rego:\d+"):
+            s.run(s.server.reload("test"))
+        d = stub.Validate(tool_call("Bash", "sar -u 1 4"), timeout=30)
+        assert (d.verdict, d.tier, d.reason) == (pb.VERDICT_DENY, pb.TIER_POLICY, "no sar here")

@@ -195,6 +195,22 @@ class _Sources:
         return engine
 
 
+def _compiled(sources, check, modules):
+    """(engine, None) for sources that compile and pass ``check``, else (None, the
+    PolicyCompileError) with no traceback: the frames of one would hold the engine, and a
+    regorus engine may only be dropped by the thread that made it, while a reload's error
+    travels to another thread (the event loop's)."""
+    try:
+        engine = sources.build()
+        check(engine, modules)
+        return engine, None
+    except PolicyCompileError as e:
+        error = e
+    engine = None
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return None, error
+
+
 def _read_sources(default, dirs):
     modules = []
     data = {}
@@ -304,8 +320,9 @@ class Policy:
                                          "no .rego modules to load")
             generation = self._sources.generation + 1 if self._sources else 1
             sources = _Sources(generation, modules, data, files)
-            engine = sources.build()
-            self._check(engine, modules)
+            engine, error = _compiled(sources, self._check, modules)
+            if error is not None:
+                raise error
             self._dirs, self._default = new_dirs, new_default
             self._sources = sources
             if threading.current_thread() is threading.main_thread():
