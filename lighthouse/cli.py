@@ -133,6 +133,8 @@ def _decider(args):
     (decide, close)."""
     if args.raw and args.policy:
         raise UsageError("--raw reports the rules' own answers: it does not go with --policy")
+    if args.no_policy and args.policy:
+        raise UsageError("--policy does not go with --no-policy")
     cache_size = 0 if args.jsonl else 1024
     if args.no_policy or args.raw:
         v = _validator(args, cache_size=cache_size, fallback=args.fallback, raw=args.raw)

@@ -116,6 +116,8 @@ def test_raw_is_the_rules_alone_and_does_not_go_with_a_policy(tmp_path):
     assert (json.loads(proc.stdout)["verdict"], proc.returncode) == ("miss", 3)
     proc = check("--command", "sar -u 1 3", "--cwd", WS, "--raw", "--policy", str(tmp_path), ok=False)
     assert proc.returncode == 2 and "--raw" in proc.stderr and "--policy" in proc.stderr
+    proc = check("--command", "sar -u 1 3", "--cwd", WS, "--no-policy", "--policy", str(tmp_path), ok=False)
+    assert proc.returncode == 2 and "--no-policy" in proc.stderr and proc.stdout == ""
 
 
 def test_policy_dirs_add_to_the_default_policy_and_a_broken_one_is_refused(tmp_path):
