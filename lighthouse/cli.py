@@ -36,6 +36,22 @@ def _add_policy_args(p):
     p.add_argument("--no-packs", action="store_true", help="do not load the shipped rule packs")
 
 
+def _add_tier_args(p, verdicts):
+    """The options that choose the tiers behind the rules, shared by `serve` and `check`
+    (same names, same meanings); returns their argument group, for `serve` to add its own."""
+    tier = p.add_argument_group("the slower tiers: calls no rule settles go to the Rego policy tier, "
+                                "then to the fail mode")
+    tier.add_argument("--fallback", choices=verdicts, default="ask",
+                      help="fail-mode verdict for calls no tier settles (default ask); when the policy "
+                           "tier fails, at least ask")
+    tier.add_argument("--no-policy", action="store_true",
+                      help="no policy tier: such calls get the --fallback verdict at once")
+    tier.add_argument("--policy", action="append", metavar="DIR",
+                      help="a directory of Rego modules (.rego) and data.json added to the default "
+                           "policy (repeatable; a server reloads them with the rules)")
+    return tier
+
+
 def _call_from_args(args):
     """Build (tool, tool_input) from --tool/--command/--path/--input."""
     if args.input is not None:
@@ -70,6 +86,8 @@ def _cwd(args):
 def _decision_row(case_id, d):
     row = {"id": case_id} if case_id is not None else {}
     row.update(verdict=d.verdict, tier=d.tier, rule_id=d.rule_id, reason=d.reason)
+    if getattr(d, "category", ""):
+        row["category"] = d.category
     return row
 
 
@@ -83,11 +101,69 @@ def _score(cases, verdicts):
     return caught, 100.0 * strict / len(cases) if cases else 100.0, fp
 
 
+_TIER_ORDER = ("cache", "rules", "policy", "fallback")
+
+
+def _tier_lines(rows):
+    """`--score`'s per-tier report: for each tier that decided calls, how many, by verdict,
+    and for the policy tier the categories it routed calls to experts under."""
+    by_tier = {}
+    routed = {}
+    for r in rows:
+        verdicts = by_tier.setdefault(r["tier"], {})
+        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+        if r.get("category"):
+            routed[r["category"]] = routed.get(r["category"], 0) + 1
+    lines = []
+    for tier in sorted(by_tier, key=lambda t: (_TIER_ORDER.index(t) if t in _TIER_ORDER else 99, t)):
+        verdicts = by_tier[tier]
+        line = "tier %s: %d of %d calls (%s)" % (tier, sum(verdicts.values()), len(rows), _counts(verdicts))
+        if tier == "policy":
+            settled = verdicts.get("allow", 0) + verdicts.get("deny", 0)
+            line += "; settled %d, routed %d to experts (%s)" % (
+                settled, sum(routed.values()),
+                ", ".join("%s %d" % kv for kv in sorted(routed.items(), key=lambda kv: (-kv[1], kv[0]))) or "none")
+        lines.append(line)
+    return lines
+
+
+def _decider(args):
+    """The decide callable of `check`: the rules alone (--no-policy, --raw), or the rules,
+    the policy tier and the fail mode as the server decides without experts. Returns
+    (decide, close)."""
+    if args.raw and args.policy:
+        raise UsageError("--raw reports the rules' own answers: it does not go with --policy")
+    if args.no_policy and args.policy:
+        raise UsageError("--policy does not go with --no-policy")
+    cache_size = 0 if args.jsonl else 1024
+    if args.no_policy or args.raw:
+        v = _validator(args, cache_size=cache_size, fallback=args.fallback, raw=args.raw)
+        return (lambda tool, tool_input, cwd, home, agent_id, session_id:
+                v.check(tool, tool_input, cwd=cwd, agent_id=agent_id, home=home)), lambda: None
+    from .policy import Policy
+    from .policy.inline import InlineDecider
+    v = _validator(args, cache_size=cache_size, raw=True)
+    decider = InlineDecider(v, Policy(args.policy or ()), fallback=args.fallback)
+    return decider.check, decider.close
+
+
 def cmd_check(args):
-    v = _validator(args, cache_size=0 if args.jsonl else 1024, fallback=args.fallback, raw=args.raw)
+    from .policy import PolicyCompileError
+    try:
+        decide, close = _decider(args)
+    except PolicyCompileError as e:
+        print("lighthouse check: policy refused: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return _check(args, decide)
+    finally:
+        close()
+
+
+def _check(args, decide):
     if args.jsonl is None:
         tool, tool_input = _call_from_args(args)
-        d = v.check(tool, tool_input, cwd=_cwd(args), agent_id=args.agent_id)
+        d = decide(tool, tool_input, _cwd(args), None, args.agent_id, None)
         print(json.dumps(_decision_row(None, d)))
         return VERDICT_EXIT[d.verdict]
     src = sys.stdin if args.jsonl == "-" else None
@@ -97,7 +173,7 @@ def cmd_check(args):
         print("lighthouse check: cannot open %s: %s" % (args.jsonl, e.strerror), file=sys.stderr)
         return EXIT_ERROR
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
-    cases, verdicts = [], []
+    cases, rows = [], []
     bad = 0
     progress = sys.stderr.isatty()
     with fh:
@@ -114,24 +190,31 @@ def cmd_check(args):
                 continue
             tool = case.get("tool")
             tool_input = case.get("input", case.get("tool_input"))
-            d = v.check(tool, tool_input, cwd=case.get("cwd"), agent_id=case.get("agent_id"))
+            d = decide(tool, tool_input, case.get("cwd"), case.get("home") or args.home, case.get("agent_id"),
+                       case.get("session_id"))
+            row = _decision_row(case.get("id", lineno), d)
             if not args.quiet:
-                out.write(json.dumps(_decision_row(case.get("id", lineno), d)) + "\n")
+                out.write(json.dumps(row) + "\n")
             cases.append(case)
-            verdicts.append(d.verdict)
+            rows.append(row)
             if progress and lineno % 5000 == 0:
                 print("  %d calls checked" % lineno, file=sys.stderr, end="\r")
     if out is not sys.stdout:
         out.close()
+    verdicts = [r["verdict"] for r in rows]
     if args.score:
         labelled = [(c, vd) for c, vd in zip(cases, verdicts) if "expect" in c]
-        if not labelled:
-            print("lighthouse check: --score needs cases with an 'expect' field", file=sys.stderr)
-            return EXIT_ERROR
-        caught, strict, fp = _score([c for c, _ in labelled], [vd for _, vd in labelled])
-        print("caught: %.1f%% of %d risky calls" % (caught, sum(c.get("expect") != "allow" for c, _ in labelled)))
-        print("strict: %.1f%% of %d calls" % (strict, len(labelled)))
-        print("false-positive: %.1f%% of %d safe calls" % (fp, sum(c.get("expect") == "allow" for c, _ in labelled)))
+        if labelled:
+            caught, strict, fp = _score([c for c, _ in labelled], [vd for _, vd in labelled])
+            safe = sum(c.get("expect") == "allow" for c, _ in labelled)
+            print("caught: %.1f%% of %d risky calls" % (caught, len(labelled) - safe))
+            print("strict: %.1f%% of %d calls" % (strict, len(labelled)))
+            print("false-positive: %.1f%% of %d safe calls" % (fp, safe))
+        if len(labelled) < len(cases):
+            print("unlabelled: %d calls without 'expect', not in caught/strict/false-positive"
+                  % (len(cases) - len(labelled)))
+        for line in _tier_lines(rows):
+            print(line)
         return EXIT_ERROR if bad else EXIT_OK
     # The worst verdict of the file: deny > ask (or miss) > allow.
     return EXIT_ERROR if bad else max((VERDICT_EXIT[vd] for vd in verdicts), default=EXIT_OK)
@@ -466,20 +549,26 @@ def build_parser():
         p.add_argument("--home", help="the agent's home directory, when it differs from the usual roots")
 
     p = sub.add_parser("check", help="validate tool calls in-process; exit 0 allow, 3 ask, 4 deny",
-                       description="Validate tool calls in-process and print each decision as JSON. "
+                       description="Validate tool calls in-process as the server decides them without "
+                                   "experts: the rules, then the Rego policy tier for the calls no rule "
+                                   "settles, then the fail mode. Each decision is printed as JSON with the "
+                                   "tier that decided (rules, policy, fallback) and its reason. "
                                    "Exit status: 0 allow, 3 ask (or a miss with --raw), 4 deny; with "
                                    "--jsonl the worst verdict of the file, or 0 with --score; 1 an error "
-                                   "(a rule file refused, a line that is not a JSON object), 2 a usage error.")
+                                   "(a rule file or policy refused, a line that is not a JSON object), "
+                                   "2 a usage error.")
     call_args(p)
     p.add_argument("--agent-id", default=None)
     p.add_argument("--jsonl", metavar="FILE", help="validate every call of a JSONL file (corpus shape; - for stdin)")
     p.add_argument("--out", metavar="FILE", help="write the decisions here instead of stdout")
     p.add_argument("--score", action="store_true",
-                   help="print caught%%, strict%% and false-positive%% (needs 'expect')")
+                   help="print how many calls each tier decided, and caught%%, strict%% and "
+                        "false-positive%% of the calls labelled with 'expect'")
     p.add_argument("--quiet", action="store_true", help="with --jsonl: do not print each decision")
-    p.add_argument("--fallback", choices=VERDICTS, default="ask", help="verdict for calls no rule settles")
-    p.add_argument("--raw", action="store_true", help="report calls no rule settles as verdict 'miss'")
+    p.add_argument("--raw", action="store_true",
+                   help="the rules alone (implies --no-policy), calls no rule settles reported as verdict 'miss'")
     _add_policy_args(p)
+    _add_tier_args(p, VERDICTS)
     p.set_defaults(func=cmd_check)
 
     rules = sub.add_parser("rules", help="list rules, explain a decision, test rule files")
@@ -550,8 +639,6 @@ def build_parser():
     p.add_argument("--grace", type=float, default=5.0, help="seconds to drain in-flight calls on SIGTERM (default 5)")
     p.add_argument("--rate-limit", type=float, default=2000.0, help="calls per second per agent (default 2000; 0: off)")
     p.add_argument("--rate-burst", type=float, default=None, help="burst size per agent (default: twice the rate)")
-    p.add_argument("--fallback", choices=VERDICTS, default="ask",
-                   help="fail-mode verdict for calls no tier settles (default ask)")
     p.add_argument("--cache-size", type=int, default=65536, help="decision cache entries (0: off)")
     p.add_argument("--max-input", type=int, default=MAX_INPUT, metavar="CHARS",
                    help="largest tool input judged at all (input_json characters; default %d): larger "
@@ -582,13 +669,7 @@ def build_parser():
                    help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "
                         "verdict, tier, rule_id, reason, decision_ns) to PATH, reopened on SIGHUP; - for stderr")
     _add_policy_args(p)
-    tier = p.add_argument_group("the slower tiers: calls no rule settles go to the Rego policy tier off "
-                                "the hot path, then to the fail mode")
-    tier.add_argument("--no-policy", action="store_true",
-                      help="no policy tier: such calls get the --fallback verdict at once")
-    tier.add_argument("--policy", action="append", metavar="DIR",
-                      help="a directory of Rego modules (.rego) and data.json added to the default "
-                           "policy (repeatable); reloaded with the rules")
+    tier = _add_tier_args(p, VERDICTS)
     tier.add_argument("--opa-url", metavar="URL",
                       help="ask an OPA server (its REST Data API) instead of the embedded regorus")
     tier.add_argument("--policy-processes", type=int, default=2, metavar="N",

@@ -30,10 +30,15 @@ def test_check_exits_with_its_verdict_so_a_script_can_gate_on_it(tmp_path):
     for command, verdict, code in (("ls", "allow", 0), ("sudo ls", "ask", 3), ("rm -rf ~", "deny", 4)):
         proc = run("check", "--command", command, "--cwd", WS, ok=False)
         assert (json.loads(proc.stdout)["verdict"], proc.returncode) == (verdict, code)
-    # A call no rule settles: ask with the default fallback, "miss" with --raw; both 3.
+    # A call no rule settles: the policy tier routes an unknown program to experts (ask,
+    # whatever the fail mode), "miss" with --raw; both 3. The rules alone answer it with
+    # the fail mode.
+    proc = run("check", "--command", "frobnicate", "--cwd", WS, ok=False)
+    assert (json.loads(proc.stdout)["tier"], proc.returncode) == ("policy", 3)
+    assert run("check", "--command", "frobnicate", "--cwd", WS, "--fallback", "allow", ok=False).returncode == 3
     proc = run("check", "--command", "frobnicate", "--cwd", WS, "--raw", ok=False)
     assert (json.loads(proc.stdout)["verdict"], proc.returncode) == ("miss", 3)
-    assert run("check", "--command", "frobnicate", "--cwd", WS, "--fallback", "allow").returncode == 0
+    assert run("check", "--command", "frobnicate", "--cwd", WS, "--fallback", "allow", "--no-policy").returncode == 0
     # A file: the worst verdict of its calls; with --score, the report is the result.
     calls = tmp_path / "calls.jsonl"
 
@@ -68,14 +73,19 @@ def test_check_bad_input_json_is_a_clear_error():
 def test_check_jsonl_writes_one_decision_per_line_and_scores():
     proc = run("check", "--jsonl", str(CORPUS), "--score")
     lines = proc.stdout.strip().splitlines()
-    decisions = [json.loads(line) for line in lines[:-3]]
+    decisions = [json.loads(line) for line in lines if line.startswith("{")]
+    report = lines[len(decisions):]
     n = sum(1 for line in open(CORPUS) if line.strip())
     assert len(decisions) == n
     assert set(decisions[0]) == {"id", "verdict", "tier", "rule_id", "reason"}
     assert decisions[0]["id"] == "d001"
-    assert lines[-3].startswith("caught: ") and lines[-2].startswith("strict: ")
-    assert lines[-1].startswith("false-positive: ")
-    assert float(lines[-3].split()[1].rstrip("%")) >= 98.0
+    assert report[0].startswith("caught: ") and report[1].startswith("strict: ")
+    assert report[2].startswith("false-positive: ")
+    assert float(report[0].split()[1].rstrip("%")) >= 98.0
+    # Then how many calls each tier decided, which add up to the file.
+    tiers = {line.split()[1].rstrip(":"): int(line.split()[2]) for line in report[3:]}
+    assert all(line.startswith("tier ") for line in report[3:]) and sum(tiers.values()) == n
+    assert tiers["rules"] == sum(d["tier"] == "rules" for d in decisions)
 
 
 def test_check_jsonl_reports_bad_lines(tmp_path):

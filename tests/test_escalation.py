@@ -125,6 +125,22 @@ def test_a_handed_on_answer_stands_when_later_tiers_have_no_opinion():
     run(main())
 
 
+def test_the_outcome_names_the_category_of_a_routing_answer_that_stands():
+    async def main():
+        routed = TierAnswer("ask", "policy: needs an expert", "policy:x", escalate=True, category="network")
+        alone = EscalationPipeline([StubTier("policy", routed)])
+        out = await call(alone)
+        assert (out.verdict, out.tier, out.category) == ("ask", "policy", "network")
+        handed = EscalationPipeline([StubTier("policy", routed), StubTier("experts", None, kind="expert")])
+        assert (await call(handed)).category == "network"
+        # An expert's decision, and a policy answer that does not ask for experts, route nothing.
+        decided = EscalationPipeline([StubTier("policy", routed), StubTier("experts", ALLOW, kind="expert")])
+        assert (await call(decided)).category == ""
+        labelled = TierAnswer("deny", "policy says no", "policy:x", category="policy")
+        assert (await call(EscalationPipeline([StubTier("policy", labelled)]))).category == ""
+    run(main())
+
+
 def test_policy_stages_come_first():
     with pytest.raises(ValueError):
         EscalationPipeline([Stage(StubTier("experts"), kind="expert"), StubTier("policy")])

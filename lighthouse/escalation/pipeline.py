@@ -54,7 +54,9 @@ class Outcome:
     """The answer to an escalated call. ``tier`` is "policy" or "expert" (a tier
     decided), "cache" (a tier's earlier decision, from the slow-tier cache) or
     "fallback" (the fail mode; ``cause`` says why: timeout, error, invalid,
-    circuit_open, deadline, queue_full or undecided)."""
+    circuit_open, deadline, queue_full or undecided). ``category`` is the category a tier
+    routed the call under when it asked for experts (``escalate``) and its answer stood,
+    because no later tier decided."""
 
     verdict: str
     reason: str
@@ -62,6 +64,7 @@ class Outcome:
     tier: str
     escalation_id: str = ""
     cause: str = ""
+    category: str = ""
 
 
 class _Evaluation:
@@ -441,7 +444,8 @@ class EscalationPipeline:
         if answer is not None:
             stats.decided[kind] += 1
             stats.answered(kind, answer.verdict)
-            return Outcome(answer.verdict, answer.reason, answer.decided_by, kind, escalation_id)
+            return Outcome(answer.verdict, answer.reason, answer.decided_by, kind, escalation_id,
+                           category=answer.category if answer.escalate else "")
         if standing is not None:
             # An earlier tier answered and handed on; a later one failed. Its answer
             # stands only where it is at least as strict as the fail mode.
@@ -450,7 +454,7 @@ class EscalationPipeline:
                 stats.decided[standing_kind] += 1
                 stats.answered(standing_kind, verdict)
                 return Outcome(verdict, "%s (%s)" % (standing.reason, "; ".join(f[1] for f in failures)),
-                               standing.decided_by, standing_kind, escalation_id)
+                               standing.decided_by, standing_kind, escalation_id, category=standing.category)
             return self._fail(why, rule_id, rule_reason, floor, escalation_id, failures,
                               "%s answered %s first" % (standing.decided_by or standing_kind, standing.verdict),
                               standing.verdict)

@@ -5,6 +5,8 @@
   regorus and evaluates them in-process; :class:`PolicyRunner` runs those evaluations on
   dedicated worker threads for asyncio code.
 - :class:`OpaClient` asks a real OPA server through its REST Data API instead.
+- :class:`lighthouse.policy.inline.InlineDecider` decides calls as a server without
+  experts does (rules, policy, fail mode), synchronously: ``lighthouse check``.
 
 Every failure is a :class:`PolicyError` (never an allow); results are validated into a
 :class:`PolicyResult`.

@@ -35,6 +35,43 @@ test_changing_subcommand_escalated if {
 	d.escalate
 }
 
+test_a_program_the_call_downloads_is_code_not_a_reporting_tool if {
+	fetched := call([
+		{"program": "curl", "args": ["-LO", "https://example.com/releases/v2/tool-linux-amd64"],
+		 "positionals": ["https://example.com/releases/v2/tool-linux-amd64"]},
+		{"index": 1, "program": "tool-linux-amd64", "positionals": ["version"]},
+	])
+	d := decision with input as fetched
+	d.verdict == "ask"
+	d.escalate
+	d.category == "code-execution"
+}
+
+test_a_program_the_call_writes_is_code_not_a_reporting_tool if {
+	written := call([
+		{"program": "chmod", "args": ["+x", "mytool"], "writes": [{"path": "/home/dev/app/mytool", "where": "workspace"}]},
+		{"index": 1, "program": "mytool", "positionals": ["status"]},
+	])
+	d := decision with input as written
+	d.verdict == "ask"
+	d.category == "code-execution"
+	redirected := call([
+		{"program": "base64", "args": ["-d"], "redirects": [{"op": ">", "target": "x", "path": "/home/dev/app/x", "where": "workspace"}]},
+		{"index": 1, "program": "x", "positionals": ["--version"]},
+	])
+	e := decision with input as redirected
+	e.verdict == "ask"
+}
+
+test_a_reporting_subcommand_of_a_program_the_call_does_not_write_is_still_allowed if {
+	d := decision with input as call([
+		{"program": "chmod", "args": ["+x", "other"], "writes": [{"path": "/home/dev/app/other", "where": "workspace"}],
+		 "rules": [{"id": "fs.workspace-edit", "verdict": "allow", "reason": "edits"}]},
+		{"index": 1, "program": "velero", "positionals": ["backup", "get"]},
+	])
+	d.verdict == "allow"
+}
+
 test_unknown_program_goes_to_experts if {
 	d := decision with input as call([{"program": "frobnicate", "positionals": ["all"]}])
 	d.verdict == "ask"

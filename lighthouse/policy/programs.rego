@@ -217,6 +217,35 @@ runs_code(c) if startswith(c.program, "./")
 
 runs_code(c) if contains(c.program, "/")
 
+# A program the call itself fetches or writes (curl -O, chmod +x, cp, a redirect): its code
+# is whatever was just put there, so no subcommand makes it a reporting tool. (The
+# analysis names a program by its base name, so ./tool and tool are the same here.)
+runs_code(c) if fetched_or_written[c.program]
+
+last_segment(s) := parts[count(parts) - 1] if {
+	parts := split(trim_right(s, "/"), "/")
+}
+
+fetched_or_written contains name if {
+	some c in input.commands
+	some w in c.writes
+	name := last_segment(w.path)
+}
+
+fetched_or_written contains name if {
+	some c in input.commands
+	some r in c.redirects
+	r.op != "<"
+	name := last_segment(r.path)
+}
+
+fetched_or_written contains name if {
+	some c in input.commands
+	some a in c.args
+	contains(a, "://")
+	name := last_segment(split(split(a, "?")[0], "#")[0])
+}
+
 risky_env := {"LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "PYTHONSTARTUP", "BASH_ENV", "ENV", "PROMPT_COMMAND"}
 
 risky(c) if c.sudo

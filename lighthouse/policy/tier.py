@@ -7,17 +7,36 @@ through :class:`OpaClient`) within the time the escalation has left, and answers
 :class:`~lighthouse.escalation.TierAnswer`. Every failure is an exception, which the
 pipeline counts against the tier's breaker and answers with the next tier or the fail
 mode: never an allow.
+
+:func:`policy_pipeline` builds the pipeline of a Lighthouse without experts around a
+PolicyTier: ``lighthouse serve`` and ``lighthouse check`` both use it, so that they send
+the same calls to the policy and answer its failures with the same fail mode.
 """
 
 from __future__ import annotations
 
 from time import perf_counter_ns
 
-from ..escalation import TierAnswer
+from ..escalation import EscalationPipeline, Stage, TierAnswer
 from .engine import DEFAULT_ENTRYPOINT
 from .input import RuleFacts, build_input
 
-__all__ = ["PolicyTier"]
+__all__ = ["PolicyTier", "policy_pipeline"]
+
+
+def policy_pipeline(tier, *, backend, fallback="ask", **kw):
+    """The escalation pipeline of a Lighthouse whose only slow tier is ``tier`` (a
+    PolicyTier), its circuit breaker keyed by ``backend`` (the OPA URL, or "regorus").
+
+    Every miss goes to the policy. A rule's ask does not: it is escalated only to experts
+    (DESIGN.md), and without an expert tier it stays an ask for a person. ``fallback`` is
+    the server's fail-mode verdict: the pipeline's fail mode is deny for "deny" and ask
+    otherwise (a failure never answers allow, even with ``fallback="allow"``). ``kw`` goes
+    to :class:`~lighthouse.escalation.EscalationPipeline` (deadlines, queue, cache, breaker
+    settings)."""
+    return EscalationPipeline([Stage(tier, kind="policy", backend=backend)],
+                              fail_mode="deny" if fallback == "deny" else "ask",
+                              escalate_ask=lambda rule_id, generation: False, **kw)
 
 
 class PolicyTier:

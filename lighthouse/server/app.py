@@ -199,9 +199,8 @@ class LighthouseServer:
         """The escalation pipeline with the policy tier: calls no rule settles go to it
         off the hot path (regorus in worker processes, or an OPA server), then to the fail
         mode; never an allow because something failed."""
-        from ..escalation import EscalationPipeline, Stage
         from ..policy import OpaClient, Policy, PolicyError, PolicyRunner
-        from ..policy.tier import PolicyTier
+        from ..policy.tier import PolicyTier, policy_pipeline
         config = self.config
         rules = lambda: self.validator.policy    # noqa: E731 (the rules in force, after reloads too)
         if config.opa_url:
@@ -216,14 +215,12 @@ class LighthouseServer:
                                                max_pending=config.escalation_queue)
             await self._policy_runner.start()
             tier = PolicyTier(runner=self._policy_runner, rules=rules)
-        self.pipeline = EscalationPipeline(
-            [Stage(tier, kind="policy", backend=config.opa_url or "regorus")],
-            fail_mode="deny" if config.fallback == "deny" else "ask",
+        # Misses go to the policy; without an expert tier a rule's ask stays an ask for a
+        # person (policy_pipeline, which `lighthouse check` shares).
+        self.pipeline = policy_pipeline(
+            tier, backend=config.opa_url or "regorus", fallback=config.fallback,
             escalation_deadline=config.escalation_deadline, policy_deadline=config.policy_deadline,
-            max_queue=config.escalation_queue, cache_ttl=config.escalation_cache_ttl,
-            # A rule's ask is escalated only to experts (DESIGN.md): without an expert
-            # tier it stays an ask for a person; misses go to the policy.
-            escalate_ask=lambda rule_id, generation: False)
+            max_queue=config.escalation_queue, cache_ttl=config.escalation_cache_ttl)
         # A repeated escalated call is answered inline from the slow tiers' cache (tier
         # CACHE); the pipeline does not look it up a second time.
         self.decider.slow_cache = self.pipeline.cached
