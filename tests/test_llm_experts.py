@@ -305,8 +305,8 @@ def test_prompt_carries_the_analysis_and_never_file_contents(tmp_path):
     assert doc["escalated_because"]["why"] == "miss"
     programs = [c["program"] for c in doc["analysis"]["commands"]]
     assert programs == ["cat", "curl"]
-    assert doc["analysis"]["commands"][0]["reads"][0] == {"path": str(secret), "where": "tmp"} or \
-        doc["analysis"]["commands"][0]["reads"][0]["path"] == str(secret)
+    assert doc["analysis"]["commands"][0]["reads"] == [{"path": str(secret), "where": "tmp"}]
+    assert {(r["id"], r["command"]) for r in doc["analysis"]["rules_fired"]} >= {("exfil.curl-upload-stdin", 1)}
     assert doc["analysis"]["complete"] is True
     assert doc["recent_calls"][0]["tool"] == "Read"
 

@@ -245,7 +245,7 @@ def _bound(value, window, items, depth=0):
 
 
 _COMMAND_KEYS = ("program", "argv", "cwd", "sudo", "env", "origin", "pipe_in", "pipeline", "code_from", "code",
-                 "dynamic", "reads", "writes", "redirects", "rules")
+                 "dynamic", "reads", "writes", "redirects")
 
 
 def _analysis(analysis):
