@@ -15,7 +15,9 @@ An experts file holds one table per expert, ``[expert.NAME]``::
     requests_per_minute = 50
 
 Optional keys: ``temperature`` (0 to 2), ``max_tokens`` (512), ``json_mode`` (openai
-only: ask for a JSON object, default true), ``reusable`` (whether its answers may be
+only: ask for a JSON object, default true), ``token_limit_field`` (openai only: the body
+field that carries max_tokens, ``"max_tokens"`` or ``"max_completion_tokens"``, which
+OpenAI's reasoning models require), ``reusable`` (whether its answers may be
 cached for the same call, default true), ``breaker_failures`` (5) and ``breaker_reset``
 (30 s), ``max_prompt_chars`` (32000). :data:`KEYS` lists them with their checks.
 
@@ -134,6 +136,8 @@ KEYS = {
     "requests_per_minute": (_number(1, 1_000_000, True), False),
     "temperature": (_number(0, 2), False),
     "max_tokens": (_number(32, 32768, True), False),
+    "token_limit_field": (lambda v: None if v in ("max_tokens", "max_completion_tokens") else
+                          "must be \"max_tokens\" or \"max_completion_tokens\", not %.60r" % (v,), False),
     "json_mode": (_bool, False),
     "reusable": (_bool, False),
     "breaker_failures": (_number(1, 1000, True), False),
@@ -175,8 +179,9 @@ def _config(where, name, table, environ):
     for key in ("timeout", "breaker_reset", "temperature"):
         if key in values:
             values[key] = float(values[key])
-    if "json_mode" in table and values["api"] != "openai":
-        raise fail("json_mode", "applies to api = \"openai\" only")
+    for key in ("json_mode", "token_limit_field"):
+        if key in table and values["api"] != "openai":
+            raise fail(key, "applies to api = \"openai\" only")
     env = values.get("api_key_env", "")
     loopback = _loopback_url(values["base_url"])
     key = None

@@ -82,8 +82,8 @@ PROMPT_LEVELS = ((16384, 128, 2048, 64), (8192, 64, 512, 32), (4096, 64, 256, 16
                  (256, 16, 64, 8))
 MAX_DEPTH = 32                      # nesting of the call's input kept in the prompt
 
-REQUEST_RESULTS = ("ok", "rejected", "timeout", "network", "http_429", "http_4xx", "http_5xx", "bad_response",
-                   "cancelled")
+REQUEST_RESULTS = ("ok", "rejected", "timeout", "network", "http_429", "http_4xx", "http_5xx", "http_other",
+                   "bad_response", "cancelled")
 SKIP_CAUSES = ("busy", "no_time", "retry_after", "rate_limited", "circuit_open", "too_large")
 REJECTIONS = ("not_json", "not_object", "duplicate_key", "missing_field", "unknown_field", "bad_verdict",
               "bad_reason", "bad_confidence", "truncated", "refused", "overrides_deny")
@@ -153,6 +153,7 @@ class LLMConfig:
     requests_per_minute: int = 60
     temperature: float | None = None
     max_tokens: int = 512
+    token_limit_field: str = "max_tokens"
     json_mode: bool = True
     reusable: bool = True
     breaker_failures: int = 5
@@ -164,6 +165,8 @@ class LLMConfig:
             raise ValueError("api must be one of %s, not %r" % (", ".join(APIS), self.api))
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http:// or https:// URL, not %r" % (self.base_url[:200],))
+        if self.token_limit_field not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError("token_limit_field must be max_tokens or max_completion_tokens")
         if not self.timeout > 0 or self.max_concurrent < 1 or self.requests_per_minute < 1 or self.max_tokens < 1:
             raise ValueError("timeout, max_concurrent, requests_per_minute and max_tokens must be positive")
 
@@ -488,6 +491,7 @@ class LLMExpert:
         self.answered_by = "llm:%s/%s" % (config.name, config.model)
         self.capacity = config.max_concurrent
         self.load = 0
+        self.on_release = None      # called (no arguments) whenever a judgement ends: a slot is free
         self.stats = LLMStats()
         self.breaker = CircuitBreaker(self.name, failure_threshold=config.breaker_failures,
                                       reset_timeout=config.breaker_reset, clock=clock)
@@ -521,7 +525,7 @@ class LLMExpert:
         if c.api == "openai":
             body = {"model": c.model, "messages": [{"role": "system", "content": system},
                                                    {"role": "user", "content": user}],
-                    "max_tokens": c.max_tokens, "n": 1, "stream": False}
+                    c.token_limit_field: c.max_tokens, "n": 1, "stream": False}
             if c.json_mode:
                 body["response_format"] = {"type": "json_object"}
         else:
@@ -538,6 +542,8 @@ class LLMExpert:
             return await self._judge(request)
         finally:
             self.load -= 1
+            if self.on_release is not None:
+                self.on_release()
 
     def _skip(self, cause, message, error_cause=None):
         self.stats.skipped[cause] += 1
@@ -554,6 +560,9 @@ class LLMExpert:
         left = deadline - clock()
         if left < MIN_REQUEST_TIME:
             raise self._skip("no_time", "no time left before the deadline", "timeout")
+        if self.blocked_until + MIN_REQUEST_TIME >= deadline:
+            raise self._skip("retry_after", "the provider asked to wait %.1f s (Retry-After), past the deadline"
+                             % (self.blocked_until - clock()), "rate_limited")
         try:
             async with asyncio.timeout(left):
                 await self._slots.acquire()
@@ -569,11 +578,12 @@ class LLMExpert:
         clock = self.clock
         for attempt in (0, 1):
             now = clock()
-            if now < self.blocked_until:
+            while now < self.blocked_until:     # another 429 may push it further while we wait
                 if self.blocked_until + MIN_REQUEST_TIME >= deadline:
                     raise self._skip("retry_after", "the provider asked to wait %.1f s (Retry-After), past the "
                                      "deadline" % (self.blocked_until - now), "rate_limited")
                 await asyncio.sleep(self.blocked_until - now)
+                now = clock()
             left = deadline - clock()
             if left < MIN_REQUEST_TIME:
                 raise self._skip("no_time", "no time left before the deadline", "timeout")
@@ -655,7 +665,7 @@ class LLMExpert:
     def _answer(self, request, status, payload, call_cut):
         stats = self.stats
         if status != 200:
-            stats.requests["http_5xx" if status >= 500 else "http_4xx"] += 1
+            stats.requests["http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "http_other"] += 1
             self.breaker.failure()
             detail = payload[:200].decode("utf-8", "replace")
             raise ExpertError("%s: HTTP %d: %s" % (self.name, status, _CONTROL.sub(" ", detail)), "error")
