@@ -80,6 +80,7 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16          # headers and body in one write (flushed after each request)
 
             def log_message(self, *args):
                 pass
