@@ -757,7 +757,8 @@ GOOD = '[expert.a]\napi = "openai"\nbase_url = "https://llm.example"\nmodel = "m
 @pytest.mark.parametrize("extra,key,words", [
     ("colour = 'red'\n", "colour", "not a known key"),
     ("timeout = 0\n", "timeout", "more than 0"),
-    ("timeout = -3\n", "timeout", "from 0"),
+    ("timeout = -3\n", "timeout", "more than 0 and at most 600, not -3"),
+    ("timeout = 601\n", "timeout", "at most 600"),
     ("timeout = 'fast'\n", "timeout", "a number"),
     ("max_concurrent = 2.5\n", "max_concurrent", "whole number"),
     ("max_concurrent = 0\n", "max_concurrent", "from 1"),
@@ -793,6 +794,8 @@ def test_bad_values_name_the_file_expert_and_key(tmp_path, extra, key, words):
     (GOOD.replace("[expert.a]", "[expert.'a b']"), "the name must be"),
     (GOOD + "[other]\nx = 1\n", "'other' is not a known table"),
     ("", "no expert"),
+    ('[[expert]]\napi = "openai"\n', "not [[expert]] entries"),
+    (GOOD + "api_key = 'sk-live-secret'\n", "key 'api_key' is refused: a key never goes in the file"),
     (GOOD + "model = 'again'\n", "not valid TOML"),
 ])
 def test_bad_files_are_refused_with_a_clear_error(tmp_path, text, words):
@@ -804,6 +807,15 @@ def test_bad_files_are_refused_with_a_clear_error(tmp_path, text, words):
         load_experts(path, environ={"K": "secret"})
     assert path in str(info.value) and words in str(info.value), str(info.value)
     assert "secret" not in str(info.value)
+
+
+def test_the_readme_error_example_is_what_the_loader_says(tmp_path):
+    text = readme_experts_file().replace('temperature = 0', 'timeout = 0\ntemperature = 0')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_experts(path, environ={"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"})
+    example = re.search(r"\(`(experts\.toml: .*?)`\)", (ROOT / "README.md").read_text().replace("\n", " ")).group(1)
+    assert str(info.value) == example.replace("experts.toml", path, 1)
 
 
 def test_a_key_that_would_break_a_header_is_refused_without_printing_it(tmp_path):

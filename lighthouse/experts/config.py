@@ -61,10 +61,11 @@ def _number(lo, hi, integer=False):
 
 def _positive(hi):
     def check(v):
-        problem = _number(0, hi)(v)
-        if problem is None and not v > 0:
-            return "must be more than 0, not %r" % (v,)
-        return problem
+        if type(v) is bool or type(v) not in (int, float):
+            return "must be a number"
+        if not math.isfinite(v) or not 0 < v <= hi:
+            return "must be more than 0 and at most %s, not %r" % (hi, v)
+        return None
     return check
 
 
@@ -162,6 +163,9 @@ def _config(where, name, table, environ):
     if type(table) is not dict:
         raise ConfigError("%s: expert %r must be a table ([expert.%s])" % (where, name, name))
     for key in table:
+        if key in ("api_key", "key", "token"):
+            raise fail(key, "is refused: a key never goes in the file; put it in an environment variable and "
+                            "name that variable with api_key_env")
         if key not in KEYS:
             raise fail(key, "is not a known key (known: %s)" % ", ".join(KEYS))
     for key, (check, required) in KEYS.items():
@@ -219,6 +223,8 @@ def read_experts_file(path, environ=None):
         if key != "expert":
             raise ConfigError("%s: %r is not a known table or key (experts are [expert.NAME] tables)" % (path, key))
     experts = data.get("expert")
+    if type(experts) is list:
+        raise ConfigError("%s: experts are [expert.NAME] tables, not [[expert]] entries" % (path,))
     if type(experts) is not dict or not experts:
         raise ConfigError("%s: no expert: add an [expert.NAME] table" % (path,))
     return [_config(str(path), name, table, environ) for name, table in experts.items()]
