@@ -658,6 +658,19 @@ def test_a_judge_waiting_for_a_slot_gives_up_at_its_deadline():
         assert ex.snapshot()["skipped"]["busy"] == 1
 
 
+def test_an_expert_used_from_a_second_event_loop_starts_afresh():
+    with FakeLLM() as llm:
+        llm.default = Reply(answer("ask"), delay=0.2)
+        ex = expert(llm, max_concurrent=1)
+
+        async def two():                                         # contention on the one slot
+            return await asyncio.gather(ex.judge(request()), ex.judge(request()))
+        for _ in range(2):                                       # the first loop's client is not closed
+            assert [a.verdict for a in run(two())] == ["ask", "ask"]
+        run(ex.aclose())
+        assert len(llm.seen) == 4 and llm.peak == 1
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_one_connection_serves_many_requests(api):
     with FakeLLM() as llm:

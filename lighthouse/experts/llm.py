@@ -482,8 +482,8 @@ class LLMExpert:
     """An :class:`~lighthouse.experts.base.Expert` backed by a language model (see the
     module docstring). ``api_key`` is the key itself (None or "" sends none: local
     OpenAI-compatible servers). ``transport`` (an httpx transport) and ``clock`` are for
-    tests. Its connections belong to the event loop that opened them (a judge on another
-    loop opens new ones); :meth:`aclose` closes them."""
+    tests. Use it from one event loop at a time (a judge on a new loop starts with new
+    connections); :meth:`aclose` closes them."""
 
     def __init__(self, config, api_key=None, *, transport=None, clock=time.monotonic):
         self.config = config
@@ -498,7 +498,7 @@ class LLMExpert:
         self.rate = RateWindow(config.requests_per_minute, clock)
         self.clock = clock
         self.blocked_until = 0.0    # clock() instant before which no request is sent (Retry-After)
-        self._slots = asyncio.Semaphore(config.max_concurrent)
+        self._slots = None          # asyncio.Semaphore(capacity), made on the event loop that judges
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "Accept-Encoding": "identity"}
         if config.api == "anthropic":
@@ -510,7 +510,7 @@ class LLMExpert:
         self._headers = headers
         self._transport = transport
         self._client = None
-        self._client_loop = None
+        self._loop = None
         self._tools = tuple(config.tools)
         self._categories = tuple(config.categories)
 
@@ -550,6 +550,13 @@ class LLMExpert:
         return ExpertError("%s: %s" % (self.name, message), error_cause or cause)
 
     async def _judge(self, request):
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # The slots and the connections belong to one event loop; a new loop (the old
+            # one is gone, with its judgements) starts afresh.
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.capacity)
+            self._client = None
         clock = self.clock
         deadline = request.deadline if request.deadline > 0 else clock() + self.config.timeout
         try:
@@ -613,10 +620,7 @@ class LLMExpert:
     async def _send(self, body, timeout):
         """(status, Retry-After seconds or None, body bytes) of one request; the
         breaker and the counters are told of every failure here."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            # A client's connections belong to the loop that opened them.
-            self._client_loop = loop
+        if self._client is None:
             self._client = httpx.AsyncClient(
                 headers=self._headers, transport=self._transport, follow_redirects=False,
                 limits=httpx.Limits(max_connections=self.capacity, max_keepalive_connections=self.capacity))
@@ -726,7 +730,8 @@ class LLMExpert:
         """Close the expert's connections (it opens new ones if used again)."""
         if self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            if self._loop is asyncio.get_running_loop():
+                await client.aclose()       # (another loop's connections died with it)
 
 
 # ---------------------------------------------------------------- metrics
