@@ -22,7 +22,7 @@ from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 from serverkit import (ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, sample, scrape,
                        tool_call)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def _config(metrics_port=0, port=0, **kw):
