@@ -391,7 +391,7 @@ def test_full_queue_gives_the_fail_mode_at_once_and_counts_it():
     async def main():
         gate = asyncio.Event()
         policy = StubTier("policy", DENY, gate=gate)
-        p = EscalationPipeline([policy], max_queue=2, policy_deadline=5)
+        p = EscalationPipeline([policy], max_queue=2, max_agent_queue=2, policy_deadline=5)
         held = [asyncio.ensure_future(call(p, n)) for n in range(2)]
         await policy.arrived.get()
         await policy.arrived.get()
@@ -403,6 +403,28 @@ def test_full_queue_gives_the_fail_mode_at_once_and_counts_it():
         gate.set()
         assert [o.verdict for o in await asyncio.gather(*held, joined)] == ["deny"] * 3
         assert p.stats.queue_depth == 0 and p.stats.in_flight == 0 and p.stats.queue_peak == 2
+    run(main())
+
+
+def test_one_agent_cannot_take_every_place_in_the_queue():
+    async def main():
+        gate = asyncio.Event()
+        policy = StubTier("policy", DENY, gate=gate)
+        p = EscalationPipeline([policy], max_queue=8, policy_deadline=5)
+        assert p.max_agent_queue == 2
+        flood = [asyncio.ensure_future(call(p, n, agent_id="flooder")) for n in range(2)]
+        for _ in range(2):
+            await policy.arrived.get()
+        out = await call(p, 99, agent_id="flooder")
+        assert (out.verdict, out.tier, out.cause) == ("ask", "fallback", "queue_full")
+        assert "flooder" in out.reason
+        other = asyncio.ensure_future(call(p, 100, agent_id="someone-else"))
+        await policy.arrived.get()                      # another agent still gets a place
+        gate.set()
+        assert [o.verdict for o in await asyncio.gather(*flood, other)] == ["deny"] * 3
+        assert p._per_agent == {}
+        again = await call(p, 101, agent_id="flooder")  # places come back as evaluations end
+        assert again.verdict == "deny" and again.tier == "policy"
     run(main())
 
 
