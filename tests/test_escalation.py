@@ -552,6 +552,33 @@ def test_slow_decisions_are_cached_per_generation_and_invalidated():
     run(main())
 
 
+def test_a_decision_made_for_one_agent_or_session_is_never_anothers():
+    """The slow tiers see the agent and session ids (a policy may allow one agent what it
+    refuses another): their decisions are cached and coalesced per agent and session."""
+    async def main():
+        gate = asyncio.Event()
+        policy = StubTier("policy", lambda esc: TierAnswer(
+            "allow" if esc.agent_id == "ci-bot" else "deny", "per agent", "policy:x"), gate=gate)
+        p = EscalationPipeline([policy], policy_deadline=5)
+        both = [asyncio.ensure_future(call(p, 1, agent_id=a, session_id="s")) for a in ("ci-bot", "intruder")]
+        gate.set()
+        assert [o.verdict for o in await asyncio.gather(*both)] == ["allow", "deny"]
+        assert len(policy.calls) == 2 and p.stats.coalesced == 0
+        assert (await call(p, 1, agent_id="intruder", session_id="s")).verdict == "deny"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="intruder",
+                        session_id="s").verdict == "deny"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bot",
+                        session_id="s").verdict == "allow"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bot",
+                        session_id="other") is None
+        # Ids that would run together in a plain concatenation stay apart.
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bots",
+                        session_id="") is None
+        again = await call(p, 1, agent_id="ci-bot", session_id="s")
+        assert (again.verdict, again.tier) == ("allow", "cache") and len(policy.calls) == 2
+    run(main())
+
+
 def test_a_decision_started_before_an_invalidation_is_not_stored():
     async def main():
         gate = asyncio.Event()

@@ -83,6 +83,21 @@ class _Evaluation:
         self.agent_id = ""              # the agent whose call started it
 
 
+def _slow_key(tool, tool_input, cwd, home, agent_id, session_id):
+    """The key a slow decision is cached and coalesced under, or None when the call has
+    none: the call's decision-cache key and who made it. The slow tiers see the agent
+    and session ids (a policy may allow one agent what it refuses another; an expert
+    judges a call with its session's history), so a decision made for one agent or
+    session is never another's answer."""
+    try:
+        key = _cache_key(tool, tool_input, cwd or "", home or "")
+    except Exception:
+        return None
+    agent = (agent_id or "").encode("utf-8", "surrogatepass")
+    session = (session_id or "").encode("utf-8", "surrogatepass")
+    return b"%d:%s%d:%s%s" % (len(agent), agent, len(session), session, key)
+
+
 def _seconds(s):
     return "%g ms" % round(s * 1000, 3) if s < 1 else "%g s" % round(s, 3)
 
@@ -182,7 +197,8 @@ class EscalationPipeline:
             return False
         return self.escalate_ask is None or bool(self.escalate_ask(rule_id, generation))
 
-    def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id=""):
+    def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id="", agent_id="",
+               session_id=""):
         """The slow tiers' cached decision about this call under ``generation``, or None:
         for the server to answer a repeated call inline, as a tier-0 hit, before making
         a Pending (it then escalates with ``use_cache=False``). A call that would not be
@@ -190,9 +206,8 @@ class EscalationPipeline:
         the hit (by the tier that decided) or the miss."""
         if not self.escalates(why, rule_id, generation):
             return None
-        try:
-            key = _cache_key(tool, tool_input, cwd or "", home or "")
-        except Exception:
+        key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)
+        if key is None:
             return None
         hit = self.cache.get(key, generation)
         if hit is not None:
@@ -227,10 +242,7 @@ class EscalationPipeline:
         now = _monotonic()
         elapsed = (perf_counter_ns() - started_ns) / 1e9 if started_ns is not None else 0.0
         deadline = now + self.escalation_deadline - elapsed
-        try:
-            key = _cache_key(tool, tool_input, cwd or "", home or "")
-        except Exception:
-            key = None              # not cacheable, not coalesced; still escalated
+        key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)   # None: not cached nor coalesced
         cache = self.cache
         if key is not None and use_cache:
             hit = cache.get(key, generation)

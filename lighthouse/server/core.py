@@ -141,9 +141,9 @@ class Decider:
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
-        # (tool, tool_input, cwd, home, generation, why, rule_id) -> a slow tier's cached
-        # decision or None (EscalationPipeline.cached): a repeated escalated call is then
-        # answered inline, as a tier-0 hit.
+        # (tool, tool_input, cwd, home, generation, why, rule_id, agent_id, session_id) ->
+        # a slow tier's cached decision or None (EscalationPipeline.cached): a repeated
+        # escalated call is then answered inline, as a tier-0 hit.
         self.slow_cache = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
@@ -256,7 +256,8 @@ class Decider:
         index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
             if self.slow_cache is not None:
-                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id)
+                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id,
+                                      agent, call.session_id)
                 if hit is not None:
                     v, ns = self._slow_hit(rid, agent, tool, hit, t0)
                     return settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
@@ -311,7 +312,7 @@ class Decider:
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
             if self.slow_cache is not None:
                 hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
-                                      outcome.rule_id)
+                                      outcome.rule_id, call.agent_id, call.session_id)
                 if hit is not None:
                     self._slow_hit("", call.agent_id, call.tool, hit, t0)
                     return {"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id, "tier": "cache",
