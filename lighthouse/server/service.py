@@ -172,6 +172,10 @@ async def _tell_pending(context, progress):
                                              (FALLBACK_METADATA, progress["fallback"])))
     except grpc.aio.UsageError:
         pass            # an answer went first, with the metadata: this stream says nothing
+    except Exception as e:
+        # Advisory only: a stream that cannot take it (the client went away) fails, if at
+        # all, when the answer is written, as without it.
+        log.debug("pending metadata not sent: %s: %s", type(e).__name__, e)
 
 
 def _shutting_down():
