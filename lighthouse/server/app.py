@@ -351,7 +351,8 @@ class LighthouseServer:
         self.socket_path = path
         lim = self.config.limits
         try:
-            local.publish_policy(path, self.config.rules, self.config.packs, lim.input_window, lim.max_input_json)
+            local.publish_policy(path, self.config.rules, self.config.packs, lim.input_window, lim.max_input_json,
+                                 self.config.escalation_deadline if self.decider.escalator is not None else None)
         except OSError as e:
             log.error("could not publish the policy beside %s (%s): the hook, deciding alone while this server "
                       "is down, would not apply its rule files", path, e)

@@ -115,6 +115,26 @@ class _LocalCall:
         self.fallback = 0
 
 
+class _Escalating:
+    """The local endpoint's awaitable for an escalated call (:meth:`Decider.decide_local`).
+    ``progress`` is what the endpoint's pending line tells a client that asked for it:
+    the seconds within which the call is answered (the escalator's timeout), the verdict
+    it gets if the escalation fails (the fail mode for a miss, the rule's ask for an
+    ask), and why it was escalated."""
+
+    __slots__ = ("_coro", "progress")
+
+    def __init__(self, coro, progress):
+        self._coro = coro
+        self.progress = progress
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def close(self):
+        self._coro.close()
+
+
 class Decider:
     """Decide ``lighthouse.v1.ToolCall`` messages with one Validator.
 
@@ -300,7 +320,8 @@ class Decider:
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
-        a validated dict call in, a dict decision out (an awaitable when escalated)."""
+        a validated dict call in, a dict decision out (an awaitable when escalated, whose
+        ``progress`` makes the endpoint's pending line)."""
         # The local endpoint has checked the types; the Validator itself judges oversized
         # or odd values (never allowing them), so no limit errors are raised here.
         t0 = perf_counter_ns()
@@ -317,7 +338,8 @@ class Decider:
                     self._slow_hit("", call.agent_id, call.tool, hit, t0)
                     return {"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id, "tier": "cache",
                             "generation": outcome.generation}
-            return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
+            pending = Pending(call, call.agent_id, d["input"], outcome, t0)
+            return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
         self._decisions[index] += 1
         self._validation_time.observe(ns)
@@ -326,6 +348,15 @@ class Decider:
                                     outcome.reason, ns)
         return {"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason, "rule_id": outcome.rule_id,
                 "tier": TIER_NAMES[outcome.tier], "generation": outcome.generation}
+
+    def progress(self, pending):
+        """What a client waiting for ``pending`` is told while the escalator decides:
+        ``deadline``, the seconds within which it is answered (the escalator's timeout);
+        ``fallback``, the verdict it gets if the escalation fails (the fail mode for a
+        miss, the rule's ask for an ask: never allow); ``reason`` and ``rule_id``, why it
+        was escalated."""
+        return {"deadline": self.escalation_timeout, "fallback": VERDICT_NAMES[pending.v],
+                "reason": pending.reason_out, "rule_id": pending.rule_id}
 
     async def _settle_local(self, pending):
         d = Decision.FromString(await self.settle(pending))
