@@ -77,6 +77,16 @@ def test_the_slow_path_is_measured_on_metrics(stub, server):
         assert sample(m, "lighthouse_escalation_fail_mode_total", None, cause=cause) is not None
 
 
+def test_a_rule_ask_without_experts_is_answered_at_once_as_the_rules_ask(stub, server):
+    """Without an expert tier a rule's ask is not escalated: it is answered inline (no
+    Pending, no escalation id), and counted as kept."""
+    kept = server.server.pipeline.stats.rule_asks_kept
+    d = stub.Validate(tool_call("Bash", "npm publish"), timeout=30)
+    assert (d.verdict, d.tier, d.rule_id, d.escalation_id) == (pb.VERDICT_ASK, pb.TIER_RULES, "pkg.publish", "")
+    assert server.server.pipeline.stats.rule_asks_kept == kept + 1
+    assert server.server.pipeline.stats.in_flight == 0
+
+
 def test_the_fast_tiers_answer_as_before(stub):
     d = stub.Validate(tool_call("Bash", "rm -rf /"), timeout=30)
     assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_RULES)

@@ -197,6 +197,14 @@ class EscalationPipeline:
             return False
         return self.escalate_ask is None or bool(self.escalate_ask(rule_id, generation))
 
+    def escalates_ask(self, rule_id, generation=0):
+        """Whether rule ``rule_id``'s ask is escalated; counts the asks that are not (for
+        the server to answer those inline, as the rule's ask, without a Pending)."""
+        if self.escalates("ask", rule_id, generation):
+            return True
+        self.stats.rule_asks_kept += 1
+        return False
+
     def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id="", agent_id="",
                session_id=""):
         """The slow tiers' cached decision about this call under ``generation``, or None:

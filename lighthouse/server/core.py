@@ -165,6 +165,9 @@ class Decider:
         # a slow tier's cached decision or None (EscalationPipeline.cached): a repeated
         # escalated call is then answered inline, as a tier-0 hit.
         self.slow_cache = None
+        # (rule_id, generation) -> whether that rule's ask is escalated
+        # (EscalationPipeline.escalates_ask); None escalates every ask.
+        self.escalate_ask = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
         self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
@@ -274,7 +277,7 @@ class Decider:
         check = self._check_small if len(ij) <= self._small else self.validator.check
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
         index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
-        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
             if self.slow_cache is not None:
                 hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id,
                                       agent, call.session_id)
@@ -292,6 +295,11 @@ class Decider:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
         return out
+
+    def _escalates_ask(self, outcome):
+        """Whether a rule's ask goes to the escalator (``escalate_ask``: none set, every
+        ask does); one that does not is answered at once, as the rule's ask."""
+        return self.escalate_ask is None or self.escalate_ask(outcome.rule_id, outcome.generation)
 
     def _slow_hit(self, rid, agent, tool, hit, t0):
         """Count and log the answer to a call a slow tier has decided before (a
@@ -330,7 +338,7 @@ class Decider:
                                         call.home or None)
         index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
                                           decision.generation, 0]
-        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
             if self.slow_cache is not None:
                 hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
                                       outcome.rule_id, call.agent_id, call.session_id)
