@@ -85,6 +85,10 @@ def test_a_rule_ask_without_experts_is_answered_at_once_as_the_rules_ask(stub, s
     assert (d.verdict, d.tier, d.rule_id, d.escalation_id) == (pb.VERDICT_ASK, pb.TIER_RULES, "pkg.publish", "")
     assert server.server.pipeline.stats.rule_asks_kept == kept + 1
     assert server.server.pipeline.stats.in_flight == 0
+    # Not remembered in the front of tier 0: whether asks escalate can change (experts).
+    again = stub.Validate(tool_call("Bash", "npm publish"), timeout=30)
+    assert again.tier in (pb.TIER_RULES, pb.TIER_CACHE) and again.rule_id == "pkg.publish"
+    assert server.server.pipeline.stats.rule_asks_kept == kept + 2      # asked again whether to escalate
 
 
 def test_the_fast_tiers_answer_as_before(stub):

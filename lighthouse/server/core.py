@@ -286,7 +286,10 @@ class Decider:
                     return settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
                                          hit.escalation_id, ns)
             return Pending(call, agent, tool_input, outcome, t0)
-        if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
+        # A rule's ask kept from the escalator stays out of the front: whether asks are
+        # escalated can change while the entry lives (experts connecting).
+        if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid") \
+                and (self.escalator is None or outcome.raw != ASK):
             self._remember(key, d, fb, t0)
         out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
