@@ -23,10 +23,12 @@ $(STAMP): $(SOURCES)
 	rm -f $(VENV)/.installed*
 	touch $@
 
-# Lint first (ruff for Python, cython-lint for the compiled modules), then the suite.
+# Lint first (ruff for Python, cython-lint for the compiled modules, mypy on the pure
+# twins, the server and the slow path: pyproject.toml's [tool.mypy]), then the suite.
 lint: install
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd
+	$(BIN)/mypy
 
 # The whole suite on the build users install (profiled): what CI runs.
 test: install lint

@@ -340,7 +340,7 @@ def _ask_server(call, opts, environ):
     return None, None, problems
 
 
-_local_validators = {}
+_local_validators: dict = {}
 
 
 def _decide_locally(call, rules, socket_path):

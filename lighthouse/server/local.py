@@ -269,7 +269,7 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
 
 # server -> (socket path, inode, open connections), for stop_local_server. Kept here rather
 # than on the server object: uvloop's Server takes no new attributes.
-_bound = {}
+_bound: dict = {}
 
 
 def _unlink_if(path, ino):
