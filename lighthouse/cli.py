@@ -429,7 +429,8 @@ def cmd_serve(args):
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
         decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
-        opa_url=args.opa_url, policy_processes=args.policy_processes, policy_deadline=args.policy_deadline,
+        opa_url=args.opa_url, policy_processes=args.policy_processes, policy_nice=args.policy_nice,
+        policy_deadline=args.policy_deadline,
         escalation_deadline=args.escalation_deadline, escalation_cache_ttl=args.escalation_cache_ttl)
     try:
         return serve(config)
@@ -696,6 +697,9 @@ def build_parser():
                       help="ask an OPA server (its REST Data API) instead of the embedded regorus")
     tier.add_argument("--policy-processes", type=int, default=2, metavar="N",
                       help="regorus worker processes (default 2; an evaluation holds the GIL)")
+    tier.add_argument("--policy-nice", type=int, default=5, choices=range(0, 20), metavar="N",
+                      help="niceness the policy worker processes add to the server's (default 5), so that "
+                           "the calls the fast tiers answer get the CPU first; 0 keeps the server's")
     tier.add_argument("--policy-deadline", type=float, default=0.05, metavar="SECONDS",
                       help="time the policy tier has for one call (default 0.05)")
     tier.add_argument("--escalation-deadline", type=float, default=30.0, metavar="SECONDS",

@@ -212,7 +212,7 @@ class LighthouseServer:
             except PolicyError as e:
                 raise ConfigError("policy refused: %s" % e) from None
             self._policy_runner = PolicyRunner(policy, processes=config.policy_processes,
-                                               max_pending=config.escalation_queue)
+                                               max_pending=config.escalation_queue, nice=config.policy_nice)
             await self._policy_runner.start()
             tier = PolicyTier(runner=self._policy_runner, rules=rules)
         # Misses go to the policy; without an expert tier a rule's ask stays an ask for a

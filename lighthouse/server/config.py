@@ -90,6 +90,7 @@ class ServerConfig:
     policy_dirs: tuple = ()              # users' policy directories (.rego, data.json)
     opa_url: str | None = None           # an OPA server instead of the embedded regorus
     policy_processes: int = 2            # regorus worker processes (it holds the GIL)
+    policy_nice: int = 5                 # their niceness above the server's: the fast tiers come first
     policy_deadline: float = 0.05        # seconds the policy tier has for one call
     escalation_deadline: float = 30.0    # seconds all slower tiers have for one call
     escalation_cache_ttl: float = 3600.0  # seconds a slower tier's decision is reused
