@@ -49,6 +49,10 @@ def test_both_implementations_export_the_same_api(impl):
     for name in ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms",
                  "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"):
         assert hasattr(engine, name), name
+    from lighthouse._fast._shell_shared import SHELL_API
+    assert list(shell.__all__) == list(SHELL_API)
+    for name in SHELL_API:
+        assert hasattr(shell, name), name
     assert shell.ShellError is pure_shell.ShellError
     assert engine.VERDICTS == pure_engine.VERDICTS
     assert shell.MAX_DEPTH == pure_shell.MAX_DEPTH

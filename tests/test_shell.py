@@ -485,6 +485,28 @@ def test_find_exec_runs_its_command_with_braces_replaced(impl):
     assert not any("{}" in a for a in args(rm))
 
 
+def test_find_runs_its_actions_once_per_root_in_order(impl):
+    cmds = analyze(impl, "find /a /b -name x -delete -exec cat {} ;")
+    assert [(c.program, c.args[-1], c.origin) for c in cmds if c.program != "find"] == [
+        ("rm", "/a/**/x", "find -delete"), ("rm", "/b/**/x", "find -delete"),
+        ("cat", "/a/**/x", "find -exec"), ("cat", "/b/**/x", "find -exec")]
+
+
+def test_su_c_runs_its_command_as_root(impl):
+    for line in ("su -c 'rm -rf /srv'", "runuser -u app --command 'rm -rf /srv'"):
+        cmds = analyze(impl, line)
+        rm = only(cmds, "rm")
+        assert rm.sudo and args(rm) == ["-rf", "/srv"]
+        assert cmds[-1].program in ("su", "runuser") and cmds[-1].sudo
+    assert only(analyze(impl, "su -c"), "su").sudo
+
+
+def test_python_bundled_c_flag_is_code(impl):
+    py = only(analyze(impl, "python3 -Ic 'import os'"), "python3")
+    assert py.code == "import os"
+    assert only(analyze(impl, "python3 -c"), "python3").code == ""
+
+
 def test_find_execdir_plus_terminator(impl):
     chmod = only(analyze(impl, "find /etc -execdir chmod 777 {} +"), "chmod")
     assert args(chmod)[0] == "777"

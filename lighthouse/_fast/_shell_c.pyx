@@ -28,22 +28,21 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 
 
 from ._errors import LimitError, ShellError
-from ._inline import CODE_WINDOW
+from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DOCKER_LIKE, DYN,
-                            ECHO_FLAGS, EXEC_VALUE, FIND_VALUE, KUBE_LIKE,
-                            LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS,
-                            MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,
-                            MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS,
-                            SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            decode_b64 as _decode_b64, find_target as _find_target,
-                            interp_script_arg as _interp_script_arg,
+from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DYN,
+                            ECHO_FLAGS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
+                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
+                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_API, SHELLS,
+                            SQL_FLAGS, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
+                            command_repr, command_tuple, container_exec,
+                            decode_b64 as _decode_b64, find_actions, interp_code_arg,
+                            interp_script_arg as _interp_script_arg, printf_output,
                             shell_code_arg as _shell_code_arg,
                             shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                            watch_exec as _watch_exec)
+                            ssh_remote, su_command_arg, watch_exec as _watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
-           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
+__all__ = list(SHELL_API)
 
 # The limits and tables live in _shell_shared (shared with the reference); each is bound
 # here to a typed module global, read as a C value on the hot path.
@@ -81,27 +80,12 @@ cdef class SimpleCommand:
         self.code = code
         self.dynamic = dynamic
 
+    # the reference binds these two to the shared functions; a cdef class needs methods
     def as_tuple(self):
-        return (self.program, tuple(self.args), self.cwd, self.sudo,
-                tuple(sorted(self.env.items())), tuple(self.redirects),
-                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
-                self.origin, self.code, self.dynamic)
+        return command_tuple(self)
 
     def __repr__(self):
-        extra = []
-        if self.sudo:
-            extra.append("sudo")
-        if self.redirects:
-            extra.append(f"redirects={self.redirects}")
-        if self.pipe_in:
-            extra.append(f"pipe_in={self.pipe_in}")
-        if self.code_from:
-            extra.append(f"code_from={self.code_from}")
-        if self.origin:
-            extra.append(f"origin={self.origin!r}")
-        if self.dynamic:
-            extra.append("dynamic")
-        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+        return command_repr(self)
 
 
 cdef SimpleCommand _new_sc(str program, list args, str cwd, bint sudo, dict env,
@@ -1393,20 +1377,6 @@ cdef bint _locates_program(str prog, list argv) except -1:
     return False
 
 
-cdef object _printf_output(str fmt, list args):
-    # What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
-    # printf reuses for every argument; None for anything else.
-    cdef str one = fmt.replace("%b", "%s")
-    if "%" not in one:
-        return one.replace("\\n", "\n").replace("\\t", "\t")
-    if one.count("%") != 1 or "%s" not in one:
-        return None
-    if len(one) * max(len(args), 1) > C_MAX_WORD:
-        return None
-    one = one.replace("\\n", "\n").replace("\\t", "\t")
-    return "".join([one.replace("%s", a) for a in (args or [""])])
-
-
 cdef object _static_output(list tree, _Ctx ctx):
     if len(tree) != 1:
         return None
@@ -1446,7 +1416,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
             elif prog == "printf":
                 if nargv < 2:
                     return None
-                text = _printf_output(argv[1], argv[2:])
+                text = printf_output(argv[1], argv[2:])
                 if text is None:
                     return None
             elif prog == "pwd":
@@ -1730,7 +1700,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef object body
     cdef SimpleCommand sc, extra
     cdef _Ctx child
-    cdef Py_ssize_t k, j, nargs
+    cdef Py_ssize_t k
     # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
     if cls == PC_WRAPPER or first_assign:
         unwrapped = _unwrap([first] + args, ctx, env)
@@ -1812,15 +1782,11 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         _interpret(_parse(code, child.depth), child, False)
         return None
     if cls == PC_SU:
-        nargs = len(args)
-        for k in range(nargs):
-            a = args[k]
-            if (str_eq(a, "-c") or str_eq(a, "--command")) and k + 1 < nargs:
-                child = ctx.child("su -c", 1)
-                child.sudo = True
-                _interpret(_parse(args[k + 1], child.depth), child, False)
-                sc.sudo = True
-                return _emit(ctx, sc)
+        k = su_command_arg(args)
+        if k >= 0:
+            child = ctx.child("su -c", 1)
+            child.sudo = True
+            _interpret(_parse(args[k], child.depth), child, False)
         sc.sudo = True
         return _emit(ctx, sc)
     family = interp_family(prog)
@@ -1830,20 +1796,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     elif cls == PC_CODE:
         flags = _CODE_FLAGS[family]
     if flags is not None:
-        nargs = len(args)
-        k = -1
-        for j in range(nargs):
-            a = args[j]
-            if a in flags:
-                k = j + 1
-                break
-            if (family == "python" and a.startswith("-") and not a.startswith("--")
-                    and a.endswith("c") and len(a) > 2):
-                k = j + 1
-                break
-            if not a.startswith("-"):
-                break
-        if 0 <= k < nargs:
+        k = interp_code_arg(family, flags, args)
+        if k >= 0:
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = _as_tuple(sources)
@@ -1871,72 +1825,23 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     return _emit(ctx, sc)
 
 
-cdef frozenset _FIND_VALUE = FIND_VALUE
-
-
 cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef list args = sc.args
-    cdef list roots = []
-    cdef list sub, argv
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef Py_ssize_t j
-    cdef object name = None
-    cdef str a, r, target, x, prog
-    while k < n and not ((<str>args[k]).startswith("-") or args[k] in ("(", "!", ")")):
-        roots.append(args[k])
-        k += 1
-    if not roots:
-        roots = ["."]
-    while k < n:
-        a = args[k]
-        if (a == "-name" or a == "-iname") and k + 1 < n and name is None:
-            name = args[k + 1]
-        if a == "-delete":
-            for r in roots:
-                _emit(ctx, _new_sc("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
-                                   sc.sudo, sc.env, [], "find -delete", "", sc.dynamic))
-        if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
-            j = k + 1
-            sub = []
-            while j < n and args[j] not in (";", "+", "\\;"):
-                sub.append(args[j])
-                j += 1
-            if sub:
-                for r in roots:
-                    target = _find_target(r, name)
-                    argv = [x.replace("{}", target) for x in sub]
-                    prog = normalize_program(argv[0])
-                    _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo,
-                              "find -exec", "", None, prog, _prog_class(prog),
-                              _is_assignment(argv[0]))
-            k = j
-        elif a in _FIND_VALUE:
-            k += 1
-        k += 1
+    cdef str origin, prog
+    cdef list argv
+    for origin, argv in find_actions(sc.args):
+        if str_eq(origin, "find -delete"):
+            _emit(ctx, _new_sc("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
+        else:
+            prog = normalize_program(argv[0])
+            _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo, origin, "", None,
+                      prog, _prog_class(prog), _is_assignment(argv[0]))
     return 0
 
 
-cdef frozenset _SSH_VALUE = SSH_VALUE
-
-
 cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef list args = sc.args
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef str a, remote
+    cdef object remote = ssh_remote(sc.args)
     cdef _Ctx child
-    while k < n:
-        a = args[k]
-        if a in _SSH_VALUE:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        break
-    if k + 1 < n:
-        remote = " ".join(args[k + 1:])
+    if remote is not None:
         child = ctx.child("ssh", 1)
         child.cwd = "~"
         child.sudo = False
@@ -1952,51 +1857,17 @@ cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
 # docker/podman exec, compose exec and kubectl exec run their argv in a container: the
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
-cdef frozenset _DOCKER_LIKE = DOCKER_LIKE
-cdef frozenset _KUBE_LIKE = KUBE_LIKE
-cdef frozenset _EXEC_VALUE = EXEC_VALUE
-
-
 cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef str prog = sc.program
-    cdef list args = sc.args
-    cdef Py_ssize_t n = len(args), k, j
-    cdef object workdir = None
+    cdef object found = container_exec(sc.program, sc.args)
     cdef list inner
-    cdef str a, origin, first
+    cdef str origin, first
     cdef _Ctx child
-    if prog in _KUBE_LIKE:
-        # kubectl [options] exec POD [options] -- COMMAND [args]
-        if "--" not in args:
-            return 0
-        j = args.index("--")
-        if "exec" not in args[:j]:
-            return 0
-        inner = args[j + 1:]
-    else:
-        if n >= 1 and obj_eq(args[0], "exec"):
-            k = 1
-        elif (prog in _DOCKER_LIKE and n >= 2 and obj_eq(args[1], "exec")
-                and (obj_eq(args[0], "container") or obj_eq(args[0], "compose"))):
-            k = 2
-        else:
-            return 0
-        while k < n and (<str>args[k]).startswith("-") and args[k] != "-":
-            a = args[k]
-            if a in _EXEC_VALUE:
-                if (a == "-w" or a == "--workdir") and k + 1 < n:
-                    workdir = args[k + 1]
-                k += 2
-                continue
-            if a.startswith("--workdir="):
-                workdir = a[len("--workdir="):]
-            k += 1
-        inner = args[k + 1:]            # args[k] is the container or service
-    if not inner:
+    if found is None:
         return 0
-    origin = prog + " exec"
+    inner = (<tuple>found)[0]
+    origin = sc.program + " exec"
     child = ctx.child(origin, 1)
-    child.cwd = workdir if workdir and (<str>workdir).startswith("/") else "/"
+    child.cwd = (<tuple>found)[1]
     child.sudo = False
     first = inner[0]
     _run_argv(first, inner[1:], False, [], child, {}, False, origin, "", None,

@@ -16,23 +16,17 @@ import re
 
 from . import _inline
 from ._errors import LimitError, ShellError
-from ._inline import CODE_WINDOW
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS as _CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
-                            DOCKER_LIKE as _DOCKER_LIKE, DYN, ECHO_FLAGS,
-                            EXEC_PROGRAMS as _EXEC_PROGRAMS, EXEC_VALUE as _EXEC_VALUE,
-                            FIND_VALUE as _FIND_VALUE, KUBE_LIKE as _KUBE_LIKE, LENGTH_MSG,
-                            LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS,
-                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD,
-                            MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS as _SQL_FLAGS,
-                            SSH_VALUE as _SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS as _WRAPPERS,
-                            WRAPPERS_MSG, decode_b64 as _decode_b64, find_target as _find_target,
-                            interp_script_arg as _interp_script_arg,
-                            shell_code_arg as _shell_code_arg,
-                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                            watch_exec as _watch_exec)
+from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
+from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DYN, ECHO_FLAGS,
+                            EXEC_PROGRAMS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
+                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
+                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_API, SHELLS,
+                            SQL_FLAGS, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_repr,
+                            command_tuple, container_exec, decode_b64, find_actions,
+                            interp_code_arg, interp_script_arg, printf_output, shell_code_arg,
+                            shell_script_arg, sql_text, ssh_remote, su_command_arg, watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
-           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
+__all__ = list(SHELL_API)
 
 
 class SimpleCommand:
@@ -58,27 +52,8 @@ class SimpleCommand:
         self.code = code
         self.dynamic = dynamic
 
-    def as_tuple(self):
-        return (self.program, tuple(self.args), self.cwd, self.sudo,
-                tuple(sorted(self.env.items())), tuple(self.redirects),
-                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
-                self.origin, self.code, self.dynamic)
-
-    def __repr__(self):
-        extra = []
-        if self.sudo:
-            extra.append("sudo")
-        if self.redirects:
-            extra.append(f"redirects={self.redirects}")
-        if self.pipe_in:
-            extra.append(f"pipe_in={self.pipe_in}")
-        if self.code_from:
-            extra.append(f"code_from={self.code_from}")
-        if self.origin:
-            extra.append(f"origin={self.origin!r}")
-        if self.dynamic:
-            extra.append("dynamic")
-        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+    as_tuple = command_tuple
+    __repr__ = command_repr
 
 
 # ---------------------------------------------------------------- parse tree
@@ -946,20 +921,6 @@ def _locates_program(prog, args):
     return False
 
 
-def _printf_output(fmt, args):
-    """What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
-    printf reuses for every argument; None for anything else."""
-    one = fmt.replace("%b", "%s")
-    if "%" not in one:
-        return one.replace("\\n", "\n").replace("\\t", "\t")
-    if one.count("%") != 1 or "%s" not in one:
-        return None
-    if len(one) * max(len(args), 1) > MAX_WORD:
-        return None
-    one = one.replace("\\n", "\n").replace("\\t", "\t")
-    return "".join(one.replace("%s", a) for a in (args or [""]))
-
-
 def _static_output(tree, ctx, upto=None):
     """The text a pipeline prints, when it is computable without running anything
     (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
@@ -984,7 +945,7 @@ def _static_output(tree, ctx, upto=None):
             elif prog == "printf":
                 if not args:
                     return None
-                text = _printf_output(args[0], args[1:])
+                text = printf_output(args[0], args[1:])
                 if text is None:
                     return None
             elif prog == "pwd":
@@ -999,14 +960,14 @@ def _static_output(tree, ctx, upto=None):
                 hs = _expand(cmd.herestring, ctx)
                 if hs.dynamic:
                     return None
-                text = _decode_b64(hs.value)
+                text = decode_b64(hs.value)
                 if text is None:
                     return None
             else:
                 return None
             continue
         if prog == "base64" and any(a in ("-d", "--decode", "-D", "-di") for a in args):
-            text = _decode_b64(text)
+            text = decode_b64(text)
         elif prog == "xxd" and "-r" in args:
             try:
                 text = bytes.fromhex("".join(text.split())).decode("utf-8")
@@ -1054,7 +1015,7 @@ def _unwrap(argv, ctx, env):
             break
         prog = normalize_program(argv[0])
         if prog != "busybox" or len(argv) == 1:
-            spec = _WRAPPERS.get(prog)
+            spec = WRAPPERS.get(prog)
             if spec is None:
                 break
         peeled += 1
@@ -1120,7 +1081,7 @@ def _unwrap(argv, ctx, env):
             sudo = True
         if prog == "xargs":
             xargs = xargs if xargs is not None else ""
-        if prog == "watch" and i < len(argv) and not _watch_exec(argv[1:i]):
+        if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
             # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
             argv = ["sh", "-c", " ".join(argv[i:])]
             continue
@@ -1223,7 +1184,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
 
     if prog in SHELLS and prog != "busybox":
-        k = _shell_code_arg(args)
+        k = shell_code_arg(args)
         if k >= 0:
             code = args[k]
             child = ctx.child(prog + " -c")
@@ -1237,7 +1198,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 return sc
             _interpret(parse(code, child.depth), child)
             return None
-        k = _shell_script_arg(args)
+        k = shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
         elif args[k].startswith("/dev/fd/") and sources:
@@ -1259,29 +1220,17 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         _interpret(parse(code, child.depth), child)
         return None
     if prog in ("su", "runuser"):
-        for k, a in enumerate(args):
-            if a in ("-c", "--command") and k + 1 < len(args):
-                child = ctx.child("su -c")
-                child.sudo = True
-                _interpret(parse(args[k + 1], child.depth), child)
-                sc.sudo = True
-                return _emit(ctx, sc)
+        k = su_command_arg(args)
+        if k >= 0:
+            child = ctx.child("su -c")
+            child.sudo = True
+            _interpret(parse(args[k], child.depth), child)
         sc.sudo = True
         return _emit(ctx, sc)
     family = interp_family(prog)
-    if family in _CODE_FLAGS:
-        flags = _CODE_FLAGS[family]
-        k = -1
-        for j, a in enumerate(args):
-            if a in flags:
-                k = j + 1
-                break
-            if family == "python" and a.startswith("-") and not a.startswith("--") and a.endswith("c") and len(a) > 2:
-                k = j + 1
-                break
-            if not a.startswith("-"):
-                break
-        if 0 <= k < len(args):
+    if family in CODE_FLAGS:
+        k = interp_code_arg(family, CODE_FLAGS[family], args)
+        if k >= 0:
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = tuple(sources)
@@ -1289,7 +1238,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 extra.cwd = cwd
                 _emit(ctx, extra)
         else:
-            k = _interp_script_arg(family, args)
+            k = interp_script_arg(family, args)
             if k < 0:
                 sc.code = stdin_code or ""
                 if stdin_code:
@@ -1298,68 +1247,28 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
         return _emit(ctx, sc)
-    if prog in _SQL_FLAGS:
-        sc.code = _sql_text(prog, args, stdin_code)
+    if prog in SQL_FLAGS:
+        sc.code = sql_text(prog, args, stdin_code)
     elif prog == "find":
         _find_actions(sc, ctx)
     elif prog == "ssh":
         _ssh_remote(sc, ctx)
-    elif prog in _EXEC_PROGRAMS:
+    elif prog in EXEC_PROGRAMS:
         _container_exec(sc, ctx)
     return _emit(ctx, sc)
 
 
 def _find_actions(sc, ctx):
-    args = sc.args
-    roots = []
-    k = 0
-    while k < len(args) and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
-        roots.append(args[k])
-        k += 1
-    if not roots:
-        roots = ["."]
-    name = None
-    n = len(args)
-    while k < n:
-        a = args[k]
-        if a in ("-name", "-iname") and k + 1 < n and name is None:
-            name = args[k + 1]
-        if a == "-delete":
-            for r in roots:
-                _emit(ctx, SimpleCommand("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
-                                         sc.sudo, sc.env, (), "find -delete", "", sc.dynamic))
-        if a in ("-exec", "-execdir", "-ok", "-okdir"):
-            j = k + 1
-            sub = []
-            while j < n and args[j] not in (";", "+", "\\;"):
-                sub.append(args[j])
-                j += 1
-            if sub:
-                for r in roots:
-                    target = _find_target(r, name)
-                    argv = [x.replace("{}", target) for x in sub]
-                    _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, "find -exec", "", [])
-            k = j
-        elif a in _FIND_VALUE:
-            k += 1
-        k += 1
+    for origin, argv in find_actions(sc.args):
+        if origin == "find -delete":
+            _emit(ctx, SimpleCommand("rm", argv, sc.cwd, sc.sudo, sc.env, (), origin, "", sc.dynamic))
+        else:
+            _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, origin, "", [])
 
 
 def _ssh_remote(sc, ctx):
-    args = sc.args
-    k = 0
-    n = len(args)
-    while k < n:
-        a = args[k]
-        if a in _SSH_VALUE:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        break
-    if k + 1 < n:
-        remote = " ".join(args[k + 1:])
+    remote = ssh_remote(sc.args)
+    if remote is not None:
         child = ctx.child("ssh")
         child.cwd = "~"
         child.sudo = False
@@ -1375,42 +1284,12 @@ def _ssh_remote(sc, ctx):
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
 def _container_exec(sc, ctx):
-    prog = sc.program
-    args = sc.args
-    n = len(args)
-    workdir = None
-    if prog in _KUBE_LIKE:
-        # kubectl [options] exec POD [options] -- COMMAND [args]
-        if "--" not in args:
-            return
-        j = args.index("--")
-        if "exec" not in args[:j]:
-            return
-        inner = args[j + 1:]
-    else:
-        if args[:1] == ["exec"]:
-            k = 1
-        elif prog in _DOCKER_LIKE and n >= 2 and args[1] == "exec" and args[0] in ("container", "compose"):
-            k = 2
-        else:
-            return
-        while k < n and args[k].startswith("-") and args[k] != "-":
-            a = args[k]
-            if a in _EXEC_VALUE:
-                if a in ("-w", "--workdir") and k + 1 < n:
-                    workdir = args[k + 1]
-                k += 2
-                continue
-            if a.startswith("--workdir="):
-                workdir = a[len("--workdir="):]
-            k += 1
-        inner = args[k + 1:]            # args[k] is the container or service
-    if not inner:
-        return
-    child = ctx.child(prog + " exec")
-    child.cwd = workdir if workdir and workdir.startswith("/") else "/"
-    child.sudo = False
-    _run_argv(list(inner), None, [], child, {}, False, prog + " exec", "", [])
+    found = container_exec(sc.program, sc.args)
+    if found is not None:
+        child = ctx.child(sc.program + " exec")
+        child.cwd = found[1]
+        child.sudo = False
+        _run_argv(found[0], None, [], child, {}, False, sc.program + " exec", "", [])
 
 
 def _interpret(tree, ctx):
@@ -1439,7 +1318,7 @@ def _interpret(tree, ctx):
                     c.pipeline = everything
                     if upstream:
                         c.pipe_in = upstream
-                        if (c.program in SHELLS or interp_family(c.program) in _CODE_FLAGS) \
+                        if (c.program in SHELLS or interp_family(c.program) in CODE_FLAGS) \
                                 and c.code == "" and _reads_stdin_code(c):
                             c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
                 upstream = tuple(dict.fromkeys(upstream + names))
@@ -1448,8 +1327,8 @@ def _interpret(tree, ctx):
 
 def _reads_stdin_code(c):
     if c.program in SHELLS:
-        return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
-    return _interp_script_arg(interp_family(c.program), c.args) < 0
+        return shell_script_arg(c.args) < 0 and shell_code_arg(c.args) < 0
+    return interp_script_arg(interp_family(c.program), c.args) < 0
 
 
 def _interpret_cmd(cmd, ctx, stdin_code, piped):
@@ -1531,7 +1410,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     env = {}
     main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
     if main is not None and stdin_sources and main.code == "" and not main.code_from \
-            and (main.program in SHELLS or interp_family(main.program) in _CODE_FLAGS) \
+            and (main.program in SHELLS or interp_family(main.program) in CODE_FLAGS) \
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:

@@ -5,8 +5,10 @@ flags, database clients, option sets of find, ssh and container exec).
 The pure analyser (_shell_py.py) reads these directly; the compiled one binds each to a
 typed module global at import, so a table is changed here and nowhere else. The argv
 readers of particular programs (where a shell's -c code or an interpreter's script
-argument is, the SQL a database client runs) are here too: they run only for those
-programs, so they need no compiled twin.
+argument is, the SQL a database client runs, what find, ssh, su and container exec run,
+what printf prints) are here too: they run only for those programs, so they need no
+compiled twin; each analyser only interprets what they return. So are the parts of
+SimpleCommand that are not on the hot path (as_tuple, repr) and the API both export.
 """
 
 from __future__ import annotations
@@ -228,3 +230,164 @@ def watch_exec(options):
         if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
             return True
     return False
+
+
+def printf_output(fmt, args):
+    """What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
+    printf reuses for every argument; None for anything else."""
+    one = fmt.replace("%b", "%s")
+    if "%" not in one:
+        return one.replace("\\n", "\n").replace("\\t", "\t")
+    if one.count("%") != 1 or "%s" not in one:
+        return None
+    if len(one) * max(len(args), 1) > MAX_WORD:
+        return None
+    one = one.replace("\\n", "\n").replace("\\t", "\t")
+    return "".join([one.replace("%s", a) for a in (args or [""])])
+
+
+def interp_code_arg(family, flags, args):
+    """For `python -c CODE`, `node -e CODE`, ...: index of CODE in args, or -1. flags
+    are the family's code options (CODE_FLAGS); python also takes them bundled (-Ic)."""
+    for j, a in enumerate(args):
+        if a in flags or (family == "python" and a.startswith("-") and not a.startswith("--")
+                          and a.endswith("c") and len(a) > 2):
+            return j + 1 if j + 1 < len(args) else -1
+        if not a.startswith("-"):
+            return -1
+    return -1
+
+
+def su_command_arg(args):
+    """For `su -c CMD` / `runuser --command CMD`: index of CMD in args, or -1."""
+    n = len(args)
+    for k, a in enumerate(args):
+        if (a == "-c" or a == "--command") and k + 1 < n:
+            return k + 1
+    return -1
+
+
+def find_actions(args):
+    """What `find ROOTS... EXPR` runs, in order, generated one at a time (the caller's
+    command limit stops a long expression early): ("find -delete", argv of the `rm` a
+    -delete amounts to) and ("find -exec", the argv of -exec/-execdir/-ok/-okdir with
+    `{}` replaced), once per root; the target is the root, narrowed by -name when given."""
+    roots = []
+    k = 0
+    n = len(args)
+    while k < n and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
+        roots.append(args[k])
+        k += 1
+    if not roots:
+        roots = ["."]
+    name = None
+    while k < n:
+        a = args[k]
+        if (a == "-name" or a == "-iname") and k + 1 < n and name is None:
+            name = args[k + 1]
+        if a == "-delete":
+            for r in roots:
+                yield "find -delete", ["-r", "-f", find_target(r, name)]
+        if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
+            j = k + 1
+            sub = []
+            while j < n and args[j] not in (";", "+", "\\;"):
+                sub.append(args[j])
+                j += 1
+            if sub:
+                for r in roots:
+                    target = find_target(r, name)
+                    yield "find -exec", [x.replace("{}", target) for x in sub]
+            k = j
+        elif a in FIND_VALUE:
+            k += 1
+        k += 1
+
+
+def ssh_remote(args):
+    """The command line `ssh [options] HOST COMMAND...` runs on the remote host (its
+    words joined by spaces, as ssh does), or None when there is none."""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a in SSH_VALUE:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        break
+    if k + 1 < n:
+        return " ".join(args[k + 1:])
+    return None
+
+
+def container_exec(prog, args):
+    """For docker/podman exec, compose exec and kubectl exec: (the argv run in the
+    container, the directory it runs in: -w/--workdir when absolute, else "/"), or
+    None when args run nothing in a container."""
+    n = len(args)
+    workdir = None
+    if prog in KUBE_LIKE:
+        # kubectl [options] exec POD [options] -- COMMAND [args]
+        if "--" not in args:
+            return None
+        j = args.index("--")
+        if "exec" not in args[:j]:
+            return None
+        inner = args[j + 1:]
+    else:
+        if n >= 1 and args[0] == "exec":
+            k = 1
+        elif prog in DOCKER_LIKE and n >= 2 and args[1] == "exec" and args[0] in ("container", "compose"):
+            k = 2
+        else:
+            return None
+        while k < n and args[k].startswith("-") and args[k] != "-":
+            a = args[k]
+            if a in EXEC_VALUE:
+                if (a == "-w" or a == "--workdir") and k + 1 < n:
+                    workdir = args[k + 1]
+                k += 2
+                continue
+            if a.startswith("--workdir="):
+                workdir = a[len("--workdir="):]
+            k += 1
+        inner = args[k + 1:]            # args[k] is the container or service
+    if not inner:
+        return None
+    return list(inner), (workdir if workdir and workdir.startswith("/") else "/")
+
+
+# ------------------------------------------------ SimpleCommand, for both analysers
+
+def command_tuple(sc):
+    """Every field of a SimpleCommand as a tuple of immutable values (for comparing)."""
+    return (sc.program, tuple(sc.args), sc.cwd, sc.sudo,
+            tuple(sorted(sc.env.items())), tuple(sc.redirects),
+            tuple(sc.pipe_in), tuple(sc.pipeline), tuple(sc.code_from),
+            sc.origin, sc.code, sc.dynamic)
+
+
+def command_repr(sc):
+    extra = []
+    if sc.sudo:
+        extra.append("sudo")
+    if sc.redirects:
+        extra.append(f"redirects={sc.redirects}")
+    if sc.pipe_in:
+        extra.append(f"pipe_in={sc.pipe_in}")
+    if sc.code_from:
+        extra.append(f"code_from={sc.code_from}")
+    if sc.origin:
+        extra.append(f"origin={sc.origin!r}")
+    if sc.dynamic:
+        extra.append("dynamic")
+    return f"SimpleCommand({sc.program!r}, {sc.args!r}{', ' if extra else ''}{', '.join(extra)})"
+
+
+# The names both analysers export (their __all__).
+SHELL_API = ("SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH",
+             "MAX_COMMANDS", "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS",
+             "MAX_WORD", "MAX_WORK", "CODE_WINDOW")
