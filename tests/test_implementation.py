@@ -54,6 +54,13 @@ def test_both_implementations_export_the_same_api(impl):
     for name in SHELL_API:
         assert hasattr(shell, name), name
     assert shell.ShellError is pure_shell.ShellError
+    from lighthouse._fast import _engine_shared
+    assert list(engine.__all__) == list(_engine_shared.ENGINE_API)
+    for name in _engine_shared.ENGINE_API:
+        assert hasattr(engine, name), name
+    for name in ("ALLOW", "ASK", "DENY", "MISS", "MAX_PATH_SEGMENTS", "MAX_MATCH_LENGTH",
+                 "MAX_TOOL_LENGTH", "MAX_INPUT_DEPTH"):
+        assert getattr(engine, name) == getattr(_engine_shared, name), name
     assert engine.VERDICTS == pure_engine.VERDICTS
     assert shell.MAX_DEPTH == pure_shell.MAX_DEPTH
 
