@@ -1745,6 +1745,7 @@ cdef class Rule:
         self.nargs_min = f["nargs_min"]
         self.nargs_max = f["nargs_max"]
         self.strip_literals = f["strip_literals"]
+        self.tests = f["tests"]
         self._sudo = _tristate(self.sudo)
         self._dynamic = _tristate(self.dynamic)
         self._nsub = len(self.subcommand)
@@ -1910,6 +1911,10 @@ cdef bint _match_command(Rule r, _View v) except -1:
         for name, gl in r._env_items:
             val = sc.env.get(name)
             if val is None or not (<GlobList>gl)._match_text(<str?>val):
+                return False
+    if r.tests is not None:
+        for test, compiled in r.tests:
+            if not test(compiled, sc):
                 return False
     return True
 

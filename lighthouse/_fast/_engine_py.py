@@ -549,6 +549,10 @@ class Rule:
                 val = sc.env.get(name)
                 if val is None or not gl.match_text(val):
                     return False
+        if self.tests is not None:
+            for test, compiled in self.tests:
+                if not test(compiled, sc):
+                    return False
         return True
 
     # -- other tools: the input object
