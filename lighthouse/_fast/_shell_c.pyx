@@ -30,14 +30,17 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DYN,
-                            ECHO_FLAGS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
-                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_API, SHELLS,
-                            SQL_FLAGS, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            command_repr, command_tuple, container_exec,
-                            decode_b64 as _decode_b64, find_actions, interp_code_arg,
-                            interp_script_arg as _interp_script_arg, printf_output,
+from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
+                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+                            CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN, ECHO_FLAGS,
+                            ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
+                            LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
+                            MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
+                            NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
+                            SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_repr, command_tuple,
+                            container_exec, decode_b64 as _decode_b64, find_actions,
+                            interp_code_arg, interp_script_arg as _interp_script_arg, printf_output,
                             shell_code_arg as _shell_code_arg,
                             shell_script_arg as _shell_script_arg, sql_text as _sql_text,
                             ssh_remote, su_command_arg, watch_exec as _watch_exec)
@@ -291,7 +294,7 @@ cdef class _Parser:
         return i
 
     cdef int error(self, str msg) except -1:
-        raise ShellError("%s at offset %d" % (msg, self.i))
+        raise ShellError(AT_OFFSET_MSG % (msg, self.i))
 
     # -- lists, pipelines, commands
     cdef list parse_list(self, Py_UCS4 stop):
@@ -302,10 +305,10 @@ cdef class _Parser:
             if self.i >= self.n:
                 if stop:
                     if stop == _STOP_DONE:
-                        self.error("missing closing 'done'")
+                        self.error(UNCLOSED_MSG % "done")
                     if stop == _STOP_ESAC:
-                        self.error("missing closing 'esac'")
-                    self.error("missing closing %r" % chr(stop))
+                        self.error(UNCLOSED_MSG % "esac")
+                    self.error(UNCLOSED_MSG % chr(stop))
                 return tree
             c = self.at(self.i)
             if c == u'\n':
@@ -330,7 +333,7 @@ cdef class _Parser:
                 if stop == u')':
                     self.i += 1
                     return tree
-                self.error("unexpected ')'")
+                self.error(UNEXPECTED_CLOSE_MSG)
             if (stop == _STOP_DONE and c == u'd' and self.s.startswith("done", self.i)
                     and self.at_word_end(self.i + 4)):
                 self.i += 4
@@ -413,7 +416,7 @@ cdef class _Parser:
                     body = self.sub_command(stop)
                     cmd.sub = [[body]]
                     return cmd
-                self.error("unexpected '('")
+                self.error(UNEXPECTED_OPEN_MSG)
             if c == u'#':
                 # a comment runs to the end of the line
                 while self.i < self.n and self.at(self.i) != u'\n':
@@ -489,7 +492,7 @@ cdef class _Parser:
         if self.s.startswith("((", self.i):
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
-                self.error("for (( ... )) is not an arithmetic expression")
+                self.error(ARITH_FOR_MSG)
             self.i = end
         elif self.i < self.n and not _is_meta(self.at(self.i)):
             name = _word_text(self.parse_word())
@@ -513,7 +516,7 @@ cdef class _Parser:
             else:
                 break
         if not (self.s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'do' in for loop")
+            self.error(FOR_DO_MSG)
         self.i += 2
         cmd.loop = (name, words, self.sub_list(_STOP_DONE))
         self.parse_redirects_only(cmd)
@@ -529,12 +532,12 @@ cdef class _Parser:
             self.parse_word()
         self.skip_blanks_newlines()
         if not (self.s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'in' after the case word")
+            self.error(CASE_IN_MSG)
         self.i += 2
         while True:
             self.skip_blanks()
             if self.i >= self.n:
-                self.error("missing closing 'esac'")
+                self.error(UNCLOSED_MSG % "esac")
             c = self.at(self.i)
             if c == u'\n':
                 self.i += 1
@@ -548,7 +551,7 @@ cdef class _Parser:
             while True:
                 self.skip_blanks()
                 if self.i >= self.n:
-                    self.error("missing ')' after a case pattern")
+                    self.error(CASE_PAREN_MSG)
                 c = self.at(self.i)
                 if c == u')':
                     self.i += 1
@@ -557,7 +560,7 @@ cdef class _Parser:
                     self.i += 1
                     continue
                 if _is_meta(c):
-                    self.error("unexpected %r in a case pattern" % chr(c))
+                    self.error(CASE_PATTERN_MSG % chr(c))
                 self.parse_word()
             tree.extend(self.parse_list(_STOP_ESAC))
             if len(tree) > C_MAX_COMMANDS:
@@ -590,7 +593,7 @@ cdef class _Parser:
                 if depth == 1:
                     if j + 1 < n and self.at(j + 1) == u')':
                         if _runs_commands(self.s, self.i + 2, j):
-                            self.error("command substitution inside an arithmetic expression")
+                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
@@ -653,7 +656,7 @@ cdef class _Parser:
         self.i = i
         self.skip_blanks()
         if self.i >= self.n or _ends_command(self.at(self.i)):
-            self.error("redirection without a target")
+            self.error(REDIRECT_MSG)
         target = self.parse_word()
         if op == "<<" or op == "<<-":
             if self.pending is None:
@@ -756,7 +759,7 @@ cdef class _Parser:
             if c == u"'":
                 j = s.find("'", self.i + 1)
                 if j < 0:
-                    self.error("unterminated single quote")
+                    self.error(SQUOTE_MSG)
                 parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
                 pieces = None
                 parts.append(_lit(s[self.i + 1:j], True))
@@ -822,7 +825,7 @@ cdef class _Parser:
         while True:
             self.i = self.scan(self.i, _DQUOTE_STOP)
             if self.i >= self.n:
-                self.error("unterminated double quote")
+                self.error(DQUOTE_MSG)
             c = self.at(self.i)
             if c == u'"':
                 text = _lit_text(s, pieces, run, self.i)
@@ -876,7 +879,7 @@ cdef class _Parser:
         self.i += 2
         while True:
             if self.i >= self.n:
-                self.error("unterminated $'...' string")
+                self.error(ANSI_C_MSG)
             c = self.at(self.i)
             if c == u"'":
                 self.i += 1
@@ -933,7 +936,7 @@ cdef class _Parser:
         if c == u'{':
             k = s.find("}", j + 1)
             if k < 0:
-                self.error("unterminated ${...}")
+                self.error(BRACE_MSG)
             self.i = k + 1
             m = j + 1
             while m < k:
@@ -971,7 +974,7 @@ cdef class _Parser:
         cdef _Parser sub
         while True:
             if j >= self.n:
-                self.error("unterminated backtick")
+                self.error(BACKTICK_MSG)
             c = self.at(j)
             if c == u'\\' and j + 1 < self.n:
                 d = self.at(j + 1)
@@ -1515,7 +1518,7 @@ cdef list _split_words(str text):
         if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
                 and cmd.heredoc is None and cmd.herestring is None):
             return [_word_text(w) for w in cmd.words]
-    raise ShellError("env -S string %r cannot be split into words" % text[:80])
+    raise ShellError(ENV_SPLIT_MSG % text[:80])
 
 
 cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
@@ -2172,12 +2175,12 @@ cdef bint _calls_itself(list tree, str name) except -1:
 cpdef list analyze(object command, object cwd="", object home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
     if not isinstance(command, str):
-        raise ShellError("command must be a string")
+        raise ShellError(NOT_STR_MSG)
     cdef str src = command if type(command) is str else str.__str__(command)
     if len(src) > C_MAX_LENGTH:
         raise LimitError(LENGTH_MSG)
     if "\x00" in src:
-        raise ShellError("command contains a NUL byte")
+        raise ShellError(NUL_MSG)
     cdef list tree = _parse(src, 0)
     cdef list out = []
     cdef _Ctx ctx = _Ctx.__new__(_Ctx)

@@ -17,12 +17,16 @@ import re
 from . import _inline
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DYN, ECHO_FLAGS,
-                            EXEC_PROGRAMS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
-                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELL_API, SHELLS,
-                            SQL_FLAGS, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_repr,
-                            command_tuple, container_exec, decode_b64, find_actions,
+from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
+                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+                            CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN, ECHO_FLAGS,
+                            ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
+                            LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
+                            MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
+                            MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
+                            SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                            UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
+                            command_repr, command_tuple, container_exec, decode_b64, find_actions,
                             interp_code_arg, interp_script_arg, printf_output, shell_code_arg,
                             shell_script_arg, sql_text, ssh_remote, su_command_arg, watch_exec)
 
@@ -92,7 +96,7 @@ class _Parser:
         self.pending = []  # [(cmd, delimiter, strip_tabs)]
 
     def error(self, msg):
-        raise ShellError("%s at offset %d" % (msg, self.i))
+        raise ShellError(AT_OFFSET_MSG % (msg, self.i))
 
     # -- lists, pipelines, commands
     def parse_list(self, stop):
@@ -102,7 +106,7 @@ class _Parser:
             self.skip_blanks()
             if self.i >= self.n:
                 if stop:
-                    self.error("missing closing %r" % stop)
+                    self.error(UNCLOSED_MSG % stop)
                 return tree
             c = s[self.i]
             if c == "\n":
@@ -126,7 +130,7 @@ class _Parser:
                 if stop == ")":
                     self.i += 1
                     return tree
-                self.error("unexpected ')'")
+                self.error(UNEXPECTED_CLOSE_MSG)
             if stop == "done" and s.startswith("done", self.i) and self.at_word_end(self.i + 4):
                 self.i += 4
                 return tree
@@ -202,7 +206,7 @@ class _Parser:
                     body = self.sub_command(stop)
                     cmd.sub = [[body]]
                     return cmd
-                self.error("unexpected '('")
+                self.error(UNEXPECTED_OPEN_MSG)
             if c == "#":
                 # a comment runs to the end of the line
                 while self.i < self.n and s[self.i] != "\n":
@@ -264,7 +268,7 @@ class _Parser:
         if s.startswith("((", self.i):
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
-                self.error("for (( ... )) is not an arithmetic expression")
+                self.error(ARITH_FOR_MSG)
             self.i = end
         elif self.i < self.n and s[self.i] not in _META:
             name = self.word_text(self.parse_word())
@@ -281,7 +285,7 @@ class _Parser:
         while self.i < self.n and s[self.i] in " \t;\n":
             self.i += 1
         if not (s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'do' in for loop")
+            self.error(FOR_DO_MSG)
         self.i += 2
         cmd.loop = (name, words, self.sub_list("done"))
         self.parse_redirects_only(cmd)
@@ -296,13 +300,13 @@ class _Parser:
             self.parse_word()
         self.skip_blanks_newlines()
         if not (s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'in' after the case word")
+            self.error(CASE_IN_MSG)
         self.i += 2
         tree = []
         while True:
             self.skip_blanks()
             if self.i >= self.n:
-                self.error("missing closing 'esac'")
+                self.error(UNCLOSED_MSG % "esac")
             c = s[self.i]
             if c == "\n":
                 self.i += 1
@@ -316,7 +320,7 @@ class _Parser:
             while True:
                 self.skip_blanks()
                 if self.i >= self.n:
-                    self.error("missing ')' after a case pattern")
+                    self.error(CASE_PAREN_MSG)
                 c = s[self.i]
                 if c == ")":
                     self.i += 1
@@ -325,7 +329,7 @@ class _Parser:
                     self.i += 1
                     continue
                 if c in _META:
-                    self.error("unexpected %r in a case pattern" % c)
+                    self.error(CASE_PATTERN_MSG % c)
                 self.parse_word()
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
@@ -362,7 +366,7 @@ class _Parser:
                 if depth == 1:
                     if j + 1 < n and s[j + 1] == ")":
                         if _runs_commands(s, self.i + 2, j):
-                            self.error("command substitution inside an arithmetic expression")
+                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
@@ -407,7 +411,7 @@ class _Parser:
         self.i = i
         self.skip_blanks()
         if self.i >= self.n or s[self.i] in "\n;&|)":
-            self.error("redirection without a target")
+            self.error(REDIRECT_MSG)
         target = self.parse_word()
         if op in ("<<", "<<-"):
             self.pending.append((cmd, self.word_text(target), op == "<<-"))
@@ -485,7 +489,7 @@ class _Parser:
             if c == "'":
                 j = s.find("'", self.i + 1)
                 if j < 0:
-                    self.error("unterminated single quote")
+                    self.error(SQUOTE_MSG)
                 if buf:
                     parts.append(("lit", "".join(buf), False))
                     buf = []
@@ -539,7 +543,7 @@ class _Parser:
         buf = []
         while True:
             if self.i >= self.n:
-                self.error("unterminated double quote")
+                self.error(DQUOTE_MSG)
             c = s[self.i]
             if c == '"':
                 self.i += 1
@@ -580,7 +584,7 @@ class _Parser:
         buf = []
         while True:
             if self.i >= self.n:
-                self.error("unterminated $'...' string")
+                self.error(ANSI_C_MSG)
             c = s[self.i]
             if c == "'":
                 self.i += 1
@@ -633,7 +637,7 @@ class _Parser:
         if c == "{":
             k = s.find("}", j + 1)
             if k < 0:
-                self.error("unterminated ${...}")
+                self.error(BRACE_MSG)
             body = s[j + 1:k]
             self.i = k + 1
             m = 0
@@ -664,7 +668,7 @@ class _Parser:
         buf = []
         while True:
             if j >= self.n:
-                self.error("unterminated backtick")
+                self.error(BACKTICK_MSG)
             c = s[j]
             if c == "\\" and j + 1 < self.n and s[j + 1] in "`\\$":
                 buf.append(s[j + 1])
@@ -994,7 +998,7 @@ def _split_words(text):
         if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
                 and cmd.heredoc is None and cmd.herestring is None):
             return [_Parser.word_text(w) for w in cmd.words]
-    raise ShellError("env -S string %r cannot be split into words" % text[:80])
+    raise ShellError(ENV_SPLIT_MSG % text[:80])
 
 
 def _unwrap(argv, ctx, env):
@@ -1485,11 +1489,11 @@ def _calls_itself(tree, name):
 def analyze(command, cwd="", home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
     if not isinstance(command, str):
-        raise ShellError("command must be a string")
+        raise ShellError(NOT_STR_MSG)
     if len(command) > MAX_LENGTH:
         raise LimitError(LENGTH_MSG)
     if "\x00" in command:
-        raise ShellError("command contains a NUL byte")
+        raise ShellError(NUL_MSG)
     tree = parse(command)
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)

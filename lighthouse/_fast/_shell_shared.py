@@ -40,6 +40,27 @@ LOOP_WORDS_MSG = "a for loop has more than %d words" % MAX_LOOP_WORDS
 LOOP_PASSES_MSG = "loops would judge their bodies more than %d times" % MAX_LOOP_PASSES
 LENGTH_MSG = "command is longer than %d characters" % MAX_LENGTH
 
+# Why a command cannot be analysed (ShellError), in both analysers' words.
+AT_OFFSET_MSG = "%s at offset %d"
+UNCLOSED_MSG = "missing closing %r"
+UNEXPECTED_CLOSE_MSG = "unexpected ')'"
+UNEXPECTED_OPEN_MSG = "unexpected '('"
+ARITH_FOR_MSG = "for (( ... )) is not an arithmetic expression"
+FOR_DO_MSG = "expected 'do' in for loop"
+CASE_IN_MSG = "expected 'in' after the case word"
+CASE_PAREN_MSG = "missing ')' after a case pattern"
+CASE_PATTERN_MSG = "unexpected %r in a case pattern"
+ARITH_SUBST_MSG = "command substitution inside an arithmetic expression"
+REDIRECT_MSG = "redirection without a target"
+SQUOTE_MSG = "unterminated single quote"
+DQUOTE_MSG = "unterminated double quote"
+ANSI_C_MSG = "unterminated $'...' string"
+BRACE_MSG = "unterminated ${...}"
+BACKTICK_MSG = "unterminated backtick"
+ENV_SPLIT_MSG = "env -S string %r cannot be split into words"
+NOT_STR_MSG = "command must be a string"
+NUL_MSG = "command contains a NUL byte"
+
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
 
