@@ -560,6 +560,25 @@ def test_base64_decode_into_shell_records_every_upstream(impl):
     assert {"cat", "base64"} <= set(only(cmds, "bash").code_from)
 
 
+@pytest.mark.parametrize("inner", [
+    "printf %s 'rm -rf /srv'",
+    "echo 726d202d7266202f737276 | xxd -r -p",
+    "echo 'vrs/ fr- mr' | rev",
+    "base64 -d <<< cm0gLXJmIC9zcnY=",
+    "echo 'rm -rf /srv' | tee -a",
+    "cat <<EOF\nrm -rf /srv\nEOF\n",
+])
+def test_static_output_of_a_substitution_is_analysed(impl, inner):
+    rm = only(analyze(impl, 'sh -c "$(%s)"' % inner), "rm")
+    assert args(rm) == ["-rf", "/srv"]
+
+
+def test_output_written_to_a_file_is_not_static(impl):
+    cmds = analyze(impl, "sh -c \"$(echo 'rm -rf /srv' | tee out.txt)\"")
+    assert "rm" not in programs(cmds)
+    assert only(cmds, "sh").dynamic
+
+
 def test_static_base64_into_shell_surfaces_decoded_commands(impl):
     blob = base64.b64encode(b"rm -rf /srv/data").decode()
     cmds = analyze(impl, "echo %s | base64 -d | sh" % blob)

@@ -31,16 +31,16 @@ from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
-                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
-                            CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN, ECHO_FLAGS,
+                            B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
+                            CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN,
                             ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
                             LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
                             MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
                             NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
                             SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                             WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_repr, command_tuple,
-                            container_exec, decode_b64 as _decode_b64, find_actions,
-                            interp_code_arg, interp_script_arg as _interp_script_arg, printf_output,
+                            container_exec, decode_b64 as _decode_b64, filtered_text, find_actions,
+                            interp_code_arg, interp_script_arg as _interp_script_arg, printed_text,
                             shell_code_arg as _shell_code_arg,
                             shell_script_arg as _shell_script_arg, sql_text as _sql_text,
                             ssh_remote, su_command_arg, watch_exec as _watch_exec)
@@ -1369,17 +1369,6 @@ cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     return out
 
 
-cdef bint _locates_program(str prog, list argv) except -1:
-    # `which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is.
-    cdef Py_ssize_t n = len(argv)
-    if n == 2 and prog == "which":
-        return not (<str>argv[1]).startswith("-")
-    if n == 3 and ((prog == "command" and argv[1] == "-v")
-                   or (prog == "type" and (argv[1] == "-P" or argv[1] == "-p"))):
-        return not (<str>argv[2]).startswith("-")
-    return False
-
-
 cdef object _static_output(list tree, _Ctx ctx):
     if len(tree) != 1:
         return None
@@ -1387,9 +1376,7 @@ cdef object _static_output(list tree, _Ctx ctx):
     return _static_output_pipe(pipe, len(pipe), ctx)
 
 
-cdef tuple _ECHO_FLAGS = ECHO_FLAGS
-cdef tuple _B64_DECODE = ("-d", "--decode", "-D")
-cdef tuple _B64_DECODE_PIPED = ("-d", "--decode", "-D", "-di")
+cdef tuple _B64_DECODE = B64_DECODE
 
 
 cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
@@ -1397,9 +1384,9 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
     without running anything (echo/printf of literals, through base64 -d, xxd -r -p,
     rev), else None."""
     cdef object text = None
-    cdef Py_ssize_t k, a0, nargv
+    cdef Py_ssize_t k
     cdef _Cmd cmd
-    cdef list argv
+    cdef list argv, args
     cdef str prog, a
     cdef bint dyn
     cdef str hs
@@ -1409,64 +1396,25 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
         if not argv:
             return None
         prog = normalize_program(argv[0])
-        nargv = len(argv)
-        if k == 0:
-            if prog == "echo":
-                a0 = 1
-                while a0 < nargv and argv[a0] in _ECHO_FLAGS:
-                    a0 += 1
-                text = " ".join(argv[a0:]) + "\n"
-            elif prog == "printf":
-                if nargv < 2:
+        args = argv[1:]
+        if k > 0:
+            text = filtered_text(prog, args, text)
+        else:
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            if text is None and cmd.herestring is not None and str_eq(prog, "base64"):
+                for a in args:
+                    if a in _B64_DECODE:
+                        break
+                else:
                     return None
-                text = printf_output(argv[1], argv[2:])
-                if text is None:
-                    return None
-            elif prog == "pwd":
-                text = ctx.cwd + "\n"
-            elif _locates_program(prog, argv):
-                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
-                text = argv[nargv - 1] + "\n"
-            elif prog == "cat" and nargv == 1 and cmd.heredoc is not None:
-                text = cmd.heredoc
-            elif cmd.herestring is not None and prog == "base64" and _any_in(argv, _B64_DECODE):
                 dyn = False
                 hs = _expand(cmd.herestring, ctx, &dyn, None)
                 if dyn:
                     return None
                 text = _decode_b64(hs)
-                if text is None:
-                    return None
-            else:
-                return None
-            continue
-        if prog == "base64" and _any_in(argv, _B64_DECODE_PIPED):
-            text = _decode_b64(text)
-        elif prog == "xxd" and _any_in(argv, ("-r",)):
-            try:
-                text = bytes.fromhex("".join(text.split())).decode("utf-8")
-            except ValueError:
-                return None
-        elif prog == "rev":
-            text = "\n".join(["".join(reversed(line)) for line in text.split("\n")])
-        elif prog == "cat" or prog == "tee":
-            for a in argv[1:]:
-                if not a.startswith("-"):
-                    return None
-        else:
-            return None
         if text is None:
             return None
     return text
-
-
-cdef inline bint _any_in(list argv, tuple options):
-    # any(a in options for a in argv[1:])
-    cdef Py_ssize_t k
-    for k in range(1, len(argv)):
-        if argv[k] in options:
-            return True
-    return False
 
 
 # What a program name means to the interpreter, in one dict lookup instead of a chain of

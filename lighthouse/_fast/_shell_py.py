@@ -18,17 +18,18 @@ from . import _inline
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
-                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
-                            CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN, ECHO_FLAGS,
+                            B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
+                            CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN,
                             ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
                             LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
                             MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
                             MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
                             SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
                             UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            command_repr, command_tuple, container_exec, decode_b64, find_actions,
-                            interp_code_arg, interp_script_arg, printf_output, shell_code_arg,
-                            shell_script_arg, sql_text, ssh_remote, su_command_arg, watch_exec)
+                            command_repr, command_tuple, container_exec, decode_b64, filtered_text,
+                            find_actions, interp_code_arg, interp_script_arg, printed_text,
+                            shell_code_arg, shell_script_arg, sql_text, ssh_remote, su_command_arg,
+                            watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -916,15 +917,6 @@ def _static_argv(cmd, ctx):
     return out
 
 
-def _locates_program(prog, args):
-    """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
-    if len(args) == 1 and prog == "which":
-        return not args[0].startswith("-")
-    if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
-        return not args[1].startswith("-")
-    return False
-
-
 def _static_output(tree, ctx, upto=None):
     """The text a pipeline prints, when it is computable without running anything
     (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
@@ -935,54 +927,19 @@ def _static_output(tree, ctx, upto=None):
     for k, cmd in enumerate(pipe):
         argv = _static_argv(cmd, ctx)
         if not argv:
-            if cmd.herestring is not None and k == 0 and argv is not None:
-                return None
             return None
         prog = normalize_program(argv[0])
         args = argv[1:]
-        if k == 0:
-            if prog == "echo":
-                j = 0
-                while j < len(args) and args[j] in ECHO_FLAGS:
-                    j += 1
-                text = " ".join(args[j:]) + "\n"
-            elif prog == "printf":
-                if not args:
-                    return None
-                text = printf_output(args[0], args[1:])
-                if text is None:
-                    return None
-            elif prog == "pwd":
-                text = ctx.cwd + "\n"
-            elif _locates_program(prog, args):
-                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
-                text = args[-1] + "\n"
-            elif prog == "cat" and not args and cmd.heredoc is not None:
-                text = cmd.heredoc
-            elif cmd.herestring is not None and prog == "base64" and any(
-                    a in ("-d", "--decode", "-D") for a in args):
+        if k > 0:
+            text = filtered_text(prog, args, text)
+        else:
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            if text is None and cmd.herestring is not None and prog == "base64" and any(
+                    a in B64_DECODE for a in args):
                 hs = _expand(cmd.herestring, ctx)
                 if hs.dynamic:
                     return None
                 text = decode_b64(hs.value)
-                if text is None:
-                    return None
-            else:
-                return None
-            continue
-        if prog == "base64" and any(a in ("-d", "--decode", "-D", "-di") for a in args):
-            text = decode_b64(text)
-        elif prog == "xxd" and "-r" in args:
-            try:
-                text = bytes.fromhex("".join(text.split())).decode("utf-8")
-            except ValueError:
-                return None
-        elif prog == "rev":
-            text = "\n".join(line[::-1] for line in text.split("\n"))
-        elif prog in ("cat", "tee") and not [a for a in args if not a.startswith("-")]:
-            pass
-        else:
-            return None
         if text is None:
             return None
     return text

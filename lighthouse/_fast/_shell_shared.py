@@ -267,6 +267,56 @@ def printf_output(fmt, args):
     return "".join([one.replace("%s", a) for a in (args or [""])])
 
 
+B64_DECODE = ("-d", "--decode", "-D")
+
+
+def _locates_program(prog, args):
+    """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
+    if len(args) == 1 and prog == "which":
+        return not args[0].startswith("-")
+    if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
+        return not args[1].startswith("-")
+    return False
+
+
+def printed_text(prog, args, cwd, heredoc):
+    """What the first command of a pipeline prints, when it is known without running
+    anything: echo and printf of their arguments, pwd, the path `which NAME` (or
+    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc; else None. (A
+    base64 -d of a here-string is for the caller, which expands the word.)"""
+    if prog == "echo":
+        j = 0
+        while j < len(args) and args[j] in ECHO_FLAGS:
+            j += 1
+        return " ".join(args[j:]) + "\n"
+    if prog == "printf":
+        return printf_output(args[0], args[1:]) if args else None
+    if prog == "pwd":
+        return cwd + "\n"
+    if _locates_program(prog, args):
+        return args[-1] + "\n"
+    if prog == "cat" and not args and heredoc is not None:
+        return heredoc
+    return None
+
+
+def filtered_text(prog, args, text):
+    """What a later command of a pipeline makes of the known text piped into it, when
+    that is known too: base64 -d, xxd -r, rev, cat or tee without files; else None."""
+    if prog == "base64" and any(a in B64_DECODE or a == "-di" for a in args):
+        return decode_b64(text)
+    if prog == "xxd" and "-r" in args:
+        try:
+            return bytes.fromhex("".join(text.split())).decode("utf-8")
+        except ValueError:
+            return None
+    if prog == "rev":
+        return "\n".join([line[::-1] for line in text.split("\n")])
+    if (prog == "cat" or prog == "tee") and all(a.startswith("-") for a in args):
+        return text
+    return None
+
+
 def interp_code_arg(family, flags, args):
     """For `python -c CODE`, `node -e CODE`, ...: index of CODE in args, or -1. flags
     are the family's code options (CODE_FLAGS); python also takes them bundled (-Ic)."""
