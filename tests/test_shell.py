@@ -1006,3 +1006,13 @@ def test_bypass_classes_are_closed(make_validator, command, verdict):
 def test_bypass_lookalikes_are_not_denied(make_validator, command):
     d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
     assert d.verdict != "deny", (command, d)
+
+
+def test_simple_command_built_by_a_caller(impl):
+    sc = impl[1].SimpleCommand("rm", ("-rf", "/srv"), "/w", sudo=True, env={"A": "1"},
+                               redirects=[(">", "log")], origin="test")
+    assert sc.as_tuple() == ("rm", ("-rf", "/srv"), "/w", True, (("A", "1"),), ((">", "log"),),
+                             (), (), (), "test", "", False)
+    assert type(sc.args) is list
+    assert repr(sc) == ("SimpleCommand('rm', ['-rf', '/srv'], sudo, redirects=[('>', 'log')], "
+                        "origin='test')")

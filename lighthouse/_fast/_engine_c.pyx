@@ -48,7 +48,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
                              NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
-                             TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, check_fallback,
+                             TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
                              engine_tables)
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts
@@ -2555,11 +2555,7 @@ cdef class Checker:
 
     def __init__(self, engine, generation=1, cache_size=65536, cache_ttl=300.0,
                  fallback="ask", raw=False):
-        self.fallback = check_fallback(fallback)
-        self.engine = engine
-        self.generation = generation
-        self.cache = DecisionCache(cache_size, cache_ttl)
-        self.raw = raw
+        checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
     def set_engine(self, engine, generation):
         """Swap in a new policy; entries cached under older generations become misses."""

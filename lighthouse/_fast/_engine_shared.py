@@ -75,6 +75,16 @@ def engine_tables(rule_specs, program_specs, Rule, ProgramSpec):
     return (rules, programs) + index_rules(rules)
 
 
+def checker_init(checker, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache):
+    """Checker(engine, generation, cache_size, cache_ttl, fallback, raw), with the engine's
+    own DecisionCache class."""
+    checker.fallback = check_fallback(fallback)
+    checker.engine = engine
+    checker.generation = generation
+    checker.cache = DecisionCache(cache_size, cache_ttl)
+    checker.raw = raw
+
+
 def check_fallback(fallback):
     """A checker's fallback verdict, checked: allow, ask or deny (ValueError otherwise)."""
     if fallback not in ("allow", "ask", "deny"):

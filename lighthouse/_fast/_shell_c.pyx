@@ -38,7 +38,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG
                             MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
                             NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
                             SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_repr, command_tuple,
+                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init, command_repr, command_tuple,
                             container_exec, decode_b64 as _decode_b64, filtered_text, find_actions,
                             interp_code_arg, interp_script_arg as _interp_script_arg, printed_text,
                             shell_code_arg as _shell_code_arg,
@@ -68,22 +68,11 @@ cdef str _WRAPPERS_MSG = WRAPPERS_MSG
 cdef class SimpleCommand:
     """One program the shell would run, with the context rules need to judge it."""
 
-    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
-                 origin="", code="", dynamic=False):
-        self.program = program
-        self.args = args if type(args) is list else list(args)
-        self.cwd = cwd
-        self.sudo = sudo
-        self.env = env if env is not None else {}
-        self.redirects = list(redirects)
-        self.pipe_in = ()
-        self.pipeline = ()
-        self.code_from = ()
-        self.origin = origin
-        self.code = code
-        self.dynamic = dynamic
+    # The reference binds these to the shared functions; a cdef class needs methods. The
+    # analyser itself builds its commands with _new_sc.
+    def __init__(self, *args, **kwargs):
+        command_init(self, *args, **kwargs)
 
-    # the reference binds these two to the shared functions; a cdef class needs methods
     def as_tuple(self):
         return command_tuple(self)
 

@@ -26,7 +26,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG
                             MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
                             SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
                             UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            command_repr, command_tuple, container_exec, decode_b64, filtered_text,
+                            command_init, command_repr, command_tuple, container_exec, decode_b64, filtered_text,
                             find_actions, interp_code_arg, interp_script_arg, printed_text,
                             shell_code_arg, shell_script_arg, sql_text, ssh_remote, su_command_arg,
                             watch_exec)
@@ -42,21 +42,7 @@ class SimpleCommand:
         "pipeline", "code_from", "origin", "code", "dynamic",
     )
 
-    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
-                 origin="", code="", dynamic=False):
-        self.program = program
-        self.args = args
-        self.cwd = cwd
-        self.sudo = sudo
-        self.env = env if env is not None else {}
-        self.redirects = list(redirects)
-        self.pipe_in = ()
-        self.pipeline = ()
-        self.code_from = ()
-        self.origin = origin
-        self.code = code
-        self.dynamic = dynamic
-
+    __init__ = command_init
     as_tuple = command_tuple
     __repr__ = command_repr
 

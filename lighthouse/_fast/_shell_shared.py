@@ -433,6 +433,24 @@ def container_exec(prog, args):
 
 # ------------------------------------------------ SimpleCommand, for both analysers
 
+def command_init(sc, program, args, cwd, sudo=False, env=None, redirects=(), origin="", code="",
+                 dynamic=False):
+    """SimpleCommand(program, args, cwd, ...): the fields a caller gives, and no pipeline
+    or code sources yet (the analysers fill those in)."""
+    sc.program = program
+    sc.args = args if type(args) is list else list(args)
+    sc.cwd = cwd
+    sc.sudo = sudo
+    sc.env = env if env is not None else {}
+    sc.redirects = list(redirects)
+    sc.pipe_in = ()
+    sc.pipeline = ()
+    sc.code_from = ()
+    sc.origin = origin
+    sc.code = code
+    sc.dynamic = dynamic
+
+
 def command_tuple(sc):
     """Every field of a SimpleCommand as a tuple of immutable values (for comparing)."""
     return (sc.program, tuple(sc.args), sc.cwd, sc.sudo,
