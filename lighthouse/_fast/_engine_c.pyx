@@ -51,7 +51,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
                              engine_tables)
 from ._errors import LimitError, ShellError
-from ._globs import glob_facts, glob_list_parts
+from ._globs import glob_facts, glob_list_parts, seg_match
 from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, prefilter
@@ -868,87 +868,14 @@ cdef bint _text_match(GlobList gl, object value) except -1:
         return value in gl.exact
     if gl.pos:
         for g in gl.pos:
-            if _seg_match_obj(g[1], value, True):
+            if seg_match(g[1], value, True):
                 break
         else:
             return False
     for g in gl.neg:
-        if _seg_match_obj(g[1], value, True):
+        if seg_match(g[1], value, True):
             return False
     return True
-
-
-cdef bint _seg_match_obj(object pat, object s, bint cross_slash) except -1:
-    pi = si = 0
-    np_, ns = len(pat), len(s)
-    star_p = -1
-    star_s = 0
-    while si < ns:
-        if pi < np_:
-            c = pat[pi]
-            if c == "*":
-                star_p = pi
-                star_s = si
-                pi += 1
-                continue
-            if c == "?":
-                if cross_slash or s[si] != "/":
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "[":
-                end, ok = _class_match_obj(pat, pi, s[si])
-                if end > 0:
-                    if ok:
-                        pi = end
-                        si += 1
-                        continue
-                elif c == s[si]:
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "\\" and pi + 1 < np_:
-                if pat[pi + 1] == s[si]:
-                    pi += 2
-                    si += 1
-                    continue
-            elif c == s[si]:
-                pi += 1
-                si += 1
-                continue
-        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
-            star_s += 1
-            si = star_s
-            pi = star_p + 1
-            continue
-        return False
-    while pi < np_ and pat[pi] == "*":
-        pi += 1
-    return pi == np_
-
-
-cdef tuple _class_match_obj(object pat, object pi, object ch):
-    j = pi + 1
-    negate = False
-    if j < len(pat) and pat[j] in "!^":
-        negate = True
-        j += 1
-    first = True
-    ok = False
-    while j < len(pat) and (first or pat[j] != "]"):
-        first = False
-        lo = pat[j]
-        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
-            if lo <= ch <= pat[j + 2]:
-                ok = True
-            j += 3
-        else:
-            if lo == ch:
-                ok = True
-            j += 1
-    if j >= len(pat):
-        return -1, False
-    return j + 1, ok != negate
 
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):

@@ -23,7 +23,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
                              UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables)
 from ._errors import LimitError
-from ._globs import glob_facts, glob_list_parts
+from ._globs import glob_facts, glob_list_parts, seg_match
 from ._keys import finish
 from ._rulespec import FIELDS, VERDICTS, decision_dict, decision_repr, priority, program_fields, rule_fields
 from ._shell_py import DYN, ShellError, analyze, normpath
@@ -32,82 +32,6 @@ __all__ = list(ENGINE_API)
 
 
 # ------------------------------------------------------------------- globs
-
-def _seg_match(pat, s, cross_slash):
-    """Wildcard match of one segment: `*` `?` `[...]`; linear in practice, O(n*m) worst."""
-    pi = si = 0
-    np_, ns = len(pat), len(s)
-    star_p = -1
-    star_s = 0
-    while si < ns:
-        if pi < np_:
-            c = pat[pi]
-            if c == "*":
-                star_p = pi
-                star_s = si
-                pi += 1
-                continue
-            if c == "?":
-                if cross_slash or s[si] != "/":
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "[":
-                end, ok = _class_match(pat, pi, s[si])
-                if end > 0:
-                    if ok:
-                        pi = end
-                        si += 1
-                        continue
-                elif c == s[si]:
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "\\" and pi + 1 < np_:
-                if pat[pi + 1] == s[si]:
-                    pi += 2
-                    si += 1
-                    continue
-            elif c == s[si]:
-                pi += 1
-                si += 1
-                continue
-        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
-            star_s += 1
-            si = star_s
-            pi = star_p + 1
-            continue
-        return False
-    while pi < np_ and pat[pi] == "*":
-        pi += 1
-    return pi == np_
-
-
-def _class_match(pat, pi, ch):
-    """Match `ch` against the class starting at pat[pi] == '['. Returns (end, ok);
-    end == -1 when the bracket is not a class (then it is a literal '[')."""
-    j = pi + 1
-    negate = False
-    if j < len(pat) and pat[j] in "!^":
-        negate = True
-        j += 1
-    first = True
-    ok = False
-    while j < len(pat) and (first or pat[j] != "]"):
-        first = False
-        lo = pat[j]
-        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
-            if lo <= ch <= pat[j + 2]:
-                ok = True
-            j += 3
-        else:
-            if lo == ch:
-                ok = True
-            j += 1
-    if j >= len(pat):
-        return -1, False
-    return j + 1, ok != negate
-
 
 class PathGlob:
     """A path glob split into segments, with the facts that let most non-matching values
@@ -136,18 +60,18 @@ class PathGlob:
             if n != len(segs):
                 return False
             for i in range(self.nprefix, n):
-                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                if not (v[i] == segs[i] if self.literal[i] else seg_match(segs[i], v[i], False)):
                     return False
             return True
         if shape == 1:
             for i in range(self.nprefix, len(segs) - 1):
-                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                if not (v[i] == segs[i] if self.literal[i] else seg_match(segs[i], v[i], False)):
                     return False
             return True
         if shape == 2:
             off = n - len(segs)
             for i in range(1, len(segs)):
-                if not (v[off + i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[off + i], False)):
+                if not (v[off + i] == segs[i] if self.literal[i] else seg_match(segs[i], v[off + i], False)):
                     return False
             return True
         return _match_segs(segs, v)
@@ -171,7 +95,7 @@ def _match_segs(psegs, vsegs):
             for k in range(nv, j - 1, -1):
                 stack.append((i + 1, k))
             continue
-        if j < nv and _seg_match(p, vsegs[j], False):
+        if j < nv and seg_match(p, vsegs[j], False):
             stack.append((i + 1, j + 1))
     return False
 
@@ -190,9 +114,9 @@ class GlobList:
     def match_text(self, value):
         if self.exact is not None:
             return value in self.exact
-        if self.pos and not any(_seg_match(g[1], value, True) for g in self.pos):
+        if self.pos and not any(seg_match(g[1], value, True) for g in self.pos):
             return False
-        return not any(_seg_match(g[1], value, True) for g in self.neg)
+        return not any(seg_match(g[1], value, True) for g in self.neg)
 
     def match_forms(self, forms):
         """forms: (abs_segs, home_segs or None, ws_segs or None)."""

@@ -7,7 +7,7 @@ module turns a rule's pattern list into what they are built from.
 from __future__ import annotations
 
 __all__ = ["expand_braces", "glob_parts", "compile_glob", "compile_globs", "glob_list_parts",
-           "glob_facts", "tail_index"]
+           "glob_facts", "tail_index", "seg_match", "class_match"]
 
 _WILD = "*?[\\"
 
@@ -149,3 +149,81 @@ def tail_index(globs):
         else:
             other.append(g)
     return by_tail, other
+
+
+def seg_match(pat, s, cross_slash):
+    """Wildcard match of one segment: `*` `?` `[...]`; linear in practice, O(n*m) worst.
+    The pure engine's matcher, and the compiled one's for values that are not exact str
+    (its own typed matchers read str buffers)."""
+    pi = si = 0
+    np_, ns = len(pat), len(s)
+    star_p = -1
+    star_s = 0
+    while si < ns:
+        if pi < np_:
+            c = pat[pi]
+            if c == "*":
+                star_p = pi
+                star_s = si
+                pi += 1
+                continue
+            if c == "?":
+                if cross_slash or s[si] != "/":
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "[":
+                end, ok = class_match(pat, pi, s[si])
+                if end > 0:
+                    if ok:
+                        pi = end
+                        si += 1
+                        continue
+                elif c == s[si]:
+                    pi += 1
+                    si += 1
+                    continue
+            elif c == "\\" and pi + 1 < np_:
+                if pat[pi + 1] == s[si]:
+                    pi += 2
+                    si += 1
+                    continue
+            elif c == s[si]:
+                pi += 1
+                si += 1
+                continue
+        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
+            star_s += 1
+            si = star_s
+            pi = star_p + 1
+            continue
+        return False
+    while pi < np_ and pat[pi] == "*":
+        pi += 1
+    return pi == np_
+
+
+def class_match(pat, pi, ch):
+    """Match `ch` against the class starting at pat[pi] == '['. Returns (end, ok);
+    end == -1 when the bracket is not a class (then it is a literal '[')."""
+    j = pi + 1
+    negate = False
+    if j < len(pat) and pat[j] in "!^":
+        negate = True
+        j += 1
+    first = True
+    ok = False
+    while j < len(pat) and (first or pat[j] != "]"):
+        first = False
+        lo = pat[j]
+        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
+            if lo <= ch <= pat[j + 2]:
+                ok = True
+            j += 3
+        else:
+            if lo == ch:
+                ok = True
+            j += 1
+    if j >= len(pat):
+        return -1, False
+    return j + 1, ok != negate
