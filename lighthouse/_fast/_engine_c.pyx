@@ -62,12 +62,18 @@ __all__ = list(ENGINE_API)
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
 
-# The verdict codes, limits and tables live in _engine_shared (shared with the reference);
-# each is bound here to a typed module global, read as a C value on the hot path.
-cdef int C_ALLOW = ALLOW
-cdef int C_ASK = ASK
-cdef int C_DENY = DENY
-cdef int C_MISS = MISS
+# The verdict codes, limits and tables live in _engine_shared (shared with the reference).
+# The verdict codes are C constants here, so that comparing and building them costs no
+# conversion, checked against the shared ones at import; the rest is bound to typed
+# module globals, read as C values on the hot path.
+cdef enum:
+    C_ALLOW = 0
+    C_ASK = 1
+    C_DENY = 2
+    C_MISS = 3
+
+if (C_ALLOW, C_ASK, C_DENY, C_MISS) != (ALLOW, ASK, DENY, MISS):
+    raise ImportError("_engine_c's verdict codes differ from _engine_shared's")
 cdef Py_ssize_t C_MAX_PATH_SEGMENTS = MAX_PATH_SEGMENTS
 cdef Py_ssize_t C_MAX_MATCH_LENGTH = MAX_MATCH_LENGTH
 cdef Py_ssize_t C_MAX_TOOL_LENGTH = MAX_TOOL_LENGTH
