@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # 1: rebuild the extensions with a gcc profile of a training workload (tools/pgo.py)
 PGO ?= 1
-SOURCES := pyproject.toml setup.py tools/pgo.py $(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
+SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.py \
+	$(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
 .PHONY: install lint test test-pure bench bench-grpc serve protos clean
 

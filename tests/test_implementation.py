@@ -21,6 +21,11 @@ def test_compiled_module_loaded_when_expected():
         assert _fast.engine.__name__.endswith("_engine_c")
         assert _fast.shell.__name__.endswith("_shell_c")
         assert _fast.wire.__name__.endswith("_wire_c")
+        # the shared argv readers run compiled in the compiled build, from the same source
+        from lighthouse._fast import _shell_shared, _shell_shared_c
+        assert _fast.shell.find_actions is _shell_shared_c.find_actions
+        assert type(_shell_shared_c.find_actions) is not type(_shell_shared.find_actions)
+        assert _shell_shared_c.SHELL_API == _shell_shared.SHELL_API
     else:
         assert not _fast.COMPILED
 

@@ -30,20 +30,21 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
-                            B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
-                            CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN,
-                            ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
-                            LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
-                            MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
-                            NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
-                            SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init, command_repr, command_tuple,
-                            container_exec, decode_b64 as _decode_b64, filtered_text, find_actions,
-                            interp_code_arg, interp_script_arg as _interp_script_arg, printed_text,
-                            shell_code_arg as _shell_code_arg,
-                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                            ssh_remote, su_command_arg, watch_exec as _watch_exec)
+from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
+                              B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
+                              CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,
+                              DYN, ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
+                              LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
+                              MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
+                              NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
+                              SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                              WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init,
+                              command_repr, command_tuple, container_exec,
+                              decode_b64 as _decode_b64, filtered_text, find_actions,
+                              interp_code_arg, interp_script_arg as _interp_script_arg,
+                              printed_text, shell_code_arg as _shell_code_arg,
+                              shell_script_arg as _shell_script_arg, sql_text as _sql_text,
+                              ssh_remote, su_command_arg, watch_exec as _watch_exec)
 
 __all__ = list(SHELL_API)
 
