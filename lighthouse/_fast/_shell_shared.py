@@ -2,8 +2,9 @@
 tables of programs (wrappers and their options, shells, interpreters and their code
 flags, database clients, option sets of find, ssh and container exec).
 
-The pure analyser (_shell_py.py) reads these directly; the compiled one binds each to a
-typed module global at import, so a table is changed here and nowhere else. The argv
+The pure analyser (_shell_py.py) imports this source; the compiled one imports the same
+source compiled by Cython as _shell_shared_c (setup.py) and binds each table to a typed
+module global at import, so a table or a reader is changed here and nowhere else. The argv
 readers of particular programs (where a shell's -c code or an interpreter's script
 argument is, the SQL a database client runs, what find, ssh, su and container exec run,
 what printf prints) are here too: they run only for those programs, so they need no
