@@ -346,7 +346,8 @@ def cmd_tokens(args):
     from .server.auth import TokenFileError, TokenStore, add_token, revoke_tokens
     try:
         if args.tokens_cmd == "add":
-            token = add_token(args.file, args.agent_id, admin=args.admin)
+            token = add_token(args.file, args.agent_id, admin=args.admin, expert=args.expert,
+                              agent=True if args.agent else None)
             print(token)
             print("lighthouse: token for %r added to %s (shown once; the file keeps only its hash)"
                   % (args.agent_id, args.file), file=sys.stderr)
@@ -358,7 +359,8 @@ def cmd_tokens(args):
         else:
             store = TokenStore(args.file)
             for digest, ident in sorted(store.items(), key=lambda kv: kv[1].agent_id):
-                print("%-32s %s...%s" % (ident.agent_id, digest[:19], " admin" if ident.admin else ""))
+                roles = "".join(" " + r for r in ident.roles if r != "agent" or ident.expert)
+                print("%-32s %s...%s" % (ident.agent_id, digest[:19], roles))
     except (TokenFileError, OSError) as e:
         print("lighthouse tokens: %s" % e, file=sys.stderr)
         return EXIT_ERROR
@@ -606,6 +608,10 @@ def build_parser():
     p = tsub.add_parser("add", help="create a token for an agent, print it once, store its hash")
     p.add_argument("agent_id")
     p.add_argument("--admin", action="store_true", help="also allow the Admin service (reload, stats)")
+    p.add_argument("--expert", action="store_true",
+                   help="an expert's token: allows the ExpertHub service (judging escalated calls) and, "
+                        "without --agent, not the Validator service")
+    p.add_argument("--agent", action="store_true", help="with --expert: also an agent's token")
     p.add_argument("--file", required=True, help="the tokens file (created with mode 0600)")
     p.set_defaults(func=cmd_tokens)
     p = tsub.add_parser("revoke", help="remove every token of an agent")

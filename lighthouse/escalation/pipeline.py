@@ -18,8 +18,9 @@ or timed out): nothing is answered allow because something failed.
   generation) share one evaluation; each caller still waits no longer than its own
   deadline, and the evaluation is cancelled when no caller waits for it any more.
 - Decisions a tier made (never fail-mode answers, nor decisions made after an earlier
-  tier failed) go into a SlowDecisionCache stamped with the policy generation, so that a
-  repeated call is answered without asking a tier again.
+  tier failed, nor answers the tier marked not ``reusable``) go into a SlowDecisionCache
+  stamped with the policy generation, so that a repeated call is answered without
+  asking a tier again.
 
 :meth:`EscalationPipeline.escalator` adapts the pipeline to the server's
 ``Decider(escalator=...)`` seam (a Pending in, an EscalationResult or None out).
@@ -38,7 +39,7 @@ from .._fast import engine as _engine
 from .breaker import CircuitBreaker
 from .cache import CachedDecision, SlowDecisionCache
 from .stats import EscalationStats
-from .tiers import KINDS, STRICTNESS, Escalation, Stage, check_answer, stricter
+from .tiers import KINDS, STRICTNESS, Escalation, Stage, TierUndecided, check_answer, stricter
 
 __all__ = ["EscalationPipeline", "Outcome"]
 
@@ -366,6 +367,13 @@ class EscalationPipeline:
                 failures.append(("deadline", "escalation deadline of %s passed in %s"
                                  % (_seconds(self.escalation_deadline), name)))
                 break
+            except TierUndecided as e:
+                # Not the backend's fault (too few experts): the fail mode, breaker untouched.
+                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                breaker.release()
+                stats.outcome(name, "undecided")
+                failures.append(("undecided", "%s: %s" % (name, e)))
+                continue
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():
                     breaker.release()
@@ -411,7 +419,7 @@ class EscalationPipeline:
         return ("", None, failures, standing[1] if standing else None, standing[0] if standing else "")
 
     def _store(self, esc, kind, answer, epoch):
-        if esc.key:
+        if esc.key and answer.reusable:
             self.cache.put(esc.key, esc.generation,
                            CachedDecision(answer.verdict, answer.reason, answer.decided_by, kind,
                                           esc.escalation_id), epoch)

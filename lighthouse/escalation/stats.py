@@ -6,7 +6,7 @@ Exported by :func:`families` (names as Prometheus sees them):
 
 - ``lighthouse_escalations_total{tier,outcome}``: what each tier did with the calls it
   was asked (allow, ask, deny, handed_on, no_opinion, timeout, error, invalid,
-  circuit_open).
+  circuit_open, undecided: the tier could not decide, e.g. no expert for the call).
 - ``lighthouse_escalation_answers_total{tier,verdict}``: the answers escalated calls got,
   by the tier that gave them (policy, expert, cache, fallback).
 - ``lighthouse_escalation_fail_mode_total{cause}``: fail-mode answers by the first thing
@@ -20,6 +20,9 @@ Exported by :func:`families` (names as Prometheus sees them):
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
 
+With an expert tier, the expert families of lighthouse.experts.stats (escalations by
+expert and outcome, answer times, experts connected, quorum outcomes, rejected answers).
+
 The duration histograms per tier kind, ``decision_time["policy"]`` and
 ``decision_time["expert_escalation"]``, are lighthouse.metrics Histograms: the server
 shares them with its own ``Stats.decision_time`` so that they appear in
@@ -32,7 +35,8 @@ from ..metrics import DURATION_BUCKETS_NS, Histogram
 
 __all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES"]
 
-OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open")
+OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open",
+            "undecided")
 FAIL_CAUSES = ("timeout", "error", "invalid", "circuit_open", "deadline", "queue_full", "undecided")
 ANSWER_TIERS = ("policy", "expert", "cache", "fallback")
 
@@ -57,6 +61,7 @@ class EscalationStats:
         self.rule_asks_kept = 0             # rule asks not escalated (escalate = false)
         self.breakers = {}
         self.cache = None
+        self.experts = None                 # lighthouse.experts.stats.ExpertStats, with an expert tier
 
     def outcome(self, tier, outcome):
         key = (tier, outcome)
@@ -90,6 +95,7 @@ class EscalationStats:
             "coalesced": self.coalesced,
             "rule_asks_kept": self.rule_asks_kept,
             "breakers": {b: br.snapshot() for b, br in self.breakers.items()},
+            "experts": self.experts.snapshot() if self.experts is not None else None,
         }
 
 
@@ -129,6 +135,9 @@ def merge_snapshots(snaps):
             breakers[b] = {"state": state, "opened": mine["opened"] + st["opened"],
                            "closed": mine["closed"] + st["closed"], "rejected": mine["rejected"] + st["rejected"]}
         out["breakers"] = breakers
+    if any(s.get("experts") for s in snaps):
+        from ..experts.stats import merge as merge_experts
+        out["experts"] = merge_experts([s.get("experts") for s in snaps])
     return out
 
 
@@ -193,6 +202,9 @@ def families(snap, durations=False):
                               value=snap["cache_misses"])
     yield GaugeMetricFamily("lighthouse_escalation_cache_entries", "Entries in the slow-tier cache",
                             value=snap["cache_entries"])
+    if snap.get("experts"):
+        from ..experts.stats import families as expert_families
+        yield from expert_families(snap["experts"])
     if durations:
         fam = HistogramMetricFamily("lighthouse_escalation_duration_seconds",
                                     "Time inside a slow tier, by operation type", labels=["operation"])

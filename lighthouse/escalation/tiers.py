@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol, runtime_checkable
 
-__all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer",
+__all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer", "TierUndecided",
            "VERDICTS", "STRICTNESS", "stricter", "KINDS", "MAX_REASON"]
 
 VERDICTS = ("allow", "ask", "deny")
@@ -67,7 +67,9 @@ class TierAnswer:
     decided (e.g. "policy:data.lighthouse.decision", "expert:security-llm"), and becomes
     the Decision's rule_id. ``escalate`` hands the call on to the next tier, this answer
     standing if no later tier has an opinion. ``category`` is a free label (an expert
-    routing category), ``quorum`` how many experts agreed (0 when no vote was taken)."""
+    routing category), ``quorum`` how many experts agreed (0 when no vote was taken).
+    ``reusable`` False keeps the decision out of the slow-tier cache (an expert answer
+    not marked reusable): a repeat of the call is escalated again."""
 
     verdict: str
     reason: str
@@ -75,6 +77,14 @@ class TierAnswer:
     escalate: bool = False
     category: str = ""
     quorum: int = 0
+    reusable: bool = True
+
+
+class TierUndecided(Exception):
+    """Raised by a tier that cannot decide a call for a reason that is not its backend's
+    failure (no expert serves the call, too few experts for its quorum): the call goes
+    on to the next tier or the fail mode, as after an error, but the tier's circuit
+    breaker is not charged and nothing is cached."""
 
 
 @runtime_checkable
@@ -129,13 +139,13 @@ def check_answer(answer):
     verdict = answer.verdict
     if type(verdict) is not str or verdict not in STRICTNESS:
         return None, "answered an invalid verdict %.40r" % (verdict,)
-    if type(answer.escalate) is not bool:
-        return None, "answered a non-boolean escalate %.40r" % (answer.escalate,)
+    if type(answer.escalate) is not bool or type(answer.reusable) is not bool:
+        return None, "answered a non-boolean escalate or reusable %.40r" % ((answer.escalate, answer.reusable),)
     if type(answer.reason) is not str or type(answer.decided_by) is not str or type(answer.category) is not str:
         return None, "answered a reason, decided_by or category that is not text"
     if type(answer.quorum) is not int or answer.quorum < 0:
         return None, "answered an invalid quorum %.40r" % (answer.quorum,)
     if len(answer.reason) > MAX_REASON or len(answer.decided_by) > 256:
         answer = TierAnswer(verdict, answer.reason[:MAX_REASON], answer.decided_by[:256], answer.escalate,
-                            answer.category[:256], answer.quorum)
+                            answer.category[:256], answer.quorum, answer.reusable)
     return answer, None

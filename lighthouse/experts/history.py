@@ -1,0 +1,88 @@
+"""What each session did recently, sent to experts with its escalations.
+
+:class:`SessionHistory` keeps, for each session id, the last :data:`~lighthouse.experts.base.HISTORY`
+decisions (tool, the first characters of its input, verdict and tier), and at most
+``max_sessions`` sessions, least recently used first out. Recording is on the hot path
+(lighthouse.server.core.Decider records every decision of a call that names a session,
+when experts are configured), so it stores raw values only: the input text cut to
+:data:`KEEP` characters (no parse, no copy for short inputs), an answer index; the
+readable summary is made when an escalation asks for it (:meth:`SessionHistory.recent`).
+The history holds what the agent asked to do and what it was told, never tool outputs
+or file contents: nothing the agent has read reaches an expert this way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict, deque
+
+from ..vocab import TIER_NAMES, VERDICT_NAMES
+from .base import HISTORY
+
+__all__ = ["SessionHistory", "summarize", "SUMMARY", "KEEP"]
+
+SUMMARY = 200           # characters of a decision's summary
+KEEP = 512              # characters of a call's input_json kept to make the summary from
+_NT = len(TIER_NAMES)
+_PATHS = ("command", "file_path", "notebook_path", "path", "url", "pattern", "query")
+
+
+def summarize(tool, text):
+    """A short, readable summary of a call's input (JSON text, possibly cut): the Bash
+    command, the file path or URL, else the text itself, cut to :data:`SUMMARY`."""
+    if not isinstance(text, str):
+        try:
+            text = json.dumps(text, separators=(",", ":"))[:KEEP]
+        except (TypeError, ValueError):
+            return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict):
+        for k in _PATHS:
+            v = value.get(k)
+            if isinstance(v, str):
+                return v[:SUMMARY]
+    return text[:SUMMARY]
+
+
+class SessionHistory:
+    """Recent decisions per session, bounded: ``per_session`` decisions of each of at
+    most ``max_sessions`` sessions (the least recently active one is forgotten first)."""
+
+    __slots__ = ("per_session", "max_sessions", "_sessions")
+
+    def __init__(self, max_sessions=4096, per_session=HISTORY):
+        if max_sessions < 1 or per_session < 1:
+            raise ValueError("max_sessions and per_session must be >= 1")
+        self.max_sessions = int(max_sessions)
+        self.per_session = int(per_session)
+        self._sessions = OrderedDict()
+
+    def record(self, session_id, tool, input_text, index):
+        """Record one decision: ``index`` is the answer index of lighthouse.vocab
+        (verdict * number of tiers + tier); ``input_text`` the call's input_json (or its
+        parsed input, for the local socket)."""
+        sessions = self._sessions
+        ring = sessions.get(session_id)
+        if ring is None:
+            if len(sessions) >= self.max_sessions:
+                sessions.popitem(last=False)
+            ring = sessions[session_id] = deque(maxlen=self.per_session)
+        else:
+            sessions.move_to_end(session_id)
+        ring.append((tool, input_text[:KEEP] if input_text.__class__ is str else input_text, index))
+
+    def recent(self, session_id):
+        """The session's recorded decisions, oldest first, as dicts
+        ``{"tool", "summary", "verdict", "tier"}`` (an empty tuple for an unknown or
+        empty session id)."""
+        ring = self._sessions.get(session_id) if session_id else None
+        if not ring:
+            return ()
+        return tuple({"tool": tool, "summary": summarize(tool, text), "verdict": VERDICT_NAMES[index // _NT],
+                      "tier": TIER_NAMES[index % _NT]} for tool, text, index in ring)
+
+    def __len__(self):
+        return len(self._sessions)
