@@ -334,7 +334,11 @@ def cmd_serve(args):
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
         decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
         opa_url=args.opa_url, policy_processes=args.policy_processes, policy_deadline=args.policy_deadline,
-        escalation_deadline=args.escalation_deadline, escalation_cache_ttl=args.escalation_cache_ttl)
+        escalation_deadline=args.escalation_deadline, escalation_cache_ttl=args.escalation_cache_ttl,
+        experts_hub=args.experts_hub, expert_combine=args.expert_combine,
+        expert_min_confidence=args.expert_min_confidence, expert_max_pending=args.expert_max_pending,
+        max_experts=args.max_experts, expert_heartbeat=args.expert_heartbeat,
+        expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -601,6 +605,29 @@ def build_parser():
                       help="time all slower tiers have for one call, then the fail mode (default 30)")
     tier.add_argument("--escalation-cache-ttl", type=float, default=3600.0, metavar="SECONDS",
                       help="how long a slower tier's decision answers the same call (default 3600)")
+    ex = p.add_argument_group(
+        "experts: calls the policy hands on (and rule asks, while an expert is connected) go to expert "
+        "agents connected to the ExpertHub service on the gRPC port (lighthouse.experts.agent), with the "
+        "policy's category and quorum; no expert, no quorum or no answer by the deadline: the fail mode")
+    ex.add_argument("--experts-hub", dest="experts_hub", action="store_true", default=None,
+                    help="serve ExpertHub (default: on without --tokens, for experts on this machine only; "
+                         "with --tokens, on when the tokens file has a token with the expert role)")
+    ex.add_argument("--no-experts-hub", dest="experts_hub", action="store_false", help="do not serve ExpertHub")
+    ex.add_argument("--expert-combine", choices=("strict", "majority"), default="strict",
+                    help="how a quorum's verdicts combine: strict (deny > ask > allow, the default) or "
+                         "majority (ties go to the stricter verdict)")
+    ex.add_argument("--expert-min-confidence", type=float, default=0.0, metavar="C",
+                    help="answers with a confidence below C (0-1) count as ask (default 0)")
+    ex.add_argument("--expert-max-pending", type=int, default=64, metavar="N",
+                    help="escalations one connected expert holds at once, at most (default 64)")
+    ex.add_argument("--max-experts", type=int, default=256, metavar="N",
+                    help="experts connected at once, at most (default 256)")
+    ex.add_argument("--expert-heartbeat", type=float, default=5.0, metavar="SECONDS",
+                    help="interval of the server's heartbeats to experts (default 5)")
+    ex.add_argument("--expert-heartbeat-timeout", type=float, default=15.0, metavar="SECONDS",
+                    help="an expert silent this long is dropped and its escalations re-routed (default 15)")
+    ex.add_argument("--history-sessions", type=int, default=4096, metavar="N",
+                    help="sessions whose 16 most recent decisions go with their escalations (default 4096)")
     p.set_defaults(func=cmd_serve)
 
     tokens = sub.add_parser("tokens", help="manage the server's bearer tokens file")

@@ -122,11 +122,11 @@ class EscalationPipeline:
         if kinds != sorted(kinds, key=("policy", "expert").index):
             raise ValueError("policy stages must come before expert stages")
         self.breakers = {}
+        self._breaker_settings = dict(failure_threshold=failure_threshold, reset_timeout=reset_timeout,
+                                      half_open_probes=half_open_probes, clock=clock)
         for s in self.stages:
             if s.backend not in self.breakers:
-                self.breakers[s.backend] = CircuitBreaker(
-                    s.backend, failure_threshold=failure_threshold, reset_timeout=reset_timeout,
-                    half_open_probes=half_open_probes, clock=clock)
+                self.breakers[s.backend] = CircuitBreaker(s.backend, **self._breaker_settings)
         self.cache = SlowDecisionCache(cache_size, cache_ttl, clock=clock)
         self.stats = stats or EscalationStats()
         self.stats.breakers = self.breakers
@@ -153,12 +153,7 @@ class EscalationPipeline:
         talks to several backends (each expert endpoint) and keys them itself."""
         b = self.breakers.get(backend)
         if b is None:
-            first = next(iter(self.breakers.values()), None)
-            b = self.breakers[backend] = CircuitBreaker(
-                backend, failure_threshold=first.failure_threshold if first else 5,
-                reset_timeout=first.reset_timeout if first else 5.0,
-                half_open_probes=first.half_open_probes if first else 1,
-                clock=first.clock if first else time.monotonic)
+            b = self.breakers[backend] = CircuitBreaker(backend, **self._breaker_settings)
         return b
 
     def escalates(self, why, rule_id="", generation=0):
@@ -329,8 +324,9 @@ class EscalationPipeline:
         standing = None                 # (kind, answer) handed on by an earlier tier
         prior = []
         stages = self.stages
-        last = len(stages) - 1
         for i, stage in enumerate(stages):
+            if stage.active is not None and not stage.active():
+                continue
             name = stage.name
             remaining = esc.deadline - _monotonic()
             if remaining <= 0:
@@ -403,7 +399,7 @@ class EscalationPipeline:
             if answer is None:
                 stats.outcome(name, "no_opinion")
                 continue
-            if answer.escalate and i < last:
+            if answer.escalate and any(s.active is None or s.active() for s in stages[i + 1:]):
                 stats.outcome(name, "handed_on")
                 standing = (stage.kind, answer)
                 prior.append(answer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 __all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer", "TierUndecided",
            "VERDICTS", "STRICTNESS", "stricter", "KINDS", "MAX_REASON"]
@@ -105,12 +105,16 @@ class Stage:
     the duration histogram, ``policy`` or ``expert_escalation``), its own ``deadline`` in
     seconds (None: only the overall escalation deadline) and the ``backend`` its circuit
     breaker is keyed by (the OPA URL; by default the tier's name). Tiers sharing a
-    backend share a breaker."""
+    backend share a breaker. ``active``, when given, is asked before each escalation: a
+    stage that is not active (an expert tier with no expert registered) is passed over
+    as if it were not configured, so an earlier tier's answer that hands the call on is
+    final."""
 
     tier: Tier
     kind: str = "policy"
     deadline: Optional[float] = None
     backend: str = ""
+    active: Optional[Callable[[], bool]] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

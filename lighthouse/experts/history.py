@@ -30,20 +30,29 @@ _PATHS = ("command", "file_path", "notebook_path", "path", "url", "pattern", "qu
 def summarize(tool, text):
     """A short, readable summary of a call's input (JSON text, possibly cut): the Bash
     command, the file path or URL, else the text itself, cut to :data:`SUMMARY`."""
-    if not isinstance(text, str):
+    if isinstance(text, str):
         try:
-            text = json.dumps(text, separators=(",", ":"))[:KEEP]
-        except (TypeError, ValueError):
-            return ""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        value = None
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            value = None
+    else:
+        value = text
+        if not isinstance(value, dict):
+            try:
+                text = json.dumps(value, separators=(",", ":"))[:KEEP]
+            except (TypeError, ValueError, RecursionError):
+                return ""
     if isinstance(value, dict):
         for k in _PATHS:
             v = value.get(k)
             if isinstance(v, str):
                 return v[:SUMMARY]
+        if not isinstance(text, str):
+            try:
+                text = json.dumps({k: v for k, v in list(value.items())[:16]}, separators=(",", ":"),
+                                  default=str)[:KEEP]
+            except (TypeError, ValueError, RecursionError):
+                return ""
     return text[:SUMMARY]
 
 
@@ -72,7 +81,10 @@ class SessionHistory:
             ring = sessions[session_id] = deque(maxlen=self.per_session)
         else:
             sessions.move_to_end(session_id)
-        ring.append((tool, input_text[:KEEP] if input_text.__class__ is str else input_text, index))
+        # A parsed input (an escalated call's) is summarized now: the history keeps no
+        # reference to a large input.
+        ring.append((tool, input_text[:KEEP] if input_text.__class__ is str else summarize(tool, input_text),
+                     index))
 
     def recent(self, session_id):
         """The session's recorded decisions, oldest first, as dicts

@@ -78,7 +78,8 @@ def peer_is_local(peer):
 class ExpertRegistry:
     """The experts the tier can ask: connected agents and in-process experts, by name.
 
-    ``max_experts`` bounds how many are registered at once. Waiters
+    ``max_experts`` bounds how many are registered at once. ``on_available`` (settable) is
+    called when an expert registers into an empty registry. Waiters
     (:meth:`wait_change`) are woken when an expert is added or frees capacity, so that an
     escalation with no free expert can wait for one until its deadline."""
 
@@ -89,6 +90,7 @@ class ExpertRegistry:
         self.stats = stats or ExpertStats()
         self._experts = {}
         self._waiters = []
+        self.on_available = None        # called when the first expert registers (none before)
 
     def __len__(self):
         return len(self._experts)
@@ -118,6 +120,8 @@ class ExpertRegistry:
         if not isinstance(expert, AgentExpert):
             self.stats.in_process += 1
         self.notify()
+        if len(self._experts) == 1 and old is None and self.on_available is not None:
+            self.on_available()
         return old
 
     def remove(self, expert):
@@ -298,17 +302,20 @@ class AgentExpert:
             state = "answered"
             return answer
         except TimeoutError:
-            if not fut.done():
+            # (Awaiting the future, the timeout cancelled it: whether the tier withdrew
+            # the escalation already is told by the pending map, which withdraw() empties.)
+            if self.pending.get(eid) is fut and not self.closed:
                 self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="deadline")))
             raise ExpertError("expert %s did not answer before the deadline" % self.name, "timeout") from None
         except asyncio.CancelledError:
-            if not fut.done() and not self.closed:
+            if self.pending.get(eid) is fut and not self.closed:
                 self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="cancelled")))
             raise
         finally:
             if not fut.done():
                 fut.cancel()
-            self.pending.pop(eid, None)
+            if self.pending.get(eid) is fut:
+                del self.pending[eid]
             self._forget(eid, state)
             self._registry.notify()
 
@@ -316,7 +323,10 @@ class AgentExpert:
         """Tell the expert an escalation it holds is no longer needed (``reason``:
         "answered", "cancelled", "deadline"); its judge() is cancelled by the caller."""
         fut = self.pending.get(escalation_id)
-        if fut is not None and not fut.done() and not self.closed:
+        # A cancelled future is one whose judge() is being cancelled (by its own timeout,
+        # in this same turn of the loop): withdrawn here, with this reason.
+        if fut is not None and (not fut.done() or fut.cancelled()) and not self.closed:
+            del self.pending[escalation_id]
             self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=escalation_id, reason=reason)))
             fut.cancel()
             self._forget(escalation_id, "withdrawn")

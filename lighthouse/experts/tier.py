@@ -11,8 +11,9 @@ least loaded first, and combines their answers into a
 - **Quorum**: the policy's ``quorum`` (``default_quorum``, 1, without one) answers from
   distinct experts. An expert that fails (times out, disconnects, declines, answers
   garbage, has its circuit open) is replaced by the next free expert; when every
-  serving expert is busy, the escalation waits for a free slot (or a reconnect) until
-  its deadline.
+  serving expert is busy, or when an expert holding the call disconnected and no other
+  serves it, the escalation waits for a free slot or a (re)connecting expert until its
+  deadline.
 - **Combination**: ``combine="strict"`` (default): deny > ask > allow, and the first deny
   ends the vote (no further answer could change it). ``combine="majority"``: the verdict
   most experts gave, ties going to the stricter one.
@@ -142,6 +143,8 @@ class ExpertTier:
         failures = []               # "name: what went wrong"
         strict = self.combine == "strict"
         deny_early = False
+        lost = False                # an expert holding the call disconnected
+        timed_out = False
         change = None
         try:
             while True:
@@ -159,15 +162,16 @@ class ExpertTier:
                         excluded.add(e.name)
                         if failures:
                             stats.rerouted += 1
-                        running[asyncio.ensure_future(self._ask(e, req, br))] = e
+                        running[asyncio.ensure_future(self._ask(e, req, br))] = (e, br)
                         need -= 1
                 if not running and len(answers) >= quorum:
                     break
                 waits = set(running)
                 if need > 0:
                     # Not enough free experts: wait for one (a slot freed, a reconnect)
-                    # while any expert not yet tried serves the call.
-                    if not registry.serving(tool, category, exclude=excluded):
+                    # while an expert not yet tried serves the call, or one that held it
+                    # disconnected (it may come back on a new stream before the deadline).
+                    if not lost and not registry.serving(tool, category, exclude=excluded):
                         if not running:
                             break
                     else:
@@ -177,15 +181,17 @@ class ExpertTier:
                 left = req.deadline - _monotonic()
                 if left <= 0:
                     failures.append("deadline passed")
+                    timed_out = True
                     break
                 done, _ = await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
                 if not done:
                     failures.append("deadline passed")
+                    timed_out = True
                     break
                 if change is not None and change in done:
                     change = None
                 for t in done:
-                    e = running.pop(t, None)
+                    e, _ = running.pop(t, (None, None))
                     if e is None:
                         continue
                     answer, error = t.result()
@@ -193,6 +199,7 @@ class ExpertTier:
                         failures.append("%s: %s" % (e.name, error))
                         if error.cause == "disconnected":
                             excluded.discard(e.name)     # it may come back on a new stream
+                            lost = True
                         continue
                     answers[e.name] = answer
                     if strict and self._effective(answer, denied, count=False) == "deny":
@@ -203,12 +210,17 @@ class ExpertTier:
             if change is not None:
                 registry.forget(change)
             if running:
-                reason = "answered" if deny_early else "deadline" if req.deadline <= _monotonic() else "cancelled"
-                for t, e in running.items():
+                reason = "answered" if deny_early else "deadline" if timed_out else "cancelled"
+                for t, (e, br) in running.items():
                     withdraw = getattr(e, "withdraw", None)
                     if withdraw is not None:
                         withdraw(req.escalation_id, reason)
                     t.cancel()
+                    # Past the deadline the expert timed out (its breaker is charged);
+                    # otherwise it was withdrawn, at no fault of its own.
+                    stats.outcome(e.name, "timeout" if reason == "deadline" else "withdrawn")
+                    if br is not None:
+                        br.failure() if reason == "deadline" else br.release()
                 await asyncio.gather(*running, return_exceptions=True)
         return self._combine(req, answers, denied, failures, deny_early)
 
@@ -220,10 +232,7 @@ class ExpertTier:
         try:
             answer = check_expert_answer(await expert.judge(req))
         except asyncio.CancelledError:
-            if breaker is not None:
-                breaker.release()
-            stats.outcome(name, "withdrawn")
-            raise
+            raise                   # counted, and the breaker told, by decide()
         except ExpertError as e:
             if breaker is not None:
                 # A disconnect or a refusal is not a bad answer; a timeout or garbage is.

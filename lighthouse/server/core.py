@@ -145,6 +145,9 @@ class Decider:
         # decision or None (EscalationPipeline.cached): a repeated escalated call is then
         # answered inline, as a tier-0 hit.
         self.slow_cache = None
+        # A lighthouse.experts.history.SessionHistory when experts are configured: every
+        # decision of a call naming a session is recorded, for the experts' context.
+        self.history = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
         self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
@@ -216,6 +219,8 @@ class Decider:
                 out, ns = finish_decision(rid, body, t0)
                 self._decisions[index] += 1
                 self._validation_time.observe(ns)
+                if self.history is not None and call.session_id:
+                    self.history.record(call.session_id, tool, ij, index)
                 if index >= self._log_from:
                     self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                             outcome.reason, ns)
@@ -259,6 +264,8 @@ class Decider:
                 hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id)
                 if hit is not None:
                     v, ns = self._slow_hit(rid, agent, tool, hit, t0)
+                    if self.history is not None and call.session_id:
+                        self.history.record(call.session_id, tool, ij, outcome_index(v, TIER_CACHE))
                     return settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
                                          hit.escalation_id, ns)
             return Pending(call, agent, tool_input, outcome, t0)
@@ -267,6 +274,8 @@ class Decider:
         out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
+        if self.history is not None and call.session_id:
+            self.history.record(call.session_id, tool, ij, index)
         if index >= self._log_from:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
@@ -354,6 +363,8 @@ class Decider:
                 reason += "; escalation answered no valid verdict"
         ns = perf_counter_ns() - pending.started_ns
         self.stats.decided(v, tier, ns, "escalation")
+        if self.history is not None and pending.session_id:
+            self.history.record(pending.session_id, pending.tool, pending.tool_input, outcome_index(v, tier))
         if v != VERDICT_ALLOW and self.decision_log is not None:
             self.decision_log.write(pending.request_id, pending.agent_id, pending.tool, v, tier, rule_id, reason, ns)
         return settled_bytes(pending.request_id, v, reason, rule_id, tier, pending.generation, escalation_id, ns)
