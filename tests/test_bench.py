@@ -61,3 +61,17 @@ def test_policy_benchmark_runs_and_reports():
     assert r["per_s"] > 0 and 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
     assert res["input_build_us"] > 0
     assert res["gil"]["evaluation_ms"] > 0 and isinstance(res["gil"]["holds_gil"], bool)
+
+
+def test_experts_benchmark_runs_and_reports():
+    """bench/experts.py at a tiny size: a server, simulated experts over ExpertHub, and
+    both phases measured (the figures are measured by running it, not asserted here)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "experts.py"), "--json", "--duration", "4",
+                          "--phase", "2", "--settle", "0.5", "--rate", "30", "--escalated", "0.5",
+                          "--experts", "3", "--latency", "uniform:0.05,0.2"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    res = json.loads(out)
+    assert res["escalations"]["sent"] > 0
+    assert res["escalations"]["decided_by_experts"] == res["escalations"]["sent"]
+    assert res["fast_tier_ms"]["mixed"]["count"] > 0 and res["fast_tier_ms"]["fast"]["count"] > 0
+    assert res["overhead_ms"]["p99"] is not None and res["overhead_ms"]["p50"] >= 0
