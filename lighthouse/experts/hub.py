@@ -239,7 +239,7 @@ class AgentExpert:
     kind = "agent"
 
     def __init__(self, name, tools=(), categories=(), capacity=1, *, send, registry, stats, token=None,
-                 peer="", software=""):
+                 peer="", software="", backlog=None):
         self.name = name
         self.tools = tuple(tools)
         self.categories = frozenset(categories)
@@ -252,6 +252,8 @@ class AgentExpert:
         self.ended = None                   # (grpc status, message) to end its stream with
         self.stopped = asyncio.Event()
         self._send = send
+        self._backlog = backlog             # messages queued for the stream, not yet written
+        self._max_backlog = 4 * capacity + 64
         self._registry = registry
         self._stats = stats
         self._recent = OrderedDict()        # ids it held: "answered" or "withdrawn"
@@ -287,6 +289,10 @@ class AgentExpert:
         remaining = request.deadline - _monotonic()
         if remaining <= 0:
             raise ExpertError("the deadline passed before expert %s was asked" % self.name, "timeout")
+        if self._backlog is not None and self._backlog() > self._max_backlog:
+            # It does not read what it is sent: its queue would grow without end.
+            self.stop(grpc.StatusCode.RESOURCE_EXHAUSTED, "expert %s does not read its stream" % self.name)
+            raise ExpertError("expert %s does not read its stream" % self.name, "disconnected")
         last_req, call = self._last_request
         if last_req is not request:
             call = escalation_message(request)
@@ -362,6 +368,8 @@ class AgentExpert:
         fut.set_result(answer)
 
     def _reject(self, eid, cause, message):
+        if self._backlog is not None and self._backlog() > self._max_backlog:
+            return                          # counted; not told to an expert that does not read
         self._send(epb.Escalation(rejected=epb.AnswerRejected(escalation_id=eid[:128], cause=cause,
                                                               message=message)))
 
@@ -513,7 +521,8 @@ class ExpertHubService:
             name, tools, categories, capacity, software = self._check_hello(msg, ident)
             out = asyncio.Queue()
             expert = AgentExpert(name, tools, categories, capacity, send=out.put_nowait, registry=self.registry,
-                                 stats=stats, token=token, peer=context.peer(), software=software)
+                                 stats=stats, token=token, peer=context.peer(), software=software,
+                                 backlog=out.qsize)
             try:
                 old = self.registry.add(expert, replace=True)
             except ValueError as e:
@@ -524,9 +533,8 @@ class ExpertHubService:
                     old.stop(grpc.StatusCode.ABORTED, "replaced by a new stream of expert %s" % name)
             stats.connections["accepted"] += 1
             stats.connected += 1
-            log.info("expert %s connected from %s (%s; tools %s, categories %s, %d at once)", name,
-                     context.peer(), software or "unknown software", ",".join(tools) or "*",
-                     ",".join(categories) or "*", capacity)
+            log.info("expert %s connected from %s (%r; tools %s, categories %s, %d at once)", name,
+                     context.peer(), software, ",".join(tools) or "*", ",".join(categories) or "*", capacity)
             try:
                 await self._run(expert, out, context)
             finally:
@@ -604,13 +612,17 @@ class ExpertHubService:
 
     # ------------------------------------------------------------------ server events
 
-    def recheck(self):
-        """After a tokens reload: end the streams whose token is revoked or lost the
-        expert role."""
-        if self.tokens is None:
-            return
+    def recheck(self, tls_changed=False):
+        """After a reload: end the streams whose token is revoked or lost the expert
+        role; every stream when the TLS files changed (its expert reconnects and is
+        checked by a new handshake)."""
         for e in self.registry:
-            if not isinstance(e, AgentExpert) or e.token is None:
+            if not isinstance(e, AgentExpert):
+                continue
+            if tls_changed:
+                e.stop(grpc.StatusCode.UNAVAILABLE, "the server's TLS certificates changed; reconnect")
+                continue
+            if self.tokens is None or e.token is None:
                 continue
             ident = self.tokens.identify(e.token)
             if ident is None:

@@ -478,7 +478,7 @@ class LighthouseServer:
         # between the swap and this check).
         self.validator_service.recheck_streams(tls_changed)
         if self.hub is not None:
-            self.hub.recheck()
+            self.hub.recheck(tls_changed)
         self.stats.reloads["ok"] += 1
         if self.decision_log is not None:
             try:
@@ -518,6 +518,11 @@ class LighthouseServer:
         # handed to a handler, which clients see as CANCELLED and do not retry.
         while self.validator_service.busy() and loop.time() < deadline:
             await asyncio.sleep(0.01)
+        # The experts stay connected while the calls drain (they may be deciding them),
+        # then their streams end with UNAVAILABLE, so that they reconnect elsewhere and
+        # gRPC's stop does not wait out the grace period for them.
+        if self.hub is not None:
+            self.hub.close()
         await server.stop(max(deadline - loop.time(), 0.1))
         await self._stop_policy()
         if self._write_admin_secret:
