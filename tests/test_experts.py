@@ -416,23 +416,27 @@ def test_token_roles_on_the_hub_and_the_validator(tmp_path, loop, stub_of):
     with ServerThread(config) as server:
         assert server.server.hub is not None
 
-        def hub_code(token, expert_id=""):
+        def hub_code(token, expert_id="", hello=True):
+            """The stream's status; without ``hello`` nothing is written (the server
+            refuses the token before reading, and a write racing the refusal may fail
+            with a status of its own)."""
             async def go():
                 md = (("authorization", "Bearer " + token),) if token else None
                 raw = RawExpert(server.address, md)
                 try:
-                    await raw.send(hello=epb.ExpertHello(expert_id=expert_id))
+                    if hello:
+                        await raw.send(hello=epb.ExpertHello(expert_id=expert_id))
                     msg = await raw.call.read()
                     code = grpc.StatusCode.OK if msg.WhichOneof("kind") == "welcome" else None
-                except grpc.aio.AioRpcError:
-                    code = await raw.call.code()        # (the hello's write may fail first)
+                except grpc.aio.AioRpcError as e:
+                    code = e.code()
                 await raw.close()
                 return code
             return run_async(go())
 
-        assert hub_code(None) == grpc.StatusCode.UNAUTHENTICATED
-        assert hub_code(agent) == grpc.StatusCode.PERMISSION_DENIED
-        assert hub_code(old) == grpc.StatusCode.PERMISSION_DENIED
+        assert hub_code(None, hello=False) == grpc.StatusCode.UNAUTHENTICATED
+        assert hub_code(agent, hello=False) == grpc.StatusCode.PERMISSION_DENIED
+        assert hub_code(old, hello=False) == grpc.StatusCode.PERMISSION_DENIED
         assert hub_code(expert, "someone-else") == grpc.StatusCode.PERMISSION_DENIED
         assert hub_code(expert) == grpc.StatusCode.OK
         assert hub_code(both, "both-1") == grpc.StatusCode.OK
@@ -478,15 +482,14 @@ def test_expert_metrics_on_the_metrics_endpoint(tmp_path, loop, stub_of):
 
 
 def test_in_process_experts_sit_beside_connected_ones(tmp_path, loop, stub_of):
-    inproc = SimulatedExpert("llm:test", "deny", "0", tools=["Write"])
+    inproc = SimulatedExpert("llm:test", "deny", "0", tools=["CustomTool"])
     config = hub_config(tmp_path)
     with ServerThread(config, experts=[inproc]) as server:
         stub = stub_of(server)
-        d = stub.Validate(tool_call("Write", {"file_path": "/etc/zz.conf", "content": "x"}), timeout=30)
-        if d.tier == pb.TIER_EXPERT:
-            assert d.rule_id == "expert:llm:test" and d.verdict == pb.VERDICT_DENY
+        d = stub.Validate(tool_call("CustomTool", {"x": 1}), timeout=30)
+        assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_DENY, pb.TIER_EXPERT, "expert:llm:test")
         d = stub.Validate(tool_call("Bash", MISS), timeout=30)
-        assert d.tier == pb.TIER_FALLBACK         # the in-process expert serves Write only
+        assert d.tier == pb.TIER_FALLBACK         # the in-process expert serves CustomTool only
         connect(loop, server, SimulatedExpert("agent-x", "allow", "0"), tools=["Bash"])
         d = stub.Validate(tool_call("Bash", MISS), timeout=30)
         assert d.rule_id == "expert:agent-x"

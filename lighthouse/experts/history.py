@@ -2,11 +2,17 @@
 
 :class:`SessionHistory` keeps, for each session id, the last :data:`~lighthouse.experts.base.HISTORY`
 decisions (tool, the first characters of its input, verdict and tier), and at most
-``max_sessions`` sessions, least recently used first out. Recording is on the hot path
-(lighthouse.server.core.Decider records every decision of a call that names a session,
-when experts are configured), so it stores raw values only: the input text cut to
-:data:`KEEP` characters (no parse, no copy for short inputs), an answer index; the
-readable summary is made when an escalation asks for it (:meth:`SessionHistory.recent`).
+``max_sessions`` sessions. Recording is on the hot path (lighthouse.server.core.Decider
+records every decision of a call that names a session, when experts are configured), so
+it stores raw values only: the input text cut to :data:`KEEP` characters, an answer
+index; the readable summary is made when an escalation asks for it
+(:meth:`SessionHistory.recent`).
+
+Sessions are kept in two generations, an approximation of LRU that costs one dict lookup
+per decision: new and recently active sessions are in ``young``; when it holds half of
+``max_sessions``, it becomes the old generation and the previous old one is forgotten. A
+session used again while old moves back to the young one, so a session is forgotten only
+after a whole generation of other sessions came and went without it deciding anything.
 The history holds what the agent asked to do and what it was told, never tool outputs
 or file contents: nothing the agent has read reaches an expert this way.
 """
@@ -14,7 +20,7 @@ or file contents: nothing the agent has read reaches an expert this way.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import deque
 
 from ..vocab import TIER_NAMES, VERDICT_NAMES
 from .base import HISTORY
@@ -60,41 +66,55 @@ class SessionHistory:
     """Recent decisions per session, bounded: ``per_session`` decisions of each of at
     most ``max_sessions`` sessions (the least recently active one is forgotten first)."""
 
-    __slots__ = ("per_session", "max_sessions", "_sessions")
+    __slots__ = ("per_session", "max_sessions", "young", "_old", "_half")
 
     def __init__(self, max_sessions=4096, per_session=HISTORY):
         if max_sessions < 1 or per_session < 1:
             raise ValueError("max_sessions and per_session must be >= 1")
         self.max_sessions = int(max_sessions)
         self.per_session = int(per_session)
-        self._sessions = OrderedDict()
+        self._half = max(1, self.max_sessions // 2)
+        self.young = {}                 # session id -> deque of (tool, input text, index)
+        self._old = {}
+
+    def ring(self, session_id):
+        """The deque of a session not in the young generation (moved back from the old
+        one, or new), now in the young one. The hot path appends to
+        ``young.get(session_id) or ring(session_id)`` itself:
+        ``(tool, input_json cut to KEEP, answer index)``."""
+        r = self._old.pop(session_id, None)
+        if r is None:
+            r = deque(maxlen=self.per_session)
+        young = self.young
+        if len(young) >= self._half:
+            self._old = young
+            self.young = young = {}
+        young[session_id] = r
+        return r
 
     def record(self, session_id, tool, input_text, index):
         """Record one decision: ``index`` is the answer index of lighthouse.vocab
         (verdict * number of tiers + tier); ``input_text`` the call's input_json (or its
-        parsed input, for the local socket)."""
-        sessions = self._sessions
-        ring = sessions.get(session_id)
-        if ring is None:
-            if len(sessions) >= self.max_sessions:
-                sessions.popitem(last=False)
-            ring = sessions[session_id] = deque(maxlen=self.per_session)
-        else:
-            sessions.move_to_end(session_id)
-        # A parsed input (an escalated call's) is summarized now: the history keeps no
-        # reference to a large input.
-        ring.append((tool, input_text[:KEEP] if input_text.__class__ is str else summarize(tool, input_text),
-                     index))
+        parsed input, which is summarized now: the history keeps no reference to a
+        large input)."""
+        r = self.young.get(session_id)
+        if r is None:
+            r = self.ring(session_id)
+        r.append((tool, input_text[:KEEP] if input_text.__class__ is str else summarize(tool, input_text), index))
 
     def recent(self, session_id):
         """The session's recorded decisions, oldest first, as dicts
         ``{"tool", "summary", "verdict", "tier"}`` (an empty tuple for an unknown or
         empty session id)."""
-        ring = self._sessions.get(session_id) if session_id else None
+        if not session_id:
+            return ()
+        ring = self.young.get(session_id)
+        if ring is None:
+            ring = self._old.get(session_id)
         if not ring:
             return ()
         return tuple({"tool": tool, "summary": summarize(tool, text), "verdict": VERDICT_NAMES[index // _NT],
                       "tier": TIER_NAMES[index % _NT]} for tool, text, index in ring)
 
     def __len__(self):
-        return len(self._sessions)
+        return len(self.young) + len(self._old)

@@ -244,7 +244,7 @@ class LighthouseServer:
             # slow-tier cache, so that calls decided without experts are asked again.
             registry = self.experts
             stages.append(Stage(tier, kind="expert", backend="experts", active=lambda: len(registry) > 0))
-            registry.on_available = lambda: self.pipeline.invalidate()
+            registry.on_available = self._experts_available
         validator = self.validator
         self.pipeline = EscalationPipeline(
             stages,
@@ -257,7 +257,8 @@ class LighthouseServer:
             if experts else (lambda rule_id, generation: False))
         if self.experts is not None:
             self.pipeline.stats.experts = self.experts.stats
-            self.decider.history = self.history
+            if len(self.experts):
+                self.decider.history = self.history
         # A repeated escalated call is answered inline from the slow tiers' cache (tier
         # CACHE); the pipeline does not look it up a second time.
         self.decider.slow_cache = self.pipeline.cached
@@ -265,6 +266,13 @@ class LighthouseServer:
         self.stats.escalation = self.pipeline.stats
         self.stats.decision_time.update(self.pipeline.stats.decision_time)
         self.decider.escalation_timeout = config.escalation_deadline + 1.0
+
+    def _experts_available(self):
+        """The first expert registered: calls decided without experts are asked again
+        (the slow-tier cache is cleared), and the Decider starts recording the sessions'
+        decisions for the experts (it records nothing while no expert ever was)."""
+        self.pipeline.invalidate()
+        self.decider.history = self.history
 
     async def _policy_stage(self, rules):
         from ..escalation import Stage

@@ -41,6 +41,7 @@ from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
 from ..vocab import (ASK, MISS, OUTCOMES, TIER_CACHE, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK,
                      VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES, outcome_index)
+from ..experts.history import KEEP
 from .config import Limits
 from .wire import Answers, finish_decision, settled_bytes
 
@@ -219,8 +220,13 @@ class Decider:
                 out, ns = finish_decision(rid, body, t0)
                 self._decisions[index] += 1
                 self._validation_time.observe(ns)
-                if self.history is not None and call.session_id:
-                    self.history.record(call.session_id, tool, ij, index)
+                hist = self.history
+                if hist is not None and call.session_id:
+                    # SessionHistory.record, inline.
+                    r = hist.young.get(call.session_id)
+                    if r is None:
+                        r = hist.ring(call.session_id)
+                    r.append((tool, ij if len(ij) <= KEEP else ij[:KEEP], index))
                 if index >= self._log_from:
                     self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                             outcome.reason, ns)
@@ -274,8 +280,12 @@ class Decider:
         out, ns = finish_decision(rid, body, t0)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
-        if self.history is not None and call.session_id:
-            self.history.record(call.session_id, tool, ij, index)
+        hist = self.history
+        if hist is not None and call.session_id:
+            r = hist.young.get(call.session_id)
+            if r is None:
+                r = hist.ring(call.session_id)
+            r.append((tool, ij if len(ij) <= KEEP else ij[:KEEP], index))
         if index >= self._log_from:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
