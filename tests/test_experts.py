@@ -722,3 +722,34 @@ def test_latency_specs():
     for bad in ("uniform:2,1", "nope:1", "x", "-1"):
         with pytest.raises(ValueError):
             Latency(bad)
+
+
+def test_with_the_policy_tier_experts_get_its_category_and_quorum(tmp_path, loop, stub_of):
+    """The real Rego policy (regorus workers) hands an unknown program on with its
+    category; the expert serving that category gets the call and the policy's answer."""
+    seen = SimulatedExpert("cat-expert", "deny", "0")
+    with ServerThread(hub_config(tmp_path, policy=True, policy_processes=1, policy_deadline=5.0)) as server:
+        connect(loop, server, seen, categories=["*"])
+        d = stub_of(server).Validate(tool_call("Bash", MISS, session_id="s"), timeout=60)
+        assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_DENY, pb.TIER_EXPERT, "expert:cat-expert")
+        req = seen.seen[-1]
+        assert req.policy["verdict"] == "ask" and req.policy["decided_by"].startswith("policy:")
+        assert req.category == req.policy["category"] and req.category
+        assert req.quorum == max(1, req.policy["quorum"])
+        assert req.analysis["escalation"]["reason"] == "miss"
+
+
+def test_tokens_add_expert_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "tokens"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "lighthouse.cli", "tokens", *a, "--file", str(path)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    assert run("add", "exp-1", "--expert").returncode == 0
+    assert run("add", "both-1", "--expert", "--agent").returncode == 0
+    assert run("add", "plain-1").returncode == 0
+    listing = run("list").stdout
+    lines = {line.split()[0]: line.split()[2:] for line in listing.splitlines()}
+    assert lines == {"exp-1": ["expert"], "both-1": ["agent", "expert"], "plain-1": []}
+    roles = {i.agent_id: i.roles for _, i in TokenStore(path).items()}
+    assert roles == {"exp-1": ("expert",), "both-1": ("agent", "expert"), "plain-1": ("agent",)}
