@@ -223,8 +223,12 @@ def test_a_second_stream_with_the_same_id_replaces_the_first(tmp_path, loop):
         first = connect(loop, server, SimulatedExpert("dup", "allow"))
         connect(loop, server, SimulatedExpert("dup", "deny"))
         assert server.server.experts.stats.connections["replaced"] == 1
-        # The replaced agent's stream ended with ABORTED, which it retries: it comes back.
-        wait_for(lambda: first.connections >= 2, what="the replaced agent to reconnect")
+        # The replaced agent's stream ended with ABORTED: it stops rather than take the
+        # id back (two experts sharing an id would replace each other forever).
+        with pytest.raises(ExpertRefused) as refused:
+            first.task.result(20)
+        assert refused.value.code == grpc.StatusCode.ABORTED
+        assert registered(server, "dup") and first.connections == 1
 
 
 class RawExpert:

@@ -20,7 +20,8 @@ jitter) when the server goes away, sends heartbeats at the interval the server a
 runs at most ``max_concurrent`` judgements at once, and cancels a judgement the server
 withdraws (its deadline passed, or other experts decided). It stops on :meth:`stop`, or
 raises :class:`ExpertRefused` when the server refuses it for good (a bad token, a token
-without the expert role, a hello it does not accept).
+without the expert role, a hello it does not accept, another stream with the same expert
+id replacing it).
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ __all__ = ["ExpertAgent", "ExpertRefused", "run_expert", "to_request", "answer_m
 
 log = logging.getLogger("lighthouse.experts.agent")
 
+# ABORTED: another stream with this expert id replaced this one. Reconnecting would
+# replace that one in turn, and two experts sharing an id would take turns forever.
 _FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT,
-          grpc.StatusCode.UNIMPLEMENTED)
+          grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.ABORTED)
 
 
 class ExpertRefused(Exception):
