@@ -757,3 +757,53 @@ def test_tokens_add_expert_from_the_command_line(tmp_path):
     assert lines == {"exp-1": ["expert"], "both-1": ["agent", "expert"], "plain-1": []}
     roles = {i.agent_id: i.roles for _, i in TokenStore(path).items()}
     assert roles == {"exp-1": ("expert",), "both-1": ("agent", "expert"), "plain-1": ("agent",)}
+
+
+def test_bounds_max_experts_capacity_and_message_size(tmp_path, loop):
+    with ServerThread(hub_config(tmp_path, max_experts=1, expert_max_pending=2)) as server:
+        agent = connect(loop, server, SimulatedExpert("one", "ask"), max_concurrent=50)
+        assert agent.welcome.max_concurrent == 2 and server.server.experts.get("one").capacity == 2
+
+        async def refused_second():
+            raw = RawExpert(server.address)
+            await raw.send(hello=epb.ExpertHello(expert_id="two"))
+            try:
+                await raw.call.read()
+                code = None
+            except grpc.aio.AioRpcError as e:
+                code = e.code()
+            await raw.close()
+            return code
+
+        assert run_async(refused_second()) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert server.server.experts.stats.connections["refused_full"] == 1
+        disconnect(loop, agent)
+        wait_for(lambda: not registered(server, "one"), what="the server to see the disconnect")
+
+        async def oversized():
+            raw = RawExpert(server.address)
+            await raw.send(hello=epb.ExpertHello(expert_id="big"))
+            await raw.next("welcome")
+            await raw.send(answer=epb.ExpertAnswer(escalation_id="x", verdict=pb.VERDICT_ALLOW, reason="r" * 70000))
+            await raw.send(heartbeat=epb.Heartbeat())
+            await raw.send(answer=epb.ExpertAnswer(escalation_id="y", verdict=pb.VERDICT_ALLOW))
+            rejected = await raw.next("rejected")        # the stream goes on after the oversized one
+            await raw.close()
+            return rejected
+
+        assert run_async(oversized()).escalation_id == "y"
+        rejected = server.server.experts.stats.rejected
+        assert rejected["oversized"] == 1 and rejected["unknown"] == 1
+
+
+def test_registry_refuses_duplicates_and_past_its_limit():
+    reg = ExpertRegistry(max_experts=2)
+    reg.add(SimulatedExpert("a"))
+    with pytest.raises(ValueError, match="registered already"):
+        reg.add(SimulatedExpert("a"))
+    reg.add(SimulatedExpert("b"))
+    with pytest.raises(ValueError, match="the limit"):
+        reg.add(SimulatedExpert("c"))
+    with pytest.raises(ValueError, match="non-empty name"):
+        ExpertRegistry().add(SimulatedExpert(""))
+    assert reg.stats.in_process == 2
