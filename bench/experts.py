@@ -56,7 +56,7 @@ def free_port():
 # ------------------------------------------------------------------ the server process
 
 
-def serve(port, deadline):
+def serve(port, deadline, metrics_port=0):
     """The server of the benchmark: LighthouseServer with ExpertHub, whose policy stage
     is a stand-in that hands each call on with the quorum its command asks for."""
     from lighthouse.escalation import Stage, TierAnswer
@@ -75,7 +75,7 @@ def serve(port, deadline):
             return Stage(HandOn(), kind="policy", backend="bench")
 
     setup_logging(30)
-    config = ServerConfig(port=port, metrics_port=0, local_socket=False, policy=True, experts_hub=True,
+    config = ServerConfig(port=port, metrics_port=metrics_port, local_socket=False, policy=True, experts_hub=True,
                           escalation_deadline=deadline, rate_limit=0, admin_token_file=os.devnull + ".lh")
     server = BenchServer(config)
     server._write_admin_secret = False
@@ -92,7 +92,16 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def load(args, address):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc), or None."""
+    try:
+        fields = pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def load(args, address, pids=()):
     import grpc
 
     from lighthouse.v1 import validation_pb2 as pb
@@ -101,7 +110,7 @@ async def load(args, address):
     rng = random.Random(args.seed)
     counter = itertools.count()
     fast = {"mixed": [], "fast": []}
-    overhead, escalated_ms, verdicts, tiers = [], [], {}, {}
+    overhead, escalated_ms, slept_ms, verdicts, tiers = [], [], [], {}, {}
     quorums = {1: 0, 3: 0}
     async with grpc.aio.insecure_channel(address) as channel:
         stub = validation_pb2_grpc.ValidatorStub(channel)
@@ -124,18 +133,32 @@ async def load(args, address):
             if d.tier == pb.TIER_EXPERT and slept:
                 overhead.append(ms - max(slept))
                 escalated_ms.append(ms)
+                slept_ms.append(max(slept))
 
         tasks = set()
         start = time.perf_counter()
         interval = 1.0 / args.rate
         n = 0
+        # CPU time of the server and the experts per phase: what escalations cost them.
+        cpu = {"mixed": [0.0] * len(pids), "fast": [0.0] * len(pids)}
+        wall = {"mixed": 0.0, "fast": 0.0}
+        last_phase, last_cpu, last_t = None, [cpu_seconds(p) for p in pids], start
         while True:
             now = time.perf_counter()
             elapsed = now - start
-            if elapsed >= args.duration:
-                break
             k = int(elapsed // args.phase)
             phase = "mixed" if k % 2 == 0 else "fast"
+            if phase != last_phase or elapsed >= args.duration:
+                if last_phase is not None:
+                    c = [cpu_seconds(p) for p in pids]
+                    for i, (a, b) in enumerate(zip(last_cpu, c)):
+                        if a is not None and b is not None:
+                            cpu[last_phase][i] += b - a
+                    wall[last_phase] += now - last_t
+                    last_cpu, last_t = c, now
+                last_phase = phase
+            if elapsed >= args.duration:
+                break
             phase_start = start + k * args.phase
             if phase == "mixed" and rng.random() < args.escalated:
                 q3 = rng.random() < args.quorum3
@@ -150,7 +173,29 @@ async def load(args, address):
             await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
         if tasks:
             await asyncio.gather(*tasks)
-    return fast, overhead, escalated_ms, verdicts, tiers, quorums, n
+    return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall)
+
+
+def _server_means(mport):
+    """Mean times (ms) from the server's histograms: expert answer, expert tier, escalated call."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    sums = {}
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            key = None
+            if smp.name.startswith("lighthouse_expert_answer_seconds_"):
+                key = "expert_answer"
+            elif smp.name.startswith("lighthouse_decision_duration_seconds_") and \
+                    smp.labels.get("operation") in ("expert_escalation", "escalation"):
+                key = smp.labels["operation"]
+            if key and smp.name.endswith(("_sum", "_count")):
+                part = "sum" if smp.name.endswith("_sum") else "count"
+                sums.setdefault(key, {"sum": 0.0, "count": 0.0})[part] += smp.value
+    return {k: (v["sum"] / v["count"] * 1000 if v["count"] else None) for k, v in sums.items()}
 
 
 def main(argv=None):
@@ -168,15 +213,16 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, default=30.0, help=argparse.SUPPRESS)
+    p.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        return serve(args.serve, args.deadline)
+        return serve(args.serve, args.deadline, args.metrics_port)
     from lighthouse.server.app import run_loop
 
-    port = free_port()
+    port, mport = free_port(), free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, env=env,
-                              text=True)
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--metrics-port", str(mport)],
+                              stdout=subprocess.PIPE, env=env, text=True)
     experts = None
     try:
         line = server.stdout.readline()
@@ -187,7 +233,9 @@ def main(argv=None):
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
                                    stderr=subprocess.DEVNULL)
         time.sleep(2.0)                 # the experts connect
-        fast, overhead, esc_ms, verdicts, tiers, quorums, n = run_loop(load(args, "127.0.0.1:%d" % port))
+        fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall) = run_loop(
+            load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
+        server_means = _server_means(mport)
     finally:
         for proc in (experts, server):
             if proc is not None:
@@ -207,7 +255,19 @@ def main(argv=None):
         "overhead_ms": {"count": len(overhead), "p50": pct(overhead, 50), "p99": pct(overhead, 99),
                         "max": max(overhead) if overhead else None,
                         "mean": statistics.fmean(overhead) if overhead else None},
-        "escalated_ms": {"p50": pct(esc_ms, 50), "p99": pct(esc_ms, 99)},
+        "escalated_ms": {"p50": pct(esc_ms, 50), "p99": pct(esc_ms, 99),
+                         "mean": statistics.fmean(esc_ms) if esc_ms else None,
+                         "mean_slept": statistics.fmean(slept_ms) if slept_ms else None},
+        # Means from the server's /metrics, to tell where the overhead goes: an expert's
+        # answer time as the server sees it (send to answer), the expert tier's time, and
+        # an escalated call's time in the server (from arrival to answer).
+        "server_means_ms": server_means,
+        # CPU (ms) per escalation: the CPU rate of a mixed phase minus that of a fast
+        # phase, over the escalations of the mixed phases.
+        "cpu_ms_per_escalation": {
+            who: ((cpu["mixed"][i] - cpu["fast"][i] * wall["mixed"] / wall["fast"]) * 1000
+                  / (quorums[1] + quorums[3])) if wall["fast"] and (quorums[1] + quorums[3]) else None
+            for i, who in enumerate(("server", "experts"))},
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -220,6 +280,12 @@ def main(argv=None):
     o = report["overhead_ms"]
     print("escalation overhead ms (beyond the slowest needed expert): p50 %.2f, p99 %.2f, max %.2f "
           "(target p99 <= 5)" % (o["p50"], o["p99"], o["max"]))
+    c = report["cpu_ms_per_escalation"]
+    print("CPU per escalation: server %.2f ms, experts %.2f ms" % (c["server"] or 0, c["experts"] or 0))
+    m = report["server_means_ms"]
+    print("server means ms: expert answer (send to answer) %s, expert tier %s, escalated call in the server %s"
+          % tuple("%.1f" % m[k] if m.get(k) is not None else "-"
+                  for k in ("expert_answer", "expert_escalation", "escalation")))
     return 0
 
 
