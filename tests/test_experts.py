@@ -39,7 +39,10 @@ ASK_RULE = '[[rule]]\nid = "test.askme"\nverdict = "ask"\nreason = "a person or 
 
 
 class LoopThread:
-    """An event loop in a daemon thread, for expert agents beside a synchronous client."""
+    """An event loop in a daemon thread, for expert agents beside a synchronous client.
+    A test using one runs all its asyncio gRPC clients on it (``run``): gRPC's asyncio
+    poller serves the loops of a process together, and a second client loop closing
+    while this one runs makes it log errors."""
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
@@ -63,6 +66,7 @@ class LoopThread:
         self.run(drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture
@@ -190,7 +194,9 @@ def test_the_only_expert_disconnecting_leaves_the_call_to_the_fail_mode_at_the_d
         disconnect(loop, a)
         d = fut.result()
         assert (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_FALLBACK)
-        assert time.monotonic() - t0 >= 1.5 and "quorum of 1 not reached" in d.reason
+        # The tier's own wait ends just before the pipeline's deadline; on a busy loop
+        # the pipeline's may come first: either way the reason names the deadline.
+        assert time.monotonic() - t0 >= 1.5 and "deadline" in d.reason
 
 
 def test_an_expert_that_reconnects_gets_the_escalation_again(tmp_path, loop, stub_of):
@@ -436,7 +442,7 @@ def test_token_roles_on_the_hub_and_the_validator(tmp_path, loop, stub_of):
                     code = e.code()
                 await raw.close()
                 return code
-            return run_async(go())
+            return loop.run(go())
 
         assert hub_code(None, hello=False) == grpc.StatusCode.UNAUTHENTICATED
         assert hub_code(agent, hello=False) == grpc.StatusCode.PERMISSION_DENIED
@@ -775,7 +781,7 @@ def test_bounds_max_experts_capacity_and_message_size(tmp_path, loop):
             await raw.close()
             return code
 
-        assert run_async(refused_second()) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert loop.run(refused_second()) == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert server.server.experts.stats.connections["refused_full"] == 1
         disconnect(loop, agent)
         wait_for(lambda: not registered(server, "one"), what="the server to see the disconnect")
@@ -791,7 +797,7 @@ def test_bounds_max_experts_capacity_and_message_size(tmp_path, loop):
             await raw.close()
             return rejected
 
-        assert run_async(oversized()).escalation_id == "y"
+        assert loop.run(oversized()).escalation_id == "y"
         rejected = server.server.experts.stats.rejected
         assert rejected["oversized"] == 1 and rejected["unknown"] == 1
 

@@ -210,6 +210,10 @@ class ExpertTier:
             if change is not None:
                 registry.forget(change)
             if running:
+                # Past the deadline whether the tier's own wait or the pipeline's timeout
+                # (its cancellation may come first on a busy loop) ended it.
+                if not timed_out and _monotonic() >= req.deadline:
+                    timed_out = True
                 reason = "answered" if deny_early else "deadline" if timed_out else "cancelled"
                 for t, (e, br) in running.items():
                     withdraw = getattr(e, "withdraw", None)
