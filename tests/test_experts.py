@@ -645,6 +645,8 @@ def test_reusable_only_when_every_answer_is():
     assert not decide(tier_of(*es), esc([policy(quorum=2)])).reusable
     es = [SimulatedExpert("a", "allow", reusable=True), SimulatedExpert("b", "allow", reusable=True)]
     assert decide(tier_of(*es), esc([policy(quorum=2)])).reusable
+    # A deny ends a strict vote at once; with the quorum reached it is reusable too.
+    assert decide(tier_of(SimulatedExpert("d", "deny", reusable=True)), esc()).reusable
 
 
 def test_the_pipeline_does_not_cache_a_non_reusable_answer_and_fails_closed_on_undecided():
@@ -813,3 +815,36 @@ def test_registry_refuses_duplicates_and_past_its_limit():
     with pytest.raises(ValueError, match="non-empty name"):
         ExpertRegistry().add(SimulatedExpert(""))
     assert reg.stats.in_process == 2
+
+
+def test_lighthouse_serve_and_the_simulated_expert_command(tmp_path):
+    """The command line end to end: `lighthouse serve` (ExpertHub on by default without
+    tokens) and `python -m lighthouse.experts.sim` in their own processes."""
+    import subprocess
+    import sys
+
+    from serverkit import ROOT, ServerProcess
+    with ServerProcess("--no-policy", "--escalation-deadline", "20") as srv:
+        srv.wait_ready()
+        assert "ExpertHub" in srv.log()
+        sim = subprocess.Popen([sys.executable, "-m", "lighthouse.experts.sim", "--server", srv.address, "--id", "cli",
+                                "--verdict", "deny", "--latency", "0.05", "--reusable"],
+                               cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ch = grpc.insecure_channel(srv.address)
+            stub = validation_pb2_grpc.ValidatorStub(ch)
+
+            def decided():
+                d = stub.Validate(tool_call("Bash", MISS), timeout=30)
+                return d if d.tier in (pb.TIER_EXPERT, pb.TIER_CACHE) else None
+
+            wait_for(lambda: decided() is not None, timeout=60, what="the simulated expert to decide")
+            d = stub.Validate(tool_call("Bash", MISS), timeout=30)
+            assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_DENY, pb.TIER_CACHE, "expert:cli")
+            s = scrape(srv.metrics_port)
+            assert sample(s, "lighthouse_experts_connected") == 1
+            assert sample(s, "lighthouse_expert_escalations_total", expert="cli", outcome="deny") >= 1
+            ch.close()
+        finally:
+            sim.terminate()
+            sim.wait(15)

@@ -301,6 +301,8 @@ class ExpertTier:
             note = "" if v == a.verdict else " (answered %s, counted as ask)" % a.verdict
             parts.append("%s: %s%s: %s" % (shown, v, note, a.reason))
         reason = (head + "; " + "; ".join(parts))[:MAX_REASON]
-        reusable = reached and not deny_early and all(a.reusable for _, _, a in votes)
+        # A vote the first deny cut short is not reusable: the experts not heard from
+        # did not say their answer could be.
+        reusable = reached and all(a.reusable for _, _, a in votes)
         return TierAnswer(verdict, reason, ("expert:" + "+".join(names))[:256], escalate=False,
                           category=req.category, quorum=len(votes), reusable=reusable)
