@@ -848,3 +848,17 @@ def test_lighthouse_serve_and_the_simulated_expert_command(tmp_path):
         finally:
             sim.terminate()
             sim.wait(15)
+
+
+def test_an_in_process_expert_failing_as_disconnected_is_not_asked_again():
+    class Flaky(SimulatedExpert):
+        async def judge(self, request):
+            self.calls += 1
+            raise ExpertError("provider connection reset", "disconnected")
+
+    flaky = Flaky("llm:flaky")
+    tier = tier_of(flaky)
+    t0 = time.monotonic()
+    with pytest.raises(TierUndecided):
+        decide(tier, esc(deadline=20))
+    assert flaky.calls == 1 and time.monotonic() - t0 < 10

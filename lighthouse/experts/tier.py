@@ -143,7 +143,8 @@ class ExpertTier:
         failures = []               # "name: what went wrong"
         strict = self.combine == "strict"
         deny_early = False
-        lost = False                # an expert holding the call disconnected
+        lost = False                # a connected expert holding the call disconnected
+        gone = set()                # and its object
         timed_out = False
         change = None
         try:
@@ -153,6 +154,8 @@ class ExpertTier:
                     for e in registry.candidates(tool, category, exclude=excluded):
                         if need == 0:
                             break
+                        if e in gone:
+                            continue
                         br = self._breaker(e.name) if self._breaker is not None else None
                         if br is not None and not br.acquire():
                             excluded.add(e.name)
@@ -197,8 +200,11 @@ class ExpertTier:
                     answer, error = t.result()
                     if error is not None:
                         failures.append("%s: %s" % (e.name, error))
-                        if error.cause == "disconnected":
-                            excluded.discard(e.name)     # it may come back on a new stream
+                        if error.cause == "disconnected" and getattr(e, "kind", "") == "agent":
+                            # A connected expert may come back under its name on a new
+                            # stream (a new object); this one is gone for good.
+                            excluded.discard(e.name)
+                            gone.add(e)
                             lost = True
                         continue
                     answers[e.name] = answer
