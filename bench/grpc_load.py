@@ -361,7 +361,8 @@ def run(args):
         # bench/policy.py).
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port),
                 "--metrics-port", str(mport), "--no-socket", "--workers", str(args.workers),
-                "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy"]
+                "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy",
+                "--no-experts-hub"]
         if args.no_cache:
             argv += ["--cache-size", "0"]
         servers["lighthouse"] = Server("lighthouse", argv, port, mport, env=env)
