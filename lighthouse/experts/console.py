@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 import unicodedata
@@ -56,6 +57,7 @@ WITHDRAWN = {"deadline": "its deadline passed",
              "cancelled": "the caller went away or the server is stopping"}
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4096}\Z")
 
 
 def clean(text, ascii_only=False):
@@ -511,8 +513,8 @@ async def _run(scr, args, agent_kw, ascii_only):
     wake = asyncio.Event()
     state = ConsoleState(args.id or "(the token's identity)", args.server, reusable=args.reusable,
                          ascii_only=ascii_only, changed=wake.set)
-    agent = ExpertAgent(state.judge, args.server, expert_id=args.id, tools=args.tools, categories=args.categories,
-                        max_concurrent=args.capacity, **agent_kw)
+    agent = ExpertAgent(state.judge, args.server, expert_id=args.id or "", tools=args.tools,
+                        categories=args.categories, max_concurrent=args.capacity, **agent_kw)
     styles = {"title": curses.A_REVERSE, "selected": curses.A_REVERSE | curses.A_BOLD, "head": curses.A_BOLD,
               "warn": curses.A_BOLD, "dim": curses.A_DIM, "normal": curses.A_NORMAL, "call": curses.A_NORMAL}
     try:
@@ -551,9 +553,13 @@ async def _run(scr, args, agent_kw, ascii_only):
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     root.handlers[:] = [_NoteHandler(state)]
+    if args.log:
+        to_log = logging.StreamHandler(sys.stderr)       # --log: fd 2 is that file now
+        to_log.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root.handlers.append(to_log)
     root.setLevel(logging.WARNING)
     loop.add_reader(sys.stdin.fileno(), on_input)
-    for sig in ("SIGINT", "SIGTERM"):
+    for sig in ("SIGINT", "SIGTERM", "SIGHUP"):
         import signal
         loop.add_signal_handler(getattr(signal, sig), lambda: (setattr(state, "quitting", True), wake.set()))
     task = asyncio.ensure_future(agent.run())
@@ -611,9 +617,6 @@ def cmd_expert(args):
         print("lighthouse expert: %s" % msg, file=sys.stderr)
         return EXIT_USAGE
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return usage("needs a terminal: standard input and output must be a tty (a program judges "
-                     "escalations with the expert SDK, lighthouse.experts.agent, instead)")
     if args.id and not AGENT_ID_RE.match(args.id):
         return usage("--id %.80r: use 1-128 of [A-Za-z0-9._@:/+-], starting with a letter or digit" % args.id)
     if not 1 <= args.capacity <= 1024:
@@ -625,8 +628,9 @@ def cmd_expert(args):
     token = args.token
     if args.token_file:
         token = _read(args.token_file, "--token-file").decode("utf-8", "replace").strip()
-        if not token:
-            return usage("--token-file %s is empty" % args.token_file)
+    if token is not None and not _TOKEN_RE.match(token):
+        return usage("%s does not hold a token (one word of printable ASCII, as `lighthouse tokens add` prints)"
+                     % ("--token-file %s" % args.token_file if args.token_file else "--token"))
     tls = bool(args.tls or args.tls_ca or args.tls_cert)
     if token and not tls and not loopback_target(args.server):
         return usage("an expert token goes to %s only over TLS (--tls-ca or --tls): it would cross the network "
@@ -641,6 +645,9 @@ def cmd_expert(args):
         agent_kw["certificate_chain"] = _read(args.tls_cert, "--tls-cert")
         agent_kw["private_key"] = _read(args.tls_key, "--tls-key")
     args.tools, args.categories = _globs(args.tools), _globs(args.categories)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return usage("needs a terminal: standard input and output must be a tty (a program judges "
+                     "escalations with the expert SDK, lighthouse.experts.agent, instead)")
 
     import curses
     import locale
@@ -650,11 +657,23 @@ def cmd_expert(args):
     ascii_only = locale.nl_langinfo(locale.CODESET).upper().replace("-", "") != "UTF8"
     os.environ.setdefault("ESCDELAY", "25")
     try:
+        log = os.open(args.log or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as e:
+        return usage("cannot open --log %s: %s" % (args.log, e.strerror))
+    # What gRPC's C core or anything else writes to stderr would garble the screen: it
+    # goes to --log instead while the console runs.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(log, 2)
+    try:
         error = curses.wrapper(lambda scr: run_loop(_run(scr, args, agent_kw, ascii_only)))
     except curses.error as e:
-        print("lighthouse expert: cannot use this terminal (TERM=%s): %s" % (os.environ.get("TERM", ""), e),
-              file=sys.stderr)
-        return EXIT_ERROR
+        error = "cannot use this terminal (TERM=%s): %s" % (os.environ.get("TERM", ""), e)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(log)
     if error:
         print("lighthouse expert: %s" % error, file=sys.stderr)
         return EXIT_ERROR
@@ -705,6 +724,9 @@ def register(sub):
                         "default: every category)")
     p.add_argument("--capacity", type=int, default=8, metavar="N",
                    help="escalations it holds at once (default 8; the server caps it with --expert-max-pending)")
+    p.add_argument("--log", metavar="FILE",
+                   help="append warnings and what the gRPC library writes to stderr to FILE (default: they "
+                        "are dropped; the SDK's warnings also show as notes on the screen)")
     p.add_argument("--reusable", action="store_true",
                    help="mark answers reusable (the server may answer the same call again without asking); "
                         "the u key turns it on and off")
