@@ -182,7 +182,7 @@ def test_deny_from_the_console(tmp_path, tmux, stub):
         assert re.search(r"> +(\d+m)?\d+s +Bash +miss +agent-7 / sess-1 +zzfrobnicate --now /etc/hosts > /tmp/out", row)
         assert "pending 1" in screen and "why: miss (no rule settled it)" in screen
         assert "reads /etc/hosts (system)" in screen and "writes /tmp/out (tmp)" in screen
-        assert "rules fired: none" in screen and "policy: none decided" in screen
+        assert "rules fired: none" in screen and "policy: none (no policy tier decided)" in screen
         history = screen[screen.index("session history"):]
         assert "allow rules    Bash         ls -la" in history and "git status" in history
         settle()

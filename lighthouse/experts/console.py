@@ -332,8 +332,12 @@ def detail_lines(p, cols, ascii_only=False):
     out = []
 
     def add(text, style="normal"):
-        for piece in wrap(text, cols):
-            out.append((piece, style))
+        indent = " " * min(len(text) - len(text.lstrip(" ")) + 2, cols // 2)
+        first = wrap(text, cols)[0]
+        rest = text[len(first):]
+        out.append((first, style))
+        for piece in wrap(rest, cols - len(indent)) if rest else ():
+            out.append((indent + piece, style))
 
     add("escalation %s   tool %s   agent %s   session %s" % (
         c(r.escalation_id), c(r.tool), c(r.agent_id or "-"), c(r.session_id or "-")), "head")
@@ -348,7 +352,7 @@ def detail_lines(p, cols, ascii_only=False):
             c(pol.get("verdict", "")), c(pol.get("reason", "")), c(pol.get("category") or "-"),
             c(pol.get("quorum", "")), ", by " + c(pol["decided_by"]) if pol.get("decided_by") else ""))
     else:
-        add("policy: none decided (no policy tier, or it handed the call on without a result)")
+        add("policy: none (no policy tier decided)")
     if r.quorum > 1:
         add("quorum: %d experts must answer; this console is one of them" % r.quorum)
     if p.reason:
@@ -367,6 +371,8 @@ def detail_lines(p, cols, ascii_only=False):
             text = str(tool_input)
         add("input:", "head")
     lines = text.split("\n")
+    if len(lines) > 1 or len(text) > cols:
+        out[-1] = (out[-1][0] + " %d lines, %d characters (PgDn for the rest)" % (len(lines), len(text)), "head")
     for i, line in enumerate(lines[:CALL_LINES]):
         for j, piece in enumerate(wrap(c(line), cols - 4)):
             out.append(("  %s %s" % ("|" if j == 0 else "+", piece), "call"))
@@ -434,7 +440,9 @@ def render(state, rows, cols, now=None):
     screen.append(("lighthouse expert %s on %s: %s   pending %d   answered %s   withdrawn %d   reusable %s" % (
         c(state.expert_id), c(state.server), state.status, len(state.pending), counts or "0", state.withdrawn,
         "ON" if state.reusable else "off"), "title"))
-    screen.append(("  %-6s %-16s %-24s %-28s %s" % ("left", "tool", "why", "agent / session", "call"), "dim"))
+    wt, ww, wa = (16, 24, 28) if width >= 150 else (12, 18, 16)
+    screen.append(("  %-6s %-*s %-*s %-*s %s" % ("left", wt, "tool", ww, "why", wa, "agent / session", "call"),
+                   "dim"))
     footer = []
     for t, text in state.notes:
         footer.append(("%s %s" % (t, text), "dim"))
@@ -454,9 +462,8 @@ def render(state, rows, cols, now=None):
     for p in pending[top:top + n_list]:
         r = p.request
         who = "%s / %s" % (c(r.agent_id or "-"), c(r.session_id or "-"))
-        line = "%s %-6s %-16s %-24s %-28s %s" % (">" if p is state.selected else " ", _left(r.deadline - now),
-                                                 fit(c(r.tool), 16).rstrip(), fit(_why(r, c), 24).rstrip(),
-                                                 fit(who, 28).rstrip(), p.summary)
+        line = "%s %-6s %s %s %s %s" % (">" if p is state.selected else " ", _left(r.deadline - now),
+                                        fit(c(r.tool), wt), fit(_why(r, c), ww), fit(who, wa), p.summary)
         listed.append((line, "selected" if p is state.selected else
                        "warn" if r.deadline - now < 5 else "normal"))
     if not pending:
