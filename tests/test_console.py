@@ -69,14 +69,14 @@ class Tmux:
             raise AssertionError("tmux %s failed: %s" % (" ".join(args[:2]), r.stderr.strip()))
         return r.stdout
 
-    def start(self, server, *extra, expert_id=CONSOLE):
+    def start(self, server, *extra, expert_id=CONSOLE, session="console"):
         """Run `lighthouse expert --server ADDR --id ID ...` in the session; when it
         exits, the pane shows ``console exited with N``."""
         argv = [sys.executable, "-m", "lighthouse.cli", "expert", "--server", server]
         if expert_id:
             argv += ["--id", expert_id]
         script = '%s; echo "console exited with $?"; sleep 600' % shlex.join(argv + list(extra))
-        self.tmux("new-session", "-d", "-x", "200", "-y", "50", "-s", "console", "-c", str(ROOT), "sh", "-c", script)
+        self.tmux("new-session", "-d", "-x", "200", "-y", "50", "-s", session, "-c", str(ROOT), "sh", "-c", script)
         self.started = True
 
     def screen(self, attributes=False):
@@ -340,6 +340,17 @@ def test_tokens_expert_role_and_refusal(tmp_path, tmux, stub):
         tmux.keys("s")
         d = fut.result(TIMEOUT)
         assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_ASK, pb.TIER_EXPERT, "expert:alice")
+
+
+def test_a_second_console_with_the_same_id_replaces_the_first(tmp_path, tmux, stub):
+    with ServerThread(hub_config(tmp_path)) as server:
+        tmux.start(server.address)
+        connected(tmux, server)
+        tmux.start(server.address, session="second")
+        screen = tmux.wait("console exited with", "the first console to stop")
+        assert "the server refused this console: ABORTED" in screen and "its own --id" in screen
+        assert "console exited with 1" in screen
+        assert server.server.experts.stats.connections["replaced"] == 1 and registered(server, CONSOLE)
 
 
 def test_mutual_tls(tmp_path, tmux, pki):

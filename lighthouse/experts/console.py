@@ -595,11 +595,13 @@ async def _run(scr, args, agent_kw, ascii_only):
             task.cancel()
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-    if task.done() and not task.cancelled() and isinstance(task.exception(), ExpertRefused):
-        e = task.exception()
+    e = task.exception() if task.done() and not task.cancelled() else None
+    if isinstance(e, ExpertRefused):
         error = "the server refused this console: %s" % e
         if e.code.name == "ABORTED":
             error += " (another expert connected with the same id: give each console its own --id)"
+    elif e is not None:
+        error = "the connection to the server failed: %s: %s" % (type(e).__name__, e)
     return error
 
 
