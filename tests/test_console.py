@@ -226,7 +226,7 @@ def test_allow_with_a_typed_reason_and_reusable_answers(tmp_path, tmux, stub):
 
 
 def test_an_escalation_past_its_deadline_disappears_with_a_note(tmp_path, tmux, stub):
-    with ServerThread(hub_config(tmp_path, escalation_deadline=4.0, fallback="deny")) as server:
+    with ServerThread(hub_config(tmp_path, escalation_deadline=8.0, fallback="deny")) as server:
         tmux.start(server.address)
         connected(tmux, server)
         fut = stub(server).Validate.future(tool_call("Bash", MISS), timeout=120)
