@@ -39,7 +39,10 @@ ASK_RULE = '[[rule]]\nid = "test.askme"\nverdict = "ask"\nreason = "a person or 
 
 
 class LoopThread:
-    """An event loop in a daemon thread, for expert agents beside a synchronous client."""
+    """An event loop in a daemon thread, for expert agents beside a synchronous client.
+    A test using one runs all its asyncio gRPC clients on it (``run``): gRPC's asyncio
+    poller serves the loops of a process together, and a second client loop closing
+    while this one runs makes it log errors."""
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
@@ -63,6 +66,7 @@ class LoopThread:
         self.run(drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture
@@ -190,7 +194,9 @@ def test_the_only_expert_disconnecting_leaves_the_call_to_the_fail_mode_at_the_d
         disconnect(loop, a)
         d = fut.result()
         assert (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_FALLBACK)
-        assert time.monotonic() - t0 >= 1.5 and "quorum of 1 not reached" in d.reason
+        # The tier's own wait ends just before the pipeline's deadline; on a busy loop
+        # the pipeline's may come first: either way the reason names the deadline.
+        assert time.monotonic() - t0 >= 1.5 and "deadline" in d.reason
 
 
 def test_an_expert_that_reconnects_gets_the_escalation_again(tmp_path, loop, stub_of):
@@ -436,7 +442,7 @@ def test_token_roles_on_the_hub_and_the_validator(tmp_path, loop, stub_of):
                     code = e.code()
                 await raw.close()
                 return code
-            return run_async(go())
+            return loop.run(go())
 
         assert hub_code(None, hello=False) == grpc.StatusCode.UNAUTHENTICATED
         assert hub_code(agent, hello=False) == grpc.StatusCode.PERMISSION_DENIED
@@ -639,6 +645,8 @@ def test_reusable_only_when_every_answer_is():
     assert not decide(tier_of(*es), esc([policy(quorum=2)])).reusable
     es = [SimulatedExpert("a", "allow", reusable=True), SimulatedExpert("b", "allow", reusable=True)]
     assert decide(tier_of(*es), esc([policy(quorum=2)])).reusable
+    # A deny ends a strict vote at once; with the quorum reached it is reusable too.
+    assert decide(tier_of(SimulatedExpert("d", "deny", reusable=True)), esc()).reusable
 
 
 def test_the_pipeline_does_not_cache_a_non_reusable_answer_and_fails_closed_on_undecided():
@@ -775,7 +783,7 @@ def test_bounds_max_experts_capacity_and_message_size(tmp_path, loop):
             await raw.close()
             return code
 
-        assert run_async(refused_second()) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert loop.run(refused_second()) == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert server.server.experts.stats.connections["refused_full"] == 1
         disconnect(loop, agent)
         wait_for(lambda: not registered(server, "one"), what="the server to see the disconnect")
@@ -791,7 +799,7 @@ def test_bounds_max_experts_capacity_and_message_size(tmp_path, loop):
             await raw.close()
             return rejected
 
-        assert run_async(oversized()).escalation_id == "y"
+        assert loop.run(oversized()).escalation_id == "y"
         rejected = server.server.experts.stats.rejected
         assert rejected["oversized"] == 1 and rejected["unknown"] == 1
 
@@ -807,3 +815,50 @@ def test_registry_refuses_duplicates_and_past_its_limit():
     with pytest.raises(ValueError, match="non-empty name"):
         ExpertRegistry().add(SimulatedExpert(""))
     assert reg.stats.in_process == 2
+
+
+def test_lighthouse_serve_and_the_simulated_expert_command(tmp_path):
+    """The command line end to end: `lighthouse serve` (ExpertHub on by default without
+    tokens) and `python -m lighthouse.experts.sim` in their own processes."""
+    import subprocess
+    import sys
+
+    from serverkit import ROOT, ServerProcess
+    with ServerProcess("--no-policy", "--escalation-deadline", "20") as srv:
+        srv.wait_ready()
+        assert "ExpertHub" in srv.log()
+        sim = subprocess.Popen([sys.executable, "-m", "lighthouse.experts.sim", "--server", srv.address, "--id", "cli",
+                                "--verdict", "deny", "--latency", "0.05", "--reusable"],
+                               cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ch = grpc.insecure_channel(srv.address)
+            stub = validation_pb2_grpc.ValidatorStub(ch)
+
+            def decided():
+                d = stub.Validate(tool_call("Bash", MISS), timeout=30)
+                return d if d.tier in (pb.TIER_EXPERT, pb.TIER_CACHE) else None
+
+            wait_for(lambda: decided() is not None, timeout=60, what="the simulated expert to decide")
+            d = stub.Validate(tool_call("Bash", MISS), timeout=30)
+            assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_DENY, pb.TIER_CACHE, "expert:cli")
+            s = scrape(srv.metrics_port)
+            assert sample(s, "lighthouse_experts_connected") == 1
+            assert sample(s, "lighthouse_expert_escalations_total", expert="cli", outcome="deny") >= 1
+            ch.close()
+        finally:
+            sim.terminate()
+            sim.wait(15)
+
+
+def test_an_in_process_expert_failing_as_disconnected_is_not_asked_again():
+    class Flaky(SimulatedExpert):
+        async def judge(self, request):
+            self.calls += 1
+            raise ExpertError("provider connection reset", "disconnected")
+
+    flaky = Flaky("llm:flaky")
+    tier = tier_of(flaky)
+    t0 = time.monotonic()
+    with pytest.raises(TierUndecided):
+        decide(tier, esc(deadline=20))
+    assert flaky.calls == 1 and time.monotonic() - t0 < 10

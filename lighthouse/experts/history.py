@@ -33,9 +33,17 @@ _NT = len(TIER_NAMES)
 _PATHS = ("command", "file_path", "notebook_path", "path", "url", "pattern", "query")
 
 
+class _Summary(str):
+    """A recorded input already turned into its summary."""
+
+    __slots__ = ()
+
+
 def summarize(tool, text):
     """A short, readable summary of a call's input (JSON text, possibly cut): the Bash
     command, the file path or URL, else the text itself, cut to :data:`SUMMARY`."""
+    if text.__class__ is _Summary:
+        return str(text)
     if isinstance(text, str):
         try:
             value = json.loads(text)
@@ -100,7 +108,8 @@ class SessionHistory:
         r = self.young.get(session_id)
         if r is None:
             r = self.ring(session_id)
-        r.append((tool, input_text[:KEEP] if input_text.__class__ is str else summarize(tool, input_text), index))
+        r.append((tool, input_text[:KEEP] if input_text.__class__ is str
+                  else _Summary(summarize(tool, input_text)), index))
 
     def recent(self, session_id):
         """The session's recorded decisions, oldest first, as dicts
@@ -113,8 +122,21 @@ class SessionHistory:
             ring = self._old.get(session_id)
         if not ring:
             return ()
-        return tuple({"tool": tool, "summary": summarize(tool, text), "verdict": VERDICT_NAMES[index // _NT],
-                      "tier": TIER_NAMES[index % _NT]} for tool, text, index in ring)
+        entries = list(ring)
+        out = []
+        summarized = False
+        for i, (tool, text, index) in enumerate(entries):
+            if text.__class__ is not _Summary:
+                # Summarized once: the next escalation of the session reuses it.
+                text = _Summary(summarize(tool, text))
+                entries[i] = (tool, text, index)
+                summarized = True
+            out.append({"tool": tool, "summary": str(text), "verdict": VERDICT_NAMES[index // _NT],
+                        "tier": TIER_NAMES[index % _NT]})
+        if summarized:
+            ring.clear()
+            ring.extend(entries)
+        return tuple(out)
 
     def __len__(self):
         return len(self.young) + len(self._old)

@@ -143,7 +143,8 @@ class ExpertTier:
         failures = []               # "name: what went wrong"
         strict = self.combine == "strict"
         deny_early = False
-        lost = False                # an expert holding the call disconnected
+        lost = False                # a connected expert holding the call disconnected
+        gone = set()                # and its object
         timed_out = False
         change = None
         try:
@@ -153,6 +154,8 @@ class ExpertTier:
                     for e in registry.candidates(tool, category, exclude=excluded):
                         if need == 0:
                             break
+                        if e in gone:
+                            continue
                         br = self._breaker(e.name) if self._breaker is not None else None
                         if br is not None and not br.acquire():
                             excluded.add(e.name)
@@ -197,8 +200,11 @@ class ExpertTier:
                     answer, error = t.result()
                     if error is not None:
                         failures.append("%s: %s" % (e.name, error))
-                        if error.cause == "disconnected":
-                            excluded.discard(e.name)     # it may come back on a new stream
+                        if error.cause == "disconnected" and getattr(e, "kind", "") == "agent":
+                            # A connected expert may come back under its name on a new
+                            # stream (a new object); this one is gone for good.
+                            excluded.discard(e.name)
+                            gone.add(e)
                             lost = True
                         continue
                     answers[e.name] = answer
@@ -210,6 +216,10 @@ class ExpertTier:
             if change is not None:
                 registry.forget(change)
             if running:
+                # Past the deadline whether the tier's own wait or the pipeline's timeout
+                # (its cancellation may come first on a busy loop) ended it.
+                if not timed_out and _monotonic() >= req.deadline:
+                    timed_out = True
                 reason = "answered" if deny_early else "deadline" if timed_out else "cancelled"
                 for t, (e, br) in running.items():
                     withdraw = getattr(e, "withdraw", None)
@@ -297,6 +307,8 @@ class ExpertTier:
             note = "" if v == a.verdict else " (answered %s, counted as ask)" % a.verdict
             parts.append("%s: %s%s: %s" % (shown, v, note, a.reason))
         reason = (head + "; " + "; ".join(parts))[:MAX_REASON]
-        reusable = reached and not deny_early and all(a.reusable for _, _, a in votes)
+        # A vote the first deny cut short is not reusable: the experts not heard from
+        # did not say their answer could be.
+        reusable = reached and all(a.reusable for _, _, a in votes)
         return TierAnswer(verdict, reason, ("expert:" + "+".join(names))[:256], escalate=False,
                           category=req.category, quorum=len(votes), reusable=reusable)
