@@ -50,7 +50,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 ARM_DELAY = 0.5         # seconds an answer key waits after the selection changed
 QUIT_AGAIN = 3.0        # seconds in which a second q quits with escalations pending
 NOTES = 4               # notes kept on screen
-DEADLINE_SLACK = 1.0    # a withdrawal this close to the deadline is the deadline's
 CALL_LINES = 400        # lines of a call shown in the detail view at most
 WITHDRAWN = {"deadline": "its deadline passed",
              "answered": "other experts decided it",
@@ -198,8 +197,6 @@ class ConsoleState:
         except asyncio.CancelledError as e:
             if not self.stopping:
                 why = e.args[0] if e.args and isinstance(e.args[0], str) else None
-                if self.clock() >= request.deadline - DEADLINE_SLACK:
-                    why = "deadline"    # the server's clock ran out first, whatever it said
                 self.withdrawn += 1
                 self.note("withdrawn: %s %s: %s" % (
                     clean(request.tool, self.ascii_only), p.summary[:60],
