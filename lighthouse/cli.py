@@ -763,6 +763,8 @@ def build_parser():
 
     from .policy.cli import register as register_policy
     register_policy(sub)
+    from .experts.console import register as register_expert
+    register_expert(sub)
 
     admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
     asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")

@@ -18,7 +18,10 @@ another expert or answers with its fail mode): never an allow.
 :class:`ExpertAgent` keeps the stream up: it reconnects with exponential backoff (and
 jitter) when the server goes away, sends heartbeats at the interval the server asks for,
 runs at most ``max_concurrent`` judgements at once, and cancels a judgement the server
-withdraws (its deadline passed, or other experts decided). It stops on :meth:`stop`, or
+withdraws (its deadline passed, or other experts decided): the ``CancelledError`` the
+judge sees then carries the server's reason (``"deadline"``, ``"answered"``,
+``"cancelled"``) as its argument; a judgement cancelled because the stream ended or the
+agent stops carries none. It stops on :meth:`stop`, or
 raises :class:`ExpertRefused` when the server refuses it for good (a bad token, a token
 without the expert role, a hello it does not accept, another stream with the same expert
 id replacing it).
@@ -120,12 +123,15 @@ class ExpertAgent:
     """One expert connected to ``server`` (``host:port``). See the module docstring.
 
     ``token``: a bearer token with the expert role (servers with a tokens file).
-    ``root_certificates`` (PEM bytes) or ``tls=True``: connect with TLS. ``tools``
+    ``root_certificates`` (PEM bytes) or ``tls=True``: connect with TLS (the system's
+    roots without ``root_certificates``); ``certificate_chain`` and ``private_key`` (PEM
+    bytes): the client certificate of mutual TLS. ``tools``
     (globs) and ``categories``: what it serves (empty: everything). ``backoff``: the
     first and the longest wait between reconnects, in seconds."""
 
     def __init__(self, judge, server, *, expert_id="", tools=(), categories=(), max_concurrent=4, token=None,
-                 tls=False, root_certificates=None, backoff=(0.2, 10.0), software=None):
+                 tls=False, root_certificates=None, certificate_chain=None, private_key=None,
+                 backoff=(0.2, 10.0), software=None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
         self.judge = judge
@@ -135,8 +141,12 @@ class ExpertAgent:
         self.categories = list(categories)
         self.max_concurrent = int(max_concurrent)
         self.token = token
-        self.tls = tls or root_certificates is not None
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("certificate_chain and private_key go together")
+        self.tls = tls or root_certificates is not None or certificate_chain is not None
         self.root_certificates = root_certificates
+        self.certificate_chain = certificate_chain
+        self.private_key = private_key
         self.backoff = backoff
         self.software = software or "lighthouse-expert-sdk/%s" % __version__
         self.connected = asyncio.Event()
@@ -202,7 +212,9 @@ class ExpertAgent:
     def _channel(self):
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         if self.tls:
-            creds = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
+            creds = grpc.ssl_channel_credentials(root_certificates=self.root_certificates,
+                                                 private_key=self.private_key,
+                                                 certificate_chain=self.certificate_chain)
             return grpc.aio.secure_channel(self.server, creds, options=options)
         return grpc.aio.insecure_channel(self.server, options=options)
 
@@ -268,7 +280,7 @@ class ExpertAgent:
                         t = tasks.pop(msg.withdrawn.escalation_id, None)
                         if t is not None:
                             self.withdrawn += 1
-                            t.cancel()
+                            t.cancel(msg.withdrawn.reason or "withdrawn")
                     elif kind == "welcome":
                         welcomed = True
                         self.welcome = msg.welcome
