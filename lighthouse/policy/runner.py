@@ -243,9 +243,13 @@ class PolicyRunner:
         try:
             self._send(w, _HEADER.pack(len(payload), rid) + payload)
             timeout = self.timeout if timeout is None else timeout
+            limit = asyncio.timeout(timeout)
             try:
-                answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
-            except asyncio.TimeoutError:
+                async with limit:
+                    answer = await fut
+            except TimeoutError:
+                if not limit.expired():
+                    raise
                 self._replace(w, PolicyEvalError("a policy evaluation ahead of this one ran past its timeout"))
                 raise PolicyTimeout("policy evaluation ran past %gs" % timeout) from None
         finally:

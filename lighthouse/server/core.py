@@ -398,11 +398,18 @@ class Decider:
         the fast path's own answer (the fail-mode verdict for a miss) when the escalator
         declines, fails or runs out of time: never a silent allow."""
         v, tier, reason, rule_id, escalation_id = pending.v, pending.tier, pending.reason_out, pending.rule_id, ""
+        # asyncio.timeout, not wait_for: awaiting the escalator in this task saves a task
+        # and a turn of the event loop per escalation.
+        limit = asyncio.timeout(self.escalation_timeout)
         try:
-            result = await asyncio.wait_for(self.escalator(pending), self.escalation_timeout)
-        except asyncio.TimeoutError:
+            async with limit:
+                result = await self.escalator(pending)
+        except TimeoutError as e:
+            if not limit.expired():
+                log.error("escalation of a %s call failed: %r", pending.tool, e)
             result = None
-            reason += "; escalation timed out after %gs" % self.escalation_timeout
+            reason += ("; escalation timed out after %gs" % self.escalation_timeout if limit.expired()
+                       else "; escalation failed (TimeoutError)")
         except Exception as e:
             log.exception("escalation of a %s call failed", pending.tool)
             result = None
