@@ -514,3 +514,16 @@ def test_calls_with_lone_surrogates_do_not_open_the_policy_breaker():
             assert pipeline.breakers["regorus"].state == CLOSED
 
     asyncio.run(asyncio.wait_for(run(), 120))
+
+
+@pytest.mark.parametrize("command, where", [("./tool status", "workspace"), ("/tmp/x version", "tmp"),
+                                            ("~/bin/x info", "home"), ("/usr/bin/lsb_release -a", "system")])
+def test_a_program_named_by_a_path_is_described_and_one_outside_the_system_is_code(command, where):
+    doc = doc_for(command)
+    c = doc["commands"][0]
+    assert c["program_where"] == where and c["program_path"].startswith("/")
+    verdict = Policy().evaluate(doc)
+    if where == "system":
+        assert verdict.verdict == "allow"
+    else:
+        assert (verdict.verdict, verdict.category) == ("ask", "code-execution")

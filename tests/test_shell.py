@@ -1012,7 +1012,20 @@ def test_simple_command_built_by_a_caller(impl):
     sc = impl[1].SimpleCommand("rm", ("-rf", "/srv"), "/w", sudo=True, env={"A": "1"},
                                redirects=[(">", "log")], origin="test")
     assert sc.as_tuple() == ("rm", ("-rf", "/srv"), "/w", True, (("A", "1"),), ((">", "log"),),
-                             (), (), (), "test", "", False)
+                             (), (), (), "test", "", False, "")
     assert type(sc.args) is list
     assert repr(sc) == ("SimpleCommand('rm', ['-rf', '/srv'], sudo, redirects=[('>', 'log')], "
                         "origin='test')")
+
+
+@pytest.mark.parametrize("command, path", [
+    ("./tool version", "./tool"), ("bin/run --help", "bin/run"), ("/usr/bin/rm -rf x", "/usr/bin/rm"),
+    ("sudo ./deploy.sh status", "./deploy.sh"), ("env A=1 ~/bin/x", "~/bin/x"), ("tool version", ""),
+    ("xargs ./t < list", "./t"),
+])
+def test_a_program_named_by_a_path_keeps_that_path(impl, command, path):
+    """SimpleCommand.path: the program as the command names it, when that is a path (a
+    program in the workspace may be one the agent wrote); program stays its base name."""
+    sc = impl[1].analyze(command, "/home/dev/app")[0]
+    assert sc.path == path
+    assert sc.program == (path.rsplit("/", 1)[-1] if path else "tool")

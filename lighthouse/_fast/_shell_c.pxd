@@ -13,6 +13,7 @@ cdef class SimpleCommand:
     cdef public str origin
     cdef public str code
     cdef public bint dynamic
+    cdef public str path
 
 cpdef list analyze(object command, object cwd=*, object home=*)
 cpdef str join_path(str cwd, str path)

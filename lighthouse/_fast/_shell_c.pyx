@@ -97,6 +97,7 @@ cdef SimpleCommand _new_sc(str program, list args, str cwd, bint sudo, dict env,
     sc.origin = origin
     sc.code = code
     sc.dynamic = dynamic
+    sc.path = ""
     return sc
 
 
@@ -1636,6 +1637,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef object item
     cdef SimpleCommand main
     cdef str code, a, family
+    cdef str word = first           # the program as the command names it
     cdef list argv
     cdef tuple unwrapped, flags
     cdef object body
@@ -1652,7 +1654,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         bare = unwrapped[4]
         if not argv:
             return None
-        prog = normalize_program(argv[0])
+        word = argv[0]
+        prog = normalize_program(word)
         cls = _prog_class(prog)
         args = argv[1:]
     sudo = sudo or sudo_in or ctx.sudo
@@ -1685,6 +1688,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             _interpret(body, ctx.child("function:" + prog, 1), False)
         return None
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
+    if "/" in word:
+        sc.path = word
 
     if prog in _SHELLS and not str_eq(prog, "busybox"):
         k = _shell_code_arg(args)

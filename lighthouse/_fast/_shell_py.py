@@ -39,7 +39,7 @@ class SimpleCommand:
 
     __slots__ = (
         "program", "args", "cwd", "sudo", "env", "redirects", "pipe_in",
-        "pipeline", "code_from", "origin", "code", "dynamic",
+        "pipeline", "code_from", "origin", "code", "dynamic", "path",
     )
 
     __init__ = command_init
@@ -1129,6 +1129,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             _interpret(body, ctx.child("function:" + prog, 1))
         return None
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
+    if "/" in argv[0]:
+        sc.path = argv[0]
 
     if prog in SHELLS and prog != "busybox":
         k = shell_code_arg(args)

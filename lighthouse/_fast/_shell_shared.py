@@ -450,6 +450,7 @@ def command_init(sc, program, args, cwd, sudo=False, env=None, redirects=(), ori
     sc.origin = origin
     sc.code = code
     sc.dynamic = dynamic
+    sc.path = ""            # the program as the command names it, when that is a path (./tool)
 
 
 def command_tuple(sc):
@@ -457,7 +458,7 @@ def command_tuple(sc):
     return (sc.program, tuple(sc.args), sc.cwd, sc.sudo,
             tuple(sorted(sc.env.items())), tuple(sc.redirects),
             tuple(sc.pipe_in), tuple(sc.pipeline), tuple(sc.code_from),
-            sc.origin, sc.code, sc.dynamic)
+            sc.origin, sc.code, sc.dynamic, sc.path)
 
 
 def command_repr(sc):

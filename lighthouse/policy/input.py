@@ -180,9 +180,13 @@ def _command(index, sc, ws, home, facts, doc):
         doc.hit("env: %d entries described" % MAX_ARGS)
     options = {doc.text(k, "options"): doc.texts(v, "options")
                for k, v in list(view.options.items())[:MAX_ARGS]}
+    invoked = sc.path
+    program_path = _resolve(invoked, cwd, home) if invoked and DYN not in invoked else invoked
     return {
         "index": index,
         "program": doc.text(sc.program, "program"),
+        "program_path": doc.text(program_path, "program"),
+        "program_where": where(program_path, cwd, home) if program_path else "",
         "argv": [doc.text(sc.program, "program")] + args,
         "args": args,
         "flags": doc.texts(sorted(view.flags), "flags"),

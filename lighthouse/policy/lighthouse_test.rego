@@ -4,7 +4,8 @@ package lighthouse
 import rego.v1
 
 base_command := {
-	"index": 0, "program": "", "argv": [], "args": [], "flags": [], "options": {}, "positionals": [],
+	"index": 0, "program": "", "program_path": "", "program_where": "", "argv": [], "args": [], "flags": [],
+	"options": {}, "positionals": [],
 	"reads": [], "writes": [], "redirects": [], "cwd": "/home/dev/app", "sudo": false, "env": {},
 	"origin": "", "pipe_in": [], "pipeline": [], "code_from": [], "code": "", "dynamic": false, "rules": [],
 }
@@ -167,4 +168,19 @@ test_mcp_tool_escalated if {
 	d := decision with input as doc
 	d.escalate
 	d.category == "mcp"
+}
+
+# A program named by a path in the workspace, home or /tmp may be one the agent wrote:
+# no reporting verb makes it safe. One in a system directory is the program it names.
+test_a_program_named_by_a_workspace_path_runs_code if {
+	d := decision with input as call([{"index": 0, "program": "tool", "program_path": "/home/dev/app/tool",
+		"program_where": "workspace", "positionals": ["version"]}])
+	d.verdict != "allow"
+	d.category == "code-execution"
+}
+
+test_a_program_named_by_a_system_path_is_the_program if {
+	d := decision with input as call([{"program": "lsb_release", "program_path": "/usr/bin/lsb_release",
+		"program_where": "system", "flags": ["-a"]}])
+	d.verdict == "allow"
 }

@@ -213,13 +213,17 @@ runs_code(c) if {
 	p != c.program
 }
 
-runs_code(c) if startswith(c.program, "./")
-
-runs_code(c) if contains(c.program, "/")
+# A program named by a path outside the system's directories (./tool, bin/run, ~/x,
+# /tmp/x): a file the agent may have written itself, so no subcommand makes it a
+# reporting tool. (`program` is the base name; `program_path` the path the command
+# names it by, resolved, and `program_where` where that lies.)
+runs_code(c) if {
+	c.program_path != ""
+	c.program_where != "system"
+}
 
 # A program the call itself fetches or writes (curl -O, chmod +x, cp, a redirect): its code
-# is whatever was just put there, so no subcommand makes it a reporting tool. (The
-# analysis names a program by its base name, so ./tool and tool are the same here.)
+# is whatever was just put there, so no subcommand makes it a reporting tool.
 runs_code(c) if fetched_or_written[c.program]
 
 last_segment(s) := parts[count(parts) - 1] if {
