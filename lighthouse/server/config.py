@@ -94,6 +94,13 @@ class ServerConfig:
     escalation_deadline: float = 30.0    # seconds all slower tiers have for one call
     escalation_cache_ttl: float = 3600.0  # seconds a slower tier's decision is reused
     escalation_queue: int = 1024         # escalations at once; past it, the fail mode at once
+    # The audit log (lighthouse.audit): an SQLite file recording every decision; None: off.
+    # `lighthouse serve` gives the default path (lighthouse.audit.default_audit_path).
+    audit_db: str | None = None
+    audit_sync: bool = False             # answer a call only once its record is committed
+    audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
+    audit_commit_interval: float = 0.002  # seconds between commits in the default mode
+    audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
 
     def address(self, port=None):
         host = self.host
@@ -164,6 +171,14 @@ def check_config(config):
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
+    if config.audit_queue < 1:
+        raise ConfigError("--audit-queue must be at least 1")
+    if not 0 < config.audit_commit_interval <= 1:
+        raise ConfigError("--audit-commit-interval must be more than 0 and at most 1 second")
+    if config.audit_max_input < 0:
+        raise ConfigError("--audit-max-input must not be negative")
+    if config.audit_sync and not config.audit_db:
+        raise ConfigError("--audit-sync needs the audit log (it is off with --no-audit)")
     if config.fallback not in VERDICTS:
         raise ConfigError("fallback must be allow, ask or deny")
     if config.fallback == "allow":

@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from .._fast import wire as _fast_wire
+from ..audit.writer import Committing
 from ..errors import CallRejected, ReloadError, ReloadThrottled
 from ..v1 import admin_pb2
 from ..vocab import TIER_NAMES, VERDICT_NAMES
@@ -386,13 +387,17 @@ class ValidatorService:
         lock = asyncio.Lock()       # serializes writes while escalations are in flight
         max_pending = decider.limits.max_stream_pending
 
-        async def answer_later(p, t0):
+        async def answer_later(p, t0, key):
             try:
-                d = await decider.settle(p)
+                try:
+                    d = await decider.settle(p)
+                except CallRejected as e:       # the audit log could not take or commit the record
+                    self._rejected("ValidateStream", e, context)
+                    d = rejected_bytes(e, p.request_id)
                 async with lock:
                     await write(d)
             finally:
-                pending.pop(p.request_id, None)
+                pending.pop(key, None)
                 in_flight["ValidateStream"] -= 1
                 rpc_hist.observe(perf_counter_ns() - t0)
 
@@ -425,7 +430,10 @@ class ValidatorService:
                     r = decide(call, session.identity)
                     if r.__class__ is not bytes:
                         escalated = True
-                        pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
+                        # An answer held for its audit record's commit is keyed by itself:
+                        # its request_id may repeat (it is decided already).
+                        key = r if r.__class__ is Committing else call.request_id
+                        pending[key] = asyncio.ensure_future(answer_later(r, t0, key))
                         continue
                 except CallRejected as e:
                     self._rejected("ValidateStream", e, context)
