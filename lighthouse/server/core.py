@@ -58,16 +58,19 @@ FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Valida
 
 class EscalationResult:
     """What a slower tier answers: verdict "allow"/"ask"/"deny", reason, rule_id, tier
-    ("policy" or "expert") and the escalation id it was filed under."""
+    ("policy" or "expert") and the escalation id it was filed under; ``trail``, the steps
+    of the escalation (JSON-encodable items, e.g. one dict per tier asked with its answer
+    and time), is written in the call's audit record."""
 
-    __slots__ = ("verdict", "reason", "rule_id", "tier", "escalation_id")
+    __slots__ = ("verdict", "reason", "rule_id", "tier", "escalation_id", "trail")
 
-    def __init__(self, verdict, reason, rule_id="", tier="expert", escalation_id=""):
+    def __init__(self, verdict, reason, rule_id="", tier="expert", escalation_id="", trail=()):
         self.verdict = verdict
         self.reason = reason
         self.rule_id = rule_id
         self.tier = tier
         self.escalation_id = escalation_id
+        self.trail = trail
 
 
 class Pending:
@@ -400,7 +403,7 @@ class Decider:
             self._audit((pending.started_ns, pending.source, pending.request_id, pending.agent_id, pending.session_id,
                          pending.tool, pending.input_json, pending.cwd,
                          Outcome(v, tier, reason, rule_id, pending.generation, ""), ns, escalation_id,
-                         getattr(result, "trail", None) or ()))
+                         result.trail if result is not None else ()))
             if self._audit_sync:
                 await self.audit.wait_committed(self.audit.appended)
         self.stats.decided(v, tier, ns, "escalation")
