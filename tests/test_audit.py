@@ -84,8 +84,8 @@ def test_record_fields_and_canonical_encoding(db):
 
 def test_input_is_capped_and_hashed_whole():
     big = json.dumps({"content": "é" * 5000})
-    row = make_row(entry(0, tool_input=big), 0, 0, max_input=100)
-    values = dict(zip(FIELDS[1:-1], row.values))
+    _, tail = make_row(entry(0, tool_input=big), 0, 0, max_input=100)
+    values = dict(zip(FIELDS[1:-1], json.loads("[" + tail)))
     full = big.encode("utf-8")
     assert values["input_bytes"] == len(full) > 100
     assert values["input_sha256"] == hashlib.sha256(full).hexdigest()
@@ -189,14 +189,18 @@ def test_empty_log_verifies(db):
     assert r.ok and r.records == 0 and r.last_hash == GENESIS
 
 
-@pytest.mark.parametrize("column,value", [("verdict", "'allow'"), ("reason", "'fine'"), ("time_ns", "time_ns + 1"),
-                                          ("input", "'{}'"), ("worker", "7")])
+@pytest.mark.parametrize("column,value", [
+    ("record", "replace(record, '\"deny\"', '\"allow\"')"),               # the hashed text
+    ("record", "replace(record, '/home/dev/app', '/tmp')"),
+    ("record", "replace(record, 'Deletes', 'Délètes')"),
+    ("verdict", "'allow'"), ("time_ns", "time_ns + 1"), ("agent_id", "'someone'"),    # a column queries read
+    ("rule_id", "'x'"), ("request_id", "'r-99'")])
 def test_verify_finds_a_changed_record(db, column, value):
     filled(db)
     with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit SET %s = %s WHERE seq = 12" % (column, value))
+        assert con.execute("UPDATE audit SET %s = %s WHERE seq = 12" % (column, value)).rowcount == 1
     r = broken(db)
-    assert not r.ok and r.broken_seq == 12 and r.records == 11 and "changed" in r.problem
+    assert not r.ok and r.broken_seq == 12 and r.records == 11 and "changed" in r.problem, r
 
 
 def test_verify_finds_a_record_whose_hash_was_recomputed(db):
@@ -207,7 +211,10 @@ def test_verify_finds_a_record_whose_hash_was_recomputed(db):
     forged = dict(recs[11], verdict="allow")
     forged["hash"] = chain_hash(recs[10]["hash"], canonical(forged))
     with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit SET verdict = 'allow', hash = ? WHERE seq = 12", (forged["hash"],))
+        con.execute("UPDATE audit SET verdict = 'allow', record = ?, hash = ? WHERE seq = 12",
+                    (canonical(forged).decode(), forged["hash"]))
+    with SQLiteBackend(db, readonly=True) as b:
+        assert [r["verdict"] for r in b.records(Query(request_id="r-11"))] == ["allow"]
     r = broken(db)
     assert not r.ok and r.broken_seq == 13
 
@@ -241,11 +248,12 @@ def test_verify_finds_reordered_records(db):
 
 def test_verify_finds_swapped_contents(db):
     filled(db)
-    cols = ", ".join(f for f in FIELDS if f != "seq")
+    columns = [c[1] for c in sqlite3.connect(db).execute("PRAGMA table_info(audit)") if c[1] != "seq"]
+    cols = ", ".join(columns)
     with sqlite3.connect(db) as con:       # whole records, hash included, moved to each other's place
         a = con.execute("SELECT %s FROM audit WHERE seq = 3" % cols).fetchone()
         b = con.execute("SELECT %s FROM audit WHERE seq = 4" % cols).fetchone()
-        sets = ", ".join("%s = ?" % f for f in FIELDS if f != "seq")
+        sets = ", ".join("%s = ?" % f for f in columns)
         con.execute("UPDATE audit SET %s WHERE seq = 3" % sets, b)
         con.execute("UPDATE audit SET %s WHERE seq = 4" % sets, a)
     r = broken(db)
@@ -275,7 +283,7 @@ def test_cli_verify(capsys, db):
     code, out, _ = run_cli(capsys, "verify", "--audit-db", db, "--json")
     assert json.loads(out)["ok"] is True
     with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit SET reason = 'x' WHERE seq = 4")
+        con.execute("UPDATE audit SET record = replace(record, 'home', 'HOME') WHERE seq = 4")
     code, out, _ = run_cli(capsys, "verify", "--audit-db", db)
     assert code == 3 and "BROKEN at record 4" in out
     code, _, err = run_cli(capsys, "verify", "--audit-db", db + ".missing")

@@ -50,8 +50,8 @@ class AuditBackend:
     location = ""
 
     def append(self, rows):
-        """Append :class:`~lighthouse.audit.record.Row` objects, in order, after the
-        chain's head, in one transaction, and commit it. Returns (last seq, last hash)."""
+        """Append rows of lighthouse.audit.record.make_row, in order, after the chain's
+        head, in one transaction, and commit it. Returns (last seq, last hash)."""
         raise NotImplementedError
 
     def meta(self):
@@ -61,6 +61,11 @@ class AuditBackend:
 
     def head(self):
         """(seq, hash) of the last record, (first_seq - 1, genesis) when there is none."""
+        raise NotImplementedError
+
+    def chain(self, batch=1000):
+        """Every record by ascending seq as stored, for verify: (seq, the INDEXED
+        columns as a tuple, the canonical text, the hash)."""
         raise NotImplementedError
 
     def records(self, query=None, batch=1000):

@@ -59,8 +59,8 @@ import json
 
 from ..vocab import TIER_NAMES, VERDICT_NAMES
 
-__all__ = ["FIELDS", "FORMAT", "GENESIS", "canonical", "chain_hash", "Row", "make_row", "clean_text",
-           "DEFAULT_MAX_INPUT"]
+__all__ = ["FIELDS", "FORMAT", "GENESIS", "INDEXED", "canonical", "chain_hash", "make_row", "seal", "parse",
+           "clean_text", "DEFAULT_MAX_INPUT"]
 
 FORMAT = "lighthouse.audit.v1"
 GENESIS = "0" * 64
@@ -101,41 +101,53 @@ def clean_text(s):
         return s.encode("utf-8", "replace").decode("utf-8")
 
 
-class Row:
-    """A record before it joins the chain: ``values`` are the BODY_FIELDS in order, and
-    ``tail`` their canonical encoding after ``[FORMAT, seq,`` (so that chaining costs one
-    string join and one hash)."""
+#: The record's columns a store keeps beside the hashed text, to filter on; each must
+#: equal the same field of the hashed text (lighthouse.audit.verify checks it).
+INDEXED = ("time_ns", "agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id")
+_INDEXED_AT = tuple(BODY_FIELDS.index(f) for f in INDEXED)
 
-    __slots__ = ("values", "tail")
 
-    def __init__(self, values):
-        self.values = values
-        self.tail = _encode(list(values))[1:]
+def encode_tail(values):
+    """The canonical encoding of BODY_FIELDS ``values`` after ``[FORMAT,seq,`` (text)."""
+    return _encode(values)[1:]
 
-    def canonical(self, seq):
-        return ('["%s",%d,%s' % (FORMAT, seq, self.tail)).encode("ascii")
+
+def seal(seq, tail):
+    """The canonical text of a record from its seq and :func:`encode_tail`."""
+    return '["%s",%d,%s' % (FORMAT, seq, tail)
+
+
+def parse(text):
+    """The fields (a dict, without hash) of a record from its canonical text; ValueError
+    when the text is not a record of this format."""
+    values = json.loads(text)
+    if type(values) is not list or len(values) != len(FIELDS) or values[0] != FORMAT:
+        raise ValueError("not a %s record" % FORMAT)
+    return dict(zip(FIELDS[:-1], values[1:]))
 
 
 def make_row(entry, worker, wall_offset_ns, max_input=DEFAULT_MAX_INPUT):
-    """The :class:`Row` of one entry the server's decision path handed over.
+    """A record before it joins the chain, from one entry the server's decision path
+    handed over: (the INDEXED values, :func:`encode_tail` of every field but seq and hash).
 
     ``entry`` is the tuple ``(t0, source, request_id, agent_id, session_id, tool, input,
     cwd, outcome, decision_ns, escalation_id, trail)``: ``t0`` the call's arrival
     (``time.perf_counter_ns()``, turned into Unix time with ``wall_offset_ns``), ``input``
-    the input_json text or (local socket) the input object, ``outcome`` anything with the
-    Decision's ``verdict`` and ``tier`` enum values, ``reason``, ``rule_id`` and
-    ``generation`` (lighthouse.server.wire.Outcome), ``trail`` a sequence of the
-    escalation's steps or ()."""
+    the input_json text (the local socket's input object is encoded by the server first),
+    ``outcome`` a tuple of the Decision's ``verdict`` and ``tier`` enum values, ``reason``,
+    ``rule_id`` and ``generation`` (the first five fields of
+    lighthouse.server.wire.Outcome), ``trail`` a sequence of the escalation's steps (or
+    its JSON text), or ()."""
     t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
     if tool_input.__class__ is not str:
         tool_input = _local_input(tool_input)
     full = tool_input.encode("utf-8", "surrogatepass")
-    if len(full) > max_input:
-        kept = full[:max_input].decode("utf-8", "ignore")
-    else:
-        kept = tool_input
+    kept = full[:max_input].decode("utf-8", "ignore") if len(full) > max_input else tool_input
+    verdict, tier, reason, rule_id, generation = outcome[:5]
     clean = clean_text
-    return Row((t0 + wall_offset_ns, worker, source, clean(rid), clean(agent), clean(session), clean(tool),
-                clean(kept), len(full), _sha256(full).hexdigest(), clean(cwd), VERDICT_NAMES[outcome.verdict],
-                TIER_NAMES[outcome.tier], clean(outcome.rule_id), clean(escalation_id),
-                _encode_trail(list(trail)) if trail else "", clean(outcome.reason), outcome.generation, ns))
+    values = [t0 + wall_offset_ns, worker, source, clean(rid), clean(agent), clean(session), clean(tool),
+              clean(kept), len(full), _sha256(full).hexdigest(), clean(cwd), VERDICT_NAMES[verdict],
+              TIER_NAMES[tier], clean(rule_id), clean(escalation_id),
+              (clean(trail) if trail.__class__ is str else _encode_trail(list(trail))) if trail else "",
+              clean(reason), generation, ns]
+    return tuple([values[i] for i in _INDEXED_AT]), _encode(values)[1:]

@@ -12,9 +12,12 @@ compare with a copy kept elsewhere (the server logs them at shutdown).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from .record import canonical, chain_hash
+from .record import INDEXED, parse
+
+_sha256 = hashlib.sha256
 
 __all__ = ["VerifyResult", "verify"]
 
@@ -39,8 +42,7 @@ def verify(backend):
     expected = meta["first_seq"]
     prev = meta["genesis"]
     n = 0
-    for rec in backend.records():
-        seq = rec["seq"]
+    for seq, columns, text, stored_hash in backend.chain():
         if seq != expected:
             if seq > expected:
                 problem = ("records %d to %d are missing (deleted) before record %d" % (expected, seq - 1, seq)
@@ -49,12 +51,32 @@ def verify(backend):
             else:
                 problem = "record %d comes after record %d" % (seq, expected - 1)
             return VerifyResult(False, n, expected - 1, prev, seq, problem)
-        h = chain_hash(prev, canonical(rec))
-        if h != rec["hash"]:
-            return VerifyResult(False, n, expected - 1, prev, seq,
-                                "record %d does not match its hash: it was changed, or a record before it was "
-                                "moved or replaced" % seq)
-        prev = h
+        problem = _check(seq, columns, text, prev, stored_hash)
+        if problem:
+            return VerifyResult(False, n, expected - 1, prev, seq, problem)
+        prev = stored_hash
         expected += 1
         n += 1
     return VerifyResult(True, n, expected - 1, prev)
+
+
+def _check(seq, columns, text, prev, stored_hash):
+    """What is wrong with one stored record, or ""."""
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        return "record %d is not canonical text (it holds non-ASCII characters): it was changed" % seq
+    if _sha256(bytes.fromhex(prev) + data).hexdigest() != stored_hash:
+        return ("record %d does not match its hash: it was changed, or a record before it was moved or replaced"
+                % seq)
+    try:
+        rec = parse(text)
+    except ValueError:
+        return "record %d: its hashed text is not a record" % seq
+    if rec["seq"] != seq:
+        return "record %d holds the hashed text of record %d: records were moved" % (seq, rec["seq"])
+    for field, value in zip(INDEXED, columns):
+        if rec[field] != value:
+            return "record %d: column %s is %r, the hashed record says %r: it was changed" % (
+                seq, field, value, rec[field])
+    return ""

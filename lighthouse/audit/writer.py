@@ -1,36 +1,44 @@
-"""The server's side of the audit log: a bounded queue filled on the event loop and one
-writer thread that commits it in batches (group commit).
+"""The server's side of the audit log: a bounded queue filled on the event loop, and a
+writer process that commits it in batches (group commit).
 
 On the event loop, recording a decision is one length check and one list append of the
-tuple the decision path already has (:meth:`AuditLog.record`); turning it into a record
-(input hash, canonical encoding, chain hash) and the SQLite work happen on the writer
-thread, which takes everything queued at once and commits it in one transaction.
-SQLite releases the GIL while it writes; the encoding holds it (a few microseconds per
-record, measured by bench/audit.py).
+tuple the decision path already has (:meth:`AuditLog.record`). A sender thread takes
+everything queued at once and hands it to the writer process over a pipe, as one
+``marshal`` message (a few hundred nanoseconds per record, in C); the writer process
+turns each entry into a record (input hash, canonical encoding, chain hash), appends
+the batch to the store in one transaction and acknowledges the count committed, which
+a receiver thread passes back to the event loop. The records' encoding and SQLite's
+work (about 10 us per record) so never take the server's GIL; measured by bench/audit.py.
 
 Two durability modes:
 
-- default: a call is answered before its record is committed; the writer commits what
-  has queued at least every ``commit_interval`` seconds (2 ms), so a crash loses at most
-  the decisions of one interval and the commit in progress.
+- default: a call is answered before its record is committed; the sender hands over
+  what has queued every ``commit_interval`` seconds (2 ms) and the writer commits it at
+  once, so a crash of the server loses at most what was queued in the last interval (a
+  killed server's writer still commits what it has received, then exits).
 - ``sync``: a call is answered only once its record is committed (and fsynced: the
-  store is opened durable). The writer commits as soon as records wait, taking all that
-  queued during the previous commit, so one fsync covers many calls.
-  :meth:`AuditLog.wait_committed` is the awaitable; the decision path wraps such answers in
-  :class:`Committing`.
+  store is opened durable). The sender hands records over as soon as they queue and the
+  writer commits everything that arrived during its previous commit, so one fsync
+  covers many calls. :meth:`AuditLog.wait_committed` is the awaitable; the decision path
+  wraps such answers in :class:`Committing`.
 
 The queue is bounded (``max_queue`` records): when it is full the call is refused with
 RESOURCE_EXHAUSTED (lighthouse.errors.CallRejected) and counted, never answered
-unrecorded. A store that fails (disk full, locked too long) keeps its batch queued and is
-retried; meanwhile the queue fills and calls are refused, and in sync mode the calls
+unrecorded. A store that fails (disk full, locked too long) makes the writer retry its
+batch; meanwhile the queue fills and calls are refused, and in sync mode the calls
 waiting for that commit are refused with UNAVAILABLE (their records are still written
-when the store recovers). Closing commits everything queued.
+when the store recovers). A writer process that dies makes every later call refused
+with UNAVAILABLE: no call is answered unrecorded. Closing commits everything queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import marshal
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections import deque
@@ -38,7 +46,7 @@ from collections import deque
 import grpc
 
 from ..errors import CallRejected
-from .record import DEFAULT_MAX_INPUT, make_row
+from .record import DEFAULT_MAX_INPUT
 
 __all__ = ["AuditLog", "Committing", "DEFAULT_MAX_QUEUE", "DEFAULT_COMMIT_INTERVAL"]
 
@@ -47,6 +55,7 @@ log = logging.getLogger("lighthouse.audit")
 DEFAULT_MAX_QUEUE = 65536
 DEFAULT_COMMIT_INTERVAL = 0.002
 RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
+START_TIMEOUT = 60.0                # seconds the writer process has to open the store
 
 
 class Committing:
@@ -63,61 +72,90 @@ class Committing:
 
 
 class AuditLog:
-    """The queue and writer thread of one server process.
+    """The queue, sender and receiver threads and writer process of one server process.
 
-    ``open_backend``: a callable returning the store (lighthouse.audit.backend.AuditBackend),
-    called once by :meth:`start` (errors surface there). ``worker``: this process's worker
-    index, written in each record. ``max_input``: bytes of a tool input kept in a record."""
+    ``path``: the SQLite file (lighthouse.audit.sqlite.SQLiteBackend, opened durable in
+    sync mode). ``worker``: this process's worker index, written in each record.
+    ``max_input``: bytes of a tool input kept in a record."""
 
-    def __init__(self, open_backend, *, sync=False, max_queue=DEFAULT_MAX_QUEUE,
-                 commit_interval=DEFAULT_COMMIT_INTERVAL, worker=0, max_input=DEFAULT_MAX_INPUT):
+    def __init__(self, path, *, sync=False, max_queue=DEFAULT_MAX_QUEUE, commit_interval=DEFAULT_COMMIT_INTERVAL,
+                 worker=0, max_input=DEFAULT_MAX_INPUT):
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
-        self._open_backend = open_backend
+        self.path = path
+        self.location = os.path.abspath(path)
         self.sync = sync
         self.max_queue = max_queue
         self.commit_interval = commit_interval
         self.worker = worker
         self.max_input = max_input
-        self.backend = None
-        self.location = ""
-        self._queue = []            # entries; the writer takes a prefix, the loop appends
-        self._retry = []            # rows of a commit that failed, retried first
+        self.started = False
+        self._queue = []            # entries; the sender takes a prefix, the loop appends
         self._idle = False
         self._wake = threading.Event()
         self._closing = False
-        self._thread = None
+        self._dead = None           # why the writer is gone (calls are then refused)
+        self._process = None
+        self._conn = None
+        self._sender = None
+        self._receiver = None
         self._loop = None
         self._waiters = deque()     # (ticket, future) in ticket order (sync mode)
-        # Counters: the loop thread writes appended/refused/committed, the writer the rest.
+        self._done = threading.Event()
+        # Counters: the loop thread writes appended/refused/committed, the threads the rest.
         self.appended = 0           # records accepted (each call's ticket)
         self.refused = 0            # calls refused because the queue was full
         self.committed = 0          # records committed, as the loop thread knows it
-        self._written = 0           # records committed, as the writer knows it
+        self._written = 0           # records committed, as the receiver knows it
+        self.sent = 0
         self.batches = 0
         self.errors = 0
         self.failing = False
         self.last_seq = 0
         self.last_hash = ""
-        self.lost = 0               # records given up at close (the store kept failing)
+        self.lost = 0
 
     # ------------------------------------------------------------ event loop side
 
     def start(self, loop=None):
-        """Open the store and start the writer thread (AuditError when the store cannot
-        be opened)."""
+        """Start the writer process, wait until it has opened the store, and start the
+        threads (AuditError naming the file when it cannot be opened)."""
+        from .backend import AuditError
         self._loop = loop or asyncio.get_running_loop()
-        self.backend = self._open_backend()
-        self.location = self.backend.location
-        self.last_seq, self.last_hash = self.backend.head()
-        self._thread = threading.Thread(target=self._run, name="lighthouse-audit-writer", daemon=True)
-        self._thread.start()
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=writer_main, name="lighthouse-audit-writer", daemon=True,
+                                    args=(child, self.path, self.sync, self.worker, self.max_input))
+        self._process.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(START_TIMEOUT):
+            self._process.kill()
+            raise AuditError("audit log %s: the writer process did not start in %gs" % (self.location, START_TIMEOUT))
+        try:
+            msg = parent.recv()
+        except EOFError:
+            raise AuditError("audit log %s: the writer process exited at start (exit code %s)"
+                             % (self.location, self._process.exitcode)) from None
+        if msg[0] != "ready":
+            self._process.join(5)
+            raise AuditError(msg[1])
+        self.last_seq, self.last_hash = msg[1], msg[2]
+        self.started = True
+        self._sender = threading.Thread(target=self._send_loop, name="lighthouse-audit-sender", daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, name="lighthouse-audit-receiver", daemon=True)
+        self._sender.start()
+        self._receiver.start()
 
     def record(self, entry):
         """Queue one decision (see lighthouse.audit.record.make_row for ``entry``);
-        CallRejected RESOURCE_EXHAUSTED when the queue is full."""
+        CallRejected RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the
+        writer is gone."""
         queue = self._queue
         if len(queue) >= self.max_queue:
+            if self._dead is not None:
+                raise CallRejected(grpc.StatusCode.UNAVAILABLE, "the audit log cannot record decisions (%s): "
+                                   "the call is refused rather than answered unrecorded" % self._dead)
             self.refused += 1
             raise CallRejected(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                "the audit log's queue is full (%d records waiting to be written): the call is "
@@ -154,32 +192,40 @@ class AuditLog:
                                                "retry" % message))
 
     async def close(self, timeout=30.0):
-        """Commit everything queued, stop the writer and close the store. Records the
-        store still refuses after ``timeout`` seconds are counted in ``lost`` and logged."""
-        if self._thread is None:
+        """Commit everything queued, stop the writer process and the threads. Records
+        not committed after ``timeout`` seconds are counted in ``lost`` and logged."""
+        if not self.started:
             return
+        self.started = False
         self._closing = True
         self._wake.set()
-        thread = self._thread
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
-        if thread.is_alive():
-            self.lost = len(self._queue) + len(self._retry)
-            log.error("audit log %s: %d records could not be written before shutdown", self.location, self.lost)
-        self._thread = None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._finish, timeout)
         self._on_commit(self._written)
         self._on_failure("the server is stopping")
-        if not thread.is_alive():
-            self.backend.close()
+        if self.lost:
+            log.error("audit log %s: %d records could not be written before shutdown", self.location, self.lost)
         log.info("audit log %s: %d records written by this process, last record %d, hash %s",
                  self.location, self._written, self.last_seq, self.last_hash)
+
+    def _finish(self, timeout):
+        deadline = time.monotonic() + timeout
+        self._sender.join(timeout)
+        self._receiver.join(max(0.1, deadline - time.monotonic()))
+        self._process.join(max(0.1, deadline - time.monotonic()))
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self.lost = self.appended - self._written
+        self._conn.close()
 
     def snapshot(self):
         """Counters for /metrics (lighthouse.metrics)."""
         return {"queue": len(self._queue), "appended": self.appended, "committed": self._written,
                 "refused": self.refused, "batches": self.batches, "errors": self.errors,
-                "failing": 1 if self.failing else 0}
+                "failing": 1 if self.failing or self._dead else 0}
 
-    # ------------------------------------------------------------ writer thread
+    # ------------------------------------------------------------ the threads
 
     def _notify(self, fn, *args):
         try:
@@ -187,70 +233,167 @@ class AuditLog:
         except RuntimeError:            # the loop is closed: nobody waits any more
             pass
 
-    def _run(self):
-        queue = self._queue
-        wake = self._wake
-        rows = self._retry              # a batch that failed, retried first
-        delay = RETRY_DELAY[0]
-        while True:
-            if not queue and not rows:
-                if self._closing:
-                    return
-                wake.clear()
-                self._idle = True
+    def _send_loop(self):
+        queue, wake, conn = self._queue, self._wake, self._conn
+        try:
+            while self._dead is None:
                 if not queue:
-                    wake.wait(0.5)
-                self._idle = False
-                if not self.sync and not self._closing:
-                    # Let a batch gather: the default mode commits every commit_interval.
+                    if self._closing:
+                        break
+                    wake.clear()
+                    self._idle = True
+                    if not queue:
+                        wake.wait(0.5)
+                    self._idle = False
+                    if not self.sync and not self._closing:
+                        time.sleep(self.commit_interval)    # let a batch gather
+                    continue
+                if self.sent - self._written >= self.max_queue:
+                    # The writer is behind by a whole queue: hold the records here, where
+                    # they count against the queue's bound, until it catches up.
                     time.sleep(self.commit_interval)
-                continue
-            n = len(queue)
-            entries = queue[:n]
-            del queue[:n]
-            offset = time.time_ns() - time.perf_counter_ns()
-            worker, max_input = self.worker, self.max_input
-            rows.extend([_row(e, worker, offset, max_input) for e in entries])
+                    continue
+                n = len(queue)
+                entries = queue[:n]
+                del queue[:n]
+                offset = time.time_ns() - time.perf_counter_ns()
+                conn.send_bytes(marshal.dumps((offset, [_plain(e) for e in entries])))
+                self.sent += n
+                if not self.sync and not self._closing:
+                    time.sleep(self.commit_interval)
+            if self._dead is None:
+                conn.send_bytes(b"")    # the end: commit and exit
+        except (OSError, ValueError) as e:
+            self._writer_gone("the writer process is gone (%s)" % e)
+
+    def _receive_loop(self):
+        conn = self._conn
+        try:
+            while True:
+                msg = conn.recv()
+                if msg[0] == "committed":
+                    _, self._written, self.last_seq, self.last_hash = msg
+                    self.batches += 1
+                    if self.failing:
+                        log.warning("audit log %s: commits work again", self.location)
+                        self.failing = False
+                    self._notify(self._on_commit, self._written)
+                elif msg[0] == "error":
+                    self.errors += 1
+                    if not self.failing:
+                        log.error("audit log %s: commit failed (%s); the records are kept and retried",
+                                  self.location, msg[1])
+                    self.failing = True
+                    self._notify(self._on_failure, msg[1])
+                elif msg[0] == "closed":
+                    return
+        except (EOFError, OSError) as e:
+            if not self._closing or self._written < self.sent:
+                self._writer_gone("the writer process exited (%s)" % (type(e).__name__,))
+
+    def _writer_gone(self, why):
+        if self._dead is None:
+            self._dead = why
+            log.error("audit log %s: %s; calls are refused from now on", self.location, why)
+            # Fill the queue's bound: every later call is refused with UNAVAILABLE.
+            self.max_queue = 0
+            self._notify(self._on_failure, why)
+
+
+def _plain(entry):
+    """An entry as marshal takes it: the outcome as a plain tuple, the local socket's
+    input object as JSON text."""
+    t0, source, rid, agent, session, tool, tool_input, cwd, o, ns, escalation_id, trail = entry
+    if tool_input.__class__ is not str:
+        tool_input = _local_json(tool_input)
+    if trail:
+        trail = _trail_json(list(trail))
+    return (t0, source, rid, agent, session, tool, tool_input, cwd, (o[0], o[1], o[2], o[3], o[4]), ns,
+            escalation_id, trail or "")
+
+
+def _local_json(obj):
+    from .record import _local_input
+    return _local_input(obj)
+
+
+def _trail_json(trail):
+    from .record import _encode_trail
+    return _encode_trail(trail)
+
+
+# ------------------------------------------------------------------ the writer process
+
+def writer_main(conn, path, durable, worker, max_input):
+    """The writer process: open the store, then commit each batch the server sends until
+    the empty message (or the server's end of the pipe closing: a killed server's records
+    received so far are still committed)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
+    from .backend import AuditError
+    from .record import make_row
+    from .sqlite import SQLiteBackend
+    try:
+        backend = SQLiteBackend(path, durable=durable)
+    except AuditError as e:
+        conn.send(("error", str(e)))
+        return
+    seq, h = backend.head()
+    conn.send(("ready", seq, h))
+    written = 0
+    rows = []
+    delay = RETRY_DELAY[0]
+    ending = False
+    while True:
+        if not rows or conn.poll(0):
             try:
-                self.last_seq, self.last_hash = self.backend.append(rows)
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                data = b""
+            while True:
+                if not data:
+                    ending = True
+                    break
+                offset, entries = marshal.loads(data)
+                rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
+                if not conn.poll(0):
+                    break
+                try:
+                    data = conn.recv_bytes()
+                except (EOFError, OSError):
+                    data = b""
+        if rows:
+            try:
+                seq, h = backend.append(rows)
             except Exception as e:
-                self.errors += 1
-                if not self.failing:
-                    log.error("audit log %s: commit failed (%s: %s); %d records kept and retried",
-                              self.location, type(e).__name__, e, len(rows))
-                self.failing = True
-                self._notify(self._on_failure, "%s: %s" % (type(e).__name__, e))
+                _send(conn, ("error", "%s: %s" % (type(e).__name__, e)))
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_DELAY[1])
                 continue
-            if self.failing:
-                log.warning("audit log %s: commits work again", self.location)
-            self.failing = False
             delay = RETRY_DELAY[0]
-            self._written += len(rows)
-            self.batches += 1
-            rows.clear()
-            self._notify(self._on_commit, self._written)
-            if not self.sync and not self._closing:
-                time.sleep(self.commit_interval)
+            written += len(rows)
+            rows = []
+            _send(conn, ("committed", written, seq, h))
+        if ending:
+            backend.close()
+            _send(conn, ("closed",))
+            return
 
 
-def _row(entry, worker, offset, max_input):
+def _send(conn, msg):
+    try:
+        conn.send(msg)
+    except OSError:             # the server is gone; the records are what matters
+        pass
+
+
+def _row(entry, worker, offset, max_input, make_row):
     """make_row, and for an entry it cannot encode (a bug, never the caller's bytes: the
     decision path hands over typed values) a record saying so, rather than no record."""
     try:
         return make_row(entry, worker, offset, max_input)
     except Exception as e:
-        log.exception("audit: a record could not be encoded")
         t0, source, rid, agent, session, tool, _, cwd, outcome, ns, escalation_id, _ = entry
-        return make_row((t0, source, rid, agent, session, tool, "", cwd, _Noted(outcome, e), ns, escalation_id, ()),
-                        worker, offset, max_input)
-
-
-class _Noted:
-    __slots__ = ("verdict", "tier", "reason", "rule_id", "generation")
-
-    def __init__(self, outcome, error):
-        self.verdict, self.tier, self.rule_id = outcome.verdict, outcome.tier, str(outcome.rule_id)
-        self.generation = outcome.generation
-        self.reason = "%s (the record's input could not be encoded: %s)" % (outcome.reason, type(error).__name__)
+        note = "%s (the record's input could not be encoded: %s)" % (outcome[2], type(e).__name__)
+        return make_row((t0, source, rid, agent, session, tool, "", cwd, outcome[:2] + (note,) + tuple(outcome[3:]),
+                         ns, escalation_id, ()), worker, offset, max_input)

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
-from ..audit import AuditError, AuditLog, SQLiteBackend
+from ..audit import AuditError, AuditLog
 from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
 from ..policy.engine import PolicyError
 from ..metrics import Stats, start_metrics_server
@@ -141,8 +141,7 @@ class LighthouseServer:
         self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
         self.audit = None
         if config.audit_db:
-            path, durable = config.audit_db, config.audit_sync
-            self.audit = AuditLog(lambda: SQLiteBackend(path, durable=durable), sync=config.audit_sync,
+            self.audit = AuditLog(config.audit_db, sync=config.audit_sync,
                                   max_queue=config.audit_queue, commit_interval=config.audit_commit_interval,
                                   worker=worker, max_input=config.audit_max_input)
             self.stats.audit = self.audit
@@ -251,7 +250,7 @@ class LighthouseServer:
         config = self.config
         if self._stopping is None:
             self._stopping = asyncio.Event()
-        started_audit = self.audit is not None and self.audit.backend is None
+        started_audit = self.audit is not None and not self.audit.started
         if started_audit:
             try:
                 self.audit.start()
