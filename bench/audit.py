@@ -5,7 +5,7 @@ them) get the same load from this process, phase after phase, alternating betwee
 (--repeat times) so that other load on the machine weighs on all three alike:
 
   off      --no-audit
-  default  --audit-db (a fresh file): answered first, committed every 2 ms
+  default  --audit-db (a fresh file): answered first, committed every 5 ms
   sync     --audit-db --audit-sync: answered once committed and fsynced
 
 Reported per phase and server: calls/s, client-side p50/p99, server CPU per call (the

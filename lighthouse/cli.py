@@ -683,8 +683,8 @@ def build_parser():
     audit.add_argument("--audit-sync", action="store_true",
                        help="answer a call only once its record is committed and fsynced (group commit); "
                             "default: answered first, committed within --audit-commit-interval")
-    audit.add_argument("--audit-commit-interval", type=float, default=0.002, metavar="SECONDS",
-                       help="the longest a record waits for its commit in the default mode (default 0.002)")
+    audit.add_argument("--audit-commit-interval", type=float, default=0.005, metavar="SECONDS",
+                       help="the longest a record waits for its commit in the default mode (default 0.005)")
     audit.add_argument("--audit-queue", type=int, default=65536, metavar="N",
                        help="records waiting for the writer at most; past it calls get RESOURCE_EXHAUSTED "
                             "(default 65536)")

@@ -215,7 +215,7 @@ def test_full_queue_refuses_calls_and_counts_them(tmp_path):
             snap = s.server.stats.snapshot()
             assert snap["audit"]["refused"] == len(refused)
             assert snap["errors"]["Validate|RESOURCE_EXHAUSTED"] == len(refused)
-            assert snap["audit"]["queue"] == 40
+            assert snap["audit"]["queue"] == 2 * 40
             # A stream's call is refused with its own error and the stream goes on.
             answers = list(stub.ValidateStream(iter([tool_call(tool_input="ls", request_id="st-1")]), timeout=10))
             assert answers[0].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]

@@ -13,11 +13,19 @@ from .backend import AuditBackend, AuditError, Query
 from .record import FIELDS, GENESIS, canonical, chain_hash
 from .sqlite import SQLiteBackend, default_audit_path
 from .verify import VerifyResult, verify
-from .writer import AuditLog, Committing
 
 __all__ = ["AuditBackend", "AuditError", "Query", "FIELDS", "GENESIS", "canonical", "chain_hash",
            "SQLiteBackend", "default_audit_path", "VerifyResult", "verify", "AuditLog", "Committing",
            "open_backend"]
+
+
+def __getattr__(name):
+    # The server's side (it imports grpc) is loaded on first use, so that the writer
+    # process (lighthouse.audit.process) and the audit commands do without it.
+    if name in ("AuditLog", "Committing"):
+        from . import writer
+        return getattr(writer, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def open_backend(path, **kw):

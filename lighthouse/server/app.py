@@ -24,7 +24,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
-from ..audit import AuditError, AuditLog
+from ..audit.backend import AuditError
+from ..audit.writer import AuditLog
 from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
 from ..policy.engine import PolicyError
 from ..metrics import Stats, start_metrics_server

@@ -99,7 +99,7 @@ class ServerConfig:
     audit_db: str | None = None
     audit_sync: bool = False             # answer a call only once its record is committed
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
-    audit_commit_interval: float = 0.002  # seconds between commits in the default mode
+    audit_commit_interval: float = 0.005  # seconds between commits in the default mode
     audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
 
     def address(self, port=None):
