@@ -344,9 +344,17 @@ class ValidatorService:
                     await asyncio.sleep(0)
                     slice_end = perf_counter_ns() + BATCH_SLICE_NS
             if pending:
+                # Answers held for their audit records' commit (sync audit) wait for the
+                # last one's, once; escalations settle on their own.
+                held = [(i, p) for i, p in pending if p.__class__ is Committing]
+                pending = [(i, p) for i, p in pending if p.__class__ is not Committing]
                 settled = await asyncio.gather(*(self.decider.settle(p) for _, p in pending))
                 for (i, _), d in zip(pending, settled):
                     out[i] = d
+                if held:
+                    await self.decider.audit.wait_committed(held[-1][1].ticket)
+                    for i, p in held:
+                        out[i] = p.answer
             return batch_bytes(out)
         except CallRejected as e:
             self._rejected("ValidateBatch", e, context)
