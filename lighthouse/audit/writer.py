@@ -152,9 +152,11 @@ class AuditLog:
         self._loop.add_reader(out, self._on_readable)
         self.started = True
 
-    async def close(self, timeout=30.0):
+    async def close(self, timeout=30.0, summary=True):
         """Commit everything queued and stop the writer process. Records not committed
-        after ``timeout`` seconds are counted in ``lost`` and logged."""
+        after ``timeout`` seconds are counted in ``lost`` and logged. ``summary``: log the
+        count written and the last record's seq and hash (the chain's head, for
+        comparing with the file later)."""
         if not self.started:
             return
         self.started = False
@@ -175,8 +177,9 @@ class AuditLog:
         self._on_failure("the server is stopping")
         if self.lost:
             log.error("audit log %s: %d records could not be written before shutdown", self.path, self.lost)
-        log.info("audit log %s: %d records written by this process, last record %d, hash %s",
-                 self.path, self.committed, self.last_seq, self.last_hash)
+        if summary:
+            log.info("audit log %s: %d records written by this process, last record %d, hash %s",
+                     self.path, self.committed, self.last_seq, self.last_hash)
 
     # ------------------------------------------------------------ the event loop's side
 

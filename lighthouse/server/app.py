@@ -266,7 +266,7 @@ class LighthouseServer:
             if started_policy:      # no policy worker outlives a server that did not start
                 await self._stop_policy()
             if started_audit:
-                await self.audit.close()
+                await self.audit.close(summary=False)
             raise
 
     async def _start_serving(self):
