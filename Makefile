@@ -4,12 +4,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 # 1: rebuild the extensions with a gcc profile of a training workload (tools/pgo.py)
 PGO ?= 1
+# One stamp per build kind: switching between them rebuilds the extensions.
+STAMP := $(VENV)/.installed-pgo$(PGO)
 SOURCES := pyproject.toml setup.py tools/pgo.py $(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
-.PHONY: install lint test test-pure bench bench-grpc serve protos clean
+.PHONY: install lint test check test-pure bench bench-grpc serve protos clean
 
 install: $(STAMP)
 
@@ -19,15 +20,25 @@ $(STAMP): $(SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
+	rm -f $(VENV)/.installed*
 	touch $@
 
-# Lint first (ruff for Python, cython-lint for the compiled modules), then the suite.
+# Lint first (ruff for Python, cython-lint for the compiled modules, mypy on the pure
+# twins, the server and the slow path: pyproject.toml's [tool.mypy]), then the suite.
 lint: install
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd
+	$(BIN)/mypy
 
+# The whole suite on the build users install (profiled): what CI runs.
 test: install lint
 	$(BIN)/python -m pytest -q
+
+# The everyday loop: a plain build (no profiling run) and the suite without the tests
+# marked slow (servers in subprocesses, benchmarks, README commands); `make test` runs them.
+check:
+	$(MAKE) PGO=0 install lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 test-pure: install
 	LIGHTHOUSE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q

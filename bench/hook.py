@@ -17,6 +17,13 @@ keeps the environment as it is, so every start compiles the package's sources ag
     python bench/hook.py                 # table: median, p95, p99 per scenario
     python bench/hook.py --json
     python bench/hook.py -n 200 --down 30 --entry module
+    python bench/hook.py --baseline /tmp/base   # also time another version's hook, interleaved
+
+``--baseline DIR`` names another source tree of the package (a directory holding
+``lighthouse/``, e.g. ``git archive REV lighthouse | tar -x -C DIR``): its hook (module
+entry) is timed with the server up, call by call between this tree's, against this tree's
+server, and the report gives the ratio of the medians. Only the server-up path is
+compared: it imports no compiled module, so the baseline needs no build.
 
 Target (issue 3): median <= 80 ms per call with the server up.
 """
@@ -78,11 +85,13 @@ def percentile(sorted_ms, q):
     return sorted_ms[k]
 
 
-def time_calls(cmds, cases, env, checks=None, cwd=None):
+def time_calls(cmds, cases, env, checks=None, cwd=None, envs=None):
     """Run every case through each command, interleaved call by call (so that a burst of
     load from elsewhere hits all of them alike); one result row per command. ``checks[k]``
-    (when given and not None) validates the decision command k printed."""
+    (when given and not None) validates the decision command k printed; ``envs[k]`` (when
+    given and not None) is command k's environment instead of ``env``."""
     checks = checks or [None] * len(cmds)
+    envs = [e or env for e in envs] if envs else [env] * len(cmds)
     times = [[] for _ in cmds]
     cpu = [[] for _ in cmds]
     verdicts = [{} for _ in cmds]
@@ -91,7 +100,7 @@ def time_calls(cmds, cases, env, checks=None, cwd=None):
         for k, cmd in enumerate(cmds):
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, input=data, capture_output=True, env=env, cwd=cwd)
+            proc = subprocess.run(cmd, input=data, capture_output=True, env=envs[k], cwd=cwd)
             times[k].append((time.perf_counter() - t0) * 1000.0)
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[k].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000.0)
@@ -144,7 +153,14 @@ def main(argv=None):
     p.add_argument("--no-pyc", action="store_true",
                    help="keep the environment's bytecode settings (default: a private bytecode cache)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="another source tree of the package whose hook is timed with the server up, "
+                        "interleaved with this one's (the ratio of medians is reported)")
     args = p.parse_args(argv)
+    if args.baseline and args.entry == "script":
+        p.error("--baseline compares the module entry: use --entry module or both")
+    if args.baseline and not os.path.isfile(os.path.join(args.baseline, "lighthouse", "hooks", "claude_code.py")):
+        p.error("--baseline %s holds no lighthouse/hooks/claude_code.py" % args.baseline)
 
     # Every process runs in this directory: `-m` and `-c` put the cwd first on sys.path,
     # where a checkout could shadow the package under test.
@@ -181,15 +197,23 @@ def main(argv=None):
         server = start_server(sock_path, env)
         try:
             env_up = dict(env, LIGHTHOUSE_SOCKET=sock_path)
-            time_calls(cmds, up_cases[:3], env_up, cwd=tmp)
+            up_cmds, up_envs, up_entries = list(cmds), [None] * len(cmds), list(entries)
+            if args.baseline:
+                base = os.path.abspath(args.baseline)
+                up_cmds.append(entry_command("module", None))
+                up_envs.append(dict(env_up, PYTHONPATH=os.pathsep.join(
+                    filter(None, [base, os.environ.get("PYTHONPATH")]))))
+                up_entries.append("module (base)")
+            time_calls(up_cmds, up_cases[:3], env_up, cwd=tmp, envs=up_envs)
             # the floor is timed interleaved with the hook, under the same load
-            floor_row, *up_rows = time_calls([floor] + cmds, up_cases, env_up,
-                                             [None] + [expect(False)] * len(cmds), cwd=tmp)
+            floor_row, *up_rows = time_calls([floor] + up_cmds, up_cases, env_up,
+                                             [None] + [expect(False)] * len(up_cmds), cwd=tmp,
+                                             envs=[None] + up_envs)
         finally:
             server.terminate()
             server.wait(10)
         rows.append(dict(scenario="floor", entry="python -c pass", **floor_row))
-        for entry, row in zip(entries, up_rows):
+        for entry, row in zip(up_entries, up_rows):
             rows.append(dict(scenario="server up", entry=entry, **row))
         if down_cases:
             env_down = dict(env, LIGHTHOUSE_SOCKET=os.path.join(tmp, "absent.sock"))
@@ -201,6 +225,13 @@ def main(argv=None):
     meta = {"implementation": implementation, "package": package, "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
             "bytecode_cached": not args.no_pyc, "target_median_ms": TARGET_MS}
+    if args.baseline:
+        by_entry = {r["entry"]: r for r in rows if r["scenario"] == "server up"}
+        this, base = by_entry["module"]["median_ms"], by_entry["module (base)"]["median_ms"]
+        floor_ms = rows[0]["median_ms"]
+        meta["baseline"] = {"dir": os.path.abspath(args.baseline), "median_ratio": this / base,
+                            "above_floor_ratio": (this - floor_ms) / (base - floor_ms)
+                            if base > floor_ms else float("nan")}
     if args.json:
         print(json.dumps({"meta": meta, "rows": rows}, indent=2))
         return 0
@@ -215,7 +246,11 @@ def main(argv=None):
             r["scenario"], r["entry"], r["n"], r["median_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"],
             r["cpu_median_ms"], verdicts))
     print("(wall time per call, spawn to exit; cpu p50: the hook process's user+sys time)")
-    up = [r for r in rows if r["scenario"] == "server up"]
+    if args.baseline:
+        b = meta["baseline"]
+        print("vs baseline %s (module entry, server up): median ratio %.3f, above the floor %.3f"
+              % (b["dir"], b["median_ratio"], b["above_floor_ratio"]))
+    up = [r for r in rows if r["scenario"] == "server up" and r["entry"] != "module (base)"]
     if up:
         best = min(r["median_ms"] for r in up)
         print("target: median <= %.0f ms with the server up: %s (best %.1f ms)"

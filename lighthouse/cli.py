@@ -375,19 +375,32 @@ def cmd_info(args):
 
 
 def cmd_hook_install(args):
-    from .hooks.install import InstallError, hook_command, install, settings_path, uninstall
+    from .hooks.install import (ESCALATION_DEADLINE, InstallError, hook_command, hook_timing, install,
+                                published_deadline, settings_path, uninstall)
     path = settings_path(args.project, args.user, args.shared)
     try:
         if args.hook_cmd == "uninstall":
             status = uninstall(path)
             print("lighthouse hook %s: %s" % ("removed from" if status == "removed" else "was not in", path))
             return EXIT_OK
-        command = args.command or hook_command(socket=args.socket, server=args.server, defer=args.defer)
-        status = install(path, command)
+        deadline, source = args.escalation_deadline, "--escalation-deadline"
+        if deadline is None and args.timeout is None:
+            deadline, source = published_deadline(args.socket)
+            if deadline is None:
+                source = "lighthouse serve's default (%s)" % source
+        wait, timeout = hook_timing(deadline, args.timeout)
+        command = args.command or hook_command(socket=args.socket, server=args.server, defer=args.defer, wait=wait)
+        status = install(path, command, timeout)
     except InstallError as e:
         print("lighthouse hook %s: %s" % (args.hook_cmd, e), file=sys.stderr)
         return EXIT_ERROR
     print("lighthouse hook %s in %s:\n  %s" % (status, path, command))
+    if args.timeout is not None and args.escalation_deadline is None:
+        covers = "--timeout %g" % args.timeout
+    else:
+        covers = "escalation deadline %g s, %s" % (deadline or ESCALATION_DEADLINE, source)
+    print("it waits up to %g s for a decision the server is still making (%s); Claude Code timeout %d s"
+          % (wait, covers, timeout))
     return EXIT_OK
 
 
@@ -621,6 +634,15 @@ def build_parser():
                            help="the server's gRPC address, written into the hook command")
             p.add_argument("--command", help="the hook command to write (default: this Python with "
                                              "-m lighthouse.hooks.claude_code)")
+            p.add_argument("--escalation-deadline", type=float, metavar="SECONDS",
+                           help="the server's --escalation-deadline, which the hook waits for when the server "
+                                "escalates a call (its --wait is 2 s more) and the Claude Code timeout covers "
+                                "(10 s more again; default: the deadline the server publishes beside its "
+                                "socket, else 30)")
+            p.add_argument("--timeout", type=float, metavar="SECONDS",
+                           help="the Claude Code timeout for the hook, written in the settings (at least 12; "
+                                "default: 42 for the default deadline); the hook then waits up to 10 s less for "
+                                "an escalated call. Claude Code runs the call unchecked when a hook times out")
         p.set_defaults(func=cmd_hook_install)
 
     p = sub.add_parser("serve", help="run the gRPC validation server")

@@ -13,7 +13,7 @@ and the hook's (lighthouse.hooks) do not derive from it yet.
 """
 
 __all__ = ["LighthouseError", "RuleError", "ConfigError", "TokenFileError", "ReloadError", "ReloadThrottled",
-           "CallRejected", "CallError", "Unavailable", "SocketInUse"]
+           "CallRejected", "CallError", "Unavailable", "Undecided", "SocketInUse"]
 
 
 class LighthouseError(Exception):
@@ -94,6 +94,20 @@ class CallError(LighthouseError):
 
 class Unavailable(LighthouseError):
     """The server could not be reached, or gave no usable answer in time."""
+
+
+class Undecided(LighthouseError):
+    """The server took the call and said it was deciding it (a slower tier: policy,
+    experts), but no decision came in time, or the server went away before giving one.
+    Not an :class:`Unavailable`: the server was there, so the call gets ``fallback``, the
+    verdict the server said it answers when its slower tiers fail ("ask" or "deny", never
+    "allow"), rather than a decision made elsewhere. ``pending``: what the server said
+    (a dict: ``deadline``, ``fallback``, ``reason``, ``rule_id``)."""
+
+    def __init__(self, message, fallback="ask", pending=None):
+        super().__init__(message)
+        self.fallback = fallback if fallback == "deny" else "ask"
+        self.pending = pending or {}
 
 
 class SocketInUse(LighthouseError, OSError):

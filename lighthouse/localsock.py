@@ -7,10 +7,11 @@ this module, and ``socat - UNIX-CONNECT:$SOCK`` or ``nc -U $SOCK`` work by hand.
 Request (one line)::
 
     {"tool": "Bash", "input": {"command": "ls"}, "cwd": "/home/dev/app",
-     "session_id": "...", "agent_id": "...", "home": "/home/dev", "id": 7}
+     "session_id": "...", "agent_id": "...", "home": "/home/dev", "id": 7, "progress": true}
 
 ``tool`` (non-empty string) and ``input`` (the tool_input object) are required; ``cwd``,
-``session_id``, ``agent_id``, ``home`` are optional strings; ``id`` (optional) is echoed back.
+``session_id``, ``agent_id``, ``home`` are optional strings; ``id`` (optional) is echoed back;
+``progress`` (optional boolean) asks for a pending line, below.
 
 Reply (one line)::
 
@@ -24,6 +25,21 @@ or, for a request that cannot be decided, an error naming the problem, never a v
 Error codes: ``bad_json``, ``not_object``, ``too_large`` (the connection is then closed),
 ``invalid_argument`` (with ``field``), ``internal``. A connection may carry many requests,
 answered in order.
+
+A call the fast tiers do not settle goes to the server's slower tiers (policy, experts),
+which may take up to the server's escalation deadline (30 s by default). With
+``"progress": true`` the server then says so at once, before the reply, in a line that
+carries no verdict::
+
+    {"pending": true, "deadline": 31.0, "fallback": "ask", "reason": "...", "rule_id": "",
+     "id": 7}
+
+``deadline``: the seconds within which the server answers (at worst with ``fallback``, the
+verdict it gives when its slower tiers fail or time out: ask or deny, never allow);
+``reason``/``rule_id``: why the call was escalated. The reply follows on its own line.
+So a client can tell a server that is deciding (wait for the reply, up to the deadline)
+from one that does not answer (nothing within a short timeout: decide without it).
+Without ``progress`` (socat, older clients) there is no pending line.
 
 This module imports only the standard library modules the hook needs anyway, and from the
 package only lighthouse.errors and lighthouse.vocab, which import nothing: its start-up
@@ -42,18 +58,22 @@ import time
 # IntEnums costs the hook about 5 ms of CPU per tool call.
 import _socket
 
-from .errors import Unavailable
+from .errors import Undecided, Unavailable
 from .vocab import VERDICTS
 
 __all__ = ["SOCKET_ENV", "SOCKET_NAME", "DEFAULT_SOCKET_PATH", "MAX_REQUEST", "VERDICTS",
            "default_socket_path", "resolve_socket_path", "policy_path", "read_policy", "admin_token_path",
-           "read_admin_token", "Unavailable", "ask"]
+           "read_admin_token", "Unavailable", "Undecided", "ask", "ANSWER_GRACE",
+           "undecided_error", "positive_seconds"]
 
 SOCKET_ENV = "LIGHTHOUSE_SOCKET"
 SOCKET_NAME = "lighthouse.sock"
 # The longest request line the server reads by default: lighthouse.bounds.MAX_INPUT plus
 # lighthouse.bounds.ENVELOPE (not imported, to keep this module's start-up cost nil).
 MAX_REQUEST = 4 * 1024 * 1024 + 64 * 1024
+#: Seconds a client gives the server past the deadline of its pending line, for the
+#: reply to be written and to arrive on a loaded machine.
+ANSWER_GRACE = 1.0
 
 
 def loopback_target(target):
@@ -185,7 +205,8 @@ def _private_file(path, what, sticky_dir=True):
 
 def read_policy(socket_path):
     """The policy published beside ``socket_path`` (a dict: ``rules``, a list of paths;
-    ``packs``; ``window``; ``max_input``), or None when there is none. Raises
+    ``packs``; ``window``; ``max_input``; ``escalation_deadline``, seconds, when the server
+    escalates to slower tiers), or None when there is none. Raises
     :class:`Unavailable` for a file that cannot be trusted or read: it must be a regular
     file of this user (or root) that no one else can read or write, in a directory like
     the socket's."""
@@ -199,9 +220,15 @@ def read_policy(socket_path):
         raise Unavailable("cannot read policy file %s: %s" % (path, e)) from None
     if (not isinstance(policy, dict) or not isinstance(policy.get("rules"), list)
             or not all(isinstance(r, str) for r in policy["rules"]) or not isinstance(policy.get("packs"), bool)
-            or any(k in policy and (type(policy[k]) is not int or policy[k] <= 0) for k in ("window", "max_input"))):
+            or any(k in policy and (type(policy[k]) is not int or policy[k] <= 0) for k in ("window", "max_input"))
+            or ("escalation_deadline" in policy and not positive_seconds(policy["escalation_deadline"]))):
         raise Unavailable("policy file %s is malformed" % path)
     return policy
+
+
+def positive_seconds(value):
+    """A positive finite number of seconds (not a bool)."""
+    return type(value) in (int, float) and 0 < value < float("inf")
 
 
 def admin_token_path(socket_path):
@@ -237,16 +264,65 @@ def _check_peer(sock):
         raise Unavailable("the server socket is served by uid %d, not by this user" % peer_uid)
 
 
-def ask(call, path, timeout=1.5):
+def _read_line(sock, deadline, buf):
+    """The next line from ``sock`` (without its newline; what is there at end of input or
+    past :data:`MAX_REQUEST` bytes), and what was read after it. Raises TimeoutError past
+    ``deadline``."""
+    while b"\n" not in buf and len(buf) <= MAX_REQUEST:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""     # the server closed after refusing; what it said before is in buf
+        if not chunk:
+            break
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    return line, bytearray(rest)
+
+
+def _decode(line, path):
+    if not line:
+        raise Unavailable("the server at %s closed the connection without answering" % path)
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise Unavailable("the server at %s answered something that is not JSON" % path) from None
+    if not isinstance(reply, dict):
+        raise Unavailable("the server at %s answered a JSON %s, not an object" % (path, type(reply).__name__))
+    return reply
+
+
+def _is_pending(reply):
+    return reply.get("pending") is True and "verdict" not in reply and "error" not in reply
+
+
+def ask(call, path, timeout=1.5, wait=None):
     """Send one call to the server at ``path`` and return its reply (a dict: a decision
     with a verdict in :data:`VERDICTS`, or an error object with ``error``). Raises
     :class:`Unavailable` when there is no trustworthy server or no reply within
-    ``timeout`` seconds (one deadline for connect, send and receive)."""
-    deadline = time.monotonic() + timeout
+    ``timeout`` seconds (one deadline for connect, send and receive).
+
+    ``wait`` (seconds from the start, or None): the server is asked for a pending line
+    (``"progress": true``, see the module's docstring). Once it has said, within
+    ``timeout``, that the call went to its slower tiers, the reply gets until the
+    server's announced deadline plus :data:`ANSWER_GRACE`, but no more than
+    ``max(wait, timeout)`` seconds from the start; when it does not come by then, or the
+    server goes away meanwhile, :class:`Undecided` is raised with the fail-mode verdict
+    the server announced (never allow). A server that does not say it is deciding gets
+    ``timeout`` as before."""
+    start = time.monotonic()
+    deadline = start + timeout
     trusted_socket(path)
+    if wait is not None:
+        call = dict(call, progress=True)
     data = json.dumps(call, separators=(",", ":")).encode("utf-8", "surrogatepass") + b"\n"
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    chunks = []
+    pending = None
+    buf = bytearray()
     try:
         sock.settimeout(timeout)
         sock.connect(path)
@@ -257,34 +333,39 @@ def ask(call, path, timeout=1.5):
             # The server stopped reading: it refuses a request over its size limit, says
             # so and closes. Its answer is waiting to be read; no answer is an error below.
             pass
-        size = 0
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Unavailable("no answer from %s within %.2fs" % (path, timeout))
-            sock.settimeout(left)
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if b"\n" in chunk or size > MAX_REQUEST:
-                break
+            line, buf = _read_line(sock, deadline, buf)
+            reply = _decode(line, path)
+            if pending is None and wait is not None and _is_pending(reply):
+                pending = reply
+                announced = reply.get("deadline")
+                limit = start + max(wait, timeout)
+                deadline = min(time.monotonic() + announced + ANSWER_GRACE, limit) if positive_seconds(announced) \
+                    else limit
+                continue
+            return reply
     except TimeoutError:
+        if pending is not None:
+            waited = time.monotonic() - start
+            raise undecided_error(pending, path, "no decision within %.1fs" % waited, wait) from None
         raise Unavailable("no answer from %s within %.2fs" % (path, timeout)) from None
-    except ConnectionResetError:
-        pass            # the server closed after refusing; what it said before is in chunks
+    except Unavailable as e:
+        if pending is not None:
+            raise undecided_error(pending, path, str(e), wait) from None
+        raise
     except OSError as e:
+        if pending is not None:
+            raise undecided_error(pending, path, "connection lost: %s" % (e.strerror or e), wait) from None
         raise Unavailable("cannot reach %s: %s" % (path, e.strerror or e)) from None
     finally:
         sock.close()
-    line = b"".join(chunks).split(b"\n", 1)[0]
-    if not line:
-        raise Unavailable("the server at %s closed the connection without answering" % path)
-    try:
-        reply = json.loads(line)
-    except ValueError:
-        raise Unavailable("the server at %s answered something that is not JSON" % path) from None
-    if not isinstance(reply, dict):
-        raise Unavailable("the server at %s answered a JSON %s, not an object" % (path, type(reply).__name__))
-    return reply
+
+
+def undecided_error(pending, where, what, wait):
+    """The :class:`Undecided` for a call the server at ``where`` said it was deciding
+    (``pending``: what it said), given no decision because of ``what``."""
+    announced = pending.get("deadline")
+    msg = "the server at %s was deciding this call but gave no decision (%s)" % (where, what)
+    if positive_seconds(announced) and wait is not None and announced + ANSWER_GRACE > wait:
+        msg += "; it takes up to %gs, longer than this client waits (%.1fs)" % (announced, wait)
+    return Undecided(msg, pending.get("fallback"), pending)

@@ -17,7 +17,7 @@ __all__ = ["ALLOW", "ASK", "DENY", "MISS", "VERDICTS", "RAW_VERDICTS", "VERDICT_
            "CACHE", "RULES", "POLICY", "EXPERT", "FALLBACK", "TIERS", "TIER_NAMES", "TIER_CODES",
            "VERDICT_UNSPECIFIED", "VERDICT_ALLOW", "VERDICT_ASK", "VERDICT_DENY",
            "TIER_UNSPECIFIED", "TIER_CACHE", "TIER_RULES", "TIER_POLICY", "TIER_EXPERT", "TIER_FALLBACK",
-           "outcome_index", "OUTCOMES"]
+           "outcome_index", "OUTCOMES", "PENDING_METADATA", "FALLBACK_METADATA"]
 
 ALLOW, ASK, DENY = "allow", "ask", "deny"
 MISS = "miss"
@@ -32,6 +32,12 @@ CACHE, RULES, POLICY, EXPERT, FALLBACK = "cache", "rules", "policy", "expert", "
 #: policy engine and an expert (the slower tiers a server may escalate to), and the
 #: fail-mode verdict when none settles it.
 TIERS = (CACHE, RULES, POLICY, EXPERT, FALLBACK)
+
+#: The initial metadata a server sends on a ValidateStream whose first event is an
+#: escalation to a slower tier, before the decision: the seconds within which it answers,
+#: and the verdict it answers if the slower tiers fail (the local socket's pending line,
+#: for gRPC; unary clients receive initial metadata only with the answer).
+PENDING_METADATA, FALLBACK_METADATA = "lighthouse-pending", "lighthouse-fallback"
 
 # lighthouse.v1.Verdict and lighthouse.v1.Tier.
 VERDICT_UNSPECIFIED, VERDICT_ALLOW, VERDICT_ASK, VERDICT_DENY = range(4)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -178,10 +179,18 @@ def test_sync_mode_answers_only_committed_decisions(tmp_path, sockdir):
         assert ask({"tool": "Read", "input": {"file_path": WS + "/.env"}, "cwd": WS}, sock, timeout=10)["verdict"] == \
             "deny"
         assert reader.execute("SELECT count(*) FROM audit WHERE tool = 'Read'").fetchone()[0] == before + 1
+        # A client asking for progress gets no pending line: a commit is no escalation.
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(10)
+            c.connect(sock)
+            c.sendall(json.dumps({"tool": "Read", "input": {"file_path": WS + "/.env"}, "cwd": WS,
+                                  "progress": True}).encode() + b"\n")
+            reply = json.loads(c.makefile().readline())
+        assert "pending" not in reply and reply["verdict"] == "deny"
         snap = s.server.stats.snapshot()["audit"]
-        assert snap["committed"] == 20 + 1 + 10 + 40 + 1
+        assert snap["committed"] == 20 + 1 + 10 + 40 + 2
         reader.close()
-    assert_verifies(db, count=72)
+    assert_verifies(db, count=73)
 
 
 # ------------------------------------------------------------------ backpressure

@@ -5,7 +5,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import EXPECT_COMPILED, ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_fast_benchmark_runs_and_reports():

@@ -20,7 +20,7 @@ from lighthouse.vocab import TIER_NAMES, VERDICT_NAMES
 from conftest import CORPUS, ROOT
 from serverkit import ServerThread, quiet_grpc_logs, tool_call
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 DATA = ROOT / "tests" / "data"
 CHALLENGE = DATA / "challenge.jsonl"

@@ -17,7 +17,7 @@ from lighthouse.server.auth import add_token
 
 from serverkit import ROOT, ServerProcess, ServerThread, quiet_grpc_logs
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 def admin(*args, env=None, sockdir):

@@ -391,7 +391,7 @@ def test_full_queue_gives_the_fail_mode_at_once_and_counts_it():
     async def main():
         gate = asyncio.Event()
         policy = StubTier("policy", DENY, gate=gate)
-        p = EscalationPipeline([policy], max_queue=2, policy_deadline=5)
+        p = EscalationPipeline([policy], max_queue=2, max_agent_queue=2, policy_deadline=5)
         held = [asyncio.ensure_future(call(p, n)) for n in range(2)]
         await policy.arrived.get()
         await policy.arrived.get()
@@ -403,6 +403,28 @@ def test_full_queue_gives_the_fail_mode_at_once_and_counts_it():
         gate.set()
         assert [o.verdict for o in await asyncio.gather(*held, joined)] == ["deny"] * 3
         assert p.stats.queue_depth == 0 and p.stats.in_flight == 0 and p.stats.queue_peak == 2
+    run(main())
+
+
+def test_one_agent_cannot_take_every_place_in_the_queue():
+    async def main():
+        gate = asyncio.Event()
+        policy = StubTier("policy", DENY, gate=gate)
+        p = EscalationPipeline([policy], max_queue=8, policy_deadline=5)
+        assert p.max_agent_queue == 2
+        flood = [asyncio.ensure_future(call(p, n, agent_id="flooder")) for n in range(2)]
+        for _ in range(2):
+            await policy.arrived.get()
+        out = await call(p, 99, agent_id="flooder")
+        assert (out.verdict, out.tier, out.cause) == ("ask", "fallback", "queue_full")
+        assert "flooder" in out.reason
+        other = asyncio.ensure_future(call(p, 100, agent_id="someone-else"))
+        await policy.arrived.get()                      # another agent still gets a place
+        gate.set()
+        assert [o.verdict for o in await asyncio.gather(*flood, other)] == ["deny"] * 3
+        assert p._per_agent == {}
+        again = await call(p, 101, agent_id="flooder")  # places come back as evaluations end
+        assert again.verdict == "deny" and again.tier == "policy"
     run(main())
 
 
@@ -527,6 +549,33 @@ def test_slow_decisions_are_cached_per_generation_and_invalidated():
         clock.t += 61
         assert (await call(p, generation=2)).tier == "policy" and len(policy.calls) == 4
         assert (await call(p, generation=2, use_cache=False)).tier == "policy"
+    run(main())
+
+
+def test_a_decision_made_for_one_agent_or_session_is_never_anothers():
+    """The slow tiers see the agent and session ids (a policy may allow one agent what it
+    refuses another): their decisions are cached and coalesced per agent and session."""
+    async def main():
+        gate = asyncio.Event()
+        policy = StubTier("policy", lambda esc: TierAnswer(
+            "allow" if esc.agent_id == "ci-bot" else "deny", "per agent", "policy:x"), gate=gate)
+        p = EscalationPipeline([policy], policy_deadline=5)
+        both = [asyncio.ensure_future(call(p, 1, agent_id=a, session_id="s")) for a in ("ci-bot", "intruder")]
+        gate.set()
+        assert [o.verdict for o in await asyncio.gather(*both)] == ["allow", "deny"]
+        assert len(policy.calls) == 2 and p.stats.coalesced == 0
+        assert (await call(p, 1, agent_id="intruder", session_id="s")).verdict == "deny"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="intruder",
+                        session_id="s").verdict == "deny"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bot",
+                        session_id="s").verdict == "allow"
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bot",
+                        session_id="other") is None
+        # Ids that would run together in a plain concatenation stay apart.
+        assert p.cached("mcp__srv__tool", {"n": 1}, WS, "/home/dev", 1, agent_id="ci-bots",
+                        session_id="") is None
+        again = await call(p, 1, agent_id="ci-bot", session_id="s")
+        assert (again.verdict, again.tier) == ("allow", "cache") and len(policy.calls) == 2
     run(main())
 
 

@@ -3,21 +3,30 @@ stdout) with the local server up and down, and `lighthouse hook install`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import pytest
 
 from lighthouse import Validator, cli
 from lighthouse.hooks import claude_code
-from lighthouse.hooks.install import InstallError, hook_command, install, settings_path, uninstall
+from lighthouse.hooks.install import (HOOK_TIMEOUT, InstallError, hook_command, hook_timing, install, settings_path,
+                                      uninstall)
+from lighthouse.server.app import ServerConfig
+from lighthouse.server.core import EscalationResult
 from lighthouse.server.local import validator_decide
 
 from conftest import ROOT
+from serverkit import ServerProcess
 from serverkit import ServerThread as GrpcServerThread
 from test_local_server import DANGEROUS, RISKY, SAFE, ServerThread
 
@@ -174,6 +183,215 @@ def test_broken_local_rules_ask_a_person(env, tmp_path):
     assert "local rules could not be loaded" in out["permissionDecisionReason"]
 
 
+# ---------------------------------------------------------------- calls the server escalates
+
+FROB = {"tool": "Bash", "input": {"command": "frobnicate --all"}, "cwd": "/home/dev/app"}     # no rule knows it
+
+
+class HeldEscalator:
+    """A slower tier that holds each call until the test releases it, then answers
+    ``result`` (None: it declines, and the server gives its fail mode). ``called`` is set
+    when a call reaches it, which is after the server has said the call is pending."""
+
+    def __init__(self, result=None):
+        self.called = threading.Event()
+        self.release = threading.Event()
+        self.result = result
+
+    async def __call__(self, pending):
+        self.called.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        return self.result
+
+
+@pytest.fixture
+def held_server(env):
+    """start(escalator, escalation_timeout, fallback): a real server (gRPC on a free
+    port, the local socket at $LIGHTHOUSE_SOCKET) whose slower tier is ``escalator``."""
+    started = []
+
+    def start(escalator, escalation_timeout=60.0, fallback="ask"):
+        config = ServerConfig(port=0, metrics_port=0, socket=env["LIGHTHOUSE_SOCKET"], fallback=fallback)
+        srv = GrpcServerThread(config, escalator=escalator).start()
+        srv.server.decider.escalation_timeout = escalation_timeout
+        started.append((srv, escalator))
+        return srv
+
+    yield start
+    for srv, escalator in started:
+        escalator.release.set()
+        srv.stop()
+
+
+def _over(way, env, srv):
+    """Make the hook reach ``srv`` over ``way``: its socket, or gRPC alone."""
+    if way == "grpc":
+        env["LIGHTHOUSE_SOCKET"] = os.path.join(os.path.dirname(env["LIGHTHOUSE_SOCKET"]), "none.sock")
+        env["LIGHTHOUSE_ADDR"] = srv.address
+
+
+def start_hook(stdin, env, args=()):
+    proc = subprocess.Popen(MODULE + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    proc.stdin = None           # written and closed: communicate() only reads
+    return proc
+
+
+def hook_output(proc, timeout=90):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)["hookSpecificOutput"]
+
+
+@pytest.mark.parametrize("way", ["socket", "grpc"])
+def test_the_hook_waits_for_a_decision_the_server_is_making(held_server, env, way):
+    """The server says at once that the call went to a slower tier; the hook waits for
+    the decision long past its --timeout (the old hook decided locally at the timeout)."""
+    esc = HeldEscalator(EscalationResult("deny", "the slow tier says no", "test.slow", tier="policy"))
+    srv = held_server(esc)
+    _over(way, env, srv)
+    ack = 2.0 if way == "socket" else 5.0       # gRPC: the hook imports grpc first
+    proc = start_hook(event(FROB), env, ["--timeout", str(ack)])
+    try:
+        assert esc.called.wait(60), "the call never reached the slower tier"
+        time.sleep(ack + 1.0)
+        assert proc.poll() is None, "the hook stopped waiting: %r" % (proc.communicate(),)
+    finally:
+        esc.release.set()
+    out = hook_output(proc)
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"] == "lighthouse: the slow tier says no [rule test.slow]"
+
+
+@pytest.mark.parametrize("fallback", ["ask", "deny"])
+def test_past_its_deadline_the_server_answers_its_fail_mode(held_server, env, fallback):
+    """A slower tier that never answers: the server's own deadline gives the call its
+    fail mode, and the hook, which waited for it, prints that answer."""
+    srv = held_server(HeldEscalator(), escalation_timeout=2.0, fallback=fallback)
+    t0 = time.monotonic()
+    out = run_hook(event(FROB), env, ["--timeout", "5"])
+    assert time.monotonic() - t0 >= 2.0
+    assert out["permissionDecision"] == fallback
+    reason = out["permissionDecisionReason"]
+    assert reason.startswith("lighthouse: ") and "escalation timed out after 2s" in reason
+    assert "decided locally" not in reason
+    assert srv.server.decider.escalation_timeout == 2.0
+
+
+@pytest.mark.parametrize("way, fallback", [("socket", "ask"), ("socket", "deny"), ("grpc", "deny")])
+def test_a_server_that_never_decides_gets_the_fail_mode_at_the_hooks_wait(held_server, env, way, fallback):
+    """The server took the call and says it may take 600 s; the hook waits --wait (4 s)
+    and answers the fail mode the server announced: never allow, never a local decision."""
+    srv = held_server(HeldEscalator(), escalation_timeout=600.0, fallback=fallback)
+    _over(way, env, srv)
+    t0 = time.monotonic()
+    out = run_hook(event(FROB), env, ["--timeout", "5" if way == "grpc" else "2", "--wait", "6"])
+    elapsed = time.monotonic() - t0
+    assert 6.0 <= elapsed < 6.0 + 30
+    assert out["permissionDecision"] == fallback
+    reason = out["permissionDecisionReason"]
+    assert "was deciding this call but gave no decision (no decision within 6." in reason
+    assert "it takes up to 600s, longer than this client waits" in reason
+    assert "lighthouse hook install --escalation-deadline 600 lets the hook wait longer" in reason
+    assert "decided locally" not in reason
+    if way == "socket":         # why the call was escalated, as the server said
+        assert reason.startswith("lighthouse: no rule covers the program 'frobnicate'")
+
+
+def test_the_server_going_down_while_deciding_is_the_fail_mode(held_server, env):
+    esc = HeldEscalator(EscalationResult("allow", "too late", "test.slow", tier="policy"))
+    srv = held_server(esc, fallback="deny")
+    proc = start_hook(event(FROB), env, ["--timeout", "5"])
+    assert esc.called.wait(60)
+    t0 = time.monotonic()
+    srv.run(srv.server.stop(0.5), timeout=60)
+    out = hook_output(proc)
+    assert time.monotonic() - t0 < 30
+    assert out["permissionDecision"] == "deny"
+    assert "closed the connection" in out["permissionDecisionReason"]
+    assert "decided locally" not in out["permissionDecisionReason"]
+
+
+# A user policy whose rule for `frobnicate` takes the Rego engine about a second.
+SLOW_REGO = """package lighthouse
+import rego.v1
+
+deny contains "frobnicate is slow to judge, and denied" if {
+    some c in input.commands
+    c.program == "frobnicate"
+    count([x | some x in numbers.range(1, 2000000); x % 7 == 0]) > 0
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def policy_server():
+    """``lighthouse serve`` in a subprocess with the policy tier, a slow user policy,
+    --escalation-deadline 25 and its local socket in a private directory."""
+    d = tempfile.mkdtemp(prefix="lh-")
+    os.makedirs(os.path.join(d, "policy"))
+    with open(os.path.join(d, "policy", "slow.rego"), "w") as fh:
+        fh.write(SLOW_REGO)
+    sock = os.path.join(d, "lighthouse.sock")
+    try:
+        with ServerProcess("--policy", os.path.join(d, "policy"), "--policy-processes", "1",
+                           "--policy-deadline", "20", "--escalation-deadline", "25", socket=sock, metrics=False) as srv:
+            srv.wait_ready()
+            srv.socket = sock
+            yield srv
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_the_installed_hook_gets_the_policy_tiers_decision(policy_server, env, tmp_path):
+    """Install reads the escalation deadline the server publishes, and the installed hook
+    waits for the Rego policy's decision."""
+    path = settings_path(tmp_path)
+    assert cli.main(["hook", "install", "--project", str(tmp_path), "--socket", policy_server.socket]) == 0
+    handler = json.loads(open(path).read())["hooks"]["PreToolUse"][0]["hooks"][0]
+    assert handler["timeout"] == 25 + 2 + 10
+    assert handler["command"] == hook_command(socket=policy_server.socket, wait=27)
+    env.pop("LIGHTHOUSE_SOCKET")
+    proc = subprocess.run(handler["command"], shell=True, input=event(FROB), capture_output=True, env=env,
+                          timeout=90)
+    out = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert proc.returncode == 0 and out["permissionDecision"] == "deny", (out, proc.stderr)
+    assert out["permissionDecisionReason"] == ("lighthouse: frobnicate is slow to judge, and denied "
+                                               "[rule policy:data.lighthouse.decision]")
+
+
+@pytest.mark.parametrize("down", ["no socket", "stopped server"])
+def test_when_no_server_answers_the_hook_decides_locally_and_fast(policy_server, env, down):
+    """No server listening, or one that accepts at the socket but answers nothing (a
+    stopped process: what a server too slow to accept looks like): the hook gives up at
+    its --timeout (1.5 s) and decides locally, well within the 27 s it would wait for a
+    server that says it is deciding."""
+    env.pop("LIGHTHOUSE_SOCKET")
+    args = ["--socket", policy_server.socket if down == "stopped server" else policy_server.socket + ".none",
+            "--wait", "27"]
+    if down == "stopped server":
+        policy_server.signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        proc = subprocess.run(MODULE + args, input=event(dict(FROB, input={"command": "frobnicate --%s" % down})),
+                              capture_output=True, env=env, timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        if down == "stopped server":
+            policy_server.signal(signal.SIGCONT)
+    out = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "ask"
+    assert out["permissionDecisionReason"].startswith("lighthouse server unreachable; decided locally: ")
+    assert elapsed < 12, elapsed
+
+
 # ---------------------------------------------------------------- large input, server rules
 
 DEPLOY_DENY = ('[[rule]]\nid = "team.no-deploy-writes"\nverdict = "deny"\nreason = "deploy/ is written by CI only"\n'
@@ -320,6 +538,10 @@ def test_malformed_stdin_is_denied_with_the_problem_named(env, stdin, problem):
     (["--socket"], "--socket needs a value"),
     (["--timeout", "soon"], "needs a number"),
     (["--timeout=0"], "between 0 and 60"),
+    (["--wait", "-1"], "--wait must be between 0 and 600 seconds"),
+    (["--wait", "601"], "--wait must be between 0 and 600 seconds"),
+    (["--wait", "nan"], "--wait must be between 0 and 600 seconds"),
+    (["--wait", "later"], "--wait needs a number of seconds"),
     (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
     (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "--tls-cert needs --tls-ca"),
 ])
@@ -367,7 +589,8 @@ def test_install_into_a_fresh_project(tmp_path):
     assert settings_path(tmp_path, shared=True) == str(tmp_path / ".claude" / "settings.json")
     assert install(path, "LH") == "installed"
     assert json.loads(open(path).read()) == {"hooks": {"PreToolUse": [
-        {"matcher": "*", "hooks": [{"type": "command", "command": "LH", "timeout": 10}]}]}}
+        {"matcher": "*", "hooks": [{"type": "command", "command": "LH", "timeout": HOOK_TIMEOUT}]}]}}
+    assert HOOK_TIMEOUT == 42
 
 
 def test_install_merges_and_is_idempotent(tmp_path):
@@ -406,7 +629,7 @@ def test_install_collapses_duplicates(tmp_path):
     assert install(path, "python -m lighthouse.hooks.claude_code") == "updated"
     groups = json.loads(open(path).read())["hooks"]["PreToolUse"]
     assert groups == [{"matcher": "*", "hooks": [{"type": "command", "command": "python -m lighthouse.hooks.claude_code",
-                                                  "timeout": 10}]},
+                                                  "timeout": HOOK_TIMEOUT}]},
                       {"matcher": "Bash", "hooks": [{"type": "command", "command": "x"}]}]
 
 
@@ -457,25 +680,101 @@ def test_uninstall_removes_only_ours(tmp_path):
 
 def test_cli_install_project_and_user(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LIGHTHOUSE_SOCKET", str(tmp_path / "none.sock"))      # no published deadline
     proj = tmp_path / "proj"
     assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
     assert "installed" in capsys.readouterr().out
     assert not (proj / ".claude" / "settings.json").exists()
     data = json.loads((proj / ".claude" / "settings.local.json").read_text())
     cmd = data["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-    assert cmd == hook_command(socket="/tmp/x.sock")
+    assert cmd == hook_command(socket="/tmp/x.sock", wait=32)
     assert cmd.startswith("sh -c ") and "-P -m lighthouse.hooks.claude_code" in cmd and sys.executable in cmd
     assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
     assert "unchanged" in capsys.readouterr().out
     assert cli.main(["hook", "install", "--project", str(proj), "--shared", "--defer"]) == 0
     shared = json.loads((proj / ".claude" / "settings.json").read_text())
-    assert shared["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == hook_command(defer=True)
+    assert shared["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == hook_command(defer=True, wait=32)
     assert cli.main(["hook", "install", "--user"]) == 0
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
     (proj / ".claude" / "settings.local.json").write_text("{oops")
     assert cli.main(["hook", "install", "--project", str(proj)]) == 1
     assert "is not valid JSON" in capsys.readouterr().err
     assert cli.main(["hook", "uninstall", "--user"]) == 0
+
+
+@pytest.mark.parametrize("deadline, timeout, wait, written", [
+    (None, None, 32, 42),           # lighthouse serve's default deadline, 30 s
+    (30, None, 32, 42),
+    (120, None, 122, 132),
+    (0.5, None, 2.5, 13),
+    (None, 50, 40, 50),             # an explicit timeout: the hook waits 10 s less
+    (None, 12.2, 3, 13),
+    (30, 45, 35, 45),
+])
+def test_the_hook_timeout_covers_the_escalation_deadline(deadline, timeout, wait, written):
+    assert hook_timing(deadline, timeout) == (wait, written)
+    assert isinstance(hook_timing(deadline, timeout)[1], int)
+
+
+@pytest.mark.parametrize("deadline, timeout, problem", [
+    (0, None, "the escalation deadline must be between 0 and 598"),
+    (-5, None, "the escalation deadline must be between"),
+    (599, None, "the escalation deadline must be between"),
+    (float("nan"), None, "the escalation deadline must be between"),
+    (None, 11, "the hook timeout must be at least 12 seconds"),
+    (None, float("inf"), "the hook timeout must be at least 12 seconds"),
+    (30, 40, "a hook timeout of 40 s does not cover an escalation deadline of 30 s: give at least 42"),
+])
+def test_a_hook_timeout_that_cannot_work_is_refused(deadline, timeout, problem):
+    with pytest.raises(InstallError, match=problem):
+        hook_timing(deadline, timeout)
+
+
+def test_cli_install_writes_the_timeout_and_the_wait(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LIGHTHOUSE_SOCKET", str(tmp_path / "none.sock"))
+    proj = tmp_path / "proj"
+    path = proj / ".claude" / "settings.local.json"
+
+    def handler():
+        return json.loads(path.read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
+
+    assert cli.main(["hook", "install", "--project", str(proj)]) == 0
+    assert (handler()["timeout"], handler()["command"]) == (42, hook_command(wait=32))
+    assert "waits up to 32 s for a decision the server is still making (escalation deadline 30 s, " \
+           "lighthouse serve's default (no policy published beside" in capsys.readouterr().out
+    assert cli.main(["hook", "install", "--project", str(proj), "--escalation-deadline", "90"]) == 0
+    assert (handler()["timeout"], handler()["command"]) == (102, hook_command(wait=92))
+    assert "updated" in capsys.readouterr().out
+    assert cli.main(["hook", "install", "--project", str(proj), "--timeout", "20"]) == 0
+    assert (handler()["timeout"], handler()["command"]) == (20, hook_command(wait=10))
+    assert "waits up to 10 s for a decision the server is still making (--timeout 20); Claude Code timeout 20 s" \
+        in capsys.readouterr().out
+    before = path.read_text()
+    assert cli.main(["hook", "install", "--project", str(proj), "--timeout", "30", "--escalation-deadline", "30"]) == 1
+    assert "a hook timeout of 30 s does not cover an escalation deadline of 30 s: give at least 42" \
+        in capsys.readouterr().err
+    assert path.read_text() == before
+
+
+def test_install_uses_the_deadline_the_server_publishes(env, tmp_path, capsys):
+    """A server with a slower tier publishes its escalation deadline beside its socket;
+    an install that names no deadline gives the hook time for it."""
+    config = ServerConfig(port=0, metrics_port=0, socket=env["LIGHTHOUSE_SOCKET"], escalation_deadline=75.0)
+    with GrpcServerThread(config, escalator=HeldEscalator()):
+        pass
+    with open(env["LIGHTHOUSE_SOCKET"] + ".policy.json") as fh:
+        assert json.load(fh)["escalation_deadline"] == 75.0
+    assert cli.main(["hook", "install", "--project", str(tmp_path), "--socket", env["LIGHTHOUSE_SOCKET"]]) == 0
+    handler = json.loads((tmp_path / ".claude" / "settings.local.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
+    assert handler["timeout"] == 87 and "--wait 77" in handler["command"]
+    assert "(escalation deadline 75 s, published beside %s)" % env["LIGHTHOUSE_SOCKET"] in capsys.readouterr().out
+    # A server without a slower tier publishes none: the default applies.
+    with GrpcServerThread(ServerConfig(port=0, metrics_port=0, socket=env["LIGHTHOUSE_SOCKET"])):
+        pass
+    with open(env["LIGHTHOUSE_SOCKET"] + ".policy.json") as fh:
+        assert "escalation_deadline" not in json.load(fh)
+    assert cli.main(["hook", "install", "--project", str(tmp_path), "--socket", env["LIGHTHOUSE_SOCKET"]]) == 0
+    assert "does not escalate" in capsys.readouterr().out
 
 
 def test_the_installed_command_runs(server, env, tmp_path):

@@ -9,11 +9,12 @@ import os
 import socket
 import stat
 import threading
+import time
 
 import pytest
 
 from lighthouse import Validator
-from lighthouse.localsock import Unavailable, ask, default_socket_path, resolve_socket_path
+from lighthouse.localsock import Undecided, Unavailable, ask, default_socket_path, resolve_socket_path
 from lighthouse.server.local import SocketInUse, start_local_server, stop_local_server, validator_decide
 
 WS = "/home/dev/app"
@@ -54,6 +55,8 @@ class ServerThread:
             raise failure[0]
 
     def stop(self):
+        if self.loop.is_closed():
+            return
         asyncio.run_coroutine_threadsafe(stop_local_server(self.server), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -147,6 +150,116 @@ def test_async_decide_is_awaited(serve):
     assert ask(SAFE, srv.path)["verdict"] == "deny"
 
 
+# ---------------------------------------------------------------- calls a slower tier decides
+
+class Escalating:
+    """What Decider.decide_local returns for an escalated call: an awaitable with the
+    ``progress`` its pending line carries."""
+
+    def __init__(self, coro, progress):
+        self._coro = coro
+        self.progress = progress
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def close(self):
+        self._coro.close()
+
+
+def escalating(progress, delay=0.0, verdict="deny"):
+    """A decide() that sends every call to a 'slower tier' answering after ``delay``
+    seconds (never, when delay is None)."""
+    async def later():
+        if delay is None:
+            await asyncio.Event().wait()
+        await asyncio.sleep(delay)
+        return {"verdict": verdict, "reason": "the slower tier decided", "rule_id": "t.slow", "tier": "policy",
+                "generation": 1}
+
+    return lambda call: Escalating(later(), progress)
+
+
+PROGRESS = {"deadline": 31.0, "fallback": "ask", "reason": "no rule settles this call", "rule_id": ""}
+
+
+def test_a_client_that_asks_is_told_its_call_is_pending_then_answered(serve):
+    srv = serve(escalating(PROGRESS, 0.2))
+    replies = exchange(srv.path, line(dict(SAFE, id=4, progress=True)) + line(dict(SAFE, id=5)))
+    assert replies == [
+        {"pending": True, "deadline": 31.0, "fallback": "ask", "reason": "no rule settles this call", "rule_id": "",
+         "id": 4},
+        {"verdict": "deny", "reason": "the slower tier decided", "rule_id": "t.slow", "tier": "policy",
+         "generation": 1, "id": 4},
+        # without "progress", no pending line: socat and older clients see one reply per request
+        {"verdict": "deny", "reason": "the slower tier decided", "rule_id": "t.slow", "tier": "policy",
+         "generation": 1, "id": 5}]
+
+
+def test_a_fast_answer_has_no_pending_line(serve):
+    srv = serve()
+    assert [r["verdict"] for r in exchange(srv.path, line(dict(DANGEROUS, progress=True)))] == ["deny"]
+
+
+def test_ask_waits_for_a_pending_call_past_its_timeout(serve):
+    srv = serve(escalating(PROGRESS, 1.5))
+    with pytest.raises(Unavailable):
+        ask(SAFE, srv.path, timeout=0.5)            # without wait: no reply within the timeout
+    reply = ask(SAFE, srv.path, timeout=0.5, wait=30)
+    assert reply["verdict"] == "deny" and reply["tier"] == "policy"
+
+
+@pytest.mark.parametrize("fallback", ["deny", "allow", None])
+def test_ask_gives_up_at_the_announced_deadline_with_the_fail_mode(serve, fallback):
+    progress = dict(PROGRESS, deadline=0.5, fallback=fallback)
+    srv = serve(escalating(progress, None))
+    t0 = time.monotonic()
+    with pytest.raises(Undecided) as info:
+        ask(SAFE, srv.path, timeout=5, wait=60)
+    elapsed = time.monotonic() - t0
+    # the deadline it announced plus a second of grace, not the 60 s the client would wait
+    assert 1.4 < elapsed < 20
+    assert info.value.fallback == ("deny" if fallback == "deny" else "ask")      # never allow
+    assert info.value.pending["reason"] == "no rule settles this call"
+    assert "was deciding this call but gave no decision (no decision within" in str(info.value)
+
+
+def test_ask_gives_up_at_its_own_wait(serve):
+    srv = serve(escalating(PROGRESS, None))
+    t0 = time.monotonic()
+    with pytest.raises(Undecided) as info:
+        ask(SAFE, srv.path, timeout=0.5, wait=2.0)
+    assert 1.9 < time.monotonic() - t0 < 20
+    assert "it takes up to 31s, longer than this client waits (2.0s)" in str(info.value)
+
+
+def test_a_server_that_closes_while_deciding_is_undecided_not_unavailable(serve):
+    called = threading.Event()
+    slow = escalating(PROGRESS, 1.0)
+
+    def decide(call):
+        called.set()
+        return slow(call)
+
+    srv = serve(decide, name="closing.sock")
+    result = []
+
+    def client():
+        try:
+            result.append(ask(SAFE, srv.path, timeout=10, wait=60))
+        except Exception as e:
+            result.append(e)
+
+    t = threading.Thread(target=client)
+    t.start()
+    assert called.wait(30)
+    srv.stop()                  # closes the connection before the slower tier answers
+    t.join(30)
+    err, = result
+    assert isinstance(err, Undecided) and err.fallback == "ask", err
+    assert "closed the connection" in str(err)
+
+
 # ---------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("payload, code, field", [
@@ -162,6 +275,7 @@ def test_async_decide_is_awaited(serve):
     (line({"tool": "Bash", "input": {}, "cwd": 7}), "invalid_argument", "cwd"),
     (line({"tool": "Bash", "input": {}, "home": ["/"]}), "invalid_argument", "home"),
     (line({"tool": "Bash", "input": {}, "id": {"x": 1}}), "invalid_argument", "id"),
+    (line({"tool": "Bash", "input": {}, "progress": "yes"}), "invalid_argument", "progress"),
 ])
 def test_bad_requests_get_a_named_error_and_the_connection_goes_on(serve, payload, code, field):
     srv = serve()

@@ -22,7 +22,7 @@ from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 from serverkit import (ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, sample, scrape,
                        tool_call)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def _config(metrics_port=0, port=0, **kw):
@@ -75,6 +75,20 @@ def test_the_slow_path_is_measured_on_metrics(stub, server):
     assert sample(m, "lighthouse_decisions_total", tier="cache", verdict="allow") >= 1
     for cause in ("timeout", "queue_full", "circuit_open", "deadline"):
         assert sample(m, "lighthouse_escalation_fail_mode_total", None, cause=cause) is not None
+
+
+def test_a_rule_ask_without_experts_is_answered_at_once_as_the_rules_ask(stub, server):
+    """Without an expert tier a rule's ask is not escalated: it is answered inline (no
+    Pending, no escalation id), and counted as kept."""
+    kept = server.server.pipeline.stats.rule_asks_kept
+    d = stub.Validate(tool_call("Bash", "npm publish"), timeout=30)
+    assert (d.verdict, d.tier, d.rule_id, d.escalation_id) == (pb.VERDICT_ASK, pb.TIER_RULES, "pkg.publish", "")
+    assert server.server.pipeline.stats.rule_asks_kept == kept + 1
+    assert server.server.pipeline.stats.in_flight == 0
+    # Not remembered in the front of tier 0: whether asks escalate can change (experts).
+    again = stub.Validate(tool_call("Bash", "npm publish"), timeout=30)
+    assert again.tier in (pb.TIER_RULES, pb.TIER_CACHE) and again.rule_id == "pkg.publish"
+    assert server.server.pipeline.stats.rule_asks_kept == kept + 2      # asked again whether to escalate
 
 
 def test_the_fast_tiers_answer_as_before(stub):

@@ -42,7 +42,7 @@ from lighthouse.client import Client
 
 from serverkit import ROOT, ServerProcess, free_port
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 README = ROOT / "README.md"
 

@@ -24,7 +24,7 @@ from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, valid
 from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs, sample,
                        scrape, tool_call)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 # ------------------------------------------------------------------ subprocess: reload and shutdown

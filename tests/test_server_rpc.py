@@ -412,6 +412,27 @@ def test_raw_stream_order_is_by_decision_time(escalating_server):
     assert order[:2] == ["f1", "f2"] and sorted(order[2:]) == ["s1", "s2"]
 
 
+def test_a_stream_whose_first_call_escalates_says_so_before_the_answer(escalating_server):
+    """The hook's way to tell a server that is deciding from one that does not answer:
+    initial metadata at the stream's first escalation, ahead of the decision."""
+    with grpc.insecure_channel(escalating_server.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        rpc = stub.ValidateStream(iter([tool_call("mcp__slow__a", {"n": 1}, request_id="s1")]), timeout=10)
+        said = dict(rpc.initial_metadata())
+        assert said["lighthouse-pending"] == "0.5"              # the Decider's escalation timeout
+        assert said["lighthouse-fallback"] == "ask"
+        assert [(d.request_id, d.tier) for d in rpc] == [("s1", pb.TIER_EXPERT)]
+        # An answer that goes first carries the metadata: a later escalation says nothing.
+        calls = [tool_call("Bash", "ls", request_id="f1"), tool_call("mcp__slow__b", {"n": 2}, request_id="s2")]
+        rpc = stub.ValidateStream(iter(calls), timeout=10)
+        answers = [(d.request_id, d.verdict) for d in rpc]
+        assert answers == [("f1", pb.VERDICT_ALLOW), ("s2", pb.VERDICT_ALLOW)]
+        assert "lighthouse-pending" not in dict(rpc.initial_metadata())
+        # A unary call's metadata would arrive only with its answer: none is sent.
+        _, call = stub.Validate.with_call(tool_call("mcp__slow__c", {"n": 3}), timeout=10)
+        assert "lighthouse-pending" not in dict(call.initial_metadata())
+
+
 def test_stream_rejects_duplicate_request_id_in_flight(escalating_server):
     with grpc.insecure_channel(escalating_server.address) as ch:
         stub = pb_grpc.ValidatorStub(ch)

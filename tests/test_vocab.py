@@ -56,7 +56,8 @@ def test_every_error_derives_from_the_base_where_it_is_imported_from():
     from lighthouse.server import app, auth, core, local, service
     places = {"RuleError": (lighthouse, loader), "ConfigError": (app,), "TokenFileError": (auth,),
               "ReloadError": (service, app), "ReloadThrottled": (service,), "CallRejected": (core, service),
-              "CallError": (client,), "Unavailable": (localsock, client), "SocketInUse": (local,)}
+              "CallError": (client,), "Unavailable": (localsock, client), "Undecided": (localsock,),
+              "SocketInUse": (local,)}
     assert set(places) == set(errors.__all__) - {"LighthouseError"}
     for name, modules in places.items():
         cls = getattr(errors, name)

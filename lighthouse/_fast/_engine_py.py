@@ -834,7 +834,8 @@ class Decision:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
-    __hash__ = None
+    # equal by value and mutable: unhashable
+    __hash__ = None  # type: ignore[assignment]
 
 
 MAX_TOOL_LENGTH = 256

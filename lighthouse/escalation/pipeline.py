@@ -12,7 +12,9 @@ or timed out): nothing is answered allow because something failed.
 
 - Circuit breakers, one per backend (lighthouse.escalation.breaker): an open one skips
   its tier at once.
-- A bounded queue: at most ``max_queue`` evaluations at a time; a call that would need
+- A bounded queue: at most ``max_queue`` evaluations at a time, and at most
+  ``max_agent_queue`` started by one agent (so that one agent flooding the slow path
+  with distinct calls cannot take every place from the others); a call that would need
   one more gets the fail mode at once (cause ``queue_full``).
 - Coalescing: concurrent escalations of the same call (decision-cache key and policy
   generation) share one evaluation; each caller still waits no longer than its own
@@ -70,7 +72,7 @@ class Outcome:
 class _Evaluation:
     """One evaluation in flight, shared by the calls that coalesce on it."""
 
-    __slots__ = ("task", "waiters", "current", "escalation_id", "tier_ns")
+    __slots__ = ("task", "waiters", "current", "escalation_id", "tier_ns", "agent_id")
 
     def __init__(self, escalation_id):
         self.task = None
@@ -78,6 +80,22 @@ class _Evaluation:
         self.current = ""               # the tier asked last, for a waiter's timeout reason
         self.escalation_id = escalation_id
         self.tier_ns = 0                # time the tiers themselves took (their backends', when known)
+        self.agent_id = ""              # the agent whose call started it
+
+
+def _slow_key(tool, tool_input, cwd, home, agent_id, session_id):
+    """The key a slow decision is cached and coalesced under, or None when the call has
+    none: the call's decision-cache key and who made it. The slow tiers see the agent
+    and session ids (a policy may allow one agent what it refuses another; an expert
+    judges a call with its session's history), so a decision made for one agent or
+    session is never another's answer."""
+    try:
+        key = _cache_key(tool, tool_input, cwd or "", home or "")
+    except Exception:
+        return None
+    agent = (agent_id or "").encode("utf-8", "surrogatepass")
+    session = (session_id or "").encode("utf-8", "surrogatepass")
+    return b"%d:%s%d:%s%s" % (len(agent), agent, len(session), session, key)
 
 
 def _seconds(s):
@@ -96,7 +114,8 @@ class EscalationPipeline:
     ``fail_mode``: "ask" or "deny", the verdict when the tiers fail, time out, are
     skipped or cannot be reached (a call's own stricter fallback still applies).
     ``escalation_deadline``: seconds from the call's arrival until it gets the fail mode.
-    ``max_queue``: evaluations in flight at most. ``cache_size``/``cache_ttl``: the
+    ``max_queue``: evaluations in flight at most; ``max_agent_queue`` (a quarter of
+    ``max_queue`` by default): evaluations in flight started by one agent id. ``cache_size``/``cache_ttl``: the
     slow-tier cache (0 entries turns it off). ``escalate_ask(rule_id, generation)``:
     whether a rule's ask is escalated (the rule key ``escalate``); None escalates every
     ask. ``failure_threshold``, ``reset_timeout``, ``half_open_probes``: every circuit
@@ -104,7 +123,7 @@ class EscalationPipeline:
     """
 
     def __init__(self, stages=(), *, fail_mode="ask", escalation_deadline=30.0, policy_deadline=0.05,
-                 max_queue=1024, cache_size=65536, cache_ttl=3600.0, escalate_ask=None,
+                 max_queue=1024, max_agent_queue=None, cache_size=65536, cache_ttl=3600.0, escalate_ask=None,
                  failure_threshold=5, reset_timeout=5.0, half_open_probes=1, stats=None,
                  clock=time.monotonic):
         if fail_mode not in ("ask", "deny"):
@@ -115,10 +134,16 @@ class EscalationPipeline:
             raise ValueError("policy_deadline must be > 0 seconds")
         if max_queue < 1:
             raise ValueError("max_queue must be >= 1")
+        if max_agent_queue is None:
+            max_agent_queue = max(1, max_queue // 4)
+        if max_agent_queue < 1:
+            raise ValueError("max_agent_queue must be >= 1")
         self.fail_mode = fail_mode
         self.escalation_deadline = float(escalation_deadline)
         self.policy_deadline = float(policy_deadline)
         self.max_queue = int(max_queue)
+        self.max_agent_queue = int(max_agent_queue)
+        self._per_agent = {}            # agent id -> evaluations in flight it started
         self.escalate_ask = escalate_ask
         self.stages = tuple(self._stage(s) for s in stages)
         kinds = [s.kind for s in self.stages]
@@ -172,7 +197,16 @@ class EscalationPipeline:
             return False
         return self.escalate_ask is None or bool(self.escalate_ask(rule_id, generation))
 
-    def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id=""):
+    def escalates_ask(self, rule_id, generation=0):
+        """Whether rule ``rule_id``'s ask is escalated; counts the asks that are not (for
+        the server to answer those inline, as the rule's ask, without a Pending)."""
+        if self.escalates("ask", rule_id, generation):
+            return True
+        self.stats.rule_asks_kept += 1
+        return False
+
+    def cached(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id="", agent_id="",
+               session_id=""):
         """The slow tiers' cached decision about this call under ``generation``, or None:
         for the server to answer a repeated call inline, as a tier-0 hit, before making
         a Pending (it then escalates with ``use_cache=False``). A call that would not be
@@ -180,9 +214,8 @@ class EscalationPipeline:
         the hit (by the tier that decided) or the miss."""
         if not self.escalates(why, rule_id, generation):
             return None
-        try:
-            key = _cache_key(tool, tool_input, cwd or "", home or "")
-        except Exception:
+        key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)
+        if key is None:
             return None
         hit = self.cache.get(key, generation)
         if hit is not None:
@@ -217,10 +250,7 @@ class EscalationPipeline:
         now = _monotonic()
         elapsed = (perf_counter_ns() - started_ns) / 1e9 if started_ns is not None else 0.0
         deadline = now + self.escalation_deadline - elapsed
-        try:
-            key = _cache_key(tool, tool_input, cwd or "", home or "")
-        except Exception:
-            key = None              # not cacheable, not coalesced; still escalated
+        key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)   # None: not cached nor coalesced
         cache = self.cache
         if key is not None and use_cache:
             hit = cache.get(key, generation)
@@ -242,8 +272,15 @@ class EscalationPipeline:
                 stats.queue_rejected += 1
                 return self._fail(why, rule_id, rule_reason, floor, "",
                                   [("queue_full", "escalation queue full (%d in flight)" % self.max_queue)])
+            mine = self._per_agent.get(agent_id, 0)
+            if mine >= self.max_agent_queue:
+                stats.queue_rejected += 1
+                return self._fail(why, rule_id, rule_reason, floor, "", [(
+                    "queue_full", "escalation queue full for agent %.64r (%d in flight)" % (agent_id, mine))])
+            self._per_agent[agent_id] = mine + 1
             self._next_id += 1
             ev = _Evaluation(self._id_prefix + str(self._next_id))
+            ev.agent_id = agent_id
             esc = Escalation(tool, tool_input, cwd or "", home or "", agent_id, session_id, why, rule_id,
                              rule_reason, generation, deadline, ev.escalation_id, (), key or b"")
             ev.task = asyncio.ensure_future(self._evaluate(esc, ev, cache.epoch))
@@ -323,6 +360,11 @@ class EscalationPipeline:
 
     def _done(self, ckey, ev):
         self.stats.queue_depth -= 1
+        left = self._per_agent.get(ev.agent_id, 1) - 1
+        if left > 0:
+            self._per_agent[ev.agent_id] = left
+        else:
+            self._per_agent.pop(ev.agent_id, None)
         self._evaluations.discard(ev)
         if ckey is not None and self._inflight.get(ckey) is ev:
             del self._inflight[ckey]

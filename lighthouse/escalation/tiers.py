@@ -38,7 +38,8 @@ class Escalation:
     the call under. ``deadline`` is a :func:`time.monotonic` instant; a tier that talks
     to a backend should give it no more than :meth:`remaining`. ``prior`` holds the
     answers of earlier tiers that handed the call on (``escalate=True``). ``key`` is the
-    call's decision-cache key (lighthouse._fast.engine.cache_key)."""
+    key its decision is cached and coalesced under: the call's decision-cache key
+    (lighthouse._fast.engine.cache_key) with the agent and session ids."""
 
     tool: str
     tool_input: Any

@@ -19,6 +19,18 @@ server's rules (the rule files and limits the server publishes beside its socket
 allow. Input it cannot read is denied with the problem named. It always exits 0, with one
 JSON object on stdout (or nothing, with ``--defer``, when the verdict is allow).
 
+A call no rule settles goes to the server's slower tiers (Rego policy, experts), which may
+take up to the server's escalation deadline (30 s by default). The server says so at once
+(the socket's pending line, gRPC initial metadata), within ``--timeout``, so the hook
+tells a server that is deciding from one that does not answer: it waits for the decision
+until the deadline the server announced (plus a second), but no longer than ``--wait``
+seconds in all (32 by default: the server's default deadline and its margins); past it,
+or if the server goes away meanwhile, the call gets the verdict the server gives when its
+slower tiers fail (ask, or deny), never an allow and never a local decision. A server that
+neither answers nor says it is deciding within ``--timeout`` is a server that does not
+answer. ``lighthouse hook install`` writes ``--wait`` and a Claude Code ``timeout`` that
+covers it (Claude Code lets a call run unchecked when a hook times out).
+
 Its wall time is the user's latency on every tool call, so this module imports only
 ``json``, ``os``, ``sys`` and :mod:`lighthouse.localsock` at start-up; the validator (rule
 packs, RE2) and grpc are imported only when they are needed. ``bench/hook.py`` measures it.
@@ -31,11 +43,16 @@ import os
 import sys
 import time
 
-from ..localsock import VERDICTS, Unavailable, ask, loopback_target, read_policy, resolve_socket_path
+from ..localsock import (ANSWER_GRACE, VERDICTS, Undecided, Unavailable, ask, loopback_target, positive_seconds,
+                         read_policy, resolve_socket_path, undecided_error)
 
-__all__ = ["main", "run", "decision_output"]
+__all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT"]
 
-DEADLINE = 1.5
+DEADLINE = 1.5      # seconds for the server to answer, or to say it is deciding
+# Seconds the hook waits in all for a call the server is deciding: the server's default
+# escalation deadline (30 s), the second its Decider allows past it, and ANSWER_GRACE.
+WAIT = 32.0
+MAX_WAIT = 600.0
 ADDR_ENV = "LIGHTHOUSE_ADDR"
 RULES_ENV = "LIGHTHOUSE_RULES"
 TOKEN_ENV = "LIGHTHOUSE_TOKEN"
@@ -45,14 +62,20 @@ MAX_REASON = 2000
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
-                                   [--rules PATH]... [--agent-id ID] [--defer]
+                                   [--wait SECONDS] [--rules PATH]... [--agent-id ID] [--defer]
                                    [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]
 
 Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision JSON.
   --socket PATH       the server's local socket (default: $LIGHTHOUSE_SOCKET, else the default path)
   --server HOST:PORT  the server's gRPC address, tried when the socket does not answer
                       (default: $LIGHTHOUSE_ADDR; none: go straight to the local decision)
-  --timeout SECONDS   one deadline for asking the server (default 1.5)
+  --timeout SECONDS   one deadline for the server to answer, or to say that it is deciding
+                      (the call went to its policy or expert tier); without either, the hook
+                      decides locally (default 1.5)
+  --wait SECONDS      how long in all to wait for a call the server said it is deciding, at
+                      most until the deadline it announced; past it the call gets the
+                      server's fail-mode verdict, never allow (default 32; lighthouse hook
+                      install writes it to fit the Claude Code timeout)
   --rules PATH        extra rule file or directory for the local decision (repeatable;
                       default: $LIGHTHOUSE_RULES, paths separated by ':')
   --agent-id ID       the agent id sent to the server (default: claude-code)
@@ -72,7 +95,7 @@ class _BadOption(Exception):
 
 def parse_args(argv, environ):
     """The hook's options (argparse costs more start-up than the hook can spare)."""
-    opts = {"socket": None, "server": environ.get(ADDR_ENV) or None, "timeout": DEADLINE,
+    opts = {"socket": None, "server": environ.get(ADDR_ENV) or None, "timeout": DEADLINE, "wait": WAIT,
             "rules": [p for p in environ.get(RULES_ENV, "").split(os.pathsep) if p],
             "agent_id": AGENT_ID, "defer": False}
     opts.update((k, environ.get(e) or None) for k, e in TLS_ENV.items())
@@ -85,7 +108,7 @@ def parse_args(argv, environ):
             opts["defer"] = True
             continue
         name, eq, value = arg.partition("=")
-        key = {"--socket": "socket", "--server": "server", "--timeout": "timeout",
+        key = {"--socket": "socket", "--server": "server", "--timeout": "timeout", "--wait": "wait",
                "--rules": "rules", "--agent-id": "agent_id", "--tls-ca": "tls_ca", "--tls-cert": "tls_cert",
                "--tls-key": "tls_key"}.get(name)
         if key is None:
@@ -95,13 +118,14 @@ def parse_args(argv, environ):
                 raise _BadOption("%s needs a value" % name)
             value = argv[i]
             i += 1
-        if key == "timeout":
+        if key in ("timeout", "wait"):
             try:
                 value = float(value)
             except ValueError:
-                raise _BadOption("--timeout needs a number of seconds, not %r" % value) from None
-            if not 0 < value <= 60:
-                raise _BadOption("--timeout must be between 0 and 60 seconds")
+                raise _BadOption("%s needs a number of seconds, not %r" % (name, value)) from None
+            top = 60 if key == "timeout" else MAX_WAIT
+            if not 0 < value <= top:
+                raise _BadOption("%s must be between 0 and %g seconds" % (name, top))
         if key == "rules":
             cli_rules.append(value)
         else:
@@ -181,39 +205,103 @@ def _read_call(raw, agent_id):
             "home": os.path.expanduser("~")}, None
 
 
-def _ask_grpc(addr, call, timeout, environ, opts):
-    """One unary Validate over gRPC (imports grpc: ~100 ms, so only when configured and
-    the socket did not answer). Returns a reply in the local protocol's shape."""
+def _ask_grpc(addr, call, timeout, wait, environ, opts):
+    """The call over gRPC (imports grpc: ~100 ms, so only when configured and the socket
+    did not answer), as the one call of a ValidateStream: a server that escalates it says
+    so at once in the stream's initial metadata (a unary call's metadata arrives only with
+    its answer). Returns a reply in the local protocol's shape. The server must answer, or
+    say that it is deciding, within ``timeout``; then the answer gets until the deadline it
+    announced (plus ANSWER_GRACE), at most ``max(wait, timeout)`` seconds in all
+    (:class:`Undecided` past it)."""
     try:
+        import threading
+
         import grpc
 
         from ..v1 import validation_pb2 as pb
         from ..v1 import validation_pb2_grpc as pb_grpc
+        from ..vocab import FALLBACK_METADATA, PENDING_METADATA
     except ImportError as e:
         raise Unavailable("no gRPC client available (%s)" % e) from None
     token = environ.get(TOKEN_ENV)
     metadata = (("authorization", "Bearer " + token),) if token else None
     # With a token the server takes the agent's identity from it (a different agent_id
     # would be refused as impersonation).
-    msg = pb.ToolCall(agent_id="" if token else call["agent_id"] or "", session_id=call["session_id"] or "",
-                      tool=call["tool"], input_json=json.dumps(call["input"]), cwd=call["cwd"] or "",
-                      home=call["home"] or "")
+    msg = pb.ToolCall(request_id="hook", agent_id="" if token else call["agent_id"] or "",
+                      session_id=call["session_id"] or "", tool=call["tool"], input_json=json.dumps(call["input"]),
+                      cwd=call["cwd"] or "", home=call["home"] or "")
     try:
         channel = _channel(grpc, addr, opts, token)
     except _Misconfigured:
         raise
     except Exception as e:          # a malformed address or certificate
         raise Unavailable("no gRPC channel to %s: %s" % (addr, e)) from None
-    try:
-        with channel:
-            d = pb_grpc.ValidatorStub(channel).Validate(msg, timeout=timeout, metadata=metadata)
-    except grpc.RpcError as e:
-        code = e.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise Unavailable("gRPC server at %s: %s" % (addr, code.name)) from None
-        return {"error": code.name.lower(), "message": e.details() or ""}
-    except Exception as e:          # a malformed address, a channel that cannot be made
-        raise Unavailable("gRPC call to %s failed: %s" % (addr, e)) from None
+    start = time.monotonic()
+    where = "%s (gRPC)" % addr
+    pending = None
+    with channel:
+        try:
+            rpc = pb_grpc.ValidatorStub(channel).ValidateStream(iter((msg,)), timeout=max(timeout, wait),
+                                                                metadata=metadata)
+        except Exception as e:      # a malformed address, a channel that cannot be made
+            raise Unavailable("gRPC call to %s failed: %s" % (addr, e)) from None
+        taken, answered, out = threading.Event(), threading.Event(), []
+
+        def receive():
+            # Blocking reads on a thread, so that each wait below has its own deadline.
+            try:
+                rpc.initial_metadata()
+                taken.set()
+                out.append(next(rpc, None))
+            except BaseException as e:      # grpc.RpcError (a status), or a bug: reported below
+                out.append(e)
+            finally:
+                taken.set()
+                answered.set()
+
+        threading.Thread(target=receive, daemon=True).start()
+        if not taken.wait(timeout):
+            rpc.cancel()
+            raise Unavailable("%s: no answer within %.2fs" % (where, timeout))
+        said = dict(rpc.initial_metadata() or ())
+        until = start + timeout
+        if PENDING_METADATA in said:
+            try:
+                announced = float(said[PENDING_METADATA])
+            except ValueError:
+                announced = None
+            pending = {"deadline": announced if positive_seconds(announced) else None,
+                       "fallback": said.get(FALLBACK_METADATA)}
+            until = start + max(timeout, wait)
+            if pending["deadline"] is not None:
+                until = min(time.monotonic() + pending["deadline"] + ANSWER_GRACE, until)
+        if not answered.wait(max(until - time.monotonic(), 0.0)):
+            rpc.cancel()
+            if pending is not None:
+                raise undecided_error(pending, where, "no decision within %.1fs" % (time.monotonic() - start), wait)
+            raise Unavailable("%s: no answer within %.2fs" % (where, timeout))
+    d = out[0]
+    if isinstance(d, grpc.RpcError):
+        code = d.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+            if pending is not None:
+                raise undecided_error(pending, where, code.name, wait)
+            raise Unavailable("%s: %s" % (where, code.name))
+        return {"error": code.name.lower(), "message": d.details() or ""}
+    if isinstance(d, BaseException):
+        if pending is not None:
+            raise undecided_error(pending, where, "%s: %s" % (type(d).__name__, d), wait)
+        raise Unavailable("gRPC call to %s failed: %s" % (addr, d))
+    if d is None:
+        what = "the stream ended without an answer"
+        if pending is not None:
+            raise undecided_error(pending, where, what, wait)
+        raise Unavailable("%s: %s" % (where, what))
+    if d.HasField("error"):
+        # The server refused the call (too large, invalid, rate limited): the stream's
+        # form of a unary call's status.
+        name = next((c.name for c in grpc.StatusCode if c.value[0] == d.error.code), "code %d" % d.error.code)
+        return {"error": name.lower(), "message": d.error.message}
     try:
         verdict = pb.Verdict.Name(d.verdict).removeprefix("VERDICT_").lower()
     except ValueError:
@@ -225,19 +313,24 @@ def _ask_server(call, opts, environ):
     """(reply, refusal, problems): the first answer from the socket or gRPC: a decision,
     or the error a server answered instead (a refusal: an answer too, never a cue to ask
     elsewhere or to decide locally); (None, None, why each way failed) when no server
-    answered."""
-    deadline = time.monotonic() + opts["timeout"]
+    answered. Raises :class:`Undecided` when a server said it was deciding the call but
+    gave no decision in time: it is not asked elsewhere either."""
+    start = time.monotonic()
+    deadline = start + opts["timeout"]
     problems = []
     ways = [("socket", resolve_socket_path(opts["socket"], environ))]
     if opts["server"]:
         ways.append(("grpc", opts["server"]))
     for way, where in ways:
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             problems.append("no time left for %s" % where)
             break
+        wait = opts["wait"] - (now - start)
         try:
-            reply = ask(call, where, left) if way == "socket" else _ask_grpc(where, call, left, environ, opts)
+            reply = ask(call, where, left, wait) if way == "socket" \
+                else _ask_grpc(where, call, left, wait, environ, opts)
         except Unavailable as e:
             problems.append(str(e))
             continue
@@ -247,7 +340,7 @@ def _ask_server(call, opts, environ):
     return None, None, problems
 
 
-_local_validators = {}
+_local_validators: dict = {}
 
 
 def _decide_locally(call, rules, socket_path):
@@ -298,6 +391,8 @@ def _decide(raw, opts, environ):
         reply, refusal, problems = _ask_server(call, opts, environ)
     except _Misconfigured as e:
         return decision_output("deny", "lighthouse hook is misconfigured: %s" % e)
+    except Undecided as e:
+        return _fail_mode(e, opts["wait"])
     if reply is not None:
         return decision_output(reply["verdict"],
                                _with_rule("lighthouse: %s" % reply.get("reason", ""), reply.get("rule_id")))
@@ -310,6 +405,23 @@ def _decide(raw, opts, environ):
     print("lighthouse hook: %s" % "; ".join(problems), file=sys.stderr)
     return decision_output(verdict, _with_rule("lighthouse server unreachable; decided locally: %s" % reason,
                                                rule_id))
+
+
+def _fail_mode(e, wait):
+    """The answer for a call the server was deciding but gave no decision for in time: the
+    verdict it gives when its slower tiers fail (ask or deny, never allow), with why the
+    call was escalated and what went wrong (and how to wait longer, when the server's
+    deadline is past ``wait``)."""
+    print("lighthouse hook: %s" % e, file=sys.stderr)
+    said = e.pending
+    why = said.get("reason") if isinstance(said.get("reason"), str) else ""
+    rule_id = said.get("rule_id") if isinstance(said.get("rule_id"), str) else ""
+    text = "lighthouse: %s; %s" % (why or "escalated, fail-mode verdict %s" % e.fallback, e)
+    announced = said.get("deadline")
+    if positive_seconds(announced) and announced + ANSWER_GRACE > wait:
+        import math
+        text += " (lighthouse hook install --escalation-deadline %g lets the hook wait longer)" % math.ceil(announced)
+    return decision_output(e.fallback, _with_rule(text, rule_id))
 
 
 def main(argv=None):

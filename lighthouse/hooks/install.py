@@ -14,6 +14,15 @@ as a non-blocking error and runs the tool call unchecked, so the command is a ``
 wrapper that exits 2 (which blocks the call and shows the message) when the interpreter
 is gone or the hook fails.
 
+The hook's ``timeout`` matters: when a hook runs past it, Claude Code lets the tool call
+run unchecked. A call the server escalates to its slower tiers (policy, experts) may take
+up to the server's escalation deadline, which the hook waits for (``--wait``), so the
+command carries ``--wait`` (the deadline plus the server's margins) and the ``timeout``
+covers it plus :data:`HOOK_MARGIN` for start-up and the local decision when no server
+answers (:func:`hook_timing`). The deadline is the one given, else the one the server
+publishes beside its socket, else ``lighthouse serve``'s default (30 s): 32 s of wait and
+a 42 s timeout.
+
 Installing merges into what is there (other settings, other events, other PreToolUse
 hooks stay as they are), is idempotent (an existing Lighthouse hook is updated in place,
 never duplicated), writes atomically, and refuses a file that is not valid JSON rather
@@ -23,19 +32,74 @@ than overwrite it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
 import tempfile
 
-__all__ = ["InstallError", "settings_path", "hook_command", "install", "uninstall"]
+from ..localsock import ANSWER_GRACE, Unavailable, positive_seconds, read_policy, resolve_socket_path
+from .claude_code import MAX_WAIT
 
-HOOK_TIMEOUT = 10       # seconds Claude Code waits for the hook (server deadline + local fallback)
-_MARKERS = ("lighthouse hook claude-code", "lighthouse.hooks.claude_code")
+__all__ = ["InstallError", "settings_path", "hook_command", "hook_timing", "published_deadline", "install",
+           "uninstall", "ESCALATION_DEADLINE", "HOOK_MARGIN", "HOOK_TIMEOUT"]
+
+#: ``lighthouse serve``'s default --escalation-deadline, in seconds.
+ESCALATION_DEADLINE = 30.0
+#: Seconds the server may answer past its escalation deadline (its Decider's guard, 1 s)
+#: plus the client's grace for the answer to arrive (lighthouse.localsock.ANSWER_GRACE).
+SERVER_MARGIN = 1.0 + ANSWER_GRACE
+#: Seconds of Claude Code's timeout beyond the hook's --wait: interpreter start-up and,
+#: when no server answers, the hook's --timeout (1.5 s) and loading the rules to decide
+#: locally (about 0.3 s; more on a loaded machine).
+HOOK_MARGIN = 10
 
 
 class InstallError(Exception):
     """The settings file cannot be changed safely; nothing was written."""
+
+
+def hook_timing(escalation_deadline=None, timeout=None):
+    """``(wait, timeout)``: the hook's ``--wait`` and the Claude Code ``timeout`` for it,
+    in seconds. From the server's ``escalation_deadline`` (default
+    :data:`ESCALATION_DEADLINE`): wait = deadline + :data:`SERVER_MARGIN`, timeout = wait
+    + :data:`HOOK_MARGIN`, rounded up. An explicit ``timeout`` gives the hook ``timeout -
+    HOOK_MARGIN`` of wait, and must cover ``escalation_deadline`` when both are given.
+    Raises :class:`InstallError` for values that cannot work."""
+    if escalation_deadline is not None and not (positive_seconds(escalation_deadline)
+                                                and escalation_deadline + SERVER_MARGIN <= MAX_WAIT):
+        raise InstallError("the escalation deadline must be between 0 and %g seconds, not %r"
+                           % (MAX_WAIT - SERVER_MARGIN, escalation_deadline))
+    if timeout is None:
+        wait = (escalation_deadline or ESCALATION_DEADLINE) + SERVER_MARGIN
+        return wait, math.ceil(wait + HOOK_MARGIN)
+    if not positive_seconds(timeout) or timeout < HOOK_MARGIN + 2:
+        raise InstallError("the hook timeout must be at least %d seconds (%d for start-up and a local decision, "
+                           "and some time to wait for the server), not %r" % (HOOK_MARGIN + 2, HOOK_MARGIN, timeout))
+    timeout = math.ceil(timeout)
+    wait = min(float(timeout - HOOK_MARGIN), MAX_WAIT)
+    if escalation_deadline is not None and wait < escalation_deadline + SERVER_MARGIN:
+        raise InstallError("a hook timeout of %d s does not cover an escalation deadline of %g s: give at least %d"
+                           % (timeout, escalation_deadline, math.ceil(escalation_deadline + SERVER_MARGIN
+                                                                      + HOOK_MARGIN)))
+    return wait, timeout
+
+
+def published_deadline(socket=None, environ=None):
+    """``(seconds, where)``: the escalation deadline the server publishes beside its socket
+    (``socket``, else the one the hook would use), or ``(None, why not)`` when it publishes
+    none (not started yet, not escalating) or its file cannot be trusted."""
+    path = resolve_socket_path(socket, environ)
+    try:
+        policy = read_policy(path)
+    except Unavailable as e:
+        return None, str(e)
+    if policy is None:
+        return None, "no policy published beside %s" % path
+    if "escalation_deadline" not in policy:
+        return None, "the server at %s does not escalate" % path
+    return policy["escalation_deadline"], "published beside %s" % path
+_MARKERS = ("lighthouse hook claude-code", "lighthouse.hooks.claude_code")
 
 
 def settings_path(project=None, user=False, shared=False):
@@ -59,10 +123,11 @@ _WRAPPER = ('py=$1; shift; '
             'exit 2; fi')
 
 
-def hook_command(socket=None, server=None, python=None, defer=False):
+def hook_command(socket=None, server=None, python=None, defer=False, wait=None):
     """The command Claude Code runs: ``sh -c`` with a wrapper that runs this interpreter
     (an absolute path, so it does not depend on Claude Code's PATH) with ``-P -m
-    lighthouse.hooks.claude_code``, and exits 2 (block) when it cannot.
+    lighthouse.hooks.claude_code`` (and ``--wait``, when given: see :func:`hook_timing`),
+    and exits 2 (block) when it cannot.
 
     ``-P`` matters: Claude Code runs hooks in the project directory, and ``-m`` would put
     it first on sys.path, so a ``json.py`` or ``socket.py`` the agent wrote there would run
@@ -72,9 +137,15 @@ def hook_command(socket=None, server=None, python=None, defer=False):
         parts += ["--socket", os.path.abspath(socket)]
     if server:
         parts += ["--server", server]
+    if wait is not None:
+        parts += ["--wait", "%g" % wait]
     if defer:
         parts.append("--defer")
     return " ".join(shlex.quote(p) for p in parts)
+
+
+#: Claude Code's timeout for the hook with the default escalation deadline (42 s).
+HOOK_TIMEOUT = hook_timing()[1]
 
 
 def _is_ours(handler):
@@ -144,9 +215,11 @@ def _write(path, data):
         raise
 
 
-def install(path, command, timeout=HOOK_TIMEOUT):
-    """Add (or update) the Lighthouse PreToolUse hook in the settings file at ``path``.
+def install(path, command, timeout=None):
+    """Add (or update) the Lighthouse PreToolUse hook in the settings file at ``path``,
+    with ``timeout`` seconds (default :data:`HOOK_TIMEOUT`, for the default deadline).
     Returns "installed", "updated" or "unchanged"."""
+    timeout = HOOK_TIMEOUT if timeout is None else timeout
     data = _load(path)
     _, groups = _pre_tool_use(data, path)
     ours = [(g, h) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)

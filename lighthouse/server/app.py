@@ -232,6 +232,7 @@ class LighthouseServer:
         # A repeated escalated call is answered inline from the slow tiers' cache (tier
         # CACHE); the pipeline does not look it up a second time.
         self.decider.slow_cache = self.pipeline.cached
+        self.decider.escalate_ask = self.pipeline.escalates_ask
         self.decider.escalator = self.pipeline.escalator(use_cache=False)
         self.stats.escalation = self.pipeline.stats
         self.stats.decision_time.update(self.pipeline.stats.decision_time)
@@ -240,7 +241,7 @@ class LighthouseServer:
     async def _stop_policy(self):
         if self.pipeline is not None:
             await self.pipeline.aclose()
-            self.decider.escalator = self.decider.slow_cache = None
+            self.decider.escalator = self.decider.slow_cache = self.decider.escalate_ask = None
         if self._opa is not None:
             await self._opa.aclose()
         if self._policy_runner is not None:
@@ -367,7 +368,8 @@ class LighthouseServer:
         self.socket_path = path
         lim = self.config.limits
         try:
-            local.publish_policy(path, self.config.rules, self.config.packs, lim.input_window, lim.max_input_json)
+            local.publish_policy(path, self.config.rules, self.config.packs, lim.input_window, lim.max_input_json,
+                                 self.config.escalation_deadline if self.decider.escalator is not None else None)
         except OSError as e:
             log.error("could not publish the policy beside %s (%s): the hook, deciding alone while this server "
                       "is down, would not apply its rule files", path, e)

@@ -122,6 +122,26 @@ class _LocalCall:
         self.fallback = 0
 
 
+class _Escalating:
+    """The local endpoint's awaitable for an escalated call (:meth:`Decider.decide_local`).
+    ``progress`` is what the endpoint's pending line tells a client that asked for it:
+    the seconds within which the call is answered (the escalator's timeout), the verdict
+    it gets if the escalation fails (the fail mode for a miss, the rule's ask for an
+    ask), and why it was escalated."""
+
+    __slots__ = ("_coro", "progress")
+
+    def __init__(self, coro, progress):
+        self._coro = coro
+        self.progress = progress
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def close(self):
+        self._coro.close()
+
+
 class Decider:
     """Decide ``lighthouse.v1.ToolCall`` messages with one Validator.
 
@@ -156,10 +176,13 @@ class Decider:
         self.rate_limiter = rate_limiter
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
-        # (tool, tool_input, cwd, home, generation, why, rule_id) -> a slow tier's cached
-        # decision or None (EscalationPipeline.cached): a repeated escalated call is then
-        # answered inline, as a tier-0 hit.
+        # (tool, tool_input, cwd, home, generation, why, rule_id, agent_id, session_id) ->
+        # a slow tier's cached decision or None (EscalationPipeline.cached): a repeated
+        # escalated call is then answered inline, as a tier-0 hit.
         self.slow_cache = None
+        # (rule_id, generation) -> whether that rule's ask is escalated
+        # (EscalationPipeline.escalates_ask); None escalates every ask.
+        self.escalate_ask = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
         self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
@@ -276,16 +299,20 @@ class Decider:
         check = self._check_small if len(ij) <= self._small else self.validator.check
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
         index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
-        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
             if self.slow_cache is not None:
-                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id)
+                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id,
+                                      agent, call.session_id)
                 if hit is not None:
                     v, ns = self._slow_hit(rid, agent, tool, hit, t0, call.session_id, ij, cwd, outcome.generation)
                     out = settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
                                         hit.escalation_id, ns)
                     return Committing(rid, out, self.audit.appended) if self._audit_sync else out
             return Pending(call, agent, tool_input, outcome, t0)
-        if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid"):
+        # A rule's ask kept from the escalator stays out of the front: whether asks are
+        # escalated can change while the entry lives (experts connecting).
+        if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid") \
+                and (self.escalator is None or outcome.raw != ASK):
             self._remember(key, d, fb, t0)
         out, ns = finish_decision(rid, body, t0)
         if self._audit is not None:
@@ -298,6 +325,11 @@ class Decider:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
         return out
+
+    def _escalates_ask(self, outcome):
+        """Whether a rule's ask goes to the escalator (``escalate_ask``: none set, every
+        ask does); one that does not is answered at once, as the rule's ask."""
+        return self.escalate_ask is None or self.escalate_ask(outcome.rule_id, outcome.generation)
 
     def _slow_hit(self, rid, agent, tool, hit, t0, session, tool_input, cwd, generation, source="grpc"):
         """Count, audit and log the answer to a call a slow tier has decided before (a
@@ -330,7 +362,8 @@ class Decider:
 
     def decide_local(self, d):
         """The ``decide`` callable of the local socket endpoint (lighthouse.server.local):
-        a validated dict call in, a dict decision out (an awaitable when escalated)."""
+        a validated dict call in, a dict decision out (an awaitable when escalated, whose
+        ``progress`` makes the endpoint's pending line)."""
         # The local endpoint has checked the types; the Validator itself judges oversized
         # or odd values (never allowing them), so no limit errors are raised here.
         t0 = perf_counter_ns()
@@ -339,16 +372,17 @@ class Decider:
                                         call.home or None)
         index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
                                           decision.generation, 0]
-        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK):
+        if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
             if self.slow_cache is not None:
                 hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
-                                      outcome.rule_id)
+                                      outcome.rule_id, call.agent_id, call.session_id)
                 if hit is not None:
                     self._slow_hit("", call.agent_id, call.tool, hit, t0, call.session_id, d["input"], call.cwd,
                                    outcome.generation, "local")
                     return self._local_answer({"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id,
                                                "tier": "cache", "generation": outcome.generation})
-            return self._settle_local(Pending(call, call.agent_id, d["input"], outcome, t0))
+            pending = Pending(call, call.agent_id, d["input"], outcome, t0)
+            return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
         if self._audit is not None:
             self._audit((t0, "local", "", call.agent_id, call.session_id, call.tool, d["input"], call.cwd, outcome,
@@ -367,6 +401,15 @@ class Decider:
         if not self._audit_sync:
             return answer
         return self.settle(Committing("", answer, self.audit.appended))
+
+    def progress(self, pending):
+        """What a client waiting for ``pending`` is told while the escalator decides:
+        ``deadline``, the seconds within which it is answered (the escalator's timeout);
+        ``fallback``, the verdict it gets if the escalation fails (the fail mode for a
+        miss, the rule's ask for an ask: never allow); ``reason`` and ``rule_id``, why it
+        was escalated."""
+        return {"deadline": self.escalation_timeout, "fallback": VERDICT_NAMES[pending.v],
+                "reason": pending.reason_out, "rule_id": pending.rule_id}
 
     async def _settle_local(self, pending):
         d = Decision.FromString(await self.settle(pending))

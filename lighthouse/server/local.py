@@ -95,52 +95,77 @@ def _error(code, message, field=None, rid=None):
 
 
 def _parse(line):
-    """A request line -> (call dict, request id, None) or (None, None, error dict)."""
+    """A request line -> (call dict, request id, progress, None) or (None, None, False,
+    error dict). ``progress``: the client asked for a pending line (lighthouse.localsock)."""
     try:
         call = json.loads(line)
     except RecursionError:
-        return None, None, _error("bad_json", "request is nested too deeply")
+        return None, None, False, _error("bad_json", "request is nested too deeply")
     except ValueError as e:                     # includes UnicodeDecodeError
-        return None, None, _error("bad_json", "request is not valid JSON: %s" % e)
+        return None, None, False, _error("bad_json", "request is not valid JSON: %s" % e)
     if not isinstance(call, dict):
-        return None, None, _error("not_object", "request must be a JSON object, not a JSON %s"
-                            % ("array" if isinstance(call, list) else type(call).__name__))
+        return None, None, False, _error("not_object", "request must be a JSON object, not a JSON %s"
+                                         % ("array" if isinstance(call, list) else type(call).__name__))
     rid = call.get("id")
     if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int))):
-        return None, None, _error("invalid_argument", "id must be a string or an integer", "id")
+        return None, None, False, _error("invalid_argument", "id must be a string or an integer", "id")
     tool = call.get("tool")
     if not isinstance(tool, str) or not tool:
-        return None, None, _error("invalid_argument", "tool must be a non-empty string", "tool", rid)
+        return None, None, False, _error("invalid_argument", "tool must be a non-empty string", "tool", rid)
     tool_input = call.get("input")
     if not isinstance(tool_input, dict):
-        return None, None, _error("invalid_argument", "input must be a JSON object (the tool_input)", "input", rid)
+        return None, None, False, _error("invalid_argument", "input must be a JSON object (the tool_input)",
+                                         "input", rid)
+    progress = call.get("progress", False)
+    if not isinstance(progress, bool):
+        return None, None, False, _error("invalid_argument", "progress must be true or false", "progress", rid)
     out = {"tool": tool, "input": tool_input}
     for key in _OPTIONAL_STRINGS:
         val = call.get(key)
         if val is not None and not isinstance(val, str):
-            return None, None, _error("invalid_argument", "%s must be a string" % key, key, rid)
+            return None, None, False, _error("invalid_argument", "%s must be a string" % key, key, rid)
         out[key] = val
         if key in ("cwd", "home") and path_problem(key, val):
-            return None, None, _error("invalid_argument", path_problem(key, val), key, rid)
-    return out, rid, None
+            return None, None, False, _error("invalid_argument", path_problem(key, val), key, rid)
+    return out, rid, progress, None
 
 
-async def _answer(line, decide):
-    call, rid, err = _parse(line)
+async def _say_pending(result, rid, writer):
+    """Tell the client its call went to a slower tier: the pending line, with what
+    ``result`` (the awaitable decide() returned) says in its ``progress`` attribute."""
+    note = {"pending": True}
+    note.update(getattr(result, "progress", None) or {})
+    if rid is not None:
+        note["id"] = rid
+    try:
+        writer.write(_encode(note))
+        await writer.drain()
+    except BaseException:
+        # The client is gone: the decision will not be awaited, so do not leave it
+        # half-started (a coroutine never awaited warns).
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        raise
+
+
+async def _answer(line, decide, writer):
+    call, rid, progress, err = _parse(line)
     if err is not None:
         return err
     try:
         result = decide(call)
-        if inspect.isawaitable(result):
-            result = await result
     except Exception as e:
-        status = getattr(getattr(e, "code", None), "name", None)
-        if isinstance(status, str):
-            # A rejection with a status code (lighthouse.server.core.CallRejected: rate
-            # limited, invalid field, ...): named for the client like a gRPC status.
-            return _error(status.lower(), str(e), getattr(e, "field", None) or None, rid)
-        log.exception("decide() failed for a %s call", call["tool"])
-        return _error("internal", "the server failed to decide this call", rid=rid)
+        return _failed(e, call, rid)
+    if inspect.isawaitable(result):
+        # An awaitable without ``progress`` is no escalation (an answer held for its audit
+        # record's commit, lighthouse.server.core.Decider): no pending line.
+        if progress and getattr(result, "progress", None) is not None:
+            await _say_pending(result, rid, writer)
+        try:
+            result = await result
+        except Exception as e:
+            return _failed(e, call, rid)
     if not isinstance(result, dict) or result.get("verdict") not in VERDICTS:
         log.error("decide() returned no valid verdict: %r", result)
         return _error("internal", "the server produced no valid verdict", rid=rid)
@@ -150,6 +175,17 @@ async def _answer(line, decide):
     if rid is not None:
         reply["id"] = rid
     return reply
+
+
+def _failed(e, call, rid):
+    """The error reply for a decide() that raised ``e``."""
+    status = getattr(getattr(e, "code", None), "name", None)
+    if isinstance(status, str):
+        # A rejection with a status code (lighthouse.server.core.CallRejected: rate
+        # limited, invalid field, ...): named for the client like a gRPC status.
+        return _error(status.lower(), str(e), getattr(e, "field", None) or None, rid)
+    log.exception("decide() failed for a %s call", call["tool"])
+    return _error("internal", "the server failed to decide this call", rid=rid)
 
 
 def _encode(obj):
@@ -172,7 +208,7 @@ async def _serve_client(reader, writer, decide, max_request, idle_timeout):
                 break
             if not line.strip():
                 continue
-            writer.write(_encode(await _answer(line, decide)))
+            writer.write(_encode(await _answer(line, decide, writer)))
             await writer.drain()
     except (ConnectionError, OSError):
         pass
@@ -192,10 +228,15 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
     ``decide(call) -> dict`` (or an awaitable of one) gets a validated call with keys
     ``tool``, ``input`` (a dict), ``cwd``, ``session_id``, ``agent_id``, ``home`` (strings
     or None) and returns ``verdict`` (allow/ask/deny), ``reason``, ``rule_id``, ``tier`` and
-    ``generation``. A decide() that raises or returns no valid verdict gives the client an
-    error, never an allow: an exception with a status ``code`` (an enum, such as
-    ``grpc.StatusCode.RESOURCE_EXHAUSTED``) and ``field`` is reported under that code's
-    name in lower case, anything else as ``internal``.
+    ``generation``. When the call goes to a slower tier, decide() returns an awaitable,
+    whose ``progress`` attribute (a dict: ``deadline``, ``fallback``, ``reason``,
+    ``rule_id``) makes the pending line sent to a client that asked for it
+    (``"progress": true``, see lighthouse.localsock); an awaitable without one sends
+    none. A decide() that raises or
+    returns no valid verdict gives the client an error, never an allow: an exception with
+    a status ``code`` (an enum, such as ``grpc.StatusCode.RESOURCE_EXHAUSTED``) and
+    ``field`` is reported under that code's name in lower case, anything else as
+    ``internal``.
 
     The socket is created with mode 0600 in a directory this user owns (created 0700 when
     missing); a stale socket file left by a dead server is replaced, a live one raises
@@ -231,7 +272,7 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
 
 # server -> (socket path, inode, open connections), for stop_local_server. Kept here rather
 # than on the server object: uvloop's Server takes no new attributes.
-_bound = {}
+_bound: dict = {}
 
 
 def _unlink_if(path, ino):
@@ -259,14 +300,19 @@ async def stop_local_server(server):
         _unlink_if(path, ino)
 
 
-def publish_policy(socket_path, rules, packs, window, max_input):
+def publish_policy(socket_path, rules, packs, window, max_input, escalation_deadline=None):
     """Write the policy served on ``socket_path`` beside it (lighthouse.localsock.policy_path):
-    absolute rule paths, whether the packs are loaded, and the input bounds. Owner-only
-    (0600), replaced atomically. It stays when the server stops: the hook, deciding alone
-    while the server is down, must apply the same rules, not only the shipped packs."""
+    absolute rule paths, whether the packs are loaded, the input bounds, and, when the
+    server escalates calls to slower tiers, its ``escalation_deadline`` in seconds (which
+    ``lighthouse hook install`` reads to give the hook time to wait). Owner-only (0600),
+    replaced atomically. It stays when the server stops: the hook, deciding alone while the
+    server is down, must apply the same rules, not only the shipped packs."""
     path = policy_path(os.path.abspath(os.fspath(socket_path)))
-    data = json.dumps({"rules": [os.path.abspath(os.fspath(r)) for r in rules], "packs": bool(packs),
-                       "window": window, "max_input": max_input}, indent=1) + "\n"
+    policy = {"rules": [os.path.abspath(os.fspath(r)) for r in rules], "packs": bool(packs),
+              "window": window, "max_input": max_input}
+    if escalation_deadline:
+        policy["escalation_deadline"] = float(escalation_deadline)
+    data = json.dumps(policy, indent=1) + "\n"
     tmp = "%s.%d.tmp" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:

@@ -19,7 +19,7 @@ from .._fast import wire as _fast_wire
 from ..audit.writer import Committing
 from ..errors import CallRejected, ReloadError, ReloadThrottled
 from ..v1 import admin_pb2
-from ..vocab import TIER_NAMES, VERDICT_NAMES
+from ..vocab import FALLBACK_METADATA, PENDING_METADATA, TIER_NAMES, VERDICT_NAMES
 from .auth import parse_bearer
 from .wire import batch_bytes, rejected_bytes
 
@@ -160,6 +160,23 @@ def _field_metadata(e):
     """Trailing metadata naming the field at fault, for programs (the message names it
     for people)."""
     return (("lighthouse-field", e.field),) if e.field else ()
+
+
+async def _tell_pending(context, progress):
+    """At a stream's first escalation, unless an answer went first: initial metadata
+    saying that the call went to a slower tier, within how many seconds it is answered and
+    with what verdict if the slower tiers fail (lighthouse.vocab.PENDING_METADATA;
+    ``progress`` is Decider.progress's dict). A client with one call on the stream (the
+    hook) can thus tell a server that is deciding from one that does not answer."""
+    try:
+        await context.send_initial_metadata(((PENDING_METADATA, "%g" % progress["deadline"]),
+                                             (FALLBACK_METADATA, progress["fallback"])))
+    except grpc.aio.UsageError:
+        pass            # an answer went first, with the metadata: this stream says nothing
+    except Exception as e:
+        # Advisory only: a stream that cannot take it (the client went away) fails, if at
+        # all, when the answer is written, as without it.
+        log.debug("pending metadata not sent: %s: %s", type(e).__name__, e)
 
 
 def _shutting_down():
@@ -392,6 +409,7 @@ class ValidatorService:
         rpc_hist = stats.rpc["ValidateStream"]
         in_flight = stats.in_flight
         pending = {}                # request_id -> task of escalated calls
+        told = False                # _tell_pending tried (at the first escalation)
         lock = asyncio.Lock()       # serializes writes while escalations are in flight
         max_pending = decider.limits.max_stream_pending
 
@@ -438,10 +456,15 @@ class ValidatorService:
                     r = decide(call, session.identity)
                     if r.__class__ is not bytes:
                         escalated = True
-                        # An answer held for its audit record's commit is keyed by itself:
-                        # its request_id may repeat (it is decided already).
-                        key = r if r.__class__ is Committing else call.request_id
-                        pending[key] = asyncio.ensure_future(answer_later(r, t0, key))
+                        if r.__class__ is Committing:
+                            # An answer held for its audit record's commit is keyed by
+                            # itself: its request_id may repeat (it is decided already).
+                            pending[r] = asyncio.ensure_future(answer_later(r, t0, r))
+                            continue
+                        if not told:
+                            told = True
+                            await _tell_pending(context, decider.progress(r))
+                        pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0, call.request_id))
                         continue
                 except CallRejected as e:
                     self._rejected("ValidateStream", e, context)
