@@ -22,6 +22,11 @@ Exported (names as Prometheus sees them):
   ``lighthouse_policy_reloads_total{result}``, ``lighthouse_workers``, ``lighthouse_info``.
 - ``lighthouse_tier_hit_ratio{tier}``: memory (the decision cache), policy and expert
   (the slow tiers' cache of their decisions).
+- With the audit log (lighthouse.audit): ``lighthouse_audit_records_total`` (committed),
+  ``lighthouse_audit_commits_total``, ``lighthouse_audit_refused_total`` (calls refused
+  because its queue was full), ``lighthouse_audit_errors_total`` (failed commits,
+  retried), ``lighthouse_audit_queue`` (records not yet committed),
+  ``lighthouse_audit_failing``.
 - With slow tiers, the escalation pipeline's families (lighthouse.escalation.stats:
   escalations by tier and outcome, fail-mode answers by cause, queue depth, in-flight
   escalations, circuit state per backend, ...), and ``operation="policy"`` and

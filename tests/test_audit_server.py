@@ -338,3 +338,27 @@ def test_sigkill_during_load(tmp_path, mode):
         # Answered before commit: at most what was answered in the last commit interval
         # and the commit in flight may be lost; never the whole run.
         assert len(missing) < len(received) // 2
+
+
+def test_writer_death_refuses_calls(tmp_path):
+    """A writer process that dies leaves no call answered unrecorded: every later call
+    is refused with UNAVAILABLE, and the server still stops promptly."""
+    db = str(tmp_path / "audit.db")
+    with ServerThread(config(db)) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        stub.Validate(tool_call(tool_input="ls", request_id="before"), timeout=10)
+        os.kill(s.server.audit._proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        code = None
+        while time.monotonic() < deadline:
+            code = rpc_error(stub.Validate, tool_call(tool_input="ls", request_id="after"))
+            if code is not None:
+                break
+            time.sleep(0.05)
+        assert code == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(grpc.RpcError, match="audit log cannot record decisions"):
+            stub.Validate(tool_call(tool_input="pwd"), timeout=10)
+        assert s.server.stats.snapshot()["audit"]["failing"] == 1
+        t = time.monotonic()
+    assert time.monotonic() - t < 10
+    assert_verifies(db)

@@ -164,6 +164,8 @@ class AuditLog:
         self._closed = loop.create_future()
         if self._dead is None:
             self._flush(final=True)
+        else:                                   # nothing to wait for
+            self._closed.set_result(None)
         try:
             await asyncio.wait_for(asyncio.shield(self._closed), timeout)
         except asyncio.TimeoutError:
