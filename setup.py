@@ -24,6 +24,16 @@ extensions = [
     Extension("lighthouse._fast._engine_c", ["lighthouse/_fast/_engine_c.pyx"], define_macros=macros),
     Extension("lighthouse._fast._wire_c", ["lighthouse/_fast/_wire_c.pyx"], define_macros=macros),
 ]
+# Shared Python source the compiled shell analyser calls per command (argv readers of
+# particular programs, static output of substitutions), compiled as it is under a name of
+# its own (_shell_shared.py -> _shell_shared_c), so that the pure twin keeps importing the
+# source: one text, a compiled build for the compiled twin. Python's semantics, so none of
+# the directives that drop Python's index checks.
+shared = [
+    Extension("lighthouse._fast._shell_shared_c", ["lighthouse/_fast/_shell_shared.py"], define_macros=macros),
+]
+shared_directives = {k: v for k, v in directives.items()
+                     if k not in ("boundscheck", "wraparound", "cdivision", "initializedcheck")}
 
 
 def pgo_flags(setting):
@@ -49,5 +59,6 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=TRACE),
+setup(ext_modules=(cythonize(extensions, compiler_directives=directives, annotate=TRACE)
+                   + cythonize(shared, compiler_directives=shared_directives, annotate=TRACE)),
       cmdclass={"build_ext": BuildExt})

@@ -362,6 +362,7 @@ def run(args):
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port),
                 "--metrics-port", str(mport), "--no-socket", "--workers", str(args.workers),
                 "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy",
+                "--no-experts-hub",
                 "--no-audit"]      # the audit log's cost is measured by bench/audit.py
         if args.no_cache:
             argv += ["--cache-size", "0"]

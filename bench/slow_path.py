@@ -183,6 +183,7 @@ def run(args):
     port, mport = free_port(), free_port()
     argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
             "--no-socket", "--rate-limit", "0", "--policy-processes", str(args.policy_processes),
+            "--policy-nice", str(args.policy_nice),
             "--admin-token-file", str(pathlib.Path(tmp.name) / "admin-token"),
             "--audit-db", str(pathlib.Path(tmp.name) / "audit.db")]
     server = Server("lighthouse", argv, port, mport)
@@ -192,7 +193,8 @@ def run(args):
         server.stop()
         tmp.cleanup()
     report = {"rate": args.rate, "share": args.share, "duration": args.duration, "repeat": args.repeat,
-              "policy_processes": args.policy_processes, "fast_calls": len(fast), "policy_calls": len(slow)}
+              "policy_processes": args.policy_processes, "policy_nice": args.policy_nice,
+              "fast_calls": len(fast), "policy_calls": len(slow)}
     for kind, r in results.items():
         report[kind] = {"fast": percentiles(r["fast"]), "escalated": percentiles(r["slow"]),
                         "calls": r["sent"], "achieved_per_s": round(r["sent"] / r["seconds"], 1) if r["seconds"] else 0,
@@ -214,7 +216,8 @@ def run(args):
 
 def print_table(r):
     print("slow path: %d calls/s open loop, %.0f%% to the policy tier in mixed phases, %d x %g s per kind, "
-          "%d policy processes" % (r["rate"], r["share"] * 100, r["repeat"], r["duration"], r["policy_processes"]))
+          "%d policy processes at nice +%d" % (r["rate"], r["share"] * 100, r["repeat"], r["duration"],
+                                               r["policy_processes"], r["policy_nice"]))
     print("%-7s %9s %10s %10s %13s %13s %7s" % ("phase", "calls/s", "fast p50", "fast p99", "escalated p50",
                                                   "escalated p99", "errors"))
     for kind in ("fast", "mixed"):
@@ -238,6 +241,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=2, help="phases of each kind, alternated (default 2)")
     p.add_argument("--channels", type=int, default=4, help="gRPC channels (default 4)")
     p.add_argument("--policy-processes", type=int, default=2, help="lighthouse serve --policy-processes")
+    p.add_argument("--policy-nice", type=int, default=5, help="lighthouse serve --policy-nice (default 5)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     args = p.parse_args(argv)
     if not 0 < args.share < 1 or args.rate <= 0 or args.duration <= 0 or args.repeat < 1:

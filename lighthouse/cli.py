@@ -434,8 +434,14 @@ def cmd_serve(args):
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
         decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
-        opa_url=args.opa_url, policy_processes=args.policy_processes, policy_deadline=args.policy_deadline,
+        opa_url=args.opa_url, policy_processes=args.policy_processes, policy_nice=args.policy_nice,
+        policy_deadline=args.policy_deadline,
         escalation_deadline=args.escalation_deadline, escalation_cache_ttl=args.escalation_cache_ttl,
+        experts_hub=args.experts_hub, expert_combine=args.expert_combine,
+        expert_min_confidence=args.expert_min_confidence, expert_max_pending=args.expert_max_pending,
+        max_experts=args.max_experts, expert_heartbeat=args.expert_heartbeat,
+        expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
+        experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
         audit_db=audit_db, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input)
     try:
@@ -449,7 +455,8 @@ def cmd_tokens(args):
     from .server.auth import TokenFileError, TokenStore, add_token, revoke_tokens
     try:
         if args.tokens_cmd == "add":
-            token = add_token(args.file, args.agent_id, admin=args.admin)
+            token = add_token(args.file, args.agent_id, admin=args.admin, expert=args.expert,
+                              agent=True if args.agent else None)
             print(token)
             print("lighthouse: token for %r added to %s (shown once; the file keeps only its hash)"
                   % (args.agent_id, args.file), file=sys.stderr)
@@ -461,7 +468,8 @@ def cmd_tokens(args):
         else:
             store = TokenStore(args.file)
             for digest, ident in sorted(store.items(), key=lambda kv: kv[1].agent_id):
-                print("%-32s %s...%s" % (ident.agent_id, digest[:19], " admin" if ident.admin else ""))
+                roles = "".join(" " + r for r in ident.roles if r != "agent" or ident.expert)
+                print("%-32s %s...%s" % (ident.agent_id, digest[:19], roles))
     except (TokenFileError, OSError) as e:
         print("lighthouse tokens: %s" % e, file=sys.stderr)
         return EXIT_ERROR
@@ -718,12 +726,42 @@ def build_parser():
                       help="ask an OPA server (its REST Data API) instead of the embedded regorus")
     tier.add_argument("--policy-processes", type=int, default=2, metavar="N",
                       help="regorus worker processes (default 2; an evaluation holds the GIL)")
+    tier.add_argument("--policy-nice", type=int, default=5, choices=range(0, 20), metavar="N",
+                      help="niceness the policy worker processes add to the server's (default 5), so that "
+                           "the calls the fast tiers answer get the CPU first; 0 keeps the server's")
     tier.add_argument("--policy-deadline", type=float, default=0.05, metavar="SECONDS",
                       help="time the policy tier has for one call (default 0.05)")
     tier.add_argument("--escalation-deadline", type=float, default=30.0, metavar="SECONDS",
                       help="time all slower tiers have for one call, then the fail mode (default 30)")
     tier.add_argument("--escalation-cache-ttl", type=float, default=3600.0, metavar="SECONDS",
                       help="how long a slower tier's decision answers the same call (default 3600)")
+    ex = p.add_argument_group(
+        "experts: calls the policy hands on (and rule asks, while an expert is connected) go to expert "
+        "agents connected to the ExpertHub service on the gRPC port (lighthouse.experts.agent), with the "
+        "policy's category and quorum; no expert, no quorum or no answer by the deadline: the fail mode")
+    ex.add_argument("--experts-hub", dest="experts_hub", action="store_true", default=None,
+                    help="serve ExpertHub (default: on without --tokens, for experts on this machine only; "
+                         "with --tokens, on when the tokens file has a token with the expert role)")
+    ex.add_argument("--no-experts-hub", dest="experts_hub", action="store_false", help="do not serve ExpertHub")
+    ex.add_argument("--expert-combine", choices=("strict", "majority"), default="strict",
+                    help="how a quorum's verdicts combine: strict (deny > ask > allow, the default) or "
+                         "majority (ties go to the stricter verdict)")
+    ex.add_argument("--expert-min-confidence", type=float, default=0.0, metavar="C",
+                    help="answers with a confidence below C (0-1) count as ask (default 0)")
+    ex.add_argument("--expert-max-pending", type=int, default=64, metavar="N",
+                    help="escalations one connected expert holds at once, at most (default 64)")
+    ex.add_argument("--max-experts", type=int, default=256, metavar="N",
+                    help="experts connected at once, at most (default 256)")
+    ex.add_argument("--expert-heartbeat", type=float, default=5.0, metavar="SECONDS",
+                    help="interval of the server's heartbeats to experts (default 5)")
+    ex.add_argument("--expert-heartbeat-timeout", type=float, default=15.0, metavar="SECONDS",
+                    help="an expert silent this long is dropped and its escalations re-routed (default 15)")
+    ex.add_argument("--history-sessions", type=int, default=4096, metavar="N",
+                    help="sessions whose 16 most recent decisions go with their escalations (default 4096)")
+    from .experts.config import add_arguments as add_llm_arguments
+    add_llm_arguments(p.add_argument_group(
+        "LLM experts: language models the server asks to judge escalated calls, beside the connected "
+        "experts (see the README's \"LLM experts\")"))
     p.set_defaults(func=cmd_serve)
 
     tokens = sub.add_parser("tokens", help="manage the server's bearer tokens file")
@@ -731,6 +769,10 @@ def build_parser():
     p = tsub.add_parser("add", help="create a token for an agent, print it once, store its hash")
     p.add_argument("agent_id")
     p.add_argument("--admin", action="store_true", help="also allow the Admin service (reload, stats)")
+    p.add_argument("--expert", action="store_true",
+                   help="an expert's token: allows the ExpertHub service (judging escalated calls) and, "
+                        "without --agent, not the Validator service")
+    p.add_argument("--agent", action="store_true", help="with --expert: also an agent's token")
     p.add_argument("--file", required=True, help="the tokens file (created with mode 0600)")
     p.set_defaults(func=cmd_tokens)
     p = tsub.add_parser("revoke", help="remove every token of an agent")
@@ -743,6 +785,8 @@ def build_parser():
 
     from .policy.cli import register as register_policy
     register_policy(sub)
+    from .experts.console import register as register_expert
+    register_expert(sub)
 
     admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
     asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")

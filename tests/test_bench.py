@@ -81,3 +81,17 @@ def test_slow_path_benchmark_runs_and_reports():
     assert res["fast"]["escalated"]["p99_ms"] == 0            # no policy traffic in a fast phase
     assert res["mixed"]["escalated"]["p50_ms"] > 0 and res["escalations"] > 0
     assert res["fast_p99_ratio"] > 0 and res["overhead_p99_ms"] >= res["overhead_p50_ms"] >= 0
+
+
+def test_experts_benchmark_runs_and_reports():
+    """bench/experts.py at a tiny size: a server, simulated experts over ExpertHub, and
+    both phases measured (the figures are measured by running it, not asserted here)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "experts.py"), "--json", "--duration", "4",
+                          "--phase", "2", "--settle", "0.5", "--rate", "30", "--escalated", "0.5",
+                          "--experts", "3", "--latency", "uniform:0.05,0.2"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    res = json.loads(out)
+    assert res["escalations"]["sent"] > 0
+    assert res["escalations"]["decided_by_experts"] == res["escalations"]["sent"]
+    assert res["fast_tier_ms"]["mixed"]["count"] > 0 and res["fast_tier_ms"]["fast"]["count"] > 0
+    assert res["overhead_ms"]["p99"] is not None and res["overhead_ms"]["p50"] >= 0

@@ -166,3 +166,17 @@ def test_cache_keys_agree_on_random_inputs(tool, inp, cwd, home):
     assert "compiled" in IMPLS or not EXPECT_COMPILED
     keys = {name: mods[1].cache_key(tool, inp, cwd, home) for name, mods in IMPLS.items()}
     assert len(set(keys.values())) == 1, keys
+
+
+def test_checker_and_cache_settings_are_checked(impl):
+    _, _, engine = impl
+    e = engine.Engine([])
+    with pytest.raises(ValueError, match="fallback must be allow, ask or deny"):
+        engine.Checker(e, fallback="maybe")
+    with pytest.raises(ValueError, match="capacity"):
+        engine.Checker(e, cache_size=-1)
+    with pytest.raises(ValueError, match="ttl"):
+        engine.Checker(e, cache_ttl=0)
+    c = engine.Checker(e, generation=7, cache_size=3, cache_ttl=2, fallback="deny", raw=True)
+    assert (c.generation, c.fallback, c.raw, c.cache.capacity, c.cache.ttl) == (7, "deny", True, 3, 2.0)
+    assert c.cache.stats() == {"size": 0, "capacity": 3, "hits": 0, "misses": 0}

@@ -127,3 +127,18 @@ def test_glob_matching_agrees(pattern, value, mode):
         except Exception as e:  # both must fail the same way, if at all
             return type(e).__name__
     assert run(pe) == run(ce)
+
+
+@pytest.mark.parametrize("value", [5, None, ["r", "m"], ("x",), b"rm", ["/", "x"]])
+@pytest.mark.parametrize("patterns", [["rm"], ["r*"], ["?x"], ["[a-z]m"], ["*", "!r*"], ["[!/]x"]])
+def test_text_globs_agree_on_values_that_are_not_strings(patterns, value):
+    # a str goes to the compiled build's typed matchers; anything else to the shared
+    # reference matcher (_globs.seg_match), which must answer or fail as the pure engine does
+    (_, pe), (_, ce) = twins()
+
+    def run(engine):
+        try:
+            return engine.GlobList(patterns, "text").match_text(value)
+        except Exception as e:
+            return type(e).__name__
+    assert run(pe) == run(ce)

@@ -21,6 +21,11 @@ def test_compiled_module_loaded_when_expected():
         assert _fast.engine.__name__.endswith("_engine_c")
         assert _fast.shell.__name__.endswith("_shell_c")
         assert _fast.wire.__name__.endswith("_wire_c")
+        # the shared argv readers run compiled in the compiled build, from the same source
+        from lighthouse._fast import _shell_shared, _shell_shared_c
+        assert _fast.shell.find_actions is _shell_shared_c.find_actions
+        assert type(_shell_shared_c.find_actions) is not type(_shell_shared.find_actions)
+        assert _shell_shared_c.SHELL_API == _shell_shared.SHELL_API
     else:
         assert not _fast.COMPILED
 
@@ -49,7 +54,18 @@ def test_both_implementations_export_the_same_api(impl):
     for name in ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms",
                  "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"):
         assert hasattr(engine, name), name
+    from lighthouse._fast._shell_shared import SHELL_API
+    assert list(shell.__all__) == list(SHELL_API)
+    for name in SHELL_API:
+        assert hasattr(shell, name), name
     assert shell.ShellError is pure_shell.ShellError
+    from lighthouse._fast import _engine_shared
+    assert list(engine.__all__) == list(_engine_shared.ENGINE_API)
+    for name in _engine_shared.ENGINE_API:
+        assert hasattr(engine, name), name
+    for name in ("ALLOW", "ASK", "DENY", "MISS", "MAX_PATH_SEGMENTS", "MAX_MATCH_LENGTH",
+                 "MAX_TOOL_LENGTH", "MAX_INPUT_DEPTH"):
+        assert getattr(engine, name) == getattr(_engine_shared, name), name
     assert engine.VERDICTS == pure_engine.VERDICTS
     assert shell.MAX_DEPTH == pure_shell.MAX_DEPTH
 

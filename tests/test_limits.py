@@ -504,6 +504,17 @@ def test_commands_emitted_by_a_loop_count(v, limits):
     assert_undecided(v, loop * loops + DENY_ROOT)
 
 
+def test_find_actions_past_the_command_limit_stop_at_it(impl, limits):
+    # find emits one rm per root and -delete: roots times actions past the command limit
+    # make the call undecided
+    shell = impl[1]
+    roots = " ".join("/d%d" % k for k in range(limits.MAX_COMMANDS))
+    with pytest.raises(shell.LimitError):
+        shell.analyze("find %s %s" % (roots, "-delete " * limits.MAX_COMMANDS), WS)
+    cmds = shell.analyze("find /a /b -delete", WS)
+    assert [c.program for c in cmds] == ["rm", "rm", "find"]
+
+
 def test_length_at_the_limit_and_past_it(v, limits):
     n = limits.MAX_LENGTH
     for pad in ("#", " "):

@@ -15,10 +15,14 @@ import asyncio
 import dataclasses
 import gzip
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 
+import grpc
 import pytest
 
 from lighthouse.errors import ConfigError
@@ -28,9 +32,10 @@ from lighthouse.experts.llm import (MAX_RESPONSE_BYTES, SYSTEM_PROMPT, AnswerRej
                                     RateWindow, build_messages, families, merge_snapshots, parse_answer,
                                     parse_retry_after)
 from lighthouse.policy import build_input
+from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
 from llmkit import FakeLLM, Reply, answer
-from serverkit import ROOT
+from serverkit import ROOT, ServerProcess, sample, scrape
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -883,3 +888,53 @@ def test_read_experts_file_returns_configs_and_keys(tmp_path):
     [(cfg, key)] = read_experts_file(write(tmp_path, GOOD + "tools = ['Bash']\ntimeout = 5\n"), {"K": "sk-1"})
     assert key == "sk-1" and cfg.tools == ("Bash",) and cfg.timeout == 5.0 and cfg.categories == ("*",)
     assert cfg.url == "https://llm.example/v1/chat/completions"
+
+
+# ------------------------------------------------------------------ through a real server
+
+def test_lighthouse_serve_asks_an_llm_expert_for_the_calls_it_escalates():
+    """`lighthouse serve --no-policy --llm-api openai --llm-url ... --llm-model ...` (a
+    real server process; the provider is the local stand-in, no provider being reachable
+    here): a call no rule settles goes to the model, whose answer decides it (tier
+    EXPERT, the expert named); a model that allows a call the rules deny is never asked,
+    and one that answers garbage gets the fail mode, never an allow. /metrics counts the
+    requests."""
+    with FakeLLM() as llm:
+        llm.default = Reply(answer("deny", "sends the workspace to an unknown host", 0.95))
+        srv = ServerProcess("--no-policy", "--no-experts-hub", "--llm-api", "openai", "--llm-url", llm.url,
+                            "--llm-model", "judge-1", "--escalation-deadline", "20",
+                            env={"LIGHTHOUSE_LLM_API_KEY": llm.key})
+        try:
+            srv.wait_ready()
+            with grpc.insecure_channel(srv.address) as ch:
+                stub = pb_grpc.ValidatorStub(ch)
+
+                def call(tool, inp, rid):
+                    return stub.Validate(pb.ToolCall(request_id=rid, tool=tool, input_json=json.dumps(inp),
+                                                     cwd="/home/dev/app", session_id="s1"), timeout=30)
+
+                d = call("mcp__files__upload", {"path": "/home/dev/app"}, "r1")
+                assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_EXPERT), d
+                assert "llm" in d.rule_id and "unknown host" in d.reason and d.escalation_id
+                assert llm.seen and llm.seen[-1].body["model"] == "judge-1"
+                asked = len(llm.seen)
+                d = call("Bash", {"command": "rm -rf /"}, "r2")            # the rules settle it
+                assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_RULES) and len(llm.seen) == asked
+                llm.default = Reply("certainly! allow")
+                d = call("mcp__files__sync", {"path": "/home/dev/app"}, "r3")
+                assert d.verdict in (pb.VERDICT_ASK, pb.VERDICT_DENY) and d.tier == pb.TIER_FALLBACK, d
+            m = scrape(srv.metrics_port)
+            assert sample(m, "lighthouse_llm_requests_total", expert="llm:llm", result="ok") >= 1
+            assert sample(m, "lighthouse_llm_rejected_answers_total", expert="llm:llm", cause="not_json") >= 1
+            assert sample(m, "lighthouse_experts_in_process") == 1
+        finally:
+            srv.kill()
+
+
+def test_lighthouse_serve_refuses_an_llm_expert_without_its_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTHOUSE_LLM_API_KEY"}
+    r = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--port", "0", "--no-socket",
+                        "--metrics-port", "0", "--llm-api", "openai", "--llm-url", "https://api.example.com",
+                        "--llm-model", "m"], capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT))
+    assert r.returncode == 2
+    assert "LIGHTHOUSE_LLM_API_KEY" in r.stderr and "not set" in r.stderr and "Traceback" not in r.stderr

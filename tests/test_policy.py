@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -320,6 +321,19 @@ def test_runner_sends_a_large_document_without_blocking_the_loop():
             ticker.cancel()
             assert {r.to_dict()["verdict"] for r in results} == {Policy().evaluate(doc).verdict}
             assert loop_ticks > 4
+
+    asyncio.run(asyncio.wait_for(run(), 120))
+
+
+def test_runner_workers_run_below_the_servers_priority():
+    async def run():
+        async with PolicyRunner(Policy(), processes=2, nice=7) as runner:
+            mine = os.getpriority(os.PRIO_PROCESS, 0)
+            for w in runner._workers:
+                assert os.getpriority(os.PRIO_PROCESS, w.process.pid) == min(19, mine + 7)
+            assert (await runner.evaluate(doc_for("sar -u 1 3"))).verdict == "allow"
+        with pytest.raises(ValueError, match="nice"):
+            PolicyRunner(Policy(), nice=20)
 
     asyncio.run(asyncio.wait_for(run(), 120))
 

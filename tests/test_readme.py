@@ -59,6 +59,7 @@ NOT_RUN = {
     "lighthouse policy eval --input call.json": "needs the reader's own input document (and, with --opa-url, "
                                                 "an OPA server); tests/test_policy.py runs policy eval",
     "lighthouse policy eval --command 'argocd app list' --opa-url": "needs an OPA server",
+    "lighthouse expert ": "a terminal program; tests/test_console.py runs it in tmux against a real server",
     "opa ": "needs the OPA binary, which cannot be installed here (tests/test_policy.py runs the REST "
             "client against a local server speaking OPA's Data API)",
 }

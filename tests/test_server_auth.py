@@ -65,7 +65,8 @@ def test_tokens_file_stores_hashes_only(tokens):
 @pytest.mark.parametrize("content,message", [
     ("alice sha256:abc\n", "sha256:<64"),
     ("alice\n", "expected"),
-    ("alice sha256:%s root\n" % ("0" * 64), "unknown flag"),
+    ("alice sha256:%s root\n" % ("0" * 64), "unknown role"),
+    ("alice sha256:%s expert expert\n" % ("0" * 64), "listed twice"),
     ("-x sha256:%s\n" % ("0" * 64), "agent_id"),
     ("a sha256:%s\nb sha256:%s\n" % ("1" * 64, "1" * 64), "two agents"),
 ])

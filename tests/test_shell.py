@@ -485,6 +485,28 @@ def test_find_exec_runs_its_command_with_braces_replaced(impl):
     assert not any("{}" in a for a in args(rm))
 
 
+def test_find_runs_its_actions_once_per_root_in_order(impl):
+    cmds = analyze(impl, "find /a /b -name x -delete -exec cat {} ;")
+    assert [(c.program, c.args[-1], c.origin) for c in cmds if c.program != "find"] == [
+        ("rm", "/a/**/x", "find -delete"), ("rm", "/b/**/x", "find -delete"),
+        ("cat", "/a/**/x", "find -exec"), ("cat", "/b/**/x", "find -exec")]
+
+
+def test_su_c_runs_its_command_as_root(impl):
+    for line in ("su -c 'rm -rf /srv'", "runuser -u app --command 'rm -rf /srv'"):
+        cmds = analyze(impl, line)
+        rm = only(cmds, "rm")
+        assert rm.sudo and args(rm) == ["-rf", "/srv"]
+        assert cmds[-1].program in ("su", "runuser") and cmds[-1].sudo
+    assert only(analyze(impl, "su -c"), "su").sudo
+
+
+def test_python_bundled_c_flag_is_code(impl):
+    py = only(analyze(impl, "python3 -Ic 'import os'"), "python3")
+    assert py.code == "import os"
+    assert only(analyze(impl, "python3 -c"), "python3").code == ""
+
+
 def test_find_execdir_plus_terminator(impl):
     chmod = only(analyze(impl, "find /etc -execdir chmod 777 {} +"), "chmod")
     assert args(chmod)[0] == "777"
@@ -536,6 +558,25 @@ def test_pipe_into_non_interpreter_is_not_code(impl):
 def test_base64_decode_into_shell_records_every_upstream(impl):
     cmds = analyze(impl, "cat blob.txt | base64 -d | bash")
     assert {"cat", "base64"} <= set(only(cmds, "bash").code_from)
+
+
+@pytest.mark.parametrize("inner", [
+    "printf %s 'rm -rf /srv'",
+    "echo 726d202d7266202f737276 | xxd -r -p",
+    "echo 'vrs/ fr- mr' | rev",
+    "base64 -d <<< cm0gLXJmIC9zcnY=",
+    "echo 'rm -rf /srv' | tee -a",
+    "cat <<EOF\nrm -rf /srv\nEOF\n",
+])
+def test_static_output_of_a_substitution_is_analysed(impl, inner):
+    rm = only(analyze(impl, 'sh -c "$(%s)"' % inner), "rm")
+    assert args(rm) == ["-rf", "/srv"]
+
+
+def test_output_written_to_a_file_is_not_static(impl):
+    cmds = analyze(impl, "sh -c \"$(echo 'rm -rf /srv' | tee out.txt)\"")
+    assert "rm" not in programs(cmds)
+    assert only(cmds, "sh").dynamic
 
 
 def test_static_base64_into_shell_surfaces_decoded_commands(impl):
@@ -965,3 +1006,13 @@ def test_bypass_classes_are_closed(make_validator, command, verdict):
 def test_bypass_lookalikes_are_not_denied(make_validator, command):
     d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
     assert d.verdict != "deny", (command, d)
+
+
+def test_simple_command_built_by_a_caller(impl):
+    sc = impl[1].SimpleCommand("rm", ("-rf", "/srv"), "/w", sudo=True, env={"A": "1"},
+                               redirects=[(">", "log")], origin="test")
+    assert sc.as_tuple() == ("rm", ("-rf", "/srv"), "/w", True, (("A", "1"),), ((">", "log"),),
+                             (), (), (), "test", "", False)
+    assert type(sc.args) is list
+    assert repr(sc) == ("SimpleCommand('rm', ['-rf', '/srv'], sudo, redirects=[('>', 'log')], "
+                        "origin='test')")

@@ -10,6 +10,8 @@ on Linux, taken straight from libc to skip the float object a Python call would 
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
+from ._keys import cache_settings, cache_stats
+
 __all__ = ["DecisionCache"]
 
 
@@ -43,12 +45,7 @@ cdef class DecisionCache:
         self._root.next = self._root
 
     def __init__(self, capacity=65536, ttl=300.0):
-        if capacity < 0:
-            raise ValueError("cache capacity must be >= 0")
-        if ttl <= 0:
-            raise ValueError("cache ttl must be > 0 seconds")
-        self.capacity = int(capacity)
-        self.ttl = float(ttl)
+        self.capacity, self.ttl = cache_settings(capacity, ttl)
         self.hits = 0
         self.misses = 0
 
@@ -135,5 +132,4 @@ cdef class DecisionCache:
         return len(self._map)
 
     def stats(self):
-        return {"size": len(self._map), "capacity": self.capacity, "hits": self.hits,
-                "misses": self.misses}
+        return cache_stats(self)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from ._keys import cache_settings, cache_stats
+
 __all__ = ["DecisionCache"]
 
 
@@ -18,12 +20,7 @@ class DecisionCache:
     """LRU + TTL cache. `capacity` 0 disables it."""
 
     def __init__(self, capacity=65536, ttl=300.0):
-        if capacity < 0:
-            raise ValueError("cache capacity must be >= 0")
-        if ttl <= 0:
-            raise ValueError("cache ttl must be > 0 seconds")
-        self.capacity = int(capacity)
-        self.ttl = float(ttl)
+        self.capacity, self.ttl = cache_settings(capacity, ttl)
         self.hits = 0
         self.misses = 0
         self._map = OrderedDict()
@@ -57,6 +54,4 @@ class DecisionCache:
     def __len__(self):
         return len(self._map)
 
-    def stats(self):
-        return {"size": len(self._map), "capacity": self.capacity, "hits": self.hits,
-                "misses": self.misses}
+    stats = cache_stats

@@ -149,6 +149,7 @@ cdef class Rule:
     cdef readonly object env
     cdef readonly object fields
     cdef readonly object is_bash
+    cdef readonly tuple tests
 
     cdef unsigned int _needs_of(self)
 

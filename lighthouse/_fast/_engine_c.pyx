@@ -42,40 +42,48 @@ from lighthouse._fast._text cimport obj_eq, str_eq
 
 import re2
 
+from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, EMPTY_MSG,
+                             ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS, INPUT_TYPE_MSG,
+                             INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH, MAX_MATCH_LENGTH,
+                             MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
+                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
+                             PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
+                             TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
+                             engine_tables)
 from ._errors import LimitError, ShellError
-from ._globs import compile_globs, glob_parts, tail_index
-from ._rulespec import (VERDICTS, decision_dict, decision_repr, index_rules, priority as _prio,
-                        program_fields, rule_fields)
+from ._globs import glob_facts, glob_list_parts, seg_match
+from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, prefilter
 from ._shell_c import DYN, normpath
 
-__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
-           "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
+__all__ = list(ENGINE_API)
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
 
+# The verdict codes, limits and tables live in _engine_shared (shared with the reference).
+# The verdict codes are C constants here, so that comparing and building them costs no
+# conversion, checked against the shared ones at import; the rest is bound to typed
+# module globals, read as C values on the hot path.
 cdef enum:
     C_ALLOW = 0
     C_ASK = 1
     C_DENY = 2
     C_MISS = 3
-    C_MAX_PATH_SEGMENTS = 128
-    C_MAX_MATCH_LENGTH = 8192
-    C_MAX_TOOL_LENGTH = 256
-    C_MAX_INPUT_DEPTH = 100
 
-ALLOW, ASK, DENY, MISS = C_ALLOW, C_ASK, C_DENY, C_MISS
-MAX_PATH_SEGMENTS = C_MAX_PATH_SEGMENTS
-MAX_MATCH_LENGTH = C_MAX_MATCH_LENGTH
-MAX_TOOL_LENGTH = C_MAX_TOOL_LENGTH
-MAX_INPUT_DEPTH = C_MAX_INPUT_DEPTH
-_HOME_ROOTS = ("/home/", "/Users/")
+if (C_ALLOW, C_ASK, C_DENY, C_MISS) != (ALLOW, ASK, DENY, MISS):
+    raise ImportError("_engine_c's verdict codes differ from _engine_shared's")
+cdef Py_ssize_t C_MAX_PATH_SEGMENTS = MAX_PATH_SEGMENTS
+cdef Py_ssize_t C_MAX_MATCH_LENGTH = MAX_MATCH_LENGTH
+cdef Py_ssize_t C_MAX_TOOL_LENGTH = MAX_TOOL_LENGTH
+cdef Py_ssize_t C_MAX_INPUT_DEPTH = MAX_INPUT_DEPTH
+cdef tuple _HOME_ROOTS = HOME_ROOTS
+cdef tuple _PATH_FIELDS = PATH_FIELDS
 
 cdef tuple _VERDICTS = VERDICTS
-cdef str _PATH_LENGTH_MSG = "a path is longer than %d characters" % C_MAX_MATCH_LENGTH
-cdef str _PATH_SEGMENTS_MSG = "a path has more than %d segments" % C_MAX_PATH_SEGMENTS
+cdef str _PATH_LENGTH_MSG = PATH_LENGTH_MSG
+cdef str _PATH_SEGMENTS_MSG = PATH_SEGMENTS_MSG
 cdef tuple _NULL_SPAN = (-1, -1)
 try:
     _RE2_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
@@ -350,24 +358,9 @@ cdef class PathGlob:
         cdef list literal
         self.anchor = anchor
         self.segs = segs
-        literal = [s != "**" and _is_literal(s) for s in segs]
-        self.literal = literal
+        self.literal, self.nprefix, self.tail, self.minsegs, self.shape = glob_facts(segs)
+        literal = self.literal
         n = len(segs)
-        k = 0
-        while k < n and literal[k]:
-            k += 1
-        self.nprefix = k
-        self.tail = segs[n - 1] if n and literal[n - 1] else None
-        self.minsegs = sum([1 for s in segs if s != "**"])
-        stars = [i for i, s in enumerate(segs) if s == "**"]
-        if not stars:
-            self.shape = 0                       # fixed number of segments
-        elif stars == [n - 1]:
-            self.shape = 1                       # prefix/**
-        elif stars == [0]:
-            self.shape = 2                       # **/suffix
-        else:
-            self.shape = 3                       # general
         if anchor == "abs" or anchor == "rel":
             self.form = 0
         elif anchor == "home":
@@ -493,15 +486,6 @@ cdef bint _match_segs(PathGlob g, list v) except -1:
     finally:
         if reach != small:
             free(reach)
-
-
-def compile_glob(pattern, mode):
-    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode (see
-    lighthouse._fast._globs.glob_parts)."""
-    if mode == "text":
-        return ("text", pattern)
-    anchor, segs = glob_parts(pattern)
-    return PathGlob(anchor, segs)
 
 
 @cython.final
@@ -851,9 +835,7 @@ cdef class GlobList:
 
     def __init__(self, patterns, mode):
         self.mode = mode
-        self.pos, self.neg, self.exact = compile_globs(patterns, mode, compile_glob)
-        self.pos_index = tail_index(self.pos) if mode == "path" else None
-        self.neg_index = tail_index(self.neg) if mode == "path" else None
+        self.pos, self.neg, self.exact, self.pos_index, self.neg_index = glob_list_parts(patterns, mode, PathGlob)
         self._is_path = mode != "text"
         if self._is_path:
             self._ppos = _PathIndex(self.pos)
@@ -892,87 +874,14 @@ cdef bint _text_match(GlobList gl, object value) except -1:
         return value in gl.exact
     if gl.pos:
         for g in gl.pos:
-            if _seg_match_obj(g[1], value, True):
+            if seg_match(g[1], value, True):
                 break
         else:
             return False
     for g in gl.neg:
-        if _seg_match_obj(g[1], value, True):
+        if seg_match(g[1], value, True):
             return False
     return True
-
-
-cdef bint _seg_match_obj(object pat, object s, bint cross_slash) except -1:
-    pi = si = 0
-    np_, ns = len(pat), len(s)
-    star_p = -1
-    star_s = 0
-    while si < ns:
-        if pi < np_:
-            c = pat[pi]
-            if c == "*":
-                star_p = pi
-                star_s = si
-                pi += 1
-                continue
-            if c == "?":
-                if cross_slash or s[si] != "/":
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "[":
-                end, ok = _class_match_obj(pat, pi, s[si])
-                if end > 0:
-                    if ok:
-                        pi = end
-                        si += 1
-                        continue
-                elif c == s[si]:
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "\\" and pi + 1 < np_:
-                if pat[pi + 1] == s[si]:
-                    pi += 2
-                    si += 1
-                    continue
-            elif c == s[si]:
-                pi += 1
-                si += 1
-                continue
-        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
-            star_s += 1
-            si = star_s
-            pi = star_p + 1
-            continue
-        return False
-    while pi < np_ and pat[pi] == "*":
-        pi += 1
-    return pi == np_
-
-
-cdef tuple _class_match_obj(object pat, object pi, object ch):
-    j = pi + 1
-    negate = False
-    if j < len(pat) and pat[j] in "!^":
-        negate = True
-        j += 1
-    first = True
-    ok = False
-    while j < len(pat) and (first or pat[j] != "]"):
-        first = False
-        lo = pat[j]
-        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
-            if lo <= ch <= pat[j + 2]:
-                ok = True
-            j += 3
-        else:
-            if lo == ch:
-                ok = True
-            j += 1
-    if j >= len(pat):
-        return -1, False
-    return j + 1, ok != negate
 
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
@@ -1100,7 +1009,7 @@ cdef void _decide_prefixes(_Place pl):
         elif len(pl.home_prefix) > n or len(pl.home_norm) > n:
             pl.fast_rel = False
     if not pl.in_home:
-        pl.in_home_roots = cs.startswith("/home/") or cs.startswith("/Users/")
+        pl.in_home_roots = cs.startswith(_HOME_ROOTS)
         pl.in_root = cs.startswith("/root/")
         if not pl.in_home_roots and n < 7:
             pl.fast_rel = False
@@ -1166,7 +1075,7 @@ cdef _Forms _forms_at(_Place pl, str value):
         home_segs = abs_segs
     elif pl.has_home and (str_eq(full, pl.home_norm) or full.startswith(pl.home_prefix)):
         home_segs = ["~"] + [s for s in full[len(pl.home_root):].split("/") if s]
-    elif full.startswith("/home/") or full.startswith("/Users/"):
+    elif full.startswith(_HOME_ROOTS):
         parts = abs_segs
         if len(parts) >= 3 and _user_seg(parts[2]):
             home_segs = parts[2:]
@@ -1769,6 +1678,7 @@ cdef class Rule:
         self.nargs_min = f["nargs_min"]
         self.nargs_max = f["nargs_max"]
         self.strip_literals = f["strip_literals"]
+        self.tests = f["tests"]
         self._sudo = _tristate(self.sudo)
         self._dynamic = _tristate(self.dynamic)
         self._nsub = len(self.subcommand)
@@ -1935,6 +1845,10 @@ cdef bint _match_command(Rule r, _View v) except -1:
             val = sc.env.get(name)
             if val is None or not (<GlobList>gl)._match_text(<str?>val):
                 return False
+    if r.tests is not None:
+        for test, compiled in r.tests:
+            if not test(compiled, sc):
+                return False
     return True
 
 
@@ -2002,9 +1916,6 @@ cdef inline object _dget(object d, object key):
     if type(d) is dict:
         return (<dict>d).get(key)
     return d.get(key)
-
-
-_PATH_FIELDS = ("file_path", "path", "notebook_path")
 
 
 cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
@@ -2111,14 +2022,7 @@ cdef str _strip_sql(str text):
     return "".join(out)
 
 
-# Fields Claude Code's tools always send as strings; anything else is malformed input.
-_REQUIRED_STRINGS = {
-    "Read": ("file_path",), "Write": ("file_path", "content"),
-    "Edit": ("file_path", "old_string", "new_string"), "MultiEdit": ("file_path",),
-    "NotebookEdit": ("notebook_path",), "NotebookRead": ("notebook_path",),
-    "WebFetch": ("url",), "Glob": ("pattern",), "Grep": ("pattern",),
-}
-cdef dict _REQUIRED = _REQUIRED_STRINGS
+cdef dict _REQUIRED = REQUIRED_STRINGS
 
 
 cpdef object input_error(object tool, object tool_input):
@@ -2126,13 +2030,13 @@ cpdef object input_error(object tool, object tool_input):
     cdef object val
     for key in _REQUIRED.get(tool, ()):
         if not isinstance(_dget(tool_input, key), str):
-            return "%s input needs a string %r field" % (tool, key)
+            return REQUIRED_MSG % (tool, key)
     for key in _PATH_FIELDS:
         val = _dget(tool_input, key)
         if val is not None and not isinstance(val, str):
-            return "%s input field %r must be a string" % (tool, key)
+            return PATH_FIELD_MSG % (tool, key)
     if obj_eq(tool, "MultiEdit") and not isinstance(_dget(tool_input, "edits"), list):
-        return "MultiEdit input needs an 'edits' list"
+        return EDITS_MSG
     return None
 
 
@@ -2172,9 +2076,8 @@ cdef class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
-        self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
-        self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules = index_rules(self.rules)
+        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
+         self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._prog_cache = {}
         self._sub_cache = {}
         self._sub_cache_size = 0
@@ -2267,7 +2170,7 @@ cdef class Engine:
                 return self._evaluate_bash(tool_input, cwd or "", home)
             return self._evaluate_tool(tool, tool_input, cwd, home)
         except LimitError as e:
-            return (C_MISS, "input.limit", "call could not be judged: %s" % e)
+            return (C_MISS, "input.limit", LIMIT_MSG % e)
 
     cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home):
         cdef Rule r
@@ -2279,7 +2182,7 @@ cdef class Engine:
         for r in self._rules_for_tool(tool):
             if _match_input(r, tool_input, ctx):
                 return (r.verdict, r.id, r.reason)
-        return (C_MISS, "", "no rule matched this %s call" % tool)
+        return (C_MISS, "", NO_TOOL_RULE_MSG % tool)
 
     cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home):
         cdef object command = _dget(tool_input, "command")
@@ -2290,15 +2193,15 @@ cdef class Engine:
         cdef object miss_prog = None, spec
         cdef unsigned int lacks
         if not isinstance(command, str):
-            return (C_DENY, "input.invalid", "Bash input needs a string 'command' field")
+            return (C_DENY, "input.invalid", COMMAND_MSG)
         try:
             commands = analyze(command, cwd, home)
         except ShellError as e:
-            return (C_MISS, "shell.unparsed", "command could not be analysed: %s" % e)
+            return (C_MISS, "shell.unparsed", UNPARSED_MSG % e)
         if not commands:
             if command.strip():
-                return (C_ALLOW, "shell.no-op", "the command runs no program")
-            return (C_DENY, "input.invalid", "Bash 'command' is empty")
+                return (C_ALLOW, "shell.no-op", NO_OP_MSG)
+            return (C_DENY, "input.invalid", EMPTY_MSG)
         for item in commands:
             sc = <SimpleCommand?>item
             spec = self.programs.get(sc.program, _EMPTY_SPEC_C)
@@ -2322,7 +2225,7 @@ cdef class Engine:
         if worst is not None and worst.verdict == C_ASK:
             return (C_ASK, worst.id, worst.reason)
         if miss_prog is not None:
-            return (C_MISS, "", "no rule covers the program %r" % (miss_prog,))
+            return (C_MISS, "", NO_PROGRAM_RULE_MSG % (miss_prog,))
         return (C_ALLOW, worst.id, worst.reason)
 
 
@@ -2374,9 +2277,6 @@ cdef Decision _decision(object verdict, object rule_id, object reason, object ti
     return d
 
 
-_BASH_IGNORED = ("description", "timeout", "run_in_background")
-
-
 cdef str _canonical(object value, int depth):
     """A stable, injective text form of a JSON value (dict keys sorted; every string
     with its length, see lighthouse._fast._keys)."""
@@ -2399,7 +2299,7 @@ cdef int _canonical_into(list out, object value, int depth) except -1:
         out.append(value if type(value) is str else str.__str__(value))
         return 0
     if isinstance(value, (dict, list, tuple)) and depth >= C_MAX_INPUT_DEPTH:
-        raise ValueError("nested more than %d levels deep" % C_MAX_INPUT_DEPTH)
+        raise ValueError(NESTED_MSG)
     if isinstance(value, dict):
         # Exact str keys sort the same with or without key=str, and str(k) is k.
         keys = sorted(value) if type(value) is dict and _all_str_keys(<dict>value) else sorted(value, key=str)
@@ -2579,7 +2479,7 @@ def cache_key(tool, tool_input, cwd, home):
     return _cache_key(tool, tool_input, cwd, home)
 
 
-cdef str _TOOL_MSG = "tool must be a non-empty string of at most %d characters" % C_MAX_TOOL_LENGTH
+cdef str _TOOL_MSG = TOOL_MSG
 
 
 @cython.final
@@ -2588,13 +2488,7 @@ cdef class Checker:
 
     def __init__(self, engine, generation=1, cache_size=65536, cache_ttl=300.0,
                  fallback="ask", raw=False):
-        if fallback not in ("allow", "ask", "deny"):
-            raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
-        self.engine = engine
-        self.generation = generation
-        self.cache = DecisionCache(cache_size, cache_ttl)
-        self.fallback = fallback
-        self.raw = raw
+        checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
     def set_engine(self, engine, generation):
         """Swap in a new policy; entries cached under older generations become misses."""
@@ -2611,13 +2505,12 @@ cdef class Checker:
         if not isinstance(tool, str) or not tool or len(tool) > C_MAX_TOOL_LENGTH:
             return _decision("deny", "input.invalid", _TOOL_MSG, "rules", False, gen)
         if not isinstance(tool_input, dict):
-            return _decision("deny", "input.invalid",
-                             "tool_input must be a JSON object (dict), not %s" % type(tool_input).__name__,
+            return _decision("deny", "input.invalid", INPUT_TYPE_MSG % type(tool_input).__name__,
                              "rules", False, gen)
         if cwd is not None and not isinstance(cwd, str):
-            return _decision("deny", "input.invalid", "cwd must be a string", "rules", False, gen)
+            return _decision("deny", "input.invalid", CWD_MSG, "rules", False, gen)
         if home is not None and not isinstance(home, str):
-            return _decision("deny", "input.invalid", "home must be a string", "rules", False, gen)
+            return _decision("deny", "input.invalid", HOME_MSG, "rules", False, gen)
         if cache.capacity == 0 and len(cache._map) == 0 and _key_cannot_fail(tool, tool_input, cwd, home):
             # A disabled, empty cache misses whatever the key is; skip hashing it.
             keyed = False
@@ -2626,8 +2519,7 @@ cdef class Checker:
             try:
                 key = _cache_key(tool, tool_input, cwd, home)
             except (TypeError, ValueError, RecursionError) as e:
-                return _decision("deny", "input.invalid", "tool_input cannot be normalized: %s" % e,
-                                 "rules", False, gen)
+                return _decision("deny", "input.invalid", UNNORMALIZED_MSG % e, "rules", False, gen)
             hit = cache.get(key, gen)
             if hit is not None:
                 return hit
@@ -2638,11 +2530,11 @@ cdef class Checker:
             else:
                 verdict, rule_id, reason = engine.evaluate(tool, tool_input, cwd, home)
         except RecursionError:
-            verdict, rule_id, reason = C_MISS, "", "input is nested too deeply to analyse"
+            verdict, rule_id, reason = C_MISS, "", TOO_DEEP_MSG
         except Exception as e:  # a bug must not become an allow
-            verdict, rule_id, reason = C_MISS, "", "internal error while matching rules: %s" % type(e).__name__
+            verdict, rule_id, reason = C_MISS, "", INTERNAL_MSG % type(e).__name__
         if verdict == C_MISS and not self.raw:
-            decision = _decision(self.fallback, rule_id, reason + "; fallback verdict " + self.fallback,
+            decision = _decision(self.fallback, rule_id, reason + FALLBACK_MSG + self.fallback,
                                  "fallback", False, gen)
         else:
             decision = _decision(_VERDICTS[verdict], rule_id, reason, "rules", False, gen)

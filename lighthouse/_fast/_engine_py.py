@@ -14,104 +14,24 @@ segment with the classic single-backtrack wildcard algorithm. Text rules use RE2
 
 from __future__ import annotations
 
+from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
+                             EMPTY_MSG, ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS,
+                             INPUT_TYPE_MSG, INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH,
+                             MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS,
+                             NESTED_MSG, NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG,
+                             PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
+                             REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
+                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables)
 from ._errors import LimitError
-from ._globs import compile_globs, glob_parts, tail_index
+from ._globs import glob_facts, glob_list_parts, seg_match
 from ._keys import finish
-from ._rulespec import (FIELDS, VERDICTS, decision_dict, decision_repr, index_rules, priority,
-                        program_fields, rule_fields)
+from ._rulespec import FIELDS, VERDICTS, decision_dict, decision_repr, priority, program_fields, rule_fields
 from ._shell_py import DYN, ShellError, analyze, normpath
 
-__all__ = ["Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
-           "VERDICTS", "ALLOW", "ASK", "DENY", "MISS"]
-
-ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
-# A path longer than this (after resolving `..`) is not judged: LimitError, the call is
-# undecided. Linux's PATH_MAX is 4096, so no real path is refused.
-MAX_PATH_SEGMENTS = 128
-MAX_MATCH_LENGTH = 8192
-_HOME_ROOTS = ("/home/", "/Users/")
+__all__ = list(ENGINE_API)
 
 
 # ------------------------------------------------------------------- globs
-
-def _seg_match(pat, s, cross_slash):
-    """Wildcard match of one segment: `*` `?` `[...]`; linear in practice, O(n*m) worst."""
-    pi = si = 0
-    np_, ns = len(pat), len(s)
-    star_p = -1
-    star_s = 0
-    while si < ns:
-        if pi < np_:
-            c = pat[pi]
-            if c == "*":
-                star_p = pi
-                star_s = si
-                pi += 1
-                continue
-            if c == "?":
-                if cross_slash or s[si] != "/":
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "[":
-                end, ok = _class_match(pat, pi, s[si])
-                if end > 0:
-                    if ok:
-                        pi = end
-                        si += 1
-                        continue
-                elif c == s[si]:
-                    pi += 1
-                    si += 1
-                    continue
-            elif c == "\\" and pi + 1 < np_:
-                if pat[pi + 1] == s[si]:
-                    pi += 2
-                    si += 1
-                    continue
-            elif c == s[si]:
-                pi += 1
-                si += 1
-                continue
-        if star_p >= 0 and (cross_slash or s[star_s] != "/"):
-            star_s += 1
-            si = star_s
-            pi = star_p + 1
-            continue
-        return False
-    while pi < np_ and pat[pi] == "*":
-        pi += 1
-    return pi == np_
-
-
-def _class_match(pat, pi, ch):
-    """Match `ch` against the class starting at pat[pi] == '['. Returns (end, ok);
-    end == -1 when the bracket is not a class (then it is a literal '[')."""
-    j = pi + 1
-    negate = False
-    if j < len(pat) and pat[j] in "!^":
-        negate = True
-        j += 1
-    first = True
-    ok = False
-    while j < len(pat) and (first or pat[j] != "]"):
-        first = False
-        lo = pat[j]
-        if j + 2 < len(pat) and pat[j + 1] == "-" and pat[j + 2] != "]":
-            if lo <= ch <= pat[j + 2]:
-                ok = True
-            j += 3
-        else:
-            if lo == ch:
-                ok = True
-            j += 1
-    if j >= len(pat):
-        return -1, False
-    return j + 1, ok != negate
-
-
-_WILD = frozenset("*?[\\")
-
 
 class PathGlob:
     """A path glob split into segments, with the facts that let most non-matching values
@@ -123,23 +43,7 @@ class PathGlob:
     def __init__(self, anchor, segs):
         self.anchor = anchor
         self.segs = segs
-        self.literal = [s != "**" and not any(ch in _WILD for ch in s) for s in segs]
-        k = 0
-        while k < len(segs) and self.literal[k]:
-            k += 1
-        self.nprefix = k
-        last = segs[-1] if segs else ""
-        self.tail = last if segs and self.literal[-1] else None
-        self.minsegs = sum(1 for s in segs if s != "**")
-        stars = [i for i, s in enumerate(segs) if s == "**"]
-        if not stars:
-            self.shape = 0                       # fixed number of segments
-        elif stars == [len(segs) - 1]:
-            self.shape = 1                       # prefix/**
-        elif stars == [0]:
-            self.shape = 2                       # **/suffix
-        else:
-            self.shape = 3                       # general
+        self.literal, self.nprefix, self.tail, self.minsegs, self.shape = glob_facts(segs)
 
     def match(self, v):
         n = len(v)
@@ -156,30 +60,21 @@ class PathGlob:
             if n != len(segs):
                 return False
             for i in range(self.nprefix, n):
-                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                if not (v[i] == segs[i] if self.literal[i] else seg_match(segs[i], v[i], False)):
                     return False
             return True
         if shape == 1:
             for i in range(self.nprefix, len(segs) - 1):
-                if not (v[i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[i], False)):
+                if not (v[i] == segs[i] if self.literal[i] else seg_match(segs[i], v[i], False)):
                     return False
             return True
         if shape == 2:
             off = n - len(segs)
             for i in range(1, len(segs)):
-                if not (v[off + i] == segs[i] if self.literal[i] else _seg_match(segs[i], v[off + i], False)):
+                if not (v[off + i] == segs[i] if self.literal[i] else seg_match(segs[i], v[off + i], False)):
                     return False
             return True
         return _match_segs(segs, v)
-
-
-def compile_glob(pattern, mode):
-    """Compile one glob: ("text", pattern) in text mode, a PathGlob in path mode (see
-    lighthouse._fast._globs.glob_parts)."""
-    if mode == "text":
-        return ("text", pattern)
-    anchor, segs = glob_parts(pattern)
-    return PathGlob(anchor, segs)
 
 
 def _match_segs(psegs, vsegs):
@@ -200,7 +95,7 @@ def _match_segs(psegs, vsegs):
             for k in range(nv, j - 1, -1):
                 stack.append((i + 1, k))
             continue
-        if j < nv and _seg_match(p, vsegs[j], False):
+        if j < nv and seg_match(p, vsegs[j], False):
             stack.append((i + 1, j + 1))
     return False
 
@@ -214,16 +109,14 @@ class GlobList:
 
     def __init__(self, patterns, mode):
         self.mode = mode
-        self.pos, self.neg, self.exact = compile_globs(patterns, mode, compile_glob)
-        self.pos_index = tail_index(self.pos) if mode == "path" else None
-        self.neg_index = tail_index(self.neg) if mode == "path" else None
+        self.pos, self.neg, self.exact, self.pos_index, self.neg_index = glob_list_parts(patterns, mode, PathGlob)
 
     def match_text(self, value):
         if self.exact is not None:
             return value in self.exact
-        if self.pos and not any(_seg_match(g[1], value, True) for g in self.pos):
+        if self.pos and not any(seg_match(g[1], value, True) for g in self.pos):
             return False
-        return not any(_seg_match(g[1], value, True) for g in self.neg)
+        return not any(seg_match(g[1], value, True) for g in self.neg)
 
     def match_forms(self, forms):
         """forms: (abs_segs, home_segs or None, ws_segs or None)."""
@@ -288,17 +181,16 @@ def path_forms(value, cwd, home, workspace):
         raw = h.rstrip("/") + raw[1:]
     full = normpath(raw) if raw else ""
     if len(full) > MAX_MATCH_LENGTH:
-        raise LimitError("a path is longer than %d characters" % MAX_MATCH_LENGTH)
+        raise LimitError(PATH_LENGTH_MSG)
     abs_segs = full.split("/") if full != "/" else [""]
     if len(abs_segs) > MAX_PATH_SEGMENTS:
-        raise LimitError("a path has more than %d segments" % MAX_PATH_SEGMENTS)
+        raise LimitError(PATH_SEGMENTS_MSG)
     home_segs = None
     if full.startswith("~"):
         home_segs = abs_segs
     elif h and (full == h or full.startswith(h.rstrip("/") + "/")):
         home_segs = ["~"] + [s for s in full[len(h.rstrip("/")):].split("/") if s]
-    elif full.startswith(_HOME_ROOTS):
-        # another user's home is still a home: its secrets are secrets
+    elif full.startswith(HOME_ROOTS):
         parts = abs_segs
         home_segs = ["~"] + parts[3:] if len(parts) >= 3 and parts[2] not in ("", "*", "**") else None
     elif full == "/root" or full.startswith("/root/"):
@@ -581,13 +473,17 @@ class Rule:
                 val = sc.env.get(name)
                 if val is None or not gl.match_text(val):
                     return False
+        if self.tests is not None:
+            for test, compiled in self.tests:
+                if not test(compiled, sc):
+                    return False
         return True
 
     # -- other tools: the input object
     def match_input(self, tool_input, forms_of):
         if self.paths is not None or self.paths_all is not None:
             found = False
-            for key in _PATH_FIELDS:
+            for key in PATH_FIELDS:
                 val = tool_input.get(key)
                 if isinstance(val, str) and val:
                     found = True
@@ -616,9 +512,6 @@ class Rule:
             if self.any_field.search(text) is None:
                 return False
         return True
-
-
-_PATH_FIELDS = ("file_path", "path", "notebook_path")
 
 
 def strip_sql_literals(text):
@@ -657,25 +550,17 @@ def strip_sql_literals(text):
 
 
 # Fields Claude Code's tools always send as strings; anything else is malformed input.
-_REQUIRED_STRINGS = {
-    "Read": ("file_path",), "Write": ("file_path", "content"),
-    "Edit": ("file_path", "old_string", "new_string"), "MultiEdit": ("file_path",),
-    "NotebookEdit": ("notebook_path",), "NotebookRead": ("notebook_path",),
-    "WebFetch": ("url",), "Glob": ("pattern",), "Grep": ("pattern",),
-}
-
-
 def input_error(tool, tool_input):
     """Why a (non-Bash) tool input is malformed, or None."""
-    for key in _REQUIRED_STRINGS.get(tool, ()):
+    for key in REQUIRED_STRINGS.get(tool, ()):
         if not isinstance(tool_input.get(key), str):
-            return "%s input needs a string %r field" % (tool, key)
-    for key in _PATH_FIELDS:
+            return REQUIRED_MSG % (tool, key)
+    for key in PATH_FIELDS:
         val = tool_input.get(key)
         if val is not None and not isinstance(val, str):
-            return "%s input field %r must be a string" % (tool, key)
+            return PATH_FIELD_MSG % (tool, key)
     if tool == "MultiEdit" and not isinstance(tool_input.get("edits"), list):
-        return "MultiEdit input needs an 'edits' list"
+        return EDITS_MSG
     return None
 
 
@@ -708,9 +593,8 @@ class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        self.rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
-        self.programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
-        self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules = index_rules(self.rules)
+        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
+         self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._prog_cache = {}
         self._tool_cache = {}
 
@@ -743,7 +627,7 @@ class Engine:
                 return self._evaluate_bash(tool_input, cwd or "", home)
             return self._evaluate_tool(tool, tool_input, cwd, home)
         except LimitError as e:
-            return (MISS, "input.limit", "call could not be judged: %s" % e)
+            return (MISS, "input.limit", LIMIT_MSG % e)
 
     def _evaluate_tool(self, tool, tool_input, cwd, home):
         problem = input_error(tool, tool_input)
@@ -763,21 +647,21 @@ class Engine:
                 best = r
                 break
         if best is None:
-            return (MISS, "", "no rule matched this %s call" % tool)
+            return (MISS, "", NO_TOOL_RULE_MSG % tool)
         return (best.verdict, best.id, best.reason)
 
     def _evaluate_bash(self, tool_input, cwd, home):
         command = tool_input.get("command")
         if not isinstance(command, str):
-            return (DENY, "input.invalid", "Bash input needs a string 'command' field")
+            return (DENY, "input.invalid", COMMAND_MSG)
         try:
             commands = analyze(command, cwd, home)
         except ShellError as e:
-            return (MISS, "shell.unparsed", "command could not be analysed: %s" % e)
+            return (MISS, "shell.unparsed", UNPARSED_MSG % e)
         if not commands:
             if command.strip():
-                return (ALLOW, "shell.no-op", "the command runs no program")
-            return (DENY, "input.invalid", "Bash 'command' is empty")
+                return (ALLOW, "shell.no-op", NO_OP_MSG)
+            return (DENY, "input.invalid", EMPTY_MSG)
         worst = None        # (verdict, rule) over all commands
         miss_prog = None
         for sc in commands:
@@ -798,7 +682,7 @@ class Engine:
         if worst is not None and worst.verdict == ASK:
             return (ASK, worst.id, worst.reason)
         if miss_prog is not None:
-            return (MISS, "", "no rule covers the program %r" % miss_prog)
+            return (MISS, "", NO_PROGRAM_RULE_MSG % (miss_prog,))
         return (ALLOW, worst.id, worst.reason)
 
 
@@ -838,20 +722,13 @@ class Decision:
     __hash__ = None  # type: ignore[assignment]
 
 
-MAX_TOOL_LENGTH = 256
-# Input nested deeper than this cannot be normalized (a deny). An explicit limit, so that
-# the answer does not depend on the recursion limit and on how deep the caller's stack is.
-MAX_INPUT_DEPTH = 100
-_BASH_IGNORED = ("description", "timeout", "run_in_background")
-
-
 def _canonical(value, depth=0):
     """A stable, injective text form of a JSON value (dict keys sorted; every string
     with its length, see lighthouse._fast._keys)."""
     if isinstance(value, str):
         return "s%d:%s" % (len(value), value)
     if isinstance(value, (dict, list, tuple)) and depth >= MAX_INPUT_DEPTH:
-        raise ValueError("nested more than %d levels deep" % MAX_INPUT_DEPTH)
+        raise ValueError(NESTED_MSG)
     if isinstance(value, dict):
         items = []
         for k in sorted(value, key=str):
@@ -883,13 +760,7 @@ class Checker:
     def __init__(self, engine, generation=1, cache_size=65536, cache_ttl=300.0,
                  fallback="ask", raw=False):
         from ._cache_py import DecisionCache
-        if fallback not in ("allow", "ask", "deny"):
-            raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
-        self.engine = engine
-        self.generation = generation
-        self.cache = DecisionCache(cache_size, cache_ttl)
-        self.fallback = fallback
-        self.raw = raw
+        checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
     def set_engine(self, engine, generation):
         """Swap in a new policy; entries cached under older generations become misses."""
@@ -900,33 +771,29 @@ class Checker:
         """Decide one tool call. Never raises for bad input; never allows it."""
         gen = self.generation
         if not isinstance(tool, str) or not tool or len(tool) > MAX_TOOL_LENGTH:
-            return Decision("deny", "input.invalid",
-                            "tool must be a non-empty string of at most %d characters" % MAX_TOOL_LENGTH,
-                            "rules", False, gen)
+            return Decision("deny", "input.invalid", TOOL_MSG, "rules", False, gen)
         if not isinstance(tool_input, dict):
-            return Decision("deny", "input.invalid",
-                            "tool_input must be a JSON object (dict), not %s" % type(tool_input).__name__,
+            return Decision("deny", "input.invalid", INPUT_TYPE_MSG % type(tool_input).__name__,
                             "rules", False, gen)
         if cwd is not None and not isinstance(cwd, str):
-            return Decision("deny", "input.invalid", "cwd must be a string", "rules", False, gen)
+            return Decision("deny", "input.invalid", CWD_MSG, "rules", False, gen)
         if home is not None and not isinstance(home, str):
-            return Decision("deny", "input.invalid", "home must be a string", "rules", False, gen)
+            return Decision("deny", "input.invalid", HOME_MSG, "rules", False, gen)
         try:
             key = cache_key(tool, tool_input, cwd, home)
         except (TypeError, ValueError, RecursionError) as e:
-            return Decision("deny", "input.invalid", "tool_input cannot be normalized: %s" % e,
-                            "rules", False, gen)
+            return Decision("deny", "input.invalid", UNNORMALIZED_MSG % e, "rules", False, gen)
         hit = self.cache.get(key, gen)
         if hit is not None:
             return hit
         try:
             verdict, rule_id, reason = self.engine.evaluate(tool, tool_input, cwd, home)
         except RecursionError:
-            verdict, rule_id, reason = MISS, "", "input is nested too deeply to analyse"
+            verdict, rule_id, reason = MISS, "", TOO_DEEP_MSG
         except Exception as e:  # a bug must not become an allow
-            verdict, rule_id, reason = MISS, "", "internal error while matching rules: %s" % type(e).__name__
+            verdict, rule_id, reason = MISS, "", INTERNAL_MSG % type(e).__name__
         if verdict == MISS and not self.raw:
-            decision = Decision(self.fallback, rule_id, reason + "; fallback verdict " + self.fallback,
+            decision = Decision(self.fallback, rule_id, reason + FALLBACK_MSG + self.fallback,
                                 "fallback", False, gen)
         else:
             decision = Decision(VERDICTS[verdict], rule_id, reason, "rules", False, gen)

@@ -1,4 +1,5 @@
-"""What both implementations share about decision-cache keys.
+"""What both implementations share about the decision cache: its keys, its settings and
+its statistics.
 
 A key is the call itself, encoded injectively: tool, normalized input, cwd and home,
 every string written with its length (``s<len>:<text>``, dict keys ``<len>:<key>``), so
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-__all__ = ["LONG_KEY", "finish"]
+__all__ = ["LONG_KEY", "finish", "cache_settings", "cache_stats"]
 
 LONG_KEY = 1024
 
@@ -27,3 +28,19 @@ def finish(data):
     if len(data) <= LONG_KEY:
         return data
     return b"\x00" + blake2b(data, digest_size=32).digest()
+
+
+def cache_settings(capacity, ttl):
+    """A cache's (capacity, ttl), checked: capacity in entries, >= 0 (0 disables the
+    cache); ttl in seconds, > 0."""
+    if capacity < 0:
+        raise ValueError("cache capacity must be >= 0")
+    if ttl <= 0:
+        raise ValueError("cache ttl must be > 0 seconds")
+    return int(capacity), float(ttl)
+
+
+def cache_stats(cache):
+    """What a cache reports (its `stats()`): size, capacity, hits and misses."""
+    return {"size": len(cache), "capacity": cache.capacity, "hits": cache.hits,
+            "misses": cache.misses}

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 
-from re import _constants as _c
-from re import _parser as _parse
+from re import _constants as _c  # type: ignore[attr-defined]
+from re import _parser as _parse  # type: ignore[attr-defined]
 
 import re2
 

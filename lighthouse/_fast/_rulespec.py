@@ -2,8 +2,9 @@
 per policy load. Each engine passes its own GlobList class and keeps the per-call
 matching (the kernels) to itself.
 
-A matcher key is declared in the loader's schema (lighthouse/rules/loader.py), compiled
-here, and tested by each engine's match code.
+A matcher key is declared in the loader's schema (lighthouse/rules/loader.py) and either
+written once here, as an entry of COMMAND_TESTS that both engines run, or compiled here
+and tested by each engine's match code (the kernels, for the keys most rules use).
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ from __future__ import annotations
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
 
-__all__ = ["VERDICTS", "FIELDS", "rule_fields", "program_fields", "priority", "index_rules",
-           "decision_dict", "decision_repr"]
+__all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "rule_fields", "program_fields", "priority",
+           "index_rules", "decision_dict", "decision_repr"]
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
 FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",
           "flags_any", "flags_none", "args", "args_all", "paths", "paths_all", "writes",
           "redirects", "reads", "options", "sudo", "pipe_in", "pipeline", "code_from", "code",
           "origin", "dynamic", "env", "fields", "any_field", "nargs_min", "nargs_max",
-          "strip_literals", "is_bash")
+          "strip_literals", "is_bash", "tests")
+
+# Matcher keys of shell rules written once, for both engines: key -> (compile, test).
+# compile(the key's value in the rule spec) runs once per policy load; test(compiled,
+# sc) -> bool runs on a simple command (a SimpleCommand: program, args, cwd, sudo, env,
+# redirects, pipe_in, pipeline, code_from, origin, code, dynamic) after every other
+# matcher of the rule accepted it, in this table's order. A new key starts here; it moves
+# into the engines' match code only when bench/fast.py shows what it costs.
+COMMAND_TESTS: dict = {}
 
 _TEXT_GLOBS = (("tools", "tools"), ("programs", "program"), ("args", "args"), ("args_all", "args_all"),
                ("pipe_in", "pipe_in"), ("pipeline", "pipeline"), ("code_from", "code_from"),
@@ -53,6 +62,8 @@ def rule_fields(spec, order, GlobList):
     for key in ("sudo", "dynamic", "nargs_min", "nargs_max"):
         f[key] = g(key)
     f["strip_literals"] = bool(g("strip_literals"))
+    f["tests"] = tuple((test, compile(g(key))) for key, (compile, test) in COMMAND_TESTS.items()
+                       if g(key) is not None) or None
     return f
 
 

@@ -28,22 +28,25 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 
 
 from ._errors import LimitError, ShellError
-from ._inline import CODE_WINDOW
+from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DOCKER_LIKE, DYN,
-                            ECHO_FLAGS, EXEC_VALUE, FIND_VALUE, KUBE_LIKE,
-                            LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS,
-                            MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,
-                            MAX_WORD, MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS,
-                            SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            decode_b64 as _decode_b64, find_target as _find_target,
-                            interp_script_arg as _interp_script_arg,
-                            shell_code_arg as _shell_code_arg,
-                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                            watch_exec as _watch_exec)
+from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
+                              B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
+                              CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,
+                              DYN, ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
+                              LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
+                              MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
+                              NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
+                              SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                              WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init,
+                              command_repr, command_tuple, container_exec,
+                              decode_b64 as _decode_b64, filtered_text, find_actions,
+                              interp_code_arg, interp_script_arg as _interp_script_arg,
+                              printed_text, shell_code_arg as _shell_code_arg,
+                              shell_script_arg as _shell_script_arg, sql_text as _sql_text,
+                              ssh_remote, su_command_arg, watch_exec as _watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
-           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
+__all__ = list(SHELL_API)
 
 # The limits and tables live in _shell_shared (shared with the reference); each is bound
 # here to a typed module global, read as a C value on the hot path.
@@ -66,42 +69,16 @@ cdef str _WRAPPERS_MSG = WRAPPERS_MSG
 cdef class SimpleCommand:
     """One program the shell would run, with the context rules need to judge it."""
 
-    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
-                 origin="", code="", dynamic=False):
-        self.program = program
-        self.args = args if type(args) is list else list(args)
-        self.cwd = cwd
-        self.sudo = sudo
-        self.env = env if env is not None else {}
-        self.redirects = list(redirects)
-        self.pipe_in = ()
-        self.pipeline = ()
-        self.code_from = ()
-        self.origin = origin
-        self.code = code
-        self.dynamic = dynamic
+    # The reference binds these to the shared functions; a cdef class needs methods. The
+    # analyser itself builds its commands with _new_sc.
+    def __init__(self, *args, **kwargs):
+        command_init(self, *args, **kwargs)
 
     def as_tuple(self):
-        return (self.program, tuple(self.args), self.cwd, self.sudo,
-                tuple(sorted(self.env.items())), tuple(self.redirects),
-                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
-                self.origin, self.code, self.dynamic)
+        return command_tuple(self)
 
     def __repr__(self):
-        extra = []
-        if self.sudo:
-            extra.append("sudo")
-        if self.redirects:
-            extra.append(f"redirects={self.redirects}")
-        if self.pipe_in:
-            extra.append(f"pipe_in={self.pipe_in}")
-        if self.code_from:
-            extra.append(f"code_from={self.code_from}")
-        if self.origin:
-            extra.append(f"origin={self.origin!r}")
-        if self.dynamic:
-            extra.append("dynamic")
-        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+        return command_repr(self)
 
 
 cdef SimpleCommand _new_sc(str program, list args, str cwd, bint sudo, dict env,
@@ -307,7 +284,7 @@ cdef class _Parser:
         return i
 
     cdef int error(self, str msg) except -1:
-        raise ShellError("%s at offset %d" % (msg, self.i))
+        raise ShellError(AT_OFFSET_MSG % (msg, self.i))
 
     # -- lists, pipelines, commands
     cdef list parse_list(self, Py_UCS4 stop):
@@ -318,10 +295,10 @@ cdef class _Parser:
             if self.i >= self.n:
                 if stop:
                     if stop == _STOP_DONE:
-                        self.error("missing closing 'done'")
+                        self.error(UNCLOSED_MSG % "done")
                     if stop == _STOP_ESAC:
-                        self.error("missing closing 'esac'")
-                    self.error("missing closing %r" % chr(stop))
+                        self.error(UNCLOSED_MSG % "esac")
+                    self.error(UNCLOSED_MSG % chr(stop))
                 return tree
             c = self.at(self.i)
             if c == u'\n':
@@ -346,7 +323,7 @@ cdef class _Parser:
                 if stop == u')':
                     self.i += 1
                     return tree
-                self.error("unexpected ')'")
+                self.error(UNEXPECTED_CLOSE_MSG)
             if (stop == _STOP_DONE and c == u'd' and self.s.startswith("done", self.i)
                     and self.at_word_end(self.i + 4)):
                 self.i += 4
@@ -429,7 +406,7 @@ cdef class _Parser:
                     body = self.sub_command(stop)
                     cmd.sub = [[body]]
                     return cmd
-                self.error("unexpected '('")
+                self.error(UNEXPECTED_OPEN_MSG)
             if c == u'#':
                 # a comment runs to the end of the line
                 while self.i < self.n and self.at(self.i) != u'\n':
@@ -505,7 +482,7 @@ cdef class _Parser:
         if self.s.startswith("((", self.i):
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
-                self.error("for (( ... )) is not an arithmetic expression")
+                self.error(ARITH_FOR_MSG)
             self.i = end
         elif self.i < self.n and not _is_meta(self.at(self.i)):
             name = _word_text(self.parse_word())
@@ -529,7 +506,7 @@ cdef class _Parser:
             else:
                 break
         if not (self.s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'do' in for loop")
+            self.error(FOR_DO_MSG)
         self.i += 2
         cmd.loop = (name, words, self.sub_list(_STOP_DONE))
         self.parse_redirects_only(cmd)
@@ -545,12 +522,12 @@ cdef class _Parser:
             self.parse_word()
         self.skip_blanks_newlines()
         if not (self.s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'in' after the case word")
+            self.error(CASE_IN_MSG)
         self.i += 2
         while True:
             self.skip_blanks()
             if self.i >= self.n:
-                self.error("missing closing 'esac'")
+                self.error(UNCLOSED_MSG % "esac")
             c = self.at(self.i)
             if c == u'\n':
                 self.i += 1
@@ -564,7 +541,7 @@ cdef class _Parser:
             while True:
                 self.skip_blanks()
                 if self.i >= self.n:
-                    self.error("missing ')' after a case pattern")
+                    self.error(CASE_PAREN_MSG)
                 c = self.at(self.i)
                 if c == u')':
                     self.i += 1
@@ -573,7 +550,7 @@ cdef class _Parser:
                     self.i += 1
                     continue
                 if _is_meta(c):
-                    self.error("unexpected %r in a case pattern" % chr(c))
+                    self.error(CASE_PATTERN_MSG % chr(c))
                 self.parse_word()
             tree.extend(self.parse_list(_STOP_ESAC))
             if len(tree) > C_MAX_COMMANDS:
@@ -606,7 +583,7 @@ cdef class _Parser:
                 if depth == 1:
                     if j + 1 < n and self.at(j + 1) == u')':
                         if _runs_commands(self.s, self.i + 2, j):
-                            self.error("command substitution inside an arithmetic expression")
+                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
@@ -669,7 +646,7 @@ cdef class _Parser:
         self.i = i
         self.skip_blanks()
         if self.i >= self.n or _ends_command(self.at(self.i)):
-            self.error("redirection without a target")
+            self.error(REDIRECT_MSG)
         target = self.parse_word()
         if op == "<<" or op == "<<-":
             if self.pending is None:
@@ -772,7 +749,7 @@ cdef class _Parser:
             if c == u"'":
                 j = s.find("'", self.i + 1)
                 if j < 0:
-                    self.error("unterminated single quote")
+                    self.error(SQUOTE_MSG)
                 parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
                 pieces = None
                 parts.append(_lit(s[self.i + 1:j], True))
@@ -838,7 +815,7 @@ cdef class _Parser:
         while True:
             self.i = self.scan(self.i, _DQUOTE_STOP)
             if self.i >= self.n:
-                self.error("unterminated double quote")
+                self.error(DQUOTE_MSG)
             c = self.at(self.i)
             if c == u'"':
                 text = _lit_text(s, pieces, run, self.i)
@@ -892,7 +869,7 @@ cdef class _Parser:
         self.i += 2
         while True:
             if self.i >= self.n:
-                self.error("unterminated $'...' string")
+                self.error(ANSI_C_MSG)
             c = self.at(self.i)
             if c == u"'":
                 self.i += 1
@@ -949,7 +926,7 @@ cdef class _Parser:
         if c == u'{':
             k = s.find("}", j + 1)
             if k < 0:
-                self.error("unterminated ${...}")
+                self.error(BRACE_MSG)
             self.i = k + 1
             m = j + 1
             while m < k:
@@ -987,7 +964,7 @@ cdef class _Parser:
         cdef _Parser sub
         while True:
             if j >= self.n:
-                self.error("unterminated backtick")
+                self.error(BACKTICK_MSG)
             c = self.at(j)
             if c == u'\\' and j + 1 < self.n:
                 d = self.at(j + 1)
@@ -1382,31 +1359,6 @@ cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     return out
 
 
-cdef bint _locates_program(str prog, list argv) except -1:
-    # `which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is.
-    cdef Py_ssize_t n = len(argv)
-    if n == 2 and prog == "which":
-        return not (<str>argv[1]).startswith("-")
-    if n == 3 and ((prog == "command" and argv[1] == "-v")
-                   or (prog == "type" and (argv[1] == "-P" or argv[1] == "-p"))):
-        return not (<str>argv[2]).startswith("-")
-    return False
-
-
-cdef object _printf_output(str fmt, list args):
-    # What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
-    # printf reuses for every argument; None for anything else.
-    cdef str one = fmt.replace("%b", "%s")
-    if "%" not in one:
-        return one.replace("\\n", "\n").replace("\\t", "\t")
-    if one.count("%") != 1 or "%s" not in one:
-        return None
-    if len(one) * max(len(args), 1) > C_MAX_WORD:
-        return None
-    one = one.replace("\\n", "\n").replace("\\t", "\t")
-    return "".join([one.replace("%s", a) for a in (args or [""])])
-
-
 cdef object _static_output(list tree, _Ctx ctx):
     if len(tree) != 1:
         return None
@@ -1414,9 +1366,7 @@ cdef object _static_output(list tree, _Ctx ctx):
     return _static_output_pipe(pipe, len(pipe), ctx)
 
 
-cdef tuple _ECHO_FLAGS = ECHO_FLAGS
-cdef tuple _B64_DECODE = ("-d", "--decode", "-D")
-cdef tuple _B64_DECODE_PIPED = ("-d", "--decode", "-D", "-di")
+cdef tuple _B64_DECODE = B64_DECODE
 
 
 cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
@@ -1424,9 +1374,9 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
     without running anything (echo/printf of literals, through base64 -d, xxd -r -p,
     rev), else None."""
     cdef object text = None
-    cdef Py_ssize_t k, a0, nargv
+    cdef Py_ssize_t k
     cdef _Cmd cmd
-    cdef list argv
+    cdef list argv, args
     cdef str prog, a
     cdef bint dyn
     cdef str hs
@@ -1436,64 +1386,25 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
         if not argv:
             return None
         prog = normalize_program(argv[0])
-        nargv = len(argv)
-        if k == 0:
-            if prog == "echo":
-                a0 = 1
-                while a0 < nargv and argv[a0] in _ECHO_FLAGS:
-                    a0 += 1
-                text = " ".join(argv[a0:]) + "\n"
-            elif prog == "printf":
-                if nargv < 2:
+        args = argv[1:]
+        if k > 0:
+            text = filtered_text(prog, args, text)
+        else:
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            if text is None and cmd.herestring is not None and str_eq(prog, "base64"):
+                for a in args:
+                    if a in _B64_DECODE:
+                        break
+                else:
                     return None
-                text = _printf_output(argv[1], argv[2:])
-                if text is None:
-                    return None
-            elif prog == "pwd":
-                text = ctx.cwd + "\n"
-            elif _locates_program(prog, argv):
-                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
-                text = argv[nargv - 1] + "\n"
-            elif prog == "cat" and nargv == 1 and cmd.heredoc is not None:
-                text = cmd.heredoc
-            elif cmd.herestring is not None and prog == "base64" and _any_in(argv, _B64_DECODE):
                 dyn = False
                 hs = _expand(cmd.herestring, ctx, &dyn, None)
                 if dyn:
                     return None
                 text = _decode_b64(hs)
-                if text is None:
-                    return None
-            else:
-                return None
-            continue
-        if prog == "base64" and _any_in(argv, _B64_DECODE_PIPED):
-            text = _decode_b64(text)
-        elif prog == "xxd" and _any_in(argv, ("-r",)):
-            try:
-                text = bytes.fromhex("".join(text.split())).decode("utf-8")
-            except ValueError:
-                return None
-        elif prog == "rev":
-            text = "\n".join(["".join(reversed(line)) for line in text.split("\n")])
-        elif prog == "cat" or prog == "tee":
-            for a in argv[1:]:
-                if not a.startswith("-"):
-                    return None
-        else:
-            return None
         if text is None:
             return None
     return text
-
-
-cdef inline bint _any_in(list argv, tuple options):
-    # any(a in options for a in argv[1:])
-    cdef Py_ssize_t k
-    for k in range(1, len(argv)):
-        if argv[k] in options:
-            return True
-    return False
 
 
 # What a program name means to the interpreter, in one dict lookup instead of a chain of
@@ -1545,7 +1456,7 @@ cdef list _split_words(str text):
         if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
                 and cmd.heredoc is None and cmd.herestring is None):
             return [_word_text(w) for w in cmd.words]
-    raise ShellError("env -S string %r cannot be split into words" % text[:80])
+    raise ShellError(ENV_SPLIT_MSG % text[:80])
 
 
 cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
@@ -1730,7 +1641,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef object body
     cdef SimpleCommand sc, extra
     cdef _Ctx child
-    cdef Py_ssize_t k, j, nargs
+    cdef Py_ssize_t k
     # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
     if cls == PC_WRAPPER or first_assign:
         unwrapped = _unwrap([first] + args, ctx, env)
@@ -1812,15 +1723,11 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         _interpret(_parse(code, child.depth), child, False)
         return None
     if cls == PC_SU:
-        nargs = len(args)
-        for k in range(nargs):
-            a = args[k]
-            if (str_eq(a, "-c") or str_eq(a, "--command")) and k + 1 < nargs:
-                child = ctx.child("su -c", 1)
-                child.sudo = True
-                _interpret(_parse(args[k + 1], child.depth), child, False)
-                sc.sudo = True
-                return _emit(ctx, sc)
+        k = su_command_arg(args)
+        if k >= 0:
+            child = ctx.child("su -c", 1)
+            child.sudo = True
+            _interpret(_parse(args[k], child.depth), child, False)
         sc.sudo = True
         return _emit(ctx, sc)
     family = interp_family(prog)
@@ -1830,20 +1737,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     elif cls == PC_CODE:
         flags = _CODE_FLAGS[family]
     if flags is not None:
-        nargs = len(args)
-        k = -1
-        for j in range(nargs):
-            a = args[j]
-            if a in flags:
-                k = j + 1
-                break
-            if (family == "python" and a.startswith("-") and not a.startswith("--")
-                    and a.endswith("c") and len(a) > 2):
-                k = j + 1
-                break
-            if not a.startswith("-"):
-                break
-        if 0 <= k < nargs:
+        k = interp_code_arg(family, flags, args)
+        if k >= 0:
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = _as_tuple(sources)
@@ -1871,72 +1766,23 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     return _emit(ctx, sc)
 
 
-cdef frozenset _FIND_VALUE = FIND_VALUE
-
-
 cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef list args = sc.args
-    cdef list roots = []
-    cdef list sub, argv
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef Py_ssize_t j
-    cdef object name = None
-    cdef str a, r, target, x, prog
-    while k < n and not ((<str>args[k]).startswith("-") or args[k] in ("(", "!", ")")):
-        roots.append(args[k])
-        k += 1
-    if not roots:
-        roots = ["."]
-    while k < n:
-        a = args[k]
-        if (a == "-name" or a == "-iname") and k + 1 < n and name is None:
-            name = args[k + 1]
-        if a == "-delete":
-            for r in roots:
-                _emit(ctx, _new_sc("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
-                                   sc.sudo, sc.env, [], "find -delete", "", sc.dynamic))
-        if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
-            j = k + 1
-            sub = []
-            while j < n and args[j] not in (";", "+", "\\;"):
-                sub.append(args[j])
-                j += 1
-            if sub:
-                for r in roots:
-                    target = _find_target(r, name)
-                    argv = [x.replace("{}", target) for x in sub]
-                    prog = normalize_program(argv[0])
-                    _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo,
-                              "find -exec", "", None, prog, _prog_class(prog),
-                              _is_assignment(argv[0]))
-            k = j
-        elif a in _FIND_VALUE:
-            k += 1
-        k += 1
+    cdef str origin, prog
+    cdef list argv
+    for origin, argv in find_actions(sc.args):
+        if str_eq(origin, "find -delete"):
+            _emit(ctx, _new_sc("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
+        else:
+            prog = normalize_program(argv[0])
+            _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo, origin, "", None,
+                      prog, _prog_class(prog), _is_assignment(argv[0]))
     return 0
 
 
-cdef frozenset _SSH_VALUE = SSH_VALUE
-
-
 cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef list args = sc.args
-    cdef Py_ssize_t k = 0
-    cdef Py_ssize_t n = len(args)
-    cdef str a, remote
+    cdef object remote = ssh_remote(sc.args)
     cdef _Ctx child
-    while k < n:
-        a = args[k]
-        if a in _SSH_VALUE:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        break
-    if k + 1 < n:
-        remote = " ".join(args[k + 1:])
+    if remote is not None:
         child = ctx.child("ssh", 1)
         child.cwd = "~"
         child.sudo = False
@@ -1952,51 +1798,17 @@ cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
 # docker/podman exec, compose exec and kubectl exec run their argv in a container: the
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
-cdef frozenset _DOCKER_LIKE = DOCKER_LIKE
-cdef frozenset _KUBE_LIKE = KUBE_LIKE
-cdef frozenset _EXEC_VALUE = EXEC_VALUE
-
-
 cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef str prog = sc.program
-    cdef list args = sc.args
-    cdef Py_ssize_t n = len(args), k, j
-    cdef object workdir = None
+    cdef object found = container_exec(sc.program, sc.args)
     cdef list inner
-    cdef str a, origin, first
+    cdef str origin, first
     cdef _Ctx child
-    if prog in _KUBE_LIKE:
-        # kubectl [options] exec POD [options] -- COMMAND [args]
-        if "--" not in args:
-            return 0
-        j = args.index("--")
-        if "exec" not in args[:j]:
-            return 0
-        inner = args[j + 1:]
-    else:
-        if n >= 1 and obj_eq(args[0], "exec"):
-            k = 1
-        elif (prog in _DOCKER_LIKE and n >= 2 and obj_eq(args[1], "exec")
-                and (obj_eq(args[0], "container") or obj_eq(args[0], "compose"))):
-            k = 2
-        else:
-            return 0
-        while k < n and (<str>args[k]).startswith("-") and args[k] != "-":
-            a = args[k]
-            if a in _EXEC_VALUE:
-                if (a == "-w" or a == "--workdir") and k + 1 < n:
-                    workdir = args[k + 1]
-                k += 2
-                continue
-            if a.startswith("--workdir="):
-                workdir = a[len("--workdir="):]
-            k += 1
-        inner = args[k + 1:]            # args[k] is the container or service
-    if not inner:
+    if found is None:
         return 0
-    origin = prog + " exec"
+    inner = (<tuple>found)[0]
+    origin = sc.program + " exec"
     child = ctx.child(origin, 1)
-    child.cwd = workdir if workdir and (<str>workdir).startswith("/") else "/"
+    child.cwd = (<tuple>found)[1]
     child.sudo = False
     first = inner[0]
     _run_argv(first, inner[1:], False, [], child, {}, False, origin, "", None,
@@ -2301,12 +2113,12 @@ cdef bint _calls_itself(list tree, str name) except -1:
 cpdef list analyze(object command, object cwd="", object home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
     if not isinstance(command, str):
-        raise ShellError("command must be a string")
+        raise ShellError(NOT_STR_MSG)
     cdef str src = command if type(command) is str else str.__str__(command)
     if len(src) > C_MAX_LENGTH:
         raise LimitError(LENGTH_MSG)
     if "\x00" in src:
-        raise ShellError("command contains a NUL byte")
+        raise ShellError(NUL_MSG)
     cdef list tree = _parse(src, 0)
     cdef list out = []
     cdef _Ctx ctx = _Ctx.__new__(_Ctx)

@@ -16,23 +16,22 @@ import re
 
 from . import _inline
 from ._errors import LimitError, ShellError
-from ._inline import CODE_WINDOW
-from ._shell_shared import (ARGS_MSG, CODE_FLAGS as _CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
-                            DOCKER_LIKE as _DOCKER_LIKE, DYN, ECHO_FLAGS,
-                            EXEC_PROGRAMS as _EXEC_PROGRAMS, EXEC_VALUE as _EXEC_VALUE,
-                            FIND_VALUE as _FIND_VALUE, KUBE_LIKE as _KUBE_LIKE, LENGTH_MSG,
-                            LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS,
-                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD,
-                            MAX_WORK, MAX_WRAPPERS, SHELLS, SQL_FLAGS as _SQL_FLAGS,
-                            SSH_VALUE as _SSH_VALUE, WORD_MSG, WORK_MSG, WRAPPERS as _WRAPPERS,
-                            WRAPPERS_MSG, decode_b64 as _decode_b64, find_target as _find_target,
-                            interp_script_arg as _interp_script_arg,
-                            shell_code_arg as _shell_code_arg,
-                            shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                            watch_exec as _watch_exec)
+from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
+from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
+                            B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
+                            CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN,
+                            ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
+                            LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
+                            MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
+                            MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
+                            SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                            UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
+                            command_init, command_repr, command_tuple, container_exec, decode_b64, filtered_text,
+                            find_actions, interp_code_arg, interp_script_arg, printed_text,
+                            shell_code_arg, shell_script_arg, sql_text, ssh_remote, su_command_arg,
+                            watch_exec)
 
-__all__ = ["SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH", "MAX_COMMANDS",
-           "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS", "MAX_WORD", "MAX_WORK", "CODE_WINDOW"]
+__all__ = list(SHELL_API)
 
 
 class SimpleCommand:
@@ -43,42 +42,9 @@ class SimpleCommand:
         "pipeline", "code_from", "origin", "code", "dynamic",
     )
 
-    def __init__(self, program, args, cwd, sudo=False, env=None, redirects=(),
-                 origin="", code="", dynamic=False):
-        self.program = program
-        self.args = args
-        self.cwd = cwd
-        self.sudo = sudo
-        self.env = env if env is not None else {}
-        self.redirects = list(redirects)
-        self.pipe_in = ()
-        self.pipeline = ()
-        self.code_from = ()
-        self.origin = origin
-        self.code = code
-        self.dynamic = dynamic
-
-    def as_tuple(self):
-        return (self.program, tuple(self.args), self.cwd, self.sudo,
-                tuple(sorted(self.env.items())), tuple(self.redirects),
-                tuple(self.pipe_in), tuple(self.pipeline), tuple(self.code_from),
-                self.origin, self.code, self.dynamic)
-
-    def __repr__(self):
-        extra = []
-        if self.sudo:
-            extra.append("sudo")
-        if self.redirects:
-            extra.append(f"redirects={self.redirects}")
-        if self.pipe_in:
-            extra.append(f"pipe_in={self.pipe_in}")
-        if self.code_from:
-            extra.append(f"code_from={self.code_from}")
-        if self.origin:
-            extra.append(f"origin={self.origin!r}")
-        if self.dynamic:
-            extra.append("dynamic")
-        return f"SimpleCommand({self.program!r}, {self.args!r}{', ' if extra else ''}{', '.join(extra)})"
+    __init__ = command_init
+    as_tuple = command_tuple
+    __repr__ = command_repr
 
 
 # ---------------------------------------------------------------- parse tree
@@ -117,7 +83,7 @@ class _Parser:
         self.pending = []  # [(cmd, delimiter, strip_tabs)]
 
     def error(self, msg):
-        raise ShellError("%s at offset %d" % (msg, self.i))
+        raise ShellError(AT_OFFSET_MSG % (msg, self.i))
 
     # -- lists, pipelines, commands
     def parse_list(self, stop):
@@ -127,7 +93,7 @@ class _Parser:
             self.skip_blanks()
             if self.i >= self.n:
                 if stop:
-                    self.error("missing closing %r" % stop)
+                    self.error(UNCLOSED_MSG % stop)
                 return tree
             c = s[self.i]
             if c == "\n":
@@ -151,7 +117,7 @@ class _Parser:
                 if stop == ")":
                     self.i += 1
                     return tree
-                self.error("unexpected ')'")
+                self.error(UNEXPECTED_CLOSE_MSG)
             if stop == "done" and s.startswith("done", self.i) and self.at_word_end(self.i + 4):
                 self.i += 4
                 return tree
@@ -227,7 +193,7 @@ class _Parser:
                     body = self.sub_command(stop)
                     cmd.sub = [[body]]
                     return cmd
-                self.error("unexpected '('")
+                self.error(UNEXPECTED_OPEN_MSG)
             if c == "#":
                 # a comment runs to the end of the line
                 while self.i < self.n and s[self.i] != "\n":
@@ -289,7 +255,7 @@ class _Parser:
         if s.startswith("((", self.i):
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
-                self.error("for (( ... )) is not an arithmetic expression")
+                self.error(ARITH_FOR_MSG)
             self.i = end
         elif self.i < self.n and s[self.i] not in _META:
             name = self.word_text(self.parse_word())
@@ -306,7 +272,7 @@ class _Parser:
         while self.i < self.n and s[self.i] in " \t;\n":
             self.i += 1
         if not (s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'do' in for loop")
+            self.error(FOR_DO_MSG)
         self.i += 2
         cmd.loop = (name, words, self.sub_list("done"))
         self.parse_redirects_only(cmd)
@@ -321,13 +287,13 @@ class _Parser:
             self.parse_word()
         self.skip_blanks_newlines()
         if not (s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
-            self.error("expected 'in' after the case word")
+            self.error(CASE_IN_MSG)
         self.i += 2
         tree = []
         while True:
             self.skip_blanks()
             if self.i >= self.n:
-                self.error("missing closing 'esac'")
+                self.error(UNCLOSED_MSG % "esac")
             c = s[self.i]
             if c == "\n":
                 self.i += 1
@@ -341,7 +307,7 @@ class _Parser:
             while True:
                 self.skip_blanks()
                 if self.i >= self.n:
-                    self.error("missing ')' after a case pattern")
+                    self.error(CASE_PAREN_MSG)
                 c = s[self.i]
                 if c == ")":
                     self.i += 1
@@ -350,7 +316,7 @@ class _Parser:
                     self.i += 1
                     continue
                 if c in _META:
-                    self.error("unexpected %r in a case pattern" % c)
+                    self.error(CASE_PATTERN_MSG % c)
                 self.parse_word()
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
@@ -387,7 +353,7 @@ class _Parser:
                 if depth == 1:
                     if j + 1 < n and s[j + 1] == ")":
                         if _runs_commands(s, self.i + 2, j):
-                            self.error("command substitution inside an arithmetic expression")
+                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
@@ -432,7 +398,7 @@ class _Parser:
         self.i = i
         self.skip_blanks()
         if self.i >= self.n or s[self.i] in "\n;&|)":
-            self.error("redirection without a target")
+            self.error(REDIRECT_MSG)
         target = self.parse_word()
         if op in ("<<", "<<-"):
             self.pending.append((cmd, self.word_text(target), op == "<<-"))
@@ -510,7 +476,7 @@ class _Parser:
             if c == "'":
                 j = s.find("'", self.i + 1)
                 if j < 0:
-                    self.error("unterminated single quote")
+                    self.error(SQUOTE_MSG)
                 if buf:
                     parts.append(("lit", "".join(buf), False))
                     buf = []
@@ -564,7 +530,7 @@ class _Parser:
         buf = []
         while True:
             if self.i >= self.n:
-                self.error("unterminated double quote")
+                self.error(DQUOTE_MSG)
             c = s[self.i]
             if c == '"':
                 self.i += 1
@@ -605,7 +571,7 @@ class _Parser:
         buf = []
         while True:
             if self.i >= self.n:
-                self.error("unterminated $'...' string")
+                self.error(ANSI_C_MSG)
             c = s[self.i]
             if c == "'":
                 self.i += 1
@@ -658,7 +624,7 @@ class _Parser:
         if c == "{":
             k = s.find("}", j + 1)
             if k < 0:
-                self.error("unterminated ${...}")
+                self.error(BRACE_MSG)
             body = s[j + 1:k]
             self.i = k + 1
             m = 0
@@ -689,7 +655,7 @@ class _Parser:
         buf = []
         while True:
             if j >= self.n:
-                self.error("unterminated backtick")
+                self.error(BACKTICK_MSG)
             c = s[j]
             if c == "\\" and j + 1 < self.n and s[j + 1] in "`\\$":
                 buf.append(s[j + 1])
@@ -937,29 +903,6 @@ def _static_argv(cmd, ctx):
     return out
 
 
-def _locates_program(prog, args):
-    """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
-    if len(args) == 1 and prog == "which":
-        return not args[0].startswith("-")
-    if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
-        return not args[1].startswith("-")
-    return False
-
-
-def _printf_output(fmt, args):
-    """What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
-    printf reuses for every argument; None for anything else."""
-    one = fmt.replace("%b", "%s")
-    if "%" not in one:
-        return one.replace("\\n", "\n").replace("\\t", "\t")
-    if one.count("%") != 1 or "%s" not in one:
-        return None
-    if len(one) * max(len(args), 1) > MAX_WORD:
-        return None
-    one = one.replace("\\n", "\n").replace("\\t", "\t")
-    return "".join(one.replace("%s", a) for a in (args or [""]))
-
-
 def _static_output(tree, ctx, upto=None):
     """The text a pipeline prints, when it is computable without running anything
     (echo/printf of literals, through base64 -d, xxd -r -p, rev), else None."""
@@ -970,54 +913,19 @@ def _static_output(tree, ctx, upto=None):
     for k, cmd in enumerate(pipe):
         argv = _static_argv(cmd, ctx)
         if not argv:
-            if cmd.herestring is not None and k == 0 and argv is not None:
-                return None
             return None
         prog = normalize_program(argv[0])
         args = argv[1:]
-        if k == 0:
-            if prog == "echo":
-                j = 0
-                while j < len(args) and args[j] in ECHO_FLAGS:
-                    j += 1
-                text = " ".join(args[j:]) + "\n"
-            elif prog == "printf":
-                if not args:
-                    return None
-                text = _printf_output(args[0], args[1:])
-                if text is None:
-                    return None
-            elif prog == "pwd":
-                text = ctx.cwd + "\n"
-            elif _locates_program(prog, args):
-                # `$(which rm)`, `$(command -v rm)`: the program's path, judged as the program
-                text = args[-1] + "\n"
-            elif prog == "cat" and not args and cmd.heredoc is not None:
-                text = cmd.heredoc
-            elif cmd.herestring is not None and prog == "base64" and any(
-                    a in ("-d", "--decode", "-D") for a in args):
+        if k > 0:
+            text = filtered_text(prog, args, text)
+        else:
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            if text is None and cmd.herestring is not None and prog == "base64" and any(
+                    a in B64_DECODE for a in args):
                 hs = _expand(cmd.herestring, ctx)
                 if hs.dynamic:
                     return None
-                text = _decode_b64(hs.value)
-                if text is None:
-                    return None
-            else:
-                return None
-            continue
-        if prog == "base64" and any(a in ("-d", "--decode", "-D", "-di") for a in args):
-            text = _decode_b64(text)
-        elif prog == "xxd" and "-r" in args:
-            try:
-                text = bytes.fromhex("".join(text.split())).decode("utf-8")
-            except ValueError:
-                return None
-        elif prog == "rev":
-            text = "\n".join(line[::-1] for line in text.split("\n"))
-        elif prog in ("cat", "tee") and not [a for a in args if not a.startswith("-")]:
-            pass
-        else:
-            return None
+                text = decode_b64(hs.value)
         if text is None:
             return None
     return text
@@ -1033,7 +941,7 @@ def _split_words(text):
         if (cmd.sub is None and not cmd.redirects and cmd.loop is None and cmd.funcdef is None
                 and cmd.heredoc is None and cmd.herestring is None):
             return [_Parser.word_text(w) for w in cmd.words]
-    raise ShellError("env -S string %r cannot be split into words" % text[:80])
+    raise ShellError(ENV_SPLIT_MSG % text[:80])
 
 
 def _unwrap(argv, ctx, env):
@@ -1054,7 +962,7 @@ def _unwrap(argv, ctx, env):
             break
         prog = normalize_program(argv[0])
         if prog != "busybox" or len(argv) == 1:
-            spec = _WRAPPERS.get(prog)
+            spec = WRAPPERS.get(prog)
             if spec is None:
                 break
         peeled += 1
@@ -1120,7 +1028,7 @@ def _unwrap(argv, ctx, env):
             sudo = True
         if prog == "xargs":
             xargs = xargs if xargs is not None else ""
-        if prog == "watch" and i < len(argv) and not _watch_exec(argv[1:i]):
+        if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
             # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
             argv = ["sh", "-c", " ".join(argv[i:])]
             continue
@@ -1223,7 +1131,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
 
     if prog in SHELLS and prog != "busybox":
-        k = _shell_code_arg(args)
+        k = shell_code_arg(args)
         if k >= 0:
             code = args[k]
             child = ctx.child(prog + " -c")
@@ -1237,7 +1145,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 return sc
             _interpret(parse(code, child.depth), child)
             return None
-        k = _shell_script_arg(args)
+        k = shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
         elif args[k].startswith("/dev/fd/") and sources:
@@ -1259,29 +1167,17 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         _interpret(parse(code, child.depth), child)
         return None
     if prog in ("su", "runuser"):
-        for k, a in enumerate(args):
-            if a in ("-c", "--command") and k + 1 < len(args):
-                child = ctx.child("su -c")
-                child.sudo = True
-                _interpret(parse(args[k + 1], child.depth), child)
-                sc.sudo = True
-                return _emit(ctx, sc)
+        k = su_command_arg(args)
+        if k >= 0:
+            child = ctx.child("su -c")
+            child.sudo = True
+            _interpret(parse(args[k], child.depth), child)
         sc.sudo = True
         return _emit(ctx, sc)
     family = interp_family(prog)
-    if family in _CODE_FLAGS:
-        flags = _CODE_FLAGS[family]
-        k = -1
-        for j, a in enumerate(args):
-            if a in flags:
-                k = j + 1
-                break
-            if family == "python" and a.startswith("-") and not a.startswith("--") and a.endswith("c") and len(a) > 2:
-                k = j + 1
-                break
-            if not a.startswith("-"):
-                break
-        if 0 <= k < len(args):
+    if family in CODE_FLAGS:
+        k = interp_code_arg(family, CODE_FLAGS[family], args)
+        if k >= 0:
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = tuple(sources)
@@ -1289,7 +1185,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 extra.cwd = cwd
                 _emit(ctx, extra)
         else:
-            k = _interp_script_arg(family, args)
+            k = interp_script_arg(family, args)
             if k < 0:
                 sc.code = stdin_code or ""
                 if stdin_code:
@@ -1298,68 +1194,28 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
         return _emit(ctx, sc)
-    if prog in _SQL_FLAGS:
-        sc.code = _sql_text(prog, args, stdin_code)
+    if prog in SQL_FLAGS:
+        sc.code = sql_text(prog, args, stdin_code)
     elif prog == "find":
         _find_actions(sc, ctx)
     elif prog == "ssh":
         _ssh_remote(sc, ctx)
-    elif prog in _EXEC_PROGRAMS:
+    elif prog in EXEC_PROGRAMS:
         _container_exec(sc, ctx)
     return _emit(ctx, sc)
 
 
 def _find_actions(sc, ctx):
-    args = sc.args
-    roots = []
-    k = 0
-    while k < len(args) and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
-        roots.append(args[k])
-        k += 1
-    if not roots:
-        roots = ["."]
-    name = None
-    n = len(args)
-    while k < n:
-        a = args[k]
-        if a in ("-name", "-iname") and k + 1 < n and name is None:
-            name = args[k + 1]
-        if a == "-delete":
-            for r in roots:
-                _emit(ctx, SimpleCommand("rm", ["-r", "-f", _find_target(r, name)], sc.cwd,
-                                         sc.sudo, sc.env, (), "find -delete", "", sc.dynamic))
-        if a in ("-exec", "-execdir", "-ok", "-okdir"):
-            j = k + 1
-            sub = []
-            while j < n and args[j] not in (";", "+", "\\;"):
-                sub.append(args[j])
-                j += 1
-            if sub:
-                for r in roots:
-                    target = _find_target(r, name)
-                    argv = [x.replace("{}", target) for x in sub]
-                    _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, "find -exec", "", [])
-            k = j
-        elif a in _FIND_VALUE:
-            k += 1
-        k += 1
+    for origin, argv in find_actions(sc.args):
+        if origin == "find -delete":
+            _emit(ctx, SimpleCommand("rm", argv, sc.cwd, sc.sudo, sc.env, (), origin, "", sc.dynamic))
+        else:
+            _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, origin, "", [])
 
 
 def _ssh_remote(sc, ctx):
-    args = sc.args
-    k = 0
-    n = len(args)
-    while k < n:
-        a = args[k]
-        if a in _SSH_VALUE:
-            k += 2
-            continue
-        if a.startswith("-"):
-            k += 1
-            continue
-        break
-    if k + 1 < n:
-        remote = " ".join(args[k + 1:])
+    remote = ssh_remote(sc.args)
+    if remote is not None:
         child = ctx.child("ssh")
         child.cwd = "~"
         child.sudo = False
@@ -1375,42 +1231,12 @@ def _ssh_remote(sc, ctx):
 # command is judged like one on the command line (in the container's working directory,
 # "/" unless -w names one), beside the exec itself.
 def _container_exec(sc, ctx):
-    prog = sc.program
-    args = sc.args
-    n = len(args)
-    workdir = None
-    if prog in _KUBE_LIKE:
-        # kubectl [options] exec POD [options] -- COMMAND [args]
-        if "--" not in args:
-            return
-        j = args.index("--")
-        if "exec" not in args[:j]:
-            return
-        inner = args[j + 1:]
-    else:
-        if args[:1] == ["exec"]:
-            k = 1
-        elif prog in _DOCKER_LIKE and n >= 2 and args[1] == "exec" and args[0] in ("container", "compose"):
-            k = 2
-        else:
-            return
-        while k < n and args[k].startswith("-") and args[k] != "-":
-            a = args[k]
-            if a in _EXEC_VALUE:
-                if a in ("-w", "--workdir") and k + 1 < n:
-                    workdir = args[k + 1]
-                k += 2
-                continue
-            if a.startswith("--workdir="):
-                workdir = a[len("--workdir="):]
-            k += 1
-        inner = args[k + 1:]            # args[k] is the container or service
-    if not inner:
-        return
-    child = ctx.child(prog + " exec")
-    child.cwd = workdir if workdir and workdir.startswith("/") else "/"
-    child.sudo = False
-    _run_argv(list(inner), None, [], child, {}, False, prog + " exec", "", [])
+    found = container_exec(sc.program, sc.args)
+    if found is not None:
+        child = ctx.child(sc.program + " exec")
+        child.cwd = found[1]
+        child.sudo = False
+        _run_argv(found[0], None, [], child, {}, False, sc.program + " exec", "", [])
 
 
 def _interpret(tree, ctx):
@@ -1439,7 +1265,7 @@ def _interpret(tree, ctx):
                     c.pipeline = everything
                     if upstream:
                         c.pipe_in = upstream
-                        if (c.program in SHELLS or interp_family(c.program) in _CODE_FLAGS) \
+                        if (c.program in SHELLS or interp_family(c.program) in CODE_FLAGS) \
                                 and c.code == "" and _reads_stdin_code(c):
                             c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
                 upstream = tuple(dict.fromkeys(upstream + names))
@@ -1448,8 +1274,8 @@ def _interpret(tree, ctx):
 
 def _reads_stdin_code(c):
     if c.program in SHELLS:
-        return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
-    return _interp_script_arg(interp_family(c.program), c.args) < 0
+        return shell_script_arg(c.args) < 0 and shell_code_arg(c.args) < 0
+    return interp_script_arg(interp_family(c.program), c.args) < 0
 
 
 def _interpret_cmd(cmd, ctx, stdin_code, piped):
@@ -1531,7 +1357,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     env = {}
     main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
     if main is not None and stdin_sources and main.code == "" and not main.code_from \
-            and (main.program in SHELLS or interp_family(main.program) in _CODE_FLAGS) \
+            and (main.program in SHELLS or interp_family(main.program) in CODE_FLAGS) \
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
@@ -1606,11 +1432,11 @@ def _calls_itself(tree, name):
 def analyze(command, cwd="", home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
     if not isinstance(command, str):
-        raise ShellError("command must be a string")
+        raise ShellError(NOT_STR_MSG)
     if len(command) > MAX_LENGTH:
         raise LimitError(LENGTH_MSG)
     if "\x00" in command:
-        raise ShellError("command contains a NUL byte")
+        raise ShellError(NUL_MSG)
     tree = parse(command)
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)

@@ -2,11 +2,14 @@
 tables of programs (wrappers and their options, shells, interpreters and their code
 flags, database clients, option sets of find, ssh and container exec).
 
-The pure analyser (_shell_py.py) reads these directly; the compiled one binds each to a
-typed module global at import, so a table is changed here and nowhere else. The argv
+The pure analyser (_shell_py.py) imports this source; the compiled one imports the same
+source compiled by Cython as _shell_shared_c (setup.py) and binds each table to a typed
+module global at import, so a table or a reader is changed here and nowhere else. The argv
 readers of particular programs (where a shell's -c code or an interpreter's script
-argument is, the SQL a database client runs) are here too: they run only for those
-programs, so they need no compiled twin.
+argument is, the SQL a database client runs, what find, ssh, su and container exec run,
+what printf prints) are here too: they run only for those programs, so they need no
+compiled twin; each analyser only interprets what they return. So are the parts of
+SimpleCommand that are not on the hot path (as_tuple, repr) and the API both export.
 """
 
 from __future__ import annotations
@@ -37,6 +40,27 @@ ARGS_MSG = "commands have more than %d arguments in all" % MAX_ARGS
 LOOP_WORDS_MSG = "a for loop has more than %d words" % MAX_LOOP_WORDS
 LOOP_PASSES_MSG = "loops would judge their bodies more than %d times" % MAX_LOOP_PASSES
 LENGTH_MSG = "command is longer than %d characters" % MAX_LENGTH
+
+# Why a command cannot be analysed (ShellError), in both analysers' words.
+AT_OFFSET_MSG = "%s at offset %d"
+UNCLOSED_MSG = "missing closing %r"
+UNEXPECTED_CLOSE_MSG = "unexpected ')'"
+UNEXPECTED_OPEN_MSG = "unexpected '('"
+ARITH_FOR_MSG = "for (( ... )) is not an arithmetic expression"
+FOR_DO_MSG = "expected 'do' in for loop"
+CASE_IN_MSG = "expected 'in' after the case word"
+CASE_PAREN_MSG = "missing ')' after a case pattern"
+CASE_PATTERN_MSG = "unexpected %r in a case pattern"
+ARITH_SUBST_MSG = "command substitution inside an arithmetic expression"
+REDIRECT_MSG = "redirection without a target"
+SQUOTE_MSG = "unterminated single quote"
+DQUOTE_MSG = "unterminated double quote"
+ANSI_C_MSG = "unterminated $'...' string"
+BRACE_MSG = "unterminated ${...}"
+BACKTICK_MSG = "unterminated backtick"
+ENV_SPLIT_MSG = "env -S string %r cannot be split into words"
+NOT_STR_MSG = "command must be a string"
+NUL_MSG = "command contains a NUL byte"
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
@@ -228,3 +252,232 @@ def watch_exec(options):
         if a == "--exec" or (a.startswith("-") and not a.startswith("--") and "x" in a[1:]):
             return True
     return False
+
+
+def printf_output(fmt, args):
+    """What `printf FMT ARGS...` prints when FMT holds at most one %s (or %b), which
+    printf reuses for every argument; None for anything else."""
+    one = fmt.replace("%b", "%s")
+    if "%" not in one:
+        return one.replace("\\n", "\n").replace("\\t", "\t")
+    if one.count("%") != 1 or "%s" not in one:
+        return None
+    if len(one) * max(len(args), 1) > MAX_WORD:
+        return None
+    one = one.replace("\\n", "\n").replace("\\t", "\t")
+    return "".join([one.replace("%s", a) for a in (args or [""])])
+
+
+B64_DECODE = ("-d", "--decode", "-D")
+
+
+def _locates_program(prog, args):
+    """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
+    if len(args) == 1 and prog == "which":
+        return not args[0].startswith("-")
+    if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
+        return not args[1].startswith("-")
+    return False
+
+
+def printed_text(prog, args, cwd, heredoc):
+    """What the first command of a pipeline prints, when it is known without running
+    anything: echo and printf of their arguments, pwd, the path `which NAME` (or
+    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc; else None. (A
+    base64 -d of a here-string is for the caller, which expands the word.)"""
+    if prog == "echo":
+        j = 0
+        while j < len(args) and args[j] in ECHO_FLAGS:
+            j += 1
+        return " ".join(args[j:]) + "\n"
+    if prog == "printf":
+        return printf_output(args[0], args[1:]) if args else None
+    if prog == "pwd":
+        return cwd + "\n"
+    if _locates_program(prog, args):
+        return args[-1] + "\n"
+    if prog == "cat" and not args and heredoc is not None:
+        return heredoc
+    return None
+
+
+def filtered_text(prog, args, text):
+    """What a later command of a pipeline makes of the known text piped into it, when
+    that is known too: base64 -d, xxd -r, rev, cat or tee without files; else None."""
+    if prog == "base64" and any(a in B64_DECODE or a == "-di" for a in args):
+        return decode_b64(text)
+    if prog == "xxd" and "-r" in args:
+        try:
+            return bytes.fromhex("".join(text.split())).decode("utf-8")
+        except ValueError:
+            return None
+    if prog == "rev":
+        return "\n".join([line[::-1] for line in text.split("\n")])
+    if (prog == "cat" or prog == "tee") and all(a.startswith("-") for a in args):
+        return text
+    return None
+
+
+def interp_code_arg(family, flags, args):
+    """For `python -c CODE`, `node -e CODE`, ...: index of CODE in args, or -1. flags
+    are the family's code options (CODE_FLAGS); python also takes them bundled (-Ic)."""
+    for j, a in enumerate(args):
+        if a in flags or (family == "python" and a.startswith("-") and not a.startswith("--")
+                          and a.endswith("c") and len(a) > 2):
+            return j + 1 if j + 1 < len(args) else -1
+        if not a.startswith("-"):
+            return -1
+    return -1
+
+
+def su_command_arg(args):
+    """For `su -c CMD` / `runuser --command CMD`: index of CMD in args, or -1."""
+    n = len(args)
+    for k, a in enumerate(args):
+        if (a == "-c" or a == "--command") and k + 1 < n:
+            return k + 1
+    return -1
+
+
+def find_actions(args):
+    """What `find ROOTS... EXPR` runs, in order, generated one at a time (the caller's
+    command limit stops a long expression early): ("find -delete", argv of the `rm` a
+    -delete amounts to) and ("find -exec", the argv of -exec/-execdir/-ok/-okdir with
+    `{}` replaced), once per root; the target is the root, narrowed by -name when given."""
+    roots = []
+    k = 0
+    n = len(args)
+    while k < n and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
+        roots.append(args[k])
+        k += 1
+    if not roots:
+        roots = ["."]
+    name = None
+    while k < n:
+        a = args[k]
+        if (a == "-name" or a == "-iname") and k + 1 < n and name is None:
+            name = args[k + 1]
+        if a == "-delete":
+            for r in roots:
+                yield "find -delete", ["-r", "-f", find_target(r, name)]
+        if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
+            j = k + 1
+            sub = []
+            while j < n and args[j] not in (";", "+", "\\;"):
+                sub.append(args[j])
+                j += 1
+            if sub:
+                for r in roots:
+                    target = find_target(r, name)
+                    yield "find -exec", [x.replace("{}", target) for x in sub]
+            k = j
+        elif a in FIND_VALUE:
+            k += 1
+        k += 1
+
+
+def ssh_remote(args):
+    """The command line `ssh [options] HOST COMMAND...` runs on the remote host (its
+    words joined by spaces, as ssh does), or None when there is none."""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a in SSH_VALUE:
+            k += 2
+            continue
+        if a.startswith("-"):
+            k += 1
+            continue
+        break
+    if k + 1 < n:
+        return " ".join(args[k + 1:])
+    return None
+
+
+def container_exec(prog, args):
+    """For docker/podman exec, compose exec and kubectl exec: (the argv run in the
+    container, the directory it runs in: -w/--workdir when absolute, else "/"), or
+    None when args run nothing in a container."""
+    n = len(args)
+    workdir = None
+    if prog in KUBE_LIKE:
+        # kubectl [options] exec POD [options] -- COMMAND [args]
+        if "--" not in args:
+            return None
+        j = args.index("--")
+        if "exec" not in args[:j]:
+            return None
+        inner = args[j + 1:]
+    else:
+        if n >= 1 and args[0] == "exec":
+            k = 1
+        elif prog in DOCKER_LIKE and n >= 2 and args[1] == "exec" and args[0] in ("container", "compose"):
+            k = 2
+        else:
+            return None
+        while k < n and args[k].startswith("-") and args[k] != "-":
+            a = args[k]
+            if a in EXEC_VALUE:
+                if (a == "-w" or a == "--workdir") and k + 1 < n:
+                    workdir = args[k + 1]
+                k += 2
+                continue
+            if a.startswith("--workdir="):
+                workdir = a[len("--workdir="):]
+            k += 1
+        inner = args[k + 1:]            # args[k] is the container or service
+    if not inner:
+        return None
+    return list(inner), (workdir if workdir and workdir.startswith("/") else "/")
+
+
+# ------------------------------------------------ SimpleCommand, for both analysers
+
+def command_init(sc, program, args, cwd, sudo=False, env=None, redirects=(), origin="", code="",
+                 dynamic=False):
+    """SimpleCommand(program, args, cwd, ...): the fields a caller gives, and no pipeline
+    or code sources yet (the analysers fill those in)."""
+    sc.program = program
+    sc.args = args if type(args) is list else list(args)
+    sc.cwd = cwd
+    sc.sudo = sudo
+    sc.env = env if env is not None else {}
+    sc.redirects = list(redirects)
+    sc.pipe_in = ()
+    sc.pipeline = ()
+    sc.code_from = ()
+    sc.origin = origin
+    sc.code = code
+    sc.dynamic = dynamic
+
+
+def command_tuple(sc):
+    """Every field of a SimpleCommand as a tuple of immutable values (for comparing)."""
+    return (sc.program, tuple(sc.args), sc.cwd, sc.sudo,
+            tuple(sorted(sc.env.items())), tuple(sc.redirects),
+            tuple(sc.pipe_in), tuple(sc.pipeline), tuple(sc.code_from),
+            sc.origin, sc.code, sc.dynamic)
+
+
+def command_repr(sc):
+    extra = []
+    if sc.sudo:
+        extra.append("sudo")
+    if sc.redirects:
+        extra.append(f"redirects={sc.redirects}")
+    if sc.pipe_in:
+        extra.append(f"pipe_in={sc.pipe_in}")
+    if sc.code_from:
+        extra.append(f"code_from={sc.code_from}")
+    if sc.origin:
+        extra.append(f"origin={sc.origin!r}")
+    if sc.dynamic:
+        extra.append("dynamic")
+    return f"SimpleCommand({sc.program!r}, {sc.args!r}{', ' if extra else ''}{', '.join(extra)})"
+
+
+# The names both analysers export (their __all__).
+SHELL_API = ("SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH",
+             "MAX_COMMANDS", "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS",
+             "MAX_WORD", "MAX_WORK", "CODE_WINDOW")

@@ -6,8 +6,8 @@ from .breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from .cache import CachedDecision, SlowDecisionCache
 from .pipeline import EscalationPipeline, Outcome
 from .stats import EscalationStats
-from .tiers import Escalation, Stage, Tier, TierAnswer, check_answer
+from .tiers import Escalation, Stage, Tier, TierAnswer, TierUndecided, check_answer
 
 __all__ = ["EscalationPipeline", "Outcome", "Escalation", "TierAnswer", "Tier", "Stage", "check_answer",
-           "CircuitBreaker", "CLOSED", "OPEN", "HALF_OPEN", "SlowDecisionCache", "CachedDecision",
+           "TierUndecided", "CircuitBreaker", "CLOSED", "OPEN", "HALF_OPEN", "SlowDecisionCache", "CachedDecision",
            "EscalationStats"]

@@ -20,8 +20,9 @@ or timed out): nothing is answered allow because something failed.
   generation) share one evaluation; each caller still waits no longer than its own
   deadline, and the evaluation is cancelled when no caller waits for it any more.
 - Decisions a tier made (never fail-mode answers, nor decisions made after an earlier
-  tier failed) go into a SlowDecisionCache stamped with the policy generation, so that a
-  repeated call is answered without asking a tier again.
+  tier failed, nor answers the tier marked not ``reusable``) go into a SlowDecisionCache
+  stamped with the policy generation, so that a repeated call is answered without
+  asking a tier again.
 
 :meth:`EscalationPipeline.escalator` adapts the pipeline to the server's
 ``Decider(escalator=...)`` seam (a Pending in, an EscalationResult or None out).
@@ -40,7 +41,7 @@ from .._fast import engine as _engine
 from .breaker import CircuitBreaker
 from .cache import CachedDecision, SlowDecisionCache
 from .stats import EscalationStats
-from .tiers import KINDS, STRICTNESS, Escalation, Stage, check_answer, stricter
+from .tiers import KINDS, STRICTNESS, Escalation, Stage, TierUndecided, check_answer, stricter
 
 __all__ = ["EscalationPipeline", "Outcome"]
 
@@ -150,11 +151,11 @@ class EscalationPipeline:
         if kinds != sorted(kinds, key=("policy", "expert").index):
             raise ValueError("policy stages must come before expert stages")
         self.breakers = {}
+        self._breaker_settings = dict(failure_threshold=failure_threshold, reset_timeout=reset_timeout,
+                                      half_open_probes=half_open_probes, clock=clock)
         for s in self.stages:
             if s.backend not in self.breakers:
-                self.breakers[s.backend] = CircuitBreaker(
-                    s.backend, failure_threshold=failure_threshold, reset_timeout=reset_timeout,
-                    half_open_probes=half_open_probes, clock=clock)
+                self.breakers[s.backend] = CircuitBreaker(s.backend, **self._breaker_settings)
         self.cache = SlowDecisionCache(cache_size, cache_ttl, clock=clock)
         self.stats = stats or EscalationStats()
         self.stats.breakers = self.breakers
@@ -181,12 +182,7 @@ class EscalationPipeline:
         talks to several backends (each expert endpoint) and keys them itself."""
         b = self.breakers.get(backend)
         if b is None:
-            first = next(iter(self.breakers.values()), None)
-            b = self.breakers[backend] = CircuitBreaker(
-                backend, failure_threshold=first.failure_threshold if first else 5,
-                reset_timeout=first.reset_timeout if first else 5.0,
-                half_open_probes=first.half_open_probes if first else 1,
-                clock=first.clock if first else time.monotonic)
+            b = self.breakers[backend] = CircuitBreaker(backend, **self._breaker_settings)
         return b
 
     def escalates(self, why, rule_id="", generation=0):
@@ -381,8 +377,9 @@ class EscalationPipeline:
         standing = None                 # (kind, answer) handed on by an earlier tier
         prior = []
         stages = self.stages
-        last = len(stages) - 1
         for i, stage in enumerate(stages):
+            if stage.active is not None and not stage.active():
+                continue
             name = stage.name
             remaining = esc.deadline - _monotonic()
             if remaining <= 0:
@@ -419,6 +416,13 @@ class EscalationPipeline:
                 failures.append(("deadline", "escalation deadline of %s passed in %s"
                                  % (_seconds(self.escalation_deadline), name)))
                 break
+            except TierUndecided as e:
+                # Not the backend's fault (too few experts): the fail mode, breaker untouched.
+                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                breaker.release()
+                stats.outcome(name, "undecided")
+                failures.append(("undecided", "%s: %s" % (name, e)))
+                continue
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():
                     breaker.release()
@@ -450,7 +454,7 @@ class EscalationPipeline:
             if answer is None:
                 stats.outcome(name, "no_opinion")
                 continue
-            if answer.escalate and i < last:
+            if answer.escalate and any(s.active is None or s.active() for s in stages[i + 1:]):
                 stats.outcome(name, "handed_on")
                 standing = (stage.kind, answer)
                 prior.append(answer)
@@ -474,7 +478,7 @@ class EscalationPipeline:
         return wall
 
     def _store(self, esc, kind, answer, epoch):
-        if esc.key:
+        if esc.key and answer.reusable:
             self.cache.put(esc.key, esc.generation,
                            CachedDecision(answer.verdict, answer.reason, answer.decided_by, kind,
                                           esc.escalation_id), epoch)

@@ -6,7 +6,7 @@ Exported by :func:`families` (names as Prometheus sees them):
 
 - ``lighthouse_escalations_total{tier,outcome}``: what each tier did with the calls it
   was asked (allow, ask, deny, handed_on, no_opinion, timeout, error, invalid,
-  circuit_open).
+  circuit_open, undecided: the tier could not decide, e.g. no expert for the call).
 - ``lighthouse_escalation_answers_total{tier,verdict}``: the answers escalated calls got,
   by the tier that gave them (policy, expert, cache, fallback).
 - ``lighthouse_escalation_fail_mode_total{cause}``: fail-mode answers by the first thing
@@ -23,6 +23,11 @@ Exported by :func:`families` (names as Prometheus sees them):
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
 
+With an expert tier, the expert families of lighthouse.experts.stats (escalations by
+expert and outcome, answer times, experts connected, quorum outcomes, rejected answers),
+and with LLM experts those of lighthouse.experts.llm (requests by result, rejected
+answers by cause, tokens, request times).
+
 The duration histograms per tier kind, ``decision_time["policy"]`` and
 ``decision_time["expert_escalation"]``, are lighthouse.metrics Histograms: the server
 shares them with its own ``Stats.decision_time`` so that they appear in
@@ -35,7 +40,8 @@ from ..metrics import DURATION_BUCKETS_NS, Histogram
 
 __all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES"]
 
-OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open")
+OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open",
+            "undecided")
 FAIL_CAUSES = ("timeout", "error", "invalid", "circuit_open", "deadline", "queue_full", "undecided")
 ANSWER_TIERS = ("policy", "expert", "cache", "fallback")
 
@@ -61,6 +67,8 @@ class EscalationStats:
         self.rule_asks_kept = 0             # rule asks not escalated (escalate = false)
         self.breakers = {}
         self.cache = None
+        self.experts = None                 # lighthouse.experts.stats.ExpertStats, with an expert tier
+        self.llm = ()                       # the server's LLM experts (lighthouse.experts.llm.LLMExpert)
 
     def outcome(self, tier, outcome):
         key = (tier, outcome)
@@ -95,6 +103,8 @@ class EscalationStats:
             "coalesced": self.coalesced,
             "rule_asks_kept": self.rule_asks_kept,
             "breakers": {b: br.snapshot() for b, br in self.breakers.items()},
+            "experts": self.experts.snapshot() if self.experts is not None else None,
+            "llm": [e.snapshot() for e in self.llm],
         }
 
 
@@ -136,6 +146,12 @@ def merge_snapshots(snaps):
             breakers[b] = {"state": state, "opened": mine["opened"] + st["opened"],
                            "closed": mine["closed"] + st["closed"], "rejected": mine["rejected"] + st["rejected"]}
         out["breakers"] = breakers
+    if any(s.get("experts") for s in snaps):
+        from ..experts.stats import merge as merge_experts
+        out["experts"] = merge_experts([s.get("experts") for s in snaps])
+    if any(s.get("llm") for s in snaps):
+        from ..experts.llm import merge_snapshots as merge_llm
+        out["llm"] = merge_llm([s.get("llm") for s in snaps])
     return out
 
 
@@ -203,6 +219,12 @@ def families(snap, durations=False):
     yield _histogram(HistogramMetricFamily, "lighthouse_escalation_overhead_seconds",
                      "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
                      "scheduling, input building, IPC)", snap["overhead"])
+    if snap.get("experts"):
+        from ..experts.stats import families as expert_families
+        yield from expert_families(snap["experts"])
+    if snap.get("llm"):
+        from ..experts.llm import families as llm_families
+        yield from llm_families(snap["llm"])
     if durations:
         fam = HistogramMetricFamily("lighthouse_escalation_duration_seconds",
                                     "Time inside a slow tier, by operation type", labels=["operation"])

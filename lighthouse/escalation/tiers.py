@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
-__all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer",
+__all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer", "TierUndecided",
            "VERDICTS", "STRICTNESS", "stricter", "KINDS", "MAX_REASON"]
 
 VERDICTS = ("allow", "ask", "deny")
@@ -71,7 +71,9 @@ class TierAnswer:
     routing category), ``quorum`` how many experts agreed (0 when no vote was taken).
     ``elapsed_ns`` is the backend's own time for this answer when the tier knows it (the
     Rego evaluation inside a policy worker); 0 when it does not (the stage's wall time
-    then counts as the tier's own in the overhead figure)."""
+    then counts as the tier's own in the overhead figure).
+    ``reusable`` False keeps the decision out of the slow-tier cache (an expert answer
+    not marked reusable): a repeat of the call is escalated again."""
 
     verdict: str
     reason: str
@@ -80,6 +82,14 @@ class TierAnswer:
     category: str = ""
     quorum: int = 0
     elapsed_ns: int = 0
+    reusable: bool = True
+
+
+class TierUndecided(Exception):
+    """Raised by a tier that cannot decide a call for a reason that is not its backend's
+    failure (no expert serves the call, too few experts for its quorum): the call goes
+    on to the next tier or the fail mode, as after an error, but the tier's circuit
+    breaker is not charged and nothing is cached."""
 
 
 @runtime_checkable
@@ -100,12 +110,16 @@ class Stage:
     the duration histogram, ``policy`` or ``expert_escalation``), its own ``deadline`` in
     seconds (None: only the overall escalation deadline) and the ``backend`` its circuit
     breaker is keyed by (the OPA URL; by default the tier's name). Tiers sharing a
-    backend share a breaker."""
+    backend share a breaker. ``active``, when given, is asked before each escalation: a
+    stage that is not active (an expert tier with no expert registered) is passed over
+    as if it were not configured, so an earlier tier's answer that hands the call on is
+    final."""
 
     tier: Tier
     kind: str = "policy"
     deadline: Optional[float] = None
     backend: str = ""
+    active: Optional[Callable[[], bool]] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -134,8 +148,8 @@ def check_answer(answer):
     verdict = answer.verdict
     if type(verdict) is not str or verdict not in STRICTNESS:
         return None, "answered an invalid verdict %.40r" % (verdict,)
-    if type(answer.escalate) is not bool:
-        return None, "answered a non-boolean escalate %.40r" % (answer.escalate,)
+    if type(answer.escalate) is not bool or type(answer.reusable) is not bool:
+        return None, "answered a non-boolean escalate or reusable %.40r" % ((answer.escalate, answer.reusable),)
     if type(answer.reason) is not str or type(answer.decided_by) is not str or type(answer.category) is not str:
         return None, "answered a reason, decided_by or category that is not text"
     if type(answer.quorum) is not int or answer.quorum < 0:
@@ -144,5 +158,5 @@ def check_answer(answer):
         return None, "answered an invalid elapsed_ns %.40r" % (answer.elapsed_ns,)
     if len(answer.reason) > MAX_REASON or len(answer.decided_by) > 256:
         answer = TierAnswer(verdict, answer.reason[:MAX_REASON], answer.decided_by[:256], answer.escalate,
-                            answer.category[:256], answer.quorum, answer.elapsed_ns)
+                            answer.category[:256], answer.quorum, answer.elapsed_ns, answer.reusable)
     return answer, None

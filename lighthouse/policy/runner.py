@@ -88,8 +88,13 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
-def _worker_main(conn, dirs, default, entrypoint, parent):
+def _worker_main(conn, dirs, default, entrypoint, parent, nice=0):
     _exit_with_parent(parent)
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass                    # the worker evaluates at the server's priority
     fd = conn.fileno()
     try:
         # The parent has compiled the same sources; a failure here is reported at start.
@@ -129,7 +134,8 @@ class _Worker:
         mine, theirs = ctx.Pipe(duplex=True)
         p = runner.policy
         self.process = ctx.Process(target=_worker_main, name="lighthouse-policy-worker", daemon=True,
-                                   args=(theirs, list(p._dirs), p._default, p.entrypoint, os.getpid()))
+                                   args=(theirs, list(p._dirs), p._default, p.entrypoint, os.getpid(),
+                                         runner.nice))
         self.process.start()
         theirs.close()
         self.conn = mine
@@ -147,14 +153,19 @@ class _Worker:
 class PolicyRunner:
     """Evaluate a :class:`Policy`'s sources in ``processes`` worker processes, for
     asyncio callers. ``policy`` is compiled here first (its dirs, default flag and
-    entrypoint are what the workers load). The runner belongs to the event loop it is
+    entrypoint are what the workers load). ``nice``: the niceness the workers add to this
+    process's, so that on a busy machine the event loop answering the fast tiers' calls
+    gets the CPU before a policy evaluation does. The runner belongs to the event loop it is
     started on: call :meth:`start` (it starts the workers and waits until they have
     compiled the policy) and :meth:`aclose` when done; usable as an async context
     manager. :meth:`reload` may be called from any thread."""
 
-    def __init__(self, policy, *, processes=2, max_pending=256, timeout=None):
+    def __init__(self, policy, *, processes=2, max_pending=256, timeout=None, nice=0):
         if processes < 1 or max_pending < 1:
             raise ValueError("processes and max_pending must be at least 1")
+        if not 0 <= nice < 20:
+            raise ValueError("nice must be in 0..19")
+        self.nice = nice
         self.policy = policy
         self.processes = processes
         self.max_pending = max_pending

@@ -122,10 +122,13 @@ class LighthouseServer:
     its supervisor). ``admin_secret``: without tokens, the :class:`AdminSecret` Admin
     calls must carry, made and written by the worker supervisor; None: the server makes
     one, writes it at start (:func:`write_admin_secret`) and removes it at stop.
+    ``experts``: in-process experts (lighthouse.experts.Expert objects, e.g. the LLM
+    experts) registered beside the agents that connect to ExpertHub; giving any turns
+    the expert tier on even without the hub.
     """
 
     def __init__(self, config, *, validator=None, escalator=None, worker=0, workers=1,
-                 on_reload=None, metrics=True, local_socket=None, admin_secret=None):
+                 on_reload=None, metrics=True, local_socket=None, admin_secret=None, experts=()):
         self.config = config
         self.worker = worker
         self.workers = workers
@@ -167,9 +170,20 @@ class LighthouseServer:
         self.metrics_port = None
         self.socket_path = None
         self.max_connections = None
-        self.pipeline = None                  # the escalation pipeline (config.policy)
+        self.pipeline = None                  # the escalation pipeline (policy and/or experts)
         self._policy_runner = None
         self._opa = None
+        self.in_process_experts = tuple(experts)
+        self._llm_experts = ()
+        if config.experts_file or config.llm_api or config.llm_url or config.llm_model:
+            from ..experts.config import load_experts   # ConfigError names what is wrong
+            self._llm_experts = tuple(load_experts(config.experts_file, config.llm_api, config.llm_url,
+                                                   config.llm_model))
+            self.in_process_experts += self._llm_experts
+        self.serve_hub = config.hub_enabled(self.tokens)
+        self.experts = None                   # the ExpertRegistry, with an expert tier
+        self.hub = None                       # the ExpertHubService, when served
+        self.history = None                   # sessions' recent decisions, for experts
 
     def _policy_info(self):
         v = self.validator
@@ -203,32 +217,65 @@ class LighthouseServer:
             ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
         ]
 
+    @property
+    def expert_tier_enabled(self):
+        """Whether calls can go to experts: ExpertHub is served or in-process experts were given."""
+        return self.serve_hub or bool(self.in_process_experts)
+
     async def _start_policy(self):
-        """The escalation pipeline with the policy tier: calls no rule settles go to it
-        off the hot path (regorus in worker processes, or an OPA server), then to the fail
-        mode; never an allow because something failed."""
-        from ..policy import OpaClient, Policy, PolicyError, PolicyRunner
-        from ..policy.tier import PolicyTier, policy_pipeline
+        """The escalation pipeline: the policy tier (unless --no-policy: regorus in worker
+        processes, or an OPA server), then the expert tier (when ExpertHub is served or
+        in-process experts were given), then the fail mode; calls no rule settles go to it
+        off the hot path, and nothing is answered allow because something failed."""
+        from ..escalation import EscalationPipeline, Stage
         config = self.config
         rules = lambda: self.validator.policy    # noqa: E731 (the rules in force, after reloads too)
-        if config.opa_url:
-            self._opa = OpaClient(config.opa_url, timeout=config.policy_deadline)
-            tier = PolicyTier(opa=self._opa, rules=rules)
-        else:
-            try:
-                policy = Policy(list(config.policy_dirs))
-            except PolicyError as e:
-                raise ConfigError("policy refused: %s" % e) from None
-            self._policy_runner = PolicyRunner(policy, processes=config.policy_processes,
-                                               max_pending=config.escalation_queue)
-            await self._policy_runner.start()
-            tier = PolicyTier(runner=self._policy_runner, rules=rules)
-        # Misses go to the policy; without an expert tier a rule's ask stays an ask for a
-        # person (policy_pipeline, which `lighthouse check` shares).
-        self.pipeline = policy_pipeline(
-            tier, backend=config.opa_url or "regorus", fallback=config.fallback,
+        stages = []
+        if config.policy:
+            stages.append(await self._policy_stage(rules))
+        experts = self.expert_tier_enabled
+        if experts:
+            from ..experts.history import SessionHistory
+            from ..experts.hub import ExpertHubService, ExpertRegistry
+            from ..experts.stats import ExpertStats
+            from ..experts.tier import ExpertTier
+            self.experts = ExpertRegistry(config.max_experts, ExpertStats())
+            for e in self.in_process_experts:
+                try:
+                    self.experts.add(e)
+                except ValueError as err:
+                    raise ConfigError("expert %r: %s" % (getattr(e, "name", e), err)) from None
+            for e in self._llm_experts:
+                e.on_release = self.experts.notify      # a freed slot wakes calls waiting for one
+            self.history = SessionHistory(config.history_sessions)
+            if self.serve_hub:
+                self.hub = ExpertHubService(self.experts, self.tokens, max_pending=config.expert_max_pending,
+                                            heartbeat_interval=config.expert_heartbeat,
+                                            heartbeat_timeout=config.expert_heartbeat_timeout)
+            tier = ExpertTier(self.experts, rules=rules, history=self.history, combine=config.expert_combine,
+                              min_confidence=config.expert_min_confidence,
+                              breaker=lambda name: self.pipeline.breaker("expert:" + name))
+            # With no expert registered the stage is passed over: the policy's answer is
+            # final, as without an expert tier; the first expert to register clears the
+            # slow-tier cache, so that calls decided without experts are asked again.
+            registry = self.experts
+            stages.append(Stage(tier, kind="expert", backend="experts", active=lambda: len(registry) > 0))
+            registry.on_available = self._experts_available
+        validator = self.validator
+        self.pipeline = EscalationPipeline(
+            stages,
+            fail_mode="deny" if config.fallback == "deny" else "ask",
             escalation_deadline=config.escalation_deadline, policy_deadline=config.policy_deadline,
-            max_queue=config.escalation_queue, cache_ttl=config.escalation_cache_ttl)
+            max_queue=config.escalation_queue, cache_ttl=config.escalation_cache_ttl,
+            # A rule's ask is escalated only to experts (DESIGN.md), and only while one is
+            # registered: without one it stays an ask for a person; misses go to the policy.
+            escalate_ask=(lambda rule_id, generation: len(self.experts) > 0 and validator.escalates(rule_id))
+            if experts else (lambda rule_id, generation: False))
+        if self.experts is not None:
+            self.pipeline.stats.experts = self.experts.stats
+            self.pipeline.stats.llm = self._llm_experts
+            if len(self.experts):
+                self.decider.history = self.history
         # A repeated escalated call is answered inline from the slow tiers' cache (tier
         # CACHE); the pipeline does not look it up a second time.
         self.decider.slow_cache = self.pipeline.cached
@@ -238,14 +285,45 @@ class LighthouseServer:
         self.stats.decision_time.update(self.pipeline.stats.decision_time)
         self.decider.escalation_timeout = config.escalation_deadline + 1.0
 
+    def _experts_available(self):
+        """The first expert registered: calls decided without experts are asked again
+        (the slow-tier cache is cleared), and the Decider starts recording the sessions'
+        decisions for the experts (it records nothing while no expert ever was)."""
+        self.pipeline.invalidate()
+        self.decider.history = self.history
+
+    async def _policy_stage(self, rules):
+        from ..escalation import Stage
+        from ..policy import OpaClient, Policy, PolicyError, PolicyRunner
+        from ..policy.tier import PolicyTier
+        config = self.config
+        if config.opa_url:
+            self._opa = OpaClient(config.opa_url, timeout=config.policy_deadline)
+            tier = PolicyTier(opa=self._opa, rules=rules)
+        else:
+            try:
+                policy = Policy(list(config.policy_dirs))
+            except PolicyError as e:
+                raise ConfigError("policy refused: %s" % e) from None
+            self._policy_runner = PolicyRunner(policy, processes=config.policy_processes,
+                                               max_pending=config.escalation_queue, nice=config.policy_nice)
+            await self._policy_runner.start()
+            tier = PolicyTier(runner=self._policy_runner, rules=rules)
+        return Stage(tier, kind="policy", backend=config.opa_url or "regorus")
+
     async def _stop_policy(self):
+        if self.hub is not None:
+            self.hub.close()
         if self.pipeline is not None:
             await self.pipeline.aclose()
             self.decider.escalator = self.decider.slow_cache = self.decider.escalate_ask = None
+            self.decider.history = None
         if self._opa is not None:
             await self._opa.aclose()
         if self._policy_runner is not None:
             await self._policy_runner.aclose()
+        for e in self._llm_experts:
+            await e.aclose()
 
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""
@@ -258,7 +336,7 @@ class LighthouseServer:
                 self.audit.start()
             except AuditError as e:
                 raise OSError("--audit-db: %s" % e) from None
-        started_policy = config.policy and self.decider.escalator is None
+        started_policy = (config.policy or self.expert_tier_enabled) and self.decider.escalator is None
         try:
             if started_policy:
                 await self._start_policy()
@@ -275,11 +353,16 @@ class LighthouseServer:
         server = grpc.aio.server(options=self._grpc_options())
         server.add_generic_rpc_handlers((validator_handler(self.validator_service),
                                          admin_handler(AdminService(self))))
+        services = SERVICE_NAMES
+        if self.hub is not None:
+            from ..experts.hub import SERVICE_NAME as HUB, expert_hub_handler
+            server.add_generic_rpc_handlers((expert_hub_handler(self.hub),))
+            services = SERVICE_NAMES + (HUB,)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         # Reflection describes every service to anyone: with tokens it is off unless asked
         # for. Health stays open for probes.
         if config.reflection if config.reflection is not None else not config.tokens:
-            reflection.enable_server_reflection(SERVICE_NAMES, server)
+            reflection.enable_server_reflection(services, server)
         address = config.address()
         # A busy port is found before gRPC tries it (gRPC would log its own multi-line
         # error); workers share their port, so only a lone server can probe it.
@@ -321,12 +404,13 @@ class LighthouseServer:
             raise
         self._server = server
         self.port = port
-        for name in ("",) + SERVICE_NAMES[:2]:
+        for name in ("",) + SERVICE_NAMES[:2] + services[len(SERVICE_NAMES):]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         secret_path = self.admin_secret.path if self.admin_secret is not None else None
-        log.info("lighthouse %s (%s hot path, %d rules, worker %d/%d, pid %d) serving gRPC on %s%s%s%s%s",
+        log.info("lighthouse %s (%s hot path, %d rules, worker %d/%d, pid %d) serving gRPC on %s%s%s%s%s%s",
                  __version__, _fast.IMPLEMENTATION, self.validator.rule_count, self.worker + 1,
                  self.workers, os.getpid(), config.address(port), " with TLS" if config.tls_cert else "",
+                 " (ExpertHub for experts)" if self.hub is not None else "",
                  ", metrics on http://%s:%d/metrics" % (config.metrics_host, self.metrics_port)
                  if self.metrics_port else "",
                  ", local socket %s" % self.socket_path if self.socket_path else "",
@@ -431,6 +515,8 @@ class LighthouseServer:
         # may be decided for them before they are checked again (nothing awaits
         # between the swap and this check).
         self.validator_service.recheck_streams(tls_changed)
+        if self.hub is not None:
+            self.hub.recheck(tls_changed)
         self.stats.reloads["ok"] += 1
         if self.decision_log is not None:
             try:
@@ -470,6 +556,11 @@ class LighthouseServer:
         # handed to a handler, which clients see as CANCELLED and do not retry.
         while self.validator_service.busy() and loop.time() < deadline:
             await asyncio.sleep(0.01)
+        # The experts stay connected while the calls drain (they may be deciding them),
+        # then their streams end with UNAVAILABLE, so that they reconnect elsewhere and
+        # gRPC's stop does not wait out the grace period for them.
+        if self.hub is not None:
+            self.hub.close()
         await server.stop(max(deadline - loop.time(), 0.1))
         await self._stop_policy()
         if self.audit is not None:

@@ -3,15 +3,23 @@
 Tokens file format (``--tokens FILE``), one token per line::
 
     # comment lines and blank lines are ignored
-    <agent_id> sha256:<64 hex digits> [admin]
+    <agent_id> sha256:<64 hex digits> [role ...]
 
 The file stores only the SHA-256 of each token, never the token. A client sends the token
 itself as ``authorization: Bearer <token>`` metadata; the server hashes it and looks the
 hash up. The line's ``agent_id`` is the token's identity: a call whose ``agent_id`` is set
 to anything else is PERMISSION_DENIED (an empty ``agent_id`` takes the token's). An agent
-may have several lines (token rotation). ``admin`` allows the Admin service (policy
-reload, stats). ``lighthouse tokens add AGENT_ID --file FILE`` creates a token, appends
-its line and prints the token once; ``lighthouse tokens revoke`` removes lines.
+may have several lines (token rotation).
+
+Roles: ``agent`` (the Validator service: asking about tool calls), ``admin`` (the Admin
+service: policy reload, stats) and ``expert`` (the ExpertHub service: judging escalated
+calls, lighthouse.experts.hub). A line without ``expert`` is an agent's token whatever
+else it lists (so that files written before roles existed keep working: no role is
+``agent``, ``admin`` is ``agent admin``); a line listing ``expert`` has the roles it
+lists only (``expert``: an expert that cannot ask about its own calls). A token without
+the role a service needs is PERMISSION_DENIED there. ``lighthouse tokens add AGENT_ID
+--file FILE [--admin] [--expert]`` creates a token, appends its line and prints the
+token once; ``lighthouse tokens revoke`` removes lines.
 
 The file must not be writable by other users (whoever can write it can mint identities);
 it is read again on SIGHUP and on Admin.ReloadPolicy.
@@ -35,7 +43,7 @@ import time
 from ..errors import TokenFileError
 from ..localsock import private_dir
 
-__all__ = ["TokenStore", "TokenFileError", "Identity", "RateLimiter", "AdminSecret", "hash_token", "new_token",
+__all__ = ["TokenStore", "TokenFileError", "Identity", "ROLES", "RateLimiter", "AdminSecret", "hash_token", "new_token",
            "add_token", "revoke_tokens", "parse_bearer", "AGENT_ID_RE"]
 
 AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:/+-]{0,127}\Z")
@@ -43,17 +51,32 @@ _HASH_RE = re.compile(r"sha256:([0-9a-f]{64})\Z")
 TOKEN_PREFIX = "lh_"
 
 
+ROLES = ("agent", "admin", "expert")
+
+
 class Identity:
-    """Who a token belongs to."""
+    """Who a token belongs to, and its roles (``agent``, ``admin``, ``expert``)."""
 
-    __slots__ = ("agent_id", "admin")
+    __slots__ = ("agent_id", "admin", "agent", "expert")
 
-    def __init__(self, agent_id, admin=False):
+    def __init__(self, agent_id, admin=False, *, agent=True, expert=False):
         self.agent_id = agent_id
         self.admin = admin
+        self.agent = agent
+        self.expert = expert
+
+    @property
+    def roles(self):
+        return tuple(r for r in ROLES if getattr(self, r))
 
     def __repr__(self):
-        return "Identity(%r%s)" % (self.agent_id, ", admin" if self.admin else "")
+        return "Identity(%r, %s)" % (self.agent_id, "+".join(self.roles) or "no role")
+
+
+def _roles(flags):
+    """(agent, admin, expert) of a line's role words (see the module docstring)."""
+    expert = "expert" in flags
+    return (not expert or "agent" in flags), "admin" in flags, expert
 
 
 def hash_token(token):
@@ -88,18 +111,23 @@ def _parse_lines(path, text):
             continue
         parts = line.split()
         where = "%s:%d" % (path, lineno)
-        if len(parts) not in (2, 3):
-            raise TokenFileError("%s: expected '<agent_id> sha256:<hex> [admin]'" % where)
+        if not 2 <= len(parts) <= 2 + len(ROLES):
+            raise TokenFileError("%s: expected '<agent_id> sha256:<hex> [agent] [admin] [expert]'" % where)
         agent_id, digest = parts[0], parts[1]
         if not AGENT_ID_RE.match(agent_id):
             raise TokenFileError("%s: agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % (where, agent_id))
         if not _HASH_RE.match(digest):
             raise TokenFileError("%s: token hash must be sha256:<64 lowercase hex digits>" % where)
-        if len(parts) == 3 and parts[2] != "admin":
-            raise TokenFileError("%s: unknown flag %r (only 'admin')" % (where, parts[2]))
+        flags = parts[2:]
+        for flag in flags:
+            if flag not in ROLES:
+                raise TokenFileError("%s: unknown role %r (agent, admin or expert)" % (where, flag))
+        if len(set(flags)) != len(flags):
+            raise TokenFileError("%s: a role is listed twice" % where)
         if digest in by_hash and by_hash[digest].agent_id != agent_id:
             raise TokenFileError("%s: the same token is listed for two agents" % where)
-        by_hash[digest] = Identity(agent_id, len(parts) == 3)
+        agent, admin, expert = _roles(flags)
+        by_hash[digest] = Identity(agent_id, admin, agent=agent, expert=expert)
     return by_hash
 
 
@@ -147,9 +175,11 @@ class TokenStore:
         return self._by_hash.get(hash_token(token))
 
 
-def add_token(path, agent_id, admin=False, token=None):
+def add_token(path, agent_id, admin=False, token=None, expert=False, agent=None):
     """Append a line for a new token (created unless given) to the tokens file, creating
-    the file with mode 0600 if needed, and return the token."""
+    the file with mode 0600 if needed, and return the token. ``expert``: the token has
+    the expert role, and the agent role only if ``agent`` is true (default: an agent
+    token unless it is an expert's)."""
     if not AGENT_ID_RE.match(agent_id):
         raise TokenFileError("agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % agent_id)
     token = token or new_token()
@@ -161,8 +191,13 @@ def add_token(path, agent_id, admin=False, token=None):
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         if fh.tell() == 0:
-            fh.write("# Lighthouse tokens: <agent_id> sha256:<hex of the token> [admin]\n")
-        fh.write("%s %s%s\n" % (agent_id, hash_token(token), " admin" if admin else ""))
+            fh.write("# Lighthouse tokens: <agent_id> sha256:<hex of the token> [agent] [admin] [expert]\n")
+        if agent is None:
+            agent = not expert
+        roles = [r for r, on in (("agent", agent and expert), ("admin", admin), ("expert", expert)) if on]
+        if not agent and not expert:
+            raise TokenFileError("a token needs the agent or the expert role")
+        fh.write("%s %s%s\n" % (agent_id, hash_token(token), "".join(" " + r for r in roles)))
     return token
 
 

@@ -90,10 +90,29 @@ class ServerConfig:
     policy_dirs: tuple = ()              # users' policy directories (.rego, data.json)
     opa_url: str | None = None           # an OPA server instead of the embedded regorus
     policy_processes: int = 2            # regorus worker processes (it holds the GIL)
+    policy_nice: int = 5                 # their niceness above the server's: the fast tiers come first
     policy_deadline: float = 0.05        # seconds the policy tier has for one call
     escalation_deadline: float = 30.0    # seconds all slower tiers have for one call
     escalation_cache_ttl: float = 3600.0  # seconds a slower tier's decision is reused
     escalation_queue: int = 1024         # escalations at once; past it, the fail mode at once
+    # The expert tier (lighthouse.experts): ExpertHub served on the gRPC port. Off unless
+    # asked for here; `lighthouse serve` passes None (automatic: on when the server has no
+    # tokens file, for loopback experts only, or its tokens file has a token with the
+    # expert role) unless given --experts-hub / --no-experts-hub.
+    experts_hub: bool | None = False
+    expert_combine: str = "strict"       # strict (deny > ask > allow) or majority
+    expert_min_confidence: float = 0.0   # answers below it count as ask
+    expert_max_pending: int = 64         # escalations one connected expert holds at most
+    max_experts: int = 256               # experts registered at once
+    expert_heartbeat: float = 5.0        # seconds between the server's heartbeats
+    expert_heartbeat_timeout: float = 15.0  # seconds of silence before an expert is dropped
+    history_sessions: int = 4096         # sessions whose recent decisions are kept for experts
+    # LLM experts run by the server (lighthouse.experts.config): an experts file and/or
+    # the one-expert shortcut (its key in LIGHTHOUSE_LLM_API_KEY).
+    experts_file: str | None = None
+    llm_api: str | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
     # The audit log (lighthouse.audit): an SQLite file recording every decision; None: off.
     # `lighthouse serve` gives the default path (lighthouse.audit.default_audit_path).
     audit_db: str | None = None
@@ -101,6 +120,15 @@ class ServerConfig:
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
     audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
+
+    def hub_enabled(self, tokens=None):
+        """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
+        no tokens file or ``tokens`` (its TokenStore) holds a token with the expert role."""
+        if self.experts_hub is not None:
+            return self.experts_hub
+        if not self.tokens:
+            return True
+        return tokens is not None and any(ident.expert for _, ident in tokens.items())
 
     def address(self, port=None):
         host = self.host
@@ -171,6 +199,14 @@ def check_config(config):
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
+    if config.expert_combine not in ("strict", "majority"):
+        raise ConfigError("--expert-combine must be strict or majority")
+    if not 0.0 <= config.expert_min_confidence <= 1.0:
+        raise ConfigError("--expert-min-confidence must be from 0 to 1")
+    if config.expert_max_pending < 1 or config.max_experts < 1 or config.history_sessions < 1:
+        raise ConfigError("--expert-max-pending, --max-experts and --history-sessions must be at least 1")
+    if not 0 < config.expert_heartbeat < config.expert_heartbeat_timeout:
+        raise ConfigError("--expert-heartbeat must be positive and below --expert-heartbeat-timeout")
     if config.audit_queue < 1:
         raise ConfigError("--audit-queue must be at least 1")
     if not 0 < config.audit_commit_interval <= 1:

@@ -42,6 +42,7 @@ from ..metrics import Stats
 from ..v1 import validation_pb2 as pb
 from ..vocab import (ASK, MISS, OUTCOMES, TIER_CACHE, TIER_CODES, TIER_NAMES, VERDICT_ALLOW, VERDICT_ASK,
                      VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES, outcome_index)
+from ..experts.history import KEEP
 from .config import Limits
 from .wire import Answers, Outcome, finish_decision, settled_bytes
 
@@ -183,6 +184,9 @@ class Decider:
         # (rule_id, generation) -> whether that rule's ask is escalated
         # (EscalationPipeline.escalates_ask); None escalates every ask.
         self.escalate_ask = None
+        # A lighthouse.experts.history.SessionHistory when experts are configured: every
+        # decision of a call naming a session is recorded, for the experts' context.
+        self.history = None
         self.decision_log = decision_log
         # Outcomes at or past this index are logged (every verdict past allow), none without a log.
         self._log_from = outcome_index(VERDICT_ASK, 0) if decision_log is not None else OUTCOMES
@@ -261,6 +265,13 @@ class Decider:
                         out = Committing(rid, out, self.audit.appended)
                 self._decisions[index] += 1
                 self._validation_time.observe(ns)
+                hist = self.history
+                if hist is not None and call.session_id:
+                    # SessionHistory.record, inline.
+                    r = hist.young.get(call.session_id)
+                    if r is None:
+                        r = hist.ring(call.session_id)
+                    r.append((tool, ij if len(ij) <= KEEP else ij[:KEEP], index))
                 if index >= self._log_from:
                     self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                             outcome.reason, ns)
@@ -305,6 +316,8 @@ class Decider:
                                       agent, call.session_id)
                 if hit is not None:
                     v, ns = self._slow_hit(rid, agent, tool, hit, t0, call.session_id, ij, cwd, outcome.generation)
+                    if self.history is not None and call.session_id:
+                        self.history.record(call.session_id, tool, ij, outcome_index(v, TIER_CACHE))
                     out = settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
                                         hit.escalation_id, ns)
                     return Committing(rid, out, self.audit.appended) if self._audit_sync else out
@@ -321,6 +334,12 @@ class Decider:
                 out = Committing(rid, out, self.audit.appended)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
+        hist = self.history
+        if hist is not None and call.session_id:
+            r = hist.young.get(call.session_id)
+            if r is None:
+                r = hist.ring(call.session_id)
+            r.append((tool, ij if len(ij) <= KEEP else ij[:KEEP], index))
         if index >= self._log_from:
             self.decision_log.write(rid, agent, tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
@@ -450,6 +469,8 @@ class Decider:
             if self._audit_sync:
                 await self.audit.wait_committed(self.audit.appended)
         self.stats.decided(v, tier, ns, "escalation")
+        if self.history is not None and pending.session_id:
+            self.history.record(pending.session_id, pending.tool, pending.tool_input, outcome_index(v, tier))
         if v != VERDICT_ALLOW and self.decision_log is not None:
             self.decision_log.write(pending.request_id, pending.agent_id, pending.tool, v, tier, rule_id, reason, ns)
         return settled_bytes(pending.request_id, v, reason, rule_id, tier, pending.generation, escalation_id, ns)

@@ -265,6 +265,9 @@ class ValidatorService:
         ident = tokens.identify(token)
         if ident is None:
             raise CallRejected(UNAUTHENTICATED, "unknown bearer token")
+        if not ident.agent:
+            raise CallRejected(grpc.StatusCode.PERMISSION_DENIED,
+                               "%r has no agent role in the tokens file" % ident.agent_id)
         return token, ident
 
     def recheck_streams(self, tls_changed=False):
@@ -283,6 +286,8 @@ class ValidatorService:
                 ident = tokens.identify(s.token)
                 if ident is None:
                     s.end(UNAUTHENTICATED, "bearer token revoked")
+                elif not ident.agent:
+                    s.end(grpc.StatusCode.PERMISSION_DENIED, "the token lost its agent role")
                 else:
                     s.identity = ident
 

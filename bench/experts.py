@@ -1,0 +1,293 @@
+"""Benchmark of the expert tier under load: escalations to simulated experts over real
+ExpertHub streams beside fast-tier traffic.
+
+Three processes on this machine: the server (``lighthouse serve``'s LighthouseServer with
+ExpertHub and the expert tier; a stand-in policy tier that hands every escalated call on
+with a quorum of 1 or 3, so that no Rego worker takes CPU), the simulated experts
+(``python -m lighthouse.experts.sim``: --experts agents answering ask after a latency
+drawn uniformly from 0.2-2 s, each with its own stream) and this load generator, which
+sends calls at a fixed rate (open loop) on one channel.
+
+The run alternates phases of --phase seconds: "mixed" (--escalated of the calls are
+misses escalated to the experts, --quorum3 of those need three experts) and "fast"
+(fast-tier calls only). The fast-tier calls of the first --settle seconds of a fast phase
+are left out, so that no escalation of the phase before is still in flight.
+
+Figures:
+  fast-tier p99, mixed vs fast phases (target: mixed <= 1.5x fast)
+  escalation overhead: an escalated call's latency at the client minus the longest time
+  one of its experts slept (each simulated expert says it in its reason); the rest is
+  the server, the hub, the streams, the SDK and the client (target: p99 <= 5 ms)
+
+    .venv/bin/python bench/experts.py                 # ~40 s, table
+    .venv/bin/python bench/experts.py --json --duration 6 --rate 40 --phase 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import pathlib
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SLEPT = re.compile(r"slept ([0-9.]+) ms")
+WS = "/home/dev/app"
+FAST = ["ls -la", "git status", "cat README.md", "grep -rn TODO src", "git diff --stat", "pytest -q tests"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ the server process
+
+
+def serve(port, deadline, metrics_port=0):
+    """The server of the benchmark: LighthouseServer with ExpertHub, whose policy stage
+    is a stand-in that hands each call on with the quorum its command asks for."""
+    from lighthouse.escalation import Stage, TierAnswer
+    from lighthouse.server.app import LighthouseServer, ServerConfig, run_loop, setup_logging
+
+    class HandOn:
+        name = "policy"
+
+        async def decide(self, esc):
+            q = 3 if esc.tool_input.get("command", "").startswith("zzq3") else 1
+            return TierAnswer("ask", "bench: experts decide", "policy:bench", escalate=True, category="bench",
+                              quorum=q)
+
+    class BenchServer(LighthouseServer):
+        async def _policy_stage(self, rules):
+            return Stage(HandOn(), kind="policy", backend="bench")
+
+    setup_logging(30)
+    config = ServerConfig(port=port, metrics_port=metrics_port, local_socket=False, policy=True, experts_hub=True,
+                          escalation_deadline=deadline, rate_limit=0, admin_token_file=os.devnull + ".lh")
+    server = BenchServer(config)
+    server._write_admin_secret = False
+    run_loop(server.run(ready=lambda p: print("ready", p, flush=True)))
+
+
+# ------------------------------------------------------------------ the load
+
+
+def pct(values, p):
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc), or None."""
+    try:
+        fields = pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def load(args, address, pids=()):
+    import grpc
+
+    from lighthouse.v1 import validation_pb2 as pb
+    from lighthouse.v1 import validation_pb2_grpc
+
+    rng = random.Random(args.seed)
+    counter = itertools.count()
+    fast = {"mixed": [], "fast": []}
+    overhead, escalated_ms, slept_ms, verdicts, tiers = [], [], [], {}, {}
+    quorums = {1: 0, 3: 0}
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = validation_pb2_grpc.ValidatorStub(channel)
+        # Warm up: the rules' cache and the connection.
+        for cmd in FAST:
+            await stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": cmd}), cwd=WS))
+
+        async def one(kind, phase, cmd, phase_start):
+            t0 = time.perf_counter()
+            d = await stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": cmd}), cwd=WS,
+                                                session_id="bench-%d" % (hash(cmd) % 50)), timeout=60)
+            ms = (time.perf_counter() - t0) * 1000
+            tiers[d.tier] = tiers.get(d.tier, 0) + 1
+            if kind == "fast":
+                if phase == "mixed" or t0 - phase_start >= args.settle:
+                    fast[phase].append(ms)
+                return
+            verdicts[d.verdict] = verdicts.get(d.verdict, 0) + 1
+            slept = [float(x) for x in SLEPT.findall(d.reason)]
+            if d.tier == pb.TIER_EXPERT and slept:
+                overhead.append(ms - max(slept))
+                escalated_ms.append(ms)
+                slept_ms.append(max(slept))
+
+        tasks = set()
+        start = time.perf_counter()
+        interval = 1.0 / args.rate
+        n = 0
+        # CPU time of the server and the experts per phase: what escalations cost them.
+        cpu = {"mixed": [0.0] * len(pids), "fast": [0.0] * len(pids)}
+        wall = {"mixed": 0.0, "fast": 0.0}
+        last_phase, last_cpu, last_t = None, [cpu_seconds(p) for p in pids], start
+        while True:
+            now = time.perf_counter()
+            elapsed = now - start
+            k = int(elapsed // args.phase)
+            phase = "mixed" if k % 2 == 0 else "fast"
+            if phase != last_phase or elapsed >= args.duration:
+                if last_phase is not None:
+                    c = [cpu_seconds(p) for p in pids]
+                    for i, (a, b) in enumerate(zip(last_cpu, c)):
+                        if a is not None and b is not None:
+                            cpu[last_phase][i] += b - a
+                    wall[last_phase] += now - last_t
+                    last_cpu, last_t = c, now
+                last_phase = phase
+            if elapsed >= args.duration:
+                break
+            phase_start = start + k * args.phase
+            if phase == "mixed" and rng.random() < args.escalated:
+                q3 = rng.random() < args.quorum3
+                quorums[3 if q3 else 1] += 1
+                cmd, kind = "%s-%d --flag" % ("zzq3" if q3 else "zzq1", next(counter)), "escalated"
+            else:
+                cmd, kind = rng.choice(FAST), "fast"
+            t = asyncio.ensure_future(one(kind, phase, cmd, phase_start))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
+        if tasks:
+            await asyncio.gather(*tasks)
+    return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall)
+
+
+def _server_means(mport):
+    """Mean times (ms) from the server's histograms: expert answer, expert tier, escalated call."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    sums = {}
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            key = None
+            if smp.name.startswith("lighthouse_expert_answer_seconds_"):
+                key = "expert_answer"
+            elif smp.name.startswith("lighthouse_decision_duration_seconds_") and \
+                    smp.labels.get("operation") in ("expert_escalation", "escalation"):
+                key = smp.labels["operation"]
+            if key and smp.name.endswith(("_sum", "_count")):
+                part = "sum" if smp.name.endswith("_sum") else "count"
+                sums.setdefault(key, {"sum": 0.0, "count": 0.0})[part] += smp.value
+    return {k: (v["sum"] / v["count"] * 1000 if v["count"] else None) for k, v in sums.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=36.0, help="seconds of load (default 36)")
+    p.add_argument("--phase", type=float, default=6.0, help="seconds per phase (default 6)")
+    p.add_argument("--settle", type=float, default=2.5,
+                   help="seconds of a fast phase left out while escalations finish (default 2.5)")
+    p.add_argument("--rate", type=float, default=300.0, help="calls per second (default 300)")
+    p.add_argument("--escalated", type=float, default=0.2, help="share of mixed-phase calls escalated (0.2)")
+    p.add_argument("--quorum3", type=float, default=0.1, help="share of escalations needing 3 experts (0.1)")
+    p.add_argument("--experts", type=int, default=6, help="simulated experts (default 6)")
+    p.add_argument("--latency", default="uniform:0.2,2", help="the experts' latency (default uniform:0.2,2)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--deadline", type=float, default=30.0, help=argparse.SUPPRESS)
+    p.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        return serve(args.serve, args.deadline, args.metrics_port)
+    from lighthouse.server.app import run_loop
+
+    port, mport = free_port(), free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--metrics-port", str(mport)],
+                              stdout=subprocess.PIPE, env=env, text=True)
+    experts = None
+    try:
+        line = server.stdout.readline()
+        if not line.startswith("ready"):
+            raise SystemExit("the server did not start")
+        experts = subprocess.Popen([sys.executable, "-m", "lighthouse.experts.sim", "--server", "127.0.0.1:%d" % port,
+                                    "--id", "sim", "--count", str(args.experts), "--latency", args.latency,
+                                    "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(2.0)                 # the experts connect
+        fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall) = run_loop(
+            load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
+        server_means = _server_means(mport)
+    finally:
+        for proc in (experts, server):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    p99_mixed, p99_fast = pct(fast["mixed"], 99), pct(fast["fast"], 99)
+    report = {
+        "calls": n, "rate": args.rate, "escalated_share": args.escalated, "quorum3_share": args.quorum3,
+        "experts": args.experts, "latency": args.latency,
+        "escalations": {"sent": quorums[1] + quorums[3], "quorum1": quorums[1], "quorum3": quorums[3],
+                        "decided_by_experts": len(overhead), "verdicts": verdicts},
+        "fast_tier_ms": {phase: {"count": len(v), "p50": pct(v, 50), "p99": pct(v, 99)} for phase, v in fast.items()},
+        "fast_p99_ratio": (p99_mixed / p99_fast) if p99_mixed and p99_fast else None,
+        "overhead_ms": {"count": len(overhead), "p50": pct(overhead, 50), "p99": pct(overhead, 99),
+                        "max": max(overhead) if overhead else None,
+                        "mean": statistics.fmean(overhead) if overhead else None},
+        "escalated_ms": {"p50": pct(esc_ms, 50), "p99": pct(esc_ms, 99),
+                         "mean": statistics.fmean(esc_ms) if esc_ms else None,
+                         "mean_slept": statistics.fmean(slept_ms) if slept_ms else None},
+        # Means from the server's /metrics, to tell where the overhead goes: an expert's
+        # answer time as the server sees it (send to answer), the expert tier's time, and
+        # an escalated call's time in the server (from arrival to answer).
+        "server_means_ms": server_means,
+        # CPU (ms) per escalation: the CPU rate of a mixed phase minus that of a fast
+        # phase, over the escalations of the mixed phases.
+        "cpu_ms_per_escalation": {
+            who: ((cpu["mixed"][i] - cpu["fast"][i] * wall["mixed"] / wall["fast"]) * 1000
+                  / (quorums[1] + quorums[3])) if wall["fast"] and (quorums[1] + quorums[3]) else None
+            for i, who in enumerate(("server", "experts"))},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    f = report["fast_tier_ms"]
+    print("calls %d at %g/s; %d escalated (%d need 3 experts), %d decided by experts" % (
+        n, args.rate, report["escalations"]["sent"], quorums[3], len(overhead)))
+    print("fast-tier p50/p99 ms: mixed %.2f / %.2f, fast-only %.2f / %.2f; p99 ratio %.2f (target <= 1.5)" % (
+        f["mixed"]["p50"], f["mixed"]["p99"], f["fast"]["p50"], f["fast"]["p99"], report["fast_p99_ratio"]))
+    o = report["overhead_ms"]
+    print("escalation overhead ms (beyond the slowest needed expert): p50 %.2f, p99 %.2f, max %.2f "
+          "(target p99 <= 5)" % (o["p50"], o["p99"], o["max"]))
+    c = report["cpu_ms_per_escalation"]
+    print("CPU per escalation: server %.2f ms, experts %.2f ms" % (c["server"] or 0, c["experts"] or 0))
+    m = report["server_means_ms"]
+    print("server means ms: expert answer (send to answer) %s, expert tier %s, escalated call in the server %s"
+          % tuple("%.1f" % m[k] if m.get(k) is not None else "-"
+                  for k in ("expert_answer", "expert_escalation", "escalation")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
