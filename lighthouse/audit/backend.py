@@ -27,7 +27,7 @@ class Query:
     """Which records to read. Empty fields match everything; times are Unix nanoseconds
     (``since`` inclusive, ``until`` exclusive); ``after_seq`` skips records up to that
     sequence number; ``limit`` 0 means no limit; ``newest_first`` orders by descending
-    sequence number (the limit then keeps the newest)."""
+    time, then sequence number (the limit then keeps the newest)."""
 
     agent_id: str = ""
     session_id: str = ""
