@@ -55,7 +55,7 @@ def run(args):
             port, mport = free_port(), free_port()
             db = os.path.join(tmp, "%s.db" % mode)
             argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
-                    "--no-socket", "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy",
+                    "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
                     "--rate-limit", "0"] + [a.format(db=db) for a in extra]
             servers[mode] = Server(mode, argv, port, mport, env=env)
         phases = [p for p in args.phases.split(",") if p]
@@ -65,6 +65,7 @@ def run(args):
         except ImportError:
             runner = asyncio.run
         report["servers"] = runner(measure(servers, phases, args, calls))
+        report["refused"] = {mode: _refused(srv) for mode, srv in servers.items()}
     finally:
         for srv in servers.values():
             srv.stop()
@@ -81,6 +82,21 @@ def run(args):
         report["query"] = query_times(tmp, args.query_records)
     shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _refused(srv):
+    """Calls the server refused over the whole run (its /metrics): the audit log's full
+    queue, and every error. A batch's refused calls are answers inside a successful RPC,
+    which the load generator counts as answered."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10).read().decode()
+    out = {"audit_queue_full": 0, "errors": 0}
+    for line in text.splitlines():
+        if line.startswith("lighthouse_audit_refused_total"):
+            out["audit_queue_full"] += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("lighthouse_errors_total{"):
+            out["errors"] += int(float(line.rsplit(" ", 1)[1]))
+    return out
 
 
 def query_times(tmp, n):
@@ -128,6 +144,9 @@ def print_table(report):
             print("%-7s %-8s %10.0f %8.2f %8.2f %13s %6d %9s" % (
                 phase, mode, r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
                 "%.3f" % ratios[mode] if mode in ratios else "-"))
+    for mode, r in report.get("refused", {}).items():
+        print("%s server: %d calls refused in all, %d of them for the audit log's full queue"
+              % (mode, r["errors"], r["audit_queue_full"]))
     for mode, log in report["logs"].items():
         print("%s log: %d records, chain %s" % (mode, log["records"], "verifies" if log["verifies"] else "BROKEN"))
     q = report.get("query")
