@@ -356,13 +356,14 @@ def run(args):
         servers["null"] = Server("null", [sys.executable, __file__, "--null-server", str(port),
                                           "--helper-nice", str(args.helper_nice)], port, env=env)
         port, mport = free_port(), free_port()
-        # The fast tiers alone: a miss gets the fail mode at once, as the null server
+        # The fast tiers alone, without the audit log: a miss gets the fail mode at once, as the null server
         # answers at once (the slower tiers are measured by bench/escalation.py and
         # bench/policy.py).
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port),
                 "--metrics-port", str(mport), "--no-socket", "--workers", str(args.workers),
                 "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy",
-                "--no-experts-hub"]
+                "--no-experts-hub",
+                "--no-audit"]      # the audit log's cost is measured by bench/audit.py
         if args.no_cache:
             argv += ["--cache-size", "0"]
         servers["lighthouse"] = Server("lighthouse", argv, port, mport, env=env)

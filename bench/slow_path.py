@@ -184,7 +184,8 @@ def run(args):
     argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
             "--no-socket", "--rate-limit", "0", "--policy-processes", str(args.policy_processes),
             "--policy-nice", str(args.policy_nice),
-            "--admin-token-file", str(pathlib.Path(tmp.name) / "admin-token")]
+            "--admin-token-file", str(pathlib.Path(tmp.name) / "admin-token"),
+            "--audit-db", str(pathlib.Path(tmp.name) / "audit.db")]
     server = Server("lighthouse", argv, port, mport)
     try:
         results, deltas, fail_mode = asyncio.run(measure(args, server, fast, slow))

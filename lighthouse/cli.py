@@ -415,6 +415,11 @@ def cmd_serve(args):
     if not 0 < args.input_window <= args.max_input:
         print("lighthouse serve: --input-window must be positive and at most --max-input", file=sys.stderr)
         return EXIT_USAGE
+    if args.no_audit and (args.audit_db or args.audit_sync):
+        print("lighthouse serve: --no-audit goes with neither --audit-db nor --audit-sync", file=sys.stderr)
+        return EXIT_USAGE
+    from .audit.sqlite import default_audit_path
+    audit_db = None if args.no_audit else os.path.abspath(args.audit_db or default_audit_path())
     setup_logging(getattr(logging, args.log_level.upper()), "supervisor" if args.workers > 1 else "lighthouse")
     config = ServerConfig(
         host=args.host, port=args.port, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
@@ -436,7 +441,9 @@ def cmd_serve(args):
         expert_min_confidence=args.expert_min_confidence, expert_max_pending=args.expert_max_pending,
         max_experts=args.max_experts, expert_heartbeat=args.expert_heartbeat,
         expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
-        experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model)
+        experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
+        audit_db=audit_db, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
+        audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -698,6 +705,21 @@ def build_parser():
     p.add_argument("--decision-log", metavar="PATH",
                    help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "
                         "verdict, tier, rule_id, reason, decision_ns) to PATH, reopened on SIGHUP; - for stderr")
+    audit = p.add_argument_group("the audit log: every decision answered, hash-chained (see `lighthouse audit`)")
+    audit.add_argument("--audit-db", metavar="PATH",
+                       help="the SQLite audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
+                            "~/.local/share/lighthouse/audit.db; created owner-only)")
+    audit.add_argument("--no-audit", action="store_true", help="record no decision")
+    audit.add_argument("--audit-sync", action="store_true",
+                       help="answer a call only once its record is committed and fsynced (group commit); "
+                            "default: answered first, committed within --audit-commit-interval")
+    audit.add_argument("--audit-commit-interval", type=float, default=0.005, metavar="SECONDS",
+                       help="the longest a record waits for its commit in the default mode (default 0.005)")
+    audit.add_argument("--audit-queue", type=int, default=65536, metavar="N",
+                       help="records waiting for the writer at most; past it calls get RESOURCE_EXHAUSTED "
+                            "(default 65536)")
+    audit.add_argument("--audit-max-input", type=int, default=4096, metavar="BYTES",
+                       help="bytes of a tool input kept in a record (default 4096; the whole input is hashed)")
     _add_policy_args(p)
     tier = _add_tier_args(p, VERDICTS)
     tier.add_argument("--opa-url", metavar="URL",
@@ -795,6 +817,9 @@ def build_parser():
         p.add_argument("--json", action="store_true", help="the answer as JSON")
         p.set_defaults(func=cmd_admin)
 
+    from .audit.cli import add_audit_parser
+    add_audit_parser(sub)
+
     p = sub.add_parser("info", help="version, implementation (compiled or pure), rules, local socket")
     p.add_argument("--json", action="store_true")
     p.add_argument("--socket-path", action="store_true",
@@ -815,7 +840,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if args.cmd in ("rules", "hook", "tokens", "admin"):
+        if args.cmd in ("rules", "hook", "tokens", "admin", "audit"):
             parser.parse_args([args.cmd, "--help"])
         parser.print_help()
         return EXIT_USAGE

@@ -22,6 +22,11 @@ Exported (names as Prometheus sees them):
   ``lighthouse_policy_reloads_total{result}``, ``lighthouse_workers``, ``lighthouse_info``.
 - ``lighthouse_tier_hit_ratio{tier}``: memory (the decision cache), policy and expert
   (the slow tiers' cache of their decisions).
+- With the audit log (lighthouse.audit): ``lighthouse_audit_records_total`` (committed),
+  ``lighthouse_audit_commits_total``, ``lighthouse_audit_refused_total`` (calls refused
+  because its queue was full), ``lighthouse_audit_errors_total`` (failed commits,
+  retried), ``lighthouse_audit_queue`` (records not yet committed),
+  ``lighthouse_audit_failing``.
 - With slow tiers, the escalation pipeline's families (lighthouse.escalation.stats:
   escalations by tier and outcome, fail-mode answers by cause, queue depth, in-flight
   escalations, circuit state per backend, ...), and ``operation="policy"`` and
@@ -95,6 +100,8 @@ class Stats:
         # The escalation pipeline's counters (lighthouse.escalation.EscalationStats), when
         # the server has slow tiers; its duration histograms are also in decision_time.
         self.escalation = None
+        # The audit log's writer (lighthouse.audit.writer.AuditLog), when the server has one.
+        self.audit = None
 
     def decided(self, verdict, tier, ns, operation="validation"):
         """One decision: verdict and tier are the proto enum values."""
@@ -121,6 +128,7 @@ class Stats:
             "reloads": dict(self.reloads),
             "policy": dict(self.policy_info()),
             "escalation": self.escalation.snapshot() if self.escalation is not None else None,
+            "audit": self.audit.snapshot() if self.audit is not None else None,
         }
 
 
@@ -155,6 +163,9 @@ def merge_snapshots(snaps):
         for k in ("generation", "rules"):
             if k in q:
                 p[k] = min(p.get(k, q[k]), q[k])
+    audits = [s["audit"] for s in snaps if s.get("audit")]
+    if audits:
+        out["audit"] = {k: sum(a.get(k, 0) for a in audits) for k in audits[0]}
     out["workers"] = max(out["workers"], len(snaps))
     if any(s.get("escalation") for s in snaps):
         from .escalation.stats import merge_snapshots as merge_escalation
@@ -271,6 +282,20 @@ class StatsCollector:
         if escalation:
             from .escalation.stats import families as escalation_families
             yield from escalation_families(escalation)
+        audit = snap.get("audit")
+        if audit:
+            yield CounterMetricFamily("lighthouse_audit_records", "Decisions committed to the audit log",
+                                      value=audit["committed"])
+            yield CounterMetricFamily("lighthouse_audit_commits", "Audit log commits (each a batch of records)",
+                                      value=audit["batches"])
+            yield CounterMetricFamily("lighthouse_audit_refused", "Calls refused (RESOURCE_EXHAUSTED) because "
+                                      "the audit log's queue was full", value=audit["refused"])
+            yield CounterMetricFamily("lighthouse_audit_errors", "Audit log commits that failed (retried)",
+                                      value=audit["errors"])
+            yield GaugeMetricFamily("lighthouse_audit_queue", "Records waiting for the audit log's writer",
+                                    value=audit["queue"])
+            yield GaugeMetricFamily("lighthouse_audit_failing", "Processes whose audit log commits are failing",
+                                    value=audit["failing"])
         fam = GaugeMetricFamily("lighthouse_info", "Version and hot-path implementation",
                                 labels=["version", "implementation"])
         fam.add_metric([self.version, policy.get("implementation", "")], 1)

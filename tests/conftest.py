@@ -3,7 +3,9 @@ parametrized over the pure twin and the compiled module, so every test runs on b
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import pathlib
 import shutil
 import tempfile
@@ -19,6 +21,12 @@ if not CORPUS.exists():
 
 # The server fixtures (rules_dir, pki) of serverkit are available to every test file.
 pytest_plugins = ["serverkit"]
+
+# `lighthouse serve` records its decisions under the user's data directory unless told
+# otherwise: the servers the tests start write to a private one instead.
+_DATA_HOME = tempfile.mkdtemp(prefix="lh-test-data-")
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
+atexit.register(shutil.rmtree, _DATA_HOME, True)
 
 IMPLS = _fast.implementations()
 if _fast.NO_EXTENSIONS:

@@ -338,7 +338,14 @@ class EscalationPipeline:
                                floor=floor, use_cache=use_cache)
             if out is None:
                 return None
-            return EscalationResult(out.verdict, out.reason, out.rule_id, out.tier, out.escalation_id)
+            # The audit record's trail: how the pipeline settled it (the tier that answered,
+            # the fail mode's cause, the category a tier routed it under).
+            step = {"tier": out.tier, "verdict": out.verdict, "decided_by": out.rule_id}
+            if out.cause:
+                step["cause"] = out.cause
+            if out.category:
+                step["category"] = out.category
+            return EscalationResult(out.verdict, out.reason, out.rule_id, out.tier, out.escalation_id, (step,))
 
         return escalate
 

@@ -24,6 +24,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, _fast
+from ..audit.backend import AuditError
+from ..audit.writer import AuditLog
 from ..errors import ConfigError, ReloadError, ReloadThrottled, RuleError, TokenFileError
 from ..policy.engine import PolicyError
 from ..metrics import Stats, start_metrics_server
@@ -141,9 +143,15 @@ class LighthouseServer:
                                                 max_input=config.limits.max_input_json)
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
+        self.audit = None
+        if config.audit_db:
+            self.audit = AuditLog(config.audit_db, sync=config.audit_sync,
+                                  max_queue=config.audit_queue, commit_interval=config.audit_commit_interval,
+                                  worker=worker, max_input=config.audit_max_input)
+            self.stats.audit = self.audit
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
                                rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl,
-                               decision_log=self.decision_log)
+                               decision_log=self.decision_log, audit=self.audit)
         self.stats.policy_info = self._policy_info
         self.validator_service = ValidatorService(self.decider, self.tokens)
         self.health = health.aio.HealthServicer()
@@ -322,14 +330,22 @@ class LighthouseServer:
         config = self.config
         if self._stopping is None:
             self._stopping = asyncio.Event()
+        started_audit = self.audit is not None and not self.audit.started
+        if started_audit:
+            try:
+                self.audit.start()
+            except AuditError as e:
+                raise OSError("--audit-db: %s" % e) from None
         started_policy = (config.policy or self.expert_tier_enabled) and self.decider.escalator is None
-        if started_policy:
-            await self._start_policy()
         try:
+            if started_policy:
+                await self._start_policy()
             return await self._start_serving()
         except BaseException:
             if started_policy:      # no policy worker outlives a server that did not start
                 await self._stop_policy()
+            if started_audit:
+                await self.audit.close(summary=False)
             raise
 
     async def _start_serving(self):
@@ -547,6 +563,9 @@ class LighthouseServer:
             self.hub.close()
         await server.stop(max(deadline - loop.time(), 0.1))
         await self._stop_policy()
+        if self.audit is not None:
+            # Every call is answered or cancelled now: commit every record queued.
+            await self.audit.close()
         if self._write_admin_secret:
             self.admin_secret.remove()
         if self._metrics is not None:

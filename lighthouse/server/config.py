@@ -113,6 +113,13 @@ class ServerConfig:
     llm_api: str | None = None
     llm_url: str | None = None
     llm_model: str | None = None
+    # The audit log (lighthouse.audit): an SQLite file recording every decision; None: off.
+    # `lighthouse serve` gives the default path (lighthouse.audit.default_audit_path).
+    audit_db: str | None = None
+    audit_sync: bool = False             # answer a call only once its record is committed
+    audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
+    audit_commit_interval: float = 0.005  # seconds between commits in the default mode
+    audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
@@ -200,6 +207,14 @@ def check_config(config):
         raise ConfigError("--expert-max-pending, --max-experts and --history-sessions must be at least 1")
     if not 0 < config.expert_heartbeat < config.expert_heartbeat_timeout:
         raise ConfigError("--expert-heartbeat must be positive and below --expert-heartbeat-timeout")
+    if config.audit_queue < 1:
+        raise ConfigError("--audit-queue must be at least 1")
+    if not 0 < config.audit_commit_interval <= 1:
+        raise ConfigError("--audit-commit-interval must be more than 0 and at most 1 second")
+    if config.audit_max_input < 0:
+        raise ConfigError("--audit-max-input must not be negative")
+    if config.audit_sync and not config.audit_db:
+        raise ConfigError("--audit-sync needs the audit log (it is off with --no-audit)")
     if config.fallback not in VERDICTS:
         raise ConfigError("fallback must be allow, ask or deny")
     if config.fallback == "allow":

@@ -35,6 +35,7 @@ from time import perf_counter_ns
 
 import grpc
 
+from ..audit.writer import Committing
 from ..bounds import path_problem
 from ..errors import CallRejected
 from ..metrics import Stats
@@ -43,7 +44,7 @@ from ..vocab import (ASK, MISS, OUTCOMES, TIER_CACHE, TIER_CODES, TIER_NAMES, VE
                      VERDICT_CODES, VERDICT_DENY, VERDICT_NAMES, outcome_index)
 from ..experts.history import KEEP
 from .config import Limits
-from .wire import Answers, finish_decision, settled_bytes
+from .wire import Answers, Outcome, finish_decision, settled_bytes
 
 __all__ = ["Decider", "Limits", "CallRejected", "Pending", "EscalationResult",
            "VERDICT_CODES", "TIER_CODES"]
@@ -58,16 +59,19 @@ FRONT_MAX_INPUT = 2048      # longer input_json texts only go through the Valida
 
 class EscalationResult:
     """What a slower tier answers: verdict "allow"/"ask"/"deny", reason, rule_id, tier
-    ("policy" or "expert") and the escalation id it was filed under."""
+    ("policy" or "expert") and the escalation id it was filed under; ``trail``, the steps
+    of the escalation (JSON-encodable items, e.g. one dict per tier asked with its answer
+    and time), is written in the call's audit record."""
 
-    __slots__ = ("verdict", "reason", "rule_id", "tier", "escalation_id")
+    __slots__ = ("verdict", "reason", "rule_id", "tier", "escalation_id", "trail")
 
-    def __init__(self, verdict, reason, rule_id="", tier="expert", escalation_id=""):
+    def __init__(self, verdict, reason, rule_id="", tier="expert", escalation_id="", trail=()):
         self.verdict = verdict
         self.reason = reason
         self.rule_id = rule_id
         self.tier = tier
         self.escalation_id = escalation_id
+        self.trail = trail
 
 
 class Pending:
@@ -79,7 +83,8 @@ class Pending:
     for a miss, the rule's ask for an ask)."""
 
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
-                 "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns")
+                 "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns",
+                 "source", "input_json")
 
     def __init__(self, call, agent_id, tool_input, outcome, started_ns):
         v, tier, reason, rule_id, generation, verdict = outcome
@@ -98,6 +103,8 @@ class Pending:
         self.tier = tier
         self.reason_out = reason
         self.started_ns = started_ns
+        self.source = "local" if call.__class__ is _LocalCall else "grpc"
+        self.input_json = call.input_json or tool_input      # the text the audit log keeps
 
 
 class _LocalCall:
@@ -148,10 +155,18 @@ class Decider:
     the raw-request front of tier 0 keeps too (its size follows the Validator's cache).
     ``decision_log``: a :class:`~lighthouse.server.decisionlog.DecisionLog` that gets every
     decision but an allow.
+
+    ``audit``: a started :class:`~lighthouse.audit.writer.AuditLog` that gets every
+    decision answered (cache hits, escalations settled, the local socket's), queued on
+    the event loop as one tuple (lighthouse.audit.record.make_row) before the decision
+    is counted; a full queue refuses the call (CallRejected RESOURCE_EXHAUSTED). In its
+    sync mode an answer is held until its record is committed: ``decide`` then returns a
+    :class:`~lighthouse.audit.writer.Committing` instead of bytes, which the front ends
+    await through :meth:`settle` like a Pending.
     """
 
     def __init__(self, validator, stats=None, *, fallback="ask", limits=None, rate_limiter=None,
-                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0, decision_log=None):
+                 escalator=None, escalation_timeout=2.0, cache_ttl=300.0, decision_log=None, audit=None):
         if fallback not in VERDICT_CODES:
             raise ValueError("fallback must be allow, ask or deny, not %r" % (fallback,))
         self.validator = validator
@@ -194,6 +209,9 @@ class Decider:
         self._check_small = validator.check_small
         self._decisions = self.stats.decisions
         self._validation_time = self.stats.decision_time["validation"]
+        self.audit = audit
+        self._audit = audit.record if audit is not None else None
+        self._audit_sync = audit is not None and audit.sync
 
     # ----------------------------------------------------------- the decision
 
@@ -241,6 +259,10 @@ class Decider:
                     agent = self._authorize(agent, identity)
                 self.front_hits += 1
                 out, ns = finish_decision(rid, body, t0)
+                if self._audit is not None:
+                    self._audit((t0, "grpc", rid, agent, call.session_id, tool, ij, cwd, outcome, ns, "", ()))
+                    if self._audit_sync:
+                        out = Committing(rid, out, self.audit.appended)
                 self._decisions[index] += 1
                 self._validation_time.observe(ns)
                 hist = self.history
@@ -293,11 +315,12 @@ class Decider:
                 hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id,
                                       agent, call.session_id)
                 if hit is not None:
-                    v, ns = self._slow_hit(rid, agent, tool, hit, t0)
+                    v, ns = self._slow_hit(rid, agent, tool, hit, t0, call.session_id, ij, cwd, outcome.generation)
                     if self.history is not None and call.session_id:
                         self.history.record(call.session_id, tool, ij, outcome_index(v, TIER_CACHE))
-                    return settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
-                                         hit.escalation_id, ns)
+                    out = settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
+                                        hit.escalation_id, ns)
+                    return Committing(rid, out, self.audit.appended) if self._audit_sync else out
             return Pending(call, agent, tool_input, outcome, t0)
         # A rule's ask kept from the escalator stays out of the front: whether asks are
         # escalated can change while the entry lives (experts connecting).
@@ -305,6 +328,10 @@ class Decider:
                 and (self.escalator is None or outcome.raw != ASK):
             self._remember(key, d, fb, t0)
         out, ns = finish_decision(rid, body, t0)
+        if self._audit is not None:
+            self._audit((t0, "grpc", rid, agent, call.session_id, tool, ij, cwd, outcome, ns, "", ()))
+            if self._audit_sync:
+                out = Committing(rid, out, self.audit.appended)
         self._decisions[index] += 1
         self._validation_time.observe(ns)
         hist = self.history
@@ -323,12 +350,16 @@ class Decider:
         ask does); one that does not is answered at once, as the rule's ask."""
         return self.escalate_ask is None or self.escalate_ask(outcome.rule_id, outcome.generation)
 
-    def _slow_hit(self, rid, agent, tool, hit, t0):
-        """Count and log the answer to a call a slow tier has decided before (a
+    def _slow_hit(self, rid, agent, tool, hit, t0, session, tool_input, cwd, generation, source="grpc"):
+        """Count, audit and log the answer to a call a slow tier has decided before (a
         CachedDecision of the escalation pipeline, under the call's generation): tier
         CACHE, the deciding tier's verdict, reason and rule id. Returns (verdict, ns)."""
         v = VERDICT_CODES[hit.verdict]
         ns = perf_counter_ns() - t0
+        if self._audit is not None:
+            self._audit((t0, source, rid, agent, session, tool, tool_input, cwd,
+                         Outcome(v, TIER_CACHE, hit.reason, hit.rule_id, generation, hit.verdict), ns,
+                         hit.escalation_id, ()))
         self._decisions[outcome_index(v, TIER_CACHE)] += 1
         self._validation_time.observe(ns)
         if v != VERDICT_ALLOW and self.decision_log is not None:
@@ -365,19 +396,30 @@ class Decider:
                 hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
                                       outcome.rule_id, call.agent_id, call.session_id)
                 if hit is not None:
-                    self._slow_hit("", call.agent_id, call.tool, hit, t0)
-                    return {"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id, "tier": "cache",
-                            "generation": outcome.generation}
+                    self._slow_hit("", call.agent_id, call.tool, hit, t0, call.session_id, d["input"], call.cwd,
+                                   outcome.generation, "local")
+                    return self._local_answer({"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id,
+                                               "tier": "cache", "generation": outcome.generation})
             pending = Pending(call, call.agent_id, d["input"], outcome, t0)
             return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
+        if self._audit is not None:
+            self._audit((t0, "local", "", call.agent_id, call.session_id, call.tool, d["input"], call.cwd, outcome,
+                         ns, "", ()))
         self._decisions[index] += 1
         self._validation_time.observe(ns)
         if index >= self._log_from:
             self.decision_log.write("", call.agent_id, call.tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
-        return {"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason, "rule_id": outcome.rule_id,
-                "tier": TIER_NAMES[outcome.tier], "generation": outcome.generation}
+        return self._local_answer({"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason,
+                                   "rule_id": outcome.rule_id, "tier": TIER_NAMES[outcome.tier],
+                                   "generation": outcome.generation})
+
+    def _local_answer(self, answer):
+        """The local socket's answer, held until its record is committed in sync mode."""
+        if not self._audit_sync:
+            return answer
+        return self.settle(Committing("", answer, self.audit.appended))
 
     def progress(self, pending):
         """What a client waiting for ``pending`` is told while the escalator decides:
@@ -396,7 +438,11 @@ class Decider:
     async def settle(self, pending):
         """Await the escalator for a Pending call and return the serialized Decision;
         the fast path's own answer (the fail-mode verdict for a miss) when the escalator
-        declines, fails or runs out of time: never a silent allow."""
+        declines, fails or runs out of time: never a silent allow. For a Committing
+        (sync audit), await the commit of its record and return its answer."""
+        if pending.__class__ is Committing:
+            await self.audit.wait_committed(pending.ticket)
+            return pending.answer
         v, tier, reason, rule_id, escalation_id = pending.v, pending.tier, pending.reason_out, pending.rule_id, ""
         # asyncio.timeout, not wait_for: awaiting the escalator in this task saves a task
         # and a turn of the event loop per escalation.
@@ -422,6 +468,13 @@ class Decider:
                 log.error("escalator answered an invalid verdict/tier: %r/%r", result.verdict, result.tier)
                 reason += "; escalation answered no valid verdict"
         ns = perf_counter_ns() - pending.started_ns
+        if self._audit is not None:
+            self._audit((pending.started_ns, pending.source, pending.request_id, pending.agent_id, pending.session_id,
+                         pending.tool, pending.input_json, pending.cwd,
+                         Outcome(v, tier, reason, rule_id, pending.generation, ""), ns, escalation_id,
+                         result.trail if result is not None else ()))
+            if self._audit_sync:
+                await self.audit.wait_committed(self.audit.appended)
         self.stats.decided(v, tier, ns, "escalation")
         if self.history is not None and pending.session_id:
             self.history.record(pending.session_id, pending.tool, pending.tool_input, outcome_index(v, tier))

@@ -158,7 +158,9 @@ async def _answer(line, decide, writer):
     except Exception as e:
         return _failed(e, call, rid)
     if inspect.isawaitable(result):
-        if progress:
+        # An awaitable without ``progress`` is no escalation (an answer held for its audit
+        # record's commit, lighthouse.server.core.Decider): no pending line.
+        if progress and getattr(result, "progress", None) is not None:
             await _say_pending(result, rid, writer)
         try:
             result = await result
@@ -228,8 +230,9 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
     or None) and returns ``verdict`` (allow/ask/deny), ``reason``, ``rule_id``, ``tier`` and
     ``generation``. When the call goes to a slower tier, decide() returns an awaitable,
     whose ``progress`` attribute (a dict: ``deadline``, ``fallback``, ``reason``,
-    ``rule_id``), if it has one, makes the pending line sent to a client that asked for
-    it (``"progress": true``, see lighthouse.localsock). A decide() that raises or
+    ``rule_id``) makes the pending line sent to a client that asked for it
+    (``"progress": true``, see lighthouse.localsock); an awaitable without one sends
+    none. A decide() that raises or
     returns no valid verdict gives the client an error, never an allow: an exception with
     a status ``code`` (an enum, such as ``grpc.StatusCode.RESOURCE_EXHAUSTED``) and
     ``field`` is reported under that code's name in lower case, anything else as

@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from .._fast import wire as _fast_wire
+from ..audit.writer import Committing
 from ..errors import CallRejected, ReloadError, ReloadThrottled
 from ..v1 import admin_pb2
 from ..vocab import FALLBACK_METADATA, PENDING_METADATA, TIER_NAMES, VERDICT_NAMES
@@ -365,9 +366,17 @@ class ValidatorService:
                     await asyncio.sleep(0)
                     slice_end = perf_counter_ns() + BATCH_SLICE_NS
             if pending:
+                # Answers held for their audit records' commit (sync audit) wait for the
+                # last one's, once; escalations settle on their own.
+                held = [(i, p) for i, p in pending if p.__class__ is Committing]
+                pending = [(i, p) for i, p in pending if p.__class__ is not Committing]
                 settled = await asyncio.gather(*(self.decider.settle(p) for _, p in pending))
                 for (i, _), d in zip(pending, settled):
                     out[i] = d
+                if held:
+                    await self.decider.audit.wait_committed(held[-1][1].ticket)
+                    for i, p in held:
+                        out[i] = p.answer
             return batch_bytes(out)
         except CallRejected as e:
             self._rejected("ValidateBatch", e, context)
@@ -409,13 +418,17 @@ class ValidatorService:
         lock = asyncio.Lock()       # serializes writes while escalations are in flight
         max_pending = decider.limits.max_stream_pending
 
-        async def answer_later(p, t0):
+        async def answer_later(p, t0, key):
             try:
-                d = await decider.settle(p)
+                try:
+                    d = await decider.settle(p)
+                except CallRejected as e:       # the audit log could not take or commit the record
+                    self._rejected("ValidateStream", e, context)
+                    d = rejected_bytes(e, p.request_id)
                 async with lock:
                     await write(d)
             finally:
-                pending.pop(p.request_id, None)
+                pending.pop(key, None)
                 in_flight["ValidateStream"] -= 1
                 rpc_hist.observe(perf_counter_ns() - t0)
 
@@ -448,10 +461,15 @@ class ValidatorService:
                     r = decide(call, session.identity)
                     if r.__class__ is not bytes:
                         escalated = True
+                        if r.__class__ is Committing:
+                            # An answer held for its audit record's commit is keyed by
+                            # itself: its request_id may repeat (it is decided already).
+                            pending[r] = asyncio.ensure_future(answer_later(r, t0, r))
+                            continue
                         if not told:
                             told = True
                             await _tell_pending(context, decider.progress(r))
-                        pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0))
+                        pending[call.request_id] = asyncio.ensure_future(answer_later(r, t0, call.request_id))
                         continue
                 except CallRejected as e:
                     self._rejected("ValidateStream", e, context)

@@ -1,0 +1,184 @@
+"""Server throughput with the audit log off, in its default mode and with --audit-sync, in one run.
+
+Three ``lighthouse serve`` subprocesses (fast tiers only, as bench/grpc_load.py runs
+them) get the same load from this process, phase after phase, alternating between them
+(--repeat times) so that other load on the machine weighs on all three alike:
+
+  off      --no-audit
+  default  --audit-db (a fresh file): answered first, committed every 5 ms
+  sync     --audit-db --audit-sync: answered once committed and fsynced
+
+Reported per phase and server: calls/s, client-side p50/p99, server CPU per call (the
+writer thread's encoding and SQLite's work included), and the throughput of default and
+sync as a ratio to off (targets: default >= 0.90, sync >= 0.70). At the end each log is
+verified and its record count compared with the calls the server answered.
+
+    python bench/audit.py                              # 200 agents, 3 s per phase
+    python bench/audit.py --phases unary,stream --repeat 3 --json
+
+``--query-records N`` also builds an N-record log (synthetic records through the SQLite
+store, in batches) and times ``lighthouse audit query`` filters on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from grpc_load import CORPUS, Server, free_port, load_calls, measure  # noqa: E402
+
+MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--audit-db", "{db}", "--audit-sync"]}
+
+
+def run(args):
+    from lighthouse.audit import SQLiteBackend, verify
+    calls = load_calls(args.corpus, args.agents)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    tmp = tempfile.mkdtemp(prefix="lh-bench-audit-")
+    servers = {}
+    report = {"agents": args.agents, "duration_s": args.duration, "repeat": args.repeat, "channels": args.channels,
+              "load_average": os.getloadavg()[0], "servers": {}}
+    try:
+        for mode, extra in MODES.items():
+            port, mport = free_port(), free_port()
+            db = os.path.join(tmp, "%s.db" % mode)
+            argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
+                    "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
+                    "--rate-limit", "0"] + [a.format(db=db) for a in extra]
+            servers[mode] = Server(mode, argv, port, mport, env=env)
+        phases = [p for p in args.phases.split(",") if p]
+        try:
+            import uvloop
+            runner = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        report["servers"] = runner(measure(servers, phases, args, calls))
+        report["refused"] = {mode: _refused(srv) for mode, srv in servers.items()}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    report["ratio_to_off"] = {p: {m: round(report["servers"][m][p]["calls_per_s"]
+                                           / report["servers"]["off"][p]["calls_per_s"], 3)
+                                  for m in ("default", "sync")} for p in phases}
+    logs = {}
+    for mode in ("default", "sync"):
+        with SQLiteBackend(os.path.join(tmp, "%s.db" % mode), readonly=True) as b:
+            r = verify(b)
+            logs[mode] = {"records": r.records, "verifies": r.ok}
+    report["logs"] = logs
+    if args.query_records:
+        report["query"] = query_times(tmp, args.query_records)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _refused(srv):
+    """Calls the server refused over the whole run (its /metrics): the audit log's full
+    queue, and every error. A batch's refused calls are answers inside a successful RPC,
+    which the load generator counts as answered."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10).read().decode()
+    out = {"audit_queue_full": 0, "errors": 0}
+    for line in text.splitlines():
+        if line.startswith("lighthouse_audit_refused_total"):
+            out["audit_queue_full"] += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("lighthouse_errors_total{"):
+            out["errors"] += int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def query_times(tmp, n):
+    """Build an n-record log and time `lighthouse audit query` on it (one process each)."""
+    from lighthouse.audit import SQLiteBackend
+    from lighthouse.audit.record import make_row
+    from lighthouse.server.wire import Outcome
+    db = os.path.join(tmp, "big.db")
+    outcomes = [Outcome(1, 2, "routine", "routine.read", 1, "allow"), Outcome(3, 2, "no", "fs.rm-home", 1, "deny"),
+                Outcome(2, 5, "miss", "", 1, "miss")]
+    t0 = time.perf_counter()
+    start = time.time_ns() - n * 1000
+    with SQLiteBackend(db) as b:
+        b.db.execute("PRAGMA synchronous=OFF")
+        step = 50_000
+        for base in range(0, n, step):
+            rows = [make_row((i * 1000, "grpc", "r-%d" % i, "agent-%d" % (i % 500), "s-%d" % (i % 20000), "Bash",
+                              '{"command": "ls -la %d"}' % i, "/home/dev/app", outcomes[i % 3], 5000, "", ()),
+                             0, start) for i in range(base, min(n, base + step))]
+            b.append(rows)
+    build = time.perf_counter() - t0
+    out = {"records": n, "build_s": round(build, 1), "file_mb": round(os.path.getsize(db) / 1e6, 1), "queries": {}}
+    for label, extra in (("agent", ["--agent", "agent-7"]), ("session", ["--session", "s-123"]),
+                         ("verdict+since", ["--verdict", "deny", "--since", "1h"]),
+                         ("agent, all", ["--agent", "agent-7", "--limit", "0"]),
+                         ("rule (no index)", ["--rule", "fs.rm-home", "--limit", "10"])):
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "audit", "query", "--audit-db", db, "--json",
+                               *extra], capture_output=True, text=True, cwd=str(ROOT))
+        elapsed = time.perf_counter() - t
+        out["queries"][label] = {"seconds": round(elapsed, 3), "records": len(json.loads(proc.stdout))}
+    return out
+
+
+def print_table(report):
+    print("audit log throughput: %d agents, %d x %gs per phase, load average %.1f at start"
+          % (report["agents"], report["repeat"], report["duration_s"], report["load_average"]))
+    head = "%-7s %-8s %10s %8s %8s %13s %6s %9s" % ("phase", "audit", "calls/s", "p50 ms", "p99 ms", "srv cpu us/c",
+                                                   "errs", "vs off")
+    print(head)
+    print("-" * len(head))
+    for phase, ratios in report["ratio_to_off"].items():
+        for mode in ("off", "default", "sync"):
+            r = report["servers"][mode][phase]
+            print("%-7s %-8s %10.0f %8.2f %8.2f %13s %6d %9s" % (
+                phase, mode, r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
+                "%.3f" % ratios[mode] if mode in ratios else "-"))
+    for mode, r in report.get("refused", {}).items():
+        print("%s server: %d calls refused in all, %d of them for the audit log's full queue"
+              % (mode, r["errors"], r["audit_queue_full"]))
+    for mode, log in report["logs"].items():
+        print("%s log: %d records, chain %s" % (mode, log["records"], "verifies" if log["verifies"] else "BROKEN"))
+    q = report.get("query")
+    if q:
+        print("audit query over %d records (%.0f MB, built in %.0f s):" % (q["records"], q["file_mb"], q["build_s"]))
+        for label, r in q["queries"].items():
+            print("  %-18s %7.3f s  %d records" % (label, r["seconds"], r["records"]))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--agents", type=int, default=200)
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per phase, server and run (default 3)")
+    p.add_argument("--repeat", type=int, default=2, help="runs per phase, alternating the servers (median rate)")
+    p.add_argument("--phases", default="unary,stream,batch")
+    p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--senders", type=int, default=4)
+    p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument("--helper-nice", type=int, default=10)
+    p.add_argument("--corpus", default=str(CORPUS))
+    p.add_argument("--query-records", type=int, default=0, metavar="N",
+                   help="also time `lighthouse audit query` over an N-record log")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    report = run(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""``lighthouse audit tail|query|export|verify|stats``: read the audit log.
+
+Every command takes ``--audit-db PATH`` (default: the path ``lighthouse serve`` writes,
+lighthouse.audit.sqlite.default_audit_path) and opens the log read-only; a server may be
+writing it meanwhile (WAL: readers never block it).
+
+Filters (``query``, ``export``, ``tail``, ``stats``): ``--agent``, ``--session``,
+``--tool``, ``--verdict``, ``--tier``, ``--rule``, ``--request-id``, ``--since`` and
+``--until`` (a Unix time in seconds, an ISO 8601 time, UTC unless it says otherwise, or
+an age such as ``90s``, ``15m``, ``2h``, ``7d``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import re
+import sys
+import time
+
+from ..vocab import TIERS, VERDICTS
+from .backend import AuditError, Query
+from .record import FIELDS
+
+__all__ = ["add_audit_parser", "parse_time"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text, now=None):
+    """Unix nanoseconds from ``text``: Unix seconds, ISO 8601 (UTC unless an offset is
+    given), or an age back from now (``15m``). ValueError naming what is wrong."""
+    text = text.strip()
+    now = time.time() if now is None else now
+    m = _AGE.match(text)
+    if m:
+        return int((now - float(m.group(1)) * _UNITS[m.group(2)]) * 1e9)
+    try:
+        return int(float(text) * 1e9)
+    except ValueError:
+        pass
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("%r is not a time: give Unix seconds, an ISO 8601 time or an age such as 15m, 2h, "
+                         "7d" % text) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1e9)
+
+
+def _iso(ns):
+    return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _open(args):
+    from .sqlite import SQLiteBackend, default_audit_path
+    return SQLiteBackend(args.audit_db or default_audit_path(), readonly=True)
+
+
+def _query(args, **kw):
+    try:
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+    except ValueError as e:
+        raise _Usage(str(e)) from None
+    return Query(agent_id=args.agent or "", session_id=args.session or "", tool=args.tool or "",
+                 verdict=args.verdict or "", tier=args.tier or "", rule_id=args.rule or "",
+                 request_id=args.request_id or "", since=since, until=until, **kw)
+
+
+class _Usage(Exception):
+    pass
+
+
+_TABLE = (("seq", 8), ("time", 23), ("agent", 14), ("tool", 10), ("verdict", 7), ("tier", 8), ("rule", 24),
+          ("input", 0))
+
+
+def _table_header():
+    return "  ".join(name.upper().ljust(width) for name, width in _TABLE).rstrip()
+
+
+def _table_row(r):
+    text = r["input"]
+    try:
+        obj = json.loads(text)
+        if isinstance(obj, dict) and len(obj) == 1:
+            text = str(next(iter(obj.values())))
+    except ValueError:
+        pass
+    text = " ".join(text.split())
+    cells = (str(r["seq"]), _iso(r["time_ns"]), r["agent_id"] or "-", r["tool"], r["verdict"], r["tier"],
+             r["rule_id"] or "-", text[:80] + ("..." if len(text) > 80 else ""))
+    return "  ".join(c.ljust(width) if width else c for c, (_, width) in zip(cells, _TABLE)).rstrip()
+
+
+def _emit(records, fmt, out):
+    if fmt == "table":
+        out.write(_table_header() + "\n")
+        for r in records:
+            out.write(_table_row(r) + "\n")
+    elif fmt == "json":
+        json.dump(list(records), out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    elif fmt == "jsonl":
+        for r in records:
+            out.write(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) + "\n")
+    else:                                   # csv
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(FIELDS)
+        for r in records:
+            w.writerow([r[f] for f in FIELDS])
+
+
+def cmd_query(args):
+    q = _query(args, limit=args.limit, newest_first=not args.oldest_first)
+    with _open(args) as backend:
+        records = list(backend.records(q))
+    if not args.oldest_first:
+        records.reverse()               # the newest N, printed oldest first
+    _emit(records, "json" if args.json else "table", sys.stdout)
+    return EXIT_OK
+
+
+def cmd_export(args):
+    q = _query(args)
+    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        with _open(args) as backend:
+            _emit(backend.records(q), args.format, out)
+    finally:
+        if args.out:
+            out.close()
+    return EXIT_OK
+
+
+def cmd_tail(args):
+    fmt = "jsonl" if args.json else "table"
+    with _open(args) as backend:
+        q = _query(args, limit=args.lines, newest_first=True)
+        records = list(backend.records(q))[::-1]
+        if fmt == "table":
+            sys.stdout.write(_table_header() + "\n")
+        last = records[-1]["seq"] if records else backend.head()[0]
+        for r in records:
+            sys.stdout.write((_table_row(r) if fmt == "table" else json.dumps(r, ensure_ascii=False)) + "\n")
+        sys.stdout.flush()
+        if args.no_follow:
+            return EXIT_OK
+        try:
+            while True:
+                time.sleep(args.interval)
+                q = _query(args, after_seq=last)
+                for r in backend.records(q):
+                    last = r["seq"]
+                    sys.stdout.write((_table_row(r) if fmt == "table" else json.dumps(r, ensure_ascii=False)) + "\n")
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+
+def cmd_verify(args):
+    from .verify import verify
+    with _open(args) as backend:
+        result = verify(backend)
+        location = backend.location
+    if args.json:
+        print(json.dumps(dict(result.as_dict(), path=location)))
+    elif result.ok:
+        print("%s: the chain verifies: %d records, last record %d, hash %s"
+              % (location, result.records, result.last_seq, result.last_hash))
+    else:
+        print("%s: BROKEN at record %d: %s (%d records verify before it, up to record %d)"
+              % (location, result.broken_seq, result.problem, result.records, result.last_seq))
+    return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+def cmd_stats(args):
+    with _open(args) as backend:
+        s = backend.stats(_query(args))
+        location = backend.location
+    if args.json:
+        print(json.dumps(dict(s, path=location)))
+        return EXIT_OK
+    print("%s: %d records" % (location, s["records"]))
+    if s["records"]:
+        print("  seq %d to %d, %s to %s" % (s["first_seq"], s["last_seq"], _iso(s["first_time_ns"]),
+                                            _iso(s["last_time_ns"])))
+        for key in ("verdict", "tier", "tool", "agent_id"):
+            counts = s["by_" + key]
+            print("  by %s: %s" % (key.replace("_id", ""), ", ".join("%s %d" % (k or "-", n)
+                                                                     for k, n in counts.items())))
+    return EXIT_OK
+
+
+def _run(fn):
+    def run(args):
+        try:
+            return fn(args)
+        except _Usage as e:
+            print("lighthouse audit %s: %s" % (args.audit_cmd, e), file=sys.stderr)
+            return EXIT_USAGE
+        except AuditError as e:
+            print("lighthouse audit %s: %s" % (args.audit_cmd, e), file=sys.stderr)
+            return EXIT_ERROR
+    return run
+
+
+def add_audit_parser(sub):
+    """Add ``audit`` and its commands to the ``lighthouse`` subparsers ``sub``."""
+    audit = sub.add_parser("audit", help="read the audit log: tail, query, export, verify, stats",
+                           description="Read the audit log that `lighthouse serve` writes (every decision it "
+                                       "answers, hash-chained). Opened read-only.")
+    asub = audit.add_subparsers(dest="audit_cmd", metavar="ACTION")
+
+    def common(p, filters=True):
+        p.add_argument("--audit-db", metavar="PATH",
+                       help="the audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
+                            "~/.local/share/lighthouse/audit.db)")
+        if filters:
+            f = p.add_argument_group("filters")
+            f.add_argument("--agent", metavar="ID")
+            f.add_argument("--session", metavar="ID")
+            f.add_argument("--tool", metavar="NAME")
+            f.add_argument("--verdict", choices=VERDICTS)
+            f.add_argument("--tier", choices=TIERS)
+            f.add_argument("--rule", metavar="ID", help="rule id (or policy path, expert ids) that decided")
+            f.add_argument("--request-id", metavar="ID")
+            f.add_argument("--since", metavar="TIME", help="Unix seconds, ISO 8601 (UTC by default) or an age: "
+                                                           "90s, 15m, 2h, 7d")
+            f.add_argument("--until", metavar="TIME", help="as --since; records before it")
+
+    p = asub.add_parser("tail", help="print the last records, then follow new ones")
+    common(p)
+    p.add_argument("-n", "--lines", type=int, default=10, help="records printed first (default 10)")
+    p.add_argument("--no-follow", action="store_true", help="print the last records and exit")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks for new records")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_run(cmd_tail))
+
+    p = asub.add_parser("query", help="the records matching the filters (the newest --limit), as a table or JSON")
+    common(p)
+    p.add_argument("--limit", type=int, default=100, help="at most this many records, the newest (default 100; "
+                                                          "0: all)")
+    p.add_argument("--oldest-first", action="store_true", help="with --limit, the oldest records instead")
+    p.add_argument("--json", action="store_true", help="a JSON array of records (the export's field names)")
+    p.set_defaults(func=_run(cmd_query))
+
+    p = asub.add_parser("export", help="every matching record: JSON lines (default) or CSV, with the record's "
+                                       "field names")
+    common(p)
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_run(cmd_export))
+
+    p = asub.add_parser("verify", help="walk the hash chain; exit 0 when whole, 3 at the first broken link")
+    common(p, filters=False)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run(cmd_verify))
+
+    p = asub.add_parser("stats", help="counts by verdict, tier, tool and agent")
+    common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run(cmd_stats))
+    return audit

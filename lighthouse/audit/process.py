@@ -1,0 +1,122 @@
+"""The audit log's writer process: ``python -m lighthouse.audit.process PATH SYNC WORKER
+MAX_INPUT``, started by lighthouse.audit.writer.AuditLog.
+
+It reads batches of entries on stdin (each message a 4-byte little-endian length, then
+``marshal`` bytes: the wall-clock offset and the entries), turns them into records
+(lighthouse.audit.record.make_row), appends everything that has arrived to the store in
+one transaction (lighthouse.audit.sqlite), and writes an acknowledgement on stdout in the
+same framing: ``("ready", seq, hash)`` once the store is open, ``("committed", records
+so far, last seq, last hash)`` after each commit, ``("error", message)`` when a commit
+fails (it is retried), ``("closed",)`` at the end. A message of length 0, or the end of
+stdin (the server was killed), ends it after a last commit.
+
+This module imports nothing of the server (no grpc, no asyncio).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import signal
+import struct
+import sys
+import time
+
+__all__ = ["writer_main", "LENGTH"]
+
+LENGTH = struct.Struct("<I")
+RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
+
+
+def _send(msg):
+    data = marshal.dumps(msg)
+    try:
+        os.write(1, LENGTH.pack(len(data)) + data)
+    except OSError:             # the server is gone; the records are what matters
+        pass
+
+
+def _read_exact(fd, n):
+    parts = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_message(fd):
+    """The next message's bytes; b"" for the end marker or the server's end closing."""
+    head = _read_exact(fd, 4)
+    if head is None:
+        return b""
+    (n,) = LENGTH.unpack(head)
+    return _read_exact(fd, n) or b""
+
+
+def writer_main(path, durable, worker, max_input):
+    """The writer process: open the store, then commit each batch read on stdin until the end
+    marker or the end of stdin (a killed server's records received so far are still
+    committed), acknowledging each commit on stdout."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
+    from .backend import AuditError
+    from .record import make_row
+    from .sqlite import SQLiteBackend
+    try:
+        backend = SQLiteBackend(path, durable=durable)
+    except AuditError as e:
+        _send(("error", str(e)))
+        return 1
+    seq, h = backend.head()
+    _send(("ready", seq, h))
+    written = 0
+    rows = []
+    delay = RETRY_DELAY[0]
+    ending = False
+    while True:
+        # Read one batch (blocking), then every batch already waiting: one commit for all.
+        while not ending and (not rows or select.select([0], [], [], 0)[0]):
+            data = _read_message(0)
+            if not data:
+                ending = True
+                break
+            offset, entries = marshal.loads(data)
+            rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
+            if not select.select([0], [], [], 0)[0]:
+                break
+        if rows:
+            try:
+                seq, h = backend.append(rows)
+            except Exception as e:
+                _send(("error", "%s: %s" % (type(e).__name__, e)))
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_DELAY[1])
+                continue
+            delay = RETRY_DELAY[0]
+            written += len(rows)
+            rows = []
+            _send(("committed", written, seq, h))
+        if ending:
+            backend.close()
+            _send(("closed",))
+            return 0
+
+
+def _row(entry, worker, offset, max_input, make_row):
+    """make_row, and for an entry it cannot encode (a bug, never the caller's bytes: the
+    decision path hands over typed values) a record saying so, rather than no record."""
+    try:
+        return make_row(entry, worker, offset, max_input)
+    except Exception as e:
+        t0, source, rid, agent, session, tool, _, cwd, outcome, ns, escalation_id, _ = entry
+        note = "%s (the record's input could not be encoded: %s)" % (outcome[2], type(e).__name__)
+        return make_row((t0, source, rid, agent, session, tool, "", cwd, outcome[:2] + (note,) + tuple(outcome[3:]),
+                         ns, escalation_id, ()), worker, offset, max_input)
+
+
+if __name__ == "__main__":
+    sys.exit(writer_main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])))

@@ -1,0 +1,153 @@
+"""The audit record: its fields, how the server's hot path hands one over, and the
+canonical encoding that the hash chain covers.
+
+A record (one per decision the server returns, cache hits included) has these fields, in
+this order, which is also the order of the canonical encoding and of ``audit export``:
+
+===================  =====  ===============================================================
+seq                  int    position in the chain, from 1, no gaps
+time_ns              int    Unix time of the call's arrival, nanoseconds
+worker               int    the server process that decided it (0 without ``--workers``)
+source               str    ``grpc`` (unary, stream, batch) or ``local`` (the local socket)
+request_id           str    the call's request_id ("" when it had none)
+agent_id             str    the agent the call was decided for (its token's, with tokens)
+session_id           str
+tool                 str
+input                str    the tool input as JSON text, its first ``max_input`` bytes
+                            (cut at a character boundary)
+input_bytes          int    the length of the whole input text in UTF-8 bytes
+input_sha256         str    SHA-256 (hex) of the whole input text in UTF-8
+cwd                  str
+verdict              str    allow, ask or deny: what the call was answered
+tier                 str    cache, rules, policy, expert or fallback
+rule_id              str    who decided: the rule id, the policy path or the expert ids
+escalation_id        str    the escalation the call was filed under ("" when none)
+trail                str    the escalation trail as JSON text ("" when none)
+reason               str
+policy_generation    int
+decision_ns          int    time spent deciding inside the server
+hash                 str    SHA-256 (hex) chaining the record to the previous one
+===================  =====  ===============================================================
+
+The input is the ``input_json`` text a gRPC call carried, byte for byte; for the local
+socket, whose calls carry the input as a JSON object, the object re-encoded compactly
+(``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``).
+
+Text that is not valid Unicode (lone surrogates, which JSON escapes can carry) is stored
+with ``?`` in their place, in every field; the hash covers the stored text.
+
+**Canonical encoding and chain.** A record's canonical encoding is the JSON array
+``["lighthouse.audit.v1", seq, time_ns, worker, ..., decision_ns]`` of every field above
+but ``hash``, in order, written by Python's ``json.dumps(array, ensure_ascii=True,
+separators=(",", ":"))``: ASCII only, no whitespace, integers in decimal, strings with
+``\\"``, ``\\\\``, ``\\n``, ``\\r``, ``\\t``, ``\\b``, ``\\f`` escaped and every other
+character below U+0020 or above U+007E as ``\\uXXXX`` (lowercase hex; characters above
+U+FFFF as a surrogate pair). Then
+
+    hash(n) = SHA-256(raw hash(n-1) || canonical(n))
+
+with raw hash(0), the chain's *genesis*, 32 zero bytes for a new log (kept in the log's
+metadata, so that a log continuing another one can start from its last hash). ``seq``
+is inside the hashed bytes, so a record moved to another place breaks the chain as much
+as a changed or deleted one (:mod:`lighthouse.audit.verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..vocab import TIER_NAMES, VERDICT_NAMES
+
+__all__ = ["FIELDS", "FORMAT", "GENESIS", "INDEXED", "canonical", "chain_hash", "make_row", "seal", "parse",
+           "clean_text", "DEFAULT_MAX_INPUT"]
+
+FORMAT = "lighthouse.audit.v1"
+GENESIS = "0" * 64
+DEFAULT_MAX_INPUT = 4096    # bytes of the tool input kept in a record
+
+FIELDS = ("seq", "time_ns", "worker", "source", "request_id", "agent_id", "session_id", "tool", "input",
+          "input_bytes", "input_sha256", "cwd", "verdict", "tier", "rule_id", "escalation_id", "trail",
+          "reason", "policy_generation", "decision_ns", "hash")
+#: The fields written before the chain is known: all but seq and hash.
+BODY_FIELDS = FIELDS[1:-1]
+
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+# An escalation trail comes from the slower tiers: anything JSON cannot encode is written as its repr.
+_encode_trail = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr).encode
+_local_input = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_sha256 = hashlib.sha256
+
+
+def canonical(record):
+    """The canonical encoding (bytes) of a record given as a mapping of its fields."""
+    return _encode([FORMAT] + [record[f] for f in FIELDS[:-1]]).encode("ascii")
+
+
+def chain_hash(prev_hash, canonical_bytes):
+    """The hex hash of a record whose canonical encoding is ``canonical_bytes``, after a
+    record whose hash is ``prev_hash`` (hex)."""
+    return _sha256(bytes.fromhex(prev_hash) + canonical_bytes).hexdigest()
+
+
+def clean_text(s):
+    """``s`` as it can be stored: lone surrogates replaced by ``?``."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "replace").decode("utf-8")
+
+
+#: The record's columns a store keeps beside the hashed text, to filter on; each must
+#: equal the same field of the hashed text (lighthouse.audit.verify checks it).
+INDEXED = ("time_ns", "agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id")
+_INDEXED_AT = tuple(BODY_FIELDS.index(f) for f in INDEXED)
+
+
+def encode_tail(values):
+    """The canonical encoding of BODY_FIELDS ``values`` after ``[FORMAT,seq,`` (text)."""
+    return _encode(values)[1:]
+
+
+def seal(seq, tail):
+    """The canonical text of a record from its seq and :func:`encode_tail`."""
+    return '["%s",%d,%s' % (FORMAT, seq, tail)
+
+
+def parse(text):
+    """The fields (a dict, without hash) of a record from its canonical text; ValueError
+    when the text is not a record of this format."""
+    values = json.loads(text)
+    if type(values) is not list or len(values) != len(FIELDS) or values[0] != FORMAT:
+        raise ValueError("not a %s record" % FORMAT)
+    return dict(zip(FIELDS[:-1], values[1:]))
+
+
+def make_row(entry, worker, wall_offset_ns, max_input=DEFAULT_MAX_INPUT):
+    """A record before it joins the chain, from one entry the server's decision path
+    handed over: (the INDEXED values, :func:`encode_tail` of every field but seq and hash).
+
+    ``entry`` is the tuple ``(t0, source, request_id, agent_id, session_id, tool, input,
+    cwd, outcome, decision_ns, escalation_id, trail)``: ``t0`` the call's arrival
+    (``time.perf_counter_ns()``, turned into Unix time with ``wall_offset_ns``), ``input``
+    the input_json text (the local socket's input object is encoded by the server first),
+    ``outcome`` a tuple of the Decision's ``verdict`` and ``tier`` enum values, ``reason``,
+    ``rule_id`` and ``generation`` (the first five fields of
+    lighthouse.server.wire.Outcome), ``trail`` a sequence of the escalation's steps (or
+    its JSON text), or ()."""
+    t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
+    if tool_input.__class__ is not str:
+        tool_input = _local_input(tool_input)
+    full = tool_input.encode("utf-8", "surrogatepass")
+    kept = full[:max_input].decode("utf-8", "ignore") if len(full) > max_input else tool_input
+    verdict, tier, reason, rule_id, generation = outcome[:5]
+    clean = clean_text
+    values = [t0 + wall_offset_ns, worker, source, clean(rid), clean(agent), clean(session), clean(tool),
+              clean(kept), len(full), _sha256(full).hexdigest(), clean(cwd), VERDICT_NAMES[verdict],
+              TIER_NAMES[tier], clean(rule_id), clean(escalation_id),
+              (clean(trail) if trail.__class__ is str else _encode_trail(list(trail))) if trail else "",
+              clean(reason), generation, ns]
+    return tuple([values[i] for i in _INDEXED_AT]), _encode(values)[1:]

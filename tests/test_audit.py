@@ -1,0 +1,368 @@
+"""The audit log's record, chain, SQLite store, verify and `lighthouse audit` commands,
+on real SQLite files (the server's side is tests/test_audit_server.py)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lighthouse.audit import FIELDS, GENESIS, Query, SQLiteBackend, canonical, chain_hash, verify
+from lighthouse.audit.backend import AuditError
+from lighthouse.audit.cli import parse_time
+from lighthouse.audit.record import make_row
+from lighthouse.cli import main
+from lighthouse.server.wire import Outcome
+from lighthouse.vocab import TIER_CACHE, TIER_RULES, VERDICT_ALLOW, VERDICT_DENY
+
+from serverkit import ROOT
+
+DENY = Outcome(VERDICT_DENY, TIER_RULES, "Deletes the home directory", "fs.rm-home", 3, "deny")
+ALLOW = Outcome(VERDICT_ALLOW, TIER_CACHE, "read-only", "routine.read", 3, "allow")
+
+
+def entry(i, agent="a1", tool_input=None, outcome=DENY, source="grpc", session="s1", trail=()):
+    """A decision as the server's decision path hands it over."""
+    if tool_input is None:
+        tool_input = json.dumps({"command": "rm -rf ~/%d" % i})
+    return (time.perf_counter_ns(), source, "r-%d" % i, agent, session, "Bash", tool_input, "/home/dev/app",
+            outcome, 1000 + i, "", trail)
+
+
+def rows(n, start=0, **kw):
+    offset = time.time_ns() - time.perf_counter_ns()
+    return [make_row(entry(i, **kw), 0, offset) for i in range(start, start + n)]
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "logs" / "audit.db")
+
+
+def filled(db, n=20, **kw):
+    with SQLiteBackend(db) as b:
+        b.append(rows(n, **kw))
+    return db
+
+
+def broken(db):
+    with SQLiteBackend(db, readonly=True) as b:
+        return verify(b)
+
+
+# ------------------------------------------------------------------ record
+
+def test_record_fields_and_canonical_encoding(db):
+    filled(db, 3)
+    with SQLiteBackend(db, readonly=True) as b:
+        recs = list(b.records())
+    assert [r["seq"] for r in recs] == [1, 2, 3]
+    r = recs[1]
+    assert list(r) == list(FIELDS)
+    assert (r["request_id"], r["agent_id"], r["session_id"], r["tool"], r["cwd"]) == \
+        ("r-1", "a1", "s1", "Bash", "/home/dev/app")
+    assert (r["verdict"], r["tier"], r["rule_id"], r["reason"], r["policy_generation"], r["decision_ns"]) == \
+        ("deny", "rules", "fs.rm-home", "Deletes the home directory", 3, 1001)
+    assert abs(r["time_ns"] - time.time_ns()) < 60e9
+    # The documented encoding, written out by hand, and the chain from the genesis.
+    values = [r[f] for f in FIELDS[:-1]]
+    text = json.dumps(["lighthouse.audit.v1"] + values, ensure_ascii=True, separators=(",", ":"))
+    assert canonical(r) == text.encode("ascii")
+    h1 = hashlib.sha256(bytes(32) + canonical(recs[0])).hexdigest()
+    assert recs[0]["hash"] == h1
+    assert r["hash"] == hashlib.sha256(bytes.fromhex(h1) + canonical(r)).hexdigest() == chain_hash(h1, canonical(r))
+
+
+def test_input_is_capped_and_hashed_whole():
+    big = json.dumps({"content": "é" * 5000})
+    _, tail = make_row(entry(0, tool_input=big), 0, 0, max_input=100)
+    values = dict(zip(FIELDS[1:-1], json.loads("[" + tail)))
+    full = big.encode("utf-8")
+    assert values["input_bytes"] == len(full) > 100
+    assert values["input_sha256"] == hashlib.sha256(full).hexdigest()
+    assert len(values["input"].encode("utf-8")) <= 100 and big.startswith(values["input"])
+
+
+def test_local_input_object_and_invalid_unicode(db):
+    # The local socket hands an object, which may hold lone surrogates (JSON escapes).
+    tool_input = {"command": "echo \ud800 x"}
+    e = entry(0, tool_input=tool_input, source="local", agent="bad\udfff")
+    with SQLiteBackend(db) as b:
+        b.append([make_row(e, 2, 0)])
+        r = next(b.records())
+        assert verify(b).ok
+    assert r["source"] == "local" and r["worker"] == 2
+    assert r["agent_id"] == "bad?"
+    assert r["input"] == '{"command":"echo ? x"}'
+    assert r["input_sha256"] == hashlib.sha256('{"command":"echo \ud800 x"}'.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def test_trail_is_json_text(db):
+    trail = ({"tier": "policy", "answer": "escalate", "ns": 1200}, {"tier": "expert", "expert": "llm-1",
+                                                                     "answer": "deny", "when": object()})
+    with SQLiteBackend(db) as b:
+        b.append([make_row(entry(0, trail=trail), 0, 0)])
+        r = next(b.records())
+    steps = json.loads(r["trail"])
+    assert steps[0] == {"tier": "policy", "answer": "escalate", "ns": 1200}
+    assert steps[1]["expert"] == "llm-1" and steps[1]["when"].startswith("<object")
+
+
+# ------------------------------------------------------------------ store
+
+def test_store_is_private_wal_and_indexed(tmp_path):
+    path = tmp_path / "new" / "dir" / "audit.db"
+    with SQLiteBackend(str(path)) as b:
+        b.append(rows(2))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    con = sqlite3.connect(str(path))
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"audit_agent", "audit_session", "audit_time", "audit_verdict"} <= indexes
+    plan = " ".join(str(r) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM audit WHERE agent_id = 'x'"))
+    assert "audit_agent" in plan
+    con.close()
+
+
+def test_missing_or_foreign_file_is_refused(tmp_path):
+    with pytest.raises(AuditError, match="no such file"):
+        SQLiteBackend(str(tmp_path / "none.db"), readonly=True)
+    other = tmp_path / "other.db"
+    sqlite3.connect(str(other)).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(AuditError, match="not an audit log"):
+        SQLiteBackend(str(other), readonly=True)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(AuditError, match="junk.db"):
+        SQLiteBackend(str(junk))
+
+
+def test_two_writers_keep_one_chain(db):
+    # Two connections (as two worker processes would have) append in turn: each reads the
+    # head inside its own write transaction.
+    a, b = SQLiteBackend(db), SQLiteBackend(db)
+    for i in range(10):
+        (a if i % 2 else b).append(rows(3, start=i * 3))
+    assert a.head()[0] == 30
+    assert verify(a).ok and verify(a).records == 30
+    a.close()
+    b.close()
+
+
+def test_query_filters(db):
+    with SQLiteBackend(db) as b:
+        b.append(rows(5, agent="alice"))
+        b.append(rows(3, start=5, agent="bob", outcome=ALLOW, session="s2"))
+        assert b.count(Query(agent_id="alice")) == 5
+        assert b.count(Query(verdict="allow")) == 3
+        assert b.count(Query(tier="cache", session_id="s2")) == 3
+        assert b.count(Query(rule_id="fs.rm-home")) == 5
+        assert [r["seq"] for r in b.records(Query(limit=2, newest_first=True))] == [8, 7]
+        assert [r["seq"] for r in b.records(Query(after_seq=6))] == [7, 8]
+        now = time.time_ns()
+        assert b.count(Query(since=now - 60 * 10**9)) == 8
+        assert b.count(Query(until=now - 60 * 10**9)) == 0
+        s = b.stats()
+        assert s["records"] == 8 and s["by_verdict"] == {"deny": 5, "allow": 3}
+
+
+# ------------------------------------------------------------------ verify
+
+def test_verify_whole_chain(db):
+    r = broken(filled(db, 50))
+    assert r.ok and r.records == 50 and r.last_seq == 50
+
+
+def test_empty_log_verifies(db):
+    SQLiteBackend(db).close()
+    r = broken(db)
+    assert r.ok and r.records == 0 and r.last_hash == GENESIS
+
+
+@pytest.mark.parametrize("column,value", [
+    ("record", "replace(record, '\"deny\"', '\"allow\"')"),               # the hashed text
+    ("record", "replace(record, '/home/dev/app', '/tmp')"),
+    ("record", "replace(record, 'Deletes', 'Délètes')"),
+    ("verdict", "'allow'"), ("time_ns", "time_ns + 1"), ("agent_id", "'someone'"),    # a column queries read
+    ("rule_id", "'x'"), ("request_id", "'r-99'")])
+def test_verify_finds_a_changed_record(db, column, value):
+    filled(db)
+    with sqlite3.connect(db) as con:
+        assert con.execute("UPDATE audit SET %s = %s WHERE seq = 12" % (column, value)).rowcount == 1
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 12 and r.records == 11 and "changed" in r.problem, r
+
+
+def test_verify_finds_a_record_whose_hash_was_recomputed(db):
+    # Changing a record and giving it a matching hash breaks the link to the next one.
+    filled(db)
+    with SQLiteBackend(db, readonly=True) as b:
+        recs = list(b.records())
+    forged = dict(recs[11], verdict="allow")
+    forged["hash"] = chain_hash(recs[10]["hash"], canonical(forged))
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE audit SET verdict = 'allow', record = ?, hash = ? WHERE seq = 12",
+                    (canonical(forged).decode(), forged["hash"]))
+    with SQLiteBackend(db, readonly=True) as b:
+        assert [r["verdict"] for r in b.records(Query(request_id="r-11"))] == ["allow"]
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 13
+
+
+def test_verify_finds_a_deleted_record(db):
+    filled(db)
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM audit WHERE seq IN (7, 8)")
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 9 and r.records == 6
+    assert "records 7 to 8 are missing" in r.problem
+
+
+def test_verify_finds_a_deleted_first_record(db):
+    filled(db)
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM audit WHERE seq = 1")
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 2 and "record 1 is missing" in r.problem
+
+
+def test_verify_finds_reordered_records(db):
+    filled(db)
+    with sqlite3.connect(db) as con:       # records 5 and 6 swap places (seq swapped, all else kept)
+        con.execute("UPDATE audit SET seq = -1 WHERE seq = 5")
+        con.execute("UPDATE audit SET seq = 5 WHERE seq = 6")
+        con.execute("UPDATE audit SET seq = 6 WHERE seq = -1")
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 5
+
+
+def test_verify_finds_swapped_contents(db):
+    filled(db)
+    columns = [c[1] for c in sqlite3.connect(db).execute("PRAGMA table_info(audit)") if c[1] != "seq"]
+    cols = ", ".join(columns)
+    with sqlite3.connect(db) as con:       # whole records, hash included, moved to each other's place
+        a = con.execute("SELECT %s FROM audit WHERE seq = 3" % cols).fetchone()
+        b = con.execute("SELECT %s FROM audit WHERE seq = 4" % cols).fetchone()
+        sets = ", ".join("%s = ?" % f for f in columns)
+        con.execute("UPDATE audit SET %s WHERE seq = 3" % sets, b)
+        con.execute("UPDATE audit SET %s WHERE seq = 4" % sets, a)
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 3
+
+
+def test_verify_finds_a_changed_genesis(db):
+    filled(db)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE audit_meta SET value = ? WHERE key = 'genesis'", ("1" * 64,))
+    r = broken(db)
+    assert not r.ok and r.broken_seq == 1
+
+
+# ------------------------------------------------------------------ CLI
+
+def run_cli(capsys, *args):
+    code = main(["audit", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_verify(capsys, db):
+    filled(db)
+    code, out, _ = run_cli(capsys, "verify", "--audit-db", db)
+    assert code == 0 and "the chain verifies: 20 records" in out
+    code, out, _ = run_cli(capsys, "verify", "--audit-db", db, "--json")
+    assert json.loads(out)["ok"] is True
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE audit SET record = replace(record, 'home', 'HOME') WHERE seq = 4")
+    code, out, _ = run_cli(capsys, "verify", "--audit-db", db)
+    assert code == 3 and "BROKEN at record 4" in out
+    code, _, err = run_cli(capsys, "verify", "--audit-db", db + ".missing")
+    assert code == 1 and "no such file" in err
+
+
+def test_cli_query_table_and_json(capsys, db):
+    with SQLiteBackend(db) as b:
+        b.append(rows(5, agent="alice"))
+        b.append(rows(3, start=5, agent="bob", outcome=ALLOW))
+    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--agent", "bob", "--json")
+    recs = json.loads(out)
+    assert code == 0 and [r["seq"] for r in recs] == [6, 7, 8] and {r["agent_id"] for r in recs} == {"bob"}
+    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--verdict", "deny", "--limit", "2")
+    lines = out.splitlines()
+    assert lines[0].startswith("SEQ") and len(lines) == 3
+    assert lines[1].split()[0] == "4" and "fs.rm-home" in lines[1] and "rm -rf ~/3" in lines[1]
+    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--since", "1h", "--tool", "Bash", "--json",
+                           "--limit", "0")
+    assert len(json.loads(out)) == 8
+    code, _, err = run_cli(capsys, "query", "--audit-db", db, "--since", "yesterday")
+    assert code == 2 and "'yesterday' is not a time" in err
+
+
+def test_cli_export_jsonl_and_csv(capsys, db, tmp_path):
+    filled(db, 4)
+    code, out, _ = run_cli(capsys, "export", "--audit-db", db)
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(recs) == 4 and list(recs[0]) == list(FIELDS)
+    assert recs[3]["request_id"] == "r-3" and recs[3]["verdict"] == "deny" and len(recs[3]["hash"]) == 64
+    # An export holds what verify needs: the chain re-checks from it.
+    prev = GENESIS
+    for r in recs:
+        prev = chain_hash(prev, canonical(r))
+        assert prev == r["hash"]
+    out_file = tmp_path / "audit.csv"
+    code, _, _ = run_cli(capsys, "export", "--audit-db", db, "--format", "csv", "--out", str(out_file))
+    rows_ = list(csv.DictReader(io.StringIO(out_file.read_text())))
+    assert code == 0 and len(rows_) == 4 and rows_[0]["tool"] == "Bash" and list(rows_[0]) == list(FIELDS)
+
+
+def test_cli_stats(capsys, db):
+    filled(db, 6)
+    code, out, _ = run_cli(capsys, "stats", "--audit-db", db, "--json")
+    s = json.loads(out)
+    assert code == 0 and s["records"] == 6 and s["by_verdict"] == {"deny": 6}
+    code, out, _ = run_cli(capsys, "stats", "--audit-db", db)
+    assert "6 records" in out and "by verdict: deny 6" in out
+
+
+def test_cli_tail_follows_new_records(db):
+    filled(db, 3)
+    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.cli", "audit", "tail", "--audit-db", db, "--json",
+                             "-n", "2", "--interval", "0.05"], stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    try:
+        first = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert [r["seq"] for r in first] == [2, 3]
+        with SQLiteBackend(db) as b:
+            b.append(rows(2, start=3))
+        later = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert [r["seq"] for r in later] == [4, 5] and later[1]["request_id"] == "r-4"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_cli_tail_no_follow(capsys, db):
+    filled(db, 5)
+    code, out, _ = run_cli(capsys, "tail", "--audit-db", db, "-n", "3", "--no-follow")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 4 and [ln.split()[0] for ln in lines[1:]] == ["3", "4", "5"]
+
+
+def test_parse_time():
+    now = 1_800_000_000.0
+    assert parse_time("15m", now) == int((now - 900) * 1e9)
+    assert parse_time("1767225600", now) == 1767225600 * 10**9
+    assert parse_time("2026-01-01T00:00:00Z", now) == 1767225600 * 10**9
+    assert parse_time("2026-01-01T01:00:00+01:00", now) == 1767225600 * 10**9
+    assert parse_time("2026-01-01", now) == 1767225600 * 10**9
+    with pytest.raises(ValueError, match="not a time"):
+        parse_time("soon", now)

@@ -1,0 +1,384 @@
+"""The server's audit log: every decision any front end answers is recorded, in order
+and chained; --audit-sync answers only what is committed; a full queue refuses calls;
+workers share one chain; a server killed with SIGKILL leaves a log that opens, verifies
+and (with --audit-sync) holds every answer a client received. Real servers on loopback
+ports, real SQLite files, real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+
+import grpc
+import pytest
+
+from lighthouse.audit import SQLiteBackend, verify
+from lighthouse.localsock import ask
+from lighthouse.server.app import ServerConfig
+from lighthouse.server.core import EscalationResult
+from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
+
+from serverkit import WS, ServerProcess, ServerThread, quiet_grpc_logs, sample, scrape, tool_call
+
+quiet_grpc_logs()
+
+
+def records(db):
+    with SQLiteBackend(db, readonly=True) as b:
+        return list(b.records())
+
+
+def by_request(db):
+    return {r["request_id"]: r for r in records(db)}
+
+
+def config(db, **kw):
+    kw.setdefault("local_socket", False)
+    return ServerConfig(port=0, metrics_port=0, rate_limit=0, audit_db=db, **kw)
+
+
+def assert_verifies(db, count=None):
+    with SQLiteBackend(db, readonly=True) as b:
+        result = verify(b)
+    assert result.ok, result.problem
+    if count is not None:
+        assert result.records == count
+    return result
+
+
+async def _escalator(p):
+    if p.tool.startswith("mcp__expert__"):
+        return EscalationResult("deny", "the expert says no", "expert:llm-1", "expert", "esc-" + p.request_id,
+                                trail=({"tier": "policy", "answer": "escalate"},
+                                       {"tier": "expert", "expert": "llm-1", "answer": "deny"}))
+    return None
+
+
+# ------------------------------------------------------------------ every front end
+
+def test_every_front_end_is_recorded(tmp_path, sockdir):
+    db = str(tmp_path / "audit.db")
+    sock = os.path.join(sockdir, "lh.sock")
+    answered = {}
+    t_start = time.time_ns()
+    with ServerThread(config(db, socket=sock, local_socket=True), escalator=_escalator) as s:
+        with grpc.insecure_channel(s.address) as ch:
+            stub = pb_grpc.ValidatorStub(ch)
+            for rid, cmd in (("u-1", "rm -rf ~"), ("u-2", "ls -la"), ("u-3", "rm -rf ~")):
+                answered[rid] = stub.Validate(tool_call(tool_input=cmd, request_id=rid, agent_id="alice",
+                                                        session_id="sess-1"), timeout=10)
+            calls = [tool_call(tool_input="git status", request_id="st-%d" % i, agent_id="bob") for i in range(5)]
+            for d in stub.ValidateStream(iter(calls), timeout=10):
+                answered[d.request_id] = d
+            batch = pb.ToolCallBatch(calls=[tool_call(tool_input="cat /etc/shadow", request_id="b-%d" % i)
+                                            for i in range(3)])
+            for d in stub.ValidateBatch(batch, timeout=10).decisions:
+                answered[d.request_id] = d
+            answered["x-1"] = stub.Validate(tool_call("mcp__expert__tool", {"q": 1}, request_id="x-1"), timeout=10)
+            bad = rpc_error(stub.Validate, tool_call(tool_input="ls", cwd="relative", request_id="bad-1"))
+            assert bad == grpc.StatusCode.INVALID_ARGUMENT
+        local = [ask({"tool": "Bash", "input": {"command": "rm -rf /usr"}, "cwd": WS, "agent_id": "hook",
+                      "session_id": "cc-1"}, sock, timeout=10) for _ in range(2)]
+    t_end = time.time_ns()
+    # Stopped gracefully: everything is committed.
+    recs = records(db)
+    assert_verifies(db, count=len(answered) + 2)
+    got = {r["request_id"]: r for r in recs if r["request_id"]}
+    assert set(got) == set(answered)                        # the refused call is no decision
+    verdicts = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
+    tiers = {pb.TIER_CACHE: "cache", pb.TIER_RULES: "rules", pb.TIER_EXPERT: "expert", pb.TIER_FALLBACK: "fallback"}
+    for rid, d in answered.items():
+        r = got[rid]
+        assert (r["verdict"], r["tier"], r["rule_id"], r["reason"], r["policy_generation"], r["decision_ns"]) == \
+            (verdicts[d.verdict], tiers[d.tier], d.rule_id, d.reason, d.policy_generation, d.decision_ns), rid
+        assert r["source"] == "grpc" and r["worker"] == 0 and r["cwd"] == WS
+        assert t_start <= r["time_ns"] <= t_end
+        assert len(r["hash"]) == 64 and len(r["input_sha256"]) == 64
+    assert got["u-1"]["agent_id"] == "alice" and got["u-1"]["session_id"] == "sess-1"
+    assert json.loads(got["u-1"]["input"]) == {"command": "rm -rf ~"}
+    assert got["u-3"]["tier"] == "cache"                        # the repeat, answered by tier 0
+    assert got["x-1"]["escalation_id"] == "esc-x-1" and got["x-1"]["rule_id"] == "expert:llm-1"
+    assert [step["tier"] for step in json.loads(got["x-1"]["trail"])] == ["policy", "expert"]
+    # In the order answered: the unary calls, then the stream's, then the batch's.
+    order = [r["request_id"] for r in recs if r["request_id"]]
+    assert order[:3] == ["u-1", "u-2", "u-3"]
+    assert order[3:8] == ["st-%d" % i for i in range(5)] and order[8:11] == ["b-0", "b-1", "b-2"]
+    locals_ = [r for r in recs if r["source"] == "local"]
+    assert len(locals_) == 2 and all(a["verdict"] == "deny" for a in local)
+    assert {(r["agent_id"], r["session_id"], r["verdict"], r["tool"]) for r in locals_} == {("hook", "cc-1", "deny",
+                                                                                             "Bash")}
+    assert json.loads(locals_[0]["input"]) == {"command": "rm -rf /usr"}
+
+
+def rpc_error(fn, *args):
+    try:
+        fn(*args, timeout=10)
+    except grpc.RpcError as e:
+        return e.code()
+    return None
+
+
+def test_restart_continues_the_chain(tmp_path):
+    db = str(tmp_path / "audit.db")
+    for run in range(2):
+        with ServerThread(config(db)) as s, grpc.insecure_channel(s.address) as ch:
+            stub = pb_grpc.ValidatorStub(ch)
+            for i in range(5):
+                stub.Validate(tool_call(tool_input="ls", request_id="run%d-%d" % (run, i)), timeout=10)
+    assert_verifies(db, count=10)
+    assert [r["request_id"] for r in records(db)] == ["run%d-%d" % (r, i) for r in range(2) for i in range(5)]
+
+
+def test_audit_db_that_cannot_be_opened_stops_the_start(tmp_path):
+    bad = tmp_path / "not-a-db"
+    bad.write_bytes(b"garbage" * 1000)
+    with pytest.raises(OSError, match="--audit-db: .*not-a-db"):
+        ServerThread(config(str(bad))).start()
+
+
+# ------------------------------------------------------------------ --audit-sync
+
+def test_sync_mode_answers_only_committed_decisions(tmp_path, sockdir):
+    db = str(tmp_path / "audit.db")
+    sock = os.path.join(sockdir, "lh.sock")
+    with ServerThread(config(db, audit_sync=True, socket=sock, local_socket=True), escalator=_escalator) as s, \
+            grpc.insecure_channel(s.address) as ch:
+        reader = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+
+        def committed(rid):
+            return reader.execute("SELECT count(*) FROM audit WHERE request_id = ?", (rid,)).fetchone()[0]
+
+        stub = pb_grpc.ValidatorStub(ch)
+        for i in range(20):
+            rid = "u-%d" % i
+            stub.Validate(tool_call(tool_input="rm -rf ~" if i % 2 else "ls", request_id=rid), timeout=10)
+            assert committed(rid) == 1, rid
+        d = stub.Validate(tool_call("mcp__expert__t", {"q": 2}, request_id="x-1"), timeout=10)
+        assert d.tier == pb.TIER_EXPERT and committed("x-1") == 1
+        batch = pb.ToolCallBatch(calls=[tool_call(tool_input="pwd", request_id="b-%d" % i) for i in range(10)])
+        stub.ValidateBatch(batch, timeout=10)
+        assert all(committed("b-%d" % i) for i in range(10))
+        # A stream: each answer's record is committed when the answer arrives; request ids
+        # may repeat (an empty one on every call) since each is decided already.
+        calls = [tool_call(tool_input="git log", request_id="st-%d" % i) for i in range(30)]
+        calls += [tool_call(tool_input="git diff") for _ in range(10)]
+        n = 0
+        for d in stub.ValidateStream(iter(calls), timeout=10):
+            assert not d.HasField("error"), d.error
+            if d.request_id:
+                assert committed(d.request_id) == 1
+            n += 1
+        assert n == 40
+        before = reader.execute("SELECT count(*) FROM audit WHERE tool = 'Read'").fetchone()[0]
+        assert ask({"tool": "Read", "input": {"file_path": WS + "/.env"}, "cwd": WS}, sock, timeout=10)["verdict"] == \
+            "deny"
+        assert reader.execute("SELECT count(*) FROM audit WHERE tool = 'Read'").fetchone()[0] == before + 1
+        # A client asking for progress gets no pending line: a commit is no escalation.
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(10)
+            c.connect(sock)
+            c.sendall(json.dumps({"tool": "Read", "input": {"file_path": WS + "/.env"}, "cwd": WS,
+                                  "progress": True}).encode() + b"\n")
+            reply = json.loads(c.makefile().readline())
+        assert "pending" not in reply and reply["verdict"] == "deny"
+        snap = s.server.stats.snapshot()["audit"]
+        assert snap["committed"] == 20 + 1 + 10 + 40 + 2
+        reader.close()
+    assert_verifies(db, count=73)
+
+
+# ------------------------------------------------------------------ backpressure
+
+def test_full_queue_refuses_calls_and_counts_them(tmp_path):
+    """The writer is slowed for real: another connection holds the file's write lock, so
+    the writer's commit waits; the queue fills and calls are refused, never answered
+    unrecorded. Once the lock goes, every answered call is committed."""
+    db = str(tmp_path / "audit.db")
+    with ServerThread(config(db, audit_queue=40)) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        stub.Validate(tool_call(tool_input="ls", request_id="warm"), timeout=10)
+        deadline = time.monotonic() + 10
+        while s.server.stats.snapshot()["audit"]["committed"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lock = sqlite3.connect(db, isolation_level=None, timeout=10)
+        lock.execute("BEGIN IMMEDIATE")
+        ok, refused = ["warm"], []
+        try:
+            for i in range(300):
+                rid = "c-%d" % i
+                try:
+                    stub.Validate(tool_call(tool_input="ls -la", request_id=rid), timeout=10)
+                    ok.append(rid)
+                except grpc.RpcError as e:
+                    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert "audit log's queue is full" in e.details()
+                    refused.append(rid)
+            # Queued, and handed to the blocked writer: at most twice the queue.
+            assert refused and len(ok) <= 1 + 2 * 40
+            snap = s.server.stats.snapshot()
+            assert snap["audit"]["refused"] == len(refused)
+            assert snap["errors"]["Validate|RESOURCE_EXHAUSTED"] == len(refused)
+            assert snap["audit"]["queue"] == 2 * 40
+            # A stream's call is refused with its own error and the stream goes on.
+            answers = list(stub.ValidateStream(iter([tool_call(tool_input="ls", request_id="st-1")]), timeout=10))
+            assert answers[0].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        deadline = time.monotonic() + 20
+        while s.server.stats.snapshot()["audit"]["committed"] < len(ok) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stub.Validate(tool_call(tool_input="ls", request_id="after"), timeout=10)
+        ok.append("after")
+    assert [r["request_id"] for r in records(db)] == ok
+    assert_verifies(db, count=len(ok))
+
+
+# ------------------------------------------------------------------ workers
+
+def test_workers_append_to_one_chain(tmp_path):
+    db = str(tmp_path / "audit.db")
+    sent = []
+    with ServerProcess("--workers", "2", "--audit-db", db, "--rate-limit", "0") as srv:
+        srv.wait_ready(text="workers serving")
+        for c in range(24):             # new connections: the kernel spreads them over the workers
+            with grpc.insecure_channel(srv.address) as ch:
+                stub = pb_grpc.ValidatorStub(ch)
+                for i in range(5):
+                    rid = "c%d-%d" % (c, i)
+                    stub.Validate(tool_call(tool_input="ls", request_id=rid), timeout=10)
+                    sent.append(rid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if sample(scrape(srv.metrics_port), "lighthouse_audit_records_total") == len(sent):
+                break
+            time.sleep(0.05)
+        assert sample(scrape(srv.metrics_port), "lighthouse_audit_records_total") == len(sent)
+        srv.signal(signal.SIGTERM)
+        assert srv.wait(30) == 0
+    recs = records(db)
+    assert sorted(r["request_id"] for r in recs) == sorted(sent)
+    assert {r["worker"] for r in recs} == {0, 1}
+    assert_verifies(db, count=len(sent))
+
+
+# ------------------------------------------------------------------ crash
+
+def _load(address, stop, received, errors, agents=8):
+    """Unary calls from `agents` concurrent loops until `stop` is set; the request ids of
+    the answers received go in `received`."""
+    async def agent(n, stub):
+        i = 0
+        while not stop.is_set():
+            rid = "a%d-%d" % (n, i)
+            i += 1
+            try:
+                await stub.Validate(tool_call(tool_input="rm -rf ~" if i % 3 == 0 else "ls -la", request_id=rid),
+                                    timeout=5)
+                received.append(rid)
+            except grpc.RpcError:
+                errors.append(rid)
+                await asyncio.sleep(0.05)
+
+    async def main():
+        async with grpc.aio.insecure_channel(address) as ch:
+            stub = pb_grpc.ValidatorStub(ch)
+            await asyncio.gather(*(agent(n, stub) for n in range(agents)))
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["sync", "default"])
+def test_sigkill_during_load(tmp_path, mode):
+    db = str(tmp_path / "audit.db")
+    args = ("--audit-db", db, "--rate-limit", "0") + (("--audit-sync",) if mode == "sync" else ())
+    srv = ServerProcess(*args, metrics=False)
+    try:
+        srv.wait_ready()
+        stop, received, errors = threading.Event(), [], []
+        load = threading.Thread(target=_load, args=(srv.address, stop, received, errors), daemon=True)
+        load.start()
+        deadline = time.monotonic() + 20
+        while len(received) < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(received) >= 300, "no load reached the server"
+        srv.proc.send_signal(signal.SIGKILL)         # in the middle of the load
+        srv.proc.wait(10)
+        time.sleep(0.2)
+        stop.set()
+        load.join(15)
+        assert not load.is_alive()
+    finally:
+        srv.kill()
+        srv.__exit__(None, None, None)
+    # The log opens cleanly after the crash, verifies, and the restarted server goes on
+    # appending to its chain.
+    before = assert_verifies(db)
+    with ServerProcess(*args, metrics=False) as again:
+        again.wait_ready()
+        with grpc.insecure_channel(again.address) as ch:
+            pb_grpc.ValidatorStub(ch).Validate(tool_call(tool_input="ls", request_id="after-restart"), timeout=10)
+        again.signal(signal.SIGTERM)
+        assert again.wait(30) == 0
+    after = assert_verifies(db, count=before.records + 1)
+    assert after.last_seq == before.last_seq + 1
+    recorded = set(by_request(db))
+    missing = [rid for rid in received if rid not in recorded]
+    print("\n%s mode: %d answers received before SIGKILL, %d recorded in all, %d answered but not recorded"
+          % (mode, len(received), before.records, len(missing)))
+    if mode == "sync":
+        assert missing == []
+    else:
+        # Answered before commit: at most what was answered in the last commit interval
+        # and the commit in flight may be lost; never the whole run.
+        assert len(missing) < len(received) // 2
+
+
+def test_writer_death_refuses_calls(tmp_path):
+    """A writer process that dies leaves no call answered unrecorded: every later call
+    is refused with UNAVAILABLE, and the server still stops promptly."""
+    db = str(tmp_path / "audit.db")
+    with ServerThread(config(db)) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        stub.Validate(tool_call(tool_input="ls", request_id="before"), timeout=10)
+        os.kill(s.server.audit._proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        code = None
+        while time.monotonic() < deadline:
+            code = rpc_error(stub.Validate, tool_call(tool_input="ls", request_id="after"))
+            if code is not None:
+                break
+            time.sleep(0.05)
+        assert code == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(grpc.RpcError, match="audit log cannot record decisions"):
+            stub.Validate(tool_call(tool_input="pwd"), timeout=10)
+        assert s.server.stats.snapshot()["audit"]["failing"] == 1
+        t = time.monotonic()
+    assert time.monotonic() - t < 10
+    assert_verifies(db)
+
+
+def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
+    """The real escalation pipeline and Rego policy tier (regorus worker processes)."""
+    db = str(tmp_path / "audit.db")
+    with ServerThread(config(db, policy=True)) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        d = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-1"), timeout=30)
+        again = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-2"), timeout=30)
+    recs = by_request(db)
+    r = recs["p-1"]
+    assert r["tier"] in ("policy", "fallback") and r["tier"] == {pb.TIER_POLICY: "policy",
+                                                                  pb.TIER_FALLBACK: "fallback"}[d.tier]
+    assert r["verdict"] == {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}[d.verdict]
+    assert r["escalation_id"] == d.escalation_id
+    step = json.loads(r["trail"])[0]
+    assert (step["tier"], step["verdict"], step["decided_by"]) == (r["tier"], r["verdict"], r["rule_id"])
+    assert recs["p-2"]["tier"] in ("cache", r["tier"]) and recs["p-2"]["verdict"] == r["verdict"]
+    assert again.verdict == d.verdict
+    assert_verifies(db, count=2)
