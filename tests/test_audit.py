@@ -366,3 +366,29 @@ def test_parse_time():
     assert parse_time("2026-01-01", now) == 1767225600 * 10**9
     with pytest.raises(ValueError, match="not a time"):
         parse_time("soon", now)
+
+
+_OPENER = """
+import sys, time
+from lighthouse.audit.sqlite import SQLiteBackend
+at = float(sys.argv[2])
+while time.time() < at:
+    pass
+SQLiteBackend(sys.argv[1])
+"""
+
+
+def test_processes_creating_one_log_at_once_all_open_it(tmp_path):
+    """The workers of --workers N open one new file at the same instant: switching it to
+    WAL takes its exclusive lock, for which SQLite does not wait, so each retries instead
+    of failing to start ("database is locked")."""
+    for round_ in range(5):
+        path = tmp_path / ("audit-%d.db" % round_)
+        at = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(path), repr(at)], cwd=str(ROOT),
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        with SQLiteBackend(str(path), create=False) as b:
+            assert b.head()[0] == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 
 from .backend import AuditBackend, AuditError
 from .record import FORMAT, GENESIS, INDEXED, parse, seal
@@ -41,6 +42,19 @@ CREATE INDEX IF NOT EXISTS audit_verdict ON audit (verdict, time_ns);
 _INSERT = "INSERT INTO audit (%s) VALUES (%s)" % (", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS)))
 _sha256 = hashlib.sha256
 BUSY_TIMEOUT = 10.0     # seconds a writer waits for another process's transaction
+
+
+def _while_locked(step, timeout=BUSY_TIMEOUT):
+    """Run ``step`` again while another process holds the file's lock ("database is
+    locked"), for at most ``timeout`` seconds; any other error at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
 
 
 def default_audit_path():
@@ -70,9 +84,12 @@ class SQLiteBackend(AuditBackend):
                 self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                           timeout=BUSY_TIMEOUT)
             if not readonly:
-                self.db.execute("PRAGMA journal_mode=WAL")
+                # Switching to WAL takes the file's exclusive lock and SQLite does not
+                # wait for it with the busy timeout: processes opening one new file at
+                # once (the workers of --workers N) retry here instead.
+                _while_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
                 self.db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "NORMAL"))
-                self._init_schema()
+                _while_locked(self._init_schema)
             self._meta = self._read_meta()
         except sqlite3.Error as e:
             raise AuditError("audit log %s: %s" % (self.path, e)) from None
