@@ -2,8 +2,8 @@
 
 - :func:`build_input` makes the input document of an escalated call (input.schema.json).
 - :class:`Policy` compiles the default policy and users' ``--policy`` directories with
-  regorus and evaluates them in-process; :class:`PolicyRunner` runs those evaluations on
-  dedicated worker threads for asyncio code.
+  regorus and evaluates them in-process; :class:`PolicyRunner` runs those evaluations in
+  worker processes for asyncio code (regorus holds the GIL while it evaluates).
 - :class:`OpaClient` asks a real OPA server through its REST Data API instead.
 - :class:`lighthouse.policy.inline.InlineDecider` decides calls as a server without
   experts does (rules, policy, fail mode), synchronously: ``lighthouse check``.
