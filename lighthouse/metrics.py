@@ -42,7 +42,7 @@ from bisect import bisect_left
 
 from .vocab import TIER_NAMES, VERDICT_NAMES
 
-__all__ = ["Histogram", "Stats", "StatsCollector", "merge_snapshots", "histogram_quantile",
+__all__ = ["Histogram", "Stats", "StatsCollector", "merge_snapshots", "histogram_quantile", "histogram_family",
            "start_metrics_server",
            "DURATION_BUCKETS_NS", "VERDICT_NAMES", "TIER_NAMES", "METHODS"]
 
@@ -191,6 +191,27 @@ def histogram_quantile(q, counts, bounds=DURATION_BUCKETS_NS):
     return float(bounds[-1])
 
 
+def histogram_family(name, doc, series, label=None, bounds=DURATION_BUCKETS_NS):
+    """A Prometheus histogram family from :class:`Histogram` snapshots (``{"counts",
+    "sum_ns"}`` over ``bounds``): ``series`` is one snapshot when ``label`` is None, else
+    ``{label value: snapshot}``."""
+    from prometheus_client.core import HistogramMetricFamily
+
+    def buckets(h):
+        out, acc = [], 0
+        for bound, c in zip(bounds + (float("inf"),), h["counts"]):
+            acc += c
+            out.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
+        return out
+
+    if label is None:
+        return HistogramMetricFamily(name, doc, buckets=buckets(series), sum_value=series["sum_ns"] / 1e9)
+    fam = HistogramMetricFamily(name, doc, labels=[label])
+    for key, h in series.items():
+        fam.add_metric([key], buckets(h), h["sum_ns"] / 1e9)
+    return fam
+
+
 class StatsCollector:
     """A prometheus_client collector that renders a snapshot at scrape time.
 
@@ -206,30 +227,19 @@ class StatsCollector:
         return []
 
     def collect(self):
-        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                            HistogramMetricFamily)
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         snap = self.source()
         if not snap:
             return
         policy = snap.get("policy", {})
 
-        def hist(name, doc, label, series):
-            fam = HistogramMetricFamily(name, doc, labels=[label])
-            for key, h in series.items():
-                buckets, acc = [], 0
-                for bound, c in zip(DURATION_BUCKETS_NS + (float("inf"),), h["counts"]):
-                    acc += c
-                    buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
-                fam.add_metric([key], buckets, h["sum_ns"] / 1e9)
-            return fam
-
-        yield hist("lighthouse_rpc_duration_seconds",
-                   "Time from a call's arrival in the servicer to its answer, by gRPC method",
-                   "method", {m: h for m, h in snap["rpc"].items() if sum(h["counts"])})
-        yield hist("lighthouse_decision_duration_seconds",
-                   "Time spent deciding inside the server (no transport), by operation type",
-                   "operation", snap["decision_time"])
+        yield histogram_family("lighthouse_rpc_duration_seconds",
+                               "Time from a call's arrival in the servicer to its answer, by gRPC method",
+                               {m: h for m, h in snap["rpc"].items() if sum(h["counts"])}, "method")
+        yield histogram_family("lighthouse_decision_duration_seconds",
+                               "Time spent deciding inside the server (no transport), by operation type",
+                               snap["decision_time"], "operation")
 
         fam = CounterMetricFamily("lighthouse_decisions", "Decisions by verdict and tier",
                                   labels=["verdict", "tier"])

@@ -36,7 +36,7 @@ shares them with its own ``Stats.decision_time`` so that they appear in
 
 from __future__ import annotations
 
-from ..metrics import DURATION_BUCKETS_NS, Histogram
+from ..metrics import Histogram, histogram_family
 
 __all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES"]
 
@@ -159,7 +159,7 @@ def families(snap, durations=False):
     """Prometheus metric families for an escalation snapshot (one process's or merged).
     ``durations`` adds ``lighthouse_escalation_duration_seconds{operation}``, for a
     server that does not share the histograms with its own decision_time."""
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     if not snap:
         return
@@ -216,9 +216,9 @@ def families(snap, durations=False):
                               value=snap["cache_misses"])
     yield GaugeMetricFamily("lighthouse_escalation_cache_entries", "Entries in the slow-tier cache",
                             value=snap["cache_entries"])
-    yield _histogram(HistogramMetricFamily, "lighthouse_escalation_overhead_seconds",
-                     "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
-                     "scheduling, input building, IPC)", snap["overhead"])
+    yield histogram_family("lighthouse_escalation_overhead_seconds",
+                           "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
+                           "scheduling, input building, IPC)", snap["overhead"])
     if snap.get("experts"):
         from ..experts.stats import families as expert_families
         yield from expert_families(snap["experts"])
@@ -226,20 +226,5 @@ def families(snap, durations=False):
         from ..experts.llm import families as llm_families
         yield from llm_families(snap["llm"])
     if durations:
-        fam = HistogramMetricFamily("lighthouse_escalation_duration_seconds",
-                                    "Time inside a slow tier, by operation type", labels=["operation"])
-        for op, h in snap["decision_time"].items():
-            buckets, acc = [], 0
-            for bound, c in zip(DURATION_BUCKETS_NS + (float("inf"),), h["counts"]):
-                acc += c
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
-            fam.add_metric([op], buckets, h["sum_ns"] / 1e9)
-        yield fam
-
-
-def _histogram(family, name, doc, h):
-    buckets, acc = [], 0
-    for bound, c in zip(DURATION_BUCKETS_NS + (float("inf"),), h["counts"]):
-        acc += c
-        buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
-    return family(name, doc, buckets=buckets, sum_value=h["sum_ns"] / 1e9)
+        yield histogram_family("lighthouse_escalation_duration_seconds", "Time inside a slow tier, by operation type",
+                               snap["decision_time"], "operation")

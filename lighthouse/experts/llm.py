@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..escalation.breaker import CircuitBreaker
-from ..metrics import DURATION_BUCKETS_NS, Histogram
+from ..metrics import Histogram, histogram_family
 from .base import MAX_EXPERT_REASON, VERDICTS, ExpertAnswer, ExpertError
 
 __all__ = ["LLMConfig", "LLMExpert", "LLMStats", "AnswerRejected", "RateWindow", "build_messages",
@@ -781,7 +781,7 @@ def families(snaps):
     - ``lighthouse_llm_load{expert}``, ``lighthouse_llm_capacity{expert}``,
       ``lighthouse_llm_circuit_state{expert}`` (0 closed, 1 open, 2 half-open),
       ``lighthouse_llm_circuit_opened_total{expert}``."""
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     snaps = list(snaps or ())
     if not snaps:
@@ -804,15 +804,8 @@ def families(snaps):
         for s in snaps:
             fam.add_metric([s["expert"]], s[key])
         yield fam
-    hist = HistogramMetricFamily("lighthouse_llm_request_duration_seconds", "LLM expert request time",
-                                 labels=["expert"])
-    for s in snaps:
-        buckets, acc = [], 0
-        for bound, c in zip(DURATION_BUCKETS_NS + (float("inf"),), s["latency"]["counts"]):
-            acc += c
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
-        hist.add_metric([s["expert"]], buckets, s["latency"]["sum_ns"] / 1e9)
-    yield hist
+    yield histogram_family("lighthouse_llm_request_duration_seconds", "LLM expert request time",
+                           {s["expert"]: s["latency"] for s in snaps}, "expert")
     for name, doc, get, kind in (
             ("lighthouse_llm_load", "LLM expert judgements in progress", lambda s: s["load"], GaugeMetricFamily),
             ("lighthouse_llm_capacity", "LLM expert concurrent requests allowed", lambda s: s["capacity"],

@@ -25,7 +25,7 @@ that they are added up across workers and appear on /metrics with the rest:
 
 from __future__ import annotations
 
-from ..metrics import Histogram
+from ..metrics import Histogram, histogram_family
 
 __all__ = ["ExpertStats", "merge", "families", "EXPERT_OUTCOMES", "REJECT_CAUSES", "ANSWER_BUCKETS_NS"]
 
@@ -121,7 +121,7 @@ def merge(snaps):
 
 def families(snap):
     """Prometheus metric families of an ExpertStats snapshot (one process's or merged)."""
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     if not snap:
         return
@@ -130,15 +130,8 @@ def families(snap):
     for key, n in sorted(snap["escalations"].items()):
         fam.add_metric(key.rsplit("|", 1), n)
     yield fam
-    fam = HistogramMetricFamily("lighthouse_expert_answer_seconds", "Time an expert took to answer",
-                                labels=["expert"])
-    for expert, h in sorted(snap["answer_time"].items()):
-        buckets, acc = [], 0
-        for bound, c in zip(ANSWER_BUCKETS_NS + (float("inf"),), h["counts"]):
-            acc += c
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e9), acc))
-        fam.add_metric([expert], buckets, h["sum_ns"] / 1e9)
-    yield fam
+    yield histogram_family("lighthouse_expert_answer_seconds", "Time an expert took to answer",
+                           dict(sorted(snap["answer_time"].items())), "expert", ANSWER_BUCKETS_NS)
     yield GaugeMetricFamily("lighthouse_experts_connected", "Experts connected over ExpertHub",
                             value=snap["connected"])
     yield GaugeMetricFamily("lighthouse_experts_in_process", "In-process experts (LLM experts)",
