@@ -365,16 +365,19 @@ def test_writer_death_refuses_calls(tmp_path):
 
 
 def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
-    """The real escalation pipeline and Rego policy tier (regorus worker processes)."""
+    """The real escalation pipeline and Rego policy tier (regorus worker processes).
+
+    The policy deadline is generous, so that on a loaded machine the first call is still
+    answered by the policy and not by the fail mode."""
     db = str(tmp_path / "audit.db")
-    with ServerThread(config(db, policy=True)) as s, grpc.insecure_channel(s.address) as ch:
+    with ServerThread(config(db, policy=True, policy_deadline=20.0)) as s, \
+            grpc.insecure_channel(s.address) as ch:
         stub = pb_grpc.ValidatorStub(ch)
         d = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-1"), timeout=30)
         again = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-2"), timeout=30)
     recs = by_request(db)
     r = recs["p-1"]
-    assert r["tier"] in ("policy", "fallback") and r["tier"] == {pb.TIER_POLICY: "policy",
-                                                                  pb.TIER_FALLBACK: "fallback"}[d.tier]
+    assert d.tier == pb.TIER_POLICY and r["tier"] == "policy"
     assert r["verdict"] == {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}[d.verdict]
     assert r["escalation_id"] == d.escalation_id
     step = json.loads(r["trail"])[0]
