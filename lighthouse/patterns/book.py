@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 
-from .shapes import Shape
+from .shapes import Shape, display
 
 __all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "default_patterns_path", "context_of",
            "MAX_EXAMPLES", "LEARNED_VERDICTS", "merge_snapshots", "families"]
@@ -114,7 +114,8 @@ class Pattern:
         return d
 
     def text(self):
-        return "%s [%s] %s" % (self.tool, self.context, self.shape)
+        """The shape as people read it (``pytest <ws-path> -k <word>``, ``Write <ws-path>/*.py``)."""
+        return display(self.tool, self.shape)
 
 
 _COLUMNS = ", ".join(Pattern.__slots__)

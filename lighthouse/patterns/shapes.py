@@ -6,7 +6,8 @@ a class, so that an expert's answer about one call can settle the calls shaped l
 (lighthouse.patterns.book). For a Bash call, each simple command the shell analysis sees
 becomes::
 
-    program [subcommand words] [flags, sorted; an option with its value's class] [arguments' classes, in order] [redirects]
+    program [subcommand words] [flags, sorted; an option =its value's class]
+            [arguments' classes, in order] [redirects]
 
 joined by ``;`` (or ``|`` for a command that reads a pipe), e.g. ``cd sub ; make -j=<num> ><ws-path>``.
 
@@ -58,8 +59,8 @@ from .._fast._shell_py import normpath
 from .._fast._shell_shared import DYN
 from ..policy.input import where
 
-__all__ = ["Shape", "call_shape", "why_no_shape", "command_shape", "classify", "EXACT_PROGRAMS", "MAX_COMMANDS", "MAX_SHAPE",
-           "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS"]
+__all__ = ["Shape", "call_shape", "why_no_shape", "command_shape", "command_parts", "classify", "EXACT_PROGRAMS",
+           "MAX_COMMANDS", "MAX_SHAPE", "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS", "analyse_call", "display"]
 
 MAX_COMMANDS = 16          # simple commands of a call that can be shaped
 MAX_SHAPE = 4096           # characters of a call's shape text
@@ -250,10 +251,12 @@ def _flag_items(args, spec):
     return flags, positionals
 
 
-def command_shape(sc, ws, home, spec=None):
-    """The shape text of one SimpleCommand (``ws``: the call's workspace, ``spec``: the
-    program's ProgramSpec from the rules, for its options that take a value). Raises
-    _NoShape."""
+def command_parts(sc, ws, home, spec=None):
+    """One SimpleCommand's shape as parts: {"env": [K=V], "program", "subcommand": [word],
+    "flags": [flag or flag=class], "args": [class or literal], "redirects": [op+class],
+    "exact": whether its arguments are kept exactly, "pipe": whether it reads a pipe}.
+    ``ws``: the call's workspace; ``spec``: the program's ProgramSpec from the rules (its
+    options that take a value). Raises _NoShape."""
     if sc.dynamic:
         raise _NoShape("an unknown expansion")
     if sc.origin:
@@ -269,13 +272,12 @@ def command_shape(sc, ws, home, spec=None):
     exact = program in EXACT_PROGRAMS or program.startswith("mkfs.")
     if exact and cwd != ws:
         raise _NoShape("%s run outside the call's directory" % program)
-    parts = []
+    env = []
     for name in sorted(sc.env):
         value = sc.env[name]
         if not _ENV_NAME_RE.match(name) or DYN in value:
             raise _NoShape("an unknown environment assignment")
-        parts.append("%s=%s" % (name, _exact(value)))
-    parts.append(_exact(sc.path) if sc.path else _exact(program))
+        env.append("%s=%s" % (name, _exact(value)))
     flags, positionals = _flag_items(sc.args, spec)
     if exact:
         subs = []
@@ -301,17 +303,23 @@ def command_shape(sc, ws, home, spec=None):
             rendered.add("%s=%s" % (_exact(name), _exact(value)))
         else:
             rendered.add("%s=%s" % (_exact(name), classify(value, cwd, home, ws)))
-    parts.extend(subs)
-    parts.extend(sorted(rendered))
-    parts.extend(args)
+    redirects = []
     for op, target in sc.redirects:
         if not target or DYN in target:
             raise _NoShape("a redirect to an unknown target")
-        if target[:1] == "&" or op in ("<&", ">&") and target.isdigit():
-            parts.append("%s%s" % (op, _exact(target)))
+        if target[:1] == "&" or (op in ("<&", ">&") and target.isdigit()):
+            redirects.append("%s%s" % (op, _exact(target)))
         else:
-            parts.append("%s%s" % (op, _path_class(target, cwd, home, ws)))
-    return " ".join(parts)
+            redirects.append("%s%s" % (op, _path_class(target, cwd, home, ws)))
+    return {"env": env, "program": _exact(sc.path) if sc.path else _exact(program), "subcommand": subs,
+            "flags": sorted(rendered), "args": args, "redirects": redirects, "exact": exact,
+            "pipe": bool(sc.pipe_in)}
+
+
+def command_shape(sc, ws, home, spec=None):
+    """The shape text of one SimpleCommand (see :func:`command_parts`). Raises _NoShape."""
+    p = command_parts(sc, ws, home, spec)
+    return " ".join(p["env"] + [p["program"]] + p["subcommand"] + p["flags"] + p["args"] + p["redirects"])
 
 
 def _file_shape(tool, tool_input, cwd, home):
@@ -328,12 +336,18 @@ def _file_shape(tool, tool_input, cwd, home):
     base = {"workspace": cwd, "home": home or ""}.get(w, "")
     rel = full[len(base.rstrip("/")) + 1:] if base and full.startswith(base.rstrip("/") + "/") else full
     if any(part.startswith(".") for part in rel.split("/")) or full == cwd:
-        return "%s %s" % (tool, _exact(full if w not in ("workspace",) else "<ws-root>/" + rel))
+        return _exact(full if w not in ("workspace",) else "<ws-root>/" + rel)
     name = full.rsplit("/", 1)[-1]
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
     if ext and not _WORD_RE.match(ext):
         raise _NoShape("an unusual file name")
-    return "%s %s/*%s" % (tool, _CLASSES[w], "." + ext if ext else "")
+    return "%s/*%s" % (_CLASSES[w], "." + ext if ext else "")
+
+
+def display(tool, text):
+    """A shape as people read it: a Bash shape is its commands (``pytest <ws-path>``),
+    another tool's is the tool and its path or URL (``Write <ws-path>/*.py``)."""
+    return text if tool == "Bash" else "%s %s" % (tool, text)
 
 
 def call_shape(tool, tool_input, cwd="", home="", specs=None):
@@ -354,6 +368,14 @@ def why_no_shape(tool, tool_input, cwd="", home="", specs=None):
         return None, str(e)
 
 
+def analyse_call(tool, tool_input, cwd, home, specs=None):
+    """(workspace, [SimpleCommand]) of a Bash call that has a shape, for tools that need
+    the parts of its commands (``lighthouse patterns promote``). Raises _NoShape."""
+    _shape_text(tool, tool_input, cwd, home, specs)
+    cwd = normpath(cwd)
+    return cwd, _fast.shell.analyze(tool_input["command"], cwd, home or None)
+
+
 def _shape_text(tool, tool_input, cwd, home, specs):
     home = home or ""
     if not isinstance(tool_input, dict):
@@ -370,7 +392,7 @@ def _shape_text(tool, tool_input, cwd, home, specs):
         c = classify(url, cwd, home, cwd)
         if not c.startswith("<url:"):
             raise _NoShape("a url the shape cannot class")
-        return "WebFetch %s" % c
+        return c
     if tool != "Bash":
         raise _NoShape("the %s tool has no shape" % tool[:64])
     command = tool_input.get("command")

@@ -50,7 +50,7 @@ class PatternTier:
             return None
         teachers = p.taught_by.replace(",", ", ") or "a reviewer"
         reason = "pattern #%d `%s`: %s, learned from %d answer%s of %s (first: %s)" % (
-            p.id, p.shape, p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
+            p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
         return TierAnswer(p.verdict, reason, "pattern:%d" % p.id, reusable=False)
 
     def learner(self, esc, votes):
@@ -60,6 +60,6 @@ class PatternTier:
         if shape is None:
             return
         context = context_of(esc.why, esc.rule_id)
-        call = {"tool": esc.tool, "input": esc.tool_input, "cwd": esc.cwd}
+        call = {"tool": esc.tool, "input": esc.tool_input, "cwd": esc.cwd, "home": esc.home}
         for name, verdict, scope, person, reason in votes:
             self.book.learn(context, shape, call, name, verdict, scope, reason, person=person)
