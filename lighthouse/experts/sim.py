@@ -64,7 +64,8 @@ class Latency:
 class SimulatedExpert:
     """A scripted expert. ``name``: its id; ``verdict``: the script (see the module
     docstring); ``latency``: a spec or a Latency; ``confidence``, ``reusable``, ``scope``
-    ("call" or "shape"): of every answer; ``person``: it stands for a person; ``tools``, ``categories``, ``capacity``: what it serves as an in-process
+    ("call" or "shape"): of every answer; ``person``: it stands for a person; ``tools``,
+    ``categories``, ``capacity``: what it serves as an in-process
     expert. ``seen`` keeps the last requests it was asked (bounded)."""
 
     def __init__(self, name="sim", verdict="ask", latency="0", *, confidence=1.0, reusable=False, tools=(),

@@ -279,6 +279,12 @@ def command_parts(sc, ws, home, spec=None):
             raise _NoShape("an unknown environment assignment")
         env.append("%s=%s" % (name, _exact(value)))
     flags, positionals = _flag_items(sc.args, spec)
+    if program == "cd":
+        # The analysis gives cd the directory it changes to as its own cwd: its shape is
+        # where that lies (the commands after it are judged from there).
+        if not cwd or DYN in cwd:
+            raise _NoShape("cd to an unknown directory")
+        positionals = [cwd]
     if exact:
         subs = []
         args = []
