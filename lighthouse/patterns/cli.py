@@ -131,8 +131,8 @@ def rule_for(pattern, examples, specs=None):
                              % (pattern.id, pattern.tool))
     exs = []
     seen = set()
-    for e in taught:
-        c = e["call"]
+    for example in taught:
+        c = example["call"]
         key = json.dumps(c, sort_keys=True)
         if key in seen:
             continue
