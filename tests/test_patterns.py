@@ -363,6 +363,34 @@ def test_a_server_learns_answers_from_patterns_and_never_overrides_a_deny_rule(t
         # Another shape still goes to the expert; so does a dangerous variation.
         d4 = stub.Validate(tool_call("Bash", "zzfrobnicate --now /var/lib/x.csv"), timeout=30)
         assert d4.tier == pb.TIER_EXPERT and sim.calls == 3, d4
+        # Review through Admin: retired, the shape goes to the expert again; approved, not.
+        import grpc
+
+        from lighthouse.v1 import admin_pb2, admin_pb2_grpc
+        with grpc.insecure_channel(server.address) as ch:
+            admin = admin_pb2_grpc.AdminStub(ch)
+            md = server.admin_metadata
+            listed = admin.ListPatterns(admin_pb2.ListPatternsRequest(state="active"), metadata=md, timeout=30)
+            assert [(p.id, p.shape, p.verdict, list(p.taught_by)) for p in listed.patterns] == [
+                (1, "zzfrobnicate --now <ws-path>", pb.VERDICT_ALLOW, ["sim-a"])]
+            r = admin.ReviewPattern(admin_pb2.ReviewPatternRequest(id=1, action="retire", note="too broad"),
+                                    metadata=md, timeout=30)
+            assert (r.state, r.note) == ("retired", "too broad")
+            d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/e.csv"), timeout=30)
+            assert d.tier == pb.TIER_EXPERT and sim.calls == 4
+            r = admin.ReviewPattern(admin_pb2.ReviewPatternRequest(id=1, action="approve"), metadata=md, timeout=30)
+            assert r.state == "active"
+            d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/f.csv"), timeout=30)
+            assert d.tier == pb.TIER_PATTERN and sim.calls == 4
+            for req, code in ((admin_pb2.ReviewPatternRequest(id=99, action="retire"), grpc.StatusCode.NOT_FOUND),
+                              (admin_pb2.ReviewPatternRequest(id=1, action="delete"),
+                               grpc.StatusCode.INVALID_ARGUMENT)):
+                with pytest.raises(grpc.RpcError) as e:
+                    admin.ReviewPattern(req, metadata=md, timeout=30)
+                assert e.value.code() == code
+            with pytest.raises(grpc.RpcError) as e:
+                admin.ListPatterns(admin_pb2.ListPatternsRequest(), timeout=30)
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
         # A deny rule for the program: the rules decide, the pattern is never asked.
         rules = tmp_path / "rules" / "deny.toml"
         rules.write_text('[[rule]]\nid = "test.nofrob"\nverdict = "deny"\nreason = "no"\nprogram = "zzfrobnicate"\n')
@@ -370,7 +398,8 @@ def test_a_server_learns_answers_from_patterns_and_never_overrides_a_deny_rule(t
         d5 = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/d.csv"), timeout=30)
         assert (d5.verdict, d5.tier, d5.rule_id) == (pb.VERDICT_DENY, pb.TIER_RULES, "test.nofrob")
         snap = server.server.pipeline.stats.snapshot()["patterns"]
-        assert snap["hits"] == 1 and snap["states"]["active"] >= 1
+        # (the expert's answer about /var/lib/x.csv is a pending pattern of its own shape)
+        assert snap["hits"] == 2 and snap["states"] == {"pending": 1, "active": 1, "retired": 0}
 
 
 @pytest.mark.slow
