@@ -11,7 +11,9 @@ with ``scope = "shape"`` (and no latency: the figures are counts, and lookup tim
 rule's ask is escalated too (as while an expert is connected), unless the rule says
 ``escalate = false``. The
 pattern book is a real SQLite file in a temporary directory; a pattern is active after two
-agreeing answers (the default).
+agreeing answers (the default), learned on the tier's background thread as in the
+server (calls are sent one after the other, so a call may come before the answers just
+given are learned).
 
 Figures:
   after warm-up (the first --warmup share of the calls): the share of would-be escalations
@@ -135,6 +137,7 @@ async def run(args):
         c[out.tier if out.tier in ("pattern", "expert") else "other"] += 1
     asked = sum(e.calls for e in experts)
     unshaped = book.unshaped
+    ptier.close()                   # the answers still waiting to be learned
     # Costs per call, on the calls that escalated: shape extraction and lookup; the lookup
     # of a computed shape; against a tier-0 hit (the same call again, from the cache).
     sample = [e[:3] for e in escalated[: args.timing_calls]]

@@ -186,9 +186,10 @@ CALL = {"tool": "Bash", "input": {"command": "pytest tests/a.py -k foo"}, "cwd":
 def test_a_pattern_activates_after_n_agreeing_answers_and_a_disagreement_retires_it(tmp_path):
     book = PatternBook(str(tmp_path / "p.db"))
     s = call_shape("Bash", CALL["input"], WS, HOME, SPECS)
-    assert book.learn("miss", s, CALL, "e1", "allow", "call") is None      # call scope: nothing learned
+    p = book.learn("miss", s, CALL, "e0", "allow", "call")       # opens the record; teaches nothing
+    assert (p.state, p.agreeing, p.verdict, p.first_reason) == ("pending", 0, "allow", "")
     p = book.learn("miss", s, CALL, "e1", "allow", "shape", "tests are routine")
-    assert (p.state, p.agreeing, p.verdict) == ("pending", 1, "allow")
+    assert (p.state, p.agreeing, p.verdict, p.first_reason) == ("pending", 1, "allow", "tests are routine")
     assert book.match("miss", s) is None
     p = book.learn("miss", s, CALL, "e2", "allow", "shape")
     assert (p.state, p.agreeing, p.taught_by) == ("active", 2, "e1,e2")
@@ -201,8 +202,21 @@ def test_a_pattern_activates_after_n_agreeing_answers_and_a_disagreement_retires
     # Retired stays retired, whatever agrees later; a person can approve it again.
     assert book.learn("miss", s, CALL, "e1", "allow", "shape").state == "retired"
     assert book.approve(p.id, "alice").state == "active" and book.match("miss", s) is not None
-    assert [e["expert"] for e in book.examples(p.id)][:3] == ["e1", "e2", "e3"]
+    assert [e["expert"] for e in book.examples(p.id)][:4] == ["e0", "e1", "e2", "e3"]
     book.close()
+
+
+def test_a_disagreement_before_the_pattern_exists_counts_too():
+    book = PatternBook(":memory:")
+    s = call_shape("Bash", {"command": "make docs"}, WS, HOME, SPECS)
+    p = book.learn("miss", s, CALL, "e1", "deny", "call", "not this one")
+    assert p.state == "retired" and "e1 answered deny" in p.note
+    for name in ("e2", "e3", "e4"):
+        assert book.learn("miss", s, CALL, name, "allow", "shape").state == "retired"
+    assert book.match("miss", s) is None
+    t = call_shape("Bash", {"command": "make lint"}, WS, HOME, SPECS)
+    book.learn("miss", t, CALL, "e1", "ask", "call")
+    assert book.learn("miss", t, CALL, "e2", "allow", "shape").state == "retired"
 
 
 def test_a_person_activates_a_pattern_with_one_answer_and_deny_is_never_learned(tmp_path):
@@ -210,10 +224,10 @@ def test_a_person_activates_a_pattern_with_one_answer_and_deny_is_never_learned(
     s = call_shape("Bash", {"command": "make docs"}, WS, HOME, SPECS)
     assert book.learn("miss", s, CALL, "console-alice", "allow", "shape", person=True).state == "active"
     d = call_shape("Bash", {"command": "make deploy"}, WS, HOME, SPECS)
-    assert book.learn("miss", d, CALL, "e1", "deny", "shape") is None
+    assert book.learn("miss", d, CALL, "e1", "deny", "shape").state == "retired"
     assert book.match("miss", d) is None
     assert book.learn("miss", s, CALL, "e1", "deny", "shape").state == "retired"     # a deny disagrees
-    assert book.counts() == {"pending": 0, "active": 0, "retired": 1}
+    assert book.counts() == {"pending": 0, "active": 0, "retired": 2}
 
 
 def test_changes_by_another_process_are_picked_up(tmp_path):
@@ -238,7 +252,7 @@ def escalation(command, why="miss", rule_id="", prior=(), cwd=WS, tool="Bash", t
 
 def taught(commands, verdict="allow"):
     """A PatternTier whose book learned ``verdict`` for the shape of each command."""
-    tier = PatternTier(PatternBook(":memory:"), SPECS)
+    tier = PatternTier(PatternBook(":memory:"), SPECS, background=False)
     for c in commands:
         e = escalation(c)
         tier.learner(e, [("e1", verdict, "shape", False, "routine"), ("e2", verdict, "shape", False, "ok")])
@@ -357,12 +371,15 @@ def test_a_server_learns_answers_from_patterns_and_never_overrides_a_deny_rule(t
         d1 = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30)
         d2 = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30)
         assert (d1.tier, d2.tier) == (pb.TIER_EXPERT, pb.TIER_EXPERT) and sim.calls == 2
+        book = server.server.patterns           # learning runs after the answer, on its own thread
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
         d3 = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/c.csv"), timeout=30)
         assert (d3.verdict, d3.tier, d3.rule_id) == (pb.VERDICT_ALLOW, pb.TIER_PATTERN, "pattern:1")
         assert "zzfrobnicate --now <ws-path>" in d3.reason and d3.escalation_id and sim.calls == 2
         # Another shape still goes to the expert; so does a dangerous variation.
         d4 = stub.Validate(tool_call("Bash", "zzfrobnicate --now /var/lib/x.csv"), timeout=30)
         assert d4.tier == pb.TIER_EXPERT and sim.calls == 3, d4
+        wait_for(lambda: book.counts()["pending"] == 1, what="the answer about /var/lib to be recorded")
         # Review through Admin: retired, the shape goes to the expert again; approved, not.
         import grpc
 
@@ -422,6 +439,7 @@ def test_patterns_survive_a_restart_of_the_server(tmp_path, loop):
                 d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/%s.csv" % name), timeout=30)
                 assert d.tier == pb.TIER_EXPERT
         loop.loop.call_soon_threadsafe(agent.stop)
+        # (the server finishes learning before it exits, on SIGTERM)
         agent.task.result(10)
     with ServerProcess(*args, metrics=False) as server:
         server.wait_ready()
@@ -445,7 +463,7 @@ def lighthouse(*args):
 
 def test_promotion_round_trip(tmp_path):
     db = str(tmp_path / "p.db")
-    tier = PatternTier(PatternBook(db), SPECS)
+    tier = PatternTier(PatternBook(db), SPECS, background=False)
     for c in ("zzfrobnicate --now data/a.csv", "zzfrobnicate --now data/b.csv"):
         tier.learner(escalation(c), [("sim-a", "allow", "shape", False, "frobnicating data is routine")])
     tier.book.close()
@@ -471,7 +489,7 @@ def test_promotion_round_trip(tmp_path):
 
 def test_what_cannot_be_promoted_says_why():
     book = PatternBook(":memory:")
-    tier = PatternTier(book, SPECS)
+    tier = PatternTier(book, SPECS, background=False)
     for c in ("curl https://pypi.org/simple/x", "ls src ; ls docs"):
         tier.learner(escalation(c), [("alice", "allow", "shape", True, "fine")])
     for p in book.patterns():

@@ -8,12 +8,14 @@ and the call's shape, and carries one verdict, allow or ask.
 Learning (:meth:`PatternBook.learn`, called by the expert tier with each expert's
 answer):
 
-- an answer with ``scope`` "shape" and verdict allow or ask creates a *pending* pattern,
-  or counts as one more agreeing answer of the pending pattern with that verdict;
+- the first answer about a shape opens its record: a *pending* pattern with that answer's
+  verdict (allow or ask), or a retired one for a deny (a deny teaches nothing); each
+  answer with ``scope`` "shape" and the same verdict counts as one agreeing answer;
 - a pattern becomes *active* after ``threshold`` agreeing answers (default 2; a person
   at the console: ``person_threshold``, default 1) and no disagreement;
-- any answer for a call of that shape with another verdict (a deny, or a call-only
-  answer that differs) *retires* it, pending or active: the shape does not generalise.
+- any answer for a call of that shape with another verdict than the record's (a deny,
+  or a call-only answer that differs), before or after activation, *retires* it: the
+  shape does not generalise.
   A retired pattern stays retired (it records the answers that retired it) until a
   person approves it again (``lighthouse patterns approve``).
 
@@ -160,6 +162,8 @@ class PatternBook:
         self.learned = 0            # answers recorded
         self.activations = 0
         self.retirements = 0
+        self.dropped = 0            # answers not learned (the learning thread's queue was full)
+        self._counts = dict.fromkeys(STATES, 0)
         self._load()
 
     # ------------------------------------------------------------------ lookup
@@ -177,11 +181,17 @@ class PatternBook:
         now = time.monotonic()
         if not force and now - self._checked < self.refresh_interval:
             return
-        with self._lock:
+        # Never wait for the learning thread (it may be waiting for the file's lock):
+        # the next lookup checks again.
+        if not self._lock.acquire(blocking=force):
+            return
+        try:
             self._checked = now
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if force or version != self._version:
                 self._load()
+        finally:
+            self._lock.release()
 
     def match(self, context, shape):
         """The active Pattern for ``shape`` (a Shape, or None for a call without one) in
@@ -199,24 +209,34 @@ class PatternBook:
         p.hits += 1
         return p
 
-    def counts(self):
-        """{state: number of patterns}."""
-        with self._lock:
+    def counts(self, wait=True):
+        """{state: number of patterns}. With ``wait`` False (metrics), the last counts
+        when the learning thread holds the file."""
+        if not self._lock.acquire(blocking=wait):
+            return dict(self._counts)
+        try:
             rows = self._db.execute("SELECT state, COUNT(*) FROM patterns GROUP BY state").fetchall()
+        finally:
+            self._lock.release()
         out = dict.fromkeys(STATES, 0)
         out.update(rows)
+        self._counts = out
         return out
 
     def snapshot(self):
         """The counters, and the patterns by state (read from the file), for metrics."""
         return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped, "learned": self.learned,
-                "activations": self.activations, "retirements": self.retirements, "states": self.counts()}
+                "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
+                "states": self.counts(wait=False)}
 
     # ------------------------------------------------------------------ learning
 
     def learn(self, context, shape, call, expert, verdict, scope, reason="", person=False):
         """Record one expert answer about a call of ``shape`` (None: the call has no
-        shape, nothing is learned). Returns the Pattern it created or changed, or None."""
+        shape, nothing is learned). Returns the Pattern record it created or changed, or
+        None. The first answer about a shape opens its record (pending; retired if it is
+        a deny); answers of scope "shape" that agree count towards activation; any answer
+        with another verdict than the record's retires it."""
         if shape is None or verdict not in ("allow", "ask", "deny") or scope not in ("call", "shape"):
             return None
         key = _key(context, shape)
@@ -228,15 +248,21 @@ class PatternBook:
                 row = db.execute("SELECT %s FROM patterns WHERE key = ?" % _COLUMNS, (key,)).fetchone()
                 p = Pattern(row) if row is not None else None
                 if p is None:
-                    if scope != "shape" or verdict not in LEARNED_VERDICTS:
-                        db.execute("COMMIT")
-                        return None
+                    # The first answer about a shape opens its record, whatever its scope:
+                    # a later answer that disagrees with any earlier one retires the shape.
+                    # A deny teaches nothing: the shape is retired from the start.
+                    learned = verdict in LEARNED_VERDICTS
                     cur = db.execute(
                         "INSERT INTO patterns (key, context, tool, shape, verdict, state, agreeing, taught_by, "
-                        "first_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, ?, ?)",
-                        (key, context, shape.tool, shape.text, verdict, reason[:1024], now, now))
+                        "first_reason, created_at, updated_at, retired_at, note) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0, '', '', ?, ?, ?, ?)",
+                        (key, context, shape.tool, shape.text, verdict, "pending" if learned else "retired",
+                         now, now, None if learned else now,
+                         "" if learned else ("%s answered %s for a call of this shape" % (expert, verdict))[:1024]))
                     p = Pattern(db.execute("SELECT %s FROM patterns WHERE id = ?" % _COLUMNS,
                                            (cur.lastrowid,)).fetchone())
+                    if not learned:
+                        self.retirements += 1
                 self._example(p.id, now, expert, verdict, scope, reason, call)
                 self.learned += 1
                 if p.state == "retired":
@@ -255,9 +281,10 @@ class PatternBook:
                     if state == "pending" and agreeing >= min(need, self.threshold):
                         state, activated = "active", now
                         self.activations += 1
+                    first = p.first_reason or reason[:1024]
                     db.execute("UPDATE patterns SET agreeing = ?, taught_by = ?, state = ?, activated_at = ?, "
-                               "updated_at = ? WHERE id = ?",
-                               (agreeing, ",".join(teachers)[:4096], state, activated, now, p.id))
+                               "first_reason = ?, updated_at = ? WHERE id = ?",
+                               (agreeing, ",".join(teachers)[:4096], state, activated, first, now, p.id))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -364,7 +391,7 @@ def merge_snapshots(snaps):
         return None
     out = dict(snaps[0])
     for s in snaps[1:]:
-        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements"):
+        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped"):
             out[k] += s[k]
     return out
 
@@ -381,6 +408,8 @@ def families(snap):
     yield lookups
     yield CounterMetricFamily("lighthouse_pattern_answers_learned", "Expert answers recorded against a pattern",
                               value=snap["learned"])
+    yield CounterMetricFamily("lighthouse_pattern_answers_dropped", "Expert answers not learned: too many were "
+                              "waiting for the learning thread", value=snap["dropped"])
     yield CounterMetricFamily("lighthouse_pattern_activations", "Patterns made active by agreeing answers",
                               value=snap["activations"])
     yield CounterMetricFamily("lighthouse_pattern_retirements", "Patterns retired by a disagreeing answer or a "

@@ -96,6 +96,7 @@ _NUM_RE = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?\Z")
 _REF_RE = re.compile(r"([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z")
 _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15})://([^/?#\s]{1,255})")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z")
+_SPECIAL_RE = re.compile(r"[\s'\"`$*?\[\]{}<>|;&\\]")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _CLASSES = {"workspace": "<ws-path>", "home": "<home-path>", "system": "<sys-path>", "tmp": "<tmp-path>",
             "other": "<other-path>"}
@@ -122,21 +123,36 @@ class Shape:
         return cls(tool, text, blake2b(data, digest_size=16).digest())
 
 
-def _workspace_ok(cwd, home):
-    """Whether ``cwd`` is a directory whose inside may be classed as one workspace."""
-    if not cwd or cwd[0] != "/" or DYN in cwd:
-        return False
+_WORKSPACES = {}           # (cwd, home) -> the normalized workspace, or "" for none
+_MAX_WORKSPACES = 4096
+
+
+def _workspace(cwd, home):
+    """The normalized ``cwd`` when it is a directory whose inside may be classed as one
+    workspace, else "" (remembered: agents work in few directories)."""
+    key = (cwd, home)
+    ws = _WORKSPACES.get(key)
+    if ws is None:
+        ws = _WORKSPACES[key] = _check_workspace(cwd, home)
+        if len(_WORKSPACES) > _MAX_WORKSPACES:
+            _WORKSPACES.clear()
+    return ws
+
+
+def _check_workspace(cwd, home):
+    if not cwd or cwd[0] != "/" or DYN in cwd or len(cwd) > MAX_INPUT:
+        return ""
     cwd = normpath(cwd)
     if cwd == "/" or where(cwd, "", home) == "system":
-        return False
+        return ""
     for h in filter(None, (home, "/root")):
         h = h.rstrip("/")
         if cwd == h or h.startswith(cwd.rstrip("/") + "/"):
-            return False
+            return ""
     parts = cwd.strip("/").split("/")
     if parts[0] in ("home", "Users") and len(parts) <= 2:
-        return False            # a home directory (or /home itself)
-    return True
+        return ""               # a home directory (or /home itself)
+    return cwd
 
 
 def _resolve(value, cwd, home):
@@ -189,7 +205,7 @@ def classify(arg, cwd, home, ws):
     if _REF_RE.match(arg):
         return "<ref>"
     if _looks_like_path(arg):
-        if any(c in arg for c in " \t\n'\"`$*?[]{}<>|;&\\"):
+        if _SPECIAL_RE.search(arg):
             return _exact(arg)
         return _path_class(arg, cwd, home, ws)
     if _WORD_RE.match(arg):
@@ -197,10 +213,13 @@ def classify(arg, cwd, home, ws):
     return _exact(arg)
 
 
+_PLAIN_RE = re.compile(r"[\w.,:@%+=/-]+\Z")
+
+
 def _exact(arg):
     """An argument kept as it is, quoted when it could be read as a class or holds
     blanks, so that no literal spells another shape."""
-    if arg and all(c.isalnum() or c in "_.,:@%+=/-" for c in arg):
+    if _PLAIN_RE.match(arg):
         return arg
     return "'" + arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
@@ -378,7 +397,7 @@ def analyse_call(tool, tool_input, cwd, home, specs=None):
     """(workspace, [SimpleCommand]) of a Bash call that has a shape, for tools that need
     the parts of its commands (``lighthouse patterns promote``). Raises _NoShape."""
     _shape_text(tool, tool_input, cwd, home, specs)
-    cwd = normpath(cwd)
+    cwd = _workspace(cwd, home or "")
     return cwd, _fast.shell.analyze(tool_input["command"], cwd, home or None)
 
 
@@ -386,9 +405,10 @@ def _shape_text(tool, tool_input, cwd, home, specs):
     home = home or ""
     if not isinstance(tool_input, dict):
         raise _NoShape("a tool input that is not an object")
-    if not _workspace_ok(cwd, home):
+    ws = _workspace(cwd, home) if isinstance(cwd, str) else ""
+    if not ws:
         raise _NoShape("no proper workspace (cwd %r)" % (cwd or "")[:128])
-    cwd = normpath(cwd)
+    cwd = ws
     if tool in FILE_TOOLS:
         return _file_shape(tool, tool_input, cwd, home)
     if tool == "WebFetch":

@@ -15,16 +15,25 @@ go to the experts. Where it sits decides what it may answer:
 
 Its answers are not reusable (not put in the slow-tier cache), so that retiring a
 pattern takes effect at once. :meth:`PatternTier.learner` is the hook the expert tier
-calls with each expert's answer.
+calls with each expert's answer: the shape and the SQLite write run on one background
+thread (``background``), so that a write waiting for the file's lock never holds up the
+event loop; at most ``max_pending`` answers wait for it, and past that an answer is not
+learned (counted in ``dropped``: fewer patterns, never a wrong one).
 """
 
 from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from ..escalation import TierAnswer
 from .book import LEARNED_VERDICTS, context_of
 from .shapes import call_shape
 
 __all__ = ["PatternTier"]
+
+log = logging.getLogger("lighthouse.patterns")
 
 
 class PatternTier:
@@ -35,9 +44,14 @@ class PatternTier:
     name = "patterns"
     kind = "pattern"
 
-    def __init__(self, book, specs=None):
+    def __init__(self, book, specs=None, *, background=True, max_pending=256):
         self.book = book
         self.specs = specs
+        self.max_pending = int(max_pending)
+        self.pending = 0                # answers waiting for the background thread
+        self.dropped = 0                # answers not learned: too many waiting
+        self._count = threading.Lock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
 
     def shape(self, esc):
         return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs)
@@ -55,7 +69,31 @@ class PatternTier:
 
     def learner(self, esc, votes):
         """Record the experts' answers about ``esc``: ``votes`` is a list of (expert name,
-        verdict counted, scope, is a person, reason)."""
+        verdict counted, scope, is a person, reason). In the background unless the tier
+        was made with ``background=False``."""
+        if self._pool is None:
+            self._learn(esc, votes)
+            return
+        with self._count:
+            if self.pending >= self.max_pending:
+                self.dropped += 1
+                self.book.dropped += 1
+                return
+            self.pending += 1
+        self._pool.submit(self._learn, esc, votes).add_done_callback(self._learned)
+
+    def _learned(self, fut):
+        with self._count:
+            self.pending -= 1
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("learning from an expert answer failed", exc_info=fut.exception())
+
+    def close(self):
+        """Finish the answers waiting to be learned (at shutdown)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _learn(self, esc, votes):
         shape = self.shape(esc)
         if shape is None:
             return

@@ -183,6 +183,7 @@ class LighthouseServer:
         self.serve_hub = config.hub_enabled(self.tokens)
         self.experts = None                   # the ExpertRegistry, with an expert tier
         self.patterns = None                  # the PatternBook (lighthouse.patterns), with an expert tier
+        self._pattern_tier = None
         self.hub = None                       # the ExpertHubService, when served
         self.history = None                   # sessions' recent decisions, for experts
 
@@ -321,7 +322,8 @@ class LighthouseServer:
                 facts["policy"], facts["facts"] = policy, RuleFacts(policy)
             return facts["facts"].spec(program)
 
-        return Stage(PatternTier(self.patterns, specs), kind="pattern", backend="patterns")
+        self._pattern_tier = PatternTier(self.patterns, specs)
+        return Stage(self._pattern_tier, kind="pattern", backend="patterns")
 
     async def _policy_stage(self, rules):
         from ..escalation import Stage
@@ -356,6 +358,7 @@ class LighthouseServer:
         for e in self._llm_experts:
             await e.aclose()
         if self.patterns is not None:
+            self._pattern_tier.close()
             self.patterns.close()
             self.patterns = None
 
