@@ -20,7 +20,11 @@ An argument is replaced by its class:
 - ``<url:SCHEME://HOST[:PORT]>`` for a URL, ``<num>`` for a number, ``<ref>`` for a word
   that looks like a git revision (a hex object name, ``HEAD~2``), ``<word>`` for a plain
   word (letters, digits, ``_.:@%+,=-``, at most 64 characters);
+- ``KEY=<class of VALUE>`` for ``KEY=VALUE`` (``git -c core.hooksPath=...``);
 - anything else (text with spaces, quotes, globs or shell characters) is kept exactly.
+
+A path with a hidden component inside the workspace or a home (``.git/hooks/x``,
+``.env``, ``~/.ssh/id_rsa``) is kept exactly, and so is ``~user/...``.
 
 Literals are kept exactly where they matter: the leading plain words that name a
 subcommand of the programs in :data:`SUBCOMMAND_PROGRAMS` (``git push``, ``npm run
@@ -68,12 +72,14 @@ MAX_INPUT = 16384          # characters of a command line (or path) that is shap
 MAX_SUBCOMMANDS = 2        # leading plain words kept as the subcommand
 
 #: Programs whose every argument is kept exactly: what they act on is what makes them
-#: safe or not (``rm -rf build`` is routine, ``rm -rf src`` may not be).
+#: safe or not (``rm -rf build`` is routine, ``rm -rf src`` may not be; ``rsync --delete``
+#: deletes what its source lacks), or whose first argument is a program (sed, awk).
 EXACT_PROGRAMS = frozenset((
     "rm", "rmdir", "unlink", "shred", "srm", "wipe", "truncate", "dd", "mkfs", "fdisk", "sfdisk", "parted",
     "wipefs", "chmod", "chown", "chgrp", "chattr", "setfacl", "kill", "pkill", "killall", "mv", "ln",
     "mount", "umount", "crontab", "systemctl", "service", "iptables", "nft", "ufw", "passwd", "useradd",
-    "userdel", "usermod", "visudo", "reboot", "shutdown", "halt", "poweroff",
+    "userdel", "usermod", "visudo", "reboot", "shutdown", "halt", "poweroff", "rsync", "sed", "awk", "gawk",
+    "mawk", "install",
 ))
 #: Programs whose leading plain words name what they do (a subcommand, a make target, a
 #: script): up to MAX_SUBCOMMANDS of them are kept exactly (``npm run build``, ``git push
@@ -96,6 +102,7 @@ _NUM_RE = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?\Z")
 _REF_RE = re.compile(r"([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z")
 _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15})://([^/?#\s]{1,255})")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z")
+_KEY_VALUE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,63})=(.*)\Z", re.S)
 _SPECIAL_RE = re.compile(r"[\s'\"`$*?\[\]{}<>|;&\\]")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _CLASSES = {"workspace": "<ws-path>", "home": "<home-path>", "system": "<sys-path>", "tmp": "<tmp-path>",
@@ -169,10 +176,12 @@ def _resolve(value, cwd, home):
 
 def _path_class(value, cwd, home, ws):
     """The class of a path argument (resolved against ``cwd``, judged against the
-    workspace ``ws``)."""
+    workspace ``ws``). A path with a hidden component inside the workspace or a home
+    (``.git/hooks/x``, ``.env``, ``~/.ssh/id_rsa``) is kept exactly, as the workspace or
+    the absolute path it names: those are where code runs from and secrets live."""
     full = _resolve(value, cwd, home)
     if full is None:
-        return "<home-path>"
+        return _exact(value)        # ~user: someone's home, kept exactly
     if full == ws:
         return "<ws-root>"
     w = where(full, ws, home)
@@ -180,6 +189,12 @@ def _path_class(value, cwd, home, ws):
         return full
     if w == "unknown":
         raise _NoShape("an unknown path %r" % value)
+    if w == "workspace":
+        rel = full[len(ws) + 1:]
+        if rel.startswith(".") or "/." in rel:
+            return _exact("<ws-root>/" + rel)
+    elif w == "home" and "/." in full:
+        return _exact(full)
     return _CLASSES[w]
 
 
@@ -187,9 +202,10 @@ def _looks_like_path(a):
     return a[0] in "/~" or a.startswith("./") or a.startswith("../") or a in (".", "..") or "/" in a
 
 
-def classify(arg, cwd, home, ws):
+def classify(arg, cwd, home, ws, key=True):
     """The class of one argument (see the module docstring). Raises _NoShape for an
-    argument the analysis could not know."""
+    argument the analysis could not know. ``key``: a ``KEY=VALUE`` argument keeps its key
+    and has its value classed."""
     if DYN in arg:
         raise _NoShape("an unknown expansion in %r" % arg[:64])
     if not arg:
@@ -204,6 +220,12 @@ def classify(arg, cwd, home, ws):
         return "<num>"
     if _REF_RE.match(arg):
         return "<ref>"
+    if key:
+        m = _KEY_VALUE_RE.match(arg)
+        if m is not None:
+            # KEY=VALUE (git -c core.hooksPath=..., make VAR=..., dd of=...): the key is
+            # kept, the value classed.
+            return m.group(1) + "=" + classify(m.group(2), cwd, home, ws, key=False)
     if _looks_like_path(arg):
         if _SPECIAL_RE.search(arg):
             return _exact(arg)
