@@ -277,6 +277,11 @@ def test_the_tier_answers_from_an_active_pattern_and_names_it():
     assert a.verdict == "allow" and a.decided_by == "pattern:1" and not a.reusable
     assert "pattern #1 `pytest -k <ws-path> <word>`: allow, learned from 2 answers of e1, e2" in a.reason
     assert decide(tier, escalation("pytest tests/a.py -k foo", why="ask", rule_id="r")) is None
+    # A policy that wants a quorum of 3 is not answered by a pattern 2 answers taught.
+    assert decide(tier, escalation("pytest tests/b.py -k x", prior=[TierAnswer("ask", "q", escalate=True, quorum=3)])) \
+        is None
+    assert decide(tier, escalation("pytest tests/b.py -k x", prior=[TierAnswer("ask", "q", escalate=True, quorum=2)])) \
+        .verdict == "allow"
     # A policy deny handed on is never overridden.
     assert decide(tier, escalation("pytest tests/a.py -k foo", prior=[TierAnswer("deny", "no", escalate=True)])) \
         is None

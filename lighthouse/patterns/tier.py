@@ -11,7 +11,9 @@ go to the experts. Where it sits decides what it may answer:
   ends the escalation before this tier; the tier only sees calls the policy routes to
   experts (``escalate``) or, without a policy tier, the misses and escalating asks;
 - it never answers a call whose earlier tiers said deny (a policy deny handed on), a
-  call without a shape, or with a verdict other than the pattern's (allow or ask).
+  call without a shape, or with a verdict other than the pattern's (allow or ask);
+- nor a call for which the policy asks a quorum larger than the number of agreeing
+  answers that taught the pattern.
 
 Its answers are not reusable (not put in the slow-tier cache), so that retiring a
 pattern takes effect at once. :meth:`PatternTier.learner` is the hook the expert tier
@@ -62,6 +64,9 @@ class PatternTier:
         p = self.book.match(context_of(esc.why, esc.rule_id), self.shape(esc))
         if p is None or p.verdict not in LEARNED_VERDICTS:
             return None
+        quorum = max((a.quorum for a in esc.prior), default=0)
+        if p.agreeing < quorum:
+            return None                 # the policy wants more experts than taught the pattern
         teachers = p.taught_by.replace(",", ", ") or "a reviewer"
         reason = "pattern #%d `%s`: %s, learned from %d answer%s of %s (first: %s)" % (
             p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
