@@ -532,3 +532,19 @@ def test_the_cli_reviews_patterns(tmp_path):
     out = lighthouse("patterns", "shape", "--command", "rm -rf $(pwd)", "--cwd", WS)
     assert out.returncode == 1 and "no shape" in out.stdout
     assert context_of("ask", "r.x") == "ask:r.x"
+
+
+def test_the_shape_limits_fail_closed_at_and_past_each_limit():
+    from lighthouse.patterns.shapes import MAX_COMMANDS, MAX_INPUT, MAX_SHAPE
+    at = "; ".join(["ls"] * MAX_COMMANDS)
+    assert shape(at) == " ; ".join(["ls"] * MAX_COMMANDS)
+    assert shape(at + "; ls") is None
+    command = "ls " + "a/" * ((MAX_INPUT - 3) // 2)         # one long workspace path: a short shape
+    assert len(command) == MAX_INPUT - 1 and shape(command) == "ls <ws-path>"
+    assert shape(command + "b") == "ls <ws-path>"           # MAX_INPUT characters
+    assert why_no_shape("Bash", {"command": command + "bc"}, WS, HOME, SPECS)[1].startswith("no command, or one over")
+    # The shape text's own limit: many short arguments kept exactly.
+    many = "rm " + " ".join("f%d" % k for k in range(MAX_SHAPE // 3))
+    assert why_no_shape("Bash", {"command": many}, WS, HOME, SPECS)[1] == "a shape over %d characters" % MAX_SHAPE
+    few = "rm " + " ".join("f%d" % k for k in range(100))
+    assert shape(few) == few
