@@ -548,3 +548,39 @@ def test_the_shape_limits_fail_closed_at_and_past_each_limit():
     assert why_no_shape("Bash", {"command": many}, WS, HOME, SPECS)[1] == "a shape over %d characters" % MAX_SHAPE
     few = "rm " + " ".join("f%d" % k for k in range(100))
     assert shape(few) == few
+
+
+def test_one_answer_of_a_person_activates_a_pattern(tmp_path, loop, stub_of):
+    # An agent whose hello says it is a person (the console's does): one answer for the shape.
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    with ServerThread(pattern_config(tmp_path)) as server:
+        connect(loop, server, sim, person=True)
+        assert server.server.experts.get("alice").person
+        stub = stub_of(server)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: server.server.patterns.counts()["active"] == 1, what="the pattern to become active")
+        d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30)
+        assert (d.tier, d.verdict) == (pb.TIER_PATTERN, pb.VERDICT_ALLOW) and "1 answer of alice" in d.reason
+
+
+def test_the_console_answers_for_the_shape_with_g():
+    from lighthouse.experts.base import ExpertRequest
+    from lighthouse.experts.console import ARM_DELAY, ConsoleState
+    import asyncio
+    now = [100.0]
+    state = ConsoleState("c1", "127.0.0.1:1", clock=lambda: now[0])
+
+    async def go():
+        req = ExpertRequest("e1", "Bash", {"command": "make docs"}, WS, deadline=now[0] + 30, deadline_ms=30000)
+        fut = asyncio.ensure_future(state.judge(req))
+        await asyncio.sleep(0)
+        state.key("g")
+        assert state.scope == "shape" and "every call of the same shape" in state.notes[-1][1]
+        now[0] += ARM_DELAY
+        state.key("a")
+        answer = await fut
+        assert (answer.verdict, answer.scope) == ("allow", "shape")
+        state.key("g")
+        assert state.scope == "call"
+
+    asyncio.run(go())
