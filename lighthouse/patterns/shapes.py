@@ -130,7 +130,7 @@ class Shape:
         return cls(tool, text, blake2b(data, digest_size=16).digest())
 
 
-_WORKSPACES = {}           # (cwd, home) -> the normalized workspace, or "" for none
+_WORKSPACES: dict[tuple, str] = {}   # (cwd, home) -> the normalized workspace, or "" for none
 _MAX_WORKSPACES = 4096
 
 
