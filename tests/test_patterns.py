@@ -289,7 +289,8 @@ def test_the_tier_answers_from_an_active_pattern_and_names_it():
 
 LEARNED_SAFE = ["rm -rf build", "pytest tests/a.py -k foo", "cat src/main.py", "make test", "git status",
                 "ls -la src", "npm run build", "curl https://pypi.org/simple/x", "cp src/a.py src/b.py",
-                "cat ~/notes.txt", "rsync -a --delete dist/ build/", "sed -n 1,20p src/a.py"]
+                "cat ~/notes.txt", "rsync -a --delete dist/ build/", "sed -n 1,20p src/a.py",
+                "parallel gzip ::: a b", "entr make"]
 DANGEROUS = [
     "rm -rf ~", "rm -rf /", "rm -rf $(echo build)", "rm -rf build ~", "rm -rf ..", "rm -rf build/../..",
     "rm -rf ./build", "rm -rf /build", "cd .. && rm -rf build", "cd / && rm -rf build", "sudo rm -rf build",
@@ -306,7 +307,8 @@ DANGEROUS = [
     "cp src/a.py .git/hooks/pre-commit", "cp src/a.py ~/.bashrc", "cp ~/.ssh/id_rsa src/b.py", "cat .env",
     "cat ./.env", "cat src/.env", "cat ~/.aws/credentials", "cat ~/.ssh/id_rsa", "git -c core.hooksPath=/tmp/x status",
     "rsync -a --delete empty/ src/", "rsync -a --delete dist/ ~/", "sed -n 1,20p ~/.netrc", "sed -i 1d src/a.py",
-    "cat ~/.bashrc", "cat ~root/.ssh/id_rsa",
+    "cat ~/.bashrc", "cat ~root/.ssh/id_rsa", "parallel rm ::: src docs", "parallel sh ::: a b", "entr rm",
+    "entr bash", "parallel curl ::: a b", "watch rm -rf build", "flock /tmp/l rm -rf src",
 ]
 
 

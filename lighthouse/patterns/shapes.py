@@ -19,7 +19,8 @@ An argument is replaced by its class:
   standard streams (/dev/null ...) are kept as they are;
 - ``<url:SCHEME://HOST[:PORT]>`` for a URL, ``<num>`` for a number, ``<ref>`` for a word
   that looks like a git revision (a hex object name, ``HEAD~2``), ``<word>`` for a plain
-  word (letters, digits, ``_.:@%+,=-``, at most 64 characters);
+  word (letters, digits, ``_.:@%+,=-``, at most 64 characters) that is not the name of a
+  program in :data:`COMMAND_WORDS` (those are kept);
 - ``KEY=<class of VALUE>`` for ``KEY=VALUE`` (``git -c core.hooksPath=...``);
 - anything else (text with spaces, quotes, globs or shell characters) is kept exactly.
 
@@ -64,7 +65,8 @@ from .._fast._shell_shared import DYN
 from ..policy.input import where
 
 __all__ = ["Shape", "call_shape", "why_no_shape", "command_shape", "command_parts", "classify", "EXACT_PROGRAMS",
-           "MAX_COMMANDS", "MAX_SHAPE", "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS", "analyse_call", "display"]
+           "MAX_COMMANDS", "MAX_SHAPE", "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS",
+           "analyse_call", "display"]
 
 MAX_COMMANDS = 16          # simple commands of a call that can be shaped
 MAX_SHAPE = 4096           # characters of a call's shape text
@@ -91,6 +93,17 @@ SUBCOMMAND_PROGRAMS = frozenset((
     "apt-get", "dnf", "yum", "apk", "pacman", "dotnet", "mvn", "gradle", "sbt", "bundle", "rails", "rake",
     "composer", "mix", "stack", "cabal", "bazel", "buck2", "nix", "lighthouse", "ansible-galaxy", "vagrant",
     "systemctl", "launchctl", "flutter", "dart", "swift", "xcodebuild", "ruff", "mypy", "hg", "svn", "jj",
+))
+#: Words kept exactly wherever they appear as an argument: the names of programs that
+#: destroy, run code or reach out, so that a program that runs its arguments as a
+#: command (``parallel gzip ::: a``, ``entr make``) never shares a shape with the same
+#: program running one of these.
+COMMAND_WORDS = EXACT_PROGRAMS | frozenset((
+    "sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "busybox", "eval", "exec", "source", "env", "xargs",
+    "sudo", "doas", "su", "pkexec", "python", "python2", "python3", "node", "deno", "bun", "perl", "ruby", "php",
+    "lua", "osascript", "curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "ftp", "telnet",
+    "git", "docker", "kubectl", "terraform", "aws", "gcloud", "az", "cp", "tee", "tar", "zip", "unzip", "find",
+    "base64", "openssl", "gpg", "history", "crontab", "at", "nohup", "setsid", "screen", "tmux",
 ))
 #: Tools whose input names one file: the shape is the tool and the path's class.
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "Read": "file_path",
@@ -231,7 +244,7 @@ def classify(arg, cwd, home, ws, key=True):
             return _exact(arg)
         return _path_class(arg, cwd, home, ws)
     if _WORD_RE.match(arg):
-        return "<word>"
+        return arg if arg in COMMAND_WORDS else "<word>"
     return _exact(arg)
 
 
