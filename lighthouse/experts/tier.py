@@ -102,6 +102,11 @@ class ExpertTier:
         self.learner = learner
         self._facts = None
 
+    def rule_facts(self):
+        """The RuleFacts of the rules in force (built once per policy), or None without
+        ``rules``; the pattern tier reads the programs' specs from the same one."""
+        return self._rule_facts()
+
     def _rule_facts(self):
         if self._rules is None:
             return None

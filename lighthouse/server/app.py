@@ -184,6 +184,7 @@ class LighthouseServer:
         self.experts = None                   # the ExpertRegistry, with an expert tier
         self.patterns = None                  # the PatternBook (lighthouse.patterns), with an expert tier
         self._pattern_tier = None
+        self._expert_tier = None
         self.hub = None                       # the ExpertHubService, when served
         self.history = None                   # sessions' recent decisions, for experts
 
@@ -261,6 +262,7 @@ class LighthouseServer:
                               min_confidence=config.expert_min_confidence,
                               breaker=lambda name: self.pipeline.breaker("expert:" + name),
                               learner=patterns.tier.learner if patterns is not None else None)
+            self._expert_tier = tier
             # With no expert registered the stage is passed over: the policy's answer is
             # final, as without an expert tier; the first expert to register clears the
             # slow-tier cache, so that calls decided without experts are asked again.
@@ -314,13 +316,11 @@ class LighthouseServer:
                                         person_threshold=config.patterns_person_threshold)
         except Exception as e:
             raise ConfigError("--patterns-db %s: %s" % (config.patterns_db, e)) from None
-        facts = {}
-
         def specs(program):
-            policy = rules()
-            if facts.get("policy") is not policy:
-                facts["policy"], facts["facts"] = policy, RuleFacts(policy)
-            return facts["facts"].spec(program)
+            # The expert tier's facts about the rules in force (built once per policy, and
+            # shared, so that a reload does not build them twice).
+            facts = self._expert_tier.rule_facts() if self._expert_tier is not None else None
+            return (facts or RuleFacts.shipped()).spec(program)
 
         self._pattern_tier = PatternTier(self.patterns, specs)
         return Stage(self._pattern_tier, kind="pattern", backend="patterns")
