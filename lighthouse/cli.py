@@ -420,6 +420,11 @@ def cmd_serve(args):
         return EXIT_USAGE
     from .audit.sqlite import default_audit_path
     audit_db = None if args.no_audit else os.path.abspath(args.audit_db or default_audit_path())
+    if args.no_patterns and args.patterns_db:
+        print("lighthouse serve: --no-patterns goes without --patterns-db", file=sys.stderr)
+        return EXIT_USAGE
+    from .patterns.book import default_patterns_path
+    patterns_db = None if args.no_patterns else os.path.abspath(args.patterns_db or default_patterns_path(audit_db))
     setup_logging(getattr(logging, args.log_level.upper()), "supervisor" if args.workers > 1 else "lighthouse")
     config = ServerConfig(
         host=args.host, port=args.port, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
@@ -443,7 +448,9 @@ def cmd_serve(args):
         expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
         experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
         audit_db=audit_db, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
-        audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input)
+        audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
+        patterns_db=patterns_db, patterns_threshold=args.patterns_threshold,
+        patterns_person_threshold=args.patterns_person_threshold)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -758,6 +765,18 @@ def build_parser():
                     help="an expert silent this long is dropped and its escalations re-routed (default 15)")
     ex.add_argument("--history-sessions", type=int, default=4096, metavar="N",
                     help="sessions whose 16 most recent decisions go with their escalations (default 4096)")
+    pat = p.add_argument_group(
+        "learned patterns: an expert answer whose scope is \"shape\" teaches a pattern (`pytest <ws-path> -k "
+        "<word>`); an active pattern answers the calls of its shape that would go to experts (tier PATTERN), "
+        "never a call a rule or the policy denies (see `lighthouse patterns`)")
+    pat.add_argument("--patterns-db", metavar="PATH",
+                     help="the SQLite file of learned patterns (default: patterns.db beside the audit log, else "
+                          "$XDG_DATA_HOME/lighthouse/patterns.db)")
+    pat.add_argument("--no-patterns", action="store_true", help="learn no pattern and answer none")
+    pat.add_argument("--patterns-threshold", type=int, default=2, metavar="N",
+                     help="agreeing expert answers (and no disagreeing one) that make a pattern active (default 2)")
+    pat.add_argument("--patterns-person-threshold", type=int, default=1, metavar="N",
+                     help="the same for answers of a person at the console (default 1)")
     from .experts.config import add_arguments as add_llm_arguments
     add_llm_arguments(p.add_argument_group(
         "LLM experts: language models the server asks to judge escalated calls, beside the connected "
@@ -787,6 +806,8 @@ def build_parser():
     register_policy(sub)
     from .experts.console import register as register_expert
     register_expert(sub)
+    from .patterns.cli import register as register_patterns
+    register_patterns(sub)
 
     admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
     asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")

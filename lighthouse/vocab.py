@@ -14,9 +14,10 @@ cycle); tests/test_vocab.py checks them against the generated module.
 """
 
 __all__ = ["ALLOW", "ASK", "DENY", "MISS", "VERDICTS", "RAW_VERDICTS", "VERDICT_NAMES", "VERDICT_CODES",
-           "CACHE", "RULES", "POLICY", "EXPERT", "FALLBACK", "TIERS", "TIER_NAMES", "TIER_CODES",
+           "CACHE", "RULES", "POLICY", "EXPERT", "FALLBACK", "PATTERN", "TIERS", "TIER_NAMES", "TIER_CODES",
            "VERDICT_UNSPECIFIED", "VERDICT_ALLOW", "VERDICT_ASK", "VERDICT_DENY",
            "TIER_UNSPECIFIED", "TIER_CACHE", "TIER_RULES", "TIER_POLICY", "TIER_EXPERT", "TIER_FALLBACK",
+           "TIER_PATTERN",
            "outcome_index", "OUTCOMES", "PENDING_METADATA", "FALLBACK_METADATA"]
 
 ALLOW, ASK, DENY = "allow", "ask", "deny"
@@ -27,11 +28,12 @@ VERDICTS = (ALLOW, ASK, DENY)
 #: engine's own verdict codes are the indexes: allow 0, ask 1, deny 2, miss 3).
 RAW_VERDICTS = VERDICTS + (MISS,)
 
-CACHE, RULES, POLICY, EXPERT, FALLBACK = "cache", "rules", "policy", "expert", "fallback"
+CACHE, RULES, POLICY, EXPERT, FALLBACK, PATTERN = "cache", "rules", "policy", "expert", "fallback", "pattern"
 #: The tiers that decide a call, from the fastest: the decision cache, the rule packs, a
 #: policy engine and an expert (the slower tiers a server may escalate to), and the
-#: fail-mode verdict when none settles it.
-TIERS = (CACHE, RULES, POLICY, EXPERT, FALLBACK)
+#: fail-mode verdict when none settles it; a learned pattern (lighthouse.patterns) last, as
+#: its enum value came last.
+TIERS = (CACHE, RULES, POLICY, EXPERT, FALLBACK, PATTERN)
 
 #: The initial metadata a server sends on a ValidateStream whose first event is an
 #: escalation to a slower tier, before the decision: the seconds within which it answers,
@@ -41,7 +43,7 @@ PENDING_METADATA, FALLBACK_METADATA = "lighthouse-pending", "lighthouse-fallback
 
 # lighthouse.v1.Verdict and lighthouse.v1.Tier.
 VERDICT_UNSPECIFIED, VERDICT_ALLOW, VERDICT_ASK, VERDICT_DENY = range(4)
-TIER_UNSPECIFIED, TIER_CACHE, TIER_RULES, TIER_POLICY, TIER_EXPERT, TIER_FALLBACK = range(6)
+TIER_UNSPECIFIED, TIER_CACHE, TIER_RULES, TIER_POLICY, TIER_EXPERT, TIER_FALLBACK, TIER_PATTERN = range(7)
 VERDICT_NAMES = ("unspecified",) + VERDICTS     # index: enum value
 TIER_NAMES = ("unspecified",) + TIERS
 VERDICT_CODES = {name: code for code, name in enumerate(VERDICT_NAMES) if code}

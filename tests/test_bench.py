@@ -95,3 +95,18 @@ def test_experts_benchmark_runs_and_reports():
     assert res["escalations"]["decided_by_experts"] == res["escalations"]["sent"]
     assert res["fast_tier_ms"]["mixed"]["count"] > 0 and res["fast_tier_ms"]["fast"]["count"] > 0
     assert res["overhead_ms"]["p99"] is not None and res["overhead_ms"]["p50"] >= 0
+
+
+def test_patterns_benchmark_runs_and_reports():
+    """bench/patterns.py at a small size: the workload's would-be escalations go through
+    the pattern tier and simulated experts; the figures are the benchmark's to report,
+    but a pattern must answer some of them, and no expert call is counted twice."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "patterns.py"), "--json", "--calls", "400",
+                          "--timing-calls", "20", "--rounds", "2"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    res = json.loads(out)
+    after = res["after_warmup"]
+    assert after["escalations"] == after["pattern"] + after["expert"] + after["other"] > 0
+    assert after["pattern"] > 0 and res["patterns"]["active"] > 0
+    assert res["expert_calls"] + res["expert_calls_saved"] == res["escalations"]
+    assert res["ns_per_call"]["tier0_hit"] > 0 and res["ns_per_call"]["shape_and_lookup"] > 0

@@ -47,7 +47,7 @@ def test_wire_contract_field_numbers():
         ("VERDICT_UNSPECIFIED", 0), ("VERDICT_ALLOW", 1), ("VERDICT_ASK", 2), ("VERDICT_DENY", 3)]
     assert [(v.name, v.number) for v in pb.Tier.DESCRIPTOR.values] == [
         ("TIER_UNSPECIFIED", 0), ("TIER_CACHE", 1), ("TIER_RULES", 2), ("TIER_POLICY", 3),
-        ("TIER_EXPERT", 4), ("TIER_FALLBACK", 5)]
+        ("TIER_EXPERT", 4), ("TIER_FALLBACK", 5), ("TIER_PATTERN", 6)]
 
 
 def test_hand_encoding_equals_generated_serialization():

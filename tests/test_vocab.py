@@ -19,7 +19,8 @@ def test_enum_values_match_the_generated_module():
     assert len(pb.Verdict.keys()) == len(vocab.VERDICT_NAMES) and len(pb.Tier.keys()) == len(vocab.TIER_NAMES)
     assert vocab.VERDICT_CODES == {"allow": pb.VERDICT_ALLOW, "ask": pb.VERDICT_ASK, "deny": pb.VERDICT_DENY}
     assert vocab.TIER_CODES["fallback"] == pb.TIER_FALLBACK == vocab.TIER_FALLBACK
-    assert vocab.outcome_index(pb.VERDICT_DENY, pb.TIER_FALLBACK) == vocab.OUTCOMES - 1
+    assert vocab.TIER_CODES["pattern"] == pb.TIER_PATTERN == vocab.TIER_PATTERN
+    assert vocab.outcome_index(pb.VERDICT_DENY, pb.TIER_PATTERN) == vocab.OUTCOMES - 1
 
 
 @pytest.mark.parametrize("name", sorted(IMPLS))

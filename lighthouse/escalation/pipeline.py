@@ -148,8 +148,8 @@ class EscalationPipeline:
         self.escalate_ask = escalate_ask
         self.stages = tuple(self._stage(s) for s in stages)
         kinds = [s.kind for s in self.stages]
-        if kinds != sorted(kinds, key=("policy", "expert").index):
-            raise ValueError("policy stages must come before expert stages")
+        if kinds != sorted(kinds, key=list(KINDS).index):
+            raise ValueError("stages must come in the order policy, pattern, expert")
         self.breakers = {}
         self._breaker_settings = dict(failure_threshold=failure_threshold, reset_timeout=reset_timeout,
                                       half_open_probes=half_open_probes, clock=clock)

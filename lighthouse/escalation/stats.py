@@ -43,7 +43,7 @@ __all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_C
 OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open",
             "undecided")
 FAIL_CAUSES = ("timeout", "error", "invalid", "circuit_open", "deadline", "queue_full", "undecided")
-ANSWER_TIERS = ("policy", "expert", "cache", "fallback")
+ANSWER_TIERS = ("policy", "pattern", "expert", "cache", "fallback")
 
 
 class EscalationStats:
@@ -55,10 +55,10 @@ class EscalationStats:
         self.outcomes = {}                  # (tier name, outcome) -> count
         self.answers = {}                   # (answer tier, verdict) -> count
         self.fail_mode = dict.fromkeys(FAIL_CAUSES, 0)
-        self.decision_time = {"policy": Histogram(), "expert_escalation": Histogram()}
+        self.decision_time = {"policy": Histogram(), "pattern": Histogram(), "expert_escalation": Histogram()}
         self.overhead = Histogram()         # per evaluation: time beyond the tiers' own
-        self.decided = {"policy": 0, "expert": 0}      # answers that were a tier's fresh decision
-        self.cache_hits = {"policy": 0, "expert": 0}   # answers from the cache, by the tier that decided
+        self.decided = {"policy": 0, "pattern": 0, "expert": 0}      # answers that were a tier's fresh decision
+        self.cache_hits = {"policy": 0, "pattern": 0, "expert": 0}   # answers from the cache, by the tier that decided
         self.queue_depth = 0                # evaluations admitted and not finished
         self.queue_peak = 0
         self.queue_rejected = 0
@@ -69,6 +69,7 @@ class EscalationStats:
         self.cache = None
         self.experts = None                 # lighthouse.experts.stats.ExpertStats, with an expert tier
         self.llm = ()                       # the server's LLM experts (lighthouse.experts.llm.LLMExpert)
+        self.patterns = None                # the PatternBook (lighthouse.patterns), with a pattern tier
 
     def outcome(self, tier, outcome):
         key = (tier, outcome)
@@ -105,6 +106,7 @@ class EscalationStats:
             "breakers": {b: br.snapshot() for b, br in self.breakers.items()},
             "experts": self.experts.snapshot() if self.experts is not None else None,
             "llm": [e.snapshot() for e in self.llm],
+            "patterns": self.patterns.snapshot() if self.patterns is not None else None,
         }
 
 
@@ -149,6 +151,9 @@ def merge_snapshots(snaps):
     if any(s.get("experts") for s in snaps):
         from ..experts.stats import merge as merge_experts
         out["experts"] = merge_experts([s.get("experts") for s in snaps])
+    if any(s.get("patterns") for s in snaps):
+        from ..patterns.book import merge_snapshots as merge_patterns
+        out["patterns"] = merge_patterns([s.get("patterns") for s in snaps])
     if any(s.get("llm") for s in snaps):
         from ..experts.llm import merge_snapshots as merge_llm
         out["llm"] = merge_llm([s.get("llm") for s in snaps])
@@ -222,6 +227,9 @@ def families(snap, durations=False):
     if snap.get("experts"):
         from ..experts.stats import families as expert_families
         yield from expert_families(snap["experts"])
+    if snap.get("patterns"):
+        from ..patterns.book import families as pattern_families
+        yield from pattern_families(snap["patterns"])
     if snap.get("llm"):
         from ..experts.llm import families as llm_families
         yield from llm_families(snap["llm"])

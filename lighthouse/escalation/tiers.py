@@ -18,8 +18,9 @@ __all__ = ["Escalation", "TierAnswer", "Tier", "Stage", "check_answer", "TierUnd
 
 VERDICTS = ("allow", "ask", "deny")
 STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
-# The kind of a tier names its Decision tier and its duration histogram.
-KINDS = {"policy": "policy", "expert": "expert_escalation"}
+# The kind of a tier names its Decision tier and its duration histogram, in pipeline order
+# (a "pattern" stage, lighthouse.patterns, sits between the policy and the experts).
+KINDS = {"policy": "policy", "pattern": "pattern", "expert": "expert_escalation"}
 MAX_REASON = 1024          # characters of a tier's reason kept in the Decision
 
 
@@ -116,14 +117,14 @@ class Stage:
     final."""
 
     tier: Tier
-    kind: str = "policy"
+    kind: str = "policy"            # or "pattern", "expert" (KINDS)
     deadline: Optional[float] = None
     backend: str = ""
     active: Optional[Callable[[], bool]] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError("stage kind must be policy or expert, not %r" % (self.kind,))
+            raise ValueError("stage kind must be policy, pattern or expert, not %r" % (self.kind,))
         if self.deadline is not None and not self.deadline > 0:
             raise ValueError("stage deadline must be > 0 seconds, not %r" % (self.deadline,))
         if not isinstance(getattr(self.tier, "name", None), str) or not self.tier.name:

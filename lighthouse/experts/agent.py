@@ -11,7 +11,9 @@
 
 ``judge`` may be a plain function (run in a thread pool, so it may block) or a coroutine
 function, and may return an :class:`~lighthouse.experts.ExpertAnswer`, a verdict word,
-a ``(verdict, reason[, confidence[, reusable]])`` tuple or a dict with those keys. An
+a ``(verdict, reason[, confidence[, reusable[, scope]]])`` tuple or a dict with those
+keys (``scope``: "call", the default, or "shape": the answer holds for every call of the
+same shape, and the server may learn a pattern from it, lighthouse.patterns). An
 exception, or anything else, is sent as the expert declining the call (the server asks
 another expert or answers with its fail mode): never an allow.
 
@@ -93,27 +95,32 @@ def to_request(call):
 def answer_message(escalation_id, result):
     """The ExpertAnswer message for what a judge function returned (see the module
     docstring); anything unusable becomes a declined answer (``error`` set)."""
-    verdict, reason, confidence, reusable = None, "", None, False
+    verdict, reason, confidence, reusable, scope = None, "", None, False, "call"
     if isinstance(result, ExpertAnswer):
         verdict, reason, confidence, reusable = result.verdict, result.reason, result.confidence, result.reusable
+        scope = result.scope
     elif isinstance(result, str):
         verdict = result
-    elif isinstance(result, tuple) and 1 <= len(result) <= 4:
+    elif isinstance(result, tuple) and 1 <= len(result) <= 5:
         verdict = result[0]
         reason = result[1] if len(result) > 1 else ""
         confidence = result[2] if len(result) > 2 else None
         reusable = result[3] if len(result) > 3 else False
+        scope = result[4] if len(result) > 4 else "call"
     elif isinstance(result, dict):
         verdict, reason = result.get("verdict"), result.get("reason", "")
         confidence, reusable = result.get("confidence"), result.get("reusable", False)
+        scope = result.get("scope", "call")
     msg = epb.ExpertAnswer(escalation_id=escalation_id)
     if verdict not in ("allow", "ask", "deny") or not isinstance(reason, str) or type(reusable) is not bool or (
-            confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1)):
+            confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1)) or (
+            scope not in ("call", "shape")):
         msg.error = "the expert's judge returned no usable answer: %.120r" % (result,)
         return msg
     msg.verdict = VERDICT_CODES[verdict]
     msg.reason = reason[:1024]
     msg.reusable = reusable
+    msg.scope = scope
     if confidence is not None:
         msg.confidence = float(confidence)
     return msg
@@ -127,11 +134,12 @@ class ExpertAgent:
     roots without ``root_certificates``); ``certificate_chain`` and ``private_key`` (PEM
     bytes): the client certificate of mutual TLS. ``tools``
     (globs) and ``categories``: what it serves (empty: everything). ``backoff``: the
-    first and the longest wait between reconnects, in seconds."""
+    first and the longest wait between reconnects, in seconds. ``person``: a person
+    answers (the console), so that one answer of scope "shape" teaches a pattern."""
 
     def __init__(self, judge, server, *, expert_id="", tools=(), categories=(), max_concurrent=4, token=None,
                  tls=False, root_certificates=None, certificate_chain=None, private_key=None,
-                 backoff=(0.2, 10.0), software=None):
+                 backoff=(0.2, 10.0), software=None, person=False):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
         self.judge = judge
@@ -149,6 +157,7 @@ class ExpertAgent:
         self.private_key = private_key
         self.backoff = backoff
         self.software = software or "lighthouse-expert-sdk/%s" % __version__
+        self.person = bool(person)      # a person answers (the console): ExpertHello.person
         self.connected = asyncio.Event()
         self.connections = 0            # streams the server welcomed
         self.answered = 0
@@ -264,7 +273,7 @@ class ExpertAgent:
                 await write({"hello": epb.ExpertHello(expert_id=self.expert_id, tools=self.tools,
                                                       categories=self.categories,
                                                       max_concurrent=self.max_concurrent,
-                                                      software=self.software)})
+                                                      software=self.software, person=self.person)})
                 while True:
                     msg = await call.read()
                     if msg is grpc.aio.EOF:

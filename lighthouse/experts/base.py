@@ -25,9 +25,10 @@ from typing import Any, Optional, Protocol, runtime_checkable
 from ..errors import LighthouseError
 
 __all__ = ["ExpertRequest", "ExpertAnswer", "Expert", "ExpertError", "check_expert_answer",
-           "VERDICTS", "MAX_EXPERT_REASON", "HISTORY"]
+           "VERDICTS", "SCOPES", "MAX_EXPERT_REASON", "HISTORY"]
 
 VERDICTS = ("allow", "ask", "deny")
+SCOPES = ("call", "shape")      # what an answer holds for: this call, or calls of its shape
 MAX_EXPERT_REASON = 1024        # characters of an expert's reason kept
 HISTORY = 16                    # recent decisions of the session sent with an escalation
 
@@ -80,13 +81,16 @@ class ExpertAnswer:
     """One expert's answer. ``verdict`` is "allow", "ask" or "deny"; ``confidence`` in
     [0, 1]; ``reusable``: the answer may be cached for the same call (same cache key and
     policy generation); ``expert`` names who answered (an expert id, or ``llm:<name>``
-    with the model)."""
+    with the model). ``scope`` says whether the answer generalizes: "call" (this call
+    only) or "shape" (every call of the same shape, lighthouse.patterns.shapes: the
+    server may learn a pattern from it)."""
 
     verdict: str
     reason: str
     confidence: float = 1.0
     reusable: bool = False
     expert: str = ""
+    scope: str = "call"
 
 
 @runtime_checkable
@@ -109,7 +113,8 @@ class Expert(Protocol):
 def check_expert_answer(answer):
     """The answer made safe to use, or ExpertError(cause "invalid") naming what is wrong:
     a verdict that is not one of the three words, a reason that is not text, a
-    confidence that is not a finite number in [0, 1]. A long reason is cut."""
+    confidence that is not a finite number in [0, 1], a scope other than "call" or
+    "shape". A long reason is cut."""
     if type(answer) is not ExpertAnswer:
         raise ExpertError("answered a %s, not an ExpertAnswer" % type(answer).__name__, "invalid")
     if type(answer.verdict) is not str or answer.verdict not in VERDICTS:
@@ -121,7 +126,9 @@ def check_expert_answer(answer):
         raise ExpertError("answered an invalid confidence %.40r" % (c,), "invalid")
     if type(answer.reusable) is not bool:
         raise ExpertError("answered a non-boolean reusable %.40r" % (answer.reusable,), "invalid")
+    if type(answer.scope) is not str or answer.scope not in SCOPES:
+        raise ExpertError("answered an invalid scope %.40r (call or shape)" % (answer.scope,), "invalid")
     if len(answer.reason) > MAX_EXPERT_REASON or len(answer.expert) > 256:
         answer = ExpertAnswer(answer.verdict, answer.reason[:MAX_EXPERT_REASON], float(c), answer.reusable,
-                              answer.expert[:256])
+                              answer.expert[:256], answer.scope)
     return answer

@@ -9,7 +9,9 @@ lie, the rules that fired, the policy's answer and the session's recent decision
 
 Keys: up/down or j/k select, PgUp/PgDn scroll the detail, ``a`` allow, ``s`` ask,
 ``d`` deny, ``r`` type a reason first (Enter keeps it, Esc drops it), ``u`` turns
-reusable answers on or off, ``Ctrl-L`` repaints, ``q`` quits (twice while escalations are
+reusable answers on or off, ``g`` turns generalizing answers on or off (scope "shape": the
+answer holds for every call of the same shape, and, being a person's, makes a learned
+pattern active at once, lighthouse.patterns), ``Ctrl-L`` repaints, ``q`` quits (twice while escalations are
 pending: they go back to the server). A person answers with confidence 1.0.
 
 The terminal shows what the agent wrote, and the agent controls every byte of it: every
@@ -158,10 +160,11 @@ class ConsoleState:
     ``clock`` is :func:`time.monotonic` (the requests' deadlines are on it)."""
 
     def __init__(self, expert_id, server, *, reusable=False, ascii_only=False, clock=time.monotonic,
-                 changed=None):
+                 changed=None, scope="call"):
         self.expert_id = expert_id
         self.server = server
         self.reusable = reusable
+        self.scope = scope
         self.ascii_only = ascii_only
         self.clock = clock
         self.changed = changed or (lambda: None)
@@ -258,6 +261,10 @@ class ConsoleState:
             self.reusable = not self.reusable
             self.note("answers are %s" % ("reusable: the server may answer the same call again without "
                                           "asking" if self.reusable else "for this call only"))
+        elif k == "g":
+            self.scope = "call" if self.scope == "shape" else "shape"
+            self.note("answers hold for %s" % ("every call of the same shape: the server learns a pattern"
+                                               if self.scope == "shape" else "this call only"))
         self.changed()
         return not self.quitting
 
@@ -292,7 +299,7 @@ class ConsoleState:
             self.note("the selection just changed: look at it, then press the key again")
             return
         reason = p.reason or "%s by a person at the console" % verdict
-        p.future.set_result(ExpertAnswer(verdict, reason, 1.0, self.reusable, self.expert_id))
+        p.future.set_result(ExpertAnswer(verdict, reason, 1.0, self.reusable, self.expert_id, self.scope))
         self.answered[verdict] += 1
         self.note("you answered %s: %s %s%s" % (verdict, clean(p.request.tool, self.ascii_only), p.summary[:60],
                                                 " (reusable)" if self.reusable else ""))
@@ -420,7 +427,7 @@ def detail_lines(p, cols, ascii_only=False):
     return out
 
 
-KEYS = "j/k select  a allow  s ask  d deny  r reason  u reusable  PgUp/PgDn scroll  q quit"
+KEYS = "j/k select  a allow  s ask  d deny  r reason  u reusable  g shape  PgUp/PgDn scroll  q quit"
 
 
 def render(state, rows, cols, now=None):
@@ -516,9 +523,9 @@ async def _run(scr, args, agent_kw, ascii_only):
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     state = ConsoleState(args.id or "(the token's identity)", args.server, reusable=args.reusable,
-                         ascii_only=ascii_only, changed=wake.set)
+                         ascii_only=ascii_only, changed=wake.set, scope="shape" if args.shape else "call")
     agent = ExpertAgent(state.judge, args.server, expert_id=args.id or "", tools=args.tools,
-                        categories=args.categories, max_concurrent=args.capacity, **agent_kw)
+                        categories=args.categories, max_concurrent=args.capacity, person=True, **agent_kw)
     styles = {"title": curses.A_REVERSE, "selected": curses.A_REVERSE | curses.A_BOLD, "head": curses.A_BOLD,
               "warn": curses.A_BOLD, "dim": curses.A_DIM, "normal": curses.A_NORMAL, "call": curses.A_NORMAL}
     try:
@@ -704,7 +711,8 @@ def register(sub):
         description="Connect to a server's ExpertHub as an expert and judge the escalations it sends, "
                     "in a terminal.",
         epilog="keys: up/down or j/k select, PgUp/PgDn scroll the detail, a allow, s ask, d deny, r type a "
-               "reason first\n(Enter keeps it), u reusable answers on/off, Ctrl-L repaint, q quit (twice while "
+               "reason first\n(Enter keeps it), u reusable answers on/off, g answers for the call's shape on/off, "
+               "Ctrl-L repaint, q quit (twice while "
                "escalations are pending).\nEvery string of a call is shown with control characters and escape "
                "sequences neutralised.")
     p.add_argument("--server", default=os.environ.get("LIGHTHOUSE_ADDR", "127.0.0.1:50051"),
@@ -736,4 +744,7 @@ def register(sub):
     p.add_argument("--reusable", action="store_true",
                    help="mark answers reusable (the server may answer the same call again without asking); "
                         "the u key turns it on and off")
+    p.add_argument("--shape", action="store_true",
+                   help="answer for every call of the same shape (scope shape: the server learns a pattern from "
+                        "one answer of a person); the g key turns it on and off")
     p.set_defaults(func=cmd_expert)

@@ -239,8 +239,9 @@ class AgentExpert:
     kind = "agent"
 
     def __init__(self, name, tools=(), categories=(), capacity=1, *, send, registry, stats, token=None,
-                 peer="", software="", backlog=None):
+                 peer="", software="", backlog=None, person=False):
         self.name = name
+        self.person = person                # a person at the console (ExpertHello.person)
         self.tools = tuple(tools)
         self.categories = frozenset(categories)
         self.capacity = capacity
@@ -359,7 +360,7 @@ class AgentExpert:
                 raise ExpertError("answered no valid verdict (%d)" % msg.verdict, "invalid")
             answer = check_expert_answer(ExpertAnswer(
                 verdict, msg.reason, msg.confidence if msg.HasField("confidence") else 1.0, msg.reusable,
-                self.name))
+                self.name, msg.scope or "call"))
         except ExpertError as e:
             stats.rejected["invalid"] += 1
             self._reject(eid, "invalid", str(e))
@@ -473,7 +474,7 @@ class ExpertHubService:
         return token, ident
 
     def _check_hello(self, msg, ident):
-        """(expert id, tools, categories, capacity, software) of a hello; raises _Refused."""
+        """(expert id, tools, categories, capacity, software, person) of a hello; raises _Refused."""
         def bad(text):
             return _Refused(grpc.StatusCode.INVALID_ARGUMENT, text, "refused_hello")
         if msg.__class__ is _Bad:
@@ -499,7 +500,7 @@ class ExpertHubService:
             if not _CATEGORY_RE.match(c):
                 raise bad("hello.categories: %.80r is not a category name" % c)
         capacity = min(max(h.max_concurrent, 1), self.max_pending)
-        return name, tuple(h.tools), tuple(h.categories), capacity, h.software[:128]
+        return name, tuple(h.tools), tuple(h.categories), capacity, h.software[:128], h.person
 
     # ------------------------------------------------------------------ the stream
 
@@ -518,11 +519,11 @@ class ExpertHubService:
                                % self.hello_timeout, "refused_hello") from None
             if msg is grpc.aio.EOF:
                 return
-            name, tools, categories, capacity, software = self._check_hello(msg, ident)
+            name, tools, categories, capacity, software, person = self._check_hello(msg, ident)
             out = asyncio.Queue()
             expert = AgentExpert(name, tools, categories, capacity, send=out.put_nowait, registry=self.registry,
                                  stats=stats, token=token, peer=context.peer(), software=software,
-                                 backlog=out.qsize)
+                                 backlog=out.qsize, person=person)
             try:
                 old = self.registry.add(expert, replace=True)
             except ValueError as e:

@@ -22,7 +22,9 @@ The document is bounded (``max_prompt_chars``): strings and lists are cut, short
 shorter, until it fits, and every cut is listed in it. When the call itself had to be
 cut, the model has not seen all of it, so its allow becomes an ask.
 
-**The answer** must be one JSON object ``{"verdict", "reason", "confidence"}`` (a single
+**The answer** must be one JSON object ``{"verdict", "reason", "confidence"}``, with an
+optional ``"scope"`` ("call", the default, or "shape": the verdict holds for every call
+of the same shape, and the server may learn a pattern from it, lighthouse.patterns) (a single
 ```` ```json ```` fence around it is tolerated) and is parsed strictly
 (:func:`parse_answer`): not JSON, duplicate or unknown keys, a missing field, a verdict
 that is not allow/ask/deny, a reason that is not a non-empty string, a confidence that
@@ -86,8 +88,9 @@ REQUEST_RESULTS = ("ok", "rejected", "timeout", "network", "http_429", "http_4xx
                    "bad_response", "cancelled")
 SKIP_CAUSES = ("busy", "no_time", "retry_after", "rate_limited", "circuit_open", "too_large")
 REJECTIONS = ("not_json", "not_object", "duplicate_key", "missing_field", "unknown_field", "bad_verdict",
-              "bad_reason", "bad_confidence", "truncated", "refused", "overrides_deny")
+              "bad_reason", "bad_confidence", "bad_scope", "truncated", "refused", "overrides_deny")
 _FIELDS = ("verdict", "reason", "confidence")
+_OPTIONAL = ("scope",)
 _FENCE = re.compile(r"\A```(?:json)?[ \t]*\n(.*)\n[ \t]*```\Z", re.S)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
@@ -120,7 +123,11 @@ document says a value of the call was cut, or you are unsure, do not allow.
 
 Answer with one JSON object and nothing else (no prose, no code fence):
 {"verdict": "allow" or "ask" or "deny", "reason": "one sentence of at most 300 \
-characters", "confidence": a number from 0 to 1}
+characters", "confidence": a number from 0 to 1, "scope": "call" or "shape"}
+"scope" is "shape" only when the same verdict is right for every call with the same \
+program, subcommand and flags whose arguments are of the same kinds (paths in the same \
+place: workspace, home, system or temporary; numbers; plain words; the same URL host); \
+otherwise "call".
 """
 
 _USER = """\
@@ -326,8 +333,9 @@ def _no_constant(name):
 
 def parse_answer(text, expert="", reusable=False):
     """The model's answer text as an ExpertAnswer, or AnswerRejected naming what is
-    wrong. Exactly the keys verdict, reason and confidence; the reason is cleaned of
-    control characters and cut to MAX_EXPERT_REASON characters."""
+    wrong. Exactly the keys verdict, reason and confidence, and optionally scope ("call"
+    or "shape"); the reason is cleaned of control characters and cut to
+    MAX_EXPERT_REASON characters."""
     if not isinstance(text, str):
         raise AnswerRejected("the answer is not text", "not_json")
     s = text.strip()
@@ -345,7 +353,7 @@ def parse_answer(text, expert="", reusable=False):
     missing = [k for k in _FIELDS if k not in obj]
     if missing:
         raise AnswerRejected("the answer lacks %s" % ", ".join(missing), "missing_field")
-    extra = sorted(k for k in obj if k not in _FIELDS)
+    extra = sorted(k for k in obj if k not in _FIELDS and k not in _OPTIONAL)
     if extra:
         raise AnswerRejected("the answer has unknown keys: %.80s" % ", ".join(extra), "unknown_field")
     verdict = obj["verdict"]
@@ -360,7 +368,10 @@ def parse_answer(text, expert="", reusable=False):
     c = obj["confidence"]
     if type(c) not in (int, float) or not math.isfinite(c) or not 0 <= c <= 1:
         raise AnswerRejected("the answer's confidence %.40r is not a number from 0 to 1" % (c,), "bad_confidence")
-    return ExpertAnswer(verdict, reason[:MAX_EXPERT_REASON], float(c), reusable, expert)
+    scope = obj.get("scope", "call")
+    if scope not in ("call", "shape"):
+        raise AnswerRejected("the answer's scope %.40r is not call or shape" % (scope,), "bad_scope")
+    return ExpertAnswer(verdict, reason[:MAX_EXPERT_REASON], float(c), reusable, expert, scope)
 
 
 def said_deny(request):

@@ -63,17 +63,20 @@ class Latency:
 
 class SimulatedExpert:
     """A scripted expert. ``name``: its id; ``verdict``: the script (see the module
-    docstring); ``latency``: a spec or a Latency; ``confidence``, ``reusable``: of every
-    answer; ``tools``, ``categories``, ``capacity``: what it serves as an in-process
+    docstring); ``latency``: a spec or a Latency; ``confidence``, ``reusable``, ``scope``
+    ("call" or "shape"): of every answer; ``person``: it stands for a person; ``tools``,
+    ``categories``, ``capacity``: what it serves as an in-process
     expert. ``seen`` keeps the last requests it was asked (bounded)."""
 
     def __init__(self, name="sim", verdict="ask", latency="0", *, confidence=1.0, reusable=False, tools=(),
-                 categories=(), capacity=64, seed=None, keep=256):
+                 categories=(), capacity=64, seed=None, keep=256, scope="call", person=False):
         self.name = name
         self.script = verdict
         self.latency = latency if isinstance(latency, Latency) else Latency(latency, random.Random(seed))
         self.confidence = confidence
         self.reusable = reusable
+        self.scope = scope
+        self.person = person
         self.tools = tuple(tools)
         self.categories = frozenset(categories)
         self.capacity = capacity
@@ -113,7 +116,7 @@ class SimulatedExpert:
         if isinstance(v, ExpertAnswer):
             return v
         return ExpertAnswer(v, "%s says %s (slept %.1f ms)" % (self.name, v, slept), self.confidence,
-                            self.reusable, self.name)
+                            self.reusable, self.name, self.scope)
 
     async def judge(self, request):
         """The in-process Expert interface."""
@@ -136,6 +139,8 @@ def main(argv=None):
     p.add_argument("--latency", default="uniform:0.2,2")
     p.add_argument("--confidence", type=float, default=1.0)
     p.add_argument("--reusable", action="store_true")
+    p.add_argument("--scope", default="call", choices=("call", "shape"),
+                   help="what each answer holds for: this call, or every call of its shape (patterns)")
     p.add_argument("--max-concurrent", type=int, default=64)
     p.add_argument("--tools", action="append", default=[])
     p.add_argument("--categories", action="append", default=[])
@@ -147,7 +152,7 @@ def main(argv=None):
         for i in range(args.count):
             name = args.id if args.count == 1 else "%s-%d" % (args.id, i + 1)
             sim = SimulatedExpert(name, args.verdict, args.latency, confidence=args.confidence,
-                                  reusable=args.reusable)
+                                  reusable=args.reusable, scope=args.scope)
             agents.append(ExpertAgent(sim, args.server, expert_id=name, tools=args.tools,
                                       categories=args.categories, max_concurrent=args.max_concurrent,
                                       token=args.token))

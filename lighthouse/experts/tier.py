@@ -25,6 +25,9 @@ least loaded first, and combines their answers into a
   needs no quorum to be safe); otherwise the tier raises
   :class:`~lighthouse.escalation.TierUndecided` and the call gets the pipeline's fail
   mode (the policy's own answer only where it is stricter), never a partial allow.
+- **Learning**: with a ``learner`` (lighthouse.patterns), each expert's answer (the
+  verdict it counts as, its ``scope``, whether a person gave it) is handed to it after
+  the vote, whatever the vote's outcome.
 - **Reuse**: the TierAnswer is ``reusable`` (cached by the pipeline for the same call
   under the same policy generation) only when every answer of the quorum said so.
 - Per-expert circuit breakers (``breaker(name)``, the pipeline's
@@ -80,7 +83,7 @@ class ExpertTier:
     kind = "expert"
 
     def __init__(self, registry, *, rules=None, history=None, combine="strict", min_confidence=0.0,
-                 default_quorum=1, max_quorum=MAX_QUORUM, breaker=None, stats=None):
+                 default_quorum=1, max_quorum=MAX_QUORUM, breaker=None, stats=None, learner=None):
         if combine not in COMBINE:
             raise ValueError("combine must be strict or majority, not %r" % (combine,))
         if not 0.0 <= min_confidence <= 1.0:
@@ -96,7 +99,13 @@ class ExpertTier:
         self.max_quorum = int(max_quorum)
         self._breaker = breaker
         self._rules = rules
+        self.learner = learner
         self._facts = None
+
+    def rule_facts(self):
+        """The RuleFacts of the rules in force (built once per policy), or None without
+        ``rules``; the pattern tier reads the programs' specs from the same one."""
+        return self._rule_facts()
 
     def _rule_facts(self):
         if self._rules is None:
@@ -239,7 +248,24 @@ class ExpertTier:
                     if br is not None:
                         br.failure() if reason == "deadline" else br.release()
                 await asyncio.gather(*running, return_exceptions=True)
-        return self._combine(req, answers, denied, failures, deny_early)
+        result = self._combine(req, answers, denied, failures, deny_early)
+        if self.learner is not None and answers:
+            self._teach(esc, answers, denied)
+        return result
+
+    def _teach(self, esc, answers, denied):
+        """Hand each expert's answer (the verdict it counts as, its scope, whether a
+        person gave it) to the learner (lighthouse.patterns); a learner's failure is
+        logged, never the call's."""
+        votes = []
+        for name, a in answers.items():
+            expert = self.registry.get(name) if hasattr(self.registry, "get") else None
+            votes.append((a.expert or name, self._effective(a, denied, count=False), a.scope,
+                          bool(getattr(expert, "person", False)), a.reason))
+        try:
+            self.learner(esc, votes)
+        except Exception:
+            log.exception("learning from escalation %s failed", esc.escalation_id)
 
     async def _ask(self, expert, req, breaker):
         """One expert's (answer, None) or (None, ExpertError); never raises but cancellation."""

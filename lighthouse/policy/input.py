@@ -52,6 +52,12 @@ def _under(path, root):
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+# The roots as a set and as prefixes, so that `where` tests each group in one call (it runs
+# for every path of every escalated call, and for every argument a call shape classes).
+_TMP_SET, _TMP_PREFIXES = frozenset(_TMP), tuple(t + "/" for t in _TMP)
+_SYSTEM_SET, _SYSTEM_PREFIXES = frozenset(_SYSTEM), tuple(s + "/" for s in _SYSTEM)
+
+
 def where(path, cwd, home):
     """Where a resolved path lies: "workspace" (under cwd), "tmp", "stdio" (/dev/null and
     the like), "home" (a home directory outside the workspace), "system", "other", or
@@ -62,12 +68,12 @@ def where(path, cwd, home):
         return "workspace"
     if path in _STDIO or path.startswith("/dev/fd/"):
         return "stdio"
-    if any(_under(path, t) for t in _TMP):
+    if path in _TMP_SET or path.startswith(_TMP_PREFIXES):
         return "tmp"
     if path.startswith("~") or (home and _under(path, home)) or path.startswith(_HOME_ROOTS) \
             or _under(path, "/root"):
         return "home"
-    if path == "/" or any(_under(path, s) for s in _SYSTEM):
+    if path == "/" or path in _SYSTEM_SET or path.startswith(_SYSTEM_PREFIXES):
         return "system"
     return "other"
 

@@ -182,6 +182,9 @@ class LighthouseServer:
             self.in_process_experts += self._llm_experts
         self.serve_hub = config.hub_enabled(self.tokens)
         self.experts = None                   # the ExpertRegistry, with an expert tier
+        self.patterns = None                  # the PatternBook (lighthouse.patterns), with an expert tier
+        self._pattern_tier = None
+        self._expert_tier = None
         self.hub = None                       # the ExpertHubService, when served
         self.history = None                   # sessions' recent decisions, for experts
 
@@ -252,9 +255,14 @@ class LighthouseServer:
                 self.hub = ExpertHubService(self.experts, self.tokens, max_pending=config.expert_max_pending,
                                             heartbeat_interval=config.expert_heartbeat,
                                             heartbeat_timeout=config.expert_heartbeat_timeout)
+            patterns = self._pattern_stage(rules)
+            if patterns is not None:
+                stages.append(patterns)
             tier = ExpertTier(self.experts, rules=rules, history=self.history, combine=config.expert_combine,
                               min_confidence=config.expert_min_confidence,
-                              breaker=lambda name: self.pipeline.breaker("expert:" + name))
+                              breaker=lambda name: self.pipeline.breaker("expert:" + name),
+                              learner=patterns.tier.learner if patterns is not None else None)
+            self._expert_tier = tier
             # With no expert registered the stage is passed over: the policy's answer is
             # final, as without an expert tier; the first expert to register clears the
             # slow-tier cache, so that calls decided without experts are asked again.
@@ -271,6 +279,7 @@ class LighthouseServer:
             # registered: without one it stays an ask for a person; misses go to the policy.
             escalate_ask=(lambda rule_id, generation: len(self.experts) > 0 and validator.escalates(rule_id))
             if experts else (lambda rule_id, generation: False))
+        self.pipeline.stats.patterns = self.patterns
         if self.experts is not None:
             self.pipeline.stats.experts = self.experts.stats
             self.pipeline.stats.llm = self._llm_experts
@@ -291,6 +300,30 @@ class LighthouseServer:
         decisions for the experts (it records nothing while no expert ever was)."""
         self.pipeline.invalidate()
         self.decider.history = self.history
+
+    def _pattern_stage(self, rules):
+        """The pattern tier (lighthouse.patterns) between the policy and the experts, with
+        the book it learns into; None with --no-patterns. It only exists beside an
+        expert tier: patterns answer calls that would otherwise go to experts."""
+        config = self.config
+        if not config.patterns_db:
+            return None
+        from ..escalation import Stage
+        from ..patterns import PatternBook, PatternTier
+        from ..policy.input import RuleFacts
+        try:
+            self.patterns = PatternBook(config.patterns_db, threshold=config.patterns_threshold,
+                                        person_threshold=config.patterns_person_threshold)
+        except Exception as e:
+            raise ConfigError("--patterns-db %s: %s" % (config.patterns_db, e)) from None
+        def specs(program):
+            # The expert tier's facts about the rules in force (built once per policy, and
+            # shared, so that a reload does not build them twice).
+            facts = self._expert_tier.rule_facts() if self._expert_tier is not None else None
+            return (facts or RuleFacts.shipped()).spec(program)
+
+        self._pattern_tier = PatternTier(self.patterns, specs)
+        return Stage(self._pattern_tier, kind="pattern", backend="patterns")
 
     async def _policy_stage(self, rules):
         from ..escalation import Stage
@@ -324,6 +357,10 @@ class LighthouseServer:
             await self._policy_runner.aclose()
         for e in self._llm_experts:
             await e.aclose()
+        if self.patterns is not None:
+            self._pattern_tier.close()
+            self.patterns.close()
+            self.patterns = None
 
     async def start(self):
         """Bind, start serving and mark the services SERVING; returns the bound port."""

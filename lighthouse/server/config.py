@@ -120,6 +120,12 @@ class ServerConfig:
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
     audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
+    # Learned patterns (lighthouse.patterns): an SQLite file of expert answers generalised
+    # by call shape, answering the calls that would go to experts; None: off.
+    # `lighthouse serve` gives the default path (beside the audit log) unless --no-patterns.
+    patterns_db: str | None = None
+    patterns_threshold: int = 2          # agreeing expert answers that make a pattern active
+    patterns_person_threshold: int = 1   # the same, for answers of a person (the console)
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
@@ -213,6 +219,8 @@ def check_config(config):
         raise ConfigError("--audit-commit-interval must be more than 0 and at most 1 second")
     if config.audit_max_input < 0:
         raise ConfigError("--audit-max-input must not be negative")
+    if config.patterns_threshold < 1 or config.patterns_person_threshold < 1:
+        raise ConfigError("--patterns-threshold and --patterns-person-threshold must be at least 1")
     if config.audit_sync and not config.audit_db:
         raise ConfigError("--audit-sync needs the audit log (it is off with --no-audit)")
     if config.fallback not in VERDICTS:

@@ -19,7 +19,7 @@ from .._fast import wire as _fast_wire
 from ..audit.writer import Committing
 from ..errors import CallRejected, ReloadError, ReloadThrottled
 from ..v1 import admin_pb2
-from ..vocab import FALLBACK_METADATA, PENDING_METADATA, TIER_NAMES, VERDICT_NAMES
+from ..vocab import FALLBACK_METADATA, PENDING_METADATA, TIER_NAMES, VERDICT_CODES, VERDICT_NAMES
 from .auth import parse_bearer
 from .wire import batch_bytes, rejected_bytes
 
@@ -521,7 +521,7 @@ class ValidatorService:
 
 
 class AdminService:
-    """lighthouse.v1.Admin: ReloadPolicy and Stats. With tokens configured, callers need
+    """lighthouse.v1.Admin: ReloadPolicy, Stats, ListPatterns and ReviewPattern. With tokens configured, callers need
     a token marked admin; without, the server's admin secret (lighthouse.server.auth.AdminSecret)
     as their bearer token."""
 
@@ -590,6 +590,65 @@ class AdminService:
         return stats_response(snap)
 
 
+    def _book(self):
+        book = getattr(self.server, "patterns", None)
+        if book is None:
+            raise CallRejected(grpc.StatusCode.FAILED_PRECONDITION,
+                               "this server keeps no learned patterns (--no-patterns, or no expert tier)")
+        return book
+
+    async def ListPatterns(self, request, context):
+        try:
+            if request.__class__ is _Malformed:
+                raise request.rejection
+            self._check_admin(context)
+            book = self._book()
+            if request.state and request.state not in PATTERN_STATES:
+                raise CallRejected(grpc.StatusCode.INVALID_ARGUMENT, "state must be one of %s, not %.40r"
+                                   % (", ".join(PATTERN_STATES), request.state))
+            rows = await asyncio.to_thread(book.patterns, request.state or None, request.limit or 1000)
+        except CallRejected as e:
+            self._rejected("ListPatterns", e, context)
+            await context.abort(e.code, e.message)
+        return admin_pb2.ListPatternsResponse(patterns=[pattern_message(p) for p in rows])
+
+    async def ReviewPattern(self, request, context):
+        from ..patterns.book import PatternError
+        try:
+            if request.__class__ is _Malformed:
+                raise request.rejection
+            self._check_admin(context)
+            book = self._book()
+            note = request.note[:1024]
+            if request.action == "approve":
+                p = await asyncio.to_thread(book.approve, request.id, note or "an admin")
+            elif request.action == "retire":
+                p = await asyncio.to_thread(book.retire, request.id, note or "retired by an admin")
+            else:
+                raise CallRejected(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "action must be approve or retire, not %.40r" % request.action)
+        except PatternError as e:
+            self.server.stats.error("ReviewPattern", "NOT_FOUND")
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except CallRejected as e:
+            self._rejected("ReviewPattern", e, context)
+            await context.abort(e.code, e.message)
+        return pattern_message(p)
+
+
+PATTERN_STATES = ("pending", "active", "retired")
+
+
+def pattern_message(p):
+    """An admin_pb2.Pattern from a lighthouse.patterns Pattern."""
+    return admin_pb2.Pattern(
+        id=p.id, state=p.state, tool=p.tool, shape=p.shape, context=p.context,
+        verdict=VERDICT_CODES.get(p.verdict, 0), agreeing=p.agreeing,
+        taught_by=[t for t in p.taught_by.split(",") if t], first_reason=p.first_reason,
+        created_unix=p.created_at or 0.0, activated_unix=p.activated_at or 0.0, retired_unix=p.retired_at or 0.0,
+        note=p.note)
+
+
 def stats_response(snap):
     """An admin_pb2.StatsResponse from a metrics snapshot."""
     nt = len(TIER_NAMES)
@@ -642,4 +701,10 @@ def admin_handler(service):
         "Stats": grpc.unary_unary_rpc_method_handler(
             service.Stats, request_deserializer=_lenient(admin_pb2.StatsRequest),
             response_serializer=admin_pb2.StatsResponse.SerializeToString),
+        "ListPatterns": grpc.unary_unary_rpc_method_handler(
+            service.ListPatterns, request_deserializer=_lenient(admin_pb2.ListPatternsRequest),
+            response_serializer=admin_pb2.ListPatternsResponse.SerializeToString),
+        "ReviewPattern": grpc.unary_unary_rpc_method_handler(
+            service.ReviewPattern, request_deserializer=_lenient(admin_pb2.ReviewPatternRequest),
+            response_serializer=admin_pb2.Pattern.SerializeToString),
     })

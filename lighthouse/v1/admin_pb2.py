@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from lighthouse.v1 import validation_pb2 as lighthouse_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lighthouse/v1/admin.proto\x12\rlighthouse.v1\"\x15\n\x13ReloadPolicyRequest\"^\n\x14ReloadPolicyResponse\x12\x19\n\x11policy_generation\x18\x01 \x01(\x04\x12\x12\n\nrule_count\x18\x02 \x01(\r\x12\x17\n\x0ftokens_reloaded\x18\x03 \x01(\x08\"\x0e\n\x0cStatsRequest\"\x92\x05\n\rStatsResponse\x12\x19\n\x11policy_generation\x18\x01 \x01(\x04\x12\x12\n\nrule_count\x18\x02 \x01(\r\x12\x16\n\x0eimplementation\x18\x03 \x01(\t\x12\x11\n\tdecisions\x18\x04 \x01(\x04\x12R\n\x14\x64\x65\x63isions_by_verdict\x18\x05 \x03(\x0b\x32\x34.lighthouse.v1.StatsResponse.DecisionsByVerdictEntry\x12L\n\x11\x64\x65\x63isions_by_tier\x18\x06 \x03(\x0b\x32\x31.lighthouse.v1.StatsResponse.DecisionsByTierEntry\x12\x12\n\ncache_hits\x18\x07 \x01(\x04\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x08 \x01(\x04\x12\x12\n\ncache_size\x18\t \x01(\x04\x12\x11\n\tin_flight\x18\n \x01(\x04\x12\x46\n\x0e\x65rrors_by_code\x18\x0b \x03(\x0b\x32..lighthouse.v1.StatsResponse.ErrorsByCodeEntry\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\x12\x0e\n\x06worker\x18\r \x01(\r\x12\x0f\n\x07workers\x18\x0e \x01(\r\x12\x0b\n\x03pid\x18\x0f \x01(\r\x1a\x39\n\x17\x44\x65\x63isionsByVerdictEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x36\n\x14\x44\x65\x63isionsByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xa4\x01\n\x05\x41\x64min\x12W\n\x0cReloadPolicy\x12\".lighthouse.v1.ReloadPolicyRequest\x1a#.lighthouse.v1.ReloadPolicyResponse\x12\x42\n\x05Stats\x12\x1b.lighthouse.v1.StatsRequest\x1a\x1c.lighthouse.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lighthouse/v1/admin.proto\x12\rlighthouse.v1\x1a\x1elighthouse/v1/validation.proto\"\x15\n\x13ReloadPolicyRequest\"^\n\x14ReloadPolicyResponse\x12\x19\n\x11policy_generation\x18\x01 \x01(\x04\x12\x12\n\nrule_count\x18\x02 \x01(\r\x12\x17\n\x0ftokens_reloaded\x18\x03 \x01(\x08\"\x0e\n\x0cStatsRequest\"\x92\x05\n\rStatsResponse\x12\x19\n\x11policy_generation\x18\x01 \x01(\x04\x12\x12\n\nrule_count\x18\x02 \x01(\r\x12\x16\n\x0eimplementation\x18\x03 \x01(\t\x12\x11\n\tdecisions\x18\x04 \x01(\x04\x12R\n\x14\x64\x65\x63isions_by_verdict\x18\x05 \x03(\x0b\x32\x34.lighthouse.v1.StatsResponse.DecisionsByVerdictEntry\x12L\n\x11\x64\x65\x63isions_by_tier\x18\x06 \x03(\x0b\x32\x31.lighthouse.v1.StatsResponse.DecisionsByTierEntry\x12\x12\n\ncache_hits\x18\x07 \x01(\x04\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x08 \x01(\x04\x12\x12\n\ncache_size\x18\t \x01(\x04\x12\x11\n\tin_flight\x18\n \x01(\x04\x12\x46\n\x0e\x65rrors_by_code\x18\x0b \x03(\x0b\x32..lighthouse.v1.StatsResponse.ErrorsByCodeEntry\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\x12\x0e\n\x06worker\x18\r \x01(\r\x12\x0f\n\x07workers\x18\x0e \x01(\r\x12\x0b\n\x03pid\x18\x0f \x01(\r\x1a\x39\n\x17\x44\x65\x63isionsByVerdictEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x36\n\x14\x44\x65\x63isionsByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"3\n\x13ListPatternsRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"@\n\x14ListPatternsResponse\x12(\n\x08patterns\x18\x01 \x03(\x0b\x32\x16.lighthouse.v1.Pattern\"@\n\x14ReviewPatternRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"\x88\x02\n\x07Pattern\x12\n\n\x02id\x18\x01 \x01(\x04\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04tool\x18\x03 \x01(\t\x12\r\n\x05shape\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x05 \x01(\t\x12\'\n\x07verdict\x18\x06 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x10\n\x08\x61greeing\x18\x07 \x01(\r\x12\x11\n\ttaught_by\x18\x08 \x03(\t\x12\x14\n\x0c\x66irst_reason\x18\t \x01(\t\x12\x14\n\x0c\x63reated_unix\x18\n \x01(\x01\x12\x16\n\x0e\x61\x63tivated_unix\x18\x0b \x01(\x01\x12\x14\n\x0cretired_unix\x18\x0c \x01(\x01\x12\x0c\n\x04note\x18\r \x01(\t2\xcb\x02\n\x05\x41\x64min\x12W\n\x0cReloadPolicy\x12\".lighthouse.v1.ReloadPolicyRequest\x1a#.lighthouse.v1.ReloadPolicyResponse\x12\x42\n\x05Stats\x12\x1b.lighthouse.v1.StatsRequest\x1a\x1c.lighthouse.v1.StatsResponse\x12W\n\x0cListPatterns\x12\".lighthouse.v1.ListPatternsRequest\x1a#.lighthouse.v1.ListPatternsResponse\x12L\n\rReviewPattern\x12#.lighthouse.v1.ReviewPatternRequest\x1a\x16.lighthouse.v1.Patternb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,20 +38,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATSRESPONSE_DECISIONSBYTIERENTRY']._serialized_options = b'8\001'
   _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._loaded_options = None
   _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._serialized_options = b'8\001'
-  _globals['_RELOADPOLICYREQUEST']._serialized_start=44
-  _globals['_RELOADPOLICYREQUEST']._serialized_end=65
-  _globals['_RELOADPOLICYRESPONSE']._serialized_start=67
-  _globals['_RELOADPOLICYRESPONSE']._serialized_end=161
-  _globals['_STATSREQUEST']._serialized_start=163
-  _globals['_STATSREQUEST']._serialized_end=177
-  _globals['_STATSRESPONSE']._serialized_start=180
-  _globals['_STATSRESPONSE']._serialized_end=838
-  _globals['_STATSRESPONSE_DECISIONSBYVERDICTENTRY']._serialized_start=672
-  _globals['_STATSRESPONSE_DECISIONSBYVERDICTENTRY']._serialized_end=729
-  _globals['_STATSRESPONSE_DECISIONSBYTIERENTRY']._serialized_start=731
-  _globals['_STATSRESPONSE_DECISIONSBYTIERENTRY']._serialized_end=785
-  _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._serialized_start=787
-  _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._serialized_end=838
-  _globals['_ADMIN']._serialized_start=841
-  _globals['_ADMIN']._serialized_end=1005
+  _globals['_RELOADPOLICYREQUEST']._serialized_start=76
+  _globals['_RELOADPOLICYREQUEST']._serialized_end=97
+  _globals['_RELOADPOLICYRESPONSE']._serialized_start=99
+  _globals['_RELOADPOLICYRESPONSE']._serialized_end=193
+  _globals['_STATSREQUEST']._serialized_start=195
+  _globals['_STATSREQUEST']._serialized_end=209
+  _globals['_STATSRESPONSE']._serialized_start=212
+  _globals['_STATSRESPONSE']._serialized_end=870
+  _globals['_STATSRESPONSE_DECISIONSBYVERDICTENTRY']._serialized_start=704
+  _globals['_STATSRESPONSE_DECISIONSBYVERDICTENTRY']._serialized_end=761
+  _globals['_STATSRESPONSE_DECISIONSBYTIERENTRY']._serialized_start=763
+  _globals['_STATSRESPONSE_DECISIONSBYTIERENTRY']._serialized_end=817
+  _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._serialized_start=819
+  _globals['_STATSRESPONSE_ERRORSBYCODEENTRY']._serialized_end=870
+  _globals['_LISTPATTERNSREQUEST']._serialized_start=872
+  _globals['_LISTPATTERNSREQUEST']._serialized_end=923
+  _globals['_LISTPATTERNSRESPONSE']._serialized_start=925
+  _globals['_LISTPATTERNSRESPONSE']._serialized_end=989
+  _globals['_REVIEWPATTERNREQUEST']._serialized_start=991
+  _globals['_REVIEWPATTERNREQUEST']._serialized_end=1055
+  _globals['_PATTERN']._serialized_start=1058
+  _globals['_PATTERN']._serialized_end=1322
+  _globals['_ADMIN']._serialized_start=1325
+  _globals['_ADMIN']._serialized_end=1656
 # @@protoc_insertion_point(module_scope)

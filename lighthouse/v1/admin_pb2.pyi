@@ -1,8 +1,9 @@
+from lighthouse.v1 import validation_pb2 as _validation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -78,3 +79,57 @@ class StatsResponse(_message.Message):
     workers: int
     pid: int
     def __init__(self, policy_generation: _Optional[int] = ..., rule_count: _Optional[int] = ..., implementation: _Optional[str] = ..., decisions: _Optional[int] = ..., decisions_by_verdict: _Optional[_Mapping[str, int]] = ..., decisions_by_tier: _Optional[_Mapping[str, int]] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., cache_size: _Optional[int] = ..., in_flight: _Optional[int] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., uptime_seconds: _Optional[float] = ..., worker: _Optional[int] = ..., workers: _Optional[int] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class ListPatternsRequest(_message.Message):
+    __slots__ = ("state", "limit")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    limit: int
+    def __init__(self, state: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListPatternsResponse(_message.Message):
+    __slots__ = ("patterns",)
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    patterns: _containers.RepeatedCompositeFieldContainer[Pattern]
+    def __init__(self, patterns: _Optional[_Iterable[_Union[Pattern, _Mapping]]] = ...) -> None: ...
+
+class ReviewPatternRequest(_message.Message):
+    __slots__ = ("id", "action", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    action: str
+    note: str
+    def __init__(self, id: _Optional[int] = ..., action: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Pattern(_message.Message):
+    __slots__ = ("id", "state", "tool", "shape", "context", "verdict", "agreeing", "taught_by", "first_reason", "created_unix", "activated_unix", "retired_unix", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    AGREEING_FIELD_NUMBER: _ClassVar[int]
+    TAUGHT_BY_FIELD_NUMBER: _ClassVar[int]
+    FIRST_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    state: str
+    tool: str
+    shape: str
+    context: str
+    verdict: _validation_pb2.Verdict
+    agreeing: int
+    taught_by: _containers.RepeatedScalarFieldContainer[str]
+    first_reason: str
+    created_unix: float
+    activated_unix: float
+    retired_unix: float
+    note: str
+    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., tool: _Optional[str] = ..., shape: _Optional[str] = ..., context: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., agreeing: _Optional[int] = ..., taught_by: _Optional[_Iterable[str]] = ..., first_reason: _Optional[str] = ..., created_unix: _Optional[float] = ..., activated_unix: _Optional[float] = ..., retired_unix: _Optional[float] = ..., note: _Optional[str] = ...) -> None: ...

@@ -46,6 +46,16 @@ class AdminStub:
                 request_serializer=lighthouse_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
                 response_deserializer=lighthouse_dot_v1_dot_admin__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.ListPatterns = channel.unary_unary(
+                '/lighthouse.v1.Admin/ListPatterns',
+                request_serializer=lighthouse_dot_v1_dot_admin__pb2.ListPatternsRequest.SerializeToString,
+                response_deserializer=lighthouse_dot_v1_dot_admin__pb2.ListPatternsResponse.FromString,
+                _registered_method=True)
+        self.ReviewPattern = channel.unary_unary(
+                '/lighthouse.v1.Admin/ReviewPattern',
+                request_serializer=lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.SerializeToString,
+                response_deserializer=lighthouse_dot_v1_dot_admin__pb2.Pattern.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -70,6 +80,22 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPatterns(self, request, context):
+        """The learned patterns (lighthouse.patterns), newest first. FAILED_PRECONDITION when
+        the server keeps none (--no-patterns, or no expert tier).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewPattern(self, request, context):
+        """Approve (make active) or retire one pattern, as `lighthouse patterns approve|retire`.
+        NOT_FOUND for an unknown id; INVALID_ARGUMENT for another action.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +108,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=lighthouse_dot_v1_dot_admin__pb2.StatsRequest.FromString,
                     response_serializer=lighthouse_dot_v1_dot_admin__pb2.StatsResponse.SerializeToString,
+            ),
+            'ListPatterns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPatterns,
+                    request_deserializer=lighthouse_dot_v1_dot_admin__pb2.ListPatternsRequest.FromString,
+                    response_serializer=lighthouse_dot_v1_dot_admin__pb2.ListPatternsResponse.SerializeToString,
+            ),
+            'ReviewPattern': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewPattern,
+                    request_deserializer=lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.FromString,
+                    response_serializer=lighthouse_dot_v1_dot_admin__pb2.Pattern.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -140,6 +176,60 @@ class Admin:
             '/lighthouse.v1.Admin/Stats',
             lighthouse_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
             lighthouse_dot_v1_dot_admin__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPatterns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lighthouse.v1.Admin/ListPatterns',
+            lighthouse_dot_v1_dot_admin__pb2.ListPatternsRequest.SerializeToString,
+            lighthouse_dot_v1_dot_admin__pb2.ListPatternsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewPattern(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lighthouse.v1.Admin/ReviewPattern',
+            lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.SerializeToString,
+            lighthouse_dot_v1_dot_admin__pb2.Pattern.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,34 +18,38 @@ class ExpertMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[ExpertHello, _Mapping]] = ..., answer: _Optional[_Union[ExpertAnswer, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
 
 class ExpertHello(_message.Message):
-    __slots__ = ("expert_id", "tools", "categories", "max_concurrent", "software")
+    __slots__ = ("expert_id", "tools", "categories", "max_concurrent", "software", "person")
     EXPERT_ID_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
     expert_id: str
     tools: _containers.RepeatedScalarFieldContainer[str]
     categories: _containers.RepeatedScalarFieldContainer[str]
     max_concurrent: int
     software: str
-    def __init__(self, expert_id: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., max_concurrent: _Optional[int] = ..., software: _Optional[str] = ...) -> None: ...
+    person: bool
+    def __init__(self, expert_id: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., max_concurrent: _Optional[int] = ..., software: _Optional[str] = ..., person: _Optional[bool] = ...) -> None: ...
 
 class ExpertAnswer(_message.Message):
-    __slots__ = ("escalation_id", "verdict", "reason", "confidence", "reusable", "error")
+    __slots__ = ("escalation_id", "verdict", "reason", "confidence", "reusable", "error", "scope")
     ESCALATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     REUSABLE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     escalation_id: str
     verdict: _validation_pb2.Verdict
     reason: str
     confidence: float
     reusable: bool
     error: str
-    def __init__(self, escalation_id: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., reason: _Optional[str] = ..., confidence: _Optional[float] = ..., reusable: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    scope: str
+    def __init__(self, escalation_id: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., reason: _Optional[str] = ..., confidence: _Optional[float] = ..., reusable: _Optional[bool] = ..., error: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("unix_ms",)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elighthouse/v1/validation.proto\x12\rlighthouse.v1\"\xab\x01\n\x08ToolCall\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tool\x18\x04 \x01(\t\x12\x12\n\ninput_json\x18\x05 \x01(\t\x12\x0b\n\x03\x63wd\x18\x06 \x01(\t\x12\x0c\n\x04home\x18\x07 \x01(\t\x12(\n\x08\x66\x61llback\x18\x08 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\"\xfb\x01\n\x08\x44\x65\x63ision\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12!\n\x04tier\x18\x05 \x01(\x0e\x32\x13.lighthouse.v1.Tier\x12\x19\n\x11policy_generation\x18\x06 \x01(\x04\x12\x15\n\rescalation_id\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_ns\x18\x08 \x01(\x04\x12\'\n\x05\x65rror\x18\t \x01(\x0b\x32\x18.lighthouse.v1.CallError\"9\n\tCallError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"7\n\rToolCallBatch\x12&\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x17.lighthouse.v1.ToolCall\";\n\rDecisionBatch\x12*\n\tdecisions\x18\x01 \x03(\x0b\x32\x17.lighthouse.v1.Decision*X\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x0f\n\x0bVERDICT_ASK\x10\x02\x12\x10\n\x0cVERDICT_DENY\x10\x03*q\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0e\n\nTIER_CACHE\x10\x01\x12\x0e\n\nTIER_RULES\x10\x02\x12\x0f\n\x0bTIER_POLICY\x10\x03\x12\x0f\n\x0bTIER_EXPERT\x10\x04\x12\x11\n\rTIER_FALLBACK\x10\x05\x32\xde\x01\n\tValidator\x12<\n\x08Validate\x12\x17.lighthouse.v1.ToolCall\x1a\x17.lighthouse.v1.Decision\x12\x46\n\x0eValidateStream\x12\x17.lighthouse.v1.ToolCall\x1a\x17.lighthouse.v1.Decision(\x01\x30\x01\x12K\n\rValidateBatch\x12\x1c.lighthouse.v1.ToolCallBatch\x1a\x1c.lighthouse.v1.DecisionBatchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elighthouse/v1/validation.proto\x12\rlighthouse.v1\"\xab\x01\n\x08ToolCall\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tool\x18\x04 \x01(\t\x12\x12\n\ninput_json\x18\x05 \x01(\t\x12\x0b\n\x03\x63wd\x18\x06 \x01(\t\x12\x0c\n\x04home\x18\x07 \x01(\t\x12(\n\x08\x66\x61llback\x18\x08 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\"\xfb\x01\n\x08\x44\x65\x63ision\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12!\n\x04tier\x18\x05 \x01(\x0e\x32\x13.lighthouse.v1.Tier\x12\x19\n\x11policy_generation\x18\x06 \x01(\x04\x12\x15\n\rescalation_id\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_ns\x18\x08 \x01(\x04\x12\'\n\x05\x65rror\x18\t \x01(\x0b\x32\x18.lighthouse.v1.CallError\"9\n\tCallError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"7\n\rToolCallBatch\x12&\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x17.lighthouse.v1.ToolCall\";\n\rDecisionBatch\x12*\n\tdecisions\x18\x01 \x03(\x0b\x32\x17.lighthouse.v1.Decision*X\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x0f\n\x0bVERDICT_ASK\x10\x02\x12\x10\n\x0cVERDICT_DENY\x10\x03*\x83\x01\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0e\n\nTIER_CACHE\x10\x01\x12\x0e\n\nTIER_RULES\x10\x02\x12\x0f\n\x0bTIER_POLICY\x10\x03\x12\x0f\n\x0bTIER_EXPERT\x10\x04\x12\x11\n\rTIER_FALLBACK\x10\x05\x12\x10\n\x0cTIER_PATTERN\x10\x06\x32\xde\x01\n\tValidator\x12<\n\x08Validate\x12\x17.lighthouse.v1.ToolCall\x1a\x17.lighthouse.v1.Decision\x12\x46\n\x0eValidateStream\x12\x17.lighthouse.v1.ToolCall\x1a\x17.lighthouse.v1.Decision(\x01\x30\x01\x12K\n\rValidateBatch\x12\x1c.lighthouse.v1.ToolCallBatch\x1a\x1c.lighthouse.v1.DecisionBatchb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VERDICT']._serialized_start=654
   _globals['_VERDICT']._serialized_end=742
-  _globals['_TIER']._serialized_start=744
-  _globals['_TIER']._serialized_end=857
+  _globals['_TIER']._serialized_start=745
+  _globals['_TIER']._serialized_end=876
   _globals['_TOOLCALL']._serialized_start=50
   _globals['_TOOLCALL']._serialized_end=221
   _globals['_DECISION']._serialized_start=224
@@ -45,6 +45,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOOLCALLBATCH']._serialized_end=591
   _globals['_DECISIONBATCH']._serialized_start=593
   _globals['_DECISIONBATCH']._serialized_end=652
-  _globals['_VALIDATOR']._serialized_start=860
-  _globals['_VALIDATOR']._serialized_end=1082
+  _globals['_VALIDATOR']._serialized_start=879
+  _globals['_VALIDATOR']._serialized_end=1101
 # @@protoc_insertion_point(module_scope)

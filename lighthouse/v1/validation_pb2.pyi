@@ -22,6 +22,7 @@ class Tier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIER_POLICY: _ClassVar[Tier]
     TIER_EXPERT: _ClassVar[Tier]
     TIER_FALLBACK: _ClassVar[Tier]
+    TIER_PATTERN: _ClassVar[Tier]
 VERDICT_UNSPECIFIED: Verdict
 VERDICT_ALLOW: Verdict
 VERDICT_ASK: Verdict
@@ -32,6 +33,7 @@ TIER_RULES: Tier
 TIER_POLICY: Tier
 TIER_EXPERT: Tier
 TIER_FALLBACK: Tier
+TIER_PATTERN: Tier
 
 class ToolCall(_message.Message):
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "input_json", "cwd", "home", "fallback")

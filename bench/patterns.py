@@ -1,0 +1,227 @@
+"""Benchmark of learned patterns: how many would-be expert escalations a pattern answers.
+
+A simulated agent workload: calls drawn from templates with varying arguments, as agents
+produce them (``pytest tests/unit/test_<mod>.py -k <name>``, ``terraform plan -out
+<name>.tfplan`` in another module, a Write of ``src/<mod>/<name>.py``, ...), from several
+workspaces. Each call goes through the real fast tiers (the shipped rule packs, compiled
+when built); a call they leave to the slow tiers (a miss) goes through the real
+escalation pipeline, configured as ``lighthouse serve --no-policy`` with experts: the
+pattern tier, then the expert tier with two in-process simulated experts answering allow
+with ``scope = "shape"`` (and no latency: the figures are counts, and lookup times). A
+rule's ask is escalated too (as while an expert is connected), unless the rule says
+``escalate = false``. The
+pattern book is a real SQLite file in a temporary directory; a pattern is active after two
+agreeing answers (the default), learned on the tier's background thread as in the
+server (calls are sent one after the other, so a call may come before the answers just
+given are learned).
+
+Figures:
+  after warm-up (the first --warmup share of the calls): the share of would-be escalations
+  answered by the pattern tier (target >= 0.85) and the expert calls saved;
+  the pattern tier's cost per call: shape extraction and lookup (what runs for a call that
+  would escalate), and the lookup of a computed shape alone, against a tier-0 hit (a
+  repeated call answered by the Validator's decision cache) (target: within 2x).
+
+    .venv/bin/python bench/patterns.py                    # 3000 calls, table
+    .venv/bin/python bench/patterns.py --json --calls 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pathlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOME = "/home/dev"
+WORKSPACES = ["/home/dev/app", "/home/dev/svc-billing", "/home/dev/infra", "/work/monorepo"]
+MODS = ["auth", "billing", "core", "api", "db", "cache", "queue", "search", "users", "orders", "ui", "jobs"]
+NAMES = ["foo", "bar", "login", "refund", "retry", "timeout", "parse", "render", "migrate", "sync", "edge", "unicode"]
+ENVS = ["staging", "dev"]
+
+
+def templates(rng):
+    """Functions returning one (tool, tool_input) call each, as an agent repeats itself:
+    the same commands with other files, test names, numbers. Most are routine calls the
+    rules settle (as in real sessions); the rest are what they leave to the slow tiers:
+    the project's own tools and scripts (misses) and changes the rules ask about
+    (escalating asks)."""
+    m, n, k = rng.choice(MODS), rng.choice(NAMES), rng.randint(1, 500)
+    env = rng.choice(ENVS)
+    return [
+        # settled by the rules
+        lambda: ("Bash", {"command": "pytest tests/unit/test_%s.py -k %s" % (m, n)}),
+        lambda: ("Bash", {"command": "terraform plan -out %s.tfplan" % n}),
+        lambda: ("Bash", {"command": "npm run build:%s" % env}),
+        lambda: ("Bash", {"command": "cargo test %s --release" % n}),
+        lambda: ("Bash", {"command": "ruff check src/%s/%s.py" % (m, n)}),
+        lambda: ("Bash", {"command": "tail -n %d logs/%s.log" % (k, m)}),
+        lambda: ("Write", {"file_path": "src/%s/%s.py" % (m, n), "content": "x = 1\n"}),
+        lambda: ("Edit", {"file_path": "tests/test_%s.py" % n, "old_string": "a", "new_string": "b"}),
+        # misses: the project's own tools
+        lambda: ("Bash", {"command": "./scripts/gen_fixtures.sh %s %d" % (n, k)}),
+        lambda: ("Bash", {"command": "./scripts/db/seed.sh --rows %d %s" % (k, m)}),
+        lambda: ("Bash", {"command": "bin/loadtest --users %d --duration %ds" % (k, rng.randint(5, 60))}),
+        lambda: ("Bash", {"command": "codegen --schema schema/%s.graphql --out gen/%s" % (m, m)}),
+        lambda: ("Bash", {"command": "zzlint --fix src/%s/%s.py" % (m, n)}),
+        # escalating asks
+        lambda: ("Bash", {"command": "kubectl apply -f k8s/%s.yaml" % m}),
+        lambda: ("Bash", {"command": "helm upgrade %s charts/%s" % (m, m)}),
+        lambda: ("Bash", {"command": "kubectl rollout restart deploy/%s -n %s" % (m, env)}),
+        lambda: ("Bash", {"command": "ssh %s-%d uptime" % (env, rng.randint(1, 9))}),
+    ]
+
+
+def workload(count, seed):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        tool, tool_input = rng.choice(templates(rng))()
+        cwd = rng.choice(WORKSPACES)
+        if tool_input.get("command", "").startswith("terraform"):
+            cwd = cwd + "/modules/" + rng.choice(MODS)
+        out.append((tool, tool_input, cwd))
+    return out
+
+
+async def run(args):
+    from lighthouse import Validator
+    from lighthouse._fast import IMPLEMENTATION
+    from lighthouse.escalation import EscalationPipeline, Stage
+    from lighthouse.experts.hub import ExpertRegistry
+    from lighthouse.experts.sim import SimulatedExpert
+    from lighthouse.experts.stats import ExpertStats
+    from lighthouse.experts.tier import ExpertTier
+    from lighthouse.patterns import PatternBook, PatternTier
+    from lighthouse.patterns.book import context_of
+    from lighthouse.patterns.shapes import call_shape
+    from lighthouse.policy.input import RuleFacts
+
+    calls = workload(args.calls, args.seed)
+    validator = Validator(raw=True)
+    specs = RuleFacts.shipped().spec
+    tmp = tempfile.TemporaryDirectory(prefix="lh-bench-patterns-")
+    book = PatternBook(str(pathlib.Path(tmp.name) / "patterns.db"))
+    ptier = PatternTier(book, specs)
+    registry = ExpertRegistry(8, ExpertStats())
+    experts = [SimulatedExpert("sim-%d" % i, "allow", "0", scope="shape") for i in (1, 2)]
+    for e in experts:
+        registry.add(e)
+    etier = ExpertTier(registry, learner=ptier.learner)
+    pipeline = EscalationPipeline([Stage(ptier, kind="pattern"), Stage(etier, kind="expert")], cache_size=0)
+    warm = int(len(calls) * args.warmup)
+    counts = {"calls": 0, "escalations": 0, "pattern": 0, "expert": 0, "other": 0}
+    after = dict(counts)
+    escalated = []
+    for k, (tool, tool_input, cwd) in enumerate(calls):
+        d = validator.check(tool, tool_input, cwd=cwd, home=HOME)
+        c = counts if k < warm else after
+        c["calls"] += 1
+        if d.verdict == "miss":
+            why = "miss"
+        elif d.verdict == "ask" and validator.escalates(d.rule_id):
+            why = "ask"
+        else:
+            continue
+        c["escalations"] += 1
+        escalated.append((tool, tool_input, cwd, why, d.rule_id))
+        out = await pipeline.decide(tool, tool_input, cwd, HOME, agent_id="bench", why=why, rule_id=d.rule_id)
+        c[out.tier if out.tier in ("pattern", "expert") else "other"] += 1
+    asked = sum(e.calls for e in experts)
+    unshaped = book.unshaped
+    ptier.close()                   # the answers still waiting to be learned
+    # Costs per call, on the calls that escalated: shape extraction and lookup; the lookup
+    # of a computed shape; against a tier-0 hit (the same call again, from the cache).
+    sample = [e[:3] for e in escalated[: args.timing_calls]]
+    shapes = [(context_of(why, rule), call_shape(t, i, c, HOME, specs)) for t, i, c, why, rule in
+              escalated[: args.timing_calls]]
+    contexts = [ctx for ctx, _ in shapes]
+
+    def best(fn, rounds=args.rounds):
+        per = []
+        for _ in range(rounds):
+            t0 = time.perf_counter_ns()
+            fn()
+            per.append((time.perf_counter_ns() - t0) / len(sample))
+        return min(per), statistics.median(per)
+
+    def shape_and_lookup():
+        for (t, i, c), ctx in zip(sample, contexts):
+            book.match(ctx, call_shape(t, i, c, HOME, specs))
+
+    def lookup():
+        for ctx, s in shapes:
+            book.match(ctx, s)
+
+    cached = Validator(raw=True)
+    for t, i, c in sample:
+        cached.check(t, i, cwd=c, home=HOME)
+
+    def tier0():
+        for t, i, c in sample:
+            cached.check(t, i, cwd=c, home=HOME)
+
+    t0_best, t0_med = best(tier0)
+    sl_best, sl_med = best(shape_and_lookup)
+    lk_best, lk_med = best(lookup)
+    result = {
+        "implementation": IMPLEMENTATION,
+        "calls": len(calls), "warmup_calls": warm, "seed": args.seed,
+        "escalations": counts["escalations"] + after["escalations"],
+        "after_warmup": after,
+        "pattern_hit_ratio": round(after["pattern"] / after["escalations"], 4) if after["escalations"] else 0.0,
+        "expert_calls": asked,
+        "expert_calls_saved": counts["pattern"] + after["pattern"],
+        "patterns": book.counts(),
+        "shapeless_escalations": unshaped,
+        "ns_per_call": {"tier0_hit": round(t0_med, 1), "shape_and_lookup": round(sl_med, 1),
+                        "lookup_of_a_shape": round(lk_med, 1)},
+        "best_ns_per_call": {"tier0_hit": round(t0_best, 1), "shape_and_lookup": round(sl_best, 1),
+                             "lookup_of_a_shape": round(lk_best, 1)},
+        "ratio_to_tier0": {"shape_and_lookup": round(sl_med / t0_med, 2),
+                           "lookup_of_a_shape": round(lk_med / t0_med, 2)},
+    }
+    book.close()
+    tmp.cleanup()
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=3000, help="calls of the workload (default 3000)")
+    p.add_argument("--warmup", type=float, default=0.2, help="share of the calls that is warm-up (default 0.2)")
+    p.add_argument("--seed", type=int, default=14)
+    p.add_argument("--timing-calls", type=int, default=300, help="escalated calls the costs are timed on")
+    p.add_argument("--rounds", type=int, default=15, help="timing rounds (the median is reported)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    r = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    a = r["after_warmup"]
+    print("implementation %s, %d calls (%d warm-up), %d would-be escalations" % (
+        r["implementation"], r["calls"], r["warmup_calls"], r["escalations"]))
+    print("after warm-up: %d escalations, %d answered by a pattern, %d by experts: pattern hit ratio %.3f "
+          "(target >= 0.85)" % (a["escalations"], a["pattern"], a["expert"], r["pattern_hit_ratio"]))
+    print("expert calls: %d made, %d saved by patterns; patterns %s; escalations without a shape: %d" % (
+        r["expert_calls"], r["expert_calls_saved"], r["patterns"], r["shapeless_escalations"]))
+    for what, ns in (("median", r["ns_per_call"]), ("best", r["best_ns_per_call"])):
+        print("per call (%s of %d rounds): tier-0 hit %.0f ns; shape + lookup %.0f ns (%.1fx); lookup of a "
+              "computed shape %.0f ns (%.1fx)" % (
+                  what, args.rounds, ns["tier0_hit"], ns["shape_and_lookup"],
+                  ns["shape_and_lookup"] / ns["tier0_hit"], ns["lookup_of_a_shape"],
+                  ns["lookup_of_a_shape"] / ns["tier0_hit"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

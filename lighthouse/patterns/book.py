@@ -1,0 +1,420 @@
+"""Learned patterns: expert answers generalised by call shape, kept in SQLite.
+
+A :class:`PatternBook` holds what experts taught about call shapes
+(lighthouse.patterns.shapes). A pattern is keyed by the escalation's context (a miss, or
+the ask of rule R: a pattern learned for misses never answers a call a rule asks about)
+and the call's shape, and carries one verdict, allow or ask.
+
+Learning (:meth:`PatternBook.learn`, called by the expert tier with each expert's
+answer):
+
+- the first answer about a shape opens its record: a *pending* pattern with that answer's
+  verdict (allow or ask), or a retired one for a deny (a deny teaches nothing); each
+  answer with ``scope`` "shape" and the same verdict counts as one agreeing answer;
+- a pattern becomes *active* after ``threshold`` agreeing answers (default 2; a person
+  at the console: ``person_threshold``, default 1) and no disagreement;
+- any answer for a call of that shape with another verdict than the record's (a deny,
+  or a call-only answer that differs), before or after activation, *retires* it: the
+  shape does not generalise.
+  A retired pattern stays retired (it records the answers that retired it) until a
+  person approves it again (``lighthouse patterns approve``).
+
+Lookup (:meth:`PatternBook.match`) answers only from active patterns, from an in-memory
+index; the SQLite file is the record: who taught each pattern and when, with example
+calls, and changes made by another process (``lighthouse patterns retire`` while a
+server runs, the other workers of ``--workers N``) are picked up within
+``refresh_interval`` seconds (SQLite's ``PRAGMA data_version``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+
+from .shapes import Shape, display
+
+__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "default_patterns_path", "context_of",
+           "MAX_EXAMPLES", "LEARNED_VERDICTS", "merge_snapshots", "families"]
+
+log = logging.getLogger("lighthouse.patterns")
+
+STATES = ("pending", "active", "retired")
+LEARNED_VERDICTS = ("allow", "ask")
+MAX_EXAMPLES = 8            # example calls kept per pattern
+MAX_TEACHERS = 32           # names kept in a pattern's taught_by
+MAX_EXAMPLE_CHARS = 2048    # characters of an example call kept
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS patterns (
+    id INTEGER PRIMARY KEY,
+    key BLOB NOT NULL UNIQUE,
+    context TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    state TEXT NOT NULL,
+    agreeing INTEGER NOT NULL DEFAULT 0,
+    taught_by TEXT NOT NULL DEFAULT '',
+    first_reason TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    activated_at REAL,
+    retired_at REAL,
+    note TEXT NOT NULL DEFAULT '',
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY,
+    pattern_id INTEGER NOT NULL REFERENCES patterns(id),
+    at REAL NOT NULL,
+    expert TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    call TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS examples_pattern ON examples(pattern_id);
+"""
+
+
+class PatternError(Exception):
+    """A pattern that does not exist, or an operation that does not apply to it."""
+
+
+def default_patterns_path(audit_db=None):
+    """Beside the audit log when there is one (``DIR/patterns.db``), else
+    ``$XDG_DATA_HOME/lighthouse/patterns.db`` (``~/.local/share/lighthouse/patterns.db``)."""
+    if audit_db:
+        return os.path.join(os.path.dirname(os.path.abspath(audit_db)), "patterns.db")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "lighthouse", "patterns.db")
+
+
+def context_of(why, rule_id=""):
+    """The context a pattern is learned and answered in: "miss", or "ask:RULE"."""
+    return "miss" if why == "miss" else "ask:%s" % rule_id
+
+
+class Pattern:
+    """One pattern as the book holds it (a row of the ``patterns`` table)."""
+
+    __slots__ = ("id", "key", "context", "tool", "shape", "verdict", "state", "agreeing", "taught_by",
+                 "first_reason", "created_at", "updated_at", "activated_at", "retired_at", "note", "hits")
+
+    def __init__(self, row):
+        for name, value in zip(self.__slots__, row):
+            setattr(self, name, value)
+
+    def as_dict(self):
+        d = {name: getattr(self, name) for name in self.__slots__ if name != "key"}
+        d["key"] = self.key.hex()
+        d["taught_by"] = [t for t in self.taught_by.split(",") if t]
+        return d
+
+    def text(self):
+        """The shape as people read it (``pytest <ws-path> -k <word>``, ``Write <ws-path>/*.py``)."""
+        return display(self.tool, self.shape)
+
+
+_COLUMNS = ", ".join(Pattern.__slots__)
+
+
+class PatternBook:
+    """The learned patterns of one SQLite file (``path``; ":memory:" for tests).
+    ``threshold``: agreeing answers that activate a pattern; ``person_threshold``: the
+    same for answers of a person (the console). ``clock``: wall-clock seconds (the
+    records' times). Thread-safe; the writes are small and happen on escalations only."""
+
+    def __init__(self, path, *, threshold=2, person_threshold=1, refresh_interval=1.0, clock=time.time):
+        if threshold < 1 or person_threshold < 1:
+            raise ValueError("pattern thresholds must be >= 1")
+        self.path = path
+        self.threshold = int(threshold)
+        self.person_threshold = int(person_threshold)
+        self.refresh_interval = float(refresh_interval)
+        self.clock = clock
+        self._lock = threading.RLock()
+        if path != ":memory:":
+            d = os.path.dirname(os.path.abspath(path))
+            os.makedirs(d, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if path != ":memory:":
+            for _ in range(50):
+                try:
+                    self._db.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError:
+                    time.sleep(0.05)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+        self._active = {}           # key -> Pattern
+        self._version = None
+        self._checked = 0.0
+        self.hits = 0
+        self.misses = 0
+        self.unshaped = 0
+        self.learned = 0            # answers recorded
+        self.activations = 0
+        self.retirements = 0
+        self.dropped = 0            # answers not learned (the learning thread's queue was full)
+        self._counts = dict.fromkeys(STATES, 0)
+        self._load()
+
+    # ------------------------------------------------------------------ lookup
+
+    def _load(self):
+        with self._lock:
+            rows = self._db.execute("SELECT %s FROM patterns WHERE state = 'active'" % _COLUMNS).fetchall()
+            self._active = {bytes(r[1]): Pattern(r) for r in rows}
+            self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            self._checked = time.monotonic()
+
+    def refresh(self, force=False):
+        """Reload the active patterns if another connection changed the file (at most
+        once per ``refresh_interval`` unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.refresh_interval:
+            return
+        # Never wait for the learning thread (it may be waiting for the file's lock):
+        # the next lookup checks again.
+        if not self._lock.acquire(blocking=force):
+            return
+        try:
+            self._checked = now
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if force or version != self._version:
+                self._load()
+        finally:
+            self._lock.release()
+
+    def match(self, context, shape):
+        """The active Pattern for ``shape`` (a Shape, or None for a call without one) in
+        ``context``, or None. Counts hits, misses and unshaped calls."""
+        if shape is None:
+            self.unshaped += 1
+            return None
+        if self.refresh_interval >= 0:
+            self.refresh()
+        p = self._active.get(_key(context, shape))
+        if p is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        p.hits += 1
+        return p
+
+    def counts(self, wait=True):
+        """{state: number of patterns}. With ``wait`` False (metrics), the last counts
+        when the learning thread holds the file."""
+        if not self._lock.acquire(blocking=wait):
+            return dict(self._counts)
+        try:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM patterns GROUP BY state").fetchall()
+        finally:
+            self._lock.release()
+        out = dict.fromkeys(STATES, 0)
+        out.update(rows)
+        self._counts = out
+        return out
+
+    def snapshot(self):
+        """The counters, and the patterns by state (read from the file), for metrics."""
+        return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped, "learned": self.learned,
+                "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
+                "states": self.counts(wait=False)}
+
+    # ------------------------------------------------------------------ learning
+
+    def learn(self, context, shape, call, expert, verdict, scope, reason="", person=False):
+        """Record one expert answer about a call of ``shape`` (None: the call has no
+        shape, nothing is learned). Returns the Pattern record it created or changed, or
+        None. The first answer about a shape opens its record (pending; retired if it is
+        a deny); answers of scope "shape" that agree count towards activation; any answer
+        with another verdict than the record's retires it."""
+        if shape is None or verdict not in ("allow", "ask", "deny") or scope not in ("call", "shape"):
+            return None
+        key = _key(context, shape)
+        now = self.clock()
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT %s FROM patterns WHERE key = ?" % _COLUMNS, (key,)).fetchone()
+                p = Pattern(row) if row is not None else None
+                if p is None:
+                    # The first answer about a shape opens its record, whatever its scope:
+                    # a later answer that disagrees with any earlier one retires the shape.
+                    # A deny teaches nothing: the shape is retired from the start.
+                    learned = verdict in LEARNED_VERDICTS
+                    cur = db.execute(
+                        "INSERT INTO patterns (key, context, tool, shape, verdict, state, agreeing, taught_by, "
+                        "first_reason, created_at, updated_at, retired_at, note) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0, '', '', ?, ?, ?, ?)",
+                        (key, context, shape.tool, shape.text, verdict, "pending" if learned else "retired",
+                         now, now, None if learned else now,
+                         "" if learned else ("%s answered %s for a call of this shape" % (expert, verdict))[:1024]))
+                    p = Pattern(db.execute("SELECT %s FROM patterns WHERE id = ?" % _COLUMNS,
+                                           (cur.lastrowid,)).fetchone())
+                    if not learned:
+                        self.retirements += 1
+                self._example(p.id, now, expert, verdict, scope, reason, call)
+                self.learned += 1
+                if p.state == "retired":
+                    db.execute("UPDATE patterns SET updated_at = ? WHERE id = ?", (now, p.id))
+                elif verdict != p.verdict:
+                    self._retire(p, now, "%s answered %s (%s) for a call of this shape" % (
+                        expert, verdict, "this call only" if scope == "call" else "its shape"))
+                elif scope == "shape":
+                    teachers = [t for t in p.taught_by.split(",") if t]
+                    if expert not in teachers and len(teachers) < MAX_TEACHERS:
+                        teachers.append(expert)
+                    agreeing = p.agreeing + 1
+                    state = p.state
+                    need = self.person_threshold if person else self.threshold
+                    activated = p.activated_at
+                    if state == "pending" and agreeing >= min(need, self.threshold):
+                        state, activated = "active", now
+                        self.activations += 1
+                    first = p.first_reason or reason[:1024]
+                    db.execute("UPDATE patterns SET agreeing = ?, taught_by = ?, state = ?, activated_at = ?, "
+                               "first_reason = ?, updated_at = ? WHERE id = ?",
+                               (agreeing, ",".join(teachers)[:4096], state, activated, first, now, p.id))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            p = self._get(p.id)
+            self._index(p)
+            return p
+
+    def _example(self, pid, now, expert, verdict, scope, reason, call):
+        db = self._db
+        n = db.execute("SELECT COUNT(*) FROM examples WHERE pattern_id = ?", (pid,)).fetchone()[0]
+        if n >= MAX_EXAMPLES:
+            # Keep the first examples (what taught it) and the latest (what changed it).
+            db.execute("DELETE FROM examples WHERE id = (SELECT id FROM examples WHERE pattern_id = ? "
+                       "ORDER BY id DESC LIMIT 1)", (pid,))
+        text = json.dumps(call, ensure_ascii=False, default=str)
+        if len(text) > MAX_EXAMPLE_CHARS:
+            text = json.dumps({"cut": text[:MAX_EXAMPLE_CHARS]}, ensure_ascii=False)
+        db.execute("INSERT INTO examples (pattern_id, at, expert, verdict, scope, reason, call) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (pid, now, expert[:256], verdict, scope, reason[:1024], text))
+
+    def _retire(self, p, now, note):
+        self._db.execute("UPDATE patterns SET state = 'retired', retired_at = ?, updated_at = ?, note = ? "
+                         "WHERE id = ?", (now, now, note[:1024], p.id))
+        self.retirements += 1
+
+    def _index(self, p):
+        if p.state == "active":
+            self._active[p.key] = p
+        else:
+            self._active.pop(p.key, None)
+
+    # ------------------------------------------------------------------ review
+
+    def _get(self, pid):
+        with self._lock:
+            row = self._db.execute("SELECT %s FROM patterns WHERE id = ?" % _COLUMNS, (pid,)).fetchone()
+        if row is None:
+            raise PatternError("no pattern #%s" % pid)
+        p = Pattern(row)
+        p.key = bytes(p.key)
+        return p
+
+    def get(self, pid):
+        """The Pattern with id ``pid``; raises PatternError."""
+        return self._get(int(pid))
+
+    def patterns(self, state=None, limit=1000):
+        """Patterns (newest first), of one state when given."""
+        if state is not None and state not in STATES:
+            raise PatternError("state must be one of %s, not %r" % (", ".join(STATES), state))
+        q = "SELECT %s FROM patterns" % _COLUMNS
+        args = ()
+        if state is not None:
+            q += " WHERE state = ?"
+            args = (state,)
+        q += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(q, args + (int(limit),)).fetchall()
+        return [Pattern(r) for r in rows]
+
+    def examples(self, pid):
+        """The example answers of pattern ``pid``, oldest first, as dicts."""
+        with self._lock:
+            rows = self._db.execute("SELECT at, expert, verdict, scope, reason, call FROM examples "
+                                    "WHERE pattern_id = ? ORDER BY id", (int(pid),)).fetchall()
+        return [{"at": at, "expert": e, "verdict": v, "scope": s, "reason": r, "call": json.loads(c)}
+                for at, e, v, s, r, c in rows]
+
+    def approve(self, pid, who="console"):
+        """Make pattern ``pid`` active (a person vouches for it), whatever its state."""
+        p = self._get(int(pid))
+        now = self.clock()
+        with self._lock:
+            self._db.execute("UPDATE patterns SET state = 'active', activated_at = ?, updated_at = ?, "
+                             "note = ? WHERE id = ?", (now, now, ("approved by %s" % who)[:1024], p.id))
+        p = self._get(p.id)
+        self._index(p)
+        return p
+
+    def retire(self, pid, note="retired by a person"):
+        """Retire pattern ``pid``: it answers no call any more."""
+        p = self._get(int(pid))
+        with self._lock:
+            self._retire(p, self.clock(), note)
+        p = self._get(p.id)
+        self._index(p)
+        return p
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+
+def _key(context, shape: Shape):
+    return context.encode("utf-8", "surrogatepass") + b"\0" + shape.key
+
+
+def merge_snapshots(snaps):
+    """Add up the workers' snapshots; the patterns by state are the file's (the same for
+    every worker), so the first one's are kept."""
+    snaps = [s for s in snaps if s]
+    if not snaps:
+        return None
+    out = dict(snaps[0])
+    for s in snaps[1:]:
+        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped"):
+            out[k] += s[k]
+    return out
+
+
+def families(snap):
+    """Prometheus metric families of a patterns snapshot."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    lookups = CounterMetricFamily("lighthouse_pattern_lookups", "Would-be expert calls looked up in the learned "
+                                  "patterns, by result (hit, miss, unshaped: the call has no shape)",
+                                  labels=["result"])
+    for result, key in (("hit", "hits"), ("miss", "misses"), ("unshaped", "unshaped")):
+        lookups.add_metric([result], snap[key])
+    yield lookups
+    yield CounterMetricFamily("lighthouse_pattern_answers_learned", "Expert answers recorded against a pattern",
+                              value=snap["learned"])
+    yield CounterMetricFamily("lighthouse_pattern_answers_dropped", "Expert answers not learned: too many were "
+                              "waiting for the learning thread", value=snap["dropped"])
+    yield CounterMetricFamily("lighthouse_pattern_activations", "Patterns made active by agreeing answers",
+                              value=snap["activations"])
+    yield CounterMetricFamily("lighthouse_pattern_retirements", "Patterns retired by a disagreeing answer or a "
+                              "person", value=snap["retirements"])
+    states = GaugeMetricFamily("lighthouse_patterns", "Learned patterns by state", labels=["state"])
+    for state, n in snap["states"].items():
+        states.add_metric([state], n)
+    yield states

@@ -1,0 +1,108 @@
+"""The pattern tier: a stage of the escalation pipeline (kind "pattern") between the
+policy tier and the experts.
+
+It answers a call from an active learned pattern (lighthouse.patterns.book) of the call's
+shape, in the call's context (a miss, or the ask of one rule), so that the call does not
+go to the experts. Where it sits decides what it may answer:
+
+- after the rules: a rule's deny is final on the fast path and never escalates, so no
+  pattern sees it;
+- after the policy tier: a policy answer that does not hand the call on (allow, or deny)
+  ends the escalation before this tier; the tier only sees calls the policy routes to
+  experts (``escalate``) or, without a policy tier, the misses and escalating asks;
+- it never answers a call whose earlier tiers said deny (a policy deny handed on), a
+  call without a shape, or with a verdict other than the pattern's (allow or ask);
+- nor a call for which the policy asks a quorum larger than the number of agreeing
+  answers that taught the pattern.
+
+Its answers are not reusable (not put in the slow-tier cache), so that retiring a
+pattern takes effect at once. :meth:`PatternTier.learner` is the hook the expert tier
+calls with each expert's answer: the shape and the SQLite write run on one background
+thread (``background``), so that a write waiting for the file's lock never holds up the
+event loop; at most ``max_pending`` answers wait for it, and past that an answer is not
+learned (counted in ``dropped``: fewer patterns, never a wrong one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ..escalation import TierAnswer
+from .book import LEARNED_VERDICTS, context_of
+from .shapes import call_shape
+
+__all__ = ["PatternTier"]
+
+log = logging.getLogger("lighthouse.patterns")
+
+
+class PatternTier:
+    """Learned patterns as a pipeline tier. ``book``: the PatternBook. ``specs``: a
+    callable returning a program's ProgramSpec from the rules in force (for the options
+    that take a value), or None."""
+
+    name = "patterns"
+    kind = "pattern"
+
+    def __init__(self, book, specs=None, *, background=True, max_pending=256):
+        self.book = book
+        self.specs = specs
+        self.max_pending = int(max_pending)
+        self.pending = 0                # answers waiting for the background thread
+        self.dropped = 0                # answers not learned: too many waiting
+        self._count = threading.Lock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
+
+    def shape(self, esc):
+        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs)
+
+    async def decide(self, esc):
+        if any(a.verdict == "deny" for a in esc.prior):
+            return None
+        p = self.book.match(context_of(esc.why, esc.rule_id), self.shape(esc))
+        if p is None or p.verdict not in LEARNED_VERDICTS:
+            return None
+        quorum = max((a.quorum for a in esc.prior), default=0)
+        if p.agreeing < quorum:
+            return None                 # the policy wants more experts than taught the pattern
+        teachers = p.taught_by.replace(",", ", ") or "a reviewer"
+        reason = "pattern #%d `%s`: %s, learned from %d answer%s of %s (first: %s)" % (
+            p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
+        return TierAnswer(p.verdict, reason, "pattern:%d" % p.id, reusable=False)
+
+    def learner(self, esc, votes):
+        """Record the experts' answers about ``esc``: ``votes`` is a list of (expert name,
+        verdict counted, scope, is a person, reason). In the background unless the tier
+        was made with ``background=False``."""
+        if self._pool is None:
+            self._learn(esc, votes)
+            return
+        with self._count:
+            if self.pending >= self.max_pending:
+                self.dropped += 1
+                self.book.dropped += 1
+                return
+            self.pending += 1
+        self._pool.submit(self._learn, esc, votes).add_done_callback(self._learned)
+
+    def _learned(self, fut):
+        with self._count:
+            self.pending -= 1
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("learning from an expert answer failed", exc_info=fut.exception())
+
+    def close(self):
+        """Finish the answers waiting to be learned (at shutdown)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _learn(self, esc, votes):
+        shape = self.shape(esc)
+        if shape is None:
+            return
+        context = context_of(esc.why, esc.rule_id)
+        call = {"tool": esc.tool, "input": esc.tool_input, "cwd": esc.cwd, "home": esc.home}
+        for name, verdict, scope, person, reason in votes:
+            self.book.learn(context, shape, call, name, verdict, scope, reason, person=person)
