@@ -16,9 +16,11 @@ corpus shape, by shares (``--mix safe=70,risky=20,complex=10``):
            privileged, cloud changes, security scans)
 
 ``--workload NAME=FILE`` adds or replaces a share's file; ``--replay EXPORT.jsonl`` replays
-the calls of ``lighthouse audit export`` instead. A risky or complex call gets a working
-directory of its agent's own, so that agents do not share one escalation (coalescing)
-and every one reaches the experts; the safe calls keep theirs, so the cache sees repeats.
+the calls of ``lighthouse audit export`` instead. Each risky or complex call runs in a
+working directory of its own (``--distinct call``), so that no call is a repeat that the
+slow tiers' cache or the coalescing of identical escalations would answer: every one
+reaches the policy tier and the experts. The safe calls keep theirs: the cache sees
+repeats.
 
 Unless ``--target HOST:PORT`` names a running server (loopback only, unless
 ``--allow-remote``), it starts ``lighthouse serve`` on free ports with its socket, admin
@@ -476,8 +478,11 @@ def _code_name(code):
 
 def _tool_call(agent, k, call, share, distinct):
     tool, input_json, cwd, home = call
-    if distinct and share not in ("safe", "replay"):
-        cwd = "/home/dev/agents/a%d" % agent
+    if share not in ("safe", "replay"):
+        if distinct == "call":
+            cwd = "/home/dev/agents/a%d/c%d" % (agent, k)
+        elif distinct == "agent":
+            cwd = "/home/dev/agents/a%d" % agent
     return pb.ToolCall(request_id="a%d-%d" % (agent, k), agent_id="bench-agent-%d" % agent,
                        session_id="bench-session-%d" % agent, tool=tool, input_json=input_json, cwd=cwd, home=home)
 
@@ -715,19 +720,30 @@ def server_counters(before, after):
             d = int(v - before.get((n, lab), 0.0))
             if d:
                 errs[code] = errs.get(code, 0) + d
-    return {"fail_mode_by_cause": delta("lighthouse_escalation_fail_mode_total"), "errors_by_code": errs}
+    outcomes = {}
+    for (n, lab), v in after.items():
+        if n == "lighthouse_escalations_total":
+            d = dict(lab)
+            k = "%s:%s" % (d.get("tier", ""), d.get("outcome", ""))
+            diff = int(v - before.get((n, lab), 0.0))
+            if diff:
+                outcomes[k] = outcomes.get(k, 0) + diff
+    return {"fail_mode_by_cause": delta("lighthouse_escalation_fail_mode_total"), "errors_by_code": errs,
+            "escalations_by_tier_outcome": outcomes}
 
 
 # ------------------------------------------------------------------ faults and samples
 
 
-async def inject(stack, kind, at, length, t0, log):
+async def inject(stack, kind, at, length, t0, log, scrapes):
     """Start ``kind`` at ``t0 + at`` and remove it ``length`` seconds later; ``log`` gets
-    (time from t0, event) pairs."""
+    (time from t0, event) pairs, ``scrapes`` the server's metrics as the fault starts and
+    as it ends."""
     def now():
         return time.perf_counter() - t0
 
     await asyncio.sleep(max(0.0, t0 + at - time.perf_counter()))
+    scrapes.append(await asyncio.to_thread(scrape, stack.metrics_port))
     stopped = []
     if kind == "policy-down":
         stopped = stack.policy_workers()
@@ -766,6 +782,7 @@ async def inject(stack, kind, at, length, t0, log):
     elif kind == "expert-disconnect":
         stack.start_experts()
         log.append((now(), "experts restarted"))
+    scrapes.append(await asyncio.to_thread(scrape, stack.metrics_port))
     return end - t0
 
 
@@ -848,10 +865,10 @@ async def measure(args, target, workload, stack):
         end = rec.t0 + args.duration
         progress = Progress(rec, args.duration, args.progress)
         tasks.append(asyncio.ensure_future(progress.run()))
-        fault_log, fault_task, samples = [], None, []
+        fault_log, fault_task, samples, scrapes = [], None, [], []
         if args.fault:
             fault_task = asyncio.ensure_future(inject(stack, args.fault, args.fault_at, args.fault_for, rec.t0,
-                                                      fault_log))
+                                                      fault_log, scrapes))
         if stack and args.sample_every:
             tasks.append(asyncio.ensure_future(sampler(stack, rec, args.sample_every, samples)))
         await load.run(end)
@@ -864,6 +881,8 @@ async def measure(args, target, workload, stack):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await load.close()
+    if args.fault and len(scrapes) == 2:
+        fault_log = (fault_log, [server_counters(a, b) for a, b in zip([before] + scrapes, scrapes + [after])])
     return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak)
 
 
@@ -960,9 +979,10 @@ def run(args):
             stack.stop()
 
 
-def fault_report(args, rec, log, fault_end):
+def fault_report(args, rec, log_and_server, fault_end):
     """Each phase of a fault run, and the recovery: how long after the fault's end calls
     still got the fail mode or an error (the send time of the last such call)."""
+    log, server = log_and_server
     at, end = args.fault_at, fault_end if fault_end is not None else args.fault_at + args.fault_for
     phases = {"before": summarise(rec.rows, min(args.warmup, at), at), "during": summarise(rec.rows, at, end),
               "after": summarise(rec.rows, end)}
@@ -971,7 +991,8 @@ def fault_report(args, rec, log, fault_end):
     recovery = round(max(bad_after) - end, 3) if bad_after else 0.0
     return {"kind": args.fault, "at_s": at, "for_s": round(end - at, 3), "events": log,
             "phases": {k: {"calls": v["calls"], "answered": v["answered"], "fail_mode": v["fail_mode"],
-                           "errors": v["errors"], "latency_ms": v["latency_ms"]} for k, v in phases.items()},
+                           "errors": v["errors"], "latency_ms": v["latency_ms"], "server": srv}
+                       for (k, v), srv in zip(phases.items(), server)},
             "recovery_s": recovery,
             # Recovered: no abnormal answer to a call sent in the last quarter of the time after the fault.
             "recovered": not any(t >= end + tail * 0.75 for t in bad_after)}
@@ -1045,6 +1066,9 @@ def print_table(r, out=sys.stdout):
             w("  %-7s calls %d, answered %d, fail mode %d, errors %s; p99 validation %s, policy %s, expert %s ms\n" % (
                 ph, s["calls"], s["answered"], s["fail_mode"], s["errors"] or 0, lat["validation"]["p99"],
                 lat["policy"]["p99"], lat["expert_escalation"]["p99"]))
+            w("          server: escalations %s; fail mode %s\n" % (
+                ", ".join("%s %d" % kv for kv in sorted(s["server"]["escalations_by_tier_outcome"].items())) or "-",
+                s["server"]["fail_mode_by_cause"] or "-"))
         w("  recovery: last abnormal answer to a call sent %.2f s after the fault ended; recovered: %s\n" % (
             f["recovery_s"], f["recovered"]))
     if r.get("endurance"):
@@ -1150,8 +1174,10 @@ def build_parser(prog=None):
     p.add_argument("--workload", action="append", default=[], metavar="NAME=FILE",
                    help="a share's calls from a corpus-shaped JSONL file (default bench/workloads/NAME.jsonl)")
     p.add_argument("--replay", metavar="EXPORT.jsonl", help="replay an audit-log export (`lighthouse audit export`)")
-    p.add_argument("--no-distinct", dest="distinct", action="store_false",
-                   help="risky and complex calls keep the workload's cwd (agents then share escalations)")
+    p.add_argument("--distinct", choices=("call", "agent", "none"), default="call",
+                   help="where risky and complex calls run: each call in a directory of its own, so that none "
+                        "is a repeat the slow tiers' cache answers (call, the default), one per agent, or the "
+                        "workload's cwd (none: agents then share escalations)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--target", metavar="HOST:PORT", help="load a running server instead of starting one")
     p.add_argument("--metrics-port", type=int, default=0, help="with --target: the server's metrics port")
