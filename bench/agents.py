@@ -418,6 +418,19 @@ def proc_sample(pid):
     return rss, fds
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes ``pids`` (those still alive)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def own_fds():
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -439,6 +452,7 @@ class Recorder:
         self.rows = []
         self.in_flight = 0
         self.errors = 0
+        self.cpu = None
         self.t0 = time.perf_counter()
 
     def start(self):
@@ -861,6 +875,10 @@ async def measure(args, target, workload, stack):
         await load.ready()
         before = scrape(metrics_port) if metrics_port else None
         fds_client = own_fds()
+        cpu0 = os.times()
+        pids = ([stack.server.pid, *stack.descendants()] + ([stack.experts.pid] if stack.experts else [])
+                if stack else [])
+        server_cpu0 = cpu_seconds(pids)
         rec.t0 = time.perf_counter()
         end = rec.t0 + args.duration
         progress = Progress(rec, args.duration, args.progress)
@@ -876,6 +894,11 @@ async def measure(args, target, workload, stack):
         fault_end = await fault_task if fault_task else None
         after = scrape(metrics_port) if metrics_port else None
         fds_client_peak = own_fds()
+        cpu1 = os.times()
+        # Who had the CPU: on a small machine the load generator can be what saturates.
+        rec.cpu = {"load_generator_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2),
+                   "server_and_experts_s": round(cpu_seconds(pids) - server_cpu0, 2) if stack else None,
+                   "wall_s": round(elapsed, 2)}
     finally:
         for t in tasks:
             t.cancel()
@@ -904,7 +927,7 @@ def report_of(args, rec, elapsed, before, after, meta):
         "expert_overhead_ms": steady["expert_overhead_ms"],
         "cache_hit_ratio": cache_ratios(before, after) if before and after else None,
         "server": server_counters(before, after) if before and after else None,
-        "duration_s": round(elapsed, 2), "warmup_s": warm,
+        "duration_s": round(elapsed, 2), "warmup_s": warm, "cpu": rec.cpu,
         "config": {"agents": args.agents, "transport": args.transport, "mode": args.mode, "rate": args.rate,
                    "think_s": args.think, "channels": args.channels, "deadline_s": args.deadline,
                    "experts": args.experts, "expert_latency": args.expert_latency, "llm_latency": args.llm_latency,
@@ -1025,6 +1048,9 @@ def print_table(r, out=sys.stdout):
         else (", think %g s" % c["think_s"] if c["think_s"] else ""), c["channels"], r["duration_s"], r["warmup_s"],
         c["experts"], c["expert_latency"], ", LLM at %s" % c["llm_latency"] if c["llm_latency"] else ""))
     w("machine: %s CPUs, load average %s, %s\n" % (m["cpus"], m["load_average"], m["time"]))
+    if r.get("cpu"):
+        w("CPU seconds over %.1f s: load generator %s, server and experts %s\n" % (
+            r["cpu"]["wall_s"], r["cpu"]["load_generator_s"], r["cpu"]["server_and_experts_s"]))
     w("calls: sent %d, answered %d, lost %d (hung %d), fail mode %d; throughput %.1f calls/s\n" % (
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
     if r["errors"]:
@@ -1092,9 +1118,15 @@ def plot(report, rows, path):
     except ImportError:
         return "--plot: matplotlib is not installed (pip install -e '.[bench]'); no plot written"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
-    for op in sorted({r[3] for r in rows if r[3]}):
+    ops = [op for op in report["latency_ms"] if report["latency_ms"][op]["count"]]
+    colour = {op: "C%d" % k for k, op in enumerate(ops)}          # one colour per operation in both panels
+    for op in ops:
         pts = [(r[0], r[1] * 1000) for r in rows if r[3] == op]
-        ax1.scatter([p[0] for p in pts], [p[1] for p in pts], s=2, label=op, alpha=0.5)
+        ax1.scatter([p[0] for p in pts], [p[1] for p in pts], s=2, label=op, alpha=0.5, color=colour[op])
+    errs = [r[0] for r in rows if r[4] is not None]
+    if errs:
+        ax1.scatter(errs, [report["config"]["deadline_s"] * 1000] * len(errs), s=4, marker="x", color="black",
+                    label="errors (at the deadline)")
     ax1.set_yscale("log")
     ax1.set_xlabel("send time (s)")
     ax1.set_ylabel("latency (ms)")
@@ -1104,11 +1136,10 @@ def plot(report, rows, path):
         f = report["fault"]
         ax1.axvspan(f["at_s"], f["at_s"] + f["for_s"], color="red", alpha=0.1)
     qs = ("p50", "p95", "p99", "p999")
-    ops = [op for op, s in report["latency_ms"].items() if s["count"]]
     for k, op in enumerate(ops):
         s = report["latency_ms"][op]
         ax2.bar([i + k * 0.8 / max(1, len(ops)) for i in range(len(qs))], [s[q] for q in qs],
-                width=0.8 / max(1, len(ops)), label=op)
+                width=0.8 / max(1, len(ops)), label=op, color=colour[op])
     ax2.set_xticks(range(len(qs)), qs)
     ax2.set_yscale("log")
     ax2.set_ylabel("latency (ms)")
