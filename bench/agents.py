@@ -69,6 +69,7 @@ import platform
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -404,6 +405,10 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        if self.args.keep_logs:
+            os.makedirs(self.args.keep_logs, exist_ok=True)
+            for log in self.dir.glob("*.log"):
+                shutil.copy(log, os.path.join(self.args.keep_logs, log.name))
         self.tmp.cleanup()
 
 
@@ -452,6 +457,7 @@ class Recorder:
         self.rows = []
         self.in_flight = 0
         self.errors = 0
+        self.details = {}                   # error code -> the first message seen with it
         self.cpu = None
         self.t0 = time.perf_counter()
 
@@ -467,7 +473,7 @@ class Recorder:
             self.failed(t_send, share, HUNG, False)
             return
         if decision.HasField("error"):                # a stream's answer for a call it did not decide
-            self.failed(t_send, share, _code_name(decision.error.code), False)
+            self.failed(t_send, share, _code_name(decision.error.code), False, decision.error.message)
             return
         op = TIER_OP.get(decision.tier, TIER_NAME.get(decision.tier, "unknown"))
         slept = None
@@ -476,9 +482,12 @@ class Recorder:
             slept = max(float(x) for x in times) if times else None
         self.rows.append((t_send - self.t0, lat, share, op, None, slept, TIER_NAME.get(decision.tier, "unknown")))
 
-    def failed(self, t_send, share, code, count=True):
+    def failed(self, t_send, share, code, count=True, detail=None):
         if count:
             self.in_flight -= 1
+        if detail and code not in self.details:
+            self.details[code] = "first for a call sent at %.1f s, ended at %.1f s: %s" % (
+                t_send - self.t0, time.perf_counter() - self.t0, detail[:300])
         self.errors += 1
         self.rows.append((t_send - self.t0, None, share, None, code, None, None))
 
@@ -524,6 +533,12 @@ class Load:
         for ch in self.channels:
             await asyncio.wait_for(ch.channel_ready(), timeout)
 
+    def _ramp(self, period):
+        """Seconds over which the agents start, each at a random point: open loop, one
+        period; closed loop, --ramp. Thousands of streams opened in the same
+        millisecond are no agent's behaviour, and make gRPC's client refuse some."""
+        return period if self.args.mode == "open" else self.args.ramp
+
     def _period(self):
         a = self.args
         if a.mode == "open":
@@ -549,15 +564,14 @@ class Load:
             try:
                 d = await stub.Validate(msg, timeout=a.deadline)
             except grpc.aio.AioRpcError as e:
-                rec.failed(t, share, e.code().name)
+                rec.failed(t, share, e.code().name, detail=e.details())
             except asyncio.CancelledError:
                 rec.failed(t, share, "CANCELLED_BY_BENCH")
                 raise
             else:
                 rec.answered(t, share, d)
 
-        if a.mode == "open":
-            await asyncio.sleep(rng.random() * period)
+        await asyncio.sleep(rng.random() * self._ramp(period))
         k = 0
         while time.perf_counter() < end and not self.stopping:
             t0 = time.perf_counter()
@@ -579,6 +593,7 @@ class Load:
         rng = random.Random(a.seed * 100003 + i)
         period = self._period()
         waiting = {}                                    # request_id -> (t_send, share, future)
+        await asyncio.sleep(rng.random() * self._ramp(period))
         call = stub.ValidateStream(timeout=a.deadline + (end - time.perf_counter()) + 30)
         broken = []
 
@@ -590,18 +605,16 @@ class Load:
                         rec.answered(w[0], w[1], d)
                         w[2].set_result(None)
             except grpc.aio.AioRpcError as e:
-                broken.append(e.code().name)
+                broken.append((e.code().name, e.details()))
             finally:
-                code = broken[0] if broken else "STREAM_ENDED"
+                code, detail = broken[0] if broken else ("STREAM_ENDED", "the server ended the stream")
                 for t, share, fut in waiting.values():
-                    rec.failed(t, share, code)
+                    rec.failed(t, share, code, detail=detail)
                     fut.set_result(None)
                 waiting.clear()
 
         read = asyncio.ensure_future(reader())
         loop = asyncio.get_running_loop()
-        if a.mode == "open":
-            await asyncio.sleep(rng.random() * period)
         k = 0
         try:
             while time.perf_counter() < end and not self.stopping and not read.done():
@@ -617,7 +630,9 @@ class Load:
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
                     w = waiting.pop(msg.request_id, None)
                     if w is not None:
-                        rec.failed(t, share, e.code().name if isinstance(e, grpc.aio.AioRpcError) else "STREAM_ENDED")
+                        rpc = isinstance(e, grpc.aio.AioRpcError)
+                        rec.failed(t, share, e.code().name if rpc else "STREAM_ENDED",
+                                   detail=e.details() if rpc else str(e))
                     break
                 if a.mode != "open":
                     try:
@@ -920,7 +935,7 @@ def report_of(args, rec, elapsed, before, after, meta):
         errors["UNACCOUNTED"] = rec.sent - accounted
     r = {
         "sent": rec.sent, "answered": answered, "lost": rec.sent - answered, "hung": errors.get(HUNG, 0),
-        "errors": errors, "fail_mode": whole["fail_mode"],
+        "errors": errors, "error_details": rec.details, "fail_mode": whole["fail_mode"],
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
         "latency_ms": steady["latency_ms"], "by_share": steady["by_share"],
@@ -1055,6 +1070,8 @@ def print_table(r, out=sys.stdout):
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
     if r["errors"]:
         w("errors: %s\n" % ", ".join("%s %d" % kv for kv in sorted(r["errors"].items())))
+        for code, text in sorted(r["error_details"].items()):
+            w("  %s: %s\n" % (code, text))
     w("%-18s %8s %9s %9s %9s %9s %9s\n" % ("operation", "calls", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"))
     for op, s in r["latency_ms"].items():
         w("%-18s %8d %9s %9s %9s %9s %9s\n" % ((op, s["count"]) + tuple(
@@ -1197,6 +1214,8 @@ def build_parser(prog=None):
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     p.add_argument("--warmup", type=float, default=2.0,
                    help="seconds at the start left out of the percentiles (counted in sent/answered; default 2)")
+    p.add_argument("--ramp", type=float, default=1.0,
+                   help="closed loop: seconds over which the agents start (default 1; open loop: one period)")
     p.add_argument("--channels", type=int, default=8, help="gRPC connections the agents share (default 8)")
     p.add_argument("--deadline", type=float, default=35.0,
                    help="seconds per call; a call not answered by then is hung (default 35: the server's "
@@ -1224,6 +1243,7 @@ def build_parser(prog=None):
     p.add_argument("--server-python", help="the interpreter that runs the server and the experts "
                                            "(another build: its venv's python; default this one)")
     p.add_argument("--server-tree", help="the source tree of --server-python (default this one)")
+    p.add_argument("--keep-logs", metavar="DIR", help="copy the server's and the experts' logs to DIR at the end")
     p.add_argument("--fault", choices=FAULTS, help="inject a fault for a window of the run")
     p.add_argument("--fault-at", type=float, help="seconds into the run (default a third of --duration)")
     p.add_argument("--fault-for", type=float, help="seconds the fault lasts (default a third of --duration)")
@@ -1254,7 +1274,7 @@ def check_args(p, args):
         v = getattr(args, name)
         if not math.isfinite(v) or v <= 0:
             bad("--%s must be a positive number of seconds" % name)
-    for name in ("rate", "think", "warmup", "reload_every"):
+    for name in ("rate", "think", "warmup", "reload_every", "ramp"):
         v = getattr(args, name)
         if not math.isfinite(v) or v < 0:
             bad("--%s must be >= 0" % name.replace("_", "-"))
