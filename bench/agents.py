@@ -773,6 +773,7 @@ async def inject(stack, kind, at, length, t0, log, scrapes):
 
     await asyncio.sleep(max(0.0, t0 + at - time.perf_counter()))
     scrapes.append(await asyncio.to_thread(scrape, stack.metrics_port))
+    started = now()                     # on a loaded machine later than asked: the phases start here
     stopped = []
     if kind == "policy-down":
         stopped = stack.policy_workers()
@@ -812,7 +813,7 @@ async def inject(stack, kind, at, length, t0, log, scrapes):
         stack.start_experts()
         log.append((now(), "experts restarted"))
     scrapes.append(await asyncio.to_thread(scrape, stack.metrics_port))
-    return end - t0
+    return started, now()
 
 
 async def sampler(stack, rec, every, samples):
@@ -1017,17 +1018,19 @@ def run(args):
             stack.stop()
 
 
-def fault_report(args, rec, log_and_server, fault_end):
+def fault_report(args, rec, log_and_server, window):
     """Each phase of a fault run, and the recovery: how long after the fault's end calls
-    still got the fail mode or an error (the send time of the last such call)."""
+    still got the fail mode or an error (the send time of the last such call).
+    ``window``: when the fault started and when it was removed, in seconds from the
+    start of the run (on a loaded machine a little later than asked)."""
     log, server = log_and_server
-    at, end = args.fault_at, fault_end if fault_end is not None else args.fault_at + args.fault_for
+    at, end = window
     phases = {"before": summarise(rec.rows, min(args.warmup, at), at), "during": summarise(rec.rows, at, end),
               "after": summarise(rec.rows, end)}
     bad_after = [r[0] for r in rec.rows if r[0] >= end and (r[4] is not None or r[3] == "fail_mode")]
     tail = args.duration - end
     recovery = round(max(bad_after) - end, 3) if bad_after else 0.0
-    return {"kind": args.fault, "at_s": at, "for_s": round(end - at, 3), "events": log,
+    return {"kind": args.fault, "at_s": round(at, 3), "for_s": round(end - at, 3), "events": log,
             "phases": {k: {"calls": v["calls"], "answered": v["answered"], "fail_mode": v["fail_mode"],
                            "errors": v["errors"], "latency_ms": v["latency_ms"], "server": srv}
                        for (k, v), srv in zip(phases.items(), server)},
