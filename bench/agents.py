@@ -829,7 +829,15 @@ async def sampler(stack, rec, every, samples):
         rows = rec.rows[last:]
         last = len(rec.rows)
         ok = [r for r in rows if r[4] is None]
+        try:
+            m = await asyncio.to_thread(scrape, stack.metrics_port)
+        except OSError:
+            m = {}
         samples.append({
+            # What the server keeps by design (bounded): a growing RSS beside growing caches is
+            # them filling up, not a leak.
+            "cache_entries": int(_sum(m, "lighthouse_cache_entries")),
+            "escalation_cache_entries": int(_sum(m, "lighthouse_escalation_cache_entries")),
             "t_s": round(time.perf_counter() - rec.t0, 1),
             "rss_kib": main[0] if main else None, "fds": main[1] if main else None,
             "children_rss_kib": sum(s[0] for s in kids), "audit_bytes": size,
@@ -1123,9 +1131,10 @@ def print_table(r, out=sys.stdout):
             len(e["samples"]), e["rss_growth"], "ok" if e["rss_growth_ok"] else "EXCEEDED"
             if e["rss_growth_ok"] is False else "n/a", e["fds_growth"], e["audit_bytes_per_call"]))
         for s in e["samples"]:
-            w("  %7.1f s  RSS %s KiB (+%s KiB children)  fds %s  audit %d B  calls %d  validation p99 %s ms\n" % (
-                s["t_s"], s["rss_kib"], s["children_rss_kib"], s["fds"], s["audit_bytes"], s["calls"],
-                s["validation_ms"]["p99"]))
+            w("  %7.1f s  RSS %s KiB (+%s KiB children)  fds %s  audit %d B  cache entries %d + %d  calls %d  "
+              "validation p99 %s ms\n" % (
+                  s["t_s"], s["rss_kib"], s["children_rss_kib"], s["fds"], s["audit_bytes"], s["cache_entries"],
+                  s["escalation_cache_entries"], s["calls"], s["validation_ms"]["p99"]))
 
 
 def plot(report, rows, path):
