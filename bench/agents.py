@@ -299,8 +299,12 @@ class Stack:
 
     def __init__(self, args, python=None, tree=None):
         self.args = args
-        self.python = python or sys.executable
-        self.tree = pathlib.Path(tree or ROOT)
+        self.python = os.path.abspath(python or sys.executable)       # the server runs in the tree
+        self.tree = pathlib.Path(tree or ROOT).resolve()
+        if not os.path.isfile(self.python) or not os.access(self.python, os.X_OK):
+            raise BenchError("--server-python %s: not an executable file" % self.python)
+        if not (self.tree / "lighthouse" / "cli.py").is_file():
+            raise BenchError("--server-tree %s: no lighthouse/cli.py there" % self.tree)
         self.tmp = tempfile.TemporaryDirectory(prefix="lighthouse-agents-")
         self.dir = pathlib.Path(self.tmp.name)
         self.env = dict(os.environ, PYTHONPATH=str(self.tree) + os.pathsep + os.environ.get("PYTHONPATH", ""))

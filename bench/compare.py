@@ -108,15 +108,19 @@ def run_agents(python, tree, options):
     argv = [sys.executable, str(ROOT / "bench" / "agents.py"), "--json", "--server-python", str(python),
             "--server-tree", str(tree), *options]
     proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode not in (0, 1):
-        raise CompareError("bench/agents.py failed (%d) against %s: %s" % (proc.returncode, tree,
-                                                                          proc.stderr.strip()[-1500:]))
-    return json.loads(proc.stdout)
+    try:
+        # 1 is an endurance run's RSS verdict: the report is there all the same.
+        if proc.returncode in (0, 1):
+            return json.loads(proc.stdout)
+    except ValueError:
+        pass
+    raise CompareError("bench/agents.py failed (exit %d) against %s: %s" % (proc.returncode, tree,
+                                                                           proc.stderr.strip()[-1500:]))
 
 
 def same_run(args, options):
     base_tree = pathlib.Path(args.base_tree).resolve()
-    base_python = pathlib.Path(args.base_python or base_tree / ".venv" / "bin" / "python")
+    base_python = pathlib.Path(args.base_python or base_tree / ".venv" / "bin" / "python").absolute()
     if not (base_tree / "lighthouse" / "cli.py").is_file():
         raise CompareError("--base-tree %s: no lighthouse/cli.py there" % base_tree)
     if not base_python.is_file():
@@ -176,6 +180,12 @@ def main(argv=None, prog=None):
                          indent=2))
     else:
         print_rows(rows)
+        for side, reports in extra.get("runs", {}).items():
+            # The spread between runs of one build is the noise a change must stand out of.
+            print("%s runs: %s" % (side, "; ".join(
+                "%.1f calls/s, validation p99 %s ms, load %s" % (
+                    r["throughput_per_s"], r["latency_ms"]["validation"]["p99"], r["load_average"][0])
+                for r in reports)))
         print("regression: %s (threshold %.0f%%)" % ("YES" if regressed else "no", args.threshold * 100))
     return 1 if regressed else 0
 
