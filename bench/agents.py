@@ -462,6 +462,8 @@ class Recorder:
         self.in_flight = 0
         self.errors = 0
         self.details = {}                   # error code -> the first message seen with it
+        self.streams_opened = 0
+        self.streams_broken = 0
         self.cpu = None
         self.t0 = time.perf_counter()
 
@@ -592,13 +594,29 @@ class Load:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def stream_agent(self, i, end):
+        """One agent on streams: a stream that breaks is counted, its unanswered calls
+        failed with its status, and a new one opened after a short pause, as a client
+        reopens a broken stream."""
         a, rec = self.args, self.rec
-        stub = self.stubs[i % len(self.stubs)]
         rng = random.Random(a.seed * 100003 + i)
         period = self._period()
-        waiting = {}                                    # request_id -> (t_send, share, future)
         await asyncio.sleep(rng.random() * self._ramp(period))
-        call = stub.ValidateStream(timeout=a.deadline + (end - time.perf_counter()) + 30)
+        k = 0
+        while time.perf_counter() < end and not self.stopping:
+            rec.streams_opened += 1
+            k, broke = await self._stream_session(i, end, rng, period, k)
+            if not broke:
+                break
+            rec.streams_broken += 1
+            await asyncio.sleep(rng.uniform(0.1, 1.0))
+
+    async def _stream_session(self, i, end, rng, period, k):
+        """Calls on one ValidateStream until ``end`` or until it breaks; returns the next
+        call number and whether it broke before the end."""
+        a, rec = self.args, self.rec
+        stub = self.stubs[i % len(self.stubs)]
+        waiting = {}                                    # request_id -> (t_send, share, future)
+        call = stub.ValidateStream(timeout=a.deadline + max(0.0, end - time.perf_counter()) + 30)
         broken = []
 
         async def reader():
@@ -619,7 +637,7 @@ class Load:
 
         read = asyncio.ensure_future(reader())
         loop = asyncio.get_running_loop()
-        k = 0
+        write_failed = False
         try:
             while time.perf_counter() < end and not self.stopping and not read.done():
                 t0 = time.perf_counter()
@@ -632,6 +650,7 @@ class Load:
                 try:
                     await call.write(msg)
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
+                    write_failed = True
                     w = waiting.pop(msg.request_id, None)
                     if w is not None:
                         rpc = isinstance(e, grpc.aio.AioRpcError)
@@ -657,7 +676,8 @@ class Load:
                     fut.set_result(None)
                 if waiting:
                     await asyncio.wait([w[2] for w in waiting.values()], timeout=0.2)
-            await call.done_writing()
+            if not read.done():
+                await call.done_writing()
         except grpc.aio.AioRpcError:
             pass
         finally:
@@ -667,6 +687,8 @@ class Load:
                 call.cancel()
             if not read.done():
                 read.cancel()
+        broke = (write_failed or bool(broken)) and time.perf_counter() < end
+        return k, broke
 
     async def run(self, end):
         agent = self.stream_agent if self.args.transport == "stream" else self.unary_agent
@@ -949,6 +971,7 @@ def report_of(args, rec, elapsed, before, after, meta):
     r = {
         "sent": rec.sent, "answered": answered, "lost": rec.sent - answered, "hung": errors.get(HUNG, 0),
         "errors": errors, "error_details": rec.details, "fail_mode": whole["fail_mode"],
+        "streams": {"opened": rec.streams_opened, "broken": rec.streams_broken} if args.transport == "stream" else None,
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
         "latency_ms": steady["latency_ms"], "by_share": steady["by_share"],
@@ -1083,6 +1106,8 @@ def print_table(r, out=sys.stdout):
             r["cpu"]["wall_s"], r["cpu"]["load_generator_s"], r["cpu"]["server_and_experts_s"]))
     w("calls: sent %d, answered %d, lost %d (hung %d), fail mode %d; throughput %.1f calls/s\n" % (
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
+    if r.get("streams"):
+        w("streams: %d opened, %d broke and were reopened\n" % (r["streams"]["opened"], r["streams"]["broken"]))
     if r["errors"]:
         w("errors: %s\n" % ", ".join("%s %d" % kv for kv in sorted(r["errors"].items())))
         for code, text in sorted(r["error_details"].items()):
