@@ -536,8 +536,11 @@ class Load:
             await ch.close()
 
     async def ready(self, timeout=60.0):
-        for ch in self.channels:
-            await asyncio.wait_for(ch.channel_ready(), timeout)
+        try:
+            for ch in self.channels:
+                await asyncio.wait_for(ch.channel_ready(), timeout)
+        except TimeoutError:
+            raise BenchError("no connection to %s within %d s" % (self.target, timeout)) from None
 
     def _ramp(self, period):
         """Seconds over which the agents start, each at a random point: open loop, one
