@@ -321,3 +321,15 @@ def test_h2load_script_drives_the_unary_call():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "answers (VERDICT_ALLOW)" in proc.stdout
     assert "200 total, 200 started, 200 done, 200 succeeded, 0 failed" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_agents_with_an_llm_expert_over_the_openai_api():
+    """--llm-latency: the server asks a local OpenAI-speaking endpoint as an LLM expert
+    (here the only expert: a quorum of 2 cannot be reached, and gets the fail mode)."""
+    res = json.loads(_agents("--agents", "4", "--duration", "3", "--warmup", "0.5", "--experts", "0",
+                             "--llm-latency", "uniform:0.02,0.05", "--json").stdout)
+    _well_formed(res)
+    assert res["lost"] == 0 and res["config"]["llm_latency"] == "uniform:0.02,0.05"
+    assert res["by_share"]["risky"]["operations"].get("expert_escalation", 0) > 0
+    assert set(res["by_share"]["complex"]["operations"]) == {"fail_mode"}
+    assert res["expert_overhead_ms"]["count"] == 0        # an LLM does not say how long it slept
