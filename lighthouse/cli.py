@@ -856,13 +856,13 @@ def cmd_bench(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:
-        # The load generator's own parser takes every option (`lighthouse bench --help`).
-        return cmd_bench(argv[1:])
     if argv[:2] == ["hook", "claude-code"]:
         # The per-tool-call path: straight to the hook, without argparse (see bench/hook.py).
         from .hooks.claude_code import main as hook_main
         return hook_main(argv[2:])
+    if argv[:1] == ["bench"]:
+        # The load generator's own parser takes every option (`lighthouse bench --help`).
+        return cmd_bench(argv[1:])
     from .rules.loader import RuleError
     parser = build_parser()
     args = parser.parse_args(argv)
