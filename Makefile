@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
 	rm -f $(VENV)/.installed*
@@ -44,7 +44,10 @@ check:
 test-pure: install
 	LIGHTHOUSE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q
 
+# h2load (Debian's nghttp2-client) for bench/h2load.sh, when apt can install it.
 bench: install
+	command -v h2load >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q nghttp2-client) \
+		|| echo "h2load is not installed: bench/h2load.sh needs Debian's nghttp2-client"
 	$(BIN)/python bench/fast.py
 
 bench-grpc: install

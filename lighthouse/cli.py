@@ -841,6 +841,10 @@ def build_parser():
     from .audit.cli import add_audit_parser
     add_audit_parser(sub)
 
+    # Listed for --help only: main() hands `bench` to bench/agents.py before argparse.
+    sub.add_parser("bench", add_help=False,
+                   help="load test a server with many simulated agents (bench/agents.py; `bench compare` "
+                        "flags regressions against a baseline; --help for options)")
     p = sub.add_parser("info", help="version, implementation (compiled or pure), rules, local socket")
     p.add_argument("--json", action="store_true")
     p.add_argument("--socket-path", action="store_true",
@@ -851,12 +855,35 @@ def build_parser():
     return parser
 
 
+def cmd_bench(argv):
+    """``lighthouse bench [OPTIONS]``: bench/agents.py; ``lighthouse bench compare ...``:
+    bench/compare.py. Both live in the source tree beside the package, not in it."""
+    import importlib.util
+    from pathlib import Path
+
+    name = "compare" if argv[:1] == ["compare"] else "agents"
+    path = Path(__file__).resolve().parent.parent / "bench" / (name + ".py")
+    if not path.is_file():
+        print("lighthouse bench: %s not found: the bench comes with the source tree (a checkout installed with "
+              "`pip install -e .`), not with the package alone" % path, file=sys.stderr)
+        return EXIT_ERROR
+    spec = importlib.util.spec_from_file_location("lighthouse_bench_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if name == "compare":
+        return module.main(argv[1:], prog="lighthouse bench compare")
+    return module.main(argv, prog="lighthouse bench")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["hook", "claude-code"]:
         # The per-tool-call path: straight to the hook, without argparse (see bench/hook.py).
         from .hooks.claude_code import main as hook_main
         return hook_main(argv[2:])
+    if argv[:1] == ["bench"]:
+        # The load generator's own parser takes every option (`lighthouse bench --help`).
+        return cmd_bench(argv[1:])
     from .rules.loader import RuleError
     parser = build_parser()
     args = parser.parse_args(argv)

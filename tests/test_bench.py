@@ -2,12 +2,19 @@
 measured by `make bench`, not asserted here)."""
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 
+import grpc
 import pytest
 
 from conftest import EXPECT_COMPILED, ROOT
+from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
+from serverkit import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +117,234 @@ def test_patterns_benchmark_runs_and_reports():
     assert after["pattern"] > 0 and res["patterns"]["active"] > 0
     assert res["expert_calls"] + res["expert_calls_saved"] == res["escalations"]
     assert res["ns_per_call"]["tier0_hit"] > 0 and res["ns_per_call"]["shape_and_lookup"] > 0
+
+
+# ------------------------------------------------------------------ bench/agents.py, compare.py, h2load.sh
+
+AGENTS = ROOT / "bench" / "agents.py"
+COMPARE = ROOT / "bench" / "compare.py"
+# Tiny runs: a few agents, experts answering in 20-100 ms, a few seconds of load.
+TINY = ["--agents", "6", "--duration", "3", "--warmup", "0.5", "--experts", "2",
+        "--expert-latency", "uniform:0.02,0.1", "--json"]
+
+
+def _agents(*args, timeout=240, rc=0):
+    proc = subprocess.run([sys.executable, str(AGENTS), *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == rc, proc.stderr[-3000:]
+    return proc
+
+
+def _well_formed(res):
+    """Every call accounted for, and the shape the issue asks of --json."""
+    assert res["sent"] > 0
+    assert res["answered"] + sum(res["errors"].values()) == res["sent"]
+    assert "UNACCOUNTED" not in res["errors"]
+    assert res["lost"] == res["sent"] - res["answered"]
+    assert res["throughput_per_s"] > 0
+    for op in ("validation", "policy", "expert_escalation"):
+        s = res["latency_ms"][op]
+        assert set(s) >= {"p50", "p95", "p99", "p999"}
+        if s["count"]:
+            assert 0 < s["p50"] <= s["p95"] <= s["p99"] <= s["p999"] <= s["max"]
+    assert set(res["cache_hit_ratio"]) == {"memory", "policy", "expert"}
+
+
+def test_agents_unary_closed_loop_mix_reaches_every_tier(tmp_path):
+    """The default mix on a server the bench starts: safe calls settled by the fast
+    tiers (then the cache), risky and complex ones decided by the simulated experts."""
+    png = tmp_path / "load.png"
+    res = json.loads(_agents(*TINY, "--plot", str(png)).stdout)
+    _well_formed(res)
+    assert res["lost"] == 0 and res["errors"] == {}, res["errors"]
+    shares = res["by_share"]
+    assert set(shares) == {"safe", "risky", "complex"}
+    assert set(shares["safe"]["operations"]) == {"validation"}
+    for share in ("risky", "complex"):        # each call a new question: the experts decide it
+        assert shares[share]["operations"] == {"expert_escalation": shares[share]["answered"]}, shares[share]
+    assert res["latency_ms"]["expert_escalation"]["p50"] >= 20          # the experts' own time is in it
+    assert res["expert_overhead_ms"]["count"] == res["latency_ms"]["expert_escalation"]["count"]
+    assert 0 < res["safe_cache_hit_ratio"] <= 1 and res["cache_hit_ratio"]["memory"] > 0
+    assert res["server_process"]["fds"] > 0 and res["config"]["client_fds_end"] > 0
+    assert res["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_agents_stream_open_loop_sends_at_the_rate_and_prints_a_table():
+    """Open loop over one stream per agent: the calls sent follow --rate, not the answers."""
+    out = _agents("--agents", "10", "--transport", "stream", "--mode", "open", "--rate", "40", "--duration", "3",
+                  "--warmup", "0.5", "--experts", "2", "--expert-latency", "uniform:0.02,0.1").stdout
+    assert "10 stream agents, open loop at 40 calls/s" in out
+    m = re.search(r"calls: sent (\d+), answered (\d+), lost (\d+)", out)
+    sent, answered, lost = map(int, m.groups())
+    assert 100 <= sent <= 130 and lost == 0 and answered == sent, out
+    for op in ("validation", "expert_escalation"):
+        assert re.search(r"^%s\s+[1-9]\d*\s+\d" % op, out, re.M), out
+
+
+def test_agents_replays_an_audit_export_against_a_running_server(tmp_path):
+    """--replay takes `lighthouse audit export` lines; --target loads a running server."""
+    db = tmp_path / "audit.db"
+    with ServerProcess("--audit-db", str(db), "--no-experts-hub") as srv:
+        srv.wait_ready()
+        with grpc.insecure_channel(srv.address) as ch:
+            stub = pb_grpc.ValidatorStub(ch)
+            for cmd in ("ls -la", "git status", "rm -rf ~", "cat README.md"):
+                stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": cmd}),
+                                          cwd="/home/dev/app"), timeout=30)
+        export = tmp_path / "export.jsonl"
+        deadline = time.monotonic() + 30
+        while True:                                 # committed within milliseconds; a loaded machine is slower
+            subprocess.run([sys.executable, "-m", "lighthouse.cli", "audit", "export", "--audit-db", str(db),
+                            "--out", str(export)], check=True, timeout=60, cwd=str(ROOT))
+            if len(export.read_text().splitlines()) >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        # A record whose input the log cut cannot be replayed as it was: left out, counted.
+        rows = [json.loads(x) for x in export.read_text().splitlines()]
+        rows.append(dict(rows[0], input=rows[0]["input"][:5], input_bytes=len(rows[0]["input"]) + 100))
+        export.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        res = json.loads(_agents("--replay", str(export), "--target", srv.address, "--metrics-port",
+                                 str(srv.metrics_port), "--agents", "3", "--duration", "2", "--warmup", "0.2",
+                                 "--json").stdout)
+    _well_formed(res)
+    assert res["lost"] == 0 and set(res["by_share"]) == {"replay"}
+    assert res["config"]["left_out_cut"] == 1 and res["config"]["experts"] == 0
+
+
+def test_agents_fault_run_reports_phases_and_recovery():
+    """--fault expert-disconnect: the experts are killed mid-run and restarted; each phase
+    and the recovery are reported, and no call is left unaccounted for."""
+    res = json.loads(_agents("--agents", "6", "--duration", "9", "--warmup", "0.5", "--experts", "2",
+                             "--expert-latency", "uniform:0.02,0.1", "--fault", "expert-disconnect", "--fault-at", "3",
+                             "--fault-for", "2", "--server-arg=--escalation-deadline=2", "--json").stdout)
+    _well_formed(res)
+    f = res["fault"]
+    assert f["kind"] == "expert-disconnect" and [e[1].split()[1] for e in f["events"]] == ["killed", "restarted"]
+    assert set(f["phases"]) == {"before", "during", "after"}
+    assert f["phases"]["before"]["latency_ms"]["expert_escalation"]["count"] > 0
+    # Without experts no escalated call is decided by one: the policy's ask, or the fail mode.
+    during = f["phases"]["during"]
+    assert during["latency_ms"]["expert_escalation"]["count"] == 0, during
+    assert f["phases"]["after"]["latency_ms"]["expert_escalation"]["count"] > 0
+    assert f["recovery_s"] >= 0 and isinstance(f["recovered"], bool)
+    assert "escalations_by_tier_outcome" in during["server"]
+
+
+def test_agents_endurance_samples_and_judges_growth():
+    """--endurance samples the server over time; the exit code follows the RSS verdict."""
+    proc = subprocess.run([sys.executable, str(AGENTS), "--endurance", "0.1", "--sample-every", "1", "--warmup", "1",
+                           "--agents", "4", "--experts", "1", "--expert-latency", "0.02", "--json"],
+                          capture_output=True, text=True, timeout=240)
+    res = json.loads(proc.stdout)
+    e = res["endurance"]
+    assert len(e["samples"]) >= 4
+    for s in e["samples"]:
+        assert s["rss_kib"] > 0 and s["fds"] > 0 and s["audit_bytes"] > 0 and s["calls"] >= 0
+    assert e["audit_bytes_per_call"] > 0
+    assert isinstance(e["rss_growth"], float) and e["rss_growth_ok"] == (e["rss_growth"] <= 0.05)
+    assert proc.returncode == (0 if e["rss_growth_ok"] else 1), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mix", "safe=70,risky"], "--mix: 'risky' is not NAME=SHARE"),
+    (["--mix", "safe=0"], "--mix: the shares add up to 0"),
+    (["--mix", "safe=1,weird=1"], "--mix names weird"),
+    (["--target", "10.1.2.3:50051"], "not a loopback address"),
+    (["--mode", "open"], "--mode open needs --rate"),
+    (["--fault", "policy-down", "--fault-at", "5", "--fault-for", "30"], "inside --duration"),
+    (["--expert-latency", "uniform:2,1"], "--expert-latency"),
+])
+def test_agents_bad_options_are_refused_naming_them(args, message):
+    proc = _agents(*args, "--duration", "5", rc=2, timeout=60)
+    assert message in proc.stderr, proc.stderr
+
+
+def test_agents_bad_workload_line_is_refused_with_file_and_line(tmp_path):
+    bad = tmp_path / "risky.jsonl"
+    bad.write_text('{"tool": "Bash", "input": {"command": "ls"}, "cwd": "/home/dev/app"}\n{"tool": "Bash"\n')
+    proc = _agents("--workload", "risky=%s" % bad, "--duration", "5", rc=2, timeout=60)
+    assert "%s:2: not JSON" % bad in proc.stderr
+    bad.write_text('{"tool": "Bash", "input": {"command": "ls"}, "cwd": "relative/dir"}\n')
+    proc = _agents("--workload", "risky=%s" % bad, "--duration", "5", rc=2, timeout=60)
+    assert "%s:1: 'cwd' must be an absolute path" % bad in proc.stderr
+
+
+def test_lighthouse_bench_is_the_load_generator():
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "bench", "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT))
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: lighthouse bench") and "--fault" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "bench", "compare", "--help"],
+                          capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: lighthouse bench compare")
+
+
+def test_compare_flags_p99_growth_throughput_drop_and_lost_calls(tmp_path):
+    base = {"throughput_per_s": 1000.0, "lost": 0,
+            "latency_ms": {"validation": {"count": 500, "p99": 4.0}, "policy": {"count": 0, "p99": None},
+                           "expert_escalation": {"count": 100, "p99": 2000.0}},
+            "expert_overhead_ms": {"count": 100, "p99": 3.0}}
+
+    def run(cand, *extra):
+        (tmp_path / "b.json").write_text(json.dumps({"machine": {"cpus": 2}, "report": base}))
+        (tmp_path / "c.json").write_text(json.dumps(cand))
+        proc = subprocess.run([sys.executable, str(COMPARE), str(tmp_path / "b.json"), str(tmp_path / "c.json"),
+                               "--json", *extra], capture_output=True, text=True, timeout=60)
+        return proc.returncode, json.loads(proc.stdout) if proc.stdout else proc.stderr
+
+    rc, out = run(base)
+    assert rc == 0 and out["regression"] is False
+    within = json.loads(json.dumps(base))
+    within["throughput_per_s"], within["latency_ms"]["validation"]["p99"] = 810.0, 4.79
+    assert run(within)[0] == 0
+    for change in (("throughput_per_s", 790.0), ("validation", 4.81), ("expert_overhead_ms", 3.7)):
+        cand = json.loads(json.dumps(base))
+        if change[0] == "throughput_per_s":
+            cand["throughput_per_s"] = change[1]
+        elif change[0] == "validation":
+            cand["latency_ms"]["validation"]["p99"] = change[1]
+        else:
+            cand["expert_overhead_ms"]["p99"] = change[1]
+        rc, out = run(cand)
+        assert rc == 1 and out["regression"] is True, (change, out)
+    lost = dict(base, lost=3)
+    rc, out = run(lost)
+    assert rc == 1 and [r["figure"] for r in out["rows"] if r["regression"]] == ["lost"]
+    few = json.loads(json.dumps(base))
+    few["latency_ms"]["validation"] = {"count": 5, "p99": 40.0}        # too few calls to judge
+    assert run(few)[0] == 0
+    assert run(base, "--threshold", "0")[0] == 2
+    (tmp_path / "c.json").write_text("[1, 2]")
+    proc = subprocess.run([sys.executable, str(COMPARE), str(tmp_path / "b.json"), str(tmp_path / "c.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a bench/agents.py report" in proc.stderr
+
+
+def test_baselines_are_reports_compare_reads():
+    files = sorted((ROOT / "bench" / "baselines").glob("*.json"))
+    assert files
+    for path in files:
+        data = json.loads(path.read_text())
+        assert data["machine"]["cpus"] >= 1 and data["command"].startswith("bench/agents.py")
+        proc = subprocess.run([sys.executable, str(COMPARE), str(path), str(path)], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0 and "regression: no" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian's nghttp2-client) is not installed")
+def test_h2load_script_drives_the_unary_call():
+    proc = subprocess.run(["sh", str(ROOT / "bench" / "h2load.sh"), "--", "-n", "200", "-c", "2", "-m", "4"],
+                          capture_output=True, text=True, timeout=240, env=dict(os.environ, PYTHON=sys.executable))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "answers (VERDICT_ALLOW)" in proc.stdout
+    assert "200 total, 200 started, 200 done, 200 succeeded, 0 failed" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_agents_with_an_llm_expert_over_the_openai_api():
+    """--llm-latency: the server asks a local OpenAI-speaking endpoint as an LLM expert
+    (here the only expert: a quorum of 2 cannot be reached, and gets the fail mode)."""
+    res = json.loads(_agents("--agents", "4", "--duration", "3", "--warmup", "0.5", "--experts", "0",
+                             "--llm-latency", "uniform:0.02,0.05", "--json").stdout)
+    _well_formed(res)
+    assert res["lost"] == 0 and res["config"]["llm_latency"] == "uniform:0.02,0.05"
+    assert res["by_share"]["risky"]["operations"].get("expert_escalation", 0) > 0
+    assert set(res["by_share"]["complex"]["operations"]) == {"fail_mode"}
+    assert res["expert_overhead_ms"]["count"] == 0        # an LLM does not say how long it slept

@@ -53,6 +53,7 @@ NOT_RUN = {
     "grpcurl ": "needs grpcurl, which is not installed here",
     "echo ": "pipes into socat, which is not installed here",
     ".venv/bin/python bench/": "a benchmark (minutes); tests/test_bench.py runs bench/fast.py",
+    "lighthouse bench ": "a load test (tens of seconds, every CPU); tests/test_bench.py runs it briefly",
     "lighthouse policy test ./my-policy": "needs the reader's own policy directory; tests/test_policy.py "
                                           "runs policy test on one",
     "lighthouse policy eval --command 'velero backup get' --policy ./my-policy": "the same",
