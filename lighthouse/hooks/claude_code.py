@@ -43,10 +43,10 @@ import os
 import sys
 import time
 
-from ..localsock import (ANSWER_GRACE, VERDICTS, Undecided, Unavailable, ask, loopback_target, positive_seconds,
+from ..localsock import (ANSWER_GRACE, MAX_REQUEST, VERDICTS, Undecided, Unavailable, ask, loopback_target, positive_seconds,
                          read_policy, resolve_socket_path, undecided_error)
 
-__all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT"]
+__all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT", "MAX_EVENT"]
 
 DEADLINE = 1.5      # seconds for the server to answer, or to say it is deciding
 # Seconds the hook waits in all for a call the server is deciding: the server's default
@@ -59,6 +59,10 @@ TOKEN_ENV = "LIGHTHOUSE_TOKEN"
 TLS_ENV = {"tls_ca": "LIGHTHOUSE_TLS_CA", "tls_cert": "LIGHTHOUSE_TLS_CERT", "tls_key": "LIGHTHOUSE_TLS_KEY"}
 AGENT_ID = "claude-code"
 MAX_REASON = 2000
+#: The largest hook event read (bytes): the server's longest request line
+#: (lighthouse.localsock.MAX_REQUEST); a larger event is denied unread, by this hook and
+#: by the native one (lighthouse/hooks/native/lighthouse-hook.c) alike.
+MAX_EVENT = MAX_REQUEST
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
@@ -178,6 +182,8 @@ def _with_rule(reason, rule_id):
 
 def _read_call(raw, agent_id):
     """The hook event -> (call for the server, None), or (None, problem)."""
+    if len(raw) > MAX_EVENT:
+        return None, "hook input exceeds %d bytes" % MAX_EVENT
     try:
         payload = json.loads(raw)
     except RecursionError:
@@ -433,7 +439,7 @@ def main(argv=None):
         sys.stdout.write(USAGE)
         return 0
     try:
-        out = run(sys.stdin.buffer.read(), argv)
+        out = run(sys.stdin.buffer.read(MAX_EVENT + 1), argv)
     except Exception as e:          # a bug must not become an allow, nor a hook error
         out = decision_output("ask", "lighthouse hook failed (%s: %s); a person must decide"
                               % (type(e).__name__, e))
