@@ -43,8 +43,8 @@ import os
 import sys
 import time
 
-from ..localsock import (ANSWER_GRACE, MAX_REQUEST, VERDICTS, Undecided, Unavailable, ask, loopback_target, positive_seconds,
-                         read_policy, resolve_socket_path, undecided_error)
+from ..localsock import (ANSWER_GRACE, MAX_REQUEST, VERDICTS, Undecided, Unavailable, ask, loopback_target,
+                         positive_seconds, read_policy, resolve_socket_path, undecided_error)
 
 __all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT", "MAX_EVENT"]
 
