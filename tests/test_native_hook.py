@@ -429,3 +429,31 @@ def held_server(env):
     for srv, escalator in started:
         escalator.release.set()
         srv.stop()
+
+
+# ---------------------------------------------------------------- as installed
+
+def test_the_installed_native_command_runs_and_fails_closed(server, env, tmp_path):
+    from lighthouse.hooks.install import hook_command, install, settings_path
+    path = settings_path(tmp_path)
+    install(path, hook_command(socket=server.path, native=NATIVE))
+    cmd = json.loads(open(path).read())["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    assert NATIVE in cmd
+    env.pop("LIGHTHOUSE_SOCKET")
+    # the agent writes a json.py where the hook runs: neither hook may run it
+    (tmp_path / "json.py").write_text("raise SystemExit('hijacked')\n")
+    ev = event({"tool": "Bash", "input": {"command": "rm -rf /"}, "cwd": "/home/dev/app"})
+    proc = subprocess.run(cmd + " --timeout 30", shell=True, input=ev, capture_output=True, env=env, cwd=tmp_path,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    # the native client gone (make clean, another machine): exit 2, which blocks the call
+    gone = hook_command(native=str(tmp_path / "gone" / "lighthouse-hook"))
+    proc = subprocess.run(gone, shell=True, input=ev, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and b"is missing" in proc.stderr
+    # the interpreter gone with no server to ask: the native client denies
+    server.stop()
+    lost = hook_command(native=NATIVE, python=str(tmp_path / "gone" / "python"))
+    proc = subprocess.run(lost, shell=True, input=ev, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"

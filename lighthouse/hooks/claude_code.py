@@ -90,6 +90,9 @@ Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision 
                       loopback address: anything else is a misconfiguration, denied and named
   --defer             when Lighthouse allows, print no decision: Claude Code's own permission
                       rules and prompt apply (an "allow" from a hook skips its prompt)
+
+The native client lighthouse/hooks/native/lighthouse-hook takes the same options, plus
+--python PATH (the interpreter that runs this hook when the native client hands over).
 """
 
 
