@@ -106,6 +106,8 @@ def published_deadline(socket=None, environ=None):
     if "escalation_deadline" not in policy:
         return None, "the server at %s does not escalate" % path
     return policy["escalation_deadline"], "published beside %s" % path
+
+
 #: Where the build puts the native hook client (setup.py's build_ext).
 NATIVE_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "lighthouse-hook")
 
@@ -144,11 +146,11 @@ _WRAPPER = ('py=$1; shift; '
 # must and answers deny when that interpreter is gone; the other agents' hook): exit 2 is
 # "block this call" for Gemini CLI, Cursor and Codex as well.
 _RUN_WRAPPER = ('h=$1; shift; '
-                   'if [ ! -x "$h" ]; then echo "lighthouse hook: $h is missing; reinstall the hook '
-                   '(lighthouse hook install) or remove it from the agent\'s settings" >&2; exit 2; fi; '
-                   '"$h" "$@"; rc=$?; '
-                   'if [ $rc -ne 0 ]; then echo "lighthouse hook failed (exit $rc); the tool call is blocked" >&2; '
-                   'exit 2; fi')
+                'if [ ! -x "$h" ]; then echo "lighthouse hook: $h is missing; reinstall the hook '
+                '(lighthouse hook install) or remove it from the agent\'s settings" >&2; exit 2; fi; '
+                '"$h" "$@"; rc=$?; '
+                'if [ $rc -ne 0 ]; then echo "lighthouse hook failed (exit $rc); the tool call is blocked" >&2; '
+                'exit 2; fi')
 
 
 def hook_command(socket=None, server=None, python=None, defer=False, wait=None, native=None, agent="claude-code"):
