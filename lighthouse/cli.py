@@ -342,6 +342,7 @@ def cmd_info(args):
     import platform
 
     from . import __version__, _fast
+    from .hooks.install import native_hook_path
     from .localsock import resolve_socket_path
     socket_path = os.path.abspath(resolve_socket_path())
     if args.socket_path:
@@ -360,6 +361,7 @@ def cmd_info(args):
         "python": platform.python_version(),
         "socket": socket_path,
         "socket_answers": answers,
+        "native_hook": native_hook_path(),
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -371,6 +373,7 @@ def cmd_info(args):
     print("policy generation: %d" % info["policy_generation"])
     print("python: %s" % info["python"])
     print("socket: %s (%s)" % (socket_path, "a server answers" if answers else "no server answers: " + why))
+    print("native hook client: %s" % (info["native_hook"] or "not built"))
     return EXIT_OK
 
 

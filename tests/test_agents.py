@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from lighthouse import Validator, cli
-from lighthouse.hooks import agents
+from lighthouse.hooks import agents, claude_code
 from lighthouse.hooks.install import SPECS, agent_settings_path, hook_command, install, uninstall
 from lighthouse.server.local import validator_decide
 
@@ -156,7 +156,7 @@ def test_the_cli_runs_each_agents_hook(server, env, agent):
 @pytest.mark.parametrize("stdin, problem", [
     (b"", "not valid JSON"), (b"[1]", "must be a JSON object"), (b"{\"tool_input\": {}}", "this hook handles"),
     (b"\xff", "not valid JSON"), (b"[" * 100000, "nested too deeply"),
-    (b"{" + b" " * (4 * 1024 * 1024 + 64 * 1024) + b"}", "exceeds")])
+    (b"{" + b" " * claude_code.MAX_EVENT + b"}", "exceeds")])
 def test_unreadable_events_are_denied(env, agent, stdin, problem):
     verdict, reason, _ = agents.decide(agent, stdin, [], env)
     assert verdict == "deny" and problem in reason

@@ -43,7 +43,7 @@ import os
 import sys
 import time
 
-from ..localsock import (ANSWER_GRACE, MAX_REQUEST, VERDICTS, Undecided, Unavailable, ask, loopback_target,
+from ..localsock import (ANSWER_GRACE, VERDICTS, Undecided, Unavailable, ask, loopback_target,
                          positive_seconds, read_policy, resolve_socket_path, undecided_error)
 
 __all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT", "MAX_EVENT"]
@@ -59,10 +59,11 @@ TOKEN_ENV = "LIGHTHOUSE_TOKEN"
 TLS_ENV = {"tls_ca": "LIGHTHOUSE_TLS_CA", "tls_cert": "LIGHTHOUSE_TLS_CERT", "tls_key": "LIGHTHOUSE_TLS_KEY"}
 AGENT_ID = "claude-code"
 MAX_REASON = 2000
-#: The largest hook event read (bytes): the server's longest request line
-#: (lighthouse.localsock.MAX_REQUEST); a larger event is denied unread, by this hook and
-#: by the native one (lighthouse/hooks/native/lighthouse-hook.c) alike.
-MAX_EVENT = MAX_REQUEST
+#: The largest hook event read (bytes): a bound on the hook's memory, 16 times the
+#: server's default longest request (a server configured to take larger ones refuses
+#: what is past its own limit, as before); a larger event is denied unread, by this hook
+#: and by the native one (lighthouse/hooks/native/lighthouse-hook.c) alike.
+MAX_EVENT = 64 * 1024 * 1024
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]

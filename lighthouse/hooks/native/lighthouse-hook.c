@@ -51,9 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* lighthouse.localsock.MAX_REQUEST, and lighthouse.hooks.claude_code.MAX_EVENT */
-#define MAX_EVENT (4 * 1024 * 1024 + 64 * 1024)
-#define MAX_LINE MAX_EVENT
+#define MAX_EVENT (64 * 1024 * 1024)                /* lighthouse.hooks.claude_code.MAX_EVENT */
+#define MAX_LINE (4 * 1024 * 1024 + 64 * 1024)      /* lighthouse.localsock.MAX_REQUEST */
 #define MAX_REASON 2000         /* claude_code.MAX_REASON, in code points */
 #define MAX_DEPTH 512
 #define ANSWER_GRACE 1.0        /* localsock.ANSWER_GRACE */
