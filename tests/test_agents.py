@@ -318,3 +318,21 @@ def test_cli_install_says_which_client(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "client: the Python hook %s (--python-hook)" % sys.executable in out
     assert "-P -m lighthouse.hooks.claude_code" in out
+
+
+@pytest.mark.parametrize("patch, verdict, said", [
+    # markers with spaces around them, as Codex accepts them: the file is still judged
+    ("*** Begin Patch\n  *** Update File: ../../../etc/passwd  \n@@\n-root:x:0:0\n+root::0:0\n*** End Patch\n",
+     "deny", "Writes a file in a system directory"),
+    # a marker this hook does not know: the patch is not judged in part
+    ("*** Begin Patch\n*** Add File: ok.txt\n+x\n*** Update  File: /etc/passwd\n+y\n*** End Patch\n",
+     "deny", "a line this hook cannot read"),
+    ("*** Begin Patch\n*** Move to: /etc/cron.d/x\n*** End Patch\n", "deny", "Move to: before any file"),
+    ("*** Begin Patch\n*** Update File: src/a.py\n*** Move to: /etc/profile.d/a.sh\n@@\n-x\n+y\n*** End Patch\n",
+     "deny", "/etc/profile.d/a.sh"),
+])
+def test_patches_are_read_as_codex_reads_them(env, patch, verdict, said):
+    ev = {"hook_event_name": "PreToolUse", "tool_name": "apply_patch", "tool_input": {"command": patch},
+          "cwd": "/home/dev/app"}
+    got, reason, _ = agents.decide("codex", json.dumps(ev).encode(), [], env)
+    assert got == verdict and said in reason, reason

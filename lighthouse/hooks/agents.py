@@ -165,21 +165,30 @@ def _cursor_answer(verdict, reason, payload):
 
 # ---------------------------------------------------------------- Codex CLI
 
-_PATCH_OP = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$")
-_PATCH_MOVE = re.compile(r"^\*\*\* Move to: (.+)$")
+_PATCH_OP = re.compile(r"\*\*\* (Add|Update|Delete) File: (.+)")
+_PATCH_MOVE = re.compile(r"\*\*\* Move to: (.+)")
+_PATCH_FRAME = ("*** Begin Patch", "*** End Patch", "*** End of File")
 
 
 def _patch_calls(patch, cwd):
     """The file operations of a Codex patch (``*** Begin Patch`` ... ``*** End Patch``) as
-    Write, Edit and Bash ``rm`` calls."""
+    Write, Edit and Bash ``rm`` calls. Marker lines are read as Codex reads them, without
+    the spaces around them; a ``***`` line that is no marker makes the patch unreadable
+    (a file operation this reading missed would go unjudged)."""
     files = []
     for line in patch.splitlines():
-        op = _PATCH_OP.match(line)
-        move = _PATCH_MOVE.match(line)
+        marker = line.strip()
+        op = _PATCH_OP.fullmatch(marker)
+        move = _PATCH_MOVE.fullmatch(marker)
         if op:
             files.append({"op": op.group(1), "path": _under(cwd, op.group(2).strip()), "old": [], "new": []})
-        elif move and files:
+        elif move:
+            if not files:
+                raise BadEvent("apply_patch: *** Move to: before any file")
             files[-1]["move"] = _under(cwd, move.group(1).strip())
+        elif marker.startswith("***"):
+            if marker not in _PATCH_FRAME:
+                raise BadEvent("apply_patch: a line this hook cannot read: %r" % line[:200])
         elif files and line[:1] in ("+", "-", " "):
             if line[:1] != "+":
                 files[-1]["old"].append(line[1:])
