@@ -54,7 +54,7 @@ def pgo_flags(setting):
 
 
 NATIVE_HOOK = "lighthouse/hooks/native/lighthouse-hook.c"
-NATIVE_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-D_FORTIFY_SOURCE=2"]
+NATIVE_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"]
 
 
 class BuildExt(build_ext):
