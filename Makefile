@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PGO ?= 1
 # One stamp per build kind: switching between them rebuilds the extensions.
 STAMP := $(VENV)/.installed-pgo$(PGO)
-SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.py \
+SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.py lighthouse/hooks/native/lighthouse-hook.c \
 	$(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
 
 .PHONY: install lint test check test-pure bench bench-grpc serve protos clean
@@ -21,6 +21,7 @@ $(STAMP): $(SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
+	test -x lighthouse/hooks/native/lighthouse-hook || test -n "$$LIGHTHOUSE_NO_NATIVE_HOOK"
 	rm -f $(VENV)/.installed*
 	touch $@
 
@@ -63,4 +64,5 @@ protos: install
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf build $(VENV) *.egg-info lighthouse/_fast/*.c lighthouse/_fast/*.so lighthouse/_fast/*.html
+	rm -rf build $(VENV) *.egg-info lighthouse/_fast/*.c lighthouse/_fast/*.so lighthouse/_fast/*.html \
+	lighthouse/hooks/native/lighthouse-hook

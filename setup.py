@@ -3,7 +3,12 @@ annotated HTML (profiling and coverage of the compiled code).
 
 LIGHTHOUSE_PGO=generate:DIR builds the extensions instrumented to write a profile into
 DIR; LIGHTHOUSE_PGO=use:DIR builds them optimised with that profile (gcc). tools/pgo.py
-runs both builds around a training workload; `make install` uses it."""
+runs both builds around a training workload; `make install` uses it.
+
+The same build compiles the native hook client (lighthouse/hooks/native/lighthouse-hook.c,
+the Claude Code hook without a Python start-up) into an executable inside the package,
+with the C compiler that builds the extensions; LIGHTHOUSE_NO_NATIVE_HOOK=1 skips it (the
+hook install then writes the Python hook). A compile error fails the build."""
 
 import os
 
@@ -48,7 +53,24 @@ def pgo_flags(setting):
     return ["-fprofile-use=" + where, "-fprofile-correction", "-fprofile-partial-training"], []
 
 
+NATIVE_HOOK = "lighthouse/hooks/native/lighthouse-hook.c"
+NATIVE_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"]
+
+
 class BuildExt(build_ext):
+    def run(self):
+        super().run()
+        if os.environ.get("LIGHTHOUSE_NO_NATIVE_HOOK", "") in ("", "0"):
+            self.build_native_hook()
+
+    def build_native_hook(self):
+        """Compile the native hook client into lighthouse/hooks/native/lighthouse-hook (in the
+        source tree for an in-place or editable build, else in the build directory)."""
+        where = os.path.dirname(NATIVE_HOOK)
+        out_dir = where if self.inplace else os.path.join(self.build_lib, where)
+        objects = self.compiler.compile([NATIVE_HOOK], output_dir=self.build_temp, extra_postargs=NATIVE_FLAGS)
+        self.compiler.link_executable(objects, "lighthouse-hook", output_dir=out_dir, libraries=["m"])
+
     def build_extensions(self):
         setting = os.environ.get("LIGHTHOUSE_PGO", "")
         if setting:

@@ -342,6 +342,7 @@ def cmd_info(args):
     import platform
 
     from . import __version__, _fast
+    from .hooks.install import native_hook_path
     from .localsock import resolve_socket_path
     socket_path = os.path.abspath(resolve_socket_path())
     if args.socket_path:
@@ -360,6 +361,7 @@ def cmd_info(args):
         "python": platform.python_version(),
         "socket": socket_path,
         "socket_answers": answers,
+        "native_hook": native_hook_path(),
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -371,16 +373,22 @@ def cmd_info(args):
     print("policy generation: %d" % info["policy_generation"])
     print("python: %s" % info["python"])
     print("socket: %s (%s)" % (socket_path, "a server answers" if answers else "no server answers: " + why))
+    print("native hook client: %s" % (info["native_hook"] or "not built"))
     return EXIT_OK
 
 
 def cmd_hook_install(args):
-    from .hooks.install import (ESCALATION_DEADLINE, InstallError, hook_command, hook_timing, install,
-                                published_deadline, settings_path, uninstall)
-    path = settings_path(args.project, args.user, args.shared)
+    from .hooks.install import (ESCALATION_DEADLINE, InstallError, agent_settings_path, hook_command, hook_timing,
+                                install, native_hook_path, published_deadline, uninstall)
+    agent = args.agent
+    if agent != "claude-code" and (args.shared or getattr(args, "defer", False)):
+        print("lighthouse hook %s: --shared and --defer are for claude-code (%s has one project file and "
+              "no deferring)" % (args.hook_cmd, agent), file=sys.stderr)
+        return EXIT_USAGE
+    path = agent_settings_path(agent, args.project, args.user, args.shared)
     try:
         if args.hook_cmd == "uninstall":
-            status = uninstall(path)
+            status = uninstall(path, agent)
             print("lighthouse hook %s: %s" % ("removed from" if status == "removed" else "was not in", path))
             return EXIT_OK
         deadline, source = args.escalation_deadline, "--escalation-deadline"
@@ -389,19 +397,35 @@ def cmd_hook_install(args):
             if deadline is None:
                 source = "lighthouse serve's default (%s)" % source
         wait, timeout = hook_timing(deadline, args.timeout)
-        command = args.command or hook_command(socket=args.socket, server=args.server, defer=args.defer, wait=wait)
-        status = install(path, command, timeout)
+        native = native_hook_path() if agent == "claude-code" and not args.python_hook else None
+        command = args.command or hook_command(socket=args.socket, server=args.server, defer=args.defer,
+                                               wait=wait, native=native, agent=agent)
+        status = install(path, command, timeout, agent)
     except InstallError as e:
         print("lighthouse hook %s: %s" % (args.hook_cmd, e), file=sys.stderr)
         return EXIT_ERROR
     print("lighthouse hook %s in %s:\n  %s" % (status, path, command))
+    if args.command:
+        client = "the command given (--command)"
+    elif native:
+        client = "the native hook client %s (the Python hook %s decides when no server answers)" % (
+            native, sys.executable)
+    elif agent == "claude-code":
+        client = "the Python hook %s (%s)" % (sys.executable, "--python-hook" if args.python_hook else
+                                              "the native hook client was not built")
+    else:
+        client = "the %s hook of %s (python -m lighthouse.hooks.agents)" % (agent, sys.executable)
+    print("client: %s" % client)
     if args.timeout is not None and args.escalation_deadline is None:
         covers = "--timeout %g" % args.timeout
     else:
         covers = "escalation deadline %g s, %s" % (deadline or ESCALATION_DEADLINE, source)
-    print("it waits up to %g s for a decision the server is still making (%s); Claude Code timeout %d s"
-          % (wait, covers, timeout))
+    print("it waits up to %g s for a decision the server is still making (%s); %s timeout %d s"
+          % (wait, covers, AGENT_NAMES[agent], timeout))
     return EXIT_OK
+
+
+AGENT_NAMES = {"claude-code": "Claude Code", "gemini": "Gemini CLI", "cursor": "Cursor", "codex": "Codex"}
 
 
 def cmd_serve(args):
@@ -624,16 +648,25 @@ def build_parser():
     p.add_argument("--no-packs", action="store_true", help="test the files without the shipped packs")
     p.set_defaults(func=cmd_rules_test)
 
-    hook = sub.add_parser("hook", help="agent hooks: Claude Code PreToolUse hook, install it")
+    hook = sub.add_parser("hook", help="agent hooks: Claude Code (native or Python), Gemini CLI, Cursor, Codex; "
+                                       "install them")
     hsub = hook.add_subparsers(dest="hook_cmd", metavar="ACTION")
     # Listed for --help only: main() hands `hook claude-code` to the hook before argparse.
     hsub.add_parser("claude-code", add_help=False,
                     help="the PreToolUse hook: event JSON on stdin, decision JSON on stdout (--help for options)")
-    for action, text in (("install", "add the hook to .claude/settings.local.json (merging; idempotent)"),
-                         ("uninstall", "remove the hook from .claude/settings.local.json")):
+    for agent, text in (("gemini", "the Gemini CLI BeforeTool hook"),
+                        ("cursor", "the Cursor beforeShellExecution/beforeMCPExecution/beforeReadFile hook"),
+                        ("codex", "the Codex CLI PreToolUse hook")):
+        hsub.add_parser(agent, add_help=False, help=text + ": event JSON on stdin, answer on stdout (--help)")
+    for action, text in (("install", "add the hook to the agent's settings (merging; idempotent)"),
+                         ("uninstall", "remove the hook from the agent's settings")):
         p = hsub.add_parser(action, help=text)
+        p.add_argument("--agent", choices=("claude-code", "gemini", "cursor", "codex"), default="claude-code",
+                       help="whose settings: claude-code (.claude/settings.local.json), gemini "
+                            "(.gemini/settings.json), cursor (.cursor/hooks.json), codex (.codex/hooks.json); "
+                            "with --user, the same under ~ (default: claude-code)")
         p.add_argument("--project", metavar="DIR",
-                       help="the project whose .claude/settings.local.json to change (default: .)")
+                       help="the project whose settings to change (default: .)")
         where = p.add_mutually_exclusive_group()
         where.add_argument("--user", action="store_true", help="change ~/.claude/settings.json instead")
         where.add_argument("--shared", action="store_true",
@@ -647,8 +680,11 @@ def build_parser():
             p.add_argument("--socket", metavar="PATH", help="the server's local socket, written into the hook command")
             p.add_argument("--server", metavar="HOST:PORT",
                            help="the server's gRPC address, written into the hook command")
-            p.add_argument("--command", help="the hook command to write (default: this Python with "
-                                             "-m lighthouse.hooks.claude_code)")
+            p.add_argument("--command", help="the hook command to write (default: the native hook client "
+                                             "when it was built, else this Python with -m "
+                                             "lighthouse.hooks.claude_code; other agents: -m lighthouse.hooks.agents)")
+            p.add_argument("--python-hook", action="store_true",
+                           help="write the Python hook even when the native hook client was built")
             p.add_argument("--escalation-deadline", type=float, metavar="SECONDS",
                            help="the server's --escalation-deadline, which the hook waits for when the server "
                                 "escalates a call (its --wait is 2 s more) and the Claude Code timeout covers "
@@ -884,6 +920,9 @@ def main(argv=None):
     if argv[:1] == ["bench"]:
         # The load generator's own parser takes every option (`lighthouse bench --help`).
         return cmd_bench(argv[1:])
+    if argv[:1] == ["hook"] and argv[1:2] and argv[1] in ("gemini", "cursor", "codex"):
+        from .hooks.agents import main as agent_hook_main
+        return agent_hook_main(argv[1], argv[2:])
     from .rules.loader import RuleError
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -151,6 +151,8 @@ def test_info_names_the_socket_in_use_and_whether_a_server_answers(sockdir):
     assert run("info", "--socket-path", env=env).stdout == path + "\n"
     info = json.loads(run("info", "--json", env=env).stdout)
     assert info["socket"] == path and info["socket_answers"] is False
+    from lighthouse.hooks.install import native_hook_path
+    assert info["native_hook"] == native_hook_path()
     assert "socket: %s (no server answers: " % path in run("info", env=env).stdout
     with ServerThread(ServerConfig(port=0, metrics_port=0, socket=path)):
         assert "socket: %s (a server answers)" % path in run("info", env=env).stdout

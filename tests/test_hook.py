@@ -19,8 +19,8 @@ import pytest
 
 from lighthouse import Validator, cli
 from lighthouse.hooks import claude_code
-from lighthouse.hooks.install import (HOOK_TIMEOUT, InstallError, hook_command, hook_timing, install, settings_path,
-                                      uninstall)
+from lighthouse.hooks.install import (HOOK_TIMEOUT, InstallError, hook_command, hook_timing, install,
+                                      native_hook_path, settings_path, uninstall)
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
 from lighthouse.server.local import validator_decide
@@ -34,6 +34,11 @@ HOME = "/home/dev"      # the corpus's agent: its labels assume `~` is /home/dev
 MODULE = [sys.executable, "-P", "-m", "lighthouse.hooks.claude_code"]
 SCRIPT = [sys.executable, "-P", "-c", "import re, sys\nfrom lighthouse.cli import main\nsys.exit(main())",
           "hook", "claude-code"]        # what pip's console script does
+
+
+def cli_command(**kw):
+    """The command `lighthouse hook install` writes: the native client when it was built."""
+    return hook_command(native=native_hook_path(), **kw)
 
 
 def event(call, **extra):
@@ -357,7 +362,7 @@ def test_the_installed_hook_gets_the_policy_tiers_decision(policy_server, env, t
     assert cli.main(["hook", "install", "--project", str(tmp_path), "--socket", policy_server.socket]) == 0
     handler = json.loads(open(path).read())["hooks"]["PreToolUse"][0]["hooks"][0]
     assert handler["timeout"] == 25 + 2 + 10
-    assert handler["command"] == hook_command(socket=policy_server.socket, wait=27)
+    assert handler["command"] == cli_command(socket=policy_server.socket, wait=27)
     env.pop("LIGHTHOUSE_SOCKET")
     proc = subprocess.run(handler["command"], shell=True, input=event(FROB), capture_output=True, env=env,
                           timeout=90)
@@ -687,13 +692,15 @@ def test_cli_install_project_and_user(tmp_path, monkeypatch, capsys):
     assert not (proj / ".claude" / "settings.json").exists()
     data = json.loads((proj / ".claude" / "settings.local.json").read_text())
     cmd = data["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
-    assert cmd == hook_command(socket="/tmp/x.sock", wait=32)
-    assert cmd.startswith("sh -c ") and "-P -m lighthouse.hooks.claude_code" in cmd and sys.executable in cmd
+    assert cmd == cli_command(socket="/tmp/x.sock", wait=32)
+    assert cmd.startswith("sh -c ") and sys.executable in cmd
+    assert ("lighthouse/hooks/native/lighthouse-hook --python" if native_hook_path()
+            else "-P -m lighthouse.hooks.claude_code") in cmd
     assert cli.main(["hook", "install", "--project", str(proj), "--socket", "/tmp/x.sock"]) == 0
     assert "unchanged" in capsys.readouterr().out
     assert cli.main(["hook", "install", "--project", str(proj), "--shared", "--defer"]) == 0
     shared = json.loads((proj / ".claude" / "settings.json").read_text())
-    assert shared["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == hook_command(defer=True, wait=32)
+    assert shared["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == cli_command(defer=True, wait=32)
     assert cli.main(["hook", "install", "--user"]) == 0
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
     (proj / ".claude" / "settings.local.json").write_text("{oops")
@@ -739,14 +746,14 @@ def test_cli_install_writes_the_timeout_and_the_wait(tmp_path, monkeypatch, caps
         return json.loads(path.read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
 
     assert cli.main(["hook", "install", "--project", str(proj)]) == 0
-    assert (handler()["timeout"], handler()["command"]) == (42, hook_command(wait=32))
+    assert (handler()["timeout"], handler()["command"]) == (42, cli_command(wait=32))
     assert "waits up to 32 s for a decision the server is still making (escalation deadline 30 s, " \
            "lighthouse serve's default (no policy published beside" in capsys.readouterr().out
     assert cli.main(["hook", "install", "--project", str(proj), "--escalation-deadline", "90"]) == 0
-    assert (handler()["timeout"], handler()["command"]) == (102, hook_command(wait=92))
+    assert (handler()["timeout"], handler()["command"]) == (102, cli_command(wait=92))
     assert "updated" in capsys.readouterr().out
     assert cli.main(["hook", "install", "--project", str(proj), "--timeout", "20"]) == 0
-    assert (handler()["timeout"], handler()["command"]) == (20, hook_command(wait=10))
+    assert (handler()["timeout"], handler()["command"]) == (20, cli_command(wait=10))
     assert "waits up to 10 s for a decision the server is still making (--timeout 20); Claude Code timeout 20 s" \
         in capsys.readouterr().out
     before = path.read_text()

@@ -43,10 +43,10 @@ import os
 import sys
 import time
 
-from ..localsock import (ANSWER_GRACE, VERDICTS, Undecided, Unavailable, ask, loopback_target, positive_seconds,
-                         read_policy, resolve_socket_path, undecided_error)
+from ..localsock import (ANSWER_GRACE, VERDICTS, Undecided, Unavailable, ask, loopback_target,
+                         positive_seconds, read_policy, resolve_socket_path, undecided_error)
 
-__all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT"]
+__all__ = ["main", "run", "decision_output", "DEADLINE", "WAIT", "MAX_WAIT", "MAX_EVENT"]
 
 DEADLINE = 1.5      # seconds for the server to answer, or to say it is deciding
 # Seconds the hook waits in all for a call the server is deciding: the server's default
@@ -59,6 +59,11 @@ TOKEN_ENV = "LIGHTHOUSE_TOKEN"
 TLS_ENV = {"tls_ca": "LIGHTHOUSE_TLS_CA", "tls_cert": "LIGHTHOUSE_TLS_CERT", "tls_key": "LIGHTHOUSE_TLS_KEY"}
 AGENT_ID = "claude-code"
 MAX_REASON = 2000
+#: The largest hook event read (bytes): a bound on the hook's memory, 16 times the
+#: server's default longest request (a server configured to take larger ones refuses
+#: what is past its own limit, as before); a larger event is denied unread, by this hook
+#: and by the native one (lighthouse/hooks/native/lighthouse-hook.c) alike.
+MAX_EVENT = 64 * 1024 * 1024
 
 USAGE = """\
 usage: lighthouse hook claude-code [--socket PATH] [--server HOST:PORT] [--timeout SECONDS]
@@ -86,6 +91,9 @@ Claude Code PreToolUse hook: reads the event JSON on stdin, prints the decision 
                       loopback address: anything else is a misconfiguration, denied and named
   --defer             when Lighthouse allows, print no decision: Claude Code's own permission
                       rules and prompt apply (an "allow" from a hook skips its prompt)
+
+The native client lighthouse/hooks/native/lighthouse-hook takes the same options, plus
+--python PATH (the interpreter that runs this hook when the native client hands over).
 """
 
 
@@ -178,6 +186,8 @@ def _with_rule(reason, rule_id):
 
 def _read_call(raw, agent_id):
     """The hook event -> (call for the server, None), or (None, problem)."""
+    if len(raw) > MAX_EVENT:
+        return None, "hook input exceeds %d bytes" % MAX_EVENT
     try:
         payload = json.loads(raw)
     except RecursionError:
@@ -433,7 +443,7 @@ def main(argv=None):
         sys.stdout.write(USAGE)
         return 0
     try:
-        out = run(sys.stdin.buffer.read(), argv)
+        out = run(sys.stdin.buffer.read(MAX_EVENT + 1), argv)
     except Exception as e:          # a bug must not become an allow, nor a hook error
         out = decision_output("ask", "lighthouse hook failed (%s: %s); a person must decide"
                               % (type(e).__name__, e))

@@ -23,6 +23,12 @@ answers (:func:`hook_timing`). The deadline is the one given, else the one the s
 publishes beside its socket, else ``lighthouse serve``'s default (30 s): 32 s of wait and
 a 42 s timeout.
 
+The command runs the native hook client (lighthouse/hooks/native/lighthouse-hook, built
+by ``make install``: same protocol and answers, without a Python start-up per call) when
+it was built, else the Python hook; the native client hands what it does not decide itself
+(no server answering, unreadable input) to the same Python hook, so the command names the
+interpreter either way (:func:`hook_command`).
+
 Installing merges into what is there (other settings, other events, other PreToolUse
 hooks stay as they are), is idempotent (an existing Lighthouse hook is updated in place,
 never duplicated), writes atomically, and refuses a file that is not valid JSON rather
@@ -41,7 +47,8 @@ import tempfile
 from ..localsock import ANSWER_GRACE, Unavailable, positive_seconds, read_policy, resolve_socket_path
 from .claude_code import MAX_WAIT
 
-__all__ = ["InstallError", "settings_path", "hook_command", "hook_timing", "published_deadline", "install",
+__all__ = ["InstallError", "settings_path", "agent_settings_path", "hook_command", "native_hook_path", "NATIVE_HOOK",
+           "SPECS", "hook_timing", "published_deadline", "install",
            "uninstall", "ESCALATION_DEADLINE", "HOOK_MARGIN", "HOOK_TIMEOUT"]
 
 #: ``lighthouse serve``'s default --escalation-deadline, in seconds.
@@ -99,7 +106,19 @@ def published_deadline(socket=None, environ=None):
     if "escalation_deadline" not in policy:
         return None, "the server at %s does not escalate" % path
     return policy["escalation_deadline"], "published beside %s" % path
-_MARKERS = ("lighthouse hook claude-code", "lighthouse.hooks.claude_code")
+
+
+#: Where the build puts the native hook client (setup.py's build_ext).
+NATIVE_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "lighthouse-hook")
+
+_MARKERS = ("lighthouse hook claude-code", "lighthouse.hooks.claude_code", "lighthouse/hooks/native/lighthouse-hook",
+            "lighthouse.hooks.agents")
+
+
+def native_hook_path():
+    """The native hook client's executable, or None when it was not built
+    (LIGHTHOUSE_NO_NATIVE_HOOK=1, or a build without a C compiler)."""
+    return NATIVE_HOOK if os.path.isfile(NATIVE_HOOK) and os.access(NATIVE_HOOK, os.X_OK) else None
 
 
 def settings_path(project=None, user=False, shared=False):
@@ -123,16 +142,36 @@ _WRAPPER = ('py=$1; shift; '
             'exit 2; fi')
 
 
-def hook_command(socket=None, server=None, python=None, defer=False, wait=None):
+# The same for any program (the native client, which runs the Python hook itself when it
+# must and answers deny when that interpreter is gone; the other agents' hook): exit 2 is
+# "block this call" for Gemini CLI, Cursor and Codex as well.
+_RUN_WRAPPER = ('h=$1; shift; '
+                'if [ ! -x "$h" ]; then echo "lighthouse hook: $h is missing; reinstall the hook '
+                '(lighthouse hook install) or remove it from the agent\'s settings" >&2; exit 2; fi; '
+                '"$h" "$@"; rc=$?; '
+                'if [ $rc -ne 0 ]; then echo "lighthouse hook failed (exit $rc); the tool call is blocked" >&2; '
+                'exit 2; fi')
+
+
+def hook_command(socket=None, server=None, python=None, defer=False, wait=None, native=None, agent="claude-code"):
     """The command Claude Code runs: ``sh -c`` with a wrapper that runs this interpreter
     (an absolute path, so it does not depend on Claude Code's PATH) with ``-P -m
     lighthouse.hooks.claude_code`` (and ``--wait``, when given: see :func:`hook_timing`),
-    and exits 2 (block) when it cannot.
+    and exits 2 (block) when it cannot. With ``native`` (the path of the native hook
+    client, :func:`native_hook_path`), the wrapper runs that instead, with ``--python``
+    naming the interpreter it hands over to. For another ``agent`` (:data:`SPECS`) the
+    wrapper runs ``-P -m lighthouse.hooks.agents AGENT`` (no native client).
 
     ``-P`` matters: Claude Code runs hooks in the project directory, and ``-m`` would put
     it first on sys.path, so a ``json.py`` or ``socket.py`` the agent wrote there would run
     inside the hook and could answer allow to everything."""
-    parts = ["sh", "-c", _WRAPPER, "lighthouse-hook", python or sys.executable]
+    python = python or sys.executable
+    if agent != "claude-code":
+        parts = ["sh", "-c", _RUN_WRAPPER, "lighthouse-hook", python, "-P", "-m", "lighthouse.hooks.agents", agent]
+    elif native:
+        parts = ["sh", "-c", _RUN_WRAPPER, "lighthouse-hook", native, "--python", python]
+    else:
+        parts = ["sh", "-c", _WRAPPER, "lighthouse-hook", python]
     if socket:
         parts += ["--socket", os.path.abspath(socket)]
     if server:
@@ -173,16 +212,6 @@ def _load(path):
     return data
 
 
-def _pre_tool_use(data, path):
-    hooks = data.setdefault("hooks", {})
-    if not isinstance(hooks, dict):
-        raise InstallError("%s: \"hooks\" must be an object; nothing was changed" % path)
-    groups = hooks.setdefault("PreToolUse", [])
-    if not isinstance(groups, list):
-        raise InstallError("%s: \"hooks.PreToolUse\" must be a list; nothing was changed" % path)
-    return hooks, groups
-
-
 def _write(path, data):
     """Write JSON atomically: a temporary file in the same directory, fsynced, renamed over
     the original (whose mode is kept). A symlinked settings file is written through."""
@@ -215,56 +244,135 @@ def _write(path, data):
         raise
 
 
-def install(path, command, timeout=None):
-    """Add (or update) the Lighthouse PreToolUse hook in the settings file at ``path``,
-    with ``timeout`` seconds (default :data:`HOOK_TIMEOUT`, for the default deadline).
-    Returns "installed", "updated" or "unchanged"."""
+class _Spec:
+    """Where and how an agent keeps its hooks: the settings files, the events the hook
+    handles, whether an event holds matcher groups (``{"matcher", "hooks": [...]}``) or
+    handlers directly, the handler, and keys the file must have at its top."""
+
+    def __init__(self, home_dir, project_file, events, group, handler, top=None):
+        self.home_dir, self.project_file, self.events = home_dir, project_file, events
+        self.group, self.handler, self.top = group, handler, top or {}
+
+
+#: The agents' hook configurations, as their documentation gives them (README, "Other agents").
+SPECS = {
+    # Claude Code: timeout in seconds.
+    "claude-code": _Spec(".claude", "settings.local.json", ("PreToolUse",), {"matcher": "*"},
+                         lambda cmd, t: {"type": "command", "command": cmd, "timeout": t}),
+    # Gemini CLI: the matcher is a regular expression; the timeout is in milliseconds.
+    "gemini": _Spec(".gemini", "settings.json", ("BeforeTool",), {"matcher": ".*"},
+                    lambda cmd, t: {"type": "command", "command": cmd, "name": "lighthouse", "timeout": t * 1000}),
+    # Codex CLI: a group without a matcher runs for every tool; timeout in seconds.
+    "codex": _Spec(".codex", "hooks.json", ("PreToolUse",), {},
+                   lambda cmd, t: {"type": "command", "command": cmd, "timeout": t}),
+    # Cursor: handlers straight under each event; failClosed blocks the action when the
+    # hook crashes, times out or answers nothing readable; timeout in seconds.
+    "cursor": _Spec(".cursor", "hooks.json", ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile"), None,
+                    lambda cmd, t: {"command": cmd, "timeout": t, "failClosed": True}, top={"version": 1}),
+}
+
+
+def agent_settings_path(agent, project=None, user=False, shared=False):
+    """The file ``hook install --agent`` changes: the user's (``~/.gemini/settings.json``,
+    ``~/.cursor/hooks.json``, ``~/.codex/hooks.json``) or the project's
+    (``.gemini/settings.json``, ``.cursor/hooks.json``, ``.codex/hooks.json``; these agents
+    have one project file, committed with the project). Claude Code: :func:`settings_path`."""
+    if agent == "claude-code":
+        return settings_path(project, user, shared)
+    spec = SPECS[agent]
+    if user:
+        return os.path.join(os.path.expanduser("~"), spec.home_dir, spec.project_file)
+    return os.path.join(os.path.abspath(project or "."), spec.home_dir, spec.project_file)
+
+
+def _entries(data, path, spec):
+    for key, value in spec.top.items():
+        if data.setdefault(key, value) != value:
+            raise InstallError("%s: %r must be %r; nothing was changed" % (path, key, value))
+    hooks = data.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise InstallError("%s: \"hooks\" must be an object; nothing was changed" % path)
+    for event in spec.events:
+        if not isinstance(hooks.setdefault(event, []), list):
+            raise InstallError("%s: \"hooks.%s\" must be a list; nothing was changed" % (path, event))
+    return hooks
+
+
+def _ours(entries, spec):
+    """[(the list holding it, handler)] for each Lighthouse handler of one event."""
+    if spec.group is None:
+        return [(entries, h) for h in entries if _is_ours(h)]
+    return [(g["hooks"], h) for g in entries if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+            for h in g["hooks"] if _is_ours(h)]
+
+
+def _drop_emptied(entries, spec, emptied):
+    if spec.group is not None:
+        entries[:] = [g for g in entries if not (isinstance(g, dict) and any(g.get("hooks") is e for e in emptied))]
+
+
+def install(path, command, timeout=None, agent="claude-code"):
+    """Add (or update) the Lighthouse hook of ``agent`` (:data:`SPECS`) in the settings
+    file at ``path``, with ``timeout`` seconds (default :data:`HOOK_TIMEOUT`, for the
+    default deadline). Returns "installed", "updated" or "unchanged"."""
+    spec = SPECS[agent]
     timeout = HOOK_TIMEOUT if timeout is None else timeout
     data = _load(path)
-    _, groups = _pre_tool_use(data, path)
-    ours = [(g, h) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
-            for h in g["hooks"] if _is_ours(h)]
-    wanted = {"type": "command", "command": command, "timeout": timeout}
-    if not ours:
-        groups.append({"matcher": "*", "hooks": [wanted]})
-        status = "installed"
-    else:
-        first_group, first = ours[0]
-        status = "unchanged" if len(ours) == 1 and all(first.get(k) == v for k, v in wanted.items()) \
-            else "updated"
+    hooks = _entries(data, path, spec)
+    wanted = spec.handler(command, timeout)
+    statuses = set()
+    for event in spec.events:
+        entries = hooks[event]
+        ours = _ours(entries, spec)
+        if not ours:
+            entries.append(dict(wanted) if spec.group is None else dict(spec.group, hooks=[dict(wanted)]))
+            statuses.add("installed")
+            continue
+        holder, first = ours[0]
+        statuses.add("unchanged" if len(ours) == 1 and all(first.get(k) == v for k, v in wanted.items())
+                     else "updated")
         first.update(wanted)
         emptied = []
-        for group, handler in ours[1:]:       # duplicates from hand edits or older installs
-            group["hooks"].remove(handler)
-            if not group["hooks"] and group is not first_group:
-                emptied.append(group)
-        groups[:] = [g for g in groups if not any(g is e for e in emptied)]
+        for held, handler in ours[1:]:       # duplicates from hand edits or older installs
+            held.remove(handler)
+            if not held and held is not holder:
+                emptied.append(held)
+        _drop_emptied(entries, spec, emptied)
+    status = statuses.pop() if len(statuses) == 1 else "updated"
     if status != "unchanged":
         _write(path, data)
     return status
 
 
-def uninstall(path):
-    """Remove the Lighthouse hook from the settings file; returns "removed" or "absent"."""
+def uninstall(path, agent="claude-code"):
+    """Remove the Lighthouse hook of ``agent`` from the settings file; returns "removed"
+    or "absent"."""
     if not os.path.exists(path):
         return "absent"
+    spec = SPECS[agent]
     data = _load(path)
-    hooks, groups = _pre_tool_use(data, path)
-    emptied = []
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return "absent"
     found = False
-    for g in groups:
-        if isinstance(g, dict) and isinstance(g.get("hooks"), list):
-            kept = [h for h in g["hooks"] if not _is_ours(h)]
-            if len(kept) != len(g["hooks"]):
-                found = True
-                g["hooks"] = kept
-                if not kept:
-                    emptied.append(g)
+    for event in spec.events:
+        entries = hooks.get(event)
+        if not isinstance(entries, list):
+            continue
+        ours = _ours(entries, spec)
+        if not ours:
+            continue
+        found = True
+        emptied = []
+        for held, handler in ours:
+            held.remove(handler)
+            if not held:
+                emptied.append(held)
+        _drop_emptied(entries, spec, emptied)
+        if not entries:
+            del hooks[event]
     if not found:
         return "absent"
-    groups[:] = [g for g in groups if not any(g is e for e in emptied)]
-    if not groups:
-        del hooks["PreToolUse"]
     if not hooks:
         del data["hooks"]
     _write(path, data)
