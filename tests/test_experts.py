@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -862,3 +863,49 @@ def test_an_in_process_expert_failing_as_disconnected_is_not_asked_again():
     with pytest.raises(TierUndecided):
         decide(tier, esc(deadline=20))
     assert flaky.calls == 1 and time.monotonic() - t0 < 10
+
+
+def test_workers_serve_no_expert_hub_and_refuse_an_explicit_one(tmp_path):
+    """`lighthouse serve --workers 2`: the workers share the port, so an expert's stream
+    would reach one of them only. The automatic ExpertHub is off (an expert connecting
+    gets UNIMPLEMENTED, a miss gets the policy tier's answer, without waiting for
+    experts); --experts-hub and LLM experts are refused before anything starts, naming
+    why."""
+    import subprocess
+    import sys
+
+    from serverkit import ROOT, ServerProcess
+    for extra, what in ((("--experts-hub",), "--experts-hub cannot be served with --workers 2"),
+                        (("--llm-api", "openai", "--llm-url", "http://127.0.0.1:9/v1", "--llm-model", "m"),
+                         "LLM experts (--experts, --llm-*) cannot run with --workers 2")):
+        r = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--workers", "2", "--port",
+                            str(free_port()), "--metrics-port", "0", "--no-socket", *extra], cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "LIGHTHOUSE_LLM_API_KEY": "k"})
+        assert r.returncode == 2, (r.returncode, r.stderr)
+        assert what in r.stderr and "run experts with one server process (--workers 1)" in r.stderr, r.stderr
+
+    with ServerProcess("--workers", "2", "--escalation-deadline", "20") as srv:
+        srv.wait_ready(text="2 workers serving")
+        assert "ExpertHub" not in srv.log()
+
+        async def connect():
+            # Several streams: whichever worker each lands on, none serves ExpertHub.
+            for i in range(4):
+                raw = RawExpert(srv.address)
+                try:
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await raw.send(hello=epb.ExpertHello(expert_id="w%d" % i, max_concurrent=1))
+                        await raw.next("welcome")
+                    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                finally:
+                    await raw.close()
+
+        run_async(connect(), timeout=60)
+        with grpc.insecure_channel(srv.address) as ch:
+            stub = validation_pb2_grpc.ValidatorStub(ch)
+            t0 = time.monotonic()
+            for i in range(6):
+                d = stub.Validate(tool_call("Bash", MISS + " %d" % i), timeout=30)
+                assert d.tier in (pb.TIER_POLICY, pb.TIER_FALLBACK) and d.verdict != pb.VERDICT_ALLOW, d
+            assert time.monotonic() - t0 < 15      # none waited for an expert until the 20 s deadline
