@@ -15,13 +15,13 @@ import pytest
 
 from conftest import ROOT
 from opakit import FakeOpa
-from lighthouse import Validator
+from lighthouse import Validator, _fast
 from lighthouse.escalation import CLOSED, EscalationPipeline, Stage
 from lighthouse.cli import main
 from lighthouse.policy import (OpaClient, OpaError, OpaTimeout, Policy, PolicyBusy, PolicyCompileError,
                                PolicyEvalError, PolicyResultError, PolicyRunner, PolicyTimeout, build_input,
                                parse_result)
-from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW, input_json
+from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW, RuleFacts, input_json
 from lighthouse.policy.runner import _answer
 from lighthouse.policy.tier import PolicyTier
 
@@ -238,6 +238,28 @@ def test_policy_eval_command_shows_input_and_result(tmp_path, capsys):
     doc.write_text(json.dumps(out["input"]))
     assert main(["policy", "eval", "--input", str(doc)]) == 0
     assert json.loads(capsys.readouterr().out)["result"] == out["result"]
+
+
+def test_rule_facts_ask_the_compiled_engine_which_rules_may_match_a_program_and_get_the_pure_ones():
+    """RuleFacts takes a program's candidate rules from the compiled engine's index (when
+    built) and tests them with the pure rules: the same rules, in the same order, as the
+    pure engine's own index, for known programs, globbed ones and unseen ones."""
+    rules = Validator(raw=True).policy
+    facts = RuleFacts(rules)
+    assert (facts._candidates is not None) == _fast.COMPILED
+    programs = {json.loads(line)["input"].get("command", "x").split(" ")[0]
+                for line in (ROOT / "tests" / "data" / "policy_sample.jsonl").read_text().splitlines() if line}
+    programs |= {"git", "rm", "python3.11", "python3", "pip3", "node", "bash", "sh", "sudo", "kubectl", "",
+                 "zz-unseen-%d" % time.monotonic_ns(), "*", "[a]"}
+    for prog in sorted(programs):
+        got = facts.rules_for_program(prog)
+        assert [r.order for r in got] == [r.order for r in facts.engine.rules_for_program(prog)], prog
+        assert all(r in facts.engine.rules for r in got)
+    doc = build_input("Bash", {"command": "sudo rm -rf /usr/lib; python3.11 -c 1"}, cwd=WS, facts=facts)
+    fired = [r["id"] for c in doc["commands"] for r in c["rules"]]
+    facts._candidates = None                     # the pure engine's index alone
+    again = build_input("Bash", {"command": "sudo rm -rf /usr/lib; python3.11 -c 1"}, cwd=WS, facts=facts)
+    assert fired and fired == [r["id"] for c in again["commands"] for r in c["rules"]]
 
 
 # ------------------------------------------------------------------ worker processes
