@@ -21,19 +21,21 @@ import grpc
 import pytest
 
 from lighthouse.escalation import EscalationPipeline, Escalation, Stage, TierAnswer, TierUndecided
+from lighthouse.escalation.tiers import check_answer
 from lighthouse.experts import ExpertAnswer, ExpertError
 from lighthouse.experts.agent import ExpertAgent, ExpertRefused, answer_message, to_request
 from lighthouse.experts.history import SessionHistory, summarize
 from lighthouse.experts.hub import ExpertRegistry, escalation_message, peer_is_local
 from lighthouse.experts.sim import Latency, SimulatedExpert
 from lighthouse.experts.tier import ExpertTier
+from lighthouse.policy.input import RuleFacts, build_input
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.auth import TokenStore, add_token
 from lighthouse.v1 import experts_pb2 as epb
 from lighthouse.v1 import validation_pb2 as pb
 from lighthouse.v1 import validation_pb2_grpc
 
-from serverkit import ServerThread, free_port, run_async, sample, scrape, tool_call
+from serverkit import WS, ServerThread, free_port, run_async, sample, scrape, tool_call
 
 MISS = "zzfrobnicate --now"          # no rule of the shipped packs knows this program
 ASK_RULE = '[[rule]]\nid = "test.askme"\nverdict = "ask"\nreason = "a person or an expert decides"\nprogram = "askme"\n'
@@ -750,6 +752,26 @@ def test_with_the_policy_tier_experts_get_its_category_and_quorum(tmp_path, loop
         assert req.category == req.policy["category"] and req.category
         assert req.quorum == max(1, req.policy["quorum"])
         assert req.analysis["escalation"]["reason"] == "miss"
+        # The policy tier's own document, not a second one built by the expert tier.
+        assert req.analysis == build_input("Bash", {"command": MISS}, cwd=WS, session_id="s", reason=req.rule_reason,
+                                           facts=RuleFacts(server.server.validator.policy))
+
+
+def test_the_expert_tier_sends_the_policy_tiers_document_and_builds_one_without_it():
+    seen = SimulatedExpert("doc", "deny", "0")
+    tier = tier_of(seen)
+    doc = {"version": 1, "commands": [], "rules": [{"id": "r.deny", "verdict": "deny", "reason": "no"}],
+           "analysis": {"complete": True, "error": "", "limits": []}}
+    handed = TierAnswer("ask", "policy hands on", "policy:p", escalate=True, category="c", quorum=1, analysis=doc)
+    out = decide(tier, esc([handed]))
+    assert seen.seen[-1].analysis is doc
+    assert out.verdict == "deny"
+    decide(tier, esc([policy("c")]))                    # no document handed on: the tier builds it
+    assert seen.seen[-1].analysis["commands"][0]["program"] == "zzfrobnicate"
+    assert check_answer(TierAnswer("ask", "x", analysis=["not", "a", "document"])) == (
+        None, "answered an analysis that is not a document (list)")
+    kept, problem = check_answer(TierAnswer("ask", "x" * 5000, analysis=doc))
+    assert problem is None and kept.analysis is doc and len(kept.reason) == 1024
 
 
 def test_tokens_add_expert_from_the_command_line(tmp_path):
@@ -892,12 +914,13 @@ def test_workers_serve_no_expert_hub_and_refuse_an_explicit_one(tmp_path):
         async def connect():
             # Several streams: whichever worker each lands on, none serves ExpertHub.
             for i in range(4):
+                # Nothing is sent: a write can race the status and fail on its own (INTERNAL).
                 raw = RawExpert(srv.address)
                 try:
                     with pytest.raises(grpc.aio.AioRpcError) as refused:
-                        await raw.send(hello=epb.ExpertHello(expert_id="w%d" % i, max_concurrent=1))
                         await raw.next("welcome")
                     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                    assert await raw.call.code() == grpc.StatusCode.UNIMPLEMENTED
                 finally:
                     await raw.close()
 
