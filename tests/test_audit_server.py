@@ -365,9 +365,12 @@ def test_writer_death_refuses_calls(tmp_path):
 
 
 def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
-    """The real escalation pipeline and Rego policy tier (regorus worker processes)."""
+    """The real escalation pipeline and Rego policy tier (regorus worker processes). A
+    policy deadline of 10 s: on a loaded machine the first evaluation can take longer than
+    the default 50 ms, and a fail-mode answer is not cached, so the repeat would be asked
+    again instead of answered from the cache."""
     db = str(tmp_path / "audit.db")
-    with ServerThread(config(db, policy=True)) as s, grpc.insecure_channel(s.address) as ch:
+    with ServerThread(config(db, policy=True, policy_deadline=10.0)) as s, grpc.insecure_channel(s.address) as ch:
         stub = pb_grpc.ValidatorStub(ch)
         d = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-1"), timeout=30)
         again = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-2"), timeout=30)
