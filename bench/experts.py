@@ -176,6 +176,27 @@ async def load(args, address, pids=()):
     return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall)
 
 
+def _wait_connected(mport, experts, timeout=60.0):
+    """Wait until the server counts ``experts`` connected experts (on a loaded machine
+    their process takes seconds to start): escalations sent before would find too few
+    experts for a quorum and get the fail mode, which the run does not measure."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+            connected = max((float(line.split()[-1]) for line in text.splitlines()
+                             if line.startswith("lighthouse_experts_connected ")), default=0.0)
+        except OSError:
+            connected = 0.0
+        if connected >= experts:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit("only %d of %d simulated experts connected in %g s" % (connected, experts, timeout))
+        time.sleep(0.1)
+
+
 def _server_means(mport):
     """Mean times (ms) from the server's histograms: expert answer, expert tier, escalated call."""
     import urllib.request
@@ -232,7 +253,7 @@ def main(argv=None):
                                     "--id", "sim", "--count", str(args.experts), "--latency", args.latency,
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
                                    stderr=subprocess.DEVNULL)
-        time.sleep(2.0)                 # the experts connect
+        _wait_connected(mport, args.experts)
         fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall) = run_loop(
             load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
         server_means = _server_means(mport)

@@ -702,7 +702,8 @@ def build_parser():
     p.add_argument("--port", type=_port, default=50051, help="gRPC port (default 50051; 0: any free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
     p.add_argument("--metrics-port", type=_port, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
-    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT); "
+                   "experts need one: with N > 1 ExpertHub is not served and LLM experts are refused")
     p.add_argument("--tokens", metavar="FILE", help="bearer tokens file (see `lighthouse tokens add`)")
     p.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (TLS)")
     p.add_argument("--tls-key", metavar="PEM", help="server private key (TLS)")
@@ -784,7 +785,8 @@ def build_parser():
         "policy's category and quorum; no expert, no quorum or no answer by the deadline: the fail mode")
     ex.add_argument("--experts-hub", dest="experts_hub", action="store_true", default=None,
                     help="serve ExpertHub (default: on without --tokens, for experts on this machine only; "
-                         "with --tokens, on when the tokens file has a token with the expert role)")
+                         "with --tokens, on when the tokens file has a token with the expert role; never with "
+                         "--workers N > 1, which refuses --experts-hub)")
     ex.add_argument("--no-experts-hub", dest="experts_hub", action="store_false", help="do not serve ExpertHub")
     ex.add_argument("--expert-combine", choices=("strict", "majority"), default="strict",
                     help="how a quorum's verdicts combine: strict (deny > ask > allow, the default) or "

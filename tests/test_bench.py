@@ -62,6 +62,17 @@ def test_escalation_benchmark_runs_and_reports():
     assert res["stats"]["queue_peak"] == 20             # the concurrent phase had 20 in flight
 
 
+def test_slow_cpu_benchmark_runs_and_reports():
+    """bench/slow_cpu.py: both tiers decide every escalation (it stops otherwise) and the
+    CPU figures are positive (their size is measured by running it, not asserted)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "slow_cpu.py"), "--calls", "30", "--json"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    res = json.loads(out)
+    assert res["policy"]["calls"] == res["experts"]["calls"] == 30
+    assert res["policy"]["server_cpu_us"] > 0 and res["experts"]["server_cpu_us"] > 0
+    assert res["policy"]["workers_cpu_us"] >= 0
+
+
 def test_policy_benchmark_runs_and_reports():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "policy.py"), "--seconds", "0.05", "--calls", "20",
                           "--gil-range", "20000", "--json"], capture_output=True, text=True, timeout=300,

@@ -24,7 +24,8 @@ from lighthouse.escalation.cache import CachedDecision
 from lighthouse.escalation.stats import families, merge_snapshots
 from lighthouse.metrics import Stats, StatsCollector, merge_snapshots as server_merge
 from lighthouse.server.app import ServerConfig
-from lighthouse.server.core import EscalationResult
+from lighthouse.server.core import Decider, EscalationResult, Pending
+from lighthouse.v1.validation_pb2 import Decision
 
 from serverkit import WS, ServerThread, run_async
 
@@ -690,7 +691,7 @@ def _pending(tool="mcp__srv__tool", verdict="miss", v=2, rule_id="", reason="", 
     return types.SimpleNamespace(request_id="r1", agent_id="a", session_id="s", tool=tool,
                                  tool_input={"q": 1}, cwd=WS, home="", verdict=verdict, rule_id=rule_id,
                                  reason=reason, generation=generation, v=v, tier=5, reason_out=reason,
-                                 started_ns=time.perf_counter_ns())
+                                 started_ns=time.perf_counter_ns(), slow_key=None)
 
 
 def test_escalator_adapts_a_pending_to_an_escalation_result():
@@ -707,6 +708,32 @@ def test_escalator_adapts_a_pending_to_an_escalation_result():
         r = await failing(_pending(verdict="ask", rule_id="net.fetch", reason="fetches a URL"))
         assert (r.verdict, r.tier, r.rule_id) == ("ask", "fallback", "net.fetch")
         assert r.reason.startswith("fetches a URL; escalation: policy failed")
+    run(main())
+
+
+def test_the_deciders_pending_carries_the_key_the_pipeline_looked_up_and_decides_under():
+    """The Decider's slow-cache lookup computes the call's key once; the Pending carries it
+    to the pipeline, which caches and coalesces under it without computing it again."""
+    async def main():
+        policy = StubTier("policy", DENY)
+        p = EscalationPipeline([policy])
+        decider = Decider(Validator(raw=True), escalator=p.escalator(use_cache=False))
+        decider.slow_cache = p.lookup
+        call = types.SimpleNamespace(request_id="r", agent_id="a", session_id="s", tool="mcp__srv__tool",
+                                     input_json='{"q": 1}', cwd=WS, home="", fallback=0)
+        pending = decider.decide(call)
+        assert isinstance(pending, Pending)
+        hit, key = p.lookup("mcp__srv__tool", {"q": 1}, WS, "", pending.generation, agent_id="a", session_id="s")
+        assert hit is None and pending.slow_key == key and key
+        pending.slow_key = b"the key the server computed"
+        assert Decision.FromString(await decider.settle(pending)).verdict == 3
+        assert p.cache.get(b"the key the server computed", pending.generation).verdict == "deny"
+        assert p.cache.get(key, pending.generation) is None
+        again = decider.decide(call)                    # a different key: asked again, under its own
+        assert again.slow_key == key
+        await decider.settle(again)
+        assert len(policy.calls) == 2 and p.cache.get(key, pending.generation).verdict == "deny"
+        assert decider.decide(call).__class__ is bytes  # now a tier-0 hit of the slow cache
     run(main())
 
 

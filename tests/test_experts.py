@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -20,19 +21,21 @@ import grpc
 import pytest
 
 from lighthouse.escalation import EscalationPipeline, Escalation, Stage, TierAnswer, TierUndecided
+from lighthouse.escalation.tiers import check_answer
 from lighthouse.experts import ExpertAnswer, ExpertError
 from lighthouse.experts.agent import ExpertAgent, ExpertRefused, answer_message, to_request
 from lighthouse.experts.history import SessionHistory, summarize
 from lighthouse.experts.hub import ExpertRegistry, escalation_message, peer_is_local
 from lighthouse.experts.sim import Latency, SimulatedExpert
 from lighthouse.experts.tier import ExpertTier
+from lighthouse.policy.input import RuleFacts, build_input
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.auth import TokenStore, add_token
 from lighthouse.v1 import experts_pb2 as epb
 from lighthouse.v1 import validation_pb2 as pb
 from lighthouse.v1 import validation_pb2_grpc
 
-from serverkit import ServerThread, free_port, run_async, sample, scrape, tool_call
+from serverkit import WS, ServerThread, free_port, run_async, sample, scrape, tool_call
 
 MISS = "zzfrobnicate --now"          # no rule of the shipped packs knows this program
 ASK_RULE = '[[rule]]\nid = "test.askme"\nverdict = "ask"\nreason = "a person or an expert decides"\nprogram = "askme"\n'
@@ -749,6 +752,26 @@ def test_with_the_policy_tier_experts_get_its_category_and_quorum(tmp_path, loop
         assert req.category == req.policy["category"] and req.category
         assert req.quorum == max(1, req.policy["quorum"])
         assert req.analysis["escalation"]["reason"] == "miss"
+        # The policy tier's own document, not a second one built by the expert tier.
+        assert req.analysis == build_input("Bash", {"command": MISS}, cwd=WS, session_id="s", reason=req.rule_reason,
+                                           facts=RuleFacts(server.server.validator.policy))
+
+
+def test_the_expert_tier_sends_the_policy_tiers_document_and_builds_one_without_it():
+    seen = SimulatedExpert("doc", "deny", "0")
+    tier = tier_of(seen)
+    doc = {"version": 1, "commands": [], "rules": [{"id": "r.deny", "verdict": "deny", "reason": "no"}],
+           "analysis": {"complete": True, "error": "", "limits": []}}
+    handed = TierAnswer("ask", "policy hands on", "policy:p", escalate=True, category="c", quorum=1, analysis=doc)
+    out = decide(tier, esc([handed]))
+    assert seen.seen[-1].analysis is doc
+    assert out.verdict == "deny"
+    decide(tier, esc([policy("c")]))                    # no document handed on: the tier builds it
+    assert seen.seen[-1].analysis["commands"][0]["program"] == "zzfrobnicate"
+    assert check_answer(TierAnswer("ask", "x", analysis=["not", "a", "document"])) == (
+        None, "answered an analysis that is not a document (list)")
+    kept, problem = check_answer(TierAnswer("ask", "x" * 5000, analysis=doc))
+    assert problem is None and kept.analysis is doc and len(kept.reason) == 1024
 
 
 def test_tokens_add_expert_from_the_command_line(tmp_path):
@@ -862,3 +885,50 @@ def test_an_in_process_expert_failing_as_disconnected_is_not_asked_again():
     with pytest.raises(TierUndecided):
         decide(tier, esc(deadline=20))
     assert flaky.calls == 1 and time.monotonic() - t0 < 10
+
+
+def test_workers_serve_no_expert_hub_and_refuse_an_explicit_one(tmp_path):
+    """`lighthouse serve --workers 2`: the workers share the port, so an expert's stream
+    would reach one of them only. The automatic ExpertHub is off (an expert connecting
+    gets UNIMPLEMENTED, a miss gets the policy tier's answer, without waiting for
+    experts); --experts-hub and LLM experts are refused before anything starts, naming
+    why."""
+    import subprocess
+    import sys
+
+    from serverkit import ROOT, ServerProcess
+    for extra, what in ((("--experts-hub",), "--experts-hub cannot be served with --workers 2"),
+                        (("--llm-api", "openai", "--llm-url", "http://127.0.0.1:9/v1", "--llm-model", "m"),
+                         "LLM experts (--experts, --llm-*) cannot run with --workers 2")):
+        r = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--workers", "2", "--port",
+                            str(free_port()), "--metrics-port", "0", "--no-socket", *extra], cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "LIGHTHOUSE_LLM_API_KEY": "k"})
+        assert r.returncode == 2, (r.returncode, r.stderr)
+        assert what in r.stderr and "run experts with one server process (--workers 1)" in r.stderr, r.stderr
+
+    with ServerProcess("--workers", "2", "--escalation-deadline", "20") as srv:
+        srv.wait_ready(text="2 workers serving")
+        assert "ExpertHub" not in srv.log()
+
+        async def connect():
+            # Several streams: whichever worker each lands on, none serves ExpertHub.
+            for i in range(4):
+                # Nothing is sent: a write can race the status and fail on its own (INTERNAL).
+                raw = RawExpert(srv.address)
+                try:
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await raw.next("welcome")
+                    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                    assert await raw.call.code() == grpc.StatusCode.UNIMPLEMENTED
+                finally:
+                    await raw.close()
+
+        run_async(connect(), timeout=60)
+        with grpc.insecure_channel(srv.address) as ch:
+            stub = validation_pb2_grpc.ValidatorStub(ch)
+            t0 = time.monotonic()
+            for i in range(6):
+                d = stub.Validate(tool_call("Bash", MISS + " %d" % i), timeout=30)
+                assert d.tier in (pb.TIER_POLICY, pb.TIER_FALLBACK) and d.verdict != pb.VERDICT_ALLOW, d
+            assert time.monotonic() - t0 < 15      # none waited for an expert until the 20 s deadline

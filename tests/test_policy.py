@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import os
 import threading
 import time
@@ -14,13 +15,14 @@ import pytest
 
 from conftest import ROOT
 from opakit import FakeOpa
-from lighthouse import Validator
+from lighthouse import Validator, _fast
 from lighthouse.escalation import CLOSED, EscalationPipeline, Stage
 from lighthouse.cli import main
 from lighthouse.policy import (OpaClient, OpaError, OpaTimeout, Policy, PolicyBusy, PolicyCompileError,
                                PolicyEvalError, PolicyResultError, PolicyRunner, PolicyTimeout, build_input,
                                parse_result)
-from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW, input_json
+from lighthouse.policy.input import MAX_COMMANDS, TOOL_INPUT_WINDOW, RuleFacts, input_json
+from lighthouse.policy.runner import _answer
 from lighthouse.policy.tier import PolicyTier
 
 DATA = ROOT / "tests" / "data"
@@ -238,6 +240,28 @@ def test_policy_eval_command_shows_input_and_result(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["result"] == out["result"]
 
 
+def test_rule_facts_ask_the_compiled_engine_which_rules_may_match_a_program_and_get_the_pure_ones():
+    """RuleFacts takes a program's candidate rules from the compiled engine's index (when
+    built) and tests them with the pure rules: the same rules, in the same order, as the
+    pure engine's own index, for known programs, globbed ones and unseen ones."""
+    rules = Validator(raw=True).policy
+    facts = RuleFacts(rules)
+    assert (facts._candidates is not None) == _fast.COMPILED
+    programs = {json.loads(line)["input"].get("command", "x").split(" ")[0]
+                for line in (ROOT / "tests" / "data" / "policy_sample.jsonl").read_text().splitlines() if line}
+    programs |= {"git", "rm", "python3.11", "python3", "pip3", "node", "bash", "sh", "sudo", "kubectl", "",
+                 "zz-unseen-%d" % time.monotonic_ns(), "*", "[a]"}
+    for prog in sorted(programs):
+        got = facts.rules_for_program(prog)
+        assert [r.order for r in got] == [r.order for r in facts.engine.rules_for_program(prog)], prog
+        assert all(r in facts.engine.rules for r in got)
+    doc = build_input("Bash", {"command": "sudo rm -rf /usr/lib; python3.11 -c 1"}, cwd=WS, facts=facts)
+    fired = [r["id"] for c in doc["commands"] for r in c["rules"]]
+    facts._candidates = None                     # the pure engine's index alone
+    again = build_input("Bash", {"command": "sudo rm -rf /usr/lib; python3.11 -c 1"}, cwd=WS, facts=facts)
+    assert fired and fired == [r["id"] for c in again["commands"] for r in c["rules"]]
+
+
 # ------------------------------------------------------------------ worker processes
 
 SLOW = ('package slow\nimport rego.v1\n'
@@ -323,6 +347,39 @@ def test_runner_sends_a_large_document_without_blocking_the_loop():
             assert loop_ticks > 4
 
     asyncio.run(asyncio.wait_for(run(), 120))
+
+
+ECHO = ('package echo\nimport rego.v1\n'
+        'decision := {"verdict": "deny", "reason": concat("", input.tool_input.padding), '
+        '"extra": input.tool_input.padding}\n')
+
+
+def test_runner_reads_an_answer_larger_than_one_read_of_the_pipe(tmp_path):
+    """An answer frame of ~2 MiB (a policy echoing its input) comes over in many reads of
+    the pipe and is read whole: the reason is the policy's, cut to the kept length."""
+    (tmp_path / "echo.rego").write_text(ECHO)
+    echo = Policy([tmp_path], default=False, entrypoint="data.echo.decision")
+    padding = ["%06d" % i + "y" * 4090 for i in range(256)]
+
+    async def run():
+        async with PolicyRunner(echo, processes=1) as runner:
+            results = await asyncio.gather(*(runner.evaluate({"tool_input": {"padding": padding[n:]}})
+                                             for n in range(3)))
+            for n, r in enumerate(results):
+                assert r.verdict == "deny" and r.reason == "".join(padding[n:])[:len(r.reason)]
+                assert r.raw["extra"] == padding[n:]
+
+    asyncio.run(asyncio.wait_for(run(), 120))
+
+
+@pytest.mark.parametrize("frame", [b"", b"garbage", marshal.dumps(["not", "a", "tuple"]), marshal.dumps((0, 1)),
+                                   marshal.dumps((1,)), marshal.dumps((1, 5)), marshal.dumps((2, "x", 0)),
+                                   marshal.dumps((0, {"verdict": "allow"}, 1))[:-3]])
+def test_a_worker_frame_that_is_not_an_answer_is_a_failure_never_an_allow(frame):
+    ok, message = _answer(frame)
+    assert ok == 1 and message == "a policy worker answered a frame that is not an answer"
+    assert _answer(marshal.dumps((0, {"verdict": "allow"}, 7))) == (0, {"verdict": "allow"}, 7)
+    assert _answer(marshal.dumps((1, "policy evaluation failed: x"))) == (1, "policy evaluation failed: x")
 
 
 def test_runner_workers_run_below_the_servers_priority():

@@ -73,15 +73,17 @@ class Outcome:
 class _Evaluation:
     """One evaluation in flight, shared by the calls that coalesce on it."""
 
-    __slots__ = ("task", "waiters", "current", "escalation_id", "tier_ns", "agent_id")
+    __slots__ = ("task", "waiters", "futures", "current", "escalation_id", "tier_ns", "agent_id", "ended")
 
     def __init__(self, escalation_id):
         self.task = None
         self.waiters = 0
+        self.futures = set()            # one per waiting caller: the task settles them as it ends
         self.current = ""               # the tier asked last, for a waiter's timeout reason
         self.escalation_id = escalation_id
         self.tier_ns = 0                # time the tiers themselves took (their backends', when known)
         self.agent_id = ""              # the agent whose call started it
+        self.ended = False              # its place in the queue given back
 
 
 def _slow_key(tool, tool_input, cwd, home, agent_id, session_id):
@@ -208,16 +210,23 @@ class EscalationPipeline:
         a Pending (it then escalates with ``use_cache=False``). A call that would not be
         escalated (``why``, ``rule_id``: see :meth:`escalates`) is not looked up. Counts
         the hit (by the tier that decided) or the miss."""
+        return self.lookup(tool, tool_input, cwd, home, generation, why, rule_id, agent_id, session_id)[0]
+
+    def lookup(self, tool, tool_input, cwd="", home="", generation=0, why="miss", rule_id="", agent_id="",
+               session_id=""):
+        """:meth:`cached`, and the key the call is cached and coalesced under (b"" when it
+        has none, None when it would not be escalated): the server keeps the key with
+        its Pending and hands it to :meth:`decide`, which then does not compute it again."""
         if not self.escalates(why, rule_id, generation):
-            return None
+            return None, None
         key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)
         if key is None:
-            return None
+            return None, b""
         hit = self.cache.get(key, generation)
         if hit is not None:
             self.stats.cache_hits[hit.tier] += 1
             self.stats.answered("cache", hit.verdict)
-        return hit
+        return hit, key
 
     def invalidate(self):
         """Forget the slow tiers' cached decisions: call it when the Rego policy or the
@@ -228,7 +237,7 @@ class EscalationPipeline:
 
     async def decide(self, tool, tool_input, cwd="", home="", *, agent_id="", session_id="", why="miss",
                      rule_id="", rule_reason="", generation=0, started_ns=None, floor="allow",
-                     use_cache=True):
+                     use_cache=True, key=None):
         """Escalate one call; return its :class:`Outcome`, or None when the fast tiers'
         own answer stands (a rule's ask that is not escalated, or that no tier had an
         opinion on).
@@ -236,7 +245,8 @@ class EscalationPipeline:
         ``started_ns`` (perf_counter_ns) is when the call arrived: the escalation
         deadline counts from then. ``floor`` is the call's own fail-mode verdict: a
         fail-mode answer is never less strict. ``use_cache`` False skips the cache
-        lookup (the server looked already)."""
+        lookup (the server looked already). ``key``: the call's key as :meth:`lookup`
+        gave it (b"": the call has none), None to compute it here."""
         entered_ns = perf_counter_ns()
         stats = self.stats
         if not self.escalates(why, rule_id, generation):
@@ -246,7 +256,9 @@ class EscalationPipeline:
         now = _monotonic()
         elapsed = (perf_counter_ns() - started_ns) / 1e9 if started_ns is not None else 0.0
         deadline = now + self.escalation_deadline - elapsed
-        key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)   # None: not cached nor coalesced
+        if key is None:
+            key = _slow_key(tool, tool_input, cwd, home, agent_id, session_id)
+        key = key or None               # None: not cached nor coalesced
         cache = self.cache
         if key is not None and use_cache:
             hit = cache.get(key, generation)
@@ -279,20 +291,25 @@ class EscalationPipeline:
             ev.agent_id = agent_id
             esc = Escalation(tool, tool_input, cwd or "", home or "", agent_id, session_id, why, rule_id,
                              rule_reason, generation, deadline, ev.escalation_id, (), key or b"")
-            ev.task = asyncio.ensure_future(self._evaluate(esc, ev, cache.epoch))
+            ev.task = asyncio.ensure_future(self._run(esc, ev, cache.epoch, ckey))
             stats.queue_depth += 1
             if stats.queue_depth > stats.queue_peak:
                 stats.queue_peak = stats.queue_depth
             if ckey is not None:
                 self._inflight[ckey] = ev
             self._evaluations.add(ev)
-            ev.task.add_done_callback(lambda _t, ckey=ckey, ev=ev: self._done(ckey, ev))
+            ev.task.add_done_callback(lambda _t, ckey=ckey, ev=ev: self._done(ckey, ev, True))
+        # Each caller awaits a future of its own, which the evaluation's task settles as
+        # it ends (not the task itself through asyncio.shield, which would take one more
+        # turn of the event loop); a caller's timeout or cancellation cancels only its own.
+        fut = asyncio.get_running_loop().create_future()
+        ev.futures.add(fut)
         ev.waiters += 1
         stats.in_flight += 1
         try:
             try:
                 async with asyncio.timeout(deadline - _monotonic()):
-                    result = await asyncio.shield(ev.task)
+                    result = await fut
             except TimeoutError:
                 where = " in " + ev.current if ev.current else ""
                 result = ("", None, [("deadline", "escalation deadline of %s passed%s"
@@ -307,6 +324,7 @@ class EscalationPipeline:
         finally:
             stats.in_flight -= 1
             ev.waiters -= 1
+            ev.futures.discard(fut)
             if ev.waiters == 0 and not ev.task.done():
                 # No one waits for it any more: stop it, and let no new call join it.
                 if ckey is not None and self._inflight.get(ckey) is ev:
@@ -335,7 +353,7 @@ class EscalationPipeline:
                                agent_id=pending.agent_id, session_id=pending.session_id, why=why,
                                rule_id=pending.rule_id, rule_reason=pending.reason,
                                generation=pending.generation, started_ns=pending.started_ns,
-                               floor=floor, use_cache=use_cache)
+                               floor=floor, use_cache=use_cache, key=pending.slow_key)
             if out is None:
                 return None
             # The audit record's trail: how the pipeline settled it (the tier that answered,
@@ -361,7 +379,19 @@ class EscalationPipeline:
 
     # ------------------------------------------------------------------ evaluation
 
-    def _done(self, ckey, ev):
+    def _done(self, ckey, ev, task_done=False):
+        """An evaluation has ended: give its place in the queue back (once; its task does
+        it as it ends, and its done callback for a task cancelled before it ran, which
+        also cancels the callers' futures and logs a fault of the pipeline)."""
+        if task_done:
+            for f in ev.futures:
+                if not f.done():
+                    f.cancel()
+            if not ev.task.cancelled() and ev.task.exception() is not None:
+                log.error("escalation %s failed", ev.escalation_id, exc_info=ev.task.exception())
+        if ev.ended:
+            return
+        ev.ended = True
         self.stats.queue_depth -= 1
         left = self._per_agent.get(ev.agent_id, 1) - 1
         if left > 0:
@@ -371,8 +401,28 @@ class EscalationPipeline:
         self._evaluations.discard(ev)
         if ckey is not None and self._inflight.get(ckey) is ev:
             del self._inflight[ckey]
-        if not ev.task.cancelled() and ev.task.exception() is not None:
-            log.error("escalation %s failed", ev.escalation_id, exc_info=ev.task.exception())
+
+    async def _run(self, esc, ev, epoch, ckey):
+        """The evaluation's task: :meth:`_evaluate`, whose end (result, exception or
+        cancellation) settles every waiting caller's future at once."""
+        try:
+            result = await self._evaluate(esc, ev, epoch)
+        except asyncio.CancelledError:
+            for f in ev.futures:
+                if not f.done():
+                    f.cancel()
+            raise
+        except BaseException as e:
+            for f in ev.futures:
+                if not f.done():
+                    f.set_exception(e)
+            raise
+        finally:
+            self._done(ckey, ev)
+        for f in ev.futures:
+            if not f.done():
+                f.set_result(result)
+        return result
 
     async def _evaluate(self, esc, ev, epoch):
         """Ask the tiers in order. Returns what the evaluation ended with, before each

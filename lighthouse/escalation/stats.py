@@ -18,7 +18,9 @@ Exported by :func:`families` (names as Prometheus sees them):
   ``lighthouse_circuit_opened_total{backend}``, ``lighthouse_circuit_rejected_total{backend}``.
 - ``lighthouse_escalation_overhead_seconds``: per escalation, the time from the call's
   arrival beyond the tiers' own (a policy worker's Rego evaluation; a tier that does not
-  report its backend's time counts whole), i.e. what the slow-path machinery adds.
+  report its backend's time counts whole), i.e. what the slow-path machinery adds. Its
+  buckets (``OVERHEAD_BUCKETS_NS``) are finer than the other durations' between 0.1 and
+  5 ms, where the targets lie, so that its quantiles are read to within 50-250 us.
 - ``lighthouse_escalation_cache_hits_total{tier}``, ``lighthouse_escalation_cache_misses_total``,
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
@@ -38,7 +40,14 @@ from __future__ import annotations
 
 from ..metrics import Histogram, histogram_family
 
-__all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES"]
+__all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES", "OVERHEAD_BUCKETS_NS"]
+
+OVERHEAD_BUCKETS_NS = (
+    10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 450_000, 500_000,
+    600_000, 700_000, 800_000, 900_000, 1_000_000, 1_250_000, 1_500_000, 1_750_000, 2_000_000, 2_500_000,
+    3_000_000, 3_500_000, 4_000_000, 4_500_000, 5_000_000, 7_500_000, 10_000_000, 25_000_000, 50_000_000,
+    100_000_000, 250_000_000, 1_000_000_000, 5_000_000_000, 30_000_000_000,
+)
 
 OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error", "invalid", "circuit_open",
             "undecided")
@@ -56,7 +65,7 @@ class EscalationStats:
         self.answers = {}                   # (answer tier, verdict) -> count
         self.fail_mode = dict.fromkeys(FAIL_CAUSES, 0)
         self.decision_time = {"policy": Histogram(), "pattern": Histogram(), "expert_escalation": Histogram()}
-        self.overhead = Histogram()         # per evaluation: time beyond the tiers' own
+        self.overhead = Histogram(OVERHEAD_BUCKETS_NS)     # per evaluation: time beyond the tiers' own
         self.decided = {"policy": 0, "pattern": 0, "expert": 0}      # answers that were a tier's fresh decision
         self.cache_hits = {"policy": 0, "pattern": 0, "expert": 0}   # answers from the cache, by the tier that decided
         self.queue_depth = 0                # evaluations admitted and not finished
@@ -223,7 +232,7 @@ def families(snap, durations=False):
                             value=snap["cache_entries"])
     yield histogram_family("lighthouse_escalation_overhead_seconds",
                            "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
-                           "scheduling, input building, IPC)", snap["overhead"])
+                           "scheduling, input building, IPC)", snap["overhead"], bounds=OVERHEAD_BUCKETS_NS)
     if snap.get("experts"):
         from ..experts.stats import families as expert_families
         yield from expert_families(snap["experts"])

@@ -74,7 +74,10 @@ class TierAnswer:
     Rego evaluation inside a policy worker); 0 when it does not (the stage's wall time
     then counts as the tier's own in the overhead figure).
     ``reusable`` False keeps the decision out of the slow-tier cache (an expert answer
-    not marked reusable): a repeat of the call is escalated again."""
+    not marked reusable): a repeat of the call is escalated again. ``analysis`` is the
+    input document the tier built for the call (the policy tier's, a dict), which a
+    later tier asked with this answer in ``Escalation.prior`` uses instead of building
+    the same document again; None when the tier built none."""
 
     verdict: str
     reason: str
@@ -84,6 +87,7 @@ class TierAnswer:
     quorum: int = 0
     elapsed_ns: int = 0
     reusable: bool = True
+    analysis: Any = field(default=None, repr=False, compare=False)
 
 
 class TierUndecided(Exception):
@@ -157,7 +161,10 @@ def check_answer(answer):
         return None, "answered an invalid quorum %.40r" % (answer.quorum,)
     if type(answer.elapsed_ns) is not int or answer.elapsed_ns < 0:
         return None, "answered an invalid elapsed_ns %.40r" % (answer.elapsed_ns,)
+    if answer.analysis is not None and type(answer.analysis) is not dict:
+        return None, "answered an analysis that is not a document (%s)" % type(answer.analysis).__name__
     if len(answer.reason) > MAX_REASON or len(answer.decided_by) > 256:
         answer = TierAnswer(verdict, answer.reason[:MAX_REASON], answer.decided_by[:256], answer.escalate,
-                            answer.category[:256], answer.quorum, answer.elapsed_ns, answer.reusable)
+                            answer.category[:256], answer.quorum, answer.elapsed_ns, answer.reusable,
+                            answer.analysis)
     return answer, None

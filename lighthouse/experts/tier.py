@@ -120,9 +120,14 @@ class ExpertTier:
         policy = esc.prior[-1] if esc.prior else None
         category = policy.category if policy is not None else ""
         quorum = policy.quorum if policy is not None and policy.quorum > 0 else self.default_quorum
-        analysis = build_input(esc.tool, esc.tool_input, cwd=esc.cwd or "", home=esc.home or "",
-                               agent_id=esc.agent_id or "", session_id=esc.session_id or "", escalation=esc.why,
-                               rule_id=esc.rule_id or "", reason=esc.rule_reason or "", facts=self._rule_facts())
+        # The policy tier's document for this very call when it built one (the same
+        # build_input of the same call and rules), else the tier builds it.
+        analysis = policy.analysis if policy is not None else None
+        if analysis is None:
+            analysis = build_input(esc.tool, esc.tool_input, cwd=esc.cwd or "", home=esc.home or "",
+                                   agent_id=esc.agent_id or "", session_id=esc.session_id or "",
+                                   escalation=esc.why, rule_id=esc.rule_id or "", reason=esc.rule_reason or "",
+                                   facts=self._rule_facts())
         denied = (policy is not None and policy.verdict == "deny") or any(
             isinstance(r, dict) and r.get("verdict") == "deny" for r in analysis.get("rules", ()))
         now = _monotonic()

@@ -76,6 +76,8 @@ class PolicyTier:
             result, eval_ns = await self.runner.evaluate_timed(doc, timeout=timeout)
         else:
             result, eval_ns = await self.opa.aevaluate(doc, timeout=timeout), 0
+        # The document goes with the answer: the expert tier, asked next when the policy
+        # hands the call on, sends it to the experts instead of building it again.
         return TierAnswer(result.verdict, result.reason, self.decided_by, escalate=result.escalate,
                           category=result.category, quorum=result.quorum,
-                          elapsed_ns=build_ns + eval_ns if eval_ns else 0)
+                          elapsed_ns=build_ns + eval_ns if eval_ns else 0, analysis=doc)

@@ -287,7 +287,7 @@ class LighthouseServer:
                 self.decider.history = self.history
         # A repeated escalated call is answered inline from the slow tiers' cache (tier
         # CACHE); the pipeline does not look it up a second time.
-        self.decider.slow_cache = self.pipeline.cached
+        self.decider.slow_cache = self.pipeline.lookup
         self.decider.escalate_ask = self.pipeline.escalates_ask
         self.decider.escalator = self.pipeline.escalator(use_cache=False)
         self.stats.escalation = self.pipeline.stats

@@ -98,7 +98,8 @@ class ServerConfig:
     # The expert tier (lighthouse.experts): ExpertHub served on the gRPC port. Off unless
     # asked for here; `lighthouse serve` passes None (automatic: on when the server has no
     # tokens file, for loopback experts only, or its tokens file has a token with the
-    # expert role) unless given --experts-hub / --no-experts-hub.
+    # expert role) unless given --experts-hub / --no-experts-hub. Never with workers > 1
+    # (hub_enabled): an expert's stream would reach one worker of the N.
     experts_hub: bool | None = False
     expert_combine: str = "strict"       # strict (deny > ask > allow) or majority
     expert_min_confidence: float = 0.0   # answers below it count as ask
@@ -129,7 +130,13 @@ class ServerConfig:
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
-        no tokens file or ``tokens`` (its TokenStore) holds a token with the expert role."""
+        no tokens file or ``tokens`` (its TokenStore) holds a token with the expert role.
+        Never with ``workers`` > 1: the kernel hands each connection to one worker, so an
+        expert's stream would serve the calls of that worker only, and the other workers'
+        escalations would pass the expert tier over (:func:`check_config` refuses an
+        explicit ``experts_hub`` with workers)."""
+        if self.workers > 1:
+            return False
         if self.experts_hub is not None:
             return self.experts_hub
         if not self.tokens:
@@ -205,6 +212,15 @@ def check_config(config):
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
         raise ConfigError("--workers needs a fixed --port (workers share it)")
+    if config.workers > 1 and config.experts_hub:
+        raise ConfigError("--experts-hub cannot be served with --workers %d: the workers share the port, so an "
+                          "expert's stream would reach one worker and serve only the calls that worker receives; "
+                          "run experts with one server process (--workers 1)" % config.workers)
+    if config.workers > 1 and (config.experts_file or config.llm_api or config.llm_url or config.llm_model):
+        raise ConfigError("LLM experts (--experts, --llm-*) cannot run with --workers %d: each worker would run "
+                          "its own, and their limits (concurrent requests, requests per minute) would hold per "
+                          "worker, %d times what the experts file allows; run experts with one server process "
+                          "(--workers 1)" % (config.workers, config.workers))
     if config.expert_combine not in ("strict", "majority"):
         raise ConfigError("--expert-combine must be strict or majority")
     if not 0.0 <= config.expert_min_confidence <= 1.0:

@@ -80,11 +80,13 @@ class Pending:
     ``verdict`` is "miss" (no rule matched) or "ask" (a rule wants a human or an expert);
     ``rule_id``/``reason`` say why. If the escalation fails, times out or declines, the
     fast path's own answer stands (``v``/``tier``/``reason_out``: the fail-mode verdict
-    for a miss, the rule's ask for an ask)."""
+    for a miss, the rule's ask for an ask). ``slow_key``: the key the escalator's cache
+    lookup computed for the call (the Decider's ``slow_cache``), handed on so that the
+    escalator does not compute it again; None when no lookup was made."""
 
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
                  "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns",
-                 "source", "input_json")
+                 "source", "input_json", "slow_key")
 
     def __init__(self, call, agent_id, tool_input, outcome, started_ns):
         v, tier, reason, rule_id, generation, verdict = outcome
@@ -105,6 +107,7 @@ class Pending:
         self.started_ns = started_ns
         self.source = "local" if call.__class__ is _LocalCall else "grpc"
         self.input_json = call.input_json or tool_input      # the text the audit log keeps
+        self.slow_key = None
 
 
 class _LocalCall:
@@ -178,8 +181,9 @@ class Decider:
         self.escalator = escalator
         self.escalation_timeout = escalation_timeout
         # (tool, tool_input, cwd, home, generation, why, rule_id, agent_id, session_id) ->
-        # a slow tier's cached decision or None (EscalationPipeline.cached): a repeated
-        # escalated call is then answered inline, as a tier-0 hit.
+        # (a slow tier's cached decision or None, the call's key in that cache)
+        # (EscalationPipeline.lookup): a repeated escalated call is then answered inline,
+        # as a tier-0 hit; the key goes with the Pending of a call that is escalated.
         self.slow_cache = None
         # (rule_id, generation) -> whether that rule's ask is escalated
         # (EscalationPipeline.escalates_ask); None escalates every ask.
@@ -311,9 +315,10 @@ class Decider:
         d = check(tool, tool_input, cwd or None, agent or None, home or None)
         index, body, outcome = self._answers[d.verdict, d.tier, d.reason, d.rule_id, d.generation, fb]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
+            skey = None
             if self.slow_cache is not None:
-                hit = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw, outcome.rule_id,
-                                      agent, call.session_id)
+                hit, skey = self.slow_cache(tool, tool_input, cwd, home, outcome.generation, outcome.raw,
+                                            outcome.rule_id, agent, call.session_id)
                 if hit is not None:
                     v, ns = self._slow_hit(rid, agent, tool, hit, t0, call.session_id, ij, cwd, outcome.generation)
                     if self.history is not None and call.session_id:
@@ -321,7 +326,9 @@ class Decider:
                     out = settled_bytes(rid, v, hit.reason, hit.rule_id, TIER_CACHE, outcome.generation,
                                         hit.escalation_id, ns)
                     return Committing(rid, out, self.audit.appended) if self._audit_sync else out
-            return Pending(call, agent, tool_input, outcome, t0)
+            pending = Pending(call, agent, tool_input, outcome, t0)
+            pending.slow_key = skey
+            return pending
         # A rule's ask kept from the escalator stays out of the front: whether asks are
         # escalated can change while the entry lives (experts connecting).
         if self._front_size and len(ij) <= FRONT_MAX_INPUT and (d.cached or d.rule_id != "input.invalid") \
@@ -392,15 +399,17 @@ class Decider:
         index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
                                           decision.generation, 0]
         if self.escalator is not None and (outcome.raw == MISS or outcome.raw == ASK and self._escalates_ask(outcome)):
+            skey = None
             if self.slow_cache is not None:
-                hit = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation, outcome.raw,
-                                      outcome.rule_id, call.agent_id, call.session_id)
+                hit, skey = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation,
+                                            outcome.raw, outcome.rule_id, call.agent_id, call.session_id)
                 if hit is not None:
                     self._slow_hit("", call.agent_id, call.tool, hit, t0, call.session_id, d["input"], call.cwd,
                                    outcome.generation, "local")
                     return self._local_answer({"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id,
                                                "tier": "cache", "generation": outcome.generation})
             pending = Pending(call, call.agent_id, d["input"], outcome, t0)
+            pending.slow_key = skey
             return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
         if self._audit is not None:
