@@ -415,11 +415,14 @@ def cmd_serve(args):
     if not 0 < args.input_window <= args.max_input:
         print("lighthouse serve: --input-window must be positive and at most --max-input", file=sys.stderr)
         return EXIT_USAGE
-    if args.no_audit and (args.audit_db or args.audit_sync):
-        print("lighthouse serve: --no-audit goes with neither --audit-db nor --audit-sync", file=sys.stderr)
+    if args.no_audit and (args.audit_db or args.audit_dsn or args.audit_sync):
+        print("lighthouse serve: --no-audit goes with none of --audit-db, --audit-dsn, --audit-sync", file=sys.stderr)
+        return EXIT_USAGE
+    if args.audit_db and args.audit_dsn:
+        print("lighthouse serve: give --audit-db or --audit-dsn, not both", file=sys.stderr)
         return EXIT_USAGE
     from .audit.sqlite import default_audit_path
-    audit_db = None if args.no_audit else os.path.abspath(args.audit_db or default_audit_path())
+    audit_db = None if args.no_audit or args.audit_dsn else os.path.abspath(args.audit_db or default_audit_path())
     setup_logging(getattr(logging, args.log_level.upper()), "supervisor" if args.workers > 1 else "lighthouse")
     config = ServerConfig(
         host=args.host, port=args.port, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
@@ -442,7 +445,7 @@ def cmd_serve(args):
         max_experts=args.max_experts, expert_heartbeat=args.expert_heartbeat,
         expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
         experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
-        audit_db=audit_db, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
+        audit_db=audit_db, audit_dsn=args.audit_dsn, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input)
     try:
         return serve(config)
@@ -709,6 +712,10 @@ def build_parser():
     audit.add_argument("--audit-db", metavar="PATH",
                        help="the SQLite audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
                             "~/.local/share/lighthouse/audit.db; created owner-only)")
+    audit.add_argument("--audit-dsn", metavar="URL",
+                       help="a PostgreSQL audit log instead: postgresql://USER@HOST:PORT/DBNAME (password from "
+                            "~/.pgpass or PGPASSWORD; tables created on first use; needs psycopg 3, the "
+                            "'postgres' extra); the workers of --workers share its one chain")
     audit.add_argument("--no-audit", action="store_true", help="record no decision")
     audit.add_argument("--audit-sync", action="store_true",
                        help="answer a call only once its record is committed and fsynced (group commit); "

@@ -1,8 +1,9 @@
 """``lighthouse audit tail|query|export|verify|stats``: read the audit log.
 
 Every command takes ``--audit-db PATH`` (default: the path ``lighthouse serve`` writes,
-lighthouse.audit.sqlite.default_audit_path) and opens the log read-only; a server may be
-writing it meanwhile (WAL: readers never block it).
+lighthouse.audit.sqlite.default_audit_path) or ``--audit-dsn postgresql://...`` (a
+PostgreSQL log, lighthouse.audit.postgres) and opens the log read-only; a server may be
+writing it meanwhile (readers never block it).
 
 Filters (``query``, ``export``, ``tail``, ``stats``): ``--agent``, ``--session``,
 ``--tool``, ``--verdict``, ``--tier``, ``--rule``, ``--request-id``, ``--since`` and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import os
 import re
 import sys
 import time
@@ -58,8 +60,25 @@ def _iso(ns):
 
 
 def _open(args):
-    from .sqlite import SQLiteBackend, default_audit_path
-    return SQLiteBackend(args.audit_db or default_audit_path(), readonly=True)
+    from . import open_backend
+    from .sqlite import default_audit_path
+    if args.audit_dsn:
+        if args.audit_db:
+            raise _Usage("give --audit-db or --audit-dsn, not both")
+        if not args.audit_dsn.startswith(("postgresql://", "postgres://")):
+            raise _Usage("--audit-dsn must be a postgresql:// URL (postgresql://USER@HOST:PORT/DBNAME)")
+        return open_backend(args.audit_dsn, readonly=True)
+    return open_backend(os.path.abspath(args.audit_db or default_audit_path()), readonly=True)
+
+
+def _store_errors():
+    """The exceptions a store's driver raises while reading (wrapped as AuditError at open)."""
+    import sqlite3
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
 
 
 def _query(args, **kw):
@@ -208,6 +227,10 @@ def _run(fn):
         except AuditError as e:
             print("lighthouse audit %s: %s" % (args.audit_cmd, e), file=sys.stderr)
             return EXIT_ERROR
+        except _store_errors() as e:
+            print("lighthouse audit %s: the audit log: %s" % (args.audit_cmd, " ".join(str(e).split())),
+                  file=sys.stderr)
+            return EXIT_ERROR
     return run
 
 
@@ -222,6 +245,8 @@ def add_audit_parser(sub):
         p.add_argument("--audit-db", metavar="PATH",
                        help="the audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
                             "~/.local/share/lighthouse/audit.db)")
+        p.add_argument("--audit-dsn", metavar="URL",
+                       help="a PostgreSQL audit log instead: postgresql://USER@HOST:PORT/DBNAME")
         if filters:
             f = p.add_argument_group("filters")
             f.add_argument("--agent", metavar="ID")

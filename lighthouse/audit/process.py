@@ -1,10 +1,12 @@
-"""The audit log's writer process: ``python -m lighthouse.audit.process PATH SYNC WORKER
-MAX_INPUT``, started by lighthouse.audit.writer.AuditLog.
+"""The audit log's writer process: ``python -m lighthouse.audit.process LOCATION SYNC
+WORKER MAX_INPUT``, started by lighthouse.audit.writer.AuditLog. LOCATION is the SQLite
+file, or ``-`` for the PostgreSQL DSN in the environment variable
+``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
 ``marshal`` bytes: the wall-clock offset and the entries), turns them into records
 (lighthouse.audit.record.make_row), appends everything that has arrived to the store in
-one transaction (lighthouse.audit.sqlite), and writes an acknowledgement on stdout in the
+one transaction (lighthouse.audit.sqlite or lighthouse.audit.postgres), and writes an acknowledgement on stdout in the
 same framing: ``("ready", seq, hash)`` once the store is open, ``("committed", records
 so far, last seq, last hash)`` after each commit, ``("error", message)`` when a commit
 fails (it is retried), ``("closed",)`` at the end. A message of length 0, or the end of
@@ -23,7 +25,9 @@ import struct
 import sys
 import time
 
-__all__ = ["writer_main", "LENGTH"]
+__all__ = ["writer_main", "LENGTH", "DSN_ENV"]
+
+DSN_ENV = "LIGHTHOUSE_AUDIT_DSN"
 
 LENGTH = struct.Struct("<I")
 RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
@@ -63,11 +67,13 @@ def writer_main(path, durable, worker, max_input):
     committed), acknowledging each commit on stdout."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
+    from . import open_backend
     from .backend import AuditError
     from .record import make_row
-    from .sqlite import SQLiteBackend
+    if path == "-":
+        path = os.environ.pop(DSN_ENV, "")
     try:
-        backend = SQLiteBackend(path, durable=durable)
+        backend = open_backend(path, durable=durable)
     except AuditError as e:
         _send(("error", str(e)))
         return 1

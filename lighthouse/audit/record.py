@@ -33,8 +33,10 @@ The input is the ``input_json`` text a gRPC call carried, byte for byte; for the
 socket, whose calls carry the input as a JSON object, the object re-encoded compactly
 (``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``).
 
-Text that is not valid Unicode (lone surrogates, which JSON escapes can carry) is stored
-with ``?`` in their place, in every field; the hash covers the stored text.
+Text that is not valid Unicode (lone surrogates, which JSON escapes can carry) and the
+NUL character (which PostgreSQL's text cannot hold) are stored with ``?`` in their
+place, in every field; the hash covers the stored text (``input_sha256`` the input as
+it came).
 
 **Canonical encoding and chain.** A record's canonical encoding is the JSON array
 ``["lighthouse.audit.v1", seq, time_ns, worker, ..., decision_ns]`` of every field above
@@ -91,7 +93,10 @@ def chain_hash(prev_hash, canonical_bytes):
 
 
 def clean_text(s):
-    """``s`` as it can be stored: lone surrogates replaced by ``?``."""
+    """``s`` as every store can keep it: lone surrogates and NUL replaced by ``?``
+    (PostgreSQL's text holds no NUL; an agent's tool name or session id could carry one)."""
+    if "\0" in s:
+        s = s.replace("\0", "?")
     if s.isascii():
         return s
     try:

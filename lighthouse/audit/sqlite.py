@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 
-from .backend import AuditBackend, AuditError
+from .backend import AuditBackend, AuditError, where_sql
 from .record import FORMAT, GENESIS, INDEXED, parse, seal
 
 __all__ = ["SQLiteBackend", "default_audit_path"]
@@ -150,24 +150,7 @@ class SQLiteBackend(AuditBackend):
         return seq, prev
 
     def _where(self, query):
-        clauses, args = [], []
-        if query is None:
-            return "", args
-        for field in ("agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id"):
-            value = getattr(query, field)
-            if value:
-                clauses.append("%s = ?" % field)
-                args.append(value)
-        if query.since is not None:
-            clauses.append("time_ns >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            clauses.append("time_ns < ?")
-            args.append(query.until)
-        if query.after_seq:
-            clauses.append("seq > ?")
-            args.append(query.after_seq)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+        return where_sql(query, "?")
 
     def chain(self, batch=1000):
         for row in self._select("SELECT %s FROM audit ORDER BY seq" % ", ".join(_COLUMNS), (), batch):

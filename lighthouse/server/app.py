@@ -144,8 +144,8 @@ class LighthouseServer:
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
         self.audit = None
-        if config.audit_db:
-            self.audit = AuditLog(config.audit_db, sync=config.audit_sync,
+        if config.audit_db or config.audit_dsn:
+            self.audit = AuditLog(config.audit_dsn or config.audit_db, sync=config.audit_sync,
                                   max_queue=config.audit_queue, commit_interval=config.audit_commit_interval,
                                   worker=worker, max_input=config.audit_max_input)
             self.stats.audit = self.audit
@@ -335,7 +335,7 @@ class LighthouseServer:
             try:
                 self.audit.start()
             except AuditError as e:
-                raise OSError("--audit-db: %s" % e) from None
+                raise OSError("--audit-%s: %s" % ("dsn" if config.audit_dsn else "db", e)) from None
         started_policy = (config.policy or self.expert_tier_enabled) and self.decider.escalator is None
         try:
             if started_policy:

@@ -113,9 +113,11 @@ class ServerConfig:
     llm_api: str | None = None
     llm_url: str | None = None
     llm_model: str | None = None
-    # The audit log (lighthouse.audit): an SQLite file recording every decision; None: off.
-    # `lighthouse serve` gives the default path (lighthouse.audit.default_audit_path).
+    # The audit log (lighthouse.audit): an SQLite file recording every decision, or a
+    # PostgreSQL database (audit_dsn, a postgresql:// URL); neither: off. `lighthouse
+    # serve` gives the default path (lighthouse.audit.default_audit_path).
     audit_db: str | None = None
+    audit_dsn: str | None = None
     audit_sync: bool = False             # answer a call only once its record is committed
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
@@ -213,7 +215,11 @@ def check_config(config):
         raise ConfigError("--audit-commit-interval must be more than 0 and at most 1 second")
     if config.audit_max_input < 0:
         raise ConfigError("--audit-max-input must not be negative")
-    if config.audit_sync and not config.audit_db:
+    if config.audit_db and config.audit_dsn:
+        raise ConfigError("--audit-db and --audit-dsn name two audit logs: give one")
+    if config.audit_dsn and not config.audit_dsn.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("--audit-dsn must be a postgresql:// URL (postgresql://USER@HOST:PORT/DBNAME)")
+    if config.audit_sync and not (config.audit_db or config.audit_dsn):
         raise ConfigError("--audit-sync needs the audit log (it is off with --no-audit)")
     if config.fallback not in VERDICTS:
         raise ConfigError("fallback must be allow, ask or deny")
