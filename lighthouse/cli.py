@@ -446,7 +446,8 @@ def cmd_serve(args):
         expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
         experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
         audit_db=audit_db, audit_dsn=args.audit_dsn, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
-        audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input)
+        audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
+        audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -727,6 +728,15 @@ def build_parser():
                             "(default 65536)")
     audit.add_argument("--audit-max-input", type=int, default=4096, metavar="BYTES",
                        help="bytes of a tool input kept in a record (default 4096; the whole input is hashed)")
+    from .audit.cli import age_seconds_arg, size_arg
+    audit.add_argument("--audit-max-bytes", type=size_arg, metavar="SIZE",
+                       help="retention of the SQLite log: the live file is rotated into an archive beside it "
+                            "once past an eighth of SIZE (e.g. 10G, 512M), and the oldest archives deleted while "
+                            "all files take more (see `lighthouse audit rotate`)")
+    audit.add_argument("--audit-max-age", type=age_seconds_arg, metavar="AGE",
+                       help="retention by age (e.g. 90d, 12h): the live file is rotated once its oldest record "
+                            "is older than an eighth of AGE, and archives whose newest record is older than AGE "
+                            "are deleted")
     _add_policy_args(p)
     tier = _add_tier_args(p, VERDICTS)
     tier.add_argument("--opa-url", metavar="URL",

@@ -137,7 +137,8 @@ class PostgresBackend(AuditBackend):
 
     def head(self):
         row = self.conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        if row is None:
+        if row is None:         # the metadata may have changed since it was read (retention)
+            self._meta = self._read_meta()
             return self._meta["first_seq"] - 1, self._meta["genesis"]
         return row[0], row[1]
 

@@ -1,5 +1,8 @@
 """The audit log's writer process: ``python -m lighthouse.audit.process LOCATION SYNC
-WORKER MAX_INPUT``, started by lighthouse.audit.writer.AuditLog. LOCATION is the SQLite
+WORKER MAX_INPUT [MAX_BYTES MAX_AGE_NS]``, started by lighthouse.audit.writer.AuditLog.
+MAX_BYTES and MAX_AGE_NS (0: none) are the retention of an SQLite log: after a commit
+the writer rotates and prunes it (lighthouse.audit.rotate.Rotator) and says so with
+``("rotated", archive, [deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
 file, or ``-`` for the PostgreSQL DSN in the environment variable
 ``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
@@ -61,7 +64,7 @@ def _read_message(fd):
     return _read_exact(fd, n) or b""
 
 
-def writer_main(path, durable, worker, max_input):
+def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
     """The writer process: open the store, then commit each batch read on stdin until the end
     marker or the end of stdin (a killed server's records received so far are still
     committed), acknowledging each commit on stdout."""
@@ -77,6 +80,10 @@ def writer_main(path, durable, worker, max_input):
     except AuditError as e:
         _send(("error", str(e)))
         return 1
+    rotator = None
+    if (max_bytes or max_age_ns) and not path.startswith(("postgresql://", "postgres://")):
+        from .rotate import Rotator
+        rotator = Rotator(path, max_bytes or None, max_age_ns or None)
     seq, h = backend.head()
     _send(("ready", seq, h))
     written = 0
@@ -106,10 +113,22 @@ def writer_main(path, durable, worker, max_input):
             written += len(rows)
             rows = []
             _send(("committed", written, seq, h))
+            if rotator is not None:
+                _maybe_rotate(rotator, backend)
         if ending:
             backend.close()
             _send(("closed",))
             return 0
+
+
+def _maybe_rotate(rotator, backend):
+    try:
+        if rotator.due(backend):
+            archive, deleted = rotator.run()
+            if archive or deleted:
+                _send(("rotated", archive or "", deleted))
+    except Exception as e:          # the log goes on unrotated; the server logs why
+        _send(("rotate-failed", "%s: %s" % (type(e).__name__, e)))
 
 
 def _row(entry, worker, offset, max_input, make_row):
@@ -125,4 +144,5 @@ def _row(entry, worker, offset, max_input, make_row):
 
 
 if __name__ == "__main__":
-    sys.exit(writer_main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])))
+    sys.exit(writer_main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]),
+                         *(int(a) for a in sys.argv[5:7])))

@@ -116,8 +116,12 @@ class SQLiteBackend(AuditBackend):
             raise AuditError("audit log %s: not an audit log (no audit_meta table)" % self.path) from None
         if meta.get("format") != FORMAT:
             raise AuditError("audit log %s: format %r, this version reads %r" % (self.path, meta.get("format"), FORMAT))
-        return {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
-                "first_seq": int(meta.get("first_seq", "1"))}
+        out = {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
+               "first_seq": int(meta.get("first_seq", "1"))}
+        if "retained_seq" in meta:      # written by retention (lighthouse.audit.rotate)
+            out["retained_seq"] = int(meta["retained_seq"])
+            out["retained_hash"] = meta.get("retained_hash", "")
+        return out
 
     def meta(self):
         return dict(self._meta)
@@ -125,6 +129,9 @@ class SQLiteBackend(AuditBackend):
     def head(self):
         row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
+            # An empty table: the chain goes on from the metadata, which a rotation
+            # (lighthouse.audit.rotate) may have changed since this connection read it.
+            self._meta = self._read_meta()
             return self._meta["first_seq"] - 1, self._meta["genesis"]
         return row
 

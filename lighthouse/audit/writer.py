@@ -98,10 +98,12 @@ class AuditLog:
     ``postgresql://`` DSN (lighthouse.audit.postgres.PostgresBackend), opened durable in
     sync mode. ``worker``: this process's worker index, written in each record.
     ``max_input``: bytes of a tool input kept in a record. ``restart_delay``: seconds
-    before a dead writer process is replaced."""
+    before a dead writer process is replaced. ``max_bytes``, ``max_age_ns``: the
+    retention of an SQLite log, applied by its writer (lighthouse.audit.rotate)."""
 
     def __init__(self, location, *, sync=False, max_queue=DEFAULT_MAX_QUEUE, commit_interval=DEFAULT_COMMIT_INTERVAL,
-                 worker=0, max_input=DEFAULT_MAX_INPUT, restart_delay=RESTART_DELAY):
+                 worker=0, max_input=DEFAULT_MAX_INPUT, restart_delay=RESTART_DELAY, max_bytes=None,
+                 max_age_ns=None):
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         if is_dsn(location):
@@ -137,6 +139,9 @@ class AuditLog:
         self.last_hash = ""
         self.lost = 0
         self.restart_delay = restart_delay
+        self.max_bytes = max_bytes
+        self.max_age_ns = max_age_ns
+        self.rotations = 0
         self.deaths = 0             # writer processes that died while the server ran
         self.restarts = 0           # writer processes started in place of a dead one
         self._pending = deque()     # (ticket after it, framed message): handed over, not acknowledged
@@ -185,7 +190,8 @@ class AuditLog:
             env = dict(os.environ, **{DSN_ENV: self.dsn})
         return subprocess.Popen(
             [sys.executable, "-m", "lighthouse.audit.process", self.path or "-", "1" if self.sync else "0",
-             str(self.worker), str(self.max_input)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+             str(self.worker), str(self.max_input), str(self.max_bytes or 0), str(self.max_age_ns or 0)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
             env=env, start_new_session=True)   # a Ctrl-C meant for the server does not stop its writer first
 
     def _attach(self):
@@ -351,6 +357,13 @@ class AuditLog:
                 self._on_commit(self._base + written)
             elif kind == "ready":
                 self._on_restarted(msg[1], msg[2])
+            elif kind == "rotated":
+                self.rotations += 1
+                log.info("audit log %s: rotated%s%s", self.location, " into %s" % msg[1] if msg[1] else "",
+                         "; retention deleted %s" % ", ".join(msg[2]) if msg[2] else "")
+            elif kind == "rotate-failed":
+                log.warning("audit log %s: rotation failed (%s); the log goes on in the same file",
+                            self.location, msg[1])
             elif kind == "error":
                 if self._starting:              # the replacement cannot open the store
                     self._writer_gone(msg[1])

@@ -147,7 +147,9 @@ class LighthouseServer:
         if config.audit_db or config.audit_dsn:
             self.audit = AuditLog(config.audit_dsn or config.audit_db, sync=config.audit_sync,
                                   max_queue=config.audit_queue, commit_interval=config.audit_commit_interval,
-                                  worker=worker, max_input=config.audit_max_input)
+                                  worker=worker, max_input=config.audit_max_input,
+                                  max_bytes=config.audit_max_bytes,
+                                  max_age_ns=int(config.audit_max_age * 1e9) if config.audit_max_age else None)
             self.stats.audit = self.audit
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
                                rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl,

@@ -122,6 +122,9 @@ class ServerConfig:
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
     audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
+    # Retention of an SQLite log (lighthouse.audit.rotate): None, none.
+    audit_max_bytes: int | None = None
+    audit_max_age: float | None = None   # seconds
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
@@ -215,6 +218,12 @@ def check_config(config):
         raise ConfigError("--audit-commit-interval must be more than 0 and at most 1 second")
     if config.audit_max_input < 0:
         raise ConfigError("--audit-max-input must not be negative")
+    if (config.audit_max_bytes is not None or config.audit_max_age is not None) and not config.audit_db:
+        raise ConfigError("--audit-max-bytes and --audit-max-age rotate an SQLite audit log (--audit-db)")
+    if config.audit_max_bytes is not None and config.audit_max_bytes < 8 * 4096:
+        raise ConfigError("--audit-max-bytes must be at least 32768")
+    if config.audit_max_age is not None and config.audit_max_age <= 0:
+        raise ConfigError("--audit-max-age must be positive")
     if config.audit_db and config.audit_dsn:
         raise ConfigError("--audit-db and --audit-dsn name two audit logs: give one")
     if config.audit_dsn and not config.audit_dsn.startswith(("postgresql://", "postgres://")):
