@@ -447,7 +447,7 @@ def cmd_serve(args):
         experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
         audit_db=audit_db, audit_dsn=args.audit_dsn, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
-        audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age)
+        audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age, audit_spool=args.audit_spool)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -718,6 +718,10 @@ def build_parser():
                             "~/.pgpass or PGPASSWORD; tables created on first use; needs psycopg 3, the "
                             "'postgres' extra); the workers of --workers share its one chain")
     audit.add_argument("--no-audit", action="store_true", help="record no decision")
+    audit.add_argument("--audit-spool", metavar="PATH",
+                       help="the hook's spool of decisions it made locally while no server answered, recorded "
+                            "from it at start and every 5 s (default $LIGHTHOUSE_SPOOL, else "
+                            "$XDG_DATA_HOME/lighthouse/spool.jsonl)")
     audit.add_argument("--audit-sync", action="store_true",
                        help="answer a call only once its record is committed and fsynced (group commit); "
                             "default: answered first, committed within --audit-commit-interval")

@@ -240,7 +240,14 @@ def cmd_verify(args):
     else:
         print("%s: BROKEN at record %d: %s (%d records verify before it, up to record %d)"
               % (location, result.broken_seq, result.problem, result.records, result.last_seq))
+    if not args.json:
+        _print_gaps(location, result.gaps)
     return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+def _print_gaps(location, gaps):
+    for seq, reason in gaps:
+        print("%s: GAP at record %d: %s" % (location, seq, reason))
 
 
 def _verify_files(args, path):
@@ -253,6 +260,7 @@ def _verify_files(args, path):
         if r.ok:
             print("%s: records %d to %d verify" % (p, r.last_seq - r.records + 1, r.last_seq) if r.records
                   else "%s: no record" % p)
+        _print_gaps(p, r.gaps)
     start = ("the retained chain starts at record %d, chained to hash %s (earlier records were removed by "
              "retention)" % (result.first_seq, result.start_hash) if result.retained
              else "the chain starts at record %d" % result.first_seq)

@@ -466,12 +466,67 @@ class AuditLog:
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
+    # ------------------------------------------------------------ the hook's spool
+
+    def watch_spool(self, path=None):
+        """Ingest the hook's local spool (lighthouse.audit.spool) now and every
+        CHECK_INTERVAL seconds while the log is open."""
+        from . import spool
+        self._spool_path = path or spool.default_spool_path()
+        self._spool_backlog = deque()
+        self._check_spool()
+
+    def _check_spool(self):
+        from . import spool
+        if not self.started or self._closed is not None:
+            return
+        try:
+            if self._spool_backlog or os.path.exists(self._spool_path) or \
+                    os.path.exists(self._spool_path + ".dropped"):
+                entries, lost = spool.take(self._spool_path)
+                self._spool_backlog.extend(_spool_entry(e) for e in entries)
+                if lost:
+                    self._spool_backlog.append(_spool_gap(lost))
+                if entries or lost:
+                    log.info("audit log %s: %d decisions the hook made locally taken from %s (%d lost)",
+                             self.location, len(entries), self._spool_path, lost)
+                self._feed_spool()
+        except Exception as e:      # the next look tries again; the server goes on
+            log.warning("audit log %s: the hook's spool %s cannot be read (%s: %s)", self.location, self._spool_path,
+                        type(e).__name__, e)
+        self._loop.call_later(spool.CHECK_INTERVAL, self._check_spool)
+
+    def _feed_spool(self):
+        backlog = self._spool_backlog
+        while backlog and len(self._queue) < self.max_queue:    # else (full, writer down): the next look
+            self.record(backlog.popleft())
+
     def snapshot(self):
         """Counters for /metrics (lighthouse.metrics)."""
         return {"queue": len(self._queue) + self.sent - self.committed, "appended": self.appended,
                 "committed": self.committed, "refused": self.refused, "batches": self.batches,
                 "errors": self.errors, "failing": 1 if self.failing or self._dead else 0,
                 "writer_restarts": self.restarts}
+
+
+def _spool_entry(e):
+    """A spooled decision (lighthouse.audit.spool.take) as AuditLog.record takes it."""
+    from ..vocab import TIER_CODES, VERDICT_CODES
+    from .spool import SOURCE
+    t0 = e["time_ns"] - (time.time_ns() - time.perf_counter_ns())
+    outcome = (VERDICT_CODES[e["verdict"]], TIER_CODES[e["tier"]], e["reason"], e["rule_id"], 0)
+    return (t0, SOURCE, "", e["agent_id"], e["session_id"], e["tool"], (e["input"], e["input_bytes"],
+                                                                        e["input_sha256"]),
+            e["cwd"], outcome, 0, "", ())
+
+
+def _spool_gap(lost):
+    from ..vocab import TIER_CODES, VERDICT_CODES
+    from .spool import GAP_SOURCE
+    reason = ("%d decisions the hook made locally were not recorded (its spool was full, or lines of it could not "
+              "be read)" % lost)
+    return (time.perf_counter_ns(), GAP_SOURCE, "", "", "", "", "", "", (VERDICT_CODES["ask"], TIER_CODES["fallback"],
+                                                                         reason, "spool", 0), 0, "", ())
 
 
 def _reap(proc):
@@ -491,7 +546,7 @@ def _plain(entry):
     """An entry as marshal takes it: the outcome as a plain tuple, the local socket's
     input object and an escalation trail as JSON text."""
     t0, source, rid, agent, session, tool, tool_input, cwd, o, ns, escalation_id, trail = entry
-    if tool_input.__class__ is not str:
+    if tool_input.__class__ is not str and tool_input.__class__ is not tuple:
         from .record import _local_input
         tool_input = _local_input(tool_input)
     if trail:

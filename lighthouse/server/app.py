@@ -338,6 +338,7 @@ class LighthouseServer:
                 self.audit.start()
             except AuditError as e:
                 raise OSError("--audit-%s: %s" % ("dsn" if config.audit_dsn else "db", e)) from None
+            self.audit.watch_spool(config.audit_spool)
         started_policy = (config.policy or self.expert_tier_enabled) and self.decider.escalator is None
         try:
             if started_policy:

@@ -122,6 +122,8 @@ class ServerConfig:
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
     audit_max_input: int = 4096          # bytes of a tool input kept in a record (all of it is hashed)
+    # The hook's local spool the server ingests (lighthouse.audit.spool); None: its default path.
+    audit_spool: str | None = None
     # Retention of an SQLite log (lighthouse.audit.rotate): None, none.
     audit_max_bytes: int | None = None
     audit_max_age: float | None = None   # seconds
