@@ -23,6 +23,11 @@ both) and its decisions are queued to the log, in the order the hook made them, 
 be read and dropped decisions become one record of ``source`` ``spool-gap`` saying how
 many were lost, which ``lighthouse audit verify`` reports. A server running as another
 user than the hook does not see its spool; neither does one with ``--no-audit``.
+
+**What it proves.** A ``hook-local`` record is what the user's side says its hook
+decided: anything running as that user (an agent with a shell included) can add lines
+to the spool or delete it before a server takes it. The server records it as such, in
+the chain from the moment it is taken; it never decided those calls.
 """
 
 from __future__ import annotations
