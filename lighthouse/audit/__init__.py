@@ -5,9 +5,12 @@
 - :mod:`lighthouse.audit.backend`: the interface of a store, and the query filter;
 - :mod:`lighthouse.audit.sqlite`: the SQLite store (WAL, group commit), the default;
 - :mod:`lighthouse.audit.postgres`: the PostgreSQL store (``--audit-dsn``);
+- :mod:`lighthouse.audit.rotate`: rotation and retention of an SQLite log, verify across
+  its files;
+- :mod:`lighthouse.audit.spool`: the hook's spool of decisions it made locally;
 - :mod:`lighthouse.audit.writer`: the server's bounded queue and writer thread;
 - :mod:`lighthouse.audit.verify`: walking the chain;
-- :mod:`lighthouse.audit.cli`: ``lighthouse audit tail|query|export|verify|stats``.
+- :mod:`lighthouse.audit.cli`: ``lighthouse audit tail|query|export|verify|stats|rotate``.
 """
 
 from .backend import AuditBackend, AuditError, Query, is_dsn

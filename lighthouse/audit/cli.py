@@ -1,4 +1,5 @@
-"""``lighthouse audit tail|query|export|verify|stats``: read the audit log.
+"""``lighthouse audit tail|query|export|verify|stats|rotate``: read the audit log (and
+rotate an SQLite one: lighthouse.audit.rotate).
 
 Every command takes ``--audit-db PATH`` (default: the path ``lighthouse serve`` writes,
 lighthouse.audit.sqlite.default_audit_path) or ``--audit-dsn postgresql://...`` (a
@@ -331,9 +332,10 @@ def _run(fn):
 
 def add_audit_parser(sub):
     """Add ``audit`` and its commands to the ``lighthouse`` subparsers ``sub``."""
-    audit = sub.add_parser("audit", help="read the audit log: tail, query, export, verify, stats",
+    audit = sub.add_parser("audit", help="read the audit log: tail, query, export, verify, stats; rotate it",
                            description="Read the audit log that `lighthouse serve` writes (every decision it "
-                                       "answers, hash-chained). Opened read-only.")
+                                       "answers, hash-chained): an SQLite file (--audit-db) or a PostgreSQL "
+                                       "database (--audit-dsn). Opened read-only, but by `rotate`.")
     asub = audit.add_subparsers(dest="audit_cmd", metavar="ACTION")
 
     def common(p, filters=True):

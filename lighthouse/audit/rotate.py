@@ -75,7 +75,7 @@ def archive_name(path, first, last):
 def archives(path):
     """The archives of the live file ``path``, oldest first: (first seq, last seq, path)."""
     directory, stem, ext = _split(path)
-    pattern = re.compile(r"^%s\.(\d{12})-(\d{12})%s$" % (re.escape(stem), re.escape(ext)))
+    pattern = re.compile(r"^%s\.(\d{12,})-(\d{12,})%s$" % (re.escape(stem), re.escape(ext)))
     found = []
     for p in glob.glob(os.path.join(glob.escape(directory), glob.escape(stem) + ".*" + glob.escape(ext))):
         m = pattern.match(os.path.basename(p))
