@@ -429,13 +429,18 @@ def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
         d = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-1"), timeout=30)
         again = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-2"), timeout=30)
     recs = by_request(db)
+    tiers = {pb.TIER_CACHE: "cache", pb.TIER_POLICY: "policy", pb.TIER_FALLBACK: "fallback"}
+    verdicts = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
     r = recs["p-1"]
-    assert r["tier"] in ("policy", "fallback") and r["tier"] == {pb.TIER_POLICY: "policy",
-                                                                  pb.TIER_FALLBACK: "fallback"}[d.tier]
-    assert r["verdict"] == {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}[d.verdict]
+    assert r["tier"] in ("policy", "fallback") and r["tier"] == tiers[d.tier]
+    assert r["verdict"] == verdicts[d.verdict]
     assert r["escalation_id"] == d.escalation_id
     step = json.loads(r["trail"])[0]
     assert (step["tier"], step["verdict"], step["decided_by"]) == (r["tier"], r["verdict"], r["rule_id"])
-    assert recs["p-2"]["tier"] in ("cache", r["tier"]) and recs["p-2"]["verdict"] == r["verdict"]
-    assert again.verdict == d.verdict
+    # The repeat: from the cache after a policy answer; after a fail-mode answer (the
+    # policy deadline passed on a loaded machine), which is never cached, asked again.
+    again_r = recs["p-2"]
+    assert (again_r["tier"], again_r["verdict"]) == (tiers[again.tier], verdicts[again.verdict])
+    if r["tier"] == "policy":
+        assert again_r["tier"] in ("cache", "policy") and again_r["verdict"] == r["verdict"]
     assert_verifies(db, count=2)
