@@ -16,8 +16,13 @@ verified and its record count compared with the calls the server answered.
     python bench/audit.py                              # 200 agents, 3 s per phase
     python bench/audit.py --phases unary,stream --repeat 3 --json
 
-``--query-records N`` also builds an N-record log (synthetic records through the SQLite
-store, in batches) and times ``lighthouse audit query`` filters on it.
+``--query-records N`` also builds an N-record log (synthetic records in the writer's
+format, chained, appended through the store in batches of 50,000) and times ``lighthouse
+audit query`` filters on it, each in a process of its own as an operator runs it;
+``--query-dsn postgresql://...`` builds and queries the same log in that (empty)
+PostgreSQL database too; ``--query-only`` skips the throughput phases.
+
+    python bench/audit.py --query-only --query-records 10000000
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--a
 
 def run(args):
     from lighthouse.audit import SQLiteBackend, verify
+    if args.query_only:
+        tmp = tempfile.mkdtemp(prefix="lh-bench-audit-")
+        try:
+            return {"query": query_times(tmp, args.query_records or 1_000_000, args.query_dsn)}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     calls = load_calls(args.corpus, args.agents)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     tmp = tempfile.mkdtemp(prefix="lh-bench-audit-")
@@ -79,7 +90,7 @@ def run(args):
             logs[mode] = {"records": r.records, "verifies": r.ok}
     report["logs"] = logs
     if args.query_records:
-        report["query"] = query_times(tmp, args.query_records)
+        report["query"] = query_times(tmp, args.query_records, args.query_dsn)
     shutil.rmtree(tmp, ignore_errors=True)
     return report
 
@@ -99,39 +110,62 @@ def _refused(srv):
     return out
 
 
-def query_times(tmp, n):
-    """Build an n-record log and time `lighthouse audit query` on it (one process each)."""
-    from lighthouse.audit import SQLiteBackend
+QUERIES = (("agent", ["--agent", "agent-7"]), ("session", ["--session", "s-123"]),
+           ("verdict+since", ["--verdict", "deny", "--since", "1h"]),
+           ("agent, all", ["--agent", "agent-7", "--limit", "0"]),
+           ("session, all", ["--session", "s-123", "--limit", "0"]),
+           ("time range", ["--since", "{mid}", "--until", "{mid_end}", "--limit", "0"]),
+           ("rule (no index)", ["--rule", "fs.rm-home", "--limit", "10"]))
+
+
+def query_times(tmp, n, dsn=None):
+    """Build an n-record log (SQLite, and in PostgreSQL when ``dsn``) and time `lighthouse
+    audit query` on it (one process each)."""
+    from lighthouse.audit import open_backend
     from lighthouse.audit.record import make_row
     from lighthouse.server.wire import Outcome
-    db = os.path.join(tmp, "big.db")
     outcomes = [Outcome(1, 2, "routine", "routine.read", 1, "allow"), Outcome(3, 2, "no", "fs.rm-home", 1, "deny"),
                 Outcome(2, 5, "miss", "", 1, "miss")]
-    t0 = time.perf_counter()
-    start = time.time_ns() - n * 1000
-    with SQLiteBackend(db) as b:
-        b.db.execute("PRAGMA synchronous=OFF")
-        step = 50_000
-        for base in range(0, n, step):
-            rows = [make_row((i * 1000, "grpc", "r-%d" % i, "agent-%d" % (i % 500), "s-%d" % (i % 20000), "Bash",
-                              '{"command": "ls -la %d"}' % i, "/home/dev/app", outcomes[i % 3], 5000, "", ()),
-                             0, start) for i in range(base, min(n, base + step))]
-            b.append(rows)
-    build = time.perf_counter() - t0
-    out = {"records": n, "build_s": round(build, 1), "file_mb": round(os.path.getsize(db) / 1e6, 1), "queries": {}}
-    for label, extra in (("agent", ["--agent", "agent-7"]), ("session", ["--session", "s-123"]),
-                         ("verdict+since", ["--verdict", "deny", "--since", "1h"]),
-                         ("agent, all", ["--agent", "agent-7", "--limit", "0"]),
-                         ("rule (no index)", ["--rule", "fs.rm-home", "--limit", "10"])):
-        t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "audit", "query", "--audit-db", db, "--json",
-                               *extra], capture_output=True, text=True, cwd=str(ROOT))
-        elapsed = time.perf_counter() - t
-        out["queries"][label] = {"seconds": round(elapsed, 3), "records": len(json.loads(proc.stdout))}
+    start = time.time_ns() - n * 1000          # one record a microsecond, ending now
+    stores = {"sqlite": os.path.join(tmp, "big.db")}
+    if dsn:
+        stores["postgresql"] = dsn
+    out = {"records": n}
+    for kind, location in stores.items():
+        t0 = time.perf_counter()
+        with open_backend(location) as b:
+            if kind == "sqlite":
+                b.db.execute("PRAGMA synchronous=OFF")
+            step = 50_000
+            for base in range(0, n, step):
+                rows = [make_row((i * 1000, "grpc", "r-%d" % i, "agent-%d" % (i % 500), "s-%d" % (i % 20000), "Bash",
+                                  '{"command": "ls -la %d"}' % i, "/home/dev/app", outcomes[i % 3], 5000, "", ()),
+                                 0, start) for i in range(base, min(n, base + step))]
+                b.append(rows)
+            if kind == "postgresql":
+                b.conn.execute("ANALYZE audit")
+        res = {"build_s": round(time.perf_counter() - t0, 1), "queries": {}}
+        if kind == "sqlite":
+            res["file_mb"] = round(os.path.getsize(location) / 1e6, 1)
+        mid = (start + n * 500) / 1e9          # a 10 ms window in the middle: 10,000 records at most
+        opt = "--audit-db" if kind == "sqlite" else "--audit-dsn"
+        for label, extra in QUERIES:
+            extra = [a.format(mid="%.6f" % mid, mid_end="%.6f" % (mid + min(0.01, n / 1e6 / 10))) for a in extra]
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "audit", "query", opt, location, "--json",
+                                   *extra], capture_output=True, text=True, cwd=str(ROOT))
+            elapsed = time.perf_counter() - t
+            if proc.returncode:
+                raise SystemExit("audit query %s failed: %s" % (" ".join(extra), proc.stderr))
+            res["queries"][label] = {"seconds": round(elapsed, 3), "records": len(json.loads(proc.stdout))}
+        out[kind] = res
     return out
 
 
 def print_table(report):
+    if "servers" not in report:
+        print_queries(report["query"])
+        return
     print("audit log throughput: %d agents, %d x %gs per phase, load average %.1f at start"
           % (report["agents"], report["repeat"], report["duration_s"], report["load_average"]))
     head = "%-7s %-8s %10s %8s %8s %13s %6s %9s" % ("phase", "audit", "calls/s", "p50 ms", "p99 ms", "srv cpu us/c",
@@ -149,11 +183,19 @@ def print_table(report):
               % (mode, r["errors"], r["audit_queue_full"]))
     for mode, log in report["logs"].items():
         print("%s log: %d records, chain %s" % (mode, log["records"], "verifies" if log["verifies"] else "BROKEN"))
-    q = report.get("query")
-    if q:
-        print("audit query over %d records (%.0f MB, built in %.0f s):" % (q["records"], q["file_mb"], q["build_s"]))
-        for label, r in q["queries"].items():
-            print("  %-18s %7.3f s  %d records" % (label, r["seconds"], r["records"]))
+    if report.get("query"):
+        print_queries(report["query"])
+
+
+def print_queries(q):
+    for kind in ("sqlite", "postgresql"):
+        r = q.get(kind)
+        if r is None:
+            continue
+        print("audit query over %d records, %s%s, built in %.0f s:" % (
+            q["records"], kind, " (%.0f MB)" % r["file_mb"] if "file_mb" in r else "", r["build_s"]))
+        for label, t in r["queries"].items():
+            print("  %-18s %7.3f s  %d records" % (label, t["seconds"], t["records"]))
 
 
 def main(argv=None):
@@ -170,6 +212,9 @@ def main(argv=None):
     p.add_argument("--corpus", default=str(CORPUS))
     p.add_argument("--query-records", type=int, default=0, metavar="N",
                    help="also time `lighthouse audit query` over an N-record log")
+    p.add_argument("--query-dsn", metavar="URL", help="also build and query that log in this empty PostgreSQL "
+                                                      "database")
+    p.add_argument("--query-only", action="store_true", help="only the query timings (default 1,000,000 records)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)

@@ -439,11 +439,14 @@ def cmd_serve(args):
     if not 0 < args.input_window <= args.max_input:
         print("lighthouse serve: --input-window must be positive and at most --max-input", file=sys.stderr)
         return EXIT_USAGE
-    if args.no_audit and (args.audit_db or args.audit_sync):
-        print("lighthouse serve: --no-audit goes with neither --audit-db nor --audit-sync", file=sys.stderr)
+    if args.no_audit and (args.audit_db or args.audit_dsn or args.audit_sync):
+        print("lighthouse serve: --no-audit goes with none of --audit-db, --audit-dsn, --audit-sync", file=sys.stderr)
+        return EXIT_USAGE
+    if args.audit_db and args.audit_dsn:
+        print("lighthouse serve: give --audit-db or --audit-dsn, not both", file=sys.stderr)
         return EXIT_USAGE
     from .audit.sqlite import default_audit_path
-    audit_db = None if args.no_audit else os.path.abspath(args.audit_db or default_audit_path())
+    audit_db = None if args.no_audit or args.audit_dsn else os.path.abspath(args.audit_db or default_audit_path())
     if args.no_patterns and args.patterns_db:
         print("lighthouse serve: --no-patterns goes without --patterns-db", file=sys.stderr)
         return EXIT_USAGE
@@ -471,8 +474,9 @@ def cmd_serve(args):
         max_experts=args.max_experts, expert_heartbeat=args.expert_heartbeat,
         expert_heartbeat_timeout=args.expert_heartbeat_timeout, history_sessions=args.history_sessions,
         experts_file=args.experts, llm_api=args.llm_api, llm_url=args.llm_url, llm_model=args.llm_model,
-        audit_db=audit_db, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
+        audit_db=audit_db, audit_dsn=args.audit_dsn, audit_sync=args.audit_sync, audit_queue=args.audit_queue,
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
+        audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age, audit_spool=args.audit_spool,
         patterns_db=patterns_db, patterns_threshold=args.patterns_threshold,
         patterns_person_threshold=args.patterns_person_threshold)
     try:
@@ -753,7 +757,15 @@ def build_parser():
     audit.add_argument("--audit-db", metavar="PATH",
                        help="the SQLite audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
                             "~/.local/share/lighthouse/audit.db; created owner-only)")
+    audit.add_argument("--audit-dsn", metavar="URL",
+                       help="a PostgreSQL audit log instead: postgresql://USER@HOST:PORT/DBNAME (password from "
+                            "~/.pgpass or PGPASSWORD; tables created on first use; needs psycopg 3, the "
+                            "'postgres' extra); the workers of --workers share its one chain")
     audit.add_argument("--no-audit", action="store_true", help="record no decision")
+    audit.add_argument("--audit-spool", metavar="PATH",
+                       help="the hook's spool of decisions it made locally while no server answered, recorded "
+                            "from it at start and every 5 s (default $LIGHTHOUSE_SPOOL, else "
+                            "$XDG_DATA_HOME/lighthouse/spool.jsonl)")
     audit.add_argument("--audit-sync", action="store_true",
                        help="answer a call only once its record is committed and fsynced (group commit); "
                             "default: answered first, committed within --audit-commit-interval")
@@ -764,6 +776,15 @@ def build_parser():
                             "(default 65536)")
     audit.add_argument("--audit-max-input", type=int, default=4096, metavar="BYTES",
                        help="bytes of a tool input kept in a record (default 4096; the whole input is hashed)")
+    from .audit.cli import age_seconds_arg, size_arg
+    audit.add_argument("--audit-max-bytes", type=size_arg, metavar="SIZE",
+                       help="retention of the SQLite log: the live file is rotated into an archive beside it "
+                            "once past an eighth of SIZE (e.g. 10G, 512M), and the oldest archives deleted while "
+                            "all files take more (see `lighthouse audit rotate`)")
+    audit.add_argument("--audit-max-age", type=age_seconds_arg, metavar="AGE",
+                       help="retention by age (e.g. 90d, 12h): the live file is rotated once its oldest record "
+                            "is older than an eighth of AGE, and archives whose newest record is older than AGE "
+                            "are deleted")
     _add_policy_args(p)
     tier = _add_tier_args(p, VERDICTS)
     tier.add_argument("--opa-url", metavar="URL",

@@ -26,7 +26,8 @@ Exported (names as Prometheus sees them):
   ``lighthouse_audit_commits_total``, ``lighthouse_audit_refused_total`` (calls refused
   because its queue was full), ``lighthouse_audit_errors_total`` (failed commits,
   retried), ``lighthouse_audit_queue`` (records not yet committed),
-  ``lighthouse_audit_failing``.
+  ``lighthouse_audit_failing``, ``lighthouse_audit_writer_restarts_total`` (writer
+  processes started in place of one that died).
 - With slow tiers, the escalation pipeline's families (lighthouse.escalation.stats:
   escalations by tier and outcome, fail-mode answers by cause, queue depth, in-flight
   escalations, circuit state per backend, ...), and ``operation="policy"`` and
@@ -306,6 +307,8 @@ class StatsCollector:
                                     value=audit["queue"])
             yield GaugeMetricFamily("lighthouse_audit_failing", "Processes whose audit log commits are failing",
                                     value=audit["failing"])
+            yield CounterMetricFamily("lighthouse_audit_writer_restarts", "Audit log writer processes started "
+                                      "in place of one that died", value=audit.get("writer_restarts", 0))
         fam = GaugeMetricFamily("lighthouse_info", "Version and hot-path implementation",
                                 labels=["version", "implementation"])
         fam.add_metric([self.version, policy.get("implementation", "")], 1)

@@ -113,3 +113,43 @@ def sockdir():
     d = tempfile.mkdtemp(prefix="lh-")
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server of the session's own (tests/pgkit.py), stopped at the end.
+    Skips, saying why, where PostgreSQL or psycopg is not installed; fails instead when
+    LIGHTHOUSE_REQUIRE_POSTGRES=1 (.ci/run sets it once it has installed the package)."""
+    import pgkit
+    why = pgkit.unavailable()
+    if why:
+        if os.environ.get("LIGHTHOUSE_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (LIGHTHOUSE_REQUIRE_POSTGRES=1) but " + why)
+        pytest.skip("no PostgreSQL for the tests: " + why)
+    cluster = pgkit.Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+_pg_databases = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster):
+    """The DSN of a new, empty database for one test."""
+    return pg_cluster.database("t%d" % next(_pg_databases))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """An audit log that does not exist yet (tests/auditkit.py): an SQLite file in a new
+    directory, or a new PostgreSQL database."""
+    from auditkit import Store
+    if request.param == "sqlite":
+        return Store("sqlite", str(tmp_path / "logs" / "audit.db"))
+    return Store("postgresql", request.getfixturevalue("pg_dsn"))

@@ -1,5 +1,6 @@
-"""The audit log's record, chain, SQLite store, verify and `lighthouse audit` commands,
-on real SQLite files (the server's side is tests/test_audit_server.py)."""
+"""The audit log's record, chain, stores, verify and `lighthouse audit` commands, on real
+SQLite files and a real PostgreSQL server (the ``store`` fixture runs each shared test on
+both; the server's side is tests/test_audit_server.py)."""
 
 from __future__ import annotations
 
@@ -43,27 +44,22 @@ def rows(n, start=0, **kw):
     return [make_row(entry(i, **kw), 0, offset) for i in range(start, start + n)]
 
 
-@pytest.fixture
-def db(tmp_path):
-    return str(tmp_path / "logs" / "audit.db")
-
-
-def filled(db, n=20, **kw):
-    with SQLiteBackend(db) as b:
+def filled(store, n=20, **kw):
+    with store.open() as b:
         b.append(rows(n, **kw))
-    return db
+    return store
 
 
-def broken(db):
-    with SQLiteBackend(db, readonly=True) as b:
+def broken(store):
+    with store.open(readonly=True) as b:
         return verify(b)
 
 
 # ------------------------------------------------------------------ record
 
-def test_record_fields_and_canonical_encoding(db):
-    filled(db, 3)
-    with SQLiteBackend(db, readonly=True) as b:
+def test_record_fields_and_canonical_encoding(store):
+    filled(store, 3)
+    with store.open(readonly=True) as b:
         recs = list(b.records())
     assert [r["seq"] for r in recs] == [1, 2, 3]
     r = recs[1]
@@ -92,11 +88,11 @@ def test_input_is_capped_and_hashed_whole():
     assert len(values["input"].encode("utf-8")) <= 100 and big.startswith(values["input"])
 
 
-def test_local_input_object_and_invalid_unicode(db):
+def test_local_input_object_and_invalid_unicode(store):
     # The local socket hands an object, which may hold lone surrogates (JSON escapes).
     tool_input = {"command": "echo \ud800 x"}
     e = entry(0, tool_input=tool_input, source="local", agent="bad\udfff")
-    with SQLiteBackend(db) as b:
+    with store.open() as b:
         b.append([make_row(e, 2, 0)])
         r = next(b.records())
         assert verify(b).ok
@@ -106,10 +102,27 @@ def test_local_input_object_and_invalid_unicode(db):
     assert r["input_sha256"] == hashlib.sha256('{"command":"echo \ud800 x"}'.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def test_trail_is_json_text(db):
+def test_nul_characters_are_stored_as_question_marks(store):
+    # PostgreSQL's text cannot hold NUL: an agent sending one in its tool name, session
+    # or input must not make every commit fail (the writer would retry it for ever).
+    raw = '{"command":"echo a\\u0000b"}' + "\0"
+    e = (time.perf_counter_ns(), "grpc", "r\0", "ag\0ent", "s\0", "Ba\0sh", raw, "/t\0mp", DENY, 5, "", ())
+    with store.open() as b:
+        b.append([make_row(e, 0, 0), make_row(entry(1), 0, 0)])
+        recs = list(b.records())
+        assert verify(b).ok and verify(b).records == 2
+        assert b.count(Query(agent_id="ag?ent")) == 1
+    r = recs[0]
+    assert (r["request_id"], r["agent_id"], r["session_id"], r["tool"], r["cwd"]) == ("r?", "ag?ent", "s?", "Ba?sh",
+                                                                                        "/t?mp")
+    assert r["input"] == '{"command":"echo a\\u0000b"}?'
+    assert r["input_sha256"] == hashlib.sha256(raw.encode()).hexdigest() and r["input_bytes"] == len(raw)
+
+
+def test_trail_is_json_text(store):
     trail = ({"tier": "policy", "answer": "escalate", "ns": 1200}, {"tier": "expert", "expert": "llm-1",
                                                                      "answer": "deny", "when": object()})
-    with SQLiteBackend(db) as b:
+    with store.open() as b:
         b.append([make_row(entry(0, trail=trail), 0, 0)])
         r = next(b.records())
     steps = json.loads(r["trail"])
@@ -147,10 +160,10 @@ def test_missing_or_foreign_file_is_refused(tmp_path):
         SQLiteBackend(str(junk))
 
 
-def test_two_writers_keep_one_chain(db):
+def test_two_writers_keep_one_chain(store):
     # Two connections (as two worker processes would have) append in turn: each reads the
     # head inside its own write transaction.
-    a, b = SQLiteBackend(db), SQLiteBackend(db)
+    a, b = store.open(), store.open()
     for i in range(10):
         (a if i % 2 else b).append(rows(3, start=i * 3))
     assert a.head()[0] == 30
@@ -159,8 +172,8 @@ def test_two_writers_keep_one_chain(db):
     b.close()
 
 
-def test_query_filters(db):
-    with SQLiteBackend(db) as b:
+def test_query_filters(store):
+    with store.open() as b:
         b.append(rows(5, agent="alice"))
         b.append(rows(3, start=5, agent="bob", outcome=ALLOW, session="s2"))
         assert b.count(Query(agent_id="alice")) == 5
@@ -178,14 +191,14 @@ def test_query_filters(db):
 
 # ------------------------------------------------------------------ verify
 
-def test_verify_whole_chain(db):
-    r = broken(filled(db, 50))
+def test_verify_whole_chain(store):
+    r = broken(filled(store, 50))
     assert r.ok and r.records == 50 and r.last_seq == 50
 
 
-def test_empty_log_verifies(db):
-    SQLiteBackend(db).close()
-    r = broken(db)
+def test_empty_log_verifies(store):
+    store.open().close()
+    r = broken(store)
     assert r.ok and r.records == 0 and r.last_hash == GENESIS
 
 
@@ -195,76 +208,72 @@ def test_empty_log_verifies(db):
     ("record", "replace(record, 'Deletes', 'Délètes')"),
     ("verdict", "'allow'"), ("time_ns", "time_ns + 1"), ("agent_id", "'someone'"),    # a column queries read
     ("rule_id", "'x'"), ("request_id", "'r-99'")])
-def test_verify_finds_a_changed_record(db, column, value):
-    filled(db)
-    with sqlite3.connect(db) as con:
-        assert con.execute("UPDATE audit SET %s = %s WHERE seq = 12" % (column, value)).rowcount == 1
-    r = broken(db)
+def test_verify_finds_a_changed_record(store, column, value):
+    filled(store)
+    assert store.sql("UPDATE audit SET %s = %s WHERE seq = 12" % (column, value)) == 1
+    r = broken(store)
     assert not r.ok and r.broken_seq == 12 and r.records == 11 and "changed" in r.problem, r
 
 
-def test_verify_finds_a_record_whose_hash_was_recomputed(db):
+def test_verify_finds_a_record_whose_hash_was_recomputed(store):
     # Changing a record and giving it a matching hash breaks the link to the next one.
-    filled(db)
-    with SQLiteBackend(db, readonly=True) as b:
+    filled(store)
+    with store.open(readonly=True) as b:
         recs = list(b.records())
     forged = dict(recs[11], verdict="allow")
     forged["hash"] = chain_hash(recs[10]["hash"], canonical(forged))
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit SET verdict = 'allow', record = ?, hash = ? WHERE seq = 12",
-                    (canonical(forged).decode(), forged["hash"]))
-    with SQLiteBackend(db, readonly=True) as b:
+    store.sql("UPDATE audit SET verdict = 'allow', record = ?, hash = ? WHERE seq = 12",
+              (canonical(forged).decode(), forged["hash"]))
+    with store.open(readonly=True) as b:
         assert [r["verdict"] for r in b.records(Query(request_id="r-11"))] == ["allow"]
-    r = broken(db)
+    r = broken(store)
     assert not r.ok and r.broken_seq == 13
 
 
-def test_verify_finds_a_deleted_record(db):
-    filled(db)
-    with sqlite3.connect(db) as con:
-        con.execute("DELETE FROM audit WHERE seq IN (7, 8)")
-    r = broken(db)
+def test_verify_finds_a_deleted_record(store):
+    filled(store)
+    store.sql("DELETE FROM audit WHERE seq IN (7, 8)")
+    r = broken(store)
     assert not r.ok and r.broken_seq == 9 and r.records == 6
     assert "records 7 to 8 are missing" in r.problem
 
 
-def test_verify_finds_a_deleted_first_record(db):
-    filled(db)
-    with sqlite3.connect(db) as con:
-        con.execute("DELETE FROM audit WHERE seq = 1")
-    r = broken(db)
+def test_verify_finds_a_deleted_first_record(store):
+    filled(store)
+    store.sql("DELETE FROM audit WHERE seq = 1")
+    r = broken(store)
     assert not r.ok and r.broken_seq == 2 and "record 1 is missing" in r.problem
 
 
-def test_verify_finds_reordered_records(db):
-    filled(db)
-    with sqlite3.connect(db) as con:       # records 5 and 6 swap places (seq swapped, all else kept)
-        con.execute("UPDATE audit SET seq = -1 WHERE seq = 5")
-        con.execute("UPDATE audit SET seq = 5 WHERE seq = 6")
-        con.execute("UPDATE audit SET seq = 6 WHERE seq = -1")
-    r = broken(db)
+def test_verify_finds_reordered_records(store):
+    filled(store)
+    # records 5 and 6 swap places (seq swapped, all else kept)
+    store.sql("UPDATE audit SET seq = -1 WHERE seq = 5")
+    store.sql("UPDATE audit SET seq = 5 WHERE seq = 6")
+    store.sql("UPDATE audit SET seq = 6 WHERE seq = -1")
+    r = broken(store)
     assert not r.ok and r.broken_seq == 5
 
 
-def test_verify_finds_swapped_contents(db):
-    filled(db)
-    columns = [c[1] for c in sqlite3.connect(db).execute("PRAGMA table_info(audit)") if c[1] != "seq"]
+def test_verify_finds_swapped_contents(store):
+    filled(store)
+    columns = store.columns()
+    assert "record" in columns and "hash" in columns
     cols = ", ".join(columns)
-    with sqlite3.connect(db) as con:       # whole records, hash included, moved to each other's place
-        a = con.execute("SELECT %s FROM audit WHERE seq = 3" % cols).fetchone()
-        b = con.execute("SELECT %s FROM audit WHERE seq = 4" % cols).fetchone()
-        sets = ", ".join("%s = ?" % f for f in columns)
-        con.execute("UPDATE audit SET %s WHERE seq = 3" % sets, b)
-        con.execute("UPDATE audit SET %s WHERE seq = 4" % sets, a)
-    r = broken(db)
+    # whole records, hash included, moved to each other's place
+    a = store.sql("SELECT %s FROM audit WHERE seq = 3" % cols)[0]
+    b = store.sql("SELECT %s FROM audit WHERE seq = 4" % cols)[0]
+    sets = ", ".join("%s = ?" % f for f in columns)
+    store.sql("UPDATE audit SET %s WHERE seq = 3" % sets, b)
+    store.sql("UPDATE audit SET %s WHERE seq = 4" % sets, a)
+    r = broken(store)
     assert not r.ok and r.broken_seq == 3
 
 
-def test_verify_finds_a_changed_genesis(db):
-    filled(db)
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit_meta SET value = ? WHERE key = 'genesis'", ("1" * 64,))
-    r = broken(db)
+def test_verify_finds_a_changed_genesis(store):
+    filled(store)
+    store.sql("UPDATE audit_meta SET value = ? WHERE key = 'genesis'", ("1" * 64,))
+    r = broken(store)
     assert not r.ok and r.broken_seq == 1
 
 
@@ -276,41 +285,44 @@ def run_cli(capsys, *args):
     return code, out, err
 
 
-def test_cli_verify(capsys, db):
-    filled(db)
-    code, out, _ = run_cli(capsys, "verify", "--audit-db", db)
+def test_cli_verify(capsys, store):
+    filled(store)
+    code, out, _ = run_cli(capsys, "verify", *store.args)
     assert code == 0 and "the chain verifies: 20 records" in out
-    code, out, _ = run_cli(capsys, "verify", "--audit-db", db, "--json")
+    code, out, _ = run_cli(capsys, "verify", *store.args, "--json")
     assert json.loads(out)["ok"] is True
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE audit SET record = replace(record, 'home', 'HOME') WHERE seq = 4")
-    code, out, _ = run_cli(capsys, "verify", "--audit-db", db)
+    store.sql("UPDATE audit SET record = replace(record, 'home', 'HOME') WHERE seq = 4")
+    code, out, _ = run_cli(capsys, "verify", *store.args)
     assert code == 3 and "BROKEN at record 4" in out
-    code, _, err = run_cli(capsys, "verify", "--audit-db", db + ".missing")
-    assert code == 1 and "no such file" in err
+    if store.kind == "sqlite":
+        code, _, err = run_cli(capsys, "verify", "--audit-db", store.location + ".missing")
+        assert code == 1 and "no such file" in err
+    else:
+        code, _, err = run_cli(capsys, "verify", "--audit-dsn", store.location.replace("/t", "/missing_t", 1))
+        assert code == 1 and "missing_t" in err and "does not exist" in err
 
 
-def test_cli_query_table_and_json(capsys, db):
-    with SQLiteBackend(db) as b:
+def test_cli_query_table_and_json(capsys, store):
+    with store.open() as b:
         b.append(rows(5, agent="alice"))
         b.append(rows(3, start=5, agent="bob", outcome=ALLOW))
-    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--agent", "bob", "--json")
+    code, out, _ = run_cli(capsys, "query", *store.args, "--agent", "bob", "--json")
     recs = json.loads(out)
     assert code == 0 and [r["seq"] for r in recs] == [6, 7, 8] and {r["agent_id"] for r in recs} == {"bob"}
-    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--verdict", "deny", "--limit", "2")
+    code, out, _ = run_cli(capsys, "query", *store.args, "--verdict", "deny", "--limit", "2")
     lines = out.splitlines()
     assert lines[0].startswith("SEQ") and len(lines) == 3
     assert lines[1].split()[0] == "4" and "fs.rm-home" in lines[1] and "rm -rf ~/3" in lines[1]
-    code, out, _ = run_cli(capsys, "query", "--audit-db", db, "--since", "1h", "--tool", "Bash", "--json",
+    code, out, _ = run_cli(capsys, "query", *store.args, "--since", "1h", "--tool", "Bash", "--json",
                            "--limit", "0")
     assert len(json.loads(out)) == 8
-    code, _, err = run_cli(capsys, "query", "--audit-db", db, "--since", "yesterday")
+    code, _, err = run_cli(capsys, "query", *store.args, "--since", "yesterday")
     assert code == 2 and "'yesterday' is not a time" in err
 
 
-def test_cli_export_jsonl_and_csv(capsys, db, tmp_path):
-    filled(db, 4)
-    code, out, _ = run_cli(capsys, "export", "--audit-db", db)
+def test_cli_export_jsonl_and_csv(capsys, store, tmp_path):
+    filled(store, 4)
+    code, out, _ = run_cli(capsys, "export", *store.args)
     recs = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(recs) == 4 and list(recs[0]) == list(FIELDS)
     assert recs[3]["request_id"] == "r-3" and recs[3]["verdict"] == "deny" and len(recs[3]["hash"]) == 64
@@ -320,28 +332,28 @@ def test_cli_export_jsonl_and_csv(capsys, db, tmp_path):
         prev = chain_hash(prev, canonical(r))
         assert prev == r["hash"]
     out_file = tmp_path / "audit.csv"
-    code, _, _ = run_cli(capsys, "export", "--audit-db", db, "--format", "csv", "--out", str(out_file))
+    code, _, _ = run_cli(capsys, "export", *store.args, "--format", "csv", "--out", str(out_file))
     rows_ = list(csv.DictReader(io.StringIO(out_file.read_text())))
     assert code == 0 and len(rows_) == 4 and rows_[0]["tool"] == "Bash" and list(rows_[0]) == list(FIELDS)
 
 
-def test_cli_stats(capsys, db):
-    filled(db, 6)
-    code, out, _ = run_cli(capsys, "stats", "--audit-db", db, "--json")
+def test_cli_stats(capsys, store):
+    filled(store, 6)
+    code, out, _ = run_cli(capsys, "stats", *store.args, "--json")
     s = json.loads(out)
     assert code == 0 and s["records"] == 6 and s["by_verdict"] == {"deny": 6}
-    code, out, _ = run_cli(capsys, "stats", "--audit-db", db)
+    code, out, _ = run_cli(capsys, "stats", *store.args)
     assert "6 records" in out and "by verdict: deny 6" in out
 
 
-def test_cli_tail_follows_new_records(db):
-    filled(db, 3)
-    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.cli", "audit", "tail", "--audit-db", db, "--json",
+def test_cli_tail_follows_new_records(store):
+    filled(store, 3)
+    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.cli", "audit", "tail", *store.args, "--json",
                              "-n", "2", "--interval", "0.05"], stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
     try:
         first = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert [r["seq"] for r in first] == [2, 3]
-        with SQLiteBackend(db) as b:
+        with store.open() as b:
             b.append(rows(2, start=3))
         later = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert [r["seq"] for r in later] == [4, 5] and later[1]["request_id"] == "r-4"
@@ -350,9 +362,9 @@ def test_cli_tail_follows_new_records(db):
         proc.wait(10)
 
 
-def test_cli_tail_no_follow(capsys, db):
-    filled(db, 5)
-    code, out, _ = run_cli(capsys, "tail", "--audit-db", db, "-n", "3", "--no-follow")
+def test_cli_tail_no_follow(capsys, store):
+    filled(store, 5)
+    code, out, _ = run_cli(capsys, "tail", *store.args, "-n", "3", "--no-follow")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 4 and [ln.split()[0] for ln in lines[1:]] == ["3", "4", "5"]
 
@@ -392,3 +404,76 @@ def test_processes_creating_one_log_at_once_all_open_it(tmp_path):
             assert p.returncode == 0, err
         with SQLiteBackend(str(path), create=False) as b:
             assert b.head()[0] == 0
+
+
+# ------------------------------------------------------------------ PostgreSQL only
+
+def test_postgres_store_is_indexed_and_readonly_sessions_cannot_write(pg_dsn):
+    import psycopg
+    from lighthouse.audit.postgres import PostgresBackend
+    with PostgresBackend(pg_dsn) as b:
+        b.append(rows(3))
+    with psycopg.connect(pg_dsn, autocommit=True) as con:
+        indexes = {r[0] for r in con.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'audit'")}
+        assert {"audit_agent", "audit_session", "audit_time", "audit_verdict"} <= indexes
+        con.execute("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in con.execute("EXPLAIN SELECT * FROM audit WHERE agent_id = 'x'"))
+        assert "audit_agent" in plan
+    with PostgresBackend(pg_dsn, readonly=True) as r:
+        assert r.count() == 3
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            r.append(rows(1))
+
+
+def test_postgres_foreign_or_missing_database_is_refused(pg_cluster, pg_dsn):
+    import psycopg
+    from lighthouse.audit.postgres import PostgresBackend
+    with psycopg.connect(pg_dsn, autocommit=True) as con:
+        con.execute("CREATE TABLE other (x int)")
+    with pytest.raises(AuditError, match="not an audit log"):
+        PostgresBackend(pg_dsn, readonly=True)
+    with pytest.raises(AuditError, match="not an audit log"):
+        PostgresBackend(pg_dsn, create=False)
+    secret = pg_dsn.replace("lighthouse@", "lighthouse:s3cret@").replace("/t", "/nosuchdb_t", 1)
+    with pytest.raises(AuditError, match="nosuchdb") as e:
+        PostgresBackend(secret)
+    assert "s3cret" not in str(e.value)
+
+
+def test_cli_audit_dsn_must_be_a_url(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "verify", "--audit-dsn", "host=/tmp dbname=x")
+    assert code == 2 and "must be a postgresql:// URL" in err
+    code, _, err = run_cli(capsys, "stats", "--audit-dsn", "postgresql:///x", "--audit-db", str(tmp_path / "a.db"))
+    assert code == 2 and "not both" in err
+
+
+_PG_OPENER = """
+import sys, time
+from lighthouse.audit.postgres import PostgresBackend
+from lighthouse.audit.record import make_row
+at = float(sys.argv[2])
+while time.time() < at:
+    pass
+b = PostgresBackend(sys.argv[1])
+for i in range(20):
+    b.append([make_row((time.perf_counter_ns(), "grpc", "p%s-%d" % (sys.argv[3], i), "a", "s", "Bash", "{}", "/",
+                        (2, 2, "r", "x", 1), 1, "", ()), int(sys.argv[3]), 0)])
+"""
+
+
+def test_postgres_processes_creating_and_appending_at_once_keep_one_chain(pg_dsn):
+    """Four processes create the tables at the same instant (the advisory lock keeps
+    CREATE ... IF NOT EXISTS from racing), then append one record at a time each,
+    interleaved: one chain, no gap, every record once."""
+    at = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _PG_OPENER, pg_dsn, repr(at), str(n)], cwd=str(ROOT),
+                              stderr=subprocess.PIPE, text=True) for n in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    from lighthouse.audit.postgres import PostgresBackend
+    with PostgresBackend(pg_dsn, readonly=True) as b:
+        r = verify(b)
+        assert r.ok and r.records == 80, r
+        assert sorted(x["request_id"] for x in b.records()) == sorted("p%d-%d" % (n, i) for n in range(4)
+                                                                        for i in range(20))

@@ -1,8 +1,9 @@
 """The server's audit log: every decision any front end answers is recorded, in order
 and chained; --audit-sync answers only what is committed; a full queue refuses calls;
 workers share one chain; a server killed with SIGKILL leaves a log that opens, verifies
-and (with --audit-sync) holds every answer a client received. Real servers on loopback
-ports, real SQLite files, real subprocesses."""
+and (with --audit-sync) holds every answer a client received; a writer process that dies
+is replaced. Real servers on loopback ports, real SQLite files and a real PostgreSQL
+server (the ``store`` fixture runs a test on both), real subprocesses."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import time
 import grpc
 import pytest
 
-from lighthouse.audit import SQLiteBackend, verify
+from lighthouse.audit import Query, is_dsn, open_backend, verify
 from lighthouse.localsock import ask
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
@@ -30,7 +31,7 @@ quiet_grpc_logs()
 
 
 def records(db):
-    with SQLiteBackend(db, readonly=True) as b:
+    with open_backend(db, readonly=True) as b:
         return list(b.records())
 
 
@@ -39,12 +40,14 @@ def by_request(db):
 
 
 def config(db, **kw):
+    """A server's configuration writing the audit log ``db`` (a file or a DSN)."""
     kw.setdefault("local_socket", False)
-    return ServerConfig(port=0, metrics_port=0, rate_limit=0, audit_db=db, **kw)
+    where = {"audit_dsn": db} if is_dsn(db) else {"audit_db": db}
+    return ServerConfig(port=0, metrics_port=0, rate_limit=0, **where, **kw)
 
 
 def assert_verifies(db, count=None):
-    with SQLiteBackend(db, readonly=True) as b:
+    with open_backend(db, readonly=True) as b:
         result = verify(b)
     assert result.ok, result.problem
     if count is not None:
@@ -62,8 +65,8 @@ async def _escalator(p):
 
 # ------------------------------------------------------------------ every front end
 
-def test_every_front_end_is_recorded(tmp_path, sockdir):
-    db = str(tmp_path / "audit.db")
+def test_every_front_end_is_recorded(store, sockdir):
+    db = store.location
     sock = os.path.join(sockdir, "lh.sock")
     answered = {}
     t_start = time.time_ns()
@@ -124,8 +127,8 @@ def rpc_error(fn, *args):
     return None
 
 
-def test_restart_continues_the_chain(tmp_path):
-    db = str(tmp_path / "audit.db")
+def test_restart_continues_the_chain(store):
+    db = store.location
     for run in range(2):
         with ServerThread(config(db)) as s, grpc.insecure_channel(s.address) as ch:
             stub = pb_grpc.ValidatorStub(ch)
@@ -144,15 +147,15 @@ def test_audit_db_that_cannot_be_opened_stops_the_start(tmp_path):
 
 # ------------------------------------------------------------------ --audit-sync
 
-def test_sync_mode_answers_only_committed_decisions(tmp_path, sockdir):
-    db = str(tmp_path / "audit.db")
+def test_sync_mode_answers_only_committed_decisions(store, sockdir):
+    db = store.location
     sock = os.path.join(sockdir, "lh.sock")
     with ServerThread(config(db, audit_sync=True, socket=sock, local_socket=True), escalator=_escalator) as s, \
             grpc.insecure_channel(s.address) as ch:
-        reader = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        reader = open_backend(db, readonly=True)     # another connection: sees committed records only
 
         def committed(rid):
-            return reader.execute("SELECT count(*) FROM audit WHERE request_id = ?", (rid,)).fetchone()[0]
+            return reader.count(Query(request_id=rid))
 
         stub = pb_grpc.ValidatorStub(ch)
         for i in range(20):
@@ -175,10 +178,10 @@ def test_sync_mode_answers_only_committed_decisions(tmp_path, sockdir):
                 assert committed(d.request_id) == 1
             n += 1
         assert n == 40
-        before = reader.execute("SELECT count(*) FROM audit WHERE tool = 'Read'").fetchone()[0]
+        before = reader.count(Query(tool="Read"))
         assert ask({"tool": "Read", "input": {"file_path": WS + "/.env"}, "cwd": WS}, sock, timeout=10)["verdict"] == \
             "deny"
-        assert reader.execute("SELECT count(*) FROM audit WHERE tool = 'Read'").fetchone()[0] == before + 1
+        assert reader.count(Query(tool="Read")) == before + 1
         # A client asking for progress gets no pending line: a commit is no escalation.
         with socket.socket(socket.AF_UNIX) as c:
             c.settimeout(10)
@@ -195,21 +198,43 @@ def test_sync_mode_answers_only_committed_decisions(tmp_path, sockdir):
 
 # ------------------------------------------------------------------ backpressure
 
-def test_full_queue_refuses_calls_and_counts_them(tmp_path):
-    """The writer is slowed for real: another connection holds the file's write lock, so
+class _WriteLock:
+    """Another connection holding the store's write lock: SQLite's (BEGIN IMMEDIATE), or
+    PostgreSQL's advisory lock every append takes (lighthouse.audit.postgres)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __enter__(self):
+        if self.store.kind == "sqlite":
+            self.con = sqlite3.connect(self.store.location, isolation_level=None, timeout=10)
+            self.con.execute("BEGIN IMMEDIATE")
+        else:
+            import psycopg
+            from lighthouse.audit.postgres import AUDIT_LOCK
+            self.con = psycopg.connect(self.store.location, autocommit=True)
+            self.con.execute("SELECT pg_advisory_lock(%s)", (AUDIT_LOCK,))
+        return self
+
+    def __exit__(self, *exc):
+        if self.store.kind == "sqlite":
+            self.con.execute("ROLLBACK")
+        self.con.close()
+
+
+def test_full_queue_refuses_calls_and_counts_them(store):
+    """The writer is slowed for real: another connection holds the store's write lock, so
     the writer's commit waits; the queue fills and calls are refused, never answered
     unrecorded. Once the lock goes, every answered call is committed."""
-    db = str(tmp_path / "audit.db")
+    db = store.location
     with ServerThread(config(db, audit_queue=40)) as s, grpc.insecure_channel(s.address) as ch:
         stub = pb_grpc.ValidatorStub(ch)
         stub.Validate(tool_call(tool_input="ls", request_id="warm"), timeout=10)
         deadline = time.monotonic() + 10
         while s.server.stats.snapshot()["audit"]["committed"] < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        lock = sqlite3.connect(db, isolation_level=None, timeout=10)
-        lock.execute("BEGIN IMMEDIATE")
         ok, refused = ["warm"], []
-        try:
+        with _WriteLock(store):
             for i in range(300):
                 rid = "c-%d" % i
                 try:
@@ -228,9 +253,6 @@ def test_full_queue_refuses_calls_and_counts_them(tmp_path):
             # A stream's call is refused with its own error and the stream goes on.
             answers = list(stub.ValidateStream(iter([tool_call(tool_input="ls", request_id="st-1")]), timeout=10))
             assert answers[0].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
         deadline = time.monotonic() + 20
         while s.server.stats.snapshot()["audit"]["committed"] < len(ok) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -242,10 +264,10 @@ def test_full_queue_refuses_calls_and_counts_them(tmp_path):
 
 # ------------------------------------------------------------------ workers
 
-def test_workers_append_to_one_chain(tmp_path):
-    db = str(tmp_path / "audit.db")
+def test_workers_append_to_one_chain(store):
+    db = store.location
     sent = []
-    with ServerProcess("--workers", "2", "--audit-db", db, "--rate-limit", "0") as srv:
+    with ServerProcess("--workers", "2", *store.args, "--rate-limit", "0") as srv:
         srv.wait_ready(text="workers serving")
         for c in range(24):             # new connections: the kernel spreads them over the workers
             with grpc.insecure_channel(srv.address) as ch:
@@ -295,9 +317,9 @@ def _load(address, stop, received, errors, agents=8):
 
 
 @pytest.mark.parametrize("mode", ["sync", "default"])
-def test_sigkill_during_load(tmp_path, mode):
-    db = str(tmp_path / "audit.db")
-    args = ("--audit-db", db, "--rate-limit", "0") + (("--audit-sync",) if mode == "sync" else ())
+def test_sigkill_during_load(store, mode):
+    db = store.location
+    args = (*store.args, "--rate-limit", "0") + (("--audit-sync",) if mode == "sync" else ())
     srv = ServerProcess(*args, metrics=False)
     try:
         srv.wait_ready()
@@ -330,8 +352,8 @@ def test_sigkill_during_load(tmp_path, mode):
     assert after.last_seq == before.last_seq + 1
     recorded = set(by_request(db))
     missing = [rid for rid in received if rid not in recorded]
-    print("\n%s mode: %d answers received before SIGKILL, %d recorded in all, %d answered but not recorded"
-          % (mode, len(received), before.records, len(missing)))
+    print("\n%s, %s mode: %d answers received before SIGKILL, %d recorded in all, %d answered but not recorded"
+          % (store.kind, mode, len(received), before.records, len(missing)))
     if mode == "sync":
         assert missing == []
     else:
@@ -340,28 +362,63 @@ def test_sigkill_during_load(tmp_path, mode):
         assert len(missing) < len(received) // 2
 
 
-def test_writer_death_refuses_calls(tmp_path):
-    """A writer process that dies leaves no call answered unrecorded: every later call
-    is refused with UNAVAILABLE, and the server still stops promptly."""
-    db = str(tmp_path / "audit.db")
+def test_dead_writer_is_replaced_and_the_chain_goes_on(store):
+    """A writer process killed while the server runs: noticed and counted, every call is
+    refused with UNAVAILABLE while it is down (never answered unrecorded), a new writer
+    is started, calls are answered again, and the chain goes on from the last committed
+    record: every answered call is in it, once or (acknowledgement lost) twice."""
+    db = store.location
     with ServerThread(config(db)) as s, grpc.insecure_channel(s.address) as ch:
+        audit = s.server.audit
+        audit.restart_delay = 1.0           # long enough for calls to meet the writer down
         stub = pb_grpc.ValidatorStub(ch)
-        stub.Validate(tool_call(tool_input="ls", request_id="before"), timeout=10)
-        os.kill(s.server.audit._proc.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        code = None
+        answered = []
+        for i in range(5):
+            stub.Validate(tool_call(tool_input="ls", request_id="before-%d" % i), timeout=10)
+            answered.append("before-%d" % i)
+        dead = audit._proc.pid
+        os.kill(dead, signal.SIGKILL)
+        refused, i = 0, 0
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            code = rpc_error(stub.Validate, tool_call(tool_input="ls", request_id="after"))
-            if code is not None:
-                break
+            rid = "during-%d" % i
+            i += 1
+            code = rpc_error(stub.Validate, tool_call(tool_input="ls -la", request_id=rid))
+            if code is None:
+                answered.append(rid)
+                if refused:
+                    break                   # back after a refusal: the new writer runs
+            else:
+                assert code == grpc.StatusCode.UNAVAILABLE
+                refused += 1
+            time.sleep(0.02)
+        assert refused, "no call met the writer down"
+        assert audit.deaths == 1 and audit.restarts == 1 and audit._proc.pid != dead
+        assert s.server.stats.snapshot()["audit"]["writer_restarts"] == 1
+        for j in range(5):
+            stub.Validate(tool_call(tool_input="pwd", request_id="after-%d" % j), timeout=10)
+            answered.append("after-%d" % j)
+        with pytest.raises(grpc.RpcError, match="cannot record decisions"):
+            os.kill(audit._proc.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                stub.Validate(tool_call(tool_input="pwd", request_id="x"), timeout=10)
+                answered.append("x")
+                time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while audit.restarts < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert code == grpc.StatusCode.UNAVAILABLE
-        with pytest.raises(grpc.RpcError, match="audit log cannot record decisions"):
-            stub.Validate(tool_call(tool_input="pwd"), timeout=10)
-        assert s.server.stats.snapshot()["audit"]["failing"] == 1
+        assert audit.deaths == 2 and audit.restarts == 2
+        stub.Validate(tool_call(tool_input="pwd", request_id="last"), timeout=10)
+        answered.append("last")
         t = time.monotonic()
     assert time.monotonic() - t < 10
-    assert_verifies(db)
+    recs = records(db)
+    got = [r["request_id"] for r in recs]
+    assert set(answered) <= set(got)
+    assert set(got) <= set(answered)        # refused calls are not recorded
+    assert [rid for rid in dict.fromkeys(got) if rid != "x"] == [rid for rid in dict.fromkeys(answered) if rid != "x"]
+    assert_verifies(db, count=len(recs))
 
 
 def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
@@ -376,12 +433,18 @@ def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
         d = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-1"), timeout=30)
         again = stub.Validate(tool_call("mcp__acme__frobnicate", {"target": "prod"}, request_id="p-2"), timeout=30)
     recs = by_request(db)
+    tiers = {pb.TIER_CACHE: "cache", pb.TIER_POLICY: "policy", pb.TIER_FALLBACK: "fallback"}
+    verdicts = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
     r = recs["p-1"]
     assert d.tier == pb.TIER_POLICY and r["tier"] == "policy"
-    assert r["verdict"] == {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}[d.verdict]
+    assert r["verdict"] == verdicts[d.verdict]
     assert r["escalation_id"] == d.escalation_id
     step = json.loads(r["trail"])[0]
     assert (step["tier"], step["verdict"], step["decided_by"]) == (r["tier"], r["verdict"], r["rule_id"])
-    assert recs["p-2"]["tier"] in ("cache", r["tier"]) and recs["p-2"]["verdict"] == r["verdict"]
-    assert again.verdict == d.verdict
+    # The repeat: from the cache after a policy answer; after a fail-mode answer (the
+    # policy deadline passed on a loaded machine), which is never cached, asked again.
+    again_r = recs["p-2"]
+    assert (again_r["tier"], again_r["verdict"]) == (tiers[again.tier], verdicts[again.verdict])
+    if r["tier"] == "policy":
+        assert again_r["tier"] in ("cache", "policy") and again_r["verdict"] == r["verdict"]
     assert_verifies(db, count=2)

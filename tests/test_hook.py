@@ -59,6 +59,7 @@ def env(sockdir):
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), e.get("PYTHONPATH")]))
     e["LIGHTHOUSE_SOCKET"] = os.path.join(sockdir, "lighthouse.sock")
+    e["LIGHTHOUSE_SPOOL"] = os.path.join(sockdir, "spool.jsonl")   # the local decisions of this test's hooks
     e["HOME"] = HOME
     for k in ("LIGHTHOUSE_ADDR", "LIGHTHOUSE_RULES", "LIGHTHOUSE_TOKEN"):
         e.pop(k, None)
@@ -139,6 +140,7 @@ def test_server_down_decides_locally_with_the_same_rules(env, hook_validator):
 def test_offline_never_allows_dangerous_calls(env, corpus, monkeypatch):
     """Every corpus call labelled deny, decided by the hook with no server: never allow."""
     monkeypatch.setenv("LIGHTHOUSE_SOCKET", env["LIGHTHOUSE_SOCKET"])
+    monkeypatch.setenv("LIGHTHOUSE_SPOOL", env["LIGHTHOUSE_SPOOL"])
     monkeypatch.setenv("HOME", HOME)
     dangerous = [c for c in corpus if c["expect"] == "deny"]
     assert len(dangerous) > 50

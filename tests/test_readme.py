@@ -61,6 +61,9 @@ NOT_RUN = {
                                                 "an OPA server); tests/test_policy.py runs policy eval",
     "lighthouse policy eval --command 'argocd app list' --opa-url": "needs an OPA server",
     "lighthouse expert ": "a terminal program; tests/test_console.py runs it in tmux against a real server",
+    "lighthouse serve --audit-dsn": "needs the reader's PostgreSQL server; tests/test_audit_server.py runs serve "
+                                    "--audit-dsn against a cluster it starts",
+    "lighthouse audit verify --audit-dsn": "the same; tests/test_audit.py runs the audit commands with --audit-dsn",
     "opa ": "needs the OPA binary, which cannot be installed here (tests/test_policy.py runs the REST "
             "client against a local server speaking OPA's Data API)",
 }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import LighthouseError
 
-__all__ = ["AuditBackend", "Query", "AuditError"]
+__all__ = ["AuditBackend", "Query", "AuditError", "where_sql", "is_dsn"]
 
 
 class AuditError(LighthouseError, OSError):
@@ -41,6 +41,35 @@ class Query:
     after_seq: int = 0
     limit: int = 0
     newest_first: bool = False
+
+
+def is_dsn(location):
+    """Whether ``location`` names a PostgreSQL database (a ``postgresql://`` or
+    ``postgres://`` URL) rather than an SQLite file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+#: The query fields that are equality filters on a column of the same name.
+EQUALS = ("agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id")
+
+
+def where_sql(query, mark):
+    """The ``WHERE`` clause ("" for none) and its arguments for ``query`` (None: every
+    record), with ``mark`` as the placeholder (``?`` for SQLite, ``%s`` for psycopg)."""
+    clauses, args = [], []
+    if query is None:
+        return "", args
+    for field in EQUALS:
+        value = getattr(query, field)
+        if value:
+            clauses.append("%s = %s" % (field, mark))
+            args.append(value)
+    for value, test in ((query.since, "time_ns >= "), (query.until, "time_ns < "),
+                        (query.after_seq or None, "seq > ")):
+        if value is not None:
+            clauses.append(test + mark)
+            args.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
 class AuditBackend:

@@ -1,8 +1,10 @@
-"""``lighthouse audit tail|query|export|verify|stats``: read the audit log.
+"""``lighthouse audit tail|query|export|verify|stats|rotate``: read the audit log (and
+rotate an SQLite one: lighthouse.audit.rotate).
 
 Every command takes ``--audit-db PATH`` (default: the path ``lighthouse serve`` writes,
-lighthouse.audit.sqlite.default_audit_path) and opens the log read-only; a server may be
-writing it meanwhile (WAL: readers never block it).
+lighthouse.audit.sqlite.default_audit_path) or ``--audit-dsn postgresql://...`` (a
+PostgreSQL log, lighthouse.audit.postgres) and opens the log read-only; a server may be
+writing it meanwhile (readers never block it).
 
 Filters (``query``, ``export``, ``tail``, ``stats``): ``--agent``, ``--session``,
 ``--tool``, ``--verdict``, ``--tier``, ``--rule``, ``--request-id``, ``--since`` and
@@ -15,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import os
 import re
 import sys
 import time
@@ -23,7 +26,7 @@ from ..vocab import TIERS, VERDICTS
 from .backend import AuditError, Query
 from .record import FIELDS
 
-__all__ = ["add_audit_parser", "parse_time"]
+__all__ = ["add_audit_parser", "parse_time", "parse_size", "parse_age", "size_arg", "age_seconds_arg"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
 
@@ -53,13 +56,68 @@ def parse_time(text, now=None):
     return int(t.timestamp() * 1e9)
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
+
+
+def parse_size(text):
+    """Bytes from ``text``: a count, or with a unit K, M, G, T (powers of 1024);
+    ValueError naming what is wrong."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise ValueError("%r is not a size: give bytes or a number with K, M, G or T" % text)
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+
+
+def parse_age(text):
+    """Nanoseconds from an age such as ``90s``, ``15m``, ``2h``, ``7d``; ValueError."""
+    m = _AGE.match(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError("%r is not an age: give a positive number with s, m, h or d (e.g. 90d)" % text)
+    return int(float(m.group(1)) * _UNITS[m.group(2)] * 1e9)
+
+
+def size_arg(text):
+    """parse_size for argparse (its error names the option and what is wrong)."""
+    import argparse
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def age_seconds_arg(text):
+    """parse_age, in seconds, for argparse."""
+    import argparse
+    try:
+        return parse_age(text) / 1e9
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _iso(ns):
     return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 def _open(args):
-    from .sqlite import SQLiteBackend, default_audit_path
-    return SQLiteBackend(args.audit_db or default_audit_path(), readonly=True)
+    from . import open_backend
+    from .sqlite import default_audit_path
+    if args.audit_dsn:
+        if args.audit_db:
+            raise _Usage("give --audit-db or --audit-dsn, not both")
+        if not args.audit_dsn.startswith(("postgresql://", "postgres://")):
+            raise _Usage("--audit-dsn must be a postgresql:// URL (postgresql://USER@HOST:PORT/DBNAME)")
+        return open_backend(args.audit_dsn, readonly=True)
+    return open_backend(os.path.abspath(args.audit_db or default_audit_path()), readonly=True)
+
+
+def _store_errors():
+    """The exceptions a store's driver raises while reading (wrapped as AuditError at open)."""
+    import sqlite3
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
 
 
 def _query(args, **kw):
@@ -166,6 +224,12 @@ def cmd_tail(args):
 
 def cmd_verify(args):
     from .verify import verify
+    if not args.audit_dsn:
+        from .rotate import archives
+        from .sqlite import default_audit_path
+        path = os.path.abspath(args.audit_db or default_audit_path())
+        if os.path.exists(path) and archives(path):
+            return _verify_files(args, path)
     with _open(args) as backend:
         result = verify(backend)
         location = backend.location
@@ -177,7 +241,58 @@ def cmd_verify(args):
     else:
         print("%s: BROKEN at record %d: %s (%d records verify before it, up to record %d)"
               % (location, result.broken_seq, result.problem, result.records, result.last_seq))
+    if not args.json:
+        _print_gaps(location, result.gaps)
     return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+def _print_gaps(location, gaps):
+    for seq, reason in gaps:
+        print("%s: GAP at record %d: %s" % (location, seq, reason))
+
+
+def _verify_files(args, path):
+    from .rotate import verify_files
+    result = verify_files(path)
+    if args.json:
+        print(json.dumps(dict(result.as_dict(), path=path)))
+        return EXIT_OK if result.ok else EXIT_BROKEN
+    for p, r in result.files:
+        if r.ok:
+            print("%s: records %d to %d verify" % (p, r.last_seq - r.records + 1, r.last_seq) if r.records
+                  else "%s: no record" % p)
+        _print_gaps(p, r.gaps)
+    start = ("the retained chain starts at record %d, chained to hash %s (earlier records were removed by "
+             "retention)" % (result.first_seq, result.start_hash) if result.retained
+             else "the chain starts at record %d" % result.first_seq)
+    if result.ok:
+        print("%s: the chain verifies across %d files: %d records, last record %d, hash %s; %s"
+              % (path, len(result.files), result.records, result.last_seq, result.last_hash, start))
+        return EXIT_OK
+    print("%s: BROKEN: %s (%d records verify before it; %s)" % (path, result.problem, result.records, start))
+    return EXIT_BROKEN
+
+
+def cmd_rotate(args):
+    from .rotate import apply_retention, rotate
+    from .sqlite import default_audit_path
+    if args.audit_dsn:
+        raise _Usage("rotation is for SQLite logs (--audit-db); a PostgreSQL log is one table")
+    try:
+        max_bytes = parse_size(args.max_bytes) if args.max_bytes else None
+        max_age = parse_age(args.max_age) if args.max_age else None
+    except ValueError as e:
+        raise _Usage(str(e)) from None
+    path = os.path.abspath(args.audit_db or default_audit_path())
+    if not os.path.exists(path):
+        raise AuditError("audit log %s: no such file" % path)
+    archive = rotate(path)
+    print("%s: %s" % (path, "rotated into %s" % archive if archive else "nothing to rotate (no record, or "
+                                                                              "another rotation is running)"))
+    if max_bytes is not None or max_age is not None:
+        for p in apply_retention(path, max_bytes, max_age):
+            print("%s: deleted by retention" % p)
+    return EXIT_OK
 
 
 def cmd_stats(args):
@@ -208,20 +323,27 @@ def _run(fn):
         except AuditError as e:
             print("lighthouse audit %s: %s" % (args.audit_cmd, e), file=sys.stderr)
             return EXIT_ERROR
+        except _store_errors() as e:
+            print("lighthouse audit %s: the audit log: %s" % (args.audit_cmd, " ".join(str(e).split())),
+                  file=sys.stderr)
+            return EXIT_ERROR
     return run
 
 
 def add_audit_parser(sub):
     """Add ``audit`` and its commands to the ``lighthouse`` subparsers ``sub``."""
-    audit = sub.add_parser("audit", help="read the audit log: tail, query, export, verify, stats",
+    audit = sub.add_parser("audit", help="read the audit log: tail, query, export, verify, stats; rotate it",
                            description="Read the audit log that `lighthouse serve` writes (every decision it "
-                                       "answers, hash-chained). Opened read-only.")
+                                       "answers, hash-chained): an SQLite file (--audit-db) or a PostgreSQL "
+                                       "database (--audit-dsn). Opened read-only, but by `rotate`.")
     asub = audit.add_subparsers(dest="audit_cmd", metavar="ACTION")
 
     def common(p, filters=True):
         p.add_argument("--audit-db", metavar="PATH",
                        help="the audit log (default $XDG_DATA_HOME/lighthouse/audit.db, else "
                             "~/.local/share/lighthouse/audit.db)")
+        p.add_argument("--audit-dsn", metavar="URL",
+                       help="a PostgreSQL audit log instead: postgresql://USER@HOST:PORT/DBNAME")
         if filters:
             f = p.add_argument_group("filters")
             f.add_argument("--agent", metavar="ID")
@@ -258,10 +380,23 @@ def add_audit_parser(sub):
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=_run(cmd_export))
 
-    p = asub.add_parser("verify", help="walk the hash chain; exit 0 when whole, 3 at the first broken link")
+    p = asub.add_parser("verify", help="walk the hash chain (across the rotated files of an SQLite log); exit 0 "
+                                       "when whole, 3 at the first broken link or missing file")
     common(p, filters=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run(cmd_verify))
+
+    p = asub.add_parser("rotate", help="move the SQLite log's records into an archive beside it, chained; then "
+                                       "delete the oldest archives past --max-bytes or --max-age",
+                        description="Rotate an SQLite audit log: its records move into AUDIT.FIRST-LAST.db beside "
+                                    "it and the live file's chain goes on from the archive's last hash; `audit "
+                                    "verify` checks the whole set. Safe while a server writes the log.")
+    common(p, filters=False)
+    p.add_argument("--max-bytes", metavar="SIZE", help="then delete the oldest archives while all the files take "
+                                                      "more than SIZE (e.g. 10G)")
+    p.add_argument("--max-age", metavar="AGE", help="then delete the archives whose newest record is older than "
+                                                    "AGE (e.g. 90d)")
+    p.set_defaults(func=_run(cmd_rotate))
 
     p = asub.add_parser("stats", help="counts by verdict, tier, tool and agent")
     common(p)

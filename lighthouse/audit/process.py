@@ -1,10 +1,15 @@
-"""The audit log's writer process: ``python -m lighthouse.audit.process PATH SYNC WORKER
-MAX_INPUT``, started by lighthouse.audit.writer.AuditLog.
+"""The audit log's writer process: ``python -m lighthouse.audit.process LOCATION SYNC
+WORKER MAX_INPUT [MAX_BYTES MAX_AGE_NS]``, started by lighthouse.audit.writer.AuditLog.
+MAX_BYTES and MAX_AGE_NS (0: none) are the retention of an SQLite log: after a commit
+the writer rotates and prunes it (lighthouse.audit.rotate.Rotator) and says so with
+``("rotated", archive, [deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
+file, or ``-`` for the PostgreSQL DSN in the environment variable
+``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
 ``marshal`` bytes: the wall-clock offset and the entries), turns them into records
 (lighthouse.audit.record.make_row), appends everything that has arrived to the store in
-one transaction (lighthouse.audit.sqlite), and writes an acknowledgement on stdout in the
+one transaction (lighthouse.audit.sqlite or lighthouse.audit.postgres), and writes an acknowledgement on stdout in the
 same framing: ``("ready", seq, hash)`` once the store is open, ``("committed", records
 so far, last seq, last hash)`` after each commit, ``("error", message)`` when a commit
 fails (it is retried), ``("closed",)`` at the end. A message of length 0, or the end of
@@ -23,7 +28,9 @@ import struct
 import sys
 import time
 
-__all__ = ["writer_main", "LENGTH"]
+__all__ = ["writer_main", "LENGTH", "DSN_ENV"]
+
+DSN_ENV = "LIGHTHOUSE_AUDIT_DSN"
 
 LENGTH = struct.Struct("<I")
 RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
@@ -57,20 +64,26 @@ def _read_message(fd):
     return _read_exact(fd, n) or b""
 
 
-def writer_main(path, durable, worker, max_input):
+def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
     """The writer process: open the store, then commit each batch read on stdin until the end
     marker or the end of stdin (a killed server's records received so far are still
     committed), acknowledging each commit on stdout."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
+    from . import open_backend
     from .backend import AuditError
     from .record import make_row
-    from .sqlite import SQLiteBackend
+    if path == "-":
+        path = os.environ.pop(DSN_ENV, "")
     try:
-        backend = SQLiteBackend(path, durable=durable)
+        backend = open_backend(path, durable=durable)
     except AuditError as e:
         _send(("error", str(e)))
         return 1
+    rotator = None
+    if (max_bytes or max_age_ns) and not path.startswith(("postgresql://", "postgres://")):
+        from .rotate import Rotator
+        rotator = Rotator(path, max_bytes or None, max_age_ns or None)
     seq, h = backend.head()
     _send(("ready", seq, h))
     written = 0
@@ -100,10 +113,22 @@ def writer_main(path, durable, worker, max_input):
             written += len(rows)
             rows = []
             _send(("committed", written, seq, h))
+            if rotator is not None:
+                _maybe_rotate(rotator, backend)
         if ending:
             backend.close()
             _send(("closed",))
             return 0
+
+
+def _maybe_rotate(rotator, backend):
+    try:
+        if rotator.due(backend):
+            archive, deleted = rotator.run()
+            if archive or deleted:
+                _send(("rotated", archive or "", deleted))
+    except Exception as e:          # the log goes on unrotated; the server logs why
+        _send(("rotate-failed", "%s: %s" % (type(e).__name__, e)))
 
 
 def _row(entry, worker, offset, max_input, make_row):
@@ -119,4 +144,5 @@ def _row(entry, worker, offset, max_input, make_row):
 
 
 if __name__ == "__main__":
-    sys.exit(writer_main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])))
+    sys.exit(writer_main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]),
+                         *(int(a) for a in sys.argv[5:7])))

@@ -33,8 +33,10 @@ The input is the ``input_json`` text a gRPC call carried, byte for byte; for the
 socket, whose calls carry the input as a JSON object, the object re-encoded compactly
 (``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``).
 
-Text that is not valid Unicode (lone surrogates, which JSON escapes can carry) is stored
-with ``?`` in their place, in every field; the hash covers the stored text.
+Text that is not valid Unicode (lone surrogates, which JSON escapes can carry) and the
+NUL character (which PostgreSQL's text cannot hold) are stored with ``?`` in their
+place, in every field; the hash covers the stored text (``input_sha256`` the input as
+it came).
 
 **Canonical encoding and chain.** A record's canonical encoding is the JSON array
 ``["lighthouse.audit.v1", seq, time_ns, worker, ..., decision_ns]`` of every field above
@@ -91,7 +93,10 @@ def chain_hash(prev_hash, canonical_bytes):
 
 
 def clean_text(s):
-    """``s`` as it can be stored: lone surrogates replaced by ``?``."""
+    """``s`` as every store can keep it: lone surrogates and NUL replaced by ``?``
+    (PostgreSQL's text holds no NUL; an agent's tool name or session id could carry one)."""
+    if "\0" in s:
+        s = s.replace("\0", "?")
     if s.isascii():
         return s
     try:
@@ -134,19 +139,26 @@ def make_row(entry, worker, wall_offset_ns, max_input=DEFAULT_MAX_INPUT):
     cwd, outcome, decision_ns, escalation_id, trail)``: ``t0`` the call's arrival
     (``time.perf_counter_ns()``, turned into Unix time with ``wall_offset_ns``), ``input``
     the input_json text (the local socket's input object is encoded by the server first),
+    ``input`` may also be a tuple ``(kept text, whole length, whole SHA-256)`` for an
+    input capped and hashed before (the hook's spool, lighthouse.audit.spool);
     ``outcome`` a tuple of the Decision's ``verdict`` and ``tier`` enum values, ``reason``,
     ``rule_id`` and ``generation`` (the first five fields of
     lighthouse.server.wire.Outcome), ``trail`` a sequence of the escalation's steps (or
     its JSON text), or ()."""
     t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
-    if tool_input.__class__ is not str:
-        tool_input = _local_input(tool_input)
-    full = tool_input.encode("utf-8", "surrogatepass")
-    kept = full[:max_input].decode("utf-8", "ignore") if len(full) > max_input else tool_input
+    if tool_input.__class__ is tuple:
+        kept, n_full, sha = tool_input
+        kept = kept.encode("utf-8", "surrogatepass")[:max_input].decode("utf-8", "ignore")
+    else:
+        if tool_input.__class__ is not str:
+            tool_input = _local_input(tool_input)
+        full = tool_input.encode("utf-8", "surrogatepass")
+        kept = full[:max_input].decode("utf-8", "ignore") if len(full) > max_input else tool_input
+        n_full, sha = len(full), _sha256(full).hexdigest()
     verdict, tier, reason, rule_id, generation = outcome[:5]
     clean = clean_text
     values = [t0 + wall_offset_ns, worker, source, clean(rid), clean(agent), clean(session), clean(tool),
-              clean(kept), len(full), _sha256(full).hexdigest(), clean(cwd), VERDICT_NAMES[verdict],
+              clean(kept), n_full, sha, clean(cwd), VERDICT_NAMES[verdict],
               TIER_NAMES[tier], clean(rule_id), clean(escalation_id),
               (clean(trail) if trail.__class__ is str else _encode_trail(list(trail))) if trail else "",
               clean(reason), generation, ns]

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 
-from .backend import AuditBackend, AuditError
+from .backend import AuditBackend, AuditError, where_sql
 from .record import FORMAT, GENESIS, INDEXED, parse, seal
 
 __all__ = ["SQLiteBackend", "default_audit_path"]
@@ -116,8 +116,12 @@ class SQLiteBackend(AuditBackend):
             raise AuditError("audit log %s: not an audit log (no audit_meta table)" % self.path) from None
         if meta.get("format") != FORMAT:
             raise AuditError("audit log %s: format %r, this version reads %r" % (self.path, meta.get("format"), FORMAT))
-        return {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
-                "first_seq": int(meta.get("first_seq", "1"))}
+        out = {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
+               "first_seq": int(meta.get("first_seq", "1"))}
+        if "retained_seq" in meta:      # written by retention (lighthouse.audit.rotate)
+            out["retained_seq"] = int(meta["retained_seq"])
+            out["retained_hash"] = meta.get("retained_hash", "")
+        return out
 
     def meta(self):
         return dict(self._meta)
@@ -125,6 +129,9 @@ class SQLiteBackend(AuditBackend):
     def head(self):
         row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
+            # An empty table: the chain goes on from the metadata, which a rotation
+            # (lighthouse.audit.rotate) may have changed since this connection read it.
+            self._meta = self._read_meta()
             return self._meta["first_seq"] - 1, self._meta["genesis"]
         return row
 
@@ -150,24 +157,7 @@ class SQLiteBackend(AuditBackend):
         return seq, prev
 
     def _where(self, query):
-        clauses, args = [], []
-        if query is None:
-            return "", args
-        for field in ("agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id"):
-            value = getattr(query, field)
-            if value:
-                clauses.append("%s = ?" % field)
-                args.append(value)
-        if query.since is not None:
-            clauses.append("time_ns >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            clauses.append("time_ns < ?")
-            args.append(query.until)
-        if query.after_seq:
-            clauses.append("seq > ?")
-            args.append(query.after_seq)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+        return where_sql(query, "?")
 
     def chain(self, batch=1000):
         for row in self._select("SELECT %s FROM audit ORDER BY seq" % ", ".join(_COLUMNS), (), batch):

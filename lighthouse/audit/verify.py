@@ -5,6 +5,10 @@ its canonical encoding after the previous record's hash (lighthouse.audit.record
 record changed in place, deleted, inserted or moved breaks the chain at or right after
 its place; the walk stops at the first break and names it.
 
+Records of source ``spool-gap`` (decisions the hook made locally while no server
+answered, and that its spool could not keep: lighthouse.audit.spool) are listed as
+``gaps``: the chain is whole, the history it tells is not.
+
 What a chain cannot show on its own: records cut off at the end (the log then verifies,
 shorter). ``verify`` reports the last sequence number and hash, which an operator can
 compare with a copy kept elsewhere (the server logs them at shutdown).
@@ -13,7 +17,7 @@ compare with a copy kept elsewhere (the server logs them at shutdown).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .record import INDEXED, parse
 
@@ -30,10 +34,12 @@ class VerifyResult:
     last_hash: str
     broken_seq: int | None = None   # the seq where the chain breaks
     problem: str = ""
+    gaps: list = field(default_factory=list)    # (seq, reason) of records saying decisions were lost
 
     def as_dict(self):
         return {"ok": self.ok, "records": self.records, "last_seq": self.last_seq, "last_hash": self.last_hash,
-                "broken_seq": self.broken_seq, "problem": self.problem}
+                "broken_seq": self.broken_seq, "problem": self.problem,
+                "gaps": [{"seq": s, "reason": r} for s, r in self.gaps]}
 
 
 def verify(backend):
@@ -42,6 +48,7 @@ def verify(backend):
     expected = meta["first_seq"]
     prev = meta["genesis"]
     n = 0
+    gaps = []
     for seq, columns, text, stored_hash in backend.chain():
         if seq != expected:
             if seq > expected:
@@ -53,11 +60,18 @@ def verify(backend):
             return VerifyResult(False, n, expected - 1, prev, seq, problem)
         problem = _check(seq, columns, text, prev, stored_hash)
         if problem:
-            return VerifyResult(False, n, expected - 1, prev, seq, problem)
+            return VerifyResult(False, n, expected - 1, prev, seq, problem, gaps)
+        if _GAP_MARK in text:
+            rec = parse(text)
+            if rec["source"] == "spool-gap":
+                gaps.append((seq, rec["reason"]))
         prev = stored_hash
         expected += 1
         n += 1
-    return VerifyResult(True, n, expected - 1, prev)
+    return VerifyResult(True, n, expected - 1, prev, gaps=gaps)
+
+
+_GAP_MARK = ',"spool-gap",'
 
 
 def _check(seq, columns, text, prev, stored_hash):
@@ -75,8 +89,8 @@ def _check(seq, columns, text, prev, stored_hash):
         return "record %d: its hashed text is not a record" % seq
     if rec["seq"] != seq:
         return "record %d holds the hashed text of record %d: records were moved" % (seq, rec["seq"])
-    for field, value in zip(INDEXED, columns):
-        if rec[field] != value:
+    for name, value in zip(INDEXED, columns):
+        if rec[name] != value:
             return "record %d: column %s is %r, the hashed record says %r: it was changed" % (
-                seq, field, value, rec[field])
+                seq, name, value, rec[name])
     return ""

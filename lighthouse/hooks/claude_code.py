@@ -412,9 +412,23 @@ def _decide(raw, opts, environ):
         # would judge it with what the server refused to judge it with.
         return decision_output("deny", "lighthouse server refused this call (%s)" % refusal)
     verdict, reason, rule_id = _decide_locally(call, opts["rules"], resolve_socket_path(opts["socket"], environ))
+    verdict, reason = _spool(call, verdict, reason, rule_id, environ)
     print("lighthouse hook: %s" % "; ".join(problems), file=sys.stderr)
     return decision_output(verdict, _with_rule("lighthouse server unreachable; decided locally: %s" % reason,
                                                rule_id))
+
+
+def _spool(call, verdict, reason, rule_id, environ):
+    """Keep a local decision in the spool the server records in its audit log when it is
+    back (lighthouse.audit.spool); one that cannot be kept is no allow."""
+    from ..audit import spool
+    if spool.append(call, verdict, "rules" if rule_id else "fallback", rule_id, reason,
+                    spool.default_spool_path(environ)):
+        return verdict, reason
+    if verdict == "allow":
+        return "ask", "%s (the decision cannot be recorded: the local spool is full or not writable; a person " \
+                      "must decide)" % reason
+    return verdict, reason
 
 
 def _fail_mode(e, wait):

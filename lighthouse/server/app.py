@@ -144,10 +144,12 @@ class LighthouseServer:
         limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.decision_log = DecisionLog(config.decision_log) if config.decision_log else None
         self.audit = None
-        if config.audit_db:
-            self.audit = AuditLog(config.audit_db, sync=config.audit_sync,
+        if config.audit_db or config.audit_dsn:
+            self.audit = AuditLog(config.audit_dsn or config.audit_db, sync=config.audit_sync,
                                   max_queue=config.audit_queue, commit_interval=config.audit_commit_interval,
-                                  worker=worker, max_input=config.audit_max_input)
+                                  worker=worker, max_input=config.audit_max_input,
+                                  max_bytes=config.audit_max_bytes,
+                                  max_age_ns=int(config.audit_max_age * 1e9) if config.audit_max_age else None)
             self.stats.audit = self.audit
         self.decider = Decider(self.validator, self.stats, fallback=config.fallback, limits=config.limits,
                                rate_limiter=limiter, escalator=escalator, cache_ttl=config.cache_ttl,
@@ -372,7 +374,8 @@ class LighthouseServer:
             try:
                 self.audit.start()
             except AuditError as e:
-                raise OSError("--audit-db: %s" % e) from None
+                raise OSError("--audit-%s: %s" % ("dsn" if config.audit_dsn else "db", e)) from None
+            self.audit.watch_spool(config.audit_spool)
         started_policy = (config.policy or self.expert_tier_enabled) and self.decider.escalator is None
         try:
             if started_policy:

@@ -114,9 +114,11 @@ class ServerConfig:
     llm_api: str | None = None
     llm_url: str | None = None
     llm_model: str | None = None
-    # The audit log (lighthouse.audit): an SQLite file recording every decision; None: off.
-    # `lighthouse serve` gives the default path (lighthouse.audit.default_audit_path).
+    # The audit log (lighthouse.audit): an SQLite file recording every decision, or a
+    # PostgreSQL database (audit_dsn, a postgresql:// URL); neither: off. `lighthouse
+    # serve` gives the default path (lighthouse.audit.default_audit_path).
     audit_db: str | None = None
+    audit_dsn: str | None = None
     audit_sync: bool = False             # answer a call only once its record is committed
     audit_queue: int = 65536             # records waiting for the writer; past it, RESOURCE_EXHAUSTED
     audit_commit_interval: float = 0.005  # seconds between commits in the default mode
@@ -127,6 +129,11 @@ class ServerConfig:
     patterns_db: str | None = None
     patterns_threshold: int = 2          # agreeing expert answers that make a pattern active
     patterns_person_threshold: int = 1   # the same, for answers of a person (the console)
+    # The hook's local spool the server ingests (lighthouse.audit.spool); None: its default path.
+    audit_spool: str | None = None
+    # Retention of an SQLite log (lighthouse.audit.rotate): None, none.
+    audit_max_bytes: int | None = None
+    audit_max_age: float | None = None   # seconds
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
@@ -237,7 +244,17 @@ def check_config(config):
         raise ConfigError("--audit-max-input must not be negative")
     if config.patterns_threshold < 1 or config.patterns_person_threshold < 1:
         raise ConfigError("--patterns-threshold and --patterns-person-threshold must be at least 1")
-    if config.audit_sync and not config.audit_db:
+    if (config.audit_max_bytes is not None or config.audit_max_age is not None) and not config.audit_db:
+        raise ConfigError("--audit-max-bytes and --audit-max-age rotate an SQLite audit log (--audit-db)")
+    if config.audit_max_bytes is not None and config.audit_max_bytes < 8 * 4096:
+        raise ConfigError("--audit-max-bytes must be at least 32768")
+    if config.audit_max_age is not None and config.audit_max_age <= 0:
+        raise ConfigError("--audit-max-age must be positive")
+    if config.audit_db and config.audit_dsn:
+        raise ConfigError("--audit-db and --audit-dsn name two audit logs: give one")
+    if config.audit_dsn and not config.audit_dsn.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("--audit-dsn must be a postgresql:// URL (postgresql://USER@HOST:PORT/DBNAME)")
+    if config.audit_sync and not (config.audit_db or config.audit_dsn):
         raise ConfigError("--audit-sync needs the audit log (it is off with --no-audit)")
     if config.fallback not in VERDICTS:
         raise ConfigError("fallback must be allow, ask or deny")

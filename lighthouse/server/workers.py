@@ -266,15 +266,17 @@ class Supervisor:
                 log.error("%s", e)
                 self._failed = True
                 self._begin_stop()
+        # The handlers first: a SIGTERM sent as soon as the line below is read must stop
+        # the workers gracefully, not kill the supervisor.
+        loop.add_signal_handler(signal.SIGTERM, self._begin_stop)
+        loop.add_signal_handler(signal.SIGINT, self._begin_stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_all)
         if not self._stopping:
             secret_path = self.admin_secret.path if self.admin_secret is not None else None
             log.info("lighthouse supervisor: %d workers serving gRPC on %s%s%s", self.count,
                      config.address(), ", metrics on http://%s:%d/metrics"
                      % (config.metrics_host, metrics.server_address[1]) if metrics else "",
                      ", admin secret in %s" % secret_path if secret_path else "")
-        loop.add_signal_handler(signal.SIGTERM, self._begin_stop)
-        loop.add_signal_handler(signal.SIGINT, self._begin_stop)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_all)
         await self._stop_requested.wait()
         log.info("shutting down %d workers", self.count)
         try:
