@@ -80,6 +80,8 @@ NAMES = [
     ("v='a[$(rm -rf /lib)]'; echo $(( v + 1 ))", "deny"),
     ("v='a[$(rm -rf /lib)]'; w=v; (( w ))", "deny"),
     ("v='x[`rm -rf ~`]'; let 'y = v'", "deny"),
+    ("declare -i n='m[$(rm -rf /usr)]'", "deny"),
+    ("local -ri limit=$(( 4 * 2 )); echo $limit", "allow"),
     # functions are judged where they are called, each time
     ("wipe() { rm -rf \"$1\"; }; wipe build; wipe /", "not-allow"),
     ("cleanup() { rm -rf /home; }; echo start; cleanup", "deny"),
@@ -140,6 +142,8 @@ DIRECTORIES = [
     ("cd -P / && rm -rf srv", "deny"),
     ("builtin cd / && rm -rf opt", "deny"),
     ("go() { cd /; }; go; rm -rf var", "deny"),
+    ("eval 'cd /'; rm -rf boot", "deny"),
+    ("eval \"cd $SOMEWHERE\"; rm -rf build", "ask"),
     # a subshell's cd does not hold after it
     ("(cd /tmp && ls) && rm -rf build", "allow"),
     # routine: cleanup inside the workspace's own build directories

@@ -1464,6 +1464,17 @@ cdef int _arith(str text, list subs, _Ctx ctx, set seen) except -1:
     return 0
 
 
+cdef int _arith_text(str text, _Ctx ctx) except -1:
+    """Run what an expanded word evaluated as arithmetic runs (see the reference)."""
+    cdef list subs = None
+    cdef _Parser p
+    if _runs_commands(text, 0, len(text)):
+        p = _new_parser(text, ctx.depth + 1)
+        subs = p.scan_subs(p.n, False)
+    _arith(text, subs, ctx, None)
+    return 0
+
+
 cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     cdef list out = []
     cdef object w
@@ -1859,14 +1870,17 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         return _emit(ctx, sc)
     if cls == PC_EVAL:
         code = " ".join(args)
+        # eval runs in this same shell: its cd and assignments hold after it
         child = ctx.child("eval", 1)
         child.sudo = sudo
         if dynamic:
             sc.code_from = _as_tuple(sources)
             _emit(ctx, sc)
             _interpret_seen(code, child)
+            _persist(child, ctx)
             return sc
         _interpret(_parse(code, child.depth), child, False)
+        _persist(child, ctx)
         return None
     if cls == PC_SU:
         k = su_command_arg(args)
@@ -2095,9 +2109,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef tuple r
     cdef str op, value, a, first, prog0, target
     cdef object moved
-    cdef list subs
-    cdef _Parser p
     cdef object text
+    cdef bint integer
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef Py_ssize_t k, eq, nwords
     cdef int cls
@@ -2207,10 +2220,16 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         prog0 = first
     cls = _prog_class(prog0)
     if cls == PC_DECLARE:
+        integer = False     # -i: the values are arithmetic expressions
         for a in rest:
+            if a.startswith("-") and "i" in a:
+                integer = True
+                continue
             eq = _assignment_eq(a)
             if eq >= 0:
                 ctx.assign(a[:eq], a[eq + 1:])
+                if integer:
+                    _arith_text(a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
                            "", False))
@@ -2236,13 +2255,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         else:
             ctx.assign(rest[1], text)
     if str_eq(prog0, "let"):
-        # each argument is an arithmetic expression, its array subscripts expanded
         for a in rest:
-            subs = None
-            if _runs_commands(a, 0, len(a)):
-                p = _new_parser(a, ctx.depth + 1)
-                subs = p.scan_subs(p.n, False)
-            _arith(a, subs, ctx, None)
+            _arith_text(a, ctx)
     if cls == PC_CD:
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,

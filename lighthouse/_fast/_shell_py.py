@@ -1005,6 +1005,16 @@ def _arith(text, subs, ctx, seen):
         _arith(value, vsubs, child, seen)
 
 
+def _arith_text(text, ctx):
+    """Run what an expanded word evaluated as an arithmetic expression runs (a `let`
+    argument, a `declare -i` value): the substitutions its array subscripts hold."""
+    subs = None
+    if _runs_commands(text, 0, len(text)):
+        p = _Parser(text, ctx.depth + 1)
+        subs = p.scan_subs(p.n, False)
+    _arith(text, subs, ctx, None)
+
+
 def _static_argv(cmd, ctx):
     if cmd.sub is not None or cmd.funcdef is not None or cmd.loop is not None:
         return None
@@ -1293,14 +1303,17 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         return _emit(ctx, sc)
     if prog == "eval":
         code = " ".join(args)
+        # eval runs in this same shell: its cd and assignments hold after it
         child = ctx.child("eval")
         child.sudo = sudo
         if dynamic:
             sc.code_from = tuple(sources)
             _emit(ctx, sc)
             _interpret_seen(code, child)
+            _persist(child, ctx)
             return sc
         _interpret(parse(code, child.depth), child)
+        _persist(child, ctx)
         return None
     if prog in ("su", "runuser"):
         k = su_command_arg(args)
@@ -1526,10 +1539,15 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         dyn = dyn[1:]
         prog0 = argv[0]
     if prog0 in ("export", "declare", "typeset", "local", "readonly"):
+        integer = False     # -i: the values are arithmetic expressions
         for a in argv[1:]:
-            if _is_assignment(a):
+            if a.startswith("-") and "i" in a:
+                integer = True
+            elif _is_assignment(a):
                 name, _, value = a.partition("=")
                 ctx.env[name] = value
+                if integer:
+                    _arith_text(value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
@@ -1549,13 +1567,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         else:
             ctx.env[argv[2]] = text
     if prog0 == "let":
-        # each argument is an arithmetic expression, its array subscripts expanded
         for a in argv[1:]:
-            subs = None
-            if _runs_commands(a, 0, len(a)):
-                p = _Parser(a, ctx.depth + 1)
-                subs = p.scan_subs(p.n, False)
-            _arith(a, subs, ctx, None)
+            _arith_text(a, ctx)
     if prog0 in CD_PROGRAMS:
         env = ctx.env
         cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
