@@ -1548,7 +1548,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
 # string comparisons and set lookups. Shells are still looked up in SHELLS itself.
 cdef enum:
     PC_DECLARE = 1   # export, declare, ... (first word only)
-    PC_CD = 2        # (first word only)
+    PC_CD = 2        # cd, pushd, popd (first word only)
     PC_WRAPPER = 3   # _WRAPPERS and busybox: unwrap before anything else
     PC_EVAL = 4
     PC_SU = 5
@@ -1558,8 +1558,9 @@ cdef enum:
     PC_SSH = 9
     PC_EXEC = 10
 
-cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER, "eval": PC_EVAL, "su": PC_SU,
-                         "runuser": PC_SU, "find": PC_FIND, "ssh": PC_SSH}
+cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
+                         "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
+                         "ssh": PC_SSH}
 for _w in ("docker", "podman", "nerdctl", "docker-compose", "podman-compose", "kubectl", "oc"):
     _PROG_CLASS[_w] = PC_EXEC
 for _w in ("export", "declare", "typeset", "local", "readonly"):
