@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from lighthouse.rules.loader import engine_specs, load_policy
 
-from conftest import WS, load_corpus, twins
+from conftest import ROOT, WS, load_corpus, twins
+
+CHALLENGE = ROOT / "tests" / "data" / "challenge.jsonl"
 
 pytestmark = pytest.mark.compiled
 
@@ -17,7 +19,10 @@ _SHELL_CHARS = list("abcrmf -/~.$(){}[]|&;<>'\"`\\\n\t=*?!#@:+,%^0123456789")
 _SHELL_WORDS = ["rm ", "-rf ", "bash -c ", "sudo ", "$(", "<<EOF\n", "\nEOF\n", "| sh", "find ", " -delete",
                 "python3 -c ", "git push ", "+main", "xargs ", "env X=1 ", "~/", "/etc", "cd .. && ",
                 "case $x in ", "a|b) ", ";; ", ";& ", " esac", "while ", "; do ", "; done",
-                "docker exec -w /a c ", "kubectl exec p -- ", "docker compose exec s ", "watch -n 1 ", "watch -x ", "$(which rm) ", "$(command -v x) "]
+                "docker exec -w /a c ", "kubectl exec p -- ", "docker compose exec s ", "watch -n 1 ", "watch -x ", "$(which rm) ", "$(command -v x) ",
+                "{ cd / ; } ", "pushd ", "popd ", "cd - ", "CDPATH=/ ", "$(( ", " ))", "(( ", "${x:-", "${!",
+                "let ", "alias x='", "unalias ", "printf -v v ", "parallel ", " ::: ", " :::: ", "{} ",
+                "xargs -0 ", "xargs -a f ", "<<'EOF'\n", "cat <<EOF\n", "bash <<< "]
 SHELLISH = st.lists(st.sampled_from(_SHELL_CHARS + _SHELL_WORDS), max_size=40).map("".join)
 
 
@@ -103,6 +108,24 @@ def test_decisions_agree_on_random_calls(engines, cmd, cwd, home):
     pure_engine, comp_engine = engines
     call = {"command": cmd}
     assert pure_engine.evaluate("Bash", call, cwd, home) == comp_engine.evaluate("Bash", call, cwd, home)
+
+
+def test_shell_structure_classes_agree(engines):
+    # issue 12's shell-structure tables (tests/test_detection_shell.py): the twins see
+    # the same commands and reach the same decisions
+    from test_detection_shell import ARITHMETIC, DIRECTORIES, FEEDERS, HEREDOCS, NAMES
+
+    (ps, _), (cs, _) = twins()
+    pure_engine, comp_engine = engines
+    commands = [c for table in (ARITHMETIC, NAMES, DIRECTORIES, FEEDERS, HEREDOCS) for c, _ in table]
+    commands += [c["input"]["command"] for c in load_corpus(CHALLENGE)
+                 if c["id"].startswith("c12s-")]
+    assert len(commands) > 140
+    for cmd in commands:
+        assert _analyse(ps, cmd) == _analyse(cs, cmd), cmd
+        for cwd in (WS, "/", ""):
+            call = {"command": cmd}
+            assert pure_engine.evaluate("Bash", call, cwd, None) == comp_engine.evaluate("Bash", call, cwd, None), cmd
 
 
 def test_decisions_agree_on_every_corpus_call(engines, corpus):

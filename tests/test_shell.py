@@ -961,8 +961,9 @@ BYPASSES = [
     ("((rm -rf /) )", "deny"),
     ("((rm -rf /); true)", "deny"),
     ("echo $((rm -rf /) )", "deny"),
-    ("((x=$(rm -rf /)))", "ask"),
-    ("echo $(( $(rm -rf ~) + 1 ))", "ask"),
+    # a command substitution inside an arithmetic expression is analysed
+    ("((x=$(rm -rf /)))", "deny"),
+    ("echo $(( $(rm -rf ~) + 1 ))", "deny"),
     # printf reuses its format for every argument
     ("printf '%s\\n' a / | xargs rm -rf", "deny"),
     ("printf '%s ' a / | xargs rm -rf", "deny"),

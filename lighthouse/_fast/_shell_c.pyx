@@ -30,19 +30,20 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
-                              B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
-                              CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,
-                              DYN, ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG,
-                              LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
-                              MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
-                              NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
-                              SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                              WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init,
-                              command_repr, command_tuple, container_exec,
-                              decode_b64 as _decode_b64, filtered_text, find_actions,
-                              interp_code_arg, interp_script_arg as _interp_script_arg,
-                              printed_text, shell_code_arg as _shell_code_arg,
+from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+                              BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
+                              CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
+                              DQUOTE_MSG, DYN, ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
+                              LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
+                              MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
+                              MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
+                              SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                              UNEXPECTED_OPEN_MSG, UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS,
+                              WRAPPERS_MSG, arith_names, change_dir, command_init, command_repr,
+                              command_tuple, container_exec, decode_b64 as _decode_b64,
+                              filtered_text, find_actions, interp_code_arg,
+                              interp_script_arg as _interp_script_arg, parallel_jobs, printed_text,
+                              printf_output, shell_code_arg as _shell_code_arg, shell_quote,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
                               ssh_remote, su_command_arg, watch_exec as _watch_exec)
 
@@ -60,6 +61,9 @@ cdef Py_ssize_t C_MAX_ARGS = MAX_ARGS
 cdef Py_ssize_t C_MAX_WORD = MAX_WORD
 cdef Py_ssize_t C_MAX_WORK = MAX_WORK
 cdef str _DYN = DYN
+cdef tuple _CD_PROGRAMS = CD_PROGRAMS
+cdef str _UNKNOWN_WORD = UNKNOWN_WORD
+cdef Py_ssize_t C_CALL_COST = CALL_COST
 cdef str _DEPTH_MSG = DEPTH_MSG
 cdef str _LIST_MSG = LIST_MSG
 cdef str _WRAPPERS_MSG = WRAPPERS_MSG
@@ -112,6 +116,7 @@ cdef enum:
     P_VAR = 2
     P_CMD = 3
     P_PROC = 4
+    P_ARITH = 5
 
 
 # The internal classes below hold only strings, lists and each other, downwards: they
@@ -121,10 +126,10 @@ cdef enum:
 @cython.freelist(64)
 cdef class _Part:
     cdef int kind
-    cdef str text        # P_LIT: the text; P_VAR: the variable name
+    cdef str text        # P_LIT: the text; P_VAR: the variable name; P_ARITH: the expression
     cdef bint quoted     # P_LIT
     cdef object default  # P_VAR: the ${x:-default} text or None
-    cdef list tree       # P_CMD, P_PROC
+    cdef list tree       # P_CMD, P_PROC; P_VAR, P_ARITH: the parts holding its substitutions
 
 
 cdef inline _Part _lit(str text, bint quoted):
@@ -135,11 +140,12 @@ cdef inline _Part _lit(str text, bint quoted):
     return p
 
 
-cdef inline _Part _var(str name, object default):
+cdef inline _Part _var(str name, object default, list subs):
     cdef _Part p = _Part.__new__(_Part)
     p.kind = P_VAR
     p.text = name
     p.default = default
+    p.tree = subs
     return p
 
 
@@ -167,6 +173,9 @@ cdef class _Cmd:
     cdef str heredoc        # body text fed on stdin, or None
     cdef object herestring  # word fed on stdin, or None
     cdef tuple loop         # (variable, words or None, body tree) of a for loop, or None
+    cdef bint group         # sub is a `{ ...; }` group, run by this same shell
+    cdef list heredoc_subs  # command substitutions the shell runs in heredoc bodies, or None
+    cdef _Part arith        # the P_ARITH part of a `(( ... ))` command or `for ((...))`, or None
 
 
 cdef inline _Cmd _new_cmd():
@@ -262,7 +271,7 @@ cdef class _Parser:
     cdef int kind
     cdef void* data
     cdef int depth
-    cdef list pending  # [(cmd, delimiter, strip_tabs)], or None
+    cdef list pending  # [(cmd, delimiter, strip_tabs, expands)], or None
 
     cdef inline Py_UCS4 at(self, Py_ssize_t j) noexcept:
         return PyUnicode_READ(self.kind, self.data, j)
@@ -376,7 +385,7 @@ cdef class _Parser:
             if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
                 end = self.arith_end()
                 if end >= 0:
-                    self.i = end
+                    cmd.arith = self.arith_part(end)
                     return cmd
             self.i += 1
             cmd.sub = self.sub_list(u')')
@@ -385,6 +394,7 @@ cdef class _Parser:
         if self.i < self.n and self.at(self.i) == u'{' and self.at_word_end(self.i + 1):
             self.i += 1
             cmd.sub = self.sub_list(u'}')
+            cmd.group = True
             self.parse_redirects_only(cmd)
             return cmd
         while True:
@@ -455,6 +465,7 @@ cdef class _Parser:
                         return self.parse_case(cmd)
                     if keyword == KW_GROUP:
                         cmd.sub = self.sub_list(u'}')
+                        cmd.group = True
                         return cmd
                     if text == "time":
                         self.skip_blanks()
@@ -484,7 +495,7 @@ cdef class _Parser:
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
-            self.i = end
+            cmd.arith = self.arith_part(end)
         elif self.i < self.n and not _is_meta(self.at(self.i)):
             name = _word_text(self.parse_word())
         self.skip_blanks()
@@ -583,12 +594,62 @@ cdef class _Parser:
                 depth -= 1
                 if depth == 1:
                     if j + 1 < n and self.at(j + 1) == u')':
-                        if _runs_commands(self.s, self.i + 2, j):
-                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
         return -1
+
+    cdef _Part arith_part(self, Py_ssize_t end):
+        # At `((` of an arithmetic expression ending at end (see the reference).
+        cdef Py_ssize_t start = self.i + 2
+        cdef list subs = None
+        cdef _Part p
+        if _runs_commands(self.s, start, end - 2):
+            self.i = start
+            subs = self.scan_subs(end - 2, False)
+        self.i = end
+        p = _Part.__new__(_Part)
+        p.kind = P_ARITH
+        p.text = self.s[start:end - 2]
+        p.tree = subs
+        return p
+
+    cdef list scan_subs(self, Py_ssize_t end, bint brace):
+        # The parts of s[i:end] that run commands when expanded as double-quoted text
+        # (see the reference); with brace, stops on the `}` closing a ${...}.
+        cdef list parts = []
+        cdef Py_ssize_t depth = 0
+        cdef Py_UCS4 c
+        cdef _Part part
+        self.enter()        # substitutions nest: ${a:-${b:-$(( $(...) ))}}
+        while self.i < end:
+            c = self.at(self.i)
+            if c == u'\\':
+                self.i += 2
+            elif c == u'`':
+                parts.append(self.parse_backtick())
+            elif c == u'$':
+                part = self.parse_dollar()
+                if part is None:
+                    self.i += 1
+                elif part.kind == P_CMD or ((part.kind == P_VAR or part.kind == P_ARITH)
+                                            and part.tree):
+                    parts.append(part)
+            elif brace and c == u'{':
+                depth += 1
+                self.i += 1
+            elif brace and c == u'}':
+                if depth == 0:
+                    self.depth -= 1
+                    return parts
+                depth -= 1
+                self.i += 1
+            else:
+                self.i += 1
+        if brace:
+            self.error(BRACE_MSG)
+        self.depth -= 1
+        return parts
 
     cdef int parse_redirects_only(self, _Cmd cmd) except -1:
         cdef Py_ssize_t j
@@ -612,8 +673,9 @@ cdef class _Parser:
         cdef Py_UCS4 c0 = self.at(i)
         cdef Py_UCS4 c1 = self.at(i + 1) if i + 1 < self.n else 0
         cdef Py_UCS4 c2 = self.at(i + 2) if i + 2 < self.n else 0
-        cdef str op
+        cdef str op, raw
         cdef object target
+        cdef Py_ssize_t start
         if c0 == u'&' and c1 == u'>' and c2 == u'>':
             op = ">>"
             i += 3
@@ -648,11 +710,15 @@ cdef class _Parser:
         self.skip_blanks()
         if self.i >= self.n or _ends_command(self.at(self.i)):
             self.error(REDIRECT_MSG)
+        start = self.i
         target = self.parse_word()
         if op == "<<" or op == "<<-":
             if self.pending is None:
                 self.pending = []
-            self.pending.append((cmd, _word_text(target), op == "<<-"))
+            # a delimiter without quotes or backslashes: the body is expanded
+            raw = self.s[start:self.i]
+            self.pending.append((cmd, _word_text(target), op == "<<-",
+                                 not ("'" in raw or '"' in raw or "\\" in raw)))
         elif op == "<<<":
             cmd.herestring = target
         elif op == "<&":
@@ -667,12 +733,12 @@ cdef class _Parser:
         cdef str s = self.s
         cdef _Cmd cmd
         cdef str delim, line
-        cdef bint strip
-        cdef list lines
+        cdef bint strip, expands
+        cdef list lines, subs
         cdef Py_ssize_t j
         if self.pending is None:
             return 0
-        for cmd, delim, strip in self.pending:
+        for cmd, delim, strip, expands in self.pending:
             lines = []
             while self.i < self.n:
                 j = s.find("\n", self.i)
@@ -684,8 +750,17 @@ cdef class _Parser:
                     break
                 lines.append(line)
             cmd.heredoc = "\n".join(lines) + "\n"
+            if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
+                subs = self.heredoc_subs(cmd.heredoc)
+                if subs:
+                    cmd.heredoc_subs = (cmd.heredoc_subs or []) + subs
         self.pending = None
         return 0
+
+    cdef list heredoc_subs(self, str body):
+        # The command substitutions of an unquoted heredoc body (see the reference).
+        cdef _Parser p = _new_parser(body, self.depth)
+        return p.scan_subs(p.n, False)
 
     cdef void skip_blanks(self) noexcept:
         cdef Py_UCS4 c
@@ -912,6 +987,7 @@ cdef class _Parser:
         cdef Py_UCS4 c, b
         cdef str name
         cdef object default
+        cdef list subs = None
         if j >= self.n:
             return None
         c = self.at(j)
@@ -920,14 +996,18 @@ cdef class _Parser:
                 self.i = j
                 end = self.arith_end()
                 if end >= 0:
-                    self.i = end
-                    return _lit(_DYN, False)
+                    return self.arith_part(end)
             self.i = j + 1
             return _sub(P_CMD, self.sub_list(u')'))
         if c == u'{':
             k = s.find("}", j + 1)
             if k < 0:
                 self.error(BRACE_MSG)
+            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+                # the operand holds a substitution or a brace: find the `}` that closes
+                self.i = j + 1
+                subs = self.scan_subs(self.n, True)
+                k = self.i
             self.i = k + 1
             m = j + 1
             while m < k:
@@ -938,22 +1018,22 @@ cdef class _Parser:
                     break
             name = s[j + 1:m]
             default = None
-            if m < k:
+            if m < k and not subs:
                 b = self.at(m)
                 if b == u':' and m + 1 < k and (self.at(m + 1) == u'-' or self.at(m + 1) == u'='):
                     default = s[m + 2:k]
                 elif b == u'-' or b == u'=':
                     default = s[m + 1:k]
-            return _var(name, default)
+            return _var(name, default, subs)
         if _is_name_char(c) and not (c >= u'0' and c <= u'9'):
             k = j
             while k < self.n and _is_name_char(self.at(k)):
                 k += 1
             self.i = k
-            return _var(s[j:k], None)
+            return _var(s[j:k], None, None)
         if _is_special_var(c):
             self.i = j + 1
-            return _var(chr(c), None)
+            return _var(chr(c), None, None)
         return None
 
     cdef _Part parse_backtick(self):
@@ -1191,6 +1271,8 @@ cpdef str join_path(str cwd, str path):
     c = path[0]
     if c == u'/' or c == u'~':
         full = path
+    elif str_eq(cwd, _DYN):
+        return _DYN     # under an unknown directory, a relative path is unknown
     else:
         full = cwd.rstrip("/") + "/" + path if cwd else path
     return normpath(full)
@@ -1250,6 +1332,8 @@ cdef class _Ctx:
     cdef bint sudo
     cdef dict funcs
     cdef _Work work
+    cdef tuple dirs    # the pushd stack, most recent first
+    cdef dict aliases  # name -> text (None while it is being expanded)
 
     cdef _Ctx child(self, str origin, int depth_inc):
         cdef _Ctx c = _Ctx.__new__(_Ctx)
@@ -1262,6 +1346,8 @@ cdef class _Ctx:
         c.env = self.env.copy() if self.env is not None else None
         c.funcs = self.funcs
         c.work = self.work
+        c.dirs = self.dirs
+        c.aliases = self.aliases
         if c.depth > C_MAX_DEPTH:
             raise LimitError(_DEPTH_MSG)
         return c
@@ -1289,6 +1375,7 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
     cdef _Ctx inner
     cdef list progs
     cdef Py_ssize_t size = 0
+    cdef bint sub_dyn = False
     if type(word) is str:
         _charge(ctx.work, len(<str>word))
         return <str>word
@@ -1305,12 +1392,17 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
             buf.append("~")
         elif p.kind == P_VAR:
             name = p.text
+            if p.tree:
+                _expand(p.tree, ctx, &sub_dyn, None)    # the operand's substitutions run
             if name == "HOME":
                 buf.append("~")
             else:
                 value = ctx.env.get(name, ctx) if ctx.env is not None else ctx
                 if value is not ctx:
                     buf.append(value)
+                elif (name.startswith("!") and len(name) > 1 and ctx.env is not None
+                        and ctx.env.get(name[1:]) in ctx.env):
+                    buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
                 elif name == "PWD":
                     buf.append(ctx.cwd)
                 elif p.default is not None:
@@ -1318,6 +1410,9 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                 else:
                     buf.append(_DYN)
                     dynamic[0] = True
+        elif p.kind == P_ARITH:
+            _arith(p.text, p.tree, ctx, None)
+            buf.append(_DYN)
         else:
             inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
             progs = _interpret(p.tree, inner, sources is not None)
@@ -1340,6 +1435,46 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
     return "".join(buf)
 
 
+cdef int _arith(str text, list subs, _Ctx ctx, set seen) except -1:
+    """Run what an arithmetic expression runs (see the reference)."""
+    cdef bint d = False
+    cdef object value
+    cdef str name
+    cdef _Ctx child
+    cdef list vsubs
+    cdef _Parser p
+    if subs:
+        _expand(subs, ctx, &d, None)
+    if not ctx.env:
+        return 0
+    for name in arith_names(text):
+        value = ctx.env.get(name)
+        if value is None or (seen is not None and name in seen):
+            continue
+        if seen is None:
+            seen = set()
+        seen.add(name)
+        _charge(ctx.work, len(<str>value))
+        child = ctx.child("arith", 1)
+        vsubs = None
+        if _runs_commands(<str>value, 0, len(<str>value)):
+            p = _new_parser(<str>value, child.depth)
+            vsubs = p.scan_subs(p.n, False)
+        _arith(<str>value, vsubs, child, seen)
+    return 0
+
+
+cdef int _arith_text(str text, _Ctx ctx) except -1:
+    """Run what an expanded word evaluated as arithmetic runs (see the reference)."""
+    cdef list subs = None
+    cdef _Parser p
+    if _runs_commands(text, 0, len(text)):
+        p = _new_parser(text, ctx.depth + 1)
+        subs = p.scan_subs(p.n, False)
+    _arith(text, subs, ctx, None)
+    return 0
+
+
 cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     cdef list out = []
     cdef object w
@@ -1351,8 +1486,9 @@ cdef list _static_argv(_Cmd cmd, _Ctx ctx):
     for w in cmd.words:
         if type(w) is not str:
             for p in <list>w:
-                if p.kind == P_CMD or p.kind == P_PROC:
-                    return None
+                if p.kind == P_CMD or p.kind == P_PROC or (
+                        (p.kind == P_VAR or p.kind == P_ARITH) and p.tree):
+                    return None     # (expanding it would run, and emit, its commands again)
         value = _expand(w, ctx, &dyn, None)
         if dyn:
             return None
@@ -1412,7 +1548,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
 # string comparisons and set lookups. Shells are still looked up in SHELLS itself.
 cdef enum:
     PC_DECLARE = 1   # export, declare, ... (first word only)
-    PC_CD = 2        # (first word only)
+    PC_CD = 2        # cd, pushd, popd (first word only)
     PC_WRAPPER = 3   # _WRAPPERS and busybox: unwrap before anything else
     PC_EVAL = 4
     PC_SU = 5
@@ -1422,8 +1558,9 @@ cdef enum:
     PC_SSH = 9
     PC_EXEC = 10
 
-cdef dict _PROG_CLASS = {"cd": PC_CD, "busybox": PC_WRAPPER, "eval": PC_EVAL, "su": PC_SU,
-                         "runuser": PC_SU, "find": PC_FIND, "ssh": PC_SSH}
+cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
+                         "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
+                         "ssh": PC_SSH}
 for _w in ("docker", "podman", "nerdctl", "docker-compose", "podman-compose", "kubectl", "oc"):
     _PROG_CLASS[_w] = PC_EXEC
 for _w in ("export", "declare", "typeset", "local", "readonly"):
@@ -1461,10 +1598,11 @@ cdef list _split_words(str text):
 
 
 cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
-    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare)."""
+    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
     cdef bint sudo = False
     cdef str cwd = ctx.cwd
     cdef object xargs = None
+    cdef bint xfile = False     # xargs reads its items from a file (-a), not from stdin
     cdef int peeled = 0
     cdef Py_ssize_t i, n, j, eq, npos, k
     cdef str prog, a, key, rest, name, first
@@ -1531,6 +1669,8 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
                 if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     cwd = join_path(cwd, rest)
+                if str_eq(prog, "xargs") and (str_eq(key, "-a") or str_eq(key, "--arg-file")):
+                    xfile = True
                 if str_eq(prog, "xargs") and (str_eq(key, "-I") or str_eq(key, "--replace")
                                               or str_eq(key, "-i")):
                     if str_eq(key, "-I"):
@@ -1560,9 +1700,9 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
             argv = ["sh", "-c", " ".join(argv[i:])]
             continue
         if i >= len(argv):
-            return list(argv), sudo, cwd, None, True
+            return list(argv), sudo, cwd, None, True, False
         argv = argv[i:]
-    return argv, sudo, cwd, xargs, False
+    return argv, sudo, cwd, xargs, False, xfile
 
 
 cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
@@ -1633,6 +1773,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef str cwd = ctx.cwd
     cdef object xargs = None
     cdef bint bare = False
+    cdef bint xfile = False
     cdef list items, inner
     cdef object item
     cdef SimpleCommand main
@@ -1652,6 +1793,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         cwd = unwrapped[2]
         xargs = unwrapped[3]
         bare = unwrapped[4]
+        xfile = unwrapped[5]
         if not argv:
             return None
         word = argv[0]
@@ -1661,7 +1803,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     sudo = sudo or sudo_in or ctx.sudo
     if xargs is not None:
         origin = "xargs"
-        items = stdin_code.split() if stdin_code else []
+        # (-0 and -d: see the reference)
+        items = (<str>stdin_code).replace("\0", " ").split() if stdin_code and not xfile else []
         if not items:
             dynamic = True
             if xargs:
@@ -1681,11 +1824,21 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             return main
         else:
             args.extend(items)
+    if not bare and ctx.aliases and ctx.aliases.get(prog) is not None:
+        return _run_alias(prog, args, dynamic, redirects, ctx, sudo)
+    if not bare and str_eq(prog, "parallel"):
+        if _run_parallel(args, ctx, stdin_code, sudo, cwd):
+            return None
     if not bare and ctx.funcs and prog in ctx.funcs:
         body = ctx.funcs[prog]
         if body is not None:
-            ctx.funcs[prog] = None  # expand each function once
-            _interpret(body, ctx.child("function:" + prog, 1), False)
+            # judged at every call, in the caller's shell (see the reference)
+            _charge(ctx.work, C_CALL_COST)
+            child = ctx.child("function:" + prog, 1)
+            ctx.funcs[prog] = None
+            _interpret(body, child, False)
+            ctx.funcs[prog] = body
+            _persist(child, ctx)
         return None
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in word:
@@ -1718,14 +1871,17 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         return _emit(ctx, sc)
     if cls == PC_EVAL:
         code = " ".join(args)
+        # eval runs in this same shell: its cd and assignments hold after it
         child = ctx.child("eval", 1)
         child.sudo = sudo
         if dynamic:
             sc.code_from = _as_tuple(sources)
             _emit(ctx, sc)
             _interpret_seen(code, child)
+            _persist(child, ctx)
             return sc
         _interpret(_parse(code, child.depth), child, False)
+        _persist(child, ctx)
         return None
     if cls == PC_SU:
         k = su_command_arg(args)
@@ -1769,6 +1925,48 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     elif cls == PC_EXEC:
         _container_exec(sc, ctx)
     return _emit(ctx, sc)
+
+
+cdef SimpleCommand _run_alias(str name, list args, bint dynamic, list redirects, _Ctx ctx,
+                              bint sudo):
+    """A name defined with `alias` earlier in the input (see the reference)."""
+    cdef str body = ctx.aliases[name]
+    cdef str a
+    cdef list words = []
+    cdef str code
+    cdef _Ctx child
+    for a in args:
+        words.append(_UNKNOWN_WORD if dynamic and _DYN in a else shell_quote(a))
+    code = body + " " + " ".join(words)
+    _charge(ctx.work, C_CALL_COST + len(code))
+    child = ctx.child("alias:" + name, 1)
+    child.sudo = sudo
+    ctx.aliases[name] = None
+    _interpret(_parse(code, child.depth), child, False)
+    ctx.aliases[name] = body
+    _persist(child, ctx)
+    if redirects:
+        _emit(ctx, _new_sc("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin, "", False))
+    return None
+
+
+cdef bint _run_parallel(list args, _Ctx ctx, object stdin_code, bint sudo, str cwd) except -1:
+    """GNU parallel's command lines, analysed as code (see the reference)."""
+    cdef object jobs = parallel_jobs(args, stdin_code)
+    cdef str code
+    cdef _Ctx child
+    if jobs is None:
+        return False
+    for code in jobs:
+        ctx.work.passes += 1
+        if ctx.work.passes > C_MAX_LOOP_PASSES:
+            raise LimitError(LOOP_PASSES_MSG)
+        _charge(ctx.work, len(code))
+        child = ctx.child("parallel", 1)
+        child.sudo = sudo
+        child.cwd = cwd
+        _interpret(_parse(code, child.depth), child, False)
+    return True
 
 
 cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
@@ -1911,6 +2109,9 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef object w
     cdef tuple r
     cdef str op, value, a, first, prog0, target
+    cdef object moved
+    cdef object text
+    cdef bint integer
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef Py_ssize_t k, eq, nwords
     cdef int cls
@@ -1922,6 +2123,13 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             _emit(ctx, _new_sc("(recursive-function)", [cmd.funcdef], ctx.cwd, ctx.sudo, {},
                                [], ctx.origin, "", False))
         return None
+    if cmd.heredoc_subs is not None:
+        d = False
+        _expand(cmd.heredoc_subs, ctx, &d, None)
+    if cmd.arith is not None:
+        _arith(cmd.arith.text, cmd.arith.tree, ctx, None)
+        if cmd.loop is None:
+            return None
     if cmd.redirects is not None:
         redirects = []
         for r in cmd.redirects:
@@ -1940,6 +2148,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if cmd.sub is not None:
         child = ctx.child("subshell", 0)
         _interpret(cmd.sub, child, False)
+        if cmd.group:
+            _persist(child, ctx)
         if redirects:
             _emit(ctx, _new_sc("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
                                ctx.origin, "", False))
@@ -2005,26 +2215,60 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if nwords > 1 and obj_eq(rest[0], "cd") and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
+    if nwords > 1 and rest[0] in _CD_PROGRAMS and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
         first = rest.pop(0)
         nwords -= 1
-        prog0 = "cd"
+        prog0 = first
     cls = _prog_class(prog0)
     if cls == PC_DECLARE:
+        integer = False     # -i: the values are arithmetic expressions
         for a in rest:
+            if a.startswith("-") and "i" in a:
+                integer = True
+                continue
             eq = _assignment_eq(a)
             if eq >= 0:
                 ctx.assign(a[:eq], a[eq + 1:])
+                if integer:
+                    _arith_text(a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
                            "", False))
         return None
-    if cls == PC_CD and nwords <= 2:
-        target = rest[0] if nwords == 2 else "~"
-        if str_eq(target, "-"):
-            target = _DYN
-        ctx.cwd = join_path(ctx.cwd, target)
-        _emit(ctx, _new_sc("cd", rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
+    if str_eq(prog0, "alias") or str_eq(prog0, "unalias"):
+        for a in rest:
+            eq = a.find("=")
+            if str_eq(prog0, "unalias"):
+                ctx.aliases.pop(a, None)
+            elif eq > 0:
+                ctx.aliases[a[:eq]] = a[eq + 1:]
+    elif str_eq(prog0, "printf") and nwords > 3 and obj_eq(rest[0], "-v"):
+        # printf -v NAME FORMAT ARGS: NAME holds what it would have printed
+        text = None
+        for a in rest[2:]:
+            if _DYN in a:
+                break
+        else:
+            text = printf_output(rest[2], rest[3:])
+        if text is None:
+            if ctx.env is not None:
+                ctx.env.pop(rest[1], None)
+        else:
+            ctx.assign(rest[1], text)
+    if str_eq(prog0, "let"):
+        for a in rest:
+            _arith_text(a, ctx)
+    if cls == PC_CD:
+        # any_dyn: the program word is `cd` itself, so an unknown is in an argument
+        moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
+                           ctx.env.get("OLDPWD") if ctx.env is not None else None,
+                           ctx.env.get("CDPATH") if ctx.env is not None else None, join_path)
+        target = (<tuple>moved)[0]
+        ctx.dirs = (<tuple>moved)[1]
+        if not str_eq(target, ctx.cwd):
+            ctx.assign("OLDPWD", ctx.cwd)
+            ctx.cwd = target
+        _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
                            "", False))
         return None
     main = _run_argv(first, rest, any_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
@@ -2043,7 +2287,29 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             raise
         except ShellError:
             main.dynamic = True
+        else:
+            if _adds_nothing(main):
+                # all the code it runs was judged: the shell itself adds nothing
+                ctx.out.remove(main)
+                return None
     return main
+
+
+cdef bint _adds_nothing(SimpleCommand sc) except -1:
+    # (see the reference)
+    cdef str a
+    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
+        return False
+    for a in sc.args:
+        if not (a.startswith("-") or a.startswith("+")):
+            return False
+    return True
+
+
+cdef inline void _persist(_Ctx child, _Ctx ctx) noexcept:
+    ctx.cwd = child.cwd
+    ctx.dirs = child.dirs
+    ctx.env = child.env
 
 
 cdef bint _split_program(object word, str value) except -1:
@@ -2136,5 +2402,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.sudo = False
     ctx.funcs = {}
     ctx.work = _Work.__new__(_Work)
+    ctx.dirs = ()
+    ctx.aliases = {}
     _interpret(tree, ctx, False)
     return out

@@ -17,19 +17,20 @@ import re
 from . import _inline
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
-                            B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
-                            CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG, DYN,
-                            ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
-                            LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
-                            MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
-                            MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
-                            SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
-                            UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
-                            command_init, command_repr, command_tuple, container_exec, decode_b64, filtered_text,
-                            find_actions, interp_code_arg, interp_script_arg, printed_text,
-                            shell_code_arg, shell_script_arg, sql_text, ssh_remote, su_command_arg,
-                            watch_exec)
+from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+                            BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
+                            CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
+                            DQUOTE_MSG, DYN, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG,
+                            LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS,
+                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD,
+                            MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS,
+                            SHELL_API, SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                            UNEXPECTED_OPEN_MSG, UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS,
+                            WRAPPERS_MSG, arith_names, change_dir, command_init, command_repr,
+                            command_tuple, container_exec, decode_b64, filtered_text, find_actions,
+                            interp_code_arg, interp_script_arg, parallel_jobs, printed_text,
+                            printf_output, shell_code_arg, shell_quote, shell_script_arg, sql_text,
+                            ssh_remote, su_command_arg, watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -48,12 +49,14 @@ class SimpleCommand:
 
 
 # ---------------------------------------------------------------- parse tree
-# A word is a list of parts: ("lit", text, quoted) | ("tilde",) | ("var", name, default)
-# | ("cmd", tree) | ("proc", tree).  A tree is a list of pipelines; a pipeline is a list
-# of _Cmd.
+# A word is a list of parts: ("lit", text, quoted) | ("tilde",) | ("var", name, default, subs)
+# | ("cmd", tree) | ("proc", tree) | ("arith", expression text, subs); subs are the parts
+# holding the command substitutions inside a ${...} operand or an arithmetic expression.
+# A tree is a list of pipelines; a pipeline is a list of _Cmd.
 
 class _Cmd:
-    __slots__ = ("words", "redirects", "sub", "funcdef", "heredoc", "herestring", "loop")
+    __slots__ = ("words", "redirects", "sub", "funcdef", "heredoc", "herestring", "loop", "group",
+                 "heredoc_subs", "arith")
 
     def __init__(self):
         self.words = []
@@ -63,6 +66,9 @@ class _Cmd:
         self.heredoc = None      # body text fed on stdin
         self.herestring = None   # word fed on stdin
         self.loop = None         # (variable, words or None, body tree) of a for loop
+        self.group = False       # sub is a `{ ...; }` group, run by this same shell
+        self.heredoc_subs = None  # command substitutions the shell runs in heredoc bodies
+        self.arith = None        # the ("arith", ...) part of a `(( ... ))` command
 
 
 _META = " \t\n;&|()<>"
@@ -80,7 +86,7 @@ class _Parser:
         self.n = len(src)
         self.i = 0
         self.depth = depth
-        self.pending = []  # [(cmd, delimiter, strip_tabs)]
+        self.pending = []  # [(cmd, delimiter, strip_tabs, expands)]
 
     def error(self, msg):
         raise ShellError(AT_OFFSET_MSG % (msg, self.i))
@@ -162,7 +168,7 @@ class _Parser:
             if self.i + 1 < self.n and s[self.i + 1] == "(":
                 end = self.arith_end()
                 if end >= 0:
-                    self.i = end
+                    cmd.arith = self.arith_part(end)
                     return cmd
             self.i += 1
             cmd.sub = self.sub_list(")")
@@ -171,6 +177,7 @@ class _Parser:
         if self.i < self.n and s[self.i] == "{" and self.at_word_end(self.i + 1):
             self.i += 1
             cmd.sub = self.sub_list("}")
+            cmd.group = True
             self.parse_redirects_only(cmd)
             return cmd
         while True:
@@ -233,6 +240,7 @@ class _Parser:
                             self.i += 2
                     if text == "{":
                         cmd.sub = self.sub_list("}")
+                        cmd.group = True
                         return cmd
                     continue
             cmd.words.append(word)
@@ -256,7 +264,7 @@ class _Parser:
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
-            self.i = end
+            cmd.arith = self.arith_part(end)
         elif self.i < self.n and s[self.i] not in _META:
             name = self.word_text(self.parse_word())
         self.skip_blanks()
@@ -328,8 +336,7 @@ class _Parser:
     def arith_end(self):
         """At `((`: the index just past the `))` that ends it when bash reads it as an
         arithmetic expression (its parentheses, quotes skipped, close with two adjacent
-        `)`), else -1: `((echo a) )` is a subshell in a subshell. A command substitution
-        inside an arithmetic expression runs, and is not analysed here: ShellError."""
+        `)`), else -1: `((echo a) )` is a subshell in a subshell."""
         s = self.s
         n = self.n
         j = self.i
@@ -352,12 +359,59 @@ class _Parser:
                 depth -= 1
                 if depth == 1:
                     if j + 1 < n and s[j + 1] == ")":
-                        if _runs_commands(s, self.i + 2, j):
-                            self.error(ARITH_SUBST_MSG)
                         return j + 2
                     return -1
             j += 1
         return -1
+
+    def arith_part(self, end):
+        """At `((` of an arithmetic expression that ends at `end` (arith_end): its part,
+        with the command substitutions in it; i is left at end."""
+        start = self.i + 2
+        subs = []
+        if _runs_commands(self.s, start, end - 2):
+            self.i = start
+            subs = self.scan_subs(end - 2, False)
+        self.i = end
+        return ("arith", self.s[start:end - 2], subs)
+
+    def scan_subs(self, end, brace):
+        """The parts of s[i:end] that run commands when the shell expands it as it does
+        double-quoted text (a heredoc body, an arithmetic expression, the operand of
+        ${...}): command substitutions, and ${...} and $((...)) holding some. Quotes do
+        not hide a substitution here (they do not inside double quotes). With brace, it
+        stops on the `}` that closes a ${...} (nested braces counted): i is left on it."""
+        s = self.s
+        parts = []
+        depth = 0
+        self.enter()        # substitutions nest: ${a:-${b:-$(( $(...) ))}}
+        while self.i < end:
+            c = s[self.i]
+            if c == "\\":
+                self.i += 2
+            elif c == "`":
+                parts.append(self.parse_backtick())
+            elif c == "$":
+                part = self.parse_dollar()
+                if part is None:
+                    self.i += 1
+                elif part[0] == "cmd" or (part[0] != "lit" and part[-1]):
+                    parts.append(part)
+            elif brace and c == "{":
+                depth += 1
+                self.i += 1
+            elif brace and c == "}":
+                if depth == 0:
+                    self.depth -= 1
+                    return parts
+                depth -= 1
+                self.i += 1
+            else:
+                self.i += 1
+        if brace:
+            self.error(BRACE_MSG)
+        self.depth -= 1
+        return parts
 
     def parse_redirects_only(self, cmd):
         while True:
@@ -399,9 +453,13 @@ class _Parser:
         self.skip_blanks()
         if self.i >= self.n or s[self.i] in "\n;&|)":
             self.error(REDIRECT_MSG)
+        start = self.i
         target = self.parse_word()
         if op in ("<<", "<<-"):
-            self.pending.append((cmd, self.word_text(target), op == "<<-"))
+            # a delimiter without quotes or backslashes: the body is expanded
+            raw = s[start:self.i]
+            expands = not ("'" in raw or '"' in raw or "\\" in raw)
+            self.pending.append((cmd, self.word_text(target), op == "<<-", expands))
         elif op == "<<<":
             cmd.herestring = target
         elif op == "<&":
@@ -411,7 +469,7 @@ class _Parser:
 
     def read_heredocs(self):
         s = self.s
-        for cmd, delim, strip in self.pending:
+        for cmd, delim, strip, expands in self.pending:
             lines = []
             while self.i < self.n:
                 j = s.find("\n", self.i)
@@ -423,7 +481,18 @@ class _Parser:
                     break
                 lines.append(line)
             cmd.heredoc = "\n".join(lines) + "\n"
+            if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
+                subs = self.heredoc_subs(cmd.heredoc)
+                if subs:
+                    cmd.heredoc_subs = (cmd.heredoc_subs or []) + subs
         self.pending = []
+
+    def heredoc_subs(self, body):
+        """The command substitutions in the body of a heredoc whose delimiter is not
+        quoted: the shell expands the body before the command reads it, so they run
+        whatever the command is (`cat <<EOF` too). Returned as the parts of a word."""
+        p = _Parser(body, self.depth)
+        return p.scan_subs(p.n, False)
 
     def skip_blanks(self):
         s = self.s
@@ -617,14 +686,19 @@ class _Parser:
                 self.i = j
                 end = self.arith_end()
                 if end >= 0:
-                    self.i = end
-                    return ("lit", DYN, False)
+                    return self.arith_part(end)
             self.i = j + 1
             return ("cmd", self.sub_list(")"))
         if c == "{":
             k = s.find("}", j + 1)
             if k < 0:
                 self.error(BRACE_MSG)
+            subs = None
+            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+                # the operand holds a substitution or a brace: find the `}` that closes
+                self.i = j + 1
+                subs = self.scan_subs(self.n, True)
+                k = self.i
             body = s[j + 1:k]
             self.i = k + 1
             m = 0
@@ -633,20 +707,22 @@ class _Parser:
             name = body[:m]
             rest = body[m:]
             default = None
-            if rest.startswith(":-") or rest.startswith(":="):
+            if subs:
+                pass    # a default that runs a command has an unknown value
+            elif rest.startswith(":-") or rest.startswith(":="):
                 default = rest[2:]
             elif rest.startswith("-") or rest.startswith("="):
                 default = rest[1:]
-            return ("var", name, default)
+            return ("var", name, default, subs)
         if c in _NAME_CHARS and not c.isdigit():
             k = j
             while k < self.n and s[k] in _NAME_CHARS:
                 k += 1
             self.i = k
-            return ("var", s[j:k], None)
+            return ("var", s[j:k], None, None)
         if c in _SPECIAL_VARS:
             self.i = j + 1
-            return ("var", c, None)
+            return ("var", c, None, None)
         return None
 
     def parse_backtick(self):
@@ -758,6 +834,8 @@ def join_path(cwd, path):
         return cwd
     if path[0] == "/" or path[0] == "~":
         full = path
+    elif cwd == DYN:
+        return DYN      # under an unknown directory, a relative path is unknown
     else:
         full = cwd.rstrip("/") + "/" + path if cwd else path
     return normpath(full)
@@ -811,7 +889,8 @@ def _charge(ctx, n):
 
 
 class _Ctx:
-    __slots__ = ("env", "cwd", "home", "depth", "origin", "out", "sudo", "funcs", "work")
+    __slots__ = ("env", "cwd", "home", "depth", "origin", "out", "sudo", "funcs", "work", "dirs",
+                 "aliases")
 
     def __init__(self, cwd, home, depth, origin, out, sudo=False, work=None):
         self.env = {}
@@ -823,12 +902,16 @@ class _Ctx:
         self.sudo = sudo
         self.funcs = {}
         self.work = work if work is not None else _Work()
+        self.dirs = ()      # the pushd stack, most recent first
+        self.aliases = {}   # name -> text (None while it is being expanded)
 
     def child(self, origin, depth_inc=1):
         c = _Ctx(self.cwd, self.home, self.depth + depth_inc, origin, self.out, self.sudo,
                  self.work)
         c.env = dict(self.env)
         c.funcs = self.funcs
+        c.dirs = self.dirs
+        c.aliases = self.aliases
         if c.depth > MAX_DEPTH:
             raise LimitError(DEPTH_MSG)
         return c
@@ -857,10 +940,14 @@ def _expand(word, ctx):
             buf.append("~")
         elif kind == "var":
             name, default = part[1], part[2]
+            if part[3]:
+                _expand(part[3], ctx)     # the operand's substitutions run
             if name == "HOME":
                 buf.append("~")
             elif name in ctx.env:
                 buf.append(ctx.env[name])
+            elif name.startswith("!") and len(name) > 1 and ctx.env.get(name[1:]) in ctx.env:
+                buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
             elif name == "PWD":
                 buf.append(ctx.cwd)
             elif default is not None:
@@ -868,6 +955,9 @@ def _expand(word, ctx):
             else:
                 buf.append(DYN)
                 dynamic = True
+        elif kind == "arith":
+            _arith(part[1], part[2], ctx, None)
+            buf.append(DYN)
         else:  # cmd / proc
             inner = ctx.child("$()" if kind == "cmd" else "<()", 0)
             progs = _interpret(part[1], inner)
@@ -888,14 +978,51 @@ def _expand(word, ctx):
     return _Word("".join(buf), dynamic, sources)
 
 
+def _arith(text, subs, ctx, seen):
+    """Run what an arithmetic expression runs: its command substitutions, and what the
+    variables it names hold, since bash evaluates a variable's value as an expression
+    in turn and expands the array subscripts in it (`a='x[$(cmd)]'; echo $((a))` runs
+    cmd). Each name is followed once per expression (seen), the chain at most MAX_DEPTH
+    deep; a value that cannot be parsed is ShellError."""
+    if subs:
+        _expand(subs, ctx)
+    env = ctx.env
+    if not env:
+        return
+    for name in arith_names(text):
+        value = env.get(name)
+        if value is None or (seen is not None and name in seen):
+            continue
+        if seen is None:
+            seen = set()
+        seen.add(name)
+        _charge(ctx, len(value))
+        child = ctx.child("arith", 1)
+        vsubs = None
+        if _runs_commands(value, 0, len(value)):
+            p = _Parser(value, child.depth)
+            vsubs = p.scan_subs(p.n, False)
+        _arith(value, vsubs, child, seen)
+
+
+def _arith_text(text, ctx):
+    """Run what an expanded word evaluated as an arithmetic expression runs (a `let`
+    argument, a `declare -i` value): the substitutions its array subscripts hold."""
+    subs = None
+    if _runs_commands(text, 0, len(text)):
+        p = _Parser(text, ctx.depth + 1)
+        subs = p.scan_subs(p.n, False)
+    _arith(text, subs, ctx, None)
+
+
 def _static_argv(cmd, ctx):
     if cmd.sub is not None or cmd.funcdef is not None or cmd.loop is not None:
         return None
     out = []
     for w in cmd.words:
         for part in w:
-            if part[0] in ("cmd", "proc"):
-                return None
+            if part[0] in ("cmd", "proc") or (part[0] in ("var", "arith") and part[-1]):
+                return None     # (expanding it would run, and emit, its commands again)
         ew = _expand(w, ctx)
         if ew.dynamic:
             return None
@@ -945,10 +1072,11 @@ def _split_words(text):
 
 
 def _unwrap(argv, ctx, env):
-    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode)."""
+    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
     sudo = False
     cwd = ctx.cwd
     xargs = None
+    xfile = False       # xargs reads its items from a file (-a), not from stdin
     peeled = 0
     while argv:
         k = 0
@@ -1005,6 +1133,8 @@ def _unwrap(argv, ctx, env):
                 if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
                     val = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     cwd = join_path(cwd, val)
+                if prog == "xargs" and (key == "-a" or key == "--arg-file"):
+                    xfile = True
                 if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
                     if key == "-I":
                         xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
@@ -1036,10 +1166,10 @@ def _unwrap(argv, ctx, env):
         if not rest:
             if prog in ("sudo", "doas", "run0", "xargs", "exec", "time", "command", "nohup"):
                 argv = [argv[0]] + argv[1:]
-                return argv, sudo, cwd, None, True
-            return argv[:1] + argv[1:], sudo, cwd, None, True
+                return argv, sudo, cwd, None, True, False
+            return argv[:1] + argv[1:], sudo, cwd, None, True, False
         argv = rest
-    return argv, sudo, cwd, xargs, False
+    return argv, sudo, cwd, xargs, False, xfile
 
 
 def _inline_code(family, code, ctx, sudo, env):
@@ -1095,7 +1225,7 @@ def _emit(ctx, cmd):
 
 def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code, sources):
     """Emit the simple command(s) an argv runs. Returns the main SimpleCommand or None."""
-    argv, sudo, cwd, xargs, bare = _unwrap(argv, ctx, env)
+    argv, sudo, cwd, xargs, bare, xfile = _unwrap(argv, ctx, env)
     sudo = sudo or sudo_in or ctx.sudo
     if not argv:
         return None
@@ -1104,7 +1234,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     dynamic = any(dyn_flags) if dyn_flags else False
     if xargs is not None:
         origin = "xargs"
-        items = stdin_code.split() if stdin_code else []
+        # (-0 and -d separate items by NUL or another character: splitting on
+        # whitespace too yields more, smaller items, each judged)
+        items = stdin_code.replace("\0", " ").split() if stdin_code and not xfile else []
         if not items:
             dynamic = True
             if xargs:
@@ -1122,11 +1254,23 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             return main
         else:
             args.extend(items)
+    if ctx.aliases and ctx.aliases.get(prog) is not None and not bare:
+        return _run_alias(prog, args, dynamic, redirects, ctx, sudo)
+    if prog == "parallel" and not bare:
+        if _run_parallel(args, ctx, stdin_code, sudo, cwd):
+            return None
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:
-            ctx.funcs[prog] = None  # expand each function once
-            _interpret(body, ctx.child("function:" + prog, 1))
+            # judged at every call, in the caller's shell: its cd and assignments hold
+            # after it. Inside its own body it is not expanded again (a recursive
+            # function is flagged where it is defined).
+            _charge(ctx, CALL_COST)
+            child = ctx.child("function:" + prog, 1)
+            ctx.funcs[prog] = None
+            _interpret(body, child)
+            ctx.funcs[prog] = body
+            _persist(child, ctx)
         return None
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in argv[0]:
@@ -1159,14 +1303,17 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         return _emit(ctx, sc)
     if prog == "eval":
         code = " ".join(args)
+        # eval runs in this same shell: its cd and assignments hold after it
         child = ctx.child("eval")
         child.sudo = sudo
         if dynamic:
             sc.code_from = tuple(sources)
             _emit(ctx, sc)
             _interpret_seen(code, child)
+            _persist(child, ctx)
             return sc
         _interpret(parse(code, child.depth), child)
+        _persist(child, ctx)
         return None
     if prog in ("su", "runuser"):
         k = su_command_arg(args)
@@ -1205,6 +1352,47 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     elif prog in EXEC_PROGRAMS:
         _container_exec(sc, ctx)
     return _emit(ctx, sc)
+
+
+def _run_alias(name, args, dynamic, redirects, ctx, sudo):
+    """A name defined with `alias` earlier in the input: its text, followed by the
+    arguments, is analysed as code in the same shell (its cd holds after it). Within
+    its own expansion it is not expanded again, as in bash; arguments that held an
+    unknown value stay unknown."""
+    body = ctx.aliases[name]
+    code = body + " " + " ".join([UNKNOWN_WORD if dynamic and DYN in a else shell_quote(a)
+                                  for a in args])
+    _charge(ctx, CALL_COST + len(code))
+    child = ctx.child("alias:" + name, 1)
+    child.sudo = sudo
+    ctx.aliases[name] = None
+    _interpret(parse(code, child.depth), child)
+    ctx.aliases[name] = body
+    _persist(child, ctx)
+    if redirects:
+        _emit(ctx, SimpleCommand("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin))
+    return None
+
+
+def _run_parallel(args, ctx, stdin_code, sudo, cwd):
+    """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
+    per input value; an input it reads from somewhere unseen is an unknown value. False
+    when nothing can be said (no command and unknown input): the caller judges the
+    parallel command itself."""
+    jobs = parallel_jobs(args, stdin_code)
+    if jobs is None:
+        return False
+    work = ctx.work
+    for code in jobs:
+        work.passes += 1
+        if work.passes > MAX_LOOP_PASSES:
+            raise LimitError(LOOP_PASSES_MSG)
+        _charge(ctx, len(code))
+        child = ctx.child("parallel", 1)
+        child.sudo = sudo
+        child.cwd = cwd
+        _interpret(parse(code, child.depth), child)
+    return True
 
 
 def _find_actions(sc, ctx):
@@ -1287,6 +1475,12 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             _emit(ctx, SimpleCommand("(recursive-function)", [cmd.funcdef], ctx.cwd,
                                      ctx.sudo, {}, (), ctx.origin, "", False))
         return None
+    if cmd.heredoc_subs is not None:
+        _expand(cmd.heredoc_subs, ctx)
+    if cmd.arith is not None:
+        _arith(cmd.arith[1], cmd.arith[2], ctx, None)
+        if cmd.loop is None:
+            return None
     redirects = []
     for op, w in cmd.redirects:
         ew = _expand(w, ctx)
@@ -1302,6 +1496,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     if cmd.sub is not None:
         child = ctx.child("subshell", 0)
         _interpret(cmd.sub, child)
+        if cmd.group:
+            _persist(child, ctx)
         if redirects:
             _emit(ctx, SimpleCommand("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
                                      ctx.origin))
@@ -1338,23 +1534,49 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             ctx.env[name.rstrip("+")] = value
         return None
     prog0 = normalize_program(argv[0])
-    if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] == "cd":
+    if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] in CD_PROGRAMS:
         argv = argv[1:]
-        prog0 = "cd"
+        dyn = dyn[1:]
+        prog0 = argv[0]
     if prog0 in ("export", "declare", "typeset", "local", "readonly"):
+        integer = False     # -i: the values are arithmetic expressions
         for a in argv[1:]:
-            if _is_assignment(a):
+            if a.startswith("-") and "i" in a:
+                integer = True
+            elif _is_assignment(a):
                 name, _, value = a.partition("=")
                 ctx.env[name] = value
+                if integer:
+                    _arith_text(value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
-    if prog0 == "cd" and len(argv) <= 2:
-        target = argv[1] if len(argv) == 2 else "~"
-        if target == "-":
-            target = DYN
-        ctx.cwd = join_path(ctx.cwd, target)
-        _emit(ctx, SimpleCommand("cd", argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
+    if prog0 == "alias" or prog0 == "unalias":
+        for a in argv[1:]:
+            name, eq, value = a.partition("=")
+            if prog0 == "unalias":
+                ctx.aliases.pop(a, None)
+            elif eq and name:
+                ctx.aliases[name] = value
+    elif prog0 == "printf" and len(argv) > 3 and argv[1] == "-v":
+        # printf -v NAME FORMAT ARGS: NAME holds what it would have printed (unknown
+        # when a word of it may hold an unknown value)
+        text = None if any(DYN in a for a in argv[3:]) else printf_output(argv[3], argv[4:])
+        if text is None:
+            ctx.env.pop(argv[2], None)
+        else:
+            ctx.env[argv[2]] = text
+    if prog0 == "let":
+        for a in argv[1:]:
+            _arith_text(a, ctx)
+    if prog0 in CD_PROGRAMS:
+        env = ctx.env
+        cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
+                                   env.get("OLDPWD"), env.get("CDPATH"), join_path)
+        if cwd != ctx.cwd:
+            env["OLDPWD"] = ctx.cwd
+            ctx.cwd = cwd
+        _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
     env = {}
     main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
@@ -1371,7 +1593,31 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             raise
         except ShellError:
             main.dynamic = True
+        else:
+            if _adds_nothing(main):
+                # all the code it runs was judged: the shell itself adds nothing
+                ctx.out.remove(main)
+                return None
     return main
+
+
+def _adds_nothing(sc):
+    """Whether a shell fed literal code would be judged on nothing but that code: no
+    redirect, environment, unknown value or operand of its own."""
+    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
+        return False
+    for a in sc.args:
+        if not (a.startswith("-") or a.startswith("+")):
+            return False
+    return True
+
+
+def _persist(child, ctx):
+    """What a brace group or a function call leaves behind in the shell that ran it:
+    its working directory, directory stack and variables."""
+    ctx.cwd = child.cwd
+    ctx.dirs = child.dirs
+    ctx.env = child.env
 
 
 def _interpret_loop(loop, ctx):

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+
+from ._errors import LimitError
 
 # Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
 # never judged on the part seen before the limit. Together they bound the work of one
@@ -51,7 +54,6 @@ FOR_DO_MSG = "expected 'do' in for loop"
 CASE_IN_MSG = "expected 'in' after the case word"
 CASE_PAREN_MSG = "missing ')' after a case pattern"
 CASE_PATTERN_MSG = "unexpected %r in a case pattern"
-ARITH_SUBST_MSG = "command substitution inside an arithmetic expression"
 REDIRECT_MSG = "redirection without a target"
 SQUOTE_MSG = "unterminated single quote"
 DQUOTE_MSG = "unterminated double quote"
@@ -259,12 +261,12 @@ def printf_output(fmt, args):
     printf reuses for every argument; None for anything else."""
     one = fmt.replace("%b", "%s")
     if "%" not in one:
-        return one.replace("\\n", "\n").replace("\\t", "\t")
+        return one.replace("\\n", "\n").replace("\\t", "\t").replace("\\0", "\0")
     if one.count("%") != 1 or "%s" not in one:
         return None
     if len(one) * max(len(args), 1) > MAX_WORD:
         return None
-    one = one.replace("\\n", "\n").replace("\\t", "\t")
+    one = one.replace("\\n", "\n").replace("\\t", "\t").replace("\\0", "\0")
     return "".join([one.replace("%s", a) for a in (args or [""])])
 
 
@@ -374,6 +376,194 @@ def find_actions(args):
         elif a in FIND_VALUE:
             k += 1
         k += 1
+
+
+def arith_names(text):
+    """The variable names an arithmetic expression reads (bash evaluates the value of
+    each as an expression in turn)."""
+    return _ARITH_NAME.findall(text)
+
+
+_ARITH_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# cd, pushd and popd change the working directory of the shell that runs them (and of
+# every later command of it); a brace group or a function body is that same shell.
+CD_PROGRAMS = ("cd", "pushd", "popd")
+
+# What one call of a function defined in the input costs against MAX_WORK, on top of the
+# words its body expands: a body that expands nothing still cannot be called without end.
+CALL_COST = 64
+
+
+def change_dir(prog, args, dynamic, cwd, dirs, oldpwd, cdpath, join):
+    """Where `cd`, `pushd` or `popd` with these expanded arguments leaves the shell, as
+    (working directory, directory stack): DYN as the directory when it cannot be known
+    (a target that held an unknown value, `cd -` without a known OLDPWD, a relative
+    target while CDPATH is set, a stack rotation `pushd +N`, more operands than one).
+    An unknown directory is not the workspace: relative paths under it are unknown too.
+    join resolves a path against a directory (the analyser's join_path)."""
+    flags = ""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if len(a) > 1 and a[0] == "-" and a[1:].isalpha():
+            flags += a[1:]
+            k += 1
+            continue
+        break
+    ops = args[k:]
+    if prog == "popd":
+        if ops:
+            return DYN, dirs
+        if "n" in flags:
+            return cwd, dirs[1:]
+        if dirs:
+            return dirs[0], dirs[1:]
+        return cwd, dirs
+    if prog == "pushd" and not ops:
+        if dirs:
+            return dirs[0], (cwd,) + dirs[1:]
+        return cwd, dirs
+    if len(ops) > 1 or dynamic:
+        target = DYN
+    elif not ops:
+        target = "~"
+    else:
+        target = ops[0]
+        if target == "-" and prog == "cd":
+            target = oldpwd or DYN
+        elif prog == "pushd" and len(target) > 1 and target[0] in "+-" and target[1:].isdigit():
+            target = DYN
+        elif cdpath and target[0] not in "/~" and not (
+                target == "." or target == ".." or target.startswith("./") or target.startswith("../")):
+            target = DYN
+    new = DYN if target == DYN else join(cwd, target)
+    if prog == "pushd":
+        if "n" in flags:
+            return cwd, (new,) + dirs
+        return new, (cwd,) + dirs
+    return new, dirs
+
+
+# A word of code that expands to an unknown value: what an argument that held one
+# becomes when arguments are spliced into code (alias bodies, parallel's command).
+# `$*` (the positional parameters) is never known to the analysis.
+UNKNOWN_WORD = '"$*"'
+
+
+def shell_quote(word):
+    """word as one single-quoted shell word."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+# GNU parallel's options that take a value as the next word, and its input separators
+PARALLEL_VALUE = frozenset({
+    "-j", "--jobs", "-P", "--max-procs", "-S", "--sshlogin", "--sshloginfile", "--slf",
+    "--joblog", "--results", "--res", "--delay", "--timeout", "-N", "-n", "--max-args",
+    "-L", "--max-lines", "-l", "--colsep", "-C", "-d", "--delimiter", "-E", "--eof",
+    "--tmpdir", "--tempdir", "--workdir", "--wd", "--env", "--memfree", "--load",
+    "--retries", "--halt", "--tag-string", "--tagstring", "--basefile", "--bf",
+    "--return", "--transfer-file", "--tf", "--blocksize", "--block", "--block-size",
+    "-s", "--max-chars", "--shebang-wrap", "--termseq", "--sqlmaster", "--sqlworker",
+    "--sqlandworker", "--profile", "-J", "--header", "--limit", "--rpl", "--nice", "--ssh",
+    "--plus", "--seqreplace", "--bar-format"})
+PARALLEL_SOURCES = (":::", "::::", ":::+", "::::+")
+
+
+def parallel_jobs(args, stdin):
+    """The shell command lines `parallel ARGS` runs, one per input value, with the value
+    put where its replacement strings are (or appended), quoted as parallel quotes it:
+    the values of `:::` lists, or the lines of stdin (known text, or None). An input
+    that cannot be seen (stdin unknown, `::::` files, -a) is one unknown value
+    (UNKNOWN_WORD). Without a command each value is itself a command line: None when
+    one of them is unknown. The command's words are joined by spaces, as parallel does
+    (so `parallel sh -c 'rm -rf {}'` runs `sh -c rm -rf ...`); with several words the
+    line each would make if quoted one by one is added, so neither reading is missed."""
+    n = len(args)
+    k = 0
+    repl = None
+    quote = False
+    from_file = False
+    while k < n:
+        a = args[k]
+        if a in PARALLEL_SOURCES:
+            break
+        if a == "--":
+            k += 1
+            break
+        if len(a) > 1 and a[0] == "-":
+            if a in ("-q", "--quote"):
+                quote = True
+            elif a in ("-a", "--arg-file", "--a") or a.startswith("--arg-file="):
+                from_file = True
+            elif a == "-I" and k + 1 < n:
+                repl = args[k + 1]
+                k += 2
+                continue
+            elif a.startswith("-I") and len(a) > 2:
+                repl = a[2:]
+            elif a in ("-i", "--replace") or a.startswith("--replace="):
+                repl = a.split("=", 1)[1] if "=" in a else "{}"
+            if a in PARALLEL_VALUE or a in ("-a", "--arg-file", "--a"):
+                k += 2
+                continue
+            k += 1
+            continue
+        break
+    command = []
+    while k < n and args[k] not in PARALLEL_SOURCES:
+        command.append(args[k])
+        k += 1
+    values = []
+    unknown = from_file
+    while k < n:
+        sep = args[k]
+        k += 1
+        while k < n and args[k] not in PARALLEL_SOURCES:
+            if sep.startswith("::::"):
+                unknown = True
+            else:
+                values.append(args[k])
+            k += 1
+    if not values and not unknown:
+        if stdin is None:
+            unknown = True
+        else:
+            values = [line for line in stdin.replace("\0", "\n").split("\n") if line.strip()]
+    if not command:
+        return None if unknown else values
+    if quote:
+        templates = [" ".join([shell_quote(w) for w in command])]
+    else:
+        templates = [" ".join(command)]
+        if len(command) > 1 and any(_PARALLEL_PLAIN.fullmatch(w) is None for w in command):
+            templates.append(" ".join([shell_quote(w) for w in command]))
+    words = [shell_quote(v) for v in values]
+    if unknown:
+        words.append(UNKNOWN_WORD)
+    marks = re.compile(re.escape(repl)) if repl else _PARALLEL_MARKS
+    jobs = []
+    total = 0
+    for t in templates:
+        count = len(marks.findall(t))
+        for w in words:
+            size = len(t) + 1 + max(count, 1) * len(w)
+            total += size
+            if size > MAX_WORD or total > MAX_WORK:
+                raise LimitError(WORK_MSG)
+            jobs.append(marks.sub(lambda m: w, t) if count else t + " " + w)
+    return jobs
+
+
+# a word that means the same quoted or not
+_PARALLEL_PLAIN = re.compile(r"[A-Za-z0-9_.,:/=+@%{}-]*")
+# parallel's replacement strings: {} {.} {/} {//} {/.} {#} {%} and numbered {1} {2.} ...
+_PARALLEL_MARKS = re.compile(r"\{[0-9]*(?:\.|/|//|/\.)?\}|\{[#%]\}")
 
 
 def ssh_remote(args):
