@@ -354,6 +354,24 @@ def test_xargs_items_count_against_the_argument_limit(v, limits):
     assert_undecided(v, "echo %s / | xargs -I{} rm -rf {}" % items)
 
 
+def test_xargs_replace_charges_each_command_before_building_it(v, limits):
+    """Many replacement strings times a long item: the command one item makes is larger
+    than the work limit, and the analysis stops before building it, instead of building
+    it whole (tens of megabytes) and then counting it."""
+    import tracemalloc
+    item = "a" * (limits.MAX_LENGTH // 8)
+    holes = " ".join(["{}"] * (limits.MAX_LENGTH // 8))
+    command = "printf '%s\\n' | xargs -I{} echo %s" % (item, holes)
+    assert len(command) < limits.MAX_LENGTH
+    tracemalloc.start()
+    try:
+        assert_undecided(v, command)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * limits.MAX_WORK, peak
+
+
 # --------------------------------------------------------------------- arguments, words
 
 def test_arguments_at_the_limit_and_past_it(v, limits):

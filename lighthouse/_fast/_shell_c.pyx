@@ -1776,6 +1776,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef bint xfile = False
     cdef list items, inner
     cdef object item
+    cdef Py_ssize_t size, holes
     cdef SimpleCommand main
     cdef str code, a, family
     cdef str word = first           # the program as the command names it
@@ -1813,11 +1814,13 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                 args.append(_DYN)
         elif xargs:
             # -I: one command per input item
+            # (each command's size is charged before it is built: see the reference)
             main = None
+            size = sum([len(a) for a in args])
+            holes = sum([a.count(xargs) for a in args])
             for item in items:
+                _charge(ctx.work, size + holes * (len(item) - len(xargs)))
                 inner = [a.replace(xargs, item) for a in args]
-                for a in inner:
-                    _charge(ctx.work, len(a))
                 main = _run_argv(argv[0], inner, False, redirects, ctx, dict(env), sudo, origin,
                                  None, sources, normalize_program(argv[0]),
                                  _prog_class(normalize_program(argv[0])), _is_assignment(argv[0]))

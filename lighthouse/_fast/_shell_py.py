@@ -1245,10 +1245,14 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                 args.append(DYN)
         elif xargs:
             # -I: one command per input item
+            # (each command's size is charged before it is built: many replacement
+            # strings times a long item would otherwise be built whole first)
             main = None
+            size = sum(map(len, args))
+            holes = sum(a.count(xargs) for a in args)
             for item in items:
+                _charge(ctx, size + holes * (len(item) - len(xargs)))
                 inner = [a.replace(xargs, item) for a in args]
-                _charge(ctx, sum(map(len, inner)))
                 main = _run_argv([argv[0]] + inner, None, redirects, ctx, dict(env), sudo,
                                  origin, None, sources)
             return main
