@@ -1391,7 +1391,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
         if k > 0:
             text = filtered_text(prog, args, text)
         else:
-            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc, argv[0])
             if text is None and cmd.herestring is not None and str_eq(prog, "base64"):
                 for a in args:
                     if a in _B64_DECODE:

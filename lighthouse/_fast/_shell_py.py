@@ -919,7 +919,7 @@ def _static_output(tree, ctx, upto=None):
         if k > 0:
             text = filtered_text(prog, args, text)
         else:
-            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc, argv[0])
             if text is None and cmd.herestring is not None and prog == "base64" and any(
                     a in B64_DECODE for a in args):
                 hs = _expand(cmd.herestring, ctx)

@@ -270,6 +270,53 @@ def printf_output(fmt, args):
 
 B64_DECODE = ("-d", "--decode", "-D")
 
+# Shell initialisation idioms: `eval "$(pyenv init -)"` and the like. A program of this
+# table, called with one of its argument prefixes, prints code that only sets up the
+# shell (PATH, functions, completions, an agent's socket); what it prints is trusted as
+# such, so `eval` of it runs nothing further to judge. Anything after the prefix must be
+# a plain word (a shell name, `-`, a flag), since some of these tools paste their
+# arguments into the code they print (`zoxide init bash --cmd NAME`). An unknown
+# `eval "$(...)"` is still judged as code of unknown content.
+SHELL_INIT = {
+    "pyenv": (("init",), ("virtualenv-init",)), "rbenv": (("init",),), "nodenv": (("init",),),
+    "goenv": (("init",),), "jenv": (("init",),), "plenv": (("init",),), "phpenv": (("init",),),
+    "direnv": (("hook",),), "zoxide": (("init",),), "starship": (("init",),),
+    "atuin": (("init",),), "mcfly": (("init",),),
+    "conda": (("shell.bash", "hook"), ("shell.zsh", "hook"), ("shell.fish", "hook"),
+              ("shell.posix", "hook")),
+    "micromamba": (("shell", "hook"),), "mamba": (("shell", "hook"),),
+    "brew": (("shellenv",),), "fnm": (("env",),), "mise": (("activate",),), "rtx": (("activate",),),
+    "opam": (("env",),), "luarocks": (("path",),), "pixi": (("shell-hook",),),
+    "ssh-agent": (("-s",), ("-c",)), "dircolors": ((), ("-b",)),
+}
+# Where an initialisation program may be named by path (others, `./pyenv` or
+# `/tmp/brew`, could be anything and print anything).
+SHELL_INIT_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/opt/homebrew/bin/",
+                   "/home/linuxbrew/.linuxbrew/bin/", "/opt/local/bin/", "/opt/conda/bin/",
+                   "~/.pyenv/bin/", "~/.rbenv/bin/", "~/.nodenv/bin/", "~/.local/bin/",
+                   "~/.cargo/bin/", "~/miniconda3/bin/", "~/anaconda3/bin/")
+_INIT_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=")
+
+
+def shell_init(prog, args, path):
+    """Whether `path args...` (prog: its normalized name) is a shell initialisation
+    idiom of SHELL_INIT, named by a plain name or from a SHELL_INIT_DIRS directory."""
+    forms = SHELL_INIT.get(prog)
+    if forms is None:
+        return False
+    if "/" in path and not path.startswith(SHELL_INIT_DIRS):
+        return False
+    for prefix in forms:
+        n = len(prefix)
+        if tuple(args[:n]) == prefix:
+            if len(args) - n > 4:
+                return False
+            for a in args[n:]:
+                if not a or not _INIT_WORD.issuperset(a):
+                    return False
+            return True
+    return False
+
 
 def _locates_program(prog, args):
     """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
@@ -280,11 +327,15 @@ def _locates_program(prog, args):
     return False
 
 
-def printed_text(prog, args, cwd, heredoc):
+def printed_text(prog, args, cwd, heredoc, path=""):
     """What the first command of a pipeline prints, when it is known without running
     anything: echo and printf of their arguments, pwd, the path `which NAME` (or
-    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc; else None. (A
-    base64 -d of a here-string is for the caller, which expands the word.)"""
+    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc, nothing to judge
+    for a shell initialisation idiom (SHELL_INIT; path: the program as the command
+    names it); else None. (A base64 -d of a here-string is for the caller, which
+    expands the word.)"""
+    if prog in SHELL_INIT:
+        return "" if shell_init(prog, args, path) else None
     if prog == "echo":
         j = 0
         while j < len(args) and args[j] in ECHO_FLAGS:
