@@ -22,6 +22,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
                              UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables)
+from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match
 from ._keys import finish
@@ -629,10 +630,19 @@ class Engine:
         except LimitError as e:
             return (MISS, "input.limit", LIMIT_MSG % e)
 
+    def evaluate_content(self, code, cwd, home, only=()):
+        """Judge shell code a file holds (lighthouse._fast._content), as a Bash call
+        would be, by the rules whose id starts with one of `only` (all when empty)."""
+        try:
+            return self._evaluate_bash({"command": code}, cwd, home, only)
+        except LimitError as e:
+            return (MISS, "input.limit", LIMIT_MSG % e)
+
     def _evaluate_tool(self, tool, tool_input, cwd, home):
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (DENY, "input.invalid", problem)
+        content = content_verdict(self, tool, tool_input, cwd, home) if tool in CONTENT_TOOLS else None
         best = None
         memo = {}
 
@@ -647,10 +657,10 @@ class Engine:
                 best = r
                 break
         if best is None:
-            return (MISS, "", NO_TOOL_RULE_MSG % tool)
-        return (best.verdict, best.id, best.reason)
+            return combine(content, (MISS, "", NO_TOOL_RULE_MSG % tool))
+        return combine(content, (best.verdict, best.id, best.reason))
 
-    def _evaluate_bash(self, tool_input, cwd, home):
+    def _evaluate_bash(self, tool_input, cwd, home, only=()):
         command = tool_input.get("command")
         if not isinstance(command, str):
             return (DENY, "input.invalid", COMMAND_MSG)
@@ -669,6 +679,8 @@ class Engine:
             hit = None
             for r in self.rules_for_program(sc.program):
                 if r.match_command(view):
+                    if only and not r.id.startswith(only):
+                        continue
                     hit = r
                     break
             if hit is None:

@@ -37,10 +37,10 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_M
                               LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
                               MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
                               NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
-                              SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                              SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init,
                               command_repr, command_tuple, container_exec,
-                              decode_b64 as _decode_b64, filtered_text, find_actions,
+                              decode_b64 as _decode_b64, env_filter, filtered_text, find_actions, help_request,
                               interp_code_arg, interp_script_arg as _interp_script_arg,
                               printed_text, shell_code_arg as _shell_code_arg,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
@@ -1313,6 +1313,8 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                     buf.append(value)
                 elif name == "PWD":
                     buf.append(ctx.cwd)
+                elif name == "TMPDIR":
+                    buf.append(TMPDIR_ROOT)
                 elif p.default is not None:
                     buf.append(p.default)
                 else:
@@ -1687,6 +1689,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             ctx.funcs[prog] = None  # expand each function once
             _interpret(body, ctx.child("function:" + prog, 1), False)
         return None
+    if args and help_request(prog, args, word, env, ctx.env):
+        # judged as a help request: the (help) pseudo-program, its redirects kept
+        return _emit(ctx, _new_sc("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in word:
         sc.path = word
@@ -1865,6 +1870,12 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
             stage_names.append(names)
             if want:
                 progs.extend(names)
+        names = env_filter(stage_outs[0], stage_outs[1])
+        if names is not None:
+            c = stage_outs[0][0]
+            c.program = "printenv"
+            c.args = names
+            stage_names[0] = ["printenv"]
         everything = []
         for names in stage_names:
             for p in names:

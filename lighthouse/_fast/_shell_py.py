@@ -24,10 +24,10 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG
                             LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
                             MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
                             MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
-                            SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                            SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
                             UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
                             command_init, command_repr, command_tuple, container_exec, decode_b64, filtered_text,
-                            find_actions, interp_code_arg, interp_script_arg, printed_text,
+                            env_filter, find_actions, help_request, interp_code_arg, interp_script_arg, printed_text,
                             shell_code_arg, shell_script_arg, sql_text, ssh_remote, su_command_arg,
                             watch_exec)
 
@@ -863,6 +863,8 @@ def _expand(word, ctx):
                 buf.append(ctx.env[name])
             elif name == "PWD":
                 buf.append(ctx.cwd)
+            elif name == "TMPDIR":
+                buf.append(TMPDIR_ROOT)
             elif default is not None:
                 buf.append(default)
             else:
@@ -1128,6 +1130,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             ctx.funcs[prog] = None  # expand each function once
             _interpret(body, ctx.child("function:" + prog, 1))
         return None
+    if args and help_request(prog, args, argv[0], env, ctx.env):
+        # judged as a help request: the (help) pseudo-program, its redirects kept
+        return _emit(ctx, SimpleCommand("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in argv[0]:
         sc.path = argv[0]
@@ -1260,6 +1265,11 @@ def _interpret(tree, ctx):
             stage_progs.append(names)
             progs.extend(names)
         if len(pipe) > 1:
+            names = env_filter(stage_cmds[0][1], stage_cmds[1][1])
+            if names is not None:
+                stage_cmds[0][1][0].program = "printenv"
+                stage_cmds[0][1][0].args = names
+                stage_progs[0] = ("printenv",)
             everything = tuple(dict.fromkeys(p for names in stage_progs for p in names))
             upstream = ()
             for (main, produced), names in zip(stage_cmds, stage_progs):

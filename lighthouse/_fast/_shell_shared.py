@@ -64,6 +64,9 @@ NUL_MSG = "command contains a NUL byte"
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
+# What an unassigned $TMPDIR stands for: the temporary directory, judged as /tmp (so
+# `rm -rf "$TMPDIR/x"` is scratch cleanup and `rm -rf "$TMPDIR"/../..` is `rm -rf /`).
+TMPDIR_ROOT = "/tmp"
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
@@ -325,6 +328,146 @@ def _locates_program(prog, args):
     if len(args) == 2 and (prog == "command" and args[0] == "-v" or prog == "type" and args[0] in ("-P", "-p")):
         return not args[1].startswith("-")
     return False
+
+
+# Help requests. `PROG --help` (or --version) prints and exits for any program named by
+# name or from a system directory; `PROG SUB... --help`, `PROG SUB... -h` and
+# `PROG help SUB...` only for the command-line tools of HELP_CLIS, whose parsers handle
+# them before running anything, with subcommand words that do not hand the rest of the
+# line to another program (HELP_HANDOFF: `docker run IMAGE --help` runs IMAGE). A program
+# named by another path (`./x --help`, `/tmp/x --help`) is not known, so it gets no pass;
+# nor does a call that sets a pager or a browser (`PAGER=... git help log`).
+HELP_FLAGS = frozenset({"--help", "-help", "--version", "-version"})
+HELP_CLIS = frozenset({
+    "git", "cargo", "rustup", "go", "kubectl", "oc", "helm", "docker", "podman", "nerdctl",
+    "docker-compose", "terraform", "tofu", "terragrunt", "packer", "vault", "consul", "nomad",
+    "aws", "gcloud", "gsutil", "az", "gh", "glab", "npm", "pnpm", "yarn", "pip", "pip3", "poetry",
+    "uv", "pdm", "hatch", "conda", "mamba", "brew", "dotnet", "systemctl", "journalctl",
+    "kubeadm", "minikube", "kind", "eksctl", "doctl", "flyctl", "fly", "heroku", "vercel",
+    "netlify", "firebase", "wrangler", "pulumi", "argocd", "istioctl", "skaffold", "apt",
+    "apt-get", "dnf", "yum", "snap", "flatpak", "gem", "bundle", "composer", "mix", "deno",
+    "bun", "rclone", "restic", "borg", "ansible-galaxy", "crictl", "ctr", "k9s", "stern",
+    "sops", "age", "gpg", "openssl", "ssh-keygen", "tmux"})
+HELP_LAST = frozenset({"aws"})         # `aws s3 rm help`
+HELP_HANDOFF = frozenset({"run", "exec", "x", "dlx", "shell", "ssh", "debug", "attach", "eval",
+                          "script", "start", "up", "create", "plugin", "alias", "test", "serve"})
+HELP_ENV = frozenset({"PAGER", "MANPAGER", "GIT_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER",
+                      "MANOPT", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_EXEC_PATH"})
+HELP_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/", "/opt/homebrew/bin/",
+             "/home/linuxbrew/.linuxbrew/bin/")
+_HELP_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
+MAX_HELP_WORDS = 4
+
+
+def _help_words(words):
+    if len(words) > MAX_HELP_WORDS:
+        return False
+    for w in words:
+        if not w or w[0] == "-" or w in HELP_HANDOFF or not _HELP_WORD.issuperset(w):
+            return False
+    return True
+
+
+def help_request(prog, args, path, env, shell_env):
+    """Whether `path args...` (prog: its normalized name) only asks for help or a version
+    (see HELP_CLIS); env: the command's VAR=x prefixes, shell_env: the line's variables."""
+    if "/" in path and not path.startswith(HELP_DIRS):
+        return False
+    if env or shell_env and not HELP_ENV.isdisjoint(shell_env):
+        return False
+    last = args[-1]
+    if last in HELP_FLAGS or last == "-h":
+        words = args[:-1]
+        if not words:
+            return last != "-h" or prog in HELP_CLIS
+        return prog in HELP_CLIS and _help_words(words)
+    if prog not in HELP_CLIS:
+        return False
+    if args[0] == "help":
+        return _help_words(args[1:])
+    if last == "help" and prog in HELP_LAST:
+        return _help_words(args[:-1])
+    return False
+
+
+# `env | grep ...` filtered to named variables is `printenv NAME...`: the names the
+# grep keeps are judged (a secret-looking one still asks), not a dump of everything.
+# A pattern keeps exactly the named variables when it is anchored to the start of the
+# line and ends at `=` (`^NAME=`, `^(A|B)=`, case folded with -i); an unanchored name
+# (`grep NODE_ENV`) matches anywhere in any line, so only the well-known, non-secret
+# names of ENV_KNOWN pass that way. Any other grep option (-v, -A, -f, ...) keeps
+# the listing a dump.
+ENV_KNOWN = frozenset({"PATH", "HOME", "SHELL", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL",
+                       "LC_CTYPE", "TERM", "TZ", "PWD", "EDITOR", "VISUAL", "NODE_ENV",
+                       "PYTHONPATH", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "JAVA_HOME", "GOPATH",
+                       "GOROOT", "CARGO_HOME", "RUSTUP_HOME", "NVM_DIR", "DISPLAY", "HOSTNAME",
+                       "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TMPDIR", "CI",
+                       "DEBUG", "RAILS_ENV", "RACK_ENV", "FLASK_ENV", "DJANGO_SETTINGS_MODULE"})
+_ENV_GREP_FLAGS = frozenset({"-E", "-i", "-w", "--color", "--color=never", "--color=auto",
+                             "--color=always", "-P", "-e"})
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _env_names(pattern, fold, extended):
+    if pattern.startswith("^"):
+        body = pattern[1:]
+        if not body.endswith("="):
+            return None
+        body = body[:-1]
+        if body.startswith("(") and body.endswith(")") and (extended or False):
+            names = body[1:-1].split("|")
+        elif body.startswith("\\(") and body.endswith("\\)") and not extended:
+            names = body[2:-2].split("\\|")
+        else:
+            names = [body]
+    else:
+        names = [pattern]
+        if pattern.upper() not in ENV_KNOWN:
+            return None
+    out = []
+    for name in names:
+        if not name or not _NAME_CHARS.issuperset(name) or name[0].isdigit():
+            return None
+        out.append(name.upper() if fold else name)
+    return out
+
+
+def env_filter(first, second):
+    """For `env | grep PATTERN` (first, second: what the two stages emitted), the
+    variable names the grep keeps, when it keeps exactly named ones; else None."""
+    if len(first) != 1 or len(second) != 1:
+        return None
+    env, grep = first[0], second[0]
+    if env.program not in ("env", "printenv") or env.args or env.redirects:
+        return None
+    if grep.program not in ("grep", "egrep") or grep.dynamic:
+        return None
+    pattern = None
+    fold = False
+    extended = grep.program == "egrep"
+    args = grep.args
+    k = 0
+    while k < len(args):
+        a = args[k]
+        if a == "-e" and k + 1 < len(args) and pattern is None:
+            pattern = args[k + 1]
+            k += 2
+            continue
+        if a.startswith("-") and len(a) > 1:
+            flags = [a] if a.startswith("--") else ["-" + c for c in a[1:]]
+            for f in flags:
+                if f not in _ENV_GREP_FLAGS or f == "-e":
+                    return None
+                fold = fold or f == "-i"
+                extended = extended or f == "-E" or f == "-P"
+        elif pattern is None:
+            pattern = a
+        else:
+            return None
+        k += 1
+    if pattern is None:
+        return None
+    return _env_names(pattern, fold, extended)
 
 
 def printed_text(prog, args, cwd, heredoc, path=""):
