@@ -171,6 +171,7 @@ def statement_read_only(text, family="pg"):
     if family == "pg" and _PSQL_VARIABLE.search(body):
         return False
     statements = []
+    listed = False          # a client command that lists (\\dt, .tables) was seen
     for line in body.split("\n"):
         s = line.strip()
         if s.startswith("\\") and family in ("pg", "my"):
@@ -179,10 +180,12 @@ def statement_read_only(text, family="pg"):
                 return False
             if family == "my" and cmd not in _MYSQL_META:
                 return False
+            listed = True
             continue
         if s.startswith(".") and family == "lite":
             if s.split()[0] not in _SQLITE_DOT or len(s.split()) > 3:
                 return False
+            listed = True
             continue
         if "\\" in s and family in ("pg", "my"):
             # a client command after a statement on the same line (`SELECT 1 \g file`)
@@ -191,7 +194,7 @@ def statement_read_only(text, family="pg"):
                 return False
             s = head
         statements.append(s)
-    seen = False
+    seen = listed
     for stmt in " ".join(statements).split(";"):
         words = [w.lower() for w in _WORD.findall(stmt)]
         if not words:
