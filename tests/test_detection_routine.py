@@ -166,6 +166,9 @@ NEIGHBOURS = [
     ("mysql -h db.staging --init-command='DROP TABLE x' -e 'SELECT 1'", "ask"),
     ("mysql -h db.staging -e 'SELECT sleep(100)'", "ask"),
     ("mongosh --host db.internal --eval 'db.users.find()'", "ask"),
+    ("PAGER='sh -c id' psql -h db.internal -c 'SELECT * FROM users'", "ask"),
+    ("PSQLRC=/tmp/rc psql -h db.internal -c 'SELECT 1'", "ask"),
+    ("PGPASSWORD=x psql -h db.internal -c 'SELECT 1'", "allow"),
     # help: only for known programs, with nothing else on the line
     ("./tool --help", "ask"),
     ("/tmp/x --help", "ask"),
@@ -173,6 +176,8 @@ NEIGHBOURS = [
     ("git -c core.pager='sh -c id' help log", "ask"),
     ("rm --help > ~/.bashrc", "deny"),
     ("ssh host rm help", "ask"),
+    ("gh repo delete help", "deny"),
+    ("kubectl delete pods --all --help", "deny"),
     # git -c keys that run programs
     ("git -c core.pager=less log", "ask"),
     ("git -c core.sshCommand='sh -c id' fetch", "ask"),

@@ -41,7 +41,8 @@ MAX_CONTENT_LINES = 2048
 CONTAINER_RULES = ("rexec.", "exfil.", "secrets.", "cloud.metadata", "pkg.install-from-url")
 
 CONTENT_LIMIT_MSG = "new content of a file that runs later is longer than %d characters" % MAX_CONTENT
-CONTENT_LINES_MSG = "new content of a file that runs later does not parse and has more than %d lines" % MAX_CONTENT_LINES
+CONTENT_LINES_MSG = ("new content of a file that runs later does not parse and has more than %d lines"
+                     % MAX_CONTENT_LINES)
 CONTENT_MSG = "the %s written runs later: %s"
 
 _SHELL_EXT = (".sh", ".bash", ".zsh", ".ksh", ".dash", ".command")

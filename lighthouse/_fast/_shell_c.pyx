@@ -37,7 +37,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_M
                               LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH,
                               MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS,
                               NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS,
-                              SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                              SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, HELP_TRIGGERS, ENV_LISTERS, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, command_init,
                               command_repr, command_tuple, container_exec,
                               decode_b64 as _decode_b64, env_filter, filtered_text, find_actions, help_request,
@@ -1370,6 +1370,8 @@ cdef object _static_output(list tree, _Ctx ctx):
 
 
 cdef tuple _B64_DECODE = B64_DECODE
+cdef frozenset _HELP_TRIGGERS = HELP_TRIGGERS
+cdef tuple _ENV_LISTERS = ENV_LISTERS
 
 
 cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
@@ -1689,7 +1691,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             ctx.funcs[prog] = None  # expand each function once
             _interpret(body, ctx.child("function:" + prog, 1), False)
         return None
-    if args and help_request(prog, args, word, env, ctx.env):
+    if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
+            and help_request(prog, args, word, env, ctx.env):
         # judged as a help request: the (help) pseudo-program, its redirects kept
         return _emit(ctx, _new_sc("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
@@ -1870,7 +1873,10 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
             stage_names.append(names)
             if want:
                 progs.extend(names)
-        names = env_filter(stage_outs[0], stage_outs[1])
+        names = None
+        produced = stage_outs[0]
+        if len(produced) == 1 and (<SimpleCommand>produced[0]).program in _ENV_LISTERS:
+            names = env_filter(produced, stage_outs[1])
         if names is not None:
             c = stage_outs[0][0]
             c.program = "printenv"

@@ -24,7 +24,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG
                             LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
                             MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
                             MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
-                            SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
+                            ENV_LISTERS, HELP_TRIGGERS, SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
                             UNEXPECTED_OPEN_MSG, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG,
                             command_init, command_repr, command_tuple, container_exec, decode_b64, filtered_text,
                             env_filter, find_actions, help_request, interp_code_arg, interp_script_arg, printed_text,
@@ -1130,7 +1130,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             ctx.funcs[prog] = None  # expand each function once
             _interpret(body, ctx.child("function:" + prog, 1))
         return None
-    if args and help_request(prog, args, argv[0], env, ctx.env):
+    if args and (args[-1] in HELP_TRIGGERS or args[0] == "help") \
+            and help_request(prog, args, argv[0], env, ctx.env):
         # judged as a help request: the (help) pseudo-program, its redirects kept
         return _emit(ctx, SimpleCommand("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
@@ -1265,7 +1266,10 @@ def _interpret(tree, ctx):
             stage_progs.append(names)
             progs.extend(names)
         if len(pipe) > 1:
-            names = env_filter(stage_cmds[0][1], stage_cmds[1][1])
+            first = stage_cmds[0][1]
+            names = None
+            if len(first) == 1 and first[0].program in ENV_LISTERS:
+                names = env_filter(first, stage_cmds[1][1])
             if names is not None:
                 stage_cmds[0][1][0].program = "printenv"
                 stage_cmds[0][1][0].args = names

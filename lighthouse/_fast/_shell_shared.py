@@ -338,19 +338,23 @@ def _locates_program(prog, args):
 # named by another path (`./x --help`, `/tmp/x --help`) is not known, so it gets no pass;
 # nor does a call that sets a pager or a browser (`PAGER=... git help log`).
 HELP_FLAGS = frozenset({"--help", "-help", "--version", "-version"})
+# (Not the tools that run a file or a project script named by a word: `bun x.ts`,
+# `dotnet app.dll`, `yarn build`, `pnpm build`, `mix task`, `deno main.ts`.)
 HELP_CLIS = frozenset({
     "git", "cargo", "rustup", "go", "kubectl", "oc", "helm", "docker", "podman", "nerdctl",
     "docker-compose", "terraform", "tofu", "terragrunt", "packer", "vault", "consul", "nomad",
-    "aws", "gcloud", "gsutil", "az", "gh", "glab", "npm", "pnpm", "yarn", "pip", "pip3", "poetry",
-    "uv", "pdm", "hatch", "conda", "mamba", "brew", "dotnet", "systemctl", "journalctl",
-    "kubeadm", "minikube", "kind", "eksctl", "doctl", "flyctl", "fly", "heroku", "vercel",
-    "netlify", "firebase", "wrangler", "pulumi", "argocd", "istioctl", "skaffold", "apt",
-    "apt-get", "dnf", "yum", "snap", "flatpak", "gem", "bundle", "composer", "mix", "deno",
-    "bun", "rclone", "restic", "borg", "ansible-galaxy", "crictl", "ctr", "k9s", "stern",
-    "sops", "age", "gpg", "openssl", "ssh-keygen", "tmux"})
+    "aws", "gcloud", "gsutil", "az", "gh", "glab", "npm", "pip", "pip3", "poetry", "uv", "pdm",
+    "hatch", "conda", "mamba", "brew", "systemctl", "journalctl", "kubeadm", "minikube", "kind",
+    "eksctl", "doctl", "flyctl", "fly", "heroku", "vercel", "netlify", "firebase", "wrangler",
+    "pulumi", "argocd", "istioctl", "skaffold", "gem", "rclone", "restic", "borg",
+    "ansible-galaxy", "crictl", "openssl"})
 HELP_LAST = frozenset({"aws"})         # `aws s3 rm help`
+# The words a help request starts or ends with: the analysers call help_request only
+# for a command whose first or last argument is one of them.
+HELP_TRIGGERS = HELP_FLAGS | {"-h", "help"}
 HELP_HANDOFF = frozenset({"run", "exec", "x", "dlx", "shell", "ssh", "debug", "attach", "eval",
-                          "script", "start", "up", "create", "plugin", "alias", "test", "serve"})
+                          "script", "start", "stop", "restart", "up", "create", "plugin", "alias",
+                          "test", "serve", "run-script"})
 HELP_ENV = frozenset({"PAGER", "MANPAGER", "GIT_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER",
                       "MANOPT", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_EXEC_PATH"})
 HELP_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/", "/opt/homebrew/bin/",
@@ -432,13 +436,16 @@ def _env_names(pattern, fold, extended):
     return out
 
 
+ENV_LISTERS = ("env", "printenv")
+
+
 def env_filter(first, second):
     """For `env | grep PATTERN` (first, second: what the two stages emitted), the
     variable names the grep keeps, when it keeps exactly named ones; else None."""
     if len(first) != 1 or len(second) != 1:
         return None
     env, grep = first[0], second[0]
-    if env.program not in ("env", "printenv") or env.args or env.redirects:
+    if env.program not in ENV_LISTERS or env.args or env.redirects:
         return None
     if grep.program not in ("grep", "egrep") or grep.dynamic:
         return None

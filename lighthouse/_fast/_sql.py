@@ -222,6 +222,11 @@ def _family(prog):
     return None
 
 
+# Variables a client may be given on the line; any other (PAGER, PSQLRC, EDITOR, ...)
+# can run a program or a startup script beside the statement.
+_SAFE_ENV = ("PG", "MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "TZ", "LANG", "LC_")
+
+
 def sql_read_only(sc):
     """Whether a database client's command (a SimpleCommand) runs only reading SQL that
     is known in full: its -c/-e text or inline statement, nothing read from a file or an
@@ -229,6 +234,9 @@ def sql_read_only(sc):
     family = _family(sc.program)
     if family is None or sc.dynamic or not sc.code:
         return False
+    for name in sc.env:
+        if not name.startswith(_SAFE_ENV) or name in ("PGPASSFILE", "PGSERVICEFILE", "PAGER"):
+            return False
     reject = _REJECT_OPTIONS[family]
     for a in sc.args:
         if a in reject or a.startswith("--") and a.split("=", 1)[0] in reject:
