@@ -36,7 +36,7 @@ MAX_CONTENT = 32768
 CONTENT_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
 # An Edit fragment that does not parse as a whole is judged line by line, up to this many
 # lines; past it the call is undecided.
-MAX_CONTENT_LINES = 2048
+MAX_CONTENT_LINES = 256
 # Rule families that judge a Dockerfile's RUN lines (rule id prefixes).
 CONTAINER_RULES = ("rexec.", "exfil.", "secrets.", "cloud.metadata", "pkg.install-from-url")
 
