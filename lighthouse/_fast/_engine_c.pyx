@@ -50,7 +50,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
                              engine_tables)
-from ._content import CONTENT_TOOLS, combine, content_verdict
+from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
 from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
