@@ -2184,19 +2184,21 @@ cdef class Engine:
     cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home):
         cdef Rule r
         cdef _ToolCtx ctx
-        cdef object content = None
+        cdef tuple found = None
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (C_DENY, "input.invalid", problem)
-        if tool in CONTENT_TOOLS:
-            content = content_verdict(self, tool, tool_input, cwd, home)
         ctx = _tool_ctx(cwd or "", home, None)
         for r in self._rules_for_tool(tool):
             if _match_input(r, tool_input, ctx):
-                if content is None:
-                    return (r.verdict, r.id, r.reason)
-                return combine(content, (r.verdict, r.id, r.reason))
-        return combine(content, (C_MISS, "", NO_TOOL_RULE_MSG % tool))
+                found = (r.verdict, r.id, r.reason)
+                break
+        if found is None:
+            found = (C_MISS, "", NO_TOOL_RULE_MSG % tool)
+        if found[0] == C_DENY or tool not in CONTENT_TOOLS:
+            return found
+        # what a Write/Edit adds to a file that runs later (a deny by path needs no more)
+        return combine(content_verdict(self, tool, tool_input, cwd, home), found)
 
     cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home, tuple only=()):
         cdef object command = _dget(tool_input, "command")

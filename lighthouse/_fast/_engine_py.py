@@ -642,7 +642,6 @@ class Engine:
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (DENY, "input.invalid", problem)
-        content = content_verdict(self, tool, tool_input, cwd, home) if tool in CONTENT_TOOLS else None
         best = None
         memo = {}
 
@@ -656,9 +655,11 @@ class Engine:
             if r.match_input(tool_input, forms_of):
                 best = r
                 break
-        if best is None:
-            return combine(content, (MISS, "", NO_TOOL_RULE_MSG % tool))
-        return combine(content, (best.verdict, best.id, best.reason))
+        found = (MISS, "", NO_TOOL_RULE_MSG % tool) if best is None else (best.verdict, best.id, best.reason)
+        if found[0] == DENY or tool not in CONTENT_TOOLS:
+            return found
+        # what a Write/Edit adds to a file that runs later (a deny by path needs no more)
+        return combine(content_verdict(self, tool, tool_input, cwd, home), found)
 
     def _evaluate_bash(self, tool_input, cwd, home, only=()):
         command = tool_input.get("command")
