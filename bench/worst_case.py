@@ -164,7 +164,7 @@ def shapes(command_limit, content_limit, values_limit, window):
                                                 "content": _fill(lambda k: "a%d" % k, C, "rm -rf ")}),
         ("unparsed fragment at the line limit", "Edit", {
             "file_path": WS + "/a.sh", "old_string": "x",
-            "new_string": "fi\n" + "echo 'x\n" * min(MAX_CONTENT_LINES - 1, C // 8)}),
+            "new_string": "fi\n" + "echo x )\n" * min(MAX_CONTENT_LINES - 2, C // 8)}),
         ("unparsed fragment past the line limit", "Edit", {
             "file_path": WS + "/a.sh", "old_string": "x", "new_string": "fi\n" + "'\n" * (MAX_CONTENT_LINES + 1)}),
         ("makefile recipes at the content limit", "Write", {
