@@ -152,6 +152,37 @@ def shapes(command_limit, content_limit, values_limit, window):
         ("mcp deep nesting", "mcp__srv__tool", _nest_json(99)),
         ("mcp nesting past the limit", "mcp__srv__tool", _nest_json(101)),
     ]
+    # files that run later: their content is judged as code, up to MAX_CONTENT
+    from lighthouse._fast._content import MAX_CONTENT, MAX_CONTENT_LINES
+    from lighthouse._fast._sql import MAX_SQL
+    C = MAX_CONTENT
+    files += [
+        ("script at the content limit", "Write", {"file_path": WS + "/a.sh",
+                                                 "content": _fill(lambda k: "rm -f a%d" % k, C, sep="\n")}),
+        ("script past the content limit", "Write", {"file_path": WS + "/a.sh", "content": "x\n" * (C // 2 + 1)}),
+        ("script of one long command", "Write", {"file_path": WS + "/a.sh",
+                                                "content": _fill(lambda k: "a%d" % k, C, "rm -rf ")}),
+        ("unparsed fragment at the line limit", "Edit", {
+            "file_path": WS + "/a.sh", "old_string": "x",
+            "new_string": "fi\n" + "echo x )\n" * min(MAX_CONTENT_LINES - 2, C // 8)}),
+        ("unparsed fragment past the line limit", "Edit", {
+            "file_path": WS + "/a.sh", "old_string": "x", "new_string": "fi\n" + "'\n" * (MAX_CONTENT_LINES + 1)}),
+        ("makefile recipes at the content limit", "Write", {
+            "file_path": WS + "/Makefile",
+            "content": _fill(lambda k: "t%d:\n\t$(CC) -o a%d a.c" % (k, k), C, sep="\n")}),
+        ("workflow steps at the content limit", "Write", {
+            "file_path": WS + "/.github/workflows/ci.yml",
+            "content": _fill(lambda k: "      - run: echo %d" % k, C, "jobs:\n  t:\n    steps:\n", sep="\n")}),
+        ("package.json scripts at the content limit", "Write", {
+            "file_path": WS + "/package.json",
+            "content": _fill(lambda k: '"test": "jest a%d",' % k, C, "{", sep="\n")}),
+        ("python script at the content limit", "Write", {
+            "file_path": WS + "/setup.py", "content": _fill(lambda k: "os.remove('a%d')" % k, C, sep="\n")}),
+    ]
+    sql = _fill(lambda k: "count(a%d)" % k, min(MAX_SQL, L - 64), "SELECT ", sep=", ")
+    bash.append(("sql at the read-only limit", "Bash", {"command": "psql -h db.example -c '%s'" % sql}))
+    bash.append(("sql past the read-only limit", "Bash",
+                 {"command": "psql -h db.example -c 'SELECT %s'" % ("1," * (MAX_SQL // 2) + "1")}))
     return bash + files
 
 

@@ -45,6 +45,31 @@ def test_challenge_set_generalisation(validator):
     assert strict >= 88.0, wrong
 
 
+ROUTINE = ROOT / "tests" / "data" / "challenge_routine.jsonl"
+
+
+def test_routine_slice_false_positives(validator):
+    # Everyday calls of agents at work (issue 12), written apart from the rules: all
+    # expected allow; false positives are what make people uninstall a validator.
+    cases = load_corpus(ROUTINE)
+    assert len(cases) >= 150
+    assert all(c["expect"] == "allow" and c.get("why") for c in cases)
+    assert len({c["tool"] for c in cases}) >= 6
+    wrong = [(c["id"], d.verdict, d.rule_id) for c in cases
+             for d in [validator.check(c["tool"], c["input"], cwd=c["cwd"])] if d.verdict != "allow"]
+    assert 100.0 * len(wrong) / len(cases) < 2.0, wrong
+
+
+def test_challenge_set_round_two_cases_are_caught(validator):
+    # The cases written for issue 12's file-tool classes (11, 15, 16): every one caught.
+    cases = [c for c in load_corpus(CHALLENGE) if c["id"].startswith("c12r-")]
+    assert len(cases) >= 20
+    wrong = [(c["id"], c["expect"], d.verdict, d.rule_id) for c in cases
+             for d in [validator.check(c["tool"], c["input"], cwd=c["cwd"])]
+             if d.verdict == "allow" or (d.verdict != c["expect"] and d.verdict not in c["accept"])]
+    assert wrong == []
+
+
 def test_decisions_name_rule_and_reason(validator, corpus):
     for c in corpus:
         d = validator.check(c["tool"], c["input"], cwd=c["cwd"])

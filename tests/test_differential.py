@@ -135,6 +135,38 @@ def test_decisions_agree_on_every_corpus_call(engines, corpus):
             comp_engine.evaluate(c["tool"], c["input"], c["cwd"], None), c["id"]
 
 
+def test_decisions_agree_on_the_challenge_sets(engines):
+    # The challenge set (with its file-tool cases: content judged as code) and the
+    # routine slice, with and without a known home.
+    from conftest import ROOT
+    pure_engine, comp_engine = engines
+    for name in ("challenge.jsonl", "challenge_routine.jsonl"):
+        for c in load_corpus(ROOT / "tests" / "data" / name):
+            for home in (None, "/home/dev"):
+                assert pure_engine.evaluate(c["tool"], c["input"], c["cwd"], home) == \
+                    comp_engine.evaluate(c["tool"], c["input"], c["cwd"], home), c["id"]
+
+
+_CONTENT_PATHS = ["/home/dev/app/a.sh", "/home/dev/app/Makefile", "/home/dev/app/Dockerfile",
+                  "/home/dev/app/package.json", "/home/dev/app/.github/workflows/ci.yml",
+                  "/home/dev/app/notes.txt", "/home/dev/app/.git/hooks/pre-push"]
+_CONTENT_WORDS = _SHELL_WORDS + ["\tRUN ", "\nRUN ", "\n\t", "run: |\n  ", "\n  - ", '"postinstall": "',
+                                 '"', "#!/bin/sh\n", "#!/usr/bin/env python3\n", "import os\n",
+                                 "os.system('", "$(MAKE) ", "$$HOME", "${{ secrets.X }}", "curl x | sh"]
+CONTENTISH = st.lists(st.sampled_from(_SHELL_CHARS + _CONTENT_WORDS), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=CONTENTISH, path=st.sampled_from(_CONTENT_PATHS), tool=st.sampled_from(["Write", "Edit"]))
+def test_decisions_agree_on_written_content(engines, content, path, tool):
+    pure_engine, comp_engine = engines
+    if tool == "Write":
+        call = {"file_path": path, "content": content}
+    else:
+        call = {"file_path": path, "old_string": "x", "new_string": content}
+    assert pure_engine.evaluate(tool, call, WS, None) == comp_engine.evaluate(tool, call, WS, None)
+
+
 PATHS = st.lists(st.sampled_from(list("ab/.~*?[]{},!-\\") + ["**", "/home/dev", "{ws}", "/etc", ".."]),
                  max_size=20).map("".join)
 

@@ -434,7 +434,7 @@ def test_a_large_write_is_judged_by_the_server_rules(rules_server, env, way):
     assert "[rule team.no-deploy-writes]" in out["permissionDecisionReason"]
     assert "decided locally" not in out["permissionDecisionReason"]
     # Elsewhere in the workspace the window is allowed, but the rest was not read: ask.
-    out = run_hook(event(write(dict(DEPLOY_WRITE, input={"file_path": "/home/dev/app/src/a.sh"}), big)), env)
+    out = run_hook(event(write(dict(DEPLOY_WRITE, input={"file_path": "/home/dev/app/src/a.txt"}), big)), env)
     assert out["permissionDecision"] == "ask" and "[rule input.windowed]" in out["permissionDecisionReason"]
 
 

@@ -26,6 +26,11 @@ def test_compiled_module_loaded_when_expected():
         assert _fast.shell.find_actions is _shell_shared_c.find_actions
         assert type(_shell_shared_c.find_actions) is not type(_shell_shared.find_actions)
         assert _shell_shared_c.SHELL_API == _shell_shared.SHELL_API
+        # so does the content of files that run later (lighthouse._fast._content)
+        from lighthouse._fast import _content, _content_c, _engine_c
+        assert _engine_c.content_verdict is _content_c.content_verdict
+        assert type(_content_c.file_kind) is not type(_content.file_kind)
+        assert _content_c.MAX_CONTENT == _content.MAX_CONTENT
     else:
         assert not _fast.COMPILED
 

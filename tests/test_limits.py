@@ -605,3 +605,42 @@ def test_nesting_filling_the_input(v, limits):
     third = limits.MAX_LENGTH // 3
     assert decide(v, "$(" * third + ")" * third)[0] != "allow"
     assert_undecided(v, "eval " * ((limits.MAX_LENGTH - 20) // 5) + DENY_ROOT)
+
+
+# ------------------------------------------------------- files that run later (issue 12)
+
+def _write(v, path, content):
+    d = v.check("Write", {"file_path": path, "content": content}, cwd=WS)
+    return d.verdict, d.rule_id
+
+
+def test_script_content_at_the_limit_is_judged_and_past_it_undecided(v):
+    from lighthouse._fast._content import MAX_CONTENT
+    head = "#!/bin/sh\n" + DENY_ROOT + "\n"
+    filler = "echo " + "a" * 200 + "\n"
+    at = head + filler * ((MAX_CONTENT - len(head)) // len(filler))
+    assert len(at) <= MAX_CONTENT
+    assert _write(v, WS + "/scripts/x.sh", at) == ("deny", "fs.rm-system")
+    past = at + "x" * (MAX_CONTENT + 1 - len(at))
+    assert _write(v, WS + "/scripts/x.sh", past) == ("ask", "content.limit")
+
+
+def test_unparsed_fragment_lines_at_the_limit_are_judged_and_past_it_undecided(v):
+    from lighthouse._fast._content import MAX_CONTENT_LINES
+    lines = ["echo 'unterminated", DENY_ROOT] + ["echo ok"] * (MAX_CONTENT_LINES - 2)
+    d = v.check("Edit", {"file_path": WS + "/a.sh", "old_string": "x", "new_string": "\n".join(lines)}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("deny", "fs.rm-system"), d
+    lines.append("echo ok")
+    d = v.check("Edit", {"file_path": WS + "/a.sh", "old_string": "x", "new_string": "\n".join(lines)}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("ask", "content.limit"), d
+
+
+def test_read_only_sql_at_the_limit_is_allowed_and_past_it_asks(v):
+    from lighthouse._fast._sql import MAX_SQL
+    head = "SELECT "
+    sql = head + "1," * ((MAX_SQL - len(head) - 1) // 2) + "1"
+    assert len(sql) <= MAX_SQL
+    assert decide(v, "psql -h db.example -c '%s'" % sql) == ("allow", "db.local-client")
+    sql = head + "1," * ((MAX_SQL - len(head)) // 2 + 1) + "1"
+    assert len(sql) > MAX_SQL
+    assert decide(v, "psql -h db.example -c '%s'" % sql) == ("ask", "db.remote-client")

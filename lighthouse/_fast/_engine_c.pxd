@@ -170,7 +170,7 @@ cdef class Engine:
     cdef tuple _rules_for_command(self, str prog, list positionals)
     cdef tuple _rules_for_tool(self, object tool)
     cdef tuple _evaluate(self, object tool, object tool_input, object cwd, object home)
-    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home)
+    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home, tuple only=*)
     cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home)
 
 

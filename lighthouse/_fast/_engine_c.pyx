@@ -50,6 +50,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
                              engine_tables)
+from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
 from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
@@ -2172,19 +2173,34 @@ cdef class Engine:
         except LimitError as e:
             return (C_MISS, "input.limit", LIMIT_MSG % e)
 
+    def evaluate_content(self, code, cwd, home, only=()):
+        """Judge shell code a file holds (lighthouse._fast._content), as a Bash call
+        would be, by the rules whose id starts with one of `only` (all when empty)."""
+        try:
+            return self._evaluate_bash({"command": code}, _exact(cwd), _exact(home), tuple(only))
+        except LimitError as e:
+            return (C_MISS, "input.limit", LIMIT_MSG % e)
+
     cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home):
         cdef Rule r
         cdef _ToolCtx ctx
+        cdef tuple found = None
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (C_DENY, "input.invalid", problem)
         ctx = _tool_ctx(cwd or "", home, None)
         for r in self._rules_for_tool(tool):
             if _match_input(r, tool_input, ctx):
-                return (r.verdict, r.id, r.reason)
-        return (C_MISS, "", NO_TOOL_RULE_MSG % tool)
+                found = (r.verdict, r.id, r.reason)
+                break
+        if found is None:
+            found = (C_MISS, "", NO_TOOL_RULE_MSG % tool)
+        if found[0] == C_DENY or tool not in CONTENT_TOOLS:
+            return found
+        # what a Write/Edit adds to a file that runs later (a deny by path needs no more)
+        return combine(content_verdict(self, tool, tool_input, cwd, home), found)
 
-    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home):
+    cdef tuple _evaluate_bash(self, object tool_input, str cwd, object home, tuple only=()):
         cdef object command = _dget(tool_input, "command")
         cdef list commands
         cdef SimpleCommand sc
@@ -2212,6 +2228,8 @@ cdef class Engine:
                 if r._needs & lacks:
                     continue
                 if _match_command(r, view):
+                    if only and not r.id.startswith(only):
+                        continue
                     hit = r
                     break
             if hit is None:

@@ -22,6 +22,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
                              UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables)
+from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match
 from ._keys import finish
@@ -629,6 +630,14 @@ class Engine:
         except LimitError as e:
             return (MISS, "input.limit", LIMIT_MSG % e)
 
+    def evaluate_content(self, code, cwd, home, only=()):
+        """Judge shell code a file holds (lighthouse._fast._content), as a Bash call
+        would be, by the rules whose id starts with one of `only` (all when empty)."""
+        try:
+            return self._evaluate_bash({"command": code}, cwd, home, only)
+        except LimitError as e:
+            return (MISS, "input.limit", LIMIT_MSG % e)
+
     def _evaluate_tool(self, tool, tool_input, cwd, home):
         problem = input_error(tool, tool_input)
         if problem is not None:
@@ -646,11 +655,13 @@ class Engine:
             if r.match_input(tool_input, forms_of):
                 best = r
                 break
-        if best is None:
-            return (MISS, "", NO_TOOL_RULE_MSG % tool)
-        return (best.verdict, best.id, best.reason)
+        found = (MISS, "", NO_TOOL_RULE_MSG % tool) if best is None else (best.verdict, best.id, best.reason)
+        if found[0] == DENY or tool not in CONTENT_TOOLS:
+            return found
+        # what a Write/Edit adds to a file that runs later (a deny by path needs no more)
+        return combine(content_verdict(self, tool, tool_input, cwd, home), found)
 
-    def _evaluate_bash(self, tool_input, cwd, home):
+    def _evaluate_bash(self, tool_input, cwd, home, only=()):
         command = tool_input.get("command")
         if not isinstance(command, str):
             return (DENY, "input.invalid", COMMAND_MSG)
@@ -669,6 +680,8 @@ class Engine:
             hit = None
             for r in self.rules_for_program(sc.program):
                 if r.match_command(view):
+                    if only and not r.id.startswith(only):
+                        continue
                     hit = r
                     break
             if hit is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
+from ._sql import compile_read_only, test_read_only
 
 __all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "rule_fields", "program_fields", "priority",
            "index_rules", "decision_dict", "decision_repr"]
@@ -28,7 +29,11 @@ FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand",
 # redirects, pipe_in, pipeline, code_from, origin, code, dynamic) after every other
 # matcher of the rule accepted it, in this table's order. A new key starts here; it moves
 # into the engines' match code only when bench/fast.py shows what it costs.
-COMMAND_TESTS: dict = {}
+COMMAND_TESTS: dict = {
+    # sql_read_only = true|false: whether the statement a database client runs only reads
+    # (lighthouse._fast._sql); false makes a rule match writes and unknown statements.
+    "sql_read_only": (compile_read_only, test_read_only),
+}
 
 _TEXT_GLOBS = (("tools", "tools"), ("programs", "program"), ("args", "args"), ("args_all", "args_all"),
                ("pipe_in", "pipe_in"), ("pipeline", "pipeline"), ("code_from", "code_from"),

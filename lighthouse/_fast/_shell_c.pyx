@@ -33,15 +33,16 @@ from ._inline import scan as _scan_inline
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
-                              DQUOTE_MSG, DYN, ENV_SPLIT_MSG, FOR_DO_MSG, LENGTH_MSG, LIST_MSG,
-                              LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
-                              MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD, MAX_WORK,
-                              MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API,
-                              SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
-                              UNEXPECTED_OPEN_MSG, UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS,
-                              WRAPPERS_MSG, arith_names, change_dir, command_init, command_repr,
-                              command_tuple, container_exec, decode_b64 as _decode_b64,
-                              filtered_text, find_actions, interp_code_arg,
+                              DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FOR_DO_MSG,
+                              HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
+                              MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
+                              MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG,
+                              NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
+                              TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
+                              UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names,
+                              change_dir, command_init, command_repr, command_tuple, container_exec,
+                              decode_b64 as _decode_b64, env_filter, filtered_text, find_actions,
+                              help_request, interp_code_arg,
                               interp_script_arg as _interp_script_arg, parallel_jobs, printed_text,
                               printf_output, shell_code_arg as _shell_code_arg, shell_quote,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
@@ -1405,6 +1406,8 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                     buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
                 elif name == "PWD":
                     buf.append(ctx.cwd)
+                elif name == "TMPDIR":
+                    buf.append(TMPDIR_ROOT)
                 elif p.default is not None:
                     buf.append(p.default)
                 else:
@@ -1504,6 +1507,8 @@ cdef object _static_output(list tree, _Ctx ctx):
 
 
 cdef tuple _B64_DECODE = B64_DECODE
+cdef frozenset _HELP_TRIGGERS = HELP_TRIGGERS
+cdef tuple _ENV_LISTERS = ENV_LISTERS
 
 
 cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
@@ -1527,7 +1532,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
         if k > 0:
             text = filtered_text(prog, args, text)
         else:
-            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc, argv[0])
             if text is None and cmd.herestring is not None and str_eq(prog, "base64"):
                 for a in args:
                     if a in _B64_DECODE:
@@ -1843,6 +1848,10 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             ctx.funcs[prog] = body
             _persist(child, ctx)
         return None
+    if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
+            and help_request(prog, args, word, env, ctx.env):
+        # judged as a help request: the (help) pseudo-program, its redirects kept
+        return _emit(ctx, _new_sc("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in word:
         sc.path = word
@@ -2066,6 +2075,15 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
             stage_names.append(names)
             if want:
                 progs.extend(names)
+        names = None
+        produced = stage_outs[0]
+        if len(produced) == 1 and (<SimpleCommand>produced[0]).program in _ENV_LISTERS:
+            names = env_filter(produced, stage_outs[1])
+        if names is not None:
+            c = stage_outs[0][0]
+            c.program = "printenv"
+            c.args = names
+            stage_names[0] = ["printenv"]
         everything = []
         for names in stage_names:
             for p in names:

@@ -20,17 +20,18 @@ from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                             CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
-                            DQUOTE_MSG, DYN, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG, LENGTH_MSG,
-                            LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG, MAX_ARGS, MAX_COMMANDS,
-                            MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WORD,
-                            MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG, REDIRECT_MSG, SHELLS,
-                            SHELL_API, SQL_FLAGS, SQUOTE_MSG, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG,
-                            UNEXPECTED_OPEN_MSG, UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS,
-                            WRAPPERS_MSG, arith_names, change_dir, command_init, command_repr,
-                            command_tuple, container_exec, decode_b64, filtered_text, find_actions,
-                            interp_code_arg, interp_script_arg, parallel_jobs, printed_text,
-                            printf_output, shell_code_arg, shell_quote, shell_script_arg, sql_text,
-                            ssh_remote, su_command_arg, watch_exec)
+                            DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
+                            HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
+                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
+                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG,
+                            REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT,
+                            UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, UNKNOWN_WORD,
+                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
+                            command_init, command_repr, command_tuple, container_exec, decode_b64,
+                            env_filter, filtered_text, find_actions, help_request, interp_code_arg,
+                            interp_script_arg, parallel_jobs, printed_text, printf_output,
+                            shell_code_arg, shell_quote, shell_script_arg, sql_text, ssh_remote,
+                            su_command_arg, watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -950,6 +951,8 @@ def _expand(word, ctx):
                 buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
             elif name == "PWD":
                 buf.append(ctx.cwd)
+            elif name == "TMPDIR":
+                buf.append(TMPDIR_ROOT)
             elif default is not None:
                 buf.append(default)
             else:
@@ -1046,7 +1049,7 @@ def _static_output(tree, ctx, upto=None):
         if k > 0:
             text = filtered_text(prog, args, text)
         else:
-            text = printed_text(prog, args, ctx.cwd, cmd.heredoc)
+            text = printed_text(prog, args, ctx.cwd, cmd.heredoc, argv[0])
             if text is None and cmd.herestring is not None and prog == "base64" and any(
                     a in B64_DECODE for a in args):
                 hs = _expand(cmd.herestring, ctx)
@@ -1276,6 +1279,10 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             ctx.funcs[prog] = body
             _persist(child, ctx)
         return None
+    if args and (args[-1] in HELP_TRIGGERS or args[0] == "help") \
+            and help_request(prog, args, argv[0], env, ctx.env):
+        # judged as a help request: the (help) pseudo-program, its redirects kept
+        return _emit(ctx, SimpleCommand("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in argv[0]:
         sc.path = argv[0]
@@ -1452,6 +1459,14 @@ def _interpret(tree, ctx):
             stage_progs.append(names)
             progs.extend(names)
         if len(pipe) > 1:
+            first = stage_cmds[0][1]
+            names = None
+            if len(first) == 1 and first[0].program in ENV_LISTERS:
+                names = env_filter(first, stage_cmds[1][1])
+            if names is not None:
+                stage_cmds[0][1][0].program = "printenv"
+                stage_cmds[0][1][0].args = names
+                stage_progs[0] = ("printenv",)
             everything = tuple(dict.fromkeys(p for names in stage_progs for p in names))
             upstream = ()
             for (main, produced), names in zip(stage_cmds, stage_progs):

@@ -66,6 +66,9 @@ NUL_MSG = "command contains a NUL byte"
 
 # Marker left in a word where a value cannot be known statically ($UNSET, $(cmd), ...).
 DYN = "*"
+# What an unassigned $TMPDIR stands for: the temporary directory, judged as /tmp (so
+# `rm -rf "$TMPDIR/x"` is scratch cleanup and `rm -rf "$TMPDIR"/../..` is `rm -rf /`).
+TMPDIR_ROOT = "/tmp"
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
@@ -272,6 +275,53 @@ def printf_output(fmt, args):
 
 B64_DECODE = ("-d", "--decode", "-D")
 
+# Shell initialisation idioms: `eval "$(pyenv init -)"` and the like. A program of this
+# table, called with one of its argument prefixes, prints code that only sets up the
+# shell (PATH, functions, completions, an agent's socket); what it prints is trusted as
+# such, so `eval` of it runs nothing further to judge. Anything after the prefix must be
+# a plain word (a shell name, `-`, a flag), since some of these tools paste their
+# arguments into the code they print (`zoxide init bash --cmd NAME`). An unknown
+# `eval "$(...)"` is still judged as code of unknown content.
+SHELL_INIT = {
+    "pyenv": (("init",), ("virtualenv-init",)), "rbenv": (("init",),), "nodenv": (("init",),),
+    "goenv": (("init",),), "jenv": (("init",),), "plenv": (("init",),), "phpenv": (("init",),),
+    "direnv": (("hook",),), "zoxide": (("init",),), "starship": (("init",),),
+    "atuin": (("init",),), "mcfly": (("init",),),
+    "conda": (("shell.bash", "hook"), ("shell.zsh", "hook"), ("shell.fish", "hook"),
+              ("shell.posix", "hook")),
+    "micromamba": (("shell", "hook"),), "mamba": (("shell", "hook"),),
+    "brew": (("shellenv",),), "fnm": (("env",),), "mise": (("activate",),), "rtx": (("activate",),),
+    "opam": (("env",),), "luarocks": (("path",),), "pixi": (("shell-hook",),),
+    "ssh-agent": (("-s",), ("-c",)), "dircolors": ((), ("-b",)),
+}
+# Where an initialisation program may be named by path (others, `./pyenv` or
+# `/tmp/brew`, could be anything and print anything).
+SHELL_INIT_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/opt/homebrew/bin/",
+                   "/home/linuxbrew/.linuxbrew/bin/", "/opt/local/bin/", "/opt/conda/bin/",
+                   "~/.pyenv/bin/", "~/.rbenv/bin/", "~/.nodenv/bin/", "~/.local/bin/",
+                   "~/.cargo/bin/", "~/miniconda3/bin/", "~/anaconda3/bin/")
+_INIT_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=")
+
+
+def shell_init(prog, args, path):
+    """Whether `path args...` (prog: its normalized name) is a shell initialisation
+    idiom of SHELL_INIT, named by a plain name or from a SHELL_INIT_DIRS directory."""
+    forms = SHELL_INIT.get(prog)
+    if forms is None:
+        return False
+    if "/" in path and not path.startswith(SHELL_INIT_DIRS):
+        return False
+    for prefix in forms:
+        n = len(prefix)
+        if tuple(args[:n]) == prefix:
+            if len(args) - n > 4:
+                return False
+            for a in args[n:]:
+                if not a or not _INIT_WORD.issuperset(a):
+                    return False
+            return True
+    return False
+
 
 def _locates_program(prog, args):
     """`which NAME`, `command -v NAME`, `type -P NAME` (or -p): prints where NAME is."""
@@ -282,11 +332,162 @@ def _locates_program(prog, args):
     return False
 
 
-def printed_text(prog, args, cwd, heredoc):
+# Help requests. `PROG --help` (or --version) prints and exits for any program named by
+# name or from a system directory; `PROG SUB... --help`, `PROG SUB... -h` and
+# `PROG help SUB...` only for the command-line tools of HELP_CLIS, whose parsers handle
+# them before running anything, with subcommand words that do not hand the rest of the
+# line to another program (HELP_HANDOFF: `docker run IMAGE --help` runs IMAGE). A program
+# named by another path (`./x --help`, `/tmp/x --help`) is not known, so it gets no pass;
+# nor does a call that sets a pager or a browser (`PAGER=... git help log`).
+HELP_FLAGS = frozenset({"--help", "-help", "--version", "-version"})
+# (Not the tools that run a file or a project script named by a word: `bun x.ts`,
+# `dotnet app.dll`, `yarn build`, `pnpm build`, `mix task`, `deno main.ts`.)
+HELP_CLIS = frozenset({
+    "git", "cargo", "rustup", "go", "kubectl", "oc", "helm", "docker", "podman", "nerdctl",
+    "docker-compose", "terraform", "tofu", "terragrunt", "packer", "vault", "consul", "nomad",
+    "aws", "gcloud", "gsutil", "az", "gh", "glab", "npm", "pip", "pip3", "poetry", "uv", "pdm",
+    "hatch", "conda", "mamba", "brew", "systemctl", "journalctl", "kubeadm", "minikube", "kind",
+    "eksctl", "doctl", "flyctl", "fly", "heroku", "vercel", "netlify", "firebase", "wrangler",
+    "pulumi", "argocd", "istioctl", "skaffold", "gem", "rclone", "restic", "borg",
+    "ansible-galaxy", "crictl", "openssl"})
+HELP_LAST = frozenset({"aws"})         # `aws s3 rm help`
+# The words a help request starts or ends with: the analysers call help_request only
+# for a command whose first or last argument is one of them.
+HELP_TRIGGERS = HELP_FLAGS | {"-h", "help"}
+HELP_HANDOFF = frozenset({"run", "exec", "x", "dlx", "shell", "ssh", "debug", "attach", "eval",
+                          "script", "start", "stop", "restart", "up", "create", "plugin", "alias",
+                          "test", "serve", "run-script"})
+HELP_ENV = frozenset({"PAGER", "MANPAGER", "GIT_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER",
+                      "MANOPT", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_EXEC_PATH"})
+HELP_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/", "/opt/homebrew/bin/",
+             "/home/linuxbrew/.linuxbrew/bin/")
+_HELP_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
+MAX_HELP_WORDS = 4
+
+
+def _help_words(words):
+    if len(words) > MAX_HELP_WORDS:
+        return False
+    for w in words:
+        if not w or w[0] == "-" or w in HELP_HANDOFF or not _HELP_WORD.issuperset(w):
+            return False
+    return True
+
+
+def help_request(prog, args, path, env, shell_env):
+    """Whether `path args...` (prog: its normalized name) only asks for help or a version
+    (see HELP_CLIS); env: the command's VAR=x prefixes, shell_env: the line's variables."""
+    if "/" in path and not path.startswith(HELP_DIRS):
+        return False
+    if env or shell_env and not HELP_ENV.isdisjoint(shell_env):
+        return False
+    last = args[-1]
+    if last in HELP_FLAGS or last == "-h":
+        words = args[:-1]
+        if not words:
+            return last != "-h" or prog in HELP_CLIS
+        return prog in HELP_CLIS and _help_words(words)
+    if prog not in HELP_CLIS:
+        return False
+    if args[0] == "help":
+        return _help_words(args[1:])
+    if last == "help" and prog in HELP_LAST:
+        return _help_words(args[:-1])
+    return False
+
+
+# `env | grep ...` filtered to named variables is `printenv NAME...`: the names the
+# grep keeps are judged (a secret-looking one still asks), not a dump of everything.
+# A pattern keeps exactly the named variables when it is anchored to the start of the
+# line and ends at `=` (`^NAME=`, `^(A|B)=`, case folded with -i); an unanchored name
+# (`grep NODE_ENV`) matches anywhere in any line, so only the well-known, non-secret
+# names of ENV_KNOWN pass that way. Any other grep option (-v, -A, -f, ...) keeps
+# the listing a dump.
+ENV_KNOWN = frozenset({"PATH", "HOME", "SHELL", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL",
+                       "LC_CTYPE", "TERM", "TZ", "PWD", "EDITOR", "VISUAL", "NODE_ENV",
+                       "PYTHONPATH", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "JAVA_HOME", "GOPATH",
+                       "GOROOT", "CARGO_HOME", "RUSTUP_HOME", "NVM_DIR", "DISPLAY", "HOSTNAME",
+                       "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TMPDIR", "CI",
+                       "DEBUG", "RAILS_ENV", "RACK_ENV", "FLASK_ENV", "DJANGO_SETTINGS_MODULE"})
+_ENV_GREP_FLAGS = frozenset({"-E", "-i", "-w", "--color", "--color=never", "--color=auto",
+                             "--color=always", "-P", "-e"})
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _env_names(pattern, fold, extended):
+    if pattern.startswith("^"):
+        body = pattern[1:]
+        if not body.endswith("="):
+            return None
+        body = body[:-1]
+        if body.startswith("(") and body.endswith(")") and (extended or False):
+            names = body[1:-1].split("|")
+        elif body.startswith("\\(") and body.endswith("\\)") and not extended:
+            names = body[2:-2].split("\\|")
+        else:
+            names = [body]
+    else:
+        names = [pattern]
+        if pattern.upper() not in ENV_KNOWN:
+            return None
+    out = []
+    for name in names:
+        if not name or not _NAME_CHARS.issuperset(name) or name[0].isdigit():
+            return None
+        out.append(name.upper() if fold else name)
+    return out
+
+
+ENV_LISTERS = ("env", "printenv")
+
+
+def env_filter(first, second):
+    """For `env | grep PATTERN` (first, second: what the two stages emitted), the
+    variable names the grep keeps, when it keeps exactly named ones; else None."""
+    if len(first) != 1 or len(second) != 1:
+        return None
+    env, grep = first[0], second[0]
+    if env.program not in ENV_LISTERS or env.args or env.redirects:
+        return None
+    if grep.program not in ("grep", "egrep") or grep.dynamic:
+        return None
+    pattern = None
+    fold = False
+    extended = grep.program == "egrep"
+    args = grep.args
+    k = 0
+    while k < len(args):
+        a = args[k]
+        if a == "-e" and k + 1 < len(args) and pattern is None:
+            pattern = args[k + 1]
+            k += 2
+            continue
+        if a.startswith("-") and len(a) > 1:
+            flags = [a] if a.startswith("--") else ["-" + c for c in a[1:]]
+            for f in flags:
+                if f not in _ENV_GREP_FLAGS or f == "-e":
+                    return None
+                fold = fold or f == "-i"
+                extended = extended or f == "-E" or f == "-P"
+        elif pattern is None:
+            pattern = a
+        else:
+            return None
+        k += 1
+    if pattern is None:
+        return None
+    return _env_names(pattern, fold, extended)
+
+
+def printed_text(prog, args, cwd, heredoc, path=""):
     """What the first command of a pipeline prints, when it is known without running
     anything: echo and printf of their arguments, pwd, the path `which NAME` (or
-    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc; else None. (A
-    base64 -d of a here-string is for the caller, which expands the word.)"""
+    `command -v`, `type -P`) prints, judged as NAME, cat of a heredoc, nothing to judge
+    for a shell initialisation idiom (SHELL_INIT; path: the program as the command
+    names it); else None. (A base64 -d of a here-string is for the caller, which
+    expands the word.)"""
+    if prog in SHELL_INIT:
+        return "" if shell_init(prog, args, path) else None
     if prog == "echo":
         j = 0
         while j < len(args) and args[j] in ECHO_FLAGS:

@@ -1,0 +1,342 @@
+"""What a Write or Edit adds that will run later: the code inside scripts, build files,
+CI workflows, package lifecycle hooks and git hooks, judged as the commands they are.
+
+A Write of `scripts/clean.sh` holding `rm -rf ~`, a `package.json` whose `postinstall`
+pipes a download into `sh`, a Dockerfile `RUN curl ... | sh` or a workflow step that does
+the same is not judged by its path alone: the next call (`npm install`, `make test`, a
+push that starts CI) runs it where the analysis cannot see it. Shared by both rule
+engines (it runs once per Write/Edit of such a file, so it is plain Python); each engine
+judges the extracted code with its own shell analysis and rules
+(`Engine.evaluate_content`) and combines that verdict with its path rules':
+
+- a deny or an ask from the content stands (the path rules may still make it a deny);
+- content that cannot be judged (over MAX_CONTENT, or a limit of the shell analysis) is
+  undecided, never an allow;
+- content whose commands no rule covers, or that rules allow, leaves the decision to the
+  path rules (a benign script stays an allow).
+
+Dockerfile RUN lines run inside the image being built, not on this machine: only the
+rule families that matter there (CONTAINER_RULES: code fetched and run, secrets read or
+sent) judge them, so `rm -rf /var/lib/apt/lists/*` stays routine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ._engine_shared import ASK, DENY, MISS
+
+__all__ = ["MAX_CONTENT", "MAX_CONTENT_LINES", "CONTENT_TOOLS", "CONTAINER_RULES", "file_kind", "written_text",
+           "embedded_code", "content_verdict", "combine"]
+
+# New text (a Write's content, an Edit's new strings) longer than this, in a file that
+# runs later, is not judged: the call is undecided (ask), never allowed.
+MAX_CONTENT = 32768
+CONTENT_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
+# An Edit fragment that does not parse as a whole is judged line by line, up to this many
+# lines; past it the call is undecided.
+MAX_CONTENT_LINES = 256
+# Rule families that judge a Dockerfile's RUN lines (rule id prefixes).
+CONTAINER_RULES = ("rexec.", "exfil.", "secrets.", "cloud.metadata", "pkg.install-from-url")
+
+CONTENT_LIMIT_MSG = "new content of a file that runs later is longer than %d characters" % MAX_CONTENT
+CONTENT_LINES_MSG = ("new content of a file that runs later does not parse and has more than %d lines"
+                     % MAX_CONTENT_LINES)
+CONTENT_MSG = "the %s written runs later: %s"
+
+_SHELL_EXT = (".sh", ".bash", ".zsh", ".ksh", ".dash", ".command")
+_SHELL_RC = frozenset({".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile",
+                       ".zshenv", ".zlogin", ".kshrc", ".envrc", "bashrc", "zshrc", "profile"})
+_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh"})
+_INTERPRETERS = {"python": "python3", "python3": "python3", "python2": "python3",
+                 "node": "node", "nodejs": "node", "perl": "perl", "ruby": "ruby"}
+_WORKFLOW_FILES = frozenset({".gitlab-ci.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml",
+                             ".travis.yml", "Jenkinsfile"})
+_LIFECYCLE = ("preinstall", "install", "postinstall", "preuninstall", "uninstall", "postuninstall",
+              "prepare", "prepublish", "prepublishOnly", "prepack", "postpack", "pretest", "test",
+              "posttest", "prebuild", "build", "postbuild", "prestart", "start", "dependencies")
+_SCRIPT_RE = re.compile(r'"(%s)"\s*:\s*"((?:[^"\\]|\\.)*)"' % "|".join(_LIFECYCLE))
+_RUN_KEY = re.compile(r"^(\s*)(?:-\s+)?(?:run|command|script|before_script|after_script|commands|"
+                      r"install|before_install|after_success|pre_build|build|post_build)\s*:\s*(.*)$")
+_LIST_ITEM = re.compile(r"^(\s*)-\s+(.*)$")
+_GH_EXPR = re.compile(r"\$\{\{[^}]*\}\}")
+_MAKE_VAR = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]")
+_MAKE_SHELL = re.compile(r"\$\(shell\s+")
+_SHEBANG = re.compile(r"^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?")
+
+
+def written_text(tool, tool_input):
+    """The text a Write, Edit or MultiEdit adds (None when there is none)."""
+    if tool == "Write":
+        text = tool_input.get("content")
+    elif tool == "Edit":
+        text = tool_input.get("new_string")
+    else:
+        edits = tool_input.get("edits")
+        if not isinstance(edits, list):
+            return None
+        text = "\n".join(e["new_string"] for e in edits
+                         if isinstance(e, dict) and isinstance(e.get("new_string"), str))
+    return text if isinstance(text, str) else None
+
+
+def _shebang_kind(text):
+    m = _SHEBANG.match(text)
+    if m is None:
+        return None
+    prog = m.group(1).rsplit("/", 1)[-1]
+    if prog == "env" and m.group(2):
+        prog = m.group(2).rsplit("/", 1)[-1]
+    prog = prog.rstrip("0123456789.") if prog.startswith("python") else prog
+    if prog in _SHELLS:
+        return "shell"
+    if prog in _INTERPRETERS or prog == "python":
+        return _INTERPRETERS.get(prog, "python3")
+    return None
+
+
+# File name -> kind, and name extension -> kind.
+_BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _WORKFLOW_FILES] + [
+    ("package.json", "package.json"), ("Dockerfile", "dockerfile"), ("Containerfile", "dockerfile"),
+    ("Makefile", "makefile"), ("makefile", "makefile"), ("GNUmakefile", "makefile"),
+    ("setup.py", "python3")])
+_BY_EXT = dict([(e, "shell") for e in _SHELL_EXT] + [
+    (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile")])
+_WORKFLOW_DIRS = ("/.github/workflows/", "/.github/actions/", "/.circleci/", "/.buildkite/")
+_HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
+
+
+def file_kind(path, text):
+    """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
+    "node", "perl", "ruby", "dockerfile", "makefile", "workflow", "package.json", or
+    None for a file that does not run later by itself. (It runs for every Write and
+    Edit: the common answer, None, costs a few lookups.)"""
+    if "\\" in path:
+        path = path.replace("\\", "/")
+    name = path[path.rfind("/") + 1:]
+    kind = _BY_NAME.get(name)
+    if kind is not None:
+        return kind
+    dot = name.rfind(".")
+    if dot >= 0:
+        kind = _BY_EXT.get(name[dot:])
+        if kind is not None:
+            return kind
+    if name.startswith("Dockerfile."):
+        return "dockerfile"
+    if "/." in path:
+        for d in _WORKFLOW_DIRS:
+            if d in path:
+                return "workflow"
+        for d in _HOOK_DIRS:
+            if d in path:
+                return _shebang_kind(text) or "shell"
+    if text[:2] == "#!":
+        return _shebang_kind(text)
+    return None
+
+
+def _heredoc(interpreter, text):
+    tag = "LIGHTHOUSE_EOF"
+    k = 0
+    while tag in text:
+        k += 1
+        tag = "LIGHTHOUSE_EOF_%d" % k
+    return "%s - <<'%s'\n%s\n%s\n" % (interpreter, tag, text, tag)
+
+
+def _dockerfile_runs(text):
+    out = []
+    lines = text.replace("\\\r\n", "").replace("\\\n", " ").split("\n")
+    for line in lines:
+        s = line.strip()
+        if s[:4].upper() != "RUN " and s[:4].upper() != "RUN\t":
+            continue
+        body = s[4:].strip()
+        while body.startswith("--"):          # RUN --mount=... --network=...
+            body = body.partition(" ")[2].strip()
+        if body.startswith("["):
+            try:
+                argv = json.loads(body)
+            except ValueError:
+                argv = None
+            if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
+                body = " ".join("'%s'" % a.replace("'", "'\\''") for a in argv)
+        out.append(body)
+    return out
+
+
+# make's own defaults for the variables recipes use most.
+_MAKE_DEFAULTS = {"MAKE": "make", "CC": "cc", "CXX": "c++", "CPP": "cc -E", "RM": "rm -f",
+                  "AR": "ar", "LD": "ld", "AS": "as", "INSTALL": "install", "SHELL": "/bin/sh",
+                  "CURDIR": "."}
+_MAKE_ASSIGN = re.compile(r"^(?:export\s+|override\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:{1,3}|\+|!)?=\s*(.*)$")
+
+
+def _make_recipes(text):
+    """The recipe lines of a Makefile as shell code: `@`/`-`/`+` prefixes dropped, `$$`
+    made `$`, `$(shell ...)` a command substitution, variables the Makefile assigns (or
+    make's defaults) replaced by their values, other variables left unknown."""
+    lines = text.replace("\\\n", " ").split("\n")
+    values = dict(_MAKE_DEFAULTS)
+    for line in lines:
+        if not line.startswith("\t"):
+            m = _MAKE_ASSIGN.match(line.strip())
+            if m is not None:
+                values[m.group(1)] = m.group(2).strip()
+
+    def value(m):
+        v = values.get(m.group(1))
+        return "${%s}" % m.group(1) if v is None or "$" in v else v
+
+    out = []
+    for line in lines:
+        if not line.startswith("\t"):
+            continue
+        s = line[1:].lstrip("@+- \t")
+        s = _MAKE_SHELL.sub("$(", s)
+        s = s.replace("$$", "\x00")
+        s = _MAKE_VAR.sub(value, s)
+        out.append(s.replace("\x00", "$"))
+    return out
+
+
+def _workflow_steps(text):
+    out = []
+    lines = text.split("\n")
+    i = 0
+    n = len(lines)
+    while i < n:
+        m = _RUN_KEY.match(lines[i])
+        i += 1
+        if m is None:
+            continue
+        indent = len(m.group(1))
+        value = m.group(2).strip()
+        if value and value[0] in "|>":
+            block = []
+            while i < n and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                block.append(lines[i])
+                i += 1
+            out.append("\n".join(b.strip() for b in block))
+        elif value:
+            if value[0] in "'\"" and value[-1:] == value[0] and len(value) > 1:
+                value = value[1:-1]
+            if not value.startswith("["):
+                out.append(value)
+        else:
+            # a YAML list of commands under the key
+            while i < n:
+                item = _LIST_ITEM.match(lines[i])
+                if item is None or len(item.group(1)) < indent:
+                    if lines[i].strip():
+                        break
+                    i += 1
+                    continue
+                v = item.group(2).strip()
+                if v[:1] in "'\"" and v[-1:] == v[0] and len(v) > 1:
+                    v = v[1:-1]
+                out.append(v)
+                i += 1
+    return [_GH_EXPR.sub("${GITHUB_EXPRESSION}", s) for s in out]
+
+
+def _package_scripts(text):
+    out = []
+    for m in _SCRIPT_RE.finditer(text):
+        try:
+            out.append(json.loads('"%s"' % m.group(2)))
+        except ValueError:
+            out.append(m.group(2))
+    return out
+
+
+def embedded_code(kind, text):
+    """(shell code to judge, rule id prefixes that judge it, or () for all) of a file's
+    new text, or None when it holds nothing that runs."""
+    if kind == "shell":
+        return (text, ()) if text.strip() else None
+    if kind in ("python3", "node", "perl", "ruby"):
+        return (_heredoc(kind, text), ()) if text.strip() else None
+    if kind == "dockerfile":
+        parts, only = _dockerfile_runs(text), CONTAINER_RULES
+    elif kind == "makefile":
+        parts, only = _make_recipes(text), ()
+    elif kind == "workflow":
+        parts, only = _workflow_steps(text), ()
+    else:
+        parts, only = _package_scripts(text), ()
+    parts = [p for p in parts if p.strip()]
+    return ("\n".join(parts), only) if parts else None
+
+
+# The lines of a shell fragment that hold no command on their own (the ends of blocks an
+# Edit's new text may start or stop inside).
+_BLOCK_WORDS = re.compile(r"^(?:(?:then|else|elif|fi|do|done|esac|;;|\{|\}|\(|\)|in)\s*;?\s*)*$")
+
+
+def content_verdict(engine, tool, tool_input, cwd, home):
+    """The verdict of what a Write/Edit/MultiEdit adds to a file that runs later, as
+    (verdict, rule id, reason), or None when the content leaves the decision to the path
+    rules. engine.evaluate_content(code, cwd, home, only) judges shell code."""
+    path = tool_input.get("file_path")
+    if type(path) is not str or not path:
+        return None
+    text = written_text(tool, tool_input)
+    if not text:
+        return None
+    kind = file_kind(path, text)
+    if kind is None:
+        return None
+    if len(text) > MAX_CONTENT:
+        return (MISS, "content.limit", CONTENT_LIMIT_MSG)
+    found = embedded_code(kind, text)
+    if found is None:
+        return None
+    code, only = found
+    result = engine.evaluate_content(code, cwd or "", home, only)
+    if result[1] == "shell.unparsed" and kind in ("shell", "makefile", "workflow", "package.json"):
+        # a fragment (an Edit inside an if-block) or a construct the analysis does not
+        # parse: judge it line by line; a line that still does not parse is undecided
+        result = None
+        lines = code.split("\n")
+        if len(lines) > MAX_CONTENT_LINES:
+            return (MISS, "content.limit", CONTENT_LINES_MSG)
+        for line in lines:
+            if not line.strip() or line.lstrip().startswith("#") or _BLOCK_WORDS.match(line.strip()):
+                continue
+            r = engine.evaluate_content(line, cwd or "", home, only)
+            if r[0] == DENY:
+                result = r
+                break
+            if r[0] == ASK or r[0] == MISS and r[1] in ("shell.unparsed", "input.limit"):
+                if result is None or result[0] != ASK:
+                    result = r
+        if result is None:
+            return None
+    verdict, rule_id, reason = result
+    if verdict == DENY or verdict == ASK:
+        return (verdict, rule_id, CONTENT_MSG % (_NAMES[kind], reason))
+    if verdict == MISS and rule_id in ("shell.unparsed", "input.limit"):
+        return (MISS, "content." + rule_id.split(".", 1)[1], CONTENT_MSG % (_NAMES[kind], reason))
+    return None
+
+
+_NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node script",
+          "perl": "Perl script", "ruby": "Ruby script", "dockerfile": "Dockerfile RUN step",
+          "makefile": "Makefile recipe", "workflow": "CI workflow step",
+          "package.json": "package.json lifecycle script"}
+
+
+def combine(content, path_result):
+    """The call's verdict from the content's (None when it leaves it to the paths) and
+    the path rules': a deny from either, else the content's ask or undecided, else the
+    path rules' answer."""
+    if content is None or path_result[0] == DENY:
+        return path_result
+    if content[0] == DENY:
+        return content
+    if path_result[0] == ASK and content[0] == MISS:
+        return path_result
+    return content

@@ -1,0 +1,259 @@
+"""Whether the SQL a database client is told to run only reads: the `sql_read_only`
+matcher key of shell rules (see _rulespec.COMMAND_TESTS), written once for both engines.
+
+It runs only for the rules that use the key (the remote database clients), so it is plain
+Python. The answer errs towards "not read-only", which keeps the rule's ask: a statement
+is read-only when every statement of the text starts with a reading keyword (SELECT, SHOW,
+EXPLAIN, DESCRIBE, WITH, VALUES, TABLE, USE), no word anywhere writes, locks, runs
+a program or a file (INSERT, DELETE, DROP, COPY ... TO PROGRAM, INTO OUTFILE, CALL, DO,
+FOR UPDATE, ...), every function called is a known side-effect-free built-in (a user
+function, `pg_read_file`, `lo_export`, `dblink`, `pg_sleep` are not), and the client's
+own commands are the listing ones (`\\d`, `\\l` in psql; `.tables`, `.schema` in sqlite3;
+never `\\!`, `\\copy`, `\\o`, `\\g`, `.shell`, `.output`). Text that is unknown (built
+from a variable), unterminated or longer than MAX_SQL is not read-only.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_SQL", "sql_read_only", "statement_read_only", "compile_read_only",
+           "test_read_only"]
+
+# SQL text longer than this is not classified (not read-only: the rule's ask stands).
+MAX_SQL = 16384
+
+_PG = frozenset({"psql", "pgcli", "usql", "cockroach"})
+_MY = frozenset({"mysql", "mariadb", "mycli"})
+_LITE = frozenset({"sqlite3", "litecli"})
+
+# Client options that run or write something beside the statement given: a script file,
+# an init command, an output or log file.
+_REJECT_OPTIONS = {
+    "pg": ("-f", "--file", "-o", "--output", "-L", "--log-file"),
+    "my": ("--init-command", "--tee", "-T", "--pager", "--plugin-dir", "--load-data-local-dir",
+           "--local-infile", "--execute-file", "--source"),
+    "lite": ("-cmd", "-init", "--cmd", "--init"),
+}
+
+_FIRST = frozenset({"select", "show", "explain", "describe", "desc", "with", "values", "table", "use"})
+_FORBIDDEN = frozenset({
+    "insert", "update", "delete", "merge", "upsert", "drop", "create", "alter", "truncate",
+    "grant", "revoke", "copy", "call", "do", "execute", "exec", "prepare", "deallocate",
+    "lock", "unlock", "into", "outfile", "dumpfile", "load", "attach", "detach", "vacuum",
+    "reindex", "cluster", "refresh", "listen", "notify", "set", "comment", "security",
+    "begin", "commit", "rollback", "savepoint", "start", "import", "handler", "kill",
+    "shutdown", "flush", "reset", "purge", "install", "uninstall", "rename", "optimize",
+    "repair", "program", "system", "source", "pragma", "returning"})
+# Words that may stand before "(" without being a function call.
+_KEYWORDS = frozenset({
+    "select", "from", "join", "in", "exists", "any", "all", "some", "values", "over", "filter",
+    "within", "as", "on", "using", "and", "or", "not", "when", "then", "else", "where", "with",
+    "lateral", "union", "intersect", "except", "by", "having", "is", "like", "ilike", "between",
+    "case", "distinct", "row", "array", "table", "limit", "offset", "group", "order",
+    "partition", "rows", "range", "explain", "analyze", "verbose", "format", "costs",
+    "buffers", "timing", "summary", "interval", "date", "time", "timestamp", "numeric",
+    "decimal", "varchar", "char", "int", "integer", "bigint", "float", "double", "real",
+    "boolean", "text", "json", "jsonb", "uuid", "select_list"})
+# Built-in functions without side effects (PostgreSQL, MySQL, SQLite).
+_FUNCTIONS = frozenset({
+    "count", "sum", "avg", "min", "max", "coalesce", "nullif", "greatest", "least", "lower",
+    "upper", "length", "char_length", "character_length", "octet_length", "substring",
+    "substr", "trim", "ltrim", "rtrim", "btrim", "concat", "concat_ws", "round", "floor",
+    "ceil", "ceiling", "abs", "mod", "power", "sqrt", "exp", "ln", "log", "sign", "trunc",
+    "now", "current_timestamp", "current_date", "localtimestamp", "date_trunc", "date_part",
+    "extract", "to_char", "to_date", "to_timestamp", "to_number", "cast", "convert", "age",
+    "make_date", "make_interval", "version", "current_database", "current_schema",
+    "current_setting", "pg_size_pretty", "pg_total_relation_size", "pg_relation_size",
+    "pg_database_size", "pg_table_size", "pg_indexes_size", "pg_column_size",
+    "pg_backend_pid", "pg_postmaster_start_time", "pg_is_in_recovery",
+    "pg_last_wal_receive_lsn", "pg_get_viewdef", "pg_get_indexdef", "pg_get_constraintdef",
+    "pg_get_functiondef", "pg_typeof", "obj_description", "col_description",
+    "has_table_privilege", "has_schema_privilege", "has_database_privilege",
+    "string_agg", "array_agg", "json_agg", "jsonb_agg", "json_object_agg",
+    "jsonb_object_agg", "json_build_object", "jsonb_build_object", "json_build_array",
+    "jsonb_build_array", "to_json", "to_jsonb", "row_to_json", "jsonb_pretty",
+    "json_extract_path_text", "jsonb_extract_path_text", "jsonb_array_length",
+    "json_array_length", "jsonb_typeof", "json_typeof", "jsonb_each", "json_each",
+    "jsonb_object_keys", "json_object_keys", "jsonb_array_elements", "json_array_elements",
+    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "lag", "lead",
+    "first_value", "last_value", "nth_value", "ntile", "percentile_cont", "percentile_disc",
+    "mode", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
+    "bool_and", "bool_or", "every", "bit_and", "bit_or", "unnest", "generate_series",
+    "split_part", "position", "strpos", "left", "right", "lpad", "rpad", "repeat", "reverse",
+    "md5", "sha256", "encode", "decode", "quote_ident", "quote_literal", "regexp_replace",
+    "regexp_match", "regexp_matches", "regexp_split_to_array", "array_length", "array_to_string",
+    "string_to_array", "cardinality", "array_position", "date_format", "from_unixtime",
+    "unix_timestamp", "datediff", "timestampdiff", "date_add", "date_sub", "str_to_date",
+    "group_concat", "ifnull", "isnull", "if", "instr", "locate", "database", "schema", "user",
+    "current_user", "session_user", "connection_id", "found_rows", "row_count", "uuid",
+    "typeof", "datetime", "julianday", "strftime", "unixepoch", "printf", "quote", "hex",
+    "json_extract", "json_array", "json_object", "json_group_array", "json_group_object",
+    "total", "random", "likelihood", "zeroblob", "glob", "table_info", "index_list",
+    "index_info", "foreign_key_list", "pragma_table_info", "pragma_index_list",
+    "format", "initcap", "translate", "ascii", "chr", "char", "to_hex", "width_bucket",
+    "date_bin", "justify_interval", "clock_timestamp", "statement_timestamp",
+    "transaction_timestamp", "timeofday", "isfinite", "num_nulls", "num_nonnulls",
+    "sqlite_version", "changes", "total_changes", "last_insert_rowid", "replace"})
+# The client's own commands that only list or format.
+_PSQL_META = re.compile(r"^\\(d[A-Za-z]*[+S]*|l\+?|x|conninfo|timing|encoding|dconfig\+?)$")
+_MYSQL_META = frozenset({"\\G", "\\g"})
+_SQLITE_DOT = frozenset({".tables", ".schema", ".indexes", ".indices", ".headers", ".mode",
+                         ".dbinfo", ".databases", ".show", ".width", ".timer", ".fullschema",
+                         ".stats", ".nullvalue", ".separator", ".help"})
+
+# psql interpolates its variables (`:name`, `:'name'`) into the text it sends.
+_PSQL_VARIABLE = re.compile(r"(?<!:):(?!:)\s*(''|quoted_name|[A-Za-z_{])")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_$.]*)\s*\(")
+
+
+def _strip(text, family):
+    """The text with string literals emptied and comments removed, or None when a quote
+    or comment is not closed. Identifiers in double quotes (and backquotes) become a
+    plain name, so that `"delete"` is not read as the keyword."""
+    out = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "'" or c == '"' or c == "`":
+            j = i + 1
+            while j < n:
+                if text[j] == c:
+                    if j + 1 < n and text[j + 1] == c:
+                        j += 2
+                        continue
+                    break
+                if text[j] == "\\" and family == "my" and j + 1 < n:
+                    j += 2
+                    continue
+                j += 1
+            if j >= n:
+                return None
+            out.append("''" if c == "'" else " quoted_name ")
+            i = j + 1
+        elif c == "$" and family == "pg":
+            m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", text[i:])
+            if m is None:
+                out.append(c)
+                i += 1
+                continue
+            tag = m.group(0)
+            j = text.find(tag, i + len(tag))
+            if j < 0:
+                return None
+            out.append("''")
+            i = j + len(tag)
+        elif c == "-" and text.startswith("--", i) or c == "#" and family == "my":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif c == "/" and text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            if j < 0:
+                return None
+            out.append(" ")
+            i = j + 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def statement_read_only(text, family="pg"):
+    """Whether SQL text (one or more statements, with the client's own commands on lines
+    of their own) only reads; family: "pg", "my" or "lite"."""
+    if not text or len(text) > MAX_SQL or "\x00" in text:
+        return False
+    body = _strip(text, family)
+    if body is None:
+        return False
+    if family == "pg" and _PSQL_VARIABLE.search(body):
+        return False
+    statements = []
+    listed = False          # a client command that lists (\\dt, .tables) was seen
+    for line in body.split("\n"):
+        s = line.strip()
+        if s.startswith("\\") and family in ("pg", "my"):
+            cmd = s.split()[0].rstrip(";")
+            if family == "pg" and (not _PSQL_META.match(cmd) or len(s.split()) > 2):
+                return False
+            if family == "my" and cmd not in _MYSQL_META:
+                return False
+            listed = True
+            continue
+        if s.startswith(".") and family == "lite":
+            if s.split()[0] not in _SQLITE_DOT or len(s.split()) > 3:
+                return False
+            listed = True
+            continue
+        if "\\" in s and family in ("pg", "my"):
+            # a client command after a statement on the same line (`SELECT 1 \g file`)
+            head, _, meta = s.partition("\\")
+            if family == "pg" or ("\\" + meta).split()[0] not in _MYSQL_META:
+                return False
+            s = head
+        statements.append(s)
+    seen = listed
+    for stmt in " ".join(statements).split(";"):
+        words = [w.lower() for w in _WORD.findall(stmt)]
+        if not words:
+            continue
+        seen = True
+        if words[0] not in _FIRST:
+            return False
+        for w in words:
+            if w in _FORBIDDEN:
+                return False
+        for name in _CALL.findall(stmt):
+            name = name.lower()
+            if name not in _FUNCTIONS and name not in _KEYWORDS:
+                return False
+    return seen
+
+
+def _family(prog):
+    if prog in _PG:
+        return "pg"
+    if prog in _MY:
+        return "my"
+    if prog in _LITE:
+        return "lite"
+    return None
+
+
+# Variables a client may be given on the line; any other (PAGER, PSQLRC, EDITOR, ...)
+# can run a program or a startup script beside the statement.
+_SAFE_ENV = ("PG", "MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "TZ", "LANG", "LC_")
+
+
+def sql_read_only(sc):
+    """Whether a database client's command (a SimpleCommand) runs only reading SQL that
+    is known in full: its -c/-e text or inline statement, nothing read from a file or an
+    unknown stdin, none of the client's options that run or write something else."""
+    family = _family(sc.program)
+    if family is None or sc.dynamic or not sc.code:
+        return False
+    for name in sc.env:
+        if not name.startswith(_SAFE_ENV) or name in ("PGPASSFILE", "PGSERVICEFILE", "PAGER"):
+            return False
+    reject = _REJECT_OPTIONS[family]
+    for a in sc.args:
+        if a in reject or a.startswith("--") and a.split("=", 1)[0] in reject:
+            return False
+        if family == "pg" and a.startswith("-f") and a != "-f":
+            return False
+    for op, _ in sc.redirects:
+        if op == "<":
+            return False
+    return statement_read_only(sc.code, family)
+
+
+def compile_read_only(value):
+    if not isinstance(value, bool):
+        raise ValueError("sql_read_only must be true or false")
+    return value
+
+
+def test_read_only(want, sc):
+    return sql_read_only(sc) == want
