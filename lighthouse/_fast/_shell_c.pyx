@@ -30,6 +30,7 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
+from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
                               B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,
@@ -44,7 +45,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_M
                               interp_code_arg, interp_script_arg as _interp_script_arg,
                               printed_text, shell_code_arg as _shell_code_arg,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                              ssh_remote, su_command_arg, watch_exec as _watch_exec)
+                              ssh_remote, su_command_arg, unknown_var, watch_exec as _watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -1316,7 +1317,7 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                 elif p.default is not None:
                     buf.append(p.default)
                 else:
-                    buf.append(_DYN)
+                    buf.append(unknown_var(name))
                     dynamic[0] = True
         else:
             inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
@@ -1573,11 +1574,13 @@ cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
     cdef _Ctx child
     cdef str snippet
     cdef bint recursive
-    deletes, snippets, unknown = _scan_inline(family, code)
+    deletes, snippets, unknown, writes = _scan_inline(family, code)
     for recursive, target in deletes:
         out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"])
                            + [target if target is not None else _DYN],
                            ctx.cwd, sudo, env, [], origin, "", target is None))
+    for target in writes:
+        out.append(_new_sc("tee", [target], ctx.cwd, sudo, env, [], origin, "", False))
     if unknown:
         out.append(_new_sc("sh", ["-c", _DYN], ctx.cwd, sudo, env, [], origin, "", True))
     for snippet in snippets:
@@ -1759,7 +1762,10 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                         _emit(ctx, extra)
             elif (<str>args[k]).startswith("/dev/fd/") and sources:
                 sc.code_from = _as_tuple(sources)
-        return _emit(ctx, sc)
+        main = _emit(ctx, sc)
+        if env and not _COMMAND_ENV.isdisjoint(env):
+            _side_actions(sc, ctx, env_commands(env))
+        return main
     if cls == PC_SQL:
         sc.code = _sql_text(prog, args, stdin_code)
     elif cls == PC_FIND:
@@ -1768,7 +1774,54 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         _ssh_remote(sc, ctx)
     elif cls == PC_EXEC:
         _container_exec(sc, ctx)
-    return _emit(ctx, sc)
+    main = _emit(ctx, sc)
+    if prog in _SIDE_PROGRAMS:
+        _side_actions(sc, ctx, side_effects(prog, args))
+    if env and not _COMMAND_ENV.isdisjoint(env):
+        _side_actions(sc, ctx, env_commands(env))
+    return main
+
+
+cdef frozenset _SIDE_PROGRAMS = SIDE_PROGRAMS
+cdef frozenset _COMMAND_ENV = COMMAND_ENV
+
+
+cdef int _side_actions(SimpleCommand sc, _Ctx ctx, list found) except -1:
+    # What a program does on the side (lighthouse._fast._side), as in the reference.
+    cdef _Ctx child
+    cdef str origin, kind, first
+    cdef SimpleCommand extra
+    cdef list argv
+    for origin, kind, value in found:
+        if str_eq(kind, "sh"):
+            child = ctx.child(origin, 1)
+            child.sudo = sc.sudo
+            child.cwd = sc.cwd
+            try:
+                _interpret(_parse(value, child.depth), child, False)
+            except LimitError:
+                raise
+            except ShellError:
+                _emit(ctx, _new_sc("sh", ["-c", value], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif str_eq(kind, "argv"):
+            child = ctx.child(origin, 1)
+            child.cwd = sc.cwd
+            argv = list(value)
+            first = argv[0]
+            _run_argv(first, argv[1:], False, [], child, {}, sc.sudo, origin, "", None,
+                      normalize_program(first), _prog_class(normalize_program(first)),
+                      _is_assignment(first))
+        elif str_eq(kind, "dyn"):
+            _emit(ctx, _new_sc("sh", ["-c", _DYN], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif str_eq(kind, "write"):
+            _emit(ctx, _new_sc("tee", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        elif str_eq(kind, "read"):
+            _emit(ctx, _new_sc("cat", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        else:
+            for extra in _inline_code(kind[5:], value, ctx, sc.sudo, {}):
+                extra.cwd = sc.cwd
+                _emit(ctx, extra)
+    return 0
 
 
 cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
@@ -2137,4 +2190,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.funcs = {}
     ctx.work = _Work.__new__(_Work)
     _interpret(tree, ctx, False)
+    for path, runner in fetched_runs(out):
+        _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
+                           (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
     return out
