@@ -218,11 +218,22 @@ SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
                           | {"git"})
 
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.S)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _escape_value(m):
+    if m.group(1) is not None:
+        return chr(int(m.group(1), 8))
+    if m.group(2) is not None:
+        return chr(int(m.group(2), 16))
+    return _SIMPLE_ESCAPES.get(m.group(3), m.group(3))
 
 
 def _unescape(text):
-    return _ESCAPE.sub(lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
+    """A string literal's value: backslash escapes, octal (awk's \\176) and hex (\\x7e)
+    included, so that an escaped `~` is still a `~`."""
+    return _ESCAPE.sub(_escape_value, text)
 
 
 def _option_values(args, names, bundles=True):
@@ -476,7 +487,9 @@ _VIM_CODE = re.compile(r"^(py3?|python3?|pyx|pythonx|py3do|pydo|pyf(?:ile)?|lua|
                        r"|rub(?:y)?|rubydo)\b\s*(.*)$", re.S)
 _VIM_TERMINAL = re.compile(r"^(?:ter(?:m(?:i(?:n(?:a(?:l)?)?)?)?)?|sh(?:e(?:l(?:l)?)?)?)\b\s*(.*)$", re.S)
 _VIM_EXECUTE = re.compile(r"^(?:exe(?:c(?:u(?:t(?:e)?)?)?)?|so(?:u(?:r(?:c(?:e)?)?)?)?|luafile|rubyfile"
-                          r"|perlfile|norm(?:a(?:l)?)?!?)\b")
+                          r"|perlfile)\b")
+# :normal replays keys; only keys that reach a command line (:, Q, gQ) or filter (!) run code
+_VIM_NORMAL = re.compile(r"^norm(?:a(?:l)?)?!?(?:\s+|$)(.*)$", re.S)
 _VIM_WRITE = re.compile(r"^(?:w(?:r(?:i(?:t(?:e)?)?)?)?|sav(?:e(?:a(?:s)?)?)?|wq|x(?:it)?|up(?:d(?:a(?:t(?:e)?)?)?)?)"
                         r"!?(?:\s+|\s*>>\s*)([^\s|!>][^|]*)$")
 _VIM_READ = re.compile(r"^(?:r(?:e(?:a(?:d)?)?)?)\s+([^\s|!][^|]*)$")
@@ -527,6 +540,11 @@ def _vim(command):
             return out
         if _VIM_EXECUTE.match(rest):
             out.append((DYN_CODE, ""))
+            return out
+        m = _VIM_NORMAL.match(rest)
+        if m is not None:
+            if any(k in m.group(1) for k in (":", "!", "Q")):
+                out.append((DYN_CODE, ""))
             return out
         bar = rest.find("|")
         head = rest if bar < 0 else rest[:bar]
@@ -1097,7 +1115,21 @@ def fetched_runs(commands):
             fetched.update(files)
             fetched_dirs.extend(dirs)
             continue
+        if any(p in DOWNLOADERS for p in c.pipe_in):
+            # `curl URL | tee tool`, `curl URL | gunzip > tool`: what it writes is fetched
+            if c.program == "tee":
+                fetched.update(_join(c.cwd, a) for a in c.args if not a.startswith("-"))
+            fetched.update(_join(c.cwd, t) for op, t in c.redirects if op == ">" or op == ">>")
         if not fetched and not fetched_dirs:
+            continue
+        if (c.program == "mv" or c.program == "cp" or c.program == "install" or c.program == "ln") \
+                and len(c.args) >= 2:
+            # a fetched file copied, moved or linked: the copy is fetched too
+            pos = [a for a in c.args if not a.startswith("-")]
+            if len(pos) >= 2 and any(_join(c.cwd, a) in fetched for a in pos[:-1]):
+                target = _join(c.cwd, pos[-1])
+                fetched.add(target)
+                fetched.update(target + "/" + a.rsplit("/", 1)[-1] for a in pos[:-1])
             continue
         candidates = []
         if c.path:
