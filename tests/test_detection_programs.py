@@ -426,6 +426,13 @@ def test_side_code_that_does_not_parse_is_not_an_allow(validator):
     "awk '" + "{ print $1 | \"sort\" } " * 3000 + "'",
     "sed -e '" + "s/a|b/c/g;" * 6000 + "' f",
     "vim " + "-c 'set ts=4' " * 3000,
+    "awk '" + "x | getline; " * 4000 + "'",
+    "awk 'BEGIN { " + "print a print b " * 3000 + "}'",
+    "emacs --batch --eval '" + "(shell-command \"" * 3000 + "'",
+    "emacs --batch --eval '" + "(call-process " * 3000 + "'",
+    "python3 -c '" + "open(\"" * 6000 + "'",
+    "pwsh -c '" + "Remove-Item a " * 4000 + "'",
+    "sed -n '" + "/x/w out.txt\n" * 3000 + "' f",
 ])
 def test_long_side_programs_cost_linear_time(validator, command):
     # a few thousand repetitions of a form each scan reads: bounded by the analysis'

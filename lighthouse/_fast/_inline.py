@@ -215,7 +215,7 @@ def scan(family, code):
         if _PWSH_DYNAMIC.search(code):
             unknown = True
         for m in _PWSH_DELETE.finditer(code):
-            stmt = code[m.start():].split(";", 1)[0]
+            stmt = code[m.start():m.start() + CODE_WINDOW].split(";", 1)[0]
             deletes.append((_PWSH_RECURSE.search(stmt) is not None,
                             string_at(code, m.end(), _PWSH_ARG_END)[0] or _tcl_word(code, m.end())))
     if any(h in code for h in _WRITE_HINTS):
@@ -240,10 +240,11 @@ _BARE_WORD = re.compile(r"""([^\s;\]}"'|]+)""")
 def _tcl_word(code, pos):
     """A bare word at code[pos] (Tcl, PowerShell), or a quoted literal; None when it
     is a variable or a command substitution."""
-    m = _STR_RE.match(code, pos)
+    rest = code[pos:pos + CODE_WINDOW]
+    m = _STR_RE.match(rest)
     if m:
         return m.group(1) if m.group(1) is not None else m.group(2)
-    m = _BARE_WORD.match(code, pos)
+    m = _BARE_WORD.match(rest)
     if m and not m.group(1).startswith(("$", "[", "(")):
         return m.group(1)
     return None
@@ -259,8 +260,8 @@ def _writes(family, code):
             out.append(text)
     if family != "perl":
         for m in _OPEN_CALLS.finditer(code):
-            lit = _STR_RE.match(code, m.end())
-            if lit is not None and _WRITE_MODE.match(code, m.end() + len(lit.group(0))):
+            lit = _STR_RE.match(code[m.end():m.end() + CODE_WINDOW])
+            if lit is not None and _WRITE_MODE.match(code[m.end() + lit.end():m.end() + lit.end() + 64]):
                 out.append(lit.group(1) if lit.group(1) is not None else lit.group(2))
     else:
         for m in _PERL_OPEN.finditer(code):

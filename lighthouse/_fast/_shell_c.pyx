@@ -30,7 +30,8 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
+from ._side import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
+                    fetched_runs, side_effects)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
                               B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,
@@ -1784,6 +1785,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
 
 cdef frozenset _SIDE_PROGRAMS = SIDE_PROGRAMS
 cdef frozenset _COMMAND_ENV = COMMAND_ENV
+cdef frozenset _DOWNLOADERS = DOWNLOADERS
+cdef frozenset _CLONERS = CLONERS
 
 
 cdef int _side_actions(SimpleCommand sc, _Ctx ctx, list found) except -1:
@@ -2190,7 +2193,13 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.funcs = {}
     ctx.work = _Work.__new__(_Work)
     _interpret(tree, ctx, False)
-    for path, runner in fetched_runs(out):
-        _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
-                           (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+    cdef SimpleCommand c
+    for c in out:
+        # most calls fetch nothing: the reader runs only when one may (as _side._fetches)
+        if c.program in _DOWNLOADERS or (c.program in _CLONERS
+                                         and ("clone" in c.args or "download" in c.args)):
+            for path, runner in fetched_runs(out):
+                _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
+                                   (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+            break
     return out

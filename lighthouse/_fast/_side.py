@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "RUN_DOWNLOADED", "side_effects", "env_commands",
-           "fetched_runs"]
+from ._errors import LimitError
+from ._inline import CODE_WINDOW
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS
+
+__all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
+           "env_commands", "fetched_runs"]
 
 SH = "sh"
 ARGV = "argv"
@@ -216,7 +220,14 @@ STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | {"git"})
+                          | {"git", "rsync"})
+
+def _at(text, pos):
+    """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
+    that a scan started at each of many positions stays linear in the whole text. A
+    literal longer than the window does not match, and what it stood for is unknown."""
+    return text[pos:pos + CODE_WINDOW]
+
 
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.S)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
@@ -279,8 +290,8 @@ _AWK_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*")
 _AWK_GETLINE_PIPE = re.compile(r"(?<!\|)\|&?\s*getline\b")
 _AWK_PIPE_OUT = re.compile(r"(?<![|&])\|&?(?![|])\s*")
-_AWK_REDIRECT_OUT = re.compile(r"\bprintf?\b[^;{}\n]*?>>?\s*")
-_AWK_GETLINE_IN = re.compile(r"\bgetline\b[^;{}\n<]*<\s*")
+_AWK_REDIRECT_OUT = re.compile(r"\bprintf?\b[^;{}\n]{0,256}?>>?\s*")
+_AWK_GETLINE_IN = re.compile(r"\bgetline\b[^;{}\n<]{0,256}<\s*")
 _AWK_LITERAL = re.compile(r"\x00(\d+)\x00")
 _AWK_REGEX_BEFORE = frozenset("(,{};!~&|\n=:?")
 
@@ -353,7 +364,7 @@ def _awk(code):
         else:
             out.append((DYN_CODE, ""))
     for m in _AWK_GETLINE_PIPE.finditer(blank):
-        before = blank[:m.start()].rstrip()
+        before = blank[max(0, m.start() - 64):m.start()].rstrip()
         lit = re.search(r"\x00(\d+)\x00$", before)
         if lit is not None and not re.search(r"[\w)\]]\s*\x00\d+\x00$", before):
             out.append((SH, strings[int(lit.group(1))]))
@@ -501,8 +512,8 @@ def _system_calls(code):
     """`system("...")` and friends in vimscript: literal shell code or unknown."""
     out = []
     for m in _SYSTEM_CALL.finditer(code):
-        q = _QUOTED.match(code, m.end())
-        if q is not None and re.match(r"\s*[),]", code[q.end():q.end() + 8]):
+        q = _QUOTED.match(_at(code, m.end()))
+        if q is not None and re.match(r"\s*[),]", code[m.end() + q.end():m.end() + q.end() + 8]):
             out.append((SH, _unescape(q.group(1) if q.group(1) is not None else q.group(2))))
         else:
             out.append((DYN_CODE, ""))
@@ -567,6 +578,7 @@ _ELISP_DELETE_DIR = re.compile(r"\(delete-directory\s+")
 _ELISP_DELETE_FILE = re.compile(r"\(delete-file\s+")
 _ELISP_WRITE = re.compile(r"\((?:write-region|with-temp-file|append-to-file|copy-file|rename-file)\s+")
 _ELISP_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_FORM_WINDOW = 512      # characters of one process or write form read for its strings
 
 
 def _elisp_form_strings(code, start):
@@ -574,12 +586,12 @@ def _elisp_form_strings(code, start):
     (nested forms included)."""
     depth = 1
     i = start
-    n = len(code)
+    n = min(len(code), start + _FORM_WINDOW)
     strings = []
     while i < n and depth > 0:
         c = code[i]
         if c == '"':
-            m = _ELISP_STRING.match(code, i)
+            m = _ELISP_STRING.match(code, i, n)
             if m is None:
                 break
             strings.append(_unescape(m.group(1)))
@@ -593,12 +605,20 @@ def _elisp_form_strings(code, start):
     return strings
 
 
+def _more(out):
+    """Stop a scan that has found more than the analysis can emit: the call is
+    undecided, and the scan costs no more than the commands it may add."""
+    if len(out) >= MAX_COMMANDS:
+        raise LimitError(COMMANDS_MSG)
+
+
 def _elisp(code):
     out = []
     for m in _ELISP_SHELL.finditer(code):
-        q = _ELISP_STRING.match(code, m.end())
+        q = _ELISP_STRING.match(_at(code, m.end()))
         out.append((SH, _unescape(q.group(1))) if q else (DYN_CODE, ""))
     for m in _ELISP_PROCESS.finditer(code):
+        _more(out)
         strings = _elisp_form_strings(code, m.end())
         name = code[m.start() + 1:m.end()].strip()
         if name in ("start-process", "start-file-process") and strings:
@@ -610,12 +630,13 @@ def _elisp(code):
         else:
             out.append((DYN_CODE, ""))
     for m in _ELISP_DELETE_DIR.finditer(code):
-        q = _ELISP_STRING.match(code, m.end())
+        q = _ELISP_STRING.match(_at(code, m.end()))
         out.append((ARGV, ["rm", "-r", "-f", _unescape(q.group(1))]) if q else (DYN_CODE, ""))
     for m in _ELISP_DELETE_FILE.finditer(code):
-        q = _ELISP_STRING.match(code, m.end())
+        q = _ELISP_STRING.match(_at(code, m.end()))
         out.append((ARGV, ["rm", "-f", _unescape(q.group(1))]) if q else (DYN_CODE, ""))
     for m in _ELISP_WRITE.finditer(code):
+        _more(out)
         strings = _elisp_form_strings(code, m.end())
         if strings:
             out.append((WRITE, strings[-1]))
@@ -946,80 +967,123 @@ def env_commands(env):
     return out
 
 
+def _git_side_possible(args):
+    """Whether git's side effects can be there at all: a `-c` or a path outside the
+    repository (most git commands have neither, and this is their whole cost)."""
+    if "-c" in args:
+        return True
+    for a in args:
+        if a.startswith("/") or a.startswith("~"):
+            return True
+    return False
+
+
+def _command_options(prog, args):
+    out = [(SH, v) for v in _option_values(args, COMMAND_OPTIONS[prog], prog not in _SINGLE_DASH_LONG)]
+    if prog in ("tar", "gtar"):
+        out.extend((SH, v[5:]) for v in _option_values(args, ("--checkpoint-action",)) if v.startswith("exec="))
+    return out
+
+
+def _command_positionals(prog, args):
+    subs = COMMAND_POSITIONALS[prog]
+    out = []
+    if subs is None:
+        value_opts = _POSITIONAL_VALUE_OPTIONS.get(prog, {})
+        k = 0
+        n = len(args)
+        while k < n:
+            a = args[k]
+            if a in value_opts:
+                k += 1 + value_opts[a]
+                continue
+            if not a.startswith("-"):
+                out.append((SH, a))
+            k += 1
+        return out
+    pos = [a for a in args if not a.startswith("-")]
+    if pos and pos[0] in subs:
+        # tmux new-session -d -s NAME 'cmd': the shell command follows the subcommand's
+        # options (which take values: -s, -n, -t, -c, ...)
+        k = args.index(pos[0]) + 1
+        n = len(args)
+        while k < n and args[k].startswith("-"):
+            k += 2 if args[k] in _TMUX_VALUE else 1
+        if k < n:
+            out.append((SH, " ".join(args[k:])))
+    return out
+
+
+def _argv_runner(prog, args):
+    argv = _argv_after(prog, args)
+    if argv is not None:
+        if prog == "entr" and "-s" in args:
+            return []               # entr -s: the command is -s's value
+        return [(ARGV, argv)]
+    if prog == "watchexec":
+        k = 0
+        n = len(args)
+        while k < n and args[k].startswith("-"):
+            k += 2 if args[k] in _WATCHEXEC_VALUE else 1
+        if k < n:
+            return [(SH, " ".join(args[k:]))]
+    return []
+
+
+def _code(prog, args):
+    language, texts = _code_texts(prog, args)
+    return [item for text in texts for item in _language(language, text)]
+
+
+def _git(prog, args):
+    if not _git_side_possible(args):
+        return []
+    return _git_config_commands(args) + _git_file_reads(args)
+
+
+def _package_runner(prog, args):
+    argv = _package_command(prog, args)
+    return [(ARGV, argv)] if argv is not None else []
+
+
+def _handlers():
+    """program -> the readers of its side effects, in a fixed order."""
+    table = {}
+    for names, reader in ((COMMAND_OPTIONS, _command_options), (COMMAND_POSITIONALS, _command_positionals),
+                          (ARGV_RUNNERS, _argv_runner), (CODE_OPTIONS, _code),
+                          (SSH_PROGRAMS | {"rsync"}, lambda prog, args: _ssh_option_commands(args)),
+                          (("git",), _git), (FILE_URL_PROGRAMS, lambda prog, args: _file_urls(args)),
+                          (PACKAGE_RUNNERS, _package_runner)):
+        for name in names:
+            table.setdefault(name, []).append(reader)
+    return {name: tuple(readers) for name, readers in table.items()}
+
+
+_HANDLERS = _handlers()
+
+
 def side_effects(prog, args):
     """What program prog with args runs, evaluates, reads or writes on the side, as a
     list of (origin, kind, value) (see the module's docstring)."""
-    out = []
+    readers = _HANDLERS.get(prog)
+    if readers is None:
+        return []
     origin = prog + " (side)"
-    opts = COMMAND_OPTIONS.get(prog)
-    if opts is not None:
-        for value in _option_values(args, opts, prog not in _SINGLE_DASH_LONG):
-            out.append((origin, SH, value))
-        if prog in ("tar", "gtar"):
-            for value in _option_values(args, ("--checkpoint-action",)):
-                if value.startswith("exec="):
-                    out.append((origin, SH, value[5:]))
-    subs = COMMAND_POSITIONALS.get(prog, False)
-    if subs is not False:
-        pos = [a for a in args if not a.startswith("-")]
-        if subs is None:
-            value_opts = _POSITIONAL_VALUE_OPTIONS.get(prog, {})
-            k = 0
-            n = len(args)
-            while k < n:
-                a = args[k]
-                if a in value_opts:
-                    k += 1 + value_opts[a]
-                    continue
-                if not a.startswith("-"):
-                    out.append((origin, SH, a))
-                k += 1
-        elif pos and pos[0] in subs:
-            # tmux new-session -d -s NAME 'cmd': the shell command is the last positional
-            # after the subcommand's options (which take values: -s, -n, -t, -c, ...)
-            k = args.index(pos[0]) + 1
-            n = len(args)
-            while k < n and args[k].startswith("-"):
-                k += 2 if args[k] in _TMUX_VALUE else 1
-            rest = args[k:]
-            if rest:
-                out.append((origin, SH, " ".join(rest)))
-    if prog in ARGV_RUNNERS:
-        argv = _argv_after(prog, args)
-        if argv is not None:
-            if not (prog == "entr" and "-s" in args):   # entr -s: the command is -s's value
-                out.append((origin, ARGV, argv))
-        elif prog == "watchexec":
-            k = 0
-            n = len(args)
-            while k < n and args[k].startswith("-"):
-                k += 2 if args[k] in _WATCHEXEC_VALUE else 1
-            if k < n:
-                out.append((origin, SH, " ".join(args[k:])))
-    if prog in CODE_OPTIONS:
-        language, texts = _code_texts(prog, args)
-        for text in texts:
-            for kind, value in _language(language, text):
-                out.append((origin, kind, value))
-    if prog in SSH_PROGRAMS or prog == "rsync":
-        for kind, value in _ssh_option_commands(args):
-            out.append((origin, kind, value))
-    if prog == "git":
-        for kind, value in _git_config_commands(args) + _git_file_reads(args):
-            out.append((origin, kind, value))
-    if prog in FILE_URL_PROGRAMS:
-        for kind, value in _file_urls(args):
-            out.append((origin, kind, value))
-    if prog in PACKAGE_RUNNERS:
-        argv = _package_command(prog, args)
-        if argv is not None:
-            out.append((origin, ARGV, argv))
-    return out
+    return [(origin, kind, value) for reader in readers for kind, value in reader(prog, args)]
 
 
 # ---------------------------------------------------------------- download, then run
 
-DOWNLOADERS = frozenset({"curl", "wget", "aria2c", "http", "https", "xh", "fetch", "git", "gh"})
+# programs that fetch files from the network; git and gh only through these subcommands
+DOWNLOADERS = frozenset({"curl", "wget", "aria2c", "http", "https", "xh", "fetch"})
+CLONERS = frozenset({"git", "gh"})
+CLONE_SUBCOMMANDS = ("clone", "download")
+
+
+def _fetches(c):
+    if c.program in DOWNLOADERS:
+        return True
+    return c.program in CLONERS and ("clone" in c.args or "download" in c.args)
 # programs that run or install a file named in their arguments
 _RUNS_FILE = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "source", ".", "python",
                         "python3", "python2", "perl", "ruby", "node", "nodejs", "php", "lua",
@@ -1104,18 +1168,18 @@ def fetched_runs(commands):
     same call (`curl -o x URL && chmod +x x && ./x`, `wget URL/a.run && sh a.run`,
     `git clone URL && ./repo/install.sh`): [(path, the command that runs it)]. Linear in
     the commands and their arguments."""
-    if not any(c.program in DOWNLOADERS for c in commands):
+    if not any(_fetches(c) for c in commands):
         return []
     fetched = set()
     fetched_dirs = []
     out = []
     for c in commands:
-        if c.program in DOWNLOADERS:
+        if _fetches(c):
             files, dirs = _downloads(c)
             fetched.update(files)
             fetched_dirs.extend(dirs)
             continue
-        if any(p in DOWNLOADERS for p in c.pipe_in):
+        if any(p in DOWNLOADERS or p in CLONERS for p in c.pipe_in):
             # `curl URL | tee tool`, `curl URL | gunzip > tool`: what it writes is fetched
             if c.program == "tee":
                 fetched.update(_join(c.cwd, a) for a in c.args if not a.startswith("-"))
