@@ -31,6 +31,7 @@ extensions = [
 # the directives that drop Python's index checks.
 shared = [
     Extension("lighthouse._fast._shell_shared_c", ["lighthouse/_fast/_shell_shared.py"], define_macros=macros),
+    Extension("lighthouse._fast._side_c", ["lighthouse/_fast/_side.py"], define_macros=macros),
 ]
 shared_directives = {k: v for k, v in directives.items()
                      if k not in ("boundscheck", "wraparound", "cdivision", "initializedcheck")}

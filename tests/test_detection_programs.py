@@ -385,14 +385,15 @@ TLS_OFF = [
     case("NODE_TLS_REJECT_UNAUTHORIZED=0 yarn install", "ask", "sys.tls-verify-off-env"),
     case("env NODE_TLS_REJECT_UNAUTHORIZED=0 node scripts/fetch.js", "ask", "sys.tls-verify-off-env"),
     case("export GIT_SSL_NO_VERIFY=true && git pull", "ask", "sys.tls-verify-off-export"),
-    case("GIT_SSL_NO_VERIFY=1 git submodule update --init", "ask", "sys.tls-verify-off-git-env"),
+    case("GIT_SSL_NO_VERIFY=1 git submodule update --init", "ask", "sys.tls-verify-off-env"),
+    case("REQUESTS_CA_BUNDLE= python3 sync.py", "ask", "sys.tls-verify-off-env"),
     case("git -c http.sslverify=false fetch origin", "ask", "sys.tls-verify-off-git"),
     case("git config http.sslVerify false", "ask", "sys.tls-verify-off-git-config"),
     case("pip3 install --trusted-host mirror.internal -i http://mirror.internal/simple pkg", "ask"),
     case("curl --insecure -fsS https://registry.example.com/v2/_catalog", "ask", "sys.tls-verify-off-client"),
     case("curl -skL https://h.example/data.json -o data.json", "ask", "sys.tls-verify-off-client"),
     case("wget --no-check-certificate https://h.example/a.tgz", "ask", "sys.tls-verify-off-client-flag"),
-    case("PYTHONHTTPSVERIFY=0 python3 sync.py", "ask", "sys.tls-verify-off-python-env"),
+    case("PYTHONHTTPSVERIFY=0 python3 sync.py", "ask", "sys.tls-verify-off-env"),
     case("npm config set strict-ssl false", "ask", "sys.tls-verify-off-config"),
     case("kubectl --insecure-skip-tls-verify=true get nodes", "ask"),
     case("curl -k https://localhost:8443/health", "allow"),
@@ -447,3 +448,36 @@ def test_program_table_keys_are_checked(tmp_path):
     bad.write_text('[programs.tool]\nlong_abbrev = "--force"\n')
     with pytest.raises(RuleError, match="long_abbrev"):
         load_file(str(bad), {})
+
+
+def _all_commands():
+    tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
+              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
+    return [p.values[0] for table in tables for p in table]
+
+
+def test_side_effect_triggers_never_hide_a_side_effect():
+    # side_effects skips a program whose args lack every text its readers need (a
+    # cheap test on the common path); on every argv of the tables above, and on each
+    # argv with one argument dropped, the readers themselves find nothing more
+    import shlex
+
+    from lighthouse._fast import _side
+
+    checked = 0
+    for command in _all_commands():
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        for k, word in enumerate(words):
+            prog = word.rsplit("/", 1)[-1]
+            if prog not in _side.SIDE_PROGRAMS:
+                continue
+            args = words[k + 1:]
+            for variant in [args] + [args[:j] + args[j + 1:] for j in range(len(args))]:
+                unfiltered = [item for reader in _side._HANDLERS[prog] for item in reader(prog, variant)]
+                assert [(kind, value) for _, kind, value in _side.side_effects(prog, variant)] == unfiltered, \
+                    (prog, variant)
+                checked += 1
+    assert checked > 300

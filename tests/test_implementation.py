@@ -26,6 +26,10 @@ def test_compiled_module_loaded_when_expected():
         assert _fast.shell.find_actions is _shell_shared_c.find_actions
         assert type(_shell_shared_c.find_actions) is not type(_shell_shared.find_actions)
         assert _shell_shared_c.SHELL_API == _shell_shared.SHELL_API
+        # so do the readers of what programs do on the side (lighthouse._fast._side)
+        from lighthouse._fast import _side, _side_c
+        assert type(_side_c.side_effects) is not type(_side.side_effects)
+        assert _side_c.SIDE_PROGRAMS == _side.SIDE_PROGRAMS
     else:
         assert not _fast.COMPILED
 

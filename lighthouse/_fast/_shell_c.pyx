@@ -30,8 +30,8 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
-from ._side import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
-                    fetched_runs, side_effects)
+from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
+                      fetched_runs, side_effects)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, ARITH_SUBST_MSG, AT_OFFSET_MSG,
                               B64_DECODE, BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG, DQUOTE_MSG,

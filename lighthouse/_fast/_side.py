@@ -155,6 +155,13 @@ COMMAND_ENV = frozenset({
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
     "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
+# Environment variables that turn off TLS certificate verification, and the values that
+# do: a command run with one of them set is accompanied by a (tls-verify-off) command.
+TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
+               "GIT_SSL_NO_VERIFY": None, "CURL_CA_BUNDLE": ("", "/dev/null"),
+               "REQUESTS_CA_BUNDLE": ("", "/dev/null"), "NODE_NO_VERIFY": None,
+               "GOINSECURE": None}
+TLS_OFF = "(tls-verify-off)"
 # Of those, the ones whose value is interpreter options rather than a command: code in
 # them (`-M'X;system(...)'`) is not visible to the analysis.
 _OPTION_ENV = frozenset({"PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
@@ -218,6 +225,9 @@ FILE_URL_PROGRAMS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c", 
 GIT_FILE_READERS = frozenset({"diff", "hash-object", "grep", "blame", "apply", "am"})
 STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
+_RUNS_COMMAND_ENV = COMMAND_ENV
+COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV)
+
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
                           | {"git", "rsync"})
@@ -255,6 +265,9 @@ def _option_values(args, names, bundles=True):
     k = 0
     while k < n:
         a = args[k]
+        if a[:1] != "-":
+            k += 1
+            continue
         if a == "--":
             break
         if a in names:
@@ -422,6 +435,21 @@ def _rest_of_line(s, i, n):
     return s[i:j].strip(), j
 
 
+def _delim_end(s, i, delim):
+    """Index after the next unescaped delim at or after s[i] (len(s) + 1 when none)."""
+    n = len(s)
+    while True:
+        j = s.find(delim, i)
+        if j < 0:
+            return n + 1
+        k = j - 1
+        while k >= i and s[k] == "\\":
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j + 1
+        i = j + 1
+
+
 def _sed(script):
     """What a sed script runs, reads and writes: e COMMAND, e (runs the pattern space),
     s///e, w/W FILE, s///w FILE, r/R FILE."""
@@ -443,11 +471,7 @@ def _sed(script):
         i += 1
         if c in "sy" and i < n:
             delim = s[i]
-            i += 1
-            for _ in range(2):
-                while i < n and s[i] != delim:
-                    i += 2 if s[i] == "\\" else 1
-                i += 1
+            i = _delim_end(s, _delim_end(s, i + 1, delim), delim)
             flags_start = i
             while i < n and s[i] not in ";\n}w":
                 i += 1
@@ -789,20 +813,21 @@ def _language(language, code):
 
 def _code_texts(prog, args):
     """(language, [code texts]) of a program of CODE_OPTIONS: its code options' values,
-    vim's `+CMD` arguments, and the positional code of awk and sed."""
+    vim's `+CMD` arguments, and the positional code of awk and sed (unless a script
+    file is named; a script read from stdin is the empty text, which is unknown)."""
     options, language, positional = CODE_OPTIONS[prog]
     texts = _option_values(args, options, prog not in _SINGLE_DASH_LONG)
-    if positional and any(f in STDIN_FILES for f in _option_values(args, _SCRIPT_FILE_OPTIONS)):
-        texts.append("")        # the program reads its script from stdin: not visible
     if language == "vim":
         texts.extend(a[1:] for a in args if a.startswith("+") and len(a) > 1 and not a[1:].isdigit()
                      and a[1:] not in ("/", "?"))
     elif language == "sqlite":
         pos = [a for a in args if not a.startswith("-")]
         texts.extend(pos[1:])
-    elif positional and not texts:
-        if not any(a in _SCRIPT_FILE_OPTIONS or a.split("=", 1)[0] in _SCRIPT_FILE_OPTIONS
-                   for a in args if a.startswith("-")):
+    elif positional:
+        scripts = _option_values(args, _SCRIPT_FILE_OPTIONS)
+        if any(f in STDIN_FILES for f in scripts):
+            texts.append("")
+        if not texts and not scripts:
             value_opts = _CODE_VALUE_OPTIONS.get(language, frozenset())
             k = 0
             n = len(args)
@@ -865,6 +890,9 @@ def _file_urls(args):
                 path = path[host_end:] if host_end >= 0 else "/"
             out.append((READ, path.split("?", 1)[0].split("#", 1)[0] or "/"))
     return out
+
+
+_GIT_GLOBAL_VALUE = frozenset({"-C", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
 def _git_file_reads(args):
@@ -949,9 +977,14 @@ def _ssh_option_commands(args):
 
 def env_commands(env):
     """(origin, kind, text) for the command lines in a command's environment
-    (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...)."""
+    (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...), and a (tls-verify-off) argv for each
+    variable of TLS_OFF_ENV that turns verification off."""
     out = []
-    for name in COMMAND_ENV:
+    for name, values in TLS_OFF_ENV.items():
+        value = env.get(name)
+        if value is not None and (value in values if values is not None else value != ""):
+            out.append(("env " + name, ARGV, [TLS_OFF, name + "=" + value]))
+    for name in _RUNS_COMMAND_ENV:
         value = env.get(name)
         if not value:
             continue
@@ -968,10 +1001,15 @@ def env_commands(env):
 
 
 def _git_side_possible(args):
-    """Whether git's side effects can be there at all: a `-c` or a path outside the
-    repository (most git commands have neither, and this is their whole cost)."""
-    if "-c" in args:
-        return True
+    """Whether git's side effects can be there at all: a `-c` before the subcommand or
+    a path outside the repository (most git commands have neither, and this is their
+    whole cost)."""
+    k = 0
+    n = len(args)
+    while k < n and args[k].startswith("-"):
+        if args[k] == "-c":
+            return True
+        k += 2 if args[k] in _GIT_GLOBAL_VALUE else 1
     for a in args:
         if a.startswith("/") or a.startswith("~"):
             return True
@@ -1062,11 +1100,97 @@ def _handlers():
 _HANDLERS = _handlers()
 
 
+def _option_trigger(names):
+    """A regex over the NUL-joined args that finds every spelling _option_values reads
+    of the options names: `--long`, `--long=V`, `-x`, `-xV`, `-abx`, `-name=V`."""
+    parts = []
+    for name in names:
+        if name.startswith("--") or len(name) > 2:
+            parts.append("(?:^|\x00)" + re.escape(name))
+        else:
+            parts.append("(?:^|\x00)-[^\x00-]*" + re.escape(name[1]))
+    return parts
+
+
+def _whole_args(words):
+    return ["(?:^|\x00)" + re.escape(w) + "(?:\x00|$)" for w in words]
+
+
+# Per language: text without which its code does nothing on the side (a necessary
+# condition, checked before the language is parsed)
+_STDIN_TRIGGERS = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "(?:^|\x00)-(?:\x00|$)"]
+_LANGUAGE_TRIGGERS = {
+    "awk": ["system", "getline", "[|>]"] + _STDIN_TRIGGERS,
+    "sed": ["[ewrRW]"] + _STDIN_TRIGGERS,
+    "dc": ["!"],
+    "vim": [""], "elisp": [""], "gdb": [""], "lldb": [""], "make": [""],
+    "sqlite": ["(?i)\\.(?:shell|system|output|once|save|backup|dump|read|import)|program|outfile|dumpfile"
+               "|load_file|pg_read|lo_import"],
+    "psql": ["\\\\|(?i)program|outfile|dumpfile|load_file|pg_read|lo_import"],
+    "mysql": ["\\\\|(?i)system|tee|source|program|outfile|dumpfile|load_file|pg_read|lo_import"],
+}
+
+
+def _triggers():
+    """program -> a regex that some of its side effects need to find in its NUL-joined
+    args (None: always read), for the programs whose code is parsed (awk, sed, vim,
+    database clients, ...): the others' readers are short loops, cheaper than the regex.
+    Derived from the tables, so a new entry is covered."""
+    table = {}
+    for prog in SIDE_PROGRAMS:
+        if prog not in CODE_OPTIONS:
+            continue
+        parts = []
+        if prog in COMMAND_OPTIONS:
+            parts += _option_trigger(COMMAND_OPTIONS[prog])
+            if prog in ("tar", "gtar"):
+                parts += _option_trigger(("--checkpoint-action",))
+        if prog in COMMAND_POSITIONALS:
+            parts.append("")
+        if prog in ARGV_RUNNERS:
+            subcommands, _, marker = ARGV_RUNNERS[prog]
+            if subcommands is not None:
+                parts += _whole_args(subcommands)
+            elif marker:
+                parts += _whole_args((marker,))
+            else:
+                parts.append("")
+            if prog == "watchexec":
+                parts.append("")
+        if prog in CODE_OPTIONS:
+            options, language, positional = CODE_OPTIONS[prog]
+            if positional or language == "sqlite" or language in ("psql", "mysql"):
+                parts += _LANGUAGE_TRIGGERS.get(language, [""])
+            else:
+                parts += _option_trigger(options)
+                if language == "vim":
+                    parts.append("(?:^|\x00)\\+")
+        if prog in SSH_PROGRAMS or prog == "rsync":
+            parts += _option_trigger(("-o",))
+        if prog == "git":
+            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|/|~)"]
+        if prog in FILE_URL_PROGRAMS:
+            parts.append("(?i)file:")
+        if prog in PACKAGE_RUNNERS:
+            parts.append("(?:^|\x00)(?:" + "|".join(re.escape(p) for p in PACKAGE_COMMANDS) + ")(?:\x00|$|@)")
+        if "" in parts:
+            continue
+        flags = "(?i)" if any(p.startswith("(?i)") for p in parts) else ""
+        table[prog] = re.compile(flags + "|".join(p.replace("(?i)", "") for p in parts))
+    return table
+
+
+_TRIGGERS = _triggers()
+
+
 def side_effects(prog, args):
     """What program prog with args runs, evaluates, reads or writes on the side, as a
     list of (origin, kind, value) (see the module's docstring)."""
     readers = _HANDLERS.get(prog)
     if readers is None:
+        return []
+    trigger = _TRIGGERS.get(prog)
+    if trigger is not None and trigger.search("\x00".join(args)) is None:
         return []
     origin = prog + " (side)"
     return [(origin, kind, value) for reader in readers for kind, value in reader(prog, args)]
@@ -1170,6 +1294,8 @@ def fetched_runs(commands):
     the commands and their arguments."""
     if not any(_fetches(c) for c in commands):
         return []
+    if not any(c.path or c.program in _RUNS_FILE for c in commands):
+        return []               # nothing in the call runs a file: nothing to match
     fetched = set()
     fetched_dirs = []
     out = []
