@@ -13,6 +13,8 @@ write files on the side), 7 (secrets read without cat), 8 (download, then run), 
 
 from __future__ import annotations
 
+import json
+import pathlib
 import time
 
 import pytest
@@ -142,6 +144,8 @@ SIDE_EFFECTS = [
     case("script -qc 'rm -rf ~' /dev/null", "deny"),
     case("sqlite3 app.db '.shell rm -rf ~'", "deny"),
     case("psql -d app -c '\\! rm -rf ~'", "deny"),
+    case("psql -h localhost -c \"COPY (SELECT 1) TO PROGRAM 'rm -rf ~'\"", "deny", "fs.rm-home"),
+    case("mysql -e 'SELECT 1 INTO OUTFILE \"/home/dev/.bashrc\"'", "deny"),
     case("sqlite3 app.db 'select count(*) from users'", "allow"),
     # runners and wrappers
     case("valgrind --leak-check=full rm -rf ~", "deny"),
@@ -453,7 +457,10 @@ def test_program_table_keys_are_checked(tmp_path):
 def _all_commands():
     tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
               SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
-    return [p.values[0] for table in tables for p in table]
+    challenge = pathlib.Path(__file__).parent / "data" / "challenge.jsonl"
+    extra = [json.loads(line)["input"].get("command", "") for line in challenge.open()
+             if '"c12p-' in line]
+    return [p.values[0] for table in tables for p in table] + extra
 
 
 def test_side_effect_triggers_never_hide_a_side_effect():

@@ -742,8 +742,9 @@ _PSQL_SHELL = re.compile(r"\\!\s*([^\n]*)")
 _PSQL_OUT = re.compile(r"\\(?:o|out|g|gx|w|write)[ \t]+(\|)?[ \t]*([^\n]*)")
 _PSQL_READ = re.compile(r"\\(?:i|include|ir|include_relative)[ \t]+(\S+)")
 _SQL_PROGRAM = re.compile(r"\b(?:to|from)\s+program\s+'((?:[^']|'')*)'", re.I)
-_SQL_OUTFILE = re.compile(r"\binto\s+(?:out|dump)file\s+'([^']*)'", re.I)
-_SQL_READFILE = re.compile(r"\b(?:load_file|pg_read_file|pg_read_binary_file|lo_import)\s*\(\s*'([^']*)'", re.I)
+_SQL_OUTFILE = re.compile(r"""\binto\s+(?:out|dump)file\s+(?:'([^']*)'|"([^"]*)")""", re.I)
+_SQL_READFILE = re.compile(r"""\b(?:load_file|pg_read_file|pg_read_binary_file|lo_import)\s*\(\s*"""
+                           r"""(?:'([^']*)'|"([^"]*)")""", re.I)
 _MYSQL_SHELL = re.compile(r"(?:^|;|\n)\s*(?:\\!|system)\s+([^;\n]*)", re.I)
 _MYSQL_TEE = re.compile(r"(?:^|;|\n)\s*(?:\\T|tee)\s+([^;\s]+)", re.I)
 _MYSQL_SOURCE = re.compile(r"(?:^|;|\n)\s*(?:\\\.|source)\s+([^;\s]+)", re.I)
@@ -783,9 +784,9 @@ def _sql(language, text):
     for m in _SQL_PROGRAM.finditer(text):
         out.append((SH, m.group(1).replace("''", "'")))
     for m in _SQL_OUTFILE.finditer(text):
-        out.append((WRITE, m.group(1)))
+        out.append((WRITE, m.group(1) if m.group(1) is not None else m.group(2)))
     for m in _SQL_READFILE.finditer(text):
-        out.append((READ, m.group(1)))
+        out.append((READ, m.group(1) if m.group(1) is not None else m.group(2)))
     return out
 
 
@@ -1175,7 +1176,7 @@ def _triggers():
             parts.append("(?:^|\x00)(?:" + "|".join(re.escape(p) for p in PACKAGE_COMMANDS) + ")(?:\x00|$|@)")
         if "" in parts:
             continue
-        flags = "(?i)" if any(p.startswith("(?i)") for p in parts) else ""
+        flags = "(?i)" if any("(?i)" in p for p in parts) else ""
         table[prog] = re.compile(flags + "|".join(p.replace("(?i)", "") for p in parts))
     return table
 
