@@ -157,7 +157,8 @@ def _detection_commands():
     tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
               SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
     commands = [p.values[0] for table in tables for p in table]
-    commands += [c["input"]["command"] for c in load_corpus(CHALLENGE) if c["id"].startswith("c12p-")]
+    commands += [c["input"]["command"] for c in load_corpus(CHALLENGE)
+                 if c["id"].startswith("c12p-") and c["tool"] == "Bash"]
     return commands
 
 
