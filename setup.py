@@ -38,6 +38,7 @@ shared = [
     Extension("lighthouse._fast._shell_shared_c", ["lighthouse/_fast/_shell_shared.py"], define_macros=macros),
     # what a Write/Edit adds to a file that runs later: its kind is looked up per call
     Extension("lighthouse._fast._content_c", ["lighthouse/_fast/_content.py"], define_macros=macros),
+    Extension("lighthouse._fast._side_c", ["lighthouse/_fast/_side.py"], define_macros=macros),
 ]
 shared_directives = {k: v for k, v in directives.items()
                      if k not in ("boundscheck", "wraparound", "cdivision", "initializedcheck")}

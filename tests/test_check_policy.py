@@ -68,8 +68,12 @@ def test_no_call_labelled_deny_is_allowed_with_the_policy_tier(scored, name):
     newly_allowed = [c["id"] for c, r, a in zip(calls, rows, rules_alone)
                      if c["expect"] != "allow" and r["verdict"] == "allow" and a["verdict"] != "allow"]
     assert newly_allowed == []
-    # The test is not vacuous: the policy tier decides calls of both files.
-    assert any(r["tier"] == "policy" for r in rows)
+    # The test is not vacuous: the policy tier decides every call the rules leave open
+    # (the challenge set has some; the corpus's last one, d086, a download run in the same
+    # call, is rexec.run-downloaded's since issue 12).
+    left_open = [a for a in rules_alone if a["tier"] == "fallback"]
+    assert sum(r["tier"] == "policy" for r in rows) >= len(left_open)
+    assert name == "corpus" or left_open
 
 
 def test_the_default_policy_settles_a_third_of_the_everyday_sample_and_routes_the_rest(scored):

@@ -22,7 +22,11 @@ _SHELL_WORDS = ["rm ", "-rf ", "bash -c ", "sudo ", "$(", "<<EOF\n", "\nEOF\n", 
                 "docker exec -w /a c ", "kubectl exec p -- ", "docker compose exec s ", "watch -n 1 ", "watch -x ", "$(which rm) ", "$(command -v x) ",
                 "{ cd / ; } ", "pushd ", "popd ", "cd - ", "CDPATH=/ ", "$(( ", " ))", "(( ", "${x:-", "${!",
                 "let ", "alias x='", "unalias ", "printf -v v ", "parallel ", " ::: ", " :::: ", "{} ",
-                "xargs -0 ", "xargs -a f ", "<<'EOF'\n", "cat <<EOF\n", "bash <<< "]
+                "xargs -0 ", "xargs -a f ", "<<'EOF'\n", "cat <<EOF\n", "bash <<< ",
+                "awk 'BEGIN{system(\"", "| getline ", "sed -n '1e ", "s/a/b/e", "w /x ", "vim -c '!", "gdb -ex 'shell ",
+                "tar --to-command=", "ssh -o ProxyCommand=", "git -c core.pager=", "git -- ", "LESSOPEN='|", "make --eval='x:;",
+                "valgrind ", "uv run ", "npx rimraf ", "curl -o x ", "./x ", "file:///", "$GITHUB_TOKEN ", "-p 80:80 ",
+                "perl -e 'exec \"", "julia -e 'run(`", "| tclsh", "pwsh -c 'Remove-Item "]
 SHELLISH = st.lists(st.sampled_from(_SHELL_CHARS + _SHELL_WORDS), max_size=40).map("".join)
 
 
@@ -197,3 +201,33 @@ def test_text_globs_agree_on_values_that_are_not_strings(patterns, value):
         except Exception as e:
             return type(e).__name__
     assert run(pe) == run(ce)
+
+
+def _detection_commands():
+    from test_detection_programs import (DOWNLOAD_THEN_RUN, LISTENERS, LOST_WORK, MORE_INTERPRETERS,
+                                         SECRET_READS, SECRETS_LEAVING, SIDE_EFFECTS, SUBCOMMAND_SPELLINGS,
+                                         TLS_OFF)
+    tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
+              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
+    commands = [p.values[0] for table in tables for p in table]
+    commands += [c["input"]["command"] for c in load_corpus(CHALLENGE)
+                 if c["id"].startswith("c12p-") and c["tool"] == "Bash"]
+    return commands
+
+
+def test_analysis_and_decisions_agree_on_the_program_classes(engines):
+    # issue 12's program classes (tests/test_detection_programs.py and the c12p- cases of
+    # the challenge set), and mutations of them: the side effects, the subcommand
+    # spellings and the downloads run through both implementations alike
+    (ps, _), (cs, _) = twins()
+    pure_engine, comp_engine = engines
+    rng = random.Random(20261204)
+    checked = 0
+    for cmd in _detection_commands():
+        for m in [cmd] + list(_mutations(cmd, rng, 8)):
+            assert _analyse(ps, m) == _analyse(cs, m), m
+            call = {"command": m}
+            assert pure_engine.evaluate("Bash", call, WS, "/home/dev") == \
+                comp_engine.evaluate("Bash", call, WS, "/home/dev"), m
+            checked += 1
+    assert checked > 2000

@@ -31,6 +31,10 @@ def test_compiled_module_loaded_when_expected():
         assert _engine_c.content_verdict is _content_c.content_verdict
         assert type(_content_c.file_kind) is not type(_content.file_kind)
         assert _content_c.MAX_CONTENT == _content.MAX_CONTENT
+        # so do the readers of what programs do on the side (lighthouse._fast._side)
+        from lighthouse._fast import _side, _side_c
+        assert type(_side_c.side_effects) is not type(_side.side_effects)
+        assert _side_c.SIDE_PROGRAMS == _side.SIDE_PROGRAMS
     else:
         assert not _fast.COMPILED
 

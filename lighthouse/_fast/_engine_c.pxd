@@ -94,6 +94,10 @@ cdef class ProgramSpec:
     cdef readonly tuple write_prefixes
     cdef readonly frozenset data_unless
     cdef readonly frozenset writes_when
+    cdef readonly frozenset global_options
+    cdef readonly bint subcommand_dashdash
+    cdef readonly tuple long_abbrev
+    cdef readonly bint toolchain_selector
     cdef int _mode
 
 

@@ -1282,6 +1282,10 @@ cdef class ProgramSpec:
         self.write_prefixes = f["write_prefixes"]
         self.data_unless = f["data_unless"]
         self.writes_when = f["writes_when"]
+        self.global_options = f["global_options"]
+        self.subcommand_dashdash = f["subcommand_dashdash"]
+        self.long_abbrev = f["long_abbrev"]
+        self.toolchain_selector = f["toolchain_selector"]
         self._mode = _write_mode(self.writes)
 
 
@@ -1441,6 +1445,20 @@ cdef enum:
 cdef list _SHORT_FLAGS = ["-" + chr(i) for i in range(128)]
 
 
+cdef tuple _abbreviated(str name, tuple full_names):
+    """The long options a program that accepts unambiguous prefixes may read name as:
+    name itself, and every option of full_names that it is a proper prefix of."""
+    cdef list out
+    cdef str full
+    if name in full_names:
+        return (name,)
+    out = [name]
+    for full in full_names:
+        if full.startswith(name):
+            out.append(full)
+    return tuple(out)
+
+
 cdef inline void _add_option(dict options, str name, object val):
     found = options.get(name)
     if found is None:
@@ -1461,7 +1479,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     cdef bint ended = False, has_eq
     cdef str a, name, f
     cdef Py_UCS4 c
-    cdef object val
+    cdef object val, globals_
+    cdef tuple names
     cdef int mode
     v.sc = sc
     v.cwd = sc.cwd or ws
@@ -1470,6 +1489,9 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     while k < n:
         a = <str?>args[k]
         if not ended and str_eq(a, "--"):
+            if spec.subcommand_dashdash and not positionals:
+                k += 1      # ends the global options only
+                continue
             ended = True
             if flags is None:
                 flags = set()
@@ -1478,6 +1500,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             continue
         la = len(a)
         if not ended and la > 1 and a[0] == u'-' and not a[1].isdigit():
+            globals_ = spec.global_options if not positionals and spec.global_options else None
             if a[1] == u'-' or spec.single_dash_long:
                 eq = _find_char(a, u'=', 0)
                 if eq >= 0:
@@ -1491,18 +1514,25 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                 if flags is None:
                     flags = set()
                 flags.add(name)
-                if not has_eq and name in spec.value_options and k + 1 < n:
+                if not has_eq and k + 1 < n and (name in spec.value_options
+                                                 or (globals_ is not None and name in globals_)):
                     k += 1
                     val = args[k]
                     has_eq = True
+                if spec.long_abbrev and a[1] == u'-' and len(name) > 2:
+                    names = _abbreviated(name, spec.long_abbrev)
+                    flags.update(names)
+                else:
+                    names = (name,)
                 if has_eq:
-                    if options is None:
-                        options = {}
-                    _add_option(options, name, val)
-                    if name not in spec.data_options:
-                        path_args.append(val)
-                    if name in spec.write_options:
-                        writes.append(val)
+                    for name in names:
+                        if options is None:
+                            options = {}
+                        _add_option(options, name, val)
+                        if name not in spec.data_options:
+                            path_args.append(val)
+                        if name in spec.write_options:
+                            writes.append(val)
             else:
                 if flags is None:
                     flags = set()
@@ -1511,7 +1541,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                     c = a[j]
                     f = <str>_SHORT_FLAGS[<Py_ssize_t>c] if c < 128 else "-" + a[j:j + 1]
                     flags.add(f)
-                    if f in spec.value_options:
+                    if f in spec.value_options or (globals_ is not None and f in globals_):
                         val = a[j + 1:]
                         if j + 1 < la and a[j + 1] == u'=':
                             val = a[j + 2:]
@@ -1527,6 +1557,9 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                             writes.append(val)
                         break
             k += 1
+            continue
+        if spec.toolchain_selector and not positionals and la > 0 and a[0] == u'+':
+            k += 1          # `cargo +nightly ...`: not the subcommand
             continue
         positionals.append(a)
         k += 1

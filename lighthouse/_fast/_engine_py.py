@@ -228,7 +228,8 @@ def _path_candidate(arg):
 
 class ProgramSpec:
     __slots__ = ("value_options", "data_options", "data_positionals", "single_dash_long",
-                 "writes", "write_options", "write_prefixes", "data_unless", "writes_when")
+                 "writes", "write_options", "write_prefixes", "data_unless", "writes_when",
+                 "global_options", "subcommand_dashdash", "long_abbrev", "toolchain_selector")
 
     def __init__(self, d=None):
         for name, value in program_fields(d).items():
@@ -236,6 +237,14 @@ class ProgramSpec:
 
 
 _EMPTY_SPEC = ProgramSpec()
+
+
+def _abbreviated(name, full_names):
+    """The long options a program that accepts unambiguous prefixes may read name as:
+    name itself, and every option of full_names that it is a proper prefix of."""
+    if name in full_names:
+        return (name,)
+    return (name,) + tuple(f for f in full_names if f.startswith(name))
 
 
 class _View:
@@ -261,30 +270,39 @@ class _View:
         while k < n:
             a = args[k]
             if not ended and a == "--":
+                if spec.subcommand_dashdash and not positionals:
+                    k += 1      # ends the global options only
+                    continue
                 ended = True
                 flags.add("--")
                 k += 1
                 continue
             if not ended and len(a) > 1 and a[0] == "-" and not a[1].isdigit():
+                globals_ = spec.global_options if not positionals else ()
                 if a[1] == "-" or spec.single_dash_long:
                     name, eq, val = a.partition("=")
                     flags.add(name)
-                    if not eq and name in spec.value_options and k + 1 < n:
+                    if not eq and (name in spec.value_options or name in globals_) and k + 1 < n:
                         k += 1
                         val = args[k]
                         eq = "="
-                    if eq:
-                        options.setdefault(name, []).append(val)
-                        if name not in spec.data_options:
-                            path_args.append(val)
-                        if name in spec.write_options:
-                            writes.append(val)
+                    names = (name,)
+                    if spec.long_abbrev and a[1] == "-" and len(name) > 2:
+                        names = _abbreviated(name, spec.long_abbrev)
+                        flags.update(names)
+                    for name in names:
+                        if eq:
+                            options.setdefault(name, []).append(val)
+                            if name not in spec.data_options:
+                                path_args.append(val)
+                            if name in spec.write_options:
+                                writes.append(val)
                 else:
                     flags.add(a)
                     for j in range(1, len(a)):
                         f = "-" + a[j]
                         flags.add(f)
-                        if f in spec.value_options:
+                        if f in spec.value_options or f in globals_:
                             val = a[j + 1:]
                             if val[:1] == "=":
                                 val = val[1:]
@@ -298,6 +316,9 @@ class _View:
                                 writes.append(val)
                             break
                 k += 1
+                continue
+            if spec.toolchain_selector and not positionals and a[:1] == "+":
+                k += 1          # `cargo +nightly ...`: not the subcommand
                 continue
             positionals.append(a)
             k += 1

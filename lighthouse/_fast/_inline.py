@@ -1,5 +1,7 @@
-"""Inline interpreter code (``python -c``, ``node -e``, ``perl -e``, ``ruby -e``, heredocs
-fed to an interpreter, AppleScript): what it deletes and which shell commands it runs.
+"""Inline interpreter code (``python -c``, ``node -e``, ``perl -e``, ``ruby -e``, ``php -r``,
+``lua -e``, ``julia -e``, ``Rscript -e``, Tcl and expect, PowerShell, Java, heredocs fed to an
+interpreter, AppleScript): what it deletes, which files it writes and which shell commands
+it runs.
 
 Shared by both implementations: this runs once per inline snippet, with regexes, so it
 has no compiled twin. Each implementation turns what :func:`scan` finds into simple
@@ -37,12 +39,38 @@ _DELETE_CALLS = re.compile(
     r"""|(?:fs|\))\.rmSync|(?:fs|\))\.rmdirSync|(?:fs|\))\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
     r"""|fs\.promises\.rm"""
     r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
-    r"""|File\.delete|Dir\.delete|unlink)\s*\(?\s*""")
+    r"""|File\.delete|Dir\.delete|file\.remove|unlink)\s*\(?\s*""")
+# families whose bare `unlink(` is the file-deleting builtin
+_UNLINK_FAMILIES = frozenset({"perl", "php", "R", "Rscript"})
+# julia's rm(path; recursive=true); Tcl's `file delete ?-force? PATH`; PowerShell's
+# Remove-Item (and its aliases) with -Recurse
+_JULIA_RM = re.compile(r"\brm\s*\(\s*")
+_TCL_DELETE = re.compile(r"\bfile\s+delete\s+(?:-force\s+)?(?:--\s+)?")
+_PWSH_DELETE = re.compile(r"(?i)(?:^|[;|{(\s])(?:Remove-Item|ri|rm|del|erase|rd|rmdir)\s+((?:-\w+\s+)*)")
+_PWSH_RECURSE = re.compile(r"(?i)-r(?:ecurse)?\b")
+# Calls that write a file named by their first argument, and opens with a write mode
+_WRITE_CALLS = re.compile(
+    r"""(?:writeFileSync|appendFileSync|fs\.writeFile|fs\.appendFile|fs\.promises\.writeFile"""
+    r"""|file_put_contents|File\.write|IO\.write|File\.binwrite|Deno\.writeTextFile|Deno\.writeFile"""
+    r"""|Bun\.write|Set-Content|Add-Content|Out-File)\s*\(?\s*(?:-(?:Path|FilePath|LiteralPath)\s+)?""")
+_OPEN_CALLS = re.compile(r"""(?:\bopen|io\.open|File\.open|fopen|file)\s*\(\s*""")
+_WRITE_MODE = re.compile(r"""\s*,\s*(?:mode\s*=\s*)?['"]([rwaxb+t]*[wax+][rwaxb+t]*)['"]""")
+_PATH_WRITE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(write_text|write_bytes|touch)\(""")
+# perl: open(FH, ">path") / open(my $fh, '>>', 'path')
+_PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*(?:>>?|\+<|\+>)\s*([^'">][^'"]*)\1"""
+                        r"""|(['"])\s*(?:>>?|\+<|\+>)\s*\3\s*,\s*(['"])([^'"]+)\4)""")
+# perl, ruby: system/exec/spawn without parentheses (`exec "/bin/sh"`); Tcl: exec
+# and expect's spawn take the command's words up to the end of the command
+_BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
+_TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
+_PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
+_PWSH_DYNAMIC = re.compile(r"(?i)\b(?:Invoke-Expression|iex|Invoke-Command|icm)\b|&\s*\(|\[ScriptBlock\]")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
 _EXEC_CALLS = re.compile(
     r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
     r"""|os\.execute|io\.popen|proc_open|pcntl_exec|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?"""
-    r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system|popen|IO\.popen|Open3\.\w+|shell_exec|passthru)"""
+    r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system2|system|popen|IO\.popen|Open3\.\w+"""
+    r"""|shell_exec|passthru|new\s+ProcessBuilder)"""
     r"""\s*\(\s*""")
 # A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
 # os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
@@ -51,7 +79,7 @@ _EMPTY_LIST = re.compile(r"\[\s*\]")
 # Method names that are process calls only on a process module: `.exec(` is also a
 # regex method in JavaScript. Taken as process calls when the code names such a module.
 _AMBIGUOUS_METHODS = {"exec", "spawn", "system", "popen"}
-_PROCESS_MODULES = ("child_process", "subprocess", "Open3", "IO.popen", "Process")
+_PROCESS_MODULES = ("child_process", "subprocess", "Open3", "IO.popen", "Process", "Runtime")
 _BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
 _APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
 _RECURSIVE_DELETES = frozenset({
@@ -63,7 +91,10 @@ _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 # Substrings that every match of _DELETE_CALLS / _EXEC_CALLS contains: a scan is skipped
 # when the code has none of them (the result is the same, without running the regex).
 _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
-_EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru", "proc_open")
+_EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru", "proc_open",
+               "ProcessBuilder")
+_WRITE_HINTS = ("write", "Write", "append", "put_contents", "open", "Set-Content", "Add-Content",
+                "Out-File", "touch")
 
 
 def _whole(code, end, text, arg_end):
@@ -120,21 +151,25 @@ def string_at(code, pos, arg_end=_ARG_END):
 
 
 def scan(family, code):
-    """What inline code of an interpreter family does: (deletes, snippets, unknown).
-    deletes: [(recursive, target or None)] for each deletion call (None: a target that
-    is not a literal); snippets: the shell code of each process call whose command is
-    a literal; unknown: whether some process call runs a command that is not."""
+    """What inline code of an interpreter family does: (deletes, snippets, unknown,
+    writes). deletes: [(recursive, target or None)] for each deletion call (None: a
+    target that is not a literal); snippets: the shell code of each process call whose
+    command is a literal; unknown: whether some process call runs a command that is
+    not; writes: the literal paths of the files it writes."""
     deletes = []
     snippets = []
     unknown = False
+    writes = []
     if any(h in code for h in _DELETE_HINTS):
         for m in _DELETE_CALLS.finditer(code):
             name = m.group(1)
             if name.startswith(")."):
                 name = "fs." + name[2:]   # require('fs').rmSync(...)
-            if name == "unlink" and family != "perl":
+            if name == "unlink" and family not in _UNLINK_FAMILIES:
                 continue
-            deletes.append((name in _RECURSIVE_DELETES, string_at(code, m.end())[0]))
+            recursive = name in _RECURSIVE_DELETES or (
+                family in _UNLINK_FAMILIES and "recursive" in code[m.end():m.end() + 256].split(")", 1)[0])
+            deletes.append((recursive, string_at(code, m.end())[0]))
     if "Path(" in code:
         for m in _PATH_DELETE.finditer(code):
             deletes.append((True, string_at(m.group(1), 0)[0]))
@@ -149,9 +184,42 @@ def scan(family, code):
                            or code[m.start() - 1] == "_")
                       and not process_module):
                 unknown = True
-    if family == "ruby" or family == "perl" or family == "php":
+    if family == "ruby" or family == "perl" or family == "php" or family == "julia":
         for m in _BACKTICK_CODE.finditer(code):
             snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
+    if (family == "ruby" or family == "perl") and ("exec" in code or "system" in code or "spawn" in code):
+        for m in _BARE_EXEC.finditer(code):
+            text = string_at(code, m.end())[0]
+            if text is not None:
+                snippets.append(text)
+            else:
+                unknown = True
+    if family == "julia" and "rm" in code:
+        for m in _JULIA_RM.finditer(code):
+            call = code[m.end():m.end() + 256].split(")", 1)[0]
+            deletes.append(("recursive" in call, string_at(code, m.end(), _JULIA_ARG_END)[0]))
+    if family in ("tclsh", "wish", "expect"):
+        for m in _TCL_EXEC.finditer(code):
+            snippets.append(m.group(1).strip() or "sh")
+        for m in _TCL_DELETE.finditer(code):
+            deletes.append(("-force" in code[m.start():m.end()], _tcl_word(code, m.end())))
+    if family in ("pwsh", "powershell"):
+        for m in _PWSH_EXEC.finditer(code):
+            text = string_at(code, m.end(), _PWSH_ARG_END)[0]
+            if text is None:
+                text = _tcl_word(code, m.end())
+            if text is not None:
+                snippets.append(text)
+            else:
+                unknown = True
+        if _PWSH_DYNAMIC.search(code):
+            unknown = True
+        for m in _PWSH_DELETE.finditer(code):
+            stmt = code[m.start():m.start() + CODE_WINDOW].split(";", 1)[0]
+            deletes.append((_PWSH_RECURSE.search(stmt) is not None,
+                            string_at(code, m.end(), _PWSH_ARG_END)[0] or _tcl_word(code, m.end())))
+    if any(h in code for h in _WRITE_HINTS):
+        writes = _writes(family, code)
     if family == "osascript":
         for m in _APPLESCRIPT_SHELL.finditer(code):
             text = string_at(code, m.end(), _APPLESCRIPT_END)[0]
@@ -159,5 +227,49 @@ def scan(family, code):
                 snippets.append(text)
             else:
                 unknown = True
-    return deletes, snippets, unknown
+    return deletes, snippets, unknown, writes
+
+
+# After a literal argument of julia (`rm("x"; recursive=true)`) or PowerShell (words)
+_JULIA_ARG_END = re.compile(r"\s*(?:[),;]|$)")
+_PWSH_ARG_END = re.compile(r"\s*(?:[\s),;|]|$)")
+_PERL_HOME = re.compile(r"""^\$ENV\{\s*['"]?HOME['"]?\s*\}""")
+_BARE_WORD = re.compile(r"""([^\s;\]}"'|]+)""")
+
+
+def _tcl_word(code, pos):
+    """A bare word at code[pos] (Tcl, PowerShell), or a quoted literal; None when it
+    is a variable or a command substitution."""
+    rest = code[pos:pos + CODE_WINDOW]
+    m = _STR_RE.match(rest)
+    if m:
+        return m.group(1) if m.group(1) is not None else m.group(2)
+    m = _BARE_WORD.match(rest)
+    if m and not m.group(1).startswith(("$", "[", "(")):
+        return m.group(1)
+    return None
+
+
+def _writes(family, code):
+    """The literal paths inline code writes (see scan)."""
+    out = []
+    for m in _WRITE_CALLS.finditer(code):
+        text = string_at(code, m.end())[0] if family not in ("pwsh", "powershell") \
+            else (string_at(code, m.end(), _PWSH_ARG_END)[0] or _tcl_word(code, m.end()))
+        if text is not None:
+            out.append(text)
+    if family != "perl":
+        for m in _OPEN_CALLS.finditer(code):
+            lit = _STR_RE.match(code[m.end():m.end() + CODE_WINDOW])
+            if lit is not None and _WRITE_MODE.match(code[m.end() + lit.end():m.end() + lit.end() + 64]):
+                out.append(lit.group(1) if lit.group(1) is not None else lit.group(2))
+    else:
+        for m in _PERL_OPEN.finditer(code):
+            out.append(_PERL_HOME.sub("~", (m.group(2) or m.group(5)).strip()))
+    if "Path(" in code:
+        for m in _PATH_WRITE.finditer(code):
+            text = string_at(m.group(1), 0)[0]
+            if text is not None:
+                out.append(text)
+    return out
 

@@ -74,7 +74,16 @@ def rule_fields(spec, order, GlobList):
 
 def program_fields(d):
     """{attribute: value} of a program spec (how a program reads its argv; a table of
-    programs.toml, or {} for a program it does not describe)."""
+    programs.toml, or {} for a program it does not describe).
+
+    The keys about what comes before a subcommand, as the program's own parser reads
+    it: global_options take a value there only (`docker -c CTX rm`); subcommand_dashdash
+    says a `--` there ends the global options, not the subcommand's (`git -- reset
+    --hard`); long_abbrev lists long options the program also accepts as an unambiguous
+    prefix (`git reset --ha`), each prefix counting as every listed option it starts
+    (an ambiguous prefix is an error for the program, so this errs to the side of
+    matching); toolchain_selector says a first `+NAME` picks a toolchain and is not the
+    subcommand (`cargo +nightly publish`)."""
     d = d or {}
     return {"value_options": frozenset(d.get("value_options", ())),
             "data_options": frozenset(d.get("data_options", ())),
@@ -84,7 +93,11 @@ def program_fields(d):
             "write_options": frozenset(d.get("write_options", ())),
             "write_prefixes": tuple(d.get("write_prefixes", ())),
             "data_unless": frozenset(d.get("data_unless", ())),
-            "writes_when": frozenset(d.get("writes_when", ()))}
+            "writes_when": frozenset(d.get("writes_when", ())),
+            "global_options": frozenset(d.get("global_options", ())),
+            "subcommand_dashdash": bool(d.get("subcommand_dashdash", False)),
+            "long_abbrev": tuple(d.get("long_abbrev", ())),
+            "toolchain_selector": bool(d.get("toolchain_selector", False))}
 
 
 def priority(rule):

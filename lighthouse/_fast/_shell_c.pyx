@@ -30,6 +30,8 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
+from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
+                      fetched_runs, side_effects)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -46,7 +48,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               interp_script_arg as _interp_script_arg, parallel_jobs, printed_text,
                               printf_output, shell_code_arg as _shell_code_arg, shell_quote,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                              ssh_remote, su_command_arg, watch_exec as _watch_exec)
+                              ssh_remote, su_command_arg, unknown_var, watch_exec as _watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -1411,7 +1413,7 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                 elif p.default is not None:
                     buf.append(p.default)
                 else:
-                    buf.append(_DYN)
+                    buf.append(unknown_var(name))
                     dynamic[0] = True
         elif p.kind == P_ARITH:
             _arith(p.text, p.tree, ctx, None)
@@ -1718,11 +1720,13 @@ cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
     cdef _Ctx child
     cdef str snippet
     cdef bint recursive
-    deletes, snippets, unknown = _scan_inline(family, code)
+    deletes, snippets, unknown, writes = _scan_inline(family, code)
     for recursive, target in deletes:
         out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"])
                            + [target if target is not None else _DYN],
                            ctx.cwd, sudo, env, [], origin, "", target is None))
+    for target in writes:
+        out.append(_new_sc("tee", [target], ctx.cwd, sudo, env, [], origin, "", False))
     if unknown:
         out.append(_new_sc("sh", ["-c", _DYN], ctx.cwd, sudo, env, [], origin, "", True))
     for snippet in snippets:
@@ -1927,7 +1931,10 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                         _emit(ctx, extra)
             elif (<str>args[k]).startswith("/dev/fd/") and sources:
                 sc.code_from = _as_tuple(sources)
-        return _emit(ctx, sc)
+        main = _emit(ctx, sc)
+        if env and not _COMMAND_ENV.isdisjoint(env):
+            _side_actions(sc, ctx, env_commands(env))
+        return main
     if cls == PC_SQL:
         sc.code = _sql_text(prog, args, stdin_code)
     elif cls == PC_FIND:
@@ -1936,7 +1943,56 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         _ssh_remote(sc, ctx)
     elif cls == PC_EXEC:
         _container_exec(sc, ctx)
-    return _emit(ctx, sc)
+    main = _emit(ctx, sc)
+    if prog in _SIDE_PROGRAMS:
+        _side_actions(sc, ctx, side_effects(prog, args))
+    if env and not _COMMAND_ENV.isdisjoint(env):
+        _side_actions(sc, ctx, env_commands(env))
+    return main
+
+
+cdef frozenset _SIDE_PROGRAMS = SIDE_PROGRAMS
+cdef frozenset _COMMAND_ENV = COMMAND_ENV
+cdef frozenset _DOWNLOADERS = DOWNLOADERS
+cdef frozenset _CLONERS = CLONERS
+
+
+cdef int _side_actions(SimpleCommand sc, _Ctx ctx, list found) except -1:
+    # What a program does on the side (lighthouse._fast._side), as in the reference.
+    cdef _Ctx child
+    cdef str origin, kind, first
+    cdef SimpleCommand extra
+    cdef list argv
+    for origin, kind, value in found:
+        if str_eq(kind, "sh"):
+            child = ctx.child(origin, 1)
+            child.sudo = sc.sudo
+            child.cwd = sc.cwd
+            try:
+                _interpret(_parse(value, child.depth), child, False)
+            except LimitError:
+                raise
+            except ShellError:
+                _emit(ctx, _new_sc("sh", ["-c", value], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif str_eq(kind, "argv"):
+            child = ctx.child(origin, 1)
+            child.cwd = sc.cwd
+            argv = list(value)
+            first = argv[0]
+            _run_argv(first, argv[1:], False, [], child, {}, sc.sudo, origin, "", None,
+                      normalize_program(first), _prog_class(normalize_program(first)),
+                      _is_assignment(first))
+        elif str_eq(kind, "dyn"):
+            _emit(ctx, _new_sc("sh", ["-c", _DYN], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif str_eq(kind, "write"):
+            _emit(ctx, _new_sc("tee", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        elif str_eq(kind, "read"):
+            _emit(ctx, _new_sc("cat", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        else:
+            for extra in _inline_code(kind[5:], value, ctx, sc.sudo, {}):
+                extra.cwd = sc.cwd
+                _emit(ctx, extra)
+    return 0
 
 
 cdef SimpleCommand _run_alias(str name, list args, bint dynamic, list redirects, _Ctx ctx,
@@ -2426,4 +2482,13 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
+    cdef SimpleCommand c
+    for c in out:
+        # most calls fetch nothing: the reader runs only when one may (as _side._fetches)
+        if c.program in _DOWNLOADERS or (c.program in _CLONERS
+                                         and ("clone" in c.args or "download" in c.args)):
+            for path, runner in fetched_runs(out):
+                _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
+                                   (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+            break
     return out

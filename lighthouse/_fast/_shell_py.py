@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from . import _inline
+from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
@@ -31,7 +32,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             env_filter, filtered_text, find_actions, help_request, interp_code_arg,
                             interp_script_arg, parallel_jobs, printed_text, printf_output,
                             shell_code_arg, shell_quote, shell_script_arg, sql_text, ssh_remote,
-                            su_command_arg, watch_exec)
+                            su_command_arg, unknown_var, watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -956,7 +957,7 @@ def _expand(word, ctx):
             elif default is not None:
                 buf.append(default)
             else:
-                buf.append(DYN)
+                buf.append(unknown_var(name))
                 dynamic = True
         elif kind == "arith":
             _arith(part[1], part[2], ctx, None)
@@ -1178,15 +1179,17 @@ def _unwrap(argv, ctx, env):
 def _inline_code(family, code, ctx, sudo, env):
     """Surface what inline interpreter code would do as simple commands (what it does is
     found by lighthouse._fast._inline, shared by both implementations): deletions as
-    `rm`, literal shell commands analysed, a process call whose command is not a
-    literal as a dynamic `sh -c`."""
+    `rm`, files written as `tee FILE`, literal shell commands analysed, a process call
+    whose command is not a literal as a dynamic `sh -c`."""
     origin = "inline:" + family
-    deletes, snippets, unknown = _inline.scan(family, code)
+    deletes, snippets, unknown, writes = _inline.scan(family, code)
     out = []
     for recursive, target in deletes:
         out.append(SimpleCommand("rm", (["-r", "-f"] if recursive else ["-f"])
                                  + [target if target is not None else DYN],
                                  ctx.cwd, sudo, env, (), origin, "", target is None))
+    for target in writes:
+        out.append(SimpleCommand("tee", [target], ctx.cwd, sudo, env, (), origin))
     if unknown:
         out.append(SimpleCommand("sh", ["-c", DYN], ctx.cwd, sudo, env, (), origin, "", True))
     for snippet in snippets:
@@ -1353,7 +1356,10 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                         _emit(ctx, extra)
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
-        return _emit(ctx, sc)
+        main = _emit(ctx, sc)
+        if env and not COMMAND_ENV.isdisjoint(env):
+            _side_actions(sc, ctx, env_commands(env))
+        return main
     if prog in SQL_FLAGS:
         sc.code = sql_text(prog, args, stdin_code)
     elif prog == "find":
@@ -1362,7 +1368,43 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         _ssh_remote(sc, ctx)
     elif prog in EXEC_PROGRAMS:
         _container_exec(sc, ctx)
-    return _emit(ctx, sc)
+    main = _emit(ctx, sc)
+    if prog in SIDE_PROGRAMS:
+        _side_actions(sc, ctx, side_effects(prog, args))
+    if env and not COMMAND_ENV.isdisjoint(env):
+        _side_actions(sc, ctx, env_commands(env))
+    return main
+
+
+def _side_actions(sc, ctx, found):
+    """Emit what a program does on the side (lighthouse._fast._side): shell code
+    analysed as such, argvs run, inline code of an interpreter, unknown commands as a
+    dynamic `sh -c`, files written as `tee FILE` and files read as `cat FILE`."""
+    for origin, kind, value in found:
+        if kind == "sh":
+            child = ctx.child(origin)
+            child.sudo = sc.sudo
+            child.cwd = sc.cwd
+            try:
+                _interpret(parse(value, child.depth), child)
+            except LimitError:
+                raise
+            except ShellError:
+                _emit(ctx, SimpleCommand("sh", ["-c", value], sc.cwd, sc.sudo, {}, (), origin, "", True))
+        elif kind == "argv":
+            child = ctx.child(origin)
+            child.cwd = sc.cwd
+            _run_argv(list(value), None, [], child, {}, sc.sudo, origin, "", [])
+        elif kind == "dyn":
+            _emit(ctx, SimpleCommand("sh", ["-c", DYN], sc.cwd, sc.sudo, {}, (), origin, "", True))
+        elif kind == "write":
+            _emit(ctx, SimpleCommand("tee", [value], sc.cwd, sc.sudo, {}, (), origin))
+        elif kind == "read":
+            _emit(ctx, SimpleCommand("cat", [value], sc.cwd, sc.sudo, {}, (), origin))
+        else:
+            for extra in _inline_code(kind[len("code:"):], value, ctx, sc.sudo, {}):
+                extra.cwd = sc.cwd
+                _emit(ctx, extra)
 
 
 def _run_alias(name, args, dynamic, redirects, ctx, sudo):
@@ -1708,4 +1750,6 @@ def analyze(command, cwd="", home=None):
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)
     _interpret(tree, ctx)
+    for path, runner in fetched_runs(out):
+        _emit(ctx, SimpleCommand(RUN_DOWNLOADED, [path], runner.cwd, runner.sudo, {}, (), "download"))
     return out

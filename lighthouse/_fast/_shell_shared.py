@@ -70,9 +70,26 @@ DYN = "*"
 # `rm -rf "$TMPDIR/x"` is scratch cleanup and `rm -rf "$TMPDIR"/../..` is `rm -rf /`).
 TMPDIR_ROOT = "/tmp"
 
+# Parts of environment variable names that hold credentials. An unknown variable so
+# named expands to DYN followed by `$NAME`, so that rules can tell `echo "$GITHUB_TOKEN"`
+# (printing a secret into the transcript) from `echo "$X"`.
+SECRET_VAR_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "ACCESS_KEY",
+                    "PRIVATE_KEY", "CREDENTIAL", "AUTH_KEY", "_PAT", "SESSION_KEY", "CLIENT_KEY")
+
+
+def unknown_var(name):
+    """What an unknown variable expands to in a word: DYN, or DYN + "$NAME" when its
+    name looks like a credential's."""
+    upper = name.upper()
+    for part in SECRET_VAR_PARTS:
+        if part in upper:
+            return DYN + "$" + name
+    return DYN
+
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
-                          "nodejs", "deno", "bun", "php", "lua", "Rscript", "osascript"})
+                          "nodejs", "deno", "bun", "php", "lua", "Rscript", "R", "osascript", "julia",
+                          "tclsh", "wish", "expect", "pwsh", "powershell", "groovy", "java", "jshell"})
 
 # database client -> the options whose value is a statement to run
 SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
@@ -83,15 +100,28 @@ SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
              "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
              "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
 
-# interpreter family -> the options whose value is code to run
+# interpreter family -> the options whose value is code to run (an empty tuple: code
+# comes only from a script file or stdin)
 CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
               "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
-              "bun": ("-e", "--eval"), "deno": ("eval",), "osascript": ("-e",)}
+              "bun": ("-e", "--eval", "-p", "--print"), "deno": ("eval",), "osascript": ("-e",),
+              "julia": ("-e", "--eval", "-E", "--print"), "Rscript": ("-e",), "R": ("-e",),
+              "pwsh": ("-c", "-Command", "-command", "-C"),
+              "powershell": ("-c", "-Command", "-command", "-C"), "expect": ("-c",),
+              "groovy": ("-e",), "tclsh": (), "wish": (), "java": (), "jshell": ()}
 
 # interpreter family -> options that take a value before the script argument
 INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q"}),
                      "node": frozenset({"-r", "--require", "--import"}),
-                     "perl": frozenset({"-I", "-M"}), "ruby": frozenset({"-I", "-r"})}
+                     "perl": frozenset({"-I", "-M"}), "ruby": frozenset({"-I", "-r"}),
+                     "julia": frozenset({"-J", "--sysimage", "-L", "--load", "-t", "--threads",
+                                         "--project", "-p", "--procs"}),
+                     "java": frozenset({"--source", "-cp", "-classpath", "--class-path", "-p",
+                                        "--module-path", "--add-modules", "-jar"}),
+                     "pwsh": frozenset({"-File", "-f", "-ExecutionPolicy", "-ex", "-WorkingDirectory",
+                                        "-wd", "-OutputFormat", "-of", "-InputFormat", "-if"})}
+# the script argument names stdin: the code is what is piped or redirected in
+STDIN_SCRIPTS = ("-", "/dev/stdin")
 
 # shell options that take a value before the code or script argument
 SHELL_VALUE_OPTS = ("-o", "+o", "-O", "+O", "--rcfile", "--init-file")
@@ -214,9 +244,11 @@ def interp_script_arg(family, args):
     k = 0
     n = len(args)
     value_opts = INTERP_VALUE_OPTS.get(family, ())
+    if (family == "bun" or family == "deno") and n and args[0] == "run":
+        k = 1       # `bun run -`, `deno run -`: the subcommand, then the script
     while k < n:
         a = args[k]
-        if a == "-":
+        if a in STDIN_SCRIPTS:
             return -1
         if family == "python" and a == "-m":
             return k + 1 if k + 1 < n else -1

@@ -42,7 +42,9 @@ _ALLOWED = set(_LIST_TEXT + _LIST_PATH + _REGEX + _BOOL + _INT) | {
     "id", "verdict", "reason", "env", "options", "fields", "description", "examples"}
 _PROGRAM_KEYS = {"value_options": list, "data_options": list, "data_positionals": int,
                  "single_dash_long": bool, "writes": str, "write_options": list,
-                 "write_prefixes": list, "data_unless": list, "writes_when": list}
+                 "write_prefixes": list, "data_unless": list, "writes_when": list,
+                 "global_options": list, "subcommand_dashdash": bool, "long_abbrev": list,
+                 "toolchain_selector": bool}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 MAX_PATTERN_LENGTH = 1024
 MAX_REGEX_PROGRAM = 20000

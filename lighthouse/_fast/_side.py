@@ -1,0 +1,1337 @@
+"""What programs do on the side: the commands they run, the code they evaluate and the
+files they read or write through their options or their own small languages (awk's
+`system()`, sed's `e` and `w`, vim's `:!`, gdb's `shell`, tar's `--to-command`, ssh's
+`ProxyCommand`, git's `core.pager`, `LESSOPEN`, ...). These are the functions the
+GTFOBins catalogue lists for each program (shell, command, file read, file write),
+written as tables of programs and the options or code forms that do each thing.
+
+Shared by both shell analysers: :func:`side_effects` runs only for the programs of
+:data:`SIDE_PROGRAMS` (or a command with one of :data:`COMMAND_ENV` in its
+environment), with regexes and short linear scans, so it has no compiled twin. Each
+analyser turns what it returns into simple commands of its own:
+
+- ``(origin, "sh", text)``: shell code the program runs (analysed as such; a bare ``sh``
+  is an interactive shell, which no rule allows);
+- ``(origin, "argv", [prog, args...])``: a command the program runs without a shell;
+- ``(origin, "code:FAMILY", text)``: inline code of an interpreter family (gdb's
+  ``python``, vim's ``:lua``), judged like ``python -c``;
+- ``(origin, "dyn", "")``: a command or code the program runs that is not a literal;
+- ``(origin, "write", path)`` / ``(origin, "read", path)``: a file it writes or reads.
+
+Every scan here reads each character of its input a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._errors import LimitError
+from ._inline import CODE_WINDOW
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS
+
+__all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
+           "env_commands", "fetched_runs"]
+
+SH = "sh"
+ARGV = "argv"
+DYN_CODE = "dyn"
+WRITE = "write"
+READ = "read"
+
+# program -> options whose value is a shell command line the program runs (through a
+# shell, or split into words: judged as shell code either way)
+COMMAND_OPTIONS = {
+    "tar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
+            "--new-volume-script", "--rsh-command"),
+    "gtar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
+             "--new-volume-script", "--rsh-command"),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+    "zip": ("-TT", "--unzip-command"),
+    "man": ("-P", "--pager", "-H", "--html"),
+    "script": ("-c", "--command"),
+    "scp": ("-S",),
+    "sftp": ("-S",),
+    "fzf": ("--preview",),
+    "nodemon": ("-x", "--exec"),
+    "nix-shell": ("--run", "--command"),
+    "hyperfine": ("-p", "--prepare", "-c", "--cleanup", "-s", "--setup"),
+    "entr": ("-s",),
+}
+
+# program -> (subcommands whose positional arguments are shell command lines, or None
+# when every positional of the program is one)
+COMMAND_POSITIONALS = {
+    "hyperfine": None,
+    "concurrently": None,
+    "tmux": ("new-session", "new", "new-window", "neww", "split-window", "splitw",
+             "respawn-pane", "respawnp", "respawn-window", "respawnw", "run-shell", "run",
+             "display-popup", "popup", "pipe-pane", "pipep", "if-shell", "if"),
+}
+
+# options (-> how many values they take) of the programs whose positionals are commands
+_POSITIONAL_VALUE_OPTIONS = {
+    "hyperfine": {"-p": 1, "--prepare": 1, "-c": 1, "--cleanup": 1, "-s": 1, "--setup": 1,
+                  "-w": 1, "--warmup": 1, "-r": 1, "--runs": 1, "-m": 1, "--min-runs": 1,
+                  "-M": 1, "--max-runs": 1, "-n": 1, "--command-name": 1, "-u": 1,
+                  "--time-unit": 1, "--style": 1, "-S": 1, "--shell": 1, "--export-json": 1,
+                  "--export-csv": 1, "--export-markdown": 1, "--export-asciidoc": 1,
+                  "--export-orgmode": 1, "--output": 1, "--input": 1, "-L": 2,
+                  "--parameter-list": 2, "-P": 3, "--parameter-scan": 3, "-D": 1,
+                  "--parameter-step-size": 1, "--sort": 1, "--reference": 1},
+    "concurrently": {"-n": 1, "--names": 1, "-c": 1, "--prefix-colors": 1, "-p": 1, "--prefix": 1,
+                     "-k": 0, "--kill-others": 0, "--max-processes": 1, "-m": 1, "--success": 1,
+                     "-s": 1, "--timestamp-format": 1, "-t": 1, "--prefix-length": 1, "-l": 1,
+                     "--restart-tries": 1, "--restart-after": 1, "--handle-input": 0,
+                     "--default-input-target": 1, "--names-separator": 1},
+}
+# options of tmux's commands that take a value
+_TMUX_VALUE = frozenset({"-s", "-n", "-t", "-c", "-e", "-F", "-x", "-y", "-l", "-p", "-f", "-T"})
+# watchexec's options that take a value (without `--`, its positionals are the command)
+_WATCHEXEC_VALUE = frozenset({"-e", "--exts", "-w", "--watch", "-i", "--ignore", "-f", "--filter",
+                              "-s", "--signal", "-d", "--debounce", "--shell", "-E", "--env",
+                              "--project-origin", "--workdir", "--on-busy-update", "--stop-signal",
+                              "--stop-timeout", "--delay-run", "--poll", "--emit-events-to",
+                              "--color", "--filter-file", "--ignore-file"})
+
+# program -> (subcommands before the command, or None; options taking a value; the
+# argument after which the command's argv starts, or "" for the first positional):
+# programs that run a command given as an argv (`valgrind PROG ARGS`, `gdb --args PROG
+# ARGS`, `poetry run PROG ARGS`).
+ARGV_RUNNERS = {
+    "valgrind": (None, frozenset({"--tool", "--log-file"}), ""),
+    "perf": (("stat", "record", "trace", "c2c", "mem", "sched", "lock", "kmem", "ftrace"),
+             frozenset({"-e", "--event", "-o", "--output", "-p", "--pid", "-t", "--tid", "-r",
+                        "--repeat", "-F", "--freq", "-c", "--count", "-C", "--cpu", "-G"}), ""),
+    "py-spy": (("record", "top"), frozenset({"-o", "--output", "-r", "--rate", "-d",
+                                              "--duration", "-f", "--format", "-p", "--pid"}), "--"),
+    "gdb": (None, frozenset(), "--args"),
+    "lldb": (None, frozenset(), "--"),
+    "watchexec": (None, frozenset(), "--"),
+    "entr": (None, frozenset(), ""),
+    "screen": (None, frozenset({"-S", "-c", "-e", "-h", "-p", "-T", "-t", "-Logfile"}), ""),
+    "xvfb-run": (None, frozenset({"-n", "--server-num", "-s", "--server-args", "-f",
+                                  "--auth-file", "-e", "--error-file", "-p"}), ""),
+    "fakeroot": (None, frozenset({"-l", "--lib", "--faked", "-s", "-i"}), ""),
+    "heaptrack": (None, frozenset({"-o", "--output"}), ""),
+    "catchsegv": (None, frozenset(), ""),
+    "firejail": (None, frozenset(), ""),
+    "mpirun": (None, frozenset({"-n", "-np", "--np", "-c", "-H", "--host", "--hostfile"}), ""),
+    "mpiexec": (None, frozenset({"-n", "-np", "--np", "-c", "-H", "--host", "--hostfile"}), ""),
+    "dbus-run-session": (None, frozenset({"--config-file", "--dbus-daemon"}), ""),
+    "poetry": (("run",), frozenset(), ""),
+    "pipenv": (("run",), frozenset(), ""),
+    "pdm": (("run",), frozenset(), ""),
+    "hatch": (("run",), frozenset({"-e", "--env"}), ""),
+    "uv": (("run",), frozenset({"--with", "-p", "--python", "--package", "--group", "--extra",
+                                "--env-file", "--directory", "--project", "--index", "-i",
+                                "--index-url"}), ""),
+    "bundle": (("exec",), frozenset(), ""),
+    "conda": (("run",), frozenset({"-n", "--name", "-p", "--prefix"}), ""),
+    "mamba": (("run",), frozenset({"-n", "--name", "-p", "--prefix"}), ""),
+    "micromamba": (("run",), frozenset({"-n", "--name", "-p", "--prefix"}), ""),
+    "pixi": (("run", "exec"), frozenset({"-e", "--environment"}), ""),
+    "op": (("run",), frozenset({"--env-file"}), "--"),
+    "doppler": (("run",), frozenset({"-p", "--project", "-c", "--config"}), "--"),
+    "aws-vault": (("exec",), frozenset({"-d", "--duration"}), "--"),
+    "dotenv": (None, frozenset({"-e", "-v", "-c"}), "--"),
+    "direnv": (("exec",), frozenset(), ""),
+    "systemd-run": (None, frozenset({"-u", "--unit", "-p", "--property", "-E", "--setenv",
+                                     "--uid", "--gid", "-M", "--machine"}), ""),
+}
+
+# Package runners (`npx PKG ARGS`, `pnpm dlx PKG ARGS`, ...) and the packages among what they
+# run whose effect the rules know under another name: a deletion package is `rm -rf`.
+PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exec"),
+                   "yarn": ("dlx", "exec"), "bun": ("x",), "npm": ("exec", "x")}
+PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"], "del": ["rm", "-r", "-f"],
+                    "trash": ["rm", "-r", "-f"], "trash-cli": ["rm", "-r", "-f"],
+                    "rm-cli": ["rm", "-r", "-f"], "shx": []}
+
+# Environment variables whose value is a command line some program runs (LESSOPEN is
+# `|cmd %s` or `||cmd %s`).
+COMMAND_ENV = frozenset({
+    "LESSOPEN", "LESSCLOSE", "PAGER", "GIT_PAGER", "MANPAGER", "SYSTEMD_PAGER", "BAT_PAGER",
+    "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
+    "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
+    "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
+    "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
+# Environment variables that turn off TLS certificate verification, and the values that
+# do: a command run with one of them set is accompanied by a (tls-verify-off) command.
+TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
+               "GIT_SSL_NO_VERIFY": None, "CURL_CA_BUNDLE": ("", "/dev/null"),
+               "REQUESTS_CA_BUNDLE": ("", "/dev/null"), "NODE_NO_VERIFY": None,
+               "GOINSECURE": None}
+TLS_OFF = "(tls-verify-off)"
+# Of those, the ones whose value is interpreter options rather than a command: code in
+# them (`-M'X;system(...)'`) is not visible to the analysis.
+_OPTION_ENV = frozenset({"PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
+_OPTION_ENV_RISK = re.compile(r"[;(`]|\bsystem\b|\bexec\b|\beval\b")
+# values of the command variables that name no command (BROWSER=none npm start)
+_NO_COMMAND = frozenset({"none", "0", "1", "true", "false"})
+
+# git configuration keys (of `git -c KEY=VALUE`) whose value is a command line git
+# runs; an alias runs a shell command when its value starts with `!`.
+GIT_COMMAND_KEYS = frozenset({
+    "core.pager", "core.sshcommand", "core.editor", "core.fsmonitor", "core.askpass",
+    "core.gitproxy", "diff.external", "sequence.editor", "gpg.program", "gpg.ssh.program",
+    "gpg.x509.program", "uploadpack.packobjectshook", "credential.helper"})
+_GIT_COMMAND_SUFFIXES = (".textconv", ".command", ".cmd", ".clean", ".smudge", ".process",
+                         ".driver", ".helper", ".program", ".tool")
+
+# ssh -o options whose value is a command line (ProxyCommand, LocalCommand, ...)
+SSH_COMMAND_OPTIONS = frozenset({"proxycommand", "localcommand", "knownhostscommand",
+                                 "remotecommand"})
+SSH_PROGRAMS = frozenset({"ssh", "scp", "sftp", "autossh"})
+_SSH_OPTION = re.compile(r"^\s*(\w+)\s*(?:=|\s)\s*(.*)$", re.S)
+
+# program -> (options whose value is code of the program's own language, the language,
+# whether the first positional argument is that code when no such option or script file
+# is given)
+CODE_OPTIONS = {
+    "awk": (("-e", "--source"), "awk", True), "gawk": (("-e", "--source"), "awk", True),
+    "mawk": ((), "awk", True), "nawk": ((), "awk", True), "busybox-awk": ((), "awk", True),
+    "sed": (("-e", "--expression"), "sed", True), "gsed": (("-e", "--expression"), "sed", True),
+    "dc": (("-e", "--expression"), "dc", False),
+    "vim": (("-c", "--cmd"), "vim", False), "vi": (("-c", "--cmd"), "vim", False),
+    "nvim": (("-c", "--cmd"), "vim", False), "view": (("-c", "--cmd"), "vim", False),
+    "vimdiff": (("-c", "--cmd"), "vim", False), "gvim": (("-c", "--cmd"), "vim", False),
+    "ex": (("-c", "--cmd"), "vim", False), "rvim": (("-c", "--cmd"), "vim", False),
+    "emacs": (("--eval", "-eval", "--execute", "-execute"), "elisp", False),
+    "emacsclient": (("-e", "--eval"), "elisp", False),
+    "gdb": (("-ex", "--ex", "-eval-command", "--eval-command", "-iex", "--iex",
+             "-init-eval-command", "--init-eval-command"), "gdb", False),
+    "lldb": (("-o", "--one-line", "-O", "--one-line-before-file", "-k", "--one-line-on-crash",
+              "-K"), "lldb", False),
+    "make": (("--eval", "-E"), "make", False), "gmake": (("--eval", "-E"), "make", False),
+    "sqlite3": (("-cmd",), "sqlite", False),
+    "psql": (("-c", "--command"), "psql", False),
+    "mysql": (("-e", "--execute"), "mysql", False),
+    "mariadb": (("-e", "--execute"), "mysql", False),
+}
+# options of awk and sed that name a script file instead of inline code
+_SCRIPT_FILE_OPTIONS = frozenset({"-f", "--file"})
+# options of those programs that take a value (so that value is not the positional code)
+_CODE_VALUE_OPTIONS = {
+    "awk": frozenset({"-F", "-v", "-f", "--field-separator", "--assign", "--file", "-i",
+                      "--include", "-l", "--load"}),
+    "sed": frozenset({"-f", "--file", "-l", "--line-length"}),
+}
+
+# URL clients that read local files through file:// URLs (GTFOBins "file read")
+FILE_URL_PROGRAMS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c", "lynx", "links",
+                               "elinks", "w3m", "lwp-request", "GET"})
+# git subcommands that read files outside the repository given as paths
+# (`git diff --no-index /dev/null FILE` prints FILE; hash-object stores it)
+GIT_FILE_READERS = frozenset({"diff", "hash-object", "grep", "blame", "apply", "am"})
+STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+
+_RUNS_COMMAND_ENV = COMMAND_ENV
+COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV)
+
+SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
+                          | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
+                          | {"git", "rsync"})
+
+def _at(text, pos):
+    """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
+    that a scan started at each of many positions stays linear in the whole text. A
+    literal longer than the window does not match, and what it stood for is unknown."""
+    return text[pos:pos + CODE_WINDOW]
+
+
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.S)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _escape_value(m):
+    if m.group(1) is not None:
+        return chr(int(m.group(1), 8))
+    if m.group(2) is not None:
+        return chr(int(m.group(2), 16))
+    return _SIMPLE_ESCAPES.get(m.group(3), m.group(3))
+
+
+def _unescape(text):
+    """A string literal's value: backslash escapes, octal (awk's \\176) and hex (\\x7e)
+    included, so that an escaped `~` is still a `~`."""
+    return _ESCAPE.sub(_escape_value, text)
+
+
+def _option_values(args, names, bundles=True):
+    """The values of the options names in args: `-x V`, `-xV`, `-abx V` (when the program
+    bundles short options), `--name V`, `--name=V`, `-name=V`."""
+    out = []
+    n = len(args)
+    k = 0
+    while k < n:
+        a = args[k]
+        if a[:1] != "-":
+            k += 1
+            continue
+        if a == "--":
+            break
+        if a in names:
+            if k + 1 < n:
+                out.append(args[k + 1])
+            k += 2
+            continue
+        if a.startswith("-") and "=" in a and a.partition("=")[0] in names:
+            out.append(a.partition("=")[2])
+        elif a.startswith("-") and not a.startswith("--") and len(a) > 2:
+            if a[:2] in names:
+                out.append(a[2:])
+            elif bundles and a[1:].isalpha():
+                for j in range(2, len(a)):
+                    if "-" + a[j] in names:
+                        if j + 1 < len(a):
+                            out.append(a[j + 1:])
+                        elif k + 1 < n:
+                            out.append(args[k + 1])
+                            k += 1
+                        break
+        k += 1
+    return out
+
+
+# programs whose options are words after one dash (-batch, -eval): no bundles
+_SINGLE_DASH_LONG = frozenset({"gdb", "lldb", "sqlite3", "emacs", "emacsclient", "dc", "man"})
+
+
+# ---------------------------------------------------------------- small languages
+
+_AWK_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*")
+_AWK_GETLINE_PIPE = re.compile(r"(?<!\|)\|&?\s*getline\b")
+_AWK_PIPE_OUT = re.compile(r"(?<![|&])\|&?(?![|])\s*")
+_AWK_REDIRECT_OUT = re.compile(r"\bprintf?\b[^;{}\n]{0,256}?>>?\s*")
+_AWK_GETLINE_IN = re.compile(r"\bgetline\b[^;{}\n<]{0,256}<\s*")
+_AWK_LITERAL = re.compile(r"\x00(\d+)\x00")
+_AWK_REGEX_BEFORE = frozenset("(,{};!~&|\n=:?")
+
+
+def _awk_blank(code):
+    """awk code with each string literal replaced by a numbered marker and each regex
+    literal and comment blanked, and the list of the literals' texts."""
+    out = []
+    strings = []
+    n = len(code)
+    i = 0
+    prev = "\n"          # last significant character, to tell a regex from a division
+    while i < n:
+        c = code[i]
+        if c == '"':
+            m = _AWK_STRING.match(code, i)
+            if m is None:
+                out.append(code[i:])
+                break
+            out.append("\x00%d\x00" % len(strings))
+            strings.append(_unescape(m.group(1)))
+            i = m.end()
+            prev = '"'
+            continue
+        if c == "/" and prev in _AWK_REGEX_BEFORE:
+            j = i + 1
+            in_class = False
+            while j < n and code[j] != "\n":
+                d = code[j]
+                if d == "\\":
+                    j += 2
+                    continue
+                if d == "[":
+                    in_class = True
+                elif d == "]":
+                    in_class = False
+                elif d == "/" and not in_class:
+                    break
+                j += 1
+            out.append(" ")
+            i = j + 1
+            prev = "/"
+            continue
+        if c == "#":
+            j = code.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        out.append(c)
+        if not c.isspace():
+            prev = c
+        i += 1
+    return "".join(out), strings
+
+
+def _literal_at(blank, strings, pos):
+    m = _AWK_LITERAL.match(blank, pos)
+    return strings[int(m.group(1))] if m else None
+
+
+def _awk(code):
+    if not any(h in code for h in ("system", "|", ">", "getline")):
+        return []
+    blank, strings = _awk_blank(code)
+    out = []
+    for m in _AWK_SYSTEM.finditer(blank):
+        text = _literal_at(blank, strings, m.end())
+        after = _AWK_LITERAL.match(blank, m.end())
+        if text is not None and re.match(r"\s*\)", blank[after.end():after.end() + 64]):
+            out.append((SH, text))
+        else:
+            out.append((DYN_CODE, ""))
+    for m in _AWK_GETLINE_PIPE.finditer(blank):
+        before = blank[max(0, m.start() - 64):m.start()].rstrip()
+        lit = re.search(r"\x00(\d+)\x00$", before)
+        if lit is not None and not re.search(r"[\w)\]]\s*\x00\d+\x00$", before):
+            out.append((SH, strings[int(lit.group(1))]))
+        else:
+            out.append((DYN_CODE, ""))
+    for m in _AWK_PIPE_OUT.finditer(blank):
+        if blank.startswith("getline", m.end()):
+            continue                            # `cmd | getline`, seen above
+        text = _literal_at(blank, strings, m.end())
+        after = _AWK_LITERAL.match(blank, m.end())
+        if text is not None and not re.match(r"\s*[\w$(]", blank[after.end():after.end() + 8]):
+            out.append((SH, text))
+        else:
+            out.append((DYN_CODE, ""))
+    for m in _AWK_REDIRECT_OUT.finditer(blank):
+        text = _literal_at(blank, strings, m.end())
+        after = _AWK_LITERAL.match(blank, m.end())
+        if text is not None and not re.match(r"\s*[\w$(]", blank[after.end():after.end() + 8]):
+            out.append((WRITE, text))
+    for m in _AWK_GETLINE_IN.finditer(blank):
+        text = _literal_at(blank, strings, m.end())
+        if text is not None:
+            out.append((READ, text))
+    return out
+
+
+def _sed_skip_address(s, i, n):
+    """Index after the address (or range) a sed command may start with."""
+    for _ in range(2):
+        while i < n and s[i] in " \t":
+            i += 1
+        if i < n and (s[i].isdigit() or s[i] == "$"):
+            while i < n and (s[i].isdigit() or s[i] in "$~+"):
+                i += 1
+        elif i < n and (s[i] == "/" or (s[i] == "\\" and i + 1 < n)):
+            delim = "/" if s[i] == "/" else s[i + 1]
+            i += 1 if s[i] == "/" else 2
+            while i < n and s[i] != delim:
+                i += 2 if s[i] == "\\" else 1
+            i += 1
+            while i < n and s[i] in "IM":
+                i += 1
+        if i < n and s[i] == ",":
+            i += 1
+            continue
+        break
+    while i < n and s[i] in " \t!":
+        i += 1
+    return i
+
+
+def _rest_of_line(s, i, n):
+    j = s.find("\n", i)
+    j = n if j < 0 else j
+    return s[i:j].strip(), j
+
+
+def _delim_end(s, i, delim):
+    """Index after the next unescaped delim at or after s[i] (len(s) + 1 when none)."""
+    n = len(s)
+    while True:
+        j = s.find(delim, i)
+        if j < 0:
+            return n + 1
+        k = j - 1
+        while k >= i and s[k] == "\\":
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j + 1
+        i = j + 1
+
+
+def _sed(script):
+    """What a sed script runs, reads and writes: e COMMAND, e (runs the pattern space),
+    s///e, w/W FILE, s///w FILE, r/R FILE."""
+    if not any(h in script for h in ("e", "w", "W", "r", "R")):
+        return []
+    out = []
+    s = script
+    n = len(s)
+    i = 0
+    while i < n:
+        while i < n and s[i] in " \t\n;{}":
+            i += 1
+        if i >= n:
+            break
+        i = _sed_skip_address(s, i, n)
+        if i >= n:
+            break
+        c = s[i]
+        i += 1
+        if c in "sy" and i < n:
+            delim = s[i]
+            i = _delim_end(s, _delim_end(s, i + 1, delim), delim)
+            flags_start = i
+            while i < n and s[i] not in ";\n}w":
+                i += 1
+            if c == "s" and "e" in s[flags_start:i]:
+                out.append((DYN_CODE, ""))
+            if i < n and s[i] == "w":
+                name, i = _rest_of_line(s, i + 1, n)
+                out.append((WRITE, name))
+        elif c == "e":
+            text, i = _rest_of_line(s, i, n)
+            out.append((SH, text) if text else (DYN_CODE, ""))
+        elif c in "wW":
+            name, i = _rest_of_line(s, i, n)
+            out.append((WRITE, name))
+        elif c in "rR":
+            name, i = _rest_of_line(s, i, n)
+            out.append((READ, name))
+        elif c in "aic":
+            _, i = _rest_of_line(s, i, n)      # the text to add
+        elif c in ":bTtv":
+            while i < n and s[i] not in ";\n}":
+                i += 1                          # a label
+        elif c in "qQlL":
+            while i < n and (s[i].isdigit() or s[i] in " \t"):
+                i += 1
+    return out
+
+
+def _dc(code):
+    """dc's `!` runs the rest of the line as a shell command (`!<`, `!>`, `!=` compare)."""
+    out = []
+    i = code.find("!")
+    while i >= 0:
+        if code[i + 1:i + 2] in ("<", ">", "="):
+            i = code.find("!", i + 2)
+            continue
+        text, end = _rest_of_line(code, i + 1, len(code))
+        out.append((SH, text) if text else (SH, "sh"))
+        i = code.find("!", end)
+    return out
+
+
+_VIM_RANGE = re.compile(r"^[\s:]*(?:[%.$\d,;+\-]|'[<>a-z])*\s*")
+_VIM_SILENT = re.compile(r"^(?:sil(?:e(?:n(?:t)?)?)?!?|keepalt|noautocmd|noa|unsilent)\s+")
+# `:r !cmd` / `:r!cmd` read a command's output; `:w !cmd` pipes to one (`:w! FILE` forces)
+_VIM_FILTER = re.compile(r"^(?:r(?:e(?:a(?:d)?)?)?\s*|w(?:r(?:i(?:t(?:e)?)?)?)?\s+)!(.*)$", re.S)
+_VIM_CODE = re.compile(r"^(py3?|python3?|pyx|pythonx|py3do|pydo|pyf(?:ile)?|lua|luado|perl|perldo"
+                       r"|rub(?:y)?|rubydo)\b\s*(.*)$", re.S)
+_VIM_TERMINAL = re.compile(r"^(?:ter(?:m(?:i(?:n(?:a(?:l)?)?)?)?)?|sh(?:e(?:l(?:l)?)?)?)\b\s*(.*)$", re.S)
+_VIM_EXECUTE = re.compile(r"^(?:exe(?:c(?:u(?:t(?:e)?)?)?)?|so(?:u(?:r(?:c(?:e)?)?)?)?|luafile|rubyfile"
+                          r"|perlfile)\b")
+# :normal replays keys; only keys that reach a command line (:, Q, gQ) or filter (!) run code
+_VIM_NORMAL = re.compile(r"^norm(?:a(?:l)?)?!?(?:\s+|$)(.*)$", re.S)
+_VIM_WRITE = re.compile(r"^(?:w(?:r(?:i(?:t(?:e)?)?)?)?|sav(?:e(?:a(?:s)?)?)?|wq|x(?:it)?|up(?:d(?:a(?:t(?:e)?)?)?)?)"
+                        r"!?(?:\s+|\s*>>\s*)([^\s|!>][^|]*)$")
+_VIM_READ = re.compile(r"^(?:r(?:e(?:a(?:d)?)?)?)\s+([^\s|!][^|]*)$")
+_SYSTEM_CALL = re.compile(r"\b(?:system|systemlist|jobstart|termopen)\s*\(\s*")
+_QUOTED = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""")
+
+
+def _system_calls(code):
+    """`system("...")` and friends in vimscript: literal shell code or unknown."""
+    out = []
+    for m in _SYSTEM_CALL.finditer(code):
+        q = _QUOTED.match(_at(code, m.end()))
+        if q is not None and re.match(r"\s*[),]", code[m.end() + q.end():m.end() + q.end() + 8]):
+            out.append((SH, _unescape(q.group(1) if q.group(1) is not None else q.group(2))))
+        else:
+            out.append((DYN_CODE, ""))
+    return out
+
+
+def _vim(command):
+    """One Ex command line (of `vim -c`, `--cmd` or `+`): `:!cmd`, `:%!filter`, `:r !cmd`,
+    `:w !cmd`, `:terminal`, `:shell`, `:py3`/`:lua`/... code, `system()`, `:w FILE`."""
+    out = list(_system_calls(command))
+    rest = command
+    for _ in range(64):
+        rest = _VIM_RANGE.sub("", rest, count=1)
+        while True:
+            m = _VIM_SILENT.match(rest)
+            if m is None:
+                break
+            rest = _VIM_RANGE.sub("", rest[m.end():], count=1)
+        if rest.startswith("!"):
+            out.append((SH, rest[1:].strip() or "sh"))
+            return out
+        m = _VIM_FILTER.match(rest)
+        if m is not None:
+            out.append((SH, m.group(1).strip() or "sh"))
+            return out
+        m = _VIM_CODE.match(rest)
+        if m is not None:
+            family = {"lua": "lua", "luado": "lua", "perl": "perl", "perldo": "perl"}.get(
+                m.group(1), "ruby" if m.group(1).startswith("rub") else "python")
+            out.append(("code:" + family, m.group(2)))
+            return out
+        m = _VIM_TERMINAL.match(rest)
+        if m is not None:
+            out.append((SH, m.group(1).strip() or "sh"))
+            return out
+        if _VIM_EXECUTE.match(rest):
+            out.append((DYN_CODE, ""))
+            return out
+        m = _VIM_NORMAL.match(rest)
+        if m is not None:
+            if any(k in m.group(1) for k in (":", "!", "Q")):
+                out.append((DYN_CODE, ""))
+            return out
+        bar = rest.find("|")
+        head = rest if bar < 0 else rest[:bar]
+        m = _VIM_WRITE.match(head.rstrip())
+        if m is not None:
+            out.append((WRITE, m.group(1).strip()))
+        m = _VIM_READ.match(head.rstrip())
+        if m is not None:
+            out.append((READ, m.group(1).strip()))
+        if bar < 0:
+            return out
+        rest = rest[bar + 1:]
+    return out
+
+
+_ELISP_SHELL = re.compile(r"\((?:async-)?shell-command(?:-to-string|-on-region)?\s+")
+_ELISP_PROCESS = re.compile(r"\((?:call-process(?:-shell-command)?|start-process(?:-shell-command)?"
+                            r"|process-lines|make-process|start-file-process)\s+")
+_ELISP_DELETE_DIR = re.compile(r"\(delete-directory\s+")
+_ELISP_DELETE_FILE = re.compile(r"\(delete-file\s+")
+_ELISP_WRITE = re.compile(r"\((?:write-region|with-temp-file|append-to-file|copy-file|rename-file)\s+")
+_ELISP_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_FORM_WINDOW = 512      # characters of one process or write form read for its strings
+
+
+def _elisp_form_strings(code, start):
+    """The string literals of the form that starts before code[start], up to its end
+    (nested forms included)."""
+    depth = 1
+    i = start
+    n = min(len(code), start + _FORM_WINDOW)
+    strings = []
+    while i < n and depth > 0:
+        c = code[i]
+        if c == '"':
+            m = _ELISP_STRING.match(code, i, n)
+            if m is None:
+                break
+            strings.append(_unescape(m.group(1)))
+            i = m.end()
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        i += 1
+    return strings
+
+
+def _more(out):
+    """Stop a scan that has found more than the analysis can emit: the call is
+    undecided, and the scan costs no more than the commands it may add."""
+    if len(out) >= MAX_COMMANDS:
+        raise LimitError(COMMANDS_MSG)
+
+
+def _elisp(code):
+    out = []
+    for m in _ELISP_SHELL.finditer(code):
+        q = _ELISP_STRING.match(_at(code, m.end()))
+        out.append((SH, _unescape(q.group(1))) if q else (DYN_CODE, ""))
+    for m in _ELISP_PROCESS.finditer(code):
+        _more(out)
+        strings = _elisp_form_strings(code, m.end())
+        name = code[m.start() + 1:m.end()].strip()
+        if name in ("start-process", "start-file-process") and strings:
+            strings = strings[1:]        # the process name
+        if "shell-command" in name:
+            out.append((SH, strings[0]) if strings else (DYN_CODE, ""))
+        elif strings:
+            out.append((ARGV, strings))
+        else:
+            out.append((DYN_CODE, ""))
+    for m in _ELISP_DELETE_DIR.finditer(code):
+        q = _ELISP_STRING.match(_at(code, m.end()))
+        out.append((ARGV, ["rm", "-r", "-f", _unescape(q.group(1))]) if q else (DYN_CODE, ""))
+    for m in _ELISP_DELETE_FILE.finditer(code):
+        q = _ELISP_STRING.match(_at(code, m.end()))
+        out.append((ARGV, ["rm", "-f", _unescape(q.group(1))]) if q else (DYN_CODE, ""))
+    for m in _ELISP_WRITE.finditer(code):
+        _more(out)
+        strings = _elisp_form_strings(code, m.end())
+        if strings:
+            out.append((WRITE, strings[-1]))
+    return out
+
+
+_GDB_SHELL = re.compile(r"^\s*(?:shell|!)\s*(.*)$", re.S)
+_GDB_PIPE = re.compile(r"^\s*(?:pipe|\|)\s*[^|]*\|\s*(.*)$", re.S)
+_GDB_PYTHON = re.compile(r"^\s*(?:python|py|pi|python-interactive)\b\s*(.*)$", re.S)
+_GDB_OPAQUE = re.compile(r"^\s*(?:guile|gu|source|eval|define|document|python-interactive|pi)\b")
+_GDB_WRITE = re.compile(r"^\s*(?:dump|append)\s+(?:binary\s+|verilog\s+|ihex\s+|srec\s+|tekhex\s+|value\s+"
+                        r"|memory\s+)*(\S+)|^\s*set\s+logging\s+file\s+(\S+)")
+_LLDB_SHELL = re.compile(r"^\s*(?:platform\s+shell|shell)\s+(?:-[a-z]+\s+)*(.*)$", re.S)
+_LLDB_PYTHON = re.compile(r"^\s*(?:script|scr)\b\s*(.*)$", re.S)
+_LLDB_OPAQUE = re.compile(r"^\s*(?:command\s+(?:source|script|regex|alias)|expr|expression|p|po)\b")
+
+
+def _gdb(command):
+    m = _GDB_SHELL.match(command)
+    if m is not None:
+        return [(SH, m.group(1).strip() or "sh")]
+    m = _GDB_PIPE.match(command)
+    if m is not None:
+        return [(SH, m.group(1).strip() or "sh")]
+    m = _GDB_PYTHON.match(command)
+    if m is not None:
+        return [("code:python", m.group(1))] if m.group(1).strip() else [(DYN_CODE, "")]
+    out = _system_calls(command)
+    if _GDB_OPAQUE.match(command):
+        out.append((DYN_CODE, ""))
+    m = _GDB_WRITE.match(command)
+    if m is not None:
+        out.append((WRITE, m.group(1) or m.group(2)))
+    return out
+
+
+def _lldb(command):
+    m = _LLDB_SHELL.match(command)
+    if m is not None:
+        return [(SH, m.group(1).strip() or "sh")]
+    m = _LLDB_PYTHON.match(command)
+    if m is not None:
+        return [("code:python", m.group(1))] if m.group(1).strip() else [(DYN_CODE, "")]
+    out = _system_calls(command)
+    if _LLDB_OPAQUE.match(command) and "system" in command:
+        out.append((DYN_CODE, ""))
+    return out
+
+
+_MAKE_SHELL_FN = re.compile(r"\$[({]shell\s+([^)}]*)[)}]")
+_MAKE_RULE_RECIPE = re.compile(r"^[^\t=#][^=#]*?::?\s*[^;=]*;(.*)$")
+
+
+def _make_recipe(line):
+    line = line.strip()
+    while line[:1] in ("@", "-", "+"):
+        line = line[1:].lstrip()
+    return line.replace("$$", "$")
+
+
+def _make(text):
+    """`make --eval TEXT`: the recipes it defines (after `;` on a rule line, or on lines
+    starting with a tab) and its $(shell ...) calls."""
+    out = [(SH, m.group(1)) for m in _MAKE_SHELL_FN.finditer(text)]
+    for line in text.split("\n"):
+        if line.startswith("\t"):
+            out.append((SH, _make_recipe(line)))
+            continue
+        m = _MAKE_RULE_RECIPE.match(line)
+        if m is not None:
+            out.append((SH, _make_recipe(m.group(1))))
+    return out
+
+
+_SQLITE_SHELL = re.compile(r"^\s*\.(?:shell|system)\s+(.*)$", re.M)
+_SQLITE_WRITE = re.compile(r"^\s*\.(?:output|once|save|backup|dump\s+>)\s+(?:-[a-z]+\s+)*(\S+)", re.M)
+_SQLITE_READ = re.compile(r"^\s*\.(?:read|import)\s+(?:-[a-z-]+\s+)*(\S+)", re.M)
+_PSQL_SHELL = re.compile(r"\\!\s*([^\n]*)")
+_PSQL_OUT = re.compile(r"\\(?:o|out|g|gx|w|write)[ \t]+(\|)?[ \t]*([^\n]*)")
+_PSQL_READ = re.compile(r"\\(?:i|include|ir|include_relative)[ \t]+(\S+)")
+_SQL_PROGRAM = re.compile(r"\b(?:to|from)\s+program\s+'((?:[^']|'')*)'", re.I)
+_SQL_OUTFILE = re.compile(r"""\binto\s+(?:out|dump)file\s+(?:'([^']*)'|"([^"]*)")""", re.I)
+_SQL_READFILE = re.compile(r"""\b(?:load_file|pg_read_file|pg_read_binary_file|lo_import)\s*\(\s*"""
+                           r"""(?:'([^']*)'|"([^"]*)")""", re.I)
+_MYSQL_SHELL = re.compile(r"(?:^|;|\n)\s*(?:\\!|system)\s+([^;\n]*)", re.I)
+_MYSQL_TEE = re.compile(r"(?:^|;|\n)\s*(?:\\T|tee)\s+([^;\s]+)", re.I)
+_MYSQL_SOURCE = re.compile(r"(?:^|;|\n)\s*(?:\\\.|source)\s+([^;\s]+)", re.I)
+
+
+def _sql(language, text):
+    out = []
+    if language == "sqlite":
+        for m in _SQLITE_SHELL.finditer(text):
+            out.append((SH, m.group(1).strip() or "sh"))
+        for m in _SQLITE_WRITE.finditer(text):
+            target = m.group(1).strip("'\"")
+            if target.startswith("|"):
+                out.append((SH, target[1:]))
+            else:
+                out.append((WRITE, target))
+        for m in _SQLITE_READ.finditer(text):
+            out.append((READ, m.group(1).strip("'\"")))
+    elif language == "psql":
+        for m in _PSQL_SHELL.finditer(text):
+            out.append((SH, m.group(1).strip() or "sh"))
+        for m in _PSQL_OUT.finditer(text):
+            target = m.group(2).strip()
+            if m.group(1):
+                out.append((SH, target or "sh"))
+            elif target:
+                out.append((WRITE, target.strip("'\"")))
+        for m in _PSQL_READ.finditer(text):
+            out.append((READ, m.group(1).strip("'\"")))
+    else:
+        for m in _MYSQL_SHELL.finditer(text):
+            out.append((SH, m.group(1).strip() or "sh"))
+        for m in _MYSQL_TEE.finditer(text):
+            out.append((WRITE, m.group(1).strip("'\"")))
+        for m in _MYSQL_SOURCE.finditer(text):
+            out.append((READ, m.group(1).strip("'\"")))
+    for m in _SQL_PROGRAM.finditer(text):
+        out.append((SH, m.group(1).replace("''", "'")))
+    for m in _SQL_OUTFILE.finditer(text):
+        out.append((WRITE, m.group(1) if m.group(1) is not None else m.group(2)))
+    for m in _SQL_READFILE.finditer(text):
+        out.append((READ, m.group(1) if m.group(1) is not None else m.group(2)))
+    return out
+
+
+def _language(language, code):
+    if not code:
+        return [(DYN_CODE, "")]
+    if language == "awk":
+        return _awk(code)
+    if language == "sed":
+        return _sed(code)
+    if language == "dc":
+        return _dc(code)
+    if language == "vim":
+        return _vim(code)
+    if language == "elisp":
+        return _elisp(code)
+    if language == "gdb":
+        return _gdb(code)
+    if language == "lldb":
+        return _lldb(code)
+    if language == "make":
+        return _make(code)
+    return _sql(language, code)
+
+
+def _code_texts(prog, args):
+    """(language, [code texts]) of a program of CODE_OPTIONS: its code options' values,
+    vim's `+CMD` arguments, and the positional code of awk and sed (unless a script
+    file is named; a script read from stdin is the empty text, which is unknown)."""
+    options, language, positional = CODE_OPTIONS[prog]
+    texts = _option_values(args, options, prog not in _SINGLE_DASH_LONG)
+    if language == "vim":
+        texts.extend(a[1:] for a in args if a.startswith("+") and len(a) > 1 and not a[1:].isdigit()
+                     and a[1:] not in ("/", "?"))
+    elif language == "sqlite":
+        pos = [a for a in args if not a.startswith("-")]
+        texts.extend(pos[1:])
+    elif positional:
+        scripts = _option_values(args, _SCRIPT_FILE_OPTIONS)
+        if any(f in STDIN_FILES for f in scripts):
+            texts.append("")
+        if not texts and not scripts:
+            value_opts = _CODE_VALUE_OPTIONS.get(language, frozenset())
+            k = 0
+            n = len(args)
+            while k < n:
+                a = args[k]
+                if a == "--":
+                    k += 1
+                    break
+                if a in value_opts:
+                    k += 2
+                    continue
+                if a.startswith("-") and len(a) > 1:
+                    k += 1                      # a flag, or an option with its value attached
+                    continue
+                break
+            if k < n:
+                texts.append(args[k])
+    return language, texts
+
+
+def _argv_after(prog, args):
+    """The argv an ARGV_RUNNERS program runs, or None."""
+    subcommands, value_opts, marker = ARGV_RUNNERS[prog]
+    n = len(args)
+    k = 0
+    if subcommands is not None:
+        while k < n and args[k].startswith("-"):
+            k += 1
+        if k >= n or args[k] not in subcommands:
+            return None
+        k += 1
+    if marker:
+        if marker not in args[k:]:
+            return None
+        k = args.index(marker, k) + 1
+    else:
+        while k < n:
+            a = args[k]
+            if a == "--":
+                k += 1
+                break
+            if a in value_opts:
+                k += 2
+                continue
+            if a.startswith("-") and len(a) > 1:
+                k += 1
+                continue
+            break
+    return list(args[k:]) or None
+
+
+def _file_urls(args):
+    """Local paths named by file:// URLs (`curl file:///etc/passwd`)."""
+    out = []
+    for a in args:
+        if a[:5].lower() == "file:":
+            path = a[5:]
+            if path.startswith("//"):
+                host_end = path.find("/", 2)
+                path = path[host_end:] if host_end >= 0 else "/"
+            out.append((READ, path.split("?", 1)[0].split("#", 1)[0] or "/"))
+    return out
+
+
+_GIT_GLOBAL_VALUE = frozenset({"-C", "--git-dir", "--work-tree", "--namespace", "--config-env"})
+
+
+def _git_file_reads(args):
+    """Paths outside the repository that git diff, hash-object, grep --no-index, ...
+    read: the absolute and home-relative ones (the repository's own are routine)."""
+    k = 0
+    n = len(args)
+    while k < n and args[k].startswith("-"):
+        k += 2 if args[k] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace",
+                              "--config-env") else 1
+    if k >= n or args[k] not in GIT_FILE_READERS:
+        return []
+    return [(READ, a) for a in args[k + 1:]
+            if (a.startswith("/") or a.startswith("~")) and a not in ("/dev/null", "/dev/stdin")]
+
+
+def _package_command(prog, args):
+    """`npx rimraf DIR`, `pnpm dlx del-cli DIR`, `npx shx rm -rf DIR`: the command a
+    package runner runs when it is one the rules know under another name, else None."""
+    subs = PACKAGE_RUNNERS[prog]
+    k = 0
+    n = len(args)
+    if subs is not None:
+        while k < n and args[k].startswith("-"):
+            k += 1
+        if k >= n or args[k] not in subs:
+            return None
+        k += 1
+    while k < n and args[k].startswith("-"):
+        k += 2 if args[k] in ("-p", "--package", "-c", "--call") else 1
+    if k >= n:
+        return None
+    package = args[k].rsplit("@", 1)[0] if args[k].rfind("@") > 0 else args[k]
+    prefix = PACKAGE_COMMANDS.get(package)
+    if prefix is None:
+        return None
+    return (prefix + list(args[k + 1:])) or None
+
+
+def _git_config_commands(args):
+    """The command lines of `git -c KEY=VALUE` (before the subcommand) that run programs."""
+    out = []
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a == "-c" and k + 1 < n:
+            key, eq, value = args[k + 1].partition("=")
+            key = key.lower()
+            k += 2
+            if not eq or not value:
+                continue
+            if key.startswith("alias."):
+                if value.startswith("!"):
+                    out.append((SH, value[1:]))
+                continue
+            if key in GIT_COMMAND_KEYS or key.endswith(_GIT_COMMAND_SUFFIXES):
+                if key == "core.fsmonitor" and value.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+                    continue
+                if key.endswith(".helper") and not value.startswith("!") and "/" not in value \
+                        and " " not in value:
+                    continue     # a named helper: git-credential-NAME
+                out.append((SH, value[1:] if value.startswith("!") else value))
+            continue
+        if a.startswith("-"):
+            k += 2 if a in ("-C", "--git-dir", "--work-tree", "--namespace", "--config-env") else 1
+            continue
+        break
+    return out
+
+
+def _ssh_option_commands(args):
+    out = []
+    for value in _option_values(args, ("-o",)):
+        m = _SSH_OPTION.match(value)
+        if m is not None and m.group(1).lower() in SSH_COMMAND_OPTIONS:
+            rest = m.group(2).strip()
+            if rest and rest.lower() != "none":
+                out.append((SH, rest))
+    return out
+
+
+def env_commands(env):
+    """(origin, kind, text) for the command lines in a command's environment
+    (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...), and a (tls-verify-off) argv for each
+    variable of TLS_OFF_ENV that turns verification off."""
+    out = []
+    for name, values in TLS_OFF_ENV.items():
+        value = env.get(name)
+        if value is not None and (value in values if values is not None else value != ""):
+            out.append(("env " + name, ARGV, [TLS_OFF, name + "=" + value]))
+    for name in _RUNS_COMMAND_ENV:
+        value = env.get(name)
+        if not value:
+            continue
+        if name in _OPTION_ENV:
+            if _OPTION_ENV_RISK.search(value):
+                out.append(("env " + name, DYN_CODE, ""))
+            continue
+        if value.strip().lower() in _NO_COMMAND:
+            continue
+        if name in ("LESSOPEN", "LESSCLOSE"):
+            value = value.lstrip("|-")
+        out.append(("env " + name, SH, value))
+    return out
+
+
+def _git_side_possible(args):
+    """Whether git's side effects can be there at all: a `-c` before the subcommand or
+    a path outside the repository (most git commands have neither, and this is their
+    whole cost)."""
+    k = 0
+    n = len(args)
+    while k < n and args[k].startswith("-"):
+        if args[k] == "-c":
+            return True
+        k += 2 if args[k] in _GIT_GLOBAL_VALUE else 1
+    for a in args:
+        if a.startswith("/") or a.startswith("~"):
+            return True
+    return False
+
+
+def _command_options(prog, args):
+    out = [(SH, v) for v in _option_values(args, COMMAND_OPTIONS[prog], prog not in _SINGLE_DASH_LONG)]
+    if prog in ("tar", "gtar"):
+        out.extend((SH, v[5:]) for v in _option_values(args, ("--checkpoint-action",)) if v.startswith("exec="))
+    return out
+
+
+def _command_positionals(prog, args):
+    subs = COMMAND_POSITIONALS[prog]
+    out = []
+    if subs is None:
+        value_opts = _POSITIONAL_VALUE_OPTIONS.get(prog, {})
+        k = 0
+        n = len(args)
+        while k < n:
+            a = args[k]
+            if a in value_opts:
+                k += 1 + value_opts[a]
+                continue
+            if not a.startswith("-"):
+                out.append((SH, a))
+            k += 1
+        return out
+    pos = [a for a in args if not a.startswith("-")]
+    if pos and pos[0] in subs:
+        # tmux new-session -d -s NAME 'cmd': the shell command follows the subcommand's
+        # options (which take values: -s, -n, -t, -c, ...)
+        k = args.index(pos[0]) + 1
+        n = len(args)
+        while k < n and args[k].startswith("-"):
+            k += 2 if args[k] in _TMUX_VALUE else 1
+        if k < n:
+            out.append((SH, " ".join(args[k:])))
+    return out
+
+
+def _argv_runner(prog, args):
+    argv = _argv_after(prog, args)
+    if argv is not None:
+        if prog == "entr" and "-s" in args:
+            return []               # entr -s: the command is -s's value
+        return [(ARGV, argv)]
+    if prog == "watchexec":
+        k = 0
+        n = len(args)
+        while k < n and args[k].startswith("-"):
+            k += 2 if args[k] in _WATCHEXEC_VALUE else 1
+        if k < n:
+            return [(SH, " ".join(args[k:]))]
+    return []
+
+
+def _code(prog, args):
+    language, texts = _code_texts(prog, args)
+    return [item for text in texts for item in _language(language, text)]
+
+
+def _git(prog, args):
+    if not _git_side_possible(args):
+        return []
+    return _git_config_commands(args) + _git_file_reads(args)
+
+
+def _package_runner(prog, args):
+    argv = _package_command(prog, args)
+    return [(ARGV, argv)] if argv is not None else []
+
+
+def _handlers():
+    """program -> the readers of its side effects, in a fixed order."""
+    table = {}
+    for names, reader in ((COMMAND_OPTIONS, _command_options), (COMMAND_POSITIONALS, _command_positionals),
+                          (ARGV_RUNNERS, _argv_runner), (CODE_OPTIONS, _code),
+                          (SSH_PROGRAMS | {"rsync"}, lambda prog, args: _ssh_option_commands(args)),
+                          (("git",), _git), (FILE_URL_PROGRAMS, lambda prog, args: _file_urls(args)),
+                          (PACKAGE_RUNNERS, _package_runner)):
+        for name in names:
+            table.setdefault(name, []).append(reader)
+    return {name: tuple(readers) for name, readers in table.items()}
+
+
+_HANDLERS = _handlers()
+
+
+def _option_trigger(names):
+    """A regex over the NUL-joined args that finds every spelling _option_values reads
+    of the options names: `--long`, `--long=V`, `-x`, `-xV`, `-abx`, `-name=V`."""
+    parts = []
+    for name in names:
+        if name.startswith("--") or len(name) > 2:
+            parts.append("(?:^|\x00)" + re.escape(name))
+        else:
+            parts.append("(?:^|\x00)-[^\x00-]*" + re.escape(name[1]))
+    return parts
+
+
+def _whole_args(words):
+    return ["(?:^|\x00)" + re.escape(w) + "(?:\x00|$)" for w in words]
+
+
+# Per language: text without which its code does nothing on the side (a necessary
+# condition, checked before the language is parsed)
+_STDIN_TRIGGERS = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "(?:^|\x00)-(?:\x00|$)"]
+_LANGUAGE_TRIGGERS = {
+    "awk": ["system", "getline", "[|>]"] + _STDIN_TRIGGERS,
+    "sed": ["[ewrRW]"] + _STDIN_TRIGGERS,
+    "dc": ["!"],
+    "vim": [""], "elisp": [""], "gdb": [""], "lldb": [""], "make": [""],
+    "sqlite": ["(?i)\\.(?:shell|system|output|once|save|backup|dump|read|import)|program|outfile|dumpfile"
+               "|load_file|pg_read|lo_import"],
+    "psql": ["\\\\|(?i)program|outfile|dumpfile|load_file|pg_read|lo_import"],
+    "mysql": ["\\\\|(?i)system|tee|source|program|outfile|dumpfile|load_file|pg_read|lo_import"],
+}
+
+
+def _triggers():
+    """program -> a regex that some of its side effects need to find in its NUL-joined
+    args (None: always read), for the programs whose code is parsed (awk, sed, vim,
+    database clients, ...): the others' readers are short loops, cheaper than the regex.
+    Derived from the tables, so a new entry is covered."""
+    table = {}
+    for prog in SIDE_PROGRAMS:
+        if prog not in CODE_OPTIONS:
+            continue
+        parts = []
+        if prog in COMMAND_OPTIONS:
+            parts += _option_trigger(COMMAND_OPTIONS[prog])
+            if prog in ("tar", "gtar"):
+                parts += _option_trigger(("--checkpoint-action",))
+        if prog in COMMAND_POSITIONALS:
+            parts.append("")
+        if prog in ARGV_RUNNERS:
+            subcommands, _, marker = ARGV_RUNNERS[prog]
+            if subcommands is not None:
+                parts += _whole_args(subcommands)
+            elif marker:
+                parts += _whole_args((marker,))
+            else:
+                parts.append("")
+            if prog == "watchexec":
+                parts.append("")
+        if prog in CODE_OPTIONS:
+            options, language, positional = CODE_OPTIONS[prog]
+            if positional or language == "sqlite" or language in ("psql", "mysql"):
+                parts += _LANGUAGE_TRIGGERS.get(language, [""])
+            else:
+                parts += _option_trigger(options)
+                if language == "vim":
+                    parts.append("(?:^|\x00)\\+")
+        if prog in SSH_PROGRAMS or prog == "rsync":
+            parts += _option_trigger(("-o",))
+        if prog == "git":
+            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|/|~)"]
+        if prog in FILE_URL_PROGRAMS:
+            parts.append("(?i)file:")
+        if prog in PACKAGE_RUNNERS:
+            parts.append("(?:^|\x00)(?:" + "|".join(re.escape(p) for p in PACKAGE_COMMANDS) + ")(?:\x00|$|@)")
+        if "" in parts:
+            continue
+        flags = "(?i)" if any("(?i)" in p for p in parts) else ""
+        table[prog] = re.compile(flags + "|".join(p.replace("(?i)", "") for p in parts))
+    return table
+
+
+_TRIGGERS = _triggers()
+
+
+def side_effects(prog, args):
+    """What program prog with args runs, evaluates, reads or writes on the side, as a
+    list of (origin, kind, value) (see the module's docstring)."""
+    readers = _HANDLERS.get(prog)
+    if readers is None:
+        return []
+    trigger = _TRIGGERS.get(prog)
+    if trigger is not None and trigger.search("\x00".join(args)) is None:
+        return []
+    origin = prog + " (side)"
+    return [(origin, kind, value) for reader in readers for kind, value in reader(prog, args)]
+
+
+# ---------------------------------------------------------------- download, then run
+
+# programs that fetch files from the network; git and gh only through these subcommands
+DOWNLOADERS = frozenset({"curl", "wget", "aria2c", "http", "https", "xh", "fetch"})
+CLONERS = frozenset({"git", "gh"})
+CLONE_SUBCOMMANDS = ("clone", "download")
+
+
+def _fetches(c):
+    if c.program in DOWNLOADERS:
+        return True
+    return c.program in CLONERS and ("clone" in c.args or "download" in c.args)
+# programs that run or install a file named in their arguments
+_RUNS_FILE = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "source", ".", "python",
+                        "python3", "python2", "perl", "ruby", "node", "nodejs", "php", "lua",
+                        "deno", "bun", "pwsh", "powershell", "Rscript", "julia", "tclsh", "expect",
+                        "java", "dpkg", "rpm", "apt", "apt-get", "yum", "dnf", "zypper", "installer",
+                        "msiexec", "sudo", "exec", "env", "nohup", "xdg-open", "open", "chmod"})
+RUN_DOWNLOADED = "(run-downloaded)"
+
+
+def _url_basename(url):
+    path = url.split("://", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    name = path.rstrip("/").rsplit("/", 1)[-1] if "/" in path else ""
+    return name or "index.html"
+
+
+def _join(cwd, path):
+    if path.startswith("/") or path.startswith("~"):
+        full = path
+    else:
+        full = (cwd.rstrip("/") + "/" + path) if cwd else path
+    parts = []
+    for seg in full.split("/"):
+        if seg == "..":
+            if parts:
+                parts.pop()
+        elif seg and seg != ".":
+            parts.append(seg)
+    return ("/" if full.startswith("/") else "") + "/".join(parts)
+
+
+def _downloads(sc):
+    """The paths (joined to the command's directory) a downloader writes, and the
+    directories it fills (git clone)."""
+    args = sc.args
+    prog = sc.program
+    files = []
+    dirs = []
+    urls = [a for a in args if "://" in a and not a.startswith("-")]
+    out_dir = ""
+    if prog == "curl" or prog == "wget" or prog == "aria2c":
+        names = ("-o", "--output") if prog == "curl" else (("-O", "--output-document") if prog == "wget"
+                                                            else ("-o", "--out"))
+        files.extend(_option_values(args, names))
+        dir_opts = ("--output-dir",) if prog == "curl" else (("-P", "--directory-prefix") if prog == "wget"
+                                                             else ("-d", "--dir"))
+        for d in _option_values(args, dir_opts):
+            out_dir = d
+        remote_name = prog != "curl" or any(
+            a in ("-O", "--remote-name", "--remote-name-all", "-J") or (
+                a.startswith("-") and not a.startswith("--") and "O" in a[1:]) for a in args)
+        if remote_name and not (prog == "wget" and files):
+            files.extend(_url_basename(u) for u in urls)
+    elif prog in ("http", "https", "xh"):
+        files.extend(_option_values(args, ("-o", "--output")))
+        if "-d" in args or "--download" in args:
+            files.extend(_url_basename(u) for u in urls)
+    elif prog == "fetch":
+        files.extend(_option_values(args, ("-o",)))
+        files.extend(_url_basename(u) for u in urls)
+    elif prog == "git":
+        pos = [a for a in args if not a.startswith("-")]
+        if pos[:1] == ["clone"] and len(pos) >= 2:
+            dirs.append(pos[2] if len(pos) >= 3 else _url_basename(pos[1]).removesuffix(".git"))
+    elif prog == "gh":
+        pos = [a for a in args if not a.startswith("-")]
+        if pos[:2] == ["repo", "clone"] and len(pos) >= 3:
+            dirs.append(pos[3] if len(pos) >= 4 else pos[2].rsplit("/", 1)[-1])
+        elif pos[:2] in (["release", "download"], ["run", "download"]):
+            # the names come from the release: everything under its directory counts
+            given = _option_values(args, ("-D", "--dir"))
+            dirs.append(given[-1] if given else ".")
+    for op, target in sc.redirects:
+        if op == ">" or op == ">>":
+            files.append(target)
+    base = _join(sc.cwd, out_dir) if out_dir else sc.cwd
+    return ([_join(base, f) for f in files if f and f not in ("-", "/dev/null", "/dev/stdout")],
+            [_join(sc.cwd, d) for d in dirs])
+
+
+def fetched_runs(commands):
+    """Commands of one call that run, source or install a file fetched earlier in the
+    same call (`curl -o x URL && chmod +x x && ./x`, `wget URL/a.run && sh a.run`,
+    `git clone URL && ./repo/install.sh`): [(path, the command that runs it)]. Linear in
+    the commands and their arguments."""
+    if not any(_fetches(c) for c in commands):
+        return []
+    if not any(c.path or c.program in _RUNS_FILE for c in commands):
+        return []               # nothing in the call runs a file: nothing to match
+    fetched = set()
+    fetched_dirs = []
+    out = []
+    for c in commands:
+        if _fetches(c):
+            files, dirs = _downloads(c)
+            fetched.update(files)
+            fetched_dirs.extend(dirs)
+            continue
+        if any(p in DOWNLOADERS or p in CLONERS for p in c.pipe_in):
+            # `curl URL | tee tool`, `curl URL | gunzip > tool`: what it writes is fetched
+            if c.program == "tee":
+                fetched.update(_join(c.cwd, a) for a in c.args if not a.startswith("-"))
+            fetched.update(_join(c.cwd, t) for op, t in c.redirects if op == ">" or op == ">>")
+        if not fetched and not fetched_dirs:
+            continue
+        if (c.program == "mv" or c.program == "cp" or c.program == "install" or c.program == "ln") \
+                and len(c.args) >= 2:
+            # a fetched file copied, moved or linked: the copy is fetched too
+            pos = [a for a in c.args if not a.startswith("-")]
+            if len(pos) >= 2 and any(_join(c.cwd, a) in fetched for a in pos[:-1]):
+                target = _join(c.cwd, pos[-1])
+                fetched.add(target)
+                fetched.update(target + "/" + a.rsplit("/", 1)[-1] for a in pos[:-1])
+            continue
+        candidates = []
+        if c.path:
+            candidates.append(c.path)
+        if c.program in _RUNS_FILE:
+            candidates.extend(a for a in c.args if not a.startswith("-"))
+        for a in candidates:
+            p = _join(c.cwd, a)
+            if p in fetched or any(p == d or p.startswith(d + "/") for d in fetched_dirs[:16]):
+                if c.program == "chmod":
+                    continue            # making it executable is not running it
+                out.append((p, c))
+                break
+    return out
