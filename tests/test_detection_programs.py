@@ -179,6 +179,12 @@ SIDE_EFFECTS = [
     case("node -e 'require(\"fs\").writeFileSync(\"dist/version.txt\", \"1.2.3\")'", "allow"),
     case("python3 -c 'open(\"build/stamp\", \"w\").write(\"ok\")'", "allow"),
     case("perl -pi -e 's/foo/bar/' src/app.pl", "allow"),
+    # a remote-shell option naming ssh with options only is the transport, not a command;
+    # ssh's own command options in it, and anything else, are still commands
+    case("rsync -n -a --delete -e ssh build/ backup:/srv/build/", "allow"),
+    case("rsync -n -e 'ssh -o ProxyCommand=\"rm -rf ~\"' src/ host:dst/", "deny", "fs.rm-home"),
+    case("rsync -n -e 'ssh host rm -rf ~' src/ host:dst/", "deny", "fs.rm-home"),
+    case("scp -S 'sh -c \"rm -rf ~\"' a host:b", "deny", "fs.rm-home"),
 ]
 
 

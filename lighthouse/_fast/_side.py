@@ -1017,8 +1017,42 @@ def _git_side_possible(args):
     return False
 
 
+# programs whose option names the remote shell they reach the other host through, run
+# as `VALUE HOST COMMAND`: ssh with options only is that transport, not a command of its
+# own (its -o ProxyCommand and the like are still read)
+TRANSPORT_OPTIONS = {"rsync": ("-e", "--rsh"), "scp": ("-S",), "sftp": ("-S",),
+                     "tar": ("--rsh-command",), "gtar": ("--rsh-command",)}
+_SSH_VALUE_OPTIONS = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w".split())
+_PLAIN_WORDS = re.compile(r"[^'\"\\$`;&|<>(){}*?\[\]!#~\s]+(?:\s+[^'\"\\$`;&|<>(){}*?\[\]!#~\s]+)*")
+
+
+def _ssh_transport(value):
+    """The words of ``value`` when it is ssh with options only (plain words: no
+    quoting or expansion), else None."""
+    text = value.strip()
+    if not _PLAIN_WORDS.fullmatch(text):
+        return None
+    words = text.split()
+    if words[0].rsplit("/", 1)[-1] not in ("ssh", "autossh"):
+        return None
+    k = 1
+    while k < len(words):
+        w = words[k]
+        if not w.startswith("-") or w == "--":
+            return None
+        k += 2 if w in _SSH_VALUE_OPTIONS else 1
+    return words[1:]
+
+
 def _command_options(prog, args):
     out = [(SH, v) for v in _option_values(args, COMMAND_OPTIONS[prog], prog not in _SINGLE_DASH_LONG)]
+    transport = TRANSPORT_OPTIONS.get(prog)
+    if transport:
+        for v in _option_values(args, transport, prog not in _SINGLE_DASH_LONG):
+            ssh_args = _ssh_transport(v)
+            if ssh_args is not None and (SH, v) in out:
+                out.remove((SH, v))
+                out.extend(_ssh_option_commands(ssh_args))
     if prog in ("tar", "gtar"):
         out.extend((SH, v[5:]) for v in _option_values(args, ("--checkpoint-action",)) if v.startswith("exec="))
     return out
