@@ -135,9 +135,23 @@ ARGV_RUNNERS = {
     "aws-vault": (("exec",), frozenset({"-d", "--duration"}), "--"),
     "dotenv": (None, frozenset({"-e", "-v", "-c"}), "--"),
     "direnv": (("exec",), frozenset(), ""),
+    "mise": (("exec", "x"), frozenset({"-C", "--cd", "-E", "--env", "-j", "--jobs"}), "--"),
+    "rtx": (("exec", "x"), frozenset({"-C", "--cd", "-j", "--jobs"}), "--"),
+    "asdf": (("exec",), frozenset(), ""),
+    "rbenv": (("exec",), frozenset(), ""),
+    "pyenv": (("exec",), frozenset(), ""),
+    "nodenv": (("exec",), frozenset(), ""),
+    "npm": (("exec", "x"), frozenset({"-c", "--call", "-p", "--package", "-w", "--workspace"}), ""),
+    "pnpm": (("exec",), frozenset({"-C", "--dir", "--filter", "-F"}), ""),
+    "yarn": (("exec",), frozenset(), ""),
+    "rye": (("run",), frozenset(), ""),
     "systemd-run": (None, frozenset({"-u", "--unit", "-p", "--property", "-E", "--setenv",
                                      "--uid", "--gid", "-M", "--machine"}), ""),
 }
+
+# words an ARGV_RUNNERS program takes after its subcommand before the command it runs
+# (`direnv exec DIR CMD ...`)
+RUNNER_POSITIONALS = {"direnv": 1}
 
 # Package runners (`npx PKG ARGS`, `pnpm dlx PKG ARGS`, ...) and the packages among what they
 # run whose effect the rules know under another name: a deletion package is `rm -rf`.
@@ -860,6 +874,7 @@ def _argv_after(prog, args):
         if k >= n or args[k] not in subcommands:
             return None
         k += 1
+        k += RUNNER_POSITIONALS.get(prog, 0)
     if marker:
         if marker not in args[k:]:
             return None
