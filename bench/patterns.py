@@ -135,6 +135,11 @@ async def run(args):
         escalated.append((tool, tool_input, cwd, why, d.rule_id))
         out = await pipeline.decide(tool, tool_input, cwd, HOME, agent_id="bench", why=why, rule_id=d.rule_id)
         c[out.tier if out.tier in ("pattern", "expert") else "other"] += 1
+        # The simulated experts answer at once, where real ones take 0.2 s or more: the
+        # learning thread gets the time it has in a server before the next call (without
+        # this wait the loop never lets it run and nothing is learned until the end).
+        while ptier.pending:
+            await asyncio.sleep(0.0005)
     asked = sum(e.calls for e in experts)
     unshaped = book.unshaped
     ptier.close()                   # the answers still waiting to be learned

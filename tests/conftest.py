@@ -28,6 +28,13 @@ _DATA_HOME = tempfile.mkdtemp(prefix="lh-test-data-")
 os.environ["XDG_DATA_HOME"] = _DATA_HOME
 atexit.register(shutil.rmtree, _DATA_HOME, True)
 
+
+@pytest.fixture(autouse=True)
+def _own_spool(tmp_path_factory, monkeypatch):
+    """Each test its own hook spool (lighthouse.audit.spool): the decisions a hook makes
+    with no server answering in one test are not ingested by another test's server."""
+    monkeypatch.setenv("LIGHTHOUSE_SPOOL", str(tmp_path_factory.mktemp("spool") / "spool.jsonl"))
+
 IMPLS = _fast.implementations()
 if _fast.NO_EXTENSIONS:
     IMPLS.pop("compiled", None)

@@ -289,8 +289,10 @@ def test_the_tier_answers_from_an_active_pattern_and_names_it():
 
 LEARNED_SAFE = ["rm -rf build", "pytest tests/a.py -k foo", "cat src/main.py", "make test", "git status",
                 "ls -la src", "npm run build", "curl https://pypi.org/simple/x", "cp src/a.py src/b.py",
-                "cat ~/notes.txt", "rsync -a --delete dist/ build/", "sed -n 1,20p src/a.py",
-                "parallel gzip ::: a b", "entr make"]
+                "cat ~/notes.txt", "rsync -a --delete dist/ build/", "sed -n 1,20p src/a.py"]
+# commands another program runs (parallel, entr, xargs, ...) have no shape: taught, they
+# teach nothing
+RUN_BY_ANOTHER = ["parallel gzip ::: a b", "entr make", "ls | xargs gzip"]
 DANGEROUS = [
     "rm -rf ~", "rm -rf /", "rm -rf $(echo build)", "rm -rf build ~", "rm -rf ..", "rm -rf build/../..",
     "rm -rf ./build", "rm -rf /build", "cd .. && rm -rf build", "cd / && rm -rf build", "sudo rm -rf build",
@@ -313,7 +315,7 @@ DANGEROUS = [
 
 
 def test_dangerous_variations_of_learned_safe_shapes_are_answered_by_no_pattern():
-    tier = taught(LEARNED_SAFE)
+    tier = taught(LEARNED_SAFE + RUN_BY_ANOTHER)
     assert tier.book.counts()["active"] == len(LEARNED_SAFE)
     for c in LEARNED_SAFE:
         assert decide(tier, escalation(c)).verdict == "allow", c
