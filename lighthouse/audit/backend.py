@@ -72,6 +72,18 @@ def where_sql(query, mark):
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+
+def stats_sql(execute, where, args):
+    """The figures of ``audit stats`` for the records ``where`` selects, through
+    ``execute(sql, args)`` (a DB-API connection's, SQLite's or psycopg's)."""
+    first, last, n, t0, t1 = execute("SELECT min(seq), max(seq), count(*), min(time_ns), max(time_ns) "
+                                     "FROM audit" + where, args).fetchone()
+    out = {"records": n, "first_seq": first, "last_seq": last, "first_time_ns": t0, "last_time_ns": t1}
+    for field in ("verdict", "tier", "tool", "agent_id"):   # columns of the table
+        out["by_" + field] = dict(execute("SELECT %s, count(*) FROM audit%s GROUP BY %s ORDER BY 2 DESC "
+                                          "LIMIT 20" % (field, where, field), args).fetchall())
+    return out
+
 class AuditBackend:
     """A store of audit records. Records are dicts keyed by lighthouse.audit.record.FIELDS."""
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from .backend import AuditBackend, AuditError, where_sql
+from .backend import AuditBackend, AuditError, stats_sql, where_sql
 from .record import FORMAT, GENESIS, INDEXED, parse, seal
 
 __all__ = ["PostgresBackend", "AUDIT_LOCK", "safe_dsn"]
@@ -191,14 +191,7 @@ class PostgresBackend(AuditBackend):
 
     def stats(self, query=None):
         where, args = where_sql(query, "%s")
-        conn = self.conn
-        first, last, n, t0, t1 = conn.execute("SELECT min(seq), max(seq), count(*), min(time_ns), max(time_ns) "
-                                              "FROM audit" + where, args).fetchone()
-        out = {"records": n, "first_seq": first, "last_seq": last, "first_time_ns": t0, "last_time_ns": t1}
-        for field in ("verdict", "tier", "tool", "agent_id"):
-            out["by_" + field] = dict(conn.execute("SELECT %s, count(*) FROM audit%s GROUP BY %s ORDER BY 2 DESC "
-                                                   "LIMIT 20" % (field, where, field), args).fetchall())
-        return out
+        return stats_sql(self.conn.execute, where, args)
 
     def close(self):
         conn, self.conn = self.conn, None

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 
-from .backend import AuditBackend, AuditError, where_sql
+from .backend import AuditBackend, AuditError, stats_sql, where_sql
 from .record import FORMAT, GENESIS, INDEXED, parse, seal
 
 __all__ = ["SQLiteBackend", "default_audit_path"]
@@ -190,14 +190,7 @@ class SQLiteBackend(AuditBackend):
 
     def stats(self, query=None):
         where, args = self._where(query)
-        db = self.db
-        first, last, n, t0, t1 = db.execute("SELECT min(seq), max(seq), count(*), min(time_ns), max(time_ns) "
-                                            "FROM audit" + where, args).fetchone()
-        out = {"records": n, "first_seq": first, "last_seq": last, "first_time_ns": t0, "last_time_ns": t1}
-        for field in ("verdict", "tier", "tool", "agent_id"):   # columns of the table
-            out["by_" + field] = dict(db.execute("SELECT %s, count(*) FROM audit%s GROUP BY %s ORDER BY 2 DESC "
-                                                 "LIMIT 20" % (field, where, field), args).fetchall())
-        return out
+        return stats_sql(self.db.execute, where, args)
 
     def close(self):
         db, self.db = self.db, None
