@@ -40,6 +40,17 @@ shared = [
     Extension("lighthouse._fast._content_c", ["lighthouse/_fast/_content.py"], define_macros=macros),
     Extension("lighthouse._fast._side_c", ["lighthouse/_fast/_side.py"], define_macros=macros),
 ]
+
+# A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types
+# _side.py), which cythonize's dependency check does not connect to the source: the
+# generated C is dropped when the .pxd is newer, so an edit to it is never ignored.
+for ext in shared:
+    source = ext.sources[0]
+    typed = ext.name.replace(".", "/") + ".pxd"
+    generated = source[:-3] + ".c"
+    if os.path.exists(typed) and os.path.exists(generated) and os.path.getmtime(typed) > os.path.getmtime(generated):
+        os.remove(generated)
+
 shared_directives = {k: v for k, v in directives.items()
                      if k not in ("boundscheck", "wraparound", "cdivision", "initializedcheck")}
 

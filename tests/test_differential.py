@@ -188,6 +188,19 @@ def test_glob_matching_agrees(pattern, value, mode):
     assert run(pe) == run(ce)
 
 
+# Text globs with literal runs between their wildcards: the compiled matcher rejects a
+# value lacking the longest run before matching (`*://0.0.0.0*` needs "://0.0.0.0").
+RUNS = st.lists(st.sampled_from(["*", "?", "a", "b", "ab", "://", "0.0", ".", "/", "[a]", "\\*"]),
+                max_size=10).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(pattern=RUNS, value=RUNS, mode=st.sampled_from(["text", "path"]))
+def test_globs_with_literal_runs_agree(pattern, value, mode):
+    (_, pe), (_, ce) = twins()
+    assert pe.glob_match(pattern, value, mode, WS, None) == ce.glob_match(pattern, value, mode, WS, None)
+
+
 @pytest.mark.parametrize("value", [5, None, ["r", "m"], ("x",), b"rm", ["/", "x"]])
 @pytest.mark.parametrize("patterns", [["rm"], ["r*"], ["?x"], ["[a-z]m"], ["*", "!r*"], ["[!/]x"]])
 def test_text_globs_agree_on_values_that_are_not_strings(patterns, value):

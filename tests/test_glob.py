@@ -56,6 +56,13 @@ STAR = [
     case("/a/**", "/ab", False),
     case("**/id_rsa", "/home/x/.ssh/id_rsa", True),
     case("**/id_rsa", "/home/x/.ssh/id_rsa.pub", False),
+    # a literal run between wildcards must be there, whole
+    case("*://0.0.0.0*", "http://0.0.0.0:8000", True, mode="text"),
+    case("*://0.0.0.0*", "tcp://0.0.0.0", True, mode="text"),
+    case("*://0.0.0.0*", "http://0.0.0:8000", False, mode="text"),
+    case("*://0.0.0.0*", "http:/0.0.0.0:8000", False, mode="text"),
+    case("a*bcd?e*", "a-bcd-e", True, mode="text"),
+    case("a*bcd?e*", "a-bc-d-e", False, mode="text"),
 ]
 
 

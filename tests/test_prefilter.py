@@ -7,7 +7,7 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lighthouse._fast._prefilter import ALWAYS, compile_search, prefilter
+from lighthouse._fast._prefilter import ALWAYS, compile_search, min_length, prefilter
 from lighthouse.rules.loader import engine_specs, load_policy
 
 from conftest import EXPECT_COMPILED, IMPLS, WS
@@ -175,3 +175,23 @@ def test_engines_agree_on_regex_rules(engines, text, tool):
     pure, comp = engines
     call = {"url": text, "prompt": text, "sql": text, "body": {"text": text}}
     assert pure.evaluate(tool, call, WS, None) == comp.evaluate(tool, call, WS, None)
+
+
+@pytest.mark.parametrize("pattern,expected", [
+    ("abc", 3), ("a|bcd", 1), ("x{2,3}y", 3), ("(?i)^file:", 5), ("\\bkill\\b", 4),
+    ("(?s).*", 0), ("(?=ab)a", 1), ("[?&=/][A-Za-z0-9+/_-]{160,}={0,2}(?:[&#/]|$)", 161),
+    ("[[:alpha:]]x", 0), ("\\pLx", 0),
+])
+def test_min_length(pattern, expected):
+    assert min_length(pattern) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=st.sampled_from(PATTERNS), text=TEXTS)
+def test_a_text_shorter_than_the_minimum_never_matches(pattern, text):
+    try:
+        matched = re2.search(pattern, text) is not None
+    except Exception:  # noqa: BLE001 - text RE2 cannot take (lone surrogates)
+        return
+    if len(text) < min_length(pattern):
+        assert not matched, (pattern, text)

@@ -107,6 +107,7 @@ cdef class _Rx:
     cdef object match
     cdef tuple atoms
     cdef bint always
+    cdef Py_ssize_t minlen
 
 
 @cython.final

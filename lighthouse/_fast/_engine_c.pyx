@@ -55,7 +55,7 @@ from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
 from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
 from ._keys import LONG_KEY, finish
-from ._prefilter import ALWAYS, prefilter
+from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_c import DYN, normpath
 
 __all__ = list(ENGINE_API)
@@ -266,12 +266,15 @@ cdef class _Wild:
     must start with that prefix. When the pattern uses no `[` or `\\` and nothing but
     literal characters follow its last `*`, a match must end with those characters
     (the matcher pairs them one to one with the end of the value). Values without the
-    prefix or suffix are rejected before the matcher runs.
+    prefix or suffix are rejected before the matcher runs. So are values without the
+    longest literal run between wildcards (`://0.0.0.0` of `*://0.0.0.0*`), which every
+    match of a pattern without `[` or `\\` contains as it is.
     """
     cdef str pat
     cdef Py_ssize_t plen      # length of the literal prefix
     cdef Py_ssize_t slen      # length of the literal suffix (0 when there is none)
     cdef Py_ssize_t minlen
+    cdef str mid              # the longest literal run, when longer than prefix and suffix
 
     def __init__(self, str pat):
         cdef Py_ssize_t n = len(pat), k, last_star = -1
@@ -299,6 +302,11 @@ cdef class _Wild:
             if k == n:
                 self.slen = n - last_star - 1
         self.minlen = self.plen + self.slen
+        self.mid = None
+        if simple:
+            longest = max(pat.replace("?", "*").split("*"), key=len)
+            if len(longest) > self.plen and len(longest) > self.slen:
+                self.mid = longest
 
 
 cdef inline bint _same_chars(str a, Py_ssize_t ai, str b, Py_ssize_t bi, Py_ssize_t n) noexcept:
@@ -323,6 +331,8 @@ cdef bint _wild_match(_Wild w, str s, bint cross_slash) noexcept:
     if w.plen and not _same_chars(pat, 0, s, 0, w.plen):
         return False
     if w.slen and not _same_chars(pat, len(pat) - w.slen, s, ns - w.slen, w.slen):
+        return False
+    if w.mid is not None and w.mid not in s:
         return False
     return _wild(pat, s, cross_slash)
 
@@ -1908,6 +1918,7 @@ cdef _Rx _make_rx(object rx):
     r.match = _bound_match(rx)
     r.always = pre is ALWAYS
     r.atoms = pre if type(pre) is tuple else None
+    r.minlen = min_length(rx.pattern)
     return r
 
 
@@ -1923,6 +1934,8 @@ cdef bint _re_search(_Rx r, object text) except -1:
     cdef tuple last
     if type(text) is not str:
         return r.rx.search(text) is not None
+    if len(<str>text) < r.minlen and PyUnicode_IS_ASCII(text):
+        return False
     # The literals are looked for one by one, each a pass over the text: past a
     # kilobyte one pass of RE2 costs less than the search it would skip.
     if PyUnicode_IS_ASCII(text) and (r.always or r.atoms is not None and len(<str>text) <= 1024):

@@ -75,6 +75,24 @@ def prefilter(pattern):
     return tuple(tuple(sorted(r)) for r in reqs[:_MAX_REQUIREMENTS])
 
 
+def min_length(pattern):
+    """The fewest characters a text must have for the pattern to match anywhere in it
+    (each literal, class or `.` takes one; assertions and anchors none), or 0 when the
+    pattern is not read (the same cases as prefilter). A text shorter than that cannot
+    match: `[?&=/][A-Za-z0-9+/_-]{160,}` needs 161 characters, so a short URL is
+    answered without RE2."""
+    if not isinstance(pattern, str) or _POSIX_CLASS.search(pattern):
+        return 0
+    try:
+        low = _parse.parse(pattern).getwidth()[0]
+    except Exception:  # noqa: BLE001 - syntax Python does not read (or too deep): nothing known
+        return 0
+    return min(int(low), _MAX_WIDTH)
+
+
+_MAX_WIDTH = 1 << 30
+
+
 def _always(items):
     # Every item can match the empty string anywhere: no anchor, assertion or
     # character that must be present.

@@ -1022,10 +1022,13 @@ def _git_side_possible(args):
     whole cost)."""
     k = 0
     n = len(args)
-    while k < n and args[k].startswith("-"):
-        if args[k] == "-c":
+    while k < n:
+        a = args[k]
+        if not a.startswith("-"):
+            break
+        if a == "-c":
             return True
-        k += 2 if args[k] in _GIT_GLOBAL_VALUE else 1
+        k += 2 if a in _GIT_GLOBAL_VALUE else 1
     for a in args:
         if a.startswith("/") or a.startswith("~"):
             return True
@@ -1123,31 +1126,23 @@ def _code(prog, args):
     return [item for text in texts for item in _language(language, text)]
 
 
-def _git(prog, args):
-    if not _git_side_possible(args):
-        return []
-    return _git_config_commands(args) + _git_file_reads(args)
+# Which readers a program has, one bit each (a single lookup per command)
+_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE = (
+    1, 2, 4, 8, 16, 32, 64, 128)
 
 
-def _package_runner(prog, args):
-    argv = _package_command(prog, args)
-    return [(ARGV, argv)] if argv is not None else []
-
-
-def _handlers():
-    """program -> the readers of its side effects, in a fixed order."""
+def _reader_bits():
     table = {}
-    for names, reader in ((COMMAND_OPTIONS, _command_options), (COMMAND_POSITIONALS, _command_positionals),
-                          (ARGV_RUNNERS, _argv_runner), (CODE_OPTIONS, _code),
-                          (SSH_PROGRAMS | {"rsync"}, lambda prog, args: _ssh_option_commands(args)),
-                          (("git",), _git), (FILE_URL_PROGRAMS, lambda prog, args: _file_urls(args)),
-                          (PACKAGE_RUNNERS, _package_runner)):
+    for names, bit in ((COMMAND_OPTIONS, _R_OPTIONS), (COMMAND_POSITIONALS, _R_POSITIONALS),
+                       (ARGV_RUNNERS, _R_RUNNER), (CODE_OPTIONS, _R_CODE),
+                       (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
+                       (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE)):
         for name in names:
-            table.setdefault(name, []).append(reader)
-    return {name: tuple(readers) for name, readers in table.items()}
+            table[name] = table.get(name, 0) | bit
+    return table
 
 
-_HANDLERS = _handlers()
+_READERS = _reader_bits()
 
 
 def _option_trigger(names):
@@ -1236,14 +1231,42 @@ _TRIGGERS = _triggers()
 def side_effects(prog, args):
     """What program prog with args runs, evaluates, reads or writes on the side, as a
     list of (origin, kind, value) (see the module's docstring)."""
-    readers = _HANDLERS.get(prog)
-    if readers is None:
+    if prog not in SIDE_PROGRAMS:
         return []
     trigger = _TRIGGERS.get(prog)
     if trigger is not None and trigger.search("\x00".join(args)) is None:
         return []
+    found = _read_side(prog, args)
+    if not found:
+        return found
     origin = prog + " (side)"
-    return [(origin, kind, value) for reader in readers for kind, value in reader(prog, args)]
+    return [(origin, kind, value) for kind, value in found]
+
+
+def _read_side(prog, args):
+    """Every reader of prog's side effects, in a fixed order, as (kind, value) pairs,
+    without the trigger that side_effects tests first."""
+    found = []
+    bits = _READERS.get(prog, 0)
+    if bits & _R_OPTIONS:
+        found += _command_options(prog, args)
+    if bits & _R_POSITIONALS:
+        found += _command_positionals(prog, args)
+    if bits & _R_RUNNER:
+        found += _argv_runner(prog, args)
+    if bits & _R_CODE:
+        found += _code(prog, args)
+    if bits & _R_SSH:
+        found += _ssh_option_commands(args)
+    if bits & _R_GIT and _git_side_possible(args):
+        found += _git_config_commands(args) + _git_file_reads(args)
+    if bits & _R_FILE_URL:
+        found += _file_urls(args)
+    if bits & _R_PACKAGE:
+        argv = _package_command(prog, args)
+        if argv is not None:
+            found.append((ARGV, argv))
+    return found
 
 
 # ---------------------------------------------------------------- download, then run

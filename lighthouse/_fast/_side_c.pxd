@@ -1,0 +1,61 @@
+# Types for the compiled build of _side.py (module _side_c): the per-command entry point
+# and the short scans it runs, so that a command with no side effect costs a few C-level
+# loops and calls instead of Python calls. The pure twin imports _side.py as it is; this
+# file only changes how the same source is compiled (Cython's augmenting .pxd).
+cimport cython
+
+cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE
+cdef dict _READERS
+cdef frozenset _GIT_GLOBAL_VALUE
+
+
+@cython.locals(found=list)
+cpdef list side_effects(str prog, list args)
+
+
+@cython.locals(found=list, bits=int)
+cpdef list _read_side(str prog, list args)
+
+
+cdef list _command_options(str prog, list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cdef list _command_positionals(str prog, list args)
+
+
+cdef list _argv_runner(str prog, list args)
+
+
+cdef list _code(str prog, list args)
+
+
+cdef list _ssh_option_commands(list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cdef bint _git_side_possible(list args) except -1
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str, key=str, value=str)
+cdef list _git_config_commands(list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t)
+cdef list _git_file_reads(list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cdef object _argv_after(str prog, list args)
+
+
+@cython.locals(a=str, path=str)
+cdef list _file_urls(list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, a=str)
+cpdef list _option_values(list args, object names, bint bundles=*)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t)
+cdef object _package_command(str prog, list args)
