@@ -99,6 +99,7 @@ cdef class ProgramSpec:
     cdef readonly tuple long_abbrev
     cdef readonly bint toolchain_selector
     cdef int _mode
+    cdef dict _abbrev_memo
 
 
 @cython.final

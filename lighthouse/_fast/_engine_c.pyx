@@ -1297,6 +1297,7 @@ cdef class ProgramSpec:
         self.long_abbrev = f["long_abbrev"]
         self.toolchain_selector = f["toolchain_selector"]
         self._mode = _write_mode(self.writes)
+        self._abbrev_memo = {}
 
 
 cdef int _write_mode(object writes) except -1:
@@ -1455,18 +1456,32 @@ cdef enum:
 cdef list _SHORT_FLAGS = ["-" + chr(i) for i in range(128)]
 
 
-cdef tuple _abbreviated(str name, tuple full_names):
+cdef enum:
+    _ABBREV_MEMO_MAX = 512
+
+
+cdef tuple _abbreviated(ProgramSpec spec, str name):
     """The long options a program that accepts unambiguous prefixes may read name as:
-    name itself, and every option of full_names that it is a proper prefix of."""
+    name itself, and every option of spec.long_abbrev that it is a proper prefix of.
+    Remembered per program for the first _ABBREV_MEMO_MAX names (agents repeat their
+    flags); past that, computed each time."""
     cdef list out
     cdef str full
-    if name in full_names:
-        return (name,)
-    out = [name]
-    for full in full_names:
-        if full.startswith(name):
-            out.append(full)
-    return tuple(out)
+    cdef tuple found
+    cdef object known = spec._abbrev_memo.get(name)
+    if known is not None:
+        return <tuple>known
+    if name in spec.long_abbrev:
+        found = (name,)
+    else:
+        out = [name]
+        for full in spec.long_abbrev:
+            if full.startswith(name):
+                out.append(full)
+        found = tuple(out)
+    if len(spec._abbrev_memo) < _ABBREV_MEMO_MAX:
+        spec._abbrev_memo[name] = found
+    return found
 
 
 cdef inline void _add_option(dict options, str name, object val):
@@ -1530,7 +1545,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                     val = args[k]
                     has_eq = True
                 if spec.long_abbrev and a[1] == u'-' and len(name) > 2:
-                    names = _abbreviated(name, spec.long_abbrev)
+                    names = _abbreviated(spec, name)
                     flags.update(names)
                 else:
                     names = (name,)

@@ -2292,7 +2292,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if nwords > 1 and rest[0] in _CD_PROGRAMS and (str_eq(prog0, "builtin") or str_eq(prog0, "command")):
+    if nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command")) and rest[0] in _CD_PROGRAMS:
         first = rest.pop(0)
         nwords -= 1
         prog0 = first
