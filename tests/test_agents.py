@@ -6,6 +6,7 @@ command that blocks the call when the hook cannot run."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -487,6 +488,7 @@ def test_a_handed_over_call_is_judged_by_its_own_event(server, env):
 
 @pytest.mark.parametrize("tool, tool_input, problem", [
     ("Write", "not json", "tool_input is a string that is not JSON"),
+    ("Write", "[" * 100000, "tool_input is a string nested too deeply"),
     ("Write", ["src/a.py"], "tool_input must be a JSON object"),
     ("Write", {"content": "x"}, "Write: tool_input names no file"),
     ("Write", {"file_path": 7, "content": "x"}, "tool_input.file_path must be a non-empty string"),
@@ -559,3 +561,22 @@ def test_a_huge_pre_tool_use_event_is_denied_unread(env):
     big = pre_tool_use("Write", {"file_path": "src/a.py", "content": "x" * (claude_code.MAX_EVENT + 1)})
     verdict, reason, _ = agents.decide("cursor", big, [], env)
     assert verdict == "deny" and "exceeds" in reason
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("pre-write-in-workspace", {"permission": "deny"}),
+    ("read-source", {"permission": "deny"}),
+    ("shell-git-status", {"permission": "ask"}),
+])
+def test_a_failing_hook_answers_in_the_events_format(env, monkeypatch, capsys, name, answer):
+    """A bug inside the hook is an ask rendered for the event it failed on: a deny where
+    that event cannot ask (preToolUse, beforeReadFile), never an allow."""
+    def broken(agent, payload):
+        raise RuntimeError("mapping exploded")
+    monkeypatch.setattr(agents, "calls_for", broken)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(load("cursor", name))))
+    assert agents.main("cursor", []) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {k: out[k] for k in answer} == answer
+    if "user_message" in out:
+        assert "lighthouse hook failed (RuntimeError: mapping exploded)" in out["user_message"]

@@ -156,6 +156,8 @@ def _json_object(value, where):
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
+        except RecursionError:
+            raise BadEvent("%s is a string nested too deeply" % where) from None
         except ValueError:
             raise BadEvent("%s is a string that is not JSON" % where) from None
     if not isinstance(value, dict):
@@ -432,17 +434,29 @@ the agent id sent to the server is the agent's name unless --agent-id says other
 """
 
 
+def _event_of(raw):
+    """The event as far as it can be read, for rendering an answer in its own format (an
+    ask is a deny where the event cannot ask); {} when it cannot."""
+    try:
+        payload = json.loads(raw) if len(raw) <= claude_code.MAX_EVENT else None
+    except (ValueError, RecursionError):
+        payload = None
+    return payload if isinstance(payload, dict) else {}
+
+
 def main(agent, argv=None):
     """Entry point of ``lighthouse hook <agent>``: always exits 0 with the answer."""
     argv = sys.argv[1:] if argv is None else argv
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
         return 0
+    raw = b""
     try:
-        out = run(agent, sys.stdin.buffer.read(claude_code.MAX_EVENT + 1), argv)
+        raw = sys.stdin.buffer.read(claude_code.MAX_EVENT + 1)
+        out = run(agent, raw, argv)
     except Exception as e:          # a bug must not become an allow, nor a hook error
         out = answer_for(agent, "ask", "lighthouse hook failed (%s: %s); a person must decide"
-                         % (type(e).__name__, e), {})
+                         % (type(e).__name__, e), _event_of(raw))
     if out is not None:
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
