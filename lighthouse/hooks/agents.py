@@ -34,10 +34,11 @@ Protocols, as documented when this was written (README, "Other agents"):
   and runs the call, so an allow prints nothing (Codex's own approval policy applies) and an
   ask is a deny that says a person must approve the call.
 
-One event can hold several calls (a Codex patch touching several files, a Gemini
-``web_fetch`` naming several URLs): each is judged, and the answer is the most severe
-(deny over ask over allow), with that call's reason. More than :data:`MAX_CALLS` calls in
-one event is an ask, never a verdict on the part judged. Input that cannot be read, or
+One event can hold several calls (a Codex or Cursor patch touching several files, a Gemini
+``web_fetch`` naming several URLs, a Cursor ``Write`` naming its file in two fields): each
+is judged, and the answer is the most severe (deny over ask over allow), with that call's
+reason. More than :data:`MAX_CALLS` calls in one event is an ask, never a verdict on the
+part judged. Input that cannot be read, or
 an event of another kind, is a deny naming the problem. The hook always exits 0 with its
 answer; ``hook install --agent`` wraps it so that a hook that cannot run exits 2, which
 each of these agents takes as "block this call".
@@ -54,7 +55,7 @@ import time
 
 from . import claude_code
 
-__all__ = ["AGENTS", "MAX_CALLS", "BadEvent", "calls_for", "answer_for", "run", "main"]
+__all__ = ["AGENTS", "MAX_CALLS", "CURSOR_HANDED_OVER", "BadEvent", "calls_for", "answer_for", "run", "main"]
 
 #: The agents ``hook install --agent`` and ``lighthouse hook <agent>`` know.
 AGENTS = ("claude-code", "gemini", "cursor", "codex")
