@@ -428,8 +428,9 @@ USAGE = """\
 usage: lighthouse hook {gemini,cursor,codex} [options of lighthouse hook claude-code]
 
 Reads the agent's hook event on stdin and prints its answer on stdout (README, "Other
-agents"): Gemini CLI BeforeTool, Cursor preToolUse/beforeShellExecution/
-beforeMCPExecution/beforeReadFile, Codex PreToolUse. The options are those of `lighthouse hook claude-code`
+agents"): Gemini CLI BeforeTool; Cursor preToolUse, beforeShellExecution,
+beforeMCPExecution and beforeReadFile (preToolUse leaves Shell, Read and MCP calls to
+those three); Codex PreToolUse. The options are those of `lighthouse hook claude-code`
 (--socket, --server, --timeout, --wait, --rules, --agent-id, --tls-*), except --defer;
 the agent id sent to the server is the agent's name unless --agent-id says otherwise.
 """
