@@ -38,10 +38,9 @@ One event can hold several calls (a Codex or Cursor patch touching several files
 ``web_fetch`` naming several URLs, a Cursor ``Write`` naming its file in two fields): each
 is judged, and the answer is the most severe (deny over ask over allow), with that call's
 reason. More than :data:`MAX_CALLS` calls in one event is an ask, never a verdict on the
-part judged. Input that cannot be read, or
-an event of another kind, is a deny naming the problem. The hook always exits 0 with its
-answer; ``hook install --agent`` wraps it so that a hook that cannot run exits 2, which
-each of these agents takes as "block this call".
+part judged. Input that cannot be read, or an event of another kind, is a deny naming the
+problem. The hook always exits 0 with its answer; ``hook install --agent`` wraps it so
+that a hook that cannot run exits 2, which each of these agents takes as "block this call".
 """
 
 from __future__ import annotations
