@@ -659,7 +659,8 @@ def build_parser():
     hsub.add_parser("claude-code", add_help=False,
                     help="the PreToolUse hook: event JSON on stdin, decision JSON on stdout (--help for options)")
     for agent, text in (("gemini", "the Gemini CLI BeforeTool hook"),
-                        ("cursor", "the Cursor beforeShellExecution/beforeMCPExecution/beforeReadFile hook"),
+                        ("cursor", "the Cursor preToolUse/beforeShellExecution/beforeMCPExecution/beforeReadFile "
+                                   "hook"),
                         ("codex", "the Codex CLI PreToolUse hook")):
         hsub.add_parser(agent, add_help=False, help=text + ": event JSON on stdin, answer on stdout (--help)")
     for action, text in (("install", "add the hook to the agent's settings (merging; idempotent)"),

@@ -17,25 +17,30 @@ Protocols, as documented when this was written (README, "Other agents"):
   cwd, hook_event_name: "BeforeTool", tool_name, tool_input, ...}``; stdout ``{"decision":
   "allow" | "deny", "reason": ...}``; exit 2 blocks. There is no ask: an ask is answered
   deny, saying a person must approve the call.
-- **Cursor** (``.cursor/hooks.json``, version 1): ``beforeShellExecution`` ``{command,
-  cwd}``, ``beforeMCPExecution`` ``{tool_name, tool_input}``, ``beforeReadFile``
-  ``{file_path}``, each with ``conversation_id`` and ``workspace_roots``; stdout
-  ``{"permission": "allow" | "deny" | "ask", "user_message", "agent_message"}``
-  (``beforeReadFile``: allow or deny, so an ask is a deny there).
+- **Cursor** (``.cursor/hooks.json``, version 1): ``preToolUse`` ``{tool_name, tool_input,
+  tool_use_id, cwd}`` for every tool (``Write``, ``StrReplace``, ``Delete``, ``ApplyPatch``,
+  ``EditNotebook``, ``ReadFile``, ``Glob``, ``Grep``, ...; ``Shell``, ``Read`` and ``MCP:<tool>``
+  are left to the dedicated events below, installed beside it, so that no call is judged
+  twice); ``beforeShellExecution`` ``{command, cwd}``, ``beforeMCPExecution`` ``{tool_name,
+  tool_input}``, ``beforeReadFile`` ``{file_path}``, each with ``conversation_id`` and
+  ``workspace_roots``; stdout ``{"permission": "allow" | "deny" | "ask", "user_message",
+  "agent_message"}`` (``beforeReadFile``: ``{"permission": "allow" | "deny"}`` alone;
+  ``preToolUse``: an ask is a deny, Cursor's own approval flow deciding what a hook's ask
+  means there).
 - **Codex CLI** (``PreToolUse`` hooks in ``.codex/hooks.json``): Claude Code's shape
   (``tool_name`` ``Bash``, ``apply_patch`` with the patch in ``tool_input.command``,
-  ``mcp__<server>__<tool>``); stdout ``hookSpecificOutput.permissionDecision: "deny"``
-  blocks; Codex runs a call whose hook answers ``ask`` or ``allow`` without asking anyone,
-  so an allow prints nothing (Codex's own approval policy applies) and an ask is a deny
-  that says a person must approve the call.
+  ``mcp__<server>__<tool>``); stdout ``hookSpecificOutput.permissionDecision: "deny"`` with a
+  reason blocks; Codex refuses ``allow`` (without ``updatedInput``) and ``ask`` as unsupported
+  and runs the call, so an allow prints nothing (Codex's own approval policy applies) and an
+  ask is a deny that says a person must approve the call.
 
-One event can hold several calls (a Codex patch touching several files, a Gemini
-``web_fetch`` naming several URLs): each is judged, and the answer is the most severe
-(deny over ask over allow), with that call's reason. More than :data:`MAX_CALLS` calls in
-one event is an ask, never a verdict on the part judged. Input that cannot be read, or
-an event of another kind, is a deny naming the problem. The hook always exits 0 with its
-answer; ``hook install --agent`` wraps it so that a hook that cannot run exits 2, which
-each of these agents takes as "block this call".
+One event can hold several calls (a Codex or Cursor patch touching several files, a Gemini
+``web_fetch`` naming several URLs, a Cursor ``Write`` naming its file in two fields): each
+is judged, and the answer is the most severe (deny over ask over allow), with that call's
+reason. More than :data:`MAX_CALLS` calls in one event is an ask, never a verdict on the
+part judged. Input that cannot be read, or an event of another kind, is a deny naming the
+problem. The hook always exits 0 with its answer; ``hook install --agent`` wraps it so
+that a hook that cannot run exits 2, which each of these agents takes as "block this call".
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ import time
 
 from . import claude_code
 
-__all__ = ["AGENTS", "MAX_CALLS", "BadEvent", "calls_for", "answer_for", "run", "main"]
+__all__ = ["AGENTS", "MAX_CALLS", "CURSOR_HANDED_OVER", "BadEvent", "calls_for", "answer_for", "run", "main"]
 
 #: The agents ``hook install --agent`` and ``lighthouse hook <agent>`` know.
 AGENTS = ("claude-code", "gemini", "cursor", "codex")
@@ -130,7 +135,106 @@ def _gemini_answer(verdict, reason, payload):
 
 # ---------------------------------------------------------------- Cursor
 
-_CURSOR_EVENTS = ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile")
+_CURSOR_EVENTS = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile")
+#: preToolUse tools judged by the dedicated event ``hook install --agent cursor`` installs beside
+#: it (it carries what preToolUse lacks: the shell's cwd, the MCP server's name, the file read
+#: before it reaches the model); ``MCP:<tool>`` goes to beforeMCPExecution.
+CURSOR_HANDED_OVER = {"Shell": "beforeShellExecution", "Read": "beforeReadFile"}
+_CURSOR_MCP = "MCP:"
+# The spellings of a tool_input's file seen in Cursor's hooks and transcripts. Every one
+# present is judged: the hook cannot know which one Cursor acts on.
+_CURSOR_PATHS = ("file_path", "path", "filePath", "target_file")
+_CURSOR_NOTEBOOK_PATHS = ("target_notebook", "notebook_path") + _CURSOR_PATHS
+_CURSOR_CONTENTS = ("content", "contents")
+
+
+class _HandedOver(Exception):
+    """A preToolUse call another installed Cursor event judges; the message names it."""
+
+
+def _json_object(value, where):
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except RecursionError:
+            raise BadEvent("%s is a string nested too deeply" % where) from None
+        except ValueError:
+            raise BadEvent("%s is a string that is not JSON" % where) from None
+    if not isinstance(value, dict):
+        raise BadEvent("%s must be a JSON object" % where)
+    return value
+
+
+def _distinct_strings(args, keys, tool, what):
+    """The distinct non-empty strings of ``args`` under ``keys`` (any other value is an
+    error); at least one."""
+    found = []
+    for key in keys:
+        if key in args:
+            value = args[key]
+            if not isinstance(value, str) or not value:
+                raise BadEvent("%s: tool_input.%s must be a non-empty string" % (tool, key))
+            found.append(value)
+    if not found:
+        raise BadEvent("%s: tool_input names no %s (%s)" % (tool, what, ", ".join(keys)))
+    return list(dict.fromkeys(found))
+
+
+def _optional_string(args, key, tool):
+    value = args.get(key, "")
+    if not isinstance(value, str):
+        raise BadEvent("%s: tool_input.%s must be a string" % (tool, key))
+    return value
+
+
+def _cursor_tool(tool, raw, cwd):
+    """The calls of one preToolUse event: Cursor's tool names and input shapes mapped to
+    Lighthouse's; a tool it does not map keeps its name and input."""
+    if tool in CURSOR_HANDED_OVER:
+        raise _HandedOver(CURSOR_HANDED_OVER[tool])
+    if tool.startswith(_CURSOR_MCP):
+        raise _HandedOver("beforeMCPExecution")
+    if tool == "ApplyPatch":
+        patch = raw if isinstance(raw, str) else (raw.get("patch") if isinstance(raw, dict) else None)
+        if not isinstance(patch, str) or not patch:
+            raise BadEvent("ApplyPatch: tool_input must be the patch text or hold it in tool_input.patch")
+        return _patch_calls(patch, cwd)
+    args = _json_object(raw, "tool_input")
+    if tool == "Write":
+        paths = _distinct_strings(args, _CURSOR_PATHS, tool, "file")
+        contents = []
+        for key in _CURSOR_CONTENTS:
+            if key in args:
+                contents.append(_optional_string(args, key, tool))
+        if not contents:
+            raise BadEvent("Write: tool_input holds no content (%s)" % ", ".join(_CURSOR_CONTENTS))
+        return [("Write", {"file_path": _under(cwd, p), "content": c}, cwd)
+                for p in paths for c in dict.fromkeys(contents)]
+    if tool == "StrReplace":
+        old, new = _optional_string(args, "old_string", tool), args.get("new_string")
+        if not isinstance(new, str):
+            raise BadEvent("StrReplace: tool_input.new_string must be a string")
+        return [("Edit", {"file_path": _under(cwd, p), "old_string": old, "new_string": new}, cwd)
+                for p in _distinct_strings(args, _CURSOR_PATHS, tool, "file")]
+    if tool == "Delete":
+        return [("Bash", {"command": "rm -f -- %s" % shlex.quote(_under(cwd, p))}, cwd)
+                for p in _distinct_strings(args, _CURSOR_PATHS, tool, "file")]
+    if tool == "EditNotebook":
+        source = _optional_string(args, "new_string", tool)
+        return [("NotebookEdit", {"notebook_path": _under(cwd, p), "new_source": source}, cwd)
+                for p in _distinct_strings(args, _CURSOR_NOTEBOOK_PATHS, tool, "notebook")]
+    if tool == "ReadFile":
+        return [("Read", {"file_path": _under(cwd, p)}, cwd)
+                for p in _distinct_strings(args, _CURSOR_PATHS, tool, "file")]
+    if tool == "Glob" and ("glob_pattern" in args or "target_directory" in args):
+        pattern = _optional_string(args, "glob_pattern", tool) or _optional_string(args, "pattern", tool)
+        if not pattern:
+            raise BadEvent("Glob: tool_input.glob_pattern must be a non-empty string")
+        glob = {"pattern": pattern}
+        if args.get("target_directory"):
+            glob["path"] = _under(cwd, _optional_string(args, "target_directory", tool))
+        return [("Glob", glob, cwd)]
+    return [(tool, args, cwd)]
 
 
 def _cursor(payload):
@@ -138,28 +242,29 @@ def _cursor(payload):
     roots = payload.get("workspace_roots")
     root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], str) else None
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) and payload.get("cwd") else root
+    if event == "preToolUse":
+        if "tool_input" not in payload:
+            raise BadEvent("tool_input is missing")
+        return _cursor_tool(_string(payload, "tool_name", "the event"), payload["tool_input"], cwd)
     if event == "beforeShellExecution":
         return [("Bash", {"command": _string(payload, "command", "the event")}, cwd)]
     if event == "beforeReadFile":
         return [("Read", {"file_path": _under(cwd, _string(payload, "file_path", "the event"))}, cwd)]
     if event == "beforeMCPExecution":
         tool = _string(payload, "tool_name", "the event")
-        args = payload.get("tool_input", {})
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                raise BadEvent("tool_input is a string that is not JSON") from None
-        if not isinstance(args, dict):
-            raise BadEvent("tool_input must be a JSON object")
+        args = _json_object(payload.get("tool_input", {}), "tool_input")
         server = payload.get("server_name") if isinstance(payload.get("server_name"), str) else "cursor"
         return [("mcp__%s__%s" % (server, tool), args, cwd)]
     raise BadEvent("this hook handles Cursor's %s events, not %r" % (", ".join(_CURSOR_EVENTS), event))
 
 
 def _cursor_answer(verdict, reason, payload):
-    if verdict == "ask" and payload.get("hook_event_name") == "beforeReadFile":
-        verdict, reason = "deny", "a person must approve this read (Cursor's beforeReadFile cannot ask); " + reason
+    event = payload.get("hook_event_name")
+    if event == "beforeReadFile":
+        # Its documented answer is the permission alone, allow or deny.
+        return {"permission": "deny" if verdict == "ask" else verdict}
+    if verdict == "ask" and event == "preToolUse":
+        verdict, reason = "deny", "a person must approve this call (Cursor's preToolUse hook cannot ask); " + reason
     return {"permission": verdict, "user_message": reason, "agent_message": reason}
 
 
@@ -280,6 +385,8 @@ def decide(agent, raw, argv=(), environ=None):
         calls = calls_for(agent, payload)
     except BadEvent as e:
         return "deny", "lighthouse: %s" % e, payload
+    except _HandedOver as e:
+        return "allow", "lighthouse: left to the %s hook, which judges this call" % e, payload
     if len(calls) > MAX_CALLS:
         return "ask", ("lighthouse: this %s call holds %d operations, more than the %d judged one by one; "
                        "a person must decide" % (agent, len(calls), MAX_CALLS)), payload
@@ -303,8 +410,8 @@ def decide(agent, raw, argv=(), environ=None):
         got = out["hookSpecificOutput"]
         verdict, reason = got["permissionDecision"], got["permissionDecisionReason"]
         if len(calls) > 1:
-            reason = "%s %s: %s" % (tool, tool_input.get("file_path") or tool_input.get("url") or
-                                    tool_input.get("command", ""), reason)
+            reason = "%s %s: %s" % (tool, tool_input.get("file_path") or tool_input.get("notebook_path") or
+                                    tool_input.get("url") or tool_input.get("command", ""), reason)
         if worst is None or _SEVERITY[verdict] > _SEVERITY[worst[0]]:
             worst = (verdict, reason)
     return worst[0], worst[1], payload
@@ -320,11 +427,22 @@ USAGE = """\
 usage: lighthouse hook {gemini,cursor,codex} [options of lighthouse hook claude-code]
 
 Reads the agent's hook event on stdin and prints its answer on stdout (README, "Other
-agents"): Gemini CLI BeforeTool, Cursor beforeShellExecution/beforeMCPExecution/
-beforeReadFile, Codex PreToolUse. The options are those of `lighthouse hook claude-code`
+agents"): Gemini CLI BeforeTool; Cursor preToolUse, beforeShellExecution,
+beforeMCPExecution and beforeReadFile (preToolUse leaves Shell, Read and MCP calls to
+those three); Codex PreToolUse. The options are those of `lighthouse hook claude-code`
 (--socket, --server, --timeout, --wait, --rules, --agent-id, --tls-*), except --defer;
 the agent id sent to the server is the agent's name unless --agent-id says otherwise.
 """
+
+
+def _event_of(raw):
+    """The event as far as it can be read, for rendering an answer in its own format (an
+    ask is a deny where the event cannot ask); {} when it cannot."""
+    try:
+        payload = json.loads(raw) if len(raw) <= claude_code.MAX_EVENT else None
+    except (ValueError, RecursionError):
+        payload = None
+    return payload if isinstance(payload, dict) else {}
 
 
 def main(agent, argv=None):
@@ -333,11 +451,13 @@ def main(agent, argv=None):
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
         return 0
+    raw = b""
     try:
-        out = run(agent, sys.stdin.buffer.read(claude_code.MAX_EVENT + 1), argv)
+        raw = sys.stdin.buffer.read(claude_code.MAX_EVENT + 1)
+        out = run(agent, raw, argv)
     except Exception as e:          # a bug must not become an allow, nor a hook error
         out = answer_for(agent, "ask", "lighthouse hook failed (%s: %s); a person must decide"
-                         % (type(e).__name__, e), {})
+                         % (type(e).__name__, e), _event_of(raw))
     if out is not None:
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()

@@ -33,6 +33,10 @@ Installing merges into what is there (other settings, other events, other PreToo
 hooks stay as they are), is idempotent (an existing Lighthouse hook is updated in place,
 never duplicated), writes atomically, and refuses a file that is not valid JSON rather
 than overwrite it.
+
+The other agents (:data:`SPECS`: Gemini CLI, Cursor, Codex) keep their hooks in their own
+file and shape; installing there merges the same way, and their command is the same kind of
+wrapper, exiting 2 (which each of them takes as "block this call") when the hook cannot run.
 """
 
 from __future__ import annotations
@@ -266,8 +270,12 @@ SPECS = {
     "codex": _Spec(".codex", "hooks.json", ("PreToolUse",), {},
                    lambda cmd, t: {"type": "command", "command": cmd, "timeout": t}),
     # Cursor: handlers straight under each event; failClosed blocks the action when the
-    # hook crashes, times out or answers nothing readable; timeout in seconds.
-    "cursor": _Spec(".cursor", "hooks.json", ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile"), None,
+    # hook crashes, times out or answers nothing readable; timeout in seconds. preToolUse
+    # without a matcher sees every tool; the hook leaves Shell, Read and MCP:<tool> there to
+    # the three dedicated events, which carry more (cwd, server name) and fire where
+    # preToolUse does not (ReadFile, attached files).
+    "cursor": _Spec(".cursor", "hooks.json", ("preToolUse", "beforeShellExecution", "beforeMCPExecution",
+                                              "beforeReadFile"), None,
                     lambda cmd, t: {"command": cmd, "timeout": t, "failClosed": True}, top={"version": 1}),
 }
 
