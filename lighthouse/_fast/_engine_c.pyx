@@ -302,11 +302,40 @@ cdef class _Wild:
             if k == n:
                 self.slen = n - last_star - 1
         self.minlen = self.plen + self.slen
-        self.mid = None
-        if simple:
-            longest = max(pat.replace("?", "*").split("*"), key=len)
-            if len(longest) > self.plen and len(longest) > self.slen:
-                self.mid = longest
+        self.mid = _longest_run(pat)
+        if self.mid is not None and (len(self.mid) <= self.plen or len(self.mid) <= self.slen):
+            self.mid = None
+
+
+cdef str _longest_run(str pat):
+    # The longest run of characters every match contains as it is: literal characters
+    # and one-character classes (`[[]` is "["), between `*` and `?`. None for a pattern
+    # with an escape or another class, whose runs are not read here.
+    cdef list runs = []
+    cdef list cur = []
+    cdef Py_ssize_t k = 0, n = len(pat)
+    cdef Py_UCS4 c, inner
+    while k < n:
+        c = pat[k]
+        if c == u'*' or c == u'?':
+            runs.append("".join(cur))
+            cur = []
+            k += 1
+        elif c == u'\\':
+            return None
+        elif c == u'[':
+            if k + 2 >= n or pat[k + 2] != u']':
+                return None
+            inner = pat[k + 1]
+            if inner == u'!' or inner == u'^':
+                return None
+            cur.append(pat[k + 1])
+            k += 3
+        else:
+            cur.append(pat[k])
+            k += 1
+    runs.append("".join(cur))
+    return max(runs, key=len)
 
 
 cdef inline bint _same_chars(str a, Py_ssize_t ai, str b, Py_ssize_t bi, Py_ssize_t n) noexcept:
