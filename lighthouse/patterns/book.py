@@ -19,8 +19,9 @@ answer):
   A retired pattern stays retired (it records the answers that retired it) until a
   person approves it again (``lighthouse patterns approve``).
 
-Lookup (:meth:`PatternBook.match`) answers only from active patterns, from an in-memory
-index; the SQLite file is the record: who taught each pattern and when, with example
+Lookup (:meth:`PatternBook.match`, :meth:`PatternBook.match_text`) answers only from
+active patterns, from an in-memory index keyed by (context, tool, shape text): no SQLite,
+no digest on the lookup path. The SQLite file is the record: who taught each pattern and when, with example
 calls, and changes made by another process (``lighthouse patterns retire`` while a
 server runs, the other workers of ``--workers N``) are picked up within
 ``refresh_interval`` seconds (SQLite's ``PRAGMA data_version``).
@@ -34,6 +35,7 @@ import os
 import sqlite3
 import threading
 import time
+from time import monotonic
 
 from .shapes import Shape, display
 
@@ -153,7 +155,7 @@ class PatternBook:
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
             self._db.executescript(_SCHEMA)
-        self._active = {}           # key -> Pattern
+        self._active = {}           # (context, tool, shape text) -> active Pattern
         self._version = None
         self._checked = 0.0
         self.hits = 0
@@ -171,7 +173,12 @@ class PatternBook:
     def _load(self):
         with self._lock:
             rows = self._db.execute("SELECT %s FROM patterns WHERE state = 'active'" % _COLUMNS).fetchall()
-            self._active = {bytes(r[1]): Pattern(r) for r in rows}
+            active = {}
+            for r in rows:
+                p = Pattern(r)
+                p.key = bytes(p.key)
+                active[(p.context, p.tool, p.shape)] = p
+            self._active = active
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
             self._checked = time.monotonic()
 
@@ -199,9 +206,18 @@ class PatternBook:
         if shape is None:
             self.unshaped += 1
             return None
-        if self.refresh_interval >= 0:
+        return self.match_text(context, shape.tool, shape.text)
+
+    def match_text(self, context, tool, text):
+        """:meth:`match` by the shape's tool and text (None: the call has no shape): the
+        pattern tier's lookup, a dictionary lookup in memory (and, once per
+        ``refresh_interval``, a check of the file for another process's changes)."""
+        if text is None:
+            self.unshaped += 1
+            return None
+        if self.refresh_interval >= 0 and monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
-        p = self._active.get(_key(context, shape))
+        p = self._active.get((context, tool, text))
         if p is None:
             self.misses += 1
             return None
@@ -312,10 +328,11 @@ class PatternBook:
         self.retirements += 1
 
     def _index(self, p):
+        k = (p.context, p.tool, p.shape)
         if p.state == "active":
-            self._active[p.key] = p
+            self._active[k] = p
         else:
-            self._active.pop(p.key, None)
+            self._active.pop(k, None)
 
     # ------------------------------------------------------------------ review
 

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..escalation import TierAnswer
 from .book import LEARNED_VERDICTS, context_of
-from .shapes import call_shape
+from .shapes import call_shape, shape_text
 
 __all__ = ["PatternTier"]
 
@@ -56,12 +56,19 @@ class PatternTier:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
 
     def shape(self, esc):
-        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs)
+        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+
+    def lookup(self, esc):
+        """The active Pattern of the escalated call ``esc``'s shape in its context, or
+        None: what this tier adds to a call that reaches it (the shape, from the commands
+        the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory)."""
+        text = shape_text(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+        return self.book.match_text(context_of(esc.why, esc.rule_id), esc.tool, text)
 
     async def decide(self, esc):
         if any(a.verdict == "deny" for a in esc.prior):
             return None
-        p = self.book.match(context_of(esc.why, esc.rule_id), self.shape(esc))
+        p = self.lookup(esc)
         if p is None or p.verdict not in LEARNED_VERDICTS:
             return None
         quorum = max((a.quorum for a in esc.prior), default=0)
