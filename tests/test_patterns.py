@@ -327,6 +327,73 @@ def test_dangerous_variations_of_learned_safe_shapes_are_answered_by_no_pattern(
     assert decide(tier, escalation("", tool="Write", tool_input={"file_path": "build"})) is None
 
 
+def test_shaped_from_the_engines_parse_the_answers_are_the_same():
+    """The tier shapes a call from the commands the rule engine parsed (handed on with the
+    escalation): the same shapes as parsing again, so the same answers, and still none
+    that allows a dangerous variation."""
+    from dataclasses import replace
+
+    from lighthouse import Validator
+    tier = taught(LEARNED_SAFE + RUN_BY_ANOTHER)
+    validator = Validator(raw=True)
+    handed = 0
+    for c in LEARNED_SAFE + RUN_BY_ANOTHER + DANGEROUS + [cmd for cmd, _ in SHAPES]:
+        validator.check("Bash", {"command": c}, cwd=WS, home=HOME)
+        parsed = validator.parsed(c, WS, HOME)
+        handed += parsed is not None
+        e = escalation(c)
+        with_parse = replace(e, parsed=parsed)
+        assert tier.shape(with_parse) == tier.shape(e), c
+        a = decide(tier, with_parse)
+        b = decide(tier, e)
+        assert (a and (a.verdict, a.decided_by)) == (b and (b.verdict, b.decided_by)), c
+        if c in DANGEROUS:
+            assert a is None or a.verdict != "allow", c
+    assert handed > len(DANGEROUS)          # most calls were parsed by the engine (no cache hit, no early deny)
+
+
+def test_a_parse_of_another_call_or_directory_is_not_used():
+    """Validator.parsed answers for the last call it evaluated only; a call in a cwd that
+    is not normalized is parsed again in the normalized one."""
+    from lighthouse import Validator
+    validator = Validator(raw=True)
+    validator.check("Bash", {"command": "rm -rf build"}, cwd=WS, home=HOME)
+    assert validator.parsed("rm -rf build", WS, HOME) is not None
+    assert validator.parsed("rm -rf build", WS, "") is None
+    assert validator.parsed("rm -rf build ~", WS, HOME) is None
+    validator.check("Bash", {"command": "ls"}, cwd=WS, home=HOME)
+    assert validator.parsed("rm -rf build", WS, HOME) is None
+    # the engine parsed "cd .. && rm -rf build" in WS + "/sub/.." (not normalized): the
+    # shape parses it in WS, where it means the same
+    odd = WS + "/sub/.."
+    validator.check("Bash", {"command": "cd .. && rm -rf build"}, cwd=odd, home=HOME)
+    parsed = validator.parsed("cd .. && rm -rf build", odd, HOME)
+    assert parsed is not None
+    assert call_shape("Bash", {"command": "cd .. && rm -rf build"}, odd, HOME, SPECS, parsed) == \
+        call_shape("Bash", {"command": "cd .. && rm -rf build"}, WS, HOME, SPECS)
+
+
+def test_the_decider_hands_the_engines_parse_on_to_the_pipeline():
+    import types
+
+    from lighthouse import Validator
+    from lighthouse.server.core import Decider, Pending
+
+    async def never(pending):
+        return None
+
+    decider = Decider(Validator(raw=True), escalator=never)
+    call = types.SimpleNamespace(request_id="r", agent_id="a", session_id="s", tool="Bash",
+                                 input_json='{"command": "zzlint --fix src/a.py"}', cwd=WS, home=HOME, fallback=0)
+    pending = decider.decide(call)
+    assert isinstance(pending, Pending)
+    assert [c.program for c in pending.parsed] == ["zzlint"]
+    assert pending.parsed[0].args == ["--fix", "src/a.py"]
+    call.tool, call.input_json = "Write", '{"file_path": "a.zz", "content": "x"}'
+    other = decider.decide(call)
+    assert not isinstance(other, Pending) or other.parsed is None
+
+
 # ------------------------------------------------------------------ in the pipeline
 
 class Fixed:
