@@ -355,7 +355,8 @@ class EscalationPipeline:
                                agent_id=pending.agent_id, session_id=pending.session_id, why=why,
                                rule_id=pending.rule_id, rule_reason=pending.reason,
                                generation=pending.generation, started_ns=pending.started_ns,
-                               floor=floor, use_cache=use_cache, key=pending.slow_key, parsed=pending.parsed)
+                               floor=floor, use_cache=use_cache, key=pending.slow_key,
+                               parsed=getattr(pending, "parsed", None))
             if out is None:
                 return None
             # The audit record's trail: how the pipeline settled it (the tier that answered,
