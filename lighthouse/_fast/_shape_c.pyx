@@ -473,8 +473,8 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     cdef str program = sc.program, cwd, a, name, val, f, op, target, text, c
     cdef bint is_exact, ended = False, single_dash_long = False
     cdef list args = sc.args, positionals = [], out = [], env, flag_list
-    cdef list names = [], values = [], rendered
-    cdef Py_ssize_t nflags
+    cdef list names = None, values = None, rendered
+    cdef Py_ssize_t nflags, flags_at
     cdef object value_options = _NO_OPTIONS
     cdef Py_ssize_t k = 0, n, j, la, subs, most
     if sc.dynamic:
@@ -508,9 +508,13 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         la = len(a)
         if not ended and str_eq(a, "--"):
             ended = True
+            if names is None:
+                names, values = [], []
             names.append("--")
             values.append(None)
         elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
+            if names is None:
+                names, values = [], []
             if a[1] == u'-' or single_dash_long:
                 j = a.find("=")
                 if j >= 0:
@@ -566,18 +570,18 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             subs += 1
     # The reference classes the arguments before it renders the flags: the same
     # reason is given when both have none.
-    args = []
+    flags_at = len(out)
     for j in range(subs, n):
         a = positionals[j]
         if is_exact:
-            args.append(exact(a))
+            out.append(exact(a))
         else:
             c = _classify(a, cwd, home, ws, True, why)
             if c is None:
                 return None
-            args.append(c)
-    nflags = len(names)
-    if nflags:
+            out.append(c)
+    if names is not None:
+        nflags = len(names)
         rendered = []
         for j in range(nflags):
             c = _flag(<str>names[j], <str>values[j], is_exact, cwd, home, ws, why)
@@ -592,8 +596,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
                 if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
                     flag_list.append(rendered[j])
             rendered = flag_list
-        out.extend(rendered)
-    out.extend(args)
+        out[flags_at:flags_at] = rendered
     for op, target in sc.redirects:
         if not target or _DYN in target:
             return _no(why, "a redirect to an unknown target")
@@ -631,6 +634,12 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         return _no(why, "the command runs no program")
     if n > _MAX_COMMANDS:
         return _no(why, "more than %d commands", _MAX_COMMANDS)
+    if n == 1:
+        sc = <SimpleCommand?>commands[0]
+        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
+        if text is not None and len(text) + 3 > _MAX_SHAPE:
+            return _no(why, "a shape over %d characters", _MAX_SHAPE)
+        return text
     for item in commands:
         sc = <SimpleCommand?>item
         text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
