@@ -352,6 +352,31 @@ def test_shaped_from_the_engines_parse_the_answers_are_the_same():
     assert handed > len(DANGEROUS)          # most calls were parsed by the engine (no cache hit, no early deny)
 
 
+def test_the_tier_remembers_shapes_by_generation_and_within_bounds(monkeypatch):
+    """A repeated call (no parse: the rules answered it from their cache) is shaped once;
+    the memory is per rule generation (a reload may change which options take a value),
+    bounded in entries and in command length, and changes no answer."""
+    from dataclasses import replace
+
+    from lighthouse.patterns import tier as tier_mod
+    tier = taught(["pytest tests/a.py -k foo"])
+    e = escalation("pytest tests/b.py -k bar")
+    assert decide(tier, e).verdict == "allow"
+    key = (e.generation, "pytest tests/b.py -k bar", WS, HOME)
+    assert tier._memo[key] == "pytest -k <ws-path> <word>"
+    tier._memo[key] = "something else"          # what the tier answers from, on a repeat
+    assert decide(tier, e) is None
+    assert decide(tier, replace(e, generation=2)).verdict == "allow"   # another generation: shaped again
+    long = "pytest tests/b.py -k " + "x" * tier_mod.MEMO_INPUT
+    assert decide(tier, escalation(long)) is None and all(k[1] != long for k in tier._memo)
+    monkeypatch.setattr(tier_mod, "MEMO_SIZE", 3)
+    for n in range(10):
+        decide(tier, escalation("pytest tests/b.py -k n%d" % n))
+        assert len(tier._memo) <= 3
+    # a call without a shape is remembered as such
+    assert decide(tier, escalation("rm -rf $(pwd)")) is None and tier._memo[(1, "rm -rf $(pwd)", WS, HOME)] is None
+
+
 def test_a_parse_of_another_call_or_directory_is_not_used():
     """Validator.parsed answers for the last call it evaluated only; a call in a cwd that
     is not normalized is parsed again in the normalized one."""

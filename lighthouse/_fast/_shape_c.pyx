@@ -470,7 +470,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why):
 # ------------------------------------------------------------------ commands
 
 cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why):
-    cdef str program = sc.program, cwd, a, name, val, f, op, target, text, c
+    cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False
     cdef list args = sc.args, positionals = [], out = [], env, flag_list
     cdef list names = None, values = None, rendered
