@@ -237,6 +237,36 @@ def test_a_person_activates_a_pattern_with_one_answer_and_deny_is_never_learned(
     assert book.counts() == {"pending": 0, "active": 0, "retired": 2}
 
 
+def test_the_file_holds_at_most_max_patterns_the_oldest_pending_pruned(tmp_path):
+    """Past max_patterns a new shape takes the place of the oldest pending pattern (its
+    examples too), counted; active and retired patterns are never pruned, and while they
+    fill the file an answer about a new shape is not recorded (counted), nor answered."""
+    from lighthouse.patterns.book import families
+    clock = iter(range(1000, 2000))
+    book = PatternBook(str(tmp_path / "p.db"), max_patterns=3, clock=lambda: next(clock))
+    shapes = [call_shape("Bash", {"command": "make t%d" % n}, WS, HOME, SPECS) for n in range(6)]
+    first = [book.learn("miss", s, CALL, "e1", "allow", "shape") for s in shapes[:3]]
+    book.learn("miss", shapes[0], CALL, "e2", "allow", "shape")          # t0 taught again: t1 is the oldest now
+    assert book.learn("miss", shapes[3], CALL, "e1", "allow", "shape") is not None
+    assert book.pruned == 1 and book.counts() == {"pending": 2, "active": 1, "retired": 0}
+    assert [p.shape for p in book.patterns()] == ["make t3", "make t2", "make t0"]
+    assert book.examples(first[1].id) == []
+    book.learn("miss", shapes[2], CALL, "e1", "deny", "call")           # retired
+    book.learn("miss", shapes[3], CALL, "alice", "allow", "shape", person=True)   # active
+    assert book.counts() == {"pending": 0, "active": 2, "retired": 1}
+    assert book.learn("miss", shapes[4], CALL, "e1", "allow", "shape") is None
+    assert book.learn("miss", shapes[4], CALL, "e2", "allow", "shape") is None
+    assert book.refused == 2 and book.pruned == 1 and book.match("miss", shapes[4]) is None
+    assert book.counts() == {"pending": 0, "active": 2, "retired": 1}
+    assert book.match("miss", shapes[0]).shape == "make t0" and book.match("miss", shapes[2]) is None
+    text = {m.name: m for m in families(book.snapshot())}
+    assert text["lighthouse_pattern_pruned"].samples[0].value == 1
+    assert text["lighthouse_pattern_answers_refused"].samples[0].value == 2
+    book.close()
+    with pytest.raises(ValueError):
+        PatternBook(str(tmp_path / "p.db"), max_patterns=0)
+
+
 def test_changes_by_another_process_are_picked_up(tmp_path):
     path = str(tmp_path / "p.db")
     server_side = PatternBook(path, refresh_interval=0)
