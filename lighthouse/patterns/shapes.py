@@ -63,8 +63,8 @@ from hashlib import blake2b
 
 from .. import _fast
 from .._fast._errors import ShellError
-from .._fast._shape_py import command_parts
-from .._fast._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE,
+from .._fast._shape_py import _resolve, command_parts
+from .._fast._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, PATH_CLASSES,
                                    SUBCOMMAND_PROGRAMS, NoShape, where)
 from .._fast._shell_py import normpath
 from .._fast._shell_shared import DYN
@@ -78,8 +78,6 @@ FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path
               "NotebookEdit": "notebook_path", "NotebookRead": "notebook_path"}
 
 _EXT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z")
-_CLASSES = {"workspace": "<ws-path>", "home": "<home-path>", "system": "<sys-path>", "tmp": "<tmp-path>",
-            "other": "<other-path>"}
 
 
 class Shape:
@@ -150,18 +148,6 @@ def _check_workspace(cwd, home):
     return cwd
 
 
-def _resolve(value, cwd, home):
-    if value.startswith("~") and (len(value) == 1 or value[1] == "/"):
-        if not home:
-            return None
-        value = home.rstrip("/") + value[1:]
-    elif value[0] == "~":
-        return None             # ~user: someone else's home
-    elif value[0] != "/":
-        value = cwd.rstrip("/") + "/" + value
-    return normpath(value)
-
-
 def classify(arg, cwd, home, ws, key=True):
     """The class of one argument (see the module docstring), by the shape kernel in use.
     Raises NoShape for an argument the analysis could not know. ``key``: a ``KEY=VALUE``
@@ -199,7 +185,7 @@ def _file_shape(tool, tool_input, cwd, home):
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
     if ext and not _EXT_RE.match(ext):
         raise NoShape("an unusual file name")
-    return "%s/*%s" % (_CLASSES[w], "." + ext if ext else "")
+    return "%s/*%s" % (PATH_CLASSES[w], "." + ext if ext else "")
 
 
 def display(tool, text):
