@@ -28,6 +28,8 @@ extensions = [
     Extension("lighthouse._fast._cache_c", ["lighthouse/_fast/_cache_c.pyx"], define_macros=macros),
     Extension("lighthouse._fast._engine_c", ["lighthouse/_fast/_engine_c.pyx"], define_macros=macros),
     Extension("lighthouse._fast._wire_c", ["lighthouse/_fast/_wire_c.pyx"], define_macros=macros),
+    # call shapes of escalated calls (lighthouse.patterns), from the engine's parse
+    Extension("lighthouse._fast._shape_c", ["lighthouse/_fast/_shape_c.pyx"], define_macros=macros),
 ]
 # Shared Python source the compiled shell analyser calls per command (argv readers of
 # particular programs, static output of substitutions), compiled as it is under a name of

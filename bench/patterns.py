@@ -18,9 +18,21 @@ given are learned).
 Figures:
   after warm-up (the first --warmup share of the calls): the share of would-be escalations
   answered by the pattern tier (target >= 0.85) and the expert calls saved;
-  the pattern tier's cost per call: shape extraction and lookup (what runs for a call that
-  would escalate), and the lookup of a computed shape alone, against a tier-0 hit (a
-  repeated call answered by the Validator's decision cache) (target: within 2x).
+  the pattern tier's lookup cost per call (target: within 2x of a tier-0 hit), timed in
+  the same run on the calls that escalated:
+    lookup        what the tier adds to a call that reaches it for the first time
+                  (PatternTier.lookup, its memory of shapes cleared before each round): the
+                  call's shape, from the commands the rule engine parsed for it (handed on
+                  with the escalation, as the server does), and the in-memory lookup (the
+                  workload's exact repeats, 13% of the timed calls, have no parse, since
+                  the rules answer them from their cache: the tier remembers their shape
+                  from the first of them in the round);
+    lookup+parse  the same when no call has a parse handed on (each is parsed again);
+    repeated      a call the tier has shaped before (its shape remembered);
+    tier-0 hit    a repeated call answered by the decision cache: the Checker's (what
+                  bench/fast.py times, ~200 ns compiled) and the Validator's (the public
+                  API, with its bounds on the input; what the server calls when the call
+                  names a home).
 
     .venv/bin/python bench/patterns.py                    # 3000 calls, table
     .venv/bin/python bench/patterns.py --json --calls 400
@@ -37,6 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -95,14 +108,12 @@ def workload(count, seed):
 async def run(args):
     from lighthouse import Validator
     from lighthouse._fast import IMPLEMENTATION
-    from lighthouse.escalation import EscalationPipeline, Stage
+    from lighthouse.escalation import Escalation, EscalationPipeline, Stage
     from lighthouse.experts.hub import ExpertRegistry
     from lighthouse.experts.sim import SimulatedExpert
     from lighthouse.experts.stats import ExpertStats
     from lighthouse.experts.tier import ExpertTier
     from lighthouse.patterns import PatternBook, PatternTier
-    from lighthouse.patterns.book import context_of
-    from lighthouse.patterns.shapes import call_shape
     from lighthouse.policy.input import RuleFacts
 
     calls = workload(args.calls, args.seed)
@@ -132,8 +143,11 @@ async def run(args):
         else:
             continue
         c["escalations"] += 1
-        escalated.append((tool, tool_input, cwd, why, d.rule_id))
-        out = await pipeline.decide(tool, tool_input, cwd, HOME, agent_id="bench", why=why, rule_id=d.rule_id)
+        # What the engine parsed the call into, as the server hands it on.
+        parsed = validator.parsed(tool_input.get("command"), cwd, HOME) if tool == "Bash" else None
+        escalated.append(Escalation(tool, tool_input, cwd, HOME, "bench", "", why, d.rule_id, parsed=parsed))
+        out = await pipeline.decide(tool, tool_input, cwd, HOME, agent_id="bench", why=why, rule_id=d.rule_id,
+                                    parsed=parsed)
         c[out.tier if out.tier in ("pattern", "expert") else "other"] += 1
         # The simulated experts answer at once, where real ones take 0.2 s or more: the
         # learning thread gets the time it has in a server before the next call (without
@@ -143,40 +157,63 @@ async def run(args):
     asked = sum(e.calls for e in experts)
     unshaped = book.unshaped
     ptier.close()                   # the answers still waiting to be learned
-    # Costs per call, on the calls that escalated: shape extraction and lookup; the lookup
-    # of a computed shape; against a tier-0 hit (the same call again, from the cache).
-    sample = [e[:3] for e in escalated[: args.timing_calls]]
-    shapes = [(context_of(why, rule), call_shape(t, i, c, HOME, specs)) for t, i, c, why, rule in
-              escalated[: args.timing_calls]]
-    contexts = [ctx for ctx, _ in shapes]
+    # Costs per call, on the calls that escalated (after learning: most are hits): what the
+    # pattern tier adds, with the engine's parse and without it, against tier-0 hits of the
+    # same calls.
+    sample = escalated[: args.timing_calls]
+    reparse = [replace(e, parsed=None) for e in sample]
+    lookup = ptier.lookup
 
     def best(fn, rounds=args.rounds):
         per = []
         for _ in range(rounds):
+            if fn is not repeated:
+                forget()                # every call reaches the tier for the first time
             t0 = time.perf_counter_ns()
             fn()
             per.append((time.perf_counter_ns() - t0) / len(sample))
         return min(per), statistics.median(per)
 
-    def shape_and_lookup():
-        for (t, i, c), ctx in zip(sample, contexts):
-            book.match(ctx, call_shape(t, i, c, HOME, specs))
+    def with_parse():
+        for e in sample:
+            lookup(e)
 
-    def lookup():
-        for ctx, s in shapes:
-            book.match(ctx, s)
+    def without_parse():
+        for e in reparse:
+            lookup(e)
+
+    repeated = with_parse               # the tier remembers the shapes of the calls it saw
+    forget = ptier._memo.clear
 
     cached = Validator(raw=True)
-    for t, i, c in sample:
-        cached.check(t, i, cwd=c, home=HOME)
+    checker = cached.checker
+    for e in sample:
+        cached.check(e.tool, e.tool_input, cwd=e.cwd, home=HOME)
 
-    def tier0():
-        for t, i, c in sample:
-            cached.check(t, i, cwd=c, home=HOME)
+    def tier0_validator():
+        for e in sample:
+            cached.check(e.tool, e.tool_input, cwd=e.cwd, home=HOME)
 
-    t0_best, t0_med = best(tier0)
-    sl_best, sl_med = best(shape_and_lookup)
-    lk_best, lk_med = best(lookup)
+    def tier0_checker():
+        for e in sample:
+            checker.check(e.tool, e.tool_input, e.cwd, None, HOME)
+
+    hits_before = book.hits
+    figures = {}
+    # interleaved rounds, so that a burst of load on the machine falls on every figure
+    def first_time():
+        with_parse()
+
+    def first_time_parsing():
+        without_parse()
+
+    for name, fn in (("tier0_checker", tier0_checker), ("tier0_validator", tier0_validator),
+                     ("lookup", first_time), ("lookup_and_parse", first_time_parsing),
+                     ("lookup_repeated", repeated)) * 3:
+        b, m = best(fn, max(1, args.rounds // 3))
+        old = figures.get(name)
+        figures[name] = (min(b, old[0]), min(m, old[1])) if old else (b, m)
+    lookup_hits = (book.hits - hits_before) / (len(sample) * 3 * 3 * max(1, args.rounds // 3))
     result = {
         "implementation": IMPLEMENTATION,
         "calls": len(calls), "warmup_calls": warm, "seed": args.seed,
@@ -187,12 +224,15 @@ async def run(args):
         "expert_calls_saved": counts["pattern"] + after["pattern"],
         "patterns": book.counts(),
         "shapeless_escalations": unshaped,
-        "ns_per_call": {"tier0_hit": round(t0_med, 1), "shape_and_lookup": round(sl_med, 1),
-                        "lookup_of_a_shape": round(lk_med, 1)},
-        "best_ns_per_call": {"tier0_hit": round(t0_best, 1), "shape_and_lookup": round(sl_best, 1),
-                             "lookup_of_a_shape": round(lk_best, 1)},
-        "ratio_to_tier0": {"shape_and_lookup": round(sl_med / t0_med, 2),
-                           "lookup_of_a_shape": round(lk_med / t0_med, 2)},
+        "timed_calls": len(sample), "timed_lookup_hit_share": round(lookup_hits, 3),
+        "ns_per_call": {k: round(v[1], 1) for k, v in figures.items()},
+        "best_ns_per_call": {k: round(v[0], 1) for k, v in figures.items()},
+        "ratio_to_tier0": {"lookup_vs_checker_hit": round(figures["lookup"][1] / figures["tier0_checker"][1], 2),
+                           "lookup_vs_validator_hit": round(figures["lookup"][1] / figures["tier0_validator"][1], 2),
+                           "lookup_and_parse_vs_checker_hit": round(
+                               figures["lookup_and_parse"][1] / figures["tier0_checker"][1], 2),
+                           "lookup_repeated_vs_checker_hit": round(
+                               figures["lookup_repeated"][1] / figures["tier0_checker"][1], 2)},
     }
     book.close()
     tmp.cleanup()
@@ -219,12 +259,16 @@ def main(argv=None):
           "(target >= 0.85)" % (a["escalations"], a["pattern"], a["expert"], r["pattern_hit_ratio"]))
     print("expert calls: %d made, %d saved by patterns; patterns %s; escalations without a shape: %d" % (
         r["expert_calls"], r["expert_calls_saved"], r["patterns"], r["shapeless_escalations"]))
+    print("lookup cost on %d escalated calls (%.0f%% of the lookups hit a pattern), ns per call:" % (
+        r["timed_calls"], 100 * r["timed_lookup_hit_share"]))
     for what, ns in (("median", r["ns_per_call"]), ("best", r["best_ns_per_call"])):
-        print("per call (%s of %d rounds): tier-0 hit %.0f ns; shape + lookup %.0f ns (%.1fx); lookup of a "
-              "computed shape %.0f ns (%.1fx)" % (
-                  what, args.rounds, ns["tier0_hit"], ns["shape_and_lookup"],
-                  ns["shape_and_lookup"] / ns["tier0_hit"], ns["lookup_of_a_shape"],
-                  ns["lookup_of_a_shape"] / ns["tier0_hit"]))
+        print("  %-6s tier-0 hit: checker %.0f, validator %.0f; pattern tier lookup %.0f (%.2fx the checker's "
+              "hit, %.2fx the validator's); parsing the call again %.0f (%.1fx); a call the tier saw "
+              "before %.0f (%.1fx)" % (
+                  what, ns["tier0_checker"], ns["tier0_validator"], ns["lookup"],
+                  ns["lookup"] / ns["tier0_checker"], ns["lookup"] / ns["tier0_validator"],
+                  ns["lookup_and_parse"], ns["lookup_and_parse"] / ns["tier0_checker"],
+                  ns["lookup_repeated"], ns["lookup_repeated"] / ns["tier0_checker"]))
     return 0
 
 

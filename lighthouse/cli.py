@@ -478,7 +478,7 @@ def cmd_serve(args):
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
         audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age, audit_spool=args.audit_spool,
         patterns_db=patterns_db, patterns_threshold=args.patterns_threshold,
-        patterns_person_threshold=args.patterns_person_threshold)
+        patterns_person_threshold=args.patterns_person_threshold, patterns_max=args.patterns_max)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -837,6 +837,10 @@ def build_parser():
                      help="agreeing expert answers (and no disagreeing one) that make a pattern active (default 2)")
     pat.add_argument("--patterns-person-threshold", type=int, default=1, metavar="N",
                      help="the same for answers of a person at the console (default 1)")
+    pat.add_argument("--patterns-max", type=int, default=10000, metavar="N",
+                     help="patterns the file holds (default 10000): a new shape takes the place of the oldest "
+                          "pending pattern; active and retired ones are kept, and while they fill the file no new "
+                          "shape is recorded")
     from .experts.config import add_arguments as add_llm_arguments
     add_llm_arguments(p.add_argument_group(
         "LLM experts: language models the server asks to judge escalated calls, beside the connected "

@@ -78,6 +78,15 @@ class Validator:
                                              False, self._checker.generation)
         return self._checker.check(tool, tool_input, cwd, agent_id, home)
 
+    def parsed(self, command, cwd=None, home=None):
+        """The simple commands the rule engine parsed ``command`` into when this
+        Validator last evaluated a Bash call, if that call was ``command`` in ``cwd`` with
+        ``home`` (as given to :meth:`check`, before the Validator's own ``home`` fills
+        it in), else None. Ask right after :meth:`check` (it keeps the last parse only):
+        the pattern tier (lighthouse.patterns) shapes an escalated call from it instead
+        of parsing it again. A cache hit parses nothing, and gives None."""
+        return self._checker.engine.parsed(command, cwd, home)
+
     @property
     def generation(self):
         """The policy generation; every successful reload increments it."""

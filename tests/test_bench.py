@@ -127,7 +127,10 @@ def test_patterns_benchmark_runs_and_reports():
     assert after["escalations"] == after["pattern"] + after["expert"] + after["other"] > 0
     assert after["pattern"] > 0 and res["patterns"]["active"] > 0
     assert res["expert_calls"] + res["expert_calls_saved"] == res["escalations"]
-    assert res["ns_per_call"]["tier0_hit"] > 0 and res["ns_per_call"]["shape_and_lookup"] > 0
+    ns = res["ns_per_call"]
+    assert set(ns) == {"tier0_checker", "tier0_validator", "lookup", "lookup_and_parse", "lookup_repeated"}
+    assert all(v > 0 for v in ns.values())
+    assert 0 < res["timed_lookup_hit_share"] <= 1
 
 
 # ------------------------------------------------------------------ bench/agents.py, compare.py, h2load.sh

@@ -244,3 +244,117 @@ def test_analysis_and_decisions_agree_on_the_program_classes(engines):
                 comp_engine.evaluate("Bash", call, WS, "/home/dev"), m
             checked += 1
     assert checked > 2000
+
+
+# ------------------------------------------------------------------ call shapes
+
+def _shape_twins():
+    from lighthouse._fast import shape_implementations
+    (ps, _), (cs, _) = twins()
+    kernels = shape_implementations()
+    assert "compiled" in kernels, "the compiled shape kernel is not importable"
+    return (ps, kernels["pure"]), (cs, kernels["compiled"])
+
+
+def _spec():
+    from lighthouse.policy.input import RuleFacts
+    return RuleFacts.shipped().spec
+
+
+def _shaped(shell, kernel, cmd, cwd=WS, home="/home/dev"):
+    """(shape text or None, why) of a command by one implementation: its shell analysis,
+    then its shape kernel."""
+    try:
+        commands = shell.analyze(cmd, cwd, home or None)
+    except shell.ShellError as e:
+        return ("error", str(e))
+    why = []
+    text = kernel.bash_shape(commands, cwd, home, _spec(), why)
+    assert (text is None) == bool(why)
+    return text, why
+
+
+_SHAPE_WORDS = ["pytest ", "tests/a.py ", "-k ", "foo ", "-j4 ", "-j ", "8 ", "--out=", "x.tfplan ", "git ", "-C ",
+                "push ", "origin ", "abc1234 ", "HEAD~2 ", "HEAD^^ ", "@{12} ", "https://Example.com:8080/a ",
+                "https://user@h/x ", "ftp://h ", "KEY=src/x ", "a=b=c ", "~/x ", "~/.ssh/id ", "~root/x ", "/etc/x ",
+                "/tmp/y ", "/dev/null ", "/srv/z ", ".env ", ".git/hooks/x ", "../.. ", ". ", ".. ", "./x/../y ",
+                "//a//b/ ", "rm ", "-rf ", "chmod ", "777 ", "cd ", "sub ", "&& ", "| ", "; ", "> ", ">> log ",
+                "2>&1 ", "<& 0 ", "FOO=1 ", "make ", "test ", "npm ", "run ", "build:x ", "kubectl ", "-f ",
+                "k8s/a.yaml ", "--rows ", "12 ", "-1.5 ", "3.0.0 ", "é ", "ü.py ", "\u212a ", "x\u00a0y ", "-- ",
+                "-n ", "--fix ", "--a=b ", "-9 ", "-x1 ", "-é ", "curl ", "-o ", "sed ", "s/a/b/ ", "mkfs.ext4 ",
+                "'a b' ", "\"q\" ", "x*y ", "a?b ", "[a] ", "{a,b} ", "%s ", "a,b ", "a:b ", "@x ", "+x ",
+                "0x1f ", "deadbeefcafe ", "DEADBEEF1 ", "1234567 ", "a" * 70 + " ", "/" + "a" * 40 + "/. "]
+SHAPEISH = st.lists(st.sampled_from(_SHAPE_WORDS), min_size=1, max_size=14).map("".join)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=SHAPEISH, cwd=st.sampled_from([WS, "/work/mono/sub", "/tmp/w"]),
+       home=st.sampled_from(["/home/dev", "", "/Users/x/"]))
+def test_call_shapes_agree_on_argument_mixes(cmd, cwd, home):
+    (ps, pk), (cs, ck) = _shape_twins()
+    assert _shaped(ps, pk, cmd, cwd, home) == _shaped(cs, ck, cmd, cwd, home)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=SHELLISH)
+def test_call_shapes_agree_on_random_command_lines(cmd):
+    (ps, pk), (cs, ck) = _shape_twins()
+    assert _shaped(ps, pk, cmd) == _shaped(cs, ck, cmd)
+
+
+ARGS = st.lists(st.sampled_from(list("aZ09_.:@%+,=-/~'\" *?$[]{}<>|;&\\\n\t\u00a0\u212aé")
+                                + ["://", "HEAD", "~", "@{", "}", "..", "/.", "deadbee", "1234"]),
+                max_size=16).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(arg=ARGS, key=st.booleans(), cwd=st.sampled_from([WS, WS + "/sub", "/tmp"]),
+       home=st.sampled_from(["/home/dev", ""]))
+def test_argument_classes_agree(arg, key, cwd, home):
+    (_, pk), (_, ck) = _shape_twins()
+
+    def one(kernel):
+        try:
+            return kernel.classify(arg, cwd, home, WS, key), kernel.exact(arg)
+        except kernel.NoShape as e:
+            return ("no shape", str(e))
+    assert one(pk) == one(ck)
+    if arg:
+        def path(kernel):
+            try:
+                return kernel.path_class(arg, cwd, home, WS)
+            except kernel.NoShape as e:
+                return ("no shape", str(e))
+        assert path(pk) == path(ck)
+
+
+def test_call_shapes_agree_on_the_corpora(corpus):
+    (ps, pk), (cs, ck) = _shape_twins()
+    cmds = [c["input"]["command"] for c in corpus if c["tool"] == "Bash" and isinstance(c["input"].get("command"), str)]
+    cmds += [c["input"]["command"] for c in load_corpus(CHALLENGE) if c["tool"] == "Bash"]
+    shaped = 0
+    for cmd in cmds:
+        p = _shaped(ps, pk, cmd)
+        assert p == _shaped(cs, ck, cmd), cmd
+        shaped += p[0] not in (None, "error")
+    assert shaped > len(cmds) // 4          # the corpora's calls mostly have shapes
+
+
+def test_the_engines_hand_out_their_last_parse_of_the_same_call(engines):
+    """Engine.parsed: the commands of the last Bash evaluation when asked about that
+    call (same command, cwd, home), else None; equal to a fresh analysis."""
+    (ps, _), (cs, _) = twins()
+    for shell, engine in zip((ps, cs), engines):
+        assert engine.parsed("ls", WS, None) is None
+        engine.evaluate("Bash", {"command": "make -j4 test && ls ~"}, WS, "/home/dev")
+        got = engine.parsed("make -j4 test && ls ~", WS, "/home/dev")
+        assert [c.as_tuple() for c in got] == [c.as_tuple() for c in
+                                                shell.analyze("make -j4 test && ls ~", WS, "/home/dev")]
+        assert engine.parsed("make -j4 test && ls ~", WS, None) is None         # another home
+        assert engine.parsed("make -j4 test && ls ~", WS + "/sub", "/home/dev") is None
+        assert engine.parsed("make -j4 test", WS, "/home/dev") is None
+        engine.evaluate("Write", {"file_path": "a.sh", "content": "make -j4 test && ls ~"}, WS, "/home/dev")
+        engine.evaluate("Bash", {"command": "ls"}, WS, "/home/dev")
+        assert engine.parsed("make -j4 test && ls ~", WS, "/home/dev") is None  # not the last one any more
+        engine.evaluate("Bash", {"command": "echo $("}, WS, None)               # a parse error keeps nothing new
+        assert engine.parsed("echo $(", WS, None) is None

@@ -21,6 +21,10 @@ def test_compiled_module_loaded_when_expected():
         assert _fast.engine.__name__.endswith("_engine_c")
         assert _fast.shell.__name__.endswith("_shell_c")
         assert _fast.wire.__name__.endswith("_wire_c")
+        assert _fast.shape.__name__.endswith("_shape_c")
+        assert set(_fast.shape_implementations()) == {"pure", "compiled"}
+        for name in _fast.shape.__all__:
+            assert hasattr(_fast.shape, name) and hasattr(_fast.shape_implementations()["pure"], name)
         # the shared argv readers run compiled in the compiled build, from the same source
         from lighthouse._fast import _shell_shared, _shell_shared_c
         assert _fast.shell.find_actions is _shell_shared_c.find_actions
@@ -37,6 +41,7 @@ def test_compiled_module_loaded_when_expected():
         assert _side_c.SIDE_PROGRAMS == _side.SIDE_PROGRAMS
     else:
         assert not _fast.COMPILED
+        assert _fast.shape.__name__.endswith("_shape_py")
 
 
 def _run(code, **env):

@@ -237,6 +237,36 @@ def test_a_person_activates_a_pattern_with_one_answer_and_deny_is_never_learned(
     assert book.counts() == {"pending": 0, "active": 0, "retired": 2}
 
 
+def test_the_file_holds_at_most_max_patterns_the_oldest_pending_pruned(tmp_path):
+    """Past max_patterns a new shape takes the place of the oldest pending pattern (its
+    examples too), counted; active and retired patterns are never pruned, and while they
+    fill the file an answer about a new shape is not recorded (counted), nor answered."""
+    from lighthouse.patterns.book import families
+    clock = iter(range(1000, 2000))
+    book = PatternBook(str(tmp_path / "p.db"), max_patterns=3, clock=lambda: next(clock))
+    shapes = [call_shape("Bash", {"command": "make t%d" % n}, WS, HOME, SPECS) for n in range(6)]
+    first = [book.learn("miss", s, CALL, "e1", "allow", "shape") for s in shapes[:3]]
+    book.learn("miss", shapes[0], CALL, "e2", "allow", "shape")          # t0 taught again: t1 is the oldest now
+    assert book.learn("miss", shapes[3], CALL, "e1", "allow", "shape") is not None
+    assert book.pruned == 1 and book.counts() == {"pending": 2, "active": 1, "retired": 0}
+    assert [p.shape for p in book.patterns()] == ["make t3", "make t2", "make t0"]
+    assert book.examples(first[1].id) == []
+    book.learn("miss", shapes[2], CALL, "e1", "deny", "call")           # retired
+    book.learn("miss", shapes[3], CALL, "alice", "allow", "shape", person=True)   # active
+    assert book.counts() == {"pending": 0, "active": 2, "retired": 1}
+    assert book.learn("miss", shapes[4], CALL, "e1", "allow", "shape") is None
+    assert book.learn("miss", shapes[4], CALL, "e2", "allow", "shape") is None
+    assert book.refused == 2 and book.pruned == 1 and book.match("miss", shapes[4]) is None
+    assert book.counts() == {"pending": 0, "active": 2, "retired": 1}
+    assert book.match("miss", shapes[0]).shape == "make t0" and book.match("miss", shapes[2]) is None
+    text = {m.name: m for m in families(book.snapshot())}
+    assert text["lighthouse_pattern_pruned"].samples[0].value == 1
+    assert text["lighthouse_pattern_answers_refused"].samples[0].value == 2
+    book.close()
+    with pytest.raises(ValueError):
+        PatternBook(str(tmp_path / "p.db"), max_patterns=0)
+
+
 def test_changes_by_another_process_are_picked_up(tmp_path):
     path = str(tmp_path / "p.db")
     server_side = PatternBook(path, refresh_interval=0)
@@ -325,6 +355,98 @@ def test_dangerous_variations_of_learned_safe_shapes_are_answered_by_no_pattern(
     for cwd in ("/", HOME, "/etc"):
         assert decide(tier, escalation("rm -rf build", cwd=cwd)) is None
     assert decide(tier, escalation("", tool="Write", tool_input={"file_path": "build"})) is None
+
+
+def test_shaped_from_the_engines_parse_the_answers_are_the_same():
+    """The tier shapes a call from the commands the rule engine parsed (handed on with the
+    escalation): the same shapes as parsing again, so the same answers, and still none
+    that allows a dangerous variation."""
+    from dataclasses import replace
+
+    from lighthouse import Validator
+    tier = taught(LEARNED_SAFE + RUN_BY_ANOTHER)
+    validator = Validator(raw=True)
+    handed = 0
+    for c in LEARNED_SAFE + RUN_BY_ANOTHER + DANGEROUS + [cmd for cmd, _ in SHAPES]:
+        validator.check("Bash", {"command": c}, cwd=WS, home=HOME)
+        parsed = validator.parsed(c, WS, HOME)
+        handed += parsed is not None
+        e = escalation(c)
+        with_parse = replace(e, parsed=parsed)
+        assert tier.shape(with_parse) == tier.shape(e), c
+        a = decide(tier, with_parse)
+        b = decide(tier, e)
+        assert (a and (a.verdict, a.decided_by)) == (b and (b.verdict, b.decided_by)), c
+        if c in DANGEROUS:
+            assert a is None or a.verdict != "allow", c
+    assert handed > len(DANGEROUS)          # most calls were parsed by the engine (no cache hit, no early deny)
+
+
+def test_the_tier_remembers_shapes_by_generation_and_within_bounds(monkeypatch):
+    """A repeated call (no parse: the rules answered it from their cache) is shaped once;
+    the memory is per rule generation (a reload may change which options take a value),
+    bounded in entries and in command length, and changes no answer."""
+    from dataclasses import replace
+
+    from lighthouse.patterns import tier as tier_mod
+    tier = taught(["pytest tests/a.py -k foo"])
+    e = escalation("pytest tests/b.py -k bar")
+    assert decide(tier, e).verdict == "allow"
+    key = (e.generation, "pytest tests/b.py -k bar", WS, HOME)
+    assert tier._memo[key] == "pytest -k <ws-path> <word>"
+    tier._memo[key] = "something else"          # what the tier answers from, on a repeat
+    assert decide(tier, e) is None
+    assert decide(tier, replace(e, generation=2)).verdict == "allow"   # another generation: shaped again
+    long = "pytest tests/b.py -k " + "x" * tier_mod.MEMO_INPUT
+    assert decide(tier, escalation(long)) is None and all(k[1] != long for k in tier._memo)
+    monkeypatch.setattr(tier_mod, "MEMO_SIZE", 3)
+    for n in range(10):
+        decide(tier, escalation("pytest tests/b.py -k n%d" % n))
+        assert len(tier._memo) <= 3
+    # a call without a shape is remembered as such
+    assert decide(tier, escalation("rm -rf $(pwd)")) is None and tier._memo[(1, "rm -rf $(pwd)", WS, HOME)] is None
+
+
+def test_a_parse_of_another_call_or_directory_is_not_used():
+    """Validator.parsed answers for the last call it evaluated only; a call in a cwd that
+    is not normalized is parsed again in the normalized one."""
+    from lighthouse import Validator
+    validator = Validator(raw=True)
+    validator.check("Bash", {"command": "rm -rf build"}, cwd=WS, home=HOME)
+    assert validator.parsed("rm -rf build", WS, HOME) is not None
+    assert validator.parsed("rm -rf build", WS, "") is None
+    assert validator.parsed("rm -rf build ~", WS, HOME) is None
+    validator.check("Bash", {"command": "ls"}, cwd=WS, home=HOME)
+    assert validator.parsed("rm -rf build", WS, HOME) is None
+    # the engine parsed "cd .. && rm -rf build" in WS + "/sub/.." (not normalized): the
+    # shape parses it in WS, where it means the same
+    odd = WS + "/sub/.."
+    validator.check("Bash", {"command": "cd .. && rm -rf build"}, cwd=odd, home=HOME)
+    parsed = validator.parsed("cd .. && rm -rf build", odd, HOME)
+    assert parsed is not None
+    assert call_shape("Bash", {"command": "cd .. && rm -rf build"}, odd, HOME, SPECS, parsed) == \
+        call_shape("Bash", {"command": "cd .. && rm -rf build"}, WS, HOME, SPECS)
+
+
+def test_the_decider_hands_the_engines_parse_on_to_the_pipeline():
+    import types
+
+    from lighthouse import Validator
+    from lighthouse.server.core import Decider, Pending
+
+    async def never(pending):
+        return None
+
+    decider = Decider(Validator(raw=True), escalator=never)
+    call = types.SimpleNamespace(request_id="r", agent_id="a", session_id="s", tool="Bash",
+                                 input_json='{"command": "zzlint --fix src/a.py"}', cwd=WS, home=HOME, fallback=0)
+    pending = decider.decide(call)
+    assert isinstance(pending, Pending)
+    assert [c.program for c in pending.parsed] == ["zzlint"]
+    assert pending.parsed[0].args == ["--fix", "src/a.py"]
+    call.tool, call.input_json = "Write", '{"file_path": "a.zz", "content": "x"}'
+    other = decider.decide(call)
+    assert not isinstance(other, Pending) or other.parsed is None
 
 
 # ------------------------------------------------------------------ in the pipeline

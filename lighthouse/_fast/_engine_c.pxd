@@ -172,6 +172,7 @@ cdef class Engine:
     cdef readonly dict _tool_cache
     cdef dict _sub_cache
     cdef Py_ssize_t _sub_cache_size
+    cdef tuple _parsed          # (command, cwd, home, commands) of the last Bash call parsed
     cdef tuple _rules_for_program(self, str prog)
     cdef tuple _rules_for_command(self, str prog, list positionals)
     cdef tuple _rules_for_tool(self, object tool)

@@ -2173,6 +2173,15 @@ cdef class Engine:
         self._sub_cache = {}
         self._sub_cache_size = 0
         self._tool_cache = {}
+        self._parsed = None
+
+    def parsed(self, command, cwd, home):
+        """The simple commands the last Bash evaluation parsed, when it was of ``command``
+        in ``cwd`` with ``home``, else None (see the pure twin)."""
+        cdef tuple last = self._parsed
+        if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
+            return None
+        return last[3]
 
     def rules_for_program(self, prog):
         return self._rules_for_program(_exact(prog))
@@ -2304,6 +2313,7 @@ cdef class Engine:
             commands = analyze(command, cwd, home)
         except ShellError as e:
             return (C_MISS, "shell.unparsed", UNPARSED_MSG % e)
+        self._parsed = (command, cwd, home, commands)
         if not commands:
             if command.strip():
                 return (C_ALLOW, "shell.no-op", NO_OP_MSG)

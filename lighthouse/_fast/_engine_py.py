@@ -619,6 +619,7 @@ class Engine:
          self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._prog_cache = {}
         self._tool_cache = {}
+        self._parsed = None     # (command, cwd, home, commands) of the last Bash call parsed
 
     def rules_for_program(self, prog):
         c = self._prog_cache.get(prog)
@@ -639,6 +640,17 @@ class Engine:
             if len(self._tool_cache) < 4096:
                 self._tool_cache[tool] = c
         return c
+
+    def parsed(self, command, cwd, home):
+        """The simple commands the last Bash evaluation parsed, when it was of ``command``
+        in ``cwd`` with ``home`` (as given to :meth:`evaluate`), else None: the pattern
+        tier shapes an escalated call from them instead of parsing it again. The engine
+        keeps one parse (the last), so ask right after :meth:`evaluate`; a parse of
+        another call (another thread's) gives None, never a wrong answer."""
+        last = self._parsed
+        if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
+            return None
+        return last[3]
 
     def evaluate(self, tool, tool_input, cwd, home):
         """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
@@ -690,6 +702,7 @@ class Engine:
             commands = analyze(command, cwd, home)
         except ShellError as e:
             return (MISS, "shell.unparsed", UNPARSED_MSG % e)
+        self._parsed = (command, cwd, home, commands)
         if not commands:
             if command.strip():
                 return (ALLOW, "shell.no-op", NO_OP_MSG)

@@ -237,7 +237,7 @@ class EscalationPipeline:
 
     async def decide(self, tool, tool_input, cwd="", home="", *, agent_id="", session_id="", why="miss",
                      rule_id="", rule_reason="", generation=0, started_ns=None, floor="allow",
-                     use_cache=True, key=None):
+                     use_cache=True, key=None, parsed=None):
         """Escalate one call; return its :class:`Outcome`, or None when the fast tiers'
         own answer stands (a rule's ask that is not escalated, or that no tier had an
         opinion on).
@@ -246,7 +246,9 @@ class EscalationPipeline:
         deadline counts from then. ``floor`` is the call's own fail-mode verdict: a
         fail-mode answer is never less strict. ``use_cache`` False skips the cache
         lookup (the server looked already). ``key``: the call's key as :meth:`lookup`
-        gave it (b"": the call has none), None to compute it here."""
+        gave it (b"": the call has none), None to compute it here. ``parsed``: what the
+        rule engine parsed a Bash call into (``Validator.parsed``), for the pattern tier;
+        None to let it parse the call."""
         entered_ns = perf_counter_ns()
         stats = self.stats
         if not self.escalates(why, rule_id, generation):
@@ -290,7 +292,7 @@ class EscalationPipeline:
             ev = _Evaluation(self._id_prefix + str(self._next_id))
             ev.agent_id = agent_id
             esc = Escalation(tool, tool_input, cwd or "", home or "", agent_id, session_id, why, rule_id,
-                             rule_reason, generation, deadline, ev.escalation_id, (), key or b"")
+                             rule_reason, generation, deadline, ev.escalation_id, (), key or b"", parsed)
             ev.task = asyncio.ensure_future(self._run(esc, ev, cache.epoch, ckey))
             stats.queue_depth += 1
             if stats.queue_depth > stats.queue_peak:
@@ -353,7 +355,8 @@ class EscalationPipeline:
                                agent_id=pending.agent_id, session_id=pending.session_id, why=why,
                                rule_id=pending.rule_id, rule_reason=pending.reason,
                                generation=pending.generation, started_ns=pending.started_ns,
-                               floor=floor, use_cache=use_cache, key=pending.slow_key)
+                               floor=floor, use_cache=use_cache, key=pending.slow_key,
+                               parsed=getattr(pending, "parsed", None))
             if out is None:
                 return None
             # The audit record's trail: how the pipeline settled it (the tier that answered,

@@ -40,7 +40,9 @@ class Escalation:
     to a backend should give it no more than :meth:`remaining`. ``prior`` holds the
     answers of earlier tiers that handed the call on (``escalate=True``). ``key`` is the
     key its decision is cached and coalesced under: the call's decision-cache key
-    (lighthouse._fast.engine.cache_key) with the agent and session ids."""
+    (lighthouse._fast.engine.cache_key) with the agent and session ids. ``parsed``: for a
+    Bash call, the simple commands the rule engine parsed it into (``Validator.parsed``),
+    or None; the pattern tier shapes the call from them instead of parsing it again."""
 
     tool: str
     tool_input: Any
@@ -56,6 +58,7 @@ class Escalation:
     escalation_id: str = ""
     prior: tuple = ()
     key: bytes = field(default=b"", repr=False)
+    parsed: Any = field(default=None, repr=False, compare=False)
 
     def remaining(self):
         """Seconds left before the deadline (0.0 once it has passed)."""

@@ -18,9 +18,15 @@ answer):
   shape does not generalise.
   A retired pattern stays retired (it records the answers that retired it) until a
   person approves it again (``lighthouse patterns approve``).
+- the file holds at most ``max_patterns`` patterns: a new shape takes the place of the
+  oldest pending one (least recently taught; counted in ``pruned``); active and retired
+  patterns are never pruned (a retired one remembers that its shape does not
+  generalise), so when they fill the file an answer about a new shape is not recorded
+  (counted in ``refused``): fewer patterns, never a wrong one.
 
-Lookup (:meth:`PatternBook.match`) answers only from active patterns, from an in-memory
-index; the SQLite file is the record: who taught each pattern and when, with example
+Lookup (:meth:`PatternBook.match`, :meth:`PatternBook.match_text`) answers only from
+active patterns, from an in-memory index keyed by (context, tool, shape text): no SQLite,
+no digest on the lookup path. The SQLite file is the record: who taught each pattern and when, with example
 calls, and changes made by another process (``lighthouse patterns retire`` while a
 server runs, the other workers of ``--workers N``) are picked up within
 ``refresh_interval`` seconds (SQLite's ``PRAGMA data_version``).
@@ -34,15 +40,17 @@ import os
 import sqlite3
 import threading
 import time
+from time import monotonic
 
 from .shapes import Shape, display
 
-__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "default_patterns_path", "context_of",
+__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "MAX_PATTERNS", "default_patterns_path", "context_of",
            "MAX_EXAMPLES", "LEARNED_VERDICTS", "merge_snapshots", "families"]
 
 log = logging.getLogger("lighthouse.patterns")
 
 STATES = ("pending", "active", "retired")
+MAX_PATTERNS = 10000        # patterns a file holds by default (PatternBook's max_patterns)
 LEARNED_VERDICTS = ("allow", "ask")
 MAX_EXAMPLES = 8            # example calls kept per pattern
 MAX_TEACHERS = 32           # names kept in a pattern's taught_by
@@ -126,12 +134,17 @@ _COLUMNS = ", ".join(Pattern.__slots__)
 class PatternBook:
     """The learned patterns of one SQLite file (``path``; ":memory:" for tests).
     ``threshold``: agreeing answers that activate a pattern; ``person_threshold``: the
-    same for answers of a person (the console). ``clock``: wall-clock seconds (the
-    records' times). Thread-safe; the writes are small and happen on escalations only."""
+    same for answers of a person (the console). ``max_patterns``: patterns the file holds
+    at most (see the module docstring). ``clock``: wall-clock seconds (the records'
+    times). Thread-safe; the writes are small and happen on escalations only."""
 
-    def __init__(self, path, *, threshold=2, person_threshold=1, refresh_interval=1.0, clock=time.time):
+    def __init__(self, path, *, threshold=2, person_threshold=1, refresh_interval=1.0, clock=time.time,
+                 max_patterns=MAX_PATTERNS):
         if threshold < 1 or person_threshold < 1:
             raise ValueError("pattern thresholds must be >= 1")
+        if max_patterns < 1:
+            raise ValueError("max_patterns must be >= 1")
+        self.max_patterns = int(max_patterns)
         self.path = path
         self.threshold = int(threshold)
         self.person_threshold = int(person_threshold)
@@ -153,7 +166,7 @@ class PatternBook:
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
             self._db.executescript(_SCHEMA)
-        self._active = {}           # key -> Pattern
+        self._active = {}           # (context, tool, shape text) -> active Pattern
         self._version = None
         self._checked = 0.0
         self.hits = 0
@@ -163,6 +176,8 @@ class PatternBook:
         self.activations = 0
         self.retirements = 0
         self.dropped = 0            # answers not learned (the learning thread's queue was full)
+        self.pruned = 0             # pending patterns removed to make room for a new shape
+        self.refused = 0            # answers about a new shape not recorded: no pending pattern to prune
         self._counts = dict.fromkeys(STATES, 0)
         self._load()
 
@@ -171,7 +186,12 @@ class PatternBook:
     def _load(self):
         with self._lock:
             rows = self._db.execute("SELECT %s FROM patterns WHERE state = 'active'" % _COLUMNS).fetchall()
-            self._active = {bytes(r[1]): Pattern(r) for r in rows}
+            active = {}
+            for r in rows:
+                p = Pattern(r)
+                p.key = bytes(p.key)
+                active[(p.context, p.tool, p.shape)] = p
+            self._active = active
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
             self._checked = time.monotonic()
 
@@ -199,9 +219,18 @@ class PatternBook:
         if shape is None:
             self.unshaped += 1
             return None
-        if self.refresh_interval >= 0:
+        return self.match_text(context, shape.tool, shape.text)
+
+    def match_text(self, context, tool, text):
+        """:meth:`match` by the shape's tool and text (None: the call has no shape): the
+        pattern tier's lookup, a dictionary lookup in memory (and, once per
+        ``refresh_interval``, a check of the file for another process's changes)."""
+        if text is None:
+            self.unshaped += 1
+            return None
+        if self.refresh_interval >= 0 and monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
-        p = self._active.get(_key(context, shape))
+        p = self._active.get((context, tool, text))
         if p is None:
             self.misses += 1
             return None
@@ -227,7 +256,7 @@ class PatternBook:
         """The counters, and the patterns by state (read from the file), for metrics."""
         return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped, "learned": self.learned,
                 "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
-                "states": self.counts(wait=False)}
+                "pruned": self.pruned, "refused": self.refused, "states": self.counts(wait=False)}
 
     # ------------------------------------------------------------------ learning
 
@@ -247,6 +276,10 @@ class PatternBook:
             try:
                 row = db.execute("SELECT %s FROM patterns WHERE key = ?" % _COLUMNS, (key,)).fetchone()
                 p = Pattern(row) if row is not None else None
+                if p is None and not self._make_room():
+                    self.refused += 1
+                    db.execute("COMMIT")
+                    return None
                 if p is None:
                     # The first answer about a shape opens its record, whatever its scope:
                     # a later answer that disagrees with any earlier one retires the shape.
@@ -293,6 +326,23 @@ class PatternBook:
             self._index(p)
             return p
 
+    def _make_room(self):
+        """Within learn()'s transaction: whether a new pattern may be inserted, pruning the
+        oldest pending patterns past ``max_patterns - 1``."""
+        db = self._db
+        over = db.execute("SELECT COUNT(*) FROM patterns").fetchone()[0] - self.max_patterns + 1
+        if over <= 0:
+            return True
+        ids = [r[0] for r in db.execute("SELECT id FROM patterns WHERE state = 'pending' "
+                                        "ORDER BY updated_at, id LIMIT ?", (over,)).fetchall()]
+        if len(ids) < over:
+            return False
+        marks = ",".join("?" * len(ids))
+        db.execute("DELETE FROM examples WHERE pattern_id IN (%s)" % marks, ids)
+        db.execute("DELETE FROM patterns WHERE id IN (%s)" % marks, ids)
+        self.pruned += len(ids)
+        return True
+
     def _example(self, pid, now, expert, verdict, scope, reason, call):
         db = self._db
         n = db.execute("SELECT COUNT(*) FROM examples WHERE pattern_id = ?", (pid,)).fetchone()[0]
@@ -312,10 +362,11 @@ class PatternBook:
         self.retirements += 1
 
     def _index(self, p):
+        k = (p.context, p.tool, p.shape)
         if p.state == "active":
-            self._active[p.key] = p
+            self._active[k] = p
         else:
-            self._active.pop(p.key, None)
+            self._active.pop(k, None)
 
     # ------------------------------------------------------------------ review
 
@@ -391,8 +442,9 @@ def merge_snapshots(snaps):
         return None
     out = dict(snaps[0])
     for s in snaps[1:]:
-        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped"):
-            out[k] += s[k]
+        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped", "pruned",
+                  "refused"):
+            out[k] += s.get(k, 0)
     return out
 
 
@@ -410,6 +462,10 @@ def families(snap):
                               value=snap["learned"])
     yield CounterMetricFamily("lighthouse_pattern_answers_dropped", "Expert answers not learned: too many were "
                               "waiting for the learning thread", value=snap["dropped"])
+    yield CounterMetricFamily("lighthouse_pattern_pruned", "Pending patterns removed to make room for a new shape "
+                              "(the file holds --patterns-max patterns)", value=snap.get("pruned", 0))
+    yield CounterMetricFamily("lighthouse_pattern_answers_refused", "Answers about a new shape not recorded: the "
+                              "patterns file is full of active and retired patterns", value=snap.get("refused", 0))
     yield CounterMetricFamily("lighthouse_pattern_activations", "Patterns made active by agreeing answers",
                               value=snap["activations"])
     yield CounterMetricFamily("lighthouse_pattern_retirements", "Patterns retired by a disagreeing answer or a "

@@ -63,7 +63,7 @@ def rule_for(pattern, examples, specs=None):
     requires the pattern's program, subcommand and flags and limits the number and the
     places of the arguments; it does not forbid flags the pattern did not have, nor
     constrain option values: a reviewer reads it before it is kept."""
-    from .shapes import FILE_TOOLS, _NoShape, analyse_call, command_parts
+    from .shapes import FILE_TOOLS, NoShape, analyse_call, command_parts
 
     if pattern.verdict not in ("allow", "ask"):
         raise PromotionError("pattern #%d answers %s; only allow and ask patterns are promoted"
@@ -97,7 +97,7 @@ def rule_for(pattern, examples, specs=None):
             ws, commands = analyse_call("Bash", call["input"], call.get("cwd", ""), call.get("home", ""), specs)
             parts = command_parts(commands[0], ws, call.get("home", ""),
                                   specs(commands[0].program) if specs is not None else None)
-        except (_NoShape, KeyError, TypeError) as e:
+        except (NoShape, KeyError, TypeError) as e:
             raise PromotionError("pattern #%d: its example call has no shape any more (%s)" % (pattern.id, e)) \
                 from None
         if parts["env"] or parts["redirects"] or parts["program"] != commands[0].program:

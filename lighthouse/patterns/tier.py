@@ -16,7 +16,12 @@ go to the experts. Where it sits decides what it may answer:
   answers that taught the pattern.
 
 Its answers are not reusable (not put in the slow-tier cache), so that retiring a
-pattern takes effect at once. :meth:`PatternTier.learner` is the hook the expert tier
+pattern takes effect at once. A Bash call is shaped from the commands the rule engine
+parsed for it when the escalation carries them (``Escalation.parsed``); the shape texts
+of the last :data:`MEMO_SIZE` Bash commands (of at most :data:`MEMO_INPUT` characters)
+are remembered by rule generation, command, cwd and home, since the same call reaches the
+tier again when a pattern answered it (a repeated call is a decision-cache hit for the
+rules, which then parse nothing). :meth:`PatternTier.learner` is the hook the expert tier
 calls with each expert's answer: the shape and the SQLite write run on one background
 thread (``background``), so that a write waiting for the file's lock never holds up the
 event loop; at most ``max_pending`` answers wait for it, and past that an answer is not
@@ -31,9 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..escalation import TierAnswer
 from .book import LEARNED_VERDICTS, context_of
-from .shapes import call_shape
+from .shapes import call_shape, shape_text
 
-__all__ = ["PatternTier"]
+__all__ = ["PatternTier", "MEMO_SIZE", "MEMO_INPUT"]
+
+MEMO_SIZE = 4096        # Bash commands whose shape text is remembered (then all are forgotten)
+MEMO_INPUT = 1024       # characters of a command whose shape text may be remembered
+_NOT_SEEN = object()
 
 log = logging.getLogger("lighthouse.patterns")
 
@@ -54,14 +63,37 @@ class PatternTier:
         self.dropped = 0                # answers not learned: too many waiting
         self._count = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
+        self._memo = {}                 # (generation, command, cwd, home) -> shape text or None
 
     def shape(self, esc):
-        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs)
+        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+
+    def lookup(self, esc):
+        """The active Pattern of the escalated call ``esc``'s shape in its context, or
+        None: what this tier adds to a call that reaches it (the shape, from the commands
+        the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory)."""
+        return self.book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc))
+
+    def _text(self, esc):
+        tool_input = esc.tool_input
+        if esc.tool == "Bash" and type(tool_input) is dict:
+            command = tool_input.get("command")
+            if type(command) is str and len(command) <= MEMO_INPUT:
+                key = (esc.generation, command, esc.cwd, esc.home)
+                memo = self._memo
+                text = memo.get(key, _NOT_SEEN)
+                if text is _NOT_SEEN:
+                    text = shape_text("Bash", tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+                    if len(memo) >= MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = text
+                return text
+        return shape_text(esc.tool, tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
 
     async def decide(self, esc):
         if any(a.verdict == "deny" for a in esc.prior):
             return None
-        p = self.book.match(context_of(esc.why, esc.rule_id), self.shape(esc))
+        p = self.lookup(esc)
         if p is None or p.verdict not in LEARNED_VERDICTS:
             return None
         quorum = max((a.quorum for a in esc.prior), default=0)

@@ -23,6 +23,7 @@ from .. import _fast
 from .._fast._engine_py import _EMPTY_SPEC, VERDICTS, Engine, _path_candidate, _View
 from .._fast._errors import ShellError
 from .._fast._shell_py import normpath
+from .._fast._shape_shared import where
 from .._fast._shell_shared import DYN
 from ..bounds import FITS, scan, window_input
 
@@ -38,44 +39,7 @@ TOOL_INPUT_WINDOW = 16384      # characters of each string of the tool input
 MAX_TOOL_INPUT = 256 * 1024    # the tool input's JSON size, after windowing
 MAX_TOOL_INPUT_VALUES = 4096   # values of the tool input
 
-_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp")
-_STDIO = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero",
-          "/dev/random", "/dev/urandom")
-_SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/sys",
-           "/proc", "/dev", "/var", "/opt", "/srv", "/snap", "/System", "/Library", "/Applications",
-           "/private", "/run", "/root", "/efi", "/nix")
-_HOME_ROOTS = ("/home/", "/Users/")
 _PATH_FIELDS = ("file_path", "path", "notebook_path")
-
-
-def _under(path, root):
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-# The roots as a set and as prefixes, so that `where` tests each group in one call (it runs
-# for every path of every escalated call, and for every argument a call shape classes).
-_TMP_SET, _TMP_PREFIXES = frozenset(_TMP), tuple(t + "/" for t in _TMP)
-_SYSTEM_SET, _SYSTEM_PREFIXES = frozenset(_SYSTEM), tuple(s + "/" for s in _SYSTEM)
-
-
-def where(path, cwd, home):
-    """Where a resolved path lies: "workspace" (under cwd), "tmp", "stdio" (/dev/null and
-    the like), "home" (a home directory outside the workspace), "system", "other", or
-    "unknown" (a path the analysis could not know, such as an expanded variable)."""
-    if not path or DYN in path:
-        return "unknown"
-    if cwd and cwd != "/" and _under(path, cwd):
-        return "workspace"
-    if path in _STDIO or path.startswith("/dev/fd/"):
-        return "stdio"
-    if path in _TMP_SET or path.startswith(_TMP_PREFIXES):
-        return "tmp"
-    if path.startswith("~") or (home and _under(path, home)) or path.startswith(_HOME_ROOTS) \
-            or _under(path, "/root"):
-        return "home"
-    if path == "/" or path in _SYSTEM_SET or path.startswith(_SYSTEM_PREFIXES):
-        return "system"
-    return "other"
 
 
 def _resolve(value, cwd, home):

@@ -315,7 +315,8 @@ class LighthouseServer:
         from ..policy.input import RuleFacts
         try:
             self.patterns = PatternBook(config.patterns_db, threshold=config.patterns_threshold,
-                                        person_threshold=config.patterns_person_threshold)
+                                        person_threshold=config.patterns_person_threshold,
+                                        max_patterns=config.patterns_max)
         except Exception as e:
             raise ConfigError("--patterns-db %s: %s" % (config.patterns_db, e)) from None
         def specs(program):

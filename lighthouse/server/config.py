@@ -129,6 +129,7 @@ class ServerConfig:
     patterns_db: str | None = None
     patterns_threshold: int = 2          # agreeing expert answers that make a pattern active
     patterns_person_threshold: int = 1   # the same, for answers of a person (the console)
+    patterns_max: int = 10000            # patterns the file holds (the oldest pending pruned past it)
     # The hook's local spool the server ingests (lighthouse.audit.spool); None: its default path.
     audit_spool: str | None = None
     # Retention of an SQLite log (lighthouse.audit.rotate): None, none.
@@ -244,6 +245,8 @@ def check_config(config):
         raise ConfigError("--audit-max-input must not be negative")
     if config.patterns_threshold < 1 or config.patterns_person_threshold < 1:
         raise ConfigError("--patterns-threshold and --patterns-person-threshold must be at least 1")
+    if config.patterns_max < 1:
+        raise ConfigError("--patterns-max must be at least 1")
     if (config.audit_max_bytes is not None or config.audit_max_age is not None) and not config.audit_db:
         raise ConfigError("--audit-max-bytes and --audit-max-age rotate an SQLite audit log (--audit-db)")
     if config.audit_max_bytes is not None and config.audit_max_bytes < 8 * 4096:

@@ -82,11 +82,13 @@ class Pending:
     fast path's own answer stands (``v``/``tier``/``reason_out``: the fail-mode verdict
     for a miss, the rule's ask for an ask). ``slow_key``: the key the escalator's cache
     lookup computed for the call (the Decider's ``slow_cache``), handed on so that the
-    escalator does not compute it again; None when no lookup was made."""
+    escalator does not compute it again; None when no lookup was made. ``parsed``: the
+    simple commands the rule engine parsed a Bash call into (``Validator.parsed``), for
+    the pattern tier, or None."""
 
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "tool_input", "cwd", "home",
                  "verdict", "rule_id", "reason", "generation", "v", "tier", "reason_out", "started_ns",
-                 "source", "input_json", "slow_key")
+                 "source", "input_json", "slow_key", "parsed")
 
     def __init__(self, call, agent_id, tool_input, outcome, started_ns):
         v, tier, reason, rule_id, generation, verdict = outcome
@@ -108,6 +110,7 @@ class Pending:
         self.source = "local" if call.__class__ is _LocalCall else "grpc"
         self.input_json = call.input_json or tool_input      # the text the audit log keeps
         self.slow_key = None
+        self.parsed = None
 
 
 class _LocalCall:
@@ -328,6 +331,10 @@ class Decider:
                     return Committing(rid, out, self.audit.appended) if self._audit_sync else out
             pending = Pending(call, agent, tool_input, outcome, t0)
             pending.slow_key = skey
+            if tool == "Bash":
+                # What the engine parsed the call into, asked for before any other call
+                # is evaluated: the pattern tier shapes it from that.
+                pending.parsed = self.validator.parsed(tool_input.get("command"), cwd, home)
             return pending
         # A rule's ask kept from the escalator stays out of the front: whether asks are
         # escalated can change while the entry lives (experts connecting).
@@ -410,6 +417,8 @@ class Decider:
                                                "tier": "cache", "generation": outcome.generation})
             pending = Pending(call, call.agent_id, d["input"], outcome, t0)
             pending.slow_key = skey
+            if call.tool == "Bash":
+                pending.parsed = self.validator.parsed(d["input"].get("command"), call.cwd, call.home)
             return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
         if self._audit is not None:

@@ -1,0 +1,654 @@
+# cython: language_level=3
+"""Call shapes of Bash calls, compiled: the twin of ``_shape_py`` (the readable
+reference), with the same API and the same texts (tests/test_differential.py).
+
+The regular expressions of the reference are written out as loops over the characters,
+and the shape text is built once, without the parts dictionary of the reference. It
+takes the SimpleCommand objects of the compiled shell analysis.
+"""
+
+from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
+
+from lighthouse._fast._shell_c cimport SimpleCommand
+from lighthouse._fast._text cimport str_eq
+
+from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS,
+                            SHAPE_API, STDIO_PATHS, SUBCOMMAND_PROGRAMS, SYSTEM_PREFIXES, SYSTEM_ROOTS,
+                            TMP_PREFIXES, TMP_ROOTS, NoShape)
+from ._shell_c import DYN, normpath
+
+__all__ = list(SHAPE_API)
+
+cdef str _DYN = DYN
+cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
+cdef frozenset _EXACT_PROGRAMS = EXACT_PROGRAMS
+cdef frozenset _SUBCOMMAND_PROGRAMS = SUBCOMMAND_PROGRAMS
+cdef frozenset _STDIO_SET = frozenset(STDIO_PATHS)
+cdef frozenset _TMP_SET = frozenset(TMP_ROOTS)
+cdef frozenset _SYSTEM_SET = frozenset(SYSTEM_ROOTS)
+cdef tuple _TMP_PREFIXES = TMP_PREFIXES
+cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
+cdef tuple _HOME_ROOTS = HOME_ROOTS
+cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
+cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
+cdef Py_ssize_t _MAX_SUBCOMMANDS = MAX_SUBCOMMANDS
+cdef frozenset _NO_OPTIONS = frozenset()
+cdef object _NoShape = NoShape
+
+# where() results
+cdef enum:
+    W_UNKNOWN, W_WORKSPACE, W_STDIO, W_TMP, W_HOME, W_SYSTEM, W_OTHER
+
+cdef tuple _CLASS_OF = (None, "<ws-path>", None, "<tmp-path>", "<home-path>", "<sys-path>", "<other-path>")
+
+
+# ------------------------------------------------------------------ character classes
+
+# ASCII characters by class (bit flags), so that most characters are judged by one load
+cdef enum:
+    C_PLAIN = 1         # [\w.,:@%+=/-] of exact()
+    C_WORD = 2          # [A-Za-z0-9_.:@%+,=-]: the rest of a word
+    C_SPECIAL = 4       # [\s'"`$*?\[\]{}<>|;&\\]
+cdef unsigned char _ASCII[128]
+
+
+cdef void _init_ascii() noexcept:
+    cdef int c
+    for c in range(128):
+        _ASCII[c] = 0
+        if (c >= 0x61 and c <= 0x7a) or (c >= 0x41 and c <= 0x5a) or (c >= 0x30 and c <= 0x39) or c == 0x5f:
+            _ASCII[c] |= C_PLAIN | C_WORD
+    for c in b".,:@%+=/-":
+        _ASCII[c] |= C_PLAIN
+    for c in b".:@%+,=-":
+        _ASCII[c] |= C_WORD
+    for c in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f'\"`$*?[]{}<>|;&\\":
+        _ASCII[c] |= C_SPECIAL
+
+
+_init_ascii()
+
+cdef inline bint _ascii_alpha(Py_UCS4 c) noexcept:
+    return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z')
+
+
+cdef inline bint _ascii_digit(Py_UCS4 c) noexcept:
+    return c >= u'0' and c <= u'9'
+
+
+cdef inline bint _ascii_alnum(Py_UCS4 c) noexcept:
+    return _ascii_alpha(c) or _ascii_digit(c)
+
+
+cdef bint _plain(str s) noexcept:
+    # [\w.,:@%+=/-]+\Z
+    cdef Py_ssize_t n = len(s), i
+    cdef Py_UCS4 c
+    if n == 0:
+        return False
+    for i in range(n):
+        c = s[i]
+        if c < 128:
+            if not _ASCII[c] & C_PLAIN:
+                return False
+        elif not Py_UNICODE_ISALNUM(c):
+            return False
+    return True
+
+
+cdef bint _word(str s) noexcept:
+    # [A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z
+    cdef Py_ssize_t n = len(s), i
+    cdef Py_UCS4 c
+    if n == 0 or n > 64:
+        return False
+    c = s[0]
+    if not (_ascii_alnum(c) or c == u'_'):
+        return False
+    for i in range(1, n):
+        c = s[i]
+        if c >= 128 or not _ASCII[c] & C_WORD:
+            return False
+    return True
+
+
+cdef bint _subcommand(str s) noexcept:
+    # [a-z][a-z0-9_:-]{0,31}\Z
+    cdef Py_ssize_t n = len(s), i
+    cdef Py_UCS4 c
+    if n == 0 or n > 32:
+        return False
+    c = s[0]
+    if not (c >= u'a' and c <= u'z'):
+        return False
+    for i in range(1, n):
+        c = s[i]
+        if not ((c >= u'a' and c <= u'z') or _ascii_digit(c) or c == u'_' or c == u':' or c == u'-'):
+            return False
+    return True
+
+
+cdef bint _env_name(str s) noexcept:
+    # [A-Za-z_][A-Za-z0-9_]{0,63}\Z
+    cdef Py_ssize_t n = len(s), i
+    cdef Py_UCS4 c
+    if n == 0 or n > 64:
+        return False
+    c = s[0]
+    if not (_ascii_alpha(c) or c == u'_'):
+        return False
+    for i in range(1, n):
+        c = s[i]
+        if not (_ascii_alnum(c) or c == u'_'):
+            return False
+    return True
+
+
+cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    # the end of the run of ASCII digits from i
+    while i < n and _ascii_digit(s[i]):
+        i += 1
+    return i
+
+
+cdef bint _number(str s) noexcept:
+    # -?[0-9]{1,18}(\.[0-9]{1,18})?\Z
+    cdef Py_ssize_t n = len(s), i = 0, j
+    if n and s[0] == u'-':
+        i = 1
+    j = _digits(s, i, n)
+    if j == i or j - i > 18:
+        return False
+    if j == n:
+        return True
+    if s[j] != u'.':
+        return False
+    i = j + 1
+    j = _digits(s, i, n)
+    return j != i and j - i <= 18 and j == n
+
+
+cdef bint _ref(str s) noexcept:
+    # ([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z
+    cdef Py_ssize_t n = len(s), i, j, groups
+    cdef Py_UCS4 c
+    if 7 <= n <= 40:
+        for i in range(n):
+            c = s[i]
+            if not (_ascii_digit(c) or (c >= u'a' and c <= u'f')):
+                break
+        else:
+            return True
+    if n >= 4 and s.startswith("HEAD"):
+        i = 4
+        groups = 0
+        while i < n:
+            c = s[i]
+            if c != u'~' and c != u'^':
+                return False
+            groups += 1
+            if groups > 4:
+                return False
+            j = _digits(s, i + 1, n)
+            if j - (i + 1) > 4:
+                return False
+            i = j
+        return True
+    if n >= 4 and s[0] == u'@' and s[1] == u'{' and s[n - 1] == u'}':
+        j = _digits(s, 2, n)
+        return j == n - 1 and 1 <= j - 2 <= 4
+    return False
+
+
+cdef bint _special(str s) noexcept:
+    # [\s'"`$*?\[\]{}<>|;&\\]
+    cdef Py_UCS4 c
+    for c in s:
+        if c < 128:
+            if _ASCII[c] & C_SPECIAL:
+                return True
+        elif Py_UNICODE_ISSPACE(c):
+            return True
+    return False
+
+
+cdef Py_ssize_t _key_end(str s) noexcept:
+    # ([A-Za-z_][A-Za-z0-9_.-]{0,63})=: the index of the '=', or -1
+    cdef Py_ssize_t n = len(s), i
+    cdef Py_UCS4 c
+    if n < 2:
+        return -1
+    c = s[0]
+    if not (_ascii_alpha(c) or c == u'_'):
+        return -1
+    i = 1
+    while i < n:
+        c = s[i]
+        if not (_ascii_alnum(c) or c == u'_' or c == u'.' or c == u'-'):
+            break
+        i += 1
+    if i > 64 or i >= n or s[i] != u'=':
+        return -1
+    return i
+
+
+cdef bint _all_digits(str s) noexcept:
+    # str.isdigit()
+    cdef Py_UCS4 c
+    if not s:
+        return False
+    for c in s:
+        if not Py_UNICODE_ISDIGIT(c):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ paths
+
+cdef inline bint _under(str path, str root):
+    # path == root, or path lies below it (root's trailing slashes ignored)
+    cdef Py_ssize_t lr = len(root)
+    if str_eq(path, root):
+        return True
+    while lr and root[lr - 1] == u'/':
+        lr -= 1
+    if len(path) <= lr or path[lr] != u'/':
+        return False
+    return path.startswith(root if lr == len(root) else root[:lr])
+
+
+cdef int _where(str path, str cwd, str home):
+    if not path or _DYN in path:
+        return W_UNKNOWN
+    if cwd and not str_eq(cwd, "/") and _under(path, cwd):
+        return W_WORKSPACE
+    if path in _STDIO_SET or path.startswith("/dev/fd/"):
+        return W_STDIO
+    if path in _TMP_SET or path.startswith(_TMP_PREFIXES):
+        return W_TMP
+    if path[0] == u'~' or (home and _under(path, home)) or path.startswith(_HOME_ROOTS) or _under(path, "/root"):
+        return W_HOME
+    if str_eq(path, "/") or path in _SYSTEM_SET or path.startswith(_SYSTEM_PREFIXES):
+        return W_SYSTEM
+    return W_OTHER
+
+
+cdef bint _normal(str p) noexcept:
+    # whether normpath(p) is p itself: absolute, no empty, "." or ".." segment, no
+    # trailing slash
+    cdef Py_ssize_t n = len(p), i
+    if n == 0 or p[0] != u'/':
+        return False
+    if n == 1:
+        return True
+    if p[n - 1] == u'/':
+        return False
+    for i in range(n - 1):
+        if p[i] == u'/':
+            if p[i + 1] == u'/':
+                return False
+            if p[i + 1] == u'.':
+                if i + 2 == n or p[i + 2] == u'/':
+                    return False
+                if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
+                    return False
+    return True
+
+
+cdef bint _hidden(str p, Py_ssize_t start) noexcept:
+    # "/." in p[start:]
+    cdef Py_ssize_t n = len(p), i
+    for i in range(start, n - 1):
+        if p[i] == u'/' and p[i + 1] == u'.':
+            return True
+    return False
+
+
+cdef str _rstrip_slash(str s):
+    if s and s[len(s) - 1] == u'/':
+        return s.rstrip("/")
+    return s
+
+
+cdef str _resolve(str value, str cwd, str home):
+    # None for ~user
+    cdef str full
+    if value[0] == u'~':
+        if len(value) == 1 or value[1] == u'/':
+            if not home:
+                return None
+            full = _rstrip_slash(home) + value[1:]
+        else:
+            return None
+    elif value[0] != u'/':
+        full = _rstrip_slash(cwd) + "/" + value
+    else:
+        full = value
+    if _normal(full):
+        return full
+    return normpath(full)
+
+
+cpdef str exact(str arg):
+    """An argument kept as it is, quoted when it could be read as a class or holds
+    blanks, so that no literal spells another shape."""
+    if _plain(arg):
+        return arg
+    return "'" + arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+cdef str _no(list why, str fmt, object arg=None):
+    # No shape: None, and why (formatted only when it is asked for)
+    if why is not None:
+        why.append(fmt if arg is None else fmt % (arg,))
+    return None
+
+
+cpdef str path_class(str value, str cwd, str home, str ws):
+    """The class of a path argument (see ``_shape_py.path_class``). Raises NoShape."""
+    cdef list why = []
+    cdef str c = _path_class(value, cwd, home, ws, why)
+    if c is None:
+        raise _NoShape(why[0])
+    return c
+
+
+cdef str _path_class(str value, str cwd, str home, str ws, list why):
+    cdef str full = _resolve(value, cwd, home)
+    cdef int w
+    if full is None:
+        return exact(value)
+    if str_eq(full, ws):
+        return "<ws-root>"
+    w = _where(full, ws, home)
+    if w == W_STDIO:
+        return full
+    if w == W_UNKNOWN:
+        return _no(why, "an unknown path %r", value)
+    if w == W_WORKSPACE:
+        # full[len(ws)] is the "/" after the workspace: a hidden component is a "/."
+        if _hidden(full, len(ws)):
+            return exact("<ws-root>/" + full[len(ws) + 1:])
+    elif w == W_HOME and _hidden(full, 0):
+        return exact(full)
+    return <str>_CLASS_OF[w]
+
+
+cdef inline bint _looks_like_path(str a) noexcept:
+    cdef Py_UCS4 c = a[0]
+    cdef Py_ssize_t n = len(a)
+    if c == u'/' or c == u'~' or u'/' in a:
+        return True
+    return c == u'.' and (n == 1 or (n == 2 and a[1] == u'.'))
+
+
+cdef str _url_class(str arg):
+    # "<url:...>", the argument kept exactly, or None when it is no URL
+    cdef Py_ssize_t n = len(arg), i = 1, j
+    cdef Py_UCS4 c
+    cdef str host
+    if n < 4 or not _ascii_alpha(arg[0]):
+        return None
+    while i < n and i < 17:
+        c = arg[i]
+        if not (_ascii_alnum(c) or c == u'+' or c == u'.' or c == u'-'):
+            break
+        i += 1
+    if i > 16 or i + 3 > n or arg[i] != u':' or arg[i + 1] != u'/' or arg[i + 2] != u'/':
+        return None
+    j = i + 3
+    while j < n and j - (i + 3) < 255:
+        c = arg[j]
+        if c == u'/' or c == u'?' or c == u'#' or Py_UNICODE_ISSPACE(c):
+            break
+        j += 1
+    if j == i + 3:
+        return None
+    host = arg[i + 3:j].lower()
+    if u'@' in host or not _host(host):
+        return exact(arg)
+    return "<url:%s://%s>" % (arg[:i].lower(), host)
+
+
+cdef bint _host(str h) noexcept:
+    # [A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z
+    cdef Py_ssize_t n = len(h), i = 0, j
+    cdef Py_UCS4 c
+    while i < n:
+        c = h[i]
+        if not (_ascii_alnum(c) or c == u'.' or c == u'-'):
+            break
+        i += 1
+    if i == 0 or i > 253:
+        return False
+    if i == n:
+        return True
+    if h[i] != u':':
+        return False
+    j = _digits(h, i + 1, n)
+    return j == n and 1 <= j - i - 1 <= 5
+
+
+cpdef str classify(str arg, str cwd, str home, str ws, bint key=True):
+    """The class of one argument (see ``_shape_py.classify``). Raises NoShape."""
+    cdef list why = []
+    cdef str c = _classify(arg, cwd, home, ws, key, why)
+    if c is None:
+        raise _NoShape(why[0])
+    return c
+
+
+cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why):
+    cdef str c
+    cdef Py_ssize_t eq
+    if _DYN in arg:
+        return _no(why, "an unknown expansion in %r", arg[:64])
+    if not arg:
+        return "''"
+    if u':' in arg:
+        c = _url_class(arg)
+        if c is not None:
+            return c
+    if _number(arg):
+        return "<num>"
+    if _ref(arg):
+        return "<ref>"
+    if key:
+        eq = _key_end(arg)
+        if eq > 0:
+            c = _classify(arg[eq + 1:], cwd, home, ws, False, why)
+            return None if c is None else arg[:eq + 1] + c
+    if _looks_like_path(arg):
+        if _special(arg):
+            return exact(arg)
+        return _path_class(arg, cwd, home, ws, why)
+    if _word(arg):
+        return arg if arg in _COMMAND_WORDS else "<word>"
+    return exact(arg)
+
+
+# ------------------------------------------------------------------ commands
+
+cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why):
+    cdef str program = sc.program, cwd, a, name, val, f, op, target, c
+    cdef bint is_exact, ended = False, single_dash_long = False
+    cdef list args = sc.args, positionals = [], out = [], env, flag_list
+    cdef list names = None, values = None, rendered
+    cdef Py_ssize_t nflags, flags_at
+    cdef object value_options = _NO_OPTIONS
+    cdef Py_ssize_t k = 0, n, j, la, subs, most
+    if sc.dynamic:
+        return _no(why, "an unknown expansion")
+    if sc.origin:
+        return _no(why, "a command run through %s", sc.origin)
+    if sc.code or sc.code_from:
+        return _no(why, "code fed to %s", sc.program)
+    if sc.sudo:
+        return _no(why, "sudo")
+    if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
+        return _no(why, "an unknown program")
+    cwd = sc.cwd or ws
+    is_exact = program in _EXACT_PROGRAMS or program.startswith("mkfs.")
+    if is_exact and not str_eq(cwd, ws):
+        return _no(why, "%s run outside the call's directory", program)
+    if sc.env:
+        env = sorted(sc.env)
+        for name in env:
+            val = sc.env[name]
+            if not _env_name(name) or _DYN in val:
+                return _no(why, "an unknown environment assignment")
+            out.append(name + "=" + exact(val))
+    if spec is not None:
+        value_options = spec.value_options
+        single_dash_long = spec.single_dash_long
+    n = len(args)
+    # flags (name, value or None) and positionals
+    while k < n:
+        a = args[k]
+        la = len(a)
+        if not ended and str_eq(a, "--"):
+            ended = True
+            if names is None:
+                names, values = [], []
+            names.append("--")
+            values.append(None)
+        elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
+            if names is None:
+                names, values = [], []
+            if a[1] == u'-' or single_dash_long:
+                j = a.find("=")
+                if j >= 0:
+                    name = a[:j]
+                    val = a[j + 1:]
+                    names.append(name)
+                    values.append(val)
+                elif a in value_options and k + 1 < n:
+                    k += 1
+                    names.append(a)
+                    values.append(args[k])
+                else:
+                    names.append(a)
+                    values.append(None)
+            else:
+                for j in range(1, la):
+                    f = "-" + a[j]
+                    if f in value_options:
+                        val = a[j + 1:]
+                        if val and val[0] == u'=':
+                            val = val[1:]
+                        elif not val and k + 1 < n:
+                            k += 1
+                            val = args[k]
+                        names.append(f)
+                        values.append(val)
+                        break
+                    if not Py_UNICODE_ISALPHA(a[j]):
+                        names.append("-" + a[j:])
+                        values.append(None)
+                        break
+                    names.append(f)
+                    values.append(None)
+        else:
+            positionals.append(a)
+        k += 1
+    if str_eq(program, "cd"):
+        if not cwd or _DYN in cwd:
+            return _no(why, "cd to an unknown directory")
+        positionals = [cwd]
+    out.append(exact(sc.path) if sc.path else exact(program))
+    n = len(positionals)
+    if is_exact:
+        for a in positionals:
+            if _DYN in a:
+                return _no(why, "an unknown expansion")
+        subs = 0
+    else:
+        subs = 0
+        most = _MAX_SUBCOMMANDS if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
+        while subs < n and subs < most and _subcommand(positionals[subs]):
+            out.append(positionals[subs])
+            subs += 1
+    # The reference classes the arguments before it renders the flags: the same
+    # reason is given when both have none.
+    flags_at = len(out)
+    for j in range(subs, n):
+        a = positionals[j]
+        if is_exact:
+            out.append(exact(a))
+        else:
+            c = _classify(a, cwd, home, ws, True, why)
+            if c is None:
+                return None
+            out.append(c)
+    if names is not None:
+        nflags = len(names)
+        rendered = []
+        for j in range(nflags):
+            c = _flag(<str>names[j], <str>values[j], is_exact, cwd, home, ws, why)
+            if c is None:
+                return None
+            rendered.append(c)
+        if nflags > 1:
+            # sorted, each flag once (the reference renders them into a set)
+            rendered.sort()
+            flag_list = [rendered[0]]
+            for j in range(1, nflags):
+                if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
+                    flag_list.append(rendered[j])
+            rendered = flag_list
+        out[flags_at:flags_at] = rendered
+    for op, target in sc.redirects:
+        if not target or _DYN in target:
+            return _no(why, "a redirect to an unknown target")
+        if target[0] == u'&' or ((str_eq(op, "<&") or str_eq(op, ">&")) and _all_digits(target)):
+            out.append(op + exact(target))
+        else:
+            c = _path_class(target, cwd, home, ws, why)
+            if c is None:
+                return None
+            out.append(op + c)
+    return " ".join(out)
+
+
+cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why):
+    cdef str c
+    if _DYN in name:
+        return _no(why, "an unknown expansion")
+    if value is None:
+        return exact(name)
+    if is_exact:
+        return exact(name) + "=" + exact(value)
+    c = _classify(value, cwd, home, ws, True, why)
+    return None if c is None else exact(name) + "=" + c
+
+
+cpdef str bash_shape(list commands, str ws, str home, object specs=None, list why=None):
+    """The shape text of a Bash call parsed into ``commands`` (see
+    ``_shape_py.bash_shape``), or None when it has none (the reason appended to ``why``
+    when it is a list)."""
+    cdef Py_ssize_t n = len(commands), size = 0
+    cdef list out = []
+    cdef str text
+    cdef SimpleCommand sc
+    if n == 0:
+        return _no(why, "the command runs no program")
+    if n > _MAX_COMMANDS:
+        return _no(why, "more than %d commands", _MAX_COMMANDS)
+    if n == 1:
+        sc = <SimpleCommand?>commands[0]
+        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
+        if text is not None and len(text) + 3 > _MAX_SHAPE:
+            return _no(why, "a shape over %d characters", _MAX_SHAPE)
+        return text
+    for item in commands:
+        sc = <SimpleCommand?>item
+        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
+        if text is None:
+            return None
+        size += len(text) + 3
+        if size > _MAX_SHAPE:
+            return _no(why, "a shape over %d characters", _MAX_SHAPE)
+        if out:
+            out.append("|" if sc.pipe_in else ";")
+        out.append(text)
+    return " ".join(out)

@@ -1,0 +1,263 @@
+"""Call shapes of Bash calls, pure Python: the reference twin of ``_shape_c``.
+
+:func:`bash_shape` turns the simple commands the shell analysis found into a shape text
+(``pytest -k <ws-path> <word>``); lighthouse.patterns.shapes says what a shape keeps and
+what it classes. The kernels take the commands the rule engine already parsed for the
+call (``Engine.parsed``), so that a call reaching the pattern tier is not parsed again.
+Tables and limits are in ``_shape_shared``; tests/test_differential.py runs both twins
+against each other.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS, PATH_CLASSES,
+                            SHAPE_API, SUBCOMMAND_PROGRAMS, NoShape, where)
+from ._shell_py import normpath
+from ._shell_shared import DYN
+
+__all__ = list(SHAPE_API)
+
+_WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z")
+_SUB_RE = re.compile(r"[a-z][a-z0-9_:-]{0,31}\Z")
+_NUM_RE = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?\Z")
+_REF_RE = re.compile(r"([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z")
+_URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15})://([^/?#\s]{1,255})")
+_HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z")
+_KEY_VALUE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,63})=(.*)\Z", re.S)
+_SPECIAL_RE = re.compile(r"[\s'\"`$*?\[\]{}<>|;&\\]")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_PLAIN_RE = re.compile(r"[\w.,:@%+=/-]+\Z")
+
+
+def exact(arg):
+    """An argument kept as it is, quoted when it could be read as a class or holds
+    blanks, so that no literal spells another shape."""
+    if _PLAIN_RE.match(arg):
+        return arg
+    return "'" + arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def _resolve(value, cwd, home):
+    if value.startswith("~") and (len(value) == 1 or value[1] == "/"):
+        if not home:
+            return None
+        value = home.rstrip("/") + value[1:]
+    elif value[0] == "~":
+        return None             # ~user: someone else's home
+    elif value[0] != "/":
+        value = cwd.rstrip("/") + "/" + value
+    return normpath(value)
+
+
+def path_class(value, cwd, home, ws):
+    """The class of a path argument (resolved against ``cwd``, judged against the
+    workspace ``ws``). A path with a hidden component inside the workspace or a home
+    (``.git/hooks/x``, ``.env``, ``~/.ssh/id_rsa``) is kept exactly, as the workspace or
+    the absolute path it names: those are where code runs from and secrets live."""
+    full = _resolve(value, cwd, home)
+    if full is None:
+        return exact(value)         # ~user: someone's home, kept exactly
+    if full == ws:
+        return "<ws-root>"
+    w = where(full, ws, home)
+    if w == "stdio":
+        return full
+    if w == "unknown":
+        raise NoShape("an unknown path %r" % value)
+    if w == "workspace":
+        rel = full[len(ws) + 1:]
+        if rel.startswith(".") or "/." in rel:
+            return exact("<ws-root>/" + rel)
+    elif w == "home" and "/." in full:
+        return exact(full)
+    return PATH_CLASSES[w]
+
+
+def _looks_like_path(a):
+    return a[0] in "/~" or a.startswith("./") or a.startswith("../") or a in (".", "..") or "/" in a
+
+
+def classify(arg, cwd, home, ws, key=True):
+    """The class of one argument (see lighthouse.patterns.shapes). Raises NoShape for an
+    argument the analysis could not know. ``key``: a ``KEY=VALUE`` argument keeps its key
+    and has its value classed."""
+    if DYN in arg:
+        raise NoShape("an unknown expansion in %r" % arg[:64])
+    if not arg:
+        return "''"
+    m = _URL_RE.match(arg)
+    if m is not None:
+        host = m.group(2).lower()
+        if "@" in host or not _HOST_RE.match(host):
+            return exact(arg)
+        return "<url:%s://%s>" % (m.group(1).lower(), host)
+    if _NUM_RE.match(arg):
+        return "<num>"
+    if _REF_RE.match(arg):
+        return "<ref>"
+    if key:
+        m = _KEY_VALUE_RE.match(arg)
+        if m is not None:
+            # KEY=VALUE (git -c core.hooksPath=..., make VAR=..., dd of=...): the key is
+            # kept, the value classed.
+            return m.group(1) + "=" + classify(m.group(2), cwd, home, ws, key=False)
+    if _looks_like_path(arg):
+        if _SPECIAL_RE.search(arg):
+            return exact(arg)
+        return path_class(arg, cwd, home, ws)
+    if _WORD_RE.match(arg):
+        return arg if arg in COMMAND_WORDS else "<word>"
+    return exact(arg)
+
+
+def _flag_items(args, spec):
+    """Split argv into ([flag text], [positional]), a value option rendered with its
+    value (``-k`` and ``foo`` as ("-k", "foo"))."""
+    flags = []
+    positionals = []
+    ended = False
+    k = 0
+    n = len(args)
+    value_options = spec.value_options if spec is not None else ()
+    single_dash_long = spec is not None and spec.single_dash_long
+    while k < n:
+        a = args[k]
+        if not ended and a == "--":
+            ended = True
+            flags.append(("--", None))
+        elif not ended and len(a) > 1 and a[0] == "-" and not a[1].isdigit():
+            if a[1] == "-" or single_dash_long:
+                name, eq, val = a.partition("=")
+                if not eq and name in value_options and k + 1 < n:
+                    k += 1
+                    val, eq = args[k], "="
+                flags.append((name, val if eq else None))
+            else:
+                # A cluster of short flags (-rf is -r -f); a value option takes the rest
+                # of the cluster or the next argument (-j4, -j 4).
+                for j in range(1, len(a)):
+                    f = "-" + a[j]
+                    if f in value_options:
+                        val = a[j + 1:]
+                        if val[:1] == "=":
+                            val = val[1:]
+                        elif not val and k + 1 < n:
+                            k += 1
+                            val = args[k]
+                        flags.append((f, val))
+                        break
+                    if not a[j].isalpha():
+                        flags.append(("-" + a[j:], None))
+                        break
+                    flags.append((f, None))
+        else:
+            positionals.append(a)
+        k += 1
+    return flags, positionals
+
+
+def command_parts(sc, ws, home, spec=None):
+    """One SimpleCommand's shape as parts: {"env": [K=V], "program", "subcommand": [word],
+    "flags": [flag or flag=class], "args": [class or literal], "redirects": [op+class],
+    "exact": whether its arguments are kept exactly, "pipe": whether it reads a pipe}.
+    ``ws``: the call's workspace; ``spec``: the program's ProgramSpec from the rules (its
+    options that take a value). Raises NoShape. (The reference's view of a command, for
+    ``lighthouse patterns promote``; the compiled twin builds the text directly.)"""
+    if sc.dynamic:
+        raise NoShape("an unknown expansion")
+    if sc.origin:
+        raise NoShape("a command run through %s" % sc.origin)
+    if sc.code or sc.code_from:
+        raise NoShape("code fed to %s" % sc.program)
+    if sc.sudo:
+        raise NoShape("sudo")
+    program = sc.program
+    if not program or DYN in program or DYN in (sc.path or ""):
+        raise NoShape("an unknown program")
+    cwd = sc.cwd or ws
+    is_exact = program in EXACT_PROGRAMS or program.startswith("mkfs.")
+    if is_exact and cwd != ws:
+        raise NoShape("%s run outside the call's directory" % program)
+    env = []
+    for name in sorted(sc.env):
+        value = sc.env[name]
+        if not _ENV_NAME_RE.match(name) or DYN in value:
+            raise NoShape("an unknown environment assignment")
+        env.append("%s=%s" % (name, exact(value)))
+    flags, positionals = _flag_items(sc.args, spec)
+    if program == "cd":
+        # The analysis gives cd the directory it changes to as its own cwd: its shape is
+        # where that lies (the commands after it are judged from there).
+        if not cwd or DYN in cwd:
+            raise NoShape("cd to an unknown directory")
+        positionals = [cwd]
+    if is_exact:
+        subs = []
+        args = []
+        for a in positionals:
+            if DYN in a:
+                raise NoShape("an unknown expansion")
+            args.append(exact(a))
+    else:
+        n = 0
+        most = MAX_SUBCOMMANDS if program in SUBCOMMAND_PROGRAMS and not sc.path else 0
+        while n < len(positionals) and n < most and _SUB_RE.match(positionals[n]):
+            n += 1
+        subs = positionals[:n]
+        args = [classify(a, cwd, home, ws) for a in positionals[n:]]
+    rendered = set()
+    for name, value in flags:
+        if DYN in name:
+            raise NoShape("an unknown expansion")
+        if value is None:
+            rendered.add(exact(name))
+        elif is_exact:
+            rendered.add("%s=%s" % (exact(name), exact(value)))
+        else:
+            rendered.add("%s=%s" % (exact(name), classify(value, cwd, home, ws)))
+    redirects = []
+    for op, target in sc.redirects:
+        if not target or DYN in target:
+            raise NoShape("a redirect to an unknown target")
+        if target[:1] == "&" or (op in ("<&", ">&") and target.isdigit()):
+            redirects.append("%s%s" % (op, exact(target)))
+        else:
+            redirects.append("%s%s" % (op, path_class(target, cwd, home, ws)))
+    return {"env": env, "program": exact(sc.path) if sc.path else exact(program), "subcommand": subs,
+            "flags": sorted(rendered), "args": args, "redirects": redirects, "exact": is_exact,
+            "pipe": bool(sc.pipe_in)}
+
+
+def bash_shape(commands, ws, home, specs=None, why=None):
+    """The shape text of a Bash call whose command the shell analysis parsed into
+    ``commands`` (SimpleCommand), with ``ws`` the call's workspace (a normalized absolute
+    directory) and ``home`` its home ("" when unknown): each command's shape, joined by
+    ``;`` (or ``|`` for a command reading a pipe). ``specs``: a callable giving a
+    program's ProgramSpec, or None. None when the call has no shape, the reason appended
+    to ``why`` when it is a list (the pattern tier's lookup asks for none: it costs an
+    exception in the compiled twin)."""
+    try:
+        return _bash_shape(commands, ws, home, specs)
+    except NoShape as e:
+        if why is not None:
+            why.append(str(e))
+        return None
+
+
+def _bash_shape(commands, ws, home, specs):
+    if not commands:
+        raise NoShape("the command runs no program")
+    if len(commands) > MAX_COMMANDS:
+        raise NoShape("more than %d commands" % MAX_COMMANDS)
+    out = []
+    size = 0
+    for sc in commands:
+        p = command_parts(sc, ws, home, specs(sc.program) if specs is not None else None)
+        text = " ".join(p["env"] + [p["program"]] + p["subcommand"] + p["flags"] + p["args"] + p["redirects"])
+        size += len(text) + 3
+        if size > MAX_SHAPE:
+            raise NoShape("a shape over %d characters" % MAX_SHAPE)
+        out.append(("| " if sc.pipe_in and out else "; " if out else "") + text)
+    return " ".join(out)

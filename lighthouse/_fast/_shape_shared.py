@@ -1,0 +1,100 @@
+"""What the call-shape kernels (``_shape_c`` compiled, ``_shape_py`` pure) share: the
+tables of programs whose words are kept, the limits, the roots a path is classed by, and
+:func:`where`. See lighthouse.patterns.shapes for what a shape is; the kernels build the
+shape of a Bash call from the simple commands the shell analysis (the rule engine's own
+parse, when it has it) found."""
+
+from __future__ import annotations
+
+from ._shell_shared import DYN
+
+__all__ = ["SHAPE_API", "NoShape", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "MAX_COMMANDS",
+           "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "PATH_CLASSES", "where", "TMP_ROOTS", "STDIO_PATHS",
+           "SYSTEM_ROOTS", "HOME_ROOTS"]
+
+#: What both kernels export.
+SHAPE_API = ("bash_shape", "classify", "path_class", "exact", "NoShape")
+
+MAX_COMMANDS = 16          # simple commands of a call that can be shaped
+MAX_SHAPE = 4096           # characters of a call's shape text
+MAX_INPUT = 16384          # characters of a command line (or path) that is shaped at all
+MAX_SUBCOMMANDS = 2        # leading plain words kept as the subcommand
+
+#: Programs whose every argument is kept exactly: what they act on is what makes them
+#: safe or not (``rm -rf build`` is routine, ``rm -rf src`` may not be; ``rsync --delete``
+#: deletes what its source lacks), or whose first argument is a program (sed, awk).
+EXACT_PROGRAMS = frozenset((
+    "rm", "rmdir", "unlink", "shred", "srm", "wipe", "truncate", "dd", "mkfs", "fdisk", "sfdisk", "parted",
+    "wipefs", "chmod", "chown", "chgrp", "chattr", "setfacl", "kill", "pkill", "killall", "mv", "ln",
+    "mount", "umount", "crontab", "systemctl", "service", "iptables", "nft", "ufw", "passwd", "useradd",
+    "userdel", "usermod", "visudo", "reboot", "shutdown", "halt", "poweroff", "rsync", "sed", "awk", "gawk",
+    "mawk", "install",
+))
+#: Programs whose leading plain words name what they do (a subcommand, a make target, a
+#: script): up to MAX_SUBCOMMANDS of them are kept exactly (``npm run build``, ``git push
+#: origin``). Other programs' words are classed (``grep <word>``).
+SUBCOMMAND_PROGRAMS = frozenset((
+    "git", "npm", "npx", "yarn", "pnpm", "bun", "deno", "cargo", "go", "rustup", "docker", "podman", "kubectl",
+    "helm", "terraform", "tofu", "pulumi", "make", "gmake", "just", "task", "pip", "pip3", "uv", "poetry",
+    "pipenv", "conda", "mamba", "hatch", "tox", "nox", "gh", "glab", "aws", "gcloud", "az", "brew", "apt",
+    "apt-get", "dnf", "yum", "apk", "pacman", "dotnet", "mvn", "gradle", "sbt", "bundle", "rails", "rake",
+    "composer", "mix", "stack", "cabal", "bazel", "buck2", "nix", "lighthouse", "ansible-galaxy", "vagrant",
+    "systemctl", "launchctl", "flutter", "dart", "swift", "xcodebuild", "ruff", "mypy", "hg", "svn", "jj",
+))
+#: Words kept exactly wherever they appear as an argument: the names of programs that
+#: destroy, run code or reach out, so that a program that runs its arguments as a
+#: command (``parallel gzip ::: a``, ``entr make``) never shares a shape with the same
+#: program running one of these.
+COMMAND_WORDS = EXACT_PROGRAMS | frozenset((
+    "sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "busybox", "eval", "exec", "source", "env", "xargs",
+    "sudo", "doas", "su", "pkexec", "python", "python2", "python3", "node", "deno", "bun", "perl", "ruby", "php",
+    "lua", "osascript", "curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "ftp", "telnet",
+    "git", "docker", "kubectl", "terraform", "aws", "gcloud", "az", "cp", "tee", "tar", "zip", "unzip", "find",
+    "base64", "openssl", "gpg", "history", "crontab", "at", "nohup", "setsid", "screen", "tmux",
+))
+#: A path's class by where it lies (:func:`where`).
+PATH_CLASSES = {"workspace": "<ws-path>", "home": "<home-path>", "system": "<sys-path>", "tmp": "<tmp-path>",
+                "other": "<other-path>"}
+
+TMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp")
+STDIO_PATHS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero",
+               "/dev/random", "/dev/urandom")
+SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/sys",
+                "/proc", "/dev", "/var", "/opt", "/srv", "/snap", "/System", "/Library", "/Applications",
+                "/private", "/run", "/root", "/efi", "/nix")
+HOME_ROOTS = ("/home/", "/Users/")
+
+# The roots as a set and as prefixes, so that `where` tests each group in one call (it runs
+# for every path of every escalated call, and for every argument a call shape classes).
+_TMP_SET, TMP_PREFIXES = frozenset(TMP_ROOTS), tuple(t + "/" for t in TMP_ROOTS)
+_SYSTEM_SET, SYSTEM_PREFIXES = frozenset(SYSTEM_ROOTS), tuple(s + "/" for s in SYSTEM_ROOTS)
+_STDIO_SET = frozenset(STDIO_PATHS)
+
+
+class NoShape(Exception):
+    """The call (or one of its commands) has no shape; the text says why (for tests and
+    `lighthouse patterns shape`)."""
+
+
+def _under(path, root):
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def where(path, cwd, home):
+    """Where a resolved path lies: "workspace" (under cwd), "tmp", "stdio" (/dev/null and
+    the like), "home" (a home directory outside the workspace), "system", "other", or
+    "unknown" (a path the analysis could not know, such as an expanded variable)."""
+    if not path or DYN in path:
+        return "unknown"
+    if cwd and cwd != "/" and _under(path, cwd):
+        return "workspace"
+    if path in _STDIO_SET or path.startswith("/dev/fd/"):
+        return "stdio"
+    if path in _TMP_SET or path.startswith(TMP_PREFIXES):
+        return "tmp"
+    if path.startswith("~") or (home and _under(path, home)) or path.startswith(HOME_ROOTS) \
+            or _under(path, "/root"):
+        return "home"
+    if path == "/" or path in _SYSTEM_SET or path.startswith(SYSTEM_PREFIXES):
+        return "system"
+    return "other"
