@@ -2,7 +2,8 @@
 generator (also ``lighthouse bench``).
 
 N simulated agents (``--agents``, default 1000; 10,000 work: they share ``--channels``
-gRPC connections, so the file descriptors stay few) send tool calls over unary calls or
+gRPC connections, by default one per 100 agents and at least 8, so that the descriptors
+stay few and no connection carries more streams than gRPC takes from it at once) send tool calls over unary calls or
 one ``ValidateStream`` each (``--transport``), closed loop (each agent's next call once
 the last is answered, after ``--think`` seconds) or open loop (``--mode open``: a
 target ``--rate`` for all agents together, each agent sending every agents/rate seconds
@@ -94,6 +95,20 @@ TIER_NAME = {v: k[5:].lower() for k, v in pb.Tier.items()}
 SLEPT = re.compile(r"slept ([0-9.]+) ms")
 FAULTS = ("policy-down", "experts-timeout", "expert-disconnect", "policy-reload")
 HUNG = "DEADLINE_EXCEEDED"
+
+
+# Streams (agents) per gRPC connection when --channels is not given. Measured here
+# (bench/README.md, "Lost calls on 10,000 streams"): with about 1,000 streams on one
+# connection and escalations in flight, gRPC refused some of the streams opened while
+# the server was busy (CANCELLED as the stream starts, its first call lost); at 100 per
+# connection none was, at 2,500 and 10,000 streams.
+AGENTS_PER_CHANNEL = 100
+
+
+def channels_for(agents):
+    """The connections for ``agents`` agents: one per AGENTS_PER_CHANNEL, at least 8 (or
+    one per agent when fewer), at most 1024."""
+    return max(min(8, agents), min(1024, math.ceil(agents / AGENTS_PER_CHANNEL)))
 
 
 class BenchError(Exception):
@@ -498,6 +513,19 @@ class Recorder:
         self.rows.append((t_send - self.t0, None, share, None, code, None, None))
 
 
+def _rpc_detail(e):
+    """An AioRpcError's details, with gRPC core's own error text when the details say
+    nothing more than the code (CANCELLED) or only "Internal error from Core" (a batch the
+    core refused): the cause is there."""
+    text = e.details() or ""
+    if text in ("Internal error from Core", e.code().name, ""):
+        try:
+            text = "%s (%s)" % (text, e.debug_error_string())
+        except Exception:            # noqa: BLE001 - the text is only a detail of the report
+            pass
+    return text
+
+
 def _code_name(code):
     try:
         return grpc.StatusCode(next(c for c in grpc.StatusCode if c.value[0] == code)).name
@@ -573,7 +601,7 @@ class Load:
             try:
                 d = await stub.Validate(msg, timeout=a.deadline)
             except grpc.aio.AioRpcError as e:
-                rec.failed(t, share, e.code().name, detail=e.details())
+                rec.failed(t, share, e.code().name, detail=_rpc_detail(e))
             except asyncio.CancelledError:
                 rec.failed(t, share, "CANCELLED_BY_BENCH")
                 raise
@@ -630,7 +658,7 @@ class Load:
                         rec.answered(w[0], w[1], d)
                         w[2].set_result(None)
             except grpc.aio.AioRpcError as e:
-                broken.append((e.code().name, e.details()))
+                broken.append((e.code().name, _rpc_detail(e)))
             finally:
                 code, detail = broken[0] if broken else ("STREAM_ENDED", "the server ended the stream")
                 for t, share, fut in waiting.values():
@@ -658,7 +686,7 @@ class Load:
                     if w is not None:
                         rpc = isinstance(e, grpc.aio.AioRpcError)
                         rec.failed(t, share, e.code().name if rpc else "STREAM_ENDED",
-                                   detail=e.details() if rpc else str(e))
+                                   detail=_rpc_detail(e) if rpc else str(e))
                     break
                 if a.mode != "open":
                     try:
@@ -1260,7 +1288,9 @@ def build_parser(prog=None):
                    help="seconds at the start left out of the percentiles (counted in sent/answered; default 2)")
     p.add_argument("--ramp", type=float, default=1.0,
                    help="closed loop: seconds over which the agents start (default 1; open loop: one period)")
-    p.add_argument("--channels", type=int, default=8, help="gRPC connections the agents share (default 8)")
+    p.add_argument("--channels", type=int, default=0,
+                   help="gRPC connections the agents share (default 0: one per %d agents, at least 8)"
+                        % AGENTS_PER_CHANNEL)
     p.add_argument("--deadline", type=float, default=35.0,
                    help="seconds per call; a call not answered by then is hung (default 35: the server's "
                         "escalation deadline, 30 s, and a margin)")
@@ -1312,8 +1342,10 @@ def check_args(p, args):
 
     if args.agents < 1 or args.agents > 100_000:
         bad("--agents must be 1-100000")
-    if args.channels < 1 or args.channels > 1024:
-        bad("--channels must be 1-1024")
+    if args.channels < 0 or args.channels > 1024:
+        bad("--channels must be 0 (one per %d agents) to 1024" % AGENTS_PER_CHANNEL)
+    if not args.channels:
+        args.channels = channels_for(args.agents)
     for name in ("duration", "deadline"):
         v = getattr(args, name)
         if not math.isfinite(v) or v <= 0:
