@@ -215,6 +215,21 @@ def test_agents_channels_default_to_one_per_100_agents():
     assert [channels_for(n) for n in (1, 5, 8, 300, 1000, 2500, 10_000, 100_000)] == [1, 5, 8, 8, 10, 25, 100, 1000]
 
 
+def test_agents_fast_tiers_mode_measures_against_a_null_server():
+    """--fast-tiers (formerly bench/grpc_load.py): every phase against lighthouse serve
+    and the null server, with the ratio of their throughputs."""
+    res = json.loads(_agents("--fast-tiers", "--agents", "20", "--duration", "0.5", "--json", timeout=240).stdout)
+    assert set(res["servers"]) == {"lighthouse", "null"}
+    for name in ("lighthouse", "null"):
+        for phase in ("unary", "stream", "batch", "paced"):
+            r = res["servers"][name][phase]
+            assert r["calls"] > 0 and r["errors"] == 0 and 0 < r["p50_ms"] <= r["p99_ms"], (name, phase, r)
+    assert res["servers"]["lighthouse"]["unary"]["decision_p99_us"] > 0
+    assert all(v > 0 for v in res["throughput_ratio_to_null"].values())
+    proc = _agents("--fast-tiers", "--phases", "unary,nope", rc=2, timeout=60)
+    assert "unknown phase 'nope'" in proc.stderr
+
+
 def test_agents_replays_an_audit_export_against_a_running_server(tmp_path):
     """--replay takes `lighthouse audit export` lines; --target loads a running server."""
     db = tmp_path / "audit.db"

@@ -158,7 +158,7 @@ def _thread_niceness(pid):
 @pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="thread priorities are read from Linux /proc")
 @pytest.mark.parametrize("args, nice", [(("--helper-nice", "10"), 10), ((), 0)], ids=["nice-10", "default"])
 def test_helper_threads_yield_to_the_thread_deciding_calls(args, nice):
-    # Off by default (a tuning for small machines, measured with bench/grpc_load.py). The
+    # Off by default (a tuning for small machines, measured with bench/agents.py --fast-tiers). The
     # server inherits this process's niceness (a suite run under `nice` starts above 0);
     # --helper-nice raises helper threads to at least its value.
     base = os.getpriority(os.PRIO_PROCESS, 0)
