@@ -53,7 +53,7 @@ bench: install
 	$(BIN)/python bench/fast.py
 
 bench-grpc: install
-	$(BIN)/python bench/grpc_load.py
+	$(BIN)/python bench/agents.py --fast-tiers
 
 # The gRPC server on its defaults: 127.0.0.1:50051, metrics on 127.0.0.1:9464.
 # Pass options with ARGS, e.g. `make serve ARGS="--port 50052 --workers 2"`.

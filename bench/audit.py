@@ -1,6 +1,6 @@
 """Server throughput with the audit log off, in its default mode and with --audit-sync, in one run.
 
-Three ``lighthouse serve`` subprocesses (fast tiers only, as bench/grpc_load.py runs
+Three ``lighthouse serve`` subprocesses (fast tiers only, as bench/agents.py --fast-tiers runs
 them) get the same load from this process, phase after phase, alternating between them
 (--repeat times) so that other load on the machine weighs on all three alike:
 
@@ -42,7 +42,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from grpc_load import CORPUS, Server, free_port, load_calls, measure  # noqa: E402
+from agents import CORPUS, Server, free_port, load_calls, measure_phases as measure  # noqa: E402
 
 MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--audit-db", "{db}", "--audit-sync"]}
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import grpc  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from grpc_load import CORPUS, Server, free_port, percentiles  # noqa: E402
+from agents import CORPUS, Server, free_port, percentiles  # noqa: E402
 from lighthouse import Validator  # noqa: E402
 from lighthouse.escalation.stats import OVERHEAD_BUCKETS_NS  # noqa: E402
 from lighthouse.metrics import DURATION_BUCKETS_NS, histogram_quantile  # noqa: E402

@@ -748,8 +748,9 @@ def build_parser():
                    help="serve gRPC server reflection, which answers without a token (default: on "
                         "without --tokens, off with them)")
     p.add_argument("--reload-interval", type=float, default=1.0,
-                   help="seconds between reloads asked through Admin; sooner ones get RESOURCE_EXHAUSTED "
-                        "(default 1; 0: no limit)")
+                   help="seconds between reloads asked through Admin (sooner ones get RESOURCE_EXHAUSTED) "
+                        "or by SIGHUP (sooner ones are put off to the end of the interval, and joined: a burst "
+                        "of signals reloads once more at most); default 1; 0: no limit")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument("--decision-log", metavar="PATH",
                    help="append one JSON line per decision that is not an allow (request_id, agent_id, tool, "

@@ -194,6 +194,45 @@ def test_agents_stream_open_loop_sends_at_the_rate_and_prints_a_table():
         assert re.search(r"^%s\s+[1-9]\d*\s+\d" % op, out, re.M), out
 
 
+def test_agents_300_streams_with_escalations_lose_no_call():
+    """300 agents on a stream each, one call a second, a fifth of them escalated to the
+    experts: every call sent is answered, no stream breaks. The streams share the
+    default connections (one per 100 agents, at least 8): on too few, gRPC refused
+    streams opened while the server was busy, and their first calls were lost."""
+    res = json.loads(_agents("--agents", "300", "--transport", "stream", "--mode", "open", "--think", "1",
+                             "--duration", "4", "--warmup", "0.5", "--experts", "2", "--expert-latency",
+                             "uniform:0.02,0.1", "--deadline", "60", "--json").stdout)
+    _well_formed(res)
+    assert res["config"]["channels"] == 8
+    assert res["streams"] == {"opened": 300, "broken": 0}, res["error_details"]
+    assert res["sent"] >= 600 and res["lost"] == 0 and res["errors"] == {}, res["error_details"]
+    assert res["latency_ms"]["expert_escalation"]["count"] > 0
+
+
+def test_agents_channels_default_to_one_per_100_agents():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from agents import channels_for
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    assert [channels_for(n) for n in (1, 5, 8, 300, 1000, 2500, 10_000, 100_000)] == [1, 5, 8, 8, 10, 25, 100, 1000]
+
+
+def test_agents_fast_tiers_mode_measures_against_a_null_server():
+    """--fast-tiers (formerly bench/grpc_load.py): every phase against lighthouse serve
+    and the null server, with the ratio of their throughputs."""
+    res = json.loads(_agents("--fast-tiers", "--agents", "20", "--duration", "0.5", "--json", timeout=240).stdout)
+    assert set(res["servers"]) == {"lighthouse", "null"}
+    for name in ("lighthouse", "null"):
+        for phase in ("unary", "stream", "batch", "paced"):
+            r = res["servers"][name][phase]
+            assert r["calls"] > 0 and r["errors"] == 0 and 0 < r["p50_ms"] <= r["p99_ms"], (name, phase, r)
+    assert res["servers"]["lighthouse"]["unary"]["decision_p99_us"] > 0
+    assert all(v > 0 for v in res["throughput_ratio_to_null"].values())
+    proc = _agents("--fast-tiers", "--phases", "unary,nope", rc=2, timeout=60)
+    assert "unknown phase 'nope'" in proc.stderr
+
+
 def test_agents_replays_an_audit_export_against_a_running_server(tmp_path):
     """--replay takes `lighthouse audit export` lines; --target loads a running server."""
     db = tmp_path / "audit.db"

@@ -47,6 +47,43 @@ def test_decision_log_is_reopened_on_sighup(tmp_path):
     assert [json.loads(line)["request_id"] for line in log.read_text().splitlines()] == ["after"]
 
 
+def test_a_burst_of_sighups_reloads_once_and_once_more_for_the_last_change(tmp_path):
+    """SIGHUPs within --reload-interval of a reload do not each reload: the first reloads
+    at once, the rest are put off to the end of the interval and joined; the reload put
+    off reads the change made during the burst."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "test.toml").write_text(FROB_DENY)
+    with ServerProcess("--rules", str(rules), "--reload-interval", "3") as server:
+        server.wait_ready()
+
+        def reloads():
+            return sum("policy reloaded (SIGHUP)" in line for line in server.output)
+
+        with Client(server.address, timeout=10) as c:
+            server.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while reloads() < 1:
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+            (rules / "test.toml").write_text(FROB_ALLOW)      # a change during the burst
+            for _ in range(40):
+                server.signal(signal.SIGHUP)
+                time.sleep(0.01)
+            deadline = time.monotonic() + 30
+            while c.validate("Bash", {"command": "frobnicate"}, cwd=WS).verdict != "allow":
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+            time.sleep(4)                                      # past another interval: nothing more runs
+            assert reloads() == 2, server.log()
+            assert c.validate("Bash", {"command": "frobnicate"}, cwd=WS).policy_generation == 3
+            server.signal(signal.SIGHUP)                      # the interval is over: at once again
+            deadline = time.monotonic() + 30
+            while reloads() < 3:
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+
+
 def test_sighup_reload_then_sigterm_drains_and_exits_0(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -121,7 +158,7 @@ def _thread_niceness(pid):
 @pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="thread priorities are read from Linux /proc")
 @pytest.mark.parametrize("args, nice", [(("--helper-nice", "10"), 10), ((), 0)], ids=["nice-10", "default"])
 def test_helper_threads_yield_to_the_thread_deciding_calls(args, nice):
-    # Off by default (a tuning for small machines, measured with bench/grpc_load.py). The
+    # Off by default (a tuning for small machines, measured with bench/agents.py --fast-tiers). The
     # server inherits this process's niceness (a suite run under `nice` starts above 0);
     # --helper-nice raises helper threads to at least its value.
     base = os.getpriority(os.PRIO_PROCESS, 0)

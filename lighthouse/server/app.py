@@ -110,6 +110,14 @@ def _read(path):
         return fh.read()
 
 
+def _reload_done(task):
+    """A signalled reload's end: a refusal is logged by the reload itself."""
+    if not task.cancelled():
+        e = task.exception()
+        if e is not None and not isinstance(e, ReloadError):
+            log.error("reload (SIGHUP) failed: %s: %s", type(e).__name__, e)
+
+
 class LighthouseServer:
     """One server process. ``await start()``, then ``await stop()``; or ``await run()``,
     which also handles SIGTERM/SIGINT (graceful shutdown) and SIGHUP (reload).
@@ -162,6 +170,8 @@ class LighthouseServer:
         self._reload_queued = None            # the reload new requests join (not started yet)
         self._reload_running = None
         self._last_admin_reload = None
+        self._last_signal_reload = None       # loop time a reload asked by SIGHUP last started
+        self._signal_reload_due = None        # the TimerHandle of a SIGHUP reload put off
         self._tls_pending = None
         self._tls_files = None               # (key, cert, client CA) bytes last read
         self._server = None
@@ -508,9 +518,14 @@ class LighthouseServer:
         A reload asked while one runs joins it (and gets its result). Reloads asked through
         Admin start at most once per ``reload_interval``: a reload costs CPU that every
         agent's calls wait for, so a client looping on it is refused with ReloadThrottled."""
+        return await asyncio.shield(self._request_reload(source))
+
+    def _request_reload(self, source):
+        """The task of the reload a request joins: the one queued, else a new one queued
+        (at once: nothing awaits here, so that a request right after this one joins it)."""
         queued = self._reload_queued
         if queued is not None:
-            return await asyncio.shield(queued)
+            return queued
         loop = asyncio.get_running_loop()
         interval = self.config.reload_interval
         if source == "admin" and interval > 0:
@@ -521,7 +536,7 @@ class LighthouseServer:
             self._last_admin_reload = now
         running = self._reload_running
         task = self._reload_queued = loop.create_task(self._reload(source, running))
-        return await asyncio.shield(task)
+        return task
 
     async def _reload(self, source, previous):
         # Requests that come while this reload waits join it; once it reads the files,
@@ -570,6 +585,29 @@ class LighthouseServer:
             self.on_reload()
         return generation, new_tokens is not None
 
+    def on_sighup(self):
+        """A SIGHUP: reload at once, unless a reload asked by SIGHUP started less than
+        ``reload_interval`` ago; then one reload at the end of that interval, which every
+        SIGHUP until then joins. A burst of signals (a script looping on ``kill -HUP``)
+        thus costs at most one reload per interval, not one per signal, and the reload put
+        off still reads every change made before its signal. A signal that comes while a
+        reload waits to start joins it (:meth:`reload`)."""
+        if self._signal_reload_due is not None or self._reload_queued is not None:
+            return
+        loop = asyncio.get_running_loop()
+        interval = self.config.reload_interval
+        now = loop.time()
+        last = self._last_signal_reload
+        if interval > 0 and last is not None and now - last < interval:
+            self._signal_reload_due = loop.call_later(last + interval - now, self._signal_reload)
+            return
+        self._signal_reload()
+
+    def _signal_reload(self):
+        self._signal_reload_due = None
+        self._last_signal_reload = asyncio.get_running_loop().time()
+        self._request_reload("SIGHUP").add_done_callback(_reload_done)
+
     async def reload_quietly(self, source):
         """:meth:`reload`, a refusal only logged (for signals and the worker supervisor)."""
         try:
@@ -584,6 +622,9 @@ class LighthouseServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        if self._signal_reload_due is not None:       # no reload put off runs while stopping
+            self._signal_reload_due.cancel()
+            self._signal_reload_due = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         await self.health.enter_graceful_shutdown()
@@ -632,7 +673,7 @@ class LighthouseServer:
         self._stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_quietly("SIGHUP")))
+        loop.add_signal_handler(signal.SIGHUP, self.on_sighup)
         await self.start()
         # The policy, caches and modules loaded so far live as long as the process: moving
         # them out of the collector's generations keeps full collections (pauses on the

@@ -79,7 +79,7 @@ class ServerConfig:
     max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
     handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
     idle_timeout: float = 300.0          # seconds a connection without calls stays open
-    reload_interval: float = 1.0         # seconds between reloads asked through Admin; 0: no limit
+    reload_interval: float = 1.0         # seconds between reloads asked through Admin or SIGHUP; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
     # JSON lines of the decisions but allows (lighthouse.server.decisionlog); "-": stderr
