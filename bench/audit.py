@@ -16,6 +16,12 @@ verified and its record count compared with the calls the server answered.
     python bench/audit.py                              # 200 agents, 3 s per phase
     python bench/audit.py --phases unary,stream --repeat 3 --json
 
+``--base TREE`` runs the same three servers from another checkout too (its
+``.venv/bin/python``, its sources: a worktree of the commit to compare with), in the
+same alternation, and reports both trees' ratios: an A/B of a change measured in one run.
+
+    python bench/audit.py --base ../wt-base --phases unary,stream,batch --repeat 3
+
 ``--query-records N`` also builds an N-record log (synthetic records in the writer's
 format, chained, appended through the store in batches of 50,000) and times ``lighthouse
 audit query`` filters on it, each in a process of its own as an operator runs it;
@@ -61,14 +67,23 @@ def run(args):
     servers = {}
     report = {"agents": args.agents, "duration_s": args.duration, "repeat": args.repeat, "channels": args.channels,
               "load_average": os.getloadavg()[0], "servers": {}}
+    trees = [("", ROOT, sys.executable, env)]
+    if args.base:
+        base = pathlib.Path(args.base).resolve()
+        python = base / ".venv" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit("--base %s: no .venv/bin/python there (run make install in it)" % base)
+        trees.append(("base-", base, str(python),
+                      dict(os.environ, PYTHONPATH=str(base) + os.pathsep + os.environ.get("PYTHONPATH", ""))))
     try:
-        for mode, extra in MODES.items():
-            port, mport = free_port(), free_port()
-            db = os.path.join(tmp, "%s.db" % mode)
-            argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
-                    "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
-                    "--rate-limit", "0"] + [a.format(db=db) for a in extra]
-            servers[mode] = Server(mode, argv, port, mport, env=env)
+        for prefix, tree, python, tree_env in trees:
+            for mode, extra in MODES.items():
+                port, mport = free_port(), free_port()
+                db = os.path.join(tmp, "%s%s.db" % (prefix, mode))
+                argv = [python, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
+                        "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
+                        "--rate-limit", "0"] + [a.format(db=db) for a in extra]
+                servers[prefix + mode] = Server(prefix + mode, argv, port, mport, env=tree_env, cwd=tree)
         phases = [p for p in args.phases.split(",") if p]
         try:
             import uvloop
@@ -80,14 +95,16 @@ def run(args):
     finally:
         for srv in servers.values():
             srv.stop()
-    report["ratio_to_off"] = {p: {m: round(report["servers"][m][p]["calls_per_s"]
-                                           / report["servers"]["off"][p]["calls_per_s"], 3)
-                                  for m in ("default", "sync")} for p in phases}
+    prefixes = [t[0] for t in trees]
+    report["ratio_to_off"] = {p: {pre + m: round(report["servers"][pre + m][p]["calls_per_s"]
+                                                 / report["servers"][pre + "off"][p]["calls_per_s"], 3)
+                                  for pre in prefixes for m in ("default", "sync")} for p in phases}
     logs = {}
-    for mode in ("default", "sync"):
-        with SQLiteBackend(os.path.join(tmp, "%s.db" % mode), readonly=True) as b:
-            r = verify(b)
-            logs[mode] = {"records": r.records, "verifies": r.ok}
+    for pre in prefixes:
+        for mode in ("default", "sync"):
+            with SQLiteBackend(os.path.join(tmp, "%s%s.db" % (pre, mode)), readonly=True) as b:
+                r = verify(b)
+                logs[pre + mode] = {"records": r.records, "verifies": r.ok}
     report["logs"] = logs
     if args.query_records:
         report["query"] = query_times(tmp, args.query_records, args.query_dsn)
@@ -168,14 +185,14 @@ def print_table(report):
         return
     print("audit log throughput: %d agents, %d x %gs per phase, load average %.1f at start"
           % (report["agents"], report["repeat"], report["duration_s"], report["load_average"]))
-    head = "%-7s %-8s %10s %8s %8s %13s %6s %9s" % ("phase", "audit", "calls/s", "p50 ms", "p99 ms", "srv cpu us/c",
+    head = "%-7s %-12s %10s %8s %8s %13s %6s %9s" % ("phase", "audit", "calls/s", "p50 ms", "p99 ms", "srv cpu us/c",
                                                    "errs", "vs off")
     print(head)
     print("-" * len(head))
     for phase, ratios in report["ratio_to_off"].items():
-        for mode in ("off", "default", "sync"):
+        for mode in report["servers"]:
             r = report["servers"][mode][phase]
-            print("%-7s %-8s %10.0f %8.2f %8.2f %13s %6d %9s" % (
+            print("%-7s %-12s %10.0f %8.2f %8.2f %13s %6d %9s" % (
                 phase, mode, r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
                 "%.3f" % ratios[mode] if mode in ratios else "-"))
     for mode, r in report.get("refused", {}).items():
@@ -215,6 +232,8 @@ def main(argv=None):
     p.add_argument("--query-dsn", metavar="URL", help="also build and query that log in this empty PostgreSQL "
                                                       "database")
     p.add_argument("--query-only", action="store_true", help="only the query timings (default 1,000,000 records)")
+    p.add_argument("--base", metavar="TREE", help="also run the three servers from this checkout (with its own "
+                                                  ".venv), alternating with this one's: an A/B in one run")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)

@@ -5,6 +5,7 @@ both; the server's side is tests/test_audit_server.py)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,6 +17,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lighthouse.audit import FIELDS, GENESIS, Query, SQLiteBackend, canonical, chain_hash, verify
 from lighthouse.audit.backend import AuditError
@@ -140,11 +143,126 @@ def test_store_is_private_wal_and_indexed(tmp_path):
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     con = sqlite3.connect(str(path))
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"audit_agent", "audit_session", "audit_time", "audit_verdict"} <= indexes
-    plan = " ".join(str(r) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM audit WHERE agent_id = 'x'"))
-    assert "audit_agent" in plan
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'table')")}
+    assert {"audit_time", "audit_verdict", "audit_by_agent", "audit_by_session"} <= names
+    assert not {"audit_agent", "audit_session"} & names     # written in bulk instead (the lookup tables)
+    plan = " ".join(str(r) for r in con.execute(
+        "EXPLAIN QUERY PLAN SELECT a.record FROM audit_by_agent AS k JOIN audit AS a ON a.seq = k.seq "
+        "WHERE k.agent_id = 'x' ORDER BY k.time_ns DESC, k.seq DESC"))
+    assert "USING PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
     con.close()
+
+
+def _brute(records, q):
+    """What Query q selects from every record, by Python alone."""
+    out = [r for r in records
+           if all(not getattr(q, f) or r[f] == getattr(q, f) for f in ("agent_id", "session_id", "verdict", "tool"))
+           and (q.since is None or r["time_ns"] >= q.since) and (q.until is None or r["time_ns"] < q.until)
+           and r["seq"] > q.after_seq]
+    if q.newest_first:
+        out.sort(key=lambda r: (r["time_ns"], r["seq"]), reverse=True)
+    return [r["seq"] for r in out[:q.limit or None]]
+
+
+def test_lookup_tables_are_written_in_bulk_and_queries_see_every_record(tmp_path, monkeypatch):
+    """Agent and session lookups are filled every INDEX_EVERY records: a query by agent or
+    session reads them up to indexed_seq and scans the records after it, and finds
+    exactly the records a filter over all of them finds, in the same order."""
+    from lighthouse.audit import sqlite as store
+    monkeypatch.setattr(store, "INDEX_EVERY", 10)
+    path = str(tmp_path / "audit.db")
+    base = time.time_ns() - 10**12
+    with SQLiteBackend(path) as b:
+        indexed = []
+        for k in range(11):
+            # Arrival times out of seq order (an escalated call is recorded late).
+            b.append([make_row((1000 * ((k * 7 + i * 13) % 50), "grpc", "r-%d-%d" % (k, i), "a%d" % ((k + i) % 3),
+                                "s%d" % (i % 2), "Bash", "{}", "/", ALLOW if i % 2 else DENY, 1, "", ()), 0, base)
+                      for i in range(4)])
+            indexed.append(b._indexed_seq())
+        assert indexed[:3] == [0, 0, 12] and indexed[-1] == 36 and b.head()[0] == 44   # 8 after it
+        everything = list(b.records())
+        times = sorted(r["time_ns"] for r in everything)
+        for q in [Query(agent_id="a1"), Query(agent_id="a1", newest_first=True, limit=5),
+                  Query(agent_id="a2", newest_first=True), Query(agent_id="a0", limit=7),
+                  Query(session_id="s1", newest_first=True, limit=20), Query(session_id="s0", verdict="deny"),
+                  Query(agent_id="a1", session_id="s0", newest_first=True),
+                  Query(agent_id="a0", since=times[10], until=times[40], newest_first=True),
+                  Query(session_id="s1", after_seq=30), Query(agent_id="nobody")]:
+            expect = _brute(everything, q)
+            assert [r["seq"] for r in b.records(q)] == expect, q
+            assert b.count(dataclasses.replace(q, limit=0)) == len(_brute(everything, dataclasses.replace(q, limit=0)))
+        assert b.stats(Query(agent_id="a1"))["records"] == b.count(Query(agent_id="a1"))
+        assert verify(b).ok
+
+
+def test_verify_finds_a_lookup_entry_deleted_or_changed(tmp_path, monkeypatch):
+    from lighthouse.audit import sqlite as store
+    monkeypatch.setattr(store, "INDEX_EVERY", 5)
+    path = str(tmp_path / "audit.db")
+    with SQLiteBackend(path) as b:
+        b.append(rows(12, agent="alice"))
+    for change, seq, says in [("DELETE FROM audit_by_agent WHERE seq = 4", 4, "no entry"),
+                              ("UPDATE audit_by_session SET session_id = 'elsewhere' WHERE seq = 7", 7, "no entry"),
+                              ("INSERT INTO audit_by_agent SELECT 'mallory', time_ns, seq FROM audit WHERE seq = 2", 2,
+                               "does not match")]:
+        copy = tmp_path / ("copy-%d.db" % seq)
+        src = sqlite3.connect(path)
+        src.execute("VACUUM INTO ?", (str(copy),))
+        src.close()
+        con = sqlite3.connect(str(copy))
+        con.execute(change)
+        con.commit()
+        con.close()
+        with SQLiteBackend(str(copy), readonly=True) as b:
+            r = verify(b)
+        assert not r.ok and r.broken_seq == seq and says in r.problem, r
+        assert r.records == 12      # the chain itself is whole
+
+
+def test_log_written_with_table_indexes_is_read_and_appended_as_before(tmp_path):
+    """A log created before the lookup tables (indexes on agent and session in the table)
+    keeps its indexes, gets no lookup tables, and answers queries by agent through them."""
+    path = str(tmp_path / "old.db")
+    con = sqlite3.connect(path)
+    con.executescript(store_schema_before_lookups())
+    con.close()
+    os.chmod(path, 0o600)
+    with SQLiteBackend(path) as b:
+        b.append(rows(5, agent="alice"))
+        b.append(rows(3, start=5, agent="bob"))
+        assert [r["seq"] for r in b.records(Query(agent_id="alice", newest_first=True, limit=2))] == [5, 4]
+        assert b.count(Query(session_id="s1")) == 8
+        assert verify(b).ok
+    con = sqlite3.connect(path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+    assert {"audit_agent", "audit_session"} <= names and "audit_by_agent" not in names
+
+
+def store_schema_before_lookups():
+    from lighthouse.audit import sqlite as store
+    return (store._SCHEMA + ";".join(store._LEGACY_SCHEMA) + ";" +
+            "INSERT INTO audit_meta VALUES ('format', 'lighthouse.audit.v1'), ('genesis', '%s'), ('first_seq', '1');"
+            % GENESIS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.integers(-2**40, 2**62), st.sampled_from(["grpc", "local", "spool"]), st.text(max_size=8),
+    st.text(max_size=8), st.text(max_size=8), st.text(max_size=8),
+    st.one_of(st.text(max_size=40), st.tuples(st.text(max_size=20), st.integers(0, 99), st.just("ab" * 32))),
+    st.text(max_size=8), st.tuples(st.integers(0, 3), st.integers(0, 5), st.text(max_size=8), st.text(max_size=8),
+                                   st.one_of(st.integers(0, 9), st.booleans())),
+    st.one_of(st.integers(0, 10**9), st.floats(0, 1e6, allow_nan=False)), st.sampled_from(["", "esc-1"]),
+    st.sampled_from(["", '[{"tier":"expert"}]'])), max_size=12), st.integers(0, 64))
+def test_row_maker_writes_the_rows_of_make_row(entries, max_input):
+    """The writer's RowMaker (kept encodings) against make_row (the reference), twice over
+    the same entries so that the second pass runs from the kept encodings."""
+    from lighthouse.audit.record import RowMaker
+    maker = RowMaker(3, max_input)
+    for _ in range(2):
+        assert maker.rows(entries, 12345) == [make_row(e, 3, 12345, max_input) for e in entries]
 
 
 def test_missing_or_foreign_file_is_refused(tmp_path):

@@ -8,12 +8,13 @@ file, or ``-`` for the PostgreSQL DSN in the environment variable
 
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
 ``marshal`` bytes: the wall-clock offset and the entries), turns them into records
-(lighthouse.audit.record.make_row), appends everything that has arrived to the store in
-one transaction (lighthouse.audit.sqlite or lighthouse.audit.postgres), and writes an acknowledgement on stdout in the
-same framing: ``("ready", seq, hash)`` once the store is open, ``("committed", records
-so far, last seq, last hash)`` after each commit, ``("error", message)`` when a commit
-fails (it is retried), ``("closed",)`` at the end. A message of length 0, or the end of
-stdin (the server was killed), ends it after a last commit.
+(lighthouse.audit.record.RowMaker, which gives the rows of make_row), appends everything
+that has arrived to the store in one transaction (lighthouse.audit.sqlite or
+lighthouse.audit.postgres), and writes an acknowledgement on stdout in the same framing:
+``("ready", seq, hash)`` once the store is open, ``("committed", records so far, last
+seq, last hash)`` after each commit, ``("error", message)`` when a commit fails (it is
+retried), ``("closed",)`` at the end. A message of length 0, or the end of stdin (the
+server was killed), ends it after a last commit.
 
 This module imports nothing of the server (no grpc, no asyncio).
 """
@@ -72,7 +73,7 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
         signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
     from . import open_backend
     from .backend import AuditError
-    from .record import make_row
+    from .record import RowMaker, make_row
     if path == "-":
         path = os.environ.pop(DSN_ENV, "")
     try:
@@ -84,6 +85,7 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
     if (max_bytes or max_age_ns) and not path.startswith(("postgresql://", "postgres://")):
         from .rotate import Rotator
         rotator = Rotator(path, max_bytes or None, max_age_ns or None)
+    maker = RowMaker(worker, max_input)
     seq, h = backend.head()
     _send(("ready", seq, h))
     written = 0
@@ -98,7 +100,10 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
                 ending = True
                 break
             offset, entries = marshal.loads(data)
-            rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
+            try:
+                rows.extend(maker.rows(entries, offset))
+            except Exception:       # one entry it cannot encode: each on its own
+                rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
             if not select.select([0], [], [], 0)[0]:
                 break
         if rows:
