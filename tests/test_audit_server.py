@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -92,7 +93,7 @@ def test_every_front_end_is_recorded(store, sockdir):
     # Stopped gracefully: everything is committed.
     recs = records(db)
     assert_verifies(db, count=len(answered) + 2)
-    got = {r["request_id"]: r for r in recs if r["request_id"]}
+    got = {r["request_id"]: r for r in recs if r["source"] == "grpc"}
     assert set(got) == set(answered)                        # the refused call is no decision
     verdicts = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
     tiers = {pb.TIER_CACHE: "cache", pb.TIER_RULES: "rules", pb.TIER_EXPERT: "expert", pb.TIER_FALLBACK: "fallback"}
@@ -109,7 +110,7 @@ def test_every_front_end_is_recorded(store, sockdir):
     assert got["x-1"]["escalation_id"] == "esc-x-1" and got["x-1"]["rule_id"] == "expert:llm-1"
     assert [step["tier"] for step in json.loads(got["x-1"]["trail"])] == ["policy", "expert"]
     # In the order answered: the unary calls, then the stream's, then the batch's.
-    order = [r["request_id"] for r in recs if r["request_id"]]
+    order = [r["request_id"] for r in recs if r["source"] == "grpc"]
     assert order[:3] == ["u-1", "u-2", "u-3"]
     assert order[3:8] == ["st-%d" % i for i in range(5)] and order[8:11] == ["b-0", "b-1", "b-2"]
     locals_ = [r for r in recs if r["source"] == "local"]
@@ -117,6 +118,9 @@ def test_every_front_end_is_recorded(store, sockdir):
     assert {(r["agent_id"], r["session_id"], r["verdict"], r["tool"]) for r in locals_} == {("hook", "cc-1", "deny",
                                                                                              "Bash")}
     assert json.loads(locals_[0]["input"]) == {"command": "rm -rf /usr"}
+    # Each local call got a request id of its own, which its answer and its record carry.
+    assert [r["request_id"] for r in locals_] == [a["request_id"] for a in local]
+    assert re.fullmatch(r"local-[0-9a-f]{8}-1", local[0]["request_id"]) and local[1]["request_id"].endswith("-2")
 
 
 def rpc_error(fn, *args):

@@ -175,9 +175,71 @@ def _emit(records, fmt, out):
             w.writerow([r[f] for f in FIELDS])
 
 
+class _Files:
+    """The archives of an SQLite log and its live file read as one log (``--all-files``):
+    ``records(query)`` in the order and within the limit asked, each record once (an
+    interrupted rotation leaves records in two files)."""
+
+    def __init__(self, args):
+        from . import open_backend
+        from .rotate import archives
+        from .sqlite import default_audit_path
+        if args.audit_dsn:
+            raise _Usage("--all-files reads the archives of an SQLite log (--audit-db); a PostgreSQL log is one table")
+        path = os.path.abspath(args.audit_db or default_audit_path())
+        self.stores = []
+        try:
+            for p in [p for _, _, p in archives(path)] + [path]:
+                self.stores.append(open_backend(p, readonly=True))
+        except BaseException:
+            self.close()
+            raise
+
+    def records(self, query):
+        import heapq
+        import itertools
+        if query.newest_first:
+            merged = heapq.merge(*(b.records(query) for b in self.stores), key=lambda r: (r["time_ns"], r["seq"]),
+                                 reverse=True)
+        else:
+            merged = itertools.chain.from_iterable(b.records(query) for b in self.stores)
+        return itertools.islice(_once(merged, query.newest_first), query.limit or None)
+
+    def close(self):
+        for b in self.stores:
+            b.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _once(records, newest_first):
+    """``records`` without the second copy of a record two files hold: by seq, the copy
+    comes after a record of the same or a later seq; newest first, right after itself."""
+    last = None
+    for r in records:
+        if newest_first:
+            key = (r["time_ns"], r["seq"])
+            if key == last:
+                continue
+        else:
+            key = r["seq"]
+            if last is not None and key <= last:
+                continue
+        last = key
+        yield r
+
+
+def _open_for_records(args):
+    return _Files(args) if getattr(args, "all_files", False) else _open(args)
+
+
 def cmd_query(args):
     q = _query(args, limit=args.limit, newest_first=not args.oldest_first)
-    with _open(args) as backend:
+    with _open_for_records(args) as backend:
         records = list(backend.records(q))
     if not args.oldest_first:
         records.reverse()               # the newest N, printed oldest first
@@ -189,7 +251,7 @@ def cmd_export(args):
     q = _query(args)
     out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        with _open(args) as backend:
+        with _open_for_records(args) as backend:
             _emit(backend.records(q), args.format, out)
     finally:
         if args.out:
@@ -371,12 +433,16 @@ def add_audit_parser(sub):
                                                           "0: all)")
     p.add_argument("--oldest-first", action="store_true", help="with --limit, the oldest records instead")
     p.add_argument("--json", action="store_true", help="a JSON array of records (the export's field names)")
+    p.add_argument("--all-files", action="store_true", help="read the rotated archives beside the SQLite log too, "
+                                                            "as one log")
     p.set_defaults(func=_run(cmd_query))
 
     p = asub.add_parser("export", help="every matching record: JSON lines (default) or CSV, with the record's "
                                        "field names")
     common(p)
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--all-files", action="store_true", help="read the rotated archives beside the SQLite log too, "
+                                                            "as one log, in chain order")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=_run(cmd_export))
 
