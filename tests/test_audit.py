@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import grpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -595,3 +596,61 @@ def test_postgres_processes_creating_and_appending_at_once_keep_one_chain(pg_dsn
         assert r.ok and r.records == 80, r
         assert sorted(x["request_id"] for x in b.records()) == sorted("p%d-%d" % (n, i) for n in range(4)
                                                                         for i in range(20))
+
+
+def test_postgres_retention_deletes_the_oldest_records_and_the_chain_verifies_from_the_first_kept(
+        capsys, pg_dsn, monkeypatch):
+    from lighthouse.audit import postgres
+    monkeypatch.setattr(postgres, "PRUNE_STEP", 7)      # several transactions per prune
+    day = 86400 * 10**9
+    with postgres.PostgresBackend(pg_dsn) as b:
+        old = time.time_ns() - 10 * day - time.perf_counter_ns()
+        b.append([make_row(entry(i), 0, old) for i in range(20)])
+        b.append(rows(10, start=20))
+        assert b.prune(max_age_ns=5 * day) == (1, 20)
+        meta = b.meta()
+        assert meta["first_seq"] == 21 and meta["retained_seq"] == 21 and b.count() == 10
+        assert meta["genesis"] == meta["retained_hash"] and len(meta["genesis"]) == 64
+        assert b.prune(max_age_ns=5 * day) is None                     # nothing older left
+        r = verify(b)
+        assert r.ok and r.records == 10 and r.last_seq == 30
+    code, out, _ = run_cli(capsys, "verify", "--audit-dsn", pg_dsn)
+    assert code == 0 and "the retained chain starts at record 21, chained to hash %s" % meta["genesis"] in out
+    # By size: the table's size per record decides how many are kept.
+    code, out, _ = run_cli(capsys, "rotate", "--audit-dsn", pg_dsn, "--max-bytes", "1")
+    assert code == 0 and "records 21 to 30 deleted by retention; the chain starts at record 31" in out
+    with postgres.PostgresBackend(pg_dsn) as b:
+        assert b.count() == 0 and b.head()[0] == 30
+        b.append(rows(3, start=30))                                     # the chain goes on after the deleted ones
+        assert verify(b).ok and verify(b).records == 3
+        b.conn.execute("DELETE FROM audit WHERE seq = 32")
+        r = verify(b)
+        assert not r.ok and r.broken_seq == 33
+    code, _, err = run_cli(capsys, "rotate", "--audit-dsn", pg_dsn)
+    assert code == 2 and "give --max-bytes or --max-age" in err
+
+
+def test_postgres_server_writer_applies_the_retention(pg_dsn):
+    """serve --audit-dsn --audit-max-age: the writer process deletes the records older
+    than the age after a commit, and the log verifies from the first one kept."""
+    from lighthouse.audit import postgres
+    from lighthouse.server.app import ServerConfig
+    from lighthouse.v1 import validation_pb2_grpc as pb_grpc
+    from serverkit import ServerThread, tool_call
+    with postgres.PostgresBackend(pg_dsn) as b:
+        b.append([make_row(entry(i), 0, time.time_ns() - 30 * 86400 * 10**9 - time.perf_counter_ns())
+                  for i in range(5)])
+    cfg = ServerConfig(port=0, metrics_port=0, rate_limit=0, local_socket=False, audit_dsn=pg_dsn,
+                       audit_max_age=86400.0)
+    with ServerThread(cfg) as s:
+        with grpc.insecure_channel(s.address) as ch:
+            pb_grpc.ValidatorStub(ch).Validate(tool_call(tool_input="git status", request_id="now-1"), timeout=10)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with postgres.PostgresBackend(pg_dsn, readonly=True) as b:
+                    if b.meta().get("retained_seq") == 6:
+                        break
+                time.sleep(0.2)
+    with postgres.PostgresBackend(pg_dsn, readonly=True) as b:
+        assert b.meta()["first_seq"] == 6 and [r["request_id"] for r in b.records()] == ["now-1"]
+        assert verify(b).ok

@@ -295,11 +295,16 @@ def cmd_verify(args):
     with _open(args) as backend:
         result = verify(backend)
         location = backend.location
+        meta = backend.meta()
+    retained = "retained_seq" in meta
     if args.json:
-        print(json.dumps(dict(result.as_dict(), path=location)))
+        print(json.dumps(dict(result.as_dict(), path=location, first_seq=meta["first_seq"], start_hash=meta["genesis"],
+                              retained=retained)))
     elif result.ok:
-        print("%s: the chain verifies: %d records, last record %d, hash %s"
-              % (location, result.records, result.last_seq, result.last_hash))
+        print("%s: the chain verifies: %d records, last record %d, hash %s%s"
+              % (location, result.records, result.last_seq, result.last_hash,
+                 "; the retained chain starts at record %d, chained to hash %s (earlier records were removed by "
+                 "retention)" % (meta["first_seq"], meta["genesis"]) if retained else ""))
     else:
         print("%s: BROKEN at record %d: %s (%d records verify before it, up to record %d)"
               % (location, result.broken_seq, result.problem, result.records, result.last_seq))
@@ -338,13 +343,13 @@ def _verify_files(args, path):
 def cmd_rotate(args):
     from .rotate import apply_retention, rotate
     from .sqlite import default_audit_path
-    if args.audit_dsn:
-        raise _Usage("rotation is for SQLite logs (--audit-db); a PostgreSQL log is one table")
     try:
         max_bytes = parse_size(args.max_bytes) if args.max_bytes else None
         max_age = parse_age(args.max_age) if args.max_age else None
     except ValueError as e:
         raise _Usage(str(e)) from None
+    if args.audit_dsn:
+        return _prune(args, max_bytes, max_age)
     path = os.path.abspath(args.audit_db or default_audit_path())
     if not os.path.exists(path):
         raise AuditError("audit log %s: no such file" % path)
@@ -354,6 +359,24 @@ def cmd_rotate(args):
     if max_bytes is not None or max_age is not None:
         for p in apply_retention(path, max_bytes, max_age):
             print("%s: deleted by retention" % p)
+    return EXIT_OK
+
+
+def _prune(args, max_bytes, max_age):
+    """``rotate --audit-dsn``: a PostgreSQL log is one table, whose oldest records the
+    retention deletes (lighthouse.audit.postgres.PostgresBackend.prune)."""
+    from . import open_backend
+    if args.audit_db:
+        raise _Usage("give --audit-db or --audit-dsn, not both")
+    if max_bytes is None and max_age is None:
+        raise _Usage("a PostgreSQL log is one table, not rotated: give --max-bytes or --max-age to delete its oldest "
+                     "records")
+    with open_backend(args.audit_dsn, create=False) as backend:
+        done = backend.prune(max_bytes, max_age)
+        location = backend.location
+        first = backend.meta()["first_seq"]
+    print("%s: %s" % (location, "records %d to %d deleted by retention; the chain starts at record %d" % (
+        done[0], done[1], first) if done else "nothing to delete"))
     return EXIT_OK
 
 
@@ -453,10 +476,13 @@ def add_audit_parser(sub):
     p.set_defaults(func=_run(cmd_verify))
 
     p = asub.add_parser("rotate", help="move the SQLite log's records into an archive beside it, chained; then "
-                                       "delete the oldest archives past --max-bytes or --max-age",
+                                       "delete the oldest archives past --max-bytes or --max-age (PostgreSQL: "
+                                       "delete the oldest records past them)",
                         description="Rotate an SQLite audit log: its records move into AUDIT.FIRST-LAST.db beside "
                                     "it and the live file's chain goes on from the archive's last hash; `audit "
-                                    "verify` checks the whole set. Safe while a server writes the log.")
+                                    "verify` checks the whole set. A PostgreSQL log (--audit-dsn) is one table: "
+                                    "--max-bytes and --max-age delete its oldest records, and `audit verify` "
+                                    "walks the chain from the first one kept. Safe while a server writes the log.")
     common(p, filters=False)
     p.add_argument("--max-bytes", metavar="SIZE", help="then delete the oldest archives while all the files take "
                                                       "more than SIZE (e.g. 10G)")

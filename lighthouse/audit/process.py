@@ -1,8 +1,9 @@
 """The audit log's writer process: ``python -m lighthouse.audit.process LOCATION SYNC
 WORKER MAX_INPUT [MAX_BYTES MAX_AGE_NS]``, started by lighthouse.audit.writer.AuditLog.
-MAX_BYTES and MAX_AGE_NS (0: none) are the retention of an SQLite log: after a commit
-the writer rotates and prunes it (lighthouse.audit.rotate.Rotator) and says so with
-``("rotated", archive, [deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
+MAX_BYTES and MAX_AGE_NS (0: none) are the retention of the log: after a commit the
+writer rotates and prunes an SQLite log (lighthouse.audit.rotate.Rotator), or deletes a
+PostgreSQL log's oldest records (PostgresBackend.prune, every few seconds), and says so
+with ``("rotated", archive or "", [what was deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
 file, or ``-`` for the PostgreSQL DSN in the environment variable
 ``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
@@ -82,9 +83,12 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
         _send(("error", str(e)))
         return 1
     rotator = None
-    if (max_bytes or max_age_ns) and not path.startswith(("postgresql://", "postgres://")):
-        from .rotate import Rotator
-        rotator = Rotator(path, max_bytes or None, max_age_ns or None)
+    if max_bytes or max_age_ns:
+        if path.startswith(("postgresql://", "postgres://")):
+            rotator = _Pruner(max_bytes or None, max_age_ns or None)
+        else:
+            from .rotate import Rotator
+            rotator = Rotator(path, max_bytes or None, max_age_ns or None)
     maker = RowMaker(worker, max_input)
     seq, h = backend.head()
     _send(("ready", seq, h))
@@ -134,6 +138,28 @@ def _maybe_rotate(rotator, backend):
                 _send(("rotated", archive or "", deleted))
     except Exception as e:          # the log goes on unrotated; the server logs why
         _send(("rotate-failed", "%s: %s" % (type(e).__name__, e)))
+
+
+class _Pruner:
+    """The retention of a PostgreSQL log (PostgresBackend.prune), applied after a commit
+    at most every PRUNE_INTERVAL seconds; the Rotator's interface."""
+
+    def __init__(self, max_bytes, max_age_ns):
+        from .postgres import PRUNE_INTERVAL
+        self.max_bytes, self.max_age_ns, self.interval = max_bytes, max_age_ns, PRUNE_INTERVAL
+        self._next = 0.0
+        self._backend = None
+
+    def due(self, backend):
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + self.interval
+        self._backend = backend
+        return True
+
+    def run(self):
+        done = self._backend.prune(self.max_bytes, self.max_age_ns)
+        return None, ["records %d to %d" % done] if done else []
 
 
 def _row(entry, worker, offset, max_input, make_row):
