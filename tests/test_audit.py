@@ -195,6 +195,18 @@ def test_lookup_tables_are_written_in_bulk_and_queries_see_every_record(tmp_path
             assert b.count(dataclasses.replace(q, limit=0)) == len(_brute(everything, dataclasses.replace(q, limit=0)))
         assert b.stats(Query(agent_id="a1"))["records"] == b.count(Query(agent_id="a1"))
         assert verify(b).ok
+        # The plans of a query by agent: the lookup table's key walked, each record by its
+        # seq, and the tail by its seq range, never an index on time or verdict (which on
+        # a big log would walk every denial since the time given).
+        statements = []
+        b.db.set_trace_callback(statements.append)
+        list(b.records(Query(agent_id="a1", verdict="deny", since=times[5], newest_first=True, limit=3)))
+        b.db.set_trace_callback(None)
+        plans = sorted(" / ".join(r[3] for r in b.db.execute("EXPLAIN QUERY PLAN " + sql))
+                       for sql in statements if sql.startswith("SELECT") and "FROM audit_meta" not in sql)
+        assert plans == ["SEARCH audit USING INTEGER PRIMARY KEY (rowid>?) / USE TEMP B-TREE FOR ORDER BY",
+                         "SEARCH k USING PRIMARY KEY (agent_id=? AND time_ns>?) / SEARCH a USING INTEGER PRIMARY "
+                         "KEY (rowid=?)"], plans
 
 
 def test_verify_finds_a_lookup_entry_deleted_or_changed(tmp_path, monkeypatch):

@@ -241,7 +241,7 @@ def test_rotate_usage_errors(capsys, live, tmp_path):
     code, _, err = cli(capsys, "rotate", "--audit-db", live, "--max-age=0d")
     assert code == 2 and "not an age" in err
     code, _, err = cli(capsys, "rotate", "--audit-dsn", "postgresql:///x")
-    assert code == 2 and "rotation is for SQLite logs" in err
+    assert code == 2 and "a PostgreSQL log is one table, not rotated: give --max-bytes or --max-age" in err
 
 
 def test_server_writer_rotates_and_prunes_under_load(live):
