@@ -25,6 +25,13 @@ same alternation, and reports both trees' ratios: an A/B of a change measured in
 
     python bench/audit.py --base ../wt-base --phases unary,stream,batch --repeat 3
 
+``--writer B[,B...]`` times the writer process alone instead (lighthouse.audit.process on
+a new SQLite file, fed --writer-records synthetic entries of 200 agents in commits of B
+records, each sent once the previous one is acknowledged): records/s and its CPU per
+record, for this tree and the --base one, alternating --repeat times.
+
+    python bench/audit.py --writer 250,65536 --base ../wt-base
+
 ``--query-records N`` also builds an N-record log (synthetic records in the writer's
 format, chained, appended through the store in batches of 50,000) and times ``lighthouse
 audit query`` filters on it, each in a process of its own as an operator runs it;
@@ -56,8 +63,68 @@ from grpc_load import CORPUS, Server, free_port, load_calls, measure  # noqa: E4
 MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--audit-db", "{db}", "--audit-sync"]}
 
 
+def writer_times(args):
+    """The writer process alone, per tree and commit size (see the module's text)."""
+    import marshal
+    import resource
+    import struct
+    from lighthouse.audit.writer import _plain
+    from lighthouse.server.wire import Outcome
+    frame = struct.Struct("<I")
+    outcomes = [Outcome(1, 2, "routine read", "routine.read", 1, "allow"),
+                Outcome(3, 1, "rm home", "fs.rm-home", 1, "deny"), Outcome(2, 5, "no rule", "", 1, "miss")]
+    t = time.perf_counter_ns()
+    n = args.writer_records
+    entries = [_plain((t + i * 1000, "grpc", "a%d-%d" % (i % 200, i), "agent-%d" % (i % 200), "s%d" % (i % 200),
+                       "Bash", '{"command": "git status --short %d"}' % (i % 50), "/home/dev/app", outcomes[i % 3],
+                       5000, "", ())) for i in range(n)]
+    trees = [("", ROOT, sys.executable)]
+    if args.base:
+        base = pathlib.Path(args.base).resolve()
+        trees.append(("base", base, str(base / ".venv" / "bin" / "python")))
+    out = {}
+    for size in [int(b) for b in args.writer.split(",")]:
+        messages = []
+        for i in range(0, n, size):
+            data = marshal.dumps((0, entries[i:i + size]))
+            messages.append(frame.pack(len(data)) + data)
+        for _ in range(args.repeat):
+            for name, tree, python in trees:
+                tmp = tempfile.mkdtemp(prefix="lh-bench-writer-")
+                proc = subprocess.Popen([python, "-m", "lighthouse.audit.process", os.path.join(tmp, "a.db"), "0", "0",
+                                         "4096"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(tree),
+                                        env=dict(os.environ, PYTHONPATH=str(tree)))
+
+                def read():
+                    (length,) = frame.unpack(proc.stdout.read(4))
+                    return marshal.loads(proc.stdout.read(length))
+
+                assert read()[0] == "ready"
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                for m in messages:
+                    proc.stdin.write(m)
+                    proc.stdin.flush()
+                    while read()[0] != "committed":
+                        pass
+                elapsed = time.perf_counter() - t0
+                proc.stdin.write(frame.pack(0))
+                proc.stdin.flush()
+                while read()[0] != "closed":
+                    pass
+                proc.wait(60)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                shutil.rmtree(tmp, ignore_errors=True)
+                out.setdefault("%s%s%d" % (name, " " if name else "", size), []).append(
+                    {"records_per_s": round(n / elapsed), "cpu_us_per_record": round(cpu / n * 1e6, 1)})
+    return {"writer": out, "records": n}
+
+
 def run(args):
     from lighthouse.audit import SQLiteBackend, verify
+    if args.writer:
+        return writer_times(args)
     if args.query_only:
         tmp = tempfile.mkdtemp(prefix="lh-bench-audit-")
         try:
@@ -183,6 +250,13 @@ def query_times(tmp, n, dsn=None):
 
 
 def print_table(report):
+    if "writer" in report:
+        print("the writer process alone, %d records per run (tree, records per commit: records/s, CPU us per "
+              "record, each run)" % report["records"])
+        for label, runs in report["writer"].items():
+            print("  %-14s %s" % (label, "  ".join("%7d/s %5.1f us" % (r["records_per_s"], r["cpu_us_per_record"])
+                                                   for r in runs)))
+        return
     if "servers" not in report:
         print_queries(report["query"])
         return
@@ -238,6 +312,9 @@ def main(argv=None):
     p.add_argument("--query-only", action="store_true", help="only the query timings (default 1,000,000 records)")
     p.add_argument("--base", metavar="TREE", help="also run the three servers from this checkout (with its own "
                                                   ".venv), alternating with this one's: an A/B in one run")
+    p.add_argument("--writer", metavar="B[,B...]", help="time the writer process alone, in commits of B records "
+                                                        "(see above), instead of the servers")
+    p.add_argument("--writer-records", type=int, default=100_000, metavar="N")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)
