@@ -452,3 +452,35 @@ def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
     if r["tier"] == "policy":
         assert again_r["tier"] in ("cache", "policy") and again_r["verdict"] == r["verdict"]
     assert_verifies(db, count=2)
+
+
+def test_a_flush_of_many_records_is_handed_over_and_committed_in_parts(tmp_path):
+    """A queue of 10,000 records is handed to the writer as messages of at most
+    MESSAGE_RECORDS, and the writer commits at most COMMIT_RECORDS and one message at a
+    time: a writer behind its server still acknowledges in parts, not after the whole
+    queue. Every record is committed, in order, and the chain verifies."""
+    from lighthouse.audit.process import COMMIT_RECORDS
+    from lighthouse.audit.writer import MESSAGE_RECORDS, AuditLog
+    from lighthouse.server.wire import Outcome
+    outcome = Outcome(pb.VERDICT_DENY, pb.TIER_RULES, "no", "fs.rm-home", 1, "deny")
+    db = str(tmp_path / "audit.db")
+    n = 2 * COMMIT_RECORDS + 100
+
+    async def main():
+        log = AuditLog(db, max_queue=n, commit_interval=1.0)
+        log.start()
+        try:
+            for i in range(n):
+                log.record((time.perf_counter_ns(), "grpc", "r-%d" % i, "a", "s", "Bash", '{"command":"ls"}', "/",
+                            outcome, 1, "", ()))
+            log._flush()
+            sizes = [ticket for ticket, _ in log._pending]
+            assert sizes == list(range(MESSAGE_RECORDS, n, MESSAGE_RECORDS)) + [n]
+            await asyncio.wait_for(log.wait_committed(n), 60)
+            assert log.batches >= 3          # two messages a commit at most, then the last one
+        finally:
+            await log.close(summary=False)
+
+    asyncio.run(main())
+    assert [r["request_id"] for r in records(db)] == ["r-%d" % i for i in range(n)]
+    assert_verifies(db, count=n)

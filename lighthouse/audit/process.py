@@ -36,6 +36,10 @@ DSN_ENV = "LIGHTHOUSE_AUDIT_DSN"
 
 LENGTH = struct.Struct("<I")
 RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
+#: Past this many records read, the writer commits before reading the next message: a
+#: commit holds at most this and one message (lighthouse.audit.writer.MESSAGE_RECORDS),
+#: so that a writer behind its server still acknowledges every fraction of a second.
+COMMIT_RECORDS = 8192
 
 
 def _send(msg):
@@ -97,8 +101,9 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
     delay = RETRY_DELAY[0]
     ending = False
     while True:
-        # Read one batch (blocking), then every batch already waiting: one commit for all.
-        while not ending and (not rows or select.select([0], [], [], 0)[0]):
+        # Read one batch (blocking), then every batch already waiting, up to
+        # COMMIT_RECORDS: one commit for all.
+        while not ending and (not rows or len(rows) < COMMIT_RECORDS and select.select([0], [], [], 0)[0]):
             data = _read_message(0)
             if not data:
                 ending = True
@@ -108,7 +113,7 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
                 rows.extend(maker.rows(entries, offset))
             except Exception:       # one entry it cannot encode: each on its own
                 rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
-            if not select.select([0], [], [], 0)[0]:
+            if len(rows) >= COMMIT_RECORDS or not select.select([0], [], [], 0)[0]:
                 break
         if rows:
             try:

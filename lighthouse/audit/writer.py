@@ -76,6 +76,10 @@ START_TIMEOUT = 60.0                # seconds the writer process has to open the
 RESTART_DELAY = 0.1                 # seconds before a dead writer is replaced
 MAX_RESTART_DELAY = 5.0             # the longest wait between failed restarts
 _LEN = struct.Struct("<I")          # the framing of lighthouse.audit.process (its LENGTH)
+#: Records per message to the writer at most: a flush of more sends several, so that the
+#: writer, which commits whole messages, never makes a commit of the whole queue (seconds
+#: of work, during which nothing is acknowledged).
+MESSAGE_RECORDS = 4096
 
 
 class Committing:
@@ -288,11 +292,13 @@ class AuditLog:
             entries = queue[:room]
             del queue[:room]
             offset = time.time_ns() - time.perf_counter_ns()
-            data = marshal.dumps((offset, [_plain(e) for e in entries]))
-            framed = _LEN.pack(len(data)) + data
-            self._out += framed
-            self.sent += len(entries)
-            self._pending.append((self.sent, framed))   # kept until acknowledged, for a new writer
+            for i in range(0, len(entries), MESSAGE_RECORDS):
+                part = entries[i:i + MESSAGE_RECORDS]
+                data = marshal.dumps((offset, [_plain(e) for e in part]))
+                framed = _LEN.pack(len(data)) + data
+                self._out += framed
+                self.sent += len(part)
+                self._pending.append((self.sent, framed))   # kept until acknowledged, for a new writer
         if final:
             self._out += _LEN.pack(0)
         self._write()
