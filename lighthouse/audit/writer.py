@@ -4,11 +4,12 @@ writer process that commits it in batches (group commit).
 On the event loop, recording a decision is one length check and one list append of the
 tuple the decision path already has (:meth:`AuditLog.record`). Every
 ``commit_interval`` (at once in sync mode) the event loop hands everything queued to
-the writer process, one ``marshal`` message written to its stdin without blocking (a few
-hundred nanoseconds per record, in C); the writer (lighthouse.audit.process) turns each
-entry into a record (input hash, canonical encoding, chain hash), appends the batch to
-the store in one transaction and writes the count committed back on its stdout, which
-the event loop reads when it is readable. The
+the writer process, ``marshal`` messages of at most :data:`MESSAGE_RECORDS` records
+written to its stdin without blocking (about a microsecond per record); the writer
+(lighthouse.audit.process) turns each entry into a record (input hash, canonical
+encoding, chain hash), appends what has arrived (up to a few thousand records) to the
+store in one transaction and writes the count committed back on its stdout, which the
+event loop reads when it is readable. The
 server process runs no thread for it: the records' encoding and SQLite's work (about
 10-15 us per record, plus each commit's own cost) never take the server's GIL; measured
 by bench/audit.py.
