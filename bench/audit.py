@@ -8,13 +8,29 @@ them) get the same load from this process, phase after phase, alternating betwee
   default  --audit-db (a fresh file): answered first, committed every 5 ms
   sync     --audit-db --audit-sync: answered once committed and fsynced
 
-Reported per phase and server: calls/s, client-side p50/p99, server CPU per call (the
-writer thread's encoding and SQLite's work included), and the throughput of default and
-sync as a ratio to off (targets: default >= 0.90, sync >= 0.70). At the end each log is
+Reported per phase and server: calls/s (answered; a batch's refused calls are errors),
+records committed/s (the audit log's counter: answered calls may only be queued, and
+the queue holds over 100,000, so a short batch phase can answer more than the writer
+commits), client-side p50/p99, server CPU per call (the writer process's encoding and
+SQLite's work included), and the throughput of default and sync as a ratio to off
+(targets: default >= 0.90, sync >= 0.70). At the end each log is
 verified and its record count compared with the calls the server answered.
 
     python bench/audit.py                              # 200 agents, 3 s per phase
     python bench/audit.py --phases unary,stream --repeat 3 --json
+
+``--base TREE`` runs the same three servers from another checkout too (its
+``.venv/bin/python``, its sources: a worktree of the commit to compare with), in the
+same alternation, and reports both trees' ratios: an A/B of a change measured in one run.
+
+    python bench/audit.py --base ../wt-base --phases unary,stream,batch --repeat 3
+
+``--writer B[,B...]`` times the writer process alone instead (lighthouse.audit.process on
+a new SQLite file, fed --writer-records synthetic entries of 200 agents in commits of B
+records, each sent once the previous one is acknowledged): records/s and its CPU per
+record, for this tree and the --base one, alternating --repeat times.
+
+    python bench/audit.py --writer 250,65536 --base ../wt-base
 
 ``--query-records N`` also builds an N-record log (synthetic records in the writer's
 format, chained, appended through the store in batches of 50,000) and times ``lighthouse
@@ -47,8 +63,68 @@ from agents import CORPUS, Server, free_port, load_calls, measure_phases as meas
 MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--audit-db", "{db}", "--audit-sync"]}
 
 
+def writer_times(args):
+    """The writer process alone, per tree and commit size (see the module's text)."""
+    import marshal
+    import resource
+    import struct
+    from lighthouse.audit.writer import _plain
+    from lighthouse.server.wire import Outcome
+    frame = struct.Struct("<I")
+    outcomes = [Outcome(1, 2, "routine read", "routine.read", 1, "allow"),
+                Outcome(3, 1, "rm home", "fs.rm-home", 1, "deny"), Outcome(2, 5, "no rule", "", 1, "miss")]
+    t = time.perf_counter_ns()
+    n = args.writer_records
+    entries = [_plain((t + i * 1000, "grpc", "a%d-%d" % (i % 200, i), "agent-%d" % (i % 200), "s%d" % (i % 200),
+                       "Bash", '{"command": "git status --short %d"}' % (i % 50), "/home/dev/app", outcomes[i % 3],
+                       5000, "", ())) for i in range(n)]
+    trees = [("", ROOT, sys.executable)]
+    if args.base:
+        base = pathlib.Path(args.base).resolve()
+        trees.append(("base", base, str(base / ".venv" / "bin" / "python")))
+    out = {}
+    for size in [int(b) for b in args.writer.split(",")]:
+        messages = []
+        for i in range(0, n, size):
+            data = marshal.dumps((0, entries[i:i + size]))
+            messages.append(frame.pack(len(data)) + data)
+        for _ in range(args.repeat):
+            for name, tree, python in trees:
+                tmp = tempfile.mkdtemp(prefix="lh-bench-writer-")
+                proc = subprocess.Popen([python, "-m", "lighthouse.audit.process", os.path.join(tmp, "a.db"), "0", "0",
+                                         "4096"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(tree),
+                                        env=dict(os.environ, PYTHONPATH=str(tree)))
+
+                def read():
+                    (length,) = frame.unpack(proc.stdout.read(4))
+                    return marshal.loads(proc.stdout.read(length))
+
+                assert read()[0] == "ready"
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                for m in messages:
+                    proc.stdin.write(m)
+                    proc.stdin.flush()
+                    while read()[0] != "committed":
+                        pass
+                elapsed = time.perf_counter() - t0
+                proc.stdin.write(frame.pack(0))
+                proc.stdin.flush()
+                while read()[0] != "closed":
+                    pass
+                proc.wait(60)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                shutil.rmtree(tmp, ignore_errors=True)
+                out.setdefault("%s%s%d" % (name, " " if name else "", size), []).append(
+                    {"records_per_s": round(n / elapsed), "cpu_us_per_record": round(cpu / n * 1e6, 1)})
+    return {"writer": out, "records": n}
+
+
 def run(args):
     from lighthouse.audit import SQLiteBackend, verify
+    if args.writer:
+        return writer_times(args)
     if args.query_only:
         tmp = tempfile.mkdtemp(prefix="lh-bench-audit-")
         try:
@@ -61,14 +137,23 @@ def run(args):
     servers = {}
     report = {"agents": args.agents, "duration_s": args.duration, "repeat": args.repeat, "channels": args.channels,
               "load_average": os.getloadavg()[0], "servers": {}}
+    trees = [("", ROOT, sys.executable, env)]
+    if args.base:
+        base = pathlib.Path(args.base).resolve()
+        python = base / ".venv" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit("--base %s: no .venv/bin/python there (run make install in it)" % base)
+        trees.append(("base-", base, str(python),
+                      dict(os.environ, PYTHONPATH=str(base) + os.pathsep + os.environ.get("PYTHONPATH", ""))))
     try:
-        for mode, extra in MODES.items():
-            port, mport = free_port(), free_port()
-            db = os.path.join(tmp, "%s.db" % mode)
-            argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
-                    "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
-                    "--rate-limit", "0"] + [a.format(db=db) for a in extra]
-            servers[mode] = Server(mode, argv, port, mport, env=env)
+        for prefix, tree, python, tree_env in trees:
+            for mode, extra in MODES.items():
+                port, mport = free_port(), free_port()
+                db = os.path.join(tmp, "%s%s.db" % (prefix, mode))
+                argv = [python, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
+                        "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
+                        "--rate-limit", "0"] + [a.format(db=db) for a in extra]
+                servers[prefix + mode] = Server(prefix + mode, argv, port, mport, env=tree_env, cwd=tree)
         phases = [p for p in args.phases.split(",") if p]
         try:
             import uvloop
@@ -80,14 +165,16 @@ def run(args):
     finally:
         for srv in servers.values():
             srv.stop()
-    report["ratio_to_off"] = {p: {m: round(report["servers"][m][p]["calls_per_s"]
-                                           / report["servers"]["off"][p]["calls_per_s"], 3)
-                                  for m in ("default", "sync")} for p in phases}
+    prefixes = [t[0] for t in trees]
+    report["ratio_to_off"] = {p: {pre + m: round(report["servers"][pre + m][p]["calls_per_s"]
+                                                 / report["servers"][pre + "off"][p]["calls_per_s"], 3)
+                                  for pre in prefixes for m in ("default", "sync")} for p in phases}
     logs = {}
-    for mode in ("default", "sync"):
-        with SQLiteBackend(os.path.join(tmp, "%s.db" % mode), readonly=True) as b:
-            r = verify(b)
-            logs[mode] = {"records": r.records, "verifies": r.ok}
+    for pre in prefixes:
+        for mode in ("default", "sync"):
+            with SQLiteBackend(os.path.join(tmp, "%s%s.db" % (pre, mode)), readonly=True) as b:
+                r = verify(b)
+                logs[pre + mode] = {"records": r.records, "verifies": r.ok}
     report["logs"] = logs
     if args.query_records:
         report["query"] = query_times(tmp, args.query_records, args.query_dsn)
@@ -163,20 +250,28 @@ def query_times(tmp, n, dsn=None):
 
 
 def print_table(report):
+    if "writer" in report:
+        print("the writer process alone, %d records per run (tree, records per commit: records/s, CPU us per "
+              "record, each run)" % report["records"])
+        for label, runs in report["writer"].items():
+            print("  %-14s %s" % (label, "  ".join("%7d/s %5.1f us" % (r["records_per_s"], r["cpu_us_per_record"])
+                                                   for r in runs)))
+        return
     if "servers" not in report:
         print_queries(report["query"])
         return
     print("audit log throughput: %d agents, %d x %gs per phase, load average %.1f at start"
           % (report["agents"], report["repeat"], report["duration_s"], report["load_average"]))
-    head = "%-7s %-8s %10s %8s %8s %13s %6s %9s" % ("phase", "audit", "calls/s", "p50 ms", "p99 ms", "srv cpu us/c",
-                                                   "errs", "vs off")
+    head = "%-7s %-12s %10s %12s %8s %8s %13s %7s %9s" % (
+        "phase", "audit", "calls/s", "committed/s", "p50 ms", "p99 ms", "srv cpu us/c", "errs", "vs off")
     print(head)
     print("-" * len(head))
     for phase, ratios in report["ratio_to_off"].items():
-        for mode in ("off", "default", "sync"):
+        for mode in report["servers"]:
             r = report["servers"][mode][phase]
-            print("%-7s %-8s %10.0f %8.2f %8.2f %13s %6d %9s" % (
-                phase, mode, r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
+            print("%-7s %-12s %10.0f %12s %8.2f %8.2f %13s %7d %9s" % (
+                phase, mode, r["calls_per_s"], "%.0f" % r["committed_per_s"] if "committed_per_s" in r else "-",
+                r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
                 "%.3f" % ratios[mode] if mode in ratios else "-"))
     for mode, r in report.get("refused", {}).items():
         print("%s server: %d calls refused in all, %d of them for the audit log's full queue"
@@ -215,6 +310,11 @@ def main(argv=None):
     p.add_argument("--query-dsn", metavar="URL", help="also build and query that log in this empty PostgreSQL "
                                                       "database")
     p.add_argument("--query-only", action="store_true", help="only the query timings (default 1,000,000 records)")
+    p.add_argument("--base", metavar="TREE", help="also run the three servers from this checkout (with its own "
+                                                  ".venv), alternating with this one's: an A/B in one run")
+    p.add_argument("--writer", metavar="B[,B...]", help="time the writer process alone, in commits of B records "
+                                                        "(see above), instead of the servers")
+    p.add_argument("--writer-records", type=int, default=100_000, metavar="N")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)

@@ -782,11 +782,12 @@ def build_parser():
     audit.add_argument("--audit-max-bytes", type=size_arg, metavar="SIZE",
                        help="retention of the SQLite log: the live file is rotated into an archive beside it "
                             "once past an eighth of SIZE (e.g. 10G, 512M), and the oldest archives deleted while "
-                            "all files take more (see `lighthouse audit rotate`)")
+                            "all files take more (see `lighthouse audit rotate`); of a PostgreSQL log: its oldest "
+                            "records deleted while the table's estimated size is more")
     audit.add_argument("--audit-max-age", type=age_seconds_arg, metavar="AGE",
                        help="retention by age (e.g. 90d, 12h): the live file is rotated once its oldest record "
                             "is older than an eighth of AGE, and archives whose newest record is older than AGE "
-                            "are deleted")
+                            "are deleted; in PostgreSQL, the records older than AGE")
     _add_policy_args(p)
     tier = _add_tier_args(p, VERDICTS)
     tier.add_argument("--opa-url", metavar="URL",

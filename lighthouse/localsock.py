@@ -16,7 +16,10 @@ Request (one line)::
 Reply (one line)::
 
     {"verdict": "deny", "reason": "...", "rule_id": "fs.rm-home", "tier": "rules",
-     "generation": 1, "id": 7}
+     "generation": 1, "request_id": "local-9f2c01ab-42", "id": 7}
+
+``request_id`` is the id the server gave the call (``local-`` a random part for the
+server process's run, and a count), which the call's audit record carries.
 
 or, for a request that cannot be decided, an error naming the problem, never a verdict::
 

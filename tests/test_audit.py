@@ -5,6 +5,7 @@ both; the server's side is tests/test_audit_server.py)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -15,7 +16,10 @@ import subprocess
 import sys
 import time
 
+import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lighthouse.audit import FIELDS, GENESIS, Query, SQLiteBackend, canonical, chain_hash, verify
 from lighthouse.audit.backend import AuditError
@@ -140,11 +144,138 @@ def test_store_is_private_wal_and_indexed(tmp_path):
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     con = sqlite3.connect(str(path))
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"audit_agent", "audit_session", "audit_time", "audit_verdict"} <= indexes
-    plan = " ".join(str(r) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM audit WHERE agent_id = 'x'"))
-    assert "audit_agent" in plan
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'table')")}
+    assert {"audit_time", "audit_verdict", "audit_by_agent", "audit_by_session"} <= names
+    assert not {"audit_agent", "audit_session"} & names     # written in bulk instead (the lookup tables)
+    plan = " ".join(str(r) for r in con.execute(
+        "EXPLAIN QUERY PLAN SELECT a.record FROM audit_by_agent AS k JOIN audit AS a ON a.seq = k.seq "
+        "WHERE k.agent_id = 'x' ORDER BY k.time_ns DESC, k.seq DESC"))
+    assert "USING PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
     con.close()
+
+
+def _brute(records, q):
+    """What Query q selects from every record, by Python alone."""
+    out = [r for r in records
+           if all(not getattr(q, f) or r[f] == getattr(q, f) for f in ("agent_id", "session_id", "verdict", "tool"))
+           and (q.since is None or r["time_ns"] >= q.since) and (q.until is None or r["time_ns"] < q.until)
+           and r["seq"] > q.after_seq]
+    if q.newest_first:
+        out.sort(key=lambda r: (r["time_ns"], r["seq"]), reverse=True)
+    return [r["seq"] for r in out[:q.limit or None]]
+
+
+def test_lookup_tables_are_written_in_bulk_and_queries_see_every_record(tmp_path, monkeypatch):
+    """Agent and session lookups are filled every INDEX_EVERY records: a query by agent or
+    session reads them up to indexed_seq and scans the records after it, and finds
+    exactly the records a filter over all of them finds, in the same order."""
+    from lighthouse.audit import sqlite as store
+    monkeypatch.setattr(store, "INDEX_EVERY", 10)
+    path = str(tmp_path / "audit.db")
+    base = time.time_ns() - 10**12
+    with SQLiteBackend(path) as b:
+        indexed = []
+        for k in range(11):
+            # Arrival times out of seq order (an escalated call is recorded late).
+            b.append([make_row((1000 * ((k * 7 + i * 13) % 50), "grpc", "r-%d-%d" % (k, i), "a%d" % ((k + i) % 3),
+                                "s%d" % (i % 2), "Bash", "{}", "/", ALLOW if i % 2 else DENY, 1, "", ()), 0, base)
+                      for i in range(4)])
+            indexed.append(b._indexed_seq())
+        assert indexed[:3] == [0, 0, 12] and indexed[-1] == 36 and b.head()[0] == 44   # 8 after it
+        everything = list(b.records())
+        times = sorted(r["time_ns"] for r in everything)
+        for q in [Query(agent_id="a1"), Query(agent_id="a1", newest_first=True, limit=5),
+                  Query(agent_id="a2", newest_first=True), Query(agent_id="a0", limit=7),
+                  Query(session_id="s1", newest_first=True, limit=20), Query(session_id="s0", verdict="deny"),
+                  Query(agent_id="a1", session_id="s0", newest_first=True),
+                  Query(agent_id="a0", since=times[10], until=times[40], newest_first=True),
+                  Query(session_id="s1", after_seq=30), Query(agent_id="nobody")]:
+            expect = _brute(everything, q)
+            assert [r["seq"] for r in b.records(q)] == expect, q
+            assert b.count(dataclasses.replace(q, limit=0)) == len(_brute(everything, dataclasses.replace(q, limit=0)))
+        assert b.stats(Query(agent_id="a1"))["records"] == b.count(Query(agent_id="a1"))
+        assert verify(b).ok
+        # The plans of a query by agent: the lookup table's key walked, each record by its
+        # seq, and the tail by its seq range, never an index on time or verdict (which on
+        # a big log would walk every denial since the time given).
+        statements = []
+        b.db.set_trace_callback(statements.append)
+        list(b.records(Query(agent_id="a1", verdict="deny", since=times[5], newest_first=True, limit=3)))
+        b.db.set_trace_callback(None)
+        plans = sorted(" / ".join(r[3] for r in b.db.execute("EXPLAIN QUERY PLAN " + sql))
+                       for sql in statements if sql.startswith("SELECT") and "FROM audit_meta" not in sql)
+        assert plans == ["SEARCH audit USING INTEGER PRIMARY KEY (rowid>?) / USE TEMP B-TREE FOR ORDER BY",
+                         "SEARCH k USING PRIMARY KEY (agent_id=? AND time_ns>?) / SEARCH a USING INTEGER PRIMARY "
+                         "KEY (rowid=?)"], plans
+
+
+def test_verify_finds_a_lookup_entry_deleted_or_changed(tmp_path, monkeypatch):
+    from lighthouse.audit import sqlite as store
+    monkeypatch.setattr(store, "INDEX_EVERY", 5)
+    path = str(tmp_path / "audit.db")
+    with SQLiteBackend(path) as b:
+        b.append(rows(12, agent="alice"))
+    for change, seq, says in [("DELETE FROM audit_by_agent WHERE seq = 4", 4, "no entry"),
+                              ("UPDATE audit_by_session SET session_id = 'elsewhere' WHERE seq = 7", 7, "no entry"),
+                              ("INSERT INTO audit_by_agent SELECT 'mallory', time_ns, seq FROM audit WHERE seq = 2", 2,
+                               "does not match")]:
+        copy = tmp_path / ("copy-%d.db" % seq)
+        src = sqlite3.connect(path)
+        src.execute("VACUUM INTO ?", (str(copy),))
+        src.close()
+        con = sqlite3.connect(str(copy))
+        con.execute(change)
+        con.commit()
+        con.close()
+        with SQLiteBackend(str(copy), readonly=True) as b:
+            r = verify(b)
+        assert not r.ok and r.broken_seq == seq and says in r.problem, r
+        assert r.records == 12      # the chain itself is whole
+
+
+def test_log_written_with_table_indexes_is_read_and_appended_as_before(tmp_path):
+    """A log created before the lookup tables (indexes on agent and session in the table)
+    keeps its indexes, gets no lookup tables, and answers queries by agent through them."""
+    path = str(tmp_path / "old.db")
+    con = sqlite3.connect(path)
+    con.executescript(store_schema_before_lookups())
+    con.close()
+    os.chmod(path, 0o600)
+    with SQLiteBackend(path) as b:
+        b.append(rows(5, agent="alice"))
+        b.append(rows(3, start=5, agent="bob"))
+        assert [r["seq"] for r in b.records(Query(agent_id="alice", newest_first=True, limit=2))] == [5, 4]
+        assert b.count(Query(session_id="s1")) == 8
+        assert verify(b).ok
+    con = sqlite3.connect(path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+    assert {"audit_agent", "audit_session"} <= names and "audit_by_agent" not in names
+
+
+def store_schema_before_lookups():
+    from lighthouse.audit import sqlite as store
+    return (store._SCHEMA + ";".join(store._LEGACY_SCHEMA) + ";" +
+            "INSERT INTO audit_meta VALUES ('format', 'lighthouse.audit.v1'), ('genesis', '%s'), ('first_seq', '1');"
+            % GENESIS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.integers(-2**40, 2**62), st.sampled_from(["grpc", "local", "spool"]), st.text(max_size=8),
+    st.text(max_size=8), st.text(max_size=8), st.text(max_size=8),
+    st.one_of(st.text(max_size=40), st.tuples(st.text(max_size=20), st.integers(0, 99), st.just("ab" * 32))),
+    st.text(max_size=8), st.tuples(st.integers(0, 3), st.integers(0, 5), st.text(max_size=8), st.text(max_size=8),
+                                   st.one_of(st.integers(0, 9), st.booleans())),
+    st.one_of(st.integers(0, 10**9), st.floats(0, 1e6, allow_nan=False)), st.sampled_from(["", "esc-1"]),
+    st.sampled_from(["", '[{"tier":"expert"}]'])), max_size=12), st.integers(0, 64))
+def test_row_maker_writes_the_rows_of_make_row(entries, max_input):
+    """The writer's RowMaker (kept encodings) against make_row (the reference), twice over
+    the same entries so that the second pass runs from the kept encodings."""
+    from lighthouse.audit.record import RowMaker
+    maker = RowMaker(3, max_input)
+    for _ in range(2):
+        assert maker.rows(entries, 12345) == [make_row(e, 3, 12345, max_input) for e in entries]
 
 
 def test_missing_or_foreign_file_is_refused(tmp_path):
@@ -477,3 +608,61 @@ def test_postgres_processes_creating_and_appending_at_once_keep_one_chain(pg_dsn
         assert r.ok and r.records == 80, r
         assert sorted(x["request_id"] for x in b.records()) == sorted("p%d-%d" % (n, i) for n in range(4)
                                                                         for i in range(20))
+
+
+def test_postgres_retention_deletes_the_oldest_records_and_the_chain_verifies_from_the_first_kept(
+        capsys, pg_dsn, monkeypatch):
+    from lighthouse.audit import postgres
+    monkeypatch.setattr(postgres, "PRUNE_STEP", 7)      # several transactions per prune
+    day = 86400 * 10**9
+    with postgres.PostgresBackend(pg_dsn) as b:
+        old = time.time_ns() - 10 * day - time.perf_counter_ns()
+        b.append([make_row(entry(i), 0, old) for i in range(20)])
+        b.append(rows(10, start=20))
+        assert b.prune(max_age_ns=5 * day) == (1, 20)
+        meta = b.meta()
+        assert meta["first_seq"] == 21 and meta["retained_seq"] == 21 and b.count() == 10
+        assert meta["genesis"] == meta["retained_hash"] and len(meta["genesis"]) == 64
+        assert b.prune(max_age_ns=5 * day) is None                     # nothing older left
+        r = verify(b)
+        assert r.ok and r.records == 10 and r.last_seq == 30
+    code, out, _ = run_cli(capsys, "verify", "--audit-dsn", pg_dsn)
+    assert code == 0 and "the retained chain starts at record 21, chained to hash %s" % meta["genesis"] in out
+    # By size: the table's size per record decides how many are kept.
+    code, out, _ = run_cli(capsys, "rotate", "--audit-dsn", pg_dsn, "--max-bytes", "1")
+    assert code == 0 and "records 21 to 30 deleted by retention; the chain starts at record 31" in out
+    with postgres.PostgresBackend(pg_dsn) as b:
+        assert b.count() == 0 and b.head()[0] == 30
+        b.append(rows(3, start=30))                                     # the chain goes on after the deleted ones
+        assert verify(b).ok and verify(b).records == 3
+        b.conn.execute("DELETE FROM audit WHERE seq = 32")
+        r = verify(b)
+        assert not r.ok and r.broken_seq == 33
+    code, _, err = run_cli(capsys, "rotate", "--audit-dsn", pg_dsn)
+    assert code == 2 and "give --max-bytes or --max-age" in err
+
+
+def test_postgres_server_writer_applies_the_retention(pg_dsn):
+    """serve --audit-dsn --audit-max-age: the writer process deletes the records older
+    than the age after a commit, and the log verifies from the first one kept."""
+    from lighthouse.audit import postgres
+    from lighthouse.server.app import ServerConfig
+    from lighthouse.v1 import validation_pb2_grpc as pb_grpc
+    from serverkit import ServerThread, tool_call
+    with postgres.PostgresBackend(pg_dsn) as b:
+        b.append([make_row(entry(i), 0, time.time_ns() - 30 * 86400 * 10**9 - time.perf_counter_ns())
+                  for i in range(5)])
+    cfg = ServerConfig(port=0, metrics_port=0, rate_limit=0, local_socket=False, audit_dsn=pg_dsn,
+                       audit_max_age=86400.0)
+    with ServerThread(cfg) as s:
+        with grpc.insecure_channel(s.address) as ch:
+            pb_grpc.ValidatorStub(ch).Validate(tool_call(tool_input="git status", request_id="now-1"), timeout=10)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with postgres.PostgresBackend(pg_dsn, readonly=True) as b:
+                    if b.meta().get("retained_seq") == 6:
+                        break
+                time.sleep(0.2)
+    with postgres.PostgresBackend(pg_dsn, readonly=True) as b:
+        assert b.meta()["first_seq"] == 6 and [r["request_id"] for r in b.records()] == ["now-1"]
+        assert verify(b).ok

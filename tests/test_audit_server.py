@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -92,7 +93,7 @@ def test_every_front_end_is_recorded(store, sockdir):
     # Stopped gracefully: everything is committed.
     recs = records(db)
     assert_verifies(db, count=len(answered) + 2)
-    got = {r["request_id"]: r for r in recs if r["request_id"]}
+    got = {r["request_id"]: r for r in recs if r["source"] == "grpc"}
     assert set(got) == set(answered)                        # the refused call is no decision
     verdicts = {pb.VERDICT_ALLOW: "allow", pb.VERDICT_ASK: "ask", pb.VERDICT_DENY: "deny"}
     tiers = {pb.TIER_CACHE: "cache", pb.TIER_RULES: "rules", pb.TIER_EXPERT: "expert", pb.TIER_FALLBACK: "fallback"}
@@ -109,7 +110,7 @@ def test_every_front_end_is_recorded(store, sockdir):
     assert got["x-1"]["escalation_id"] == "esc-x-1" and got["x-1"]["rule_id"] == "expert:llm-1"
     assert [step["tier"] for step in json.loads(got["x-1"]["trail"])] == ["policy", "expert"]
     # In the order answered: the unary calls, then the stream's, then the batch's.
-    order = [r["request_id"] for r in recs if r["request_id"]]
+    order = [r["request_id"] for r in recs if r["source"] == "grpc"]
     assert order[:3] == ["u-1", "u-2", "u-3"]
     assert order[3:8] == ["st-%d" % i for i in range(5)] and order[8:11] == ["b-0", "b-1", "b-2"]
     locals_ = [r for r in recs if r["source"] == "local"]
@@ -117,6 +118,9 @@ def test_every_front_end_is_recorded(store, sockdir):
     assert {(r["agent_id"], r["session_id"], r["verdict"], r["tool"]) for r in locals_} == {("hook", "cc-1", "deny",
                                                                                              "Bash")}
     assert json.loads(locals_[0]["input"]) == {"command": "rm -rf /usr"}
+    # Each local call got a request id of its own, which its answer and its record carry.
+    assert [r["request_id"] for r in locals_] == [a["request_id"] for a in local]
+    assert re.fullmatch(r"local-[0-9a-f]{8}-1", local[0]["request_id"]) and local[1]["request_id"].endswith("-2")
 
 
 def rpc_error(fn, *args):
@@ -448,3 +452,35 @@ def test_policy_tier_decision_is_recorded_with_its_trail(tmp_path):
     if r["tier"] == "policy":
         assert again_r["tier"] in ("cache", "policy") and again_r["verdict"] == r["verdict"]
     assert_verifies(db, count=2)
+
+
+def test_a_flush_of_many_records_is_handed_over_and_committed_in_parts(tmp_path):
+    """A queue of 10,000 records is handed to the writer as messages of at most
+    MESSAGE_RECORDS, and the writer commits at most COMMIT_RECORDS and one message at a
+    time: a writer behind its server still acknowledges in parts, not after the whole
+    queue. Every record is committed, in order, and the chain verifies."""
+    from lighthouse.audit.process import COMMIT_RECORDS
+    from lighthouse.audit.writer import MESSAGE_RECORDS, AuditLog
+    from lighthouse.server.wire import Outcome
+    outcome = Outcome(pb.VERDICT_DENY, pb.TIER_RULES, "no", "fs.rm-home", 1, "deny")
+    db = str(tmp_path / "audit.db")
+    n = 2 * COMMIT_RECORDS + 100
+
+    async def main():
+        log = AuditLog(db, max_queue=n, commit_interval=1.0)
+        log.start()
+        try:
+            for i in range(n):
+                log.record((time.perf_counter_ns(), "grpc", "r-%d" % i, "a", "s", "Bash", '{"command":"ls"}', "/",
+                            outcome, 1, "", ()))
+            log._flush()
+            sizes = [ticket for ticket, _ in log._pending]
+            assert sizes == list(range(MESSAGE_RECORDS, n, MESSAGE_RECORDS)) + [n]
+            await asyncio.wait_for(log.wait_committed(n), 60)
+            assert log.batches >= 3          # two messages a commit at most, then the last one
+        finally:
+            await log.close(summary=False)
+
+    asyncio.run(main())
+    assert [r["request_id"] for r in records(db)] == ["r-%d" % i for i in range(n)]
+    assert_verifies(db, count=n)

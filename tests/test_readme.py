@@ -64,6 +64,7 @@ NOT_RUN = {
     "lighthouse serve --audit-dsn": "needs the reader's PostgreSQL server; tests/test_audit_server.py runs serve "
                                     "--audit-dsn against a cluster it starts",
     "lighthouse audit verify --audit-dsn": "the same; tests/test_audit.py runs the audit commands with --audit-dsn",
+    "lighthouse audit rotate --audit-dsn": "the same; tests/test_audit.py runs the retention of a PostgreSQL log",
     "opa ": "needs the OPA binary, which cannot be installed here (tests/test_policy.py runs the REST "
             "client against a local server speaking OPA's Data API)",
 }

@@ -53,22 +53,27 @@ def is_dsn(location):
 EQUALS = ("agent_id", "session_id", "tool", "verdict", "tier", "rule_id", "request_id")
 
 
-def where_sql(query, mark):
+def where_sql(query, mark, prefix="", skip=(), extra=()):
     """The ``WHERE`` clause ("" for none) and its arguments for ``query`` (None: every
-    record), with ``mark`` as the placeholder (``?`` for SQLite, ``%s`` for psycopg)."""
+    record), with ``mark`` as the placeholder (``?`` for SQLite, ``%s`` for psycopg).
+    ``prefix``: the columns' table alias with its dot; ``skip``: query fields left out;
+    ``extra``: (clause, its arguments) pairs added first (the clause with its own
+    placeholders)."""
     clauses, args = [], []
-    if query is None:
-        return "", args
-    for field in EQUALS:
-        value = getattr(query, field)
-        if value:
-            clauses.append("%s = %s" % (field, mark))
-            args.append(value)
-    for value, test in ((query.since, "time_ns >= "), (query.until, "time_ns < "),
-                        (query.after_seq or None, "seq > ")):
-        if value is not None:
-            clauses.append(test + mark)
-            args.append(value)
+    for clause, values in extra:
+        clauses.append(clause)
+        args.extend(values)
+    if query is not None:
+        for field in EQUALS:
+            value = getattr(query, field)
+            if value and field not in skip:
+                clauses.append("%s%s = %s" % (prefix, field, mark))
+                args.append(value)
+        for value, test in ((query.since, "time_ns >= "), (query.until, "time_ns < "),
+                            (query.after_seq or None, "seq > ")):
+            if value is not None:
+                clauses.append(prefix + test + mark)
+                args.append(value)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -83,6 +88,7 @@ def stats_sql(execute, where, args):
         out["by_" + field] = dict(execute("SELECT %s, count(*) FROM audit%s GROUP BY %s ORDER BY 2 DESC "
                                           "LIMIT 20" % (field, where, field), args).fetchall())
     return out
+
 
 class AuditBackend:
     """A store of audit records. Records are dicts keyed by lighthouse.audit.record.FIELDS."""
@@ -119,6 +125,12 @@ class AuditBackend:
     def stats(self):
         """Counts by verdict, tier and agent, first and last seq and time."""
         raise NotImplementedError
+
+    def index_problem(self):
+        """(the first seq concerned, what is wrong) when the store's lookup tables do
+        not match its records (a query by agent or session would miss some), else None;
+        lighthouse.audit.verify reports it."""
+        return None
 
     def close(self):
         raise NotImplementedError

@@ -175,9 +175,71 @@ def _emit(records, fmt, out):
             w.writerow([r[f] for f in FIELDS])
 
 
+class _Files:
+    """The archives of an SQLite log and its live file read as one log (``--all-files``):
+    ``records(query)`` in the order and within the limit asked, each record once (an
+    interrupted rotation leaves records in two files)."""
+
+    def __init__(self, args):
+        from . import open_backend
+        from .rotate import archives
+        from .sqlite import default_audit_path
+        if args.audit_dsn:
+            raise _Usage("--all-files reads the archives of an SQLite log (--audit-db); a PostgreSQL log is one table")
+        path = os.path.abspath(args.audit_db or default_audit_path())
+        self.stores = []
+        try:
+            for p in [p for _, _, p in archives(path)] + [path]:
+                self.stores.append(open_backend(p, readonly=True))
+        except BaseException:
+            self.close()
+            raise
+
+    def records(self, query):
+        import heapq
+        import itertools
+        if query.newest_first:
+            merged = heapq.merge(*(b.records(query) for b in self.stores), key=lambda r: (r["time_ns"], r["seq"]),
+                                 reverse=True)
+        else:
+            merged = itertools.chain.from_iterable(b.records(query) for b in self.stores)
+        return itertools.islice(_once(merged, query.newest_first), query.limit or None)
+
+    def close(self):
+        for b in self.stores:
+            b.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _once(records, newest_first):
+    """``records`` without the second copy of a record two files hold: by seq, the copy
+    comes after a record of the same or a later seq; newest first, right after itself."""
+    last = None
+    for r in records:
+        if newest_first:
+            key = (r["time_ns"], r["seq"])
+            if key == last:
+                continue
+        else:
+            key = r["seq"]
+            if last is not None and key <= last:
+                continue
+        last = key
+        yield r
+
+
+def _open_for_records(args):
+    return _Files(args) if getattr(args, "all_files", False) else _open(args)
+
+
 def cmd_query(args):
     q = _query(args, limit=args.limit, newest_first=not args.oldest_first)
-    with _open(args) as backend:
+    with _open_for_records(args) as backend:
         records = list(backend.records(q))
     if not args.oldest_first:
         records.reverse()               # the newest N, printed oldest first
@@ -189,7 +251,7 @@ def cmd_export(args):
     q = _query(args)
     out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        with _open(args) as backend:
+        with _open_for_records(args) as backend:
             _emit(backend.records(q), args.format, out)
     finally:
         if args.out:
@@ -233,11 +295,16 @@ def cmd_verify(args):
     with _open(args) as backend:
         result = verify(backend)
         location = backend.location
+        meta = backend.meta()
+    retained = "retained_seq" in meta
     if args.json:
-        print(json.dumps(dict(result.as_dict(), path=location)))
+        print(json.dumps(dict(result.as_dict(), path=location, first_seq=meta["first_seq"], start_hash=meta["genesis"],
+                              retained=retained)))
     elif result.ok:
-        print("%s: the chain verifies: %d records, last record %d, hash %s"
-              % (location, result.records, result.last_seq, result.last_hash))
+        print("%s: the chain verifies: %d records, last record %d, hash %s%s"
+              % (location, result.records, result.last_seq, result.last_hash,
+                 "; the retained chain starts at record %d, chained to hash %s (earlier records were removed by "
+                 "retention)" % (meta["first_seq"], meta["genesis"]) if retained else ""))
     else:
         print("%s: BROKEN at record %d: %s (%d records verify before it, up to record %d)"
               % (location, result.broken_seq, result.problem, result.records, result.last_seq))
@@ -276,13 +343,13 @@ def _verify_files(args, path):
 def cmd_rotate(args):
     from .rotate import apply_retention, rotate
     from .sqlite import default_audit_path
-    if args.audit_dsn:
-        raise _Usage("rotation is for SQLite logs (--audit-db); a PostgreSQL log is one table")
     try:
         max_bytes = parse_size(args.max_bytes) if args.max_bytes else None
         max_age = parse_age(args.max_age) if args.max_age else None
     except ValueError as e:
         raise _Usage(str(e)) from None
+    if args.audit_dsn:
+        return _prune(args, max_bytes, max_age)
     path = os.path.abspath(args.audit_db or default_audit_path())
     if not os.path.exists(path):
         raise AuditError("audit log %s: no such file" % path)
@@ -292,6 +359,24 @@ def cmd_rotate(args):
     if max_bytes is not None or max_age is not None:
         for p in apply_retention(path, max_bytes, max_age):
             print("%s: deleted by retention" % p)
+    return EXIT_OK
+
+
+def _prune(args, max_bytes, max_age):
+    """``rotate --audit-dsn``: a PostgreSQL log is one table, whose oldest records the
+    retention deletes (lighthouse.audit.postgres.PostgresBackend.prune)."""
+    from . import open_backend
+    if args.audit_db:
+        raise _Usage("give --audit-db or --audit-dsn, not both")
+    if max_bytes is None and max_age is None:
+        raise _Usage("a PostgreSQL log is one table, not rotated: give --max-bytes or --max-age to delete its oldest "
+                     "records")
+    with open_backend(args.audit_dsn, create=False) as backend:
+        done = backend.prune(max_bytes, max_age)
+        location = backend.location
+        first = backend.meta()["first_seq"]
+    print("%s: %s" % (location, "records %d to %d deleted by retention; the chain starts at record %d" % (
+        done[0], done[1], first) if done else "nothing to delete"))
     return EXIT_OK
 
 
@@ -371,12 +456,16 @@ def add_audit_parser(sub):
                                                           "0: all)")
     p.add_argument("--oldest-first", action="store_true", help="with --limit, the oldest records instead")
     p.add_argument("--json", action="store_true", help="a JSON array of records (the export's field names)")
+    p.add_argument("--all-files", action="store_true", help="read the rotated archives beside the SQLite log too, "
+                                                            "as one log")
     p.set_defaults(func=_run(cmd_query))
 
     p = asub.add_parser("export", help="every matching record: JSON lines (default) or CSV, with the record's "
                                        "field names")
     common(p)
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--all-files", action="store_true", help="read the rotated archives beside the SQLite log too, "
+                                                            "as one log, in chain order")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=_run(cmd_export))
 
@@ -387,10 +476,13 @@ def add_audit_parser(sub):
     p.set_defaults(func=_run(cmd_verify))
 
     p = asub.add_parser("rotate", help="move the SQLite log's records into an archive beside it, chained; then "
-                                       "delete the oldest archives past --max-bytes or --max-age",
+                                       "delete the oldest archives past --max-bytes or --max-age (PostgreSQL: "
+                                       "delete the oldest records past them)",
                         description="Rotate an SQLite audit log: its records move into AUDIT.FIRST-LAST.db beside "
                                     "it and the live file's chain goes on from the archive's last hash; `audit "
-                                    "verify` checks the whole set. Safe while a server writes the log.")
+                                    "verify` checks the whole set. A PostgreSQL log (--audit-dsn) is one table: "
+                                    "--max-bytes and --max-age delete its oldest records, and `audit verify` "
+                                    "walks the chain from the first one kept. Safe while a server writes the log.")
     common(p, filters=False)
     p.add_argument("--max-bytes", metavar="SIZE", help="then delete the oldest archives while all the files take "
                                                       "more than SIZE (e.g. 10G)")

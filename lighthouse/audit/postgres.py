@@ -28,6 +28,18 @@ returns once flushed to PostgreSQL's WAL).
 A connection that breaks (PostgreSQL restarted) is reopened by the next append; the
 writer retries a failed batch (lighthouse.audit.process), so records wait rather than
 being lost.
+
+**Retention** (:meth:`PostgresBackend.prune`; ``lighthouse serve --audit-dsn ...
+--audit-max-bytes SIZE --audit-max-age AGE`` has the writer apply it every
+:data:`PRUNE_INTERVAL` seconds, ``lighthouse audit rotate --audit-dsn ...`` at once)
+deletes the oldest records, a prefix of the chain: those before the first record younger
+than AGE, and as many more as keep the table's estimated size (its size on disk over its
+record count, times the records kept) under SIZE. Each step of at most
+:data:`PRUNE_STEP` records is one transaction under the writers' advisory lock that
+moves ``first_seq`` and ``genesis`` in ``audit_meta`` to the first record kept and the
+hash before it, and records them as ``retained_seq`` and ``retained_hash``: ``verify``
+walks the retained chain from there and says where it starts. PostgreSQL reuses the
+space of deleted rows after its autovacuum; the files do not shrink.
 """
 
 from __future__ import annotations
@@ -43,6 +55,8 @@ __all__ = ["PostgresBackend", "AUDIT_LOCK", "safe_dsn"]
 #: The advisory lock key every writer takes around its append (the bytes "LHAUDIT1").
 AUDIT_LOCK = 0x4C48415544495431
 CONNECT_TIMEOUT = 10        # seconds, unless the DSN says otherwise
+PRUNE_STEP = 50_000         # records deleted per transaction by retention
+PRUNE_INTERVAL = 5.0        # seconds between a writer's looks at the retention
 
 _COLUMNS = ("seq",) + INDEXED + ("record", "hash")
 _SCHEMA = [
@@ -129,8 +143,12 @@ class PostgresBackend(AuditBackend):
         if meta.get("format") != FORMAT:
             raise AuditError("audit log %s: format %r, this version reads %r"
                              % (self.location, meta.get("format"), FORMAT))
-        return {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
-                "first_seq": int(meta.get("first_seq", "1"))}
+        out = {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
+               "first_seq": int(meta.get("first_seq", "1"))}
+        if "retained_seq" in meta:      # written by prune()
+            out["retained_seq"] = int(meta["retained_seq"])
+            out["retained_hash"] = meta.get("retained_hash", "")
+        return out
 
     def meta(self):
         return dict(self._meta)
@@ -160,6 +178,46 @@ class PostgresBackend(AuditBackend):
                     prev = digest.hex()
                     copy.write_row((seq,) + tuple(indexed) + (text, prev))
         return seq, prev
+
+    def prune(self, max_bytes=None, max_age_ns=None, now_ns=None):
+        """Delete the oldest records past the retention (see the module's text); returns
+        (first seq deleted, last seq deleted), or None when nothing was."""
+        import time
+        conn = self.conn
+        first = self._read_meta()["first_seq"]
+        head = self.head()[0]
+        cut = first - 1                         # the last record to delete
+        if max_age_ns is not None:
+            cutoff = (time.time_ns() if now_ns is None else now_ns) - max_age_ns
+            young = conn.execute("SELECT min(seq) FROM audit WHERE time_ns >= %s", (cutoff,)).fetchone()[0]
+            cut = max(cut, head if young is None else young - 1)
+        if max_bytes is not None:
+            size, n = conn.execute("SELECT pg_total_relation_size('audit'), count(*) FROM audit").fetchone()
+            if n and size > max_bytes:
+                cut = max(cut, head - int(max_bytes / (size / n)))
+        if cut < first:
+            return None
+        start = first
+        while first <= cut:
+            step_end = min(cut, first + PRUNE_STEP - 1)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                meta = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
+                if int(meta.get("first_seq", "1")) != first:
+                    raise AuditError("audit log %s changed during its retention (another one ran): stopped"
+                                     % self.location)
+                row = conn.execute("SELECT hash FROM audit WHERE seq = %s", (step_end,)).fetchone()
+                if row is None:
+                    raise AuditError("audit log %s: record %d is missing: retention stopped" % (self.location,
+                                                                                              step_end))
+                conn.execute("DELETE FROM audit WHERE seq <= %s", (step_end,))
+                for key, value in (("first_seq", step_end + 1), ("genesis", row[0]), ("retained_seq", step_end + 1),
+                                   ("retained_hash", row[0])):
+                    conn.execute("INSERT INTO audit_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                                 "SET value = excluded.value", (key, str(value)))
+            first = step_end + 1
+        self._meta = self._read_meta()
+        return start, cut
 
     def _select(self, sql, args, batch):
         # A server-side cursor, so that a walk over millions of records holds one batch

@@ -1,19 +1,21 @@
 """The audit log's writer process: ``python -m lighthouse.audit.process LOCATION SYNC
 WORKER MAX_INPUT [MAX_BYTES MAX_AGE_NS]``, started by lighthouse.audit.writer.AuditLog.
-MAX_BYTES and MAX_AGE_NS (0: none) are the retention of an SQLite log: after a commit
-the writer rotates and prunes it (lighthouse.audit.rotate.Rotator) and says so with
-``("rotated", archive, [deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
+MAX_BYTES and MAX_AGE_NS (0: none) are the retention of the log: after a commit the
+writer rotates and prunes an SQLite log (lighthouse.audit.rotate.Rotator), or deletes a
+PostgreSQL log's oldest records (PostgresBackend.prune, every few seconds), and says so
+with ``("rotated", archive or "", [what was deleted])`` or ``("rotate-failed", message)``. LOCATION is the SQLite
 file, or ``-`` for the PostgreSQL DSN in the environment variable
 ``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
 ``marshal`` bytes: the wall-clock offset and the entries), turns them into records
-(lighthouse.audit.record.make_row), appends everything that has arrived to the store in
-one transaction (lighthouse.audit.sqlite or lighthouse.audit.postgres), and writes an acknowledgement on stdout in the
-same framing: ``("ready", seq, hash)`` once the store is open, ``("committed", records
-so far, last seq, last hash)`` after each commit, ``("error", message)`` when a commit
-fails (it is retried), ``("closed",)`` at the end. A message of length 0, or the end of
-stdin (the server was killed), ends it after a last commit.
+(lighthouse.audit.record.RowMaker, which gives the rows of make_row), appends everything
+that has arrived to the store in one transaction (lighthouse.audit.sqlite or
+lighthouse.audit.postgres), and writes an acknowledgement on stdout in the same framing:
+``("ready", seq, hash)`` once the store is open, ``("committed", records so far, last
+seq, last hash)`` after each commit, ``("error", message)`` when a commit fails (it is
+retried), ``("closed",)`` at the end. A message of length 0, or the end of stdin (the
+server was killed), ends it after a last commit.
 
 This module imports nothing of the server (no grpc, no asyncio).
 """
@@ -34,6 +36,10 @@ DSN_ENV = "LIGHTHOUSE_AUDIT_DSN"
 
 LENGTH = struct.Struct("<I")
 RETRY_DELAY = (0.05, 1.0)           # first and longest wait before retrying a failed commit
+#: Past this many records read, the writer commits before reading the next message: a
+#: commit holds at most this and one message (lighthouse.audit.writer.MESSAGE_RECORDS),
+#: so that a writer behind its server still acknowledges every fraction of a second.
+COMMIT_RECORDS = 8192
 
 
 def _send(msg):
@@ -72,7 +78,7 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
         signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
     from . import open_backend
     from .backend import AuditError
-    from .record import make_row
+    from .record import RowMaker, make_row
     if path == "-":
         path = os.environ.pop(DSN_ENV, "")
     try:
@@ -81,9 +87,13 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
         _send(("error", str(e)))
         return 1
     rotator = None
-    if (max_bytes or max_age_ns) and not path.startswith(("postgresql://", "postgres://")):
-        from .rotate import Rotator
-        rotator = Rotator(path, max_bytes or None, max_age_ns or None)
+    if max_bytes or max_age_ns:
+        if path.startswith(("postgresql://", "postgres://")):
+            rotator = _Pruner(max_bytes or None, max_age_ns or None)
+        else:
+            from .rotate import Rotator
+            rotator = Rotator(path, max_bytes or None, max_age_ns or None)
+    maker = RowMaker(worker, max_input)
     seq, h = backend.head()
     _send(("ready", seq, h))
     written = 0
@@ -91,15 +101,19 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
     delay = RETRY_DELAY[0]
     ending = False
     while True:
-        # Read one batch (blocking), then every batch already waiting: one commit for all.
-        while not ending and (not rows or select.select([0], [], [], 0)[0]):
+        # Read one batch (blocking), then every batch already waiting, up to
+        # COMMIT_RECORDS: one commit for all.
+        while not ending and (not rows or len(rows) < COMMIT_RECORDS and select.select([0], [], [], 0)[0]):
             data = _read_message(0)
             if not data:
                 ending = True
                 break
             offset, entries = marshal.loads(data)
-            rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
-            if not select.select([0], [], [], 0)[0]:
+            try:
+                rows.extend(maker.rows(entries, offset))
+            except Exception:       # one entry it cannot encode: each on its own
+                rows.extend([_row(e, worker, offset, max_input, make_row) for e in entries])
+            if len(rows) >= COMMIT_RECORDS or not select.select([0], [], [], 0)[0]:
                 break
         if rows:
             try:
@@ -129,6 +143,28 @@ def _maybe_rotate(rotator, backend):
                 _send(("rotated", archive or "", deleted))
     except Exception as e:          # the log goes on unrotated; the server logs why
         _send(("rotate-failed", "%s: %s" % (type(e).__name__, e)))
+
+
+class _Pruner:
+    """The retention of a PostgreSQL log (PostgresBackend.prune), applied after a commit
+    at most every PRUNE_INTERVAL seconds; the Rotator's interface."""
+
+    def __init__(self, max_bytes, max_age_ns):
+        from .postgres import PRUNE_INTERVAL
+        self.max_bytes, self.max_age_ns, self.interval = max_bytes, max_age_ns, PRUNE_INTERVAL
+        self._next = 0.0
+        self._backend = None
+
+    def due(self, backend):
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + self.interval
+        self._backend = backend
+        return True
+
+    def run(self):
+        done = self._backend.prune(self.max_bytes, self.max_age_ns)
+        return None, ["records %d to %d" % done] if done else []
 
 
 def _row(entry, worker, offset, max_input, make_row):

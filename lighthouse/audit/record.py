@@ -61,8 +61,8 @@ import json
 
 from ..vocab import TIER_NAMES, VERDICT_NAMES
 
-__all__ = ["FIELDS", "FORMAT", "GENESIS", "INDEXED", "canonical", "chain_hash", "make_row", "seal", "parse",
-           "clean_text", "DEFAULT_MAX_INPUT"]
+__all__ = ["FIELDS", "FORMAT", "GENESIS", "INDEXED", "canonical", "chain_hash", "make_row", "RowMaker", "seal",
+           "parse", "clean_text", "DEFAULT_MAX_INPUT"]
 
 FORMAT = "lighthouse.audit.v1"
 GENESIS = "0" * 64
@@ -78,6 +78,8 @@ _encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 # An escalation trail comes from the slower tiers: anything JSON cannot encode is written as its repr.
 _encode_trail = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr).encode
 _local_input = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# One JSON string, exactly as _encode writes it inside an array (the same C function).
+_quote = json.encoder.encode_basestring_ascii
 _sha256 = hashlib.sha256
 
 
@@ -163,3 +165,102 @@ def make_row(entry, worker, wall_offset_ns, max_input=DEFAULT_MAX_INPUT):
               (clean(trail) if trail.__class__ is str else _encode_trail(list(trail))) if trail else "",
               clean(reason), generation, ns]
     return tuple([values[i] for i in _INDEXED_AT]), _encode(values)[1:]
+
+
+class RowMaker:
+    """:func:`make_row` for the writer process's stream of entries, the same rows at a
+    fraction of the cost: the encodings of the values that repeat from call to call (the
+    agent, session, tool, cwd and source; an outcome without an escalation; a short tool
+    input with its length and hash) are kept between batches, so that a record costs one
+    string format, the request id's encoding and a few dictionary lookups.
+    tests/test_audit.py checks it against :func:`make_row` on random entries.
+
+    The kept encodings are bounded: values longer than :attr:`MEMO_CHARS` characters are
+    encoded each time, and each table is emptied when it holds :attr:`MEMO_ENTRIES`."""
+
+    MEMO_ENTRIES = 4096
+    MEMO_CHARS = 512
+
+    def __init__(self, worker, max_input=DEFAULT_MAX_INPUT):
+        self.worker = worker
+        self.max_input = max_input
+        self._text = {}         # str -> (stored text, its JSON encoding)
+        self._input = {}        # input text -> JSON of "input,input_bytes,input_sha256"
+        self._outcome = {}      # outcome tuple -> (verdict, tier, rule_id, JSON of verdict..policy_generation)
+        self._source = {}       # source -> its JSON encoding
+
+    def rows(self, entries, wall_offset_ns):
+        """The rows of :func:`make_row` for ``entries``, in order."""
+        text_memo, text = self._text, self._text_miss
+        input_memo = self._input
+        outcome_memo = self._outcome
+        source_memo = self._source
+        worker = self.worker
+        slow = make_row
+        max_input = self.max_input
+        out = []
+        append = out.append
+        for entry in entries:
+            t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
+            if t0.__class__ is not int or ns.__class__ is not int or tool_input.__class__ is not str \
+                    or escalation_id or trail or len(outcome) != 5:
+                append(slow(entry, worker, wall_offset_ns, max_input))
+                continue
+            src = source_memo.get(source)
+            if src is None:
+                src = source_memo[source] = _quote(source)     # (not cleaned: the server's own word)
+            ag = text_memo.get(agent) or text(agent)
+            se = text_memo.get(session) or text(session)
+            to = text_memo.get(tool) or text(tool)
+            cw = text_memo.get(cwd) or text(cwd)
+            inp = input_memo.get(tool_input) or self._input_miss(tool_input)
+            oc = outcome_memo.get(outcome) or self._outcome_miss(outcome)
+            if oc is None:
+                append(slow(entry, worker, wall_offset_ns, max_input))
+                continue
+            if rid.isascii() and "\0" not in rid:
+                q = _quote(rid)
+            else:
+                rid = clean_text(rid)
+                q = _quote(rid)
+            t = t0 + wall_offset_ns
+            append(((t, ag[0], se[0], to[0], oc[0], oc[1], oc[2], rid),
+                    '%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d]' % (t, worker, src, q, ag[1], se[1], to[1], inp, cw[1], oc[3],
+                                                        ns)))
+        if len(text_memo) > self.MEMO_ENTRIES:
+            text_memo.clear()
+        if len(input_memo) > self.MEMO_ENTRIES:
+            input_memo.clear()
+        if len(outcome_memo) > self.MEMO_ENTRIES:
+            outcome_memo.clear()
+        if len(source_memo) > self.MEMO_ENTRIES:
+            source_memo.clear()
+        return out
+
+    def _text_miss(self, s):
+        c = clean_text(s)
+        r = (c, _quote(c))
+        if len(s) <= self.MEMO_CHARS:
+            self._text[s] = r
+        return r
+
+    def _input_miss(self, tool_input):
+        full = tool_input.encode("utf-8", "surrogatepass")
+        kept = full[:self.max_input].decode("utf-8", "ignore") if len(full) > self.max_input else tool_input
+        r = "%s,%d,\"%s\"" % (_quote(clean_text(kept)), len(full), _sha256(full).hexdigest())
+        if len(tool_input) <= self.MEMO_CHARS:
+            self._input[tool_input] = r
+        return r
+
+    def _outcome_miss(self, outcome):
+        """(verdict, tier, rule_id, the JSON of verdict, tier, rule_id, escalation_id,
+        trail, reason, policy_generation without the empty escalation_id and trail), or
+        None for an outcome make_row alone encodes (a generation that is not an int)."""
+        verdict, tier, reason, rule_id, generation = outcome
+        if generation.__class__ is not int or verdict.__class__ is not int or tier.__class__ is not int:
+            return None
+        v, t, rule, why = VERDICT_NAMES[verdict], TIER_NAMES[tier], clean_text(rule_id), clean_text(reason)
+        r = (v, t, rule, '%s,%s,%s,"","",%s,%d' % (_quote(v), _quote(t), _quote(rule), _quote(why), generation))
+        if len(reason) + len(rule_id) <= self.MEMO_CHARS:
+            self._outcome[outcome] = r
+        return r

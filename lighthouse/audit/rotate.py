@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass, field
 
 from .backend import AuditError
-from .sqlite import SQLiteBackend
+from .sqlite import _FILL, LOOKUPS, SQLiteBackend
 from .verify import verify
 
 __all__ = ["archives", "rotate", "apply_retention", "verify_files", "FilesResult", "Rotator", "CHECK_INTERVAL",
@@ -174,6 +174,10 @@ def _copy(live, tmp, first, last, genesis):
         if n != last - first + 1:
             raise AuditError("audit log %s: records %d to %d are not all there (%d found): not rotated"
                              % (live.path, first, last, n))
+        if live._lookups:           # the archive's lookup tables cover all of it
+            for fill in _FILL:
+                arc.execute(fill, (first - 1,))
+            _set_meta(arc, "indexed_seq", last)
         arc.execute("COMMIT")
     except BaseException:
         arc.close()
@@ -192,6 +196,11 @@ def _cut(live, first, last, last_hash):
         if int(meta.get("first_seq", "1")) != first or row is None or row[0] != last_hash:
             raise AuditError("audit log %s changed during its rotation: not cut" % live.path)
         db.execute("DELETE FROM audit WHERE seq <= ?", (last,))
+        if live._lookups:
+            for table, _ in LOOKUPS:
+                db.execute("DELETE FROM %s WHERE seq <= ?" % table, (last,))
+            if int(meta.get("indexed_seq", "0")) < last:
+                _set_meta(db, "indexed_seq", last)
         _set_meta(db, "first_seq", last + 1)
         _set_meta(db, "genesis", last_hash)
         db.execute("COMMIT")

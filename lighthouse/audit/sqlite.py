@@ -4,11 +4,24 @@ One file in WAL mode (readers such as ``lighthouse audit tail`` never block the 
 created owner-only (0600, in a directory created 0700 when missing): the records say
 what every agent tried. Records live in the table ``audit``: ``seq`` (the rowid), the
 record's canonical text (``record``, exactly the bytes its ``hash`` covers), and copies
-of the fields queries filter on (lighthouse.audit.record.INDEXED) with indexes on agent,
-session, time and verdict; the table ``audit_meta`` holds the format and the chain's
+of the fields queries filter on (lighthouse.audit.record.INDEXED) with indexes on time
+and on verdict (and time); the table ``audit_meta`` holds the format and the chain's
 genesis. Keeping the hashed text itself, rather than one column per field, halves the
 writer's work per record; ``verify`` checks that every column equals its field in the
 text.
+
+**Agent and session lookups are written in bulk.** An index on the agent (or session)
+of every record would be written at as many places in the file as a commit has agents:
+with a few hundred agents, each commit rewrote hundreds of pages, three quarters of the
+writer's time. Instead the tables ``audit_by_agent`` and ``audit_by_session`` ((agent
+or session, time_ns, seq), sorted) are filled by the append that takes the log
+:data:`INDEX_EVERY` records past ``indexed_seq`` (in ``audit_meta``: every record up to
+it has its two entries), in one sorted insert. A query by agent or session reads the
+matches up to ``indexed_seq`` through its table and scans the records after it (fewer
+than INDEX_EVERY plus one batch) by seq; ``verify`` checks that the tables hold exactly
+one matching entry per record up to ``indexed_seq``
+(:meth:`SQLiteBackend.index_problem`). A log written before (with the indexes
+``audit_agent`` and ``audit_session`` on the table) keeps them and is read as it was.
 
 ``synchronous``: NORMAL by default (a commit survives the process being killed, and may
 be lost with the machine's power); FULL with ``durable=True`` (each commit is fsynced:
@@ -18,6 +31,8 @@ what ``lighthouse serve --audit-sync`` promises).
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import os
 import sqlite3
 import time
@@ -33,12 +48,21 @@ CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS audit (
 %s
 );
-CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, time_ns);
-CREATE INDEX IF NOT EXISTS audit_session ON audit (session_id, time_ns);
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ns);
 CREATE INDEX IF NOT EXISTS audit_verdict ON audit (verdict, time_ns);
 """ % ",\n".join("  %s %s" % (f, "INTEGER PRIMARY KEY" if f == "seq" else
                               "INTEGER NOT NULL" if f == "time_ns" else "TEXT NOT NULL") for f in _COLUMNS)
+#: The bulk-written lookup tables: (table, the audit column it looks up).
+LOOKUPS = (("audit_by_agent", "agent_id"), ("audit_by_session", "session_id"))
+_LOOKUP_SCHEMA = ["CREATE TABLE IF NOT EXISTS %s (%s TEXT NOT NULL, time_ns INTEGER NOT NULL, seq INTEGER NOT NULL, "
+                  "PRIMARY KEY (%s, time_ns, seq)) WITHOUT ROWID" % (t, c, c) for t, c in LOOKUPS]
+_FILL = ["INSERT INTO %s SELECT %s, time_ns, seq FROM audit WHERE seq > ? ORDER BY 1, 2, 3" % (t, c)
+         for t, c in LOOKUPS]
+#: The indexes on the table of a log written before the lookup tables.
+_LEGACY_SCHEMA = ["CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, time_ns)",
+                  "CREATE INDEX IF NOT EXISTS audit_session ON audit (session_id, time_ns)"]
+#: Records appended past ``indexed_seq`` before the lookup tables are filled.
+INDEX_EVERY = 16384
 _INSERT = "INSERT INTO audit (%s) VALUES (%s)" % (", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS)))
 _sha256 = hashlib.sha256
 BUSY_TIMEOUT = 10.0     # seconds a writer waits for another process's transaction
@@ -98,9 +122,12 @@ class SQLiteBackend(AuditBackend):
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_agent'").fetchone()
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for statement in (_LEGACY_SCHEMA if legacy else _LOOKUP_SCHEMA):
+                db.execute(statement)
             db.execute("INSERT OR IGNORE INTO audit_meta VALUES ('format', ?)", (FORMAT,))
             db.execute("INSERT OR IGNORE INTO audit_meta VALUES ('genesis', ?)", (GENESIS,))
             db.execute("INSERT OR IGNORE INTO audit_meta VALUES ('first_seq', '1')")
@@ -118,6 +145,8 @@ class SQLiteBackend(AuditBackend):
             raise AuditError("audit log %s: format %r, this version reads %r" % (self.path, meta.get("format"), FORMAT))
         out = {"format": meta["format"], "genesis": meta.get("genesis", GENESIS),
                "first_seq": int(meta.get("first_seq", "1"))}
+        self._lookups = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                        (LOOKUPS[0][0],)).fetchone() is not None
         if "retained_seq" in meta:      # written by retention (lighthouse.audit.rotate)
             out["retained_seq"] = int(meta["retained_seq"])
             out["retained_hash"] = meta.get("retained_hash", "")
@@ -149,6 +178,13 @@ class SQLiteBackend(AuditBackend):
                 out.append((seq,) + indexed + (text, digest.hex()))
             prev = out[-1][-1] if out else prev
             db.executemany(_INSERT, out)
+            if self._lookups:
+                indexed = self._indexed_seq()
+                if seq - indexed >= INDEX_EVERY:
+                    for fill in _FILL:
+                        db.execute(fill, (indexed,))
+                    db.execute("INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
+                               "SET value = excluded.value", (str(seq),))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -156,8 +192,30 @@ class SQLiteBackend(AuditBackend):
             raise
         return seq, prev
 
+    def _indexed_seq(self):
+        """The last seq the lookup tables cover (every record up to it has its entries)."""
+        row = self.db.execute("SELECT value FROM audit_meta WHERE key = 'indexed_seq'").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _lookup(self, query):
+        """(table, column) of the lookup table serving ``query``, or None."""
+        if not self._lookups or query is None:
+            return None
+        for table, column in LOOKUPS:
+            if getattr(query, column):
+                return table, column
+        return None
+
     def _where(self, query):
-        return where_sql(query, "?")
+        lookup = self._lookup(query)
+        if lookup is None:
+            return where_sql(query, "?")
+        table, column = lookup
+        value, indexed = getattr(query, column), self._indexed_seq()
+        # Right for any use (counts, stats); records() reads the two parts apart, in order.
+        return where_sql(query, "?", skip=(column,), extra=[(
+            "(seq IN (SELECT seq FROM %s WHERE %s = ? AND seq <= ?) OR seq > ? AND %s = ?)" % (table, column, column),
+            (value, indexed, indexed, value))])
 
     def chain(self, batch=1000):
         for row in self._select("SELECT %s FROM audit ORDER BY seq" % ", ".join(_COLUMNS), (), batch):
@@ -172,6 +230,10 @@ class SQLiteBackend(AuditBackend):
             yield from chunk
 
     def records(self, query=None, batch=1000):
+        lookup = self._lookup(query)
+        if lookup is not None:
+            yield from self._looked_up(query, lookup, batch)
+            return
         where, args = self._where(query)
         # Newest first goes by time (then seq), so that an index on (field, time_ns) is
         # walked backwards instead of every match being sorted.
@@ -183,6 +245,57 @@ class SQLiteBackend(AuditBackend):
             rec = parse(text)
             rec["hash"] = h
             yield rec
+
+    def _looked_up(self, query, lookup, batch):
+        """records() by agent or session: the records up to ``indexed_seq`` through the
+        lookup table (walked in the order asked, stopping at the limit), merged with those
+        after it (a scan of at most INDEX_EVERY records and a batch)."""
+        table, column = lookup
+        value, indexed = getattr(query, column), self._indexed_seq()
+        newest = query.newest_first
+        order = "time_ns DESC, seq DESC" if newest else "seq"
+        limit = " LIMIT %d" % int(query.limit) if query.limit else ""
+        where, args = where_sql(query, "?", prefix="a.", skip=(column,), extra=[
+            ("k.%s = ?" % column, (value,)), ("k.seq <= ?", (indexed,))])
+        if query.since is not None:         # the lookup table's own time_ns, so that its key bounds the walk
+            where += " AND k.time_ns >= ?"
+            args.append(query.since)
+        if query.until is not None:
+            where += " AND k.time_ns < ?"
+            args.append(query.until)
+        # CROSS JOIN: the lookup table drives (SQLite keeps the left table outer), walked
+        # in its key's order; NOT INDEXED: the tail is read by its seq range, whatever
+        # an index on time or verdict would promise for a table of millions.
+        older = self._select("SELECT a.time_ns, a.seq, a.record, a.hash FROM %s AS k CROSS JOIN audit AS a "
+                             "ON a.seq = k.seq%s ORDER BY %s%s" % (table, where, "k." + order.replace(", ", ", k."),
+                                                                   limit), args, batch)
+        where, args = where_sql(query, "?", extra=[("seq > ?", (indexed,))])
+        newer = list(self._select("SELECT time_ns, seq, record, hash FROM audit NOT INDEXED%s ORDER BY %s%s"
+                                  % (where, order, limit), args, batch))
+        merged = heapq.merge(older, newer, key=(lambda r: (r[0], r[1])) if newest else (lambda r: r[1]),
+                             reverse=newest)
+        for _, _, text, h in itertools.islice(merged, query.limit or None):
+            rec = parse(text)
+            rec["hash"] = h
+            yield rec
+
+    def index_problem(self):
+        if not self._lookups:
+            return None
+        indexed = self._indexed_seq()
+        for table, column in LOOKUPS:
+            match = "a.seq = k.seq AND a.%s = k.%s AND a.time_ns = k.time_ns" % (column, column)
+            missing = self.db.execute("SELECT min(a.seq) FROM audit AS a WHERE a.seq <= ? AND NOT EXISTS (SELECT 1 "
+                                      "FROM %s AS k WHERE %s)" % (table, match), (indexed,)).fetchone()[0]
+            if missing is not None:
+                return missing, ("record %d has no entry in the lookup table %s, or its entry was changed: a query by "
+                                 "%s would miss it" % (missing, table, column))
+            stray = self.db.execute("SELECT min(k.seq) FROM %s AS k WHERE k.seq <= ? AND NOT EXISTS (SELECT 1 FROM "
+                                    "audit AS a WHERE %s)" % (table, match), (indexed,)).fetchone()[0]
+            if stray is not None:
+                return stray, ("the lookup table %s has an entry for record %d that does not match it: it was changed"
+                               % (table, stray))
+        return None
 
     def count(self, query=None):
         where, args = self._where(query)

@@ -9,6 +9,10 @@ Records of source ``spool-gap`` (decisions the hook made locally while no server
 answered, and that its spool could not keep: lighthouse.audit.spool) are listed as
 ``gaps``: the chain is whole, the history it tells is not.
 
+The store's lookup tables (the SQLite store's bulk-written agent and session lookups)
+must hold one matching entry per record they cover: an entry deleted or changed, which
+would hide a record from queries by agent or session, is reported with the record's seq.
+
 What a chain cannot show on its own: records cut off at the end (the log then verifies,
 shorter). ``verify`` reports the last sequence number and hash, which an operator can
 compare with a copy kept elsewhere (the server logs them at shutdown).
@@ -68,6 +72,9 @@ def verify(backend):
         prev = stored_hash
         expected += 1
         n += 1
+    problem = backend.index_problem()
+    if problem is not None:
+        return VerifyResult(False, n, expected - 1, prev, problem[0], problem[1], gaps)
     return VerifyResult(True, n, expected - 1, prev, gaps=gaps)
 
 

@@ -4,11 +4,12 @@ writer process that commits it in batches (group commit).
 On the event loop, recording a decision is one length check and one list append of the
 tuple the decision path already has (:meth:`AuditLog.record`). Every
 ``commit_interval`` (at once in sync mode) the event loop hands everything queued to
-the writer process, one ``marshal`` message written to its stdin without blocking (a few
-hundred nanoseconds per record, in C); the writer (lighthouse.audit.process) turns each
-entry into a record (input hash, canonical encoding, chain hash), appends the batch to
-the store in one transaction and writes the count committed back on its stdout, which
-the event loop reads when it is readable. The
+the writer process, ``marshal`` messages of at most :data:`MESSAGE_RECORDS` records
+written to its stdin without blocking (about a microsecond per record); the writer
+(lighthouse.audit.process) turns each entry into a record (input hash, canonical
+encoding, chain hash), appends what has arrived (up to a few thousand records) to the
+store in one transaction and writes the count committed back on its stdout, which the
+event loop reads when it is readable. The
 server process runs no thread for it: the records' encoding and SQLite's work (about
 10-15 us per record, plus each commit's own cost) never take the server's GIL; measured
 by bench/audit.py.
@@ -76,6 +77,10 @@ START_TIMEOUT = 60.0                # seconds the writer process has to open the
 RESTART_DELAY = 0.1                 # seconds before a dead writer is replaced
 MAX_RESTART_DELAY = 5.0             # the longest wait between failed restarts
 _LEN = struct.Struct("<I")          # the framing of lighthouse.audit.process (its LENGTH)
+#: Records per message to the writer at most: a flush of more sends several, so that the
+#: writer, which commits whole messages, never makes a commit of the whole queue (seconds
+#: of work, during which nothing is acknowledged).
+MESSAGE_RECORDS = 4096
 
 
 class Committing:
@@ -288,11 +293,13 @@ class AuditLog:
             entries = queue[:room]
             del queue[:room]
             offset = time.time_ns() - time.perf_counter_ns()
-            data = marshal.dumps((offset, [_plain(e) for e in entries]))
-            framed = _LEN.pack(len(data)) + data
-            self._out += framed
-            self.sent += len(entries)
-            self._pending.append((self.sent, framed))   # kept until acknowledged, for a new writer
+            for i in range(0, len(entries), MESSAGE_RECORDS):
+                part = entries[i:i + MESSAGE_RECORDS]
+                data = marshal.dumps((offset, [_plain(e) for e in part]))
+                framed = _LEN.pack(len(data)) + data
+                self._out += framed
+                self.sent += len(part)
+                self._pending.append((self.sent, framed))   # kept until acknowledged, for a new writer
         if final:
             self._out += _LEN.pack(0)
         self._write()

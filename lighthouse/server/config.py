@@ -132,7 +132,7 @@ class ServerConfig:
     patterns_max: int = 10000            # patterns the file holds (the oldest pending pruned past it)
     # The hook's local spool the server ingests (lighthouse.audit.spool); None: its default path.
     audit_spool: str | None = None
-    # Retention of an SQLite log (lighthouse.audit.rotate): None, none.
+    # Retention of the audit log (lighthouse.audit.rotate for SQLite, PostgresBackend.prune): None, none.
     audit_max_bytes: int | None = None
     audit_max_age: float | None = None   # seconds
 
@@ -247,8 +247,10 @@ def check_config(config):
         raise ConfigError("--patterns-threshold and --patterns-person-threshold must be at least 1")
     if config.patterns_max < 1:
         raise ConfigError("--patterns-max must be at least 1")
-    if (config.audit_max_bytes is not None or config.audit_max_age is not None) and not config.audit_db:
-        raise ConfigError("--audit-max-bytes and --audit-max-age rotate an SQLite audit log (--audit-db)")
+    if (config.audit_max_bytes is not None or config.audit_max_age is not None) and not (config.audit_db or
+                                                                                         config.audit_dsn):
+        raise ConfigError("--audit-max-bytes and --audit-max-age are the audit log's retention: it is off "
+                          "(--no-audit)")
     if config.audit_max_bytes is not None and config.audit_max_bytes < 8 * 4096:
         raise ConfigError("--audit-max-bytes must be at least 32768")
     if config.audit_max_age is not None and config.audit_max_age <= 0:

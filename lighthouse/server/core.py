@@ -29,8 +29,10 @@ turns an error into an allow.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import os
 from time import perf_counter_ns
 
 import grpc
@@ -118,8 +120,8 @@ class _LocalCall:
 
     __slots__ = ("request_id", "agent_id", "session_id", "tool", "input_json", "cwd", "home", "fallback")
 
-    def __init__(self, d):
-        self.request_id = ""
+    def __init__(self, d, request_id):
+        self.request_id = request_id
         self.agent_id = d.get("agent_id") or ""
         self.session_id = d.get("session_id") or ""
         self.tool = d.get("tool") or ""
@@ -219,6 +221,10 @@ class Decider:
         self.audit = audit
         self._audit = audit.record if audit is not None else None
         self._audit_sync = audit is not None and audit.sync
+        # The local socket's calls carry no request id: each gets one, unique to this
+        # process's run, which its answer and its audit record carry.
+        self._local_prefix = "local-%s-" % os.urandom(4).hex()
+        self._local_ids = itertools.count(1)
 
     # ----------------------------------------------------------- the decision
 
@@ -400,7 +406,8 @@ class Decider:
         # The local endpoint has checked the types; the Validator itself judges oversized
         # or odd values (never allowing them), so no limit errors are raised here.
         t0 = perf_counter_ns()
-        call = _LocalCall(d)
+        rid = self._local_prefix + str(next(self._local_ids))
+        call = _LocalCall(d, rid)
         decision = self.validator.check(call.tool, d["input"], call.cwd or None, call.agent_id or None,
                                         call.home or None)
         index, _, outcome = self._answers[decision.verdict, decision.tier, decision.reason, decision.rule_id,
@@ -411,10 +418,10 @@ class Decider:
                 hit, skey = self.slow_cache(call.tool, d["input"], call.cwd, call.home, outcome.generation,
                                             outcome.raw, outcome.rule_id, call.agent_id, call.session_id)
                 if hit is not None:
-                    self._slow_hit("", call.agent_id, call.tool, hit, t0, call.session_id, d["input"], call.cwd,
+                    self._slow_hit(rid, call.agent_id, call.tool, hit, t0, call.session_id, d["input"], call.cwd,
                                    outcome.generation, "local")
                     return self._local_answer({"verdict": hit.verdict, "reason": hit.reason, "rule_id": hit.rule_id,
-                                               "tier": "cache", "generation": outcome.generation})
+                                               "tier": "cache", "generation": outcome.generation, "request_id": rid})
             pending = Pending(call, call.agent_id, d["input"], outcome, t0)
             pending.slow_key = skey
             if call.tool == "Bash":
@@ -422,22 +429,22 @@ class Decider:
             return _Escalating(self._settle_local(pending), self.progress(pending))
         ns = perf_counter_ns() - t0
         if self._audit is not None:
-            self._audit((t0, "local", "", call.agent_id, call.session_id, call.tool, d["input"], call.cwd, outcome,
+            self._audit((t0, "local", rid, call.agent_id, call.session_id, call.tool, d["input"], call.cwd, outcome,
                          ns, "", ()))
         self._decisions[index] += 1
         self._validation_time.observe(ns)
         if index >= self._log_from:
-            self.decision_log.write("", call.agent_id, call.tool, outcome.verdict, outcome.tier, outcome.rule_id,
+            self.decision_log.write(rid, call.agent_id, call.tool, outcome.verdict, outcome.tier, outcome.rule_id,
                                     outcome.reason, ns)
         return self._local_answer({"verdict": VERDICT_NAMES[outcome.verdict], "reason": outcome.reason,
                                    "rule_id": outcome.rule_id, "tier": TIER_NAMES[outcome.tier],
-                                   "generation": outcome.generation})
+                                   "generation": outcome.generation, "request_id": rid})
 
     def _local_answer(self, answer):
         """The local socket's answer, held until its record is committed in sync mode."""
         if not self._audit_sync:
             return answer
-        return self.settle(Committing("", answer, self.audit.appended))
+        return self.settle(Committing(answer["request_id"], answer, self.audit.appended))
 
     def progress(self, pending):
         """What a client waiting for ``pending`` is told while the escalator decides:
@@ -451,7 +458,7 @@ class Decider:
     async def _settle_local(self, pending):
         d = Decision.FromString(await self.settle(pending))
         return {"verdict": VERDICT_NAMES[d.verdict], "reason": d.reason, "rule_id": d.rule_id,
-                "tier": TIER_NAMES[d.tier], "generation": d.policy_generation}
+                "tier": TIER_NAMES[d.tier], "generation": d.policy_generation, "request_id": d.request_id}
 
     async def settle(self, pending):
         """Await the escalator for a Pending call and return the serialized Decision;

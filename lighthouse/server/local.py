@@ -172,6 +172,8 @@ async def _answer(line, decide, writer):
     reply = {"verdict": result["verdict"], "reason": result.get("reason", ""),
              "rule_id": result.get("rule_id", ""), "tier": result.get("tier", ""),
              "generation": result.get("generation", 0)}
+    if result.get("request_id"):
+        reply["request_id"] = result["request_id"]
     if rid is not None:
         reply["id"] = rid
     return reply
@@ -228,7 +230,8 @@ async def start_local_server(path, decide, *, max_request=MAX_REQUEST, idle_time
     ``decide(call) -> dict`` (or an awaitable of one) gets a validated call with keys
     ``tool``, ``input`` (a dict), ``cwd``, ``session_id``, ``agent_id``, ``home`` (strings
     or None) and returns ``verdict`` (allow/ask/deny), ``reason``, ``rule_id``, ``tier`` and
-    ``generation``. When the call goes to a slower tier, decide() returns an awaitable,
+    ``generation``, and may return ``request_id`` (the server's id of the call, which its
+    audit record carries). When the call goes to a slower tier, decide() returns an awaitable,
     whose ``progress`` attribute (a dict: ``deadline``, ``fallback``, ``reason``,
     ``rule_id``) makes the pending line sent to a client that asked for it
     (``"progress": true``, see lighthouse.localsock); an awaitable without one sends
