@@ -180,3 +180,54 @@ def test_many_calls_with_many_arguments_are_bounded(make_validator):
     calls = "; ".join(["f " + args] * 200)
     got, _, _ = verdict(make_validator, 'f() { rm -rf "$1"; }; ' + calls)
     assert got != "allow"
+
+
+@pytest.mark.parametrize("command,items", [
+    ("find . -name '*.pyc' | xargs rm -f", ["./**/*.pyc"]),
+    ("find src tests -name '*.orig' -print0 | xargs -0 rm", ["src/**/*.orig", "tests/**/*.orig"]),
+    ("find build -path '*/tmp/*' | xargs rm -rf", ["build/**"]),
+])
+def test_name_filtered_find_feeds_known_paths(impl, command, items):
+    """What a find narrowed by a name or path pattern prints is its matches under its
+    roots: the fed command is judged on those, not on an unknown item."""
+    rm = [c for c in impl[1].analyze(command, WS) if c.program == "rm"][0]
+    assert not rm.dynamic
+    assert [a for a in rm.args if not a.startswith("-")] == items
+
+
+@pytest.mark.parametrize("command", [
+    "find . | xargs rm -f",
+    "find . -type f -mtime +3 | xargs rm",
+    "find . -name '*.log' -exec cat {} + | xargs rm",
+    "find . -name '*.log' -printf '%h\\n' | xargs rm -rf",
+])
+def test_unfiltered_find_feeds_unknown_items(impl, command):
+    rm = [c for c in impl[1].analyze(command, WS) if c.program == "rm"][0]
+    assert rm.dynamic
+
+
+# ----------------------------------------------------- listeners, direnv
+
+SMALLER = [
+    ("nc -l 127.0.0.1 8080", "allow", "exfil.network-read"),
+    ("nc -lk localhost 9000", "allow", "exfil.network-read"),
+    ("nc -l ::1 9000", "allow", "exfil.network-read"),
+    ("nc -l 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -l 10.1.2.3 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -l 127.0.0.1.nip.io 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -lvnp 4444", "ask", "rexec.listener-netcat"),
+    ("nc -l 127.0.0.1 8080 -e /bin/bash", "deny", "rexec.netcat-exec"),
+    ("direnv allow", "ask", "rexec.direnv-allow"),
+    ("cd ../svc && direnv allow .", "ask", "rexec.direnv-allow"),
+    ("direnv grant ~/src/other", "ask", "rexec.direnv-allow"),
+    ("direnv status", "allow", ""),
+    ("direnv deny", "allow", ""),
+]
+
+
+@pytest.mark.parametrize("command,expected,rule", SMALLER)
+def test_loopback_listener_and_direnv(make_validator, command, expected, rule):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == expected, (command, rule_id)
+    if rule:
+        assert rule_id == rule, command
