@@ -231,3 +231,19 @@ def test_loopback_listener_and_direnv(make_validator, command, expected, rule):
     assert got == expected, (command, rule_id)
     if rule:
         assert rule_id == rule, command
+
+
+@pytest.mark.parametrize("command", [
+    'X=build; read X < answer.txt; rm -rf "$X"',
+    'X=build; read -r -p "dir? " X; rm -rf "$X"',
+    'X=build; mapfile -t X < dirs.txt; rm -rf "$X"',
+    'X=build; unset X; rm -rf "$X"',
+])
+def test_builtins_that_change_a_variable_make_it_unknown(make_validator, command):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == "ask", (command, rule_id)
+
+
+def test_read_of_another_name_keeps_the_value(make_validator):
+    got, rule_id, _ = verdict(make_validator, 'X=build; read Y < answer.txt; rm -rf "$X"')
+    assert got == "allow", rule_id

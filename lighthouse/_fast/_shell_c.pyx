@@ -32,8 +32,8 @@ from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
                       fetched_runs, side_effects)
-from ._shell_shared_c import (DYN_MARK, POSITIONAL_SETTERS, assign_var, bind_positional,
-                              forget_positional, restore_positional)
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
+                              forget_vars, restore_positional)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -1845,8 +1845,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if not bare and str_eq(prog, "parallel"):
         if _run_parallel(args, ctx, stdin_code, sudo, cwd):
             return None
-    if ctx.env and prog in POSITIONAL_SETTERS:
-        forget_positional(prog, args, ctx.env)
+    if ctx.env and prog in VAR_CHANGERS:
+        forget_vars(prog, args, ctx.env)
     if not bare and ctx.funcs and prog in ctx.funcs:
         body = ctx.funcs[prog]
         if body is not None:

@@ -18,8 +18,8 @@ from . import _inline
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (DYN_MARK, POSITIONAL_SETTERS, assign_var, bind_positional,
-                            forget_positional, restore_positional)
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
+                            forget_vars, restore_positional)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                             CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -1273,8 +1273,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if prog == "parallel" and not bare:
         if _run_parallel(args, ctx, stdin_code, sudo, cwd):
             return None
-    if prog in POSITIONAL_SETTERS and ctx.env:
-        forget_positional(prog, args, ctx.env)
+    if prog in VAR_CHANGERS and ctx.env:
+        forget_vars(prog, args, ctx.env)
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:

@@ -710,7 +710,7 @@ def assign_var(env, name, value, dynamic):
 # gives several: `rm -rf "$@"` with `~ /` must not be judged as the path "~ /"); `$*`,
 # a call with an unknown argument, and the parameters after `shift` or `set -- ...` are
 # left unknown, so the body's use of them is judged as a dynamic value.
-POSITIONAL_SETTERS = ("shift", "set")
+VAR_CHANGERS = frozenset({"shift", "set", "read", "mapfile", "readarray", "unset"})
 
 
 def _is_positional(name):
@@ -739,9 +739,17 @@ def restore_positional(env, saved):
     env.update(saved)
 
 
-def forget_positional(prog, args, env):
-    """`shift`, `set -- ...` and `set WORD...` change the positional parameters: from
-    there on they are unknown. (`set -e`, `set -o pipefail` leave them alone.)"""
+def forget_vars(prog, args, env):
+    """Variables a builtin of VAR_CHANGERS changes: `shift`, `set -- ...` and
+    `set WORD...` the positional parameters (`set -e`, `set -o pipefail` leave them
+    alone); `read`, `mapfile`, `readarray` and `unset` the names they are given (every
+    operand that is a name: an option's value named so is forgotten too, which only
+    makes it unknown). From there on they are unknown."""
+    if prog != "shift" and prog != "set":
+        for a in args:
+            if a[:1] != "-" and a.isidentifier():
+                env.pop(a, None)
+        return
     if prog == "set" and "--" not in args and (not args or args[0][:1] in ("-", "+")):
         return
     for name in [n for n in env if _is_positional(n)]:
