@@ -272,7 +272,7 @@ def test_class8_download_then_run(validator, command, verdict, rule):
 
 LISTENERS = [
     case("nc -lkp 31337", "ask", "rexec.listener-netcat"),
-    case("ncat -l --keep-open 7000", "ask", "rexec.listener-netcat"),
+    case("ncat -l --keep-open 7000", "ask", "rexec.listener-netcat-address"),
     case("socat TCP-LISTEN:7000,reuseaddr,fork EXEC:cat", "deny"),
     case("socat udp-recvfrom:5353 -", "ask", "rexec.listener-socat"),
     case("python3 -m http.server 8080 --directory dist", "ask", "rexec.http-server-default-bind"),

@@ -309,7 +309,7 @@ def test_time_with_option_is_peeled(impl):
 
 
 @pytest.mark.parametrize("command", [
-    "find . -name '*.tmp' -print0 | xargs -0 rm -f",
+    "find . -type f -print0 | xargs -0 rm -f",
     "xargs -n 1 rm -f < list.txt",
     "xargs -P4 -n1 rm -f < list.txt",
     "xargs -0 -P 4 rm -f < list.txt",

@@ -32,6 +32,8 @@ from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline import scan as _scan_inline
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
                       fetched_runs, side_effects)
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
+                              forget_vars, restore_positional)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -1403,6 +1405,8 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                 value = ctx.env.get(name, ctx) if ctx.env is not None else ctx
                 if value is not ctx:
                     buf.append(value)
+                    if DYN_MARK + name in ctx.env:
+                        dynamic[0] = True   # assigned a value holding an unknown
                 elif (name.startswith("!") and len(name) > 1 and ctx.env is not None
                         and ctx.env.get(name[1:]) in ctx.env):
                     buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
@@ -1841,16 +1845,23 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if not bare and str_eq(prog, "parallel"):
         if _run_parallel(args, ctx, stdin_code, sudo, cwd):
             return None
+    if ctx.env and prog in VAR_CHANGERS:
+        forget_vars(prog, args, ctx.env)
     if not bare and ctx.funcs and prog in ctx.funcs:
         body = ctx.funcs[prog]
         if body is not None:
-            # judged at every call, in the caller's shell (see the reference)
+            # judged at every call, in the caller's shell, with its positional
+            # parameters bound (see the reference)
             _charge(ctx.work, C_CALL_COST)
             child = ctx.child("function:" + prog, 1)
+            if child.env is None:
+                child.env = {}
+            saved = bind_positional(child.env, args, not dynamic)
             ctx.funcs[prog] = None
             _interpret(body, child, False)
             ctx.funcs[prog] = body
             _persist(child, ctx)
+            restore_positional(ctx.env, saved)
         return None
     if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
             and help_request(prog, args, word, env, ctx.env):
@@ -2190,6 +2201,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef object text
     cdef bint integer
     cdef bint d, any_dyn, all_assign, first_assign = False
+    cdef bint redirect_dyn = False     # a redirect target holds an unknown (see the reference)
     cdef Py_ssize_t k, eq, nwords
     cdef int cls
     cdef _Ctx child
@@ -2216,6 +2228,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             if str_eq(op, ">") and value.isdigit() or str_eq(value, "-"):
                 continue
             redirects.append((op, value))
+            redirect_dyn = redirect_dyn or d
     if cmd.loop is not None:
         _interpret_loop(cmd.loop, ctx)
         if redirects:
@@ -2280,14 +2293,16 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if nwords == 0:
         if redirects:
             _emit(ctx, _new_sc("(redirect)", [], ctx.cwd, ctx.sudo, {}, redirects,
-                               ctx.origin, "", False))
+                               ctx.origin, "", redirect_dyn))
         return None
     # plain assignments: remember for the rest of the line
     if all_assign:
         for k in range(nwords):
             a = first if k == 0 else rest[k - 1]
             eq = a.find("=")
-            ctx.assign(a[:eq].rstrip("+"), a[eq + 1:])
+            if ctx.env is None:
+                ctx.env = {}
+            assign_var(ctx.env, a[:eq].rstrip("+"), a[eq + 1:], any_dyn)
         return None
     if redirects is None:
         redirects = []
@@ -2305,7 +2320,9 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
                 continue
             eq = _assignment_eq(a)
             if eq >= 0:
-                ctx.assign(a[:eq], a[eq + 1:])
+                if ctx.env is None:
+                    ctx.env = {}
+                assign_var(ctx.env, a[:eq], a[eq + 1:], any_dyn)
                 if integer:
                     _arith_text(a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -2348,7 +2365,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
                            "", False))
         return None
-    main = _run_argv(first, rest, any_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
+    main = _run_argv(first, rest, any_dyn or redirect_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
                      sources, prog0, cls, first_assign)
     if (main is not None and stdin_sources and main.code == "" and not main.code_from
             and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)

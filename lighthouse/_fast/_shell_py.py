@@ -18,6 +18,8 @@ from . import _inline
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
+                            forget_vars, restore_positional)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                             CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -948,6 +950,8 @@ def _expand(word, ctx):
                 buf.append("~")
             elif name in ctx.env:
                 buf.append(ctx.env[name])
+                if DYN_MARK + name in ctx.env:
+                    dynamic = True      # assigned a value holding an unknown
             elif name.startswith("!") and len(name) > 1 and ctx.env.get(name[1:]) in ctx.env:
                 buf.append(ctx.env[ctx.env[name[1:]]])      # ${!name}: indirection
             elif name == "PWD":
@@ -1269,18 +1273,23 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if prog == "parallel" and not bare:
         if _run_parallel(args, ctx, stdin_code, sudo, cwd):
             return None
+    if prog in VAR_CHANGERS and ctx.env:
+        forget_vars(prog, args, ctx.env)
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:
             # judged at every call, in the caller's shell: its cd and assignments hold
             # after it. Inside its own body it is not expanded again (a recursive
-            # function is flagged where it is defined).
+            # function is flagged where it is defined). Its positional parameters are
+            # the call's arguments (unknown when one of them is).
             _charge(ctx, CALL_COST)
             child = ctx.child("function:" + prog, 1)
+            saved = bind_positional(child.env, args, not dynamic)
             ctx.funcs[prog] = None
             _interpret(body, child)
             ctx.funcs[prog] = body
             _persist(child, ctx)
+            restore_positional(ctx.env, saved)
         return None
     if args and (args[-1] in HELP_TRIGGERS or args[0] == "help") \
             and help_request(prog, args, argv[0], env, ctx.env):
@@ -1543,11 +1552,13 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         if cmd.loop is None:
             return None
     redirects = []
+    redirect_dyn = False    # a redirect target holds an unknown: the command is dynamic
     for op, w in cmd.redirects:
         ew = _expand(w, ctx)
         if op == ">" and ew.value.isdigit() or ew.value == "-":
             continue
         redirects.append((op, ew.value))
+        redirect_dyn = redirect_dyn or ew.dynamic
     if cmd.loop is not None:
         _interpret_loop(cmd.loop, ctx)
         if redirects:
@@ -1586,13 +1597,13 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     if not argv:
         if redirects:
             _emit(ctx, SimpleCommand("(redirect)", [], ctx.cwd, ctx.sudo, {}, redirects,
-                                     ctx.origin))
+                                     ctx.origin, "", redirect_dyn))
         return None
     # plain assignments: remember for the rest of the line
     if all(_is_assignment(a) for a in argv):
         for a in argv:
             name, _, value = a.partition("=")
-            ctx.env[name.rstrip("+")] = value
+            assign_var(ctx.env, name.rstrip("+"), value, any(dyn))
         return None
     prog0 = normalize_program(argv[0])
     if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] in CD_PROGRAMS:
@@ -1606,7 +1617,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
                 integer = True
             elif _is_assignment(a):
                 name, _, value = a.partition("=")
-                ctx.env[name] = value
+                assign_var(ctx.env, name, value, any(dyn))
                 if integer:
                     _arith_text(value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -1640,7 +1651,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
     env = {}
-    main = _run_argv(argv, dyn, redirects, ctx, env, False, ctx.origin, stdin_code, sources)
+    main = _run_argv(argv, dyn + [True] if redirect_dyn else dyn, redirects, ctx, env, False,
+                     ctx.origin, stdin_code, sources)
     if main is not None and stdin_sources and main.code == "" and not main.code_from \
             and (main.program in SHELLS or interp_family(main.program) in CODE_FLAGS) \
             and _reads_stdin_code(main):

@@ -533,7 +533,67 @@ def printed_text(prog, args, cwd, heredoc, path=""):
         return args[-1] + "\n"
     if prog == "cat" and not args and heredoc is not None:
         return heredoc
+    if prog == "mktemp":
+        return mktemp_path(args)
+    if prog == "find":
+        return find_output(args)
     return None
+
+
+# find tests that narrow what it prints to names or paths matching a pattern
+FIND_FILTERS = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename",
+                          "-regex", "-iregex"})
+# find actions after which it prints something other than the matching paths
+FIND_PRINTERS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-printf",
+                           "-fprintf", "-fprint", "-fprint0", "-fls", "-ls", "-quit"})
+
+
+def find_output(args):
+    """What `find ROOTS... EXPR` prints when its expression narrows it to names or paths
+    matching a pattern (FIND_FILTERS) and has no action of FIND_PRINTERS: the matches
+    under each root, one line per root as find_target writes them (`./**/*.pyc`), so
+    that `find . -name '*.pyc' | xargs rm` is judged on those paths. Without a filter
+    it may print every path under its roots: unknown (None), as for any program."""
+    roots = []
+    k = 0
+    n = len(args)
+    while k < n and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
+        roots.append(args[k])
+        k += 1
+    name = None
+    narrowed = False
+    while k < n:
+        a = args[k]
+        if a in FIND_PRINTERS:
+            return None
+        if a in FIND_FILTERS and k + 1 < n:
+            narrowed = True
+            if (a == "-name" or a == "-iname") and name is None:
+                name = args[k + 1]
+        if a in FIND_VALUE:
+            k += 1
+        k += 1
+    if not narrowed:
+        return None
+    return "".join(find_target(r, name) + "\n" for r in roots or ["."])
+
+
+# mktemp's options that do not say where the file goes
+MKTEMP_FLAGS = frozenset({"-d", "--directory", "-q", "--quiet", "-u", "--dry-run", "-t"})
+
+
+def mktemp_path(args):
+    """The path `mktemp` prints, as a name in the temporary directory (TMPDIR_ROOT), when
+    it makes one there: flags of MKTEMP_FLAGS and at most one template without a `/`.
+    With a directory (-p, --tmpdir, a template holding `/`) it is unknown (None)."""
+    template = None
+    for a in args:
+        if a in MKTEMP_FLAGS:
+            continue
+        if a[:1] == "-" or "/" in a or template is not None or not a:
+            return None
+        template = a
+    return TMPDIR_ROOT + "/" + (template or "tmp.XXXXXXXXXX") + "\n"
 
 
 def filtered_text(prog, args, text):
@@ -629,6 +689,71 @@ CD_PROGRAMS = ("cd", "pushd", "popd")
 CALL_COST = 64
 
 
+# A variable assigned a value that holds an unknown (`X=$(cat list)`, `D="$BASE/x"`) keeps
+# the value's known parts for the rules, and a mark in the same environment under the
+# name prefixed with DYN_MARK (no variable can be named so: the input holds no NUL), so
+# that its later uses are dynamic like the value it came from.
+DYN_MARK = "\0"
+
+
+def assign_var(env, name, value, dynamic):
+    """Assign a variable in an analyser's environment, marking it when its value holds
+    an unknown and clearing the mark when it does not."""
+    env[name] = value
+    if dynamic:
+        env[DYN_MARK + name] = True
+    elif env:
+        env.pop(DYN_MARK + name, None)
+
+# A function's positional parameters. A call with known arguments binds $1..$N and $#,
+# and "$@" when it is at most one word (several would be one word here, where the shell
+# gives several: `rm -rf "$@"` with `~ /` must not be judged as the path "~ /"); `$*`,
+# a call with an unknown argument, and the parameters after `shift` or `set -- ...` are
+# left unknown, so the body's use of them is judged as a dynamic value.
+VAR_CHANGERS = frozenset({"shift", "set", "read", "mapfile", "readarray", "unset"})
+
+
+def _is_positional(name):
+    return name == "@" or name == "*" or name == "#" or name.isdigit()
+
+
+def bind_positional(env, args, known):
+    """Set a function call's positional parameters in env (the call's own copy of the
+    caller's variables) and return the caller's, for restore_positional after the call."""
+    saved = {}
+    for name in [n for n in env if _is_positional(n)]:
+        saved[name] = env.pop(name)
+    if known:
+        for k, a in enumerate(args):
+            env[str(k + 1)] = a
+        env["#"] = str(len(args))
+        if len(args) <= 1:
+            env["@"] = args[0] if args else ""
+    return saved
+
+
+def restore_positional(env, saved):
+    """Put back the caller's positional parameters after a function call."""
+    for name in [n for n in env if _is_positional(n)]:
+        del env[name]
+    env.update(saved)
+
+
+def forget_vars(prog, args, env):
+    """Variables a builtin of VAR_CHANGERS changes: `shift`, `set -- ...` and
+    `set WORD...` the positional parameters (`set -e`, `set -o pipefail` leave them
+    alone); `read`, `mapfile`, `readarray` and `unset` the names they are given (every
+    operand that is a name: an option's value named so is forgotten too, which only
+    makes it unknown). From there on they are unknown."""
+    if prog != "shift" and prog != "set":
+        for a in args:
+            if a[:1] != "-" and a.isidentifier():
+                env.pop(a, None)
+        return
+    if prog == "set" and "--" not in args and (not args or args[0][:1] in ("-", "+")):
+        return
+    for name in [n for n in env if _is_positional(n)]:
+        del env[name]
 def change_dir(prog, args, dynamic, cwd, dirs, oldpwd, cdpath, join):
     """Where `cd`, `pushd` or `popd` with these expanded arguments leaves the shell, as
     (working directory, directory stack): DYN as the directory when it cannot be known

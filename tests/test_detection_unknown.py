@@ -1,0 +1,249 @@
+"""Issue 12, round two: writes and deletes whose target the analysis cannot see, and
+shell functions' positional parameters.
+
+A write, delete or overwrite whose target holds an unknown value (a variable never
+assigned in the input, a command's output, a variable assigned from one, items piped
+into xargs or parallel) is asked about (fs.write-unknown-target), while a target the
+input makes known (an assignment of a literal, $TMPDIR, `mktemp`) is judged as the path
+it is. A function defined and called in the same input runs with its positional
+parameters bound to the call's arguments, or unknown when they cannot be known. Each
+table runs on both implementations (the `impl` fixture through `make_validator`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+WS = "/home/dev/app"
+
+
+def verdict(make_validator, command):
+    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+    return d.verdict, d.rule_id, d.reason
+
+
+# ----------------------------------------------------- unknown targets
+
+UNKNOWN_TARGETS = [
+    # (command, verdict, rule id or "")
+    ('rm "$OLD_ARTIFACT"', "ask", "fs.write-unknown-target"),
+    ('unlink "${LOCKFILE}"', "ask", "fs.write-unknown-target"),
+    ('shred -u "$KEYFILE"', "ask", "fs.write-unknown-target"),
+    ('cp -f config.example "$CONFIG_PATH"', "ask", "fs.write-unknown-target"),
+    ('install -m 600 key.pem "$DEST"', "ask", "fs.write-unknown-target"),
+    ('mv -f out.bin "$(cat target.txt)"', "ask", "fs.write-unknown-target"),
+    ('printf "%s\\n" done >> "$STATE_FILE"', "ask", "fs.write-unknown-target"),
+    ('date > "$(git config --get my.stamp)"', "ask", "fs.write-unknown-target"),
+    ('> "$TRUNCATE_ME"', "ask", "fs.write-unknown-target"),
+    ('uname -a | tee -a "$REPORT"', "ask", "fs.write-unknown-target"),
+    ('cat paths.txt | xargs shred -u', "ask", "fs.write-unknown-target"),
+    ('git ls-files -d | xargs -r unlink', "ask", "fs.write-unknown-target"),
+    ('cut -d, -f2 manifest.csv | xargs -I % cp template %', "ask", "fs.write-unknown-target"),
+    ('grep -l TODO -r . | parallel mv {} {}.bak', "ask", "fs.write-unknown-target"),
+    ('T=$(jq -r .out cfg.json); rm -f "$T"', "ask", "fs.write-unknown-target"),
+    ('export DEST="$(pwd -P)/$NAME"; cp a.txt "$DEST"', "ask", "fs.write-unknown-target"),
+    ('OUT="${BASE}.bak"; mv data.db "$OUT"', "ask", "fs.write-unknown-target"),
+    # unknown targets that are still worse than unknown keep their verdict
+    ('rm -rf --no-preserve-root "$TARGET"', "deny", "fs.rm-no-preserve-root"),
+    ('rm -rf "$PREFIX"/*', "ask", ""),
+]
+
+ROUTINE_TARGETS = [
+    'rm -rf "$TMPDIR/pytest-of-dev"',
+    'OUT=dist; rm -rf "$OUT" && mkdir -p "$OUT"',
+    'T=$(jq -r .out cfg.json); T=build/out.json; rm -f "$T"',
+    'echo "$PATH" | tr : "\\n"',
+    'printf "%s\\n" "$HOSTNAME"',
+    'make -j"$(nproc)" 2> /dev/null',
+    'cp "$SRC_FILE" build/',
+    'mkdir -p "$(dirname build/a/b.txt)" "$OUT_DIR"',
+    'touch "$STAMP"',
+    'D=$(mktemp -d); cp -r tests/fixtures "$D"/ && rm -rf "$D"',
+    'f=$(mktemp -t report.XXXXXX); pytest -q > "$f"; tail -5 "$f"',
+    'for f in *.orig; do rm -- "$f"; done',
+    'find . -name "*.pyc" | xargs rm -f',
+    'git describe --tags > VERSION',
+    'cp app.db "backup/app-$(date +%s).db"',
+]
+
+
+@pytest.mark.parametrize("command,expected,rule", UNKNOWN_TARGETS)
+def test_unknown_targets_are_not_allowed(make_validator, command, expected, rule):
+    got, rule_id, reason = verdict(make_validator, command)
+    assert got == expected, (command, rule_id)
+    if rule:
+        assert rule_id == rule, command
+    if rule_id == "fs.write-unknown-target":
+        assert "cannot see" in reason
+
+
+@pytest.mark.parametrize("command", ROUTINE_TARGETS)
+def test_known_targets_stay_routine(make_validator, command):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == "allow", (command, rule_id)
+
+
+@pytest.mark.parametrize("command,dynamic", [
+    ('echo x > "$X"', True),
+    ('echo x > out.txt', False),
+    ('echo "$X" > out.txt', True),
+    ('X=$(cat f); echo hi > "$X"', True),
+    ('X=$(cat f); X=out.txt; echo hi > "$X"', False),
+    ('X=out.txt; echo hi > "$X"', False),
+    ('declare Y="$(cat f)"; echo hi > "$Y"', True),
+])
+def test_dynamic_marks_the_command(impl, command, dynamic):
+    """A redirect target or a variable assigned an unknown value makes the command
+    dynamic (the mark rules read), on both analysers alike."""
+    cmds = impl[1].analyze(command, WS)
+    echo = [c for c in cmds if c.program == "echo"]
+    assert len(echo) == 1
+    assert echo[0].dynamic is dynamic
+
+
+def test_mark_is_not_a_variable(impl):
+    """The mark cannot be reached from the input: a name cannot hold a NUL byte."""
+    cmds = impl[1].analyze('X=$(cat f); Y=build; rm -rf "$Y"', WS)
+    assert [c.args for c in cmds if c.program == "rm"] == [["-rf", "build"]]
+    assert not [c for c in cmds if c.program == "rm"][0].dynamic
+
+
+@pytest.mark.parametrize("args,path", [
+    ([], "/tmp/tmp.XXXXXXXXXX"),
+    (["-d"], "/tmp/tmp.XXXXXXXXXX"),
+    (["-d", "-t", "build.XXXX"], "/tmp/build.XXXX"),
+    (["-p", "/home/dev"], None),
+    (["--tmpdir=/srv"], None),
+    (["/home/dev/x.XXX"], None),
+    (["a.XXX", "b.XXX"], None),
+])
+def test_mktemp_path(args, path):
+    from lighthouse._fast._shell_shared import mktemp_path
+    got = mktemp_path(args)
+    assert (got.rstrip("\n") if got is not None else None) == path
+
+
+def test_mktemp_elsewhere_is_unknown(make_validator):
+    got, rule_id, _ = verdict(make_validator, 'D=$(mktemp -d -p "$HOME"); rm -rf "$D"')
+    assert got == "ask", rule_id
+
+
+# ----------------------------------------------------- function arguments
+
+FUNCTIONS = [
+    ('wipe() { rm -rf "$1"; }; wipe ~', "deny"),
+    ('wipe() { rm -rf "$1"; }; wipe /etc', "deny"),
+    ('clean() { rm -rf "$2"; }; clean build ~/.ssh', "deny"),
+    ('nuke() { rm -rf "$@"; }; nuke /usr', "deny"),
+    ('g() { local d="$1"; rm -rf "$d"; }; g /var/lib', "deny"),
+    ('outer() { inner "$1"; }; inner() { rm -rf "$1"; }; outer ~', "deny"),
+    ('w() { echo key >> "$1"; }; w ~/.ssh/authorized_keys', "not-allow"),
+    # arguments that cannot be known: the parameter is unknown
+    ('wipe() { rm -rf "$1"; }; wipe "$(cat dir.txt)"', "ask"),
+    ('wipe() { rm -rf "$@"; }; wipe build ~', "ask"),
+    ('wipe() { rm -rf $*; }; wipe build', "ask"),
+    ('wipe() { shift; rm -rf "$1"; }; wipe build ~', "ask"),
+    ('wipe() { set -- /; rm -rf "$1"; }; wipe build', "ask"),
+    ('wipe() { rm -rf "$1"; }; wipe', "ask"),
+    # routine functions stay routine
+    ('clean() { rm -rf "$1"; }; clean build', "allow"),
+    ('t() { set -e; pytest -q "$1"; }; t tests/test_api.py', "allow"),
+    ('b() { mkdir -p "$1" && cp README.md "$1/"; }; b dist', "allow"),
+    ('f() { echo "$# args: $1"; }; f one', "allow"),
+]
+
+
+@pytest.mark.parametrize("command,expected", FUNCTIONS)
+def test_function_arguments_are_bound(make_validator, command, expected):
+    got, rule_id, _ = verdict(make_validator, command)
+    if expected == "not-allow":
+        assert got != "allow", (command, rule_id)
+    else:
+        assert got == expected, (command, rule_id)
+
+
+def test_positional_parameters_do_not_leak(impl):
+    """After the call the caller's parameters are back (unknown at the top level)."""
+    cmds = impl[1].analyze('f() { :; }; f build; rm -rf "$1"', WS)
+    rm = [c for c in cmds if c.program == "rm"][0]
+    assert rm.dynamic
+
+
+def test_function_sees_its_own_arguments(impl):
+    cmds = impl[1].analyze('f() { echo "$1" "$2" "$#"; }; f a b; f c', WS)
+    assert [c.args for c in cmds if c.program == "echo"] == [["a", "b", "2"], ["c", "*", "1"]]
+
+
+def test_many_calls_with_many_arguments_are_bounded(make_validator):
+    """Binding is linear in the arguments; a huge call is a limit, never an allow."""
+    args = " ".join(["~"] * 4000)
+    calls = "; ".join(["f " + args] * 200)
+    got, _, _ = verdict(make_validator, 'f() { rm -rf "$1"; }; ' + calls)
+    assert got != "allow"
+
+
+@pytest.mark.parametrize("command,items", [
+    ("find . -name '*.pyc' | xargs rm -f", ["./**/*.pyc"]),
+    ("find src tests -name '*.orig' -print0 | xargs -0 rm", ["src/**/*.orig", "tests/**/*.orig"]),
+    ("find build -path '*/tmp/*' | xargs rm -rf", ["build/**"]),
+])
+def test_name_filtered_find_feeds_known_paths(impl, command, items):
+    """What a find narrowed by a name or path pattern prints is its matches under its
+    roots: the fed command is judged on those, not on an unknown item."""
+    rm = [c for c in impl[1].analyze(command, WS) if c.program == "rm"][0]
+    assert not rm.dynamic
+    assert [a for a in rm.args if not a.startswith("-")] == items
+
+
+@pytest.mark.parametrize("command", [
+    "find . | xargs rm -f",
+    "find . -type f -mtime +3 | xargs rm",
+    "find . -name '*.log' -exec cat {} + | xargs rm",
+    "find . -name '*.log' -printf '%h\\n' | xargs rm -rf",
+])
+def test_unfiltered_find_feeds_unknown_items(impl, command):
+    rm = [c for c in impl[1].analyze(command, WS) if c.program == "rm"][0]
+    assert rm.dynamic
+
+
+# ----------------------------------------------------- listeners, direnv
+
+SMALLER = [
+    ("nc -l 127.0.0.1 8080", "allow", "exfil.network-read"),
+    ("nc -lk localhost 9000", "allow", "exfil.network-read"),
+    ("nc -l ::1 9000", "allow", "exfil.network-read"),
+    ("nc -l 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -l 10.1.2.3 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -l 127.0.0.1.nip.io 8080", "ask", "rexec.listener-netcat-address"),
+    ("nc -lvnp 4444", "ask", "rexec.listener-netcat"),
+    ("nc -l 127.0.0.1 8080 -e /bin/bash", "deny", "rexec.netcat-exec"),
+    ("direnv allow", "ask", "rexec.direnv-allow"),
+    ("cd ../svc && direnv allow .", "ask", "rexec.direnv-allow"),
+    ("direnv grant ~/src/other", "ask", "rexec.direnv-allow"),
+    ("direnv status", "allow", ""),
+    ("direnv deny", "allow", ""),
+]
+
+
+@pytest.mark.parametrize("command,expected,rule", SMALLER)
+def test_loopback_listener_and_direnv(make_validator, command, expected, rule):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == expected, (command, rule_id)
+    if rule:
+        assert rule_id == rule, command
+
+
+@pytest.mark.parametrize("command", [
+    'X=build; read X < answer.txt; rm -rf "$X"',
+    'X=build; read -r -p "dir? " X; rm -rf "$X"',
+    'X=build; mapfile -t X < dirs.txt; rm -rf "$X"',
+    'X=build; unset X; rm -rf "$X"',
+])
+def test_builtins_that_change_a_variable_make_it_unknown(make_validator, command):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == "ask", (command, rule_id)
+
+
+def test_read_of_another_name_keeps_the_value(make_validator):
+    got, rule_id, _ = verdict(make_validator, 'X=build; read Y < answer.txt; rm -rf "$X"')
+    assert got == "allow", rule_id
