@@ -43,6 +43,9 @@ UNKNOWN_TARGETS = [
     ('T=$(jq -r .out cfg.json); rm -f "$T"', "ask", "fs.write-unknown-target"),
     ('export DEST="$(pwd -P)/$NAME"; cp a.txt "$DEST"', "ask", "fs.write-unknown-target"),
     ('OUT="${BASE}.bak"; mv data.db "$OUT"', "ask", "fs.write-unknown-target"),
+    # a help request is still a command that writes where its output is redirected
+    ('rm --help > "$NOTES"', "ask", "fs.write-unknown-target"),
+    ('git help -a >> "$(cat target.txt)"', "ask", "fs.write-unknown-target"),
     # unknown targets that are still worse than unknown keep their verdict
     ('rm -rf --no-preserve-root "$TARGET"', "deny", "fs.rm-no-preserve-root"),
     ('rm -rf "$PREFIX"/*', "ask", ""),
