@@ -488,6 +488,11 @@ def test_side_effect_triggers_never_hide_a_side_effect():
 
     from lighthouse._fast import _side
 
+    from conftest import EXPECT_COMPILED
+    compiled = None
+    if EXPECT_COMPILED:
+        from lighthouse._fast import _side_c as compiled
+
     checked = 0
     for command in _all_commands():
         try:
@@ -503,5 +508,9 @@ def test_side_effect_triggers_never_hide_a_side_effect():
                 unfiltered = _side._read_side(prog, variant)
                 assert [(kind, value) for _, kind, value in _side.side_effects(prog, variant)] == unfiltered, \
                     (prog, variant)
+                if compiled is not None:
+                    # the compiled build of the same source (typed by _side_c.pxd) answers alike
+                    assert compiled.side_effects(prog, list(variant)) == _side.side_effects(prog, variant), \
+                        (prog, variant)
                 checked += 1
     assert checked > 300
