@@ -548,18 +548,26 @@ FIND_PRINTERS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-pr
                            "-fprintf", "-fprint", "-fprint0", "-fls", "-ls", "-quit"})
 
 
-def find_output(args):
-    """What `find ROOTS... EXPR` prints when its expression narrows it to names or paths
-    matching a pattern (FIND_FILTERS) and has no action of FIND_PRINTERS: the matches
-    under each root, one line per root as find_target writes them (`./**/*.pyc`), so
-    that `find . -name '*.pyc' | xargs rm` is judged on those paths. Without a filter
-    it may print every path under its roots: unknown (None), as for any program."""
+def _find_roots(args):
+    """find's starting points (the arguments before its first option or expression
+    word) and the index of that word."""
     roots = []
     k = 0
     n = len(args)
     while k < n and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
         roots.append(args[k])
         k += 1
+    return roots, k
+
+
+def find_output(args):
+    """What `find ROOTS... EXPR` prints when its expression narrows it to names or paths
+    matching a pattern (FIND_FILTERS) and has no action of FIND_PRINTERS: the matches
+    under each root, one line per root as find_target writes them (`./**/*.pyc`), so
+    that `find . -name '*.pyc' | xargs rm` is judged on those paths. Without a filter
+    it may print every path under its roots: unknown (None), as for any program."""
+    roots, k = _find_roots(args)
+    n = len(args)
     name = None
     narrowed = False
     while k < n:
@@ -639,12 +647,8 @@ def find_actions(args):
     command limit stops a long expression early): ("find -delete", argv of the `rm` a
     -delete amounts to) and ("find -exec", the argv of -exec/-execdir/-ok/-okdir with
     `{}` replaced), once per root; the target is the root, narrowed by -name when given."""
-    roots = []
-    k = 0
+    roots, k = _find_roots(args)
     n = len(args)
-    while k < n and not (args[k].startswith("-") or args[k] in ("(", "!", ")")):
-        roots.append(args[k])
-        k += 1
     if not roots:
         roots = ["."]
     name = None
