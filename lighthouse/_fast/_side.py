@@ -692,36 +692,32 @@ _LLDB_PYTHON = re.compile(r"^\s*(?:script|scr)\b\s*(.*)$", re.S)
 _LLDB_OPAQUE = re.compile(r"^\s*(?:command\s+(?:source|script|regex|alias)|expr|expression|p|po)\b")
 
 
-def _gdb(command):
-    m = _GDB_SHELL.match(command)
-    if m is not None:
-        return [(SH, m.group(1).strip() or "sh")]
-    m = _GDB_PIPE.match(command)
-    if m is not None:
-        return [(SH, m.group(1).strip() or "sh")]
-    m = _GDB_PYTHON.match(command)
+def _debugger(command, shells, python, opaque, opaque_needs, write):
+    """One command of a debugger (gdb's -ex, lldb's -o): a shell escape (any of the
+    ``shells`` regexes), Python code, system() calls, an opaque command (``opaque``,
+    only when ``opaque_needs`` is in the text, if given) and a file written."""
+    for rx in shells:
+        m = rx.match(command)
+        if m is not None:
+            return [(SH, m.group(1).strip() or "sh")]
+    m = python.match(command)
     if m is not None:
         return [("code:python", m.group(1))] if m.group(1).strip() else [(DYN_CODE, "")]
     out = _system_calls(command)
-    if _GDB_OPAQUE.match(command):
+    if opaque.match(command) and (opaque_needs is None or opaque_needs in command):
         out.append((DYN_CODE, ""))
-    m = _GDB_WRITE.match(command)
+    m = write.match(command) if write is not None else None
     if m is not None:
         out.append((WRITE, m.group(1) or m.group(2)))
     return out
 
 
+def _gdb(command):
+    return _debugger(command, (_GDB_SHELL, _GDB_PIPE), _GDB_PYTHON, _GDB_OPAQUE, None, _GDB_WRITE)
+
+
 def _lldb(command):
-    m = _LLDB_SHELL.match(command)
-    if m is not None:
-        return [(SH, m.group(1).strip() or "sh")]
-    m = _LLDB_PYTHON.match(command)
-    if m is not None:
-        return [("code:python", m.group(1))] if m.group(1).strip() else [(DYN_CODE, "")]
-    out = _system_calls(command)
-    if _LLDB_OPAQUE.match(command) and "system" in command:
-        out.append((DYN_CODE, ""))
-    return out
+    return _debugger(command, (_LLDB_SHELL,), _LLDB_PYTHON, _LLDB_OPAQUE, "system", None)
 
 
 _MAKE_SHELL_FN = re.compile(r"\$[({]shell\s+([^)}]*)[)}]")
