@@ -294,11 +294,108 @@ LISTENERS = [
     case("uvicorn api.main:app --host 127.0.0.1 --reload", "allow"),
     case("curl -s http://0.0.0.0:8000/healthz", "allow"),
     case("nc -zv localhost 5432", "allow"),
+    # a bare --host (no address) is every interface for vite and the tools built on it,
+    # also when a package manager's script forwards it
+    case("vite --host", "ask", "rexec.dev-server-host-bare"),
+    case("astro dev --host --port 4321", "ask", "rexec.dev-server-host-bare"),
+    case("pnpm run dev -- --host", "ask", "rexec.dev-server-host-bare"),
+    case("yarn dev --open --host", "ask", "rexec.dev-server-host-bare"),
+    case("npm run preview -- --host=0.0.0.0", "ask", "rexec.server-bind-all"),
+    case("bun run dev -- --port=3000 --host=::", "ask", "rexec.server-bind-all"),
+    case("vite --host 127.0.0.1 --port 5173", "allow"),
+    case("npm run dev -- --host localhost", "allow"),
+    case("vite preview --port 4173", "allow"),
 ]
 
 
 @pytest.mark.parametrize("command,verdict,rule", LISTENERS)
 def test_class9_18_listeners_beyond_loopback(validator, command, verdict, rule):
+    check(validator, command, verdict, rule)
+
+
+# ------------------------------------------- class 6: files written through options
+
+OUTPUT_FILES = [
+    # tracers and GNU time are runners whose -o FILE is a write; what they run is
+    # judged as before
+    case("strace -f -o ~/.bashrc true", "deny", "fs.write-persistence"),
+    case("ltrace -o /etc/ld.so.preload ./app", "deny", "fs.write-system"),
+    case("/usr/bin/time -o ~/.profile -v make", "deny", "fs.write-persistence"),
+    case("command time --output=/etc/motd ls", "deny", "fs.write-system"),
+    case("strace -e trace=open rm -rf ~", "deny", "fs.rm-home"),
+    case("sudo strace -f rm -rf /usr", "deny", "fs.rm-system"),
+    case("strace -o trace.log -f ./build.sh", "allow"),
+    case("strace -c -f make test", "allow"),
+    case("/usr/bin/time -o timing.txt make", "allow"),
+    # profilers, compilers, converters, test runners and archivers with output options
+    case("valgrind --log-file=/etc/cron.d/job ls", "deny", "fs.write-system"),
+    case("perf record -o ~/.zshrc sleep 1", "deny", "fs.write-persistence"),
+    case("py-spy record --output ~/.bash_profile -- python app.py", "deny", "fs.write-persistence"),
+    case("hyperfine --export-markdown ~/.bashrc 'make build'", "deny", "fs.write-persistence"),
+    case("cc -O2 -o ~/.ssh/rc main.c", "deny"),
+    case("clang++ main.cpp -o /usr/local/bin/tool", "ask"),
+    case("go build -o ~/.local/bin/x ./cmd/x", "ask"),
+    case("go test -cpuprofile=/etc/cpu.out ./...", "deny", "fs.write-system"),
+    case("rustc --out-dir /etc/x main.rs", "deny", "fs.write-system"),
+    case("tsc --outFile ~/.bashrc", "deny", "fs.write-persistence"),
+    case("pandoc README.md --output=~/.bashrc", "deny", "fs.write-persistence"),
+    case("iconv -t utf-8 -o ~/.profile notes.txt", "deny", "fs.write-persistence"),
+    case("patch -o /etc/hosts hosts.diff", "deny", "fs.write-system"),
+    case("pytest --junit-xml=/etc/report.xml", "deny", "fs.write-system"),
+    case("pytest --basetemp ~/Documents tests/", "ask", "fs.write-outside-workspace"),
+    case("cmake -S . -B /usr/lib/x", "deny", "fs.write-system"),
+    case("cargo build --target-dir ~/.cargo/bin", "ask"),
+    case("npm pack --pack-destination /etc/npm", "deny", "fs.write-system"),
+    case("docker save --output ~/.bashrc app:latest", "deny", "fs.write-persistence"),
+    case("git archive --output=/etc/app.tar HEAD", "deny", "fs.write-system"),
+    case("git diff --output ~/.zshrc", "deny", "fs.write-persistence"),
+    case("7za e dump.7z -o/usr/share/x", "deny", "fs.write-system"),
+    case("gpg --output ~/.ssh/authorized_keys --decrypt key.gpg", "deny"),
+    case("curl --trace-ascii ~/.bash_login https://example.com", "deny", "fs.write-persistence"),
+    case("curl -sS -D /etc/motd https://example.com", "deny", "fs.write-system"),
+    case("rsync -a --log-file=/etc/rsync.log src/ dst/", "deny", "fs.write-system"),
+    case("gawk -i inplace '{sub(/a/, \"b\")} 1' ~/.profile", "deny", "fs.write-persistence"),
+    case("gh run download 123 --dir /usr/local/share/x", "ask", "fs.write-outside-workspace"),
+    case("helm pull bitnami/redis --untar --untardir /etc/redis", "deny", "fs.write-system"),
+    case("pip download --dest /etc/pkgs requests", "deny", "fs.write-system"),
+    case("protoc -I proto --go_out=/usr/local/go/src proto/x.proto", "ask", "fs.write-outside-workspace"),
+    case("jupyter nbconvert --to script --output-dir ~/.ipython/profile_default/startup nb.ipynb", "ask"),
+    case("mysql --tee=/etc/mysql/my.cnf -e 'select 1'", "deny", "fs.write-system"),
+    # output named by position: uniq IN OUT, xxd IN OUT, split IN PREFIX, the last file
+    # for ImageMagick and ffmpeg, script's typescript, sponge, perl/ruby -i
+    case("uniq sorted.txt ~/.bashrc", "deny", "fs.write-persistence"),
+    case("xxd -r -p payload.hex /usr/local/bin/x", "ask", "fs.write-outside-workspace"),
+    case("split -b 1k data.bin /etc/cron.d/x", "deny", "fs.write-system"),
+    case("convert logo.png -resize 50% ~/.profile", "deny", "fs.write-persistence"),
+    case("ffmpeg -y -i in.mp4 -vn /etc/x.mp3", "deny", "fs.write-system"),
+    case("script -q ~/.bashrc", "deny", "fs.write-persistence"),
+    case("sort -u list | sponge ~/.zshrc", "deny", "fs.write-persistence"),
+    case("perl -i.bak -pe 's/x/y/' ~/.bashrc", "deny", "fs.write-persistence"),
+    case("ruby -i -pe 'gsub(/a/, \"b\")' /etc/hosts", "deny", "fs.write-system"),
+    # the same programs writing inside the workspace stay routine
+    case("gcc -Wall -o build/app src/main.c", "allow"),
+    case("go test -coverprofile=coverage.out ./...", "allow"),
+    case("go build -o bin/server ./cmd/server", "allow"),
+    case("pandoc docs/guide.md -o dist/guide.html", "allow"),
+    case("pytest --junitxml=reports/junit.xml -q", "allow"),
+    case("cmake -S . -B build -DCMAKE_BUILD_TYPE=Release", "allow"),
+    case("perl -pi -e 's/foo/bar/g' src/config.ini", "allow"),
+    case("uniq -c counts.txt", "allow"),
+    case("git format-patch -o patches/ HEAD~2", "allow"),
+    case("docker save -o dist/image.tar app:latest", "allow"),
+    case("xxd firmware.bin | head", "allow"),
+    case("ffmpeg -i demo.mov -vf scale=640:-1 demo.mp4", "allow"),
+    case("curl -sD headers.txt -o body.json https://example.com/api", "allow"),
+    case("rsync -av --delete build/ dist/", "allow"),
+    case("gh release download v1.2.0 -D dist --pattern '*.tar.gz'", "allow"),
+    case("helm template app ./chart -o yaml", "allow"),
+    case("protoc -I proto --python_out=gen --pyi_out=gen proto/api.proto", "allow"),
+    case("pip wheel -w dist .", "allow"),
+]
+
+
+@pytest.mark.parametrize("command,verdict,rule", OUTPUT_FILES)
+def test_class6_files_written_through_options_and_positions(validator, command, verdict, rule):
     check(validator, command, verdict, rule)
 
 

@@ -33,7 +33,19 @@ COMMAND_TESTS: dict = {
     # sql_read_only = true|false: whether the statement a database client runs only reads
     # (lighthouse._fast._sql); false makes a rule match writes and unknown statements.
     "sql_read_only": (compile_read_only, test_read_only),
+    # bare_options = ["--host", ...]: one of these options stands without a value (the
+    # last word, or followed by another option), anywhere in the args, `--` included:
+    # `vite --host` and `npm run dev -- --host` listen on every interface.
+    "bare_options": (lambda names: frozenset(names), lambda names, sc: _bare_option(names, sc.args)),
 }
+
+
+def _bare_option(names, args):
+    last = len(args) - 1
+    for i, a in enumerate(args):
+        if a in names and (i == last or args[i + 1][:1] == "-"):
+            return True
+    return False
 
 _TEXT_GLOBS = (("tools", "tools"), ("programs", "program"), ("args", "args"), ("args_all", "args_all"),
                ("pipe_in", "pipe_in"), ("pipeline", "pipeline"), ("code_from", "code_from"),

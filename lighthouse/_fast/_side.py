@@ -99,6 +99,13 @@ _WATCHEXEC_VALUE = frozenset({"-e", "--exts", "-w", "--watch", "-i", "--ignore",
 # ARGS`, `poetry run PROG ARGS`).
 ARGV_RUNNERS = {
     "valgrind": (None, frozenset({"--tool", "--log-file"}), ""),
+    # tracers and GNU time write their -o FILE (judged through their program specs)
+    "strace": (None, frozenset({"-o", "--output", "-e", "-p", "--attach", "-s", "--string-limit",
+                                "-u", "--user", "-E", "--env", "-I", "-b", "-a", "-X", "-P", "-S",
+                                "-U", "--trace", "--signal", "--status", "--trace-path"}), ""),
+    "ltrace": (None, frozenset({"-o", "--output", "-e", "-p", "-s", "-u", "-a", "-A", "-n", "-l",
+                                "--library", "-x"}), ""),
+    "time": (None, frozenset({"-o", "--output", "-f", "--format"}), ""),
     "perf": (("stat", "record", "trace", "c2c", "mem", "sched", "lock", "kmem", "ftrace"),
              frozenset({"-e", "--event", "-o", "--output", "-p", "--pid", "-t", "--tid", "-r",
                         "--repeat", "-F", "--freq", "-c", "--count", "-C", "--cpu", "-G"}), ""),

@@ -29,14 +29,15 @@ PACK_NAMES = ("programs", "filesystem", "git", "secrets", "exfiltration", "remot
               "web", "mcp", "files", "routine")
 
 _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from", "origin",
-              "tools", "subcommand", "flags", "flags_any", "flags_none")
+              "tools", "subcommand", "flags", "flags_any", "flags_none", "bare_options")
 _LIST_PATH = ("paths", "paths_all", "writes", "reads", "redirects")
 _REGEX = ("code", "any_field")
 _BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only")
 _INT = ("nargs_min", "nargs_max")
 _BASH_ONLY = ("program", "subcommand", "flags", "flags_any", "flags_none", "args", "args_all",
               "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
-              "origin", "dynamic", "env", "nargs_min", "nargs_max", "paths_all", "sql_read_only")
+              "origin", "dynamic", "env", "nargs_min", "nargs_max", "paths_all", "sql_read_only",
+              "bare_options")
 _TOOL_ONLY = ("fields", "any_field")
 _ALLOWED = set(_LIST_TEXT + _LIST_PATH + _REGEX + _BOOL + _INT) | {
     "id", "verdict", "reason", "env", "options", "fields", "description", "examples"}
