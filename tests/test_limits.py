@@ -88,9 +88,9 @@ def test_the_twins_share_their_limits():
 # arguments it takes). Every one counts once against MAX_WRAPPERS.
 WRAPPERS = [
     "env", "env A=1", "env -i", "env -u HOME", "command", "exec", "builtin", "nice", "nice -n 5",
-    "nohup", "timeout 5", "timeout -s KILL 5", "xargs", "xargs -0", "strace", "strace -f",
+    "nohup", "timeout 5", "timeout -s KILL 5", "xargs", "xargs -0",
     "sudo", "sudo -u root", "doas", "doas -u root", "run0", "stdbuf -o0", "ionice", "ionice -c 3",
-    "setsid", "busybox", "chronic", "unbuffer", "torsocks", "proxychains", "caffeinate", "ltrace",
+    "setsid", "busybox", "chronic", "unbuffer", "torsocks", "proxychains", "caffeinate",
     "flock /tmp/lock", "chroot /", "taskset 1",
 ]
 
@@ -100,6 +100,16 @@ def test_wrappers_at_the_limit_are_peeled_and_past_it_undecided(v, limits, wrapp
     n = limits.MAX_WRAPPERS
     assert_denied(v, (wrapper + " ") * n + DENY_ROOT)
     assert_undecided(v, (wrapper + " ") * (n + 1) + DENY_ROOT)
+
+
+@pytest.mark.parametrize("runner", ["strace -f", "ltrace", "/usr/bin/time -o t.txt"])
+def test_runners_nest_up_to_the_depth_limit_and_past_it_are_undecided(v, limits, runner):
+    # tracers and GNU time are runners (their -o FILE is a write), not wrappers: each
+    # level is a nested command, bounded by MAX_DEPTH
+    n = limits.MAX_DEPTH
+    assert_denied(v, (runner + " ") * n + DENY_ROOT)
+    assert_undecided(v, (runner + " ") * (n + 1) + DENY_ROOT)
+    assert_undecided(v, (runner + " ") * (limits.MAX_WRAPPERS + 1) + DENY_ROOT)
 
 
 def test_mixed_wrappers_count_together(v, limits):
