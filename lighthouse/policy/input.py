@@ -27,7 +27,7 @@ from .._fast._shape_shared import where
 from .._fast._shell_shared import DYN
 from ..bounds import FITS, scan, window_input
 
-__all__ = ["build_input", "RuleFacts", "INPUT_VERSION", "MAX_COMMANDS", "MAX_ARGS", "MAX_PATHS",
+__all__ = ["build_input", "RuleFacts", "RuleFactsSource", "INPUT_VERSION", "MAX_COMMANDS", "MAX_ARGS", "MAX_PATHS",
            "MAX_STRING", "input_json", "MAX_TOOL_INPUT", "MAX_TOOL_INPUT_VALUES", "TOOL_INPUT_WINDOW", "where"]
 
 INPUT_VERSION = 1
@@ -123,6 +123,41 @@ class RuleFacts:
     def command_rules(self, view, program):
         return [{"id": r.id, "verdict": VERDICTS[r.verdict], "reason": r.reason}
                 for r in self.rules_for_program(program) if r.match_command(view)]
+
+
+class RuleFactsSource:
+    """The :class:`RuleFacts` of the rule policy in force (``rules()``, e.g.
+    ``lambda: validator.policy``), built once per policy and shared by every tier that
+    reports them (policy, patterns, experts).
+
+    Building them costs a tenth of a second of CPU or more (two rule engines of the
+    whole policy, tens of thousands of objects): on the event loop, every call in flight
+    would wait for it. :meth:`prepare` builds them where that delays no call: the server
+    calls it as it starts (before it serves, and before ``gc.freeze``, so that the
+    collector does not walk them on every full collection) and on the worker thread of
+    each reload. Calling the source gives the facts of the policy in force; only for a
+    policy that :meth:`prepare` has not reached yet (a reload's swap seen first by a
+    call) does the call build them itself, so that the facts always match the rules."""
+
+    def __init__(self, rules):
+        self._rules = rules
+        self._facts = None              # (rule policy, its RuleFacts)
+
+    def prepare(self):
+        """The facts of the policy in force, built now unless they are already."""
+        policy = self._rules()
+        facts = self._facts
+        if facts is None or facts[0] is not policy:
+            facts = self._facts = (policy, RuleFacts(policy))
+        return facts[1]
+
+    __call__ = prepare
+
+    @property
+    def ready(self):
+        """Whether the facts of the policy in force are built."""
+        facts = self._facts
+        return facts is not None and facts[0] is self._rules()
 
     def tool_rules(self, tool, tool_input, cwd, home):
         from .._fast._engine_py import path_forms
