@@ -262,6 +262,19 @@ def test_rule_facts_ask_the_compiled_engine_which_rules_may_match_a_program_and_
     assert fired and fired == [r["id"] for c in again["commands"] for r in c["rules"]]
 
 
+def test_rule_facts_source_builds_the_facts_once_per_policy_and_follows_a_swap():
+    from lighthouse.policy.input import RuleFactsSource
+    v = Validator(raw=True)
+    source = RuleFactsSource(lambda: v.policy)
+    assert not source.ready
+    facts = source.prepare()
+    assert source.ready and source() is facts and source.prepare() is facts
+    v.reload()                                  # a new policy object: the facts are another's
+    assert not source.ready
+    again = source()                            # a call that sees the swap first builds them
+    assert again is not facts and source.ready and source.prepare() is again
+
+
 def _bash_corpus_commands():
     out = []
     for name in ("policy_sample.jsonl", "dev.jsonl", "challenge.jsonl"):
