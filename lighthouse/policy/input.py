@@ -133,7 +133,6 @@ class RuleFacts:
             matched = [by_id[id(c)] for c in compiled.command_matches(sc, home, ws)]
         return [{"id": r.id, "verdict": VERDICTS[r.verdict], "reason": r.reason} for r in matched]
 
-
     def tool_rules(self, tool, tool_input, cwd, home):
         from .._fast._engine_py import path_forms
         forms = lambda v: path_forms(v, cwd or "", home, cwd or "")  # noqa: E731
