@@ -362,6 +362,8 @@ class Stack:
             self.server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=self.env,
                                            cwd=str(self.tree))
         _wait_port(self.port, self.server, "lighthouse serve", self.server_log)
+        # The metrics endpoint opens just after the gRPC port: a scrape in between is refused.
+        _wait_port(self.metrics_port, self.server, "lighthouse serve's metrics endpoint", self.server_log)
         if a.experts:
             self.start_experts()
             self.wait_experts(a.experts)

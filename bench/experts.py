@@ -71,7 +71,7 @@ def serve(port, deadline, metrics_port=0):
                               quorum=q)
 
     class BenchServer(LighthouseServer):
-        async def _policy_stage(self, rules):
+        async def _policy_stage(self, facts):
             return Stage(HandOn(), kind="policy", backend="bench")
 
     setup_logging(30)

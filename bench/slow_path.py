@@ -17,7 +17,11 @@ Reported: client-side p50/p99 of the fast calls in each kind of phase and their 
 /metrics, over the mixed phases, the escalation overhead (time from a call's arrival
 beyond the Rego evaluation itself: queueing, input building, IPC to the worker; target
 p99 <= 1 ms) and the policy tier's time per call, and the fail-mode answers (should be
-none: a full queue or a timeout would show here).
+none: a full queue or a timeout would show here). Also the CPU each escalation costs
+the server and its policy workers (the CPU rate of the mixed phases beyond that of the
+fast ones, per escalation: steadier than latency on a shared machine), the CPU this load
+generator used, and the machine's load average at the start and the end of the run
+(latency tails measured on a machine whose load exceeds its cores are the scheduler's).
 
     .venv/bin/python bench/slow_path.py                     # 1000 calls/s, 2 x 5 s per kind
     .venv/bin/python bench/slow_path.py --rate 500 --duration 3 --json
@@ -28,8 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pathlib
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -144,8 +150,8 @@ async def measure(args, server, fast, slow):
     stubs = [pb_grpc.ValidatorStub(ch) for ch in channels]
     rng = random.Random(11)
     serial = [0]
-    results = {"fast": {"fast": [], "slow": [], "errors": [], "sent": 0, "seconds": 0.0},
-               "mixed": {"fast": [], "slow": [], "errors": [], "sent": 0, "seconds": 0.0}}
+    results = {kind: {"fast": [], "slow": [], "errors": [], "sent": 0, "seconds": 0.0, "server_cpu": 0.0,
+                      "client_cpu": 0.0} for kind in ("fast", "mixed")}
     deltas = {"overhead": [0] * (len(OVERHEAD_BUCKETS_NS) + 1), "policy": [0] * (len(DURATION_BUCKETS_NS) + 1)}
     fail_mode = 0.0
     try:
@@ -154,10 +160,14 @@ async def measure(args, server, fast, slow):
         for _ in range(args.repeat):
             for kind in ("fast", "mixed"):
                 before = scrape(server.metrics_port)
+                cpu0, own0 = server.cpu_seconds(), _own_cpu()
                 f, s, errs, sent, secs = await phase(stubs, fast, slow, args.rate, args.duration,
                                                      args.share if kind == "mixed" else 0.0, rng, serial)
+                cpu1, own1 = server.cpu_seconds(), _own_cpu()
                 after = scrape(server.metrics_port)
                 r = results[kind]
+                r["server_cpu"] += cpu1 - cpu0
+                r["client_cpu"] += own1 - own0
                 r["fast"] += f
                 r["slow"] += s
                 r["errors"] += errs
@@ -178,7 +188,14 @@ async def measure(args, server, fast, slow):
     return results, deltas, fail_mode
 
 
+def _own_cpu():
+    """CPU seconds (user + system) this process, the load generator, has used."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run(args):
+    load_before = os.getloadavg()
     fast, slow = fast_calls(), policy_calls()
     tmp = tempfile.TemporaryDirectory(prefix="lighthouse-bench-")
     port, mport = free_port(), free_port()
@@ -213,6 +230,16 @@ def run(args):
     report["policy_tier_p50_ms"] = histogram_quantile(0.5, deltas["policy"]) / 1e6
     report["policy_tier_p99_ms"] = histogram_quantile(0.99, deltas["policy"]) / 1e6
     report["fail_mode_answers"] = int(fail_mode)
+    f, m = results["fast"], results["mixed"]
+    escalated = len(m["slow"])
+    report["cpu_ms_per_escalation"] = round((m["server_cpu"] - f["server_cpu"] * m["seconds"] / f["seconds"])
+                                            * 1000 / escalated, 3) if escalated and f["seconds"] else None
+    report["server_cpu_share"] = {k: round(results[k]["server_cpu"] / results[k]["seconds"], 3)
+                                  for k in results if results[k]["seconds"]}
+    report["client_cpu_share"] = {k: round(results[k]["client_cpu"] / results[k]["seconds"], 3)
+                                  for k in results if results[k]["seconds"]}
+    report["loadavg_1m"] = {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2),
+                            "cores": os.cpu_count()}
     return report
 
 
@@ -234,6 +261,11 @@ def print_table(r):
                                     100 * (r["overhead_within_1ms"] or 0)))
     print("policy tier time per call (input, IPC, Rego): p50 %.3f ms, p99 %.3f ms; fail-mode answers: %d"
           % (r["policy_tier_p50_ms"], r["policy_tier_p99_ms"], r["fail_mode_answers"]))
+    print("CPU per escalation (server and policy workers): %s ms; CPU share, server %s, this load generator %s"
+          % (r["cpu_ms_per_escalation"], r["server_cpu_share"], r["client_cpu_share"]))
+    la = r["loadavg_1m"]
+    print("load average (1 min): %.2f at the start, %.2f at the end, on %d cores" % (la["start"], la["end"],
+                                                                                   la["cores"]))
 
 
 def main(argv=None):

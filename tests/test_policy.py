@@ -262,6 +262,72 @@ def test_rule_facts_ask_the_compiled_engine_which_rules_may_match_a_program_and_
     assert fired and fired == [r["id"] for c in again["commands"] for r in c["rules"]]
 
 
+def test_rule_facts_source_builds_the_facts_once_per_policy_and_follows_a_swap():
+    from lighthouse.policy.input import RuleFactsSource
+    v = Validator(raw=True)
+    source = RuleFactsSource(lambda: v.policy)
+    assert not source.ready
+    facts = source.prepare()
+    assert source.ready and source() is facts and source.prepare() is facts
+    v.reload()                                  # a new policy object: the facts are another's
+    assert not source.ready
+    again = source()                            # a call that sees the swap first builds them
+    assert again is not facts and source.ready and source.prepare() is again
+
+
+def _bash_corpus_commands():
+    out = []
+    for name in ("policy_sample.jsonl", "dev.jsonl", "challenge.jsonl"):
+        for line in (ROOT / "tests" / "data" / name).read_text().splitlines():
+            if line.strip():
+                call = json.loads(line)
+                if call["tool"] == "Bash" and isinstance(call["input"].get("command"), str):
+                    out.append(call["input"]["command"])
+    return out
+
+
+def test_command_matches_is_every_rule_matching_a_command_in_priority_order_in_both_engines(impl):
+    """Engine.command_matches (what the input document reports as the rules of one
+    command): the rules of the program that match the command, every one in priority
+    order, the same in both twins, where evaluate stops at the first that decides."""
+    from lighthouse._fast._engine_py import _EMPTY_SPEC, _View, Engine as PureEngine
+    from lighthouse.rules.loader import engine_specs
+    _, shell, engine = impl
+    policy = Validator(raw=True).policy
+    eng = engine.Engine(engine_specs(policy), policy.programs)
+    pure = PureEngine(engine_specs(policy), policy.programs)
+    seen = 0
+    for command in _bash_corpus_commands()[::3]:
+        for ws, home in ((WS, "/home/dev"), ("/tmp/x", None)):
+            try:
+                commands = shell.analyze(command, ws, home)
+            except Exception:       # unparsed or past a limit: no command to match
+                continue
+            for sc in commands:
+                got = [r.id for r in eng.command_matches(sc, home, ws)]
+                view = _View(sc, pure.programs.get(sc.program, _EMPTY_SPEC), home, ws)
+                assert got == [r.id for r in pure.rules_for_program(sc.program) if r.match_command(view)], command
+                seen += bool(got)
+    assert seen > 100
+
+
+def test_rule_facts_report_the_same_rules_through_the_compiled_engine_as_through_the_pure_one():
+    """The input document's rules of each command come from the compiled engine when it
+    is loaded (RuleFacts.command_rules): the same documents as with the pure rules, on
+    every Bash call of the corpora."""
+    rules = Validator(raw=True).policy
+    facts = RuleFacts(rules)
+    pure = RuleFacts(rules)
+    pure._candidates = None
+    fired = 0
+    for command in _bash_corpus_commands():
+        for cwd, home in ((WS, "/home/dev"), ("/srv/app", "")):
+            doc = build_input("Bash", {"command": command}, cwd=cwd, home=home, facts=facts)
+            assert doc == build_input("Bash", {"command": command}, cwd=cwd, home=home, facts=pure), command
+            fired += bool(doc["rules"])
+    assert fired > 200
+
+
 # ------------------------------------------------------------------ worker processes
 
 SLOW = ('package slow\nimport rego.v1\n'

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -214,3 +215,47 @@ def test_a_reload_with_a_policy_that_does_not_compile_is_refused_and_the_running
             s.run(s.server.reload("test"))
         d = stub.Validate(tool_call("Bash", "sar -u 1 4"), timeout=30)
         assert (d.verdict, d.tier, d.reason) == (pb.VERDICT_DENY, pb.TIER_POLICY, "no sar here")
+
+
+def test_the_rule_facts_are_built_off_the_event_loop_once_per_policy_and_shared_by_the_tiers(monkeypatch):
+    # Building the facts about the rules (two rule engines of the whole policy) takes a
+    # tenth of a second or more: the server builds them as it starts and on each
+    # reload's thread, never on the event loop where the calls wait.
+    from lighthouse.policy import input as policy_input
+
+    built = []
+
+    class Recorded(policy_input.RuleFacts):
+        def __init__(self, policy):
+            built.append((policy, threading.current_thread().name))
+            super().__init__(policy)
+
+    monkeypatch.setattr(policy_input, "RuleFacts", Recorded)
+    with ServerThread(_config(experts_hub=True)) as s, grpc.insecure_channel(s.address) as ch:
+        stub = pb_grpc.ValidatorStub(ch)
+        srv = s.server
+        loop_thread = s.run(_thread_name())
+        source = srv.rule_facts
+        first = srv.validator.policy
+
+        def builds(policy):
+            # (The shipped packs' facts, RuleFacts.shipped(), are another policy's.)
+            return [name for p, name in built if p is policy]
+
+        assert source.ready and len(builds(first)) == 1
+        # One source for every tier that reports the facts (policy and experts).
+        tiers = [st.tier for st in srv.pipeline.stages]
+        assert {type(t).__name__ for t in tiers} >= {"PolicyTier", "ExpertTier"}
+        assert all(t._facts is source for t in tiers if hasattr(t, "_facts"))
+        d = stub.Validate(tool_call("Bash", "sar -u 1 3"), timeout=30)
+        assert d.tier == pb.TIER_POLICY and len(builds(first)) == 1
+        s.run(srv.reload("test"))
+        second = srv.validator.policy
+        assert second is not first and source.ready and len(builds(second)) == 1
+        d = stub.Validate(tool_call("Bash", "sar -u 1 4"), timeout=30)
+        assert d.tier == pb.TIER_POLICY and len(builds(first)) == len(builds(second)) == 1
+        assert loop_thread not in builds(first) + builds(second), built
+
+
+async def _thread_name():
+    return threading.current_thread().name

@@ -2189,6 +2189,21 @@ cdef class Engine:
     def rules_for_tool(self, tool):
         return self._rules_for_tool(_exact(tool))
 
+    def command_matches(self, sc, home, ws):
+        """Every rule that matches simple command ``sc`` (of ``analyze``) judged in
+        workspace ``ws`` with ``home``, in priority order (see the pure twin)."""
+        cdef SimpleCommand c = <SimpleCommand?>sc
+        cdef _View view = _make_view(c, <ProgramSpec?>self.programs.get(c.program, _EMPTY_SPEC_C), home, ws)
+        cdef unsigned int lacks = ~view.has
+        cdef list out = []
+        cdef Rule r
+        for r in self._rules_for_program(_exact(c.program)):
+            if r._needs & lacks:
+                continue
+            if _match_command(r, view):
+                out.append(r)
+        return out
+
     cdef tuple _rules_for_program(self, str prog):
         cdef object c = self._prog_cache.get(prog)
         cdef list cand

@@ -641,6 +641,14 @@ class Engine:
                 self._tool_cache[tool] = c
         return c
 
+    def command_matches(self, sc, home, ws):
+        """Every rule that matches simple command ``sc`` (of ``analyze``) judged in
+        workspace ``ws`` with ``home``, in priority order: what the rules see of one
+        command of a Bash call, every match rather than the first that decides (the
+        policy tier's input document reports them)."""
+        view = _View(sc, self.programs.get(sc.program, _EMPTY_SPEC), home, ws)
+        return [r for r in self.rules_for_program(sc.program) if r.match_command(view)]
+
     def parsed(self, command, cwd, home):
         """The simple commands the last Bash evaluation parsed, when it was of ``command``
         in ``cwd`` with ``home`` (as given to :meth:`evaluate`), else None: the pattern

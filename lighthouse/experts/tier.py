@@ -48,7 +48,7 @@ from time import perf_counter_ns
 
 from ..escalation import TierAnswer, TierUndecided
 from ..escalation.tiers import MAX_REASON, STRICTNESS
-from ..policy.input import RuleFacts, build_input
+from ..policy.input import RuleFactsSource, build_input
 from .base import ExpertError, ExpertRequest, check_expert_answer
 from .stats import ExpertStats
 
@@ -73,7 +73,8 @@ _OUTCOMES = ("timeout", "invalid", "overrides_deny", "disconnected", "declined",
 
 class ExpertTier:
     """Experts as a pipeline tier. ``registry``: the ExpertRegistry. ``rules``: a
-    callable returning the rule policy in force (its facts go into the analysis).
+    callable returning the rule policy in force (its facts go into the analysis);
+    ``facts``, instead: a RuleFactsSource shared with the other tiers.
     ``history``: a SessionHistory (the session's recent decisions go with each request).
     ``combine``: "strict" or "majority". ``min_confidence``: answers below it count as
     ask. ``default_quorum``: without a policy answer. ``breaker``: a callable giving the
@@ -82,7 +83,7 @@ class ExpertTier:
     name = "experts"
     kind = "expert"
 
-    def __init__(self, registry, *, rules=None, history=None, combine="strict", min_confidence=0.0,
+    def __init__(self, registry, *, rules=None, facts=None, history=None, combine="strict", min_confidence=0.0,
                  default_quorum=1, max_quorum=MAX_QUORUM, breaker=None, stats=None, learner=None):
         if combine not in COMBINE:
             raise ValueError("combine must be strict or majority, not %r" % (combine,))
@@ -98,9 +99,8 @@ class ExpertTier:
         self.default_quorum = int(default_quorum)
         self.max_quorum = int(max_quorum)
         self._breaker = breaker
-        self._rules = rules
+        self._facts = facts if facts is not None else RuleFactsSource(rules) if rules is not None else None
         self.learner = learner
-        self._facts = None
 
     def rule_facts(self):
         """The RuleFacts of the rules in force (built once per policy), or None without
@@ -108,12 +108,7 @@ class ExpertTier:
         return self._rule_facts()
 
     def _rule_facts(self):
-        if self._rules is None:
-            return None
-        policy = self._rules()
-        if self._facts is None or self._facts[0] is not policy:
-            self._facts = (policy, RuleFacts(policy))
-        return self._facts[1]
+        return self._facts() if self._facts is not None else None
 
     def request(self, esc):
         """The ExpertRequest for an escalation, and whether the rules or the policy said deny."""

@@ -27,7 +27,7 @@ from .._fast._shape_shared import where
 from .._fast._shell_shared import DYN
 from ..bounds import FITS, scan, window_input
 
-__all__ = ["build_input", "RuleFacts", "INPUT_VERSION", "MAX_COMMANDS", "MAX_ARGS", "MAX_PATHS",
+__all__ = ["build_input", "RuleFacts", "RuleFactsSource", "INPUT_VERSION", "MAX_COMMANDS", "MAX_ARGS", "MAX_PATHS",
            "MAX_STRING", "input_json", "MAX_TOOL_INPUT", "MAX_TOOL_INPUT_VALUES", "TOOL_INPUT_WINDOW", "where"]
 
 INPUT_VERSION = 1
@@ -120,15 +120,59 @@ class RuleFacts:
         rules_for_program, by_id, _ = self._candidates
         return [by_id[id(c)] for c in rules_for_program(program)]
 
-    def command_rules(self, view, program):
-        return [{"id": r.id, "verdict": VERDICTS[r.verdict], "reason": r.reason}
-                for r in self.rules_for_program(program) if r.match_command(view)]
+    def command_rules(self, sc, view, home, ws):
+        """The rules that match simple command ``sc`` (``view``: its pure ``_View`` in
+        workspace ``ws`` with ``home``), as the document reports them. The compiled engine
+        tests them when it is loaded (``Engine.command_matches``: an escalated call's
+        candidate rules cost several times less than through the pure rules, which the
+        pure twin tests as before)."""
+        if self._candidates is None:
+            matched = [r for r in self.engine.rules_for_program(sc.program) if r.match_command(view)]
+        else:
+            _, by_id, compiled = self._candidates
+            matched = [by_id[id(c)] for c in compiled.command_matches(sc, home, ws)]
+        return [{"id": r.id, "verdict": VERDICTS[r.verdict], "reason": r.reason} for r in matched]
 
     def tool_rules(self, tool, tool_input, cwd, home):
         from .._fast._engine_py import path_forms
         forms = lambda v: path_forms(v, cwd or "", home, cwd or "")  # noqa: E731
         return [{"id": r.id, "verdict": VERDICTS[r.verdict], "reason": r.reason}
                 for r in self.engine.rules_for_tool(tool) if r.match_input(tool_input, forms)]
+
+
+class RuleFactsSource:
+    """The :class:`RuleFacts` of the rule policy in force (``rules()``, e.g.
+    ``lambda: validator.policy``), built once per policy and shared by every tier that
+    reports them (policy, patterns, experts).
+
+    Building them costs a tenth of a second of CPU or more (two rule engines of the
+    whole policy, tens of thousands of objects): on the event loop, every call in flight
+    would wait for it. :meth:`prepare` builds them where that delays no call: the server
+    calls it as it starts (before it serves, and before ``gc.freeze``, so that the
+    collector does not walk them on every full collection) and on the worker thread of
+    each reload. Calling the source gives the facts of the policy in force; only for a
+    policy that :meth:`prepare` has not reached yet (a reload's swap seen first by a
+    call) does the call build them itself, so that the facts always match the rules."""
+
+    def __init__(self, rules):
+        self._rules = rules
+        self._facts = None              # (rule policy, its RuleFacts)
+
+    def prepare(self):
+        """The facts of the policy in force, built now unless they are already."""
+        policy = self._rules()
+        facts = self._facts
+        if facts is None or facts[0] is not policy:
+            facts = self._facts = (policy, RuleFacts(policy))
+        return facts[1]
+
+    __call__ = prepare
+
+    @property
+    def ready(self):
+        """Whether the facts of the policy in force are built."""
+        facts = self._facts
+        return facts is not None and facts[0] is self._rules()
 
 
 def _paths(values, cwd, home, doc, what):
@@ -192,7 +236,7 @@ def _command(index, sc, ws, home, facts, doc):
         "code_from": list(sc.code_from),
         "code": doc.text(sc.code, "code"),
         "dynamic": bool(sc.dynamic),
-        "rules": facts.command_rules(view, sc.program),
+        "rules": facts.command_rules(sc, view, home, ws),
     }
 
 

@@ -19,7 +19,7 @@ from time import perf_counter_ns
 
 from ..escalation import EscalationPipeline, Stage, TierAnswer
 from .engine import DEFAULT_ENTRYPOINT
-from .input import RuleFacts, build_input
+from .input import RuleFactsSource, build_input
 
 __all__ = ["PolicyTier", "policy_pipeline"]
 
@@ -42,26 +42,22 @@ def policy_pipeline(tier, *, backend, fallback="ask", **kw):
 class PolicyTier:
     """A pipeline tier over ``runner`` (PolicyRunner) or ``opa`` (OpaClient); ``rules``
     is a callable returning the rule policy in force (lighthouse.rules.loader.Policy),
-    whose facts go into every input document."""
+    whose facts go into every input document. ``facts``, instead of ``rules``: a
+    :class:`~lighthouse.policy.input.RuleFactsSource` that other tiers share (the server
+    builds the facts before it serves and on a reload's thread, never on a call)."""
 
     name = "policy"
 
-    def __init__(self, *, runner=None, opa=None, rules=None, entrypoint=DEFAULT_ENTRYPOINT):
+    def __init__(self, *, runner=None, opa=None, rules=None, facts=None, entrypoint=DEFAULT_ENTRYPOINT):
         if (runner is None) == (opa is None):
             raise ValueError("a policy tier needs a runner or an OPA client, not both")
         self.runner = runner
         self.opa = opa
-        self._rules = rules
-        self._facts = None          # (rule policy, RuleFacts): rebuilt when the rules change
+        self._facts = facts if facts is not None else RuleFactsSource(rules) if rules is not None else None
         self.decided_by = "policy:" + entrypoint
 
     def _rule_facts(self):
-        if self._rules is None:
-            return None
-        policy = self._rules()
-        if self._facts is None or self._facts[0] is not policy:
-            self._facts = (policy, RuleFacts(policy))
-        return self._facts[1]
+        return self._facts() if self._facts is not None else None
 
     async def decide(self, esc):
         # The tier's own time (TierAnswer.elapsed_ns): building the input document and

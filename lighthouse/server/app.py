@@ -197,6 +197,7 @@ class LighthouseServer:
         self.patterns = None                  # the PatternBook (lighthouse.patterns), with an expert tier
         self._pattern_tier = None
         self._expert_tier = None
+        self.rule_facts = None          # RuleFactsSource of the slow tiers, with a pipeline
         self.hub = None                       # the ExpertHubService, when served
         self.history = None                   # sessions' recent decisions, for experts
 
@@ -242,12 +243,27 @@ class LighthouseServer:
         processes, or an OPA server), then the expert tier (when ExpertHub is served or
         in-process experts were given), then the fail mode; calls no rule settles go to it
         off the hot path, and nothing is answered allow because something failed."""
-        from ..escalation import EscalationPipeline, Stage
+        from ..policy.input import RuleFactsSource
         config = self.config
         rules = lambda: self.validator.policy    # noqa: E731 (the rules in force, after reloads too)
+        # What the rules know about each program, for the tiers' documents: one set of
+        # facts shared by the tiers, built now on a thread while the policy workers start
+        # (before any call, and before run()'s gc.freeze) and by each reload on its
+        # thread, so that no call waits for it.
+        self.rule_facts = facts = RuleFactsSource(rules)
+        preparing = asyncio.get_running_loop().run_in_executor(None, facts.prepare)
+        try:
+            stages = await self._stages(config, facts)
+        finally:
+            await preparing
+        self._pipeline(config, stages)
+
+    async def _stages(self, config, facts):
+        """The pipeline's stages: policy, patterns, experts, as configured."""
+        from ..escalation import Stage
         stages = []
         if config.policy:
-            stages.append(await self._policy_stage(rules))
+            stages.append(await self._policy_stage(facts))
         experts = self.expert_tier_enabled
         if experts:
             from ..experts.history import SessionHistory
@@ -267,10 +283,10 @@ class LighthouseServer:
                 self.hub = ExpertHubService(self.experts, self.tokens, max_pending=config.expert_max_pending,
                                             heartbeat_interval=config.expert_heartbeat,
                                             heartbeat_timeout=config.expert_heartbeat_timeout)
-            patterns = self._pattern_stage(rules)
+            patterns = self._pattern_stage(facts)
             if patterns is not None:
                 stages.append(patterns)
-            tier = ExpertTier(self.experts, rules=rules, history=self.history, combine=config.expert_combine,
+            tier = ExpertTier(self.experts, facts=facts, history=self.history, combine=config.expert_combine,
                               min_confidence=config.expert_min_confidence,
                               breaker=lambda name: self.pipeline.breaker("expert:" + name),
                               learner=patterns.tier.learner if patterns is not None else None)
@@ -281,6 +297,12 @@ class LighthouseServer:
             registry = self.experts
             stages.append(Stage(tier, kind="expert", backend="experts", active=lambda: len(registry) > 0))
             registry.on_available = self._experts_available
+        return stages
+
+    def _pipeline(self, config, stages):
+        """The escalation pipeline over ``stages``, wired into the Decider."""
+        from ..escalation import EscalationPipeline
+        experts = self.expert_tier_enabled
         validator = self.validator
         self.pipeline = EscalationPipeline(
             stages,
@@ -313,7 +335,7 @@ class LighthouseServer:
         self.pipeline.invalidate()
         self.decider.history = self.history
 
-    def _pattern_stage(self, rules):
+    def _pattern_stage(self, facts):
         """The pattern tier (lighthouse.patterns) between the policy and the experts, with
         the book it learns into; None with --no-patterns. It only exists beside an
         expert tier: patterns answer calls that would otherwise go to experts."""
@@ -322,7 +344,6 @@ class LighthouseServer:
             return None
         from ..escalation import Stage
         from ..patterns import PatternBook, PatternTier
-        from ..policy.input import RuleFacts
         try:
             self.patterns = PatternBook(config.patterns_db, threshold=config.patterns_threshold,
                                         person_threshold=config.patterns_person_threshold,
@@ -330,22 +351,21 @@ class LighthouseServer:
         except Exception as e:
             raise ConfigError("--patterns-db %s: %s" % (config.patterns_db, e)) from None
         def specs(program):
-            # The expert tier's facts about the rules in force (built once per policy, and
-            # shared, so that a reload does not build them twice).
-            facts = self._expert_tier.rule_facts() if self._expert_tier is not None else None
-            return (facts or RuleFacts.shipped()).spec(program)
+            # The facts about the rules in force that the other tiers share (built once
+            # per policy, off the calls' path).
+            return facts().spec(program)
 
         self._pattern_tier = PatternTier(self.patterns, specs)
         return Stage(self._pattern_tier, kind="pattern", backend="patterns")
 
-    async def _policy_stage(self, rules):
+    async def _policy_stage(self, facts):
         from ..escalation import Stage
         from ..policy import OpaClient, Policy, PolicyError, PolicyRunner
         from ..policy.tier import PolicyTier
         config = self.config
         if config.opa_url:
             self._opa = OpaClient(config.opa_url, timeout=config.policy_deadline)
-            tier = PolicyTier(opa=self._opa, rules=rules)
+            tier = PolicyTier(opa=self._opa, facts=facts)
         else:
             try:
                 policy = Policy(list(config.policy_dirs))
@@ -354,7 +374,7 @@ class LighthouseServer:
             self._policy_runner = PolicyRunner(policy, processes=config.policy_processes,
                                                max_pending=config.escalation_queue, nice=config.policy_nice)
             await self._policy_runner.start()
-            tier = PolicyTier(runner=self._policy_runner, rules=rules)
+            tier = PolicyTier(runner=self._policy_runner, facts=facts)
         return Stage(tier, kind="policy", backend=config.opa_url or "regorus")
 
     async def _stop_policy(self):
@@ -550,7 +570,7 @@ class LighthouseServer:
             new_tokens = self.tokens.read() if self.tokens is not None else None
             if self._policy_runner is not None:
                 await loop.run_in_executor(None, self._policy_runner.reload)
-            generation = await loop.run_in_executor(None, self.validator.reload)
+            generation = await loop.run_in_executor(None, self._reload_rules)
             if self.pipeline is not None:
                 self.pipeline.invalidate()
         except (RuleError, TokenFileError, PolicyError) as e:
@@ -584,6 +604,14 @@ class LighthouseServer:
         if source == "admin" and self.on_reload is not None:
             self.on_reload()
         return generation, new_tokens is not None
+
+    def _reload_rules(self):
+        """A reload's work on its thread: the rules compiled and swapped in, then the slow
+        tiers' facts about them built (RuleFactsSource.prepare), before a call needs them."""
+        generation = self.validator.reload()
+        if self.rule_facts is not None:
+            self.rule_facts.prepare()
+        return generation
 
     def on_sighup(self):
         """A SIGHUP: reload at once, unless a reload asked by SIGHUP started less than
