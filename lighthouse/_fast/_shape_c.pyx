@@ -23,9 +23,12 @@ cdef str _DYN = DYN
 cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
 cdef frozenset _EXACT_PROGRAMS = EXACT_PROGRAMS
 cdef frozenset _SUBCOMMAND_PROGRAMS = SUBCOMMAND_PROGRAMS
-cdef dict _LITERAL_OPTIONS = LITERAL_OPTIONS
-cdef dict _LITERAL_SUBCOMMANDS = LITERAL_SUBCOMMANDS
-cdef dict _SUBCOMMAND_DEPTH = SUBCOMMAND_DEPTH
+# program -> (its LITERAL_OPTIONS, its LITERAL_SUBCOMMANDS or None, its subcommand
+# depth), for the programs of any of the three tables: one lookup per command, and none
+# of the tables' work for the other programs.
+cdef dict _PROGRAM_TABLES = {
+    p: (LITERAL_OPTIONS.get(p, frozenset()), LITERAL_SUBCOMMANDS.get(p), SUBCOMMAND_DEPTH.get(p, MAX_SUBCOMMANDS))
+    for p in set(LITERAL_OPTIONS) | set(LITERAL_SUBCOMMANDS) | set(SUBCOMMAND_DEPTH)}
 cdef frozenset _STDIO_SET = frozenset(STDIO_PATHS)
 cdef frozenset _TMP_SET = frozenset(TMP_ROOTS)
 cdef frozenset _SYSTEM_SET = frozenset(SYSTEM_ROOTS)
@@ -481,10 +484,11 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     cdef list names = None, values = None, rendered
     cdef Py_ssize_t nflags, flags_at
     cdef object value_options = _NO_OPTIONS
-    cdef frozenset literal_options = <frozenset>_LITERAL_OPTIONS.get(program, _NO_OPTIONS) if program else _NO_OPTIONS
-    cdef frozenset literal_subs
-    cdef bint literal_args = False
-    cdef Py_ssize_t k = 0, n, j, la, subs, most
+    cdef frozenset literal_options = _NO_OPTIONS
+    cdef frozenset literal_subs = None
+    cdef bint literal_args = False, has_literal_options = False
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = _MAX_SUBCOMMANDS
+    cdef tuple tables
     if sc.dynamic:
         return _no(why, "an unknown expansion")
     if sc.origin:
@@ -496,6 +500,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
         return _no(why, "an unknown program")
     cwd = sc.cwd or ws
+    tables = <tuple>_PROGRAM_TABLES.get(program)
+    if tables is not None:
+        literal_options = <frozenset>tables[0]
+        has_literal_options = len(literal_options) > 0
+        literal_subs = <frozenset>tables[1]
+        depth = <Py_ssize_t>tables[2]
     is_exact = program in _EXACT_PROGRAMS or program.startswith("mkfs.")
     if is_exact and not str_eq(cwd, ws):
         return _no(why, "%s run outside the call's directory", program)
@@ -530,7 +540,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
                     val = a[j + 1:]
                     names.append(name)
                     values.append(val)
-                elif (a in value_options or a in literal_options) and k + 1 < n:
+                elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
                     k += 1
                     names.append(a)
                     values.append(args[k])
@@ -540,7 +550,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             else:
                 for j in range(1, la):
                     f = "-" + a[j]
-                    if f in value_options or f in literal_options:
+                    if f in value_options or (has_literal_options and f in literal_options):
                         val = a[j + 1:]
                         if val and val[0] == u'=':
                             val = val[1:]
@@ -572,12 +582,10 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         subs = 0
     else:
         subs = 0
-        most = (<Py_ssize_t>_SUBCOMMAND_DEPTH.get(program, _MAX_SUBCOMMANDS)
-                if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0)
+        most = depth if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
         while subs < n and subs < most and _subcommand(positionals[subs]):
             out.append(positionals[subs])
             subs += 1
-        literal_subs = <frozenset>_LITERAL_SUBCOMMANDS.get(program)
         if literal_subs is not None:
             literal_args = " ".join(positionals[:subs]) in literal_subs
     # The reference classes the arguments before it renders the flags: the same
@@ -600,8 +608,9 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         nflags = len(names)
         rendered = []
         for j in range(nflags):
-            c = _flag(<str>names[j], <str>values[j], is_exact or <str>names[j] in literal_options, cwd, home, ws,
-                      why, literals)
+            c = _flag(<str>names[j], <str>values[j],
+                      is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+                      literals)
             if c is None:
                 return None
             rendered.append(c)

@@ -272,7 +272,7 @@ class PatternBook:
             return None
         if self.refresh_interval >= 0 and monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
-        if self._literal and reshape is not None:
+        if reshape is not None:
             group = self._literal.get((context, tool, text))
             if group:
                 shaped = {}

@@ -220,7 +220,9 @@ def shape_text(tool, tool_input, cwd="", home="", specs=None, parsed=None, liter
         # before (and already normalized, so the parse was made in it).
         command = tool_input.get("command")
         if isinstance(command, str) and 0 < len(command) <= MAX_INPUT:
-            return _fast.shape.bash_shape(parsed, cwd, home, specs, None, literals or None)
+            if literals:
+                return _fast.shape.bash_shape(parsed, cwd, home, specs, None, literals)
+            return _fast.shape.bash_shape(parsed, cwd, home, specs)
     try:
         return _shape_text(tool, tool_input, cwd, home, specs, parsed, literals)
     except NoShape:

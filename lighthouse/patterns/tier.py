@@ -87,11 +87,17 @@ class PatternTier:
         the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory; the
         shape again with a pattern's literals, for the patterns that have some)."""
         book = self.book
-        reshape = None
         if book._literal and esc.tool == "Bash":
-            def reshape(words):
-                return shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, words)
-        return book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc), reshape)
+            return book.match_text(context_of(esc.why, esc.rule_id), "Bash", self._text(esc), self._reshaper(esc))
+        return book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc))
+
+    def _reshaper(self, esc):
+        """The call's shape text with given words kept literal (a function of the words);
+        made apart from :meth:`lookup`, whose variables would otherwise become closure
+        cells on every call."""
+        def reshape(words):
+            return shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, words)
+        return reshape
 
     def _text(self, esc):
         tool_input = esc.tool_input
@@ -173,10 +179,7 @@ class PatternTier:
             return
         context = context_of(esc.why, esc.rule_id)
         call = {"tool": esc.tool, "input": esc.tool_input, "cwd": esc.cwd, "home": esc.home}
-        reshape = None
-        if esc.tool == "Bash":
-            def reshape(words):
-                return shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, words)
+        reshape = self._reshaper(esc) if esc.tool == "Bash" else None
         for vote in votes:
             name, verdict, scope, person, reason = vote[:5]
             words = frozenset(vote[5]) if len(vote) > 5 else frozenset()
