@@ -79,8 +79,6 @@ LITERAL_OPTIONS = {
     "docker": frozenset(("--host", "-H", "--context", "-c")),
     "podman": frozenset(("--url", "--connection", "-c")),
     "pulumi": frozenset(("--stack", "-s")),
-    "terraform": frozenset(("-chdir",)),
-    "tofu": frozenset(("-chdir",)),
     "ansible": frozenset(("--inventory", "-i", "--limit", "-l")),
     "ansible-playbook": frozenset(("--inventory", "-i", "--limit", "-l")),
     "vault": frozenset(("-address", "-namespace")),
