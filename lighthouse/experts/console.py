@@ -219,8 +219,9 @@ class ConsoleState:
         self.pending.remove(p)
         if self.selected is p:
             if self.mode in ("reason", "exact"):
+                self.note("the escalation you were typing %s for is gone"
+                          % ("a reason" if self.mode == "reason" else "exact words"))
                 self.mode, self.buffer = "list", ""
-                self.note("the escalation you were typing for is gone")
             self._select(self.pending[min(i, len(self.pending) - 1)] if self.pending else None)
         self.changed()
 
