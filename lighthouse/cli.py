@@ -478,7 +478,8 @@ def cmd_serve(args):
         audit_commit_interval=args.audit_commit_interval, audit_max_input=args.audit_max_input,
         audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age, audit_spool=args.audit_spool,
         patterns_db=patterns_db, patterns_threshold=args.patterns_threshold,
-        patterns_person_threshold=args.patterns_person_threshold, patterns_max=args.patterns_max)
+        patterns_person_threshold=args.patterns_person_threshold, patterns_max=args.patterns_max,
+        trust_local_persons=args.trust_local_persons)
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -491,7 +492,7 @@ def cmd_tokens(args):
     try:
         if args.tokens_cmd == "add":
             token = add_token(args.file, args.agent_id, admin=args.admin, expert=args.expert,
-                              agent=True if args.agent else None)
+                              agent=True if args.agent else None, person=args.person)
             print(token)
             print("lighthouse: token for %r added to %s (shown once; the file keeps only its hash)"
                   % (args.agent_id, args.file), file=sys.stderr)
@@ -551,7 +552,10 @@ def cmd_admin(args):
     from .client import CallError
     try:
         with _admin_client(args) as c:
-            answer = c.stats() if args.admin_cmd == "stats" else c.reload_policy()
+            if args.admin_cmd == "promote":
+                answer = c.promote_pattern(args.id, os.path.abspath(args.rules))
+            else:
+                answer = c.stats() if args.admin_cmd == "stats" else c.reload_policy()
     except CallError as e:
         print("lighthouse admin %s: %s: %s: %s" % (args.admin_cmd, args.server, e.code.name, e.message),
               file=sys.stderr)
@@ -560,6 +564,10 @@ def cmd_admin(args):
         # The fields by name, numbers as JSON numbers (protobuf's JSON mapping quotes 64-bit ones).
         print(json.dumps({f.name: dict(getattr(answer, f.name)) if f.message_type else getattr(answer, f.name)
                           for f in answer.DESCRIPTOR.fields}, indent=2, sort_keys=True))
+        return EXIT_OK
+    if args.admin_cmd == "promote":
+        print(answer.rule_toml.strip())
+        print("rule %s appended to %s" % (answer.rule_id, answer.rules_file), file=sys.stderr)
         return EXIT_OK
     if args.admin_cmd == "reload":
         print("policy generation %d, %d rules%s" % (answer.policy_generation, answer.rule_count,
@@ -838,7 +846,12 @@ def build_parser():
     pat.add_argument("--patterns-threshold", type=int, default=2, metavar="N",
                      help="agreeing expert answers (and no disagreeing one) that make a pattern active (default 2)")
     pat.add_argument("--patterns-person-threshold", type=int, default=1, metavar="N",
-                     help="the same for answers of a person at the console (default 1)")
+                     help="the same for answers of a person at the console (default 1). An expert is a person "
+                          "when its stream says so (ExpertHello.person) and its token has the person role; "
+                          "without --tokens, only with --trust-local-persons")
+    pat.add_argument("--trust-local-persons", action="store_true",
+                     help="without --tokens (experts connect from this machine only): take an expert's word that "
+                          "it is a person. Off by default: any local process could claim it")
     pat.add_argument("--patterns-max", type=int, default=10000, metavar="N",
                      help="patterns the file holds (default 10000): a new shape takes the place of the oldest "
                           "pending pattern; active and retired ones are kept, and while they fill the file no new "
@@ -858,6 +871,9 @@ def build_parser():
                    help="an expert's token: allows the ExpertHub service (judging escalated calls) and, "
                         "without --agent, not the Validator service")
     p.add_argument("--agent", action="store_true", help="with --expert: also an agent's token")
+    p.add_argument("--person", action="store_true",
+                   help="an expert that is a person (the console; implies --expert): a stream of this token "
+                        "that says it is a person counts as one for learned patterns (--patterns-person-threshold)")
     p.add_argument("--file", required=True, help="the tokens file (created with mode 0600)")
     p.set_defaults(func=cmd_tokens)
     p = tsub.add_parser("revoke", help="remove every token of an agent")
@@ -875,10 +891,13 @@ def build_parser():
     from .patterns.cli import register as register_patterns
     register_patterns(sub)
 
-    admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload")
+    admin = sub.add_parser("admin", help="a running server's Admin service: stats, reload, promote")
     asub = admin.add_subparsers(dest="admin_cmd", metavar="ACTION")
     for action, text in (("stats", "the answering worker's counters (Admin.Stats)"),
-                         ("reload", "reload the rule files, tokens and TLS files (Admin.ReloadPolicy)")):
+                         ("reload", "reload the rule files, tokens and TLS files (Admin.ReloadPolicy)"),
+                         ("promote", "write a learned pattern as a TOML rule, with the example calls that taught "
+                                     "it, into a rule file on the server's machine, checked as `lighthouse rules "
+                                     "test` checks it (Admin.PromotePattern)")):
         p = asub.add_parser(action, help=text, description=text + ". Needs an admin credential: --token, "
                             "--admin-token-file, or for a server without tokens on this machine the secret "
                             "it writes beside its local socket (found like the hook finds the socket).")
@@ -902,6 +921,11 @@ def build_parser():
                        help="its private key (default: $LIGHTHOUSE_TLS_KEY)")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds for the call (default 10)")
         p.add_argument("--json", action="store_true", help="the answer as JSON")
+        if action == "promote":
+            p.add_argument("id", type=int, help="the pattern's id (`lighthouse patterns list`)")
+            p.add_argument("--rules", required=True, metavar="FILE",
+                           help="the user rule file to append to, as an absolute path on the server's machine "
+                                "(created; add it to the server's --rules and reload to use it)")
         p.set_defaults(func=cmd_admin)
 
     from .audit.cli import add_audit_parser

@@ -272,6 +272,23 @@ class Client:
         return self._unary(self._admin.Stats, admin_pb2.StatsRequest(), timeout,
                            metadata=self._cfg.admin_metadata() or ())
 
+    def list_patterns(self, state="", limit=0, *, timeout=None):
+        """Admin.ListPatterns: the learned patterns (a list of admin_pb2.Pattern)."""
+        return list(self._unary(self._admin.ListPatterns, admin_pb2.ListPatternsRequest(state=state, limit=limit),
+                                timeout, metadata=self._cfg.admin_metadata() or ()).patterns)
+
+    def review_pattern(self, pattern_id, action, note="", *, timeout=None):
+        """Admin.ReviewPattern: ``action`` "approve" or "retire"; the Pattern after it."""
+        return self._unary(self._admin.ReviewPattern, admin_pb2.ReviewPatternRequest(
+            id=pattern_id, action=action, note=note), timeout, metadata=self._cfg.admin_metadata() or ())
+
+    def promote_pattern(self, pattern_id, rules_file, *, timeout=None):
+        """Admin.PromotePattern: write pattern ``pattern_id`` as a TOML rule into
+        ``rules_file`` (an absolute path on the server's machine); the
+        PromotePatternResponse (rule id, TOML text, file)."""
+        return self._unary(self._admin.PromotePattern, admin_pb2.PromotePatternRequest(
+            id=pattern_id, rules_file=rules_file), timeout, metadata=self._cfg.admin_metadata() or ())
+
     def close(self):
         self._channel.close()
 

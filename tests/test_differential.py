@@ -261,15 +261,15 @@ def _spec():
     return RuleFacts.shipped().spec
 
 
-def _shaped(shell, kernel, cmd, cwd=WS, home="/home/dev"):
+def _shaped(shell, kernel, cmd, cwd=WS, home="/home/dev", literals=None):
     """(shape text or None, why) of a command by one implementation: its shell analysis,
-    then its shape kernel."""
+    then its shape kernel (``literals``: an expert's exact words)."""
     try:
         commands = shell.analyze(cmd, cwd, home or None)
     except shell.ShellError as e:
         return ("error", str(e))
     why = []
-    text = kernel.bash_shape(commands, cwd, home, _spec(), why)
+    text = kernel.bash_shape(commands, cwd, home, _spec(), why, literals)
     assert (text is None) == bool(why)
     return text, why
 
@@ -283,7 +283,10 @@ _SHAPE_WORDS = ["pytest ", "tests/a.py ", "-k ", "foo ", "-j4 ", "-j ", "8 ", "-
                 "k8s/a.yaml ", "--rows ", "12 ", "-1.5 ", "3.0.0 ", "é ", "ü.py ", "\u212a ", "x\u00a0y ", "-- ",
                 "-n ", "--fix ", "--a=b ", "-9 ", "-x1 ", "-é ", "curl ", "-o ", "sed ", "s/a/b/ ", "mkfs.ext4 ",
                 "'a b' ", "\"q\" ", "x*y ", "a?b ", "[a] ", "{a,b} ", "%s ", "a,b ", "a:b ", "@x ", "+x ",
-                "0x1f ", "deadbeefcafe ", "DEADBEEF1 ", "1234567 ", "a" * 70 + " ", "/" + "a" * 40 + "/. "]
+                "0x1f ", "deadbeefcafe ", "DEADBEEF1 ", "1234567 ", "a" * 70 + " ", "/" + "a" * 40 + "/. ",
+                "--context ", "--context=", "-nprod ", "prod ", "staging ", "workspace ", "select ", "config ",
+                "use-context ", "terraform ", "aws ", "--profile ", "docker ", "-H ", "-Hx ", "kubectx ", "helm ",
+                "--kube-context ", "$X ", "ENV=staging "]
 SHAPEISH = st.lists(st.sampled_from(_SHAPE_WORDS), min_size=1, max_size=14).map("".join)
 
 
@@ -293,6 +296,31 @@ SHAPEISH = st.lists(st.sampled_from(_SHAPE_WORDS), min_size=1, max_size=14).map(
 def test_call_shapes_agree_on_argument_mixes(cmd, cwd, home):
     (ps, pk), (cs, ck) = _shape_twins()
     assert _shaped(ps, pk, cmd, cwd, home) == _shaped(cs, ck, cmd, cwd, home)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=SHAPEISH, literals=st.frozensets(st.sampled_from(["prod", "staging", "foo", "8", "x.tfplan", "sub",
+                                                             "ENV=staging", "'a b'", "a b", "https://Example.com:8080/a",
+                                                             "~/x", "/etc/x", "tests/a.py"]), max_size=4))
+def test_call_shapes_agree_with_an_experts_exact_words(cmd, literals):
+    (ps, pk), (cs, ck) = _shape_twins()
+    assert _shaped(ps, pk, cmd, literals=literals) == _shaped(cs, ck, cmd, literals=literals)
+
+
+def test_an_experts_exact_words_are_kept_by_both_shape_kernels():
+    (ps, pk), (cs, ck) = _shape_twins()
+    for cmd, words, expected in (
+            ("zzdeploy staging data/a.csv", {"staging"}, "zzdeploy staging <ws-path>"),
+            ("zzdeploy --env=staging x", {"staging"}, "zzdeploy --env=staging <word>"),
+            ("zzdeploy ENV=staging x", {"staging"}, "zzdeploy ENV=staging <word>"),
+            ("zzdeploy 'two words' x", {"two words"}, "zzdeploy 'two words' <word>"),
+            ("zzdeploy 42 tests/a.py", {"42", "tests/a.py"}, "zzdeploy 42 tests/a.py"),
+            ("zzdeploy staging x", set(), "zzdeploy <word> <word>")):
+        for shell, kernel in ((ps, pk), (cs, ck)):
+            assert _shaped(shell, kernel, cmd, literals=frozenset(words)) == (expected, []), (cmd, kernel)
+    for kernel in (pk, ck):
+        assert kernel.classify("staging", WS, "", WS, True, frozenset({"staging"})) == "staging"
+        assert kernel.classify("staging", WS, "", WS) == "<word>"
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -304,7 +304,7 @@ def decide(tier, e):
 def test_the_tier_answers_from_an_active_pattern_and_names_it():
     tier = taught(["pytest tests/a.py -k foo"])
     a = decide(tier, escalation("pytest tests/other.py -k bar"))
-    assert a.verdict == "allow" and a.decided_by == "pattern:1" and not a.reusable
+    assert a.verdict == "allow" and a.decided_by == "pattern:1" and a.reusable       # cached like the others
     assert "pattern #1 `pytest -k <ws-path> <word>`: allow, learned from 2 answers of e1, e2" in a.reason
     assert decide(tier, escalation("pytest tests/a.py -k foo", why="ask", rule_id="r")) is None
     # A policy that wants a quorum of 3 is not answered by a pattern 2 answers taught.
@@ -677,9 +677,10 @@ def test_the_shape_limits_fail_closed_at_and_past_each_limit():
 
 
 def test_one_answer_of_a_person_activates_a_pattern(tmp_path, loop, stub_of):
-    # An agent whose hello says it is a person (the console's does): one answer for the shape.
+    # An agent whose hello says it is a person (the console's does), believed without a
+    # tokens file only with --trust-local-persons: one answer for the shape.
     sim = SimulatedExpert("alice", "allow", "0", scope="shape")
-    with ServerThread(pattern_config(tmp_path)) as server:
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
         connect(loop, server, sim, person=True)
         assert server.server.experts.get("alice").person
         stub = stub_of(server)

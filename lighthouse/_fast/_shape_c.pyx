@@ -12,9 +12,9 @@ from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._text cimport str_eq
 
-from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS,
-                            SHAPE_API, STDIO_PATHS, SUBCOMMAND_PROGRAMS, SYSTEM_PREFIXES, SYSTEM_ROOTS,
-                            TMP_PREFIXES, TMP_ROOTS, NoShape)
+from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, HOME_ROOTS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS,
+                            MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS, SHAPE_API, STDIO_PATHS, SUBCOMMAND_PROGRAMS,
+                            SUBCOMMAND_DEPTH, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES, TMP_ROOTS, NoShape)
 from ._shell_c import DYN, normpath
 
 __all__ = list(SHAPE_API)
@@ -23,6 +23,12 @@ cdef str _DYN = DYN
 cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
 cdef frozenset _EXACT_PROGRAMS = EXACT_PROGRAMS
 cdef frozenset _SUBCOMMAND_PROGRAMS = SUBCOMMAND_PROGRAMS
+# program -> (its LITERAL_OPTIONS, its LITERAL_SUBCOMMANDS or None, its subcommand
+# depth), for the programs of any of the three tables: one lookup per command, and none
+# of the tables' work for the other programs.
+cdef dict _PROGRAM_TABLES = {
+    p: (LITERAL_OPTIONS.get(p, frozenset()), LITERAL_SUBCOMMANDS.get(p), SUBCOMMAND_DEPTH.get(p, MAX_SUBCOMMANDS))
+    for p in set(LITERAL_OPTIONS) | set(LITERAL_SUBCOMMANDS) | set(SUBCOMMAND_DEPTH)}
 cdef frozenset _STDIO_SET = frozenset(STDIO_PATHS)
 cdef frozenset _TMP_SET = frozenset(TMP_ROOTS)
 cdef frozenset _SYSTEM_SET = frozenset(SYSTEM_ROOTS)
@@ -429,22 +435,24 @@ cdef bint _host(str h) noexcept:
     return j == n and 1 <= j - i - 1 <= 5
 
 
-cpdef str classify(str arg, str cwd, str home, str ws, bint key=True):
+cpdef str classify(str arg, str cwd, str home, str ws, bint key=True, frozenset literals=None):
     """The class of one argument (see ``_shape_py.classify``). Raises NoShape."""
     cdef list why = []
-    cdef str c = _classify(arg, cwd, home, ws, key, why)
+    cdef str c = _classify(arg, cwd, home, ws, key, why, literals)
     if c is None:
         raise _NoShape(why[0])
     return c
 
 
-cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why):
+cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, frozenset literals):
     cdef str c
     cdef Py_ssize_t eq
     if _DYN in arg:
         return _no(why, "an unknown expansion in %r", arg[:64])
     if not arg:
         return "''"
+    if literals is not None and arg in literals:
+        return exact(arg)
     if u':' in arg:
         c = _url_class(arg)
         if c is not None:
@@ -456,7 +464,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why):
     if key:
         eq = _key_end(arg)
         if eq > 0:
-            c = _classify(arg[eq + 1:], cwd, home, ws, False, why)
+            c = _classify(arg[eq + 1:], cwd, home, ws, False, why, literals)
             return None if c is None else arg[:eq + 1] + c
     if _looks_like_path(arg):
         if _special(arg):
@@ -469,14 +477,18 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why):
 
 # ------------------------------------------------------------------ commands
 
-cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why):
+cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why, frozenset literals):
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False
     cdef list args = sc.args, positionals = [], out = [], env, flag_list
     cdef list names = None, values = None, rendered
     cdef Py_ssize_t nflags, flags_at
     cdef object value_options = _NO_OPTIONS
-    cdef Py_ssize_t k = 0, n, j, la, subs, most
+    cdef frozenset literal_options = _NO_OPTIONS
+    cdef frozenset literal_subs = None
+    cdef bint literal_args = False, has_literal_options = False
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = _MAX_SUBCOMMANDS
+    cdef tuple tables
     if sc.dynamic:
         return _no(why, "an unknown expansion")
     if sc.origin:
@@ -488,6 +500,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
         return _no(why, "an unknown program")
     cwd = sc.cwd or ws
+    tables = <tuple>_PROGRAM_TABLES.get(program)
+    if tables is not None:
+        literal_options = <frozenset>tables[0]
+        has_literal_options = len(literal_options) > 0
+        literal_subs = <frozenset>tables[1]
+        depth = <Py_ssize_t>tables[2]
     is_exact = program in _EXACT_PROGRAMS or program.startswith("mkfs.")
     if is_exact and not str_eq(cwd, ws):
         return _no(why, "%s run outside the call's directory", program)
@@ -522,7 +540,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
                     val = a[j + 1:]
                     names.append(name)
                     values.append(val)
-                elif a in value_options and k + 1 < n:
+                elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
                     k += 1
                     names.append(a)
                     values.append(args[k])
@@ -532,7 +550,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             else:
                 for j in range(1, la):
                     f = "-" + a[j]
-                    if f in value_options:
+                    if f in value_options or (has_literal_options and f in literal_options):
                         val = a[j + 1:]
                         if val and val[0] == u'=':
                             val = val[1:]
@@ -564,10 +582,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         subs = 0
     else:
         subs = 0
-        most = _MAX_SUBCOMMANDS if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
+        most = depth if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
         while subs < n and subs < most and _subcommand(positionals[subs]):
             out.append(positionals[subs])
             subs += 1
+        if literal_subs is not None:
+            literal_args = " ".join(positionals[:subs]) in literal_subs
     # The reference classes the arguments before it renders the flags: the same
     # reason is given when both have none.
     flags_at = len(out)
@@ -575,8 +595,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         a = positionals[j]
         if is_exact:
             out.append(exact(a))
+        elif literal_args:
+            if _DYN in a:
+                return _no(why, "an unknown expansion")
+            out.append(exact(a))
         else:
-            c = _classify(a, cwd, home, ws, True, why)
+            c = _classify(a, cwd, home, ws, True, why, literals)
             if c is None:
                 return None
             out.append(c)
@@ -584,7 +608,9 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         nflags = len(names)
         rendered = []
         for j in range(nflags):
-            c = _flag(<str>names[j], <str>values[j], is_exact, cwd, home, ws, why)
+            c = _flag(<str>names[j], <str>values[j],
+                      is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+                      literals)
             if c is None:
                 return None
             rendered.append(c)
@@ -610,22 +636,25 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     return " ".join(out)
 
 
-cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why):
+cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why,
+                      frozenset literals):
     cdef str c
     if _DYN in name:
         return _no(why, "an unknown expansion")
     if value is None:
         return exact(name)
     if is_exact:
+        if _DYN in value:
+            return _no(why, "an unknown expansion")
         return exact(name) + "=" + exact(value)
-    c = _classify(value, cwd, home, ws, True, why)
+    c = _classify(value, cwd, home, ws, True, why, literals)
     return None if c is None else exact(name) + "=" + c
 
 
-cpdef str bash_shape(list commands, str ws, str home, object specs=None, list why=None):
+cpdef str bash_shape(list commands, str ws, str home, object specs=None, list why=None, frozenset literals=None):
     """The shape text of a Bash call parsed into ``commands`` (see
     ``_shape_py.bash_shape``), or None when it has none (the reason appended to ``why``
-    when it is a list)."""
+    when it is a list; ``literals``: words kept exactly)."""
     cdef Py_ssize_t n = len(commands), size = 0
     cdef list out = []
     cdef str text
@@ -636,13 +665,13 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         return _no(why, "more than %d commands", _MAX_COMMANDS)
     if n == 1:
         sc = <SimpleCommand?>commands[0]
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
+        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
         if text is not None and len(text) + 3 > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
         return text
     for item in commands:
         sc = <SimpleCommand?>item
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why)
+        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
         if text is None:
             return None
         size += len(text) + 3

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS, PATH_CLASSES,
-                            SHAPE_API, SUBCOMMAND_PROGRAMS, NoShape, where)
+from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
+                            MAX_SHAPE, MAX_SUBCOMMANDS, NO_LITERALS, PATH_CLASSES, SHAPE_API, SUBCOMMAND_PROGRAMS,
+                            SUBCOMMAND_DEPTH, NoShape, where)
 from ._shell_py import normpath
 from ._shell_shared import DYN
 
@@ -79,14 +80,17 @@ def _looks_like_path(a):
     return a[0] in "/~" or a.startswith("./") or a.startswith("../") or a in (".", "..") or "/" in a
 
 
-def classify(arg, cwd, home, ws, key=True):
+def classify(arg, cwd, home, ws, key=True, literals=NO_LITERALS):
     """The class of one argument (see lighthouse.patterns.shapes). Raises NoShape for an
     argument the analysis could not know. ``key``: a ``KEY=VALUE`` argument keeps its key
-    and has its value classed."""
+    and has its value classed. ``literals``: words kept exactly (an expert's
+    ExpertAnswer.exact), whole arguments or a ``KEY=VALUE``'s value."""
     if DYN in arg:
         raise NoShape("an unknown expansion in %r" % arg[:64])
     if not arg:
         return "''"
+    if arg in literals:
+        return exact(arg)
     m = _URL_RE.match(arg)
     if m is not None:
         host = m.group(2).lower()
@@ -102,7 +106,7 @@ def classify(arg, cwd, home, ws, key=True):
         if m is not None:
             # KEY=VALUE (git -c core.hooksPath=..., make VAR=..., dd of=...): the key is
             # kept, the value classed.
-            return m.group(1) + "=" + classify(m.group(2), cwd, home, ws, key=False)
+            return m.group(1) + "=" + classify(m.group(2), cwd, home, ws, False, literals)
     if _looks_like_path(arg):
         if _SPECIAL_RE.search(arg):
             return exact(arg)
@@ -112,9 +116,9 @@ def classify(arg, cwd, home, ws, key=True):
     return exact(arg)
 
 
-def _flag_items(args, spec):
+def _flag_items(args, spec, literal_options=NO_LITERALS):
     """Split argv into ([flag text], [positional]), a value option rendered with its
-    value (``-k`` and ``foo`` as ("-k", "foo"))."""
+    value (``-k`` and ``foo`` as ("-k", "foo")); ``literal_options`` take a value too."""
     flags = []
     positionals = []
     ended = False
@@ -130,7 +134,7 @@ def _flag_items(args, spec):
         elif not ended and len(a) > 1 and a[0] == "-" and not a[1].isdigit():
             if a[1] == "-" or single_dash_long:
                 name, eq, val = a.partition("=")
-                if not eq and name in value_options and k + 1 < n:
+                if not eq and (name in value_options or name in literal_options) and k + 1 < n:
                     k += 1
                     val, eq = args[k], "="
                 flags.append((name, val if eq else None))
@@ -139,7 +143,7 @@ def _flag_items(args, spec):
                 # of the cluster or the next argument (-j4, -j 4).
                 for j in range(1, len(a)):
                     f = "-" + a[j]
-                    if f in value_options:
+                    if f in value_options or f in literal_options:
                         val = a[j + 1:]
                         if val[:1] == "=":
                             val = val[1:]
@@ -158,12 +162,14 @@ def _flag_items(args, spec):
     return flags, positionals
 
 
-def command_parts(sc, ws, home, spec=None):
+def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
     """One SimpleCommand's shape as parts: {"env": [K=V], "program", "subcommand": [word],
     "flags": [flag or flag=class], "args": [class or literal], "redirects": [op+class],
     "exact": whether its arguments are kept exactly, "pipe": whether it reads a pipe}.
     ``ws``: the call's workspace; ``spec``: the program's ProgramSpec from the rules (its
-    options that take a value). Raises NoShape. (The reference's view of a command, for
+    options that take a value); ``literals``: words kept exactly (see :func:`classify`).
+    The values of the program's :data:`LITERAL_OPTIONS` and the arguments after one of its
+    :data:`LITERAL_SUBCOMMANDS` are kept exactly. Raises NoShape. (The reference's view of a command, for
     ``lighthouse patterns promote``; the compiled twin builds the text directly.)"""
     if sc.dynamic:
         raise NoShape("an unknown expansion")
@@ -186,7 +192,8 @@ def command_parts(sc, ws, home, spec=None):
         if not _ENV_NAME_RE.match(name) or DYN in value:
             raise NoShape("an unknown environment assignment")
         env.append("%s=%s" % (name, exact(value)))
-    flags, positionals = _flag_items(sc.args, spec)
+    literal_options = LITERAL_OPTIONS.get(program, NO_LITERALS)
+    flags, positionals = _flag_items(sc.args, spec, literal_options)
     if program == "cd":
         # The analysis gives cd the directory it changes to as its own cwd: its shape is
         # where that lies (the commands after it are judged from there).
@@ -202,21 +209,31 @@ def command_parts(sc, ws, home, spec=None):
             args.append(exact(a))
     else:
         n = 0
-        most = MAX_SUBCOMMANDS if program in SUBCOMMAND_PROGRAMS and not sc.path else 0
+        most = SUBCOMMAND_DEPTH.get(program, MAX_SUBCOMMANDS) if program in SUBCOMMAND_PROGRAMS and not sc.path \
+            else 0
         while n < len(positionals) and n < most and _SUB_RE.match(positionals[n]):
             n += 1
         subs = positionals[:n]
-        args = [classify(a, cwd, home, ws) for a in positionals[n:]]
+        if " ".join(subs) in LITERAL_SUBCOMMANDS.get(program, NO_LITERALS):
+            args = []
+            for a in positionals[n:]:
+                if DYN in a:
+                    raise NoShape("an unknown expansion")
+                args.append(exact(a))
+        else:
+            args = [classify(a, cwd, home, ws, True, literals) for a in positionals[n:]]
     rendered = set()
     for name, value in flags:
         if DYN in name:
             raise NoShape("an unknown expansion")
         if value is None:
             rendered.add(exact(name))
-        elif is_exact:
+        elif is_exact or name in literal_options:
+            if DYN in value:
+                raise NoShape("an unknown expansion")
             rendered.add("%s=%s" % (exact(name), exact(value)))
         else:
-            rendered.add("%s=%s" % (exact(name), classify(value, cwd, home, ws)))
+            rendered.add("%s=%s" % (exact(name), classify(value, cwd, home, ws, True, literals)))
     redirects = []
     for op, target in sc.redirects:
         if not target or DYN in target:
@@ -230,23 +247,24 @@ def command_parts(sc, ws, home, spec=None):
             "pipe": bool(sc.pipe_in)}
 
 
-def bash_shape(commands, ws, home, specs=None, why=None):
+def bash_shape(commands, ws, home, specs=None, why=None, literals=NO_LITERALS):
     """The shape text of a Bash call whose command the shell analysis parsed into
     ``commands`` (SimpleCommand), with ``ws`` the call's workspace (a normalized absolute
     directory) and ``home`` its home ("" when unknown): each command's shape, joined by
     ``;`` (or ``|`` for a command reading a pipe). ``specs``: a callable giving a
     program's ProgramSpec, or None. None when the call has no shape, the reason appended
     to ``why`` when it is a list (the pattern tier's lookup asks for none: it costs an
-    exception in the compiled twin)."""
+    exception in the compiled twin). ``literals``: a frozenset of words kept exactly
+    wherever they are an argument or an option's value (an expert's ExpertAnswer.exact)."""
     try:
-        return _bash_shape(commands, ws, home, specs)
+        return _bash_shape(commands, ws, home, specs, literals or NO_LITERALS)
     except NoShape as e:
         if why is not None:
             why.append(str(e))
         return None
 
 
-def _bash_shape(commands, ws, home, specs):
+def _bash_shape(commands, ws, home, specs, literals):
     if not commands:
         raise NoShape("the command runs no program")
     if len(commands) > MAX_COMMANDS:
@@ -254,7 +272,7 @@ def _bash_shape(commands, ws, home, specs):
     out = []
     size = 0
     for sc in commands:
-        p = command_parts(sc, ws, home, specs(sc.program) if specs is not None else None)
+        p = command_parts(sc, ws, home, specs(sc.program) if specs is not None else None, literals)
         text = " ".join(p["env"] + [p["program"]] + p["subcommand"] + p["flags"] + p["args"] + p["redirects"])
         size += len(text) + 3
         if size > MAX_SHAPE:

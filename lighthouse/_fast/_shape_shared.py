@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ._shell_shared import DYN
 
-__all__ = ["SHAPE_API", "NoShape", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "MAX_COMMANDS",
+__all__ = ["SHAPE_API", "NoShape", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
+           "LITERAL_SUBCOMMANDS", "SUBCOMMAND_DEPTH", "NO_LITERALS", "MAX_LITERALS", "MAX_LITERAL", "MAX_COMMANDS",
            "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "PATH_CLASSES", "where", "TMP_ROOTS", "STDIO_PATHS",
            "SYSTEM_ROOTS", "HOME_ROOTS"]
 
@@ -41,6 +42,12 @@ SUBCOMMAND_PROGRAMS = frozenset((
     "composer", "mix", "stack", "cabal", "bazel", "buck2", "nix", "lighthouse", "ansible-galaxy", "vagrant",
     "systemctl", "launchctl", "flutter", "dart", "swift", "xcodebuild", "ruff", "mypy", "hg", "svn", "jj",
 ))
+#: Programs whose commands are deeper than MAX_SUBCOMMANDS words (``gcloud container
+#: clusters delete NAME``, ``gcloud beta container clusters delete``, ``az network vnet
+#: delete``): that many leading plain words are kept, so that the verb is never classed
+#: (``describe`` and ``delete`` never share a shape; a plain resource name after a short
+#: command is kept too: fewer patterns, never a wrong one).
+SUBCOMMAND_DEPTH = {"gcloud": 4, "az": 3}
 #: Words kept exactly wherever they appear as an argument: the names of programs that
 #: destroy, run code or reach out, so that a program that runs its arguments as a
 #: command (``parallel gzip ::: a``, ``entr make``) never shares a shape with the same
@@ -52,6 +59,60 @@ COMMAND_WORDS = EXACT_PROGRAMS | frozenset((
     "git", "docker", "kubectl", "terraform", "aws", "gcloud", "az", "cp", "tee", "tar", "zip", "unzip", "find",
     "base64", "openssl", "gpg", "history", "crontab", "at", "nohup", "setsid", "screen", "tmux",
 ))
+#: Options whose value says where a command acts (a cluster context or namespace, a
+#: cloud profile, project or subscription, a daemon's host, a database host, a stack):
+#: their value is kept exactly (``kubectl --context=staging``), so that a pattern learned
+#: for one environment never answers for another (``--context prod``). Each takes a
+#: value (``--context prod`` as well as ``--context=prod``), whatever the rules say.
+LITERAL_OPTIONS = {
+    "kubectl": frozenset(("--context", "--cluster", "--namespace", "-n", "--kubeconfig", "--server", "-s",
+                          "--user", "--as")),
+    "oc": frozenset(("--context", "--cluster", "--namespace", "-n", "--kubeconfig", "--server", "-s")),
+    "k9s": frozenset(("--context", "--cluster", "--namespace", "-n", "--kubeconfig")),
+    "helm": frozenset(("--kube-context", "--namespace", "-n", "--kubeconfig")),
+    "helmfile": frozenset(("--environment", "-e", "--kube-context", "--namespace", "-n")),
+    "aws": frozenset(("--profile", "--region", "--endpoint-url")),
+    "eksctl": frozenset(("--cluster", "--profile", "--region")),
+    "gcloud": frozenset(("--project", "--account", "--configuration", "--region", "--zone")),
+    "gsutil": frozenset(("-p",)),
+    "az": frozenset(("--subscription", "--resource-group", "-g")),
+    "docker": frozenset(("--host", "-H", "--context", "-c")),
+    "podman": frozenset(("--url", "--connection", "-c")),
+    "pulumi": frozenset(("--stack", "-s")),
+    "ansible": frozenset(("--inventory", "-i", "--limit", "-l")),
+    "ansible-playbook": frozenset(("--inventory", "-i", "--limit", "-l")),
+    "vault": frozenset(("-address", "-namespace")),
+    "nomad": frozenset(("-address", "-namespace")),
+    "psql": frozenset(("--host", "-h", "--dbname", "-d", "--username", "-U")),
+    "mysql": frozenset(("--host", "-h", "--database", "-D", "--user", "-u")),
+    "redis-cli": frozenset(("-h", "-n", "-u")),
+    "heroku": frozenset(("--app", "-a", "--remote", "-r")),
+    "fly": frozenset(("--app", "-a")),
+    "flyctl": frozenset(("--app", "-a")),
+    "gh": frozenset(("--repo", "-R")),
+    "glab": frozenset(("--repo", "-R")),
+}
+#: Subcommands (the words :data:`SUBCOMMAND_PROGRAMS` keep) whose arguments name an
+#: environment to switch to (``terraform workspace select prod``, ``kubectl config
+#: use-context prod``): every argument after them is kept exactly. "" stands for a program
+#: whose every argument is such a name (``kubectx prod``).
+LITERAL_SUBCOMMANDS = {
+    "terraform": frozenset(("workspace select", "workspace new", "workspace delete")),
+    "tofu": frozenset(("workspace select", "workspace new", "workspace delete")),
+    "kubectl": frozenset(("config use-context", "config use", "config set-context", "config delete-context")),
+    "docker": frozenset(("context use", "context rm")),
+    "gcloud": frozenset(("config set", "config configurations")),
+    "pulumi": frozenset(("stack select", "stack rm")),
+    "az": frozenset(("account set",)),
+    "kubectx": frozenset(("",)),
+    "kubens": frozenset(("",)),
+}
+#: Words an expert may name as literals (ExpertAnswer.exact): at most this many, each of
+#: at most MAX_LITERAL characters.
+MAX_LITERALS = 16
+MAX_LITERAL = 256
+NO_LITERALS: frozenset = frozenset()
+
 #: A path's class by where it lies (:func:`where`).
 PATH_CLASSES = {"workspace": "<ws-path>", "home": "<home-path>", "system": "<sys-path>", "tmp": "<tmp-path>",
                 "other": "<other-path>"}

@@ -11,9 +11,11 @@
 
 ``judge`` may be a plain function (run in a thread pool, so it may block) or a coroutine
 function, and may return an :class:`~lighthouse.experts.ExpertAnswer`, a verdict word,
-a ``(verdict, reason[, confidence[, reusable[, scope]]])`` tuple or a dict with those
-keys (``scope``: "call", the default, or "shape": the answer holds for every call of the
-same shape, and the server may learn a pattern from it, lighthouse.patterns). An
+a ``(verdict, reason[, confidence[, reusable[, scope[, exact]]]])`` tuple or a dict with
+those keys (``scope``: "call", the default, or "shape": the answer holds for every call of
+the same shape, and the server may learn a pattern from it, lighthouse.patterns;
+``exact``: a list of words of the call that must match exactly for it to hold, such as
+the ``staging`` of ``--context staging``). An
 exception, or anything else, is sent as the expert declining the call (the server asks
 another expert or answers with its fail mode): never an allow.
 
@@ -44,7 +46,7 @@ from .. import __version__
 from ..v1 import experts_pb2 as epb
 from ..v1 import experts_pb2_grpc
 from ..vocab import TIER_NAMES, VERDICT_CODES, VERDICT_NAMES
-from .base import ExpertAnswer, ExpertRequest
+from .base import ExpertAnswer, ExpertRequest, check_exact
 
 __all__ = ["ExpertAgent", "ExpertRefused", "run_expert", "to_request", "answer_message"]
 
@@ -95,32 +97,38 @@ def to_request(call):
 def answer_message(escalation_id, result):
     """The ExpertAnswer message for what a judge function returned (see the module
     docstring); anything unusable becomes a declined answer (``error`` set)."""
-    verdict, reason, confidence, reusable, scope = None, "", None, False, "call"
+    verdict, reason, confidence, reusable, scope, exact = None, "", None, False, "call", ()
     if isinstance(result, ExpertAnswer):
         verdict, reason, confidence, reusable = result.verdict, result.reason, result.confidence, result.reusable
-        scope = result.scope
+        scope, exact = result.scope, result.exact
     elif isinstance(result, str):
         verdict = result
-    elif isinstance(result, tuple) and 1 <= len(result) <= 5:
+    elif isinstance(result, tuple) and 1 <= len(result) <= 6:
         verdict = result[0]
         reason = result[1] if len(result) > 1 else ""
         confidence = result[2] if len(result) > 2 else None
         reusable = result[3] if len(result) > 3 else False
         scope = result[4] if len(result) > 4 else "call"
+        exact = result[5] if len(result) > 5 else ()
     elif isinstance(result, dict):
         verdict, reason = result.get("verdict"), result.get("reason", "")
         confidence, reusable = result.get("confidence"), result.get("reusable", False)
-        scope = result.get("scope", "call")
+        scope, exact = result.get("scope", "call"), result.get("exact", ())
+    try:
+        exact = check_exact(exact)
+    except ValueError:
+        exact = None
     msg = epb.ExpertAnswer(escalation_id=escalation_id)
     if verdict not in ("allow", "ask", "deny") or not isinstance(reason, str) or type(reusable) is not bool or (
             confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1)) or (
-            scope not in ("call", "shape")):
+            scope not in ("call", "shape")) or exact is None:
         msg.error = "the expert's judge returned no usable answer: %.120r" % (result,)
         return msg
     msg.verdict = VERDICT_CODES[verdict]
     msg.reason = reason[:1024]
     msg.reusable = reusable
     msg.scope = scope
+    msg.exact.extend(exact)
     if confidence is not None:
         msg.confidence = float(confidence)
     return msg

@@ -25,7 +25,7 @@ from typing import Any, Optional, Protocol, runtime_checkable
 from ..errors import LighthouseError
 
 __all__ = ["ExpertRequest", "ExpertAnswer", "Expert", "ExpertError", "check_expert_answer",
-           "VERDICTS", "SCOPES", "MAX_EXPERT_REASON", "HISTORY"]
+           "VERDICTS", "SCOPES", "MAX_EXPERT_REASON", "HISTORY", "check_exact"]
 
 VERDICTS = ("allow", "ask", "deny")
 SCOPES = ("call", "shape")      # what an answer holds for: this call, or calls of its shape
@@ -83,7 +83,9 @@ class ExpertAnswer:
     policy generation); ``expert`` names who answered (an expert id, or ``llm:<name>``
     with the model). ``scope`` says whether the answer generalizes: "call" (this call
     only) or "shape" (every call of the same shape, lighthouse.patterns.shapes: the
-    server may learn a pattern from it)."""
+    server may learn a pattern from it). ``exact``: words of the call that must match
+    exactly for a "shape" answer to hold (``("staging",)`` for ``kubectl --context staging
+    ...``): the learned pattern keeps them literal (see :func:`check_exact`)."""
 
     verdict: str
     reason: str
@@ -91,6 +93,7 @@ class ExpertAnswer:
     reusable: bool = False
     expert: str = ""
     scope: str = "call"
+    exact: tuple = ()
 
 
 @runtime_checkable
@@ -110,11 +113,27 @@ class Expert(Protocol):
         ...
 
 
+def check_exact(words):
+    """``words`` (an answer's ``exact``) as a tuple, or ValueError naming what is wrong:
+    at most MAX_LITERALS words, each 1 to MAX_LITERAL characters without blanks or
+    control characters (each is an argument of the call, as the agent wrote it)."""
+    from .._fast._shape_shared import MAX_LITERAL, MAX_LITERALS
+    if isinstance(words, (str, bytes)) or not isinstance(words, (tuple, list)):
+        raise ValueError("exact must be a list of words, not %s" % type(words).__name__)
+    if len(words) > MAX_LITERALS:
+        raise ValueError("exact names %d words; at most %d" % (len(words), MAX_LITERALS))
+    for w in words:
+        if type(w) is not str or not 1 <= len(w) <= MAX_LITERAL or any(c.isspace() or not c.isprintable()
+                                                                       for c in w):
+            raise ValueError("exact word %.40r is not 1-%d printable characters without blanks" % (w, MAX_LITERAL))
+    return tuple(words)
+
+
 def check_expert_answer(answer):
     """The answer made safe to use, or ExpertError(cause "invalid") naming what is wrong:
     a verdict that is not one of the three words, a reason that is not text, a
     confidence that is not a finite number in [0, 1], a scope other than "call" or
-    "shape". A long reason is cut."""
+    "shape", ``exact`` words that :func:`check_exact` refuses. A long reason is cut."""
     if type(answer) is not ExpertAnswer:
         raise ExpertError("answered a %s, not an ExpertAnswer" % type(answer).__name__, "invalid")
     if type(answer.verdict) is not str or answer.verdict not in VERDICTS:
@@ -128,7 +147,11 @@ def check_expert_answer(answer):
         raise ExpertError("answered a non-boolean reusable %.40r" % (answer.reusable,), "invalid")
     if type(answer.scope) is not str or answer.scope not in SCOPES:
         raise ExpertError("answered an invalid scope %.40r (call or shape)" % (answer.scope,), "invalid")
-    if len(answer.reason) > MAX_EXPERT_REASON or len(answer.expert) > 256:
+    try:
+        exact = check_exact(answer.exact)
+    except ValueError as e:
+        raise ExpertError("answered %s" % e, "invalid") from None
+    if len(answer.reason) > MAX_EXPERT_REASON or len(answer.expert) > 256 or type(answer.exact) is not tuple:
         answer = ExpertAnswer(answer.verdict, answer.reason[:MAX_EXPERT_REASON], float(c), answer.reusable,
-                              answer.expert[:256], answer.scope)
+                              answer.expert[:256], answer.scope, exact)
     return answer

@@ -11,7 +11,9 @@ Keys: up/down or j/k select, PgUp/PgDn scroll the detail, ``a`` allow, ``s`` ask
 ``d`` deny, ``r`` type a reason first (Enter keeps it, Esc drops it), ``u`` turns
 reusable answers on or off, ``g`` turns generalizing answers on or off (scope "shape": the
 answer holds for every call of the same shape, and, being a person's, makes a learned
-pattern active at once, lighthouse.patterns), ``Ctrl-L`` repaints, ``q`` quits (twice while escalations are
+pattern active at once, lighthouse.patterns), ``e`` types the words of the selected call
+that must match exactly for a generalizing answer to hold (blank-separated, such as the
+``staging`` of ``--context staging``: ExpertAnswer.exact), ``Ctrl-L`` repaints, ``q`` quits (twice while escalations are
 pending: they go back to the server). A person answers with confidence 1.0.
 
 The terminal shows what the agent wrote, and the agent controls every byte of it: every
@@ -43,7 +45,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 
-from .base import ExpertAnswer, MAX_EXPERT_REASON
+from .base import MAX_EXPERT_REASON, ExpertAnswer, check_exact
 from .history import summarize
 
 __all__ = ["ConsoleState", "Pending", "clean", "fit", "render", "register", "cmd_expert", "ARM_DELAY"]
@@ -148,6 +150,7 @@ class Pending:
     future: asyncio.Future
     arrived: float
     reason: str = ""
+    exact: tuple = ()                               # words that must match exactly (the e key)
     scroll: int = 0
     summary: str = ""
     detail: dict = field(default_factory=dict)      # cols -> detail lines, made once
@@ -172,7 +175,7 @@ class ConsoleState:
         self.selected = None            # the selected Pending
         self.selected_at = -math.inf    # when the selection last changed
         self.notes = collections.deque(maxlen=NOTES)
-        self.mode = "list"              # or "reason": typing a reason
+        self.mode = "list"              # or "reason": typing a reason; "exact": typing exact words
         self.buffer = ""
         self.status = "connecting"
         self.answered = collections.Counter()
@@ -215,9 +218,10 @@ class ConsoleState:
         i = self.pending.index(p)
         self.pending.remove(p)
         if self.selected is p:
-            if self.mode == "reason":
+            if self.mode in ("reason", "exact"):
+                self.note("the escalation you were typing %s for is gone"
+                          % ("a reason" if self.mode == "reason" else "exact words"))
                 self.mode, self.buffer = "list", ""
-                self.note("the escalation you were typing a reason for is gone")
             self._select(self.pending[min(i, len(self.pending) - 1)] if self.pending else None)
         self.changed()
 
@@ -234,7 +238,7 @@ class ConsoleState:
 
     def key(self, k):
         """Act on one key. Returns False when the console should quit."""
-        if self.mode == "reason":
+        if self.mode in ("reason", "exact"):
             self._reason_key(k)
         elif k in ("q", "Q"):
             now = self.clock()
@@ -257,6 +261,11 @@ class ConsoleState:
                 self.note("nothing selected")
             else:
                 self.mode, self.buffer = "reason", self.selected.reason
+        elif k == "e":
+            if self.selected is None:
+                self.note("nothing selected")
+            else:
+                self.mode, self.buffer = "exact", " ".join(self.selected.exact)
         elif k == "u":
             self.reusable = not self.reusable
             self.note("answers are %s" % ("reusable: the server may answer the same call again without "
@@ -275,7 +284,18 @@ class ConsoleState:
         self._select(self.pending[max(0, min(len(self.pending) - 1, i + step))])
 
     def _reason_key(self, k):
-        if k == "enter":
+        if k == "enter" and self.mode == "exact":
+            try:
+                words = check_exact(self.buffer.split())
+            except ValueError as e:
+                self.note("not kept: %s" % e)
+                return
+            if self.selected is not None:
+                self.selected.exact = words
+            self.mode, self.buffer = "list", ""
+            self.note("exact words kept: %s" % (" ".join(words) or "none")
+                      + ("" if self.scope == "shape" else " (they count with g: answers for the shape)"))
+        elif k == "enter":
             if self.selected is not None:
                 self.selected.reason = self.buffer.strip()[:MAX_EXPERT_REASON]
                 self.selected.detail.clear()
@@ -299,7 +319,8 @@ class ConsoleState:
             self.note("the selection just changed: look at it, then press the key again")
             return
         reason = p.reason or "%s by a person at the console" % verdict
-        p.future.set_result(ExpertAnswer(verdict, reason, 1.0, self.reusable, self.expert_id, self.scope))
+        p.future.set_result(ExpertAnswer(verdict, reason, 1.0, self.reusable, self.expert_id, self.scope,
+                                         p.exact if self.scope == "shape" else ()))
         self.answered[verdict] += 1
         self.note("you answered %s: %s %s%s" % (verdict, clean(p.request.tool, self.ascii_only), p.summary[:60],
                                                 " (reusable)" if self.reusable else ""))
@@ -427,7 +448,7 @@ def detail_lines(p, cols, ascii_only=False):
     return out
 
 
-KEYS = "j/k select  a allow  s ask  d deny  r reason  u reusable  g shape  PgUp/PgDn scroll  q quit"
+KEYS = "j/k select  a allow  s ask  d deny  r reason  u reusable  g shape  e exact words  PgUp/PgDn scroll  q quit"
 
 
 def render(state, rows, cols, now=None):
@@ -453,6 +474,9 @@ def render(state, rows, cols, now=None):
     if state.mode == "reason":
         footer.append(("reason> %s_   (Enter: keep it, then a/s/d answers; Esc: drop it)" % c(state.buffer),
                        "selected"))
+    elif state.mode == "exact":
+        footer.append(("exact words> %s_   (blank-separated words of the call that must match exactly; Enter: keep "
+                       "them; Esc: drop)" % c(state.buffer), "selected"))
     else:
         footer.append((KEYS, "title"))
     body = max(rows - len(screen) - len(footer), 0)

@@ -360,7 +360,7 @@ class AgentExpert:
                 raise ExpertError("answered no valid verdict (%d)" % msg.verdict, "invalid")
             answer = check_expert_answer(ExpertAnswer(
                 verdict, msg.reason, msg.confidence if msg.HasField("confidence") else 1.0, msg.reusable,
-                self.name, msg.scope or "call"))
+                self.name, msg.scope or "call", tuple(msg.exact)))
         except ExpertError as e:
             stats.rejected["invalid"] += 1
             self._reject(eid, "invalid", str(e))
@@ -431,10 +431,15 @@ class ExpertHubService:
     ``tokens``: the server's TokenStore (None: loopback peers only). ``max_pending``:
     the cap on an expert's ``max_concurrent``. ``heartbeat_interval``/``heartbeat_timeout``
     and ``hello_timeout`` in seconds. ``max_message_bytes``: the largest ExpertMessage
-    read; ``max_bad``: unusable messages a stream may send before it is ended."""
+    read; ``max_bad``: unusable messages a stream may send before it is ended.
+
+    Who is a person (``ExpertHello.person``, whose answers activate learned patterns
+    sooner): with tokens, a stream whose token has the ``person`` role; without, only when
+    ``trust_local_persons`` (``serve --trust-local-persons``). Otherwise an expert that
+    says it is a person is counted as an ordinary expert."""
 
     def __init__(self, registry, tokens=None, *, max_pending=64, heartbeat_interval=5.0, heartbeat_timeout=15.0,
-                 hello_timeout=10.0, max_message_bytes=65536, max_bad=100):
+                 hello_timeout=10.0, max_message_bytes=65536, max_bad=100, trust_local_persons=False):
         if not 0 < heartbeat_interval < heartbeat_timeout:
             raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
         if max_pending < 1:
@@ -448,6 +453,7 @@ class ExpertHubService:
         self.hello_timeout = float(hello_timeout)
         self.max_message_bytes = int(max_message_bytes)
         self.max_bad = int(max_bad)
+        self.trust_local_persons = bool(trust_local_persons)
         self.closing = False
 
     # ------------------------------------------------------------------ admission
@@ -500,7 +506,10 @@ class ExpertHubService:
             if not _CATEGORY_RE.match(c):
                 raise bad("hello.categories: %.80r is not a category name" % c)
         capacity = min(max(h.max_concurrent, 1), self.max_pending)
-        return name, tuple(h.tools), tuple(h.categories), capacity, h.software[:128], h.person
+        # A person's word is taken from a token with the person role, or without tokens
+        # when the operator said so: a self-declared person is an ordinary expert.
+        person = h.person and (ident.person if ident is not None else self.trust_local_persons)
+        return name, tuple(h.tools), tuple(h.categories), capacity, h.software[:128], person
 
     # ------------------------------------------------------------------ the stream
 

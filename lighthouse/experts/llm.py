@@ -24,7 +24,9 @@ cut, the model has not seen all of it, so its allow becomes an ask.
 
 **The answer** must be one JSON object ``{"verdict", "reason", "confidence"}``, with an
 optional ``"scope"`` ("call", the default, or "shape": the verdict holds for every call
-of the same shape, and the server may learn a pattern from it, lighthouse.patterns) (a single
+of the same shape, and the server may learn a pattern from it, lighthouse.patterns) and
+optional ``"exact"`` (a list of words of the call that must match exactly for a "shape"
+verdict to hold, such as the environment in ``--context staging``) (a single
 ```` ```json ```` fence around it is tolerated) and is parsed strictly
 (:func:`parse_answer`): not JSON, duplicate or unknown keys, a missing field, a verdict
 that is not allow/ask/deny, a reason that is not a non-empty string, a confidence that
@@ -66,7 +68,7 @@ import httpx
 
 from ..escalation.breaker import CircuitBreaker
 from ..metrics import Histogram, histogram_family
-from .base import MAX_EXPERT_REASON, VERDICTS, ExpertAnswer, ExpertError
+from .base import MAX_EXPERT_REASON, VERDICTS, ExpertAnswer, ExpertError, check_exact
 
 __all__ = ["LLMConfig", "LLMExpert", "LLMStats", "AnswerRejected", "RateWindow", "build_messages",
            "parse_answer", "parse_retry_after", "families", "merge_snapshots", "SYSTEM_PROMPT", "APIS",
@@ -88,9 +90,9 @@ REQUEST_RESULTS = ("ok", "rejected", "timeout", "network", "http_429", "http_4xx
                    "bad_response", "cancelled")
 SKIP_CAUSES = ("busy", "no_time", "retry_after", "rate_limited", "circuit_open", "too_large")
 REJECTIONS = ("not_json", "not_object", "duplicate_key", "missing_field", "unknown_field", "bad_verdict",
-              "bad_reason", "bad_confidence", "bad_scope", "truncated", "refused", "overrides_deny")
+              "bad_reason", "bad_confidence", "bad_scope", "bad_exact", "truncated", "refused", "overrides_deny")
 _FIELDS = ("verdict", "reason", "confidence")
-_OPTIONAL = ("scope",)
+_OPTIONAL = ("scope", "exact")
 _FENCE = re.compile(r"\A```(?:json)?[ \t]*\n(.*)\n[ \t]*```\Z", re.S)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
@@ -127,7 +129,9 @@ characters", "confidence": a number from 0 to 1, "scope": "call" or "shape"}
 "scope" is "shape" only when the same verdict is right for every call with the same \
 program, subcommand and flags whose arguments are of the same kinds (paths in the same \
 place: workspace, home, system or temporary; numbers; plain words; the same URL host); \
-otherwise "call".
+otherwise "call". With "shape", add "exact": a list of the call's words (arguments or \
+option values, as written) that must stay the same for your verdict to hold, such as an \
+environment, cluster, account or target name (["staging"] for `deploy.sh staging`).
 """
 
 _USER = """\
@@ -334,8 +338,8 @@ def _no_constant(name):
 def parse_answer(text, expert="", reusable=False):
     """The model's answer text as an ExpertAnswer, or AnswerRejected naming what is
     wrong. Exactly the keys verdict, reason and confidence, and optionally scope ("call"
-    or "shape"); the reason is cleaned of control characters and cut to
-    MAX_EXPERT_REASON characters."""
+    or "shape") and exact (a list of words, lighthouse.experts.base.check_exact); the
+    reason is cleaned of control characters and cut to MAX_EXPERT_REASON characters."""
     if not isinstance(text, str):
         raise AnswerRejected("the answer is not text", "not_json")
     s = text.strip()
@@ -371,7 +375,11 @@ def parse_answer(text, expert="", reusable=False):
     scope = obj.get("scope", "call")
     if scope not in ("call", "shape"):
         raise AnswerRejected("the answer's scope %.40r is not call or shape" % (scope,), "bad_scope")
-    return ExpertAnswer(verdict, reason[:MAX_EXPERT_REASON], float(c), reusable, expert, scope)
+    try:
+        exact = check_exact(obj.get("exact", []))
+    except ValueError as e:
+        raise AnswerRejected("the answer's %s" % e, "bad_exact") from None
+    return ExpertAnswer(verdict, reason[:MAX_EXPERT_REASON], float(c), reusable, expert, scope, exact)
 
 
 def said_deny(request):

@@ -64,18 +64,20 @@ class Latency:
 class SimulatedExpert:
     """A scripted expert. ``name``: its id; ``verdict``: the script (see the module
     docstring); ``latency``: a spec or a Latency; ``confidence``, ``reusable``, ``scope``
-    ("call" or "shape"): of every answer; ``person``: it stands for a person; ``tools``,
+    ("call" or "shape"), ``exact`` (words kept literal in a learned shape): of every
+    answer; ``person``: it stands for a person; ``tools``,
     ``categories``, ``capacity``: what it serves as an in-process
     expert. ``seen`` keeps the last requests it was asked (bounded)."""
 
     def __init__(self, name="sim", verdict="ask", latency="0", *, confidence=1.0, reusable=False, tools=(),
-                 categories=(), capacity=64, seed=None, keep=256, scope="call", person=False):
+                 categories=(), capacity=64, seed=None, keep=256, scope="call", person=False, exact=()):
         self.name = name
         self.script = verdict
         self.latency = latency if isinstance(latency, Latency) else Latency(latency, random.Random(seed))
         self.confidence = confidence
         self.reusable = reusable
         self.scope = scope
+        self.exact = tuple(exact)
         self.person = person
         self.tools = tuple(tools)
         self.categories = frozenset(categories)
@@ -116,7 +118,7 @@ class SimulatedExpert:
         if isinstance(v, ExpertAnswer):
             return v
         return ExpertAnswer(v, "%s says %s (slept %.1f ms)" % (self.name, v, slept), self.confidence,
-                            self.reusable, self.name, self.scope)
+                            self.reusable, self.name, self.scope, self.exact)
 
     async def judge(self, request):
         """The in-process Expert interface."""

@@ -255,13 +255,13 @@ class ExpertTier:
 
     def _teach(self, esc, answers, denied):
         """Hand each expert's answer (the verdict it counts as, its scope, whether a
-        person gave it) to the learner (lighthouse.patterns); a learner's failure is
-        logged, never the call's."""
+        person gave it, its reason, the words it says must match exactly) to the
+        learner (lighthouse.patterns); a learner's failure is logged, never the call's."""
         votes = []
         for name, a in answers.items():
             expert = self.registry.get(name) if hasattr(self.registry, "get") else None
             votes.append((a.expert or name, self._effective(a, denied, count=False), a.scope,
-                          bool(getattr(expert, "person", False)), a.reason))
+                          bool(getattr(expert, "person", False)), a.reason, a.exact))
         try:
             self.learner(esc, votes)
         except Exception:

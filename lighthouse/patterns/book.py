@@ -24,12 +24,30 @@ answer):
   generalise), so when they fill the file an answer about a new shape is not recorded
   (counted in ``refused``): fewer patterns, never a wrong one.
 
+Literals (ExpertAnswer.exact): an answer may name words of the call that must match
+exactly for it to hold (``staging`` in ``./deploy.sh staging``). The pattern it teaches
+is then keyed by the shape with those words kept literal (``./deploy.sh staging``), and
+records them (``literals``) and the shape without them (``generic``,
+``./deploy.sh <word>``). A lookup finds it by the call's generic shape, then checks the
+call's shape with the pattern's words kept literal: ``./deploy.sh prod`` does not match.
+Such a pattern comes before a pattern of the generic shape. An answer about a call
+disagrees with, and retires, both the record of its own shape and the records whose
+literals the call has (an answer with literals: its generic shape's record; an answer
+without: the literal patterns of its generic shape that match the call). A shape has at
+most :data:`MAX_LITERAL_PATTERNS` patterns with words that are not retired (each costs
+one more shape at lookup); an answer that would open one more is not recorded (counted
+in ``refused``).
+
 Lookup (:meth:`PatternBook.match`, :meth:`PatternBook.match_text`) answers only from
 active patterns, from an in-memory index keyed by (context, tool, shape text): no SQLite,
 no digest on the lookup path. The SQLite file is the record: who taught each pattern and when, with example
 calls, and changes made by another process (``lighthouse patterns retire`` while a
 server runs, the other workers of ``--workers N``) are picked up within
-``refresh_interval`` seconds (SQLite's ``PRAGMA data_version``).
+``refresh_interval`` seconds (SQLite's ``PRAGMA data_version``). ``on_retire``, when
+set, is called (from whichever thread made the change) each time an active pattern stops
+answering (retired here, or found retired or gone in the file): the server clears its
+slow-tier cache then, since the pattern tier's answers are cached like the other slow
+tiers'.
 """
 
 from __future__ import annotations
@@ -45,7 +63,7 @@ from time import monotonic
 from .shapes import Shape, display
 
 __all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "MAX_PATTERNS", "default_patterns_path", "context_of",
-           "MAX_EXAMPLES", "LEARNED_VERDICTS", "merge_snapshots", "families"]
+           "MAX_EXAMPLES", "MAX_LITERAL_PATTERNS", "LEARNED_VERDICTS", "merge_snapshots", "families"]
 
 log = logging.getLogger("lighthouse.patterns")
 
@@ -55,6 +73,7 @@ LEARNED_VERDICTS = ("allow", "ask")
 MAX_EXAMPLES = 8            # example calls kept per pattern
 MAX_TEACHERS = 32           # names kept in a pattern's taught_by
 MAX_EXAMPLE_CHARS = 2048    # characters of an example call kept
+MAX_LITERAL_PATTERNS = 32   # patterns with exact words per shape (each costs a shape at lookup)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patterns (
@@ -73,7 +92,9 @@ CREATE TABLE IF NOT EXISTS patterns (
     activated_at REAL,
     retired_at REAL,
     note TEXT NOT NULL DEFAULT '',
-    hits INTEGER NOT NULL DEFAULT 0
+    hits INTEGER NOT NULL DEFAULT 0,
+    literals TEXT NOT NULL DEFAULT '',
+    generic TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY,
@@ -111,16 +132,20 @@ class Pattern:
     """One pattern as the book holds it (a row of the ``patterns`` table)."""
 
     __slots__ = ("id", "key", "context", "tool", "shape", "verdict", "state", "agreeing", "taught_by",
-                 "first_reason", "created_at", "updated_at", "activated_at", "retired_at", "note", "hits")
+                 "first_reason", "created_at", "updated_at", "activated_at", "retired_at", "note", "hits",
+                 "literals", "generic", "words")
 
     def __init__(self, row):
         for name, value in zip(self.__slots__, row):
             setattr(self, name, value)
+        #: The words kept literal (an expert's ExpertAnswer.exact), as a frozenset.
+        self.words = frozenset(json.loads(self.literals)) if self.literals else frozenset()
 
     def as_dict(self):
-        d = {name: getattr(self, name) for name in self.__slots__ if name != "key"}
+        d = {name: getattr(self, name) for name in self.__slots__ if name not in ("key", "words")}
         d["key"] = self.key.hex()
         d["taught_by"] = [t for t in self.taught_by.split(",") if t]
+        d["literals"] = sorted(self.words)
         return d
 
     def text(self):
@@ -128,7 +153,7 @@ class Pattern:
         return display(self.tool, self.shape)
 
 
-_COLUMNS = ", ".join(Pattern.__slots__)
+_COLUMNS = ", ".join(Pattern.__slots__[:-1])
 
 
 class PatternBook:
@@ -166,7 +191,12 @@ class PatternBook:
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(patterns)").fetchall()}
+            for column in ("literals", "generic"):
+                if column not in have:      # a file of an earlier version
+                    self._db.execute("ALTER TABLE patterns ADD COLUMN %s TEXT NOT NULL DEFAULT ''" % column)
         self._active = {}           # (context, tool, shape text) -> active Pattern
+        self._literal = {}          # (context, tool, generic shape text) -> (active Pattern with literals, ...)
         self._version = None
         self._checked = 0.0
         self.hits = 0
@@ -179,6 +209,7 @@ class PatternBook:
         self.pruned = 0             # pending patterns removed to make room for a new shape
         self.refused = 0            # answers about a new shape not recorded: no pending pattern to prune
         self._counts = dict.fromkeys(STATES, 0)
+        self.on_retire = None       # called when an active pattern stops answering (see the module docstring)
         self._load()
 
     # ------------------------------------------------------------------ lookup
@@ -187,11 +218,19 @@ class PatternBook:
         with self._lock:
             rows = self._db.execute("SELECT %s FROM patterns WHERE state = 'active'" % _COLUMNS).fetchall()
             active = {}
+            literal = {}
             for r in rows:
                 p = Pattern(r)
                 p.key = bytes(p.key)
-                active[(p.context, p.tool, p.shape)] = p
-            self._active = active
+                if p.words:
+                    k = (p.context, p.tool, p.generic)
+                    literal[k] = literal.get(k, ()) + (p,)
+                else:
+                    active[(p.context, p.tool, p.shape)] = p
+            before = self._answering()
+            self._active, self._literal = active, literal
+            if not before <= self._answering():
+                self._stopped_answering()
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
             self._checked = time.monotonic()
 
@@ -221,15 +260,30 @@ class PatternBook:
             return None
         return self.match_text(context, shape.tool, shape.text)
 
-    def match_text(self, context, tool, text):
+    def match_text(self, context, tool, text, reshape=None):
         """:meth:`match` by the shape's tool and text (None: the call has no shape): the
         pattern tier's lookup, a dictionary lookup in memory (and, once per
-        ``refresh_interval``, a check of the file for another process's changes)."""
+        ``refresh_interval``, a check of the file for another process's changes).
+        ``reshape(words)``: the call's shape text with ``words`` kept literal, for the
+        patterns with literals of this shape (see the module docstring); None: those are
+        not looked at."""
         if text is None:
             self.unshaped += 1
             return None
         if self.refresh_interval >= 0 and monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
+        if reshape is not None:
+            group = self._literal.get((context, tool, text))
+            if group:
+                shaped = {}
+                for p in group:         # at most MAX_LITERAL_PATTERNS, each word set shaped once
+                    s = shaped.get(p.words)
+                    if s is None:
+                        s = shaped[p.words] = reshape(p.words)
+                    if s == p.shape:
+                        self.hits += 1
+                        p.hits += 1
+                        return p
         p = self._active.get((context, tool, text))
         if p is None:
             self.misses += 1
@@ -260,22 +314,43 @@ class PatternBook:
 
     # ------------------------------------------------------------------ learning
 
-    def learn(self, context, shape, call, expert, verdict, scope, reason="", person=False):
+    def learn(self, context, shape, call, expert, verdict, scope, reason="", person=False, *, literals=(),
+              generic=None, reshape=None):
         """Record one expert answer about a call of ``shape`` (None: the call has no
         shape, nothing is learned). Returns the Pattern record it created or changed, or
         None. The first answer about a shape opens its record (pending; retired if it is
         a deny); answers of scope "shape" that agree count towards activation; any answer
-        with another verdict than the record's retires it."""
+        with another verdict than the record's retires it.
+
+        ``literals``: the words kept literal in ``shape`` (an expert's exact words, each
+        one changing the shape), with ``generic`` the shape's text without them.
+        ``reshape(words)``: the call's shape text with ``words`` kept literal, so that an
+        answer without literals retires the disagreeing literal patterns the call
+        matches. See the module docstring."""
         if shape is None or verdict not in ("allow", "ask", "deny") or scope not in ("call", "shape"):
             return None
+        literals = sorted(set(literals))
+        if literals and (generic is None or generic == shape.text):
+            raise ValueError("a shape with literals needs its generic text")
         key = _key(context, shape)
         now = self.clock()
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                others = self._disagreeing(context, shape, verdict, literals, generic, reshape)
+                for o in others:
+                    self._retire(o, now, "%s answered %s for a call of this shape (%s)" % (
+                        expert, verdict, "with exact words" if literals else "without exact words"))
                 row = db.execute("SELECT %s FROM patterns WHERE key = ?" % _COLUMNS, (key,)).fetchone()
                 p = Pattern(row) if row is not None else None
+                if p is None and literals and db.execute(
+                        "SELECT COUNT(*) FROM patterns WHERE context = ? AND tool = ? AND generic = ? "
+                        "AND literals != '' AND state != 'retired'", (context, shape.tool, generic)
+                ).fetchone()[0] >= MAX_LITERAL_PATTERNS:
+                    self.refused += 1   # bounded lookups: no more patterns with words for this shape
+                    db.execute("COMMIT")
+                    return None
                 if p is None and not self._make_room():
                     self.refused += 1
                     db.execute("COMMIT")
@@ -287,11 +362,12 @@ class PatternBook:
                     learned = verdict in LEARNED_VERDICTS
                     cur = db.execute(
                         "INSERT INTO patterns (key, context, tool, shape, verdict, state, agreeing, taught_by, "
-                        "first_reason, created_at, updated_at, retired_at, note) "
-                        "VALUES (?, ?, ?, ?, ?, ?, 0, '', '', ?, ?, ?, ?)",
+                        "first_reason, created_at, updated_at, retired_at, note, literals, generic) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0, '', '', ?, ?, ?, ?, ?, ?)",
                         (key, context, shape.tool, shape.text, verdict, "pending" if learned else "retired",
                          now, now, None if learned else now,
-                         "" if learned else ("%s answered %s for a call of this shape" % (expert, verdict))[:1024]))
+                         "" if learned else ("%s answered %s for a call of this shape" % (expert, verdict))[:1024],
+                         json.dumps(literals) if literals else "", generic if literals else ""))
                     p = Pattern(db.execute("SELECT %s FROM patterns WHERE id = ?" % _COLUMNS,
                                            (cur.lastrowid,)).fetchone())
                     if not learned:
@@ -322,9 +398,32 @@ class PatternBook:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            for o in others:
+                self._index(self._get(o.id))
             p = self._get(p.id)
             self._index(p)
             return p
+
+    def _disagreeing(self, context, shape, verdict, literals, generic, reshape):
+        """Within learn()'s transaction: the other records (not retired) that an answer
+        about a call of ``shape`` disagrees with (see the module docstring)."""
+        db = self._db
+        if literals:
+            row = db.execute("SELECT %s FROM patterns WHERE key = ? AND state != 'retired'" % _COLUMNS,
+                             (_key(context, Shape(shape.tool, generic)),)).fetchone()
+            rows = [row] if row is not None else []
+        elif reshape is not None:
+            rows = db.execute("SELECT %s FROM patterns WHERE context = ? AND tool = ? AND generic = ? "
+                              "AND literals != '' AND state != 'retired' LIMIT 1000" % _COLUMNS,
+                              (context, shape.tool, shape.text)).fetchall()
+        else:
+            return []
+        out = []
+        for r in rows:
+            o = Pattern(r)
+            if o.verdict != verdict and (literals or reshape(o.words) == o.shape):
+                out.append(o)
+        return out
 
     def _make_room(self):
         """Within learn()'s transaction: whether a new pattern may be inserted, pruning the
@@ -361,12 +460,42 @@ class PatternBook:
                          "WHERE id = ?", (now, now, note[:1024], p.id))
         self.retirements += 1
 
+    def _answering(self):
+        """(id, verdict) of every active pattern in the index."""
+        out = {(p.id, p.verdict) for p in self._active.values()}
+        for group in self._literal.values():
+            out.update((p.id, p.verdict) for p in group)
+        return out
+
     def _index(self, p):
+        if p.words:
+            # A pattern with literals is found by its generic shape (see match_text).
+            g = (p.context, p.tool, p.generic)
+            group = self._literal.get(g, ())
+            kept = tuple(o for o in group if o.id != p.id)
+            if p.state == "active":
+                self._literal[g] = kept + (p,)
+            else:
+                if kept:
+                    self._literal[g] = kept
+                else:
+                    self._literal.pop(g, None)
+                if len(kept) != len(group):
+                    self._stopped_answering()
+            return
         k = (p.context, p.tool, p.shape)
         if p.state == "active":
             self._active[k] = p
-        else:
-            self._active.pop(k, None)
+        elif self._active.pop(k, None) is not None:
+            self._stopped_answering()
+
+    def _stopped_answering(self):
+        callback = self.on_retire
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("on_retire callback failed")
 
     # ------------------------------------------------------------------ review
 
@@ -465,7 +594,8 @@ def families(snap):
     yield CounterMetricFamily("lighthouse_pattern_pruned", "Pending patterns removed to make room for a new shape "
                               "(the file holds --patterns-max patterns)", value=snap.get("pruned", 0))
     yield CounterMetricFamily("lighthouse_pattern_answers_refused", "Answers about a new shape not recorded: the "
-                              "patterns file is full of active and retired patterns", value=snap.get("refused", 0))
+                              "patterns file is full of active and retired patterns, or the shape has as many "
+                              "patterns with exact words as it may", value=snap.get("refused", 0))
     yield CounterMetricFamily("lighthouse_pattern_activations", "Patterns made active by agreeing answers",
                               value=snap["activations"])
     yield CounterMetricFamily("lighthouse_pattern_retirements", "Patterns retired by a disagreeing answer or a "

@@ -20,7 +20,7 @@ import time
 
 from .book import STATES, PatternBook, PatternError, default_patterns_path
 
-__all__ = ["register", "rule_for", "PromotionError"]
+__all__ = ["register", "rule_for", "promote", "PromotionError"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _PATH_GLOBS = {"<ws-path>": ("{ws}/**",), "<ws-root>": ("{ws}",), "<tmp-path>": ("/tmp/**", "/var/tmp/**")}
@@ -71,6 +71,9 @@ def rule_for(pattern, examples, specs=None):
     if pattern.context != "miss":
         raise PromotionError("pattern #%d was learned for calls rule %s asks about; a rule cannot override that "
                              "ask (deny > ask > allow): change that rule instead" % (pattern.id, pattern.context[4:]))
+    if pattern.words:
+        raise PromotionError("pattern #%d keeps words an expert named exactly (%s); a rule's globs cannot hold them "
+                             "to it: write that rule by hand" % (pattern.id, ", ".join(sorted(pattern.words))))
     taught = [e for e in examples if e["verdict"] == pattern.verdict and e["scope"] == "shape"
               and isinstance(e.get("call"), dict) and "tool" in e["call"]]
     if not taught:
@@ -103,6 +106,12 @@ def rule_for(pattern, examples, specs=None):
         if parts["env"] or parts["redirects"] or parts["program"] != commands[0].program:
             raise PromotionError("pattern #%d has environment assignments, redirects or a program named by a path; "
                                  "write that rule by hand" % pattern.id)
+        from .shapes import LITERAL_OPTIONS
+        kept = sorted({f.split("=", 1)[0] for f in parts["flags"] if "=" in f}
+                      & LITERAL_OPTIONS.get(commands[0].program, frozenset()))
+        if kept:
+            raise PromotionError("pattern #%d keeps the value of %s (where the command acts); a rule does not "
+                                 "constrain option values: write that rule by hand" % (pattern.id, ", ".join(kept)))
         lines.append("program = %s" % _toml_str(_glob_literal(parts["program"])))
         if parts["subcommand"]:
             lines.append("subcommand = [%s]" % ", ".join(_toml_str(_glob_literal(w)) for w in parts["subcommand"]))
@@ -187,6 +196,9 @@ def cmd_show(args):
     print("pattern #%d: %s" % (p.id, p.state))
     print("  shape:     %s" % p.text())
     print("  context:   %s" % p.context)
+    if p.words:
+        print("  exact:     %s (words an expert said must match; found by `%s`)" % (
+            " ".join(sorted(p.words)), p.generic))
     print("  verdict:   %s (%d agreeing answer%s)" % (p.verdict, p.agreeing, "" if p.agreeing == 1 else "s"))
     print("  taught by: %s" % (p.taught_by.replace(",", ", ") or "-"))
     print("  created %s, active since %s, retired %s, %d hits in this process" % (
@@ -222,35 +234,33 @@ def cmd_retire(args):
     return EXIT_OK
 
 
-def cmd_promote(args):
-    from ..rules.loader import RuleError, example_call, example_failure, load_file
+def promote(book, pid, rules_file):
+    """Append pattern ``pid`` of ``book`` to the rule file ``rules_file`` (created if
+    missing) as a TOML rule with the examples that taught it (:func:`rule_for`), after
+    checking that the file with the new rule loads and that the rule decides each
+    example as `lighthouse rules test` does; nothing is written otherwise. Returns
+    (rule id, TOML text, the file's absolute path). Raises PatternError (no such
+    pattern) or PromotionError (why it was not written). What `lighthouse patterns
+    promote` and Admin.PromotePattern do."""
     from .. import Validator
     from ..cli import _pack_sets
     from ..policy.input import RuleFacts
+    from ..rules.loader import RuleError, example_call, example_failure, load_file
 
-    book = _book(args)
-    try:
-        p = book.get(args.id)
-        examples = book.examples(p.id)
-    finally:
-        book.close()
-    try:
-        text = rule_for(p, examples, RuleFacts.shipped().spec)
-    except PromotionError as e:
-        print("lighthouse patterns promote: %s" % e, file=sys.stderr)
-        return EXIT_ERROR
-    target = os.path.abspath(args.rules)
+    p = book.get(pid)
+    examples = book.examples(p.id)
+    text = rule_for(p, examples, RuleFacts.shipped().spec)
+    rule_id = "learned.pattern-%d" % p.id
+    target = os.path.abspath(rules_file)
     before = ""
     if os.path.exists(target):
         with open(target, encoding="utf-8") as f:
             before = f.read()
-        if ('id = "learned.pattern-%d"' % p.id) in before:
-            print("lighthouse patterns promote: %s already holds rule learned.pattern-%d" % (target, p.id),
-                  file=sys.stderr)
-            return EXIT_ERROR
+        if ('id = "%s"' % rule_id) in before:
+            raise PromotionError("%s already holds rule %s" % (target, rule_id))
     # Check the file with the new rule before it replaces the old one: it loads, and the
     # new rule decides its examples (as `lighthouse rules test` does).
-    tmp = target + ".promote-%d.toml" % os.getpid()
+    tmp = target + ".promote-%d-%d.toml" % (os.getpid(), p.id)
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(before + ("\n" if before and not before.endswith("\n") else "") + text)
     try:
@@ -258,29 +268,37 @@ def cmd_promote(args):
             rules, _, _ = load_file(tmp, _pack_sets())
             v = Validator([tmp], packs=True, cache_size=0)
         except RuleError as e:
-            print("lighthouse patterns promote: the rule does not load: %s" % e, file=sys.stderr)
-            return EXIT_ERROR
-        failed = 0
+            raise PromotionError("the rule does not load: %s" % e) from None
+        problems = []
         for r in rules:
-            if r["id"] != "learned.pattern-%d" % p.id:
+            if r["id"] != rule_id:
                 continue
             for ex in r.get("examples", ()):
                 tool, tool_input, cwd = example_call(ex)
                 problem = example_failure(r, ex, v.check(tool, tool_input, cwd=cwd))
                 if problem is not None:
-                    failed += 1
-                    print("lighthouse patterns promote: example %r: %s" % (ex.get("command") or tool_input, problem),
-                          file=sys.stderr)
-        if failed:
-            print("lighthouse patterns promote: %s left unchanged" % target, file=sys.stderr)
-            return EXIT_ERROR
+                    problems.append("example %r: %s" % (ex.get("command") or tool_input, problem))
+        if problems:
+            raise PromotionError("%s; %s left unchanged" % ("; ".join(problems), target))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return rule_id, text, target
+
+
+def cmd_promote(args):
+    book = _book(args)
+    try:
+        rule_id, text, target = promote(book, args.id, args.rules)
+    except PromotionError as e:
+        print("lighthouse patterns promote: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        book.close()
     print(text.strip())
-    print("rule learned.pattern-%d appended to %s (load it with --rules %s; review it: it does not forbid other "
-          "flags nor constrain option values)" % (p.id, target, target), file=sys.stderr)
+    print("rule %s appended to %s (load it with --rules %s; review it: it does not forbid other "
+          "flags nor constrain option values)" % (rule_id, target, target), file=sys.stderr)
     return EXIT_OK
 
 

@@ -30,8 +30,14 @@ A path with a hidden component inside the workspace or a home (``.git/hooks/x``,
 Literals are kept exactly where they matter: the leading plain words that name a
 subcommand of the programs in :data:`SUBCOMMAND_PROGRAMS` (``git push``, ``npm run
 build``, ``make test``), every flag, environment assignments,
-the program as the command names it, and every argument of the programs in
-:data:`EXACT_PROGRAMS` (``rm``'s targets, ``chmod``'s mode, ``kill``'s pids ...).
+the program as the command names it, every argument of the programs in
+:data:`EXACT_PROGRAMS` (``rm``'s targets, ``chmod``'s mode, ``kill``'s pids ...), the
+value of an option that says where a command acts (:data:`LITERAL_OPTIONS`:
+``kubectl --context=staging``, ``aws --profile=prod``, ``docker --host=...``,
+``gcloud --project=...``), the arguments after a subcommand that switches environment
+(:data:`LITERAL_SUBCOMMANDS`: ``terraform workspace select prod``), and the words an
+expert said must match exactly (``literals``, from ExpertAnswer.exact: a Bash call's
+arguments or option values equal to one of them).
 
 A file tool's shape is the tool and its path's class with the file's extension
 (``Write <ws-path>/*.py``); a path with a hidden component (``.git/hooks/x``,
@@ -64,14 +70,14 @@ from hashlib import blake2b
 from .. import _fast
 from .._fast._errors import ShellError
 from .._fast._shape_py import _resolve, command_parts
-from .._fast._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, PATH_CLASSES,
-                                   SUBCOMMAND_PROGRAMS, NoShape, where)
+from .._fast._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
+                                   MAX_INPUT, MAX_SHAPE, PATH_CLASSES, SUBCOMMAND_PROGRAMS, NoShape, where)
 from .._fast._shell_py import normpath
 from .._fast._shell_shared import DYN
 
 __all__ = ["Shape", "NoShape", "call_shape", "shape_text", "why_no_shape", "command_shape", "command_parts", "classify",
            "EXACT_PROGRAMS", "MAX_COMMANDS", "MAX_SHAPE", "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS",
-           "COMMAND_WORDS", "analyse_call", "display"]
+           "COMMAND_WORDS", "LITERAL_OPTIONS", "LITERAL_SUBCOMMANDS", "analyse_call", "display"]
 
 #: Tools whose input names one file: the shape is the tool and the path's class.
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "Read": "file_path",
@@ -194,17 +200,18 @@ def display(tool, text):
     return text if tool == "Bash" else "%s %s" % (tool, text)
 
 
-def call_shape(tool, tool_input, cwd="", home="", specs=None, parsed=None):
+def call_shape(tool, tool_input, cwd="", home="", specs=None, parsed=None, literals=None):
     """The :class:`Shape` of a tool call, or None when it has none (see the module
     docstring). ``specs``: a callable giving a program's ProgramSpec (the running rules'
     knowledge of which options take a value), or None. ``parsed``: for a Bash call, the
     simple commands the rule engine parsed it into in ``cwd`` with ``home``
-    (``Validator.parsed``), or None to parse it here."""
-    text = shape_text(tool, tool_input, cwd, home, specs, parsed)
+    (``Validator.parsed``), or None to parse it here. ``literals``: a frozenset of words
+    kept exactly (a Bash call's; other tools have none)."""
+    text = shape_text(tool, tool_input, cwd, home, specs, parsed, literals)
     return None if text is None else Shape(tool, text)
 
 
-def shape_text(tool, tool_input, cwd="", home="", specs=None, parsed=None):
+def shape_text(tool, tool_input, cwd="", home="", specs=None, parsed=None, literals=None):
     """The text of the call's shape (:func:`call_shape`), or None: what the pattern tier
     looks up, without the Shape object or its digest."""
     home = home or ""
@@ -213,9 +220,11 @@ def shape_text(tool, tool_input, cwd="", home="", specs=None, parsed=None):
         # before (and already normalized, so the parse was made in it).
         command = tool_input.get("command")
         if isinstance(command, str) and 0 < len(command) <= MAX_INPUT:
+            if literals:
+                return _fast.shape.bash_shape(parsed, cwd, home, specs, None, literals)
             return _fast.shape.bash_shape(parsed, cwd, home, specs)
     try:
-        return _shape_text(tool, tool_input, cwd, home, specs, parsed)
+        return _shape_text(tool, tool_input, cwd, home, specs, parsed, literals)
     except NoShape:
         return None
 
@@ -236,7 +245,7 @@ def analyse_call(tool, tool_input, cwd, home, specs=None):
     return cwd, _fast.shell.analyze(tool_input["command"], cwd, home or None)
 
 
-def _shape_text(tool, tool_input, cwd, home, specs, parsed=None):
+def _shape_text(tool, tool_input, cwd, home, specs, parsed=None, literals=None):
     home = home or ""
     if not isinstance(tool_input, dict):
         raise NoShape("a tool input that is not an object")
@@ -254,7 +263,7 @@ def _shape_text(tool, tool_input, cwd, home, specs, parsed=None):
             except ShellError as e:     # LimitError included
                 raise NoShape("the shell analysis failed: %s" % e) from None
         why = []
-        text = _fast.shape.bash_shape(parsed, ws, home, specs, why)
+        text = _fast.shape.bash_shape(parsed, ws, home, specs, why, literals or None)
         if text is None:
             raise NoShape(why[0])
         return text

@@ -15,8 +15,13 @@ go to the experts. Where it sits decides what it may answer:
 - nor a call for which the policy asks a quorum larger than the number of agreeing
   answers that taught the pattern.
 
-Its answers are not reusable (not put in the slow-tier cache), so that retiring a
-pattern takes effect at once. A Bash call is shaped from the commands the rule engine
+Its answers are reusable: put in the slow-tier cache like the policy's and the experts',
+so that a repeated call is answered inline as a tier-0 (CACHE) hit. So that retiring a
+pattern still takes effect at once, :meth:`PatternTier.attach` makes the book clear the
+pipeline's slow-tier cache whenever an active pattern stops answering, and
+:meth:`PatternTier.keep_fresh` checks the file every ``refresh_interval`` for changes made
+by another process (``lighthouse patterns retire``, another worker), which lookups alone
+would not notice while the cache answers. A Bash call is shaped from the commands the rule engine
 parsed for it when the escalation carries them (``Escalation.parsed``); the shape texts
 of the last :data:`MEMO_SIZE` Bash commands (of at most :data:`MEMO_INPUT` characters)
 are remembered by rule generation, command, cwd and home, since the same call reaches the
@@ -26,10 +31,18 @@ calls with each expert's answer: the shape and the SQLite write run on one backg
 thread (``background``), so that a write waiting for the file's lock never holds up the
 event loop; at most ``max_pending`` answers wait for it, and past that an answer is not
 learned (counted in ``dropped``: fewer patterns, never a wrong one).
+
+An expert's exact words (ExpertAnswer.exact) teach a pattern of the shape with those
+words kept literal, checked at lookup against the call's shape with them kept literal
+(lighthouse.patterns.book). An answer naming a word that does not change the call's shape
+(a word that is not one of its classed arguments) teaches no pattern of its shape: it is
+recorded as an answer for this call only, so that an expert who meant "only for
+``prod-eu``" but wrote ``prod`` does not teach a pattern for every word there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -65,14 +78,26 @@ class PatternTier:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
         self._memo = {}                 # (generation, command, cwd, home) -> shape text or None
 
-    def shape(self, esc):
-        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+    def shape(self, esc, literals=None):
+        return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, literals)
 
     def lookup(self, esc):
         """The active Pattern of the escalated call ``esc``'s shape in its context, or
         None: what this tier adds to a call that reaches it (the shape, from the commands
-        the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory)."""
-        return self.book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc))
+        the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory; the
+        shape again with a pattern's literals, for the patterns that have some)."""
+        book = self.book
+        if book._literal and esc.tool == "Bash":
+            return book.match_text(context_of(esc.why, esc.rule_id), "Bash", self._text(esc), self._reshaper(esc))
+        return book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc))
+
+    def _reshaper(self, esc):
+        """The call's shape text with given words kept literal (a function of the words);
+        made apart from :meth:`lookup`, whose variables would otherwise become closure
+        cells on every call."""
+        def reshape(words):
+            return shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, words)
+        return reshape
 
     def _text(self, esc):
         tool_input = esc.tool_input
@@ -102,12 +127,30 @@ class PatternTier:
         teachers = p.taught_by.replace(",", ", ") or "a reviewer"
         reason = "pattern #%d `%s`: %s, learned from %d answer%s of %s (first: %s)" % (
             p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
-        return TierAnswer(p.verdict, reason, "pattern:%d" % p.id, reusable=False)
+        return TierAnswer(p.verdict, reason, "pattern:%d" % p.id)
+
+    def attach(self, invalidate, loop):
+        """Have ``invalidate`` (the pipeline's, clearing its slow-tier cache) run on
+        ``loop`` whenever an active pattern stops answering. The cache's epoch makes it
+        safe: a pattern answer whose evaluation began before the retirement is not kept."""
+        def retired():
+            loop.call_soon_threadsafe(invalidate)
+        self.book.on_retire = retired
+
+    async def keep_fresh(self):
+        """Check the patterns file for another process's changes every
+        ``refresh_interval`` seconds (a task of the server's, cancelled at shutdown)."""
+        book = self.book
+        if book.refresh_interval < 0:
+            return
+        while True:
+            await asyncio.sleep(max(book.refresh_interval, 0.05))
+            await asyncio.to_thread(book.refresh)
 
     def learner(self, esc, votes):
         """Record the experts' answers about ``esc``: ``votes`` is a list of (expert name,
-        verdict counted, scope, is a person, reason). In the background unless the tier
-        was made with ``background=False``."""
+        verdict counted, scope, is a person, reason[, exact words]). In the background
+        unless the tier was made with ``background=False``."""
         if self._pool is None:
             self._learn(esc, votes)
             return
@@ -136,5 +179,32 @@ class PatternTier:
             return
         context = context_of(esc.why, esc.rule_id)
         call = {"tool": esc.tool, "input": esc.tool_input, "cwd": esc.cwd, "home": esc.home}
-        for name, verdict, scope, person, reason in votes:
-            self.book.learn(context, shape, call, name, verdict, scope, reason, person=person)
+        reshape = self._reshaper(esc) if esc.tool == "Bash" else None
+        for vote in votes:
+            name, verdict, scope, person, reason = vote[:5]
+            words = frozenset(vote[5]) if len(vote) > 5 else frozenset()
+            literal = self._literal_shape(esc, shape, words) if words and scope == "shape" else None
+            if literal is not None:
+                self.book.learn(context, literal, dict(call, exact=sorted(words)), name, verdict, scope, reason,
+                                person=person, literals=words, generic=shape.text)
+                continue
+            if words and scope == "shape":
+                # A word that changes nothing: the answer holds for this call only.
+                scope = "call"
+                reason = ("%s [exact words %s not all arguments of the call: learned for this call only]"
+                          % (reason, ", ".join(sorted(words))))[:1024]
+            self.book.learn(context, shape, call, name, verdict, scope, reason, person=person, reshape=reshape)
+
+    def _literal_shape(self, esc, shape, words):
+        """The call's Shape with ``words`` kept literal, or None when the call is not a
+        Bash call or a word does not change its shape."""
+        if esc.tool != "Bash":
+            return None
+        literal = self.shape(esc, words)
+        if literal is None or literal.text == shape.text:
+            return None
+        for w in words:
+            if len(words) > 1 and shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed,
+                                             words - {w}) == literal.text:
+                return None
+        return literal

@@ -196,6 +196,7 @@ class LighthouseServer:
         self.experts = None                   # the ExpertRegistry, with an expert tier
         self.patterns = None                  # the PatternBook (lighthouse.patterns), with an expert tier
         self._pattern_tier = None
+        self._pattern_watch = None            # the task checking the patterns file for other processes' changes
         self._expert_tier = None
         self.rule_facts = None          # RuleFactsSource of the slow tiers, with a pipeline
         self.hub = None                       # the ExpertHubService, when served
@@ -282,7 +283,8 @@ class LighthouseServer:
             if self.serve_hub:
                 self.hub = ExpertHubService(self.experts, self.tokens, max_pending=config.expert_max_pending,
                                             heartbeat_interval=config.expert_heartbeat,
-                                            heartbeat_timeout=config.expert_heartbeat_timeout)
+                                            heartbeat_timeout=config.expert_heartbeat_timeout,
+                                            trust_local_persons=config.trust_local_persons)
             patterns = self._pattern_stage(facts)
             if patterns is not None:
                 stages.append(patterns)
@@ -314,6 +316,11 @@ class LighthouseServer:
             escalate_ask=(lambda rule_id, generation: len(self.experts) > 0 and validator.escalates(rule_id))
             if experts else (lambda rule_id, generation: False))
         self.pipeline.stats.patterns = self.patterns
+        if self._pattern_tier is not None:
+            # Pattern answers are cached like the other tiers': a retired pattern clears
+            # the cache, and the file is watched for other processes' retirements.
+            self._pattern_tier.attach(self.pipeline.invalidate, asyncio.get_running_loop())
+            self._pattern_watch = asyncio.get_running_loop().create_task(self._pattern_tier.keep_fresh())
         if self.experts is not None:
             self.pipeline.stats.experts = self.experts.stats
             self.pipeline.stats.llm = self._llm_experts
@@ -390,6 +397,9 @@ class LighthouseServer:
             await self._policy_runner.aclose()
         for e in self._llm_experts:
             await e.aclose()
+        if self._pattern_watch is not None:
+            self._pattern_watch.cancel()
+            self._pattern_watch = None
         if self.patterns is not None:
             self._pattern_tier.close()
             self.patterns.close()

@@ -12,13 +12,16 @@ to anything else is PERMISSION_DENIED (an empty ``agent_id`` takes the token's).
 may have several lines (token rotation).
 
 Roles: ``agent`` (the Validator service: asking about tool calls), ``admin`` (the Admin
-service: policy reload, stats) and ``expert`` (the ExpertHub service: judging escalated
-calls, lighthouse.experts.hub). A line without ``expert`` is an agent's token whatever
+service: policy reload, stats), ``expert`` (the ExpertHub service: judging escalated
+calls, lighthouse.experts.hub) and ``person`` (an expert that is a person, at the
+console: implies ``expert``; only a stream of a token with this role that says
+``ExpertHello.person`` is counted as a person when learned patterns are taught, so that
+one answer of it may activate a pattern). A line without ``expert`` is an agent's token whatever
 else it lists (so that files written before roles existed keep working: no role is
 ``agent``, ``admin`` is ``agent admin``); a line listing ``expert`` has the roles it
 lists only (``expert``: an expert that cannot ask about its own calls). A token without
 the role a service needs is PERMISSION_DENIED there. ``lighthouse tokens add AGENT_ID
---file FILE [--admin] [--expert]`` creates a token, appends its line and prints the
+--file FILE [--admin] [--expert] [--person]`` creates a token, appends its line and prints the
 token once; ``lighthouse tokens revoke`` removes lines.
 
 The file must not be writable by other users (whoever can write it can mint identities);
@@ -51,19 +54,21 @@ _HASH_RE = re.compile(r"sha256:([0-9a-f]{64})\Z")
 TOKEN_PREFIX = "lh_"
 
 
-ROLES = ("agent", "admin", "expert")
+ROLES = ("agent", "admin", "expert", "person")
 
 
 class Identity:
-    """Who a token belongs to, and its roles (``agent``, ``admin``, ``expert``)."""
+    """Who a token belongs to, and its roles (``agent``, ``admin``, ``expert``, ``person``:
+    an expert that is a person)."""
 
-    __slots__ = ("agent_id", "admin", "agent", "expert")
+    __slots__ = ("agent_id", "admin", "agent", "expert", "person")
 
-    def __init__(self, agent_id, admin=False, *, agent=True, expert=False):
+    def __init__(self, agent_id, admin=False, *, agent=True, expert=False, person=False):
         self.agent_id = agent_id
         self.admin = admin
         self.agent = agent
-        self.expert = expert
+        self.expert = expert or person
+        self.person = person
 
     @property
     def roles(self):
@@ -74,9 +79,11 @@ class Identity:
 
 
 def _roles(flags):
-    """(agent, admin, expert) of a line's role words (see the module docstring)."""
-    expert = "expert" in flags
-    return (not expert or "agent" in flags), "admin" in flags, expert
+    """(agent, admin, expert, person) of a line's role words (see the module docstring):
+    ``person`` implies ``expert``."""
+    person = "person" in flags
+    expert = person or "expert" in flags
+    return (not expert or "agent" in flags), "admin" in flags, expert, person
 
 
 def hash_token(token):
@@ -112,7 +119,7 @@ def _parse_lines(path, text):
         parts = line.split()
         where = "%s:%d" % (path, lineno)
         if not 2 <= len(parts) <= 2 + len(ROLES):
-            raise TokenFileError("%s: expected '<agent_id> sha256:<hex> [agent] [admin] [expert]'" % where)
+            raise TokenFileError("%s: expected '<agent_id> sha256:<hex> [agent] [admin] [expert] [person]'" % where)
         agent_id, digest = parts[0], parts[1]
         if not AGENT_ID_RE.match(agent_id):
             raise TokenFileError("%s: agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % (where, agent_id))
@@ -121,13 +128,13 @@ def _parse_lines(path, text):
         flags = parts[2:]
         for flag in flags:
             if flag not in ROLES:
-                raise TokenFileError("%s: unknown role %r (agent, admin or expert)" % (where, flag))
+                raise TokenFileError("%s: unknown role %r (agent, admin, expert or person)" % (where, flag))
         if len(set(flags)) != len(flags):
             raise TokenFileError("%s: a role is listed twice" % where)
         if digest in by_hash and by_hash[digest].agent_id != agent_id:
             raise TokenFileError("%s: the same token is listed for two agents" % where)
-        agent, admin, expert = _roles(flags)
-        by_hash[digest] = Identity(agent_id, admin, agent=agent, expert=expert)
+        agent, admin, expert, person = _roles(flags)
+        by_hash[digest] = Identity(agent_id, admin, agent=agent, expert=expert, person=person)
     return by_hash
 
 
@@ -175,11 +182,12 @@ class TokenStore:
         return self._by_hash.get(hash_token(token))
 
 
-def add_token(path, agent_id, admin=False, token=None, expert=False, agent=None):
+def add_token(path, agent_id, admin=False, token=None, expert=False, agent=None, person=False):
     """Append a line for a new token (created unless given) to the tokens file, creating
     the file with mode 0600 if needed, and return the token. ``expert``: the token has
     the expert role, and the agent role only if ``agent`` is true (default: an agent
-    token unless it is an expert's)."""
+    token unless it is an expert's). ``person``: an expert's token that is a person's
+    (the role ``person``, which implies ``expert``)."""
     if not AGENT_ID_RE.match(agent_id):
         raise TokenFileError("agent_id %r: use 1-128 of [A-Za-z0-9._@:/+-]" % agent_id)
     token = token or new_token()
@@ -191,10 +199,12 @@ def add_token(path, agent_id, admin=False, token=None, expert=False, agent=None)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         if fh.tell() == 0:
-            fh.write("# Lighthouse tokens: <agent_id> sha256:<hex of the token> [agent] [admin] [expert]\n")
+            fh.write("# Lighthouse tokens: <agent_id> sha256:<hex of the token> [agent] [admin] [expert] [person]\n")
+        expert = expert or person
         if agent is None:
             agent = not expert
-        roles = [r for r, on in (("agent", agent and expert), ("admin", admin), ("expert", expert)) if on]
+        roles = [r for r, on in (("agent", agent and expert), ("admin", admin), ("expert", expert and not person),
+                                 ("person", person)) if on]
         if not agent and not expert:
             raise TokenFileError("a token needs the agent or the expert role")
         fh.write("%s %s%s\n" % (agent_id, hash_token(token), "".join(" " + r for r in roles)))

@@ -130,6 +130,9 @@ class ServerConfig:
     patterns_threshold: int = 2          # agreeing expert answers that make a pattern active
     patterns_person_threshold: int = 1   # the same, for answers of a person (the console)
     patterns_max: int = 10000            # patterns the file holds (the oldest pending pruned past it)
+    # Without a tokens file: whether an expert's ExpertHello.person is believed (with one,
+    # the token's person role decides).
+    trust_local_persons: bool = False
     # The hook's local spool the server ingests (lighthouse.audit.spool); None: its default path.
     audit_spool: str | None = None
     # Retention of the audit log (lighthouse.audit.rotate for SQLite, PostgresBackend.prune): None, none.

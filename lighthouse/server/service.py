@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from time import perf_counter_ns
 
@@ -521,9 +522,9 @@ class ValidatorService:
 
 
 class AdminService:
-    """lighthouse.v1.Admin: ReloadPolicy, Stats, ListPatterns and ReviewPattern. With tokens configured, callers need
-    a token marked admin; without, the server's admin secret (lighthouse.server.auth.AdminSecret)
-    as their bearer token."""
+    """lighthouse.v1.Admin: ReloadPolicy, Stats, ListPatterns, ReviewPattern and PromotePattern. With tokens
+    configured, callers need a token marked admin; without, the server's admin secret
+    (lighthouse.server.auth.AdminSecret) as their bearer token."""
 
     def __init__(self, server):
         self.server = server
@@ -635,6 +636,31 @@ class AdminService:
             await context.abort(e.code, e.message)
         return pattern_message(p)
 
+    async def PromotePattern(self, request, context):
+        from ..patterns.book import PatternError
+        from ..patterns.cli import PromotionError, promote
+        try:
+            if request.__class__ is _Malformed:
+                raise request.rejection
+            self._check_admin(context)
+            book = self._book()
+            path = request.rules_file
+            if not path or len(path) > 4096 or "\x00" in path or not os.path.isabs(path) \
+                    or not path.endswith(".toml"):
+                raise CallRejected(grpc.StatusCode.INVALID_ARGUMENT, "rules_file must be an absolute path to a "
+                                   ".toml file, not %.120r" % path)
+            rule_id, text, target = await asyncio.to_thread(promote, book, request.id, path)
+        except PatternError as e:
+            self.server.stats.error("PromotePattern", "NOT_FOUND")
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except (PromotionError, OSError) as e:
+            self.server.stats.error("PromotePattern", "FAILED_PRECONDITION")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "pattern #%d not promoted: %s" % (request.id, e))
+        except CallRejected as e:
+            self._rejected("PromotePattern", e, context)
+            await context.abort(e.code, e.message)
+        return admin_pb2.PromotePatternResponse(rule_id=rule_id, rule_toml=text, rules_file=target)
+
 
 PATTERN_STATES = ("pending", "active", "retired")
 
@@ -646,7 +672,7 @@ def pattern_message(p):
         verdict=VERDICT_CODES.get(p.verdict, 0), agreeing=p.agreeing,
         taught_by=[t for t in p.taught_by.split(",") if t], first_reason=p.first_reason,
         created_unix=p.created_at or 0.0, activated_unix=p.activated_at or 0.0, retired_unix=p.retired_at or 0.0,
-        note=p.note)
+        note=p.note, exact=sorted(p.words))
 
 
 def stats_response(snap):
@@ -707,4 +733,7 @@ def admin_handler(service):
         "ReviewPattern": grpc.unary_unary_rpc_method_handler(
             service.ReviewPattern, request_deserializer=_lenient(admin_pb2.ReviewPatternRequest),
             response_serializer=admin_pb2.Pattern.SerializeToString),
+        "PromotePattern": grpc.unary_unary_rpc_method_handler(
+            service.PromotePattern, request_deserializer=_lenient(admin_pb2.PromotePatternRequest),
+            response_serializer=admin_pb2.PromotePatternResponse.SerializeToString),
     })

@@ -104,8 +104,26 @@ class ReviewPatternRequest(_message.Message):
     note: str
     def __init__(self, id: _Optional[int] = ..., action: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
+class PromotePatternRequest(_message.Message):
+    __slots__ = ("id", "rules_file")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FILE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    rules_file: str
+    def __init__(self, id: _Optional[int] = ..., rules_file: _Optional[str] = ...) -> None: ...
+
+class PromotePatternResponse(_message.Message):
+    __slots__ = ("rule_id", "rule_toml", "rules_file")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_TOML_FIELD_NUMBER: _ClassVar[int]
+    RULES_FILE_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    rule_toml: str
+    rules_file: str
+    def __init__(self, rule_id: _Optional[str] = ..., rule_toml: _Optional[str] = ..., rules_file: _Optional[str] = ...) -> None: ...
+
 class Pattern(_message.Message):
-    __slots__ = ("id", "state", "tool", "shape", "context", "verdict", "agreeing", "taught_by", "first_reason", "created_unix", "activated_unix", "retired_unix", "note")
+    __slots__ = ("id", "state", "tool", "shape", "context", "verdict", "agreeing", "taught_by", "first_reason", "created_unix", "activated_unix", "retired_unix", "note", "exact")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +137,7 @@ class Pattern(_message.Message):
     ACTIVATED_UNIX_FIELD_NUMBER: _ClassVar[int]
     RETIRED_UNIX_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
     id: int
     state: str
     tool: str
@@ -132,4 +151,5 @@ class Pattern(_message.Message):
     activated_unix: float
     retired_unix: float
     note: str
-    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., tool: _Optional[str] = ..., shape: _Optional[str] = ..., context: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., agreeing: _Optional[int] = ..., taught_by: _Optional[_Iterable[str]] = ..., first_reason: _Optional[str] = ..., created_unix: _Optional[float] = ..., activated_unix: _Optional[float] = ..., retired_unix: _Optional[float] = ..., note: _Optional[str] = ...) -> None: ...
+    exact: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., tool: _Optional[str] = ..., shape: _Optional[str] = ..., context: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., agreeing: _Optional[int] = ..., taught_by: _Optional[_Iterable[str]] = ..., first_reason: _Optional[str] = ..., created_unix: _Optional[float] = ..., activated_unix: _Optional[float] = ..., retired_unix: _Optional[float] = ..., note: _Optional[str] = ..., exact: _Optional[_Iterable[str]] = ...) -> None: ...

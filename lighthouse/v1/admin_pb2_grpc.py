@@ -56,6 +56,11 @@ class AdminStub:
                 request_serializer=lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.SerializeToString,
                 response_deserializer=lighthouse_dot_v1_dot_admin__pb2.Pattern.FromString,
                 _registered_method=True)
+        self.PromotePattern = channel.unary_unary(
+                '/lighthouse.v1.Admin/PromotePattern',
+                request_serializer=lighthouse_dot_v1_dot_admin__pb2.PromotePatternRequest.SerializeToString,
+                response_deserializer=lighthouse_dot_v1_dot_admin__pb2.PromotePatternResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -96,6 +101,19 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PromotePattern(self, request, context):
+        """Write one pattern as a TOML rule, with the example calls that taught it, into a user
+        rule file, as `lighthouse patterns promote`: the file with the new rule must load and
+        the rule must decide its examples (as `lighthouse rules test` checks), or nothing is
+        written (FAILED_PRECONDITION saying why). NOT_FOUND for an unknown id;
+        INVALID_ARGUMENT for a rules_file that is not an absolute path to a .toml file.
+        The file is written by the server's process, on the server's machine; the server
+        does not load it: add it to --rules and reload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +136,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ReviewPattern,
                     request_deserializer=lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.FromString,
                     response_serializer=lighthouse_dot_v1_dot_admin__pb2.Pattern.SerializeToString,
+            ),
+            'PromotePattern': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromotePattern,
+                    request_deserializer=lighthouse_dot_v1_dot_admin__pb2.PromotePatternRequest.FromString,
+                    response_serializer=lighthouse_dot_v1_dot_admin__pb2.PromotePatternResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +253,33 @@ class Admin:
             '/lighthouse.v1.Admin/ReviewPattern',
             lighthouse_dot_v1_dot_admin__pb2.ReviewPatternRequest.SerializeToString,
             lighthouse_dot_v1_dot_admin__pb2.Pattern.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromotePattern(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lighthouse.v1.Admin/PromotePattern',
+            lighthouse_dot_v1_dot_admin__pb2.PromotePatternRequest.SerializeToString,
+            lighthouse_dot_v1_dot_admin__pb2.PromotePatternResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,258 @@
+"""Learned patterns in a real server: who counts as a person, pattern answers cached as
+tier-0 hits (and dropped when the pattern is retired, here or by another process), exact
+words sent by an expert over ExpertHub, and Admin.PromotePattern round trips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+from lighthouse.experts.sim import SimulatedExpert
+from lighthouse.patterns import PatternBook
+from lighthouse.server.auth import TokenStore, add_token
+from lighthouse.v1 import admin_pb2, admin_pb2_grpc
+from lighthouse.v1 import validation_pb2 as pb
+
+from serverkit import ROOT, ServerThread, WS, tool_call
+from test_experts import LoopThread, connect, disconnect, hub_config, wait_for
+
+
+@pytest.fixture
+def loop():
+    lt = LoopThread()
+    yield lt
+    lt.close()
+    assert not lt.errors, "the agents' loop logged unhandled exceptions: %r" % lt.errors
+
+
+@pytest.fixture
+def stub_of():
+    from lighthouse.v1 import validation_pb2_grpc
+    channels = []
+
+    def make(server, metadata=None):
+        ch = grpc.insecure_channel(server.address)
+        channels.append(ch)
+        stub = validation_pb2_grpc.ValidatorStub(ch)
+        if metadata is None:
+            return stub
+
+        class WithToken:
+            def Validate(self, request, **kw):
+                return stub.Validate(request, metadata=metadata, **kw)
+        return WithToken()
+
+    yield make
+    for ch in channels:
+        ch.close()
+
+
+def pattern_config(tmp_path, **kw):
+    return hub_config(tmp_path, patterns_db=str(tmp_path / "patterns.db"), **kw)
+
+
+def lighthouse(*args):
+    return subprocess.run([sys.executable, "-m", "lighthouse.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=str(ROOT))
+
+
+# ------------------------------------------------------------------ who is a person
+
+def test_a_self_declared_person_without_the_role_is_an_ordinary_expert(tmp_path, loop, stub_of):
+    sim = SimulatedExpert("mallory", "allow", "0", scope="shape")
+    with ServerThread(pattern_config(tmp_path)) as server:
+        connect(loop, server, sim, person=True)             # no tokens, no --trust-local-persons
+        assert not server.server.experts.get("mallory").person
+        stub = stub_of(server)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        book = server.server.patterns
+        wait_for(lambda: book.learned == 1, what="the answer to be learned")
+        assert book.counts()["active"] == 0                 # one ordinary answer: still pending
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="two answers to activate the pattern")
+
+
+def test_without_tokens_trust_local_persons_is_the_explicit_rule(tmp_path, loop, stub_of):
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
+        connect(loop, server, sim, person=True)
+        assert server.server.experts.get("alice").person
+        stub = stub_of(server)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: server.server.patterns.counts()["active"] == 1, what="one answer to activate it")
+        d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30)
+        assert (d.tier, d.verdict) == (pb.TIER_PATTERN, pb.VERDICT_ALLOW) and "1 answer of alice" in d.reason
+
+
+def test_with_tokens_only_the_person_role_makes_a_person(tmp_path, loop, stub_of):
+    path = tmp_path / "tokens"
+    agent = add_token(path, "agent-1")
+    expert = add_token(path, "bot-1", expert=True)
+    person = add_token(path, "alice", person=True)
+    roles = {i.agent_id: i.roles for _, i in TokenStore(path).items()}
+    assert roles == {"agent-1": ("agent",), "bot-1": ("expert",), "alice": ("expert", "person")}
+    assert open(path).read().splitlines()[-1].endswith(" person")
+    # trust_local_persons does not apply with tokens: the role decides.
+    with ServerThread(pattern_config(tmp_path, tokens=str(path), trust_local_persons=True)) as server:
+        bot = connect(loop, server, SimulatedExpert("bot-1", "allow", "0", scope="shape"), token=expert,
+                      person=True)
+        assert not server.server.experts.get("bot-1").person
+        stub = stub_of(server, (("authorization", "Bearer " + agent),))
+        book = server.server.patterns
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.learned == 1, what="the bot's answer to be learned")
+        assert [p.state for p in book.patterns()] == ["pending"]
+        disconnect(loop, bot)
+        wait_for(lambda: len(server.server.experts) == 0, what="the bot to leave")
+        connect(loop, server, SimulatedExpert("alice", "allow", "0", scope="shape"), token=person, person=True)
+        assert server.server.experts.get("alice").person
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --slow data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the person's answer to activate its pattern")
+        assert {(p.shape, p.state) for p in book.patterns()} == {("zzfrobnicate --now <ws-path>", "pending"),
+                                                                 ("zzfrobnicate --slow <ws-path>", "active")}
+    out = lighthouse("tokens", "add", "bob", "--person", "--file", str(path))
+    assert out.returncode == 0, out.stderr
+    assert lighthouse("tokens", "list", "--file", str(path)).stdout.count("expert person") == 2
+
+
+# ------------------------------------------------------------------ pattern answers in the cache
+
+def test_a_repeated_call_answered_by_a_pattern_is_a_cache_hit_until_the_pattern_is_retired(tmp_path, loop,
+                                                                                           stub_of):
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
+        connect(loop, server, sim, person=True)
+        stub = stub_of(server)
+        book = server.server.patterns
+        stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30)
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        call = tool_call("Bash", "zzfrobnicate --now data/b.csv")
+        assert stub.Validate(call, timeout=30).tier == pb.TIER_PATTERN
+        hits = book.hits
+        d = stub.Validate(call, timeout=30)
+        assert (d.tier, d.verdict, d.rule_id) == (pb.TIER_CACHE, pb.VERDICT_ALLOW, "pattern:1")
+        assert book.hits == hits and sim.calls == 1         # the tier was not asked again
+        # Retired through Admin: the cached answer goes with it.
+        with grpc.insecure_channel(server.address) as ch:
+            admin_pb2_grpc.AdminStub(ch).ReviewPattern(admin_pb2.ReviewPatternRequest(id=1, action="retire"),
+                                                       metadata=server.admin_metadata, timeout=30)
+        wait_for(lambda: len(server.server.pipeline.cache) == 0, what="the slow-tier cache to be cleared")
+        d = stub.Validate(call, timeout=30)
+        assert d.tier == pb.TIER_EXPERT and sim.calls == 2
+        # Approved again, then retired by another process (the CLI on the file).
+        book.approve(1, "alice")
+        other = tool_call("Bash", "zzfrobnicate --now data/c.csv")
+        assert stub.Validate(other, timeout=30).tier == pb.TIER_PATTERN
+        assert stub.Validate(other, timeout=30).tier == pb.TIER_CACHE
+        out = lighthouse("patterns", "retire", "1", "--db", str(tmp_path / "patterns.db"))
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: len(server.server.pipeline.cache) == 0, timeout=30,
+                 what="the server to notice the retirement in the file")
+        d = stub.Validate(other, timeout=30)
+        assert d.tier == pb.TIER_EXPERT and sim.calls == 3
+
+
+# ------------------------------------------------------------------ exact words over ExpertHub
+
+def test_an_experts_exact_words_over_the_hub_keep_the_pattern_to_its_environment(tmp_path, loop, stub_of):
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape", exact=("staging",))
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
+        connect(loop, server, sim, person=True)
+        stub = stub_of(server)
+        book = server.server.patterns
+        assert stub.Validate(tool_call("Bash", "zzdeploy staging data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        d = stub.Validate(tool_call("Bash", "zzdeploy staging data/b.csv"), timeout=30)
+        assert (d.tier, d.verdict) == (pb.TIER_PATTERN, pb.VERDICT_ALLOW) and "zzdeploy staging <ws-path>" in d.reason
+        d = stub.Validate(tool_call("Bash", "zzdeploy prod data/b.csv"), timeout=30)
+        assert d.tier == pb.TIER_EXPERT and sim.calls == 2
+        with grpc.insecure_channel(server.address) as ch:
+            listed = admin_pb2_grpc.AdminStub(ch).ListPatterns(admin_pb2.ListPatternsRequest(state="active"),
+                                                               metadata=server.admin_metadata, timeout=30)
+        assert [(p.shape, list(p.exact)) for p in listed.patterns] == [("zzdeploy staging <ws-path>", ["staging"])]
+
+
+# ------------------------------------------------------------------ Admin.PromotePattern
+
+def test_promote_through_the_admin_rpc_round_trip(tmp_path, loop):
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    rules = tmp_path / "mine.toml"
+    with ServerThread(pattern_config(tmp_path)) as server:
+        connect(loop, server, sim)
+        from lighthouse.v1 import validation_pb2_grpc
+        with grpc.insecure_channel(server.address) as ch:
+            stub = validation_pb2_grpc.ValidatorStub(ch)
+            for name in ("a", "b"):
+                stub.Validate(tool_call("Bash", "zzfrobnicate --now data/%s.csv" % name), timeout=30)
+            wait_for(lambda: server.server.patterns.learned == 2, what="the answers to be learned")
+            admin = admin_pb2_grpc.AdminStub(ch)
+            md = server.admin_metadata
+            r = admin.PromotePattern(admin_pb2.PromotePatternRequest(id=1, rules_file=str(rules)), metadata=md,
+                                     timeout=60)
+            assert (r.rule_id, r.rules_file) == ("learned.pattern-1", str(rules))
+            assert r.rule_toml in rules.read_text() and 'program = "zzfrobnicate"' in r.rule_toml
+            assert "data/a.csv" in r.rule_toml and "data/b.csv" in r.rule_toml
+            text = rules.read_text()
+            for req, code in (
+                    (admin_pb2.PromotePatternRequest(id=1, rules_file=str(rules)), grpc.StatusCode.FAILED_PRECONDITION),
+                    (admin_pb2.PromotePatternRequest(id=9, rules_file=str(rules)), grpc.StatusCode.NOT_FOUND),
+                    (admin_pb2.PromotePatternRequest(id=1, rules_file="mine.toml"), grpc.StatusCode.INVALID_ARGUMENT),
+                    (admin_pb2.PromotePatternRequest(id=1, rules_file=str(tmp_path / "x.txt")),
+                     grpc.StatusCode.INVALID_ARGUMENT)):
+                with pytest.raises(grpc.RpcError) as e:
+                    admin.PromotePattern(req, metadata=md, timeout=60)
+                assert e.value.code() == code, req
+                if code == grpc.StatusCode.FAILED_PRECONDITION:
+                    assert "already holds rule learned.pattern-1" in e.value.details()
+            with pytest.raises(grpc.RpcError) as e:
+                admin.PromotePattern(admin_pb2.PromotePatternRequest(id=1, rules_file=str(rules)), timeout=60)
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert rules.read_text() == text and not os.path.exists(tmp_path / "x.txt")
+            # The same through `lighthouse admin promote`, with the admin secret as the token.
+            token = dict(md)["authorization"].split(" ", 1)[1]
+            server.server.patterns.learn("miss", _shape("zzfrobnicate --slow data/c.csv"), _call(), "bob", "allow",
+                                         "shape", "fine", person=True)
+            out = lighthouse("admin", "promote", "2", "--rules", str(rules), "--server", server.address,
+                             "--token", token)
+            assert out.returncode == 0, out.stderr
+            assert 'id = "learned.pattern-2"' in out.stdout and "appended to %s" % rules in out.stderr
+    out = lighthouse("rules", "test", str(rules))
+    assert out.returncode == 0 and "3 examples" in out.stdout, out.stdout + out.stderr
+    ok = lighthouse("check", "--rules", str(rules), "--no-policy", "--command", "zzfrobnicate --now data/new.csv",
+                    "--cwd", WS)
+    assert json.loads(ok.stdout)["rule_id"] == "learned.pattern-1"
+
+
+def _shape(command):
+    from lighthouse.patterns import call_shape
+    from lighthouse.policy.input import RuleFacts
+    return call_shape("Bash", {"command": command}, WS, "/home/dev", RuleFacts.shipped().spec)
+
+
+def _call():
+    return {"tool": "Bash", "input": {"command": "zzfrobnicate --slow data/c.csv"}, "cwd": WS, "home": "/home/dev"}
+
+
+def test_an_old_patterns_file_gains_the_literal_columns(tmp_path):
+    import sqlite3
+    path = str(tmp_path / "old.db")
+    db = sqlite3.connect(path)
+    db.executescript("""CREATE TABLE patterns (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, context TEXT NOT NULL,
+        tool TEXT NOT NULL, shape TEXT NOT NULL, verdict TEXT NOT NULL, state TEXT NOT NULL,
+        agreeing INTEGER NOT NULL DEFAULT 0, taught_by TEXT NOT NULL DEFAULT '', first_reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, activated_at REAL, retired_at REAL,
+        note TEXT NOT NULL DEFAULT '', hits INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO patterns VALUES (1, x'00', 'miss', 'Bash', 'make docs', 'allow', 'active', 2, 'e1,e2', 'ok',
+                                     1, 1, 1, NULL, '', 0);""")
+    db.commit()
+    db.close()
+    book = PatternBook(path)
+    (p,) = book.patterns()
+    assert (p.shape, p.literals, p.generic, p.words) == ("make docs", "", "", frozenset())
+    assert book.match_text("miss", "Bash", "make docs").id == 1
+    book.close()
