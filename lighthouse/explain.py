@@ -28,7 +28,7 @@ def explain(validator, tool, tool_input, cwd=None, home=None):
             commands = analyze(command, cwd or "", home)
             for sc in commands:
                 spec = engine.programs.get(sc.program, _engine_py._EMPTY_SPEC)
-                view = _engine_py._View(sc, spec, home, cwd or "")
+                view = _engine_py._View(sc, spec, home, cwd or "", engine)
                 matches = [{"id": r.id, "verdict": _engine_py.VERDICTS[r.verdict], "reason": r.reason}
                            for r in engine.rules_for_program(sc.program) if r.match_command(view)]
                 out["commands"].append({

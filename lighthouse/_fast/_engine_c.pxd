@@ -156,8 +156,31 @@ cdef class Rule:
     cdef readonly object fields
     cdef readonly object is_bash
     cdef readonly tuple tests
+    cdef readonly bint pf       # the engine's word index stands for its path matchers
 
     cdef unsigned int _needs_of(self)
+
+
+@cython.final
+@cython.no_gc
+cdef class _WordIndex:
+    cdef frozenset names
+    cdef frozenset segments
+    cdef list by_last
+    cdef list by_first
+    cdef list rest
+    cdef unsigned long long name_bits[64]
+    cdef unsigned long long seg_bits[64]
+
+
+@cython.final
+@cython.no_gc
+cdef class _WordCtx:
+    cdef str cwd
+    cdef object home
+    cdef bint usable
+    cdef Py_ssize_t max_len
+    cdef Py_ssize_t max_slashes
 
 
 @cython.final
@@ -173,6 +196,10 @@ cdef class Engine:
     cdef dict _sub_cache
     cdef Py_ssize_t _sub_cache_size
     cdef tuple _parsed          # (command, cwd, home, commands) of the last Bash call parsed
+    cdef readonly object word_index     # _globs.word_index of path_prefilter, or None
+    cdef _WordIndex _widx
+    cdef _WordCtx _wctx         # the last word context made
+    cdef _WordCtx _word_ctx(self, str cwd, object home)
     cdef tuple _rules_for_program(self, str prog)
     cdef tuple _rules_for_command(self, str prog, list positionals)
     cdef tuple _rules_for_tool(self, object tool)

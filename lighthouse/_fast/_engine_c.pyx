@@ -49,7 +49,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
-                             engine_tables)
+                             engine_tables, path_prefilter)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
@@ -867,6 +867,187 @@ cdef bint _path_any(_PathIndex idx, _Forms F) except -1:
     return False
 
 
+# ------------------------------------------------------------------- word index
+
+@cython.final
+@cython.no_gc
+cdef class _WordIndex:
+    """_globs.word_index's tables with the wildcard segments as _Wild patterns, filed in
+    arrays by a hash of their one- or two-character key (_key_slot; two keys in one slot
+    only cost a match that fails), see _globs.word_may_match, the reference. name_bits and
+    seg_bits have a bit per (length, first character) of the names and segments (both
+    modulo 64), so that most words are ruled out without hashing them or cutting them
+    into segments."""
+
+    def __init__(self, tuple index):
+        names, segments, by_last, by_first, rest = index
+        self.names = names
+        self.segments = segments
+        self.by_last = _wild_buckets(by_last)
+        self.by_first = _wild_buckets(by_first)
+        self.rest = [_Wild(p) for p in rest]
+        for k in range(64):
+            self.name_bits[k] = 0
+            self.seg_bits[k] = 0
+        for name in names:
+            _set_bit(self.name_bits, <str>name)
+        for seg in segments:
+            _set_bit(self.seg_bits, <str>seg)
+
+
+cdef inline void _set_bit(unsigned long long *bits, str s):
+    bits[len(s) & 63] |= (<unsigned long long>1) << (<Py_ssize_t>(<Py_UCS4>s[0]) & 63)
+
+
+cdef inline bint _has_bit(unsigned long long *bits, Py_ssize_t length, Py_UCS4 first) noexcept:
+    return (bits[length & 63] >> (<Py_ssize_t>first & 63)) & 1
+
+
+cdef list _wild_buckets(dict by_key):
+    cdef str key
+    cdef Py_ssize_t slot
+    if not by_key:
+        return None
+    cdef list out = [None] * _SLOTS
+    for key, pats in by_key.items():
+        slot = _key_slot(key[0], key[1]) if len(key) == 2 else _key_slot(key[0], 0)
+        if out[slot] is None:
+            out[slot] = []
+        (<list>out[slot]).extend([_Wild(p) for p in pats])
+    return out
+
+
+cdef enum:
+    _SLOTS = 1024
+
+
+cdef inline Py_ssize_t _key_slot(Py_UCS4 a, Py_UCS4 b) noexcept:
+    # The slot of a one-character key (b == 0) or a two-character one.
+    cdef Py_ssize_t x = <Py_ssize_t>a, y = <Py_ssize_t>b
+    return (x * 131 + y * 7 + (1 if y else 0)) & (_SLOTS - 1)
+
+
+@cython.final
+@cython.no_gc
+cdef class _WordCtx:
+    """_globs.word_context for one cwd and home: whether the index can rule words out
+    there (usable), and the longest word and most slashes for which no limit of
+    path_forms can be reached."""
+
+
+cdef _WordCtx _make_word_ctx(_WordIndex idx, str cwd, object home):
+    cdef _WordCtx ctx = _WordCtx.__new__(_WordCtx)
+    cdef str h = "" if home is None else <str?>home
+    ctx.cwd = cwd
+    ctx.home = home
+    ctx.usable = True
+    if idx.segments:
+        for s in _segments_of(cwd):
+            if s in idx.segments:
+                ctx.usable = False
+        for s in _segments_of(h):
+            if s in idx.segments:
+                ctx.usable = False
+    ctx.max_len = C_MAX_MATCH_LENGTH - (len(cwd) + len(h) + 8)
+    ctx.max_slashes = C_MAX_PATH_SEGMENTS - (cwd.count("/") + h.count("/") + 4)
+    return ctx
+
+
+cdef inline list _segments_of(str path):
+    if len(path) and path[0] == u'~':
+        return path[1:].split("/")
+    return path.split("/")
+
+
+cdef bint _wilds_seg(list wilds, str value) except -1:
+    cdef _Wild w
+    if wilds is None:
+        return False
+    for w in wilds:
+        if _wild_match(w, value, False):
+            return True
+    return False
+
+
+cdef bint _word_may_match(_WordIndex idx, _WordCtx ctx, str word) except -1:
+    # _globs.word_may_match: False when no form of word can match a glob of idx.
+    cdef Py_ssize_t n = len(word), k, end, start, nslash = 0, blen, s0
+    cdef int kind = PyUnicode_KIND(word)
+    cdef void *data = PyUnicode_DATA(word)
+    cdef Py_UCS4 c0, cl, c1, cp
+    cdef object base = None
+    cdef list bucket
+    if not ctx.usable or n > ctx.max_len:
+        return True
+    if n > ctx.max_slashes:
+        # only a word this long can hold too many slashes
+        for k in range(n):
+            if PyUnicode_READ(kind, data, k) == u'/':
+                nslash += 1
+        if nslash > ctx.max_slashes:
+            return True
+    end = n
+    while end > 0 and PyUnicode_READ(kind, data, end - 1) == u'/':
+        end -= 1
+    k = end - 1
+    while k >= 0 and PyUnicode_READ(kind, data, k) != u'/':
+        k -= 1
+    start = k + 1
+    blen = end - start
+    if blen == 0:
+        return True
+    c0 = PyUnicode_READ(kind, data, start)
+    if c0 == u'~':
+        return True
+    if c0 == u'.' and (blen == 1 or (blen == 2 and PyUnicode_READ(kind, data, start + 1) == u'.')):
+        return True
+    if _has_bit(idx.name_bits, blen, c0):
+        base = word if start == 0 and end == n else word[start:end]
+        if base in idx.names:
+            return True
+    cl = PyUnicode_READ(kind, data, end - 1)
+    c1 = PyUnicode_READ(kind, data, start + 1) if blen > 1 else 0
+    cp = PyUnicode_READ(kind, data, end - 2) if blen > 1 else 0
+    for k in range(5):
+        if k == 0:
+            bucket = None if idx.by_last is None else <list>idx.by_last[_key_slot(cl, 0)]
+        elif k == 1:
+            bucket = None if idx.by_last is None or blen < 2 else <list>idx.by_last[_key_slot(cp, cl)]
+        elif k == 2:
+            bucket = None if idx.by_first is None else <list>idx.by_first[_key_slot(c0, 0)]
+        elif k == 3:
+            bucket = None if idx.by_first is None or blen < 2 else <list>idx.by_first[_key_slot(c0, c1)]
+        else:
+            bucket = idx.rest or None
+        if bucket is not None:
+            if base is None:
+                base = word if start == 0 and end == n else word[start:end]
+            if _wilds_seg(bucket, <str>base):
+                return True
+    if not idx.segments:
+        return False
+    # the segments of the word, in place (the first without a leading `~`)
+    s0 = 1 if PyUnicode_READ(kind, data, 0) == u'~' else 0
+    k = s0
+    while k <= n:
+        if k == n or PyUnicode_READ(kind, data, k) == u'/':
+            if k > s0 and _has_bit(idx.seg_bits, k - s0, PyUnicode_READ(kind, data, s0)):
+                if word[s0:k] in idx.segments:
+                    return True
+            s0 = k + 1
+        k += 1
+    return False
+
+
+cdef inline bint _view_maybe(_View v, str word) except -1:
+    # Whether the engine's word index lets word through (see _View.maybe of the pure twin).
+    if v._widx is None:
+        return True
+    if v._wctx is None:
+        v._wctx = v._engine._word_ctx(v.cwd, v.home)
+    return _word_may_match(v._widx, v._wctx, word)
+
+
 @cython.final
 cdef class GlobList:
     """Positive and negative globs: a value matches when some positive matches (or there
@@ -1390,6 +1571,14 @@ cdef class _View:
     cdef list _read_cands
     cdef list _pos_cands
     cdef list _write_cands
+    # The engine's word index and its context here (None until needed), and the
+    # candidate lists above without the words it rules out, for the rules it stands for.
+    cdef Engine _engine
+    cdef _WordIndex _widx
+    cdef _WordCtx _wctx
+    cdef list _pf_path_cands
+    cdef list _pf_read_cands
+    cdef list _pf_write_cands
 
     # What the path rules look at, each list computed on first use: the forms of the
     # paths named by the path arguments, by those that are not also written, and by the
@@ -1423,6 +1612,49 @@ cdef class _View:
                 if p is not None:
                     self._read_cands.append(self.forms(p))
         return self._read_cands
+
+    cdef list pf_path_cands(self):
+        cdef object p
+        if self._pf_path_cands is None:
+            if not self.path_args:
+                self._pf_path_cands = _NO_FORMS
+                return _NO_FORMS
+            self._pf_path_cands = []
+            for a in self.path_args:
+                p = _path_candidate(a)
+                if p is not None and _view_maybe(self, <str>p):
+                    self._pf_path_cands.append(self.forms(p))
+        return self._pf_path_cands
+
+    cdef list pf_read_cands(self):
+        cdef object p
+        if self._pf_read_cands is None:
+            if not self.writes:
+                self._pf_read_cands = self.pf_path_cands()
+                return self._pf_read_cands
+            self._pf_read_cands = []
+            written = frozenset(self.writes) if len(self.writes) > 8 else self.writes
+            for a in self.path_args:
+                if a in written:
+                    continue
+                p = _path_candidate(a)
+                if p is not None and _view_maybe(self, <str>p):
+                    self._pf_read_cands.append(self.forms(p))
+        return self._pf_read_cands
+
+    cdef list pf_write_cands(self):
+        cdef str w
+        cdef object p
+        if self._pf_write_cands is None:
+            if not self.writes:
+                self._pf_write_cands = _NO_FORMS
+                return _NO_FORMS
+            self._pf_write_cands = []
+            for w in self.writes:
+                p = _path_candidate(w) if w.startswith("@") else w
+                if p and _view_maybe(self, <str>p):
+                    self._pf_write_cands.append(self.forms(p))
+        return self._pf_write_cands
 
     cdef list pos_cands(self):
         if self._pos_cands is None:
@@ -1874,7 +2106,7 @@ cdef bint _match_command(Rule r, _View v) except -1:
             if not r.args_all._match_text(<str>pos[k]):
                 return False
     if r.paths is not None:
-        for F in v.path_cands():
+        for F in (v.pf_path_cands() if r.pf else v.path_cands()):
             if r.paths._match_forms(F):
                 break
         else:
@@ -1887,12 +2119,14 @@ cdef bint _match_command(Rule r, _View v) except -1:
             if p is None:
                 continue
             seen = True
+            if r.pf and not _view_maybe(v, <str>p):
+                return False
             if not r.paths_all._match_forms(v.forms(<str>p)):
                 return False
         if not seen:
             return False
     if r.reads is not None:
-        for F in v.read_cands():
+        for F in (v.pf_read_cands() if r.pf else v.read_cands()):
             if r.reads._match_forms(F):
                 break
         else:
@@ -1905,13 +2139,15 @@ cdef bint _match_command(Rule r, _View v) except -1:
         else:
             return False
     if r.writes is not None:
-        for F in v.write_cands():
+        for F in (v.pf_write_cands() if r.pf else v.write_cands()):
             if r.writes._match_forms(F):
                 break
         else:
             return False
     if r.redirects is not None:
         for _op, target in sc.redirects:
+            if r.pf and not _view_maybe(v, <str?>target):
+                continue
             if r.redirects._match_forms(v.forms(<str?>target)):
                 break
         else:
@@ -2174,6 +2410,36 @@ cdef class Engine:
         self._sub_cache_size = 0
         self._tool_cache = {}
         self._parsed = None
+        self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
+        self._widx = _WordIndex(self.word_index) if self.word_index is not None else None
+        self._wctx = None
+        for r in pf_rules:
+            (<Rule>r).pf = True
+
+    cdef _WordCtx _word_ctx(self, str cwd, object home):
+        # The word context of the last call is kept: calls in a row mostly share it.
+        cdef _WordCtx ctx = self._wctx
+        if ctx is not None and str_eq(ctx.cwd, cwd) and obj_eq(ctx.home, home) and type(home) is type(ctx.home):
+            return ctx
+        ctx = _make_word_ctx(self._widx, cwd, home)
+        self._wctx = ctx
+        return ctx
+
+    def word_context(self, cwd, home):
+        """_globs.word_context of the engine's word index for words resolved in cwd with
+        home: None when it rules no word out there, else (max_len, max_slashes)."""
+        cdef _WordCtx ctx
+        if self._widx is None:
+            return None
+        ctx = self._word_ctx(_exact(cwd), _exact(home))
+        return (ctx.max_len, ctx.max_slashes) if ctx.usable else None
+
+    def word_may_match(self, word, cwd, home):
+        """Whether the engine's word index lets word through in cwd with home: the
+        compiled kernel, for tests against _globs.word_may_match."""
+        if self._widx is None:
+            return True
+        return _word_may_match(self._widx, self._word_ctx(_exact(cwd), _exact(home)), _exact(word))
 
     def parsed(self, command, cwd, home):
         """The simple commands the last Bash evaluation parsed, when it was of ``command``
@@ -2337,6 +2603,9 @@ cdef class Engine:
             sc = <SimpleCommand?>item
             spec = self.programs.get(sc.program, _EMPTY_SPEC_C)
             view = _make_view(sc, <ProgramSpec?>spec, home, cwd)
+            if self._widx is not None:
+                view._engine = self
+                view._widx = self._widx
             hit = None
             lacks = ~view.has
             for r in self._rules_for_command(sc.program, view.positionals):

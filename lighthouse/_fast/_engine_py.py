@@ -21,10 +21,11 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              NESTED_MSG, NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG,
                              PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
-                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables)
+                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables,
+                             path_prefilter)
 from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
-from ._globs import glob_facts, glob_list_parts, seg_match
+from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
 from ._rulespec import FIELDS, VERDICTS, decision_dict, decision_repr, priority, program_fields, rule_fields
 from ._shell_py import DYN, ShellError, analyze, normpath
@@ -251,10 +252,12 @@ class _View:
     """Derived facts about one simple command, computed once and shared by its rules."""
 
     __slots__ = ("sc", "flags", "options", "positionals", "path_args", "writes", "cwd",
-                 "home", "ws", "_written", "_forms")
+                 "home", "ws", "_written", "_forms", "_engine", "_context")
 
-    def __init__(self, sc, spec, home, ws):
+    def __init__(self, sc, spec, home, ws, engine=None):
         self.sc = sc
+        self._engine = engine
+        self._context = False
         self.cwd = sc.cwd or ws
         self.home = home
         self.ws = ws
@@ -362,6 +365,16 @@ class _View:
             self._written = frozenset(self.writes)
         return self._written
 
+    def maybe(self, value):
+        """Whether a path glob of the engine's word index (Engine.word_index) may match
+        a form of value: False rules it out for every rule the index stands for."""
+        if self._context is False:
+            e = self._engine
+            self._context = None if e is None else e.word_context(self.cwd, self.home)
+        if self._context is None:
+            return True
+        return word_may_match(self._engine.word_index, value, self._context)
+
     def forms(self, value):
         f = self._forms.get(value)
         if f is None:
@@ -371,13 +384,16 @@ class _View:
 
 
 class Rule:
-    """A compiled rule. Matcher fields are None when the rule does not use them."""
+    """A compiled rule. Matcher fields are None when the rule does not use them; pf is
+    True when the engine's word index stands for its path matchers (words it rules out
+    are skipped)."""
 
-    __slots__ = FIELDS
+    __slots__ = FIELDS + ("pf",)
 
     def __init__(self, spec, order):
         for name, value in rule_fields(spec, order, GlobList).items():
             setattr(self, name, value)
+        self.pf = False
 
     # -- Bash: one simple command
     def match_command(self, v):
@@ -429,10 +445,11 @@ class Rule:
             for a in rest:
                 if not self.args_all.match_text(a):
                     return False
+        pf = self.pf
         if self.paths is not None:
             for a in v.path_args:
                 p = _path_candidate(a)
-                if p is not None and self.paths.match_forms(v.forms(p)):
+                if p is not None and (not pf or v.maybe(p)) and self.paths.match_forms(v.forms(p)):
                     break
             else:
                 return False
@@ -443,7 +460,7 @@ class Rule:
                 if p is None:
                     continue
                 seen = True
-                if not self.paths_all.match_forms(v.forms(p)):
+                if (pf and not v.maybe(p)) or not self.paths_all.match_forms(v.forms(p)):
                     return False
             if not seen:
                 return False
@@ -453,7 +470,7 @@ class Rule:
                 if a in written:
                     continue
                 p = _path_candidate(a)
-                if p is not None and self.reads.match_forms(v.forms(p)):
+                if p is not None and (not pf or v.maybe(p)) and self.reads.match_forms(v.forms(p)):
                     break
             else:
                 return False
@@ -468,13 +485,13 @@ class Rule:
         if self.writes is not None:
             for w in v.writes:
                 p = _path_candidate(w) if w.startswith("@") else w
-                if p and self.writes.match_forms(v.forms(p)):
+                if p and (not pf or v.maybe(p)) and self.writes.match_forms(v.forms(p)):
                     break
             else:
                 return False
         if self.redirects is not None:
             for op, target in sc.redirects:
-                if self.redirects.match_forms(v.forms(target)):
+                if (not pf or v.maybe(target)) and self.redirects.match_forms(v.forms(target)):
                     break
             else:
                 return False
@@ -617,9 +634,30 @@ class Engine:
     def __init__(self, rule_specs, program_specs=None):
         (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
          self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
+        self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
+        for r in pf_rules:
+            r.pf = True
+        self._last_context = None   # (cwd, home, word_context)
         self._prog_cache = {}
         self._tool_cache = {}
         self._parsed = None     # (command, cwd, home, commands) of the last Bash call parsed
+
+    def word_context(self, cwd, home):
+        """word_context of the engine's word index for words resolved in cwd with home
+        (the last one is kept: calls in a row mostly share them)."""
+        if self.word_index is None:
+            return None
+        last = self._last_context
+        if last is not None and last[0] == cwd and last[1] == home:
+            return last[2]
+        ctx = word_context(self.word_index, cwd, home, MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS)
+        self._last_context = (cwd, home, ctx)
+        return ctx
+
+    def word_may_match(self, word, cwd, home):
+        """Whether the engine's word index lets word through in cwd with home (False:
+        no path glob of a rule it stands for can match any form of the word)."""
+        return word_may_match(self.word_index, word, self.word_context(cwd, home))
 
     def rules_for_program(self, prog):
         c = self._prog_cache.get(prog)
@@ -718,7 +756,7 @@ class Engine:
         worst = None        # (verdict, rule) over all commands
         miss_prog = None
         for sc in commands:
-            view = _View(sc, self.programs.get(sc.program, _EMPTY_SPEC), home, cwd)
+            view = _View(sc, self.programs.get(sc.program, _EMPTY_SPEC), home, cwd, self)
             hit = None
             for r in self.rules_for_program(sc.program):
                 if r.match_command(view):

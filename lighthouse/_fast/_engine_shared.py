@@ -11,6 +11,7 @@ engine's own kernel.
 
 from __future__ import annotations
 
+from ._globs import word_index
 from ._rulespec import index_rules
 
 # The engines' verdict codes: an index into lighthouse.vocab.RAW_VERDICTS.
@@ -73,6 +74,34 @@ def engine_tables(rule_specs, program_specs, Rule, ProgramSpec):
     rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
     programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
     return (rules, programs) + index_rules(rules)
+
+
+# The path matchers of a rule (see _rulespec.FIELDS).
+PATH_MATCHERS = ("paths", "paths_all", "reads", "writes", "redirects")
+
+
+def path_prefilter(bash_glob, bash_any):
+    """(index, rules): one word index (_globs.word_index) of the path globs of the shell
+    rules not bound to program names (they are tried on every command), and those of
+    the rules whose path matchers it stands for. A rule qualifies when each of its path
+    matchers has positive globs (a match needs one of them) and the index of its own
+    globs is not defeated; a word the index rules out then matches none of its path
+    matchers, so the engines skip it without building its forms. (None, ()) when no
+    rule qualifies. Runs once per engine."""
+    chosen = []
+    seg_lists = []
+    for r in list(bash_glob) + list(bash_any):
+        lists = [gl for gl in (getattr(r, k) for k in PATH_MATCHERS) if gl is not None]
+        if not lists or any(not gl.pos for gl in lists):
+            continue
+        segs = [g.segs for gl in lists for g in gl.pos]
+        if word_index(segs) is None:
+            continue
+        chosen.append(r)
+        seg_lists.extend(segs)
+    if not chosen:
+        return None, ()
+    return word_index(seg_lists), tuple(chosen)
 
 
 def checker_init(checker, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache):

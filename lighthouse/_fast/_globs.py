@@ -7,7 +7,8 @@ module turns a rule's pattern list into what they are built from.
 from __future__ import annotations
 
 __all__ = ["expand_braces", "glob_parts", "compile_glob", "compile_globs", "glob_list_parts",
-           "glob_facts", "tail_index", "seg_match", "class_match"]
+           "glob_facts", "tail_index", "seg_match", "class_match", "word_index", "word_context",
+           "word_may_match"]
 
 _WILD = "*?[\\"
 
@@ -227,3 +228,149 @@ def class_match(pat, pi, ch):
     if j >= len(pat):
         return -1, False
     return j + 1, ok != negate
+
+
+# ------------------------------------------------------------------- word index
+#
+# Most words of a command cannot name a path that one of the path globs applying to every
+# program matches (secrets, histories, keys, /dev/tcp): `pytest`, `-k`, `src/app.py`.
+# Building a word's path forms (resolved, home- and workspace-relative) before trying the
+# globs costs far more than this test on the raw word, which rules such words out first.
+#
+# It rests on what path_forms does to a word: normpath only drops segments ("", ".",
+# "..": a `..` may also become "home", `~` or `~user` loses its `~`), and the forms are
+# cut from the resolved path, with "", "~" or "{ws}" in front. So every segment of every
+# form is a segment of the word (its first one also without a leading `~`), of the
+# cwd or of the home it is resolved against, or one of MARKERS; and when the word's
+# last segment is a name (not "", "." or ".." nor starting with `~`), every form ends
+# with that name or is exactly the home ("~") or the workspace ("{ws}").
+
+MARKERS = frozenset(("", "~", "{ws}", ".", "..", "home"))
+# What a form ends with, other than the word's own last name: the home or the workspace.
+END_MARKERS = ("~", "{ws}")
+
+
+def _plain(seg):
+    return seg != "**" and not any(ch in seg for ch in _WILD)
+
+
+def word_index(seg_lists):
+    """The index of a set of path globs (their segment lists, glob_parts' second item)
+    that word_may_match reads, or None when some glob defeats it (one that can match
+    the home or workspace itself, or has neither a literal segment nor a usable last
+    segment: `~`, `{ws}/*`, `**/*`). Runs once per policy load.
+
+    (names, segments, by_last, by_first, rest): a word may match only when its last
+    segment is one of `names` (globs with a literal last segment), or matches one of
+    the wildcard last segments filed in `by_last` / `by_first` under the text (two
+    characters when the pattern has them, else one) every match ends / starts with, or
+    one in `rest`; or when one of its segments (or of the cwd's, or of the home's) is
+    in `segments`, the last literal segment of each glob whose last one is `**` or
+    matches anything."""
+    names = set()
+    segments = set()
+    by_last = {}
+    by_first = {}
+    rest = []
+    for segs in seg_lists:
+        if not segs:
+            return None
+        last = segs[-1]
+        if _plain(last):
+            if last in END_MARKERS:
+                return None
+            names.add(last)
+            continue
+        marker_match = last == "**" or any(seg_match(last, m, False) for m in END_MARKERS)
+        if not marker_match:
+            key = _last_key(last)
+            if key is not None:
+                by_last.setdefault(key, {})[last] = None
+                continue
+            key = _first_key(last)
+            if key is not None:
+                by_first.setdefault(key, {})[last] = None
+                continue
+        start = 0 if segs[0] == "**" else 1
+        lit = None
+        for seg in segs[start:]:
+            if _plain(seg):
+                lit = seg
+        if lit is not None and lit not in MARKERS:
+            segments.add(lit)
+            continue
+        if marker_match:
+            return None
+        if last not in rest:
+            rest.append(last)
+    return (frozenset(names), frozenset(segments),
+            {k: tuple(v) for k, v in by_last.items()}, {k: tuple(v) for k, v in by_first.items()},
+            tuple(rest))
+
+
+def _last_key(pat):
+    # The text every match of a wildcard segment ends with (its last two characters,
+    # or its last one), or None; only for patterns without `[` and `\\`, whose literal
+    # characters after the last `*` match the end of the value one to one.
+    if "[" in pat or "\\" in pat or pat[-1] in "*?":
+        return None
+    return pat[-2:] if len(pat) >= 2 and pat[-2] not in "*?" else pat[-1]
+
+
+def _first_key(pat):
+    # The text every match of a wildcard segment starts with, or None.
+    if pat[0] == "\\":
+        return pat[1] if len(pat) > 1 else pat[0]
+    if pat[0] in "*?[":
+        return None
+    return pat[:2] if len(pat) >= 2 and pat[1] not in _WILD else pat[0]
+
+
+def _segments_of(path):
+    return (path[1:] if path.startswith("~") else path).split("/")
+
+
+def word_context(index, cwd, home, max_length, max_segments):
+    """What word_may_match needs to know of the place a word is resolved in: None when
+    the cwd or the home has a segment of the index's `segments` (then every word may
+    match), else (longest, slashes): a word longer than max_length - longest, or with
+    more than max_segments - slashes slashes, may reach a limit of path_forms, so it is
+    not ruled out (path_forms must run to raise it)."""
+    cwd = cwd or ""
+    home = home or ""
+    segs = index[1]
+    if segs and any(s in segs for s in _segments_of(cwd) + _segments_of(home)):
+        return None
+    return (max_length - (len(cwd) + len(home) + 8), max_segments - (cwd.count("/") + home.count("/") + 4))
+
+
+def word_may_match(index, word, context):
+    """False when no form of `word` (path_forms) can match a glob of `index`
+    (word_index) in `context` (word_context; None: True); the pure engine's test, and
+    the reference of the compiled one's."""
+    if context is None:
+        return True
+    if len(word) > context[0] or word.count("/") > context[1]:
+        return True
+    end = len(word)
+    while end > 0 and word[end - 1] == "/":
+        end -= 1
+    base = word[word.rfind("/", 0, end) + 1:end]
+    if base in ("", ".", "..") or base[0] == "~":
+        return True
+    names, segments, by_last, by_first, rest = index
+    if base in names:
+        return True
+    for pats in (by_last.get(base[-1], ()), by_last.get(base[-2:], ()) if len(base) > 1 else (),
+                 by_first.get(base[0], ()), by_first.get(base[:2], ()) if len(base) > 1 else ()):
+        for pat in pats:
+            if seg_match(pat, base, False):
+                return True
+    for pat in rest:
+        if seg_match(pat, base, False):
+            return True
+    if segments:
+        for seg in _segments_of(word):
+            if seg in segments:
+                return True
+    return False
