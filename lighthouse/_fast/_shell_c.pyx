@@ -31,10 +31,10 @@ from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
                       fetched_runs, side_effects)
-from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, bind_positional,
-                              emit_inline, forget_vars, interpret_seen, restore_positional,
-                              run_alias, run_container_exec, run_find_actions, run_parallel,
-                              run_ssh_remote, side_actions)
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+                              forget_vars, run_alias, run_container_exec, run_eval,
+                              run_find_actions, run_function, run_parallel, run_shell_code,
+                              run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -50,7 +50,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               interp_script_arg as _interp_script_arg, printed_text, printf_output,
                               shell_code_arg as _shell_code_arg,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                              su_command_arg, unknown_var, watch_exec as _watch_exec)
+                              unknown_var, watch_exec as _watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -1328,14 +1328,14 @@ cdef class _Work:
 @cython.freelist(16)
 cdef class _Ctx:
     # (public: the attributes the shared handlers of _shell_shared read and set)
-    cdef dict env      # None until the first assignment
+    cdef public dict env      # None until the first assignment
     cdef public str cwd
     cdef object home
     cdef int depth
     cdef public str origin
-    cdef list out
+    cdef public list out
     cdef public bint sudo
-    cdef dict funcs
+    cdef public dict funcs
     cdef public _Work work
     cdef tuple dirs    # the pushd stack, most recent first
     cdef public dict aliases  # name -> text (None while it is being expanded)
@@ -1747,13 +1747,12 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef object item
     cdef Py_ssize_t size, holes
     cdef SimpleCommand main
-    cdef str code, a, family
+    cdef str a, family
     cdef str word = first           # the program as the command names it
     cdef list argv
     cdef tuple unwrapped, flags
     cdef object body
     cdef SimpleCommand sc
-    cdef _Ctx child
     cdef Py_ssize_t k
     # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
     if cls == PC_WRAPPER or first_assign:
@@ -1807,18 +1806,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if not bare and ctx.funcs and prog in ctx.funcs:
         body = ctx.funcs[prog]
         if body is not None:
-            # judged at every call, in the caller's shell, with its positional
-            # parameters bound (see the reference)
-            _charge(ctx.work, C_CALL_COST)
-            child = ctx.child("function:" + prog, 1)
-            if child.env is None:
-                child.env = {}
-            saved = bind_positional(child.env, args, not dynamic)
-            ctx.funcs[prog] = None
-            _interpret(body, child, False)
-            ctx.funcs[prog] = body
-            _persist(child, ctx)
-            restore_positional(ctx.env, saved)
+            run_function(_K, prog, body, args, dynamic, ctx)
         return None
     if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
             and help_request(prog, args, word, env, ctx.env):
@@ -1831,18 +1819,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if prog in _SHELLS and not str_eq(prog, "busybox"):
         k = _shell_code_arg(args)
         if k >= 0:
-            code = args[k]
-            child = ctx.child(prog + " -c", 1)
-            child.sudo = sudo
-            child.cwd = cwd
-            if dynamic or (_DYN in code and sources):
-                sc.code_from = _as_tuple(sources)
-                sc.code = code
-                _emit(ctx, sc)
-                interpret_seen(_K, code, child)
-                return sc
-            _interpret(_parse(code, child.depth), child, False)
-            return None
+            return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
         k = _shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
@@ -1854,27 +1831,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             sc.code_from = _as_tuple(sources)
         return _emit(ctx, sc)
     if cls == PC_EVAL:
-        code = " ".join(args)
-        # eval runs in this same shell: its cd and assignments hold after it
-        child = ctx.child("eval", 1)
-        child.sudo = sudo
-        if dynamic:
-            sc.code_from = _as_tuple(sources)
-            _emit(ctx, sc)
-            interpret_seen(_K, code, child)
-            _persist(child, ctx)
-            return sc
-        _interpret(_parse(code, child.depth), child, False)
-        _persist(child, ctx)
-        return None
+        return run_eval(_K, sc, ctx, dynamic, sources)
     if cls == PC_SU:
-        k = su_command_arg(args)
-        if k >= 0:
-            child = ctx.child("su -c", 1)
-            child.sudo = True
-            _interpret(_parse(args[k], child.depth), child, False)
-        sc.sudo = True
-        return _emit(ctx, sc)
+        return run_su(_K, sc, ctx)
     family = interp_family(prog)
     flags = None
     if family is not prog:
@@ -2205,31 +2164,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         main.code_from = stdin_sources
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
-        child = ctx.child("stdin:" + main.program, 1)
-        child.sudo = main.sudo
-        try:
-            _interpret(_parse(stdin_code, child.depth), child, False)
-        except LimitError:
-            raise
-        except ShellError:
-            main.dynamic = True
-        else:
-            if _adds_nothing(main):
-                # all the code it runs was judged: the shell itself adds nothing
-                ctx.out.remove(main)
-                return None
+        return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
-
-
-cdef bint _adds_nothing(SimpleCommand sc) except -1:
-    # (see the reference)
-    cdef str a
-    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
-        return False
-    for a in sc.args:
-        if not (a.startswith("-") or a.startswith("+")):
-            return False
-    return True
 
 
 cdef inline void _persist(_Ctx child, _Ctx ctx) noexcept:
@@ -2258,6 +2194,10 @@ def _k_code(str code, _Ctx ctx):
     _interpret(_parse(code, ctx.depth), ctx, False)
 
 
+def _k_tree(list tree, _Ctx ctx):
+    _interpret(tree, ctx, False)
+
+
 def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin):
     cdef str first = argv[0]
     cdef str prog = normalize_program(first)
@@ -2282,7 +2222,7 @@ def _k_charge(_Ctx ctx, Py_ssize_t n):
     _charge(ctx.work, n)
 
 
-cdef object _K = Kernel(_k_code, _k_run, _k_make, _k_emit, _k_persist, _k_charge)
+cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge)
 
 
 cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:

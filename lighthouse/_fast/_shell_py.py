@@ -17,13 +17,13 @@ import re
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, bind_positional,
-                            emit_inline, forget_vars, interpret_seen, restore_positional,
-                            run_alias, run_container_exec, run_find_actions, run_parallel,
-                            run_ssh_remote, side_actions)
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+                            forget_vars, run_alias, run_container_exec, run_eval,
+                            run_find_actions, run_function, run_parallel, run_shell_code,
+                            run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
-                            BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
-                            CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
+                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+                            CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
                             HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
                             MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
@@ -34,7 +34,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, help_request, interp_code_arg, interp_script_arg,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
-                            sql_text, su_command_arg, unknown_var, watch_exec)
+                            sql_text, unknown_var, watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -1237,18 +1237,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:
-            # judged at every call, in the caller's shell: its cd and assignments hold
-            # after it. Inside its own body it is not expanded again (a recursive
-            # function is flagged where it is defined). Its positional parameters are
-            # the call's arguments (unknown when one of them is).
-            _charge(ctx, CALL_COST)
-            child = ctx.child("function:" + prog, 1)
-            saved = bind_positional(child.env, args, not dynamic)
-            ctx.funcs[prog] = None
-            _interpret(body, child)
-            ctx.funcs[prog] = body
-            _persist(child, ctx)
-            restore_positional(ctx.env, saved)
+            run_function(_K, prog, body, args, dynamic, ctx)
         return None
     if args and (args[-1] in HELP_TRIGGERS or args[0] == "help") \
             and help_request(prog, args, argv[0], env, ctx.env):
@@ -1261,18 +1250,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if prog in SHELLS and prog != "busybox":
         k = shell_code_arg(args)
         if k >= 0:
-            code = args[k]
-            child = ctx.child(prog + " -c")
-            child.sudo = sudo
-            child.cwd = cwd
-            if dynamic or DYN in code and sources:
-                sc.code_from = tuple(sources)
-                sc.code = code
-                _emit(ctx, sc)
-                interpret_seen(_K, code, child)
-                return sc
-            _interpret(parse(code, child.depth), child)
-            return None
+            return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
         k = shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
@@ -1284,27 +1262,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             sc.code_from = tuple(sources)
         return _emit(ctx, sc)
     if prog == "eval":
-        code = " ".join(args)
-        # eval runs in this same shell: its cd and assignments hold after it
-        child = ctx.child("eval")
-        child.sudo = sudo
-        if dynamic:
-            sc.code_from = tuple(sources)
-            _emit(ctx, sc)
-            interpret_seen(_K, code, child)
-            _persist(child, ctx)
-            return sc
-        _interpret(parse(code, child.depth), child)
-        _persist(child, ctx)
-        return None
+        return run_eval(_K, sc, ctx, dynamic, sources)
     if prog in ("su", "runuser"):
-        k = su_command_arg(args)
-        if k >= 0:
-            child = ctx.child("su -c")
-            child.sudo = True
-            _interpret(parse(args[k], child.depth), child)
-        sc.sudo = True
-        return _emit(ctx, sc)
+        return run_su(_K, sc, ctx)
     family = interp_family(prog)
     if family in CODE_FLAGS:
         k = interp_code_arg(family, CODE_FLAGS[family], args)
@@ -1508,31 +1468,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
-        child = ctx.child("stdin:" + main.program)
-        child.sudo = main.sudo
-        try:
-            _interpret(parse(stdin_code, child.depth), child)
-        except LimitError:
-            raise
-        except ShellError:
-            main.dynamic = True
-        else:
-            if _adds_nothing(main):
-                # all the code it runs was judged: the shell itself adds nothing
-                ctx.out.remove(main)
-                return None
+        return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
-
-
-def _adds_nothing(sc):
-    """Whether a shell fed literal code would be judged on nothing but that code: no
-    redirect, environment, unknown value or operand of its own."""
-    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
-        return False
-    for a in sc.args:
-        if not (a.startswith("-") or a.startswith("+")):
-            return False
-    return True
 
 
 def _persist(child, ctx):
@@ -1552,7 +1489,7 @@ def _run_plain_argv(argv, ctx, env, sudo, origin):
 
 
 # what the shared handlers (lighthouse._fast._shell_shared) call back into
-_K = Kernel(_run_code, _run_plain_argv, SimpleCommand, _emit, _persist, _charge)
+_K = Kernel(_run_code, _interpret, _run_plain_argv, SimpleCommand, _emit, _persist, _charge)
 
 
 def _interpret_loop(loop, ctx):

@@ -996,19 +996,21 @@ class Kernel:
     """An analyser's entry points, as the handlers below call them.
 
     code(text, ctx): analyse shell code in ctx (ShellError when it does not parse);
+    tree(tree, ctx): analyse a parse tree of the analyser's own in ctx;
     run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources;
     make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
     emit(ctx, sc): add it to the analysis (its limits counted), returning it;
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
     charge(ctx, n): count n characters of work against MAX_WORK.
 
-    A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, aliases and
-    work.passes readable and writable."""
+    A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, env (None or a
+    dict), funcs, aliases, out and work.passes readable and writable."""
 
-    __slots__ = ("code", "run", "make", "emit", "persist", "charge")
+    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge")
 
-    def __init__(self, code, run, make, emit, persist, charge):
+    def __init__(self, code, tree, run, make, emit, persist, charge):
         self.code = code
+        self.tree = tree
         self.run = run
         self.make = make
         self.emit = emit
@@ -1113,6 +1115,104 @@ def run_alias(k, name, args, dynamic, redirects, ctx, sudo):
     k.persist(child, ctx)
     if redirects:
         k.emit(ctx, k.make("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin, "", False))
+
+
+def run_function(k, name, body, args, dynamic, ctx):
+    """A function defined earlier in the input, judged at every call, in the caller's
+    shell: its cd and assignments hold after it. Inside its own body it is not expanded
+    again (a recursive function is flagged where it is defined). Its positional
+    parameters are the call's arguments (unknown when one of them is)."""
+    k.charge(ctx, CALL_COST)
+    child = ctx.child("function:" + name, 1)
+    if child.env is None:
+        child.env = {}
+    saved = bind_positional(child.env, args, not dynamic)
+    ctx.funcs[name] = None
+    k.tree(body, child)
+    ctx.funcs[name] = body
+    k.persist(child, ctx)
+    restore_positional(ctx.env, saved)
+
+
+def run_shell_code(k, sc, code, ctx, dynamic, sources):
+    """`sh -c CODE` (sc is the shell's command): the code is analysed in a child shell
+    with sc's sudo and directory. When the command holds an unknown value, or the code
+    holds one that came from programs' output (sources), sc is emitted with the code as
+    its own and what can be seen of the code is judged too. Returns sc when it was
+    emitted, else None."""
+    child = ctx.child(sc.program + " -c", 1)
+    child.sudo = sc.sudo
+    child.cwd = sc.cwd
+    if dynamic or DYN in code and sources:
+        sc.code_from = tuple(sources) if sources else ()
+        sc.code = code
+        k.emit(ctx, sc)
+        interpret_seen(k, code, child)
+        return sc
+    k.code(code, child)
+    return None
+
+
+def run_eval(k, sc, ctx, dynamic, sources):
+    """`eval ARGS`: the arguments, joined, analysed as code in this same shell (its cd
+    and assignments hold after it). With an unknown argument, sc is emitted (its code
+    from sources) and what can be seen of the code is judged. Returns sc when it was
+    emitted, else None."""
+    code = " ".join(sc.args)
+    child = ctx.child("eval", 1)
+    child.sudo = sc.sudo
+    if dynamic:
+        sc.code_from = tuple(sources) if sources else ()
+        k.emit(ctx, sc)
+        interpret_seen(k, code, child)
+        k.persist(child, ctx)
+        return sc
+    k.code(code, child)
+    k.persist(child, ctx)
+    return None
+
+
+def run_su(k, sc, ctx):
+    """`su -c CODE` and `runuser -c CODE`: the code analysed as root; su itself is
+    emitted as run by root. Returns sc."""
+    i = su_command_arg(sc.args)
+    if i >= 0:
+        child = ctx.child("su -c", 1)
+        child.sudo = True
+        k.code(sc.args[i], child)
+    sc.sudo = True
+    return k.emit(ctx, sc)
+
+
+def run_stdin_shell(k, main, stdin_code, ctx):
+    """A shell fed literal code on stdin (a heredoc or here-string): the code is analysed
+    in a child shell. Code that does not parse makes the shell dynamic; when all the
+    code it runs was judged and the shell adds nothing of its own (adds_nothing), the
+    shell's command is taken out. Returns main, or None when it was taken out."""
+    child = ctx.child("stdin:" + main.program, 1)
+    child.sudo = main.sudo
+    try:
+        k.code(stdin_code, child)
+    except LimitError:
+        raise
+    except ShellError:
+        main.dynamic = True
+    else:
+        if adds_nothing(main):
+            ctx.out.remove(main)
+            return None
+    return main
+
+
+def adds_nothing(sc):
+    """Whether a shell fed literal code would be judged on nothing but that code: no
+    redirect, environment, unknown value or operand of its own."""
+    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
+        return False
+    for a in sc.args:
+        if not (a.startswith("-") or a.startswith("+")):
+            return False
+    return True
 
 
 def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
