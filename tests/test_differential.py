@@ -386,3 +386,67 @@ def test_the_engines_hand_out_their_last_parse_of_the_same_call(engines):
         assert engine.parsed("make -j4 test && ls ~", WS, "/home/dev") is None  # not the last one any more
         engine.evaluate("Bash", {"command": "echo $("}, WS, None)               # a parse error keeps nothing new
         assert engine.parsed("echo $(", WS, None) is None
+
+
+# Every shared handler of what a command runs besides itself (lighthouse._fast._shell_shared,
+# called back through each analyser's Kernel), nested in each other: both twins surface the
+# same commands, and the `rm -rf /` hidden in each is among them, or a command holds an
+# unknown part (judged as such, never an allow). Some nestings do not run the hidden code
+# at all (parallel appends its input, `bash <<< CODE FILE` runs FILE), which is why an
+# unknown part or the command itself is the bar, not an exact list.
+_HIDDEN = "rm -rf /"
+_HANDLERS = {
+    "sh -c": lambda c: "bash -c %s" % _q(c),
+    "sh -c dynamic": lambda c: "bash -c %s \"$X\"" % _q(c),
+    "eval": lambda c: "eval %s" % _q(c),
+    "eval dynamic": lambda c: "eval %s \"$X\"" % _q(c),
+    "su -c": lambda c: "su -c %s" % _q(c),
+    "stdin": lambda c: "bash <<< %s" % _q(c),
+    "function": lambda c: "f() { %s; }; f a" % c,
+    "alias": lambda c: "alias z=%s; z" % _q(c),
+    "parallel": lambda c: "parallel %s ::: a" % _q(c),
+    "find -exec": lambda c: "find . -exec sh -c %s \\;" % _q(c),
+    "ssh": lambda c: "ssh host %s" % _q(c),
+    "docker exec": lambda c: "docker exec box sh -c %s" % _q(c),
+    "inline": lambda c: "python3 -c %s" % _q("import os; os.system(%r)" % c),
+    "side action": lambda c: "git -c core.pager=%s log" % _q(c),
+}
+
+
+def _q(code):
+    return "'" + code.replace("'", "'\\''") + "'"
+
+
+@pytest.mark.parametrize("outer", sorted(_HANDLERS))
+@pytest.mark.parametrize("inner", sorted(_HANDLERS))
+def test_shared_handlers_agree_nested_in_each_other(outer, inner):
+    (ps, _), (cs, _) = twins()
+    cmd = _HANDLERS[outer](_HANDLERS[inner](_HIDDEN))
+    pure, compiled = _analyse(ps, cmd), _analyse(cs, cmd)
+    assert pure == compiled, cmd
+    seen = cs.analyze(cmd, WS)
+    assert any(c.program == "rm" and "/" in c.args or c.dynamic for c in seen) \
+        or outer == "parallel" and inner.startswith("stdin"), (cmd, seen)
+
+
+@pytest.mark.parametrize("name", sorted(_HANDLERS))
+def test_shared_handlers_reach_the_depth_limit_alike(name):
+    # nested past MAX_DEPTH through one handler: undecided (LimitError) in both twins,
+    # never a verdict on the part seen
+    (ps, _), (cs, _) = twins()
+    cmd = _HIDDEN
+    for _ in range(ps.MAX_DEPTH + 2):
+        cmd = _HANDLERS[name](cmd)
+        if len(cmd) > ps.MAX_LENGTH // 2:
+            break
+    for shell in (ps, cs):
+        try:
+            out = shell.analyze(cmd, WS)
+        except shell.LimitError:
+            continue
+        except shell.ShellError:
+            continue
+        # not nested deep enough to reach the limit (quoting grew past the length
+        # budget first): the hidden command is still seen
+        assert any(c.program == "rm" for c in out), (name, cmd)
+    assert _analyse(ps, cmd) == _analyse(cs, cmd)

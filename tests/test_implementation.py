@@ -25,10 +25,13 @@ def test_compiled_module_loaded_when_expected():
         assert set(_fast.shape_implementations()) == {"pure", "compiled"}
         for name in _fast.shape.__all__:
             assert hasattr(_fast.shape, name) and hasattr(_fast.shape_implementations()["pure"], name)
-        # the shared argv readers run compiled in the compiled build, from the same source
+        # the shared argv readers and the handlers of what a command runs besides itself
+        # run compiled in the compiled build, from the same source
         from lighthouse._fast import _shell_shared, _shell_shared_c
-        assert _fast.shell.find_actions is _shell_shared_c.find_actions
+        assert _fast.shell.run_find_actions is _shell_shared_c.run_find_actions
+        assert _fast.shell.side_actions is _shell_shared_c.side_actions
         assert type(_shell_shared_c.find_actions) is not type(_shell_shared.find_actions)
+        assert type(_shell_shared_c.side_actions) is not type(_shell_shared.side_actions)
         assert _shell_shared_c.SHELL_API == _shell_shared.SHELL_API
         # so does the content of files that run later (lighthouse._fast._content)
         from lighthouse._fast import _content, _content_c, _engine_c

@@ -29,11 +29,12 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
-from ._inline import scan as _scan_inline
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
                       fetched_runs, side_effects)
-from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
-                              forget_vars, restore_positional)
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+                              forget_vars, run_alias, run_container_exec, run_eval,
+                              run_find_actions, run_function, run_parallel, run_shell_code,
+                              run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -43,14 +44,13 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG,
                               NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                              UNKNOWN_WORD, WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names,
-                              change_dir, command_init, command_repr, command_tuple, container_exec,
-                              decode_b64 as _decode_b64, env_filter, filtered_text, find_actions,
-                              help_request, interp_code_arg,
-                              interp_script_arg as _interp_script_arg, parallel_jobs, printed_text,
-                              printf_output, shell_code_arg as _shell_code_arg, shell_quote,
+                              WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
+                              command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
+                              env_filter, filtered_text, help_request, interp_code_arg,
+                              interp_script_arg as _interp_script_arg, printed_text, printf_output,
+                              shell_code_arg as _shell_code_arg,
                               shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                              ssh_remote, su_command_arg, unknown_var, watch_exec as _watch_exec)
+                              unknown_var, watch_exec as _watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -67,7 +67,6 @@ cdef Py_ssize_t C_MAX_WORD = MAX_WORD
 cdef Py_ssize_t C_MAX_WORK = MAX_WORK
 cdef str _DYN = DYN
 cdef tuple _CD_PROGRAMS = CD_PROGRAMS
-cdef str _UNKNOWN_WORD = UNKNOWN_WORD
 cdef Py_ssize_t C_CALL_COST = CALL_COST
 cdef str _DEPTH_MSG = DEPTH_MSG
 cdef str _LIST_MSG = LIST_MSG
@@ -1321,26 +1320,27 @@ cdef class _Work:
     # What one analysis has spent, shared by every context of it.
     cdef Py_ssize_t chars
     cdef Py_ssize_t args
-    cdef Py_ssize_t passes
+    cdef public Py_ssize_t passes   # (public: the shared handlers count parallel's jobs)
 
 
 @cython.final
 @cython.no_gc
 @cython.freelist(16)
 cdef class _Ctx:
-    cdef dict env      # None until the first assignment
-    cdef str cwd
+    # (public: the attributes the shared handlers of _shell_shared read and set)
+    cdef public dict env      # None until the first assignment
+    cdef public str cwd
     cdef object home
     cdef int depth
-    cdef str origin
-    cdef list out
-    cdef bint sudo
-    cdef dict funcs
-    cdef _Work work
+    cdef public str origin
+    cdef public list out
+    cdef public bint sudo
+    cdef public dict funcs
+    cdef public _Work work
     cdef tuple dirs    # the pushd stack, most recent first
-    cdef dict aliases  # name -> text (None while it is being expanded)
+    cdef public dict aliases  # name -> text (None while it is being expanded)
 
-    cdef _Ctx child(self, str origin, int depth_inc):
+    cpdef _Ctx child(self, str origin, int depth_inc):
         cdef _Ctx c = _Ctx.__new__(_Ctx)
         c.cwd = self.cwd
         c.home = self.home
@@ -1716,52 +1716,8 @@ cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
     return argv, sudo, cwd, xargs, False, xfile
 
 
-cdef list _inline_code(str family, str code, _Ctx ctx, bint sudo, dict env):
-    """Surface what inline interpreter code would do as simple commands (see the
-    reference; what it does is found by lighthouse._fast._inline)."""
-    cdef str origin = "inline:" + family
-    cdef list out = []
-    cdef _Ctx child
-    cdef str snippet
-    cdef bint recursive
-    deletes, snippets, unknown, writes = _scan_inline(family, code)
-    for recursive, target in deletes:
-        out.append(_new_sc("rm", (["-r", "-f"] if recursive else ["-f"])
-                           + [target if target is not None else _DYN],
-                           ctx.cwd, sudo, env, [], origin, "", target is None))
-    for target in writes:
-        out.append(_new_sc("tee", [target], ctx.cwd, sudo, env, [], origin, "", False))
-    if unknown:
-        out.append(_new_sc("sh", ["-c", _DYN], ctx.cwd, sudo, env, [], origin, "", True))
-    for snippet in snippets:
-        child = ctx.child(origin, 1)
-        child.sudo = sudo
-        try:
-            _interpret(_parse(snippet, child.depth), child, False)
-        except LimitError:
-            raise
-        except ShellError:
-            out.append(_new_sc("sh", ["-c", snippet], ctx.cwd, sudo, env, [], origin, "", True))
-    return out
-
-
 cdef inline tuple _as_tuple(list items):
     return tuple(items) if items is not None else ()
-
-
-cdef int _interpret_seen(str code, _Ctx child) except -1:
-    # Code only partly known (a value from $VAR or $(...) in it, or arguments after it
-    # that are): the command is judged as dynamic by its caller, and what can be seen of
-    # the code is judged too, so `bash -c 'rm -rf /' "$X"` is not waved through. Code
-    # that does not parse once its unknown parts are marked adds nothing; a limit still
-    # makes the whole call undecided.
-    try:
-        _interpret(_parse(code, child.depth), child, False)
-    except LimitError:
-        raise
-    except ShellError:
-        pass
-    return 0
 
 
 cdef SimpleCommand _emit(_Ctx ctx, SimpleCommand cmd):
@@ -1791,13 +1747,12 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef object item
     cdef Py_ssize_t size, holes
     cdef SimpleCommand main
-    cdef str code, a, family
+    cdef str a, family
     cdef str word = first           # the program as the command names it
     cdef list argv
     cdef tuple unwrapped, flags
     cdef object body
-    cdef SimpleCommand sc, extra
-    cdef _Ctx child
+    cdef SimpleCommand sc
     cdef Py_ssize_t k
     # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
     if cls == PC_WRAPPER or first_assign:
@@ -1841,27 +1796,17 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         else:
             args.extend(items)
     if not bare and ctx.aliases and ctx.aliases.get(prog) is not None:
-        return _run_alias(prog, args, dynamic, redirects, ctx, sudo)
+        run_alias(_K, prog, args, dynamic, redirects, ctx, sudo)
+        return None
     if not bare and str_eq(prog, "parallel"):
-        if _run_parallel(args, ctx, stdin_code, sudo, cwd):
+        if run_parallel(_K, args, ctx, stdin_code, sudo, cwd):
             return None
     if ctx.env and prog in VAR_CHANGERS:
         forget_vars(prog, args, ctx.env)
     if not bare and ctx.funcs and prog in ctx.funcs:
         body = ctx.funcs[prog]
         if body is not None:
-            # judged at every call, in the caller's shell, with its positional
-            # parameters bound (see the reference)
-            _charge(ctx.work, C_CALL_COST)
-            child = ctx.child("function:" + prog, 1)
-            if child.env is None:
-                child.env = {}
-            saved = bind_positional(child.env, args, not dynamic)
-            ctx.funcs[prog] = None
-            _interpret(body, child, False)
-            ctx.funcs[prog] = body
-            _persist(child, ctx)
-            restore_positional(ctx.env, saved)
+            run_function(_K, prog, body, args, dynamic, ctx)
         return None
     if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
             and help_request(prog, args, word, env, ctx.env):
@@ -1874,18 +1819,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if prog in _SHELLS and not str_eq(prog, "busybox"):
         k = _shell_code_arg(args)
         if k >= 0:
-            code = args[k]
-            child = ctx.child(prog + " -c", 1)
-            child.sudo = sudo
-            child.cwd = cwd
-            if dynamic or (_DYN in code and sources):
-                sc.code_from = _as_tuple(sources)
-                sc.code = code
-                _emit(ctx, sc)
-                _interpret_seen(code, child)
-                return sc
-            _interpret(_parse(code, child.depth), child, False)
-            return None
+            return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
         k = _shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
@@ -1897,27 +1831,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             sc.code_from = _as_tuple(sources)
         return _emit(ctx, sc)
     if cls == PC_EVAL:
-        code = " ".join(args)
-        # eval runs in this same shell: its cd and assignments hold after it
-        child = ctx.child("eval", 1)
-        child.sudo = sudo
-        if dynamic:
-            sc.code_from = _as_tuple(sources)
-            _emit(ctx, sc)
-            _interpret_seen(code, child)
-            _persist(child, ctx)
-            return sc
-        _interpret(_parse(code, child.depth), child, False)
-        _persist(child, ctx)
-        return None
+        return run_eval(_K, sc, ctx, dynamic, sources)
     if cls == PC_SU:
-        k = su_command_arg(args)
-        if k >= 0:
-            child = ctx.child("su -c", 1)
-            child.sudo = True
-            _interpret(_parse(args[k], child.depth), child, False)
-        sc.sudo = True
-        return _emit(ctx, sc)
+        return run_su(_K, sc, ctx)
     family = interp_family(prog)
     flags = None
     if family is not prog:
@@ -1930,35 +1846,32 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = _as_tuple(sources)
-            for extra in _inline_code(family, args[k], ctx, sudo, env):
-                extra.cwd = cwd
-                _emit(ctx, extra)
+            emit_inline(_K, family, args[k], ctx, sudo, env, cwd)
         else:
             k = _interp_script_arg(family, args)
             if k < 0:
                 sc.code = stdin_code or ""
                 if stdin_code:
-                    for extra in _inline_code(family, stdin_code, ctx, sudo, env):
-                        _emit(ctx, extra)
+                    emit_inline(_K, family, stdin_code, ctx, sudo, env, None)
             elif (<str>args[k]).startswith("/dev/fd/") and sources:
                 sc.code_from = _as_tuple(sources)
         main = _emit(ctx, sc)
         if env and not _COMMAND_ENV.isdisjoint(env):
-            _side_actions(sc, ctx, env_commands(env))
+            _side(sc, ctx, env_commands(env))
         return main
     if cls == PC_SQL:
         sc.code = _sql_text(prog, args, stdin_code)
     elif cls == PC_FIND:
-        _find_actions(sc, ctx)
+        run_find_actions(_K, sc, ctx)
     elif cls == PC_SSH:
-        _ssh_remote(sc, ctx)
+        run_ssh_remote(_K, sc, ctx)
     elif cls == PC_EXEC:
-        _container_exec(sc, ctx)
+        run_container_exec(_K, sc, ctx)
     main = _emit(ctx, sc)
     if prog in _SIDE_PROGRAMS:
-        _side_actions(sc, ctx, side_effects(prog, args))
+        _side(sc, ctx, side_effects(prog, args))
     if env and not _COMMAND_ENV.isdisjoint(env):
-        _side_actions(sc, ctx, env_commands(env))
+        _side(sc, ctx, env_commands(env))
     return main
 
 
@@ -1968,133 +1881,11 @@ cdef frozenset _DOWNLOADERS = DOWNLOADERS
 cdef frozenset _CLONERS = CLONERS
 
 
-cdef int _side_actions(SimpleCommand sc, _Ctx ctx, list found) except -1:
-    # What a program does on the side (lighthouse._fast._side), as in the reference.
-    cdef _Ctx child
-    cdef str origin, kind, first
-    cdef SimpleCommand extra
-    cdef list argv
-    for origin, kind, value in found:
-        if str_eq(kind, "sh"):
-            child = ctx.child(origin, 1)
-            child.sudo = sc.sudo
-            child.cwd = sc.cwd
-            try:
-                _interpret(_parse(value, child.depth), child, False)
-            except LimitError:
-                raise
-            except ShellError:
-                _emit(ctx, _new_sc("sh", ["-c", value], sc.cwd, sc.sudo, {}, [], origin, "", True))
-        elif str_eq(kind, "argv"):
-            child = ctx.child(origin, 1)
-            child.cwd = sc.cwd
-            argv = list(value)
-            first = argv[0]
-            _run_argv(first, argv[1:], False, [], child, {}, sc.sudo, origin, "", None,
-                      normalize_program(first), _prog_class(normalize_program(first)),
-                      _is_assignment(first))
-        elif str_eq(kind, "dyn"):
-            _emit(ctx, _new_sc("sh", ["-c", _DYN], sc.cwd, sc.sudo, {}, [], origin, "", True))
-        elif str_eq(kind, "write"):
-            _emit(ctx, _new_sc("tee", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
-        elif str_eq(kind, "read"):
-            _emit(ctx, _new_sc("cat", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
-        else:
-            for extra in _inline_code(kind[5:], value, ctx, sc.sudo, {}):
-                extra.cwd = sc.cwd
-                _emit(ctx, extra)
-    return 0
-
-
-cdef SimpleCommand _run_alias(str name, list args, bint dynamic, list redirects, _Ctx ctx,
-                              bint sudo):
-    """A name defined with `alias` earlier in the input (see the reference)."""
-    cdef str body = ctx.aliases[name]
-    cdef str a
-    cdef list words = []
-    cdef str code
-    cdef _Ctx child
-    for a in args:
-        words.append(_UNKNOWN_WORD if dynamic and _DYN in a else shell_quote(a))
-    code = body + " " + " ".join(words)
-    _charge(ctx.work, C_CALL_COST + len(code))
-    child = ctx.child("alias:" + name, 1)
-    child.sudo = sudo
-    ctx.aliases[name] = None
-    _interpret(_parse(code, child.depth), child, False)
-    ctx.aliases[name] = body
-    _persist(child, ctx)
-    if redirects:
-        _emit(ctx, _new_sc("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin, "", False))
-    return None
-
-
-cdef bint _run_parallel(list args, _Ctx ctx, object stdin_code, bint sudo, str cwd) except -1:
-    """GNU parallel's command lines, analysed as code (see the reference)."""
-    cdef object jobs = parallel_jobs(args, stdin_code)
-    cdef str code
-    cdef _Ctx child
-    if jobs is None:
-        return False
-    for code in jobs:
-        ctx.work.passes += 1
-        if ctx.work.passes > C_MAX_LOOP_PASSES:
-            raise LimitError(LOOP_PASSES_MSG)
-        _charge(ctx.work, len(code))
-        child = ctx.child("parallel", 1)
-        child.sudo = sudo
-        child.cwd = cwd
-        _interpret(_parse(code, child.depth), child, False)
-    return True
-
-
-cdef int _find_actions(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef str origin, prog
-    cdef list argv
-    for origin, argv in find_actions(sc.args):
-        if str_eq(origin, "find -delete"):
-            _emit(ctx, _new_sc("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
-        else:
-            prog = normalize_program(argv[0])
-            _run_argv(argv[0], argv[1:], False, [], ctx, dict(sc.env), sc.sudo, origin, "", None,
-                      prog, _prog_class(prog), _is_assignment(argv[0]))
-    return 0
-
-
-cdef int _ssh_remote(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef object remote = ssh_remote(sc.args)
-    cdef _Ctx child
-    if remote is not None:
-        child = ctx.child("ssh", 1)
-        child.cwd = "~"
-        child.sudo = False
-        try:
-            _interpret(_parse(remote, child.depth), child, False)
-        except LimitError:
-            raise
-        except ShellError:
-            sc.dynamic = True
-    return 0
-
-
-# docker/podman exec, compose exec and kubectl exec run their argv in a container: the
-# command is judged like one on the command line (in the container's working directory,
-# "/" unless -w names one), beside the exec itself.
-cdef int _container_exec(SimpleCommand sc, _Ctx ctx) except -1:
-    cdef object found = container_exec(sc.program, sc.args)
-    cdef list inner
-    cdef str origin, first
-    cdef _Ctx child
-    if found is None:
-        return 0
-    inner = (<tuple>found)[0]
-    origin = sc.program + " exec"
-    child = ctx.child(origin, 1)
-    child.cwd = (<tuple>found)[1]
-    child.sudo = False
-    first = inner[0]
-    _run_argv(first, inner[1:], False, [], child, {}, False, origin, "", None,
-              normalize_program(first), _prog_class(normalize_program(first)), _is_assignment(first))
+cdef inline int _side(SimpleCommand sc, _Ctx ctx, list found) except -1:
+    # most programs of _SIDE_PROGRAMS do nothing on the side in a given call: the shared
+    # handler is only called when there is something to run
+    if found:
+        side_actions(_K, sc, ctx, found)
     return 0
 
 
@@ -2373,31 +2164,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         main.code_from = stdin_sources
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
-        child = ctx.child("stdin:" + main.program, 1)
-        child.sudo = main.sudo
-        try:
-            _interpret(_parse(stdin_code, child.depth), child, False)
-        except LimitError:
-            raise
-        except ShellError:
-            main.dynamic = True
-        else:
-            if _adds_nothing(main):
-                # all the code it runs was judged: the shell itself adds nothing
-                ctx.out.remove(main)
-                return None
+        return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
-
-
-cdef bint _adds_nothing(SimpleCommand sc) except -1:
-    # (see the reference)
-    cdef str a
-    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
-        return False
-    for a in sc.args:
-        if not (a.startswith("-") or a.startswith("+")):
-            return False
-    return True
 
 
 cdef inline void _persist(_Ctx child, _Ctx ctx) noexcept:
@@ -2418,6 +2186,43 @@ cdef bint _split_program(object word, str value) except -1:
         if p.kind == P_VAR or p.kind == P_CMD:
             return True
     return False
+
+
+# The entry points the shared handlers (lighthouse._fast._shell_shared, compiled as
+# _shell_shared_c) call back into; they run only for commands with a nested part.
+def _k_code(str code, _Ctx ctx):
+    _interpret(_parse(code, ctx.depth), ctx, False)
+
+
+def _k_tree(list tree, _Ctx ctx):
+    _interpret(tree, ctx, False)
+
+
+def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin):
+    cdef str first = argv[0]
+    cdef str prog = normalize_program(first)
+    _run_argv(first, argv[1:], False, [], ctx, env, sudo, origin, "", None, prog, _prog_class(prog),
+              _is_assignment(first))
+
+
+def _k_make(str program, list args, str cwd, bint sudo, dict env, list redirects, str origin,
+            str code, bint dynamic):
+    return _new_sc(program, args, cwd, sudo, env, redirects, origin, code, dynamic)
+
+
+def _k_emit(_Ctx ctx, SimpleCommand sc):
+    return _emit(ctx, sc)
+
+
+def _k_persist(_Ctx child, _Ctx ctx):
+    _persist(child, ctx)
+
+
+def _k_charge(_Ctx ctx, Py_ssize_t n):
+    _charge(ctx.work, n)
+
+
+cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge)
 
 
 cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:

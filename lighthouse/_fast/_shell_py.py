@@ -14,27 +14,27 @@ from __future__ import annotations
 
 import re
 
-from . import _inline
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (DYN_MARK, VAR_CHANGERS, assign_var, bind_positional,
-                            forget_vars, restore_positional)
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+                            forget_vars, run_alias, run_container_exec, run_eval,
+                            run_find_actions, run_function, run_parallel, run_shell_code,
+                            run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
-                            BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
-                            CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
+                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+                            CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
                             HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
                             MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
                             MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG,
                             REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT,
-                            UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, UNKNOWN_WORD,
-                            WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
-                            command_init, command_repr, command_tuple, container_exec, decode_b64,
-                            env_filter, filtered_text, find_actions, help_request, interp_code_arg,
-                            interp_script_arg, parallel_jobs, printed_text, printf_output,
-                            shell_code_arg, shell_quote, shell_script_arg, sql_text, ssh_remote,
-                            su_command_arg, unknown_var, watch_exec)
+                            UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, WORD_MSG,
+                            WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
+                            command_init, command_repr, command_tuple, decode_b64, env_filter,
+                            filtered_text, help_request, interp_code_arg, interp_script_arg,
+                            printed_text, printf_output, shell_code_arg, shell_script_arg,
+                            sql_text, unknown_var, watch_exec)
 
 __all__ = list(SHELL_API)
 
@@ -1180,48 +1180,6 @@ def _unwrap(argv, ctx, env):
     return argv, sudo, cwd, xargs, False, xfile
 
 
-def _inline_code(family, code, ctx, sudo, env):
-    """Surface what inline interpreter code would do as simple commands (what it does is
-    found by lighthouse._fast._inline, shared by both implementations): deletions as
-    `rm`, files written as `tee FILE`, literal shell commands analysed, a process call
-    whose command is not a literal as a dynamic `sh -c`."""
-    origin = "inline:" + family
-    deletes, snippets, unknown, writes = _inline.scan(family, code)
-    out = []
-    for recursive, target in deletes:
-        out.append(SimpleCommand("rm", (["-r", "-f"] if recursive else ["-f"])
-                                 + [target if target is not None else DYN],
-                                 ctx.cwd, sudo, env, (), origin, "", target is None))
-    for target in writes:
-        out.append(SimpleCommand("tee", [target], ctx.cwd, sudo, env, (), origin))
-    if unknown:
-        out.append(SimpleCommand("sh", ["-c", DYN], ctx.cwd, sudo, env, (), origin, "", True))
-    for snippet in snippets:
-        child = ctx.child(origin)
-        child.sudo = sudo
-        try:
-            _interpret(parse(snippet, child.depth), child)
-        except LimitError:
-            raise
-        except ShellError:
-            out.append(SimpleCommand("sh", ["-c", snippet], ctx.cwd, sudo, env, (), origin, "", True))
-    return out
-
-
-def _interpret_seen(code, child):
-    """Judge what can be seen of code only partly known (a value from $VAR or $(...) in
-    it, or arguments after it that are): its command is judged as dynamic by the
-    caller, and this keeps `bash -c 'rm -rf /' "$X"` from being waved through. Code that
-    does not parse once its unknown parts are marked adds nothing; a limit still makes
-    the whole call undecided."""
-    try:
-        _interpret(parse(code, child.depth), child)
-    except LimitError:
-        raise
-    except ShellError:
-        pass
-
-
 def _emit(ctx, cmd):
     if len(ctx.out) >= MAX_COMMANDS:
         raise LimitError(COMMANDS_MSG)
@@ -1269,27 +1227,17 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         else:
             args.extend(items)
     if ctx.aliases and ctx.aliases.get(prog) is not None and not bare:
-        return _run_alias(prog, args, dynamic, redirects, ctx, sudo)
+        run_alias(_K, prog, args, dynamic, redirects, ctx, sudo)
+        return None
     if prog == "parallel" and not bare:
-        if _run_parallel(args, ctx, stdin_code, sudo, cwd):
+        if run_parallel(_K, args, ctx, stdin_code, sudo, cwd):
             return None
     if prog in VAR_CHANGERS and ctx.env:
         forget_vars(prog, args, ctx.env)
     if prog in ctx.funcs and not bare:
         body = ctx.funcs[prog]
         if body is not None:
-            # judged at every call, in the caller's shell: its cd and assignments hold
-            # after it. Inside its own body it is not expanded again (a recursive
-            # function is flagged where it is defined). Its positional parameters are
-            # the call's arguments (unknown when one of them is).
-            _charge(ctx, CALL_COST)
-            child = ctx.child("function:" + prog, 1)
-            saved = bind_positional(child.env, args, not dynamic)
-            ctx.funcs[prog] = None
-            _interpret(body, child)
-            ctx.funcs[prog] = body
-            _persist(child, ctx)
-            restore_positional(ctx.env, saved)
+            run_function(_K, prog, body, args, dynamic, ctx)
         return None
     if args and (args[-1] in HELP_TRIGGERS or args[0] == "help") \
             and help_request(prog, args, argv[0], env, ctx.env):
@@ -1302,18 +1250,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if prog in SHELLS and prog != "busybox":
         k = shell_code_arg(args)
         if k >= 0:
-            code = args[k]
-            child = ctx.child(prog + " -c")
-            child.sudo = sudo
-            child.cwd = cwd
-            if dynamic or DYN in code and sources:
-                sc.code_from = tuple(sources)
-                sc.code = code
-                _emit(ctx, sc)
-                _interpret_seen(code, child)
-                return sc
-            _interpret(parse(code, child.depth), child)
-            return None
+            return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
         k = shell_script_arg(args)
         if k < 0:
             sc.code = stdin_code or ""
@@ -1325,27 +1262,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             sc.code_from = tuple(sources)
         return _emit(ctx, sc)
     if prog == "eval":
-        code = " ".join(args)
-        # eval runs in this same shell: its cd and assignments hold after it
-        child = ctx.child("eval")
-        child.sudo = sudo
-        if dynamic:
-            sc.code_from = tuple(sources)
-            _emit(ctx, sc)
-            _interpret_seen(code, child)
-            _persist(child, ctx)
-            return sc
-        _interpret(parse(code, child.depth), child)
-        _persist(child, ctx)
-        return None
+        return run_eval(_K, sc, ctx, dynamic, sources)
     if prog in ("su", "runuser"):
-        k = su_command_arg(args)
-        if k >= 0:
-            child = ctx.child("su -c")
-            child.sudo = True
-            _interpret(parse(args[k], child.depth), child)
-        sc.sudo = True
-        return _emit(ctx, sc)
+        return run_su(_K, sc, ctx)
     family = interp_family(prog)
     if family in CODE_FLAGS:
         k = interp_code_arg(family, CODE_FLAGS[family], args)
@@ -1353,142 +1272,33 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             sc.code = args[k]
             if dynamic and sources:
                 sc.code_from = tuple(sources)
-            for extra in _inline_code(family, args[k], ctx, sudo, env):
-                extra.cwd = cwd
-                _emit(ctx, extra)
+            emit_inline(_K, family, args[k], ctx, sudo, env, cwd)
         else:
             k = interp_script_arg(family, args)
             if k < 0:
                 sc.code = stdin_code or ""
                 if stdin_code:
-                    for extra in _inline_code(family, stdin_code, ctx, sudo, env):
-                        _emit(ctx, extra)
+                    emit_inline(_K, family, stdin_code, ctx, sudo, env, None)
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
         main = _emit(ctx, sc)
         if env and not COMMAND_ENV.isdisjoint(env):
-            _side_actions(sc, ctx, env_commands(env))
+            side_actions(_K, sc, ctx, env_commands(env))
         return main
     if prog in SQL_FLAGS:
         sc.code = sql_text(prog, args, stdin_code)
     elif prog == "find":
-        _find_actions(sc, ctx)
+        run_find_actions(_K, sc, ctx)
     elif prog == "ssh":
-        _ssh_remote(sc, ctx)
+        run_ssh_remote(_K, sc, ctx)
     elif prog in EXEC_PROGRAMS:
-        _container_exec(sc, ctx)
+        run_container_exec(_K, sc, ctx)
     main = _emit(ctx, sc)
     if prog in SIDE_PROGRAMS:
-        _side_actions(sc, ctx, side_effects(prog, args))
+        side_actions(_K, sc, ctx, side_effects(prog, args))
     if env and not COMMAND_ENV.isdisjoint(env):
-        _side_actions(sc, ctx, env_commands(env))
+        side_actions(_K, sc, ctx, env_commands(env))
     return main
-
-
-def _side_actions(sc, ctx, found):
-    """Emit what a program does on the side (lighthouse._fast._side): shell code
-    analysed as such, argvs run, inline code of an interpreter, unknown commands as a
-    dynamic `sh -c`, files written as `tee FILE` and files read as `cat FILE`."""
-    for origin, kind, value in found:
-        if kind == "sh":
-            child = ctx.child(origin)
-            child.sudo = sc.sudo
-            child.cwd = sc.cwd
-            try:
-                _interpret(parse(value, child.depth), child)
-            except LimitError:
-                raise
-            except ShellError:
-                _emit(ctx, SimpleCommand("sh", ["-c", value], sc.cwd, sc.sudo, {}, (), origin, "", True))
-        elif kind == "argv":
-            child = ctx.child(origin)
-            child.cwd = sc.cwd
-            _run_argv(list(value), None, [], child, {}, sc.sudo, origin, "", [])
-        elif kind == "dyn":
-            _emit(ctx, SimpleCommand("sh", ["-c", DYN], sc.cwd, sc.sudo, {}, (), origin, "", True))
-        elif kind == "write":
-            _emit(ctx, SimpleCommand("tee", [value], sc.cwd, sc.sudo, {}, (), origin))
-        elif kind == "read":
-            _emit(ctx, SimpleCommand("cat", [value], sc.cwd, sc.sudo, {}, (), origin))
-        else:
-            for extra in _inline_code(kind[len("code:"):], value, ctx, sc.sudo, {}):
-                extra.cwd = sc.cwd
-                _emit(ctx, extra)
-
-
-def _run_alias(name, args, dynamic, redirects, ctx, sudo):
-    """A name defined with `alias` earlier in the input: its text, followed by the
-    arguments, is analysed as code in the same shell (its cd holds after it). Within
-    its own expansion it is not expanded again, as in bash; arguments that held an
-    unknown value stay unknown."""
-    body = ctx.aliases[name]
-    code = body + " " + " ".join([UNKNOWN_WORD if dynamic and DYN in a else shell_quote(a)
-                                  for a in args])
-    _charge(ctx, CALL_COST + len(code))
-    child = ctx.child("alias:" + name, 1)
-    child.sudo = sudo
-    ctx.aliases[name] = None
-    _interpret(parse(code, child.depth), child)
-    ctx.aliases[name] = body
-    _persist(child, ctx)
-    if redirects:
-        _emit(ctx, SimpleCommand("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin))
-    return None
-
-
-def _run_parallel(args, ctx, stdin_code, sudo, cwd):
-    """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
-    per input value; an input it reads from somewhere unseen is an unknown value. False
-    when nothing can be said (no command and unknown input): the caller judges the
-    parallel command itself."""
-    jobs = parallel_jobs(args, stdin_code)
-    if jobs is None:
-        return False
-    work = ctx.work
-    for code in jobs:
-        work.passes += 1
-        if work.passes > MAX_LOOP_PASSES:
-            raise LimitError(LOOP_PASSES_MSG)
-        _charge(ctx, len(code))
-        child = ctx.child("parallel", 1)
-        child.sudo = sudo
-        child.cwd = cwd
-        _interpret(parse(code, child.depth), child)
-    return True
-
-
-def _find_actions(sc, ctx):
-    for origin, argv in find_actions(sc.args):
-        if origin == "find -delete":
-            _emit(ctx, SimpleCommand("rm", argv, sc.cwd, sc.sudo, sc.env, (), origin, "", sc.dynamic))
-        else:
-            _run_argv(argv, None, [], ctx, dict(sc.env), sc.sudo, origin, "", [])
-
-
-def _ssh_remote(sc, ctx):
-    remote = ssh_remote(sc.args)
-    if remote is not None:
-        child = ctx.child("ssh")
-        child.cwd = "~"
-        child.sudo = False
-        try:
-            _interpret(parse(remote, child.depth), child)
-        except LimitError:
-            raise
-        except ShellError:
-            sc.dynamic = True
-
-
-# docker/podman exec, compose exec and kubectl exec run their argv in a container: the
-# command is judged like one on the command line (in the container's working directory,
-# "/" unless -w names one), beside the exec itself.
-def _container_exec(sc, ctx):
-    found = container_exec(sc.program, sc.args)
-    if found is not None:
-        child = ctx.child(sc.program + " exec")
-        child.cwd = found[1]
-        child.sudo = False
-        _run_argv(found[0], None, [], child, {}, False, sc.program + " exec", "", [])
 
 
 def _interpret(tree, ctx):
@@ -1658,31 +1468,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
-        child = ctx.child("stdin:" + main.program)
-        child.sudo = main.sudo
-        try:
-            _interpret(parse(stdin_code, child.depth), child)
-        except LimitError:
-            raise
-        except ShellError:
-            main.dynamic = True
-        else:
-            if _adds_nothing(main):
-                # all the code it runs was judged: the shell itself adds nothing
-                ctx.out.remove(main)
-                return None
+        return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
-
-
-def _adds_nothing(sc):
-    """Whether a shell fed literal code would be judged on nothing but that code: no
-    redirect, environment, unknown value or operand of its own."""
-    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
-        return False
-    for a in sc.args:
-        if not (a.startswith("-") or a.startswith("+")):
-            return False
-    return True
 
 
 def _persist(child, ctx):
@@ -1691,6 +1478,18 @@ def _persist(child, ctx):
     ctx.cwd = child.cwd
     ctx.dirs = child.dirs
     ctx.env = child.env
+
+
+def _run_code(code, ctx):
+    _interpret(parse(code, ctx.depth), ctx)
+
+
+def _run_plain_argv(argv, ctx, env, sudo, origin):
+    _run_argv(argv, None, [], ctx, env, sudo, origin, "", [])
+
+
+# what the shared handlers (lighthouse._fast._shell_shared) call back into
+_K = Kernel(_run_code, _interpret, _run_plain_argv, SimpleCommand, _emit, _persist, _charge)
 
 
 def _interpret_loop(loop, ctx):

@@ -18,7 +18,8 @@ import base64
 import binascii
 import re
 
-from ._errors import LimitError
+from ._errors import LimitError, ShellError
+from ._inline import scan as _scan_inline
 
 # Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
 # never judged on the part seen before the limit. Together they bound the work of one
@@ -979,6 +980,295 @@ def container_exec(prog, args):
     if not inner:
         return None
     return list(inner), (workdir if workdir and workdir.startswith("/") else "/")
+
+
+# ------------------------------------------------ what a command runs besides itself
+# Side actions, an alias's text, GNU parallel's jobs, find -exec, ssh's remote command, a
+# container's exec and inline interpreter code: what to analyse is decided here, once for
+# both analysers, and each piece is handed back to the analyser that called through its
+# Kernel. These run only for the commands that have such a part (the analysers call them
+# only then); the per-command path stays in the analysers.
+
+class Kernel:
+    """An analyser's entry points, as the handlers below call them.
+
+    code(text, ctx): analyse shell code in ctx (ShellError when it does not parse);
+    tree(tree, ctx): analyse a parse tree of the analyser's own in ctx;
+    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources;
+    make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
+    emit(ctx, sc): add it to the analysis (its limits counted), returning it;
+    persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
+    charge(ctx, n): count n characters of work against MAX_WORK.
+
+    A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, env (None or a
+    dict), funcs, aliases, out and work.passes readable and writable."""
+
+    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge")
+
+    def __init__(self, code, tree, run, make, emit, persist, charge):
+        self.code = code
+        self.tree = tree
+        self.run = run
+        self.make = make
+        self.emit = emit
+        self.persist = persist
+        self.charge = charge
+
+
+def inline_commands(k, family, code, ctx, sudo, env):
+    """What inline interpreter code would do, as simple commands (what it does is found
+    by lighthouse._fast._inline): deletions as `rm`, files written as `tee FILE`,
+    literal shell commands analysed, a process call whose command is not a literal as a
+    dynamic `sh -c`. Returns the commands to emit; the analysed shell commands are
+    emitted already."""
+    origin = "inline:" + family
+    deletes, snippets, unknown, writes = _scan_inline(family, code)
+    out = []
+    for recursive, target in deletes:
+        out.append(k.make("rm", (["-r", "-f"] if recursive else ["-f"])
+                          + [target if target is not None else DYN],
+                          ctx.cwd, sudo, env, [], origin, "", target is None))
+    for target in writes:
+        out.append(k.make("tee", [target], ctx.cwd, sudo, env, [], origin, "", False))
+    if unknown:
+        out.append(k.make("sh", ["-c", DYN], ctx.cwd, sudo, env, [], origin, "", True))
+    for snippet in snippets:
+        child = ctx.child(origin, 1)
+        child.sudo = sudo
+        try:
+            k.code(snippet, child)
+        except LimitError:
+            raise
+        except ShellError:
+            out.append(k.make("sh", ["-c", snippet], ctx.cwd, sudo, env, [], origin, "", True))
+    return out
+
+
+def emit_inline(k, family, code, ctx, sudo, env, cwd):
+    """Emit inline_commands(...), each in cwd when it is not None."""
+    for extra in inline_commands(k, family, code, ctx, sudo, env):
+        if cwd is not None:
+            extra.cwd = cwd
+        k.emit(ctx, extra)
+
+
+def interpret_seen(k, code, child):
+    """Judge what can be seen of code only partly known (a value from $VAR or $(...) in
+    it, or arguments after it that are): its command is judged as dynamic by the
+    caller, and this keeps `bash -c 'rm -rf /' "$X"` from being waved through. Code that
+    does not parse once its unknown parts are marked adds nothing; a limit still makes
+    the whole call undecided."""
+    try:
+        k.code(code, child)
+    except LimitError:
+        raise
+    except ShellError:
+        pass
+
+
+def side_actions(k, sc, ctx, found):
+    """Emit what a program does on the side (lighthouse._fast._side): shell code
+    analysed as such, argvs run, inline code of an interpreter, unknown commands as a
+    dynamic `sh -c`, files written as `tee FILE` and files read as `cat FILE`."""
+    for origin, kind, value in found:
+        if kind == "sh":
+            child = ctx.child(origin, 1)
+            child.sudo = sc.sudo
+            child.cwd = sc.cwd
+            try:
+                k.code(value, child)
+            except LimitError:
+                raise
+            except ShellError:
+                k.emit(ctx, k.make("sh", ["-c", value], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif kind == "argv":
+            child = ctx.child(origin, 1)
+            child.cwd = sc.cwd
+            k.run(list(value), child, {}, sc.sudo, origin)
+        elif kind == "dyn":
+            k.emit(ctx, k.make("sh", ["-c", DYN], sc.cwd, sc.sudo, {}, [], origin, "", True))
+        elif kind == "write":
+            k.emit(ctx, k.make("tee", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        elif kind == "read":
+            k.emit(ctx, k.make("cat", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
+        else:
+            emit_inline(k, kind[len("code:"):], value, ctx, sc.sudo, {}, sc.cwd)
+
+
+def run_alias(k, name, args, dynamic, redirects, ctx, sudo):
+    """A name defined with `alias` earlier in the input: its text, followed by the
+    arguments, is analysed as code in the same shell (its cd holds after it). Within
+    its own expansion it is not expanded again, as in bash; arguments that held an
+    unknown value stay unknown."""
+    body = ctx.aliases[name]
+    code = body + " " + " ".join([UNKNOWN_WORD if dynamic and DYN in a else shell_quote(a)
+                                  for a in args])
+    k.charge(ctx, CALL_COST + len(code))
+    child = ctx.child("alias:" + name, 1)
+    child.sudo = sudo
+    ctx.aliases[name] = None
+    k.code(code, child)
+    ctx.aliases[name] = body
+    k.persist(child, ctx)
+    if redirects:
+        k.emit(ctx, k.make("(redirect)", [], ctx.cwd, sudo, {}, redirects, ctx.origin, "", False))
+
+
+def run_function(k, name, body, args, dynamic, ctx):
+    """A function defined earlier in the input, judged at every call, in the caller's
+    shell: its cd and assignments hold after it. Inside its own body it is not expanded
+    again (a recursive function is flagged where it is defined). Its positional
+    parameters are the call's arguments (unknown when one of them is)."""
+    k.charge(ctx, CALL_COST)
+    child = ctx.child("function:" + name, 1)
+    if child.env is None:
+        child.env = {}
+    saved = bind_positional(child.env, args, not dynamic)
+    ctx.funcs[name] = None
+    k.tree(body, child)
+    ctx.funcs[name] = body
+    k.persist(child, ctx)
+    restore_positional(ctx.env, saved)
+
+
+def run_shell_code(k, sc, code, ctx, dynamic, sources):
+    """`sh -c CODE` (sc is the shell's command): the code is analysed in a child shell
+    with sc's sudo and directory. When the command holds an unknown value, or the code
+    holds one that came from programs' output (sources), sc is emitted with the code as
+    its own and what can be seen of the code is judged too. Returns sc when it was
+    emitted, else None."""
+    child = ctx.child(sc.program + " -c", 1)
+    child.sudo = sc.sudo
+    child.cwd = sc.cwd
+    if dynamic or DYN in code and sources:
+        sc.code_from = tuple(sources) if sources else ()
+        sc.code = code
+        k.emit(ctx, sc)
+        interpret_seen(k, code, child)
+        return sc
+    k.code(code, child)
+    return None
+
+
+def run_eval(k, sc, ctx, dynamic, sources):
+    """`eval ARGS`: the arguments, joined, analysed as code in this same shell (its cd
+    and assignments hold after it). With an unknown argument, sc is emitted (its code
+    from sources) and what can be seen of the code is judged. Returns sc when it was
+    emitted, else None."""
+    code = " ".join(sc.args)
+    child = ctx.child("eval", 1)
+    child.sudo = sc.sudo
+    if dynamic:
+        sc.code_from = tuple(sources) if sources else ()
+        k.emit(ctx, sc)
+        interpret_seen(k, code, child)
+        k.persist(child, ctx)
+        return sc
+    k.code(code, child)
+    k.persist(child, ctx)
+    return None
+
+
+def run_su(k, sc, ctx):
+    """`su -c CODE` and `runuser -c CODE`: the code analysed as root; su itself is
+    emitted as run by root. Returns sc."""
+    i = su_command_arg(sc.args)
+    if i >= 0:
+        child = ctx.child("su -c", 1)
+        child.sudo = True
+        k.code(sc.args[i], child)
+    sc.sudo = True
+    return k.emit(ctx, sc)
+
+
+def run_stdin_shell(k, main, stdin_code, ctx):
+    """A shell fed literal code on stdin (a heredoc or here-string): the code is analysed
+    in a child shell. Code that does not parse makes the shell dynamic; when all the
+    code it runs was judged and the shell adds nothing of its own (adds_nothing), the
+    shell's command is taken out. Returns main, or None when it was taken out."""
+    child = ctx.child("stdin:" + main.program, 1)
+    child.sudo = main.sudo
+    try:
+        k.code(stdin_code, child)
+    except LimitError:
+        raise
+    except ShellError:
+        main.dynamic = True
+    else:
+        if adds_nothing(main):
+            ctx.out.remove(main)
+            return None
+    return main
+
+
+def adds_nothing(sc):
+    """Whether a shell fed literal code would be judged on nothing but that code: no
+    redirect, environment, unknown value or operand of its own."""
+    if sc.redirects or sc.env or sc.dynamic or sc.code_from:
+        return False
+    for a in sc.args:
+        if not (a.startswith("-") or a.startswith("+")):
+            return False
+    return True
+
+
+def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
+    """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
+    per input value; an input it reads from somewhere unseen is an unknown value. False
+    when nothing can be said (no command and unknown input): the caller judges the
+    parallel command itself."""
+    jobs = parallel_jobs(args, stdin_code)
+    if jobs is None:
+        return False
+    work = ctx.work
+    for code in jobs:
+        work.passes += 1
+        if work.passes > MAX_LOOP_PASSES:
+            raise LimitError(LOOP_PASSES_MSG)
+        k.charge(ctx, len(code))
+        child = ctx.child("parallel", 1)
+        child.sudo = sudo
+        child.cwd = cwd
+        k.code(code, child)
+    return True
+
+
+def run_find_actions(k, sc, ctx):
+    """What `find -delete` and `find -exec ...` run, beside find itself."""
+    for origin, argv in find_actions(sc.args):
+        if origin == "find -delete":
+            k.emit(ctx, k.make("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
+        else:
+            k.run(argv, ctx, dict(sc.env), sc.sudo, origin)
+
+
+def run_ssh_remote(k, sc, ctx):
+    """ssh's remote command, analysed as code in the remote home; code that does not
+    parse makes the ssh command dynamic."""
+    remote = ssh_remote(sc.args)
+    if remote is not None:
+        child = ctx.child("ssh", 1)
+        child.cwd = "~"
+        child.sudo = False
+        try:
+            k.code(remote, child)
+        except LimitError:
+            raise
+        except ShellError:
+            sc.dynamic = True
+
+
+def run_container_exec(k, sc, ctx):
+    """docker/podman exec, compose exec and kubectl exec run their argv in a container:
+    the command is judged like one on the command line (in the container's working
+    directory, "/" unless -w names one), beside the exec itself."""
+    found = container_exec(sc.program, sc.args)
+    if found is not None:
+        origin = sc.program + " exec"
+        child = ctx.child(origin, 1)
+        child.cwd = found[1]
+        child.sudo = False
+        k.run(found[0], child, {}, False, origin)
 
 
 # ------------------------------------------------ SimpleCommand, for both analysers
