@@ -67,8 +67,8 @@ def shape(command, cwd=WS, home=HOME):
 # ------------------------------------------------------------------ shapes
 
 SHAPES = [
-    ("pytest tests/unit/test_a.py -k foo", "pytest -k <ws-path> <word>"),
-    ("pytest tests/unit/test_b.py -k bar", "pytest -k <ws-path> <word>"),
+    ("pytest tests/unit/test_a.py -k foo", "pytest -k=<word> <ws-path>"),
+    ("pytest tests/unit/test_b.py -k bar", "pytest -k=<word> <ws-path>"),
     ("terraform plan -out plan.tfplan", "terraform plan -out=<word>"),
     ("npm run build:staging", "npm run build:staging"),
     ("make -j4 test", "make test -j=<num>"),
@@ -305,7 +305,7 @@ def test_the_tier_answers_from_an_active_pattern_and_names_it():
     tier = taught(["pytest tests/a.py -k foo"])
     a = decide(tier, escalation("pytest tests/other.py -k bar"))
     assert a.verdict == "allow" and a.decided_by == "pattern:1" and a.reusable       # cached like the others
-    assert "pattern #1 `pytest -k <ws-path> <word>`: allow, learned from 2 answers of e1, e2" in a.reason
+    assert "pattern #1 `pytest -k=<word> <ws-path>`: allow, learned from 2 answers of e1, e2" in a.reason
     assert decide(tier, escalation("pytest tests/a.py -k foo", why="ask", rule_id="r")) is None
     # A policy that wants a quorum of 3 is not answered by a pattern 2 answers taught.
     assert decide(tier, escalation("pytest tests/b.py -k x", prior=[TierAnswer("ask", "q", escalate=True, quorum=3)])) \
@@ -393,7 +393,7 @@ def test_the_tier_remembers_shapes_by_generation_and_within_bounds(monkeypatch):
     e = escalation("pytest tests/b.py -k bar")
     assert decide(tier, e).verdict == "allow"
     key = (e.generation, "pytest tests/b.py -k bar", WS, HOME)
-    assert tier._memo[key] == "pytest -k <ws-path> <word>"
+    assert tier._memo[key] == "pytest -k=<word> <ws-path>"
     tier._memo[key] = "something else"          # what the tier answers from, on a repeat
     assert decide(tier, e) is None
     assert decide(tier, replace(e, generation=2)).verdict == "allow"   # another generation: shaped again

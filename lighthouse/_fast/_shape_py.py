@@ -1,7 +1,7 @@
 """Call shapes of Bash calls, pure Python: the reference twin of ``_shape_c``.
 
 :func:`bash_shape` turns the simple commands the shell analysis found into a shape text
-(``pytest -k <ws-path> <word>``); lighthouse.patterns.shapes says what a shape keeps and
+(``pytest -k=<word> <ws-path>``); lighthouse.patterns.shapes says what a shape keeps and
 what it classes. The kernels take the commands the rule engine already parsed for the
 call (``Engine.parsed``), so that a call reaching the pattern tier is not parsed again.
 Tables and limits are in ``_shape_shared``; tests/test_differential.py runs both twins
