@@ -5,14 +5,16 @@ On the event loop, recording a decision is one length check and one list append 
 tuple the decision path already has (:meth:`AuditLog.record`). Every
 ``commit_interval`` (at once in sync mode) the event loop hands everything queued to
 the writer process, ``marshal`` messages of at most :data:`MESSAGE_RECORDS` records
-written to its stdin without blocking (about a microsecond per record); the writer
+(from :data:`COLUMNS_FROM` records on, the entries' columns: :func:`_columns`) written
+to its stdin without blocking (about 0.6 us of CPU per record with the queueing, at 250
+records a flush); the writer
 (lighthouse.audit.process) turns each entry into a record (input hash, canonical
-encoding, chain hash), appends what has arrived (up to a few thousand records) to the
-store in one transaction and writes the count committed back on its stdout, which the
-event loop reads when it is readable. The
+encoding, chain hash: lighthouse.audit._chain), appends what has arrived (up to a few
+thousand records) to the store in one transaction and writes the count committed back
+on its stdout, which the event loop reads when it is readable. The
 server process runs no thread for it: the records' encoding and SQLite's work (about
-10-15 us per record, plus each commit's own cost) never take the server's GIL; measured
-by bench/audit.py.
+9 us of CPU per record with its commits, two thirds of it SQLite's insert, commit and
+lookup tables) never take the server's GIL; measured by bench/audit.py --writer.
 
 Two durability modes:
 
