@@ -21,6 +21,8 @@ from lighthouse.server.wire import Outcome
 from conftest import EXPECT_COMPILED
 
 IMPLS = _chain.implementations()
+if _chain.NO_EXTENSIONS:
+    IMPLS.pop("compiled", None)
 
 
 @pytest.fixture(params=["pure", pytest.param("compiled", marks=pytest.mark.compiled)])
