@@ -10,7 +10,7 @@ PGO ?= 1
 STAMP := $(VENV)/.installed-pgo$(PGO)
 SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.py lighthouse/_fast/_content.py lighthouse/_fast/_side.py \
 	lighthouse/hooks/native/lighthouse-hook.c \
-	$(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd)
+	$(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd lighthouse/audit/*.pyx)
 
 .PHONY: install lint test check test-pure bench bench-grpc serve protos clean
 
@@ -22,6 +22,7 @@ $(STAMP): $(SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
 	$(BIN)/python -c "import lighthouse._fast as f; assert f.COMPILED, 'compiled extension did not build'"
+	$(BIN)/python -c "import lighthouse.audit._chain as c; assert c.COMPILED, 'compiled audit chain did not build'"
 	test -x lighthouse/hooks/native/lighthouse-hook || test -n "$$LIGHTHOUSE_NO_NATIVE_HOOK"
 	rm -f $(VENV)/.installed*
 	touch $@
@@ -30,7 +31,7 @@ $(STAMP): $(SOURCES)
 # twins, the server and the slow path: pyproject.toml's [tool.mypy]), then the suite.
 lint: install
 	$(BIN)/ruff check .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd lighthouse/audit/*.pyx
 	$(BIN)/mypy
 
 # The whole suite on the build users install (profiled): what CI runs.

@@ -30,6 +30,10 @@ extensions = [
     Extension("lighthouse._fast._wire_c", ["lighthouse/_fast/_wire_c.pyx"], define_macros=macros),
     # call shapes of escalated calls (lighthouse.patterns), from the engine's parse
     Extension("lighthouse._fast._shape_c", ["lighthouse/_fast/_shape_c.pyx"], define_macros=macros),
+    # the audit log's hash chain (lighthouse.audit._chain), SHA-256 from OpenSSL's libcrypto
+    # (its SHA256_* functions, deprecated in OpenSSL 3 for EVP, which costs more per record)
+    Extension("lighthouse.audit._chain_c", ["lighthouse/audit/_chain_c.pyx"],
+              define_macros=macros + [("OPENSSL_SUPPRESS_DEPRECATED", None)], libraries=["crypto"]),
 ]
 # Shared Python source the compiled shell analyser calls per command (argv readers of
 # particular programs, static output of substitutions), compiled as it is under a name of

@@ -16,6 +16,21 @@ SQLite's work included), and the throughput of default and sync as a ratio to of
 (targets: default >= 0.90, sync >= 0.70). At the end each log is
 verified and its record count compared with the calls the server answered.
 
+Each phase is a closed loop: every agent (unary, stream) or batch sender waits for its
+answer before sending again, so the calls in flight are fixed (200 agents; 4 senders of
+100-call batches). A sync server answers a call only after the commit and fsync of its
+record, so there its rate is at most the calls in flight over the commit latency: the
+phases as given could measure that latency rather than the server's throughput.
+``--wide F`` (default 8) therefore runs ``--wide-phases`` (default batch) again at F
+times the calls in flight (F x the batch senders; F x the agents for unary and stream),
+reported as ``batch x8``: audit off is saturated at both (compare its rate in the two),
+so if the sync mode were latency-bound its rate would grow with F. (On the 2-core
+development machine it does not: 4 and 32 senders of 100-call batches got the same
+--audit-sync rate, bound by the writer's CPU beside the server's and the load
+generator's, not by the commit latency. Streams at x8, 1600 of them, overload this
+load generator itself: audit off's rate falls.) The servers' records per commit over
+the run are reported too: group commit at work.
+
     python bench/audit.py                              # 200 agents, 3 s per phase
     python bench/audit.py --phases unary,stream --repeat 3 --json
 
@@ -161,6 +176,19 @@ def run(args):
         except ImportError:
             runner = asyncio.run
         report["servers"] = runner(measure(servers, phases, args, calls))
+        wide = [p for p in args.wide_phases.split(",") if p] if args.wide > 1 else []
+        if wide:
+            # The same phases at --wide times the concurrency (agents' streams and calls,
+            # batch senders), where audit off saturates: throughput the sync mode reaches
+            # when its answers' commit latency is covered by more calls in flight.
+            wide_args = argparse.Namespace(**dict(vars(args), senders=args.senders * args.wide))
+            wide_calls = load_calls(args.corpus, args.agents * args.wide)
+            more = runner(measure(servers, wide, wide_args, wide_calls))
+            for name, by_phase in more.items():
+                for p, r in by_phase.items():
+                    report["servers"][name]["%s x%d" % (p, args.wide)] = r
+            phases += ["%s x%d" % (p, args.wide) for p in wide]
+        report["wide"] = args.wide if wide else 1
         report["refused"] = {mode: _refused(srv) for mode, srv in servers.items()}
     finally:
         for srv in servers.values():
@@ -189,11 +217,19 @@ def _refused(srv):
     import urllib.request
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10).read().decode()
     out = {"audit_queue_full": 0, "errors": 0}
+    records = commits = 0
     for line in text.splitlines():
         if line.startswith("lighthouse_audit_refused_total"):
             out["audit_queue_full"] += int(float(line.rsplit(" ", 1)[1]))
         elif line.startswith("lighthouse_errors_total{"):
             out["errors"] += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("lighthouse_audit_records_total"):
+            records = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("lighthouse_audit_commits_total"):
+            commits = int(float(line.rsplit(" ", 1)[1]))
+    if commits:
+        # group commit at work: the records one commit (one fsync with --audit-sync) took
+        out["records_per_commit"] = round(records / commits, 1)
     return out
 
 
@@ -262,20 +298,22 @@ def print_table(report):
         return
     print("audit log throughput: %d agents, %d x %gs per phase, load average %.1f at start"
           % (report["agents"], report["repeat"], report["duration_s"], report["load_average"]))
-    head = "%-7s %-12s %10s %12s %8s %8s %13s %7s %9s" % (
+    head = "%-9s %-12s %10s %12s %8s %8s %13s %7s %9s" % (
         "phase", "audit", "calls/s", "committed/s", "p50 ms", "p99 ms", "srv cpu us/c", "errs", "vs off")
     print(head)
     print("-" * len(head))
     for phase, ratios in report["ratio_to_off"].items():
         for mode in report["servers"]:
             r = report["servers"][mode][phase]
-            print("%-7s %-12s %10.0f %12s %8.2f %8.2f %13s %7d %9s" % (
+            print("%-9s %-12s %10.0f %12s %8.2f %8.2f %13s %7d %9s" % (
                 phase, mode, r["calls_per_s"], "%.0f" % r["committed_per_s"] if "committed_per_s" in r else "-",
                 r["p50_ms"], r["p99_ms"], r["server_cpu_us_per_call"], r["errors"],
                 "%.3f" % ratios[mode] if mode in ratios else "-"))
     for mode, r in report.get("refused", {}).items():
-        print("%s server: %d calls refused in all, %d of them for the audit log's full queue"
-              % (mode, r["errors"], r["audit_queue_full"]))
+        print("%s server: %d calls refused in all, %d of them for the audit log's full queue%s"
+              % (mode, r["errors"], r["audit_queue_full"],
+                 "; %.1f records per commit over the run" % r["records_per_commit"] if "records_per_commit" in r
+                 else ""))
     for mode, log in report["logs"].items():
         print("%s log: %d records, chain %s" % (mode, log["records"], "verifies" if log["verifies"] else "BROKEN"))
     if report.get("query"):
@@ -315,6 +353,12 @@ def main(argv=None):
     p.add_argument("--writer", metavar="B[,B...]", help="time the writer process alone, in commits of B records "
                                                         "(see above), instead of the servers")
     p.add_argument("--writer-records", type=int, default=100_000, metavar="N")
+    p.add_argument("--wide", type=int, default=8, metavar="F",
+                   help="also run --wide-phases at F times the calls in flight (F x --agents agents, F x --senders "
+                        "batch senders), reported as 'PHASE xF' (default 8; 1: not)")
+    p.add_argument("--wide-phases", default="batch", metavar="P[,P...]",
+                   help="the phases --wide runs again (default batch; stream x8 is 1600 streams, more than this "
+                        "load generator drives on two cores)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)

@@ -278,6 +278,77 @@ def test_row_maker_writes_the_rows_of_make_row(entries, max_input):
         assert maker.rows(entries, 12345) == [make_row(e, 3, 12345, max_input) for e in entries]
 
 
+_plain_values = st.text(max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.integers(-2**40, 2**62), st.sampled_from(["grpc", "local", "hook-local"]), _plain_values, _plain_values,
+    _plain_values, _plain_values,
+    st.one_of(st.text(max_size=40), st.tuples(st.text(max_size=20), st.integers(0, 99), st.just("ab" * 32)),
+              st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3)),
+    _plain_values,
+    st.one_of(st.builds(Outcome, st.integers(0, 3), st.integers(0, 5), _plain_values, _plain_values,
+                        st.integers(0, 9), st.sampled_from(["allow", "miss"])),
+              st.tuples(st.integers(0, 3), st.integers(0, 5), _plain_values, _plain_values, st.integers(0, 9))),
+    st.integers(0, 10**9), st.sampled_from(["", "esc-1"]),
+    st.one_of(st.just(()), st.lists(st.fixed_dictionaries({"tier": st.sampled_from(["expert", "policy"]),
+                                                           "ms": st.integers(0, 99)}), max_size=2),
+              st.just('[{"tier":"expert"}]'))), max_size=40))
+def test_columns_hand_over_what_plain_entries_do(entries):
+    """The loop's hand-over in columns (writer._columns) carries, through marshal, exactly
+    the entries of the hand-over a tuple at a time (writer._plain), whatever the mix of
+    outcomes, inputs and trails; the writer process reads both forms the same."""
+    import marshal
+
+    from lighthouse.audit.writer import _columns, _plain
+    columns = marshal.loads(marshal.dumps(_columns(entries)))
+    assert columns.__class__ is tuple
+    assert list(zip(*columns)) == marshal.loads(marshal.dumps([_plain(e) for e in entries]))
+
+
+def test_writer_process_commits_columns_and_entry_lists_alike(tmp_path):
+    """A real writer process (lighthouse.audit.process) fed one message in columns and one
+    as a list of entries writes the records make_row makes of them, chained."""
+    import marshal
+    import struct
+
+    from lighthouse.audit.writer import _columns, _plain
+    frame = struct.Struct("<I")
+    es = [entry(i, agent="agent-%d" % (i % 3), outcome=(DENY, ALLOW)[i % 2]) for i in range(40)]
+    es[5] = entry(5, tool_input={"command": "ls"}, source="local")
+    es[7] = entry(7, trail=[{"tier": "expert", "verdict": "deny"}])
+    offset = 1_000_000
+    path = tmp_path / "w.db"
+    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), "0", "2", "4096"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
+
+    def read():
+        (n,) = frame.unpack(proc.stdout.read(4))
+        return marshal.loads(proc.stdout.read(n))
+
+    try:
+        assert read()[0] == "ready"
+        for body in (_columns(es[:30]), [_plain(e) for e in es[30:]]):
+            data = marshal.dumps((offset, body))
+            proc.stdin.write(frame.pack(len(data)) + data)
+            proc.stdin.flush()
+            msg = read()
+            assert msg[0] == "committed", msg
+        proc.stdin.write(frame.pack(0))
+        proc.stdin.flush()
+        assert read() == ("closed",)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    with SQLiteBackend(str(path), readonly=True) as b:
+        assert verify(b).ok
+        got = [tuple(r[f] for f in FIELDS[1:-1]) for r in b.records()]
+    assert got == [tuple(json.loads("[" + make_row(e, 2, offset)[1])) for e in es]
+
+
 def test_missing_or_foreign_file_is_refused(tmp_path):
     with pytest.raises(AuditError, match="no such file"):
         SQLiteBackend(str(tmp_path / "none.db"), readonly=True)

@@ -44,11 +44,11 @@ space of deleted rows after its autovacuum; the files do not shrink.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 
+from ._chain import chain_rows
 from .backend import AuditBackend, AuditError, stats_sql, where_sql
-from .record import FORMAT, GENESIS, INDEXED, parse, seal
+from .record import FORMAT, GENESIS, INDEXED, parse
 
 __all__ = ["PostgresBackend", "AUDIT_LOCK", "safe_dsn"]
 
@@ -70,7 +70,6 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS audit_verdict ON audit (verdict, time_ns)",
 ]
 _COPY = "COPY audit (%s) FROM STDIN" % ", ".join(_COLUMNS)
-_sha256 = hashlib.sha256
 _cursor_names = itertools.count(1)
 
 
@@ -169,14 +168,11 @@ class PostgresBackend(AuditBackend):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
             seq, prev = self.head()
-            digest = bytes.fromhex(prev)
+            out, seq, _ = chain_rows(rows, seq, bytes.fromhex(prev))
             with conn.cursor() as cur, cur.copy(_COPY) as copy:
-                for indexed, tail in rows:
-                    seq += 1
-                    text = seal(seq, tail)
-                    digest = _sha256(digest + text.encode("ascii")).digest()
-                    prev = digest.hex()
-                    copy.write_row((seq,) + tuple(indexed) + (text, prev))
+                for row in out:
+                    copy.write_row(row)
+            prev = out[-1][-1] if out else prev
         return seq, prev
 
     def prune(self, max_bytes=None, max_age_ns=None, now_ns=None):

@@ -8,7 +8,8 @@ file, or ``-`` for the PostgreSQL DSN in the environment variable
 ``LIGHTHOUSE_AUDIT_DSN`` (kept off the command line, which every user can read).
 
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
-``marshal`` bytes: the wall-clock offset and the entries), turns them into records
+``marshal`` bytes: the wall-clock offset and the entries, either a list of entry tuples
+or a tuple of their twelve columns as lighthouse.audit.writer hands them over), turns them into records
 (lighthouse.audit.record.RowMaker, which gives the rows of make_row), appends everything
 that has arrived to the store in one transaction (lighthouse.audit.sqlite or
 lighthouse.audit.postgres), and writes an acknowledgement on stdout in the same framing:
@@ -109,6 +110,8 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
                 ending = True
                 break
             offset, entries = marshal.loads(data)
+            if entries.__class__ is tuple:      # columns (lighthouse.audit.writer._columns)
+                entries = list(zip(*entries))
             try:
                 rows.extend(maker.rows(entries, offset))
             except Exception:       # one entry it cannot encode: each on its own

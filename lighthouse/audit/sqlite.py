@@ -30,15 +30,15 @@ what ``lighthouse serve --audit-sync`` promises).
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import os
 import sqlite3
 import time
 
+from ._chain import chain_rows
 from .backend import AuditBackend, AuditError, stats_sql, where_sql
-from .record import FORMAT, GENESIS, INDEXED, parse, seal
+from .record import FORMAT, GENESIS, INDEXED, parse
 
 __all__ = ["SQLiteBackend", "default_audit_path"]
 
@@ -64,7 +64,6 @@ _LEGACY_SCHEMA = ["CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, ti
 #: Records appended past ``indexed_seq`` before the lookup tables are filled.
 INDEX_EVERY = 16384
 _INSERT = "INSERT INTO audit (%s) VALUES (%s)" % (", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS)))
-_sha256 = hashlib.sha256
 BUSY_TIMEOUT = 10.0     # seconds a writer waits for another process's transaction
 
 
@@ -169,13 +168,7 @@ class SQLiteBackend(AuditBackend):
         db.execute("BEGIN IMMEDIATE")
         try:
             seq, prev = self.head()
-            out = []
-            digest = bytes.fromhex(prev)
-            for indexed, tail in rows:
-                seq += 1
-                text = seal(seq, tail)
-                digest = _sha256(digest + text.encode("ascii")).digest()
-                out.append((seq,) + indexed + (text, digest.hex()))
+            out, seq, _ = chain_rows(rows, seq, bytes.fromhex(prev))
             prev = out[-1][-1] if out else prev
             db.executemany(_INSERT, out)
             if self._lookups:
