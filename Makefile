@@ -17,6 +17,8 @@ SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.p
 install: $(STAMP)
 
 $(STAMP): $(SOURCES)
+	@# the audit log's compiled hash chain (lighthouse/audit/_chain_c.pyx) links libcrypto
+	test -e /usr/include/openssl/sha.h || tools/debian-install libssl-dev "the build of lighthouse.audit._chain_c"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
