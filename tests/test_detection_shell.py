@@ -99,6 +99,15 @@ NAMES = [
     ("export PAYLOAD=\"$(rm -rf ~/.ssh)\"", "deny"),
     ("local x=$(rm -rf /srv)", "deny"),
     ("cmd='make lint'; eval \"$cmd\"", "allow"),
+    # `sh -c CODE NAME ARGS...`: $0 is NAME and $1... the ARGS in the new shell
+    ("sh -c 'rm -rf \"$1\"' _ ~", "deny"),
+    ("bash -c 'rm -rf \"$0\"/*' /usr", "deny"),
+    ("sh -c 'for f; do rm -f \"$f\"; done' sh a.txt /etc/passwd", "not-allow"),
+    ("sh -c 'rm -rf \"$1\"' _ \"$TARGET\"", "ask"),
+    ("printf '/\\n' | xargs sh -c 'rm -rf \"$1\"' _", "deny"),
+    ("sh -c 'rm -rf \"$1\"' _ build", "allow"),
+    ("find . -name '*.txt' -exec sh -c 'mv \"$1\" \"${1%.txt}.md\"' _ {} \\;", "allow"),
+    ("find src -name '*.py' -exec sh -c 'black -q \"$0\"' {} \\;", "allow"),
 ]
 
 

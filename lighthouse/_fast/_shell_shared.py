@@ -1132,14 +1132,22 @@ def run_function(k, name, body, args, dynamic, ctx):
 
 
 def run_shell_code(k, sc, code, ctx, dynamic, sources):
-    """`sh -c CODE` (sc is the shell's command): the code is analysed in a child shell
-    with sc's sudo and directory. When the command holds an unknown value, or the code
+    """`sh -c CODE [NAME [ARGS...]]` (sc is the shell's command): the code is analysed in
+    a child shell with sc's sudo and directory, and with $0 = NAME and $1... = ARGS (the
+    idiom of `find -exec sh -c '... "$1"' _ {} ';'`); a new shell does not see its
+    caller's positional parameters. When the command holds an unknown value, or the code
     holds one that came from programs' output (sources), sc is emitted with the code as
-    its own and what can be seen of the code is judged too. Returns sc when it was
-    emitted, else None."""
+    its own and what can be seen of the code is judged too, its parameters unknown.
+    Returns sc when it was emitted, else None."""
     child = ctx.child(sc.program + " -c", 1)
     child.sudo = sc.sudo
     child.cwd = sc.cwd
+    rest = sc.args[shell_code_arg(sc.args) + 1:]
+    if child.env is None:
+        child.env = {}
+    bind_positional(child.env, rest[1:], not dynamic)
+    if rest and not dynamic:
+        child.env["0"] = rest[0]
     if dynamic or DYN in code and sources:
         sc.code_from = tuple(sources) if sources else ()
         sc.code = code
