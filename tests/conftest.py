@@ -160,3 +160,40 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         return Store("sqlite", str(tmp_path / "logs" / "audit.db"))
     return Store("postgresql", request.getfixturevalue("pg_dsn"))
+
+
+@pytest.fixture
+def loop():
+    """A running asyncio loop on a thread (test_experts.LoopThread), for experts and
+    agents that run beside a test; it must log no unhandled exception."""
+    from test_experts import LoopThread
+    lt = LoopThread()
+    yield lt
+    lt.close()
+    assert not lt.errors, "the agents' loop logged unhandled exceptions: %r" % lt.errors
+
+
+@pytest.fixture
+def stub_of():
+    """stub_of(server, metadata=None): a Validator stub on a channel of its own to a
+    served test server (closed at the end), sending metadata (a token) when given."""
+    import grpc
+
+    from lighthouse.v1 import validation_pb2_grpc
+    channels = []
+
+    def make(server, metadata=None):
+        ch = grpc.insecure_channel(server.address)
+        channels.append(ch)
+        stub = validation_pb2_grpc.ValidatorStub(ch)
+        if metadata is None:
+            return stub
+
+        class WithToken:
+            def Validate(self, request, **kw):
+                return stub.Validate(request, metadata=metadata, **kw)
+        return WithToken()
+
+    yield make
+    for ch in channels:
+        ch.close()

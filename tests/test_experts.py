@@ -72,14 +72,6 @@ class LoopThread:
         self.loop.close()
 
 
-@pytest.fixture
-def loop():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-    assert not lt.errors, "the agents' loop logged unhandled exceptions: %r" % lt.errors
-
-
 def wait_for(pred, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -116,20 +108,6 @@ def disconnect(loop, agent):
 def registered(server, name):
     reg = server.server.experts
     return reg is not None and reg.get(name) is not None
-
-
-@pytest.fixture
-def stub_of():
-    channels = []
-
-    def make(server, metadata=None):
-        ch = grpc.insecure_channel(server.address)
-        channels.append(ch)
-        return validation_pb2_grpc.ValidatorStub(ch)
-
-    yield make
-    for ch in channels:
-        ch.close()
 
 
 # ------------------------------------------------------------------ over real streams

@@ -29,35 +29,10 @@ from lighthouse.policy.input import RuleFacts
 from lighthouse.v1 import validation_pb2 as pb
 
 from serverkit import ROOT, ServerProcess, ServerThread, WS, tool_call
-from test_experts import LoopThread, connect, hub_config, wait_for
+from test_experts import connect, hub_config, wait_for
 
 HOME = "/home/dev"
 SPECS = RuleFacts.shipped().spec
-
-
-@pytest.fixture
-def loop():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-    assert not lt.errors, "the agents' loop logged unhandled exceptions: %r" % lt.errors
-
-
-@pytest.fixture
-def stub_of():
-    import grpc
-
-    from lighthouse.v1 import validation_pb2_grpc
-    channels = []
-
-    def make(server):
-        ch = grpc.insecure_channel(server.address)
-        channels.append(ch)
-        return validation_pb2_grpc.ValidatorStub(ch)
-
-    yield make
-    for ch in channels:
-        ch.close()
 
 
 def shape(command, cwd=WS, home=HOME):

@@ -19,37 +19,7 @@ from lighthouse.v1 import admin_pb2, admin_pb2_grpc
 from lighthouse.v1 import validation_pb2 as pb
 
 from serverkit import ROOT, ServerThread, WS, tool_call
-from test_experts import LoopThread, connect, disconnect, hub_config, wait_for
-
-
-@pytest.fixture
-def loop():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-    assert not lt.errors, "the agents' loop logged unhandled exceptions: %r" % lt.errors
-
-
-@pytest.fixture
-def stub_of():
-    from lighthouse.v1 import validation_pb2_grpc
-    channels = []
-
-    def make(server, metadata=None):
-        ch = grpc.insecure_channel(server.address)
-        channels.append(ch)
-        stub = validation_pb2_grpc.ValidatorStub(ch)
-        if metadata is None:
-            return stub
-
-        class WithToken:
-            def Validate(self, request, **kw):
-                return stub.Validate(request, metadata=metadata, **kw)
-        return WithToken()
-
-    yield make
-    for ch in channels:
-        ch.close()
+from test_experts import connect, disconnect, hub_config, wait_for
 
 
 def pattern_config(tmp_path, **kw):
