@@ -17,7 +17,14 @@ Figures:
   fast-tier p99, mixed vs fast phases (target: mixed <= 1.5x fast)
   escalation overhead: an escalated call's latency at the client minus the longest time
   one of its experts slept (each simulated expert says it in its reason); the rest is
-  the server, the hub, the streams, the SDK and the client (target: p99 <= 5 ms)
+  the server, the hub, the streams, the SDK and the client (target: p99 <= 5 ms). Split
+  in two with the Decision's decision_ns (the server's own time for the call): outside
+  the server (the Validate call's gRPC round trip and this client) and inside (the
+  server, the expert streams and the experts' SDK beyond their sleep).
+  where the server's time goes, span by span (lighthouse_escalation_span_seconds, read
+  from /metrics at the end: count, mean and the p50/p99 interpolated in the buckets):
+  "expert" is the experts' own time as they report it (SDK: read to answer written),
+  the other spans are overhead
 
     .venv/bin/python bench/experts.py                 # ~40 s, table
     .venv/bin/python bench/experts.py --json --duration 6 --rate 40 --phase 3
@@ -111,6 +118,7 @@ async def load(args, address, pids=()):
     counter = itertools.count()
     fast = {"mixed": [], "fast": []}
     overhead, escalated_ms, slept_ms, verdicts, tiers = [], [], [], {}, {}
+    outside, inside = [], []
     quorums = {1: 0, 3: 0}
     async with grpc.aio.insecure_channel(address) as channel:
         stub = validation_pb2_grpc.ValidatorStub(channel)
@@ -132,6 +140,8 @@ async def load(args, address, pids=()):
             slept = [float(x) for x in SLEPT.findall(d.reason)]
             if d.tier == pb.TIER_EXPERT and slept:
                 overhead.append(ms - max(slept))
+                outside.append(ms - d.decision_ns / 1e6)
+                inside.append(d.decision_ns / 1e6 - max(slept))
                 escalated_ms.append(ms)
                 slept_ms.append(max(slept))
 
@@ -173,7 +183,7 @@ async def load(args, address, pids=()):
             await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
         if tasks:
             await asyncio.gather(*tasks)
-    return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall)
+    return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall), (outside, inside)
 
 
 def _wait_connected(mport, experts, timeout=60.0):
@@ -197,15 +207,56 @@ def _wait_connected(mport, experts, timeout=60.0):
         time.sleep(0.1)
 
 
-def _server_means(mport):
-    """Mean times (ms) from the server's histograms: expert answer, expert tier, escalated call."""
+def _quantile(buckets, q):
+    """The q-quantile of a cumulative histogram [(upper bound, count)], interpolated
+    linearly within its bucket (as Prometheus' histogram_quantile does), or None."""
+    if not buckets or not buckets[-1][1]:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * ((rank - below) / (count - below) if count > below else 1.0)
+        lower, below = bound, count
+    return lower
+
+
+def _spans(families):
+    """{span: {"count", "mean", "p50", "p99"}} (ms) of lighthouse_escalation_span_seconds."""
+    buckets, sums = {}, {}
+    for fam in families:
+        if fam.name != "lighthouse_escalation_span_seconds":
+            continue
+        for smp in fam.samples:
+            span = smp.labels.get("span")
+            if smp.name.endswith("_bucket"):
+                buckets.setdefault(span, []).append((float(smp.labels["le"]), smp.value))
+            elif smp.name.endswith("_sum"):
+                sums[span] = smp.value
+    out = {}
+    for span, b in buckets.items():
+        b.sort()
+        n = b[-1][1]
+        if not n:
+            continue
+        out[span] = {"count": int(n), "mean": sums.get(span, 0.0) / n * 1000,
+                     "p50": _quantile(b, 0.5) * 1000, "p99": _quantile(b, 0.99) * 1000}
+    return out
+
+
+def _server_figures(mport):
+    """Mean times (ms) from the server's histograms (expert answer, expert tier, escalated
+    call) and its spans (:func:`_spans`)."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
 
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    families = list(text_string_to_metric_families(text))
     sums = {}
-    for fam in text_string_to_metric_families(text):
+    for fam in families:
         for smp in fam.samples:
             key = None
             if smp.name.startswith("lighthouse_expert_answer_seconds_"):
@@ -216,7 +267,7 @@ def _server_means(mport):
             if key and smp.name.endswith(("_sum", "_count")):
                 part = "sum" if smp.name.endswith("_sum") else "count"
                 sums.setdefault(key, {"sum": 0.0, "count": 0.0})[part] += smp.value
-    return {k: (v["sum"] / v["count"] * 1000 if v["count"] else None) for k, v in sums.items()}
+    return {k: (v["sum"] / v["count"] * 1000 if v["count"] else None) for k, v in sums.items()}, _spans(families)
 
 
 def main(argv=None):
@@ -254,9 +305,9 @@ def main(argv=None):
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
                                    stderr=subprocess.DEVNULL)
         _wait_connected(mport, args.experts)
-        fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall) = run_loop(
+        fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall), (outside, inside) = run_loop(
             load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
-        server_means = _server_means(mport)
+        server_means, spans = _server_figures(mport)
     finally:
         for proc in (experts, server):
             if proc is not None:
@@ -275,7 +326,9 @@ def main(argv=None):
         "fast_p99_ratio": (p99_mixed / p99_fast) if p99_mixed and p99_fast else None,
         "overhead_ms": {"count": len(overhead), "p50": pct(overhead, 50), "p99": pct(overhead, 99),
                         "max": max(overhead) if overhead else None,
-                        "mean": statistics.fmean(overhead) if overhead else None},
+                        "mean": statistics.fmean(overhead) if overhead else None,
+                        "outside_server": {"p50": pct(outside, 50), "p99": pct(outside, 99)},
+                        "inside_server": {"p50": pct(inside, 50), "p99": pct(inside, 99)}},
         "escalated_ms": {"p50": pct(esc_ms, 50), "p99": pct(esc_ms, 99),
                          "mean": statistics.fmean(esc_ms) if esc_ms else None,
                          "mean_slept": statistics.fmean(slept_ms) if slept_ms else None},
@@ -283,6 +336,7 @@ def main(argv=None):
         # answer time as the server sees it (send to answer), the expert tier's time, and
         # an escalated call's time in the server (from arrival to answer).
         "server_means_ms": server_means,
+        "spans_ms": spans,
         # CPU (ms) per escalation: the CPU rate of a mixed phase minus that of a fast
         # phase, over the escalations of the mixed phases.
         "cpu_ms_per_escalation": {
@@ -301,12 +355,22 @@ def main(argv=None):
     o = report["overhead_ms"]
     print("escalation overhead ms (beyond the slowest needed expert): p50 %.2f, p99 %.2f, max %.2f "
           "(target p99 <= 5)" % (o["p50"], o["p99"], o["max"]))
+    print("  outside the server (Validate's gRPC round trip, this client) p50 %.2f, p99 %.2f; inside (server, "
+          "expert streams, experts' SDK) p50 %.2f, p99 %.2f" % (
+              o["outside_server"]["p50"], o["outside_server"]["p99"], o["inside_server"]["p50"],
+              o["inside_server"]["p99"]))
     c = report["cpu_ms_per_escalation"]
     print("CPU per escalation: server %.2f ms, experts %.2f ms" % (c["server"] or 0, c["experts"] or 0))
     m = report["server_means_ms"]
     print("server means ms: expert answer (send to answer) %s, expert tier %s, escalated call in the server %s"
           % tuple("%.1f" % m[k] if m.get(k) is not None else "-"
                   for k in ("expert_answer", "expert_escalation", "escalation")))
+    if spans:
+        print("server spans ms (lighthouse_escalation_span_seconds; expert spans once per expert asked):")
+        print("  %-8s %7s %8s %8s %8s" % ("span", "count", "mean", "p50", "p99"))
+        for name, v in spans.items():
+            print("  %-8s %7d %8.3f %8.3f %8.3f%s" % (name, v["count"], v["mean"], v["p50"], v["p99"],
+                                                    "  (the experts' own time)" if name == "expert" else ""))
     return 0
 
 

@@ -73,7 +73,8 @@ class Outcome:
 class _Evaluation:
     """One evaluation in flight, shared by the calls that coalesce on it."""
 
-    __slots__ = ("task", "waiters", "futures", "current", "escalation_id", "tier_ns", "agent_id", "ended")
+    __slots__ = ("task", "waiters", "futures", "current", "escalation_id", "tier_ns", "agent_id", "ended",
+                 "begun_ns", "end_ns")
 
     def __init__(self, escalation_id):
         self.task = None
@@ -84,6 +85,8 @@ class _Evaluation:
         self.tier_ns = 0                # time the tiers themselves took (their backends', when known)
         self.agent_id = ""              # the agent whose call started it
         self.ended = False              # its place in the queue given back
+        self.begun_ns = 0               # the arrival of the call that started it (perf_counter_ns)
+        self.end_ns = 0                 # when the last tier asked returned
 
 
 def _slow_key(tool, tool_input, cwd, home, agent_id, session_id):
@@ -291,6 +294,7 @@ class EscalationPipeline:
             self._next_id += 1
             ev = _Evaluation(self._id_prefix + str(self._next_id))
             ev.agent_id = agent_id
+            ev.begun_ns = started_ns if started_ns is not None else entered_ns
             esc = Escalation(tool, tool_input, cwd or "", home or "", agent_id, session_id, why, rule_id,
                              rule_reason, generation, deadline, ev.escalation_id, (), key or b"", parsed)
             ev.task = asyncio.ensure_future(self._run(esc, ev, cache.epoch, ckey))
@@ -312,6 +316,8 @@ class EscalationPipeline:
             try:
                 async with asyncio.timeout(deadline - _monotonic()):
                     result = await fut
+                if created and ev.end_ns:
+                    stats.spans["resolve"].observe(perf_counter_ns() - ev.end_ns)
             except TimeoutError:
                 where = " in " + ev.current if ev.current else ""
                 result = ("", None, [("deadline", "escalation deadline of %s passed%s"
@@ -433,6 +439,7 @@ class EscalationPipeline:
         "", its TierAnswer or None, the failures as (cause, text), an answer handed on
         by an earlier tier and its kind)."""
         stats = self.stats
+        stats.spans["admit"].observe(perf_counter_ns() - ev.begun_ns)
         failures = []
         standing = None                 # (kind, answer) handed on by an earlier tier
         prior = []
@@ -478,7 +485,8 @@ class EscalationPipeline:
                 break
             except TierUndecided as e:
                 # Not the backend's fault (too few experts): the fail mode, breaker untouched.
-                stats.decision_time[KINDS[stage.kind]].observe(perf_counter_ns() - t0)
+                ev.end_ns = perf_counter_ns()
+                stats.decision_time[KINDS[stage.kind]].observe(ev.end_ns - t0)
                 breaker.release()
                 stats.outcome(name, "undecided")
                 failures.append(("undecided", "%s: %s" % (name, e)))
@@ -532,8 +540,13 @@ class EscalationPipeline:
     def _spent(self, stage, ev, t0):
         """Account for the time a stage took: its kind's duration histogram, and the
         evaluation's time inside tiers (what the overhead figure leaves out)."""
-        wall = perf_counter_ns() - t0
-        self.stats.decision_time[KINDS[stage.kind]].observe(wall)
+        ev.end_ns = now = perf_counter_ns()
+        wall = now - t0
+        stats = self.stats
+        stats.decision_time[KINDS[stage.kind]].observe(wall)
+        span = stats.spans.get(stage.kind)
+        if span is not None:
+            span.observe(wall)
         ev.tier_ns += wall
         return wall
 

@@ -21,6 +21,20 @@ Exported by :func:`families` (names as Prometheus sees them):
   report its backend's time counts whole), i.e. what the slow-path machinery adds. Its
   buckets (``OVERHEAD_BUCKETS_NS``) are finer than the other durations' between 0.1 and
   5 ms, where the targets lie, so that its quantiles are read to within 50-250 us.
+- ``lighthouse_escalation_span_seconds{span}``: where an escalation's time goes, span by
+  span along its path (``SPANS``, in path order; the ``OVERHEAD_BUCKETS_NS`` buckets).
+  The pipeline's: ``admit`` (the call's arrival to its evaluation running: the fast
+  tiers, admission, the task's first turn), ``policy`` and ``pattern`` (those tiers'
+  whole time), ``resolve`` (the deciding tier's return to the waiting caller running
+  again). The expert tier's (lighthouse.experts.stats, one observation per expert
+  asked, so a quorum of three observes three): ``route`` (building the expert request,
+  picking the experts), ``launch`` (to the ask's task running), ``encode`` (the
+  escalation message), ``write`` (queued to written on the expert's stream), ``stream``
+  (written to its answer read, less the expert's own time when it reports it),
+  ``expert`` (the time the expert reports it spent itself: read to answer written, on
+  its side; not overhead), ``wake`` (answer read to the asking task running),
+  ``collect`` (to the tier's vote seeing it) and ``vote`` (the last answer needed to the
+  tier's return: combining, withdrawing the others).
 - ``lighthouse_escalation_cache_hits_total{tier}``, ``lighthouse_escalation_cache_misses_total``,
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
@@ -40,7 +54,8 @@ from __future__ import annotations
 
 from ..metrics import Histogram, histogram_family
 
-__all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES", "OVERHEAD_BUCKETS_NS"]
+__all__ = ["EscalationStats", "merge_snapshots", "families", "OUTCOMES", "FAIL_CAUSES", "OVERHEAD_BUCKETS_NS",
+           "SPANS", "PIPELINE_SPANS", "merge_series"]
 
 OVERHEAD_BUCKETS_NS = (
     10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 450_000, 500_000,
@@ -53,6 +68,21 @@ OUTCOMES = ("allow", "ask", "deny", "handed_on", "no_opinion", "timeout", "error
             "undecided")
 FAIL_CAUSES = ("timeout", "error", "invalid", "circuit_open", "deadline", "queue_full", "undecided")
 ANSWER_TIERS = ("policy", "pattern", "expert", "cache", "fallback")
+# The spans of lighthouse_escalation_span_seconds, in the order an escalation meets them
+# (see the module docstring); the pipeline observes PIPELINE_SPANS, the expert tier the rest.
+SPANS = ("admit", "policy", "pattern", "route", "launch", "encode", "write", "stream", "expert", "wake",
+         "collect", "vote", "resolve")
+PIPELINE_SPANS = ("admit", "policy", "pattern", "resolve")
+
+
+def merge_series(a, b):
+    """Two ``{label: Histogram snapshot}`` dicts added up."""
+    out = dict(a)
+    for k, h in b.items():
+        mine = out.get(k)
+        out[k] = h if mine is None else {"counts": [x + y for x, y in zip(mine["counts"], h["counts"])],
+                                         "sum_ns": mine["sum_ns"] + h["sum_ns"]}
+    return out
 
 
 class EscalationStats:
@@ -66,6 +96,7 @@ class EscalationStats:
         self.fail_mode = dict.fromkeys(FAIL_CAUSES, 0)
         self.decision_time = {"policy": Histogram(), "pattern": Histogram(), "expert_escalation": Histogram()}
         self.overhead = Histogram(OVERHEAD_BUCKETS_NS)     # per evaluation: time beyond the tiers' own
+        self.spans = {s: Histogram(OVERHEAD_BUCKETS_NS) for s in PIPELINE_SPANS}
         self.decided = {"policy": 0, "pattern": 0, "expert": 0}      # answers that were a tier's fresh decision
         self.cache_hits = {"policy": 0, "pattern": 0, "expert": 0}   # answers from the cache, by the tier that decided
         self.queue_depth = 0                # evaluations admitted and not finished
@@ -102,6 +133,7 @@ class EscalationStats:
             "fail_mode": dict(self.fail_mode),
             "decision_time": {op: h.snapshot() for op, h in self.decision_time.items()},
             "overhead": self.overhead.snapshot(),
+            "spans": {s: h.snapshot() for s, h in self.spans.items()},
             "decided": dict(self.decided),
             "cache_hits": dict(self.cache_hits),
             "cache_misses": cache.get("misses", 0),
@@ -143,6 +175,7 @@ def merge_snapshots(snaps):
             for op, h in out["decision_time"].items()}
         out["overhead"] = {"counts": [x + y for x, y in zip(out["overhead"]["counts"], s["overhead"]["counts"])],
                            "sum_ns": out["overhead"]["sum_ns"] + s["overhead"]["sum_ns"]}
+        out["spans"] = merge_series(out.get("spans", {}), s.get("spans", {}))
         for k in ("cache_misses", "cache_entries", "queue_depth", "queue_rejected", "in_flight",
                   "coalesced", "rule_asks_kept"):
             out[k] += s[k]
@@ -233,6 +266,11 @@ def families(snap, durations=False):
     yield histogram_family("lighthouse_escalation_overhead_seconds",
                            "Per escalation: time from the call's arrival beyond the slow tiers' own (queueing, "
                            "scheduling, input building, IPC)", snap["overhead"], bounds=OVERHEAD_BUCKETS_NS)
+    spans = merge_series(snap.get("spans", {}), (snap.get("experts") or {}).get("spans", {}))
+    yield histogram_family("lighthouse_escalation_span_seconds",
+                           "Where escalations' time goes, span by span along their path (expert spans: one per "
+                           "expert asked)", {s: spans[s] for s in SPANS if s in spans}, "span",
+                           OVERHEAD_BUCKETS_NS)
     if snap.get("experts"):
         from ..experts.stats import families as expert_families
         yield from expert_families(snap["experts"])

@@ -39,6 +39,7 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter_ns
 
 import grpc
 
@@ -253,7 +254,7 @@ class ExpertAgent:
                     await asyncio.sleep(interval)
                     await write({"heartbeat": epb.Heartbeat(unix_ms=int(time.time() * 1000))})
 
-            async def answer(esc):
+            async def answer(esc, read_ns):
                 try:
                     request = to_request(esc)
                     try:
@@ -271,7 +272,11 @@ class ExpertAgent:
                                                error="judge failed: %s" % type(e).__name__)
                     else:
                         msg = answer_message(esc.escalation_id, result)
-                    await write({"answer": msg})
+                    async with lock:
+                        # The time this expert took, from reading the escalation to writing
+                        # the answer: the server tells it from the stream's own time.
+                        msg.elapsed_us = (perf_counter_ns() - read_ns) // 1000
+                        await call.write(epb.ExpertMessage(answer=msg))
                     self.answered += 1
                 finally:
                     tasks.pop(esc.escalation_id, None)
@@ -286,13 +291,14 @@ class ExpertAgent:
                     msg = await call.read()
                     if msg is grpc.aio.EOF:
                         break
+                    read_ns = perf_counter_ns()
                     kind = msg.WhichOneof("kind")
                     if kind == "call":
                         eid = msg.call.escalation_id
                         if eid in tasks or len(tasks) >= self.max_concurrent:
                             await write({"answer": epb.ExpertAnswer(escalation_id=eid, error="busy")})
                             continue
-                        tasks[eid] = asyncio.ensure_future(answer(msg.call))
+                        tasks[eid] = asyncio.ensure_future(answer(msg.call, read_ns))
                     elif kind == "withdrawn":
                         t = tasks.pop(msg.withdrawn.escalation_id, None)
                         if t is not None:

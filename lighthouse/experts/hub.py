@@ -37,6 +37,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
+from time import perf_counter_ns
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -232,9 +233,26 @@ def vpb_rule(r):
                          reason=str(r.get("reason", "")), command=cmd if type(cmd) is int else -1)
 
 
+class _Trace:
+    """When one escalation sent to an expert was queued, written on its stream and
+    answered (perf_counter_ns), and the time the expert says it took itself (ns, 0 when
+    it does not say): the spans of lighthouse_escalation_span_seconds."""
+
+    __slots__ = ("queued", "written", "read", "own")
+
+    def __init__(self, queued):
+        self.queued = queued
+        self.written = 0
+        self.read = 0
+        self.own = 0
+
+
 class AgentExpert:
     """An expert connected over ExpertHub: ``judge`` sends the escalation down its stream
-    and awaits the answer with the same escalation id, until the request's deadline."""
+    and awaits the answer with the same escalation id, until the request's deadline.
+
+    ``send(message, trace=None)`` queues a message for the stream's writer, which stamps
+    ``trace.written`` once the message is written."""
 
     kind = "agent"
 
@@ -249,6 +267,7 @@ class AgentExpert:
         self.peer = peer
         self.software = software
         self.pending = {}                   # escalation id -> future of its ExpertAnswer
+        self._traces = {}                   # escalation id -> its _Trace, while pending
         self.closed = False
         self.ended = None                   # (grpc status, message) to end its stream with
         self.stopped = asyncio.Event()
@@ -280,6 +299,7 @@ class AgentExpert:
             recent.popitem(last=False)
 
     async def judge(self, request):
+        entered = perf_counter_ns()
         if self.closed:
             raise ExpertError("expert %s is disconnected" % self.name, "disconnected")
         eid = request.escalation_id
@@ -302,11 +322,20 @@ class AgentExpert:
         fut = asyncio.get_running_loop().create_future()
         self.pending[eid] = fut
         state = "withdrawn"
+        trace = self._traces[eid] = _Trace(perf_counter_ns())
         try:
-            self._send(epb.Escalation(call=call))
+            self._send(epb.Escalation(call=call), trace)
             async with asyncio.timeout(remaining):
                 answer = await fut
             state = "answered"
+            if trace.written and trace.read:
+                spans = self._stats.spans
+                spans["encode"].observe(trace.queued - entered)
+                spans["write"].observe(trace.written - trace.queued)
+                spans["stream"].observe(trace.read - trace.written - trace.own)
+                if trace.own:
+                    spans["expert"].observe(trace.own)
+                spans["wake"].observe(perf_counter_ns() - trace.read)
             return answer
         except TimeoutError:
             # (Awaiting the future, the timeout cancelled it: whether the tier withdrew
@@ -323,6 +352,8 @@ class AgentExpert:
                 fut.cancel()
             if self.pending.get(eid) is fut:
                 del self.pending[eid]
+            if self._traces.get(eid) is trace:
+                del self._traces[eid]
             self._forget(eid, state)
             self._registry.notify()
 
@@ -340,6 +371,7 @@ class AgentExpert:
 
     def receive(self, msg):
         """Take one ExpertAnswer off the stream."""
+        read = perf_counter_ns()
         stats = self._stats
         eid = msg.escalation_id
         fut = self.pending.get(eid)
@@ -354,6 +386,12 @@ class AgentExpert:
         if msg.error:
             fut.set_exception(ExpertError("expert %s declined: %s" % (self.name, msg.error[:200]), "declined"))
             return
+        trace = self._traces.get(eid)
+        if trace is not None and trace.written:
+            trace.read = read
+            # What the expert says it took: a span of the metrics only, within what the
+            # server saw of the round trip whatever it claims.
+            trace.own = min(msg.elapsed_us * 1000, read - trace.written)
         verdict = {1: "allow", 2: "ask", 3: "deny"}.get(msg.verdict)
         try:
             if verdict is None:
@@ -530,7 +568,11 @@ class ExpertHubService:
                 return
             name, tools, categories, capacity, software, person = self._check_hello(msg, ident)
             out = asyncio.Queue()
-            expert = AgentExpert(name, tools, categories, capacity, send=out.put_nowait, registry=self.registry,
+
+            def send(msg, trace=None, put=out.put_nowait):
+                put((msg, trace))
+
+            expert = AgentExpert(name, tools, categories, capacity, send=send, registry=self.registry,
                                  stats=stats, token=token, peer=context.peer(), software=software,
                                  backlog=out.qsize, person=person)
             try:
@@ -558,7 +600,7 @@ class ExpertHubService:
             await context.abort(e.code, e.message)
 
     async def _run(self, expert, out, context):
-        out.put_nowait(epb.Escalation(welcome=epb.Welcome(
+        expert._send(epb.Escalation(welcome=epb.Welcome(
             expert_id=expert.name, max_concurrent=expert.capacity,
             heartbeat_interval_ms=int(self.heartbeat_interval * 1000),
             heartbeat_timeout_ms=int(self.heartbeat_timeout * 1000), max_message_bytes=self.max_message_bytes)))
@@ -586,10 +628,12 @@ class ExpertHubService:
         while True:
             try:
                 async with asyncio.timeout(interval):
-                    msg = await out.get()
+                    msg, trace = await out.get()
             except TimeoutError:
-                msg = epb.Escalation(heartbeat=epb.Heartbeat(unix_ms=int(time.time() * 1000)))
+                msg, trace = epb.Escalation(heartbeat=epb.Heartbeat(unix_ms=int(time.time() * 1000))), None
             await context.write(msg)
+            if trace is not None:
+                trace.written = perf_counter_ns()
 
     async def _read(self, expert, context):
         """Read until EOF (None) or a reason to end the stream ((code, message, outcome))."""

@@ -21,13 +21,18 @@ that they are added up across workers and appear on /metrics with the rest:
   ended (reached, deny_early, unreachable).
 - ``lighthouse_expert_rerouted_total``: escalations given to another expert after one
   failed, disconnected or declined.
+
+The expert tier's spans (``spans``, :data:`EXPERT_SPANS`) are exported with the
+pipeline's in ``lighthouse_escalation_span_seconds{span}`` (lighthouse.escalation.stats).
 """
 
 from __future__ import annotations
 
+from ..escalation.stats import OVERHEAD_BUCKETS_NS, merge_series
 from ..metrics import Histogram, histogram_family
 
-__all__ = ["ExpertStats", "merge", "families", "EXPERT_OUTCOMES", "REJECT_CAUSES", "ANSWER_BUCKETS_NS"]
+__all__ = ["ExpertStats", "merge", "families", "EXPERT_OUTCOMES", "REJECT_CAUSES", "ANSWER_BUCKETS_NS",
+           "EXPERT_SPANS"]
 
 EXPERT_OUTCOMES = ("allow", "ask", "deny", "timeout", "error", "invalid", "disconnected", "declined",
                    "withdrawn", "circuit_open")
@@ -38,6 +43,8 @@ CONNECTION_OUTCOMES = ("accepted", "replaced", "refused_auth", "refused_full", "
 QUORUM_OUTCOMES = ("reached", "deny_early", "unreachable")
 ANSWER_BUCKETS_NS = tuple(int(s * 1e9) for s in (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20,
                                                    30, 60))
+# Spans of an escalation in the expert tier (lighthouse.escalation.stats.SPANS).
+EXPERT_SPANS = ("route", "launch", "encode", "write", "stream", "expert", "wake", "collect", "vote")
 MAX_NAMES = 512         # distinct expert labels kept; later names count as "other"
 
 
@@ -53,6 +60,7 @@ class ExpertStats:
         self.rejected = dict.fromkeys(REJECT_CAUSES, 0)
         self.quorum = {}                # (quorum, outcome) -> count
         self.rerouted = 0
+        self.spans = {s: Histogram(OVERHEAD_BUCKETS_NS) for s in EXPERT_SPANS}
         self._names = set()
 
     def _label(self, expert):
@@ -89,6 +97,7 @@ class ExpertStats:
             "rejected": dict(self.rejected),
             "quorum": {"%d|%s" % k: v for k, v in self.quorum.items()},
             "rerouted": self.rerouted,
+            "spans": {s: h.snapshot() for s, h in self.spans.items()},
         }
 
 
@@ -108,12 +117,8 @@ def merge(snaps):
     for s in snaps[1:]:
         for k in ("escalations", "connections", "rejected", "quorum"):
             out[k] = _add(out[k], s[k])
-        times = dict(out["answer_time"])
-        for e, h in s["answer_time"].items():
-            mine = times.get(e)
-            times[e] = h if mine is None else {"counts": [x + y for x, y in zip(mine["counts"], h["counts"])],
-                                               "sum_ns": mine["sum_ns"] + h["sum_ns"]}
-        out["answer_time"] = times
+        out["answer_time"] = merge_series(out["answer_time"], s["answer_time"])
+        out["spans"] = merge_series(out.get("spans", {}), s.get("spans", {}))
         for k in ("connected", "in_process", "rerouted"):
             out[k] += s[k]
     return out

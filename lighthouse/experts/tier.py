@@ -141,6 +141,7 @@ class ExpertTier:
         return req, denied
 
     async def decide(self, esc):
+        begun = perf_counter_ns()
         req, denied = self.request(esc)
         quorum = req.quorum
         stats = self.stats
@@ -163,6 +164,9 @@ class ExpertTier:
         gone = set()                # and its object
         timed_out = False
         change = None
+        spans = stats.spans
+        routed = False
+        woke = 0                    # when the vote last saw an answer (perf_counter_ns)
         try:
             while True:
                 need = quorum - len(answers) - len(running)
@@ -181,7 +185,11 @@ class ExpertTier:
                         excluded.add(e.name)
                         if failures:
                             stats.rerouted += 1
-                        running[asyncio.ensure_future(self._ask(e, req, br))] = (e, br)
+                        launched = perf_counter_ns()
+                        if not routed:
+                            routed = True
+                            spans["route"].observe(launched - begun)
+                        running[asyncio.ensure_future(self._ask(e, req, br, launched))] = (e, br)
                         need -= 1
                 if not running and len(answers) >= quorum:
                     break
@@ -209,11 +217,13 @@ class ExpertTier:
                     break
                 if change is not None and change in done:
                     change = None
+                woke = perf_counter_ns()
                 for t in done:
                     e, _ = running.pop(t, (None, None))
                     if e is None:
                         continue
-                    answer, error = t.result()
+                    answer, error, ended = t.result()
+                    spans["collect"].observe(woke - ended)
                     if error is not None:
                         failures.append("%s: %s" % (e.name, error))
                         if error.cause == "disconnected" and getattr(e, "kind", "") == "agent":
@@ -251,6 +261,8 @@ class ExpertTier:
         result = self._combine(req, answers, denied, failures, deny_early)
         if self.learner is not None and answers:
             self._teach(esc, answers, denied)
+        if woke:
+            spans["vote"].observe(perf_counter_ns() - woke)
         return result
 
     def _teach(self, esc, answers, denied):
@@ -267,11 +279,14 @@ class ExpertTier:
         except Exception:
             log.exception("learning from escalation %s failed", esc.escalation_id)
 
-    async def _ask(self, expert, req, breaker):
-        """One expert's (answer, None) or (None, ExpertError); never raises but cancellation."""
+    async def _ask(self, expert, req, breaker, launched):
+        """One expert's (answer, None, when it ended) or (None, ExpertError, when it
+        ended), ``launched`` (perf_counter_ns) being when the task was made; never raises
+        but cancellation."""
         name = expert.name
         stats = self.stats
         t0 = perf_counter_ns()
+        stats.spans["launch"].observe(t0 - launched)
         try:
             answer = check_expert_answer(await expert.judge(req))
         except asyncio.CancelledError:
@@ -282,20 +297,23 @@ class ExpertTier:
                 # rate limit, circuit or size limit) is not a bad answer; a timeout or
                 # garbage is.
                 breaker.release() if e.cause in _NOT_CHARGED else breaker.failure()
-            stats.outcome(name, e.cause if e.cause in _OUTCOMES else "error", perf_counter_ns() - t0)
-            return None, e
+            ended = perf_counter_ns()
+            stats.outcome(name, e.cause if e.cause in _OUTCOMES else "error", ended - t0)
+            return None, e, ended
         except Exception as e:
             if breaker is not None:
                 breaker.failure()
             log.warning("expert %s failed: %s: %s", name, type(e).__name__, e)
-            stats.outcome(name, "error", perf_counter_ns() - t0)
-            return None, ExpertError("failed (%s)" % type(e).__name__, "error")
+            ended = perf_counter_ns()
+            stats.outcome(name, "error", ended - t0)
+            return None, ExpertError("failed (%s)" % type(e).__name__, "error"), ended
         if breaker is not None:
             breaker.success()
-        stats.outcome(name, answer.verdict, perf_counter_ns() - t0)
+        ended = perf_counter_ns()
+        stats.outcome(name, answer.verdict, ended - t0)
         if not answer.expert:
             answer = replace(answer, expert=name)
-        return answer, None
+        return answer, None, ended
 
     def _effective(self, answer, denied, count=True):
         """The verdict an answer counts as: ask below the confidence threshold, ask for

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from lighthouse.v1 import validation_pb2 as lighthouse_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blighthouse/v1/experts.proto\x12\rlighthouse.v1\x1a\x1elighthouse/v1/validation.proto\"\xa2\x01\n\rExpertMessage\x12+\n\x05hello\x18\x01 \x01(\x0b\x32\x1a.lighthouse.v1.ExpertHelloH\x00\x12-\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1b.lighthouse.v1.ExpertAnswerH\x00\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.lighthouse.v1.HeartbeatH\x00\x42\x06\n\x04kind\"}\n\x0b\x45xpertHello\x12\x11\n\texpert_id\x18\x01 \x01(\t\x12\r\n\x05tools\x18\x02 \x03(\t\x12\x12\n\ncategories\x18\x03 \x03(\t\x12\x16\n\x0emax_concurrent\x18\x04 \x01(\r\x12\x10\n\x08software\x18\x05 \x01(\t\x12\x0e\n\x06person\x18\x06 \x01(\x08\"\xc5\x01\n\x0c\x45xpertAnswer\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08reusable\x18\x05 \x01(\x08\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\r\n\x05scope\x18\x07 \x01(\t\x12\r\n\x05\x65xact\x18\x08 \x03(\tB\r\n\x0b_confidence\"\x1c\n\tHeartbeat\x12\x0f\n\x07unix_ms\x18\x01 \x01(\x04\"\xff\x01\n\nEscalation\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.lighthouse.v1.WelcomeH\x00\x12,\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x1c.lighthouse.v1.EscalatedCallH\x00\x12.\n\twithdrawn\x18\x03 \x01(\x0b\x32\x19.lighthouse.v1.WithdrawalH\x00\x12-\n\theartbeat\x18\x04 \x01(\x0b\x32\x18.lighthouse.v1.HeartbeatH\x00\x12\x31\n\x08rejected\x18\x05 \x01(\x0b\x32\x1d.lighthouse.v1.AnswerRejectedH\x00\x42\x06\n\x04kind\"\x8c\x01\n\x07Welcome\x12\x11\n\texpert_id\x18\x01 \x01(\t\x12\x16\n\x0emax_concurrent\x18\x02 \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12\x1c\n\x14heartbeat_timeout_ms\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\"y\n\x0cHistoryEntry\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\'\n\x07verdict\x18\x03 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12!\n\x04tier\x18\x04 \x01(\x0e\x32\x13.lighthouse.v1.Tier\"}\n\x0cPolicyResult\x12\'\n\x07verdict\x18\x01 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0e\n\x06quorum\x18\x04 \x01(\r\x12\x12\n\ndecided_by\x18\x05 \x01(\t\"a\n\tRuleFired\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\x05\"\x8e\x03\n\rEscalatedCall\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x12\n\ninput_json\x18\x03 \x01(\t\x12\x0b\n\x03\x63wd\x18\x04 \x01(\t\x12\x0c\n\x04home\x18\x05 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x0b\n\x03why\x18\x08 \x01(\t\x12\x0f\n\x07rule_id\x18\t \x01(\t\x12\x13\n\x0brule_reason\x18\n \x01(\t\x12\x15\n\ranalysis_json\x18\x0b \x01(\t\x12\'\n\x05rules\x18\x0c \x03(\x0b\x32\x18.lighthouse.v1.RuleFired\x12+\n\x06policy\x18\r \x01(\x0b\x32\x1b.lighthouse.v1.PolicyResult\x12\x10\n\x08\x63\x61tegory\x18\x0e \x01(\t\x12\x0e\n\x06quorum\x18\x0f \x01(\r\x12,\n\x07history\x18\x10 \x03(\x0b\x32\x1b.lighthouse.v1.HistoryEntry\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x11 \x01(\r\"3\n\nWithdrawal\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x0e\x41nswerRejected\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\r\n\x05\x63\x61use\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t2Q\n\tExpertHub\x12\x44\n\x05Serve\x12\x1c.lighthouse.v1.ExpertMessage\x1a\x19.lighthouse.v1.Escalation(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blighthouse/v1/experts.proto\x12\rlighthouse.v1\x1a\x1elighthouse/v1/validation.proto\"\xa2\x01\n\rExpertMessage\x12+\n\x05hello\x18\x01 \x01(\x0b\x32\x1a.lighthouse.v1.ExpertHelloH\x00\x12-\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1b.lighthouse.v1.ExpertAnswerH\x00\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.lighthouse.v1.HeartbeatH\x00\x42\x06\n\x04kind\"}\n\x0b\x45xpertHello\x12\x11\n\texpert_id\x18\x01 \x01(\t\x12\r\n\x05tools\x18\x02 \x03(\t\x12\x12\n\ncategories\x18\x03 \x03(\t\x12\x16\n\x0emax_concurrent\x18\x04 \x01(\r\x12\x10\n\x08software\x18\x05 \x01(\t\x12\x0e\n\x06person\x18\x06 \x01(\x08\"\xd9\x01\n\x0c\x45xpertAnswer\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08reusable\x18\x05 \x01(\x08\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\r\n\x05scope\x18\x07 \x01(\t\x12\r\n\x05\x65xact\x18\x08 \x03(\t\x12\x12\n\nelapsed_us\x18\t \x01(\x04\x42\r\n\x0b_confidence\"\x1c\n\tHeartbeat\x12\x0f\n\x07unix_ms\x18\x01 \x01(\x04\"\xff\x01\n\nEscalation\x12)\n\x07welcome\x18\x01 \x01(\x0b\x32\x16.lighthouse.v1.WelcomeH\x00\x12,\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x1c.lighthouse.v1.EscalatedCallH\x00\x12.\n\twithdrawn\x18\x03 \x01(\x0b\x32\x19.lighthouse.v1.WithdrawalH\x00\x12-\n\theartbeat\x18\x04 \x01(\x0b\x32\x18.lighthouse.v1.HeartbeatH\x00\x12\x31\n\x08rejected\x18\x05 \x01(\x0b\x32\x1d.lighthouse.v1.AnswerRejectedH\x00\x42\x06\n\x04kind\"\x8c\x01\n\x07Welcome\x12\x11\n\texpert_id\x18\x01 \x01(\t\x12\x16\n\x0emax_concurrent\x18\x02 \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12\x1c\n\x14heartbeat_timeout_ms\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\"y\n\x0cHistoryEntry\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\'\n\x07verdict\x18\x03 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12!\n\x04tier\x18\x04 \x01(\x0e\x32\x13.lighthouse.v1.Tier\"}\n\x0cPolicyResult\x12\'\n\x07verdict\x18\x01 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0e\n\x06quorum\x18\x04 \x01(\r\x12\x12\n\ndecided_by\x18\x05 \x01(\t\"a\n\tRuleFired\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.lighthouse.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\x05\"\x8e\x03\n\rEscalatedCall\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x12\n\ninput_json\x18\x03 \x01(\t\x12\x0b\n\x03\x63wd\x18\x04 \x01(\t\x12\x0c\n\x04home\x18\x05 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x0b\n\x03why\x18\x08 \x01(\t\x12\x0f\n\x07rule_id\x18\t \x01(\t\x12\x13\n\x0brule_reason\x18\n \x01(\t\x12\x15\n\ranalysis_json\x18\x0b \x01(\t\x12\'\n\x05rules\x18\x0c \x03(\x0b\x32\x18.lighthouse.v1.RuleFired\x12+\n\x06policy\x18\r \x01(\x0b\x32\x1b.lighthouse.v1.PolicyResult\x12\x10\n\x08\x63\x61tegory\x18\x0e \x01(\t\x12\x0e\n\x06quorum\x18\x0f \x01(\r\x12,\n\x07history\x18\x10 \x03(\x0b\x32\x1b.lighthouse.v1.HistoryEntry\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x11 \x01(\r\"3\n\nWithdrawal\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x0e\x41nswerRejected\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\r\n\x05\x63\x61use\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t2Q\n\tExpertHub\x12\x44\n\x05Serve\x12\x1c.lighthouse.v1.ExpertMessage\x1a\x19.lighthouse.v1.Escalation(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,25 +37,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPERTHELLO']._serialized_start=243
   _globals['_EXPERTHELLO']._serialized_end=368
   _globals['_EXPERTANSWER']._serialized_start=371
-  _globals['_EXPERTANSWER']._serialized_end=568
-  _globals['_HEARTBEAT']._serialized_start=570
-  _globals['_HEARTBEAT']._serialized_end=598
-  _globals['_ESCALATION']._serialized_start=601
-  _globals['_ESCALATION']._serialized_end=856
-  _globals['_WELCOME']._serialized_start=859
-  _globals['_WELCOME']._serialized_end=999
-  _globals['_HISTORYENTRY']._serialized_start=1001
-  _globals['_HISTORYENTRY']._serialized_end=1122
-  _globals['_POLICYRESULT']._serialized_start=1124
-  _globals['_POLICYRESULT']._serialized_end=1249
-  _globals['_RULEFIRED']._serialized_start=1251
-  _globals['_RULEFIRED']._serialized_end=1348
-  _globals['_ESCALATEDCALL']._serialized_start=1351
-  _globals['_ESCALATEDCALL']._serialized_end=1749
-  _globals['_WITHDRAWAL']._serialized_start=1751
-  _globals['_WITHDRAWAL']._serialized_end=1802
-  _globals['_ANSWERREJECTED']._serialized_start=1804
-  _globals['_ANSWERREJECTED']._serialized_end=1875
-  _globals['_EXPERTHUB']._serialized_start=1877
-  _globals['_EXPERTHUB']._serialized_end=1958
+  _globals['_EXPERTANSWER']._serialized_end=588
+  _globals['_HEARTBEAT']._serialized_start=590
+  _globals['_HEARTBEAT']._serialized_end=618
+  _globals['_ESCALATION']._serialized_start=621
+  _globals['_ESCALATION']._serialized_end=876
+  _globals['_WELCOME']._serialized_start=879
+  _globals['_WELCOME']._serialized_end=1019
+  _globals['_HISTORYENTRY']._serialized_start=1021
+  _globals['_HISTORYENTRY']._serialized_end=1142
+  _globals['_POLICYRESULT']._serialized_start=1144
+  _globals['_POLICYRESULT']._serialized_end=1269
+  _globals['_RULEFIRED']._serialized_start=1271
+  _globals['_RULEFIRED']._serialized_end=1368
+  _globals['_ESCALATEDCALL']._serialized_start=1371
+  _globals['_ESCALATEDCALL']._serialized_end=1769
+  _globals['_WITHDRAWAL']._serialized_start=1771
+  _globals['_WITHDRAWAL']._serialized_end=1822
+  _globals['_ANSWERREJECTED']._serialized_start=1824
+  _globals['_ANSWERREJECTED']._serialized_end=1895
+  _globals['_EXPERTHUB']._serialized_start=1897
+  _globals['_EXPERTHUB']._serialized_end=1978
 # @@protoc_insertion_point(module_scope)

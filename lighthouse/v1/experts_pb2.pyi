@@ -34,7 +34,7 @@ class ExpertHello(_message.Message):
     def __init__(self, expert_id: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., max_concurrent: _Optional[int] = ..., software: _Optional[str] = ..., person: _Optional[bool] = ...) -> None: ...
 
 class ExpertAnswer(_message.Message):
-    __slots__ = ("escalation_id", "verdict", "reason", "confidence", "reusable", "error", "scope", "exact")
+    __slots__ = ("escalation_id", "verdict", "reason", "confidence", "reusable", "error", "scope", "exact", "elapsed_us")
     ESCALATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class ExpertAnswer(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_US_FIELD_NUMBER: _ClassVar[int]
     escalation_id: str
     verdict: _validation_pb2.Verdict
     reason: str
@@ -51,7 +52,8 @@ class ExpertAnswer(_message.Message):
     error: str
     scope: str
     exact: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, escalation_id: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., reason: _Optional[str] = ..., confidence: _Optional[float] = ..., reusable: _Optional[bool] = ..., error: _Optional[str] = ..., scope: _Optional[str] = ..., exact: _Optional[_Iterable[str]] = ...) -> None: ...
+    elapsed_us: int
+    def __init__(self, escalation_id: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., reason: _Optional[str] = ..., confidence: _Optional[float] = ..., reusable: _Optional[bool] = ..., error: _Optional[str] = ..., scope: _Optional[str] = ..., exact: _Optional[_Iterable[str]] = ..., elapsed_us: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("unix_ms",)
