@@ -26,15 +26,16 @@ Exported by :func:`families` (names as Prometheus sees them):
   The pipeline's: ``admit`` (the call's arrival to its evaluation running: the fast
   tiers, admission, the task's first turn), ``policy`` and ``pattern`` (those tiers'
   whole time), ``resolve`` (the deciding tier's return to the waiting caller running
-  again). The expert tier's (lighthouse.experts.stats, one observation per expert
-  asked, so a quorum of three observes three): ``route`` (building the expert request,
-  picking the experts), ``launch`` (to the ask's task running), ``encode`` (the
-  escalation message), ``write`` (queued to written on the expert's stream), ``stream``
-  (written to its answer read, less the expert's own time when it reports it),
-  ``expert`` (the time the expert reports it spent itself: read to answer written, on
-  its side; not overhead), ``wake`` (answer read to the asking task running),
-  ``collect`` (to the tier's vote seeing it) and ``vote`` (the last answer needed to the
-  tier's return: combining, withdrawing the others).
+  again). The expert tier's (lighthouse.experts.stats): ``route`` (the expert tier's
+  start to the first expert asked: the expert request, the history, picking experts),
+  per connected expert asked (a quorum of three observes three) ``encode`` (the
+  escalation message), ``write`` (queued to handed to gRPC on the expert's stream),
+  ``stream`` (handed to gRPC to the answer read off the stream, less the expert's own
+  time when it reports it: both gRPC stacks, the wire, the expert's reading and
+  writing), ``expert`` (the time the expert reports it spent itself, read to answer
+  written on its side: not overhead, and cut to the round trip the server saw); then
+  ``wake`` (an answer, or an in-process expert's end, to the vote running again) and
+  ``vote`` (the last wake to the tier's return: combining, withdrawing the others).
 - ``lighthouse_escalation_cache_hits_total{tier}``, ``lighthouse_escalation_cache_misses_total``,
   ``lighthouse_escalation_cache_hit_ratio{tier}`` (repeats answered from the cache over
   all answers that tier's decisions gave), ``lighthouse_escalation_cache_entries``.
@@ -70,8 +71,8 @@ FAIL_CAUSES = ("timeout", "error", "invalid", "circuit_open", "deadline", "queue
 ANSWER_TIERS = ("policy", "pattern", "expert", "cache", "fallback")
 # The spans of lighthouse_escalation_span_seconds, in the order an escalation meets them
 # (see the module docstring); the pipeline observes PIPELINE_SPANS, the expert tier the rest.
-SPANS = ("admit", "policy", "pattern", "route", "launch", "encode", "write", "stream", "expert", "wake",
-         "collect", "vote", "resolve")
+SPANS = ("admit", "policy", "pattern", "route", "encode", "write", "stream", "expert", "wake", "vote",
+         "resolve")
 PIPELINE_SPANS = ("admit", "policy", "pattern", "resolve")
 
 

@@ -234,17 +234,21 @@ def vpb_rule(r):
 
 
 class _Trace:
-    """When one escalation sent to an expert was queued, written on its stream and
-    answered (perf_counter_ns), and the time the expert says it took itself (ns, 0 when
-    it does not say): the spans of lighthouse_escalation_span_seconds."""
+    """One escalation sent to an expert: when it was queued, handed to gRPC on the
+    stream and answered (perf_counter_ns), the time the expert says it took itself (ns,
+    0 when it does not say), for the spans of lighthouse_escalation_span_seconds; who to
+    wake when it is settled, and its deadline's timer."""
 
-    __slots__ = ("queued", "written", "read", "own")
+    __slots__ = ("queued", "entered", "written", "read", "own", "wake", "timer")
 
-    def __init__(self, queued):
+    def __init__(self, queued, entered, wake):
         self.queued = queued
+        self.entered = entered          # when the escalation was asked of this expert
         self.written = 0
         self.read = 0
         self.own = 0
+        self.wake = wake                # called as the escalation's future is settled
+        self.timer = None               # its deadline (a loop TimerHandle)
 
 
 class AgentExpert:
@@ -298,7 +302,15 @@ class AgentExpert:
         if len(recent) > _RECENT:
             recent.popitem(last=False)
 
-    async def judge(self, request):
+    def ask(self, request, wake=None):
+        """Send an escalation down the stream; return a future of the expert's
+        ExpertAnswer. The future fails with ExpertError when the expert declines or
+        answers no valid verdict, at the request's deadline (cause "timeout", the
+        expert is told the escalation is withdrawn) or when the stream ends
+        ("disconnected"); cancelling it (or :meth:`withdraw`) withdraws the escalation.
+        ``wake()``, when given, is called as the future is settled, in the same turn of
+        the event loop (the expert tier waits on one future for all the experts it asked,
+        not on a task per expert). Raises ExpertError when the expert cannot take it."""
         entered = perf_counter_ns()
         if self.closed:
             raise ExpertError("expert %s is disconnected" % self.name, "disconnected")
@@ -319,43 +331,56 @@ class AgentExpert:
             call = escalation_message(request)
             self._last_request = (request, call)
         call.deadline_ms = max(1, int(remaining * 1000))
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self.pending[eid] = fut
-        state = "withdrawn"
-        trace = self._traces[eid] = _Trace(perf_counter_ns())
+        trace = self._traces[eid] = _Trace(perf_counter_ns(), entered, wake)
+        trace.timer = loop.call_later(remaining, self._expire, eid, fut)
+        fut.add_done_callback(lambda f, eid=eid: self._ended(eid, f))
+        self._send(epb.Escalation(call=call), trace)
+        return fut
+
+    async def judge(self, request):
+        """The Expert interface over :meth:`ask`: the answer, or ExpertError."""
+        fut = self.ask(request)
         try:
-            self._send(epb.Escalation(call=call), trace)
-            async with asyncio.timeout(remaining):
-                answer = await fut
-            state = "answered"
-            if trace.written and trace.read:
-                spans = self._stats.spans
-                spans["encode"].observe(trace.queued - entered)
-                spans["write"].observe(trace.written - trace.queued)
-                spans["stream"].observe(trace.read - trace.written - trace.own)
-                if trace.own:
-                    spans["expert"].observe(trace.own)
-                spans["wake"].observe(perf_counter_ns() - trace.read)
-            return answer
-        except TimeoutError:
-            # (Awaiting the future, the timeout cancelled it: whether the tier withdrew
-            # the escalation already is told by the pending map, which withdraw() empties.)
-            if self.pending.get(eid) is fut and not self.closed:
-                self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="deadline")))
-            raise ExpertError("expert %s did not answer before the deadline" % self.name, "timeout") from None
+            return await fut
         except asyncio.CancelledError:
-            if self.pending.get(eid) is fut and not self.closed:
-                self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="cancelled")))
+            self.withdraw(request.escalation_id, "cancelled")
             raise
-        finally:
-            if not fut.done():
-                fut.cancel()
-            if self.pending.get(eid) is fut:
-                del self.pending[eid]
-            if self._traces.get(eid) is trace:
-                del self._traces[eid]
-            self._forget(eid, state)
-            self._registry.notify()
+
+    def _settle(self, eid, fut, state):
+        """An escalation this expert held is over (``state``: "answered" or
+        "withdrawn"): its slot is free, and whoever waits for it is woken."""
+        if self.pending.get(eid) is fut:
+            del self.pending[eid]
+        trace = self._traces.pop(eid, None)
+        if trace is not None:
+            if trace.timer is not None:
+                trace.timer.cancel()
+        self._forget(eid, state)
+        self._registry.notify()
+        if trace is not None and trace.wake is not None:
+            trace.wake()
+
+    def _expire(self, eid, fut):
+        """The deadline of an escalation: withdrawn, and a timeout for its asker."""
+        if self.pending.get(eid) is not fut or fut.done():
+            return
+        if not self.closed:
+            self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="deadline")))
+        fut.set_exception(ExpertError("expert %s did not answer before the deadline" % self.name, "timeout"))
+        self._settle(eid, fut, "withdrawn")
+
+    def _ended(self, eid, fut):
+        """A done callback of every escalation's future: one cancelled by its asker
+        while still held is withdrawn (the others were settled where they ended)."""
+        if self.pending.get(eid) is fut:
+            if fut.cancelled() and not self.closed:
+                self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=eid, reason="cancelled")))
+            self._settle(eid, fut, "withdrawn")
+        elif not fut.cancelled():
+            fut.exception()         # retrieved: an answer nobody awaits any more is no error to log
 
     def withdraw(self, escalation_id, reason):
         """Tell the expert an escalation it holds is no longer needed (``reason``:
@@ -364,10 +389,9 @@ class AgentExpert:
         # A cancelled future is one whose judge() is being cancelled (by its own timeout,
         # in this same turn of the loop): withdrawn here, with this reason.
         if fut is not None and (not fut.done() or fut.cancelled()) and not self.closed:
-            del self.pending[escalation_id]
             self._send(epb.Escalation(withdrawn=epb.Withdrawal(escalation_id=escalation_id, reason=reason)))
             fut.cancel()
-            self._forget(escalation_id, "withdrawn")
+            self._settle(escalation_id, fut, "withdrawn")
 
     def receive(self, msg):
         """Take one ExpertAnswer off the stream."""
@@ -385,13 +409,8 @@ class AgentExpert:
             return
         if msg.error:
             fut.set_exception(ExpertError("expert %s declined: %s" % (self.name, msg.error[:200]), "declined"))
+            self._settle(eid, fut, "withdrawn")
             return
-        trace = self._traces.get(eid)
-        if trace is not None and trace.written:
-            trace.read = read
-            # What the expert says it took: a span of the metrics only, within what the
-            # server saw of the round trip whatever it claims.
-            trace.own = min(msg.elapsed_us * 1000, read - trace.written)
         verdict = {1: "allow", 2: "ask", 3: "deny"}.get(msg.verdict)
         try:
             if verdict is None:
@@ -403,8 +422,21 @@ class AgentExpert:
             stats.rejected["invalid"] += 1
             self._reject(eid, "invalid", str(e))
             fut.set_exception(ExpertError("expert %s %s" % (self.name, e), "invalid"))
+            self._settle(eid, fut, "withdrawn")
             return
+        trace = self._traces.get(eid)
+        if trace is not None and trace.written:
+            spans = stats.spans
+            spans["encode"].observe(trace.queued - trace.entered)
+            spans["write"].observe(trace.written - trace.queued)
+            # What the expert says it took: a span of the metrics only, and cut to the
+            # round trip the server saw whatever it claims.
+            own = min(msg.elapsed_us * 1000, read - trace.written)
+            spans["stream"].observe(read - trace.written - own)
+            if own:
+                spans["expert"].observe(own)
         fut.set_result(answer)
+        self._settle(eid, fut, "answered")
 
     def _reject(self, eid, cause, message):
         if self._backlog is not None and self._backlog() > self._max_backlog:
@@ -417,9 +449,10 @@ class AgentExpert:
         if self.closed:
             return
         self.closed = True
-        for fut in list(self.pending.values()):
+        for eid, fut in list(self.pending.items()):
             if not fut.done():
                 fut.set_exception(ExpertError("expert %s %s" % (self.name, why), "disconnected"))
+            self._settle(eid, fut, "withdrawn")
         self._registry.remove(self)
         self._registry.notify()
 
@@ -631,9 +664,9 @@ class ExpertHubService:
                     msg, trace = await out.get()
             except TimeoutError:
                 msg, trace = epb.Escalation(heartbeat=epb.Heartbeat(unix_ms=int(time.time() * 1000))), None
-            await context.write(msg)
             if trace is not None:
-                trace.written = perf_counter_ns()
+                trace.written = perf_counter_ns()      # handed to gRPC: its write is the stream's time
+            await context.write(msg)
 
     async def _read(self, expert, context):
         """Read until EOF (None) or a reason to end the stream ((code, message, outcome))."""

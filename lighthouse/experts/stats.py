@@ -44,7 +44,7 @@ QUORUM_OUTCOMES = ("reached", "deny_early", "unreachable")
 ANSWER_BUCKETS_NS = tuple(int(s * 1e9) for s in (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20,
                                                    30, 60))
 # Spans of an escalation in the expert tier (lighthouse.escalation.stats.SPANS).
-EXPERT_SPANS = ("route", "launch", "encode", "write", "stream", "expert", "wake", "collect", "vote")
+EXPERT_SPANS = ("route", "encode", "write", "stream", "expert", "wake", "vote")
 MAX_NAMES = 512         # distinct expert labels kept; later names count as "other"
 
 

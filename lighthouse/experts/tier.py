@@ -71,6 +71,33 @@ _OUTCOMES = ("timeout", "invalid", "overrides_deny", "disconnected", "declined",
              "too_large")
 
 
+class _Waker:
+    """What the expert tier's vote waits on: one future, set by the first of the experts
+    asked to end (``waker()``: an answer, a failure; ``at`` records when) or by a change
+    in the registry (``poke``); ``rearm`` gives a fresh one after each wake."""
+
+    __slots__ = ("loop", "future", "at")
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.future = loop.create_future()
+        self.at = 0
+
+    def __call__(self, _fut=None):
+        if not self.at:
+            self.at = perf_counter_ns()
+        self.poke()
+
+    def poke(self, _fut=None):
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def rearm(self):
+        if self.future.done():
+            self.future = self.loop.create_future()
+        self.at = 0
+
+
 class ExpertTier:
     """Experts as a pipeline tier. ``registry``: the ExpertRegistry. ``rules``: a
     callable returning the rule policy in force (its facts go into the analysis);
@@ -155,7 +182,7 @@ class ExpertTier:
             raise TierUndecided("no expert serves %s calls%s" % (tool, " of category %r" % category
                                                                    if category else ""))
         answers = {}                # expert name -> ExpertAnswer
-        running = {}                # task -> expert
+        running = {}                # future of an answer -> (expert, its breaker, when asked)
         excluded = set()            # names that answered, are asking, or failed (but disconnected)
         failures = []               # "name: what went wrong"
         strict = self.combine == "strict"
@@ -167,6 +194,7 @@ class ExpertTier:
         spans = stats.spans
         routed = False
         woke = 0                    # when the vote last saw an answer (perf_counter_ns)
+        waker = _Waker(asyncio.get_running_loop())
         try:
             while True:
                 need = quorum - len(answers) - len(running)
@@ -189,11 +217,10 @@ class ExpertTier:
                         if not routed:
                             routed = True
                             spans["route"].observe(launched - begun)
-                        running[asyncio.ensure_future(self._ask(e, req, br, launched))] = (e, br)
+                        running[self._start(e, req, waker)] = (e, br, launched)
                         need -= 1
                 if not running and len(answers) >= quorum:
                     break
-                waits = set(running)
                 if need > 0:
                     # Not enough free experts: wait for one (a slot freed, a reconnect)
                     # while an expert not yet tried serves the call, or one that held it
@@ -204,26 +231,33 @@ class ExpertTier:
                     else:
                         if change is None:
                             change = registry.changed()
-                        waits.add(change)
+                            change.add_done_callback(waker.poke)
                 left = req.deadline - _monotonic()
                 if left <= 0:
                     failures.append("deadline passed")
                     timed_out = True
                     break
-                done, _ = await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                if not done:
-                    failures.append("deadline passed")
-                    timed_out = True
-                    break
-                if change is not None and change in done:
-                    change = None
+                # One future wakes the vote, set by whatever ended first (an answer as it
+                # is read off its stream, in that same turn of the loop; an in-process
+                # expert's task; a change in the registry): no task per expert asked, no
+                # asyncio.wait and its callbacks between an answer and the vote.
+                if not waker.future.done():
+                    try:
+                        async with asyncio.timeout(left):
+                            await waker.future
+                    except TimeoutError:
+                        failures.append("deadline passed")
+                        timed_out = True
+                        break
                 woke = perf_counter_ns()
-                for t in done:
-                    e, _ = running.pop(t, (None, None))
-                    if e is None:
-                        continue
-                    answer, error, ended = t.result()
-                    spans["collect"].observe(woke - ended)
+                if waker.at:
+                    spans["wake"].observe(woke - waker.at)
+                waker.rearm()
+                if change is not None and change.done():
+                    change = None
+                for f in [f for f in running if f.done()]:
+                    e, br, asked = running.pop(f)
+                    answer, error = self._result(e, br, f, asked)
                     if error is not None:
                         failures.append("%s: %s" % (e.name, error))
                         if error.cause == "disconnected" and getattr(e, "kind", "") == "agent":
@@ -247,17 +281,22 @@ class ExpertTier:
                 if not timed_out and _monotonic() >= req.deadline:
                     timed_out = True
                 reason = "answered" if deny_early else "deadline" if timed_out else "cancelled"
-                for t, (e, br) in running.items():
+                tasks = []
+                for f, (e, br, _) in running.items():
                     withdraw = getattr(e, "withdraw", None)
                     if withdraw is not None:
                         withdraw(req.escalation_id, reason)
-                    t.cancel()
+                    if not f.cancel() and not f.cancelled():
+                        f.exception()       # settled, not seen: retrieved, so never logged
+                    if isinstance(f, asyncio.Task):
+                        tasks.append(f)
                     # Past the deadline the expert timed out (its breaker is charged);
                     # otherwise it was withdrawn, at no fault of its own.
                     stats.outcome(e.name, "timeout" if reason == "deadline" else "withdrawn")
                     if br is not None:
                         br.failure() if reason == "deadline" else br.release()
-                await asyncio.gather(*running, return_exceptions=True)
+                if tasks:
+                    await asyncio.gather(*tasks, return_exceptions=True)
         result = self._combine(req, answers, denied, failures, deny_early)
         if self.learner is not None and answers:
             self._teach(esc, answers, denied)
@@ -279,41 +318,60 @@ class ExpertTier:
         except Exception:
             log.exception("learning from escalation %s failed", esc.escalation_id)
 
-    async def _ask(self, expert, req, breaker, launched):
-        """One expert's (answer, None, when it ended) or (None, ExpertError, when it
-        ended), ``launched`` (perf_counter_ns) being when the task was made; never raises
-        but cancellation."""
+    def _start(self, expert, req, waker):
+        """Ask one expert: the future of its answer, which wakes ``waker`` as it ends.
+        A connected expert's (AgentExpert.ask) is settled as its answer is read; an
+        in-process expert's judge runs as a task. An expert that cannot take the call
+        gives a future already failed."""
+        ask = getattr(expert, "ask", None)
+        if ask is not None:
+            try:
+                return ask(req, waker)
+            except Exception as e:
+                f = asyncio.get_running_loop().create_future()
+                f.set_exception(e)
+                waker()
+                return f
+        task = asyncio.ensure_future(expert.judge(req))
+        task.add_done_callback(waker)
+        return task
+
+    def _result(self, expert, breaker, fut, asked):
+        """(answer, None) or (None, ExpertError) of an expert's ended future, counted
+        and told to its breaker; ``asked`` (perf_counter_ns): when it was asked."""
         name = expert.name
         stats = self.stats
-        t0 = perf_counter_ns()
-        stats.spans["launch"].observe(t0 - launched)
-        try:
-            answer = check_expert_answer(await expert.judge(req))
-        except asyncio.CancelledError:
-            raise                   # counted, and the breaker told, by decide()
-        except ExpertError as e:
+        ns = perf_counter_ns() - asked
+        error = None
+        if fut.cancelled():     # an in-process judge that cancelled itself: a failure of its own
+            error = asyncio.CancelledError()
+        else:
+            error = fut.exception()
+            if error is None:
+                try:
+                    answer = check_expert_answer(fut.result())
+                except ExpertError as e:
+                    error = e
+        if isinstance(error, ExpertError):
             if breaker is not None:
                 # A disconnect, a refusal, or a request an expert did not send (its own
                 # rate limit, circuit or size limit) is not a bad answer; a timeout or
                 # garbage is.
-                breaker.release() if e.cause in _NOT_CHARGED else breaker.failure()
-            ended = perf_counter_ns()
-            stats.outcome(name, e.cause if e.cause in _OUTCOMES else "error", ended - t0)
-            return None, e, ended
-        except Exception as e:
+                breaker.release() if error.cause in _NOT_CHARGED else breaker.failure()
+            stats.outcome(name, error.cause if error.cause in _OUTCOMES else "error", ns)
+            return None, error
+        if error is not None:
             if breaker is not None:
                 breaker.failure()
-            log.warning("expert %s failed: %s: %s", name, type(e).__name__, e)
-            ended = perf_counter_ns()
-            stats.outcome(name, "error", ended - t0)
-            return None, ExpertError("failed (%s)" % type(e).__name__, "error"), ended
+            log.warning("expert %s failed: %s: %s", name, type(error).__name__, error)
+            stats.outcome(name, "error", ns)
+            return None, ExpertError("failed (%s)" % type(error).__name__, "error")
         if breaker is not None:
             breaker.success()
-        ended = perf_counter_ns()
-        stats.outcome(name, answer.verdict, ended - t0)
+        stats.outcome(name, answer.verdict, ns)
         if not answer.expert:
             answer = replace(answer, expert=name)
-        return answer, None, ended
+        return answer, None
 
     def _effective(self, answer, denied, count=True):
         """The verdict an answer counts as: ask below the confidence threshold, ask for
