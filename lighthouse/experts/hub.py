@@ -637,17 +637,29 @@ class ExpertHubService:
             expert_id=expert.name, max_concurrent=expert.capacity,
             heartbeat_interval_ms=int(self.heartbeat_interval * 1000),
             heartbeat_timeout_ms=int(self.heartbeat_timeout * 1000), max_message_bytes=self.max_message_bytes)))
-        writer = asyncio.ensure_future(self._write(out, context))
-        reader = asyncio.ensure_future(self._read(expert, context))
+        # When the stream last carried a message each way (loop time): the heartbeats
+        # and the expert's liveness are kept by two timers, not by a timeout around
+        # each read and each write of the escalations.
+        activity = [asyncio.get_running_loop().time()] * 2     # [written, read]
+        writer = asyncio.ensure_future(self._write(out, context, activity))
+        reader = asyncio.ensure_future(self._read(expert, context, activity))
+        beats = asyncio.ensure_future(self._beat(expert, activity))
+        watch = asyncio.ensure_future(self._watch(expert, activity))
         stopped = asyncio.ensure_future(expert.stopped.wait())
+        tasks = (writer, reader, beats, watch, stopped)
         try:
-            await asyncio.wait((writer, reader, stopped), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (writer, reader, stopped):
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(writer, reader, stopped, return_exceptions=True)
-        if reader.done() and not reader.cancelled() and reader.exception() is None and reader.result():
-            code, message, outcome = reader.result()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        ended = None
+        for t in (reader, watch):
+            if t.done() and not t.cancelled() and t.exception() is None and t.result():
+                ended = t.result()
+                break
+        if ended is not None:
+            code, message, outcome = ended
             self.stats.connections[outcome] += 1
             if expert.ended is None:
                 expert.ended = (code, message)
@@ -656,29 +668,50 @@ class ExpertHubService:
         if expert.ended is not None:
             log.info("expert %s: stream ended (%s)", expert.name, expert.ended[1])
 
-    async def _write(self, out, context):
-        interval = self.heartbeat_interval
+    async def _write(self, out, context, activity):
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(interval):
-                    msg, trace = await out.get()
-            except TimeoutError:
-                msg, trace = epb.Escalation(heartbeat=epb.Heartbeat(unix_ms=int(time.time() * 1000))), None
+            msg, trace = await out.get()
             if trace is not None:
                 trace.written = perf_counter_ns()      # handed to gRPC: its write is the stream's time
             await context.write(msg)
+            activity[0] = loop.time()
 
-    async def _read(self, expert, context):
+    async def _beat(self, expert, activity):
+        """A heartbeat whenever nothing was written for ``heartbeat_interval`` (and
+        nothing waits to be: one stuck behind a write the expert does not read would be
+        one more message queued every interval)."""
+        loop = asyncio.get_running_loop()
+        interval = self.heartbeat_interval
+        while True:
+            left = activity[0] + interval - loop.time()
+            if left <= 0:
+                if not expert._backlog():
+                    expert._send(epb.Escalation(heartbeat=epb.Heartbeat(unix_ms=int(time.time() * 1000))))
+                activity[0] = loop.time()
+                left = interval
+            await asyncio.sleep(left)
+
+    async def _watch(self, expert, activity):
+        """The reason to end the stream when the expert sends nothing for
+        ``heartbeat_timeout``."""
+        loop = asyncio.get_running_loop()
+        timeout = self.heartbeat_timeout
+        while True:
+            left = activity[1] + timeout - loop.time()
+            if left <= 0:
+                return (grpc.StatusCode.UNAVAILABLE, "no message from expert %s for %g s: dropped"
+                        % (expert.name, timeout), "dropped_heartbeat")
+            await asyncio.sleep(left)
+
+    async def _read(self, expert, context, activity):
         """Read until EOF (None) or a reason to end the stream ((code, message, outcome))."""
         bad = 0
         stats = self.stats
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(self.heartbeat_timeout):
-                    msg = await context.read()
-            except TimeoutError:
-                return (grpc.StatusCode.UNAVAILABLE, "no message from expert %s for %g s: dropped"
-                        % (expert.name, self.heartbeat_timeout), "dropped_heartbeat")
+            msg = await context.read()
+            activity[1] = loop.time()
             if msg is grpc.aio.EOF:
                 return None
             if msg.__class__ is _Bad:
