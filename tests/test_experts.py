@@ -472,6 +472,102 @@ def test_expert_metrics_on_the_metrics_endpoint(tmp_path, loop, stub_of):
         assert sample(s, "lighthouse_escalation_answers_total", tier="expert", verdict="deny") == 1
 
 
+SPANS = ("admit", "route", "encode", "write", "stream", "expert", "wake", "vote", "resolve")
+
+
+def span_sum(s, span):
+    return sample(s, "lighthouse_escalation_span_seconds_sum", span=span)
+
+
+def test_escalation_spans_on_the_metrics_endpoint(tmp_path, loop, stub_of):
+    # One escalation to one connected expert that sleeps 0.3 s: each span once, the
+    # expert's own time (the SDK's, read to answer written) at least its sleep, and the
+    # spans between asking it and seeing its answer within the answer time the server saw.
+    sim = SimulatedExpert("s1", "deny", "0.3")
+    with ServerThread(hub_config(tmp_path, metrics_port=free_port())) as server:
+        connect(loop, server, sim)
+        d = stub_of(server).Validate(tool_call("Bash", MISS), timeout=30)
+        assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_EXPERT)
+        s = scrape(server.server.metrics_port)
+    for span in SPANS:
+        assert sample(s, "lighthouse_escalation_span_seconds_count", span=span) == 1, span
+        assert span_sum(s, span) >= 0, span
+    assert sample(s, "lighthouse_escalation_span_seconds_count", span="pattern") == 0
+    answer = sample(s, "lighthouse_expert_answer_seconds_sum", expert="s1")
+    seen = sum(span_sum(s, x) for x in ("encode", "write", "stream", "expert", "wake"))
+    assert 0.3 <= span_sum(s, "expert") < seen <= answer + 1e-6
+    assert d.decision_ns / 1e9 >= span_sum(s, "admit") + answer
+
+
+def test_a_quorum_of_connected_experts_gets_one_escalation_each_with_its_own_deadline(tmp_path, loop, stub_of):
+    # The experts of a quorum are sent the same message (encoded once): each gets the
+    # whole call and a deadline of its own, and the vote names the three of them.
+    sims = [SimulatedExpert("q%d" % i, "ask", "0.05") for i in range(3)]
+    with ServerThread(hub_config(tmp_path, escalation_deadline=8.0)) as server:
+        for sim in sims:
+            connect(loop, server, sim)
+        server.server._expert_tier.default_quorum = 3
+        d = stub_of(server).Validate(tool_call("Bash", MISS, session_id="s"), timeout=30)
+        d2 = stub_of(server).Validate(tool_call("Bash", MISS + " again", session_id="s"), timeout=30)
+    assert (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_EXPERT)
+    assert sorted(d.rule_id[len("expert:"):].split("+")) == ["q0", "q1", "q2"]
+    first = [sim.seen[0] for sim in sims]
+    assert len({r.escalation_id for r in first}) == 1 and first[0].escalation_id == d.escalation_id
+    assert all(r.tool_input == {"command": MISS} and r.analysis == first[0].analysis for r in first)
+    assert all(0 < r.deadline_ms <= 8000 for r in first)
+    second = [sim.seen[1] for sim in sims]
+    assert {r.escalation_id for r in second} == {d2.escalation_id} and d2.escalation_id != d.escalation_id
+    assert all(r.tool_input == {"command": MISS + " again"} and len(r.history) == 1 for r in second)
+
+
+def test_an_expert_claiming_more_time_than_the_round_trip_is_cut_to_it(tmp_path, stub_of):
+    # ExpertAnswer.elapsed_us is the expert's word: the spans take it within what the
+    # server saw, and it decides nothing.
+    with ServerThread(hub_config(tmp_path, metrics_port=free_port())) as server:
+        stub = stub_of(server)
+
+        async def scenario():
+            raw = RawExpert(server.address)
+            await raw.send(hello=epb.ExpertHello(expert_id="braggart"))
+            await raw.next("welcome")
+            fut = asyncio.get_running_loop().run_in_executor(
+                None, lambda: stub.Validate(tool_call("Bash", MISS), timeout=30))
+            call = await raw.next("call")
+            await raw.send(answer=epb.ExpertAnswer(escalation_id=call.escalation_id, verdict=pb.VERDICT_ASK,
+                                                   reason="took ages", elapsed_us=2 ** 64 - 1))
+            d = await fut
+            await raw.close()
+            return d
+
+        d = run_async(scenario(), timeout=60)
+        s = scrape(server.server.metrics_port)
+    assert (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_EXPERT)
+    answer = sample(s, "lighthouse_expert_answer_seconds_sum", expert="braggart")
+    assert 0 < span_sum(s, "expert") <= answer and span_sum(s, "stream") == 0
+
+
+def test_the_sdk_reports_its_own_time_and_a_declining_expert_none(tmp_path, loop, stub_of):
+    # What a connected expert took by its own clock travels with its answer; the spans
+    # of an expert that declines are not observed (nothing was answered).
+    declined = []
+
+    def judge(request):
+        declined.append(request.escalation_id)
+        raise RuntimeError("cannot judge")
+
+    with ServerThread(hub_config(tmp_path, metrics_port=free_port(), escalation_deadline=3.0)) as server:
+        agent = ExpertAgent(judge, server.address, expert_id="decliner", backoff=(0.05, 0.5))
+        agent.task = loop.spawn(agent.run())
+        wait_for(lambda: agent.connections > 0, what="the expert to connect")
+        d = stub_of(server).Validate(tool_call("Bash", MISS), timeout=30)
+        s = scrape(server.server.metrics_port)
+        disconnect(loop, agent)
+    assert declined and (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_FALLBACK)
+    assert sample(s, "lighthouse_expert_escalations_total", expert="decliner", outcome="declined") >= 1
+    assert sample(s, "lighthouse_escalation_span_seconds_count", span="expert") == 0
+    assert sample(s, "lighthouse_escalation_span_seconds_count", span="admit") == 1
+
+
 def test_in_process_experts_sit_beside_connected_ones(tmp_path, loop, stub_of):
     inproc = SimulatedExpert("llm:test", "deny", "0", tools=["CustomTool"])
     config = hub_config(tmp_path)
@@ -603,6 +699,31 @@ def test_a_failing_expert_is_replaced_and_its_breaker_opens():
     assert broken.calls == 2 and pipeline.breakers["expert:a-broken"].state == OPEN
     # Rerouted: twice after a failure, once past the open circuit.
     assert tier.stats.escalations[("a-broken", "circuit_open")] == 1 and tier.stats.rerouted == 3
+
+
+def test_an_in_process_expert_cancelling_itself_is_a_failure_and_the_next_expert_is_asked():
+    class Quitter(SimulatedExpert):
+        async def judge(self, request):
+            self.calls += 1
+            raise asyncio.CancelledError()
+
+    quitter, good = Quitter("a-quitter"), SimulatedExpert("b-good", "deny", "0.01")
+    tier = tier_of(quitter, good)
+    a = decide(tier, esc())
+    assert a.decided_by == "expert:b-good" and quitter.calls == 1
+    assert tier.stats.escalations[("a-quitter", "error")] == 1 and tier.stats.rerouted == 1
+
+
+def test_the_vote_wakes_once_per_answer_and_observes_its_spans():
+    # A quorum of three in-process experts: the vote sees every answer and records the
+    # route, each wake and the vote itself.
+    es = [SimulatedExpert("e%d" % i, "ask", "%g" % (0.01 * i)) for i in range(3)]
+    tier = tier_of(*es)
+    a = decide(tier, esc([policy(quorum=3)]))
+    assert (a.verdict, a.quorum) == ("ask", 3)
+    spans = tier.stats.spans
+    assert sum(spans["route"].counts) == 1 and sum(spans["vote"].counts) == 1
+    assert 1 <= sum(spans["wake"].counts) <= 3
 
 
 def test_garbage_from_an_in_process_expert_is_never_an_allow():

@@ -92,6 +92,9 @@ class ExpertRegistry:
         self._experts = {}
         self._waiters = []
         self.on_available = None        # called when the first expert registers (none before)
+        # The last ExpertRequest sent and its EscalatedCall: the experts of one quorum
+        # send the same message (each with its own deadline_ms), encoded once.
+        self.encoded = (None, None)
 
     def __len__(self):
         return len(self._experts)
@@ -199,8 +202,8 @@ class ExpertRegistry:
                 self._waiters.remove(f)
 
 
-def _json_text(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+# One encoder for every escalation (json.dumps with options builds one per call).
+_json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def escalation_message(request):
@@ -281,7 +284,6 @@ class AgentExpert:
         self._registry = registry
         self._stats = stats
         self._recent = OrderedDict()        # ids it held: "answered" or "withdrawn"
-        self._last_request = (None, None)   # (ExpertRequest, its EscalatedCall), for quorums
         self._all_tools = not self.tools or "*" in self.tools
 
     @property
@@ -326,11 +328,12 @@ class AgentExpert:
             # It does not read what it is sent: its queue would grow without end.
             self.stop(grpc.StatusCode.RESOURCE_EXHAUSTED, "expert %s does not read its stream" % self.name)
             raise ExpertError("expert %s does not read its stream" % self.name, "disconnected")
-        last_req, call = self._last_request
+        registry = self._registry
+        last_req, call = registry.encoded
         if last_req is not request:
             call = escalation_message(request)
-            self._last_request = (request, call)
-        call.deadline_ms = max(1, int(remaining * 1000))
+            registry.encoded = (request, call)
+        call.deadline_ms = max(1, int(remaining * 1000))       # copied into the Escalation below
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self.pending[eid] = fut
