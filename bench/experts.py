@@ -118,7 +118,7 @@ async def load(args, address, pids=()):
     counter = itertools.count()
     fast = {"mixed": [], "fast": []}
     overhead, escalated_ms, slept_ms, verdicts, tiers = [], [], [], {}, {}
-    outside, inside = [], []
+    outside, inside, every_sleep = [], [], []
     quorums = {1: 0, 3: 0}
     async with grpc.aio.insecure_channel(address) as channel:
         stub = validation_pb2_grpc.ValidatorStub(channel)
@@ -139,6 +139,7 @@ async def load(args, address, pids=()):
             verdicts[d.verdict] = verdicts.get(d.verdict, 0) + 1
             slept = [float(x) for x in SLEPT.findall(d.reason)]
             if d.tier == pb.TIER_EXPERT and slept:
+                every_sleep.extend(slept)
                 overhead.append(ms - max(slept))
                 outside.append(ms - d.decision_ns / 1e6)
                 inside.append(d.decision_ns / 1e6 - max(slept))
@@ -183,7 +184,8 @@ async def load(args, address, pids=()):
             await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
         if tasks:
             await asyncio.gather(*tasks)
-    return fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall), (outside, inside)
+    return (fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall),
+            (outside, inside, every_sleep))
 
 
 def _wait_connected(mport, experts, timeout=60.0):
@@ -305,8 +307,8 @@ def main(argv=None):
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
                                    stderr=subprocess.DEVNULL)
         _wait_connected(mport, args.experts)
-        fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall), (outside, inside) = run_loop(
-            load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
+        (fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall),
+         (outside, inside, every_sleep)) = run_loop(load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
         server_means, spans = _server_figures(mport)
     finally:
         for proc in (experts, server):
@@ -337,6 +339,11 @@ def main(argv=None):
         # an escalated call's time in the server (from arrival to answer).
         "server_means_ms": server_means,
         "spans_ms": spans,
+        # The experts' own time as the SDK reports it (the "expert" span) beyond the time
+        # they slept, on average: the SDK's share of the overhead (reading the call,
+        # building the request, the answer message, its turns of the experts' loop).
+        "sdk_beyond_sleep_ms": (spans["expert"]["mean"] - statistics.fmean(every_sleep))
+        if spans.get("expert") and every_sleep else None,
         # CPU (ms) per escalation: the CPU rate of a mixed phase minus that of a fast
         # phase, over the escalations of the mixed phases.
         "cpu_ms_per_escalation": {
@@ -365,6 +372,9 @@ def main(argv=None):
     print("server means ms: expert answer (send to answer) %s, expert tier %s, escalated call in the server %s"
           % tuple("%.1f" % m[k] if m.get(k) is not None else "-"
                   for k in ("expert_answer", "expert_escalation", "escalation")))
+    if report["sdk_beyond_sleep_ms"] is not None:
+        print("the experts' SDK beyond their sleep (mean of the expert span minus the mean sleep): %.3f ms"
+              % report["sdk_beyond_sleep_ms"])
     if spans:
         print("server spans ms (lighthouse_escalation_span_seconds; expert spans once per expert asked):")
         print("  %-8s %7s %8s %8s %8s" % ("span", "count", "mean", "p50", "p99"))
