@@ -356,6 +356,33 @@ def test_a_silent_expert_is_dropped_at_the_heartbeat_timeout(tmp_path):
         assert not registered(server, "mute")
 
 
+def test_an_expert_that_keeps_sending_outlives_the_heartbeat_timeout(tmp_path, stub_of):
+    # The liveness check counts from the last message read: heartbeats every 0.3 s keep a
+    # stream with a timeout of 1 s open for 2.5 s, and it still takes an escalation.
+    config = hub_config(tmp_path, expert_heartbeat=0.2, expert_heartbeat_timeout=1.0)
+    with ServerThread(config) as server:
+        stub = stub_of(server)
+
+        async def chatty():
+            raw = RawExpert(server.address)
+            await raw.send(hello=epb.ExpertHello(expert_id="chatty"))
+            await raw.next("welcome")
+            for _ in range(8):
+                await asyncio.sleep(0.3)
+                await raw.send(heartbeat=epb.Heartbeat())
+            fut = asyncio.get_running_loop().run_in_executor(
+                None, lambda: stub.Validate(tool_call("Bash", MISS), timeout=30))
+            call = await raw.next("call")
+            await raw.send(answer=epb.ExpertAnswer(escalation_id=call.escalation_id, verdict=pb.VERDICT_DENY))
+            d = await fut
+            await raw.close()
+            return d
+
+        d = run_async(chatty(), timeout=60)
+        assert (d.verdict, d.tier, d.rule_id) == (pb.VERDICT_DENY, pb.TIER_EXPERT, "expert:chatty")
+        assert server.server.experts.stats.connections["dropped_heartbeat"] == 0
+
+
 def test_routing_by_tool_glob_in_the_server(tmp_path, loop, stub_of):
     bash = SimulatedExpert("bash-expert", "deny", "0")
     mcp = SimulatedExpert("mcp-expert", "allow", "0")
