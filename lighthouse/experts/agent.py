@@ -25,7 +25,9 @@ runs at most ``max_concurrent`` judgements at once, and cancels a judgement the 
 withdraws (its deadline passed, or other experts decided): the ``CancelledError`` the
 judge sees then carries the server's reason (``"deadline"``, ``"answered"``,
 ``"cancelled"``) as its argument; a judgement cancelled because the stream ended or the
-agent stops carries none. It stops on :meth:`stop`, or
+agent stops carries none. Each answer carries the time this side took on it, from
+reading the escalation to writing the answer (``ExpertAnswer.elapsed_us``): the server's
+span metrics tell the stream's time from the expert's with it. It stops on :meth:`stop`, or
 raises :class:`ExpertRefused` when the server refuses it for good (a bad token, a token
 without the expert role, a hello it does not accept, another stream with the same expert
 id replacing it).
