@@ -605,6 +605,48 @@ def test_promotion_round_trip(tmp_path):
     assert out.returncode == 1 and "already holds" in out.stderr and rules.read_text() == text
 
 
+def test_concurrent_promotions_into_one_file_keep_every_rule(tmp_path):
+    """Two processes promote two patterns into the same rule file at once: the file
+    lock makes them take turns, so both rules are kept, whole, and the file passes
+    `lighthouse rules test` (without the lock both read the same file, and the second
+    rename drops the first rule)."""
+    db = str(tmp_path / "p.db")
+    tier = PatternTier(PatternBook(db), SPECS, background=False)
+    for c in ("zzfrobnicate --now data/a.csv", "zzfrobnicate --now data/b.csv", "zzquux --dry data/a.csv",
+              "zzquux --dry data/b.csv"):
+        tier.learner(escalation(c), [("sim-a", "allow", "shape", False, "routine")])
+    assert [p.state for p in tier.book.patterns()] == ["active", "active"]
+    tier.book.close()
+    rules = tmp_path / "mine.toml"
+    rules.write_text("# my rules\n")
+    rules.chmod(0o640)
+    procs = [subprocess.Popen([sys.executable, "-m", "lighthouse.cli", "patterns", "promote", pid, "--db", db,
+                               "--rules", str(rules)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=str(ROOT)) for pid in ("1", "2")]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    text = rules.read_text()
+    assert text.startswith("# my rules\n")
+    assert text.count('id = "learned.pattern-1"') == 1 and text.count('id = "learned.pattern-2"') == 1
+    assert text.count("[[rule]]") == 2 and (rules.stat().st_mode & 0o777) == 0o640
+    out = lighthouse("rules", "test", str(rules))
+    assert out.returncode == 0 and "4 examples" in out.stdout, out.stdout + out.stderr
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("mine")) == ["mine.toml", "mine.toml.lock"]
+
+
+def test_a_promotion_waits_for_the_file_lock_and_gives_up_in_time(tmp_path):
+    from lighthouse.patterns.cli import _file_lock
+    target = str(tmp_path / "mine.toml")
+    with _file_lock(target):
+        t0 = time.monotonic()
+        with pytest.raises(PromotionError, match="being changed by another promotion"):
+            with _file_lock(target, timeout=0.2):
+                pass
+        assert time.monotonic() - t0 < 30
+    with _file_lock(target, timeout=0.2):       # released: had at once
+        pass
+
+
 def test_what_cannot_be_promoted_says_why():
     book = PatternBook(":memory:")
     tier = PatternTier(book, SPECS, background=False)
