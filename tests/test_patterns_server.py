@@ -226,3 +226,46 @@ def test_an_old_patterns_file_gains_the_literal_columns(tmp_path):
     assert (p.shape, p.literals, p.generic, p.words) == ("make docs", "", "", frozenset())
     assert book.match_text("miss", "Bash", "make docs").id == 1
     book.close()
+from lighthouse.experts.agent import ExpertRefused
+def test_a_person_whose_role_or_token_is_revoked_stops_counting_as_one_at_the_reload(tmp_path, loop, stub_of):
+    """The tokens file is reloaded (Admin.ReloadPolicy) while a person's stream is open:
+    with the person role taken away, the stream stays and its very next answer counts as
+    an ordinary expert's (one answer no longer activates a pattern); with the token
+    removed, the stream is ended and the token refused."""
+    path = tmp_path / "tokens"
+    agent = add_token(path, "agent-1")
+    admin = add_token(path, "ops", admin=True)
+    person = add_token(path, "alice", person=True)
+    with ServerThread(pattern_config(tmp_path, tokens=str(path), reload_interval=0)) as server:
+        alice = connect(loop, server, SimulatedExpert("alice", "allow", "0", scope="shape"), token=person,
+                        person=True)
+        stub = stub_of(server, (("authorization", "Bearer " + agent),))
+        book = server.server.patterns
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the person's answer to activate its pattern")
+
+        def reload():
+            with grpc.insecure_channel(server.address) as ch:
+                admin_pb2_grpc.AdminStub(ch).ReloadPolicy(admin_pb2.ReloadPolicyRequest(),
+                                                          metadata=(("authorization", "Bearer " + admin),), timeout=60)
+
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(line.replace(" person\n", " expert\n") if line.startswith("alice ") else line
+                                for line in lines))
+        reload()
+        expert = server.server.experts.get("alice")
+        assert expert is not None and not expert.person and alice.connections == 1     # the same stream
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --slow data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.learned == 2, what="the answer to be learned")
+        assert {(p.shape, p.state, p.agreeing) for p in book.patterns()} == {
+            ("zzfrobnicate --now <ws-path>", "active", 1), ("zzfrobnicate --slow <ws-path>", "pending", 1)}
+        # Removed from the file: the stream ends, and the token opens none again.
+        path.write_text("".join(line for line in lines if not line.startswith("alice ")))
+        reload()
+        wait_for(lambda: server.server.experts.get("alice") is None, what="alice's stream to end")
+        with pytest.raises(ExpertRefused, match="bearer token revoked"):
+            alice.task.result(30)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --fast data/a.csv"), timeout=30).tier != pb.TIER_EXPERT
+        assert book.learned == 2 and {p.state for p in book.patterns()} == {"active", "pending"}
+
+
