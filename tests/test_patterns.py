@@ -357,29 +357,115 @@ def test_shaped_from_the_engines_parse_the_answers_are_the_same():
     assert handed > len(DANGEROUS)          # most calls were parsed by the engine (no cache hit, no early deny)
 
 
-def test_the_tier_remembers_shapes_by_generation_and_within_bounds(monkeypatch):
-    """A repeated call (no parse: the rules answered it from their cache) is shaped once;
-    the memory is per rule generation (a reload may change which options take a value),
-    bounded in entries and in command length, and changes no answer."""
-    from dataclasses import replace
+@pytest.fixture(params=["pure", "compiled"])
+def index_class(request):
+    """The PatternIndex class of each implementation (the compiled one must be built)."""
+    from lighthouse._fast import shape_implementations
+    kernels = shape_implementations()
+    if request.param not in kernels:
+        pytest.fail("the compiled shape module is not importable")
+    return kernels[request.param].PatternIndex
 
-    from lighthouse.patterns import tier as tier_mod
-    tier = taught(["pytest tests/a.py -k foo"])
+
+def counted(tier):
+    """The tier, with the number of its lookups made without the index's memory."""
+    slow = tier._slow
+    tier.slow_calls = []
+
+    def lookup(esc, text):
+        tier.slow_calls.append(text)
+        return slow(esc, text)
+    tier._slow = lookup
+    return tier
+
+
+def taught_with(index_class, commands, **kw):
+    tier = PatternTier(PatternBook(":memory:", index=index_class, **kw), SPECS, background=False)
+    for c in commands:
+        tier.learner(escalation(c), [("e1", "allow", "shape", False, "fine"), ("e2", "allow", "shape", False, "ok")])
+    return counted(tier)
+
+
+def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
+    """A call answered before is answered from the index without being shaped; another
+    rule generation or context is looked up again, and so is another call, even one that
+    differs only in its home or cwd (the key is the decision cache's injective one)."""
+    from dataclasses import replace
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
+    book, index = tier.book, tier.book.index
     e = escalation("pytest tests/b.py -k bar")
-    assert decide(tier, e).verdict == "allow"
-    key = (e.generation, "pytest tests/b.py -k bar", WS, HOME)
-    assert tier._memo[key] == "pytest -k=<word> <ws-path>"
-    tier._memo[key] = "something else"          # what the tier answers from, on a repeat
-    assert decide(tier, e) is None
-    assert decide(tier, replace(e, generation=2)).verdict == "allow"   # another generation: shaped again
-    long = "pytest tests/b.py -k " + "x" * tier_mod.MEMO_INPUT
-    assert decide(tier, escalation(long)) is None and all(k[1] != long for k in tier._memo)
-    monkeypatch.setattr(tier_mod, "MEMO_SIZE", 3)
+    assert decide(tier, e).decided_by == "pattern:1" and tier.slow_calls == [None]
+    for _ in range(3):
+        assert decide(tier, e).decided_by == "pattern:1"
+    assert tier.slow_calls == [None] and index.remembered == 3 and book.hits == 4 and len(index) == 1
+    assert decide(tier, replace(e, generation=2)).verdict == "allow" and tier.slow_calls == [None, None]
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None     # learned for misses only
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 4
+    assert book.misses == 2
+    # The same command elsewhere: other keys, shaped again.
+    assert decide(tier, replace(e, home="/home/eve")).verdict == "allow"
+    assert decide(tier, replace(e, cwd=WS + "/sub")).verdict == "allow"
+    assert len(tier.slow_calls) == 5 and len(index) == 3
+    # A call without a shape is remembered as such.
+    bad = escalation("pytest $(cat list)")
+    assert decide(tier, bad) is None and decide(tier, bad) is None
+    assert book.unshaped == 2 and index.remembered == 5
+    # A dangerous variation of the learned shape is its own call, answered by no pattern.
+    assert decide(tier, escalation("pytest tests/b.py -k bar ; rm -rf ~")) is None
+
+
+def test_a_retired_pattern_never_answers_from_the_index(index_class, tmp_path):
+    """Every change of the active patterns makes the remembered answers stale: they are
+    looked up again (from the remembered shape text, without shaping the call), so a
+    retired pattern stops answering at once, and an approved one answers again; the
+    same when another process retires it in the file."""
+    db = str(tmp_path / "p.db")
+    book = PatternBook(db, index=index_class, refresh_interval=0.05)
+    tier = counted(PatternTier(book, SPECS, background=False))
+    tier.learner(escalation("pytest tests/a.py -k foo"), [("alice", "allow", "shape", True, "fine")])
+    e = escalation("pytest tests/b.py -k bar")
+    assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
+    tier.slow_calls.clear()
+    book.retire(1)
+    assert decide(tier, e) is None and tier.slow_calls == ["pytest -k=<word> <ws-path>"]
+    assert decide(tier, e) is None and len(tier.slow_calls) == 1
+    book.approve(1)
+    assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
+    other = PatternBook(db)
+    other.retire(1)
+    other.close()
+    deadline = time.monotonic() + 30
+    while decide(tier, e) is not None:          # within refresh_interval, whatever the memory holds
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert book.get(1).state == "retired" and decide(tier, e) is None
+    # A new pattern activated by learning: a remembered miss is looked up again.
+    m = escalation("mypy src/a.py")
+    assert decide(tier, m) is None and decide(tier, m) is None
+    tier.learner(escalation("mypy src/b.py"), [("alice", "allow", "shape", True, "fine")])
+    assert decide(tier, m).verdict == "allow"
+
+
+def test_the_index_is_bounded_and_a_full_one_changes_no_answer(index_class):
+    from lighthouse.patterns.tier import MEMO_TEXT
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"], memo_size=3)
+    index = tier.book.index
     for n in range(10):
-        decide(tier, escalation("pytest tests/b.py -k n%d" % n))
-        assert len(tier._memo) <= 3
-    # a call without a shape is remembered as such
-    assert decide(tier, escalation("rm -rf $(pwd)")) is None and tier._memo[(1, "rm -rf $(pwd)", WS, HOME)] is None
+        assert decide(tier, escalation("pytest tests/b.py -k n%d" % n)).verdict == "allow"
+        assert decide(tier, escalation("pytest tests/b.py -k n%d" % n)).verdict == "allow"
+        assert len(index) <= 3
+    assert index.remembered == 10
+    off = taught_with(index_class, ["pytest tests/a.py -k foo"], memo_size=0)
+    for _ in range(3):
+        assert decide(off, escalation("pytest tests/b.py -k bar")).verdict == "allow"
+    assert len(off.book.index) == 0 and off.book.index.remembered == 0 and len(off.slow_calls) == 3
+    # A shape text over MEMO_TEXT characters is not remembered (the memory's size is bounded).
+    long = escalation("pytest tests/b.py -k " + "x" * 60 + " -m " + "y" * (MEMO_TEXT + 10))
+    decide(tier, long)
+    decide(tier, long)
+    assert tier.slow_calls[-2:] == [None, None]
+    with pytest.raises(ValueError):
+        index_class(-1)
 
 
 def test_a_parse_of_another_call_or_directory_is_not_used():

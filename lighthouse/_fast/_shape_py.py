@@ -11,10 +11,12 @@ against each other.
 from __future__ import annotations
 
 import re
+from time import monotonic
 
+from ._engine_py import cache_key
 from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
-                            MAX_SHAPE, MAX_SUBCOMMANDS, NO_LITERALS, PATH_CLASSES, SHAPE_API, SUBCOMMAND_PROGRAMS,
-                            SUBCOMMAND_DEPTH, NoShape, where)
+                            MAX_SHAPE, MAX_SUBCOMMANDS, MEMO_SIZE, MEMO_TEXT, NO_LITERALS, PATH_CLASSES, SHAPE_API,
+                            SUBCOMMAND_PROGRAMS, SUBCOMMAND_DEPTH, NoShape, where)
 from ._shell_py import normpath
 from ._shell_shared import DYN
 
@@ -279,3 +281,87 @@ def _bash_shape(commands, ws, home, specs, literals):
             raise NoShape("a shape over %d characters" % MAX_SHAPE)
         out.append(("| " if sc.pipe_in and out else "; " if out else "") + text)
     return " ".join(out)
+
+
+class PatternIndex:
+    """The pattern tier's memory of its answers: a call's decision-cache key
+    (``cache_key``: tool, normalized input, cwd and home, encoded injectively, so that
+    no two calls share one) -> the pattern that answered it (or None), with the rule
+    generation, the escalation's context (``why``, ``rule_id``), the epoch of the active
+    patterns and the call's shape text it was found under.
+
+    A call asked again under the same generation, context and epoch is answered from
+    here, without shaping it (:meth:`find`): one key and one dictionary lookup. The
+    PatternBook calls :meth:`changed` after every change of its active patterns
+    (learned, retired, approved, reloaded from the file), so that a remembered answer
+    of an older epoch is looked up again (from its remembered shape text) and a retired
+    pattern never answers from here. ``due``: the monotonic time from which the book must
+    check its file, before which lookups read the memory; from then on :meth:`find`
+    goes the normal way (the book's lookup refreshes it).
+
+    At most ``size`` answers are kept (0: none); a call when it is full empties it first.
+    An answer whose shape text is over ``MEMO_TEXT`` characters, or whose context is not
+    text, is not kept. Counters: ``hits``, ``misses`` and ``unshaped`` of the lookups
+    answered here and of those the book made (``PatternBook.match_text`` counts into
+    them); ``remembered``: lookups answered from memory."""
+
+    def __init__(self, size=MEMO_SIZE):
+        if size < 0:
+            raise ValueError("the memo size must be >= 0")
+        self._memo = {}
+        self.size = size
+        self.epoch = 0
+        self.due = 0.0
+        self.hits = 0
+        self.misses = 0
+        self.unshaped = 0
+        self.remembered = 0
+
+    def __len__(self):
+        return len(self._memo)
+
+    def changed(self):
+        """The active patterns changed: every answer remembered before is looked up again."""
+        self.epoch += 1
+
+    def clear(self):
+        """Forget every answer and shape."""
+        self._memo.clear()
+
+    def find(self, esc, slow):
+        """The pattern answering the escalated call ``esc`` (an Escalation), or None.
+        ``slow(esc, text)``: the lookup without memory, given the call's shape text when
+        it is known (else None), returning (shape text or None, pattern or None)."""
+        generation, why, rule_id = esc.generation, esc.why, esc.rule_id
+        epoch = self.epoch             # read before the lookup: a change meanwhile makes it stale
+        due = monotonic() >= self.due
+        try:
+            key = cache_key(esc.tool, esc.tool_input, esc.cwd, esc.home)
+        except Exception:
+            return slow(esc, None)[1]
+        found = None if due else self._memo.get(key)
+        text = None
+        if found is not None and found[0] == generation and found[2] == why and found[3] == rule_id:
+            if found[1] == epoch:
+                pattern = found[5]
+                if pattern is not None:
+                    self.hits += 1
+                elif found[4] is None:
+                    self.unshaped += 1
+                else:
+                    self.misses += 1
+                self.remembered += 1
+                return pattern
+            text = found[4]
+            if text is None:
+                # No shape under this generation: no pattern answers it.
+                self.unshaped += 1
+                self.remembered += 1
+                self._memo[key] = (generation, epoch, why, rule_id, None, None)
+                return None
+        text, pattern = slow(esc, text)
+        if self.size and (text is None or len(text) <= MEMO_TEXT) and type(why) is str and type(rule_id) is str:
+            if found is None and len(self._memo) >= self.size:
+                self._memo.clear()
+            self._memo[key] = (generation, epoch, why, rule_id, text, pattern)
+        return pattern
