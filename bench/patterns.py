@@ -183,7 +183,7 @@ async def run(args):
             lookup(e)
 
     repeated = with_parse               # the tier remembers the shapes of the calls it saw
-    forget = ptier._memo.clear
+    forget = ptier.forget
 
     cached = Validator(raw=True)
     checker = cached.checker

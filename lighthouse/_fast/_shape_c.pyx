@@ -711,10 +711,12 @@ cdef class _Answer:
 
 @cython.final
 cdef class PatternIndex:
-    """The pattern tier's memory of its answers (see ``_shape_py.PatternIndex``, the
-    reference): call key -> the pattern that answered it, or None."""
+    """The pattern tier's memory of its answers, and its lookup (see
+    ``_shape_py.PatternIndex``, the reference)."""
 
     cdef dict _memo
+    cdef dict _active
+    cdef dict _literal
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -727,6 +729,8 @@ cdef class PatternIndex:
         if size < 0:
             raise ValueError("the memo size must be >= 0")
         self._memo = {}
+        self._active = {}
+        self._literal = {}
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -738,32 +742,42 @@ cdef class PatternIndex:
     def __len__(self):
         return len(self._memo)
 
+    cpdef tables(self, dict active, dict literal):
+        """The book's index of active patterns and of those with literals."""
+        self._active = active
+        self._literal = literal
+
     cpdef changed(self):
         """The active patterns changed: every answer remembered before is looked up again."""
         self.epoch += 1
 
     cpdef clear(self):
-        """Forget every answer and shape."""
+        """Forget every answer."""
         self._memo.clear()
 
-    cpdef object find(self, object esc, object slow):
+    cpdef object find(self, object esc, object shape, object match):
         """The pattern answering the escalated call ``esc``, or None (see
         ``_shape_py.PatternIndex.find``)."""
         cdef object generation = esc.generation
         cdef object why = esc.why
         cdef object rule_id = esc.rule_id
+        cdef object tool = esc.tool
         cdef object key, text = None, pattern, found
+        cdef str context
         cdef _Answer a
+        cdef bint known = False
         cdef long long epoch = self.epoch
         cdef bint due = _monotonic() >= self.due
+        if type(why) is not str or type(rule_id) is not str:
+            return match(esc, None, shape(esc))
         try:
-            key = _cache_key(esc.tool, esc.tool_input, esc.cwd, esc.home)
+            key = _cache_key(tool, esc.tool_input, esc.cwd, esc.home)
         except Exception:
-            return slow(esc, None)[1]
+            return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
         if found is not None:
             a = <_Answer>found
-            if a.generation == generation and a.why == why and a.rule_id == rule_id:
+            if a.generation == generation and str_eq(a.why, <str>why) and str_eq(a.rule_id, <str>rule_id):
                 if a.epoch == epoch:
                     pattern = a.pattern
                     if pattern is not None:
@@ -775,17 +789,24 @@ cdef class PatternIndex:
                     self.remembered += 1
                     return pattern
                 text = a.text
-                if text is None:
-                    # No shape under this generation: no pattern answers it.
-                    self.unshaped += 1
-                    self.remembered += 1
-                    a.epoch = epoch
-                    return None
+                known = True
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
-        text, pattern = slow(esc, text)
-        if self.size and (text is None or len(<str>text) <= _MEMO_TEXT) and type(why) is str \
-                and type(rule_id) is str:
+        if not known:
+            text = shape(esc)
+        context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
+        if text is None:
+            self.unshaped += 1
+            pattern = None
+        elif due or (self._literal and tool == "Bash" and self._literal.get((context, tool, text))):
+            pattern = match(esc, context, text)
+        else:
+            pattern = self._active.get((context, tool, text))
+            if pattern is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        if self.size and (text is None or len(text) <= _MEMO_TEXT):
             if found is None and len(self._memo) >= self.size:
                 self._memo.clear()
             a = _Answer.__new__(_Answer)

@@ -248,6 +248,7 @@ class PatternBook:
                     active[(p.context, p.tool, p.shape)] = p
             before = self._answering()
             self._active, self._literal = active, literal
+            self.index.tables(active, literal)
             self.index.changed()
             gone = before - self._answering()
             if gone:

@@ -80,7 +80,8 @@ class PatternTier:
         self.dropped = 0                # answers not learned: too many waiting
         self._count = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
-        self._slow = self._lookup
+        self._shape = self._shape_text
+        self._match = self._lookup
 
     def shape(self, esc, literals=None):
         return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, literals)
@@ -89,25 +90,29 @@ class PatternTier:
         """The active Pattern of the escalated call ``esc``'s shape in its context, or
         None: what this tier adds to a call that reaches it. A call answered before
         under the same rules, context and active patterns is answered from the book's
-        PatternIndex (one key, one dictionary lookup, no shape); otherwise the shape is
-        made (from the commands the rule engine parsed when ``esc.parsed`` has them) and
-        looked up in memory (again with a pattern's literals, for the patterns that
-        have some), and the answer is remembered."""
-        return self.book.index.find(esc, self._slow)
+        PatternIndex (its key and one dictionary lookup, no shape); otherwise the shape
+        is made (from the commands the rule engine parsed when ``esc.parsed`` has them)
+        and looked up by the index in the book's tables (by the book, with the call
+        shaped again with a pattern's literals, for the shapes with such patterns), and
+        the answer is remembered."""
+        return self.book.index.find(esc, self._shape, self._match)
 
     def forget(self):
         """Forget the answers remembered by call (the next lookup of each call shapes it)."""
         self.book.index.clear()
 
-    def _lookup(self, esc, text):
-        """(shape text, Pattern or None) of ``esc`` without the PatternIndex's memory;
-        ``text``: its shape text when known."""
+    def _shape_text(self, esc):
+        return shape_text(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+
+    def _lookup(self, esc, context, text):
+        """The book's lookup of the shape ``text`` of ``esc`` in ``context`` (None: the
+        escalation's), with the patterns that keep literals."""
         book = self.book
-        if text is None:
-            text = shape_text(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+        if context is None:
+            context = context_of(esc.why, esc.rule_id)
         if book._literal and esc.tool == "Bash":
-            return text, book.match_text(context_of(esc.why, esc.rule_id), "Bash", text, self._reshaper(esc))
-        return text, book.match_text(context_of(esc.why, esc.rule_id), esc.tool, text)
+            return book.match_text(context, "Bash", text, self._reshaper(esc))
+        return book.match_text(context, esc.tool, text)
 
     def _reshaper(self, esc):
         """The call's shape text with given words kept literal (a function of the words);
