@@ -332,7 +332,8 @@ class PatternBook:
 
     def snapshot(self):
         """The counters, and the patterns by state (read from the file), for metrics."""
-        return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped, "learned": self.learned,
+        return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped,
+                "remembered": self.index.remembered, "learned": self.learned,
                 "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
                 "pruned": self.pruned, "refused": self.refused, "states": self.counts(wait=False)}
 
@@ -604,9 +605,9 @@ def merge_snapshots(snaps):
         return None
     out = dict(snaps[0])
     for s in snaps[1:]:
-        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped", "pruned",
-                  "refused"):
-            out[k] += s.get(k, 0)
+        for k in ("hits", "misses", "unshaped", "remembered", "learned", "activations", "retirements", "dropped",
+                  "pruned", "refused"):
+            out[k] = out.get(k, 0) + s.get(k, 0)
     return out
 
 
@@ -620,6 +621,9 @@ def families(snap):
     for result, key in (("hit", "hits"), ("miss", "misses"), ("unshaped", "unshaped")):
         lookups.add_metric([result], snap[key])
     yield lookups
+    yield CounterMetricFamily("lighthouse_pattern_lookups_remembered", "Pattern lookups answered from the tier's "
+                              "memory of the calls it answered before (no shape made)",
+                              value=snap.get("remembered", 0))
     yield CounterMetricFamily("lighthouse_pattern_answers_learned", "Expert answers recorded against a pattern",
                               value=snap["learned"])
     yield CounterMetricFamily("lighthouse_pattern_answers_dropped", "Expert answers not learned: too many were "

@@ -5,6 +5,7 @@
     lighthouse patterns approve ID                # a person vouches for it: active
     lighthouse patterns retire ID [--note TEXT]   # it answers no call any more
     lighthouse patterns promote ID --rules FILE   # append it as a TOML rule, checked like `rules test`
+                                                  # (under a lock on FILE.lock: promotions take turns)
     lighthouse patterns shape --command CMD [--cwd DIR]   # a call's shape, or why it has none
 
 Every action takes ``--db PATH`` (default: the server's default, patterns.db beside the
@@ -410,7 +411,9 @@ def register(sub):
     p = add("promote", cmd_promote, "append a pattern to a rule file as a TOML rule with the examples that taught "
                                     "it, after checking the file loads and the rule decides them")
     p.add_argument("id", type=int)
-    p.add_argument("--rules", required=True, metavar="FILE", help="the user rule file to append to (created)")
+    p.add_argument("--rules", required=True, metavar="FILE",
+                   help="the user rule file to append to (created; promotions into it take turns under a lock on "
+                        "FILE.lock, waiting at most %g s, and replace it whole)" % LOCK_TIMEOUT)
     p = add("shape", cmd_shape, "print a call's shape, or why it has none")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--command", help="a Bash command")
