@@ -21,14 +21,15 @@ Figures:
   the pattern tier's lookup cost per call (target: within 2x of a tier-0 hit), timed in
   the same run on the calls that escalated:
     lookup        what the tier adds to a call that reaches it for the first time
-                  (PatternTier.lookup, its memory of shapes cleared before each round): the
-                  call's shape, from the commands the rule engine parsed for it (handed on
-                  with the escalation, as the server does), and the in-memory lookup (the
-                  workload's exact repeats, 13% of the timed calls, have no parse, since
-                  the rules answer them from their cache: the tier remembers their shape
-                  from the first of them in the round);
+                  (PatternTier.lookup, its memory of answers, the PatternIndex, emptied
+                  before each round): the call's key, its shape, from the commands the rule
+                  engine parsed for it (handed on with the escalation, as the server does),
+                  and the in-memory lookup (the workload's exact repeats, 13% of the timed
+                  calls, have no parse, since the rules answer them from their cache: the
+                  tier remembers its answer from the first of them in the round);
     lookup+parse  the same when no call has a parse handed on (each is parsed again);
-    repeated      a call the tier has shaped before (its shape remembered);
+    repeated      a call the tier answered before (its answer remembered: the call's key
+                  and one dictionary lookup);
     tier-0 hit    a repeated call answered by the decision cache: the Checker's (what
                   bench/fast.py times, ~200 ns compiled) and the Validator's (the public
                   API, with its bounds on the input; what the server calls when the call
@@ -183,7 +184,7 @@ async def run(args):
             lookup(e)
 
     repeated = with_parse               # the tier remembers the shapes of the calls it saw
-    forget = ptier._memo.clear
+    forget = ptier.forget
 
     cached = Validator(raw=True)
     checker = cached.checker

@@ -368,6 +368,60 @@ def test_call_shapes_agree_on_the_corpora(corpus):
     assert shaped > len(cmds) // 4          # the corpora's calls mostly have shapes
 
 
+_INDEX_CALLS = ["pytest tests/a.py -k foo", "pytest tests/b.py -k bar", "pytest tests/c.py -k baz", "make docs",
+                "make test", "mypy src/a.py", "mypy src/b.py", "rm -rf build", "rm -rf ~", "pytest $(cat x)",
+                "zzfrob --now data/a.csv", "zzfrob --now ~/.ssh/id_rsa", "ls | grep foo", "kubectl --context prod get po",
+                "kubectl --context staging get po"]
+
+
+def _index_run(index_class, seed, size):
+    """What one PatternIndex implementation answers (pattern id or None per lookup) and
+    counts, over a random sequence of lookups, generations, contexts, homes, learning,
+    retirements and approvals, all from the same seed."""
+    import time as _time
+
+    from lighthouse.escalation import Escalation
+    from lighthouse.patterns import PatternBook, PatternTier
+    rng = random.Random(seed)
+    t = [1000.0]
+    book = PatternBook(":memory:", index=index_class, memo_size=size, clock=lambda: t[0], refresh_interval=-1)
+    tier = PatternTier(book, _spec(), background=False)
+    out = []
+    for step in range(400):
+        t[0] += 1
+        cmd = rng.choice(_INDEX_CALLS)
+        why, rule = rng.choice([("miss", ""), ("miss", ""), ("ask", "r.x")])
+        esc = Escalation("Bash", {"command": cmd}, WS, rng.choice(["/home/dev", "/home/dev", "/home/eve"]), "a", "s",
+                         why, rule, "", rng.choice([1, 1, 1, 2]), _time.monotonic() + 5, "e")
+        r = rng.random()
+        if r < 0.15:
+            tier.learner(esc, [("e%d" % rng.randint(1, 3), rng.choice(["allow", "allow", "ask", "deny"]),
+                                rng.choice(["shape", "shape", "call"]), rng.random() < 0.2, "because")])
+        elif r < 0.2 and book.patterns(limit=1):
+            pid = rng.randint(1, book.patterns(limit=1)[0].id)
+            book.retire(pid) if rng.random() < 0.6 else book.approve(pid)
+        else:
+            p = tier.lookup(esc)
+            out.append((step, p and (p.id, p.verdict)))
+    idx = book.index
+    return out, (idx.hits, idx.misses, idx.unshaped, idx.remembered, len(idx))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("size", [0, 3, 4096])
+def test_the_pattern_indexes_agree_on_random_histories(seed, size):
+    """Both PatternIndex twins give the same answers and counts; and what the index gives
+    from memory is what a lookup without memory gives (size 0)."""
+    from lighthouse._fast import shape_implementations
+    kernels = shape_implementations()
+    assert "compiled" in kernels, "the compiled shape kernel is not importable"
+    pure = _index_run(kernels["pure"].PatternIndex, seed, size)
+    assert pure == _index_run(kernels["compiled"].PatternIndex, seed, size)
+    assert pure[0] == _index_run(kernels["pure"].PatternIndex, seed, 0)[0]
+    if size == 4096:
+        assert pure[1][3] > 5           # lookups answered from memory
+
+
 def test_the_engines_hand_out_their_last_parse_of_the_same_call(engines):
     """Engine.parsed: the commands of the last Bash evaluation when asked about that
     call (same command, cwd, home), else None; equal to a fresh analysis."""

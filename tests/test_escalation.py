@@ -612,6 +612,54 @@ def test_cache_is_bounded_lru_and_expires():
         SlowDecisionCache(10, ttl=0)
 
 
+def test_forget_drops_only_the_entries_of_the_deciders_named():
+    """A retired pattern's cached answers go, every other stays (the policy's, an
+    expert's, another pattern's); an answer of that pattern whose evaluation began before
+    is not stored when it ends, one begun after is; eviction and expiry keep the index
+    right; a bad decider is refused; past MAX_FORGOTTEN every entry is forgotten."""
+    from lighthouse.escalation import cache as cache_mod
+    clock = Clock()
+    c = SlowDecisionCache(4, ttl=10, clock=clock)
+
+    def by(rule_id):
+        return CachedDecision("allow", "r", rule_id, rule_id.split(":")[0], "esc-1")
+    for key, rule_id in ((b"a", "pattern:1"), (b"b", "pattern:1"), (b"c", "pattern:2"), (b"d", "expert:e1")):
+        c.put(key, 1, by(rule_id))
+    started = c.epoch
+    assert c.forget(["pattern:1"]) == 2 and c.forgotten == 2
+    assert (c.get(b"a", 1), c.get(b"b", 1)) == (None, None)
+    assert c.get(b"c", 1).rule_id == "pattern:2" and c.get(b"d", 1).rule_id == "expert:e1"
+    c.put(b"a", 1, by("pattern:1"), started)        # begun before the retirement: not kept
+    c.put(b"e", 1, by("policy:x"), started)         # another decider's: kept
+    c.put(b"f", 1, by("pattern:2"), started)
+    assert c.get(b"a", 1) is None and c.get(b"e", 1) is not None and c.get(b"f", 1) is not None
+    c.put(b"a", 1, by("pattern:1"), c.epoch)        # begun after (approved again): kept
+    assert c.get(b"a", 1).rule_id == "pattern:1" and len(c) == 4
+    assert c.forget([]) == 0 and c.forget(["pattern:9"]) == 0
+    # Evicted and overwritten entries leave the index.
+    c.put(b"g", 1, by("policy:x"))
+    c.put(b"a", 1, by("expert:e1"))
+    assert c.forget(["pattern:1", "pattern:2"]) == 1 and len(c) == 3
+    assert c.get(b"a", 1).rule_id == "expert:e1" and c._by_decider == {}
+    clock.t += 11
+    c.put(b"h", 1, by("pattern:3"))
+    assert c.get(b"a", 1) is None and c.get(b"h", 1) is not None
+    with pytest.raises(ValueError):
+        c.forget(["expert:e1"])
+    with pytest.raises(ValueError):
+        c.forget([None])
+    # invalidate() still forgets every entry, and what was begun before it.
+    before = c.epoch
+    c.invalidate()
+    c.put(b"x", 1, by("policy:x"), before)
+    assert len(c) == 0
+    many = SlowDecisionCache(8, ttl=10, clock=clock)
+    many.put(b"k", 1, by("policy:x"))
+    many.forget(["pattern:%d" % i for i in range(cache_mod.MAX_FORGOTTEN)])
+    assert len(many) == 1 and many.invalidations == 0
+    assert many.forget(["pattern:x"]) == 1 and len(many) == 0 and many.invalidations == 1
+
+
 # ------------------------------------------------------------------ metrics and the adapter
 
 def test_stats_render_as_prometheus_families_and_merge():

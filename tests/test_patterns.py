@@ -357,29 +357,124 @@ def test_shaped_from_the_engines_parse_the_answers_are_the_same():
     assert handed > len(DANGEROUS)          # most calls were parsed by the engine (no cache hit, no early deny)
 
 
-def test_the_tier_remembers_shapes_by_generation_and_within_bounds(monkeypatch):
-    """A repeated call (no parse: the rules answered it from their cache) is shaped once;
-    the memory is per rule generation (a reload may change which options take a value),
-    bounded in entries and in command length, and changes no answer."""
-    from dataclasses import replace
+@pytest.fixture(params=["pure", "compiled"])
+def index_class(request):
+    """The PatternIndex class of each implementation (the compiled one must be built)."""
+    from lighthouse._fast import shape_implementations
+    kernels = shape_implementations()
+    if request.param not in kernels:
+        pytest.fail("the compiled shape module is not importable")
+    return kernels[request.param].PatternIndex
 
-    from lighthouse.patterns import tier as tier_mod
-    tier = taught(["pytest tests/a.py -k foo"])
+
+def counted(tier):
+    """The tier, with the commands it shaped (``tier.shaped``)."""
+    shape = tier._shape
+    tier.shaped = []
+
+    def counting(esc):
+        tier.shaped.append(esc.tool_input.get("command"))
+        return shape(esc)
+    tier._shape = counting
+    return tier
+
+
+def taught_with(index_class, commands, **kw):
+    """A tier over a book in memory using ``index_class``, which learned the shape of
+    each command; the book never checks a file (so no lookup depends on the time)."""
+    kw.setdefault("refresh_interval", -1)
+    tier = PatternTier(PatternBook(":memory:", index=index_class, **kw), SPECS, background=False)
+    for c in commands:
+        tier.learner(escalation(c), [("e1", "allow", "shape", False, "fine"), ("e2", "allow", "shape", False, "ok")])
+    return counted(tier)
+
+
+def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
+    """A call answered before is answered from the index without being shaped; another
+    rule generation or context is looked up again, and so is another call, even one that
+    differs only in its home or cwd (the key is the decision cache's injective one)."""
+    from dataclasses import replace
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
+    book, index = tier.book, tier.book.index
     e = escalation("pytest tests/b.py -k bar")
-    assert decide(tier, e).verdict == "allow"
-    key = (e.generation, "pytest tests/b.py -k bar", WS, HOME)
-    assert tier._memo[key] == "pytest -k=<word> <ws-path>"
-    tier._memo[key] = "something else"          # what the tier answers from, on a repeat
-    assert decide(tier, e) is None
-    assert decide(tier, replace(e, generation=2)).verdict == "allow"   # another generation: shaped again
-    long = "pytest tests/b.py -k " + "x" * tier_mod.MEMO_INPUT
-    assert decide(tier, escalation(long)) is None and all(k[1] != long for k in tier._memo)
-    monkeypatch.setattr(tier_mod, "MEMO_SIZE", 3)
+    assert decide(tier, e).decided_by == "pattern:1" and len(tier.shaped) == 1
+    for _ in range(3):
+        assert decide(tier, e).decided_by == "pattern:1"
+    assert len(tier.shaped) == 1 and index.remembered == 3 and book.hits == 4 and len(index) == 1
+    assert decide(tier, replace(e, generation=2)).verdict == "allow" and len(tier.shaped) == 2
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None     # learned for misses only
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 4
+    assert book.misses == 2
+    # The same command elsewhere: other keys, shaped again.
+    assert decide(tier, replace(e, home="/home/eve")).verdict == "allow"
+    assert decide(tier, replace(e, cwd=WS + "/sub")).verdict == "allow"
+    assert len(tier.shaped) == 5 and len(index) == 3
+    # A call without a shape is remembered as such.
+    bad = escalation("pytest $(cat list)")
+    assert decide(tier, bad) is None and decide(tier, bad) is None
+    assert book.unshaped == 2 and index.remembered == 5
+    # A dangerous variation of the learned shape is its own call, answered by no pattern.
+    assert decide(tier, escalation("pytest tests/b.py -k bar ; rm -rf ~")) is None
+
+
+def test_a_retired_pattern_never_answers_from_the_index(index_class, tmp_path):
+    """Every change of the active patterns makes the remembered answers stale: they are
+    looked up again (from the remembered shape text, without shaping the call), so a
+    retired pattern stops answering at once, and an approved one answers again; the
+    same when another process retires it in the file."""
+    db = str(tmp_path / "p.db")
+    book = PatternBook(db, index=index_class, refresh_interval=3600)
+    tier = counted(PatternTier(book, SPECS, background=False))
+    tier.learner(escalation("pytest tests/a.py -k foo"), [("alice", "allow", "shape", True, "fine")])
+    e = escalation("pytest tests/b.py -k bar")
+    assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
+    tier.shaped.clear()
+    book.retire(1)
+    assert decide(tier, e) is None and decide(tier, e) is None
+    assert tier.shaped == [] and book.misses == 2      # looked up again from the remembered shape text
+    book.approve(1)
+    assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
+    # Retired in the file by another process: a book that checks the file (here by its
+    # lookups, every 50 ms) stops answering from memory; so does one told to reload it.
+    watcher = PatternTier(PatternBook(db, index=index_class, refresh_interval=0.05), SPECS, background=False)
+    assert decide(watcher, e).decided_by == "pattern:1" and decide(watcher, e).decided_by == "pattern:1"
+    other = PatternBook(db)
+    other.retire(1)
+    other.close()
+    deadline = time.monotonic() + 30
+    while decide(watcher, e) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert decide(tier, e).decided_by == "pattern:1"    # not checked yet (once an hour)
+    book.refresh(force=True)
+    assert decide(tier, e) is None and book.get(1).state == "retired"
+    # A new pattern activated by learning: a remembered miss is looked up again.
+    m = escalation("mypy src/a.py")
+    assert decide(tier, m) is None and decide(tier, m) is None
+    tier.learner(escalation("mypy src/b.py"), [("alice", "allow", "shape", True, "fine")])
+    assert decide(tier, m).verdict == "allow"
+
+
+def test_the_index_is_bounded_and_a_full_one_changes_no_answer(index_class):
+    from lighthouse.patterns.tier import MEMO_TEXT
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"], memo_size=3)
+    index = tier.book.index
     for n in range(10):
-        decide(tier, escalation("pytest tests/b.py -k n%d" % n))
-        assert len(tier._memo) <= 3
-    # a call without a shape is remembered as such
-    assert decide(tier, escalation("rm -rf $(pwd)")) is None and tier._memo[(1, "rm -rf $(pwd)", WS, HOME)] is None
+        assert decide(tier, escalation("pytest tests/b.py -k n%d" % n)).verdict == "allow"
+        assert decide(tier, escalation("pytest tests/b.py -k n%d" % n)).verdict == "allow"
+        assert len(index) <= 3
+    assert index.remembered == 10
+    off = taught_with(index_class, ["pytest tests/a.py -k foo"], memo_size=0)
+    for _ in range(3):
+        assert decide(off, escalation("pytest tests/b.py -k bar")).verdict == "allow"
+    assert len(off.book.index) == 0 and off.book.index.remembered == 0 and len(off.shaped) == 3
+    # A shape text over MEMO_TEXT characters is not remembered (the memory's size is bounded).
+    long = escalation("pytest tests/b.py -k " + "x" * 60 + " -m " + "y" * (MEMO_TEXT + 10))
+    decide(tier, long)
+    decide(tier, long)
+    assert tier.shaped[-2:] == [long.tool_input["command"]] * 2
+    with pytest.raises(ValueError):
+        index_class(-1)
 
 
 def test_a_parse_of_another_call_or_directory_is_not_used():
@@ -603,6 +698,48 @@ def test_promotion_round_trip(tmp_path):
     # Promoting twice is refused; the file is unchanged.
     out = lighthouse("patterns", "promote", "1", "--db", db, "--rules", str(rules))
     assert out.returncode == 1 and "already holds" in out.stderr and rules.read_text() == text
+
+
+def test_concurrent_promotions_into_one_file_keep_every_rule(tmp_path):
+    """Two processes promote two patterns into the same rule file at once: the file
+    lock makes them take turns, so both rules are kept, whole, and the file passes
+    `lighthouse rules test` (without the lock both read the same file, and the second
+    rename drops the first rule)."""
+    db = str(tmp_path / "p.db")
+    tier = PatternTier(PatternBook(db), SPECS, background=False)
+    for c in ("zzfrobnicate --now data/a.csv", "zzfrobnicate --now data/b.csv", "zzquux --dry data/a.csv",
+              "zzquux --dry data/b.csv"):
+        tier.learner(escalation(c), [("sim-a", "allow", "shape", False, "routine")])
+    assert [p.state for p in tier.book.patterns()] == ["active", "active"]
+    tier.book.close()
+    rules = tmp_path / "mine.toml"
+    rules.write_text("# my rules\n")
+    rules.chmod(0o640)
+    procs = [subprocess.Popen([sys.executable, "-m", "lighthouse.cli", "patterns", "promote", pid, "--db", db,
+                               "--rules", str(rules)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=str(ROOT)) for pid in ("1", "2")]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    text = rules.read_text()
+    assert text.startswith("# my rules\n")
+    assert text.count('id = "learned.pattern-1"') == 1 and text.count('id = "learned.pattern-2"') == 1
+    assert text.count("[[rule]]") == 2 and (rules.stat().st_mode & 0o777) == 0o640
+    out = lighthouse("rules", "test", str(rules))
+    assert out.returncode == 0 and "4 examples" in out.stdout, out.stdout + out.stderr
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("mine")) == ["mine.toml", "mine.toml.lock"]
+
+
+def test_a_promotion_waits_for_the_file_lock_and_gives_up_in_time(tmp_path):
+    from lighthouse.patterns.cli import _file_lock
+    target = str(tmp_path / "mine.toml")
+    with _file_lock(target):
+        t0 = time.monotonic()
+        with pytest.raises(PromotionError, match="being changed by another promotion"):
+            with _file_lock(target, timeout=0.2):
+                pass
+        assert time.monotonic() - t0 < 30
+    with _file_lock(target, timeout=0.2):       # released: had at once
+        pass
 
 
 def test_what_cannot_be_promoted_says_why():

@@ -12,6 +12,7 @@ import sys
 import grpc
 import pytest
 
+from lighthouse.experts.agent import ExpertRefused
 from lighthouse.experts.sim import SimulatedExpert
 from lighthouse.patterns import PatternBook
 from lighthouse.server.auth import TokenStore, add_token
@@ -90,30 +91,86 @@ def test_with_tokens_only_the_person_role_makes_a_person(tmp_path, loop, stub_of
     assert lighthouse("tokens", "list", "--file", str(path)).stdout.count("expert person") == 2
 
 
+def test_a_person_whose_role_or_token_is_revoked_stops_counting_as_one_at_the_reload(tmp_path, loop, stub_of):
+    """The tokens file is reloaded (Admin.ReloadPolicy) while a person's stream is open:
+    with the person role taken away, the stream stays and its very next answer counts as
+    an ordinary expert's (one answer no longer activates a pattern); with the token
+    removed, the stream is ended and the token refused."""
+    path = tmp_path / "tokens"
+    agent = add_token(path, "agent-1")
+    admin = add_token(path, "ops", admin=True)
+    person = add_token(path, "alice", person=True)
+    with ServerThread(pattern_config(tmp_path, tokens=str(path), reload_interval=0)) as server:
+        alice = connect(loop, server, SimulatedExpert("alice", "allow", "0", scope="shape"), token=person,
+                        person=True)
+        stub = stub_of(server, (("authorization", "Bearer " + agent),))
+        book = server.server.patterns
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the person's answer to activate its pattern")
+
+        def reload():
+            with grpc.insecure_channel(server.address) as ch:
+                admin_pb2_grpc.AdminStub(ch).ReloadPolicy(admin_pb2.ReloadPolicyRequest(),
+                                                          metadata=(("authorization", "Bearer " + admin),), timeout=60)
+
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(line.replace(" person\n", " expert\n") if line.startswith("alice ") else line
+                                for line in lines))
+        reload()
+        expert = server.server.experts.get("alice")
+        assert expert is not None and not expert.person and alice.connections == 1     # the same stream
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --slow data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.learned == 2, what="the answer to be learned")
+        assert {(p.shape, p.state, p.agreeing) for p in book.patterns()} == {
+            ("zzfrobnicate --now <ws-path>", "active", 1), ("zzfrobnicate --slow <ws-path>", "pending", 1)}
+        # Removed from the file: the stream ends, and the token opens none again.
+        path.write_text("".join(line for line in lines if not line.startswith("alice ")))
+        reload()
+        wait_for(lambda: server.server.experts.get("alice") is None, what="alice's stream to end")
+        with pytest.raises(ExpertRefused, match="bearer token revoked"):
+            alice.task.result(30)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --fast data/a.csv"), timeout=30).tier != pb.TIER_EXPERT
+        assert book.learned == 2 and {p.state for p in book.patterns()} == {"active", "pending"}
+
+
 # ------------------------------------------------------------------ pattern answers in the cache
 
 def test_a_repeated_call_answered_by_a_pattern_is_a_cache_hit_until_the_pattern_is_retired(tmp_path, loop,
                                                                                            stub_of):
-    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    """A pattern's answer is cached; retiring the pattern drops its cached answers and
+    only those: another pattern's cached answer, and an expert's, are still tier-0 hits."""
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape", reusable=True)
     with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
         connect(loop, server, sim, person=True)
         stub = stub_of(server)
         book = server.server.patterns
+        cache = server.server.pipeline.cache
         stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30)
         wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        stub.Validate(tool_call("Bash", "zzquux --dry data/a.csv"), timeout=30)
+        wait_for(lambda: book.counts()["active"] == 2, what="the second pattern to become active")
         call = tool_call("Bash", "zzfrobnicate --now data/b.csv")
+        kept = tool_call("Bash", "zzquux --dry data/b.csv")
+        expert = tool_call("Bash", "zzother data/b.csv", session_id="s-x")
         assert stub.Validate(call, timeout=30).tier == pb.TIER_PATTERN
+        assert stub.Validate(kept, timeout=30).rule_id == "pattern:2"
+        assert stub.Validate(expert, timeout=30).tier == pb.TIER_EXPERT and sim.calls == 3
         hits = book.hits
         d = stub.Validate(call, timeout=30)
         assert (d.tier, d.verdict, d.rule_id) == (pb.TIER_CACHE, pb.VERDICT_ALLOW, "pattern:1")
-        assert book.hits == hits and sim.calls == 1         # the tier was not asked again
-        # Retired through Admin: the cached answer goes with it.
+        assert book.hits == hits and sim.calls == 3         # the tier was not asked again
+        entries, invalidations = len(cache), cache.invalidations
+        # Retired through Admin: its cached answers go with it, and only those.
         with grpc.insecure_channel(server.address) as ch:
             admin_pb2_grpc.AdminStub(ch).ReviewPattern(admin_pb2.ReviewPatternRequest(id=1, action="retire"),
                                                        metadata=server.admin_metadata, timeout=30)
-        wait_for(lambda: len(server.server.pipeline.cache) == 0, what="the slow-tier cache to be cleared")
+        wait_for(lambda: len(cache) == entries - 1, what="pattern 1's cached answer to be dropped")
+        assert cache.forgotten == 1 and cache.invalidations == invalidations
         d = stub.Validate(call, timeout=30)
-        assert d.tier == pb.TIER_EXPERT and sim.calls == 2
+        assert d.tier == pb.TIER_EXPERT and sim.calls == 4
+        for c, rule_id in ((kept, "pattern:2"), (expert, "expert:alice")):
+            d = stub.Validate(c, timeout=30)
+            assert (d.tier, d.rule_id) == (pb.TIER_CACHE, rule_id)
         # Approved again, then retired by another process (the CLI on the file).
         book.approve(1, "alice")
         other = tool_call("Bash", "zzfrobnicate --now data/c.csv")
@@ -121,10 +178,10 @@ def test_a_repeated_call_answered_by_a_pattern_is_a_cache_hit_until_the_pattern_
         assert stub.Validate(other, timeout=30).tier == pb.TIER_CACHE
         out = lighthouse("patterns", "retire", "1", "--db", str(tmp_path / "patterns.db"))
         assert out.returncode == 0, out.stderr
-        wait_for(lambda: len(server.server.pipeline.cache) == 0, timeout=30,
-                 what="the server to notice the retirement in the file")
+        wait_for(lambda: cache.forgotten == 2, timeout=30, what="the server to notice the retirement in the file")
         d = stub.Validate(other, timeout=30)
-        assert d.tier == pb.TIER_EXPERT and sim.calls == 3
+        assert d.tier == pb.TIER_EXPERT and sim.calls == 5
+        assert stub.Validate(kept, timeout=30).tier == pb.TIER_CACHE
 
 
 # ------------------------------------------------------------------ exact words over ExpertHub

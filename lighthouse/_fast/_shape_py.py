@@ -11,10 +11,12 @@ against each other.
 from __future__ import annotations
 
 import re
+from time import monotonic
 
+from ._engine_py import cache_key
 from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
-                            MAX_SHAPE, MAX_SUBCOMMANDS, NO_LITERALS, PATH_CLASSES, SHAPE_API, SUBCOMMAND_PROGRAMS,
-                            SUBCOMMAND_DEPTH, NoShape, where)
+                            MAX_SHAPE, MAX_SUBCOMMANDS, MEMO_SIZE, MEMO_TEXT, NO_LITERALS, PATH_CLASSES, SHAPE_API,
+                            SUBCOMMAND_PROGRAMS, SUBCOMMAND_DEPTH, NoShape, where)
 from ._shell_py import normpath
 from ._shell_shared import DYN
 
@@ -279,3 +281,109 @@ def _bash_shape(commands, ws, home, specs, literals):
             raise NoShape("a shape over %d characters" % MAX_SHAPE)
         out.append(("| " if sc.pipe_in and out else "; " if out else "") + text)
     return " ".join(out)
+
+
+class PatternIndex:
+    """The pattern tier's memory of its answers, and its lookup.
+
+    The memory: a call's decision-cache key (``cache_key``: tool, normalized input, cwd
+    and home, encoded injectively, so that no two calls share one) -> the pattern that
+    answered it (or None), with the rule generation, the escalation's context (``why``,
+    ``rule_id``), the epoch of the active patterns and the call's shape text it was
+    found under. A call asked again under the same generation, context and epoch is
+    answered from it without being shaped (:meth:`find`): its key and one dictionary
+    lookup. The PatternBook gives the index its tables of active patterns
+    (:meth:`tables`) and calls :meth:`changed` after every change of them (learned,
+    retired, approved, reloaded from the file), so that a remembered answer of an older
+    epoch is looked up again (from its remembered shape text) and a retired pattern
+    never answers from memory. ``due``: the monotonic time from which the book must
+    check its file; from then on :meth:`find` neither reads the memory nor looks up
+    itself: the book's lookup (which refreshes) does.
+
+    At most ``size`` answers are kept (0: none); a new call when it is full empties it
+    first. An answer whose shape text is over ``MEMO_TEXT`` characters is not kept.
+    Counters: ``hits``, ``misses`` and ``unshaped`` of every lookup (the book's own
+    lookups count into them too); ``remembered``: lookups answered from memory."""
+
+    def __init__(self, size=MEMO_SIZE):
+        if size < 0:
+            raise ValueError("the memo size must be >= 0")
+        self._memo = {}
+        self._active = {}
+        self._literal = {}
+        self.size = size
+        self.epoch = 0
+        self.due = 0.0
+        self.hits = 0
+        self.misses = 0
+        self.unshaped = 0
+        self.remembered = 0
+
+    def __len__(self):
+        return len(self._memo)
+
+    def tables(self, active, literal):
+        """The book's index of active patterns ((context, tool, shape text) -> Pattern)
+        and of the patterns with literals ((context, tool, generic text) -> patterns);
+        the book changes them in place, and calls :meth:`changed` after."""
+        self._active = active
+        self._literal = literal
+
+    def changed(self):
+        """The active patterns changed: every answer remembered before is looked up again."""
+        self.epoch += 1
+
+    def clear(self):
+        """Forget every answer."""
+        self._memo.clear()
+
+    def find(self, esc, shape, match):
+        """The pattern answering the escalated call ``esc`` (an Escalation), or None.
+        ``shape(esc)``: the call's shape text, or None. ``match(esc, context, text)``:
+        the book's lookup of a shape text in a context (None: the escalation's), used
+        when the file is due to be checked, for a shape that has patterns with literals
+        and for an escalation whose context is not text."""
+        generation, why, rule_id, tool = esc.generation, esc.why, esc.rule_id, esc.tool
+        epoch = self.epoch              # read before the lookup: a change meanwhile makes it stale
+        due = monotonic() >= self.due
+        if type(why) is not str or type(rule_id) is not str:
+            return match(esc, None, shape(esc))
+        try:
+            key = cache_key(tool, esc.tool_input, esc.cwd, esc.home)
+        except Exception:
+            return match(esc, None, shape(esc))
+        found = None if due else self._memo.get(key)
+        known = False
+        text = None
+        if found is not None and found[0] == generation and found[2] == why and found[3] == rule_id:
+            if found[1] == epoch:
+                pattern = found[5]
+                if pattern is not None:
+                    self.hits += 1
+                elif found[4] is None:
+                    self.unshaped += 1
+                else:
+                    self.misses += 1
+                self.remembered += 1
+                return pattern
+            text = found[4]
+            known = True
+        if not known:
+            text = shape(esc)
+        context = "miss" if why == "miss" else "ask:" + rule_id
+        if text is None:
+            self.unshaped += 1
+            pattern = None
+        elif due or (self._literal and tool == "Bash" and self._literal.get((context, tool, text))):
+            pattern = match(esc, context, text)
+        else:
+            pattern = self._active.get((context, tool, text))
+            if pattern is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        if self.size and (text is None or len(text) <= MEMO_TEXT):
+            if found is None and len(self._memo) >= self.size:
+                self._memo.clear()
+            self._memo[key] = (generation, epoch, why, rule_id, text, pattern)
+        return pattern

@@ -10,16 +10,18 @@ from ._shell_shared import DYN
 
 __all__ = ["SHAPE_API", "NoShape", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
            "LITERAL_SUBCOMMANDS", "SUBCOMMAND_DEPTH", "NO_LITERALS", "MAX_LITERALS", "MAX_LITERAL", "MAX_COMMANDS",
-           "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "PATH_CLASSES", "where", "TMP_ROOTS", "STDIO_PATHS",
-           "SYSTEM_ROOTS", "HOME_ROOTS"]
+           "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "MEMO_SIZE", "MEMO_TEXT", "PATH_CLASSES", "where", "TMP_ROOTS",
+           "STDIO_PATHS", "SYSTEM_ROOTS", "HOME_ROOTS"]
 
 #: What both kernels export.
-SHAPE_API = ("bash_shape", "classify", "path_class", "exact", "NoShape")
+SHAPE_API = ("bash_shape", "classify", "path_class", "exact", "NoShape", "PatternIndex")
 
 MAX_COMMANDS = 16          # simple commands of a call that can be shaped
 MAX_SHAPE = 4096           # characters of a call's shape text
 MAX_INPUT = 16384          # characters of a command line (or path) that is shaped at all
 MAX_SUBCOMMANDS = 2        # leading plain words kept as the subcommand
+MEMO_SIZE = 4096           # calls whose pattern-tier answer a PatternIndex remembers (then all are forgotten)
+MEMO_TEXT = 1024           # characters of a shape text a remembered answer may keep (longer: not remembered)
 
 #: Programs whose every argument is kept exactly: what they act on is what makes them
 #: safe or not (``rm -rf build`` is routine, ``rm -rf src`` may not be; ``rsync --delete``

@@ -738,7 +738,8 @@ class ExpertHubService:
     def recheck(self, tls_changed=False):
         """After a reload: end the streams whose token is revoked or lost the expert
         role; every stream when the TLS files changed (its expert reconnects and is
-        checked by a new handshake)."""
+        checked by a new handshake). A stream whose token lost the person role stays,
+        no longer a person (its answers count as an ordinary expert's from then on)."""
         for e in self.registry:
             if not isinstance(e, AgentExpert):
                 continue
@@ -752,6 +753,11 @@ class ExpertHubService:
                 e.stop(grpc.StatusCode.UNAUTHENTICATED, "bearer token revoked")
             elif not ident.expert:
                 e.stop(grpc.StatusCode.PERMISSION_DENIED, "the token lost its expert role")
+            elif e.person and not ident.person:
+                # From its next answer on, it teaches learned patterns as an ordinary
+                # expert (a role given back counts from its next connection).
+                e.person = False
+                log.warning("expert %s: its token lost the person role", e.name)
 
     def close(self):
         """Shutdown: refuse new streams and end the open ones with UNAVAILABLE."""

@@ -60,6 +60,8 @@ import threading
 import time
 from time import monotonic
 
+from .. import _fast
+from .._fast._shape_shared import MEMO_SIZE
 from .shapes import Shape, display
 
 __all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "MAX_PATTERNS", "default_patterns_path", "context_of",
@@ -164,7 +166,7 @@ class PatternBook:
     times). Thread-safe; the writes are small and happen on escalations only."""
 
     def __init__(self, path, *, threshold=2, person_threshold=1, refresh_interval=1.0, clock=time.time,
-                 max_patterns=MAX_PATTERNS):
+                 max_patterns=MAX_PATTERNS, memo_size=MEMO_SIZE, index=None):
         if threshold < 1 or person_threshold < 1:
             raise ValueError("pattern thresholds must be >= 1")
         if max_patterns < 1:
@@ -197,11 +199,13 @@ class PatternBook:
                     self._db.execute("ALTER TABLE patterns ADD COLUMN %s TEXT NOT NULL DEFAULT ''" % column)
         self._active = {}           # (context, tool, shape text) -> active Pattern
         self._literal = {}          # (context, tool, generic shape text) -> (active Pattern with literals, ...)
+        #: The pattern tier's memory of its answers by call (lighthouse._fast's
+        #: PatternIndex: compiled when built; ``index`` picks another implementation's
+        #: class), told of every change of the active patterns. It holds the lookup
+        #: counters.
+        self.index = (index or _fast.shape.PatternIndex)(memo_size)
         self._version = None
         self._checked = 0.0
-        self.hits = 0
-        self.misses = 0
-        self.unshaped = 0
         self.learned = 0            # answers recorded
         self.activations = 0
         self.retirements = 0
@@ -209,8 +213,23 @@ class PatternBook:
         self.pruned = 0             # pending patterns removed to make room for a new shape
         self.refused = 0            # answers about a new shape not recorded: no pending pattern to prune
         self._counts = dict.fromkeys(STATES, 0)
-        self.on_retire = None       # called when an active pattern stops answering (see the module docstring)
+        self.on_retire = None       # called with the ids of active patterns that stop answering (module docstring)
         self._load()
+
+    @property
+    def hits(self):
+        """Lookups an active pattern answered (from the index's memory or not)."""
+        return self.index.hits
+
+    @property
+    def misses(self):
+        """Lookups of a shaped call that no active pattern answered."""
+        return self.index.misses
+
+    @property
+    def unshaped(self):
+        """Lookups of a call without a shape."""
+        return self.index.unshaped
 
     # ------------------------------------------------------------------ lookup
 
@@ -229,10 +248,17 @@ class PatternBook:
                     active[(p.context, p.tool, p.shape)] = p
             before = self._answering()
             self._active, self._literal = active, literal
-            if not before <= self._answering():
-                self._stopped_answering()
+            self.index.tables(active, literal)
+            self.index.changed()
+            gone = before - self._answering()
+            if gone:
+                self._stopped_answering({pid for pid, _ in gone})
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            self._checked = time.monotonic()
+            self._checked_at(time.monotonic())
+
+    def _checked_at(self, now):
+        self._checked = now
+        self.index.due = now + self.refresh_interval if self.refresh_interval >= 0 else float("inf")
 
     def refresh(self, force=False):
         """Reload the active patterns if another connection changed the file (at most
@@ -245,7 +271,7 @@ class PatternBook:
         if not self._lock.acquire(blocking=force):
             return
         try:
-            self._checked = now
+            self._checked_at(now)
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if force or version != self._version:
                 self._load()
@@ -256,7 +282,7 @@ class PatternBook:
         """The active Pattern for ``shape`` (a Shape, or None for a call without one) in
         ``context``, or None. Counts hits, misses and unshaped calls."""
         if shape is None:
-            self.unshaped += 1
+            self.index.unshaped += 1
             return None
         return self.match_text(context, shape.tool, shape.text)
 
@@ -268,7 +294,7 @@ class PatternBook:
         patterns with literals of this shape (see the module docstring); None: those are
         not looked at."""
         if text is None:
-            self.unshaped += 1
+            self.index.unshaped += 1
             return None
         if self.refresh_interval >= 0 and monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
@@ -281,15 +307,13 @@ class PatternBook:
                     if s is None:
                         s = shaped[p.words] = reshape(p.words)
                     if s == p.shape:
-                        self.hits += 1
-                        p.hits += 1
+                        self.index.hits += 1
                         return p
         p = self._active.get((context, tool, text))
         if p is None:
-            self.misses += 1
+            self.index.misses += 1
             return None
-        self.hits += 1
-        p.hits += 1
+        self.index.hits += 1
         return p
 
     def counts(self, wait=True):
@@ -308,7 +332,8 @@ class PatternBook:
 
     def snapshot(self):
         """The counters, and the patterns by state (read from the file), for metrics."""
-        return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped, "learned": self.learned,
+        return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped,
+                "remembered": self.index.remembered, "learned": self.learned,
                 "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
                 "pruned": self.pruned, "refused": self.refused, "states": self.counts(wait=False)}
 
@@ -468,32 +493,41 @@ class PatternBook:
         return out
 
     def _index(self, p):
+        """Put record ``p``'s state in the in-memory index, then tell the PatternIndex
+        (so that no answer remembered before the change is given again) and
+        ``on_retire`` (with the ids of the patterns that stopped answering)."""
+        gone = set()
         if p.words:
             # A pattern with literals is found by its generic shape (see match_text).
             g = (p.context, p.tool, p.generic)
             group = self._literal.get(g, ())
             kept = tuple(o for o in group if o.id != p.id)
+            gone.update(o.id for o in group if o.id == p.id and (p.state != "active" or o.verdict != p.verdict))
             if p.state == "active":
                 self._literal[g] = kept + (p,)
+            elif kept:
+                self._literal[g] = kept
             else:
-                if kept:
-                    self._literal[g] = kept
-                else:
-                    self._literal.pop(g, None)
-                if len(kept) != len(group):
-                    self._stopped_answering()
-            return
-        k = (p.context, p.tool, p.shape)
-        if p.state == "active":
-            self._active[k] = p
-        elif self._active.pop(k, None) is not None:
-            self._stopped_answering()
+                self._literal.pop(g, None)
+        else:
+            k = (p.context, p.tool, p.shape)
+            old = self._active.get(k)
+            if p.state == "active":
+                self._active[k] = p
+                if old is not None and (old.id != p.id or old.verdict != p.verdict):
+                    gone.add(old.id)
+            elif old is not None:
+                del self._active[k]
+                gone.add(old.id)
+        self.index.changed()
+        if gone:
+            self._stopped_answering(gone)
 
-    def _stopped_answering(self):
+    def _stopped_answering(self, ids):
         callback = self.on_retire
         if callback is not None:
             try:
-                callback()
+                callback(frozenset(ids))
             except Exception:
                 log.exception("on_retire callback failed")
 
@@ -541,8 +575,8 @@ class PatternBook:
         with self._lock:
             self._db.execute("UPDATE patterns SET state = 'active', activated_at = ?, updated_at = ?, "
                              "note = ? WHERE id = ?", (now, now, ("approved by %s" % who)[:1024], p.id))
-        p = self._get(p.id)
-        self._index(p)
+            p = self._get(p.id)
+            self._index(p)
         return p
 
     def retire(self, pid, note="retired by a person"):
@@ -550,8 +584,8 @@ class PatternBook:
         p = self._get(int(pid))
         with self._lock:
             self._retire(p, self.clock(), note)
-        p = self._get(p.id)
-        self._index(p)
+            p = self._get(p.id)
+            self._index(p)
         return p
 
     def close(self):
@@ -571,9 +605,9 @@ def merge_snapshots(snaps):
         return None
     out = dict(snaps[0])
     for s in snaps[1:]:
-        for k in ("hits", "misses", "unshaped", "learned", "activations", "retirements", "dropped", "pruned",
-                  "refused"):
-            out[k] += s.get(k, 0)
+        for k in ("hits", "misses", "unshaped", "remembered", "learned", "activations", "retirements", "dropped",
+                  "pruned", "refused"):
+            out[k] = out.get(k, 0) + s.get(k, 0)
     return out
 
 
@@ -587,6 +621,9 @@ def families(snap):
     for result, key in (("hit", "hits"), ("miss", "misses"), ("unshaped", "unshaped")):
         lookups.add_metric([result], snap[key])
     yield lookups
+    yield CounterMetricFamily("lighthouse_pattern_lookups_remembered", "Pattern lookups answered from the tier's "
+                              "memory of the calls it answered before (no shape made)",
+                              value=snap.get("remembered", 0))
     yield CounterMetricFamily("lighthouse_pattern_answers_learned", "Expert answers recorded against a pattern",
                               value=snap["learned"])
     yield CounterMetricFamily("lighthouse_pattern_answers_dropped", "Expert answers not learned: too many were "

@@ -5,6 +5,7 @@
     lighthouse patterns approve ID                # a person vouches for it: active
     lighthouse patterns retire ID [--note TEXT]   # it answers no call any more
     lighthouse patterns promote ID --rules FILE   # append it as a TOML rule, checked like `rules test`
+                                                  # (under a lock on FILE.lock: promotions take turns)
     lighthouse patterns shape --command CMD [--cwd DIR]   # a call's shape, or why it has none
 
 Every action takes ``--db PATH`` (default: the server's default, patterns.db beside the
@@ -13,9 +14,12 @@ default audit log). A running server picks up approve and retire within a second
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
+import threading
 import time
 
 from .book import STATES, PatternBook, PatternError, default_patterns_path
@@ -23,6 +27,7 @@ from .book import STATES, PatternBook, PatternError, default_patterns_path
 __all__ = ["register", "rule_for", "promote", "PromotionError"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+LOCK_TIMEOUT = 60.0        # seconds a promotion waits for another one into the same rule file
 _PATH_GLOBS = {"<ws-path>": ("{ws}/**",), "<ws-root>": ("{ws}",), "<tmp-path>": ("/tmp/**", "/var/tmp/**")}
 
 
@@ -234,11 +239,44 @@ def cmd_retire(args):
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _file_lock(target, timeout=None):
+    """Hold an exclusive lock (fcntl) on ``TARGET.lock`` beside the rule file ``target``,
+    waiting at most ``timeout`` seconds (:data:`LOCK_TIMEOUT`), so that promotions into
+    one file (``lighthouse patterns promote`` in several processes, Admin.PromotePattern
+    on several threads) take turns: each reads the file, checks it and replaces it while
+    no other does. The rule file itself cannot carry the lock: it is replaced, not
+    written in place. Raises PromotionError when the lock is not had in time."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
+    fd = os.open(target + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    raise PromotionError("%s is being changed by another promotion (its lock %s.lock was held for "
+                                         "%g s); nothing was written" % (target, target, timeout)) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def promote(book, pid, rules_file):
     """Append pattern ``pid`` of ``book`` to the rule file ``rules_file`` (created if
     missing) as a TOML rule with the examples that taught it (:func:`rule_for`), after
     checking that the file with the new rule loads and that the rule decides each
-    example as `lighthouse rules test` does; nothing is written otherwise. Returns
+    example as `lighthouse rules test` does; nothing is written otherwise. Promotions
+    into one file take turns (an fcntl lock on ``FILE.lock``, see :func:`_file_lock`),
+    and the file is replaced whole (a complete temporary file renamed over it), so that
+    concurrent promotions neither lose nor interleave rules and a reader sees the old
+    file or the new one. Returns
     (rule id, TOML text, the file's absolute path). Raises PatternError (no such
     pattern) or PromotionError (why it was not written). What `lighthouse patterns
     promote` and Admin.PromotePattern do."""
@@ -252,38 +290,45 @@ def promote(book, pid, rules_file):
     text = rule_for(p, examples, RuleFacts.shipped().spec)
     rule_id = "learned.pattern-%d" % p.id
     target = os.path.abspath(rules_file)
-    before = ""
-    if os.path.exists(target):
-        with open(target, encoding="utf-8") as f:
-            before = f.read()
-        if ('id = "%s"' % rule_id) in before:
-            raise PromotionError("%s already holds rule %s" % (target, rule_id))
-    # Check the file with the new rule before it replaces the old one: it loads, and the
-    # new rule decides its examples (as `lighthouse rules test` does).
-    tmp = target + ".promote-%d-%d.toml" % (os.getpid(), p.id)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(before + ("\n" if before and not before.endswith("\n") else "") + text)
-    try:
+    with _file_lock(target):
+        before = ""
+        mode = None
+        if os.path.exists(target):
+            with open(target, encoding="utf-8") as f:
+                before = f.read()
+            mode = os.stat(target).st_mode & 0o7777
+            if ('id = "%s"' % rule_id) in before:
+                raise PromotionError("%s already holds rule %s" % (target, rule_id))
+        # Check the file with the new rule before it replaces the old one: it loads, and
+        # the new rule decides its examples (as `lighthouse rules test` does).
+        tmp = target + ".promote-%d-%d-%d.toml" % (os.getpid(), threading.get_ident(), p.id)
         try:
-            rules, _, _ = load_file(tmp, _pack_sets())
-            v = Validator([tmp], packs=True, cache_size=0)
-        except RuleError as e:
-            raise PromotionError("the rule does not load: %s" % e) from None
-        problems = []
-        for r in rules:
-            if r["id"] != rule_id:
-                continue
-            for ex in r.get("examples", ()):
-                tool, tool_input, cwd = example_call(ex)
-                problem = example_failure(r, ex, v.check(tool, tool_input, cwd=cwd))
-                if problem is not None:
-                    problems.append("example %r: %s" % (ex.get("command") or tool_input, problem))
-        if problems:
-            raise PromotionError("%s; %s left unchanged" % ("; ".join(problems), target))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(before + ("\n" if before and not before.endswith("\n") else "") + text)
+                f.flush()
+                os.fsync(f.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
+            try:
+                rules, _, _ = load_file(tmp, _pack_sets())
+                v = Validator([tmp], packs=True, cache_size=0)
+            except RuleError as e:
+                raise PromotionError("the rule does not load: %s" % e) from None
+            problems = []
+            for r in rules:
+                if r["id"] != rule_id:
+                    continue
+                for ex in r.get("examples", ()):
+                    tool, tool_input, cwd = example_call(ex)
+                    problem = example_failure(r, ex, v.check(tool, tool_input, cwd=cwd))
+                    if problem is not None:
+                        problems.append("example %r: %s" % (ex.get("command") or tool_input, problem))
+            if problems:
+                raise PromotionError("%s; %s left unchanged" % ("; ".join(problems), target))
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return rule_id, text, target
 
 
@@ -366,7 +411,9 @@ def register(sub):
     p = add("promote", cmd_promote, "append a pattern to a rule file as a TOML rule with the examples that taught "
                                     "it, after checking the file loads and the rule decides them")
     p.add_argument("id", type=int)
-    p.add_argument("--rules", required=True, metavar="FILE", help="the user rule file to append to (created)")
+    p.add_argument("--rules", required=True, metavar="FILE",
+                   help="the user rule file to append to (created; promotions into it take turns under a lock on "
+                        "FILE.lock, waiting at most %g s, and replace it whole)" % LOCK_TIMEOUT)
     p = add("shape", cmd_shape, "print a call's shape, or why it has none")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--command", help="a Bash command")

@@ -17,16 +17,23 @@ go to the experts. Where it sits decides what it may answer:
 
 Its answers are reusable: put in the slow-tier cache like the policy's and the experts',
 so that a repeated call is answered inline as a tier-0 (CACHE) hit. So that retiring a
-pattern still takes effect at once, :meth:`PatternTier.attach` makes the book clear the
-pipeline's slow-tier cache whenever an active pattern stops answering, and
-:meth:`PatternTier.keep_fresh` checks the file every ``refresh_interval`` for changes made
-by another process (``lighthouse patterns retire``, another worker), which lookups alone
-would not notice while the cache answers. A Bash call is shaped from the commands the rule engine
-parsed for it when the escalation carries them (``Escalation.parsed``); the shape texts
-of the last :data:`MEMO_SIZE` Bash commands (of at most :data:`MEMO_INPUT` characters)
-are remembered by rule generation, command, cwd and home, since the same call reaches the
-tier again when a pattern answered it (a repeated call is a decision-cache hit for the
-rules, which then parse nothing). :meth:`PatternTier.learner` is the hook the expert tier
+pattern still takes effect at once, :meth:`PatternTier.attach` makes the book drop that
+pattern's answers (and only those) from the pipeline's slow-tier cache whenever an active
+pattern stops answering, and :meth:`PatternTier.keep_fresh` checks the file every
+``refresh_interval`` for changes made by another process (``lighthouse patterns
+retire``, another worker), which lookups alone would not notice while the cache answers.
+
+The lookup (:meth:`PatternTier.lookup`) first asks the book's PatternIndex (compiled,
+``lighthouse._fast``): the answers of the last :data:`MEMO_SIZE` calls by their
+decision-cache key, with the rule generation and context they were found under. A call
+the tier answered before (the same call from another agent or session, or after the
+slow-tier cache dropped it; the rules answer a repeated call from their decision cache
+and parse nothing) costs its key and one dictionary lookup. Every change of the active
+patterns (learned, retired, approved, reloaded) changes the index's epoch, so that a
+remembered answer is looked up again before it is given: a retired pattern never answers
+from memory. Otherwise a Bash call is shaped from the commands the rule engine parsed for
+it when the escalation carries them (``Escalation.parsed``).
+:meth:`PatternTier.learner` is the hook the expert tier
 calls with each expert's answer: the shape and the SQLite write run on one background
 thread (``background``), so that a write waiting for the file's lock never holds up the
 event loop; at most ``max_pending`` answers wait for it, and past that an answer is not
@@ -47,15 +54,12 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from .._fast._shape_shared import MEMO_SIZE, MEMO_TEXT
 from ..escalation import TierAnswer
 from .book import LEARNED_VERDICTS, context_of
 from .shapes import call_shape, shape_text
 
-__all__ = ["PatternTier", "MEMO_SIZE", "MEMO_INPUT"]
-
-MEMO_SIZE = 4096        # Bash commands whose shape text is remembered (then all are forgotten)
-MEMO_INPUT = 1024       # characters of a command whose shape text may be remembered
-_NOT_SEEN = object()
+__all__ = ["PatternTier", "MEMO_SIZE", "MEMO_TEXT"]
 
 log = logging.getLogger("lighthouse.patterns")
 
@@ -76,44 +80,47 @@ class PatternTier:
         self.dropped = 0                # answers not learned: too many waiting
         self._count = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
-        self._memo = {}                 # (generation, command, cwd, home) -> shape text or None
+        self._shape = self._shape_text
+        self._match = self._lookup
 
     def shape(self, esc, literals=None):
         return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, literals)
 
     def lookup(self, esc):
         """The active Pattern of the escalated call ``esc``'s shape in its context, or
-        None: what this tier adds to a call that reaches it (the shape, from the commands
-        the rule engine parsed when ``esc.parsed`` has them, and a lookup in memory; the
-        shape again with a pattern's literals, for the patterns that have some)."""
+        None: what this tier adds to a call that reaches it. A call answered before
+        under the same rules, context and active patterns is answered from the book's
+        PatternIndex (its key and one dictionary lookup, no shape); otherwise the shape
+        is made (from the commands the rule engine parsed when ``esc.parsed`` has them)
+        and looked up by the index in the book's tables (by the book, with the call
+        shaped again with a pattern's literals, for the shapes with such patterns), and
+        the answer is remembered."""
+        return self.book.index.find(esc, self._shape, self._match)
+
+    def forget(self):
+        """Forget the answers remembered by call (the next lookup of each call shapes it)."""
+        self.book.index.clear()
+
+    def _shape_text(self, esc):
+        return shape_text(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
+
+    def _lookup(self, esc, context, text):
+        """The book's lookup of the shape ``text`` of ``esc`` in ``context`` (None: the
+        escalation's), with the patterns that keep literals."""
         book = self.book
+        if context is None:
+            context = context_of(esc.why, esc.rule_id)
         if book._literal and esc.tool == "Bash":
-            return book.match_text(context_of(esc.why, esc.rule_id), "Bash", self._text(esc), self._reshaper(esc))
-        return book.match_text(context_of(esc.why, esc.rule_id), esc.tool, self._text(esc))
+            return book.match_text(context, "Bash", text, self._reshaper(esc))
+        return book.match_text(context, esc.tool, text)
 
     def _reshaper(self, esc):
         """The call's shape text with given words kept literal (a function of the words);
-        made apart from :meth:`lookup`, whose variables would otherwise become closure
+        made apart from :meth:`_lookup`, whose variables would otherwise become closure
         cells on every call."""
         def reshape(words):
             return shape_text("Bash", esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, words)
         return reshape
-
-    def _text(self, esc):
-        tool_input = esc.tool_input
-        if esc.tool == "Bash" and type(tool_input) is dict:
-            command = tool_input.get("command")
-            if type(command) is str and len(command) <= MEMO_INPUT:
-                key = (esc.generation, command, esc.cwd, esc.home)
-                memo = self._memo
-                text = memo.get(key, _NOT_SEEN)
-                if text is _NOT_SEEN:
-                    text = shape_text("Bash", tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
-                    if len(memo) >= MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = text
-                return text
-        return shape_text(esc.tool, tool_input, esc.cwd, esc.home, self.specs, esc.parsed)
 
     async def decide(self, esc):
         if any(a.verdict == "deny" for a in esc.prior):
@@ -129,12 +136,14 @@ class PatternTier:
             p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
         return TierAnswer(p.verdict, reason, "pattern:%d" % p.id)
 
-    def attach(self, invalidate, loop):
-        """Have ``invalidate`` (the pipeline's, clearing its slow-tier cache) run on
-        ``loop`` whenever an active pattern stops answering. The cache's epoch makes it
-        safe: a pattern answer whose evaluation began before the retirement is not kept."""
-        def retired():
-            loop.call_soon_threadsafe(invalidate)
+    def attach(self, forget, loop):
+        """Have ``forget`` (the pipeline's slow-tier cache's ``forget``) run on ``loop``
+        with the rule ids (``pattern:ID``) of the active patterns that stop answering,
+        whenever some do: the cached answers of those patterns are dropped, every other
+        stays. The cache's epoch makes it safe: an answer of such a pattern whose
+        evaluation began before is not kept."""
+        def retired(ids):
+            loop.call_soon_threadsafe(forget, ["pattern:%d" % i for i in sorted(ids)])
         self.book.on_retire = retired
 
     async def keep_fresh(self):

@@ -322,7 +322,7 @@ class LighthouseServer:
         if self._pattern_tier is not None:
             # Pattern answers are cached like the other tiers': a retired pattern clears
             # the cache, and the file is watched for other processes' retirements.
-            self._pattern_tier.attach(self.pipeline.invalidate, asyncio.get_running_loop())
+            self._pattern_tier.attach(self.pipeline.cache.forget, asyncio.get_running_loop())
             self._pattern_watch = asyncio.get_running_loop().create_task(self._pattern_tier.keep_fresh())
         if self.experts is not None:
             self.pipeline.stats.experts = self.experts.stats
