@@ -32,7 +32,8 @@ def _validator(args, **kw):
 
 def _add_policy_args(p):
     p.add_argument("--rules", action="append", metavar="PATH",
-                   help="extra rule file or directory, loaded after the shipped packs (repeatable)")
+                   help="extra rule file or directory (its *.toml files, hidden ones left out), "
+                        "loaded after the shipped packs (repeatable)")
     p.add_argument("--no-packs", action="store_true", help="do not load the shipped rule packs")
 
 

@@ -71,6 +71,17 @@ def test_directory_of_rule_files(tmp_path):
     assert [r["id"] for r in policy.rules] == ["a.one", "b.two"]
 
 
+def test_directory_leaves_hidden_files_out(tmp_path):
+    # A hidden file is an editor's swap file or a promotion not yet renamed over its
+    # target: not a rule file, even when it does not load.
+    write(tmp_path, '[[rule]]\nid = "a.one"\nverdict = "deny"\nreason = "r"\nprogram = "aaa"\n', "a.toml")
+    write(tmp_path, '[[rule]]\nid = "a.half"\nverdict = "dany"\n', ".a.toml.promote-1-2-3.toml")
+    policy = load_policy([tmp_path], packs=False)
+    assert [r["id"] for r in policy.rules] == ["a.one"]
+    with pytest.raises(RuleError, match="verdict"):
+        load_policy([tmp_path / ".a.toml.promote-1-2-3.toml"], packs=False)
+
+
 @pytest.mark.parametrize("text,line,fragment", [
     ('[[rule]]\nid = "x.y"\nverdict = "maybe"\nreason = "r"\nprogram = "ls"\n', 3, "verdict must be one of"),
     ('[[rule]]\nid = "x.y"\nverdict = "deny"\nprogram = "ls"\n', 1, "reason"),

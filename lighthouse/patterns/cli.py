@@ -301,7 +301,10 @@ def promote(book, pid, rules_file):
                 raise PromotionError("%s already holds rule %s" % (target, rule_id))
         # Check the file with the new rule before it replaces the old one: it loads, and
         # the new rule decides its examples (as `lighthouse rules test` does).
-        tmp = target + ".promote-%d-%d-%d.toml" % (os.getpid(), threading.get_ident(), p.id)
+        # Hidden, so that a server loading the file's directory (--rules DIR) does not
+        # take it for a rule file of its own before it is renamed.
+        tmp = os.path.join(os.path.dirname(target), ".%s.promote-%d-%d-%d.toml"
+                           % (os.path.basename(target), os.getpid(), threading.get_ident(), p.id))
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(before + ("\n" if before and not before.endswith("\n") else "") + text)

@@ -391,7 +391,10 @@ def _rule_files(paths):
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            out.extend(sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".toml")))
+            # Hidden files are not rules: editors' swap files, and a promotion's file
+            # before it is renamed over its target (lighthouse.patterns.cli.promote).
+            out.extend(sorted(os.path.join(p, f) for f in os.listdir(p)
+                              if f.endswith(".toml") and not f.startswith(".")))
         elif os.path.exists(p):
             out.append(p)
         else:
