@@ -753,6 +753,25 @@ def test_the_vote_wakes_once_per_answer_and_observes_its_spans():
     assert 1 <= sum(spans["wake"].counts) <= 3
 
 
+def test_whether_a_person_answered_is_taken_from_the_expert_that_answered():
+    # An ordinary expert answers; before the vote ends a person takes its name (a
+    # reconnect): the answer taught to the patterns stays an ordinary expert's.
+    class Handover(SimulatedExpert):
+        async def judge(self, request):
+            answer = await super().judge(request)
+            tier.registry.add(SimulatedExpert("alice", "allow", person=True), replace=True)
+            return answer
+
+    taught = []
+    alice = Handover("alice", "allow", scope="shape")
+    carol = SimulatedExpert("carol", "allow", "0.05", scope="shape", person=True)
+    tier = tier_of(alice, carol, learner=lambda e, votes: taught.extend(votes))
+    a = decide(tier, esc([policy(quorum=2)]))
+    assert (a.verdict, a.quorum) == ("allow", 2)
+    persons = {name: person for name, _verdict, _scope, person, _reason, _exact in taught}
+    assert persons == {"alice": False, "carol": True}
+
+
 def test_garbage_from_an_in_process_expert_is_never_an_allow():
     class Garbage(SimulatedExpert):
         async def judge(self, request):

@@ -182,6 +182,7 @@ class ExpertTier:
             raise TierUndecided("no expert serves %s calls%s" % (tool, " of category %r" % category
                                                                    if category else ""))
         answers = {}                # expert name -> ExpertAnswer
+        persons = set()             # names whose answer came from a person, as it was read
         running = {}                # future of an answer -> (expert, its breaker, when asked)
         excluded = set()            # names that answered, are asking, or failed (but disconnected)
         failures = []               # "name: what went wrong"
@@ -268,6 +269,10 @@ class ExpertTier:
                             lost = True
                         continue
                     answers[e.name] = answer
+                    if getattr(e, "person", False):
+                        persons.add(e.name)
+                    else:
+                        persons.discard(e.name)
                     if strict and self._effective(answer, denied, count=False) == "deny":
                         deny_early = True
                 if deny_early:
@@ -299,20 +304,23 @@ class ExpertTier:
                     await asyncio.gather(*tasks, return_exceptions=True)
         result = self._combine(req, answers, denied, failures, deny_early)
         if self.learner is not None and answers:
-            self._teach(esc, answers, denied)
+            self._teach(esc, answers, denied, persons)
         if woke:
             spans["vote"].observe(perf_counter_ns() - woke)
         return result
 
-    def _teach(self, esc, answers, denied):
+    def _teach(self, esc, answers, denied, persons):
         """Hand each expert's answer (the verdict it counts as, its scope, whether a
         person gave it, its reason, the words it says must match exactly) to the
-        learner (lighthouse.patterns); a learner's failure is logged, never the call's."""
+        learner (lighthouse.patterns); a learner's failure is logged, never the call's.
+        ``persons``: the names whose answer a person gave, taken from the expert that
+        answered when its answer was read (not from whoever holds the name by the end of
+        the vote: a person reconnecting under an ordinary expert's name makes no person
+        of its answer)."""
         votes = []
         for name, a in answers.items():
-            expert = self.registry.get(name) if hasattr(self.registry, "get") else None
             votes.append((a.expert or name, self._effective(a, denied, count=False), a.scope,
-                          bool(getattr(expert, "person", False)), a.reason, a.exact))
+                          name in persons, a.reason, a.exact))
         try:
             self.learner(esc, votes)
         except Exception:
