@@ -25,8 +25,9 @@ Two durability modes:
 - ``sync``: a call is answered only once its record is committed (and fsynced: the
   store is opened durable). Records are handed over in the loop iteration that queued
   them, and the writer commits everything that arrived during its previous commit, so
-  one fsync covers many calls. :meth:`AuditLog.wait_committed` is the awaitable; the
-  decision path wraps such answers in :class:`Committing`.
+  one fsync covers many calls. :meth:`AuditLog.wait_committed` is the awaitable (the
+  calls that wait between two hand-overs share one future); the decision path wraps
+  such answers in :class:`Committing`, and a batch waits once, for its last record.
 
 The queue is bounded: at most ``max_queue`` records wait on the event loop, and at most
 ``max_queue`` more are handed to the writer and not yet committed; past that a call is
