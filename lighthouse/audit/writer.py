@@ -13,8 +13,9 @@ encoding, chain hash: lighthouse.audit._chain), appends what has arrived (up to 
 thousand records) to the store in one transaction and writes the count committed back
 on its stdout, which the event loop reads when it is readable. The
 server process runs no thread for it: the records' encoding and SQLite's work (about
-9 us of CPU per record with its commits, two thirds of it SQLite's insert, commit and
-lookup tables) never take the server's GIL; measured by bench/audit.py --writer.
+9 us of CPU per record with its commits on a loaded 2-core machine, three quarters of
+it SQLite's insert, commit and lookup tables) never take the server's GIL; measured by
+bench/audit.py --writer.
 
 Two durability modes:
 
