@@ -269,11 +269,16 @@ def store_schema_before_lookups():
                                    st.one_of(st.integers(0, 9), st.booleans())),
     st.one_of(st.integers(0, 10**9), st.floats(0, 1e6, allow_nan=False)), st.sampled_from(["", "esc-1"]),
     st.sampled_from(["", '[{"tier":"expert"}]'])), max_size=12), st.integers(0, 64))
-def test_row_maker_writes_the_rows_of_make_row(entries, max_input):
-    """The writer's RowMaker (kept encodings) against make_row (the reference), twice over
-    the same entries so that the second pass runs from the kept encodings."""
-    from lighthouse.audit.record import RowMaker
-    maker = RowMaker(3, max_input)
+@pytest.mark.parametrize("impl", ["pure", pytest.param("compiled", marks=pytest.mark.compiled)])
+def test_row_maker_writes_the_rows_of_make_row(impl, entries, max_input):
+    """The writer's RowMakers, pure and compiled (kept encodings), against make_row (the
+    reference), twice over the same entries so that the second pass runs from the kept
+    encodings."""
+    from lighthouse.audit import _chain
+    makers = _chain.row_makers()
+    if impl not in makers or _chain.NO_EXTENSIONS and impl == "compiled":
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    maker = makers[impl](3, max_input)
     for _ in range(2):
         assert maker.rows(entries, 12345) == [make_row(e, 3, 12345, max_input) for e in entries]
 

@@ -110,3 +110,93 @@ def test_a_log_chained_by_either_implementation_verifies_and_continues_the_other
         prev = hashlib.sha256(prev + text.encode("ascii")).digest()
         assert prev.hex() == h
     con.close()
+
+
+MAKERS = _chain.row_makers()
+if _chain.NO_EXTENSIONS:
+    MAKERS.pop("compiled", None)
+
+
+@pytest.fixture(params=["pure", pytest.param("compiled", marks=pytest.mark.compiled)])
+def row_maker(request):
+    """The RowMaker class of one implementation."""
+    if request.param not in MAKERS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled RowMaker (lighthouse.audit._chain_c) is expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return MAKERS[request.param]
+
+
+def test_compiled_row_maker_loaded_when_expected():
+    assert _chain.RowMaker is MAKERS["compiled" if EXPECT_COMPILED else "pure"]
+
+
+_LIMIT = 2**63
+_RIDS = ["", "r-1", 'q"uote', "back\\slash", "tab\there", "nul\0", "\x7f", "\x1f", "\u00e9t\u00e9", "\ud800lone",
+         "\U0001f600", "x" * 600]
+
+
+def _hard_entries():
+    """Entries at every edge of the compiled row's fast path: times and durations at and
+    past 64 bits (its sum with the offset too), request ids JSON must escape, clean or
+    cannot encode, texts past the kept length, outcomes it does not keep or encode,
+    escalations, inputs given as (kept, length, hash), entries that are lists."""
+    plain = (3, 2, "r", "fs.rm-home", 1)
+    out = []
+    for t0 in (0, -1, -2**40, _LIMIT - 1 - 10**6, _LIMIT - 1, -_LIMIT, _LIMIT, 10**30, -10**30):
+        out.append((t0, "grpc", "t", "a", "s", "Bash", "{}", "/", plain, 5, "", ()))
+    for ns in (0, -7, _LIMIT - 1, -_LIMIT, _LIMIT, 10**25):
+        out.append((1, "grpc", "n", "a", "s", "Bash", "{}", "/", plain, ns, "", ()))
+    for rid in _RIDS:
+        out.append((2, "local", rid, "a\0b", "s\u00e9", "T" * 700, '{"c":"\u00e9\ud800"}', "/w\0", plain, 1, "", ()))
+    out += [
+        (3, "grpc", "o", "a", "s", "Bash", "{}", "/", (3, 2, "why" * 300, "rule" * 100, 1), 1, "", ()),
+        (4, "grpc", "o", "a", "s", "Bash", "{}", "/", (3, 2, "r", "x", True), 1, "", ()),
+        (5, "grpc", "o", "a", "s", "Bash", "{}", "/", (3, 2, "r", "x", 1.5), 1, "", ()),
+        (6, "grpc", "e", "a", "s", "Bash", "{}", "/", plain, 1, "esc-1", '[{"tier":"expert"}]'),
+        (7, "spool", "k", "a", "s", "Bash", ("kept \u00e9", 99, "ab" * 32), "/", plain, 1, "", ()),
+        (8, "grpc", "i", "a", "s", "Bash", '{"command":"%s"}' % ("\u00e9" * 5000), "/", plain, 1, "", ()),
+        (True, "grpc", "b", "a", "s", "Bash", "{}", "/", plain, 1, "", ()),
+        (9, "grpc", "f", "a", "s", "Bash", "{}", "/", plain, 2.5, "", ()),
+        [10, "grpc", "l", "a", "s", "Bash", "{}", "/", plain, 1, "", ()],
+        (11, "grpc", "p", "a", "s", "Bash", "{}", "/", [3, 2, "r", "x", 1], 1, "", ()),
+    ]
+    return out
+
+
+@pytest.mark.parametrize("offset", [0, 12345, -99, _LIMIT - 5, -_LIMIT + 5, 10**20])
+@pytest.mark.parametrize("max_input", [0, 3, 4096])
+def test_row_maker_writes_make_rows_rows_at_every_edge(row_maker, offset, max_input):
+    """Both RowMakers against make_row (the reference) on the edge entries, twice over so
+    that the second pass runs from the kept encodings; a worker index of any size."""
+    entries = _hard_entries()
+    for worker in (0, 7, 2**70):
+        maker = row_maker(worker, max_input)
+        for _ in range(2):
+            assert maker.rows(entries, offset) == [make_row(e, worker, offset, max_input) for e in entries]
+
+
+def test_row_maker_keeps_bounded_encodings(row_maker):
+    """The kept encodings are bounded (emptied past MEMO_ENTRIES), and a table emptied
+    mid-stream changes no row."""
+    from lighthouse.audit import record
+    maker = row_maker(0)
+    n = record.MEMO_ENTRIES + 50
+    entries = [(i, "grpc", "r-%d" % i, "agent-%d" % i, "s", "Bash", '{"i":%d}' % i, "/", (1, 2, "r", "x", 1), 1, "", ())
+               for i in range(n)]
+    for k in range(0, n, 1000):
+        part = entries[k:k + 1000]
+        assert maker.rows(part, 0) == [make_row(e, 0, 0) for e in part]
+        assert maker.kept() <= 4 * (record.MEMO_ENTRIES + 1)
+    assert maker.kept() < 4 * 1000 + 8
+
+
+def test_compiled_row_maker_errors_like_the_pure_one():
+    """An entry neither can read (too few fields, an unhashable agent) raises in both;
+    the writer process then writes each entry on its own (lighthouse.audit.process._row)."""
+    if "compiled" not in MAKERS:
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    for bad in [(1, "grpc", "r"), (1, "grpc", "r", ["a"], "s", "Bash", "{}", "/", (1, 2, "r", "x", 1), 1, "", ())]:
+        for maker in MAKERS.values():
+            with pytest.raises((TypeError, ValueError)):
+                maker(0).rows([bad], 0)

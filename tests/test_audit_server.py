@@ -8,6 +8,7 @@ server (the ``store`` fixture runs a test on both), real subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import grpc
 import pytest
 
 from lighthouse.audit import Query, is_dsn, open_backend, verify
+from lighthouse.errors import CallRejected
 from lighthouse.localsock import ask
 from lighthouse.server.app import ServerConfig
 from lighthouse.server.core import EscalationResult
@@ -484,3 +486,58 @@ def test_a_flush_of_many_records_is_handed_over_and_committed_in_parts(tmp_path)
     asyncio.run(main())
     assert [r["request_id"] for r in records(db)] == ["r-%d" % i for i in range(n)]
     assert_verifies(db, count=n)
+
+
+def test_sync_waiters_share_a_future_per_hand_over_and_each_is_released_committed(tmp_path):
+    """With --audit-sync the calls that wait between two hand-overs share one future:
+    three rounds of 50 waiting calls make three futures, not 150; a call released has
+    its record committed (read back by another connection), including one that waits
+    after its group was released, and a failing store refuses every waiting call."""
+    from lighthouse.audit.writer import AuditLog
+    from lighthouse.server.wire import Outcome
+    outcome = Outcome(pb.VERDICT_ALLOW, pb.TIER_RULES, "ok", "routine.read", 1, "allow")
+    db = str(tmp_path / "audit.db")
+    made = []
+
+    class Groups(collections.deque):
+        def append(self, group):
+            made.append(group)
+            super().append(group)
+
+    async def main():
+        log = AuditLog(db, sync=True)
+        log.start()
+        log._waiters = Groups()
+        reader = open_backend(db, readonly=True)
+
+        async def call(i):
+            log.record((time.perf_counter_ns(), "grpc", "w-%d" % i, "a", "s", "Bash", '{"command":"ls"}', "/",
+                        outcome, 1, "", ()))
+            await log.wait_committed(log.appended)
+            return reader.count(Query(request_id="w-%d" % i))
+
+        try:
+            for k in range(3):
+                seen = await asyncio.wait_for(asyncio.gather(*(call(50 * k + i) for i in range(50))), 60)
+                assert seen == [1] * 50
+            assert len(made) == 3
+            # A waiter for a record committed already returns at once; one queued after a
+            # released group gets a group of its own.
+            await asyncio.wait_for(log.wait_committed(10), 10)
+            assert await asyncio.wait_for(call(999), 60) == 1
+            assert len(made) == 4
+            # A store that fails: every waiting call is refused (UNAVAILABLE), none released.
+            with _WriteLock(type("S", (), {"kind": "sqlite", "location": db})()):
+                waiting = [asyncio.ensure_future(call(1000 + i)) for i in range(5)]
+                done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_EXCEPTION)
+                assert done, "no waiting call was refused while the store failed"
+                for t in done:
+                    assert isinstance(t.exception(), CallRejected) and t.exception().code == grpc.StatusCode.UNAVAILABLE
+                await asyncio.wait(waiting, timeout=60)
+            assert all(t.done() for t in waiting)
+        finally:
+            reader.close()
+            await log.close(summary=False)
+
+    asyncio.run(main())
+    assert_verifies(db, count=156)

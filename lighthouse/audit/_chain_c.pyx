@@ -8,9 +8,10 @@ writer process's whole cost is 8-9 us; bench/audit.py --writer)."""
 
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
+from libc.limits cimport LLONG_MAX, LLONG_MIN
 from libc.string cimport memcpy
 
-__all__ = ["chain_rows"]
+__all__ = ["chain_rows", "RowMaker"]
 
 
 cdef extern from "Python.h":
@@ -100,3 +101,215 @@ def chain_rows(rows, seq, bytes prev not None):
         PyTuple_SET_ITEM(row, width + 2, hexed)
         out.append(row)
     return out, s, PyBytes_FromStringAndSize(<const char *>md, 32)
+
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+
+
+cdef inline Py_ssize_t _decimal(char *out, long long v):
+    """Write ``v`` in decimal at ``out`` (at least 20 bytes); return the count written."""
+    cdef char digits[24]
+    cdef unsigned long long u
+    cdef Py_ssize_t nd = 0, k = 0
+    if v < 0:
+        out[0] = 45                         # '-'
+        k = 1
+        u = <unsigned long long>(-(v + 1)) + 1
+    else:
+        u = <unsigned long long>v
+    while True:
+        digits[23 - nd] = 48 + u % 10
+        nd += 1
+        u //= 10
+        if u == 0:
+            break
+    memcpy(out + k, digits + 24 - nd, nd)
+    return k + nd
+
+
+cdef inline bint _plain_ascii(str s):
+    """Whether ``s`` is ASCII that JSON writes as it is (no NUL, no character to escape):
+    its encoding is then the text between two quotes."""
+    cdef const unsigned char *p
+    cdef Py_ssize_t i, n
+    if not PyUnicode_IS_ASCII(s):
+        return False
+    p = <const unsigned char *>PyUnicode_DATA(s)
+    n = PyUnicode_GET_LENGTH(s)
+    for i in range(n):
+        if p[i] < 32 or p[i] > 126 or p[i] == 34 or p[i] == 92:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _put(char *out, str s):
+    """Copy the ASCII ``s`` to ``out``; return its length."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    memcpy(out, PyUnicode_DATA(s), n)
+    return n
+
+
+cdef class RowMaker:
+    """See lighthouse.audit.record.RowMaker (the reference, which documents it): the same
+    rows, with the same kept encodings (lighthouse.audit.record's text_encoding,
+    input_encoding, outcome_encoding), each record's text written into one ASCII string
+    here instead of by a 12-argument string format, and a request id that JSON writes as
+    it is copied rather than encoded."""
+
+    cdef readonly object worker
+    cdef readonly object max_input
+    cdef str _worker_text
+    cdef dict _text, _input, _outcome, _source
+    cdef object _text_encoding, _input_encoding, _outcome_encoding, _kept_outcome, _make_row, _quote, _clean
+    cdef Py_ssize_t _memo_entries, _memo_chars
+
+    def __init__(self, worker, max_input=None):
+        from . import record
+        if max_input is None:
+            max_input = record.DEFAULT_MAX_INPUT
+        self.worker = worker
+        self.max_input = max_input
+        self._worker_text = "%d" % worker
+        if not PyUnicode_IS_ASCII(self._worker_text):
+            raise ValueError("worker must be an int, got %r" % (worker,))
+        self._text, self._input, self._outcome, self._source = {}, {}, {}, {}
+        self._text_encoding = record.text_encoding
+        self._input_encoding = record.input_encoding
+        self._outcome_encoding = record.outcome_encoding
+        self._kept_outcome = record.kept_outcome
+        self._make_row = record.make_row
+        self._quote = record._quote
+        self._clean = record.clean_text
+        self._memo_entries = record.MEMO_ENTRIES
+        self._memo_chars = record.MEMO_CHARS
+
+    def kept(self):
+        """See lighthouse.audit.record.RowMaker.kept."""
+        return len(self._text) + len(self._input) + len(self._outcome) + len(self._source)
+
+    cdef tuple _text_of(self, s):
+        cdef object r = self._text.get(s)
+        if r is None:
+            r = self._text_encoding(s)
+            if len(s) <= self._memo_chars:
+                self._text[s] = r
+        return <tuple>r
+
+    def rows(self, entries, wall_offset_ns):
+        """The rows of lighthouse.audit.record.make_row for ``entries``, in order."""
+        cdef list out = []
+        cdef tuple entry, ag, se, to, cw, oc
+        cdef object t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail
+        cdef object src, inp, indexed
+        cdef str q, text
+        cdef char tdigits[24]
+        cdef char nsdigits[24]
+        cdef Py_ssize_t nt, nn
+        cdef long long off, t0v, tv, nsv
+        cdef int overflow
+        cdef bint plain
+        cdef Py_ssize_t n, k
+        cdef char *buf
+        cdef str worker_text = self._worker_text
+        off = PyLong_AsLongLongAndOverflow(wall_offset_ns, &overflow) if type(wall_offset_ns) is int else 0
+        cdef bint off_ok = type(wall_offset_ns) is int and not overflow
+        for item in entries:
+            if type(item) is not tuple or PyTuple_GET_SIZE(item) != 12 or not off_ok:
+                out.append(self._make_row(item, self.worker, wall_offset_ns, self.max_input))
+                continue
+            entry = <tuple>item
+            t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
+            if type(t0) is not int or type(ns) is not int or type(tool_input) is not str or type(rid) is not str \
+                    or escalation_id or trail or type(outcome) is not tuple or len(outcome) != 5 \
+                    or type((<tuple>outcome)[4]) is not int:
+                out.append(self._make_row(entry, self.worker, wall_offset_ns, self.max_input))
+                continue
+            t0v = PyLong_AsLongLongAndOverflow(t0, &overflow)
+            if overflow or (off > 0 and t0v > LLONG_MAX - off) or (off < 0 and t0v < LLONG_MIN - off):
+                out.append(self._make_row(entry, self.worker, wall_offset_ns, self.max_input))
+                continue
+            nsv = PyLong_AsLongLongAndOverflow(ns, &overflow)
+            if overflow:
+                out.append(self._make_row(entry, self.worker, wall_offset_ns, self.max_input))
+                continue
+            src = self._source.get(source)
+            if src is None:
+                src = self._source[source] = self._quote(source)    # (not cleaned: the server's own word)
+            ag = self._text_of(agent)
+            se = self._text_of(session)
+            to = self._text_of(tool)
+            cw = self._text_of(cwd)
+            inp = self._input.get(tool_input)
+            if inp is None:
+                inp = self._input_encoding(tool_input, self.max_input)
+                if len(tool_input) <= self._memo_chars:
+                    self._input[tool_input] = inp
+            oc = self._outcome.get(outcome)
+            if oc is None:
+                oc = self._outcome_encoding(outcome)
+                if oc is None:
+                    out.append(self._make_row(entry, self.worker, wall_offset_ns, self.max_input))
+                    continue
+                if self._kept_outcome(outcome):
+                    self._outcome[outcome] = oc
+            plain = _plain_ascii(rid)
+            if plain:
+                q = None
+            else:
+                if not PyUnicode_IS_ASCII(rid) or "\0" in rid:
+                    rid = self._clean(rid)
+                q = self._quote(rid)
+            if not (PyUnicode_IS_ASCII(src) and PyUnicode_IS_ASCII(ag[1]) and PyUnicode_IS_ASCII(se[1]) and
+                    PyUnicode_IS_ASCII(to[1]) and PyUnicode_IS_ASCII(inp) and PyUnicode_IS_ASCII(cw[1]) and
+                    PyUnicode_IS_ASCII(oc[3])):
+                raise ValueError("a kept encoding is not ASCII")    # JSON's ASCII encodings always are
+            tv = t0v + off
+            nt = _decimal(tdigits, tv)
+            nn = _decimal(nsdigits, nsv)
+            # t,worker,source,request_id,agent,session,tool,input...,cwd,verdict...,decision_ns]
+            n = (nt + PyUnicode_GET_LENGTH(worker_text) + PyUnicode_GET_LENGTH(src) +
+                 (PyUnicode_GET_LENGTH(rid) + 2 if plain else PyUnicode_GET_LENGTH(q)) +
+                 PyUnicode_GET_LENGTH(ag[1]) + PyUnicode_GET_LENGTH(se[1]) + PyUnicode_GET_LENGTH(to[1]) +
+                 PyUnicode_GET_LENGTH(inp) + PyUnicode_GET_LENGTH(cw[1]) + PyUnicode_GET_LENGTH(oc[3]) + nn + 11)
+            text = PyUnicode_New(n, 127)
+            buf = <char *>PyUnicode_DATA(text)
+            memcpy(buf, tdigits, nt)
+            k = nt
+            buf[k] = 44                     # ','
+            k += 1 + _put(buf + k + 1, worker_text)
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, src)
+            buf[k] = 44
+            k += 1
+            if plain:
+                buf[k] = 34                 # '"'
+                k += 1 + _put(buf + k + 1, rid)
+                buf[k] = 34
+                k += 1
+            else:
+                k += _put(buf + k, q)
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, ag[1])
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, se[1])
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, to[1])
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, inp)
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, cw[1])
+            buf[k] = 44
+            k += 1 + _put(buf + k + 1, oc[3])
+            buf[k] = 44
+            memcpy(buf + k + 1, nsdigits, nn)
+            k += 1 + nn
+            buf[k] = 93                     # ']'
+            if k + 1 != n:
+                raise AssertionError("a record's text is %d characters, not %d" % (k + 1, n))
+            indexed = (tv, ag[0], se[0], to[0], oc[0], oc[1], oc[2], rid)
+            out.append((indexed, text))
+        for memo in (self._text, self._input, self._outcome, self._source):
+            if len(memo) > self._memo_entries:
+                (<dict>memo).clear()
+        return out

@@ -1,14 +1,15 @@
 """The hash chain over a commit's records, pure Python: the readable reference of
-lighthouse.audit._chain_c (which lighthouse.audit._chain picks when it is built).
-tests/test_audit_chain.py checks the two against each other."""
+lighthouse.audit._chain_c (which lighthouse.audit._chain picks when it is built), with
+the reference RowMaker (lighthouse.audit.record's). tests/test_audit_chain.py checks the
+two against each other."""
 
 from __future__ import annotations
 
 import hashlib
 
-from .record import seal
+from .record import RowMaker, seal
 
-__all__ = ["chain_rows"]
+__all__ = ["chain_rows", "RowMaker"]
 
 _sha256 = hashlib.sha256
 

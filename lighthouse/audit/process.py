@@ -10,7 +10,7 @@ file, or ``-`` for the PostgreSQL DSN in the environment variable
 It reads batches of entries on stdin (each message a 4-byte little-endian length, then
 ``marshal`` bytes: the wall-clock offset and the entries, either a list of entry tuples
 or a tuple of their twelve columns as lighthouse.audit.writer hands them over), turns them into records
-(lighthouse.audit.record.RowMaker, which gives the rows of make_row), appends everything
+(lighthouse.audit._chain.RowMaker, which gives the rows of make_row), appends everything
 that has arrived to the store in one transaction (lighthouse.audit.sqlite or
 lighthouse.audit.postgres), and writes an acknowledgement on stdout in the same framing:
 ``("ready", seq, hash)`` once the store is open, ``("committed", records so far, last
@@ -79,7 +79,8 @@ def writer_main(path, durable, worker, max_input, max_bytes=0, max_age_ns=0):
         signal.signal(sig, signal.SIG_IGN)   # the server decides when its writer stops
     from . import open_backend
     from .backend import AuditError
-    from .record import RowMaker, make_row
+    from ._chain import RowMaker
+    from .record import make_row
     if path == "-":
         path = os.environ.pop(DSN_ENV, "")
     try:

@@ -167,6 +167,41 @@ def make_row(entry, worker, wall_offset_ns, max_input=DEFAULT_MAX_INPUT):
     return tuple([values[i] for i in _INDEXED_AT]), _encode(values)[1:]
 
 
+MEMO_ENTRIES = 4096     # a RowMaker's table is emptied (after a batch) past this many entries
+MEMO_CHARS = 512        # values longer than this are encoded each time, not kept
+
+
+def text_encoding(s):
+    """(``s`` as stored, its JSON encoding): what a RowMaker keeps for an agent, session,
+    tool or cwd."""
+    c = clean_text(s)
+    return c, _quote(c)
+
+
+def input_encoding(tool_input, max_input):
+    """The JSON of the fields ``input,input_bytes,input_sha256`` for an input_json text."""
+    full = tool_input.encode("utf-8", "surrogatepass")
+    kept = full[:max_input].decode("utf-8", "ignore") if len(full) > max_input else tool_input
+    return "%s,%d,\"%s\"" % (_quote(clean_text(kept)), len(full), _sha256(full).hexdigest())
+
+
+def outcome_encoding(outcome):
+    """(verdict, tier, rule_id, the JSON of verdict, tier, rule_id, escalation_id, trail,
+    reason, policy_generation with an empty escalation_id and trail) for an outcome tuple,
+    or None for one make_row alone encodes (a generation, verdict or tier that is not an
+    int)."""
+    verdict, tier, reason, rule_id, generation = outcome
+    if generation.__class__ is not int or verdict.__class__ is not int or tier.__class__ is not int:
+        return None
+    v, t, rule, why = VERDICT_NAMES[verdict], TIER_NAMES[tier], clean_text(rule_id), clean_text(reason)
+    return v, t, rule, '%s,%s,%s,"","",%s,%d' % (_quote(v), _quote(t), _quote(rule), _quote(why), generation)
+
+
+def kept_outcome(outcome):
+    """Whether a RowMaker keeps the encoding of ``outcome`` (its texts are short)."""
+    return len(outcome[2]) + len(outcome[3]) <= MEMO_CHARS
+
+
 class RowMaker:
     """:func:`make_row` for the writer process's stream of entries, the same rows at a
     fraction of the cost: the encodings of the values that repeat from call to call (the
@@ -175,18 +210,23 @@ class RowMaker:
     string format, the request id's encoding and a few dictionary lookups.
     tests/test_audit.py checks it against :func:`make_row` on random entries.
 
-    The kept encodings are bounded: values longer than :attr:`MEMO_CHARS` characters are
-    encoded each time, and each table is emptied when it holds :attr:`MEMO_ENTRIES`."""
+    The pure-Python reference of lighthouse.audit._chain_c.RowMaker (the same rows with
+    the record's text written in C, about a third of the cost), which
+    lighthouse.audit._chain picks when it is built; both keep their encodings with the
+    functions above.
 
-    MEMO_ENTRIES = 4096
-    MEMO_CHARS = 512
+    The kept encodings are bounded: values longer than :data:`MEMO_CHARS` characters are
+    encoded each time, and each table is emptied when it holds :data:`MEMO_ENTRIES`."""
+
+    MEMO_ENTRIES = MEMO_ENTRIES
+    MEMO_CHARS = MEMO_CHARS
 
     def __init__(self, worker, max_input=DEFAULT_MAX_INPUT):
         self.worker = worker
         self.max_input = max_input
-        self._text = {}         # str -> (stored text, its JSON encoding)
-        self._input = {}        # input text -> JSON of "input,input_bytes,input_sha256"
-        self._outcome = {}      # outcome tuple -> (verdict, tier, rule_id, JSON of verdict..policy_generation)
+        self._text = {}         # str -> text_encoding
+        self._input = {}        # input text -> input_encoding
+        self._outcome = {}      # outcome tuple -> outcome_encoding
         self._source = {}       # source -> its JSON encoding
 
     def rows(self, entries, wall_offset_ns):
@@ -203,7 +243,8 @@ class RowMaker:
         for entry in entries:
             t0, source, rid, agent, session, tool, tool_input, cwd, outcome, ns, escalation_id, trail = entry
             if t0.__class__ is not int or ns.__class__ is not int or tool_input.__class__ is not str \
-                    or escalation_id or trail or len(outcome) != 5:
+                    or escalation_id or trail or outcome.__class__ is not tuple or len(outcome) != 5 \
+                    or outcome[4].__class__ is not int:     # (True or 1.0 would find 1's encoding)
                 append(slow(entry, worker, wall_offset_ns, max_input))
                 continue
             src = source_memo.get(source)
@@ -227,40 +268,29 @@ class RowMaker:
             append(((t, ag[0], se[0], to[0], oc[0], oc[1], oc[2], rid),
                     '%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d]' % (t, worker, src, q, ag[1], se[1], to[1], inp, cw[1], oc[3],
                                                         ns)))
-        if len(text_memo) > self.MEMO_ENTRIES:
-            text_memo.clear()
-        if len(input_memo) > self.MEMO_ENTRIES:
-            input_memo.clear()
-        if len(outcome_memo) > self.MEMO_ENTRIES:
-            outcome_memo.clear()
-        if len(source_memo) > self.MEMO_ENTRIES:
-            source_memo.clear()
+        for memo in (text_memo, input_memo, outcome_memo, source_memo):
+            if len(memo) > MEMO_ENTRIES:
+                memo.clear()
         return out
 
+    def kept(self):
+        """The count of encodings kept (at most 4 x (MEMO_ENTRIES + one batch))."""
+        return len(self._text) + len(self._input) + len(self._outcome) + len(self._source)
+
     def _text_miss(self, s):
-        c = clean_text(s)
-        r = (c, _quote(c))
-        if len(s) <= self.MEMO_CHARS:
+        r = text_encoding(s)
+        if len(s) <= MEMO_CHARS:
             self._text[s] = r
         return r
 
     def _input_miss(self, tool_input):
-        full = tool_input.encode("utf-8", "surrogatepass")
-        kept = full[:self.max_input].decode("utf-8", "ignore") if len(full) > self.max_input else tool_input
-        r = "%s,%d,\"%s\"" % (_quote(clean_text(kept)), len(full), _sha256(full).hexdigest())
-        if len(tool_input) <= self.MEMO_CHARS:
+        r = input_encoding(tool_input, self.max_input)
+        if len(tool_input) <= MEMO_CHARS:
             self._input[tool_input] = r
         return r
 
     def _outcome_miss(self, outcome):
-        """(verdict, tier, rule_id, the JSON of verdict, tier, rule_id, escalation_id,
-        trail, reason, policy_generation without the empty escalation_id and trail), or
-        None for an outcome make_row alone encodes (a generation that is not an int)."""
-        verdict, tier, reason, rule_id, generation = outcome
-        if generation.__class__ is not int or verdict.__class__ is not int or tier.__class__ is not int:
-            return None
-        v, t, rule, why = VERDICT_NAMES[verdict], TIER_NAMES[tier], clean_text(rule_id), clean_text(reason)
-        r = (v, t, rule, '%s,%s,%s,"","",%s,%d' % (_quote(v), _quote(t), _quote(rule), _quote(why), generation))
-        if len(reason) + len(rule_id) <= self.MEMO_CHARS:
+        r = outcome_encoding(outcome)
+        if r is not None and kept_outcome(outcome):
             self._outcome[outcome] = r
         return r

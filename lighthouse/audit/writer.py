@@ -13,8 +13,9 @@ encoding, chain hash: lighthouse.audit._chain), appends what has arrived (up to 
 thousand records) to the store in one transaction and writes the count committed back
 on its stdout, which the event loop reads when it is readable. The
 server process runs no thread for it: the records' encoding and SQLite's work (about
-9 us of CPU per record with its commits, two thirds of it SQLite's insert, commit and
-lookup tables) never take the server's GIL; measured by bench/audit.py --writer.
+9 us of CPU per record with its commits on a loaded 2-core machine, three quarters of
+it SQLite's insert, commit and lookup tables) never take the server's GIL; measured by
+bench/audit.py --writer.
 
 Two durability modes:
 
@@ -25,8 +26,9 @@ Two durability modes:
 - ``sync``: a call is answered only once its record is committed (and fsynced: the
   store is opened durable). Records are handed over in the loop iteration that queued
   them, and the writer commits everything that arrived during its previous commit, so
-  one fsync covers many calls. :meth:`AuditLog.wait_committed` is the awaitable; the
-  decision path wraps such answers in :class:`Committing`.
+  one fsync covers many calls. :meth:`AuditLog.wait_committed` is the awaitable (the
+  calls that wait between two hand-overs share one future); the decision path wraps
+  such answers in :class:`Committing`, and a batch waits once, for its last record.
 
 The queue is bounded: at most ``max_queue`` records wait on the event loop, and at most
 ``max_queue`` more are handed to the writer and not yet committed; past that a call is
@@ -136,7 +138,8 @@ class AuditLog:
         self._dead = None           # why the writer is gone (calls are then refused)
         self._proc = None
         self._loop = None
-        self._waiters = deque()     # (ticket, future) in ticket order (sync mode)
+        self._waiters = deque()     # [ticket, future] groups in ticket order (sync mode)
+        self._group = None          # the group waiters join until the next hand-over
         self._closed = None         # a future set when the writer says it has closed
         self.appended = 0           # records accepted (each call's ticket)
         self.refused = 0            # calls refused because the queue was full
@@ -277,16 +280,26 @@ class AuditLog:
 
     async def wait_committed(self, ticket):
         """Return once the first ``ticket`` records are committed; CallRejected
-        UNAVAILABLE if the store fails meanwhile."""
+        UNAVAILABLE if the store fails meanwhile.
+
+        The calls that wait between two hand-overs share one future (a group, released
+        when its highest ticket is committed: the records handed over together are
+        committed together), so that a commit wakes each waiting call without a future
+        made and set for each."""
         if self.committed >= ticket:
             return
-        fut = self._loop.create_future()
-        self._waiters.append((ticket, fut))
-        await fut
+        group = self._group
+        if group is None:
+            group = self._group = [ticket, self._loop.create_future()]
+            self._waiters.append(group)
+        elif group[0] < ticket:
+            group[0] = ticket
+        await group[1]
 
     def _flush(self, final=False):
         """Hand what has queued to the writer (``final``: and the end marker)."""
         self._scheduled = False
+        self._group = None                      # later waiters wait for later records
         if self._dead is not None:
             return
         queue = self._queue
@@ -398,15 +411,18 @@ class AuditLog:
             pending.popleft()
         waiters = self._waiters
         while waiters and waiters[0][0] <= written:
-            fut = waiters.popleft()[1]
-            if not fut.done():
-                fut.set_result(None)
+            group = waiters.popleft()
+            if group is self._group:            # no later waiter may join a released group
+                self._group = None
+            if not group[1].done():
+                group[1].set_result(None)
         if self._queue and not self._scheduled and self.sent - written < self.max_queue:
             self._scheduled = True          # records held back while the writer was behind
             self._loop.call_soon(self._flush)
 
     def _on_failure(self, message):
         waiters, self._waiters = self._waiters, deque()
+        self._group = None
         for _, fut in waiters:
             if not fut.done():
                 fut.set_exception(CallRejected(grpc.StatusCode.UNAVAILABLE,
