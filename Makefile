@@ -20,6 +20,8 @@ $(STAMP): $(SOURCES)
 	@# the audit log's compiled hash chain (lighthouse/audit/_chain_c.pyx) links libcrypto
 	test -e /usr/include/openssl/sha.h || tools/debian-install libssl-dev "the build of lighthouse.audit._chain_c"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The stamp takes the build's start time: a source edited while it runs is rebuilt next time.
+	touch $(VENV)/.building
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	if [ "$(PGO)" = 1 ]; then $(BIN)/python tools/pgo.py; fi
@@ -27,7 +29,7 @@ $(STAMP): $(SOURCES)
 	$(BIN)/python -c "import lighthouse.audit._chain as c; assert c.COMPILED, 'compiled audit chain did not build'"
 	test -x lighthouse/hooks/native/lighthouse-hook || test -n "$$LIGHTHOUSE_NO_NATIVE_HOOK"
 	rm -f $(VENV)/.installed*
-	touch $@
+	mv $(VENV)/.building $@
 
 # Lint first (ruff for Python, cython-lint for the compiled modules, mypy on the pure
 # twins, the server and the slow path: pyproject.toml's [tool.mypy]), then the suite.
