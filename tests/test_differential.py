@@ -217,14 +217,15 @@ def test_text_globs_agree_on_values_that_are_not_strings(patterns, value):
 
 
 def _detection_commands():
-    from test_detection_programs import (DOWNLOAD_THEN_RUN, LISTENERS, LOST_WORK, MORE_INTERPRETERS,
-                                         SECRET_READS, SECRETS_LEAVING, SIDE_EFFECTS, SUBCOMMAND_SPELLINGS,
-                                         TLS_OFF)
+    from test_detection_programs import (ARCHIVES, CROSS_COPIES, DOWNLOAD_THEN_RUN, GIT_SUBCOMMAND_OPTIONS,
+                                         LISTENERS, LOST_WORK, MORE_INTERPRETERS, OUTPUT_FILES, SECRET_READS,
+                                         SECRETS_LEAVING, SIDE_EFFECTS, SUBCOMMAND_SPELLINGS, TLS_OFF)
     tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
-              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
+              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF, OUTPUT_FILES, ARCHIVES,
+              CROSS_COPIES, GIT_SUBCOMMAND_OPTIONS)
     commands = [p.values[0] for table in tables for p in table]
     commands += [c["input"]["command"] for c in load_corpus(CHALLENGE)
-                 if c["id"].startswith("c12p-") and c["tool"] == "Bash"]
+                 if c["id"].startswith(("c12p-", "c12w-")) and c["tool"] == "Bash"]
     return commands
 
 
