@@ -247,6 +247,27 @@ def test_analysis_and_decisions_agree_on_the_program_classes(engines):
     assert checked > 2000
 
 
+_WRITER_PROGRAMS = ["tar ", "zip ", "unzip ", "jar ", "ar ", "cpio ", "7z ", "gzip ", "xz ", "zstd ",
+                    "git ", "docker ", "podman ", "kubectl ", "aws ", "gsutil ", "gcloud ", "az ", "rclone "]
+_WRITER_WORDS = ["cf ", "xzf ", "rcs ", "-c ", "-x ", "-f ", "-C ", "--file=", "--dir ", "--extr ", "-P ",
+                 "-9 ", "-o ", "-d ", "-l ", "-: ", "-- ", "- ", "cp ", "s3 ", "storage ", "blob ", "download ",
+                 "--file ", "bundle ", "create ", "grep ", "ls-files ", "commit ", "-S ", "-n ", "a ", "x ",
+                 "ctr:/etc/x ", "s3://b/k ", "/etc/x ", "~/.bashrc ", "~/.ssh/id_rsa ", "build/ ", ". ",
+                 "~ ", "$X ", "\"$(cat f)\" ", "sync ", "mv ", "--one-top-level=/etc "]
+WRITER_CALLS = st.tuples(st.sampled_from(_WRITER_PROGRAMS),
+                         st.lists(st.sampled_from(_WRITER_WORDS), max_size=9)).map(lambda t: t[0] + "".join(t[1]))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=WRITER_CALLS, cwd=st.sampled_from([WS, "/etc", "/home/dev", "/tmp"]))
+def test_decisions_agree_on_what_programs_write(engines, cmd, cwd):
+    # the program tables' positional, conditional and per-subcommand writes, old-style
+    # flag clusters and digit flags (programs.toml): both engines read them alike
+    pure_engine, comp_engine = engines
+    call = {"command": cmd}
+    assert pure_engine.evaluate("Bash", call, cwd, "/home/dev") == comp_engine.evaluate("Bash", call, cwd, "/home/dev")
+
+
 # ------------------------------------------------------------------ call shapes
 
 def _shape_twins():
