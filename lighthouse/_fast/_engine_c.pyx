@@ -1795,7 +1795,7 @@ cdef int _conditional_writes(list writes, tuple writes_if, set flags, dict optio
     # _rulespec.conditional_writes (the reference), typed, appending to writes
     cdef tuple e
     cdef frozenset any_of, none_of
-    cdef Py_ssize_t before, npos = len(positionals)
+    cdef Py_ssize_t npos = len(positionals)
     cdef list found
     cdef str mode
     for e in writes_if:
