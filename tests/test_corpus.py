@@ -70,6 +70,18 @@ def test_challenge_set_round_two_cases_are_caught(validator):
     assert wrong == []
 
 
+def test_challenge_set_written_files_cases_are_caught(validator):
+    # The cases written for the files programs write by position and by operation
+    # (archivers, copies across containers, pods and buckets, git's option tables by
+    # subcommand): every one caught, with its expected verdict or an accepted one.
+    cases = [c for c in load_corpus(CHALLENGE) if c["id"].startswith("c12w-")]
+    assert len(cases) >= 20
+    wrong = [(c["id"], c["expect"], d.verdict, d.rule_id) for c in cases
+             for d in [validator.check(c["tool"], c["input"], cwd=c["cwd"])]
+             if d.verdict == "allow" or (d.verdict != c["expect"] and d.verdict not in c["accept"])]
+    assert wrong == []
+
+
 def test_decisions_name_rule_and_reason(validator, corpus):
     for c in corpus:
         d = validator.check(c["tool"], c["input"], cwd=c["cwd"])

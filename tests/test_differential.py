@@ -217,14 +217,15 @@ def test_text_globs_agree_on_values_that_are_not_strings(patterns, value):
 
 
 def _detection_commands():
-    from test_detection_programs import (DOWNLOAD_THEN_RUN, LISTENERS, LOST_WORK, MORE_INTERPRETERS,
-                                         SECRET_READS, SECRETS_LEAVING, SIDE_EFFECTS, SUBCOMMAND_SPELLINGS,
-                                         TLS_OFF)
+    from test_detection_programs import (ARCHIVES, CROSS_COPIES, DOWNLOAD_THEN_RUN, GIT_SUBCOMMAND_OPTIONS,
+                                         LISTENERS, LOST_WORK, MORE_INTERPRETERS, OUTPUT_FILES, SECRET_READS,
+                                         SECRETS_LEAVING, SIDE_EFFECTS, SUBCOMMAND_SPELLINGS, TLS_OFF)
     tables = (SUBCOMMAND_SPELLINGS, SIDE_EFFECTS, SECRET_READS, DOWNLOAD_THEN_RUN, LISTENERS,
-              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF)
+              SECRETS_LEAVING, LOST_WORK, MORE_INTERPRETERS, TLS_OFF, OUTPUT_FILES, ARCHIVES,
+              CROSS_COPIES, GIT_SUBCOMMAND_OPTIONS)
     commands = [p.values[0] for table in tables for p in table]
     commands += [c["input"]["command"] for c in load_corpus(CHALLENGE)
-                 if c["id"].startswith("c12p-") and c["tool"] == "Bash"]
+                 if c["id"].startswith(("c12p-", "c12w-")) and c["tool"] == "Bash"]
     return commands
 
 
@@ -244,6 +245,27 @@ def test_analysis_and_decisions_agree_on_the_program_classes(engines):
                 comp_engine.evaluate("Bash", call, WS, "/home/dev"), m
             checked += 1
     assert checked > 2000
+
+
+_WRITER_PROGRAMS = ["tar ", "zip ", "unzip ", "jar ", "ar ", "cpio ", "7z ", "gzip ", "xz ", "zstd ",
+                    "git ", "docker ", "podman ", "kubectl ", "aws ", "gsutil ", "gcloud ", "az ", "rclone "]
+_WRITER_WORDS = ["cf ", "xzf ", "rcs ", "-c ", "-x ", "-f ", "-C ", "--file=", "--dir ", "--extr ", "-P ",
+                 "-9 ", "-o ", "-d ", "-l ", "-: ", "-- ", "- ", "cp ", "s3 ", "storage ", "blob ", "download ",
+                 "--file ", "bundle ", "create ", "grep ", "ls-files ", "commit ", "-S ", "-n ", "a ", "x ",
+                 "ctr:/etc/x ", "s3://b/k ", "/etc/x ", "~/.bashrc ", "~/.ssh/id_rsa ", "build/ ", ". ",
+                 "~ ", "$X ", "\"$(cat f)\" ", "sync ", "mv ", "--one-top-level=/etc "]
+WRITER_CALLS = st.tuples(st.sampled_from(_WRITER_PROGRAMS),
+                         st.lists(st.sampled_from(_WRITER_WORDS), max_size=9)).map(lambda t: t[0] + "".join(t[1]))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=WRITER_CALLS, cwd=st.sampled_from([WS, "/etc", "/home/dev", "/tmp"]))
+def test_decisions_agree_on_what_programs_write(engines, cmd, cwd):
+    # the program tables' positional, conditional and per-subcommand writes, old-style
+    # flag clusters and digit flags (programs.toml): both engines read them alike
+    pure_engine, comp_engine = engines
+    call = {"command": cmd}
+    assert pure_engine.evaluate("Bash", call, cwd, "/home/dev") == comp_engine.evaluate("Bash", call, cwd, "/home/dev")
 
 
 # ------------------------------------------------------------------ call shapes

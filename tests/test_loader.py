@@ -100,6 +100,16 @@ def test_directory_leaves_hidden_files_out(tmp_path):
     ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nexamples = [{ command = "ls", expect = "deny", rule = 1 }]\n', 6, "example rule must be a string"),
     ('[[rule]]\nid = "x.y"\nverdict = "deny"\nreason = "r"\nprogram = "ls"\nexamples = [{ command = "ls", expect = "deny", why = "" }]\n', 6, "unknown example keys"),
     ('[programs.ls]\nvalue_opts = ["-I"]\n', 1, "unknown key 'value_opts'"),
+    ('[programs.ls]\nwrites = "middle"\n', 1, "writes must be one of"),
+    ('[programs.zip]\nwrites_if = [{ flags = ["-x"] }]\n', 1, "writes_if[0] writes nothing"),
+    ('[programs.zip]\nwrites_if = [{ flag = ["-x"], default = "." }]\n', 1, "writes_if[0]: unknown key 'flag'"),
+    ('[programs.zip]\nwrites_if = [{ positionals = "some" }]\n', 1, "positionals must be one of"),
+    ('[programs.zip]\nwrites_if = ["-x"]\n', 1, "writes_if[0] must be a table"),
+    ('[programs.git]\nsubcommands = { grep = { value_opts = ["-e"] } }\n', 1,
+     "[programs.git.subcommands.grep]: unknown key 'value_opts'"),
+    ('[programs.t]\nsubcommands = { a = { subcommands = { b = { subcommands = { c = { subcommands = '
+     '{ d = { subcommands = { e = {} } } } } } } } } }\n', 1, "nest at most 4 deep"),
+    ('[programs.t]\nvalue_options = ["-o", 3]\n', 1, "value_options must be a list of strings"),
     ('[other]\nx = 1\n', None, "unknown top-level table"),
 ])
 def test_bad_rule_file_is_refused_with_file_line_reason(tmp_path, text, line, fragment):

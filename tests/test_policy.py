@@ -90,7 +90,9 @@ def test_input_document_describes_what_the_analysis_saw():
     assert tar["program"] == "tar" and tar["sudo"] and tar["argv"][:2] == ["tar", "-xf"]
     assert {"-x", "-f"} <= set(tar["flags"]) and tar["options"]["-C"] == ["/opt"]
     assert {"path": "/tmp/log", "where": "tmp"} in tar["writes"]
-    assert {"path": "/opt", "where": "system"} in tar["reads"]
+    # extracting writes into -C (programs.toml's writes_if for tar); the archive is read
+    assert {"path": "/opt", "where": "system"} in tar["writes"]
+    assert tar["reads"] == [{"path": WS + "/a.tgz", "where": "workspace"}]
     assert cat["reads"] == [{"path": "/home/dev/.ssh/config", "where": "home"}]
     assert py["code_from"] == ["curl"] and py["pipe_in"] == ["curl"]
     assert any(r["id"] == "sys.sudo" and r["command"] == 0 for r in doc["rules"])

@@ -98,6 +98,11 @@ cdef class ProgramSpec:
     cdef readonly bint subcommand_dashdash
     cdef readonly tuple long_abbrev
     cdef readonly bint toolchain_selector
+    cdef readonly bint bundled_first
+    cdef readonly bint digit_flags
+    cdef readonly object writes_if
+    cdef readonly dict subcommands
+    cdef readonly Py_ssize_t level
     cdef int _mode
     cdef dict _abbrev_memo
 

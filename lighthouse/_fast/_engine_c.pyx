@@ -53,7 +53,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
-from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
+from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_spec_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_c import DYN, normpath
@@ -1486,13 +1486,14 @@ cdef enum:
     W_LAST = 1
     W_ALL = 2
     W_AFTER_FIRST = 3
-    W_OTHER = 4
+    W_FIRST = 4
+    W_OTHER = 5
 
 
 @cython.final
 cdef class ProgramSpec:
-    def __init__(self, d=None):
-        f = program_fields(d)
+    def __init__(self, d=None, level=0):
+        f = program_spec_fields(d, level, ProgramSpec)
         self.value_options = f["value_options"]
         self.data_options = f["data_options"]
         self.data_positionals = f["data_positionals"]
@@ -1506,6 +1507,11 @@ cdef class ProgramSpec:
         self.subcommand_dashdash = f["subcommand_dashdash"]
         self.long_abbrev = f["long_abbrev"]
         self.toolchain_selector = f["toolchain_selector"]
+        self.bundled_first = f["bundled_first"]
+        self.digit_flags = f["digit_flags"]
+        self.writes_if = f["writes_if"]
+        self.subcommands = f["subcommands"]
+        self.level = f["level"]
         self._mode = _write_mode(self.writes)
         self._abbrev_memo = {}
 
@@ -1517,6 +1523,8 @@ cdef int _write_mode(object writes) except -1:
         return W_ALL
     if writes == "after_first":
         return W_AFTER_FIRST
+    if writes == "first":
+        return W_FIRST
     return W_OTHER
 
 
@@ -1745,6 +1753,89 @@ cdef tuple _abbreviated(ProgramSpec spec, str name):
     return found
 
 
+cdef bint _any_in(tuple names, frozenset options):
+    for x in names:
+        if x in options:
+            return True
+    return False
+
+
+cdef list _unbundle(list args, frozenset value_options):
+    # _rulespec.unbundle (the reference), typed: an old-style first argument spelled out
+    cdef str first, f
+    cdef list out
+    cdef Py_ssize_t k = 1, n = len(args), j
+    cdef Py_UCS4 c
+    if n == 0:
+        return args
+    first = <str?>args[0]
+    if len(first) == 0 or first[0] == u'-':
+        return args
+    out = []
+    for j in range(len(first)):
+        c = first[j]
+        f = <str>_SHORT_FLAGS[<Py_ssize_t>c] if c < 128 else "-" + first[j:j + 1]
+        out.append(f)
+        if k < n and f in value_options:
+            out.append(args[k])
+            k += 1
+    out.extend(args[k:])
+    return out
+
+
+cdef bint _any_flag(frozenset names, set flags):
+    for x in names:
+        if x in flags:
+            return True
+    return False
+
+
+cdef int _conditional_writes(list writes, tuple writes_if, set flags, dict options, list positionals,
+                             Py_ssize_t base, Py_ssize_t data) except -1:
+    # _rulespec.conditional_writes (the reference), typed, appending to writes
+    cdef tuple e
+    cdef frozenset any_of, none_of
+    cdef Py_ssize_t npos = len(positionals)
+    cdef list found
+    cdef str mode
+    for e in writes_if:
+        any_of = <frozenset>e[0]
+        none_of = <frozenset>e[1]
+        if any_of and not _any_flag(any_of, flags):
+            continue
+        if none_of and _any_flag(none_of, flags):
+            continue
+        found = []
+        if options:
+            for name in <tuple>e[2]:
+                vals = options.get(name)
+                if vals is not None:
+                    found.extend(<list>vals)
+        mode = <str>e[3]
+        if str_eq(mode, "first"):
+            found.extend(positionals[base:base + 1])
+        elif str_eq(mode, "last"):
+            if npos - base >= 2:
+                found.append(positionals[npos - 1])
+        elif str_eq(mode, "all"):
+            if data >= 0:
+                found.extend(positionals[base + data:])
+        elif str_eq(mode, "after_first"):
+            found.extend(positionals[base + 1:])
+        if not found and e[4] is not None:
+            found.append(e[4])
+        for w in found:
+            if _local_target(<str?>w):
+                writes.append(w)
+    return 0
+
+
+cdef inline bint _local_target(str arg):
+    """Whether a positional a write mode names may be a local file: not `-` (stdin or
+    stdout) nor a URL (`s3://bucket/key`, `rtmp://host/live`)."""
+    return not str_eq(arg, "-") and "://" not in arg
+
+
 cdef inline void _add_option(dict options, str name, object val):
     found = options.get(name)
     if found is None:
@@ -1761,7 +1852,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     cdef list path_args = []
     cdef list writes = []
     cdef list args = sc.args
-    cdef Py_ssize_t n = len(args), k = 0, j, la, eq, idx, data, npos
+    cdef Py_ssize_t n, k = 0, j, la, eq, idx, data, npos, base
+    cdef ProgramSpec sub
     cdef bint ended = False, has_eq
     cdef str a, name, f
     cdef Py_UCS4 c
@@ -1772,6 +1864,9 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     v.cwd = sc.cwd or ws
     v.home = home
     v.ws = ws
+    if spec.bundled_first:
+        args = _unbundle(args, spec.value_options)
+    n = len(args)
     while k < n:
         a = <str?>args[k]
         if not ended and str_eq(a, "--"):
@@ -1785,7 +1880,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             k += 1
             continue
         la = len(a)
-        if not ended and la > 1 and a[0] == u'-' and not a[1].isdigit():
+        if not ended and la > 1 and a[0] == u'-' and (not a[1].isdigit() or spec.digit_flags):
             globals_ = spec.global_options if not positionals and spec.global_options else None
             if a[1] == u'-' or spec.single_dash_long:
                 eq = _find_char(a, u'=', 0)
@@ -1800,16 +1895,18 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                 if flags is None:
                     flags = set()
                 flags.add(name)
-                if not has_eq and k + 1 < n and (name in spec.value_options
-                                                 or (globals_ is not None and name in globals_)):
-                    k += 1
-                    val = args[k]
-                    has_eq = True
                 if spec.long_abbrev and a[1] == u'-' and len(name) > 2:
                     names = _abbreviated(spec, name)
                     flags.update(names)
                 else:
                     names = (name,)
+                # an abbreviation of a value option takes the next word as well
+                if not has_eq and k + 1 < n and (name in spec.value_options
+                                                 or (globals_ is not None and name in globals_)
+                                                 or (len(names) > 1 and _any_in(names, spec.value_options))):
+                    k += 1
+                    val = args[k]
+                    has_eq = True
                 if has_eq:
                     for name in names:
                         if options is None:
@@ -1849,14 +1946,20 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             continue
         positionals.append(a)
         k += 1
+        # a subcommand with its own table: the words after it are read by that table
+        if spec.subcommands is not None and len(positionals) == spec.level + 1:
+            sub = spec.subcommands.get(a)
+            if sub is not None:
+                spec = sub
     if flags is None:
         flags = _NO_FLAGS
     data = spec.data_positionals
     if data and spec.data_unless and not flags.isdisjoint(spec.data_unless):
         data = 0
     npos = len(positionals)
-    for idx in range(npos):
-        if data < 0 or idx < data:
+    base = spec.level        # the subcommand words are not paths
+    for idx in range(base, npos):
+        if data < 0 or idx - base < data:
             continue
         a = <str>positionals[idx]
         path_args.append(a)
@@ -1867,13 +1970,18 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     if spec.writes_when and flags.isdisjoint(spec.writes_when):
         mode = W_NONE
     if mode == W_LAST:
-        if npos >= 2:
+        if npos - base >= 2 and _local_target(<str>positionals[npos - 1]):
             writes.append(positionals[npos - 1])
     elif mode == W_ALL:
         if data >= 0:
-            writes.extend(positionals[data:])
+            writes.extend(positionals[base + data:])
     elif mode == W_AFTER_FIRST:
-        writes.extend(positionals[1:])
+        writes.extend(positionals[base + 1:])
+    elif mode == W_FIRST:
+        if npos > base and _local_target(<str>positionals[base]):
+            writes.append(positionals[base])
+    if spec.writes_if is not None:
+        _conditional_writes(writes, <tuple>spec.writes_if, flags, options, positionals, base, data)
     for op, target in sc.redirects:
         if obj_eq(op, ">") or obj_eq(op, ">>"):
             writes.append(target)

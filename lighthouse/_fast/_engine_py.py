@@ -27,7 +27,8 @@ from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
-from ._rulespec import FIELDS, VERDICTS, decision_dict, decision_repr, priority, program_fields, rule_fields
+from ._rulespec import (FIELDS, VERDICTS, conditional_writes, decision_dict, decision_repr, priority,
+                        program_spec_fields, rule_fields, unbundle)
 from ._shell_py import DYN, ShellError, analyze, normpath
 
 __all__ = list(ENGINE_API)
@@ -225,15 +226,22 @@ def _path_candidate(arg):
     return arg
 
 
+def _local_target(arg):
+    """Whether a positional a write mode names may be a local file: not `-` (stdin or
+    stdout) nor a URL (`s3://bucket/key`, `rtmp://host/live`)."""
+    return arg != "-" and "://" not in arg
+
+
 # ------------------------------------------------------------------- rules
 
 class ProgramSpec:
     __slots__ = ("value_options", "data_options", "data_positionals", "single_dash_long",
                  "writes", "write_options", "write_prefixes", "data_unless", "writes_when",
-                 "global_options", "subcommand_dashdash", "long_abbrev", "toolchain_selector")
+                 "global_options", "subcommand_dashdash", "long_abbrev", "toolchain_selector",
+                 "bundled_first", "digit_flags", "writes_if", "subcommands", "level")
 
-    def __init__(self, d=None):
-        for name, value in program_fields(d).items():
+    def __init__(self, d=None, level=0):
+        for name, value in program_spec_fields(d, level, ProgramSpec).items():
             setattr(self, name, value)
 
 
@@ -267,6 +275,8 @@ class _View:
         path_args = []       # args (not data) that may name paths
         writes = []
         args = sc.args
+        if spec.bundled_first:
+            args = unbundle(args, spec.value_options)
         n = len(args)
         k = 0
         ended = False
@@ -280,19 +290,21 @@ class _View:
                 flags.add("--")
                 k += 1
                 continue
-            if not ended and len(a) > 1 and a[0] == "-" and not a[1].isdigit():
+            if not ended and len(a) > 1 and a[0] == "-" and (not a[1].isdigit() or spec.digit_flags):
                 globals_ = spec.global_options if not positionals else ()
                 if a[1] == "-" or spec.single_dash_long:
                     name, eq, val = a.partition("=")
                     flags.add(name)
-                    if not eq and (name in spec.value_options or name in globals_) and k + 1 < n:
-                        k += 1
-                        val = args[k]
-                        eq = "="
                     names = (name,)
                     if spec.long_abbrev and a[1] == "-" and len(name) > 2:
                         names = _abbreviated(name, spec.long_abbrev)
                         flags.update(names)
+                    # an abbreviation of a value option takes the next word as well
+                    if not eq and k + 1 < n and (name in globals_ or
+                                                 any(x in spec.value_options for x in names)):
+                        k += 1
+                        val = args[k]
+                        eq = "="
                     for name in names:
                         if eq:
                             options.setdefault(name, []).append(val)
@@ -325,11 +337,17 @@ class _View:
                 continue
             positionals.append(a)
             k += 1
+            # a subcommand with its own table: the words after it are read by that table
+            if spec.subcommands is not None and len(positionals) == spec.level + 1:
+                sub = spec.subcommands.get(a)
+                if sub is not None:
+                    spec = sub
         data = spec.data_positionals
         if data and spec.data_unless and not flags.isdisjoint(spec.data_unless):
             data = 0
+        base = spec.level        # the subcommand words are not paths
         for idx, a in enumerate(positionals):
-            if data < 0 or idx < data:
+            if idx < base or data < 0 or idx - base < data:
                 continue
             path_args.append(a)
             for pre in spec.write_prefixes:
@@ -339,13 +357,18 @@ class _View:
         if spec.writes_when and flags.isdisjoint(spec.writes_when):
             mode = "none"
         if mode == "last":
-            if len(positionals) >= 2:
+            if len(positionals) - base >= 2 and _local_target(positionals[-1]):
                 writes.append(positionals[-1])
         elif mode == "all":
             if data >= 0:
-                writes.extend(positionals[data:])
+                writes.extend(positionals[base + data:])
         elif mode == "after_first":
-            writes.extend(positionals[1:])
+            writes.extend(positionals[base + 1:])
+        elif mode == "first":
+            if len(positionals) > base and _local_target(positionals[base]):
+                writes.append(positionals[base])
+        if spec.writes_if is not None:
+            writes.extend(conditional_writes(spec.writes_if, flags, options, positionals, base, data))
         for op, target in sc.redirects:
             if op == ">" or op == ">>":
                 writes.append(target)

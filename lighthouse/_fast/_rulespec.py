@@ -14,7 +14,8 @@ from ._prefilter import compile_search
 from ._sql import compile_read_only, test_read_only
 
 __all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "rule_fields", "program_fields", "priority",
-           "index_rules", "decision_dict", "decision_repr"]
+           "index_rules", "decision_dict", "decision_repr", "WRITE_MODES", "positional_writes",
+           "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields"]
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
 FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",
@@ -84,7 +85,33 @@ def rule_fields(spec, order, GlobList):
     return f
 
 
-def program_fields(d):
+# How a subcommand's table is merged over its program's: these option lists are the
+# program's plus the subcommand's, less the subcommand's flag_options (options that are
+# plain flags there: `git grep -o`); these keys are the program's unless the subcommand
+# sets them. What the positional arguments are (data_positionals, data_unless, writes,
+# writes_when, write_prefixes, writes_if) is the subcommand's own, counted from the word
+# after it.
+_ADDED = ("value_options", "data_options", "write_options", "long_abbrev")
+_INHERITED = ("single_dash_long", "digit_flags")
+
+
+def _subcommand_table(d, sub):
+    """The table a subcommand's words are read with: sub merged over its program's d."""
+    plain = frozenset(sub.get("flag_options", ()))
+    merged = dict(sub)
+    merged.pop("flag_options", None)
+    for k in _ADDED:
+        merged[k] = [o for o in list(d.get(k, ())) + list(sub.get(k, ())) if o not in plain]
+    for k in _INHERITED:
+        if k not in sub and k in d:
+            merged[k] = d[k]
+    return merged
+
+# ProgramSpec.writes modes: which positionals a program writes (see program_fields).
+WRITE_MODES = ("none", "last", "all", "after_first", "first")
+
+
+def program_fields(d, level=0):
     """{attribute: value} of a program spec (how a program reads its argv; a table of
     programs.toml, or {} for a program it does not describe).
 
@@ -95,8 +122,31 @@ def program_fields(d):
     prefix (`git reset --ha`), each prefix counting as every listed option it starts
     (an ambiguous prefix is an error for the program, so this errs to the side of
     matching); toolchain_selector says a first `+NAME` picks a toolchain and is not the
-    subcommand (`cargo +nightly publish`)."""
+    subcommand (`cargo +nightly publish`).
+
+    The keys about what the program writes: write_options name options whose value is
+    written; writes says which positionals are (none, the last of two or more, all, all
+    after the first, or the first: `zip ARCHIVE FILES`), writes_when the flags without
+    which they are not; writes_if is a list of conditional writes (see writes_if_entry).
+
+    subcommands maps a subcommand word (the positional at index `level`) to its own
+    table, read like a program's and merged here over the option tables it inherits
+    (_subcommand_table): the engines switch to it when they reach that word (`git grep -o` is
+    a flag, `git format-patch -o DIR` is written; `docker cp SRC DST` writes DST).
+    Tables nest (`git bundle create FILE`, `aws s3 cp SRC DST`); level is the number of
+    subcommand words before the positionals the spec describes.
+
+    bundled_first says the first argument, when it does not start with `-`, is a cluster
+    of old-style short flags whose value options take the next words in order (`tar cf
+    FILE`, `tar xzf A -C DIR`, `ar rcs LIB`, `jar cvfm FILE MANIFEST`): see unbundle.
+    digit_flags says `-9` is a flag (a compression level), not a positional."""
     d = d or {}
+    subs = None
+    if d.get("subcommands"):
+        subs = {}
+        for word, sub in d["subcommands"].items():
+            subs[word] = (_subcommand_table(d, sub), level + 1)
+    writes_if = tuple(writes_if_entry(e) for e in d.get("writes_if", ()))
     return {"value_options": frozenset(d.get("value_options", ())),
             "data_options": frozenset(d.get("data_options", ())),
             "data_positionals": int(d.get("data_positionals", 0)),
@@ -109,7 +159,89 @@ def program_fields(d):
             "global_options": frozenset(d.get("global_options", ())),
             "subcommand_dashdash": bool(d.get("subcommand_dashdash", False)),
             "long_abbrev": tuple(d.get("long_abbrev", ())),
-            "toolchain_selector": bool(d.get("toolchain_selector", False))}
+            "toolchain_selector": bool(d.get("toolchain_selector", False)),
+            "bundled_first": bool(d.get("bundled_first", False)),
+            "digit_flags": bool(d.get("digit_flags", False)),
+            "writes_if": writes_if or None,
+            "subcommands": subs,
+            "level": level}
+
+
+def program_spec_fields(d, level, ProgramSpec):
+    """program_fields(d, level) with its subcommand tables built as the engine's own
+    ProgramSpec(table, level) instances."""
+    f = program_fields(d, level)
+    if f["subcommands"] is not None:
+        f["subcommands"] = {w: ProgramSpec(m, lv) for w, (m, lv) in f["subcommands"].items()}
+    return f
+
+
+def writes_if_entry(e):
+    """(flags, flags_none, options, positionals, default) of one writes_if table: when
+    one of `flags` is given (or always, without it) and none of `flags_none`, the values
+    of `options` are written, and the positionals of mode `positionals` (WRITE_MODES);
+    `default` is written when the entry wrote nothing else (`"."`: an extraction
+    without -C writes into the working directory)."""
+    return (frozenset(e.get("flags", ())), frozenset(e.get("flags_none", ())),
+            tuple(e.get("options", ())), e.get("positionals", "none"), e.get("default"))
+
+
+def positional_writes(mode, positionals, base, data):
+    """The positionals a write mode names, counted from index base (the first word after
+    the subcommand words); data is the program's data_positionals (mode all starts after
+    them, and writes nothing when every positional is data)."""
+    n = len(positionals) - base
+    if mode == "first":
+        return positionals[base:base + 1]
+    if mode == "last":
+        return positionals[-1:] if n >= 2 else []
+    if mode == "all":
+        return positionals[base + data:] if data >= 0 else []
+    if mode == "after_first":
+        return positionals[base + 1:]
+    return []
+
+
+def conditional_writes(writes_if, flags, options, positionals, base, data):
+    """What a program's writes_if entries (writes_if_entry) write, given the flags,
+    options ({name: [values]}, or None) and positionals its view read; `-` (stdin or
+    stdout) and URLs are not files."""
+    out = []
+    for any_of, none_of, names, mode, default in writes_if:
+        if any_of and any_of.isdisjoint(flags):
+            continue
+        if none_of and not none_of.isdisjoint(flags):
+            continue
+        n = len(out)
+        if options:
+            for name in names:
+                out.extend(options.get(name, ()))
+        if mode != "none":
+            out.extend(positional_writes(mode, positionals, base, data))
+        if default is not None and len(out) == n:
+            out.append(default)
+    return [w for w in out if w != "-" and "://" not in w]
+
+
+def unbundle(args, value_options):
+    """args with an old-style first argument spelled out (a spec's bundled_first): `cf
+    FILE x` -> `-c -f FILE x`, each letter a short flag, a value option's value taken
+    from the words after the cluster in order (`tar cfb FILE 20` -> `-c -f FILE -b 20`).
+    args unchanged when the first argument is empty or starts with `-`. Linear in the
+    number of arguments."""
+    first = args[0] if args else ""
+    if not first or first[0] == "-":
+        return args
+    out = []
+    k = 1
+    for ch in first:
+        f = "-" + ch
+        out.append(f)
+        if f in value_options and k < len(args):
+            out.append(args[k])
+            k += 1
+    out.extend(args[k:])
+    return out
 
 
 def priority(rule):

@@ -18,6 +18,7 @@ from importlib import resources
 
 import re2
 
+from .._fast._rulespec import WRITE_MODES
 from ..errors import RuleError
 from ..vocab import VERDICTS
 
@@ -45,7 +46,13 @@ _PROGRAM_KEYS = {"value_options": list, "data_options": list, "data_positionals"
                  "single_dash_long": bool, "writes": str, "write_options": list,
                  "write_prefixes": list, "data_unless": list, "writes_when": list,
                  "global_options": list, "subcommand_dashdash": bool, "long_abbrev": list,
-                 "toolchain_selector": bool}
+                 "toolchain_selector": bool, "bundled_first": bool, "writes_if": list,
+                 "subcommands": dict, "flag_options": list, "digit_flags": bool}
+# The keys of a writes_if entry (lighthouse._fast._rulespec.writes_if_entry).
+_WRITES_IF_KEYS = {"flags": list, "flags_none": list, "options": list, "positionals": str,
+                   "default": str}
+# Subcommand tables nest at most this deep (`aws s3 cp`, `az storage blob download`).
+MAX_SUBCOMMAND_DEPTH = 4
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 MAX_PATTERN_LENGTH = 1024
 MAX_REGEX_PROGRAM = 20000
@@ -337,23 +344,60 @@ def _program_line(name, text):
     return None
 
 
-def _normalize_program(name, raw, path, text):
+def _normalize_program(name, raw, path, text, table=None, depth=0):
+    """The checked table of [programs.NAME] (or, for a subcommand's table, of
+    [programs.NAME.subcommands.WORD...], named by table)."""
+    table = table or name
     if not isinstance(raw, dict):
-        raise RuleError(path, _program_line(name, text), "[programs.%s] must be a table" % name)
+        raise RuleError(path, _program_line(name, text), "[programs.%s] must be a table" % table)
     out = {}
     for key, val in raw.items():
         want = _PROGRAM_KEYS.get(key)
         if want is None:
-            problem = "[programs.%s]: unknown key %r" % (name, key)
+            problem = "[programs.%s]: unknown key %r" % (table, key)
         elif not isinstance(val, want) or (want is int and isinstance(val, bool)):
-            problem = "[programs.%s]: %s must be a %s" % (name, key, want.__name__)
-        elif key == "writes" and val not in ("none", "last", "all", "after_first"):
-            problem = "[programs.%s]: writes must be none, last, all or after_first" % name
+            problem = "[programs.%s]: %s must be a %s" % (table, key, want.__name__)
+        elif key == "writes" and val not in WRITE_MODES:
+            problem = "[programs.%s]: writes must be one of %s" % (table, ", ".join(WRITE_MODES))
+        elif want is list and key != "writes_if" and not all(isinstance(v, str) for v in val):
+            problem = "[programs.%s]: %s must be a list of strings" % (table, key)
+        elif key == "writes_if":
+            problem = _writes_if_problem(val, table)
+            if problem is None:
+                out[key] = val
+                continue
+        elif key == "subcommands":
+            if depth >= MAX_SUBCOMMAND_DEPTH:
+                problem = "[programs.%s]: subcommand tables nest at most %d deep" % (table, MAX_SUBCOMMAND_DEPTH)
+            else:
+                out[key] = {word: _normalize_program(name, sub, path, text, "%s.subcommands.%s" % (table, word),
+                                                     depth + 1)
+                            for word, sub in val.items()}
+                continue
         else:
             out[key] = val
             continue
         raise RuleError(path, _program_line(name, text), problem)
     return out
+
+
+def _writes_if_problem(entries, table):
+    """What is wrong with a program's writes_if list, or None."""
+    for k, e in enumerate(entries):
+        where = "[programs.%s]: writes_if[%d]" % (table, k)
+        if not isinstance(e, dict):
+            return where + " must be a table"
+        for key, val in e.items():
+            want = _WRITES_IF_KEYS.get(key)
+            if want is None:
+                return "%s: unknown key %r (expected %s)" % (where, key, ", ".join(_WRITES_IF_KEYS))
+            if not isinstance(val, want) or (want is list and not all(isinstance(v, str) for v in val)):
+                return "%s: %s must be a %s" % (where, key, "list of strings" if want is list else "string")
+        if e.get("positionals", "none") not in WRITE_MODES:
+            return "%s: positionals must be one of %s" % (where, ", ".join(WRITE_MODES))
+        if not (e.get("options") or e.get("positionals", "none") != "none" or "default" in e):
+            return "%s writes nothing: give options, positionals or default" % where
+    return None
 
 
 def load_file(path, sets=None):
