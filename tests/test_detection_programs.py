@@ -558,6 +558,63 @@ def test_class2_git_options_by_subcommand(validator, command, verdict, rule):
     check(validator, command, verdict, rule)
 
 
+# Options that change the directory a program works in (`git -C DIR`, `make -C DIR`,
+# `terraform -chdir=DIR`, `go -C DIR`, `pnpm -C DIR`, `yarn --cwd DIR`, `npm --prefix
+# DIR`): the relative files the program reads or writes are under that directory, as
+# after a `cd`; several are taken in turn; an unknown directory is an unknown target.
+CHDIR_OPTIONS = [
+    case("git -C /etc archive -o x.tar HEAD", "deny", "fs.write-system"),
+    case("git -C / format-patch -o etc HEAD~1", "deny", "fs.write-system"),
+    case("git -C /usr -C lib archive --output=x.tar HEAD", "deny", "fs.write-system"),
+    case("git -C / -C /etc archive -o x.tar HEAD", "deny", "fs.write-system"),
+    case("terraform -chdir=/etc plan -out=x.plan", "deny", "fs.write-system"),
+    case("go -C /usr/lib build -o x .", "deny", "fs.write-system"),
+    case("git -C ~ add .ssh/id_rsa", "ask", "secrets.git-add-secret"),
+    case('git -C "$D" archive -o x.tar HEAD', "ask", "fs.write-unknown-target"),
+    case("cd /etc && git -C /home/dev/app archive -o x.tar HEAD", "allow"),
+    case("git -C /etc archive -o /home/dev/app/x.tar HEAD", "allow"),
+    case("git -C /etc archive -o ~/app/x.tar HEAD", "ask", "fs.write-outside-workspace"),
+    case("git -C services/api archive -o dist/api.tar HEAD", "allow"),
+    case("git -C ../app/sub status", "allow"),
+    case('git -C "" status', "allow"),
+    case("make -C services/api test", "allow"),
+    case("terraform -chdir=infra/staging plan -out=plan.tfplan", "allow"),
+    case("pnpm -C packages/web install", "allow"),
+]
+
+
+@pytest.mark.parametrize("command,verdict,rule", CHDIR_OPTIONS)
+def test_class3_directory_options_move_relative_paths(validator, command, verdict, rule):
+    check(validator, command, verdict, rule)
+
+
+def test_chdir_rebased_is_linear_and_leaves_the_directory_and_absolute_paths():
+    from lighthouse._fast._rulespec import chdir_rebased
+
+    d1, d2 = "/srv", "app"
+    options = {"-C": [d1, d2]}
+    paths, writes = chdir_rebased(("-C",), options, [d1, d2, "x", "/abs", "~/h", "-", "s3://b/k", ""], ["out"])
+    assert paths == [d1, d2, "/srv/app/x", "/abs", "~/h", "-", "s3://b/k", ""]
+    assert writes == ["/srv/app/out"]
+    assert chdir_rebased(("-C",), {"-C": ["/"]}, ["etc/x"], []) == (["/etc/x"], [])
+    assert chdir_rebased(("-C",), {"-C": [""]}, ["x"], ["y"]) == (["x"], ["y"])
+    n = 20000
+    many = {"-C": ["d%d" % i for i in range(n)]}
+    t0 = time.perf_counter()
+    paths, _ = chdir_rebased(("-C",), many, ["f"] * n, [])
+    assert paths[0].count("/") == n and time.perf_counter() - t0 < 20
+
+
+def test_a_directory_option_must_take_a_value(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[programs.tool]\nchdir_options = ["-C"]\n')
+    with pytest.raises(RuleError, match="chdir_options -C must be in value_options"):
+        load_file(str(bad), {})
+    good = tmp_path / "good.toml"
+    good.write_text('[programs.tool]\nvalue_options = ["-C"]\nchdir_options = ["-C"]\n')
+    assert load_file(str(good), {})[1]["tool"]["chdir_options"] == ["-C"]
+
+
 # ----------------------------------------------------------------- class 10
 
 SECRETS_LEAVING = [

@@ -101,6 +101,7 @@ cdef class ProgramSpec:
     cdef readonly bint bundled_first
     cdef readonly bint digit_flags
     cdef readonly object writes_if
+    cdef readonly tuple chdir_options
     cdef readonly dict subcommands
     cdef readonly Py_ssize_t level
     cdef int _mode

@@ -53,7 +53,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match
-from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_spec_fields, rule_fields
+from ._rulespec import VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio, program_spec_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_c import DYN, normpath
@@ -1510,6 +1510,7 @@ cdef class ProgramSpec:
         self.bundled_first = f["bundled_first"]
         self.digit_flags = f["digit_flags"]
         self.writes_if = f["writes_if"]
+        self.chdir_options = f["chdir_options"]
         self.subcommands = f["subcommands"]
         self.level = f["level"]
         self._mode = _write_mode(self.writes)
@@ -1982,6 +1983,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             writes.append(positionals[base])
     if spec.writes_if is not None:
         _conditional_writes(writes, <tuple>spec.writes_if, flags, options, positionals, base, data)
+    if spec.chdir_options and options:
+        path_args, writes = chdir_rebased(spec.chdir_options, options, path_args, writes)
     for op, target in sc.redirects:
         if obj_eq(op, ">") or obj_eq(op, ">>"):
             writes.append(target)

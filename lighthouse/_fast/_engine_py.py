@@ -27,7 +27,7 @@ from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
-from ._rulespec import (FIELDS, VERDICTS, conditional_writes, decision_dict, decision_repr, priority,
+from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_repr, priority,
                         program_spec_fields, rule_fields, unbundle)
 from ._shell_py import DYN, ShellError, analyze, normpath
 
@@ -238,7 +238,7 @@ class ProgramSpec:
     __slots__ = ("value_options", "data_options", "data_positionals", "single_dash_long",
                  "writes", "write_options", "write_prefixes", "data_unless", "writes_when",
                  "global_options", "subcommand_dashdash", "long_abbrev", "toolchain_selector",
-                 "bundled_first", "digit_flags", "writes_if", "subcommands", "level")
+                 "bundled_first", "digit_flags", "writes_if", "subcommands", "level", "chdir_options")
 
     def __init__(self, d=None, level=0):
         for name, value in program_spec_fields(d, level, ProgramSpec).items():
@@ -369,6 +369,8 @@ class _View:
                 writes.append(positionals[base])
         if spec.writes_if is not None:
             writes.extend(conditional_writes(spec.writes_if, flags, options, positionals, base, data))
+        if spec.chdir_options and options:
+            path_args, writes = chdir_rebased(spec.chdir_options, options, path_args, writes)
         for op, target in sc.redirects:
             if op == ">" or op == ">>":
                 writes.append(target)

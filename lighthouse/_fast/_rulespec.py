@@ -15,7 +15,7 @@ from ._sql import compile_read_only, test_read_only
 
 __all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "rule_fields", "program_fields", "priority",
            "index_rules", "decision_dict", "decision_repr", "WRITE_MODES", "positional_writes",
-           "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields"]
+           "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields", "chdir_rebased"]
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
 FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",
@@ -91,7 +91,7 @@ def rule_fields(spec, order, GlobList):
 # sets them. What the positional arguments are (data_positionals, data_unless, writes,
 # writes_when, write_prefixes, writes_if) is the subcommand's own, counted from the word
 # after it.
-_ADDED = ("value_options", "data_options", "write_options", "long_abbrev")
+_ADDED = ("value_options", "data_options", "write_options", "long_abbrev", "chdir_options")
 _INHERITED = ("single_dash_long", "digit_flags")
 
 
@@ -139,7 +139,11 @@ def program_fields(d, level=0):
     bundled_first says the first argument, when it does not start with `-`, is a cluster
     of old-style short flags whose value options take the next words in order (`tar cf
     FILE`, `tar xzf A -C DIR`, `ar rcs LIB`, `jar cvfm FILE MANIFEST`): see unbundle.
-    digit_flags says `-9` is a flag (a compression level), not a positional."""
+    digit_flags says `-9` is a flag (a compression level), not a positional.
+
+    chdir_options name options whose value is the directory the program works in (`git
+    -C DIR`, `make -C DIR`, `terraform -chdir=DIR`): the relative files it names, read or
+    written, are under that directory (chdir_rebased)."""
     d = d or {}
     subs = None
     if d.get("subcommands"):
@@ -163,6 +167,7 @@ def program_fields(d, level=0):
             "bundled_first": bool(d.get("bundled_first", False)),
             "digit_flags": bool(d.get("digit_flags", False)),
             "writes_if": writes_if or None,
+            "chdir_options": tuple(d.get("chdir_options", ())),
             "subcommands": subs,
             "level": level}
 
@@ -221,6 +226,36 @@ def conditional_writes(writes_if, flags, options, positionals, base, data):
         if default is not None and len(out) == n:
             out.append(default)
     return [w for w in out if w != "-" and "://" not in w]
+
+
+def chdir_rebased(chdir_options, options, path_args, writes):
+    """(path_args, writes) of a program that works in the directory its chdir_options
+    name (program_fields): each relative path put under that directory, the directory
+    options' own values left as they are. Several values are taken in turn, each
+    relative to the one before (`git -C a -C b` works in a/b); an empty one changes
+    nothing. `-`, URLs, absolute and home paths are unchanged. A directory that holds an
+    unknown value makes the paths under it hold one too. Linear in the number of paths."""
+    dirs = []
+    for name in chdir_options:
+        dirs.extend(options.get(name, ()))
+    base = ""
+    for d in dirs:
+        if d:
+            base = d if (d[0] in "/~" or not base) else base.rstrip("/") + "/" + d
+    if not base:
+        return path_args, writes
+    base = base.rstrip("/") or "/"
+
+    def under(paths):
+        out = []
+        for p in paths:
+            if not p or p[0] in "/~" or p == "-" or "://" in p or any(p is d for d in dirs):
+                out.append(p)
+            else:
+                out.append(base + "/" + p if base != "/" else "/" + p)
+        return out
+
+    return under(path_args), under(writes)
 
 
 def unbundle(args, value_options):

@@ -47,7 +47,8 @@ _PROGRAM_KEYS = {"value_options": list, "data_options": list, "data_positionals"
                  "write_prefixes": list, "data_unless": list, "writes_when": list,
                  "global_options": list, "subcommand_dashdash": bool, "long_abbrev": list,
                  "toolchain_selector": bool, "bundled_first": bool, "writes_if": list,
-                 "subcommands": dict, "flag_options": list, "digit_flags": bool}
+                 "subcommands": dict, "flag_options": list, "digit_flags": bool,
+                 "chdir_options": list}
 # The keys of a writes_if entry (lighthouse._fast._rulespec.writes_if_entry).
 _WRITES_IF_KEYS = {"flags": list, "flags_none": list, "options": list, "positionals": str,
                    "default": str}
@@ -378,6 +379,12 @@ def _normalize_program(name, raw, path, text, table=None, depth=0):
             out[key] = val
             continue
         raise RuleError(path, _program_line(name, text), problem)
+    # A directory option's value is the directory: it must be read as a value.
+    takes_value = set(out.get("value_options", ())) | set(out.get("global_options", ()))
+    loose = [o for o in out.get("chdir_options", ()) if o not in takes_value]
+    if loose and depth == 0:
+        raise RuleError(path, _program_line(name, text), "[programs.%s]: chdir_options %s must be in value_options"
+                        % (table, ", ".join(loose)))
     return out
 
 
