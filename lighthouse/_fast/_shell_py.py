@@ -1484,12 +1484,14 @@ def _run_code(code, ctx):
     _interpret(parse(code, ctx.depth), ctx)
 
 
-def _run_plain_argv(argv, ctx, env, sudo, origin):
+def _k_run(argv, ctx, env, sudo, origin):
+    if not argv:
+        return          # an empty command runs nothing (Kernel.run)
     _run_argv(argv, None, [], ctx, env, sudo, origin, "", [])
 
 
 # what the shared handlers (lighthouse._fast._shell_shared) call back into
-_K = Kernel(_run_code, _interpret, _run_plain_argv, SimpleCommand, _emit, _persist, _charge)
+_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge)
 
 
 def _interpret_loop(loop, ctx):

@@ -994,7 +994,8 @@ class Kernel:
 
     code(text, ctx): analyse shell code in ctx (ShellError when it does not parse);
     tree(tree, ctx): analyse a parse tree of the analyser's own in ctx;
-    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources;
+    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources
+        (an empty argv runs nothing: no command, no error);
     make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
     emit(ctx, sc): add it to the analysis (its limits counted), returning it;
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
