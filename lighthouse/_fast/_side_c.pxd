@@ -17,6 +17,10 @@ cpdef list side_effects(str prog, list args)
 cpdef list _read_side(str prog, list args)
 
 
+@cython.locals(rx=object, needs=tuple, alternatives=tuple, literal=str, low=str)
+cdef bint _triggered(tuple trigger, str text) except -1
+
+
 cdef list _command_options(str prog, list args)
 
 
