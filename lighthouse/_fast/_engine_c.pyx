@@ -52,7 +52,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              engine_tables, path_prefilter)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
-from ._globs import glob_facts, glob_list_parts, seg_match
+from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
 from ._rulespec import VERDICTS, decision_dict, decision_repr, priority as _prio, program_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
@@ -532,7 +532,10 @@ cdef bint _match_segs(PathGlob g, list v) except -1:
 cdef class _TextSet:
     """Text globs: the literal ones as a set; the wildcard ones by the first character
     of their literal prefix, else by the last character of their literal suffix (a
-    match must start, or end, with it), else in a list."""
+    match must start, or end, with it), else in a list. When every glob holds a
+    literal run (_globs.text_needles), a value that is not one of the literal globs
+    and holds none of the runs is answered without trying a wildcard glob: the
+    `0.0.0.0*`, `*://0.0.0.0*`, `::` ... of a rule every program's arguments meet."""
 
     def __init__(self, list globs):
         cdef _Wild w
@@ -561,6 +564,8 @@ cdef class _TextSet:
                 self.wild.append(w)
         self.literals = frozenset(lits) if lits else None
         self.empty = not globs
+        # only worth testing first when some glob is a wildcard one
+        self.needles = text_needles([g[1] for g in globs]) if len(lits) < len(globs) else None
 
 
 cdef int _bucket_add(list buckets, Py_ssize_t k, object item) except -1:
@@ -583,8 +588,15 @@ cdef bint _text_any(_TextSet ts, str value) except -1:
     cdef Py_ssize_t n = len(value)
     cdef Py_UCS4 c
     cdef object found
+    cdef str needle
     if ts.literals is not None and value in ts.literals:
         return True
+    if ts.needles is not None:
+        for needle in ts.needles:
+            if needle in value:
+                break
+        else:
+            return False
     if n and ts.by_first is not None:
         c = value[0]
         if c < 128:
