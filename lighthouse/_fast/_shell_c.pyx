@@ -29,6 +29,7 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
+from ._inline_c import scan as scan_inline
 from ._shell_shared_c import MAX_WRAPPERS  # no-cython-lint (exported, see SHELL_API)
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
                       fetched_runs)
@@ -2130,7 +2131,7 @@ def _k_charge(_Ctx ctx, Py_ssize_t n):
     _charge(ctx.work, n)
 
 
-cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge)
+cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge, scan_inline)
 
 
 cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:

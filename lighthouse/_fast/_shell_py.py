@@ -17,6 +17,7 @@ import re
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
+from ._inline import scan as scan_inline
 from ._shell_shared import MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
                             forget_vars, run_alias, run_container_exec, run_eval,
@@ -1397,7 +1398,7 @@ def _k_run(argv, ctx, env, sudo, origin):
 
 
 # what the shared handlers (lighthouse._fast._shell_shared) call back into
-_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge)
+_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge, scan_inline)
 
 
 def _interpret_loop(loop, ctx):

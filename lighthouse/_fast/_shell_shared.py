@@ -19,7 +19,6 @@ import binascii
 import re
 
 from ._errors import LimitError, ShellError
-from ._inline import scan as _scan_inline
 
 # Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
 # never judged on the part seen before the limit. Together they bound the work of one
@@ -1052,6 +1051,10 @@ def unwrap(argv, cwd, env, split_words, join_path):
             break
         if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list", "--validate"):
             break
+        is_env = prog == "env"
+        is_xargs = prog == "xargs"
+        is_nice = prog == "nice"
+        chdir = is_env or prog == "sudo" or prog == "run0"     # -C/--chdir/-D DIR
         i = 1
         n = len(argv)
         while i < n:
@@ -1059,15 +1062,15 @@ def unwrap(argv, cwd, env, split_words, join_path):
             if a == "--":
                 i += 1
                 break
-            if prog == "env":
+            if is_env:
                 eq = assignment_eq(a)
                 if eq >= 0:
                     env[a[:eq]] = a[eq + 1:]
                     i += 1
                     continue
-            if a.startswith("-") and len(a) > 1 and not (prog == "nice" and a[1:].isdigit()):
+            if a.startswith("-") and len(a) > 1 and not (is_nice and a[1:].isdigit()):
                 key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
-                if prog == "env" and (key == "-S" or key == "--split-string"):
+                if is_env and (key == "-S" or key == "--split-string"):
                     # each split rebuilds argv: it counts as a wrapper
                     peeled += 1
                     if peeled > MAX_WRAPPERS:
@@ -1078,13 +1081,12 @@ def unwrap(argv, cwd, env, split_words, join_path):
                     n = len(argv)
                     i = 1
                     continue
-                if (key == "-C" or key == "--chdir" or key == "-D") and (prog == "env" or prog == "sudo"
-                                                                         or prog == "run0"):
+                if chdir and (key == "-C" or key == "--chdir" or key == "-D"):
                     rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
                     cwd = join_path(cwd, rest)
-                if prog == "xargs" and (key == "-a" or key == "--arg-file"):
+                if is_xargs and (key == "-a" or key == "--arg-file"):
                     xfile = True
-                if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
+                if is_xargs and (key == "-I" or key == "--replace" or key == "-i"):
                     if key == "-I":
                         xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
                     elif "=" in a:
@@ -1098,14 +1100,14 @@ def unwrap(argv, cwd, env, split_words, join_path):
                     continue
                 i += 1
                 continue
-            if prog == "nice" and a.startswith("-") and a[1:].isdigit():
+            if is_nice and a.startswith("-") and a[1:].isdigit():
                 i += 1
                 continue
             break
         i += npos
         if prog == "sudo" or prog == "doas" or prog == "run0":
             sudo = True
-        if prog == "xargs" and xargs is None:
+        if is_xargs and xargs is None:
             xargs = ""
         if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
             # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
@@ -1134,14 +1136,16 @@ class Kernel:
     make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
     emit(ctx, sc): add it to the analysis (its limits counted), returning it;
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
-    charge(ctx, n): count n characters of work against MAX_WORK.
+    charge(ctx, n): count n characters of work against MAX_WORK;
+    scan(family, code): what inline code does (lighthouse._fast._inline.scan: the pure
+        analyser hands in the module, the compiled one its compiled build, _inline_c).
 
     A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, env (None or a
     dict), funcs, aliases, out and work.passes readable and writable."""
 
-    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge")
+    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge", "scan")
 
-    def __init__(self, code, tree, run, make, emit, persist, charge):
+    def __init__(self, code, tree, run, make, emit, persist, charge, scan):
         self.code = code
         self.tree = tree
         self.run = run
@@ -1149,6 +1153,7 @@ class Kernel:
         self.emit = emit
         self.persist = persist
         self.charge = charge
+        self.scan = scan
 
 
 def inline_commands(k, family, code, ctx, sudo, env):
@@ -1158,7 +1163,7 @@ def inline_commands(k, family, code, ctx, sudo, env):
     dynamic `sh -c`. Returns the commands to emit; the analysed shell commands are
     emitted already."""
     origin = "inline:" + family
-    deletes, snippets, unknown, writes = _scan_inline(family, code)
+    deletes, snippets, unknown, writes = k.scan(family, code)
     out = []
     for recursive, target in deletes:
         out.append(k.make("rm", (["-r", "-f"] if recursive else ["-f"])

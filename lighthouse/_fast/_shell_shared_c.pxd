@@ -16,7 +16,7 @@ cpdef str program_name(str word)
 
 @cython.locals(sudo=bint, xfile=bint, peeled=Py_ssize_t, k=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t,
                j=Py_ssize_t, eq=Py_ssize_t, npos=Py_ssize_t, prog=str, a=str, key=str, rest=str,
-               word=str, spec=tuple)
+               word=str, spec=tuple, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
 cpdef tuple unwrap(list argv, str cwd, dict env, object split_words, object join_path)
 
 
