@@ -45,6 +45,9 @@ shared = [
     # what a Write/Edit adds to a file that runs later: its kind is looked up per call
     Extension("lighthouse._fast._content_c", ["lighthouse/_fast/_content.py"], define_macros=macros),
     Extension("lighthouse._fast._side_c", ["lighthouse/_fast/_side.py"], define_macros=macros),
+    # what inline interpreter code does (python -c, node -e, ...), handed to the shared
+    # handlers by the compiled analyser's Kernel (the pure one hands them _inline.py)
+    Extension("lighthouse._fast._inline_c", ["lighthouse/_fast/_inline.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types

@@ -918,3 +918,32 @@ def test_side_effect_triggers_never_hide_a_side_effect():
                         (prog, variant)
                 checked += 1
     assert checked > 300
+
+
+def _trigger_words():
+    from lighthouse._fast import _side
+    words = ["\x00", "-", "--", "\\", ".", "|", ">", "/", "e", "E", "+", "K", "\u212a", "\u017f", "x", " "]
+    for _, needs in _side._TRIGGERS.values():
+        for alternatives in needs or ():
+            for literal in alternatives:
+                words += [literal, literal.upper(), literal[:-1], "." + literal]
+    return sorted(set(words))
+
+
+def test_side_effect_trigger_literals_answer_like_the_regex():
+    # _side._triggered answers most args from the literals every match of a program's
+    # trigger holds (lighthouse._fast._prefilter), before its regex: on texts built from
+    # those literals, in both cases, cut short, with NUL separators and non-ASCII
+    # letters that case-fold to ASCII ones, it answers as the regex alone does
+    import random
+
+    from lighthouse._fast import _side
+
+    assert sum(1 for _, needs in _side._TRIGGERS.values() if needs) >= 3   # psql, mysql, sqlite3, ...
+    words = _trigger_words()
+    rng = random.Random(12)
+    texts = [""] + words + ["".join(rng.choice(words) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    for prog, trigger in sorted(_side._TRIGGERS.items()):
+        rx = trigger[0]
+        for text in texts:
+            assert _side._triggered(trigger, text) == (rx.search(text) is not None), (prog, text)

@@ -139,6 +139,24 @@ def test_decisions_agree_on_every_corpus_call(engines, corpus):
             comp_engine.evaluate(c["tool"], c["input"], c["cwd"], None), c["id"]
 
 
+@pytest.mark.parametrize("extra", [0, 1, 808])
+@pytest.mark.parametrize("template", ["cat ~/.ssh/id_rsa {long}", "cat {long} ~/.ssh/id_rsa",
+                                      "cp ~/.ssh/id_rsa {long}", "cat ~/.aws/credentials > {long}",
+                                      "rm -rf / {long}", "grep -r key ~/.ssh {long}/x"])
+def test_decisions_agree_next_to_a_path_at_and_past_the_length_limit(engines, template, extra):
+    # The compiled engine resolves every path a rule matches before matching the first;
+    # the reference does the same, so a path past the limit makes both undecided
+    # (input.limit) wherever it stands, and one at the limit is judged alike.
+    from lighthouse._fast._engine_shared import MAX_MATCH_LENGTH
+    pure_engine, comp_engine = engines
+    long = "/" + "a" * (MAX_MATCH_LENGTH - 1 + extra)
+    cmd = template.format(long=long)
+    for home in (None, "/home/dev"):
+        pure = pure_engine.evaluate("Bash", {"command": cmd}, WS, home)
+        assert pure == comp_engine.evaluate("Bash", {"command": cmd}, WS, home), (template, extra)
+        assert pure[0] != "allow"
+
+
 def test_decisions_agree_on_the_challenge_sets(engines):
     # The challenge set (with its file-tool cases: content judged as code) and the
     # routine slice, with and without a known home.
@@ -199,6 +217,20 @@ RUNS = st.lists(st.sampled_from(["*", "?", "a", "b", "ab", "://", "0.0", ".", "/
 def test_globs_with_literal_runs_agree(pattern, value, mode):
     (_, pe), (_, ce) = twins()
     assert pe.glob_match(pattern, value, mode, WS, None) == ce.glob_match(pattern, value, mode, WS, None)
+
+
+# Lists of text globs whose every member holds a literal run: the compiled matcher
+# answers a value holding none of the runs (_globs.text_needles) before trying a glob.
+NEEDLED = st.lists(st.sampled_from(["*", "?", "ab", "0.0", "::", "[[]", "[a]", "[!a]", "\\*", "-", "=", "b"]),
+                   max_size=8).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(patterns=st.lists(st.tuples(st.booleans(), NEEDLED), min_size=1, max_size=5), value=NEEDLED)
+def test_text_glob_lists_with_literal_runs_agree(patterns, value):
+    (_, pe), (_, ce) = twins()
+    pats = [("!" if neg else "") + p for neg, p in patterns]
+    assert pe.GlobList(pats, "text").match_text(value) == ce.GlobList(pats, "text").match_text(value), pats
 
 
 @pytest.mark.parametrize("value", [5, None, ["r", "m"], ("x",), b"rm", ["/", "x"]])
@@ -503,6 +535,15 @@ def test_shared_handlers_agree_nested_in_each_other(outer, inner):
     seen = cs.analyze(cmd, WS)
     assert any(c.program == "rm" and "/" in c.args or c.dynamic for c in seen) \
         or outer == "parallel" and inner.startswith("stdin"), (cmd, seen)
+
+
+def test_an_empty_argv_handed_to_either_analyser_runs_nothing():
+    # Kernel.run, the entry the shared handlers call with a command a program runs
+    # (find -exec, a container's exec, a side action): an empty argv is no command, in
+    # both twins alike (the compiled entry once raised IndexError on it)
+    (ps, _), (cs, _) = twins()
+    for shell in (ps, cs):
+        assert shell._k_run([], None, {}, False, "test") is None
 
 
 @pytest.mark.parametrize("name", sorted(_HANDLERS))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 WS = "/home/dev/app"
 
@@ -232,3 +234,33 @@ def test_many_globstars_against_deep_path_is_fast(impl):
 def test_pathological_match_still_finds_a_real_match(impl):
     # the fast path must not trade correctness: the same shape with a b at the end matches
     assert match(impl, "*a*a*a*a*a*b", "a" * 5000 + "b", "text") is True
+
+
+# ------------------------------------------------------- literal runs of text globs
+
+def test_the_literal_runs_of_text_globs():
+    from lighthouse._fast._globs import literal_run, text_needles
+    assert literal_run("*://0.0.0.0*") == "://0.0.0.0"
+    assert literal_run("[[]::]*") == "[::]"            # a one-character class is its character
+    assert literal_run("a[!b]cd") == "cd"              # another class ends a run
+    assert literal_run("ab\\*cde") == "cde"            # so does an escape
+    assert literal_run("*") == ""
+    # the shortest runs stand for the runs that hold them
+    assert text_needles(["0.0.0.0*", "::", "[[]::]*", "*://0.0.0.0*", "--*=::"]) == ("0.0.0.0", "::")
+    assert text_needles(["rm", "r*"]) is None          # a run of one character: no test
+    assert text_needles([]) is None
+
+
+TEXT_GLOB = st.lists(st.sampled_from(["*", "?", "a", "b", "ab", "ba", ":", "::", "[a]", "[!a]", "[ab]", "\\*",
+                                      "[", "]", "\\"]), max_size=8).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(patterns=st.lists(TEXT_GLOB, min_size=1, max_size=4), value=TEXT_GLOB)
+def test_a_text_that_a_glob_matches_holds_one_of_the_needles(patterns, value):
+    # the needles are a necessary condition: every text one of the globs matches (by
+    # the reference matcher) holds one of them
+    from lighthouse._fast._globs import seg_match, text_needles
+    needles = text_needles(patterns)
+    if needles is not None and any(seg_match(p, value, True) for p in patterns):
+        assert any(n in value for n in needles), (patterns, value, needles)

@@ -42,6 +42,11 @@ def test_compiled_module_loaded_when_expected():
         from lighthouse._fast import _side, _side_c
         assert type(_side_c.side_effects) is not type(_side.side_effects)
         assert _side_c.SIDE_PROGRAMS == _side.SIDE_PROGRAMS
+        # and the reader of inline interpreter code, which each analyser's Kernel hands
+        # to the shared handlers
+        from lighthouse._fast import _inline, _inline_c, _shell_c, _shell_py
+        assert type(_inline_c.scan) is not type(_inline.scan)
+        assert _shell_c.scan_inline is _inline_c.scan and _shell_py.scan_inline is _inline.scan
     else:
         assert not _fast.COMPILED
         assert _fast.shape.__name__.endswith("_shape_py")

@@ -468,6 +468,20 @@ def test_path_length_at_the_limit_and_past_it(v, limits):
     assert_undecided(v, "cat " + path(n + 1), rule="input.limit")
 
 
+@pytest.mark.parametrize("template", [
+    "cat ~/.ssh/id_rsa {long}",           # the matching path before the long one
+    "cat {long} ~/.ssh/id_rsa",           # and after it
+    "cp ~/.ssh/id_rsa {long}",            # a read, then a path written
+    "tee ~/.bashrc {long} < /dev/null",   # written paths
+])
+def test_a_path_past_the_length_limit_leaves_the_call_undecided_wherever_it_stands(v, limits, template):
+    # every path a rule matches against is resolved before the first is matched: a
+    # path past the limit makes the call undecided, never a verdict on the paths
+    # before it (both twins, whatever the order of the arguments)
+    long = "/" + "a" * (limits.MAX_MATCH_LENGTH + 808)
+    assert_undecided(v, template.format(long=long), rule="input.limit")
+
+
 def test_path_limits_apply_to_the_resolved_path(v, limits):
     # `x/..` repeated resolves away: the path judged is short
     p = WS + "/" + "x/../" * (limits.MAX_MATCH_LENGTH // 4) + ".env"

@@ -157,3 +157,39 @@ def test_one_wrapper_repeated_past_every_limit_is_never_allowed(make_validator):
         assert d.verdict != "allow", (layer, times, cmd[:300], d)
 
     never_allowed()
+
+
+# Wrapper peeling is one text for both analysers (_shell_shared.unwrap, compiled as
+# _shell_shared_c): its assignment test is the shell's NAME=value / NAME+=value, as the
+# reference analyser reads a command's own assignments.
+_WORD = st.lists(st.sampled_from(list("aZ_09=+-./$ ") + ["A=1", "+=", "x+", "é"]), max_size=8).map("".join)
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@given(word=_WORD)
+def test_the_shared_assignment_test_is_the_shells(word):
+    from lighthouse._fast import _shell_py, _shell_shared
+
+    from conftest import EXPECT_COMPILED
+    eq = _shell_shared.assignment_eq(word)
+    assert (eq >= 0) == _shell_py._is_assignment(word), word
+    if eq >= 0:
+        assert word[eq] == "=" and eq == word.index("="), word
+    if EXPECT_COMPILED:
+        from lighthouse._fast import _shell_shared_c
+        assert _shell_shared_c.assignment_eq(word) == eq, word
+
+
+def test_wrapper_peeling_counts_env_splits_against_the_wrapper_limit(impl):
+    # each `env -S` split rebuilds the argv and counts as a wrapper: past MAX_WRAPPERS the
+    # call is undecided (LimitError) in both analysers, never a verdict on what was seen
+    _, shell, _ = impl
+    at = "env -S 'env -S true'"
+    assert [c.program for c in shell.analyze(at, WS)] == ["true"]
+    past = "env -S " * (shell.MAX_WRAPPERS + 1) + "true"
+    try:
+        shell.analyze(past, WS)
+    except shell.LimitError:
+        pass
+    else:
+        raise AssertionError("past the wrapper limit the analysis must not settle")

@@ -41,6 +41,7 @@ cdef class _TextSet:
     cdef list by_first
     cdef list by_last
     cdef list wild
+    cdef tuple needles
     cdef bint empty
 
 

@@ -38,7 +38,7 @@ from libc.string cimport memcmp, memcpy
 
 from lighthouse._fast._cache_c cimport DecisionCache
 from lighthouse._fast._shell_c cimport SimpleCommand, analyze
-from lighthouse._fast._text cimport obj_eq, str_eq
+from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 
 import re2
 
@@ -52,7 +52,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              engine_tables, path_prefilter)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
-from ._globs import glob_facts, glob_list_parts, seg_match
+from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
 from ._rulespec import VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio, program_spec_fields, rule_fields
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
@@ -361,7 +361,7 @@ cdef bint _wild_match(_Wild w, str s, bint cross_slash) noexcept:
         return False
     if w.slen and not _same_chars(pat, len(pat) - w.slen, s, ns - w.slen, w.slen):
         return False
-    if w.mid is not None and w.mid not in s:
+    if w.mid is not None and not str_has(s, w.mid):
         return False
     return _wild(pat, s, cross_slash)
 
@@ -532,7 +532,10 @@ cdef bint _match_segs(PathGlob g, list v) except -1:
 cdef class _TextSet:
     """Text globs: the literal ones as a set; the wildcard ones by the first character
     of their literal prefix, else by the last character of their literal suffix (a
-    match must start, or end, with it), else in a list."""
+    match must start, or end, with it), else in a list. When each glob of that list
+    holds a literal run (_globs.text_needles), a value holding none of the runs is not
+    tried against them: `*://0.0.0.0*` and `*://[[]::]*` of a rule every program's
+    arguments meet."""
 
     def __init__(self, list globs):
         cdef _Wild w
@@ -561,6 +564,9 @@ cdef class _TextSet:
                 self.wild.append(w)
         self.literals = frozenset(lits) if lits else None
         self.empty = not globs
+        # the unindexed wildcard globs, each tried in turn, are tried only when the
+        # value holds one of their literal runs
+        self.needles = text_needles([w.pat for w in self.wild]) if len(self.wild) > 1 else None
 
 
 cdef int _bucket_add(list buckets, Py_ssize_t k, object item) except -1:
@@ -583,6 +589,7 @@ cdef bint _text_any(_TextSet ts, str value) except -1:
     cdef Py_ssize_t n = len(value)
     cdef Py_UCS4 c
     cdef object found
+    cdef str needle
     if ts.literals is not None and value in ts.literals:
         return True
     if n and ts.by_first is not None:
@@ -597,6 +604,12 @@ cdef bint _text_any(_TextSet ts, str value) except -1:
             found = ts.by_last[<Py_ssize_t>c]
             if found is not None and _wilds_any(<list>found, value):
                 return True
+    if ts.needles is not None:
+        for needle in ts.needles:
+            if str_has(value, needle):
+                break
+        else:
+            return False
     return _wilds_any(ts.wild, value)
 
 
@@ -2340,7 +2353,7 @@ cdef bint _re_search(_Rx r, object text) except -1:
             _last_low = (text, low)
         for req in r.atoms:
             for atom in <tuple>req:
-                if atom in low:
+                if str_has(low, <str>atom):
                     break
             else:
                 return False

@@ -260,7 +260,7 @@ class _View:
     """Derived facts about one simple command, computed once and shared by its rules."""
 
     __slots__ = ("sc", "flags", "options", "positionals", "path_args", "writes", "cwd",
-                 "home", "ws", "_written", "_forms", "_engine", "_context")
+                 "home", "ws", "_written", "_forms", "_cands", "_engine", "_context")
 
     def __init__(self, sc, spec, home, ws, engine=None):
         self.sc = sc
@@ -383,6 +383,7 @@ class _View:
         self.writes = writes
         self._written = None
         self._forms = {}
+        self._cands = {}
 
     def written(self):
         """The written arguments as a set (a command may name thousands of paths)."""
@@ -399,6 +400,41 @@ class _View:
         if self._context is None:
             return True
         return word_may_match(self._engine.word_index, value, self._context)
+
+    # The path forms a rule's paths, reads and writes are matched against, each list
+    # built whole before the first match is tried: a path past a limit (LimitError)
+    # makes the call undecided whichever argument a rule would have matched first,
+    # never a verdict on the arguments before it. pf: only the words the engine's word
+    # index may match.
+    def path_cands(self, pf):
+        key = ("paths", pf)
+        found = self._cands.get(key)
+        if found is None:
+            found = self._cands[key] = [
+                self.forms(p) for p in map(_path_candidate, self.path_args)
+                if p is not None and (not pf or self.maybe(p))]
+        return found
+
+    def read_cands(self, pf):
+        if not self.writes:
+            return self.path_cands(pf)
+        key = ("reads", pf)
+        found = self._cands.get(key)
+        if found is None:
+            written = self.written()
+            found = self._cands[key] = [
+                self.forms(p) for p in map(_path_candidate, [a for a in self.path_args if a not in written])
+                if p is not None and (not pf or self.maybe(p))]
+        return found
+
+    def write_cands(self, pf):
+        key = ("writes", pf)
+        found = self._cands.get(key)
+        if found is None:
+            found = self._cands[key] = [
+                self.forms(p) for p in [_path_candidate(w) if w.startswith("@") else w for w in self.writes]
+                if p and (not pf or self.maybe(p))]
+        return found
 
     def forms(self, value):
         f = self._forms.get(value)
@@ -472,9 +508,8 @@ class Rule:
                     return False
         pf = self.pf
         if self.paths is not None:
-            for a in v.path_args:
-                p = _path_candidate(a)
-                if p is not None and (not pf or v.maybe(p)) and self.paths.match_forms(v.forms(p)):
+            for f in v.path_cands(pf):
+                if self.paths.match_forms(f):
                     break
             else:
                 return False
@@ -490,12 +525,8 @@ class Rule:
             if not seen:
                 return False
         if self.reads is not None:
-            written = v.written()
-            for a in v.path_args:
-                if a in written:
-                    continue
-                p = _path_candidate(a)
-                if p is not None and (not pf or v.maybe(p)) and self.reads.match_forms(v.forms(p)):
+            for f in v.read_cands(pf):
+                if self.reads.match_forms(f):
                     break
             else:
                 return False
@@ -508,9 +539,8 @@ class Rule:
             else:
                 return False
         if self.writes is not None:
-            for w in v.writes:
-                p = _path_candidate(w) if w.startswith("@") else w
-                if p and (not pf or v.maybe(p)) and self.writes.match_forms(v.forms(p)):
+            for f in v.write_cands(pf):
+                if self.writes.match_forms(f):
                     break
             else:
                 return False

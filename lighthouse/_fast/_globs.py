@@ -7,8 +7,8 @@ module turns a rule's pattern list into what they are built from.
 from __future__ import annotations
 
 __all__ = ["expand_braces", "glob_parts", "compile_glob", "compile_globs", "glob_list_parts",
-           "glob_facts", "tail_index", "seg_match", "class_match", "word_index", "word_context",
-           "word_may_match"]
+           "literal_run", "text_needles", "glob_facts", "tail_index", "seg_match", "class_match",
+           "word_index", "word_context", "word_may_match"]
 
 _WILD = "*?[\\"
 
@@ -113,6 +113,55 @@ def glob_list_parts(patterns, mode, PathGlob):
     if mode != "path":
         return pos, neg, exact, None, None
     return pos, neg, exact, tail_index(pos), tail_index(neg)
+
+
+def literal_run(pattern):
+    """The longest run of characters every text the text glob `pattern` matches
+    contains as it is: literal characters and one-character classes (`[[]` is "["),
+    between wildcards. Escapes and other classes end a run (a shorter run is still
+    held by every match)."""
+    best = ""
+    cur = []
+    k = 0
+    n = len(pattern)
+    while k < n:
+        c = pattern[k]
+        if c == "[" and k + 2 < n and pattern[k + 2] == "]" and pattern[k + 1] not in "!^":
+            cur.append(pattern[k + 1])
+            k += 3
+            continue
+        if c in _WILD:
+            if len(cur) > len(best):
+                best = "".join(cur)
+            cur = []
+            if c == "[":
+                end = class_match(pattern, k, "")[0]
+                if end > 0:
+                    k = end         # past the class
+                    continue
+        else:
+            cur.append(c)
+        k += 1
+    if len(cur) > len(best):
+        best = "".join(cur)
+    return best
+
+
+def text_needles(patterns):
+    """Literal texts one of which every text that one of the text globs `patterns`
+    matches contains (each glob's literal_run, without the runs that contain a shorter
+    one), or None when a glob has no run of at least two characters (one character is
+    no test worth running first). A matcher tests them before the globs: a text with
+    none of them matches no glob of the list."""
+    runs = set()
+    for pattern in patterns:
+        run = literal_run(pattern)
+        if len(run) < 2:
+            return None
+        runs.add(run)
+    if not runs:
+        return None
+    return tuple(sorted(r for r in runs if not any(o != r and o in r for o in runs)))
 
 
 def glob_facts(segs):

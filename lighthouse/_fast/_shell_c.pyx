@@ -29,8 +29,16 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
+from ._inline_c import scan as scan_inline
+from ._shell_shared_c import MAX_WRAPPERS  # no-cython-lint (exported, see SHELL_API)
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
-                      fetched_runs, side_effects)
+                      fetched_runs)
+# C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
+from lighthouse._fast._side_c cimport side_effects
+from lighthouse._fast._shell_shared_c cimport (help_request, interp_code_arg, printed_text, unwrap,
+                                               interp_script_arg as _interp_script_arg,
+                                               shell_code_arg as _shell_code_arg,
+                                               shell_script_arg as _shell_script_arg)
 from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
                               forget_vars, run_alias, run_container_exec, run_eval,
                               run_find_actions, run_function, run_parallel, run_shell_code,
@@ -41,16 +49,13 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FOR_DO_MSG,
                               HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
                               MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                              MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG,
+                              MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, NOT_STR_MSG,
                               NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                              WORD_MSG, WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
+                              WORD_MSG, WORK_MSG, WRAPPERS, arith_names, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
-                              env_filter, filtered_text, help_request, interp_code_arg,
-                              interp_script_arg as _interp_script_arg, printed_text, printf_output,
-                              shell_code_arg as _shell_code_arg,
-                              shell_script_arg as _shell_script_arg, sql_text as _sql_text,
-                              unknown_var, watch_exec as _watch_exec)
+                              env_filter, filtered_text, printf_output, sql_text as _sql_text,
+                              unknown_var)
 
 __all__ = list(SHELL_API)
 
@@ -59,7 +64,6 @@ __all__ = list(SHELL_API)
 cdef Py_ssize_t C_MAX_DEPTH = MAX_DEPTH
 cdef Py_ssize_t C_MAX_LENGTH = MAX_LENGTH
 cdef Py_ssize_t C_MAX_COMMANDS = MAX_COMMANDS
-cdef Py_ssize_t C_MAX_WRAPPERS = MAX_WRAPPERS
 cdef Py_ssize_t C_MAX_LOOP_WORDS = MAX_LOOP_WORDS
 cdef Py_ssize_t C_MAX_LOOP_PASSES = MAX_LOOP_PASSES
 cdef Py_ssize_t C_MAX_ARGS = MAX_ARGS
@@ -70,7 +74,6 @@ cdef tuple _CD_PROGRAMS = CD_PROGRAMS
 cdef Py_ssize_t C_CALL_COST = CALL_COST
 cdef str _DEPTH_MSG = DEPTH_MSG
 cdef str _LIST_MSG = LIST_MSG
-cdef str _WRAPPERS_MSG = WRAPPERS_MSG
 
 
 @cython.freelist(32)
@@ -1608,112 +1611,14 @@ cdef list _split_words(str text):
     raise ShellError(ENV_SPLIT_MSG % text[:80])
 
 
-cdef tuple _unwrap(list argv, _Ctx ctx, dict env):
-    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
-    cdef bint sudo = False
-    cdef str cwd = ctx.cwd
-    cdef object xargs = None
-    cdef bint xfile = False     # xargs reads its items from a file (-a), not from stdin
-    cdef int peeled = 0
-    cdef Py_ssize_t i, n, j, eq, npos, k
-    cdef str prog, a, key, rest, name, first
-    cdef tuple spec = None
-    cdef frozenset value_opts
-    while argv:
-        k = 0
-        n = len(argv)
-        while k < n:
-            first = argv[k]
-            eq = _assignment_eq(first)
-            if eq < 0:
-                break
-            name = first[:eq]
-            env[name.rstrip("+")] = first[eq + 1:]
-            k += 1
-        if k:
-            argv = argv[k:]
-        if not argv:
-            break
-        prog = normalize_program(argv[0])
-        if not str_eq(prog, "busybox") or len(argv) == 1:
-            spec = _WRAPPERS.get(prog)
-            if spec is None:
-                break
-        peeled += 1
-        if peeled > C_MAX_WRAPPERS:
-            raise LimitError(_WRAPPERS_MSG)
-        if str_eq(prog, "busybox"):
-            argv = argv[1:]
-            continue
-        value_opts = spec[0]
-        npos = spec[1]
-        if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
-            break
-        if str_eq(prog, "sudo") and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list", "--validate"):
-            break
-        i = 1
-        n = len(argv)
-        while i < n:
-            a = argv[i]
-            if str_eq(a, "--"):
-                i += 1
-                break
-            if str_eq(prog, "env"):
-                eq = _assignment_eq(a)
-                if eq >= 0:
-                    env[a[:eq]] = a[eq + 1:]
-                    i += 1
-                    continue
-            if a.startswith("-") and len(a) > 1 and not (str_eq(prog, "nice") and a[1:].isdigit()):
-                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
-                if str_eq(prog, "env") and key in ("-S", "--split-string"):
-                    # each split rebuilds argv: it counts as a wrapper
-                    peeled += 1
-                    if peeled > C_MAX_WRAPPERS:
-                        raise LimitError(_WRAPPERS_MSG)
-                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
-                    j = i + 1 if "=" in a else i + 2
-                    argv = [argv[0]] + _split_words(rest) + argv[j:]
-                    n = len(argv)
-                    i = 1
-                    continue
-                if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
-                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
-                    cwd = join_path(cwd, rest)
-                if str_eq(prog, "xargs") and (str_eq(key, "-a") or str_eq(key, "--arg-file")):
-                    xfile = True
-                if str_eq(prog, "xargs") and (str_eq(key, "-I") or str_eq(key, "--replace")
-                                              or str_eq(key, "-i")):
-                    if str_eq(key, "-I"):
-                        xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
-                    elif "=" in a:
-                        xargs = a.split("=", 1)[1]
-                    else:
-                        xargs = "{}" if len(a) == 2 else a[2:]
-                    i += 2 if str_eq(key, "-I") and len(a) == 2 else 1
-                    continue
-                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
-                    i += 2
-                    continue
-                i += 1
-                continue
-            if str_eq(prog, "nice") and a.startswith("-") and a[1:].isdigit():
-                i += 1
-                continue
-            break
-        i += npos
-        if str_eq(prog, "sudo") or str_eq(prog, "doas") or str_eq(prog, "run0"):
-            sudo = True
-        if str_eq(prog, "xargs"):
-            xargs = xargs if xargs is not None else ""
-        if str_eq(prog, "watch") and i < len(argv) and not _watch_exec(argv[1:i]):
-            # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
-            argv = ["sh", "-c", " ".join(argv[i:])]
-            continue
-        if i >= len(argv):
-            return list(argv), sudo, cwd, None, True, False
-        argv = argv[i:]
-    return argv, sudo, cwd, xargs, False, xfile
+def _k_split(str text):
+    return _split_words(text)
+
+
+cdef inline tuple _unwrap(list argv, _Ctx ctx, dict env):
+    """Peel wrappers off argv (_shell_shared.unwrap, a C call into its compiled build).
+    Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
+    return unwrap(argv, ctx.cwd, env, _k_split, join_path)
 
 
 cdef inline tuple _as_tuple(list items):
@@ -2199,8 +2104,12 @@ def _k_tree(list tree, _Ctx ctx):
 
 
 def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin):
-    cdef str first = argv[0]
-    cdef str prog = normalize_program(first)
+    cdef str first
+    cdef str prog
+    if not argv:
+        return None     # an empty command runs nothing (Kernel.run)
+    first = argv[0]
+    prog = normalize_program(first)
     _run_argv(first, argv[1:], False, [], ctx, env, sudo, origin, "", None, prog, _prog_class(prog),
               _is_assignment(first))
 
@@ -2222,7 +2131,7 @@ def _k_charge(_Ctx ctx, Py_ssize_t n):
     _charge(ctx.work, n)
 
 
-cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge)
+cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge, scan_inline)
 
 
 cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:

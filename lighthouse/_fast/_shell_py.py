@@ -17,24 +17,26 @@ import re
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
+from ._inline import scan as scan_inline
+from ._shell_shared import MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_shell_code,
-                            run_ssh_remote, run_stdin_shell, run_su, side_actions)
+                            run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
                             HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
                             MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, MAX_WRAPPERS, NOT_STR_MSG, NUL_MSG,
+                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, NOT_STR_MSG, NUL_MSG,
                             REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT,
                             UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, WORD_MSG,
-                            WORK_MSG, WRAPPERS, WRAPPERS_MSG, arith_names, change_dir,
+                            WORK_MSG, arith_names, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, help_request, interp_code_arg, interp_script_arg,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
-                            sql_text, unknown_var, watch_exec)
+                            sql_text, unknown_var)
 
 __all__ = list(SHELL_API)
 
@@ -1080,104 +1082,9 @@ def _split_words(text):
 
 
 def _unwrap(argv, ctx, env):
-    """Peel wrappers off argv. Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
-    sudo = False
-    cwd = ctx.cwd
-    xargs = None
-    xfile = False       # xargs reads its items from a file (-a), not from stdin
-    peeled = 0
-    while argv:
-        k = 0
-        while k < len(argv) and _is_assignment(argv[k]):
-            name, _, value = argv[k].partition("=")
-            env[name.rstrip("+")] = value
-            k += 1
-        if k:
-            argv = argv[k:]
-        if not argv:
-            break
-        prog = normalize_program(argv[0])
-        if prog != "busybox" or len(argv) == 1:
-            spec = WRAPPERS.get(prog)
-            if spec is None:
-                break
-        peeled += 1
-        if peeled > MAX_WRAPPERS:
-            raise LimitError(WRAPPERS_MSG)
-        if prog == "busybox":
-            argv = argv[1:]
-            continue
-        value_opts, npos = spec
-        if prog in ("command", "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
-            break
-        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list",
-                                                             "--validate"):
-            break
-        i = 1
-        n = len(argv)
-        while i < n:
-            a = argv[i]
-            if a == "--":
-                i += 1
-                break
-            if prog == "env" and _is_assignment(a):
-                name, _, value = a.partition("=")
-                env[name] = value
-                i += 1
-                continue
-            if a.startswith("-") and len(a) > 1 and not (prog in ("nice",) and a[1:].isdigit()):
-                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
-                if prog == "env" and key in ("-S", "--split-string"):
-                    # each split rebuilds argv: it counts as a wrapper
-                    peeled += 1
-                    if peeled > MAX_WRAPPERS:
-                        raise LimitError(WRAPPERS_MSG)
-                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
-                    j = i + 1 if "=" in a else i + 2
-                    argv = [argv[0]] + _split_words(rest) + argv[j:]
-                    n = len(argv)
-                    i = 1
-                    continue
-                if key in ("-C", "--chdir", "-D") and prog in ("env", "sudo", "run0"):
-                    val = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
-                    cwd = join_path(cwd, val)
-                if prog == "xargs" and (key == "-a" or key == "--arg-file"):
-                    xfile = True
-                if prog == "xargs" and (key == "-I" or key == "--replace" or key == "-i"):
-                    if key == "-I":
-                        xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
-                    elif "=" in a:
-                        xargs = a.split("=", 1)[1]
-                    else:
-                        xargs = "{}" if len(a) == 2 else a[2:]
-                    i += 2 if key == "-I" and len(a) == 2 else 1
-                    continue
-                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
-                    i += 2
-                    continue
-                i += 1
-                continue
-            if prog == "nice" and a.startswith("-") and a[1:].isdigit():
-                i += 1
-                continue
-            break
-        i += npos
-        if prog in ("sudo", "doas", "run0"):
-            sudo = True
-        if prog == "xargs":
-            xargs = xargs if xargs is not None else ""
-        if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
-            # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
-            argv = ["sh", "-c", " ".join(argv[i:])]
-            continue
-        rest = argv[i:]
-        if not rest:
-            if prog in ("sudo", "doas", "run0", "xargs", "exec", "time", "command", "nohup"):
-                argv = [argv[0]] + argv[1:]
-                return argv, sudo, cwd, None, True, False
-            return argv[:1] + argv[1:], sudo, cwd, None, True, False
-        argv = rest
-    return argv, sudo, cwd, xargs, False, xfile
+    """Peel wrappers off argv (_shell_shared.unwrap). Returns (argv, sudo, cwd,
+    xargs_mode, bare, xargs_file)."""
+    return unwrap(argv, ctx.cwd, env, _split_words, join_path)
 
 
 def _emit(ctx, cmd):
@@ -1484,12 +1391,14 @@ def _run_code(code, ctx):
     _interpret(parse(code, ctx.depth), ctx)
 
 
-def _run_plain_argv(argv, ctx, env, sudo, origin):
+def _k_run(argv, ctx, env, sudo, origin):
+    if not argv:
+        return          # an empty command runs nothing (Kernel.run)
     _run_argv(argv, None, [], ctx, env, sudo, origin, "", [])
 
 
 # what the shared handlers (lighthouse._fast._shell_shared) call back into
-_K = Kernel(_run_code, _interpret, _run_plain_argv, SimpleCommand, _emit, _persist, _charge)
+_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge, scan_inline)
 
 
 def _interpret_loop(loop, ctx):

@@ -19,7 +19,6 @@ import binascii
 import re
 
 from ._errors import LimitError, ShellError
-from ._inline import scan as _scan_inline
 
 # Limits of the analysis. Reaching any of them raises LimitError: the call is undecided,
 # never judged on the part seen before the limit. Together they bound the work of one
@@ -982,6 +981,144 @@ def container_exec(prog, args):
     return list(inner), (workdir if workdir and workdir.startswith("/") else "/")
 
 
+# ------------------------------------------------ wrappers (sudo, env, timeout, xargs, ...)
+
+def assignment_eq(word):
+    """The index of the '=' when word is a shell assignment (NAME=value, NAME+=value),
+    else -1."""
+    n = len(word)
+    for k in range(n):
+        c = word[k]
+        if c == "=":
+            return k if k > 0 else -1
+        if c == "+":
+            return k + 1 if k > 0 and k + 1 < n and word[k + 1] == "=" else -1
+        if not (c == "_" or "a" <= c <= "z" or "A" <= c <= "Z" or (k > 0 and "0" <= c <= "9")):
+            return -1
+    return -1
+
+
+def program_name(word):
+    """`/usr/bin/rm` -> `rm` (a word ending in "/" is kept whole)."""
+    j = word.rfind("/")
+    if 0 <= j < len(word) - 1:
+        return word[j + 1:]
+    return word
+
+
+def unwrap(argv, cwd, env, split_words, join_path):
+    """Peel wrappers (WRAPPERS: sudo, env, timeout, nice, xargs, watch, busybox, ...) and
+    VAR=value prefixes off argv, recording the assignments in env. Returns (argv, sudo,
+    cwd, xargs_mode, bare, xargs_file): the wrapped command, whether a wrapper runs it
+    as root, its directory (env -C, sudo -D), xargs' replacement string ("" without -I,
+    None without xargs), whether a wrapper stood alone (bare) and whether xargs reads
+    its items from a file (-a). split_words(text) is the analyser's `env -S` splitter
+    (ShellError when it cannot split), join_path(cwd, path) its path join. Each split
+    and each wrapper counts against MAX_WRAPPERS."""
+    sudo = False
+    xargs = None
+    xfile = False
+    peeled = 0
+    while argv:
+        k = 0
+        n = len(argv)
+        while k < n:
+            eq = assignment_eq(argv[k])
+            if eq < 0:
+                break
+            word = argv[k]
+            env[word[:eq].rstrip("+")] = word[eq + 1:]
+            k += 1
+        if k:
+            argv = argv[k:]
+        if not argv:
+            break
+        prog = program_name(argv[0])
+        spec = None
+        if prog != "busybox" or len(argv) == 1:
+            spec = WRAPPERS.get(prog)
+            if spec is None:
+                break
+        peeled += 1
+        if peeled > MAX_WRAPPERS:
+            raise LimitError(WRAPPERS_MSG)
+        if prog == "busybox":
+            argv = argv[1:]
+            continue
+        value_opts = spec[0]
+        npos = spec[1]
+        if (prog == "command" or prog == "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
+            break
+        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list", "--validate"):
+            break
+        is_env = prog == "env"
+        is_xargs = prog == "xargs"
+        is_nice = prog == "nice"
+        chdir = is_env or prog == "sudo" or prog == "run0"     # -C/--chdir/-D DIR
+        i = 1
+        n = len(argv)
+        while i < n:
+            a = argv[i]
+            if a == "--":
+                i += 1
+                break
+            if is_env:
+                eq = assignment_eq(a)
+                if eq >= 0:
+                    env[a[:eq]] = a[eq + 1:]
+                    i += 1
+                    continue
+            if a.startswith("-") and len(a) > 1 and not (is_nice and a[1:].isdigit()):
+                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+                if is_env and (key == "-S" or key == "--split-string"):
+                    # each split rebuilds argv: it counts as a wrapper
+                    peeled += 1
+                    if peeled > MAX_WRAPPERS:
+                        raise LimitError(WRAPPERS_MSG)
+                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    j = i + 1 if "=" in a else i + 2
+                    argv = [argv[0]] + split_words(rest) + argv[j:]
+                    n = len(argv)
+                    i = 1
+                    continue
+                if chdir and (key == "-C" or key == "--chdir" or key == "-D"):
+                    rest = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < n else "")
+                    cwd = join_path(cwd, rest)
+                if is_xargs and (key == "-a" or key == "--arg-file"):
+                    xfile = True
+                if is_xargs and (key == "-I" or key == "--replace" or key == "-i"):
+                    if key == "-I":
+                        xargs = argv[i + 1] if len(a) == 2 and i + 1 < n else a[2:]
+                    elif "=" in a:
+                        xargs = a.split("=", 1)[1]
+                    else:
+                        xargs = "{}" if len(a) == 2 else a[2:]
+                    i += 2 if key == "-I" and len(a) == 2 else 1
+                    continue
+                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
+                    i += 2
+                    continue
+                i += 1
+                continue
+            if is_nice and a.startswith("-") and a[1:].isdigit():
+                i += 1
+                continue
+            break
+        i += npos
+        if prog == "sudo" or prog == "doas" or prog == "run0":
+            sudo = True
+        if is_xargs and xargs is None:
+            xargs = ""
+        if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
+            # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
+            argv = ["sh", "-c", " ".join(argv[i:])]
+            continue
+        if i >= len(argv):
+            return list(argv), sudo, cwd, None, True, False
+        argv = argv[i:]
+    return argv, sudo, cwd, xargs, False, xfile
+
+
 # ------------------------------------------------ what a command runs besides itself
 # Side actions, an alias's text, GNU parallel's jobs, find -exec, ssh's remote command, a
 # container's exec and inline interpreter code: what to analyse is decided here, once for
@@ -994,18 +1131,21 @@ class Kernel:
 
     code(text, ctx): analyse shell code in ctx (ShellError when it does not parse);
     tree(tree, ctx): analyse a parse tree of the analyser's own in ctx;
-    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources;
+    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources
+        (an empty argv runs nothing: no command, no error);
     make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
     emit(ctx, sc): add it to the analysis (its limits counted), returning it;
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
-    charge(ctx, n): count n characters of work against MAX_WORK.
+    charge(ctx, n): count n characters of work against MAX_WORK;
+    scan(family, code): what inline code does (lighthouse._fast._inline.scan: the pure
+        analyser hands in the module, the compiled one its compiled build, _inline_c).
 
     A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, env (None or a
     dict), funcs, aliases, out and work.passes readable and writable."""
 
-    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge")
+    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge", "scan")
 
-    def __init__(self, code, tree, run, make, emit, persist, charge):
+    def __init__(self, code, tree, run, make, emit, persist, charge, scan):
         self.code = code
         self.tree = tree
         self.run = run
@@ -1013,6 +1153,7 @@ class Kernel:
         self.emit = emit
         self.persist = persist
         self.charge = charge
+        self.scan = scan
 
 
 def inline_commands(k, family, code, ctx, sudo, env):
@@ -1022,7 +1163,7 @@ def inline_commands(k, family, code, ctx, sudo, env):
     dynamic `sh -c`. Returns the commands to emit; the analysed shell commands are
     emitted already."""
     origin = "inline:" + family
-    deletes, snippets, unknown, writes = _scan_inline(family, code)
+    deletes, snippets, unknown, writes = k.scan(family, code)
     out = []
     for recursive, target in deletes:
         out.append(k.make("rm", (["-r", "-f"] if recursive else ["-f"])

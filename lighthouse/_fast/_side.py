@@ -27,6 +27,7 @@ import re
 
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
+from ._prefilter import prefilter
 from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
@@ -1180,10 +1181,11 @@ _LANGUAGE_TRIGGERS = {
 
 
 def _triggers():
-    """program -> a regex that some of its side effects need to find in its NUL-joined
-    args (None: always read), for the programs whose code is parsed (awk, sed, vim,
-    database clients, ...): the others' readers are short loops, cheaper than the regex.
-    Derived from the tables, so a new entry is covered."""
+    """program -> (a regex that some of its side effects need to find in its NUL-joined
+    args, the literals every match of it holds as _prefilter finds them, or None), for
+    the programs whose code is parsed (awk, sed, vim, database clients, ...): the
+    others' readers are short loops, cheaper than the regex. Derived from the tables,
+    so a new entry is covered."""
     table = {}
     for prog in SIDE_PROGRAMS:
         if prog not in CODE_OPTIONS:
@@ -1224,7 +1226,15 @@ def _triggers():
         if "" in parts:
             continue
         flags = "(?i)" if any("(?i)" in p for p in parts) else ""
-        table[prog] = re.compile(flags + "|".join(p.replace("(?i)", "") for p in parts))
+        pattern = flags + "|".join(p.replace("(?i)", "") for p in parts)
+        needs = prefilter(pattern)
+        if type(needs) is tuple:
+            # a literal that holds a shorter one of its requirement adds no test
+            needs = tuple(tuple(lit for lit in req if not any(o != lit and o in lit for o in req))
+                          for req in needs)
+        else:
+            needs = None
+        table[prog] = (re.compile(pattern), needs)
     return table
 
 
@@ -1237,13 +1247,31 @@ def side_effects(prog, args):
     if prog not in SIDE_PROGRAMS:
         return []
     trigger = _TRIGGERS.get(prog)
-    if trigger is not None and trigger.search("\x00".join(args)) is None:
+    if trigger is not None and not _triggered(trigger, "\x00".join(args)):
         return []
     found = _read_side(prog, args)
     if not found:
         return found
     origin = prog + " (side)"
     return [(origin, kind, value) for kind, value in found]
+
+
+def _triggered(trigger, text):
+    """Whether a program's trigger (_triggers) finds its NUL-joined args. Most args
+    lack every literal a match holds, which a few substring tests of the lowercased
+    text show without the regex (a Python regex with many case-insensitive branches
+    costs microseconds even on a short text). Only for ASCII text: Python's case
+    folding matches some non-ASCII letters with ASCII ones (the Kelvin sign with k)."""
+    rx, needs = trigger
+    if needs is not None and text.isascii():
+        low = text.lower()
+        for alternatives in needs:
+            for literal in alternatives:
+                if literal in low:
+                    break
+            else:
+                return False
+    return rx.search(text) is not None
 
 
 def _read_side(prog, args):

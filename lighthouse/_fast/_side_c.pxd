@@ -17,6 +17,10 @@ cpdef list side_effects(str prog, list args)
 cpdef list _read_side(str prog, list args)
 
 
+@cython.locals(rx=object, needs=tuple, alternatives=tuple, literal=str, low=str)
+cdef bint _triggered(tuple trigger, str text) except -1
+
+
 cdef list _command_options(str prog, list args)
 
 
@@ -59,3 +63,16 @@ cpdef list _option_values(list args, object names, bint bundles=*)
 
 @cython.locals(k=Py_ssize_t, n=Py_ssize_t)
 cdef object _package_command(str prog, list args)
+
+
+# Download, then run (fetched_runs, which keeps its generator expressions and so stays a
+# Python function): its helpers are C calls.
+cdef bint _fetches(object c) except -1
+
+
+@cython.locals(path=str, name=str)
+cdef str _url_basename(str url)
+
+
+@cython.locals(full=str, parts=list, seg=str)
+cdef str _join(str cwd, str path)

@@ -3,8 +3,8 @@
 # when the lengths differ; most comparisons on the hot path are between strings of
 # different lengths, which these answer from the lengths alone.
 
-from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND
-from libc.string cimport memcmp
+from cpython.unicode cimport PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND
+from libc.string cimport memchr, memcmp
 
 
 cdef inline bint str_eq(str a, str b) noexcept:
@@ -29,3 +29,33 @@ cdef inline bint obj_eq(object a, object b) except -1:
     if type(a) is str and type(b) is str:
         return str_eq(<str>a, <str>b)
     return a == b
+
+
+cdef inline bint str_has(str text, str needle) noexcept:
+    """needle in text for two str. Between one-byte strings (ASCII and Latin-1, most of
+    what rules look for and in) a memchr/memcmp scan, without the generic substring
+    search's set-up, which costs more than the scan of a short word; otherwise the
+    `in` operator."""
+    cdef Py_ssize_t n, m
+    cdef const char* t
+    cdef const char* p
+    cdef const char* end
+    if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND or PyUnicode_KIND(needle) != PyUnicode_1BYTE_KIND:
+        return needle in text
+    n = PyUnicode_GET_LENGTH(text)
+    m = PyUnicode_GET_LENGTH(needle)
+    if m == 0:
+        return True
+    if m > n:
+        return False
+    t = <const char*>PyUnicode_DATA(text)
+    p = <const char*>PyUnicode_DATA(needle)
+    end = t + (n - m) + 1           # where a match may start
+    while t < end:
+        t = <const char*>memchr(t, p[0], <size_t>(end - t))
+        if t == NULL:
+            return False
+        if memcmp(t, p, <size_t>m) == 0:
+            return True
+        t += 1
+    return False

@@ -1,0 +1,49 @@
+# Types for the compiled build of _shell_shared.py (module _shell_shared_c): the wrapper
+# peeling both analysers share, which the compiled analyser calls per wrapped command
+# (sudo, env, timeout, xargs, ...) as C functions. The pure twin imports _shell_shared.py
+# as it is; this file only changes how the same source is compiled (Cython's augmenting
+# .pxd, as _side_c.pxd does for _side.py).
+cimport cython
+
+
+@cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4)
+cpdef Py_ssize_t assignment_eq(str word) except -2
+
+
+@cython.locals(j=Py_ssize_t)
+cpdef str program_name(str word)
+
+
+@cython.locals(sudo=bint, xfile=bint, peeled=Py_ssize_t, k=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t,
+               j=Py_ssize_t, eq=Py_ssize_t, npos=Py_ssize_t, prog=str, a=str, key=str, rest=str,
+               word=str, spec=tuple, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
+cpdef tuple unwrap(list argv, str cwd, dict env, object split_words, object join_path)
+
+
+# What a shell, an interpreter or a help request does with its arguments: asked of most
+# commands, as C calls.
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, saw_c=bint, stdin=bint, a=str)
+cdef tuple _shell_options(list args)
+
+
+@cython.locals(k=Py_ssize_t, saw_c=bint)
+cpdef Py_ssize_t shell_code_arg(list args) except -2
+
+
+@cython.locals(k=Py_ssize_t, stdin=bint)
+cpdef Py_ssize_t shell_script_arg(list args) except -2
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cpdef Py_ssize_t interp_script_arg(str family, list args) except -2
+
+
+@cython.locals(j=Py_ssize_t, a=str)
+cpdef Py_ssize_t interp_code_arg(str family, object flags, list args) except -2
+
+
+cpdef bint help_request(str prog, list args, str path, object env, object shell_env) except -1
+
+
+@cython.locals(j=Py_ssize_t)
+cpdef object printed_text(str prog, list args, str cwd, object heredoc, str path=*)
