@@ -53,7 +53,8 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
-from ._rulespec import VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio, program_spec_fields, rule_fields
+from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio,
+                        program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_c import DYN, normpath
