@@ -23,7 +23,7 @@ import grpc
 import pytest
 
 from lighthouse.client import AsyncClient, CallError, Client
-from lighthouse.server.app import ServerConfig
+from lighthouse.server.app import ConfigError, LighthouseServer, ServerConfig, check_config
 from lighthouse.v1 import validation_pb2 as pb
 
 from serverkit import WS, ServerThread, quiet_grpc_logs, run_async
@@ -40,6 +40,17 @@ def server():
     config = ServerConfig(port=0, metrics_port=0, local_socket=False, rate_limit=0, max_pending_calls=1)
     with ServerThread(config) as s:
         yield s
+
+
+def test_the_backlog_bound_is_checked_and_given_to_grpc():
+    for bad in (0, -5):
+        with pytest.raises(ConfigError, match="--max-pending-calls"):
+            check_config(ServerConfig(max_pending_calls=bad))
+    options = dict(LighthouseServer(ServerConfig(port=0, metrics_port=0, local_socket=False,
+                                                 max_pending_calls=123))._grpc_options())
+    assert options["grpc.server.max_pending_requests"] == 123
+    assert options["grpc.server.max_pending_requests_hard_limit"] == 123
+    assert ServerConfig().max_pending_calls == 20000
 
 
 def hold_loop(server, seconds=HOLD):
