@@ -495,6 +495,7 @@ class Recorder:
         self.streams_opened = 0
         self.streams_broken = 0
         self.resent = 0
+        self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
         self.loop_lag = []
         self.cpu = None
         self.t0 = time.perf_counter()
@@ -661,6 +662,7 @@ class Load:
             rec.streams_broken += 1
             await asyncio.sleep(rng.uniform(0.1, 1.0))
         for t, share, _msg, _sends, code, detail in carry:
+            rec.gave_up += 1
             rec.failed(t, share, code, detail=detail)
 
     async def _stream_session(self, i, end, rng, period, k, carry):
@@ -684,6 +686,7 @@ class Load:
             if refused(code) and sends < RESENDS:
                 again.append((t, share, msg, sends, code, detail))
             else:
+                rec.gave_up += refused(code)
                 rec.failed(t, share, code, detail=detail)
             fut.set_result(None)
 
@@ -1065,7 +1068,8 @@ def report_of(args, rec, elapsed, before, after, meta):
     r = {
         "sent": rec.sent, "answered": answered, "lost": rec.sent - answered, "hung": errors.get(HUNG, 0),
         "errors": errors, "error_details": rec.details, "fail_mode": whole["fail_mode"],
-        "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent}
+        "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent,
+                     "refused_too_often": rec.gave_up}
                     if args.transport == "stream" else None),
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
@@ -1209,8 +1213,9 @@ def print_table(r, out=sys.stdout):
     w("calls: sent %d, answered %d, lost %d (hung %d), fail mode %d; throughput %.1f calls/s\n" % (
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
     if r.get("streams"):
-        w("streams: %d opened, %d broke and were reopened; %d calls sent again after a refusal\n" % (
-            r["streams"]["opened"], r["streams"]["broken"], r["streams"]["resent"]))
+        w("streams: %d opened, %d broke and were reopened; %d calls sent again after a refusal, %d lost "
+          "to %d refusals\n" % (r["streams"]["opened"], r["streams"]["broken"], r["streams"]["resent"],
+                                r["streams"]["refused_too_often"], RESENDS + 1))
     if r["errors"]:
         w("errors: %s\n" % ", ".join("%s %d" % kv for kv in sorted(r["errors"].items())))
         for code, text in sorted(r["error_details"].items()):
