@@ -3,9 +3,9 @@ generator (also ``lighthouse bench``).
 
 N simulated agents (``--agents``, default 1000; 10,000 work: they share ``--channels``
 gRPC connections, by default one per 100 agents and at least 8, so that the descriptors
-stay few and no connection carries more streams than gRPC takes from it at once) send tool calls over unary calls or
-one ``ValidateStream`` each (``--transport``), closed loop (each agent's next call once
-the last is answered, after ``--think`` seconds) or open loop (``--mode open``: a
+stay few) send tool calls over unary calls or one ``ValidateStream`` each
+(``--transport``), closed loop (each agent's next call once the last is answered, after
+``--think`` seconds) or open loop (``--mode open``: a
 target ``--rate`` for all agents together, each agent sending every agents/rate seconds
 whether or not its calls are answered). The calls are drawn from workload files in the
 corpus shape, by shares (``--mix safe=70,risky=20,complex=10``):
@@ -37,7 +37,12 @@ are reported per operation type, by the Decision's tier: ``validation`` (cache, 
 ``policy``, ``expert_escalation`` and ``fail_mode`` (the fallback tier); per share too,
 with the expert overhead (an expert-decided call's latency beyond the longest time one
 of its simulated experts slept, which each says in its reason), the server's cache hit
-ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count.
+ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count. On
+streams: the streams opened and broken, and the calls sent again after their stream was
+refused as it opened (``streams.resent``; each at most 3 times, latency from the first
+send). To tell where a p99 comes from: the safe calls' time inside the server
+(``safe_validation_server_ms``, from ``Decision.decision_ns``) and this process's
+event-loop lag (``load_generator_loop_lag_ms``).
 
 Also: ``--fault policy-down|experts-timeout|expert-disconnect|policy-reload`` injects a
 fault from ``--fault-at`` for ``--fault-for`` seconds and reports each phase (before,
@@ -109,9 +114,10 @@ RESENDS = 3
 
 # Streams (agents) per gRPC connection when --channels is not given. Measured here
 # (bench/README.md, "Lost calls on 10,000 streams"): with about 1,000 streams on one
-# connection and escalations in flight, gRPC refused some of the streams opened while
-# the server was busy (CANCELLED as the stream starts, its first call lost); at 100 per
-# connection none was, at 2,500 and 10,000 streams.
+# connection and escalations in flight, gRPC refused more of the streams opened while
+# the server was busy than at 100 per connection. The refusals themselves were the
+# server's backlog of calls not yet taken up (the section after it; ``lighthouse serve
+# --max-pending-calls``), and a refused stream's calls are sent again (REFUSED).
 AGENTS_PER_CHANNEL = 100
 
 
