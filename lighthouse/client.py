@@ -250,10 +250,10 @@ def _resend(pending, retries, error):
         call, fut, sends = entry
         if fut.done():
             del pending[rid]
-        elif sends > retries:
+        elif sends >= retries:
             del pending[rid]
             err = err or _stream_error(error)
-            fut.set_exception(CallError(err.code, "%s (sent %d times, never answered)" % (err.message, sends),
+            fut.set_exception(CallError(err.code, "%s (sent %d times, never answered)" % (err.message, sends + 1),
                                         err.field, rid))
         else:
             entry[2] = sends + 1

@@ -134,10 +134,13 @@ def test_the_async_stream_reopens_a_refused_stream_too(server):
 
 class _ReadThenEnd:
     """A ValidateStream that reads each stream's first call and ends the stream with
-    ``code`` without answering it: a server that received a call and never answered."""
+    ``code`` without answering it: a server that received a call and never answered.
+    ``chatter``: it first answers another request_id, so that the stream is not silent
+    (the client's count of failed reopenings starts again at each answer)."""
 
-    def __init__(self, code):
+    def __init__(self, code, chatter=False):
         self.code = code
+        self.chatter = chatter
         self.reads = 0
         self.lock = threading.Lock()
 
@@ -145,12 +148,12 @@ class _ReadThenEnd:
         next(requests)
         with self.lock:
             self.reads += 1
+        if self.chatter:
+            yield pb.Decision(request_id="another-call", verdict=pb.VERDICT_ALLOW)
         context.abort(self.code, "ended without an answer")
 
 
-@pytest.fixture(params=[grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE], ids=lambda c: c.name)
-def unanswering(request):
-    servicer = _ReadThenEnd(request.param)
+def _serve(servicer):
     srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("lighthouse.v1.Validator", {
         "ValidateStream": grpc.stream_stream_rpc_method_handler(
@@ -158,8 +161,15 @@ def unanswering(request):
             response_serializer=pb.Decision.SerializeToString)}),))
     port = srv.add_insecure_port("127.0.0.1:0")
     srv.start()
+    return srv, "127.0.0.1:%d" % port
+
+
+@pytest.fixture(params=[grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE], ids=lambda c: c.name)
+def unanswering(request):
+    servicer = _ReadThenEnd(request.param)
+    srv, address = _serve(servicer)
     try:
-        yield "127.0.0.1:%d" % port, servicer
+        yield address, servicer
     finally:
         srv.stop(None)
 
@@ -190,3 +200,21 @@ def test_the_async_stream_bounds_its_resending_too(unanswering):
     code, resent = run_async(main(), timeout=60)
     assert code == servicer.code
     assert servicer.reads == 3 and resent == 2
+
+
+def test_a_call_is_sent_a_bounded_number_of_times_even_on_a_stream_that_answers_others():
+    """The stream answers something before each break (UNAVAILABLE), so the reopenings
+    never run out: the call itself is still sent at most 1 + ``retries`` times."""
+    servicer = _ReadThenEnd(grpc.StatusCode.UNAVAILABLE, chatter=True)
+    srv, address = _serve(servicer)
+    try:
+        with Client(address, timeout=10, retries=2, backoff=0.02) as c:
+            with c.stream() as s:
+                fut = s.submit("Bash", {"command": "echo hi"}, cwd=WS)
+                with pytest.raises(CallError) as e:
+                    fut.result(30)
+    finally:
+        srv.stop(None)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "sent 3 times, never answered" in e.value.message
+    assert servicer.reads == 3 and s.resent == 2
