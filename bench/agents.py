@@ -3,9 +3,9 @@ generator (also ``lighthouse bench``).
 
 N simulated agents (``--agents``, default 1000; 10,000 work: they share ``--channels``
 gRPC connections, by default one per 100 agents and at least 8, so that the descriptors
-stay few and no connection carries more streams than gRPC takes from it at once) send tool calls over unary calls or
-one ``ValidateStream`` each (``--transport``), closed loop (each agent's next call once
-the last is answered, after ``--think`` seconds) or open loop (``--mode open``: a
+stay few) send tool calls over unary calls or one ``ValidateStream`` each
+(``--transport``), closed loop (each agent's next call once the last is answered, after
+``--think`` seconds) or open loop (``--mode open``: a
 target ``--rate`` for all agents together, each agent sending every agents/rate seconds
 whether or not its calls are answered). The calls are drawn from workload files in the
 corpus shape, by shares (``--mix safe=70,risky=20,complex=10``):
@@ -37,7 +37,12 @@ are reported per operation type, by the Decision's tier: ``validation`` (cache, 
 ``policy``, ``expert_escalation`` and ``fail_mode`` (the fallback tier); per share too,
 with the expert overhead (an expert-decided call's latency beyond the longest time one
 of its simulated experts slept, which each says in its reason), the server's cache hit
-ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count.
+ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count. On
+streams: the streams opened and broken, and the calls sent again after their stream was
+refused as it opened (``streams.resent``; each at most 3 times, latency from the first
+send). To tell where a p99 comes from: the safe calls' time inside the server
+(``safe_validation_server_ms``, from ``Decision.decision_ns``) and this process's
+event-loop lag (``load_generator_loop_lag_ms``).
 
 Also: ``--fault policy-down|experts-timeout|expert-disconnect|policy-reload`` injects a
 fault from ``--fault-at`` for ``--fault-for`` seconds and reports each phase (before,
@@ -65,6 +70,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import gc
 import ipaddress
 import json
 import math
@@ -99,13 +105,20 @@ TIER_NAME = {v: k[5:].lower() for k, v in pb.Tier.items()}
 SLEPT = re.compile(r"slept ([0-9.]+) ms")
 FAULTS = ("policy-down", "experts-timeout", "expert-disconnect", "policy-reload")
 HUNG = "DEADLINE_EXCEEDED"
+# A stream refused as it opens (gRPC's server backlog full: ``lighthouse serve
+# --max-pending-calls``) ends before answering anything with CANCELLED, or with grpc.aio's
+# INTERNAL when the refusal beat the first write; its calls are sent again on a new
+# stream, as lighthouse.client does, each at most RESENDS times, and counted (``resent``).
+REFUSED = ("CANCELLED", "INTERNAL")
+RESENDS = 3
 
 
 # Streams (agents) per gRPC connection when --channels is not given. Measured here
 # (bench/README.md, "Lost calls on 10,000 streams"): with about 1,000 streams on one
-# connection and escalations in flight, gRPC refused some of the streams opened while
-# the server was busy (CANCELLED as the stream starts, its first call lost); at 100 per
-# connection none was, at 2,500 and 10,000 streams.
+# connection and escalations in flight, gRPC refused more of the streams opened while
+# the server was busy than at 100 per connection. The refusals themselves were the
+# server's backlog of calls not yet taken up (the section after it; ``lighthouse serve
+# --max-pending-calls``), and a refused stream's calls are sent again (REFUSED).
 AGENTS_PER_CHANNEL = 100
 
 
@@ -473,8 +486,11 @@ def own_fds():
 
 class Recorder:
     """Every call's fate. ``rows``: (send time from the start, latency s or None, share,
-    operation or None, error code or None, expert slept ms or None, tier name or None),
-    appended as calls end."""
+    operation or None, error code or None, expert slept ms or None, tier name or None,
+    the server's decision_ns or None), appended as calls end. ``resent``: calls sent
+    again on a new stream after theirs was refused as it opened (each counted once in
+    ``sent``, its latency from its first send). ``loop_lag``: how late this process's
+    event loop ran a timer, sampled every LAG_EVERY s (s)."""
 
     def __init__(self, deadline):
         self.deadline = deadline
@@ -485,6 +501,9 @@ class Recorder:
         self.details = {}                   # error code -> the first message seen with it
         self.streams_opened = 0
         self.streams_broken = 0
+        self.resent = 0
+        self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
+        self.loop_lag = []
         self.cpu = None
         self.t0 = time.perf_counter()
 
@@ -507,7 +526,8 @@ class Recorder:
         if decision.tier == pb.TIER_EXPERT:
             times = SLEPT.findall(decision.reason)
             slept = max(float(x) for x in times) if times else None
-        self.rows.append((t_send - self.t0, lat, share, op, None, slept, TIER_NAME.get(decision.tier, "unknown")))
+        self.rows.append((t_send - self.t0, lat, share, op, None, slept, TIER_NAME.get(decision.tier, "unknown"),
+                          decision.decision_ns))
 
     def failed(self, t_send, share, code, count=True, detail=None):
         if count:
@@ -516,7 +536,7 @@ class Recorder:
             self.details[code] = "first for a call sent at %.1f s, ended at %.1f s: %s" % (
                 t_send - self.t0, time.perf_counter() - self.t0, detail[:300])
         self.errors += 1
-        self.rows.append((t_send - self.t0, None, share, None, code, None, None))
+        self.rows.append((t_send - self.t0, None, share, None, code, None, None, None))
 
 
 def _rpc_detail(e):
@@ -632,33 +652,55 @@ class Load:
 
     async def stream_agent(self, i, end):
         """One agent on streams: a stream that breaks is counted, its unanswered calls
-        failed with its status, and a new one opened after a short pause, as a client
+        failed with its status (or, when it was refused as it opened, sent again on the
+        next stream: REFUSED), and a new one opened after a short pause, as a client
         reopens a broken stream."""
         a, rec = self.args, self.rec
         rng = random.Random(a.seed * 100003 + i)
         period = self._period()
         await asyncio.sleep(rng.random() * self._ramp(period))
         k = 0
-        while time.perf_counter() < end and not self.stopping:
+        carry = []              # (t_send, share, message, sends, code, detail) to send again
+        while (time.perf_counter() < end or carry) and not self.stopping:
             rec.streams_opened += 1
-            k, broke = await self._stream_session(i, end, rng, period, k)
+            k, broke, carry = await self._stream_session(i, end, rng, period, k, carry)
             if not broke:
                 break
             rec.streams_broken += 1
             await asyncio.sleep(rng.uniform(0.1, 1.0))
+        for t, share, _msg, _sends, code, detail in carry:
+            rec.gave_up += 1
+            rec.failed(t, share, code, detail=detail)
 
-    async def _stream_session(self, i, end, rng, period, k):
-        """Calls on one ValidateStream until ``end`` or until it breaks; returns the next
-        call number and whether it broke before the end."""
+    async def _stream_session(self, i, end, rng, period, k, carry):
+        """Calls on one ValidateStream until ``end`` or until it breaks, ``carry`` (the
+        calls of a refused stream) first; returns the next call number, whether it broke
+        (before the end, or with calls to send again) and the calls to send again."""
         a, rec = self.args, self.rec
         stub = self.stubs[i % len(self.stubs)]
-        waiting = {}                                    # request_id -> (t_send, share, future)
+        waiting = {}                        # request_id -> (t_send, share, future, message, sends)
         call = stub.ValidateStream(timeout=a.deadline + max(0.0, end - time.perf_counter()) + 30)
         broken = []
+        answered = []                       # any answer on this stream: it was not refused
+        again = []
+
+        def refused(code):
+            return code in REFUSED and not answered and not self.stopping
+
+        def settle(w, code, detail):
+            """A call of the broken stream: sent again on the next one, or failed."""
+            t, share, fut, msg, sends = w
+            if refused(code) and sends < RESENDS:
+                again.append((t, share, msg, sends, code, detail))
+            else:
+                rec.gave_up += refused(code)
+                rec.failed(t, share, code, detail=detail)
+            fut.set_result(None)
 
         async def reader():
             try:
                 async for d in call:
+                    answered.append(True)
                     w = waiting.pop(d.request_id, None)
                     if w is not None:
                         rec.answered(w[0], w[1], d)
@@ -667,34 +709,45 @@ class Load:
                 broken.append((e.code().name, _rpc_detail(e)))
             finally:
                 code, detail = broken[0] if broken else ("STREAM_ENDED", "the server ended the stream")
-                for t, share, fut in waiting.values():
-                    rec.failed(t, share, code, detail=detail)
-                    fut.set_result(None)
+                for w in waiting.values():
+                    settle(w, code, detail)
                 waiting.clear()
 
         read = asyncio.ensure_future(reader())
         loop = asyncio.get_running_loop()
         write_failed = False
+
+        async def send(t, share, msg, sends):
+            """Write one call; False when the stream has ended (the call settled)."""
+            nonlocal write_failed
+            waiting[msg.request_id] = (t, share, loop.create_future(), msg, sends)
+            try:
+                await call.write(msg)
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
+                write_failed = True
+                w = waiting.pop(msg.request_id, None)
+                if w is not None:
+                    rpc = isinstance(e, grpc.aio.AioRpcError)
+                    settle(w, e.code().name if rpc else "STREAM_ENDED", _rpc_detail(e) if rpc else str(e))
+                return False
+            return True
+
         try:
-            while time.perf_counter() < end and not self.stopping and not read.done():
+            for n, (t, share, msg, sends, _code, _detail) in enumerate(carry):
+                rec.resent += 1
+                if not await send(t, share, msg, sends + 1):
+                    again.extend(carry[n + 1:])         # not sent on this stream: still to send
+                    break
+            while time.perf_counter() < end and not self.stopping and not read.done() and not write_failed:
                 t0 = time.perf_counter()
                 share, c = self.workload.draw(rng)
                 msg = _tool_call(i, k, c, share, a.distinct)
                 k += 1
-                fut = loop.create_future()
                 t = rec.start()
-                waiting[msg.request_id] = (t, share, fut)
-                try:
-                    await call.write(msg)
-                except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
-                    write_failed = True
-                    w = waiting.pop(msg.request_id, None)
-                    if w is not None:
-                        rpc = isinstance(e, grpc.aio.AioRpcError)
-                        rec.failed(t, share, e.code().name if rpc else "STREAM_ENDED",
-                                   detail=_rpc_detail(e) if rpc else str(e))
+                if not await send(t, share, msg, 0):
                     break
-                if a.mode != "open":
+                fut = waiting[msg.request_id][2] if msg.request_id in waiting else None
+                if a.mode != "open" and fut is not None:
                     try:
                         await asyncio.wait_for(asyncio.shield(fut), a.deadline)
                     except TimeoutError:
@@ -708,7 +761,7 @@ class Load:
                 now = time.perf_counter()
                 late = [rid for rid, w in waiting.items() if now - w[0] > a.deadline]
                 for rid in late:
-                    t, share, fut = waiting.pop(rid)
+                    t, share, fut, _msg, _sends = waiting.pop(rid)
                     rec.failed(t, share, HUNG)
                     fut.set_result(None)
                 if waiting:
@@ -724,12 +777,33 @@ class Load:
                 call.cancel()
             if not read.done():
                 read.cancel()
-        broke = (write_failed or bool(broken)) and time.perf_counter() < end
-        return k, broke
+        broke = (write_failed or bool(broken)) and (time.perf_counter() < end or bool(again))
+        return k, broke, again
 
     async def run(self, end):
         agent = self.stream_agent if self.args.transport == "stream" else self.unary_agent
-        await asyncio.gather(*(agent(i, end) for i in range(self.args.agents)))
+        freezer = asyncio.ensure_future(self._freeze_after_ramp(end))
+        try:
+            await asyncio.gather(*(agent(i, end) for i in range(self.args.agents)))
+        finally:
+            freezer.cancel()
+
+    async def _freeze_after_ramp(self, end):
+        """No collection while the agents start (their streams open over the ramp); once
+        they all have, one collection, the agents' long-lived objects out of the
+        collector's generations, and the youngest generation collected every GC_GEN0
+        allocations, as the server does. Measured at 10,000 streams, 40 s: with CPython's
+        defaults this process paused 11-12 times for full collections as the agents
+        started and after, up to 0.8-1.1 s each (4.4-5.4 s in all), and every call in
+        flight waited for them (bench/README.md)."""
+        gc.disable()
+        try:
+            await asyncio.sleep(min(self._ramp(self._period()) + 1.0, max(0.0, end - time.perf_counter())))
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
+        finally:
+            gc.enable()
 
 
 # ------------------------------------------------------------------ statistics
@@ -753,7 +827,7 @@ def summarise(rows, t_from=0.0, t_to=float("inf")):
     """Figures of the calls sent in [t_from, t_to)."""
     sel = [r for r in rows if t_from <= r[0] < t_to]
     by_op, by_share, errors, overhead = {}, {}, {}, []
-    for t, lat, share, op, code, slept, _tier in sel:
+    for t, lat, share, op, code, slept, _tier, _ns in sel:
         s = by_share.setdefault(share, {"sent": 0, "answered": 0, "tiers": {}, "lat": []})
         s["sent"] += 1
         if code is not None:
@@ -910,6 +984,20 @@ async def sampler(stack, rec, every, samples):
         })
 
 
+LAG_EVERY = 0.05
+GC_GEN0 = 5000          # allocations between collections of the youngest generation, after the ramp
+
+
+async def loop_lag(rec, warm, end):
+    """From ``warm`` to ``end`` (perf_counter): how much later than asked this process's
+    event loop wakes a LAG_EVERY-second sleep, in seconds, into ``rec.loop_lag``."""
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        await asyncio.sleep(LAG_EVERY)
+        if t >= warm:
+            rec.loop_lag.append(max(0.0, time.perf_counter() - t - LAG_EVERY))
+
+
 def growth(samples, key, warmup_s):
     """Growth of ``key`` after warm-up: the median of the last quarter of the samples
     taken after ``warmup_s`` over the median of their first quarter, minus 1."""
@@ -976,6 +1064,7 @@ async def measure(args, target, workload, stack):
                                                       fault_log, scrapes))
         if stack and args.sample_every:
             tasks.append(asyncio.ensure_future(sampler(stack, rec, args.sample_every, samples)))
+        tasks.append(asyncio.ensure_future(loop_lag(rec, rec.t0 + min(args.warmup, args.duration / 2), end)))
         await load.run(end)
         elapsed = time.perf_counter() - rec.t0
         fault_end = await fault_task if fault_task else None
@@ -1008,7 +1097,9 @@ def report_of(args, rec, elapsed, before, after, meta):
     r = {
         "sent": rec.sent, "answered": answered, "lost": rec.sent - answered, "hung": errors.get(HUNG, 0),
         "errors": errors, "error_details": rec.details, "fail_mode": whole["fail_mode"],
-        "streams": {"opened": rec.streams_opened, "broken": rec.streams_broken} if args.transport == "stream" else None,
+        "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent,
+                     "refused_too_often": rec.gave_up}
+                    if args.transport == "stream" else None),
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
         "latency_ms": steady["latency_ms"], "by_share": steady["by_share"],
@@ -1025,8 +1116,15 @@ def report_of(args, rec, elapsed, before, after, meta):
     safe = [x for x in rec.rows if x[0] >= warm and x[2] == "safe" and x[4] is None]
     if safe:
         r["safe_validation_ms"] = summary([x[1] for x in safe if x[3] == "validation"])
+        # The same calls' time inside the server (Decision.decision_ns: from the call read
+        # to its answer made, without transport or waiting to be read): a client p99 far
+        # above it is queueing, in the server's event loop or in this process's.
+        r["safe_validation_server_ms"] = summary([x[7] / 1e9 for x in safe if x[3] == "validation"])
         # The decision cache answers with tier CACHE: the client sees it call by call.
         r["safe_cache_hit_ratio"] = round(sum(1 for x in safe if x[6] == "cache") / len(safe), 4)
+    # This process's event loop: how late it ran a timer. When its p99 is near the client
+    # p99, the load generator, not the server, is what the calls waited for.
+    r["load_generator_loop_lag_ms"] = summary(rec.loop_lag)
     r["targets"] = targets(r)
     return r
 
@@ -1144,7 +1242,9 @@ def print_table(r, out=sys.stdout):
     w("calls: sent %d, answered %d, lost %d (hung %d), fail mode %d; throughput %.1f calls/s\n" % (
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
     if r.get("streams"):
-        w("streams: %d opened, %d broke and were reopened\n" % (r["streams"]["opened"], r["streams"]["broken"]))
+        w("streams: %d opened, %d broke and were reopened; %d calls sent again after a refusal, %d lost "
+          "to %d refusals\n" % (r["streams"]["opened"], r["streams"]["broken"], r["streams"]["resent"],
+                                r["streams"]["refused_too_often"], RESENDS + 1))
     if r["errors"]:
         w("errors: %s\n" % ", ".join("%s %d" % kv for kv in sorted(r["errors"].items())))
         for code, text in sorted(r["error_details"].items()):
@@ -1166,8 +1266,11 @@ def print_table(r, out=sys.stdout):
         w("server cache hit ratio: %s\n" % ", ".join("%s %s" % (k, "-" if v is None else "%.3f" % v)
                                                        for k, v in r["cache_hit_ratio"].items()))
     if r.get("safe_cache_hit_ratio") is not None:
-        w("safe share: answered from the cache %.3f; validation p99 %s ms\n" % (
-            r["safe_cache_hit_ratio"], r["safe_validation_ms"]["p99"]))
+        w("safe share: answered from the cache %.3f; validation p99 %s ms (inside the server %s ms)\n" % (
+            r["safe_cache_hit_ratio"], r["safe_validation_ms"]["p99"], r["safe_validation_server_ms"]["p99"]))
+    lag = r.get("load_generator_loop_lag_ms")
+    if lag and lag["count"]:
+        w("load generator's event loop late by: p50 %s, p99 %s, max %s ms\n" % (lag["p50"], lag["p99"], lag["max"]))
     if r.get("server"):
         s = r["server"]
         if s["fail_mode_by_cause"] or s["errors_by_code"]:

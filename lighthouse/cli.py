@@ -465,6 +465,7 @@ def cmd_serve(args):
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
+        max_pending_calls=args.max_pending_calls,
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
         decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
         opa_url=args.opa_url, policy_processes=args.policy_processes, policy_nice=args.policy_nice,
@@ -750,6 +751,10 @@ def build_parser():
                    help="seconds a new connection has to finish its HTTP/2 (and TLS) handshake (default 5)")
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="seconds a connection without calls stays open (default 300)")
+    p.add_argument("--max-pending-calls", type=int, default=20000, metavar="N",
+                   help="calls and stream openings that have arrived but that the server has not taken up "
+                        "yet (its event loop busy); past N gRPC refuses new ones with CANCELLED (default "
+                        "20000; gRPC's own, 1000 to 3000, refused streams of 10,000 agents under load)")
     p.add_argument("--helper-nice", type=int, default=0, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 0: leave them be; 10 helps on small machines)")

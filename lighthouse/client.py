@@ -24,9 +24,13 @@ to a loopback target, the secret a server without tokens writes beside its local
 only if it is owner-only in a directory no one else can write to.
 
 Every call has a deadline (``timeout``, seconds). Calls are retried, with exponential
-backoff inside that deadline, only when the server is UNAVAILABLE; a stream that breaks
-with UNAVAILABLE is reopened and its unanswered calls are sent again. Any other failure
-raises :class:`CallError` with the gRPC status code and, for INVALID_ARGUMENT, the field.
+backoff inside that deadline, only when the server is UNAVAILABLE. A stream that breaks
+with UNAVAILABLE, or that is refused as it opens (CANCELLED before it answered anything:
+gRPC's server refuses new streams that way when more calls wait for its application than
+its backlog takes, ``lighthouse serve --max-pending-calls``), is reopened and its
+unanswered calls are sent again, each at most ``retries`` times more (a validation is
+idempotent; a call sent that often without an answer fails). Any other failure raises
+:class:`CallError` with the gRPC status code and, for INVALID_ARGUMENT, the field.
 Anything but ``verdict == "allow"`` means the call must not run unattended.
 """
 
@@ -195,15 +199,66 @@ class _Config:
             yield min(self.backoff * (2 ** attempt), 1.0) * (0.5 + random.random() / 2)
 
 
+def _stream_error(error):
+    """The CallError a stream ended with (``error``: its RpcError, None when the server
+    ended it with OK while calls were unanswered)."""
+    return (CallError.from_rpc_error(error) if error is not None else
+            CallError(grpc.StatusCode.UNAVAILABLE, "stream ended before the call was answered"))
+
+
 def _fail_all(pending, error):
-    """A stream is over: every unanswered call of {request_id: (call, future)} fails.
-    Returns the stream's error, which later submissions fail with too."""
-    err = (CallError.from_rpc_error(error) if error is not None else
-           CallError(grpc.StatusCode.UNAVAILABLE, "stream ended before the call was answered"))
-    for call, fut in pending.values():
+    """A stream is over: every unanswered call of {request_id: [call, future, sends]}
+    fails. Returns the stream's error, which later submissions fail with too."""
+    err = _stream_error(error)
+    for call, fut, _ in pending.values():
         if not fut.done():
             fut.set_exception(CallError(err.code, err.message, err.field, call.request_id))
     return err
+
+
+# grpc.aio's text for a message its core could not send because the call had ended
+# (it then reports INTERNAL with it instead of the call's own status).
+_NOT_SENT = "Internal error from Core"
+
+
+def _reopenable(error, answered):
+    """Whether a broken stream is reopened and its unanswered calls sent again: it broke
+    with UNAVAILABLE (the connection or the server went away), or before it answered
+    anything with CANCELLED or with grpc.aio's INTERNAL for a message it could not send on
+    the ended call. gRPC's server refuses a stream as it opens with CANCELLED when more
+    calls are waiting for its application than its backlog takes, before the application
+    reads any of its messages; a Lighthouse server never ends a stream it serves with
+    CANCELLED itself. A call is sent again at most ``retries`` times (:func:`_resend`), so
+    a call the server read but never answered still ends as an error."""
+    if error is None:
+        return False
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    if answered:
+        return False
+    return code == grpc.StatusCode.CANCELLED or (code == grpc.StatusCode.INTERNAL and error.details() == _NOT_SENT)
+
+
+def _resend(pending, retries, error):
+    """The unanswered calls of a reopened stream, in the order they were submitted: each
+    sent at most ``retries`` times after its first send; one that was fails now with the
+    stream's error (``error``) and is dropped from ``pending``."""
+    again = []
+    err = None
+    for rid, entry in list(pending.items()):
+        call, fut, sends = entry
+        if fut.done():
+            del pending[rid]
+        elif sends >= retries:
+            del pending[rid]
+            err = err or _stream_error(error)
+            fut.set_exception(CallError(err.code, "%s (sent %d times, never answered)" % (err.message, sends + 1),
+                                        err.field, rid))
+        else:
+            entry[2] = sends + 1
+            again.append(call)
+    return again
 
 
 def _results(batch):
@@ -302,16 +357,20 @@ class Client:
 class DecisionStream:
     """Many calls in flight on one ValidateStream. :meth:`submit` returns a
     concurrent.futures.Future per call, resolved when its answer (matched by request_id)
-    arrives, in whatever order the server answers. If the stream breaks with UNAVAILABLE
-    it is reopened (up to the client's ``retries`` times in a row) and the unanswered
-    calls are sent again; any other break fails the pending futures with CallError, and
-    so do calls submitted after it."""
+    arrives, in whatever order the server answers. If the stream breaks with UNAVAILABLE,
+    or is refused as it opens (CANCELLED before any answer), it is reopened (up to the
+    client's ``retries`` times in a row) and the unanswered calls are sent again, each at
+    most ``retries`` times; any other break fails the pending futures with CallError, and
+    so do calls submitted after it. ``reopened`` and ``resent`` count the streams
+    reopened and the calls sent again."""
 
     def __init__(self, client):
         self._client = client
         self._cfg = client._cfg
         self._lock = threading.Lock()
-        self._pending = {}        # request_id -> (call, future)
+        self._pending = {}        # request_id -> [call, future, times sent again]
+        self.reopened = 0
+        self.resent = 0
         self._closed = False
         self._error = None        # why the stream ended, once it has
         self._queue = None
@@ -338,7 +397,7 @@ class DecisionStream:
                 return call.request_id, fut
             if self._closed:
                 raise RuntimeError("stream is closed")
-            self._pending[call.request_id] = (call, fut)
+            self._pending[call.request_id] = [call, fut, 0]
             self._queue.put(call)
         return call.request_id, fut
 
@@ -358,9 +417,11 @@ class DecisionStream:
         failures = 0
         delays = None
         while True:
+            answered = False
             try:
                 for d in self._call:
                     failures = 0
+                    answered = True
                     with self._lock:
                         entry = self._pending.pop(d.request_id, None)
                     if entry is None:
@@ -374,8 +435,7 @@ class DecisionStream:
             except grpc.RpcError as e:
                 error = e
             with self._lock:
-                if (error is None or error.code() != grpc.StatusCode.UNAVAILABLE
-                        or failures >= self._cfg.retries or self._closed):
+                if not _reopenable(error, answered) or failures >= self._cfg.retries or self._closed:
                     pending, self._pending = self._pending, {}
                     self._error = _fail_all(pending, error)
                     self._closed = True
@@ -387,7 +447,9 @@ class DecisionStream:
             with self._lock:
                 self._queue.put(_END)
                 self._open()
-                for call, _ in self._pending.values():
+                self.reopened += 1
+                for call in _resend(self._pending, self._cfg.retries, error):
+                    self.resent += 1
                     self._queue.put(call)
 
     def close(self):
@@ -470,12 +532,15 @@ class AsyncClient:
 
 
 class AsyncDecisionStream:
-    """asyncio twin of :class:`DecisionStream`: :meth:`submit` returns an asyncio future."""
+    """asyncio twin of :class:`DecisionStream`: :meth:`submit` returns an asyncio future;
+    the same reopening and resending, counted in ``reopened`` and ``resent``."""
 
     def __init__(self, client):
         self._client = client
         self._cfg = client._cfg
-        self._pending = {}
+        self._pending = {}        # request_id -> [call, future, times sent again]
+        self.reopened = 0
+        self.resent = 0
         self._closed = False
         self._error = None
         self._queue = None
@@ -515,7 +580,7 @@ class AsyncDecisionStream:
             return call.request_id, fut
         if self._closed or self._reader is None:
             raise RuntimeError("stream is not open")
-        self._pending[call.request_id] = (call, fut)
+        self._pending[call.request_id] = [call, fut, 0]
         self._queue.put_nowait(call)
         return call.request_id, fut
 
@@ -535,9 +600,11 @@ class AsyncDecisionStream:
         delays = None
         while True:
             error = None
+            answered = False
             try:
                 async for d in self._call:
                     failures = 0
+                    answered = True
                     entry = self._pending.pop(d.request_id, None)
                     if entry is None or entry[1].done():
                         continue
@@ -548,8 +615,7 @@ class AsyncDecisionStream:
                         entry[1].set_result(r)
             except grpc.aio.AioRpcError as e:
                 error = e
-            if (error is None or error.code() != grpc.StatusCode.UNAVAILABLE
-                    or failures >= self._cfg.retries or self._closed):
+            if not _reopenable(error, answered) or failures >= self._cfg.retries or self._closed:
                 pending, self._pending = self._pending, {}
                 self._error = _fail_all(pending, error)
                 self._closed = True
@@ -560,7 +626,9 @@ class AsyncDecisionStream:
             await asyncio.sleep(next(delays, 1.0))
             self._queue.put_nowait(_END)
             self._open()
-            for call, _ in self._pending.values():
+            self.reopened += 1
+            for call in _resend(self._pending, self._cfg.retries, error):
+                self.resent += 1
                 self._queue.put_nowait(call)
 
     async def close(self):

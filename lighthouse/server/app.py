@@ -235,6 +235,14 @@ class LighthouseServer:
             ("grpc.max_allowed_incoming_connections", self.max_connections),
             ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
             ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
+            # Calls gRPC has accepted that the event loop has not taken up yet (asyncio's
+            # server takes them one per turn of the loop): past gRPC's default backlog,
+            # 1,000 and then at random up to 3,000, it refuses each new one with CANCELLED
+            # (a stream's first call lost, nothing logged), which a burst of stream
+            # openings reaches while escalations keep the loop busy. One fixed bound
+            # instead (each still waits at most gRPC's 30 s).
+            ("grpc.server.max_pending_requests", config.max_pending_calls),
+            ("grpc.server.max_pending_requests_hard_limit", config.max_pending_calls),
         ]
 
     @property

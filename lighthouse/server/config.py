@@ -79,6 +79,10 @@ class ServerConfig:
     max_connections: int = 4096          # gRPC connections at once (lowered to fit the fd limit)
     handshake_timeout: float = 5.0       # seconds a new connection has to complete its handshake
     idle_timeout: float = 300.0          # seconds a connection without calls stays open
+    # Calls (a stream's opening included) that have arrived but that the event loop has not
+    # taken up yet; past it gRPC refuses new ones with CANCELLED (its own default, 1,000 to
+    # 3,000, refused streams of a 10,000-agent load while escalations kept the loop busy).
+    max_pending_calls: int = 20000
     reload_interval: float = 1.0         # seconds between reloads asked through Admin or SIGHUP; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
@@ -219,6 +223,8 @@ def check_config(config):
         raise ConfigError("--workers must be at least 1")
     if config.max_connections < 1:
         raise ConfigError("--max-connections must be at least 1")
+    if config.max_pending_calls < 1:
+        raise ConfigError("--max-pending-calls must be at least 1")
     if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
