@@ -31,10 +31,9 @@ from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline_c import scan as scan_inline
 from ._shell_shared_c import MAX_WRAPPERS  # no-cython-lint (exported, see SHELL_API)
-from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands,
-                      fetched_runs)
+from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
-from lighthouse._fast._side_c cimport side_effects
+from lighthouse._fast._side_c cimport fetched_runs, side_effects
 from lighthouse._fast._shell_shared_c cimport (help_request, interp_code_arg, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,

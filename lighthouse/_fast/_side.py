@@ -1349,7 +1349,10 @@ def _downloads(sc):
     prog = sc.program
     files = []
     dirs = []
-    urls = [a for a in args if "://" in a and not a.startswith("-")]
+    urls = []
+    for a in args:
+        if "://" in a and not a.startswith("-"):
+            urls.append(a)
     out_dir = ""
     if prog == "curl" or prog == "wget" or prog == "aria2c":
         names = ("-o", "--output") if prog == "curl" else (("-O", "--output-document") if prog == "wget"
@@ -1357,38 +1360,73 @@ def _downloads(sc):
         files.extend(_option_values(args, names))
         dir_opts = ("--output-dir",) if prog == "curl" else (("-P", "--directory-prefix") if prog == "wget"
                                                              else ("-d", "--dir"))
-        for d in _option_values(args, dir_opts):
-            out_dir = d
-        remote_name = prog != "curl" or any(
-            a in ("-O", "--remote-name", "--remote-name-all", "-J") or (
-                a.startswith("-") and not a.startswith("--") and "O" in a[1:]) for a in args)
+        given = _option_values(args, dir_opts)
+        if given:
+            out_dir = given[-1]
+        remote_name = prog != "curl"
+        if not remote_name:
+            for a in args:
+                if a == "-O" or a == "--remote-name" or a == "--remote-name-all" or a == "-J" or (
+                        a.startswith("-") and not a.startswith("--") and a.find("O", 1) >= 0):
+                    remote_name = True
+                    break
         if remote_name and not (prog == "wget" and files):
-            files.extend(_url_basename(u) for u in urls)
-    elif prog in ("http", "https", "xh"):
+            for u in urls:
+                files.append(_url_basename(u))
+    elif prog == "http" or prog == "https" or prog == "xh":
         files.extend(_option_values(args, ("-o", "--output")))
         if "-d" in args or "--download" in args:
-            files.extend(_url_basename(u) for u in urls)
+            for u in urls:
+                files.append(_url_basename(u))
     elif prog == "fetch":
         files.extend(_option_values(args, ("-o",)))
-        files.extend(_url_basename(u) for u in urls)
-    elif prog == "git":
-        pos = [a for a in args if not a.startswith("-")]
-        if pos[:1] == ["clone"] and len(pos) >= 2:
-            dirs.append(pos[2] if len(pos) >= 3 else _url_basename(pos[1]).removesuffix(".git"))
-    elif prog == "gh":
-        pos = [a for a in args if not a.startswith("-")]
-        if pos[:2] == ["repo", "clone"] and len(pos) >= 3:
+        for u in urls:
+            files.append(_url_basename(u))
+    elif prog == "git" or prog == "gh":
+        pos = []
+        for a in args:
+            if not a.startswith("-"):
+                pos.append(a)
+        if prog == "git":
+            if pos[:1] == ["clone"] and len(pos) >= 2:
+                dirs.append(pos[2] if len(pos) >= 3 else _url_basename(pos[1]).removesuffix(".git"))
+        elif pos[:2] == ["repo", "clone"] and len(pos) >= 3:
             dirs.append(pos[3] if len(pos) >= 4 else pos[2].rsplit("/", 1)[-1])
-        elif pos[:2] in (["release", "download"], ["run", "download"]):
+        elif pos[:2] == ["release", "download"] or pos[:2] == ["run", "download"]:
             # the names come from the release: everything under its directory counts
             given = _option_values(args, ("-D", "--dir"))
             dirs.append(given[-1] if given else ".")
     for op, target in sc.redirects:
         if op == ">" or op == ">>":
             files.append(target)
-    base = _join(sc.cwd, out_dir) if out_dir else sc.cwd
-    return ([_join(base, f) for f in files if f and f not in ("-", "/dev/null", "/dev/stdout")],
-            [_join(sc.cwd, d) for d in dirs])
+    cwd = sc.cwd
+    base = _join(cwd, out_dir) if out_dir else cwd
+    paths = []
+    for f in files:
+        if f and f != "-" and f != "/dev/null" and f != "/dev/stdout":
+            paths.append(_join(base, f))
+    for k in range(len(dirs)):
+        dirs[k] = _join(cwd, dirs[k])
+    return paths, dirs
+
+
+def _runs_a_file(c):
+    """Whether the command runs, sources or installs a file it names (the candidates
+    fetched_runs matches against what the call fetched)."""
+    if c.path:
+        return True
+    if c.program in _RUNS_FILE:
+        for a in c.args:
+            if not a.startswith("-"):
+                return True
+    return False
+
+
+def _piped_download(c):
+    for p in c.pipe_in:
+        if p in DOWNLOADERS or p in CLONERS:
+            return True
+    return False
 
 
 def fetched_runs(commands):
@@ -1396,44 +1434,85 @@ def fetched_runs(commands):
     same call (`curl -o x URL && chmod +x x && ./x`, `wget URL/a.run && sh a.run`,
     `git clone URL && ./repo/install.sh`): [(path, the command that runs it)]. Linear in
     the commands and their arguments."""
-    if not any(_fetches(c) for c in commands):
+    # Nothing is fetched before the first command that downloads or reads a download
+    # from a pipe, and only a command from there on that names a file to run can match.
+    fetches = False
+    first = -1
+    runs = False
+    n = len(commands)
+    for k in range(n):
+        c = commands[k]
+        if first < 0:
+            if _fetches(c):
+                fetches = True
+                first = k
+            elif _piped_download(c):
+                first = k
+        elif not fetches and _fetches(c):
+            fetches = True
+        if first >= 0 and not runs and _runs_a_file(c):
+            runs = True
+        if fetches and runs:
+            break
+    if not (fetches and runs):
         return []
-    if not any(c.path or c.program in _RUNS_FILE for c in commands):
-        return []               # nothing in the call runs a file: nothing to match
     fetched = set()
     fetched_dirs = []
     out = []
-    for c in commands:
+    for k in range(first, n):
+        c = commands[k]
         if _fetches(c):
             files, dirs = _downloads(c)
             fetched.update(files)
             fetched_dirs.extend(dirs)
             continue
-        if any(p in DOWNLOADERS or p in CLONERS for p in c.pipe_in):
+        prog = c.program
+        args = c.args
+        cwd = c.cwd
+        if _piped_download(c):
             # `curl URL | tee tool`, `curl URL | gunzip > tool`: what it writes is fetched
-            if c.program == "tee":
-                fetched.update(_join(c.cwd, a) for a in c.args if not a.startswith("-"))
-            fetched.update(_join(c.cwd, t) for op, t in c.redirects if op == ">" or op == ">>")
+            if prog == "tee":
+                for a in args:
+                    if not a.startswith("-"):
+                        fetched.add(_join(cwd, a))
+            for op, target in c.redirects:
+                if op == ">" or op == ">>":
+                    fetched.add(_join(cwd, target))
         if not fetched and not fetched_dirs:
             continue
-        if (c.program == "mv" or c.program == "cp" or c.program == "install" or c.program == "ln") \
-                and len(c.args) >= 2:
+        if (prog == "mv" or prog == "cp" or prog == "install" or prog == "ln") and len(args) >= 2:
             # a fetched file copied, moved or linked: the copy is fetched too
-            pos = [a for a in c.args if not a.startswith("-")]
-            if len(pos) >= 2 and any(_join(c.cwd, a) in fetched for a in pos[:-1]):
-                target = _join(c.cwd, pos[-1])
-                fetched.add(target)
-                fetched.update(target + "/" + a.rsplit("/", 1)[-1] for a in pos[:-1])
+            pos = []
+            for a in args:
+                if not a.startswith("-"):
+                    pos.append(a)
+            last = len(pos) - 1
+            if last >= 1:
+                for j in range(last):
+                    if _join(cwd, pos[j]) in fetched:
+                        target = _join(cwd, pos[last])
+                        fetched.add(target)
+                        for i in range(last):
+                            fetched.add(target + "/" + pos[i].rsplit("/", 1)[-1])
+                        break
             continue
         candidates = []
         if c.path:
             candidates.append(c.path)
-        if c.program in _RUNS_FILE:
-            candidates.extend(a for a in c.args if not a.startswith("-"))
+        if prog in _RUNS_FILE:
+            for a in args:
+                if not a.startswith("-"):
+                    candidates.append(a)
         for a in candidates:
-            p = _join(c.cwd, a)
-            if p in fetched or any(p == d or p.startswith(d + "/") for d in fetched_dirs[:16]):
-                if c.program == "chmod":
+            p = _join(cwd, a)
+            hit = p in fetched
+            if not hit:
+                for d in fetched_dirs[:16]:
+                    if p == d or p.startswith(d + "/"):
+                        hit = True
+                        break
+            if hit:
+                if prog == "chmod":
                     continue            # making it executable is not running it
                 out.append((p, c))
                 break

@@ -65,9 +65,29 @@ cpdef list _option_values(list args, object names, bint bundles=*)
 cdef object _package_command(str prog, list args)
 
 
-# Download, then run (fetched_runs, which keeps its generator expressions and so stays a
-# Python function): its helpers are C calls.
+# Download, then run: typed loops and C calls, so that a call whose downloads nothing
+# runs costs one pass over its commands.
 cdef bint _fetches(object c) except -1
+
+
+@cython.locals(a=str)
+cdef bint _runs_a_file(object c) except -1
+
+
+cdef bint _piped_download(object c) except -1
+
+
+@cython.locals(args=list, prog=str, files=list, dirs=list, urls=list, a=str, u=str, f=str, out_dir=str,
+               names=tuple, dir_opts=tuple, given=list, remote_name=bint, pos=list, cwd=str, base=str,
+               paths=list, k=Py_ssize_t)
+cdef tuple _downloads(object sc)
+
+
+@cython.locals(fetches=bint, runs=bint, hit=bint, first=Py_ssize_t, n=Py_ssize_t, k=Py_ssize_t,
+               j=Py_ssize_t, i=Py_ssize_t, last=Py_ssize_t, fetched=set, fetched_dirs=list, out=list,
+               files=list, dirs=list, prog=str, args=list, cwd=str, a=str, p=str, d=str, target=str,
+               pos=list, candidates=list)
+cpdef list fetched_runs(list commands)
 
 
 @cython.locals(path=str, name=str)
