@@ -589,20 +589,31 @@ def test_class3_directory_options_move_relative_paths(validator, command, verdic
 
 
 def test_chdir_rebased_is_linear_and_leaves_the_directory_and_absolute_paths():
-    from lighthouse._fast._rulespec import chdir_rebased
+    from lighthouse._fast._errors import LimitError
+    from lighthouse._fast._rulespec import MAX_CHDIR_WORK, chdir_rebased
 
     d1, d2 = "/srv", "app"
     options = {"-C": [d1, d2]}
     paths, writes = chdir_rebased(("-C",), options, [d1, d2, "x", "/abs", "~/h", "-", "s3://b/k", ""], ["out"])
     assert paths == [d1, d2, "/srv/app/x", "/abs", "~/h", "-", "s3://b/k", ""]
     assert writes == ["/srv/app/out"]
+    # a path equal to the directory but not the option's own value is under it, a
+    # written one too
+    assert chdir_rebased(("-C",), {"-C": ["app"]}, ["app", "app"], ["app"]) == (["app", "app/app"], ["app/app"])
+    assert chdir_rebased(("-C",), {"-C": ["a", "a"]}, ["a", "a", "a"], []) == (["a", "a", "a/a/a"], [])
     assert chdir_rebased(("-C",), {"-C": ["/"]}, ["etc/x"], []) == (["/etc/x"], [])
     assert chdir_rebased(("-C",), {"-C": [""]}, ["x"], ["y"]) == (["x"], ["y"])
+    # what it builds is bounded: many directories, or a long one over many paths
     n = 20000
-    many = {"-C": ["d%d" % i for i in range(n)]}
     t0 = time.perf_counter()
-    paths, _ = chdir_rebased(("-C",), many, ["f"] * n, [])
-    assert paths[0].count("/") == n and time.perf_counter() - t0 < 20
+    with pytest.raises(LimitError):
+        chdir_rebased(("-C",), {"-C": ["d" * 100] * n}, ["f"], [])
+    with pytest.raises(LimitError):
+        chdir_rebased(("-C",), {"-C": ["d" * 1000]}, ["f"] * n, [])
+    paths, _ = chdir_rebased(("-C",), {"-C": ["d%d" % i for i in range(n // 20)]}, ["f"] * 20, [])
+    assert paths[0].count("/") == n // 20
+    assert time.perf_counter() - t0 < 20
+    assert MAX_CHDIR_WORK >= 1 << 16
 
 
 def test_a_directory_option_must_take_a_value(tmp_path):

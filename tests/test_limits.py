@@ -455,6 +455,21 @@ def test_relative_path_segments_past_the_limit(v, limits):
     assert_undecided(v, "cat " + deep, rule="input.limit")
 
 
+def test_directory_options_past_their_work_limit_are_undecided(v):
+    # A directory option's value is copied into every relative path the program names
+    # (`git -C DIR add a b c`): a long one over many paths is refused as a whole, never
+    # judged on the paths built before the limit.
+    from lighthouse._fast._rulespec import MAX_CHDIR_WORK
+
+    d = "d" * 4000
+    n = MAX_CHDIR_WORK // 4000 + 8
+    assert_undecided(v, "git -C %s add %s" % (d, " ".join(["a"] * n)), rule="input.limit")
+    assert_undecided(v, "git %sadd %s" % ("-C %s " % d * 15, " ".join(["a"] * 20)), rule="input.limit")
+    past = "git -C %s add .env %s" % (d, " ".join(["a"] * n))
+    assert_undecided(v, past, rule="input.limit")
+    assert decide(v, "git -C %s add .env a" % d)[0] != "allow"
+
+
 def test_path_length_at_the_limit_and_past_it(v, limits):
     n = limits.MAX_MATCH_LENGTH
 

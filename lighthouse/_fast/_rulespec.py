@@ -10,6 +10,7 @@ and tested by each engine's match code (the kernels, for the keys most rules use
 from __future__ import annotations
 
 from ..vocab import RAW_VERDICTS as VERDICTS
+from ._errors import LimitError
 from ._prefilter import compile_search
 from ._sql import compile_read_only, test_read_only
 
@@ -228,34 +229,60 @@ def conditional_writes(writes_if, flags, options, positionals, base, data):
     return [w for w in out if w != "-" and "://" not in w]
 
 
+# The characters chdir_rebased may build: a directory option's value is copied into
+# every path under it, so a long one repeated over many paths is refused (LimitError:
+# the call is undecided), never judged on part of its paths.
+MAX_CHDIR_WORK = 1 << 20
+CHDIR_MSG = "paths under a directory option come to more than %d characters" % MAX_CHDIR_WORK
+
+
 def chdir_rebased(chdir_options, options, path_args, writes):
     """(path_args, writes) of a program that works in the directory its chdir_options
     name (program_fields): each relative path put under that directory, the directory
-    options' own values left as they are. Several values are taken in turn, each
+    options' own values (the first path_args equal to them: they come before the
+    positionals) left as they are. Several values are taken in turn, each
     relative to the one before (`git -C a -C b` works in a/b); an empty one changes
     nothing. `-`, URLs, absolute and home paths are unchanged. A directory that holds an
-    unknown value makes the paths under it hold one too. Linear in the number of paths."""
+    unknown value makes the paths under it hold one too. Raises LimitError when the
+    paths it would build come to more than MAX_CHDIR_WORK characters: its time and
+    memory are linear in its input."""
     dirs = []
     for name in chdir_options:
         dirs.extend(options.get(name, ()))
     base = ""
     for d in dirs:
         if d:
-            base = d if (d[0] in "/~" or not base) else base.rstrip("/") + "/" + d
+            if d[0] in "/~" or not base:
+                base = d
+            else:
+                if len(base) + len(d) > MAX_CHDIR_WORK:
+                    raise LimitError(CHDIR_MSG)
+                base = base.rstrip("/") + "/" + d
     if not base:
         return path_args, writes
     base = base.rstrip("/") or "/"
+    budget = [MAX_CHDIR_WORK]
 
-    def under(paths):
+    def under(paths, own):
         out = []
         for p in paths:
-            if not p or p[0] in "/~" or p == "-" or "://" in p or any(p is d for d in dirs):
+            if own and own.get(p):
+                own[p] -= 1
                 out.append(p)
-            else:
-                out.append(base + "/" + p if base != "/" else "/" + p)
+                continue
+            if not p or p[0] in "/~" or p == "-" or "://" in p:
+                out.append(p)
+                continue
+            budget[0] -= len(base) + len(p) + 1
+            if budget[0] < 0:
+                raise LimitError(CHDIR_MSG)
+            out.append(base + "/" + p if base != "/" else "/" + p)
         return out
 
-    return under(path_args), under(writes)
+    own = {}
+    for d in dirs:
+        own[d] = own.get(d, 0) + 1
+    return under(path_args, own), under(writes, None)
 
 
 def unbundle(args, value_options):
