@@ -777,6 +777,14 @@ class Load:
                 call.cancel()
             if not read.done():
                 read.cancel()
+            # A call written as the stream was ending (the write accepted after the reader
+            # had settled what it held) is settled here, like the calls the reader held:
+            # sent again when the stream was refused, failed otherwise, never left out.
+            if waiting:
+                code, detail = broken[0] if broken else ("STREAM_ENDED", "the server ended the stream")
+                for w in list(waiting.values()):
+                    settle(w, code, detail)
+                waiting.clear()
         broke = (write_failed or bool(broken)) and (time.perf_counter() < end or bool(again))
         return k, broke, again
 
