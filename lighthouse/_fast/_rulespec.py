@@ -249,18 +249,20 @@ def chdir_rebased(chdir_options, options, path_args, writes):
     dirs = []
     for name in chdir_options:
         dirs.extend(options.get(name, ()))
-    base = ""
+    parts = []              # joined once: the directories since the last absolute one
+    size = 0
     for d in dirs:
         if d:
-            if d[0] in "/~" or not base:
-                base = d
-            else:
-                if len(base) + len(d) > MAX_CHDIR_WORK:
-                    raise LimitError(CHDIR_MSG)
-                base = base.rstrip("/") + "/" + d
-    if not base:
+            if d[0] in "/~":
+                parts = []
+                size = 0
+            parts.append(d.rstrip("/"))
+            size += len(d) + 1
+            if size > MAX_CHDIR_WORK:
+                raise LimitError(CHDIR_MSG)
+    if not parts:
         return path_args, writes
-    base = base.rstrip("/") or "/"
+    base = "/".join(parts) or "/"
     budget = [MAX_CHDIR_WORK]
 
     def under(paths, own):
