@@ -31,25 +31,23 @@ else:
         COMPILED = False
 
 
-def implementations():
-    """{"pure": chain_rows, "compiled": chain_rows} for what can be imported."""
+def _twins(name):
+    """{"pure": X, "compiled": X} of the twins' attribute ``name``, for what can be imported."""
     from . import _chain_py
-    out = {"pure": _chain_py.chain_rows}
+    out = {"pure": getattr(_chain_py, name)}
     try:
         from . import _chain_c
     except ImportError:
         return out
-    out["compiled"] = _chain_c.chain_rows
+    out["compiled"] = getattr(_chain_c, name)
     return out
+
+
+def implementations():
+    """{"pure": chain_rows, "compiled": chain_rows} for what can be imported."""
+    return _twins("chain_rows")
 
 
 def row_makers():
     """{"pure": RowMaker, "compiled": RowMaker} for what can be imported."""
-    from . import _chain_py
-    out = {"pure": _chain_py.RowMaker}
-    try:
-        from . import _chain_c
-    except ImportError:
-        return out
-    out["compiled"] = _chain_c.RowMaker
-    return out
+    return _twins("RowMaker")
