@@ -199,13 +199,19 @@ class ServerThread:
         self.stop()
 
 
+_WITH_FD_LIMIT = ("import os, resource, sys\n"
+                  "n = int(sys.argv[1])\n"
+                  "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))\n"
+                  "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
 class ServerProcess:
     """``lighthouse serve`` as a subprocess on a free port (and free metrics port), without
     the local socket unless ``socket`` names its path; unless ``args`` give --tokens or
     --admin-token-file, the admin secret goes to ``admin_token_file`` in a private
     directory."""
 
-    def __init__(self, *args, port=None, metrics=True, env=None, preexec_fn=None, socket=None):
+    def __init__(self, *args, port=None, metrics=True, env=None, fd_limit=None, socket=None):
         self.port = port or free_port()
         self.metrics_port = free_port() if metrics else 0
         self._admin_dir = self.admin_token_file = None
@@ -216,11 +222,17 @@ class ServerProcess:
         argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
                 "--metrics-port", str(self.metrics_port), *(("--socket", socket) if socket else ("--no-socket",)),
                 "--grace", "3", *args]
+        if fd_limit is not None:
+            # The limit is set by a small program that then execs the server, not by a
+            # preexec_fn: that would run Python in a fork of this process, whose gRPC threads
+            # (fork handlers skipped) left a poller in the child that aborted on epoll_wait
+            # once the child closed its descriptors (EBADF, SIGABRT before the exec).
+            argv = [sys.executable, "-c", _WITH_FD_LIMIT, str(fd_limit), *argv]
         full_env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         full_env.update(env or {})
         self.log_path = None
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-                                     cwd=str(ROOT), text=True, preexec_fn=preexec_fn)
+                                     cwd=str(ROOT), text=True)
         self.output = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

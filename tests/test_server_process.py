@@ -356,11 +356,6 @@ def _fresh_stub(address):
     return channel, pb_grpc.ValidatorStub(channel)
 
 
-def _lower_fds():
-    import resource
-    resource.setrlimit(resource.RLIMIT_NOFILE, (SERVER_FDS, SERVER_FDS))
-
-
 @pytest.mark.timeout(120)
 def test_idle_connection_flood_does_not_starve_legitimate_clients():
     """Thousands of idle TCP connections (more than the server has file descriptors) used
@@ -380,7 +375,7 @@ def test_idle_connection_flood_does_not_starve_legitimate_clients():
         pytest.skip("this process may not open enough file descriptors for the flood")
     call = tool_call("Bash", "ls")
     socks = []
-    with ServerProcess("--handshake-timeout", "1", metrics=False, preexec_fn=_lower_fds) as server:
+    with ServerProcess("--handshake-timeout", "1", metrics=False, fd_limit=SERVER_FDS) as server:
         server.wait_ready()
         old_channel, old = _fresh_stub(server.address)
         new_channel = None
