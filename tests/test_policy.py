@@ -652,3 +652,38 @@ def test_a_program_named_by_a_path_is_described_and_one_outside_the_system_is_co
         assert verdict.verdict == "allow"
     else:
         assert (verdict.verdict, verdict.category) == ("ask", "code-execution")
+
+
+def test_an_engine_is_dropped_by_the_thread_that_made_it_whichever_thread_drops_the_policy():
+    # regorus engines may only be dropped by the thread that made them (dropping one
+    # elsewhere raises inside the drop and leaks it). A policy evaluated on this thread and
+    # then dropped, inside a reference cycle, by another thread's collection must leave
+    # its engine to this thread, which lets it go at its next evaluation.
+    import gc
+    import sys
+
+    from lighthouse.policy import engine as policy_engine
+
+    unraised = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraised.append
+    try:
+        policy = Policy()
+        assert policy.evaluate(doc_for("sar -u 1 3")).verdict
+        policy.itself = policy
+        mine = policy_engine._kept_engines()
+        assert id(policy) in mine
+        del policy
+
+        def collect():
+            gc.collect()
+
+        dropper = threading.Thread(target=collect)
+        dropper.start()
+        dropper.join()
+        assert not unraised, [u.exc_value for u in unraised]
+        other = Policy()
+        assert other.evaluate(doc_for("sar -u 1 4")).verdict
+        assert all(ref() is not None for ref, _, _ in mine.values()) and mine[id(other)][0]() is other
+    finally:
+        sys.unraisablehook = hook
+    assert not unraised, [u.exc_value for u in unraised]

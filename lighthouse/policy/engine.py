@@ -24,6 +24,7 @@ import json
 import os
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import regorus
@@ -211,6 +212,38 @@ def _compiled(sources, check, modules):
     return None, error
 
 
+_THREAD = threading.local()
+
+
+def _kept_engines():
+    """This thread's engines: {id(policy): (weak reference to the policy, generation,
+    engine)}. A regorus engine may only be dropped by the thread that made it, so each is
+    kept in a thread-local of this module's, which lives as long as the thread and is
+    cleared by it as it ends; one kept in an attribute of the Policy (or a
+    ``threading.local`` owned by it) would be dropped by whichever thread drops the last
+    reference to the Policy, or collects the cycle holding it."""
+    kept = getattr(_THREAD, "engines", None)
+    if kept is None:
+        kept = _THREAD.engines = {}
+    return kept
+
+
+def _kept(policy, generation):
+    entry = _kept_engines().get(id(policy))
+    if entry is not None and entry[0]() is policy and entry[1] == generation:
+        return entry[2]
+    return None
+
+
+def _keep(policy, generation, engine):
+    """Keep ``engine`` for this thread's evaluations of ``policy``'s ``generation``, and
+    drop (here, on the thread that made them) the engines of policies that are gone."""
+    kept = _kept_engines()
+    for key in [k for k, (ref, _, _) in kept.items() if ref() is None]:
+        del kept[key]
+    kept[id(policy)] = (weakref.ref(policy), generation, engine)
+
+
 def _read_sources(default, dirs):
     modules = []
     data = {}
@@ -288,7 +321,6 @@ class Policy:
         self._default = default
         self.entrypoint = entrypoint
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._sources = None
         self.reload()
 
@@ -325,12 +357,7 @@ class Policy:
                 raise error
             self._dirs, self._default = new_dirs, new_default
             self._sources = sources
-            if threading.current_thread() is threading.main_thread():
-                # Kept for this thread's evaluations. Not on another thread: a regorus
-                # engine may only be dropped by the thread that made it, and a pool
-                # thread's locals may be dropped by whichever thread ends the pool.
-                self._local.engine = engine
-                self._local.generation = generation
+            _keep(self, generation, engine)
             return generation
 
     def _check(self, engine, modules):
@@ -351,11 +378,11 @@ class Policy:
 
     def _engine(self):
         sources = self._sources
-        local = self._local
-        if getattr(local, "generation", None) != sources.generation:
-            local.engine = sources.build()
-            local.generation = sources.generation
-        return local.engine, sources.generation
+        engine = _kept(self, sources.generation)
+        if engine is None:
+            engine = sources.build()
+            _keep(self, sources.generation, engine)
+        return engine, sources.generation
 
     def evaluate_raw(self, input_doc, rule=None):
         """The entrypoint's (or ``rule``'s) value for ``input_doc``, unvalidated (None when
