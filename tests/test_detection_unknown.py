@@ -250,3 +250,86 @@ def test_builtins_that_change_a_variable_make_it_unknown(make_validator, command
 def test_read_of_another_name_keeps_the_value(make_validator):
     got, rule_id, _ = verdict(make_validator, 'X=build; read Y < answer.txt; rm -rf "$X"')
     assert got == "allow", rule_id
+
+
+# ----------------------------------------------------- unknown options and subcommands
+
+# An unknown word where a program reads its options or its subcommand could be any of
+# them: read as each word a rule or the program's table names, the call must not become
+# an allow when one of those readings is a call a rule asks about or denies.
+UNKNOWN_OPTIONS = [
+    # (command, readings a rule decides, one of which the reason names, or None)
+    ('git "$SUB" --hard', None),
+    ('git $(cat .mode) -f origin main', None),
+    ('git push "$F" origin main', None),
+    ('terraform "$ACTION" -auto-approve', None),
+    ('docker "$X" prune -af --volumes', None),
+    ('npm "$CMD" --force', None),
+    ('gh repo "$VERB" org/app --yes', None),
+    # an option whose value the program writes
+    ('sort "$O" /etc/passwd', ("-o", "--output")),
+    ('curl "$O" ~/.bashrc https://example.com/x', ("-o", "--output", "--alt-svc", "-D", "--dump-header",
+                                                   "--trace", "--trace-ascii", "--stderr", "-c",
+                                                   "--cookie-jar")),
+    ('gcc "$FLAG" /usr/local/bin/tool main.c', ("-o",)),
+    ('tree "$OPT" /etc/motd', ("-o",)),
+    # a mode flag clustered with the option it writes through (`tar cf FILE`)
+    ('tar "$OP" /etc/cron.d/job', None),
+    ('tar -c "$F" /etc/profile.d/x.sh src/', ("-f", "--file")),
+    # an option whose name holds the unknown
+    ('sort -"$X" /etc/passwd data.txt', ("-o", "--output")),
+]
+
+# Unknowns that are values or trailing operands stay as they were.
+UNKNOWN_VALUES_ROUTINE = [
+    'git commit -m "$MSG" -- src/app.py',
+    'git stash push -m "$(cat msg.txt)" src/',
+    'git push origin "$(git branch --show-current)"',
+    'git push -u origin "$(git rev-parse --abbrev-ref HEAD)"',
+    'docker rmi $(docker images -q)',
+    'docker stop $(docker ps -q)',
+    'git add $(git diff --name-only)',
+    'kubectl logs $(kubectl get pods -o name | head -1)',
+    'sort $FLAGS data.txt',
+    'tar $FLAGS out.tar src/',
+    'ls $OPTS /etc',
+    'curl -H "Authorization: Bearer $TOKEN" https://api.example.com/x',
+    'make -j$(nproc) test',
+    'sed -i "s/$OLD/$NEW/g" config.yml',
+]
+
+
+@pytest.mark.parametrize("command,reading", UNKNOWN_OPTIONS)
+def test_an_unknown_option_or_subcommand_is_not_allowed(make_validator, command, reading):
+    got, rule_id, reason = verdict(make_validator, command)
+    assert got in ("ask", "deny"), (command, rule_id)
+    if rule_id == "shell.unknown-option":
+        assert got == "ask" and "cannot see" in reason, reason
+        if reading is not None:
+            assert any("could be %r" % w in reason for w in reading), reason
+
+
+@pytest.mark.parametrize("command", UNKNOWN_VALUES_ROUTINE)
+def test_unknown_values_and_trailing_operands_stay_routine(make_validator, command):
+    got, rule_id, _ = verdict(make_validator, command)
+    assert got == "allow", (command, rule_id)
+
+
+def test_an_unknown_option_after_the_end_of_options_is_an_operand(make_validator):
+    # after `--` nothing is an option: `sort -- "$O" /etc/passwd` reads two files
+    got, rule_id, _ = verdict(make_validator, 'sort -- "$O" /etc/passwd')
+    assert (got, rule_id) != ("ask", "shell.unknown-option")
+
+
+def test_reading_unknown_options_is_bounded(make_validator):
+    # Each candidate word is one more reading of the whole command: past
+    # MAX_UNKNOWN_OPTION_WORK (words times candidates) the call is undecided, never an
+    # allow of the words read so far.
+    from lighthouse._fast._engine_shared import MAX_UNKNOWN_OPTION_WORK
+
+    v = make_validator(cache_size=0)
+    words = MAX_UNKNOWN_OPTION_WORK // 50    # git has more than 50 candidates
+    d = v.check("Bash", {"command": 'git "$SUB" ' + " ".join("f%d" % i for i in range(words))}, cwd=WS)
+    assert (d.verdict, d.rule_id) == ("ask", "input.limit")
+    short = v.check("Bash", {"command": 'git "$SUB" --hard HEAD'}, cwd=WS)
+    assert (short.verdict, short.rule_id) == ("ask", "shell.unknown-option")

@@ -203,6 +203,7 @@ cdef class Engine:
     cdef dict _sub_cache
     cdef Py_ssize_t _sub_cache_size
     cdef tuple _parsed          # (command, cwd, home, commands) of the last Bash call parsed
+    cdef tuple _option_words    # _engine_shared.option_words of the engine's specs
     cdef readonly object word_index     # _globs.word_index of path_prefilter, or None
     cdef _WordIndex _widx
     cdef _WordCtx _wctx         # the last word context made

@@ -49,7 +49,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
-                             engine_tables, path_prefilter)
+                             engine_tables, option_words, path_prefilter, unknown_option_verdict)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
@@ -2535,6 +2535,7 @@ cdef class Engine:
         self._sub_cache_size = 0
         self._tool_cache = {}
         self._parsed = None
+        self._option_words = option_words(rule_specs, program_specs)
         self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
         self._widx = _WordIndex(self.word_index) if self.word_index is not None else None
         self._wctx = None
@@ -2711,7 +2712,7 @@ cdef class Engine:
         cdef SimpleCommand sc
         cdef _View view
         cdef Rule r, hit, worst = None
-        cdef object miss_prog = None, spec
+        cdef object miss_prog = None, spec, unknown = None
         cdef unsigned int lacks
         if not isinstance(command, str):
             return (C_DENY, "input.invalid", COMMAND_MSG)
@@ -2747,10 +2748,14 @@ cdef class Engine:
                 continue
             if hit.verdict == C_DENY:
                 return (C_DENY, hit.id, hit.reason)
+            if hit.verdict == C_ALLOW and sc.dynamic and unknown is None:
+                unknown = unknown_option_verdict(self, sc, home, cwd, self._option_words, only)
             if worst is None or hit.verdict > worst.verdict:
                 worst = hit
         if worst is not None and worst.verdict == C_ASK:
             return (C_ASK, worst.id, worst.reason)
+        if unknown is not None:
+            return unknown
         if miss_prog is not None:
             return (C_MISS, "", NO_PROGRAM_RULE_MSG % (miss_prog,))
         return (C_ALLOW, worst.id, worst.reason)

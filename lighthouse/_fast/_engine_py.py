@@ -22,7 +22,7 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
                              UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables,
-                             path_prefilter)
+                             option_words, path_prefilter, unknown_option_verdict)
 from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
@@ -696,6 +696,7 @@ class Engine:
         self._prog_cache = {}
         self._tool_cache = {}
         self._parsed = None     # (command, cwd, home, commands) of the last Bash call parsed
+        self._option_words = option_words(rule_specs, program_specs)
 
     def word_context(self, cwd, home):
         """word_context of the engine's word index for words resolved in cwd with home
@@ -810,6 +811,7 @@ class Engine:
             return (DENY, "input.invalid", EMPTY_MSG)
         worst = None        # (verdict, rule) over all commands
         miss_prog = None
+        unknown = None      # the first unknown_option_verdict of an allowed command
         for sc in commands:
             view = _View(sc, self.programs.get(sc.program, _EMPTY_SPEC), home, cwd, self)
             hit = None
@@ -825,10 +827,14 @@ class Engine:
                 continue
             if hit.verdict == DENY:
                 return (DENY, hit.id, hit.reason)
+            if hit.verdict == ALLOW and sc.dynamic and unknown is None:
+                unknown = unknown_option_verdict(self, sc, home, cwd, self._option_words, only)
             if worst is None or hit.verdict > worst.verdict:
                 worst = hit
         if worst is not None and worst.verdict == ASK:
             return (ASK, worst.id, worst.reason)
+        if unknown is not None:
+            return unknown
         if miss_prog is not None:
             return (MISS, "", NO_PROGRAM_RULE_MSG % (miss_prog,))
         return (ALLOW, worst.id, worst.reason)

@@ -11,8 +11,10 @@ engine's own kernel.
 
 from __future__ import annotations
 
+from ._errors import LimitError
 from ._globs import word_index
 from ._rulespec import index_rules
+from ._shell_shared import DYN
 
 # The engines' verdict codes: an index into lighthouse.vocab.RAW_VERDICTS.
 ALLOW, ASK, DENY, MISS = 0, 1, 2, 3
@@ -62,6 +64,12 @@ LIMIT_MSG = "call could not be judged: %s"
 UNPARSED_MSG = "command could not be analysed: %s"
 NO_TOOL_RULE_MSG = "no rule matched this %s call"
 NO_PROGRAM_RULE_MSG = "no rule covers the program %r"
+UNKNOWN_OPTION_ID = "shell.unknown-option"
+UNKNOWN_OPTION_MSG = ("an option or subcommand of %r is a value the analysis cannot see (a variable, "
+                      "a command's output); it could be %r, which rule %s decides: %s")
+UNKNOWN_OPTION_WORK_MSG = "too many readings of unknown options (%d words of %d candidates)"
+# The words of a command times the candidates tried for its unknown options, at most.
+MAX_UNKNOWN_OPTION_WORK = 1 << 16
 
 # The names both engines export (their __all__).
 ENGINE_API = ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_forms", "PathGlob",
@@ -74,6 +82,117 @@ def engine_tables(rule_specs, program_specs, Rule, ProgramSpec):
     rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
     programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
     return (rules, programs) + index_rules(rules)
+
+
+_GLOB_CHARS = frozenset("*?[{!@")
+
+
+def _literal_words(alternatives):
+    return [w for w in alternatives if w and not (_GLOB_CHARS & set(w))]
+
+
+def option_words(rule_specs, program_specs):
+    """({rule id: words}, {program: words}): what an unknown word where a program reads
+    its options or subcommand could be, to be tried in its place (unknown_option_verdict).
+    A rule's words are the literal subcommand words and flags it requires or accepts; a
+    program's are the options whose value it writes or enters (write_options,
+    chdir_options) and, for each conditional write (writes_if), its mode flags, its
+    options, and each short mode flag clustered with each short option (`tar "$OP" F`:
+    `-cf` writes F). Runs once per engine."""
+    by_rule = {}
+    for spec in rule_specs:
+        words = []
+        for alts in spec.get("subcommand", ()):
+            words.extend(_literal_words(alts.split("|")))
+        for alts in list(spec.get("flags", ())) + list(spec.get("flags_any", ())):
+            words.extend(_literal_words(alts.split("|")))
+        if words:
+            by_rule.setdefault(spec["id"], set()).update(words)
+    by_program = {}
+    for name, d in (program_specs or {}).items():
+        words = set()
+        _program_words(d, words)
+        if words:
+            by_program[name] = words
+    return ({k: tuple(sorted(v)) for k, v in by_rule.items()},
+            {k: tuple(sorted(v)) for k, v in by_program.items()})
+
+
+def _program_words(d, words):
+    words.update(d.get("write_options", ()), d.get("chdir_options", ()))
+    for entry in d.get("writes_if", ()):
+        flags = _literal_words(entry.get("flags", ()))
+        options = _literal_words(entry.get("options", ()))
+        words.update(flags, options)
+        words.update("-" + f[1:] + o[1:] for f in flags for o in options
+                     if len(f) == 2 and len(o) == 2 and f[0] == o[0] == "-")
+    for sub in (d.get("subcommands") or {}).values():
+        _program_words(sub, words)
+
+
+def _unknown_option_slots(args):
+    """The indexes of the words unknown_option_verdict reads as options: wholly unknown
+    words, and options whose name holds an unknown, before `--`, each followed there by
+    a word the analysis knows. A trailing unknown is most often a list of operands that a
+    command printed (`docker rmi $(docker images -q)`, `git push origin "$(git branch
+    --show-current)"`); read as an option it would ask about every such call."""
+    slots = []
+    known_after = False
+    end = len(args)
+    for i, a in enumerate(args):
+        if a == "--":
+            end = i
+            break
+    for i in range(end - 1, -1, -1):
+        a = args[i]
+        if a == DYN or (a[:1] == "-" and DYN in a.partition("=")[0]):
+            if known_after:
+                slots.append(i)
+        elif DYN not in a:
+            known_after = True
+    slots.reverse()
+    return slots
+
+
+def unknown_option_verdict(engine, sc, home, ws, table, only=()):
+    """None, or (ASK, UNKNOWN_OPTION_ID, reason) for a simple command the rules allow
+    but whose options or subcommand are partly unknown: a word that is wholly a value
+    the analysis cannot see (`git "$SUB" --hard`, `sort "$O" /etc/passwd`), or an option
+    whose name holds one (`-$F`), stands where the program reads options (before `--`,
+    and before a word the analysis knows: _unknown_option_slots), and the command, read
+    with that word as one of the candidates of option_words (every such word the same
+    candidate), is one a rule asks about or denies. It asks rather
+    than denies: the value may be harmless. A word the program reads as an option's value
+    stays a value in every reading (`git commit -m "$MSG"`), so it changes nothing.
+    Raises LimitError past MAX_UNKNOWN_OPTION_WORK. Called by both engines only for a
+    dynamic command a rule allowed: the rare path, written once."""
+    args = sc.args
+    slots = _unknown_option_slots(args)
+    if not slots:
+        return None
+    by_rule, by_program = table
+    words = set(by_program.get(sc.program, ()))
+    for r in engine.rules_for_program(sc.program):
+        if r.verdict != ALLOW:
+            words.update(by_rule.get(r.id, ()))
+    if not words:
+        return None
+    if len(words) * (len(args) + 1) > MAX_UNKNOWN_OPTION_WORK:
+        raise LimitError(UNKNOWN_OPTION_WORK_MSG % (len(args), len(words)))
+    for w in sorted(words):
+        reading = list(args)
+        for i in slots:
+            reading[i] = w
+        v = type(sc)(sc.program, reading, sc.cwd, sc.sudo, sc.env, sc.redirects, sc.origin, sc.code,
+                     sc.dynamic)
+        v.pipe_in, v.pipeline, v.code_from, v.path = sc.pipe_in, sc.pipeline, sc.code_from, sc.path
+        for r in engine.command_matches(v, home, ws):
+            if only and not r.id.startswith(only):
+                continue
+            if r.verdict == ASK or r.verdict == DENY:
+                return (ASK, UNKNOWN_OPTION_ID, UNKNOWN_OPTION_MSG % (sc.program, w, r.id, r.reason))
+            break
+    return None
 
 
 # The path matchers of a rule (see _rulespec.FIELDS).
