@@ -355,3 +355,84 @@ def test_directory_stack_many_pushes_is_linear(make_validator):
     # more commands than a list may hold: undecided
     command = "pushd /tmp; " * 3000 + "popd; " * 3000 + "rm -rf /etc"
     assert _not_allow_in_time(make_validator, command) == "ask"
+
+
+# ----------------------------------------------------- brace expansion
+
+# Bash expands `{a,b}` and `{x..y}` in unquoted words before tilde, parameter and command
+# expansion: each word it makes is judged, and a `~` that begins one is the home.
+BRACES = [
+    ("rm -rf {~,/tmp/x}", "deny"),
+    ("rm -rf ~{,}", "deny"),
+    ("rm -rf /{etc,usr}", "deny"),
+    ("rm -rf /e{t,}c", "deny"),
+    ("rm -rf ~/{.ssh,.gnupg}", "deny"),
+    ("cat ~/.{aws,ssh}/credentials", "deny"),
+    ("cp evil.sh ~/.{bashrc,zshrc}", "deny"),
+    ("for d in {~,/etc}; do rm -rf $d; done", "deny"),
+    ("rm -rf {src,{~,lib}}", "deny"),
+    ("rm -rf /{b{i,o}n,usr}", "deny"),
+    ("chmod -R 777 /{va,op}{r,t}", "deny"),
+    # quoted braces are text, and so is an escaped `{` inside quotes
+    ('echo "{~,/}"', "allow"),
+    ("echo '{~,/}'", "allow"),
+    # routine shapes
+    ("mkdir -p src/{components,hooks,utils}", "allow"),
+    ("touch test_{a,b,c}.py", "allow"),
+    ("cp config.{yml,yml.bak}", "allow"),
+    ("rm -f build/*.{o,a}", "allow"),
+    ("rm -rf {a,b}/{c,d}", "allow"),
+    ("echo {1..5} {a..e} {01..10..3}", "allow"),
+    ("for i in {1..3}; do echo $i; done", "allow"),
+    ("for i in {1..500}; do curl -s localhost:8080/health; done", "allow"),
+    ("find . -name '*.pyc' -exec rm {} +", "allow"),
+    ("X={a,b} true", "allow"),
+]
+
+
+@pytest.mark.parametrize("command,expected", BRACES)
+def test_brace_expansion_is_judged_word_by_word(make_validator, command, expected):
+    check_table(make_validator, command, expected)
+
+
+@pytest.mark.parametrize("command,args", [
+    ("echo a{b,c}d{e,f}", ["abde", "abdf", "acde", "acdf"]),
+    ("echo {1..3} {c..a} {01..03} {5..1..2}", ["1", "2", "3", "c", "b", "a", "01", "02", "03", "5", "3", "1"]),
+    ("echo x{a,{b,c}} {a{b,c}", ["xa", "xb", "xc", "{ab", "{ac"]),
+    ("echo {,a} {} {a} {a,b", ["a", "{}", "{a}", "{a,b"]),
+    ('echo {"$X",b}', ["*", "b"]),
+    ("echo X={a,b}", ["X=a", "X=b"]),
+    ("X={a,b} Y=1 echo Z={c,d}", ["Z=c", "Z=d"]),
+    ("echo {1..3..0} {a..1} {1..b}", ["1", "2", "3", "{a..1}", "{1..b}"]),
+])
+def test_brace_expansion_words(impl, command, args):
+    cmds = analyze(impl, command)
+    assert [c.args for c in cmds if c.program == "echo"] == [args]
+
+
+def test_brace_expansion_home_only_where_a_word_begins(impl):
+    cmds = analyze(impl, "cat {~,x~}/.netrc", cwd=WS)
+    assert [c.args for c in cmds] == [["~/.netrc", "x~/.netrc"]]
+
+
+@pytest.mark.parametrize("command", [
+    "echo " + "{a,b}" * 13,                 # 8,192 words
+    "echo {1..100000}",
+    "echo {1..1}" * 1 + "{1..1}" * 6000,   # a long chain of one-word groups
+    "echo " + "x" * 60000 + "{a,b}{c,d}{e,f}",
+    "for i in {a..z}{a..z}; do rm -rf $i; done",
+])
+def test_brace_expansion_past_its_limits_is_undecided(make_validator, command):
+    t0 = time.monotonic()
+    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+    assert d.verdict != "allow" and d.rule_id in ("input.limit", "shell.unparsed"), (d.verdict, d.rule_id)
+    assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("command", ["echo " + "{" * 60000, "echo " + "{a," * 20000, "echo " + "{" * 30000 + "}" * 30000,
+                                     "X={a,b} " * 7000 + "true"])
+def test_unmatched_and_nested_braces_cost_linear_time(make_validator, command):
+    t0 = time.monotonic()
+    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+    assert d.verdict == "allow", (d.verdict, d.rule_id)
+    assert time.monotonic() - t0 < 30

@@ -22,7 +22,7 @@ checks it). Read the reference first; the comments here explain what differs for
 """
 
 cimport cython
-from lighthouse._fast._text cimport obj_eq, str_eq
+from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py_UNICODE_ISDIGIT,
                               PyUnicode_1BYTE_KIND, Py_UCS1)
 
@@ -38,7 +38,8 @@ from lighthouse._fast._shell_shared_c cimport (help_request, interp_code_arg, pr
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
                                                shell_script_arg as _shell_script_arg)
-from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, assigns, brace_expand, emit_inline,
+                              leading_assignments,
                               forget_vars, run_alias, run_container_exec, run_eval,
                               run_find_actions, run_function, run_parallel, run_shell_code,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
@@ -144,6 +145,66 @@ cdef inline _Part _lit(str text, bint quoted):
     p.text = text
     p.quoted = quoted
     return p
+
+
+cdef _Part _new_tilde():
+    cdef _Part p = _Part.__new__(_Part)
+    p.kind = P_TILDE
+    return p
+
+
+cdef _Part _TILDE_PART = _new_tilde()
+
+
+cdef list _segments_of(object word):
+    # a word as _shell_shared's segments: unquoted literal text as str, other parts as is
+    cdef _Part p
+    cdef list out
+    if type(word) is str:
+        return [word]
+    out = []
+    for item in <list>word:
+        p = <_Part>item
+        if p.kind == P_LIT and not p.quoted:
+            out.append(p.text)
+        else:
+            out.append(p)
+    return out
+
+
+def _segments_of_py(word):
+    return _segments_of(word)
+
+
+cdef object _brace_words(object word, bint loop=False):
+    """The words bash's brace expansion makes of a parsed word, or None when it makes
+    none (see _shell_shared.brace_expand)."""
+    cdef _Part p
+    cdef bint braces = False
+    cdef list out, parts, w
+    if type(word) is str:
+        braces = str_has(<str>word, u"{")
+    else:
+        for item in <list>word:
+            p = <_Part>item
+            if p.kind == P_LIT and not p.quoted and str_has(p.text, u"{"):
+                braces = True
+                break
+    if not braces:
+        return None
+    words = brace_expand(_segments_of(word), _TILDE_PART, loop)
+    if words is None:
+        return None
+    out = []
+    for w in words:
+        if len(w) == 1 and type(w[0]) is str:
+            out.append(w[0])
+            continue
+        parts = []
+        for seg in w:
+            parts.append(_lit(seg, False) if type(seg) is str else seg)
+        out.append(parts)
+    return out
 
 
 cdef inline _Part _var(str name, object default, list subs):
@@ -386,6 +447,8 @@ cdef class _Parser:
         cdef int keyword
         cdef str text
         cdef bint digits
+        cdef list leading = [0, True]   # leading_assignments' state (assignments are not brace-expanded)
+        cdef object expanded
         self.skip_blanks()
         if self.i < self.n and self.at(self.i) == u'(':
             if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
@@ -479,7 +542,13 @@ cdef class _Parser:
                                 and self.at(self.i + 1) == u'p' and self.at_word_end(self.i + 2)):
                             self.i += 2
                     continue
-            cmd.words.append(word)
+            expanded = _brace_words(word)
+            if expanded is None:
+                cmd.words.append(word)
+            elif assigns(_segments_of(word)) and leading_assignments(cmd.words, leading, _segments_of_py):
+                cmd.words.append(word)
+            else:
+                cmd.words.extend(expanded)
 
     cdef bint peek_funcdef(self) noexcept:
         cdef Py_ssize_t j = self.i + 1
@@ -496,6 +565,7 @@ cdef class _Parser:
         cdef str name = ""
         cdef list words = None
         cdef Py_UCS4 c
+        cdef object word, expanded
         self.skip_blanks()
         if self.s.startswith("((", self.i):
             end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
@@ -516,7 +586,12 @@ cdef class _Parser:
                 if (c == u';' or c == u'\n' or c == u'&' or c == u'|' or c == u')'
                         or c == u'(' or c == u'<' or c == u'>'):
                     break
-                words.append(self.parse_word())
+                word = self.parse_word()
+                expanded = _brace_words(word, True)
+                if expanded is None:
+                    words.append(word)
+                else:
+                    words.extend(expanded)
         while self.i < self.n:
             c = self.at(self.i)
             if c == u' ' or c == u'\t' or c == u';' or c == u'\n':

@@ -19,7 +19,8 @@ from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
 from ._shell_shared import MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, emit_inline,
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, assigns, brace_expand, emit_inline,
+                            leading_assignments,
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_shell_code,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
@@ -186,6 +187,7 @@ class _Parser:
             cmd.group = True
             self.parse_redirects_only(cmd)
             return cmd
+        leading = [0, True]   # leading_assignments' state: assignments are not brace-expanded
         while True:
             self.skip_blanks()
             if self.i >= self.n:
@@ -249,7 +251,11 @@ class _Parser:
                         cmd.group = True
                         return cmd
                     continue
-            cmd.words.append(word)
+            expanded = _brace_words(word)
+            if expanded is None or (_assigns(word) and leading_assignments(cmd.words, leading, _segments_of)):
+                cmd.words.append(word)
+            else:
+                cmd.words.extend(expanded)
 
     def peek_funcdef(self):
         j = self.i + 1
@@ -282,7 +288,9 @@ class _Parser:
                 self.skip_blanks()
                 if self.i >= self.n or s[self.i] in ";\n&|)(<>":
                     break
-                words.append(self.parse_word())
+                word = self.parse_word()
+                expanded = _brace_words(word, True)
+                words.extend((word,) if expanded is None else expanded)
         while self.i < self.n and s[self.i] in " \t;\n":
             self.i += 1
         if not (s.startswith("do", self.i) and self.at_word_end(self.i + 2)):
@@ -773,6 +781,28 @@ class _Parser:
     @staticmethod
     def word_text(word):
         return "".join(p[1] if p[0] == "lit" else "~" if p[0] == "tilde" else DYN for p in word)
+
+
+_TILDE = ("tilde",)
+
+
+def _segments_of(word):
+    return [p[1] if p[0] == "lit" and not p[2] else p for p in word]
+
+
+def _assigns(word):
+    return assigns(_segments_of(word))
+
+
+def _brace_words(word, loop=False):
+    """The words bash's brace expansion makes of a parsed word, or None when it makes
+    none."""
+    if not any(p[0] == "lit" and not p[2] and "{" in p[1] for p in word):
+        return None
+    words = brace_expand(_segments_of(word), _TILDE, loop)
+    if words is None:
+        return None
+    return [[("lit", seg, False) if type(seg) is str else seg for seg in w] for w in words]
 
 
 def _runs_commands(s, start, end):

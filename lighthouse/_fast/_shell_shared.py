@@ -43,6 +43,7 @@ ARGS_MSG = "commands have more than %d arguments in all" % MAX_ARGS
 LOOP_WORDS_MSG = "a for loop has more than %d words" % MAX_LOOP_WORDS
 LOOP_PASSES_MSG = "loops would judge their bodies more than %d times" % MAX_LOOP_PASSES
 LENGTH_MSG = "command is longer than %d characters" % MAX_LENGTH
+BRACES_MSG = "brace expansion of one word makes more than %d words or %d characters" % (MAX_ARGS, MAX_WORK)
 
 # Why a command cannot be analysed (ShellError), in both analysers' words.
 AT_OFFSET_MSG = "%s at offset %d"
@@ -1467,6 +1468,190 @@ def command_repr(sc):
 
 
 # The names both analysers export (their __all__).
+# ---------------------------------------------------------------- brace expansion
+# Bash expands `{a,b}` and `{1..3}` in the unquoted text of a command's words and of a
+# for loop's list, before tilde, parameter and command expansion: `rm -rf {~,/tmp/x}`
+# deletes the home directory, `cat ~/.{aws,ssh}/credentials` reads two files. Both
+# parsers hand a word over as segments (a str: unquoted literal text, where braces,
+# commas and `~` are active; anything else: an opaque part of their own) and take back
+# the words it expands to.
+
+_SEQ = re.compile(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?\Z")
+
+
+def _atoms(segments):
+    out = []
+    for seg in segments:
+        if type(seg) is str:
+            out.extend(seg)
+        else:
+            out.append(seg)
+    return out
+
+
+def _sequence(text):
+    """The words of a `{x..y[..step]}` sequence's inside, or None when it is not one."""
+    m = _SEQ.match(text)
+    if m is None:
+        return None
+    a, b, step = m.group(1), m.group(2), m.group(3)
+    inc = abs(int(step)) if step else 1
+    inc = inc or 1
+    if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
+        x, y = int(a), int(b)
+        if abs(y - x) // inc >= MAX_ARGS:
+            raise LimitError(BRACES_MSG)
+        width = max(len(a), len(b)) if (a.lstrip("-")[:1] == "0" and len(a.lstrip("-")) > 1) or (
+            b.lstrip("-")[:1] == "0" and len(b.lstrip("-")) > 1) else 0
+        rng = range(x, y + 1, inc) if x <= y else range(x, y - 1, -inc)
+        return [("%0*d" % (width, v)) if width else str(v) for v in rng]
+    if a.isalpha() and b.isalpha() and len(a) == len(b) == 1:
+        x, y = ord(a), ord(b)
+        rng = range(x, y + 1, inc) if x <= y else range(x, y - 1, -inc)
+        return [chr(v) for v in rng]
+    return None
+
+
+def _first_group(atoms):
+    """(open, close, alternatives) of the brace expression whose `{` comes first in
+    atoms, or None: one pass with a stack, so nested or unmatched braces cost linear
+    time. A group is an expression when it holds a comma at its own level, or when its
+    inside is a sequence (`1..3`, `a..e`, `01..10..2`)."""
+    stack = []          # [open index, top-level commas]
+    best = None
+    for j, a in enumerate(atoms):
+        if a == "{":
+            stack.append((j, []))
+        elif a == "," and stack:
+            stack[-1][1].append(j)
+        elif a == "}" and stack:
+            i, commas = stack.pop()
+            if best is not None and best[0] < i:
+                continue
+            if commas:
+                bounds = [i] + commas + [j]
+                best = (i, j, [atoms[bounds[k] + 1:bounds[k + 1]] for k in range(len(bounds) - 1)])
+            elif j - i <= 48 and all(type(a) is str for a in atoms[i + 1:j]):
+                seq = _sequence("".join(atoms[i + 1:j]))
+                if seq is not None:
+                    best = (i, j, [list(w) for w in seq])
+    return best
+
+
+def _expand_atoms(atoms):
+    """The atom lists atoms expands to, left to right. Every list made is charged to a
+    budget of MAX_WORK atoms, and at most MAX_ARGS words come out: past either it raises
+    LimitError, so the work is linear in the input whatever it nests or repeats."""
+    out = []
+    budget = MAX_WORK
+    pending = [atoms]
+    while pending:
+        w = pending.pop()
+        group = _first_group(w)
+        if group is None:
+            if w:       # an empty word (`{,a}`) is dropped, as bash drops it
+                out.append(w)
+            if len(out) > MAX_ARGS:
+                raise LimitError(BRACES_MSG)
+            continue
+        i, j, alternatives = group
+        prefix, suffix = w[:i], w[j + 1:]
+        made = []
+        for alt in alternatives:
+            budget -= len(prefix) + len(alt) + len(suffix)
+            if budget < 0:
+                raise LimitError(BRACES_MSG)
+            made.append(prefix + alt + suffix)
+        made.reverse()
+        pending.extend(made)
+    return out
+
+
+def _segments(atoms, tilde):
+    segs = []
+    run = []
+    k = 0
+    if atoms and atoms[0] == "~":
+        # a `~` or `~name` that begins a word after the expansion is a home directory
+        k = 1
+        while k < len(atoms) and type(atoms[k]) is str and atoms[k] in _NAME_CHARS:
+            k += 1
+        segs.append(tilde)
+    for a in atoms[k:]:
+        if type(a) is str:
+            run.append(a)
+            continue
+        if run:
+            segs.append("".join(run))
+            run = []
+        segs.append(a)
+    if run:
+        segs.append("".join(run))
+    return segs
+
+
+def assigns(segments):
+    """Whether a word (as segments) is a variable assignment (`NAME=...`, `NAME+=...`):
+    bash does not brace-expand the assignments that come before a command's name."""
+    first = segments[0] if segments else None
+    if type(first) is not str:
+        return False
+    name = first.partition("=")[0]
+    if name == first:
+        return False
+    if name.endswith("+"):
+        name = name[:-1]
+    return bool(name) and name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _numbered(words):
+    """Whether the words differ only in their numbers (`{1..100}`, `part{01..40}.csv`)."""
+    shapes = set()
+    for w in words:
+        if any(type(a) is not str for a in w):
+            return False
+        shapes.add(_DIGIT_RUN.sub("0", "".join(w)))
+        if len(shapes) > 1:
+            return False
+    return True
+
+
+def leading_assignments(words, state, segments_of):
+    """Whether every word of a command so far is an assignment (so that a brace word
+    that is one too is not expanded). ``state`` is the command's [words checked, all
+    assignments so far], extended from where it stopped, so a command costs linear time
+    however many brace words it has."""
+    k, ok = state
+    while ok and k < len(words):
+        ok = assigns(segments_of(words[k]))
+        k += 1
+    state[0], state[1] = k, ok
+    return ok
+
+
+def brace_expand(segments, tilde, loop=False):
+    """The words (lists of segments) a word of segments expands to by bash's brace
+    expansion, or None when it holds no brace expression. ``tilde`` is the parser's own
+    part for a home directory, placed where an expanded word begins with `~`. Bounded:
+    past MAX_ARGS words of one word it raises LimitError (the call is undecided).
+    ``loop``: the word is in a for loop's list, whose body is judged once per word (at
+    most MAX_LOOP_WORDS); more words than that which differ only in their digits
+    (`for i in {1..100}`) are left as the one word written, a stand-in for them all, so
+    that a counted loop is judged once instead of being undecided."""
+    atoms = _atoms(segments)
+    if "{" not in atoms:
+        return None
+    out = _expand_atoms(atoms)
+    if len(out) == 1 and out[0] is atoms:
+        return None
+    if loop and len(out) > MAX_LOOP_WORDS and _numbered(out):
+        return None
+    return [_segments(w, tilde) for w in out]
+
+
 SHELL_API = ("SimpleCommand", "ShellError", "LimitError", "analyze", "MAX_DEPTH", "MAX_LENGTH",
              "MAX_COMMANDS", "MAX_WRAPPERS", "MAX_LOOP_WORDS", "MAX_LOOP_PASSES", "MAX_ARGS",
              "MAX_WORD", "MAX_WORK", "CODE_WINDOW")
