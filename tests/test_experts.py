@@ -53,6 +53,19 @@ class LoopThread:
         self.loop.set_exception_handler(lambda loop, ctx: self.errors.append(ctx))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        # gRPC's asyncio stack is one process-wide poller whose socket every loop using
+        # it reads, counted by its live channels and servers: the last one freed shuts it
+        # down and closes that socket, from whatever thread frees it. Freed on another
+        # thread (a test server's, or the collector's) while this loop runs, the socket
+        # closes under this loop's reader: OSError(9) in grpc's callback here (the shape
+        # of grpc/grpc#40136). This channel, opened on this loop and never connected,
+        # keeps the poller up while the loop runs; it is freed after the loop is closed
+        # (close()), when no reader of this loop is left to race.
+        self._holder = self.run(self._open_holder())
+
+    @staticmethod
+    async def _open_holder():
+        return grpc.aio.insecure_channel("127.0.0.1:9")
 
     def run(self, coro, timeout=30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -66,10 +79,12 @@ class LoopThread:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self._holder.close()
         self.run(drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+        self._holder = None         # may shut gRPC's poller down: this loop no longer reads it
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
