@@ -130,7 +130,7 @@ class SimulatedExpert:
 
 
 def main(argv=None):
-    from ..server.app import run_loop
+    from ..server.app import freeze_collector, run_loop
     from .agent import ExpertAgent
 
     p = argparse.ArgumentParser(prog="python -m lighthouse.experts.sim", description=__doc__.splitlines()[0])
@@ -158,7 +158,20 @@ def main(argv=None):
             agents.append(ExpertAgent(sim, args.server, expert_id=name, tools=args.tools,
                                       categories=args.categories, max_concurrent=args.max_concurrent,
                                       token=args.token))
-        await asyncio.gather(*(a.run() for a in agents))
+        runs = [asyncio.ensure_future(a.run()) for a in agents]
+
+        async def settled():
+            # Connected, this process only answers escalations: the collector's pauses
+            # would be the experts' answers' (a full collection of the start-up's
+            # objects took 20-140 ms in bench/experts.py's runs), as in the server.
+            await asyncio.gather(*(a.connected.wait() for a in agents))
+            freeze_collector(collect=True)
+
+        freezer = asyncio.ensure_future(settled())
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            freezer.cancel()
 
     try:
         run_loop(run())
