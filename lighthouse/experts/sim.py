@@ -158,20 +158,12 @@ def main(argv=None):
             agents.append(ExpertAgent(sim, args.server, expert_id=name, tools=args.tools,
                                       categories=args.categories, max_concurrent=args.max_concurrent,
                                       token=args.token))
-        runs = [asyncio.ensure_future(a.run()) for a in agents]
-
-        async def settled():
-            # Connected, this process only answers escalations: the collector's pauses
-            # would be the experts' answers' (a full collection of the start-up's
-            # objects took 20-140 ms in bench/experts.py's runs), as in the server.
-            await asyncio.gather(*(a.connected.wait() for a in agents))
-            freeze_collector(collect=True)
-
-        freezer = asyncio.ensure_future(settled())
-        try:
-            await asyncio.gather(*runs)
-        finally:
-            freezer.cancel()
+        # From here on this process only answers escalations: the collector's pauses
+        # would be the experts' answers' (a full collection of the start-up's objects,
+        # run during the load, took 20-140 ms in bench/experts.py's runs). Before the
+        # agents connect, so that no collection here delays an escalation.
+        freeze_collector(collect=True)
+        await asyncio.gather(*(a.run() for a in agents))
 
     try:
         run_loop(run())
