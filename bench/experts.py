@@ -7,9 +7,9 @@ with a quorum of 1 or 3, so that no Rego worker takes CPU), the simulated expert
 (``python -m lighthouse.experts.sim``: --experts agents answering ask after a latency
 drawn uniformly from 0.2-2 s, each with its own stream) and this load generator, which
 sends calls at a fixed rate (open loop) on one channel. All three settle their collector
-once started as the server does (lighthouse.server.app.freeze_collector): a full
-collection of a process's start-up objects during the load paused every call in flight
-for 20-220 ms on a loaded machine, which the overhead figure took for the server's.
+once started as the server does (lighthouse.server.app.freeze_collector): without it
+the experts' process ran a full collection of its start-up's objects in the middle of
+the load (24-99 ms on a loaded machine), which the overhead figure took for the server's.
 
 The run alternates phases of --phase seconds: "mixed" (--escalated of the calls are
 misses escalated to the experts, --quorum3 of those need three experts) and "fast"

@@ -160,7 +160,7 @@ def main(argv=None):
                                       token=args.token))
         # From here on this process only answers escalations: the collector's pauses
         # would be the experts' answers' (a full collection of the start-up's objects,
-        # run during the load, took 20-140 ms in bench/experts.py's runs). Before the
+        # run during the load, took 24-99 ms in bench/experts.py's runs). Before the
         # agents connect, so that no collection here delays an escalation.
         freeze_collector(collect=True)
         await asyncio.gather(*(a.run() for a in agents))
