@@ -6,7 +6,10 @@ ExpertHub and the expert tier; a stand-in policy tier that hands every escalated
 with a quorum of 1 or 3, so that no Rego worker takes CPU), the simulated experts
 (``python -m lighthouse.experts.sim``: --experts agents answering ask after a latency
 drawn uniformly from 0.2-2 s, each with its own stream) and this load generator, which
-sends calls at a fixed rate (open loop) on one channel.
+sends calls at a fixed rate (open loop) on one channel. All three settle their collector
+once started as the server does (lighthouse.server.app.freeze_collector): without it
+the experts' process ran a full collection of its start-up's objects in the middle of
+the load (24-99 ms on a loaded machine), which the overhead figure took for the server's.
 
 The run alternates phases of --phase seconds: "mixed" (--escalated of the calls are
 misses escalated to the experts, --quorum3 of those need three experts) and "fast"
@@ -26,8 +29,15 @@ Figures:
   "expert" is the experts' own time as they report it (SDK: read to answer written),
   the other spans are overhead
 
+  --one-at-a-time N, instead of the load: N escalations one after the other (quorum 1,
+  experts answering at once), each a program never seen before; the server's and the
+  experts' CPU per escalation over the ExpertHub stream (a figure other load on the
+  machine hardly moves, unlike the latencies; bench/slow_cpu.py's expert tier has no
+  stream) and the overhead p50/p99 with nothing else in flight
+
     .venv/bin/python bench/experts.py                 # ~40 s, table
     .venv/bin/python bench/experts.py --json --duration 6 --rate 40 --phase 3
+    .venv/bin/python bench/experts.py --one-at-a-time 2000 --latency 0 --json
 """
 
 from __future__ import annotations
@@ -111,6 +121,7 @@ def cpu_seconds(pid):
 async def load(args, address, pids=()):
     import grpc
 
+    from lighthouse.server.app import freeze_collector
     from lighthouse.v1 import validation_pb2 as pb
     from lighthouse.v1 import validation_pb2_grpc
 
@@ -125,6 +136,9 @@ async def load(args, address, pids=()):
         # Warm up: the rules' cache and the connection.
         for cmd in FAST:
             await stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": cmd}), cwd=WS))
+        # This process's collector as the server's (a full collection of the start-up's
+        # objects in the load paused every call in flight 20-120 ms on a loaded machine).
+        freeze_collector(collect=True)
 
         async def one(kind, phase, cmd, phase_start):
             t0 = time.perf_counter()
@@ -186,6 +200,40 @@ async def load(args, address, pids=()):
             await asyncio.gather(*tasks)
     return (fast, overhead, escalated_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall),
             (outside, inside, every_sleep))
+
+
+async def one_at_a_time(calls, address, pids):
+    """``calls`` escalations in turn (after 200 to warm up): {"server_cpu_us",
+    "experts_cpu_us", "overhead_ms": {"p50", "p99"}}, or SystemExit when one is not
+    decided by the experts."""
+    import grpc
+
+    from lighthouse.server.app import freeze_collector
+    from lighthouse.v1 import validation_pb2 as pb
+    from lighthouse.v1 import validation_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = validation_pb2_grpc.ValidatorStub(channel)
+
+        async def escalate(name):
+            t0 = time.perf_counter()
+            d = await stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": name + " --flag"}),
+                                                cwd=WS), timeout=60)
+            ms = (time.perf_counter() - t0) * 1000
+            slept = [float(x) for x in SLEPT.findall(d.reason)]
+            if d.tier != pb.TIER_EXPERT or not slept:
+                raise SystemExit("escalation %s was not decided by the experts: %s" % (name, d.reason))
+            return ms - max(slept)
+
+        for i in range(200):
+            await escalate("zzq1-warm-%d" % i)
+        freeze_collector(collect=True)
+        before = [cpu_seconds(p) for p in pids]
+        overhead = [await escalate("zzq1-%d" % i) for i in range(calls)]
+        after = [cpu_seconds(p) for p in pids]
+    cpu = [(b - a) / calls * 1e6 if a is not None and b is not None else None for a, b in zip(before, after)]
+    return {"calls": calls, "server_cpu_us": cpu[0], "experts_cpu_us": cpu[1],
+            "overhead_ms": {"p50": pct(overhead, 50), "p99": pct(overhead, 99)}}
 
 
 def _wait_connected(mport, experts, timeout=60.0):
@@ -283,6 +331,9 @@ def main(argv=None):
     p.add_argument("--quorum3", type=float, default=0.1, help="share of escalations needing 3 experts (0.1)")
     p.add_argument("--experts", type=int, default=6, help="simulated experts (default 6)")
     p.add_argument("--latency", default="uniform:0.2,2", help="the experts' latency (default uniform:0.2,2)")
+    p.add_argument("--one-at-a-time", type=int, metavar="N", default=0,
+                   help="instead of the load: N escalations one after the other (with --latency 0); CPU per "
+                        "escalation of the server and the experts, overhead p50/p99")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -307,6 +358,17 @@ def main(argv=None):
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),
                                    stderr=subprocess.DEVNULL)
         _wait_connected(mport, args.experts)
+        if args.one_at_a_time > 0:
+            report = run_loop(one_at_a_time(args.one_at_a_time, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
+            report.update(experts=args.experts, latency=args.latency)
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                print("%d escalations one at a time (%d experts, latency %s): CPU per escalation server %.1f us, "
+                      "experts %.1f us; overhead p50 %.2f ms, p99 %.2f ms" % (
+                          report["calls"], args.experts, args.latency, report["server_cpu_us"] or 0,
+                          report["experts_cpu_us"] or 0, report["overhead_ms"]["p50"], report["overhead_ms"]["p99"]))
+            return 0
         (fast, overhead, esc_ms, slept_ms, verdicts, tiers, quorums, n, (cpu, wall),
          (outside, inside, every_sleep)) = run_loop(load(args, "127.0.0.1:%d" % port, (server.pid, experts.pid)))
         server_means, spans = _server_figures(mport)

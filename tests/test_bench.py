@@ -115,6 +115,18 @@ def test_experts_benchmark_runs_and_reports():
     assert res["overhead_ms"]["p99"] is not None and res["overhead_ms"]["p50"] >= 0
 
 
+def test_experts_benchmark_one_at_a_time_reports_cpu_per_escalation():
+    """bench/experts.py --one-at-a-time: escalations in turn over real streams, the
+    server's and the experts' CPU per escalation read from /proc."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "experts.py"), "--json", "--one-at-a-time", "50",
+                          "--latency", "0", "--experts", "2"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    res = json.loads(out)
+    assert res["calls"] == 50 and res["experts"] == 2
+    assert res["server_cpu_us"] > 0 and res["experts_cpu_us"] >= 0
+    assert res["overhead_ms"]["p99"] >= res["overhead_ms"]["p50"] > 0
+
+
 def test_patterns_benchmark_runs_and_reports():
     """bench/patterns.py at a small size: the workload's would-be escalations go through
     the pattern tier and simulated experts; the figures are the benchmark's to report,

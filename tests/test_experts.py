@@ -22,7 +22,7 @@ import pytest
 
 from lighthouse.escalation import EscalationPipeline, Escalation, Stage, TierAnswer, TierUndecided
 from lighthouse.escalation.tiers import check_answer
-from lighthouse.experts import ExpertAnswer, ExpertError
+from lighthouse.experts import ExpertAnswer, ExpertError, ExpertRequest
 from lighthouse.experts.agent import ExpertAgent, ExpertRefused, answer_message, to_request
 from lighthouse.experts.history import SessionHistory, summarize
 from lighthouse.experts.hub import ExpertRegistry, escalation_message, peer_is_local
@@ -53,6 +53,19 @@ class LoopThread:
         self.loop.set_exception_handler(lambda loop, ctx: self.errors.append(ctx))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        # gRPC's asyncio stack is one process-wide poller whose socket every loop using
+        # it reads, counted by its live channels and servers: the last one freed shuts it
+        # down and closes that socket, from whatever thread frees it. Freed on another
+        # thread (a test server's, or the collector's) while this loop runs, the socket
+        # closes under this loop's reader: OSError(9) in grpc's callback here (the shape
+        # of grpc/grpc#40136). This channel, opened on this loop and never connected,
+        # keeps the poller up while the loop runs; it is freed after the loop is closed
+        # (close()), when no reader of this loop is left to race.
+        self._holder = self.run(self._open_holder())
+
+    @staticmethod
+    async def _open_holder():
+        return grpc.aio.insecure_channel("127.0.0.1:9")
 
     def run(self, coro, timeout=30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -66,10 +79,12 @@ class LoopThread:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self._holder.close()
         self.run(drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+        self._holder = None         # may shut gRPC's poller down: this loop no longer reads it
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -613,6 +628,131 @@ def test_no_policy_without_experts_keeps_the_fail_mode(tmp_path, stub_of):
     with ServerThread(hub_config(tmp_path)) as server:
         d = stub_of(server).Validate(tool_call("Bash", MISS), timeout=30)
         assert (d.verdict, d.tier) == (pb.VERDICT_ASK, pb.TIER_FALLBACK)
+
+
+def test_an_escalation_leaves_an_idle_stream_in_the_turn_it_is_asked(tmp_path, loop):
+    """The hub hands an escalation to gRPC inside ask(), on the real stream of a real
+    expert: the write has begun before ask() returns, with no turn of the loop in
+    between, and its end (the writer task's) delivers it: the expert answers."""
+    sim = SimulatedExpert("e1", "deny", "0")
+    with ServerThread(hub_config(tmp_path)) as server:
+        connect(loop, server, sim)
+
+        async def ask():
+            expert = server.server.experts.get("e1")
+            req = ExpertRequest("esc-now", "Bash", {"command": MISS}, deadline=time.monotonic() + 20,
+                                deadline_ms=20000)
+            fut = expert.ask(req)
+            written = expert._traces["esc-now"].written
+            return written, await fut
+
+        written, answer = server.run(ask())
+        assert written > 0 and answer.verdict == "deny" and sim.calls == 1
+
+
+class GatedWrites:
+    """A stream's write coroutine function whose writes each wait for the test to end
+    them (``end(i, error=None)``), logging when each begins and ends."""
+
+    def __init__(self):
+        self.log = []
+        self.gates = []
+
+    async def __call__(self, msg):
+        self.log.append(("begin", msg))
+        if msg == "fails at once":
+            raise RuntimeError("RPC already finished.")
+        gate = asyncio.get_running_loop().create_future()
+        self.gates.append(gate)
+        try:
+            await gate
+        except GeneratorExit:
+            self.log.append(("closed", msg))
+            raise
+        self.log.append(("end", msg))
+
+    def end(self, i, error=None):
+        self.gates[i].set_exception(error) if error is not None else self.gates[i].set_result(None)
+
+
+async def _turns(n=5):
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_the_stream_writer_begins_a_write_to_an_idle_stream_in_send_and_keeps_the_order():
+    from lighthouse.experts.hub import _StreamWriter, _Trace
+
+    async def main():
+        writes = GatedWrites()
+        w = _StreamWriter(writes)
+        w.send("welcome")                   # before the writer task runs: queued
+        assert writes.log == [] and w.backlog() == 1
+        task = asyncio.ensure_future(w.run([0.0, 0.0]))
+        await _turns()
+        assert writes.log == [("begin", "welcome")]
+        writes.end(0)
+        await _turns()
+        assert w.backlog() == 0
+        trace = _Trace(1, 1, None)
+        w.send("a", trace)                  # idle: begun here, in this turn
+        assert writes.log[-1] == ("begin", "a") and trace.written > 0 and w.backlog() == 1
+        w.send("b")
+        w.send("c")                         # a write is in flight: queued behind it
+        assert writes.log[-1] == ("begin", "a") and w.backlog() == 3
+        for i in (1, 2, 3):
+            writes.end(i)
+            await _turns()
+        assert writes.log[2:] == [("begin", "a"), ("end", "a"), ("begin", "b"), ("end", "b"), ("begin", "c"),
+                                  ("end", "c")]
+        assert w.backlog() == 0
+        w.send("d")                         # idle again: begun at once again
+        assert writes.log[-1] == ("begin", "d")
+        writes.end(4)
+        await _turns()
+        assert writes.log[-1] == ("end", "d") and not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run_async(main())
+
+
+def test_the_stream_writer_ends_with_a_failed_write_and_closes_a_begun_write_when_cancelled():
+    from lighthouse.experts.hub import _StreamWriter
+
+    async def main():
+        # A write failing in its first step, begun in send: send does not raise; the
+        # writer task ends with the error (and the hub with it, the stream).
+        writes = GatedWrites()
+        w = _StreamWriter(writes)
+        task = asyncio.ensure_future(w.run([0.0, 0.0]))
+        await _turns()
+        w.send("fails at once")
+        with pytest.raises(RuntimeError, match="already finished"):
+            await asyncio.wait_for(task, 10)
+        # A begun write whose gRPC future fails: the write sees the error as it resumes.
+        writes = GatedWrites()
+        w = _StreamWriter(writes)
+        task = asyncio.ensure_future(w.run([0.0, 0.0]))
+        await _turns()
+        w.send("x")
+        writes.end(0, ConnectionError("stream reset"))
+        with pytest.raises(ConnectionError, match="stream reset"):
+            await asyncio.wait_for(task, 10)
+        # The writer cancelled while a write it did not begin itself is in flight: the
+        # write is closed, the cancellation is the task's.
+        writes = GatedWrites()
+        w = _StreamWriter(writes)
+        task = asyncio.ensure_future(w.run([0.0, 0.0]))
+        await _turns()
+        w.send("y")
+        await _turns()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert writes.log == [("begin", "y"), ("closed", "y")]
+
+    run_async(main())
 
 
 # ------------------------------------------------------------------ the tier itself

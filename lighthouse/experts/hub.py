@@ -36,7 +36,7 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from time import perf_counter_ns
 
 import grpc
@@ -258,8 +258,9 @@ class AgentExpert:
     """An expert connected over ExpertHub: ``judge`` sends the escalation down its stream
     and awaits the answer with the same escalation id, until the request's deadline.
 
-    ``send(message, trace=None)`` queues a message for the stream's writer, which stamps
-    ``trace.written`` once the message is written."""
+    ``send(message, trace=None)`` hands a message to the stream's writer
+    (:class:`_StreamWriter`: written at once when the stream is idle, else queued), which
+    stamps ``trace.written`` as the message is handed to gRPC."""
 
     kind = "agent"
 
@@ -467,6 +468,110 @@ class AgentExpert:
         self.stopped.set()
 
 
+class _StreamWriter:
+    """The writes of one expert's stream, one at a time and in order (gRPC takes one
+    write at a time on a stream).
+
+    A message sent while the stream is idle (no write in flight, none queued, the writer
+    task waiting) is handed to gRPC at once, in the sender's own turn of the event loop:
+    :meth:`send` runs the first step of the stream's write, which serializes the message
+    and starts gRPC's batch, and the writer task only awaits its completion. Queued for the
+    writer task instead, an escalation would wait for that task's next turn before it
+    left the server (the "write" span), and a busy loop makes that turn long. A message
+    sent while a write is in flight is queued and written by the writer task after it."""
+
+    __slots__ = ("_write", "_queue", "_started", "_idle")
+
+    def __init__(self, write):
+        self._write = write             # the stream's write coroutine function (context.write)
+        self._queue = deque()           # (message, trace) waiting for the writes before them
+        self._started = None            # a write send() began: (its coroutine, what it awaits),
+        #                                 or (None, the exception its first step raised)
+        self._idle = None               # the writer task's future while it has nothing to write
+
+    def backlog(self):
+        """Messages sent and not yet written, the one in flight included."""
+        return len(self._queue) + (self._started is not None)
+
+    def send(self, msg, trace=None):
+        """Write ``msg`` (an Escalation) now if the stream is idle, else after the
+        messages before it; ``trace.written`` is stamped as it is handed to gRPC. Never
+        raises: a write that fails ends the stream through the writer task (:meth:`run`)."""
+        idle = self._idle
+        if idle is None or idle.done() or self._queue or self._started is not None:
+            self._queue.append((msg, trace))
+            if idle is not None and not idle.done():
+                idle.set_result(None)
+            return
+        if trace is not None:
+            trace.written = perf_counter_ns()          # handed to gRPC: its write is the stream's time
+        coro = self._write(msg)
+        try:
+            self._started = (coro, coro.send(None))
+        except StopIteration:
+            return                                      # written already
+        except Exception as e:
+            self._started = (None, e)
+        idle.set_result(None)
+
+    async def run(self, activity):
+        """The writer task: finish the write :meth:`send` began, write what was queued
+        meanwhile, wait for more; ``activity[0]`` takes the loop time of each write's
+        end. A write's failure ends the task (and with it the stream) with its exception."""
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while True:
+            started = self._started
+            if started is not None:
+                try:
+                    coro, waiting = started
+                    if coro is None:
+                        raise waiting
+                    await _finish(coro, waiting)
+                finally:
+                    self._started = None
+            elif queue:
+                msg, trace = queue.popleft()
+                if trace is not None:
+                    trace.written = perf_counter_ns()
+                await self._write(msg)
+            else:
+                self._idle = loop.create_future()
+                try:
+                    await self._idle
+                finally:
+                    self._idle = None
+                continue
+            activity[0] = loop.time()
+
+
+async def _finish(coro, waiting):
+    """Run to its end, in this task, a coroutine whose first step ran elsewhere and gave
+    ``waiting``: the future it awaits (None: a bare yield). The coroutine reads that
+    future's outcome itself as it resumes, as it would under its own task; a
+    cancellation of this task closes it and propagates."""
+    while True:
+        if waiting is None:
+            await asyncio.sleep(0)
+        else:
+            # As a Task does with a future its coroutine yields: the future's flag says
+            # "yielded by an await"; awaiting it again here needs it cleared.
+            waiting._asyncio_future_blocking = False
+            try:
+                await waiting
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    coro.close()
+                    raise
+            except Exception:
+                if not waiting.done():
+                    raise               # not the future's own outcome
+        try:
+            waiting = coro.send(None)
+        except StopIteration as e:
+            return e.value
+
+
 class _Bad:
     """A message that could not be read: oversized or not an ExpertMessage."""
 
@@ -603,14 +708,10 @@ class ExpertHubService:
             if msg is grpc.aio.EOF:
                 return
             name, tools, categories, capacity, software, person = self._check_hello(msg, ident)
-            out = asyncio.Queue()
-
-            def send(msg, trace=None, put=out.put_nowait):
-                put((msg, trace))
-
-            expert = AgentExpert(name, tools, categories, capacity, send=send, registry=self.registry,
+            out = _StreamWriter(context.write)
+            expert = AgentExpert(name, tools, categories, capacity, send=out.send, registry=self.registry,
                                  stats=stats, token=token, peer=context.peer(), software=software,
-                                 backlog=out.qsize, person=person)
+                                 backlog=out.backlog, person=person)
             try:
                 old = self.registry.add(expert, replace=True)
             except ValueError as e:
@@ -644,7 +745,7 @@ class ExpertHubService:
         # and the expert's liveness are kept by two timers, not by a timeout around
         # each read and each write of the escalations.
         activity = [asyncio.get_running_loop().time()] * 2     # [written, read]
-        writer = asyncio.ensure_future(self._write(out, context, activity))
+        writer = asyncio.ensure_future(out.run(activity))
         reader = asyncio.ensure_future(self._read(expert, context, activity))
         beats = asyncio.ensure_future(self._beat(expert, activity))
         watch = asyncio.ensure_future(self._watch(expert, activity))
@@ -670,15 +771,6 @@ class ExpertHubService:
             self.stats.connections["closed"] += 1
         if expert.ended is not None:
             log.info("expert %s: stream ended (%s)", expert.name, expert.ended[1])
-
-    async def _write(self, out, context, activity):
-        loop = asyncio.get_running_loop()
-        while True:
-            msg, trace = await out.get()
-            if trace is not None:
-                trace.written = perf_counter_ns()      # handed to gRPC: its write is the stream's time
-            await context.write(msg)
-            activity[0] = loop.time()
 
     async def _beat(self, expert, activity):
         """A heartbeat whenever nothing was written for ``heartbeat_interval`` (and

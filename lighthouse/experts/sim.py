@@ -130,7 +130,7 @@ class SimulatedExpert:
 
 
 def main(argv=None):
-    from ..server.app import run_loop
+    from ..server.app import freeze_collector, run_loop
     from .agent import ExpertAgent
 
     p = argparse.ArgumentParser(prog="python -m lighthouse.experts.sim", description=__doc__.splitlines()[0])
@@ -158,6 +158,11 @@ def main(argv=None):
             agents.append(ExpertAgent(sim, args.server, expert_id=name, tools=args.tools,
                                       categories=args.categories, max_concurrent=args.max_concurrent,
                                       token=args.token))
+        # From here on this process only answers escalations: the collector's pauses
+        # would be the experts' answers' (a full collection of the start-up's objects,
+        # run during the load, took 24-99 ms in bench/experts.py's runs). Before the
+        # agents connect, so that no collection here delays an escalation.
+        freeze_collector(collect=True)
         await asyncio.gather(*(a.run() for a in agents))
 
     try:

@@ -41,7 +41,7 @@ from .threads import keep_helper_threads_lowered
 # ServerConfig, ConfigError, check_config and is_loopback are lighthouse.server.config's,
 # importable from here as before.
 __all__ = ["LighthouseServer", "ServerConfig", "ConfigError", "is_loopback", "check_config", "setup_logging",
-           "run_loop", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
+           "run_loop", "freeze_collector", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
 
 # Allocations between collections of the youngest generation once serving (see run()).
 GC_GEN0_THRESHOLD = 5000
@@ -724,16 +724,7 @@ class LighthouseServer:
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.on_sighup)
         await self.start()
-        # The policy, caches and modules loaded so far live as long as the process: moving
-        # them out of the collector's generations keeps full collections (pauses on the
-        # request path) short.
-        gc.freeze()
-        # Every gRPC call leaves a small reference cycle (grpc's handler lookup), so the
-        # youngest generation fills at any rate of calls: at CPython's 700 allocations,
-        # 5 collections a second at 300 calls/s (0.5 ms each) and a second-generation one
-        # every 2 s (3 ms). At GC_GEN0_THRESHOLD the pauses are fewer (one in 1.4 s) and
-        # the collector's time under load is half (bench/experts.py).
-        gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+        freeze_collector()
         keeper = None
         if self.config.helper_nice > 0:
             keeper = loop.create_task(keep_helper_threads_lowered(self.config.helper_nice))
@@ -744,6 +735,23 @@ class LighthouseServer:
             keeper.cancel()
         log.info("shutting down: draining in-flight calls (up to %gs)", self.config.grace)
         await self.stop()
+
+
+def freeze_collector(collect=False):
+    """What a process serving calls for a long time does with the collector once started
+    (the server, the simulated experts, the benchmarks' load): the objects alive now (the
+    policy, caches, modules) live as long as the process, and moving them out of the
+    collector's generations (``gc.freeze``; ``collect``: after a full collection, so that
+    no garbage is kept) keeps full collections, pauses on the request path, short. Every
+    gRPC call leaves a small reference cycle (grpc's handler lookup), so the youngest
+    generation fills at any rate of calls: at CPython's 700 allocations, 5 collections a
+    second at 300 calls/s (0.5 ms each) and a second-generation one every 2 s (3 ms); at
+    GC_GEN0_THRESHOLD the pauses are fewer (one in 1.4 s) and the collector's time under
+    load is half (bench/experts.py)."""
+    if collect:
+        gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def start_metrics(config):
