@@ -111,6 +111,15 @@ HUNG = "DEADLINE_EXCEEDED"
 # stream, as lighthouse.client does, each at most RESENDS times, and counted (``resent``).
 REFUSED = ("CANCELLED", "INTERNAL")
 RESENDS = 3
+# A unary call refused by the server's admission limits (RESOURCE_EXHAUSTED: the per-agent
+# rate limit, the audit log's queue full; UNAVAILABLE: shutting down, no connection) is
+# sent again after BACKOFF, 2 x BACKOFF, ... (with jitter), at most RESENDS times and
+# within its deadline, and counted as refused (``unary.refused``), then answered or
+# refused too often. A message over the server's size limit is also RESOURCE_EXHAUSTED,
+# and is not sent again: it would be refused again.
+ADMISSION = ("RESOURCE_EXHAUSTED", "UNAVAILABLE")
+TOO_LARGE = "Received message larger than max"
+BACKOFF = 0.05
 
 
 # Streams (agents) per gRPC connection when --channels is not given. Measured here
@@ -487,10 +496,15 @@ def own_fds():
 class Recorder:
     """Every call's fate. ``rows``: (send time from the start, latency s or None, share,
     operation or None, error code or None, expert slept ms or None, tier name or None,
-    the server's decision_ns or None), appended as calls end. ``resent``: calls sent
+    the server's decision_ns or None), appended as calls end. In open loop a call's
+    send time is when it was due (the agent's schedule), not when this process got
+    around to sending it, so that a stall of the load generator shows in the latency
+    instead of leaving calls unsent (no coordinated omission). ``resent``: calls sent
     again on a new stream after theirs was refused as it opened (each counted once in
-    ``sent``, its latency from its first send). ``loop_lag``: how late this process's
-    event loop ran a timer, sampled every LAG_EVERY s (s)."""
+    ``sent``, its latency from its first send). ``unary``: unary calls refused by the
+    server's admission limits and sent again (ADMISSION). ``loop_lag``: how late this
+    process's event loop ran a timer, sampled every LAG_EVERY s (s); ``gc``: this
+    process's garbage collections after the warm-up, (generation, seconds)."""
 
     def __init__(self, deadline):
         self.deadline = deadline
@@ -503,14 +517,28 @@ class Recorder:
         self.streams_broken = 0
         self.resent = 0
         self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
+        self.unary = {"refused": 0, "retries": 0, "refused_then_answered": 0, "refused_too_often": 0}
         self.loop_lag = []
+        self.gc = []
+        self.gc_from = float("inf")         # perf_counter from which collections are kept
+        self._gc_t = None
         self.cpu = None
         self.t0 = time.perf_counter()
 
-    def start(self):
+    def start(self, due=None):
+        """A call sent: its send time, ``due`` when given (open loop), else now."""
         self.sent += 1
         self.in_flight += 1
-        return time.perf_counter()
+        return time.perf_counter() if due is None else due
+
+    def gc_hook(self, phase, info):
+        """gc.callbacks: each collection's time once past ``gc_from``."""
+        if phase == "start":
+            self._gc_t = time.perf_counter()
+        elif self._gc_t is not None:
+            if self._gc_t >= self.gc_from:
+                self.gc.append((info["generation"], time.perf_counter() - self._gc_t))
+            self._gc_t = None
 
     def answered(self, t_send, share, decision):
         self.in_flight -= 1
@@ -584,6 +612,8 @@ class Load:
         self.channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(args.channels)]
         self.stubs = [pb_grpc.ValidatorStub(ch) for ch in self.channels]
         self.stopping = False
+        self.begin = time.perf_counter()    # run() sets it: the agents' schedules count from it
+        self.agents = range(args.agents)    # this process's agents (--procs: a share of them)
 
     async def close(self):
         for ch in self.channels:
@@ -608,45 +638,94 @@ class Load:
             return a.agents / a.rate if a.rate else a.think
         return a.think
 
+    def _gap(self, rng, period):
+        """Seconds to the agent's next send (exponential gaps when --poisson)."""
+        return rng.expovariate(1.0 / period) if self.args.poisson and period > 0 else period
+
     async def _pace(self, rng, period, start_at):
-        """Sleep until the agent's next send (open loop: exponential gaps when --poisson)."""
-        gap = rng.expovariate(1.0 / period) if self.args.poisson and period > 0 else period
-        await asyncio.sleep(max(0.0, start_at + gap - time.perf_counter()))
+        """Closed loop: sleep until ``start_at`` (the last call's send) plus the think time."""
+        await asyncio.sleep(max(0.0, start_at + self._gap(rng, period) - time.perf_counter()))
+
+    async def _start(self, rng, period):
+        """Wait for the agent's first send, at a random point of the ramp; returns when it
+        was due (perf_counter)."""
+        due = self.begin + rng.random() * self._ramp(period)
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        return due
+
+    async def _next(self, rng, period, due):
+        """Open loop: the agent's next due time after ``due``, once it has come (at once
+        when this process is behind: the calls it owes are sent, not skipped)."""
+        due += self._gap(rng, period)
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        return due
 
     async def unary_agent(self, i, end):
+        """One agent on unary calls. Open loop: a call every period from the agent's
+        start, each timed from when it was due. A call refused by the server's admission
+        limits is sent again with backoff (ADMISSION), within its deadline."""
         a, rec = self.args, self.rec
         stub = self.stubs[i % len(self.stubs)]
         rng = random.Random(a.seed * 100003 + i)
+        jitter = random.Random(a.seed * 100019 + i)          # backoffs leave the workload's draws alone
         period = self._period()
         pending = set()
 
-        async def one(k):
+        async def one(k, due):
             share, call = self.workload.draw(rng)
             msg = _tool_call(i, k, call, share, a.distinct)
-            t = rec.start()
+            t = rec.start(due)
+            tries = 0
+            refused = False           # refused by an admission limit at least once
             try:
-                d = await stub.Validate(msg, timeout=a.deadline)
-            except grpc.aio.AioRpcError as e:
-                rec.failed(t, share, e.code().name, detail=_rpc_detail(e))
+                while True:
+                    left = a.deadline - (time.perf_counter() - t)
+                    if left <= 0:
+                        rec.unary["refused_too_often"] += refused
+                        rec.failed(t, share, HUNG)
+                        return
+                    try:
+                        d = await stub.Validate(msg, timeout=left)
+                    except grpc.aio.AioRpcError as e:
+                        code, detail = e.code().name, _rpc_detail(e)
+                        admission = code in ADMISSION and not detail.startswith(TOO_LARGE)
+                        if admission and not refused:
+                            refused = True
+                            rec.unary["refused"] += 1
+                        wait = BACKOFF * (1 << tries) * jitter.uniform(0.5, 1.0)
+                        if (admission and tries < RESENDS and not self.stopping
+                                and time.perf_counter() + wait - t < a.deadline):
+                            rec.unary["retries"] += 1
+                            tries += 1
+                            await asyncio.sleep(wait)
+                            continue
+                        rec.unary["refused_too_often"] += refused
+                        rec.failed(t, share, code, detail=detail)
+                        return
+                    rec.unary["refused_then_answered"] += refused
+                    rec.answered(t, share, d)
+                    return
             except asyncio.CancelledError:
+                rec.unary["refused_too_often"] += refused
                 rec.failed(t, share, "CANCELLED_BY_BENCH")
                 raise
-            else:
-                rec.answered(t, share, d)
 
-        await asyncio.sleep(rng.random() * self._ramp(period))
+        due = await self._start(rng, period)
         k = 0
-        while time.perf_counter() < end and not self.stopping:
-            t0 = time.perf_counter()
-            if a.mode == "open":
-                task = asyncio.ensure_future(one(k))
+        if a.mode == "open":
+            while due < end and not self.stopping:
+                task = asyncio.ensure_future(one(k, due))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
-            else:
-                await one(k)
-            k += 1
-            if period > 0:
-                await self._pace(rng, period, t0)
+                k += 1
+                due = await self._next(rng, period, due)
+        else:
+            while time.perf_counter() < end and not self.stopping:
+                t0 = time.perf_counter()
+                await one(k, None)
+                k += 1
+                if period > 0:
+                    await self._pace(rng, period, t0)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
@@ -658,12 +737,12 @@ class Load:
         a, rec = self.args, self.rec
         rng = random.Random(a.seed * 100003 + i)
         period = self._period()
-        await asyncio.sleep(rng.random() * self._ramp(period))
+        sched = [await self._start(rng, period)]     # open loop: when the next call is due
         k = 0
         carry = []              # (t_send, share, message, sends, code, detail) to send again
-        while (time.perf_counter() < end or carry) and not self.stopping:
+        while (self._more(sched, end) or carry) and not self.stopping:
             rec.streams_opened += 1
-            k, broke, carry = await self._stream_session(i, end, rng, period, k, carry)
+            k, broke, carry = await self._stream_session(i, end, rng, period, k, carry, sched)
             if not broke:
                 break
             rec.streams_broken += 1
@@ -672,11 +751,18 @@ class Load:
             rec.gave_up += 1
             rec.failed(t, share, code, detail=detail)
 
-    async def _stream_session(self, i, end, rng, period, k, carry):
+    def _more(self, sched, end):
+        """Whether the agent has calls left to send: open loop, one due before ``end``
+        (``sched[0]``); closed loop, time left."""
+        return sched[0] < end if self.args.mode == "open" else time.perf_counter() < end
+
+    async def _stream_session(self, i, end, rng, period, k, carry, sched):
         """Calls on one ValidateStream until ``end`` or until it breaks, ``carry`` (the
         calls of a refused stream) first; returns the next call number, whether it broke
-        (before the end, or with calls to send again) and the calls to send again."""
+        (before the end, or with calls to send again) and the calls to send again.
+        ``sched[0]``: in open loop, when the next call is due (advanced here)."""
         a, rec = self.args, self.rec
+        is_open = a.mode == "open"
         stub = self.stubs[i % len(self.stubs)]
         waiting = {}                        # request_id -> (t_send, share, future, message, sends)
         call = stub.ValidateStream(timeout=a.deadline + max(0.0, end - time.perf_counter()) + 30)
@@ -738,12 +824,14 @@ class Load:
                 if not await send(t, share, msg, sends + 1):
                     again.extend(carry[n + 1:])         # not sent on this stream: still to send
                     break
-            while time.perf_counter() < end and not self.stopping and not read.done() and not write_failed:
+            while self._more(sched, end) and not self.stopping and not read.done() and not write_failed:
                 t0 = time.perf_counter()
                 share, c = self.workload.draw(rng)
                 msg = _tool_call(i, k, c, share, a.distinct)
                 k += 1
-                t = rec.start()
+                t = rec.start(sched[0] if is_open else None)
+                if is_open:
+                    sched[0] += self._gap(rng, period)
                 if not await send(t, share, msg, 0):
                     break
                 fut = waiting[msg.request_id][2] if msg.request_id in waiting else None
@@ -754,7 +842,9 @@ class Load:
                         w = waiting.pop(msg.request_id, None)
                         if w is not None:
                             rec.failed(w[0], w[1], HUNG)
-                if period > 0:
+                if is_open:
+                    await asyncio.sleep(max(0.0, sched[0] - time.perf_counter()))
+                elif period > 0:
                     await self._pace(rng, period, t0)
             # What is still in flight gets its deadline from its own send, then counts as hung.
             while waiting and not read.done():
@@ -785,14 +875,15 @@ class Load:
                 for w in list(waiting.values()):
                     settle(w, code, detail)
                 waiting.clear()
-        broke = (write_failed or bool(broken)) and (time.perf_counter() < end or bool(again))
+        broke = (write_failed or bool(broken)) and (self._more(sched, end) or bool(again))
         return k, broke, again
 
     async def run(self, end):
         agent = self.stream_agent if self.args.transport == "stream" else self.unary_agent
         freezer = asyncio.ensure_future(self._freeze_after_ramp(end))
+        self.begin = time.perf_counter()
         try:
-            await asyncio.gather(*(agent(i, end) for i in range(self.args.agents)))
+            await asyncio.gather(*(agent(i, end) for i in self.agents))
         finally:
             freezer.cancel()
 
@@ -858,6 +949,54 @@ def summarise(rows, t_from=0.0, t_to=float("inf")):
     return {"calls": len(sel), "answered": sum(1 for r in sel if r[4] is None), "errors": errors,
             "fail_mode": len(by_op.get("fail_mode", ())), "latency_ms": latency, "by_share": shares,
             "expert_overhead_ms": summary(overhead)}
+
+
+def _histogram_delta(before, after, name, **labels):
+    """A Prometheus histogram of the server over the run (the difference of two scrapes):
+    count, total, and the upper bounds of the buckets holding the p99 and the largest
+    value, in ms; None when the server has no such histogram."""
+    cum = {}
+    for (n, lab), v in after.items():
+        if n != name + "_bucket":
+            continue
+        d = dict(lab)
+        le = float(d.pop("le"))
+        if all(d.get(k) == want for k, want in labels.items()):
+            cum[le] = cum.get(le, 0.0) + v - before.get((n, lab), 0.0)
+    if not cum:
+        return None
+    bounds = sorted(cum)
+    count = cum[bounds[-1]]
+
+    def bound(rank):
+        le = next(b for b in bounds if cum[b] >= rank)
+        return None if math.isinf(le) else round(le * 1000, 3)
+
+    total = _sum(after, name + "_sum", **labels) - _sum(before, name + "_sum", **labels)
+    return {"count": int(count), "total_ms": round(total * 1000, 1),
+            "p99_le_ms": bound(0.99 * count) if count else None, "max_le_ms": bound(count) if count else None}
+
+
+def server_runtime(before, after):
+    """The server's garbage-collection pauses by generation and its event loop's lag
+    over the run (``lighthouse_gc_pause_seconds``, ``lighthouse_event_loop_lag_seconds``;
+    a server without them gives None)."""
+    lag = _histogram_delta(before, after, "lighthouse_event_loop_lag_seconds")
+    if lag is None:
+        return None
+    return {"gc_pause_ms": {g: _histogram_delta(before, after, "lighthouse_gc_pause_seconds", generation=g)
+                            for g in ("0", "1", "2")},
+            "loop_lag_ms": lag}
+
+
+def gc_summary(pauses):
+    """(generation, seconds) pairs as count, total, p99 and longest per generation (ms)."""
+    out = {}
+    for g in (0, 1, 2):
+        v = sorted(d * 1000 for gen, d in pauses if gen == g)
+        out[str(g)] = {"count": len(v), "total_ms": round(sum(v), 1), "p99_ms": pct(v, 99),
+                       "max_ms": round(v[-1], 3) if v else None}
+    return out
 
 
 def cache_ratios(before, after):
@@ -1006,6 +1145,15 @@ async def loop_lag(rec, warm, end):
             rec.loop_lag.append(max(0.0, time.perf_counter() - t - LAG_EVERY))
 
 
+async def _scrape_at(metrics_port, when, out):
+    """The server's metrics at ``when`` (perf_counter) into ``out``."""
+    await asyncio.sleep(max(0.0, when - time.perf_counter()))
+    try:
+        out.append(await asyncio.to_thread(scrape, metrics_port))
+    except OSError:
+        pass
+
+
 def growth(samples, key, warmup_s):
     """Growth of ``key`` after warm-up: the median of the last quarter of the samples
     taken after ``warmup_s`` over the median of their first quarter, minus 1."""
@@ -1053,7 +1201,7 @@ async def measure(args, target, workload, stack):
     rec = Recorder(args.deadline)
     load = Load(args, target, workload, rec)
     metrics_port = stack.metrics_port if stack else args.metrics_port
-    tasks = []
+    tasks, warm_scrape = [], []
     try:
         await load.ready()
         before = scrape(metrics_port) if metrics_port else None
@@ -1073,7 +1221,14 @@ async def measure(args, target, workload, stack):
         if stack and args.sample_every:
             tasks.append(asyncio.ensure_future(sampler(stack, rec, args.sample_every, samples)))
         tasks.append(asyncio.ensure_future(loop_lag(rec, rec.t0 + min(args.warmup, args.duration / 2), end)))
-        await load.run(end)
+        rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
+        if metrics_port:
+            tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, rec.gc_from, warm_scrape)))
+        gc.callbacks.append(rec.gc_hook)
+        try:
+            await load.run(end)
+        finally:
+            gc.callbacks.remove(rec.gc_hook)
         elapsed = time.perf_counter() - rec.t0
         fault_end = await fault_task if fault_task else None
         after = scrape(metrics_port) if metrics_port else None
@@ -1088,9 +1243,11 @@ async def measure(args, target, workload, stack):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await load.close()
+    # The server's collector and loop lag from the end of the warm-up, as the percentiles.
+    runtime = server_runtime(warm_scrape[0] if warm_scrape else before, after) if before and after else None
     if args.fault and len(scrapes) == 2:
         fault_log = (fault_log, [server_counters(a, b) for a, b in zip([before] + scrapes, scrapes + [after])])
-    return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak)
+    return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak), runtime
 
 
 def report_of(args, rec, elapsed, before, after, meta):
@@ -1108,6 +1265,9 @@ def report_of(args, rec, elapsed, before, after, meta):
         "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent,
                      "refused_too_often": rec.gave_up}
                     if args.transport == "stream" else None),
+        # Unary calls refused by an admission limit and sent again with backoff (ADMISSION):
+        # refused = refused_then_answered + refused_too_often (the latter among the errors).
+        "unary": dict(rec.unary) if args.transport == "unary" else None,
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
         "latency_ms": steady["latency_ms"], "by_share": steady["by_share"],
@@ -1133,6 +1293,9 @@ def report_of(args, rec, elapsed, before, after, meta):
     # This process's event loop: how late it ran a timer. When its p99 is near the client
     # p99, the load generator, not the server, is what the calls waited for.
     r["load_generator_loop_lag_ms"] = summary(rec.loop_lag)
+    # The load generator's own collections after the warm-up, and the server's (with its
+    # loop lag): what a client p99 far above the server's time waited for.
+    r["load_generator_gc_ms"] = gc_summary(rec.gc)
     r["targets"] = targets(r)
     return r
 
@@ -1171,10 +1334,11 @@ def run(args):
         raise BenchError("--fault needs the server this bench starts (not --target)")
     try:
         from lighthouse.server.app import run_loop
-        rec, elapsed, before, after, fault_log, fault_end, samples, fds = run_loop(
+        rec, elapsed, before, after, fault_log, fault_end, samples, fds, runtime = run_loop(
             measure(args, target, workload, stack))
         meta = dict(meta, client_fds_start=fds[0], client_fds_end=fds[1])
         report = report_of(args, rec, elapsed, before, after, meta)
+        report["server_runtime"] = runtime
         if stack:
             s = proc_sample(stack.server.pid)
             report["server_process"] = {"rss_kib": s[0], "fds": s[1]} if s else None
