@@ -518,6 +518,7 @@ class Recorder:
         self.resent = 0
         self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
         self.unary = {"refused": 0, "retries": 0, "refused_then_answered": 0, "refused_too_often": 0}
+        self.child_cpu = 0.0                # --procs: the CPU seconds of the agents' processes
         self.loop_lag = []
         self.gc = []
         self.gc_from = float("inf")         # perf_counter from which collections are kept
@@ -905,6 +906,129 @@ class Load:
             gc.enable()
 
 
+# ------------------------------------------------------------------ several processes (--procs)
+#
+# One Python process drives every agent by default; at 10,000 streams its event loop and
+# its collector become part of what a call waits for (the report's load generator loop lag
+# and collections). With --procs N, N processes of this script each drive a contiguous
+# share of the agents (the same agent numbers, so the same calls, as in one process) over
+# ceil(channels / N) connections of their own, start at one instant the parent gives them
+# (wall clock, each converting it to its own perf_counter), and hand back every call's row,
+# their counters, loop lag samples and collections as JSON. The parent concatenates the
+# rows: the percentiles are computed over every call of every process, exactly as in one
+# process, not averaged from per-process percentiles.
+
+PROCS_CHILD = "--procs-child"
+RECORDER_COUNTERS = ("sent", "errors", "streams_opened", "streams_broken", "resent", "gave_up")
+
+
+class Procs:
+    """The load of ``args.procs`` child processes, with Load's ready/run/close."""
+
+    def __init__(self, args, target, rec):
+        self.args, self.target, self.rec = args, target, rec
+        self.children = []
+
+    async def ready(self, timeout=120.0):
+        a, n = self.args, self.args.procs
+        job_args = {k: v for k, v in vars(a).items()}
+        job_args.update(procs=1, progress=False, channels=max(1, -(-a.channels // n)))
+        for k in range(n):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, str(pathlib.Path(__file__).resolve()), PROCS_CHILD,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 30)
+            self.children.append(child)
+            job = {"args": job_args, "target": self.target, "agents": [a.agents * k // n, a.agents * (k + 1) // n]}
+            child.stdin.write((json.dumps(job) + "\n").encode())
+            await child.stdin.drain()
+        for k, child in enumerate(self.children):
+            try:
+                line = await asyncio.wait_for(child.stdout.readline(), timeout)
+            except TimeoutError:
+                line = b""
+            if line.strip() != b"ready":
+                raise BenchError("load process %d of %d did not connect to %s within %d s (exit status %s)"
+                                 % (k + 1, n, self.target, timeout, child.returncode))
+
+    async def run(self, end):
+        """Start every child at one instant (rec.t0) and merge what they recorded."""
+        rec = self.rec
+        epoch = time.time() + (rec.t0 - time.perf_counter())
+        for child in self.children:
+            child.stdin.write(("go %r\n" % epoch).encode())
+            await child.stdin.drain()
+            child.stdin.close()
+        outs = await asyncio.gather(*(child.stdout.read() for child in self.children))
+        for k, (child, out) in enumerate(zip(self.children, outs)):
+            status = await child.wait()
+            try:
+                part = json.loads(out)
+            except ValueError:
+                raise BenchError("load process %d of %d ended without its figures (exit status %d)"
+                                 % (k + 1, len(self.children), status)) from None
+            rec.rows.extend(tuple(r) for r in part["rows"])
+            for name in RECORDER_COUNTERS:
+                setattr(rec, name, getattr(rec, name) + part[name])
+            for name, v in part["unary"].items():
+                rec.unary[name] += v
+            for code, text in part["details"].items():
+                rec.details.setdefault(code, text)
+            rec.loop_lag.extend(part["loop_lag"])
+            rec.gc.extend(tuple(g) for g in part["gc"])
+            rec.child_cpu += part["cpu_s"]
+
+    async def close(self):
+        for child in self.children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+
+
+async def _child_measure(job):
+    """A --procs child: its share of the agents from the instant the parent says."""
+    args = argparse.Namespace(**job["args"])
+    workload, _meta = build_workload(args)
+    rec = Recorder(args.deadline)
+    load = Load(args, job["target"], workload, rec)
+    load.agents = range(*job["agents"])
+    loop = asyncio.get_running_loop()
+    try:
+        await load.ready()
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line.startswith("go "):
+            raise BenchError("the parent did not say when to start")
+        rec.t0 = time.perf_counter() + float(line.split()[1]) - time.time()
+        await asyncio.sleep(max(0.0, rec.t0 - time.perf_counter()))
+        end = rec.t0 + args.duration
+        rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
+        lag = asyncio.ensure_future(loop_lag(rec, rec.gc_from, end))
+        cpu0 = os.times()
+        gc.callbacks.append(rec.gc_hook)
+        try:
+            await load.run(end)
+        finally:
+            gc.callbacks.remove(rec.gc_hook)
+            lag.cancel()
+        cpu1 = os.times()
+    finally:
+        await load.close()
+    return {"rows": rec.rows, "unary": rec.unary, "details": rec.details, "loop_lag": rec.loop_lag,
+            "gc": rec.gc, "cpu_s": cpu1.user + cpu1.system - cpu0.user - cpu0.system,
+            **{name: getattr(rec, name) for name in RECORDER_COUNTERS}}
+
+
+def procs_child():
+    """Entry point of a --procs child: the job on stdin, "ready" then the figures on stdout."""
+    job = json.loads(sys.stdin.readline())
+    from lighthouse.server.app import run_loop
+    out = run_loop(_child_measure(job))
+    sys.stdout.write(json.dumps(out))
+    sys.stdout.flush()
+    return 0
+
+
 # ------------------------------------------------------------------ statistics
 
 
@@ -1199,7 +1323,9 @@ class Progress:
 
 async def measure(args, target, workload, stack):
     rec = Recorder(args.deadline)
-    load = Load(args, target, workload, rec)
+    # --procs N: the agents are driven by N processes of their own (Procs), this one only
+    # starts them, watches the server and merges what they recorded.
+    load = Load(args, target, workload, rec) if args.procs == 1 else Procs(args, target, rec)
     metrics_port = stack.metrics_port if stack else args.metrics_port
     tasks, warm_scrape = [], []
     try:
@@ -1220,22 +1346,24 @@ async def measure(args, target, workload, stack):
                                                       fault_log, scrapes))
         if stack and args.sample_every:
             tasks.append(asyncio.ensure_future(sampler(stack, rec, args.sample_every, samples)))
-        tasks.append(asyncio.ensure_future(loop_lag(rec, rec.t0 + min(args.warmup, args.duration / 2), end)))
         rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
         if metrics_port:
             tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, rec.gc_from, warm_scrape)))
-        gc.callbacks.append(rec.gc_hook)
+        if args.procs == 1:
+            tasks.append(asyncio.ensure_future(loop_lag(rec, rec.gc_from, end)))
+            gc.callbacks.append(rec.gc_hook)
         try:
             await load.run(end)
         finally:
-            gc.callbacks.remove(rec.gc_hook)
+            if args.procs == 1:
+                gc.callbacks.remove(rec.gc_hook)
         elapsed = time.perf_counter() - rec.t0
         fault_end = await fault_task if fault_task else None
         after = scrape(metrics_port) if metrics_port else None
         fds_client_peak = own_fds()
         cpu1 = os.times()
         # Who had the CPU: on a small machine the load generator can be what saturates.
-        rec.cpu = {"load_generator_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2),
+        rec.cpu = {"load_generator_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system + rec.child_cpu, 2),
                    "server_and_experts_s": round(cpu_seconds(pids) - server_cpu0, 2) if stack else None,
                    "wall_s": round(elapsed, 2)}
     finally:
@@ -1572,6 +1700,10 @@ def build_parser(prog=None):
     p.add_argument("--channels", type=int, default=0,
                    help="gRPC connections the agents share (default 0: one per %d agents, at least 8)"
                         % AGENTS_PER_CHANNEL)
+    p.add_argument("--procs", type=int, default=1,
+                   help="load-generator processes driving the agents, each a share of them over connections "
+                        "of its own; their calls' latencies are merged exactly (default 1). One Python "
+                        "process driving 10,000 streams is itself part of what a call waits for")
     p.add_argument("--deadline", type=float, default=35.0,
                    help="seconds per call; a call not answered by then is hung (default 35: the server's "
                         "escalation deadline, 30 s, and a margin)")
@@ -1626,6 +1758,11 @@ def check_args(p, args):
 
     if args.agents < 1 or args.agents > 100_000:
         bad("--agents must be 1-100000")
+    if args.procs < 1 or args.procs > 64 or args.procs > args.agents:
+        bad("--procs must be 1-64 and at most --agents")
+    if args.procs > 1 and (args.replay or args.endurance is not None or args.sample_every or args.progress):
+        bad("--procs N drives the agents from N processes: not with --replay (one ordered sequence of calls), "
+            "--endurance or --sample-every (they sample latency as calls end) or --progress")
     if args.channels < 0 or args.channels > 1024:
         bad("--channels must be 0 (one per %d agents) to 1024" % AGENTS_PER_CHANNEL)
     if not args.channels:
@@ -1667,7 +1804,7 @@ def check_args(p, args):
         if args.fault in ("experts-timeout", "expert-disconnect") and not args.experts:
             bad("--fault %s needs --experts" % args.fault)
     if args.progress is None:
-        args.progress = sys.stderr.isatty()
+        args.progress = sys.stderr.isatty() and args.procs == 1
     if args.target and (args.server_python or args.server_tree or args.server_arg or args.llm_latency):
         bad("--target loads a running server: --server-* and --llm-latency are for the server this bench starts")
     if args.target:
@@ -2123,6 +2260,8 @@ def fast_tiers_main(argv, prog=None):
 
 def main(argv=None, prog=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == [PROCS_CHILD]:
+        return procs_child()
     if "--fast-tiers" in argv and "--help" not in argv[:argv.index("--fast-tiers")]:
         argv.remove("--fast-tiers")
         return fast_tiers_main(argv, prog)
