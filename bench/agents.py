@@ -1327,7 +1327,7 @@ async def measure(args, target, workload, stack):
     # starts them, watches the server and merges what they recorded.
     load = Load(args, target, workload, rec) if args.procs == 1 else Procs(args, target, rec)
     metrics_port = stack.metrics_port if stack else args.metrics_port
-    tasks, warm_scrape = [], []
+    tasks, warm_scrape, end_scrape = [], [], []
     try:
         await load.ready()
         before = scrape(metrics_port) if metrics_port else None
@@ -1349,6 +1349,7 @@ async def measure(args, target, workload, stack):
         rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
         if metrics_port:
             tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, rec.gc_from, warm_scrape)))
+            tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, end, end_scrape)))
         if args.procs == 1:
             tasks.append(asyncio.ensure_future(loop_lag(rec, rec.gc_from, end)))
             gc.callbacks.append(rec.gc_hook)
@@ -1371,8 +1372,10 @@ async def measure(args, target, workload, stack):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await load.close()
-    # The server's collector and loop lag from the end of the warm-up, as the percentiles.
-    runtime = server_runtime(warm_scrape[0] if warm_scrape else before, after) if before and after else None
+    # The server's collector and loop lag while the calls measured were sent: from the end
+    # of the warm-up to the last send (not the streams' closing after it).
+    runtime = (server_runtime(warm_scrape[0] if warm_scrape else before, end_scrape[0] if end_scrape else after)
+               if before and after else None)
     if args.fault and len(scrapes) == 2:
         fault_log = (fault_log, [server_counters(a, b) for a, b in zip([before] + scrapes, scrapes + [after])])
     return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak), runtime

@@ -27,6 +27,9 @@ Exported (names as Prometheus sees them):
   ``lighthouse_event_loop_lag_seconds``: how late the event loop ran a timer, sampled
   every 0.1 s (lighthouse.server.runtime). Together they tell a client-side p99 that
   waits for the server's loop from one that waits elsewhere.
+  ``lighthouse_gc_threshold{generation}`` and ``lighthouse_gc_frozen_objects``: the
+  collector's thresholds in force and the objects frozen out of its reach
+  (``--gc-thresholds``).
 - With the audit log (lighthouse.audit): ``lighthouse_audit_records_total`` (committed),
   ``lighthouse_audit_commits_total``, ``lighthouse_audit_refused_total`` (calls refused
   because its queue was full), ``lighthouse_audit_errors_total`` (failed commits,
@@ -42,6 +45,7 @@ Exported (names as Prometheus sees them):
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from bisect import bisect_left
@@ -138,6 +142,7 @@ class Stats:
             "reloads": dict(self.reloads),
             "gc_pause": {g: h.snapshot() for g, h in self.gc_pause.items()},
             "loop_lag": self.loop_lag.snapshot(),
+            "gc": {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()},
             "policy": dict(self.policy_info()),
             "escalation": self.escalation.snapshot() if self.escalation is not None else None,
             "audit": self.audit.snapshot() if self.audit is not None else None,
@@ -172,6 +177,7 @@ def merge_snapshots(snaps):
         if "gc_pause" in out and "gc_pause" in s:
             out["gc_pause"] = {g: _add_hist(h, s["gc_pause"][g]) for g, h in out["gc_pause"].items()}
             out["loop_lag"] = _add_hist(out["loop_lag"], s["loop_lag"])
+            out["gc"] = {"thresholds": out["gc"]["thresholds"], "frozen": out["gc"]["frozen"] + s["gc"]["frozen"]}
         p, q = out["policy"], s["policy"]
         for k in ("cache_hits", "cache_misses", "cache_entries"):
             p[k] = p.get(k, 0) + q.get(k, 0)
@@ -282,6 +288,13 @@ class StatsCollector:
             yield histogram_family("lighthouse_event_loop_lag_seconds",
                                    "How late the server's event loop ran a timer (sampled every 0.1 s)",
                                    snap["loop_lag"])
+            fam = GaugeMetricFamily("lighthouse_gc_threshold", "The garbage collector's thresholds in force "
+                                    "(--gc-thresholds)", labels=["generation"])
+            for g, v in enumerate(snap["gc"]["thresholds"]):
+                fam.add_metric([str(g)], v)
+            yield fam
+            yield GaugeMetricFamily("lighthouse_gc_frozen_objects", "Objects frozen out of the collector's reach "
+                                    "at start (gc.freeze)", value=snap["gc"]["frozen"])
 
         hits, misses = policy.get("cache_hits", 0), policy.get("cache_misses", 0)
         yield CounterMetricFamily("lighthouse_cache_hits", "Decision cache hits", value=hits)

@@ -1,0 +1,124 @@
+"""The server process's garbage collector and event loop (lighthouse.server.runtime): the
+thresholds and the freeze applied as ``lighthouse serve`` starts, the freezes that follow
+the open streams, and the collector pauses and loop lag it exports."""
+
+import gc
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lighthouse.metrics import Stats, merge_snapshots
+from lighthouse.server.config import GC_THRESHOLDS, ConfigError, ServerConfig, check_config, parse_gc_thresholds
+from lighthouse.server.runtime import FREEZE_MIN_STREAMS, RuntimeWatch
+from serverkit import ServerProcess, sample, scrape
+
+
+@pytest.fixture
+def gc_state():
+    """Leave the test process's collector as it was: thresholds, and nothing left frozen
+    that was not frozen before."""
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    yield
+    if not frozen:
+        gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def _until(probe, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    return probe()
+
+
+@pytest.mark.parametrize("args, thresholds", [((), GC_THRESHOLDS), (("--gc-thresholds", "7000,15,150"), (7000, 15, 150))])
+def test_serve_sets_the_gc_thresholds_and_freezes_what_start_up_made(args, thresholds):
+    """The real server process, as `lighthouse serve` starts it: the thresholds asked for
+    (or the default, not CPython's 700,10,10) are in force, start-up's objects (policy,
+    rules, modules) are frozen out of the collector's reach, and its loop lag is sampled."""
+    with ServerProcess("--no-policy", "--no-audit", *args) as srv:
+        srv.wait_ready()
+        m = _until(lambda: (lambda s: s if sample(s, "lighthouse_event_loop_lag_seconds_count") >= 3 else None)(
+            scrape(srv.metrics_port)))
+        assert m is not None, srv.log()
+        got = tuple(int(sample(m, "lighthouse_gc_threshold", -1, generation=str(g))) for g in range(3))
+        assert got == thresholds != (700, 10, 10)
+        assert sample(m, "lighthouse_gc_frozen_objects") > 10_000
+        for g in "012":
+            assert ("lighthouse_gc_pause_seconds_count", (("generation", g),)) in m
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0,10,10", "each number must be 1-10000000"),
+    ("5000,20", "three numbers"),
+    ("5000,x,10", "three integers"),
+])
+def test_serve_refuses_bad_gc_thresholds_naming_the_option(text, message):
+    proc = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--gc-thresholds", text],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--gc-thresholds" in proc.stderr and message in proc.stderr, proc.stderr
+    with pytest.raises(ValueError, match=message):
+        parse_gc_thresholds(text)
+
+
+def test_check_config_refuses_bad_gc_thresholds():
+    check_config(ServerConfig(gc_thresholds=(5000, 20, 100)))
+    for bad in ((0, 10, 10), (5000, 20), ("a", 1, 1)):
+        with pytest.raises(ConfigError, match="gc-thresholds"):
+            check_config(ServerConfig(gc_thresholds=bad))
+
+
+def test_collections_are_timed_by_generation_until_uninstalled():
+    stats = Stats()
+    watch = RuntimeWatch(stats)
+    watch.install()
+    watch.install()                      # once only
+    try:
+        gc.collect(0)
+        gc.collect(2)
+        gc.collect(2)
+    finally:
+        watch.uninstall()
+    counts = {g: sum(h.counts) for g, h in stats.gc_pause.items()}
+    assert counts["0"] >= 1 and counts["2"] >= 2
+    assert stats.gc_pause["2"].sum_ns > 0
+    assert watch._hook not in gc.callbacks
+    gc.collect(2)
+    assert sum(stats.gc_pause["2"].counts) == counts["2"]
+    snap = stats.snapshot()
+    assert snap["gc"]["thresholds"] == list(gc.get_threshold())
+    merged = merge_snapshots([snap, snap])
+    assert sum(merged["gc_pause"]["2"]["counts"]) == 2 * counts["2"]
+    assert merged["gc"]["frozen"] == 2 * snap["gc"]["frozen"]
+
+
+def test_freezes_follow_the_open_streams_and_thaw_when_they_fall(gc_state):
+    """Freezes as the streams grow by a quarter, none while they hold steady, and a thaw
+    (everything collectable again, collected once, then frozen) when they halve."""
+    stats = Stats()
+    watch = RuntimeWatch(stats)
+    stats.streams_open = FREEZE_MIN_STREAMS - 1
+    assert watch.follow_streams() is None                # too few to bother
+    stats.streams_open = 1000
+    held = [object() for _ in range(2000)]               # this test's own objects, alive
+    before = gc.get_freeze_count()
+    assert watch.follow_streams() == "freeze"
+    assert gc.get_freeze_count() >= before + len(held) and watch.frozen_streams == 1000
+    for n in (1000, 1100, 1240, 900):                    # steady, or grown less than a quarter
+        stats.streams_open = n
+        assert watch.follow_streams() is None
+    stats.streams_open = 1250
+    assert watch.follow_streams() == "freeze" and watch.frozen_streams == 1250
+    stats.streams_open = 600                             # below half of 1250
+    assert watch.follow_streams() == "thaw"
+    assert watch.frozen_streams == 600 and watch.freezes == 3
+    stats.streams_open = 100
+    assert watch.follow_streams() == "thaw" and watch.frozen_streams == 0
+    assert watch.follow_streams() is None
+    del held
