@@ -104,6 +104,7 @@ class ServerConfig:
     max_pending_calls: int = 20000
     # The garbage collector's thresholds once serving (lighthouse.server.runtime).
     gc_thresholds: tuple = GC_THRESHOLDS
+    gc_follow_streams: bool = True       # freeze again as the open streams grow (lighthouse.server.runtime)
     reload_interval: float = 1.0         # seconds between reloads asked through Admin or SIGHUP; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket

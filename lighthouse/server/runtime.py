@@ -66,8 +66,9 @@ class RuntimeWatch:
     ``stats.gc_pause``, and (``run_lag``, a task on the event loop) the loop's lag into
     ``stats.loop_lag``. ``install``/``uninstall`` add and remove the gc hook."""
 
-    def __init__(self, stats):
+    def __init__(self, stats, follow_streams=True):
         self.stats = stats
+        self.follow = follow_streams
         self._start = 0
         self.frozen_streams = 0          # streams open at the last freeze
         self.freezes = 0                 # freezes (and thaws) made by follow_streams
@@ -109,11 +110,12 @@ class RuntimeWatch:
 
     async def run_lag(self, every=LAG_EVERY):
         """Until cancelled: sleep ``every`` seconds and record how much later than that
-        the loop woke up; then ``follow_streams``."""
+        the loop woke up; then ``follow_streams`` (unless ``--no-gc-follow-streams``)."""
         hist = self.stats.loop_lag
         want = int(every * 1e9)
         while True:
             t = perf_counter_ns()
             await asyncio.sleep(every)
             hist.observe(max(0, perf_counter_ns() - t - want))
-            self.follow_streams()
+            if self.follow:
+                self.follow_streams()
