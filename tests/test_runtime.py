@@ -2,17 +2,21 @@
 thresholds and the freeze applied as ``lighthouse serve`` starts, the freezes that follow
 the open streams, and the collector pauses and loop lag it exports."""
 
+import asyncio
 import gc
+import json
 import subprocess
 import sys
 import time
 
+import grpc
 import pytest
 
 from lighthouse.metrics import Stats, merge_snapshots
 from lighthouse.server.config import GC_THRESHOLDS, ConfigError, ServerConfig, check_config, parse_gc_thresholds
 from lighthouse.server.runtime import FREEZE_MIN_STREAMS, RuntimeWatch
-from serverkit import ServerProcess, sample, scrape
+from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
+from serverkit import WS, ServerProcess, sample, scrape
 
 
 @pytest.fixture
@@ -51,6 +55,47 @@ def test_serve_sets_the_gc_thresholds_and_freezes_what_start_up_made(args, thres
         assert sample(m, "lighthouse_gc_frozen_objects") > 10_000
         for g in "012":
             assert ("lighthouse_gc_pause_seconds_count", (("generation", g),)) in m
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_serve_freezes_again_once_many_streams_are_open(follow):
+    """400 streams opened on a real server and answered once each: the server freezes
+    their objects out of the collector's reach (the frozen count grows), unless started
+    with --no-gc-follow-streams (no freeze after start-up's: the count only falls, as
+    frozen objects are freed)."""
+    streams = 400
+    args = ("--no-policy", "--no-audit") + (() if follow else ("--no-gc-follow-streams",))
+    with ServerProcess(*args) as srv:
+        srv.wait_ready()
+        frozen0 = sample(scrape(srv.metrics_port), "lighthouse_gc_frozen_objects")
+        assert frozen0 > 0
+
+        async def load():
+            async with grpc.aio.insecure_channel(srv.address) as ch:
+                stub = pb_grpc.ValidatorStub(ch)
+                calls = [stub.ValidateStream(timeout=120) for _ in range(streams)]
+                for i, call in enumerate(calls):
+                    await call.write(pb.ToolCall(request_id="r%d" % i, agent_id="agent-%d" % i, tool="Read",
+                                                 input_json=json.dumps({"file_path": WS + "/README.md"}), cwd=WS))
+                for call in calls:
+                    assert (await call.read()).verdict == pb.VERDICT_ALLOW
+                m = await asyncio.to_thread(_until, lambda: (lambda s: s if sample(
+                    s, "lighthouse_streams_open") >= streams and (not follow or sample(
+                        s, "lighthouse_gc_frozen_objects") > frozen0) else None)(scrape(srv.metrics_port)))
+                if not follow:
+                    await asyncio.sleep(1.0)         # ten of the checks follow_streams would make
+                    m = await asyncio.to_thread(scrape, srv.metrics_port)
+                for call in calls:
+                    await call.done_writing()
+                return m
+
+        m = asyncio.run(asyncio.wait_for(load(), 120))
+        assert m is not None and sample(m, "lighthouse_streams_open") >= streams, srv.log()
+        frozen = sample(m, "lighthouse_gc_frozen_objects")
+        if follow:
+            assert frozen > frozen0 + streams      # each stream's handler, call and buffers
+        else:                                      # frozen objects freed since: fewer, never more
+            assert frozen <= frozen0
 
 
 @pytest.mark.parametrize("text, message", [

@@ -727,7 +727,7 @@ class LighthouseServer:
         # (lighthouse.server.runtime: every gRPC call leaves a small reference cycle, and
         # 10,000 open streams are hundreds of thousands of objects a full collection walks).
         apply_gc_policy(self.config.gc_thresholds)
-        watch = RuntimeWatch(self.stats, self.config.gc_follow_streams)
+        watch = RuntimeWatch(self.stats, self.config.gc_follow_streams, self.config.gc_paced)
         watch.install()
         lag = loop.create_task(watch.run_lag())
         keeper = None

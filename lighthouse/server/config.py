@@ -27,7 +27,7 @@ log = logging.getLogger("lighthouse.server")
 
 # Allocations between collections of the youngest generation, then collections of each
 # generation between collections of the next (CPython's defaults: 700, 10, 10).
-GC_THRESHOLDS = (5000, 20, 100)
+GC_THRESHOLDS = (5000, 10, 250)
 
 
 def parse_gc_thresholds(text):
@@ -105,6 +105,7 @@ class ServerConfig:
     # The garbage collector's thresholds once serving (lighthouse.server.runtime).
     gc_thresholds: tuple = GC_THRESHOLDS
     gc_follow_streams: bool = True       # freeze again as the open streams grow (lighthouse.server.runtime)
+    gc_paced: bool = True                # collect the young generations on a timer (lighthouse.server.runtime)
     reload_interval: float = 1.0         # seconds between reloads asked through Admin or SIGHUP; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
