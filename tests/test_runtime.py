@@ -67,7 +67,8 @@ def test_serve_freezes_again_once_many_streams_are_open(follow):
     args = ("--no-policy", "--no-audit") + (() if follow else ("--no-gc-follow-streams",))
     with ServerProcess(*args) as srv:
         srv.wait_ready()
-        frozen0 = sample(scrape(srv.metrics_port), "lighthouse_gc_frozen_objects")
+        # run() freezes just after the "serving" line: wait for it.
+        frozen0 = _until(lambda: sample(scrape(srv.metrics_port), "lighthouse_gc_frozen_objects"))
         assert frozen0 > 0
 
         async def load():
@@ -96,6 +97,33 @@ def test_serve_freezes_again_once_many_streams_are_open(follow):
             assert frozen > frozen0 + streams      # each stream's handler, call and buffers
         else:                                      # frozen objects freed since: fewer, never more
             assert frozen <= frozen0
+
+
+@pytest.mark.parametrize("paced", [True, False])
+def test_serve_collects_the_young_generations_on_a_timer(paced):
+    """--gc-paced (the default): an idle server still collects its youngest generation
+    about ten times a second and the middle one about twice, so that no collection
+    finds more than a fraction of a second's objects; with --no-gc-paced an idle server
+    allocates too little to reach the thresholds, and collects (almost) never."""
+    args = ("--no-policy", "--no-audit") + (() if paced else ("--no-gc-paced",))
+    with ServerProcess(*args) as srv:
+        srv.wait_ready()
+        _until(lambda: sample(scrape(srv.metrics_port), "lighthouse_gc_frozen_objects"))
+
+        def counts():
+            m = scrape(srv.metrics_port)
+            return [sample(m, "lighthouse_gc_pause_seconds_count", generation=g) for g in "01"]
+
+        (y0, m0), t0 = counts(), time.monotonic()
+        time.sleep(2.0)
+        (y1, m1), t1 = counts(), time.monotonic()
+    young, middle = y1 - y0, m1 - m0
+    if paced:
+        # 2 s: about 16 young and 4 middle ones; a loaded machine fires the timer late.
+        assert young >= 4 and middle >= 1, (young, middle, t1 - t0)
+        assert young + middle <= 10 * (t1 - t0) + 10
+    else:
+        assert young + middle <= 3, (young, middle)
 
 
 @pytest.mark.parametrize("text, message", [
