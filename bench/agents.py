@@ -40,9 +40,14 @@ of its simulated experts slept, which each says in its reason), the server's cac
 ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count. On
 streams: the streams opened and broken, and the calls sent again after their stream was
 refused as it opened (``streams.resent``; each at most 3 times, latency from the first
-send). To tell where a p99 comes from: the safe calls' time inside the server
-(``safe_validation_server_ms``, from ``Decision.decision_ns``) and this process's
-event-loop lag (``load_generator_loop_lag_ms``).
+send); unary calls refused by an admission limit (RESOURCE_EXHAUSTED, UNAVAILABLE) are sent
+again with a bounded backoff and counted (``unary``). In open loop a call is timed from
+when it was due on its agent's schedule, so that a stall of the load generator shows in
+the latency (no coordinated omission). To tell where a p99 comes from: the safe calls'
+time inside the server (``safe_validation_server_ms``, from ``Decision.decision_ns``),
+this process's event-loop lag and collections (``load_generator_loop_lag_ms``,
+``load_generator_gc_ms``) and the server's (``server_runtime``, from its /metrics).
+``--procs N`` drives the agents from N processes (their calls merged exactly).
 
 Also: ``--fault policy-down|experts-timeout|expert-disconnect|policy-reload`` injects a
 fault from ``--fault-at`` for ``--fault-for`` seconds and reports each phase (before,
