@@ -99,6 +99,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 
+from lighthouse.server.config import GC_THRESHOLDS  # noqa: E402
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc  # noqa: E402
 
 WORKLOADS = ROOT / "bench" / "workloads"
@@ -886,29 +887,44 @@ class Load:
 
     async def run(self, end):
         agent = self.stream_agent if self.args.transport == "stream" else self.unary_agent
-        freezer = asyncio.ensure_future(self._freeze_after_ramp(end))
+        freezer = asyncio.ensure_future(self._collect_as_the_server_does(end))
         self.begin = time.perf_counter()
         try:
             await asyncio.gather(*(agent(i, end) for i in self.agents))
         finally:
             freezer.cancel()
 
-    async def _freeze_after_ramp(self, end):
-        """No collection while the agents start (their streams open over the ramp); once
-        they all have, one collection, the agents' long-lived objects out of the
-        collector's generations, and the youngest generation collected every GC_GEN0
-        allocations, as the server does. Measured at 10,000 streams, 40 s: with CPython's
-        defaults this process paused 11-12 times for full collections as the agents
-        started and after, up to 0.8-1.1 s each (4.4-5.4 s in all), and every call in
-        flight waited for them (bench/README.md)."""
-        gc.disable()
+    async def _collect_as_the_server_does(self, end):
+        """This process's collector under the server's regime (lighthouse.server.runtime):
+        what exists before the agents start frozen, the young generations collected on a
+        timer, a freeze each time the open streams have grown by a quarter, and once the
+        agents have all started (unary agents hold long-lived tasks too) one more freeze.
+        It used to keep the collector off while the agents started, then collect
+        everything at once: that collection, over 10,000 streams' objects, took 1.5-2.2 s
+        on the loaded machine, right at the end of the warm-up."""
+        from lighthouse.metrics import Histogram
+        from lighthouse.server.runtime import RuntimeWatch
+
+        rec = self.rec
+
+        class Opened:
+            loop_lag = Histogram()
+
+            @property
+            def streams_open(self):
+                return rec.streams_opened - rec.streams_broken
+
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+        watch = asyncio.ensure_future(RuntimeWatch(Opened()).run_lag())
         try:
             await asyncio.sleep(min(self._ramp(self._period()) + 1.0, max(0.0, end - time.perf_counter())))
-            gc.collect()
+            gc.collect(1)
             gc.freeze()
-            gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
+            await watch
         finally:
-            gc.enable()
+            watch.cancel()
 
 
 # ------------------------------------------------------------------ several processes (--procs)
@@ -1261,7 +1277,6 @@ async def sampler(stack, rec, every, samples):
 
 
 LAG_EVERY = 0.05
-GC_GEN0 = 5000          # allocations between collections of the youngest generation, after the ramp
 
 
 async def loop_lag(rec, warm, end):
