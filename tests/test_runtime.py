@@ -173,7 +173,8 @@ def test_collections_are_timed_by_generation_until_uninstalled():
 
 def test_freezes_follow_the_open_streams_and_thaw_when_they_fall(gc_state):
     """Freezes as the streams grow by a quarter, none while they hold steady, and a thaw
-    (everything collectable again, collected once, then frozen) when they halve."""
+    (everything collectable again) when they halve; from there the streams are followed
+    from their new number."""
     stats = Stats()
     watch = RuntimeWatch(stats)
     stats.streams_open = FREEZE_MIN_STREAMS - 1
@@ -190,7 +191,13 @@ def test_freezes_follow_the_open_streams_and_thaw_when_they_fall(gc_state):
     assert watch.follow_streams() == "freeze" and watch.frozen_streams == 1250
     stats.streams_open = 600                             # below half of 1250
     assert watch.follow_streams() == "thaw"
+    assert gc.get_freeze_count() == 0
     assert watch.frozen_streams == 600 and watch.freezes == 3
+    for n in (600, 700):
+        stats.streams_open = n
+        assert watch.follow_streams() is None
+    stats.streams_open = 750                             # a quarter above 600
+    assert watch.follow_streams() == "freeze" and gc.get_freeze_count() > 0
     stats.streams_open = 100
     assert watch.follow_streams() == "thaw" and watch.frozen_streams == 0
     assert watch.follow_streams() is None
