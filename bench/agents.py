@@ -1594,6 +1594,20 @@ def print_table(r, out=sys.stdout):
     lag = r.get("load_generator_loop_lag_ms")
     if lag and lag["count"]:
         w("load generator's event loop late by: p50 %s, p99 %s, max %s ms\n" % (lag["p50"], lag["p99"], lag["max"]))
+    gcs = r.get("load_generator_gc_ms")
+    if gcs:
+        w("load generator's collections after the warm-up (count, total ms, longest ms): %s\n" % ", ".join(
+            "gen%s %d, %s, %s" % (g, v["count"], v["total_ms"], v["max_ms"]) for g, v in sorted(gcs.items())))
+    rt = r.get("server_runtime")
+    if rt:
+        w("server's event loop late by (bucket bounds): p99 <= %s, max <= %s ms; its collections (count, total ms, "
+          "p99 <= ms): %s\n" % (rt["loop_lag_ms"]["p99_le_ms"], rt["loop_lag_ms"]["max_le_ms"], ", ".join(
+              "gen%s %d, %s, %s" % (g, v["count"], v["total_ms"], v["p99_le_ms"])
+              for g, v in sorted(rt["gc_pause_ms"].items()) if v)))
+    if r.get("unary"):
+        u = r["unary"]
+        w("unary calls refused by an admission limit: %d (sent again %d times): %d then answered, %d refused "
+          "too often\n" % (u["refused"], u["retries"], u["refused_then_answered"], u["refused_too_often"]))
     if r.get("server"):
         s = r["server"]
         if s["fail_mode_by_cause"] or s["errors_by_code"]:
