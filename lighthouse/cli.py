@@ -778,7 +778,7 @@ def build_parser():
     p.add_argument("--gc-follow-streams", action=argparse.BooleanOptionalAction, default=True,
                    help="freeze the collector's objects again each time the open streams have grown by a "
                         "quarter, so that their objects stay out of every collection (default on; the memory "
-                        "held back is bounded by the most streams open at once, and returned when they halve)")
+                        "held back is bounded: freezes come only as the open streams reach a new high)")
     p.add_argument("--gc-paced", action=argparse.BooleanOptionalAction, default=True,
                    help="collect the collector's young generations on a timer (the youngest every 0.1 s, the "
                         "middle one every 0.5 s), so that each collection walks what a fraction of a second "

@@ -24,12 +24,14 @@ holds every call in flight. Two things do it that no decision time shows:
   by a quarter since the last freeze (after a collection of the two younger
   generations, so that their garbage is not frozen): a handful of freezes while the
   streams open, none once their number is steady. What it freezes stays out of the
-  collector's reach, so a stream's garbage cycle after it ends waits; the memory this
-  holds is bounded by the largest number of streams open at a freeze, and once the
-  open streams fall below half of that, everything is unfrozen: the next full
-  collection CPython makes returns it. (Collecting at once cost 0.1-0.3 s of CPU per
-  thaw while 10,000 streams closed, several thaws in a row, when the calls still in
-  flight least need a pause.)
+  collector's reach for good, so a frozen stream's garbage cycle after it ends is not
+  collected (memory freed by reference counting is: most of a stream's). The freezes
+  only come as the open streams reach a new high, each a quarter above the last, so
+  what they hold back is bounded (about log1.25 of the peak over FREEZE_MIN_STREAMS
+  freezes, 17 for 10,000 streams), not growing with time or with streams reopened
+  below the high. Nothing is ever unfrozen: ``gc.unfreeze()`` after these freezes
+  crashed CPython 3.11 in a later collection (a segmentation fault in the test
+  suite, reproduced), so the server does not call it.
   Even so, a server with many streams churns objects that live for seconds: each
   stream's pending read (grpc.aio's coroutine, future, callback and operation objects,
   about fifteen) lives until the stream's next message, ten seconds at one call per ten
@@ -90,7 +92,7 @@ class RuntimeWatch:
         self.paced = paced
         self._start = 0
         self.frozen_streams = 0          # streams open at the last freeze
-        self.freezes = 0                 # freezes (and thaws) made by follow_streams
+        self.freezes = 0                 # freezes made by follow_streams
 
     def install(self):
         if self._hook not in gc.callbacks:
@@ -109,23 +111,15 @@ class RuntimeWatch:
 
     def follow_streams(self):
         """Freeze again when the open streams have grown by FREEZE_GROWTH since the last
-        freeze (from FREEZE_MIN_STREAMS on); unfreeze everything once they have fallen
-        below half of it (start-up's objects too: frozen or not, they live on), and from
-        then on follow the streams from their new number. Returns what it did: "freeze",
-        "thaw" or None."""
+        freeze (from FREEZE_MIN_STREAMS on): a new high. Returns True when it froze."""
         n = self.stats.streams_open
         if n >= FREEZE_MIN_STREAMS and n >= self.frozen_streams * FREEZE_GROWTH:
             gc.collect(1)
             gc.freeze()
             self.frozen_streams = n
             self.freezes += 1
-            return "freeze"
-        if self.frozen_streams and n < self.frozen_streams / 2:
-            gc.unfreeze()
-            self.frozen_streams = n if n >= FREEZE_MIN_STREAMS else 0
-            self.freezes += 1
-            return "thaw"
-        return None
+            return True
+        return False
 
     async def run_lag(self, every=LAG_EVERY):
         """Until cancelled: sleep ``every`` seconds and record how much later than that
