@@ -40,9 +40,14 @@ of its simulated experts slept, which each says in its reason), the server's cac
 ratio per tier (from /metrics: memory, policy, expert) and the fail-mode count. On
 streams: the streams opened and broken, and the calls sent again after their stream was
 refused as it opened (``streams.resent``; each at most 3 times, latency from the first
-send). To tell where a p99 comes from: the safe calls' time inside the server
-(``safe_validation_server_ms``, from ``Decision.decision_ns``) and this process's
-event-loop lag (``load_generator_loop_lag_ms``).
+send); unary calls refused by an admission limit (RESOURCE_EXHAUSTED, UNAVAILABLE) are sent
+again with a bounded backoff and counted (``unary``). In open loop a call is timed from
+when it was due on its agent's schedule, so that a stall of the load generator shows in
+the latency (no coordinated omission). To tell where a p99 comes from: the safe calls'
+time inside the server (``safe_validation_server_ms``, from ``Decision.decision_ns``),
+this process's event-loop lag and collections (``load_generator_loop_lag_ms``,
+``load_generator_gc_ms``) and the server's (``server_runtime``, from its /metrics).
+``--procs N`` drives the agents from N processes (their calls merged exactly).
 
 Also: ``--fault policy-down|experts-timeout|expert-disconnect|policy-reload`` injects a
 fault from ``--fault-at`` for ``--fault-for`` seconds and reports each phase (before,
@@ -94,6 +99,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 
+from lighthouse.server.config import GC_THRESHOLDS  # noqa: E402
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc  # noqa: E402
 
 WORKLOADS = ROOT / "bench" / "workloads"
@@ -111,6 +117,15 @@ HUNG = "DEADLINE_EXCEEDED"
 # stream, as lighthouse.client does, each at most RESENDS times, and counted (``resent``).
 REFUSED = ("CANCELLED", "INTERNAL")
 RESENDS = 3
+# A unary call refused by the server's admission limits (RESOURCE_EXHAUSTED: the per-agent
+# rate limit, the audit log's queue full; UNAVAILABLE: shutting down, no connection) is
+# sent again after BACKOFF, 2 x BACKOFF, ... (with jitter), at most RESENDS times and
+# within its deadline, and counted as refused (``unary.refused``), then answered or
+# refused too often. A message over the server's size limit is also RESOURCE_EXHAUSTED,
+# and is not sent again: it would be refused again.
+ADMISSION = ("RESOURCE_EXHAUSTED", "UNAVAILABLE")
+TOO_LARGE = "Received message larger than max"
+BACKOFF = 0.05
 
 
 # Streams (agents) per gRPC connection when --channels is not given. Measured here
@@ -487,10 +502,15 @@ def own_fds():
 class Recorder:
     """Every call's fate. ``rows``: (send time from the start, latency s or None, share,
     operation or None, error code or None, expert slept ms or None, tier name or None,
-    the server's decision_ns or None), appended as calls end. ``resent``: calls sent
+    the server's decision_ns or None), appended as calls end. In open loop a call's
+    send time is when it was due (the agent's schedule), not when this process got
+    around to sending it, so that a stall of the load generator shows in the latency
+    instead of leaving calls unsent (no coordinated omission). ``resent``: calls sent
     again on a new stream after theirs was refused as it opened (each counted once in
-    ``sent``, its latency from its first send). ``loop_lag``: how late this process's
-    event loop ran a timer, sampled every LAG_EVERY s (s)."""
+    ``sent``, its latency from its first send). ``unary``: unary calls refused by the
+    server's admission limits and sent again (ADMISSION). ``loop_lag``: how late this
+    process's event loop ran a timer, sampled every LAG_EVERY s (s); ``gc``: this
+    process's garbage collections after the warm-up, (generation, seconds)."""
 
     def __init__(self, deadline):
         self.deadline = deadline
@@ -503,14 +523,29 @@ class Recorder:
         self.streams_broken = 0
         self.resent = 0
         self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
+        self.unary = {"refused": 0, "retries": 0, "refused_then_answered": 0, "refused_too_often": 0}
+        self.child_cpu = 0.0                # --procs: the CPU seconds of the agents' processes
         self.loop_lag = []
+        self.gc = []
+        self.gc_from = float("inf")         # perf_counter from which collections are kept
+        self._gc_t = None
         self.cpu = None
         self.t0 = time.perf_counter()
 
-    def start(self):
+    def start(self, due=None):
+        """A call sent: its send time, ``due`` when given (open loop), else now."""
         self.sent += 1
         self.in_flight += 1
-        return time.perf_counter()
+        return time.perf_counter() if due is None else due
+
+    def gc_hook(self, phase, info):
+        """gc.callbacks: each collection's time once past ``gc_from``."""
+        if phase == "start":
+            self._gc_t = time.perf_counter()
+        elif self._gc_t is not None:
+            if self._gc_t >= self.gc_from:
+                self.gc.append((info["generation"], time.perf_counter() - self._gc_t))
+            self._gc_t = None
 
     def answered(self, t_send, share, decision):
         self.in_flight -= 1
@@ -584,6 +619,8 @@ class Load:
         self.channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(args.channels)]
         self.stubs = [pb_grpc.ValidatorStub(ch) for ch in self.channels]
         self.stopping = False
+        self.begin = time.perf_counter()    # run() sets it: the agents' schedules count from it
+        self.agents = range(args.agents)    # this process's agents (--procs: a share of them)
 
     async def close(self):
         for ch in self.channels:
@@ -608,45 +645,94 @@ class Load:
             return a.agents / a.rate if a.rate else a.think
         return a.think
 
+    def _gap(self, rng, period):
+        """Seconds to the agent's next send (exponential gaps when --poisson)."""
+        return rng.expovariate(1.0 / period) if self.args.poisson and period > 0 else period
+
     async def _pace(self, rng, period, start_at):
-        """Sleep until the agent's next send (open loop: exponential gaps when --poisson)."""
-        gap = rng.expovariate(1.0 / period) if self.args.poisson and period > 0 else period
-        await asyncio.sleep(max(0.0, start_at + gap - time.perf_counter()))
+        """Closed loop: sleep until ``start_at`` (the last call's send) plus the think time."""
+        await asyncio.sleep(max(0.0, start_at + self._gap(rng, period) - time.perf_counter()))
+
+    async def _start(self, rng, period):
+        """Wait for the agent's first send, at a random point of the ramp; returns when it
+        was due (perf_counter)."""
+        due = self.begin + rng.random() * self._ramp(period)
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        return due
+
+    async def _next(self, rng, period, due):
+        """Open loop: the agent's next due time after ``due``, once it has come (at once
+        when this process is behind: the calls it owes are sent, not skipped)."""
+        due += self._gap(rng, period)
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        return due
 
     async def unary_agent(self, i, end):
+        """One agent on unary calls. Open loop: a call every period from the agent's
+        start, each timed from when it was due. A call refused by the server's admission
+        limits is sent again with backoff (ADMISSION), within its deadline."""
         a, rec = self.args, self.rec
         stub = self.stubs[i % len(self.stubs)]
         rng = random.Random(a.seed * 100003 + i)
+        jitter = random.Random(a.seed * 100019 + i)          # backoffs leave the workload's draws alone
         period = self._period()
         pending = set()
 
-        async def one(k):
+        async def one(k, due):
             share, call = self.workload.draw(rng)
             msg = _tool_call(i, k, call, share, a.distinct)
-            t = rec.start()
+            t = rec.start(due)
+            tries = 0
+            refused = False           # refused by an admission limit at least once
             try:
-                d = await stub.Validate(msg, timeout=a.deadline)
-            except grpc.aio.AioRpcError as e:
-                rec.failed(t, share, e.code().name, detail=_rpc_detail(e))
+                while True:
+                    left = a.deadline - (time.perf_counter() - t)
+                    if left <= 0:
+                        rec.unary["refused_too_often"] += refused
+                        rec.failed(t, share, HUNG)
+                        return
+                    try:
+                        d = await stub.Validate(msg, timeout=left)
+                    except grpc.aio.AioRpcError as e:
+                        code, detail = e.code().name, _rpc_detail(e)
+                        admission = code in ADMISSION and not detail.startswith(TOO_LARGE)
+                        if admission and not refused:
+                            refused = True
+                            rec.unary["refused"] += 1
+                        wait = BACKOFF * (1 << tries) * jitter.uniform(0.5, 1.0)
+                        if (admission and tries < RESENDS and not self.stopping
+                                and time.perf_counter() + wait - t < a.deadline):
+                            rec.unary["retries"] += 1
+                            tries += 1
+                            await asyncio.sleep(wait)
+                            continue
+                        rec.unary["refused_too_often"] += refused
+                        rec.failed(t, share, code, detail=detail)
+                        return
+                    rec.unary["refused_then_answered"] += refused
+                    rec.answered(t, share, d)
+                    return
             except asyncio.CancelledError:
+                rec.unary["refused_too_often"] += refused
                 rec.failed(t, share, "CANCELLED_BY_BENCH")
                 raise
-            else:
-                rec.answered(t, share, d)
 
-        await asyncio.sleep(rng.random() * self._ramp(period))
+        due = await self._start(rng, period)
         k = 0
-        while time.perf_counter() < end and not self.stopping:
-            t0 = time.perf_counter()
-            if a.mode == "open":
-                task = asyncio.ensure_future(one(k))
+        if a.mode == "open":
+            while due < end and not self.stopping:
+                task = asyncio.ensure_future(one(k, due))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
-            else:
-                await one(k)
-            k += 1
-            if period > 0:
-                await self._pace(rng, period, t0)
+                k += 1
+                due = await self._next(rng, period, due)
+        else:
+            while time.perf_counter() < end and not self.stopping:
+                t0 = time.perf_counter()
+                await one(k, None)
+                k += 1
+                if period > 0:
+                    await self._pace(rng, period, t0)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
@@ -658,12 +744,12 @@ class Load:
         a, rec = self.args, self.rec
         rng = random.Random(a.seed * 100003 + i)
         period = self._period()
-        await asyncio.sleep(rng.random() * self._ramp(period))
+        sched = [await self._start(rng, period)]     # open loop: when the next call is due
         k = 0
         carry = []              # (t_send, share, message, sends, code, detail) to send again
-        while (time.perf_counter() < end or carry) and not self.stopping:
+        while (self._more(sched, end) or carry) and not self.stopping:
             rec.streams_opened += 1
-            k, broke, carry = await self._stream_session(i, end, rng, period, k, carry)
+            k, broke, carry = await self._stream_session(i, end, rng, period, k, carry, sched)
             if not broke:
                 break
             rec.streams_broken += 1
@@ -672,11 +758,18 @@ class Load:
             rec.gave_up += 1
             rec.failed(t, share, code, detail=detail)
 
-    async def _stream_session(self, i, end, rng, period, k, carry):
+    def _more(self, sched, end):
+        """Whether the agent has calls left to send: open loop, one due before ``end``
+        (``sched[0]``); closed loop, time left."""
+        return sched[0] < end if self.args.mode == "open" else time.perf_counter() < end
+
+    async def _stream_session(self, i, end, rng, period, k, carry, sched):
         """Calls on one ValidateStream until ``end`` or until it breaks, ``carry`` (the
         calls of a refused stream) first; returns the next call number, whether it broke
-        (before the end, or with calls to send again) and the calls to send again."""
+        (before the end, or with calls to send again) and the calls to send again.
+        ``sched[0]``: in open loop, when the next call is due (advanced here)."""
         a, rec = self.args, self.rec
+        is_open = a.mode == "open"
         stub = self.stubs[i % len(self.stubs)]
         waiting = {}                        # request_id -> (t_send, share, future, message, sends)
         call = stub.ValidateStream(timeout=a.deadline + max(0.0, end - time.perf_counter()) + 30)
@@ -738,12 +831,14 @@ class Load:
                 if not await send(t, share, msg, sends + 1):
                     again.extend(carry[n + 1:])         # not sent on this stream: still to send
                     break
-            while time.perf_counter() < end and not self.stopping and not read.done() and not write_failed:
+            while self._more(sched, end) and not self.stopping and not read.done() and not write_failed:
                 t0 = time.perf_counter()
                 share, c = self.workload.draw(rng)
                 msg = _tool_call(i, k, c, share, a.distinct)
                 k += 1
-                t = rec.start()
+                t = rec.start(sched[0] if is_open else None)
+                if is_open:
+                    sched[0] += self._gap(rng, period)
                 if not await send(t, share, msg, 0):
                     break
                 fut = waiting[msg.request_id][2] if msg.request_id in waiting else None
@@ -754,7 +849,9 @@ class Load:
                         w = waiting.pop(msg.request_id, None)
                         if w is not None:
                             rec.failed(w[0], w[1], HUNG)
-                if period > 0:
+                if is_open:
+                    await asyncio.sleep(max(0.0, sched[0] - time.perf_counter()))
+                elif period > 0:
                     await self._pace(rng, period, t0)
             # What is still in flight gets its deadline from its own send, then counts as hung.
             while waiting and not read.done():
@@ -785,33 +882,172 @@ class Load:
                 for w in list(waiting.values()):
                     settle(w, code, detail)
                 waiting.clear()
-        broke = (write_failed or bool(broken)) and (time.perf_counter() < end or bool(again))
+        broke = (write_failed or bool(broken)) and (self._more(sched, end) or bool(again))
         return k, broke, again
 
     async def run(self, end):
         agent = self.stream_agent if self.args.transport == "stream" else self.unary_agent
-        freezer = asyncio.ensure_future(self._freeze_after_ramp(end))
+        freezer = asyncio.ensure_future(self._collect_as_the_server_does(end))
+        self.begin = time.perf_counter()
         try:
-            await asyncio.gather(*(agent(i, end) for i in range(self.args.agents)))
+            await asyncio.gather(*(agent(i, end) for i in self.agents))
         finally:
             freezer.cancel()
 
-    async def _freeze_after_ramp(self, end):
-        """No collection while the agents start (their streams open over the ramp); once
-        they all have, one collection, the agents' long-lived objects out of the
-        collector's generations, and the youngest generation collected every GC_GEN0
-        allocations, as the server does. Measured at 10,000 streams, 40 s: with CPython's
-        defaults this process paused 11-12 times for full collections as the agents
-        started and after, up to 0.8-1.1 s each (4.4-5.4 s in all), and every call in
-        flight waited for them (bench/README.md)."""
-        gc.disable()
+    async def _collect_as_the_server_does(self, end):
+        """This process's collector under the server's regime (lighthouse.server.runtime):
+        what exists before the agents start frozen, the young generations collected on a
+        timer, a freeze each time the open streams have grown by a quarter, and once the
+        agents have all started (unary agents hold long-lived tasks too) one more freeze.
+        It used to keep the collector off while the agents started, then collect
+        everything at once: that collection, over 10,000 streams' objects, took 1.5-2.2 s
+        on the loaded machine, right at the end of the warm-up."""
+        from lighthouse.metrics import Histogram
+        from lighthouse.server.runtime import RuntimeWatch
+
+        rec = self.rec
+
+        class Opened:
+            loop_lag = Histogram()
+
+            @property
+            def streams_open(self):
+                return rec.streams_opened - rec.streams_broken
+
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+        watch = asyncio.ensure_future(RuntimeWatch(Opened()).run_lag())
         try:
             await asyncio.sleep(min(self._ramp(self._period()) + 1.0, max(0.0, end - time.perf_counter())))
-            gc.collect()
+            gc.collect(1)
             gc.freeze()
-            gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
+            await watch
         finally:
-            gc.enable()
+            watch.cancel()
+
+
+# ------------------------------------------------------------------ several processes (--procs)
+#
+# One Python process drives every agent by default; at 10,000 streams its event loop and
+# its collector become part of what a call waits for (the report's load generator loop lag
+# and collections). With --procs N, N processes of this script each drive a contiguous
+# share of the agents (the same agent numbers, so the same calls, as in one process) over
+# ceil(channels / N) connections of their own, start at one instant the parent gives them
+# (wall clock, each converting it to its own perf_counter), and hand back every call's row,
+# their counters, loop lag samples and collections as JSON. The parent concatenates the
+# rows: the percentiles are computed over every call of every process, exactly as in one
+# process, not averaged from per-process percentiles.
+
+PROCS_CHILD = "--procs-child"
+RECORDER_COUNTERS = ("sent", "errors", "streams_opened", "streams_broken", "resent", "gave_up")
+
+
+class Procs:
+    """The load of ``args.procs`` child processes, with Load's ready/run/close."""
+
+    def __init__(self, args, target, rec):
+        self.args, self.target, self.rec = args, target, rec
+        self.children = []
+
+    async def ready(self, timeout=120.0):
+        a, n = self.args, self.args.procs
+        job_args = {k: v for k, v in vars(a).items()}
+        job_args.update(procs=1, progress=False, channels=max(1, -(-a.channels // n)))
+        for k in range(n):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, str(pathlib.Path(__file__).resolve()), PROCS_CHILD,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 30)
+            self.children.append(child)
+            job = {"args": job_args, "target": self.target, "agents": [a.agents * k // n, a.agents * (k + 1) // n]}
+            child.stdin.write((json.dumps(job) + "\n").encode())
+            await child.stdin.drain()
+        for k, child in enumerate(self.children):
+            try:
+                line = await asyncio.wait_for(child.stdout.readline(), timeout)
+            except TimeoutError:
+                line = b""
+            if line.strip() != b"ready":
+                raise BenchError("load process %d of %d did not connect to %s within %d s (exit status %s)"
+                                 % (k + 1, n, self.target, timeout, child.returncode))
+
+    async def run(self, end):
+        """Start every child at one instant (rec.t0) and merge what they recorded."""
+        rec = self.rec
+        epoch = time.time() + (rec.t0 - time.perf_counter())
+        for child in self.children:
+            child.stdin.write(("go %r\n" % epoch).encode())
+            await child.stdin.drain()
+            child.stdin.close()
+        outs = await asyncio.gather(*(child.stdout.read() for child in self.children))
+        for k, (child, out) in enumerate(zip(self.children, outs)):
+            status = await child.wait()
+            try:
+                part = json.loads(out)
+            except ValueError:
+                raise BenchError("load process %d of %d ended without its figures (exit status %d)"
+                                 % (k + 1, len(self.children), status)) from None
+            rec.rows.extend(tuple(r) for r in part["rows"])
+            for name in RECORDER_COUNTERS:
+                setattr(rec, name, getattr(rec, name) + part[name])
+            for name, v in part["unary"].items():
+                rec.unary[name] += v
+            for code, text in part["details"].items():
+                rec.details.setdefault(code, text)
+            rec.loop_lag.extend(part["loop_lag"])
+            rec.gc.extend(tuple(g) for g in part["gc"])
+            rec.child_cpu += part["cpu_s"]
+
+    async def close(self):
+        for child in self.children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+
+
+async def _child_measure(job):
+    """A --procs child: its share of the agents from the instant the parent says."""
+    args = argparse.Namespace(**job["args"])
+    workload, _meta = build_workload(args)
+    rec = Recorder(args.deadline)
+    load = Load(args, job["target"], workload, rec)
+    load.agents = range(*job["agents"])
+    loop = asyncio.get_running_loop()
+    try:
+        await load.ready()
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line.startswith("go "):
+            raise BenchError("the parent did not say when to start")
+        rec.t0 = time.perf_counter() + float(line.split()[1]) - time.time()
+        await asyncio.sleep(max(0.0, rec.t0 - time.perf_counter()))
+        end = rec.t0 + args.duration
+        rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
+        lag = asyncio.ensure_future(loop_lag(rec, rec.gc_from, end))
+        cpu0 = os.times()
+        gc.callbacks.append(rec.gc_hook)
+        try:
+            await load.run(end)
+        finally:
+            gc.callbacks.remove(rec.gc_hook)
+            lag.cancel()
+        cpu1 = os.times()
+    finally:
+        await load.close()
+    return {"rows": rec.rows, "unary": rec.unary, "details": rec.details, "loop_lag": rec.loop_lag,
+            "gc": rec.gc, "cpu_s": cpu1.user + cpu1.system - cpu0.user - cpu0.system,
+            **{name: getattr(rec, name) for name in RECORDER_COUNTERS}}
+
+
+def procs_child():
+    """Entry point of a --procs child: the job on stdin, "ready" then the figures on stdout."""
+    job = json.loads(sys.stdin.readline())
+    from lighthouse.server.app import run_loop
+    out = run_loop(_child_measure(job))
+    sys.stdout.write(json.dumps(out))
+    sys.stdout.flush()
+    return 0
 
 
 # ------------------------------------------------------------------ statistics
@@ -858,6 +1094,54 @@ def summarise(rows, t_from=0.0, t_to=float("inf")):
     return {"calls": len(sel), "answered": sum(1 for r in sel if r[4] is None), "errors": errors,
             "fail_mode": len(by_op.get("fail_mode", ())), "latency_ms": latency, "by_share": shares,
             "expert_overhead_ms": summary(overhead)}
+
+
+def _histogram_delta(before, after, name, **labels):
+    """A Prometheus histogram of the server over the run (the difference of two scrapes):
+    count, total, and the upper bounds of the buckets holding the p99 and the largest
+    value, in ms; None when the server has no such histogram."""
+    cum = {}
+    for (n, lab), v in after.items():
+        if n != name + "_bucket":
+            continue
+        d = dict(lab)
+        le = float(d.pop("le"))
+        if all(d.get(k) == want for k, want in labels.items()):
+            cum[le] = cum.get(le, 0.0) + v - before.get((n, lab), 0.0)
+    if not cum:
+        return None
+    bounds = sorted(cum)
+    count = cum[bounds[-1]]
+
+    def bound(rank):
+        le = next(b for b in bounds if cum[b] >= rank)
+        return None if math.isinf(le) else round(le * 1000, 3)
+
+    total = _sum(after, name + "_sum", **labels) - _sum(before, name + "_sum", **labels)
+    return {"count": int(count), "total_ms": round(total * 1000, 1),
+            "p99_le_ms": bound(0.99 * count) if count else None, "max_le_ms": bound(count) if count else None}
+
+
+def server_runtime(before, after):
+    """The server's garbage-collection pauses by generation and its event loop's lag
+    over the run (``lighthouse_gc_pause_seconds``, ``lighthouse_event_loop_lag_seconds``;
+    a server without them gives None)."""
+    lag = _histogram_delta(before, after, "lighthouse_event_loop_lag_seconds")
+    if lag is None:
+        return None
+    return {"gc_pause_ms": {g: _histogram_delta(before, after, "lighthouse_gc_pause_seconds", generation=g)
+                            for g in ("0", "1", "2")},
+            "loop_lag_ms": lag}
+
+
+def gc_summary(pauses):
+    """(generation, seconds) pairs as count, total, p99 and longest per generation (ms)."""
+    out = {}
+    for g in (0, 1, 2):
+        v = sorted(d * 1000 for gen, d in pauses if gen == g)
+        out[str(g)] = {"count": len(v), "total_ms": round(sum(v), 1), "p99_ms": pct(v, 99),
+                       "max_ms": round(v[-1], 3) if v else None}
+    return out
 
 
 def cache_ratios(before, after):
@@ -993,7 +1277,6 @@ async def sampler(stack, rec, every, samples):
 
 
 LAG_EVERY = 0.05
-GC_GEN0 = 5000          # allocations between collections of the youngest generation, after the ramp
 
 
 async def loop_lag(rec, warm, end):
@@ -1004,6 +1287,15 @@ async def loop_lag(rec, warm, end):
         await asyncio.sleep(LAG_EVERY)
         if t >= warm:
             rec.loop_lag.append(max(0.0, time.perf_counter() - t - LAG_EVERY))
+
+
+async def _scrape_at(metrics_port, when, out):
+    """The server's metrics at ``when`` (perf_counter) into ``out``."""
+    await asyncio.sleep(max(0.0, when - time.perf_counter()))
+    try:
+        out.append(await asyncio.to_thread(scrape, metrics_port))
+    except OSError:
+        pass
 
 
 def growth(samples, key, warmup_s):
@@ -1051,9 +1343,11 @@ class Progress:
 
 async def measure(args, target, workload, stack):
     rec = Recorder(args.deadline)
-    load = Load(args, target, workload, rec)
+    # --procs N: the agents are driven by N processes of their own (Procs), this one only
+    # starts them, watches the server and merges what they recorded.
+    load = Load(args, target, workload, rec) if args.procs == 1 else Procs(args, target, rec)
     metrics_port = stack.metrics_port if stack else args.metrics_port
-    tasks = []
+    tasks, warm_scrape, end_scrape = [], [], []
     try:
         await load.ready()
         before = scrape(metrics_port) if metrics_port else None
@@ -1072,15 +1366,25 @@ async def measure(args, target, workload, stack):
                                                       fault_log, scrapes))
         if stack and args.sample_every:
             tasks.append(asyncio.ensure_future(sampler(stack, rec, args.sample_every, samples)))
-        tasks.append(asyncio.ensure_future(loop_lag(rec, rec.t0 + min(args.warmup, args.duration / 2), end)))
-        await load.run(end)
+        rec.gc_from = rec.t0 + min(args.warmup, args.duration / 2)
+        if metrics_port:
+            tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, rec.gc_from, warm_scrape)))
+            tasks.append(asyncio.ensure_future(_scrape_at(metrics_port, end, end_scrape)))
+        if args.procs == 1:
+            tasks.append(asyncio.ensure_future(loop_lag(rec, rec.gc_from, end)))
+            gc.callbacks.append(rec.gc_hook)
+        try:
+            await load.run(end)
+        finally:
+            if args.procs == 1:
+                gc.callbacks.remove(rec.gc_hook)
         elapsed = time.perf_counter() - rec.t0
         fault_end = await fault_task if fault_task else None
         after = scrape(metrics_port) if metrics_port else None
         fds_client_peak = own_fds()
         cpu1 = os.times()
         # Who had the CPU: on a small machine the load generator can be what saturates.
-        rec.cpu = {"load_generator_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2),
+        rec.cpu = {"load_generator_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system + rec.child_cpu, 2),
                    "server_and_experts_s": round(cpu_seconds(pids) - server_cpu0, 2) if stack else None,
                    "wall_s": round(elapsed, 2)}
     finally:
@@ -1088,9 +1392,13 @@ async def measure(args, target, workload, stack):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await load.close()
+    # The server's collector and loop lag while the calls measured were sent: from the end
+    # of the warm-up to the last send (not the streams' closing after it).
+    runtime = (server_runtime(warm_scrape[0] if warm_scrape else before, end_scrape[0] if end_scrape else after)
+               if before and after else None)
     if args.fault and len(scrapes) == 2:
         fault_log = (fault_log, [server_counters(a, b) for a, b in zip([before] + scrapes, scrapes + [after])])
-    return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak)
+    return rec, elapsed, before, after, fault_log, fault_end, samples, (fds_client, fds_client_peak), runtime
 
 
 def report_of(args, rec, elapsed, before, after, meta):
@@ -1108,6 +1416,9 @@ def report_of(args, rec, elapsed, before, after, meta):
         "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent,
                      "refused_too_often": rec.gave_up}
                     if args.transport == "stream" else None),
+        # Unary calls refused by an admission limit and sent again with backoff (ADMISSION):
+        # refused = refused_then_answered + refused_too_often (the latter among the errors).
+        "unary": dict(rec.unary) if args.transport == "unary" else None,
         # Calls sent after the warm-up and answered, over the time they were sent in.
         "throughput_per_s": round(steady["answered"] / (args.duration - warm), 1),
         "latency_ms": steady["latency_ms"], "by_share": steady["by_share"],
@@ -1133,6 +1444,9 @@ def report_of(args, rec, elapsed, before, after, meta):
     # This process's event loop: how late it ran a timer. When its p99 is near the client
     # p99, the load generator, not the server, is what the calls waited for.
     r["load_generator_loop_lag_ms"] = summary(rec.loop_lag)
+    # The load generator's own collections after the warm-up, and the server's (with its
+    # loop lag): what a client p99 far above the server's time waited for.
+    r["load_generator_gc_ms"] = gc_summary(rec.gc)
     r["targets"] = targets(r)
     return r
 
@@ -1171,10 +1485,11 @@ def run(args):
         raise BenchError("--fault needs the server this bench starts (not --target)")
     try:
         from lighthouse.server.app import run_loop
-        rec, elapsed, before, after, fault_log, fault_end, samples, fds = run_loop(
+        rec, elapsed, before, after, fault_log, fault_end, samples, fds, runtime = run_loop(
             measure(args, target, workload, stack))
         meta = dict(meta, client_fds_start=fds[0], client_fds_end=fds[1])
         report = report_of(args, rec, elapsed, before, after, meta)
+        report["server_runtime"] = runtime
         if stack:
             s = proc_sample(stack.server.pid)
             report["server_process"] = {"rss_kib": s[0], "fds": s[1]} if s else None
@@ -1279,6 +1594,20 @@ def print_table(r, out=sys.stdout):
     lag = r.get("load_generator_loop_lag_ms")
     if lag and lag["count"]:
         w("load generator's event loop late by: p50 %s, p99 %s, max %s ms\n" % (lag["p50"], lag["p99"], lag["max"]))
+    gcs = r.get("load_generator_gc_ms")
+    if gcs:
+        w("load generator's collections after the warm-up (count, total ms, longest ms): %s\n" % ", ".join(
+            "gen%s %d, %s, %s" % (g, v["count"], v["total_ms"], v["max_ms"]) for g, v in sorted(gcs.items())))
+    rt = r.get("server_runtime")
+    if rt:
+        w("server's event loop late by (bucket bounds): p99 <= %s, max <= %s ms; its collections (count, total ms, "
+          "p99 <= ms): %s\n" % (rt["loop_lag_ms"]["p99_le_ms"], rt["loop_lag_ms"]["max_le_ms"], ", ".join(
+              "gen%s %d, %s, %s" % (g, v["count"], v["total_ms"], v["p99_le_ms"])
+              for g, v in sorted(rt["gc_pause_ms"].items()) if v)))
+    if r.get("unary"):
+        u = r["unary"]
+        w("unary calls refused by an admission limit: %d (sent again %d times): %d then answered, %d refused "
+          "too often\n" % (u["refused"], u["retries"], u["refused_then_answered"], u["refused_too_often"]))
     if r.get("server"):
         s = r["server"]
         if s["fail_mode_by_cause"] or s["errors_by_code"]:
@@ -1408,6 +1737,10 @@ def build_parser(prog=None):
     p.add_argument("--channels", type=int, default=0,
                    help="gRPC connections the agents share (default 0: one per %d agents, at least 8)"
                         % AGENTS_PER_CHANNEL)
+    p.add_argument("--procs", type=int, default=1,
+                   help="load-generator processes driving the agents, each a share of them over connections "
+                        "of its own; their calls' latencies are merged exactly (default 1). One Python "
+                        "process driving 10,000 streams is itself part of what a call waits for")
     p.add_argument("--deadline", type=float, default=35.0,
                    help="seconds per call; a call not answered by then is hung (default 35: the server's "
                         "escalation deadline, 30 s, and a margin)")
@@ -1462,6 +1795,11 @@ def check_args(p, args):
 
     if args.agents < 1 or args.agents > 100_000:
         bad("--agents must be 1-100000")
+    if args.procs < 1 or args.procs > 64 or args.procs > args.agents:
+        bad("--procs must be 1-64 and at most --agents")
+    if args.procs > 1 and (args.replay or args.endurance is not None or args.sample_every or args.progress):
+        bad("--procs N drives the agents from N processes: not with --replay (one ordered sequence of calls), "
+            "--endurance or --sample-every (they sample latency as calls end) or --progress")
     if args.channels < 0 or args.channels > 1024:
         bad("--channels must be 0 (one per %d agents) to 1024" % AGENTS_PER_CHANNEL)
     if not args.channels:
@@ -1503,7 +1841,7 @@ def check_args(p, args):
         if args.fault in ("experts-timeout", "expert-disconnect") and not args.experts:
             bad("--fault %s needs --experts" % args.fault)
     if args.progress is None:
-        args.progress = sys.stderr.isatty()
+        args.progress = sys.stderr.isatty() and args.procs == 1
     if args.target and (args.server_python or args.server_tree or args.server_arg or args.llm_latency):
         bad("--target loads a running server: --server-* and --llm-latency are for the server this bench starts")
     if args.target:
@@ -1959,6 +2297,8 @@ def fast_tiers_main(argv, prog=None):
 
 def main(argv=None, prog=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == [PROCS_CHILD]:
+        return procs_child()
     if "--fast-tiers" in argv and "--help" not in argv[:argv.index("--fast-tiers")]:
         argv.remove("--fast-tiers")
         return fast_tiers_main(argv, prog)

@@ -7,7 +7,7 @@ with a quorum of 1 or 3, so that no Rego worker takes CPU), the simulated expert
 (``python -m lighthouse.experts.sim``: --experts agents answering ask after a latency
 drawn uniformly from 0.2-2 s, each with its own stream) and this load generator, which
 sends calls at a fixed rate (open loop) on one channel. All three settle their collector
-once started as the server does (lighthouse.server.app.freeze_collector): without it
+once started as the server does (lighthouse.server.runtime.apply_gc_policy): without it
 the experts' process ran a full collection of its start-up's objects in the middle of
 the load (24-99 ms on a loaded machine), which the overhead figure took for the server's.
 
@@ -121,7 +121,7 @@ def cpu_seconds(pid):
 async def load(args, address, pids=()):
     import grpc
 
-    from lighthouse.server.app import freeze_collector
+    from lighthouse.server.runtime import apply_gc_policy
     from lighthouse.v1 import validation_pb2 as pb
     from lighthouse.v1 import validation_pb2_grpc
 
@@ -138,7 +138,7 @@ async def load(args, address, pids=()):
             await stub.Validate(pb.ToolCall(tool="Bash", input_json=json.dumps({"command": cmd}), cwd=WS))
         # This process's collector as the server's (a full collection of the start-up's
         # objects in the load paused every call in flight 20-120 ms on a loaded machine).
-        freeze_collector(collect=True)
+        apply_gc_policy()
 
         async def one(kind, phase, cmd, phase_start):
             t0 = time.perf_counter()
@@ -208,7 +208,7 @@ async def one_at_a_time(calls, address, pids):
     decided by the experts."""
     import grpc
 
-    from lighthouse.server.app import freeze_collector
+    from lighthouse.server.runtime import apply_gc_policy
     from lighthouse.v1 import validation_pb2 as pb
     from lighthouse.v1 import validation_pb2_grpc
 
@@ -227,7 +227,7 @@ async def one_at_a_time(calls, address, pids):
 
         for i in range(200):
             await escalate("zzq1-warm-%d" % i)
-        freeze_collector(collect=True)
+        apply_gc_policy()
         before = [cpu_seconds(p) for p in pids]
         overhead = [await escalate("zzq1-%d" % i) for i in range(calls)]
         after = [cpu_seconds(p) for p in pids]

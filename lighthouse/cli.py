@@ -465,7 +465,8 @@ def cmd_serve(args):
                       max_message_bytes=args.max_message_bytes or args.max_input + ENVELOPE),
         helper_nice=args.helper_nice, insecure=args.insecure, max_connections=args.max_connections,
         handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout,
-        max_pending_calls=args.max_pending_calls,
+        max_pending_calls=args.max_pending_calls, gc_thresholds=args.gc_thresholds,
+        gc_follow_streams=args.gc_follow_streams, gc_paced=args.gc_paced,
         reload_interval=args.reload_interval, reflection=args.reflection, admin_token_file=args.admin_token_file,
         decision_log=args.decision_log, policy=not args.no_policy, policy_dirs=tuple(args.policy or ()),
         opa_url=args.opa_url, policy_processes=args.policy_processes, policy_nice=args.policy_nice,
@@ -598,10 +599,22 @@ def _port(text):
     return port
 
 
+def _gc_thresholds(text):
+    """argparse type of --gc-thresholds: three positive integers G0,G1,G2."""
+    import argparse
+
+    from .server.config import parse_gc_thresholds
+    try:
+        return parse_gc_thresholds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--gc-thresholds", "", 1).lstrip(": ")) from None
+
+
 def build_parser():
     import argparse
 
     from .bounds import ENVELOPE, MAX_INPUT, WINDOW
+    from .server.config import GC_THRESHOLDS
     from .vocab import VERDICTS
 
     from . import __version__
@@ -755,6 +768,21 @@ def build_parser():
                    help="calls and stream openings that have arrived but that the server has not taken up "
                         "yet (its event loop busy); past N gRPC refuses new ones with CANCELLED (default "
                         "20000; gRPC's own, 1000 to 3000, refused streams of 10,000 agents under load)")
+    p.add_argument("--gc-thresholds", type=_gc_thresholds, default=GC_THRESHOLDS, metavar="G0,G1,G2",
+                   help="the garbage collector's thresholds once serving: allocations between collections "
+                        "of the youngest generation, then collections of each generation between two of the "
+                        "next (default %s: with --gc-paced, full collections minutes apart; CPython's "
+                        "700,10,10 made full collections over 10,000 open streams' objects pause every call "
+                        "for tenths of a second); the objects made at start-up are frozen out of the "
+                        "collector's reach" % ",".join(map(str, GC_THRESHOLDS)))
+    p.add_argument("--gc-follow-streams", action=argparse.BooleanOptionalAction, default=True,
+                   help="freeze the collector's objects again each time the open streams have grown by a "
+                        "quarter, so that their objects stay out of every collection (default on; the memory "
+                        "held back is bounded: freezes come only as the open streams reach a new high)")
+    p.add_argument("--gc-paced", action=argparse.BooleanOptionalAction, default=True,
+                   help="collect the collector's young generations on a timer (the youngest every 0.1 s, the "
+                        "middle one every 0.5 s), so that each collection walks what a fraction of a second "
+                        "made, not what piled up past the thresholds (default on)")
     p.add_argument("--helper-nice", type=int, default=0, choices=range(0, 20), metavar="N",
                    help="niceness of gRPC's and the metrics endpoint's threads, so that they do not "
                         "preempt the thread deciding calls (default 0: leave them be; 10 helps on small machines)")

@@ -22,6 +22,14 @@ Exported (names as Prometheus sees them):
   ``lighthouse_policy_reloads_total{result}``, ``lighthouse_workers``, ``lighthouse_info``.
 - ``lighthouse_tier_hit_ratio{tier}``: memory (the decision cache), policy and expert
   (the slow tiers' cache of their decisions).
+- ``lighthouse_gc_pause_seconds{generation}``: each garbage collection of the server
+  process (0, 1, 2; 2 is a full one), as long as it held the event loop;
+  ``lighthouse_event_loop_lag_seconds``: how late the event loop ran a timer, sampled
+  every 0.1 s (lighthouse.server.runtime). Together they tell a client-side p99 that
+  waits for the server's loop from one that waits elsewhere.
+  ``lighthouse_gc_threshold{generation}`` and ``lighthouse_gc_frozen_objects``: the
+  collector's thresholds in force and the objects frozen out of its reach
+  (``--gc-thresholds``).
 - With the audit log (lighthouse.audit): ``lighthouse_audit_records_total`` (committed),
   ``lighthouse_audit_commits_total``, ``lighthouse_audit_refused_total`` (calls refused
   because its queue was full), ``lighthouse_audit_errors_total`` (failed commits,
@@ -37,6 +45,7 @@ Exported (names as Prometheus sees them):
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from bisect import bisect_left
@@ -96,6 +105,10 @@ class Stats:
         self.errors = {}                          # (method, code name) -> count
         self.streams_open = 0
         self.reloads = {"ok": 0, "error": 0}
+        # Filled by lighthouse.server.runtime while the server runs: collector pauses by
+        # generation and the event loop's lag.
+        self.gc_pause = {str(g): Histogram() for g in range(3)}
+        self.loop_lag = Histogram()
         # Filled by the server: () -> dict with cache/policy figures read at scrape time.
         self.policy_info = lambda: {}
         # The escalation pipeline's counters (lighthouse.escalation.EscalationStats), when
@@ -127,6 +140,9 @@ class Stats:
             "errors": {"%s|%s" % k: v for k, v in self.errors.items()},
             "streams_open": self.streams_open,
             "reloads": dict(self.reloads),
+            "gc_pause": {g: h.snapshot() for g, h in self.gc_pause.items()},
+            "loop_lag": self.loop_lag.snapshot(),
+            "gc": {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()},
             "policy": dict(self.policy_info()),
             "escalation": self.escalation.snapshot() if self.escalation is not None else None,
             "audit": self.audit.snapshot() if self.audit is not None else None,
@@ -158,6 +174,10 @@ def merge_snapshots(snaps):
         out["errors"] = errors
         out["streams_open"] += s["streams_open"]
         out["reloads"] = {k: out["reloads"][k] + s["reloads"].get(k, 0) for k in out["reloads"]}
+        if "gc_pause" in out and "gc_pause" in s:
+            out["gc_pause"] = {g: _add_hist(h, s["gc_pause"][g]) for g, h in out["gc_pause"].items()}
+            out["loop_lag"] = _add_hist(out["loop_lag"], s["loop_lag"])
+            out["gc"] = {"thresholds": out["gc"]["thresholds"], "frozen": out["gc"]["frozen"] + s["gc"]["frozen"]}
         p, q = out["policy"], s["policy"]
         for k in ("cache_hits", "cache_misses", "cache_entries"):
             p[k] = p.get(k, 0) + q.get(k, 0)
@@ -261,6 +281,20 @@ class StatsCollector:
             fam.add_metric([m], n)
         yield fam
         yield GaugeMetricFamily("lighthouse_streams_open", "Open ValidateStream streams", value=snap["streams_open"])
+        if "gc_pause" in snap:
+            yield histogram_family("lighthouse_gc_pause_seconds",
+                                   "Garbage collections of the server process, by generation (2: full), as long "
+                                   "as each held the event loop", snap["gc_pause"], "generation")
+            yield histogram_family("lighthouse_event_loop_lag_seconds",
+                                   "How late the server's event loop ran a timer (sampled every 0.1 s)",
+                                   snap["loop_lag"])
+            fam = GaugeMetricFamily("lighthouse_gc_threshold", "The garbage collector's thresholds in force "
+                                    "(--gc-thresholds)", labels=["generation"])
+            for g, v in enumerate(snap["gc"]["thresholds"]):
+                fam.add_metric([str(g)], v)
+            yield fam
+            yield GaugeMetricFamily("lighthouse_gc_frozen_objects", "Objects frozen out of the collector's reach "
+                                    "at start (gc.freeze)", value=snap["gc"]["frozen"])
 
         hits, misses = policy.get("cache_hits", 0), policy.get("cache_misses", 0)
         yield CounterMetricFamily("lighthouse_cache_hits", "Decision cache hits", value=hits)

@@ -1,6 +1,7 @@
 """The fast-path benchmark runs and reports its figures (the figures themselves are
 measured by `make bench`, not asserted here)."""
 
+import gc
 import json
 import os
 import re
@@ -246,12 +247,108 @@ def test_agents_send_again_the_calls_of_streams_refused_as_they_open():
     assert res["answered"] >= res["sent"] / 2
 
 
-def test_agents_channels_default_to_one_per_100_agents():
+def test_agents_retry_unary_calls_refused_by_an_admission_limit():
+    """A server holding each agent to 10 calls/s (bursts of 10) refuses many of the
+    calls of 2 agents sending 25 a second each with RESOURCE_EXHAUSTED: the bench sends
+    each again after a bounded backoff (at most 3 times, within its deadline) and counts
+    it refused, then answered or refused too often; nothing refused is dropped or lost
+    unaccounted."""
+    res = json.loads(_agents("--agents", "2", "--mode", "open", "--rate", "50", "--duration", "3", "--warmup", "0.5",
+                             "--experts", "0", "--mix", "safe=100", "--server-arg=--rate-limit=10",
+                             "--server-arg=--rate-burst=10", "--json").stdout)
+    _well_formed(res)
+    u = res["unary"]
+    assert u["refused"] > 0 and u["refused_then_answered"] > 0, u
+    assert u["refused"] == u["refused_then_answered"] + u["refused_too_often"], u
+    assert u["retries"] >= u["refused"] and u["retries"] <= 3 * u["refused"], u
+    assert set(res["errors"]) <= {"RESOURCE_EXHAUSTED"}, res["error_details"]
+    assert res["errors"].get("RESOURCE_EXHAUSTED", 0) == u["refused_too_often"] == res["lost"], res
+    assert res["answered"] == res["sent"] - res["lost"] and res["sent"] >= 120
+
+
+def test_agents_open_loop_times_calls_from_when_they_were_due():
+    """No coordinated omission: the load generator's own loop blocked for 0.6 s (as a
+    collection or a starved CPU blocks it), the calls due meanwhile are still sent, late,
+    and each one's latency counts from when it was due, so the stall shows in the
+    figures instead of leaving calls unsent."""
+    import asyncio
+
+    from serverkit import ServerThread
+    agents = _agents_module()
+    p = agents.build_parser()
+    thresholds = gc.get_threshold()
+    srv = ServerThread().start()
+    try:
+        args = p.parse_args(["--agents", "4", "--mode", "open", "--think", "0.1", "--duration", "2",
+                             "--warmup", "0", "--mix", "safe=100", "--target", srv.address])
+        agents.check_args(p, args)
+        workload, _meta = agents.build_workload(args)
+        rec = agents.Recorder(args.deadline)
+        stall = []
+
+        async def block():
+            await asyncio.sleep(0.7)
+            t = time.perf_counter()
+            time.sleep(0.6)                    # the event loop held: nothing is sent meanwhile
+            stall.extend((t - rec.t0, time.perf_counter() - rec.t0))
+
+        async def go():
+            load = agents.Load(args, srv.address, workload, rec)
+            try:
+                await load.ready()
+                rec.t0 = time.perf_counter()
+                blocker = asyncio.ensure_future(block())
+                await load.run(rec.t0 + args.duration)
+                await blocker
+            finally:
+                await load.close()
+
+        asyncio.run(asyncio.wait_for(go(), 60))
+    finally:
+        srv.stop()
+        # The load generator put this process's collector under the server's regime (what
+        # it froze stays frozen: see lighthouse.server.runtime on gc.unfreeze).
+        gc.set_threshold(*thresholds)
+    s0, s1 = stall
+    assert rec.sent >= 4 * 19 and rec.errors == 0            # each agent's 20 calls in 2 s, none skipped
+    late = [r for r in rec.rows if s0 + 0.02 < r[0] < s1 - 0.02]
+    assert len(late) >= 4 * 4, (stall, len(late))
+    for t, lat, *_ in late:
+        assert lat >= s1 - t - 0.005, (t, lat, stall)
+
+
+def test_agents_procs_split_the_agents_and_merge_every_call():
+    """--procs 2: two load-generator processes drive 60 stream agents between them (the
+    same agents, so the same calls, as one process would); the report counts every call
+    of both, its percentiles are over all of them, and each process's loop lag and
+    collections are in it."""
+    res = json.loads(_agents("--agents", "60", "--procs", "2", "--transport", "stream", "--mode", "open",
+                             "--think", "0.5", "--duration", "3", "--warmup", "0.5", "--experts", "2",
+                             "--expert-latency", "uniform:0.02,0.1", "--json").stdout)
+    _well_formed(res)
+    assert res["streams"]["opened"] == 60 and res["lost"] == 0, res["error_details"]
+    assert 60 * 5 <= res["sent"] <= 60 * 6 + 5
+    shares = res["by_share"]
+    assert sum(s["sent"] for s in shares.values()) <= res["sent"]
+    answered_after_warmup = sum(s["answered"] for s in shares.values())
+    assert answered_after_warmup == sum(v["count"] for v in res["latency_ms"].values())
+    assert res["load_generator_loop_lag_ms"]["count"] >= 2 * 20        # both processes sampled theirs
+    assert res["server_runtime"]["loop_lag_ms"]["count"] > 0
+    assert set(res["load_generator_gc_ms"]) == {"0", "1", "2"}
+    assert res["cpu"]["load_generator_s"] > 0
+
+
+def _agents_module():
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        from agents import channels_for
+        import agents
     finally:
         sys.path.remove(str(ROOT / "bench"))
+    return agents
+
+
+def test_agents_channels_default_to_one_per_100_agents():
+    channels_for = _agents_module().channels_for
     assert [channels_for(n) for n in (1, 5, 8, 300, 1000, 2500, 10_000, 100_000)] == [1, 5, 8, 8, 10, 25, 100, 1000]
 
 
@@ -342,6 +439,9 @@ def test_agents_endurance_samples_and_judges_growth():
     (["--mode", "open"], "--mode open needs --rate"),
     (["--fault", "policy-down", "--fault-at", "5", "--fault-for", "30"], "inside --duration"),
     (["--expert-latency", "uniform:2,1"], "--expert-latency"),
+    (["--procs", "0"], "--procs must be 1-64"),
+    (["--procs", "3", "--agents", "2"], "at most --agents"),
+    (["--procs", "2", "--endurance", "1"], "not with --replay"),
 ])
 def test_agents_bad_options_are_refused_naming_them(args, message):
     proc = _agents(*args, "--duration", "5", rc=2, timeout=60)

@@ -6,7 +6,8 @@ import ast
 from conftest import ROOT
 
 SERVER = ROOT / "lighthouse" / "server"
-ORDER = ["main", "workers", "app", "service", "core", "decisionlog", "wire", "auth", "config", "threads", "local"]
+ORDER = ["main", "workers", "app", "service", "core", "decisionlog", "wire", "auth", "runtime", "config", "threads",
+         "local"]
 
 
 def _server_imports(path):

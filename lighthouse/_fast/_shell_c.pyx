@@ -326,6 +326,7 @@ cdef _Parser _new_parser(str src, int depth):
     p.kind = PyUnicode_KIND(src)
     p.data = PyUnicode_DATA(src)
     p.depth = depth
+    p.braces = str_has(src, u"{")
     return p
 
 
@@ -338,6 +339,7 @@ cdef class _Parser:
     cdef int kind
     cdef void* data
     cdef int depth
+    cdef bint braces   # the source holds a `{`: its words may need brace expansion
     cdef list pending  # [(cmd, delimiter, strip_tabs, expands)], or None
 
     cdef inline Py_UCS4 at(self, Py_ssize_t j) noexcept:
@@ -542,7 +544,7 @@ cdef class _Parser:
                                 and self.at(self.i + 1) == u'p' and self.at_word_end(self.i + 2)):
                             self.i += 2
                     continue
-            expanded = _brace_words(word)
+            expanded = _brace_words(word) if self.braces else None
             if expanded is None:
                 cmd.words.append(word)
             elif assigns(_segments_of(word)) and leading_assignments(cmd.words, leading, _segments_of_py):
@@ -587,7 +589,7 @@ cdef class _Parser:
                         or c == u'(' or c == u'<' or c == u'>'):
                     break
                 word = self.parse_word()
-                expanded = _brace_words(word, True)
+                expanded = _brace_words(word, True) if self.braces else None
                 if expanded is None:
                     words.append(word)
                 else:

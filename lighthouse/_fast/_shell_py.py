@@ -93,6 +93,7 @@ class _Parser:
         self.n = len(src)
         self.i = 0
         self.depth = depth
+        self.braces = "{" in src   # its words may need brace expansion
         self.pending = []  # [(cmd, delimiter, strip_tabs, expands)]
 
     def error(self, msg):
@@ -251,7 +252,7 @@ class _Parser:
                         cmd.group = True
                         return cmd
                     continue
-            expanded = _brace_words(word)
+            expanded = _brace_words(word) if self.braces else None
             if expanded is None or (_assigns(word) and leading_assignments(cmd.words, leading, _segments_of)):
                 cmd.words.append(word)
             else:
@@ -289,7 +290,7 @@ class _Parser:
                 if self.i >= self.n or s[self.i] in ";\n&|)(<>":
                     break
                 word = self.parse_word()
-                expanded = _brace_words(word, True)
+                expanded = _brace_words(word, True) if self.braces else None
                 words.extend((word,) if expanded is None else expanded)
         while self.i < self.n and s[self.i] in " \t;\n":
             self.i += 1

@@ -130,7 +130,8 @@ class SimulatedExpert:
 
 
 def main(argv=None):
-    from ..server.app import freeze_collector, run_loop
+    from ..server.app import run_loop
+    from ..server.runtime import apply_gc_policy
     from .agent import ExpertAgent
 
     p = argparse.ArgumentParser(prog="python -m lighthouse.experts.sim", description=__doc__.splitlines()[0])
@@ -162,7 +163,7 @@ def main(argv=None):
         # would be the experts' answers' (a full collection of the start-up's objects,
         # run during the load, took 24-99 ms in bench/experts.py's runs). Before the
         # agents connect, so that no collection here delays an escalation.
-        freeze_collector(collect=True)
+        apply_gc_policy()
         await asyncio.gather(*(a.run() for a in agents))
 
     try:

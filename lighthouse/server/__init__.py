@@ -7,7 +7,8 @@ Modules, each importing only those after it: ``main`` (the entry point, ``serve`
 ``workers`` (N processes on one port), ``app`` (wiring: one server process, reload,
 shutdown), ``service`` (the gRPC servicers), ``core`` (the decision path shared by every
 front end), ``decisionlog`` (``--decision-log``), ``wire`` (the answers' encoding),
-``auth`` (tokens, rate limits, the admin secret), ``config`` (ServerConfig, Limits, the
+``auth`` (tokens, rate limits, the admin secret), ``runtime`` (the garbage collector's
+regime, its pauses and the event loop's lag), ``config`` (ServerConfig, Limits, the
 checks), ``threads`` (helper thread priority); ``local`` (the Unix socket JSON endpoint)
 stands apart.
 

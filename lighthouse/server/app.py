@@ -10,7 +10,6 @@ lighthouse.server.main, in one process or in each worker of lighthouse.server.wo
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import resource
@@ -36,15 +35,13 @@ from .config import ServerConfig, bind_error, check_config, connection_cap, is_l
 from .core import Decider
 from .decisionlog import DecisionLog
 from .service import AdminService, ValidatorService, admin_handler, validator_handler
+from .runtime import RuntimeWatch, apply_gc_policy
 from .threads import keep_helper_threads_lowered
 
 # ServerConfig, ConfigError, check_config and is_loopback are lighthouse.server.config's,
 # importable from here as before.
 __all__ = ["LighthouseServer", "ServerConfig", "ConfigError", "is_loopback", "check_config", "setup_logging",
-           "run_loop", "freeze_collector", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
-
-# Allocations between collections of the youngest generation once serving (see run()).
-GC_GEN0_THRESHOLD = 5000
+           "run_loop", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
 
 log = logging.getLogger("lighthouse.server")
 
@@ -724,7 +721,15 @@ class LighthouseServer:
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.on_sighup)
         await self.start()
-        freeze_collector()
+        # The policy, caches and modules loaded so far live as long as the process: moving
+        # them out of the collector's generations keeps full collections (pauses on the
+        # request path) short; the thresholds make those collections rare
+        # (lighthouse.server.runtime: every gRPC call leaves a small reference cycle, and
+        # 10,000 open streams are hundreds of thousands of objects a full collection walks).
+        apply_gc_policy(self.config.gc_thresholds)
+        watch = RuntimeWatch(self.stats, self.config.gc_follow_streams, self.config.gc_paced)
+        watch.install()
+        lag = loop.create_task(watch.run_lag())
         keeper = None
         if self.config.helper_nice > 0:
             keeper = loop.create_task(keep_helper_threads_lowered(self.config.helper_nice))
@@ -733,25 +738,10 @@ class LighthouseServer:
         await self._stopping.wait()
         if keeper is not None:
             keeper.cancel()
+        lag.cancel()
+        watch.uninstall()
         log.info("shutting down: draining in-flight calls (up to %gs)", self.config.grace)
         await self.stop()
-
-
-def freeze_collector(collect=False):
-    """What a process serving calls for a long time does with the collector once started
-    (the server, the simulated experts, the benchmarks' load): the objects alive now (the
-    policy, caches, modules) live as long as the process, and moving them out of the
-    collector's generations (``gc.freeze``; ``collect``: after a full collection, so that
-    no garbage is kept) keeps full collections, pauses on the request path, short. Every
-    gRPC call leaves a small reference cycle (grpc's handler lookup), so the youngest
-    generation fills at any rate of calls: at CPython's 700 allocations, 5 collections a
-    second at 300 calls/s (0.5 ms each) and a second-generation one every 2 s (3 ms); at
-    GC_GEN0_THRESHOLD the pauses are fewer (one in 1.4 s) and the collector's time under
-    load is half (bench/experts.py)."""
-    if collect:
-        gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def start_metrics(config):

@@ -21,9 +21,28 @@ from ..errors import ConfigError
 from ..vocab import VERDICTS
 
 __all__ = ["ServerConfig", "Limits", "ConfigError", "check_config", "is_loopback", "bind_error",
-           "raise_fd_limit", "connection_cap", "FD_RESERVE"]
+           "raise_fd_limit", "connection_cap", "FD_RESERVE", "GC_THRESHOLDS", "parse_gc_thresholds"]
 
 log = logging.getLogger("lighthouse.server")
+
+# Allocations between collections of the youngest generation, then collections of each
+# generation between collections of the next (CPython's defaults: 700, 10, 10).
+GC_THRESHOLDS = (5000, 10, 250)
+
+
+def parse_gc_thresholds(text):
+    """``G0,G1,G2`` (three positive integers) as a tuple; ValueError naming what is wrong."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 3:
+        raise ValueError("--gc-thresholds takes three numbers G0,G1,G2 (got %r)" % text)
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError("--gc-thresholds takes three integers G0,G1,G2 (got %r)" % text) from None
+    if any(v < 1 or v > 10_000_000 for v in values):
+        raise ValueError("--gc-thresholds: each number must be 1-10000000 (got %r); a threshold of 0 "
+                         "would turn the collector off and let reference cycles pile up" % text)
+    return values
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,10 @@ class ServerConfig:
     # taken up yet; past it gRPC refuses new ones with CANCELLED (its own default, 1,000 to
     # 3,000, refused streams of a 10,000-agent load while escalations kept the loop busy).
     max_pending_calls: int = 20000
+    # The garbage collector's thresholds once serving (lighthouse.server.runtime).
+    gc_thresholds: tuple = GC_THRESHOLDS
+    gc_follow_streams: bool = True       # freeze again as the open streams grow (lighthouse.server.runtime)
+    gc_paced: bool = True                # collect the young generations on a timer (lighthouse.server.runtime)
     reload_interval: float = 1.0         # seconds between reloads asked through Admin or SIGHUP; 0: no limit
     reflection: bool | None = None       # server reflection; None: on unless tokens are configured
     admin_token_file: str | None = None  # without tokens: where the admin secret goes; None: beside the socket
@@ -225,6 +248,10 @@ def check_config(config):
         raise ConfigError("--max-connections must be at least 1")
     if config.max_pending_calls < 1:
         raise ConfigError("--max-pending-calls must be at least 1")
+    try:
+        parse_gc_thresholds(",".join(str(v) for v in config.gc_thresholds))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
     if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
     if config.workers > 1 and config.port == 0:
