@@ -15,24 +15,19 @@ from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from ._engine_c import cache_key as _cache_key
-from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, HOME_ROOTS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS,
-                            MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS, MEMO_SIZE, MEMO_TEXT, SHAPE_API,
-                            STDIO_PATHS, SUBCOMMAND_PROGRAMS, SUBCOMMAND_DEPTH, SYSTEM_PREFIXES, SYSTEM_ROOTS,
-                            TMP_PREFIXES, TMP_ROOTS, NoShape)
+from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
+                            MEMO_TEXT, SHAPE_API, STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES,
+                            TMP_ROOTS, NoShape, ProgramTable)
 from ._shell_c import DYN, normpath
 
 __all__ = list(SHAPE_API)
 
 cdef str _DYN = DYN
 cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
-cdef frozenset _EXACT_PROGRAMS = EXACT_PROGRAMS
-cdef frozenset _SUBCOMMAND_PROGRAMS = SUBCOMMAND_PROGRAMS
-# program -> (its LITERAL_OPTIONS, its LITERAL_SUBCOMMANDS or None, its subcommand
-# depth), for the programs of any of the three tables: one lookup per command, and none
-# of the tables' work for the other programs.
-cdef dict _PROGRAM_TABLES = {
-    p: (LITERAL_OPTIONS.get(p, frozenset()), LITERAL_SUBCOMMANDS.get(p), SUBCOMMAND_DEPTH.get(p, MAX_SUBCOMMANDS))
-    for p in set(LITERAL_OPTIONS) | set(LITERAL_SUBCOMMANDS) | set(SUBCOMMAND_DEPTH)}
+# program -> its ProgramTable entry, when the caller gives no ProgramTable: one lookup
+# per command, and none of the tables' work for the other programs.
+cdef dict _DEFAULT_PROGRAMS = dict(DEFAULT_PROGRAMS)
+cdef object _ProgramTable = ProgramTable
 cdef frozenset _STDIO_SET = frozenset(STDIO_PATHS)
 cdef frozenset _TMP_SET = frozenset(TMP_ROOTS)
 cdef frozenset _SYSTEM_SET = frozenset(SYSTEM_ROOTS)
@@ -41,8 +36,8 @@ cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
-cdef Py_ssize_t _MAX_SUBCOMMANDS = MAX_SUBCOMMANDS
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
+cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
 
@@ -482,7 +477,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
 
 # ------------------------------------------------------------------ commands
 
-cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why, frozenset literals):
+cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list why, frozenset literals):
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False
     cdef list args = sc.args, positionals = [], out = [], env, flag_list
@@ -492,8 +487,8 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     cdef frozenset literal_options = _NO_OPTIONS
     cdef frozenset literal_subs = None
     cdef bint literal_args = False, has_literal_options = False
-    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = _MAX_SUBCOMMANDS
-    cdef tuple tables
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0
+    cdef object entry, spec
     if sc.dynamic:
         return _no(why, "an unknown expansion")
     if sc.origin:
@@ -505,13 +500,27 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
         return _no(why, "an unknown program")
     cwd = sc.cwd or ws
-    tables = <tuple>_PROGRAM_TABLES.get(program)
-    if tables is not None:
-        literal_options = <frozenset>tables[0]
+    # the program's ProgramTable entry (see _shape_shared.ProgramTable): one dictionary
+    # lookup, no Python call, when the caller gives the rules' table
+    if type(specs) is _ProgramTable:
+        entry = (<dict>specs).get(program)
+    else:
+        entry = _DEFAULT_PROGRAMS.get(program)
+    if entry is not None:
+        value_options = (<tuple>entry)[0]
+        single_dash_long = (<tuple>entry)[1]
+        literal_options = <frozenset>(<tuple>entry)[2]
         has_literal_options = len(literal_options) > 0
-        literal_subs = <frozenset>tables[1]
-        depth = <Py_ssize_t>tables[2]
-    is_exact = program in _EXACT_PROGRAMS or program.startswith("mkfs.")
+        literal_subs = <frozenset>(<tuple>entry)[3]
+        depth = <Py_ssize_t>(<tuple>entry)[4]
+        is_exact = (<tuple>entry)[5]
+    else:
+        is_exact = program.startswith("mkfs.")
+    if specs is not None and type(specs) is not _ProgramTable:
+        spec = specs(program)
+        if spec is not None:
+            value_options = spec.value_options
+            single_dash_long = spec.single_dash_long
     if is_exact and not str_eq(cwd, ws):
         return _no(why, "%s run outside the call's directory", program)
     if sc.env:
@@ -521,9 +530,6 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             if not _env_name(name) or _DYN in val:
                 return _no(why, "an unknown environment assignment")
             out.append(name + "=" + exact(val))
-    if spec is not None:
-        value_options = spec.value_options
-        single_dash_long = spec.single_dash_long
     n = len(args)
     # flags (name, value or None) and positionals
     while k < n:
@@ -587,7 +593,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         subs = 0
     else:
         subs = 0
-        most = depth if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
+        most = 0 if sc.path else depth
         while subs < n and subs < most and _subcommand(positionals[subs]):
             out.append(positionals[subs])
             subs += 1
@@ -670,13 +676,13 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         return _no(why, "more than %d commands", _MAX_COMMANDS)
     if n == 1:
         sc = <SimpleCommand?>commands[0]
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
+        text = _command_shape(sc, ws, home, specs, why, literals)
         if text is not None and len(text) + 3 > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
         return text
     for item in commands:
         sc = <SimpleCommand?>item
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
+        text = _command_shape(sc, ws, home, specs, why, literals)
         if text is None:
             return None
         size += len(text) + 3
@@ -717,6 +723,9 @@ cdef class PatternIndex:
     cdef dict _memo
     cdef dict _active
     cdef dict _literal
+    cdef dict _workspaces
+    cdef object _programs
+    cdef object _specs
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -731,6 +740,9 @@ cdef class PatternIndex:
         self._memo = {}
         self._active = {}
         self._literal = {}
+        self._workspaces = None
+        self._programs = None
+        self._specs = None
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -750,6 +762,31 @@ cdef class PatternIndex:
     cpdef changed(self):
         """The active patterns changed: every answer remembered before is looked up again."""
         self.epoch += 1
+
+    cpdef shaping(self, dict workspaces, object programs, object specs):
+        """Shape the common calls here (see ``_shape_py.PatternIndex.shaping``)."""
+        self._workspaces = workspaces
+        self._programs = programs
+        self._specs = specs
+
+    cdef object _shape(self, object esc, object shape, object tool):
+        # The common case in C: a Bash call with the engine's parse, in a workspace the
+        # shapes module has seen (and normalized); anything else by ``shape``.
+        cdef object parsed, tool_input, cwd, home, ws, command, specs
+        if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
+            parsed = esc.parsed
+            tool_input = esc.tool_input
+            if type(parsed) is list and type(tool_input) is dict:
+                cwd = esc.cwd
+                home = esc.home or ""
+                if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+                    ws = self._workspaces.get((cwd, home))
+                    command = (<dict>tool_input).get("command")
+                    if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
+                            and 0 < len(<str>command) <= _MAX_INPUT:
+                        specs = self._programs() if self._programs is not None else self._specs
+                        return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+        return shape(esc)
 
     cpdef clear(self):
         """Forget every answer."""
@@ -793,7 +830,7 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = shape(esc)
+            text = self._shape(esc, shape, tool)
         context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
         if text is None:
             self.unshaped += 1

@@ -183,7 +183,8 @@ def cmd_list(args):
             print(json.dumps(p.as_dict(), ensure_ascii=False))
         return EXIT_OK
     for p in rows:
-        print("#%-5d %-7s %-5s %3d  %-8s %s" % (p.id, p.state, p.verdict, p.agreeing, p.context[:24], p.text()))
+        print("#%-5d %-7s %-5s %3d %6d  %-8s %s" % (p.id, p.state, p.verdict, p.agreeing, p.hits, p.context[:24],
+                                                  p.text()))
     print("%d patterns" % len(rows), file=sys.stderr)
     return EXIT_OK
 
@@ -206,8 +207,10 @@ def cmd_show(args):
             " ".join(sorted(p.words)), p.generic))
     print("  verdict:   %s (%d agreeing answer%s)" % (p.verdict, p.agreeing, "" if p.agreeing == 1 else "s"))
     print("  taught by: %s" % (p.taught_by.replace(",", ", ") or "-"))
-    print("  created %s, active since %s, retired %s, %d hits in this process" % (
-        _when(p.created_at), _when(p.activated_at), _when(p.retired_at), p.hits))
+    print("  created %s, active since %s, retired %s" % (_when(p.created_at), _when(p.activated_at),
+                                                         _when(p.retired_at)))
+    print("  hits:      %d call%s answered (a running server writes its count about every second)" % (
+        p.hits, "" if p.hits == 1 else "s"))
     if p.note:
         print("  note:      %s" % p.note)
     print("  first reason: %s" % p.first_reason)
