@@ -10,6 +10,10 @@ takes the SimpleCommand objects of the compiled shell analysis.
 cimport cython
 from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
 
+
+cdef extern from "Python.h":
+    Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
+
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -23,6 +27,8 @@ from ._shell_c import DYN, normpath
 __all__ = list(SHAPE_API)
 
 cdef str _DYN = DYN
+assert len(DYN) == 1
+cdef Py_UCS4 _DYN_CHAR = DYN[0]
 cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
 # program -> its ProgramTable entry, when the caller gives no ProgramTable: one lookup
 # per command, and none of the tables' work for the other programs.
@@ -238,6 +244,11 @@ cdef Py_ssize_t _key_end(str s) noexcept:
     return i
 
 
+cdef inline bint _dyn(str s) except -1:
+    # DYN in s (one character: a search in C, not the sequence protocol)
+    return PyUnicode_FindChar(s, _DYN_CHAR, 0, len(s), 1) >= 0
+
+
 cdef bint _all_digits(str s) noexcept:
     # str.isdigit()
     cdef Py_UCS4 c
@@ -264,7 +275,7 @@ cdef inline bint _under(str path, str root):
 
 
 cdef int _where(str path, str cwd, str home):
-    if not path or _DYN in path:
+    if not path or _dyn(path):
         return W_UNKNOWN
     if cwd and not str_eq(cwd, "/") and _under(path, cwd):
         return W_WORKSPACE
@@ -279,7 +290,7 @@ cdef int _where(str path, str cwd, str home):
     return W_OTHER
 
 
-cdef bint _normal(str p) noexcept:
+cdef bint _normal(str p) except -1:
     # whether normpath(p) is p itself: absolute, no empty, "." or ".." segment, no
     # trailing slash
     cdef Py_ssize_t n = len(p), i
@@ -287,27 +298,22 @@ cdef bint _normal(str p) noexcept:
         return False
     if n == 1:
         return True
-    if p[n - 1] == u'/':
+    if p[n - 1] == u'/' or p.find("//") >= 0:
         return False
-    for i in range(n - 1):
-        if p[i] == u'/':
-            if p[i + 1] == u'/':
-                return False
-            if p[i + 1] == u'.':
-                if i + 2 == n or p[i + 2] == u'/':
-                    return False
-                if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
-                    return False
+    # each "/." (rare: one search when there is none) starts no "." or ".." segment
+    i = p.find("/.")
+    while i >= 0:
+        if i + 2 == n or p[i + 2] == u'/':
+            return False
+        if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
+            return False
+        i = p.find("/.", i + 2)
     return True
 
 
-cdef bint _hidden(str p, Py_ssize_t start) noexcept:
+cdef bint _hidden(str p, Py_ssize_t start) except -1:
     # "/." in p[start:]
-    cdef Py_ssize_t n = len(p), i
-    for i in range(start, n - 1):
-        if p[i] == u'/' and p[i + 1] == u'.':
-            return True
-    return False
+    return p.find("/.", start) >= 0
 
 
 cdef str _rstrip_slash(str s):
@@ -447,7 +453,7 @@ cpdef str classify(str arg, str cwd, str home, str ws, bint key=True, frozenset 
 cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, frozenset literals):
     cdef str c
     cdef Py_ssize_t eq
-    if _DYN in arg:
+    if _dyn(arg):
         return _no(why, "an unknown expansion in %r", arg[:64])
     if not arg:
         return "''"
@@ -497,7 +503,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
         return _no(why, "code fed to %s", sc.program)
     if sc.sudo:
         return _no(why, "sudo")
-    if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
+    if not program or _dyn(program) or (sc.path is not None and _dyn(sc.path)):
         return _no(why, "an unknown program")
     cwd = sc.cwd or ws
     # the program's ProgramTable entry (see _shape_shared.ProgramTable): one dictionary
@@ -527,7 +533,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
         env = sorted(sc.env)
         for name in env:
             val = sc.env[name]
-            if not _env_name(name) or _DYN in val:
+            if not _env_name(name) or _dyn(val):
                 return _no(why, "an unknown environment assignment")
             out.append(name + "=" + exact(val))
     n = len(args)
@@ -581,14 +587,14 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
             positionals.append(a)
         k += 1
     if str_eq(program, "cd"):
-        if not cwd or _DYN in cwd:
+        if not cwd or _dyn(cwd):
             return _no(why, "cd to an unknown directory")
         positionals = [cwd]
     out.append(exact(sc.path) if sc.path else exact(program))
     n = len(positionals)
     if is_exact:
         for a in positionals:
-            if _DYN in a:
+            if _dyn(a):
                 return _no(why, "an unknown expansion")
         subs = 0
     else:
@@ -607,7 +613,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
         if is_exact:
             out.append(exact(a))
         elif literal_args:
-            if _DYN in a:
+            if _dyn(a):
                 return _no(why, "an unknown expansion")
             out.append(exact(a))
         else:
@@ -635,7 +641,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
             rendered = flag_list
         out[flags_at:flags_at] = rendered
     for op, target in sc.redirects:
-        if not target or _DYN in target:
+        if not target or _dyn(target):
             return _no(why, "a redirect to an unknown target")
         if target[0] == u'&' or ((str_eq(op, "<&") or str_eq(op, ">&")) and _all_digits(target)):
             out.append(op + exact(target))
@@ -650,12 +656,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
 cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why,
                       frozenset literals):
     cdef str c
-    if _DYN in name:
+    if _dyn(name):
         return _no(why, "an unknown expansion")
     if value is None:
         return exact(name)
     if is_exact:
-        if _DYN in value:
+        if _dyn(value):
             return _no(why, "an unknown expansion")
         return exact(name) + "=" + exact(value)
     c = _classify(value, cwd, home, ws, True, why, literals)
