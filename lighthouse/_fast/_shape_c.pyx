@@ -775,16 +775,15 @@ cdef class PatternIndex:
         self._programs = programs
         self._specs = specs
 
-    cdef object _shape(self, object esc, object shape, object tool):
+    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home):
         # The common case in C: a Bash call with the engine's parse, in a workspace the
-        # shapes module has seen (and normalized); anything else by ``shape``.
-        cdef object parsed, tool_input, cwd, home, ws, command, specs
+        # shapes module has seen (and normalized); anything else by ``shape``. (tool,
+        # tool_input, cwd, home: esc's, read once by find.)
+        cdef object parsed, ws, command, specs
         if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
             parsed = esc.parsed
-            tool_input = esc.tool_input
             if type(parsed) is list and type(tool_input) is dict:
-                cwd = esc.cwd
-                home = esc.home or ""
+                home = home or ""
                 if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
                     ws = self._workspaces.get((cwd, home))
                     command = (<dict>tool_input).get("command")
@@ -805,6 +804,9 @@ cdef class PatternIndex:
         cdef object why = esc.why
         cdef object rule_id = esc.rule_id
         cdef object tool = esc.tool
+        cdef object tool_input = esc.tool_input
+        cdef object cwd = esc.cwd
+        cdef object home = esc.home
         cdef object key, text = None, pattern, found
         cdef str context
         cdef _Answer a
@@ -814,7 +816,7 @@ cdef class PatternIndex:
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
         try:
-            key = _cache_key(tool, esc.tool_input, esc.cwd, esc.home)
+            key = _cache_key(tool, tool_input, cwd, home)
         except Exception:
             return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
@@ -836,7 +838,7 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = self._shape(esc, shape, tool)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home)
         context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
         if text is None:
             self.unshaped += 1

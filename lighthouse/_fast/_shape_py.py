@@ -365,13 +365,11 @@ class PatternIndex:
         self._programs = programs
         self._specs = specs
 
-    def _shape(self, esc, shape, tool):
+    def _shape(self, esc, shape, tool, tool_input, cwd, home):
         if self._workspaces is not None and type(tool) is str and tool == "Bash":
             parsed = esc.parsed
-            tool_input = esc.tool_input
             if type(parsed) is list and type(tool_input) is dict:
-                cwd = esc.cwd
-                home = esc.home or ""
+                home = home or ""
                 if type(cwd) is str and type(home) is str and cwd:
                     ws = self._workspaces.get((cwd, home))
                     command = tool_input.get("command")
@@ -391,12 +389,13 @@ class PatternIndex:
         when the file is due to be checked, for a shape that has patterns with literals
         and for an escalation whose context is not text."""
         generation, why, rule_id, tool = esc.generation, esc.why, esc.rule_id, esc.tool
+        tool_input, cwd, home = esc.tool_input, esc.cwd, esc.home
         epoch = self.epoch              # read before the lookup: a change meanwhile makes it stale
         due = monotonic() >= self.due
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
         try:
-            key = cache_key(tool, esc.tool_input, esc.cwd, esc.home)
+            key = cache_key(tool, tool_input, cwd, home)
         except Exception:
             return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
@@ -416,7 +415,7 @@ class PatternIndex:
             text = found[4]
             known = True
         if not known:
-            text = self._shape(esc, shape, tool)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home)
         context = "miss" if why == "miss" else "ask:" + rule_id
         if text is None:
             self.unshaped += 1
