@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ._shell_shared import DYN
 
-__all__ = ["SHAPE_API", "NoShape", "ProgramTable", "program_table", "program_entry", "DEFAULT_PROGRAMS", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
+__all__ = ["SHAPE_API", "NoShape", "ProgramTable", "program_table", "program_entry", "DEFAULT_PROGRAMS",
+           "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
            "LITERAL_SUBCOMMANDS", "SUBCOMMAND_DEPTH", "NO_LITERALS", "MAX_LITERALS", "MAX_LITERAL", "MAX_COMMANDS",
            "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "MEMO_SIZE", "MEMO_TEXT", "PATH_CLASSES", "where", "TMP_ROOTS",
            "STDIO_PATHS", "SYSTEM_ROOTS", "HOME_ROOTS"]

@@ -64,7 +64,8 @@ from .. import _fast
 from .._fast._shape_shared import MEMO_SIZE
 from .shapes import Shape, display
 
-__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "FORGOTTEN_REASONS", "MAX_PATTERNS", "default_patterns_path", "context_of",
+__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "FORGOTTEN_REASONS", "MAX_PATTERNS",
+           "default_patterns_path", "context_of",
            "MAX_EXAMPLES", "MAX_LITERAL_PATTERNS", "LEARNED_VERDICTS", "merge_snapshots", "families"]
 
 log = logging.getLogger("lighthouse.patterns")
