@@ -874,7 +874,7 @@ def test_the_index_shapes_a_parsed_call_itself_as_the_shapes_module_does(shaping
     assert with_parse > len(DANGEROUS)
     assert (fast.book.hits, fast.book.misses, fast.book.unshaped) == \
         (slow.book.hits, slow.book.misses, slow.book.unshaped)
-    # The rules' ProgramTable, asked of ``programs`` once per call shaped.
+    # The rules' ProgramTable, asked of ``programs`` once per rule generation.
     from lighthouse.policy.input import RuleFacts
     asked = []
     tier = PatternTier(PatternBook(":memory:", index=index_class, refresh_interval=-1),
@@ -885,7 +885,10 @@ def test_the_index_shapes_a_parsed_call_itself_as_the_shapes_module_does(shaping
     asked.clear()
     assert tier.lookup(parsed_escalation(shell, "git -C other push origin feature")).shape == \
         "git push origin -C=<word> <word>"
+    assert tier.lookup(parsed_escalation(shell, "git -C third push origin x")) is not None
     assert len(asked) == 1
+    e = replace(parsed_escalation(shell, "git -C fourth push origin y"), generation=2)
+    assert tier.lookup(e) is not None and len(asked) == 2
 
 
 def test_a_call_without_a_proper_workspace_is_never_shaped_even_when_seen_before(shaping):

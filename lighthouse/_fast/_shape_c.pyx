@@ -732,6 +732,8 @@ cdef class PatternIndex:
     cdef dict _workspaces
     cdef object _programs
     cdef object _specs
+    cdef object _table
+    cdef object _table_generation
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -749,6 +751,8 @@ cdef class PatternIndex:
         self._workspaces = None
         self._programs = None
         self._specs = None
+        self._table = None
+        self._table_generation = None
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -774,8 +778,11 @@ cdef class PatternIndex:
         self._workspaces = workspaces
         self._programs = programs
         self._specs = specs
+        self._table = None
+        self._table_generation = None
 
-    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home):
+    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home,
+                       object generation):
         # The common case in C: a Bash call with the engine's parse, in a workspace the
         # shapes module has seen (and normalized); anything else by ``shape``. (tool,
         # tool_input, cwd, home: esc's, read once by find.)
@@ -789,7 +796,14 @@ cdef class PatternIndex:
                     command = (<dict>tool_input).get("command")
                     if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
                             and 0 < len(<str>command) <= _MAX_INPUT:
-                        specs = self._programs() if self._programs is not None else self._specs
+                        if self._programs is None:
+                            specs = self._specs
+                        else:
+                            # asked once per rule generation (see the reference)
+                            if self._table is None or self._table_generation != generation:
+                                self._table = self._programs()
+                                self._table_generation = generation
+                            specs = self._table
                         return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
         return shape(esc)
 
@@ -838,7 +852,7 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = self._shape(esc, shape, tool, tool_input, cwd, home)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
         context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
         if text is None:
             self.unshaped += 1

@@ -329,6 +329,8 @@ class PatternIndex:
         self._workspaces = None
         self._programs = None
         self._specs = None
+        self._table = None
+        self._table_generation = None
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -357,15 +359,21 @@ class PatternIndex:
         ``command`` of at most MAX_INPUT characters, whose non-empty ``cwd`` the shapes
         module found to be a proper workspace already normalized (``workspaces``: its dict
         (cwd, home) -> workspace). ``programs``: a callable giving the ProgramTable of the
-        rules in force (asked once per call shaped), or None for ``specs`` (a
-        ProgramTable, a callable giving a ProgramSpec, or None). Any other call is shaped
+        rules in force, or None for ``specs`` (a ProgramTable, a callable giving a
+        ProgramSpec, or None). ``programs`` is asked once per rule generation of the
+        escalations (``esc.generation``, the policy the fast tiers judged the call by):
+        the table it gives is that of the policy in force, never an older one, so a call
+        of generation G is shaped with G's table or, when a reload came in between, a
+        newer one, as when it is asked per call. Any other call is shaped
         by ``shape``, which must give the same text for these (lighthouse.patterns.shapes
         does: this is its own fast path, without the Python calls)."""
         self._workspaces = workspaces
         self._programs = programs
         self._specs = specs
+        self._table = None
+        self._table_generation = None
 
-    def _shape(self, esc, shape, tool, tool_input, cwd, home):
+    def _shape(self, esc, shape, tool, tool_input, cwd, home, generation):
         if self._workspaces is not None and type(tool) is str and tool == "Bash":
             parsed = esc.parsed
             if type(parsed) is list and type(tool_input) is dict:
@@ -374,7 +382,13 @@ class PatternIndex:
                     ws = self._workspaces.get((cwd, home))
                     command = tool_input.get("command")
                     if type(ws) is str and ws == cwd and type(command) is str and 0 < len(command) <= MAX_INPUT:
-                        specs = self._programs() if self._programs is not None else self._specs
+                        if self._programs is None:
+                            specs = self._specs
+                        else:
+                            if self._table is None or self._table_generation != generation:
+                                self._table = self._programs()
+                                self._table_generation = generation
+                            specs = self._table
                         return bash_shape(parsed, cwd, home, specs)
         return shape(esc)
 
@@ -415,7 +429,7 @@ class PatternIndex:
             text = found[4]
             known = True
         if not known:
-            text = self._shape(esc, shape, tool, tool_input, cwd, home)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
         context = "miss" if why == "miss" else "ask:" + rule_id
         if text is None:
             self.unshaped += 1
