@@ -21,7 +21,7 @@ from lighthouse.v1 import admin_pb2, admin_pb2_grpc
 from lighthouse.v1 import validation_pb2 as pb
 
 from serverkit import ROOT, ServerThread, WS, free_port, sample, scrape, tool_call
-from test_experts import connect, disconnect, hub_config, wait_for
+from test_experts import connect, disconnect, hub_config, registered, wait_for
 
 
 def pattern_config(tmp_path, **kw):
@@ -237,6 +237,33 @@ def test_pattern_hits_are_written_in_batches_and_forgotten_patterns_counted_by_r
         assert sample(s, "lighthouse_pattern_forgotten_total", reason="disagreement") == 1
         assert sample(s, "lighthouse_pattern_forgotten_total", reason="pruned") == 0
         assert sample(s, "lighthouse_pattern_forgotten_total", reason="file") == 0
+
+
+def test_huge_nested_and_odd_variations_of_a_learned_shape_are_never_a_pattern_answer(tmp_path, loop, stub_of):
+    """Against a real server: with a learned active pattern, variations the agent can
+    craft (100,000 arguments, thousands of distinct flags, deep nesting, NUL bytes, a
+    look-alike program) are never answered by the pattern; a limit sends the call on to
+    the experts (or its fail mode), and a variation of truly the same shape is answered."""
+    sim = SimulatedExpert("alice", "deny", "0", scope="call")
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
+        book = server.server.patterns
+        learner = connect(loop, server, SimulatedExpert("bob", "allow", "0", scope="shape"), person=True)
+        stub = stub_of(server)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30)
+        assert (d.tier, d.verdict) == (pb.TIER_PATTERN, pb.VERDICT_ALLOW)
+        disconnect(loop, learner)
+        wait_for(lambda: not registered(server, "bob"), what="the teaching expert to leave")
+        connect(loop, server, sim)          # what reaches the experts now is denied
+        for command in ("zzfrobnicate --now " + " ".join(["data/a.csv"] * 100000),
+                        "zzfrobnicate --now " + " ".join("--f%d" % k for k in range(3000)) + " data/a.csv",
+                        "zzfrobnicate --now " + "$(zzfrobnicate --now " * 200 + "x" + ")" * 200,
+                        "zzfrobnicate --now data/a.csv\x00; rm -rf ~", "zzfrobnicate --now data/\x00a.csv",
+                        "zzfr\u043ebnicate --now data/a.csv", "zzfrobnicate --now ~/.ssh/id_rsa"):
+            d = stub.Validate(tool_call("Bash", command), timeout=60)
+            assert d.tier != pb.TIER_PATTERN and d.verdict != pb.VERDICT_ALLOW, (command[:60], d)
+        assert book.get(1).state == "active"
 
 
 # ------------------------------------------------------------------ exact words over ExpertHub
