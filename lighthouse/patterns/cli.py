@@ -401,11 +401,13 @@ def register(sub):
         p.set_defaults(func=_run(func))
         return p
 
-    p = add("list", cmd_list, "list patterns, newest first")
+    p = add("list", cmd_list, "list patterns, newest first: id, state, verdict, agreeing answers, hits (calls "
+                              "answered; a running server writes them about every second), context, shape")
     p.add_argument("--state", choices=STATES)
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p = add("show", cmd_show, "show a pattern: who taught it, when, and the example calls")
+    p = add("show", cmd_show, "show a pattern: who taught it, when, the calls it answered (hits), and the "
+                              "example calls")
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true")
     p = add("approve", cmd_approve, "make a pattern active (a person vouches for it)")
