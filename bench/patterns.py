@@ -37,6 +37,13 @@ Figures:
 
     .venv/bin/python bench/patterns.py                    # 3000 calls, table
     .venv/bin/python bench/patterns.py --json --calls 400
+
+``--first-lookups N`` skips the timed figures: after the workload it looks each timed call
+up for the first time (the tier's memory emptied) N times over and exits, for an
+instruction count of the first lookup alone under callgrind:
+
+    valgrind --tool=callgrind --toggle-collect='*PatternIndex_find' \
+        .venv/bin/python bench/patterns.py --first-lookups 5 --timing-calls 300
 """
 
 from __future__ import annotations
@@ -165,6 +172,17 @@ async def run(args):
     # pattern tier adds, with the engine's parse and without it, against tier-0 hits of the
     # same calls.
     sample = escalated[: args.timing_calls]
+    if args.first_lookups:
+        for _ in range(args.first_lookups):
+            ptier.forget()
+            for e in sample:
+                ptier.lookup(e)
+        result = {"implementation": IMPLEMENTATION, "first_lookups": args.first_lookups * len(sample),
+                  "pattern_hit_ratio": round(after["pattern"] / after["escalations"], 4) if after["escalations"]
+                  else 0.0}
+        book.close()
+        tmp.cleanup()
+        return result
     reparse = [replace(e, parsed=None) for e in sample]
     lookup = ptier.lookup
 
@@ -252,9 +270,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--timing-calls", type=int, default=300, help="escalated calls the costs are timed on")
     p.add_argument("--rounds", type=int, default=15, help="timing rounds (the median is reported)")
+    p.add_argument("--first-lookups", type=int, default=0, metavar="N",
+                   help="only look the timed calls up for the first time, N rounds (for callgrind), then exit")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     r = asyncio.run(run(args))
+    if args.first_lookups:
+        print(json.dumps(r))
+        return 0
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
