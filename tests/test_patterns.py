@@ -980,5 +980,7 @@ def test_hits_are_counted_in_memory_and_written_in_one_batch(tmp_path):
     assert tier.book.flush_hits() == 2 and written() == {1: 3, 2: 1}
     assert tier.book.flush_hits() == 0 and tier.book.get(1).hits == 3       # not counted twice
     assert decide(tier, escalation("make test")).verdict == "allow"
+    assert tier.book.retire(1).hits == 4 and tier.book.approve(1).hits == 4        # what the review shows
+    assert written() == {1: 3, 2: 1}
     tier.book.close()                                  # writes the rest
     assert written() == {1: 4, 2: 1}

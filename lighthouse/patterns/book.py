@@ -637,7 +637,7 @@ class PatternBook:
                              "note = ? WHERE id = ?", (now, now, ("approved by %s" % who)[:1024], p.id))
             p = self._get(p.id)
             self._index(p)
-        return p
+        return self._with_hits(self._get(p.id))
 
     def retire(self, pid, note="retired by a person"):
         """Retire pattern ``pid``: it answers no call any more."""
@@ -646,7 +646,7 @@ class PatternBook:
             self._retire(p, self.clock(), note, "review")
             p = self._get(p.id)
             self._index(p)
-        return p
+        return self._with_hits(self._get(p.id))
 
     def close(self):
         """Write the hits not written yet, and close the file."""
