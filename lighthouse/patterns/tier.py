@@ -73,8 +73,9 @@ class PatternTier:
     a ProgramTable (``RuleFacts.programs``), a callable returning a program's
     ProgramSpec, or None. ``programs``: a callable returning the ProgramTable of the
     rules in force (``RuleFactsSource.programs``, asked once per rule generation of the
-    calls shaped by the index, once per call otherwise), which the server gives: a command is then shaped with one lookup of its program in C, where a
-    ``specs`` callable costs a Python call per command."""
+    calls shaped by the index, once per call otherwise), which the server gives: a
+    command is then shaped with one lookup of its program in C, where a ``specs``
+    callable costs a Python call per command."""
 
     name = "patterns"
     kind = "pattern"
