@@ -567,3 +567,53 @@ def test_shared_handlers_reach_the_depth_limit_alike(name):
         # budget first): the hidden command is still seen
         assert any(c.program == "rm" for c in out), (name, cmd)
     assert _analyse(ps, cmd) == _analyse(cs, cmd)
+
+
+def test_call_shapes_from_the_program_table_are_those_of_the_spec_lookup(corpus):
+    """The pattern tier shapes with the rules' ProgramTable (one lookup per command,
+    prepared once per policy); the text is the one the ProgramSpec callable gives, in
+    both kernels, so that patterns stored before the table still match."""
+    from lighthouse.policy.input import RuleFacts
+    facts = RuleFacts.shipped()
+    (ps, pk), (cs, ck) = _shape_twins()
+    cmds = [c["input"]["command"] for c in corpus if c["tool"] == "Bash" and isinstance(c["input"].get("command"), str)]
+    cmds += [c["input"]["command"] for c in load_corpus(CHALLENGE) if c["tool"] == "Bash"]
+    cmds += ["kubectl --context prod -n kube-system get po", "gcloud beta container clusters delete c --project p",
+             "terraform workspace select prod", "mkfs.ext4 /dev/sdb1", "git -C sub push origin main",
+             "docker -H tcp://h:2375 ps", "aws --profile prod s3 ls", "zzfrob -j4 --out=x y.csv", "kubectx prod",
+             "find . -maxdepth 2 -name x", "tar -C out -xzf a.tgz", "java -jar x.jar -cp lib"]
+    for cmd in cmds:
+        for shell, kernel in ((ps, pk), (cs, ck)):
+            try:
+                commands = shell.analyze(cmd, WS, "/home/dev")
+            except shell.ShellError:
+                continue
+            why_spec, why_table = [], []
+            by_spec = kernel.bash_shape(commands, WS, "/home/dev", facts.spec, why_spec)
+            by_table = kernel.bash_shape(commands, WS, "/home/dev", facts.programs, why_table)
+            assert (by_table, why_table) == (by_spec, why_spec), (cmd, kernel.__name__)
+        assert _shaped(ps, pk, cmd) == _shaped(cs, ck, cmd)
+
+
+def test_the_program_table_holds_the_shape_tables_and_the_rules_value_options():
+    from lighthouse._fast._shape_shared import DEFAULT_PROGRAMS, ProgramTable, program_entry, program_table
+    from lighthouse.policy.input import RuleFacts
+    facts = RuleFacts.shipped()
+    table = facts.programs
+    assert type(table) is ProgramTable and table is RuleFacts.shipped().programs      # built once per policy
+    value_options, single_dash_long, literal_options, literal_subs, depth, exact = table["kubectl"]
+    assert "--context" in literal_options and "config use-context" in literal_subs and depth == 2 and not exact
+    assert table["gcloud"][4] == 4 and table["rm"][5] and table["rm"][4] == 0
+    assert table["git"][0] == facts.spec("git").value_options and "-C" in table["git"][0]
+    assert program_entry("mkfs.ext4")[5] and not program_entry("zzfrob")[5]
+    assert program_entry("zzfrob") == (frozenset(), False, frozenset(), None, 0, False)
+    assert set(DEFAULT_PROGRAMS) <= set(table) and program_table() == DEFAULT_PROGRAMS
+    # A table built from other value options changes the shapes by those options only.
+    class Spec:
+        value_options = frozenset(("--rows",))
+        single_dash_long = False
+    custom = program_table({"zzseed": Spec()})
+    for shell, kernel in _shape_twins():
+        commands = shell.analyze("zzseed --rows 12 data/a.csv", WS, "/home/dev")
+        assert kernel.bash_shape(commands, WS, "/home/dev", custom) == "zzseed --rows=<num> <ws-path>"
+        assert kernel.bash_shape(commands, WS, "/home/dev", None) == "zzseed --rows <num> <ws-path>"

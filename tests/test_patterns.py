@@ -823,3 +823,164 @@ def test_the_console_answers_for_the_shape_with_g():
         assert state.scope == "call"
 
     asyncio.run(go())
+
+
+# ------------------------------------------------------------------ the index's own shaping
+
+@pytest.fixture(params=["pure", "compiled"])
+def shaping(request):
+    """(shell analysis, PatternIndex class) of one implementation: the index shapes the
+    commands of its own implementation's parse."""
+    from lighthouse._fast import implementations, shape_implementations
+    shells, kernels = implementations(), shape_implementations()
+    if request.param not in kernels:
+        pytest.fail("the compiled shape module is not importable")
+    return shells[request.param][0], kernels[request.param].PatternIndex
+
+
+def parsed_escalation(shell, command, cwd=WS, **kw):
+    """An escalation carrying its command's parse, as the server hands the engine's on."""
+    from dataclasses import replace
+    e = escalation(command, cwd=cwd, **kw)
+    try:
+        parsed = shell.analyze(command, cwd, HOME) if isinstance(command, str) else None
+    except shell.ShellError:
+        parsed = None
+    return replace(e, parsed=parsed)
+
+
+def test_the_index_shapes_a_parsed_call_itself_as_the_shapes_module_does(shaping):
+    """The PatternIndex shapes a Bash call carrying the engine's parse, in a workspace the
+    shapes module has seen, itself (no Python call); its answers are those of the
+    shapes module's path, for learned safe shapes and their dangerous variations."""
+    from dataclasses import replace
+    shell, index_class = shaping
+    fast = taught_with(index_class, LEARNED_SAFE)
+    slow = taught_with(index_class, LEARNED_SAFE)
+    slow.book.index.shaping(None, None, None)           # every call through the tier's shape, parsed again
+    with_parse = 0
+    for c in LEARNED_SAFE + DANGEROUS + [cmd for cmd, _ in SHAPES]:
+        e = parsed_escalation(shell, c)
+        fast.forget()
+        slow.forget()
+        before = len(fast.shaped)
+        a, b = fast.lookup(e), slow.lookup(replace(e, parsed=None))
+        assert (a and a.id) == (b and b.id), c
+        if c in DANGEROUS:
+            assert a is None or a.verdict != "allow", c
+        if e.parsed is not None:
+            with_parse += 1
+            assert len(fast.shaped) == before, c        # shaped by the index
+    assert with_parse > len(DANGEROUS)
+    assert (fast.book.hits, fast.book.misses, fast.book.unshaped) == \
+        (slow.book.hits, slow.book.misses, slow.book.unshaped)
+    # The rules' ProgramTable, asked of ``programs`` once per rule generation.
+    from lighthouse.policy.input import RuleFacts
+    asked = []
+    tier = PatternTier(PatternBook(":memory:", index=index_class, refresh_interval=-1),
+                       programs=lambda: asked.append(1) or RuleFacts.shipped().programs, background=False)
+    tier.learner(escalation("git -C sub push origin main"), [("e1", "allow", "shape", False, "ok"),
+                                                              ("e2", "allow", "shape", False, "ok")])
+    assert tier.book.counts()["active"] == 1
+    asked.clear()
+    assert tier.lookup(parsed_escalation(shell, "git -C other push origin feature")).shape == \
+        "git push origin -C=<word> <word>"
+    assert tier.lookup(parsed_escalation(shell, "git -C third push origin x")) is not None
+    assert len(asked) == 1
+    e = replace(parsed_escalation(shell, "git -C fourth push origin y"), generation=2)
+    assert tier.lookup(e) is not None and len(asked) == 2
+
+
+def test_a_call_without_a_proper_workspace_is_never_shaped_even_when_seen_before(shaping):
+    shell, index_class = shaping
+    tier = taught_with(index_class, ["rm -rf build", "make test"])
+    for _ in range(2):
+        for cwd in ("", "/", HOME, "/etc", "relative/dir"):
+            tier.forget()
+            assert tier.lookup(parsed_escalation(shell, "rm -rf build", cwd=cwd)) is None, cwd
+            assert tier.lookup(parsed_escalation(shell, "make test", cwd=cwd)) is None, cwd
+
+
+LEARNED_FOR_ATTACKS = ["zzfrob --now data/a.csv", "rm -rf build", "make test"]
+
+
+def test_attacks_on_the_lookup_fall_through_to_the_experts(shaping):
+    """The agent controls every byte: a huge command, thousands of flags, deep nesting,
+    unicode look-alikes, NUL bytes and lone surrogates. Each lookup is bounded; past a
+    limit the call has no shape (None: it goes on to the experts), never a pattern's
+    answer; an answer is given only when the call's shape is truly a learned one."""
+    from lighthouse.patterns.shapes import MAX_INPUT
+    shell, index_class = shaping
+    tier = taught_with(index_class, LEARNED_FOR_ATTACKS)
+    learned = {p.shape for p in tier.book.patterns("active")}
+    assert len(learned) == 3
+    never = [
+        "zzfrob --now " + " ".join("data/a%d.csv" % k for k in range(100000)),          # 100k arguments
+        "zzfrob --now " + " ".join("--f%d" % k for k in range(2000)) + " data/a.csv",   # a shape over MAX_SHAPE
+        "zzfrob --now " + "$(zzfrob --now " * 300 + "x" + ")" * 300,                    # deep nesting
+        "zzfrob --now " + "'" + "\\'" * 3000 + "'",
+        "sh -c " + "\"sh -c '" * 50 + "zzfrob --now data/a.csv" + "'\"" * 50,
+        "zzfrob --now data/a.csv\x00; rm -rf ~", "zzfrob --now data/a.csv\x00", "rm -rf build\x00/../..",
+        "rm -rf build\x00", "zzfrob --now ~/.ssh/id_rsa", "zzfrob --now /etc/\u202eshadow",
+        "zzfr\u043eb --now data/a.csv",                 # a Cyrillic o: another program
+        "rm -rf bu\u0456ld", "rm -rf \uff42uild", "make t\u0435st", "make test\u200b",
+        "zzfrob --now data/a.csv \ud800", "zzfrob \ud800 --now data/a.csv",
+        "zzfrob --now data/a.csv; " * 17, "zzfrob --now " + "a" * (MAX_INPUT + 1),
+        "zzfrob --now data/" + "../" * 2000 + "etc/passwd",
+    ]
+    for c in never:
+        e = parsed_escalation(shell, c)
+        t0 = time.perf_counter()
+        tier.forget()
+        assert tier.lookup(e) is None, repr(c[:80])
+        assert decide(tier, e) is None, repr(c[:80])
+        assert time.perf_counter() - t0 < 10, repr(c[:80])      # bounded (generous: a loaded machine)
+    # Repeated flags are the same flag set, and unicode in a workspace path is still a
+    # workspace path: these truly have a learned shape, and only they are answered.
+    truly = ["zzfrob " + "--now " * 2500 + "data/a.csv", "zzfrob --now data/\u00e4\u00f6.csv",
+             "zzfrob --now data/\u212a.csv", "rm -r -f -r build", "make test"]
+    for c in truly:
+        e = parsed_escalation(shell, c)
+        tier.forget()
+        p = tier.lookup(e)
+        assert p is not None and p.shape in learned, c
+        assert tier.shape(escalation(c)).text == p.shape, c         # the shapes module's, parsing again
+
+
+def test_the_lookup_time_is_linear_in_the_call(shaping):
+    shell, index_class = shaping
+    tier = taught_with(index_class, ["zzfrob --now data/a.csv"])
+    small = parsed_escalation(shell, "zzfrob " + " ".join("data/a%d.csv" % k for k in range(100)))
+    big = parsed_escalation(shell, "zzfrob " + " ".join("data/a%d.csv" % k for k in range(1000)))
+
+    def timed(e):
+        t0 = time.perf_counter()
+        for _ in range(20):
+            tier.forget()
+            tier.lookup(e)
+        return time.perf_counter() - t0
+    timed(small)
+    assert timed(big) < 40 * timed(small) + 0.5         # 10x the input; generous on a loaded machine
+
+
+def test_hits_are_counted_in_memory_and_written_in_one_batch(tmp_path):
+    import sqlite3
+    db = str(tmp_path / "p.db")
+    tier = PatternTier(PatternBook(db, refresh_interval=-1), SPECS, background=False)
+    for c in ("make test", "make docs"):
+        tier.learner(escalation(c), [("e1", "allow", "shape", False, "ok"), ("e2", "allow", "shape", False, "ok")])
+    for c in ["make test"] * 3 + ["make docs"]:
+        assert decide(tier, escalation(c)).verdict == "allow"
+
+    def written():
+        with sqlite3.connect(db) as c:
+            return dict(c.execute("SELECT id, hits FROM patterns").fetchall())
+    assert written() == {1: 0, 2: 0}                   # nothing written per hit
+    assert tier.book.get(1).hits == 3 and [p.hits for p in tier.book.patterns()] == [1, 3]
+    assert tier.book.flush_hits() == 2 and written() == {1: 3, 2: 1}
+    assert tier.book.flush_hits() == 0 and tier.book.get(1).hits == 3       # not counted twice
+    assert decide(tier, escalation("make test")).verdict == "allow"
+    assert tier.book.retire(1).hits == 4 and tier.book.approve(1).hits == 4        # what the review shows
+    assert written() == {1: 3, 2: 1}
+    tier.book.close()                                  # writes the rest
+    assert written() == {1: 4, 2: 1}

@@ -15,12 +15,13 @@ import pytest
 from lighthouse.experts.agent import ExpertRefused
 from lighthouse.experts.sim import SimulatedExpert
 from lighthouse.patterns import PatternBook
+from lighthouse.patterns.shapes import Shape
 from lighthouse.server.auth import TokenStore, add_token
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc
 from lighthouse.v1 import validation_pb2 as pb
 
-from serverkit import ROOT, ServerThread, WS, tool_call
-from test_experts import connect, disconnect, hub_config, wait_for
+from serverkit import ROOT, ServerThread, WS, free_port, sample, scrape, tool_call
+from test_experts import connect, disconnect, hub_config, registered, wait_for
 
 
 def pattern_config(tmp_path, **kw):
@@ -182,6 +183,87 @@ def test_a_repeated_call_answered_by_a_pattern_is_a_cache_hit_until_the_pattern_
         d = stub.Validate(other, timeout=30)
         assert d.tier == pb.TIER_EXPERT and sim.calls == 5
         assert stub.Validate(kept, timeout=30).tier == pb.TIER_CACHE
+
+
+# ------------------------------------------------------------------ hits and forgotten patterns
+
+def test_pattern_hits_are_written_in_batches_and_forgotten_patterns_counted_by_reason(tmp_path, loop, stub_of):
+    """Each call a pattern answers counts one hit of that pattern, in memory first: the
+    file's column is written about every second, in one transaction for every pattern
+    hit meanwhile, and the Admin RPC, `lighthouse patterns list/show` and the book show
+    the count. Patterns retired by a disagreeing answer or by a person are counted in
+    lighthouse_pattern_forgotten_total by reason."""
+    import sqlite3
+    db = str(tmp_path / "patterns.db")
+    sim = SimulatedExpert("alice", "allow", "0", scope="shape")
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True, metrics_port=free_port())) as server:
+        connect(loop, server, sim, person=True)
+        stub = stub_of(server)
+        book = server.server.patterns
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        for name in "bcd":
+            d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/%s.csv" % name), timeout=30)
+            assert (d.tier, d.rule_id) == (pb.TIER_PATTERN, "pattern:1")
+        # A repeated call is a tier-0 hit of the slow-tier cache, not a pattern hit.
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/d.csv"), timeout=30).tier == pb.TIER_CACHE
+
+        def written():
+            with sqlite3.connect(db) as c:
+                return c.execute("SELECT hits FROM patterns WHERE id = 1").fetchone()[0]
+        wait_for(lambda: written() == 3, timeout=30, what="the hits to be written to the file")
+        assert book.get(1).hits == 3
+        with grpc.insecure_channel(server.address) as ch:
+            admin = admin_pb2_grpc.AdminStub(ch)
+            listed = admin.ListPatterns(admin_pb2.ListPatternsRequest(), metadata=server.admin_metadata, timeout=30)
+            assert [(p.id, p.hits) for p in listed.patterns] == [(1, 3)]
+            out = lighthouse("patterns", "show", "1", "--db", db)
+            assert out.returncode == 0 and "hits:      3 calls answered" in out.stdout, out.stdout + out.stderr
+            out = lighthouse("patterns", "list", "--db", db, "--json")
+            assert [json.loads(line)["hits"] for line in out.stdout.splitlines()] == [3]
+            # Retired by a person through Admin: forgotten for review.
+            admin.ReviewPattern(admin_pb2.ReviewPatternRequest(id=1, action="retire"),
+                                metadata=server.admin_metadata, timeout=30)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/e.csv"), timeout=30).tier == pb.TIER_EXPERT
+        # A second shape, active, then retired by a disagreeing answer (an expert's about
+        # a call of that shape, recorded as the expert tier's learner would).
+        stub.Validate(tool_call("Bash", "zzquux --dry data/a.csv"), timeout=30)
+        wait_for(lambda: book.counts()["active"] == 1, what="the second pattern to become active")
+        p = book.get(2)
+        book.learn(p.context, Shape(p.tool, p.shape), {"command": "zzquux --dry data/z.csv"}, "bob", "ask", "call")
+        wait_for(lambda: book.counts()["active"] == 0, what="the disagreeing answer to retire it")
+        s = scrape(server.server.metrics_port)
+        assert sample(s, "lighthouse_pattern_forgotten_total", reason="review") == 1
+        assert sample(s, "lighthouse_pattern_forgotten_total", reason="disagreement") == 1
+        assert sample(s, "lighthouse_pattern_forgotten_total", reason="pruned") == 0
+        assert sample(s, "lighthouse_pattern_forgotten_total", reason="file") == 0
+
+
+def test_huge_nested_and_odd_variations_of_a_learned_shape_are_never_a_pattern_answer(tmp_path, loop, stub_of):
+    """Against a real server: with a learned active pattern, variations the agent can
+    craft (100,000 arguments, thousands of distinct flags, deep nesting, NUL bytes, a
+    look-alike program) are never answered by the pattern; a limit sends the call on to
+    the experts (or its fail mode), and a variation of truly the same shape is answered."""
+    sim = SimulatedExpert("alice", "deny", "0", scope="call")
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True)) as server:
+        book = server.server.patterns
+        learner = connect(loop, server, SimulatedExpert("bob", "allow", "0", scope="shape"), person=True)
+        stub = stub_of(server)
+        assert stub.Validate(tool_call("Bash", "zzfrobnicate --now data/a.csv"), timeout=30).tier == pb.TIER_EXPERT
+        wait_for(lambda: book.counts()["active"] == 1, what="the pattern to become active")
+        d = stub.Validate(tool_call("Bash", "zzfrobnicate --now data/b.csv"), timeout=30)
+        assert (d.tier, d.verdict) == (pb.TIER_PATTERN, pb.VERDICT_ALLOW)
+        disconnect(loop, learner)
+        wait_for(lambda: not registered(server, "bob"), what="the teaching expert to leave")
+        connect(loop, server, sim)          # what reaches the experts now is denied
+        for command in ("zzfrobnicate --now " + " ".join(["data/a.csv"] * 100000),
+                        "zzfrobnicate --now " + " ".join("--f%d" % k for k in range(3000)) + " data/a.csv",
+                        "zzfrobnicate --now " + "$(zzfrobnicate --now " * 200 + "x" + ")" * 200,
+                        "zzfrobnicate --now data/a.csv\x00; rm -rf ~", "zzfrobnicate --now data/\x00a.csv",
+                        "zzfr\u043ebnicate --now data/a.csv", "zzfrobnicate --now ~/.ssh/id_rsa"):
+            d = stub.Validate(tool_call("Bash", command), timeout=60)
+            assert d.tier != pb.TIER_PATTERN and d.verdict != pb.VERDICT_ALLOW, (command[:60], d)
+        assert book.get(1).state == "active"
 
 
 # ------------------------------------------------------------------ exact words over ExpertHub

@@ -10,29 +10,30 @@ takes the SimpleCommand objects of the compiled shell analysis.
 cimport cython
 from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
 
+
+cdef extern from "Python.h":
+    Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
+
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from ._engine_c import cache_key as _cache_key
-from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, HOME_ROOTS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS,
-                            MAX_COMMANDS, MAX_SHAPE, MAX_SUBCOMMANDS, MEMO_SIZE, MEMO_TEXT, SHAPE_API,
-                            STDIO_PATHS, SUBCOMMAND_PROGRAMS, SUBCOMMAND_DEPTH, SYSTEM_PREFIXES, SYSTEM_ROOTS,
-                            TMP_PREFIXES, TMP_ROOTS, NoShape)
+from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
+                            MEMO_TEXT, SHAPE_API, STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES,
+                            TMP_ROOTS, NoShape, ProgramTable)
 from ._shell_c import DYN, normpath
 
 __all__ = list(SHAPE_API)
 
 cdef str _DYN = DYN
+assert len(DYN) == 1
+cdef Py_UCS4 _DYN_CHAR = DYN[0]
 cdef frozenset _COMMAND_WORDS = COMMAND_WORDS
-cdef frozenset _EXACT_PROGRAMS = EXACT_PROGRAMS
-cdef frozenset _SUBCOMMAND_PROGRAMS = SUBCOMMAND_PROGRAMS
-# program -> (its LITERAL_OPTIONS, its LITERAL_SUBCOMMANDS or None, its subcommand
-# depth), for the programs of any of the three tables: one lookup per command, and none
-# of the tables' work for the other programs.
-cdef dict _PROGRAM_TABLES = {
-    p: (LITERAL_OPTIONS.get(p, frozenset()), LITERAL_SUBCOMMANDS.get(p), SUBCOMMAND_DEPTH.get(p, MAX_SUBCOMMANDS))
-    for p in set(LITERAL_OPTIONS) | set(LITERAL_SUBCOMMANDS) | set(SUBCOMMAND_DEPTH)}
+# program -> its ProgramTable entry, when the caller gives no ProgramTable: one lookup
+# per command, and none of the tables' work for the other programs.
+cdef dict _DEFAULT_PROGRAMS = dict(DEFAULT_PROGRAMS)
+cdef object _ProgramTable = ProgramTable
 cdef frozenset _STDIO_SET = frozenset(STDIO_PATHS)
 cdef frozenset _TMP_SET = frozenset(TMP_ROOTS)
 cdef frozenset _SYSTEM_SET = frozenset(SYSTEM_ROOTS)
@@ -41,8 +42,8 @@ cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
-cdef Py_ssize_t _MAX_SUBCOMMANDS = MAX_SUBCOMMANDS
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
+cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
 
@@ -243,6 +244,11 @@ cdef Py_ssize_t _key_end(str s) noexcept:
     return i
 
 
+cdef inline bint _dyn(str s) except -1:
+    # DYN in s (one character: a search in C, not the sequence protocol)
+    return PyUnicode_FindChar(s, _DYN_CHAR, 0, len(s), 1) >= 0
+
+
 cdef bint _all_digits(str s) noexcept:
     # str.isdigit()
     cdef Py_UCS4 c
@@ -269,7 +275,7 @@ cdef inline bint _under(str path, str root):
 
 
 cdef int _where(str path, str cwd, str home):
-    if not path or _DYN in path:
+    if not path or _dyn(path):
         return W_UNKNOWN
     if cwd and not str_eq(cwd, "/") and _under(path, cwd):
         return W_WORKSPACE
@@ -284,7 +290,7 @@ cdef int _where(str path, str cwd, str home):
     return W_OTHER
 
 
-cdef bint _normal(str p) noexcept:
+cdef bint _normal(str p) except -1:
     # whether normpath(p) is p itself: absolute, no empty, "." or ".." segment, no
     # trailing slash
     cdef Py_ssize_t n = len(p), i
@@ -292,27 +298,22 @@ cdef bint _normal(str p) noexcept:
         return False
     if n == 1:
         return True
-    if p[n - 1] == u'/':
+    if p[n - 1] == u'/' or p.find("//") >= 0:
         return False
-    for i in range(n - 1):
-        if p[i] == u'/':
-            if p[i + 1] == u'/':
-                return False
-            if p[i + 1] == u'.':
-                if i + 2 == n or p[i + 2] == u'/':
-                    return False
-                if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
-                    return False
+    # each "/." (rare: one search when there is none) starts no "." or ".." segment
+    i = p.find("/.")
+    while i >= 0:
+        if i + 2 == n or p[i + 2] == u'/':
+            return False
+        if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
+            return False
+        i = p.find("/.", i + 2)
     return True
 
 
-cdef bint _hidden(str p, Py_ssize_t start) noexcept:
+cdef bint _hidden(str p, Py_ssize_t start) except -1:
     # "/." in p[start:]
-    cdef Py_ssize_t n = len(p), i
-    for i in range(start, n - 1):
-        if p[i] == u'/' and p[i + 1] == u'.':
-            return True
-    return False
+    return p.find("/.", start) >= 0
 
 
 cdef str _rstrip_slash(str s):
@@ -452,7 +453,7 @@ cpdef str classify(str arg, str cwd, str home, str ws, bint key=True, frozenset 
 cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, frozenset literals):
     cdef str c
     cdef Py_ssize_t eq
-    if _DYN in arg:
+    if _dyn(arg):
         return _no(why, "an unknown expansion in %r", arg[:64])
     if not arg:
         return "''"
@@ -482,7 +483,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
 
 # ------------------------------------------------------------------ commands
 
-cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list why, frozenset literals):
+cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list why, frozenset literals):
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False
     cdef list args = sc.args, positionals = [], out = [], env, flag_list
@@ -492,8 +493,8 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
     cdef frozenset literal_options = _NO_OPTIONS
     cdef frozenset literal_subs = None
     cdef bint literal_args = False, has_literal_options = False
-    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = _MAX_SUBCOMMANDS
-    cdef tuple tables
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0
+    cdef object entry, spec
     if sc.dynamic:
         return _no(why, "an unknown expansion")
     if sc.origin:
@@ -502,28 +503,39 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         return _no(why, "code fed to %s", sc.program)
     if sc.sudo:
         return _no(why, "sudo")
-    if not program or _DYN in program or (sc.path is not None and _DYN in sc.path):
+    if not program or _dyn(program) or (sc.path is not None and _dyn(sc.path)):
         return _no(why, "an unknown program")
     cwd = sc.cwd or ws
-    tables = <tuple>_PROGRAM_TABLES.get(program)
-    if tables is not None:
-        literal_options = <frozenset>tables[0]
+    # the program's ProgramTable entry (see _shape_shared.ProgramTable): one dictionary
+    # lookup, no Python call, when the caller gives the rules' table
+    if type(specs) is _ProgramTable:
+        entry = (<dict>specs).get(program)
+    else:
+        entry = _DEFAULT_PROGRAMS.get(program)
+    if entry is not None:
+        value_options = (<tuple>entry)[0]
+        single_dash_long = (<tuple>entry)[1]
+        literal_options = <frozenset>(<tuple>entry)[2]
         has_literal_options = len(literal_options) > 0
-        literal_subs = <frozenset>tables[1]
-        depth = <Py_ssize_t>tables[2]
-    is_exact = program in _EXACT_PROGRAMS or program.startswith("mkfs.")
+        literal_subs = <frozenset>(<tuple>entry)[3]
+        depth = <Py_ssize_t>(<tuple>entry)[4]
+        is_exact = (<tuple>entry)[5]
+    else:
+        is_exact = program.startswith("mkfs.")
+    if specs is not None and type(specs) is not _ProgramTable:
+        spec = specs(program)
+        if spec is not None:
+            value_options = spec.value_options
+            single_dash_long = spec.single_dash_long
     if is_exact and not str_eq(cwd, ws):
         return _no(why, "%s run outside the call's directory", program)
     if sc.env:
         env = sorted(sc.env)
         for name in env:
             val = sc.env[name]
-            if not _env_name(name) or _DYN in val:
+            if not _env_name(name) or _dyn(val):
                 return _no(why, "an unknown environment assignment")
             out.append(name + "=" + exact(val))
-    if spec is not None:
-        value_options = spec.value_options
-        single_dash_long = spec.single_dash_long
     n = len(args)
     # flags (name, value or None) and positionals
     while k < n:
@@ -575,19 +587,19 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             positionals.append(a)
         k += 1
     if str_eq(program, "cd"):
-        if not cwd or _DYN in cwd:
+        if not cwd or _dyn(cwd):
             return _no(why, "cd to an unknown directory")
         positionals = [cwd]
     out.append(exact(sc.path) if sc.path else exact(program))
     n = len(positionals)
     if is_exact:
         for a in positionals:
-            if _DYN in a:
+            if _dyn(a):
                 return _no(why, "an unknown expansion")
         subs = 0
     else:
         subs = 0
-        most = depth if (not sc.path and program in _SUBCOMMAND_PROGRAMS) else 0
+        most = 0 if sc.path else depth
         while subs < n and subs < most and _subcommand(positionals[subs]):
             out.append(positionals[subs])
             subs += 1
@@ -601,7 +613,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
         if is_exact:
             out.append(exact(a))
         elif literal_args:
-            if _DYN in a:
+            if _dyn(a):
                 return _no(why, "an unknown expansion")
             out.append(exact(a))
         else:
@@ -629,7 +641,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
             rendered = flag_list
         out[flags_at:flags_at] = rendered
     for op, target in sc.redirects:
-        if not target or _DYN in target:
+        if not target or _dyn(target):
             return _no(why, "a redirect to an unknown target")
         if target[0] == u'&' or ((str_eq(op, "<&") or str_eq(op, ">&")) and _all_digits(target)):
             out.append(op + exact(target))
@@ -644,12 +656,12 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object spec, list wh
 cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why,
                       frozenset literals):
     cdef str c
-    if _DYN in name:
+    if _dyn(name):
         return _no(why, "an unknown expansion")
     if value is None:
         return exact(name)
     if is_exact:
-        if _DYN in value:
+        if _dyn(value):
             return _no(why, "an unknown expansion")
         return exact(name) + "=" + exact(value)
     c = _classify(value, cwd, home, ws, True, why, literals)
@@ -670,13 +682,13 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         return _no(why, "more than %d commands", _MAX_COMMANDS)
     if n == 1:
         sc = <SimpleCommand?>commands[0]
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
+        text = _command_shape(sc, ws, home, specs, why, literals)
         if text is not None and len(text) + 3 > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
         return text
     for item in commands:
         sc = <SimpleCommand?>item
-        text = _command_shape(sc, ws, home, specs(sc.program) if specs is not None else None, why, literals)
+        text = _command_shape(sc, ws, home, specs, why, literals)
         if text is None:
             return None
         size += len(text) + 3
@@ -717,6 +729,11 @@ cdef class PatternIndex:
     cdef dict _memo
     cdef dict _active
     cdef dict _literal
+    cdef dict _workspaces
+    cdef object _programs
+    cdef object _specs
+    cdef object _table
+    cdef object _table_generation
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -731,6 +748,11 @@ cdef class PatternIndex:
         self._memo = {}
         self._active = {}
         self._literal = {}
+        self._workspaces = None
+        self._programs = None
+        self._specs = None
+        self._table = None
+        self._table_generation = None
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -751,6 +773,40 @@ cdef class PatternIndex:
         """The active patterns changed: every answer remembered before is looked up again."""
         self.epoch += 1
 
+    cpdef shaping(self, dict workspaces, object programs, object specs):
+        """Shape the common calls here (see ``_shape_py.PatternIndex.shaping``)."""
+        self._workspaces = workspaces
+        self._programs = programs
+        self._specs = specs
+        self._table = None
+        self._table_generation = None
+
+    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home,
+                       object generation):
+        # The common case in C: a Bash call with the engine's parse, in a workspace the
+        # shapes module has seen (and normalized); anything else by ``shape``. (tool,
+        # tool_input, cwd, home: esc's, read once by find.)
+        cdef object parsed, ws, command, specs
+        if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
+            parsed = esc.parsed
+            if type(parsed) is list and type(tool_input) is dict:
+                home = home or ""
+                if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+                    ws = self._workspaces.get((cwd, home))
+                    command = (<dict>tool_input).get("command")
+                    if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
+                            and 0 < len(<str>command) <= _MAX_INPUT:
+                        if self._programs is None:
+                            specs = self._specs
+                        else:
+                            # asked once per rule generation (see the reference)
+                            if self._table is None or self._table_generation != generation:
+                                self._table = self._programs()
+                                self._table_generation = generation
+                            specs = self._table
+                        return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+        return shape(esc)
+
     cpdef clear(self):
         """Forget every answer."""
         self._memo.clear()
@@ -762,6 +818,9 @@ cdef class PatternIndex:
         cdef object why = esc.why
         cdef object rule_id = esc.rule_id
         cdef object tool = esc.tool
+        cdef object tool_input = esc.tool_input
+        cdef object cwd = esc.cwd
+        cdef object home = esc.home
         cdef object key, text = None, pattern, found
         cdef str context
         cdef _Answer a
@@ -771,7 +830,7 @@ cdef class PatternIndex:
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
         try:
-            key = _cache_key(tool, esc.tool_input, esc.cwd, esc.home)
+            key = _cache_key(tool, tool_input, cwd, home)
         except Exception:
             return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
@@ -793,7 +852,7 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = shape(esc)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
         context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
         if text is None:
             self.unshaped += 1

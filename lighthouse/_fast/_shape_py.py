@@ -14,9 +14,8 @@ import re
 from time import monotonic
 
 from ._engine_py import cache_key
-from ._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
-                            MAX_SHAPE, MAX_SUBCOMMANDS, MEMO_SIZE, MEMO_TEXT, NO_LITERALS, PATH_CLASSES, SHAPE_API,
-                            SUBCOMMAND_PROGRAMS, SUBCOMMAND_DEPTH, NoShape, where)
+from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE, MEMO_TEXT,
+                            NO_LITERALS, PATH_CLASSES, SHAPE_API, NoShape, ProgramTable, program_entry, where)
 from ._shell_py import normpath
 from ._shell_shared import DYN
 
@@ -118,7 +117,7 @@ def classify(arg, cwd, home, ws, key=True, literals=NO_LITERALS):
     return exact(arg)
 
 
-def _flag_items(args, spec, literal_options=NO_LITERALS):
+def _flag_items(args, value_options, single_dash_long, literal_options=NO_LITERALS):
     """Split argv into ([flag text], [positional]), a value option rendered with its
     value (``-k`` and ``foo`` as ("-k", "foo")); ``literal_options`` take a value too."""
     flags = []
@@ -126,8 +125,6 @@ def _flag_items(args, spec, literal_options=NO_LITERALS):
     ended = False
     k = 0
     n = len(args)
-    value_options = spec.value_options if spec is not None else ()
-    single_dash_long = spec is not None and spec.single_dash_long
     while k < n:
         a = args[k]
         if not ended and a == "--":
@@ -164,6 +161,20 @@ def _flag_items(args, spec, literal_options=NO_LITERALS):
     return flags, positionals
 
 
+def program_info(specs, program):
+    """The :class:`ProgramTable` entry of ``program``: from ``specs`` when it is a
+    ProgramTable; else the shape tables', with the value options of the ProgramSpec
+    that ``specs`` (a callable, or None) gives."""
+    if type(specs) is ProgramTable:
+        entry = specs.get(program)
+        return entry if entry is not None else program_entry(program)
+    entry = DEFAULT_PROGRAMS.get(program) or program_entry(program)
+    spec = specs(program) if specs is not None else None
+    if spec is None:
+        return entry
+    return (frozenset(spec.value_options), bool(spec.single_dash_long)) + entry[2:]
+
+
 def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
     """One SimpleCommand's shape as parts: {"env": [K=V], "program", "subcommand": [word],
     "flags": [flag or flag=class], "args": [class or literal], "redirects": [op+class],
@@ -173,6 +184,11 @@ def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
     The values of the program's :data:`LITERAL_OPTIONS` and the arguments after one of its
     :data:`LITERAL_SUBCOMMANDS` are kept exactly. Raises NoShape. (The reference's view of a command, for
     ``lighthouse patterns promote``; the compiled twin builds the text directly.)"""
+    return _command_parts(sc, ws, home, program_info(lambda _: spec, sc.program or ""), literals)
+
+
+def _command_parts(sc, ws, home, entry, literals):
+    # entry: the program's ProgramTable entry
     if sc.dynamic:
         raise NoShape("an unknown expansion")
     if sc.origin:
@@ -185,7 +201,7 @@ def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
     if not program or DYN in program or DYN in (sc.path or ""):
         raise NoShape("an unknown program")
     cwd = sc.cwd or ws
-    is_exact = program in EXACT_PROGRAMS or program.startswith("mkfs.")
+    value_options, single_dash_long, literal_options, literal_subs, depth, is_exact = entry
     if is_exact and cwd != ws:
         raise NoShape("%s run outside the call's directory" % program)
     env = []
@@ -194,8 +210,7 @@ def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
         if not _ENV_NAME_RE.match(name) or DYN in value:
             raise NoShape("an unknown environment assignment")
         env.append("%s=%s" % (name, exact(value)))
-    literal_options = LITERAL_OPTIONS.get(program, NO_LITERALS)
-    flags, positionals = _flag_items(sc.args, spec, literal_options)
+    flags, positionals = _flag_items(sc.args, value_options, single_dash_long, literal_options)
     if program == "cd":
         # The analysis gives cd the directory it changes to as its own cwd: its shape is
         # where that lies (the commands after it are judged from there).
@@ -211,12 +226,11 @@ def command_parts(sc, ws, home, spec=None, literals=NO_LITERALS):
             args.append(exact(a))
     else:
         n = 0
-        most = SUBCOMMAND_DEPTH.get(program, MAX_SUBCOMMANDS) if program in SUBCOMMAND_PROGRAMS and not sc.path \
-            else 0
+        most = 0 if sc.path else depth
         while n < len(positionals) and n < most and _SUB_RE.match(positionals[n]):
             n += 1
         subs = positionals[:n]
-        if " ".join(subs) in LITERAL_SUBCOMMANDS.get(program, NO_LITERALS):
+        if literal_subs is not None and " ".join(subs) in literal_subs:
             args = []
             for a in positionals[n:]:
                 if DYN in a:
@@ -253,8 +267,9 @@ def bash_shape(commands, ws, home, specs=None, why=None, literals=NO_LITERALS):
     """The shape text of a Bash call whose command the shell analysis parsed into
     ``commands`` (SimpleCommand), with ``ws`` the call's workspace (a normalized absolute
     directory) and ``home`` its home ("" when unknown): each command's shape, joined by
-    ``;`` (or ``|`` for a command reading a pipe). ``specs``: a callable giving a
-    program's ProgramSpec, or None. None when the call has no shape, the reason appended
+    ``;`` (or ``|`` for a command reading a pipe). ``specs``: the rules'
+    :class:`ProgramTable` (``program_table``, prepared once per policy), a callable giving
+    a program's ProgramSpec, or None (the shape tables alone). None when the call has no shape, the reason appended
     to ``why`` when it is a list (the pattern tier's lookup asks for none: it costs an
     exception in the compiled twin). ``literals``: a frozenset of words kept exactly
     wherever they are an argument or an option's value (an expert's ExpertAnswer.exact)."""
@@ -274,7 +289,7 @@ def _bash_shape(commands, ws, home, specs, literals):
     out = []
     size = 0
     for sc in commands:
-        p = command_parts(sc, ws, home, specs(sc.program) if specs is not None else None, literals)
+        p = _command_parts(sc, ws, home, program_info(specs, sc.program or ""), literals)
         text = " ".join(p["env"] + [p["program"]] + p["subcommand"] + p["flags"] + p["args"] + p["redirects"])
         size += len(text) + 3
         if size > MAX_SHAPE:
@@ -311,6 +326,11 @@ class PatternIndex:
         self._memo = {}
         self._active = {}
         self._literal = {}
+        self._workspaces = None
+        self._programs = None
+        self._specs = None
+        self._table = None
+        self._table_generation = None
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -333,6 +353,45 @@ class PatternIndex:
         """The active patterns changed: every answer remembered before is looked up again."""
         self.epoch += 1
 
+    def shaping(self, workspaces, programs, specs):
+        """Shape the common calls in the index itself, without the ``shape`` callable of
+        :meth:`find`: a Bash call that carries the engine's parse (a list), with a
+        ``command`` of at most MAX_INPUT characters, whose non-empty ``cwd`` the shapes
+        module found to be a proper workspace already normalized (``workspaces``: its dict
+        (cwd, home) -> workspace). ``programs``: a callable giving the ProgramTable of the
+        rules in force, or None for ``specs`` (a ProgramTable, a callable giving a
+        ProgramSpec, or None). ``programs`` is asked once per rule generation of the
+        escalations (``esc.generation``, the policy the fast tiers judged the call by):
+        the table it gives is that of the policy in force, never an older one, so a call
+        of generation G is shaped with G's table or, when a reload came in between, a
+        newer one, as when it is asked per call. Any other call is shaped
+        by ``shape``, which must give the same text for these (lighthouse.patterns.shapes
+        does: this is its own fast path, without the Python calls)."""
+        self._workspaces = workspaces
+        self._programs = programs
+        self._specs = specs
+        self._table = None
+        self._table_generation = None
+
+    def _shape(self, esc, shape, tool, tool_input, cwd, home, generation):
+        if self._workspaces is not None and type(tool) is str and tool == "Bash":
+            parsed = esc.parsed
+            if type(parsed) is list and type(tool_input) is dict:
+                home = home or ""
+                if type(cwd) is str and type(home) is str and cwd:
+                    ws = self._workspaces.get((cwd, home))
+                    command = tool_input.get("command")
+                    if type(ws) is str and ws == cwd and type(command) is str and 0 < len(command) <= MAX_INPUT:
+                        if self._programs is None:
+                            specs = self._specs
+                        else:
+                            if self._table is None or self._table_generation != generation:
+                                self._table = self._programs()
+                                self._table_generation = generation
+                            specs = self._table
+                        return bash_shape(parsed, cwd, home, specs)
+        return shape(esc)
+
     def clear(self):
         """Forget every answer."""
         self._memo.clear()
@@ -344,12 +403,13 @@ class PatternIndex:
         when the file is due to be checked, for a shape that has patterns with literals
         and for an escalation whose context is not text."""
         generation, why, rule_id, tool = esc.generation, esc.why, esc.rule_id, esc.tool
+        tool_input, cwd, home = esc.tool_input, esc.cwd, esc.home
         epoch = self.epoch              # read before the lookup: a change meanwhile makes it stale
         due = monotonic() >= self.due
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
         try:
-            key = cache_key(tool, esc.tool_input, esc.cwd, esc.home)
+            key = cache_key(tool, tool_input, cwd, home)
         except Exception:
             return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
@@ -369,7 +429,7 @@ class PatternIndex:
             text = found[4]
             known = True
         if not known:
-            text = shape(esc)
+            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
         context = "miss" if why == "miss" else "ask:" + rule_id
         if text is None:
             self.unshaped += 1

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ._shell_shared import DYN
 
-__all__ = ["SHAPE_API", "NoShape", "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
+__all__ = ["SHAPE_API", "NoShape", "ProgramTable", "program_table", "program_entry", "DEFAULT_PROGRAMS",
+           "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
            "LITERAL_SUBCOMMANDS", "SUBCOMMAND_DEPTH", "NO_LITERALS", "MAX_LITERALS", "MAX_LITERAL", "MAX_COMMANDS",
            "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "MEMO_SIZE", "MEMO_TEXT", "PATH_CLASSES", "where", "TMP_ROOTS",
            "STDIO_PATHS", "SYSTEM_ROOTS", "HOME_ROOTS"]
@@ -134,6 +135,50 @@ _SYSTEM_SET, SYSTEM_PREFIXES = frozenset(SYSTEM_ROOTS), tuple(s + "/" for s in S
 _STDIO_SET = frozenset(STDIO_PATHS)
 
 
+class ProgramTable(dict):
+    """What the shape kernels need to know of each program, prepared once per rule
+    policy (:func:`program_table`), so that shaping a command costs one dictionary lookup
+    of its program (in C, in the compiled kernel) and no Python call: program ->
+    (value_options, single_dash_long, literal_options, literal_subcommands or None,
+    subcommand depth, exact). ``value_options`` (a frozenset) and ``single_dash_long``
+    are the program's ProgramSpec's in the rules (which options take a value, whether
+    ``-name`` is a long option); ``literal_options`` its :data:`LITERAL_OPTIONS`;
+    ``literal_subcommands`` its :data:`LITERAL_SUBCOMMANDS` (None: none); the depth is
+    how many leading plain words are kept as its subcommand (0 for the programs outside
+    :data:`SUBCOMMAND_PROGRAMS`); ``exact``: whether every argument is kept exactly
+    (:data:`EXACT_PROGRAMS`). A program that is not in the table is none of these
+    (:func:`program_entry` gives its entry)."""
+
+    __slots__ = ()
+
+
+def _entry(program, spec):
+    depth = SUBCOMMAND_DEPTH.get(program, MAX_SUBCOMMANDS) if program in SUBCOMMAND_PROGRAMS else 0
+    value_options = spec.value_options if spec is not None else NO_LITERALS
+    return (frozenset(value_options), bool(spec is not None and spec.single_dash_long),
+            LITERAL_OPTIONS.get(program, NO_LITERALS), LITERAL_SUBCOMMANDS.get(program), depth,
+            program in EXACT_PROGRAMS or program.startswith("mkfs."))
+
+
+def program_entry(program):
+    """The :class:`ProgramTable` entry of a program no table holds (no value options)."""
+    return _entry(program, None)
+
+
+def program_table(programs=None):
+    """The :class:`ProgramTable` of a rule policy's program specs (``programs``: program
+    -> ProgramSpec, the rule engine's ``programs``; None: the shape tables alone). Runs
+    once per policy load, off the calls' path."""
+    table = ProgramTable()
+    for p in set(EXACT_PROGRAMS) | set(SUBCOMMAND_PROGRAMS) | set(LITERAL_OPTIONS) | set(LITERAL_SUBCOMMANDS) \
+            | set(SUBCOMMAND_DEPTH):
+        table[p] = _entry(p, None)
+    for p, spec in (programs or {}).items():
+        if type(p) is str and p:
+            table[p] = _entry(p, spec)
+    return table
+
+
 class NoShape(Exception):
     """The call (or one of its commands) has no shape; the text says why (for tests and
     `lighthouse patterns shape`)."""
@@ -161,3 +206,8 @@ def where(path, cwd, home):
     if path == "/" or path in _SYSTEM_SET or path.startswith(SYSTEM_PREFIXES):
         return "system"
     return "other"
+
+
+#: The table of the shape tables alone (no rules' program specs): what a kernel uses for
+#: a program when it is given no ProgramTable.
+DEFAULT_PROGRAMS = program_table()

@@ -64,12 +64,19 @@ from .. import _fast
 from .._fast._shape_shared import MEMO_SIZE
 from .shapes import Shape, display
 
-__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "MAX_PATTERNS", "default_patterns_path", "context_of",
+__all__ = ["PatternBook", "Pattern", "PatternError", "STATES", "FORGOTTEN_REASONS", "MAX_PATTERNS",
+           "default_patterns_path", "context_of",
            "MAX_EXAMPLES", "MAX_LITERAL_PATTERNS", "LEARNED_VERDICTS", "merge_snapshots", "families"]
 
 log = logging.getLogger("lighthouse.patterns")
 
 STATES = ("pending", "active", "retired")
+#: Why a pattern was forgotten (the ``lighthouse_pattern_forgotten_total`` counter's
+#: label): ``pruned``, a pending pattern removed to make room past ``max_patterns``;
+#: ``disagreement``, retired by an answer that disagreed with it; ``review``, retired by
+#: a person (``lighthouse patterns retire``, the Admin RPC); ``file``, an active pattern
+#: found retired or removed in the file by another process.
+FORGOTTEN_REASONS = ("pruned", "disagreement", "review", "file")
 MAX_PATTERNS = 10000        # patterns a file holds by default (PatternBook's max_patterns)
 LEARNED_VERDICTS = ("allow", "ask")
 MAX_EXAMPLES = 8            # example calls kept per pattern
@@ -212,6 +219,12 @@ class PatternBook:
         self.dropped = 0            # answers not learned (the learning thread's queue was full)
         self.pruned = 0             # pending patterns removed to make room for a new shape
         self.refused = 0            # answers about a new shape not recorded: no pending pattern to prune
+        #: Patterns that stopped being kept or answering, by reason (FORGOTTEN_REASONS).
+        self.forgotten = dict.fromkeys(FORGOTTEN_REASONS, 0)
+        # Calls answered per pattern id since the last flush_hits() (note_hit), under _hits_lock:
+        # the file's hits column is written in batches, never once per hit.
+        self._hits = {}
+        self._hits_lock = threading.Lock()
         self._counts = dict.fromkeys(STATES, 0)
         self.on_retire = None       # called with the ids of active patterns that stop answering (module docstring)
         self._load()
@@ -252,6 +265,8 @@ class PatternBook:
             self.index.changed()
             gone = before - self._answering()
             if gone:
+                # Active here, not (or not with that verdict) in the file: changed by another process.
+                self.forgotten["file"] += len({pid for pid, _ in gone})
                 self._stopped_answering({pid for pid, _ in gone})
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
             self._checked_at(time.monotonic())
@@ -335,7 +350,8 @@ class PatternBook:
         return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped,
                 "remembered": self.index.remembered, "learned": self.learned,
                 "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
-                "pruned": self.pruned, "refused": self.refused, "states": self.counts(wait=False)}
+                "pruned": self.pruned, "refused": self.refused, "forgotten": dict(self.forgotten),
+                "states": self.counts(wait=False)}
 
     # ------------------------------------------------------------------ learning
 
@@ -366,7 +382,7 @@ class PatternBook:
                 others = self._disagreeing(context, shape, verdict, literals, generic, reshape)
                 for o in others:
                     self._retire(o, now, "%s answered %s for a call of this shape (%s)" % (
-                        expert, verdict, "with exact words" if literals else "without exact words"))
+                        expert, verdict, "with exact words" if literals else "without exact words"), "disagreement")
                 row = db.execute("SELECT %s FROM patterns WHERE key = ?" % _COLUMNS, (key,)).fetchone()
                 p = Pattern(row) if row is not None else None
                 if p is None and literals and db.execute(
@@ -403,7 +419,7 @@ class PatternBook:
                     db.execute("UPDATE patterns SET updated_at = ? WHERE id = ?", (now, p.id))
                 elif verdict != p.verdict:
                     self._retire(p, now, "%s answered %s (%s) for a call of this shape" % (
-                        expert, verdict, "this call only" if scope == "call" else "its shape"))
+                        expert, verdict, "this call only" if scope == "call" else "its shape"), "disagreement")
                 elif scope == "shape":
                     teachers = [t for t in p.taught_by.split(",") if t]
                     if expert not in teachers and len(teachers) < MAX_TEACHERS:
@@ -465,6 +481,7 @@ class PatternBook:
         db.execute("DELETE FROM examples WHERE pattern_id IN (%s)" % marks, ids)
         db.execute("DELETE FROM patterns WHERE id IN (%s)" % marks, ids)
         self.pruned += len(ids)
+        self.forgotten["pruned"] += len(ids)
         return True
 
     def _example(self, pid, now, expert, verdict, scope, reason, call):
@@ -480,10 +497,12 @@ class PatternBook:
         db.execute("INSERT INTO examples (pattern_id, at, expert, verdict, scope, reason, call) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (pid, now, expert[:256], verdict, scope, reason[:1024], text))
 
-    def _retire(self, p, now, note):
+    def _retire(self, p, now, note, reason):
         self._db.execute("UPDATE patterns SET state = 'retired', retired_at = ?, updated_at = ?, note = ? "
                          "WHERE id = ?", (now, now, note[:1024], p.id))
         self.retirements += 1
+        if p.state != "retired":
+            self.forgotten[reason] += 1
 
     def _answering(self):
         """(id, verdict) of every active pattern in the index."""
@@ -531,6 +550,47 @@ class PatternBook:
             except Exception:
                 log.exception("on_retire callback failed")
 
+    # ------------------------------------------------------------------ hits
+
+    def note_hit(self, p):
+        """Count one call answered by pattern ``p`` (the pattern tier's answer): in
+        memory, written to the file's ``hits`` column by :meth:`flush_hits` in batches."""
+        with self._hits_lock:
+            self._hits[p.id] = self._hits.get(p.id, 0) + 1
+
+    def flush_hits(self):
+        """Add the hits counted since the last flush to the patterns' ``hits`` column,
+        in one transaction (the pattern tier's watch calls it every second or so, off the
+        event loop, and at close). Returns the number of patterns written."""
+        with self._hits_lock:
+            hits, self._hits = self._hits, {}
+        if not hits:
+            return 0
+        try:
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("UPDATE patterns SET hits = hits + ? WHERE id = ?",
+                                   [(n, pid) for pid, n in hits.items()])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except Exception:
+            # Kept for the next flush (the file busy past its timeout, say).
+            with self._hits_lock:
+                for pid, n in hits.items():
+                    self._hits[pid] = self._hits.get(pid, 0) + n
+            raise
+        return len(hits)
+
+    def _with_hits(self, p):
+        # The file's count and those not written yet.
+        with self._hits_lock:
+            p.hits += self._hits.get(p.id, 0)
+        return p
+
     # ------------------------------------------------------------------ review
 
     def _get(self, pid):
@@ -543,8 +603,8 @@ class PatternBook:
         return p
 
     def get(self, pid):
-        """The Pattern with id ``pid``; raises PatternError."""
-        return self._get(int(pid))
+        """The Pattern with id ``pid`` (its ``hits`` with those not written yet); raises PatternError."""
+        return self._with_hits(self._get(int(pid)))
 
     def patterns(self, state=None, limit=1000):
         """Patterns (newest first), of one state when given."""
@@ -558,7 +618,7 @@ class PatternBook:
         q += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(q, args + (int(limit),)).fetchall()
-        return [Pattern(r) for r in rows]
+        return [self._with_hits(Pattern(r)) for r in rows]
 
     def examples(self, pid):
         """The example answers of pattern ``pid``, oldest first, as dicts."""
@@ -577,18 +637,23 @@ class PatternBook:
                              "note = ? WHERE id = ?", (now, now, ("approved by %s" % who)[:1024], p.id))
             p = self._get(p.id)
             self._index(p)
-        return p
+        return self._with_hits(self._get(p.id))
 
     def retire(self, pid, note="retired by a person"):
         """Retire pattern ``pid``: it answers no call any more."""
         p = self._get(int(pid))
         with self._lock:
-            self._retire(p, self.clock(), note)
+            self._retire(p, self.clock(), note, "review")
             p = self._get(p.id)
             self._index(p)
-        return p
+        return self._with_hits(self._get(p.id))
 
     def close(self):
+        """Write the hits not written yet, and close the file."""
+        try:
+            self.flush_hits()
+        except Exception:
+            log.exception("writing the patterns' hits failed")
         with self._lock:
             self._db.close()
 
@@ -608,6 +673,10 @@ def merge_snapshots(snaps):
         for k in ("hits", "misses", "unshaped", "remembered", "learned", "activations", "retirements", "dropped",
                   "pruned", "refused"):
             out[k] = out.get(k, 0) + s.get(k, 0)
+        forgotten = dict(out.get("forgotten") or {})
+        for reason, n in (s.get("forgotten") or {}).items():
+            forgotten[reason] = forgotten.get(reason, 0) + n
+        out["forgotten"] = forgotten
     return out
 
 
@@ -633,6 +702,14 @@ def families(snap):
     yield CounterMetricFamily("lighthouse_pattern_answers_refused", "Answers about a new shape not recorded: the "
                               "patterns file is full of active and retired patterns, or the shape has as many "
                               "patterns with exact words as it may", value=snap.get("refused", 0))
+    forgotten = CounterMetricFamily("lighthouse_pattern_forgotten", "Patterns forgotten, by reason: pruned (a "
+                                    "pending pattern removed past --patterns-max), disagreement (retired by a "
+                                    "disagreeing answer), review (retired by a person), file (an active pattern "
+                                    "found retired or removed in the file by another process)", labels=["reason"])
+    counts = snap.get("forgotten") or {}
+    for reason in FORGOTTEN_REASONS:
+        forgotten.add_metric([reason], counts.get(reason, 0))
+    yield forgotten
     yield CounterMetricFamily("lighthouse_pattern_activations", "Patterns made active by agreeing answers",
                               value=snap["activations"])
     yield CounterMetricFamily("lighthouse_pattern_retirements", "Patterns retired by a disagreeing answer or a "

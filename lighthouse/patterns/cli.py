@@ -183,7 +183,8 @@ def cmd_list(args):
             print(json.dumps(p.as_dict(), ensure_ascii=False))
         return EXIT_OK
     for p in rows:
-        print("#%-5d %-7s %-5s %3d  %-8s %s" % (p.id, p.state, p.verdict, p.agreeing, p.context[:24], p.text()))
+        print("#%-5d %-7s %-5s %3d %6d  %-8s %s" % (p.id, p.state, p.verdict, p.agreeing, p.hits, p.context[:24],
+                                                  p.text()))
     print("%d patterns" % len(rows), file=sys.stderr)
     return EXIT_OK
 
@@ -206,8 +207,10 @@ def cmd_show(args):
             " ".join(sorted(p.words)), p.generic))
     print("  verdict:   %s (%d agreeing answer%s)" % (p.verdict, p.agreeing, "" if p.agreeing == 1 else "s"))
     print("  taught by: %s" % (p.taught_by.replace(",", ", ") or "-"))
-    print("  created %s, active since %s, retired %s, %d hits in this process" % (
-        _when(p.created_at), _when(p.activated_at), _when(p.retired_at), p.hits))
+    print("  created %s, active since %s, retired %s" % (_when(p.created_at), _when(p.activated_at),
+                                                         _when(p.retired_at)))
+    print("  hits:      %d call%s answered (a running server writes its count about every second)" % (
+        p.hits, "" if p.hits == 1 else "s"))
     if p.note:
         print("  note:      %s" % p.note)
     print("  first reason: %s" % p.first_reason)
@@ -398,11 +401,13 @@ def register(sub):
         p.set_defaults(func=_run(func))
         return p
 
-    p = add("list", cmd_list, "list patterns, newest first")
+    p = add("list", cmd_list, "list patterns, newest first: id, state, verdict, agreeing answers, hits (calls "
+                              "answered; a running server writes them about every second), context, shape")
     p.add_argument("--state", choices=STATES)
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p = add("show", cmd_show, "show a pattern: who taught it, when, and the example calls")
+    p = add("show", cmd_show, "show a pattern: who taught it, when, the calls it answered (hits), and the "
+                              "example calls")
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true")
     p = add("approve", cmd_approve, "make a pattern active (a person vouches for it)")

@@ -77,7 +77,8 @@ from .._fast._shell_shared import DYN
 
 __all__ = ["Shape", "NoShape", "call_shape", "shape_text", "why_no_shape", "command_shape", "command_parts", "classify",
            "EXACT_PROGRAMS", "MAX_COMMANDS", "MAX_SHAPE", "MAX_INPUT", "FILE_TOOLS", "SUBCOMMAND_PROGRAMS",
-           "COMMAND_WORDS", "LITERAL_OPTIONS", "LITERAL_SUBCOMMANDS", "analyse_call", "display"]
+           "COMMAND_WORDS", "LITERAL_OPTIONS", "LITERAL_SUBCOMMANDS", "analyse_call", "display",
+           "shapes_workspaces"]
 
 #: Tools whose input names one file: the shape is the tool and the path's class.
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "Read": "file_path",
@@ -136,6 +137,13 @@ def _workspace(cwd, home):
         if len(_WORKSPACES) > _MAX_WORKSPACES:
             _WORKSPACES.clear()
     return ws
+
+
+def shapes_workspaces():
+    """The dict (cwd, home) -> normalized workspace ("" for none) of the workspaces seen
+    (emptied in place when it grows past its bound): what the pattern index's own fast
+    path (PatternIndex.shaping) reads, as :func:`shape_text`'s does."""
+    return _WORKSPACES
 
 
 def _check_workspace(cwd, home):
@@ -215,7 +223,8 @@ def shape_text(tool, tool_input, cwd="", home="", specs=None, parsed=None, liter
     """The text of the call's shape (:func:`call_shape`), or None: what the pattern tier
     looks up, without the Shape object or its digest."""
     home = home or ""
-    if parsed is not None and tool == "Bash" and type(tool_input) is dict and _WORKSPACES.get((cwd, home)) == cwd:
+    if parsed is not None and tool == "Bash" and type(tool_input) is dict and cwd \
+            and _WORKSPACES.get((cwd, home)) == cwd:
         # The common case, first: a Bash call the engine parsed, in a workspace seen
         # before (and already normalized, so the parse was made in it).
         command = tool_input.get("command")

@@ -57,24 +57,33 @@ from concurrent.futures import ThreadPoolExecutor
 from .._fast._shape_shared import MEMO_SIZE, MEMO_TEXT
 from ..escalation import TierAnswer
 from .book import LEARNED_VERDICTS, context_of
-from .shapes import call_shape, shape_text
+from .shapes import call_shape, shape_text, shapes_workspaces
 
-__all__ = ["PatternTier", "MEMO_SIZE", "MEMO_TEXT"]
+__all__ = ["PatternTier", "MEMO_SIZE", "MEMO_TEXT", "HITS_FLUSH_INTERVAL"]
+
+#: Seconds between two writes of the patterns' hit counts to the file.
+HITS_FLUSH_INTERVAL = 1.0
 
 log = logging.getLogger("lighthouse.patterns")
 
 
 class PatternTier:
-    """Learned patterns as a pipeline tier. ``book``: the PatternBook. ``specs``: a
-    callable returning a program's ProgramSpec from the rules in force (for the options
-    that take a value), or None."""
+    """Learned patterns as a pipeline tier. ``book``: the PatternBook. ``specs``: what
+    the shapes know of the programs of the rules in force (which options take a value):
+    a ProgramTable (``RuleFacts.programs``), a callable returning a program's
+    ProgramSpec, or None. ``programs``: a callable returning the ProgramTable of the
+    rules in force (``RuleFactsSource.programs``, asked once per rule generation of the
+    calls shaped by the index, once per call otherwise), which the server gives: a
+    command is then shaped with one lookup of its program in C, where a ``specs``
+    callable costs a Python call per command."""
 
     name = "patterns"
     kind = "pattern"
 
-    def __init__(self, book, specs=None, *, background=True, max_pending=256):
+    def __init__(self, book, specs=None, *, programs=None, background=True, max_pending=256):
         self.book = book
-        self.specs = specs
+        self._specs = specs
+        self._programs = programs
         self.max_pending = int(max_pending)
         self.pending = 0                # answers waiting for the background thread
         self.dropped = 0                # answers not learned: too many waiting
@@ -82,6 +91,14 @@ class PatternTier:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lighthouse-patterns") if background else None
         self._shape = self._shape_text
         self._match = self._lookup
+        # The index shapes the common calls itself (a Bash call with the engine's parse,
+        # in a workspace seen before) as shapes.shape_text does, without its Python calls.
+        book.index.shaping(shapes_workspaces(), programs, specs)
+
+    @property
+    def specs(self):
+        """The program knowledge in force: the ProgramTable from ``programs``, else ``specs``."""
+        return self._programs() if self._programs is not None else self._specs
 
     def shape(self, esc, literals=None):
         return call_shape(esc.tool, esc.tool_input, esc.cwd, esc.home, self.specs, esc.parsed, literals)
@@ -131,6 +148,7 @@ class PatternTier:
         quorum = max((a.quorum for a in esc.prior), default=0)
         if p.agreeing < quorum:
             return None                 # the policy wants more experts than taught the pattern
+        self.book.note_hit(p)
         teachers = p.taught_by.replace(",", ", ") or "a reviewer"
         reason = "pattern #%d `%s`: %s, learned from %d answer%s of %s (first: %s)" % (
             p.id, p.text(), p.verdict, p.agreeing, "" if p.agreeing == 1 else "s", teachers, p.first_reason)
@@ -146,15 +164,27 @@ class PatternTier:
             loop.call_soon_threadsafe(forget, ["pattern:%d" % i for i in sorted(ids)])
         self.book.on_retire = retired
 
-    async def keep_fresh(self):
+    async def keep_fresh(self, flush_interval=HITS_FLUSH_INTERVAL):
         """Check the patterns file for another process's changes every
-        ``refresh_interval`` seconds (a task of the server's, cancelled at shutdown)."""
+        ``refresh_interval`` seconds, and write the patterns' hits counted meanwhile
+        (PatternBook.flush_hits) every ``flush_interval`` seconds, both on a thread (a
+        task of the server's, cancelled at shutdown; the book writes the rest as it
+        closes)."""
         book = self.book
-        if book.refresh_interval < 0:
-            return
+        refresh = book.refresh_interval
+        step = min(max(refresh, 0.05), flush_interval) if refresh >= 0 else flush_interval
+        loop = asyncio.get_running_loop()
+        flushed = loop.time()
         while True:
-            await asyncio.sleep(max(book.refresh_interval, 0.05))
-            await asyncio.to_thread(book.refresh)
+            await asyncio.sleep(step)
+            if refresh >= 0:
+                await asyncio.to_thread(book.refresh)
+            if loop.time() - flushed >= flush_interval:
+                flushed = loop.time()
+                try:
+                    await asyncio.to_thread(book.flush_hits)
+                except Exception:
+                    log.exception("writing the patterns' hits failed (kept for the next try)")
 
     def learner(self, esc, votes):
         """Record the experts' answers about ``esc``: ``votes`` is a list of (expert name,

@@ -23,7 +23,7 @@ from .. import _fast
 from .._fast._engine_py import _EMPTY_SPEC, VERDICTS, Engine, _path_candidate, _View
 from .._fast._errors import ShellError
 from .._fast._shell_py import normpath
-from .._fast._shape_shared import where
+from .._fast._shape_shared import program_table, where
 from .._fast._shell_shared import DYN
 from ..bounds import FITS, scan, window_input
 
@@ -91,6 +91,9 @@ class RuleFacts:
         from ..rules.loader import engine_specs
         specs = engine_specs(policy)
         self.engine = Engine(specs, policy.programs)
+        #: What the call-shape kernels need of each program (``_shape_shared.ProgramTable``):
+        #: the pattern tier shapes a command with one lookup in it, no Python call.
+        self.programs = program_table(self.engine.programs)
         # Which rules may match a program (its name against the rules' program globs) is
         # asked of the compiled engine when it is built: the pure one tries every glob
         # in Python, ~0.6 ms for a program it has not seen (every escalated call of an
@@ -167,6 +170,14 @@ class RuleFactsSource:
         return facts[1]
 
     __call__ = prepare
+
+    def programs(self):
+        """The ProgramTable of the policy in force (``RuleFacts.programs``): what the
+        pattern tier shapes a call with, asked once per call it shapes."""
+        facts = self._facts
+        if facts is not None and facts[0] is self._rules():
+            return facts[1].programs
+        return self.prepare().programs
 
     @property
     def ready(self):

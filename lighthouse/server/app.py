@@ -365,12 +365,9 @@ class LighthouseServer:
                                         max_patterns=config.patterns_max)
         except Exception as e:
             raise ConfigError("--patterns-db %s: %s" % (config.patterns_db, e)) from None
-        def specs(program):
-            # The facts about the rules in force that the other tiers share (built once
-            # per policy, off the calls' path).
-            return facts().spec(program)
-
-        self._pattern_tier = PatternTier(self.patterns, specs)
+        # What the shapes know of the programs of the rules in force: part of the facts
+        # the other tiers share (built once per policy, off the calls' path).
+        self._pattern_tier = PatternTier(self.patterns, programs=facts.programs)
         return Stage(self._pattern_tier, kind="pattern", backend="patterns")
 
     async def _policy_stage(self, facts):

@@ -672,7 +672,7 @@ def pattern_message(p):
         verdict=VERDICT_CODES.get(p.verdict, 0), agreeing=p.agreeing,
         taught_by=[t for t in p.taught_by.split(",") if t], first_reason=p.first_reason,
         created_unix=p.created_at or 0.0, activated_unix=p.activated_at or 0.0, retired_unix=p.retired_at or 0.0,
-        note=p.note, exact=sorted(p.words))
+        note=p.note, exact=sorted(p.words), hits=p.hits or 0)
 
 
 def stats_response(snap):

@@ -123,7 +123,7 @@ class PromotePatternResponse(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., rule_toml: _Optional[str] = ..., rules_file: _Optional[str] = ...) -> None: ...
 
 class Pattern(_message.Message):
-    __slots__ = ("id", "state", "tool", "shape", "context", "verdict", "agreeing", "taught_by", "first_reason", "created_unix", "activated_unix", "retired_unix", "note", "exact")
+    __slots__ = ("id", "state", "tool", "shape", "context", "verdict", "agreeing", "taught_by", "first_reason", "created_unix", "activated_unix", "retired_unix", "note", "exact", "hits")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class Pattern(_message.Message):
     RETIRED_UNIX_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
     id: int
     state: str
     tool: str
@@ -152,4 +153,5 @@ class Pattern(_message.Message):
     retired_unix: float
     note: str
     exact: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., tool: _Optional[str] = ..., shape: _Optional[str] = ..., context: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., agreeing: _Optional[int] = ..., taught_by: _Optional[_Iterable[str]] = ..., first_reason: _Optional[str] = ..., created_unix: _Optional[float] = ..., activated_unix: _Optional[float] = ..., retired_unix: _Optional[float] = ..., note: _Optional[str] = ..., exact: _Optional[_Iterable[str]] = ...) -> None: ...
+    hits: int
+    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., tool: _Optional[str] = ..., shape: _Optional[str] = ..., context: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.Verdict, str]] = ..., agreeing: _Optional[int] = ..., taught_by: _Optional[_Iterable[str]] = ..., first_reason: _Optional[str] = ..., created_unix: _Optional[float] = ..., activated_unix: _Optional[float] = ..., retired_unix: _Optional[float] = ..., note: _Optional[str] = ..., exact: _Optional[_Iterable[str]] = ..., hits: _Optional[int] = ...) -> None: ...
