@@ -23,6 +23,11 @@ one matching entry per record up to ``indexed_seq``
 (:meth:`SQLiteBackend.index_problem`). A log written before (with the indexes
 ``audit_agent`` and ``audit_session`` on the table) keeps them and is read as it was.
 
+**Commits** go through an :class:`~lighthouse.audit._chain.Appender`, a connection of
+its own opened at the first append (the compiled one binds each column through SQLite's
+C API: bench/audit.py --writer). It reads the chain's head inside its write transaction,
+so several writer processes (``--workers N``) append to one chain in the same file.
+
 ``synchronous``: NORMAL by default (a commit survives the process being killed, and may
 be lost with the machine's power); FULL with ``durable=True`` (each commit is fsynced:
 what ``lighthouse serve --audit-sync`` promises).
