@@ -273,40 +273,6 @@ def test_an_appender_used_by_two_threads_at_once_refuses_the_second(tmp_path, ap
     a.close()
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_lookup_tables_filled_from_memory_or_from_the_table_hold_every_record(tmp_path, seed):
-    """An appender fills the lookup tables from the entries it kept when it committed every
-    record past ``indexed_seq`` itself, else (another appender on the same file wrote
-    some, a commit of it failed) from the table: either way the tables hold exactly one
-    entry per record up to ``indexed_seq`` (what `audit verify` checks), whichever
-    twins take turns."""
-    import random
-    rnd = random.Random(seed)
-    path = _log(tmp_path, "a.db")
-    kinds = list(APPENDERS)
-    writers = [APPENDERS[rnd.choice(kinds)](path, index_every=rnd.choice([3, 7, 20])) for _ in range(2)]
-    seq = 0
-    for k in range(40):
-        w = writers[0] if rnd.random() < 0.8 else writers[1]
-        if rnd.random() < 0.1:              # a commit that fails half-way, rolled back
-            with pytest.raises(TypeError):
-                w.append(_rows(2) + [(("x",), 5)])
-        rows = [make_row((1000 + seq + i, "grpc", "r", "agent-%d" % rnd.randint(0, 4), "s%d" % rnd.randint(0, 2),
-                          "Bash", "{}", "/w", Outcome(3, 2, "r", "x", 1, "deny"), i, "", ()), 0, 0, 5)
-                for i in range(rnd.randint(0, 9))]
-        seq = w.append(rows)[0]
-        with SQLiteBackend(path, readonly=True) as log:
-            assert log.index_problem() is None
-    for w in writers:
-        w.close()
-    with SQLiteBackend(path) as log:
-        indexed = log._indexed_seq()
-        assert indexed > 0 and log.count() == seq
-        for table, _ in (("audit_by_agent", 0), ("audit_by_session", 0)):
-            assert log.db.execute("SELECT count(*) FROM %s" % table).fetchone()[0] == indexed
-        assert verify(log).ok
-
-
 def test_an_appender_needs_an_existing_log(tmp_path, appender):
     with pytest.raises(sqlite3.Error):
         appender(str(tmp_path / "missing" / "a.db"))

@@ -379,13 +379,8 @@ cdef class Appender:
     same transaction through SQLite's C API."""
 
     cdef sqlite3 *_db
-    cdef sqlite3_stmt *_stmts[_FILLS + 4]
+    cdef sqlite3_stmt *_stmts[_FILLS + 2]
     cdef int _nstmts
-    cdef int _nfills
-    cdef tuple _lookup_at
-    cdef Py_ssize_t _time_at
-    cdef list _kept
-    cdef object _kept_from, _last
     cdef int _width
     cdef char *_buf
     cdef Py_ssize_t _cap
@@ -395,8 +390,7 @@ cdef class Appender:
     cdef readonly bint appending
 
     def __init__(self, path, durable=False, lookups=True, index_every=None, busy_timeout=10.0):
-        from .sqlite import _ENTER as enters, _FILL as fills, _INSERT as insert_sql, INDEX_EVERY as index_default
-        from .sqlite import _LOOKUP_AT, _TIME_AT
+        from .sqlite import _FILL as fills, _INSERT as insert_sql, INDEX_EVERY as index_default
         cdef bytes name = str(path).encode("utf-8", "surrogateescape")
         cdef int rc
         if self._db != NULL:
@@ -406,11 +400,8 @@ cdef class Appender:
         self.index_every = index_default if index_every is None else index_every
         if self.index_every < 1:
             raise ValueError("index_every must be at least 1, got %d" % self.index_every)
-        if len(fills) > 2 or len(enters) != len(fills):
+        if len(fills) > 2:
             raise ValueError("at most two lookup tables, got %d" % len(fills))
-        self._nfills = len(fills)
-        self._lookup_at, self._time_at = tuple(_LOOKUP_AT), _TIME_AT
-        self._kept, self._kept_from, self._last = [], None, None
         # NOMUTEX: SQLite's own locking of the connection (a mutex taken at every bind,
         # step and reset) is left out; append() and close() refuse to run while an append
         # is in another thread (``appending``, read and set under the GIL).
@@ -429,8 +420,7 @@ cdef class Appender:
             if lookups:
                 statements += [b"SELECT value FROM audit_meta WHERE key = 'indexed_seq'",
                                b"INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
-                               b"SET value = excluded.value"] + [f.encode("ascii") for f in fills] + \
-                    [e.encode("ascii") for e in enters]
+                               b"SET value = excluded.value"] + [f.encode("ascii") for f in fills]
             for sql in statements:
                 self._prepare(sql)
             self._width = sqlite3_bind_parameter_count(self._stmts[_INSERT])
@@ -540,8 +530,7 @@ cdef class Appender:
         cdef unsigned long long s, v
         cdef long long indexed_seq
         cdef char *buf
-        cdef object head, prev, kept_from
-        cdef list kept
+        cdef object head, prev
         cdef int rc
         ins = self._stmts[_INSERT]
         self._run(_BEGIN)
@@ -566,9 +555,6 @@ cdef class Appender:
             if len(prev) != 32:
                 raise ValueError("prev must be a raw SHA-256 hash (32 bytes), got %d bytes" % len(prev))
             memcpy(md, <const char *>(<bytes>prev), 32)
-            kept, kept_from = self._kept, self._kept_from
-            if kept_from is None or self._last != s:       # another process appended: start again
-                kept, kept_from = [], s
             for indexed, tail in rows:
                 if type(tail) is not str:
                     raise TypeError("a row's tail must be str, not %s" % type(tail).__name__)
@@ -614,61 +600,30 @@ cdef class Appender:
                 sqlite3_reset(ins)
                 if rc != SQLITE_DONE:
                     self._raise(rc)
-                if self.lookups:
-                    kept.append((s, indexed))
             sqlite3_clear_bindings(ins)
             if self.lookups:
                 value = self._text_value(_INDEXED_SEQ)
                 indexed_seq = int(value) if value is not None else 0
                 if <long long>s - indexed_seq >= self.index_every:
-                    if kept_from <= indexed_seq:
-                        self._enter_kept(kept, indexed_seq)
-                    else:
-                        for i in range(_FILLS, _FILLS + self._nfills):
-                            st = self._stmts[i]
-                            sqlite3_bind_int64(st, 1, indexed_seq)
-                            self._run(<int>i)
+                    for i in range(_FILLS, self._nstmts):
+                        st = self._stmts[i]
+                        sqlite3_bind_int64(st, 1, indexed_seq)
+                        self._run(<int>i)
                     text = str(s).encode("ascii")
                     st = self._stmts[_SET_INDEXED]
                     sqlite3_bind_text(st, 1, text, <int>len(text), SQLITE_STATIC)
                     self._run(_SET_INDEXED)
                     sqlite3_clear_bindings(st)
-                    kept, kept_from = [], s
             self._run(_COMMIT)
         except BaseException:
-            self._kept, self._kept_from = [], None      # (extended by the rolled-back rows)
             sqlite3_clear_bindings(ins)
             if not sqlite3_get_autocommit(self._db):
                 self._run(_ROLLBACK)
             raise
-        self._kept, self._kept_from, self._last = kept, kept_from, s
         for i in range(32):
             hexed[2 * i] = _HEX[md[i] >> 4]
             hexed[2 * i + 1] = _HEX[md[i] & 15]
         return s, (<char *>hexed)[:64].decode("ascii")
-
-    cdef int _enter_kept(self, list kept, long long indexed_seq) except -1:
-        """Each lookup table's entries of the ``kept`` (seq, INDEXED values) past
-        ``indexed_seq``, in key order."""
-        cdef sqlite3_stmt *st
-        cdef int j, rc
-        cdef Py_ssize_t at, t = self._time_at
-        for j in range(self._nfills):
-            at = self._lookup_at[j]
-            entries = sorted([((<tuple>values)[at], (<tuple>values)[t], q) for q, values in kept if q > indexed_seq])
-            st = self._stmts[_FILLS + self._nfills + j]
-            try:
-                for key, tv, q in entries:
-                    self._bind(st, 1, key)
-                    self._bind(st, 2, tv)
-                    self._bind(st, 3, q)
-                    rc = sqlite3_step(st)
-                    sqlite3_reset(st)
-                    if rc != SQLITE_DONE:
-                        self._raise(rc)
-            finally:
-                sqlite3_clear_bindings(st)
-        return 0
 
     def close(self):
         """Finalize the statements and close the connection (an open transaction is rolled

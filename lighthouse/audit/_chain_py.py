@@ -65,21 +65,14 @@ class Appender:
     raises sqlite3.ProgrammingError instead of using the connection at the same time."""
 
     def __init__(self, path, durable=False, lookups=True, index_every=None, busy_timeout=10.0):
-        from .sqlite import _ENTER, _FILL, _INSERT, _LOOKUP_AT, _TIME_AT, INDEX_EVERY
+        from .sqlite import _FILL, _INSERT, INDEX_EVERY
         self.path = path
         self.appending = False
         self.lookups = lookups
         self.index_every = INDEX_EVERY if index_every is None else index_every
         if self.index_every < 1:
             raise ValueError("index_every must be at least 1, got %d" % self.index_every)
-        self._insert, self._fill, self._enter = _INSERT, _FILL, _ENTER
-        self._lookup_at, self._time_at = _LOOKUP_AT, _TIME_AT
-        # The (seq, INDEXED values) of every record this appender committed after the
-        # record _kept_from (None: none kept), the last of them _last: what the next fill
-        # takes instead of reading the table, when no other process appended meanwhile.
-        self._kept = []
-        self._kept_from = None
-        self._last = None
+        self._insert, self._fill = _INSERT, _FILL
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         self.db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "NORMAL"))
 
@@ -110,39 +103,23 @@ class Appender:
     def _append(self, db, rows):
         db.execute("BEGIN IMMEDIATE")
         try:
-            head, prev = self.head()
-            out, seq, prev = chain_rows(rows, head, prev)
+            seq, prev = self.head()
+            out, seq, prev = chain_rows(rows, seq, prev)
             db.executemany(self._insert, out)
-            kept, kept_from = self._kept, self._kept_from
-            if kept_from is None or head != self._last:     # another process appended: start again
-                kept, kept_from = [], head
             if self.lookups:
-                kept.extend([(r[0], r[1:-2]) for r in out])
                 row = db.execute("SELECT value FROM audit_meta WHERE key = 'indexed_seq'").fetchone()
                 indexed = int(row[0]) if row is not None else 0
                 if seq - indexed >= self.index_every:
-                    if kept_from <= indexed:
-                        self._enter_kept(db, [k for k in kept if k[0] > indexed])
-                    else:
-                        for fill in self._fill:
-                            db.execute(fill, (indexed,))
+                    for fill in self._fill:
+                        db.execute(fill, (indexed,))
                     db.execute("INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
                                "SET value = excluded.value", (str(seq),))
-                    kept, kept_from = [], seq
             db.execute("COMMIT")
         except BaseException:
-            self._kept, self._kept_from = [], None      # (extended by the rolled-back rows)
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        self._kept, self._kept_from, self._last = kept, kept_from, seq
         return seq, prev.hex()
-
-    def _enter_kept(self, db, kept):
-        """Each lookup table's entries of the ``kept`` (seq, INDEXED values), in key order."""
-        t = self._time_at
-        for enter, at in zip(self._enter, self._lookup_at):
-            db.executemany(enter, sorted([(values[at], values[t], seq) for seq, values in kept]))
 
     def close(self):
         """Close the connection (an open transaction is rolled back)."""

@@ -26,10 +26,7 @@ one matching entry per record up to ``indexed_seq``
 **Commits** go through an :class:`~lighthouse.audit._chain.Appender`, a connection of
 its own opened at the first append (the compiled one binds each column through SQLite's
 C API: bench/audit.py --writer). It reads the chain's head inside its write transaction,
-so several writer processes (``--workers N``) append to one chain in the same file. It
-keeps the lookup entries of the records it committed since the last fill and fills the
-tables from them when they hold every record past ``indexed_seq`` (no other process
-appended meanwhile); otherwise from the table (``_FILL``).
+so several writer processes (``--workers N``) append to one chain in the same file.
 
 ``synchronous``: NORMAL by default (a commit survives the process being killed, and may
 be lost with the machine's power); FULL with ``durable=True`` (each commit is fsynced:
@@ -66,11 +63,6 @@ _LOOKUP_SCHEMA = ["CREATE TABLE IF NOT EXISTS %s (%s TEXT NOT NULL, time_ns INTE
                   "PRIMARY KEY (%s, time_ns, seq)) WITHOUT ROWID" % (t, c, c) for t, c in LOOKUPS]
 _FILL = ["INSERT INTO %s SELECT %s, time_ns, seq FROM audit WHERE seq > ? ORDER BY 1, 2, 3" % (t, c)
          for t, c in LOOKUPS]
-#: The same entries inserted from an appender's memory (lighthouse.audit._chain.Appender),
-#: and where each lookup table's column and the time are in a row's INDEXED values.
-_ENTER = ["INSERT INTO %s (%s, time_ns, seq) VALUES (?, ?, ?)" % (t, c) for t, c in LOOKUPS]
-_LOOKUP_AT = tuple(INDEXED.index(c) for _, c in LOOKUPS)
-_TIME_AT = INDEXED.index("time_ns")
 #: The indexes on the table of a log written before the lookup tables.
 _LEGACY_SCHEMA = ["CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, time_ns)",
                   "CREATE INDEX IF NOT EXISTS audit_session ON audit (session_id, time_ns)"]
