@@ -18,8 +18,10 @@ SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.p
 install: $(STAMP)
 
 $(STAMP): $(SOURCES)
-	@# the audit log's compiled hash chain (lighthouse/audit/_chain_c.pyx) links libcrypto
+	@# the audit log's compiled hash chain and commits (lighthouse/audit/_chain_c.pyx) link
+	@# libcrypto and libsqlite3
 	test -e /usr/include/openssl/sha.h || tools/debian-install libssl-dev "the build of lighthouse.audit._chain_c"
+	test -e /usr/include/sqlite3.h || tools/debian-install libsqlite3-dev "the build of lighthouse.audit._chain_c"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# The stamp takes the build's start time: a source edited while it runs is rebuilt next time.
 	touch $(VENV)/.building

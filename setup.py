@@ -31,9 +31,11 @@ extensions = [
     # call shapes of escalated calls (lighthouse.patterns), from the engine's parse
     Extension("lighthouse._fast._shape_c", ["lighthouse/_fast/_shape_c.pyx"], define_macros=macros),
     # the audit log's hash chain (lighthouse.audit._chain), SHA-256 from OpenSSL's libcrypto
-    # (its SHA256_* functions, deprecated in OpenSSL 3 for EVP, which costs more per record)
+    # (its SHA256_* functions, deprecated in OpenSSL 3 for EVP, which costs more per record),
+    # and its SQLite commits through the C API of the system's libsqlite3, the library
+    # Python's sqlite3 module loads (Debian's libsqlite3-dev for the header)
     Extension("lighthouse.audit._chain_c", ["lighthouse/audit/_chain_c.pyx"],
-              define_macros=macros + [("OPENSSL_SUPPRESS_DEPRECATED", None)], libraries=["crypto"]),
+              define_macros=macros + [("OPENSSL_SUPPRESS_DEPRECATED", None)], libraries=["crypto", "sqlite3"]),
 ]
 # Shared Python source the compiled shell analyser calls per command (argv readers of
 # particular programs, static output of substitutions), compiled as it is under a name of

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -89,19 +91,20 @@ def test_compiled_and_pure_chains_agree(rows, seq, prev):
     assert IMPLS["compiled"](rows, seq, prev) == IMPLS["pure"](rows, seq, prev)
 
 
-def test_a_log_chained_by_either_implementation_verifies_and_continues_the_other(tmp_path, monkeypatch):
-    """Records appended alternately through the pure and the compiled chain form one log
+def test_a_log_chained_by_either_implementation_verifies_and_continues_the_other(tmp_path):
+    """Records appended alternately through the pure and the compiled Appender form one log
     that `audit verify` accepts, with the hashes the record format documents (a log
     written before the compiled chain existed was chained by the pure code)."""
-    from lighthouse.audit import sqlite as store
     path = str(tmp_path / "a.db")
     with SQLiteBackend(path) as b:
         for k, impl in enumerate(["pure", "compiled", "pure", "compiled"]):
-            if impl not in IMPLS:
+            if impl not in APPENDERS:
                 if EXPECT_COMPILED:
                     pytest.fail("the compiled audit chain is expected but not importable")
                 continue
-            monkeypatch.setattr(store, "chain_rows", IMPLS[impl])
+            b.close()
+            b = SQLiteBackend(path)
+            b._appender = APPENDERS[impl](path)
             b.append(_rows(7, reason="part %d" % k))
         assert verify(b).ok
     con = sqlite3.connect(path)
@@ -110,6 +113,190 @@ def test_a_log_chained_by_either_implementation_verifies_and_continues_the_other
         prev = hashlib.sha256(prev + text.encode("ascii")).digest()
         assert prev.hex() == h
     con.close()
+
+
+APPENDERS = _chain.appenders()
+if _chain.NO_EXTENSIONS:
+    APPENDERS.pop("compiled", None)
+
+
+@pytest.fixture(params=["pure", pytest.param("compiled", marks=pytest.mark.compiled)])
+def appender(request):
+    """The Appender class of one implementation."""
+    if request.param not in APPENDERS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled Appender (lighthouse.audit._chain_c) is expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return APPENDERS[request.param]
+
+
+def test_compiled_appender_loaded_when_expected_with_pythons_sqlite():
+    """The compiled Appender writes through the libsqlite3 Python's sqlite3 module loads (one
+    library in the writer process, which holds connections of both)."""
+    if EXPECT_COMPILED:
+        from lighthouse.audit import _chain_c
+        assert _chain_c.SQLITE_VERSION == sqlite3.sqlite_version
+        assert _chain.Appender is APPENDERS["compiled"]
+    else:
+        assert _chain.Appender is APPENDERS["pure"]
+
+
+def _dump(path):
+    """Every table of an audit file, its rows sorted."""
+    con = sqlite3.connect(path)
+    try:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(con.execute("SELECT * FROM %s" % t).fetchall(), key=repr) for t in tables}
+    finally:
+        con.close()
+
+
+def _log(tmp_path, name, legacy=False):
+    path = str(tmp_path / name)
+    SQLiteBackend(path).close()
+    if legacy:          # a log written before the lookup tables: no such tables, no fill
+        con = sqlite3.connect(path)
+        con.execute("DROP TABLE audit_by_agent")
+        con.execute("DROP TABLE audit_by_session")
+        con.close()
+    return path
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_compiled_and_pure_appenders_write_the_same_log(tmp_path, legacy):
+    """The same commits through each Appender give the same tables byte for byte: the
+    records, their hashes, the lookup tables filled at the same appends and the
+    metadata; an empty table after a rotation goes on from first_seq and genesis."""
+    if "compiled" not in APPENDERS:
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    dumps = []
+    for impl in ("pure", "compiled"):
+        path = _log(tmp_path, impl + ".db", legacy)
+        a = APPENDERS[impl](path, lookups=not legacy, index_every=5)
+        heads = [a.append(_rows(n, reason="n%d" % n)) for n in (0, 1, 4, 3, 9, 2)]
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("DELETE FROM audit")     # as a rotation leaves the live file
+        con.execute("UPDATE audit_meta SET value = '1000' WHERE key = 'first_seq'")
+        con.execute("UPDATE audit_meta SET value = ? WHERE key = 'genesis'", ("ab" * 32,))
+        con.close()
+        heads.append(a.append(_rows(6)))
+        a.close()
+        dumps.append((heads, _dump(path)))
+    assert dumps[0] == dumps[1]
+    heads, tables = dumps[0]
+    assert [h[0] for h in heads] == [0, 1, 5, 8, 17, 19, 1005]
+    assert heads[-1][1] == max(tables["audit"])[-1]
+    assert ("audit_by_agent" in tables) is not legacy
+    if not legacy:
+        assert dict(tables["audit_meta"])["indexed_seq"] == "1005"
+        assert len(tables["audit_by_agent"]) == 23      # 17 before the delete, 6 after it
+    with SQLiteBackend(str(tmp_path / "compiled.db")) as b:
+        assert b.head() == heads[-1]
+
+
+@pytest.mark.parametrize("bad", [
+    [(("x",), 5)],                                          # a tail that is not text
+    [(("x",), '"\u00e9"]')],                               # a tail that is not ASCII
+    "width",                                                # too few indexed values
+    "type",                                                 # a value SQLite cannot store
+    "surrogate",                                            # a value UTF-8 cannot encode
+    [(1, 2)],                                               # not (indexed, tail) pairs
+])
+def test_a_bad_row_rolls_the_whole_commit_back(tmp_path, appender, bad):
+    """A row either twin cannot store raises (the writer reports it and retries), after
+    rows before it in the same commit were inserted: the transaction is rolled back, the
+    log is unchanged and takes the next commit."""
+    good = _rows(3)
+    if bad == "width":
+        bad = [(good[0][0][:-1], good[0][1])]
+    elif bad == "type":
+        bad = [((["list"],) + good[0][0][1:], good[0][1])]
+    elif bad == "surrogate":
+        bad = [(good[0][0][:1] + ("lone \ud800",) + good[0][0][2:], good[0][1])]
+    path = _log(tmp_path, "a.db")
+    a = appender(path)
+    assert a.append(good)[0] == 3
+    before = _dump(path)
+    with pytest.raises((TypeError, ValueError, sqlite3.Error)):
+        a.append(_rows(2) + bad)
+    assert _dump(path) == before
+    assert a.append(_rows(2))[0] == 5
+    a.close()
+    with SQLiteBackend(path) as b:
+        assert verify(b).ok and b.count() == 5
+    with pytest.raises(ValueError, match="closed"):
+        a.append(good)
+
+
+def test_an_appender_waits_for_another_writer_then_gives_up(tmp_path, appender):
+    """While another connection holds the write lock, a commit waits the busy timeout and
+    fails "database is locked", committing nothing; it goes through once the lock is
+    released."""
+    path = _log(tmp_path, "a.db")
+    a = appender(path, busy_timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        a.append(_rows(2))
+    other.execute("ROLLBACK")
+    other.close()
+    assert a.append(_rows(2))[0] == 2
+    a.close()
+
+
+def test_an_appender_used_by_two_threads_at_once_refuses_the_second(tmp_path, appender):
+    """The compiled Appender's connection has no mutex of its own (SQLite's NOMUTEX) and
+    leaves the GIL while it waits for a lock: an append or close from another thread
+    meanwhile raises instead of using the connection at once; the first append then
+    commits."""
+    path = _log(tmp_path, "a.db")
+    a = appender(path, busy_timeout=30.0)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done = []
+    worker = threading.Thread(target=lambda: done.append(a.append(_rows(2))), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not a.appending and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        assert a.appending
+        with pytest.raises(sqlite3.ProgrammingError, match="another thread"):
+            a.append(_rows(1))
+        with pytest.raises(sqlite3.ProgrammingError, match="another thread"):
+            a.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        worker.join(30)
+    assert [h[0] for h in done] == [2] and not a.appending
+    a.close()
+
+
+def test_an_appender_needs_an_existing_log(tmp_path, appender):
+    with pytest.raises(sqlite3.Error):
+        appender(str(tmp_path / "missing" / "a.db"))
+    with pytest.raises(ValueError, match="index_every"):
+        appender(_log(tmp_path, "a.db"), index_every=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.text(max_size=5).map(
+    lambda t: t.encode("utf-8", "replace").decode("utf-8")), st.text(alphabet=st.characters(
+        min_codepoint=32, max_codepoint=126), max_size=200)), max_size=6), max_size=5))
+def test_compiled_and_pure_appenders_agree_on_random_commits(tmp_path_factory, commits):
+    if "compiled" not in APPENDERS:
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    tmp = tmp_path_factory.mktemp("agree")
+    dumps = []
+    for impl in ("pure", "compiled"):
+        path = _log(tmp, impl + ".db")
+        a = APPENDERS[impl](path, index_every=4)
+        heads = [a.append([((t, agent) + ("s", "Bash", "deny", "rules", "r", "q"), tail) for t, agent, tail in rows])
+                 for rows in commits]
+        a.close()
+        dumps.append((heads, _dump(path)))
+    assert dumps[0] == dumps[1]
 
 
 MAKERS = _chain.row_makers()

@@ -4,14 +4,24 @@ lighthouse.audit._chain_py (the reference, which documents it), with SHA-256 com
 OpenSSL's libcrypto on the canonical text's own buffer instead of a hashlib object per
 record (whose construction alone costs about a microsecond with OpenSSL 3), and each
 row's text, hash and tuple built at once: about 0.9 us per record instead of 1.9 (the
-writer process's whole cost is 8-9 us; bench/audit.py --writer)."""
+writer process's whole cost is 8-9 us; bench/audit.py --writer).
+
+Its :class:`Appender` commits an SQLite log through SQLite's C API (the same libsqlite3
+as Python's sqlite3 module: ``SQLITE_VERSION`` says which, and lighthouse.audit._chain
+takes the pure Appender when the two differ): one prepared INSERT reused, each column
+bound with ``sqlite3_bind_*`` from the row's own values, and each record's canonical
+text and hash written into a buffer of the Appender and bound from there, so that no
+Python tuple, text or hash string is made per record."""
+
+import sqlite3 as _sqlite
 
 from cpython.ref cimport Py_INCREF
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
-from libc.limits cimport LLONG_MAX, LLONG_MIN
+from libc.limits cimport INT_MAX, LLONG_MAX, LLONG_MIN
 from libc.string cimport memcpy
 
-__all__ = ["chain_rows", "RowMaker"]
+__all__ = ["chain_rows", "RowMaker", "Appender", "SQLITE_VERSION"]
 
 
 cdef extern from "Python.h":
@@ -313,3 +323,326 @@ cdef class RowMaker:
             if len(memo) > self._memo_entries:
                 (<dict>memo).clear()
         return out
+
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+
+
+cdef extern from "sqlite3.h" nogil:
+    ctypedef struct sqlite3:
+        pass
+    ctypedef struct sqlite3_stmt:
+        pass
+    ctypedef void (*sqlite3_destructor_type)(void *)
+    sqlite3_destructor_type SQLITE_STATIC
+    enum:
+        SQLITE_OK
+        SQLITE_ROW
+        SQLITE_DONE
+        SQLITE_CONSTRAINT
+        SQLITE_OPEN_READWRITE
+        SQLITE_OPEN_NOMUTEX
+    const char *sqlite3_libversion()
+    int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs)
+    int sqlite3_close_v2(sqlite3 *db)
+    int sqlite3_busy_timeout(sqlite3 *db, int ms)
+    int sqlite3_exec(sqlite3 *db, const char *sql, void *callback, void *arg, char **errmsg)
+    int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt, const char **tail)
+    int sqlite3_step(sqlite3_stmt *stmt)
+    int sqlite3_reset(sqlite3_stmt *stmt)
+    int sqlite3_finalize(sqlite3_stmt *stmt)
+    int sqlite3_clear_bindings(sqlite3_stmt *stmt)
+    int sqlite3_bind_parameter_count(sqlite3_stmt *stmt)
+    int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, long long v)
+    int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v)
+    int sqlite3_bind_null(sqlite3_stmt *stmt, int i)
+    int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *v, int n, sqlite3_destructor_type d)
+    int sqlite3_bind_blob(sqlite3_stmt *stmt, int i, const void *v, int n, sqlite3_destructor_type d)
+    long long sqlite3_column_int64(sqlite3_stmt *stmt, int i)
+    const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i)
+    int sqlite3_column_bytes(sqlite3_stmt *stmt, int i)
+    const char *sqlite3_errmsg(sqlite3 *db)
+    int sqlite3_get_autocommit(sqlite3 *db)
+
+
+#: The SQLite library the Appender writes with.
+SQLITE_VERSION = sqlite3_libversion().decode("ascii")
+
+# The Appender's statements, by index (the fills after them, one per lookup table).
+cdef enum:
+    _BEGIN, _COMMIT, _ROLLBACK, _HEAD, _FIRST_SEQ, _GENESIS, _INSERT, _INDEXED_SEQ, _SET_INDEXED, _FILLS
+
+
+cdef class Appender:
+    """See lighthouse.audit._chain_py.Appender (the reference, which documents it): the
+    same transaction through SQLite's C API."""
+
+    cdef sqlite3 *_db
+    cdef sqlite3_stmt *_stmts[_FILLS + 2]
+    cdef int _nstmts
+    cdef int _width
+    cdef char *_buf
+    cdef Py_ssize_t _cap
+    cdef readonly object path
+    cdef readonly bint lookups
+    cdef readonly long long index_every
+    cdef readonly bint appending
+
+    def __init__(self, path, durable=False, lookups=True, index_every=None, busy_timeout=10.0):
+        from .sqlite import _FILL as fills, _INSERT as insert_sql, INDEX_EVERY as index_default
+        cdef bytes name = str(path).encode("utf-8", "surrogateescape")
+        cdef int rc
+        if self._db != NULL:
+            raise ValueError("the appender is already open")
+        self.path = path
+        self.lookups = lookups
+        self.index_every = index_default if index_every is None else index_every
+        if self.index_every < 1:
+            raise ValueError("index_every must be at least 1, got %d" % self.index_every)
+        if len(fills) > 2:
+            raise ValueError("at most two lookup tables, got %d" % len(fills))
+        # NOMUTEX: SQLite's own locking of the connection (a mutex taken at every bind,
+        # step and reset) is left out; append() and close() refuse to run while an append
+        # is in another thread (``appending``, read and set under the GIL).
+        rc = sqlite3_open_v2(name, &self._db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+        if rc != SQLITE_OK:
+            msg = sqlite3_errmsg(self._db).decode("utf-8", "replace") if self._db != NULL else "out of memory"
+            self._close()
+            raise _sqlite.OperationalError(msg)
+        sqlite3_busy_timeout(self._db, <int>min(busy_timeout * 1000, INT_MAX))
+        try:
+            self._exec(b"PRAGMA synchronous=FULL" if durable else b"PRAGMA synchronous=NORMAL")
+            statements = [b"BEGIN IMMEDIATE", b"COMMIT", b"ROLLBACK",
+                          b"SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                          b"SELECT value FROM audit_meta WHERE key = 'first_seq'",
+                          b"SELECT value FROM audit_meta WHERE key = 'genesis'", insert_sql.encode("ascii")]
+            if lookups:
+                statements += [b"SELECT value FROM audit_meta WHERE key = 'indexed_seq'",
+                               b"INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
+                               b"SET value = excluded.value"] + [f.encode("ascii") for f in fills]
+            for sql in statements:
+                self._prepare(sql)
+            self._width = sqlite3_bind_parameter_count(self._stmts[_INSERT])
+        except BaseException:
+            self._close()
+            raise
+
+    cdef int _prepare(self, bytes sql) except -1:
+        cdef int rc = sqlite3_prepare_v2(self._db, sql, <int>len(sql), &self._stmts[self._nstmts], NULL)
+        if rc != SQLITE_OK:
+            self._raise(rc)
+        self._nstmts += 1
+        return 0
+
+    cdef int _exec(self, bytes sql) except -1:
+        cdef int rc = sqlite3_exec(self._db, sql, NULL, NULL, NULL)
+        if rc != SQLITE_OK:
+            self._raise(rc)
+        return 0
+
+    cdef int _raise(self, int rc) except -1:
+        msg = sqlite3_errmsg(self._db).decode("utf-8", "replace")
+        if rc & 0xff == SQLITE_CONSTRAINT:
+            raise _sqlite.IntegrityError(msg)
+        raise _sqlite.OperationalError(msg)
+
+    cdef int _run(self, int i) except -1:
+        """Step statement ``i`` (one that returns no row) and reset it, without the GIL:
+        BEGIN may wait for another connection's transaction (the busy timeout), COMMIT
+        for an fsync."""
+        cdef sqlite3_stmt *st = self._stmts[i]
+        cdef int rc
+        with nogil:
+            rc = sqlite3_step(st)
+            sqlite3_reset(st)
+        if rc != SQLITE_DONE and rc != SQLITE_ROW:
+            self._raise(rc)
+        return 0
+
+    cdef object _text_value(self, int i):
+        """The first column of statement ``i``'s first row as str (None for no row); reset."""
+        cdef sqlite3_stmt *st = self._stmts[i]
+        cdef int rc = sqlite3_step(st)
+        cdef object out = None
+        if rc == SQLITE_ROW:
+            out = (<const char *>sqlite3_column_text(st, 0))[:sqlite3_column_bytes(st, 0)].decode("utf-8")
+        sqlite3_reset(st)
+        if rc != SQLITE_ROW and rc != SQLITE_DONE:
+            self._raise(rc)
+        return out
+
+    cdef int _bind(self, sqlite3_stmt *st, int i, object v) except -1:
+        cdef Py_ssize_t n
+        cdef const char *p
+        cdef int rc
+        if isinstance(v, str):
+            p = PyUnicode_AsUTF8AndSize(v, &n)
+            if n > INT_MAX:
+                raise OverflowError("a value of %d bytes is too long for SQLite" % n)
+            rc = sqlite3_bind_text(st, i, p, <int>n, SQLITE_STATIC)
+        elif isinstance(v, int):
+            rc = sqlite3_bind_int64(st, i, <long long>v)
+        elif isinstance(v, float):
+            rc = sqlite3_bind_double(st, i, <double>v)
+        elif v is None:
+            rc = sqlite3_bind_null(st, i)
+        elif isinstance(v, bytes):
+            if len(<bytes>v) > INT_MAX:
+                raise OverflowError("a value of %d bytes is too long for SQLite" % len(<bytes>v))
+            rc = sqlite3_bind_blob(st, i, <const char *>(<bytes>v), <int>len(<bytes>v), SQLITE_STATIC)
+        else:
+            raise _sqlite.ProgrammingError("Error binding parameter %d: type '%s' is not supported"
+                                           % (i, type(v).__name__))
+        if rc != SQLITE_OK:
+            self._raise(rc)
+        return 0
+
+    cdef char *_room(self, Py_ssize_t n) except NULL:
+        cdef char *buf
+        if n > self._cap:
+            buf = <char *>PyMem_Realloc(self._buf, n)
+            if buf == NULL:
+                raise MemoryError()
+            self._buf, self._cap = buf, n
+        return self._buf
+
+    def append(self, rows):
+        """See lighthouse.audit._chain_py.Appender.append."""
+        if self._db == NULL:
+            raise ValueError("the appender is closed")
+        if self.appending:
+            raise _sqlite.ProgrammingError("the appender is appending in another thread")
+        self.appending = True
+        try:
+            return self._append(rows)
+        finally:
+            self.appending = False
+
+    cdef tuple _append(self, rows):
+        cdef unsigned char md[32]
+        cdef char hexed[64]
+        cdef char digits[24]
+        cdef SHA256_CTX ctx
+        cdef sqlite3_stmt *st
+        cdef sqlite3_stmt *ins
+        cdef Py_ssize_t n, i, nd, nt, width
+        cdef unsigned long long s, v
+        cdef long long indexed_seq
+        cdef char *buf
+        cdef object head, prev
+        cdef int rc
+        ins = self._stmts[_INSERT]
+        self._run(_BEGIN)
+        try:
+            st = self._stmts[_HEAD]
+            rc = sqlite3_step(st)
+            if rc == SQLITE_ROW:
+                s = <unsigned long long>sqlite3_column_int64(st, 0)
+                head = (<const char *>sqlite3_column_text(st, 1))[:sqlite3_column_bytes(st, 1)].decode("ascii")
+            sqlite3_reset(st)
+            if rc == SQLITE_ROW:
+                prev = bytes.fromhex(head)
+            elif rc == SQLITE_DONE:
+                first = self._text_value(_FIRST_SEQ)
+                genesis = self._text_value(_GENESIS)
+                if first is None or genesis is None:
+                    raise KeyError("first_seq" if first is None else "genesis")
+                s = int(first) - 1
+                prev = bytes.fromhex(genesis)
+            else:
+                self._raise(rc)
+            if len(prev) != 32:
+                raise ValueError("prev must be a raw SHA-256 hash (32 bytes), got %d bytes" % len(prev))
+            memcpy(md, <const char *>(<bytes>prev), 32)
+            for indexed, tail in rows:
+                if type(tail) is not str:
+                    raise TypeError("a row's tail must be str, not %s" % type(tail).__name__)
+                if not PyUnicode_IS_ASCII(tail):
+                    tail.encode("ascii")            # the UnicodeEncodeError of the pure twin
+                if type(indexed) is not tuple:
+                    indexed = tuple(indexed)
+                width = PyTuple_GET_SIZE(indexed)
+                if width + 3 != self._width:
+                    raise _sqlite.ProgrammingError("Incorrect number of bindings supplied. The current statement uses "
+                                                   "%d, and there are %d supplied." % (self._width, width + 3))
+                s += 1
+                # the canonical text '["lighthouse.audit.v1",SEQ,' + tail, in the buffer
+                nd, v = 0, s
+                while True:
+                    digits[23 - nd] = 48 + v % 10
+                    nd += 1
+                    v //= 10
+                    if v == 0:
+                        break
+                nt = PyUnicode_GET_LENGTH(tail)
+                n = _PREFIX_LEN + nd + 1 + nt
+                if n > INT_MAX:
+                    raise OverflowError("a record of %d bytes is too long for SQLite" % n)
+                buf = self._room(n)
+                memcpy(buf, _PREFIX, _PREFIX_LEN)
+                memcpy(buf + _PREFIX_LEN, digits + 24 - nd, nd)
+                buf[_PREFIX_LEN + nd] = 44          # ','
+                memcpy(buf + _PREFIX_LEN + nd + 1, PyUnicode_DATA(tail), nt)
+                SHA256_Init(&ctx)
+                SHA256_Update(&ctx, md, 32)
+                SHA256_Update(&ctx, buf, n)
+                SHA256_Final(md, &ctx)
+                for i in range(32):
+                    hexed[2 * i] = _HEX[md[i] >> 4]
+                    hexed[2 * i + 1] = _HEX[md[i] & 15]
+                rc = sqlite3_bind_int64(ins, 1, <long long>s)
+                for i in range(width):
+                    self._bind(ins, <int>i + 2, (<tuple>indexed)[i])
+                sqlite3_bind_text(ins, <int>width + 2, buf, <int>n, SQLITE_STATIC)
+                sqlite3_bind_text(ins, <int>width + 3, hexed, 64, SQLITE_STATIC)
+                rc = sqlite3_step(ins)
+                sqlite3_reset(ins)
+                if rc != SQLITE_DONE:
+                    self._raise(rc)
+            sqlite3_clear_bindings(ins)
+            if self.lookups:
+                value = self._text_value(_INDEXED_SEQ)
+                indexed_seq = int(value) if value is not None else 0
+                if <long long>s - indexed_seq >= self.index_every:
+                    for i in range(_FILLS, self._nstmts):
+                        st = self._stmts[i]
+                        sqlite3_bind_int64(st, 1, indexed_seq)
+                        self._run(<int>i)
+                    text = str(s).encode("ascii")
+                    st = self._stmts[_SET_INDEXED]
+                    sqlite3_bind_text(st, 1, text, <int>len(text), SQLITE_STATIC)
+                    self._run(_SET_INDEXED)
+                    sqlite3_clear_bindings(st)
+            self._run(_COMMIT)
+        except BaseException:
+            sqlite3_clear_bindings(ins)
+            if not sqlite3_get_autocommit(self._db):
+                self._run(_ROLLBACK)
+            raise
+        for i in range(32):
+            hexed[2 * i] = _HEX[md[i] >> 4]
+            hexed[2 * i + 1] = _HEX[md[i] & 15]
+        return s, (<char *>hexed)[:64].decode("ascii")
+
+    def close(self):
+        """Finalize the statements and close the connection (an open transaction is rolled
+        back)."""
+        if self.appending:
+            raise _sqlite.ProgrammingError("the appender is appending in another thread")
+        self._close()
+
+    cdef void _close(self):
+        cdef int i
+        for i in range(self._nstmts):
+            sqlite3_finalize(self._stmts[i])
+            self._stmts[i] = NULL
+        self._nstmts = 0
+        if self._db != NULL:
+            sqlite3_close_v2(self._db)
+            self._db = NULL
+        PyMem_Free(self._buf)
+        self._buf, self._cap = NULL, 0
+
+    def __dealloc__(self):
+        self._close()

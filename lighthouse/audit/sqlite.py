@@ -23,6 +23,11 @@ one matching entry per record up to ``indexed_seq``
 (:meth:`SQLiteBackend.index_problem`). A log written before (with the indexes
 ``audit_agent`` and ``audit_session`` on the table) keeps them and is read as it was.
 
+**Commits** go through an :class:`~lighthouse.audit._chain.Appender`, a connection of
+its own opened at the first append (the compiled one binds each column through SQLite's
+C API: bench/audit.py --writer). It reads the chain's head inside its write transaction,
+so several writer processes (``--workers N``) append to one chain in the same file.
+
 ``synchronous``: NORMAL by default (a commit survives the process being killed, and may
 be lost with the machine's power); FULL with ``durable=True`` (each commit is fsynced:
 what ``lighthouse serve --audit-sync`` promises).
@@ -36,7 +41,7 @@ import os
 import sqlite3
 import time
 
-from ._chain import chain_rows
+from ._chain import Appender
 from .backend import AuditBackend, AuditError, stats_sql, where_sql
 from .record import FORMAT, GENESIS, INDEXED, parse
 
@@ -94,6 +99,8 @@ class SQLiteBackend(AuditBackend):
     def __init__(self, path, *, create=True, durable=False, readonly=False):
         self.path = os.path.abspath(path)
         self.location = self.path
+        self.durable, self.readonly = durable, readonly
+        self._appender = None
         exists = os.path.exists(self.path)
         if not exists and (readonly or not create):
             raise AuditError("audit log %s: no such file" % self.path)
@@ -164,26 +171,19 @@ class SQLiteBackend(AuditBackend):
         return row
 
     def append(self, rows):
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            seq, prev = self.head()
-            out, seq, _ = chain_rows(rows, seq, bytes.fromhex(prev))
-            prev = out[-1][-1] if out else prev
-            db.executemany(_INSERT, out)
-            if self._lookups:
-                indexed = self._indexed_seq()
-                if seq - indexed >= INDEX_EVERY:
-                    for fill in _FILL:
-                        db.execute(fill, (indexed,))
-                    db.execute("INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
-                               "SET value = excluded.value", (str(seq),))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return seq, prev
+        """Chain and commit ``rows`` in one transaction, through this log's
+        :class:`~lighthouse.audit._chain.Appender` (a connection of its own, opened at the
+        first append: the compiled one binds each column through SQLite's C API)."""
+        appender = self._appender
+        if appender is None:
+            if self.readonly:
+                raise AuditError("audit log %s: opened read-only" % self.path)
+            try:
+                appender = self._appender = Appender(self.path, self.durable, self._lookups, INDEX_EVERY,
+                                                     BUSY_TIMEOUT)
+            except sqlite3.Error as e:
+                raise AuditError("audit log %s: %s" % (self.path, e)) from None
+        return appender.append(rows)
 
     def _indexed_seq(self):
         """The last seq the lookup tables cover (every record up to it has its entries)."""
@@ -299,6 +299,9 @@ class SQLiteBackend(AuditBackend):
         return stats_sql(self.db.execute, where, args)
 
     def close(self):
+        appender, self._appender = self._appender, None
+        if appender is not None:
+            appender.close()
         db, self.db = self.db, None
         if db is not None:
             db.close()
