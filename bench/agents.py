@@ -521,6 +521,7 @@ class Recorder:
         self.details = {}                   # error code -> the first message seen with it
         self.streams_opened = 0
         self.streams_broken = 0
+        self.streams_reopened = 0       # opened after one of the agent's streams broke
         self.resent = 0
         self.gave_up = 0                    # calls whose stream was refused RESENDS + 1 times
         self.unary = {"refused": 0, "retries": 0, "refused_then_answered": 0, "refused_too_often": 0}
@@ -747,12 +748,16 @@ class Load:
         sched = [await self._start(rng, period)]     # open loop: when the next call is due
         k = 0
         carry = []              # (t_send, share, message, sends, code, detail) to send again
+        reopening = False
         while (self._more(sched, end) or carry) and not self.stopping:
             rec.streams_opened += 1
+            rec.streams_reopened += reopening
             k, broke, carry = await self._stream_session(i, end, rng, period, k, carry, sched)
             if not broke:
                 break
             rec.streams_broken += 1
+            reopening = True
+            # (a stream that broke as the run was stopping is not reopened)
             await asyncio.sleep(rng.uniform(0.1, 1.0))
         for t, share, _msg, _sends, code, detail in carry:
             rec.gave_up += 1
@@ -940,7 +945,7 @@ class Load:
 # process, not averaged from per-process percentiles.
 
 PROCS_CHILD = "--procs-child"
-RECORDER_COUNTERS = ("sent", "errors", "streams_opened", "streams_broken", "resent", "gave_up")
+RECORDER_COUNTERS = ("sent", "errors", "streams_opened", "streams_broken", "streams_reopened", "resent", "gave_up")
 
 
 class Procs:
@@ -1413,7 +1418,8 @@ def report_of(args, rec, elapsed, before, after, meta):
     r = {
         "sent": rec.sent, "answered": answered, "lost": rec.sent - answered, "hung": errors.get(HUNG, 0),
         "errors": errors, "error_details": rec.details, "fail_mode": whole["fail_mode"],
-        "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken, "resent": rec.resent,
+        "streams": ({"opened": rec.streams_opened, "broken": rec.streams_broken,
+                     "reopened": rec.streams_reopened, "resent": rec.resent,
                      "refused_too_often": rec.gave_up}
                     if args.transport == "stream" else None),
         # Unary calls refused by an admission limit and sent again with backoff (ADMISSION):
@@ -1565,9 +1571,9 @@ def print_table(r, out=sys.stdout):
     w("calls: sent %d, answered %d, lost %d (hung %d), fail mode %d; throughput %.1f calls/s\n" % (
         r["sent"], r["answered"], r["lost"], r["hung"], r["fail_mode"], r["throughput_per_s"] or 0))
     if r.get("streams"):
-        w("streams: %d opened, %d broke and were reopened; %d calls sent again after a refusal, %d lost "
-          "to %d refusals\n" % (r["streams"]["opened"], r["streams"]["broken"], r["streams"]["resent"],
-                                r["streams"]["refused_too_often"], RESENDS + 1))
+        w("streams: %d opened, %d broke, %d reopened; %d calls sent again after a refusal, %d lost "
+          "to %d refusals\n" % (r["streams"]["opened"], r["streams"]["broken"], r["streams"]["reopened"],
+                                r["streams"]["resent"], r["streams"]["refused_too_often"], RESENDS + 1))
     if r["errors"]:
         w("errors: %s\n" % ", ".join("%s %d" % kv for kv in sorted(r["errors"].items())))
         for code, text in sorted(r["error_details"].items()):
