@@ -275,8 +275,10 @@ def test_workers_append_to_one_chain(store):
     sent = []
     with ServerProcess("--workers", "2", *store.args, "--rate-limit", "0") as srv:
         srv.wait_ready(text="workers serving")
-        for c in range(24):             # new connections: the kernel spreads them over the workers
-            with grpc.insecure_channel(srv.address) as ch:
+        # New connections, which the kernel spreads over the workers: each channel has a
+        # subchannel pool of its own, or gRPC may carry them all on one shared connection.
+        for c in range(24):
+            with grpc.insecure_channel(srv.address, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
                 stub = pb_grpc.ValidatorStub(ch)
                 for i in range(5):
                     rid = "c%d-%d" % (c, i)
