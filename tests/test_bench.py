@@ -458,7 +458,7 @@ def test_instruction_count_benchmark_with_cache_reports_misses_and_mispredicts(t
     assert res["calls"] == 3 and res["passes"] == 2
     assert 1_000 < res["instructions_per_call"] < 1_000_000
     # every figure of the simulators is there, and none is more than the instructions
-    for name in ("i1_misses", "d1_misses", "ll_misses", "cond_mispredicts", "indirect_mispredicts"):
+    for name in ("i1_misses", "d1_misses", "cond_mispredicts", "indirect_mispredicts"):
         assert 0 <= res[name + "_per_call"] < res["instructions_per_call"], name
     # a call reads memory and branches: the data cache and the predictor do not hit every time
     assert res["d1_misses_per_call"] > 0 and res["cond_mispredicts_per_call"] > 0
