@@ -1635,7 +1635,8 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
 
 
 # What a program name means to the interpreter, in one dict lookup instead of a chain of
-# string comparisons and set lookups. Shells are still looked up in SHELLS itself.
+# string comparisons and set lookups: its class (PC_MASK's bits) and flags above them
+# (PF_*), which stand for the set lookups _run_argv makes of every command.
 cdef enum:
     PC_DECLARE = 1   # export, declare, ... (first word only)
     PC_CD = 2        # cd, pushd, popd (first word only)
@@ -1647,6 +1648,9 @@ cdef enum:
     PC_FIND = 8
     PC_SSH = 9
     PC_EXEC = 10
+    PC_MASK = 15
+    PF_SHELL = 16    # a key of _SHELLS
+    PF_SIDE = 32     # a key of _SIDE_PROGRAMS (it may do something on the side)
 
 cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
                          "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
@@ -1736,7 +1740,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     cdef SimpleCommand sc
     cdef Py_ssize_t k
     # Most commands have no wrapper and no VAR=x prefix: skip the unwrapping loop.
-    if cls == PC_WRAPPER or first_assign:
+    if (cls & PC_MASK) == PC_WRAPPER or first_assign:
         unwrapped = _unwrap([first] + args, ctx, env)
         argv = unwrapped[0]
         sudo = unwrapped[1]
@@ -1750,6 +1754,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         prog = normalize_program(word)
         cls = _prog_class(prog)
         args = argv[1:]
+    cdef int pflags = cls & ~PC_MASK
+    cls = cls & PC_MASK
     sudo = sudo or sudo_in or ctx.sudo
     if xargs is not None:
         origin = "xargs"
@@ -1797,7 +1803,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if "/" in word:
         sc.path = word
 
-    if prog in _SHELLS and not str_eq(prog, "busybox"):
+    if pflags & PF_SHELL and not str_eq(prog, "busybox"):
         k = _shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
@@ -1849,7 +1855,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     elif cls == PC_EXEC:
         run_container_exec(_K, sc, ctx)
     main = _emit(ctx, sc)
-    if prog in _SIDE_PROGRAMS:
+    if pflags & PF_SIDE:
         _side(sc, ctx, side_effects(prog, args))
     if env and not _COMMAND_ENV.isdisjoint(env):
         _side(sc, ctx, env_commands(env))
@@ -1860,6 +1866,10 @@ cdef frozenset _SIDE_PROGRAMS = SIDE_PROGRAMS
 cdef frozenset _COMMAND_ENV = COMMAND_ENV
 cdef frozenset _DOWNLOADERS = DOWNLOADERS
 cdef frozenset _CLONERS = CLONERS
+for _w in _SHELLS:
+    _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SHELL
+for _w in _SIDE_PROGRAMS:
+    _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SIDE
 
 
 cdef inline int _side(SimpleCommand sc, _Ctx ctx, list found) except -1:
@@ -2084,7 +2094,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         nwords -= 1
         prog0 = first
     cls = _prog_class(prog0)
-    if cls == PC_DECLARE:
+    if (cls & PC_MASK) == PC_DECLARE:
         integer = False     # -i: the values are arithmetic expressions
         for a in rest:
             if a.startswith("-") and "i" in a:
@@ -2124,7 +2134,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if str_eq(prog0, "let"):
         for a in rest:
             _arith_text(a, ctx)
-    if cls == PC_CD:
+    if (cls & PC_MASK) == PC_CD:
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
                            ctx.env.get("OLDPWD") if ctx.env is not None else None,

@@ -160,6 +160,9 @@ WRAPPERS = {
                          "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
                          "--arg-file", "--replace", "--process-slot-var"}), 0),
 }
+# the same table under a private name, which the compiled build types as a dict
+# (_shell_shared_c.pxd), so that unwrap's lookup per peeled word is a C call
+_WRAPPER_SPECS = WRAPPERS
 
 # find's tests and actions that take a value
 FIND_VALUE = frozenset({
@@ -1037,7 +1040,7 @@ def unwrap(argv, cwd, env, split_words, join_path):
         prog = program_name(argv[0])
         spec = None
         if prog != "busybox" or len(argv) == 1:
-            spec = WRAPPERS.get(prog)
+            spec = _WRAPPER_SPECS.get(prog)
             if spec is None:
                 break
         peeled += 1

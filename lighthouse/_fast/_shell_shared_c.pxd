@@ -5,6 +5,8 @@
 # .pxd, as _side_c.pxd does for _side.py).
 cimport cython
 
+cdef dict _WRAPPER_SPECS
+
 
 @cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4)
 cpdef Py_ssize_t assignment_eq(str word) except -2

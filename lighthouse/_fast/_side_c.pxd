@@ -6,6 +6,7 @@ cimport cython
 
 cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE
 cdef dict _READERS
+cdef dict _TRIGGERS
 cdef frozenset _GIT_GLOBAL_VALUE
 
 
