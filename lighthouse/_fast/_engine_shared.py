@@ -161,9 +161,9 @@ def unknown_option_verdict(engine, sc, home, ws, table, only=()):
     whose name holds one (`-$F`), stands where the program reads options (before `--`,
     and before a word the analysis knows: _unknown_option_slots), and the command, read
     with that word as one of the candidates of option_words (every such word the same
-    candidate), is one a rule asks about or denies. It asks rather
-    than denies: the value may be harmless. A word the program reads as an option's value
-    stays a value in every reading (`git commit -m "$MSG"`), so it changes nothing.
+    candidate), is one a rule asks about or denies. It asks rather than denies: the
+    value may be harmless. A word the program reads as an option's value stays a value
+    in every reading (`git commit -m "$MSG"`), so it changes nothing.
     Raises LimitError past MAX_UNKNOWN_OPTION_WORK. Called by both engines only for a
     dynamic command a rule allowed: the rare path, written once."""
     args = sc.args
