@@ -333,3 +333,20 @@ def test_reading_unknown_options_is_bounded(make_validator):
     assert (d.verdict, d.rule_id) == ("ask", "input.limit")
     short = v.check("Bash", {"command": 'git "$SUB" --hard HEAD'}, cwd=WS)
     assert (short.verdict, short.rule_id) == ("ask", "shell.unknown-option")
+
+
+@pytest.mark.parametrize("command,allowed", [
+    ('$CMD --version', False),
+    ('"$EDITOR" --help', False),
+    ('"$(cat .tool)" -h', False),
+    ('python3 --version', True),
+    ('git --version', True),
+    ('kubectl get pods --help', True),
+])
+def test_a_help_request_of_an_unknown_program_is_not_routine(make_validator, command, allowed):
+    # the program's name is unknown: it could be a script of the agent's own, which runs
+    # its own code whatever the flag says
+    got, rule_id, _ = verdict(make_validator, command)
+    assert (got == "allow") is allowed, (command, got, rule_id)
+    if allowed:
+        assert rule_id == "routine.help"

@@ -409,8 +409,12 @@ def _help_words(words):
 
 def help_request(prog, args, path, env, shell_env):
     """Whether `path args...` (prog: its normalized name) only asks for help or a version
-    (see HELP_CLIS); env: the command's VAR=x prefixes, shell_env: the line's variables."""
+    (see HELP_CLIS); env: the command's VAR=x prefixes, shell_env: the line's variables.
+    A program whose name holds an unknown (`"$CMD" --version`) could be any executable,
+    a script of the agent's own among them: it is not a help request."""
     if "/" in path and not path.startswith(HELP_DIRS):
+        return False
+    if DYN in prog or DYN in path:
         return False
     if env or shell_env and not HELP_ENV.isdisjoint(shell_env):
         return False
