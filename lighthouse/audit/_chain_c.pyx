@@ -45,14 +45,40 @@ cdef const char *_PREFIX = b'["lighthouse.audit.v1",'
 cdef Py_ssize_t _PREFIX_LEN = 23
 
 
+cdef inline Py_ssize_t _seq_digits(char *digits, unsigned long long v) noexcept:
+    """Write ``v`` in decimal right-aligned at the end of ``digits`` (24 bytes); return
+    the count of digits."""
+    cdef Py_ssize_t nd = 0
+    while True:
+        digits[23 - nd] = 48 + v % 10
+        nd += 1
+        v //= 10
+        if v == 0:
+            return nd
+
+
+cdef inline void _chain_record(char *buf, const char *digits, Py_ssize_t nd, str tail, Py_ssize_t nt,
+                               unsigned char *md) noexcept:
+    """Write one record's canonical text '["lighthouse.audit.v1",SEQ,' + tail at ``buf``
+    (its length computed by the caller) and advance the chain: md = SHA-256(md + text)."""
+    cdef SHA256_CTX ctx
+    memcpy(buf, _PREFIX, _PREFIX_LEN)
+    memcpy(buf + _PREFIX_LEN, digits + 24 - nd, nd)
+    buf[_PREFIX_LEN + nd] = 44          # ','
+    memcpy(buf + _PREFIX_LEN + nd + 1, PyUnicode_DATA(tail), nt)
+    SHA256_Init(&ctx)
+    SHA256_Update(&ctx, md, 32)
+    SHA256_Update(&ctx, buf, _PREFIX_LEN + nd + 1 + nt)
+    SHA256_Final(md, &ctx)
+
+
 def chain_rows(rows, seq, bytes prev not None):
     """See lighthouse.audit._chain_py.chain_rows."""
     cdef unsigned char md[32]
     cdef char digits[24]
-    cdef SHA256_CTX ctx
     cdef Py_ssize_t n, i, nd, nt, width
     cdef char *buf
-    cdef unsigned long long s, v
+    cdef unsigned long long s
     cdef str text
     cdef object row, item, hexed
     if seq < 0:
@@ -71,25 +97,11 @@ def chain_rows(rows, seq, bytes prev not None):
             indexed = tuple(indexed)
         s += 1
         # the canonical text '["lighthouse.audit.v1",SEQ,' + tail, in one ASCII string
-        nd, v = 0, s
-        while True:
-            digits[23 - nd] = 48 + v % 10
-            nd += 1
-            v //= 10
-            if v == 0:
-                break
+        nd = _seq_digits(digits, s)
         nt = PyUnicode_GET_LENGTH(tail)
         n = _PREFIX_LEN + nd + 1 + nt
         text = PyUnicode_New(n, 127)
-        buf = <char *>PyUnicode_DATA(text)
-        memcpy(buf, _PREFIX, _PREFIX_LEN)
-        memcpy(buf + _PREFIX_LEN, digits + 24 - nd, nd)
-        buf[_PREFIX_LEN + nd] = 44          # ','
-        memcpy(buf + _PREFIX_LEN + nd + 1, PyUnicode_DATA(tail), nt)
-        SHA256_Init(&ctx)
-        SHA256_Update(&ctx, md, 32)
-        SHA256_Update(&ctx, buf, n)
-        SHA256_Final(md, &ctx)
+        _chain_record(<char *>PyUnicode_DATA(text), digits, nd, tail, nt, md)
         hexed = PyUnicode_New(64, 127)
         buf = <char *>PyUnicode_DATA(hexed)
         for i in range(32):
@@ -128,12 +140,7 @@ cdef inline Py_ssize_t _decimal(char *out, long long v):
         u = <unsigned long long>(-(v + 1)) + 1
     else:
         u = <unsigned long long>v
-    while True:
-        digits[23 - nd] = 48 + u % 10
-        nd += 1
-        u //= 10
-        if u == 0:
-            break
+    nd = _seq_digits(digits, u)
     memcpy(out + k, digits + 24 - nd, nd)
     return k + nd
 
@@ -523,11 +530,10 @@ cdef class Appender:
         cdef unsigned char md[32]
         cdef char hexed[64]
         cdef char digits[24]
-        cdef SHA256_CTX ctx
         cdef sqlite3_stmt *st
         cdef sqlite3_stmt *ins
         cdef Py_ssize_t n, i, nd, nt, width
-        cdef unsigned long long s, v
+        cdef unsigned long long s
         cdef long long indexed_seq
         cdef char *buf
         cdef object head, prev
@@ -568,26 +574,13 @@ cdef class Appender:
                                                    "%d, and there are %d supplied." % (self._width, width + 3))
                 s += 1
                 # the canonical text '["lighthouse.audit.v1",SEQ,' + tail, in the buffer
-                nd, v = 0, s
-                while True:
-                    digits[23 - nd] = 48 + v % 10
-                    nd += 1
-                    v //= 10
-                    if v == 0:
-                        break
+                nd = _seq_digits(digits, s)
                 nt = PyUnicode_GET_LENGTH(tail)
                 n = _PREFIX_LEN + nd + 1 + nt
                 if n > INT_MAX:
                     raise OverflowError("a record of %d bytes is too long for SQLite" % n)
                 buf = self._room(n)
-                memcpy(buf, _PREFIX, _PREFIX_LEN)
-                memcpy(buf + _PREFIX_LEN, digits + 24 - nd, nd)
-                buf[_PREFIX_LEN + nd] = 44          # ','
-                memcpy(buf + _PREFIX_LEN + nd + 1, PyUnicode_DATA(tail), nt)
-                SHA256_Init(&ctx)
-                SHA256_Update(&ctx, md, 32)
-                SHA256_Update(&ctx, buf, n)
-                SHA256_Final(md, &ctx)
+                _chain_record(buf, digits, nd, tail, nt, md)
                 for i in range(32):
                     hexed[2 * i] = _HEX[md[i] >> 4]
                     hexed[2 * i + 1] = _HEX[md[i] & 15]
