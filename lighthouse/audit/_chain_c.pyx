@@ -45,6 +45,16 @@ cdef const char *_PREFIX = b'["lighthouse.audit.v1",'
 cdef Py_ssize_t _PREFIX_LEN = 23
 
 
+cdef tuple _checked_row(object indexed, object tail):
+    """A row's indexed values as a tuple, once its tail is checked: str, and ASCII (the
+    pure twin's UnicodeEncodeError otherwise)."""
+    if type(tail) is not str:
+        raise TypeError("a row's tail must be str, not %s" % type(tail).__name__)
+    if not PyUnicode_IS_ASCII(tail):
+        tail.encode("ascii")
+    return indexed if type(indexed) is tuple else tuple(indexed)
+
+
 cdef inline Py_ssize_t _seq_digits(char *digits, unsigned long long v) noexcept:
     """Write ``v`` in decimal right-aligned at the end of ``digits`` (24 bytes); return
     the count of digits."""
@@ -89,12 +99,7 @@ def chain_rows(rows, seq, bytes prev not None):
     s = seq
     out = []
     for indexed, tail in rows:
-        if type(tail) is not str:
-            raise TypeError("a row's tail must be str, not %s" % type(tail).__name__)
-        if not PyUnicode_IS_ASCII(tail):
-            tail.encode("ascii")            # the UnicodeEncodeError of the pure twin
-        if type(indexed) is not tuple:
-            indexed = tuple(indexed)
+        indexed = _checked_row(indexed, tail)
         s += 1
         # the canonical text '["lighthouse.audit.v1",SEQ,' + tail, in one ASCII string
         nd = _seq_digits(digits, s)
@@ -562,12 +567,7 @@ cdef class Appender:
                 raise ValueError("prev must be a raw SHA-256 hash (32 bytes), got %d bytes" % len(prev))
             memcpy(md, <const char *>(<bytes>prev), 32)
             for indexed, tail in rows:
-                if type(tail) is not str:
-                    raise TypeError("a row's tail must be str, not %s" % type(tail).__name__)
-                if not PyUnicode_IS_ASCII(tail):
-                    tail.encode("ascii")            # the UnicodeEncodeError of the pure twin
-                if type(indexed) is not tuple:
-                    indexed = tuple(indexed)
+                indexed = _checked_row(indexed, tail)
                 width = PyTuple_GET_SIZE(indexed)
                 if width + 3 != self._width:
                     raise _sqlite.ProgrammingError("Incorrect number of bindings supplied. The current statement uses "
