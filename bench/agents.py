@@ -821,12 +821,24 @@ class Load:
             waiting[msg.request_id] = (t, share, loop.create_future(), msg, sends)
             try:
                 await call.write(msg)
-            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
+            except grpc.aio.AioRpcError as e:
                 write_failed = True
                 w = waiting.pop(msg.request_id, None)
                 if w is not None:
-                    rpc = isinstance(e, grpc.aio.AioRpcError)
-                    settle(w, e.code().name if rpc else "STREAM_ENDED", _rpc_detail(e) if rpc else str(e))
+                    settle(w, e.code().name, _rpc_detail(e))
+                return False
+            except asyncio.InvalidStateError as e:
+                # The stream had ended before this write ("RPC already finished"): its own
+                # status says why, so that a stream refused as it opened has this call sent
+                # again like the calls it held.
+                write_failed = True
+                w = waiting.pop(msg.request_id, None)
+                if w is not None:
+                    if call.done():
+                        code = await call.code()
+                        settle(w, code.name, "%s (%s)" % (await call.details() or code.name, e))
+                    else:
+                        settle(w, "STREAM_ENDED", str(e))
                 return False
             return True
 

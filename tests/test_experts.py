@@ -1217,3 +1217,44 @@ def test_workers_serve_no_expert_hub_and_refuse_an_explicit_one(tmp_path):
                 d = stub.Validate(tool_call("Bash", MISS + " %d" % i), timeout=30)
                 assert d.tier in (pb.TIER_POLICY, pb.TIER_FALLBACK) and d.verdict != pb.VERDICT_ALLOW, d
             assert time.monotonic() - t0 < 15      # none waited for an expert until the 20 s deadline
+
+
+def _hold_connections(sock, held, stop):
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except (TimeoutError, OSError):
+            continue
+        held.append(conn)
+
+
+@pytest.mark.parametrize("when", [0.05, 0.3, 1.0])
+def test_stop_returns_while_the_stream_is_still_connecting(loop, when):
+    """A server that accepts the TCP connection and never speaks HTTP/2 (a black hole, as a
+    server going down or a stalled proxy is): the agent's hello waits on a channel that is
+    still connecting. stop() interrupts that wait and run() returns at once, rather than
+    after gRPC's connect timeout (20 s)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.1)
+    held, stop = [], threading.Event()
+    acceptor = threading.Thread(target=_hold_connections, args=(sock, held, stop), daemon=True)
+    acceptor.start()
+    try:
+        agent = ExpertAgent(SimulatedExpert("hole", "allow"), "127.0.0.1:%d" % sock.getsockname()[1],
+                            expert_id="hole", backoff=(0.05, 0.5))
+        task = loop.spawn(agent.run())
+        wait_for(lambda: held, what="the agent to open its connection")
+        time.sleep(when)
+        assert not task.done() and agent.connections == 0
+        loop.loop.call_soon_threadsafe(agent.stop)
+        assert task.result(5) is None
+    finally:
+        stop.set()
+        acceptor.join(5)
+        for conn in held:
+            conn.close()
+        sock.close()

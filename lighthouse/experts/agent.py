@@ -178,6 +178,7 @@ class ExpertAgent:
         self._stopping = False
         self._stop_event = None
         self._call = None
+        self._session_task = None
         self._pool = None
         self._is_async = asyncio.iscoroutinefunction(judge) or asyncio.iscoroutinefunction(
             getattr(judge, "__call__", None))
@@ -189,6 +190,10 @@ class ExpertAgent:
             self._stop_event.set()
         if self._call is not None:
             self._call.cancel()
+        if self._session_task is not None:
+            # Whatever the session awaits (a write to a channel still connecting, the
+            # stream's end) is interrupted: stop never waits on the network.
+            self._session_task.cancel()
 
     async def run(self):
         """Connect, serve, reconnect; returns after :meth:`stop`."""
@@ -202,8 +207,9 @@ class ExpertAgent:
         try:
             while not self._stopping:
                 welcomed = False
+                session = self._session_task = asyncio.ensure_future(self._session())
                 try:
-                    welcomed = await self._session()
+                    welcomed = await session
                 except ExpertRefused:
                     raise
                 except grpc.aio.AioRpcError as e:
@@ -216,6 +222,7 @@ class ExpertAgent:
                     if not self._stopping:
                         raise
                 finally:
+                    self._session_task = None
                     self.connected.clear()
                 if self._stopping:
                     break
@@ -247,9 +254,19 @@ class ExpertAgent:
         async with self._channel() as channel:
             call = self._call = experts_pb2_grpc.ExpertHubStub(channel).Serve(metadata=metadata)
 
-            async def write(msg):
+            async def write(msg, read_ns=None):
+                """Write one message; False when the stream had already ended ("RPC already
+                finished"): the read below then sees its status and the session ends with it."""
                 async with lock:
-                    await call.write(epb.ExpertMessage(**msg))
+                    if read_ns is not None:
+                        # The time this expert took, from reading the escalation to writing
+                        # the answer: the server tells it from the stream's own time.
+                        msg["answer"].elapsed_us = (perf_counter_ns() - read_ns) // 1000
+                    try:
+                        await call.write(epb.ExpertMessage(**msg))
+                    except asyncio.InvalidStateError:
+                        return False
+                    return True
 
             async def beat(interval):
                 while True:
@@ -274,12 +291,8 @@ class ExpertAgent:
                                                error="judge failed: %s" % type(e).__name__)
                     else:
                         msg = answer_message(esc.escalation_id, result)
-                    async with lock:
-                        # The time this expert took, from reading the escalation to writing
-                        # the answer: the server tells it from the stream's own time.
-                        msg.elapsed_us = (perf_counter_ns() - read_ns) // 1000
-                        await call.write(epb.ExpertMessage(answer=msg))
-                    self.answered += 1
+                    if await write({"answer": msg}, read_ns):
+                        self.answered += 1
                 finally:
                     tasks.pop(esc.escalation_id, None)
 
