@@ -180,3 +180,51 @@ def test_checker_and_cache_settings_are_checked(impl):
     c = engine.Checker(e, generation=7, cache_size=3, cache_ttl=2, fallback="deny", raw=True)
     assert (c.generation, c.fallback, c.raw, c.cache.capacity, c.cache.ttl) == (7, "deny", True, 3, 2.0)
     assert c.cache.stats() == {"size": 0, "capacity": 3, "hits": 0, "misses": 0}
+
+
+def _cache(impl, size, ttl):
+    _, _, engine = impl
+    return engine.Checker(engine.Engine([]), cache_size=size, cache_ttl=ttl).cache
+
+
+def test_live_entries_stay_until_capacity(impl):
+    cache = _cache(impl, 1000, 600)
+    for i in range(300):
+        cache.put(b"k%d" % i, 1, i)
+    assert len(cache) == 300 and cache.get(b"k0", 1) == 0
+
+
+def test_expired_entries_leave_as_new_ones_come(impl):
+    """Entries past their ttl are dropped from the least recently used end as new ones
+    are put (two a put), so the cache holds what the last ttl seconds used rather than
+    whatever once filled it to capacity."""
+    cache = _cache(impl, 1000, 0.05)
+    for i in range(100):
+        cache.put(b"old%d" % i, 1, i)
+    time.sleep(0.2)
+    for i in range(60):
+        cache.put(b"new%d" % i, 1, i)
+    # The 100 expired entries are gone after 50 puts; some new ones may have expired too
+    # on a slow machine, never more than were put.
+    assert len(cache) <= 60
+    assert all(cache.get(b"old%d" % i, 1) is None for i in range(100))
+
+
+def test_entries_of_an_older_generation_leave_as_new_ones_come(impl):
+    cache = _cache(impl, 1000, 600)
+    for i in range(100):
+        cache.put(b"g1-%d" % i, 1, i)
+    for i in range(60):
+        cache.put(b"g2-%d" % i, 2, i)
+    assert len(cache) == 60
+    assert cache.get(b"g2-0", 2) == 0 and cache.get(b"g1-99", 1) is None
+
+
+def test_a_recently_used_entry_is_not_dropped_while_live(impl):
+    cache = _cache(impl, 1000, 600)
+    cache.put(b"a", 1, "a")
+    cache.put(b"b", 1, "b")
+    assert cache.get(b"a", 1) == "a"
+    for i in range(10):
+        cache.put(b"c%d" % i, 1, i)
+    assert len(cache) == 12 and cache.get(b"b", 1) == "b"

@@ -27,6 +27,7 @@ cdef class DecisionCache:
     cpdef object put(self, object key, object generation, object value)
     cpdef object clear(self)
     cdef void _unlink(self, _Entry e) noexcept
+    cdef int _drop(self, _Entry e) except -1
     cdef void _push_front(self, _Entry e) noexcept
     cdef void _break_ring(self) noexcept
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from ._keys import cache_settings, cache_stats
+from ._keys import DRAIN, cache_settings, cache_stats
 
 __all__ = ["DecisionCache"]
 
@@ -43,10 +43,20 @@ class DecisionCache:
         if self.capacity == 0:
             return
         m = self._map
-        m[key] = (generation, time.monotonic() + self.ttl, value)
+        now = time.monotonic()
+        m[key] = (generation, now + self.ttl, value)
         m.move_to_end(key)
         if len(m) > self.capacity:
             m.popitem(last=False)
+            return
+        # Dead entries (expired, or of an older generation) leave from the least recently
+        # used end, up to DRAIN per put: the cache holds what the last ttl seconds used.
+        for _ in range(DRAIN):
+            oldest = next(iter(m))
+            entry = m[oldest]
+            if oldest == key or (entry[1] >= now and not (entry[0] != generation)):
+                break
+            del m[oldest]
 
     def clear(self):
         self._map.clear()

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-__all__ = ["LONG_KEY", "finish", "cache_settings", "cache_stats"]
+__all__ = ["LONG_KEY", "DRAIN", "finish", "cache_settings", "cache_stats"]
 
 LONG_KEY = 1024
+# Dead entries (expired, or of an older policy generation) a put drops at most from the
+# least recently used end: more than the one entry a put adds, so a backlog drains.
+DRAIN = 2
 
 
 def finish(data):
