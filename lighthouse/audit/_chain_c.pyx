@@ -19,7 +19,8 @@ from cpython.ref cimport Py_INCREF
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.limits cimport INT_MAX, LLONG_MAX, LLONG_MIN
-from libc.string cimport memcpy
+from libc.stdlib cimport qsort
+from libc.string cimport memcmp, memcpy
 
 __all__ = ["chain_rows", "RowMaker", "Appender", "SQLITE_VERSION"]
 
@@ -381,9 +382,41 @@ cdef extern from "sqlite3.h" nogil:
 #: The SQLite library the Appender writes with.
 SQLITE_VERSION = sqlite3_libversion().decode("ascii")
 
-# The Appender's statements, by index (the fills after them, one per lookup table).
+# The Appender's statements, by index (after them, per lookup table, its fill from the
+# table audit, then its insert of one entry).
 cdef enum:
     _BEGIN, _COMMIT, _ROLLBACK, _HEAD, _FIRST_SEQ, _GENESIS, _INSERT, _INDEXED_SEQ, _SET_INDEXED, _FILLS
+
+
+cdef struct _Key:
+    # One record's lookup entries, as the Appender bound them: the UTF-8 text of each
+    # looked-up value (owned by the str the Appender's _key_refs holds), time_ns, seq.
+    const char *text[2]
+    Py_ssize_t size[2]
+    long long time_ns
+    long long seq
+
+
+cdef inline int _key_order(const _Key *a, const _Key *b, int j) noexcept nogil:
+    """SQLite's order of the entries (text, time_ns, seq) of lookup table ``j``: the text's
+    bytes (BINARY collation), then the integers."""
+    cdef Py_ssize_t n = a.size[j] if a.size[j] < b.size[j] else b.size[j]
+    cdef int c = memcmp(a.text[j], b.text[j], n)
+    if c != 0:
+        return c
+    if a.size[j] != b.size[j]:
+        return -1 if a.size[j] < b.size[j] else 1
+    if a.time_ns != b.time_ns:
+        return -1 if a.time_ns < b.time_ns else 1
+    return -1 if a.seq < b.seq else (a.seq > b.seq)
+
+
+cdef int _key_order_0(const void *a, const void *b) noexcept nogil:
+    return _key_order(<const _Key *>a, <const _Key *>b, 0)
+
+
+cdef int _key_order_1(const void *a, const void *b) noexcept nogil:
+    return _key_order(<const _Key *>a, <const _Key *>b, 1)
 
 
 cdef class Appender:
@@ -391,8 +424,20 @@ cdef class Appender:
     same transaction through SQLite's C API."""
 
     cdef sqlite3 *_db
-    cdef sqlite3_stmt *_stmts[_FILLS + 2]
+    cdef sqlite3_stmt *_stmts[_FILLS + 4]
     cdef int _nstmts
+    cdef int _nlookups
+    # The lookup entries of the records this Appender committed since the last fill, while
+    # ``_keeping``: they then cover every record from the first one's seq to _last_seq (an
+    # append that finds another head drops them), and a fill from them inserts the same
+    # entries as the fill from the table without reading the records back.
+    cdef _Key *_keys
+    cdef Py_ssize_t _nkeys, _keys_cap
+    cdef list _key_refs
+    cdef int _key_at[2]
+    cdef int _time_at
+    cdef bint _keeping
+    cdef long long _last_seq
     cdef int _width
     cdef char *_buf
     cdef Py_ssize_t _cap
@@ -400,9 +445,11 @@ cdef class Appender:
     cdef readonly bint lookups
     cdef readonly long long index_every
     cdef readonly bint appending
+    cdef readonly long long kept_fills
 
     def __init__(self, path, durable=False, lookups=True, index_every=None, busy_timeout=10.0):
-        from .sqlite import _FILL as fills, _INSERT as insert_sql, INDEX_EVERY as index_default
+        from .record import INDEXED
+        from .sqlite import _FILL as fills, _INSERT as insert_sql, INDEX_EVERY as index_default, LOOKUPS
         cdef bytes name = str(path).encode("utf-8", "surrogateescape")
         cdef int rc
         if self._db != NULL:
@@ -412,8 +459,11 @@ cdef class Appender:
         self.index_every = index_default if index_every is None else index_every
         if self.index_every < 1:
             raise ValueError("index_every must be at least 1, got %d" % self.index_every)
-        if len(fills) > 2:
+        if len(fills) > 2 or len(LOOKUPS) != len(fills):
             raise ValueError("at most two lookup tables, got %d" % len(fills))
+        self._key_refs = []
+        self._keeping = True
+        self._time_at = INDEXED.index("time_ns")
         # NOMUTEX: SQLite's own locking of the connection (a mutex taken at every bind,
         # step and reset) is left out; append() and close() refuse to run while an append
         # is in another thread (``appending``, read and set under the GIL).
@@ -433,6 +483,10 @@ cdef class Appender:
                 statements += [b"SELECT value FROM audit_meta WHERE key = 'indexed_seq'",
                                b"INSERT INTO audit_meta VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE "
                                b"SET value = excluded.value"] + [f.encode("ascii") for f in fills]
+                statements += [("INSERT INTO %s VALUES (?, ?, ?)" % table).encode("ascii") for table, _ in LOOKUPS]
+                for j, (_, column) in enumerate(LOOKUPS):
+                    self._key_at[j] = INDEXED.index(column)
+                self._nlookups = len(LOOKUPS)
             for sql in statements:
                 self._prepare(sql)
             self._width = sqlite3_bind_parameter_count(self._stmts[_INSERT])
@@ -519,6 +573,69 @@ cdef class Appender:
             self._buf, self._cap = buf, n
         return self._buf
 
+    cdef void _drop_keys(self, bint keeping) noexcept:
+        self._nkeys = 0
+        self._key_refs.clear()
+        self._keeping = keeping
+
+    cdef int _keep(self, tuple indexed, unsigned long long s) except -1:
+        """Keep the lookup entries of the record ``s`` whose indexed values ``indexed`` were
+        just bound; values the fill from the table alone copies (not str, a time that is
+        not an int of 64 bits) stop the keeping until the next fill."""
+        cdef _Key *key
+        cdef _Key *grown
+        cdef object v
+        cdef int j, overflow = 0
+        cdef long long t
+        v = indexed[self._time_at]
+        if type(v) is not int:
+            self._drop_keys(False)
+            return 0
+        t = PyLong_AsLongLongAndOverflow(v, &overflow)
+        if overflow:
+            self._drop_keys(False)
+            return 0
+        for j in range(self._nlookups):
+            if type(indexed[self._key_at[j]]) is not str:
+                self._drop_keys(False)
+                return 0
+        if self._nkeys == self._keys_cap:
+            grown = <_Key *>PyMem_Realloc(self._keys, (self._keys_cap * 2 + 1024) * sizeof(_Key))
+            if grown == NULL:
+                raise MemoryError()
+            self._keys, self._keys_cap = grown, self._keys_cap * 2 + 1024
+        key = &self._keys[self._nkeys]
+        for j in range(self._nlookups):
+            v = indexed[self._key_at[j]]
+            key.text[j] = PyUnicode_AsUTF8AndSize(v, &key.size[j])
+            self._key_refs.append(v)
+        key.time_ns = t
+        key.seq = <long long>s
+        self._nkeys += 1
+        return 0
+
+    cdef int _fill_from_keys(self) except -1:
+        """Insert the kept entries into each lookup table in its key's order."""
+        cdef sqlite3_stmt *st
+        cdef Py_ssize_t i
+        cdef int j, rc
+        cdef _Key *key
+        for j in range(self._nlookups):
+            qsort(self._keys, self._nkeys, sizeof(_Key), _key_order_0 if j == 0 else _key_order_1)
+            st = self._stmts[_FILLS + self._nlookups + j]
+            for i in range(self._nkeys):
+                key = &self._keys[i]
+                sqlite3_bind_text(st, 1, key.text[j], <int>key.size[j], SQLITE_STATIC)
+                sqlite3_bind_int64(st, 2, key.time_ns)
+                sqlite3_bind_int64(st, 3, key.seq)
+                rc = sqlite3_step(st)
+                sqlite3_reset(st)
+                if rc != SQLITE_DONE:
+                    sqlite3_clear_bindings(st)
+                    self._raise(rc)
+            sqlite3_clear_bindings(st)
+        return 0
+
     def append(self, rows):
         """See lighthouse.audit._chain_py.Appender.append."""
         if self._db == NULL:
@@ -566,6 +683,8 @@ cdef class Appender:
             if len(prev) != 32:
                 raise ValueError("prev must be a raw SHA-256 hash (32 bytes), got %d bytes" % len(prev))
             memcpy(md, <const char *>(<bytes>prev), 32)
+            if self._nkeys and <long long>s != self._last_seq:     # another writer appended since
+                self._drop_keys(False)
             for indexed, tail in rows:
                 indexed = _checked_row(indexed, tail)
                 width = PyTuple_GET_SIZE(indexed)
@@ -593,22 +712,31 @@ cdef class Appender:
                 sqlite3_reset(ins)
                 if rc != SQLITE_DONE:
                     self._raise(rc)
+                if self._keeping and self.lookups:
+                    self._keep(<tuple>indexed, s)
             sqlite3_clear_bindings(ins)
             if self.lookups:
                 value = self._text_value(_INDEXED_SEQ)
                 indexed_seq = int(value) if value is not None else 0
                 if <long long>s - indexed_seq >= self.index_every:
-                    for i in range(_FILLS, self._nstmts):
-                        st = self._stmts[i]
-                        sqlite3_bind_int64(st, 1, indexed_seq)
-                        self._run(<int>i)
+                    if self._keeping and self._nkeys and self._keys[0].seq == indexed_seq + 1:
+                        self._fill_from_keys()
+                        self.kept_fills += 1
+                    else:
+                        for i in range(_FILLS, _FILLS + self._nlookups):
+                            st = self._stmts[i]
+                            sqlite3_bind_int64(st, 1, indexed_seq)
+                            self._run(<int>i)
+                    self._drop_keys(True)
                     text = str(s).encode("ascii")
                     st = self._stmts[_SET_INDEXED]
                     sqlite3_bind_text(st, 1, text, <int>len(text), SQLITE_STATIC)
                     self._run(_SET_INDEXED)
                     sqlite3_clear_bindings(st)
             self._run(_COMMIT)
+            self._last_seq = <long long>s
         except BaseException:
+            self._drop_keys(False)
             sqlite3_clear_bindings(ins)
             if not sqlite3_get_autocommit(self._db):
                 self._run(_ROLLBACK)
@@ -636,6 +764,8 @@ cdef class Appender:
             self._db = NULL
         PyMem_Free(self._buf)
         self._buf, self._cap = NULL, 0
+        PyMem_Free(self._keys)
+        self._keys, self._nkeys, self._keys_cap = NULL, 0, 0
 
     def __dealloc__(self):
         self._close()

@@ -59,7 +59,12 @@ class Appender:
     the rows chained (:func:`chain_rows`) and inserted, the lookup tables filled when
     due, ``COMMIT``; on any error it is rolled back and the error raised (sqlite3's
     exceptions). The compiled twin does the same through SQLite's C API with the text,
-    hash and row of each record never made as Python objects.
+    hash and row of each record never made as Python objects, and fills the lookup tables
+    with the same entries from those it kept of the records it committed, when they are
+    every record since the last fill (no other writer appended meanwhile, no commit of it
+    was rolled back, each looked-up value is text and each time an integer of 64 bits):
+    the fill from the table reads every record back, a third of its cost. It counts those
+    fills in ``kept_fills``; this one always fills from the table (``kept_fills`` stays 0).
 
     ``appending`` is true while an append runs: another thread's append or close meanwhile
     raises sqlite3.ProgrammingError instead of using the connection at the same time."""
@@ -68,6 +73,7 @@ class Appender:
         from .sqlite import _FILL, _INSERT, INDEX_EVERY
         self.path = path
         self.appending = False
+        self.kept_fills = 0
         self.lookups = lookups
         self.index_every = INDEX_EVERY if index_every is None else index_every
         if self.index_every < 1:
