@@ -790,9 +790,11 @@ def normpath(path):
         head = "/"
     out = []
     for seg in path.split("/"):
-        if seg == "" or seg == ".":
+        # (lengths first: most segments are neither "", "." nor "..")
+        n = len(seg)
+        if n == 0 or (n == 1 and seg[0] == "."):
             continue
-        if seg == "..":
+        if n == 2 and seg[0] == "." and seg[1] == ".":
             if out and out[-1] != "..":
                 out.pop()
             elif head == "~":
@@ -1272,19 +1274,22 @@ def interpret_seen(k, code, child):
         pass
 
 
+# MAX_LENGTH under a private name, which the compiled build types as a C integer
+_MAX_LENGTH = MAX_LENGTH
+
+
 def check_command(command):
     """The command line an analysis reads: a str (a subclass's own methods are not run),
     at most MAX_LENGTH characters and without a NUL byte; anything else is ShellError
     (LimitError for the length)."""
     if not isinstance(command, str):
         raise ShellError(NOT_STR_MSG)
-    if type(command) is not str:
-        command = str.__str__(command)
-    if len(command) > MAX_LENGTH:
+    text = command if type(command) is str else str.__str__(command)
+    if len(text) > _MAX_LENGTH:
         raise LimitError(LENGTH_MSG)
-    if "\x00" in command:
+    if "\x00" in text:
         raise ShellError(NUL_MSG)
-    return command
+    return text
 
 
 def run_arith(k, text, subs, ctx, seen):

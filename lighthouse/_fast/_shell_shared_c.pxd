@@ -27,7 +27,7 @@ cpdef tuple unwrap(list argv, str cwd, dict env, object split_words)
 cpdef str join_path(str cwd, str path)
 
 
-@cython.locals(head=str, out=list, seg=str)
+@cython.locals(head=str, out=list, seg=str, n=Py_ssize_t)
 cpdef str normpath(str path)
 
 
@@ -61,4 +61,8 @@ cpdef object printed_text(str prog, list args, str cwd, object heredoc, str path
 
 
 # What every analysis checks of its command line first.
+cdef Py_ssize_t _MAX_LENGTH
+
+
+@cython.locals(text=str)
 cpdef str check_command(object command)
