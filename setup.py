@@ -50,9 +50,6 @@ shared = [
     # what inline interpreter code does (python -c, node -e, ...), handed to the shared
     # handlers by the compiled analyser's Kernel (the pure one hands them _inline.py)
     Extension("lighthouse._fast._inline_c", ["lighthouse/_fast/_inline.py"], define_macros=macros),
-    # the pattern tier's memory of its answers (PatternIndex), which the compiled shapes
-    # module binds to its own kernels
-    Extension("lighthouse._fast._memo_c", ["lighthouse/_fast/_memo.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types

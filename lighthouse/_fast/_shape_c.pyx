@@ -7,6 +7,7 @@ and the shape text is built once, without the parts dictionary of the reference.
 takes the SimpleCommand objects of the compiled shell analysis.
 """
 
+cimport cython
 from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
 
 
@@ -16,12 +17,12 @@ cdef extern from "Python.h":
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport str_eq
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from . import _memo_c
 from ._engine_c import cache_key as _cache_key
-from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_SHAPE, SHAPE_API,
-                            STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES, TMP_ROOTS, NoShape,
-                            ProgramTable)
+from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
+                            MEMO_TEXT, SHAPE_API, STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES,
+                            TMP_ROOTS, NoShape, ProgramTable)
 from ._shell_shared_c import DYN
 
 __all__ = list(SHAPE_API)
@@ -42,6 +43,8 @@ cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
+cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
+cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
 
@@ -698,7 +701,180 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
     return " ".join(out)
 
 
-# the pattern tier's memory: the reference's source (_memo.py) compiled as _memo_c, over
-# this twin's kernels
-_memo_c.bind(bash_shape, _cache_key)
-PatternIndex = _memo_c.PatternIndex
+# ------------------------------------------------------------------ the pattern tier's memory
+
+cdef double _monotonic() noexcept nogil:
+    # time.monotonic()'s clock on Linux
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
+@cython.final
+cdef class _Answer:
+    # What the tier answered a call: under which rule generation, index epoch and
+    # escalation context, from which shape text, and the pattern (or None).
+    cdef object generation
+    cdef long long epoch
+    cdef str why
+    cdef str rule_id
+    cdef object text
+    cdef object pattern
+
+
+@cython.final
+cdef class PatternIndex:
+    """The pattern tier's memory of its answers, and its lookup (see
+    ``_shape_py.PatternIndex``, the reference)."""
+
+    cdef dict _memo
+    cdef dict _active
+    cdef dict _literal
+    cdef dict _workspaces
+    cdef object _programs
+    cdef object _specs
+    cdef object _table
+    cdef object _table_generation
+    cdef public Py_ssize_t size
+    cdef public long long epoch
+    cdef public double due
+    cdef public long long hits
+    cdef public long long misses
+    cdef public long long unshaped
+    cdef public long long remembered
+
+    def __init__(self, size=MEMO_SIZE):
+        if size < 0:
+            raise ValueError("the memo size must be >= 0")
+        self._memo = {}
+        self._active = {}
+        self._literal = {}
+        self._workspaces = None
+        self._programs = None
+        self._specs = None
+        self._table = None
+        self._table_generation = None
+        self.size = size
+        self.epoch = 0
+        self.due = 0.0
+        self.hits = 0
+        self.misses = 0
+        self.unshaped = 0
+        self.remembered = 0
+
+    def __len__(self):
+        return len(self._memo)
+
+    cpdef tables(self, dict active, dict literal):
+        """The book's index of active patterns and of those with literals."""
+        self._active = active
+        self._literal = literal
+
+    cpdef changed(self):
+        """The active patterns changed: every answer remembered before is looked up again."""
+        self.epoch += 1
+
+    cpdef shaping(self, dict workspaces, object programs, object specs):
+        """Shape the common calls here (see ``_shape_py.PatternIndex.shaping``)."""
+        self._workspaces = workspaces
+        self._programs = programs
+        self._specs = specs
+        self._table = None
+        self._table_generation = None
+
+    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home,
+                       object generation):
+        # The common case in C: a Bash call with the engine's parse, in a workspace the
+        # shapes module has seen (and normalized); anything else by ``shape``. (tool,
+        # tool_input, cwd, home: esc's, read once by find.)
+        cdef object parsed, ws, command, specs
+        if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
+            parsed = esc.parsed
+            if type(parsed) is list and type(tool_input) is dict:
+                home = home or ""
+                if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+                    ws = self._workspaces.get((cwd, home))
+                    command = (<dict>tool_input).get("command")
+                    if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
+                            and 0 < len(<str>command) <= _MAX_INPUT:
+                        if self._programs is None:
+                            specs = self._specs
+                        else:
+                            # asked once per rule generation (see the reference)
+                            if self._table is None or self._table_generation != generation:
+                                self._table = self._programs()
+                                self._table_generation = generation
+                            specs = self._table
+                        return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+        return shape(esc)
+
+    cpdef clear(self):
+        """Forget every answer."""
+        self._memo.clear()
+
+    cpdef object find(self, object esc, object shape, object match):
+        """The pattern answering the escalated call ``esc``, or None (see
+        ``_shape_py.PatternIndex.find``)."""
+        cdef object generation = esc.generation
+        cdef object why = esc.why
+        cdef object rule_id = esc.rule_id
+        cdef object tool = esc.tool
+        cdef object tool_input = esc.tool_input
+        cdef object cwd = esc.cwd
+        cdef object home = esc.home
+        cdef object key, text = None, pattern, found
+        cdef str context
+        cdef _Answer a
+        cdef bint known = False
+        cdef long long epoch = self.epoch
+        cdef bint due = _monotonic() >= self.due
+        if type(why) is not str or type(rule_id) is not str:
+            return match(esc, None, shape(esc))
+        try:
+            key = _cache_key(tool, tool_input, cwd, home)
+        except Exception:
+            return match(esc, None, shape(esc))
+        found = None if due else self._memo.get(key)
+        if found is not None:
+            a = <_Answer>found
+            if a.generation == generation and str_eq(a.why, <str>why) and str_eq(a.rule_id, <str>rule_id):
+                if a.epoch == epoch:
+                    pattern = a.pattern
+                    if pattern is not None:
+                        self.hits += 1
+                    elif a.text is None:
+                        self.unshaped += 1
+                    else:
+                        self.misses += 1
+                    self.remembered += 1
+                    return pattern
+                text = a.text
+                known = True
+        # The epoch read before the lookup is kept with its answer: a change of the
+        # patterns made meanwhile makes it stale.
+        if not known:
+            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
+        context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
+        if text is None:
+            self.unshaped += 1
+            pattern = None
+        elif due or (self._literal and tool == "Bash" and self._literal.get((context, tool, text))):
+            pattern = match(esc, context, text)
+        else:
+            pattern = self._active.get((context, tool, text))
+            if pattern is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        if self.size and (text is None or len(text) <= _MEMO_TEXT):
+            if found is None and len(self._memo) >= self.size:
+                self._memo.clear()
+            a = _Answer.__new__(_Answer)
+            a.generation = generation
+            a.epoch = epoch
+            a.why = <str>why
+            a.rule_id = <str>rule_id
+            a.text = text
+            a.pattern = pattern
+            self._memo[key] = a
+        return pattern
