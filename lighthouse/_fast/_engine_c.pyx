@@ -57,7 +57,7 @@ from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, p
                         program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
-from ._shell_c import DYN, normpath
+from ._shell_shared_c import DYN, normpath
 
 __all__ = list(ENGINE_API)
 

@@ -29,7 +29,8 @@ from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_m
 from ._keys import finish
 from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_repr, priority,
                         program_spec_fields, rule_fields, unbundle)
-from ._shell_py import DYN, ShellError, analyze, normpath
+from ._shell_py import DYN, ShellError, analyze
+from ._shell_shared import normpath
 
 __all__ = list(ENGINE_API)
 

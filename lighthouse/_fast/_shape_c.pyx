@@ -15,6 +15,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
 
 from lighthouse._fast._shell_c cimport SimpleCommand
+from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
@@ -22,7 +23,7 @@ from ._engine_c import cache_key as _cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
                             MEMO_TEXT, SHAPE_API, STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES,
                             TMP_ROOTS, NoShape, ProgramTable)
-from ._shell_c import DYN, normpath
+from ._shell_shared_c import DYN
 
 __all__ = list(SHAPE_API)
 

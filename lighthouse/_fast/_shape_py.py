@@ -16,8 +16,7 @@ from time import monotonic
 from ._engine_py import cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE, MEMO_TEXT,
                             NO_LITERALS, PATH_CLASSES, SHAPE_API, NoShape, ProgramTable, program_entry, where)
-from ._shell_py import normpath
-from ._shell_shared import DYN
+from ._shell_shared import DYN, normpath
 
 __all__ = list(SHAPE_API)
 

@@ -16,4 +16,3 @@ cdef class SimpleCommand:
     cdef public str path
 
 cpdef list analyze(object command, object cwd=*, object home=*)
-cpdef str join_path(str cwd, str path)

@@ -30,16 +30,18 @@ from cpython.unicode cimport (PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, Py
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # no-cython-lint (exported, see SHELL_API)
 from ._inline_c import scan as scan_inline
-from ._shell_shared_c import MAX_WRAPPERS  # no-cython-lint (exported, see SHELL_API)
+from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no-cython-lint (exported:
+                              MAX_WRAPPERS)  # no-cython-lint (see SHELL_API)
+from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
 from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
 from lighthouse._fast._side_c cimport fetched_runs, side_effects
-from lighthouse._fast._shell_shared_c cimport (help_request, interp_code_arg, printed_text, unwrap,
+from lighthouse._fast._shell_shared_c cimport (check_command, help_request, interp_code_arg, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
                                                shell_script_arg as _shell_script_arg)
-from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, assigns, brace_expand, emit_inline,
-                              leading_assignments,
+from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
+                              calls_itself, emit_inline, leading_assignments, run_arith, run_loop,
                               forget_vars, run_alias, run_container_exec, run_eval,
                               run_find_actions, run_function, run_parallel, run_shell_code,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
@@ -47,12 +49,10 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                               DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FOR_DO_MSG,
-                              HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
-                              MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                              MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, NOT_STR_MSG,
-                              NUL_MSG, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
+                              HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
+                              MAX_WORD, MAX_WORK, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
-                              WORD_MSG, WORK_MSG, WRAPPERS, arith_names, change_dir,
+                              WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
                               env_filter, filtered_text, printf_output, sql_text as _sql_text,
                               unknown_var)
@@ -62,10 +62,7 @@ __all__ = list(SHELL_API)
 # The limits and tables live in _shell_shared (shared with the reference); each is bound
 # here to a typed module global, read as a C value on the hot path.
 cdef Py_ssize_t C_MAX_DEPTH = MAX_DEPTH
-cdef Py_ssize_t C_MAX_LENGTH = MAX_LENGTH
 cdef Py_ssize_t C_MAX_COMMANDS = MAX_COMMANDS
-cdef Py_ssize_t C_MAX_LOOP_WORDS = MAX_LOOP_WORDS
-cdef Py_ssize_t C_MAX_LOOP_PASSES = MAX_LOOP_PASSES
 cdef Py_ssize_t C_MAX_ARGS = MAX_ARGS
 cdef Py_ssize_t C_MAX_WORD = MAX_WORD
 cdef Py_ssize_t C_MAX_WORK = MAX_WORK
@@ -233,16 +230,17 @@ cdef Py_UCS4 _STOP_ESAC = u'\x02'
 @cython.no_gc
 @cython.freelist(32)
 cdef class _Cmd:
-    cdef list words
-    cdef list redirects     # [(op, word)], or None when there are none
-    cdef list sub           # tree of a subshell or group, or None
-    cdef str funcdef        # function name when this defines a function, or None
-    cdef str heredoc        # body text fed on stdin, or None
-    cdef object herestring  # word fed on stdin, or None
-    cdef tuple loop         # (variable, words or None, body tree) of a for loop, or None
-    cdef bint group         # sub is a `{ ...; }` group, run by this same shell
-    cdef list heredoc_subs  # command substitutions the shell runs in heredoc bodies, or None
-    cdef _Part arith        # the P_ARITH part of a `(( ... ))` command or `for ((...))`, or None
+    # (readonly: what the shared handlers of _shell_shared read of a command)
+    cdef readonly list words
+    cdef list redirects             # [(op, word)], or None when there are none
+    cdef readonly list sub          # tree of a subshell or group, or None
+    cdef str funcdef                # function name when this defines a function, or None
+    cdef str heredoc                # body text fed on stdin, or None
+    cdef object herestring          # word fed on stdin, or None
+    cdef readonly tuple loop        # (variable, words or None, body tree) of a for loop, or None
+    cdef bint group                 # sub is a `{ ...; }` group, run by this same shell
+    cdef list heredoc_subs          # command substitutions the shell runs in heredoc bodies, or None
+    cdef _Part arith                # the P_ARITH part of a `(( ... ))` command or `for ((...))`, or None
 
 
 cdef inline _Cmd _new_cmd():
@@ -1345,54 +1343,6 @@ cdef inline bint _is_assignment(str word) noexcept:
     return _assignment_eq(word) >= 0
 
 
-cpdef str join_path(str cwd, str path):
-    """Resolve `path` against `cwd` lexically; `~` stays a home marker."""
-    cdef str full
-    cdef Py_UCS4 c
-    if not path:
-        return cwd
-    c = path[0]
-    if c == u'/' or c == u'~':
-        full = path
-    elif str_eq(cwd, _DYN):
-        return _DYN     # under an unknown directory, a relative path is unknown
-    else:
-        full = cwd.rstrip("/") + "/" + path if cwd else path
-    return normpath(full)
-
-
-cpdef str normpath(str path):
-    cdef str head = ""
-    cdef list out = []
-    cdef str seg
-    cdef Py_ssize_t nout
-    if path.startswith("~"):
-        head = "~"
-        path = path[1:]
-    elif path.startswith("/"):
-        head = "/"
-    for seg in path.split("/"):
-        if str_eq(seg, "") or str_eq(seg, "."):
-            continue
-        if str_eq(seg, ".."):
-            nout = len(out)
-            if nout and out[nout - 1] != "..":
-                out.pop()
-            elif str_eq(head, "~"):
-                # the parent of the (unknown) home: assume /home/<user>
-                head = "/"
-                out.append("home")
-            elif not str_eq(head, "/"):
-                out.append("..")
-            continue
-        out.append(seg)
-    if str_eq(head, "~"):
-        return "~/" + "/".join(out) if out else "~"
-    if str_eq(head, "/"):
-        return "/" + "/".join(out)
-    return "/".join(out) or "."
-
-
 @cython.final
 @cython.no_gc
 cdef class _Work:
@@ -1410,7 +1360,7 @@ cdef class _Ctx:
     cdef public dict env      # None until the first assignment
     cdef public str cwd
     cdef object home
-    cdef int depth
+    cdef readonly int depth
     cdef public str origin
     cdef public list out
     cdef public bint sudo
@@ -1499,7 +1449,7 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
                     buf.append(unknown_var(name))
                     dynamic[0] = True
         elif p.kind == P_ARITH:
-            _arith(p.text, p.tree, ctx, None)
+            run_arith(_K, p.text, p.tree, ctx, None)
             buf.append(_DYN)
         else:
             inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
@@ -1521,46 +1471,6 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
         raise LimitError(WORD_MSG)
     _charge(ctx.work, size)
     return "".join(buf)
-
-
-cdef int _arith(str text, list subs, _Ctx ctx, set seen) except -1:
-    """Run what an arithmetic expression runs (see the reference)."""
-    cdef bint d = False
-    cdef object value
-    cdef str name
-    cdef _Ctx child
-    cdef list vsubs
-    cdef _Parser p
-    if subs:
-        _expand(subs, ctx, &d, None)
-    if not ctx.env:
-        return 0
-    for name in arith_names(text):
-        value = ctx.env.get(name)
-        if value is None or (seen is not None and name in seen):
-            continue
-        if seen is None:
-            seen = set()
-        seen.add(name)
-        _charge(ctx.work, len(<str>value))
-        child = ctx.child("arith", 1)
-        vsubs = None
-        if _runs_commands(<str>value, 0, len(<str>value)):
-            p = _new_parser(<str>value, child.depth)
-            vsubs = p.scan_subs(p.n, False)
-        _arith(<str>value, vsubs, child, seen)
-    return 0
-
-
-cdef int _arith_text(str text, _Ctx ctx) except -1:
-    """Run what an expanded word evaluated as arithmetic runs (see the reference)."""
-    cdef list subs = None
-    cdef _Parser p
-    if _runs_commands(text, 0, len(text)):
-        p = _new_parser(text, ctx.depth + 1)
-        subs = p.scan_subs(p.n, False)
-    _arith(text, subs, ctx, None)
-    return 0
 
 
 cdef list _static_argv(_Cmd cmd, _Ctx ctx):
@@ -1698,7 +1608,7 @@ def _k_split(str text):
 cdef inline tuple _unwrap(list argv, _Ctx ctx, dict env):
     """Peel wrappers off argv (_shell_shared.unwrap, a C call into its compiled build).
     Returns (argv, sudo, cwd, xargs_mode, bare, xargs_file)."""
-    return unwrap(argv, ctx.cwd, env, _k_split, join_path)
+    return unwrap(argv, ctx.cwd, env, _k_split)
 
 
 cdef inline tuple _as_tuple(list items):
@@ -1990,7 +1900,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef SimpleCommand main
     if cmd.funcdef is not None:
         ctx.funcs[cmd.funcdef] = cmd.sub
-        if _calls_itself(cmd.sub, cmd.funcdef):
+        if calls_itself(_K, cmd.sub, cmd.funcdef):
             _emit(ctx, _new_sc("(recursive-function)", [cmd.funcdef], ctx.cwd, ctx.sudo, {},
                                [], ctx.origin, "", False))
         return None
@@ -1998,7 +1908,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         d = False
         _expand(cmd.heredoc_subs, ctx, &d, None)
     if cmd.arith is not None:
-        _arith(cmd.arith.text, cmd.arith.tree, ctx, None)
+        run_arith(_K, cmd.arith.text, cmd.arith.tree, ctx, None)
         if cmd.loop is None:
             return None
     if cmd.redirects is not None:
@@ -2012,7 +1922,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             redirects.append((op, value))
             redirect_dyn = redirect_dyn or d
     if cmd.loop is not None:
-        _interpret_loop(cmd.loop, ctx)
+        run_loop(_K, cmd.loop, ctx)
         if redirects:
             _emit(ctx, _new_sc("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
                                ctx.origin, "", False))
@@ -2106,7 +2016,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
                     ctx.env = {}
                 assign_var(ctx.env, a[:eq], a[eq + 1:], any_dyn)
                 if integer:
-                    _arith_text(a[eq + 1:], ctx)
+                    arith_text(_K, a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
                            "", False))
@@ -2133,12 +2043,12 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             ctx.assign(rest[1], text)
     if str_eq(prog0, "let"):
         for a in rest:
-            _arith_text(a, ctx)
+            arith_text(_K, a, ctx)
     if (cls & PC_MASK) == PC_CD:
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
                            ctx.env.get("OLDPWD") if ctx.env is not None else None,
-                           ctx.env.get("CDPATH") if ctx.env is not None else None, join_path)
+                           ctx.env.get("CDPATH") if ctx.env is not None else None)
         target = (<tuple>moved)[0]
         ctx.dirs = (<tuple>moved)[1]
         if not str_eq(target, ctx.cwd):
@@ -2217,74 +2127,36 @@ def _k_charge(_Ctx ctx, Py_ssize_t n):
     _charge(ctx.work, n)
 
 
-cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge, scan_inline)
+def _k_word(object word, _Ctx ctx):
+    cdef bint d = False
+    cdef str value = _expand(word, ctx, &d, None)
+    return None if d else value
 
 
-cdef int _interpret_loop(tuple loop, _Ctx ctx) except -1:
-    """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
-    the variable bound to the word; with an unknown list, once with an unknown value.
-    Each pass counts against MAX_LOOP_PASSES, so nested loops cannot multiply the work."""
-    cdef str name = loop[0]
-    cdef list words = loop[1]
-    cdef list body = loop[2]
-    cdef list values = []
-    cdef object w
-    cdef str value
-    cdef bint d
-    if words is None:
-        values = None
-    else:
-        for w in words:
-            d = False
-            value = _expand(w, ctx, &d, None)
-            if d:
-                values = None
-                break
-            values.append(value)
-    if values is None:
-        # unknown list: judge the body once, with the variable unknown
-        if name and ctx.env is not None:
-            ctx.env.pop(name, None)
-        _interpret(body, ctx, False)
-        return 0
-    if len(values) > C_MAX_LOOP_WORDS:
-        raise LimitError(LOOP_WORDS_MSG)
-    for value in values:
-        ctx.work.passes += 1
-        if ctx.work.passes > C_MAX_LOOP_PASSES:
-            raise LimitError(LOOP_PASSES_MSG)
-        if name:
-            ctx.assign(name, value)
-        _interpret(body, ctx, False)
-    return 0
+def _k_subs(str text, int depth):
+    cdef _Parser p
+    if not _runs_commands(text, 0, len(text)):
+        return None
+    p = _new_parser(text, depth)
+    return p.scan_subs(p.n, False)
 
 
-cdef bint _calls_itself(list tree, str name) except -1:
-    cdef list pipe
-    cdef _Cmd c
-    if tree is None:
-        return False
-    for pipe in tree:
-        for c in pipe:
-            if c.words and _word_text(c.words[0]) == name:
-                return True
-            if c.sub is not None and _calls_itself(c.sub, name):
-                return True
-            if c.loop is not None and _calls_itself(c.loop[2], name):
-                return True
-    return False
+def _k_expand(object parts, _Ctx ctx):
+    cdef bint d = False
+    _expand(parts, ctx, &d, None)
+
+
+def _k_text(object word):
+    return _word_text(word)
+
+
+cdef object _K = Kernel(_k_code, _k_tree, _k_run, _k_make, _k_emit, _k_persist, _k_charge, scan_inline,
+                        _k_word, _k_subs, _k_expand, _k_text)
 
 
 cpdef list analyze(object command, object cwd="", object home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
-    if not isinstance(command, str):
-        raise ShellError(NOT_STR_MSG)
-    cdef str src = command if type(command) is str else str.__str__(command)
-    if len(src) > C_MAX_LENGTH:
-        raise LimitError(LENGTH_MSG)
-    if "\x00" in src:
-        raise ShellError(NUL_MSG)
-    cdef list tree = _parse(src, 0)
+    cdef list tree = _parse(check_command(command), 0)
     cdef list out = []
     cdef _Ctx ctx = _Ctx.__new__(_Ctx)
     ctx.env = None

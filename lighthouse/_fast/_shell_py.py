@@ -18,9 +18,10 @@ from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fet
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
-from ._shell_shared import MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
-from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, assign_var, assigns, brace_expand, emit_inline,
-                            leading_assignments,
+from ._shell_shared import MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
+from ._shell_shared import join_path  # noqa: F401 (the lexical join both analysers export)
+from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
+                            calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_shell_code,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
@@ -28,12 +29,10 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
-                            HELP_TRIGGERS, LENGTH_MSG, LIST_MSG, LOOP_PASSES_MSG, LOOP_WORDS_MSG,
-                            MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_LENGTH, MAX_LOOP_PASSES,
-                            MAX_LOOP_WORDS, MAX_WORD, MAX_WORK, NOT_STR_MSG, NUL_MSG,
+                            HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_WORD, MAX_WORK,
                             REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG, TMPDIR_ROOT,
                             UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, WORD_MSG,
-                            WORK_MSG, arith_names, change_dir,
+                            WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, help_request, interp_code_arg, interp_script_arg,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
@@ -865,48 +864,6 @@ def _is_assignment(word):
     return name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
 
 
-def join_path(cwd, path):
-    """Resolve `path` against `cwd` lexically; `~` stays a home marker."""
-    if not path:
-        return cwd
-    if path[0] == "/" or path[0] == "~":
-        full = path
-    elif cwd == DYN:
-        return DYN      # under an unknown directory, a relative path is unknown
-    else:
-        full = cwd.rstrip("/") + "/" + path if cwd else path
-    return normpath(full)
-
-
-def normpath(path):
-    head = ""
-    if path.startswith("~"):
-        head = "~"
-        path = path[1:]
-    elif path.startswith("/"):
-        head = "/"
-    out = []
-    for seg in path.split("/"):
-        if seg == "" or seg == ".":
-            continue
-        if seg == "..":
-            if out and out[-1] != "..":
-                out.pop()
-            elif head == "~":
-                # the parent of the (unknown) home: assume /home/<user>
-                head = "/"
-                out.append("home")
-            elif head != "/":
-                out.append("..")
-            continue
-        out.append(seg)
-    if head == "~":
-        return "~/" + "/".join(out) if out else "~"
-    if head == "/":
-        return "/" + "/".join(out)
-    return "/".join(out) or "."
-
-
 class _Work:
     """What one analysis has spent, shared by every context of it."""
     __slots__ = ("chars", "args", "passes")
@@ -997,7 +954,7 @@ def _expand(word, ctx):
                 buf.append(unknown_var(name))
                 dynamic = True
         elif kind == "arith":
-            _arith(part[1], part[2], ctx, None)
+            run_arith(_K, part[1], part[2], ctx, None)
             buf.append(DYN)
         else:  # cmd / proc
             inner = ctx.child("$()" if kind == "cmd" else "<()", 0)
@@ -1017,43 +974,6 @@ def _expand(word, ctx):
         raise LimitError(WORD_MSG)
     _charge(ctx, size)
     return _Word("".join(buf), dynamic, sources)
-
-
-def _arith(text, subs, ctx, seen):
-    """Run what an arithmetic expression runs: its command substitutions, and what the
-    variables it names hold, since bash evaluates a variable's value as an expression
-    in turn and expands the array subscripts in it (`a='x[$(cmd)]'; echo $((a))` runs
-    cmd). Each name is followed once per expression (seen), the chain at most MAX_DEPTH
-    deep; a value that cannot be parsed is ShellError."""
-    if subs:
-        _expand(subs, ctx)
-    env = ctx.env
-    if not env:
-        return
-    for name in arith_names(text):
-        value = env.get(name)
-        if value is None or (seen is not None and name in seen):
-            continue
-        if seen is None:
-            seen = set()
-        seen.add(name)
-        _charge(ctx, len(value))
-        child = ctx.child("arith", 1)
-        vsubs = None
-        if _runs_commands(value, 0, len(value)):
-            p = _Parser(value, child.depth)
-            vsubs = p.scan_subs(p.n, False)
-        _arith(value, vsubs, child, seen)
-
-
-def _arith_text(text, ctx):
-    """Run what an expanded word evaluated as an arithmetic expression runs (a `let`
-    argument, a `declare -i` value): the substitutions its array subscripts hold."""
-    subs = None
-    if _runs_commands(text, 0, len(text)):
-        p = _Parser(text, ctx.depth + 1)
-        subs = p.scan_subs(p.n, False)
-    _arith(text, subs, ctx, None)
 
 
 def _static_argv(cmd, ctx):
@@ -1115,7 +1035,7 @@ def _split_words(text):
 def _unwrap(argv, ctx, env):
     """Peel wrappers off argv (_shell_shared.unwrap). Returns (argv, sudo, cwd,
     xargs_mode, bare, xargs_file)."""
-    return unwrap(argv, ctx.cwd, env, _split_words, join_path)
+    return unwrap(argv, ctx.cwd, env, _split_words)
 
 
 def _emit(ctx, cmd):
@@ -1289,14 +1209,14 @@ def _reads_stdin_code(c):
 def _interpret_cmd(cmd, ctx, stdin_code, piped):
     if cmd.funcdef is not None:
         ctx.funcs[cmd.funcdef] = cmd.sub
-        if _calls_itself(cmd.sub, cmd.funcdef):
+        if calls_itself(_K, cmd.sub, cmd.funcdef):
             _emit(ctx, SimpleCommand("(recursive-function)", [cmd.funcdef], ctx.cwd,
                                      ctx.sudo, {}, (), ctx.origin, "", False))
         return None
     if cmd.heredoc_subs is not None:
         _expand(cmd.heredoc_subs, ctx)
     if cmd.arith is not None:
-        _arith(cmd.arith[1], cmd.arith[2], ctx, None)
+        run_arith(_K, cmd.arith[1], cmd.arith[2], ctx, None)
         if cmd.loop is None:
             return None
     redirects = []
@@ -1308,7 +1228,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         redirects.append((op, ew.value))
         redirect_dyn = redirect_dyn or ew.dynamic
     if cmd.loop is not None:
-        _interpret_loop(cmd.loop, ctx)
+        run_loop(_K, cmd.loop, ctx)
         if redirects:
             _emit(ctx, SimpleCommand("(subshell)", [], ctx.cwd, ctx.sudo, {}, redirects,
                                      ctx.origin))
@@ -1367,7 +1287,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
                 name, _, value = a.partition("=")
                 assign_var(ctx.env, name, value, any(dyn))
                 if integer:
-                    _arith_text(value, ctx)
+                    arith_text(_K, value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
         _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
@@ -1388,11 +1308,11 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             ctx.env[argv[2]] = text
     if prog0 == "let":
         for a in argv[1:]:
-            _arith_text(a, ctx)
+            arith_text(_K, a, ctx)
     if prog0 in CD_PROGRAMS:
         env = ctx.env
         cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
-                                   env.get("OLDPWD"), env.get("CDPATH"), join_path)
+                                   env.get("OLDPWD"), env.get("CDPATH"))
         if cwd != ctx.cwd:
             env["OLDPWD"] = ctx.cwd
             ctx.cwd = cwd
@@ -1428,41 +1348,21 @@ def _k_run(argv, ctx, env, sudo, origin):
     _run_argv(argv, None, [], ctx, env, sudo, origin, "", [])
 
 
+def _k_word(word, ctx):
+    ew = _expand(word, ctx)
+    return None if ew.dynamic else ew.value
+
+
+def _k_subs(text, depth):
+    if not _runs_commands(text, 0, len(text)):
+        return None
+    p = _Parser(text, depth)
+    return p.scan_subs(p.n, False)
+
+
 # what the shared handlers (lighthouse._fast._shell_shared) call back into
-_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge, scan_inline)
-
-
-def _interpret_loop(loop, ctx):
-    """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
-    the variable bound to the word; with an unknown list, once with an unknown value.
-    Each pass counts against MAX_LOOP_PASSES, so nested loops cannot multiply the work."""
-    name, words, body = loop
-    values = []
-    if words is None:
-        values = None
-    else:
-        for w in words:
-            ew = _expand(w, ctx)
-            if ew.dynamic:
-                values = None
-                break
-            values.append(ew.value)
-    if values is None:
-        # unknown list: judge the body once, with the variable unknown
-        if name:
-            ctx.env.pop(name, None)
-        _interpret(body, ctx)
-        return
-    if len(values) > MAX_LOOP_WORDS:
-        raise LimitError(LOOP_WORDS_MSG)
-    work = ctx.work
-    for value in values:
-        work.passes += 1
-        if work.passes > MAX_LOOP_PASSES:
-            raise LimitError(LOOP_PASSES_MSG)
-        if name:
-            ctx.env[name] = value
-        _interpret(body, ctx)
+_K = Kernel(_run_code, _interpret, _k_run, SimpleCommand, _emit, _persist, _charge, scan_inline, _k_word, _k_subs,
+            _expand, _Parser.word_text)
 
 
 def _split_program(word, value):
@@ -1476,28 +1376,9 @@ def _split_program(word, value):
     return False
 
 
-def _calls_itself(tree, name):
-    for pipe in tree or ():
-        for c in pipe:
-            for w in c.words[:1]:
-                if _Parser.word_text(w) == name:
-                    return True
-            if c.sub is not None and _calls_itself(c.sub, name):
-                return True
-            if c.loop is not None and _calls_itself(c.loop[2], name):
-                return True
-    return False
-
-
 def analyze(command, cwd="", home=None):
     """Analyse a command line. Raises ShellError when it cannot be analysed."""
-    if not isinstance(command, str):
-        raise ShellError(NOT_STR_MSG)
-    if len(command) > MAX_LENGTH:
-        raise LimitError(LENGTH_MSG)
-    if "\x00" in command:
-        raise ShellError(NUL_MSG)
-    tree = parse(command)
+    tree = parse(check_command(command))
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)
     _interpret(tree, ctx)

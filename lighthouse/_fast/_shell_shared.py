@@ -763,13 +763,61 @@ def forget_vars(prog, args, env):
         return
     for name in [n for n in env if _is_positional(n)]:
         del env[name]
-def change_dir(prog, args, dynamic, cwd, dirs, oldpwd, cdpath, join):
+
+
+# Lexical paths: where a relative path leads from a directory, `..` and `.` resolved
+# without the file system. Both analysers (and the shapes and the engine) use these.
+def join_path(cwd, path):
+    """Resolve `path` against `cwd` lexically; `~` stays a home marker."""
+    if not path:
+        return cwd
+    if path[0] == "/" or path[0] == "~":
+        full = path
+    elif cwd == DYN:
+        return DYN      # under an unknown directory, a relative path is unknown
+    else:
+        full = cwd.rstrip("/") + "/" + path if cwd else path
+    return normpath(full)
+
+
+def normpath(path):
+    """`path` with empty, `.` and `..` segments resolved lexically (`..` of `~` is /home)."""
+    head = ""
+    if path.startswith("~"):
+        head = "~"
+        path = path[1:]
+    elif path.startswith("/"):
+        head = "/"
+    out = []
+    for seg in path.split("/"):
+        # (lengths first: most segments are neither "", "." nor "..")
+        n = len(seg)
+        if n == 0 or (n == 1 and seg[0] == "."):
+            continue
+        if n == 2 and seg[0] == "." and seg[1] == ".":
+            if out and out[-1] != "..":
+                out.pop()
+            elif head == "~":
+                # the parent of the (unknown) home: assume /home/<user>
+                head = "/"
+                out.append("home")
+            elif head != "/":
+                out.append("..")
+            continue
+        out.append(seg)
+    if head == "~":
+        return "~/" + "/".join(out) if out else "~"
+    if head == "/":
+        return "/" + "/".join(out)
+    return "/".join(out) or "."
+
+
+def change_dir(prog, args, dynamic, cwd, dirs, oldpwd, cdpath):
     """Where `cd`, `pushd` or `popd` with these expanded arguments leaves the shell, as
     (working directory, directory stack): DYN as the directory when it cannot be known
     (a target that held an unknown value, `cd -` without a known OLDPWD, a relative
     target while CDPATH is set, a stack rotation `pushd +N`, more operands than one).
-    An unknown directory is not the workspace: relative paths under it are unknown too.
-    join resolves a path against a directory (the analyser's join_path)."""
+    An unknown directory is not the workspace: relative paths under it are unknown too."""
     flags = ""
     k = 0
     n = len(args)
@@ -809,7 +857,7 @@ def change_dir(prog, args, dynamic, cwd, dirs, oldpwd, cdpath, join):
         elif cdpath and target[0] not in "/~" and not (
                 target == "." or target == ".." or target.startswith("./") or target.startswith("../")):
             target = DYN
-    new = DYN if target == DYN else join(cwd, target)
+    new = DYN if target == DYN else join_path(cwd, target)
     if prog == "pushd":
         if "n" in flags:
             return cwd, (new,) + dirs
@@ -1014,15 +1062,14 @@ def program_name(word):
     return word
 
 
-def unwrap(argv, cwd, env, split_words, join_path):
+def unwrap(argv, cwd, env, split_words):
     """Peel wrappers (WRAPPERS: sudo, env, timeout, nice, xargs, watch, busybox, ...) and
     VAR=value prefixes off argv, recording the assignments in env. Returns (argv, sudo,
     cwd, xargs_mode, bare, xargs_file): the wrapped command, whether a wrapper runs it
     as root, its directory (env -C, sudo -D), xargs' replacement string ("" without -I,
     None without xargs), whether a wrapper stood alone (bare) and whether xargs reads
     its items from a file (-a). split_words(text) is the analyser's `env -S` splitter
-    (ShellError when it cannot split), join_path(cwd, path) its path join. Each split
-    and each wrapper counts against MAX_WRAPPERS."""
+    (ShellError when it cannot split). Each split and each wrapper counts against MAX_WRAPPERS."""
     sudo = False
     xargs = None
     xfile = False
@@ -1146,14 +1193,22 @@ class Kernel:
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
     charge(ctx, n): count n characters of work against MAX_WORK;
     scan(family, code): what inline code does (lighthouse._fast._inline.scan: the pure
-        analyser hands in the module, the compiled one its compiled build, _inline_c).
+        analyser hands in the module, the compiled one its compiled build, _inline_c);
+    word(word, ctx): a word of the parse tree expanded, or None when it holds an unknown;
+    subs(text, depth): the command substitutions a text (a variable's value read as an
+        arithmetic expression) holds, as the parts the analyser expands, or None;
+    expand(parts, ctx): expand those parts for what they run;
+    text(word): a word's text with its quoting removed and nothing expanded.
 
     A context (ctx) has child(origin, depth_inc), and sudo, cwd, origin, env (None or a
-    dict), funcs, aliases, out and work.passes readable and writable."""
+    dict), funcs, aliases, out and work.passes readable and writable, depth readable. A
+    command of the parse tree has words, sub and loop ((variable, words or None, body))
+    readable."""
 
-    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge", "scan")
+    __slots__ = ("code", "tree", "run", "make", "emit", "persist", "charge", "scan", "word", "subs", "expand",
+                 "text")
 
-    def __init__(self, code, tree, run, make, emit, persist, charge, scan):
+    def __init__(self, code, tree, run, make, emit, persist, charge, scan, word, subs, expand, text):
         self.code = code
         self.tree = tree
         self.run = run
@@ -1162,6 +1217,10 @@ class Kernel:
         self.persist = persist
         self.charge = charge
         self.scan = scan
+        self.word = word
+        self.subs = subs
+        self.expand = expand
+        self.text = text
 
 
 def inline_commands(k, family, code, ctx, sudo, env):
@@ -1213,6 +1272,102 @@ def interpret_seen(k, code, child):
         raise
     except ShellError:
         pass
+
+
+# MAX_LENGTH under a private name, which the compiled build types as a C integer
+_MAX_LENGTH = MAX_LENGTH
+
+
+def check_command(command):
+    """The command line an analysis reads: a str (a subclass's own methods are not run),
+    at most MAX_LENGTH characters and without a NUL byte; anything else is ShellError
+    (LimitError for the length)."""
+    if not isinstance(command, str):
+        raise ShellError(NOT_STR_MSG)
+    text = command if type(command) is str else str.__str__(command)
+    if len(text) > _MAX_LENGTH:
+        raise LimitError(LENGTH_MSG)
+    if "\x00" in text:
+        raise ShellError(NUL_MSG)
+    return text
+
+
+def run_arith(k, text, subs, ctx, seen):
+    """Run what an arithmetic expression runs: its command substitutions (subs), and what
+    the variables it names hold, since bash evaluates a variable's value as an expression
+    in turn and expands the array subscripts in it (`a='x[$(cmd)]'; echo $((a))` runs
+    cmd). Each name is followed once per expression (seen), the chain at most MAX_DEPTH
+    deep; a value that cannot be parsed is ShellError."""
+    if subs:
+        k.expand(subs, ctx)
+    env = ctx.env
+    if not env:
+        return
+    for name in arith_names(text):
+        value = env.get(name)
+        if value is None or (seen is not None and name in seen):
+            continue
+        if seen is None:
+            seen = set()
+        seen.add(name)
+        k.charge(ctx, len(value))
+        child = ctx.child("arith", 1)
+        run_arith(k, value, k.subs(value, child.depth), child, seen)
+
+
+def arith_text(k, text, ctx):
+    """Run what an expanded word evaluated as an arithmetic expression runs (a `let`
+    argument, a `declare -i` value): the substitutions its array subscripts hold."""
+    run_arith(k, text, k.subs(text, ctx.depth + 1), ctx, None)
+
+
+def run_loop(k, loop, ctx):
+    """Judge a for loop's body once per word of its list (at most MAX_LOOP_WORDS), with
+    the variable bound to the word; with an unknown list, once with an unknown value.
+    Each pass counts against MAX_LOOP_PASSES, so nested loops cannot multiply the work."""
+    name, words, body = loop
+    values = []
+    if words is None:
+        values = None
+    else:
+        for w in words:
+            value = k.word(w, ctx)
+            if value is None:
+                values = None
+                break
+            values.append(value)
+    if values is None:
+        # unknown list: judge the body once, with the variable unknown
+        if name and ctx.env is not None:
+            ctx.env.pop(name, None)
+        k.tree(body, ctx)
+        return
+    if len(values) > MAX_LOOP_WORDS:
+        raise LimitError(LOOP_WORDS_MSG)
+    work = ctx.work
+    for value in values:
+        work.passes += 1
+        if work.passes > MAX_LOOP_PASSES:
+            raise LimitError(LOOP_PASSES_MSG)
+        if name:
+            if ctx.env is None:
+                ctx.env = {}
+            ctx.env[name] = value
+        k.tree(body, ctx)
+
+
+def calls_itself(k, tree, name):
+    """Whether a function body (a parse tree) calls the function `name`, at any depth of
+    its subshells, groups and loops."""
+    for pipe in tree or ():
+        for c in pipe:
+            if c.words and k.text(c.words[0]) == name:
+                return True
+            if c.sub is not None and calls_itself(k, c.sub, name):
+                return True
+            if c.loop is not None and calls_itself(k, c.loop[2], name):
+                return True
+    return False
 
 
 def side_actions(k, sc, ctx, found):

@@ -19,7 +19,16 @@ cpdef str program_name(str word)
 @cython.locals(sudo=bint, xfile=bint, peeled=Py_ssize_t, k=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t,
                j=Py_ssize_t, eq=Py_ssize_t, npos=Py_ssize_t, prog=str, a=str, key=str, rest=str,
                word=str, spec=tuple, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
-cpdef tuple unwrap(list argv, str cwd, dict env, object split_words, object join_path)
+cpdef tuple unwrap(list argv, str cwd, dict env, object split_words)
+
+
+# Lexical paths: a cd, an env -C or sudo -D, the shapes and the engine's path forms.
+@cython.locals(full=str)
+cpdef str join_path(str cwd, str path)
+
+
+@cython.locals(head=str, out=list, seg=str, n=Py_ssize_t)
+cpdef str normpath(str path)
 
 
 # What a shell, an interpreter or a help request does with its arguments: asked of most
@@ -49,3 +58,11 @@ cpdef bint help_request(str prog, list args, str path, object env, object shell_
 
 @cython.locals(j=Py_ssize_t)
 cpdef object printed_text(str prog, list args, str cwd, object heredoc, str path=*)
+
+
+# What every analysis checks of its command line first.
+cdef Py_ssize_t _MAX_LENGTH
+
+
+@cython.locals(text=str)
+cpdef str check_command(object command)

@@ -72,7 +72,7 @@ from .._fast._errors import ShellError
 from .._fast._shape_py import _resolve, command_parts
 from .._fast._shape_shared import (COMMAND_WORDS, EXACT_PROGRAMS, LITERAL_OPTIONS, LITERAL_SUBCOMMANDS, MAX_COMMANDS,
                                    MAX_INPUT, MAX_SHAPE, PATH_CLASSES, SUBCOMMAND_PROGRAMS, NoShape, where)
-from .._fast._shell_py import normpath
+from .._fast._shell_shared import normpath
 from .._fast._shell_shared import DYN
 
 __all__ = ["Shape", "NoShape", "call_shape", "shape_text", "why_no_shape", "command_shape", "command_parts", "classify",

@@ -22,7 +22,7 @@ import threading
 from .. import _fast
 from .._fast._engine_py import _EMPTY_SPEC, VERDICTS, Engine, _path_candidate, _View
 from .._fast._errors import ShellError
-from .._fast._shell_py import normpath
+from .._fast._shell_shared import normpath
 from .._fast._shape_shared import program_table, where
 from .._fast._shell_shared import DYN
 from ..bounds import FITS, scan, window_input
