@@ -25,7 +25,7 @@ from lighthouse.escalation.tiers import check_answer
 from lighthouse.experts import ExpertAnswer, ExpertError, ExpertRequest
 from lighthouse.experts.agent import ExpertAgent, ExpertRefused, answer_message, to_request
 from lighthouse.experts.history import SessionHistory, summarize
-from lighthouse.experts.hub import ExpertRegistry, escalation_message, peer_is_local
+from lighthouse.experts.hub import AgentExpert, ExpertRegistry, escalation_message, peer_is_local
 from lighthouse.experts.sim import Latency, SimulatedExpert
 from lighthouse.experts.tier import ExpertTier
 from lighthouse.policy.input import RuleFacts, build_input
@@ -1258,3 +1258,35 @@ def test_stop_returns_while_the_stream_is_still_connecting(loop, when):
         for conn in held:
             conn.close()
         sock.close()
+
+
+def test_a_stray_answer_is_named_while_its_id_is_recent(monkeypatch):
+    """An expert's ids it no longer holds are kept to name a stray answer (duplicate,
+    late) for _RECENT_S seconds and at most _RECENT of them; older ones are forgotten
+    (the answer is then "unknown"), so the memory goes with recent escalations, not with
+    every escalation the stream ever carried."""
+    from lighthouse.experts import hub
+    from lighthouse.experts.stats import ExpertStats
+
+    now = [1000.0]
+    monkeypatch.setattr(hub, "_monotonic", lambda: now[0])
+    sent, stats = [], ExpertStats()
+    expert = AgentExpert("e", send=lambda m, trace=None: sent.append(m), registry=None, stats=stats)
+
+    def stray(eid):
+        expert.receive(epb.ExpertAnswer(escalation_id=eid, verdict=pb.VERDICT_ALLOW))
+        return sent[-1].rejected.cause
+
+    expert._forget("a", "answered")
+    expert._forget("w", "withdrawn")
+    assert (stray("a"), stray("w"), stray("x")) == ("duplicate", "late", "unknown")
+    now[0] += hub._RECENT_S / 2
+    expert._forget("b", "answered")
+    assert (stray("a"), stray("b")) == ("duplicate", "duplicate")
+    now[0] += hub._RECENT_S / 2 + 1
+    expert._forget("c", "answered")
+    assert (stray("a"), stray("w"), stray("b"), stray("c")) == ("unknown", "unknown", "duplicate", "duplicate")
+    for i in range(hub._RECENT + 10):
+        expert._forget("n%d" % i, "answered")
+    assert len(expert._recent) == hub._RECENT and stray("n0") == "unknown" and stray("n%d" % (hub._RECENT + 9)) == "duplicate"
+    assert stats.rejected["unknown"] == 4 and stats.rejected["duplicate"] == 6 and stats.rejected["late"] == 1

@@ -56,7 +56,8 @@ log = logging.getLogger("lighthouse.experts")
 SERVICE_NAME = epb.DESCRIPTOR.services_by_name["ExpertHub"].full_name
 MAX_GLOBS = 64              # tool globs, and categories, of one hello
 MAX_GLOB = 256              # characters of one glob or category
-_RECENT = 1024              # ids of escalations an expert no longer holds, to name a stray answer
+_RECENT = 1024              # ids of escalations an expert no longer holds, to name a stray answer,
+_RECENT_S = 120.0           # kept at most this many seconds (an answer later than that is "unknown")
 _CATEGORY_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9._:/*+-]{0,255}\Z")
 _monotonic = time.monotonic
 
@@ -301,8 +302,13 @@ class AgentExpert:
 
     def _forget(self, eid, state):
         recent = self._recent
-        recent[eid] = state
-        if len(recent) > _RECENT:
+        now = _monotonic()
+        recent[eid] = (state, now)
+        recent.move_to_end(eid)
+        # The oldest leave first: past the count, or past the time (each id leaves once,
+        # so the walk costs nothing over the ids' lives).
+        old = now - _RECENT_S
+        while len(recent) > _RECENT or next(iter(recent.values()))[1] < old:
             recent.popitem(last=False)
 
     def ask(self, request, wake=None):
@@ -405,7 +411,7 @@ class AgentExpert:
         fut = self.pending.get(eid)
         if fut is None or fut.done():
             past = self._recent.get(eid)
-            cause = "unknown" if past is None else "duplicate" if past == "answered" else "late"
+            cause = "unknown" if past is None else "duplicate" if past[0] == "answered" else "late"
             stats.rejected[cause] += 1
             self._reject(eid, cause, {"unknown": "no escalation %.80r is pending for this expert" % eid,
                                       "duplicate": "escalation already answered",
