@@ -938,7 +938,9 @@ def _file_urls(args):
     """Local paths named by file:// URLs (`curl file:///etc/passwd`)."""
     out = []
     for a in args:
-        if a[:5].lower() == "file:":
+        # the scheme's colon first: most words have none at index 4, and the slice and
+        # lowercase copy below are allocations
+        if len(a) >= 5 and a[4] == ":" and a[:4].lower() == "file":
             path = a[5:]
             if path.startswith("//"):
                 host_end = path.find("/", 2)
@@ -1069,7 +1071,7 @@ def _git_side_possible(args):
             return True
         k += 2 if a in _GIT_GLOBAL_VALUE else 1
     for a in args:
-        if a.startswith("/") or a.startswith("~"):
+        if a and (a[0] == "/" or a[0] == "~"):
             return True
     return False
 
