@@ -278,6 +278,15 @@ UNKNOWN_OPTIONS = [
     ('tar -c "$F" /etc/profile.d/x.sh src/', ("-f", "--file")),
     # an option whose name holds the unknown
     ('sort -"$X" /etc/passwd data.txt', ("-o", "--output")),
+    # an unknown at the end, in the command's head (after the subcommand and options
+    # that take a value): a reading some rule denies is not an allow
+    ('git reset "$MODE"', ("--hard", "--merge", "--keep")),
+    ('git reset $MODE', ("--hard", "--merge", "--keep")),
+    ('git -C app reset "$MODE"', ("--hard", "--merge", "--keep")),
+    ('git -c core.quotepath=off reset "$(cat mode.txt)"', ("--hard", "--merge", "--keep")),
+    ('git clean "$F"', None),
+    ('git stash "$OP"', None),
+    ('git branch "$B"', None),
 ]
 
 # Unknowns that are values or trailing operands stay as they were.
@@ -296,6 +305,15 @@ UNKNOWN_VALUES_ROUTINE = [
     'curl -H "Authorization: Bearer $TOKEN" https://api.example.com/x',
     'make -j$(nproc) test',
     'sed -i "s/$OLD/$NEW/g" config.yml',
+    # after a flag or an operand, a trailing unknown is an operand
+    'git reset --soft "$REF"',
+    'git reset -q "$(git merge-base HEAD main)"',
+    'git log "$RANGE"',
+    'git diff "$A"',
+    # in the head, an unknown whose readings a rule only asks about (`docker rmi
+    # --force`) is most often a list of operands
+    'docker rmi $(docker images -q -f dangling=true)',
+    'docker rm $(docker ps -aq)',
 ]
 
 

@@ -130,52 +130,76 @@ def _program_words(d, words):
         _program_words(sub, words)
 
 
-def _unknown_option_slots(args):
+def _unknown_option_slots(args, words, value_options):
     """The indexes of the words unknown_option_verdict reads as options: wholly unknown
     words, and options whose name holds an unknown, before `--`, each followed there by
-    a word the analysis knows. A trailing unknown is most often a list of operands that a
-    command printed (`docker rmi $(docker images -q)`, `git push origin "$(git branch
-    --show-current)"`); read as an option it would ask about every such call."""
-    slots = []
-    known_after = False
+    a word the analysis knows or standing in the command's head, where nothing but the
+    subcommand words of the candidates (words), options that take a value
+    (value_options) with their values, and unknowns stand: `git reset "$MODE"` and `git
+    -C app reset $MODE`, where the unknown could be `--hard`. A trailing unknown after an
+    operand or a flag is most often an operand, or a list of them that a command printed
+    (`git push origin "$(git branch --show-current)"`, `git reset --soft "$REF"`); read
+    as an option it would ask about every such call. Returns (slots, whether a known
+    word follows one of them). One pass each way: linear."""
     end = len(args)
+    head = 0            # the words before head are the command's head
+    value_next = False
     for i, a in enumerate(args):
         if a == "--":
             end = i
             break
+        if head < i:
+            continue
+        if value_next or a == DYN or (a[:1] == "-" and DYN in a.partition("=")[0]):
+            value_next = False
+        elif a[:1] == "-":
+            if a not in value_options:
+                continue
+            value_next = True
+        elif a not in words:
+            continue
+        head = i + 1
+    slots = []
+    known_after = False
+    followed = False
     for i in range(end - 1, -1, -1):
         a = args[i]
         if a == DYN or (a[:1] == "-" and DYN in a.partition("=")[0]):
-            if known_after:
+            if known_after or i < head:
                 slots.append(i)
+                followed = followed or known_after
         elif DYN not in a:
             known_after = True
     slots.reverse()
-    return slots
+    return slots, followed
 
 
 def unknown_option_verdict(engine, sc, home, ws, table, only=()):
     """None, or (ASK, UNKNOWN_OPTION_ID, reason) for a simple command the rules allow
     but whose options or subcommand are partly unknown: a word that is wholly a value
-    the analysis cannot see (`git "$SUB" --hard`, `sort "$O" /etc/passwd`), or an option
-    whose name holds one (`-$F`), stands where the program reads options (before `--`,
-    and before a word the analysis knows: _unknown_option_slots), and the command, read
-    with that word as one of the candidates of option_words (every such word the same
-    candidate), is one a rule asks about or denies. It asks rather than denies: the
-    value may be harmless. A word the program reads as an option's value stays a value
-    in every reading (`git commit -m "$MSG"`), so it changes nothing.
+    the analysis cannot see (`git "$SUB" --hard`, `sort "$O" /etc/passwd`, `git reset
+    "$MODE"`), or an option whose name holds one (`-$F`), stands where the program reads
+    options (before `--`, and before a word the analysis knows or at the head of the
+    operands: _unknown_option_slots), and the command, read with that word as one of the
+    candidates of option_words (every such word the same candidate), is one a rule asks
+    about or denies; when no known word follows an unknown in the head, one a rule
+    denies (`git reset "$MODE"` could be `--hard`, while `docker rmi $(docker images
+    -q)` is a list of images). It asks rather than denies: the value may be harmless. A word the
+    program reads as an option's value stays a value in every reading (`git commit -m
+    "$MSG"`), so it changes nothing.
     Raises LimitError past MAX_UNKNOWN_OPTION_WORK. Called by both engines only for a
     dynamic command a rule allowed: the rare path, written once."""
     args = sc.args
-    slots = _unknown_option_slots(args)
-    if not slots:
-        return None
     by_rule, by_program = table
     words = set(by_program.get(sc.program, ()))
     for r in engine.rules_for_program(sc.program):
         if r.verdict != ALLOW:
             words.update(by_rule.get(r.id, ()))
     if not words:
+        return None
+    spec = engine.programs.get(sc.program)
+    slots, followed = _unknown_option_slots(args, words, spec.value_options if spec is not None else ())
+    if not slots:
         return None
     if len(words) * (len(args) + 1) > MAX_UNKNOWN_OPTION_WORK:
         raise LimitError(UNKNOWN_OPTION_WORK_MSG % (len(args), len(words)))
@@ -189,7 +213,7 @@ def unknown_option_verdict(engine, sc, home, ws, table, only=()):
         for r in engine.command_matches(v, home, ws):
             if only and not r.id.startswith(only):
                 continue
-            if r.verdict == ASK or r.verdict == DENY:
+            if r.verdict == DENY or (r.verdict == ASK and followed):
                 return (ASK, UNKNOWN_OPTION_ID, UNKNOWN_OPTION_MSG % (sc.program, w, r.id, r.reason))
             break
     return None

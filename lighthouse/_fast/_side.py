@@ -39,13 +39,41 @@ DYN_CODE = "dyn"
 WRITE = "write"
 READ = "read"
 
+# Programs known under several names (a GNU or BSD build, a variant of the same tool):
+# name -> its other names. Every table of this module keyed by a program holds each of
+# its names (_with_aliases), and the rule loader gives a rule or a [programs.NAME] table
+# that names one of them every other (lighthouse.rules.loader.load_policy), so what the
+# tables and rules say of `tar` holds for `bsdtar` and `gtar` alike.
+PROGRAM_ALIASES = {
+    "tar": ("gtar", "bsdtar"),
+    "awk": ("gawk", "mawk", "nawk", "busybox-awk"),
+    "sed": ("gsed",),
+    "make": ("gmake",),
+    "mysql": ("mariadb",),
+}
+
+
+def program_names(name):
+    """The names of program name: itself and its aliases (PROGRAM_ALIASES)."""
+    return (name,) + PROGRAM_ALIASES.get(name, ())
+
+
+def _with_aliases(table):
+    """table (a dict or frozenset keyed by program) with each alias of a key it holds."""
+    if type(table) is dict:
+        out = dict(table)
+        for name, value in table.items():
+            for alias in PROGRAM_ALIASES.get(name, ()):
+                out.setdefault(alias, value)
+        return out
+    return frozenset(alias for name in table for alias in program_names(name))
+
+
 # program -> options whose value is a shell command line the program runs (through a
 # shell, or split into words: judged as shell code either way)
 COMMAND_OPTIONS = {
     "tar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
             "--new-volume-script", "--rsh-command"),
-    "gtar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
-             "--new-volume-script", "--rsh-command"),
     "rsync": ("-e", "--rsh", "--rsync-path"),
     "zip": ("-TT", "--unzip-command"),
     "man": ("-P", "--pager", "-H", "--html"),
@@ -210,9 +238,9 @@ _SSH_OPTION = re.compile(r"^\s*(\w+)\s*(?:=|\s)\s*(.*)$", re.S)
 # whether the first positional argument is that code when no such option or script file
 # is given)
 CODE_OPTIONS = {
-    "awk": (("-e", "--source"), "awk", True), "gawk": (("-e", "--source"), "awk", True),
+    "awk": (("-e", "--source"), "awk", True),
     "mawk": ((), "awk", True), "nawk": ((), "awk", True), "busybox-awk": ((), "awk", True),
-    "sed": (("-e", "--expression"), "sed", True), "gsed": (("-e", "--expression"), "sed", True),
+    "sed": (("-e", "--expression"), "sed", True),
     "dc": (("-e", "--expression"), "dc", False),
     "vim": (("-c", "--cmd"), "vim", False), "vi": (("-c", "--cmd"), "vim", False),
     "nvim": (("-c", "--cmd"), "vim", False), "view": (("-c", "--cmd"), "vim", False),
@@ -224,11 +252,10 @@ CODE_OPTIONS = {
              "-init-eval-command", "--init-eval-command"), "gdb", False),
     "lldb": (("-o", "--one-line", "-O", "--one-line-before-file", "-k", "--one-line-on-crash",
               "-K"), "lldb", False),
-    "make": (("--eval", "-E"), "make", False), "gmake": (("--eval", "-E"), "make", False),
+    "make": (("--eval", "-E"), "make", False),
     "sqlite3": (("-cmd",), "sqlite", False),
     "psql": (("-c", "--command"), "psql", False),
     "mysql": (("-e", "--execute"), "mysql", False),
-    "mariadb": (("-e", "--execute"), "mysql", False),
 }
 # options of awk and sed that name a script file instead of inline code
 _SCRIPT_FILE_OPTIONS = frozenset({"-f", "--file"})
@@ -249,6 +276,14 @@ STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 _RUNS_COMMAND_ENV = COMMAND_ENV
 COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV)
+
+COMMAND_OPTIONS = _with_aliases(COMMAND_OPTIONS)
+COMMAND_POSITIONALS = _with_aliases(COMMAND_POSITIONALS)
+ARGV_RUNNERS = _with_aliases(ARGV_RUNNERS)
+CODE_OPTIONS = _with_aliases(CODE_OPTIONS)
+PACKAGE_RUNNERS = _with_aliases(PACKAGE_RUNNERS)
+SSH_PROGRAMS = _with_aliases(SSH_PROGRAMS)
+FILE_URL_PROGRAMS = _with_aliases(FILE_URL_PROGRAMS)
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
@@ -316,7 +351,7 @@ def _option_values(args, names, bundles=True):
 
 
 # programs whose options are words after one dash (-batch, -eval): no bundles
-_SINGLE_DASH_LONG = frozenset({"gdb", "lldb", "sqlite3", "emacs", "emacsclient", "dc", "man"})
+_SINGLE_DASH_LONG = _with_aliases(frozenset({"gdb", "lldb", "sqlite3", "emacs", "emacsclient", "dc", "man"}))
 
 
 # ---------------------------------------------------------------- small languages
@@ -903,7 +938,9 @@ def _file_urls(args):
     """Local paths named by file:// URLs (`curl file:///etc/passwd`)."""
     out = []
     for a in args:
-        if a[:5].lower() == "file:":
+        # the scheme's colon first: most words have none at index 4, and the slice and
+        # lowercase copy below are allocations
+        if len(a) >= 5 and a[4] == ":" and a[:4].lower() == "file":
             path = a[5:]
             if path.startswith("//"):
                 host_end = path.find("/", 2)
@@ -1034,7 +1071,7 @@ def _git_side_possible(args):
             return True
         k += 2 if a in _GIT_GLOBAL_VALUE else 1
     for a in args:
-        if a.startswith("/") or a.startswith("~"):
+        if a and (a[0] == "/" or a[0] == "~"):
             return True
     return False
 
@@ -1042,8 +1079,10 @@ def _git_side_possible(args):
 # programs whose option names the remote shell they reach the other host through, run
 # as `VALUE HOST COMMAND`: ssh with options only is that transport, not a command of its
 # own (its -o ProxyCommand and the like are still read)
-TRANSPORT_OPTIONS = {"rsync": ("-e", "--rsh"), "scp": ("-S",), "sftp": ("-S",),
-                     "tar": ("--rsh-command",), "gtar": ("--rsh-command",)}
+TRANSPORT_OPTIONS = _with_aliases({"rsync": ("-e", "--rsh"), "scp": ("-S",), "sftp": ("-S",),
+                                   "tar": ("--rsh-command",)})
+# programs whose --checkpoint-action=exec=COMMAND runs COMMAND
+_CHECKPOINT_PROGRAMS = frozenset(program_names("tar"))
 _SSH_VALUE_OPTIONS = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w".split())
 _PLAIN_WORDS = re.compile(r"[^'\"\\$`;&|<>(){}*?\[\]!#~\s]+(?:\s+[^'\"\\$`;&|<>(){}*?\[\]!#~\s]+)*")
 
@@ -1075,7 +1114,7 @@ def _command_options(prog, args):
             if ssh_args is not None and (SH, v) in out:
                 out.remove((SH, v))
                 out.extend(_ssh_option_commands(ssh_args))
-    if prog in ("tar", "gtar"):
+    if prog in _CHECKPOINT_PROGRAMS:
         out.extend((SH, v[5:]) for v in _option_values(args, ("--checkpoint-action",)) if v.startswith("exec="))
     return out
 
@@ -1193,7 +1232,7 @@ def _triggers():
         parts = []
         if prog in COMMAND_OPTIONS:
             parts += _option_trigger(COMMAND_OPTIONS[prog])
-            if prog in ("tar", "gtar"):
+            if prog in _CHECKPOINT_PROGRAMS:
                 parts += _option_trigger(("--checkpoint-action",))
         if prog in COMMAND_POSITIONALS:
             parts.append("")

@@ -19,6 +19,7 @@ from importlib import resources
 import re2
 
 from .._fast._rulespec import WRITE_MODES
+from .._fast._side import PROGRAM_ALIASES
 from ..errors import RuleError
 from ..vocab import VERDICTS
 
@@ -474,8 +475,32 @@ def load_policy(extra=(), packs=True):
             if spec["id"] not in by_id:
                 order.append(spec["id"])
             by_id[spec["id"]] = spec
-    rules = [by_id[i] for i in order if by_id[i].get("enabled", True)]
+    rules = [_with_aliases(by_id[i]) for i in order if by_id[i].get("enabled", True)]
+    for name, aliases in PROGRAM_ALIASES.items():
+        if name in programs:
+            for alias in aliases:
+                programs.setdefault(alias, programs[name])
     return Policy(rules=rules, programs=programs, sources=files)
+
+
+def _with_aliases(spec):
+    """spec, or a copy whose program list also names the other names of each program it
+    names (PROGRAM_ALIASES: a rule about `tar` holds for `bsdtar` and `gtar`; `!tar`
+    leaves them all out)."""
+    progs = spec.get("program")
+    if not progs:
+        return spec
+    added = []
+    for p in progs:
+        neg = "!" if p.startswith("!") else ""
+        for alias in PROGRAM_ALIASES.get(p[len(neg):], ()):
+            if neg + alias not in progs and neg + alias not in added:
+                added.append(neg + alias)
+    if not added:
+        return spec
+    spec = dict(spec)
+    spec["program"] = list(progs) + added
+    return spec
 
 
 def engine_specs(policy):
