@@ -368,3 +368,46 @@ def test_a_help_request_of_an_unknown_program_is_not_routine(make_validator, com
     assert (got == "allow") is allowed, (command, got, rule_id)
     if allowed:
         assert rule_id == "routine.help"
+
+
+# ------------------------------- statements and code run from an unknown
+
+# A database client or an interpreter handed statements the input does not hold (a
+# variable, a command's output), directly or as the command another program runs (a
+# container's exec, find -exec, parallel): the code cannot be reviewed, so it is not an
+# allow; statements the input holds are judged as the text they are.
+UNSEEN_CODE = [
+    ('psql -c "$QUERY"', "ask", "db.dynamic-statement"),
+    ('mysql -e "$(cat migrations/next.sql)" app', "ask", "db.dynamic-statement"),
+    ('sqlite3 data/app.db "$STMT"', "ask", "db.dynamic-statement"),
+    ('mongosh --quiet --eval "$SCRIPT"', "ask", "db.dynamic-statement"),
+    ("redis-cli $REDIS_COMMAND", "ask", "db.dynamic-statement"),
+    ('docker exec pg psql -U app -c "$SQL"', "ask", "db.dynamic-statement"),
+    ('docker compose exec db mysql -e "$(curl -s http://internal/q)"', "ask", ""),
+    ('kubectl exec deploy/api -- python3 -c "$PAYLOAD"', "ask", "rexec.dynamic-inline-code"),
+    ('podman exec web node -e "$JS"', "ask", "rexec.dynamic-inline-code"),
+    ('find . -maxdepth 1 -name "*.py" -exec python3 -c "$SNIPPET" {} \\;', "ask", "rexec.dynamic-inline-code"),
+]
+
+SEEN_CODE = [
+    'psql -c "SELECT count(*) FROM users"',
+    'docker exec pg psql -U app -c "SELECT now()"',
+    'sqlite3 data/app.db "SELECT * FROM jobs LIMIT 5"',
+    'redis-cli GET "$CACHE_KEY"',
+    'podman exec web node -e "console.log(process.version)"',
+    'find . -name "*.sql" -exec psql -f {} \\;',
+]
+
+
+@pytest.mark.parametrize("command,expected,rule", UNSEEN_CODE)
+def test_unseen_statements_are_not_allowed(make_validator, command, expected, rule):
+    v, rule_id, _ = verdict(make_validator, command)
+    assert v == expected, (command, v, rule_id)
+    if rule:
+        assert rule_id == rule, (command, rule_id)
+
+
+@pytest.mark.parametrize("command", SEEN_CODE)
+def test_seen_statements_stay_routine(make_validator, command):
+    v, rule_id, _ = verdict(make_validator, command)
+    assert v == "allow", (command, v, rule_id)

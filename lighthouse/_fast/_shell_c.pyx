@@ -2099,14 +2099,14 @@ def _k_tree(list tree, _Ctx ctx):
     _interpret(tree, ctx, False)
 
 
-def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin):
+def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin, bint dynamic=False):
     cdef str first
     cdef str prog
     if not argv:
         return None     # an empty command runs nothing (Kernel.run)
     first = argv[0]
     prog = normalize_program(first)
-    _run_argv(first, argv[1:], False, [], ctx, env, sudo, origin, "", None, prog, _prog_class(prog),
+    _run_argv(first, argv[1:], dynamic, [], ctx, env, sudo, origin, "", None, prog, _prog_class(prog),
               _is_assignment(first))
 
 

@@ -1342,10 +1342,10 @@ def _run_code(code, ctx):
     _interpret(parse(code, ctx.depth), ctx)
 
 
-def _k_run(argv, ctx, env, sudo, origin):
+def _k_run(argv, ctx, env, sudo, origin, dynamic=False):
     if not argv:
         return          # an empty command runs nothing (Kernel.run)
-    _run_argv(argv, None, [], ctx, env, sudo, origin, "", [])
+    _run_argv(argv, [True] if dynamic else None, [], ctx, env, sudo, origin, "", [])
 
 
 def _k_word(word, ctx):

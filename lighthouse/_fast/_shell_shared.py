@@ -1186,8 +1186,9 @@ class Kernel:
 
     code(text, ctx): analyse shell code in ctx (ShellError when it does not parse);
     tree(tree, ctx): analyse a parse tree of the analyser's own in ctx;
-    run(argv, ctx, env, sudo, origin): analyse an argv, with no redirects, stdin or sources
-        (an empty argv runs nothing: no command, no error);
+    run(argv, ctx, env, sudo, origin, dynamic=False): analyse an argv, with no redirects,
+        stdin or sources (an empty argv runs nothing: no command, no error); ``dynamic``:
+        its words hold an unknown (see held_unknown);
     make(program, args, cwd, sudo, env, redirects, origin, code, dynamic): a SimpleCommand;
     emit(ctx, sc): add it to the analysis (its limits counted), returning it;
     persist(child, ctx): keep what a child shell changed (directory, variables) in ctx;
@@ -1388,7 +1389,7 @@ def side_actions(k, sc, ctx, found):
         elif kind == "argv":
             child = ctx.child(origin, 1)
             child.cwd = sc.cwd
-            k.run(list(value), child, {}, sc.sudo, origin)
+            k.run(list(value), child, {}, sc.sudo, origin, held_unknown(sc, value))
         elif kind == "dyn":
             k.emit(ctx, k.make("sh", ["-c", DYN], sc.cwd, sc.sudo, {}, [], origin, "", True))
         elif kind == "write":
@@ -1551,7 +1552,7 @@ def run_find_actions(k, sc, ctx):
         if origin == "find -delete":
             k.emit(ctx, k.make("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
         else:
-            k.run(argv, ctx, dict(sc.env), sc.sudo, origin)
+            k.run(argv, ctx, dict(sc.env), sc.sudo, origin, held_unknown(sc, argv))
 
 
 def run_ssh_remote(k, sc, ctx):
@@ -1570,6 +1571,14 @@ def run_ssh_remote(k, sc, ctx):
             sc.dynamic = True
 
 
+def held_unknown(sc, argv):
+    """Whether an argv taken from the words of ``sc`` (a command a program runs: exec's,
+    find -exec's) holds one of its unknowns: ``sc`` is dynamic and a word of the argv
+    holds the unknown's stand-in. The inner command is then judged as dynamic, as the same
+    words would be on the command line (`docker exec db psql -c "$Q"` like `psql -c "$Q"`)."""
+    return sc.dynamic and any(DYN in a for a in argv)
+
+
 def run_container_exec(k, sc, ctx):
     """docker/podman exec, compose exec and kubectl exec run their argv in a container:
     the command is judged like one on the command line (in the container's working
@@ -1580,7 +1589,7 @@ def run_container_exec(k, sc, ctx):
         child = ctx.child(origin, 1)
         child.cwd = found[1]
         child.sudo = False
-        k.run(found[0], child, {}, False, origin)
+        k.run(found[0], child, {}, False, origin, held_unknown(sc, found[0]))
 
 
 # ------------------------------------------------ SimpleCommand, for both analysers
