@@ -79,6 +79,42 @@ def test_class2_spellings_before_a_subcommand(validator, command, verdict, rule)
     check(validator, command, verdict, rule)
 
 
+# Interpreters read their options before the code as they do: values of options that take
+# one, bundled letters, code attached to its option. Each of these hid the code from the
+# analysis (the call was allowed as a local program).
+INTERPRETER_OPTION_SPELLINGS = [
+    case("python3 -W ignore -c 'import os; os.system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("python3 -X dev -c 'import shutil; shutil.rmtree(\"/etc\")'", "deny", "fs.rm-system"),
+    case("python3 -c'import os; os.system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("python3 -Ibc 'import shutil; shutil.rmtree(\"/usr\")'", "deny", "fs.rm-system"),
+    case("perl -I lib -e 'system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("perl -ne 'system(\"rm -rf ~\")' app.log", "deny", "fs.rm-home"),
+    case("perl -lane 'unlink glob(\"~/*\")' app.log", "deny", None),
+    case("perl -0777 -pe 'system(\"rm -rf /var\")' f.txt", "deny", None),
+    case("perl -l012 -e 'system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("perl -e'system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("ruby -r json -e 'system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("ruby -ne 'system(\"rm -rf ~\")' app.log", "deny", "fs.rm-home"),
+    case("node -r dotenv/config -e 'require(\"child_process\").execSync(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("node -pe 'require(\"child_process\").execSync(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("node --eval='require(\"child_process\").execSync(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    # routine look-alikes
+    case("perl -lne 'print if /ERROR/' app.log", "allow"),
+    case("perl -i.bak -pe 's/foo/bar/g' src/config.txt", "allow"),
+    case("perl -0777 -ne 'print scalar(() = /TODO/g)' README.md", "allow"),
+    case("python3 -W ignore -c 'import sys; print(sys.version)'", "allow"),
+    case("python3 -Sc 'print(40 + 2)'", "allow"),
+    case("ruby -ne 'puts $_ if /warn/' log/dev.log", "allow"),
+    case("node -pe 'process.versions.node'", "allow"),
+    case("python3 -m json.tool package.json", "allow"),
+]
+
+
+@pytest.mark.parametrize("command,verdict,rule", INTERPRETER_OPTION_SPELLINGS)
+def test_class2_interpreter_options_before_the_code(validator, command, verdict, rule):
+    check(validator, command, verdict, rule)
+
+
 # ----------------------------------------------------------------- class 6
 
 SIDE_EFFECTS = [

@@ -387,6 +387,14 @@ UNSEEN_CODE = [
     ('kubectl exec deploy/api -- python3 -c "$PAYLOAD"', "ask", "rexec.dynamic-inline-code"),
     ('podman exec web node -e "$JS"', "ask", "rexec.dynamic-inline-code"),
     ('find . -maxdepth 1 -name "*.py" -exec python3 -c "$SNIPPET" {} \\;', "ask", "rexec.dynamic-inline-code"),
+    # a value the call does not show written into code the interpreter or inner shell reads
+    ('python3 -c "import json; print(json.load(open(\'$CONFIG\'))[\'name\'])"', "ask",
+     "rexec.inline-code-with-unknown"),
+    ('perl -ne "print if /$PATTERN/" app.log', "ask", "rexec.inline-code-with-unknown"),
+    ('ruby -e "puts 1; $EXTRA"', "ask", "rexec.inline-code-with-unknown"),
+    ('bash -c "cd $BUILD_DIR && make install"', "ask", "rexec.inline-code-with-unknown"),
+    ('sh -c "echo starting; $HOOK"', "ask", ""),
+    ('docker exec app sh -c "cat $LOG_FILE"', "ask", "rexec.inline-code-with-unknown"),
 ]
 
 SEEN_CODE = [
@@ -396,6 +404,9 @@ SEEN_CODE = [
     'redis-cli GET "$CACHE_KEY"',
     'podman exec web node -e "console.log(process.version)"',
     'find . -name "*.sql" -exec psql -f {} \\;',
+    "bash -c 'for f in *.txt; do wc -l \"$f\"; done'",
+    "python3 -c 'import glob; print(sorted(glob.glob(\"*.py\")))'",
+    "find . -name '*.sh' -exec sh -c 'shellcheck \"$1\"' _ {} \\;",
 ]
 
 

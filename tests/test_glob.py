@@ -244,6 +244,8 @@ def test_the_literal_runs_of_text_globs():
     assert literal_run("[[]::]*") == "[::]"            # a one-character class is its character
     assert literal_run("a[!b]cd") == "cd"              # another class ends a run
     assert literal_run("ab\\*cde") == "cde"            # so does an escape
+    assert literal_run("\\[a]a") == "a]a"              # and the escaped character is no class
+    assert text_needles(["\\[a]a"]) == ("a]a",)
     assert literal_run("*") == ""
     # the shortest runs stand for the runs that hold them
     assert text_needles(["0.0.0.0*", "::", "[[]::]*", "*://0.0.0.0*", "--*=::"]) == ("0.0.0.0", "::")

@@ -134,6 +134,9 @@ def literal_run(pattern):
             if len(cur) > len(best):
                 best = "".join(cur)
             cur = []
+            if c == "\\":
+                k += 2              # past the escaped character (`\[a]` is "[a]", no class)
+                continue
             if c == "[":
                 end = class_match(pattern, k, "")[0]
                 if end > 0:

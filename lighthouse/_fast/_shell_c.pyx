@@ -36,7 +36,7 @@ from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both 
 from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
 from lighthouse._fast._side_c cimport fetched_runs, side_effects
-from lighthouse._fast._shell_shared_c cimport (check_command, help_request, interp_code_arg, printed_text, unwrap,
+from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
                                                shell_script_arg as _shell_script_arg)
@@ -1738,7 +1738,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     elif cls == PC_CODE:
         flags = _CODE_FLAGS[family]
     if flags is not None:
-        k = interp_code_arg(family, flags, args)
+        k, args = find_code(family, flags, args)
+        sc.args = args
         if k >= 0:
             sc.code = args[k]
             if dynamic and sources:

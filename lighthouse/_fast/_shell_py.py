@@ -34,7 +34,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, WORD_MSG,
                             WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
-                            filtered_text, help_request, interp_code_arg, interp_script_arg,
+                            filtered_text, find_code, help_request, interp_script_arg,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
                             sql_text, unknown_var)
 
@@ -1125,7 +1125,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         return run_su(_K, sc, ctx)
     family = interp_family(prog)
     if family in CODE_FLAGS:
-        k = interp_code_arg(family, CODE_FLAGS[family], args)
+        k, args = find_code(family, CODE_FLAGS[family], args)
+        sc.args = args
         if k >= 0:
             sc.code = args[k]
             if dynamic and sources:

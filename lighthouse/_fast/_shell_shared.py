@@ -626,16 +626,93 @@ def filtered_text(prog, args, text):
     return None
 
 
-def interp_code_arg(family, flags, args):
-    """For `python -c CODE`, `node -e CODE`, ...: index of CODE in args, or -1. flags
-    are the family's code options (CODE_FLAGS); python also takes them bundled (-Ic)."""
-    for j, a in enumerate(args):
-        if a in flags or (family == "python" and a.startswith("-") and not a.startswith("--")
-                          and a.endswith("c") and len(a) > 2):
-            return j + 1 if j + 1 < len(args) else -1
-        if not a.startswith("-"):
-            return -1
+# Single-letter options an interpreter takes bundled in one word (`perl -lne CODE`,
+# `ruby -pe CODE`, `node -pe CODE`, `python3 -Sc CODE`) or with the code attached
+# (`python3 -c'CODE'`, `perl -e'CODE'`): per family, the letters that take no value and
+# the letters whose value is the code (the rest of the word, or the next word). Any other
+# letter takes the rest of the word as its value (perl -i.bak, -F:, -Mstrict; python -W,
+# -X), or the next word when it ends the word; perl's -l and -0 take the digits after them;
+# python's -m runs a module (no code follows).
+BUNDLED = {"python": ("bBdEhiIOPqRsSuvx", "c"),
+           "perl": ("acnpsStTuUvwWXh", "eE"),
+           "ruby": ("acdlnpsSvwyh", "e"),
+           "node": ("ic", "ep")}
+
+
+def _cluster_code(family, a):
+    """For one bundled option word of ``family``: the index of its code letter, -1 when
+    it holds none and takes no next word, -2 when it ends with a letter whose value is the
+    next word, -3 when it starts python's module (no code follows)."""
+    plain, code = BUNDLED[family]
+    i = 1
+    n = len(a)
+    while i < n:
+        c = a[i]
+        if c in code:
+            if family == "node":
+                # node reads -pe as -p -e: a cluster of its letters takes the next word
+                for c in a[i + 1:]:
+                    if c not in plain and c not in code:
+                        return -1
+                return n - 1
+            return i
+        if c in plain:
+            i += 1
+        elif family == "perl" and (c == "l" or c == "0"):
+            i += 1
+            if c == "0" and i < n and a[i] == "x":
+                i += 1
+                while i < n and a[i] in "0123456789abcdefABCDEF":
+                    i += 1
+            else:
+                while i < n and a[i] in "01234567":
+                    i += 1
+        elif family == "python" and c == "m":
+            return -3
+        else:
+            return -2 if i == n - 1 else -1
     return -1
+
+
+def find_code(family, flags, args):
+    """For `python -c CODE`, `node -e CODE`, `perl -lne CODE`, `python3 -c'CODE'`, ...:
+    (index of CODE, args), or (-1, args) when the interpreter runs no inline code. Options
+    before the code are read as the interpreter reads them: values of options that take
+    one (-W ignore, -I lib, -r json) are skipped, bundled letters are read one by one, and
+    code attached to its option (-c'…', --eval=…) becomes a word of its own in a new args
+    list (the command is judged with it so). flags are the family's code options
+    (CODE_FLAGS)."""
+    value_opts = INTERP_VALUE_OPTS.get(family, ())
+    bundled = family in BUNDLED
+    n = len(args)
+    j = 0
+    while j < n:
+        a = args[j]
+        if a in flags:
+            return (j + 1 if j + 1 < n else -1), args
+        if a == "-" or a == "--" or not a.startswith("-"):
+            return -1, args
+        if a in value_opts:
+            if family == "python" and a == "-m":
+                return -1, args
+            j += 2
+            continue
+        eq = a.find("=")
+        if eq > 0 and a[:eq] in flags:
+            return j + 1, args[:j] + [a[:eq], a[eq + 1:]] + args[j + 1:]
+        if bundled and not a.startswith("--") and len(a) > 2:
+            i = _cluster_code(family, a)
+            if i >= 0:
+                if i + 1 < len(a):
+                    return j + 1, args[:j] + [a[:i + 1], a[i + 1:]] + args[j + 1:]
+                return (j + 1 if j + 1 < n else -1), args
+            if i == -3:
+                return -1, args
+            if i == -2:
+                j += 2
+                continue
+        j += 1
+    return -1, args
 
 
 def su_command_arg(args):

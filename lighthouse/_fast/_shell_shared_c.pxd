@@ -49,8 +49,12 @@ cpdef Py_ssize_t shell_script_arg(list args) except -2
 cpdef Py_ssize_t interp_script_arg(str family, list args) except -2
 
 
-@cython.locals(j=Py_ssize_t, a=str)
-cpdef Py_ssize_t interp_code_arg(str family, object flags, list args) except -2
+@cython.locals(i=Py_ssize_t, n=Py_ssize_t, c=str)
+cdef Py_ssize_t _cluster_code(str family, str a) except -4
+
+
+@cython.locals(j=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, eq=Py_ssize_t, a=str, bundled=bint)
+cpdef tuple find_code(str family, object flags, list args)
 
 
 cpdef bint help_request(str prog, list args, str path, object env, object shell_env) except -1
