@@ -1279,7 +1279,7 @@ cpdef str interp_family(str prog):
     if n == 0:
         return prog
     c = PyUnicode_READ(kind, data, 0)
-    if c != u'p' and c != u'r' and c != u'n':
+    if c != u'p' and c != u'r' and c != u'n' and c != u'l':
         return prog
     start = -1
     if prog.startswith("python"):
@@ -1299,6 +1299,8 @@ cpdef str interp_family(str prog):
             return "python"
     if prog == "nodejs":
         return "node"
+    if prog == "luajit":
+        return "lua"
     if prog.startswith("perl") and _digits_and_dots(kind, data, 4, n):
         return "perl"
     if prog.startswith("ruby") and _digits_and_dots(kind, data, 4, n):

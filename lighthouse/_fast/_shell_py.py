@@ -837,6 +837,8 @@ def interp_family(prog):
         return "python"
     if prog == "nodejs":
         return "node"
+    if prog == "luajit":
+        return "lua"
     if prog.startswith("perl") and prog[4:].replace(".", "").isdigit():
         return "perl"
     if prog.startswith("ruby") and prog[4:].replace(".", "").isdigit():

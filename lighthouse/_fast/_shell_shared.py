@@ -115,6 +115,7 @@ CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
 INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q"}),
                      "node": frozenset({"-r", "--require", "--import"}),
                      "perl": frozenset({"-I", "-M"}), "ruby": frozenset({"-I", "-r"}),
+                     "php": frozenset({"-d", "-c", "-z"}), "lua": frozenset({"-l"}),
                      "julia": frozenset({"-J", "--sysimage", "-L", "--load", "-t", "--threads",
                                          "--project", "-p", "--procs"}),
                      "java": frozenset({"--source", "-cp", "-classpath", "--class-path", "-p",
@@ -636,7 +637,11 @@ def filtered_text(prog, args, text):
 BUNDLED = {"python": ("bBdEhiIOPqRsSuvx", "c"),
            "perl": ("acnpsStTuUvwWXh", "eE"),
            "ruby": ("acdlnpsSvwyh", "e"),
-           "node": ("ic", "ep")}
+           "node": ("ic", "ep"),
+           "php": ("aehHinqsv", "r"),
+           "lua": ("iEvW", "e"),
+           "Rscript": ("", "e"),
+           "R": ("", "e")}
 
 
 def _cluster_code(family, a):
