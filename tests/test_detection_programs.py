@@ -103,7 +103,11 @@ INTERPRETER_OPTION_SPELLINGS = [
     case("lua -l socket -e 'os.execute(\"rm -rf ~\")'", "deny", "fs.rm-home"),
     case("luajit -e 'os.execute(\"rm -rf ~\")'", "deny", "fs.rm-home"),
     case("Rscript -e'system(\"rm -rf ~\")'", "deny", "fs.rm-home"),
+    case("deno eval 'await Deno.remove(\"/etc/nginx\", {recursive: true})'", "deny", "fs.rm-system"),
+    case("deno eval 'Deno.removeSync(Deno.env.get(\"HOME\"), {recursive: true})'", "ask", None),
+    case("bun -e 'require(\"fs\").rmSync(Bun.env.HOME, {recursive: true})'", "deny", "fs.rm-home"),
     # routine look-alikes
+    case("deno eval 'Deno.removeSync(\"dist\", {recursive: true})'", "allow"),
     case("php -r 'echo PHP_VERSION;'", "allow"),
     case("luajit -e 'print(jit.version)'", "allow"),
     case("perl -lne 'print if /ERROR/' app.log", "allow"),

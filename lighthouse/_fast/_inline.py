@@ -33,13 +33,14 @@ _APPLESCRIPT_END = re.compile(r"\s*(?!&)")
 _HOME_EXPR = re.compile(
     r"""os\.path\.expanduser\(\s*['"]~([^'"]*)['"]\s*\)|Path\.home\(\)|os\.environ\[\s*['"]HOME['"]\s*\]"""
     r"""|os\.getenv\(\s*['"]HOME['"]\s*\)|os\.environ\.get\(\s*['"]HOME['"]\s*\)|os\.homedir\(\)"""
-    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME""")
+    r"""|process\.env\.HOME|ENV\[\s*['"]HOME['"]\s*\]|Dir\.home|\$ENV\{\s*HOME\s*\}|\$HOME"""
+    r"""|Deno\.env\.get\(\s*['"]HOME['"]\s*\)|Bun\.env\.HOME""")
 # (Every alternative starts with a literal character, so that the regex engine skips to
 # the positions where one may start.)
 _DELETE_CALLS = re.compile(
     r"""(shutil\.rmtree|os\.removedirs|os\.remove|os\.unlink|os\.rmdir|rmtree|remove_tree"""
     r"""|fs\.rmSync|\)\.rmSync|fs\.rmdirSync|\)\.rmdirSync|fs\.unlinkSync|\)\.unlinkSync|fs\.rm|fs\.rmdir|fs\.unlink"""
-    r"""|fs\.promises\.rm"""
+    r"""|fs\.promises\.rm|Deno\.removeSync|Deno\.remove"""
     r"""|rimraf(?:\.sync)?|FileUtils\.rm_rf|FileUtils\.rm_r|FileUtils\.rm|FileUtils\.remove_dir"""
     r"""|File\.delete|Dir\.delete|file\.remove|unlink)\s*\(?\s*""")
 # families whose bare `unlink(` is the file-deleting builtin
