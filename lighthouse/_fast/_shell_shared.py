@@ -632,8 +632,9 @@ def filtered_text(prog, args, text):
 # (`python3 -c'CODE'`, `perl -e'CODE'`): per family, the letters that take no value and
 # the letters whose value is the code (the rest of the word, or the next word). Any other
 # letter takes the rest of the word as its value (perl -i.bak, -F:, -Mstrict; python -W,
-# -X), or the next word when it ends the word; perl's -l and -0 take the digits after them;
-# python's -m runs a module (no code follows).
+# -X), or the next word when it ends the word and that word is no option; perl's -l and
+# -0 take the digits after them, and its -C a number or its own letters; python's -m runs
+# a module (no code follows).
 BUNDLED = {"python": ("bBdEhiIOPqRsSuvx", "c"),
            "perl": ("acnpsStTuUvwWXh", "eE"),
            "ruby": ("acdlnpsSvwyh", "e"),
@@ -646,8 +647,8 @@ BUNDLED = {"python": ("bBdEhiIOPqRsSuvx", "c"),
 
 def _cluster_code(family, a):
     """For one bundled option word of ``family``: the index of its code letter, -1 when
-    it holds none and takes no next word, -2 when it ends with a letter whose value is the
-    next word, -3 when it starts python's module (no code follows)."""
+    it holds none and takes no next word, -2 when it ends with a letter that may take the
+    next word as its value, -3 when it starts python's module (no code follows)."""
     plain, code = BUNDLED[family]
     i = 1
     n = len(a)
@@ -663,9 +664,13 @@ def _cluster_code(family, a):
             return i
         if c in plain:
             i += 1
-        elif family == "perl" and (c == "l" or c == "0"):
+        elif family == "perl" and (c == "l" or c == "0" or c == "C"):
             i += 1
-            if c == "0" and i < n and a[i] == "x":
+            if c == "C":
+                # -C takes a number or its own letters; the switches go on after them
+                while i < n and a[i] in "0123456789IOESiolDALa":
+                    i += 1
+            elif c == "0" and i < n and a[i] == "x":
                 i += 1
                 while i < n and a[i] in "0123456789abcdefABCDEF":
                     i += 1
@@ -713,7 +718,10 @@ def find_code(family, flags, args):
                 return (j + 1 if j + 1 < n else -1), args
             if i == -3:
                 return -1, args
-            if i == -2:
+            if i == -2 and j + 1 < n and not args[j + 1].startswith("-"):
+                # the last letter's value is the next word (`ruby -wr json -e`); a next
+                # word that is an option is read as one (`perl -pi -e`: -i's extension is
+                # optional and attached), so that no code option is taken for a value
                 j += 2
                 continue
         j += 1
