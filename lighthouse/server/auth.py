@@ -244,7 +244,8 @@ class AdminSecret:
     SHA-256 of the secret is compared, in constant time."""
 
     def __init__(self, secret=None):
-        self._secret = secret or secrets.token_urlsafe(32)
+        # (hex: a secret never starts with "-", which a command line would read as an option)
+        self._secret = secret or secrets.token_hex(32)
         self._digest = hashlib.sha256(self._secret.encode("ascii")).digest()
         self.path = None            # the file it was written to
         self._written = None        # (st_dev, st_ino) of that file
