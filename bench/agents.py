@@ -460,7 +460,7 @@ class Stack:
                     proc.wait()
         if self.args.keep_logs:
             os.makedirs(self.args.keep_logs, exist_ok=True)
-            for log in self.dir.glob("*.log"):
+            for log in [*self.dir.glob("*.log"), *self.dir.glob("audit.db*")]:
                 shutil.copy(log, os.path.join(self.args.keep_logs, log.name))
         self.tmp.cleanup()
 
@@ -1459,6 +1459,10 @@ def report_of(args, rec, elapsed, before, after, meta):
         r["safe_validation_server_ms"] = summary([x[7] / 1e9 for x in safe if x[3] == "validation"])
         # The decision cache answers with tier CACHE: the client sees it call by call.
         r["safe_cache_hit_ratio"] = round(sum(1 for x in safe if x[6] == "cache") / len(safe), 4)
+    # The expert overhead inside the server (decision_ns less the slowest expert's sleep):
+    # the rest of the client's overhead is transport and this process's event loop.
+    escalated = [x for x in rec.rows if x[0] >= warm and x[4] is None and x[5] is not None and x[7]]
+    r["expert_overhead_server_ms"] = summary([x[7] / 1e9 - x[5] / 1000.0 for x in escalated])
     # This process's event loop: how late it ran a timer. When its p99 is near the client
     # p99, the load generator, not the server, is what the calls waited for.
     r["load_generator_loop_lag_ms"] = summary(rec.loop_lag)
@@ -1603,6 +1607,10 @@ def print_table(r, out=sys.stdout):
     if o["count"]:
         w("expert overhead (latency beyond the slowest expert's own time): p50 %.2f, p99 %.2f, p99.9 %.2f ms\n" % (
             o["p50"], o["p99"], o["p999"]))
+        o = r.get("expert_overhead_server_ms")
+        if o and o["count"]:
+            w("  of which inside the server (decision_ns): p50 %.2f, p99 %.2f, p99.9 %.2f ms\n" % (
+                o["p50"], o["p99"], o["p999"]))
     if r.get("cache_hit_ratio"):
         w("server cache hit ratio: %s\n" % ", ".join("%s %s" % (k, "-" if v is None else "%.3f" % v)
                                                        for k, v in r["cache_hit_ratio"].items()))
@@ -1785,7 +1793,8 @@ def build_parser(prog=None):
     p.add_argument("--server-python", help="the interpreter that runs the server and the experts "
                                            "(another build: its venv's python; default this one)")
     p.add_argument("--server-tree", help="the source tree of --server-python (default this one)")
-    p.add_argument("--keep-logs", metavar="DIR", help="copy the server's and the experts' logs to DIR at the end")
+    p.add_argument("--keep-logs", metavar="DIR",
+                   help="copy the server's and the experts' logs and the audit log to DIR at the end")
     p.add_argument("--fault", choices=FAULTS, help="inject a fault for a window of the run")
     p.add_argument("--fault-at", type=float, help="seconds into the run (default a third of --duration)")
     p.add_argument("--fault-for", type=float, help="seconds the fault lasts (default a third of --duration)")

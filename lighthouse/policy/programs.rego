@@ -9,161 +9,41 @@ package lighthouse
 
 import rego.v1
 
-# Evaluated once per evaluation (it does not depend on the input), then looked up.
-tables := {name: t |
-	some name, base in base_tables
-	t := base | {p | some p in object.get(data, ["lighthouse_extra", name], [])}
-}
+# The program tables and the verb sets are data, in data.json beside this file (mounted as
+# data.lighthouse_programs and data.lighthouse_verbs): each an object whose keys are its
+# names, built once when the policy loads, where a set written out here would be built
+# again by every evaluation (measured: half of the decision's time). The tables:
+#
+#   read_only        report on the system, the hardware, the network or files, and change nothing
+#   workspace_tools  build, format, lint, test or document the project: they read it and write inside it
+#   network          reach other machines: transfers, remote shells, tunnels, proxies, capture
+#   security_scan    scan or attack other machines
+#   offensive        break credentials or take over machines: never run by an agent unattended
+#   secret_store     hold secrets
+#   package_manager  install, remove and query packages: allowed only with a reporting subcommand
+#   installer        install software or runtimes
+#   interpreter      run code: interpreters, shells, notebooks, AI agents, job runners
+#   system_control   change how the machine runs: services, kernel, firewall, mounts, users, power
+#
+# A --policy directory's data.json adds programs under "lighthouse_extra" (a list per table).
+# (data.lighthouse_extra by its path: object.get on data would evaluate every rule of every
+# package for the whole data document.)
+tables := object.union(data.lighthouse_programs, {name: t |
+	some name, extra in extra_tables
+	base := data.lighthouse_programs[name]
+	t := object.union(base, {p: true | some p in extra})
+})
 
-base_tables := {
-	# Report on the system, the hardware, the network or files, and change nothing.
-	"read_only": {
-		"lsb_release", "sar", "pidstat", "iotop", "nethogs", "iftop", "dstat", "atop", "sensors",
-		"nvidia-smi", "lspci", "lsusb", "lshw", "hwinfo", "inxi", "upower", "acpi", "xrandr",
-		"systemd-analyze", "loginctl", "resolvectl", "networkctl", "iwconfig", "ethtool", "bmon",
-		"vnstat", "swapon", "mount", "findmnt", "blkid", "lsmod", "exa", "eza", "lsd", "dust", "duf",
-		"gdu", "diskus", "erdtree", "ncdu", "glances", "btop", "htop", "top", "ctop", "neofetch",
-		"fastfetch", "onefetch", "screenfetch", "git-sizer", "tokei", "fzf", "zoxide", "broot",
-		"nnn", "ranger", "lf", "yazi", "vifm", "glow", "frogmouth", "mdless", "difftastic", "difft",
-		"meld", "kdiff3", "vimdiff", "git-delta", "sd", "choose", "frawk", "huniq", "xan", "rga",
-		"ugrep", "sift", "pt", "gron", "jo", "jc", "dasel", "csvstat", "csvsql", "visidata",
-		"tabview", "q", "pdfinfo", "pdftotext", "qpdf", "exiftool", "mediainfo", "ffprobe",
-		"mdls", "mdfind", "diskutil", "hdiutil", "scutil", "system_profiler", "pmset", "sw_vers",
-		"spctl", "csrutil", "codesign", "xattr", "fuser", "inotifywait", "fswatch", "lsof",
-		"pkg-config", "ldconfig", "update-alternatives", "ccache", "sccache", "cppcheck", "kubeconform",
-		"kubeval", "kube-linter", "polaris", "popeye", "reuse", "licensee", "gitleaks",
-		"trufflehog", "detect-secrets", "git-secrets", "ggshield", "talisman", "tfsec", "tflint",
-		"checkov", "conftest", "opa", "cue", "jsonnet", "hjson", "json5", "toml", "taplo", "twiggy",
-		"readelf", "pahole", "gprof", "callgrind_annotate", "heaptrack_print", "sensors-detect",
-		"keytool", "certutil", "whois", "tsh", "tailscale", "wg", "zerotier-cli", "lima",
-		"multipass", "virsh", "VBoxManage", "lxc", "incus", "qemu-img", "skopeo", "crane",
-		"regctl", "crictl", "ctr", "runc", "nerdctl", "podman", "buildah", "stern", "k9s",
-		"kubectx", "kubens", "kubectl-neat", "kubectl-tree", "krew", "hubble", "cilium",
-		"calicoctl", "cmctl", "linkerd", "istioctl", "velero", "argocd", "flux", "consul", "nomad",
-		"etcdctl", "kapp", "ytt", "kbld", "clusterctl", "talosctl", "k3d", "oc", "rancher",
-		"doctl", "linode-cli", "hcloud", "vultr-cli", "scw", "exoscale", "oci", "ibmcloud",
-		"aliyun", "steampipe", "render", "supervisorctl", "pm2", "rabbitmqctl", "kcat",
-		"mosquitto_sub", "nats", "clickhouse-client", "cqlsh", "influx", "duckdb", "pgcli",
-		"mycli", "litecli", "usql", "pg_isready", "pg_ctl", "sqlmesh", "airflow", "prefect",
-		"dagster", "mlflow", "tensorboard", "ollama", "chezmoi", "yadm", "asdf", "mise", "rtx",
-		"rbenv", "jenv", "goenv", "pyenv", "fnm", "sdkman", "nvm", "defaults", "launchctl",
-		"networksetup", "softwareupdate", "nmcli", "ufw", "sysctl", "timedatectl", "hostnamectl",
-		"distrobox", "toolbox", "orbctl", "colima", "lpass", "bw", "jira", "glab", "tig", "gitui",
-		"lazygit", "lazydocker", "lazysql", "harlequin", "watchman", "asciinema", "vhs",
-		"terminalizer", "helmfile",
-		"minisign", "cosign", "step", "cfssl", "inkscape", "tesseract", "sensors",
-	},
-	# Build, format, lint, test or document the project: they read it and write inside it.
-	"workspace_tools": {
-		"hugo", "jekyll", "gatsby", "mdbook", "zola", "eleventy", "hexo", "pelican", "quarto",
-		"typst", "latexmk", "pdflatex", "xelatex", "lualatex", "bibtex", "biber", "asciidoctor",
-		"rst2html.py", "plantuml", "mmdc", "dot", "d2", "drawio", "docusaurus", "vuepress", "mike",
-		"mkdocs", "yamlfmt", "taplo", "gofumpt", "golines", "cmake-format", "cppcheck",
-		"include-what-you-use", "iwyu_tool.py", "bear", "compiledb", "xmake", "premake5", "tup",
-		"redo", "mold", "cross", "wasm-opt", "gotestsum", "gocov", "govulncheck", "gosec", "revive",
-		"errcheck", "ineffassign", "mockgen", "wire", "swag", "templ", "sqlboiler", "ent",
-		"earthly", "moon", "rush", "bit", "pants", "please", "mage", "goreleaser", "git-cliff",
-		"conventional-changelog", "towncrier", "scriv", "tbump", "bumpversion", "bump2version",
-		"cargo-nextest", "cargo-audit", "cargo-deny", "cargo-udeps", "cargo-outdated",
-		"cargo-expand", "cargo-bloat", "cargo-tarpaulin", "cargo-llvm-cov", "cargo-make",
-		"optipng", "pngquant", "jpegoptim", "svgo", "gifsicle", "cwebp", "vips", "rsvg-convert",
-		"sox", "lame", "ocrmypdf", "kubeconform", "kustomize", "jb", "tk", "vendir", "ko",
-		"snakemake", "dvc", "cyclonedx-py",
-		"scancode", "ort", "fossa", "spdx-sbom-generator", "datasette", "csvkit", "flamegraph.pl",
-		"inferno-flamegraph", "massif-visualizer", "kcachegrind", "uftrace", "samply",
-		"cargo-flamegraph", "heaptrack", "wasmtime", "wasmer", "locust", "invoke", "doit", "fab",
-		"tmuxinator", "zellij", "byobu", "abduco", "dtach", "modd", "reflex", "entr", "stow",
-		"direnv", "age-keygen", "mkcert", "parallel", "fallocate", "deactivate", "slides",
-		"presenterm", "alembic", "yoyo", "knex", "sequelize", "typeorm", "prisma", "drizzle-kit",
-		"release-it", "semantic-release", "cz", "dagger", "act", "circleci", "conan", "vcpkg",
-	},
-	# Reach other machines: transfers, remote shells, tunnels, proxies, capture.
-	"network": {
-		"sftp", "ftp", "lftp", "tftp", "sshpass", "autossh", "mosh", "sshuttle", "socat", "ncat",
-		"websocat", "wscat", "mitmproxy", "mitmdump", "tshark", "termshark", "tcpdump", "ngrep",
-		"openvpn", "iperf3", "iperf", "speedtest-cli", "speedtest", "aria2c", "axel", "httrack",
-		"yt-dlp", "youtube-dl", "lynx", "w3m", "links", "mutt", "sendmail", "msmtp", "swaks", "mailx",
-		"mail", "curlie", "xh", "httpie", "hurl", "grpc_cli", "arping", "fping", "hping3", "mtr",
-		"tracepath", "drill", "kdig", "ngrok", "localtunnel", "cloudflared", "rclone", "s3cmd",
-		"azcopy", "gsutil", "mc", "minio", "restic", "borg", "duplicity", "rsync", "telnet",
-	},
-	# Scan or attack other machines.
-	"security_scan": {
-		"nmap", "masscan", "zmap", "nikto", "nuclei", "sqlmap", "ffuf", "gobuster", "dirb", "wfuzz",
-		"zap-baseline.py", "zap.sh", "wpscan", "prowler", "scoutsuite", "kubeshark",
-	},
-	# Break credentials or take over machines: never run by an agent unattended.
-	"offensive": {
-		"hydra", "medusa", "john", "hashcat", "responder", "msfconsole", "msfvenom", "mimikatz",
-		"crackmapexec", "netexec", "evil-winrm", "ettercap", "bettercap", "aircrack-ng",
-	},
-	# Hold secrets.
-	"secret_store": {
-		"pass", "gopass", "op", "bw", "lpass", "keepassxc-cli", "vault", "sops", "age", "gpg",
-		"gpg2", "git-crypt", "kubeseal", "aws-vault", "saml2aws", "granted", "security",
-		"secret-tool", "huggingface-cli", "wandb",
-	},
-	# Install, remove and query packages: allowed only with a reporting subcommand.
-	"package_manager": {
-		"dpkg", "dpkg-query", "rpm", "apt-file", "apt-cache", "aptitude", "pacman", "zypper",
-		"xbps-query", "eopkg", "mas", "snap", "flatpak", "choco", "winget", "scoop", "yay", "paru",
-		"emerge", "apk", "xbps-install", "nix-env", "guix", "port", "pkg", "pkgin",
-	},
-	# Install software or runtimes.
-	"installer": {
-		"apk", "xbps-install", "eopkg", "emerge", "yay", "paru", "nix-env", "nix", "guix", "alien",
-		"checkinstall", "volta", "n", "sdk", "rtx", "spacy", "pipx", "cargo-binstall",
-		"appimagetool", "jpm", "krew",
-	},
-	# Run code: interpreters, shells, notebooks, AI agents, job runners.
-	"interpreter": {
-		"bash", "sh", "zsh", "dash", "fish", "ksh", "csh", "tcsh", "powershell", "pwsh", "cmd.exe",
-		"osascript", "nix-shell", "devbox", "devcontainer", "python2", "pypy", "pypy3", "tclsh",
-		"wish", "awk", "gimp", "aider", "llm", "sgpt", "ollama", "nltk.downloader", "label-studio",
-		"meltano", "hasura", "supabase", "atlas", "goose", "flyway", "liquibase", "dbmate", "migrate", "dbt", "kedro", "nextflow", "great_expectations", "msfconsole", "forever", "nohup", "at", "batch",
-		"mongod", "meilisearch", "typesense-server", "caddy", "traefik", "envoy", "nginx",
-		"apachectl", "certbot", "gitlab-runner", "jib", "packer", "vagrant", "sentry-cli",
-		"stripe", "wrangler", "netlify-cli", "railway", "zeet", "kamal", "capistrano", "cap",
-		"redis-benchmark", "memtier_benchmark", "pgbench", "pg_restore", "pg_basebackup",
-		"pg_upgrade", "mongodump", "mongorestore", "mongoimport", "kafka-topics.sh",
-		"kafka-console-consumer.sh", "zkCli.sh", "elasticsearch-plugin", "opensearch-cli",
-		"cloud-nuke", "docker-slim", "trivy-db", "kubespy", "crossplane", "carvel",
-		"openshift-install", "espanso", "karabiner_cli", "say", "notify-send", "terminal-notifier",
-		"caffeinate", "xclip", "xsel", "wl-copy", "pbpaste", "pactl", "renovate", "dependabot-cli",
-		"bfg", "git-filter-repo", "gcloud", "bpftrace", "bpftool", "opensnoop", "execsnoop",
-		"ttyrec", "sealed-secrets", "tilt", "skaffold", "kind",
-	},
-	# Change how the machine runs: services, kernel, firewall, mounts, users, power.
-	"system_control": {
-		"iptables", "ip6tables", "nft", "ufw", "firewall-cmd", "modprobe", "insmod", "rmmod",
-		"sysctl", "mount", "umount", "swapon", "swapoff", "mkswap", "launchctl", "defaults",
-		"networksetup", "softwareupdate", "nmcli", "timedatectl", "hostnamectl", "loginctl",
-		"visudo", "vipw", "chsh", "pmset", "csrutil", "spctl", "wsl", "diskutil", "hdiutil",
-		"supervisorctl", "pm2", "rabbitmqctl",
-	},
-}
+default extra_tables := {}
+
+extra_tables := data.lighthouse_extra
 
 # Subcommands (any of the first three positionals) that only report, and those that
-# change something: an unknown tool run with a reporting verb and no changing one reads.
-read_verbs := {
-	"version", "help", "status", "list", "ls", "info", "check", "validate", "doctor", "show",
-	"get", "describe", "lint", "diff", "plan", "inspect", "top", "logs", "log", "whoami", "print",
-	"dashboard", "observe", "analyze", "audit", "members", "current", "versions", "search",
-	"lookup", "stats", "query", "test", "preview", "tree", "explain", "verify", "print-defaults",
-	"--version", "--help", "--list", "--show", "--display", "--query", "--check", "--report",
-	"--short", "--show-stats", "--list-profile-names",
-}
+# change something (data.lighthouse_verbs: read and write): an unknown tool run with a
+# reporting verb and no changing one reads.
+read_verbs := data.lighthouse_verbs.read
 
-write_verbs := {
-	"create", "new", "delete", "del", "rm", "remove", "destroy", "apply", "deploy", "up", "down",
-	"start", "stop", "restart", "reload", "kill", "install", "uninstall", "add", "set", "unset",
-	"update", "upgrade", "push", "publish", "release", "login", "logout", "exec", "run", "ssh",
-	"sync", "reset", "drop", "truncate", "import", "export", "insert", "edit", "write", "put",
-	"enable", "disable", "mount", "unmount", "tap", "trace", "record", "unlock", "decrypt",
-	"allow", "attach", "enter", "shell", "connect", "open", "serve", "server", "flush", "prune",
-	"migrate", "rollback", "seed", "--decrypt", "--delete", "--install", "--remove", "--force",
-	"--write", "--apply",
-}
+write_verbs := data.lighthouse_verbs.write
 
 positional_window(c) := array.slice(c.positionals, 0, 3)
 
