@@ -41,9 +41,10 @@ lint: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd lighthouse/audit/*.pyx
 	$(BIN)/mypy
 
-# The whole suite on the build users install (profiled): what CI runs.
+# The whole suite on the build users install (profiled): what CI runs. The slowest
+# tests are listed at the end, to keep the suite's time in view.
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # The everyday loop: a plain build (no profiling run) and the suite without the tests
 # marked slow (servers in subprocesses, benchmarks, README commands); `make test` runs them.
