@@ -362,42 +362,66 @@ def test_columns_hand_over_what_plain_entries_do(entries):
     assert list(zip(*columns)) == marshal.loads(marshal.dumps([_plain(e) for e in entries]))
 
 
+class _WriterProcess:
+    """A real writer process (lighthouse.audit.process) on the SQLite file ``path``, its
+    messages framed as lighthouse.audit.writer frames them; leaving the block sends the
+    end marker and checks that it closed."""
+
+    def __init__(self, path, durable, worker):
+        import struct
+        self.frame = struct.Struct("<I")
+        self.proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), durable, worker,
+                                      "4096"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
+
+    def read(self):
+        import marshal
+        (n,) = self.frame.unpack(self.proc.stdout.read(4))
+        return marshal.loads(self.proc.stdout.read(n))
+
+    def send(self, offset, body):
+        import marshal
+        data = marshal.dumps((offset, body))
+        self.proc.stdin.write(self.frame.pack(len(data)) + data)
+        self.proc.stdin.flush()
+
+    def __enter__(self):
+        try:
+            assert self.read()[0] == "ready"
+        except BaseException:
+            self._kill()
+            raise
+        return self
+
+    def __exit__(self, kind, *_):
+        try:
+            if kind is None:
+                self.proc.stdin.write(self.frame.pack(0))
+                self.proc.stdin.flush()
+                assert self.read() == ("closed",)
+                assert self.proc.wait(60) == 0
+        finally:
+            self._kill()
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 def test_writer_process_commits_columns_and_entry_lists_alike(tmp_path):
     """A real writer process (lighthouse.audit.process) fed one message in columns and one
     as a list of entries writes the records make_row makes of them, chained."""
-    import marshal
-    import struct
-
     from lighthouse.audit.writer import _columns, _plain
-    frame = struct.Struct("<I")
     es = [entry(i, agent="agent-%d" % (i % 3), outcome=(DENY, ALLOW)[i % 2]) for i in range(40)]
     es[5] = entry(5, tool_input={"command": "ls"}, source="local")
     es[7] = entry(7, trail=[{"tier": "expert", "verdict": "deny"}])
     offset = 1_000_000
     path = tmp_path / "w.db"
-    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), "0", "2", "4096"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
-
-    def read():
-        (n,) = frame.unpack(proc.stdout.read(4))
-        return marshal.loads(proc.stdout.read(n))
-
-    try:
-        assert read()[0] == "ready"
+    with _WriterProcess(path, "0", "2") as w:
         for body in (_columns(es[:30]), [_plain(e) for e in es[30:]]):
-            data = marshal.dumps((offset, body))
-            proc.stdin.write(frame.pack(len(data)) + data)
-            proc.stdin.flush()
-            msg = read()
+            w.send(offset, body)
+            msg = w.read()
             assert msg[0] == "committed", msg
-        proc.stdin.write(frame.pack(0))
-        proc.stdin.flush()
-        assert read() == ("closed",)
-        assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     with SQLiteBackend(str(path), readonly=True) as b:
         assert verify(b).ok
         got = [tuple(r[f] for f in FIELDS[1:-1]) for r in b.records()]
@@ -409,55 +433,30 @@ def test_writer_process_gathers_a_default_commit_and_commits_sync_at_once(tmp_pa
     before committing it, and gathers messages sent one after another into fewer commits;
     in sync mode (durable) it commits each lone message without waiting for more. Every
     record is committed in order either way, and the chain verifies."""
-    import marshal
-    import struct
-
     from lighthouse.audit.process import COMMIT_WAIT
     from lighthouse.audit.writer import _plain
-    frame = struct.Struct("<I")
     offset = time.time_ns() - time.perf_counter_ns()
     for durable in ("0", "1"):
         path = tmp_path / ("w%s.db" % durable)
-        proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), durable, "0", "4096"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
-
-        def read():
-            (n,) = frame.unpack(proc.stdout.read(4))
-            return marshal.loads(proc.stdout.read(n))
-
-        def send(i):
-            data = marshal.dumps((offset, [_plain(entry(i))]))
-            proc.stdin.write(frame.pack(len(data)) + data)
-            proc.stdin.flush()
-
-        try:
-            assert read()[0] == "ready"
+        with _WriterProcess(path, durable, "0") as w:
             for i in range(3):          # lone messages, each committed before the next
                 sent = time.monotonic()
-                send(i)
-                msg = read()
+                w.send(offset, [_plain(entry(i))])
+                msg = w.read()
                 assert msg[:2] == ("committed", i + 1), msg
                 if durable == "0":
                     assert time.monotonic() - sent >= COMMIT_WAIT
             for i in range(3, 53):      # fifty messages back to back
-                send(i)
+                w.send(offset, [_plain(entry(i))])
             commits = 0
             while True:
-                msg = read()
+                msg = w.read()
                 assert msg[0] == "committed", msg
                 commits += 1
                 if msg[1] == 53:
                     break
             if durable == "0":
                 assert commits < 50
-            proc.stdin.write(frame.pack(0))
-            proc.stdin.flush()
-            assert read() == ("closed",)
-            assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
         with SQLiteBackend(str(path), readonly=True) as b:
             assert verify(b).ok
             assert [r["request_id"] for r in b.records()] == ["r-%d" % i for i in range(53)]

@@ -11,7 +11,8 @@ It reads batches of entries on stdin (each message a 4-byte little-endian length
 ``marshal`` bytes: the wall-clock offset and the entries, either a list of entry tuples
 or a tuple of their twelve columns as lighthouse.audit.writer hands them over), turns them into records
 (lighthouse.audit._chain.RowMaker, which gives the rows of make_row), appends everything
-that has arrived to the store in one transaction (lighthouse.audit.sqlite or
+that has arrived (in the default mode, within :data:`COMMIT_WAIT` of a commit's first
+message) to the store in one transaction (lighthouse.audit.sqlite or
 lighthouse.audit.postgres), and writes an acknowledgement on stdout in the same framing:
 ``("ready", seq, hash)`` once the store is open, ``("committed", records so far, last
 seq, last hash)`` after each commit, ``("error", message)`` when a commit fails (it is
