@@ -47,6 +47,14 @@ record, for this tree and the --base one, alternating --repeat times.
 
     python bench/audit.py --writer 250,65536 --base ../wt-base
 
+``--writer-every MS`` sends a message of B records every MS milliseconds instead,
+without waiting for its acknowledgement, as the server hands records over (the writer
+then commits as it would behind a server: it gathers messages), and reports the records
+per commit and how long after the last message its records were committed. The CPU per
+record leaves out the writer's start (imports, opening the store).
+
+    python bench/audit.py --writer 100 --writer-every 5 --writer-records 100000 --base ../wt-base
+
 ``--query-records N`` also builds an N-record log (synthetic records in the writer's
 format, chained, appended through the store in batches of 50,000) and times ``lighthouse
 audit query`` filters on it, each in a process of its own as an operator runs it;
@@ -116,12 +124,18 @@ def writer_times(args):
 
                 assert read()[0] == "ready"
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = _cpu_so_far(proc.pid)     # its start (imports, opening the store) is left out
                 t0 = time.perf_counter()
-                for m in messages:
-                    proc.stdin.write(m)
-                    proc.stdin.flush()
-                    while read()[0] != "committed":
-                        pass
+                commits = 0
+                if args.writer_every:
+                    commits, drain = _paced(proc, messages, read, n, args.writer_every / 1000)
+                else:
+                    for m in messages:
+                        proc.stdin.write(m)
+                        proc.stdin.flush()
+                        while read()[0] != "committed":
+                            pass
+                        commits += 1
                 elapsed = time.perf_counter() - t0
                 proc.stdin.write(frame.pack(0))
                 proc.stdin.flush()
@@ -129,11 +143,56 @@ def writer_times(args):
                     pass
                 proc.wait(60)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime - started
                 shutil.rmtree(tmp, ignore_errors=True)
-                out.setdefault("%s%s%d" % (name, " " if name else "", size), []).append(
-                    {"records_per_s": round(n / elapsed), "cpu_us_per_record": round(cpu / n * 1e6, 1)})
-    return {"writer": out, "records": n}
+                run_ = {"records_per_s": round(n / elapsed), "cpu_us_per_record": round(cpu / n * 1e6, 2),
+                        "records_per_commit": round(n / commits, 1)}
+                if args.writer_every:
+                    run_["drain_ms"] = round(drain * 1000, 1)
+                out.setdefault("%s%s%d" % (name, " " if name else "", size), []).append(run_)
+    return {"writer": out, "records": n, "every_ms": args.writer_every}
+
+
+def _cpu_so_far(pid):
+    """The CPU seconds (user and system) process ``pid`` has used so far (/proc, in clock
+    ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _paced(proc, messages, read, n, every):
+    """Send ``messages`` one every ``every`` seconds without waiting for their
+    acknowledgements, as the server hands records over; (commits, seconds from the last
+    message sent to the last record committed)."""
+    import threading
+    done = threading.Event()
+    state = {"commits": 0, "at": 0.0}
+
+    def acks():
+        while True:
+            msg = read()
+            if msg[0] == "committed":
+                state["commits"] += 1
+                if msg[1] >= n:
+                    state["at"] = time.perf_counter()
+                    done.set()
+                    return
+
+    reader = threading.Thread(target=acks, daemon=True)
+    reader.start()
+    start = time.perf_counter()
+    for i, m in enumerate(messages):
+        delay = start + i * every - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        proc.stdin.write(m)
+        proc.stdin.flush()
+    last = time.perf_counter()
+    if not done.wait(300):
+        raise RuntimeError("the writer did not commit every record in 300 s")
+    reader.join(10)
+    return state["commits"], state["at"] - last
 
 
 def run(args):
@@ -287,11 +346,15 @@ def query_times(tmp, n, dsn=None):
 
 def print_table(report):
     if "writer" in report:
-        print("the writer process alone, %d records per run (tree, records per commit: records/s, CPU us per "
-              "record, each run)" % report["records"])
+        every = report["every_ms"]
+        print("the writer process alone, %d records per run (tree, records per message: records/s, CPU us per "
+              "record, records per commit%s, each run)%s" % (report["records"], ", ms to commit the last one after "
+                                                              "it was sent" if every else "",
+                                                              "; a message every %g ms" % every if every else ""))
         for label, runs in report["writer"].items():
-            print("  %-14s %s" % (label, "  ".join("%7d/s %5.1f us" % (r["records_per_s"], r["cpu_us_per_record"])
-                                                   for r in runs)))
+            print("  %-14s %s" % (label, "  ".join("%7d/s %5.2f us %6.1f%s" % (
+                r["records_per_s"], r["cpu_us_per_record"], r["records_per_commit"],
+                " %5.1f ms" % r["drain_ms"] if every else "") for r in runs)))
         return
     if "servers" not in report:
         print_queries(report["query"])
@@ -353,6 +416,10 @@ def main(argv=None):
     p.add_argument("--writer", metavar="B[,B...]", help="time the writer process alone, in commits of B records "
                                                         "(see above), instead of the servers")
     p.add_argument("--writer-records", type=int, default=100_000, metavar="N")
+    p.add_argument("--writer-every", type=float, default=0, metavar="MS",
+                   help="with --writer: send a message of B records every MS milliseconds without waiting for its "
+                        "acknowledgement, as the server hands them over (default 0: each once the previous one "
+                        "is committed)")
     p.add_argument("--wide", type=int, default=8, metavar="F",
                    help="also run --wide-phases at F times the calls in flight (F x --agents agents, F x --senders "
                         "batch senders), reported as 'PHASE xF' (default 8; 1: not)")

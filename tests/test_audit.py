@@ -154,6 +154,56 @@ def test_store_is_private_wal_and_indexed(tmp_path):
     con.close()
 
 
+def test_verdict_index_leaves_allows_out_and_queries_by_verdict_find_every_record(tmp_path):
+    """A new log's pages are PAGE_SIZE bytes and its verdict index holds the records that
+    are not allows (each index entry is a writer's cost per record): a query for denials
+    is served by it, one for allows by the time index, and both find exactly what a
+    filter over every record finds, in order, as in a log written before with the index
+    on every verdict."""
+    from lighthouse.audit import sqlite as store
+    path = str(tmp_path / "audit.db")
+    offset = time.time_ns() - time.perf_counter_ns()
+    ask = Outcome(2, TIER_RULES, "asks", "net.curl", 3, "ask")
+    # Arrival times out of seq order (an escalated call is recorded late).
+    made = [make_row((e[0] - 10**9 * (i % 7),) + e[1:], 0, offset)
+            for i, e in enumerate(entry(i, outcome=(ALLOW, DENY, ALLOW, ask, ALLOW)[i % 5]) for i in range(60))]
+    with SQLiteBackend(path) as b:
+        b.append(made[:30])
+        b.append(made[30:])
+        assert b.db.execute("PRAGMA page_size").fetchone()[0] == store.PAGE_SIZE
+        sql = b.db.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_verdict'").fetchone()[0]
+        assert sql.endswith("WHERE verdict <> 'allow'"), sql
+        statements = []
+        b.db.set_trace_callback(statements.append)
+        list(b.records(Query(verdict="deny", newest_first=True, limit=3)))
+        b.db.set_trace_callback(None)
+        plan = " ".join(r[3] for r in b.db.execute("EXPLAIN QUERY PLAN " + statements[-1]))
+        assert "INDEX audit_verdict" in plan, plan
+    legacy = str(tmp_path / "legacy.db")
+    con = sqlite3.connect(path)
+    con.execute("VACUUM INTO ?", (legacy,))
+    con.close()
+    con = sqlite3.connect(legacy)
+    con.execute("DROP INDEX audit_verdict")
+    con.execute("CREATE INDEX audit_verdict ON audit (verdict, time_ns)")
+    con.commit()
+    con.close()
+    for p in (path, legacy):
+        with SQLiteBackend(p, readonly=True) as b:
+            everything = list(b.records())
+            assert len(everything) == 60 and verify(b).ok
+            times = sorted(r["time_ns"] for r in everything)
+            for verdict in ("deny", "ask", "allow"):
+                for q in [Query(verdict=verdict), Query(verdict=verdict, newest_first=True, limit=4),
+                          Query(verdict=verdict, since=times[10], until=times[45], newest_first=True),
+                          Query(verdict=verdict, after_seq=33), Query(verdict=verdict, tool="Bash", limit=5)]:
+                    expect = _brute(everything, q)
+                    assert expect and [r["seq"] for r in b.records(q)] == expect, (p, q)
+                    assert b.count(dataclasses.replace(q, limit=0)) == len(
+                        _brute(everything, dataclasses.replace(q, limit=0)))
+                assert b.stats(Query(verdict=verdict))["by_verdict"] == {verdict: b.count(Query(verdict=verdict))}
+
+
 def _brute(records, q):
     """What Query q selects from every record, by Python alone."""
     out = [r for r in records
@@ -312,46 +362,104 @@ def test_columns_hand_over_what_plain_entries_do(entries):
     assert list(zip(*columns)) == marshal.loads(marshal.dumps([_plain(e) for e in entries]))
 
 
+class _WriterProcess:
+    """A real writer process (lighthouse.audit.process) on the SQLite file ``path``, its
+    messages framed as lighthouse.audit.writer frames them; leaving the block sends the
+    end marker and checks that it closed."""
+
+    def __init__(self, path, durable, worker):
+        import struct
+        self.frame = struct.Struct("<I")
+        self.proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), durable, worker,
+                                      "4096"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
+
+    def read(self):
+        import marshal
+        (n,) = self.frame.unpack(self.proc.stdout.read(4))
+        return marshal.loads(self.proc.stdout.read(n))
+
+    def send(self, offset, body):
+        import marshal
+        data = marshal.dumps((offset, body))
+        self.proc.stdin.write(self.frame.pack(len(data)) + data)
+        self.proc.stdin.flush()
+
+    def __enter__(self):
+        try:
+            assert self.read()[0] == "ready"
+        except BaseException:
+            self._kill()
+            raise
+        return self
+
+    def __exit__(self, kind, *_):
+        try:
+            if kind is None:
+                self.proc.stdin.write(self.frame.pack(0))
+                self.proc.stdin.flush()
+                assert self.read() == ("closed",)
+                assert self.proc.wait(60) == 0
+        finally:
+            self._kill()
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 def test_writer_process_commits_columns_and_entry_lists_alike(tmp_path):
     """A real writer process (lighthouse.audit.process) fed one message in columns and one
     as a list of entries writes the records make_row makes of them, chained."""
-    import marshal
-    import struct
-
     from lighthouse.audit.writer import _columns, _plain
-    frame = struct.Struct("<I")
     es = [entry(i, agent="agent-%d" % (i % 3), outcome=(DENY, ALLOW)[i % 2]) for i in range(40)]
     es[5] = entry(5, tool_input={"command": "ls"}, source="local")
     es[7] = entry(7, trail=[{"tier": "expert", "verdict": "deny"}])
     offset = 1_000_000
     path = tmp_path / "w.db"
-    proc = subprocess.Popen([sys.executable, "-m", "lighthouse.audit.process", str(path), "0", "2", "4096"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT))
-
-    def read():
-        (n,) = frame.unpack(proc.stdout.read(4))
-        return marshal.loads(proc.stdout.read(n))
-
-    try:
-        assert read()[0] == "ready"
+    with _WriterProcess(path, "0", "2") as w:
         for body in (_columns(es[:30]), [_plain(e) for e in es[30:]]):
-            data = marshal.dumps((offset, body))
-            proc.stdin.write(frame.pack(len(data)) + data)
-            proc.stdin.flush()
-            msg = read()
+            w.send(offset, body)
+            msg = w.read()
             assert msg[0] == "committed", msg
-        proc.stdin.write(frame.pack(0))
-        proc.stdin.flush()
-        assert read() == ("closed",)
-        assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     with SQLiteBackend(str(path), readonly=True) as b:
         assert verify(b).ok
         got = [tuple(r[f] for f in FIELDS[1:-1]) for r in b.records()]
     assert got == [tuple(json.loads("[" + make_row(e, 2, offset)[1])) for e in es]
+
+
+def test_writer_process_gathers_a_default_commit_and_commits_sync_at_once(tmp_path):
+    """In the default mode a real writer process waits COMMIT_WAIT after a lone message
+    before committing it, and gathers messages sent one after another into fewer commits;
+    in sync mode (durable) it commits each lone message without waiting for more. Every
+    record is committed in order either way, and the chain verifies."""
+    from lighthouse.audit.process import COMMIT_WAIT
+    from lighthouse.audit.writer import _plain
+    offset = time.time_ns() - time.perf_counter_ns()
+    for durable in ("0", "1"):
+        path = tmp_path / ("w%s.db" % durable)
+        with _WriterProcess(path, durable, "0") as w:
+            for i in range(3):          # lone messages, each committed before the next
+                sent = time.monotonic()
+                w.send(offset, [_plain(entry(i))])
+                msg = w.read()
+                assert msg[:2] == ("committed", i + 1), msg
+                if durable == "0":
+                    assert time.monotonic() - sent >= COMMIT_WAIT
+            for i in range(3, 53):      # fifty messages back to back
+                w.send(offset, [_plain(entry(i))])
+            commits = 0
+            while True:
+                msg = w.read()
+                assert msg[0] == "committed", msg
+                commits += 1
+                if msg[1] == 53:
+                    break
+            if durable == "0":
+                assert commits < 50
+        with SQLiteBackend(str(path), readonly=True) as b:
+            assert verify(b).ok
+            assert [r["request_id"] for r in b.records()] == ["r-%d" % i for i in range(53)]
 
 
 def test_missing_or_foreign_file_is_refused(tmp_path):

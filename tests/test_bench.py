@@ -577,3 +577,21 @@ def test_instruction_count_benchmark_with_cache_reports_misses_and_mispredicts(t
         assert 0 <= res[name + "_per_call"] < res["instructions_per_call"], name
     # a call reads memory and branches: the data cache and the predictor do not hit every time
     assert res["d1_misses_per_call"] > 0 and res["cond_mispredicts_per_call"] > 0
+
+
+def test_audit_writer_benchmark_paced_and_in_turn():
+    """bench/audit.py --writer times the writer process alone: each message once the last
+    one is committed (one commit each), or --writer-every paced as a server feeds it (the
+    writer gathers messages into fewer commits and reports how long the last one took)."""
+    def run(*extra):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "audit.py"), "--writer", "50",
+                              "--writer-records", "400", "--repeat", "1", "--json", *extra],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+        res = json.loads(out)
+        (runs,) = res["writer"].values()
+        return res, runs[0]
+
+    res, r = run()
+    assert res["every_ms"] == 0 and r["records_per_commit"] == 50 and r["cpu_us_per_record"] > 0
+    res, r = run("--writer-every", "1")
+    assert res["every_ms"] == 1 and r["records_per_commit"] > 50 and r["drain_ms"] >= 0

@@ -20,9 +20,11 @@ bench/audit.py --writer.
 Two durability modes:
 
 - default: a call is answered before its record is committed; what has queued is
-  handed over every ``commit_interval`` seconds (5 ms) and committed at once, so a crash
-  of the server loses at most what was queued in the last interval (a killed server's
-  writer still commits what it has received, then exits).
+  handed over every ``commit_interval`` seconds (5 ms), and the writer commits what
+  arrives within lighthouse.audit.process.COMMIT_WAIT (20 ms) together, so a crash of
+  the server loses at most what was queued in the last interval (a killed server's
+  writer still commits what it has received, then exits; a writer killed with it loses
+  what it gathered).
 - ``sync``: a call is answered only once its record is committed (and fsynced: the
   store is opened durable). Records are handed over in the loop iteration that queued
   them, and the writer commits everything that arrived during its previous commit, so
