@@ -8,16 +8,27 @@ takes the SimpleCommand objects of the compiled shell analysis.
 """
 
 cimport cython
+from cpython.ref cimport PyObject
 from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
 
 
+cdef extern from "structmember.h":
+    ctypedef struct _MemberDef "PyMemberDef":
+        int type
+        Py_ssize_t offset
+    int T_OBJECT_EX
+
 cdef extern from "Python.h":
     Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
+    ctypedef struct _MemberDescr "PyMemberDescrObject":
+        _MemberDef *d_member
 
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+from types import MemberDescriptorType
 
 from ._engine_c import cache_key as _cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
@@ -45,8 +56,15 @@ cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
 cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
+cdef Py_ssize_t _MAX_CONTEXTS = 1024   # "ask:RULE" contexts a PatternIndex keeps made
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
+cdef object _MemberDescriptorType = MemberDescriptorType
+# The escalation's fields PatternIndex.find reads, in the order of its slots' offsets.
+cdef tuple _FIELDS = ("generation", "why", "rule_id", "tool", "tool_input", "cwd", "home", "parsed")
+cdef enum:
+    N_FIELDS = 8
+assert len(_FIELDS) == N_FIELDS
 
 # where() results
 cdef enum:
@@ -722,6 +740,21 @@ cdef class _Answer:
     cdef object pattern
 
 
+cdef inline object _bash_key(object tool, object tool_input, object cwd, object home):
+    # A Bash call's key in the index's memory: (command, cwd, home), which tells calls
+    # apart as the decision-cache key does (it keeps these three of a Bash call), without
+    # encoding them; None for any other call.
+    cdef object command
+    if type(tool) is not str or not str_eq(<str>tool, "Bash") or type(tool_input) is not dict:
+        return None
+    command = (<dict>tool_input).get("command")
+    cwd = cwd or ""
+    home = home or ""
+    if type(command) is not str or type(cwd) is not str or type(home) is not str:
+        return None
+    return (command, cwd, home)
+
+
 @cython.final
 cdef class PatternIndex:
     """The pattern tier's memory of its answers, and its lookup (see
@@ -735,6 +768,10 @@ cdef class PatternIndex:
     cdef object _specs
     cdef object _table
     cdef object _table_generation
+    cdef dict _contexts
+    cdef type _esc_type
+    cdef bint _direct
+    cdef Py_ssize_t _offsets[N_FIELDS]
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -754,6 +791,9 @@ cdef class PatternIndex:
         self._specs = None
         self._table = None
         self._table_generation = None
+        self._contexts = {}
+        self._esc_type = None
+        self._direct = False
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -782,31 +822,62 @@ cdef class PatternIndex:
         self._table = None
         self._table_generation = None
 
-    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home,
+    cdef object _shape(self, object esc, object shape, object command, object cwd, object home, object parsed,
                        object generation):
         # The common case in C: a Bash call with the engine's parse, in a workspace the
-        # shapes module has seen (and normalized); anything else by ``shape``. (tool,
-        # tool_input, cwd, home: esc's, read once by find.)
-        cdef object parsed, ws, command, specs
-        if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
-            parsed = esc.parsed
-            if type(parsed) is list and type(tool_input) is dict:
-                home = home or ""
-                if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
-                    ws = self._workspaces.get((cwd, home))
-                    command = (<dict>tool_input).get("command")
-                    if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
-                            and 0 < len(<str>command) <= _MAX_INPUT:
-                        if self._programs is None:
-                            specs = self._specs
-                        else:
-                            # asked once per rule generation (see the reference)
-                            if self._table is None or self._table_generation != generation:
-                                self._table = self._programs()
-                                self._table_generation = generation
-                            specs = self._table
-                        return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+        # shapes module has seen (and normalized); anything else by ``shape``. (command:
+        # the Bash call's command, None for any other call; cwd, home and parsed: esc's,
+        # read once by find.)
+        cdef object ws, specs
+        if self._workspaces is not None and command is not None and type(parsed) is list:
+            home = home or ""
+            if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+                ws = self._workspaces.get((cwd, home))
+                if type(ws) is str and str_eq(<str>ws, <str>cwd) and 0 < len(<str>command) <= _MAX_INPUT:
+                    if self._programs is None:
+                        specs = self._specs
+                    else:
+                        # asked once per rule generation (see the reference)
+                        if self._table is None or self._table_generation != generation:
+                            self._table = self._programs()
+                            self._table_generation = generation
+                        specs = self._table
+                    return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
         return shape(esc)
+
+    cdef _fields_of(self, type cls):
+        # Whether find may read the fields of a ``cls`` instance from its slots, at the
+        # offsets the attribute lookup would read them at, without the lookup: a class
+        # of the generic lookup whose fields are all slots (a slotted dataclass such as
+        # Escalation). Asked once per class of the escalations seen.
+        cdef Py_ssize_t i
+        cdef object d
+        cdef _MemberDef *m
+        self._esc_type = cls
+        self._direct = False
+        if type(cls) is not type or cls.__getattribute__ is not object.__getattribute__:
+            return
+        for i in range(N_FIELDS):
+            d = getattr(cls, <str>_FIELDS[i], None)
+            if type(d) is not _MemberDescriptorType:
+                return
+            m = (<_MemberDescr*><PyObject*>d).d_member
+            if m.type != T_OBJECT_EX:
+                return
+            self._offsets[i] = m.offset
+        self._direct = True
+
+    cdef str _context(self, str why, str rule_id):
+        # "miss", or "ask:RULE" made once per rule id (its hash then kept with it)
+        cdef object c
+        if str_eq(why, "miss"):
+            return "miss"
+        c = self._contexts.get(rule_id)
+        if c is None:
+            if len(self._contexts) >= _MAX_CONTEXTS:
+                self._contexts.clear()
+            c = self._contexts[rule_id] = "ask:" + rule_id
+        return <str>c
 
     cpdef clear(self):
         """Forget every answer."""
@@ -815,25 +886,52 @@ cdef class PatternIndex:
     cpdef object find(self, object esc, object shape, object match):
         """The pattern answering the escalated call ``esc``, or None (see
         ``_shape_py.PatternIndex.find``)."""
-        cdef object generation = esc.generation
-        cdef object why = esc.why
-        cdef object rule_id = esc.rule_id
-        cdef object tool = esc.tool
-        cdef object tool_input = esc.tool_input
-        cdef object cwd = esc.cwd
-        cdef object home = esc.home
+        cdef PyObject *f[N_FIELDS]
+        cdef object generation, why, rule_id, tool, tool_input, cwd, home, parsed, command = None
         cdef object key, text = None, pattern, found
         cdef str context
         cdef _Answer a
-        cdef bint known = False
+        cdef bint known = False, direct
+        cdef Py_ssize_t i
         cdef long long epoch = self.epoch
         cdef bint due = _monotonic() >= self.due
+        if type(esc) is not self._esc_type:
+            self._fields_of(type(esc))
+        direct = self._direct
+        if direct:
+            for i in range(N_FIELDS):
+                f[i] = (<PyObject**>((<char*><PyObject*>esc) + self._offsets[i]))[0]
+                if f[i] == NULL:
+                    direct = False      # an unset field: the lookup raises as it would
+                    break
+        if direct:
+            generation = <object>f[0]
+            why = <object>f[1]
+            rule_id = <object>f[2]
+            tool = <object>f[3]
+            tool_input = <object>f[4]
+            cwd = <object>f[5]
+            home = <object>f[6]
+            parsed = <object>f[7]
+        else:
+            generation = esc.generation
+            why = esc.why
+            rule_id = esc.rule_id
+            tool = esc.tool
+            tool_input = esc.tool_input
+            cwd = esc.cwd
+            home = esc.home
+            parsed = esc.parsed
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
-        try:
-            key = _cache_key(tool, tool_input, cwd, home)
-        except Exception:
-            return match(esc, None, shape(esc))
+        key = _bash_key(tool, tool_input, cwd, home)
+        if key is not None:
+            command = (<tuple>key)[0]
+        else:
+            try:
+                key = _cache_key(tool, tool_input, cwd, home)
+            except Exception:
+                return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
         if found is not None:
             a = <_Answer>found
@@ -853,8 +951,8 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
-        context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
+            text = self._shape(esc, shape, command, cwd, home, parsed, generation)
+        context = self._context(<str>why, <str>rule_id)
         if text is None:
             self.unshaped += 1
             pattern = None
