@@ -9,7 +9,10 @@ takes the SimpleCommand objects of the compiled shell analysis.
 
 cimport cython
 from cpython.ref cimport PyObject
-from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
+from cpython.unicode cimport (Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE,
+                              PyUnicode_4BYTE_KIND, PyUnicode_DATA, PyUnicode_FromKindAndData, PyUnicode_KIND,
+                              PyUnicode_READ)
+from libc.stdlib cimport free, malloc
 
 
 cdef extern from "structmember.h":
@@ -54,6 +57,10 @@ cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
+cdef enum:
+    TEXT_CAP = 4096         # characters a _Text keeps: MAX_SHAPE
+    POSITIONALS = 64        # positionals a command's own array holds (more: one allocated)
+assert MAX_SHAPE == TEXT_CAP
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
 cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
 cdef Py_ssize_t _MAX_CONTEXTS = 1024   # "ask:RULE" contexts a PatternIndex keeps made
@@ -375,6 +382,12 @@ cdef str _no(list why, str fmt, object arg=None):
     return None
 
 
+cdef bint _fail(list why, str fmt, object arg=None) except -1:
+    # No shape: False, and why (formatted only when it is asked for)
+    _no(why, fmt, arg)
+    return False
+
+
 cpdef str path_class(str value, str cwd, str home, str ws):
     """The class of a path argument (see ``_shape_py.path_class``). Raises NoShape."""
     cdef list why = []
@@ -500,30 +513,85 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
     return exact(arg)
 
 
+# ------------------------------------------------------------------ the shape text
+
+# A shape text written in one buffer of TEXT_CAP characters: ``n`` counts every character
+# written, those past the buffer too (not kept), so that a text's length is known exactly
+# and a text longer than the buffer is found too long (MAX_SHAPE) without being kept.
+cdef struct _Text:
+    Py_UCS4 *buf
+    Py_ssize_t n
+
+
+cdef inline void _put_char(_Text *t, Py_UCS4 c) noexcept:
+    if t.n < TEXT_CAP:
+        t.buf[t.n] = c
+    t.n += 1
+
+
+cdef void _put(_Text *t, str s) noexcept:
+    cdef Py_ssize_t i, m = len(s), n = t.n
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    if n + m <= TEXT_CAP:
+        for i in range(m):
+            t.buf[n + i] = PyUnicode_READ(kind, data, i)
+    else:
+        for i in range(m):
+            if n + i < TEXT_CAP:
+                t.buf[n + i] = PyUnicode_READ(kind, data, i)
+    t.n = n + m
+
+
+cdef inline void _part(_Text *t, Py_ssize_t start, str s) noexcept:
+    # one part of a command's shape: after a blank unless it is the first
+    if t.n > start:
+        _put_char(t, u' ')
+    _put(t, s)
+
+
+cdef void _reverse(Py_UCS4 *buf, Py_ssize_t i, Py_ssize_t j) noexcept:
+    # buf[i:j] reversed in place
+    cdef Py_UCS4 c
+    j -= 1
+    while i < j:
+        c = buf[i]
+        buf[i] = buf[j]
+        buf[j] = c
+        i += 1
+        j -= 1
+
+
 # ------------------------------------------------------------------ commands
 
-cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list why, frozenset literals):
+cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object specs, list why,
+                         frozenset literals) except -1:
+    # Writes the command's shape text to ``t`` (its parts separated by blanks: env,
+    # program, subcommand, the flags sorted, the arguments, the redirects); False when it
+    # has none (``t`` then holds a part of it).
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
-    cdef bint is_exact, ended = False, single_dash_long = False
-    cdef list args = sc.args, positionals = [], out = [], env, flag_list
+    cdef bint is_exact, ended = False, single_dash_long = False, is_cd
+    cdef list args = sc.args, env, flag_list
     cdef list names = None, values = None, rendered
-    cdef Py_ssize_t nflags, flags_at
+    cdef Py_ssize_t nflags, flags_at, args_at, start = t.n
     cdef object value_options = _NO_OPTIONS
     cdef frozenset literal_options = _NO_OPTIONS
     cdef frozenset literal_subs = None
     cdef bint literal_args = False, has_literal_options = False
-    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0, npos = 0
+    cdef Py_ssize_t own[POSITIONALS]
+    cdef Py_ssize_t *pos = own      # the positionals: their indices in args
     cdef object entry, spec
     if sc.dynamic:
-        return _no(why, "an unknown expansion")
+        return _fail(why, "an unknown expansion")
     if sc.origin:
-        return _no(why, "a command run through %s", sc.origin)
+        return _fail(why, "a command run through %s", sc.origin)
     if sc.code or sc.code_from:
-        return _no(why, "code fed to %s", sc.program)
+        return _fail(why, "code fed to %s", sc.program)
     if sc.sudo:
-        return _no(why, "sudo")
+        return _fail(why, "sudo")
     if not program or _dyn(program) or (sc.path is not None and _dyn(sc.path)):
-        return _no(why, "an unknown program")
+        return _fail(why, "an unknown program")
     cwd = sc.cwd or ws
     # the program's ProgramTable entry (see _shape_shared.ProgramTable): one dictionary
     # lookup, no Python call, when the caller gives the rules' table
@@ -547,99 +615,110 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
             value_options = spec.value_options
             single_dash_long = spec.single_dash_long
     if is_exact and not str_eq(cwd, ws):
-        return _no(why, "%s run outside the call's directory", program)
+        return _fail(why, "%s run outside the call's directory", program)
     if sc.env:
         env = sorted(sc.env)
         for name in env:
             val = sc.env[name]
             if not _env_name(name) or _dyn(val):
-                return _no(why, "an unknown environment assignment")
-            out.append(name + "=" + exact(val))
+                return _fail(why, "an unknown environment assignment")
+            _part(t, start, name)
+            _put_char(t, u'=')
+            _put(t, exact(val))
     n = len(args)
-    # flags (name, value or None) and positionals
-    while k < n:
-        a = args[k]
-        la = len(a)
-        if not ended and str_eq(a, "--"):
-            ended = True
-            if names is None:
-                names, values = [], []
-            names.append("--")
-            values.append(None)
-        elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
-            if names is None:
-                names, values = [], []
-            if a[1] == u'-' or single_dash_long:
-                j = a.find("=")
-                if j >= 0:
-                    name = a[:j]
-                    val = a[j + 1:]
-                    names.append(name)
-                    values.append(val)
-                elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
-                    k += 1
-                    names.append(a)
-                    values.append(args[k])
-                else:
-                    names.append(a)
-                    values.append(None)
-            else:
-                for j in range(1, la):
-                    f = "-" + a[j]
-                    if f in value_options or (has_literal_options and f in literal_options):
+    if n > POSITIONALS:
+        pos = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        if pos == NULL:
+            raise MemoryError()
+    try:
+        # flags (name, value or None) and positionals
+        while k < n:
+            a = args[k]
+            la = len(a)
+            if not ended and str_eq(a, "--"):
+                ended = True
+                if names is None:
+                    names, values = [], []
+                names.append("--")
+                values.append(None)
+            elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
+                if names is None:
+                    names, values = [], []
+                if a[1] == u'-' or single_dash_long:
+                    j = a.find("=")
+                    if j >= 0:
+                        name = a[:j]
                         val = a[j + 1:]
-                        if val and val[0] == u'=':
-                            val = val[1:]
-                        elif not val and k + 1 < n:
-                            k += 1
-                            val = args[k]
-                        names.append(f)
+                        names.append(name)
                         values.append(val)
-                        break
-                    if not Py_UNICODE_ISALPHA(a[j]):
-                        names.append("-" + a[j:])
+                    elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
+                        k += 1
+                        names.append(a)
+                        values.append(args[k])
+                    else:
+                        names.append(a)
                         values.append(None)
-                        break
-                    names.append(f)
-                    values.append(None)
-        else:
-            positionals.append(a)
-        k += 1
-    if str_eq(program, "cd"):
-        if not cwd or _dyn(cwd):
-            return _no(why, "cd to an unknown directory")
-        positionals = [cwd]
-    out.append(exact(sc.path) if sc.path else exact(program))
-    n = len(positionals)
-    if is_exact:
-        for a in positionals:
-            if _dyn(a):
-                return _no(why, "an unknown expansion")
+                else:
+                    for j in range(1, la):
+                        f = "-" + a[j]
+                        if f in value_options or (has_literal_options and f in literal_options):
+                            val = a[j + 1:]
+                            if val and val[0] == u'=':
+                                val = val[1:]
+                            elif not val and k + 1 < n:
+                                k += 1
+                                val = args[k]
+                            names.append(f)
+                            values.append(val)
+                            break
+                        if not Py_UNICODE_ISALPHA(a[j]):
+                            names.append("-" + a[j:])
+                            values.append(None)
+                            break
+                        names.append(f)
+                        values.append(None)
+            else:
+                pos[npos] = k
+                npos += 1
+            k += 1
+        is_cd = str_eq(program, "cd")
+        if is_cd:
+            if not cwd or _dyn(cwd):
+                return _fail(why, "cd to an unknown directory")
+            npos = 1            # its one argument: the directory it changes to (its cwd)
+        _part(t, start, exact(sc.path) if sc.path else exact(program))
         subs = 0
-    else:
-        subs = 0
-        most = 0 if sc.path else depth
-        while subs < n and subs < most and _subcommand(positionals[subs]):
-            out.append(positionals[subs])
-            subs += 1
-        if literal_subs is not None:
-            literal_args = " ".join(positionals[:subs]) in literal_subs
-    # The reference classes the arguments before it renders the flags: the same
-    # reason is given when both have none.
-    flags_at = len(out)
-    for j in range(subs, n):
-        a = positionals[j]
         if is_exact:
-            out.append(exact(a))
-        elif literal_args:
-            if _dyn(a):
-                return _no(why, "an unknown expansion")
-            out.append(exact(a))
+            for j in range(npos):
+                if _dyn(cwd if is_cd else <str>args[pos[j]]):
+                    return _fail(why, "an unknown expansion")
         else:
-            c = _classify(a, cwd, home, ws, True, why, literals)
-            if c is None:
-                return None
-            out.append(c)
+            most = 0 if sc.path else depth
+            while subs < npos and subs < most and _subcommand(cwd if is_cd else <str>args[pos[subs]]):
+                _part(t, start, cwd if is_cd else <str>args[pos[subs]])
+                subs += 1
+            if literal_subs is not None:
+                literal_args = " ".join([cwd if is_cd else args[pos[j]] for j in range(subs)]) in literal_subs
+        # The reference classes the arguments before it renders the flags: the same
+        # reason is given when both have none. The arguments are written first, then
+        # the flags after them, and the two swapped.
+        flags_at = t.n
+        for j in range(subs, npos):
+            a = cwd if is_cd else <str>args[pos[j]]
+            if is_exact:
+                _part(t, start, exact(a))
+            elif literal_args:
+                if _dyn(a):
+                    return _fail(why, "an unknown expansion")
+                _part(t, start, exact(a))
+            else:
+                c = _classify(a, cwd, home, ws, True, why, literals)
+                if c is None:
+                    return False
+                _part(t, start, c)
+    finally:
+        if pos != own:
+            free(pos)
     if names is not None:
         nflags = len(names)
         rendered = []
@@ -648,7 +727,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
                       is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
                       literals)
             if c is None:
-                return None
+                return False
             rendered.append(c)
         if nflags > 1:
             # sorted, each flag once (the reference renders them into a set)
@@ -658,18 +737,29 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
                 if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
                     flag_list.append(rendered[j])
             rendered = flag_list
-        out[flags_at:flags_at] = rendered
+        args_at = t.n
+        for c in rendered:
+            _part(t, start, c)
+        if t.n <= TEXT_CAP and args_at > flags_at:
+            # the arguments [flags_at, args_at) and the flags [args_at, t.n), each part
+            # after its blank (the program is always before them): each reversed, then
+            # the whole, puts the flags first
+            _reverse(t.buf, flags_at, args_at)
+            _reverse(t.buf, args_at, t.n)
+            _reverse(t.buf, flags_at, t.n)
     for op, target in sc.redirects:
         if not target or _dyn(target):
-            return _no(why, "a redirect to an unknown target")
+            return _fail(why, "a redirect to an unknown target")
         if target[0] == u'&' or ((str_eq(op, "<&") or str_eq(op, ">&")) and _all_digits(target)):
-            out.append(op + exact(target))
+            _part(t, start, op)
+            _put(t, exact(target))
         else:
             c = _path_class(target, cwd, home, ws, why)
             if c is None:
-                return None
-            out.append(op + c)
-    return " ".join(out)
+                return False
+            _part(t, start, op)
+            _put(t, c)
+    return True
 
 
 cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why,
@@ -690,33 +780,31 @@ cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str
 cpdef str bash_shape(list commands, str ws, str home, object specs=None, list why=None, frozenset literals=None):
     """The shape text of a Bash call parsed into ``commands`` (see
     ``_shape_py.bash_shape``), or None when it has none (the reason appended to ``why``
-    when it is a list; ``literals``: words kept exactly)."""
-    cdef Py_ssize_t n = len(commands), size = 0
-    cdef list out = []
-    cdef str text
+    when it is a list; ``literals``: words kept exactly). Written in one buffer: the
+    commands' texts joined by " | " (a command reading a pipe) or " ; "."""
+    cdef Py_ssize_t n = len(commands), size = 0, i, at
+    cdef Py_UCS4 buf[TEXT_CAP]
+    cdef _Text t
     cdef SimpleCommand sc
     if n == 0:
         return _no(why, "the command runs no program")
     if n > _MAX_COMMANDS:
         return _no(why, "more than %d commands", _MAX_COMMANDS)
-    if n == 1:
-        sc = <SimpleCommand?>commands[0]
-        text = _command_shape(sc, ws, home, specs, why, literals)
-        if text is not None and len(text) + 3 > _MAX_SHAPE:
-            return _no(why, "a shape over %d characters", _MAX_SHAPE)
-        return text
-    for item in commands:
-        sc = <SimpleCommand?>item
-        text = _command_shape(sc, ws, home, specs, why, literals)
-        if text is None:
+    t.buf = buf
+    t.n = 0
+    for i in range(n):
+        sc = <SimpleCommand?>commands[i]
+        if i:
+            _put_char(&t, u' ')
+            _put_char(&t, u'|' if sc.pipe_in else u';')
+            _put_char(&t, u' ')
+        at = t.n
+        if not _command_shape(&t, sc, ws, home, specs, why, literals):
             return None
-        size += len(text) + 3
+        size += t.n - at + 3
         if size > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
-        if out:
-            out.append("|" if sc.pipe_in else ";")
-        out.append(text)
-    return " ".join(out)
+    return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, t.n)
 
 
 # ------------------------------------------------------------------ the pattern tier's memory
