@@ -376,6 +376,33 @@ def test_call_shapes_agree_at_their_limits():
     assert near >= 6 and _shaped(ps, pk, cmds[-1])[0] is None
 
 
+def test_relative_paths_are_classed_alike_in_every_workspace():
+    """Relative paths (below their directory or not: "./" prefixes, empty, "." and ".."
+    segments, a trailing slash, hidden segments, an unknown expansion) in workspaces,
+    the root and one holding an unknown expansion, from the workspace and from other
+    directories (some not normalized): the same class from both kernels, and the classes
+    a path below the workspace must have."""
+    from lighthouse._fast._shell_shared import DYN
+    (_, pk), (_, ck) = _shape_twins()
+    values = ["src/a.py", "src/", "a//b", "./x", "././x", ".//x", "./", "../x", "x/..", "x/../..", "x/.", "x/./y",
+              ".", "..", "...", "..x", "x..", ".env", "src/.git/hooks/x", "a/.b/c", "./.env", ".x/y", "a/..b",
+              "a/b.", "x" + DYN + "/y", "./" + DYN, "src/\u00e9/\U0001f600.py", "a b/c", "-/x"]
+    for value in values:
+        for ws in (WS, "/", "/tmp/w", "/w" + DYN):       # a workspace is a normalized directory
+            for cwd in {ws, WS, WS + "/sub", WS + "/", WS + "/./sub", WS + "//sub", ""}:
+                def one(kernel):
+                    try:
+                        return kernel.path_class(value, cwd, "/home/dev", ws)
+                    except kernel.NoShape as e:
+                        return ("no shape", str(e))
+                assert one(pk) == one(ck), (value, cwd, ws)
+    for value, expected in (("src/a.py", "<ws-path>"), ("./././x", "<ws-path>"), (".env", "'<ws-root>/.env'"),
+                            ("./src/.git/x", "'<ws-root>/src/.git/x'"), ("x/..", "<ws-root>"),
+                            ("../x", "<home-path>"), ("a/../../../../etc/x", "<sys-path>")):
+        for kernel in (pk, ck):
+            assert kernel.path_class(value, WS, "/home/dev", WS) == expected, (value, kernel)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cmd=SHAPEISH, literals=st.frozensets(st.sampled_from(["prod", "staging", "foo", "8", "x.tfplan", "sub",
                                                              "ENV=staging", "'a b'", "a b", "https://Example.com:8080/a",

@@ -397,9 +397,51 @@ cpdef str path_class(str value, str cwd, str home, str ws):
     return c
 
 
+cdef Py_ssize_t _relative(str value) noexcept:
+    # Where a relative path that names a place below its directory without a detour
+    # starts once its leading "./" are skipped: no empty, "." or ".." segment after them,
+    # no trailing slash, no unknown expansion; -1 for any other path.
+    cdef Py_ssize_t n = len(value), i = 0, j
+    cdef Py_UCS4 c
+    if n == 0 or value[0] == u'/' or value[0] == u'~':
+        return -1
+    while i + 1 < n and value[i] == u'.' and value[i + 1] == u'/':
+        i += 2
+    if i == n or value[n - 1] == u'/':
+        return -1
+    j = i
+    while j < n:
+        # a segment starts at j
+        c = value[j]
+        if c == u'/':
+            return -1
+        if c == u'.' and (j + 1 == n or value[j + 1] == u'/'
+                          or (value[j + 1] == u'.' and (j + 2 == n or value[j + 2] == u'/'))):
+            return -1
+        while j < n:
+            c = value[j]
+            if c == _DYN_CHAR:
+                return -1
+            j += 1
+            if c == u'/':
+                break
+    return i
+
+
 cdef str _path_class(str value, str cwd, str home, str ws, list why):
-    cdef str full = _resolve(value, cwd, home)
+    cdef str full, rel
     cdef int w
+    cdef Py_ssize_t i
+    if str_eq(cwd, ws):
+        i = _relative(value)
+        if i >= 0 and len(ws) > 1 and _normal(ws) and not _dyn(ws):
+            # below the workspace (what resolving and judging it would find): the
+            # workspace's path, kept exactly when a segment is hidden
+            rel = value[i:] if i else value
+            if rel[0] == u'.' or _hidden(rel, 0):
+                return exact("<ws-root>/" + rel)
+            return "<ws-path>"
+    full = _resolve(value, cwd, home)
     if full is None:
         return exact(value)
     if str_eq(full, ws):
