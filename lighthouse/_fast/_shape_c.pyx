@@ -22,6 +22,9 @@ cdef extern from "structmember.h":
     int T_OBJECT_EX
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object s)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    unsigned char *PyUnicode_1BYTE_DATA(object s)
     Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
     ctypedef struct _MemberDescr "PyMemberDescrObject":
         _MemberDef *d_member
@@ -118,6 +121,8 @@ cdef inline bint _ascii_alnum(Py_UCS4 c) noexcept:
     return _ascii_alpha(c) or _ascii_digit(c)
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _plain(str s) noexcept:
     # [\w.,:@%+=/-]+\Z
     cdef Py_ssize_t n = len(s), i
@@ -134,6 +139,8 @@ cdef bint _plain(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _word(str s) noexcept:
     # [A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
@@ -150,6 +157,8 @@ cdef bint _word(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _subcommand(str s) noexcept:
     # [a-z][a-z0-9_:-]{0,31}\Z
     cdef Py_ssize_t n = len(s), i
@@ -166,6 +175,8 @@ cdef bint _subcommand(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _env_name(str s) noexcept:
     # [A-Za-z_][A-Za-z0-9_]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
@@ -182,6 +193,8 @@ cdef bint _env_name(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
     # the end of the run of ASCII digits from i
     while i < n and _ascii_digit(s[i]):
@@ -189,6 +202,8 @@ cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
     return i
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _number(str s) noexcept:
     # -?[0-9]{1,18}(\.[0-9]{1,18})?\Z
     cdef Py_ssize_t n = len(s), i = 0, j
@@ -206,6 +221,8 @@ cdef bint _number(str s) noexcept:
     return j != i and j - i <= 18 and j == n
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _ref(str s) noexcept:
     # ([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z
     cdef Py_ssize_t n = len(s), i, j, groups
@@ -250,6 +267,8 @@ cdef bint _special(str s) noexcept:
     return False
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef Py_ssize_t _key_end(str s) noexcept:
     # ([A-Za-z_][A-Za-z0-9_.-]{0,63})=: the index of the '=', or -1
     cdef Py_ssize_t n = len(s), i
@@ -316,30 +335,46 @@ cdef int _where(str path, str cwd, str home):
     return W_OTHER
 
 
-cdef bint _normal(str p) except -1:
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint _normal(str p) noexcept:
     # whether normpath(p) is p itself: absolute, no empty, "." or ".." segment, no
     # trailing slash
     cdef Py_ssize_t n = len(p), i
-    if n == 0 or p[0] != u'/':
+    cdef int kind = PyUnicode_KIND(p)
+    cdef void *data = PyUnicode_DATA(p)
+    cdef Py_UCS4 c
+    if n == 0 or PyUnicode_READ(kind, data, 0) != u'/':
         return False
     if n == 1:
         return True
-    if p[n - 1] == u'/' or p.find("//") >= 0:
+    if PyUnicode_READ(kind, data, n - 1) == u'/':
         return False
-    # each "/." (rare: one search when there is none) starts no "." or ".." segment
-    i = p.find("/.")
-    while i >= 0:
-        if i + 2 == n or p[i + 2] == u'/':
+    # each segment (after a "/", which is never the last character) is neither empty,
+    # "." nor ".."
+    for i in range(n - 1):
+        if PyUnicode_READ(kind, data, i) != u'/':
+            continue
+        c = PyUnicode_READ(kind, data, i + 1)
+        if c == u'/':
             return False
-        if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
-            return False
-        i = p.find("/.", i + 2)
+        if c == u'.':
+            if i + 2 == n or PyUnicode_READ(kind, data, i + 2) == u'/':
+                return False
+            if PyUnicode_READ(kind, data, i + 2) == u'.' and (i + 3 == n or PyUnicode_READ(kind, data, i + 3) == u'/'):
+                return False
     return True
 
 
-cdef bint _hidden(str p, Py_ssize_t start) except -1:
+cdef bint _hidden(str p, Py_ssize_t start) noexcept:
     # "/." in p[start:]
-    return p.find("/.", start) >= 0
+    cdef Py_ssize_t n = len(p), i
+    cdef int kind = PyUnicode_KIND(p)
+    cdef void *data = PyUnicode_DATA(p)
+    for i in range(start, n - 1):
+        if PyUnicode_READ(kind, data, i) == u'/' and PyUnicode_READ(kind, data, i + 1) == u'.':
+            return True
+    return False
 
 
 cdef str _rstrip_slash(str s):
@@ -397,6 +432,8 @@ cpdef str path_class(str value, str cwd, str home, str ws):
     return c
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef Py_ssize_t _relative(str value) noexcept:
     # Where a relative path that names a place below its directory without a detour
     # starts once its leading "./" are skipped: no empty, "." or ".." segment after them,
@@ -460,10 +497,34 @@ cdef str _path_class(str value, str cwd, str home, str ws, list why):
     return <str>_CLASS_OF[w]
 
 
-cdef inline bint _looks_like_path(str a) noexcept:
+cdef enum:
+    HAS_DYN = 1
+    HAS_COLON = 2
+    HAS_SLASH = 4
+
+
+cdef int _scan(str s) noexcept:
+    # which of DYN, ":" and "/" s holds (HAS_*), in one pass
+    cdef Py_ssize_t i, n = len(s)
+    cdef int kind = PyUnicode_KIND(s), found = 0
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_UCS4 c
+    for i in range(n):
+        c = PyUnicode_READ(kind, data, i)
+        if c == u'/':
+            found |= HAS_SLASH
+        elif c == u':':
+            found |= HAS_COLON
+        elif c == _DYN_CHAR:
+            found |= HAS_DYN
+    return found
+
+
+cdef inline bint _looks_like_path(str a, int found) noexcept:
+    # found: _scan(a)
     cdef Py_UCS4 c = a[0]
     cdef Py_ssize_t n = len(a)
-    if c == u'/' or c == u'~' or u'/' in a:
+    if c == u'/' or c == u'~' or found & HAS_SLASH:
         return True
     return c == u'.' and (n == 1 or (n == 2 and a[1] == u'.'))
 
@@ -527,13 +588,14 @@ cpdef str classify(str arg, str cwd, str home, str ws, bint key=True, frozenset 
 cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, frozenset literals):
     cdef str c
     cdef Py_ssize_t eq
-    if _dyn(arg):
+    cdef int found = _scan(arg)
+    if found & HAS_DYN:
         return _no(why, "an unknown expansion in %r", arg[:64])
     if not arg:
         return "''"
     if literals is not None and arg in literals:
         return exact(arg)
-    if u':' in arg:
+    if found & HAS_COLON:
         c = _url_class(arg)
         if c is not None:
             return c
@@ -546,7 +608,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
         if eq > 0:
             c = _classify(arg[eq + 1:], cwd, home, ws, False, why, literals)
             return None if c is None else arg[:eq + 1] + c
-    if _looks_like_path(arg):
+    if _looks_like_path(arg, found):
         if _special(arg):
             return exact(arg)
         return _path_class(arg, cwd, home, ws, why)
@@ -560,9 +622,11 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
 # A shape text written in one buffer of TEXT_CAP characters: ``n`` counts every character
 # written, those past the buffer too (not kept), so that a text's length is known exactly
 # and a text longer than the buffer is found too long (MAX_SHAPE) without being kept.
+# ``ascii``: whether every character written is ASCII.
 cdef struct _Text:
     Py_UCS4 *buf
     Py_ssize_t n
+    bint ascii
 
 
 cdef inline void _put_char(_Text *t, Py_UCS4 c) noexcept:
@@ -575,6 +639,8 @@ cdef void _put(_Text *t, str s) noexcept:
     cdef Py_ssize_t i, m = len(s), n = t.n
     cdef int kind = PyUnicode_KIND(s)
     cdef void *data = PyUnicode_DATA(s)
+    if not PyUnicode_IS_ASCII(s):
+        t.ascii = False
     if n + m <= TEXT_CAP:
         for i in range(m):
             t.buf[n + i] = PyUnicode_READ(kind, data, i)
@@ -834,6 +900,7 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         return _no(why, "more than %d commands", _MAX_COMMANDS)
     t.buf = buf
     t.n = 0
+    t.ascii = True
     for i in range(n):
         sc = <SimpleCommand?>commands[i]
         if i:
@@ -846,7 +913,21 @@ cpdef str bash_shape(list commands, str ws, str home, object specs=None, list wh
         size += t.n - at + 3
         if size > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
-    return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, t.n)
+    return _text(&t)
+
+
+cdef str _text(_Text *t):
+    # the text written (at most TEXT_CAP characters), as a str
+    cdef str out
+    cdef unsigned char *p
+    cdef Py_ssize_t i
+    if not t.ascii:
+        return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, t.buf, t.n)
+    out = PyUnicode_New(t.n, 127)
+    p = PyUnicode_1BYTE_DATA(out)
+    for i in range(t.n):
+        p[i] = <unsigned char>t.buf[i]
+    return out
 
 
 # ------------------------------------------------------------------ the pattern tier's memory
