@@ -980,6 +980,8 @@ cdef class PatternIndex:
     cdef object _table
     cdef object _table_generation
     cdef dict _contexts
+    cdef str _ws_cwd            # the last (cwd, home) found to be a workspace, cwd itself
+    cdef str _ws_home
     cdef type _esc_type
     cdef bint _direct
     cdef Py_ssize_t _offsets[N_FIELDS]
@@ -1003,6 +1005,8 @@ cdef class PatternIndex:
         self._table = None
         self._table_generation = None
         self._contexts = {}
+        self._ws_cwd = None
+        self._ws_home = None
         self._esc_type = None
         self._direct = False
         self.size = size
@@ -1032,6 +1036,8 @@ cdef class PatternIndex:
         self._specs = specs
         self._table = None
         self._table_generation = None
+        self._ws_cwd = None
+        self._ws_home = None
 
     cdef object _shape(self, object esc, object shape, object command, object cwd, object home, object parsed,
                        object generation):
@@ -1043,7 +1049,15 @@ cdef class PatternIndex:
         if self._workspaces is not None and command is not None and type(parsed) is list:
             home = home or ""
             if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
-                ws = self._workspaces.get((cwd, home))
+                # the shapes module's answer for (cwd, home) never changes: the last
+                # workspace found is compared, not looked up again
+                if self._ws_cwd is not None and str_eq(<str>cwd, self._ws_cwd) and str_eq(<str>home, self._ws_home):
+                    ws = cwd
+                else:
+                    ws = self._workspaces.get((cwd, home))
+                    if type(ws) is str and str_eq(<str>ws, <str>cwd):
+                        self._ws_cwd = <str>cwd
+                        self._ws_home = <str>home
                 if type(ws) is str and str_eq(<str>ws, <str>cwd) and 0 < len(<str>command) <= _MAX_INPUT:
                     if self._programs is None:
                         specs = self._specs
