@@ -392,7 +392,7 @@ def taught_with(index_class, commands, **kw):
 def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
     """A call answered before is answered from the index without being shaped; another
     rule generation or context is looked up again, and so is another call, even one that
-    differs only in its home or cwd (the key is the decision cache's injective one)."""
+    differs only in its home or cwd (the key tells calls apart as the decision cache's does)."""
     from dataclasses import replace
     tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
     book, index = tier.book, tier.book.index
