@@ -1074,23 +1074,31 @@ cdef class PatternIndex:
         # Whether find may read the fields of a ``cls`` instance from its slots, at the
         # offsets the attribute lookup would read them at, without the lookup: a class
         # of the generic lookup whose fields are all slots (a slotted dataclass such as
-        # Escalation). Asked once per class of the escalations seen.
+        # Escalation). Asked once per class of the escalations seen. The offsets are
+        # found first and kept with the class at once after (no Python code in between),
+        # so that a lookup on another thread never reads one class's offsets for another.
         cdef Py_ssize_t i
+        cdef Py_ssize_t offsets[N_FIELDS]
+        cdef bint direct = False
         cdef object d
         cdef _MemberDef *m
+        if type(cls) is type and cls.__getattribute__ is object.__getattribute__:
+            direct = True
+            for i in range(N_FIELDS):
+                d = getattr(cls, <str>_FIELDS[i], None)
+                if type(d) is not _MemberDescriptorType:
+                    direct = False
+                    break
+                m = (<_MemberDescr*><PyObject*>d).d_member
+                if m.type != T_OBJECT_EX:
+                    direct = False
+                    break
+                offsets[i] = m.offset
+        if direct:
+            for i in range(N_FIELDS):
+                self._offsets[i] = offsets[i]
+        self._direct = direct
         self._esc_type = cls
-        self._direct = False
-        if type(cls) is not type or cls.__getattribute__ is not object.__getattribute__:
-            return
-        for i in range(N_FIELDS):
-            d = getattr(cls, <str>_FIELDS[i], None)
-            if type(d) is not _MemberDescriptorType:
-                return
-            m = (<_MemberDescr*><PyObject*>d).d_member
-            if m.type != T_OBJECT_EX:
-                return
-            self._offsets[i] = m.offset
-        self._direct = True
 
     cdef str _context(self, str why, str rule_id):
         # "miss", or "ask:RULE" made once per rule id (its hash then kept with it)
