@@ -352,6 +352,57 @@ def test_call_shapes_agree_on_argument_mixes(cmd, cwd, home):
     assert _shaped(ps, pk, cmd, cwd, home) == _shaped(cs, ck, cmd, cwd, home)
 
 
+def test_call_shapes_agree_at_their_limits():
+    """Long commands (more positionals than the compiled kernel's own array, flags among
+    them), shape texts of every length around MAX_SHAPE (one command, and several whose
+    separators count), and characters outside ASCII and the BMP: the same texts and
+    reasons, and no shape over MAX_SHAPE characters."""
+    from lighthouse._fast._shape_shared import MAX_SHAPE
+    (ps, pk), (cs, ck) = _shape_twins()
+    cmds = ["zzfrob " + " ".join("-f%d a%d src/x%d.py" % (i, i, i) for i in range(n)) for n in (21, 22, 23, 40)]
+    cmds += ["zzfrob --b -a " + " ".join("w%d" % i for i in range(100)) + " > out.log 2>&1",
+             "zzfrob 😀 --x=é K 😀/é.py", "FOO=😀 zzfrob -- -z a"]
+    for size in range(MAX_SHAPE - 8, MAX_SHAPE + 3):
+        # "zzfrob <word> 'xx...x'": the quoted word's length sets the text's
+        cmds.append("zzfrob w '%s'" % ("x" * (size - len("zzfrob <word> ''"))))
+        cmds.append("ls | zzfrob w '%s'" % ("x" * (size - len("ls | zzfrob <word> ''"))))
+        cmds.append("ls ; ls | zzfrob w '%s'" % ("x" * (size - len("ls ; ls | zzfrob <word> ''"))))
+    near = 0
+    for cmd in cmds:
+        p = _shaped(ps, pk, cmd)
+        assert p == _shaped(cs, ck, cmd), cmd
+        assert p[0] is None or len(p[0]) <= MAX_SHAPE
+        near += p[0] is not None and len(p[0]) > MAX_SHAPE - 16
+    assert near >= 6 and _shaped(ps, pk, cmds[-1])[0] is None
+
+
+def test_relative_paths_are_classed_alike_in_every_workspace():
+    """Relative paths (below their directory or not: "./" prefixes, empty, "." and ".."
+    segments, a trailing slash, hidden segments, an unknown expansion) in workspaces,
+    the root and one holding an unknown expansion, from the workspace and from other
+    directories (some not normalized): the same class from both kernels, and the classes
+    a path below the workspace must have."""
+    from lighthouse._fast._shell_shared import DYN
+    (_, pk), (_, ck) = _shape_twins()
+    values = ["src/a.py", "src/", "a//b", "./x", "././x", ".//x", "./", "../x", "x/..", "x/../..", "x/.", "x/./y",
+              ".", "..", "...", "..x", "x..", ".env", "src/.git/hooks/x", "a/.b/c", "./.env", ".x/y", "a/..b",
+              "a/b.", "x" + DYN + "/y", "./" + DYN, "src/\u00e9/\U0001f600.py", "a b/c", "-/x"]
+    for value in values:
+        for ws in (WS, "/", "/tmp/w", "/w" + DYN):       # a workspace is a normalized directory
+            for cwd in {ws, WS, WS + "/sub", WS + "/", WS + "/./sub", WS + "//sub", ""}:
+                def one(kernel):
+                    try:
+                        return kernel.path_class(value, cwd, "/home/dev", ws)
+                    except kernel.NoShape as e:
+                        return ("no shape", str(e))
+                assert one(pk) == one(ck), (value, cwd, ws)
+    for value, expected in (("src/a.py", "<ws-path>"), ("./././x", "<ws-path>"), (".env", "'<ws-root>/.env'"),
+                            ("./src/.git/x", "'<ws-root>/src/.git/x'"), ("x/..", "<ws-root>"),
+                            ("../x", "<home-path>"), ("a/../../../../etc/x", "<sys-path>")):
+        for kernel in (pk, ck):
+            assert kernel.path_class(value, WS, "/home/dev", WS) == expected, (value, kernel)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cmd=SHAPEISH, literals=st.frozensets(st.sampled_from(["prod", "staging", "foo", "8", "x.tfplan", "sub",
                                                              "ENV=staging", "'a b'", "a b", "https://Example.com:8080/a",

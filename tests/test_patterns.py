@@ -392,7 +392,7 @@ def taught_with(index_class, commands, **kw):
 def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
     """A call answered before is answered from the index without being shaped; another
     rule generation or context is looked up again, and so is another call, even one that
-    differs only in its home or cwd (the key is the decision cache's injective one)."""
+    differs only in its home or cwd (the key tells calls apart as the decision cache's does)."""
     from dataclasses import replace
     tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
     book, index = tier.book, tier.book.index
@@ -475,6 +475,106 @@ def test_the_index_is_bounded_and_a_full_one_changes_no_answer(index_class):
     assert tier.shaped[-2:] == [long.tool_input["command"]] * 2
     with pytest.raises(ValueError):
         index_class(-1)
+
+
+def test_the_index_reads_escalations_of_any_class_as_their_attributes_say(index_class):
+    """The index reads an Escalation's fields from its slots; an escalation of another
+    class (not slotted, a field that is a property, a field never set) is read through
+    its attributes: the same answers, and an unset field raises as reading it does."""
+    from dataclasses import dataclass, fields
+
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
+    e = escalation("pytest tests/b.py -k bar")
+    assert tier.lookup(e).id == 1
+
+    @dataclass
+    class Plain:                # no slots: read through its __dict__
+        tool: str
+        tool_input: dict
+        cwd: str
+        home: str
+        why: str
+        rule_id: str
+        generation: int
+        parsed: object = None
+
+    plain = Plain("Bash", {"command": "pytest tests/c.py -k baz"}, WS, HOME, "miss", "", 1)
+    assert tier.lookup(plain).id == 1
+    assert tier.lookup(Plain("Bash", {"command": "rm -rf build"}, WS, HOME, "miss", "", 1)) is None
+
+    class Asked(Escalation):    # a slotted subclass whose why is a property: the property answers
+        __slots__ = ()
+
+        @property
+        def why(self):
+            return "ask"
+
+    asked = object.__new__(Asked)
+    for f in fields(Escalation):
+        Escalation.__dict__[f.name].__set__(asked, getattr(e, f.name))
+    assert asked.why == "ask" and tier.lookup(asked) is None          # learned for misses only
+
+    class Looked(Escalation):   # its own attribute lookup answers
+        __slots__ = ()
+
+        def __getattribute__(self, name):
+            return "ask" if name == "why" else object.__getattribute__(self, name)
+
+    looked = Looked(*(getattr(e, f.name) for f in fields(Escalation)))
+    assert looked.why == "ask" and tier.lookup(looked) is None
+    assert tier.lookup(e).id == 1 and tier.lookup(plain).id == 1       # the classes alternating
+
+    class Unset:
+        __slots__ = ("tool", "tool_input", "cwd", "home", "why", "rule_id", "generation", "parsed")
+
+    u = Unset()
+    u.tool, u.tool_input, u.cwd, u.home, u.why, u.rule_id = "Bash", {"command": "pytest tests/u.py -k u"}, WS, HOME, "miss", ""
+    u.parsed = None
+    with pytest.raises(AttributeError):
+        tier.lookup(u)          # generation never set
+    u.generation = 1
+    assert tier.lookup(u).id == 1
+
+
+def test_the_index_keys_tell_calls_apart_as_the_decision_cache_does(index_class):
+    """A Bash call is remembered by its command, cwd and home (what the decision cache
+    keeps of it: another field of its input is the same call); any other call by its
+    decision-cache key; a command that is no string is no Bash call of that kind."""
+    from dataclasses import replace
+    tier = taught_with(index_class, ["pytest tests/a.py -k foo"])
+    index = tier.book.index
+    e = escalation("pytest tests/b.py -k bar")
+    assert tier.lookup(e).id == 1
+    described = replace(e, tool_input={"command": "pytest tests/b.py -k bar", "description": "run it"})
+    assert tier.lookup(described).id == 1 and index.remembered == 1
+    for other in (replace(e, cwd=WS + "/sub"), replace(e, home="/home/eve"), replace(e, home=""),
+                  escalation("pytest tests/b.py -k bar ; rm -rf ~")):
+        before = index.remembered
+        tier.lookup(other)
+        assert index.remembered == before, other
+    # "" and None home are the same call (as in the decision cache), not another one
+    before = index.remembered
+    tier.lookup(replace(e, home=None))
+    assert index.remembered == before + 1
+    odd = escalation(None, tool_input={"command": ["pytest", "tests/b.py"]})
+    assert tier.lookup(odd) is None and tier.lookup(odd) is None and index.remembered == before + 2
+    write = escalation(None, tool="Write", tool_input={"file_path": "a.py", "content": "x"})
+    assert tier.lookup(write) is None and tier.lookup(write) is None and index.remembered == before + 3
+
+
+def test_the_index_answers_asks_of_many_rules():
+    """The "ask:RULE" contexts the compiled index keeps made are bounded; past the bound
+    each rule's context is still its own."""
+    from lighthouse._fast import shape_implementations
+    for kernel in shape_implementations().values():
+        tier = taught_with(kernel.PatternIndex, [])
+        for _ in range(2):
+            tier.learner(escalation("pytest tests/a.py -k foo", why="ask", rule_id="r.7"),
+                         [("e1", "allow", "shape", False, "fine"), ("e2", "allow", "shape", False, "ok")])
+        for n in range(3000):
+            p = tier.lookup(escalation("pytest tests/b.py -k n%d" % (n % 5), why="ask", rule_id="r.%d" % n))
+            assert (p is not None) == (n == 7), n
+        assert tier.lookup(escalation("pytest tests/b.py -k x", why="ask", rule_id="r.7")).id == 1
 
 
 def test_a_parse_of_another_call_or_directory_is_not_used():

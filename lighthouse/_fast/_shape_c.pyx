@@ -8,16 +8,33 @@ takes the SimpleCommand objects of the compiled shell analysis.
 """
 
 cimport cython
-from cpython.unicode cimport Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE
+from cpython.ref cimport PyObject
+from cpython.unicode cimport (Py_UNICODE_ISALNUM, Py_UNICODE_ISALPHA, Py_UNICODE_ISDIGIT, Py_UNICODE_ISSPACE,
+                              PyUnicode_4BYTE_KIND, PyUnicode_DATA, PyUnicode_FromKindAndData, PyUnicode_KIND,
+                              PyUnicode_READ)
+from libc.stdlib cimport free, malloc
 
+
+cdef extern from "structmember.h":
+    ctypedef struct _MemberDef "PyMemberDef":
+        int type
+        Py_ssize_t offset
+    int T_OBJECT_EX
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object s)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    unsigned char *PyUnicode_1BYTE_DATA(object s)
     Py_ssize_t PyUnicode_FindChar(object s, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
+    ctypedef struct _MemberDescr "PyMemberDescrObject":
+        _MemberDef *d_member
 
 from lighthouse._fast._shell_c cimport SimpleCommand
 from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport str_eq
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+from types import MemberDescriptorType
 
 from ._engine_c import cache_key as _cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
@@ -43,10 +60,21 @@ cdef tuple _SYSTEM_PREFIXES = SYSTEM_PREFIXES
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef Py_ssize_t _MAX_COMMANDS = MAX_COMMANDS
 cdef Py_ssize_t _MAX_SHAPE = MAX_SHAPE
+cdef enum:
+    TEXT_CAP = 4096         # characters a _Text keeps: MAX_SHAPE
+    POSITIONALS = 64        # positionals a command's own array holds (more: one allocated)
+assert MAX_SHAPE == TEXT_CAP
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
 cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
+cdef Py_ssize_t _MAX_CONTEXTS = 1024   # "ask:RULE" contexts a PatternIndex keeps made
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
+cdef object _MemberDescriptorType = MemberDescriptorType
+# The escalation's fields PatternIndex.find reads, in the order of its slots' offsets.
+cdef tuple _FIELDS = ("generation", "why", "rule_id", "tool", "tool_input", "cwd", "home", "parsed")
+cdef enum:
+    N_FIELDS = 8
+assert len(_FIELDS) == N_FIELDS
 
 # where() results
 cdef enum:
@@ -93,6 +121,8 @@ cdef inline bint _ascii_alnum(Py_UCS4 c) noexcept:
     return _ascii_alpha(c) or _ascii_digit(c)
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _plain(str s) noexcept:
     # [\w.,:@%+=/-]+\Z
     cdef Py_ssize_t n = len(s), i
@@ -109,6 +139,8 @@ cdef bint _plain(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _word(str s) noexcept:
     # [A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
@@ -125,6 +157,8 @@ cdef bint _word(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _subcommand(str s) noexcept:
     # [a-z][a-z0-9_:-]{0,31}\Z
     cdef Py_ssize_t n = len(s), i
@@ -141,6 +175,8 @@ cdef bint _subcommand(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _env_name(str s) noexcept:
     # [A-Za-z_][A-Za-z0-9_]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
@@ -157,6 +193,8 @@ cdef bint _env_name(str s) noexcept:
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
     # the end of the run of ASCII digits from i
     while i < n and _ascii_digit(s[i]):
@@ -164,6 +202,8 @@ cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
     return i
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _number(str s) noexcept:
     # -?[0-9]{1,18}(\.[0-9]{1,18})?\Z
     cdef Py_ssize_t n = len(s), i = 0, j
@@ -181,6 +221,8 @@ cdef bint _number(str s) noexcept:
     return j != i and j - i <= 18 and j == n
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _ref(str s) noexcept:
     # ([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z
     cdef Py_ssize_t n = len(s), i, j, groups
@@ -225,6 +267,8 @@ cdef bint _special(str s) noexcept:
     return False
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef Py_ssize_t _key_end(str s) noexcept:
     # ([A-Za-z_][A-Za-z0-9_.-]{0,63})=: the index of the '=', or -1
     cdef Py_ssize_t n = len(s), i
@@ -291,30 +335,46 @@ cdef int _where(str path, str cwd, str home):
     return W_OTHER
 
 
-cdef bint _normal(str p) except -1:
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint _normal(str p) noexcept:
     # whether normpath(p) is p itself: absolute, no empty, "." or ".." segment, no
     # trailing slash
     cdef Py_ssize_t n = len(p), i
-    if n == 0 or p[0] != u'/':
+    cdef int kind = PyUnicode_KIND(p)
+    cdef void *data = PyUnicode_DATA(p)
+    cdef Py_UCS4 c
+    if n == 0 or PyUnicode_READ(kind, data, 0) != u'/':
         return False
     if n == 1:
         return True
-    if p[n - 1] == u'/' or p.find("//") >= 0:
+    if PyUnicode_READ(kind, data, n - 1) == u'/':
         return False
-    # each "/." (rare: one search when there is none) starts no "." or ".." segment
-    i = p.find("/.")
-    while i >= 0:
-        if i + 2 == n or p[i + 2] == u'/':
+    # each segment (after a "/", which is never the last character) is neither empty,
+    # "." nor ".."
+    for i in range(n - 1):
+        if PyUnicode_READ(kind, data, i) != u'/':
+            continue
+        c = PyUnicode_READ(kind, data, i + 1)
+        if c == u'/':
             return False
-        if p[i + 2] == u'.' and (i + 3 == n or p[i + 3] == u'/'):
-            return False
-        i = p.find("/.", i + 2)
+        if c == u'.':
+            if i + 2 == n or PyUnicode_READ(kind, data, i + 2) == u'/':
+                return False
+            if PyUnicode_READ(kind, data, i + 2) == u'.' and (i + 3 == n or PyUnicode_READ(kind, data, i + 3) == u'/'):
+                return False
     return True
 
 
-cdef bint _hidden(str p, Py_ssize_t start) except -1:
+cdef bint _hidden(str p, Py_ssize_t start) noexcept:
     # "/." in p[start:]
-    return p.find("/.", start) >= 0
+    cdef Py_ssize_t n = len(p), i
+    cdef int kind = PyUnicode_KIND(p)
+    cdef void *data = PyUnicode_DATA(p)
+    for i in range(start, n - 1):
+        if PyUnicode_READ(kind, data, i) == u'/' and PyUnicode_READ(kind, data, i + 1) == u'.':
+            return True
+    return False
 
 
 cdef str _rstrip_slash(str s):
@@ -357,6 +417,12 @@ cdef str _no(list why, str fmt, object arg=None):
     return None
 
 
+cdef bint _fail(list why, str fmt, object arg=None) except -1:
+    # No shape: False, and why (formatted only when it is asked for)
+    _no(why, fmt, arg)
+    return False
+
+
 cpdef str path_class(str value, str cwd, str home, str ws):
     """The class of a path argument (see ``_shape_py.path_class``). Raises NoShape."""
     cdef list why = []
@@ -366,9 +432,53 @@ cpdef str path_class(str value, str cwd, str home, str ws):
     return c
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef Py_ssize_t _relative(str value) noexcept:
+    # Where a relative path that names a place below its directory without a detour
+    # starts once its leading "./" are skipped: no empty, "." or ".." segment after them,
+    # no trailing slash, no unknown expansion; -1 for any other path.
+    cdef Py_ssize_t n = len(value), i = 0, j
+    cdef Py_UCS4 c
+    if n == 0 or value[0] == u'/' or value[0] == u'~':
+        return -1
+    while i + 1 < n and value[i] == u'.' and value[i + 1] == u'/':
+        i += 2
+    if i == n or value[n - 1] == u'/':
+        return -1
+    j = i
+    while j < n:
+        # a segment starts at j
+        c = value[j]
+        if c == u'/':
+            return -1
+        if c == u'.' and (j + 1 == n or value[j + 1] == u'/'
+                          or (value[j + 1] == u'.' and (j + 2 == n or value[j + 2] == u'/'))):
+            return -1
+        while j < n:
+            c = value[j]
+            if c == _DYN_CHAR:
+                return -1
+            j += 1
+            if c == u'/':
+                break
+    return i
+
+
 cdef str _path_class(str value, str cwd, str home, str ws, list why):
-    cdef str full = _resolve(value, cwd, home)
+    cdef str full, rel
     cdef int w
+    cdef Py_ssize_t i
+    if str_eq(cwd, ws):
+        i = _relative(value)
+        if i >= 0 and len(ws) > 1 and _normal(ws) and not _dyn(ws):
+            # below the workspace (what resolving and judging it would find): the
+            # workspace's path, kept exactly when a segment is hidden
+            rel = value[i:] if i else value
+            if rel[0] == u'.' or _hidden(rel, 0):
+                return exact("<ws-root>/" + rel)
+            return "<ws-path>"
+    full = _resolve(value, cwd, home)
     if full is None:
         return exact(value)
     if str_eq(full, ws):
@@ -387,10 +497,34 @@ cdef str _path_class(str value, str cwd, str home, str ws, list why):
     return <str>_CLASS_OF[w]
 
 
-cdef inline bint _looks_like_path(str a) noexcept:
+cdef enum:
+    HAS_DYN = 1
+    HAS_COLON = 2
+    HAS_SLASH = 4
+
+
+cdef int _scan(str s) noexcept:
+    # which of DYN, ":" and "/" s holds (HAS_*), in one pass
+    cdef Py_ssize_t i, n = len(s)
+    cdef int kind = PyUnicode_KIND(s), found = 0
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_UCS4 c
+    for i in range(n):
+        c = PyUnicode_READ(kind, data, i)
+        if c == u'/':
+            found |= HAS_SLASH
+        elif c == u':':
+            found |= HAS_COLON
+        elif c == _DYN_CHAR:
+            found |= HAS_DYN
+    return found
+
+
+cdef inline bint _looks_like_path(str a, int found) noexcept:
+    # found: _scan(a)
     cdef Py_UCS4 c = a[0]
     cdef Py_ssize_t n = len(a)
-    if c == u'/' or c == u'~' or u'/' in a:
+    if c == u'/' or c == u'~' or found & HAS_SLASH:
         return True
     return c == u'.' and (n == 1 or (n == 2 and a[1] == u'.'))
 
@@ -454,13 +588,14 @@ cpdef str classify(str arg, str cwd, str home, str ws, bint key=True, frozenset 
 cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, frozenset literals):
     cdef str c
     cdef Py_ssize_t eq
-    if _dyn(arg):
+    cdef int found = _scan(arg)
+    if found & HAS_DYN:
         return _no(why, "an unknown expansion in %r", arg[:64])
     if not arg:
         return "''"
     if literals is not None and arg in literals:
         return exact(arg)
-    if u':' in arg:
+    if found & HAS_COLON:
         c = _url_class(arg)
         if c is not None:
             return c
@@ -473,7 +608,7 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
         if eq > 0:
             c = _classify(arg[eq + 1:], cwd, home, ws, False, why, literals)
             return None if c is None else arg[:eq + 1] + c
-    if _looks_like_path(arg):
+    if _looks_like_path(arg, found):
         if _special(arg):
             return exact(arg)
         return _path_class(arg, cwd, home, ws, why)
@@ -482,30 +617,89 @@ cdef str _classify(str arg, str cwd, str home, str ws, bint key, list why, froze
     return exact(arg)
 
 
+# ------------------------------------------------------------------ the shape text
+
+# A shape text written in one buffer of TEXT_CAP characters: ``n`` counts every character
+# written, those past the buffer too (not kept), so that a text's length is known exactly
+# and a text longer than the buffer is found too long (MAX_SHAPE) without being kept.
+# ``ascii``: whether every character written is ASCII.
+cdef struct _Text:
+    Py_UCS4 *buf
+    Py_ssize_t n
+    bint ascii
+
+
+cdef inline void _put_char(_Text *t, Py_UCS4 c) noexcept:
+    if t.n < TEXT_CAP:
+        t.buf[t.n] = c
+    t.n += 1
+
+
+cdef void _put(_Text *t, str s) noexcept:
+    cdef Py_ssize_t i, m = len(s), n = t.n
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    if not PyUnicode_IS_ASCII(s):
+        t.ascii = False
+    if n + m <= TEXT_CAP:
+        for i in range(m):
+            t.buf[n + i] = PyUnicode_READ(kind, data, i)
+    else:
+        for i in range(m):
+            if n + i < TEXT_CAP:
+                t.buf[n + i] = PyUnicode_READ(kind, data, i)
+    t.n = n + m
+
+
+cdef inline void _part(_Text *t, Py_ssize_t start, str s) noexcept:
+    # one part of a command's shape: after a blank unless it is the first
+    if t.n > start:
+        _put_char(t, u' ')
+    _put(t, s)
+
+
+cdef void _reverse(Py_UCS4 *buf, Py_ssize_t i, Py_ssize_t j) noexcept:
+    # buf[i:j] reversed in place
+    cdef Py_UCS4 c
+    j -= 1
+    while i < j:
+        c = buf[i]
+        buf[i] = buf[j]
+        buf[j] = c
+        i += 1
+        j -= 1
+
+
 # ------------------------------------------------------------------ commands
 
-cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list why, frozenset literals):
+cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object specs, list why,
+                         frozenset literals) except -1:
+    # Writes the command's shape text to ``t`` (its parts separated by blanks: env,
+    # program, subcommand, the flags sorted, the arguments, the redirects); False when it
+    # has none (``t`` then holds a part of it).
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
-    cdef bint is_exact, ended = False, single_dash_long = False
-    cdef list args = sc.args, positionals = [], out = [], env, flag_list
+    cdef bint is_exact, ended = False, single_dash_long = False, is_cd
+    cdef list args = sc.args, env, flag_list
     cdef list names = None, values = None, rendered
-    cdef Py_ssize_t nflags, flags_at
+    cdef Py_ssize_t nflags, flags_at, args_at, start = t.n
     cdef object value_options = _NO_OPTIONS
     cdef frozenset literal_options = _NO_OPTIONS
     cdef frozenset literal_subs = None
     cdef bint literal_args = False, has_literal_options = False
-    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0
+    cdef Py_ssize_t k = 0, n, j, la, subs, most, depth = 0, npos = 0
+    cdef Py_ssize_t own[POSITIONALS]
+    cdef Py_ssize_t *pos = own      # the positionals: their indices in args
     cdef object entry, spec
     if sc.dynamic:
-        return _no(why, "an unknown expansion")
+        return _fail(why, "an unknown expansion")
     if sc.origin:
-        return _no(why, "a command run through %s", sc.origin)
+        return _fail(why, "a command run through %s", sc.origin)
     if sc.code or sc.code_from:
-        return _no(why, "code fed to %s", sc.program)
+        return _fail(why, "code fed to %s", sc.program)
     if sc.sudo:
-        return _no(why, "sudo")
+        return _fail(why, "sudo")
     if not program or _dyn(program) or (sc.path is not None and _dyn(sc.path)):
-        return _no(why, "an unknown program")
+        return _fail(why, "an unknown program")
     cwd = sc.cwd or ws
     # the program's ProgramTable entry (see _shape_shared.ProgramTable): one dictionary
     # lookup, no Python call, when the caller gives the rules' table
@@ -529,99 +723,110 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
             value_options = spec.value_options
             single_dash_long = spec.single_dash_long
     if is_exact and not str_eq(cwd, ws):
-        return _no(why, "%s run outside the call's directory", program)
+        return _fail(why, "%s run outside the call's directory", program)
     if sc.env:
         env = sorted(sc.env)
         for name in env:
             val = sc.env[name]
             if not _env_name(name) or _dyn(val):
-                return _no(why, "an unknown environment assignment")
-            out.append(name + "=" + exact(val))
+                return _fail(why, "an unknown environment assignment")
+            _part(t, start, name)
+            _put_char(t, u'=')
+            _put(t, exact(val))
     n = len(args)
-    # flags (name, value or None) and positionals
-    while k < n:
-        a = args[k]
-        la = len(a)
-        if not ended and str_eq(a, "--"):
-            ended = True
-            if names is None:
-                names, values = [], []
-            names.append("--")
-            values.append(None)
-        elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
-            if names is None:
-                names, values = [], []
-            if a[1] == u'-' or single_dash_long:
-                j = a.find("=")
-                if j >= 0:
-                    name = a[:j]
-                    val = a[j + 1:]
-                    names.append(name)
-                    values.append(val)
-                elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
-                    k += 1
-                    names.append(a)
-                    values.append(args[k])
-                else:
-                    names.append(a)
-                    values.append(None)
-            else:
-                for j in range(1, la):
-                    f = "-" + a[j]
-                    if f in value_options or (has_literal_options and f in literal_options):
+    if n > POSITIONALS:
+        pos = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        if pos == NULL:
+            raise MemoryError()
+    try:
+        # flags (name, value or None) and positionals
+        while k < n:
+            a = args[k]
+            la = len(a)
+            if not ended and str_eq(a, "--"):
+                ended = True
+                if names is None:
+                    names, values = [], []
+                names.append("--")
+                values.append(None)
+            elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
+                if names is None:
+                    names, values = [], []
+                if a[1] == u'-' or single_dash_long:
+                    j = a.find("=")
+                    if j >= 0:
+                        name = a[:j]
                         val = a[j + 1:]
-                        if val and val[0] == u'=':
-                            val = val[1:]
-                        elif not val and k + 1 < n:
-                            k += 1
-                            val = args[k]
-                        names.append(f)
+                        names.append(name)
                         values.append(val)
-                        break
-                    if not Py_UNICODE_ISALPHA(a[j]):
-                        names.append("-" + a[j:])
+                    elif (a in value_options or (has_literal_options and a in literal_options)) and k + 1 < n:
+                        k += 1
+                        names.append(a)
+                        values.append(args[k])
+                    else:
+                        names.append(a)
                         values.append(None)
-                        break
-                    names.append(f)
-                    values.append(None)
-        else:
-            positionals.append(a)
-        k += 1
-    if str_eq(program, "cd"):
-        if not cwd or _dyn(cwd):
-            return _no(why, "cd to an unknown directory")
-        positionals = [cwd]
-    out.append(exact(sc.path) if sc.path else exact(program))
-    n = len(positionals)
-    if is_exact:
-        for a in positionals:
-            if _dyn(a):
-                return _no(why, "an unknown expansion")
+                else:
+                    for j in range(1, la):
+                        f = "-" + a[j]
+                        if f in value_options or (has_literal_options and f in literal_options):
+                            val = a[j + 1:]
+                            if val and val[0] == u'=':
+                                val = val[1:]
+                            elif not val and k + 1 < n:
+                                k += 1
+                                val = args[k]
+                            names.append(f)
+                            values.append(val)
+                            break
+                        if not Py_UNICODE_ISALPHA(a[j]):
+                            names.append("-" + a[j:])
+                            values.append(None)
+                            break
+                        names.append(f)
+                        values.append(None)
+            else:
+                pos[npos] = k
+                npos += 1
+            k += 1
+        is_cd = str_eq(program, "cd")
+        if is_cd:
+            if not cwd or _dyn(cwd):
+                return _fail(why, "cd to an unknown directory")
+            npos = 1            # its one argument: the directory it changes to (its cwd)
+        _part(t, start, exact(sc.path) if sc.path else exact(program))
         subs = 0
-    else:
-        subs = 0
-        most = 0 if sc.path else depth
-        while subs < n and subs < most and _subcommand(positionals[subs]):
-            out.append(positionals[subs])
-            subs += 1
-        if literal_subs is not None:
-            literal_args = " ".join(positionals[:subs]) in literal_subs
-    # The reference classes the arguments before it renders the flags: the same
-    # reason is given when both have none.
-    flags_at = len(out)
-    for j in range(subs, n):
-        a = positionals[j]
         if is_exact:
-            out.append(exact(a))
-        elif literal_args:
-            if _dyn(a):
-                return _no(why, "an unknown expansion")
-            out.append(exact(a))
+            for j in range(npos):
+                if _dyn(cwd if is_cd else <str>args[pos[j]]):
+                    return _fail(why, "an unknown expansion")
         else:
-            c = _classify(a, cwd, home, ws, True, why, literals)
-            if c is None:
-                return None
-            out.append(c)
+            most = 0 if sc.path else depth
+            while subs < npos and subs < most and _subcommand(cwd if is_cd else <str>args[pos[subs]]):
+                _part(t, start, cwd if is_cd else <str>args[pos[subs]])
+                subs += 1
+            if literal_subs is not None:
+                literal_args = " ".join([cwd if is_cd else args[pos[j]] for j in range(subs)]) in literal_subs
+        # The reference classes the arguments before it renders the flags: the same
+        # reason is given when both have none. The arguments are written first, then
+        # the flags after them, and the two swapped.
+        flags_at = t.n
+        for j in range(subs, npos):
+            a = cwd if is_cd else <str>args[pos[j]]
+            if is_exact:
+                _part(t, start, exact(a))
+            elif literal_args:
+                if _dyn(a):
+                    return _fail(why, "an unknown expansion")
+                _part(t, start, exact(a))
+            else:
+                c = _classify(a, cwd, home, ws, True, why, literals)
+                if c is None:
+                    return False
+                _part(t, start, c)
+    finally:
+        if pos != own:
+            free(pos)
     if names is not None:
         nflags = len(names)
         rendered = []
@@ -630,7 +835,7 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
                       is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
                       literals)
             if c is None:
-                return None
+                return False
             rendered.append(c)
         if nflags > 1:
             # sorted, each flag once (the reference renders them into a set)
@@ -640,18 +845,29 @@ cdef str _command_shape(SimpleCommand sc, str ws, str home, object specs, list w
                 if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
                     flag_list.append(rendered[j])
             rendered = flag_list
-        out[flags_at:flags_at] = rendered
+        args_at = t.n
+        for c in rendered:
+            _part(t, start, c)
+        if t.n <= TEXT_CAP and args_at > flags_at:
+            # the arguments [flags_at, args_at) and the flags [args_at, t.n), each part
+            # after its blank (the program is always before them): each reversed, then
+            # the whole, puts the flags first
+            _reverse(t.buf, flags_at, args_at)
+            _reverse(t.buf, args_at, t.n)
+            _reverse(t.buf, flags_at, t.n)
     for op, target in sc.redirects:
         if not target or _dyn(target):
-            return _no(why, "a redirect to an unknown target")
+            return _fail(why, "a redirect to an unknown target")
         if target[0] == u'&' or ((str_eq(op, "<&") or str_eq(op, ">&")) and _all_digits(target)):
-            out.append(op + exact(target))
+            _part(t, start, op)
+            _put(t, exact(target))
         else:
             c = _path_class(target, cwd, home, ws, why)
             if c is None:
-                return None
-            out.append(op + c)
-    return " ".join(out)
+                return False
+            _part(t, start, op)
+            _put(t, c)
+    return True
 
 
 cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str ws, list why,
@@ -672,33 +888,46 @@ cdef inline str _flag(str name, str value, bint is_exact, str cwd, str home, str
 cpdef str bash_shape(list commands, str ws, str home, object specs=None, list why=None, frozenset literals=None):
     """The shape text of a Bash call parsed into ``commands`` (see
     ``_shape_py.bash_shape``), or None when it has none (the reason appended to ``why``
-    when it is a list; ``literals``: words kept exactly)."""
-    cdef Py_ssize_t n = len(commands), size = 0
-    cdef list out = []
-    cdef str text
+    when it is a list; ``literals``: words kept exactly). Written in one buffer: the
+    commands' texts joined by " | " (a command reading a pipe) or " ; "."""
+    cdef Py_ssize_t n = len(commands), size = 0, i, at
+    cdef Py_UCS4 buf[TEXT_CAP]
+    cdef _Text t
     cdef SimpleCommand sc
     if n == 0:
         return _no(why, "the command runs no program")
     if n > _MAX_COMMANDS:
         return _no(why, "more than %d commands", _MAX_COMMANDS)
-    if n == 1:
-        sc = <SimpleCommand?>commands[0]
-        text = _command_shape(sc, ws, home, specs, why, literals)
-        if text is not None and len(text) + 3 > _MAX_SHAPE:
-            return _no(why, "a shape over %d characters", _MAX_SHAPE)
-        return text
-    for item in commands:
-        sc = <SimpleCommand?>item
-        text = _command_shape(sc, ws, home, specs, why, literals)
-        if text is None:
+    t.buf = buf
+    t.n = 0
+    t.ascii = True
+    for i in range(n):
+        sc = <SimpleCommand?>commands[i]
+        if i:
+            _put_char(&t, u' ')
+            _put_char(&t, u'|' if sc.pipe_in else u';')
+            _put_char(&t, u' ')
+        at = t.n
+        if not _command_shape(&t, sc, ws, home, specs, why, literals):
             return None
-        size += len(text) + 3
+        size += t.n - at + 3
         if size > _MAX_SHAPE:
             return _no(why, "a shape over %d characters", _MAX_SHAPE)
-        if out:
-            out.append("|" if sc.pipe_in else ";")
-        out.append(text)
-    return " ".join(out)
+    return _text(&t)
+
+
+cdef str _text(_Text *t):
+    # the text written (at most TEXT_CAP characters), as a str
+    cdef str out
+    cdef unsigned char *p
+    cdef Py_ssize_t i
+    if not t.ascii:
+        return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, t.buf, t.n)
+    out = PyUnicode_New(t.n, 127)
+    p = PyUnicode_1BYTE_DATA(out)
+    for i in range(t.n):
+        p[i] = <unsigned char>t.buf[i]
+    return out
 
 
 # ------------------------------------------------------------------ the pattern tier's memory
@@ -722,6 +951,21 @@ cdef class _Answer:
     cdef object pattern
 
 
+cdef inline object _bash_key(object tool, object tool_input, object cwd, object home):
+    # A Bash call's key in the index's memory: (command, cwd, home), which tells calls
+    # apart as the decision-cache key does (it keeps these three of a Bash call), without
+    # encoding them; None for any other call.
+    cdef object command
+    if type(tool) is not str or not str_eq(<str>tool, "Bash") or type(tool_input) is not dict:
+        return None
+    command = (<dict>tool_input).get("command")
+    cwd = cwd or ""
+    home = home or ""
+    if type(command) is not str or type(cwd) is not str or type(home) is not str:
+        return None
+    return (command, cwd, home)
+
+
 @cython.final
 cdef class PatternIndex:
     """The pattern tier's memory of its answers, and its lookup (see
@@ -735,6 +979,12 @@ cdef class PatternIndex:
     cdef object _specs
     cdef object _table
     cdef object _table_generation
+    cdef dict _contexts
+    cdef str _ws_cwd            # the last (cwd, home) found to be a workspace, cwd itself
+    cdef str _ws_home
+    cdef type _esc_type
+    cdef bint _direct
+    cdef Py_ssize_t _offsets[N_FIELDS]
     cdef public Py_ssize_t size
     cdef public long long epoch
     cdef public double due
@@ -754,6 +1004,11 @@ cdef class PatternIndex:
         self._specs = None
         self._table = None
         self._table_generation = None
+        self._contexts = {}
+        self._ws_cwd = None
+        self._ws_home = None
+        self._esc_type = None
+        self._direct = False
         self.size = size
         self.epoch = 0
         self.due = 0.0
@@ -781,32 +1036,81 @@ cdef class PatternIndex:
         self._specs = specs
         self._table = None
         self._table_generation = None
+        self._ws_cwd = None
+        self._ws_home = None
 
-    cdef object _shape(self, object esc, object shape, object tool, object tool_input, object cwd, object home,
+    cdef object _shape(self, object esc, object shape, object command, object cwd, object home, object parsed,
                        object generation):
         # The common case in C: a Bash call with the engine's parse, in a workspace the
-        # shapes module has seen (and normalized); anything else by ``shape``. (tool,
-        # tool_input, cwd, home: esc's, read once by find.)
-        cdef object parsed, ws, command, specs
-        if self._workspaces is not None and type(tool) is str and str_eq(<str>tool, "Bash"):
-            parsed = esc.parsed
-            if type(parsed) is list and type(tool_input) is dict:
-                home = home or ""
-                if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+        # shapes module has seen (and normalized); anything else by ``shape``. (command:
+        # the Bash call's command, None for any other call; cwd, home and parsed: esc's,
+        # read once by find.)
+        cdef object ws, specs
+        if self._workspaces is not None and command is not None and type(parsed) is list:
+            home = home or ""
+            if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
+                # the shapes module's answer for (cwd, home) never changes: the last
+                # workspace found is compared, not looked up again
+                if self._ws_cwd is not None and str_eq(<str>cwd, self._ws_cwd) and str_eq(<str>home, self._ws_home):
+                    ws = cwd
+                else:
                     ws = self._workspaces.get((cwd, home))
-                    command = (<dict>tool_input).get("command")
-                    if type(ws) is str and str_eq(<str>ws, <str>cwd) and type(command) is str \
-                            and 0 < len(<str>command) <= _MAX_INPUT:
-                        if self._programs is None:
-                            specs = self._specs
-                        else:
-                            # asked once per rule generation (see the reference)
-                            if self._table is None or self._table_generation != generation:
-                                self._table = self._programs()
-                                self._table_generation = generation
-                            specs = self._table
-                        return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+                    if type(ws) is str and str_eq(<str>ws, <str>cwd):
+                        self._ws_cwd = <str>cwd
+                        self._ws_home = <str>home
+                if type(ws) is str and str_eq(<str>ws, <str>cwd) and 0 < len(<str>command) <= _MAX_INPUT:
+                    if self._programs is None:
+                        specs = self._specs
+                    else:
+                        # asked once per rule generation (see the reference)
+                        if self._table is None or self._table_generation != generation:
+                            self._table = self._programs()
+                            self._table_generation = generation
+                        specs = self._table
+                    return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
         return shape(esc)
+
+    cdef _fields_of(self, type cls):
+        # Whether find may read the fields of a ``cls`` instance from its slots, at the
+        # offsets the attribute lookup would read them at, without the lookup: a class
+        # of the generic lookup whose fields are all slots (a slotted dataclass such as
+        # Escalation). Asked once per class of the escalations seen. The offsets are
+        # found first and kept with the class at once after (no Python code in between),
+        # so that a lookup on another thread never reads one class's offsets for another.
+        cdef Py_ssize_t i
+        cdef Py_ssize_t offsets[N_FIELDS]
+        cdef bint direct = False
+        cdef object d
+        cdef _MemberDef *m
+        if type(cls) is type and cls.__getattribute__ is object.__getattribute__:
+            direct = True
+            for i in range(N_FIELDS):
+                d = getattr(cls, <str>_FIELDS[i], None)
+                if type(d) is not _MemberDescriptorType:
+                    direct = False
+                    break
+                m = (<_MemberDescr*><PyObject*>d).d_member
+                if m.type != T_OBJECT_EX:
+                    direct = False
+                    break
+                offsets[i] = m.offset
+        if direct:
+            for i in range(N_FIELDS):
+                self._offsets[i] = offsets[i]
+        self._direct = direct
+        self._esc_type = cls
+
+    cdef str _context(self, str why, str rule_id):
+        # "miss", or "ask:RULE" made once per rule id (its hash then kept with it)
+        cdef object c
+        if str_eq(why, "miss"):
+            return "miss"
+        c = self._contexts.get(rule_id)
+        if c is None:
+            if len(self._contexts) >= _MAX_CONTEXTS:
+                self._contexts.clear()
+            c = self._contexts[rule_id] = "ask:" + rule_id
+        return <str>c
 
     cpdef clear(self):
         """Forget every answer."""
@@ -815,25 +1119,52 @@ cdef class PatternIndex:
     cpdef object find(self, object esc, object shape, object match):
         """The pattern answering the escalated call ``esc``, or None (see
         ``_shape_py.PatternIndex.find``)."""
-        cdef object generation = esc.generation
-        cdef object why = esc.why
-        cdef object rule_id = esc.rule_id
-        cdef object tool = esc.tool
-        cdef object tool_input = esc.tool_input
-        cdef object cwd = esc.cwd
-        cdef object home = esc.home
+        cdef PyObject *f[N_FIELDS]
+        cdef object generation, why, rule_id, tool, tool_input, cwd, home, parsed, command = None
         cdef object key, text = None, pattern, found
         cdef str context
         cdef _Answer a
-        cdef bint known = False
+        cdef bint known = False, direct
+        cdef Py_ssize_t i
         cdef long long epoch = self.epoch
         cdef bint due = _monotonic() >= self.due
+        if type(esc) is not self._esc_type:
+            self._fields_of(type(esc))
+        direct = self._direct
+        if direct:
+            for i in range(N_FIELDS):
+                f[i] = (<PyObject**>((<char*><PyObject*>esc) + self._offsets[i]))[0]
+                if f[i] == NULL:
+                    direct = False      # an unset field: the lookup raises as it would
+                    break
+        if direct:
+            generation = <object>f[0]
+            why = <object>f[1]
+            rule_id = <object>f[2]
+            tool = <object>f[3]
+            tool_input = <object>f[4]
+            cwd = <object>f[5]
+            home = <object>f[6]
+            parsed = <object>f[7]
+        else:
+            generation = esc.generation
+            why = esc.why
+            rule_id = esc.rule_id
+            tool = esc.tool
+            tool_input = esc.tool_input
+            cwd = esc.cwd
+            home = esc.home
+            parsed = esc.parsed
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
-        try:
-            key = _cache_key(tool, tool_input, cwd, home)
-        except Exception:
-            return match(esc, None, shape(esc))
+        key = _bash_key(tool, tool_input, cwd, home)
+        if key is not None:
+            command = (<tuple>key)[0]
+        else:
+            try:
+                key = _cache_key(tool, tool_input, cwd, home)
+            except Exception:
+                return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
         if found is not None:
             a = <_Answer>found
@@ -853,8 +1184,8 @@ cdef class PatternIndex:
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
         if not known:
-            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
-        context = "miss" if str_eq(<str>why, "miss") else "ask:" + <str>rule_id
+            text = self._shape(esc, shape, command, cwd, home, parsed, generation)
+        context = self._context(<str>why, <str>rule_id)
         if text is None:
             self.unshaped += 1
             pattern = None

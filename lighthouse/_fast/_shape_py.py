@@ -297,11 +297,24 @@ def _bash_shape(commands, ws, home, specs, literals):
     return " ".join(out)
 
 
+def _bash_key(tool, tool_input, cwd, home):
+    """A Bash call's key in a PatternIndex's memory: (command, cwd, home), without
+    encoding them; None for any other call."""
+    if type(tool) is not str or tool != "Bash" or type(tool_input) is not dict:
+        return None
+    command, cwd, home = tool_input.get("command"), cwd or "", home or ""
+    if type(command) is not str or type(cwd) is not str or type(home) is not str:
+        return None
+    return (command, cwd, home)
+
+
 class PatternIndex:
     """The pattern tier's memory of its answers, and its lookup.
 
-    The memory: a call's decision-cache key (``cache_key``: tool, normalized input, cwd
-    and home, encoded injectively, so that no two calls share one) -> the pattern that
+    The memory: a call's key (a Bash call's (command, cwd, home), what its decision-cache
+    key keeps of it; for any other call the decision-cache key, ``cache_key``: tool,
+    normalized input, cwd and home, encoded injectively; no two calls share one) -> the
+    pattern that
     answered it (or None), with the rule generation, the escalation's context (``why``,
     ``rule_id``), the epoch of the active patterns and the call's shape text it was
     found under. A call asked again under the same generation, context and epoch is
@@ -407,10 +420,12 @@ class PatternIndex:
         due = monotonic() >= self.due
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
-        try:
-            key = cache_key(tool, tool_input, cwd, home)
-        except Exception:
-            return match(esc, None, shape(esc))
+        key = _bash_key(tool, tool_input, cwd, home)
+        if key is None:
+            try:
+                key = cache_key(tool, tool_input, cwd, home)
+            except Exception:
+                return match(esc, None, shape(esc))
         found = None if due else self._memo.get(key)
         known = False
         text = None

@@ -24,8 +24,9 @@ pattern stops answering, and :meth:`PatternTier.keep_fresh` checks the file ever
 retire``, another worker), which lookups alone would not notice while the cache answers.
 
 The lookup (:meth:`PatternTier.lookup`) first asks the book's PatternIndex (compiled,
-``lighthouse._fast``): the answers of the last :data:`MEMO_SIZE` calls by their
-decision-cache key, with the rule generation and context they were found under. A call
+``lighthouse._fast``): the answers of the last :data:`MEMO_SIZE` calls by their key (a
+Bash call's command, cwd and home; any other call's decision-cache key), with the rule
+generation and context they were found under. A call
 the tier answered before (the same call from another agent or session, or after the
 slow-tier cache dropped it; the rules answer a repeated call from their decision cache
 and parse nothing) costs its key and one dictionary lookup. Every change of the active
