@@ -1860,7 +1860,8 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
                 c.pipeline = everything_t
                 if upstream_t:
                     c.pipe_in = upstream_t
-                    if ((c.program in _SHELLS or interp_family(c.program) in _CODE_FLAGS)
+                    if ((c.program in _SHELLS or c.program in _SQL_FLAGS
+                            or interp_family(c.program) in _CODE_FLAGS)
                             and c.code == "" and _reads_stdin_code(c)):
                         c.code_from = _uniq_tuple(c.code_from + upstream_t)
             for p in stage_names[idx]:
@@ -1879,6 +1880,8 @@ cdef tuple _uniq_tuple(tuple items):
 
 
 cdef bint _reads_stdin_code(SimpleCommand c) except -1:
+    if c.program in _SQL_FLAGS:
+        return True
     if c.program in _SHELLS:
         return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
     return _interp_script_arg(interp_family(c.program), c.args) < 0
@@ -1897,6 +1900,9 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef bint integer
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef bint redirect_dyn = False     # a redirect target holds an unknown (see the reference)
+    cdef bint stdin_unseen = False     # stdin is a file or a here-string holding an unknown
+    cdef Py_ssize_t before
+    cdef SimpleCommand c
     cdef Py_ssize_t k, eq, nwords
     cdef int cls
     cdef _Ctx child
@@ -1924,6 +1930,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
                 continue
             redirects.append((op, value))
             redirect_dyn = redirect_dyn or d
+            stdin_unseen = stdin_unseen or d and str_eq(op, "<")
     if cmd.loop is not None:
         run_loop(_K, cmd.loop, ctx)
         if redirects:
@@ -1983,6 +1990,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         value = _expand(cmd.herestring, ctx, &d, hs_sources)
         stdin_code = None if d else value
         stdin_sources = tuple(hs_sources)
+        stdin_unseen = stdin_unseen or d
     if cmd.heredoc is not None:
         stdin_code = cmd.heredoc
     if nwords == 0:
@@ -2060,12 +2068,22 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
                            "", False))
         return None
+    before = len(ctx.out)
     main = _run_argv(first, rest, any_dyn or redirect_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
                      sources, prog0, cls, first_assign)
     if (main is not None and stdin_sources and main.code == "" and not main.code_from
             and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)
             and _reads_stdin_code(main)):
         main.code_from = stdin_sources
+    if stdin_unseen:
+        for k in range(before, len(ctx.out)):
+            c = ctx.out[k]
+            if (c.code == "" and not c.code_from
+                    and (c.program in _SHELLS or c.program in _SQL_FLAGS
+                         or interp_family(c.program) in _CODE_FLAGS)
+                    and _reads_stdin_code(c)):
+                c.code = DYN
+                c.dynamic = True
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
         return run_stdin_shell(_K, main, stdin_code, ctx)
