@@ -1601,6 +1601,27 @@ def _piped_download(c):
     return False
 
 
+# programs that unpack an archive or a compressed file -> their options naming the
+# directory it lands in (the working directory without one)
+_EXTRACTORS = _with_aliases({
+    "tar": ("-C", "--directory"), "unzip": ("-d",), "7z": ("-o",), "7za": ("-o",),
+    "gunzip": (), "unxz": (), "bunzip2": (), "unzstd": (), "cpio": ("-D", "--directory"),
+    "ar": (), "unrar": (),
+})
+
+
+def _names_fetched(c, fetched):
+    cwd = c.cwd
+    for a in c.args:
+        if a.startswith("--file="):
+            a = a[7:]
+        elif a.startswith("-"):
+            continue
+        if _join(cwd, a) in fetched:
+            return True
+    return False
+
+
 def fetched_runs(commands):
     """Commands of one call that run, source or install a file fetched earlier in the
     same call (`curl -o x URL && chmod +x x && ./x`, `wget URL/a.run && sh a.run`,
@@ -1650,6 +1671,11 @@ def fetched_runs(commands):
             for op, target in c.redirects:
                 if op == ">" or op == ">>":
                     fetched.add(_join(cwd, target))
+        if prog in _EXTRACTORS and (_piped_download(c) or _names_fetched(c, fetched)):
+            # a fetched archive unpacked: what lands in its directory is fetched too
+            target = _option_values(args, _EXTRACTORS[prog], prog != "7z" and prog != "7za")
+            fetched_dirs.append(_join(cwd, target[-1] if target else "."))
+            continue
         if not fetched and not fetched_dirs:
             continue
         if (prog == "mv" or prog == "cp" or prog == "install" or prog == "ln") and len(args) >= 2:
