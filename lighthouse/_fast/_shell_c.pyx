@@ -1897,7 +1897,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef str op, value, a, first, prog0, target
     cdef object moved
     cdef object text
-    cdef bint integer
+    cdef bint integer, nameref
+    cdef object cdpath = None
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef bint redirect_dyn = False     # a redirect target holds an unknown (see the reference)
     cdef bint stdin_unseen = False     # stdin is a file or a here-string holding an unknown
@@ -2010,6 +2011,19 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
+    if first_assign and nwords > 1:
+        # `X=1 cd DIR` (see the reference)
+        k = 0
+        while k < nwords - 1 and _is_assignment(rest[k]):
+            k += 1
+        if k < nwords - 1 and rest[k] in _CD_PROGRAMS:
+            for a in [first] + rest[:k]:
+                if a.startswith("CDPATH="):
+                    cdpath = _DYN if any_dyn else a[7:]
+            first = rest[k]
+            rest = rest[k + 1:]
+            nwords = len(rest) + 1
+            prog0 = first
     if nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command")) and rest[0] in _CD_PROGRAMS:
         first = rest.pop(0)
         nwords -= 1
@@ -2017,15 +2031,17 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cls = _prog_class(prog0)
     if (cls & PC_MASK) == PC_DECLARE:
         integer = False     # -i: the values are arithmetic expressions
+        nameref = False     # -n: the value names another variable (unknown here)
         for a in rest:
-            if a.startswith("-") and "i" in a:
-                integer = True
+            if a.startswith("-"):
+                integer = integer or "i" in a
+                nameref = nameref or "n" in a
                 continue
             eq = _assignment_eq(a)
             if eq >= 0:
                 if ctx.env is None:
                     ctx.env = {}
-                assign_var(ctx.env, a[:eq], a[eq + 1:], any_dyn)
+                assign_var(ctx.env, a[:eq], _DYN if nameref else a[eq + 1:], any_dyn or nameref)
                 if integer:
                     arith_text(_K, a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -2059,7 +2075,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
                            ctx.env.get("OLDPWD") if ctx.env is not None else None,
-                           ctx.env.get("CDPATH") if ctx.env is not None else None)
+                           cdpath if cdpath is not None
+                           else ctx.env.get("CDPATH") if ctx.env is not None else None)
         target = (<tuple>moved)[0]
         ctx.dirs = (<tuple>moved)[1]
         if not str_eq(target, ctx.cwd):

@@ -1286,18 +1286,34 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             assign_var(ctx.env, name.rstrip("+"), value, any(dyn))
         return None
     prog0 = normalize_program(argv[0])
+    cdpath = None
+    if _is_assignment(argv[0]):
+        # `X=1 cd DIR`: the assignments hold for cd only (CDPATH among them), the
+        # directory change for the rest of the line
+        k = 1
+        while k < len(argv) and _is_assignment(argv[k]):
+            k += 1
+        if k < len(argv) and argv[k] in CD_PROGRAMS:
+            for a in argv[:k]:
+                if a.startswith("CDPATH="):
+                    cdpath = DYN if any(dyn[:k]) else a[7:]
+            argv = argv[k:]
+            dyn = dyn[k:]
+            prog0 = argv[0]
     if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] in CD_PROGRAMS:
         argv = argv[1:]
         dyn = dyn[1:]
         prog0 = argv[0]
     if prog0 in ("export", "declare", "typeset", "local", "readonly"):
         integer = False     # -i: the values are arithmetic expressions
+        nameref = False     # -n: the value names another variable (unknown here)
         for a in argv[1:]:
-            if a.startswith("-") and "i" in a:
-                integer = True
+            if a.startswith("-"):
+                integer = integer or "i" in a
+                nameref = nameref or "n" in a
             elif _is_assignment(a):
                 name, _, value = a.partition("=")
-                assign_var(ctx.env, name, value, any(dyn))
+                assign_var(ctx.env, name, DYN if nameref else value, any(dyn) or nameref)
                 if integer:
                     arith_text(_K, value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -1324,7 +1340,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     if prog0 in CD_PROGRAMS:
         env = ctx.env
         cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
-                                   env.get("OLDPWD"), env.get("CDPATH"))
+                                   env.get("OLDPWD"), env.get("CDPATH") if cdpath is None else cdpath)
         if cwd != ctx.cwd:
             env["OLDPWD"] = ctx.cwd
             ctx.cwd = cwd

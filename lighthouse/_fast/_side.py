@@ -303,7 +303,7 @@ FD_PROGRAMS = frozenset({"fd", "fdfind"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | FD_PROGRAMS | {"git", "rsync"})
+                          | FD_PROGRAMS | {"git", "rsync", "trap"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1290,14 +1290,25 @@ def _fd_commands(args):
     return out
 
 
+def _trap_command(args):
+    """The shell code `trap CODE SIGNAL...` runs when a signal comes or the shell exits
+    (`trap - SIG`, `trap '' SIG` and the listing forms run none)."""
+    k = 0
+    if args and args[0] == "--":
+        k = 1
+    if len(args) - k < 2 or args[k].startswith("-") or args[k] == "":
+        return []
+    return [(SH, args[k])]
+
+
 def _code(prog, args):
     language, texts = _code_texts(prog, args)
     return [item for text in texts for item in _language(language, text)]
 
 
 # Which readers a program has, one bit each (a single lookup per command)
-_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD = (
-    1, 2, 4, 8, 16, 32, 64, 128, 256)
+_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP = (
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def _reader_bits():
@@ -1306,7 +1317,7 @@ def _reader_bits():
                        (ARGV_RUNNERS, _R_RUNNER), (CODE_OPTIONS, _R_CODE),
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
-                       (FD_PROGRAMS, _R_FD)):
+                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1469,6 +1480,8 @@ def _read_side(prog, args):
             found.append((ARGV, argv))
     if bits & _R_FD:
         found += _fd_commands(args)
+    if bits & _R_TRAP:
+        found += _trap_command(args)
     return found
 
 
