@@ -16,7 +16,13 @@ option spellings, and the commands programs run through their subcommands' optio
   given as -d counts as remote.
 - Commands git runs for a subcommand (`submodule foreach`, `bisect run`, `difftool -x`,
   `--upload-pack`, `--receive-pack`, `archive --exec`, `grep -O`), fd's -x/-X and rg's
-  --pre are judged as the commands they are.
+  --pre are judged as the commands they are, as is `trap CODE SIGNAL`.
+- A fetched archive unpacked in the same call makes what it unpacks fetched; remote
+  modules run directly (`deno run URL`, `go run MOD@VERSION`) ask; inline code that reads
+  a secret-named variable or the whole environment asks, and one that opens a browser's
+  credential store or a keyring is denied.
+- An assignment before `cd` does not hide the directory change; `declare -n` makes the
+  name unknown.
 
 Each table runs on both implementations (the `impl` fixture through `make_validator`).
 """
@@ -236,6 +242,8 @@ def test_routine_look_alikes_stay_allowed(make_validator, command):
     (["-XqcSELECT 1"], None, "SELECT 1"),
     (["-h", "localhost", "-f", "db/schema.sql"], None, ""),
     (["-f", "*"], None, "*"),
+    (["-f", "*/fix.sql"], None, "*"),
+    (["-f", "db/*.sql"], None, ""),
     (["-f", "/dev/fd/63"], None, "*"),
     (["-f", "-"], "SELECT 2", "SELECT 2"),
     (["-f", "/dev/stdin"], None, "*"),

@@ -344,8 +344,10 @@ def sql_text(prog, args, stdin_code):
             continue
         if name in flags:
             parts.append(value)
-        elif (value.startswith(_SQL_STREAMS) or DYN in value) \
+        elif (value.startswith(_SQL_STREAMS) or value.startswith(DYN)) \
                 and not (stdin_code and (value == "-" or value == "/dev/stdin")):
+            # a stream, or a file whose place is unknown (a glob under a known
+            # directory, `db/*.sql`, is a file of the workspace)
             parts.append(DYN)       # (a known stdin is added below)
     if prog == "sqlite3":
         pos = []
