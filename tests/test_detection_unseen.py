@@ -157,6 +157,7 @@ UNSEEN = [
     ("FOO=1 cd ~ && rm -rf .ssh", "deny", "fs.rm-home"),
     ("LC_ALL=C cd / && rm -rf etc", "deny", ""),
     ("CDPATH=/home cd dev && rm -rf .ssh", "ask", ""),
+    ("X=$(date) cd ~ && rm -rf .ssh", "ask", ""),
     ("declare -n r=HOME; rm -rf \"$r\"", "ask", ""),
     ("typeset -n target=HOME; shred -u \"$target\"/.ssh/id_rsa", "ask", ""),
     ("trap 'rm -rf ~' EXIT", "deny", "fs.rm-home"),

@@ -1287,6 +1287,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         return None
     prog0 = normalize_program(argv[0])
     cdpath = None
+    assign_dyn = False      # an assignment before cd holds an unknown (as the compiled twin reads it)
     if _is_assignment(argv[0]):
         # `X=1 cd DIR`: the assignments hold for cd only (CDPATH among them), the
         # directory change for the rest of the line
@@ -1294,9 +1295,10 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         while k < len(argv) and _is_assignment(argv[k]):
             k += 1
         if k < len(argv) and argv[k] in CD_PROGRAMS:
+            assign_dyn = any(dyn[:k])
             for a in argv[:k]:
                 if a.startswith("CDPATH="):
-                    cdpath = DYN if any(dyn[:k]) else a[7:]
+                    cdpath = DYN if assign_dyn else a[7:]
             argv = argv[k:]
             dyn = dyn[k:]
             prog0 = argv[0]
@@ -1339,7 +1341,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             arith_text(_K, a, ctx)
     if prog0 in CD_PROGRAMS:
         env = ctx.env
-        cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
+        cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]) or assign_dyn, ctx.cwd, ctx.dirs,
                                    env.get("OLDPWD"), env.get("CDPATH") if cdpath is None else cdpath)
         if cwd != ctx.cwd:
             env["OLDPWD"] = ctx.cwd

@@ -1686,8 +1686,8 @@ def fetched_runs(commands):
                     fetched.add(_join(cwd, target))
         if prog in _EXTRACTORS and (_piped_download(c) or _names_fetched(c, fetched)):
             # a fetched archive unpacked: what lands in its directory is fetched too
-            target = _option_values(args, _EXTRACTORS[prog], prog != "7z" and prog != "7za")
-            fetched_dirs.append(_join(cwd, target[-1] if target else "."))
+            into = _option_values(args, _EXTRACTORS[prog], prog != "7z" and prog != "7za")
+            fetched_dirs.append(_join(cwd, into[-1] if into else "."))
             continue
         if not fetched and not fetched_dirs:
             continue
