@@ -1860,7 +1860,8 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
                 c.pipeline = everything_t
                 if upstream_t:
                     c.pipe_in = upstream_t
-                    if ((c.program in _SHELLS or interp_family(c.program) in _CODE_FLAGS)
+                    if ((c.program in _SHELLS or c.program in _SQL_FLAGS
+                            or interp_family(c.program) in _CODE_FLAGS)
                             and c.code == "" and _reads_stdin_code(c)):
                         c.code_from = _uniq_tuple(c.code_from + upstream_t)
             for p in stage_names[idx]:
@@ -1879,6 +1880,8 @@ cdef tuple _uniq_tuple(tuple items):
 
 
 cdef bint _reads_stdin_code(SimpleCommand c) except -1:
+    if c.program in _SQL_FLAGS:
+        return True
     if c.program in _SHELLS:
         return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
     return _interp_script_arg(interp_family(c.program), c.args) < 0
@@ -1894,9 +1897,13 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef str op, value, a, first, prog0, target
     cdef object moved
     cdef object text
-    cdef bint integer
+    cdef bint integer, nameref
+    cdef object cdpath = None
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef bint redirect_dyn = False     # a redirect target holds an unknown (see the reference)
+    cdef bint stdin_unseen = False     # stdin is a file or a here-string holding an unknown
+    cdef Py_ssize_t before
+    cdef SimpleCommand c
     cdef Py_ssize_t k, eq, nwords
     cdef int cls
     cdef _Ctx child
@@ -1924,6 +1931,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
                 continue
             redirects.append((op, value))
             redirect_dyn = redirect_dyn or d
+            stdin_unseen = stdin_unseen or d and str_eq(op, "<")
     if cmd.loop is not None:
         run_loop(_K, cmd.loop, ctx)
         if redirects:
@@ -1983,6 +1991,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         value = _expand(cmd.herestring, ctx, &d, hs_sources)
         stdin_code = None if d else value
         stdin_sources = tuple(hs_sources)
+        stdin_unseen = stdin_unseen or d
     if cmd.heredoc is not None:
         stdin_code = cmd.heredoc
     if nwords == 0:
@@ -2002,6 +2011,19 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
+    if first_assign and nwords > 1:
+        # `X=1 cd DIR` (see the reference)
+        k = 0
+        while k < nwords - 1 and _is_assignment(rest[k]):
+            k += 1
+        if k < nwords - 1 and rest[k] in _CD_PROGRAMS:
+            for a in [first] + rest[:k]:
+                if a.startswith("CDPATH="):
+                    cdpath = _DYN if any_dyn else a[7:]
+            first = rest[k]
+            rest = rest[k + 1:]
+            nwords = len(rest) + 1
+            prog0 = first
     if nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command")) and rest[0] in _CD_PROGRAMS:
         first = rest.pop(0)
         nwords -= 1
@@ -2009,15 +2031,17 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cls = _prog_class(prog0)
     if (cls & PC_MASK) == PC_DECLARE:
         integer = False     # -i: the values are arithmetic expressions
+        nameref = False     # -n: the value names another variable (unknown here)
         for a in rest:
-            if a.startswith("-") and "i" in a:
-                integer = True
+            if a.startswith("-"):
+                integer = integer or "i" in a
+                nameref = nameref or "n" in a
                 continue
             eq = _assignment_eq(a)
             if eq >= 0:
                 if ctx.env is None:
                     ctx.env = {}
-                assign_var(ctx.env, a[:eq], a[eq + 1:], any_dyn)
+                assign_var(ctx.env, a[:eq], _DYN if nameref else a[eq + 1:], any_dyn or nameref)
                 if integer:
                     arith_text(_K, a[eq + 1:], ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -2051,7 +2075,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
                            ctx.env.get("OLDPWD") if ctx.env is not None else None,
-                           ctx.env.get("CDPATH") if ctx.env is not None else None)
+                           cdpath if cdpath is not None
+                           else ctx.env.get("CDPATH") if ctx.env is not None else None)
         target = (<tuple>moved)[0]
         ctx.dirs = (<tuple>moved)[1]
         if not str_eq(target, ctx.cwd):
@@ -2060,12 +2085,22 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, redirects, ctx.origin,
                            "", False))
         return None
+    before = len(ctx.out)
     main = _run_argv(first, rest, any_dyn or redirect_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
                      sources, prog0, cls, first_assign)
     if (main is not None and stdin_sources and main.code == "" and not main.code_from
             and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)
             and _reads_stdin_code(main)):
         main.code_from = stdin_sources
+    if stdin_unseen:
+        for k in range(before, len(ctx.out)):
+            c = ctx.out[k]
+            if (c.code == "" and not c.code_from
+                    and (c.program in _SHELLS or c.program in _SQL_FLAGS
+                         or interp_family(c.program) in _CODE_FLAGS)
+                    and _reads_stdin_code(c)):
+                c.code = DYN
+                c.dynamic = True
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
         return run_stdin_shell(_K, main, stdin_code, ctx)

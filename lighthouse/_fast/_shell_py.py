@@ -1196,7 +1196,8 @@ def _interpret(tree, ctx):
                     c.pipeline = everything
                     if upstream:
                         c.pipe_in = upstream
-                        if (c.program in SHELLS or interp_family(c.program) in CODE_FLAGS) \
+                        if (c.program in SHELLS or c.program in SQL_FLAGS
+                                or interp_family(c.program) in CODE_FLAGS) \
                                 and c.code == "" and _reads_stdin_code(c):
                             c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
                 upstream = tuple(dict.fromkeys(upstream + names))
@@ -1204,6 +1205,11 @@ def _interpret(tree, ctx):
 
 
 def _reads_stdin_code(c):
+    """Whether c reads the code it runs from its stdin (c.code is empty): a shell or an
+    interpreter without a script or code argument, a database client (whose empty code
+    means no statement and no file of statements on its line)."""
+    if c.program in SQL_FLAGS:
+        return True
     if c.program in SHELLS:
         return shell_script_arg(c.args) < 0 and shell_code_arg(c.args) < 0
     return interp_script_arg(interp_family(c.program), c.args) < 0
@@ -1224,12 +1230,14 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             return None
     redirects = []
     redirect_dyn = False    # a redirect target holds an unknown: the command is dynamic
+    stdin_unseen = False    # stdin is a file or a here-string holding an unknown
     for op, w in cmd.redirects:
         ew = _expand(w, ctx)
         if op == ">" and ew.value.isdigit() or ew.value == "-":
             continue
         redirects.append((op, ew.value))
         redirect_dyn = redirect_dyn or ew.dynamic
+        stdin_unseen = stdin_unseen or ew.dynamic and op == "<"
     if cmd.loop is not None:
         run_loop(_K, cmd.loop, ctx)
         if redirects:
@@ -1263,6 +1271,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         hs = _expand(cmd.herestring, ctx)
         stdin_code = None if hs.dynamic else hs.value
         stdin_sources = tuple(hs.sources)
+        stdin_unseen = stdin_unseen or hs.dynamic
     if cmd.heredoc is not None:
         stdin_code = cmd.heredoc
     if not argv:
@@ -1277,18 +1286,36 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             assign_var(ctx.env, name.rstrip("+"), value, any(dyn))
         return None
     prog0 = normalize_program(argv[0])
+    cdpath = None
+    assign_dyn = False      # an assignment before cd holds an unknown (as the compiled twin reads it)
+    if _is_assignment(argv[0]):
+        # `X=1 cd DIR`: the assignments hold for cd only (CDPATH among them), the
+        # directory change for the rest of the line
+        k = 1
+        while k < len(argv) and _is_assignment(argv[k]):
+            k += 1
+        if k < len(argv) and argv[k] in CD_PROGRAMS:
+            assign_dyn = any(dyn[:k])
+            for a in argv[:k]:
+                if a.startswith("CDPATH="):
+                    cdpath = DYN if assign_dyn else a[7:]
+            argv = argv[k:]
+            dyn = dyn[k:]
+            prog0 = argv[0]
     if prog0 in ("builtin", "command") and len(argv) > 1 and argv[1] in CD_PROGRAMS:
         argv = argv[1:]
         dyn = dyn[1:]
         prog0 = argv[0]
     if prog0 in ("export", "declare", "typeset", "local", "readonly"):
         integer = False     # -i: the values are arithmetic expressions
+        nameref = False     # -n: the value names another variable (unknown here)
         for a in argv[1:]:
-            if a.startswith("-") and "i" in a:
-                integer = True
+            if a.startswith("-"):
+                integer = integer or "i" in a
+                nameref = nameref or "n" in a
             elif _is_assignment(a):
                 name, _, value = a.partition("=")
-                assign_var(ctx.env, name, value, any(dyn))
+                assign_var(ctx.env, name, DYN if nameref else value, any(dyn) or nameref)
                 if integer:
                     arith_text(_K, value, ctx)
         # still a command: rules judge what is exported (HISTFILE, LD_PRELOAD, ...)
@@ -1314,20 +1341,30 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             arith_text(_K, a, ctx)
     if prog0 in CD_PROGRAMS:
         env = ctx.env
-        cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]), ctx.cwd, ctx.dirs,
-                                   env.get("OLDPWD"), env.get("CDPATH"))
+        cwd, ctx.dirs = change_dir(prog0, argv[1:], any(dyn[1:]) or assign_dyn, ctx.cwd, ctx.dirs,
+                                   env.get("OLDPWD"), env.get("CDPATH") if cdpath is None else cdpath)
         if cwd != ctx.cwd:
             env["OLDPWD"] = ctx.cwd
             ctx.cwd = cwd
         _emit(ctx, SimpleCommand(prog0, argv[1:], ctx.cwd, ctx.sudo, {}, redirects, ctx.origin))
         return None
     env = {}
+    before = len(ctx.out)
     main = _run_argv(argv, dyn + [True] if redirect_dyn else dyn, redirects, ctx, env, False,
                      ctx.origin, stdin_code, sources)
     if main is not None and stdin_sources and main.code == "" and not main.code_from \
             and (main.program in SHELLS or interp_family(main.program) in CODE_FLAGS) \
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
+    if stdin_unseen:
+        # code read from stdin that the call does not show (by the command or the one a
+        # container exec runs): code of unknown content
+        for c in ctx.out[before:]:
+            if c.code == "" and not c.code_from and (c.program in SHELLS or c.program in SQL_FLAGS
+                                                      or interp_family(c.program) in CODE_FLAGS) \
+                    and _reads_stdin_code(c):
+                c.code = DYN
+                c.dynamic = True
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
         return run_stdin_shell(_K, main, stdin_code, ctx)
     return main

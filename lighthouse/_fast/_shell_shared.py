@@ -99,17 +99,45 @@ SQL_FLAGS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"),
              "duckdb": ("-c",), "sqlcmd": ("-Q", "-q"), "cockroach": ("-e", "--execute"),
              "usql": ("-c", "--command"), "snowsql": ("-q", "--query"),
              "trino": ("--execute",), "pgcli": (), "mycli": ("-e", "--execute"),
-             "litecli": ("-e",), "sqlite3": (), "redis-cli": (), "valkey-cli": ()}
+             "litecli": ("-e",), "sqlite3": ("-cmd", "--cmd"), "redis-cli": (),
+             "valkey-cli": ()}
+# database client -> the options whose value is a file of statements to run
+SQL_FILE_FLAGS = {"psql": ("-f", "--file"), "usql": ("-f", "--file"), "pgcli": (),
+                  "duckdb": ("-f", "-init"), "sqlite3": ("-init", "--init"),
+                  "clickhouse-client": ("--queries-file",), "sqlcmd": ("-i",),
+                  "cockroach": ("-f", "--file"), "snowsql": ("-f", "--filename"),
+                  "trino": ("-f", "--file"), "cqlsh": ("-f", "--file"),
+                  "mongosh": ("--file", "-f"), "mysql": (), "mariadb": (), "mongo": (),
+                  "mycli": (), "litecli": (), "redis-cli": (), "valkey-cli": ()}
+# sqlite3's options that take a value (so that value is not the database or a statement)
+_SQLITE_VALUE_OPTS = frozenset({"-cmd", "--cmd", "-init", "--init", "-separator", "--separator",
+                                "-newline", "--newline", "-nullvalue", "--nullvalue", "-vfs",
+                                "--vfs", "-maxsize", "--maxsize", "-mmap", "--mmap", "-heap",
+                                "--heap", "-lookaside", "--lookaside", "-pagecache",
+                                "--pagecache", "-escape", "--escape"})
+# database client -> (the letters of its short options that take a value, those whose
+# value is optional and only attached), for reading a cluster of them as the client's
+# option parser does (`psql -Xqc TEXT`, `mysql -Be TEXT`; `mysql -pSECRET` is a password)
+_SQL_CLUSTERS = {"psql": ("cdfhLopPTUvFR", ""), "mysql": ("eDhuSP", "p"),
+                 "mariadb": ("eDhuSP", "p")}
+# Where a client's file of statements is not a file the call names: the client's stdin,
+# a process substitution's pipe, another process's descriptors.
+_SQL_STREAMS = ("-", "/dev/stdin", "/dev/fd/", "/proc/")
 
 # interpreter family -> the options whose value is code to run (an empty tuple: code
 # comes only from a script file or stdin)
 CODE_FLAGS = {"python": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
-              "node": ("-e", "--eval", "-p", "--print"), "php": ("-r",), "lua": ("-e",),
+              "node": ("-e", "--eval", "-p", "--print"), "php": ("-r", "-B", "-R", "-E"), "lua": ("-e",),
               "bun": ("-e", "--eval", "-p", "--print"), "deno": ("eval",), "osascript": ("-e",),
               "julia": ("-e", "--eval", "-E", "--print"), "Rscript": ("-e",), "R": ("-e",),
               "pwsh": ("-c", "-Command", "-command", "-C"),
               "powershell": ("-c", "-Command", "-command", "-C"), "expect": ("-c",),
               "groovy": ("-e",), "tclsh": (), "wish": (), "java": (), "jshell": ()}
+
+# options of a code subcommand (`deno eval`) that take a value before the code
+SUBCOMMAND_CODE_VALUE_OPTS = frozenset({"--ext", "-c", "--config", "--import-map", "--lock",
+                                        "--cert", "--location", "--seed",
+                                        "--v8-flags", "--conditions"})
 
 # interpreter family -> options that take a value before the script argument
 INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q"}),
@@ -265,18 +293,72 @@ def interp_script_arg(family, args):
 
 
 def sql_text(prog, args, stdin_code):
-    """The statements a database client will run: its -c/-e text, inline positional
-    SQL (sqlite3, redis-cli) or what is piped into it."""
+    """The statements a database client will run: its -c/-e text (`-c TEXT`, `-cTEXT`,
+    `--command=TEXT`), inline positional SQL (sqlite3, redis-cli) or what is piped into
+    it. A file of statements the call does not show (a name holding an unknown, the
+    client's stdin of unknown content, a process substitution) adds DYN: statements of
+    unknown content. A file the call names is read as a script the client runs (like
+    `bash FILE`), its content unseen."""
     flags = SQL_FLAGS[prog]
+    files = SQL_FILE_FLAGS[prog]
     parts = []
     n = len(args)
-    for k, a in enumerate(args):
-        if a in flags and k + 1 < n:
-            parts.append(args[k + 1])
-        elif "=" in a and a.split("=", 1)[0] in flags:
-            parts.append(a.split("=", 1)[1])
+    k = 0
+    while k < n:
+        a = args[k]
+        k += 1
+        if a[:1] != "-":
+            continue
+        name, eq, value = a.partition("=")
+        if a in flags or a in files:
+            if k >= n:
+                break
+            value = args[k]
+            k += 1
+            name = a
+        elif eq and (name in flags or name in files):
+            pass
+        elif len(a) > 2 and a[1] != "-":
+            # `-cTEXT`, or a cluster of short options (`psql -Xqc TEXT`): the first
+            # letter that takes a value takes the rest of the word, or the next word
+            letters, optional = _SQL_CLUSTERS.get(prog, ("", ""))
+            j = 1
+            if a[:2] not in flags and a[:2] not in files:
+                while j < len(a) and a[j] not in letters and a[j] not in optional:
+                    j += 1
+                if j >= len(a) or a[j] in optional:
+                    continue
+            name = "-" + a[j]
+            if j + 1 < len(a):
+                value = a[j + 1:]
+            elif k < n:
+                value = args[k]
+                k += 1
+            else:
+                break
+            if name not in flags and name not in files:
+                continue
+        else:
+            if prog == "sqlite3" and a in _SQLITE_VALUE_OPTS:
+                k += 1
+            continue
+        if name in flags:
+            parts.append(value)
+        elif (value.startswith(_SQL_STREAMS) or value.startswith(DYN)) \
+                and not (stdin_code and (value == "-" or value == "/dev/stdin")):
+            # a stream, or a file whose place is unknown (a glob under a known
+            # directory, `db/*.sql`, is a file of the workspace)
+            parts.append(DYN)       # (a known stdin is added below)
     if prog == "sqlite3":
-        pos = [a for a in args if not a.startswith("-")]
+        pos = []
+        k = 0
+        while k < n:
+            a = args[k]
+            k += 1
+            if a in _SQLITE_VALUE_OPTS:
+                k += 1
+            elif a[:1] != "-":
+                pos.append(a)
         parts.extend(pos[1:])
     elif prog in ("redis-cli", "valkey-cli"):
         parts.append(" ".join(a for a in args if not a.startswith("-")))
@@ -699,7 +781,12 @@ def find_code(family, flags, args):
     while j < n:
         a = args[j]
         if a in flags:
-            return (j + 1 if j + 1 < n else -1), args
+            j += 1
+            if a[0] != "-":
+                # a subcommand (`deno eval`): its own options come before the code
+                while j < n and args[j].startswith("-") and len(args[j]) > 1:
+                    j += 2 if args[j] in SUBCOMMAND_CODE_VALUE_OPTS else 1
+            return (j if j < n else -1), args
         if a == "-" or a == "--" or not a.startswith("-"):
             return -1, args
         if a in value_opts:

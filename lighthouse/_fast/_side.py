@@ -85,6 +85,7 @@ COMMAND_OPTIONS = {
     "nix-shell": ("--run", "--command"),
     "hyperfine": ("-p", "--prepare", "-c", "--cleanup", "-s", "--setup"),
     "entr": ("-s",),
+    "rg": ("--pre",),
 }
 
 # program -> (subcommands whose positional arguments are shell command lines, or None
@@ -184,6 +185,18 @@ ARGV_RUNNERS = {
     "systemd-run": (None, frozenset({"-u", "--unit", "-p", "--property", "-E", "--setenv",
                                      "--uid", "--gid", "-M", "--machine"}), ""),
 }
+
+# fd's options that take a value (so that value is no pattern or search path), and its
+# options whose following words, up to `;` or the end, are a command it runs for each
+# result (-x) or once for all of them (-X)
+_FD_VALUE = frozenset({"-e", "--extension", "-t", "--type", "-d", "--max-depth", "--min-depth",
+                       "--exact-depth", "-E", "--exclude", "-S", "--size", "--changed-within",
+                       "--changed-before", "--newer", "--older", "-o", "--owner", "-j",
+                       "--threads", "--max-results", "-c", "--color", "--base-directory",
+                       "--search-path", "--path-separator", "--ignore-file", "--batch-size",
+                       "--format", "--max-buffer-time", "--and"})
+_FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})
+_FD_PLACEHOLDERS = ("{}", "{/}", "{//}", "{.}", "{/.}")
 
 # words an ARGV_RUNNERS program takes after its subcommand before the command it runs
 # (`direnv exec DIR CMD ...`)
@@ -285,9 +298,12 @@ PACKAGE_RUNNERS = _with_aliases(PACKAGE_RUNNERS)
 SSH_PROGRAMS = _with_aliases(SSH_PROGRAMS)
 FILE_URL_PROGRAMS = _with_aliases(FILE_URL_PROGRAMS)
 
+# fd under its names (Debian installs it as fdfind)
+FD_PROGRAMS = frozenset({"fd", "fdfind"})
+
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | {"git", "rsync"})
+                          | FD_PROGRAMS | {"git", "rsync", "trap"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1057,6 +1073,68 @@ def env_commands(env):
     return out
 
 
+# git subcommand -> its options whose value is a command git runs (through a shell, or
+# on the other end of its transport as `VALUE 'REPO'`): `git clone --upload-pack=CMD`,
+# `git difftool -x CMD`, `git archive --remote=R --exec=CMD`
+GIT_COMMAND_OPTIONS = {
+    "clone": ("-u", "--upload-pack"), "fetch": ("--upload-pack",), "pull": ("--upload-pack",),
+    "ls-remote": ("--upload-pack",), "push": ("--receive-pack", "--exec"),
+    "archive": ("--exec",), "difftool": ("-x", "--extcmd"), "send-pack": ("--receive-pack", "--exec"),
+    "fetch-pack": ("--upload-pack", "--exec"),
+}
+# git subcommands whose operands are a command they run: `git submodule foreach CMD`
+# (joined and run by a shell), `git bisect run CMD ARGS`
+GIT_COMMAND_OPERANDS = {"submodule": "foreach", "bisect": "run"}
+
+
+def _git_subcommand(args):
+    """Index of git's subcommand in args (after its global options), or len(args)."""
+    k = 0
+    n = len(args)
+    while k < n:
+        a = args[k]
+        if a == "--":
+            return k + 1
+        if not a.startswith("-"):
+            return k
+        k += 2 if a in _GIT_GLOBAL_VALUE or a == "-c" else 1
+    return n
+
+
+def _git_subcommand_commands(args, k):
+    """The commands git's subcommand args[k] runs through its options or operands."""
+    sub = args[k]
+    rest = args[k + 1:]
+    out = []
+    names = GIT_COMMAND_OPTIONS.get(sub)
+    if names is not None:
+        out.extend((SH, v) for v in _option_values(rest, names, False))
+    elif sub == "grep":
+        # -O/--open-files-in-pager: the pager's command only when attached (-OCMD, =CMD)
+        for a in rest:
+            if a == "--":
+                break
+            if a.startswith("--open-files-in-pager="):
+                out.append((SH, a.partition("=")[2]))
+            elif a.startswith("-O") and len(a) > 2:
+                out.append((SH, a[2:]))
+    else:
+        word = GIT_COMMAND_OPERANDS[sub]
+        j = 0
+        while j < len(rest) and rest[j].startswith("-"):
+            j += 1
+        if j < len(rest) and rest[j] == word:
+            j += 1
+            while sub == "submodule" and j < len(rest) and rest[j].startswith("-"):
+                j += 1      # foreach's own options (--recursive, --quiet)
+            if j < len(rest):
+                out.append((SH, " ".join(rest[j:])) if sub == "submodule" else (ARGV, rest[j:]))
+    return out
+
+
+_GIT_RUNS = frozenset(GIT_COMMAND_OPTIONS) | frozenset(GIT_COMMAND_OPERANDS) | {"grep"}
+
+
 def _git_side_possible(args):
     """Whether git's side effects can be there at all: a `-c` before the subcommand or
     a path outside the repository (most git commands have neither, and this is their
@@ -1164,14 +1242,73 @@ def _argv_runner(prog, args):
     return []
 
 
+def _fd_commands(args):
+    """The commands `fd [PATTERN] [PATH...] -x CMD ARGS` runs: CMD with each placeholder
+    ({}, {/}, {.}, ...) standing for what fd finds, judged as the search paths (the
+    working directory when none is given); CMD gets them as its last words when it has
+    no placeholder."""
+    roots = []
+    commands = []
+    positionals = 0
+    n = len(args)
+    k = 0
+    while k < n:
+        a = args[k]
+        if a in _FD_EXEC:
+            j = k + 1
+            while j < n and args[j] != ";":
+                j += 1
+            commands.append(args[k + 1:j])
+            k = j + 1
+            continue
+        if a == "--search-path" and k + 1 < n:
+            roots.append(args[k + 1])
+        if a.startswith("--search-path="):
+            roots.append(a.partition("=")[2])
+        if a in _FD_VALUE:
+            k += 2
+            continue
+        if not a.startswith("-") or a == "-":
+            positionals += 1
+            if positionals > 1:
+                roots.append(a)
+        k += 1
+    out = []
+    for argv in commands:
+        if not argv:
+            continue
+        targets = roots or ["."]
+        if any(p in a for a in argv[1:] for p in _FD_PLACEHOLDERS):
+            for root in targets:
+                inner = list(argv)
+                for i in range(1, len(inner)):
+                    for p in _FD_PLACEHOLDERS:
+                        inner[i] = inner[i].replace(p, root)
+                out.append((ARGV, inner))
+        else:
+            out.append((ARGV, list(argv) + targets))
+    return out
+
+
+def _trap_command(args):
+    """The shell code `trap CODE SIGNAL...` runs when a signal comes or the shell exits
+    (`trap - SIG`, `trap '' SIG` and the listing forms run none)."""
+    k = 0
+    if args and args[0] == "--":
+        k = 1
+    if len(args) - k < 2 or args[k].startswith("-") or args[k] == "":
+        return []
+    return [(SH, args[k])]
+
+
 def _code(prog, args):
     language, texts = _code_texts(prog, args)
     return [item for text in texts for item in _language(language, text)]
 
 
 # Which readers a program has, one bit each (a single lookup per command)
-_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE = (
-    1, 2, 4, 8, 16, 32, 64, 128)
+_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP = (
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def _reader_bits():
@@ -1179,7 +1316,8 @@ def _reader_bits():
     for names, bit in ((COMMAND_OPTIONS, _R_OPTIONS), (COMMAND_POSITIONALS, _R_POSITIONALS),
                        (ARGV_RUNNERS, _R_RUNNER), (CODE_OPTIONS, _R_CODE),
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
-                       (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE)):
+                       (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
+                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1328,14 +1466,22 @@ def _read_side(prog, args):
         found += _code(prog, args)
     if bits & _R_SSH:
         found += _ssh_option_commands(args)
-    if bits & _R_GIT and _git_side_possible(args):
-        found += _git_config_commands(args) + _git_file_reads(args)
+    if bits & _R_GIT:
+        if _git_side_possible(args):
+            found += _git_config_commands(args) + _git_file_reads(args)
+        k = _git_subcommand(args)
+        if k < len(args) and args[k] in _GIT_RUNS:
+            found += _git_subcommand_commands(args, k)
     if bits & _R_FILE_URL:
         found += _file_urls(args)
     if bits & _R_PACKAGE:
         argv = _package_command(prog, args)
         if argv is not None:
             found.append((ARGV, argv))
+    if bits & _R_FD:
+        found += _fd_commands(args)
+    if bits & _R_TRAP:
+        found += _trap_command(args)
     return found
 
 
@@ -1468,6 +1614,27 @@ def _piped_download(c):
     return False
 
 
+# programs that unpack an archive or a compressed file -> their options naming the
+# directory it lands in (the working directory without one)
+_EXTRACTORS = _with_aliases({
+    "tar": ("-C", "--directory"), "unzip": ("-d",), "7z": ("-o",), "7za": ("-o",),
+    "gunzip": (), "unxz": (), "bunzip2": (), "unzstd": (), "cpio": ("-D", "--directory"),
+    "ar": (), "unrar": (),
+})
+
+
+def _names_fetched(c, fetched):
+    cwd = c.cwd
+    for a in c.args:
+        if a.startswith("--file="):
+            a = a[7:]
+        elif a.startswith("-"):
+            continue
+        if _join(cwd, a) in fetched:
+            return True
+    return False
+
+
 def fetched_runs(commands):
     """Commands of one call that run, source or install a file fetched earlier in the
     same call (`curl -o x URL && chmod +x x && ./x`, `wget URL/a.run && sh a.run`,
@@ -1517,6 +1684,11 @@ def fetched_runs(commands):
             for op, target in c.redirects:
                 if op == ">" or op == ">>":
                     fetched.add(_join(cwd, target))
+        if prog in _EXTRACTORS and (_piped_download(c) or _names_fetched(c, fetched)):
+            # a fetched archive unpacked: what lands in its directory is fetched too
+            into = _option_values(args, _EXTRACTORS[prog], prog != "7z" and prog != "7za")
+            fetched_dirs.append(_join(cwd, into[-1] if into else "."))
+            continue
         if not fetched and not fetched_dirs:
             continue
         if (prog == "mv" or prog == "cp" or prog == "install" or prog == "ln") and len(args) >= 2:
