@@ -49,12 +49,13 @@ from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, 
                              NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
                              PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
                              TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
-                             engine_tables, option_words, path_prefilter, unknown_option_verdict)
+                             checker_set_engine, engine_tables, last_parse, match_one,
+                             program_rules, tool_rules_of, unknown_option_verdict)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
-from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio,
-                        program_spec_fields, rule_fields)
+from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, program_spec_fields,
+                        rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_shared_c import DYN, normpath
@@ -1121,10 +1122,7 @@ cdef bint _text_match(GlobList gl, object value) except -1:
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
     """Match one glob against one value (for tests and `lighthouse rules explain`)."""
-    gl = GlobList([pattern], mode)
-    if mode == "text":
-        return gl.match_text(value)
-    return gl.match_forms(path_forms(value, cwd, home, cwd))
+    return match_one(GlobList, path_forms, pattern, value, mode, cwd, home)
 
 
 # ------------------------------------------------------------------- paths
@@ -2528,19 +2526,15 @@ cdef class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
-         self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
+        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules,
+         self.word_index, self._option_words) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._prog_cache = {}
         self._sub_cache = {}
         self._sub_cache_size = 0
         self._tool_cache = {}
         self._parsed = None
-        self._option_words = option_words(rule_specs, program_specs)
-        self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
         self._widx = _WordIndex(self.word_index) if self.word_index is not None else None
         self._wctx = None
-        for r in pf_rules:
-            (<Rule>r).pf = True
 
     cdef _WordCtx _word_ctx(self, str cwd, object home):
         # The word context of the last call is kept: calls in a row mostly share it.
@@ -2570,10 +2564,7 @@ cdef class Engine:
     def parsed(self, command, cwd, home):
         """The simple commands the last Bash evaluation parsed, when it was of ``command``
         in ``cwd`` with ``home``, else None (see the pure twin)."""
-        cdef tuple last = self._parsed
-        if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
-            return None
-        return last[3]
+        return last_parse(self._parsed, command, cwd, home)
 
     def rules_for_program(self, prog):
         return self._rules_for_program(_exact(prog))
@@ -2598,18 +2589,8 @@ cdef class Engine:
 
     cdef tuple _rules_for_program(self, str prog):
         cdef object c = self._prog_cache.get(prog)
-        cdef list cand
-        cdef Rule r
         if c is None:
-            cand = list(self._bash_exact.get(prog, ()))
-            for r in self._bash_glob:
-                if r.programs._match_text(prog):
-                    cand.append(r)
-            cand.extend(self._bash_any)
-            cand.sort(key=_prio)
-            c = tuple(cand)
-            if len(self._prog_cache) < 4096:
-                self._prog_cache[prog] = c
+            c = program_rules(self._prog_cache, prog, self._bash_exact, self._bash_glob, self._bash_any)
         return <tuple>c
 
     cdef tuple _rules_for_command(self, str prog, list positionals):
@@ -2655,11 +2636,8 @@ cdef class Engine:
 
     cdef tuple _rules_for_tool(self, object tool):
         cdef object c = self._tool_cache.get(tool)
-        cdef Rule r
         if c is None:
-            c = tuple([r for r in self._tool_rules if r.tools is None or _text_match(r.tools, tool)])
-            if len(self._tool_cache) < 4096:
-                self._tool_cache[tool] = c
+            c = tool_rules_of(self._tool_cache, tool, self._tool_rules)
         return <tuple>c
 
     def evaluate(self, tool, tool_input, cwd, home):
@@ -3022,10 +3000,7 @@ cdef class Checker:
                  fallback="ask", raw=False):
         checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
-    def set_engine(self, engine, generation):
-        """Swap in a new policy; entries cached under older generations become misses."""
-        self.engine = engine
-        self.generation = generation
+    set_engine = checker_set_engine
 
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call. Never raises for bad input; never allows it."""
