@@ -45,17 +45,17 @@ import re2
 from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, EMPTY_MSG,
                              ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS, INPUT_TYPE_MSG,
                              INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH, MAX_MATCH_LENGTH,
-                             MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
-                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
-                             PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
-                             TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
-                             checker_set_engine, engine_tables, last_parse, match_one,
-                             program_rules, tool_rules_of, unknown_option_verdict)
+                             MAX_PATH_SEGMENTS, MAX_RULE_LISTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG,
+                             NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
+                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG,
+                             REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG,
+                             UNPARSED_MSG, checker_init, checker_set_engine, engine_tables,
+                             last_parse, match_one, unknown_option_verdict)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
-from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, program_spec_fields,
-                        rule_fields)
+from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio,
+                        program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_shared_c import DYN, normpath
@@ -81,6 +81,7 @@ cdef Py_ssize_t C_MAX_PATH_SEGMENTS = MAX_PATH_SEGMENTS
 cdef Py_ssize_t C_MAX_MATCH_LENGTH = MAX_MATCH_LENGTH
 cdef Py_ssize_t C_MAX_TOOL_LENGTH = MAX_TOOL_LENGTH
 cdef Py_ssize_t C_MAX_INPUT_DEPTH = MAX_INPUT_DEPTH
+cdef Py_ssize_t C_MAX_RULE_LISTS = MAX_RULE_LISTS
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef tuple _PATH_FIELDS = PATH_FIELDS
 
@@ -2589,8 +2590,18 @@ cdef class Engine:
 
     cdef tuple _rules_for_program(self, str prog):
         cdef object c = self._prog_cache.get(prog)
+        cdef list cand
+        cdef Rule r
         if c is None:
-            c = program_rules(self._prog_cache, prog, self._bash_exact, self._bash_glob, self._bash_any)
+            cand = list(self._bash_exact.get(prog, ()))
+            for r in self._bash_glob:
+                if r.programs._match_text(prog):
+                    cand.append(r)
+            cand.extend(self._bash_any)
+            cand.sort(key=_prio)
+            c = tuple(cand)
+            if len(self._prog_cache) < C_MAX_RULE_LISTS:
+                self._prog_cache[prog] = c
         return <tuple>c
 
     cdef tuple _rules_for_command(self, str prog, list positionals):
@@ -2636,8 +2647,11 @@ cdef class Engine:
 
     cdef tuple _rules_for_tool(self, object tool):
         cdef object c = self._tool_cache.get(tool)
+        cdef Rule r
         if c is None:
-            c = tool_rules_of(self._tool_cache, tool, self._tool_rules)
+            c = tuple([r for r in self._tool_rules if r.tools is None or _text_match(r.tools, tool)])
+            if len(self._tool_cache) < C_MAX_RULE_LISTS:
+                self._tool_cache[tool] = c
         return <tuple>c
 
     def evaluate(self, tool, tool_input, cwd, home):

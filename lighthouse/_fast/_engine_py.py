@@ -17,19 +17,19 @@ from __future__ import annotations
 from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              EMPTY_MSG, ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS,
                              INPUT_TYPE_MSG, INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH,
-                             MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS,
-                             NESTED_MSG, NO_OP_MSG, NO_PROGRAM_RULE_MSG,
-                             NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
-                             PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG,
-                             REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG,
-                             UNPARSED_MSG, checker_init, checker_set_engine,
-                             engine_tables, last_parse, match_one, program_rules,
-                             tool_rules_of, unknown_option_verdict)
+                             MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_RULE_LISTS,
+                             MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
+                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
+                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
+                             REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
+                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
+                             checker_set_engine, engine_tables, last_parse, match_one,
+                             unknown_option_verdict)
 from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
-from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_repr,
+from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_repr, priority,
                         program_spec_fields, rule_fields, unbundle)
 from ._shell_py import DYN, ShellError, analyze
 from ._shell_shared import normpath
@@ -714,13 +714,21 @@ class Engine:
     def rules_for_program(self, prog):
         c = self._prog_cache.get(prog)
         if c is None:
-            c = program_rules(self._prog_cache, prog, self._bash_exact, self._bash_glob, self._bash_any)
+            cand = list(self._bash_exact.get(prog, ()))
+            cand.extend(r for r in self._bash_glob if r.programs.match_text(prog))
+            cand.extend(self._bash_any)
+            cand.sort(key=priority)
+            c = tuple(cand)
+            if len(self._prog_cache) < MAX_RULE_LISTS:
+                self._prog_cache[prog] = c
         return c
 
     def rules_for_tool(self, tool):
         c = self._tool_cache.get(tool)
         if c is None:
-            c = tool_rules_of(self._tool_cache, tool, self._tool_rules)
+            c = tuple(r for r in self._tool_rules if r.tools is None or r.tools.match_text(tool))
+            if len(self._tool_cache) < MAX_RULE_LISTS:
+                self._tool_cache[tool] = c
         return c
 
     def command_matches(self, sc, home, ws):

@@ -1,23 +1,23 @@
 """What both rule engines share, defined once: the verdict codes, the limits of matching,
 the tables of tool inputs, the error texts, the exported API and the code that runs
-once per policy load, per engine or per name (building an engine's rule tables, word
-index and option words; the rule list of a program or a tool the first time it is
-seen; checking a checker's settings and swapping its engine), and what tests and
-`lighthouse rules explain` call (glob_match, the last parse of a Bash call).
+once per policy load or per engine (building an engine's rule tables, word index and
+option words; checking a checker's settings and swapping its engine), and what tests
+and `lighthouse rules explain` call (glob_match, the last parse of a Bash call).
 
 The pure engine (_engine_py.py) reads these directly; the compiled one binds the
 numbers to typed module globals at import, so a value is changed here and nowhere else.
 Per-call matching (globs, path forms, a command's view, rule tests, tool-input checks,
-cache keys) is each engine's own kernel: the compiled twin's typed code costs less than
-Python here would (input_error, run for every tool call, took about four times as long
-as Python code called from the compiled engine).
+cache keys, the rule list of a program or tool name not met before) is each engine's own
+kernel: the compiled twin's typed code costs less than Python here would (input_error,
+run for every tool call, took about four times as long as Python code called from the
+compiled engine; the rule list of a new program name about 1.5-2x).
 """
 
 from __future__ import annotations
 
 from ._errors import LimitError
 from ._globs import word_index
-from ._rulespec import index_rules, priority
+from ._rulespec import index_rules
 from ._shell_shared import DYN
 
 # The engines' verdict codes: an index into lighthouse.vocab.RAW_VERDICTS.
@@ -80,7 +80,8 @@ ENGINE_API = ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_
               "VERDICTS", "ALLOW", "ASK", "DENY", "MISS")
 
 
-# The rule tuples an engine keeps per program name and per tool name, at most.
+# The rule lists an engine keeps per program name and per tool name, at most each (the
+# agent names them; past it a name's list is built again on each call).
 MAX_RULE_LISTS = 4096
 
 
@@ -98,30 +99,6 @@ def engine_tables(rule_specs, program_specs, Rule, ProgramSpec):
         r.pf = True
     return (rules, programs, bash_exact, bash_glob, bash_any, tool_rules, index,
             option_words(rule_specs, program_specs))
-
-
-def program_rules(cache, prog, bash_exact, bash_glob, bash_any):
-    """The rules that may match a command of program prog, in priority order, kept in
-    cache (an engine's dict, at most MAX_RULE_LISTS entries): its exact-name rules, the
-    rules whose program globs match it and the rules for any program. Runs once per
-    program name; the engines look the cache up first."""
-    cand = list(bash_exact.get(prog, ()))
-    cand.extend(r for r in bash_glob if r.programs.match_text(prog))
-    cand.extend(bash_any)
-    cand.sort(key=priority)
-    found = tuple(cand)
-    if len(cache) < MAX_RULE_LISTS:
-        cache[prog] = found
-    return found
-
-
-def tool_rules_of(cache, tool, tool_rules):
-    """The rules that may match a call of tool, in priority order, kept in cache as
-    program_rules does."""
-    found = tuple(r for r in tool_rules if r.tools is None or r.tools.match_text(tool))
-    if len(cache) < MAX_RULE_LISTS:
-        cache[tool] = found
-    return found
 
 
 def last_parse(last, command, cwd, home):
