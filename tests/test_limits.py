@@ -683,3 +683,38 @@ def test_read_only_sql_at_the_limit_is_allowed_and_past_it_asks(v):
     sql = head + "1," * ((MAX_SQL - len(head)) // 2 + 1) + "1"
     assert len(sql) > MAX_SQL
     assert decide(v, "psql -h db.example -c '%s'" % sql) == ("ask", "db.remote-client")
+
+
+# ------------------------------------------------------------------ memos per name
+
+def _rule(rule_id, verdict, **keys):
+    spec = {"id": rule_id, "verdict": verdict, "reason": rule_id, "is_bash": True, "tools": None}
+    spec.update(keys)
+    return spec
+
+
+def test_the_rule_lists_an_engine_keeps_per_name_are_bounded(impl):
+    # An engine keeps the rule list of each program and tool name it meets, at most
+    # _engine_shared.MAX_RULE_LISTS of each (the agent names them); past the bound a
+    # name's list is built again on each call, the same list, so the answers do not
+    # change with how many names came before.
+    from lighthouse._fast._engine_shared import MAX_RULE_LISTS
+    _, _, engine = impl
+    e = engine.Engine([
+        _rule("git.allow", "allow", program=["git"]),
+        _rule("py.ask", "ask", program=["py*"]),
+        _rule("any.allow", "allow"),
+        {"id": "read.deny", "verdict": "deny", "reason": "read.deny", "is_bash": False, "tools": ["Re*"]},
+    ])
+    names = ["py%d" % i for i in range(MAX_RULE_LISTS + 50)]
+    for prog in names + names[:10]:
+        assert [r.id for r in e.rules_for_program(prog)] == ["py.ask", "any.allow"], prog
+        assert [r.id for r in e.rules_for_tool("Re" + prog)] == ["read.deny"], prog
+    assert len(e._prog_cache) == MAX_RULE_LISTS and len(e._tool_cache) == MAX_RULE_LISTS
+    assert [r.id for r in e.rules_for_program("git")] == ["git.allow", "any.allow"]
+    assert e.rules_for_tool("Write") == ()
+    last = names[-1]
+    assert e.evaluate("Bash", {"command": "%s -c 1" % last}, WS, None)[:2] == (engine.ASK, "py.ask")
+    assert e.evaluate("Bash", {"command": "git status"}, WS, None)[:2] == (engine.ALLOW, "git.allow")
+    assert e.evaluate("Re" + last, {"file_path": "/etc/hosts"}, WS, None)[:2] == (engine.DENY, "read.deny")
+    assert e.evaluate("Write", {"file_path": "x", "content": ""}, WS, None)[0] == engine.MISS

@@ -163,7 +163,7 @@ cdef class Rule:
     cdef readonly object fields
     cdef readonly object is_bash
     cdef readonly tuple tests
-    cdef readonly bint pf       # the engine's word index stands for its path matchers
+    cdef public bint pf         # the engine's word index stands for its path matchers
 
     cdef unsigned int _needs_of(self)
 

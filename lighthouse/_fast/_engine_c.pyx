@@ -45,11 +45,12 @@ import re2
 from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, EMPTY_MSG,
                              ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS, INPUT_TYPE_MSG,
                              INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH, MAX_MATCH_LENGTH,
-                             MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
-                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG, PATH_FIELDS,
-                             PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG, REQUIRED_STRINGS,
-                             TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
-                             engine_tables, option_words, path_prefilter, unknown_option_verdict)
+                             MAX_PATH_SEGMENTS, MAX_RULE_LISTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG,
+                             NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
+                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG,
+                             REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG,
+                             UNPARSED_MSG, checker_init, checker_set_engine, engine_tables,
+                             last_parse, match_one, unknown_option_verdict)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
@@ -80,6 +81,7 @@ cdef Py_ssize_t C_MAX_PATH_SEGMENTS = MAX_PATH_SEGMENTS
 cdef Py_ssize_t C_MAX_MATCH_LENGTH = MAX_MATCH_LENGTH
 cdef Py_ssize_t C_MAX_TOOL_LENGTH = MAX_TOOL_LENGTH
 cdef Py_ssize_t C_MAX_INPUT_DEPTH = MAX_INPUT_DEPTH
+cdef Py_ssize_t C_MAX_RULE_LISTS = MAX_RULE_LISTS
 cdef tuple _HOME_ROOTS = HOME_ROOTS
 cdef tuple _PATH_FIELDS = PATH_FIELDS
 
@@ -1121,10 +1123,7 @@ cdef bint _text_match(GlobList gl, object value) except -1:
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
     """Match one glob against one value (for tests and `lighthouse rules explain`)."""
-    gl = GlobList([pattern], mode)
-    if mode == "text":
-        return gl.match_text(value)
-    return gl.match_forms(path_forms(value, cwd, home, cwd))
+    return match_one(GlobList, path_forms, pattern, value, mode, cwd, home)
 
 
 # ------------------------------------------------------------------- paths
@@ -2528,19 +2527,15 @@ cdef class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
-         self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
+        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules,
+         self.word_index, self._option_words) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._prog_cache = {}
         self._sub_cache = {}
         self._sub_cache_size = 0
         self._tool_cache = {}
         self._parsed = None
-        self._option_words = option_words(rule_specs, program_specs)
-        self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
         self._widx = _WordIndex(self.word_index) if self.word_index is not None else None
         self._wctx = None
-        for r in pf_rules:
-            (<Rule>r).pf = True
 
     cdef _WordCtx _word_ctx(self, str cwd, object home):
         # The word context of the last call is kept: calls in a row mostly share it.
@@ -2570,10 +2565,7 @@ cdef class Engine:
     def parsed(self, command, cwd, home):
         """The simple commands the last Bash evaluation parsed, when it was of ``command``
         in ``cwd`` with ``home``, else None (see the pure twin)."""
-        cdef tuple last = self._parsed
-        if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
-            return None
-        return last[3]
+        return last_parse(self._parsed, command, cwd, home)
 
     def rules_for_program(self, prog):
         return self._rules_for_program(_exact(prog))
@@ -2608,7 +2600,7 @@ cdef class Engine:
             cand.extend(self._bash_any)
             cand.sort(key=_prio)
             c = tuple(cand)
-            if len(self._prog_cache) < 4096:
+            if len(self._prog_cache) < C_MAX_RULE_LISTS:
                 self._prog_cache[prog] = c
         return <tuple>c
 
@@ -2658,7 +2650,7 @@ cdef class Engine:
         cdef Rule r
         if c is None:
             c = tuple([r for r in self._tool_rules if r.tools is None or _text_match(r.tools, tool)])
-            if len(self._tool_cache) < 4096:
+            if len(self._tool_cache) < C_MAX_RULE_LISTS:
                 self._tool_cache[tool] = c
         return <tuple>c
 
@@ -3022,10 +3014,7 @@ cdef class Checker:
                  fallback="ask", raw=False):
         checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
-    def set_engine(self, engine, generation):
-        """Swap in a new policy; entries cached under older generations become misses."""
-        self.engine = engine
-        self.generation = generation
+    set_engine = checker_set_engine
 
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call. Never raises for bad input; never allows it."""

@@ -17,12 +17,14 @@ from __future__ import annotations
 from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
                              EMPTY_MSG, ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS,
                              INPUT_TYPE_MSG, INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH,
-                             MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_TOOL_LENGTH, MISS,
-                             NESTED_MSG, NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG,
-                             PATH_FIELD_MSG, PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
+                             MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_RULE_LISTS,
+                             MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
+                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
+                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
                              REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
-                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init, engine_tables,
-                             option_words, path_prefilter, unknown_option_verdict)
+                             UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
+                             checker_set_engine, engine_tables, last_parse, match_one,
+                             unknown_option_verdict)
 from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
@@ -162,10 +164,7 @@ def _glob_forms(g, forms):
 
 def glob_match(pattern, value, mode="path", cwd="", home=None):
     """Match one glob against one value (for tests and `lighthouse rules explain`)."""
-    gl = GlobList([pattern], mode)
-    if mode == "text":
-        return gl.match_text(value)
-    return gl.match_forms(path_forms(value, cwd, home, cwd))
+    return match_one(GlobList, path_forms, pattern, value, mode, cwd, home)
 
 
 # ------------------------------------------------------------------- paths
@@ -688,16 +687,12 @@ class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
 
     def __init__(self, rule_specs, program_specs=None):
-        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any,
-         self._tool_rules) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
-        self.word_index, pf_rules = path_prefilter(self._bash_glob, self._bash_any)
-        for r in pf_rules:
-            r.pf = True
+        (self.rules, self.programs, self._bash_exact, self._bash_glob, self._bash_any, self._tool_rules,
+         self.word_index, self._option_words) = engine_tables(rule_specs, program_specs, Rule, ProgramSpec)
         self._last_context = None   # (cwd, home, word_context)
         self._prog_cache = {}
         self._tool_cache = {}
         self._parsed = None     # (command, cwd, home, commands) of the last Bash call parsed
-        self._option_words = option_words(rule_specs, program_specs)
 
     def word_context(self, cwd, home):
         """word_context of the engine's word index for words resolved in cwd with home
@@ -724,7 +719,7 @@ class Engine:
             cand.extend(self._bash_any)
             cand.sort(key=priority)
             c = tuple(cand)
-            if len(self._prog_cache) < 4096:
+            if len(self._prog_cache) < MAX_RULE_LISTS:
                 self._prog_cache[prog] = c
         return c
 
@@ -732,7 +727,7 @@ class Engine:
         c = self._tool_cache.get(tool)
         if c is None:
             c = tuple(r for r in self._tool_rules if r.tools is None or r.tools.match_text(tool))
-            if len(self._tool_cache) < 4096:
+            if len(self._tool_cache) < MAX_RULE_LISTS:
                 self._tool_cache[tool] = c
         return c
 
@@ -750,10 +745,7 @@ class Engine:
         tier shapes an escalated call from them instead of parsing it again. The engine
         keeps one parse (the last), so ask right after :meth:`evaluate`; a parse of
         another call (another thread's) gives None, never a wrong answer."""
-        last = self._parsed
-        if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
-            return None
-        return last[3]
+        return last_parse(self._parsed, command, cwd, home)
 
     def evaluate(self, tool, tool_input, cwd, home):
         """Return (verdict, rule_id, reason) for one call; verdict MISS when no rule
@@ -917,10 +909,7 @@ class Checker:
         from ._cache_py import DecisionCache
         checker_init(self, engine, generation, cache_size, cache_ttl, fallback, raw, DecisionCache)
 
-    def set_engine(self, engine, generation):
-        """Swap in a new policy; entries cached under older generations become misses."""
-        self.engine = engine
-        self.generation = generation
+    set_engine = checker_set_engine
 
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call. Never raises for bad input; never allows it."""

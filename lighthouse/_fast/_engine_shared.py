@@ -1,12 +1,16 @@
 """What both rule engines share, defined once: the verdict codes, the limits of matching,
 the tables of tool inputs, the error texts, the exported API and the code that runs
-once per policy load or per engine (building an engine's rule tables, checking a
-checker's settings).
+once per policy load or per engine (building an engine's rule tables, word index and
+option words; checking a checker's settings and swapping its engine), and what tests
+and `lighthouse rules explain` call (glob_match, the last parse of a Bash call).
 
 The pure engine (_engine_py.py) reads these directly; the compiled one binds the
 numbers to typed module globals at import, so a value is changed here and nowhere else.
-Per-call matching (globs, path forms, a command's view, rule tests, cache keys) is each
-engine's own kernel.
+Per-call matching (globs, path forms, a command's view, rule tests, tool-input checks,
+cache keys, the rule list of a program or tool name not met before) is each engine's own
+kernel: the compiled twin's typed code costs less than Python here would (input_error,
+run for every tool call, took about four times as long as Python code called from the
+compiled engine; the rule list of a new program name about 1.5-2x).
 """
 
 from __future__ import annotations
@@ -76,12 +80,42 @@ ENGINE_API = ("Engine", "Checker", "Decision", "cache_key", "glob_match", "path_
               "VERDICTS", "ALLOW", "ASK", "DENY", "MISS")
 
 
+# The rule lists an engine keeps per program name and per tool name, at most each (the
+# agent names them; past it a name's list is built again on each call).
+MAX_RULE_LISTS = 4096
+
+
 def engine_tables(rule_specs, program_specs, Rule, ProgramSpec):
-    """(rules, programs, bash_exact, bash_glob, bash_any, tool_rules) of an engine built
-    with its own Rule and ProgramSpec classes (see _rulespec.index_rules)."""
+    """(rules, programs, bash_exact, bash_glob, bash_any, tool_rules, word_index,
+    option_words) of an engine built with its own Rule and ProgramSpec classes: the
+    rules in priority order (_rulespec.index_rules), the word index of path_prefilter
+    (the rules it stands for get pf = True) and the table of option_words. Runs once
+    per engine."""
     rules = [Rule(s, k) for k, s in enumerate(rule_specs)]
     programs = {name: ProgramSpec(d) for name, d in (program_specs or {}).items()}
-    return (rules, programs) + index_rules(rules)
+    bash_exact, bash_glob, bash_any, tool_rules = index_rules(rules)
+    index, pf_rules = path_prefilter(bash_glob, bash_any)
+    for r in pf_rules:
+        r.pf = True
+    return (rules, programs, bash_exact, bash_glob, bash_any, tool_rules, index,
+            option_words(rule_specs, program_specs))
+
+
+def last_parse(last, command, cwd, home):
+    """Engine.parsed: the commands of last ((command, cwd, home, commands) of the last
+    Bash call an engine parsed, or None) when they are of command in cwd with home."""
+    if last is None or last[0] != command or last[1] != (cwd or "") or (last[2] or None) != (home or None):
+        return None
+    return last[3]
+
+
+def match_one(GlobList, path_forms, pattern, value, mode, cwd, home):
+    """glob_match with an engine's own GlobList and path_forms: one glob against one
+    value (for tests and `lighthouse rules explain`)."""
+    gl = GlobList([pattern], mode)
+    if mode == "text":
+        return gl.match_text(value)
+    return gl.match_forms(path_forms(value, cwd, home, cwd))
 
 
 _GLOB_CHARS = frozenset("*?[{!@")
@@ -251,10 +285,16 @@ def checker_init(checker, engine, generation, cache_size, cache_ttl, fallback, r
     """Checker(engine, generation, cache_size, cache_ttl, fallback, raw), with the engine's
     own DecisionCache class."""
     checker.fallback = check_fallback(fallback)
-    checker.engine = engine
-    checker.generation = generation
+    checker_set_engine(checker, engine, generation)
     checker.cache = DecisionCache(cache_size, cache_ttl)
     checker.raw = raw
+
+
+def checker_set_engine(checker, engine, generation):
+    """Checker.set_engine: swap in a new policy; entries cached under older generations
+    become misses."""
+    checker.engine = engine
+    checker.generation = generation
 
 
 def check_fallback(fallback):
