@@ -35,7 +35,7 @@ from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no
 from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
 from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
-from lighthouse._fast._side_c cimport fetched_runs, side_effects
+from lighthouse._fast._side_c cimport _runs_a_file, fetched_runs, side_effects
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
@@ -1599,6 +1599,7 @@ cdef enum:
     PC_MASK = 15
     PF_SHELL = 16    # a key of _SHELLS
     PF_SIDE = 32     # a key of _SIDE_PROGRAMS (it may do something on the side)
+    PF_LINE = 64     # builtin, command, alias, unalias, printf, let: read by _interpret_cmd
 
 cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
                          "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
@@ -1855,6 +1856,8 @@ for _w in _SHELLS:
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SHELL
 for _w in _SIDE_PROGRAMS:
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SIDE
+for _w in ("builtin", "command", "alias", "unalias", "printf", "let"):
+    _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_LINE
 
 
 cdef inline int _side(SimpleCommand sc, _Ctx ctx, list found) except -1:
@@ -2074,11 +2077,13 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     if redirects is None:
         redirects = []
     prog0 = normalize_program(first)
-    if nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command")) and rest[0] in _CD_PROGRAMS:
+    cls = _prog_class(prog0)
+    if (cls & PF_LINE and nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command"))
+            and rest[0] in _CD_PROGRAMS):
         first = rest.pop(0)
         nwords -= 1
         prog0 = first
-    cls = _prog_class(prog0)
+        cls = _prog_class(prog0)
     if (cls & PC_MASK) == PC_DECLARE:
         integer = False     # -i: the values are arithmetic expressions
         for a in rest:
@@ -2096,29 +2101,30 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
                            "", False))
         return None
-    if str_eq(prog0, "alias") or str_eq(prog0, "unalias"):
-        for a in rest:
-            eq = a.find("=")
-            if str_eq(prog0, "unalias"):
-                ctx.aliases.pop(a, None)
-            elif eq > 0:
-                ctx.aliases[a[:eq]] = a[eq + 1:]
-    elif str_eq(prog0, "printf") and nwords > 3 and obj_eq(rest[0], "-v"):
-        # printf -v NAME FORMAT ARGS: NAME holds what it would have printed
-        text = None
-        for a in rest[2:]:
-            if _DYN in a:
-                break
-        else:
-            text = printf_output(rest[2], rest[3:])
-        if text is None:
-            if ctx.env is not None:
-                ctx.env.pop(rest[1], None)
-        else:
-            ctx.assign(rest[1], text)
-    if str_eq(prog0, "let"):
-        for a in rest:
-            arith_text(_K, a, ctx)
+    if cls & PF_LINE:
+        if str_eq(prog0, "alias") or str_eq(prog0, "unalias"):
+            for a in rest:
+                eq = a.find("=")
+                if str_eq(prog0, "unalias"):
+                    ctx.aliases.pop(a, None)
+                elif eq > 0:
+                    ctx.aliases[a[:eq]] = a[eq + 1:]
+        elif str_eq(prog0, "printf") and nwords > 3 and obj_eq(rest[0], "-v"):
+            # printf -v NAME FORMAT ARGS: NAME holds what it would have printed
+            text = None
+            for a in rest[2:]:
+                if _DYN in a:
+                    break
+            else:
+                text = printf_output(rest[2], rest[3:])
+            if text is None:
+                if ctx.env is not None:
+                    ctx.env.pop(rest[1], None)
+            else:
+                ctx.assign(rest[1], text)
+        elif str_eq(prog0, "let"):
+            for a in rest:
+                arith_text(_K, a, ctx)
     if (cls & PC_MASK) == PC_CD:
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
@@ -2247,11 +2253,16 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.aliases = {}
     _interpret(tree, ctx, False)
     cdef SimpleCommand c
+    cdef object r
     for c in out:
-        # most calls fetch nothing: the reader runs only when one may (as _side._fetches)
+        # most calls fetch nothing (_side._fetches, typed), and most that do run no file
+        # (_side._runs_a_file): the reader runs only when both may
         if _fetches(c):
-            for path, runner in fetched_runs(out):
-                _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
-                                   (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+            for r in out:
+                if _runs_a_file(r):
+                    for path, runner in fetched_runs(out):
+                        _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
+                                           (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+                    break
             break
     return out
