@@ -35,7 +35,7 @@ from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no
 from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
 from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
-from lighthouse._fast._side_c cimport fetched_runs, side_effects
+from lighthouse._fast._side_c cimport _runs_a_file, fetched_runs, side_effects
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
@@ -48,7 +48,7 @@ from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
-                              DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FOR_DO_MSG,
+                              DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FIND_ACTIONS, FOR_DO_MSG,
                               HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
                               MAX_WORD, MAX_WORK, REDIRECT_MSG, SHELLS, SHELL_API, SQL_FLAGS, SQUOTE_MSG,
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
@@ -447,7 +447,7 @@ cdef class _Parser:
         cdef int keyword
         cdef str text
         cdef bint digits
-        cdef list leading = [0, True]   # leading_assignments' state (assignments are not brace-expanded)
+        cdef list leading = None   # leading_assignments' state (assignments are not brace-expanded)
         cdef object expanded
         self.skip_blanks()
         if self.i < self.n and self.at(self.i) == u'(':
@@ -545,8 +545,13 @@ cdef class _Parser:
             expanded = _brace_words(word) if self.braces else None
             if expanded is None:
                 cmd.words.append(word)
-            elif assigns(_segments_of(word)) and leading_assignments(cmd.words, leading, _segments_of_py):
-                cmd.words.append(word)
+            elif assigns(_segments_of(word)):
+                if leading is None:
+                    leading = [0, True]     # made when first asked (most commands never are)
+                if leading_assignments(cmd.words, leading, _segments_of_py):
+                    cmd.words.append(word)
+                else:
+                    cmd.words.extend(expanded)
             else:
                 cmd.words.extend(expanded)
 
@@ -1269,42 +1274,58 @@ cdef bint _digits_and_dots(int kind, void* data, Py_ssize_t start, Py_ssize_t n)
     return count > 0
 
 
+cdef inline bint _prefix(int kind, void* data, Py_ssize_t n, str prefix) noexcept:
+    # prog.startswith(prefix), prog given by its kind, data and length; prefix is ASCII
+    cdef Py_ssize_t m = len(prefix)
+    cdef Py_ssize_t k
+    cdef const Py_UCS1* p = <const Py_UCS1*>PyUnicode_DATA(prefix)
+    if n < m:
+        return False
+    for k in range(m):
+        if PyUnicode_READ(kind, data, k) != p[k]:
+            return False
+    return True
+
+
 cpdef str interp_family(str prog):
     cdef Py_ssize_t n = len(prog)
     cdef int kind = PyUnicode_KIND(prog)
     cdef void* data = PyUnicode_DATA(prog)
     cdef Py_ssize_t k, start, end
     cdef Py_UCS4 c
-    # every family name the tests below can return starts with one of these letters
+    # every family name the tests below can return starts with one of these letters, and
+    # each test is asked only of names starting with its letter
     if n == 0:
         return prog
     c = PyUnicode_READ(kind, data, 0)
-    if c != u'p' and c != u'r' and c != u'n' and c != u'l':
-        return prog
-    start = -1
-    if prog.startswith("python"):
-        start = 6
-    elif prog.startswith("pypy"):
-        start = 4
-    if start >= 0:
-        # ^(python|pypy)[0-9.]*$ -- `$` also matches before one final newline
-        end = n
-        if end > start and PyUnicode_READ(kind, data, end - 1) == u'\n':
-            end -= 1
-        for k in range(start, end):
-            c = PyUnicode_READ(kind, data, k)
-            if not (c == u'.' or (c >= u'0' and c <= u'9')):
-                break
-        else:
-            return "python"
-    if prog == "nodejs":
-        return "node"
-    if prog == "luajit":
-        return "lua"
-    if prog.startswith("perl") and _digits_and_dots(kind, data, 4, n):
-        return "perl"
-    if prog.startswith("ruby") and _digits_and_dots(kind, data, 4, n):
-        return "ruby"
+    if c == u'p':
+        start = -1
+        if _prefix(kind, data, n, "python"):
+            start = 6
+        elif _prefix(kind, data, n, "pypy"):
+            start = 4
+        if start >= 0:
+            # ^(python|pypy)[0-9.]*$ -- `$` also matches before one final newline
+            end = n
+            if end > start and PyUnicode_READ(kind, data, end - 1) == u'\n':
+                end -= 1
+            for k in range(start, end):
+                c = PyUnicode_READ(kind, data, k)
+                if not (c == u'.' or (c >= u'0' and c <= u'9')):
+                    break
+            else:
+                return "python"
+        if _prefix(kind, data, n, "perl") and _digits_and_dots(kind, data, 4, n):
+            return "perl"
+    elif c == u'n':
+        if str_eq(prog, "nodejs"):
+            return "node"
+    elif c == u'l':
+        if str_eq(prog, "luajit"):
+            return "lua"
+    elif c == u'r':
+        if _prefix(kind, data, n, "ruby") and _digits_and_dots(kind, data, 4, n):
+            return "ruby"
     return prog
 
 
@@ -1505,6 +1526,21 @@ cdef object _static_output(list tree, _Ctx ctx):
 
 cdef tuple _B64_DECODE = B64_DECODE
 cdef frozenset _HELP_TRIGGERS = HELP_TRIGGERS
+# The few help triggers as a tuple: the last argument of most commands (a path, a name,
+# a value) differs from each in length, which str_eq answers without hashing it for a
+# set lookup.
+cdef tuple _HELP_TUPLE = tuple(sorted(_HELP_TRIGGERS))
+
+
+cdef inline bint _help_trigger(str a) except -1:
+    # a in _HELP_TRIGGERS
+    cdef str t
+    for t in _HELP_TUPLE:
+        if str_eq(a, t):
+            return True
+    return False
+
+
 cdef tuple _ENV_LISTERS = ENV_LISTERS
 
 
@@ -1563,6 +1599,7 @@ cdef enum:
     PC_MASK = 15
     PF_SHELL = 16    # a key of _SHELLS
     PF_SIDE = 32     # a key of _SIDE_PROGRAMS (it may do something on the side)
+    PF_LINE = 64     # builtin, command, alias, unalias, printf, let: read by _interpret_cmd
 
 cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
                          "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
@@ -1707,7 +1744,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         if body is not None:
             run_function(_K, prog, body, args, dynamic, ctx)
         return None
-    if args and (<str>args[len(args) - 1] in _HELP_TRIGGERS or str_eq(<str>args[0], "help")) \
+    if args and (_help_trigger(<str>args[len(args) - 1]) or str_eq(<str>args[0], "help")) \
             and help_request(prog, args, word, env, ctx.env):
         # judged as a help request: the (help) pseudo-program, its redirects kept
         return _emit(ctx, _new_sc("(help)", [prog], cwd, sudo, env, redirects, origin, "", dynamic))
@@ -1762,11 +1799,15 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if cls == PC_SQL:
         sc.code = _sql_text(prog, args, stdin_code)
     elif cls == PC_FIND:
-        run_find_actions(_K, sc, ctx)
+        if _has_word(args, _FIND_ACTIONS):
+            run_find_actions(_K, sc, ctx)
     elif cls == PC_SSH:
         run_ssh_remote(_K, sc, ctx)
     elif cls == PC_EXEC:
-        run_container_exec(_K, sc, ctx)
+        # container_exec runs nothing without an `exec` word (docker exec, compose exec,
+        # kubectl ... exec POD -- ...): most docker and kubectl commands skip the call
+        if _has_word(args, _EXEC_WORD):
+            run_container_exec(_K, sc, ctx)
     main = _emit(ctx, sc)
     if pflags & PF_SIDE:
         _side(sc, ctx, side_effects(prog, args))
@@ -1775,14 +1816,48 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     return main
 
 
+cdef tuple _FIND_ACTIONS = FIND_ACTIONS
+cdef tuple _EXEC_WORD = ("exec",)
+
+
+cdef bint _has_word(list args, tuple words) except -1:
+    # whether an argument is one of words
+    cdef str a, w
+    for a in args:
+        for w in words:
+            if str_eq(a, w):
+                return True
+    return False
+
+
 cdef frozenset _SIDE_PROGRAMS = SIDE_PROGRAMS
 cdef frozenset _COMMAND_ENV = COMMAND_ENV
-cdef frozenset _DOWNLOADERS = DOWNLOADERS
-cdef frozenset _CLONERS = CLONERS
+# What analyze asks of every command it emitted (_side._fetches): 1 a downloader, 2 a
+# cloner, which fetches with its clone or download subcommand; one lookup, a C loop.
+cdef dict _FETCH_KIND = dict.fromkeys(DOWNLOADERS, 1)
+for _w in CLONERS:
+    _FETCH_KIND[_w] = 2
+
+
+cdef bint _fetches(SimpleCommand c) except -1:
+    cdef object kind = _FETCH_KIND.get(c.program)
+    cdef str a
+    if kind is None:
+        return False
+    if <int>kind == 1:
+        return True
+    for a in c.args:
+        if str_eq(a, "clone") or str_eq(a, "download"):
+            return True
+    return False
+
+
 for _w in _SHELLS:
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SHELL
 for _w in _SIDE_PROGRAMS:
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SIDE
+for _w in ("builtin", "command", "alias", "unalias", "printf", "let"):
+    _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_LINE
 
 
 cdef inline int _side(SimpleCommand sc, _Ctx ctx, list found) except -1:
@@ -2024,11 +2099,13 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             rest = rest[k + 1:]
             nwords = len(rest) + 1
             prog0 = first
-    if nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command")) and rest[0] in _CD_PROGRAMS:
+    cls = _prog_class(prog0)
+    if (cls & PF_LINE and nwords > 1 and (str_eq(prog0, "builtin") or str_eq(prog0, "command"))
+            and rest[0] in _CD_PROGRAMS):
         first = rest.pop(0)
         nwords -= 1
         prog0 = first
-    cls = _prog_class(prog0)
+        cls = _prog_class(prog0)
     if (cls & PC_MASK) == PC_DECLARE:
         integer = False     # -i: the values are arithmetic expressions
         nameref = False     # -n: the value names another variable (unknown here)
@@ -2048,29 +2125,30 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         _emit(ctx, _new_sc(prog0, rest, ctx.cwd, ctx.sudo, {}, list(redirects), ctx.origin,
                            "", False))
         return None
-    if str_eq(prog0, "alias") or str_eq(prog0, "unalias"):
-        for a in rest:
-            eq = a.find("=")
-            if str_eq(prog0, "unalias"):
-                ctx.aliases.pop(a, None)
-            elif eq > 0:
-                ctx.aliases[a[:eq]] = a[eq + 1:]
-    elif str_eq(prog0, "printf") and nwords > 3 and obj_eq(rest[0], "-v"):
-        # printf -v NAME FORMAT ARGS: NAME holds what it would have printed
-        text = None
-        for a in rest[2:]:
-            if _DYN in a:
-                break
-        else:
-            text = printf_output(rest[2], rest[3:])
-        if text is None:
-            if ctx.env is not None:
-                ctx.env.pop(rest[1], None)
-        else:
-            ctx.assign(rest[1], text)
-    if str_eq(prog0, "let"):
-        for a in rest:
-            arith_text(_K, a, ctx)
+    if cls & PF_LINE:
+        if str_eq(prog0, "alias") or str_eq(prog0, "unalias"):
+            for a in rest:
+                eq = a.find("=")
+                if str_eq(prog0, "unalias"):
+                    ctx.aliases.pop(a, None)
+                elif eq > 0:
+                    ctx.aliases[a[:eq]] = a[eq + 1:]
+        elif str_eq(prog0, "printf") and nwords > 3 and obj_eq(rest[0], "-v"):
+            # printf -v NAME FORMAT ARGS: NAME holds what it would have printed
+            text = None
+            for a in rest[2:]:
+                if _DYN in a:
+                    break
+            else:
+                text = printf_output(rest[2], rest[3:])
+            if text is None:
+                if ctx.env is not None:
+                    ctx.env.pop(rest[1], None)
+            else:
+                ctx.assign(rest[1], text)
+        elif str_eq(prog0, "let"):
+            for a in rest:
+                arith_text(_K, a, ctx)
     if (cls & PC_MASK) == PC_CD:
         # any_dyn: the program word is `cd` itself, so an unknown is in an argument
         moved = change_dir(prog0, rest, any_dyn, ctx.cwd, ctx.dirs,
@@ -2210,12 +2288,16 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.aliases = {}
     _interpret(tree, ctx, False)
     cdef SimpleCommand c
+    cdef object r
     for c in out:
-        # most calls fetch nothing: the reader runs only when one may (as _side._fetches)
-        if c.program in _DOWNLOADERS or (c.program in _CLONERS
-                                         and ("clone" in c.args or "download" in c.args)):
-            for path, runner in fetched_runs(out):
-                _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
-                                   (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+        # most calls fetch nothing (_side._fetches, typed), and most that do run no file
+        # (_side._runs_a_file): the reader runs only when both may
+        if _fetches(c):
+            for r in out:
+                if _runs_a_file(r):
+                    for path, runner in fetched_runs(out):
+                        _emit(ctx, _new_sc(RUN_DOWNLOADED, [path], (<SimpleCommand>runner).cwd,
+                                           (<SimpleCommand>runner).sudo, {}, [], "download", "", False))
+                    break
             break
     return out

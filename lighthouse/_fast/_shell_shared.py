@@ -824,6 +824,11 @@ def su_command_arg(args):
     return -1
 
 
+# The words of a find expression that run something: find_actions yields only at one of
+# them, so a find without any runs nothing (the compiled analyser's test before the call).
+FIND_ACTIONS = ("-delete", "-exec", "-execdir", "-ok", "-okdir")
+
+
 def find_actions(args):
     """What `find ROOTS... EXPR` runs, in order, generated one at a time (the caller's
     command limit stops a long expression early): ("find -delete", argv of the `rm` a

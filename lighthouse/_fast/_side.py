@@ -1143,7 +1143,7 @@ def _git_side_possible(args):
     n = len(args)
     while k < n:
         a = args[k]
-        if not a.startswith("-"):
+        if not a or a[0] != "-":
             break
         if a == "-c":
             return True
@@ -1418,15 +1418,21 @@ def _triggers():
 _TRIGGERS = _triggers()
 
 
+# program -> (its trigger or None, its reader bits), for every program of SIDE_PROGRAMS:
+# what side_effects asks of a program in one lookup
+_SIDE = {prog: (_TRIGGERS.get(prog), _READERS.get(prog, 0)) for prog in SIDE_PROGRAMS}
+
+
 def side_effects(prog, args):
     """What program prog with args runs, evaluates, reads or writes on the side, as a
     list of (origin, kind, value) (see the module's docstring)."""
-    if prog not in SIDE_PROGRAMS:
+    entry = _SIDE.get(prog)
+    if entry is None:
         return []
-    trigger = _TRIGGERS.get(prog)
+    trigger = entry[0]
     if trigger is not None and not _triggered(trigger, "\x00".join(args)):
         return []
-    found = _read_side(prog, args)
+    found = _read_bits(prog, args, entry[1])
     if not found:
         return found
     origin = prog + " (side)"
@@ -1454,8 +1460,12 @@ def _triggered(trigger, text):
 def _read_side(prog, args):
     """Every reader of prog's side effects, in a fixed order, as (kind, value) pairs,
     without the trigger that side_effects tests first."""
+    return _read_bits(prog, args, _READERS.get(prog, 0))
+
+
+def _read_bits(prog, args, bits):
+    """_read_side with prog's reader bits given."""
     found = []
-    bits = _READERS.get(prog, 0)
     if bits & _R_OPTIONS:
         found += _command_options(prog, args)
     if bits & _R_POSITIONALS:

@@ -7,15 +7,19 @@ cimport cython
 cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE
 cdef dict _READERS
 cdef dict _TRIGGERS
+cdef dict _SIDE
 cdef frozenset _GIT_GLOBAL_VALUE
 
 
-@cython.locals(found=list)
+@cython.locals(found=list, entry=tuple, trigger=tuple)
 cpdef list side_effects(str prog, list args)
 
 
-@cython.locals(found=list, bits=int)
 cpdef list _read_side(str prog, list args)
+
+
+@cython.locals(found=list)
+cdef list _read_bits(str prog, list args, int bits)
 
 
 @cython.locals(rx=object, needs=tuple, alternatives=tuple, literal=str, low=str)
