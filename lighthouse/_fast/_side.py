@@ -1301,14 +1301,89 @@ def _trap_command(args):
     return [(SH, args[k])]
 
 
+# tar's short options that take a value (the next word, or the rest of their cluster),
+# its long ones that take the next word when written without "=", and the letters of
+# the modes that read files into an archive (create, append, update, concatenate)
+_TAR_VALUE_LETTERS = frozenset("bCfFgHIKLNTVX")
+_TAR_LONG_VALUES = frozenset({
+    "--file", "--directory", "--files-from", "--exclude-from", "--exclude", "--transform", "--xform",
+    "--owner", "--group", "--mode", "--mtime", "--newer", "--after-date", "--newer-mtime", "--label",
+    "--use-compress-program", "--to-command", "--checkpoint-action", "--format", "--blocking-factor",
+    "--record-size", "--tape-length", "--volno-file", "--info-script", "--new-volume-script",
+    "--rsh-command", "--suffix", "--strip-components", "--listed-incremental", "--starting-file",
+    "--index-file", "--quoting-style", "--exclude-tag", "--exclude-tag-all", "--exclude-tag-under",
+    "--occurrence", "--sparse-version", "--level", "--hole-detection", "--owner-map", "--group-map"})
+_TAR_READ_MODES = frozenset("cruA")
+_TAR_READ_LONG = frozenset({"--create", "--append", "--update", "--catenate", "--concatenate"})
+
+
+def _tar_directory_reads(args):
+    """The files tar reads from the directory a -C/--directory names before them, when
+    it creates, appends to or updates an archive: each relative member after it, as
+    DIR/member (`tar czf k.tgz -C ~ .ssh` reads ~/.ssh, which the word `.ssh` alone does
+    not say). Members before any -C are the command's own arguments already."""
+    reads = False
+    directory = None
+    pending = []            # the options whose values the next words are
+    members = []
+    n = len(args)
+    k = 0
+    while k < n:
+        a = args[k]
+        k += 1
+        if pending:
+            if pending.pop(0) == "C":
+                directory = a
+            continue
+        if a == "--":
+            members += [(directory, m) for m in args[k:]]
+            break
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            if name in _TAR_READ_LONG:
+                reads = True
+            elif name == "--directory":
+                if eq:
+                    directory = value
+                else:
+                    pending.append("C")
+            elif name in _TAR_LONG_VALUES and not eq:
+                pending.append(name)
+            continue
+        if a.startswith("-") and len(a) > 1 or k == 1:
+            # a cluster: `-czf FILE`, `-C DIR`, `-CDIR`, or the first word's old style `czf FILE`
+            letters = a[1:] if a.startswith("-") else a
+            for i in range(len(letters)):
+                ch = letters[i]
+                if ch in _TAR_READ_MODES:
+                    reads = True
+                if ch in _TAR_VALUE_LETTERS:
+                    if not a.startswith("-"):
+                        pending.append(ch)          # old style: each value is a word of its own
+                    elif i + 1 < len(letters):
+                        if ch == "C":
+                            directory = letters[i + 1:]
+                        break
+                    else:
+                        pending.append(ch)
+                        break
+            continue
+        if directory is not None:
+            members.append((directory, a))
+    if not reads:
+        return []
+    return [(READ, d.rstrip("/") + "/" + m if d.rstrip("/") else "/" + m) for d, m in members
+            if d is not None and m and m != "-" and not m.startswith("/")]
+
+
 def _code(prog, args):
     language, texts = _code_texts(prog, args)
     return [item for text in texts for item in _language(language, text)]
 
 
 # Which readers a program has, one bit each (a single lookup per command)
-_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP = (
-    1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, \
+    _R_TAR = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 def _reader_bits():
@@ -1317,7 +1392,7 @@ def _reader_bits():
                        (ARGV_RUNNERS, _R_RUNNER), (CODE_OPTIONS, _R_CODE),
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
-                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP)):
+                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1492,6 +1567,8 @@ def _read_bits(prog, args, bits):
         found += _fd_commands(args)
     if bits & _R_TRAP:
         found += _trap_command(args)
+    if bits & _R_TAR:
+        found += _tar_directory_reads(args)
     return found
 
 
