@@ -1317,6 +1317,14 @@ _TAR_READ_MODES = frozenset("cruA")
 _TAR_READ_LONG = frozenset({"--create", "--append", "--update", "--catenate", "--concatenate"})
 
 
+def _tar_chdir(directory, to):
+    """The directory a -C to `to` leaves tar in: GNU tar's -C options add up, a relative
+    one is taken from the directory of the one before (`-C ~/app -C .. x` reads ~/x)."""
+    if directory is None or to.startswith("/") or to.startswith("~"):
+        return to
+    return directory.rstrip("/") + "/" + to
+
+
 def _tar_directory_reads(args):
     """The files tar reads from the directory a -C/--directory names before them, when
     it creates, appends to or updates an archive: each relative member after it, as
@@ -1333,7 +1341,7 @@ def _tar_directory_reads(args):
         k += 1
         if pending:
             if pending.pop(0) == "C":
-                directory = a
+                directory = _tar_chdir(directory, a)
             continue
         if a == "--":
             members += [(directory, m) for m in args[k:]]
@@ -1344,7 +1352,7 @@ def _tar_directory_reads(args):
                 reads = True
             elif name == "--directory":
                 if eq:
-                    directory = value
+                    directory = _tar_chdir(directory, value)
                 else:
                     pending.append("C")
             elif name in _TAR_LONG_VALUES and not eq:
@@ -1362,7 +1370,7 @@ def _tar_directory_reads(args):
                         pending.append(ch)          # old style: each value is a word of its own
                     elif i + 1 < len(letters):
                         if ch == "C":
-                            directory = letters[i + 1:]
+                            directory = _tar_chdir(directory, letters[i + 1:])
                         break
                     else:
                         pending.append(ch)
