@@ -300,3 +300,14 @@ def test_long_option_clusters_are_linear(make_validator):
     # read once each, and the statement after them is still found
     command = "psql " + " ".join(["-" + "X" * 2000] * 20) + " -c 'DROP TABLE users'"
     assert verdict(make_validator, command)[0] == "deny"
+
+
+@pytest.mark.parametrize("command", [
+    # -C a repeated, then many members: the paths would cost the product of the two
+    "tar cf x.tar " + "-C a " * 600 + " ".join("m%d" % i for i in range(2800)),
+    # -C directories adding up past PATH_MAX
+    "tar cf x.tar " + "-C aaaaaaaa " * 600 + " x",
+])
+def test_tar_directory_limits_fail_closed(make_validator, command):
+    got, rule_id = verdict(make_validator, command)
+    assert got != "allow" and rule_id == "shell.unparsed", (got, rule_id)

@@ -1317,12 +1317,23 @@ _TAR_READ_MODES = frozenset("cruA")
 _TAR_READ_LONG = frozenset({"--create", "--append", "--update", "--catenate", "--concatenate"})
 
 
+# The longest directory tar's -C options may add up to (PATH_MAX), and the most
+# characters of paths the members after them may name in all: past either, the call is
+# undecided (-C a repeated, then many members, would otherwise cost the product of the two)
+_TAR_MAX_DIRECTORY = 4096
+_TAR_MAX_READS = 1 << 18
+_TAR_LIMIT_MSG = "tar's -C directories and the members after them name more than the analysis reads"
+
+
 def _tar_chdir(directory, to):
     """The directory a -C to `to` leaves tar in: GNU tar's -C options add up, a relative
     one is taken from the directory of the one before (`-C ~/app -C .. x` reads ~/x)."""
     if directory is None or to.startswith("/") or to.startswith("~"):
         return to
-    return directory.rstrip("/") + "/" + to
+    joined = directory.rstrip("/") + "/" + to
+    if len(joined) > _TAR_MAX_DIRECTORY:
+        raise LimitError(_TAR_LIMIT_MSG)
+    return joined
 
 
 def _tar_directory_reads(args):
@@ -1380,8 +1391,16 @@ def _tar_directory_reads(args):
             members.append((directory, a))
     if not reads:
         return []
-    return [(READ, d.rstrip("/") + "/" + m if d.rstrip("/") else "/" + m) for d, m in members
-            if d is not None and m and m != "-" and not m.startswith("/")]
+    out = []
+    size = 0
+    for d, m in members:
+        if d is None or not m or m == "-" or m.startswith("/"):
+            continue
+        size += len(d) + len(m)
+        if size > _TAR_MAX_READS:
+            raise LimitError(_TAR_LIMIT_MSG)
+        out.append((READ, d.rstrip("/") + "/" + m if d.rstrip("/") else "/" + m))
+    return out
 
 
 def _code(prog, args):
