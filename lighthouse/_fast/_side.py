@@ -1343,15 +1343,17 @@ def _tar_directory_reads(args):
     not say). Members before any -C are the command's own arguments already."""
     reads = False
     directory = None
-    pending = []            # the options whose values the next words are
+    pending = []            # the options whose values the next words are, from pending[p]
+    p = 0
     members = []
     n = len(args)
     k = 0
     while k < n:
         a = args[k]
         k += 1
-        if pending:
-            if pending.pop(0) == "C":
+        if p < len(pending):
+            p += 1
+            if pending[p - 1] == "C":
                 directory = _tar_chdir(directory, a)
             continue
         if a == "--":
