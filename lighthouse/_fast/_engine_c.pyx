@@ -38,6 +38,7 @@ from libc.string cimport memcmp, memcpy
 
 from lighthouse._fast._cache_c cimport DecisionCache
 from lighthouse._fast._shell_c cimport SimpleCommand, analyze
+from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 
 import re2
@@ -58,7 +59,7 @@ from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, p
                         program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._prefilter import ALWAYS, min_length, prefilter
-from ._shell_shared_c import DYN, normpath
+from ._shell_shared_c import DYN
 
 __all__ = list(ENGINE_API)
 
@@ -1844,6 +1845,14 @@ cdef int _conditional_writes(list writes, tuple writes_if, set flags, dict optio
     return 0
 
 
+cdef bint _any_key(tuple names, dict d) except -1:
+    cdef object name
+    for name in names:
+        if name in d:
+            return True
+    return False
+
+
 cdef inline bint _local_target(str arg):
     """Whether a positional a write mode names may be a local file: not `-` (stdin or
     stdout) nor a URL (`s3://bucket/key`, `rtmp://host/live`)."""
@@ -1996,7 +2005,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
             writes.append(positionals[base])
     if spec.writes_if is not None:
         _conditional_writes(writes, <tuple>spec.writes_if, flags, options, positionals, base, data)
-    if spec.chdir_options and options:
+    # chdir_rebased (plain Python) changes nothing unless one of the options is given
+    if spec.chdir_options and options and _any_key(spec.chdir_options, options):
         path_args, writes = chdir_rebased(spec.chdir_options, options, path_args, writes)
     for op, target in sc.redirects:
         if obj_eq(op, ">") or obj_eq(op, ">>"):

@@ -369,7 +369,7 @@ class _View:
                 writes.append(positionals[base])
         if spec.writes_if is not None:
             writes.extend(conditional_writes(spec.writes_if, flags, options, positionals, base, data))
-        if spec.chdir_options and options:
+        if spec.chdir_options and options and any(name in options for name in spec.chdir_options):
             path_args, writes = chdir_rebased(spec.chdir_options, options, path_args, writes)
         for op, target in sc.redirects:
             if op == ">" or op == ">>":

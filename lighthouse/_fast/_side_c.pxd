@@ -4,11 +4,11 @@
 # file only changes how the same source is compiled (Cython's augmenting .pxd).
 cimport cython
 
-cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE
+cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, _R_TAR
 cdef dict _READERS
 cdef dict _TRIGGERS
 cdef dict _SIDE
-cdef frozenset _GIT_GLOBAL_VALUE
+cdef frozenset _GIT_GLOBAL_VALUE, _GIT_RUNS
 
 
 @cython.locals(found=list, entry=tuple, trigger=tuple)
@@ -56,6 +56,29 @@ cdef list _git_file_reads(list args)
 
 @cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
 cdef object _argv_after(str prog, list args)
+
+
+# git's subcommand and the commands it runs, asked of every git command
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cdef Py_ssize_t _git_subcommand(list args) except -1
+
+
+@cython.locals(j=Py_ssize_t, sub=str, rest=list, out=list)
+cdef list _git_subcommand_commands(list args, Py_ssize_t k)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, positionals=Py_ssize_t, roots=list, commands=list,
+               out=list)
+cdef list _fd_commands(list args)
+
+
+@cython.locals(k=Py_ssize_t)
+cdef list _trap_command(list args)
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, p=Py_ssize_t, i=Py_ssize_t, size=Py_ssize_t, a=str, pending=list,
+               members=list, out=list, reads=bint)
+cdef list _tar_directory_reads(list args)
 
 
 @cython.locals(a=str, path=str)
