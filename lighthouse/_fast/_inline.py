@@ -100,6 +100,15 @@ _WRITE_HINTS = ("write", "Write", "append", "put_contents", "open", "Set-Content
                 "Out-File", "touch")
 
 
+def _holds_any(code, needles):
+    """Whether code contains one of needles (a loop, not any() over a generator: the
+    compiled build runs it without creating one)."""
+    for needle in needles:
+        if needle in code:
+            return True
+    return False
+
+
 def _whole(code, end, text, arg_end):
     """text, when the literal that ended at code[end] is the whole argument; else None."""
     if arg_end.match(code, end) is None or "#{" in text:
@@ -163,7 +172,7 @@ def scan(family, code):
     snippets = []
     unknown = False
     writes = []
-    if any(h in code for h in _DELETE_HINTS):
+    if _holds_any(code, _DELETE_HINTS):
         for m in _DELETE_CALLS.finditer(code):
             name = m.group(1)
             if name.startswith(")."):
@@ -176,8 +185,8 @@ def scan(family, code):
     if "Path(" in code:
         for m in _PATH_DELETE.finditer(code):
             deletes.append((True, string_at(m.group(1), 0)[0]))
-    if any(h in code for h in _EXEC_HINTS):
-        process_module = any(mod in code for mod in _PROCESS_MODULES)
+    if _holds_any(code, _EXEC_HINTS):
+        process_module = _holds_any(code, _PROCESS_MODULES)
         for m in _EXEC_CALLS.finditer(code):
             text = string_at(code, m.end())[0]
             if text is not None:
@@ -221,7 +230,7 @@ def scan(family, code):
             stmt = code[m.start():m.start() + CODE_WINDOW].split(";", 1)[0]
             deletes.append((_PWSH_RECURSE.search(stmt) is not None,
                             string_at(code, m.end(), _PWSH_ARG_END)[0] or _tcl_word(code, m.end())))
-    if any(h in code for h in _WRITE_HINTS):
+    if _holds_any(code, _WRITE_HINTS):
         writes = _writes(family, code)
     if family == "osascript":
         for m in _APPLESCRIPT_SHELL.finditer(code):

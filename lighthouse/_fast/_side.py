@@ -1108,7 +1108,8 @@ def _git_subcommand_commands(args, k):
     out = []
     names = GIT_COMMAND_OPTIONS.get(sub)
     if names is not None:
-        out.extend((SH, v) for v in _option_values(rest, names, False))
+        for v in _option_values(rest, names, False):
+            out.append((SH, v))
     elif sub == "grep":
         # -O/--open-files-in-pager: the pager's command only when attached (-OCMD, =CMD)
         for a in rest:
