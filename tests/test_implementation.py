@@ -110,3 +110,29 @@ def test_pgo_training_workload_runs_on_the_compiled_build():
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "pgo: trained on" in done.stdout
+
+
+def test_path_forms_agree_with_the_reference_around_normpath(impl):
+    # The compiled path_forms skips normpath for a normal absolute path and for `~/`
+    # before one (what normpath leaves as it is); on paths either side of that test,
+    # with and without a home, its forms are the reference's, and so are its limits.
+    _, _, engine = impl
+    pure_engine = IMPLS["pure"][1]
+    words = ["", ".", "..", "a", "./a", "a/./b", "../a", "a//b", "~", "~/", "~/a", "~/a/", "~//a", "~/./a",
+             "~/a/../b", "~/..", "~/../..", "~user/x", "~/.ssh/id_rsa", "/", "//", "/a", "/a/", "/a//b",
+             "/./a", "/a/..", "/a/b/c.txt", "~/" + "x/" * 300, "/" + "y" * 5000]
+    cwds = ["", "/", "/home/dev/app", "/home/dev/app/", "/home/dev/./app", "rel/dir", "~/app"]
+    homes = [None, "", "/home/dev", "/home/dev/", "/root", "/home/a/../dev"]
+    checked = 0
+    for word in words:
+        for cwd in cwds:
+            for home in homes:
+                results = []
+                for mod in (engine, pure_engine):
+                    try:
+                        results.append(mod.path_forms(word, cwd, home, cwd))
+                    except Exception as e:  # noqa: BLE001 - both raise the same error or neither
+                        results.append(type(e).__name__)
+                assert results[0] == results[1], (word, cwd, home)
+                checked += 1
+    assert checked == len(words) * len(cwds) * len(homes)

@@ -207,6 +207,7 @@ cdef class Engine:
     cdef readonly object word_index     # _globs.word_index of path_prefilter, or None
     cdef _WordIndex _widx
     cdef _WordCtx _wctx         # the last word context made
+    cdef dict _wctx_by_cwd      # word contexts by working directory
     cdef _WordCtx _word_ctx(self, str cwd, object home)
     cdef tuple _rules_for_program(self, str prog)
     cdef tuple _rules_for_command(self, str prog, list positionals)

@@ -1296,7 +1296,15 @@ cdef _Forms _forms_at(_Place pl, str value):
         if pl.has_home and raw and raw[0] == u'~' and (len(raw) == 1 or raw[1] == u'/'):
             # substitute before resolving `..`, so `~/../x` is judged against the real home
             raw = pl.home_root + raw[1:]
-        full = normpath(raw) if raw else ""
+        # normpath leaves a normal absolute path as it is, and `~/` before one: most
+        # paths here (a home path, one under a home substituted above) skip it
+        if not raw:
+            full = ""
+        elif _shape(raw) == 1 or (len(raw) > 2 and raw[0] == u'~' and raw[1] == u'/'
+                                  and _shape(raw[1:]) == 1):
+            full = raw
+        else:
+            full = normpath(raw)
     if len(full) > C_MAX_MATCH_LENGTH:
         raise LimitError(_PATH_LENGTH_MSG)
     segs = full.split("/")
@@ -2532,6 +2540,10 @@ cdef class _ProgRules:
     cdef dict by_first
 
 
+cdef enum:
+    _WCTX_KEPT = 256
+
+
 @cython.final
 cdef class Engine:
     """Compiled rules; `evaluate` is the tier-1 decision."""
@@ -2546,13 +2558,26 @@ cdef class Engine:
         self._parsed = None
         self._widx = _WordIndex(self.word_index) if self.word_index is not None else None
         self._wctx = None
+        self._wctx_by_cwd = {}
 
     cdef _WordCtx _word_ctx(self, str cwd, object home):
-        # The word context of the last call is kept: calls in a row mostly share it.
+        # The word context of the last call is kept: calls in a row mostly share it. The
+        # others are kept by working directory (up to _WCTX_KEPT of them), since calls
+        # of a few agents in their directories interleave.
         cdef _WordCtx ctx = self._wctx
+        cdef object found
         if ctx is not None and str_eq(ctx.cwd, cwd) and obj_eq(ctx.home, home) and type(home) is type(ctx.home):
             return ctx
+        found = self._wctx_by_cwd.get(cwd)
+        if found is not None:
+            ctx = <_WordCtx>found
+            if obj_eq(ctx.home, home) and type(home) is type(ctx.home):
+                self._wctx = ctx
+                return ctx
         ctx = _make_word_ctx(self._widx, cwd, home)
+        if len(self._wctx_by_cwd) >= _WCTX_KEPT:
+            self._wctx_by_cwd.clear()
+        self._wctx_by_cwd[cwd] = ctx
         self._wctx = ctx
         return ctx
 
@@ -2691,13 +2716,17 @@ cdef class Engine:
 
     cdef tuple _evaluate_tool(self, object tool, object tool_input, object cwd, object home):
         cdef Rule r
+        cdef tuple cands
+        cdef Py_ssize_t k
         cdef _ToolCtx ctx
         cdef tuple found = None
         problem = input_error(tool, tool_input)
         if problem is not None:
             return (C_DENY, "input.invalid", problem)
         ctx = _tool_ctx(cwd or "", home, None)
-        for r in self._rules_for_tool(tool):
+        cands = self._rules_for_tool(tool)
+        for k in range(len(cands)):
+            r = <Rule>cands[k]
             if _match_input(r, tool_input, ctx):
                 found = (r.verdict, r.id, r.reason)
                 break
@@ -2716,6 +2745,8 @@ cdef class Engine:
         cdef Rule r, hit, worst = None
         cdef object miss_prog = None, spec, unknown = None
         cdef unsigned int lacks
+        cdef tuple cands
+        cdef Py_ssize_t k
         if not isinstance(command, str):
             return (C_DENY, "input.invalid", COMMAND_MSG)
         try:
@@ -2736,7 +2767,10 @@ cdef class Engine:
                 view._widx = self._widx
             hit = None
             lacks = ~view.has
-            for r in self._rules_for_command(sc.program, view.positionals):
+            # the tuples hold only Rules (built here): read without a type test per rule
+            cands = self._rules_for_command(sc.program, view.positionals)
+            for k in range(len(cands)):
+                r = <Rule>cands[k]
                 if r._needs & lacks:
                     continue
                 if _match_command(r, view):
