@@ -298,6 +298,11 @@ def _edit(path, new, old="x"):
     return ("Edit", {"file_path": path, "old_string": old, "new_string": new})
 
 
+def _notebook(source, cell_type="code"):
+    return ("NotebookEdit", {"notebook_path": WS + "/analysis.ipynb", "cell_id": "c1", "new_source": source,
+                             "cell_type": cell_type})
+
+
 def _pkg(scripts):
     return json.dumps({"name": "app", "version": "1.0.0", "scripts": scripts}, indent=2)
 
@@ -354,6 +359,30 @@ CONTENT = [
     (_write(WS + "/README.md", "Never run `" + FETCH + "` or `rm -rf ~`.\n"), "allow"),
     (_write(WS + "/src/app.py", "import os\nos.system('rm -rf ~')\n"), "allow"),
     (_write("/tmp/notes.sh", "echo hello\n"), "allow"),
+    # files their tools load by themselves, and notebook cells (`!` lines, magics, cells)
+    (_write(WS + "/conftest.py", "import os\nos.system('" + FETCH + "')\n"), "deny"),
+    (_write(WS + "/tests/conftest.py", "import pytest\n\n@pytest.fixture\ndef client():\n"
+            "    from app import create_app\n    return create_app().test_client()\n"), "allow"),
+    (_write(WS + "/sitecustomize.py", "import shutil, os\nshutil.rmtree(os.path.expanduser('~'))\n"), "deny"),
+    (_write(WS + "/Gemfile", "source 'https://rubygems.org'\ngem 'rails', '~> 7.1'\n"), "allow"),
+    (_notebook("!rm -rf ~/\n"), "deny"),
+    (_notebook("import os\nos.system('rm -rf ~')"), "deny"),
+    (_notebook("%%bash\n" + FETCH), "deny"),
+    (_notebook("%%script perl\nsystem('rm -rf ~');"), "deny"),
+    (_notebook("%%writefile ~/.bashrc\n" + FETCH), "deny"),
+    (_notebook("%%time\nimport shutil, os\nshutil.rmtree(os.path.expanduser('~'))"), "deny"),
+    (_notebook("out = !" + FETCH + "\nprint(out)"), "deny"),
+    (_notebook("%run " + "-m http.server 8000 --bind 0.0.0.0"), "ask"),
+    (_notebook("!rm -rf ~/", cell_type="markdown"), "allow"),
+    (_notebook("import pandas as pd\ndf = pd.read_csv('data.csv')\ndf.head()"), "allow"),
+    (_notebook("files = !ls -la\nprint(files)\n%cd src\n!git status"), "allow"),
+    (_write(WS + "/analysis.ipynb", json.dumps({"nbformat": 4, "cells": [
+        {"cell_type": "markdown", "source": "# Setup"},
+        {"cell_type": "code", "source": ["import numpy as np\n", "np.zeros(3)"]},
+        {"cell_type": "code", "source": ["!" + FETCH]}]})), "deny"),
+    (_write(WS + "/analysis.ipynb", json.dumps({"nbformat": 4, "cells": [
+        {"cell_type": "code", "source": ["import numpy as np\n", "np.zeros(3)"]},
+        {"cell_type": "markdown", "source": "!rm -rf ~"}]})), "allow"),
     # a workflow stays an ask by its path, whatever it holds
     (_write(WS + "/.github/workflows/ci.yml", "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n"
             "    steps:\n      - run: pytest -q\n"), "ask"),
@@ -413,6 +442,9 @@ def test_content_of_a_persistence_path_keeps_its_deny(validator):
     ("/w/.git/hooks/pre-push", "", "shell"), ("/w/.envrc", "", "shell"),
     ("/w/src/app.py", "import os\n", None), ("/w/README.md", "#!/bin/sh\n", "shell"),
     ("/w/notes.txt", "hello\n", None), ("/w/bin/x", "#!/usr/bin/awk -f\n", None),
+    ("/w/tests/conftest.py", "", "python3"), ("/w/sitecustomize.py", "", "python3"),
+    ("/w/noxfile.py", "", "python3"), ("/w/Rakefile", "", "ruby"), ("/w/gulpfile.js", "", "node"),
+    ("/w/nb/analysis.ipynb", "{}", "notebook"),
 ])
 def test_file_kinds(path, text, kind):
     assert _content.file_kind(path, text) == kind

@@ -1,10 +1,15 @@
-"""What a Write or Edit adds that will run later: the code inside scripts, build files,
-CI workflows, package lifecycle hooks and git hooks, judged as the commands they are.
+"""What a Write, Edit or NotebookEdit adds that will run later: the code inside scripts,
+build files, CI workflows, package lifecycle hooks, git hooks, files tools load by
+themselves (conftest.py, sitecustomize.py, Rakefile, ...) and notebook cells, judged as
+the commands they are.
 
 A Write of `scripts/clean.sh` holding `rm -rf ~`, a `package.json` whose `postinstall`
-pipes a download into `sh`, a Dockerfile `RUN curl ... | sh` or a workflow step that does
-the same is not judged by its path alone: the next call (`npm install`, `make test`, a
-push that starts CI) runs it where the analysis cannot see it. Shared by both rule
+pipes a download into `sh`, a Dockerfile `RUN curl ... | sh`, a workflow step that does
+the same or a notebook cell running `!curl ... | sh` is not judged by its path alone:
+the next call (`npm install`, `make test`, `pytest`, a push that starts CI, running the
+notebook) runs it where the analysis cannot see it. A notebook cell's `!` lines and
+command magics (`%pip`, `%run`) are shell commands, `%%bash` and `%%script` cells the
+programs they name, `%%writefile PATH` a write of PATH, the rest Python. Shared by both rule
 engines (it runs once per Write/Edit of such a file, so it is plain Python); each engine
 judges the extracted code with its own shell analysis and rules
 (`Engine.evaluate_content`) and combines that verdict with its path rules':
@@ -33,7 +38,7 @@ __all__ = ["MAX_CONTENT", "MAX_CONTENT_LINES", "CONTENT_TOOLS", "CONTAINER_RULES
 # New text (a Write's content, an Edit's new strings) longer than this, in a file that
 # runs later, is not judged: the call is undecided (ask), never allowed.
 MAX_CONTENT = 32768
-CONTENT_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
+CONTENT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 # An Edit fragment that does not parse as a whole is judged line by line, up to this many
 # lines; past it the call is undecided.
 MAX_CONTENT_LINES = 256
@@ -67,11 +72,16 @@ _SHEBANG = re.compile(r"^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?")
 
 
 def written_text(tool, tool_input):
-    """The text a Write, Edit or MultiEdit adds (None when there is none)."""
+    """The text a Write, Edit, MultiEdit or NotebookEdit adds (None when there is none;
+    a notebook's markdown cell and a deleted cell add no code)."""
     if tool == "Write":
         text = tool_input.get("content")
     elif tool == "Edit":
         text = tool_input.get("new_string")
+    elif tool == "NotebookEdit":
+        if tool_input.get("cell_type") == "markdown" or tool_input.get("edit_mode") == "delete":
+            return None
+        text = tool_input.get("new_source")
     else:
         edits = tool_input.get("edits")
         if not isinstance(edits, list):
@@ -100,16 +110,25 @@ def _shebang_kind(text):
 _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _WORKFLOW_FILES] + [
     ("package.json", "package.json"), ("Dockerfile", "dockerfile"), ("Containerfile", "dockerfile"),
     ("Makefile", "makefile"), ("makefile", "makefile"), ("GNUmakefile", "makefile"),
-    ("setup.py", "python3")])
+    ("setup.py", "python3"),
+    # files their tools run by themselves: pytest loads every conftest.py, Python every
+    # site- or user-customize module, nox, fab and doit their task files, gulp, grunt
+    # and rake theirs, bundler the Gemfile, vagrant the Vagrantfile
+    ("conftest.py", "python3"), ("sitecustomize.py", "python3"), ("usercustomize.py", "python3"),
+    ("noxfile.py", "python3"), ("fabfile.py", "python3"), ("dodo.py", "python3"),
+    ("gulpfile.js", "node"), ("Gruntfile.js", "node"), ("gruntfile.js", "node"),
+    ("Rakefile", "ruby"), ("Gemfile", "ruby"), ("Vagrantfile", "ruby")])
 _BY_EXT = dict([(e, "shell") for e in _SHELL_EXT] + [
-    (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile")])
+    (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile"),
+    (".ipynb", "notebook")])
 _WORKFLOW_DIRS = ("/.github/workflows/", "/.github/actions/", "/.circleci/", "/.buildkite/")
 _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 
 
 def file_kind(path, text):
     """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
-    "node", "perl", "ruby", "dockerfile", "makefile", "workflow", "package.json", or
+    "node", "perl", "ruby", "dockerfile", "makefile", "workflow", "package.json",
+    "notebook", or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
     if "\\" in path:
@@ -252,6 +271,81 @@ def _package_scripts(text):
     return out
 
 
+# IPython's cell magics that run the cell as a program, and the line magics that run a
+# command (`%pip install X` is `pip install X`).
+_SHELL_CELL = re.compile(r"^%%(?:bash|sh|zsh|system|script\s+(?:\S*/)?(?:ba|z|da|k)?sh)\b")
+_PROGRAM_CELL = re.compile(r"^%%(perl|ruby|script\s+(?:\S*/)?(python3?|node|perl|ruby))\b")
+_WRITEFILE_CELL = re.compile(r"^%%writefile(?:\s+-a)?\s+(\S+)\s*$")
+_COMMAND_MAGIC = re.compile(r"^%(pip|conda|mamba|cd|system|sx|sc|run|load_ext|env|mkdir|rm|rmdir|cp|mv|cat|"
+                            r"less|man|ls|ll|bash|sh)\b(.*)$")
+_SHELL_ASSIGN = re.compile(r"^[\w\s,()\[\]]+=\s*!(.*)$")
+
+
+def _notebook_cell(src):
+    """A notebook code cell as shell code: its `!` lines and command magics as commands,
+    the Python around them as python3 code, and the cell magics that run the cell by
+    another program (`%%bash`, `%%script perl`) or write it to a file (`%%writefile`)
+    as those commands."""
+    lines = src.split("\n")
+    first = lines[0].strip()
+    body = "\n".join(lines[1:])
+    if first.startswith("%%"):
+        if _SHELL_CELL.match(first):
+            return body
+        m = _PROGRAM_CELL.match(first)
+        if m is not None:
+            prog = m.group(2) or m.group(1)
+            return _heredoc("python3" if prog.startswith("python") else prog, body)
+        m = _WRITEFILE_CELL.match(first)
+        if m is not None:
+            return "cat > %s <<'LIGHTHOUSE_CELL'\n%s\nLIGHTHOUSE_CELL" % (m.group(1), body.replace(
+                "LIGHTHOUSE_CELL", "LIGHTHOUSE_CELL_"))
+        lines = lines[1:]               # %%time, %%capture, ...: the cell still runs as Python
+    shell, python = [], []
+    for line in lines:
+        s = line.strip()
+        if s.startswith("!"):
+            shell.append(s[1:].lstrip("!"))
+        elif s.startswith("%"):
+            m = _COMMAND_MAGIC.match(s)
+            if m is not None and m.group(1) not in ("load_ext", "env"):
+                cmd = m.group(1)
+                shell.append(("python3" if cmd == "run" else "" if cmd in ("system", "sx", "sc") else cmd)
+                             + m.group(2))
+        else:
+            m = _SHELL_ASSIGN.match(s)
+            if m is not None:
+                shell.append(m.group(1))
+            else:
+                python.append(line)
+    code = "\n".join(shell)
+    if "\n".join(python).strip():
+        code += "\n" + _heredoc("python3", "\n".join(python))
+    return code
+
+
+def _notebook_file(text):
+    """The code cells of a notebook's JSON (a Write of a whole .ipynb), each as shell
+    code; a notebook that is not JSON is judged as one cell."""
+    try:
+        nb = json.loads(text)
+    except ValueError:
+        return [_notebook_cell(text)]
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return []
+    out = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source")
+        if isinstance(src, list):
+            src = "".join(x for x in src if isinstance(x, str))
+        if isinstance(src, str) and src.strip():
+            out.append(_notebook_cell(src))
+    return out
+
+
 def embedded_code(kind, text):
     """(shell code to judge, rule id prefixes that judge it, or () for all) of a file's
     new text, or None when it holds nothing that runs."""
@@ -259,6 +353,12 @@ def embedded_code(kind, text):
         return (text, ()) if text.strip() else None
     if kind in ("python3", "node", "perl", "ruby"):
         return (_heredoc(kind, text), ()) if text.strip() else None
+    if kind == "notebook":
+        code = "\n".join(c for c in _notebook_file(text) if c.strip())
+        return (code, ()) if code else None
+    if kind == "notebook-cell":
+        code = _notebook_cell(text)
+        return (code, ()) if code.strip() else None
     if kind == "dockerfile":
         parts, only = _dockerfile_runs(text), CONTAINER_RULES
     elif kind == "makefile":
@@ -280,13 +380,13 @@ def content_verdict(engine, tool, tool_input, cwd, home):
     """The verdict of what a Write/Edit/MultiEdit adds to a file that runs later, as
     (verdict, rule id, reason), or None when the content leaves the decision to the path
     rules. engine.evaluate_content(code, cwd, home, only) judges shell code."""
-    path = tool_input.get("file_path")
+    path = tool_input.get("notebook_path" if tool == "NotebookEdit" else "file_path")
     if type(path) is not str or not path:
         return None
     text = written_text(tool, tool_input)
     if not text:
         return None
-    kind = file_kind(path, text)
+    kind = "notebook-cell" if tool == "NotebookEdit" else file_kind(path, text)
     if kind is None:
         return None
     if len(text) > MAX_CONTENT:
@@ -326,7 +426,8 @@ def content_verdict(engine, tool, tool_input, cwd, home):
 _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node script",
           "perl": "Perl script", "ruby": "Ruby script", "dockerfile": "Dockerfile RUN step",
           "makefile": "Makefile recipe", "workflow": "CI workflow step",
-          "package.json": "package.json lifecycle script"}
+          "package.json": "package.json lifecycle script", "notebook": "notebook's code",
+          "notebook-cell": "notebook cell"}
 
 
 def combine(content, path_result):

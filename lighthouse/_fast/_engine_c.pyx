@@ -2426,6 +2426,10 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
             text = ctx.flat
         if not _re_search(r._any_rx, text):
             return False
+    if r.tests is not None:
+        for test, compiled in r.tests:
+            if not test(compiled, tool_input):
+                return False
     return True
 
 

@@ -605,6 +605,10 @@ class Rule:
                 text = strip_sql_literals(text)
             if self.any_field.search(text) is None:
                 return False
+        if self.tests is not None:
+            for test, compiled in self.tests:
+                if not test(compiled, tool_input):
+                    return False
         return True
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._errors import LimitError
 from ._prefilter import compile_search
-from ._sql import compile_read_only, test_read_only
+from ._net import compile_host_kinds, test_arg_hosts, test_url_hosts
+from ._sql import compile_read_only, test_input_read_only, test_read_only
 
-__all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "rule_fields", "program_fields", "priority",
+__all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "INPUT_TESTS", "rule_fields", "program_fields", "priority",
            "index_rules", "decision_dict", "decision_repr", "WRITE_MODES", "positional_writes",
            "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields", "chdir_rebased"]
 
@@ -39,6 +40,22 @@ COMMAND_TESTS: dict = {
     # last word, or followed by another option), anywhere in the args, `--` included:
     # `vite --host` and `npm run dev -- --host` listen on every interface.
     "bare_options": (lambda names: frozenset(names), lambda names, sc: _bare_option(names, sc.args)),
+    # arg_hosts = ["metadata", ...]: a URL or host among the args (or inline code) points
+    # at one of these kinds of host (lighthouse._fast._net), in any spelling its
+    # resolver accepts (0xa9fea9fe, 169.254.43518, [::ffff:169.254.169.254]).
+    "arg_hosts": (compile_host_kinds, test_arg_hosts),
+}
+
+# Matcher keys of tool rules (other tools' inputs) written once, for both engines, as
+# COMMAND_TESTS for shell rules: test(compiled, tool_input) -> bool runs on the input
+# object after every other matcher of the rule accepted it.
+INPUT_TESTS: dict = {
+    # sql_input_read_only = true|false: whether the SQL of a database tool's input (its
+    # sql/query/statement field) only reads, as sql_read_only reads a client's statement.
+    "sql_input_read_only": (compile_read_only, test_input_read_only),
+    # url_hosts = ["metadata", ...]: the host of the input's url field is of one of these
+    # kinds (lighthouse._fast._net).
+    "url_hosts": (compile_host_kinds, test_url_hosts),
 }
 
 
@@ -81,7 +98,8 @@ def rule_fields(spec, order, GlobList):
     for key in ("sudo", "dynamic", "nargs_min", "nargs_max"):
         f[key] = g(key)
     f["strip_literals"] = bool(g("strip_literals"))
-    f["tests"] = tuple((test, compile(g(key))) for key, (compile, test) in COMMAND_TESTS.items()
+    tests = COMMAND_TESTS if spec["is_bash"] else INPUT_TESTS
+    f["tests"] = tuple((test, compile(g(key))) for key, (compile, test) in tests.items()
                        if g(key) is not None) or None
     return f
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_SQL", "sql_read_only", "statement_read_only", "compile_read_only",
-           "test_read_only"]
+__all__ = ["MAX_SQL", "SQL_FIELDS", "sql_read_only", "statement_read_only", "input_sql",
+           "compile_read_only", "test_read_only", "test_input_read_only"]
 
 # SQL text longer than this is not classified (not read-only: the rule's ask stands).
 MAX_SQL = 16384
@@ -95,6 +95,9 @@ _FUNCTIONS = frozenset({
     "date_bin", "justify_interval", "clock_timestamp", "statement_timestamp",
     "transaction_timestamp", "timeofday", "isfinite", "num_nulls", "num_nonnulls",
     "sqlite_version", "changes", "total_changes", "last_insert_rowid", "replace"})
+# What may stand before "(" in a statement that only reads: side-effect-free built-ins
+# and keywords.
+_KNOWN_CALLS = _FUNCTIONS | _KEYWORDS
 # The client's own commands that only list or format.
 _PSQL_META = re.compile(r"^\\(d[A-Za-z]*[+S]*|l\+?|x|conninfo|timing|encoding|dconfig\+?)$")
 _MYSQL_META = frozenset({"\\G", "\\g"})
@@ -105,7 +108,23 @@ _SQLITE_DOT = frozenset({".tables", ".schema", ".indexes", ".indices", ".headers
 # psql interpolates its variables (`:name`, `:'name'`) into the text it sends.
 _PSQL_VARIABLE = re.compile(r"(?<!:):(?!:)\s*(''|quoted_name|[A-Za-z_{])")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
-_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_$.]*)\s*\(")
+# The runs of word characters a call's "(" follows, each matched whole (possessive, and
+# only where no word character stands before it): a run not followed by "(" is not tried
+# again shorter or from its second character, which made a run of n characters cost n
+# squared steps (a `SELECT` of one 16,000-letter word took seconds). The name called
+# is the run from its first letter or underscore.
+_CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z0-9_$.]++)\s*+\(")
+# A dollar-quote's tag (`$$`, `$body$`), matched where it stands: a slice of the rest of
+# the text for each `$` would make a text of many `$` cost the square of its length.
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+# Where the next quote, dollar quote or comment may start, by family: _strip copies the
+# text between them in slices rather than one character at a time.
+_SPECIAL = {"pg": re.compile(r"['\"`$/-]"), "my": re.compile(r"['\"`#/-]"), "lite": re.compile(r"['\"`/-]")}
+# The end of a quoted text (its quote, or a backslash escape in MySQL's strings).
+_QUOTE_END = {(q, esc): re.compile("[%s%s]" % (re.escape(q), "\\\\" if esc else ""))
+              for q in "'\"`" for esc in (False, True)}
 
 
 def _strip(text, family):
@@ -115,49 +134,56 @@ def _strip(text, family):
     out = []
     i = 0
     n = len(text)
-    while i < n:
-        c = text[i]
+    special = _SPECIAL[family]
+    escapes = family == "my"
+    while True:
+        m = special.search(text, i)
+        if m is None:
+            out.append(text[i:])
+            return "".join(out)
+        k = m.start()
+        out.append(text[i:k])
+        c = text[k]
         if c == "'" or c == '"' or c == "`":
-            j = i + 1
-            while j < n:
-                if text[j] == c:
-                    if j + 1 < n and text[j + 1] == c:
-                        j += 2
-                        continue
-                    break
-                if text[j] == "\\" and family == "my" and j + 1 < n:
+            end = _QUOTE_END[c, escapes]
+            j = k + 1
+            while True:
+                e = end.search(text, j)
+                if e is None:
+                    return None
+                j = e.start()
+                if text[j] == "\\":
                     j += 2
-                    continue
-                j += 1
-            if j >= n:
-                return None
+                elif j + 1 < n and text[j + 1] == c:
+                    j += 2
+                else:
+                    break
             out.append("''" if c == "'" else " quoted_name ")
             i = j + 1
-        elif c == "$" and family == "pg":
-            m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", text[i:])
-            if m is None:
+        elif c == "$":
+            d = _DOLLAR_TAG.match(text, k)
+            if d is None:
                 out.append(c)
-                i += 1
+                i = k + 1
                 continue
-            tag = m.group(0)
-            j = text.find(tag, i + len(tag))
+            tag = d.group(0)
+            j = text.find(tag, k + len(tag))
             if j < 0:
                 return None
             out.append("''")
             i = j + len(tag)
-        elif c == "-" and text.startswith("--", i) or c == "#" and family == "my":
-            j = text.find("\n", i)
+        elif c == "#" or c == "-" and text.startswith("--", k):
+            j = text.find("\n", k)
             i = n if j < 0 else j
-        elif c == "/" and text.startswith("/*", i):
-            j = text.find("*/", i + 2)
+        elif c == "/" and text.startswith("/*", k):
+            j = text.find("*/", k + 2)
             if j < 0:
                 return None
             out.append(" ")
             i = j + 2
         else:
             out.append(c)
-            i += 1
-    return "".join(out)
+            i = k + 1
 
 
 def statement_read_only(text, family="pg"):
@@ -165,7 +191,11 @@ def statement_read_only(text, family="pg"):
     of their own) only reads; family: "pg", "my" or "lite"."""
     if not text or len(text) > MAX_SQL or "\x00" in text:
         return False
-    body = _strip(text, family)
+    return _body_read_only(_strip(text, family), family)
+
+
+def _body_read_only(body, family):
+    """statement_read_only of a text whose _strip is ``body``."""
     if body is None:
         return False
     if family == "pg" and _PSQL_VARIABLE.search(body):
@@ -196,18 +226,16 @@ def statement_read_only(text, family="pg"):
         statements.append(s)
     seen = listed
     for stmt in " ".join(statements).split(";"):
-        words = [w.lower() for w in _WORD.findall(stmt)]
+        lowered = stmt.lower()
+        words = _WORD.findall(lowered)
         if not words:
             continue
         seen = True
-        if words[0] not in _FIRST:
+        if words[0] not in _FIRST or not _FORBIDDEN.isdisjoint(words):
             return False
-        for w in words:
-            if w in _FORBIDDEN:
-                return False
-        for name in _CALL.findall(stmt):
-            name = name.lower()
-            if name not in _FUNCTIONS and name not in _KEYWORDS:
+        for run in _CALLED.findall(lowered):
+            name = run.lstrip("0123456789$.")
+            if name and name not in _KNOWN_CALLS:
                 return False
     return seen
 
@@ -257,3 +285,76 @@ def compile_read_only(value):
 
 def test_read_only(want, sc):
     return sql_read_only(sc) == want
+
+
+# The fields of a database tool's input that hold the SQL it runs, in the order asked.
+SQL_FIELDS = ("sql", "query", "statement", "statements", "queries", "sql_query")
+# The words a statement (or a batch of them) starts with, in the dialects of the
+# databases such tools front: text starting otherwise is not SQL (a search phrase).
+_STATEMENT_WORDS = frozenset({
+    "select", "insert", "update", "delete", "merge", "upsert", "replace", "with", "values",
+    "table", "show", "explain", "describe", "desc", "use", "create", "drop", "alter",
+    "truncate", "rename", "grant", "revoke", "copy", "call", "do", "exec", "execute",
+    "prepare", "deallocate", "declare", "fetch", "move", "close", "open", "lock", "unlock",
+    "load", "attach", "detach", "vacuum", "analyze", "analyse", "reindex", "cluster",
+    "refresh", "listen", "notify", "unlisten", "set", "reset", "comment", "security",
+    "begin", "start", "commit", "rollback", "savepoint", "release", "end", "abort",
+    "checkpoint", "discard", "import", "export", "handler", "kill", "shutdown", "flush",
+    "purge", "install", "uninstall", "optimize", "repair", "check", "checksum", "backup",
+    "restore", "pragma", "source", "get", "put", "list", "remove", "undrop", "unload",
+    "upload", "download", "go", "if", "while", "print", "raiserror", "throw", "use",
+    "bulk", "dbcc", "reconfigure", "sp_configure", "xp_cmdshell", "system", "optimize"})
+
+
+def input_sql(tool_input):
+    """The SQL a database tool's input asks to run: the text of its first SQL field
+    (SQL_FIELDS; a list of statements is one batch), None when the input has none, and
+    "" (never read-only) for a field that is neither text, a list of texts nor an object
+    (a document database's filter, which is not SQL)."""
+    if not isinstance(tool_input, dict):
+        return None
+    for name in SQL_FIELDS:
+        value = tool_input.get(name)
+        if value is None:
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ";\n".join(value)
+        if not isinstance(value, str):
+            return "" if not isinstance(value, dict) else None
+        return value
+    return None
+
+
+def _starts_statement(body):
+    """Whether a stripped SQL text starts as a statement does (not a search phrase)."""
+    head = body.lstrip(" \t\r\n(;")
+    if head[:1] in ("\\", "."):
+        return True                     # a client command (`\\copy`, `.shell`)
+    m = _WORD.match(head)
+    return m is not None and m.group(0).lower() in _STATEMENT_WORDS
+
+
+def test_input_read_only(want, tool_input):
+    """A tool rule's `sql_input_read_only`: whether the SQL of the input only reads, read
+    as PostgreSQL and as MySQL (their quoting and comments differ; a statement counts as
+    reading only when it does in both). An input without SQL, or whose text does not
+    start as a statement does (a search phrase), matches neither value; text that cannot
+    be read (an unclosed quote, over MAX_SQL) does not only read."""
+    text = input_sql(tool_input)
+    if text is None:
+        return False
+    if not text or len(text) > MAX_SQL or "\x00" in text:
+        return want is False
+    body = _strip(text, "pg")
+    if body is not None and not _starts_statement(body):
+        return False
+    read_only = _body_read_only(body, "pg")
+    if read_only and _DIALECT_CHARS.search(text) is not None:
+        read_only = _body_read_only(_strip(text, "my"), "my")
+    return read_only == want
+
+
+# The characters the two readings treat apart (MySQL's backslash escapes and # comments,
+# PostgreSQL's dollar quotes, psql's :variables and \commands): a text without them
+# reads the same in both.
+_DIALECT_CHARS = re.compile(r"[\\#$:]")

@@ -31,16 +31,18 @@ PACK_NAMES = ("programs", "filesystem", "git", "secrets", "exfiltration", "remot
               "web", "mcp", "files", "routine")
 
 _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from", "origin",
-              "tools", "subcommand", "flags", "flags_any", "flags_none", "bare_options")
+              "tools", "subcommand", "flags", "flags_any", "flags_none", "bare_options",
+              "arg_hosts", "url_hosts")
 _LIST_PATH = ("paths", "paths_all", "writes", "reads", "redirects")
 _REGEX = ("code", "any_field")
-_BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only")
+_BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only",
+         "sql_input_read_only")
 _INT = ("nargs_min", "nargs_max")
 _BASH_ONLY = ("program", "subcommand", "flags", "flags_any", "flags_none", "args", "args_all",
               "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
               "origin", "dynamic", "env", "nargs_min", "nargs_max", "paths_all", "sql_read_only",
-              "bare_options")
-_TOOL_ONLY = ("fields", "any_field")
+              "bare_options", "arg_hosts")
+_TOOL_ONLY = ("fields", "any_field", "sql_input_read_only", "url_hosts")
 _ALLOWED = set(_LIST_TEXT + _LIST_PATH + _REGEX + _BOOL + _INT) | {
     "id", "verdict", "reason", "env", "options", "fields", "description", "examples"}
 _PROGRAM_KEYS = {"value_options": list, "data_options": list, "data_positionals": int,
@@ -279,6 +281,9 @@ def _normalize_rule(raw, index, path, lines, sets):
             raise RuleError(path, line, "rule %r: a paths rule must say which tools it covers" % rid)
     elif has_bash and tools != ["Bash"]:
         raise RuleError(path, line, "rule %r uses shell matchers, so its tools must be [\"Bash\"]" % rid)
+    elif has_tool and "Bash" in tools:
+        raise RuleError(path, line, "rule %r uses tool-input matchers (fields, any_field, ...), which a Bash "
+                                    "call does not have: its tools must not include \"Bash\"" % rid)
     if "nargs_min" in spec and "nargs_max" in spec and spec["nargs_min"] > spec["nargs_max"]:
         raise RuleError(path, line, "rule %r: nargs_min is greater than nargs_max" % rid)
     if "escalate" in spec and spec["verdict"] != "ask":

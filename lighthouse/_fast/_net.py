@@ -1,0 +1,373 @@
+"""Where a URL or a host points: the host read as the programs that connect read it, and
+its kind. The `arg_hosts` matcher key of shell rules and `url_hosts` of tool rules (see
+_rulespec.COMMAND_TESTS and INPUT_TESTS), written once for both engines.
+
+An address has many spellings that every resolver accepts: `169.254.169.254` is also
+`2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376`, `169.254.43518`, `0xa9.0xfe.43518`,
+`[::ffff:169.254.169.254]`, `[::ffff:a9fe:a9fe]` and `%31%36%39.254.169.254` (WHATWG URL
+parsers decode a host's percent escapes). A glob or a regex over the text names some of
+them; this module reads the host as inet_aton and the URL standard do (one to four parts,
+each decimal, octal with a leading 0 or hexadecimal with 0x, the last filling the bytes
+left; IPv6 with an embedded IPv4 address), so that every spelling gets the same kind:
+
+- ``metadata``: a cloud instance metadata service (169.254.169.254, the ECS task
+  endpoint 169.254.170.2, Alibaba's 100.100.100.200, fd00:ec2::254) or its names,
+  including names that embed the address for a rebinding resolver (`169-254-169-254.nip.io`);
+- ``loopback``: 127.0.0.0/8, ::1, `localhost` and names under it;
+- ``private``: the private, shared and link-local ranges, the unspecified address, and
+  names under internal suffixes (`.internal`, `.corp`, `.local`, `.lan`, `.home.arpa`);
+- ``ip``: any other address written as numbers;
+- ``name``: a host name;
+- ``unknown``: a host that cannot be read: built from a variable or an expansion, or too
+  long to be a host (a rule that must fail closed lists it);
+- ``non_http`` (``url_hosts`` only): the URL's scheme is not http or https (gopher://,
+  dict://, ftp://: other protocols spoken to a server), or it has none.
+
+A host is read both as written and with its percent escapes decoded; a URL's kinds are
+those of both readings. Text longer than MAX_TEXT is not read (the key raises LimitError:
+the call is undecided).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from socket import inet_aton
+
+from ._errors import LimitError
+from ._prefilter import compile_search
+
+__all__ = ["KINDS", "MAX_TEXT", "host_kind", "url_hosts", "text_host_kinds", "compile_host_kinds",
+           "test_arg_hosts", "test_url_hosts"]
+
+KINDS = frozenset({"metadata", "loopback", "private", "ip", "name", "unknown", "non_http"})
+
+# Text (an argument, a URL field) longer than this is not read for hosts: undecided.
+MAX_TEXT = 1 << 20
+# A host longer than this is no DNS name and no address.
+_MAX_HOST = 255
+
+_METADATA_V4 = frozenset({0xA9FEA9FE, 0xA9FEAA02, 0x646464C8})     # 169.254.169.254, 169.254.170.2, 100.100.100.200
+_METADATA_V6 = frozenset({int(ipaddress.IPv6Address("fd00:ec2::254"))})
+_METADATA_NAMES = frozenset({
+    "metadata", "metadata.google.internal", "metadata.goog", "metadata.azure.com",
+    "instance-data", "instance-data.ec2.internal", "metadata.tencentyun.com",
+    "metadata.platformequinix.com", "metadata.packet.net"})
+# Spellings of the metadata addresses that rebinding resolvers (nip.io, sslip.io, ...)
+# answer with the address itself.
+_METADATA_INFIXES = ("169.254.169.254", "169-254-169-254", "a9fea9fe", "169.254.170.2", "169-254-170-2",
+                     "100.100.100.200", "100-100-100-200")
+_PRIVATE_SUFFIXES = (".internal", ".corp", ".local", ".lan", ".intranet", ".home.arpa", ".localdomain")
+# A URL: a scheme's last character, ":", slashes (the WHATWG parser treats \ as / and
+# skips any number of them in http URLs) and the authority, up to the first character
+# that ends one. Each authority holds at most one more start, at its end: linear.
+_SCHEME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_AUTHORITY = re.compile(r"[/\\]+([^/\\?#]*)")
+_BARE_AUTHORITY = re.compile(r"[^/\\?#]*")
+# A host known only when the command runs (an expansion), or a glob's brackets.
+_UNREADABLE = frozenset("$`{}*?[]")
+_UNREADABLE_NOW = frozenset("$`{}*?")
+# Full stops IDNA maps to "." (a host is NFKC-normalised, as the URL standard's IDNA
+# step does, so that fullwidth digits read as digits).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _ipv4_part(p):
+    """The value of one part of an inet_aton address, or None."""
+    if not p:
+        return None
+    if p[:2] in ("0x", "0X"):
+        digits, base = p[2:], 16
+        if not digits:
+            return 0                    # inet_aton and WHATWG read "0x" as 0
+    elif len(p) > 1 and p[0] == "0":
+        digits, base = p[1:], 8
+    else:
+        digits, base = p, 10
+    if len(digits) > 32:
+        return None
+    try:
+        return int(digits, base) if digits.isascii() and digits.isalnum() else None
+    except ValueError:
+        return None
+
+
+def _ipv4(host):
+    """The 32-bit value of an IPv4 address in any inet_aton spelling, or None."""
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()                     # a trailing dot, as in a fully qualified name
+    if not 1 <= len(parts) <= 4:
+        return None
+    values = [_ipv4_part(p) for p in parts]
+    if None in values:
+        return None
+    for v in values[:-1]:
+        if v > 255:
+            return None
+    if values[-1] >= 256 ** (5 - len(values)):
+        return None
+    out = 0
+    for v in values[:-1]:
+        out = out * 256 + v
+    return out * 256 ** (5 - len(values)) + values[-1]
+
+
+def _v4_kind(v):
+    if v in _METADATA_V4:
+        return "metadata"
+    a, b = v >> 24, (v >> 16) & 255
+    if a == 127:
+        return "loopback"
+    if (a in (0, 10) or a == 172 and 16 <= b <= 31 or a == 192 and b == 168
+            or a == 169 and b == 254 or a == 100 and 64 <= b <= 127):
+        return "private"
+    return "ip"
+
+
+def _v6_kind(text):
+    if "%" in text:
+        text = text[:text.index("%")]   # a zone id (`fe80::1%25eth0`)
+    try:
+        a = ipaddress.IPv6Address(text)
+    except ValueError:
+        return "unknown"
+    n = int(a)
+    if n in _METADATA_V6:
+        return "metadata"
+    embedded = a.ipv4_mapped
+    if embedded is None and n >> 32 in (0, 0x64FF9B << 64) and n > 1:
+        embedded = ipaddress.IPv4Address(n & 0xFFFFFFFF)   # IPv4-compatible or NAT64
+    if embedded is not None:
+        return _v4_kind(int(embedded))
+    if a.is_loopback:
+        return "loopback"
+    if a.is_private or a.is_link_local or a.is_site_local or a.is_unspecified:
+        return "private"
+    return "ip"
+
+
+def _name_kind(host):
+    if host in _METADATA_NAMES:
+        return "metadata"
+    for infix in _METADATA_INFIXES:
+        if infix in host:
+            return "metadata"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    if host.endswith(_PRIVATE_SUFFIXES):
+        return "private"
+    return "name"
+
+
+def _unquote(host):
+    """The host with its percent escapes decoded (as the URL standard decodes a host),
+    or None when it has none or they do not decode to text."""
+    if "%" not in host:
+        return None
+    out = bytearray()
+    i, n = 0, len(host)
+    while i < n:
+        c = host[i]
+        if c == "%" and _hex2(host, i + 1):
+            out.append(int(host[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out += c.encode("utf-8", "surrogatepass")
+            i += 1
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _hex2(s, i):
+    return i + 1 < len(s) and s[i] in "0123456789abcdefABCDEF" and s[i + 1] in "0123456789abcdefABCDEF"
+
+
+def host_kind(host):
+    """The kind of a host as written in a URL's authority (brackets around IPv6)."""
+    if not host or len(host) > _MAX_HOST:
+        return "unknown"
+    if not _UNREADABLE.isdisjoint(host) and (
+            not _UNREADABLE_NOW.isdisjoint(host) or "[" in host[1:] or "]" in host[:-1]):
+        return "unknown"                # an expansion, or a glob's brackets
+    if not host.isascii():
+        host = unicodedata.normalize("NFKC", host.translate(_DOTS))
+    host = host.lower()
+    if host[0] == "[":
+        return _v6_kind(host[1:-1]) if host[-1] == "]" else "unknown"
+    stripped = host.rstrip(".")
+    if not stripped:
+        return "unknown"
+    last = stripped[stripped.rfind(".") + 1:]
+    if last.isdigit() or last[:2] == "0x":
+        # a host ending in a number is an address (the URL standard's test), read as the
+        # C library's inet_aton reads it, else as written here (`0x` alone is 0)
+        try:
+            v = int.from_bytes(inet_aton(stripped), "big")
+        except OSError:
+            v = _ipv4(host)
+        if v is not None:
+            return _v4_kind(v)
+    if ":" in host:
+        return _v6_kind(host)           # a bare IPv6 address (a tool given a host alone)
+    return _name_kind(stripped)
+
+
+def _authority_host(auth):
+    """The host of a URL's authority (userinfo and port removed)."""
+    at = auth.rfind("@")
+    if at >= 0:
+        auth = auth[at + 1:]
+    if auth.startswith("["):
+        close = auth.find("]")
+        return auth if close < 0 else auth[:close + 1]
+    colon = auth.find(":")
+    return auth if colon < 0 else auth[:colon]
+
+
+def _kinds_of(host, out):
+    out.add(host_kind(host))
+    decoded = _unquote(host)
+    if decoded is not None:
+        out.add(host_kind(decoded))
+
+
+def url_hosts(text, bare=False):
+    """The kinds of the hosts of every URL in text (each `scheme://` or `scheme:\\`
+    in it, any number of slashes, a URL inside another's authority included), and with
+    ``bare`` of the text itself read as `host[:port][/path]` when it holds no URL (a URL
+    given without its scheme, as curl and wget take one)."""
+    if len(text) > MAX_TEXT:
+        raise LimitError("a URL or argument of %d characters (limit %d)" % (len(text), MAX_TEXT))
+    out: set = set()
+    found = False
+    n = len(text)
+    i = text.find(":")
+    while 0 < i < n - 1:
+        if text[i + 1] in "/\\" and text[i - 1] in _SCHEME_END:
+            found = True
+            m = _AUTHORITY.match(text, i + 1)
+            _kinds_of(_authority_host(m.group(1)), out)
+            # the next start may stand inside this authority (it ends where one would)
+            i = text.find(":", m.start(1))
+        else:
+            i = text.find(":", i + 1)
+    if bare and not found and text and text[0] not in "-@/.~":
+        _kinds_of(_authority_host(_BARE_AUTHORITY.match(text).group(0)), out)
+    return out
+
+
+def text_host_kinds(texts, bare=False):
+    """The kinds of the hosts named in each of ``texts`` (see url_hosts)."""
+    out = set()
+    for t in texts:
+        out |= url_hosts(t, bare)
+    return out
+
+
+def compile_host_kinds(value):
+    if (not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value)
+            or not set(value) <= KINDS):
+        raise ValueError("a host kind list must name some of: %s" % ", ".join(sorted(KINDS)))
+    return frozenset(value)
+
+
+# The programs that take a host, or a URL without its scheme (curl's and wget's
+# `host/path`), as an argument.
+_BARE_URL_PROGRAMS = frozenset({"curl", "wget", "http", "https", "xh", "xhs", "curlie", "aria2c", "lynx",
+                                "links", "w3m", "httpie", "nc", "ncat", "netcat", "telnet", "openssl"})
+
+
+# Options whose value is not a host (an output file named `metadata` is not the metadata
+# service), by program, and the options whose value sends a name to an address.
+_CURL_VALUES = frozenset({
+    "-o", "--output", "-H", "--header", "-d", "--data", "--data-raw", "--data-binary",
+    "--data-urlencode", "--data-ascii", "-u", "--user", "-A", "--user-agent", "-e", "--referer",
+    "-b", "--cookie", "-c", "--cookie-jar", "-T", "--upload-file", "-F", "--form", "-w",
+    "--write-out", "-K", "--config", "-E", "--cert", "--key", "--cacert", "-m", "--max-time",
+    "--retry", "-C", "--continue-at", "-r", "--range", "-X", "--request", "--output-dir"})
+_WGET_VALUES = frozenset({
+    "-O", "--output-document", "-o", "--output-file", "-a", "--append-output", "-P",
+    "--directory-prefix", "-i", "--input-file", "-U", "--user-agent", "--header", "--post-data",
+    "--post-file", "--body-data", "--body-file", "-e", "--execute", "-t", "--tries", "-T",
+    "--timeout", "-w", "--wait", "-Q", "--quota", "--user", "--password", "--method"})
+_VALUE_OPTIONS = {"curl": _CURL_VALUES, "curlie": _CURL_VALUES, "wget": _WGET_VALUES}
+_ADDRESS_OPTIONS = frozenset({"--resolve", "--connect-to"})
+_ADDRESS_PART = re.compile(r"\[[^\]]*\]|[^:]+")
+
+
+# What every spelling of a metadata address or name holds, whatever else the text is: a
+# hexadecimal part (0x), an octal one (a leading 0), a number of four or more digits not
+# after a colon (a short form: the last part fills two bytes or more; a port is no part
+# of an address), the dotted or dashed start of the addresses themselves, an IPv6 form,
+# a percent escape, a non-ASCII character (fullwidth digits), one of the names, or an
+# option that maps a name to an address. A command whose arguments hold none of them
+# names no metadata host, and arg_hosts looks no further (one search by RE2, linear).
+_METADATA_ONLY = frozenset({"metadata"})
+_METADATA_GATE = compile_search(r"(?i)0x|(?:^|[^0-9])0[0-9]|(?:^|[^0-9:])[0-9]{4}|169[.-]254|100[.-]100|"
+                                r"a9fe|fd00|::|\[|%|[^\x00-\x7f]|metadata|instance-data|--resolve|--connect-to")
+
+
+def _socat_host(address):
+    """The host of a socat address `TYPE:HOST:PORT[,option...]`."""
+    rest = address.split(",", 1)[0]
+    rest = rest[rest.index(":") + 1:]
+    if rest.startswith("["):
+        close = rest.find("]")
+        return rest if close < 0 else rest[:close + 1]
+    return rest.split(":", 1)[0]
+
+
+def test_arg_hosts(kinds, sc):
+    """A shell rule's `arg_hosts`: a URL among the command's args or inline code (or, for
+    the programs that take one without a scheme, a bare argument) is of one of ``kinds``."""
+    if kinds == _METADATA_ONLY and _METADATA_GATE.search("\n".join(sc.args) + "\n" + (sc.code or "")) is None:
+        return False
+    bare = sc.program in _BARE_URL_PROGRAMS
+    values = _VALUE_OPTIONS.get(sc.program, ())
+    value_of = None
+    for a in sc.args:
+        if value_of in _ADDRESS_OPTIONS or a.startswith(("--resolve=", "--connect-to=")):
+            # `--resolve name:443:ADDRESS`, `--connect-to name:443:ADDRESS:443`
+            for part in _ADDRESS_PART.findall(a.partition("=")[2] if a[:2] == "--" else a)[1:]:
+                if host_kind(part) in kinds:
+                    return True
+        if url_hosts(a, bare and value_of not in values) & kinds:
+            return True
+        value_of = a if a[:1] == "-" and "=" not in a else None
+        if sc.program == "socat" and ":" in a:
+            # an address `TCP:HOST:PORT,options` (TCP4, TCP-CONNECT, OPENSSL, ...)
+            out = set()
+            _kinds_of(_socat_host(a), out)
+            if out & kinds:
+                return True
+    return bool(sc.code) and bool(url_hosts(sc.code) & kinds)
+
+
+def test_url_hosts(kinds, tool_input):
+    """A tool rule's `url_hosts`: the host of the input's url (or uri) field is of one of
+    ``kinds``; a URL field that is not text matches no kind."""
+    global _last_url
+    if not isinstance(tool_input, dict):
+        return False
+    for name in ("url", "uri"):
+        value = tool_input.get(name)
+        if isinstance(value, str):
+            if "non_http" in kinds and not value.lstrip()[:8].lower().startswith(("http://", "https://")):
+                return True
+            last = _last_url
+            if last[0] is value:
+                found = last[1]
+            else:
+                found = url_hosts(value, True)
+                _last_url = (value, found)
+            return bool(found & kinds)
+    return False
+
+
+# The last URL read by test_url_hosts and its kinds: the rules of one call ask about the
+# same string one after another (a tuple, replaced whole: safe across threads).
+_last_url: tuple = (None, frozenset())
