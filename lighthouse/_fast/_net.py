@@ -358,6 +358,8 @@ def test_url_hosts(kinds, tool_input):
         if isinstance(value, str):
             if "non_http" in kinds and not value.lstrip()[:8].lower().startswith(("http://", "https://")):
                 return True
+            if kinds == _NON_HTTP_ONLY:
+                return False
             last = _last_url
             if last[0] is value:
                 found = last[1]
@@ -368,6 +370,7 @@ def test_url_hosts(kinds, tool_input):
     return False
 
 
+_NON_HTTP_ONLY = frozenset({"non_http"})
 # The last URL read by test_url_hosts and its kinds: the rules of one call ask about the
 # same string one after another (a tuple, replaced whole: safe across threads).
 _last_url: tuple = (None, frozenset())
