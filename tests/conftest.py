@@ -98,10 +98,11 @@ _SHARED_VALIDATORS = {}
 
 @pytest.fixture
 def shared_validator(impl, make_validator):
-    """shared_validator(**kwargs): make_validator(**kwargs) on the shipped packs, built once
-    per implementation and arguments for the whole session (loading and compiling every
-    pack costs ~0.4 s, and the detection tables run a thousand cases against the same
-    policy). For tests that only decide calls with it: no reload, no cache to fill."""
+    """shared_validator(**kwargs): make_validator(**kwargs) (hashable arguments, the
+    cache off), built once per implementation and arguments for the whole session:
+    loading and compiling every pack costs ~0.4 s, and the detection tables run a
+    thousand cases against the same policy. For tests that only decide calls with it
+    (no reload)."""
     def get(**kwargs):
         assert kwargs.get("cache_size") == 0, "a shared validator has no cache"
         key = (impl[0], tuple(sorted(kwargs.items())))
