@@ -100,7 +100,7 @@ _SHARED_VALIDATORS = {}
 def shared_validator(impl, make_validator):
     """shared_validator(**kwargs): make_validator(**kwargs) (hashable arguments, the
     cache off), built once per implementation and arguments for the whole session:
-    loading and compiling every pack costs ~0.4 s, and the detection tables run a
+    loading and compiling every pack costs 0.15-0.4 s, and the detection tables run a
     thousand cases against the same policy. For tests that only decide calls with it
     (no reload)."""
     def get(**kwargs):
