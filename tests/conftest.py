@@ -93,9 +93,31 @@ def make_validator(impl, monkeypatch):
     return make
 
 
+_SHARED_VALIDATORS = {}
+
+
 @pytest.fixture
-def validator(make_validator):
-    return make_validator(cache_size=0)
+def shared_validator(impl, make_validator):
+    """shared_validator(**kwargs): make_validator(**kwargs) (hashable arguments, the
+    cache off), built once per implementation and arguments for the whole session:
+    loading and compiling every pack costs 0.15-0.4 s, and the detection tables run a
+    thousand cases against the same policy. For tests that only decide calls with it
+    (no reload)."""
+    def get(**kwargs):
+        assert kwargs.get("cache_size") == 0, "a shared validator has no cache"
+        key = (impl[0], tuple(sorted(kwargs.items())))
+        v = _SHARED_VALIDATORS.get(key)
+        if v is None:
+            v = _SHARED_VALIDATORS[key] = make_validator(**kwargs)
+        return v
+
+    return get
+
+
+@pytest.fixture
+def validator(shared_validator):
+    """The shipped packs without cache on the implementation under test (shared)."""
+    return shared_validator(cache_size=0)
 
 
 def load_corpus(path=CORPUS):

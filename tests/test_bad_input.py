@@ -40,8 +40,8 @@ def test_bad_input_is_not_allowed_and_does_not_raise(validator, tool, tool_input
 
 
 @pytest.mark.parametrize("tool,tool_input", BAD_CALLS)
-def test_bad_input_raw_mode_is_miss_or_deny(make_validator, tool, tool_input):
-    v = make_validator(cache_size=0, raw=True)
+def test_bad_input_raw_mode_is_miss_or_deny(shared_validator, tool, tool_input):
+    v = shared_validator(cache_size=0, raw=True)
     d = v.check(tool, tool_input, cwd=WS)
     assert d.verdict in ("miss", "deny", "ask")
 

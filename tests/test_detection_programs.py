@@ -22,17 +22,6 @@ import pytest
 from lighthouse.rules.loader import RuleError, load_file
 
 WS = "/home/dev/app"
-_BUILT = {}
-
-
-@pytest.fixture
-def validator(impl, make_validator):
-    v = _BUILT.get(impl[0])
-    if v is None:
-        v = _BUILT[impl[0]] = make_validator(cache_size=0)
-    return v
-
-
 def case(command, verdict, rule=None):
     label = command if len(command) <= 70 else command[:67] + "..."
     return pytest.param(command, verdict, rule, id="%s|%s" % (verdict, label.replace("\n", "\\n")))

@@ -1,7 +1,7 @@
 """Issue 12, the shell-structure classes: how the shell itself composes commands.
 
 Each class has a table of calls with the verdict the shipped rules must give, run on
-both implementations (the `impl` fixture through `make_validator`), and analysis-level
+both implementations (conftest's `validator`, shared), and analysis-level
 tests of what the analyser sees. The tables hold both sides: calls that hide a
 destructive command (which must not be allowed) and the routine calls of the same shape
 (which must stay allowed). The last section tries to break each new analysis with
@@ -21,12 +21,12 @@ def analyze(impl, command, cwd=WS):
     return impl[1].analyze(command, cwd)
 
 
-def verdict(make_validator, command, cwd=WS):
-    return make_validator(cache_size=0).check("Bash", {"command": command}, cwd=cwd).verdict
+def verdict(validator, command, cwd=WS):
+    return validator.check("Bash", {"command": command}, cwd=cwd).verdict
 
 
-def check_table(make_validator, command, expected):
-    got = verdict(make_validator, command)
+def check_table(validator, command, expected):
+    got = verdict(validator, command)
     if expected == "not-allow":
         assert got != "allow", command
     else:
@@ -55,8 +55,8 @@ ARITHMETIC = [
 
 
 @pytest.mark.parametrize("command,expected", ARITHMETIC)
-def test_arithmetic_runs_its_substitutions(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_arithmetic_runs_its_substitutions(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 def test_arithmetic_substitution_is_surfaced(impl):
@@ -112,8 +112,8 @@ NAMES = [
 
 
 @pytest.mark.parametrize("command,expected", NAMES)
-def test_names_are_judged_where_used(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_names_are_judged_where_used(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 def test_alias_takes_its_arguments(impl):
@@ -165,8 +165,8 @@ DIRECTORIES = [
 
 
 @pytest.mark.parametrize("command,expected", DIRECTORIES)
-def test_directory_changes_persist(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_directory_changes_persist(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 @pytest.mark.parametrize("command,cwd", [
@@ -219,8 +219,8 @@ FEEDERS = [
 
 
 @pytest.mark.parametrize("command,expected", FEEDERS)
-def test_fed_commands_are_judged(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_fed_commands_are_judged(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 def test_parallel_runs_one_line_per_value(impl):
@@ -268,8 +268,8 @@ HEREDOCS = [
 
 
 @pytest.mark.parametrize("command,expected", HEREDOCS)
-def test_heredoc_bodies_are_code(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_heredoc_bodies_are_code(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 def test_unquoted_heredoc_substitution_is_surfaced(impl):
@@ -285,9 +285,9 @@ def test_quoted_heredoc_body_runs_nothing(impl):
 
 # ---------------------------------------------------------- limits and hostile shapes
 
-def _not_allow_in_time(make_validator, command, seconds=20.0):
+def _not_allow_in_time(validator, command, seconds=20.0):
     start = time.perf_counter()
-    got = verdict(make_validator, command)
+    got = verdict(validator, command)
     elapsed = time.perf_counter() - start
     assert got != "allow", command[:80]
     # generous: linear work takes milliseconds; exponential work would take minutes
@@ -295,17 +295,17 @@ def _not_allow_in_time(make_validator, command, seconds=20.0):
     return got
 
 
-def test_huge_heredoc_is_undecided_not_allowed(make_validator):
+def test_huge_heredoc_is_undecided_not_allowed(validator):
     body = "$(rm -rf /)\n" + "x" * (1 << 20)
-    _not_allow_in_time(make_validator, "cat <<EOF\n" + body + "\nEOF")
+    _not_allow_in_time(validator, "cat <<EOF\n" + body + "\nEOF")
 
 
-def test_large_heredoc_within_the_limit_is_linear(make_validator):
+def test_large_heredoc_within_the_limit_is_linear(validator):
     body = "line $(date)\n" * 4000         # ~52 KB, 4,000 substitutions
-    _not_allow_in_time(make_validator, "rm -rf / ; cat <<EOF\n" + body + "EOF")
+    _not_allow_in_time(validator, "rm -rf / ; cat <<EOF\n" + body + "EOF")
 
 
-def test_deeply_nested_arithmetic_is_undecided(make_validator, impl):
+def test_deeply_nested_arithmetic_is_undecided(validator, impl):
     # nested arithmetic alone runs nothing; with a substitution inside, the nesting
     # is a depth the analysis does not follow: undecided
     plain = "echo " + "$((" * 10000 + "1" + "))" * 10000
@@ -313,48 +313,48 @@ def test_deeply_nested_arithmetic_is_undecided(make_validator, impl):
     command = "echo " + "$((" * 10000 + "$(rm -rf /)" + "))" * 10000
     with pytest.raises(impl[1].ShellError):
         analyze(impl, command)
-    assert _not_allow_in_time(make_validator, command) == "ask"
+    assert _not_allow_in_time(validator, command) == "ask"
     braces = "echo " + "${a:-" * 10000 + "$(rm -rf /)" + "}" * 10000
     with pytest.raises(impl[1].ShellError):
         analyze(impl, braces)
-    assert _not_allow_in_time(make_validator, braces) == "ask"
+    assert _not_allow_in_time(validator, braces) == "ask"
 
 
-def test_function_calling_itself_is_bounded(make_validator):
-    _not_allow_in_time(make_validator, "f() { f; f; rm -rf ~; }; f")
-    _not_allow_in_time(make_validator, "f() { g; g; }; g() { f; f; }; " + "f; " * 5000)
+def test_function_calling_itself_is_bounded(validator):
+    _not_allow_in_time(validator, "f() { f; f; rm -rf ~; }; f")
+    _not_allow_in_time(validator, "f() { g; g; }; g() { f; f; }; " + "f; " * 5000)
 
 
-def test_alias_expanding_to_itself_is_bounded(make_validator, impl):
-    _not_allow_in_time(make_validator, "alias x='x x x x; rm -rf /'; x")
+def test_alias_expanding_to_itself_is_bounded(validator, impl):
+    _not_allow_in_time(validator, "alias x='x x x x; rm -rf /'; x")
     # many uses of a long alias: the work limit stops it, undecided
     command = "alias y='" + "echo " * 2000 + "'; " + "y; " * 3000
     with pytest.raises(impl[1].ShellError):
         analyze(impl, command)
-    _not_allow_in_time(make_validator, command)
+    _not_allow_in_time(validator, command)
 
 
-def test_arithmetic_self_reference_is_bounded(make_validator):
+def test_arithmetic_self_reference_is_bounded(validator):
     names = " ".join("v%d='v%d+v%d'" % (k, k + 1, k + 1) for k in range(200))
-    _not_allow_in_time(make_validator, names + "; v200='a[$(rm -rf /)]'; echo $((v0))")
+    _not_allow_in_time(validator, names + "; v200='a[$(rm -rf /)]'; echo $((v0))")
 
 
-def test_parallel_value_limits(make_validator, impl):
+def test_parallel_value_limits(validator, impl):
     values = " ".join("d%d" % k for k in range(2000))
     command = "parallel rm -rf {} {} {} ::: " + values
     with pytest.raises(impl[1].ShellError):
         analyze(impl, command)
-    _not_allow_in_time(make_validator, command)
+    _not_allow_in_time(validator, command)
     huge = "x" * 30000
-    _not_allow_in_time(make_validator, "parallel echo " + "{} " * 3000 + "::: " + huge)
+    _not_allow_in_time(validator, "parallel echo " + "{} " * 3000 + "::: " + huge)
 
 
-def test_directory_stack_many_pushes_is_linear(make_validator):
+def test_directory_stack_many_pushes_is_linear(validator):
     command = "pushd /tmp; " * 250 + "popd; " * 250 + "rm -rf /etc"
-    assert _not_allow_in_time(make_validator, command) == "deny"
+    assert _not_allow_in_time(validator, command) == "deny"
     # more commands than a list may hold: undecided
     command = "pushd /tmp; " * 3000 + "popd; " * 3000 + "rm -rf /etc"
-    assert _not_allow_in_time(make_validator, command) == "ask"
+    assert _not_allow_in_time(validator, command) == "ask"
 
 
 # ----------------------------------------------------- brace expansion
@@ -391,8 +391,8 @@ BRACES = [
 
 
 @pytest.mark.parametrize("command,expected", BRACES)
-def test_brace_expansion_is_judged_word_by_word(make_validator, command, expected):
-    check_table(make_validator, command, expected)
+def test_brace_expansion_is_judged_word_by_word(validator, command, expected):
+    check_table(validator, command, expected)
 
 
 @pytest.mark.parametrize("command,args", [
@@ -422,17 +422,17 @@ def test_brace_expansion_home_only_where_a_word_begins(impl):
     "echo " + "x" * 60000 + "{a,b}{c,d}{e,f}",
     "for i in {a..z}{a..z}; do rm -rf $i; done",
 ])
-def test_brace_expansion_past_its_limits_is_undecided(make_validator, command):
+def test_brace_expansion_past_its_limits_is_undecided(validator, command):
     t0 = time.monotonic()
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+    d = validator.check("Bash", {"command": command}, cwd=WS)
     assert d.verdict != "allow" and d.rule_id in ("input.limit", "shell.unparsed"), (d.verdict, d.rule_id)
     assert time.monotonic() - t0 < 30
 
 
 @pytest.mark.parametrize("command", ["echo " + "{" * 60000, "echo " + "{a," * 20000, "echo " + "{" * 30000 + "}" * 30000,
                                      "X={a,b} " * 7000 + "true"])
-def test_unmatched_and_nested_braces_cost_linear_time(make_validator, command):
+def test_unmatched_and_nested_braces_cost_linear_time(validator, command):
     t0 = time.monotonic()
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+    d = validator.check("Bash", {"command": command}, cwd=WS)
     assert d.verdict == "allow", (d.verdict, d.rule_id)
     assert time.monotonic() - t0 < 30

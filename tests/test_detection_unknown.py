@@ -7,7 +7,7 @@ into xargs or parallel) is asked about (fs.write-unknown-target), while a target
 input makes known (an assignment of a literal, $TMPDIR, `mktemp`) is judged as the path
 it is. A function defined and called in the same input runs with its positional
 parameters bound to the call's arguments, or unknown when they cannot be known. Each
-table runs on both implementations (the `impl` fixture through `make_validator`).
+table runs on both implementations (conftest's `validator`, shared).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 WS = "/home/dev/app"
 
 
-def verdict(make_validator, command):
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+def verdict(validator, command):
+    d = validator.check("Bash", {"command": command}, cwd=WS)
     return d.verdict, d.rule_id, d.reason
 
 
@@ -71,8 +71,8 @@ ROUTINE_TARGETS = [
 
 
 @pytest.mark.parametrize("command,expected,rule", UNKNOWN_TARGETS)
-def test_unknown_targets_are_not_allowed(make_validator, command, expected, rule):
-    got, rule_id, reason = verdict(make_validator, command)
+def test_unknown_targets_are_not_allowed(validator, command, expected, rule):
+    got, rule_id, reason = verdict(validator, command)
     assert got == expected, (command, rule_id)
     if rule:
         assert rule_id == rule, command
@@ -81,8 +81,8 @@ def test_unknown_targets_are_not_allowed(make_validator, command, expected, rule
 
 
 @pytest.mark.parametrize("command", ROUTINE_TARGETS)
-def test_known_targets_stay_routine(make_validator, command):
-    got, rule_id, _ = verdict(make_validator, command)
+def test_known_targets_stay_routine(validator, command):
+    got, rule_id, _ = verdict(validator, command)
     assert got == "allow", (command, rule_id)
 
 
@@ -126,8 +126,8 @@ def test_mktemp_path(args, path):
     assert (got.rstrip("\n") if got is not None else None) == path
 
 
-def test_mktemp_elsewhere_is_unknown(make_validator):
-    got, rule_id, _ = verdict(make_validator, 'D=$(mktemp -d -p "$HOME"); rm -rf "$D"')
+def test_mktemp_elsewhere_is_unknown(validator):
+    got, rule_id, _ = verdict(validator, 'D=$(mktemp -d -p "$HOME"); rm -rf "$D"')
     assert got == "ask", rule_id
 
 
@@ -157,8 +157,8 @@ FUNCTIONS = [
 
 
 @pytest.mark.parametrize("command,expected", FUNCTIONS)
-def test_function_arguments_are_bound(make_validator, command, expected):
-    got, rule_id, _ = verdict(make_validator, command)
+def test_function_arguments_are_bound(validator, command, expected):
+    got, rule_id, _ = verdict(validator, command)
     if expected == "not-allow":
         assert got != "allow", (command, rule_id)
     else:
@@ -177,11 +177,11 @@ def test_function_sees_its_own_arguments(impl):
     assert [c.args for c in cmds if c.program == "echo"] == [["a", "b", "2"], ["c", "*", "1"]]
 
 
-def test_many_calls_with_many_arguments_are_bounded(make_validator):
+def test_many_calls_with_many_arguments_are_bounded(validator):
     """Binding is linear in the arguments; a huge call is a limit, never an allow."""
     args = " ".join(["~"] * 4000)
     calls = "; ".join(["f " + args] * 200)
-    got, _, _ = verdict(make_validator, 'f() { rm -rf "$1"; }; ' + calls)
+    got, _, _ = verdict(validator, 'f() { rm -rf "$1"; }; ' + calls)
     assert got != "allow"
 
 
@@ -229,8 +229,8 @@ SMALLER = [
 
 
 @pytest.mark.parametrize("command,expected,rule", SMALLER)
-def test_loopback_listener_and_direnv(make_validator, command, expected, rule):
-    got, rule_id, _ = verdict(make_validator, command)
+def test_loopback_listener_and_direnv(validator, command, expected, rule):
+    got, rule_id, _ = verdict(validator, command)
     assert got == expected, (command, rule_id)
     if rule:
         assert rule_id == rule, command
@@ -242,13 +242,13 @@ def test_loopback_listener_and_direnv(make_validator, command, expected, rule):
     'X=build; mapfile -t X < dirs.txt; rm -rf "$X"',
     'X=build; unset X; rm -rf "$X"',
 ])
-def test_builtins_that_change_a_variable_make_it_unknown(make_validator, command):
-    got, rule_id, _ = verdict(make_validator, command)
+def test_builtins_that_change_a_variable_make_it_unknown(validator, command):
+    got, rule_id, _ = verdict(validator, command)
     assert got == "ask", (command, rule_id)
 
 
-def test_read_of_another_name_keeps_the_value(make_validator):
-    got, rule_id, _ = verdict(make_validator, 'X=build; read Y < answer.txt; rm -rf "$X"')
+def test_read_of_another_name_keeps_the_value(validator):
+    got, rule_id, _ = verdict(validator, 'X=build; read Y < answer.txt; rm -rf "$X"')
     assert got == "allow", rule_id
 
 
@@ -318,8 +318,8 @@ UNKNOWN_VALUES_ROUTINE = [
 
 
 @pytest.mark.parametrize("command,reading", UNKNOWN_OPTIONS)
-def test_an_unknown_option_or_subcommand_is_not_allowed(make_validator, command, reading):
-    got, rule_id, reason = verdict(make_validator, command)
+def test_an_unknown_option_or_subcommand_is_not_allowed(validator, command, reading):
+    got, rule_id, reason = verdict(validator, command)
     assert got in ("ask", "deny"), (command, rule_id)
     if rule_id == "shell.unknown-option":
         assert got == "ask" and "cannot see" in reason, reason
@@ -328,28 +328,27 @@ def test_an_unknown_option_or_subcommand_is_not_allowed(make_validator, command,
 
 
 @pytest.mark.parametrize("command", UNKNOWN_VALUES_ROUTINE)
-def test_unknown_values_and_trailing_operands_stay_routine(make_validator, command):
-    got, rule_id, _ = verdict(make_validator, command)
+def test_unknown_values_and_trailing_operands_stay_routine(validator, command):
+    got, rule_id, _ = verdict(validator, command)
     assert got == "allow", (command, rule_id)
 
 
-def test_an_unknown_option_after_the_end_of_options_is_an_operand(make_validator):
+def test_an_unknown_option_after_the_end_of_options_is_an_operand(validator):
     # after `--` nothing is an option: `sort -- "$O" /etc/passwd` reads two files
-    got, rule_id, _ = verdict(make_validator, 'sort -- "$O" /etc/passwd')
+    got, rule_id, _ = verdict(validator, 'sort -- "$O" /etc/passwd')
     assert (got, rule_id) != ("ask", "shell.unknown-option")
 
 
-def test_reading_unknown_options_is_bounded(make_validator):
+def test_reading_unknown_options_is_bounded(validator):
     # Each candidate word is one more reading of the whole command: past
     # MAX_UNKNOWN_OPTION_WORK (words times candidates) the call is undecided, never an
     # allow of the words read so far.
     from lighthouse._fast._engine_shared import MAX_UNKNOWN_OPTION_WORK
 
-    v = make_validator(cache_size=0)
     words = MAX_UNKNOWN_OPTION_WORK // 50    # git has more than 50 candidates
-    d = v.check("Bash", {"command": 'git "$SUB" ' + " ".join("f%d" % i for i in range(words))}, cwd=WS)
+    d = validator.check("Bash", {"command": 'git "$SUB" ' + " ".join("f%d" % i for i in range(words))}, cwd=WS)
     assert (d.verdict, d.rule_id) == ("ask", "input.limit")
-    short = v.check("Bash", {"command": 'git "$SUB" --hard HEAD'}, cwd=WS)
+    short = validator.check("Bash", {"command": 'git "$SUB" --hard HEAD'}, cwd=WS)
     assert (short.verdict, short.rule_id) == ("ask", "shell.unknown-option")
 
 
@@ -361,10 +360,10 @@ def test_reading_unknown_options_is_bounded(make_validator):
     ('git --version', True),
     ('kubectl get pods --help', True),
 ])
-def test_a_help_request_of_an_unknown_program_is_not_routine(make_validator, command, allowed):
+def test_a_help_request_of_an_unknown_program_is_not_routine(validator, command, allowed):
     # the program's name is unknown: it could be a script of the agent's own, which runs
     # its own code whatever the flag says
-    got, rule_id, _ = verdict(make_validator, command)
+    got, rule_id, _ = verdict(validator, command)
     assert (got == "allow") is allowed, (command, got, rule_id)
     if allowed:
         assert rule_id == "routine.help"
@@ -411,14 +410,14 @@ SEEN_CODE = [
 
 
 @pytest.mark.parametrize("command,expected,rule", UNSEEN_CODE)
-def test_unseen_statements_are_not_allowed(make_validator, command, expected, rule):
-    v, rule_id, _ = verdict(make_validator, command)
+def test_unseen_statements_are_not_allowed(validator, command, expected, rule):
+    v, rule_id, _ = verdict(validator, command)
     assert v == expected, (command, v, rule_id)
     if rule:
         assert rule_id == rule, (command, rule_id)
 
 
 @pytest.mark.parametrize("command", SEEN_CODE)
-def test_seen_statements_stay_routine(make_validator, command):
-    v, rule_id, _ = verdict(make_validator, command)
+def test_seen_statements_stay_routine(validator, command):
+    v, rule_id, _ = verdict(validator, command)
     assert v == "allow", (command, v, rule_id)

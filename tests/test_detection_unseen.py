@@ -24,7 +24,7 @@ option spellings, and the commands programs run through their subcommands' optio
 - An assignment before `cd` does not hide the directory change; `declare -n` makes the
   name unknown.
 
-Each table runs on both implementations (the `impl` fixture through `make_validator`).
+Each table runs on both implementations (conftest's `validator`, shared).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import pytest
 WS = "/home/dev/app"
 
 
-def verdict(make_validator, command):
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+def verdict(validator, command):
+    d = validator.check("Bash", {"command": command}, cwd=WS)
     return d.verdict, d.rule_id
 
 
@@ -245,16 +245,16 @@ ROUTINE = [
 
 
 @pytest.mark.parametrize("command,expected,rule", UNSEEN)
-def test_unseen_code_and_option_spellings_are_not_allowed(make_validator, command, expected, rule):
-    got, rule_id = verdict(make_validator, command)
+def test_unseen_code_and_option_spellings_are_not_allowed(validator, command, expected, rule):
+    got, rule_id = verdict(validator, command)
     assert got == expected, (command, rule_id)
     if rule:
         assert rule_id == rule, command
 
 
 @pytest.mark.parametrize("command", ROUTINE)
-def test_routine_look_alikes_stay_allowed(make_validator, command):
-    got, rule_id = verdict(make_validator, command)
+def test_routine_look_alikes_stay_allowed(validator, command):
+    got, rule_id = verdict(validator, command)
     assert got == "allow", (command, rule_id)
 
 
@@ -295,11 +295,11 @@ def test_client_statements(prog, args, text):
     assert sql_text(prog, args, None) == text
 
 
-def test_long_option_clusters_are_linear(make_validator):
+def test_long_option_clusters_are_linear(validator):
     # a cluster of thousands of letters none of which takes a value, and many of them:
     # read once each, and the statement after them is still found
     command = "psql " + " ".join(["-" + "X" * 2000] * 20) + " -c 'DROP TABLE users'"
-    assert verdict(make_validator, command)[0] == "deny"
+    assert verdict(validator, command)[0] == "deny"
 
 
 @pytest.mark.parametrize("command", [
@@ -308,6 +308,6 @@ def test_long_option_clusters_are_linear(make_validator):
     # -C directories adding up past PATH_MAX
     "tar cf x.tar " + "-C aaaaaaaa " * 600 + " x",
 ])
-def test_tar_directory_limits_fail_closed(make_validator, command):
-    got, rule_id = verdict(make_validator, command)
+def test_tar_directory_limits_fail_closed(validator, command):
+    got, rule_id = verdict(validator, command)
     assert got != "allow" and rule_id == "shell.unparsed", (got, rule_id)

@@ -25,16 +25,10 @@ DENY_ROOT = "rm -rf /"          # denied by rule fs.rm-system
 
 # ----------------------------------------------------------------------------- helpers
 
-_VALIDATORS = {}
-
-
 @pytest.fixture
-def v(impl, make_validator):
-    """A validator without cache on the implementation under test, built once per
-    implementation (building one loads every pack)."""
-    if impl[0] not in _VALIDATORS:
-        _VALIDATORS[impl[0]] = make_validator(cache_size=0)
-    return _VALIDATORS[impl[0]]
+def v(validator):
+    """conftest's validator: the shipped packs without cache on the implementation under test."""
+    return validator
 
 
 @pytest.fixture

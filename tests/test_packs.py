@@ -52,20 +52,6 @@ def check(validator, tool, tool_input, verdict, rule):
 
 ARGS = "tool,tool_input,verdict,rule"
 
-_BUILT = {}
-
-
-@pytest.fixture
-def validator(impl, make_validator):
-    """conftest's validator (shipped packs, cache off, on `impl`), built once per
-    implementation: loading and compiling every pack costs ~0.4 s, and these tables run
-    hundreds of cases against the same policy."""
-    v = _BUILT.get(impl[0])
-    if v is None:
-        v = _BUILT[impl[0]] = make_validator(cache_size=0)
-    return v
-
-
 # -------------------------------------------------------------------------- filesystem
 
 FILESYSTEM = [

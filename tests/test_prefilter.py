@@ -125,8 +125,9 @@ def test_search_without_capture_groups_finds_the_same_matches(pattern, text):
         assert got.span() == expected.span()
 
 
-def _rules_file(tmp_path):
-    path = tmp_path / "regex-rules.toml"
+@pytest.fixture(scope="module")
+def rules_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prefilter") / "regex-rules.toml"
     path.write_text(
         '[[rule]]\nid = "local.kill"\nverdict = "deny"\nreason = "kills a process"\n'
         'tools = ["mcp__ops__run"]\nfields = { cmd = "(?i)kill\\\\s+-9" }\n\n'
@@ -143,8 +144,8 @@ def _rules_file(tmp_path):
     ("k ill -9", "allow"),
     ("\u00e9t\u00e9", "allow"),
 ])
-def test_field_regexes_decide_the_same_with_and_without_prefilter(make_validator, tmp_path, text, verdict):
-    v = make_validator(rules=[_rules_file(tmp_path)], cache_size=0)
+def test_field_regexes_decide_the_same_with_and_without_prefilter(shared_validator, rules_file, text, verdict):
+    v = shared_validator(rules=(rules_file,), cache_size=0)
     d = v.check("mcp__ops__run", {"cmd": text})
     assert (d.verdict, d.rule_id) == (verdict, "local.kill" if verdict == "deny" else "local.ops")
 

@@ -123,14 +123,14 @@ def wrap(base, layers):
     return c.text
 
 
-def test_denied_commands_are_denied_unwrapped(make_validator):
-    v = make_validator(cache_size=0)
+def test_denied_commands_are_denied_unwrapped(validator):
+    v = validator
     for cmd in DENIED:
         assert v.check("Bash", {"command": cmd}, cwd=WS).verdict == "deny", cmd
 
 
-def test_wrapped_denied_commands_are_never_allowed(make_validator):
-    v = make_validator(cache_size=0)
+def test_wrapped_denied_commands_are_never_allowed(validator):
+    v = validator
 
     @settings(max_examples=400, derandomize=True, database=None, deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
@@ -144,8 +144,8 @@ def test_wrapped_denied_commands_are_never_allowed(make_validator):
     never_allowed()
 
 
-def test_one_wrapper_repeated_past_every_limit_is_never_allowed(make_validator):
-    v = make_validator(cache_size=0)
+def test_one_wrapper_repeated_past_every_limit_is_never_allowed(validator):
+    v = validator
 
     @settings(max_examples=150, derandomize=True, database=None, deadline=None,
               suppress_health_check=[HealthCheck.too_slow])

@@ -18,18 +18,6 @@ from lighthouse.rules.loader import (example_call, example_decider, example_fail
 
 SHIPPED = load_policy().rules
 
-_BUILT = {}
-
-
-@pytest.fixture
-def validator(impl, make_validator):
-    """The shipped policy (cache off) on `impl`, built once per implementation."""
-    v = _BUILT.get(impl[0])
-    if v is None:
-        v = _BUILT[impl[0]] = make_validator(cache_size=0)
-    return v
-
-
 def _label(ex):
     return ex.get("command") or "%s %r" % (ex.get("tool"), ex.get("input"))
 

@@ -998,14 +998,14 @@ LOOKALIKES = [
 
 
 @pytest.mark.parametrize("command,verdict", BYPASSES)
-def test_bypass_classes_are_closed(make_validator, command, verdict):
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
+def test_bypass_classes_are_closed(validator, command, verdict):
+    d = validator.check("Bash", {"command": command}, cwd="/home/dev/app")
     assert d.verdict == verdict, (command, d)
 
 
 @pytest.mark.parametrize("command", LOOKALIKES)
-def test_bypass_lookalikes_are_not_denied(make_validator, command):
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd="/home/dev/app")
+def test_bypass_lookalikes_are_not_denied(validator, command):
+    d = validator.check("Bash", {"command": command}, cwd="/home/dev/app")
     assert d.verdict != "deny", (command, d)
 
 
