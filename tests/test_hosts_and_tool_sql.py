@@ -12,7 +12,7 @@
 - Tool keys are run by both engines' match_input (INPUT_TESTS), after the rule's other
   matchers, like COMMAND_TESTS for shell rules.
 
-Each table runs on both implementations (the `impl` fixture through `make_validator`).
+Each table runs on both implementations (conftest's `validator`, shared).
 """
 
 from __future__ import annotations
@@ -116,6 +116,17 @@ def test_the_cost_is_linear_and_a_huge_text_is_a_limit():
         _net.url_hosts("x" * (_net.MAX_TEXT + 1))
 
 
+def test_any_text_gets_kinds_and_never_an_error():
+    import random
+    rnd = random.Random(5)
+    alphabet = "0123456789.:/\\[]@%xXaf-_$?#~ \x00\ud800\u0663\uff11\u3002\U0001f600"
+    for _ in range(20000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        for t in (text, "http://" + text, "http://[" + text + "]/"):
+            assert _net.url_hosts(t, bare=True) <= _net.KINDS
+    assert _net.url_hosts("http://1.2.3\x00.4/") == {"name"}
+
+
 def test_host_kind_lists_are_checked():
     assert _rulespec.INPUT_TESTS["url_hosts"][0](["metadata", "private"]) == frozenset({"metadata", "private"})
     for bad in ([], ["metadata", "somewhere"], "metadata", [1]):
@@ -123,8 +134,8 @@ def test_host_kind_lists_are_checked():
             _net.compile_host_kinds(bad)
 
 
-def check(make_validator, tool, tool_input):
-    d = make_validator(cache_size=0).check(tool, tool_input, cwd=WS)
+def check(validator, tool, tool_input):
+    d = validator.check(tool, tool_input, cwd=WS)
     return d.verdict, d.rule_id
 
 
@@ -161,8 +172,8 @@ SHELL = [
 
 
 @pytest.mark.parametrize("command,want,rule", SHELL)
-def test_shell_calls_reach_the_metadata_service_in_no_spelling(make_validator, command, want, rule):
-    verdict, rule_id = check(make_validator, "Bash", {"command": command})
+def test_shell_calls_reach_the_metadata_service_in_no_spelling(validator, command, want, rule):
+    verdict, rule_id = check(validator, "Bash", {"command": command})
     assert verdict == want, (command, verdict, rule_id)
     if rule:
         assert rule_id == rule, (command, rule_id)
@@ -186,8 +197,8 @@ WEB = [
 
 
 @pytest.mark.parametrize("url,want,rule", WEB)
-def test_webfetch_reads_the_host_as_the_fetcher_does(make_validator, url, want, rule):
-    assert check(make_validator, "WebFetch", {"url": url, "prompt": "read"}) == (want, rule)
+def test_webfetch_reads_the_host_as_the_fetcher_does(validator, url, want, rule):
+    assert check(validator, "WebFetch", {"url": url, "prompt": "read"}) == (want, rule)
 
 
 TOOL_SQL = [
@@ -220,8 +231,8 @@ TOOL_SQL = [
 
 
 @pytest.mark.parametrize("tool,tool_input,want,rule", TOOL_SQL)
-def test_a_database_tools_sql_is_read_as_a_clients_statement(make_validator, tool, tool_input, want, rule):
-    assert check(make_validator, tool, tool_input) == (want, rule)
+def test_a_database_tools_sql_is_read_as_a_clients_statement(validator, tool, tool_input, want, rule):
+    assert check(validator, tool, tool_input) == (want, rule)
 
 
 def test_dollar_quotes_cost_linear_time():

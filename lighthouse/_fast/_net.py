@@ -207,7 +207,7 @@ def host_kind(host):
         # C library's inet_aton reads it, else as written here (`0x` alone is 0)
         try:
             v = int.from_bytes(inet_aton(stripped), "big")
-        except OSError:
+        except (OSError, ValueError):   # not an address to it, or a NUL in the text
             v = _ipv4(host)
         if v is not None:
             return _v4_kind(v)
