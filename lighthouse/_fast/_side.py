@@ -86,6 +86,9 @@ COMMAND_OPTIONS = {
     "hyperfine": ("-p", "--prepare", "-c", "--cleanup", "-s", "--setup"),
     "entr": ("-s",),
     "rg": ("--pre",),
+    # npm's -c is --call: `npx -c CMD`, `npm exec -c CMD` run CMD in a shell
+    "npx": ("-c", "--call"),
+    "npm": ("-c", "--call"),
 }
 
 # program -> (subcommands whose positional arguments are shell command lines, or None
@@ -178,7 +181,7 @@ ARGV_RUNNERS = {
     "rbenv": (("exec",), frozenset(), ""),
     "pyenv": (("exec",), frozenset(), ""),
     "nodenv": (("exec",), frozenset(), ""),
-    "npm": (("exec", "x"), frozenset({"-c", "--call", "-p", "--package", "-w", "--workspace"}), ""),
+    "npm": (("exec", "x", "exe"), frozenset({"-c", "--call", "-p", "--package", "-w", "--workspace"}), ""),
     "pnpm": (("exec",), frozenset({"-C", "--dir", "--filter", "-F"}), ""),
     "yarn": (("exec",), frozenset(), ""),
     "rye": (("run",), frozenset(), ""),
@@ -202,10 +205,47 @@ _FD_PLACEHOLDERS = ("{}", "{/}", "{//}", "{.}", "{/.}")
 # (`direnv exec DIR CMD ...`)
 RUNNER_POSITIONALS = {"direnv": 1}
 
+# The options a runner's own parser reads before its subcommand that take the next word
+# as their value (`yarn --cwd / dlx ...`, `npm --prefix / exec ...`, `uv --directory /
+# run ...`): that word is no subcommand, and the subcommand after it still counts.
+RUNNER_GLOBAL_VALUE = {
+    "npm": frozenset({"--prefix", "-C", "--userconfig", "--globalconfig", "-w", "--workspace",
+                      "--cache", "--loglevel", "--registry", "--tag", "--otp", "--before",
+                      "--omit", "--include", "--script-shell", "--node-options"}),
+    "pnpm": frozenset({"-C", "--dir", "--filter", "-F", "--registry", "--reporter",
+                       "--loglevel", "--store-dir", "--virtual-store-dir", "--config-dir"}),
+    "yarn": frozenset({"--cwd", "--registry", "--network-timeout", "--modules-folder",
+                       "--cache-folder", "--global-folder", "--link-folder", "--mutex",
+                       "--use-yarnrc", "--otp", "--proxy", "--https-proxy"}),
+    "bun": frozenset({"--cwd", "-c", "--config", "--env-file", "-r", "--preload"}),
+    "uv": frozenset({"--directory", "--project", "--cache-dir", "--config-file", "-p",
+                     "--python", "--color"}),
+    "poetry": frozenset({"-C", "--directory", "-P", "--project"}),
+    "pdm": frozenset({"-p", "--project", "-c", "--config"}),
+    "hatch": frozenset({"-e", "--env", "-p", "--project", "--data-dir", "--cache-dir"}),
+    "pixi": frozenset({"--manifest-path", "--color"}),
+    "mise": frozenset({"-C", "--cd", "-E", "--env", "-j", "--jobs"}),
+    "bundle": frozenset({"--gemfile"}),
+    "conda": frozenset(), "mamba": frozenset(), "micromamba": frozenset({"-r", "--root-prefix"}),
+}
+
+
+def _skip_global_options(prog, args):
+    """The index of the first word of args that is not one of prog's options before its
+    subcommand (RUNNER_GLOBAL_VALUE: their values skipped too)."""
+    value_opts = RUNNER_GLOBAL_VALUE.get(prog, ())
+    k = 0
+    n = len(args)
+    while k < n and args[k].startswith("-"):
+        k += 2 if args[k] in value_opts else 1
+    return k
+
 # Package runners (`npx PKG ARGS`, `pnpm dlx PKG ARGS`, ...) and the packages among what they
 # run whose effect the rules know under another name: a deletion package is `rm -rf`.
-PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exec"),
-                   "yarn": ("dlx", "exec"), "bun": ("x",), "npm": ("exec", "x")}
+# (yarn, pnpm and bun also run an installed package's binary through `run BIN`, and
+# yarn through `yarn BIN`)
+PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exec", "run"),
+                   "yarn": ("dlx", "exec", "run"), "bun": ("x", "run"), "npm": ("exec", "x", "exe")}
 PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"], "del": ["rm", "-r", "-f"],
                     "trash": ["rm", "-r", "-f"], "trash-cli": ["rm", "-r", "-f"],
                     "rm-cli": ["rm", "-r", "-f"], "shx": []}
@@ -924,8 +964,7 @@ def _argv_after(prog, args):
     n = len(args)
     k = 0
     if subcommands is not None:
-        while k < n and args[k].startswith("-"):
-            k += 1
+        k = _skip_global_options(prog, args)
         if k >= n or args[k] not in subcommands:
             return None
         k += 1
@@ -989,11 +1028,13 @@ def _package_command(prog, args):
     k = 0
     n = len(args)
     if subs is not None:
-        while k < n and args[k].startswith("-"):
-            k += 1
-        if k >= n or args[k] not in subs:
+        k = _skip_global_options(prog, args)
+        if k >= n:
             return None
-        k += 1
+        if args[k] in subs:
+            k += 1
+        elif prog != "yarn" or args[k] not in PACKAGE_COMMANDS:
+            return None
     while k < n and args[k].startswith("-"):
         k += 2 if args[k] in ("-p", "--package", "-c", "--call") else 1
     if k >= n:
