@@ -67,6 +67,20 @@ _PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*
 _BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
 _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
+# Calls looked up by a name built at run time, and code evaluated from a value that is not
+# a literal: what they run cannot be read from the code (`getattr(__import__('os'),
+# 'sys'+'tem')(...)`, `require(m)[f](...)`, `obj.send(:sys + 'tem', ...)`).
+_REFLECT = {
+    "python": re.compile(r"getattr\s*\(\s*(?:[\w.]*import_module|__import__|importlib|sys\.modules|os\b|"
+                         r"subprocess\b|builtins|__builtins__|pty\b)|(?:__import__|import_module)\s*\(\s*[^'\"\s)]"
+                         r"|\b(?:eval|exec)\s*\(\s*[^'\"\s)]"),
+    "node": re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
+                       r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor"),
+    "ruby": re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
+                       r"|\beval\s*\(?\s*[^'\"\s)]"),
+}
+_REFLECT_HINTS = ("getattr", "import", "eval", "exec", "global", "process[", "module[",
+                  "require", "Function", "constructor", "send", "const_get")
 _PWSH_DYNAMIC = re.compile(r"(?i)\b(?:Invoke-Expression|iex|Invoke-Command|icm)\b|&\s*\(|\[ScriptBlock\]")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
 _EXEC_CALLS = re.compile(
@@ -187,6 +201,9 @@ def scan(family, code):
                            or code[m.start() - 1] == "_")
                       and not process_module):
                 unknown = True
+    reflect = _REFLECT.get(family)
+    if reflect is not None and any(h in code for h in _REFLECT_HINTS) and reflect.search(code):
+        unknown = True
     if family == "ruby" or family == "perl" or family == "php" or family == "julia":
         for m in _BACKTICK_CODE.finditer(code):
             snippets.append(m.group(1) or m.group(2) or m.group(3) or "")

@@ -1770,6 +1770,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         sc.path = word
 
     if pflags & PF_SHELL and not str_eq(prog, "busybox"):
+        if env and not _COMMAND_ENV.isdisjoint(env):
+            # (BASH_ENV, ENV: a file of code the shell reads first)
+            _side(sc, ctx, env_commands(env))
         k = _shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)

@@ -1116,6 +1116,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         sc.path = argv[0]
 
     if prog in SHELLS and prog != "busybox":
+        if env and not COMMAND_ENV.isdisjoint(env):
+            # (BASH_ENV, ENV: a file of code the shell reads first)
+            side_actions(_K, sc, ctx, env_commands(env))
         k = shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)

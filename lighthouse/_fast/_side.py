@@ -257,7 +257,8 @@ COMMAND_ENV = frozenset({
     "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
-    "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
+    "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "LD_PRELOAD", "LD_AUDIT",
+    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"})
 # Environment variables that turn off TLS certificate verification, and the values that
 # do: a command run with one of them set is accompanied by a (tls-verify-off) command.
 TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
@@ -266,9 +267,16 @@ TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIF
                "GOINSECURE": None}
 TLS_OFF = "(tls-verify-off)"
 # Of those, the ones whose value is interpreter options rather than a command: code in
-# them (`-M'X;system(...)'`) is not visible to the analysis.
+# them (`-M'X;system(...)'`), or a module loaded from a path (`NODE_OPTIONS='-r
+# /tmp/x.js'`, `RUBYOPT=-r/tmp/x`, `PERL5OPT=-I/tmp`), is not visible to the analysis.
 _OPTION_ENV = frozenset({"PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
-_OPTION_ENV_RISK = re.compile(r"[;(`]|\bsystem\b|\bexec\b|\beval\b")
+_OPTION_ENV_RISK = re.compile(r"[;(`]|\bsystem\b|\bexec\b|\beval\b|(?:^|\s)(?:-r|--require|--import|"
+                              r"--loader|--experimental-loader|-I|-M|-m)[=\s]*['\"]?(?:/|~|\.\./|\$)")
+# Variables that load code into every program started with them (a shared library), and
+# those that name a file of shell code a non-interactive shell reads first: the library
+# is code of unknown content, the file is sourced.
+_LOADER_ENV = frozenset({"LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES"})
+_STARTUP_ENV = frozenset({"BASH_ENV", "ENV"})
 # values of the command variables that name no command (BROWSER=none npm start)
 _NO_COMMAND = frozenset({"none", "0", "1", "true", "false"})
 
@@ -1047,12 +1055,22 @@ def _package_command(prog, args):
 
 
 def _git_config_commands(args):
-    """The command lines of `git -c KEY=VALUE` (before the subcommand) that run programs."""
+    """The command lines of `git -c KEY=VALUE` (before the subcommand) that run programs;
+    `--config-env KEY=VAR` takes the value from a variable the analysis does not see."""
     out = []
     k = 0
     n = len(args)
     while k < n:
         a = args[k]
+        if a.startswith("--config-env"):
+            spec = a[13:] if a.startswith("--config-env=") else (args[k + 1] if k + 1 < n else "")
+            k += 1 if a.startswith("--config-env=") else 2
+            key, eq, var = spec.partition("=")
+            key = key.lower()
+            if eq and (key.startswith("alias.") or key in GIT_COMMAND_KEYS
+                       or key.endswith(_GIT_COMMAND_SUFFIXES)):
+                out.append((SH, '"$' + var + '"'))
+            continue
         if a == "-c" and k + 1 < n:
             key, eq, value = args[k + 1].partition("=")
             key = key.lower()
@@ -1105,6 +1123,12 @@ def env_commands(env):
         if name in _OPTION_ENV:
             if _OPTION_ENV_RISK.search(value):
                 out.append(("env " + name, DYN_CODE, ""))
+            continue
+        if name in _LOADER_ENV:
+            out.append(("env " + name, DYN_CODE, ""))
+            continue
+        if name in _STARTUP_ENV:
+            out.append(("env " + name, SH, ". '" + value.replace("'", "'\\''") + "'"))
             continue
         if value.strip().lower() in _NO_COMMAND:
             continue
@@ -1186,7 +1210,7 @@ def _git_side_possible(args):
         a = args[k]
         if not a or a[0] != "-":
             break
-        if a == "-c":
+        if a == "-c" or a.startswith("--config-env"):
             return True
         k += 2 if a in _GIT_GLOBAL_VALUE else 1
     for a in args:
@@ -1540,7 +1564,7 @@ def _triggers():
         if prog in SSH_PROGRAMS or prog == "rsync":
             parts += _option_trigger(("-o",))
         if prog == "git":
-            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|/|~)"]
+            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|--config-env|/|~)"]
         if prog in FILE_URL_PROGRAMS:
             parts.append("(?i)file:")
         if prog in PACKAGE_RUNNERS:
