@@ -663,7 +663,8 @@ cdef class _Parser:
         for w in words:
             if type(w) is not str:
                 for part in <list>w:
-                    if part.kind != P_LIT and part.kind != P_TILDE:
+                    if (part.kind == P_CMD or part.kind == P_PROC
+                            or (part.kind == P_VAR or part.kind == P_ARITH) and part.tree):
                         expands = True
         if expands:
             probe = _new_cmd()

@@ -346,7 +346,8 @@ class _Parser:
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
                 raise LimitError(LIST_MSG)
-        if any(part[0] != "lit" and part[0] != "tilde" for w in words for part in w):
+        if any(part[0] in ("cmd", "proc") or part[0] == "var" and part[3] or part[0] == "arith" and part[2]
+               for w in words for part in w):
             probe = _Cmd()
             probe.words = [[("lit", ":", False)]] + words
             tree.insert(0, [probe])
