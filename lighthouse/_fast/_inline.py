@@ -69,18 +69,21 @@ _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
 # Calls looked up by a name built at run time, and code evaluated from a value that is not
 # a literal: what they run cannot be read from the code (`getattr(__import__('os'),
-# 'sys'+'tem')(...)`, `require(m)[f](...)`, `obj.send(:sys + 'tem', ...)`).
+# 'sys'+'tem')(...)`, `global[f](...)`, `obj.send(:sys + 'tem', ...)`). Per family:
+# the substrings one of which every match holds (most code has none, and the regex is
+# not run), and the regex.
 _REFLECT = {
-    "python": re.compile(r"getattr\s*\(\s*(?:[\w.]*import_module|__import__|importlib|sys\.modules|os\b|"
-                         r"subprocess\b|builtins|__builtins__|pty\b)|(?:__import__|import_module)\s*\(\s*[^'\"\s)]"
-                         r"|\b(?:eval|exec)\s*\(\s*[^'\"\s)]"),
-    "node": re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
-                       r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor"),
-    "ruby": re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
-                       r"|\beval\s*\(?\s*[^'\"\s)]"),
+    "python": (("getattr", "__import__", "import_module", "eval", "exec"),
+               re.compile(r"getattr\s*\(\s*(?:[\w.]*import_module|__import__|importlib|sys\.modules|os\b|"
+                          r"subprocess\b|builtins|__builtins__|pty\b)|(?:__import__|import_module)\s*\(\s*"
+                          r"[^'\"\s)]|\b(?:eval|exec)\s*\(\s*[^'\"\s)]")),
+    "node": (("[", "Function", "eval", "constructor", "require"),
+             re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
+                        r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor")),
+    "ruby": (("send", "const_get", "_eval", "eval"),
+             re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
+                        r"|\beval\s*\(?\s*[^'\"\s)]")),
 }
-_REFLECT_HINTS = ("getattr", "import", "eval", "exec", "global", "process[", "module[",
-                  "require", "Function", "constructor", "send", "const_get")
 _PWSH_DYNAMIC = re.compile(r"(?i)\b(?:Invoke-Expression|iex|Invoke-Command|icm)\b|&\s*\(|\[ScriptBlock\]")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
 _EXEC_CALLS = re.compile(
@@ -202,7 +205,7 @@ def scan(family, code):
                       and not process_module):
                 unknown = True
     reflect = _REFLECT.get(family)
-    if reflect is not None and any(h in code for h in _REFLECT_HINTS) and reflect.search(code):
+    if reflect is not None and _reflects(code, reflect[0], reflect[1]):
         unknown = True
     if family == "ruby" or family == "perl" or family == "php" or family == "julia":
         for m in _BACKTICK_CODE.finditer(code):
@@ -248,6 +251,19 @@ def scan(family, code):
             else:
                 unknown = True
     return deletes, snippets, unknown, writes
+
+
+def _reflects(code, hints, rx):
+    """Whether code holds a call looked up by a built name (_REFLECT): the regex runs
+    only on code holding one of the hints, from the first of them it holds."""
+    first = -1
+    for h in hints:
+        i = code.find(h)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    if first < 0:
+        return False
+    return rx.search(code, max(0, first - 16)) is not None
 
 
 # After a literal argument of julia (`rm("x"; recursive=true)`) or PowerShell (words)

@@ -2228,6 +2228,18 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     return main
 
 
+cdef bint _may_run_a_file(list out) except -1:
+    # whether a command of out could run, source or feed a client a file (what
+    # run_written looks for): most calls that write a file run none, and skip its call
+    cdef SimpleCommand c
+    for c in out:
+        if (c.path or c.program in _SHELLS or c.program in _SQL_FLAGS
+                or str_eq(c.program, "source") or str_eq(c.program, ".")
+                or interp_family(c.program) in _CODE_FLAGS):
+            return True
+    return False
+
+
 cdef bint _writes_a_file(list redirects) except -1:
     # whether a `>`/`>>` redirect names a file (note_writes keeps what it receives)
     cdef tuple r
@@ -2341,7 +2353,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
-    if ctx.work.written:
+    if ctx.work.written and _may_run_a_file(out):
         run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r
