@@ -54,7 +54,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
-                              env_filter, filtered_text, note_writes, piped_files, printf_output,
+                              env_filter, filtered_text, piped_files, printf_output,
                               run_written, sql_text as _sql_text,
                               unknown_var)
 
@@ -1390,7 +1390,7 @@ cdef class _Work:
     cdef Py_ssize_t chars
     cdef Py_ssize_t args
     cdef public Py_ssize_t passes   # (public: the shared handlers count parallel's jobs)
-    cdef public dict written        # the files the call writes (_shell_shared.note_writes)
+    cdef public list writes         # the commands that write files (_shell_shared.run_written)
 
 
 @cython.final
@@ -2221,7 +2221,9 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
                     c.dynamic = True
     if main is not None and (_writes_a_file(redirects) or str_eq(main.program, "tee")
                              or str_eq(main.program, "mkfifo")):
-        note_writes(_K, main, stdin_code, ctx)
+        if ctx.work.writes is None:
+            ctx.work.writes = []
+        ctx.work.writes.append((len(ctx.out), main, stdin_code))
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
         return run_stdin_shell(_K, main, stdin_code, ctx)
@@ -2353,7 +2355,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
-    if ctx.work.written and _may_run_a_file(out):
+    if ctx.work.writes and _may_run_a_file(out):
         run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r

@@ -34,7 +34,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG, WORD_MSG,
                             WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
-                            filtered_text, find_code, help_request, interp_script_arg, note_writes,
+                            filtered_text, find_code, help_request, interp_script_arg,
                             piped_files, run_written,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
                             sql_text, unknown_var)
@@ -876,13 +876,13 @@ def _is_assignment(word):
 
 class _Work:
     """What one analysis has spent, shared by every context of it."""
-    __slots__ = ("chars", "args", "passes", "written")
+    __slots__ = ("chars", "args", "passes", "writes")
 
     def __init__(self):
         self.chars = 0
         self.args = 0
         self.passes = 0
-        self.written = None     # the files the call writes (_shell_shared.note_writes)
+        self.writes = None      # the commands that write files (_shell_shared.run_written)
 
 
 def _charge(ctx, n):
@@ -1392,7 +1392,9 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
                     c.code = DYN
                     c.dynamic = True
     if main is not None and (redirects or main.program == "tee" or main.program == "mkfifo"):
-        note_writes(_K, main, stdin_code, ctx)
+        if ctx.work.writes is None:
+            ctx.work.writes = []
+        ctx.work.writes.append((len(ctx.out), main, stdin_code))
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
         return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
@@ -1450,7 +1452,7 @@ def analyze(command, cwd="", home=None):
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)
     _interpret(tree, ctx)
-    if ctx.work.written:
+    if ctx.work.writes:
         run_written(_K, ctx, interp_family)
     for path, runner in fetched_runs(out):
         _emit(ctx, SimpleCommand(RUN_DOWNLOADED, [path], runner.cwd, runner.sudo, {}, (), "download"))

@@ -1743,20 +1743,23 @@ def run_stdin_shell(k, main, stdin_code, ctx):
 
 
 # Files a call writes and then runs, sources or feeds to a database client (`echo CODE >
-# x.sh && bash x.sh`, `cat > t.py <<EOF ... EOF; python3 t.py`): note_writes keeps what
-# each write puts in a file (when the analysis knows it) in the analysis's work record,
-# and run_written judges the commands that run the file on that text, as the same code
+# x.sh && bash x.sh`, `cat > t.py <<EOF ... EOF; python3 t.py`): each analyser keeps the
+# commands that write files in the analysis's work record (work.writes: (commands
+# emitted before, the command, its stdin)), and run_written reads what each write puts
+# in a file (note_writes, when the analysis knows it) and judges the commands that run
+# the file on that text, as the same code
 # typed on the line would be; what the analysis does not know is code of unknown
 # content. A file's text is kept up to MAX_LENGTH characters (past it, unknown).
 _NO_FILE = ("/dev/null", "/dev/stdout", "/dev/stderr", "-")
 
 
-def note_writes(k, sc, stdin_code, ctx):
+def note_writes(k, sc, stdin_code, ctx, when, written):
     """Record the files sc writes through `>`/`>>` redirects (and tee's arguments, and
     the pipes mkfifo makes), each with the text it receives when known (echo, printf,
-    cat of a heredoc; tee of a known stdin), else None, in ctx.work.written: {path: ([commands emitted so far, ...],
-    [text, ...])}, in the order of the writes. The text an append builds is charged as
-    work (MAX_WORK), so that appends stay linear."""
+    cat of a heredoc; tee of a known stdin), else None, in written: {path: ([when, ...],
+    [text, ...])}, in the order of the writes (when: the commands emitted before sc's
+    write). The text an append builds is charged as work (MAX_WORK), so that appends
+    stay linear."""
     targets = []
     for op, target in sc.redirects:
         if (op == ">" or op == ">>") and target not in _NO_FILE:
@@ -1774,10 +1777,6 @@ def note_writes(k, sc, stdin_code, ctx):
         text = None
     else:
         text = printed_text(sc.program, sc.args, sc.cwd, stdin_code)
-    written = ctx.work.written
-    if written is None:
-        written = ctx.work.written = {}
-    when = len(ctx.out)
     for op, target in targets:
         path = join_path(sc.cwd, target)
         entries = written.get(path)
@@ -1843,7 +1842,12 @@ def run_written(k, ctx, family_of):
     (family_of: the analyser's interp_family) as such, statements as the client's own;
     a file whose text is unknown makes the code of unknown content (DYN). Linear in the
     commands and the text."""
-    written = ctx.work.written
+    writes = ctx.work.writes
+    if not writes:
+        return
+    written = {}
+    for when, sc, stdin_code in writes:
+        note_writes(k, sc, stdin_code, ctx, when, written)
     if not written:
         return
     out = ctx.out
