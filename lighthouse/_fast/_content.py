@@ -63,7 +63,8 @@ _LIFECYCLE = ("preinstall", "install", "postinstall", "preuninstall", "uninstall
               "posttest", "prebuild", "build", "postbuild", "prestart", "start", "dependencies")
 _SCRIPT_RE = re.compile(r'"(%s)"\s*:\s*"((?:[^"\\]|\\.)*)"' % "|".join(_LIFECYCLE))
 _RUN_KEY = re.compile(r"^(\s*)(?:-\s+)?(?:run|command|script|before_script|after_script|commands|"
-                      r"install|before_install|after_success|pre_build|build|post_build)\s*:\s*(.*)$")
+                      r"install|before_install|after_success|pre_build|build|post_build|cmds|cmd)"
+                      r"\s*:\s*(.*)$")
 _LIST_ITEM = re.compile(r"^(\s*)-\s+(.*)$")
 _GH_EXPR = re.compile(r"\$\{\{[^}]*\}\}")
 _MAKE_VAR = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]")
@@ -107,17 +108,27 @@ def _shebang_kind(text):
 
 
 # File name -> kind, and name extension -> kind.
+# Code that tools run by themselves: Python that pytest, nox, invoke, doit or the
+# interpreter's startup imports; Ruby that rake, bundler, vagrant or CocoaPods evaluate;
+# Perl that builds a module; Node configuration files that build and test tools load;
+# task runners' recipes (just, Task, tox).
+_PYTHON_RUN = ("setup.py", "conftest.py", "noxfile.py", "fabfile.py", "dodo.py", "tasks.py",
+               "sitecustomize.py", "usercustomize.py")
+_RUBY_RUN = ("Rakefile", "rakefile", "Gemfile", "Guardfile", "Vagrantfile", "Capfile", "Podfile",
+             "Fastfile", "Dangerfile", "config.ru")
+_NODE_RUN = ("gulpfile.js", "Gulpfile.js", "Gruntfile.js", "gruntfile.js", ".eslintrc.js",
+             ".eslintrc.cjs", ".prettierrc.js", ".prettierrc.cjs", ".mocharc.js", ".mocharc.cjs",
+             ".babelrc.js", ".stylelintrc.js", ".lintstagedrc.js")
+_NODE_CONFIG_EXT = (".config.js", ".config.cjs", ".config.mjs", ".config.ts", ".config.mts",
+                    ".config.cts")
 _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _WORKFLOW_FILES] + [
     ("package.json", "package.json"), ("Dockerfile", "dockerfile"), ("Containerfile", "dockerfile"),
     ("Makefile", "makefile"), ("makefile", "makefile"), ("GNUmakefile", "makefile"),
-    ("setup.py", "python3"),
-    # files their tools run by themselves: pytest loads every conftest.py, Python every
-    # site- or user-customize module, nox, fab and doit their task files, gulp, grunt
-    # and rake theirs, bundler the Gemfile, vagrant the Vagrantfile
-    ("conftest.py", "python3"), ("sitecustomize.py", "python3"), ("usercustomize.py", "python3"),
-    ("noxfile.py", "python3"), ("fabfile.py", "python3"), ("dodo.py", "python3"),
-    ("gulpfile.js", "node"), ("Gruntfile.js", "node"), ("gruntfile.js", "node"),
-    ("Rakefile", "ruby"), ("Gemfile", "ruby"), ("Vagrantfile", "ruby")])
+    ("Makefile.PL", "perl"), ("Build.PL", "perl"), ("justfile", "justfile"),
+    ("Justfile", "justfile"), (".justfile", "justfile"), ("Taskfile.yml", "workflow"),
+    ("Taskfile.yaml", "workflow"), ("Taskfile.dist.yml", "workflow"), ("tox.ini", "tox.ini")]
+    + [(n, "python3") for n in _PYTHON_RUN] + [(n, "ruby") for n in _RUBY_RUN]
+    + [(n, "node") for n in _NODE_RUN])
 _BY_EXT = dict([(e, "shell") for e in _SHELL_EXT] + [
     (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile"),
     (".ipynb", "notebook")])
@@ -127,8 +138,8 @@ _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 
 def file_kind(path, text):
     """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
-    "node", "perl", "ruby", "dockerfile", "makefile", "workflow", "package.json",
-    "notebook", or
+    "node", "perl", "ruby", "dockerfile", "makefile", "justfile", "tox.ini", "workflow",
+    "package.json", "notebook", or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
     if "\\" in path:
@@ -144,6 +155,8 @@ def file_kind(path, text):
             return kind
     if name.startswith("Dockerfile."):
         return "dockerfile"
+    if name.endswith(_NODE_CONFIG_EXT):
+        return "node"
     if "/." in path:
         for d in _WORKFLOW_DIRS:
             if d in path:
@@ -218,6 +231,58 @@ def _make_recipes(text):
         s = s.replace("$$", "\x00")
         s = _MAKE_VAR.sub(value, s)
         out.append(s.replace("\x00", "$"))
+    return out
+
+
+_JUST_EXPR = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _just_recipes(text):
+    """The recipe lines of a justfile (the indented lines under a recipe's header) as
+    shell code: `@`/`-` prefixes dropped, `{{...}}` expressions left unknown."""
+    out = []
+    for line in text.split("\n"):
+        if line[:1] not in (" ", "\t") or not line.strip() or line.lstrip().startswith("#"):
+            continue
+        s = line.strip().lstrip("@-")
+        out.append(_JUST_EXPR.sub("${JUST_EXPRESSION}", s))
+    return out
+
+
+_INI_COMMANDS = re.compile(r"^(?:commands|commands_pre|commands_post)\s*=\s*(.*)$")
+_TOX_SUBST = re.compile(r"\{([^{}]*)\}")
+
+
+def _tox_subst(m):
+    name = m.group(1)
+    if name == "homedir":
+        return "~"
+    if name in ("toxinidir", "tox_root"):
+        return "."
+    return "${TOX_SUBSTITUTION}"
+
+
+def _tox_commands(text):
+    """The commands of a tox.ini (`commands =`, `commands_pre`, `commands_post`, with
+    their indented continuation lines) as shell code: `{homedir}` is the home,
+    `{toxinidir}` the project, other substitutions unknown."""
+    out = []
+    lines = text.split("\n")
+    i = 0
+    n = len(lines)
+    while i < n:
+        m = _INI_COMMANDS.match(lines[i].strip())
+        i += 1
+        if m is None or lines[i - 1][:1] in (" ", "\t"):
+            continue
+        block = [m.group(1)]
+        while i < n and lines[i][:1] in (" ", "\t"):
+            block.append(lines[i].strip())
+            i += 1
+        for line in block:
+            line = line.lstrip("-").strip()
+            if line and not line.startswith("#"):
+                out.append(_TOX_SUBST.sub(_tox_subst, line))
     return out
 
 
@@ -365,6 +430,10 @@ def embedded_code(kind, text):
         parts, only = _make_recipes(text), ()
     elif kind == "workflow":
         parts, only = _workflow_steps(text), ()
+    elif kind == "justfile":
+        parts, only = _just_recipes(text), ()
+    elif kind == "tox.ini":
+        parts, only = _tox_commands(text), ()
     else:
         parts, only = _package_scripts(text), ()
     parts = [p for p in parts if p.strip()]
@@ -396,7 +465,8 @@ def content_verdict(engine, tool, tool_input, cwd, home):
         return None
     code, only = found
     result = engine.evaluate_content(code, cwd or "", home, only)
-    if result[1] == "shell.unparsed" and kind in ("shell", "makefile", "workflow", "package.json"):
+    if result[1] == "shell.unparsed" and kind in ("shell", "makefile", "workflow", "package.json",
+                                                  "justfile", "tox.ini"):
         # a fragment (an Edit inside an if-block) or a construct the analysis does not
         # parse: judge it line by line; a line that still does not parse is undecided
         result = None
@@ -426,6 +496,7 @@ def content_verdict(engine, tool, tool_input, cwd, home):
 _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node script",
           "perl": "Perl script", "ruby": "Ruby script", "dockerfile": "Dockerfile RUN step",
           "makefile": "Makefile recipe", "workflow": "CI workflow step",
+          "justfile": "justfile recipe", "tox.ini": "tox command",
           "package.json": "package.json lifecycle script", "notebook": "notebook's code",
           "notebook-cell": "notebook cell"}
 

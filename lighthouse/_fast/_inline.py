@@ -67,6 +67,23 @@ _PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*
 _BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
 _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
+# Calls looked up by a name built at run time, and code evaluated from a value that is not
+# a literal: what they run cannot be read from the code (`getattr(__import__('os'),
+# 'sys'+'tem')(...)`, `global[f](...)`, `obj.send(:sys + 'tem', ...)`). Per family:
+# the substrings one of which every match holds (most code has none, and the regex is
+# not run), and the regex.
+_REFLECT = {
+    "python": (("getattr", "__import__", "import_module", "eval", "exec"),
+               re.compile(r"getattr\s*\(\s*(?:[\w.]*import_module|__import__|importlib|sys\.modules|os\b|"
+                          r"subprocess\b|builtins|__builtins__|pty\b)|(?:__import__|import_module)\s*\(\s*"
+                          r"[^'\"\s)]|\b(?:eval|exec)\s*\(\s*[^'\"\s)]")),
+    "node": (("[", "Function", "eval", "constructor", "require"),
+             re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
+                        r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor")),
+    "ruby": (("send", "const_get", "_eval", "eval"),
+             re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
+                        r"|\beval\s*\(?\s*[^'\"\s)]")),
+}
 _PWSH_DYNAMIC = re.compile(r"(?i)\b(?:Invoke-Expression|iex|Invoke-Command|icm)\b|&\s*\(|\[ScriptBlock\]")
 _PATH_DELETE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(unlink|rmdir)\(""")
 _EXEC_CALLS = re.compile(
@@ -196,6 +213,9 @@ def scan(family, code):
                            or code[m.start() - 1] == "_")
                       and not process_module):
                 unknown = True
+    reflect = _REFLECT.get(family)
+    if reflect is not None and _reflects(code, reflect[0], reflect[1]):
+        unknown = True
     if family == "ruby" or family == "perl" or family == "php" or family == "julia":
         for m in _BACKTICK_CODE.finditer(code):
             snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
@@ -240,6 +260,19 @@ def scan(family, code):
             else:
                 unknown = True
     return deletes, snippets, unknown, writes
+
+
+def _reflects(code, hints, rx):
+    """Whether code holds a call looked up by a built name (_REFLECT): the regex runs
+    only on code holding one of the hints, from the first of them it holds."""
+    first = -1
+    for h in hints:
+        i = code.find(h)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    if first < 0:
+        return False
+    return rx.search(code, max(0, first - 16)) is not None
 
 
 # After a literal argument of julia (`rm("x"; recursive=true)`) or PowerShell (words)

@@ -54,7 +54,8 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
-                              env_filter, filtered_text, printf_output, sql_text as _sql_text,
+                              env_filter, filtered_text, piped_files, printf_output,
+                              run_written, sql_text as _sql_text,
                               unknown_var)
 
 __all__ = list(SHELL_API)
@@ -612,12 +613,18 @@ cdef class _Parser:
 
     cdef _Cmd parse_case(self, _Cmd cmd):
         # `case WORD in PATTERN) LIST ;; ... esac`: the word and the patterns are data;
-        # the commands of every arm run as one group.
+        # the commands of every arm run as one group. The word and the patterns are
+        # expanded first, so their substitutions run: judged as the words of a `:`.
         cdef list tree = []
+        cdef list words = []
+        cdef bint expands = False
+        cdef object w
+        cdef _Part part
+        cdef _Cmd probe
         cdef Py_UCS4 c
         self.skip_blanks()
         if self.i < self.n and not _is_meta(self.at(self.i)):
-            self.parse_word()
+            words.append(self.parse_word())
         self.skip_blanks_newlines()
         if not (self.s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
             self.error(CASE_IN_MSG)
@@ -649,10 +656,20 @@ cdef class _Parser:
                     continue
                 if _is_meta(c):
                     self.error(CASE_PATTERN_MSG % chr(c))
-                self.parse_word()
+                words.append(self.parse_word())
             tree.extend(self.parse_list(_STOP_ESAC))
             if len(tree) > C_MAX_COMMANDS:
                 raise LimitError(_LIST_MSG)
+        for w in words:
+            if type(w) is not str:
+                for part in <list>w:
+                    if (part.kind == P_CMD or part.kind == P_PROC
+                            or (part.kind == P_VAR or part.kind == P_ARITH) and part.tree):
+                        expands = True
+        if expands:
+            probe = _new_cmd()
+            probe.words = [":"] + words
+            tree.insert(0, [probe])
         cmd.sub = tree
         self.parse_redirects_only(cmd)
         return cmd
@@ -1373,6 +1390,7 @@ cdef class _Work:
     cdef Py_ssize_t chars
     cdef Py_ssize_t args
     cdef public Py_ssize_t passes   # (public: the shared handlers count parallel's jobs)
+    cdef public list writes         # the commands that write files (_shell_shared.run_written)
 
 
 @cython.final
@@ -1753,6 +1771,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         sc.path = word
 
     if pflags & PF_SHELL and not str_eq(prog, "busybox"):
+        if env and not _COMMAND_ENV.isdisjoint(env):
+            # (BASH_ENV, ENV: a file of code the shell reads first)
+            _side(sc, ctx, env_commands(env))
         k = _shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
@@ -1793,6 +1814,9 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             elif (<str>args[k]).startswith("/dev/fd/") and sources:
                 sc.code_from = _as_tuple(sources)
         main = _emit(ctx, sc)
+        if pflags & PF_SIDE:
+            # an interpreter that is also a package runner (`bun x PKG`)
+            _side(sc, ctx, side_effects(prog, args))
         if env and not _COMMAND_ENV.isdisjoint(env):
             _side(sc, ctx, env_commands(env))
         return main
@@ -1886,6 +1910,7 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
     cdef list progs = [] if want else None
     cdef list out = ctx.out
     cdef list pipe, stage_outs, stage_names, names, produced, upstream, everything
+    cdef object files
     cdef tuple everything_t, upstream_t
     cdef Py_ssize_t idx, npipe, before
     cdef object stdin_code
@@ -1927,6 +1952,10 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
                 if p not in everything:
                     everything.append(p)
         everything_t = tuple(everything)
+        files = None
+        produced = stage_outs[0]
+        if len(produced) == 1 and str_eq((<SimpleCommand>produced[0]).program, "cat"):
+            files = piped_files(produced)
         upstream = []
         upstream_t = ()
         for idx in range(npipe):
@@ -1938,7 +1967,10 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
                     if ((c.program in _SHELLS or c.program in _SQL_FLAGS
                             or interp_family(c.program) in _CODE_FLAGS)
                             and c.code == "" and _reads_stdin_code(c)):
-                        c.code_from = _uniq_tuple(c.code_from + upstream_t)
+                        if idx == 1 and files is not None:
+                            c.redirects = list(c.redirects) + [("<", f) for f in files]
+                        else:
+                            c.code_from = _uniq_tuple(c.code_from + upstream_t)
             for p in stage_names[idx]:
                 if p not in upstream:
                     upstream.append(p)
@@ -1977,6 +2009,8 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     cdef bint d, any_dyn, all_assign, first_assign = False
     cdef bint redirect_dyn = False     # a redirect target holds an unknown (see the reference)
     cdef bint stdin_unseen = False     # stdin is a file or a here-string holding an unknown
+    cdef list stdin_subs = None        # `< <(cmd)`: the programs whose output is stdin
+    cdef list rsources
     cdef Py_ssize_t before
     cdef SimpleCommand c
     cdef Py_ssize_t k, eq, nwords
@@ -2001,12 +2035,15 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         for r in cmd.redirects:
             op = r[0]
             d = False
-            value = _expand(r[1], ctx, &d, None)
+            rsources = [] if str_eq(op, "<") else None
+            value = _expand(r[1], ctx, &d, rsources)
             if str_eq(op, ">") and value.isdigit() or str_eq(value, "-"):
                 continue
             redirects.append((op, value))
             redirect_dyn = redirect_dyn or d
             stdin_unseen = stdin_unseen or d and str_eq(op, "<")
+            if rsources and value.startswith("/dev/fd/"):
+                stdin_subs = rsources
     if cmd.loop is not None:
         run_loop(_K, cmd.loop, ctx)
         if redirects:
@@ -2170,19 +2207,50 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)
             and _reads_stdin_code(main)):
         main.code_from = stdin_sources
-    if stdin_unseen:
+    if stdin_subs or stdin_unseen:
         for k in range(before, len(ctx.out)):
             c = ctx.out[k]
             if (c.code == "" and not c.code_from
                     and (c.program in _SHELLS or c.program in _SQL_FLAGS
                          or interp_family(c.program) in _CODE_FLAGS)
                     and _reads_stdin_code(c)):
-                c.code = DYN
-                c.dynamic = True
+                if stdin_subs:
+                    c.code_from = tuple(stdin_subs)
+                else:
+                    c.code = DYN
+                    c.dynamic = True
+    if main is not None and (_writes_a_file(redirects) or str_eq(main.program, "tee")
+                             or str_eq(main.program, "mkfifo")):
+        if ctx.work.writes is None:
+            ctx.work.writes = []
+        ctx.work.writes.append((len(ctx.out), main, stdin_code))
     if (main is not None and stdin_code and main.program in _SHELLS
             and main.code == stdin_code):
         return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
+
+
+cdef bint _may_run_a_file(list out) except -1:
+    # whether a command of out could run, source or feed a client a file (what
+    # run_written looks for): most calls that write a file run none, and skip its call
+    cdef SimpleCommand c
+    for c in out:
+        if (c.path or c.program in _SHELLS or c.program in _SQL_FLAGS
+                or str_eq(c.program, "source") or str_eq(c.program, ".")
+                or interp_family(c.program) in _CODE_FLAGS):
+            return True
+    return False
+
+
+cdef bint _writes_a_file(list redirects) except -1:
+    # whether a `>`/`>>` redirect names a file (note_writes keeps what it receives)
+    cdef tuple r
+    if not redirects:
+        return False
+    for r in redirects:
+        if (str_eq(<str>r[0], ">") or str_eq(<str>r[0], ">>")) and not str_eq(<str>r[1], "/dev/null"):
+            return True
+    return False
 
 
 cdef inline void _persist(_Ctx child, _Ctx ctx) noexcept:
@@ -2287,6 +2355,8 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
+    if ctx.work.writes and _may_run_a_file(out):
+        run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r
     for c in out:

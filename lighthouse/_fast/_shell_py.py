@@ -35,6 +35,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, find_code, help_request, interp_script_arg,
+                            piped_files, run_written,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
                             sql_text, unknown_var)
 
@@ -302,11 +303,13 @@ class _Parser:
 
     def parse_case(self, cmd):
         # `case WORD in PATTERN) LIST ;; ... esac`: the word and the patterns are data;
-        # the commands of every arm run as one group.
+        # the commands of every arm run as one group. The word and the patterns are
+        # expanded first, so their substitutions run: judged as the words of a `:`.
         s = self.s
+        words = []
         self.skip_blanks()
         if self.i < self.n and s[self.i] not in _META:
-            self.parse_word()
+            words.append(self.parse_word())
         self.skip_blanks_newlines()
         if not (s.startswith("in", self.i) and self.at_word_end(self.i + 2)):
             self.error(CASE_IN_MSG)
@@ -339,10 +342,15 @@ class _Parser:
                     continue
                 if c in _META:
                     self.error(CASE_PATTERN_MSG % c)
-                self.parse_word()
+                words.append(self.parse_word())
             tree.extend(self.parse_list("esac"))
             if len(tree) > MAX_COMMANDS:
                 raise LimitError(LIST_MSG)
+        if any(part[0] in ("cmd", "proc") or part[0] == "var" and part[3] or part[0] == "arith" and part[2]
+               for w in words for part in w):
+            probe = _Cmd()
+            probe.words = [[("lit", ":", False)]] + words
+            tree.insert(0, [probe])
         cmd.sub = tree
         self.parse_redirects_only(cmd)
         return cmd
@@ -868,12 +876,13 @@ def _is_assignment(word):
 
 class _Work:
     """What one analysis has spent, shared by every context of it."""
-    __slots__ = ("chars", "args", "passes")
+    __slots__ = ("chars", "args", "passes", "writes")
 
     def __init__(self):
         self.chars = 0
         self.args = 0
         self.passes = 0
+        self.writes = None      # the commands that write files (_shell_shared.run_written)
 
 
 def _charge(ctx, n):
@@ -1108,6 +1117,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         sc.path = argv[0]
 
     if prog in SHELLS and prog != "busybox":
+        if env and not COMMAND_ENV.isdisjoint(env):
+            # (BASH_ENV, ENV: a file of code the shell reads first)
+            side_actions(_K, sc, ctx, env_commands(env))
         k = shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
@@ -1143,6 +1155,9 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
         main = _emit(ctx, sc)
+        if prog in SIDE_PROGRAMS:
+            # an interpreter that is also a package runner (`bun x PKG`)
+            side_actions(_K, sc, ctx, side_effects(prog, args))
         if env and not COMMAND_ENV.isdisjoint(env):
             side_actions(_K, sc, ctx, env_commands(env))
         return main
@@ -1190,8 +1205,9 @@ def _interpret(tree, ctx):
                 stage_cmds[0][1][0].args = names
                 stage_progs[0] = ("printenv",)
             everything = tuple(dict.fromkeys(p for names in stage_progs for p in names))
+            files = piped_files(first)
             upstream = ()
-            for (main, produced), names in zip(stage_cmds, stage_progs):
+            for idx, ((main, produced), names) in enumerate(zip(stage_cmds, stage_progs)):
                 for c in produced:
                     c.pipeline = everything
                     if upstream:
@@ -1199,7 +1215,10 @@ def _interpret(tree, ctx):
                         if (c.program in SHELLS or c.program in SQL_FLAGS
                                 or interp_family(c.program) in CODE_FLAGS) \
                                 and c.code == "" and _reads_stdin_code(c):
-                            c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
+                            if idx == 1 and files is not None:
+                                c.redirects = list(c.redirects) + [("<", f) for f in files]
+                            else:
+                                c.code_from = tuple(dict.fromkeys(c.code_from + upstream))
                 upstream = tuple(dict.fromkeys(upstream + names))
     return progs
 
@@ -1231,6 +1250,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     redirects = []
     redirect_dyn = False    # a redirect target holds an unknown: the command is dynamic
     stdin_unseen = False    # stdin is a file or a here-string holding an unknown
+    stdin_subs = ()         # `< <(cmd)`: the programs whose output is stdin
     for op, w in cmd.redirects:
         ew = _expand(w, ctx)
         if op == ">" and ew.value.isdigit() or ew.value == "-":
@@ -1238,6 +1258,8 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
         redirects.append((op, ew.value))
         redirect_dyn = redirect_dyn or ew.dynamic
         stdin_unseen = stdin_unseen or ew.dynamic and op == "<"
+        if op == "<" and ew.sources and ew.value.startswith("/dev/fd/"):
+            stdin_subs = tuple(ew.sources)
     if cmd.loop is not None:
         run_loop(_K, cmd.loop, ctx)
         if redirects:
@@ -1356,15 +1378,23 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
             and (main.program in SHELLS or interp_family(main.program) in CODE_FLAGS) \
             and _reads_stdin_code(main):
         main.code_from = stdin_sources
-    if stdin_unseen:
+    if stdin_subs or stdin_unseen:
         # code read from stdin that the call does not show (by the command or the one a
-        # container exec runs): code of unknown content
+        # container exec runs): what a process substitution prints, as if piped from it,
+        # else code of unknown content
         for c in ctx.out[before:]:
             if c.code == "" and not c.code_from and (c.program in SHELLS or c.program in SQL_FLAGS
                                                       or interp_family(c.program) in CODE_FLAGS) \
                     and _reads_stdin_code(c):
-                c.code = DYN
-                c.dynamic = True
+                if stdin_subs:
+                    c.code_from = stdin_subs
+                else:
+                    c.code = DYN
+                    c.dynamic = True
+    if main is not None and (redirects or main.program == "tee" or main.program == "mkfifo"):
+        if ctx.work.writes is None:
+            ctx.work.writes = []
+        ctx.work.writes.append((len(ctx.out), main, stdin_code))
     if main is not None and stdin_code and main.program in SHELLS and main.code == stdin_code:
         return run_stdin_shell(_K, main, stdin_code, ctx)
     return main
@@ -1422,6 +1452,8 @@ def analyze(command, cwd="", home=None):
     out = []
     ctx = _Ctx(cwd or "", home, 0, "", out)
     _interpret(tree, ctx)
+    if ctx.work.writes:
+        run_written(_K, ctx, interp_family)
     for path, runner in fetched_runs(out):
         _emit(ctx, SimpleCommand(RUN_DOWNLOADED, [path], runner.cwd, runner.sudo, {}, (), "download"))
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from bisect import bisect_right
 
 from ._errors import LimitError, ShellError
 
@@ -140,9 +141,32 @@ SUBCOMMAND_CODE_VALUE_OPTS = frozenset({"--ext", "-c", "--config", "--import-map
                                         "--v8-flags", "--conditions"})
 
 # interpreter family -> options that take a value before the script argument
-INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q"}),
-                     "node": frozenset({"-r", "--require", "--import"}),
-                     "perl": frozenset({"-I", "-M"}), "ruby": frozenset({"-I", "-r"}),
+# (ruby's -C/-X DIR and -E ENC, and its long options with a value, take the next word as
+# their parser does; node takes the next word as the value of every option that has one,
+# its own and V8's: those of V8 not listed here are read by find_code)
+INTERP_VALUE_OPTS = {"python": frozenset({"-m", "-W", "-X", "-Q", "--check-hash-based-pycs"}),
+                     "node": frozenset({"-r", "--require", "--import", "-C", "--conditions",
+                                        "--title", "--input-type", "--loader",
+                                        "--experimental-loader", "--env-file",
+                                        "--env-file-if-exists", "--inspect-port", "--debug-port",
+                                        "--redirect-warnings", "--report-dir", "--report-directory",
+                                        "--report-filename", "--report-signal", "--diagnostic-dir",
+                                        "--cpu-prof-dir", "--cpu-prof-name", "--heap-prof-dir",
+                                        "--heap-prof-name", "--icu-data-dir", "--openssl-config",
+                                        "--tls-cipher-list", "--tls-keylog", "--unhandled-rejections",
+                                        "--dns-result-order", "--disable-warning", "--watch-path",
+                                        "--test-reporter", "--test-reporter-destination",
+                                        "--test-name-pattern", "--test-skip-pattern",
+                                        "--experimental-policy", "--snapshot-blob", "--run",
+                                        "--stack-trace-limit", "--max-old-space-size",
+                                        "--max-semi-space-size", "--stack-size", "--allow-fs-read",
+                                        "--allow-fs-write", "--localstorage-file",
+                                        "--experimental-default-type", "--secure-heap",
+                                        "--heapsnapshot-signal", "--trace-event-categories"}),
+                     "perl": frozenset({"-I", "-M"}),
+                     "ruby": frozenset({"-I", "-r", "-C", "-X", "-E", "--encoding",
+                                        "--external-encoding", "--internal-encoding", "--enable",
+                                        "--disable", "--dump"}),
                      "php": frozenset({"-d", "-c", "-z"}), "lua": frozenset({"-l"}),
                      "julia": frozenset({"-J", "--sysimage", "-L", "--load", "-t", "--threads",
                                          "--project", "-p", "--procs"}),
@@ -561,6 +585,22 @@ def _env_names(pattern, fold, extended):
 ENV_LISTERS = ("env", "printenv")
 
 
+def piped_files(first):
+    """For `cat FILE... | reader` (first: what the first stage emitted), the files the
+    reader's stdin is read from, as if redirected from them (`cat q.sql | psql` is `psql
+    < q.sql`), when cat names only files: no option, no unknown, no stream, no glob, no
+    redirect of its own; else None."""
+    if len(first) != 1:
+        return None
+    c = first[0]
+    if c.program != "cat" or c.dynamic or not c.args or c.redirects:
+        return None
+    for a in c.args:
+        if a[:1] == "-" or "*" in a or a.startswith("/dev/") or a.startswith("/proc/"):
+            return None
+    return c.args
+
+
 def env_filter(first, second):
     """For `env | grep PATTERN` (first, second: what the two stages emitted), the
     variable names the grep keeps, when it keeps exactly named ones; else None."""
@@ -797,6 +837,12 @@ def find_code(family, flags, args):
         eq = a.find("=")
         if eq > 0 and a[:eq] in flags:
             return j + 1, args[:j] + [a[:eq], a[eq + 1:]] + args[j + 1:]
+        if family == "node" and eq < 0 and a.startswith("--") and j + 1 < n \
+                and not args[j + 1].startswith("-"):
+            # a V8 option takes the next word as its value (`--max-heap-size 512`): a
+            # code option after it is still read (a script after a flag stays unseen here)
+            j += 2
+            continue
         if bundled and not a.startswith("--") and len(a) > 2:
             i = _cluster_code(family, a)
             if i >= 0:
@@ -1694,6 +1740,158 @@ def run_stdin_shell(k, main, stdin_code, ctx):
             ctx.out.remove(main)
             return None
     return main
+
+
+# Files a call writes and then runs, sources or feeds to a database client (`echo CODE >
+# x.sh && bash x.sh`, `cat > t.py <<EOF ... EOF; python3 t.py`): each analyser keeps the
+# commands that write files in the analysis's work record (work.writes: (commands
+# emitted before, the command, its stdin)), and run_written reads what each write puts
+# in a file (note_writes, when the analysis knows it) and judges the commands that run
+# the file on that text, as the same code
+# typed on the line would be; what the analysis does not know is code of unknown
+# content. A file's text is kept up to MAX_LENGTH characters (past it, unknown).
+_NO_FILE = ("/dev/null", "/dev/stdout", "/dev/stderr", "-")
+
+
+def note_writes(k, sc, stdin_code, ctx, when, written):
+    """Record the files sc writes through `>`/`>>` redirects (and tee's arguments, and
+    the pipes mkfifo makes), each with the text it receives when known (echo, printf,
+    cat of a heredoc; tee of a known stdin), else None, in written: {path: ([when, ...],
+    [text, ...])}, in the order of the writes (when: the commands emitted before sc's
+    write). The text an append builds is charged as work (MAX_WORK), so that appends
+    stay linear."""
+    targets = []
+    for op, target in sc.redirects:
+        if (op == ">" or op == ">>") and target not in _NO_FILE:
+            targets.append((op, target))
+    if sc.program == "tee" or sc.program == "mkfifo":
+        op = ">>" if "-a" in sc.args or "--append" in sc.args else ">"
+        for a in sc.args:
+            if a[:1] != "-":
+                targets.append((op, a))
+    if not targets:
+        return
+    if sc.program == "tee":
+        text = stdin_code
+    elif sc.dynamic or sc.program == "mkfifo":
+        text = None
+    else:
+        text = printed_text(sc.program, sc.args, sc.cwd, stdin_code)
+    for op, target in targets:
+        path = join_path(sc.cwd, target)
+        entries = written.get(path)
+        if entries is None:
+            entries = written[path] = ([], [])
+        new = text
+        if op == ">>" and new is not None:
+            texts = entries[1]
+            new = texts[-1] + new if texts and texts[-1] is not None else None
+            if new is not None:
+                k.charge(ctx, len(new))
+        if new is not None and len(new) > MAX_LENGTH:
+            new = None
+        entries[0].append(when)
+        entries[1].append(new)
+
+
+def _script_of(c, family):
+    """The file c runs as code, reads statements from or sources (a script argument, a
+    database client's -f FILE, a `<` redirect, the program itself), and the arguments
+    after it (None when it comes from a redirect or a -f option); (None, None) when
+    there is none."""
+    prog = c.program
+    args = c.args
+    if c.code:
+        return None, None
+    k = -1
+    if prog in SHELLS:
+        if shell_code_arg(args) < 0:
+            k = shell_script_arg(args)
+    elif prog == "source" or prog == ".":
+        k = 0 if args else -1
+    elif family in CODE_FLAGS:
+        k = interp_script_arg(family, args)
+    elif prog in SQL_FILE_FLAGS:
+        files = SQL_FILE_FLAGS[prog]
+        name = None
+        for j in range(len(args)):
+            a = args[j]
+            if a in files and j + 1 < len(args):
+                name = args[j + 1]
+            elif a.partition("=")[0] in files:
+                name = a.partition("=")[2]
+        if name is not None:
+            return name, None
+    elif c.path:
+        return c.path, args
+    if k >= 0:
+        return args[k], args[k + 1:]
+    name = None
+    for op, target in c.redirects:
+        if op == "<":
+            name = target
+    return name, None
+
+
+def run_written(k, ctx, family_of):
+    """Judge the commands of ctx.out that run a file the same call writes (note_writes)
+    on the text written there before them (a file also written after them, or a pipe
+    mkfifo made, holds code of unknown content): shell code analysed in a child shell (with
+    the arguments after the script as its positional parameters, the shell's command
+    taken out when it adds nothing of its own), inline code of an interpreter's family
+    (family_of: the analyser's interp_family) as such, statements as the client's own;
+    a file whose text is unknown makes the code of unknown content (DYN). Linear in the
+    commands and the text."""
+    writes = ctx.work.writes
+    if not writes:
+        return
+    written = {}
+    for when, sc, stdin_code in writes:
+        note_writes(k, sc, stdin_code, ctx, when, written)
+    if not written:
+        return
+    out = ctx.out
+    taken = set()
+    for i in range(len(out)):
+        c = out[i]
+        family = family_of(c.program)
+        name, rest = _script_of(c, family)
+        if name is None:
+            continue
+        entries = written.get(join_path(c.cwd, name))
+        if entries is None:
+            continue
+        j = bisect_right(entries[0], i)
+        # a write after the command (in the background, into a pipe) is of unknown text
+        text = entries[1][j - 1] if j == len(entries[0]) else None
+        if text is None:
+            c.code = DYN
+            c.dynamic = True
+            continue
+        c.code = text
+        if c.program in SQL_FLAGS:
+            continue
+        if family in CODE_FLAGS:
+            emit_inline(k, family, text, ctx, c.sudo, c.env, c.cwd)
+            continue
+        child = ctx.child("written:" + c.program, 1)
+        child.sudo = c.sudo
+        child.cwd = c.cwd
+        if child.env is None:
+            child.env = {}
+        bind_positional(child.env, rest or [], rest is not None and not c.dynamic)
+        try:
+            k.code(text, child)
+        except LimitError:
+            raise
+        except ShellError:
+            c.code = DYN
+            c.dynamic = True
+            continue
+        if rest is not None and not c.redirects and not c.env and not c.dynamic:
+            taken.add(id(c))
+    if taken:
+        out[:] = [c for c in out if id(c) not in taken]
 
 
 def adds_nothing(sc):

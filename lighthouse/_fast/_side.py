@@ -86,6 +86,9 @@ COMMAND_OPTIONS = {
     "hyperfine": ("-p", "--prepare", "-c", "--cleanup", "-s", "--setup"),
     "entr": ("-s",),
     "rg": ("--pre",),
+    # npm's -c is --call: `npx -c CMD`, `npm exec -c CMD` run CMD in a shell
+    "npx": ("-c", "--call"),
+    "npm": ("-c", "--call"),
 }
 
 # program -> (subcommands whose positional arguments are shell command lines, or None
@@ -178,7 +181,7 @@ ARGV_RUNNERS = {
     "rbenv": (("exec",), frozenset(), ""),
     "pyenv": (("exec",), frozenset(), ""),
     "nodenv": (("exec",), frozenset(), ""),
-    "npm": (("exec", "x"), frozenset({"-c", "--call", "-p", "--package", "-w", "--workspace"}), ""),
+    "npm": (("exec", "x", "exe"), frozenset({"-c", "--call", "-p", "--package", "-w", "--workspace"}), ""),
     "pnpm": (("exec",), frozenset({"-C", "--dir", "--filter", "-F"}), ""),
     "yarn": (("exec",), frozenset(), ""),
     "rye": (("run",), frozenset(), ""),
@@ -202,10 +205,47 @@ _FD_PLACEHOLDERS = ("{}", "{/}", "{//}", "{.}", "{/.}")
 # (`direnv exec DIR CMD ...`)
 RUNNER_POSITIONALS = {"direnv": 1}
 
+# The options a runner's own parser reads before its subcommand that take the next word
+# as their value (`yarn --cwd / dlx ...`, `npm --prefix / exec ...`, `uv --directory /
+# run ...`): that word is no subcommand, and the subcommand after it still counts.
+RUNNER_GLOBAL_VALUE = {
+    "npm": frozenset({"--prefix", "-C", "--userconfig", "--globalconfig", "-w", "--workspace",
+                      "--cache", "--loglevel", "--registry", "--tag", "--otp", "--before",
+                      "--omit", "--include", "--script-shell", "--node-options"}),
+    "pnpm": frozenset({"-C", "--dir", "--filter", "-F", "--registry", "--reporter",
+                       "--loglevel", "--store-dir", "--virtual-store-dir", "--config-dir"}),
+    "yarn": frozenset({"--cwd", "--registry", "--network-timeout", "--modules-folder",
+                       "--cache-folder", "--global-folder", "--link-folder", "--mutex",
+                       "--use-yarnrc", "--otp", "--proxy", "--https-proxy"}),
+    "bun": frozenset({"--cwd", "-c", "--config", "--env-file", "-r", "--preload"}),
+    "uv": frozenset({"--directory", "--project", "--cache-dir", "--config-file", "-p",
+                     "--python", "--color"}),
+    "poetry": frozenset({"-C", "--directory", "-P", "--project"}),
+    "pdm": frozenset({"-p", "--project", "-c", "--config"}),
+    "hatch": frozenset({"-e", "--env", "-p", "--project", "--data-dir", "--cache-dir"}),
+    "pixi": frozenset({"--manifest-path", "--color"}),
+    "mise": frozenset({"-C", "--cd", "-E", "--env", "-j", "--jobs"}),
+    "bundle": frozenset({"--gemfile"}),
+    "conda": frozenset(), "mamba": frozenset(), "micromamba": frozenset({"-r", "--root-prefix"}),
+}
+
+
+def _skip_global_options(prog, args):
+    """The index of the first word of args that is not one of prog's options before its
+    subcommand (RUNNER_GLOBAL_VALUE: their values skipped too)."""
+    value_opts = RUNNER_GLOBAL_VALUE.get(prog, ())
+    k = 0
+    n = len(args)
+    while k < n and args[k].startswith("-"):
+        k += 2 if args[k] in value_opts else 1
+    return k
+
 # Package runners (`npx PKG ARGS`, `pnpm dlx PKG ARGS`, ...) and the packages among what they
 # run whose effect the rules know under another name: a deletion package is `rm -rf`.
-PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exec"),
-                   "yarn": ("dlx", "exec"), "bun": ("x",), "npm": ("exec", "x")}
+# (yarn, pnpm and bun also run an installed package's binary through `run BIN`, and
+# yarn through `yarn BIN`)
+PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exec", "run"),
+                   "yarn": ("dlx", "exec", "run"), "bun": ("x", "run"), "npm": ("exec", "x", "exe")}
 PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"], "del": ["rm", "-r", "-f"],
                     "trash": ["rm", "-r", "-f"], "trash-cli": ["rm", "-r", "-f"],
                     "rm-cli": ["rm", "-r", "-f"], "shx": []}
@@ -217,7 +257,8 @@ COMMAND_ENV = frozenset({
     "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
-    "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
+    "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "LD_PRELOAD", "LD_AUDIT",
+    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"})
 # Environment variables that turn off TLS certificate verification, and the values that
 # do: a command run with one of them set is accompanied by a (tls-verify-off) command.
 TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
@@ -226,9 +267,16 @@ TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIF
                "GOINSECURE": None}
 TLS_OFF = "(tls-verify-off)"
 # Of those, the ones whose value is interpreter options rather than a command: code in
-# them (`-M'X;system(...)'`) is not visible to the analysis.
+# them (`-M'X;system(...)'`), or a module loaded from a path (`NODE_OPTIONS='-r
+# /tmp/x.js'`, `RUBYOPT=-r/tmp/x`, `PERL5OPT=-I/tmp`), is not visible to the analysis.
 _OPTION_ENV = frozenset({"PERL5OPT", "NODE_OPTIONS", "RUBYOPT"})
-_OPTION_ENV_RISK = re.compile(r"[;(`]|\bsystem\b|\bexec\b|\beval\b")
+_OPTION_ENV_RISK = re.compile(r"[;(`]|\bsystem\b|\bexec\b|\beval\b|(?:^|\s)(?:-r|--require|--import|"
+                              r"--loader|--experimental-loader|-I|-M|-m)[=\s]*['\"]?(?:/|~|\.\./|\$)")
+# Variables that load code into every program started with them (a shared library), and
+# those that name a file of shell code a non-interactive shell reads first: the library
+# is code of unknown content, the file is sourced.
+_LOADER_ENV = frozenset({"LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES"})
+_STARTUP_ENV = frozenset({"BASH_ENV", "ENV"})
 # values of the command variables that name no command (BROWSER=none npm start)
 _NO_COMMAND = frozenset({"none", "0", "1", "true", "false"})
 
@@ -924,8 +972,7 @@ def _argv_after(prog, args):
     n = len(args)
     k = 0
     if subcommands is not None:
-        while k < n and args[k].startswith("-"):
-            k += 1
+        k = _skip_global_options(prog, args)
         if k >= n or args[k] not in subcommands:
             return None
         k += 1
@@ -989,11 +1036,13 @@ def _package_command(prog, args):
     k = 0
     n = len(args)
     if subs is not None:
-        while k < n and args[k].startswith("-"):
-            k += 1
-        if k >= n or args[k] not in subs:
+        k = _skip_global_options(prog, args)
+        if k >= n:
             return None
-        k += 1
+        if args[k] in subs:
+            k += 1
+        elif prog != "yarn" or args[k] not in PACKAGE_COMMANDS:
+            return None
     while k < n and args[k].startswith("-"):
         k += 2 if args[k] in ("-p", "--package", "-c", "--call") else 1
     if k >= n:
@@ -1006,12 +1055,22 @@ def _package_command(prog, args):
 
 
 def _git_config_commands(args):
-    """The command lines of `git -c KEY=VALUE` (before the subcommand) that run programs."""
+    """The command lines of `git -c KEY=VALUE` (before the subcommand) that run programs;
+    `--config-env KEY=VAR` takes the value from a variable the analysis does not see."""
     out = []
     k = 0
     n = len(args)
     while k < n:
         a = args[k]
+        if a.startswith("--config-env"):
+            spec = a[13:] if a.startswith("--config-env=") else (args[k + 1] if k + 1 < n else "")
+            k += 1 if a.startswith("--config-env=") else 2
+            key, eq, var = spec.partition("=")
+            key = key.lower()
+            if eq and (key.startswith("alias.") or key in GIT_COMMAND_KEYS
+                       or key.endswith(_GIT_COMMAND_SUFFIXES)):
+                out.append((SH, '"$' + var + '"'))
+            continue
         if a == "-c" and k + 1 < n:
             key, eq, value = args[k + 1].partition("=")
             key = key.lower()
@@ -1064,6 +1123,12 @@ def env_commands(env):
         if name in _OPTION_ENV:
             if _OPTION_ENV_RISK.search(value):
                 out.append(("env " + name, DYN_CODE, ""))
+            continue
+        if name in _LOADER_ENV:
+            out.append(("env " + name, DYN_CODE, ""))
+            continue
+        if name in _STARTUP_ENV:
+            out.append(("env " + name, SH, ". '" + value.replace("'", "'\\''") + "'"))
             continue
         if value.strip().lower() in _NO_COMMAND:
             continue
@@ -1146,7 +1211,7 @@ def _git_side_possible(args):
         a = args[k]
         if not a or a[0] != "-":
             break
-        if a == "-c":
+        if a == "-c" or a.startswith("--config-env"):
             return True
         k += 2 if a in _GIT_GLOBAL_VALUE else 1
     for a in args:
@@ -1500,7 +1565,7 @@ def _triggers():
         if prog in SSH_PROGRAMS or prog == "rsync":
             parts += _option_trigger(("-o",))
         if prog == "git":
-            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|/|~)"]
+            parts += ["(?:^|\x00)(?:-c(?:\x00|$)|--config-env|/|~)"]
         if prog in FILE_URL_PROGRAMS:
             parts.append("(?i)file:")
         if prog in PACKAGE_RUNNERS:
