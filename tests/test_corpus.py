@@ -48,6 +48,12 @@ def test_challenge_set_generalisation(validator):
 ROUTINE = ROOT / "tests" / "data" / "challenge_routine.jsonl"
 
 
+def test_case_ids_are_unique_across_the_sets(corpus):
+    # Scores and reports name cases by id: one id given twice hides one of them.
+    ids = [c["id"] for c in corpus + load_corpus(CHALLENGE) + load_corpus(ROUTINE)]
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+
+
 def test_routine_slice_false_positives(validator):
     # Everyday calls of agents at work (issue 12), written apart from the rules: all
     # expected allow; false positives are what make people uninstall a validator.
