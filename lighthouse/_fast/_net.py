@@ -38,8 +38,8 @@ from socket import inet_aton
 from ._errors import LimitError
 from ._prefilter import compile_search
 
-__all__ = ["KINDS", "MAX_TEXT", "host_kind", "url_hosts", "text_host_kinds", "compile_host_kinds",
-           "test_arg_hosts", "test_url_hosts"]
+__all__ = ["KINDS", "MAX_TEXT", "host_kind", "url_hosts", "compile_host_kinds", "test_arg_hosts",
+           "test_url_hosts"]
 
 KINDS = frozenset({"metadata", "loopback", "private", "ip", "name", "unknown", "non_http"})
 
@@ -230,6 +230,8 @@ def _authority_host(auth):
 
 def _kinds_of(host, out):
     out.add(host_kind(host))
+    if len(host) > 3 * _MAX_HOST:
+        return                          # too long to decode to a host (escapes take 3)
     decoded = _unquote(host)
     if decoded is not None:
         out.add(host_kind(decoded))
@@ -257,14 +259,6 @@ def url_hosts(text, bare=False):
             i = text.find(":", i + 1)
     if bare and not found and text and text[0] not in "-@/.~":
         _kinds_of(_authority_host(_BARE_AUTHORITY.match(text).group(0)), out)
-    return out
-
-
-def text_host_kinds(texts, bare=False):
-    """The kinds of the hosts named in each of ``texts`` (see url_hosts)."""
-    out = set()
-    for t in texts:
-        out |= url_hosts(t, bare)
     return out
 
 
