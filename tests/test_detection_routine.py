@@ -366,6 +366,7 @@ CONTENT = [
     (_write(WS + "/sitecustomize.py", "import shutil, os\nshutil.rmtree(os.path.expanduser('~'))\n"), "deny"),
     (_write(WS + "/Gemfile", "source 'https://rubygems.org'\ngem 'rails', '~> 7.1'\n"), "allow"),
     (_notebook("!rm -rf ~/\n"), "deny"),
+    (_notebook(["import os\n", "!rm -rf ~/\n"]), "deny"),
     (_notebook("import os\nos.system('rm -rf ~')"), "deny"),
     (_notebook("%%bash\n" + FETCH), "deny"),
     (_notebook("%%script perl\nsystem('rm -rf ~');"), "deny"),

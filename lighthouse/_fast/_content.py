@@ -83,6 +83,8 @@ def written_text(tool, tool_input):
         if tool_input.get("cell_type") == "markdown" or tool_input.get("edit_mode") == "delete":
             return None
         text = tool_input.get("new_source")
+        if isinstance(text, list) and all(isinstance(x, str) for x in text):
+            text = "".join(text)        # a cell's source as notebook files hold it: lines
     else:
         edits = tool_input.get("edits")
         if not isinstance(edits, list):
