@@ -343,7 +343,7 @@ def _package_scripts(text):
 _SHELL_CELL = re.compile(r"^%%(?:bash|sh|zsh|system|script\s+(?:\S*/)?(?:ba|z|da|k)?sh)\b")
 _PROGRAM_CELL = re.compile(r"^%%(perl|ruby|script\s+(?:\S*/)?(python3?|node|perl|ruby))\b")
 _WRITEFILE_CELL = re.compile(r"^%%writefile(?:\s+-a)?\s+(\S+)\s*$")
-_COMMAND_MAGIC = re.compile(r"^%(pip|conda|mamba|cd|system|sx|sc|run|load_ext|env|mkdir|rm|rmdir|cp|mv|cat|"
+_COMMAND_MAGIC = re.compile(r"^%(pip|conda|mamba|cd|system|sx|sc|run|mkdir|rm|rmdir|cp|mv|cat|"
                             r"less|man|ls|ll|bash|sh)\b(.*)$")
 _SHELL_ASSIGN = re.compile(r"^[\w\s,()\[\]]+=\s*!(.*)$")
 
@@ -365,8 +365,7 @@ def _notebook_cell(src):
             return _heredoc("python3" if prog.startswith("python") else prog, body)
         m = _WRITEFILE_CELL.match(first)
         if m is not None:
-            return "cat > %s <<'LIGHTHOUSE_CELL'\n%s\nLIGHTHOUSE_CELL" % (m.group(1), body.replace(
-                "LIGHTHOUSE_CELL", "LIGHTHOUSE_CELL_"))
+            return _heredoc("cat > %s" % m.group(1), body)
         lines = lines[1:]               # %%time, %%capture, ...: the cell still runs as Python
     shell, python = [], []
     for line in lines:
@@ -375,7 +374,7 @@ def _notebook_cell(src):
             shell.append(s[1:].lstrip("!"))
         elif s.startswith("%"):
             m = _COMMAND_MAGIC.match(s)
-            if m is not None and m.group(1) not in ("load_ext", "env"):
+            if m is not None:
                 cmd = m.group(1)
                 shell.append(("python3" if cmd == "run" else "" if cmd in ("system", "sx", "sc") else cmd)
                              + m.group(2))

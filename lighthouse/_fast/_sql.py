@@ -290,20 +290,15 @@ def test_read_only(want, sc):
 # The fields of a database tool's input that hold the SQL it runs, in the order asked.
 SQL_FIELDS = ("sql", "query", "statement", "statements", "queries", "sql_query")
 # The words a statement (or a batch of them) starts with, in the dialects of the
-# databases such tools front: text starting otherwise is not SQL (a search phrase).
-_STATEMENT_WORDS = frozenset({
-    "select", "insert", "update", "delete", "merge", "upsert", "replace", "with", "values",
-    "table", "show", "explain", "describe", "desc", "use", "create", "drop", "alter",
-    "truncate", "rename", "grant", "revoke", "copy", "call", "do", "exec", "execute",
-    "prepare", "deallocate", "declare", "fetch", "move", "close", "open", "lock", "unlock",
-    "load", "attach", "detach", "vacuum", "analyze", "analyse", "reindex", "cluster",
-    "refresh", "listen", "notify", "unlisten", "set", "reset", "comment", "security",
-    "begin", "start", "commit", "rollback", "savepoint", "release", "end", "abort",
-    "checkpoint", "discard", "import", "export", "handler", "kill", "shutdown", "flush",
-    "purge", "install", "uninstall", "optimize", "repair", "check", "checksum", "backup",
-    "restore", "pragma", "source", "get", "put", "list", "remove", "undrop", "unload",
-    "upload", "download", "go", "if", "while", "print", "raiserror", "throw", "use",
-    "bulk", "dbcc", "reconfigure", "sp_configure", "xp_cmdshell", "system", "optimize"})
+# databases such tools front: text starting otherwise is not SQL (a search phrase). The
+# reading and writing keywords, less those that only stand inside a statement, and the
+# statements of other dialects.
+_STATEMENT_WORDS = (_FIRST | _FORBIDDEN | frozenset({
+    "abort", "analyse", "analyze", "backup", "bulk", "check", "checkpoint", "checksum", "close",
+    "dbcc", "declare", "discard", "download", "end", "export", "fetch", "get", "go", "if", "list",
+    "move", "open", "print", "put", "raiserror", "reconfigure", "release", "remove", "replace",
+    "restore", "sp_configure", "throw", "undrop", "unlisten", "unload", "upload", "while",
+    "xp_cmdshell"})) - frozenset({"into", "outfile", "dumpfile", "program", "returning"})
 
 
 def input_sql(tool_input):
