@@ -470,6 +470,16 @@ def test_heredoc_delimiter_never_appears_in_the_code():
     assert "<<'LIGHTHOUSE_EOF_1'" in code
 
 
+def test_heredoc_delimiter_skips_every_tag_the_text_holds_as_a_line():
+    tags = ["LIGHTHOUSE_EOF"] + ["LIGHTHOUSE_EOF_%d" % k for k in range(1, 2500)]
+    text = "\n".join(tags) + "\nimport shutil; shutil.rmtree('/')\n"
+    code, _ = _content.embedded_code("python3", text)
+    assert "<<'LIGHTHOUSE_EOF_2500'" in code and code.endswith("\nLIGHTHOUSE_EOF_2500\n")
+    # A tag inside a line does not end the body: only a whole line equal to it does.
+    code, _ = _content.embedded_code("python3", "x = 'LIGHTHOUSE_EOF'\n")
+    assert "<<'LIGHTHOUSE_EOF'" in code
+
+
 @pytest.mark.parametrize("sql,family,ok", [
     ("SELECT 1", "pg", True), ("select count(*) from t where a = 'x;drop'", "pg", True),
     ("SELECT 1; SELECT 2;", "pg", True), ("-- comment\nSELECT 1", "pg", True),

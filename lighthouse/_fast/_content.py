@@ -172,9 +172,12 @@ def file_kind(path, text):
 
 
 def _heredoc(interpreter, text):
+    # The body ends at a line equal to the tag, so a tag no line equals is free;
+    # a set of the lines keeps this linear when the text holds many tried tags.
+    lines = set(text.split("\n"))
     tag = "LIGHTHOUSE_EOF"
     k = 0
-    while tag in text:
+    while tag in lines:
         k += 1
         tag = "LIGHTHOUSE_EOF_%d" % k
     return "%s - <<'%s'\n%s\n%s\n" % (interpreter, tag, text, tag)

@@ -43,7 +43,7 @@ from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_re
 from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                               calls_itself, emit_inline, leading_assignments, run_arith, run_loop,
                               forget_vars, run_alias, run_container_exec, run_eval,
-                              run_find_actions, run_function, run_parallel, run_shell_code,
+                              run_find_actions, run_function, run_parallel, run_program_path, run_shell_code,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
@@ -1769,6 +1769,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     sc = _new_sc(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in word:
         sc.path = word
+        run_program_path(_K, ctx, word, cwd, ctx.home, sudo, origin)
 
     if pflags & PF_SHELL and not str_eq(prog, "busybox"):
         if env and not _COMMAND_ENV.isdisjoint(env):

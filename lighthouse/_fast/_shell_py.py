@@ -23,7 +23,7 @@ from ._shell_shared import join_path  # noqa: F401 (the lexical join both analys
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                             calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
-                            run_find_actions, run_function, run_parallel, run_shell_code,
+                            run_find_actions, run_function, run_parallel, run_program_path, run_shell_code,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
@@ -1115,6 +1115,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     sc = SimpleCommand(prog, args, cwd, sudo, env, redirects, origin, "", dynamic)
     if "/" in argv[0]:
         sc.path = argv[0]
+        run_program_path(_K, ctx, argv[0], cwd, ctx.home, sudo, origin)
 
     if prog in SHELLS and prog != "busybox":
         if env and not COMMAND_ENV.isdisjoint(env):

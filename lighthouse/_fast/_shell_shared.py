@@ -1905,6 +1905,30 @@ def adds_nothing(sc):
     return True
 
 
+# Where a program named by its path may not be what its name says: directories anyone
+# (or any earlier call) writes into unreviewed.
+PROGRAM_SCRATCH = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/", "/dev/shm/", "/dev/fd/",
+                   "/proc/self/fd/", "~/Downloads/")
+
+
+def run_program_path(k, ctx, word, cwd, home, sudo, origin):
+    """A program named by a path runs what that file holds, which need not be what its
+    name says: `/tmp/x/make` or `$D/make` is not make. When the path is under a scratch
+    or downloads directory (PROGRAM_SCRATCH, resolved against cwd) or holds an unknown,
+    the (program-path) pseudo-program is emitted before the command, with the path as its
+    argument (dynamic for an unknown), so that rules judge where the program is
+    (rexec.program-from-scratch, rexec.program-path-unknown, routine.program-in-workspace);
+    the command itself is still judged by its name."""
+    dynamic = DYN in word
+    if not dynamic:
+        full = join_path(cwd, word)
+        if home and full.startswith(home.rstrip("/") + "/"):
+            full = "~" + full[len(home.rstrip("/")):]
+        if not full.startswith(PROGRAM_SCRATCH):
+            return
+    k.emit(ctx, k.make("(program-path)", [word], cwd, sudo, {}, [], origin, "", dynamic))
+
+
 def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
     """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
     per input value; an input it reads from somewhere unseen is an unknown value. False
