@@ -43,7 +43,8 @@ from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_re
 from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                               calls_itself, emit_inline, leading_assignments, run_arith, run_loop,
                               forget_vars, run_alias, run_container_exec, run_eval,
-                              run_find_actions, run_function, run_parallel, run_program_path, run_shell_code,
+                              run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
+                              run_shell_code, command_env,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
@@ -1391,6 +1392,7 @@ cdef class _Work:
     cdef Py_ssize_t args
     cdef public Py_ssize_t passes   # (public: the shared handlers count parallel's jobs)
     cdef public list writes         # the commands that write files (_shell_shared.run_written)
+    cdef public set env_seen        # line variables judged (_shell_shared.command_env)
 
 
 @cython.final
@@ -1770,11 +1772,14 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     if "/" in word:
         sc.path = word
         run_program_path(_K, ctx, word, cwd, ctx.home, sudo, origin)
+    elif env or ctx.env:
+        run_path_lookup(_K, ctx, word, env, ctx.env, cwd, ctx.home, sudo, origin)
+    cdef dict cenv = command_env(env, ctx.env, _COMMAND_ENV, ctx.work) if ctx.env else env
 
     if pflags & PF_SHELL and not str_eq(prog, "busybox"):
-        if env and not _COMMAND_ENV.isdisjoint(env):
+        if cenv and not _COMMAND_ENV.isdisjoint(cenv):
             # (BASH_ENV, ENV: a file of code the shell reads first)
-            _side(sc, ctx, env_commands(env))
+            _side(sc, ctx, env_commands(cenv))
         k = _shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
@@ -1818,8 +1823,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         if pflags & PF_SIDE:
             # an interpreter that is also a package runner (`bun x PKG`)
             _side(sc, ctx, side_effects(prog, args))
-        if env and not _COMMAND_ENV.isdisjoint(env):
-            _side(sc, ctx, env_commands(env))
+        if cenv and not _COMMAND_ENV.isdisjoint(cenv):
+            _side(sc, ctx, env_commands(cenv))
         return main
     if cls == PC_SQL:
         sc.code = _sql_text(prog, args, stdin_code)
@@ -1836,8 +1841,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     main = _emit(ctx, sc)
     if pflags & PF_SIDE:
         _side(sc, ctx, side_effects(prog, args))
-    if env and not _COMMAND_ENV.isdisjoint(env):
-        _side(sc, ctx, env_commands(env))
+    if cenv and not _COMMAND_ENV.isdisjoint(cenv):
+        _side(sc, ctx, env_commands(cenv))
     return main
 
 

@@ -23,7 +23,8 @@ from ._shell_shared import join_path  # noqa: F401 (the lexical join both analys
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                             calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
-                            run_find_actions, run_function, run_parallel, run_program_path, run_shell_code,
+                            run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
+                            run_shell_code, command_env,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
 from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
@@ -876,13 +877,14 @@ def _is_assignment(word):
 
 class _Work:
     """What one analysis has spent, shared by every context of it."""
-    __slots__ = ("chars", "args", "passes", "writes")
+    __slots__ = ("chars", "args", "passes", "writes", "env_seen")
 
     def __init__(self):
         self.chars = 0
         self.args = 0
         self.passes = 0
         self.writes = None      # the commands that write files (_shell_shared.run_written)
+        self.env_seen = None    # line variables judged (_shell_shared.command_env)
 
 
 def _charge(ctx, n):
@@ -1116,11 +1118,14 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     if "/" in argv[0]:
         sc.path = argv[0]
         run_program_path(_K, ctx, argv[0], cwd, ctx.home, sudo, origin)
+    elif env or ctx.env:
+        run_path_lookup(_K, ctx, argv[0], env, ctx.env, cwd, ctx.home, sudo, origin)
+    cenv = command_env(env, ctx.env, COMMAND_ENV, ctx.work) if ctx.env else env
 
     if prog in SHELLS and prog != "busybox":
-        if env and not COMMAND_ENV.isdisjoint(env):
+        if cenv and not COMMAND_ENV.isdisjoint(cenv):
             # (BASH_ENV, ENV: a file of code the shell reads first)
-            side_actions(_K, sc, ctx, env_commands(env))
+            side_actions(_K, sc, ctx, env_commands(cenv))
         k = shell_code_arg(args)
         if k >= 0:
             return run_shell_code(_K, sc, args[k], ctx, dynamic, sources)
@@ -1159,8 +1164,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
         if prog in SIDE_PROGRAMS:
             # an interpreter that is also a package runner (`bun x PKG`)
             side_actions(_K, sc, ctx, side_effects(prog, args))
-        if env and not COMMAND_ENV.isdisjoint(env):
-            side_actions(_K, sc, ctx, env_commands(env))
+        if cenv and not COMMAND_ENV.isdisjoint(cenv):
+            side_actions(_K, sc, ctx, env_commands(cenv))
         return main
     if prog in SQL_FLAGS:
         sc.code = sql_text(prog, args, stdin_code)
@@ -1173,8 +1178,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     main = _emit(ctx, sc)
     if prog in SIDE_PROGRAMS:
         side_actions(_K, sc, ctx, side_effects(prog, args))
-    if env and not COMMAND_ENV.isdisjoint(env):
-        side_actions(_K, sc, ctx, env_commands(env))
+    if cenv and not COMMAND_ENV.isdisjoint(cenv):
+        side_actions(_K, sc, ctx, env_commands(cenv))
     return main
 
 

@@ -1929,6 +1929,70 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
     k.emit(ctx, k.make("(program-path)", [word], cwd, sudo, {}, [], origin, "", dynamic))
 
 
+# PATH values longer than this, or with more entries, are not read: a command looked up
+# in one holds an unknown program (rexec.program-path-unknown).
+MAX_PATH_VALUE = 4096
+MAX_PATH_ENTRIES = 64
+
+
+def run_path_lookup(k, ctx, name, env, shell_env, cwd, home, sudo, origin):
+    """A program named by name is looked up in PATH (env: the command's assignments,
+    shell_env: the line's variables): when the line sets PATH (`PATH=/tmp/x:$PATH
+    make`, `export PATH=...; make`) to hold a scratch or downloads directory, the program
+    may be the file there, and is judged as that path would be (run_program_path, once,
+    for the first such entry). Entries holding an unknown are not judged (`$PATH` itself
+    is one); a PATH too long to read makes the program unknown."""
+    path = env.get("PATH") if env else None
+    if path is None:
+        if not shell_env:
+            return
+        path = shell_env.get("PATH")
+        if path is None:
+            return
+    if len(path) > MAX_PATH_VALUE or path.count(":") >= MAX_PATH_ENTRIES:
+        k.emit(ctx, k.make("(program-path)", [DYN + "/" + name], cwd, sudo, {}, [], origin, "", True))
+        return
+    before = len(ctx.out)
+    for entry in path.split(":"):
+        if DYN in entry:
+            continue
+        run_program_path(k, ctx, (entry or ".").rstrip("/") + "/" + name, cwd, home, sudo, origin)
+        if len(ctx.out) > before:
+            return
+
+
+def command_env(env, shell_env, names, work):
+    """The variables a command's side effects are read from (names: the analyser's
+    COMMAND_ENV): the line's own (`export LD_PRELOAD=...; ls`; a plain assignment counts
+    too, as a variable the environment already exports takes the new value) under the
+    command's prefix assignments; env itself when the line set none of names. A line
+    variable is judged once per analysis (work.env_seen), at the first command that runs
+    with it: the commands its value runs see it too and must not judge it again. Constant
+    work per command (at most the smaller of the two sets is walked)."""
+    if len(shell_env) <= len(names):
+        if names.isdisjoint(shell_env):
+            return env
+        items = [(n, v) for n, v in shell_env.items() if n in names]
+    else:
+        items = [(n, shell_env[n]) for n in names if n in shell_env]
+        if not items:
+            return env
+    seen = work.env_seen
+    if seen is None:
+        seen = work.env_seen = set()
+    merged = None
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            if merged is None:
+                merged = {}
+            merged[item[0]] = item[1]
+    if merged is None:
+        return env
+    merged.update(env)
+    return merged
+
+
 def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
     """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
     per input value; an input it reads from somewhere unseen is an unknown value. False
