@@ -55,7 +55,8 @@ _SHELL_RC = frozenset({".bashrc", ".bash_profile", ".bash_login", ".profile", ".
                        ".zshenv", ".zlogin", ".kshrc", ".envrc", "bashrc", "zshrc", "profile"})
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh"})
 _INTERPRETERS = {"python": "python3", "python3": "python3", "python2": "python3",
-                 "node": "node", "nodejs": "node", "perl": "perl", "ruby": "ruby"}
+                 "node": "node", "nodejs": "node", "zx": "node", "tsx": "node", "ts-node": "node",
+                 "perl": "perl", "ruby": "ruby"}
 _WORKFLOW_FILES = frozenset({".gitlab-ci.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml",
                              ".travis.yml", "Jenkinsfile"})
 _LIFECYCLE = ("preinstall", "install", "postinstall", "preuninstall", "uninstall", "postuninstall",

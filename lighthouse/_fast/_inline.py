@@ -67,6 +67,25 @@ _PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*
 _BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
 _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
+# Task runners' own command calls, in the files the tools load (tasks.py, noxfile.py,
+# fabfile.py, Rakefile, zx scripts): invoke/fabric `c.run("CMD")` (also `ctx`, `conn`,
+# `sudo`, `local`) takes a command line; nox `session.run("PROG", "ARG", ...)` the words
+# of one; rake's `sh "CMD"` a command line; zx runs a template literal
+# (`$`CMD``), execa its program and argument list.
+_PY_RUNNER = re.compile(r"\b(?:c|ctx|context|conn|connection|cxn)\.(?:run|sudo|local)\s*\(\s*")
+_PY_RUNNER_HINTS = ("c.", "ctx.", "context.", "conn", "cxn.")
+_NOX_RUN = re.compile(r"\bsession\.(?:run|run_always|run_install)\s*\(\s*")
+_RAKE_SH = re.compile(r"""(?:^|[;{}\s(])sh\b[ \t]*\(?[ \t]*(?=['"]|%[qQ]?[{(\[<|])""")
+_ZX_TEMPLATE = re.compile(r"\$`([^`]*)`")
+_ARG_SEP = re.compile(r"\s*,\s*")
+# After a literal argument of a Ruby call without parentheses: the line's end too
+_RUBY_ARG_END = re.compile(r"[ \t]*(?:[),;\n}#]|$)")
+# A nox argument that is not a literal (`*session.posargs`, a variable) stands for words
+# the analysis does not know
+_UNKNOWN_ARG = '"$NOX_ARGUMENT"'
+_OPEN_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+MAX_EXPRESSION = 256
+_KEYWORD_ARG = re.compile(r"\*{0,2}[A-Za-z_]\w*\s*=(?!=)|\)")
 # Calls looked up by a name built at run time, and code evaluated from a value that is not
 # a literal: what they run cannot be read from the code (`getattr(__import__('os'),
 # 'sys'+'tem')(...)`, `global[f](...)`, `obj.send(:sys + 'tem', ...)`). Per family:
@@ -90,7 +109,7 @@ _EXEC_CALLS = re.compile(
     r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
     r"""|os\.execute|io\.popen|proc_open|pcntl_exec|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?"""
     r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system2|system|popen|IO\.popen|Open3\.\w+"""
-    r"""|shell_exec|passthru|new\s+ProcessBuilder)"""
+    r"""|shell_exec|passthru|new\s+ProcessBuilder|execaSync|execaCommandSync|execaCommand|execa)"""
     r"""\s*\(\s*""")
 # A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
 # os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
@@ -99,7 +118,7 @@ _EMPTY_LIST = re.compile(r"\[\s*\]")
 # Method names that are process calls only on a process module: `.exec(` is also a
 # regex method in JavaScript. Taken as process calls when the code names such a module.
 _AMBIGUOUS_METHODS = {"exec", "spawn", "system", "popen"}
-_PROCESS_MODULES = ("child_process", "subprocess", "Open3", "IO.popen", "Process", "Runtime")
+_PROCESS_MODULES = ("child_process", "subprocess", "Open3", "IO.popen", "Process", "Runtime", "shelljs")
 _BACKTICK_CODE = re.compile(r"`([^`]*)`|qx\{([^}]*)\}|%x\{([^}]*)\}")
 _APPLESCRIPT_SHELL = re.compile(r"do\s+shell\s+script\s+")
 _RECURSIVE_DELETES = frozenset({
@@ -216,6 +235,9 @@ def scan(family, code):
     reflect = _REFLECT.get(family)
     if reflect is not None and _reflects(code, reflect[0], reflect[1]):
         unknown = True
+    if family == "python" or family == "ruby" or family == "node":
+        if _runner_calls(family, code, snippets):
+            unknown = True
     if family == "ruby" or family == "perl" or family == "php" or family == "julia":
         for m in _BACKTICK_CODE.finditer(code):
             snippets.append(m.group(1) or m.group(2) or m.group(3) or "")
@@ -260,6 +282,108 @@ def scan(family, code):
             else:
                 unknown = True
     return deletes, snippets, unknown, writes
+
+
+def _quoted(word):
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def _argv_at(code, pos):
+    """The shell command of literal arguments `'PROG', 'ARG', ...` starting at code[pos],
+    each quoted as one word, up to the call's end or its keyword arguments; None when
+    one of them is not a literal (its value is unknown)."""
+    words = []
+    while True:
+        rest = code[pos:pos + CODE_WINDOW]
+        m = _STR_RE.match(rest)
+        if m is not None and _ARG_END.match(code, pos + m.end()):
+            words.append(_quoted(m.group(1) if m.group(1) is not None else m.group(2)))
+            pos += m.end()
+        elif words:
+            end = _expression_end(code, pos)
+            if end < 0:
+                return None
+            words.append(_UNKNOWN_ARG)
+            pos = end
+        else:
+            if len(code) - pos > CODE_WINDOW and rest[:1] in ("'", '"'):
+                raise LimitError(_CODE_WINDOW_MSG)
+            return None     # the program itself is not a literal
+        sep = _ARG_SEP.match(code, pos)
+        if sep is None:
+            return " ".join(words) if _ARG_END.match(code, pos) else None
+        pos = sep.end()
+        if _KEYWORD_ARG.match(code, pos):
+            return " ".join(words)
+        if len(words) > 256:
+            return None
+
+
+def _expression_end(code, pos):
+    """Where the argument expression at code[pos] ends (a comma or the call's closing
+    parenthesis outside brackets and strings), or -1 when it does not end within
+    MAX_EXPRESSION characters or the brackets do not match (the call is then unknown)."""
+    stack = []
+    k = pos
+    end = min(len(code), pos + MAX_EXPRESSION)
+    while k < end:
+        ch = code[k]
+        if ch == "'" or ch == '"':
+            m = _STR_RE.match(code, k)
+            if m is None:
+                return -1
+            k = m.end()
+            continue
+        if ch in _OPEN_BRACKETS:
+            stack.append(_OPEN_BRACKETS[ch])
+        elif ch == ")" or ch == "]" or ch == "}":
+            if not stack:
+                return k if ch == ")" else -1
+            if stack.pop() != ch:
+                return -1
+        elif ch == "," and not stack:
+            return k
+        k += 1
+    return -1
+
+
+def _runner_calls(family, code, snippets):
+    """Task runners' command calls (_PY_RUNNER, _NOX_RUN, _RAKE_SH, _ZX_TEMPLATE) in
+    code: their literal commands appended to snippets; True when one runs a command
+    that is not a literal."""
+    unknown = False
+    if family == "python":
+        if ".run" in code or ".sudo" in code or ".local" in code:
+            if _holds_any(code, _PY_RUNNER_HINTS):
+                for m in _PY_RUNNER.finditer(code):
+                    text = string_at(code, m.end())[0]
+                    if text is not None:
+                        snippets.append(text)
+                    else:
+                        unknown = True
+            if "session." in code:
+                for m in _NOX_RUN.finditer(code):
+                    text = _argv_at(code, m.end())
+                    if text is not None:
+                        snippets.append(text)
+                    else:
+                        unknown = True
+    elif family == "ruby":
+        if "sh" in code:
+            for m in _RAKE_SH.finditer(code):
+                text = string_at(code, m.end(), _RUBY_ARG_END)[0]
+                if text is not None:
+                    snippets.append(text)
+                else:
+                    unknown = True
+    elif family == "node":
+        if "$`" in code:
+            for m in _ZX_TEMPLATE.finditer(code):
+                if "${" in m.group(1):
+                    unknown = True
+                else:
+                    snippets.append(m.group(1))
+    return unknown
 
 
 def _reflects(code, hints, rx):
