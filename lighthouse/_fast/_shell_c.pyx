@@ -35,7 +35,7 @@ from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no
 from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
 from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
-from lighthouse._fast._side_c cimport _runs_a_file, fetched_runs, side_effects
+from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
@@ -2366,9 +2366,10 @@ cpdef list analyze(object command, object cwd="", object home=None):
     cdef SimpleCommand c
     cdef object r
     for c in out:
-        # most calls fetch nothing (_side._fetches, typed), and most that do run no file
-        # (_side._runs_a_file): the reader runs only when both may
-        if _fetches(c):
+        # most calls fetch nothing (_side._fetches, typed, or _side._from_scratch: a copy
+        # from a scratch directory), and most that do run no file (_side._runs_a_file):
+        # the reader runs only when both may
+        if _fetches(c) or _from_scratch(c):
             for r in out:
                 if _runs_a_file(r):
                     for path, runner in fetched_runs(out):

@@ -28,7 +28,7 @@ import re
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
 from ._prefilter import prefilter
-from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
            "env_commands", "fetched_runs"]
@@ -1789,6 +1789,33 @@ def _runs_a_file(c):
     return False
 
 
+# programs that copy, move or link files: a source under a scratch or downloads
+# directory (PROGRAM_SCRATCH: what earlier calls may have put there unreviewed) makes
+# the copy as unseen as a download
+_COPIERS = frozenset({"cp", "mv", "install", "ln", "rsync"})
+
+
+def _from_scratch(c):
+    """Whether c copies, moves, links or unpacks a file from a scratch or downloads
+    directory (`cp /tmp/x/tool bin/`, `tar xzf /tmp/t.tgz`): what it writes is taken
+    as fetched. For a copier, a source (a word other than the last); for an unpacker,
+    any word (the archive)."""
+    prog = c.program
+    if prog in _COPIERS:
+        last = None
+        for a in c.args:
+            if not a.startswith("-"):
+                if last is not None and _join(c.cwd, last).startswith(PROGRAM_SCRATCH):
+                    return True
+                last = a
+        return False
+    if prog in _EXTRACTORS:
+        for a in c.args:
+            if not a.startswith("-") and _join(c.cwd, a).startswith(PROGRAM_SCRATCH):
+                return True
+    return False
+
+
 def _piped_download(c):
     for p in c.pipe_in:
         if p in DOWNLOADERS or p in CLONERS:
@@ -1831,12 +1858,12 @@ def fetched_runs(commands):
     for k in range(n):
         c = commands[k]
         if first < 0:
-            if _fetches(c):
+            if _fetches(c) or _from_scratch(c):
                 fetches = True
                 first = k
             elif _piped_download(c):
                 first = k
-        elif not fetches and _fetches(c):
+        elif not fetches and (_fetches(c) or _from_scratch(c)):
             fetches = True
         if first >= 0 and not runs and _runs_a_file(c):
             runs = True
@@ -1866,15 +1893,14 @@ def fetched_runs(commands):
             for op, target in c.redirects:
                 if op == ">" or op == ">>":
                     fetched.add(_join(cwd, target))
-        if prog in _EXTRACTORS and (_piped_download(c) or _names_fetched(c, fetched)):
+        if prog in _EXTRACTORS and (_piped_download(c) or _names_fetched(c, fetched) or _from_scratch(c)):
             # a fetched archive unpacked: what lands in its directory is fetched too
             into = _option_values(args, _EXTRACTORS[prog], prog != "7z" and prog != "7za")
             fetched_dirs.append(_join(cwd, into[-1] if into else "."))
             continue
-        if not fetched and not fetched_dirs:
-            continue
-        if (prog == "mv" or prog == "cp" or prog == "install" or prog == "ln") and len(args) >= 2:
-            # a fetched file copied, moved or linked: the copy is fetched too
+        if prog in _COPIERS and len(args) >= 2:
+            # a fetched file (or one from a scratch directory) copied, moved or linked:
+            # the copy is fetched too
             pos = []
             for a in args:
                 if not a.startswith("-"):
@@ -1882,12 +1908,17 @@ def fetched_runs(commands):
             last = len(pos) - 1
             if last >= 1:
                 for j in range(last):
-                    if _join(cwd, pos[j]) in fetched:
+                    src = _join(cwd, pos[j])
+                    if src in fetched or src.startswith(PROGRAM_SCRATCH):
                         target = _join(cwd, pos[last])
                         fetched.add(target)
                         for i in range(last):
                             fetched.add(target + "/" + pos[i].rsplit("/", 1)[-1])
+                        if src not in fetched:
+                            fetched_dirs.append(target)     # (a directory's copy: all below it)
                         break
+            continue
+        if not fetched and not fetched_dirs:
             continue
         candidates = []
         if c.path:

@@ -105,6 +105,10 @@ cdef bint _runs_a_file(object c) except -1
 cdef bint _piped_download(object c) except -1
 
 
+@cython.locals(prog=str, a=str, last=str)
+cdef bint _from_scratch(object c) except -1
+
+
 @cython.locals(args=list, prog=str, files=list, dirs=list, urls=list, a=str, u=str, f=str, out_dir=str,
                names=tuple, dir_opts=tuple, given=list, remote_name=bint, pos=list, cwd=str, base=str,
                paths=list, k=Py_ssize_t)
@@ -114,7 +118,7 @@ cdef tuple _downloads(object sc)
 @cython.locals(fetches=bint, runs=bint, hit=bint, first=Py_ssize_t, n=Py_ssize_t, k=Py_ssize_t,
                j=Py_ssize_t, i=Py_ssize_t, last=Py_ssize_t, fetched=set, fetched_dirs=list, out=list,
                files=list, dirs=list, prog=str, args=list, cwd=str, a=str, p=str, d=str, target=str,
-               pos=list, candidates=list)
+               pos=list, candidates=list, src=str)
 cpdef list fetched_runs(list commands)
 
 
