@@ -17,11 +17,13 @@ Each table runs on both implementations (conftest's `validator`, shared).
 
 from __future__ import annotations
 
+import random
+import re
 import time
 
 import pytest
 
-from lighthouse._fast import _net, _rulespec, _sql
+from lighthouse._fast import _net, _rulespec, _sql, implementations
 from lighthouse._fast._errors import LimitError
 from lighthouse.rules.loader import RuleError, load_file
 
@@ -169,6 +171,12 @@ SHELL = [
     ("curl -s http://169.254.1.7:8080/health", "allow", "exfil.network-read"),
     ("curl -s http://localhost:8080/health", "allow", ""),
     ("nc -zv 127.0.0.1 5432", "allow", ""),
+    # the compiled engine's gate reads each argument in any case, a literal inside a run
+    # of digits, a run after a colon
+    ("curl HTTP://0XA9FEA9FE/latest/", "deny", "cloud.metadata-address"),
+    ("curl -s http://2169.254.1.1:09/ HTTP://METADATA/computeMetadata/v1/", "deny", "cloud.metadata-address"),
+    ("nc -v 0251.0376.0251.0376 80", "deny", "cloud.metadata-address"),
+    ("curl -s http://example.com:2852039166/", "allow", "exfil.network-read"),
 ]
 
 
@@ -200,6 +208,91 @@ WEB = [
 @pytest.mark.parametrize("url,want,rule", WEB)
 def test_webfetch_reads_the_host_as_the_fetcher_does(validator, url, want, rule):
     assert check(validator, "WebFetch", {"url": url, "prompt": "read"}) == (want, rule)
+
+
+def test_a_urls_reading_is_the_calls_own(validator):
+    # The compiled engine reads the URL field once per call for every rule that asks: a
+    # later call with the same input object changed, or with another field, is read anew.
+    tool_input = {"url": "https://docs.python.org/3/", "prompt": "read"}
+    assert check(validator, "WebFetch", tool_input) == ("allow", "web.public")
+    tool_input["url"] = "http://0xa9fea9fe/latest/"
+    assert check(validator, "WebFetch", tool_input) == ("deny", "web.metadata-endpoint")
+    tool_input["url"] = "gopher://127.0.0.1:6379/_x"
+    assert check(validator, "WebFetch", tool_input) == ("ask", "web.other-scheme")
+    assert check(validator, "mcp__fetch__fetch", {"url": 7, "uri": "http://[::ffff:a9fe:a9fe]/"}) == (
+        "deny", "web.metadata-endpoint")
+    assert check(validator, "mcp__fetch__fetch", {"uri": ["http://169.254.169.254/"]})[1] != "web.metadata-endpoint"
+
+
+def _compiled_engine():
+    impls = implementations()
+    if "compiled" not in impls:
+        pytest.skip("the compiled engine is not built")
+    return impls["compiled"][1]
+
+
+def _url_texts():
+    rnd = random.Random(23)
+    hosts = ("example.com", "Docs.Python.org", "metadata", "METADATA.google.internal", "instance-data",
+             "169-254-169-254.nip.io", "x.A9FEA9FE.sslip.io", "localhost", "api.localhost", "wiki.corp",
+             "build.internal", "a.local", "0x7f000001", "127.1", "10.0.0.1", "1.2.3", "0X0A000001", "x.0x1",
+             "a.0x", "a.09", "example.com.", "a..b", ".b", "-", "1abc", "abc1", "x" * 255, "x" * 256, "",
+             "user@example.com", "example.com:8080", "[::1]", "%31%36%39.254.169.254", "a_b.com", "\u00e9.com")
+    texts = []
+    for host in hosts:
+        for scheme in ("https", "http", "ftp", "gopher", "h1+x.-"):
+            for sep in ("://", ":/", ":\\\\", ":///", "//", ":"):
+                for rest in ("", "/", "/a/b?x=1#f", "?q", "#f", "\\x", "/a:b", "/next?u=http://169.254.169.254/"):
+                    texts.append(scheme + sep + host + rest)
+    texts += ["://x.com/", ":x", "a:", "a:/", "https://", "http:/" + "/" * 5 + "x.com"]
+    alphabet = "ab.-:/\\?#@%0x9A[]"
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14))) for _ in range(20000)]
+    return texts
+
+
+def test_the_compiled_url_reading_answers_as_the_reference():
+    # The compiled engine reads the most common URLs itself and hands every other one to
+    # _net: where it answers, its answer is url_hosts' (and it answers the plain ones).
+    plain = _compiled_engine().plain_url_kinds
+    answered = 0
+    for text in _url_texts():
+        kinds = plain(text)
+        if kinds is not None:
+            answered += 1
+            assert set(kinds) == _net.url_hosts(text, True), repr(text)
+    assert plain("https://docs.python.org/3/library/re.html") == {"name"}
+    assert plain("http://metadata.google.internal/computeMetadata/v1/") == {"metadata"}
+    assert answered > 500
+
+
+# What the gate's scan must answer as the regex does: its literals in any case, inside
+# runs of digits and at the ends of the text, runs of digits of every length after every
+# kind of character.
+_GATE_ALPHABET = "0123456789:.-xX[]%aAfFdDeE9mMtTiInNsScC /\n@?"
+
+
+def _gate_texts():
+    rnd = random.Random(17)
+    pieces = ("0x", "169.254", "169-254", "100.100", "100-100", "a9fe", "fd00", "::", "[", "%", "metadata",
+              "instance-data", "--resolve", "--connect-to", "METADATA", "Instance-Data", "--RESOLVE", "0X",
+              "A9FE", "FD00", "1234", "123", "09", ":1234", ":09", "169.25", "metadat", "--resolv", "\u00e9")
+    texts = ["", "0", "00", "09", "1234", ":1234", "a:1234", "123", "x123", "2169.254", "x-instance-datA",
+             "\uff11\uff16\uff19", "\x00" * 3, "curl\n-sS\nhttp://127.0.0.1:8000/healthz\n"]
+    for _ in range(20000):
+        parts = []
+        for _ in range(rnd.randint(0, 5)):
+            if rnd.random() < 0.3:
+                parts.append(rnd.choice(pieces))
+            else:
+                parts.append("".join(rnd.choice(_GATE_ALPHABET) for _ in range(rnd.randint(0, 6))))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_the_compiled_gate_answers_as_the_regex():
+    gate = _compiled_engine().metadata_gate
+    for text in _gate_texts():
+        assert gate(text) == (_net._METADATA_GATE.search(text) is not None), repr(text)
 
 
 TOOL_SQL = [
@@ -234,6 +327,21 @@ TOOL_SQL = [
 @pytest.mark.parametrize("tool,tool_input,want,rule", TOOL_SQL)
 def test_a_database_tools_sql_is_read_as_a_clients_statement(validator, tool, tool_input, want, rule):
     assert check(validator, tool, tool_input) == (want, rule)
+
+
+# The names a call's "(" follows as a regex finds them (the reference of _sql._called):
+# each run of word characters whole, whitespace, then "(".
+_CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z0-9_$.]++)\s*+\(")
+
+
+def test_the_names_called_are_found_as_the_regex_finds_them():
+    rnd = random.Random(29)
+    alphabet = "ab_$.09 (\t\n)\u00a0\u3000\u00e9,;'*"
+    texts = ["", "(", "((", "f(", "f (", " f(", "1f(", "$.(", "a.b ( c(", "count(*)", "x\u00a0(", "\u00e9f(",
+             "f\u3000\u3000(", "f)(", "select max(id), min( id ) from t"]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12))) for _ in range(20000)]
+    for text in texts:
+        assert _sql._called(text) == _CALLED.findall(text), repr(text)
 
 
 def test_the_sql_reader_costs_linear_time():

@@ -58,6 +58,9 @@ from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
 from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio,
                         program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
+from ._net import METADATA_ONLY as _METADATA_ONLY, NON_HTTP_ONLY as _NON_HTTP_ONLY, url_field as _url_field
+from ._net import test_arg_hosts as _test_arg_hosts, test_url_hosts as _test_url_hosts, url_hosts as _url_hosts
+from ._net import MAX_TEXT as _MAX_URL_TEXT, METADATA_NAMES, METADATA_INFIXES, PRIVATE_SUFFIXES
 from ._prefilter import ALWAYS, min_length, prefilter
 from ._shell_shared_c import DYN
 
@@ -2048,6 +2051,12 @@ cdef class _ToolCtx:
     cdef _Place place
     cdef object flat
     cdef object flat_stripped
+    # the url_hosts key's reading of the input: its URL field (url_read once looked for),
+    # whether its scheme is http(s) (0 not yet read, 1 yes, 2 no), the kinds of its hosts
+    cdef bint url_read
+    cdef object url
+    cdef int url_http
+    cdef object url_kinds
 
     cdef _Forms forms(self, object value):
         cdef object f
@@ -2313,9 +2322,82 @@ cdef bint _match_command(Rule r, _View v) except -1:
                 return False
     if r.tests is not None:
         for test, compiled in r.tests:
+            if test is _test_arg_hosts and compiled == _METADATA_ONLY and not _metadata_gate(sc):
+                return False
             if not test(compiled, sc):
                 return False
     return True
+
+
+cdef bint _metadata_gate(SimpleCommand sc) except -1:
+    # _net's arg_hosts gate (_METADATA_GATE over the args and code joined by newlines) as
+    # a pass over their characters: False when every text is ASCII and holds none of what
+    # a metadata host's spellings hold; True (test_arg_hosts then reads) otherwise.
+    cdef object a
+    for a in sc.args:
+        if _gate_text(<str?>a):
+            return True
+    return sc.code is not None and _gate_text(sc.code)
+
+
+cdef bint _lit_at(const Py_UCS1* p, Py_ssize_t n, Py_ssize_t i, const char* lit, Py_ssize_t k):
+    # the lowercase ASCII literal lit (k characters) stands at p[i], in any case
+    cdef Py_ssize_t j
+    cdef Py_UCS1 c
+    if i + k > n:
+        return False
+    for j in range(k):
+        c = p[i + j]
+        if 65 <= c <= 90:
+            c += 32
+        if c != <Py_UCS1>lit[j]:
+            return False
+    return True
+
+
+# _METADATA_GATE's literals, lowercase (the hex digits and "metadata" are matched in any case)
+cdef tuple _GATE_LITERALS = (b"0x", b"169.254", b"169-254", b"100.100", b"100-100", b"::", b"a9fe", b"fd00",
+                             b"metadata", b"instance-data", b"--resolve", b"--connect-to")
+
+
+cdef bint _gate_text(str s):
+    # whether s, one of the gate's newline-separated texts, matches _METADATA_GATE: a
+    # literal of it in any case, a run of digits starting with 0 (two or more) or of four
+    # or more not after a colon; True for text that is not ASCII. Each position is
+    # compared with a fixed number of literals: linear.
+    cdef Py_ssize_t n = len(s), i = 0, j
+    cdef const Py_UCS1* p
+    cdef Py_UCS1 c, before = 10
+    cdef object lit
+    if not PyUnicode_IS_ASCII(s):
+        return True
+    p = <const Py_UCS1*>PyUnicode_DATA(s)
+    while i < n:
+        c = p[i]
+        if 65 <= c <= 90:
+            c += 32
+        if c == 91 or c == 37:                              # [ %
+            return True
+        if 48 <= c <= 57:
+            if not (48 <= before <= 57):                    # a run of digits starts
+                j = i
+                while j < n and 48 <= p[j] <= 57:
+                    j += 1
+                if c == 48 and j - i >= 2 or j - i >= 4 and before != 58:
+                    return True
+        if c in b"01:afmi-":                                # a literal's first character
+            for lit in _GATE_LITERALS:
+                if (<const char*><bytes>lit)[0] == c and _lit_at(p, n, i, <bytes>lit, len(<bytes>lit)):
+                    return True
+        before = c
+        i += 1
+    return False
+
+
+def metadata_gate(text):
+    """Whether text passes the compiled engine's arg_hosts gate (as _net._METADATA_GATE
+    finds a match in it), for tests."""
+    return _gate_text(text)
 
 
 cdef object _bound_match(object rx):
@@ -2428,9 +2510,105 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
             return False
     if r.tests is not None:
         for test, compiled in r.tests:
-            if not test(compiled, tool_input):
+            if test is _test_url_hosts:
+                if not _url_hosts_of(ctx, compiled, tool_input):
+                    return False
+            elif not test(compiled, tool_input):
                 return False
     return True
+
+
+cdef bint _url_hosts_of(_ToolCtx ctx, object kinds, object tool_input) except -1:
+    # _net.test_url_hosts with the input's URL field, its scheme and its hosts read once
+    # per call, however many rules ask
+    cdef str low
+    if not ctx.url_read:
+        ctx.url = _url_field(tool_input)
+        ctx.url_read = True
+    if ctx.url is None:
+        return False
+    if "non_http" in kinds:
+        if ctx.url_http == 0:
+            low = (<str>ctx.url).lstrip()[:8].lower()
+            ctx.url_http = 1 if low.startswith("http://") or low.startswith("https://") else 2
+        if ctx.url_http == 2:
+            return True
+    if kinds == _NON_HTTP_ONLY:
+        return False
+    if ctx.url_kinds is None:
+        ctx.url_kinds = _plain_url_kinds(<str>ctx.url)
+        if ctx.url_kinds is None:
+            ctx.url_kinds = _url_hosts(ctx.url, True)
+    return not kinds.isdisjoint(ctx.url_kinds)
+
+
+cdef frozenset _KIND_METADATA = frozenset({"metadata"})
+cdef frozenset _KIND_LOOPBACK = frozenset({"loopback"})
+cdef frozenset _KIND_PRIVATE = frozenset({"private"})
+cdef frozenset _KIND_NAME = frozenset({"name"})
+
+
+cdef object _plain_url_kinds(str url):
+    # What _net.url_hosts(url, True) finds for the URL most calls give, read in C: ASCII,
+    # one ":" (its scheme's, slashes after it), an authority of letters, digits, "-" and
+    # "." naming a host whose last label is not a number (no user, port, address, escape
+    # or trailing dot). None for any other URL, which _net reads.
+    cdef Py_ssize_t n = len(url), i, j, end, k, dot
+    cdef const Py_UCS1* p
+    cdef Py_UCS1 c
+    cdef str host, infix
+    if n > _MAX_URL_TEXT or not PyUnicode_IS_ASCII(url):
+        return None
+    p = <const Py_UCS1*>PyUnicode_DATA(url)
+    i = -1
+    for k in range(n):
+        if p[k] == 58:
+            if i >= 0:
+                return None                 # a second ":": a port, userinfo, another URL
+            i = k
+    if i <= 0 or i + 1 >= n or not (p[i + 1] == 47 or p[i + 1] == 92):
+        return None
+    c = p[i - 1]
+    if not (97 <= c <= 122 or 65 <= c <= 90 or 48 <= c <= 57 or c == 43 or c == 46 or c == 45):
+        return None
+    j = i + 1
+    while j < n and (p[j] == 47 or p[j] == 92):
+        j += 1
+    end = j
+    dot = -1
+    while end < n and not (p[end] == 47 or p[end] == 92 or p[end] == 63 or p[end] == 35):
+        c = p[end]
+        if c == 46:
+            dot = end
+        elif not (97 <= c <= 122 or 65 <= c <= 90 or 48 <= c <= 57 or c == 45):
+            return None
+        end += 1
+    if end == j or end - j > 255 or dot == end - 1:
+        return None                         # no host, too long for one, or a trailing dot
+    k = dot + 1 if dot >= j else j
+    if k + 1 < end and p[k] == 48 and (p[k + 1] == 120 or p[k + 1] == 88):
+        return None                         # a last label 0x...: an address
+    while k < end and 48 <= p[k] <= 57:
+        k += 1
+    if k == end:
+        return None                         # a last label of digits: an address
+    host = url[j:end].lower()
+    if host in METADATA_NAMES:
+        return _KIND_METADATA
+    for infix in METADATA_INFIXES:
+        if str_has(host, infix):
+            return _KIND_METADATA
+    if host == "localhost" or host.endswith(".localhost"):
+        return _KIND_LOOPBACK
+    if host.endswith(PRIVATE_SUFFIXES):
+        return _KIND_PRIVATE
+    return _KIND_NAME
+
+
+def plain_url_kinds(url):
+    """The kinds of a URL's hosts as the compiled engine reads the most common URLs
+    without _net (None for the others), for tests against _net.url_hosts."""
+    return _plain_url_kinds(url)
 
 
 def strip_sql_literals(text):

@@ -38,7 +38,8 @@ from socket import inet_aton
 from ._errors import LimitError
 from ._prefilter import compile_search
 
-__all__ = ["KINDS", "MAX_TEXT", "host_kind", "url_hosts", "compile_host_kinds", "test_arg_hosts",
+__all__ = ["KINDS", "MAX_TEXT", "METADATA_ONLY", "NON_HTTP_ONLY", "METADATA_NAMES", "METADATA_INFIXES",
+           "PRIVATE_SUFFIXES", "host_kind", "url_hosts", "url_field", "compile_host_kinds", "test_arg_hosts",
            "test_url_hosts"]
 
 KINDS = frozenset({"metadata", "loopback", "private", "ip", "name", "unknown", "non_http"})
@@ -50,15 +51,15 @@ _MAX_HOST = 255
 
 _METADATA_V4 = frozenset({0xA9FEA9FE, 0xA9FEAA02, 0x646464C8})     # 169.254.169.254, 169.254.170.2, 100.100.100.200
 _METADATA_V6 = frozenset({int(ipaddress.IPv6Address("fd00:ec2::254"))})
-_METADATA_NAMES = frozenset({
+METADATA_NAMES = frozenset({
     "metadata", "metadata.google.internal", "metadata.goog", "metadata.azure.com",
     "instance-data", "instance-data.ec2.internal", "metadata.tencentyun.com",
     "metadata.platformequinix.com", "metadata.packet.net"})
 # Spellings of the metadata addresses that rebinding resolvers (nip.io, sslip.io, ...)
 # answer with the address itself.
-_METADATA_INFIXES = ("169.254.169.254", "169-254-169-254", "a9fea9fe", "169.254.170.2", "169-254-170-2",
+METADATA_INFIXES = ("169.254.169.254", "169-254-169-254", "a9fea9fe", "169.254.170.2", "169-254-170-2",
                      "100.100.100.200", "100-100-100-200")
-_PRIVATE_SUFFIXES = (".internal", ".corp", ".local", ".lan", ".intranet", ".home.arpa", ".localdomain")
+PRIVATE_SUFFIXES = (".internal", ".corp", ".local", ".lan", ".intranet", ".home.arpa", ".localdomain")
 # A URL: a scheme's last character, ":", slashes (the WHATWG parser treats \ as / and
 # skips any number of them in http URLs) and the authority, up to the first character
 # that ends one. Each authority holds at most one more start, at its end: linear.
@@ -149,14 +150,14 @@ def _v6_kind(text):
 
 
 def _name_kind(host):
-    if host in _METADATA_NAMES:
+    if host in METADATA_NAMES:
         return "metadata"
-    for infix in _METADATA_INFIXES:
+    for infix in METADATA_INFIXES:
         if infix in host:
             return "metadata"
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"
-    if host.endswith(_PRIVATE_SUFFIXES):
+    if host.endswith(PRIVATE_SUFFIXES):
         return "private"
     return "name"
 
@@ -300,10 +301,9 @@ _ADDRESS_PART = re.compile(r"\[[^\]]*\]|[^:]+")
 # a percent escape, a non-ASCII character (fullwidth digits), one of the names, or an
 # option that maps a name to an address. A command whose arguments hold none of them
 # names no metadata host, and arg_hosts looks no further (one search by RE2, linear).
-_METADATA_ONLY = frozenset({"metadata"})
+METADATA_ONLY = frozenset({"metadata"})
 _METADATA_GATE = compile_search(r"(?i)0x|(?:^|[^0-9])0[0-9]|(?:^|[^0-9:])[0-9]{4}|169[.-]254|100[.-]100|"
                                 r"a9fe|fd00|::|\[|%|[^\x00-\x7f]|metadata|instance-data|--resolve|--connect-to")
-
 
 def _socat_host(address):
     """The host of a socat address `TYPE:HOST:PORT[,option...]`."""
@@ -318,7 +318,7 @@ def _socat_host(address):
 def test_arg_hosts(kinds, sc):
     """A shell rule's `arg_hosts`: a URL among the command's args or inline code (or, for
     the programs that take one without a scheme, a bare argument) is of one of ``kinds``."""
-    if kinds == _METADATA_ONLY and _METADATA_GATE.search("\n".join(sc.args) + "\n" + (sc.code or "")) is None:
+    if kinds == METADATA_ONLY and _METADATA_GATE.search("\n".join(sc.args) + "\n" + (sc.code or "")) is None:
         return False
     bare = sc.program in _BARE_URL_PROGRAMS
     values = _VALUE_OPTIONS.get(sc.program, ())
@@ -345,26 +345,35 @@ def test_url_hosts(kinds, tool_input):
     """A tool rule's `url_hosts`: the host of the input's url (or uri) field is of one of
     ``kinds``; a URL field that is not text matches no kind."""
     global _last_url
-    if not isinstance(tool_input, dict):
+    value = url_field(tool_input)
+    if value is None:
         return False
+    if "non_http" in kinds and not value.lstrip()[:8].lower().startswith(("http://", "https://")):
+        return True
+    if kinds == NON_HTTP_ONLY:
+        return False
+    last = _last_url
+    if last[0] is value:
+        found = last[1]
+    else:
+        found = url_hosts(value, True)
+        _last_url = (value, found)
+    return bool(found & kinds)
+
+
+def url_field(tool_input):
+    """The text url_hosts reads of a tool's input: its url (or else uri) field when it
+    is text, else None."""
+    if not isinstance(tool_input, dict):
+        return None
     for name in ("url", "uri"):
         value = tool_input.get(name)
         if isinstance(value, str):
-            if "non_http" in kinds and not value.lstrip()[:8].lower().startswith(("http://", "https://")):
-                return True
-            if kinds == _NON_HTTP_ONLY:
-                return False
-            last = _last_url
-            if last[0] is value:
-                found = last[1]
-            else:
-                found = url_hosts(value, True)
-                _last_url = (value, found)
-            return bool(found & kinds)
-    return False
+            return value
+    return None
 
 
-_NON_HTTP_ONLY = frozenset({"non_http"})
+NON_HTTP_ONLY = frozenset({"non_http"})
 # The last URL read by test_url_hosts and its kinds: the rules of one call ask about the
 # same string one after another (a tuple, replaced whole: safe across threads).
 _last_url: tuple = (None, frozenset())

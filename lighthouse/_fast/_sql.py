@@ -108,12 +108,6 @@ _SQLITE_DOT = frozenset({".tables", ".schema", ".indexes", ".indices", ".headers
 # psql interpolates its variables (`:name`, `:'name'`) into the text it sends.
 _PSQL_VARIABLE = re.compile(r"(?<!:):(?!:)\s*(''|quoted_name|[A-Za-z_{])")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
-# The runs of word characters a call's "(" follows, each matched whole (possessive, and
-# only where no word character stands before it): a run not followed by "(" is not tried
-# again shorter or from its second character, which made a run of n characters cost n
-# squared steps (a `SELECT` of one 16,000-letter word took seconds). The name called
-# is the run from its first letter or underscore.
-_CALLED = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z0-9_$.]++)\s*+\(")
 # A dollar-quote's tag (`$$`, `$body$`), matched where it stands: a slice of the rest of
 # the text for each `$` would make a text of many `$` cost the square of its length.
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -198,7 +192,7 @@ def _body_read_only(body, family):
     """statement_read_only of a text whose _strip is ``body``."""
     if body is None:
         return False
-    if family == "pg" and _PSQL_VARIABLE.search(body):
+    if family == "pg" and ":" in body and _PSQL_VARIABLE.search(body):
         return False
     statements = []
     listed = False          # a client command that lists (\\dt, .tables) was seen
@@ -226,18 +220,42 @@ def _body_read_only(body, family):
         statements.append(s)
     seen = listed
     for stmt in " ".join(statements).split(";"):
-        lowered = stmt.lower()
-        words = _WORD.findall(lowered)
+        stmt = stmt.lower()
+        words = _WORD.findall(stmt)
         if not words:
             continue
         seen = True
         if words[0] not in _FIRST or not _FORBIDDEN.isdisjoint(words):
             return False
-        for run in _CALLED.findall(lowered):
-            name = run.lstrip("0123456789$.")
-            if name and name not in _KNOWN_CALLS:
-                return False
+        if "(" in stmt:
+            for run in _called(stmt):
+                name = run.lstrip("0123456789$.")
+                if name and name not in _KNOWN_CALLS:
+                    return False
     return seen
+
+
+# The characters of a word (_WORD): a name called is made of them.
+_RUN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$."
+
+
+def _called(text):
+    """The runs of word characters a call's "(" follows (after any whitespace), each
+    whole: the name called is the run from its first letter or underscore. Each "(" is
+    found by str.find and the text between two of them is read once (a regex tried at
+    every character cost hundreds of instructions each, and a run not followed by "("
+    had to be matched possessively to stay linear)."""
+    out = []
+    start = 0
+    p = text.find("(")
+    while p >= 0:
+        head = text[start:p].rstrip()
+        run = head[len(head.rstrip(_RUN_CHARS)):]
+        if run:
+            out.append(run)
+        start = p + 1
+        p = text.find("(", start)
+    return out
 
 
 def _family(prog):
@@ -344,12 +362,9 @@ def test_input_read_only(want, tool_input):
     if body is not None and not _starts_statement(body):
         return False
     read_only = _body_read_only(body, "pg")
-    if read_only and _DIALECT_CHARS.search(text) is not None:
+    if read_only and ("\\" in text or "#" in text or "$" in text or ":" in text):
+        # the characters the two readings treat apart (MySQL's backslash escapes and #
+        # comments, PostgreSQL's dollar quotes, psql's :variables and \commands): a text
+        # without them reads the same in both
         read_only = _body_read_only(_strip(text, "my"), "my")
     return read_only == want
-
-
-# The characters the two readings treat apart (MySQL's backslash escapes and # comments,
-# PostgreSQL's dollar quotes, psql's :variables and \commands): a text without them
-# reads the same in both.
-_DIALECT_CHARS = re.compile(r"[\\#$:]")
