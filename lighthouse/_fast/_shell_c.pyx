@@ -33,7 +33,8 @@ from ._inline_c import scan as scan_inline
 from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no-cython-lint (exported:
                               MAX_WRAPPERS)  # no-cython-lint (see SHELL_API)
 from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
-from ._side_c import CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands
+from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SCRATCH_COPIERS, SIDE_PROGRAMS,
+                      env_commands)
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
 from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
@@ -1867,6 +1868,8 @@ cdef frozenset _COMMAND_ENV = COMMAND_ENV
 cdef dict _FETCH_KIND = dict.fromkeys(DOWNLOADERS, 1)
 for _w in CLONERS:
     _FETCH_KIND[_w] = 2
+for _w in SCRATCH_COPIERS:
+    _FETCH_KIND[_w] = 3
 
 
 cdef bint _fetches(SimpleCommand c) except -1:
@@ -1876,6 +1879,8 @@ cdef bint _fetches(SimpleCommand c) except -1:
         return False
     if <int>kind == 1:
         return True
+    if <int>kind == 3:
+        return _from_scratch(c)
     for a in c.args:
         if str_eq(a, "clone") or str_eq(a, "download"):
             return True
@@ -2369,7 +2374,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
         # most calls fetch nothing (_side._fetches, typed, or _side._from_scratch: a copy
         # from a scratch directory), and most that do run no file (_side._runs_a_file):
         # the reader runs only when both may
-        if _fetches(c) or _from_scratch(c):
+        if _fetches(c):
             for r in out:
                 if _runs_a_file(r):
                     for path, runner in fetched_runs(out):

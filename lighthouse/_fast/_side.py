@@ -31,7 +31,7 @@ from ._prefilter import prefilter
 from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
-           "env_commands", "fetched_runs"]
+           "env_commands", "fetched_runs", "SCRATCH_COPIERS"]
 
 SH = "sh"
 ARGV = "argv"
@@ -1830,6 +1830,8 @@ _EXTRACTORS = _with_aliases({
     "gunzip": (), "unxz": (), "bunzip2": (), "unzstd": (), "cpio": ("-D", "--directory"),
     "ar": (), "unrar": (),
 })
+# what _from_scratch may answer True for (the compiled analyser asks it only of these)
+SCRATCH_COPIERS = _COPIERS | frozenset(_EXTRACTORS)
 
 
 def _names_fetched(c, fetched):
