@@ -1,9 +1,9 @@
 """What both rule engines read of a tool call besides its paths, defined once: why its
-tool, input, cwd or home cannot be judged (``call_error``, asked of every call before its
-cache key), why an input is malformed (``input_error``, asked of every call but Bash), the text of
-its string leaves (``flatten``, for the ``fields`` and ``any_field`` regexes) and SQL
-text with its string literals emptied and its comments dropped (``strip_sql_literals``,
-for rules with ``strip_literals``).
+tool, input, cwd or home cannot be judged (``call_error``, asked of every call before
+its cache key), why an input is malformed (``input_error``, asked of every call but
+Bash), the text of its string leaves (``flatten``, for the ``fields`` and ``any_field``
+regexes) and SQL text with its string literals emptied and its comments dropped
+(``strip_sql_literals``, for rules with ``strip_literals``).
 
 The pure engine (_engine_py.py) imports this source; the compiled one cimports the same
 source compiled by Cython as _toolinput_c (setup.py), typed by the augmenting
@@ -63,7 +63,7 @@ def flatten(value):
         if isinstance(v, str):
             out.append(v)
         elif type(v) is dict:
-            stack.extend(v.values())
+            stack.extend(dict.values(v))        # (a C call in the compiled build)
         elif isinstance(v, dict):
             for k in v:
                 stack.append(v[k])
