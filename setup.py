@@ -50,6 +50,9 @@ shared = [
     # what inline interpreter code does (python -c, node -e, ...), handed to the shared
     # handlers by the compiled analyser's Kernel (the pure one hands them _inline.py)
     Extension("lighthouse._fast._inline_c", ["lighthouse/_fast/_inline.py"], define_macros=macros),
+    # what the engine reads of a tool input besides its paths (input_error, asked of every
+    # call but Bash; the text of its fields; SQL without its literals)
+    Extension("lighthouse._fast._toolinput_c", ["lighthouse/_fast/_toolinput.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types

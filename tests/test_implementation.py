@@ -47,6 +47,13 @@ def test_compiled_module_loaded_when_expected():
         from lighthouse._fast import _inline, _inline_c, _shell_c, _shell_py
         assert type(_inline_c.scan) is not type(_inline.scan)
         assert _shell_c.scan_inline is _inline_c.scan and _shell_py.scan_inline is _inline.scan
+        # and what the engines read of a tool call besides its paths (call and input
+        # checks, field text, SQL without literals), which the compiled engine cimports
+        from lighthouse._fast import _engine_py, _toolinput, _toolinput_c
+        assert type(_toolinput_c.input_error) is not type(_toolinput.input_error)
+        assert type(_toolinput_c.strip_sql_literals) is not type(_toolinput.strip_sql_literals)
+        assert _engine_py.input_error is _toolinput.input_error
+        assert _engine_py.call_error is _toolinput.call_error
     else:
         assert not _fast.COMPILED
         assert _fast.shape.__name__.endswith("_shape_py")

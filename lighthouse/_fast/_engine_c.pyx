@@ -40,23 +40,27 @@ from lighthouse._fast._cache_c cimport DecisionCache
 from lighthouse._fast._shell_c cimport SimpleCommand, analyze
 from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport obj_eq, str_eq, str_has
+# C calls into the compiled build of the shared tool-call readers (typed by _toolinput_c.pxd)
+from lighthouse._fast._toolinput_c cimport (call_error, flatten as _flatten, input_error,
+                                            strip_sql_literals as _strip_sql)
 
 import re2
 
-from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG, EMPTY_MSG,
-                             ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS, INPUT_TYPE_MSG,
+from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, DENY, EMPTY_MSG,
+                             ENGINE_API, FALLBACK_MSG, HOME_ROOTS,
                              INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH, MAX_MATCH_LENGTH,
-                             MAX_PATH_SEGMENTS, MAX_RULE_LISTS, MAX_TOOL_LENGTH, MISS, NESTED_MSG,
-                             NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
-                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG, REQUIRED_MSG,
-                             REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG, UNNORMALIZED_MSG,
+                             MAX_PATH_SEGMENTS, MAX_RULE_LISTS, MISS, NESTED_MSG,
+                             NO_OP_MSG, NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG,
+                             PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
+                             TOO_DEEP_MSG, UNNORMALIZED_MSG,
                              UNPARSED_MSG, checker_init, checker_set_engine, engine_tables,
                              last_parse, match_one, unknown_option_verdict)
+from ._engine_shared import MAX_TOOL_LENGTH  # no-cython-lint (exported with the other limits)
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
-from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_repr, priority as _prio,
-                        program_spec_fields, rule_fields)
+from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_eq, decision_repr,
+                        priority as _prio, program_spec_fields, rule_fields)
 from ._keys import LONG_KEY, finish
 from ._net import METADATA_ONLY as _METADATA_ONLY, NON_HTTP_ONLY as _NON_HTTP_ONLY, url_field as _url_field
 from ._net import test_arg_hosts as _test_arg_hosts, test_url_hosts as _test_url_hosts, url_hosts as _url_hosts
@@ -83,7 +87,6 @@ if (C_ALLOW, C_ASK, C_DENY, C_MISS) != (ALLOW, ASK, DENY, MISS):
     raise ImportError("_engine_c's verdict codes differ from _engine_shared's")
 cdef Py_ssize_t C_MAX_PATH_SEGMENTS = MAX_PATH_SEGMENTS
 cdef Py_ssize_t C_MAX_MATCH_LENGTH = MAX_MATCH_LENGTH
-cdef Py_ssize_t C_MAX_TOOL_LENGTH = MAX_TOOL_LENGTH
 cdef Py_ssize_t C_MAX_INPUT_DEPTH = MAX_INPUT_DEPTH
 cdef Py_ssize_t C_MAX_RULE_LISTS = MAX_RULE_LISTS
 cdef tuple _HOME_ROOTS = HOME_ROOTS
@@ -2611,108 +2614,6 @@ def plain_url_kinds(url):
     return _plain_url_kinds(url)
 
 
-def strip_sql_literals(text):
-    """SQL text with string literals emptied and comments removed, so that `'%drop
-    table%'` inside a literal is data, not a statement."""
-    return _strip_sql(_exact(text))
-
-
-cdef str _strip_sql(str text):
-    # The reference copies character by character; here runs of ordinary characters
-    # are copied as slices between the places where something is dropped or replaced.
-    cdef Py_ssize_t n = len(text), i = 0, j, run = 0
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    cdef Py_UCS4 c, d
-    cdef list out = None
-    while i < n:
-        c = PyUnicode_READ(kind, data, i)
-        if c == u"'":
-            if out is None:
-                out = []
-            if run < i:
-                out.append(text[run:i])
-            j = i + 1
-            while j < n:
-                d = PyUnicode_READ(kind, data, j)
-                if d == u"'":
-                    if j + 1 < n and PyUnicode_READ(kind, data, j + 1) == u"'":
-                        j += 2
-                        continue
-                    break
-                if d == u'\\' and j + 1 < n:
-                    j += 2
-                    continue
-                j += 1
-            out.append("''")
-            i = j + 1
-            run = i
-        elif c == u'-' and i + 1 < n and PyUnicode_READ(kind, data, i + 1) == u'-':
-            if out is None:
-                out = []
-            if run < i:
-                out.append(text[run:i])
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            run = i
-        elif c == u'/' and i + 1 < n and PyUnicode_READ(kind, data, i + 1) == u'*':
-            if out is None:
-                out = []
-            if run < i:
-                out.append(text[run:i])
-            j = text.find("*/", i + 2)
-            out.append(" ")
-            i = n if j < 0 else j + 2
-            run = i
-        else:
-            i += 1
-    if out is None:
-        return text
-    if run < n:
-        out.append(text[run:n])
-    return "".join(out)
-
-
-cdef dict _REQUIRED = REQUIRED_STRINGS
-
-
-cpdef object input_error(object tool, object tool_input):
-    """Why a (non-Bash) tool input is malformed, or None."""
-    cdef object val
-    for key in _REQUIRED.get(tool, ()):
-        if not isinstance(_dget(tool_input, key), str):
-            return REQUIRED_MSG % (tool, key)
-    for key in _PATH_FIELDS:
-        val = _dget(tool_input, key)
-        if val is not None and not isinstance(val, str):
-            return PATH_FIELD_MSG % (tool, key)
-    if obj_eq(tool, "MultiEdit") and not isinstance(_dget(tool_input, "edits"), list):
-        return EDITS_MSG
-    return None
-
-
-cdef str _flatten(object value):
-    """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
-    cdef list out = []
-    cdef list stack = [value]
-    cdef object v
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif type(v) is dict:
-            for item in (<dict>v).values():
-                stack.append(item)
-        elif isinstance(v, dict):
-            for k in v:
-                stack.append(v[k])
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif v is not None:
-            out.append(str(v))
-    return "\n".join(out)
-
-
 @cython.final
 @cython.no_gc
 cdef class _ProgRules:
@@ -3007,9 +2908,7 @@ cdef class Decision:
         return decision_repr(self)
 
     def __eq__(self, other):
-        if not isinstance(other, Decision):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
+        return decision_eq(self, other)
 
     __hash__ = None
 
@@ -3229,9 +3128,6 @@ def cache_key(tool, tool_input, cwd, home):
     return _cache_key(tool, tool_input, cwd, home)
 
 
-cdef str _TOOL_MSG = TOOL_MSG
-
-
 @cython.final
 cdef class Checker:
     """Tier 0 + tier 1: the decision cache in front of the rule engine."""
@@ -3249,15 +3145,9 @@ cdef class Checker:
         cdef object key = None, hit, engine, verdict, rule_id, reason
         cdef Decision decision
         cdef bint keyed = True
-        if not isinstance(tool, str) or not tool or len(tool) > C_MAX_TOOL_LENGTH:
-            return _decision("deny", "input.invalid", _TOOL_MSG, "rules", False, gen)
-        if not isinstance(tool_input, dict):
-            return _decision("deny", "input.invalid", INPUT_TYPE_MSG % type(tool_input).__name__,
-                             "rules", False, gen)
-        if cwd is not None and not isinstance(cwd, str):
-            return _decision("deny", "input.invalid", CWD_MSG, "rules", False, gen)
-        if home is not None and not isinstance(home, str):
-            return _decision("deny", "input.invalid", HOME_MSG, "rules", False, gen)
+        problem = call_error(tool, tool_input, cwd, home)
+        if problem is not None:
+            return _decision("deny", "input.invalid", problem, "rules", False, gen)
         if cache.capacity == 0 and len(cache._map) == 0 and _key_cannot_fail(tool, tool_input, cwd, home):
             # A disabled, empty cache misses whatever the key is; skip hashing it.
             keyed = False

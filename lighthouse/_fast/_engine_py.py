@@ -14,25 +14,28 @@ segment with the classic single-backtrack wildcard algorithm. Text rules use RE2
 
 from __future__ import annotations
 
-from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, CWD_MSG, DENY, EDITS_MSG,
-                             EMPTY_MSG, ENGINE_API, FALLBACK_MSG, HOME_MSG, HOME_ROOTS,
-                             INPUT_TYPE_MSG, INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH,
+from ._engine_shared import (ALLOW, ASK, COMMAND_MSG, DENY,
+                             EMPTY_MSG, ENGINE_API, FALLBACK_MSG, HOME_ROOTS,
+                             INTERNAL_MSG, LIMIT_MSG, MAX_INPUT_DEPTH,
                              MAX_MATCH_LENGTH, MAX_PATH_SEGMENTS, MAX_RULE_LISTS,
-                             MAX_TOOL_LENGTH, MISS, NESTED_MSG, NO_OP_MSG,
-                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG, PATH_FIELD_MSG,
+                             MISS, NESTED_MSG, NO_OP_MSG,
+                             NO_PROGRAM_RULE_MSG, NO_TOOL_RULE_MSG,
                              PATH_FIELDS, PATH_LENGTH_MSG, PATH_SEGMENTS_MSG,
-                             REQUIRED_MSG, REQUIRED_STRINGS, TOO_DEEP_MSG, TOOL_MSG,
+                             TOO_DEEP_MSG,
                              UNNORMALIZED_MSG, UNPARSED_MSG, checker_init,
                              checker_set_engine, engine_tables, last_parse, match_one,
                              unknown_option_verdict)
+from ._engine_shared import MAX_TOOL_LENGTH  # noqa: F401 (exported with the other limits)
 from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
-from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_repr, priority,
-                        program_spec_fields, rule_fields, unbundle)
+from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_eq,
+                        decision_repr, priority, program_spec_fields, rule_fields, unbundle)
 from ._shell_py import DYN, ShellError, analyze
 from ._shell_shared import normpath
+from ._toolinput import flatten as _flatten
+from ._toolinput import call_error, input_error, strip_sql_literals
 
 __all__ = list(ENGINE_API)
 
@@ -612,74 +615,6 @@ class Rule:
         return True
 
 
-def strip_sql_literals(text):
-    """SQL text with string literals emptied and comments removed, so that `'%drop
-    table%'` inside a literal is data, not a statement."""
-    out = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "'":
-            j = i + 1
-            while j < n:
-                if text[j] == "'":
-                    if j + 1 < n and text[j + 1] == "'":
-                        j += 2
-                        continue
-                    break
-                if text[j] == "\\" and j + 1 < n:
-                    j += 2
-                    continue
-                j += 1
-            out.append("''")
-            i = j + 1
-        elif c == "-" and i + 1 < n and text[i + 1] == "-":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif c == "/" and i + 1 < n and text[i + 1] == "*":
-            j = text.find("*/", i + 2)
-            out.append(" ")
-            i = n if j < 0 else j + 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-# Fields Claude Code's tools always send as strings; anything else is malformed input.
-def input_error(tool, tool_input):
-    """Why a (non-Bash) tool input is malformed, or None."""
-    for key in REQUIRED_STRINGS.get(tool, ()):
-        if not isinstance(tool_input.get(key), str):
-            return REQUIRED_MSG % (tool, key)
-    for key in PATH_FIELDS:
-        val = tool_input.get(key)
-        if val is not None and not isinstance(val, str):
-            return PATH_FIELD_MSG % (tool, key)
-    if tool == "MultiEdit" and not isinstance(tool_input.get("edits"), list):
-        return EDITS_MSG
-    return None
-
-
-def _flatten(value):
-    """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
-    out = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, dict):
-            for k in v:
-                stack.append(v[k])
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif v is not None:
-            out.append(str(v))
-    return "\n".join(out)
-
-
 def _any_text(gl, names):
     for n in names:
         if gl.match_text(n):
@@ -858,18 +793,10 @@ class Decision:
         self.cached = cached
         self.generation = generation
 
-    def to_dict(self):
-        return decision_dict(self)
-
-    def __repr__(self):
-        return decision_repr(self)
-
-    def __eq__(self, other):
-        if not isinstance(other, Decision):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
+    to_dict = decision_dict
+    __repr__ = decision_repr
     # equal by value and mutable: unhashable
+    __eq__ = decision_eq
     __hash__ = None  # type: ignore[assignment]
 
 
@@ -918,15 +845,9 @@ class Checker:
     def check(self, tool, tool_input, cwd=None, agent_id=None, home=None):
         """Decide one tool call. Never raises for bad input; never allows it."""
         gen = self.generation
-        if not isinstance(tool, str) or not tool or len(tool) > MAX_TOOL_LENGTH:
-            return Decision("deny", "input.invalid", TOOL_MSG, "rules", False, gen)
-        if not isinstance(tool_input, dict):
-            return Decision("deny", "input.invalid", INPUT_TYPE_MSG % type(tool_input).__name__,
-                            "rules", False, gen)
-        if cwd is not None and not isinstance(cwd, str):
-            return Decision("deny", "input.invalid", CWD_MSG, "rules", False, gen)
-        if home is not None and not isinstance(home, str):
-            return Decision("deny", "input.invalid", HOME_MSG, "rules", False, gen)
+        problem = call_error(tool, tool_input, cwd, home)
+        if problem is not None:
+            return Decision("deny", "input.invalid", problem, "rules", False, gen)
         try:
             key = cache_key(tool, tool_input, cwd, home)
         except (TypeError, ValueError, RecursionError) as e:

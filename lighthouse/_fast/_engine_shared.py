@@ -6,11 +6,13 @@ and `lighthouse rules explain` call (glob_match, the last parse of a Bash call).
 
 The pure engine (_engine_py.py) reads these directly; the compiled one binds the
 numbers to typed module globals at import, so a value is changed here and nowhere else.
-Per-call matching (globs, path forms, a command's view, rule tests, tool-input checks,
-cache keys, the rule list of a program or tool name not met before) is each engine's own
-kernel: the compiled twin's typed code costs less than Python here would (input_error,
-run for every tool call, took about four times as long as Python code called from the
-compiled engine; the rule list of a new program name about 1.5-2x).
+Per-call matching (globs, path forms, a command's view, rule tests, cache keys, the rule
+list of a program or tool name not met before) is each engine's own kernel: the compiled
+twin's typed code costs less than Python here would (the rule list of a new program name
+took about 1.5-2x as long in Python code called from the compiled engine). What both run
+per call that is not a kernel (the checks of a call's arguments and of a tool input, the
+text of its fields, SQL text without its literals) is in _toolinput.py, which the compiled
+engine cimports compiled as it is (_toolinput_c): one source, C calls.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from ._net import compile_host_kinds, test_arg_hosts, test_url_hosts
 from ._sql import compile_read_only, test_input_read_only, test_read_only
 
 __all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "INPUT_TESTS", "rule_fields", "program_fields", "priority",
-           "index_rules", "decision_dict", "decision_repr", "WRITE_MODES", "positional_writes",
+           "index_rules", "decision_dict", "decision_eq", "decision_repr", "WRITE_MODES", "positional_writes",
            "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields", "chdir_rebased"]
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
@@ -356,6 +356,13 @@ def index_rules(rules):
 def decision_dict(d):
     return {"verdict": d.verdict, "rule_id": d.rule_id, "reason": d.reason,
             "tier": d.tier, "cached": d.cached, "generation": d.generation}
+
+
+def decision_eq(d, other):
+    """Decisions are equal by value (to_dict); a Decision and anything else are not."""
+    if not isinstance(other, type(d)):
+        return NotImplemented
+    return decision_dict(d) == decision_dict(other)
 
 
 def decision_repr(d):
