@@ -1909,6 +1909,18 @@ def adds_nothing(sc):
 # (or any earlier call) writes into unreviewed.
 PROGRAM_SCRATCH = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/", "/dev/shm/", "/dev/fd/",
                    "/proc/self/fd/", "~/Downloads/")
+# A path can resolve under one of them only if it or the directory it is resolved
+# against holds one of these names (resolving takes segments from those two only): a
+# test that lets most paths skip the resolving.
+SCRATCH_NAMES = ("tmp", "shm", "Downloads", "folders", "fd")
+
+
+def scratch_named(text):
+    """Whether text holds one of SCRATCH_NAMES."""
+    for name in SCRATCH_NAMES:
+        if name in text:
+            return True
+    return False
 
 
 def run_program_path(k, ctx, word, cwd, home, sudo, origin):
@@ -1921,6 +1933,8 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
     the command itself is still judged by its name."""
     dynamic = DYN in word
     if not dynamic:
+        if not scratch_named(word) and (word[:1] == "/" or word[:1] == "~" or not scratch_named(cwd)):
+            return
         full = join_path(cwd, word)
         if home and full.startswith(home.rstrip("/") + "/"):
             full = "~" + full[len(home.rstrip("/")):]

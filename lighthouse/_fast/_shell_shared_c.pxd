@@ -70,3 +70,7 @@ cdef Py_ssize_t _MAX_LENGTH
 
 @cython.locals(text=str)
 cpdef str check_command(object command)
+
+
+@cython.locals(name=str)
+cpdef bint scratch_named(str text) except -1

@@ -28,7 +28,7 @@ import re
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
 from ._prefilter import prefilter
-from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH, scratch_named
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
            "env_commands", "fetched_runs", "SCRATCH_COPIERS"]
@@ -1801,17 +1801,20 @@ def _from_scratch(c):
     as fetched. For a copier, a source (a word other than the last); for an unpacker,
     any word (the archive)."""
     prog = c.program
+    near = scratch_named(c.cwd)     # (else only a word naming one can resolve there)
     if prog in _COPIERS:
         last = None
         for a in c.args:
             if not a.startswith("-"):
-                if last is not None and _join(c.cwd, last).startswith(PROGRAM_SCRATCH):
+                if last is not None and (near or scratch_named(last)) \
+                        and _join(c.cwd, last).startswith(PROGRAM_SCRATCH):
                     return True
                 last = a
         return False
     if prog in _EXTRACTORS:
         for a in c.args:
-            if not a.startswith("-") and _join(c.cwd, a).startswith(PROGRAM_SCRATCH):
+            if not a.startswith("-") and (near or scratch_named(a)) \
+                    and _join(c.cwd, a).startswith(PROGRAM_SCRATCH):
                 return True
     return False
 

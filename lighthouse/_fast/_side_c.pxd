@@ -105,7 +105,7 @@ cdef bint _runs_a_file(object c) except -1
 cdef bint _piped_download(object c) except -1
 
 
-@cython.locals(prog=str, a=str, last=str)
+@cython.locals(prog=str, a=str, last=str, near=bint)
 cdef bint _from_scratch(object c) except -1
 
 
