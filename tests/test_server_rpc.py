@@ -341,11 +341,12 @@ def test_async_client_unary_batch_stream(server):
 def test_client_retries_only_unavailable(server, monkeypatch):
     import time
 
-    from serverkit import free_port
-    dead = Client("127.0.0.1:%d" % free_port(), timeout=0.6, retries=3, backoff=0.05)
-    t0 = time.monotonic()
-    with pytest.raises(CallError) as e:
-        dead.validate("Bash", {"command": "ls"})
+    from serverkit import refused_port
+    with refused_port() as port:
+        dead = Client("127.0.0.1:%d" % port, timeout=0.6, retries=3, backoff=0.05)
+        t0 = time.monotonic()
+        with pytest.raises(CallError) as e:
+            dead.validate("Bash", {"command": "ls"})
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     assert time.monotonic() - t0 < 2.0
     dead.close()
