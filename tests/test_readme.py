@@ -48,7 +48,7 @@ README = ROOT / "README.md"
 
 NOT_RUN = {
     "make ": "Makefile targets: `make test` runs this suite and `make install` builds .venv; `make serve` "
-             "is `lighthouse serve` on the default port (the README's serve commands run here on free ports)",
+             "is `lighthouse serve` on the default port (the README's serve commands run here on ports of the kernel's choice)",
     ". .venv/bin/activate": "changes the calling shell; the test puts this interpreter's bin directory on PATH",
     "grpcurl ": "needs grpcurl, which is not installed here",
     "echo ": "pipes into socat, which is not installed here",
