@@ -15,6 +15,12 @@ SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.p
 
 .PHONY: install lint test check test-pure bench bench-grpc serve protos clean
 
+# The suite runs on every core (pytest-xdist), a test file to a worker: tests and servers
+# take ports of the kernel's choice and private directories. JOBS=0 runs it in one
+# process, in order (for debugging: `make test JOBS=0`, or `pytest -p no:xdist`).
+JOBS ?= auto
+PYTEST_JOBS = -n $(JOBS) --dist loadfile
+
 install: $(STAMP)
 
 $(STAMP): $(SOURCES)
@@ -44,16 +50,16 @@ lint: install
 # The whole suite on the build users install (profiled): what CI runs. The slowest
 # tests are listed at the end, to keep the suite's time in view.
 test: install lint
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_JOBS)
 
 # The everyday loop: a plain build (no profiling run) and the suite without the tests
 # marked slow (servers in subprocesses, benchmarks, README commands); `make test` runs them.
 check:
 	$(MAKE) PGO=0 install lint
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_JOBS)
 
 test-pure: install
-	LIGHTHOUSE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q
+	LIGHTHOUSE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q $(PYTEST_JOBS)
 
 # h2load (Debian's nghttp2-client) for bench/h2load.sh, when apt can install it.
 bench: install

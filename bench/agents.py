@@ -24,7 +24,8 @@ reaches the policy tier and the experts. The safe calls keep theirs: the cache s
 repeats.
 
 Unless ``--target HOST:PORT`` names a running server (loopback only, unless
-``--allow-remote``), it starts ``lighthouse serve`` on free ports with its socket, admin
+``--allow-remote``), it starts ``lighthouse serve`` on ports of the kernel's choice
+(``--port 0 --metrics-port any``, read from its ``--ready-file``) with its socket, admin
 token and audit log under a temporary directory, ``--experts`` simulated experts
 (``python -m lighthouse.experts.sim``, connected over ExpertHub, answering ask after
 ``--expert-latency``, default uniform 0.2-2 s) and, with ``--llm-latency``, an
@@ -285,10 +286,48 @@ def build_workload(args):
 # ------------------------------------------------------------------ the server and its experts
 
 
-def free_port():
+def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_options(ready_file, tree=ROOT, metrics=True):
+    """The ``lighthouse serve`` options that put a server of ``tree`` on ports of the
+    kernel's choice, which it writes to ``ready_file`` once serving (read them with
+    :func:`wait_ready`): ``--port 0 --metrics-port any --ready-file`` (``--metrics-port 0``
+    without ``metrics``). A port found free and handed to the server could be taken by
+    another process before the server binds it (tests/test_bench.py runs the benches
+    beside other tests' servers). A tree from before --ready-file (an older checkout
+    compared with ``--server-tree``) gets ports found free instead, written to
+    ``ready_file`` here."""
+    if "--ready-file" in (pathlib.Path(tree) / "lighthouse" / "cli.py").read_text(encoding="utf-8"):
+        return ["--port", "0", "--metrics-port", "any" if metrics else "0", "--ready-file", str(ready_file)]
+    port, mport = _free_port(), _free_port() if metrics else 0
+    pathlib.Path(ready_file).write_text(json.dumps({"port": port, "metrics_port": mport}))
+    return ["--port", str(port), "--metrics-port", str(mport)]
+
+
+def wait_ready(ready_file, proc, what, log, timeout=90.0):
+    """The ready file's object once ``proc`` has written it and its ports answer (a dict
+    with ``port`` and ``metrics_port``); BenchError with the tail of the ``log`` file if
+    the process exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            info = json.loads(pathlib.Path(ready_file).read_text())
+            break
+        except (FileNotFoundError, ValueError):
+            pass
+        if proc.poll() is not None:
+            raise BenchError("%s exited (%s): %s" % (what, proc.returncode, _tail(log)))
+        if time.monotonic() > deadline:
+            raise BenchError("%s did not serve within %d s: %s" % (what, timeout, _tail(log)))
+        time.sleep(0.05)
+    for port in (info["port"], info.get("metrics_port")):
+        if port:
+            _wait_port(port, proc, what, log, max(deadline - time.monotonic(), 1.0))
+    return info
 
 
 def _wait_port(port, proc, what, log, timeout=90.0):
@@ -380,18 +419,17 @@ class Stack:
                 raise BenchError("the local LLM endpoint did not start: %s" % _tail(self.dir / "llm.log"))
             llm_args = ["--llm-api", "openai", "--llm-url", line, "--llm-model", "bench-model"]
             self.env["LIGHTHOUSE_LLM_API_KEY"] = "sk-bench"
-        self.port, self.metrics_port = free_port(), free_port()
-        argv = [self.python, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
-                "--metrics-port", str(self.metrics_port), "--socket", str(self.dir / "lighthouse.sock"),
+        ready_file = self.dir / "ready.json"
+        argv = [self.python, "-m", "lighthouse.cli", "serve", *serve_options(ready_file, self.tree),
+                "--socket", str(self.dir / "lighthouse.sock"),
                 "--admin-token-file", str(self.dir / "admin-token"), "--audit-db", str(self.audit_db),
                 "--rate-limit", "0", "--log-level", "warning", *llm_args, *a.server_arg]
         self.server_log = self.dir / "server.log"
         with open(self.server_log, "w") as log:
             self.server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=self.env,
                                            cwd=str(self.tree))
-        _wait_port(self.port, self.server, "lighthouse serve", self.server_log)
-        # The metrics endpoint opens just after the gRPC port: a scrape in between is refused.
-        _wait_port(self.metrics_port, self.server, "lighthouse serve's metrics endpoint", self.server_log)
+        ready = wait_ready(ready_file, self.server, "lighthouse serve", self.server_log)
+        self.port, self.metrics_port = ready["port"], ready["metrics_port"]
         if a.experts:
             self.start_experts()
             self.wait_experts(a.experts)
@@ -1907,9 +1945,10 @@ MIX = (("allow", 0.7), ("deny", 0.2), ("ask", 0.1))
 PHASES = ("unary", "stream", "batch", "paced")
 
 
-async def _null_main(port, helper_nice):
+async def _null_main(ready_file, helper_nice):
     """A server with the same services, messages and thread priorities that decides
-    nothing."""
+    nothing, on a port of the kernel's choice, which it writes to ``ready_file`` as
+    ``lighthouse serve --ready-file`` does."""
     from lighthouse.server.threads import keep_helper_threads_lowered
 
     const = dict(verdict=pb.VERDICT_ALLOW, reason="null server", rule_id="null", tier=pb.TIER_RULES,
@@ -1932,14 +1971,17 @@ async def _null_main(port, helper_nice):
 
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ValidatorServicer_to_server(Null(), server)
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     keeper = loop.create_task(keep_helper_threads_lowered(helper_nice)) if helper_nice > 0 else None
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    print("null server ready", flush=True)
+    tmp = ready_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"port": port, "metrics_port": 0}, fh)
+    os.replace(tmp, ready_file)
     await stop.wait()
     if keeper is not None:
         keeper.cancel()
@@ -1949,27 +1991,24 @@ async def _null_main(port, helper_nice):
 # ------------------------------------------------------------------ servers
 
 class Server:
-    """A server subprocess: its port, metrics port and CPU time."""
+    """A server subprocess on ports of the kernel's choice: ``argv(ready_file)`` is its
+    command, which writes the ports it bound to ready_file once serving (serve_options);
+    its port, metrics port (None without) and CPU time."""
 
-    def __init__(self, name, argv, port, metrics_port=None, env=None, cwd=None):
+    def __init__(self, name, argv, env=None, cwd=None):
         self.name = name
-        self.port = port
-        self.metrics_port = metrics_port
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env, cwd=str(cwd or ROOT))
-        self._wait_ready()
-
-    def _wait_ready(self, timeout=60.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s server exited: %s" % (self.name, self.proc.stderr.read().decode()[-2000:]))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("%s server did not start" % self.name)
+        self._dir = tempfile.mkdtemp(prefix="lh-bench-server-")
+        ready_file = os.path.join(self._dir, "ready.json")
+        self.log = os.path.join(self._dir, "server.log")
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(argv(ready_file), stdout=subprocess.DEVNULL, stderr=log,
+                                         env=env, cwd=str(cwd or ROOT))
+        try:
+            ready = wait_ready(ready_file, self.proc, "%s server" % name, self.log, 60.0)
+        except BaseException:
+            self.stop()
+            raise
+        self.port, self.metrics_port = ready["port"], ready["metrics_port"] or None
 
     def cpu_seconds(self):
         """User + system CPU time of the server and its children (workers)."""
@@ -2026,6 +2065,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ load
@@ -2227,15 +2267,12 @@ def run_fast_tiers(args):
         runner = asyncio.run
     servers = {}
     try:
-        port = free_port()
-        servers["null"] = Server("null", [sys.executable, __file__, "--fast-tiers", "--null-server", str(port),
-                                          "--helper-nice", str(args.helper_nice)], port, env=env)
-        port, mport = free_port(), free_port()
+        servers["null"] = Server("null", lambda ready: [sys.executable, __file__, "--fast-tiers", "--null-server",
+                                                        ready, "--helper-nice", str(args.helper_nice)], env=env)
         # The fast tiers alone, without the audit log: a miss gets the fail mode at once, as the null server
         # answers at once (the slower tiers are measured by bench/escalation.py and
         # bench/policy.py).
-        argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port),
-                "--metrics-port", str(mport), "--no-socket", "--workers", str(args.workers),
+        argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--no-socket", "--workers", str(args.workers),
                 "--log-level", "warning", "--helper-nice", str(args.helper_nice), "--no-policy",
                 "--no-experts-hub",
                 # a few client identities send every call: the per-agent rate limit would
@@ -2245,7 +2282,7 @@ def run_fast_tiers(args):
                 "--no-audit"]      # the audit log's cost is measured by bench/audit.py
         if args.no_cache:
             argv += ["--cache-size", "0"]
-        servers["lighthouse"] = Server("lighthouse", argv, port, mport, env=env)
+        servers["lighthouse"] = Server("lighthouse", lambda ready: argv + serve_options(ready), env=env)
         report["servers"] = runner(measure_phases(servers, phases, args, calls))
     finally:
         for srv in servers.values():
@@ -2300,7 +2337,7 @@ def fast_tiers_main(argv, prog=None):
     p.add_argument("--helper-nice", type=int, default=10,
                    help="lighthouse serve --helper-nice (passed explicitly; the server's default is 0), "
                         "applied to the null server too (default 10)")
-    p.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--null-server", metavar="READY_FILE", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.null_server:
         try:

@@ -81,7 +81,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from agents import CORPUS, Server, free_port, load_calls, measure_phases as measure  # noqa: E402
+from agents import CORPUS, Server, load_calls, measure_phases as measure, serve_options  # noqa: E402
 
 MODES = {"off": ["--no-audit"], "default": ["--audit-db", "{db}"], "sync": ["--audit-db", "{db}", "--audit-sync"]}
 
@@ -222,12 +222,12 @@ def run(args):
     try:
         for prefix, tree, python, tree_env in trees:
             for mode, extra in MODES.items():
-                port, mport = free_port(), free_port()
                 db = os.path.join(tmp, "%s%s.db" % (prefix, mode))
-                argv = [python, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
-                        "--no-socket", "--log-level", "error", "--helper-nice", str(args.helper_nice), "--no-policy",
-                        "--rate-limit", "0"] + [a.format(db=db) for a in extra]
-                servers[prefix + mode] = Server(prefix + mode, argv, port, mport, env=tree_env, cwd=tree)
+                argv = [python, "-m", "lighthouse.cli", "serve", "--no-socket", "--log-level", "error",
+                        "--helper-nice", str(args.helper_nice), "--no-policy", "--rate-limit", "0",
+                        *(a.format(db=db) for a in extra)]
+                servers[prefix + mode] = Server(prefix + mode, lambda ready, argv=argv, tree=tree:
+                                                argv + serve_options(ready, tree), env=tree_env, cwd=tree)
         phases = [p for p in args.phases.split(",") if p]
         try:
             import uvloop

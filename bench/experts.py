@@ -50,7 +50,6 @@ import os
 import pathlib
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,20 +63,16 @@ WS = "/home/dev/app"
 FAST = ["ls -la", "git status", "cat README.md", "grep -rn TODO src", "git diff --stat", "pytest -q tests"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ------------------------------------------------------------------ the server process
 
 
-def serve(port, deadline, metrics_port=0):
+def serve(deadline):
     """The server of the benchmark: LighthouseServer with ExpertHub, whose policy stage
-    is a stand-in that hands each call on with the quorum its command asks for."""
+    is a stand-in that hands each call on with the quorum its command asks for, on ports
+    of the kernel's choice, which it prints once serving: ``ready PORT METRICS_PORT``."""
     from lighthouse.escalation import Stage, TierAnswer
     from lighthouse.server.app import LighthouseServer, ServerConfig, run_loop, setup_logging
+    from lighthouse.server.config import ANY_PORT
 
     class HandOn:
         name = "policy"
@@ -92,11 +87,11 @@ def serve(port, deadline, metrics_port=0):
             return Stage(HandOn(), kind="policy", backend="bench")
 
     setup_logging(30)
-    config = ServerConfig(port=port, metrics_port=metrics_port, local_socket=False, policy=True, experts_hub=True,
+    config = ServerConfig(port=0, metrics_port=ANY_PORT, local_socket=False, policy=True, experts_hub=True,
                           escalation_deadline=deadline, rate_limit=0, admin_token_file=os.devnull + ".lh")
     server = BenchServer(config)
     server._write_admin_secret = False
-    run_loop(server.run(ready=lambda p: print("ready", p, flush=True)))
+    run_loop(server.run(ready=lambda p: print("ready", p, server.metrics_port, flush=True)))
 
 
 # ------------------------------------------------------------------ the load
@@ -336,23 +331,21 @@ def main(argv=None):
                         "escalation of the server and the experts, overhead p50/p99")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, default=30.0, help=argparse.SUPPRESS)
-    p.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        return serve(args.serve, args.deadline, args.metrics_port)
+        return serve(args.deadline)
     from lighthouse.server.app import run_loop
 
-    port, mport = free_port(), free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--metrics-port", str(mport)],
-                              stdout=subprocess.PIPE, env=env, text=True)
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, env=env, text=True)
     experts = None
     try:
-        line = server.stdout.readline()
-        if not line.startswith("ready"):
+        line = server.stdout.readline().split()
+        if line[:1] != ["ready"]:
             raise SystemExit("the server did not start")
+        port, mport = int(line[1]), int(line[2])
         experts = subprocess.Popen([sys.executable, "-m", "lighthouse.experts.sim", "--server", "127.0.0.1:%d" % port,
                                     "--id", "sim", "--count", str(args.experts), "--latency", args.latency,
                                     "--verdict", "ask", "--max-concurrent", "64"], env=env, cwd=str(ROOT),

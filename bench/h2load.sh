@@ -58,12 +58,30 @@ open(sys.argv[2], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
 EOF
 
 if [ -z "$TARGET" ]; then
-    PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$PY" -m lighthouse.cli serve --port "$PORT" --metrics-port 0 --socket "$TMP/l.sock" \
+    # On a port of the kernel's choice, which the server writes to its ready file once serving.
+    "$PY" -m lighthouse.cli serve --port 0 --metrics-port 0 --ready-file "$TMP/ready.json" --socket "$TMP/l.sock" \
         --admin-token-file "$TMP/admin-token" --audit-db "$TMP/audit.db" --rate-limit 0 --log-level warning \
         2>"$TMP/server.log" &
     SERVER=$!
-    TARGET=127.0.0.1:$PORT
+    TARGET=$("$PY" - "$TMP/ready.json" "$SERVER" <<'EOF'
+import json, os, sys, time
+deadline = time.monotonic() + 60
+while True:
+    try:
+        with open(sys.argv[1], encoding="utf-8") as fh:
+            print(json.load(fh)["address"])
+        break
+    except (FileNotFoundError, ValueError):
+        pass
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except ProcessLookupError:
+        sys.exit("h2load.sh: the server exited")
+    if time.monotonic() > deadline:
+        sys.exit("h2load.sh: the server did not serve within 60 s")
+    time.sleep(0.05)
+EOF
+) || { cat "$TMP/server.log" >&2; exit 1; }
 fi
 case $TARGET in
     127.*|localhost:*|\[::1\]:*) ;;

@@ -2,11 +2,14 @@
 
 Wall-clock figures on a shared machine move with whatever else runs; an instruction
 count does not. This runs the development corpus through a compiled Checker with the
-cache off under `valgrind --tool=callgrind`, counting only inside Checker.check, twice
-(PASSES_FEW and PASSES_FEW + PASSES passes over the corpus), and reports the
-difference per call, so start-up and first-call work (lazy compiles, filled memos) are
-left out. Instructions are not time (a cache miss costs more than an add), but a change
-that removes work shows up here the same on a loaded machine as on a quiet one.
+cache off under `valgrind --tool=callgrind`, counting only inside Checker.check:
+PASSES_FEW passes over the corpus, then PASSES more, callgrind's counts dumped after each
+part (at a marker call, MARKER), and reports the second part per call, so start-up and
+first-call work (lazy compiles, filled memos) are left out. (The same figure as the
+difference of two runs of PASSES_FEW and PASSES_FEW + PASSES passes, which a callgrind
+run repeats exactly, in one run: the start-up under valgrind, most of a run's time, is
+paid once.) Instructions are not time (a cache miss costs more than an add), but a
+change that removes work shows up here the same on a loaded machine as on a quiet one.
 
     .venv/bin/python bench/instructions.py                 # this checkout
     .venv/bin/python bench/instructions.py --tree ../old   # another checkout, its .venv
@@ -30,7 +33,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
@@ -41,7 +43,7 @@ PASSES_FEW = 2
 
 # The loop run under callgrind, from the checkout being measured.
 LOOP = """
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from lighthouse import _fast
 from lighthouse.rules.loader import engine_specs, load_policy
@@ -54,10 +56,14 @@ work = [(c["tool"], c["input"], c["cwd"]) for c in cases]
 policy = load_policy()
 mod = impls["compiled"][1]
 check = mod.Checker(mod.Engine(engine_specs(policy), policy.programs), 1, 0, 3600.0, "ask", False).check
-for _ in range(int(sys.argv[3])):
-    for tool, inp, cwd in work:
-        check(tool, inp, cwd)
+for passes in (int(sys.argv[3]), int(sys.argv[4])):
+    for _ in range(passes):
+        for tool, inp, cwd in work:
+            check(tool, inp, cwd)
+    os.getppid()        # MARKER: callgrind dumps what it counted so far as it enters getppid
 """
+# The C function the loop calls between its two parts, and nowhere else (count() checks).
+MARKER = "getppid"
 
 
 def default_corpus(tree):
@@ -74,48 +80,59 @@ CACHE_FIGURES = {"i1_misses": ("I1mr",), "d1_misses": ("D1mr", "D1mw"),
 
 
 def count(tree, corpus, passes, workdir, cache=False):
-    """What callgrind collected inside Checker.check over `passes` passes: the number
-    of instructions, or with cache a dict of SIM_EVENTS."""
+    """What callgrind collected inside Checker.check over `passes` passes that follow
+    PASSES_FEW passes: a dict of the events counted (Ir, the instructions; with cache,
+    SIM_EVENTS)."""
     python = tree / ".venv" / "bin" / "python"
     if not python.exists():
         raise SystemExit("no %s: build that checkout first (make install)" % python)
     script = pathlib.Path(workdir) / "loop.py"
     script.write_text(LOOP, encoding="utf-8")
-    out = pathlib.Path(workdir) / ("callgrind.%d.out" % passes)
+    out = pathlib.Path(workdir) / "callgrind.out"
     env = dict(os.environ, PYTHONHASHSEED="0")
     sim = ["--cache-sim=yes", "--branch-sim=yes"] if cache else []
     proc = subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=*7Checker_*check", *sim,
-                           "--callgrind-out-file=%s" % out, str(python), str(script), str(tree),
-                           str(corpus), str(passes)],
+                           "--dump-before=" + MARKER, "--callgrind-out-file=%s" % out, str(python), str(script),
+                           str(tree), str(corpus), str(PASSES_FEW), str(passes)],
                           capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit("callgrind run failed (%d): %s" % (proc.returncode, proc.stderr[-2000:]))
-    found = re.search(r"Collected : ([\d ]+)", proc.stderr)
-    if found is None:
-        raise SystemExit("callgrind printed no instruction count:\n" + proc.stderr[-2000:])
-    values = [int(v) for v in found.group(1).split()]
-    if not cache:
-        return values[0]
-    if len(values) != len(SIM_EVENTS):
-        raise SystemExit("callgrind printed %d event counts, not the %d of its simulators: %s"
-                         % (len(values), len(SIM_EVENTS), found.group(0)))
-    return dict(zip(SIM_EVENTS, values))
+    # out.1: the first part, dumped as the loop's first marker call began; out.2 the second
+    # part, at the second; out itself, the rest of the run (none of it in Checker.check).
+    dumps = sorted(out.parent.glob(out.name + ".*"))
+    if [d.name for d in dumps] != [out.name + ".1", out.name + ".2"]:
+        raise SystemExit("callgrind dumped %d times, not at the loop's 2 calls of %s: %s"
+                         % (len(dumps), MARKER, proc.stderr[-2000:]))
+    return _totals(out.parent / (out.name + ".2"))
+
+
+def _totals(path):
+    """{event: count} of a callgrind output file (its events and totals lines)."""
+    events = totals = None
+    for line in path.read_text().splitlines():
+        if line.startswith("events:"):
+            events = line.split()[1:]
+        elif line.startswith("totals:"):
+            totals = [int(v) for v in line.split()[1:]]
+    if events is None or totals is None:
+        raise SystemExit("%s: no events or totals line" % path)
+    return dict(zip(events, totals + [0] * (len(events) - len(totals))))
 
 
 def measure(tree, corpus, passes, cache=False):
     with open(corpus, encoding="utf-8") as fh:
         calls = sum(1 for line in fh if line.strip())
     with tempfile.TemporaryDirectory(prefix="lighthouse-instructions-") as workdir:
-        few = count(tree, corpus, PASSES_FEW, workdir, cache)
-        many = count(tree, corpus, PASSES_FEW + passes, workdir, cache)
+        counted = count(tree, corpus, passes, workdir, cache)
+    if cache and set(counted) != set(SIM_EVENTS):
+        raise SystemExit("callgrind counted %s, not the events of its simulators %s"
+                         % (" ".join(counted), " ".join(SIM_EVENTS)))
     n = passes * calls
-    res = {"tree": str(tree), "corpus": str(corpus), "calls": calls, "passes": passes}
-    if not cache:
-        res["instructions_per_call"] = round((many - few) / n)
-        return res
-    res["instructions_per_call"] = round((many["Ir"] - few["Ir"]) / n)
-    for name, events in CACHE_FIGURES.items():
-        res[name + "_per_call"] = round(sum(many[e] - few[e] for e in events) / n, 1)
+    res = {"tree": str(tree), "corpus": str(corpus), "calls": calls, "passes": passes,
+           "instructions_per_call": round(counted["Ir"] / n)}
+    if cache:
+        for name, events in CACHE_FIGURES.items():
+            res[name + "_per_call"] = round(sum(counted[e] for e in events) / n, 1)
     return res
 
 

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import grpc  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from agents import CORPUS, Server, free_port, percentiles  # noqa: E402
+from agents import CORPUS, Server, percentiles, serve_options  # noqa: E402
 from lighthouse import Validator  # noqa: E402
 from lighthouse.escalation.stats import OVERHEAD_BUCKETS_NS  # noqa: E402
 from lighthouse.metrics import DURATION_BUCKETS_NS, histogram_quantile  # noqa: E402
@@ -198,13 +198,11 @@ def run(args):
     load_before = os.getloadavg()
     fast, slow = fast_calls(), policy_calls()
     tmp = tempfile.TemporaryDirectory(prefix="lighthouse-bench-")
-    port, mport = free_port(), free_port()
-    argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(port), "--metrics-port", str(mport),
-            "--no-socket", "--rate-limit", "0", "--policy-processes", str(args.policy_processes),
-            "--policy-nice", str(args.policy_nice),
+    argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--no-socket", "--rate-limit", "0",
+            "--policy-processes", str(args.policy_processes), "--policy-nice", str(args.policy_nice),
             "--admin-token-file", str(pathlib.Path(tmp.name) / "admin-token"),
             "--audit-db", str(pathlib.Path(tmp.name) / "audit.db")]
-    server = Server("lighthouse", argv, port, mport)
+    server = Server("lighthouse", lambda ready: argv + serve_options(ready))
     try:
         results, deltas, fail_mode = asyncio.run(measure(args, server, fast, slow))
     finally:

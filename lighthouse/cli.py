@@ -482,7 +482,7 @@ def cmd_serve(args):
         audit_max_bytes=args.audit_max_bytes, audit_max_age=args.audit_max_age, audit_spool=args.audit_spool,
         patterns_db=patterns_db, patterns_threshold=args.patterns_threshold,
         patterns_person_threshold=args.patterns_person_threshold, patterns_max=args.patterns_max,
-        trust_local_persons=args.trust_local_persons)
+        trust_local_persons=args.trust_local_persons, ready_file=args.ready_file and os.path.abspath(args.ready_file))
     try:
         return serve(config)
     except (ConfigError, TokenFileError, OSError) as e:
@@ -597,6 +597,15 @@ def _port(text):
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError("%r is not a port (0 to 65535)" % text)
     return port
+
+
+def _metrics_port(text):
+    """argparse type of --metrics-port: a port (0: off), or ``any`` (any free port:
+    lighthouse.server.config.ANY_PORT)."""
+    if text == "any":
+        from .server.config import ANY_PORT
+        return ANY_PORT
+    return _port(text)
 
 
 def _gc_thresholds(text):
@@ -729,7 +738,8 @@ def build_parser():
                    help="address to listen on (default 127.0.0.1; any other needs --tokens)")
     p.add_argument("--port", type=_port, default=50051, help="gRPC port (default 50051; 0: any free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
-    p.add_argument("--metrics-port", type=_port, default=9464, help="Prometheus /metrics port (default 9464; 0: off)")
+    p.add_argument("--metrics-port", type=_metrics_port, default=9464,
+                   help="Prometheus /metrics port (default 9464; 0: off; any: any free port, see --ready-file)")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT); "
                    "experts need one: with N > 1 ExpertHub is not served and LLM experts are refused")
     p.add_argument("--tokens", metavar="FILE", help="bearer tokens file (see `lighthouse tokens add`)")
@@ -741,6 +751,10 @@ def build_parser():
     p.add_argument("--socket", metavar="PATH", help="local socket endpoint for the hook (default: $LIGHTHOUSE_SOCKET, "
                    "else $XDG_RUNTIME_DIR/lighthouse.sock or /tmp/lighthouse-<uid>/lighthouse.sock)")
     p.add_argument("--no-socket", action="store_true", help="do not serve the local socket endpoint")
+    p.add_argument("--ready-file", metavar="PATH",
+                   help="once serving, write the addresses bound to PATH as JSON (address, port, metrics_port, "
+                        "socket, admin_token_file, pid, workers), removed at shutdown: how a caller that asked "
+                        "for --port 0 or --metrics-port any learns the ports (the serving log line says them too)")
     p.add_argument("--admin-token-file", metavar="PATH",
                    help="without --tokens: write the random secret that Admin calls must carry here (owner-only, "
                         "removed at shutdown; default: beside the local socket path, <socket>.admin-token, "

@@ -12,7 +12,19 @@ import tempfile
 
 import pytest
 
-from lighthouse import _fast
+# `lighthouse serve` records its decisions under the user's data directory, and serves
+# its local socket (with its admin secret beside it) in the user's runtime directory,
+# unless told otherwise: the servers and hooks the tests start use private ones instead,
+# one pair per process (the suite runs on several workers, each a process with its own).
+# Set before lighthouse is imported: lighthouse.localsock reads the default at import.
+_DATA_HOME = tempfile.mkdtemp(prefix="lh-test-data-")
+_RUNTIME_DIR = tempfile.mkdtemp(prefix="lh-run-")
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
+atexit.register(shutil.rmtree, _DATA_HOME, True)
+atexit.register(shutil.rmtree, _RUNTIME_DIR, True)
+
+from lighthouse import _fast  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
@@ -21,12 +33,6 @@ if not CORPUS.exists():
 
 # The server fixtures (rules_dir, pki) of serverkit are available to every test file.
 pytest_plugins = ["serverkit"]
-
-# `lighthouse serve` records its decisions under the user's data directory unless told
-# otherwise: the servers the tests start write to a private one instead.
-_DATA_HOME = tempfile.mkdtemp(prefix="lh-test-data-")
-os.environ["XDG_DATA_HOME"] = _DATA_HOME
-atexit.register(shutil.rmtree, _DATA_HOME, True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,15 @@
-"""Helpers for the server tests: a real server on a free loopback port, in a thread of
-this process (:class:`ServerThread`) or as a ``lighthouse serve`` subprocess
-(:class:`ServerProcess`), and small utilities. Traffic goes to 127.0.0.1 only."""
+"""Helpers for the server tests: a real server on a loopback port of the kernel's choice,
+in a thread of this process (:class:`ServerThread`) or as a ``lighthouse serve``
+subprocess (:class:`ServerProcess`), and small utilities. Traffic goes to 127.0.0.1 only.
+
+Servers bind port 0 and report the port they got (the server object, the ready file):
+the suite runs on several workers at once (pytest-xdist), and a port found free and
+handed to a server could be taken by another worker's server in between."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -73,10 +78,31 @@ def pki(tmp_path_factory):
                                               "ca2.pem", "server2.pem", "server2.key")} | {"dir": d}
 
 
-def free_port():
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port that refuses connections while the block runs: bound here and never
+    listened on. (A port found free and let go could be bound meanwhile by a server that
+    a test on another worker starts.)"""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
+
+
+def wait_ready_file(path, proc, timeout=60.0, log=lambda: ""):
+    """The JSON object ``lighthouse serve --ready-file`` writes once it serves (the ports
+    it bound, its local socket, ...), waiting for it; AssertionError with ``log()`` if the
+    process exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError("server exited with %s:\n%s" % (proc.returncode, log()))
+        time.sleep(0.05)
+    raise AssertionError("server not ready after %gs:\n%s" % (timeout, log()))
 
 
 def tool_call(tool="Bash", tool_input=None, **kw):
@@ -206,22 +232,23 @@ _WITH_FD_LIMIT = ("import os, resource, sys\n"
 
 
 class ServerProcess:
-    """``lighthouse serve`` as a subprocess on a free port (and free metrics port), without
-    the local socket unless ``socket`` names its path; unless ``args`` give --tokens or
-    --admin-token-file, the admin secret goes to ``admin_token_file`` in a private
-    directory."""
+    """``lighthouse serve`` as a subprocess on ports of the kernel's choice (and a metrics
+    endpoint unless ``metrics`` is false), without the local socket unless ``socket``
+    names its path; unless ``args`` give --tokens or --admin-token-file, the admin secret
+    goes to ``admin_token_file`` in a private directory. ``port``, ``metrics_port`` and
+    ``address`` are read from its ready file (--ready-file), waiting for it."""
 
-    def __init__(self, *args, port=None, metrics=True, env=None, fd_limit=None, socket=None):
-        self.port = port or free_port()
-        self.metrics_port = free_port() if metrics else 0
-        self._admin_dir = self.admin_token_file = None
+    def __init__(self, *args, metrics=True, env=None, fd_limit=None, socket=None):
+        self._dir = tempfile.mkdtemp(prefix="lh-serve-")
+        self.ready_file = os.path.join(self._dir, "ready.json")
+        self.ready = None
+        self.admin_token_file = None
         if "--tokens" not in args and "--admin-token-file" not in args:
-            self._admin_dir = tempfile.mkdtemp(prefix="lh-admin-")
-            self.admin_token_file = os.path.join(self._admin_dir, "admin-token")
+            self.admin_token_file = os.path.join(self._dir, "admin-token")
             args += ("--admin-token-file", self.admin_token_file)
-        argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(self.port),
-                "--metrics-port", str(self.metrics_port), *(("--socket", socket) if socket else ("--no-socket",)),
-                "--grace", "3", *args]
+        argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", "0",
+                "--metrics-port", "any" if metrics else "0", "--ready-file", self.ready_file,
+                *(("--socket", socket) if socket else ("--no-socket",)), "--grace", "3", *args]
         if fd_limit is not None:
             # The limit is set by a small program that then execs the server, not by a
             # preexec_fn: that would run Python in a fork of this process, whose gRPC threads
@@ -242,22 +269,37 @@ class ServerProcess:
             self.output.append(line)
 
     @property
+    def port(self):
+        return self._ready_info()["port"]
+
+    @property
+    def metrics_port(self):
+        return self._ready_info()["metrics_port"]
+
+    @property
     def address(self):
         return "127.0.0.1:%d" % self.port
+
+    def _ready_info(self):
+        if self.ready is None:
+            self.wait_ready()
+        return self.ready
 
     def log(self):
         return "".join(self.output)
 
     def wait_ready(self, timeout=60.0, text="serving gRPC"):
-        """Wait for the log line saying the server (or supervisor) is serving."""
+        """Wait for the ready file (the server, or the supervisor once every worker serves)
+        and a log line containing ``text`` (None: the ready file alone)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.output):
-                return self
+        self.ready = wait_ready_file(self.ready_file, self.proc, timeout, self.log)
+        while text is not None and not any(text in line for line in self.output):
             if self.proc.poll() is not None:
                 raise AssertionError("server exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                raise AssertionError("no log line with %r after %gs:\n%s" % (text, timeout, self.log()))
             time.sleep(0.05)
-        raise AssertionError("server not ready after %gs:\n%s" % (timeout, self.log()))
+        return self
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -288,8 +330,7 @@ class ServerProcess:
                 except subprocess.TimeoutExpired:
                     self.kill()
         finally:
-            if self._admin_dir is not None:
-                shutil.rmtree(self._admin_dir, ignore_errors=True)
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def quiet_grpc_logs():

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import CORPUS, ROOT
 
 WS = "/home/dev/app"
@@ -199,6 +201,13 @@ def test_serve_refuses_ports_out_of_range():
         for value in ("99999", "-1", "65536", "http"):
             proc = run("serve", "--no-socket", other, "0", flag, value, ok=False)
             assert proc.returncode == 2 and "%s: %r is not a port" % (flag, value) in proc.stderr
+    # `any` (any free port) is the metrics endpoint's alone: 0 is the gRPC port's.
+    proc = run("serve", "--no-socket", "--metrics-port", "0", "--port", "any", ok=False)
+    assert proc.returncode == 2 and "--port: 'any' is not a port" in proc.stderr
+    from lighthouse.server.config import ANY_PORT, ConfigError, ServerConfig, check_config
+    check_config(ServerConfig(metrics_port=ANY_PORT))
+    with pytest.raises(ConfigError, match="--metrics-port -2"):
+        check_config(ServerConfig(metrics_port=-2))
 
 
 def test_serve_on_a_busy_port_is_one_line_naming_it(tmp_path):

@@ -59,7 +59,10 @@ class Tmux:
             fh.write("set -g status off\nset -g history-limit 100\n")
         self.env = dict(os.environ, TMUX_TMPDIR=self.dir, LANG="C.UTF-8", LC_ALL="C.UTF-8",
                         PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.env.pop("TMUX", None)
+        # The console sizes itself to its pane: COLUMNS and LINES (pytest-xdist's workers
+        # set 80 and 24) would override the pane's 200x50.
+        for name in ("TMUX", "COLUMNS", "LINES"):
+            self.env.pop(name, None)
         self.started = False
 
     def tmux(self, *args):

@@ -48,7 +48,7 @@ side, and the routine calls next to them.
   Makefile.PL, Node tool configuration (`*.config.js`, gulpfile.js), justfile recipes,
   Taskfile `cmds` and tox `commands`.
 
-Each table runs on both implementations (the `impl` fixture through `make_validator`).
+Each table runs on both implementations (the `impl` fixture through conftest's shared `validator`).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ import pytest
 WS = "/home/dev/app"
 
 
-def verdict(make_validator, command):
-    d = make_validator(cache_size=0).check("Bash", {"command": command}, cwd=WS)
+def verdict(validator, command):
+    d = validator.check("Bash", {"command": command}, cwd=WS)
     return d.verdict, d.rule_id
 
 
@@ -267,36 +267,36 @@ TOOL_ROUTINE = [
 
 
 @pytest.mark.parametrize("tool,tool_input,expected,rule", TOOLS)
-def test_file_tool_spellings_are_not_allowed(make_validator, tool, tool_input, expected, rule):
-    d = make_validator(cache_size=0).check(tool, tool_input, cwd=WS)
+def test_file_tool_spellings_are_not_allowed(validator, tool, tool_input, expected, rule):
+    d = validator.check(tool, tool_input, cwd=WS)
     assert d.verdict == expected, (tool_input, d.verdict, d.rule_id)
     if rule:
         assert d.rule_id == rule, (tool_input, d.rule_id)
 
 
 @pytest.mark.parametrize("tool,tool_input", TOOL_ROUTINE)
-def test_file_tool_routine_stays_allowed(make_validator, tool, tool_input):
-    d = make_validator(cache_size=0).check(tool, tool_input, cwd=WS)
+def test_file_tool_routine_stays_allowed(validator, tool, tool_input):
+    d = validator.check(tool, tool_input, cwd=WS)
     assert d.verdict == "allow", (tool_input, d.rule_id)
 
 
 @pytest.mark.parametrize("command,expected,rule", CAUGHT)
-def test_attacker_spellings_are_not_allowed(make_validator, command, expected, rule):
-    got, rule_id = verdict(make_validator, command)
+def test_attacker_spellings_are_not_allowed(validator, command, expected, rule):
+    got, rule_id = verdict(validator, command)
     assert got == expected, (command, got, rule_id)
     if rule:
         assert rule_id == rule, (command, rule_id)
 
 
 @pytest.mark.parametrize("command", ROUTINE)
-def test_routine_neighbours_stay_allowed(make_validator, command):
-    assert verdict(make_validator, command)[0] == "allow", command
+def test_routine_neighbours_stay_allowed(validator, command):
+    assert verdict(validator, command)[0] == "allow", command
 
 
 @pytest.mark.parametrize("appends", [2, 40])
-def test_written_file_text_is_bounded(make_validator, appends):
+def test_written_file_text_is_bounded(validator, appends):
     # appends past 64 KiB make the file's text unknown, and the text appends build is
     # charged as work: the run is asked about or undecided, never allowed
     command = "x=" + "e" * 30000 + "; " + 'echo "$x" >> big.sh; ' * appends + "bash big.sh"
-    got, rule = verdict(make_validator, command)
+    got, rule = verdict(validator, command)
     assert got == "ask", rule

@@ -30,12 +30,13 @@ from lighthouse.experts.sim import Latency, SimulatedExpert
 from lighthouse.experts.tier import ExpertTier
 from lighthouse.policy.input import RuleFacts, build_input
 from lighthouse.server.app import ServerConfig
+from lighthouse.server.config import ANY_PORT
 from lighthouse.server.auth import TokenStore, add_token
 from lighthouse.v1 import experts_pb2 as epb
 from lighthouse.v1 import validation_pb2 as pb
 from lighthouse.v1 import validation_pb2_grpc
 
-from serverkit import WS, ServerThread, free_port, run_async, sample, scrape, tool_call
+from serverkit import WS, ServerThread, run_async, sample, scrape, tool_call
 
 MISS = "zzfrobnicate --now"          # no rule of the shipped packs knows this program
 ASK_RULE = '[[rule]]\nid = "test.askme"\nverdict = "ask"\nreason = "a person or an expert decides"\nprogram = "askme"\n'
@@ -502,7 +503,7 @@ def test_without_tokens_the_hub_admits_loopback_peers_only():
 
 def test_expert_metrics_on_the_metrics_endpoint(tmp_path, loop, stub_of):
     sim = SimulatedExpert("m1", "deny", "0.05")
-    with ServerThread(hub_config(tmp_path, metrics_port=free_port())) as server:
+    with ServerThread(hub_config(tmp_path, metrics_port=ANY_PORT)) as server:
         connect(loop, server, sim)
         stub_of(server).Validate(tool_call("Bash", MISS), timeout=30)
         s = scrape(server.server.metrics_port)
@@ -526,7 +527,7 @@ def test_escalation_spans_on_the_metrics_endpoint(tmp_path, loop, stub_of):
     # expert's own time (the SDK's, read to answer written) at least its sleep, and the
     # spans between asking it and seeing its answer within the answer time the server saw.
     sim = SimulatedExpert("s1", "deny", "0.3")
-    with ServerThread(hub_config(tmp_path, metrics_port=free_port())) as server:
+    with ServerThread(hub_config(tmp_path, metrics_port=ANY_PORT)) as server:
         connect(loop, server, sim)
         d = stub_of(server).Validate(tool_call("Bash", MISS), timeout=30)
         assert (d.verdict, d.tier) == (pb.VERDICT_DENY, pb.TIER_EXPERT)
@@ -565,7 +566,7 @@ def test_a_quorum_of_connected_experts_gets_one_escalation_each_with_its_own_dea
 def test_an_expert_claiming_more_time_than_the_round_trip_is_cut_to_it(tmp_path, stub_of):
     # ExpertAnswer.elapsed_us is the expert's word: the spans take it within what the
     # server saw, and it decides nothing.
-    with ServerThread(hub_config(tmp_path, metrics_port=free_port())) as server:
+    with ServerThread(hub_config(tmp_path, metrics_port=ANY_PORT)) as server:
         stub = stub_of(server)
 
         async def scenario():
@@ -597,7 +598,7 @@ def test_the_sdk_reports_its_own_time_and_a_declining_expert_none(tmp_path, loop
         declined.append(request.escalation_id)
         raise RuntimeError("cannot judge")
 
-    with ServerThread(hub_config(tmp_path, metrics_port=free_port(), escalation_deadline=3.0)) as server:
+    with ServerThread(hub_config(tmp_path, metrics_port=ANY_PORT, escalation_deadline=3.0)) as server:
         agent = ExpertAgent(judge, server.address, expert_id="decliner", backoff=(0.05, 0.5))
         agent.task = loop.spawn(agent.run())
         wait_for(lambda: agent.connections > 0, what="the expert to connect")
@@ -1186,7 +1187,7 @@ def test_workers_serve_no_expert_hub_and_refuse_an_explicit_one(tmp_path):
                         (("--llm-api", "openai", "--llm-url", "http://127.0.0.1:9/v1", "--llm-model", "m"),
                          "LLM experts (--experts, --llm-*) cannot run with --workers 2")):
         r = subprocess.run([sys.executable, "-m", "lighthouse.cli", "serve", "--workers", "2", "--port",
-                            str(free_port()), "--metrics-port", "0", "--no-socket", *extra], cwd=str(ROOT),
+                            "0", "--metrics-port", "0", "--no-socket", *extra], cwd=str(ROOT),
                            capture_output=True, text=True, timeout=60,
                            env={**os.environ, "LIGHTHOUSE_LLM_API_KEY": "k"})
         assert r.returncode == 2, (r.returncode, r.stderr)

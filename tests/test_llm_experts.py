@@ -493,12 +493,11 @@ def test_a_half_open_probe_that_succeeds_closes_the_breaker():
 
 
 def test_network_errors_are_counted():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()                                                     # nobody listens there now
-    ex = LLMExpert(LLMConfig(name="j", api="anthropic", base_url="http://127.0.0.1:%d" % port, model="m"), "k")
-    err = run(failure(ex, request()))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))                                  # bound, not listening: refused
+        port = s.getsockname()[1]
+        ex = LLMExpert(LLMConfig(name="j", api="anthropic", base_url="http://127.0.0.1:%d" % port, model="m"), "k")
+        err = run(failure(ex, request()))
     assert err.cause == "error" and "request failed" in str(err)
     assert ex.snapshot()["requests"]["network"] == 1
 

@@ -17,10 +17,11 @@ from lighthouse.experts.sim import SimulatedExpert
 from lighthouse.patterns import PatternBook
 from lighthouse.patterns.shapes import Shape
 from lighthouse.server.auth import TokenStore, add_token
+from lighthouse.server.config import ANY_PORT
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc
 from lighthouse.v1 import validation_pb2 as pb
 
-from serverkit import ROOT, ServerThread, WS, free_port, sample, scrape, tool_call
+from serverkit import ROOT, ServerThread, WS, sample, scrape, tool_call
 from test_experts import connect, disconnect, hub_config, registered, wait_for
 
 
@@ -196,7 +197,7 @@ def test_pattern_hits_are_written_in_batches_and_forgotten_patterns_counted_by_r
     import sqlite3
     db = str(tmp_path / "patterns.db")
     sim = SimulatedExpert("alice", "allow", "0", scope="shape")
-    with ServerThread(pattern_config(tmp_path, trust_local_persons=True, metrics_port=free_port())) as server:
+    with ServerThread(pattern_config(tmp_path, trust_local_persons=True, metrics_port=ANY_PORT)) as server:
         connect(loop, server, sim, person=True)
         stub = stub_of(server)
         book = server.server.patterns

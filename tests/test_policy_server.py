@@ -18,9 +18,10 @@ import pytest
 
 from lighthouse.errors import ConfigError, ReloadError
 from lighthouse.server.app import LighthouseServer, ServerConfig
+from lighthouse.server.config import ANY_PORT
 from lighthouse.v1 import validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import (ROOT, ServerProcess, ServerThread, free_port, quiet_grpc_logs, run_async, sample, scrape,
+from serverkit import (ROOT, ServerProcess, ServerThread, quiet_grpc_logs, run_async, sample, scrape,
                        tool_call)
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
@@ -34,7 +35,7 @@ def _config(metrics_port=0, port=0, **kw):
 @pytest.fixture(scope="module")
 def server():
     quiet_grpc_logs()
-    with ServerThread(_config(metrics_port=free_port())) as s:
+    with ServerThread(_config(metrics_port=ANY_PORT)) as s:
         yield s
 
 
@@ -160,7 +161,7 @@ def test_a_sigterm_the_instant_the_server_serves_stops_it_gracefully(tmp_path):
     """The signal handlers are in place before the server says it serves: a SIGTERM
     sent as that line is read drains and exits 0 (it used to kill the process, leaving
     the policy tier's workers behind)."""
-    argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", str(free_port()), "--metrics-port", "0",
+    argv = [sys.executable, "-m", "lighthouse.cli", "serve", "--port", "0", "--metrics-port", "0",
             "--no-socket", "--policy-processes", "1", "--admin-token-file", str(tmp_path / "admin-token")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
     try:

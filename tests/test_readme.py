@@ -40,7 +40,7 @@ import pytest
 
 from lighthouse.client import Client
 
-from serverkit import ROOT, ServerProcess, free_port
+from serverkit import ROOT, ServerProcess, wait_ready_file
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -48,7 +48,7 @@ README = ROOT / "README.md"
 
 NOT_RUN = {
     "make ": "Makefile targets: `make test` runs this suite and `make install` builds .venv; `make serve` "
-             "is `lighthouse serve` on the default port (the README's serve commands run here on free ports)",
+             "is `lighthouse serve` on the default port (the README's serve commands run here on ports of the kernel's choice)",
     ". .venv/bin/activate": "changes the calling shell; the test puts this interpreter's bin directory on PATH",
     "grpcurl ": "needs grpcurl, which is not installed here",
     "echo ": "pipes into socat, which is not installed here",
@@ -68,12 +68,13 @@ NOT_RUN = {
     "opa ": "needs the OPA binary, which cannot be installed here (tests/test_policy.py runs the REST "
             "client against a local server speaking OPA's Data API)",
 }
-# Long-running commands: the options appended after the README's own, and the output
-# line that says they serve.
+# Long-running commands: the options appended after the README's own (given a path for the
+# socket and one for the ready file), and the output line that says they serve.
 SERVERS = {
-    "lighthouse serve": (lambda port, sock: ["--port", str(port), "--metrics-port", "0", "--host", "127.0.0.1",
-                                             "--socket", sock, "--grace", "2"], "serving gRPC on"),
-    "python -m lighthouse.server.local": (lambda port, sock: ["--socket", sock], "local endpoint on"),
+    "lighthouse serve": (lambda sock, ready: ["--port", "0", "--metrics-port", "0", "--host", "127.0.0.1",
+                                              "--socket", sock, "--grace", "2", "--ready-file", ready],
+                         "serving gRPC on"),
+    "python -m lighthouse.server.local": (lambda sock, ready: ["--socket", sock], "local endpoint on"),
 }
 VERDICT_EXIT = {"allow": 0, "ask": 3, "deny": 4}
 CALLS = [
@@ -186,9 +187,9 @@ def _serve(place, command, prefix):
     extra, ready = SERVERS[prefix]
     if "--workers" in command:
         ready = "workers serving gRPC"          # the supervisor's line, after its workers'.
-    port = free_port()
-    sock = os.path.join(place["sockdir"], "serve-%d.sock" % port)
-    argv = shlex.split(command, comments=True) + extra(port, sock)
+    run_dir = tempfile.mkdtemp(prefix="serve-", dir=place["sockdir"])
+    sock, ready_file = os.path.join(run_dir, "lighthouse.sock"), os.path.join(run_dir, "ready.json")
+    argv = shlex.split(command, comments=True) + extra(sock, ready_file)
     proc = subprocess.Popen(argv, cwd=place["dir"], env=place["env"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -210,6 +211,7 @@ def _serve(place, command, prefix):
                 tls.update(certificate_chain=(work / "client.pem").read_bytes(),
                            private_key=(work / "client.key").read_bytes())
             token = place["tokens"]["ops"] if "--tokens" in argv else None
+            port = wait_ready_file(ready_file, proc, log=lambda: "".join(lines))["port"]
             with Client("127.0.0.1:%d" % port, timeout=10, token=token, **tls) as c:
                 r = c.validate("Bash", {"command": "git push --force-with-lease origin release/2.1"},
                                cwd="/home/dev/app")

@@ -19,10 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lighthouse import Validator
 from lighthouse.client import CallError, Client
 from lighthouse.server.app import ServerConfig
+from lighthouse.server.config import ANY_PORT
 from lighthouse.server.core import EscalationResult
 from lighthouse.v1 import admin_pb2, admin_pb2_grpc, validation_pb2 as pb, validation_pb2_grpc as pb_grpc
 
-from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, free_port, quiet_grpc_logs, sample,
+from serverkit import (FROB_ALLOW, FROB_DENY, WS, ServerProcess, ServerThread, quiet_grpc_logs, sample,
                        scrape, tool_call)
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -181,9 +182,32 @@ def test_helper_threads_yield_to_the_thread_deciding_calls(args, nice):
         assert all(n == nice for n in helpers), threads
 
 
+def test_the_ready_file_says_what_the_server_bound_until_it_stops(sockdir):
+    """--port 0 --metrics-port any: the kernel picks both ports, and --ready-file says
+    which (with the local socket and the admin secret's file) once the server serves
+    them; the file goes at shutdown."""
+    sock = os.path.join(sockdir, "l.sock")
+    with ServerProcess(socket=sock) as server:
+        info = server.wait_ready().ready
+        assert info["address"] == "127.0.0.1:%d" % info["port"] and info["port"] > 0
+        assert info["metrics_port"] > 0 and info["metrics_port"] != info["port"]
+        assert (info["socket"], info["admin_token_file"]) == (sock, server.admin_token_file)
+        assert (info["pid"], info["workers"]) == (server.proc.pid, 1)
+        with Client(server.address) as c:
+            assert c.validate("Bash", {"command": "git status"}, cwd=WS).verdict == "allow"
+        assert sample(scrape(info["metrics_port"]), "lighthouse_workers", default=None) == 1
+        server.signal(signal.SIGTERM)
+        assert server.wait(30) == 0, server.log()
+        assert not os.path.exists(server.ready_file)
+
+
 def test_workers_share_the_port_and_the_supervisor_aggregates(tmp_path):
+    """With --port 0 the supervisor reserves a port of the kernel's choice for its workers
+    to share, and its ready file says it once every worker serves."""
     with ServerProcess("--workers", "2") as server:
         server.wait_ready(text="2 workers serving")
+        assert (server.ready["pid"], server.ready["workers"]) == (server.proc.pid, 2)
+        assert server.ready["address"] == server.address and server.metrics_port > 0
         pids = set()
         channels = [grpc.insecure_channel(server.address, options=[("grpc.use_local_subchannel_pool", 1)])
                     for _ in range(12)]
@@ -304,7 +328,7 @@ def test_shutdown_answers_in_flight_calls_and_goes_not_serving(validator):
 
 
 def test_metrics_endpoint(validator):
-    config = ServerConfig(port=0, metrics_port=free_port(), local_socket=False, rate_limit=0)
+    config = ServerConfig(port=0, metrics_port=ANY_PORT, local_socket=False, rate_limit=0)
     with ServerThread(config, validator=validator) as server:
         with Client(server.address, timeout=5) as c:
             for _ in range(3):
@@ -315,7 +339,16 @@ def test_metrics_endpoint(validator):
                 [f.result(5) for f in [s.submit("Bash", {"command": "pwd"}) for _ in range(4)]]
             with pytest.raises(CallError):
                 c.validate("", {})
-        m = scrape(server.server.metrics_port)
+        # The server records an RPC once it has answered it: the last one's record can
+        # come just after the client has the answer.
+        deadline = time.monotonic() + 30
+        while True:
+            m = scrape(server.server.metrics_port)
+            if (sample(m, "lighthouse_rpc_duration_seconds_count", method="Validate") >= 5
+                    and sample(m, "lighthouse_errors_total", method="Validate", code="INVALID_ARGUMENT") >= 1
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.05)
     assert sample(m, "lighthouse_rpc_duration_seconds_count", method="Validate") == 5
     assert sample(m, "lighthouse_rpc_duration_seconds_count", method="ValidateBatch") == 1
     assert sample(m, "lighthouse_rpc_duration_seconds_count", method="ValidateStream") == 4

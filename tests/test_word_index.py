@@ -98,8 +98,15 @@ def policy(request, tmp_path_factory):
     return load_policy([d])
 
 
-def test_the_index_stands_for_the_every_program_path_rules(policy):
-    pure, compiled = _engines(policy)
+@pytest.fixture(scope="module")
+def engines(policy):
+    """(pure, compiled) engines of ``policy``, built once for the module's tests, which
+    only ask them: building the pair costs 0.4 s, and 120 tests ask the same pair."""
+    return _engines(policy)
+
+
+def test_the_index_stands_for_the_every_program_path_rules(policy, engines):
+    pure, compiled = engines
     ids = {r.id for r in pure.rules if r.pf}
     assert {"secrets.read-file", "secrets.read-history", "secrets.read-maybe-key",
             "secrets.history-upload", "secrets.read-access-map-shell", "rexec.dev-tcp-arg"} <= ids
@@ -126,8 +133,8 @@ def _check_word(pure, compiled, lists, word, cwd, home):
 
 @pytest.mark.parametrize("cwd", CWDS)
 @pytest.mark.parametrize("home", HOMES)
-def test_a_ruled_out_word_matches_no_glob(policy, cwd, home):
-    pure, compiled = _engines(policy)
+def test_a_ruled_out_word_matches_no_glob(engines, cwd, home):
+    pure, compiled = engines
     lists = _path_lists(pure)
     for word in WORDS:
         _check_word(pure, compiled, lists, word, cwd, home)

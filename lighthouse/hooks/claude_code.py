@@ -251,7 +251,10 @@ def _ask_grpc(addr, call, timeout, wait, environ, opts):
     pending = None
     with channel:
         try:
-            rpc = pb_grpc.ValidatorStub(channel).ValidateStream(iter((msg,)), timeout=max(timeout, wait),
+            # The RPC's own deadline is a backstop past the waits below, which end the call
+            # and say how long they waited (on the same deadline, a loaded machine's gRPC
+            # timer could fire first and the reason said DEADLINE_EXCEEDED instead).
+            rpc = pb_grpc.ValidatorStub(channel).ValidateStream(iter((msg,)), timeout=max(timeout, wait) + ANSWER_GRACE,
                                                                 metadata=metadata)
         except Exception as e:      # a malformed address, a channel that cannot be made
             raise Unavailable("gRPC call to %s failed: %s" % (addr, e)) from None

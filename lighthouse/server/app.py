@@ -10,6 +10,7 @@ lighthouse.server.main, in one process or in each worker of lighthouse.server.wo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import resource
@@ -41,7 +42,8 @@ from .threads import keep_helper_threads_lowered
 # ServerConfig, ConfigError, check_config and is_loopback are lighthouse.server.config's,
 # importable from here as before.
 __all__ = ["LighthouseServer", "ServerConfig", "ConfigError", "is_loopback", "check_config", "setup_logging",
-           "run_loop", "start_metrics", "admin_token_file", "write_admin_secret", "SERVICE_NAMES"]
+           "run_loop", "start_metrics", "admin_token_file", "write_admin_secret", "write_ready_file",
+           "remove_ready_file", "SERVICE_NAMES"]
 
 log = logging.getLogger("lighthouse.server")
 
@@ -103,6 +105,31 @@ def write_admin_secret(config, secret):
         log.warning("admin secret not written to %s (%s): Admin refuses every call (give "
                     "--admin-token-file; SIGHUP reloads)", path, e.strerror or e)
         return None
+
+
+def write_ready_file(path, *, address, port, metrics_port, socket_path, admin_secret_path, workers):
+    """Write ``--ready-file``: a JSON object of what the server serves, once it serves it.
+    ``address`` is the gRPC address (``host:port``), ``port`` and ``metrics_port`` the
+    ports bound (the ones asked for, or the ones the kernel chose for 0 and ``any``;
+    ``metrics_port`` 0 without the endpoint), ``socket`` the local socket's path (None
+    without it), ``admin_token_file`` where the admin secret is (None with tokens),
+    ``pid`` the process to signal. Written to a temporary name and renamed, so a reader
+    that finds the file reads all of it."""
+    info = {"address": address, "port": port, "metrics_port": metrics_port or 0, "socket": socket_path,
+            "admin_token_file": admin_secret_path, "pid": os.getpid(), "workers": workers}
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(info, fh)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def remove_ready_file(path):
+    """Remove ``--ready-file`` (at start, so a stale one is not read as this server's; at shutdown)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _read(path):
@@ -730,6 +757,11 @@ class LighthouseServer:
         keeper = None
         if self.config.helper_nice > 0:
             keeper = loop.create_task(keep_helper_threads_lowered(self.config.helper_nice))
+        if self.config.ready_file:
+            write_ready_file(self.config.ready_file, address=self.config.address(self.port), port=self.port,
+                             metrics_port=self.metrics_port, socket_path=self.socket_path,
+                             admin_secret_path=self.admin_secret.path if self.admin_secret is not None else None,
+                             workers=1)
         if ready is not None:
             ready(self.port)
         await self._stopping.wait()
@@ -737,6 +769,8 @@ class LighthouseServer:
             keeper.cancel()
         lag.cancel()
         watch.uninstall()
+        if self.config.ready_file:
+            remove_ready_file(self.config.ready_file)
         log.info("shutting down: draining in-flight calls (up to %gs)", self.config.grace)
         await self.stop()
 
@@ -746,10 +780,10 @@ def start_metrics(config):
     raises OSError naming the metrics address when that cannot be bound."""
     def start(source):
         try:
-            return start_metrics_server(config.metrics_host, config.metrics_port, source, __version__)
+            return start_metrics_server(config.metrics_host, config.metrics_bind_port, source, __version__)
         except OSError as e:
             raise OSError("metrics endpoint: cannot listen on %s:%d: %s"
-                          % (config.metrics_host, config.metrics_port, (e.strerror or str(e)).lower())) from None
+                          % (config.metrics_host, config.metrics_bind_port, (e.strerror or str(e)).lower())) from None
     return start
 
 

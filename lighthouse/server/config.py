@@ -21,9 +21,13 @@ from ..errors import ConfigError
 from ..vocab import VERDICTS
 
 __all__ = ["ServerConfig", "Limits", "ConfigError", "check_config", "is_loopback", "bind_error",
-           "raise_fd_limit", "connection_cap", "FD_RESERVE", "GC_THRESHOLDS", "parse_gc_thresholds"]
+           "raise_fd_limit", "connection_cap", "FD_RESERVE", "GC_THRESHOLDS", "parse_gc_thresholds", "ANY_PORT"]
 
 log = logging.getLogger("lighthouse.server")
+
+#: ``metrics_port`` of a metrics endpoint on any free port (``--metrics-port any``; 0 turns
+#: the endpoint off). The port bound is in the "serving" log line and the ready file.
+ANY_PORT = -1
 
 # Allocations between collections of the youngest generation, then collections of each
 # generation between collections of the next (CPython's defaults: 700, 10, 10).
@@ -76,7 +80,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464             # 0: no metrics endpoint
+    metrics_port: int = 9464             # 0: no metrics endpoint; ANY_PORT: any free port
     workers: int = 1
     tokens: str | None = None
     rules: tuple = ()
@@ -165,6 +169,9 @@ class ServerConfig:
     # Retention of the audit log (lighthouse.audit.rotate for SQLite, PostgresBackend.prune): None, none.
     audit_max_bytes: int | None = None
     audit_max_age: float | None = None   # seconds
+    # Written once serving, removed at shutdown: the addresses bound, as JSON
+    # (lighthouse.server.app.write_ready_file); for a caller that asked for port 0.
+    ready_file: str | None = None
 
     def hub_enabled(self, tokens=None):
         """Whether ExpertHub is served: ``experts_hub``, or by default when the server has
@@ -180,6 +187,11 @@ class ServerConfig:
         if not self.tokens:
             return True
         return tokens is not None and any(ident.expert for _, ident in tokens.items())
+
+    @property
+    def metrics_bind_port(self):
+        """The port the metrics endpoint binds (0: any free one)."""
+        return 0 if self.metrics_port == ANY_PORT else self.metrics_port
 
     def address(self, port=None):
         host = self.host
@@ -225,9 +237,11 @@ def connection_cap(config, fd_limit):
 
 def check_config(config):
     """Refuse unsafe or inconsistent configurations with a ConfigError."""
-    for name, port in (("--port", config.port), ("--metrics-port", config.metrics_port)):
-        if type(port) is not int or not 0 <= port <= 65535:
-            raise ConfigError("%s %r: a port is a number from 0 to 65535 (0: any free port)" % (name, port))
+    if type(config.port) is not int or not 0 <= config.port <= 65535:
+        raise ConfigError("--port %r: a port is a number from 0 to 65535 (0: any free port)" % (config.port,))
+    if type(config.metrics_port) is not int or not ANY_PORT <= config.metrics_port <= 65535:
+        raise ConfigError("--metrics-port %r: a port is a number from 0 to 65535 (0: off), or any (any free port)"
+                          % (config.metrics_port,))
     if not is_loopback(config.host) and not config.tokens:
         raise ConfigError("refusing to listen on %s without authentication: give --tokens FILE "
                           "(see `lighthouse tokens add`), or bind 127.0.0.1" % config.host)
@@ -254,8 +268,6 @@ def check_config(config):
         raise ConfigError(str(e)) from None
     if not config.handshake_timeout > 0 or not config.idle_timeout > 0:
         raise ConfigError("--handshake-timeout and --idle-timeout must be positive")
-    if config.workers > 1 and config.port == 0:
-        raise ConfigError("--workers needs a fixed --port (workers share it)")
     if config.workers > 1 and config.experts_hub:
         raise ConfigError("--experts-hub cannot be served with --workers %d: the workers share the port, so an "
                           "expert's stream would reach one worker and serve only the calls that worker receives; "

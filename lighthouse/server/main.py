@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from .app import LighthouseServer, run_loop
+from .app import LighthouseServer, remove_ready_file, run_loop
 from .config import FD_RESERVE, bind_error, check_config, connection_cap, raise_fd_limit
 from .workers import Supervisor
 
@@ -25,6 +25,8 @@ def serve(config):
         log.warning("file descriptor limit %d: at most %d connections at once (--max-connections %d, "
                     "%d descriptors kept in reserve); raise `ulimit -n` for more", fd_limit,
                     connection_cap(config, fd_limit), config.max_connections, FD_RESERVE)
+    if config.ready_file:
+        remove_ready_file(config.ready_file)        # a stale one is not this server's
     if config.workers > 1:
         reason = bind_error(config.host, config.port)
         if reason:

@@ -14,6 +14,10 @@ Validator and serves no gRPC. It:
 
 Only worker 0 serves the local socket endpoint.
 
+With ``--port 0`` the supervisor binds a port of the kernel's choice first, with
+SO_REUSEPORT and without listening, and keeps it for as long as it runs; the workers
+bind that port (a restarted worker finds it still reserved).
+
 Without a tokens file, the supervisor makes the admin secret, writes it beside the local
 socket (lighthouse.server.app.write_admin_secret) and removes it when it stops; every
 worker gets the same secret, pickled over the pipe multiprocessing's spawn start method
@@ -27,11 +31,13 @@ import dataclasses
 import logging
 import multiprocessing
 import signal
+import socket
 import sys
 import time
 
 from ..metrics import merge_snapshots
-from .app import LighthouseServer, run_loop, setup_logging, start_metrics, write_admin_secret
+from .app import (LighthouseServer, remove_ready_file, run_loop, setup_logging, start_metrics, write_admin_secret,
+                  write_ready_file)
 from .auth import AdminSecret
 
 __all__ = ["Supervisor", "worker_main"]
@@ -68,7 +74,7 @@ def worker_main(config, index, count, conn, log_level, admin_secret=None):
                 loop.create_task(server.reload_quietly("supervisor"))
 
         loop.add_reader(conn.fileno(), on_command)
-        await server.run(ready=lambda port: conn.send(("ready", port)))
+        await server.run(ready=lambda port: conn.send(("ready", port, server.socket_path)))
 
     try:
         run_loop(main())
@@ -79,7 +85,7 @@ def worker_main(config, index, count, conn, log_level, admin_secret=None):
 
 
 class _Worker:
-    __slots__ = ("index", "process", "conn", "ready", "port")
+    __slots__ = ("index", "process", "conn", "ready", "port", "socket_path")
 
     def __init__(self, index, process, conn):
         self.index = index
@@ -87,6 +93,7 @@ class _Worker:
         self.conn = conn
         self.ready = False
         self.port = None
+        self.socket_path = None           # the local socket worker 0 serves
 
 
 class Supervisor:
@@ -109,13 +116,36 @@ class Supervisor:
 
     def run(self):
         """Run until SIGTERM/SIGINT; the exit code (0 when every worker drained cleanly)."""
-        return asyncio.run(self._main())
+        reserved = self._reserve_port()
+        try:
+            return asyncio.run(self._main())
+        finally:
+            if reserved is not None:
+                reserved.close()
 
     # ----------------------------------------------------------- workers
 
+    def _reserve_port(self):
+        """With port 0: bind a port of the kernel's choice for the workers to share (see
+        the module's docstring) and make it the configuration's; the socket, or None."""
+        if self.config.port:
+            return None
+        host = self.config.host.strip("[]")
+        family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, 0))
+        except OSError:
+            sock.close()
+            raise
+        self.config = dataclasses.replace(self.config, port=sock.getsockname()[1])
+        return sock
+
     def _spawn(self, index):
         parent_conn, child_conn = self._ctx.Pipe()
-        config = dataclasses.replace(self.config)
+        # the supervisor writes the ready file, once every worker serves
+        config = dataclasses.replace(self.config, ready_file=None)
         p = self._ctx.Process(target=worker_main, name="lighthouse-worker-%d" % (index + 1),
                               args=(config, index, self.count, child_conn, logging.getLogger().level,
                                     self.admin_secret))
@@ -135,7 +165,7 @@ class Supervisor:
             return
         kind = msg[0]
         if kind == "ready":
-            w.ready, w.port = True, msg[1]
+            w.ready, w.port, w.socket_path = True, msg[1], msg[2]
         elif kind == "snapshot":
             fut = self._snap_waiters.get((w.index, msg[1]))
             if fut is not None and not fut.done():
@@ -277,7 +307,14 @@ class Supervisor:
                      config.address(), ", metrics on http://%s:%d/metrics"
                      % (config.metrics_host, metrics.server_address[1]) if metrics else "",
                      ", admin secret in %s" % secret_path if secret_path else "")
+            if config.ready_file:
+                write_ready_file(config.ready_file, address=config.address(), port=config.port,
+                                 metrics_port=metrics.server_address[1] if metrics else 0,
+                                 socket_path=self.workers[0].socket_path, admin_secret_path=secret_path,
+                                 workers=self.count)
         await self._stop_requested.wait()
+        if config.ready_file:
+            remove_ready_file(config.ready_file)
         log.info("shutting down %d workers", self.count)
         try:
             # Workers get the grace period to drain, plus time to exit.
