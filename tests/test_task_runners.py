@@ -108,3 +108,7 @@ def test_many_runner_calls_with_open_brackets_stay_bounded():
     code = "session.run('x', " + "(" * 40 + "\n" * 1 + ("session.run('y', " + "(" * 40 + "\n") * 500
     _, snippets, unknown, _ = _inline.scan("python", code)
     assert unknown and snippets == []
+    # an unterminated string inside an argument is read no further than the argument's bound
+    code = ("session.run('y', f(\"" + "x" * 300 + "\n") * 200
+    _, snippets, unknown, _ = _inline.scan("python", code)
+    assert unknown and snippets == []

@@ -329,7 +329,7 @@ def _expression_end(code, pos):
     while k < end:
         ch = code[k]
         if ch == "'" or ch == '"':
-            m = _STR_RE.match(code, k)
+            m = _STR_RE.match(code, k, end)
             if m is None:
                 return -1
             k = m.end()

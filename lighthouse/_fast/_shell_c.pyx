@@ -1869,7 +1869,7 @@ cdef dict _FETCH_KIND = dict.fromkeys(DOWNLOADERS, 1)
 for _w in CLONERS:
     _FETCH_KIND[_w] = 2
 for _w in SCRATCH_COPIERS:
-    _FETCH_KIND[_w] = 3
+    _FETCH_KIND.setdefault(_w, 3)
 
 
 cdef bint _fetches(SimpleCommand c) except -1:
