@@ -165,3 +165,12 @@ def test_a_line_variable_is_judged_once_per_analysis(make_validator):
     assert decide(make_validator, command) == ("allow", "sys.inspect")
     command = "export GIT_PAGER=\"sh -c 'rm -rf ~'\"; " + "git log -1; " * 300
     assert decide(make_validator, command)[0] == "deny"
+
+
+@pytest.mark.parametrize("home", ["/", "/home/dev/", "/tmp"])
+def test_the_home_does_not_hide_a_scratch_directory(impl, home):
+    # a home of "/" once turned /tmp/x/make into ~/tmp/x/make, outside every scratch prefix
+    _, shell, _ = impl
+    cmds = shell.analyze("/tmp/x/make test", WS, home)
+    assert [c.program for c in cmds] == ["(program-path)", "make"]
+

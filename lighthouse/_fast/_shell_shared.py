@@ -1936,10 +1936,13 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
         if not scratch_named(word) and (word[:1] == "/" or word[:1] == "~" or not scratch_named(cwd)):
             return
         full = join_path(cwd, word)
-        if home and full.startswith(home.rstrip("/") + "/"):
-            full = "~" + full[len(home.rstrip("/")):]
         if not full.startswith(PROGRAM_SCRATCH):
-            return
+            # (under the home, the same path in its ~ form: ~/Downloads; a home of "/"
+            # or one under /tmp hides nothing, the absolute form was tested first)
+            root = home.rstrip("/") if home else ""
+            if not (root and full.startswith(root + "/")
+                    and ("~" + full[len(root):]).startswith(PROGRAM_SCRATCH)):
+                return
     k.emit(ctx, k.make("(program-path)", [word], cwd, sudo, {}, [], origin, "", dynamic))
 
 
