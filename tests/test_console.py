@@ -56,7 +56,9 @@ class Tmux:
         self.name = "lh-%s" % uuid.uuid4().hex[:12]
         self.conf = os.path.join(self.dir, "tmux.conf")
         with open(self.conf, "w") as fh:
-            fh.write("set -g status off\nset -g history-limit 100\n")
+            # exit-empty off: a test that kills its only session and starts another would
+            # otherwise race the server's own exit ("server exited unexpectedly").
+            fh.write("set -s exit-empty off\nset -g status off\nset -g history-limit 100\n")
         self.env = dict(os.environ, TMUX_TMPDIR=self.dir, LANG="C.UTF-8", LC_ALL="C.UTF-8",
                         PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         # The console sizes itself to its pane: COLUMNS and LINES (pytest-xdist's workers
