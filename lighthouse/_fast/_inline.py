@@ -86,6 +86,10 @@ _UNKNOWN_ARG = '"$NOX_ARGUMENT"'
 _OPEN_BRACKETS = {"(": ")", "[": "]", "{": "}"}
 MAX_EXPRESSION = 256
 _KEYWORD_ARG = re.compile(r"\*{0,2}[A-Za-z_]\w*\s*=(?!=)|\)")
+# An array perl interpolates into a double-quoted string (`"rm -rf @dirs"`, `"@{[ ... ]}"`)
+_PERL_ARRAY = re.compile(r"@[A-Za-z_{$:]")
+# Ruby's keyword arguments (`exception: true`, `chdir: "/"`) and hash arguments
+_RUBY_KEYWORD_ARG = re.compile(r"[A-Za-z_]\w*:(?!:)|\*\*|\)")
 # Calls looked up by a name built at run time, and code evaluated from a value that is not
 # a literal: what they run cannot be read from the code (`getattr(__import__('os'),
 # 'sys'+'tem')(...)`, `global[f](...)`, `obj.send(:sys + 'tem', ...)`). Per family:
@@ -226,6 +230,8 @@ def scan(family, code):
         for m in _EXEC_CALLS.finditer(code):
             text = string_at(code, m.end())[0]
             if text is not None:
+                text = _list_form(family, code, m.end(), text)
+            if text is not None:
                 snippets.append(text)
             elif not (m.group(1) in _AMBIGUOUS_METHODS and m.start() > 0
                       and (code[m.start() - 1] == "." or code[m.start() - 1].isalnum()
@@ -244,6 +250,8 @@ def scan(family, code):
     if (family == "ruby" or family == "perl") and ("exec" in code or "system" in code or "spawn" in code):
         for m in _BARE_EXEC.finditer(code):
             text = string_at(code, m.end())[0]
+            if text is not None:
+                text = _list_form(family, code, m.end(), text)
             if text is not None:
                 snippets.append(text)
             else:
@@ -284,19 +292,40 @@ def scan(family, code):
     return deletes, snippets, unknown, writes
 
 
+def _list_form(family, code, pos, text):
+    """A process call of perl or ruby given a list (`system "rm", "-rf", $dir`) runs its
+    program with those arguments and no shell: the command of the list (_argv_at), None
+    when its program is not a literal. text (the first argument's) when the call has one
+    argument, or the language has no list form; None when perl puts an array's values in
+    it."""
+    if family != "perl" and family != "ruby":
+        return text
+    if family == "perl" and code.startswith('"', pos) and _PERL_ARRAY.search(text) is not None:
+        return None     # "rm -rf @dirs": perl puts the array's values in the string
+    m = _STR_RE.match(code, pos, pos + CODE_WINDOW)
+    if m is None or _ARG_SEP.match(code, m.end()) is None:
+        return text
+    if family == "ruby":
+        return _argv_at(code, pos, _RUBY_KEYWORD_ARG, False)
+    return _argv_at(code, pos, _KEYWORD_ARG, True)
+
+
 def _quoted(word):
     return "'" + word.replace("'", "'\\''") + "'"
 
 
-def _argv_at(code, pos):
+def _argv_at(code, pos, keyword=_KEYWORD_ARG, interpolates=False):
     """The shell command of literal arguments `'PROG', 'ARG', ...` starting at code[pos],
-    each quoted as one word, up to the call's end or its keyword arguments; None when
-    one of them is not a literal (its value is unknown)."""
+    each quoted as one word, up to the call's end or its keyword arguments (keyword);
+    None when the program is not a literal. An argument that is not a literal (or, when
+    the language interpolates, a double-quoted one holding `$` or `@`) is an unknown
+    word."""
     words = []
     while True:
         rest = code[pos:pos + CODE_WINDOW]
         m = _STR_RE.match(rest)
-        if m is not None and _ARG_END.match(code, pos + m.end()):
+        if m is not None and _ARG_END.match(code, pos + m.end()) and not (
+                interpolates and m.group(2) is not None and ("$" in m.group(2) or "@" in m.group(2))):
             words.append(_quoted(m.group(1) if m.group(1) is not None else m.group(2)))
             pos += m.end()
         elif words:
@@ -313,7 +342,7 @@ def _argv_at(code, pos):
         if sep is None:
             return " ".join(words) if _ARG_END.match(code, pos) else None
         pos = sep.end()
-        if _KEYWORD_ARG.match(code, pos):
+        if keyword.match(code, pos):
             return " ".join(words)
         if len(words) > 256:
             return None
@@ -372,6 +401,8 @@ def _runner_calls(family, code, snippets):
         if "sh" in code:
             for m in _RAKE_SH.finditer(code):
                 text = string_at(code, m.end(), _RUBY_ARG_END)[0]
+                if text is not None:
+                    text = _list_form(family, code, m.end(), text)
                 if text is not None:
                     snippets.append(text)
                 else:

@@ -34,9 +34,9 @@ from ._shell_shared_c import (MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS,  # no
                               MAX_WRAPPERS)  # no-cython-lint (see SHELL_API)
 from ._shell_shared_c import join_path  # no-cython-lint (the lexical join both analysers export)
 from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SCRATCH_COPIERS, SIDE_PROGRAMS,
-                      env_commands)
+                      STDIN_CODE_PROGRAMS, env_commands)
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
-from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects
+from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects, stdin_effects
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
@@ -1842,11 +1842,14 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
     main = _emit(ctx, sc)
     if pflags & PF_SIDE:
         _side(sc, ctx, side_effects(prog, args))
+        if stdin_code and prog in _STDIN_CODE_PROGRAMS:
+            _side(sc, ctx, stdin_effects(prog, args, stdin_code))
     if cenv and not _COMMAND_ENV.isdisjoint(cenv):
         _side(sc, ctx, env_commands(cenv))
     return main
 
 
+cdef frozenset _STDIN_CODE_PROGRAMS = STDIN_CODE_PROGRAMS
 cdef tuple _FIND_ACTIONS = FIND_ACTIONS
 cdef tuple _EXEC_WORD = ("exec",)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 
-from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
+from ._side import (COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, STDIN_CODE_PROGRAMS, env_commands, fetched_runs,
+                    side_effects, stdin_effects)
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
@@ -1178,6 +1179,8 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
     main = _emit(ctx, sc)
     if prog in SIDE_PROGRAMS:
         side_actions(_K, sc, ctx, side_effects(prog, args))
+        if stdin_code and prog in STDIN_CODE_PROGRAMS:
+            side_actions(_K, sc, ctx, stdin_effects(prog, args, stdin_code))
     if cenv and not COMMAND_ENV.isdisjoint(cenv):
         side_actions(_K, sc, ctx, env_commands(cenv))
     return main

@@ -31,7 +31,7 @@ from ._prefilter import prefilter
 from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH, scratch_named
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
-           "env_commands", "fetched_runs", "SCRATCH_COPIERS"]
+           "env_commands", "fetched_runs", "SCRATCH_COPIERS", "STDIN_CODE_PROGRAMS", "stdin_effects"]
 
 SH = "sh"
 ARGV = "argv"
@@ -318,8 +318,20 @@ CODE_OPTIONS = {
     "psql": (("-c", "--command"), "psql", False),
     "mysql": (("-e", "--execute"), "mysql", False),
 }
-# options of awk and sed that name a script file instead of inline code
-_SCRIPT_FILE_OPTIONS = frozenset({"-f", "--file"})
+# language -> options that name a file of the program's own code (awk -f, vim -S, gdb -x,
+# emacs -l, make -f, sqlite3 -init). A file that is a stream (stdin, the /dev/fd/N of a
+# process substitution, a /proc path) holds code the call does not show: unknown code.
+CODE_FILE_OPTIONS = {
+    "awk": ("-f", "--file"),
+    "sed": ("-f", "--file"),
+    "dc": ("-f", "--file"),
+    "vim": ("-S", "-u", "-U", "-s"),
+    "elisp": ("-l", "--load", "-load", "-script", "--script", "-x"),
+    "gdb": ("-x", "--x", "-command", "--command", "-ix", "--ix", "-init-command", "--init-command"),
+    "lldb": ("-s", "--source", "-S", "--source-before-file", "--source-on-crash"),
+    "make": ("-f", "--file", "--makefile"),
+    "sqlite": ("-init",),
+}
 # options of those programs that take a value (so that value is not the positional code)
 _CODE_VALUE_OPTIONS = {
     "awk": frozenset({"-F", "-v", "-f", "--field-separator", "--assign", "--file", "-i",
@@ -334,6 +346,13 @@ FILE_URL_PROGRAMS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c", 
 # (`git diff --no-index /dev/null FILE` prints FILE; hash-object stores it)
 GIT_FILE_READERS = frozenset({"diff", "hash-object", "grep", "blame", "apply", "am"})
 STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+
+
+def is_stream(name):
+    """Whether a file name given to a program is a stream whose content the call does not
+    show: stdin, a file descriptor (a process substitution's /dev/fd/N) or a /proc path."""
+    return name in STDIN_FILES or name.startswith("/dev/fd/") or name.startswith("/proc/")
+
 
 _RUNS_COMMAND_ENV = COMMAND_ENV
 COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV)
@@ -932,7 +951,8 @@ def _language(language, code):
 def _code_texts(prog, args):
     """(language, [code texts]) of a program of CODE_OPTIONS: its code options' values,
     vim's `+CMD` arguments, and the positional code of awk and sed (unless a script
-    file is named; a script read from stdin is the empty text, which is unknown)."""
+    file is named); a file of code that is a stream (is_stream) is the empty text, which
+    is unknown."""
     options, language, positional = CODE_OPTIONS[prog]
     texts = _option_values(args, options, prog not in _SINGLE_DASH_LONG)
     if language == "vim":
@@ -941,28 +961,30 @@ def _code_texts(prog, args):
     elif language == "sqlite":
         pos = [a for a in args if not a.startswith("-")]
         texts.extend(pos[1:])
-    elif positional:
-        scripts = _option_values(args, _SCRIPT_FILE_OPTIONS)
-        if any(f in STDIN_FILES for f in scripts):
+    files = _option_values(args, CODE_FILE_OPTIONS[language], prog not in _SINGLE_DASH_LONG) \
+        if language in CODE_FILE_OPTIONS else []
+    for f in files:
+        if is_stream(f):
             texts.append("")
-        if not texts and not scripts:
-            value_opts = _CODE_VALUE_OPTIONS.get(language, frozenset())
-            k = 0
-            n = len(args)
-            while k < n:
-                a = args[k]
-                if a == "--":
-                    k += 1
-                    break
-                if a in value_opts:
-                    k += 2
-                    continue
-                if a.startswith("-") and len(a) > 1:
-                    k += 1                      # a flag, or an option with its value attached
-                    continue
+            break
+    if positional and not texts and not files:     # (awk's and sed's code files are their scripts)
+        value_opts = _CODE_VALUE_OPTIONS.get(language, frozenset())
+        k = 0
+        n = len(args)
+        while k < n:
+            a = args[k]
+            if a == "--":
+                k += 1
                 break
-            if k < n:
-                texts.append(args[k])
+            if a in value_opts:
+                k += 2
+                continue
+            if a.startswith("-") and len(a) > 1:
+                k += 1                      # a flag, or an option with its value attached
+                continue
+            break
+        if k < n:
+            texts.append(args[k])
     return language, texts
 
 
@@ -1570,27 +1592,40 @@ def _triggers():
             parts.append("(?i)file:")
         if prog in PACKAGE_RUNNERS:
             parts.append("(?:^|\x00)(?:" + "|".join(re.escape(p) for p in PACKAGE_COMMANDS) + ")(?:\x00|$|@)")
-        if "" in parts:
-            continue
-        flags = "(?i)" if any("(?i)" in p for p in parts) else ""
-        pattern = flags + "|".join(p.replace("(?i)", "") for p in parts)
-        needs = prefilter(pattern)
-        if type(needs) is tuple:
-            # a literal that holds a shorter one of its requirement adds no test
-            needs = tuple(tuple(lit for lit in req if not any(o != lit and o in lit for o in req))
-                          for req in needs)
-        else:
-            needs = None
-        table[prog] = (re.compile(pattern), needs)
+        trigger = _compiled_trigger(parts)
+        if trigger is not None:
+            table[prog] = trigger
     return table
+
+
+def _compiled_trigger(parts):
+    """The trigger (a regex, the literals every match holds or None) that finds any of
+    the regexes parts; None when one of them is empty (everything triggers)."""
+    if "" in parts:
+        return None
+    flags = "(?i)" if any("(?i)" in p for p in parts) else ""
+    pattern = flags + "|".join(p.replace("(?i)", "") for p in parts)
+    needs = prefilter(pattern)
+    if type(needs) is tuple:
+        # a literal that holds a shorter one of its requirement adds no test
+        needs = tuple(tuple(lit for lit in req if not any(o != lit and o in lit for o in req))
+                      for req in needs)
+    else:
+        needs = None
+    return re.compile(pattern), needs
 
 
 _TRIGGERS = _triggers()
 
 
-# program -> (its trigger or None, its reader bits), for every program of SIDE_PROGRAMS:
-# what side_effects asks of a program in one lookup
-_SIDE = {prog: (_TRIGGERS.get(prog), _READERS.get(prog, 0)) for prog in SIDE_PROGRAMS}
+# The programs of CODE_OPTIONS that take a file of their code (CODE_FILE_OPTIONS): a
+# stream named among their args is read past their trigger, which tests for code only
+_CODE_FILE_PROGRAMS = frozenset(prog for prog, entry in CODE_OPTIONS.items() if entry[1] in CODE_FILE_OPTIONS)
+
+
+# program -> (its trigger or None, its reader bits, whether it takes a file of its code),
+# for every program of SIDE_PROGRAMS: what side_effects asks of a program in one lookup
+_SIDE = {prog: (_TRIGGERS.get(prog), _READERS.get(prog, 0), prog in _CODE_FILE_PROGRAMS) for prog in SIDE_PROGRAMS}
 
 
 def side_effects(prog, args):
@@ -1600,13 +1635,79 @@ def side_effects(prog, args):
     if entry is None:
         return []
     trigger = entry[0]
-    if trigger is not None and not _triggered(trigger, "\x00".join(args)):
+    if trigger is not None and not _triggered(trigger, "\x00".join(args)) \
+            and not (entry[2] and _names_a_stream(args)):
         return []
     found = _read_bits(prog, args, entry[1])
     if not found:
         return found
     origin = prog + " (side)"
     return [(origin, kind, value) for kind, value in found]
+
+
+# Languages whose programs read their own commands from stdin when it is not a terminal:
+# a database client's statements and its dot or backslash commands, gdb's and lldb's
+# commands, dc's program (vim's Ex commands in Ex mode, and the code file named `-` of
+# the others, are tested by stdin_effects)
+_STDIN_LANGUAGES = frozenset({"sqlite", "psql", "mysql", "gdb", "lldb", "dc"})
+STDIN_CODE_PROGRAMS = frozenset(prog for prog, entry in CODE_OPTIONS.items()
+                                if entry[1] in _STDIN_LANGUAGES or entry[1] in CODE_FILE_OPTIONS)
+# language -> the trigger of code in that language fed on a program's stdin (None: any
+# code may do something on the side)
+_TEXT_TRIGGERS = {language: _compiled_trigger(_LANGUAGE_TRIGGERS.get(language, [""]))
+                  for language in set(CODE_FILE_OPTIONS) | _STDIN_LANGUAGES}
+
+
+def _ex_mode(prog, args):
+    """Whether vim runs in Ex mode (`ex`, `-e`, `-E`, `-es`), reading commands from stdin."""
+    if prog == "ex":
+        return True
+    for a in args:
+        if a == "--":
+            break
+        if a[:1] == "-" and a[1:2] != "-" and a[1:].isalpha() and ("e" in a or "E" in a):
+            return True
+    return False
+
+
+def stdin_effects(prog, args, text):
+    """What a program of STDIN_CODE_PROGRAMS does with the text a heredoc, a here-string or
+    a printed literal feeds its stdin, when it reads that text as its own code: the
+    same (origin, kind, value) list as side_effects, read in the program's language."""
+    language = CODE_OPTIONS[prog][1]
+    if language not in _STDIN_LANGUAGES and not (language == "vim" and _ex_mode(prog, args)):
+        for f in _option_values(args, CODE_FILE_OPTIONS[language], prog not in _SINGLE_DASH_LONG):
+            if f in STDIN_FILES:
+                break
+        else:
+            return []
+    trigger = _TEXT_TRIGGERS[language]
+    if trigger is not None and not _triggered(trigger, text):
+        return []
+    origin = prog + " (stdin)"
+    found = []
+    for kind, value in _language(language, text):
+        found.append((origin, kind, value))
+    return found
+
+
+def _names_a_stream(args):
+    """Whether some arg may name a stream as an option's value or attached to it (`-`,
+    `/dev/fd/63`, `/proc/self/fd/0`, `-f-`, `--file=-`, `--file=/dev/stdin`): a necessary
+    condition for _code_texts to find a file of code that is a stream. Most args start
+    with neither `-` nor `/` and cost one character test."""
+    for a in args:
+        n = len(a)
+        if n == 0:
+            continue
+        c = a[0]
+        if c == "/":
+            if a.startswith("/dev/") or a.startswith("/proc/"):
+                return True
+        elif c == "-":
+            if n == 1 or (n > 2 and a[n - 1] == "-") or "/dev/" in a or "/proc/" in a:
+                return True
+    return False
 
 
 def _triggered(trigger, text):

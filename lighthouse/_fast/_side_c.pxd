@@ -8,6 +8,8 @@ cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE
 cdef dict _READERS
 cdef dict _TRIGGERS
 cdef dict _SIDE
+cdef frozenset _CODE_FILE_PROGRAMS
+cdef dict _TEXT_TRIGGERS
 cdef frozenset _GIT_GLOBAL_VALUE, _GIT_RUNS
 
 
@@ -15,11 +17,19 @@ cdef frozenset _GIT_GLOBAL_VALUE, _GIT_RUNS
 cpdef list side_effects(str prog, list args)
 
 
+@cython.locals(found=list, trigger=tuple, language=str)
+cpdef list stdin_effects(str prog, list args, str text)
+
+
 cpdef list _read_side(str prog, list args)
 
 
 @cython.locals(found=list)
 cdef list _read_bits(str prog, list args, int bits)
+
+
+@cython.locals(a=str, n=Py_ssize_t, c=Py_UCS4)
+cdef bint _names_a_stream(list args) except -1
 
 
 @cython.locals(rx=object, needs=tuple, alternatives=tuple, literal=str, low=str)
