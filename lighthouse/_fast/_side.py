@@ -119,6 +119,8 @@ _POSITIONAL_VALUE_OPTIONS = {
 }
 # options of tmux's commands that take a value
 _TMUX_VALUE = frozenset({"-s", "-n", "-t", "-c", "-e", "-F", "-x", "-y", "-l", "-p", "-f", "-T"})
+# tmux's own options that take a value (before the subcommand)
+_TMUX_GLOBAL_VALUE = frozenset({"-c", "-f", "-L", "-S", "-T"})
 # watchexec's options that take a value (without `--`, its positionals are the command)
 _WATCHEXEC_VALUE = frozenset({"-e", "--exts", "-w", "--watch", "-i", "--ignore", "-f", "--filter",
                               "-s", "--signal", "-d", "--debounce", "--shell", "-E", "--env",
@@ -1301,17 +1303,66 @@ def _command_positionals(prog, args):
                 out.append((SH, a))
             k += 1
         return out
-    pos = [a for a in args if not a.startswith("-")]
-    if pos and pos[0] in subs:
-        # tmux new-session -d -s NAME 'cmd': the shell command follows the subcommand's
-        # options (which take values: -s, -n, -t, -c, ...)
-        k = args.index(pos[0]) + 1
-        n = len(args)
+    # tmux [-L NAME] new-session -d -s NAME 'cmd': the shell command follows the
+    # subcommand's options (which take values: -s, -n, -t, -c, ...)
+    n = len(args)
+    k = 0
+    while k < n and args[k].startswith("-"):
+        k += 2 if args[k] in _TMUX_GLOBAL_VALUE else 1
+    if k >= n:
+        return out
+    if (args[k] == "send-keys" or args[k] == "send") and prog == "tmux":
+        return _tmux_keys(args, k + 1)
+    if args[k] in subs:
+        k += 1
         while k < n and args[k].startswith("-"):
             k += 2 if args[k] in _TMUX_VALUE else 1
         if k < n:
             out.append((SH, " ".join(args[k:])))
     return out
+
+
+# tmux send-keys: key names that end the line typed (it runs), and the options that take
+# a value
+_TMUX_ENTER = frozenset({"Enter", "KPEnter", "C-m", "C-M", "C-j", "C-J", "^M", "^J", "C-c", "C-C", "C-d", "C-D"})
+_TMUX_SEND_VALUE = frozenset({"-t", "-N", "-c"})
+
+
+def _tmux_keys(args, k):
+    """`tmux send-keys [-t PANE] KEYS...` types KEYS into a pane's shell: the text they
+    make (Enter and C-m end a line, Space is a space; with -l every word is typed as it
+    is) is shell code that pane runs. Keys given in hex (-H) are unknown; copy-mode
+    commands (-X) type nothing."""
+    n = len(args)
+    literal = False
+    while k < n and args[k].startswith("-") and len(args[k]) > 1:
+        a = args[k]
+        if a == "--":
+            k += 1
+            break
+        if a in _TMUX_SEND_VALUE:
+            k += 2
+            continue
+        if "X" in a:
+            return []
+        if "H" in a:
+            return [(DYN_CODE, "")]
+        if "l" in a:
+            literal = True
+        k += 1
+    parts = []
+    for j in range(k, n):
+        key = args[j]
+        if literal:
+            parts.append(key)
+        elif key in _TMUX_ENTER:
+            parts.append("\n")
+        elif key == "Space":
+            parts.append(" ")
+        else:
+            parts.append(key)
+    text = "".join(parts)
+    return [(SH, text)] if text.strip() else []
 
 
 def _argv_runner(prog, args):

@@ -43,6 +43,10 @@ cdef list _command_options(str prog, list args)
 cdef list _command_positionals(str prog, list args)
 
 
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t, literal=bint, a=str, key=str, parts=list, text=str)
+cdef list _tmux_keys(list args, Py_ssize_t k)
+
+
 cdef list _argv_runner(str prog, list args)
 
 
