@@ -54,6 +54,13 @@ def test_compiled_module_loaded_when_expected():
         assert type(_toolinput_c.strip_sql_literals) is not type(_toolinput.strip_sql_literals)
         assert _engine_py.input_error is _toolinput.input_error
         assert _engine_py.call_error is _toolinput.call_error
+        # and the parsers' stand-alone scanners (arithmetic ends, redirection operators,
+        # $'...' strings, heredoc bodies), which the compiled parser cimports
+        from lighthouse._fast import _shell_scan, _shell_scan_c
+        assert type(_shell_scan_c.ansi_c) is not type(_shell_scan.ansi_c)
+        assert type(_shell_scan_c.heredoc_body) is not type(_shell_scan.heredoc_body)
+        assert _shell_scan_c.REDIRECT_OPS == _shell_scan.REDIRECT_OPS
+        assert _shell_py.ansi_c is _shell_scan.ansi_c and _shell_py.redirect_token is _shell_scan.redirect_token
     else:
         assert not _fast.COMPILED
         assert _fast.shape.__name__.endswith("_shape_py")

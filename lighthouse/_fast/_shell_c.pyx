@@ -37,6 +37,9 @@ from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SCRATCH
                       env_commands)
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
 from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects
+# C calls into the parsers' shared scanners (typed by _shell_scan_c.pxd)
+from lighthouse._fast._shell_scan_c cimport ansi_c, arith_end, funcdef_end, heredoc_body, redirect_token, runs_commands
+from ._shell_scan_c import REDIRECT_OPS
 from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
@@ -47,7 +50,7 @@ from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign
                               run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                               run_shell_code, command_env,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
-from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+from ._shell_shared_c import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                               DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FIND_ACTIONS, FOR_DO_MSG,
@@ -74,6 +77,7 @@ cdef tuple _CD_PROGRAMS = CD_PROGRAMS
 cdef Py_ssize_t C_CALL_COST = CALL_COST
 cdef str _DEPTH_MSG = DEPTH_MSG
 cdef str _LIST_MSG = LIST_MSG
+cdef dict _REDIRECT_OPS = REDIRECT_OPS
 
 
 @cython.freelist(32)
@@ -306,7 +310,6 @@ cdef dict _KEYWORDS = {"function": KW_FUNCTION, "for": KW_CLAUSE, "select": KW_C
 for _w in ("if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "}",
            "time", "coproc", "[[", "]]"):
     _KEYWORDS[_w] = KW_RESERVED
-cdef dict _ANSI_ESCAPES = {"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v", "f": "\f"}
 
 
 # ASCII characters that end a run of plain literal text in a word, and inside "...".
@@ -455,7 +458,7 @@ cdef class _Parser:
         self.skip_blanks()
         if self.i < self.n and self.at(self.i) == u'(':
             if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     cmd.arith = self.arith_part(end)
                     return cmd
@@ -558,14 +561,12 @@ cdef class _Parser:
             else:
                 cmd.words.extend(expanded)
 
-    cdef bint peek_funcdef(self) noexcept:
-        cdef Py_ssize_t j = self.i + 1
-        while j < self.n and (self.at(j) == u' ' or self.at(j) == u'\t'):
-            j += 1
-        if j < self.n and self.at(j) == u')':
-            self.i = j + 1
-            return True
-        return False
+    cdef bint peek_funcdef(self) except -1:
+        cdef Py_ssize_t j = funcdef_end(self.s, self.i)
+        if j < 0:
+            return False
+        self.i = j
+        return True
 
     cdef _Cmd parse_for(self, _Cmd cmd):
         # `for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
@@ -576,7 +577,7 @@ cdef class _Parser:
         cdef object word, expanded
         self.skip_blanks()
         if self.s.startswith("((", self.i):
-            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            end = arith_end(self.s, self.i)      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
             cmd.arith = self.arith_part(end)
@@ -676,40 +677,12 @@ cdef class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    cdef Py_ssize_t arith_end(self) except -2:
-        # At `((`: the index just past the `))` that ends it when bash reads it as an
-        # arithmetic expression, else -1 (see the reference).
-        cdef Py_ssize_t j = self.i, n = self.n, depth = 0
-        cdef Py_UCS4 c
-        while j < n:
-            c = self.at(j)
-            if c == u'\\':
-                j += 1
-            elif c == u"'":
-                j = self.s.find("'", j + 1)
-                if j < 0:
-                    return -1
-            elif c == u'"':
-                j += 1
-                while j < n and self.at(j) != u'"':
-                    j += 2 if self.at(j) == u'\\' else 1
-            elif c == u'(':
-                depth += 1
-            elif c == u')':
-                depth -= 1
-                if depth == 1:
-                    if j + 1 < n and self.at(j + 1) == u')':
-                        return j + 2
-                    return -1
-            j += 1
-        return -1
-
     cdef _Part arith_part(self, Py_ssize_t end):
         # At `((` of an arithmetic expression ending at end (see the reference).
         cdef Py_ssize_t start = self.i + 2
         cdef list subs = None
         cdef _Part p
-        if _runs_commands(self.s, start, end - 2):
+        if runs_commands(self.s, start, end - 2):
             self.i = start
             subs = self.scan_subs(end - 2, False)
         self.i = end
@@ -774,44 +747,12 @@ cdef class _Parser:
             return 0
 
     cdef int parse_redirect(self, _Cmd cmd) except -1:
-        cdef Py_ssize_t i = self.i
-        cdef Py_UCS4 c0 = self.at(i)
-        cdef Py_UCS4 c1 = self.at(i + 1) if i + 1 < self.n else 0
-        cdef Py_UCS4 c2 = self.at(i + 2) if i + 2 < self.n else 0
         cdef str op, raw
         cdef object target
         cdef Py_ssize_t start
-        if c0 == u'&' and c1 == u'>' and c2 == u'>':
-            op = ">>"
-            i += 3
-        elif c0 == u'&' and c1 == u'>':
-            op = ">"
-            i += 2
-        elif c0 == u'<' and c1 == u'<' and c2 == u'<':
-            op = "<<<"
-            i += 3
-        elif c0 == u'<' and c1 == u'<' and c2 == u'-':
-            op = "<<-"
-            i += 3
-        elif c0 == u'<' and c1 == u'<':
-            op = "<<"
-            i += 2
-        elif c0 == u'>' and c1 == u'>':
-            op = ">>"
-            i += 2
-        elif (c0 == u'>' and (c1 == u'&' or c1 == u'|')) or (c0 == u'<' and c1 == u'>'):
-            op = ">"
-            i += 2
-        elif c0 == u'<' and c1 == u'&':
-            op = "<&"
-            i += 2
-        elif c0 == u'>':
-            op = ">"
-            i += 1
-        else:
-            op = "<"
-            i += 1
-        self.i = i
+        cdef str token = redirect_token(self.s, self.i)
+        op = <str>_REDIRECT_OPS[token]
+        self.i += len(token)
         self.skip_blanks()
         if self.i >= self.n or _ends_command(self.at(self.i)):
             self.error(REDIRECT_MSG)
@@ -835,26 +776,14 @@ cdef class _Parser:
         return 0
 
     cdef int read_heredocs(self) except -1:
-        cdef str s = self.s
         cdef _Cmd cmd
-        cdef str delim, line
+        cdef str delim
         cdef bint strip, expands
-        cdef list lines, subs
-        cdef Py_ssize_t j
+        cdef list subs
         if self.pending is None:
             return 0
         for cmd, delim, strip, expands in self.pending:
-            lines = []
-            while self.i < self.n:
-                j = s.find("\n", self.i)
-                if j < 0:
-                    j = self.n
-                line = s[self.i:j]
-                self.i = j + 1 if j + 1 < self.n else self.n
-                if (line.lstrip("\t") if strip else line) == delim:
-                    break
-                lines.append(line)
-            cmd.heredoc = "\n".join(lines) + "\n"
+            cmd.heredoc, self.i = heredoc_body(self.s, self.i, delim, strip)
             if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
                 subs = self.heredoc_subs(cmd.heredoc)
                 if subs:
@@ -954,7 +883,8 @@ cdef class _Parser:
                 if self.i + 1 < self.n and self.at(self.i + 1) == u"'":
                     parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
                     pieces = None
-                    parts.append(_lit(self.parse_ansi_c(), True))
+                    text, self.i = ansi_c(self.s, self.i)
+                    parts.append(_lit(text, True))
                     run = self.i
                     continue
                 dollar = self.i
@@ -1042,48 +972,6 @@ cdef class _Parser:
         parts.append(_lit(text, True))
         return 0
 
-    cdef str parse_ansi_c(self):
-        cdef str s = self.s
-        cdef list buf = []
-        cdef Py_UCS4 c, e
-        cdef Py_ssize_t j
-        self.i += 2
-        while True:
-            if self.i >= self.n:
-                self.error(ANSI_C_MSG)
-            c = self.at(self.i)
-            if c == u"'":
-                self.i += 1
-                return "".join(buf)
-            if c == u'\\' and self.i + 1 < self.n:
-                e = self.at(self.i + 1)
-                self.i += 2
-                if e == u'n':
-                    buf.append("\n")
-                elif e == u't':
-                    buf.append("\t")
-                elif e == u'x':
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and _is_hex(self.at(j)):
-                        j += 1
-                    if j > self.i:
-                        buf.append(chr(int(s[self.i:j], 16)))
-                        self.i = j
-                    else:
-                        buf.append("\\x")
-                elif e >= u'0' and e <= u'7':
-                    j = self.i
-                    while (j < self.n and j < self.i + 2
-                           and self.at(j) >= u'0' and self.at(j) <= u'7'):
-                        j += 1
-                    buf.append(chr(int(s[self.i - 1:j], 8)))
-                    self.i = j
-                else:
-                    buf.append(_ANSI_ESCAPES.get(chr(e), chr(e)))
-                continue
-            buf.append(chr(c))
-            self.i += 1
-
     cdef _Part parse_dollar(self):
         """At '$': return a part, or None when the '$' is literal."""
         cdef str s = self.s
@@ -1099,7 +987,7 @@ cdef class _Parser:
         if c == u'(':
             if j + 1 < self.n and self.at(j + 1) == u'(':
                 self.i = j
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     return self.arith_part(end)
             self.i = j + 1
@@ -1108,7 +996,7 @@ cdef class _Parser:
             k = s.find("}", j + 1)
             if k < 0:
                 self.error(BRACE_MSG)
-            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+            if runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
                 # the operand holds a substitution or a brace: find the `}` that closes
                 self.i = j + 1
                 subs = self.scan_subs(self.n, True)
@@ -1191,10 +1079,6 @@ cdef class _Parser:
         return cmd
 
 
-cdef inline bint _is_hex(Py_UCS4 c) noexcept:
-    return (c >= u'0' and c <= u'9') or (c >= u'a' and c <= u'f') or (c >= u'A' and c <= u'F')
-
-
 cdef str _word_text(object word):
     cdef _Part p
     cdef list buf
@@ -1220,19 +1104,6 @@ cdef str _word_text(object word):
 cdef unsigned char _PLAIN[128]
 for _c in range(128):
     _PLAIN[_c] = chr(_c).isalnum() or chr(_c) in " \t-_./,:=+@%^"
-
-
-cdef bint _runs_commands(str s, Py_ssize_t start, Py_ssize_t end) except -1:
-    # Whether s[start:end] holds a command substitution ($(...) or `...`).
-    cdef Py_ssize_t k = s.find("`", start, end)
-    if k >= 0:
-        return True
-    k = s.find("$(", start, end)
-    while k >= 0:
-        if k + 2 >= end or s[k + 2] != u'(':
-            return True
-        k = s.find("$(", k + 3, end)
-    return False
 
 
 cdef list _parse_plain(str src, int depth):
@@ -2330,7 +2201,7 @@ def _k_word(object word, _Ctx ctx):
 
 def _k_subs(str text, int depth):
     cdef _Parser p
-    if not _runs_commands(text, 0, len(text)):
+    if not runs_commands(text, 0, len(text)):
         return None
     p = _new_parser(text, depth)
     return p.scan_subs(p.n, False)

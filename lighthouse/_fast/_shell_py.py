@@ -18,6 +18,7 @@ from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fet
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
+from ._shell_scan import REDIRECT_OPS, ansi_c, arith_end, funcdef_end, heredoc_body, redirect_token, runs_commands
 from ._shell_shared import MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import join_path  # noqa: F401 (the lexical join both analysers export)
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
@@ -26,7 +27,7 @@ from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_v
                             run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                             run_shell_code, command_env,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
-from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
@@ -175,7 +176,7 @@ class _Parser:
         self.skip_blanks()
         if self.i < self.n and s[self.i] == "(":
             if self.i + 1 < self.n and s[self.i + 1] == "(":
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     cmd.arith = self.arith_part(end)
                     return cmd
@@ -260,13 +261,11 @@ class _Parser:
                 cmd.words.extend(expanded)
 
     def peek_funcdef(self):
-        j = self.i + 1
-        while j < self.n and self.s[j] in " \t":
-            j += 1
-        if j < self.n and self.s[j] == ")":
-            self.i = j + 1
-            return True
-        return False
+        j = funcdef_end(self.s, self.i)
+        if j < 0:
+            return False
+        self.i = j
+        return True
 
     def parse_for(self, cmd):
         """`for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
@@ -275,7 +274,7 @@ class _Parser:
         self.skip_blanks()
         name = ""
         if s.startswith("((", self.i):
-            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            end = arith_end(self.s, self.i)      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
             cmd.arith = self.arith_part(end)
@@ -356,43 +355,12 @@ class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    def arith_end(self):
-        """At `((`: the index just past the `))` that ends it when bash reads it as an
-        arithmetic expression (its parentheses, quotes skipped, close with two adjacent
-        `)`), else -1: `((echo a) )` is a subshell in a subshell."""
-        s = self.s
-        n = self.n
-        j = self.i
-        depth = 0
-        while j < n:
-            c = s[j]
-            if c == "\\":
-                j += 1
-            elif c == "'":
-                j = s.find("'", j + 1)
-                if j < 0:
-                    return -1
-            elif c == '"':
-                j += 1
-                while j < n and s[j] != '"':
-                    j += 2 if s[j] == "\\" else 1
-            elif c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-                if depth == 1:
-                    if j + 1 < n and s[j + 1] == ")":
-                        return j + 2
-                    return -1
-            j += 1
-        return -1
-
     def arith_part(self, end):
         """At `((` of an arithmetic expression that ends at `end` (arith_end): its part,
         with the command substitutions in it; i is left at end."""
         start = self.i + 2
         subs = []
-        if _runs_commands(self.s, start, end - 2):
+        if runs_commands(self.s, start, end - 2):
             self.i = start
             subs = self.scan_subs(end - 2, False)
         self.i = end
@@ -451,28 +419,9 @@ class _Parser:
 
     def parse_redirect(self, cmd):
         s = self.s
-        i = self.i
-        if s.startswith("&>>", i):
-            op, i = ">>", i + 3
-        elif s.startswith("&>", i):
-            op, i = ">", i + 2
-        elif s.startswith("<<<", i):
-            op, i = "<<<", i + 3
-        elif s.startswith("<<-", i):
-            op, i = "<<-", i + 3
-        elif s.startswith("<<", i):
-            op, i = "<<", i + 2
-        elif s.startswith(">>", i):
-            op, i = ">>", i + 2
-        elif s.startswith(">&", i) or s.startswith(">|", i) or s.startswith("<>", i):
-            op, i = ">", i + 2
-        elif s.startswith("<&", i):
-            op, i = "<&", i + 2
-        elif s[i] == ">":
-            op, i = ">", i + 1
-        else:
-            op, i = "<", i + 1
-        self.i = i
+        token = redirect_token(s, self.i)
+        op = REDIRECT_OPS[token]
+        self.i += len(token)
         self.skip_blanks()
         if self.i >= self.n or s[self.i] in "\n;&|)":
             self.error(REDIRECT_MSG)
@@ -491,19 +440,8 @@ class _Parser:
             cmd.redirects.append((op, target))
 
     def read_heredocs(self):
-        s = self.s
         for cmd, delim, strip, expands in self.pending:
-            lines = []
-            while self.i < self.n:
-                j = s.find("\n", self.i)
-                if j < 0:
-                    j = self.n
-                line = s[self.i:j]
-                self.i = min(j + 1, self.n)
-                if (line.lstrip("\t") if strip else line) == delim:
-                    break
-                lines.append(line)
-            cmd.heredoc = "\n".join(lines) + "\n"
+            cmd.heredoc, self.i = heredoc_body(self.s, self.i, delim, strip)
             if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
                 subs = self.heredoc_subs(cmd.heredoc)
                 if subs:
@@ -593,7 +531,8 @@ class _Parser:
                     if buf:
                         parts.append(("lit", "".join(buf), False))
                         buf = []
-                    parts.append(("lit", self.parse_ansi_c(), True))
+                    text, self.i = ansi_c(s, self.i)
+                    parts.append(("lit", text, True))
                     continue
                 part = self.parse_dollar()
                 if part is not None:
@@ -657,46 +596,6 @@ class _Parser:
             self.i += 1
         parts.append(("lit", "".join(buf), True))
 
-    def parse_ansi_c(self):
-        s = self.s
-        self.i += 2
-        buf = []
-        while True:
-            if self.i >= self.n:
-                self.error(ANSI_C_MSG)
-            c = s[self.i]
-            if c == "'":
-                self.i += 1
-                return "".join(buf)
-            if c == "\\" and self.i + 1 < self.n:
-                e = s[self.i + 1]
-                self.i += 2
-                if e == "n":
-                    buf.append("\n")
-                elif e == "t":
-                    buf.append("\t")
-                elif e == "x":
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and s[j] in "0123456789abcdefABCDEF":
-                        j += 1
-                    if j > self.i:
-                        buf.append(chr(int(s[self.i:j], 16)))
-                        self.i = j
-                    else:
-                        buf.append("\\x")
-                elif e in "01234567":
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and s[j] in "01234567":
-                        j += 1
-                    buf.append(chr(int(s[self.i - 1:j], 8)))
-                    self.i = j
-                else:
-                    buf.append({"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v",
-                                "f": "\f"}.get(e, e))
-                continue
-            buf.append(c)
-            self.i += 1
-
     def parse_dollar(self):
         """At '$': return a part, or None when the '$' is literal."""
         s = self.s
@@ -707,7 +606,7 @@ class _Parser:
         if c == "(":
             if j + 1 < self.n and s[j + 1] == "(":
                 self.i = j
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     return self.arith_part(end)
             self.i = j + 1
@@ -717,7 +616,7 @@ class _Parser:
             if k < 0:
                 self.error(BRACE_MSG)
             subs = None
-            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+            if runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
                 # the operand holds a substitution or a brace: find the `}` that closes
                 self.i = j + 1
                 subs = self.scan_subs(self.n, True)
@@ -812,19 +711,6 @@ def _brace_words(word, loop=False):
     if words is None:
         return None
     return [[("lit", seg, False) if type(seg) is str else seg for seg in w] for w in words]
-
-
-def _runs_commands(s, start, end):
-    """Whether s[start:end] holds a command substitution ($(...) or `...`)."""
-    k = s.find("`", start, end)
-    if k >= 0:
-        return True
-    k = s.find("$(", start, end)
-    while k >= 0:
-        if k + 2 >= end or s[k + 2] != "(":
-            return True
-        k = s.find("$(", k + 3, end)
-    return False
 
 
 def parse(src, depth=0):
@@ -1430,7 +1316,7 @@ def _k_word(word, ctx):
 
 
 def _k_subs(text, depth):
-    if not _runs_commands(text, 0, len(text)):
+    if not runs_commands(text, 0, len(text)):
         return None
     p = _Parser(text, depth)
     return p.scan_subs(p.n, False)
