@@ -12,15 +12,16 @@ module is the readable reference, and the two are tested against each other.
 
 from __future__ import annotations
 
-import re
-
 from ._side import COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, env_commands, fetched_runs, side_effects
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
-from ._shell_scan import REDIRECT_OPS, ansi_c, arith_end, funcdef_end, heredoc_body, redirect_token, runs_commands
+from ._shell_scan import (REDIRECT_OPS, ansi_c, arith_end, backtick_text, funcdef_end, heredoc_body, is_name_char,
+                          is_special_var, name_end, redirect_token, runs_commands, var_operand)
 from ._shell_shared import MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import join_path  # noqa: F401 (the lexical join both analysers export)
+from ._shell_shared import assignment_eq, interp_family
+from ._shell_shared import program_name as normalize_program
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                             calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
@@ -28,7 +29,7 @@ from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_v
                             run_shell_code, command_env,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
 from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
-                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+                            BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
                             HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_WORD, MAX_WORK,
@@ -81,8 +82,6 @@ class _Cmd:
 
 
 _META = " \t\n;&|()<>"
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-_SPECIAL_VARS = "@*#?$!-0123456789"
 _RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
              "!", "{", "}", "time", "coproc", "[[", "]]"}
 
@@ -546,8 +545,7 @@ class _Parser:
                 continue
             if c == "~" and self.i == start:
                 self.i += 1
-                while self.i < self.n and s[self.i] in _NAME_CHARS:
-                    self.i += 1
+                self.i = name_end(s, self.i)
                 parts.append(("tilde",))
                 continue
             buf.append(c)
@@ -621,51 +619,20 @@ class _Parser:
                 self.i = j + 1
                 subs = self.scan_subs(self.n, True)
                 k = self.i
-            body = s[j + 1:k]
             self.i = k + 1
-            m = 0
-            while m < len(body) and (body[m] in _NAME_CHARS or (m == 0 and body[m] in _SPECIAL_VARS)):
-                m += 1
-            name = body[:m]
-            rest = body[m:]
-            default = None
-            if subs:
-                pass    # a default that runs a command has an unknown value
-            elif rest.startswith(":-") or rest.startswith(":="):
-                default = rest[2:]
-            elif rest.startswith("-") or rest.startswith("="):
-                default = rest[1:]
+            name, default = var_operand(s, j + 1, k, bool(subs))
             return ("var", name, default, subs)
-        if c in _NAME_CHARS and not c.isdigit():
-            k = j
-            while k < self.n and s[k] in _NAME_CHARS:
-                k += 1
-            self.i = k
-            return ("var", s[j:k], None, None)
-        if c in _SPECIAL_VARS:
+        if is_name_char(c) and not ("0" <= c <= "9"):
+            self.i = name_end(s, j)
+            return ("var", s[j:self.i], None, None)
+        if is_special_var(c):
             self.i = j + 1
             return ("var", c, None, None)
         return None
 
     def parse_backtick(self):
-        s = self.s
-        j = self.i + 1
-        buf = []
-        while True:
-            if j >= self.n:
-                self.error(BACKTICK_MSG)
-            c = s[j]
-            if c == "\\" and j + 1 < self.n and s[j + 1] in "`\\$":
-                buf.append(s[j + 1])
-                j += 2
-                continue
-            if c == "`":
-                break
-            buf.append(c)
-            j += 1
-        self.i = j + 1
-        sub = _Parser("".join(buf), self.depth + 1)
-        return ("cmd", sub.parse_list(None))
+        text, self.i = backtick_text(self.s, self.i)
+        return ("cmd", _Parser(text, self.depth + 1).parse_list(None))
 
     # Substitutions, subshells, groups and function bodies all recurse, so all of them
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
@@ -724,41 +691,8 @@ def parse(src, depth=0):
 
 # ---------------------------------------------------------------- interpretation
 
-_PY_RE = re.compile(r"^(python|pypy)[0-9.]*$")
-
-
-def interp_family(prog):
-    if _PY_RE.match(prog):
-        return "python"
-    if prog == "nodejs":
-        return "node"
-    if prog == "luajit":
-        return "lua"
-    if prog.startswith("perl") and prog[4:].replace(".", "").isdigit():
-        return "perl"
-    if prog.startswith("ruby") and prog[4:].replace(".", "").isdigit():
-        return "ruby"
-    return prog
-
-
-def normalize_program(word):
-    """`/usr/bin/rm`, `\\rm`, `"rm"` -> `rm`."""
-    j = word.rfind("/")
-    if j >= 0 and j < len(word) - 1:
-        word = word[j + 1:]
-    return word
-
-
 def _is_assignment(word):
-    eq = word.find("=")
-    if eq <= 0:
-        return False
-    name = word[:eq]
-    if name.endswith("+"):
-        name = name[:-1]
-    if not name:
-        return False
-    return name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
+    return assignment_eq(word) >= 0
 
 
 class _Work:

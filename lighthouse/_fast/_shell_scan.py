@@ -12,10 +12,10 @@ between words) stays in each parser: the two build different parse trees.
 from __future__ import annotations
 
 from ._errors import ShellError
-from ._shell_shared import ANSI_C_MSG, AT_OFFSET_MSG
+from ._shell_shared import ANSI_C_MSG, AT_OFFSET_MSG, BACKTICK_MSG
 
 __all__ = ["runs_commands", "arith_end", "funcdef_end", "redirect_token", "REDIRECT_OPS", "ansi_c",
-           "heredoc_body"]
+           "heredoc_body", "is_name_char", "is_special_var", "name_end", "var_operand", "backtick_text"]
 
 # A redirection operator as written -> the operator it is judged as (`&>` and `>&`
 # write stdout as `>` does, `>|` overrides noclobber, `<>` opens for writing too; `<&`
@@ -24,6 +24,69 @@ REDIRECT_OPS = {"&>>": ">>", "&>": ">", "<<<": "<<<", "<<-": "<<-", "<<": "<<", 
                 ">|": ">", "<>": ">", "<&": "<&", ">": ">", "<": "<"}
 
 _ANSI_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v", "f": "\f"}
+
+
+def is_name_char(c):
+    """Whether c may stand in a variable's name (ASCII letters, digits, `_`)."""
+    return "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "_"
+
+
+def is_special_var(c):
+    """Whether c names a special parameter ($@, $*, $#, $?, $$, $!, $-, $0-$9)."""
+    return c == "@" or c == "*" or c == "#" or c == "?" or c == "$" or c == "!" or c == "-" or "0" <= c <= "9"
+
+
+def name_end(s, i):
+    """The index past the run of name characters that starts at s[i]."""
+    n = len(s)
+    while i < n and is_name_char(s[i]):
+        i += 1
+    return i
+
+
+def var_operand(s, start, end, runs):
+    """The name and the default of a ${...} whose operand is s[start:end]: the name is
+    its leading name characters (or one special parameter first); the default what
+    follows `:-`, `:=`, `-` or `=` after it, else None. runs: the operand runs commands,
+    so a default has an unknown value (None)."""
+    m = start
+    while m < end and (is_name_char(s[m]) or (m == start and is_special_var(s[m]))):
+        m += 1
+    default = None
+    if m < end and not runs:
+        c = s[m]
+        if c == ":" and m + 1 < end and (s[m + 1] == "-" or s[m + 1] == "="):
+            default = s[m + 2:end]
+        elif c == "-" or c == "=":
+            default = s[m + 1:end]
+    return s[start:m], default
+
+
+def backtick_text(s, i):
+    """At a backtick (s[i]): the text up to the closing one, with \\`, \\\\ and \\$
+    unescaped, and the index just past the closing backtick. ShellError when it does not
+    close."""
+    n = len(s)
+    j = i + 1
+    run = j
+    pieces = []
+    while True:
+        if j >= n:
+            raise ShellError(AT_OFFSET_MSG % (BACKTICK_MSG, i))
+        c = s[j]
+        if c == "\\" and j + 1 < n:
+            d = s[j + 1]
+            if d == "`" or d == "\\" or d == "$":
+                pieces.append(s[run:j])
+                pieces.append(d)
+                j += 2
+                run = j
+                continue
+        if c == "`":
+            break
+        j += 1
+    pieces.append(s[run:j])
+    return "".join(pieces), j + 1
 
 
 def runs_commands(s, start, end):

@@ -29,3 +29,22 @@ cpdef tuple ansi_c(str s, Py_ssize_t i)
 
 @cython.locals(n=Py_ssize_t, j=Py_ssize_t, lines=list, line=str)
 cpdef tuple heredoc_body(str s, Py_ssize_t i, str delim, bint strip)
+
+
+# Variable names: asked per character of a `$name` or `${...}`
+cpdef bint is_name_char(Py_UCS4 c) noexcept
+
+
+cpdef bint is_special_var(Py_UCS4 c) noexcept
+
+
+@cython.locals(n=Py_ssize_t)
+cpdef Py_ssize_t name_end(str s, Py_ssize_t i) except -1
+
+
+@cython.locals(m=Py_ssize_t, c=Py_UCS4)
+cpdef tuple var_operand(str s, Py_ssize_t start, Py_ssize_t end, bint runs)
+
+
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t, run=Py_ssize_t, pieces=list, c=Py_UCS4, d=Py_UCS4)
+cpdef tuple backtick_text(str s, Py_ssize_t i)
