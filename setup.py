@@ -56,6 +56,9 @@ shared = [
     # what the engine reads of a tool input besides its paths (input_error, asked of every
     # call but Bash; the text of its fields; SQL without its literals)
     Extension("lighthouse._fast._toolinput_c", ["lighthouse/_fast/_toolinput.py"], define_macros=macros),
+    # what a command's view reads with its program's spec (old-style flags, conditional
+    # writes, paths under a directory option), cimported by the compiled engine
+    Extension("lighthouse._fast._view_c", ["lighthouse/_fast/_view.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types
