@@ -44,6 +44,9 @@ extensions = [
 # the directives that drop Python's index checks.
 shared = [
     Extension("lighthouse._fast._shell_shared_c", ["lighthouse/_fast/_shell_shared.py"], define_macros=macros),
+    # the parsers' stand-alone scanners (arithmetic and function-definition ends,
+    # redirection operators, $'...' strings, heredoc bodies), cimported by the compiled parser
+    Extension("lighthouse._fast._shell_scan_c", ["lighthouse/_fast/_shell_scan.py"], define_macros=macros),
     # what a Write/Edit adds to a file that runs later: its kind is looked up per call
     Extension("lighthouse._fast._content_c", ["lighthouse/_fast/_content.py"], define_macros=macros),
     Extension("lighthouse._fast._side_c", ["lighthouse/_fast/_side.py"], define_macros=macros),
@@ -53,6 +56,9 @@ shared = [
     # what the engine reads of a tool input besides its paths (input_error, asked of every
     # call but Bash; the text of its fields; SQL without its literals)
     Extension("lighthouse._fast._toolinput_c", ["lighthouse/_fast/_toolinput.py"], define_macros=macros),
+    # what a command's view reads with its program's spec (old-style flags, conditional
+    # writes, paths under a directory option), cimported by the compiled engine
+    Extension("lighthouse._fast._view_c", ["lighthouse/_fast/_view.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types

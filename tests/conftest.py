@@ -4,6 +4,7 @@ parametrized over the pure twin and the compiled module, so every test runs on b
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import os
 import pathlib
@@ -75,6 +76,16 @@ def twins():
             pytest.fail("the compiled extension is expected but not importable")
         pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
     return IMPLS["pure"], IMPLS["compiled"]
+
+
+def compiled_build(module):
+    """The compiled build of a shared module of lighthouse._fast (``module``: its name,
+    as ``_toolinput_c``); fails when the compiled modules are expected but missing."""
+    if "compiled" not in IMPLS:
+        if EXPECT_COMPILED:
+            pytest.fail("the compiled extension is expected but not importable")
+        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
+    return importlib.import_module("lighthouse._fast." + module)
 
 
 @pytest.fixture

@@ -650,9 +650,19 @@ def test_class3_directory_options_move_relative_paths(validator, command, verdic
     check(validator, command, verdict, rule)
 
 
-def test_chdir_rebased_is_linear_and_leaves_the_directory_and_absolute_paths():
+@pytest.fixture(params=["source", pytest.param("compiled", marks=pytest.mark.compiled)])
+def view(request):
+    """lighthouse._fast._view as the pure engine imports it, and its compiled build, which
+    the compiled engine cimports."""
+    from lighthouse._fast import _view
+
+    from conftest import compiled_build
+    return _view if request.param == "source" else compiled_build("_view_c")
+
+
+def test_chdir_rebased_is_linear_and_leaves_the_directory_and_absolute_paths(view):
     from lighthouse._fast._errors import LimitError
-    from lighthouse._fast._rulespec import MAX_CHDIR_WORK, chdir_rebased
+    MAX_CHDIR_WORK, chdir_rebased = view.MAX_CHDIR_WORK, view.chdir_rebased
 
     d1, d2 = "/srv", "app"
     options = {"-C": [d1, d2]}
@@ -928,8 +938,9 @@ def test_program_tables_read_positions_operations_and_subcommands(impl, tmp_path
     assert (rule_id == "t.write") == decided, (verdict, rule_id)
 
 
-def test_unbundle_and_conditional_writes_are_linear_and_skip_streams():
-    from lighthouse._fast._rulespec import conditional_writes, unbundle, writes_if_entry
+def test_unbundle_and_conditional_writes_are_linear_and_skip_streams(view):
+    from lighthouse._fast._rulespec import writes_if_entry
+    conditional_writes, unbundle = view.conditional_writes, view.unbundle
 
     assert unbundle(["cbf", "20", "OUT", "x"], {"-b", "-f"}) == ["-c", "-b", "20", "-f", "OUT", "x"]
     assert unbundle(["-cf", "OUT"], {"-f"}) == ["-cf", "OUT"]
@@ -941,6 +952,14 @@ def test_unbundle_and_conditional_writes_are_linear_and_skip_streams():
     assert conditional_writes(entries, {"-l"}, None, ["x"], 0, 0) == []
     assert conditional_writes(entries, set(), None, ["https://h/x"], 0, 0) == []
     assert conditional_writes(entries, set(), None, [], 0, 0) == ["."]
+    assert conditional_writes(entries, {"-c"}, {"-f": ["o"]}, ["a", "b"], 1, 0) == ["o", "b"]
+    assert view.positional_writes("last", ["sub", "a", "b"], 1, 0) == ["b"]
+    assert view.positional_writes("last", ["sub", "a"], 1, 0) == []
+    assert view.positional_writes("all", ["a", "b", "c"], 0, 1) == ["b", "c"]
+    assert view.positional_writes("all", ["a", "b"], 0, -1) == []
+    assert view.positional_writes("after_first", ["a", "b", "c"], 0, 0) == ["b", "c"]
+    assert view.positional_writes("none", ["a"], 0, 0) == []
+    assert unbundle(["xé", "v"], {"-é"}) == ["-x", "-é", "v"]
     big = ["c" * 100000] + ["w"] * 100000
     start = time.perf_counter()
     assert len(unbundle(big, {"-c"})) == 200000

@@ -54,6 +54,21 @@ def test_compiled_module_loaded_when_expected():
         assert type(_toolinput_c.strip_sql_literals) is not type(_toolinput.strip_sql_literals)
         assert _engine_py.input_error is _toolinput.input_error
         assert _engine_py.call_error is _toolinput.call_error
+        # and the parsers' stand-alone scanners (arithmetic ends, redirection operators,
+        # $'...' strings, heredoc bodies), which the compiled parser cimports
+        from lighthouse._fast import _shell_scan, _shell_scan_c
+        assert type(_shell_scan_c.ansi_c) is not type(_shell_scan.ansi_c)
+        assert type(_shell_scan_c.heredoc_body) is not type(_shell_scan.heredoc_body)
+        assert _shell_scan_c.REDIRECT_OPS == _shell_scan.REDIRECT_OPS
+        assert _shell_py.ansi_c is _shell_scan.ansi_c and _shell_py.redirect_token is _shell_scan.redirect_token
+        # and what a command's view reads with its program's spec (old-style flags,
+        # conditional writes, paths under a directory option), which the compiled engine
+        # cimports
+        from lighthouse._fast import _view, _view_c
+        assert type(_view_c.unbundle) is not type(_view.unbundle)
+        assert type(_view_c.chdir_rebased) is not type(_view.chdir_rebased)
+        assert _engine_c.chdir_rebased is _view_c.chdir_rebased
+        assert _engine_py.unbundle is _view.unbundle and _engine_py.conditional_writes is _view.conditional_writes
     else:
         assert not _fast.COMPILED
         assert _fast.shape.__name__.endswith("_shape_py")

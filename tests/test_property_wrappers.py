@@ -9,6 +9,7 @@ verdict is never allow. Runs on both implementations, deterministically.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from hypothesis import HealthCheck, given, settings
@@ -159,10 +160,12 @@ def test_one_wrapper_repeated_past_every_limit_is_never_allowed(validator):
     never_allowed()
 
 
-# Wrapper peeling is one text for both analysers (_shell_shared.unwrap, compiled as
-# _shell_shared_c): its assignment test is the shell's NAME=value / NAME+=value, as the
-# reference analyser reads a command's own assignments.
+# The assignment test is one text for both analysers (_shell_shared.assignment_eq,
+# compiled as _shell_shared_c): wrapper peeling and the analysers' own reading of a
+# command's assignments ask it. It is the shell's NAME=value / NAME+=value (bash's
+# assignment word: an ASCII name, then `=` or `+=`).
 _WORD = st.lists(st.sampled_from(list("aZ_09=+-./$ ") + ["A=1", "+=", "x+", "é"]), max_size=8).map("".join)
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 
 
 @settings(max_examples=1500, deadline=None, derandomize=True, database=None)
@@ -172,6 +175,7 @@ def test_the_shared_assignment_test_is_the_shells(word):
 
     from conftest import EXPECT_COMPILED
     eq = _shell_shared.assignment_eq(word)
+    assert (eq >= 0) == bool(_ASSIGNMENT.match(word)), word
     assert (eq >= 0) == _shell_py._is_assignment(word), word
     if eq >= 0:
         assert word[eq] == "=" and eq == word.index("="), word

@@ -4,7 +4,6 @@ compiled one. The checks of a call's arguments and of a tool input deny malforme
 with the same words in both engines, and the compiled build of the source answers as
 the source does."""
 
-import importlib
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 
 from lighthouse._fast import _toolinput
 
-from conftest import EXPECT_COMPILED, IMPLS
+from conftest import compiled_build
 
 TEXT = st.lists(st.sampled_from(list("'\\-/*\n ab;é😀") + ["--", "/*", "*/", "''", "\\'"]),
                 max_size=40).map("".join)
@@ -27,11 +26,7 @@ def build(request):
     """The shared module as the pure engine imports it, and its compiled build."""
     if request.param == "source":
         return _toolinput
-    if "compiled" not in IMPLS:
-        if EXPECT_COMPILED:
-            pytest.fail("the compiled extension is expected but not importable")
-        pytest.skip("compiled extension disabled by LIGHTHOUSE_NO_EXTENSIONS")
-    return importlib.import_module("lighthouse._fast._toolinput_c")
+    return compiled_build("_toolinput_c")
 
 
 def _strip_by_character(text):

@@ -41,6 +41,8 @@ from lighthouse._fast._shell_c cimport SimpleCommand, analyze
 from lighthouse._fast._shell_shared_c cimport normpath
 from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 # C calls into the compiled build of the shared tool-call readers (typed by _toolinput_c.pxd)
+# C calls into the compiled build of what a command's view reads with its spec (_view_c.pxd)
+from lighthouse._fast._view_c cimport conditional_writes, unbundle
 from lighthouse._fast._toolinput_c cimport (call_error, flatten as _flatten, input_error,
                                             strip_sql_literals as _strip_sql)
 
@@ -59,8 +61,9 @@ from ._engine_shared import MAX_TOOL_LENGTH  # no-cython-lint (exported with the
 from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
-from ._rulespec import (VERDICTS, chdir_rebased, decision_dict, decision_eq, decision_repr,
+from ._rulespec import (VERDICTS, decision_dict, decision_eq, decision_repr,
                         priority as _prio, program_spec_fields, rule_fields)
+from ._view_c import chdir_rebased
 from ._keys import LONG_KEY, finish
 from ._net import METADATA_ONLY as _METADATA_ONLY, NON_HTTP_ONLY as _NON_HTTP_ONLY, url_field as _url_field
 from ._net import test_arg_hosts as _test_arg_hosts, test_url_hosts as _test_url_hosts, url_hosts as _url_hosts
@@ -1789,76 +1792,6 @@ cdef bint _any_in(tuple names, frozenset options):
     return False
 
 
-cdef list _unbundle(list args, frozenset value_options):
-    # _rulespec.unbundle (the reference), typed: an old-style first argument spelled out
-    cdef str first, f
-    cdef list out
-    cdef Py_ssize_t k = 1, n = len(args), j
-    cdef Py_UCS4 c
-    if n == 0:
-        return args
-    first = <str?>args[0]
-    if len(first) == 0 or first[0] == u'-':
-        return args
-    out = []
-    for j in range(len(first)):
-        c = first[j]
-        f = <str>_SHORT_FLAGS[<Py_ssize_t>c] if c < 128 else "-" + first[j:j + 1]
-        out.append(f)
-        if k < n and f in value_options:
-            out.append(args[k])
-            k += 1
-    out.extend(args[k:])
-    return out
-
-
-cdef bint _any_flag(frozenset names, set flags):
-    for x in names:
-        if x in flags:
-            return True
-    return False
-
-
-cdef int _conditional_writes(list writes, tuple writes_if, set flags, dict options, list positionals,
-                             Py_ssize_t base, Py_ssize_t data) except -1:
-    # _rulespec.conditional_writes (the reference), typed, appending to writes
-    cdef tuple e
-    cdef frozenset any_of, none_of
-    cdef Py_ssize_t npos = len(positionals)
-    cdef list found
-    cdef str mode
-    for e in writes_if:
-        any_of = <frozenset>e[0]
-        none_of = <frozenset>e[1]
-        if any_of and not _any_flag(any_of, flags):
-            continue
-        if none_of and _any_flag(none_of, flags):
-            continue
-        found = []
-        if options:
-            for name in <tuple>e[2]:
-                vals = options.get(name)
-                if vals is not None:
-                    found.extend(<list>vals)
-        mode = <str>e[3]
-        if str_eq(mode, "first"):
-            found.extend(positionals[base:base + 1])
-        elif str_eq(mode, "last"):
-            if npos - base >= 2:
-                found.append(positionals[npos - 1])
-        elif str_eq(mode, "all"):
-            if data >= 0:
-                found.extend(positionals[base + data:])
-        elif str_eq(mode, "after_first"):
-            found.extend(positionals[base + 1:])
-        if not found and e[4] is not None:
-            found.append(e[4])
-        for w in found:
-            if _local_target(<str?>w):
-                writes.append(w)
-    return 0
-
-
 cdef bint _any_key(tuple names, dict d) except -1:
     cdef object name
     for name in names:
@@ -1902,7 +1835,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
     v.home = home
     v.ws = ws
     if spec.bundled_first:
-        args = _unbundle(args, spec.value_options)
+        args = unbundle(args, spec.value_options)
     n = len(args)
     while k < n:
         a = <str?>args[k]
@@ -2018,7 +1951,7 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
         if npos > base and _local_target(<str>positionals[base]):
             writes.append(positionals[base])
     if spec.writes_if is not None:
-        _conditional_writes(writes, <tuple>spec.writes_if, flags, options, positionals, base, data)
+        writes.extend(conditional_writes(spec.writes_if, flags, options, positionals, base, data))
     # chdir_rebased (plain Python) changes nothing unless one of the options is given
     if spec.chdir_options and options and _any_key(spec.chdir_options, options):
         path_args, writes = chdir_rebased(spec.chdir_options, options, path_args, writes)

@@ -30,11 +30,12 @@ from ._content import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
-from ._rulespec import (FIELDS, VERDICTS, chdir_rebased, conditional_writes, decision_dict, decision_eq,
-                        decision_repr, priority, program_spec_fields, rule_fields, unbundle)
+from ._rulespec import (FIELDS, VERDICTS, decision_dict, decision_eq, decision_repr, priority, program_spec_fields,
+                        rule_fields)
 from ._shell_py import DYN, ShellError, analyze
 from ._shell_shared import normpath
 from ._toolinput import flatten as _flatten
+from ._view import chdir_rebased, conditional_writes, unbundle
 from ._toolinput import call_error, input_error, strip_sql_literals
 
 __all__ = list(ENGINE_API)

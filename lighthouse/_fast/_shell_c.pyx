@@ -17,8 +17,11 @@ checks it). Read the reference first; the comments here explain what differs for
 - reserved words and special program names are classified by one dict lookup each
   instead of chains of string comparisons;
 - regular expressions only run for inline interpreter code (``python -c`` ...), as in
-  the reference, and each scan is skipped when a substring every match needs is absent;
-  ``interp_family`` is a character test.
+  the reference, and each scan is skipped when a substring every match needs is absent.
+
+The parser's stand-alone scanners (``_shell_scan``) and the word tests ``interp_family``,
+``program_name`` and ``assignment_eq`` (``_shell_shared``) are one source with the
+reference, compiled as it is and cimported here.
 """
 
 cimport cython
@@ -37,7 +40,15 @@ from ._side_c import (CLONERS, COMMAND_ENV, DOWNLOADERS, RUN_DOWNLOADED, SCRATCH
                       STDIN_CODE_PROGRAMS, env_commands)
 # C calls into the compiled shared readers (typed by _side_c.pxd and _shell_shared_c.pxd)
 from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs, side_effects, stdin_effects
-from lighthouse._fast._shell_shared_c cimport (check_command, find_code, help_request, printed_text, unwrap,
+# C calls into the parsers' shared scanners (typed by _shell_scan_c.pxd)
+from lighthouse._fast._shell_scan_c cimport (ansi_c, arith_end, backtick_text, funcdef_end, heredoc_body,
+                                             is_name_char, is_special_var, name_end, redirect_token,
+                                             runs_commands, var_operand)
+from ._shell_scan_c import REDIRECT_OPS
+from ._shell_shared_c import interp_family, program_name as normalize_program  # no-cython-lint (exported)
+from lighthouse._fast._shell_shared_c cimport (assignment_eq as _assignment_eq, interp_family as _interp_family,
+                                               program_name as _program_name,
+                                               check_command, find_code, help_request, printed_text, unwrap,
                                                interp_script_arg as _interp_script_arg,
                                                shell_code_arg as _shell_code_arg,
                                                shell_script_arg as _shell_script_arg)
@@ -47,8 +58,8 @@ from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign
                               run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                               run_shell_code, command_env,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
-from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
-                              BACKTICK_MSG, BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
+from ._shell_shared_c import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+                              BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                               DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, FIND_ACTIONS, FOR_DO_MSG,
                               HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH,
@@ -74,6 +85,7 @@ cdef tuple _CD_PROGRAMS = CD_PROGRAMS
 cdef Py_ssize_t C_CALL_COST = CALL_COST
 cdef str _DEPTH_MSG = DEPTH_MSG
 cdef str _LIST_MSG = LIST_MSG
+cdef dict _REDIRECT_OPS = REDIRECT_OPS
 
 
 @cython.freelist(32)
@@ -252,16 +264,6 @@ cdef inline _Cmd _new_cmd():
     return c
 
 
-cdef inline bint _is_name_char(Py_UCS4 c) noexcept:
-    return ((c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or (c >= u'0' and c <= u'9')
-            or c == u'_')
-
-
-cdef inline bint _is_special_var(Py_UCS4 c) noexcept:
-    return (c == u'@' or c == u'*' or c == u'#' or c == u'?' or c == u'$' or c == u'!'
-            or c == u'-' or (c >= u'0' and c <= u'9'))
-
-
 cdef inline bint _is_meta(Py_UCS4 c) noexcept:
     return (c == u' ' or c == u'\t' or c == u'\n' or c == u';' or c == u'&' or c == u'|'
             or c == u'(' or c == u')' or c == u'<' or c == u'>')
@@ -306,7 +308,6 @@ cdef dict _KEYWORDS = {"function": KW_FUNCTION, "for": KW_CLAUSE, "select": KW_C
 for _w in ("if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "}",
            "time", "coproc", "[[", "]]"):
     _KEYWORDS[_w] = KW_RESERVED
-cdef dict _ANSI_ESCAPES = {"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v", "f": "\f"}
 
 
 # ASCII characters that end a run of plain literal text in a word, and inside "...".
@@ -455,7 +456,7 @@ cdef class _Parser:
         self.skip_blanks()
         if self.i < self.n and self.at(self.i) == u'(':
             if self.i + 1 < self.n and self.at(self.i + 1) == u'(':
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     cmd.arith = self.arith_part(end)
                     return cmd
@@ -558,14 +559,12 @@ cdef class _Parser:
             else:
                 cmd.words.extend(expanded)
 
-    cdef bint peek_funcdef(self) noexcept:
-        cdef Py_ssize_t j = self.i + 1
-        while j < self.n and (self.at(j) == u' ' or self.at(j) == u'\t'):
-            j += 1
-        if j < self.n and self.at(j) == u')':
-            self.i = j + 1
-            return True
-        return False
+    cdef bint peek_funcdef(self) except -1:
+        cdef Py_ssize_t j = funcdef_end(self.s, self.i)
+        if j < 0:
+            return False
+        self.i = j
+        return True
 
     cdef _Cmd parse_for(self, _Cmd cmd):
         # `for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
@@ -576,7 +575,7 @@ cdef class _Parser:
         cdef object word, expanded
         self.skip_blanks()
         if self.s.startswith("((", self.i):
-            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            end = arith_end(self.s, self.i)      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
             cmd.arith = self.arith_part(end)
@@ -676,40 +675,12 @@ cdef class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    cdef Py_ssize_t arith_end(self) except -2:
-        # At `((`: the index just past the `))` that ends it when bash reads it as an
-        # arithmetic expression, else -1 (see the reference).
-        cdef Py_ssize_t j = self.i, n = self.n, depth = 0
-        cdef Py_UCS4 c
-        while j < n:
-            c = self.at(j)
-            if c == u'\\':
-                j += 1
-            elif c == u"'":
-                j = self.s.find("'", j + 1)
-                if j < 0:
-                    return -1
-            elif c == u'"':
-                j += 1
-                while j < n and self.at(j) != u'"':
-                    j += 2 if self.at(j) == u'\\' else 1
-            elif c == u'(':
-                depth += 1
-            elif c == u')':
-                depth -= 1
-                if depth == 1:
-                    if j + 1 < n and self.at(j + 1) == u')':
-                        return j + 2
-                    return -1
-            j += 1
-        return -1
-
     cdef _Part arith_part(self, Py_ssize_t end):
         # At `((` of an arithmetic expression ending at end (see the reference).
         cdef Py_ssize_t start = self.i + 2
         cdef list subs = None
         cdef _Part p
-        if _runs_commands(self.s, start, end - 2):
+        if runs_commands(self.s, start, end - 2):
             self.i = start
             subs = self.scan_subs(end - 2, False)
         self.i = end
@@ -774,44 +745,12 @@ cdef class _Parser:
             return 0
 
     cdef int parse_redirect(self, _Cmd cmd) except -1:
-        cdef Py_ssize_t i = self.i
-        cdef Py_UCS4 c0 = self.at(i)
-        cdef Py_UCS4 c1 = self.at(i + 1) if i + 1 < self.n else 0
-        cdef Py_UCS4 c2 = self.at(i + 2) if i + 2 < self.n else 0
         cdef str op, raw
         cdef object target
         cdef Py_ssize_t start
-        if c0 == u'&' and c1 == u'>' and c2 == u'>':
-            op = ">>"
-            i += 3
-        elif c0 == u'&' and c1 == u'>':
-            op = ">"
-            i += 2
-        elif c0 == u'<' and c1 == u'<' and c2 == u'<':
-            op = "<<<"
-            i += 3
-        elif c0 == u'<' and c1 == u'<' and c2 == u'-':
-            op = "<<-"
-            i += 3
-        elif c0 == u'<' and c1 == u'<':
-            op = "<<"
-            i += 2
-        elif c0 == u'>' and c1 == u'>':
-            op = ">>"
-            i += 2
-        elif (c0 == u'>' and (c1 == u'&' or c1 == u'|')) or (c0 == u'<' and c1 == u'>'):
-            op = ">"
-            i += 2
-        elif c0 == u'<' and c1 == u'&':
-            op = "<&"
-            i += 2
-        elif c0 == u'>':
-            op = ">"
-            i += 1
-        else:
-            op = "<"
-            i += 1
-        self.i = i
+        cdef str token = redirect_token(self.s, self.i)
+        op = <str>_REDIRECT_OPS[token]
+        self.i += len(token)
         self.skip_blanks()
         if self.i >= self.n or _ends_command(self.at(self.i)):
             self.error(REDIRECT_MSG)
@@ -835,26 +774,14 @@ cdef class _Parser:
         return 0
 
     cdef int read_heredocs(self) except -1:
-        cdef str s = self.s
         cdef _Cmd cmd
-        cdef str delim, line
+        cdef str delim
         cdef bint strip, expands
-        cdef list lines, subs
-        cdef Py_ssize_t j
+        cdef list subs
         if self.pending is None:
             return 0
         for cmd, delim, strip, expands in self.pending:
-            lines = []
-            while self.i < self.n:
-                j = s.find("\n", self.i)
-                if j < 0:
-                    j = self.n
-                line = s[self.i:j]
-                self.i = j + 1 if j + 1 < self.n else self.n
-                if (line.lstrip("\t") if strip else line) == delim:
-                    break
-                lines.append(line)
-            cmd.heredoc = "\n".join(lines) + "\n"
+            cmd.heredoc, self.i = heredoc_body(self.s, self.i, delim, strip)
             if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
                 subs = self.heredoc_subs(cmd.heredoc)
                 if subs:
@@ -954,7 +881,8 @@ cdef class _Parser:
                 if self.i + 1 < self.n and self.at(self.i + 1) == u"'":
                     parts = _push(parts, _lit_text(s, pieces, run, self.i), False)
                     pieces = None
-                    parts.append(_lit(self.parse_ansi_c(), True))
+                    text, self.i = ansi_c(self.s, self.i)
+                    parts.append(_lit(text, True))
                     run = self.i
                     continue
                 dollar = self.i
@@ -970,8 +898,7 @@ cdef class _Parser:
                 continue
             if c == u'~' and self.i == start:
                 self.i += 1
-                while self.i < self.n and _is_name_char(self.at(self.i)):
-                    self.i += 1
+                self.i = name_end(s, self.i)
                 part = _Part.__new__(_Part)
                 part.kind = P_TILDE
                 parts = [part]
@@ -1042,54 +969,12 @@ cdef class _Parser:
         parts.append(_lit(text, True))
         return 0
 
-    cdef str parse_ansi_c(self):
-        cdef str s = self.s
-        cdef list buf = []
-        cdef Py_UCS4 c, e
-        cdef Py_ssize_t j
-        self.i += 2
-        while True:
-            if self.i >= self.n:
-                self.error(ANSI_C_MSG)
-            c = self.at(self.i)
-            if c == u"'":
-                self.i += 1
-                return "".join(buf)
-            if c == u'\\' and self.i + 1 < self.n:
-                e = self.at(self.i + 1)
-                self.i += 2
-                if e == u'n':
-                    buf.append("\n")
-                elif e == u't':
-                    buf.append("\t")
-                elif e == u'x':
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and _is_hex(self.at(j)):
-                        j += 1
-                    if j > self.i:
-                        buf.append(chr(int(s[self.i:j], 16)))
-                        self.i = j
-                    else:
-                        buf.append("\\x")
-                elif e >= u'0' and e <= u'7':
-                    j = self.i
-                    while (j < self.n and j < self.i + 2
-                           and self.at(j) >= u'0' and self.at(j) <= u'7'):
-                        j += 1
-                    buf.append(chr(int(s[self.i - 1:j], 8)))
-                    self.i = j
-                else:
-                    buf.append(_ANSI_ESCAPES.get(chr(e), chr(e)))
-                continue
-            buf.append(chr(c))
-            self.i += 1
-
     cdef _Part parse_dollar(self):
         """At '$': return a part, or None when the '$' is literal."""
         cdef str s = self.s
         cdef Py_ssize_t j = self.i + 1
-        cdef Py_ssize_t k, m
-        cdef Py_UCS4 c, b
+        cdef Py_ssize_t k
+        cdef Py_UCS4 c
         cdef str name
         cdef object default
         cdef list subs = None
@@ -1099,7 +984,7 @@ cdef class _Parser:
         if c == u'(':
             if j + 1 < self.n and self.at(j + 1) == u'(':
                 self.i = j
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     return self.arith_part(end)
             self.i = j + 1
@@ -1108,67 +993,26 @@ cdef class _Parser:
             k = s.find("}", j + 1)
             if k < 0:
                 self.error(BRACE_MSG)
-            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+            if runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
                 # the operand holds a substitution or a brace: find the `}` that closes
                 self.i = j + 1
                 subs = self.scan_subs(self.n, True)
                 k = self.i
             self.i = k + 1
-            m = j + 1
-            while m < k:
-                b = self.at(m)
-                if _is_name_char(b) or (m == j + 1 and _is_special_var(b)):
-                    m += 1
-                else:
-                    break
-            name = s[j + 1:m]
-            default = None
-            if m < k and not subs:
-                b = self.at(m)
-                if b == u':' and m + 1 < k and (self.at(m + 1) == u'-' or self.at(m + 1) == u'='):
-                    default = s[m + 2:k]
-                elif b == u'-' or b == u'=':
-                    default = s[m + 1:k]
+            name, default = var_operand(s, j + 1, k, bool(subs))
             return _var(name, default, subs)
-        if _is_name_char(c) and not (c >= u'0' and c <= u'9'):
-            k = j
-            while k < self.n and _is_name_char(self.at(k)):
-                k += 1
-            self.i = k
-            return _var(s[j:k], None, None)
-        if _is_special_var(c):
+        if is_name_char(c) and not (c >= u'0' and c <= u'9'):
+            self.i = name_end(s, j)
+            return _var(s[j:self.i], None, None)
+        if is_special_var(c):
             self.i = j + 1
             return _var(chr(c), None, None)
         return None
 
     cdef _Part parse_backtick(self):
-        cdef str s = self.s
-        cdef Py_ssize_t j = self.i + 1
-        cdef Py_ssize_t run = j
-        cdef list pieces = []
-        cdef Py_UCS4 c, d
-        cdef _Parser sub
-        while True:
-            if j >= self.n:
-                self.error(BACKTICK_MSG)
-            c = self.at(j)
-            if c == u'\\' and j + 1 < self.n:
-                d = self.at(j + 1)
-                if d == u'`' or d == u'\\' or d == u'$':
-                    if j > run:
-                        pieces.append(s[run:j])
-                    pieces.append(chr(d))
-                    j += 2
-                    run = j
-                    continue
-            if c == u'`':
-                break
-            j += 1
-        if j > run:
-            pieces.append(s[run:j])
-        self.i = j + 1
-        sub = _new_parser("".join(pieces), self.depth + 1)
-        return _sub(P_CMD, sub.parse_list(0))
+        cdef str text
+        text, self.i = backtick_text(self.s, self.i)
+        return _sub(P_CMD, _new_parser(text, self.depth + 1).parse_list(0))
 
     # Substitutions, subshells, groups and function bodies all recurse, so all of them
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
@@ -1189,10 +1033,6 @@ cdef class _Parser:
         cdef _Cmd cmd = self.parse_command(stop)
         self.depth -= 1
         return cmd
-
-
-cdef inline bint _is_hex(Py_UCS4 c) noexcept:
-    return (c >= u'0' and c <= u'9') or (c >= u'a' and c <= u'f') or (c >= u'A' and c <= u'F')
 
 
 cdef str _word_text(object word):
@@ -1220,19 +1060,6 @@ cdef str _word_text(object word):
 cdef unsigned char _PLAIN[128]
 for _c in range(128):
     _PLAIN[_c] = chr(_c).isalnum() or chr(_c) in " \t-_./,:=+@%^"
-
-
-cdef bint _runs_commands(str s, Py_ssize_t start, Py_ssize_t end) except -1:
-    # Whether s[start:end] holds a command substitution ($(...) or `...`).
-    cdef Py_ssize_t k = s.find("`", start, end)
-    if k >= 0:
-        return True
-    k = s.find("$(", start, end)
-    while k >= 0:
-        if k + 2 >= end or s[k + 2] != u'(':
-            return True
-        k = s.find("$(", k + 3, end)
-    return False
 
 
 cdef list _parse_plain(str src, int depth):
@@ -1278,110 +1105,7 @@ cdef dict _SQL_FLAGS = SQL_FLAGS
 cdef dict _CODE_FLAGS = CODE_FLAGS
 
 
-cdef bint _digits_and_dots(int kind, void* data, Py_ssize_t start, Py_ssize_t n) noexcept:
-    # `prog[start:].replace(".", "").isdigit()`
-    cdef Py_ssize_t k
-    cdef Py_ssize_t count = 0
-    cdef Py_UCS4 c
-    for k in range(start, n):
-        c = PyUnicode_READ(kind, data, k)
-        if c == u'.':
-            continue
-        if not Py_UNICODE_ISDIGIT(c):
-            return False
-        count += 1
-    return count > 0
-
-
-cdef inline bint _prefix(int kind, void* data, Py_ssize_t n, str prefix) noexcept:
-    # prog.startswith(prefix), prog given by its kind, data and length; prefix is ASCII
-    cdef Py_ssize_t m = len(prefix)
-    cdef Py_ssize_t k
-    cdef const Py_UCS1* p = <const Py_UCS1*>PyUnicode_DATA(prefix)
-    if n < m:
-        return False
-    for k in range(m):
-        if PyUnicode_READ(kind, data, k) != p[k]:
-            return False
-    return True
-
-
-cpdef str interp_family(str prog):
-    cdef Py_ssize_t n = len(prog)
-    cdef int kind = PyUnicode_KIND(prog)
-    cdef void* data = PyUnicode_DATA(prog)
-    cdef Py_ssize_t k, start, end
-    cdef Py_UCS4 c
-    # every family name the tests below can return starts with one of these letters, and
-    # each test is asked only of names starting with its letter
-    if n == 0:
-        return prog
-    c = PyUnicode_READ(kind, data, 0)
-    if c == u'p':
-        start = -1
-        if _prefix(kind, data, n, "python"):
-            start = 6
-        elif _prefix(kind, data, n, "pypy"):
-            start = 4
-        if start >= 0:
-            # ^(python|pypy)[0-9.]*$ -- `$` also matches before one final newline
-            end = n
-            if end > start and PyUnicode_READ(kind, data, end - 1) == u'\n':
-                end -= 1
-            for k in range(start, end):
-                c = PyUnicode_READ(kind, data, k)
-                if not (c == u'.' or (c >= u'0' and c <= u'9')):
-                    break
-            else:
-                return "python"
-        if _prefix(kind, data, n, "perl") and _digits_and_dots(kind, data, 4, n):
-            return "perl"
-    elif c == u'n':
-        if str_eq(prog, "nodejs"):
-            return "node"
-    elif c == u'l':
-        if str_eq(prog, "luajit"):
-            return "lua"
-    elif c == u'r':
-        if _prefix(kind, data, n, "ruby") and _digits_and_dots(kind, data, 4, n):
-            return "ruby"
-    return prog
-
-
-cpdef str normalize_program(str word):
-    """`/usr/bin/rm`, `\\rm`, `"rm"` -> `rm`."""
-    cdef Py_ssize_t n = len(word)
-    cdef Py_ssize_t j = n - 1
-    cdef int kind = PyUnicode_KIND(word)
-    cdef void* data = PyUnicode_DATA(word)
-    while j >= 0 and PyUnicode_READ(kind, data, j) != u'/':
-        j -= 1
-    if j >= 0 and j < n - 1:
-        return word[j + 1:]
-    return word
-
-
-cdef Py_ssize_t _assignment_eq(str word) noexcept:
-    # Index of the '=' when word is NAME=value or NAME+=value, else -1.
-    cdef Py_ssize_t n = len(word)
-    cdef int kind = PyUnicode_KIND(word)
-    cdef void* data = PyUnicode_DATA(word)
-    cdef Py_ssize_t k
-    cdef Py_UCS4 c
-    for k in range(n):
-        c = PyUnicode_READ(kind, data, k)
-        if c == u'=':
-            return k if k > 0 else -1
-        if c == u'+':
-            if k > 0 and k + 1 < n and PyUnicode_READ(kind, data, k + 1) == u'=':
-                return k + 1
-            return -1
-        if not _is_name_char(c) or (k == 0 and c >= u'0' and c <= u'9'):
-            return -1
-    return -1
-
-
-cdef inline bint _is_assignment(str word) noexcept:
+cdef inline bint _is_assignment(str word) except -1:
     return _assignment_eq(word) >= 0
 
 
@@ -1581,7 +1305,7 @@ cdef object _static_output_pipe(list pipe, Py_ssize_t upto, _Ctx ctx):
         argv = _static_argv(cmd, ctx)
         if not argv:
             return None
-        prog = normalize_program(argv[0])
+        prog = _program_name(argv[0])
         args = argv[1:]
         if k > 0:
             text = filtered_text(prog, args, text)
@@ -1691,7 +1415,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                              list sources, str prog, int cls, bint first_assign):
     """Emit the simple command(s) an argv ([first] + args) runs. Returns the main
     SimpleCommand or None. args becomes the SimpleCommand's own list; sources may be
-    None for no sources; prog, cls and first_assign are normalize_program(first), its
+    None for no sources; prog, cls and first_assign are program_name(first), its
     class and _is_assignment(first)."""
     cdef bint sudo = False
     cdef str cwd = ctx.cwd
@@ -1721,7 +1445,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         if not argv:
             return None
         word = argv[0]
-        prog = normalize_program(word)
+        prog = _program_name(word)
         cls = _prog_class(prog)
         args = argv[1:]
     cdef int pflags = cls & ~PC_MASK
@@ -1747,8 +1471,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                 _charge(ctx.work, size + holes * (len(item) - len(xargs)))
                 inner = [a.replace(xargs, item) for a in args]
                 main = _run_argv(argv[0], inner, False, redirects, ctx, dict(env), sudo, origin,
-                                 None, sources, normalize_program(argv[0]),
-                                 _prog_class(normalize_program(argv[0])), _is_assignment(argv[0]))
+                                 None, sources, _program_name(argv[0]),
+                                 _prog_class(_program_name(argv[0])), _is_assignment(argv[0]))
             return main
         else:
             args.extend(items)
@@ -1798,7 +1522,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         return run_eval(_K, sc, ctx, dynamic, sources)
     if cls == PC_SU:
         return run_su(_K, sc, ctx)
-    family = interp_family(prog)
+    family = _interp_family(prog)
     flags = None
     if family is not prog:
         flags = _CODE_FLAGS.get(family)
@@ -1979,7 +1703,7 @@ cdef list _interpret(list tree, _Ctx ctx, bint want):
                 if upstream_t:
                     c.pipe_in = upstream_t
                     if ((c.program in _SHELLS or c.program in _SQL_FLAGS
-                            or interp_family(c.program) in _CODE_FLAGS)
+                            or _interp_family(c.program) in _CODE_FLAGS)
                             and c.code == "" and _reads_stdin_code(c)):
                         if idx == 1 and files is not None:
                             c.redirects = list(c.redirects) + [("<", f) for f in files]
@@ -2005,7 +1729,7 @@ cdef bint _reads_stdin_code(SimpleCommand c) except -1:
         return True
     if c.program in _SHELLS:
         return _shell_script_arg(c.args) < 0 and _shell_code_arg(c.args) < 0
-    return _interp_script_arg(interp_family(c.program), c.args) < 0
+    return _interp_script_arg(_interp_family(c.program), c.args) < 0
 
 
 cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
@@ -2136,7 +1860,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         return None
     if redirects is None:
         redirects = []
-    prog0 = normalize_program(first)
+    prog0 = _program_name(first)
     if first_assign and nwords > 1:
         # `X=1 cd DIR` (see the reference)
         k = 0
@@ -2218,7 +1942,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
     main = _run_argv(first, rest, any_dyn or redirect_dyn, redirects, ctx, {}, False, ctx.origin, stdin_code,
                      sources, prog0, cls, first_assign)
     if (main is not None and stdin_sources and main.code == "" and not main.code_from
-            and (main.program in _SHELLS or interp_family(main.program) in _CODE_FLAGS)
+            and (main.program in _SHELLS or _interp_family(main.program) in _CODE_FLAGS)
             and _reads_stdin_code(main)):
         main.code_from = stdin_sources
     if stdin_subs or stdin_unseen:
@@ -2226,7 +1950,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
             c = ctx.out[k]
             if (c.code == "" and not c.code_from
                     and (c.program in _SHELLS or c.program in _SQL_FLAGS
-                         or interp_family(c.program) in _CODE_FLAGS)
+                         or _interp_family(c.program) in _CODE_FLAGS)
                     and _reads_stdin_code(c)):
                 if stdin_subs:
                     c.code_from = tuple(stdin_subs)
@@ -2251,7 +1975,7 @@ cdef bint _may_run_a_file(list out) except -1:
     for c in out:
         if (c.path or c.program in _SHELLS or c.program in _SQL_FLAGS
                 or str_eq(c.program, "source") or str_eq(c.program, ".")
-                or interp_family(c.program) in _CODE_FLAGS):
+                or _interp_family(c.program) in _CODE_FLAGS):
             return True
     return False
 
@@ -2303,7 +2027,7 @@ def _k_run(list argv, _Ctx ctx, dict env, bint sudo, str origin, bint dynamic=Fa
     if not argv:
         return None     # an empty command runs nothing (Kernel.run)
     first = argv[0]
-    prog = normalize_program(first)
+    prog = _program_name(first)
     _run_argv(first, argv[1:], dynamic, [], ctx, env, sudo, origin, "", None, prog, _prog_class(prog),
               _is_assignment(first))
 
@@ -2333,7 +2057,7 @@ def _k_word(object word, _Ctx ctx):
 
 def _k_subs(str text, int depth):
     cdef _Parser p
-    if not _runs_commands(text, 0, len(text)):
+    if not runs_commands(text, 0, len(text)):
         return None
     p = _new_parser(text, depth)
     return p.scan_subs(p.n, False)

@@ -12,23 +12,25 @@ module is the readable reference, and the two are tested against each other.
 
 from __future__ import annotations
 
-import re
-
 from ._side import (COMMAND_ENV, RUN_DOWNLOADED, SIDE_PROGRAMS, STDIN_CODE_PROGRAMS, env_commands, fetched_runs,
                     side_effects, stdin_effects)
 from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
+from ._shell_scan import (REDIRECT_OPS, ansi_c, arith_end, backtick_text, funcdef_end, heredoc_body, is_name_char,
+                          is_special_var, name_end, redirect_token, runs_commands, var_operand)
 from ._shell_shared import MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import join_path  # noqa: F401 (the lexical join both analysers export)
+from ._shell_shared import assignment_eq, interp_family
+from ._shell_shared import program_name as normalize_program
 from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_var, assigns, brace_expand,
                             calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                             run_shell_code, command_env,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
-from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
-                            BACKTICK_MSG, BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
+from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
+                            BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
                             DQUOTE_MSG, DYN, ENV_LISTERS, ENV_SPLIT_MSG, EXEC_PROGRAMS, FOR_DO_MSG,
                             HELP_TRIGGERS, LIST_MSG, MAX_ARGS, MAX_COMMANDS, MAX_DEPTH, MAX_WORD, MAX_WORK,
@@ -81,8 +83,6 @@ class _Cmd:
 
 
 _META = " \t\n;&|()<>"
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-_SPECIAL_VARS = "@*#?$!-0123456789"
 _RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
              "!", "{", "}", "time", "coproc", "[[", "]]"}
 
@@ -176,7 +176,7 @@ class _Parser:
         self.skip_blanks()
         if self.i < self.n and s[self.i] == "(":
             if self.i + 1 < self.n and s[self.i + 1] == "(":
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     cmd.arith = self.arith_part(end)
                     return cmd
@@ -261,13 +261,11 @@ class _Parser:
                 cmd.words.extend(expanded)
 
     def peek_funcdef(self):
-        j = self.i + 1
-        while j < self.n and self.s[j] in " \t":
-            j += 1
-        if j < self.n and self.s[j] == ")":
-            self.i = j + 1
-            return True
-        return False
+        j = funcdef_end(self.s, self.i)
+        if j < 0:
+            return False
+        self.i = j
+        return True
 
     def parse_for(self, cmd):
         """`for NAME [in WORDS]; do BODY; done`: the body is kept with the loop so that
@@ -276,7 +274,7 @@ class _Parser:
         self.skip_blanks()
         name = ""
         if s.startswith("((", self.i):
-            end = self.arith_end()      # for ((i = 0; i < n; i++)): no list to bind
+            end = arith_end(self.s, self.i)      # for ((i = 0; i < n; i++)): no list to bind
             if end < 0:
                 self.error(ARITH_FOR_MSG)
             cmd.arith = self.arith_part(end)
@@ -357,43 +355,12 @@ class _Parser:
         self.parse_redirects_only(cmd)
         return cmd
 
-    def arith_end(self):
-        """At `((`: the index just past the `))` that ends it when bash reads it as an
-        arithmetic expression (its parentheses, quotes skipped, close with two adjacent
-        `)`), else -1: `((echo a) )` is a subshell in a subshell."""
-        s = self.s
-        n = self.n
-        j = self.i
-        depth = 0
-        while j < n:
-            c = s[j]
-            if c == "\\":
-                j += 1
-            elif c == "'":
-                j = s.find("'", j + 1)
-                if j < 0:
-                    return -1
-            elif c == '"':
-                j += 1
-                while j < n and s[j] != '"':
-                    j += 2 if s[j] == "\\" else 1
-            elif c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-                if depth == 1:
-                    if j + 1 < n and s[j + 1] == ")":
-                        return j + 2
-                    return -1
-            j += 1
-        return -1
-
     def arith_part(self, end):
         """At `((` of an arithmetic expression that ends at `end` (arith_end): its part,
         with the command substitutions in it; i is left at end."""
         start = self.i + 2
         subs = []
-        if _runs_commands(self.s, start, end - 2):
+        if runs_commands(self.s, start, end - 2):
             self.i = start
             subs = self.scan_subs(end - 2, False)
         self.i = end
@@ -452,28 +419,9 @@ class _Parser:
 
     def parse_redirect(self, cmd):
         s = self.s
-        i = self.i
-        if s.startswith("&>>", i):
-            op, i = ">>", i + 3
-        elif s.startswith("&>", i):
-            op, i = ">", i + 2
-        elif s.startswith("<<<", i):
-            op, i = "<<<", i + 3
-        elif s.startswith("<<-", i):
-            op, i = "<<-", i + 3
-        elif s.startswith("<<", i):
-            op, i = "<<", i + 2
-        elif s.startswith(">>", i):
-            op, i = ">>", i + 2
-        elif s.startswith(">&", i) or s.startswith(">|", i) or s.startswith("<>", i):
-            op, i = ">", i + 2
-        elif s.startswith("<&", i):
-            op, i = "<&", i + 2
-        elif s[i] == ">":
-            op, i = ">", i + 1
-        else:
-            op, i = "<", i + 1
-        self.i = i
+        token = redirect_token(s, self.i)
+        op = REDIRECT_OPS[token]
+        self.i += len(token)
         self.skip_blanks()
         if self.i >= self.n or s[self.i] in "\n;&|)":
             self.error(REDIRECT_MSG)
@@ -492,19 +440,8 @@ class _Parser:
             cmd.redirects.append((op, target))
 
     def read_heredocs(self):
-        s = self.s
         for cmd, delim, strip, expands in self.pending:
-            lines = []
-            while self.i < self.n:
-                j = s.find("\n", self.i)
-                if j < 0:
-                    j = self.n
-                line = s[self.i:j]
-                self.i = min(j + 1, self.n)
-                if (line.lstrip("\t") if strip else line) == delim:
-                    break
-                lines.append(line)
-            cmd.heredoc = "\n".join(lines) + "\n"
+            cmd.heredoc, self.i = heredoc_body(self.s, self.i, delim, strip)
             if expands and ("$" in cmd.heredoc or "`" in cmd.heredoc):
                 subs = self.heredoc_subs(cmd.heredoc)
                 if subs:
@@ -594,7 +531,8 @@ class _Parser:
                     if buf:
                         parts.append(("lit", "".join(buf), False))
                         buf = []
-                    parts.append(("lit", self.parse_ansi_c(), True))
+                    text, self.i = ansi_c(s, self.i)
+                    parts.append(("lit", text, True))
                     continue
                 part = self.parse_dollar()
                 if part is not None:
@@ -608,8 +546,7 @@ class _Parser:
                 continue
             if c == "~" and self.i == start:
                 self.i += 1
-                while self.i < self.n and s[self.i] in _NAME_CHARS:
-                    self.i += 1
+                self.i = name_end(s, self.i)
                 parts.append(("tilde",))
                 continue
             buf.append(c)
@@ -658,46 +595,6 @@ class _Parser:
             self.i += 1
         parts.append(("lit", "".join(buf), True))
 
-    def parse_ansi_c(self):
-        s = self.s
-        self.i += 2
-        buf = []
-        while True:
-            if self.i >= self.n:
-                self.error(ANSI_C_MSG)
-            c = s[self.i]
-            if c == "'":
-                self.i += 1
-                return "".join(buf)
-            if c == "\\" and self.i + 1 < self.n:
-                e = s[self.i + 1]
-                self.i += 2
-                if e == "n":
-                    buf.append("\n")
-                elif e == "t":
-                    buf.append("\t")
-                elif e == "x":
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and s[j] in "0123456789abcdefABCDEF":
-                        j += 1
-                    if j > self.i:
-                        buf.append(chr(int(s[self.i:j], 16)))
-                        self.i = j
-                    else:
-                        buf.append("\\x")
-                elif e in "01234567":
-                    j = self.i
-                    while j < self.n and j < self.i + 2 and s[j] in "01234567":
-                        j += 1
-                    buf.append(chr(int(s[self.i - 1:j], 8)))
-                    self.i = j
-                else:
-                    buf.append({"r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "v": "\v",
-                                "f": "\f"}.get(e, e))
-                continue
-            buf.append(c)
-            self.i += 1
-
     def parse_dollar(self):
         """At '$': return a part, or None when the '$' is literal."""
         s = self.s
@@ -708,7 +605,7 @@ class _Parser:
         if c == "(":
             if j + 1 < self.n and s[j + 1] == "(":
                 self.i = j
-                end = self.arith_end()
+                end = arith_end(self.s, self.i)
                 if end >= 0:
                     return self.arith_part(end)
             self.i = j + 1
@@ -718,56 +615,25 @@ class _Parser:
             if k < 0:
                 self.error(BRACE_MSG)
             subs = None
-            if _runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
+            if runs_commands(s, j + 1, k) or s.find("{", j + 1, k) >= 0:
                 # the operand holds a substitution or a brace: find the `}` that closes
                 self.i = j + 1
                 subs = self.scan_subs(self.n, True)
                 k = self.i
-            body = s[j + 1:k]
             self.i = k + 1
-            m = 0
-            while m < len(body) and (body[m] in _NAME_CHARS or (m == 0 and body[m] in _SPECIAL_VARS)):
-                m += 1
-            name = body[:m]
-            rest = body[m:]
-            default = None
-            if subs:
-                pass    # a default that runs a command has an unknown value
-            elif rest.startswith(":-") or rest.startswith(":="):
-                default = rest[2:]
-            elif rest.startswith("-") or rest.startswith("="):
-                default = rest[1:]
+            name, default = var_operand(s, j + 1, k, bool(subs))
             return ("var", name, default, subs)
-        if c in _NAME_CHARS and not c.isdigit():
-            k = j
-            while k < self.n and s[k] in _NAME_CHARS:
-                k += 1
-            self.i = k
-            return ("var", s[j:k], None, None)
-        if c in _SPECIAL_VARS:
+        if is_name_char(c) and not ("0" <= c <= "9"):
+            self.i = name_end(s, j)
+            return ("var", s[j:self.i], None, None)
+        if is_special_var(c):
             self.i = j + 1
             return ("var", c, None, None)
         return None
 
     def parse_backtick(self):
-        s = self.s
-        j = self.i + 1
-        buf = []
-        while True:
-            if j >= self.n:
-                self.error(BACKTICK_MSG)
-            c = s[j]
-            if c == "\\" and j + 1 < self.n and s[j + 1] in "`\\$":
-                buf.append(s[j + 1])
-                j += 2
-                continue
-            if c == "`":
-                break
-            buf.append(c)
-            j += 1
-        self.i = j + 1
-        sub = _Parser("".join(buf), self.depth + 1)
-        return ("cmd", sub.parse_list(None))
+        text, self.i = backtick_text(self.s, self.i)
+        return ("cmd", _Parser(text, self.depth + 1).parse_list(None))
 
     # Substitutions, subshells, groups and function bodies all recurse, so all of them
     # count towards MAX_DEPTH: `( ( ( ...` must not exhaust the stack.
@@ -815,19 +681,6 @@ def _brace_words(word, loop=False):
     return [[("lit", seg, False) if type(seg) is str else seg for seg in w] for w in words]
 
 
-def _runs_commands(s, start, end):
-    """Whether s[start:end] holds a command substitution ($(...) or `...`)."""
-    k = s.find("`", start, end)
-    if k >= 0:
-        return True
-    k = s.find("$(", start, end)
-    while k >= 0:
-        if k + 2 >= end or s[k + 2] != "(":
-            return True
-        k = s.find("$(", k + 3, end)
-    return False
-
-
 def parse(src, depth=0):
     """Parse a command line into a tree (list of pipelines of _Cmd)."""
     p = _Parser(src, depth)
@@ -839,41 +692,8 @@ def parse(src, depth=0):
 
 # ---------------------------------------------------------------- interpretation
 
-_PY_RE = re.compile(r"^(python|pypy)[0-9.]*$")
-
-
-def interp_family(prog):
-    if _PY_RE.match(prog):
-        return "python"
-    if prog == "nodejs":
-        return "node"
-    if prog == "luajit":
-        return "lua"
-    if prog.startswith("perl") and prog[4:].replace(".", "").isdigit():
-        return "perl"
-    if prog.startswith("ruby") and prog[4:].replace(".", "").isdigit():
-        return "ruby"
-    return prog
-
-
-def normalize_program(word):
-    """`/usr/bin/rm`, `\\rm`, `"rm"` -> `rm`."""
-    j = word.rfind("/")
-    if j >= 0 and j < len(word) - 1:
-        word = word[j + 1:]
-    return word
-
-
 def _is_assignment(word):
-    eq = word.find("=")
-    if eq <= 0:
-        return False
-    name = word[:eq]
-    if name.endswith("+"):
-        name = name[:-1]
-    if not name:
-        return False
-    return name[0] not in "0123456789" and all(ch in _NAME_CHARS for ch in name)
+    return assignment_eq(word) >= 0
 
 
 class _Work:
@@ -1433,7 +1253,7 @@ def _k_word(word, ctx):
 
 
 def _k_subs(text, depth):
-    if not _runs_commands(text, 0, len(text)):
+    if not runs_commands(text, 0, len(text)):
         return None
     p = _Parser(text, depth)
     return p.scan_subs(p.n, False)

@@ -1284,10 +1284,65 @@ def assignment_eq(word):
 
 def program_name(word):
     """`/usr/bin/rm` -> `rm` (a word ending in "/" is kept whole)."""
+    if "/" not in word:
+        return word
     j = word.rfind("/")
-    if 0 <= j < len(word) - 1:
+    if j < len(word) - 1:
         return word[j + 1:]
     return word
+
+
+def interp_family(prog):
+    """The interpreter family a program name belongs to (python3.11 and pypy3 ->
+    python, nodejs -> node, luajit -> lua, perl5.36 -> perl, ruby3.2 -> ruby), else the
+    name itself: a key of CODE_FLAGS for the interpreters whose inline code is read.
+    A character test: each family is asked only of names starting with its letter."""
+    n = len(prog)
+    if n == 0:
+        return prog
+    c = prog[0]
+    if c == "p" and n >= 4:
+        start = -1
+        if prog[1] == "y":
+            if prog.startswith("python"):
+                start = 6
+            elif prog.startswith("pypy"):
+                start = 4
+        if start >= 0:
+            # ^(python|pypy)[0-9.]*$ -- `$` also matches before one final newline
+            end = n
+            if end > start and prog[end - 1] == "\n":
+                end -= 1
+            k = start
+            while k < end and (prog[k] == "." or "0" <= prog[k] <= "9"):
+                k += 1
+            if k == end:
+                return "python"
+        if prog[1] == "e" and prog.startswith("perl") and _digits_and_dots(prog, 4):
+            return "perl"
+    elif c == "n":
+        if prog == "nodejs":
+            return "node"
+    elif c == "l":
+        if prog == "luajit":
+            return "lua"
+    elif c == "r":
+        if prog.startswith("ruby") and _digits_and_dots(prog, 4):
+            return "ruby"
+    return prog
+
+
+def _digits_and_dots(text, start):
+    """text[start:].replace(".", "").isdigit(), without the copies."""
+    count = 0
+    for k in range(start, len(text)):
+        c = text[k]
+        if c == ".":
+            continue
+        if not c.isdigit():
+            return False
+        count += 1
+    return count > 0
 
 
 def unwrap(argv, cwd, env, split_words):

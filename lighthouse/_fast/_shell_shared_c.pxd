@@ -16,6 +16,14 @@ cpdef Py_ssize_t assignment_eq(str word) except -2
 cpdef str program_name(str word)
 
 
+@cython.locals(n=Py_ssize_t, k=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, c=Py_UCS4)
+cpdef str interp_family(str prog)
+
+
+@cython.locals(count=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4)
+cdef bint _digits_and_dots(str text, Py_ssize_t start) except -1
+
+
 @cython.locals(sudo=bint, xfile=bint, peeled=Py_ssize_t, k=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t,
                j=Py_ssize_t, eq=Py_ssize_t, npos=Py_ssize_t, prog=str, a=str, key=str, rest=str,
                word=str, spec=tuple, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
