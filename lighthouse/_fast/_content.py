@@ -129,12 +129,13 @@ _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _W
     ("Makefile", "makefile"), ("makefile", "makefile"), ("GNUmakefile", "makefile"),
     ("Makefile.PL", "perl"), ("Build.PL", "perl"), ("justfile", "justfile"),
     ("Justfile", "justfile"), (".justfile", "justfile"), ("Taskfile.yml", "workflow"),
-    ("Taskfile.yaml", "workflow"), ("Taskfile.dist.yml", "workflow"), ("tox.ini", "tox.ini")]
+    ("Taskfile.yaml", "workflow"), ("Taskfile.dist.yml", "workflow"), ("tox.ini", "tox.ini"),
+    ("CMakeLists.txt", "cmake")]
     + [(n, "python3") for n in _PYTHON_RUN] + [(n, "ruby") for n in _RUBY_RUN]
     + [(n, "node") for n in _NODE_RUN])
 _BY_EXT = dict([(e, "shell") for e in _SHELL_EXT] + [
     (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile"),
-    (".ipynb", "notebook")])
+    (".ipynb", "notebook"), (".cmake", "cmake")])
 _WORKFLOW_DIRS = ("/.github/workflows/", "/.github/actions/", "/.circleci/", "/.buildkite/")
 _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 
@@ -142,7 +143,7 @@ _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 def file_kind(path, text):
     """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
     "node", "perl", "ruby", "dockerfile", "makefile", "justfile", "tox.ini", "workflow",
-    "package.json", "notebook", or
+    "package.json", "notebook", "cmake", or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
     if "\\" in path:
@@ -292,6 +293,164 @@ def _tox_commands(text):
     return out
 
 
+# CMake's calls that run commands at configure or build time, and the keywords that end
+# a COMMAND's words
+_CMAKE_CALL = re.compile(r"\b(execute_process|add_custom_command|add_custom_target|exec_program)\s*\(", re.I)
+_CMAKE_WORD = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s()"#\\]+(?:\\.[^\s()"#\\]*)*)', re.S)
+_CMAKE_BRACKET = re.compile(r"\[=*\[")
+_CMAKE_KEYWORDS = frozenset({
+    "COMMAND", "WORKING_DIRECTORY", "TIMEOUT", "RESULT_VARIABLE", "RESULTS_VARIABLE", "OUTPUT_VARIABLE",
+    "ERROR_VARIABLE", "INPUT_FILE", "OUTPUT_FILE", "ERROR_FILE", "OUTPUT_QUIET", "ERROR_QUIET",
+    "COMMAND_ECHO", "OUTPUT_STRIP_TRAILING_WHITESPACE", "ERROR_STRIP_TRAILING_WHITESPACE", "ENCODING",
+    "ECHO_OUTPUT_VARIABLE", "ECHO_ERROR_VARIABLE", "COMMAND_ERROR_IS_FATAL", "OUTPUT", "DEPENDS",
+    "BYPRODUCTS", "MAIN_DEPENDENCY", "IMPLICIT_DEPENDS", "COMMENT", "DEPFILE", "JOB_POOL", "VERBATIM",
+    "APPEND", "USES_TERMINAL", "COMMAND_EXPAND_LISTS", "SOURCES", "ALL", "TARGET", "PRE_BUILD",
+    "PRE_LINK", "POST_BUILD", "ARGS", "RETURN_VALUE"})
+_CMAKE_VAR = re.compile(r"\$ENV\{(\w+)\}|\$\{[^}]*\}")
+_CMAKE_UNKNOWN = "${CMAKE_VALUE}"       # what the file computes: an unknown shell value
+_CMAKE_UNKNOWN_COMMAND = 'sh -c "${CMAKE_VALUE}"'
+# Words a build tool's shell reads as operators in a custom command's line
+_CMAKE_OPERATORS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "2>", "2>>", "2>&1", "&>"})
+
+
+# CMake's variables that name its own tools and the toolchain's
+_CMAKE_PROGRAMS = {"CMAKE_COMMAND": "cmake", "CMAKE_CTEST_COMMAND": "ctest", "CMAKE_CPACK_COMMAND": "cpack",
+                   "CMAKE_C_COMPILER": "cc", "CMAKE_CXX_COMPILER": "c++", "CMAKE_MAKE_PROGRAM": "make",
+                   "Python_EXECUTABLE": "python3", "Python3_EXECUTABLE": "python3",
+                   "PYTHON_EXECUTABLE": "python3"}
+
+
+def _cmake_value(m):
+    if m.group(1):
+        return "${%s}" % m.group(1)
+    return _CMAKE_PROGRAMS.get(m.group(0)[2:-1], _CMAKE_UNKNOWN)
+
+
+def _cmake_args(text, k):
+    """The words of a call's arguments from text[k] (just after its parenthesis), as
+    (quoted, value) pairs, or None when the call does not close or holds a bracket
+    argument. One pass over the characters."""
+    words = []
+    depth = 1
+    n = len(text)
+    while k < n:
+        c = text[k]
+        if c == " " or c == "\t" or c == "\n" or c == "\r":
+            k += 1
+        elif c == "#":
+            end = text.find("\n", k)
+            k = n if end < 0 else end
+        elif c == "(":
+            depth += 1
+            k += 1
+        elif c == ")":
+            depth -= 1
+            k += 1
+            if depth == 0:
+                return words
+        elif c == "[" and _CMAKE_BRACKET.match(text, k):
+            return None
+        else:
+            m = _CMAKE_WORD.match(text, k)
+            if m is None:
+                return None
+            quoted = m.group(1) is not None
+            words.append((quoted, _CMAKE_VAR.sub(_cmake_value, m.group(1) if quoted else m.group(2))))
+            k = m.end()
+    return None
+
+
+def _cmake_code(text):
+    """text without its comments (`#` to the line's end, outside a quoted argument; a
+    bracket comment `#[[...]]` to its close), in one pass."""
+    out = []
+    k = 0
+    start = 0
+    n = len(text)
+    quoted = False
+    while k < n:
+        c = text[k]
+        if c == "\\":
+            k += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == "#" and not quoted:
+            out.append(text[start:k])
+            m = _CMAKE_BRACKET.match(text, k + 1)
+            if m is not None:
+                close = "]" + "=" * (m.end() - m.start() - 2) + "]"
+                end = text.find(close, m.end())
+                k = n if end < 0 else end + len(close)
+            else:
+                end = text.find("\n", k)
+                k = n if end < 0 else end
+            start = k
+            continue
+        k += 1
+    out.append(text[start:])
+    return "".join(out)
+
+
+def _cmake_commands(text):
+    """The commands a CMakeLists.txt (or a .cmake file) runs at configure or build time,
+    as shell lines (each word quoted; `$ENV{X}` is the variable X, other variables
+    unknown): execute_process's COMMANDs as one pipeline (what it runs), the COMMANDs of
+    add_custom_command and add_custom_target one after the other (a build tool runs each
+    through a shell: `|`, `&&`, `>` are operators there), and exec_program's program
+    and ARGS. A call that does not close, or holds a bracket argument, is a command of
+    unknown content."""
+    out = []
+    text = _cmake_code(text)
+    for m in _CMAKE_CALL.finditer(text):
+        words = _cmake_args(text, m.end())
+        if words is None:
+            out.append(_CMAKE_UNKNOWN_COMMAND)
+            continue
+        name = m.group(1).lower()
+        if name == "exec_program":
+            # exec_program(PROGRAM [DIR] [ARGS "a b"] ...): ARGS is one string of words
+            line = [shell_word(words[0][1])] if words else []
+            in_args = False
+            for quoted, word in words[1:]:
+                if not quoted and word.upper() in _CMAKE_KEYWORDS:
+                    in_args = word.upper() == "ARGS"
+                elif in_args:
+                    line.append(word)
+            if line:
+                out.append(" ".join(line))
+            continue
+        commands = []
+        line = None
+        for quoted, word in words:
+            if not quoted and word.upper() in _CMAKE_KEYWORDS:
+                if line:
+                    commands.append(" ".join(line))
+                line = [] if word.upper() == "COMMAND" else None
+            elif line is not None:
+                line.append(word if not quoted and word in _CMAKE_OPERATORS and name != "execute_process"
+                            else shell_word(word))
+        if line:
+            commands.append(" ".join(line))
+        if name == "execute_process" and commands:
+            out.append(" | ".join(commands))
+        else:
+            out.extend(commands)
+    return out
+
+
+def shell_word(word):
+    """word as one shell word: single-quoted, with each `${NAME}` in it left to expand."""
+    out = []
+    for part in _SHELL_VAR_PART.split(word):
+        if part:
+            out.append(part if part.startswith("${") else "'" + part.replace("'", "'\\''") + "'")
+    return "".join(out) or "''"
+
+
+_SHELL_VAR_PART = re.compile(r"(\$\{\w+\})")
+
+
 def _workflow_steps(text):
     out = []
     lines = text.split("\n")
@@ -439,6 +598,8 @@ def embedded_code(kind, text):
         parts, only = _just_recipes(text), ()
     elif kind == "tox.ini":
         parts, only = _tox_commands(text), ()
+    elif kind == "cmake":
+        parts, only = _cmake_commands(text), ()
     else:
         parts, only = _package_scripts(text), ()
     parts = [p for p in parts if p.strip()]
@@ -503,7 +664,7 @@ _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node scr
           "makefile": "Makefile recipe", "workflow": "CI workflow step",
           "justfile": "justfile recipe", "tox.ini": "tox command",
           "package.json": "package.json lifecycle script", "notebook": "notebook's code",
-          "notebook-cell": "notebook cell"}
+          "notebook-cell": "notebook cell", "cmake": "CMake build command"}
 
 
 def combine(content, path_result):

@@ -372,7 +372,7 @@ FD_PROGRAMS = frozenset({"fd", "fdfind"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | FD_PROGRAMS | {"git", "rsync", "trap"})
+                          | FD_PROGRAMS | {"git", "rsync", "trap", "cmake"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1365,6 +1365,49 @@ def _tmux_keys(args, k):
     return [(SH, text)] if text.strip() else []
 
 
+# cmake -E TOOL: the portable commands cmake runs itself, as the programs that do the same
+_CMAKE_TOOLS = {
+    "rm": ("rm",), "remove": ("rm", "-f"), "remove_directory": ("rm", "-rf"),
+    "copy": ("cp",), "copy_if_different": ("cp",), "copy_directory": ("cp", "-r"),
+    "copy_directory_if_different": ("cp", "-r"), "rename": ("mv",), "make_directory": ("mkdir", "-p"),
+    "touch": ("touch",), "touch_nocreate": ("touch", "-c"), "create_symlink": ("ln", "-s"),
+    "create_hardlink": ("ln",), "tar": ("tar",), "cat": ("cat",), "echo": ("echo",),
+    "echo_append": ("echo",), "compare_files": ("cmp",), "sha256sum": ("sha256sum",),
+    "md5sum": ("md5sum",), "sha1sum": ("sha1sum",), "sleep": ("sleep",), "true": ("true",),
+    "false": ("false",), "env": ("env",), "environment": ("env",),
+}
+
+
+def _cmake_tool(args):
+    """`cmake -E TOOL ARGS` as the command that does the same (`cmake -E remove_directory
+    D` is `rm -rf D`; `chdir DIR CMD...` runs CMD in DIR; `time CMD...` runs CMD); a
+    script (`-P FILE`) read from a stream is code of unknown content."""
+    n = len(args)
+    for k in range(n):
+        a = args[k]
+        if a == "-P" and k + 1 < n and is_stream(args[k + 1]):
+            return [(DYN_CODE, "")]
+        if a != "-E" or k + 1 >= n:
+            continue
+        tool = args[k + 1]
+        rest = args[k + 2:]
+        if tool == "chdir":
+            if len(rest) < 2:
+                return []
+            return [(SH, "cd " + _sh_quote(rest[0]) + " && " + " ".join(_sh_quote(w) for w in rest[1:]))]
+        if tool == "time":
+            return [(ARGV, list(rest))] if rest else []
+        prog = _CMAKE_TOOLS.get(tool)
+        if prog is None:
+            return []
+        return [(ARGV, list(prog) + list(rest))]
+    return []
+
+
+def _sh_quote(word):
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
 def _argv_runner(prog, args):
     argv = _argv_after(prog, args)
     if argv is not None:
@@ -1551,7 +1594,7 @@ def _code(prog, args):
 
 # Which readers a program has, one bit each (a single lookup per command)
 _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, \
-    _R_TAR = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    _R_TAR, _R_CMAKE = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 def _reader_bits():
@@ -1560,7 +1603,8 @@ def _reader_bits():
                        (ARGV_RUNNERS, _R_RUNNER), (CODE_OPTIONS, _R_CODE),
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
-                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR)):
+                       (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR),
+                       (("cmake",), _R_CMAKE)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1816,6 +1860,8 @@ def _read_bits(prog, args, bits):
         found += _trap_command(args)
     if bits & _R_TAR:
         found += _tar_directory_reads(args)
+    if bits & _R_CMAKE:
+        found += _cmake_tool(args)
     return found
 
 

@@ -4,7 +4,8 @@
 # file only changes how the same source is compiled (Cython's augmenting .pxd).
 cimport cython
 
-cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, _R_TAR
+cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP
+cdef int _R_TAR, _R_CMAKE
 cdef dict _READERS
 cdef dict _TRIGGERS
 cdef dict _SIDE
