@@ -62,9 +62,10 @@ _PATH_WRITE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(write_text|
 # perl: open(FH, ">path") / open(my $fh, '>>', 'path')
 _PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*(?:>>?|\+<|\+>)\s*([^'">][^'"]*)\1"""
                         r"""|(['"])\s*(?:>>?|\+<|\+>)\s*\3\s*,\s*(['"])([^'"]+)\4)""")
-# perl, ruby: system/exec/spawn without parentheses (`exec "/bin/sh"`); Tcl: exec
+# perl, ruby: system/exec/spawn without parentheses (`exec "/bin/sh"`, `system $cmd`: a
+# variable's command is unknown); Tcl: exec
 # and expect's spawn take the command's words up to the end of the command
-_BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
+_BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!]|[$@])""")
 _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
 # Task runners' own command calls, in the files the tools load (tasks.py, noxfile.py,
@@ -99,6 +100,11 @@ _REFLECT = {
     "node": (("[", "Function", "eval", "constructor", "require"),
              re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
                         r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor")),
+    "php": (("eval", "assert", "create_function", "call_user_func", "$"),
+            re.compile(r"\b(?:eval|assert)\s*\(\s*[^'\"\s)]|\bcreate_function\s*\(|\bcall_user_func(?:_array)?\s*\("
+                       r"|\$\w+\s*\(")),
+    "perl": (("eval", "&$", "&{"),
+             re.compile(r"\beval\s*(?:\(\s*)?[^'\"\s({;]|&\$\w+|&\{")),
     "ruby": (("send", "const_get", "_eval", "eval"),
              re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
                         r"|\beval\s*\(?\s*[^'\"\s)]")),
@@ -109,8 +115,13 @@ _EXEC_CALLS = re.compile(
     r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
     r"""|os\.execute|io\.popen|proc_open|pcntl_exec|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?"""
     r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system2|system|popen|IO\.popen|Open3\.\w+"""
-    r"""|shell_exec|passthru|new\s+ProcessBuilder|execaSync|execaCommandSync|execaCommand|execa)"""
+    r"""|shell_exec|passthru|new\s+ProcessBuilder|new\s+Deno\.Command|Deno\.run|execaSync|execaCommandSync"""
+    r"""|execaCommand|execa)"""
     r"""\s*\(\s*""")
+# Deno's process calls (`new Deno.Command("rm", {args: [...]})`, `Deno.run({cmd: [...]})`)
+# and the end of a call's only argument
+_DENO_CALLS = ("Deno.Command", "Deno.run")
+_CALL_END = re.compile(r"\s*\)")
 # A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
 # os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
 _ARGV_LIST = re.compile(r"\s*,\s*(?=\[)")
@@ -131,7 +142,7 @@ _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 # when the code has none of them (the result is the same, without running the regex).
 _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
 _EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru", "proc_open",
-               "ProcessBuilder")
+               "ProcessBuilder", "Deno.")
 _WRITE_HINTS = ("write", "Write", "append", "put_contents", "open", "Set-Content", "Add-Content",
                 "Out-File", "touch")
 
@@ -224,7 +235,9 @@ def scan(family, code):
     if _holds_any(code, _EXEC_HINTS):
         process_module = _holds_any(code, _PROCESS_MODULES)
         for m in _EXEC_CALLS.finditer(code):
-            text = string_at(code, m.end())[0]
+            # (Deno's calls take the program's arguments in an object: the program
+            # alone is the command only when nothing follows it)
+            text = string_at(code, m.end(), _CALL_END if m.group(1).endswith(_DENO_CALLS) else _ARG_END)[0]
             if text is not None:
                 snippets.append(text)
             elif not (m.group(1) in _AMBIGUOUS_METHODS and m.start() > 0

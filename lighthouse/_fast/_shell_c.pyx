@@ -56,7 +56,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
-                              env_filter, filtered_text, piped_files, printf_output,
+                              env_filter, filtered_text, piped_files, printf_output, proc_path,
                               run_written, sql_text as _sql_text,
                               unknown_var)
 
@@ -1339,6 +1339,9 @@ cpdef str interp_family(str prog):
     elif c == u'n':
         if str_eq(prog, "nodejs"):
             return "node"
+    elif c == u't':
+        if str_eq(prog, "tsx") or str_eq(prog, "ts-node"):
+            return "node"       # (tsx and ts-node run TypeScript on node, with its -e and -p)
     elif c == u'l':
         if str_eq(prog, "luajit"):
             return "lua"
@@ -1497,11 +1500,12 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
             buf.append(_DYN)
         else:
             inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
+            before = len(ctx.out)
             progs = _interpret(p.tree, inner, sources is not None)
             if sources is not None:
                 sources.extend(progs)
             if p.kind == P_PROC:
-                buf.append("/dev/fd/63")
+                buf.append(proc_path(ctx.out, before))
                 continue
             value = _static_output(p.tree, ctx)
             if value is None:

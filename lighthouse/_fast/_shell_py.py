@@ -36,7 +36,7 @@ from ._shell_shared import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, 
                             WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, find_code, help_request, interp_script_arg,
-                            piped_files, run_written,
+                            piped_files, proc_path, run_written,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
                             sql_text, unknown_var)
 
@@ -844,8 +844,8 @@ _PY_RE = re.compile(r"^(python|pypy)[0-9.]*$")
 def interp_family(prog):
     if _PY_RE.match(prog):
         return "python"
-    if prog == "nodejs":
-        return "node"
+    if prog == "nodejs" or prog == "tsx" or prog == "ts-node":
+        return "node"       # (tsx and ts-node run TypeScript on node, with its -e and -p)
     if prog == "luajit":
         return "lua"
     if prog.startswith("perl") and prog[4:].replace(".", "").isdigit():
@@ -971,10 +971,11 @@ def _expand(word, ctx):
             buf.append(DYN)
         else:  # cmd / proc
             inner = ctx.child("$()" if kind == "cmd" else "<()", 0)
+            before = len(ctx.out)
             progs = _interpret(part[1], inner)
             sources.extend(progs)
             if kind == "proc":
-                buf.append("/dev/fd/63")
+                buf.append(proc_path(ctx.out, before))
                 continue
             value = _static_output(part[1], ctx)
             if value is None:

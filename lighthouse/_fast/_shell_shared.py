@@ -209,6 +209,18 @@ WRAPPERS = {
     "chroot": (frozenset({"--userspec", "--groups"}), 1),
     "taskset": (frozenset(), 1),
     "caffeinate": (frozenset({"-t", "-w"}), 0),
+    # init shims, CPU and memory placement, a faked clock, another user's identity
+    "tini": (frozenset({"-p", "-e"}), 0),
+    "dumb-init": (frozenset({"-r", "--rewrite"}), 0),
+    "with-contenv": (frozenset(), 0),
+    "tsocks": (frozenset(), 0),
+    "numactl": (frozenset({"-N", "-m", "-C", "-i", "-p", "--cpunodebind", "--membind",
+                           "--physcpubind", "--interleave", "--preferred"}), 0),
+    "cpulimit": (frozenset({"-l", "--limit"}), 0),
+    "chrt": (frozenset(), 1),
+    "faketime": (frozenset({"-f"}), 1),
+    "gosu": (frozenset(), 1),
+    "su-exec": (frozenset(), 1),
     "xargs": (frozenset({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
                          "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
                          "--arg-file", "--replace", "--process-slot-var"}), 0),
@@ -433,6 +445,14 @@ SHELL_INIT = {
     "brew": (("shellenv",),), "fnm": (("env",),), "mise": (("activate",),), "rtx": (("activate",),),
     "opam": (("env",),), "luarocks": (("path",),), "pixi": (("shell-hook",),),
     "ssh-agent": (("-s",), ("-c",)), "dircolors": ((), ("-b",)),
+    # command-line tools printing their completion script for a shell
+    "gh": (("completion",),), "glab": (("completion",),), "kubectl": (("completion",),),
+    "helm": (("completion",),), "docker": (("completion",),), "minikube": (("completion",),),
+    "kind": (("completion",),), "flux": (("completion",),), "argocd": (("completion",),),
+    "eksctl": (("completion",),), "doctl": (("completion",),), "npm": (("completion",),),
+    "pnpm": (("completion",),), "pip": (("completion",),), "pip3": (("completion",),),
+    "poetry": (("completions",),), "rustup": (("completions",),), "deno": (("completions",),),
+    "uv": (("generate-shell-completion",),), "op": (("completion",),),
 }
 # Where an initialisation program may be named by path (others, `./pyenv` or
 # `/tmp/brew`, could be anything and print anything).
@@ -599,6 +619,19 @@ def piped_files(first):
         if a[:1] == "-" or "*" in a or a.startswith("/dev/") or a.startswith("/proc/"):
             return None
     return c.args
+
+
+def proc_path(out, before):
+    """The path a process substitution stands for (out[before:]: what its commands
+    emitted): the file a plain `cat FILE` names (`psql < <(cat q.sql)` is `psql <
+    q.sql`, as `cat q.sql | psql` is: piped_files), else the descriptor the shell passes,
+    /dev/fd/63."""
+    if len(out) != before + 1:
+        return "/dev/fd/63"
+    files = piped_files(out[before:])
+    if files is None or len(files) != 1:
+        return "/dev/fd/63"
+    return join_path(out[before].cwd, files[0])
 
 
 def env_filter(first, second):
@@ -1905,10 +1938,33 @@ def adds_nothing(sc):
     return True
 
 
-# Where a program named by its path may not be what its name says: directories anyone
-# (or any earlier call) writes into unreviewed.
-PROGRAM_SCRATCH = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/", "/dev/shm/", "/dev/fd/",
-                   "/proc/self/fd/", "~/Downloads/")
+# Temporary directories: an agent writes there freely (the packs' @scratch set holds
+# them), and so may anyone else or any earlier call, unreviewed.
+SCRATCH_DIRS = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/")
+# Where a program named by its path may not be what its name says: the temporary
+# directories, shared memory, open descriptors and the downloads directory (the packs'
+# @program_scratch set, with DOWNLOADS_GLOBS: the rules and the analysers read one list).
+PROGRAM_SCRATCH = SCRATCH_DIRS + ("/dev/shm/", "/dev/fd/", "/proc/self/fd/", "~/Downloads/")
+# A home's downloads directory by its absolute path, whoever's home it is.
+DOWNLOADS_GLOBS = ("/home/*/Downloads/**", "/Users/*/Downloads/**", "/root/Downloads/**")
+
+
+def under_scratch(path):
+    """Whether a resolved path is under PROGRAM_SCRATCH or a home's downloads directory
+    by its absolute path (DOWNLOADS_GLOBS: /home/NAME/Downloads/, /Users/NAME/Downloads/,
+    /root/Downloads/)."""
+    if path.startswith(PROGRAM_SCRATCH):
+        return True
+    if path.startswith("/root/Downloads/"):
+        return True
+    if path.startswith("/home/"):
+        start = 6
+    elif path.startswith("/Users/"):
+        start = 7
+    else:
+        return False
+    k = path.find("/", start)
+    return k > start and path.startswith("/Downloads/", k)
 # A path can resolve under one of them only if it or the directory it is resolved
 # against holds one of these names (resolving takes segments from those two only): a
 # test that lets most paths skip the resolving.
@@ -1936,7 +1992,7 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
         if not scratch_named(word) and (word[:1] == "/" or word[:1] == "~" or not scratch_named(cwd)):
             return
         full = join_path(cwd, word)
-        if not full.startswith(PROGRAM_SCRATCH):
+        if not under_scratch(full):
             # (under the home, the same path in its ~ form: ~/Downloads; a home of "/"
             # or one under /tmp hides nothing, the absolute form was tested first)
             root = home.rstrip("/") if home else ""
