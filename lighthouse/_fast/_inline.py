@@ -115,12 +115,11 @@ _EXEC_CALLS = re.compile(
     r"""(os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)"""
     r"""|os\.execute|io\.popen|proc_open|pcntl_exec|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?"""
     r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system2|system|popen|IO\.popen|Open3\.\w+"""
-    r"""|shell_exec|passthru|new\s+ProcessBuilder|new\s+Deno\.Command|Deno\.run|execaSync|execaCommandSync"""
-    r"""|execaCommand|execa)"""
+    r"""|shell_exec|passthru|new\s+ProcessBuilder|execaSync|execaCommandSync|execaCommand|execa)"""
     r"""\s*\(\s*""")
 # Deno's process calls (`new Deno.Command("rm", {args: [...]})`, `Deno.run({cmd: [...]})`)
 # and the end of a call's only argument
-_DENO_CALLS = ("Deno.Command", "Deno.run")
+_DENO_EXEC = re.compile(r"\b(?:new\s+Deno\.Command|Deno\.run)\s*\(\s*")
 _CALL_END = re.compile(r"\s*\)")
 # A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
 # os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
@@ -142,7 +141,7 @@ _PERL_CLOSE = {"{": "}", "(": ")", "[": "]", "<": ">"}
 # when the code has none of them (the result is the same, without running the regex).
 _DELETE_HINTS = ("rm", "remove", "unlink", "rimraf", "delete")
 _EXEC_HINTS = ("system", "popen", "subprocess", "exec", "spawn", "Open3", "passthru", "proc_open",
-               "ProcessBuilder", "Deno.")
+               "ProcessBuilder")
 _WRITE_HINTS = ("write", "Write", "append", "put_contents", "open", "Set-Content", "Add-Content",
                 "Out-File", "touch")
 
@@ -235,15 +234,22 @@ def scan(family, code):
     if _holds_any(code, _EXEC_HINTS):
         process_module = _holds_any(code, _PROCESS_MODULES)
         for m in _EXEC_CALLS.finditer(code):
-            # (Deno's calls take the program's arguments in an object: the program
-            # alone is the command only when nothing follows it)
-            text = string_at(code, m.end(), _CALL_END if m.group(1).endswith(_DENO_CALLS) else _ARG_END)[0]
+            text = string_at(code, m.end())[0]
             if text is not None:
                 snippets.append(text)
             elif not (m.group(1) in _AMBIGUOUS_METHODS and m.start() > 0
                       and (code[m.start() - 1] == "." or code[m.start() - 1].isalnum()
                            or code[m.start() - 1] == "_")
                       and not process_module):
+                unknown = True
+    if "Deno." in code:
+        # Deno's calls take the program's arguments in an object: the program alone is
+        # the command only when nothing follows it
+        for m in _DENO_EXEC.finditer(code):
+            text = string_at(code, m.end(), _CALL_END)[0]
+            if text is not None:
+                snippets.append(text)
+            else:
                 unknown = True
     reflect = _REFLECT.get(family)
     if reflect is not None and _reflects(code, reflect[0], reflect[1]):

@@ -57,7 +57,7 @@ from ._shell_shared_c import (ANSI_C_MSG, ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG
                               WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
                               env_filter, filtered_text, piped_files, printf_output, proc_path,
-                              run_written, sql_text as _sql_text,
+                              run_written, sql_text as _sql_text, writes_runnable,
                               unknown_var)
 
 __all__ = list(SHELL_API)
@@ -2370,7 +2370,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
-    if ctx.work.writes and _may_run_a_file(out):
+    if ctx.work.writes and (_may_run_a_file(out) or writes_runnable(ctx.work.writes)):
         run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r
