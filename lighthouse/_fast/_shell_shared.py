@@ -2000,7 +2000,11 @@ def writes_runnable(writes):
     kind_of = _content()[0]
     for when, sc, stdin_code in writes:
         cwd = sc.cwd
-        for op, target in _write_targets(sc):
+        # (_write_targets' files, but for mkfifo's pipes, which receive no known text)
+        targets = [t for o, t in sc.redirects if (o == ">" or o == ">>") and t not in _NO_FILE]
+        if sc.program == "tee":
+            targets += [a for a in sc.args if a[:1] != "-"]
+        for target in targets:
             if "/." in target or "/." in cwd or target[:2] == "~/":
                 if _runnable_kind(cwd, target) is not None:
                     return True
