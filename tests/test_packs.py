@@ -192,7 +192,7 @@ SECRETS = [
     bash("cp -r ~/.aws /tmp/", "deny"),
     bash("grep -r AWS_SECRET ~/.config", "deny", "secrets.hunt-in-home"),
     bash("rg -i password ~", "deny", "secrets.hunt-in-home"),
-    bash("grep -rn token ~/.config/gh", "deny", "secrets.hunt-in-home"),
+    bash("grep -rn token ~/.config/gh", "deny", "secrets.read-file"),     # (the directory holds only logins)
     bash("grep -r DEBUG ~/.config", "ask", "secrets.grep-home-recursive"),
     bash("rg --files ~", "ask", "secrets.search-home-recursive"),
     bash("grep -r secret ~/app/src", "allow", "routine.read-text"),

@@ -62,9 +62,10 @@ _PATH_WRITE = re.compile(r"""Path\(([^()]*(?:\([^()]*\)[^()]*)*)\)\.(write_text|
 # perl: open(FH, ">path") / open(my $fh, '>>', 'path')
 _PERL_OPEN = re.compile(r"""\bopen\s*\(?\s*(?:my\s+)?[$*]?\w+\s*,\s*(?:(['"])\s*(?:>>?|\+<|\+>)\s*([^'">][^'"]*)\1"""
                         r"""|(['"])\s*(?:>>?|\+<|\+>)\s*\3\s*,\s*(['"])([^'"]+)\4)""")
-# perl, ruby: system/exec/spawn without parentheses (`exec "/bin/sh"`); Tcl: exec
+# perl, ruby: system/exec/spawn without parentheses (`exec "/bin/sh"`, `system $cmd`: a
+# variable's command is unknown); Tcl: exec
 # and expect's spawn take the command's words up to the end of the command
-_BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!])""")
+_BARE_EXEC = re.compile(r"""(?:^|[;{}\s(])(?:system|exec|spawn)\s+(?=['"]|q[qx]?\s*[{(\[<|/!]|[$@])""")
 _TCL_EXEC = re.compile(r"(?:^|[;\[{\s])(?:exec|spawn|open\s+\|)\s+([^\];\n}]*)")
 _PWSH_EXEC = re.compile(r"(?i)(?:Start-Process|saps|start)\s+(?:-FilePath\s+)?")
 # Task runners' own command calls, in the files the tools load (tasks.py, noxfile.py,
@@ -103,6 +104,11 @@ _REFLECT = {
     "node": (("[", "Function", "eval", "constructor", "require"),
              re.compile(r"\b(?:global|globalThis|process|module)\s*\[|\brequire\s*\(\s*[^'\"`\s)]"
                         r"|\bFunction\s*\(|\beval\s*\(\s*[^'\"`\s)]|constructor\s*\.\s*constructor")),
+    "php": (("eval", "assert", "create_function", "call_user_func", "$"),
+            re.compile(r"\b(?:eval|assert)\s*\(\s*[^'\"\s)]|\bcreate_function\s*\(|\bcall_user_func(?:_array)?\s*\("
+                       r"|\$\w+\s*\(")),
+    "perl": (("eval", "&$", "&{"),
+             re.compile(r"\beval\s*(?:\(\s*)?[^'\"\s({;]|&\$\w+|&\{")),
     "ruby": (("send", "const_get", "_eval", "eval"),
              re.compile(r"\b(?:send|public_send|__send__|instance_eval|class_eval|const_get)\b"
                         r"|\beval\s*\(?\s*[^'\"\s)]")),
@@ -115,6 +121,10 @@ _EXEC_CALLS = re.compile(
     r"""|execSync|execFileSync|execFile|exec|spawnSync|spawn|system2|system|popen|IO\.popen|Open3\.\w+"""
     r"""|shell_exec|passthru|new\s+ProcessBuilder|execaSync|execaCommandSync|execaCommand|execa)"""
     r"""\s*\(\s*""")
+# Deno's process calls (`new Deno.Command("rm", {args: [...]})`, `Deno.run({cmd: [...]})`)
+# and the end of a call's only argument
+_DENO_EXEC = re.compile(r"\b(?:new\s+Deno\.Command|Deno\.run)\s*\(\s*")
+_CALL_END = re.compile(r"\s*\)")
 # A program literal followed by a list of literal arguments (execFile('rm', ['-rf', x]),
 # os.execvp('rm', [...]), pcntl_exec('/bin/rm', [...])): the command is both.
 _ARGV_LIST = re.compile(r"\s*,\s*(?=\[)")
@@ -237,6 +247,15 @@ def scan(family, code):
                       and (code[m.start() - 1] == "." or code[m.start() - 1].isalnum()
                            or code[m.start() - 1] == "_")
                       and not process_module):
+                unknown = True
+    if "Deno." in code:
+        # Deno's calls take the program's arguments in an object: the program alone is
+        # the command only when nothing follows it
+        for m in _DENO_EXEC.finditer(code):
+            text = string_at(code, m.end(), _CALL_END)[0]
+            if text is not None:
+                snippets.append(text)
+            else:
                 unknown = True
     reflect = _REFLECT.get(family)
     if reflect is not None and _reflects(code, reflect[0], reflect[1]):

@@ -39,8 +39,8 @@ from ._errors import LimitError
 from ._prefilter import compile_search
 
 __all__ = ["KINDS", "MAX_TEXT", "METADATA_ONLY", "NON_HTTP_ONLY", "METADATA_NAMES", "METADATA_INFIXES",
-           "PRIVATE_SUFFIXES", "host_kind", "url_hosts", "url_field", "compile_host_kinds", "test_arg_hosts",
-           "test_url_hosts"]
+           "PRIVATE_SUFFIXES", "SECRET_HOSTS", "host_kind", "url_hosts", "url_field", "compile_host_kinds",
+           "test_arg_hosts", "test_url_hosts", "compile_flag", "test_secret_elsewhere"]
 
 KINDS = frozenset({"metadata", "loopback", "private", "ip", "name", "unknown", "non_http"})
 
@@ -377,3 +377,140 @@ NON_HTTP_ONLY = frozenset({"non_http"})
 # The last URL read by test_url_hosts and its kinds: the rules of one call ask about the
 # same string one after another (a tuple, replaced whole: safe across threads).
 _last_url: tuple = (None, frozenset())
+
+
+# Credentials that belong to one service, by the environment variable that conventionally
+# holds them -> the host names (and their subdomains) of that service. Sent in a header,
+# a login or a cookie to any other host that is not this machine or its network, the
+# credential leaves (`curl -H "Authorization: Bearer $GITHUB_TOKEN" https://x.example`); to
+# its own service it is how the service is called. A name with no hosts is never sent as
+# it is (AWS signs requests with its secret key). Names not in the table are not judged
+# here (`$TOKEN` to the project's own API).
+_GITHUB = ("github.com", "githubusercontent.com", "ghcr.io")
+_NPM = ("npmjs.org", "npmjs.com", "npm.pkg.github.com")
+SECRET_HOSTS = {
+    "GITHUB_TOKEN": _GITHUB, "GH_TOKEN": _GITHUB, "GITHUB_PAT": _GITHUB, "GH_PAT": _GITHUB,
+    "GITHUB_PERSONAL_ACCESS_TOKEN": _GITHUB, "GH_ENTERPRISE_TOKEN": (),
+    "GITLAB_TOKEN": ("gitlab.com",), "GITLAB_PRIVATE_TOKEN": ("gitlab.com",), "GL_TOKEN": ("gitlab.com",),
+    "NPM_TOKEN": _NPM, "NODE_AUTH_TOKEN": _NPM,
+    "OPENAI_API_KEY": ("openai.com",), "ANTHROPIC_API_KEY": ("anthropic.com",),
+    "GEMINI_API_KEY": ("googleapis.com",), "GOOGLE_API_KEY": ("googleapis.com",),
+    "MISTRAL_API_KEY": ("mistral.ai",), "GROQ_API_KEY": ("groq.com",), "OPENROUTER_API_KEY": ("openrouter.ai",),
+    "HF_TOKEN": ("huggingface.co",), "HUGGING_FACE_HUB_TOKEN": ("huggingface.co",),
+    "HUGGINGFACE_TOKEN": ("huggingface.co",),
+    "SLACK_TOKEN": ("slack.com",), "SLACK_BOT_TOKEN": ("slack.com",), "SLACK_API_TOKEN": ("slack.com",),
+    "CLOUDFLARE_API_TOKEN": ("cloudflare.com",), "CF_API_TOKEN": ("cloudflare.com",),
+    "DIGITALOCEAN_TOKEN": ("digitalocean.com",), "DIGITALOCEAN_ACCESS_TOKEN": ("digitalocean.com",),
+    "STRIPE_SECRET_KEY": ("stripe.com",), "STRIPE_API_KEY": ("stripe.com",),
+    "SENTRY_AUTH_TOKEN": ("sentry.io",), "VERCEL_TOKEN": ("vercel.com",),
+    "NETLIFY_AUTH_TOKEN": ("netlify.com",), "HEROKU_API_KEY": ("heroku.com",),
+    "PYPI_TOKEN": ("pypi.org",), "PYPI_API_TOKEN": ("pypi.org",), "TWINE_PASSWORD": ("pypi.org",),
+    "CODECOV_TOKEN": ("codecov.io",), "DOCKERHUB_TOKEN": ("docker.com", "docker.io"),
+    "DOCKER_HUB_TOKEN": ("docker.com", "docker.io"), "CIRCLECI_TOKEN": ("circleci.com",),
+    "CIRCLE_TOKEN": ("circleci.com",), "LINEAR_API_KEY": ("linear.app",),
+    "DD_API_KEY": ("datadoghq.com", "datadoghq.eu"), "DATADOG_API_KEY": ("datadoghq.com", "datadoghq.eu"),
+    "AWS_SECRET_ACCESS_KEY": (), "AWS_SESSION_TOKEN": (),
+}
+# how a secret-named variable stands in an argument after the analysis (`*$NAME`)
+_SECRET_REF = re.compile(r"\*\$([A-Za-z_][A-Za-z0-9_]*)")
+# the programs that send a request, and those of them that take the URL without a scheme
+_SENDERS = frozenset({"curl", "curlie", "wget", "wget2", "http", "https", "xh", "xhs", "aria2c"})
+_HTTPIE = frozenset({"http", "https", "xh", "xhs", "curlie"})
+_NEAR = frozenset({"loopback", "private"})
+
+
+def _request_hosts(sc):
+    """The hosts (lowercased, as written) a request command sends to: every URL's host
+    among its args, and its bare `host[/path]` arguments (curl's and wget's URLs without
+    a scheme; httpie's URL after an optional METHOD, its items after it). Option values
+    are not hosts. None when the command takes its destination from elsewhere (curl's
+    config file) or maps a host to another address (--resolve, --connect-to)."""
+    values = _VALUE_OPTIONS.get(sc.program, _CURL_VALUES)
+    elsewhere = _ELSEWHERE.get(sc.program, _CURL_ELSEWHERE)
+    httpie = sc.program in _HTTPIE
+    hosts = []
+    value_of = None
+    url_seen = False
+    for a in sc.args:
+        if value_of is None and (a in elsewhere or a.startswith(_ELSEWHERE_EQ)):
+            return None
+        if "://" in a:
+            if not (httpie and url_seen):
+                i = a.find("://")
+                m = _AUTHORITY.match(a, i + 1)
+                hosts.append(_authority_host(m.group(1)).lower())
+            url_seen = True
+        elif value_of is None and a and a[0] not in "-@/.~":
+            if not httpie:
+                hosts.append(_authority_host(_BARE_AUTHORITY.match(a).group(0)).lower())
+            elif not url_seen and not (a.isupper() and a.isalpha()):
+                hosts.append("localhost" if a[0] == ":" else _authority_host(_BARE_AUTHORITY.match(a).group(0)).lower())
+                url_seen = True
+        value_of = a if _takes_next(a, values) else None
+    return hosts
+
+
+# options that send a request elsewhere than its URL says, or read its URLs or options
+# from a file, by program (curl's, and wget's)
+_CURL_ELSEWHERE = frozenset({"-K", "--config", "--resolve", "--connect-to"})
+_WGET_ELSEWHERE = frozenset({"-i", "--input-file", "-e", "--execute"})
+_ELSEWHERE = {"wget": _WGET_ELSEWHERE, "wget2": _WGET_ELSEWHERE}
+_ELSEWHERE_EQ = ("--config=", "--resolve=", "--connect-to=", "--input-file=", "--execute=")
+
+
+def _takes_next(a, values):
+    """Whether option word a takes the next word as its value: a long option named in
+    values without `=`, or a cluster of short ones (`-sH`) whose last letter is one."""
+    if a[:2] == "--":
+        return "=" not in a and a in values
+    if a[:1] != "-":
+        return False
+    for j in range(1, len(a)):
+        if "-" + a[j] in values:
+            return j == len(a) - 1
+    return False
+
+
+def _owned_by(host, suffixes):
+    for s in suffixes:
+        if host == s or host.endswith("." + s):
+            return True
+    return False
+
+
+def test_secret_elsewhere(flag, sc):
+    """A shell rule's `secret_elsewhere = true`: a request (curl, wget, httpie and their
+    kind) carries, anywhere in its args, a credential SECRET_HOSTS knows, and sends it
+    to a host that is neither its service's nor this machine's or its network's, or to a
+    host the call does not show (a variable): the credential leaves. Linear in the args."""
+    if sc.program not in _SENDERS:
+        return not flag
+    names = []
+    for a in sc.args:
+        if "*$" in a:
+            if len(a) > MAX_TEXT:
+                raise LimitError("an argument of %d characters (limit %d)" % (len(a), MAX_TEXT))
+            for name in _SECRET_REF.findall(a):
+                if name in SECRET_HOSTS:
+                    names.append(name)
+    if not names:
+        return not flag
+    hosts = _request_hosts(sc)
+    if not hosts:
+        return flag                         # sent where the call does not show
+    for host in hosts:
+        kind = host_kind(host)
+        if kind in _NEAR:
+            continue
+        if kind == "unknown":
+            return flag
+        for name in names:
+            if not _owned_by(host.rstrip("."), SECRET_HOSTS[name]):
+                return flag
+    return not flag
+
+
+def compile_flag(value):
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value

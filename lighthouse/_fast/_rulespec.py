@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
-from ._net import compile_host_kinds, test_arg_hosts, test_url_hosts
+from ._net import compile_flag, compile_host_kinds, test_arg_hosts, test_secret_elsewhere, test_url_hosts
 from ._sql import compile_read_only, test_input_read_only, test_read_only
 from ._view import (CHDIR_MSG, MAX_CHDIR_WORK, chdir_rebased,  # noqa: F401 (exported with a program's spec)
                     conditional_writes, positional_writes, unbundle)
@@ -45,6 +45,11 @@ COMMAND_TESTS: dict = {
     # at one of these kinds of host (lighthouse._fast._net), in any spelling its
     # resolver accepts (0xa9fea9fe, 169.254.43518, [::ffff:169.254.169.254]).
     "arg_hosts": (compile_host_kinds, test_arg_hosts),
+    # secret_elsewhere = true|false: a request (curl, wget, httpie, ...) carries a
+    # credential of a known service (lighthouse._fast._net.SECRET_HOSTS: GITHUB_TOKEN,
+    # NPM_TOKEN, ...) to a host that is not that service's nor this machine's or its
+    # network's, or to a host the call does not show.
+    "secret_elsewhere": (compile_flag, test_secret_elsewhere),
 }
 
 # Matcher keys of tool rules (other tools' inputs) written once, for both engines, as

@@ -67,8 +67,8 @@ from ._shell_shared_c import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE
                               TMPDIR_ROOT, UNCLOSED_MSG, UNEXPECTED_CLOSE_MSG, UNEXPECTED_OPEN_MSG,
                               WORD_MSG, WORK_MSG, WRAPPERS, change_dir,
                               command_init, command_repr, command_tuple, decode_b64 as _decode_b64,
-                              env_filter, filtered_text, piped_files, printf_output,
-                              run_written, sql_text as _sql_text,
+                              env_filter, filtered_text, piped_files, printf_output, proc_path,
+                              run_written, sql_text as _sql_text, writes_runnable,
                               unknown_var)
 
 __all__ = list(SHELL_API)
@@ -1221,11 +1221,12 @@ cdef str _expand(object word, _Ctx ctx, bint* dynamic, list sources):
             buf.append(_DYN)
         else:
             inner = ctx.child("$()" if p.kind == P_CMD else "<()", 0)
+            before = len(ctx.out)
             progs = _interpret(p.tree, inner, sources is not None)
             if sources is not None:
                 sources.extend(progs)
             if p.kind == P_PROC:
-                buf.append("/dev/fd/63")
+                buf.append(proc_path(ctx.out, before))
                 continue
             value = _static_output(p.tree, ctx)
             if value is None:
@@ -2093,7 +2094,7 @@ cpdef list analyze(object command, object cwd="", object home=None):
     ctx.dirs = ()
     ctx.aliases = {}
     _interpret(tree, ctx, False)
-    if ctx.work.writes and _may_run_a_file(out):
+    if ctx.work.writes and (_may_run_a_file(out) or writes_runnable(ctx.work.writes)):
         run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r

@@ -39,7 +39,7 @@ from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             WORK_MSG, change_dir,
                             command_init, command_repr, command_tuple, decode_b64, env_filter,
                             filtered_text, find_code, help_request, interp_script_arg,
-                            piped_files, run_written,
+                            piped_files, proc_path, run_written,
                             printed_text, printf_output, shell_code_arg, shell_script_arg,
                             sql_text, unknown_var)
 
@@ -792,10 +792,11 @@ def _expand(word, ctx):
             buf.append(DYN)
         else:  # cmd / proc
             inner = ctx.child("$()" if kind == "cmd" else "<()", 0)
+            before = len(ctx.out)
             progs = _interpret(part[1], inner)
             sources.extend(progs)
             if kind == "proc":
-                buf.append("/dev/fd/63")
+                buf.append(proc_path(ctx.out, before))
                 continue
             value = _static_output(part[1], ctx)
             if value is None:

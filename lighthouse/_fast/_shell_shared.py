@@ -209,6 +209,18 @@ WRAPPERS = {
     "chroot": (frozenset({"--userspec", "--groups"}), 1),
     "taskset": (frozenset(), 1),
     "caffeinate": (frozenset({"-t", "-w"}), 0),
+    # init shims, CPU and memory placement, a faked clock, another user's identity
+    "tini": (frozenset({"-p", "-e"}), 0),
+    "dumb-init": (frozenset({"-r", "--rewrite"}), 0),
+    "with-contenv": (frozenset(), 0),
+    "tsocks": (frozenset(), 0),
+    "numactl": (frozenset({"-N", "-m", "-C", "-i", "-p", "--cpunodebind", "--membind",
+                           "--physcpubind", "--interleave", "--preferred"}), 0),
+    "cpulimit": (frozenset({"-l", "--limit"}), 0),
+    "chrt": (frozenset(), 1),
+    "faketime": (frozenset({"-f"}), 1),
+    "gosu": (frozenset(), 1),
+    "su-exec": (frozenset(), 1),
     "xargs": (frozenset({"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-e", "--max-args",
                          "--max-procs", "--delimiter", "--max-lines", "--max-chars", "--eof",
                          "--arg-file", "--replace", "--process-slot-var"}), 0),
@@ -433,6 +445,14 @@ SHELL_INIT = {
     "brew": (("shellenv",),), "fnm": (("env",),), "mise": (("activate",),), "rtx": (("activate",),),
     "opam": (("env",),), "luarocks": (("path",),), "pixi": (("shell-hook",),),
     "ssh-agent": (("-s",), ("-c",)), "dircolors": ((), ("-b",)),
+    # command-line tools printing their completion script for a shell
+    "gh": (("completion",),), "glab": (("completion",),), "kubectl": (("completion",),),
+    "helm": (("completion",),), "docker": (("completion",),), "minikube": (("completion",),),
+    "kind": (("completion",),), "flux": (("completion",),), "argocd": (("completion",),),
+    "eksctl": (("completion",),), "doctl": (("completion",),), "npm": (("completion",),),
+    "pnpm": (("completion",),), "pip": (("completion",),), "pip3": (("completion",),),
+    "poetry": (("completions",),), "rustup": (("completions",),), "deno": (("completions",),),
+    "uv": (("generate-shell-completion",),), "op": (("completion",),),
 }
 # Where an initialisation program may be named by path (others, `./pyenv` or
 # `/tmp/brew`, could be anything and print anything).
@@ -599,6 +619,19 @@ def piped_files(first):
         if a[:1] == "-" or "*" in a or a.startswith("/dev/") or a.startswith("/proc/"):
             return None
     return c.args
+
+
+def proc_path(out, before):
+    """The path a process substitution stands for (out[before:]: what its commands
+    emitted): the file a plain `cat FILE` names (`psql < <(cat q.sql)` is `psql <
+    q.sql`, as `cat q.sql | psql` is: piped_files), else the descriptor the shell passes,
+    /dev/fd/63."""
+    if len(out) != before + 1:
+        return "/dev/fd/63"
+    files = piped_files(out[before:])
+    if files is None or len(files) != 1:
+        return "/dev/fd/63"
+    return join_path(out[before].cwd, files[0])
 
 
 def env_filter(first, second):
@@ -1294,7 +1327,7 @@ def program_name(word):
 
 def interp_family(prog):
     """The interpreter family a program name belongs to (python3.11 and pypy3 ->
-    python, nodejs -> node, luajit -> lua, perl5.36 -> perl, ruby3.2 -> ruby), else the
+    python, nodejs, tsx and ts-node -> node, luajit -> lua, perl5.36 -> perl, ruby3.2 -> ruby), else the
     name itself: a key of CODE_FLAGS for the interpreters whose inline code is read.
     A character test: each family is asked only of names starting with its letter."""
     n = len(prog)
@@ -1323,6 +1356,9 @@ def interp_family(prog):
     elif c == "n":
         if prog == "nodejs":
             return "node"
+    elif c == "t":
+        if prog == "tsx" or prog == "ts-node":
+            return "node"       # (tsx and ts-node run TypeScript on node, with its -e and -p)
     elif c == "l":
         if prog == "luajit":
             return "lua"
@@ -1808,13 +1844,9 @@ def run_stdin_shell(k, main, stdin_code, ctx):
 _NO_FILE = ("/dev/null", "/dev/stdout", "/dev/stderr", "-")
 
 
-def note_writes(k, sc, stdin_code, ctx, when, written):
-    """Record the files sc writes through `>`/`>>` redirects (and tee's arguments, and
-    the pipes mkfifo makes), each with the text it receives when known (echo, printf,
-    cat of a heredoc; tee of a known stdin), else None, in written: {path: ([when, ...],
-    [text, ...])}, in the order of the writes (when: the commands emitted before sc's
-    write). The text an append builds is charged as work (MAX_WORK), so that appends
-    stay linear."""
+def _write_targets(sc):
+    """[(op, target)] of the files sc writes: `>`/`>>` redirects to a file, tee's and
+    mkfifo's arguments."""
     targets = []
     for op, target in sc.redirects:
         if (op == ">" or op == ">>") and target not in _NO_FILE:
@@ -1824,14 +1856,30 @@ def note_writes(k, sc, stdin_code, ctx, when, written):
         for a in sc.args:
             if a[:1] != "-":
                 targets.append((op, a))
+    return targets
+
+
+def _write_text(sc, stdin_code):
+    """The text sc writes (what it prints, tee's stdin) when the analysis knows it, else
+    None."""
+    if sc.program == "tee":
+        return stdin_code
+    if sc.dynamic or sc.program == "mkfifo":
+        return None
+    return printed_text(sc.program, sc.args, sc.cwd, stdin_code)
+
+
+def note_writes(k, sc, stdin_code, ctx, when, written):
+    """Record the files sc writes through `>`/`>>` redirects (and tee's arguments, and
+    the pipes mkfifo makes), each with the text it receives when known (echo, printf,
+    cat of a heredoc; tee of a known stdin), else None, in written: {path: ([when, ...],
+    [text, ...])}, in the order of the writes (when: the commands emitted before sc's
+    write). The text an append builds is charged as work (MAX_WORK), so that appends
+    stay linear."""
+    targets = _write_targets(sc)
     if not targets:
         return
-    if sc.program == "tee":
-        text = stdin_code
-    elif sc.dynamic or sc.program == "mkfifo":
-        text = None
-    else:
-        text = printed_text(sc.program, sc.args, sc.cwd, stdin_code)
+    text = _write_text(sc, stdin_code)
     for op, target in targets:
         path = join_path(sc.cwd, target)
         entries = written.get(path)
@@ -1907,15 +1955,18 @@ def run_written(k, ctx, family_of):
         return
     out = ctx.out
     taken = set()
+    ran = set()
     for i in range(len(out)):
         c = out[i]
         family = family_of(c.program)
         name, rest = _script_of(c, family)
         if name is None:
             continue
-        entries = written.get(join_path(c.cwd, name))
+        path = join_path(c.cwd, name)
+        entries = written.get(path)
         if entries is None:
             continue
+        ran.add(path)
         j = bisect_right(entries[0], i)
         # a write after the command (in the background, into a pipe) is of unknown text
         text = entries[1][j - 1] if j == len(entries[0]) else None
@@ -1945,8 +1996,106 @@ def run_written(k, ctx, family_of):
             continue
         if rest is not None and not c.redirects and not c.env and not c.dynamic:
             taken.add(id(c))
+    # a file that runs later by itself, not run in this call: judged on what each write
+    # puts in it (an append's text alone: the rest was there before)
+    for when, sc, stdin_code in writes:
+        text = None
+        for op, target in _write_targets(sc):
+            if not _may_be_runnable(sc.cwd, target):
+                continue
+            path = join_path(sc.cwd, target)
+            if path not in ran and _runnable_kind("", path):
+                if text is None:
+                    text = _write_text(sc, stdin_code)
+                    if text is None:
+                        break
+                _judge_written_file(k, ctx, path, text)
     if taken:
         out[:] = [c for c in out if id(c) not in taken]
+
+
+# _content's file_kind and embedded_code, imported on first use (_content imports this
+# module through _engine_shared): the compiled build's from its compiled build
+_CONTENT: list = []
+
+
+def _content():
+    if not _CONTENT:
+        if __name__.endswith("_c"):
+            from ._content_c import embedded_code, file_kind
+        else:
+            from ._content import embedded_code, file_kind
+        _CONTENT.extend((file_kind, embedded_code))
+    return _CONTENT
+
+
+def _runnable_kind(cwd, target):
+    """The kind of code a file written at target holds by its name (_content.file_kind:
+    a script, a Makefile, package.json, a workflow, a git hook), or None; None for a
+    file right in the home (~/.bashrc, ~/.profile): writing there is never allowed by
+    its path (the persistence and outside-workspace rules), whatever it receives."""
+    full = join_path(cwd, target)
+    if full[:2] == "~/" and full.find("/", 2) < 0:
+        return None
+    return _content()[0](full, "")
+
+
+def _may_be_runnable(cwd, target):
+    """Whether _runnable_kind(cwd, target) may be a kind (never False when it is one),
+    without resolving the path where resolving cannot change the answer: file_kind reads
+    the name and a `/.` directory (.git/hooks, .github/workflows), which a path holding
+    no `/.` and not in the home keeps as it is."""
+    if "/." in target or "/." in cwd or target[:2] == "~/":
+        return _runnable_kind(cwd, target) is not None
+    return _content()[0](target if target[:1] == "/" else "/" + target, "") is not None
+
+
+def writes_runnable(writes):
+    """Whether a command of writes (work.writes) writes a file that runs later by itself
+    (_runnable_kind): run_written then judges the text it receives, as a Write of it is.
+    (_may_be_runnable's test, written out: the compiled analyser asks it of every call
+    that writes a file and runs none.)"""
+    kind_of = _content()[0]
+    for when, sc, stdin_code in writes:
+        cwd = sc.cwd
+        # (_write_targets' files, but for mkfifo's pipes, which receive no known text)
+        targets = [t for o, t in sc.redirects if (o == ">" or o == ">>") and t not in _NO_FILE]
+        if sc.program == "tee":
+            targets += [a for a in sc.args if a[:1] != "-"]
+        for target in targets:
+            if "/." in target or "/." in cwd or target[:2] == "~/":
+                if _runnable_kind(cwd, target) is not None:
+                    return True
+            elif kind_of(target if target[:1] == "/" else "/" + target, "") is not None:
+                return True
+    return False
+
+
+def _judge_written_file(k, ctx, path, text):
+    """Judge what a file that runs later by itself receives (a script, package.json's
+    lifecycle scripts, a Makefile's recipes, a workflow's steps) as the commands it
+    holds, as a Write of the same text is judged: `printf 'rm -rf ~' > scripts/x.sh`
+    is `rm -rf ~`. A Dockerfile's RUN lines run in the image, not here: not judged. Code
+    that does not parse is judged line by line (up to MAX_CONTENT_LINES); a line that
+    still does not parse makes the call unparsed (undecided)."""
+    kind = _runnable_kind("", path)
+    found = _content()[1](kind, text) if kind is not None else None
+    if found is None or found[1]:
+        return
+    code = found[0]
+    try:
+        k.code(code, ctx.child("written-file", 1))
+    except ShellError:
+        lines = code.split("\n")
+        if len(lines) > _MAX_WRITTEN_LINES:
+            raise
+        for line in lines:
+            if line.strip():
+                k.code(line, ctx.child("written-file", 1))
+
+
+# (_content.MAX_CONTENT_LINES: the lines of a Write's text judged one by one)
+_MAX_WRITTEN_LINES = 256
 
 
 def adds_nothing(sc):
@@ -1960,10 +2109,33 @@ def adds_nothing(sc):
     return True
 
 
-# Where a program named by its path may not be what its name says: directories anyone
-# (or any earlier call) writes into unreviewed.
-PROGRAM_SCRATCH = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/", "/dev/shm/", "/dev/fd/",
-                   "/proc/self/fd/", "~/Downloads/")
+# Temporary directories: an agent writes there freely (the packs' @scratch set holds
+# them), and so may anyone else or any earlier call, unreviewed.
+SCRATCH_DIRS = ("/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/")
+# Where a program named by its path may not be what its name says: the temporary
+# directories, shared memory, open descriptors and the downloads directory (the packs'
+# @program_scratch set, with DOWNLOADS_GLOBS: the rules and the analysers read one list).
+PROGRAM_SCRATCH = SCRATCH_DIRS + ("/dev/shm/", "/dev/fd/", "/proc/self/fd/", "~/Downloads/")
+# A home's downloads directory by its absolute path, whoever's home it is.
+DOWNLOADS_GLOBS = ("/home/*/Downloads/**", "/Users/*/Downloads/**", "/root/Downloads/**")
+
+
+def under_scratch(path):
+    """Whether a resolved path is under PROGRAM_SCRATCH or a home's downloads directory
+    by its absolute path (DOWNLOADS_GLOBS: /home/NAME/Downloads/, /Users/NAME/Downloads/,
+    /root/Downloads/)."""
+    if path.startswith(PROGRAM_SCRATCH):
+        return True
+    if path.startswith("/root/Downloads/"):
+        return True
+    if path.startswith("/home/"):
+        start = 6
+    elif path.startswith("/Users/"):
+        start = 7
+    else:
+        return False
+    k = path.find("/", start)
+    return k > start and path.startswith("/Downloads/", k)
 # A path can resolve under one of them only if it or the directory it is resolved
 # against holds one of these names (resolving takes segments from those two only): a
 # test that lets most paths skip the resolving.
@@ -1991,7 +2163,7 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
         if not scratch_named(word) and (word[:1] == "/" or word[:1] == "~" or not scratch_named(cwd)):
             return
         full = join_path(cwd, word)
-        if not full.startswith(PROGRAM_SCRATCH):
+        if not under_scratch(full):
             # (under the home, the same path in its ~ form: ~/Downloads; a home of "/"
             # or one under /tmp hides nothing, the absolute form was tested first)
             root = home.rstrip("/") if home else ""

@@ -28,7 +28,7 @@ import re
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
 from ._prefilter import prefilter
-from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, PROGRAM_SCRATCH, scratch_named
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, scratch_named, under_scratch
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
            "env_commands", "fetched_runs", "SCRATCH_COPIERS", "STDIN_CODE_PROGRAMS", "stdin_effects"]
@@ -117,6 +117,8 @@ _POSITIONAL_VALUE_OPTIONS = {
                      "--restart-tries": 1, "--restart-after": 1, "--handle-input": 0,
                      "--default-input-target": 1, "--names-separator": 1},
 }
+# concurrently's shorthand `RUNNER:SCRIPT` runs a package.json script with that runner
+_SCRIPT_RUNNERS = frozenset({"npm", "yarn", "pnpm", "bun"})
 # options of tmux's commands that take a value
 _TMUX_VALUE = frozenset({"-s", "-n", "-t", "-c", "-e", "-F", "-x", "-y", "-l", "-p", "-f", "-T"})
 # tmux's own options that take a value (before the subcommand)
@@ -250,7 +252,12 @@ PACKAGE_RUNNERS = {"npx": None, "bunx": None, "pnpx": None, "pnpm": ("dlx", "exe
                    "yarn": ("dlx", "exec", "run"), "bun": ("x", "run"), "npm": ("exec", "x", "exe")}
 PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"], "del": ["rm", "-r", "-f"],
                     "trash": ["rm", "-r", "-f"], "trash-cli": ["rm", "-r", "-f"],
-                    "rm-cli": ["rm", "-r", "-f"], "shx": []}
+                    "rm-cli": ["rm", "-r", "-f"], "shx": [],
+                    # packages that run the command or code they are given (judged as
+                    # that command), or open a tunnel to this machine from the internet
+                    "cross-env": ["env"], "dotenv-cli": ["dotenv"], "dotenv": ["dotenv"],
+                    "concurrently": ["concurrently"], "nodemon": ["nodemon"], "tsx": ["tsx"],
+                    "ts-node": ["ts-node"], "ngrok": ["ngrok"], "localtunnel": ["lt"], "lt": ["lt"]}
 
 # Environment variables whose value is a command line some program runs (LESSOPEN is
 # `|cmd %s` or `||cmd %s`).
@@ -1300,6 +1307,9 @@ def _command_positionals(prog, args):
                 k += 1 + value_opts[a]
                 continue
             if not a.startswith("-"):
+                runner, colon, script = a.partition(":")
+                if colon and script and prog == "concurrently" and runner in _SCRIPT_RUNNERS:
+                    a = runner + " run " + script       # `npm:dev` is `npm run dev`, in a shell
                 out.append((SH, a))
             k += 1
         return out
@@ -1984,11 +1994,23 @@ def _runs_a_file(c):
         for a in c.args:
             if not a.startswith("-"):
                 return True
+    elif c.program in _SCRIPT_OPTIONS:
+        return bool(_option_values(c.args, _SCRIPT_OPTIONS[c.program]))
     return False
 
 
+# programs that run a file of code named by an option (`make -f FILE`, `awk -f FILE`,
+# `gdb -x FILE`): a fetched one is run as `sh FILE` would be
+_SCRIPT_OPTIONS = _with_aliases({
+    "make": ("-f", "--file", "--makefile"), "gmake": ("-f", "--file", "--makefile"),
+    "awk": ("-f", "--file"), "gawk": ("-f", "--file"), "mawk": ("-f",), "sed": ("-f", "--file"),
+    "just": ("-f", "--justfile"), "gdb": ("-x", "--command"), "vim": ("-S", "-u"), "nvim": ("-S", "-u"),
+    "psql": ("-f", "--file"), "sqlite3": ("-init",),
+})
+
+
 # programs that copy, move or link files: a source under a scratch or downloads
-# directory (PROGRAM_SCRATCH: what earlier calls may have put there unreviewed) makes
+# directory (under_scratch: what earlier calls may have put there unreviewed) makes
 # the copy as unseen as a download
 _COPIERS = frozenset({"cp", "mv", "install", "ln", "rsync"})
 
@@ -2005,14 +2027,14 @@ def _from_scratch(c):
         for a in c.args:
             if not a.startswith("-"):
                 if last is not None and (near or scratch_named(last)) \
-                        and _join(c.cwd, last).startswith(PROGRAM_SCRATCH):
+                        and under_scratch(_join(c.cwd, last)):
                     return True
                 last = a
         return False
     if prog in _EXTRACTORS:
         for a in c.args:
             if not a.startswith("-") and (near or scratch_named(a)) \
-                    and _join(c.cwd, a).startswith(PROGRAM_SCRATCH):
+                    and under_scratch(_join(c.cwd, a)):
                 return True
     return False
 
@@ -2112,7 +2134,7 @@ def fetched_runs(commands):
             if last >= 1:
                 for j in range(last):
                     src = _join(cwd, pos[j])
-                    if src in fetched or src.startswith(PROGRAM_SCRATCH):
+                    if src in fetched or under_scratch(src):
                         target = _join(cwd, pos[last])
                         fetched.add(target)
                         for i in range(last):
@@ -2130,6 +2152,8 @@ def fetched_runs(commands):
             for a in args:
                 if not a.startswith("-"):
                     candidates.append(a)
+        elif prog in _SCRIPT_OPTIONS:
+            candidates.extend(_option_values(args, _SCRIPT_OPTIONS[prog]))
         for a in candidates:
             p = _join(cwd, a)
             hit = p in fetched

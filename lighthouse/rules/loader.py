@@ -19,6 +19,7 @@ from importlib import resources
 import re2
 
 from .._fast._rulespec import WRITE_MODES
+from .._fast._shell_shared import DOWNLOADS_GLOBS, PROGRAM_SCRATCH, SCRATCH_DIRS
 from .._fast._side import PROGRAM_ALIASES
 from ..errors import RuleError
 from ..vocab import VERDICTS
@@ -35,13 +36,13 @@ _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from",
               "arg_hosts", "url_hosts")
 _LIST_PATH = ("paths", "paths_all", "writes", "reads", "redirects")
 _REGEX = ("code", "any_field")
-_BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only",
+_BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only", "secret_elsewhere",
          "sql_input_read_only")
 _INT = ("nargs_min", "nargs_max")
 _BASH_ONLY = ("program", "subcommand", "flags", "flags_any", "flags_none", "args", "args_all",
               "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
               "origin", "dynamic", "env", "nargs_min", "nargs_max", "paths_all", "sql_read_only",
-              "bare_options", "arg_hosts")
+              "bare_options", "arg_hosts", "secret_elsewhere")
 _TOOL_ONLY = ("fields", "any_field", "sql_input_read_only", "url_hosts")
 _ALLOWED = set(_LIST_TEXT + _LIST_PATH + _REGEX + _BOOL + _INT) | {
     "id", "verdict", "reason", "env", "options", "fields", "description", "examples"}
@@ -167,6 +168,15 @@ def _check_regex(path, line, key, pattern):
     if size is not None and size() > MAX_REGEX_PROGRAM:
         raise RuleError(path, line, "%s: regular expression is too large" % key)
 
+
+# Sets every rule file may name without defining them, built from the analysers' own
+# tables so that the rules and the analysers read one list: @scratch_dirs, the temporary
+# directories (programs.toml's @scratch adds the devices written freely), and
+# @program_scratch, where a program or script may have been put unreviewed.
+BUILTIN_SETS = {
+    "scratch_dirs": [d + "**" for d in SCRATCH_DIRS],
+    "program_scratch": [d + "**" for d in PROGRAM_SCRATCH] + list(DOWNLOADS_GLOBS),
+}
 
 _SET_REF = re.compile(r"^(!?)@([A-Za-z_][A-Za-z0-9_-]*)$")
 
@@ -421,7 +431,8 @@ def load_file(path, sets=None):
         if key not in ("rule", "sets", "programs", "pack"):
             raise RuleError(path, None, "unknown top-level table %r (expected [[rule]], [sets], [programs.NAME] "
                                         "or [pack])" % key)
-    all_sets = dict(sets or {})
+    all_sets = dict(BUILTIN_SETS)
+    all_sets.update(sets or {})
     for name, values in data.get("sets", {}).items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise RuleError(path, None, "[sets] %s must be a list of strings" % name)
