@@ -53,6 +53,9 @@ shared = [
     # what the engine reads of a tool input besides its paths (input_error, asked of every
     # call but Bash; the text of its fields; SQL without its literals)
     Extension("lighthouse._fast._toolinput_c", ["lighthouse/_fast/_toolinput.py"], define_macros=macros),
+    # whether the SQL a database client or tool runs only reads (the sql_read_only and
+    # sql_input_read_only keys), cimported by the compiled engine
+    Extension("lighthouse._fast._sql_c", ["lighthouse/_fast/_sql.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types
