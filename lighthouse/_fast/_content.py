@@ -171,7 +171,7 @@ def file_kind(path, text):
         for d in _HOOK_DIRS:
             if d in path:
                 return _shebang_kind(text) or "shell"
-    if text.startswith("#!"):
+    if text[:2] == "#!":
         return _shebang_kind(text)
     return None
 
