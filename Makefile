@@ -9,7 +9,7 @@ PGO ?= 1
 # One stamp per build kind: switching between them rebuilds the extensions.
 STAMP := $(VENV)/.installed-pgo$(PGO)
 SOURCES := pyproject.toml setup.py tools/pgo.py lighthouse/_fast/_shell_shared.py lighthouse/_fast/_shell_scan.py lighthouse/_fast/_content.py lighthouse/_fast/_side.py \
-	lighthouse/_fast/_inline.py lighthouse/_fast/_toolinput.py lighthouse/_fast/_view.py \
+	lighthouse/_fast/_inline.py lighthouse/_fast/_toolinput.py lighthouse/_fast/_view.py lighthouse/_fast/_sql.py \
 	lighthouse/hooks/native/lighthouse-hook.c \
 	$(wildcard lighthouse/_fast/*.pyx lighthouse/_fast/*.pxd lighthouse/audit/*.pyx)
 

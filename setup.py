@@ -59,6 +59,9 @@ shared = [
     # what a command's view reads with its program's spec (old-style flags, conditional
     # writes, paths under a directory option), cimported by the compiled engine
     Extension("lighthouse._fast._view_c", ["lighthouse/_fast/_view.py"], define_macros=macros),
+    # whether the SQL a database client or tool runs only reads (the sql_read_only and
+    # sql_input_read_only keys), cimported by the compiled engine
+    Extension("lighthouse._fast._sql_c", ["lighthouse/_fast/_sql.py"], define_macros=macros),
 ]
 
 # A shared module's augmenting .pxd is named after its compiled module (_side_c.pxd types

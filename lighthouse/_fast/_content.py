@@ -124,6 +124,8 @@ _NODE_RUN = ("gulpfile.js", "Gulpfile.js", "Gruntfile.js", "gruntfile.js", ".esl
              ".babelrc.js", ".stylelintrc.js", ".lintstagedrc.js")
 _NODE_CONFIG_EXT = (".config.js", ".config.cjs", ".config.mjs", ".config.ts", ".config.mts",
                     ".config.cts")
+# (their last extensions: a name ending otherwise is none of them)
+_NODE_CONFIG_LAST = frozenset(e[e.rfind("."):] for e in _NODE_CONFIG_EXT)
 _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _WORKFLOW_FILES] + [
     ("package.json", "package.json"), ("Dockerfile", "dockerfile"), ("Containerfile", "dockerfile"),
     ("Makefile", "makefile"), ("makefile", "makefile"), ("GNUmakefile", "makefile"),
@@ -153,13 +155,15 @@ def file_kind(path, text):
     if kind is not None:
         return kind
     dot = name.rfind(".")
+    ext = ""
     if dot >= 0:
-        kind = _BY_EXT.get(name[dot:])
+        ext = name[dot:]
+        kind = _BY_EXT.get(ext)
         if kind is not None:
             return kind
     if name.startswith("Dockerfile."):
         return "dockerfile"
-    if name.endswith(_NODE_CONFIG_EXT):
+    if ext in _NODE_CONFIG_LAST and name.endswith(_NODE_CONFIG_EXT):
         return "node"
     if "/." in path:
         for d in _WORKFLOW_DIRS:
@@ -488,16 +492,20 @@ def _workflow_steps(text):
                     v = v[1:-1]
                 out.append(v)
                 i += 1
-    return [_GH_EXPR.sub("${GITHUB_EXPRESSION}", s) for s in out]
+    return [_GH_EXPR.sub("${GITHUB_EXPRESSION}", s) if "${{" in s else s for s in out]
 
 
 def _package_scripts(text):
     out = []
     for m in _SCRIPT_RE.finditer(text):
+        value = m.group(2)
+        if "\\" not in value:
+            out.append(value)          # what json.loads reads it as, or keeps on its error
+            continue
         try:
-            out.append(json.loads('"%s"' % m.group(2)))
+            out.append(json.loads('"%s"' % value))
         except ValueError:
-            out.append(m.group(2))
+            out.append(value)
     return out
 
 

@@ -4,8 +4,9 @@
 cimport cython
 
 cdef dict _BY_NAME, _BY_EXT
-cdef tuple _WORKFLOW_DIRS, _HOOK_DIRS
+cdef tuple _WORKFLOW_DIRS, _HOOK_DIRS, _NODE_CONFIG_EXT
+cdef frozenset _NODE_CONFIG_LAST
 
 
-@cython.locals(name=str, dot=Py_ssize_t, d=str)
+@cython.locals(name=str, dot=Py_ssize_t, d=str, ext=str)
 cpdef object file_kind(str path, object text)

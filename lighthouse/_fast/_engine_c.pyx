@@ -45,6 +45,10 @@ from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 from lighthouse._fast._view_c cimport conditional_writes, unbundle
 from lighthouse._fast._toolinput_c cimport (call_error, flatten as _flatten, input_error,
                                             strip_sql_literals as _strip_sql)
+# and into the compiled build of the SQL reader (typed by _sql_c.pxd): the sql_read_only
+# and sql_input_read_only keys' tests, whose _sql functions the rules hold
+from lighthouse._fast._sql_c cimport (test_input_read_only as _sql_input_read_only_c,
+                                      test_read_only as _sql_read_only_c)
 
 import re2
 
@@ -62,10 +66,11 @@ from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
 from ._rulespec import (VERDICTS, decision_dict, decision_eq, decision_repr,
-                        priority as _prio, program_spec_fields, rule_fields)
+                        priority as _prio, program_spec_fields, rule_fields, test_bare_options as _test_bare_options)
 from ._view_c import chdir_rebased
+from ._sql import test_input_read_only as _test_input_read_only, test_read_only as _test_read_only
 from ._keys import LONG_KEY, finish
-from ._net import METADATA_ONLY as _METADATA_ONLY, NON_HTTP_ONLY as _NON_HTTP_ONLY, url_field as _url_field
+from ._net import METADATA_ONLY as _METADATA_ONLY, NON_HTTP_ONLY as _NON_HTTP_ONLY
 from ._net import test_arg_hosts as _test_arg_hosts, test_url_hosts as _test_url_hosts, url_hosts as _url_hosts
 from ._net import MAX_TEXT as _MAX_URL_TEXT, METADATA_NAMES, METADATA_INFIXES, PRIVATE_SUFFIXES
 from ._prefilter import ALWAYS, min_length, prefilter
@@ -2258,11 +2263,34 @@ cdef bint _match_command(Rule r, _View v) except -1:
                 return False
     if r.tests is not None:
         for test, compiled in r.tests:
+            # the keys' tests written in _rulespec and _sql run as C calls here
+            if test is _test_bare_options:
+                if not _bare_option(<frozenset>compiled, sc.args):
+                    return False
+                continue
+            if test is _test_read_only:
+                if not _sql_read_only_c(compiled, sc):
+                    return False
+                continue
             if test is _test_arg_hosts and compiled == _METADATA_ONLY and not _metadata_gate(sc):
                 return False
             if not test(compiled, sc):
                 return False
     return True
+
+
+cdef bint _bare_option(frozenset names, list args) except -1:
+    # _rulespec.test_bare_options (the reference) on a command's args, typed
+    cdef Py_ssize_t i, last = len(args) - 1
+    cdef str nxt
+    for i in range(last + 1):
+        if args[i] in names:
+            if i == last:
+                return True
+            nxt = <str?>args[i + 1]
+            if len(nxt) > 0 and nxt[0] == u"-":
+                return True
+    return False
 
 
 cdef bint _metadata_gate(SimpleCommand sc) except -1:
@@ -2449,9 +2477,24 @@ cdef bint _match_input(Rule r, object tool_input, _ToolCtx ctx) except -1:
             if test is _test_url_hosts:
                 if not _url_hosts_of(ctx, compiled, tool_input):
                     return False
+            elif test is _test_input_read_only:
+                if not _sql_input_read_only_c(compiled, tool_input):
+                    return False
             elif not test(compiled, tool_input):
                 return False
     return True
+
+
+cdef object _url_field(object tool_input):
+    # _net.url_field (the reference), typed: a C call for every tool call a web rule asks
+    cdef object value
+    if not isinstance(tool_input, dict):
+        return None
+    value = _dget(tool_input, "url")
+    if isinstance(value, str):
+        return value
+    value = _dget(tool_input, "uri")
+    return value if isinstance(value, str) else None
 
 
 cdef bint _url_hosts_of(_ToolCtx ctx, object kinds, object tool_input) except -1:

@@ -18,7 +18,8 @@ from ._view import (CHDIR_MSG, MAX_CHDIR_WORK, chdir_rebased,  # noqa: F401 (exp
 
 __all__ = ["VERDICTS", "FIELDS", "COMMAND_TESTS", "INPUT_TESTS", "rule_fields", "program_fields", "priority",
            "index_rules", "decision_dict", "decision_eq", "decision_repr", "WRITE_MODES", "positional_writes",
-           "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields", "chdir_rebased"]
+           "conditional_writes", "unbundle", "writes_if_entry", "program_spec_fields", "chdir_rebased",
+           "test_bare_options"]
 
 # The attributes of a compiled rule, in the order rule_fields gives them.
 FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand", "flags_all",
@@ -26,6 +27,19 @@ FIELDS = ("id", "verdict", "reason", "order", "tools", "programs", "subcommand",
           "redirects", "reads", "options", "sudo", "pipe_in", "pipeline", "code_from", "code",
           "origin", "dynamic", "env", "fields", "any_field", "nargs_min", "nargs_max",
           "strip_literals", "is_bash", "tests")
+
+
+def test_bare_options(names, sc):
+    """bare_options' test: one of names stands in the command's args without a value
+    (the last word, or followed by an option). The compiled engine runs its own typed
+    loop of it (_engine_c._bare_option)."""
+    args = sc.args
+    last = len(args) - 1
+    for i, a in enumerate(args):
+        if a in names and (i == last or args[i + 1][:1] == "-"):
+            return True
+    return False
+
 
 # Matcher keys of shell rules written once, for both engines: key -> (compile, test).
 # compile(the key's value in the rule spec) runs once per policy load; test(compiled,
@@ -40,7 +54,7 @@ COMMAND_TESTS: dict = {
     # bare_options = ["--host", ...]: one of these options stands without a value (the
     # last word, or followed by another option), anywhere in the args, `--` included:
     # `vite --host` and `npm run dev -- --host` listen on every interface.
-    "bare_options": (lambda names: frozenset(names), lambda names, sc: _bare_option(names, sc.args)),
+    "bare_options": (frozenset, test_bare_options),
     # arg_hosts = ["metadata", ...]: a URL or host among the args (or inline code) points
     # at one of these kinds of host (lighthouse._fast._net), in any spelling its
     # resolver accepts (0xa9fea9fe, 169.254.43518, [::ffff:169.254.169.254]).
@@ -63,14 +77,6 @@ INPUT_TESTS: dict = {
     # kinds (lighthouse._fast._net).
     "url_hosts": (compile_host_kinds, test_url_hosts),
 }
-
-
-def _bare_option(names, args):
-    last = len(args) - 1
-    for i, a in enumerate(args):
-        if a in names and (i == last or args[i + 1][:1] == "-"):
-            return True
-    return False
 
 _TEXT_GLOBS = (("tools", "tools"), ("programs", "program"), ("args", "args"), ("args_all", "args_all"),
                ("pipe_in", "pipe_in"), ("pipeline", "pipeline"), ("code_from", "code_from"),

@@ -240,8 +240,11 @@ def _skip_global_options(prog, args):
     value_opts = RUNNER_GLOBAL_VALUE.get(prog, ())
     k = 0
     n = len(args)
-    while k < n and args[k].startswith("-"):
-        k += 2 if args[k] in value_opts else 1
+    while k < n:
+        a = args[k]
+        if not a.startswith("-"):
+            break
+        k += 2 if a in value_opts else 1
     return k
 
 # Package runners (`npx PKG ARGS`, `pnpm dlx PKG ARGS`, ...) and the packages among what they
@@ -1074,11 +1077,15 @@ def _package_command(prog, args):
             k += 1
         elif prog != "yarn" or args[k] not in PACKAGE_COMMANDS:
             return None
-    while k < n and args[k].startswith("-"):
-        k += 2 if args[k] in ("-p", "--package", "-c", "--call") else 1
+    while k < n:
+        a = args[k]
+        if not a.startswith("-"):
+            break
+        k += 2 if a in ("-p", "--package", "-c", "--call") else 1
     if k >= n:
         return None
-    package = args[k].rsplit("@", 1)[0] if args[k].rfind("@") > 0 else args[k]
+    a = args[k]
+    package = a.rsplit("@", 1)[0] if a.rfind("@") > 0 else a
     prefix = PACKAGE_COMMANDS.get(package)
     if prefix is None:
         return None
@@ -1897,7 +1904,16 @@ RUN_DOWNLOADED = "(run-downloaded)"
 
 
 def _url_basename(url):
-    path = url.split("://", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    # (the text after the scheme's "://" and before any "?", then before any "#": found,
+    # not split off)
+    i = url.find("://")
+    path = url[i + 3:] if i >= 0 else url
+    i = path.find("?")
+    if i >= 0:
+        path = path[:i]
+    i = path.find("#")
+    if i >= 0:
+        path = path[:i]
     name = path.rstrip("/").rsplit("/", 1)[-1] if "/" in path else ""
     return name or "index.html"
 
@@ -1907,6 +1923,8 @@ def _join(cwd, path):
         full = path
     else:
         full = (cwd.rstrip("/") + "/" + path) if cwd else path
+    if "//" not in full and "/." not in full and not full.startswith(".") and not full.endswith("/"):
+        return full             # no empty, "." or ".." part to drop: the path as it is
     parts = []
     for seg in full.split("/"):
         if seg == "..":

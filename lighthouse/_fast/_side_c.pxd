@@ -12,6 +12,10 @@ cdef dict _SIDE
 cdef frozenset _CODE_FILE_PROGRAMS
 cdef dict _TEXT_TRIGGERS
 cdef frozenset _GIT_GLOBAL_VALUE, _GIT_RUNS
+# the readers' tables (dict lookups and set tests as C calls)
+cdef dict COMMAND_OPTIONS, TRANSPORT_OPTIONS, ARGV_RUNNERS, RUNNER_POSITIONALS, RUNNER_GLOBAL_VALUE
+cdef dict PACKAGE_RUNNERS, PACKAGE_COMMANDS, GIT_COMMAND_OPTIONS, GIT_COMMAND_OPERANDS
+cdef frozenset _SINGLE_DASH_LONG, _CHECKPOINT_PROGRAMS
 
 
 @cython.locals(found=list, entry=tuple, trigger=tuple)
@@ -49,6 +53,12 @@ cdef list _tmux_keys(list args, Py_ssize_t k)
 
 
 cdef list _argv_runner(str prog, list args)
+
+
+# a package runner's options before its subcommand, asked by _argv_after and
+# _package_command of every npm, pnpm, yarn, bun, uv, ... command
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
+cdef Py_ssize_t _skip_global_options(str prog, list args) except -1
 
 
 cdef list _code(str prog, list args)
@@ -104,7 +114,7 @@ cdef list _file_urls(list args)
 cpdef list _option_values(list args, object names, bint bundles=*)
 
 
-@cython.locals(k=Py_ssize_t, n=Py_ssize_t)
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, a=str)
 cdef object _package_command(str prog, list args)
 
 
@@ -137,7 +147,7 @@ cdef tuple _downloads(object sc)
 cpdef list fetched_runs(list commands)
 
 
-@cython.locals(path=str, name=str)
+@cython.locals(path=str, name=str, i=Py_ssize_t)
 cdef str _url_basename(str url)
 
 

@@ -1,8 +1,8 @@
 """Whether the SQL a database client is told to run only reads: the `sql_read_only`
-matcher key of shell rules (see _rulespec.COMMAND_TESTS), written once for both engines.
-
-It runs only for the rules that use the key (the remote database clients), so it is plain
-Python. The answer errs towards "not read-only", which keeps the rule's ask: a statement
+matcher key of shell rules (see _rulespec.COMMAND_TESTS) and the `sql_input_read_only`
+key of tool rules, written once for both engines: the pure one imports this source, the
+compiled one cimports the same source compiled by Cython (_sql_c, typed by _sql_c.pxd).
+The answer errs towards "not read-only", which keeps the rule's ask: a statement
 is read-only when every statement of the text starts with a reading keyword (SELECT, SHOW,
 EXPLAIN, DESCRIBE, WITH, VALUES, TABLE, USE), no word anywhere writes, locks, runs
 a program or a file (INSERT, DELETE, DROP, COPY ... TO PROGRAM, INTO OUTFILE, CALL, DO,
@@ -107,77 +107,125 @@ _SQLITE_DOT = frozenset({".tables", ".schema", ".indexes", ".indices", ".headers
 
 # psql interpolates its variables (`:name`, `:'name'`) into the text it sends.
 _PSQL_VARIABLE = re.compile(r"(?<!:):(?!:)\s*(''|quoted_name|[A-Za-z_{])")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
 # A dollar-quote's tag (`$$`, `$body$`), matched where it stands: a slice of the rest of
 # the text for each `$` would make a text of many `$` cost the square of its length.
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
-# Where the next quote, dollar quote or comment may start, by family: _strip copies the
-# text between them in slices rather than one character at a time.
-_SPECIAL = {"pg": re.compile(r"['\"`$/-]"), "my": re.compile(r"['\"`#/-]"), "lite": re.compile(r"['\"`/-]")}
-# The end of a quoted text (its quote, or a backslash escape in MySQL's strings).
-_QUOTE_END = {(q, esc): re.compile("[%s%s]" % (re.escape(q), "\\\\" if esc else ""))
-              for q in "'\"`" for esc in (False, True)}
+def _word_end(text, i, n):
+    """The end of the word that starts at i (an ASCII letter or "_", then letters,
+    digits, "_", "$" and "."), or i when none starts there. A character test, in the
+    compiled build a C loop (a Python regex costs hundreds of instructions a match)."""
+    if i < n:
+        c = text[i]
+        if "a" <= c <= "z" or "A" <= c <= "Z" or c == "_":
+            i += 1
+            while i < n:
+                c = text[i]
+                if "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "_" or c == "$" or c == ".":
+                    i += 1
+                else:
+                    break
+    return i
+
+
+def _words(text):
+    """The words of a text, left to right (each run _word_end reads, from a character
+    that is not inside an earlier word): one pass over the text."""
+    out = []
+    n = len(text)
+    i = 0
+    while i < n:
+        j = _word_end(text, i, n)
+        if j > i:
+            out.append(text[i:j])
+            i = j
+        else:
+            i += 1
+    return out
+
+
+# What may open a quote, a dollar quote or a comment, by family: _strip finds each with
+# str.find and copies the text between them in slices.
+_OPENERS = {"pg": ("'", '"', "`", "$", "--", "/*"), "my": ("'", '"', "`", "#", "--", "/*"),
+            "lite": ("'", '"', "`", "--", "/*")}
 
 
 def _strip(text, family):
     """The text with string literals emptied and comments removed, or None when a quote
     or comment is not closed. Identifiers in double quotes (and backquotes) become a
-    plain name, so that `"delete"` is not read as the keyword."""
-    out = []
-    i = 0
+    plain name, so that `"delete"` is not read as the keyword. Each opener's next place
+    is looked for again only once the text before it has been read past (and a MySQL
+    string's next backslash likewise), so the searches cover the text once each: time
+    linear in it."""
+    openers = _OPENERS[family]
+    count = len(openers)
+    at = [text.find(o) for o in openers]
     n = len(text)
-    special = _SPECIAL[family]
     escapes = family == "my"
+    escape = 0          # the next backslash from where a string is read (-1: none)
+    out = []
+    run = 0
     while True:
-        m = special.search(text, i)
-        if m is None:
-            out.append(text[i:])
-            return "".join(out)
-        k = m.start()
-        out.append(text[i:k])
-        c = text[k]
-        if c == "'" or c == '"' or c == "`":
-            end = _QUOTE_END[c, escapes]
+        k = n
+        w = -1
+        for x in range(count):
+            p = at[x]
+            if 0 <= p < run:
+                p = text.find(openers[x], run)
+                at[x] = p
+            if 0 <= p < k:
+                k = p
+                w = x
+        if w < 0:
+            break
+        out.append(text[run:k])
+        o = openers[w]
+        if o == "'" or o == '"' or o == "`":
             j = k + 1
+            e = text.find(o, j)         # the next quote from j (each looked for once)
             while True:
-                e = end.search(text, j)
-                if e is None:
+                if escapes:
+                    if 0 <= escape < j:
+                        escape = text.find("\\", j)
+                    if escape >= 0 and (e < 0 or escape < e):
+                        j = escape + 2
+                        if 0 <= e < j:
+                            e = text.find(o, j)
+                        continue
+                if e < 0:
                     return None
-                j = e.start()
-                if text[j] == "\\":
-                    j += 2
-                elif j + 1 < n and text[j + 1] == c:
-                    j += 2
-                else:
-                    break
-            out.append("''" if c == "'" else " quoted_name ")
-            i = j + 1
-        elif c == "$":
+                if e + 1 < n and text[e + 1] == o:
+                    j = e + 2
+                    e = text.find(o, j)
+                    continue
+                j = e
+                break
+            out.append("''" if o == "'" else " quoted_name ")
+            run = j + 1
+        elif o == "$":
             d = _DOLLAR_TAG.match(text, k)
             if d is None:
-                out.append(c)
-                i = k + 1
+                out.append(o)
+                run = k + 1
                 continue
             tag = d.group(0)
             j = text.find(tag, k + len(tag))
             if j < 0:
                 return None
             out.append("''")
-            i = j + len(tag)
-        elif c == "#" or c == "-" and text.startswith("--", k):
-            j = text.find("\n", k)
-            i = n if j < 0 else j
-        elif c == "/" and text.startswith("/*", k):
+            run = j + len(tag)
+        elif o == "/*":
             j = text.find("*/", k + 2)
             if j < 0:
                 return None
             out.append(" ")
-            i = j + 2
-        else:
-            out.append(c)
-            i = k + 1
+            run = j + 2
+        else:                                   # "--" or "#": to the line's end
+            j = text.find("\n", k)
+            run = n if j < 0 else j
+    out.append(text[run:])
+    return "".join(out)
 
 
 def statement_read_only(text, family="pg"):
@@ -185,6 +233,8 @@ def statement_read_only(text, family="pg"):
     of their own) only reads; family: "pg", "my" or "lite"."""
     if not text or len(text) > MAX_SQL or "\x00" in text:
         return False
+    if type(text) is not str and isinstance(text, str):
+        text = str.__str__(text)        # a str subclass is read by its value
     return _body_read_only(_strip(text, family), family)
 
 
@@ -221,7 +271,7 @@ def _body_read_only(body, family):
     seen = listed
     for stmt in " ".join(statements).split(";"):
         stmt = stmt.lower()
-        words = _WORD.findall(stmt)
+        words = _words(stmt)
         if not words:
             continue
         seen = True
@@ -235,7 +285,7 @@ def _body_read_only(body, family):
     return seen
 
 
-# The characters of a word (_WORD): a name called is made of them.
+# The characters of a word (_word_end): a name called is made of them.
 _RUN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$."
 
 
@@ -334,7 +384,7 @@ def input_sql(tool_input):
             value = ";\n".join(value)
         if not isinstance(value, str):
             return "" if not isinstance(value, dict) else None
-        return value
+        return value if type(value) is str else str.__str__(value)
     return None
 
 
@@ -343,8 +393,8 @@ def _starts_statement(body):
     head = body.lstrip(" \t\r\n(;")
     if head[:1] in ("\\", "."):
         return True                     # a client command (`\\copy`, `.shell`)
-    m = _WORD.match(head)
-    return m is not None and m.group(0).lower() in _STATEMENT_WORDS
+    end = _word_end(head, 0, len(head))
+    return end > 0 and head[:end].lower() in _STATEMENT_WORDS
 
 
 def test_input_read_only(want, tool_input):

@@ -55,7 +55,20 @@ def input_error(tool, tool_input):
 
 
 def flatten(value):
-    """All string leaves of a JSON value, newline-joined (for any_field regexes)."""
+    """All string leaves of a JSON value, newline-joined (for any_field regexes): the
+    leaves in the order a stack of the values left to read gives them (the last value
+    of an object or list first). An object whose values are all strings (or null), as
+    most tool inputs are, is read in one pass over its values."""
+    if type(value) is dict:
+        out = []
+        for v in dict.values(value):
+            if type(v) is str:
+                out.append(v)
+            elif v is not None:
+                break
+        else:
+            out.reverse()
+            return "\n".join(out)
     out = []
     stack = [value]
     while stack:
