@@ -120,9 +120,9 @@ _POSITIONAL_VALUE_OPTIONS = {
 # concurrently's shorthand `RUNNER:SCRIPT` runs a package.json script with that runner
 _SCRIPT_RUNNERS = frozenset({"npm", "yarn", "pnpm", "bun"})
 # options of tmux's commands that take a value
-_TMUX_VALUE = frozenset({"-s", "-n", "-t", "-c", "-e", "-F", "-x", "-y", "-l", "-p", "-f", "-T"})
-# tmux's own options that take a value (before the subcommand)
-_TMUX_GLOBAL_VALUE = frozenset({"-c", "-f", "-L", "-S", "-T"})
+_TMUX_VALUE = "sntceFxylpfT"        # (by their letters)
+# tmux's own options that take a value (before the subcommand), by their letters
+_TMUX_GLOBAL_VALUE = "cfLST"
 # watchexec's options that take a value (without `--`, its positionals are the command)
 _WATCHEXEC_VALUE = frozenset({"-e", "--exts", "-w", "--watch", "-i", "--ignore", "-f", "--filter",
                               "-s", "--signal", "-d", "--debounce", "--shell", "-E", "--env",
@@ -1323,50 +1323,61 @@ def _command_positionals(prog, args):
     # tmux [-L NAME] new-session -d -s NAME 'cmd': the shell command follows the
     # subcommand's options (which take values: -s, -n, -t, -c, ...)
     n = len(args)
-    k = 0
-    while k < n and args[k].startswith("-"):
-        k += 2 if args[k] in _TMUX_GLOBAL_VALUE else 1
+    k, _ = _tmux_options(args, 0, _TMUX_GLOBAL_VALUE)
     if k >= n:
         return out
     if (args[k] == "send-keys" or args[k] == "send") and prog == "tmux":
         return _tmux_keys(args, k + 1)
     if args[k] in subs:
-        k += 1
-        while k < n and args[k].startswith("-"):
-            k += 2 if args[k] in _TMUX_VALUE else 1
+        k, _ = _tmux_options(args, k + 1, _TMUX_VALUE)
         if k < n:
             out.append((SH, " ".join(args[k:])))
     return out
 
 
+def _tmux_options(args, k, values):
+    """(the index of the first word after tmux's options from args[k], the letters of
+    its flags), reading tmux's grammar: flags bundle (`-dP`), and a letter of values
+    takes the rest of its word or the next word (`-tdev`, `-2L sock`)."""
+    n = len(args)
+    flags = ""
+    while k < n:
+        a = args[k]
+        if a == "--":
+            return k + 1, flags
+        if len(a) < 2 or a[0] != "-":
+            break
+        k += 1
+        for j in range(1, len(a)):
+            if a[j] in values:
+                if j == len(a) - 1:
+                    k += 1
+                break
+            flags += a[j]
+    return k, flags
+
+
 # tmux send-keys: key names that end the line typed (it runs), and the options that take
 # a value
 _TMUX_ENTER = frozenset({"Enter", "KPEnter", "C-m", "C-M", "C-j", "C-J", "^M", "^J", "C-c", "C-C", "C-d", "C-D"})
-_TMUX_SEND_VALUE = frozenset({"-t", "-N", "-c"})
+_TMUX_SEND_VALUE = "tNc"
 
 
 def _tmux_keys(args, k):
     """`tmux send-keys [-t PANE] KEYS...` types KEYS into a pane's shell: the text they
     make (Enter and C-m end a line, Space is a space; with -l every word is typed as it
-    is) is shell code that pane runs. Keys given in hex (-H) are unknown; copy-mode
-    commands (-X) type nothing."""
+    is) is shell code that pane runs. Keys given in hex (-H) are unknown. With -X the
+    words are a copy-mode command: the pipe commands (`copy-pipe 'CMD'`) run CMD in a
+    shell, the others type nothing."""
     n = len(args)
-    literal = False
-    while k < n and args[k].startswith("-") and len(args[k]) > 1:
-        a = args[k]
-        if a == "--":
-            k += 1
-            break
-        if a in _TMUX_SEND_VALUE:
-            k += 2
-            continue
-        if "X" in a:
-            return []
-        if "H" in a:
-            return [(DYN_CODE, "")]
-        if "l" in a:
-            literal = True
-        k += 1
+    k, flags = _tmux_options(args, k, _TMUX_SEND_VALUE)
+    if "X" in flags:
+        if k < n and "pipe" in args[k]:
+            return [(SH, " ".join(args[k + 1:]))] if k + 1 < n else []
+        return []
+    if "H" in flags:
+        return [(DYN_CODE, "")]
+    literal = "l" in flags
     parts = []
     for j in range(k, n):
         key = args[j]

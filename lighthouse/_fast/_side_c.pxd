@@ -48,7 +48,11 @@ cdef list _command_options(str prog, list args)
 cdef list _command_positionals(str prog, list args)
 
 
-@cython.locals(n=Py_ssize_t, j=Py_ssize_t, literal=bint, a=str, key=str, parts=list, text=str)
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t, a=str, flags=str)
+cdef tuple _tmux_options(list args, Py_ssize_t k, str values)
+
+
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t, literal=bint, flags=str, key=str, parts=list, text=str)
 cdef list _tmux_keys(list args, Py_ssize_t k)
 
 
