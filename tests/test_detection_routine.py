@@ -489,7 +489,10 @@ def test_cmake_reading_is_linear():
     """Many words, many unclosed calls and many bracket openings cost one pass each."""
     for text in ("execute_process(COMMAND " + "a " * 15000 + ")",
                  "execute_process(" * 2000,
-                 "execute_process(COMMAND [[ " * 1000):
+                 "exec_program(" * 2500,
+                 "execute_process(COMMAND [[ " * 1000,
+                 "execute_process(COMMAND a ) " * 1000,
+                 "execute_process(COMMAND x " + "execute_process(COMMAND y ) " * 1000 + ")"):
         t0 = time.process_time()
         _content.embedded_code("cmake", text)
         assert time.process_time() - t0 < 10.0

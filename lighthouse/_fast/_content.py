@@ -331,9 +331,10 @@ def _cmake_value(m):
 
 
 def _cmake_args(text, k):
-    """The words of a call's arguments from text[k] (just after its parenthesis), as
-    (quoted, value) pairs, or None when the call does not close or holds a bracket
-    argument. One pass over the characters."""
+    """(The words of a call's arguments from text[k] (just after its parenthesis), as
+    (quoted, value) pairs, or None when it holds a bracket argument; the index after its
+    closing parenthesis), or None when the call does not close. One pass over the
+    characters."""
     words = []
     depth = 1
     n = len(text)
@@ -351,13 +352,17 @@ def _cmake_args(text, k):
             depth -= 1
             k += 1
             if depth == 0:
-                return words
-        elif c == "[" and _CMAKE_BRACKET.match(text, k):
-            return None
+                return words, k
+        elif c == "[" and _CMAKE_BRACKET.match(text, k) and words is not None:
+            words = None
+            k += 1
         else:
             m = _CMAKE_WORD.match(text, k)
             if m is None:
                 return None
+            if words is None:
+                k = m.end()
+                continue
             quoted = m.group(1) is not None
             words.append((quoted, _CMAKE_VAR.sub(_cmake_value, m.group(1) if quoted else m.group(2))))
             k = m.end()
@@ -406,8 +411,16 @@ def _cmake_commands(text):
     unknown content."""
     out = []
     text = _cmake_code(text)
+    end = 0
     for m in _CMAKE_CALL.finditer(text):
-        words = _cmake_args(text, m.end())
+        if m.start() < end:
+            continue            # a name inside the last call's arguments: read with them
+        call = _cmake_args(text, m.end())
+        if call is None:
+            # no later call can close either: the rest of the file is of unknown content
+            out.append(_CMAKE_UNKNOWN_COMMAND)
+            break
+        words, end = call
         if words is None:
             out.append(_CMAKE_UNKNOWN_COMMAND)
             continue
