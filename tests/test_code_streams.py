@@ -168,3 +168,10 @@ def test_a_long_list_form_stays_linear(make_validator):
     words = ", ".join(['"w%d"' % i for i in range(20000)])
     verdict, _ = decide(make_validator, "perl -e 'system(\"rm\", \"-rf\", %s, $x)'" % words)
     assert verdict in ("ask", "deny")
+
+
+def test_a_long_bundle_of_tmux_flags_stays_linear(make_validator):
+    """A flag word of 60,000 letters is read once (its letters are gathered, not
+    concatenated one by one), and what follows it is still judged."""
+    verdict, _ = decide(make_validator, "tmux send-keys -" + "R" * 60000 + " 'rm -rf ~' Enter")
+    assert verdict == "deny"

@@ -31,6 +31,7 @@ import json
 import re
 
 from ._engine_shared import ASK, DENY, MISS
+from ._shell_shared import shell_quote
 
 __all__ = ["MAX_CONTENT", "MAX_CONTENT_LINES", "CONTENT_TOOLS", "CONTAINER_RULES", "file_kind", "written_text",
            "embedded_code", "content_verdict", "combine"]
@@ -427,7 +428,7 @@ def _cmake_commands(text):
         name = m.group(1).lower()
         if name == "exec_program":
             # exec_program(PROGRAM [DIR] [ARGS "a b"] ...): ARGS is one string of words
-            line = [shell_word(words[0][1])] if words else []
+            line = [_shell_word(words[0][1])] if words else []
             in_args = False
             for quoted, word in words[1:]:
                 if not quoted and word.upper() in _CMAKE_KEYWORDS:
@@ -446,7 +447,7 @@ def _cmake_commands(text):
                 line = [] if word.upper() == "COMMAND" else None
             elif line is not None:
                 line.append(word if not quoted and word in _CMAKE_OPERATORS and name != "execute_process"
-                            else shell_word(word))
+                            else _shell_word(word))
         if line:
             commands.append(" ".join(line))
         if name == "execute_process" and commands:
@@ -456,12 +457,12 @@ def _cmake_commands(text):
     return out
 
 
-def shell_word(word):
+def _shell_word(word):
     """word as one shell word: single-quoted, with each `${NAME}` in it left to expand."""
     out = []
     for part in _SHELL_VAR_PART.split(word):
         if part:
-            out.append(part if part.startswith("${") else "'" + part.replace("'", "'\\''") + "'")
+            out.append(part if part.startswith("${") else shell_quote(part))
     return "".join(out) or "''"
 
 

@@ -28,7 +28,7 @@ import re
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
 from ._prefilter import prefilter
-from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, scratch_named, under_scratch
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, scratch_named, shell_quote, under_scratch
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
            "env_commands", "fetched_runs", "SCRATCH_COPIERS", "STDIN_CODE_PROGRAMS", "stdin_effects"]
@@ -1340,11 +1340,12 @@ def _tmux_options(args, k, values):
     its flags), reading tmux's grammar: flags bundle (`-dP`), and a letter of values
     takes the rest of its word or the next word (`-tdev`, `-2L sock`)."""
     n = len(args)
-    flags = ""
+    flags = []
     while k < n:
         a = args[k]
         if a == "--":
-            return k + 1, flags
+            k += 1
+            break
         if len(a) < 2 or a[0] != "-":
             break
         k += 1
@@ -1353,8 +1354,8 @@ def _tmux_options(args, k, values):
                 if j == len(a) - 1:
                     k += 1
                 break
-            flags += a[j]
-    return k, flags
+            flags.append(a[j])
+    return k, "".join(flags)
 
 
 # tmux send-keys: key names that end the line typed (it runs), and the options that take
@@ -1422,7 +1423,7 @@ def _cmake_tool(args):
         if tool == "chdir":
             if len(rest) < 2:
                 return []
-            return [(SH, "cd " + _sh_quote(rest[0]) + " && " + " ".join(_sh_quote(w) for w in rest[1:]))]
+            return [(SH, "cd " + shell_quote(rest[0]) + " && " + " ".join([shell_quote(w) for w in rest[1:]]))]
         if tool == "time":
             return [(ARGV, list(rest))] if rest else []
         prog = _CMAKE_TOOLS.get(tool)
@@ -1430,10 +1431,6 @@ def _cmake_tool(args):
             return []
         return [(ARGV, list(prog) + list(rest))]
     return []
-
-
-def _sh_quote(word):
-    return "'" + word.replace("'", "'\\''") + "'"
 
 
 def _argv_runner(prog, args):

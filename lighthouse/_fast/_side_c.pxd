@@ -48,7 +48,7 @@ cdef list _command_options(str prog, list args)
 cdef list _command_positionals(str prog, list args)
 
 
-@cython.locals(n=Py_ssize_t, j=Py_ssize_t, a=str, flags=str)
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t, a=str, flags=list)
 cdef tuple _tmux_options(list args, Py_ssize_t k, str values)
 
 
