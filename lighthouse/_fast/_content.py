@@ -71,7 +71,6 @@ _LIST_ITEM = re.compile(r"^(\s*)-\s+(.*)$")
 _GH_EXPR = re.compile(r"\$\{\{[^}]*\}\}")
 _MAKE_VAR = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]")
 _MAKE_SHELL = re.compile(r"\$\(shell\s+")
-_SHEBANG = re.compile(r"^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?")
 
 
 def written_text(tool, tool_input):
@@ -96,13 +95,42 @@ def written_text(tool, tool_input):
     return text if isinstance(text, str) else None
 
 
+def _space_end(text, k):
+    """The index past the whitespace (regex \\s) at text[k:]."""
+    n = len(text)
+    while k < n and text[k].isspace():
+        k += 1
+    return k
+
+
+def _word_end(text, k):
+    """The index past the word (regex \\S+) at text[k:]."""
+    n = len(text)
+    while k < n and not text[k].isspace():
+        k += 1
+    return k
+
+
 def _shebang_kind(text):
-    m = _SHEBANG.match(text)
-    if m is None:
+    # What `^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?` matches, read by character tests
+    # (the regex cost microseconds a call): the program, and for env the first word after
+    # its options (`-S`, `-i`), or the last of them when no word follows
+    if text[:2] != "#!":
         return None
-    prog = m.group(1).rsplit("/", 1)[-1]
-    if prog == "env" and m.group(2):
-        prog = m.group(2).rsplit("/", 1)[-1]
+    i = _space_end(text, 2)
+    j = _word_end(text, i)
+    if j == i:
+        return None
+    prog = text[i:j].rsplit("/", 1)[-1]
+    k = _space_end(text, j)
+    if prog == "env" and j < k < len(text):
+        while True:
+            e = _word_end(text, k)
+            after = _space_end(text, e)
+            if text[k] != "-" or e - k < 2 or after == e or after == len(text):
+                break
+            k = after
+        prog = text[k:e].rsplit("/", 1)[-1]
     prog = prog.rstrip("0123456789.") if prog.startswith("python") else prog
     if prog in _SHELLS:
         return "shell"

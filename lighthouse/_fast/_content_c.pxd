@@ -10,3 +10,16 @@ cdef frozenset _NODE_CONFIG_LAST
 
 @cython.locals(name=str, dot=Py_ssize_t, d=str, ext=str)
 cpdef object file_kind(str path, object text)
+
+
+# a `#!` line's program, asked of every hook and every file whose text starts with `#!`
+@cython.locals(n=Py_ssize_t)
+cdef Py_ssize_t _space_end(str text, Py_ssize_t k) except -1
+
+
+@cython.locals(n=Py_ssize_t)
+cdef Py_ssize_t _word_end(str text, Py_ssize_t k) except -1
+
+
+@cython.locals(i=Py_ssize_t, j=Py_ssize_t, k=Py_ssize_t, e=Py_ssize_t, after=Py_ssize_t, prog=str)
+cdef object _shebang_kind(str text)

@@ -228,6 +228,20 @@ WRAPPERS = {
 # the same table under a private name, which the compiled build types as a dict
 # (_shell_shared_c.pxd), so that unwrap's lookup per peeled word is a C call
 _WRAPPER_SPECS = WRAPPERS
+# what unwrap does besides skipping a wrapper's options, by wrapper: one lookup, where a
+# string comparison per wrapper name cost about a hundred instructions each
+_W_BUSYBOX = 1      # busybox APPLET: the applet is the command
+_W_QUERY = 2        # command -v/-V, builtin -v/-V: a lookup, nothing runs
+_W_SUDO = 4         # sudo -l, -v, -k, ...: nothing runs
+_W_ENV = 8          # NAME=value words among the options, -S/--split-string
+_W_XARGS = 16       # -I/--replace/-i, -a/--arg-file
+_W_NICE = 32        # -N (an adjustment)
+_W_CHDIR = 64       # -C/--chdir/-D DIR
+_W_ROOT = 128       # runs the command as root
+_W_WATCH = 256      # runs its arguments joined with sh -c, unless -x/--exec
+_WRAPPER_KIND = {"busybox": _W_BUSYBOX, "command": _W_QUERY, "builtin": _W_QUERY,
+                 "sudo": _W_SUDO | _W_CHDIR | _W_ROOT, "doas": _W_ROOT, "run0": _W_CHDIR | _W_ROOT,
+                 "env": _W_ENV | _W_CHDIR, "xargs": _W_XARGS, "nice": _W_NICE, "watch": _W_WATCH}
 
 # find's tests and actions that take a value
 FIND_VALUE = frozenset({
@@ -280,17 +294,28 @@ def _shell_options(args):
         if a == "--":
             k += 1
             break
-        if a in SHELL_VALUE_OPTS:
+        if _one_of(a, SHELL_VALUE_OPTS):
             k += 2
             continue
         if a == "-s" or a == "-":
             stdin = True
-        elif a.startswith("-") and not a.startswith("--") and "c" in a[1:]:
-            saw_c = True
-        elif not (a.startswith("-") or a.startswith("+")):
+        elif not a or (a[0] != "-" and a[0] != "+"):
             break
+        elif a[0] == "-" and a[1] != "-" and a.find("c", 1) >= 0:
+            saw_c = True
         k += 1
     return min(k, n), saw_c, stdin
+
+
+def _one_of(word, words):
+    """word in words, a tuple of words: compared one by one, the lengths first (a C loop
+    in the compiled build, where `in` on a tuple is a generic call comparing objects,
+    and `==` on two str a full ordering comparison)."""
+    n = len(word)
+    for w in words:
+        if len(w) == n and w == word:
+            return True
+    return False
 
 
 def shell_code_arg(args):
@@ -681,6 +706,8 @@ def printed_text(prog, args, cwd, heredoc, path=""):
     expands the word.)"""
     if prog in SHELL_INIT:
         return "" if shell_init(prog, args, path) else None
+    if prog not in _PRINTERS:
+        return None
     if prog == "echo":
         j = 0
         while j < len(args) and args[j] in ECHO_FLAGS:
@@ -700,6 +727,10 @@ def printed_text(prog, args, cwd, heredoc, path=""):
         return find_output(args)
     return None
 
+
+# the programs printed_text knows the output of besides SHELL_INIT's (one lookup answers
+# the others, each of which cost a string comparison per program)
+_PRINTERS = frozenset({"echo", "printf", "pwd", "which", "command", "type", "cat", "mktemp", "find"})
 
 # find tests that narrow what it prints to names or paths matching a pattern
 FIND_FILTERS = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename",
@@ -1408,27 +1439,30 @@ def unwrap(argv, cwd, env, split_words):
         if not argv:
             break
         prog = program_name(argv[0])
+        kind = _WRAPPER_KIND.get(prog, 0)
         spec = None
-        if prog != "busybox" or len(argv) == 1:
+        if not kind & _W_BUSYBOX or len(argv) == 1:
             spec = _WRAPPER_SPECS.get(prog)
             if spec is None:
                 break
         peeled += 1
         if peeled > MAX_WRAPPERS:
             raise LimitError(WRAPPERS_MSG)
-        if prog == "busybox":
+        if kind & _W_BUSYBOX:
             argv = argv[1:]
             continue
         value_opts = spec[0]
         npos = spec[1]
-        if (prog == "command" or prog == "builtin") and len(argv) > 1 and argv[1] in ("-v", "-V"):
-            break
-        if prog == "sudo" and len(argv) > 1 and argv[1] in ("-l", "-v", "-k", "-K", "--list", "--validate"):
-            break
-        is_env = prog == "env"
-        is_xargs = prog == "xargs"
-        is_nice = prog == "nice"
-        chdir = is_env or prog == "sudo" or prog == "run0"     # -C/--chdir/-D DIR
+        if kind & (_W_QUERY | _W_SUDO) and len(argv) > 1:
+            a = argv[1]
+            if kind & _W_QUERY and a in ("-v", "-V"):
+                break
+            if kind & _W_SUDO and a in ("-l", "-v", "-k", "-K", "--list", "--validate"):
+                break
+        is_env = kind & _W_ENV
+        is_xargs = kind & _W_XARGS
+        is_nice = kind & _W_NICE
+        chdir = kind & _W_CHDIR
         i = 1
         n = len(argv)
         while i < n:
@@ -1479,11 +1513,11 @@ def unwrap(argv, cwd, env, split_words):
                 continue
             break
         i += npos
-        if prog == "sudo" or prog == "doas" or prog == "run0":
+        if kind & _W_ROOT:
             sudo = True
         if is_xargs and xargs is None:
             xargs = ""
-        if prog == "watch" and i < len(argv) and not watch_exec(argv[1:i]):
+        if kind & _W_WATCH and i < len(argv) and not watch_exec(argv[1:i]):
             # watch runs its arguments, joined, with `sh -c` (unless -x/--exec)
             argv = ["sh", "-c", " ".join(argv[i:])]
             continue
@@ -2143,10 +2177,23 @@ SCRATCH_NAMES = ("tmp", "shm", "Downloads", "folders", "fd")
 
 
 def scratch_named(text):
-    """Whether text holds one of SCRATCH_NAMES."""
-    for name in SCRATCH_NAMES:
-        if name in text:
-            return True
+    """Whether text holds one of SCRATCH_NAMES: one pass over its characters, each name
+    compared only where its first letter stands (t, s, D, f)."""
+    n = len(text)
+    for k in range(n):
+        c = text[k]
+        if c == "t":
+            if k + 2 < n and text[k + 1] == "m" and text[k + 2] == "p":
+                return True
+        elif c == "s":
+            if k + 2 < n and text[k + 1] == "h" and text[k + 2] == "m":
+                return True
+        elif c == "f":
+            if k + 1 < n and text[k + 1] == "d" or text.startswith("folders", k):
+                return True
+        elif c == "D":
+            if text.startswith("Downloads", k):
+                return True
     return False
 
 

@@ -24,9 +24,13 @@ cpdef str interp_family(str prog)
 cdef bint _digits_and_dots(str text, Py_ssize_t start) except -1
 
 
+cdef dict _WRAPPER_KIND
+cdef int _W_BUSYBOX, _W_QUERY, _W_SUDO, _W_ENV, _W_XARGS, _W_NICE, _W_CHDIR, _W_ROOT, _W_WATCH
+
+
 @cython.locals(sudo=bint, xfile=bint, peeled=Py_ssize_t, k=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t,
                j=Py_ssize_t, eq=Py_ssize_t, npos=Py_ssize_t, prog=str, a=str, key=str, rest=str,
-               word=str, spec=tuple, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
+               word=str, spec=tuple, kind=int, is_env=bint, is_xargs=bint, is_nice=bint, chdir=bint)
 cpdef tuple unwrap(list argv, str cwd, dict env, object split_words)
 
 
@@ -43,6 +47,10 @@ cpdef str normpath(str path)
 # commands, as C calls.
 @cython.locals(k=Py_ssize_t, n=Py_ssize_t, saw_c=bint, stdin=bint, a=str)
 cdef tuple _shell_options(list args)
+
+
+@cython.locals(w=str, n=Py_ssize_t)
+cdef bint _one_of(str word, tuple words) except -1
 
 
 @cython.locals(k=Py_ssize_t, saw_c=bint)
@@ -80,5 +88,8 @@ cdef Py_ssize_t _MAX_LENGTH
 cpdef str check_command(object command)
 
 
-@cython.locals(name=str)
+@cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4)
 cpdef bint scratch_named(str text) except -1
+
+
+cdef frozenset _PRINTERS

@@ -28,7 +28,15 @@ import re
 from ._errors import LimitError
 from ._inline import CODE_WINDOW
 from ._prefilter import prefilter
-from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, scratch_named, shell_quote, under_scratch
+from ._shell_shared import COMMANDS_MSG, MAX_COMMANDS, shell_quote
+
+# the scratch tests the download readers ask of every copy and unpack: the compiled
+# build calls the compiled build's (the pure source's, run by the interpreter, cost
+# about a thousand instructions a call)
+if __name__.endswith("_c"):
+    from ._shell_shared_c import scratch_named, under_scratch
+else:
+    from ._shell_shared import scratch_named, under_scratch
 
 __all__ = ["SIDE_PROGRAMS", "COMMAND_ENV", "DOWNLOADERS", "CLONERS", "RUN_DOWNLOADED", "side_effects",
            "env_commands", "fetched_runs", "SCRATCH_COPIERS", "STDIN_CODE_PROGRAMS", "stdin_effects"]
@@ -409,6 +417,17 @@ def _unescape(text):
     return _ESCAPE.sub(_escape_value, text)
 
 
+def _named(a, names):
+    """a in names, a tuple of option names: compared one by one, the lengths first (a C
+    loop in the compiled build, where `in` on a tuple is a generic call comparing
+    objects, and `==` on two str a full ordering comparison)."""
+    n = len(a)
+    for name in names:
+        if len(name) == n and name == a:
+            return True
+    return False
+
+
 def _option_values(args, names, bundles=True):
     """The values of the options names in args: `-x V`, `-xV`, `-abx V` (when the program
     bundles short options), `--name V`, `--name=V`, `-name=V`."""
@@ -417,24 +436,25 @@ def _option_values(args, names, bundles=True):
     k = 0
     while k < n:
         a = args[k]
-        if a[:1] != "-":
+        if not a or a[0] != "-":
             k += 1
             continue
         if a == "--":
             break
-        if a in names:
+        if _named(a, names):
             if k + 1 < n:
                 out.append(args[k + 1])
             k += 2
             continue
-        if a.startswith("-") and "=" in a and a.partition("=")[0] in names:
-            out.append(a.partition("=")[2])
-        elif a.startswith("-") and not a.startswith("--") and len(a) > 2:
-            if a[:2] in names:
+        eq = a.find("=")
+        if eq >= 0 and _named(a[:eq], names):
+            out.append(a[eq + 1:])
+        elif len(a) > 2 and a[1] != "-":
+            if _named(a[:2], names):
                 out.append(a[2:])
             elif bundles and a[1:].isalpha():
                 for j in range(2, len(a)):
-                    if "-" + a[j] in names:
+                    if _named("-" + a[j], names):
                         if j + 1 < len(a):
                             out.append(a[j + 1:])
                         elif k + 1 < n:

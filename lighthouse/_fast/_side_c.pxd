@@ -114,7 +114,11 @@ cdef list _tar_directory_reads(list args)
 cdef list _file_urls(list args)
 
 
-@cython.locals(k=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, a=str)
+@cython.locals(name=str, n=Py_ssize_t)
+cdef bint _named(str a, object names) except -1
+
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, eq=Py_ssize_t, a=str)
 cpdef list _option_values(list args, object names, bint bundles=*)
 
 
