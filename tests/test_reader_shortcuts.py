@@ -254,3 +254,65 @@ def test_scratch_names_cost_linear_time(shared_build):
     assert not shared_build.scratch_named("tm sh f Download folder " * 40_000)
     assert shared_build.scratch_named("t" * 1_000_000 + "mp")
     assert time.perf_counter() - t < 5.0
+
+
+def _file_kind_by_slices(path, text):
+    # the specification: file_kind as it read with slices, rfind and substring tests
+    if "\\" in path:
+        path = path.replace("\\", "/")
+    name = path[path.rfind("/") + 1:]
+    kind = _content._BY_NAME.get(name)
+    if kind is not None:
+        return kind
+    dot = name.rfind(".")
+    ext = ""
+    if dot >= 0:
+        ext = name[dot:]
+        kind = _content._BY_EXT.get(ext)
+        if kind is not None:
+            return kind
+    if name.startswith("Dockerfile."):
+        return "dockerfile"
+    if ext in _content._NODE_CONFIG_LAST and name.endswith(_content._NODE_CONFIG_EXT):
+        return "node"
+    if "/." in path:
+        if any(d in path for d in _content._WORKFLOW_DIRS):
+            return "workflow"
+        if any(d in path for d in _content._HOOK_DIRS):
+            return _shebang_by_regex(text) or "shell"
+    return _shebang_by_regex(text)
+
+
+_PATH_PIECES = ["/", ".", "\\", "a", ".git", "hooks", ".github", "workflows", "Dockerfile", "Makefile", ".sh",
+                ".config", ".js", "package.json", ".husky", "x.py", "setup.py", "é", ".bashrc", "~"]
+
+
+def test_a_files_kind_is_read_as_with_slices(content_build):
+    rnd = random.Random(31)
+    for _ in range(30000):
+        path = "".join(rnd.choice(_PATH_PIECES) for _ in range(rnd.randint(0, 7)))
+        text = rnd.choice(["", "#!/bin/sh\n", "#!/usr/bin/env python3\n", "x", "#!"])
+        assert content_build.file_kind(path, text) == _file_kind_by_slices(path, text), (path, text)
+
+
+def test_a_files_kind_costs_linear_time(content_build):
+    t = time.perf_counter()
+    assert content_build.file_kind("/a" * 500_000 + "/x.sh", "") == "shell"
+    assert content_build.file_kind("\\." * 500_000, "") is None
+    assert time.perf_counter() - t < 5.0
+
+
+_SQL_PIECES = ["\\", "!", "o", "out", "g", "gx", "w", "write", "i", "ir", "include", "T", "t", ".", "dt", " ",
+               "\t", "\n", ";", "x", "|", "program", "'a'", "tee", "source", "system", "from", "into",
+               "outfile", "load_file(", "lo_import(", "dumpfile", "PROGRAM", "sh", "f"]
+
+
+@pytest.mark.parametrize("language", ["psql", "mysql"])
+def test_a_database_language_trigger_finds_every_text_it_reads(language):
+    # the trigger gates the reader: whatever _sql finds in a text, the trigger finds
+    trigger = _side._TEXT_TRIGGERS[language]
+    rnd = random.Random(37)
+    for _ in range(30000):
+        text = "".join(rnd.choice(_SQL_PIECES) for _ in range(rnd.randint(1, 8)))
+        if _side._sql(language, text):
+            assert _side._triggered(trigger, text), text

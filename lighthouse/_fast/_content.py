@@ -177,16 +177,28 @@ def file_kind(path, text):
     "package.json", "notebook", "cmake", or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
-    if "\\" in path:
-        path = path.replace("\\", "/")
-    name = path[path.rfind("/") + 1:]
+    # one pass over the path: its last "/" and ".", and whether it holds a "/." (a
+    # directory of dotfiles: .git/hooks, .github/workflows) or a backslash
+    n = len(path)
+    slash = dot = -1
+    dot_dir = False
+    for k in range(n):
+        c = path[k]
+        if c == "/":
+            slash = k
+            if k + 1 < n and path[k + 1] == ".":
+                dot_dir = True
+        elif c == ".":
+            dot = k
+        elif c == "\\":
+            return file_kind(path.replace("\\", "/"), text)
+    name = path[slash + 1:]
     kind = _BY_NAME.get(name)
     if kind is not None:
         return kind
-    dot = name.rfind(".")
     ext = ""
-    if dot >= 0:
-        ext = name[dot:]
+    if dot > slash:
+        ext = path[dot:]
         kind = _BY_EXT.get(ext)
         if kind is not None:
             return kind
@@ -194,16 +206,14 @@ def file_kind(path, text):
         return "dockerfile"
     if ext in _NODE_CONFIG_LAST and name.endswith(_NODE_CONFIG_EXT):
         return "node"
-    if "/." in path:
+    if dot_dir:
         for d in _WORKFLOW_DIRS:
             if d in path:
                 return "workflow"
         for d in _HOOK_DIRS:
             if d in path:
                 return _shebang_kind(text) or "shell"
-    if text[:2] == "#!":
-        return _shebang_kind(text)
-    return None
+    return _shebang_kind(text)
 
 
 def _heredoc(interpreter, text):

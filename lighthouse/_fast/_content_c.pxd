@@ -8,8 +8,9 @@ cdef tuple _WORKFLOW_DIRS, _HOOK_DIRS, _NODE_CONFIG_EXT
 cdef frozenset _NODE_CONFIG_LAST
 
 
-@cython.locals(name=str, dot=Py_ssize_t, d=str, ext=str)
-cpdef object file_kind(str path, object text)
+@cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4, slash=Py_ssize_t, dot=Py_ssize_t, dot_dir=bint,
+               name=str, d=str, ext=str)
+cpdef object file_kind(str path, str text)
 
 
 # a `#!` line's program, asked of every hook and every file whose text starts with `#!`

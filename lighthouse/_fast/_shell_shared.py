@@ -291,6 +291,8 @@ def _shell_options(args):
     stdin = False
     while k < n:
         a = args[k]
+        if not a or (a[0] != "-" and a[0] != "+"):
+            break
         if a == "--":
             k += 1
             break
@@ -299,8 +301,6 @@ def _shell_options(args):
             continue
         if a == "-s" or a == "-":
             stdin = True
-        elif not a or (a[0] != "-" and a[0] != "+"):
-            break
         elif a[0] == "-" and a[1] != "-" and a.find("c", 1) >= 0:
             saw_c = True
         k += 1
@@ -308,12 +308,12 @@ def _shell_options(args):
 
 
 def _one_of(word, words):
-    """word in words, a tuple of words: compared one by one, the lengths first (a C loop
-    in the compiled build, where `in` on a tuple is a generic call comparing objects,
-    and `==` on two str a full ordering comparison)."""
+    """word in words, a tuple of words: compared one by one, the lengths and last letters
+    first (a C loop in the compiled build, where `in` on a tuple is a generic call
+    comparing objects, and `==` on two str a full ordering comparison)."""
     n = len(word)
     for w in words:
-        if len(w) == n and w == word:
+        if len(w) == n and (n == 0 or w[n - 1] == word[n - 1]) and w == word:
             return True
     return False
 

@@ -418,12 +418,12 @@ def _unescape(text):
 
 
 def _named(a, names):
-    """a in names, a tuple of option names: compared one by one, the lengths first (a C
-    loop in the compiled build, where `in` on a tuple is a generic call comparing
-    objects, and `==` on two str a full ordering comparison)."""
+    """a in names, a tuple of option names: compared one by one, the lengths and last
+    letters first (a C loop in the compiled build, where `in` on a tuple is a generic
+    call comparing objects, and `==` on two str a full ordering comparison)."""
     n = len(a)
     for name in names:
-        if len(name) == n and name == a:
+        if len(name) == n and (n == 0 or name[n - 1] == a[n - 1]) and name == a:
             return True
     return False
 
@@ -1216,10 +1216,10 @@ def _git_subcommand(args):
     n = len(args)
     while k < n:
         a = args[k]
+        if not a or a[0] != "-":
+            return k
         if a == "--":
             return k + 1
-        if not a.startswith("-"):
-            return k
         k += 2 if a in _GIT_GLOBAL_VALUE or a == "-c" else 1
     return n
 
@@ -1684,8 +1684,10 @@ _LANGUAGE_TRIGGERS = {
     "vim": [""], "elisp": [""], "gdb": [""], "lldb": [""], "make": [""],
     "sqlite": ["(?i)\\.(?:shell|system|output|once|save|backup|dump|read|import)|program|outfile|dumpfile"
                "|load_file|pg_read|lo_import"],
-    "psql": ["\\\\|(?i)program|outfile|dumpfile|load_file|pg_read|lo_import"],
-    "mysql": ["\\\\|(?i)system|tee|source|program|outfile|dumpfile|load_file|pg_read|lo_import"],
+    # (the backslash commands _sql reads: psql's \! \o \g \w \i and their long names,
+    # mysql's \! \T \.; another backslash command, `\dt`, does nothing on the side)
+    "psql": ["\\\\[!ogwi]|(?i)program|outfile|dumpfile|load_file|pg_read|lo_import"],
+    "mysql": ["\\\\[!t.]|(?i)system|tee|source|program|outfile|dumpfile|load_file|pg_read|lo_import"],
 }
 
 
