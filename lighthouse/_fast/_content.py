@@ -84,14 +84,21 @@ def written_text(tool, tool_input):
         if tool_input.get("cell_type") == "markdown" or tool_input.get("edit_mode") == "delete":
             return None
         text = tool_input.get("new_source")
-        if isinstance(text, list) and all(isinstance(x, str) for x in text):
-            text = "".join(text)        # a cell's source as notebook files hold it: lines
+        if isinstance(text, list):
+            for x in text:
+                if not isinstance(x, str):
+                    break
+            else:
+                text = "".join(text)    # a cell's source as notebook files hold it: lines
     else:
         edits = tool_input.get("edits")
         if not isinstance(edits, list):
             return None
-        text = "\n".join(e["new_string"] for e in edits
-                         if isinstance(e, dict) and isinstance(e.get("new_string"), str))
+        parts = []
+        for e in edits:
+            if isinstance(e, dict) and isinstance(e.get("new_string"), str):
+                parts.append(e["new_string"])
+        text = "\n".join(parts)
     return text if isinstance(text, str) else None
 
 

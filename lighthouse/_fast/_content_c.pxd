@@ -8,6 +8,11 @@ cdef tuple _WORKFLOW_DIRS, _HOOK_DIRS, _NODE_CONFIG_EXT
 cdef frozenset _NODE_CONFIG_LAST
 
 
+# what a Write/Edit adds, read for every one of them (loops, not generators: a C call)
+@cython.locals(parts=list)
+cpdef object written_text(object tool, object tool_input)
+
+
 @cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4, slash=Py_ssize_t, dot=Py_ssize_t, dot_dir=bint,
                name=str, d=str, ext=str)
 cpdef object file_kind(str path, str text)

@@ -1360,7 +1360,8 @@ def interp_family(prog):
     """The interpreter family a program name belongs to (python3.11 and pypy3 ->
     python, nodejs, tsx and ts-node -> node, luajit -> lua, perl5.36 -> perl, ruby3.2 -> ruby), else the
     name itself: a key of CODE_FLAGS for the interpreters whose inline code is read.
-    A character test: each family is asked only of names starting with its letter."""
+    A character test: each family is asked only of names starting with its letter, and
+    compared only with a name of its length (a comparison of two str is a call)."""
     n = len(prog)
     if n == 0:
         return prog
@@ -1385,13 +1386,13 @@ def interp_family(prog):
         if prog[1] == "e" and prog.startswith("perl") and _digits_and_dots(prog, 4):
             return "perl"
     elif c == "n":
-        if prog == "nodejs":
+        if n == 6 and prog == "nodejs":
             return "node"
     elif c == "t":
-        if prog == "tsx" or prog == "ts-node":
+        if n == 3 and prog == "tsx" or n == 7 and prog == "ts-node":
             return "node"       # (tsx and ts-node run TypeScript on node, with its -e and -p)
     elif c == "l":
-        if prog == "luajit":
+        if n == 6 and prog == "luajit":
             return "lua"
     elif c == "r":
         if prog.startswith("ruby") and _digits_and_dots(prog, 4):
@@ -1477,7 +1478,8 @@ def unwrap(argv, cwd, env, split_words):
                     i += 1
                     continue
             if a.startswith("-") and len(a) > 1 and not (is_nice and a[1:].isdigit()):
-                key = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+                eq = a.find("=")
+                key = (a[:eq] if eq >= 0 else a) if a[1] == "-" else a[:2]
                 if is_env and (key == "-S" or key == "--split-string"):
                     # each split rebuilds argv: it counts as a wrapper
                     peeled += 1
@@ -1503,7 +1505,7 @@ def unwrap(argv, cwd, env, split_words):
                         xargs = "{}" if len(a) == 2 else a[2:]
                     i += 2 if key == "-I" and len(a) == 2 else 1
                     continue
-                if key in value_opts and "=" not in a and (a.startswith("--") or len(a) == 2):
+                if key in value_opts and eq < 0 and (a[1] == "-" or len(a) == 2):
                     i += 2
                     continue
                 i += 1

@@ -250,7 +250,7 @@ def _skip_global_options(prog, args):
     n = len(args)
     while k < n:
         a = args[k]
-        if not a.startswith("-"):
+        if not a or a[0] != "-":
             break
         k += 2 if a in value_opts else 1
     return k
@@ -1027,7 +1027,7 @@ def _argv_after(prog, args):
     k = 0
     if subcommands is not None:
         k = _skip_global_options(prog, args)
-        if k >= n or args[k] not in subcommands:
+        if k >= n or not _named(args[k], subcommands):
             return None
         k += 1
         k += RUNNER_POSITIONALS.get(prog, 0)
@@ -1093,13 +1093,13 @@ def _package_command(prog, args):
         k = _skip_global_options(prog, args)
         if k >= n:
             return None
-        if args[k] in subs:
+        if _named(args[k], subs):
             k += 1
         elif prog != "yarn" or args[k] not in PACKAGE_COMMANDS:
             return None
     while k < n:
         a = args[k]
-        if not a.startswith("-"):
+        if not a or a[0] != "-":
             break
         k += 2 if a in ("-p", "--package", "-c", "--call") else 1
     if k >= n:
@@ -1308,6 +1308,11 @@ def _ssh_transport(value):
 
 
 def _command_options(prog, args):
+    for a in args:
+        if a and a[0] == "-":
+            break
+    else:
+        return []       # (every option read below starts with "-")
     out = [(SH, v) for v in _option_values(args, COMMAND_OPTIONS[prog], prog not in _SINGLE_DASH_LONG)]
     transport = TRANSPORT_OPTIONS.get(prog)
     if transport:

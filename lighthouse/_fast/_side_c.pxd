@@ -41,6 +41,7 @@ cdef bint _names_a_stream(list args) except -1
 cdef bint _triggered(tuple trigger, str text) except -1
 
 
+@cython.locals(a=str)
 cdef list _command_options(str prog, list args)
 
 
