@@ -368,17 +368,18 @@ def sql_text(prog, args, stdin_code):
     while k < n:
         a = args[k]
         k += 1
-        if a[:1] != "-":
+        if not a or a[0] != "-":
             continue
-        name, eq, value = a.partition("=")
-        if a in flags or a in files:
+        eq = a.find("=")
+        if _one_of(a, flags) or _one_of(a, files):
             if k >= n:
                 break
             value = args[k]
             k += 1
             name = a
-        elif eq and (name in flags or name in files):
-            pass
+        elif eq >= 0 and (_one_of(a[:eq], flags) or _one_of(a[:eq], files)):
+            name = a[:eq]
+            value = a[eq + 1:]
         elif len(a) > 2 and a[1] != "-":
             # `-cTEXT`, or a cluster of short options (`psql -Xqc TEXT`): the first
             # letter that takes a value takes the rest of the word, or the next word
@@ -422,7 +423,7 @@ def sql_text(prog, args, stdin_code):
                 pos.append(a)
         parts.extend(pos[1:])
     elif prog in ("redis-cli", "valkey-cli"):
-        parts.append(" ".join(a for a in args if not a.startswith("-")))
+        parts.append(" ".join([a for a in args if not a.startswith("-")]))
     if stdin_code:
         parts.append(stdin_code)
     return "\n".join(parts)

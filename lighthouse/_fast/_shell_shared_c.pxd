@@ -93,3 +93,28 @@ cpdef bint scratch_named(str text) except -1
 
 
 cdef frozenset _PRINTERS
+
+
+# What a database client runs, and the files a call writes and runs (run_written): asked
+# per client command and per command of a call that writes a file, as C calls.
+@cython.locals(flags=tuple, files=tuple, parts=list, n=Py_ssize_t, k=Py_ssize_t, j=Py_ssize_t, eq=Py_ssize_t,
+               a=str, name=str, value=str, pos=list)
+cpdef str sql_text(str prog, list args, object stdin_code)
+
+
+@cython.locals(targets=list, op=str, target=str, a=str)
+cpdef list _write_targets(object sc)
+
+
+cpdef object _write_text(object sc, object stdin_code)
+
+
+@cython.locals(prog=str, args=list, k=Py_ssize_t, j=Py_ssize_t, a=str, name=str)
+cpdef tuple _script_of(object c, str family)
+
+
+@cython.locals(full=str)
+cpdef object _runnable_kind(str cwd, str target)
+
+
+cpdef bint _may_be_runnable(str cwd, str target) except -1
