@@ -165,14 +165,14 @@ def _option_values_by_contains(args, names, bundles=True):
             if a[:2] in names:
                 out.append(a[2:])
             elif bundles and a[1:].isalpha():
-                for j in range(2, len(a)):
-                    if "-" + a[j] in names:
-                        if j + 1 < len(a):
-                            out.append(a[j + 1:])
-                        elif k + 1 < n:
-                            out.append(args[k + 1])
-                            k += 1
-                        break
+                # the first bundled letter that takes a value: the rest of the word, or
+                # the next word
+                hits = [j for j in range(2, len(a)) if "-" + a[j] in names]
+                if hits and hits[0] + 1 < len(a):
+                    out.append(a[hits[0] + 1:])
+                elif hits and k + 1 < n:
+                    out.append(args[k + 1])
+                    k += 1
         k += 1
     return out
 

@@ -118,6 +118,12 @@ def _word_end(text, k):
     return k
 
 
+def _base_name(text, start, end):
+    """text[start:end] past its last "/" (its rsplit("/", 1)[-1], without the split)."""
+    slash = text.rfind("/", start, end)
+    return text[slash + 1 if slash >= 0 else start:end]
+
+
 def _shebang_kind(text):
     # What `^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?` matches, read by character tests
     # (the regex cost microseconds a call): the program, and for env the first word after
@@ -128,7 +134,7 @@ def _shebang_kind(text):
     j = _word_end(text, i)
     if j == i:
         return None
-    prog = text[i:j].rsplit("/", 1)[-1]
+    prog = _base_name(text, i, j)
     k = _space_end(text, j)
     if prog == "env" and j < k < len(text):
         while True:
@@ -137,7 +143,7 @@ def _shebang_kind(text):
             if text[k] != "-" or e - k < 2 or after == e or after == len(text):
                 break
             k = after
-        prog = text[k:e].rsplit("/", 1)[-1]
+        prog = _base_name(text, k, e)
     prog = prog.rstrip("0123456789.") if prog.startswith("python") else prog
     if prog in _SHELLS:
         return "shell"
@@ -184,28 +190,16 @@ def file_kind(path, text):
     "package.json", "notebook", "cmake", or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
-    # one pass over the path: its last "/" and ".", and whether it holds a "/." (a
-    # directory of dotfiles: .git/hooks, .github/workflows) or a backslash
-    n = len(path)
-    slash = dot = -1
-    dot_dir = False
-    for k in range(n):
-        c = path[k]
-        if c == "/":
-            slash = k
-            if k + 1 < n and path[k + 1] == ".":
-                dot_dir = True
-        elif c == ".":
-            dot = k
-        elif c == "\\":
-            return file_kind(path.replace("\\", "/"), text)
-    name = path[slash + 1:]
+    if "\\" in path:
+        path = path.replace("\\", "/")
+    name = path[path.rfind("/") + 1:]
     kind = _BY_NAME.get(name)
     if kind is not None:
         return kind
+    dot = name.rfind(".")
     ext = ""
-    if dot > slash:
-        ext = path[dot:]
+    if dot >= 0:
+        ext = name[dot:]
         kind = _BY_EXT.get(ext)
         if kind is not None:
             return kind
@@ -213,7 +207,7 @@ def file_kind(path, text):
         return "dockerfile"
     if ext in _NODE_CONFIG_LAST and name.endswith(_NODE_CONFIG_EXT):
         return "node"
-    if dot_dir:
+    if "/." in path:
         for d in _WORKFLOW_DIRS:
             if d in path:
                 return "workflow"

@@ -13,8 +13,7 @@ cdef frozenset _NODE_CONFIG_LAST
 cpdef object written_text(object tool, object tool_input)
 
 
-@cython.locals(n=Py_ssize_t, k=Py_ssize_t, c=Py_UCS4, slash=Py_ssize_t, dot=Py_ssize_t, dot_dir=bint,
-               name=str, d=str, ext=str)
+@cython.locals(name=str, dot=Py_ssize_t, d=str, ext=str)
 cpdef object file_kind(str path, str text)
 
 
@@ -25,6 +24,10 @@ cdef Py_ssize_t _space_end(str text, Py_ssize_t k) except -1
 
 @cython.locals(n=Py_ssize_t)
 cdef Py_ssize_t _word_end(str text, Py_ssize_t k) except -1
+
+
+@cython.locals(slash=Py_ssize_t)
+cdef str _base_name(str text, Py_ssize_t start, Py_ssize_t end)
 
 
 @cython.locals(i=Py_ssize_t, j=Py_ssize_t, k=Py_ssize_t, e=Py_ssize_t, after=Py_ssize_t, prog=str)
