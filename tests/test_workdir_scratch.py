@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from lighthouse._fast._rulespec import _option_values
+from lighthouse._fast._rulespec import _option_readings
 from lighthouse._fast._rulespec import test_workdir_scratch as workdir_in_scratch
 
 WS = "/home/dev/app"
@@ -159,8 +159,8 @@ def test_a_workspace_in_a_temporary_directory_is_the_workspace(validator, comman
     (["--", "-C", "d"], []),
     (["x", "--other=d", "-q"], []),
 ])
-def test_option_values(args, expected):
-    assert _option_values(frozenset({"-C", "--directory", "-d", "-f"}), args) == expected
+def test_option_readings(args, expected):
+    assert _option_readings(frozenset({"-C", "--directory", "-d", "-f"}), args) == expected
 
 
 class _Cmd:
@@ -183,6 +183,6 @@ def test_option_reading_is_linear():
     in one pass (two slices of the cluster at most, one value a word)."""
     names = frozenset({"-C", "-d"})
     cluster = "-" + "C" * 1_000_000
-    assert len(_option_values(names, [cluster, "/tmp/x"])) == 2
+    assert len(_option_readings(names, [cluster, "/tmp/x"])) == 2
     words = ["-C"] * 1_000_000
-    assert len(_option_values(names, words)) == 1_000_000
+    assert len(_option_readings(names, words)) == 1_000_000

@@ -60,7 +60,7 @@ def _in_scratch(path, ws):
     return True
 
 
-def _option_values(names, args):
+def _option_readings(names, args):
     """The values the options of names may take among args: the word after `-C` or
     `--dir`, `--dir=DIR`, `-CDIR`, and in a cluster of short flags (`-sC DIR`, `-sCDIR`)
     the word after it and the rest of the cluster after its first name and after the
@@ -68,7 +68,9 @@ def _option_values(names, args):
     take a value in this program, it gives these readings (a name that is a plain flag
     here must not hide the option after it: `make -dC DIR`, `make -dC/tmp/x`); no word
     is skipped as a value. The words after `--` are not options. One pass over args, at
-    most two slices of a cluster: linear in their length."""
+    most two slices of a cluster: linear in their length. (_side._option_values reads
+    one program's own options, consuming each value; these names gather several
+    programs' options, some of them plain flags of the program at hand.)"""
     out = []
     n = len(args)
     for k in range(n):
@@ -111,7 +113,7 @@ def test_workdir_scratch(names, sc, ws):
     if _in_scratch(cwd, ws):
         return True
     if names:
-        for value in _option_values(names, sc.args):
+        for value in _option_readings(names, sc.args):
             if value and _in_scratch(join_path(cwd, value), ws):
                 return True
     return False

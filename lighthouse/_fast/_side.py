@@ -89,6 +89,11 @@ COMMAND_OPTIONS = {
     # npm's -c is --call: `npx -c CMD`, `npm exec -c CMD` run CMD in a shell
     "npx": ("-c", "--call"),
     "npm": ("-c", "--call"),
+    # the pager a client pipes its results through; the program go runs each build tool
+    # or test binary through; the compressor sort runs for its temporary files
+    "mysql": ("--pager",),
+    "go": ("-toolexec", "--toolexec", "-exec", "--exec"),
+    "sort": ("--compress-program",),
 }
 
 # program -> (subcommands whose positional arguments are shell command lines, or None
