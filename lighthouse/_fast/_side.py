@@ -267,6 +267,29 @@ PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"],
                     "concurrently": ["concurrently"], "nodemon": ["nodemon"], "tsx": ["tsx"],
                     "ts-node": ["ts-node"], "ngrok": ["ngrok"], "localtunnel": ["lt"], "lt": ["lt"]}
 
+# Variables naming a program a build runs, in the environment or on make's command line
+# (`CC=... make`, `make CC=... SHELL=...`): the compiler and the other tools of its
+# toolchain, their launchers and wrappers, the shell make runs its recipes with. Their
+# value is a command line, judged as one unless it names a toolchain program
+# (toolchain_value).
+TOOL_VARS = frozenset({
+    "CC", "CXX", "CPP", "LD", "AR", "AS", "NM", "RANLIB", "STRIP", "OBJCOPY", "OBJDUMP", "FC",
+    "F77", "F90", "OBJC", "OBJCXX", "HOSTCC", "HOSTCXX", "HOSTLD", "CC_FOR_BUILD", "CXX_FOR_BUILD",
+    "RUSTC", "RUSTDOC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER",
+    "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER", "SHELL", "MAKESHELL"})
+# programs that read those variables from their own command line (`make CC=cmd`)
+VAR_PROGRAMS = frozenset({"make", "gmake", "bmake"})
+# A toolchain program by its name (a cross prefix, a version suffix allowed), a compiler
+# cache or distributor that runs the words after it as the compiler, and the shells a
+# recipe runs in: a variable naming one of them, from a system directory or the PATH,
+# runs what the build expects
+_TOOLCHAIN_NAME = re.compile(
+    r"(?:[A-Za-z0-9_.]+-)*(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|clang-cl|ld|ld\.[a-z]+|lld|"
+    r"ar|as|nm|ranlib|strip|objcopy|objdump|gfortran|f77|f95|icc|icx|icpx|tcc|emcc|em\+\+|zig|"
+    r"rustc|rustdoc|cl|link|llvm-[a-z]+|bash|sh|dash|zsh|ksh)(?:-[0-9][0-9.]*)?(?:\.exe)?")
+_COMPILER_LAUNCHERS = frozenset({"ccache", "sccache", "distcc", "icecc", "buildcache"})
+_SYSTEM_BIN = ("/usr/", "/bin/", "/opt/", "/sbin/", "/nix/store/", "/Library/", "/Applications/")
+_SHELL_SYNTAX = frozenset(";&|`$()<>\n")
 # Environment variables whose value is a command line some program runs (LESSOPEN is
 # `|cmd %s` or `||cmd %s`).
 COMMAND_ENV = frozenset({
@@ -275,7 +298,7 @@ COMMAND_ENV = frozenset({
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
     "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "LD_PRELOAD", "LD_AUDIT",
-    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"})
+    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"}) | TOOL_VARS
 # Environment variables that turn off TLS certificate verification, and the values that
 # do: a command run with one of them set is accompanied by a (tls-verify-off) command.
 TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
@@ -387,7 +410,7 @@ FD_PROGRAMS = frozenset({"fd", "fdfind"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | FD_PROGRAMS | {"git", "rsync", "trap", "cmake"})
+                          | FD_PROGRAMS | VAR_PROGRAMS | {"git", "rsync", "trap", "cmake"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1150,6 +1173,48 @@ def _ssh_option_commands(args):
     return out
 
 
+def toolchain_value(value):
+    """Whether a program variable's value (TOOL_VARS) names a toolchain program or a
+    shell, by its name or from a system directory (`gcc`, `ccache clang -m32`,
+    `/usr/bin/x86_64-w64-mingw32-gcc-12`, `/bin/bash -o pipefail`), with no shell syntax
+    after it: what a build expects to run. Anything else (`rm -rf ~`, `/tmp/x/gcc`,
+    `gcc; curl ...`) is a command line to judge."""
+    for ch in value:
+        if ch in _SHELL_SYNTAX:
+            return False
+    words = value.split()
+    k = 0
+    while k < len(words) and words[k] in _COMPILER_LAUNCHERS:
+        k += 1
+    if k == len(words):
+        return k > 0
+    word = words[k]
+    slash = word.rfind("/")
+    if slash >= 0 and not word.startswith(_SYSTEM_BIN):
+        return False
+    return _TOOLCHAIN_NAME.fullmatch(word[slash + 1:]) is not None
+
+
+def _make_vars(args):
+    """make's command-line variables of TOOL_VARS (`make CC='...' SHELL=...`, with `:=`,
+    `::=`, `?=`, `+=`, `!=` too) whose value is a command line to judge."""
+    out = []
+    for a in args:
+        if a == "--":
+            break
+        if a[:1] == "-":
+            continue
+        eq = a.find("=")
+        if eq <= 0:
+            continue
+        name = a[:eq].rstrip(":+?!")
+        if name in TOOL_VARS:
+            value = a[eq + 1:]
+            if value and not toolchain_value(value):
+                out.append((SH, value))
+    return out
+
+
 def env_commands(env):
     """(origin, kind, text) for the command lines in a command's environment
     (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...), and a (tls-verify-off) argv for each
@@ -1162,6 +1227,10 @@ def env_commands(env):
     for name in _RUNS_COMMAND_ENV:
         value = env.get(name)
         if not value:
+            continue
+        if name in TOOL_VARS:
+            if not toolchain_value(value):
+                out.append(("env " + name, SH, value))
             continue
         if name in _OPTION_ENV:
             if _OPTION_ENV_RISK.search(value):
@@ -1624,7 +1693,7 @@ def _code(prog, args):
 
 # Which readers a program has, one bit each (a single lookup per command)
 _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, \
-    _R_TAR, _R_CMAKE = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+    _R_TAR, _R_CMAKE, _R_VARS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
 def _reader_bits():
@@ -1634,7 +1703,7 @@ def _reader_bits():
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
                        (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR),
-                       (("cmake",), _R_CMAKE)):
+                       (("cmake",), _R_CMAKE), (VAR_PROGRAMS, _R_VARS)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1713,6 +1782,8 @@ def _triggers():
             parts += _option_trigger(("-o",))
         if prog == "git":
             parts += ["(?:^|\x00)(?:-c(?:\x00|$)|--config-env|/|~)"]
+        if prog in VAR_PROGRAMS:
+            parts.append("(?:^|\x00)(?:" + "|".join(sorted(TOOL_VARS)) + ")[:+?!]*=")
         if prog in FILE_URL_PROGRAMS:
             parts.append("(?i)file:")
         if prog in PACKAGE_RUNNERS:
@@ -1892,6 +1963,8 @@ def _read_bits(prog, args, bits):
         found += _tar_directory_reads(args)
     if bits & _R_CMAKE:
         found += _cmake_tool(args)
+    if bits & _R_VARS:
+        found += _make_vars(args)
     return found
 
 
