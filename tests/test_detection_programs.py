@@ -197,6 +197,26 @@ SIDE_EFFECTS = [
     case("make CC=x86_64-w64-mingw32-gcc AR=llvm-ar LD=ld.lld", "allow"),
     case("RUSTC_WRAPPER=sccache cargo build", "allow"),
     case("CMAKE_C_COMPILER_LAUNCHER=ccache cmake -B build", "allow"),
+    # interpreters loading code before the program: a module or module directory in a
+    # temporary or downloads directory, perl's -M holding code
+    case("perl -M'strict;system(\"rm -rf ~\")' -e1", "ask"),
+    case("perl '-Mstrict;system(q{rm -rf ~})' -e1", "ask"),
+    case("perl -I/tmp -MData::Dumper -e1", "ask"),
+    case("node -r /tmp/x.js app.js", "ask"),
+    case("node --require=/tmp/x.js app.js", "ask"),
+    case("node --import ~/Downloads/x.mjs app.js", "ask"),
+    case("ruby -r/tmp/x app.rb", "ask"),
+    case("bun --preload /dev/shm/p.ts run dev", "ask"),
+    case("PYTHONPATH=/tmp python3 -m pytest", "ask"),
+    case("NODE_PATH=src:/var/tmp/m node app.js", "ask"),
+    case("PERL5LIB=~/Downloads/lib perl app.pl", "ask"),
+    case("perl -MList::Util=sum -le 'print sum(1,2)'", "allow"),
+    case("perl -Ilib -MTest::More t/a.t", "allow"),
+    case("node -r ts-node/register -r dotenv/config src/a.ts", "allow"),
+    case("node --import tsx src/a.ts", "allow"),
+    case("ruby -Ilib -rjson app.rb", "allow"),
+    case("PYTHONPATH=src python3 -m pytest -q", "allow"),
+    case("NODE_PATH=./lib node app.js", "allow"),
     # every name of a program (PROGRAM_ALIASES): what its tables and rules say of tar
     # holds for bsdtar and gtar
     case("bsdtar -cf /dev/null README.md --checkpoint=1 --checkpoint-action=exec='rm -rf /home/dev'", "deny"),

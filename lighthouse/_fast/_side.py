@@ -96,6 +96,21 @@ COMMAND_OPTIONS = {
     "sort": ("--compress-program",),
 }
 
+# Interpreters' options that load code before the program: a module (`node -r FILE`,
+# `ruby -rFILE`, `bun --preload FILE`), a directory searched for modules first (`perl
+# -IDIR`, `ruby -IDIR`), perl's `-MMODULE`, which runs `use MODULE;` (code after a `;`).
+# A module or directory in a temporary or downloads directory, or perl code there, is
+# code the analysis does not see (as the same options in NODE_OPTIONS, RUBYOPT, PERL5OPT).
+MODULE_OPTIONS = {
+    "perl": ("-M", "-m", "-I"),
+    "node": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
+    "nodejs": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
+    "ruby": ("-r", "-I"),
+    "bun": ("-r", "--preload"),
+}
+# characters of perl's -M/-m value that make it code rather than a module and its imports
+_PERL_USE_CODE = frozenset(";({`")
+
 # program -> (subcommands whose positional arguments are shell command lines, or None
 # when every positional of the program is one)
 COMMAND_POSITIONALS = {
@@ -298,7 +313,12 @@ COMMAND_ENV = frozenset({
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
     "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "LD_PRELOAD", "LD_AUDIT",
-    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"}) | TOOL_VARS
+    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"}) | TOOL_VARS | frozenset({
+    "PYTHONPATH", "NODE_PATH", "PERL5LIB", "PERLLIB", "RUBYLIB"})
+# Of those, the module search paths (`:`-separated directories searched before the
+# interpreter's own): one in a temporary or downloads directory puts modules nobody
+# reviewed before the ones the program imports by name.
+_MODULE_PATH_ENV = frozenset({"PYTHONPATH", "NODE_PATH", "PERL5LIB", "PERLLIB", "RUBYLIB"})
 # Environment variables that turn off TLS certificate verification, and the values that
 # do: a command run with one of them set is accompanied by a (tls-verify-off) command.
 TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
@@ -410,7 +430,7 @@ FD_PROGRAMS = frozenset({"fd", "fdfind"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | FD_PROGRAMS | VAR_PROGRAMS | {"git", "rsync", "trap", "cmake"})
+                          | FD_PROGRAMS | VAR_PROGRAMS | set(MODULE_OPTIONS) | {"git", "rsync", "trap", "cmake"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1195,6 +1215,20 @@ def toolchain_value(value):
     return _TOOLCHAIN_NAME.fullmatch(word[slash + 1:]) is not None
 
 
+def _module_options(prog, args):
+    """Unknown code for an interpreter's MODULE_OPTIONS naming a module or directory under
+    a temporary or downloads directory, or (perl's -M/-m) holding code."""
+    perl = prog == "perl"
+    for value in _option_values(args, MODULE_OPTIONS[prog], False):
+        if under_scratch(value if value.endswith("/") else value + "/"):
+            return [(DYN_CODE, "")]
+        if perl:
+            for ch in value:
+                if ch in _PERL_USE_CODE:
+                    return [(DYN_CODE, "")]
+    return []
+
+
 def _make_vars(args):
     """make's command-line variables of TOOL_VARS (`make CC='...' SHELL=...`, with `:=`,
     `::=`, `?=`, `+=`, `!=` too) whose value is a command line to judge."""
@@ -1231,6 +1265,12 @@ def env_commands(env):
         if name in TOOL_VARS:
             if not toolchain_value(value):
                 out.append(("env " + name, SH, value))
+            continue
+        if name in _MODULE_PATH_ENV:
+            for entry in value.split(":"):
+                if entry and under_scratch(entry if entry.endswith("/") else entry + "/"):
+                    out.append(("env " + name, DYN_CODE, ""))
+                    break
             continue
         if name in _OPTION_ENV:
             if _OPTION_ENV_RISK.search(value):
@@ -1693,7 +1733,7 @@ def _code(prog, args):
 
 # Which readers a program has, one bit each (a single lookup per command)
 _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, \
-    _R_TAR, _R_CMAKE, _R_VARS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+    _R_TAR, _R_CMAKE, _R_VARS, _R_MODULES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def _reader_bits():
@@ -1703,7 +1743,7 @@ def _reader_bits():
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
                        (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR),
-                       (("cmake",), _R_CMAKE), (VAR_PROGRAMS, _R_VARS)):
+                       (("cmake",), _R_CMAKE), (VAR_PROGRAMS, _R_VARS), (MODULE_OPTIONS, _R_MODULES)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1965,6 +2005,8 @@ def _read_bits(prog, args, bits):
         found += _cmake_tool(args)
     if bits & _R_VARS:
         found += _make_vars(args)
+    if bits & _R_MODULES:
+        found += _module_options(prog, args)
     return found
 
 
