@@ -38,7 +38,7 @@ from libc.string cimport memcmp, memcpy
 
 from lighthouse._fast._cache_c cimport DecisionCache
 from lighthouse._fast._shell_c cimport SimpleCommand, analyze
-from lighthouse._fast._shell_shared_c cimport normpath
+from lighthouse._fast._shell_shared_c cimport normpath, scratch_named
 from lighthouse._fast._text cimport obj_eq, str_eq, str_has
 # C calls into the compiled build of the shared tool-call readers (typed by _toolinput_c.pxd)
 # C calls into the compiled build of what a command's view reads with its spec (_view_c.pxd)
@@ -66,7 +66,8 @@ from ._content_c import CONTENT_TOOLS, combine, content_verdict
 from ._errors import LimitError, ShellError
 from ._globs import glob_facts, glob_list_parts, seg_match, text_needles
 from ._rulespec import (VERDICTS, decision_dict, decision_eq, decision_repr,
-                        priority as _prio, program_spec_fields, rule_fields, test_bare_options as _test_bare_options)
+                        priority as _prio, program_spec_fields, rule_fields, test_bare_options as _test_bare_options,
+                        test_workdir_scratch as _test_workdir_scratch)
 from ._view_c import chdir_rebased
 from ._sql import test_input_read_only as _test_input_read_only, test_read_only as _test_read_only
 from ._keys import LONG_KEY, finish
@@ -2274,9 +2275,26 @@ cdef bint _match_command(Rule r, _View v) except -1:
                 continue
             if test is _test_arg_hosts and compiled == _METADATA_ONLY and not _metadata_gate(sc):
                 return False
+            if test is _test_workdir_scratch:
+                if not _scratch_gate(sc, v.ws) or not test(compiled, sc, v.ws):
+                    return False
+                continue
             if not test(compiled, sc):
                 return False
     return True
+
+
+cdef bint _scratch_gate(SimpleCommand sc, str ws) except -1:
+    # whether _rulespec.test_workdir_scratch may find a temporary or downloads directory:
+    # a path resolves under one only if it or the directory it is resolved against holds
+    # one of _shell_shared.SCRATCH_NAMES
+    cdef str cwd = sc.cwd or ws
+    if scratch_named(cwd):
+        return True
+    for a in sc.args:
+        if scratch_named(<str?>a):
+            return True
+    return False
 
 
 cdef bint _bare_option(frozenset names, list args) except -1:

@@ -31,7 +31,7 @@ from ._errors import LimitError
 from ._globs import glob_facts, glob_list_parts, seg_match, word_context, word_may_match
 from ._keys import finish
 from ._rulespec import (FIELDS, VERDICTS, decision_dict, decision_eq, decision_repr, priority, program_spec_fields,
-                        rule_fields)
+                        rule_fields, test_workdir_scratch)
 from ._shell_py import DYN, ShellError, analyze
 from ._shell_shared import normpath
 from ._toolinput import flatten as _flatten
@@ -573,7 +573,10 @@ class Rule:
                     return False
         if self.tests is not None:
             for test, compiled in self.tests:
-                if not test(compiled, sc):
+                if test is test_workdir_scratch:
+                    if not test(compiled, sc, v.ws):
+                        return False
+                elif not test(compiled, sc):
                     return False
         return True
 

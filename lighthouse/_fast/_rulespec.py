@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
 from ._net import compile_flag, compile_host_kinds, test_arg_hosts, test_secret_elsewhere, test_url_hosts
+from ._shell_shared import join_path, under_scratch
 from ._sql import compile_read_only, test_input_read_only, test_read_only
 from ._view import (CHDIR_MSG, MAX_CHDIR_WORK, chdir_rebased,  # noqa: F401 (exported with a program's spec)
                     conditional_writes, positional_writes, unbundle)
@@ -41,11 +42,89 @@ def test_bare_options(names, sc):
     return False
 
 
+_STREAM_DIRS = ("/dev/fd/", "/proc/self/fd/")
+
+
+def _in_scratch(path, ws):
+    """Whether a resolved directory or file (absolute, or `~/...`) is a temporary or
+    downloads directory or lies under one (_shell_shared.under_scratch), and is not the
+    workspace ws or under it (a workspace may itself lie in /tmp). An open descriptor
+    (`-f <(curl ...)`, /dev/fd/N) is a stream, which the stream readers judge."""
+    if not path.endswith("/"):
+        path += "/"
+    if not under_scratch(path) or path.startswith(_STREAM_DIRS):
+        return False
+    if ws:
+        root = ws if ws.endswith("/") else ws + "/"
+        return not path.startswith(root)
+    return True
+
+
+def _option_readings(names, args):
+    """The values the options of names may take among args: the word after `-C` or
+    `--dir`, `--dir=DIR`, `-CDIR`, and in a cluster of short flags (`-sC DIR`, `-sCDIR`)
+    the word after it and the rest of the cluster after its first name and after the
+    first later name followed by `/`, `~` or `.`. Not knowing which letters of a cluster
+    take a value in this program, it gives these readings (a name that is a plain flag
+    here must not hide the option after it: `make -dC DIR`, `make -dC/tmp/x`); no word
+    is skipped as a value. The words after `--` are not options. One pass over args, at
+    most two slices of a cluster: linear in their length. (_side._option_values reads
+    one program's own options, consuming each value; these names gather several
+    programs' options, some of them plain flags of the program at hand.)"""
+    out = []
+    n = len(args)
+    for k in range(n):
+        a = args[k]
+        if a == "--":
+            break
+        if len(a) < 2 or a[0] != "-":
+            continue
+        nxt = args[k + 1] if k + 1 < n else ""
+        if a in names:
+            out.append(nxt)
+        elif a[1] == "-":
+            eq = a.find("=")
+            if eq > 0 and a[:eq] in names:
+                out.append(a[eq + 1:])
+        else:
+            first = True
+            for j in range(1, len(a)):
+                if "-" + a[j] in names:
+                    rest = j + 1 < len(a)
+                    if first:
+                        out.append(nxt)
+                        if rest:
+                            out.append(a[j + 1:])
+                        first = False
+                    elif rest and a[j + 1] in "/~.":
+                        out.append(a[j + 1:])
+                        break
+    return out
+
+
+def test_workdir_scratch(names, sc, ws):
+    """workdir_scratch's test: the command works in a temporary or downloads directory
+    outside the workspace ws, where what it builds, tests or runs may have been put
+    unreviewed: its working directory (the call's, or one an earlier `cd` set), or the
+    directory or build file one of the options of names gives (`make -C /tmp/x`, `mvn -f
+    ~/Downloads/x/pom.xml`), resolved against it. An unknown directory is not taken for
+    one. The engines give it the workspace as a third argument."""
+    cwd = sc.cwd or ws
+    if _in_scratch(cwd, ws):
+        return True
+    if names:
+        for value in _option_readings(names, sc.args):
+            if value and _in_scratch(join_path(cwd, value), ws):
+                return True
+    return False
+
+
 # Matcher keys of shell rules written once, for both engines: key -> (compile, test).
 # compile(the key's value in the rule spec) runs once per policy load; test(compiled,
 # sc) -> bool runs on a simple command (a SimpleCommand: program, args, cwd, sudo, env,
 # redirects, pipe_in, pipeline, code_from, origin, code, dynamic) after every other
-# matcher of the rule accepted it, in this table's order. A new key starts here; it moves
+# matcher of the rule accepted it, in this table's order (workdir_scratch's also takes the
+# workspace: test(compiled, sc, ws)). A new key starts here; it moves
 # into the engines' match code only when bench/fast.py shows what it costs.
 COMMAND_TESTS: dict = {
     # sql_read_only = true|false: whether the statement a database client runs only reads
@@ -64,6 +143,10 @@ COMMAND_TESTS: dict = {
     # NPM_TOKEN, ...) to a host that is not that service's nor this machine's or its
     # network's, or to a host the call does not show.
     "secret_elsewhere": (compile_flag, test_secret_elsewhere),
+    # workdir_scratch = ["-C", "--directory", ...]: the command works in a temporary or
+    # downloads directory: its working directory, or the directory or build file one of
+    # these options names (`cd /tmp/x && make`, `make -C ~/Downloads/x`).
+    "workdir_scratch": (frozenset, test_workdir_scratch),
 }
 
 # Matcher keys of tool rules (other tools' inputs) written once, for both engines, as

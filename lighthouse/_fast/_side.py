@@ -97,7 +97,27 @@ COMMAND_OPTIONS = {
     # npm's -c is --call: `npx -c CMD`, `npm exec -c CMD` run CMD in a shell
     "npx": ("-c", "--call"),
     "npm": ("-c", "--call"),
+    # the pager a client pipes its results through; the program go runs each build tool
+    # or test binary through; the compressor sort runs for its temporary files
+    "mysql": ("--pager",),
+    "go": ("-toolexec", "--toolexec", "-exec", "--exec"),
+    "sort": ("--compress-program",),
 }
+
+# Interpreters' options that load code before the program: a module (`node -r FILE`,
+# `ruby -rFILE`, `bun --preload FILE`), a directory searched for modules first (`perl
+# -IDIR`, `ruby -IDIR`), perl's `-MMODULE`, which runs `use MODULE;` (code after a `;`).
+# A module or directory in a temporary or downloads directory, or perl code there, is
+# code the analysis does not see (as the same options in NODE_OPTIONS, RUBYOPT, PERL5OPT).
+MODULE_OPTIONS = {
+    "perl": ("-M", "-m", "-I"),
+    "node": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
+    "nodejs": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
+    "ruby": ("-r", "-I"),
+    "bun": ("-r", "--preload"),
+}
+# characters of perl's -M/-m value that make it code rather than a module and its imports
+_PERL_USE_CODE = frozenset(";({`")
 
 # program -> (subcommands whose positional arguments are shell command lines, or None
 # when every positional of the program is one)
@@ -270,6 +290,29 @@ PACKAGE_COMMANDS = {"rimraf": ["rm", "-r", "-f"], "del-cli": ["rm", "-r", "-f"],
                     "concurrently": ["concurrently"], "nodemon": ["nodemon"], "tsx": ["tsx"],
                     "ts-node": ["ts-node"], "ngrok": ["ngrok"], "localtunnel": ["lt"], "lt": ["lt"]}
 
+# Variables naming a program a build runs, in the environment or on make's command line
+# (`CC=... make`, `make CC=... SHELL=...`): the compiler and the other tools of its
+# toolchain, their launchers and wrappers, the shell make runs its recipes with. Their
+# value is a command line, judged as one unless it names a toolchain program
+# (toolchain_value).
+TOOL_VARS = frozenset({
+    "CC", "CXX", "CPP", "LD", "AR", "AS", "NM", "RANLIB", "STRIP", "OBJCOPY", "OBJDUMP", "FC",
+    "F77", "F90", "OBJC", "OBJCXX", "HOSTCC", "HOSTCXX", "HOSTLD", "CC_FOR_BUILD", "CXX_FOR_BUILD",
+    "RUSTC", "RUSTDOC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER",
+    "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER", "SHELL", "MAKESHELL"})
+# programs that read those variables from their own command line (`make CC=cmd`)
+VAR_PROGRAMS = frozenset({"make", "gmake", "bmake"})
+# A toolchain program by its name (a cross prefix, a version suffix allowed), a compiler
+# cache or distributor that runs the words after it as the compiler, and the shells a
+# recipe runs in: a variable naming one of them, from a system directory or the PATH,
+# runs what the build expects
+_TOOLCHAIN_NAME = re.compile(
+    r"(?:[A-Za-z0-9_.]+-)*(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|clang-cl|ld|ld\.[a-z]+|lld|"
+    r"ar|as|nm|ranlib|strip|objcopy|objdump|gfortran|f77|f95|icc|icx|icpx|tcc|emcc|em\+\+|zig|"
+    r"rustc|rustdoc|cl|link|llvm-[a-z]+|bash|sh|dash|zsh|ksh)(?:-[0-9][0-9.]*)?(?:\.exe)?")
+_COMPILER_LAUNCHERS = frozenset({"ccache", "sccache", "distcc", "icecc", "buildcache"})
+_SYSTEM_BIN = ("/usr/", "/bin/", "/opt/", "/sbin/", "/nix/store/", "/Library/", "/Applications/")
+_SHELL_SYNTAX = frozenset(";&|`$()<>\n")
 # Environment variables whose value is a command line some program runs (LESSOPEN is
 # `|cmd %s` or `||cmd %s`).
 COMMAND_ENV = frozenset({
@@ -278,7 +321,12 @@ COMMAND_ENV = frozenset({
     "EDITOR", "VISUAL", "SUDO_EDITOR", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS",
     "RSYNC_RSH", "BROWSER", "PROMPT_COMMAND", "FZF_DEFAULT_COMMAND",
     "GIT_PROXY_COMMAND", "CVS_RSH", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "LD_PRELOAD", "LD_AUDIT",
-    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"})
+    "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV"}) | TOOL_VARS | frozenset({
+    "PYTHONPATH", "NODE_PATH", "PERL5LIB", "PERLLIB", "RUBYLIB"})
+# Of those, the module search paths (`:`-separated directories searched before the
+# interpreter's own): one in a temporary or downloads directory puts modules nobody
+# reviewed before the ones the program imports by name.
+_MODULE_PATH_ENV = frozenset({"PYTHONPATH", "NODE_PATH", "PERL5LIB", "PERLLIB", "RUBYLIB"})
 # Environment variables that turn off TLS certificate verification, and the values that
 # do: a command run with one of them set is accompanied by a (tls-verify-off) command.
 TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIFY": ("0",),
@@ -390,7 +438,7 @@ FD_PROGRAMS = frozenset({"fd", "fdfind"})
 
 SIDE_PROGRAMS = frozenset(set(COMMAND_OPTIONS) | set(COMMAND_POSITIONALS) | set(ARGV_RUNNERS)
                           | set(CODE_OPTIONS) | SSH_PROGRAMS | FILE_URL_PROGRAMS | set(PACKAGE_RUNNERS)
-                          | FD_PROGRAMS | {"git", "rsync", "trap", "cmake"})
+                          | FD_PROGRAMS | VAR_PROGRAMS | set(MODULE_OPTIONS) | {"git", "rsync", "trap", "cmake"})
 
 def _at(text, pos):
     """text from pos, at most CODE_WINDOW characters: what one literal is read from, so
@@ -1165,6 +1213,62 @@ def _ssh_option_commands(args):
     return out
 
 
+def toolchain_value(value):
+    """Whether a program variable's value (TOOL_VARS) names a toolchain program or a
+    shell, by its name or from a system directory (`gcc`, `ccache clang -m32`,
+    `/usr/bin/x86_64-w64-mingw32-gcc-12`, `/bin/bash -o pipefail`), with no shell syntax
+    after it: what a build expects to run. Anything else (`rm -rf ~`, `/tmp/x/gcc`,
+    `gcc; curl ...`) is a command line to judge."""
+    for ch in value:
+        if ch in _SHELL_SYNTAX:
+            return False
+    words = value.split()
+    k = 0
+    while k < len(words) and words[k] in _COMPILER_LAUNCHERS:
+        k += 1
+    if k == len(words):
+        return k > 0
+    word = words[k]
+    slash = word.rfind("/")
+    if slash >= 0 and not word.startswith(_SYSTEM_BIN):
+        return False
+    return _TOOLCHAIN_NAME.fullmatch(word[slash + 1:]) is not None
+
+
+def _module_options(prog, args):
+    """Unknown code for an interpreter's MODULE_OPTIONS naming a module or directory under
+    a temporary or downloads directory, or (perl's -M/-m) holding code."""
+    perl = prog == "perl"
+    for value in _option_values(args, MODULE_OPTIONS[prog], False):
+        if under_scratch(value if value.endswith("/") else value + "/"):
+            return [(DYN_CODE, "")]
+        if perl:
+            for ch in value:
+                if ch in _PERL_USE_CODE:
+                    return [(DYN_CODE, "")]
+    return []
+
+
+def _make_vars(args):
+    """make's command-line variables of TOOL_VARS (`make CC='...' SHELL=...`, with `:=`,
+    `::=`, `?=`, `+=`, `!=` too) whose value is a command line to judge."""
+    out = []
+    for a in args:
+        if a == "--":
+            break
+        if a[:1] == "-":
+            continue
+        eq = a.find("=")
+        if eq <= 0:
+            continue
+        name = a[:eq].rstrip(":+?!")
+        if name in TOOL_VARS:
+            value = a[eq + 1:]
+            if value and not toolchain_value(value):
+                out.append((SH, value))
+    return out
+
+
 def env_commands(env):
     """(origin, kind, text) for the command lines in a command's environment
     (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...), and a (tls-verify-off) argv for each
@@ -1177,6 +1281,16 @@ def env_commands(env):
     for name in _RUNS_COMMAND_ENV:
         value = env.get(name)
         if not value:
+            continue
+        if name in TOOL_VARS:
+            if not toolchain_value(value):
+                out.append(("env " + name, SH, value))
+            continue
+        if name in _MODULE_PATH_ENV:
+            for entry in value.split(":"):
+                if entry and under_scratch(entry if entry.endswith("/") else entry + "/"):
+                    out.append(("env " + name, DYN_CODE, ""))
+                    break
             continue
         if name in _OPTION_ENV:
             if _OPTION_ENV_RISK.search(value):
@@ -1644,7 +1758,7 @@ def _code(prog, args):
 
 # Which readers a program has, one bit each (a single lookup per command)
 _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP, \
-    _R_TAR, _R_CMAKE = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+    _R_TAR, _R_CMAKE, _R_VARS, _R_MODULES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def _reader_bits():
@@ -1654,7 +1768,7 @@ def _reader_bits():
                        (SSH_PROGRAMS | {"rsync"}, _R_SSH), (("git",), _R_GIT),
                        (FILE_URL_PROGRAMS, _R_FILE_URL), (PACKAGE_RUNNERS, _R_PACKAGE),
                        (FD_PROGRAMS, _R_FD), (("trap",), _R_TRAP), (program_names("tar"), _R_TAR),
-                       (("cmake",), _R_CMAKE)):
+                       (("cmake",), _R_CMAKE), (VAR_PROGRAMS, _R_VARS), (MODULE_OPTIONS, _R_MODULES)):
         for name in names:
             table[name] = table.get(name, 0) | bit
     return table
@@ -1735,6 +1849,8 @@ def _triggers():
             parts += _option_trigger(("-o",))
         if prog == "git":
             parts += ["(?:^|\x00)(?:-c(?:\x00|$)|--config-env|/|~)"]
+        if prog in VAR_PROGRAMS:
+            parts.append("(?:^|\x00)(?:" + "|".join(sorted(TOOL_VARS)) + ")[:+?!]*=")
         if prog in FILE_URL_PROGRAMS:
             parts.append("(?i)file:")
         if prog in PACKAGE_RUNNERS:
@@ -1914,6 +2030,10 @@ def _read_bits(prog, args, bits):
         found += _tar_directory_reads(args)
     if bits & _R_CMAKE:
         found += _cmake_tool(args)
+    if bits & _R_VARS:
+        found += _make_vars(args)
+    if bits & _R_MODULES:
+        found += _module_options(prog, args)
     return found
 
 

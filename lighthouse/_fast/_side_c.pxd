@@ -5,7 +5,7 @@
 cimport cython
 
 cdef int _R_OPTIONS, _R_POSITIONALS, _R_RUNNER, _R_CODE, _R_SSH, _R_GIT, _R_FILE_URL, _R_PACKAGE, _R_FD, _R_TRAP
-cdef int _R_TAR, _R_CMAKE
+cdef int _R_TAR, _R_CMAKE, _R_VARS, _R_MODULES
 cdef dict _READERS
 cdef dict _TRIGGERS
 cdef dict _SIDE
