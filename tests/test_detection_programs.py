@@ -722,14 +722,14 @@ def test_chdir_rebased_is_linear_and_leaves_the_directory_and_absolute_paths(vie
     assert chdir_rebased(("-C",), {"-C": [""]}, ["x"], ["y"]) == (["x"], ["y"])
     # what it builds is bounded: many directories, or a long one over many paths
     n = 20000
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with pytest.raises(LimitError):
         chdir_rebased(("-C",), {"-C": ["d" * 100] * n}, ["f"], [])
     with pytest.raises(LimitError):
         chdir_rebased(("-C",), {"-C": ["d" * 1000]}, ["f"] * n, [])
     paths, _ = chdir_rebased(("-C",), {"-C": ["d%d" % i for i in range(n // 20)]}, ["f"] * 20, [])
     assert paths[0].count("/") == n // 20
-    assert time.perf_counter() - t0 < 20
+    assert time.process_time() - t0 < 20
     assert MAX_CHDIR_WORK >= 1 << 16
 
 
@@ -904,9 +904,9 @@ def test_side_code_that_does_not_parse_is_not_an_allow(validator):
 def test_long_side_programs_cost_linear_time(validator, command):
     # a few thousand repetitions of a form each scan reads: bounded by the analysis'
     # limits and linear in the input, so far under a second on any machine
-    start = time.perf_counter()
+    start = time.process_time()
     validator.check("Bash", {"command": command}, cwd=WS)
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 10.0
 
 
 def test_program_table_keys_are_checked(tmp_path):
@@ -1006,9 +1006,9 @@ def test_unbundle_and_conditional_writes_are_linear_and_skip_streams(view):
     assert view.positional_writes("none", ["a"], 0, 0) == []
     assert unbundle(["xé", "v"], {"-é"}) == ["-x", "-é", "v"]
     big = ["c" * 100000] + ["w"] * 100000
-    start = time.perf_counter()
+    start = time.process_time()
     assert len(unbundle(big, {"-c"})) == 200000
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 10.0
 
 
 def _all_commands():

@@ -212,23 +212,23 @@ def test_dotdot_is_resolved_before_matching(impl, pattern, value, mode, cwd, hom
 # ---------------------------------------------------------------- pathological inputs
 
 def test_many_stars_against_long_text_is_fast(impl):
-    start = time.perf_counter()
+    start = time.process_time()
     assert match(impl, "*a*a*a*a*a*b", "a" * 5000, "text") is False
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 10.0
 
 
 def test_many_stars_against_long_path_segment_is_fast(impl):
-    start = time.perf_counter()
+    start = time.process_time()
     assert match(impl, "/*a*a*a*a*a*b", "/" + "a" * 5000) is False
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 10.0
 
 
 def test_many_globstars_against_deep_path_is_fast(impl):
     deep = "/" + "/".join(["aaaaaaaaaa"] * 120)
-    start = time.perf_counter()
+    start = time.process_time()
     assert match(impl, "/**/**/**/**/**/**/x", deep) is False
     assert match(impl, "/**/a*a*a*a*b/**/x", deep) is False
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 10.0
 
 
 def test_pathological_match_still_finds_a_real_match(impl):

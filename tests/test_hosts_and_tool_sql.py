@@ -112,9 +112,9 @@ def test_bare_hosts_are_read_for_programs_that_take_them(text, kinds):
 def test_the_cost_is_linear_and_a_huge_text_is_a_limit():
     for text in ("http://" * 20000, "://" * 50000, "http://" + "1." * 40000, "h:" * 100000,
                  "http://" + "%41" * 300000, "a:/" + "%" * 900000):
-        t = time.perf_counter()
+        t = time.process_time()
         _net.url_hosts(text, bare=True)
-        assert time.perf_counter() - t < 10.0, text[:20]      # milliseconds when linear
+        assert time.process_time() - t < 10.0, text[:20]      # milliseconds when linear
     with pytest.raises(LimitError):
         _net.url_hosts("x" * (_net.MAX_TEXT + 1))
 
@@ -353,9 +353,9 @@ def test_the_sql_reader_costs_linear_time():
              (lambda text: _sql._strip(text, "pg"), "$" * 1_000_000),
              (lambda text: _sql._strip(text, "pg"), "SELECT 1" + " $a" * 300_000))
     for read, text in cases:
-        t = time.perf_counter()
+        t = time.process_time()
         read(text)
-        assert time.perf_counter() - t < 2.0, text[:20]
+        assert time.process_time() - t < 10.0, text[:20]     # CPU seconds: milliseconds when linear
 
 
 @pytest.mark.parametrize("key,value", [("url_hosts", ["metadata"]), ("sql_input_read_only", False)])

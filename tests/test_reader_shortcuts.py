@@ -244,16 +244,16 @@ _LARGE_SHEBANGS = ["#!/usr/bin/env " + "-a " * 300_000 + "bash", "#!/usr/bin/env
 
 @pytest.mark.parametrize("text", _LARGE_SHEBANGS, ids=range(len(_LARGE_SHEBANGS)))
 def test_a_shebang_costs_linear_time(content_build, text):
-    t = time.perf_counter()
+    t = time.process_time()
     assert content_build.file_kind("/w/.husky/pre-commit", text) == (_shebang_by_regex(text) or "shell")
-    assert time.perf_counter() - t < 5.0
+    assert time.process_time() - t < 10.0
 
 
 def test_scratch_names_cost_linear_time(shared_build):
-    t = time.perf_counter()
+    t = time.process_time()
     assert not shared_build.scratch_named("tm sh f Download folder " * 40_000)
     assert shared_build.scratch_named("t" * 1_000_000 + "mp")
-    assert time.perf_counter() - t < 5.0
+    assert time.process_time() - t < 10.0
 
 
 _PATH_PIECES = ["/", ".", "\\", "a", ".git", "hooks", ".github", "workflows", "Dockerfile", "Makefile", ".sh",
@@ -273,10 +273,10 @@ def test_a_files_kind_is_the_same_in_both_builds():
 
 
 def test_a_files_kind_costs_linear_time(content_build):
-    t = time.perf_counter()
+    t = time.process_time()
     assert content_build.file_kind("/a" * 500_000 + "/x.sh", "") == "shell"
     assert content_build.file_kind("\\." * 500_000, "") is None
-    assert time.perf_counter() - t < 5.0
+    assert time.process_time() - t < 10.0
 
 
 _SQL_PIECES = ["\\", "!", "o", "out", "g", "gx", "w", "write", "i", "ir", "include", "T", "t", ".", "dt", " ",
