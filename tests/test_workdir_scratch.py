@@ -82,6 +82,9 @@ CAUGHT = [
     "uv pip install /var/tmp/pkg",
     "cd /tmp/pkg && pip install .",
     "cd ~/Downloads && npm install ./tool.tgz",
+    # find -execdir and -okdir run their command in the directory of each match
+    "find /tmp/x -name Makefile -execdir make \\;",
+    "find /tmp/x -okdir sh build.sh \\;",
     # through wrappers
     "nice make -C /tmp/x",
     "timeout 60 npm --prefix /tmp/x test",
@@ -114,6 +117,8 @@ ROUTINE = [
     "go build -o /tmp/bin/app ./cmd/app",
     "go test -coverprofile=/tmp/c.out ./...",
     "pip download -d /tmp/wheels requests==2.32.3",
+    "find . -name Makefile -execdir make \\;",
+    "find . -name '*.pyc' -execdir rm {} +",
 ]
 
 
@@ -123,7 +128,8 @@ def test_project_in_scratch_asks(validator, command):
     assert d.verdict == "ask", (command, d.rule_id, d.reason)
     assert d.rule_id in ("rexec.project-in-scratch", "rexec.project-script-in-scratch",
                          "rexec.program-from-scratch", "rexec.tests-in-scratch",
-                         "pkg.install-from-scratch", "pkg.install-local-in-scratch"), (command, d.rule_id)
+                         "pkg.install-from-scratch", "pkg.install-local-in-scratch",
+                         "rexec.scratch-script"), (command, d.rule_id)
 
 
 @pytest.mark.parametrize("command", ROUTINE)

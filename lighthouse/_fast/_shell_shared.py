@@ -942,9 +942,11 @@ FIND_ACTIONS = ("-delete", "-exec", "-execdir", "-ok", "-okdir")
 
 def find_actions(args):
     """What `find ROOTS... EXPR` runs, in order, generated one at a time (the caller's
-    command limit stops a long expression early): ("find -delete", argv of the `rm` a
-    -delete amounts to) and ("find -exec", the argv of -exec/-execdir/-ok/-okdir with
-    `{}` replaced), once per root; the target is the root, narrowed by -name when given."""
+    command limit stops a long expression early), as (origin, argv, root): ("find
+    -delete", argv of the `rm` a -delete amounts to), ("find -exec", the argv of
+    -exec/-ok with `{}` replaced) and ("find -execdir", the same of -execdir/-okdir,
+    which run in the directory of each match: under the root), once per root; the target
+    is the root, narrowed by -name when given."""
     roots, k = _find_roots(args)
     n = len(args)
     if not roots:
@@ -956,8 +958,9 @@ def find_actions(args):
             name = args[k + 1]
         if a == "-delete":
             for r in roots:
-                yield "find -delete", ["-r", "-f", find_target(r, name)]
+                yield "find -delete", ["-r", "-f", find_target(r, name)], r
         if a == "-exec" or a == "-execdir" or a == "-ok" or a == "-okdir":
+            origin = "find -exec" if a == "-exec" or a == "-ok" else "find -execdir"
             j = k + 1
             sub = []
             while j < n and args[j] not in (";", "+", "\\;"):
@@ -966,7 +969,7 @@ def find_actions(args):
             if sub:
                 for r in roots:
                     target = find_target(r, name)
-                    yield "find -exec", [x.replace("{}", target) for x in sub]
+                    yield origin, [x.replace("{}", target) for x in sub], r
             k = j
         elif a in FIND_VALUE:
             k += 1
@@ -2309,10 +2312,15 @@ def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
 
 
 def run_find_actions(k, sc, ctx):
-    """What `find -delete` and `find -exec ...` run, beside find itself."""
-    for origin, argv in find_actions(sc.args):
+    """What `find -delete` and `find -exec ...` run, beside find itself; -execdir's
+    command runs in the root it searches (the directory of each match lies under it)."""
+    for origin, argv, root in find_actions(sc.args):
         if origin == "find -delete":
             k.emit(ctx, k.make("rm", argv, sc.cwd, sc.sudo, sc.env, [], origin, "", sc.dynamic))
+        elif origin == "find -execdir":
+            child = ctx.child(origin, 1)
+            child.cwd = join_path(sc.cwd, root)
+            k.run(argv, child, dict(sc.env), sc.sudo, "find -exec", held_unknown(sc, argv))
         else:
             k.run(argv, ctx, dict(sc.env), sc.sudo, origin, held_unknown(sc, argv))
 
