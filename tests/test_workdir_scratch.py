@@ -85,6 +85,11 @@ CAUGHT = [
     # find -execdir and -okdir run their command in the directory of each match
     "find /tmp/x -name Makefile -execdir make \\;",
     "find /tmp/x -okdir sh build.sh \\;",
+    # runners' own working-directory options
+    "parallel --wd /tmp/x make ::: a",
+    "parallel --workdir=/tmp/x 'npm test' ::: 1",
+    "tmux new-window -c /tmp/x make",
+    "tmux split-window -h -c ~/Downloads/t 'npm test'",
     # through wrappers
     "nice make -C /tmp/x",
     "timeout 60 npm --prefix /tmp/x test",
@@ -119,6 +124,8 @@ ROUTINE = [
     "pip download -d /tmp/wheels requests==2.32.3",
     "find . -name Makefile -execdir make \\;",
     "find . -name '*.pyc' -execdir rm {} +",
+    "tmux new-session -d -s w -c . 'npm run dev'",
+    "parallel -j4 make -C {} ::: lib app",
 ]
 
 

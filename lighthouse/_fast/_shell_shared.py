@@ -2290,14 +2290,37 @@ def command_env(env, shell_env, names, work):
     return merged
 
 
+def parallel_workdir(args):
+    """The directory GNU parallel runs its jobs in (`--wd DIR`, `--workdir=DIR`, given
+    before the command), or None: parallel's own default, or `...` (a new temporary
+    directory for each job)."""
+    n = len(args)
+    k = 0
+    while k < n:
+        a = args[k]
+        if a[:1] != "-" or a == "--":
+            return None
+        if a == "--wd" or a == "--workdir":
+            value = args[k + 1] if k + 1 < n else None
+            return None if value == "..." else value
+        if a.startswith("--wd=") or a.startswith("--workdir="):
+            value = a[a.find("=") + 1:]
+            return None if value == "..." else value
+        k += 2 if a in PARALLEL_VALUE else 1
+    return None
+
+
 def run_parallel(k, args, ctx, stdin_code, sudo, cwd):
     """GNU parallel: the command lines it runs (parallel_jobs) are analysed as code, one
-    per input value; an input it reads from somewhere unseen is an unknown value. False
-    when nothing can be said (no command and unknown input): the caller judges the
-    parallel command itself."""
+    per input value, in its working directory (parallel_workdir); an input it reads from
+    somewhere unseen is an unknown value. False when nothing can be said (no command and
+    unknown input): the caller judges the parallel command itself."""
     jobs = parallel_jobs(args, stdin_code)
     if jobs is None:
         return False
+    wd = parallel_workdir(args)
+    if wd:
+        cwd = join_path(cwd, wd)
     work = ctx.work
     for code in jobs:
         work.passes += 1

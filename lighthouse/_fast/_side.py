@@ -1468,10 +1468,36 @@ def _command_positionals(prog, args):
     if (args[k] == "send-keys" or args[k] == "send") and prog == "tmux":
         return _tmux_keys(args, k + 1)
     if args[k] in subs:
-        k, _ = _tmux_options(args, k + 1, _TMUX_VALUE)
+        start = k + 1
+        k, _ = _tmux_options(args, start, _TMUX_VALUE)
         if k < n:
-            out.append((SH, " ".join(args[k:])))
+            command = " ".join(args[k:])
+            workdir = _tmux_value(args, start, k, "c")
+            if workdir:
+                # the command's shell starts in -c's directory
+                command = "cd " + shell_quote(workdir) + " && " + command
+            out.append((SH, command))
     return out
+
+
+def _tmux_value(args, k, end, letter):
+    """The value tmux's option letter takes among args[k:end] (its options, read as
+    _tmux_options reads them: `-c DIR`, `-cDIR`, `-dc DIR`), the last one given, or ""."""
+    found = ""
+    while k < end:
+        a = args[k]
+        k += 1
+        if len(a) < 2 or a[0] != "-" or a == "--":
+            continue
+        for j in range(1, len(a)):
+            if a[j] in _TMUX_VALUE:
+                value = a[j + 1:] if j < len(a) - 1 else (args[k] if k < end else "")
+                if j == len(a) - 1:
+                    k += 1
+                if a[j] == letter:
+                    found = value
+                break
+    return found
 
 
 def _tmux_options(args, k, values):
