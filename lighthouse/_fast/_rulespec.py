@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
-from ._net import compile_flag, compile_host_kinds, test_arg_hosts, test_secret_elsewhere, test_url_hosts
+from ._net import (compile_flag, compile_host_kinds, test_arg_hosts, test_foreign_registry, test_secret_elsewhere,
+                   test_url_hosts)
 from ._sql import compile_read_only, test_input_read_only, test_read_only
 from ._view import (CHDIR_MSG, MAX_CHDIR_WORK, chdir_rebased,  # noqa: F401 (exported with a program's spec)
                     conditional_writes, positional_writes, unbundle)
@@ -64,6 +65,10 @@ COMMAND_TESTS: dict = {
     # NPM_TOKEN, ...) to a host that is not that service's nor this machine's or its
     # network's, or to a host the call does not show.
     "secret_elsewhere": (compile_flag, test_secret_elsewhere),
+    # foreign_registry = true|false: the args name a package registry or index by a URL
+    # whose host is not a public registry's (lighthouse._fast._net.REGISTRY_HOSTS) nor
+    # this machine's or its network's, or by a value the call does not show.
+    "foreign_registry": (compile_flag, test_foreign_registry),
 }
 
 # Matcher keys of tool rules (other tools' inputs) written once, for both engines, as
