@@ -143,7 +143,9 @@ _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _W
     ("CMakeLists.txt", "cmake"), ("build.gradle", "gradle"), ("build.gradle.kts", "gradle"),
     ("settings.gradle", "gradle"), ("settings.gradle.kts", "gradle"), ("init.gradle", "gradle"),
     ("pom.xml", "xml"), ("build.xml", "xml"), ("Directory.Build.props", "xml"),
-    ("Directory.Build.targets", "xml"), ("build.rs", "rust")]
+    ("Directory.Build.targets", "xml"), ("build.rs", "rust"), ("composer.json", "json-commands"),
+    ("devcontainer.json", "json-commands"), (".devcontainer.json", "json-commands"),
+    (".pre-commit-config.yaml", "pre-commit"), (".pre-commit-config.yml", "pre-commit")]
     + [(n, "registry:" + p) for n, p in _REGISTRY_FILES.items()]
     + [(n, "python3") for n in _PYTHON_RUN] + [(n, "ruby") for n in _RUBY_RUN]
     + [(n, "node") for n in _NODE_RUN])
@@ -159,7 +161,8 @@ def file_kind(path, text):
     """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
     "node", "perl", "ruby", "dockerfile", "makefile", "justfile", "tox.ini", "workflow",
     "package.json", "notebook", "cmake", "gradle", "rust" (build.rs), "xml" (Maven, Ant
-    and MSBuild files), "registry:PROGRAM" (a package manager's registry settings), or
+    and MSBuild files), "json-commands" (composer.json, devcontainer.json), "pre-commit",
+    "registry:PROGRAM" (a package manager's registry settings), or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
     if "\\" in path:
@@ -920,10 +923,63 @@ def _registry_settings(prog, text):
 
 
 
+# JSON files whose keys hold commands a tool runs by itself: composer's scripts (run by
+# `composer install` and friends; `@name` calls another script, `Class::method` is PHP),
+# a dev container's lifecycle commands (initializeCommand runs on this machine).
+_JSON_COMMAND_KEYS = frozenset({"initializeCommand", "onCreateCommand", "updateContentCommand",
+                                "postCreateCommand", "postStartCommand", "postAttachCommand"})
+
+
+def _json_commands(text):
+    """The commands of a composer.json's scripts or a devcontainer.json's lifecycle
+    commands (a string, a list of words, or an object of named commands); a file that
+    is not JSON is a command of unknown content."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return [_UNKNOWN_COMMAND]
+    if not isinstance(doc, dict):
+        return []
+    values = [v for k, v in doc.items() if k in _JSON_COMMAND_KEYS]
+    scripts = doc.get("scripts")
+    if isinstance(scripts, dict):
+        values.extend(scripts.values())
+    out = []
+    for v in values:
+        if isinstance(v, dict):
+            v = list(v.values())            # devcontainer: named commands run in parallel
+        elif isinstance(v, list) and all(isinstance(w, str) for w in v) and v and not isinstance(scripts, dict):
+            v = [_words_line(v)]            # devcontainer: one command as its words
+        for c in ([v] if isinstance(v, str) else v if isinstance(v, list) else [None]):
+            if not isinstance(c, str):
+                out.append(_UNKNOWN_COMMAND)
+            elif not c.startswith("@") and "::" not in c:
+                out.append(c)
+    return out
+
+
+_ENTRY = re.compile(r"^\s*(?:-\s+)?entry\s*:\s*(.*)$")
+
+
+def _pre_commit_entries(text):
+    """The `entry:` commands of a pre-commit configuration (a local hook's entry runs as
+    a command on every commit)."""
+    out = []
+    for line in text.split("\n"):
+        m = _ENTRY.match(line)
+        if m is not None:
+            value = m.group(1).strip()
+            if value[:1] in "'\"" and value[-1:] == value[0] and len(value) > 1:
+                value = value[1:-1]
+            out.append(value)
+    return out
+
+
 # kind -> the reader of the commands a file of that kind runs
 _READERS = {"makefile": _make_recipes, "workflow": _workflow_steps, "justfile": _just_recipes,
             "tox.ini": _tox_commands, "cmake": _cmake_commands, "gradle": _gradle_commands,
-            "rust": _rust_commands, "xml": _xml_commands, "package.json": _package_scripts}
+            "rust": _rust_commands, "xml": _xml_commands, "package.json": _package_scripts,
+            "json-commands": _json_commands, "pre-commit": _pre_commit_entries}
 
 def embedded_code(kind, text):
     """(shell code to judge, rule id prefixes that judge it, or () for all) of a file's
@@ -1007,7 +1063,8 @@ _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node scr
           "justfile": "justfile recipe", "tox.ini": "tox command",
           "package.json": "package.json lifecycle script", "notebook": "notebook's code",
           "notebook-cell": "notebook cell", "cmake": "CMake build command",
-          "gradle": "Gradle build command", "rust": "build.rs command", "xml": "XML build file's command"}
+          "gradle": "Gradle build command", "rust": "build.rs command", "xml": "XML build file's command",
+          "json-commands": "composer or dev container command", "pre-commit": "pre-commit hook"}
 _NAMES.update(("registry:" + p, "%s registry setting" % p) for p in ("npm", "yarn", "bun", "pip", "conda", "cargo"))
 
 
