@@ -60,7 +60,8 @@ _INTERPRETERS = {"python": "python3", "python3": "python3", "python2": "python3"
                  "node": "node", "nodejs": "node", "zx": "node", "tsx": "node", "ts-node": "node",
                  "perl": "perl", "ruby": "ruby"}
 _WORKFLOW_FILES = frozenset({".gitlab-ci.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml",
-                             ".travis.yml", "Jenkinsfile"})
+                             ".travis.yml", "Jenkinsfile", "lefthook.yml", "lefthook.yaml", ".lefthook.yml",
+                             ".lefthook.yaml", "lefthook-local.yml"})
 _LIFECYCLE = ("preinstall", "install", "postinstall", "preuninstall", "uninstall", "postuninstall",
               "prepare", "prepublish", "prepublishOnly", "prepack", "postpack", "pretest", "test",
               "posttest", "prebuild", "build", "postbuild", "prestart", "start", "dependencies")
@@ -145,7 +146,8 @@ _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _W
     ("pom.xml", "xml"), ("build.xml", "xml"), ("Directory.Build.props", "xml"),
     ("Directory.Build.targets", "xml"), ("build.rs", "rust"), ("composer.json", "json-commands"),
     ("devcontainer.json", "json-commands"), (".devcontainer.json", "json-commands"),
-    (".pre-commit-config.yaml", "pre-commit"), (".pre-commit-config.yml", "pre-commit")]
+    (".pre-commit-config.yaml", "pre-commit"), (".pre-commit-config.yml", "pre-commit"),
+    ("Procfile", "procfile"), ("Procfile.dev", "procfile")]
     + [(n, "registry:" + p) for n, p in _REGISTRY_FILES.items()]
     + [(n, "python3") for n in _PYTHON_RUN] + [(n, "ruby") for n in _RUBY_RUN]
     + [(n, "node") for n in _NODE_RUN])
@@ -162,6 +164,7 @@ def file_kind(path, text):
     "node", "perl", "ruby", "dockerfile", "makefile", "justfile", "tox.ini", "workflow",
     "package.json", "notebook", "cmake", "gradle", "rust" (build.rs), "xml" (Maven, Ant
     and MSBuild files), "json-commands" (composer.json, devcontainer.json), "pre-commit",
+    "procfile",
     "registry:PROGRAM" (a package manager's registry settings), or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
@@ -975,11 +978,22 @@ def _pre_commit_entries(text):
     return out
 
 
+def _procfile_commands(text):
+    """The commands of a Procfile (`name: command` lines, started by foreman, overmind,
+    heroku local and their kind)."""
+    out = []
+    for line in text.split("\n"):
+        name, colon, command = line.partition(":")
+        if colon and name.strip() and not name.lstrip().startswith("#"):
+            out.append(command.strip())
+    return out
+
+
 # kind -> the reader of the commands a file of that kind runs
 _READERS = {"makefile": _make_recipes, "workflow": _workflow_steps, "justfile": _just_recipes,
             "tox.ini": _tox_commands, "cmake": _cmake_commands, "gradle": _gradle_commands,
             "rust": _rust_commands, "xml": _xml_commands, "package.json": _package_scripts,
-            "json-commands": _json_commands, "pre-commit": _pre_commit_entries}
+            "json-commands": _json_commands, "pre-commit": _pre_commit_entries, "procfile": _procfile_commands}
 
 def embedded_code(kind, text):
     """(shell code to judge, rule id prefixes that judge it, or () for all) of a file's
@@ -1064,7 +1078,8 @@ _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node scr
           "package.json": "package.json lifecycle script", "notebook": "notebook's code",
           "notebook-cell": "notebook cell", "cmake": "CMake build command",
           "gradle": "Gradle build command", "rust": "build.rs command", "xml": "XML build file's command",
-          "json-commands": "composer or dev container command", "pre-commit": "pre-commit hook"}
+          "json-commands": "composer or dev container command", "pre-commit": "pre-commit hook",
+          "procfile": "Procfile process"}
 _NAMES.update(("registry:" + p, "%s registry setting" % p) for p in ("npm", "yarn", "bun", "pip", "conda", "cargo"))
 
 
