@@ -832,8 +832,29 @@ def _xml_attrs(text):
             for a in _XML_ATTR.finditer(text)}
 
 
+def _xml_code(text):
+    """text without its comments (`<!-- ... -->`; an unclosed one to the end), in one
+    pass."""
+    if "<!--" not in text:
+        return text
+    out = []
+    k = 0
+    while True:
+        start = text.find("<!--", k)
+        if start < 0:
+            out.append(text[k:])
+            return "".join(out)
+        out.append(text[k:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(out)
+        k = end + 3
+
+
 def _xml_commands(text):
-    """The commands an XML build file runs (see above): one pass over its tags."""
+    """The commands an XML build file runs (see above): one pass over its tags, its
+    comments left out."""
+    text = _xml_code(text)
     out = []
     ant = None              # the words of an open Ant <exec>
     maven = None            # the exec-maven-plugin's executable and arguments
@@ -862,6 +883,9 @@ def _xml_commands(text):
                 maven = None
             continue
         if name == "exec":
+            if ant is not None:
+                out.append(" ".join(ant))       # an <exec> left open
+                ant = None
             a = _xml_attrs(attrs)
             if "command" in a:
                 out.append(a["command"])        # MSBuild's Exec, Ant's old command=
