@@ -763,6 +763,16 @@ def _gradle_commands(text):
             out.append(_UNKNOWN_COMMAND)
             break
         items, end = found
+        if m.group(4):
+            # a list literal that an operator or a call goes on from (`listOf("sh") +
+            # listOf("-c", CODE)`): a command of unknown content
+            k = end
+            while k < len(text) and text[k] in " \t":
+                k += 1
+            if k < len(text) and text[k] in "+-*.":
+                out.append(_UNKNOWN_COMMAND)
+                pending = None
+                continue
         if name == "executable":
             pending = items[:1]
             out.append(_words_line(pending))
