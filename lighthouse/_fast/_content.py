@@ -815,11 +815,14 @@ def _rust_commands(text):
                 return out
             items, end = found
             if c.group(2):
-                close = text.find(")", end)
-                if close < 0:
+                # the array is the whole argument (`.args(["-c", x].iter().chain(y))`
+                # goes on to words of unknown value)
+                while end < len(text) and text[end] in " \t\n\r":
+                    end += 1
+                if end >= len(text) or text[end] != ")":
                     out.append(_UNKNOWN_COMMAND)
                     return out
-                end = close + 1
+                end += 1
             if c.group(1) == "arg" or c.group(1) == "args":
                 words.extend(items if c.group(1) == "args" or c.group(2) else items[:1])
         out.append(_words_line(words))
