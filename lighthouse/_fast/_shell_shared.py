@@ -2199,9 +2199,14 @@ def run_script_path(k, ctx, family, args, script, redirects, cwd, home, sudo, or
     names no file; a file named by an unknown is left to the interpreter's rules, as it
     was; one holding a glob or an unknown is judged by its known directory (`find /tmp
     -exec python3 {} ;` runs `/tmp/**/*.py`). One pass over the options."""
-    words = []
     opts = SCRIPT_FILE_OPTS.get(family, ())
     preload = PRELOAD_OPTS.get(family, ())
+    if not opts and not preload and not redirects:
+        # the common case, first: a script that can resolve under no scratch directory
+        # (neither it nor the directory it is resolved against names one)
+        if script < 0 or not scratch_named(args[script]) and not scratch_named(cwd):
+            return
+    words = []
     if opts or preload:
         n = len(args) if script < 0 else script
         for j in range(n):
@@ -2222,15 +2227,14 @@ def run_script_path(k, ctx, family, args, script, redirects, cwd, home, sudo, or
             if op == "<":
                 words.append(target)
     for word in words:
-        if not word or "://" in word:
+        if not word or "://" in word or not scratch_named(word) and not scratch_named(cwd):
             continue
         if DYN not in word:
-            if scratch_named(word) or scratch_named(cwd):
-                full = join_path(cwd, word)
-                if not under_scratch(full) and under_scratch(full + "/"):
-                    # a scratch directory itself (its __main__.py)
-                    k.emit(ctx, k.make("(program-path)", [full + "/"], cwd, sudo, {}, [], origin, "", False))
-                    continue
+            full = join_path(cwd, word)
+            if not under_scratch(full) and under_scratch(full + "/"):
+                # a scratch directory itself (its __main__.py)
+                k.emit(ctx, k.make("(program-path)", [full + "/"], cwd, sudo, {}, [], origin, "", False))
+                continue
             run_program_path(k, ctx, word, cwd, home, sudo, origin)
             continue
         known = word[:word.find(DYN)]
