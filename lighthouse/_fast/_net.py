@@ -527,6 +527,8 @@ REGISTRY_HOSTS = ("registry.npmjs.org", "registry.npmjs.com", "registry.yarnpkg.
                   "rubygems.org", "proxy.golang.org", "repo.maven.apache.org", "repo1.maven.org",
                   "plugins.gradle.org", "packagist.org", "repo.packagist.org", "conda.anaconda.org",
                   "repo.anaconda.com", "jsr.io", "registry.bun.sh")
+_REGISTRY_NAMES = frozenset(REGISTRY_HOSTS)
+_REGISTRY_SUFFIXES = tuple("." + h for h in REGISTRY_HOSTS)
 
 
 def test_foreign_registry(flag, sc):
@@ -547,7 +549,11 @@ def test_foreign_registry(flag, sc):
             kind = host_kind(host)
             if kind == "unknown":
                 return flag
-            if kind not in _NEAR and not (kind == "name" and _owned_by(host.lower().rstrip("."), REGISTRY_HOSTS)):
+            if kind == "name":
+                name = host.lower().rstrip(".")
+                if name not in _REGISTRY_NAMES and not name.endswith(_REGISTRY_SUFFIXES):
+                    return flag
+            elif kind not in _NEAR:
                 return flag
             i = a.find("://", i + 3)
     return not flag
