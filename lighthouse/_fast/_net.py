@@ -546,6 +546,10 @@ def test_foreign_registry(flag, sc):
         i = a.find("://")
         while i > 0:
             host = _authority_host(_AUTHORITY.match(a, i + 1).group(1))
+            name = host.lower()
+            if name in _REGISTRY_NAMES or name.endswith(_REGISTRY_SUFFIXES):
+                i = a.find("://", i + 3)
+                continue                    # (a public registry's name as written)
             kind = host_kind(host)
             if kind == "unknown":
                 return flag
