@@ -175,7 +175,9 @@ SECRETS = [
     bash("printenv", "ask", "secrets.environment-dump"),
     bash("printenv AWS_SECRET_ACCESS_KEY", "ask", "secrets.printenv-secret"),
     bash("cat ~/.zsh_history", "ask", "secrets.read-history"),
-    bash("openssl x509 -in certs/server.pem -noout -text", "ask", "secrets.read-maybe-key"),
+    bash("openssl pkey -in certs/server.pem -noout -text", "ask", "secrets.read-maybe-key"),
+    # x509 prints the certificate of a PEM file, never a key it may also hold
+    bash("openssl x509 -in certs/server.pem -noout -text", "allow"),
     call("Write", {"file_path": "/home/dev/app/.env", "content": "DEBUG=1\n"}, "ask",
          "secrets.write-env-file"),
     bash("cat ~/.ssh/id_ed25519.pub", "allow", "routine.read-text"),

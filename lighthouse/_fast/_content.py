@@ -27,6 +27,7 @@ sent) judge them, so `rm -rf /var/lib/apt/lists/*` stays routine.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -59,7 +60,8 @@ _INTERPRETERS = {"python": "python3", "python3": "python3", "python2": "python3"
                  "node": "node", "nodejs": "node", "zx": "node", "tsx": "node", "ts-node": "node",
                  "perl": "perl", "ruby": "ruby"}
 _WORKFLOW_FILES = frozenset({".gitlab-ci.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml",
-                             ".travis.yml", "Jenkinsfile"})
+                             ".travis.yml", "Jenkinsfile", "lefthook.yml", "lefthook.yaml", ".lefthook.yml",
+                             ".lefthook.yaml", "lefthook-local.yml"})
 _LIFECYCLE = ("preinstall", "install", "postinstall", "preuninstall", "uninstall", "postuninstall",
               "prepare", "prepublish", "prepublishOnly", "prepack", "postpack", "pretest", "test",
               "posttest", "prebuild", "build", "postbuild", "prestart", "start", "dependencies")
@@ -152,6 +154,12 @@ def _shebang_kind(text):
     return None
 
 
+# Files that tell a package manager where to fetch packages from (and, for .pypirc,
+# where to upload them with their credentials): what they set is judged as the config
+# command that sets the same (`npm config set registry URL`).
+_REGISTRY_FILES = {".npmrc": "npm", ".yarnrc": "yarn", ".yarnrc.yml": "yarn", "bunfig.toml": "bun",
+                   ".bunfig.toml": "bun", "pip.conf": "pip", "pip.ini": "pip", ".pypirc": "pip",
+                   "uv.toml": "pip", "pyproject.toml": "pip", ".condarc": "conda"}
 # File name -> kind, and name extension -> kind.
 # Code that tools run by themselves: Python that pytest, nox, invoke, doit or the
 # interpreter's startup imports; Ruby that rake, bundler, vagrant or CocoaPods evaluate;
@@ -174,12 +182,20 @@ _BY_NAME = dict([(n, "shell") for n in _SHELL_RC] + [(n, "workflow") for n in _W
     ("Makefile.PL", "perl"), ("Build.PL", "perl"), ("justfile", "justfile"),
     ("Justfile", "justfile"), (".justfile", "justfile"), ("Taskfile.yml", "workflow"),
     ("Taskfile.yaml", "workflow"), ("Taskfile.dist.yml", "workflow"), ("tox.ini", "tox.ini"),
-    ("CMakeLists.txt", "cmake")]
+    ("CMakeLists.txt", "cmake"), ("build.gradle", "gradle"), ("build.gradle.kts", "gradle"),
+    ("settings.gradle", "gradle"), ("settings.gradle.kts", "gradle"), ("init.gradle", "gradle"),
+    ("pom.xml", "xml"), ("build.xml", "xml"), ("Directory.Build.props", "xml"),
+    ("Directory.Build.targets", "xml"), ("build.rs", "rust"), ("composer.json", "json-commands"),
+    ("devcontainer.json", "json-commands"), (".devcontainer.json", "json-commands"),
+    (".pre-commit-config.yaml", "pre-commit"), (".pre-commit-config.yml", "pre-commit"),
+    ("Procfile", "procfile"), ("Procfile.dev", "procfile")]
+    + [(n, "registry:" + p) for n, p in _REGISTRY_FILES.items()]
     + [(n, "python3") for n in _PYTHON_RUN] + [(n, "ruby") for n in _RUBY_RUN]
     + [(n, "node") for n in _NODE_RUN])
 _BY_EXT = dict([(e, "shell") for e in _SHELL_EXT] + [
     (".dockerfile", "dockerfile"), (".Dockerfile", "dockerfile"), (".mk", "makefile"),
-    (".ipynb", "notebook"), (".cmake", "cmake")])
+    (".ipynb", "notebook"), (".cmake", "cmake"), (".gradle", "gradle"), (".kts", "gradle"),
+    (".csproj", "xml"), (".fsproj", "xml"), (".vbproj", "xml"), (".targets", "xml")])
 _WORKFLOW_DIRS = ("/.github/workflows/", "/.github/actions/", "/.circleci/", "/.buildkite/")
 _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 
@@ -187,7 +203,10 @@ _HOOK_DIRS = ("/.git/hooks/", "/.husky/", "/.githooks/")
 def file_kind(path, text):
     """What kind of code a file holds, by its path (and a shebang): "shell", "python3",
     "node", "perl", "ruby", "dockerfile", "makefile", "justfile", "tox.ini", "workflow",
-    "package.json", "notebook", "cmake", or
+    "package.json", "notebook", "cmake", "gradle", "rust" (build.rs), "xml" (Maven, Ant
+    and MSBuild files), "json-commands" (composer.json, devcontainer.json), "pre-commit",
+    "procfile",
+    "registry:PROGRAM" (a package manager's registry settings), or
     None for a file that does not run later by itself. (It runs for every Write and
     Edit: the common answer, None, costs a few lookups.)"""
     if "\\" in path:
@@ -214,6 +233,8 @@ def file_kind(path, text):
         for d in _HOOK_DIRS:
             if d in path:
                 return _shebang_kind(text) or "shell"
+        if "/.cargo/" in path and (name == "config.toml" or name == "config"):
+            return "registry:cargo"
     return _shebang_kind(text)
 
 
@@ -636,6 +657,420 @@ def _notebook_file(text):
     return out
 
 
+# Build files of the JVM and Rust worlds: the commands their build runs, read from the
+# calls that start a process with literal words (Gradle's commandLine/executable+args,
+# ProcessBuilder, Runtime.exec, a string's .execute(); build.rs' Command::new and its
+# .arg/.args). A word that is not a literal is an unknown value; a call that does not
+# close ends the reading with a command of unknown content.
+_UNKNOWN_WORD = '"${BUILD_VALUE}"'
+_UNKNOWN_COMMAND = 'sh -c "${BUILD_VALUE}"'
+_LITERAL = re.compile(r'"""(.*?)"""|"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'', re.S)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_INTERPOLATION = re.compile(r"\$(?:\{[^}]*\}?|[A-Za-z_][\w.]*)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _literal_value(m, interpolates):
+    """A string literal's value (its escapes read; `$x`/`${x}` of a double-quoted one,
+    which Groovy and Kotlin interpolate, an unknown value)."""
+    if m.group(1) is not None:
+        value, interpolated = m.group(1), interpolates
+    elif m.group(2) is not None:
+        value, interpolated = m.group(2), interpolates
+    else:
+        value, interpolated = m.group(3), False
+    if "\\" in value:
+        value = _ESCAPE.sub(lambda e: _ESCAPES.get(e.group(1), e.group(1)), value)
+    if interpolated and "$" in value:
+        return "\0".join(_INTERPOLATION.split(value))
+    return value
+
+
+def _build_items(text, k, closer, interpolates):
+    """The items of a call's argument list from text[k] up to closer (")" or "]", or
+    "\\n" for Groovy's call without parentheses): each a literal's value, or None for
+    any other expression; and the index after the list. None when it does not close.
+    One pass over the characters."""
+    items = []
+    n = len(text)
+    item = None
+    literal = True
+    started = False
+    depth = []
+    while k < n:
+        c = text[k]
+        if not depth and (c == closer or c == "," or closer == "\n" and c in ";)]}"):
+            if started:
+                items.append(item if literal else None)
+            if c != ",":
+                return items, k + 1 if c == closer else k
+            item, literal, started = None, True, False
+            k += 1
+            continue
+        if c == " " or c == "\t" or c == "\r" or c == "\n" and (closer != "\n" or not started):
+            k += 1
+            continue
+        if c == '"' or c == "'":
+            m = _LITERAL.match(text, k)
+            if m is None:
+                return None
+            if started or depth:
+                literal = False
+            else:
+                item = _literal_value(m, interpolates)
+            started = True
+            k = m.end()
+            continue
+        started = True
+        literal = False
+        if c in _CLOSERS:
+            depth.append(_CLOSERS[c])
+        elif depth and c == depth[-1]:
+            depth.pop()
+        elif c == ")" or c == "]" or c == "}":
+            return None
+        k += 1
+    if closer == "\n" and not depth:
+        if started:
+            items.append(item if literal else None)
+        return items, n
+    return None
+
+
+def _words_line(items):
+    """Items of an argument list as one shell line (each literal single-quoted, an
+    unknown value or an interpolation left to expand as an unknown)."""
+    out = []
+    for item in items:
+        if item is None:
+            out.append(_UNKNOWN_WORD)
+        elif "\0" in item:
+            out.append(_UNKNOWN_WORD.join(shell_quote(p) if p else "" for p in item.split("\0")) or "''")
+        else:
+            out.append(shell_quote(item))
+    return " ".join(out)
+
+
+_GRADLE_CALL = re.compile(r"\b(commandLine|executable|args|ProcessBuilder|exec|execute)\b(\s*=)?\s*(\(?)\s*"
+                          r"(?:(?:listOf|arrayOf|mutableListOf|List\.of|Arrays\.asList)\s*)?([(\[]?)")
+_GRADLE_STRING_END = re.compile(r'("|\')\s*\.\s*$')
+
+
+def _call_items(text, m, interpolates):
+    """The argument list of the call m matched (its opener: "(", "[" or none, Groovy's
+    command syntax; a list built inside the parentheses, `(listOf(...))`, its own), as
+    _build_items gives it."""
+    opener = m.group(4) or m.group(3)
+    return _build_items(text, m.end(), _CLOSERS[opener] if opener else "\n", interpolates)
+
+
+def _gradle_commands(text):
+    """The commands a Gradle build script (Groovy or Kotlin) runs: each commandLine,
+    ProcessBuilder(...) and exec(...) call's words, an executable with the args that
+    follow it, and a string or list literal's .execute()."""
+    out = []
+    end = 0
+    pending = None          # an executable waiting for its args
+    for m in _GRADLE_CALL.finditer(text):
+        if m.start() < end:
+            continue
+        name = m.group(1)
+        if name == "execute":
+            if m.group(3) != "(":
+                continue
+            # the receiver: a string literal or a list just before `.execute(`
+            before = text[end:m.start()]
+            q = _GRADLE_STRING_END.search(before)
+            if q is not None:
+                start = before.rfind(q.group(1), 0, q.start())
+                lit = _LITERAL.match(before, start) if start >= 0 else None
+                if lit is not None and lit.end() == q.start() + 1:
+                    value = _literal_value(lit, q.group(1) == '"')
+                    out.append(_words_line([w for w in value.split()] if "\0" not in value else [None]))
+                    end = m.end()
+                    continue
+            out.append(_UNKNOWN_COMMAND)
+            end = m.end()
+            continue
+        if name == "exec" and "(" not in (m.group(3), m.group(4)):
+            continue                    # an exec { } block: its commandLine is read
+        if name == "args" and pending is None:
+            continue                    # a JavaExec's or test task's arguments
+        found = _call_items(text, m, True)
+        if found is None:
+            out.append(_UNKNOWN_COMMAND)
+            break
+        items, end = found
+        if m.group(4):
+            # a list literal that an operator or a call goes on from (`listOf("sh") +
+            # listOf("-c", CODE)`): a command of unknown content
+            k = end
+            while k < len(text) and text[k] in " \t":
+                k += 1
+            if k < len(text) and text[k] in "+-*.":
+                out.append(_UNKNOWN_COMMAND)
+                pending = None
+                continue
+        if name == "executable":
+            pending = items[:1]
+            out.append(_words_line(pending))
+        elif name == "args":
+            out[-1] = _words_line(pending + items)
+            pending = None
+        elif len(items) == 1 and items[0] is not None and name == "exec":
+            # Runtime.exec(String) splits its one string at white space, runs no shell
+            out.append(_words_line(items[0].split()))
+        elif items:
+            out.append(_words_line(items))
+    return out
+
+
+_RUST_NEW = re.compile(r"\bCommand\s*::\s*new\s*\(")
+_RUST_CHAIN = re.compile(r"\s*\.\s*(arg|args|env|envs|env_remove|env_clear|current_dir|stdin|stdout|stderr)\s*\(\s*"
+                         r"(?:&\s*)?(?:vec\s*!\s*)?(\[)?")
+
+
+def _rust_commands(text):
+    """The commands a build script (build.rs) runs: each Command::new(PROGRAM) with the
+    .arg(...)/.args([...]) calls chained to it."""
+    out = []
+    end = 0
+    for m in _RUST_NEW.finditer(text):
+        if m.start() < end:
+            continue
+        found = _build_items(text, m.end(), ")", False)
+        if found is None:
+            out.append(_UNKNOWN_COMMAND)
+            break
+        words, end = found
+        while True:
+            c = _RUST_CHAIN.match(text, end)
+            if c is None:
+                break
+            found = _build_items(text, c.end(), "]" if c.group(2) else ")", False)
+            if found is None:
+                out.append(_UNKNOWN_COMMAND)
+                return out
+            items, end = found
+            if c.group(2):
+                # the array is the whole argument (`.args(["-c", x].iter().chain(y))`
+                # goes on to words of unknown value)
+                while end < len(text) and text[end] in " \t\n\r":
+                    end += 1
+                if end >= len(text) or text[end] != ")":
+                    out.append(_UNKNOWN_COMMAND)
+                    return out
+                end += 1
+            if c.group(1) == "arg" or c.group(1) == "args":
+                words.extend(items if c.group(1) == "args" or c.group(2) else items[:1])
+        out.append(_words_line(words))
+    return out
+
+
+# XML build files: MSBuild's <Exec Command="..."/> (a shell line), Ant's <exec
+# executable="..."> with its <arg value|line="..."/>, Maven's exec-maven-plugin
+# (<executable> with <argument>s or <commandlineArgs>) and frontend-maven-plugin
+# (<goal>npm</goal> with <arguments>).
+# (a tag's attributes hold no `<`, as XML has it: each try stops at the next tag's start)
+_XML_TAG = re.compile(r"<(/?)([A-Za-z][\w.:-]*)((?:[^<>\"']|\"[^\"<]*\"|'[^'<]*')*)(/?)>")
+_XML_ATTR = re.compile(r"([\w.:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_FRONTEND_GOALS = frozenset({"npm", "yarn", "pnpm", "npx", "bun", "corepack", "bower", "grunt", "gulp",
+                             "webpack", "karma", "ember", "jspm"})
+
+
+def _xml_attrs(text):
+    return {a.group(1).lower(): html.unescape(a.group(2) if a.group(2) is not None else a.group(3))
+            for a in _XML_ATTR.finditer(text)}
+
+
+def _xml_code(text):
+    """text without its comments (`<!-- ... -->`; an unclosed one to the end), in one
+    pass."""
+    if "<!--" not in text:
+        return text
+    out = []
+    k = 0
+    while True:
+        start = text.find("<!--", k)
+        if start < 0:
+            out.append(text[k:])
+            return "".join(out)
+        out.append(text[k:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(out)
+        k = end + 3
+
+
+def _xml_commands(text):
+    """The commands an XML build file runs (see above): one pass over its tags, its
+    comments left out."""
+    text = _xml_code(text)
+    out = []
+    ant = None              # the words of an open Ant <exec>
+    maven = None            # the exec-maven-plugin's executable and arguments
+    goal = None
+    last = 0
+    for m in _XML_TAG.finditer(text):
+        closing, name, attrs, empty = m.group(1), m.group(2).lower(), m.group(3), m.group(4)
+        inner = html.unescape(text[last:m.start()]).strip()
+        last = m.end()
+        if closing:
+            if name == "exec" and ant is not None:
+                out.append(" ".join(ant))
+                ant = None
+            elif name == "executable":
+                maven = [shell_quote(inner)]
+            elif name == "argument" and maven is not None:
+                maven.append(shell_quote(inner))
+            elif name == "commandlineargs" and maven is not None:
+                maven.append(inner)
+            elif name == "goal":
+                goal = inner
+            elif name == "arguments" and goal in _FRONTEND_GOALS and inner:
+                out.append(goal + " " + inner)
+            elif name == "configuration" and maven is not None:
+                out.append(" ".join(maven))
+                maven = None
+            continue
+        if name == "exec":
+            if ant is not None:
+                out.append(" ".join(ant))       # an <exec> left open
+                ant = None
+            a = _xml_attrs(attrs)
+            if "command" in a:
+                out.append(a["command"])        # MSBuild's Exec, Ant's old command=
+            elif "executable" in a:
+                ant = [shell_quote(a["executable"])]
+                if empty:
+                    out.append(ant[0])
+                    ant = None
+            else:
+                out.append(_UNKNOWN_COMMAND)
+        elif name == "arg" and ant is not None:
+            a = _xml_attrs(attrs)
+            if "line" in a:
+                ant.append(a["line"])
+            elif "value" in a:
+                ant.append(shell_quote(a["value"]))
+            else:
+                ant.append(_UNKNOWN_WORD)
+        elif name == "execution" or name == "plugin":
+            goal = None
+    if maven is not None:
+        out.append(" ".join(maven))
+    if ant is not None:
+        out.append(" ".join(ant))
+    return out
+
+
+# Package-manager configuration: the keys that name a registry or an index, by file
+# (`registry=`, `@scope:registry=`, `npmRegistryServer:`, `index-url =`,
+# `extra-index-url`, `repository =`, Cargo's `registry`/`index` of a [source] or
+# [registries] table, uv's and Poetry's `url` of an index or source table).
+_REGISTRY_LINE = re.compile(r"^\s*[\"']?([^\s=\"']+?)[\"']?\s*(?:=|:(?=\s))\s*(.*)$")
+_REGISTRY_KEYS = re.compile(r"(?i)(?:^|[:_.-])(?:registry|registryserver|npmregistryserver|index-url|index_url|"
+                            r"extra-index-url|extra_index_url|index|repository|channel_alias|default_channels)$")
+_SECTION = re.compile(r"^\s*\[+([^\[\]]*)\]")
+
+
+def _registry_settings(prog, text):
+    """The registry and index URLs a package manager's configuration sets, each as the
+    config command that sets it (`npm config set registry URL`, `pip config set
+    global.index-url URL`, `cargo config set registry URL`)."""
+    out = []
+    section = ""
+    for line in text.split("\n"):
+        s = _SECTION.match(line)
+        if s is not None:
+            section = s.group(1).strip().lower()
+            continue
+        m = _REGISTRY_LINE.match(line)
+        if m is None:
+            continue
+        key = m.group(1)
+        value = m.group(2).strip().strip(",").strip("\"'")
+        if not _REGISTRY_KEYS.search(key) and not (
+                key.lower() == "url" and ("index" in section or "source" in section)):
+            continue
+        if "://" in value:
+            out.append("%s config set registry %s" % (prog, shell_quote(value)))
+        elif "$" in value:
+            out.append('%s config set registry "${REGISTRY_VALUE}"' % prog)     # set from the environment
+    return out
+
+
+
+# JSON files whose keys hold commands a tool runs by itself: composer's scripts (run by
+# `composer install` and friends; `@name` calls another script, `Class::method` is PHP),
+# a dev container's lifecycle commands (initializeCommand runs on this machine).
+_JSON_COMMAND_KEYS = frozenset({"initializeCommand", "onCreateCommand", "updateContentCommand",
+                                "postCreateCommand", "postStartCommand", "postAttachCommand"})
+
+
+def _json_commands(text):
+    """The commands of a composer.json's scripts or a devcontainer.json's lifecycle
+    commands (a string, a list of words, or an object of named commands); a file that
+    is not JSON is a command of unknown content."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return [_UNKNOWN_COMMAND]
+    if not isinstance(doc, dict):
+        return []
+    values = [v for k, v in doc.items() if k in _JSON_COMMAND_KEYS]
+    scripts = doc.get("scripts")
+    if isinstance(scripts, dict):
+        values.extend(scripts.values())
+    out = []
+    for v in values:
+        if isinstance(v, dict):
+            v = list(v.values())            # devcontainer: named commands run in parallel
+        elif isinstance(v, list) and all(isinstance(w, str) for w in v) and v and not isinstance(scripts, dict):
+            v = [_words_line(v)]            # devcontainer: one command as its words
+        for c in ([v] if isinstance(v, str) else v if isinstance(v, list) else [None]):
+            if not isinstance(c, str):
+                out.append(_UNKNOWN_COMMAND)
+            elif not c.startswith("@") and "::" not in c:
+                out.append(c)
+    return out
+
+
+_ENTRY = re.compile(r"^\s*(?:-\s+)?entry\s*:\s*(.*)$")
+
+
+def _pre_commit_entries(text):
+    """The `entry:` commands of a pre-commit configuration (a local hook's entry runs as
+    a command on every commit)."""
+    out = []
+    for line in text.split("\n"):
+        m = _ENTRY.match(line)
+        if m is not None:
+            value = m.group(1).strip()
+            if value[:1] in "'\"" and value[-1:] == value[0] and len(value) > 1:
+                value = value[1:-1]
+            out.append(value)
+    return out
+
+
+def _procfile_commands(text):
+    """The commands of a Procfile (`name: command` lines, started by foreman, overmind,
+    heroku local and their kind)."""
+    out = []
+    for line in text.split("\n"):
+        name, colon, command = line.partition(":")
+        if colon and name.strip() and not name.lstrip().startswith("#"):
+            out.append(command.strip())
+    return out
+
+
+# kind -> the reader of the commands a file of that kind runs
+_READERS = {"makefile": _make_recipes, "workflow": _workflow_steps, "justfile": _just_recipes,
+            "tox.ini": _tox_commands, "cmake": _cmake_commands, "gradle": _gradle_commands,
+            "rust": _rust_commands, "xml": _xml_commands, "package.json": _package_scripts,
+            "json-commands": _json_commands, "pre-commit": _pre_commit_entries, "procfile": _procfile_commands}
+
 def embedded_code(kind, text):
     """(shell code to judge, rule id prefixes that judge it, or () for all) of a file's
     new text, or None when it holds nothing that runs."""
@@ -651,18 +1086,10 @@ def embedded_code(kind, text):
         return (code, ()) if code.strip() else None
     if kind == "dockerfile":
         parts, only = _dockerfile_runs(text), CONTAINER_RULES
-    elif kind == "makefile":
-        parts, only = _make_recipes(text), ()
-    elif kind == "workflow":
-        parts, only = _workflow_steps(text), ()
-    elif kind == "justfile":
-        parts, only = _just_recipes(text), ()
-    elif kind == "tox.ini":
-        parts, only = _tox_commands(text), ()
-    elif kind == "cmake":
-        parts, only = _cmake_commands(text), ()
+    elif kind[:9] == "registry:":
+        parts, only = _registry_settings(kind[9:], text), ()
     else:
-        parts, only = _package_scripts(text), ()
+        parts, only = _READERS[kind](text), ()
     parts = [p for p in parts if p.strip()]
     return ("\n".join(parts), only) if parts else None
 
@@ -725,7 +1152,11 @@ _NAMES = {"shell": "shell script", "python3": "Python script", "node": "Node scr
           "makefile": "Makefile recipe", "workflow": "CI workflow step",
           "justfile": "justfile recipe", "tox.ini": "tox command",
           "package.json": "package.json lifecycle script", "notebook": "notebook's code",
-          "notebook-cell": "notebook cell", "cmake": "CMake build command"}
+          "notebook-cell": "notebook cell", "cmake": "CMake build command",
+          "gradle": "Gradle build command", "rust": "build.rs command", "xml": "XML build file's command",
+          "json-commands": "composer or dev container command", "pre-commit": "pre-commit hook",
+          "procfile": "Procfile process"}
+_NAMES.update(("registry:" + p, "%s registry setting" % p) for p in ("npm", "yarn", "bun", "pip", "conda", "cargo"))
 
 
 def combine(content, path_result):

@@ -40,7 +40,8 @@ from ._prefilter import compile_search
 
 __all__ = ["KINDS", "MAX_TEXT", "METADATA_ONLY", "NON_HTTP_ONLY", "METADATA_NAMES", "METADATA_INFIXES",
            "PRIVATE_SUFFIXES", "SECRET_HOSTS", "host_kind", "url_hosts", "url_field", "compile_host_kinds",
-           "test_arg_hosts", "test_url_hosts", "compile_flag", "test_secret_elsewhere"]
+           "test_arg_hosts", "test_url_hosts", "compile_flag", "test_secret_elsewhere",
+           "REGISTRY_HOSTS", "test_foreign_registry"]
 
 KINDS = frozenset({"metadata", "loopback", "private", "ip", "name", "unknown", "non_http"})
 
@@ -514,3 +515,49 @@ def compile_flag(value):
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
     return value
+
+
+# The public registries and indexes of the package ecosystems (and the hosts they serve
+# files from): an index option or a registry setting that names one of them, this
+# machine or its network (a local or company mirror) sends no install to a host an
+# attacker may run.
+REGISTRY_HOSTS = ("registry.npmjs.org", "registry.npmjs.com", "registry.yarnpkg.com", "npm.pkg.github.com",
+                  "pypi.org", "pypi.python.org", "files.pythonhosted.org", "upload.pypi.org",
+                  "download.pytorch.org", "crates.io", "index.crates.io", "static.crates.io",
+                  "rubygems.org", "proxy.golang.org", "repo.maven.apache.org", "repo1.maven.org",
+                  "plugins.gradle.org", "packagist.org", "repo.packagist.org", "conda.anaconda.org",
+                  "repo.anaconda.com", "jsr.io", "registry.bun.sh")
+_REGISTRY_NAMES = frozenset(REGISTRY_HOSTS)
+_REGISTRY_SUFFIXES = tuple("." + h for h in REGISTRY_HOSTS)
+
+
+def test_foreign_registry(flag, sc):
+    """A shell rule's `foreign_registry = true`: the command's args hold a URL whose host
+    is neither a public registry (REGISTRY_HOSTS) nor this machine or its network, or
+    a value the call does not show (a variable): `pip install -i URL`, `npm config set
+    registry URL`. Linear in the args."""
+    for a in sc.args:
+        if (a[:1] == "*" or "=*" in a) and "://" not in a:
+            return flag                     # an unknown value: it may be the URL
+        if "://" not in a:
+            continue
+        if len(a) > MAX_TEXT:
+            raise LimitError("an argument of %d characters (limit %d)" % (len(a), MAX_TEXT))
+        i = a.find("://")
+        while i > 0:
+            host = _authority_host(_AUTHORITY.match(a, i + 1).group(1))
+            name = host.lower()
+            if name in _REGISTRY_NAMES or name.endswith(_REGISTRY_SUFFIXES):
+                i = a.find("://", i + 3)
+                continue                    # (a public registry's name as written)
+            kind = host_kind(host)
+            if kind == "unknown":
+                return flag
+            if kind == "name":
+                name = host.lower().rstrip(".")
+                if name not in _REGISTRY_NAMES and not name.endswith(_REGISTRY_SUFFIXES):
+                    return flag
+            elif kind not in _NEAR:
+                return flag
+            i = a.find("://", i + 3)
+    return not flag

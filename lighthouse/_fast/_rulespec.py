@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..vocab import RAW_VERDICTS as VERDICTS
 from ._prefilter import compile_search
-from ._net import compile_flag, compile_host_kinds, test_arg_hosts, test_secret_elsewhere, test_url_hosts
+from ._net import (compile_flag, compile_host_kinds, test_arg_hosts, test_foreign_registry, test_secret_elsewhere,
+                   test_url_hosts)
 from ._shell_shared import join_path, under_scratch
 from ._sql import compile_read_only, test_input_read_only, test_read_only
 from ._view import (CHDIR_MSG, MAX_CHDIR_WORK, chdir_rebased,  # noqa: F401 (exported with a program's spec)
@@ -147,6 +148,10 @@ COMMAND_TESTS: dict = {
     # downloads directory: its working directory, or the directory or build file one of
     # these options names (`cd /tmp/x && make`, `make -C ~/Downloads/x`).
     "workdir_scratch": (frozenset, test_workdir_scratch),
+    # foreign_registry = true|false: the args name a package registry or index by a URL
+    # whose host is not a public registry's (lighthouse._fast._net.REGISTRY_HOSTS) nor
+    # this machine's or its network's, or by a value the call does not show.
+    "foreign_registry": (compile_flag, test_foreign_registry),
 }
 
 # Matcher keys of tool rules (other tools' inputs) written once, for both engines, as

@@ -56,7 +56,7 @@ from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign
                               calls_itself, emit_inline, leading_assignments, run_arith, run_loop,
                               forget_vars, run_alias, run_container_exec, run_eval,
                               run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
-                              run_shell_code, command_env,
+                              run_script_path, run_shell_code, command_env,
                               run_ssh_remote, run_stdin_shell, run_su, side_actions)
 from ._shell_shared_c import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
@@ -1514,10 +1514,14 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
             sc.code = stdin_code or ""
         elif (<str>args[k]).startswith("/dev/fd/") and sources:
             sc.code_from = _as_tuple(sources)
+        if not sc.code_from:
+            run_script_path(_K, ctx, prog, args, k, redirects, cwd, ctx.home, sudo, origin)
         return _emit(ctx, sc)
     if str_eq(prog, "source") or str_eq(prog, "."):
         if args and (<str>args[0]).startswith("/dev/fd/") and sources:
             sc.code_from = _as_tuple(sources)
+        elif args:
+            run_script_path(_K, ctx, prog, args, 0, redirects, cwd, ctx.home, sudo, origin)
         return _emit(ctx, sc)
     if cls == PC_EVAL:
         return run_eval(_K, sc, ctx, dynamic, sources)
@@ -1545,6 +1549,7 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
                     emit_inline(_K, family, stdin_code, ctx, sudo, env, None)
             elif (<str>args[k]).startswith("/dev/fd/") and sources:
                 sc.code_from = _as_tuple(sources)
+            run_script_path(_K, ctx, family, args, k, redirects, cwd, ctx.home, sudo, origin)
         main = _emit(ctx, sc)
         if pflags & PF_SIDE:
             # an interpreter that is also a package runner (`bun x PKG`)

@@ -27,7 +27,7 @@ from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_v
                             calls_itself, check_command, emit_inline, leading_assignments, run_arith, run_loop,
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
-                            run_shell_code, command_env,
+                            run_script_path, run_shell_code, command_env,
                             run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
 from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
@@ -956,10 +956,14 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
             sc.code = stdin_code or ""
         elif args[k].startswith("/dev/fd/") and sources:
             sc.code_from = tuple(sources)
+        if not sc.code_from:
+            run_script_path(_K, ctx, prog, args, k, redirects, cwd, ctx.home, sudo, origin)
         return _emit(ctx, sc)
     if prog == "source" or prog == ".":
         if args and args[0].startswith("/dev/fd/") and sources:
             sc.code_from = tuple(sources)
+        elif args:
+            run_script_path(_K, ctx, prog, args, 0, redirects, cwd, ctx.home, sudo, origin)
         return _emit(ctx, sc)
     if prog == "eval":
         return run_eval(_K, sc, ctx, dynamic, sources)
@@ -982,6 +986,7 @@ def _run_argv(argv, dyn_flags, redirects, ctx, env, sudo_in, origin, stdin_code,
                     emit_inline(_K, family, stdin_code, ctx, sudo, env, None)
             elif args[k].startswith("/dev/fd/") and sources:
                 sc.code_from = tuple(sources)
+            run_script_path(_K, ctx, family, args, k, redirects, cwd, ctx.home, sudo, origin)
         main = _emit(ctx, sc)
         if prog in SIDE_PROGRAMS:
             # an interpreter that is also a package runner (`bun x PKG`)

@@ -2015,6 +2015,11 @@ def run_written(k, ctx, family_of):
             c.dynamic = True
             continue
         c.code = text
+        if i and name != c.path and out[i - 1].program == "(program-path)" and not out[i - 1].dynamic \
+                and join_path(out[i - 1].cwd, out[i - 1].args[0]) == path:
+            # a script whose text is known is judged on it here: not an unseen program
+            # (a file run as a program is still one, whatever it was given)
+            taken.add(id(out[i - 1]))
         if c.program in SQL_FLAGS:
             continue
         if family in CODE_FLAGS:
@@ -2224,6 +2229,71 @@ def run_program_path(k, ctx, word, cwd, home, sudo, origin):
                     and ("~" + full[len(root):]).startswith(PROGRAM_SCRATCH)):
                 return
     k.emit(ctx, k.make("(program-path)", [word], cwd, sudo, {}, [], origin, "", dynamic))
+
+
+# interpreter family -> its options whose value is the file it runs
+SCRIPT_FILE_OPTS = {"java": ("-jar",), "pwsh": ("-File", "-file", "-f"),
+                    "powershell": ("-File", "-file", "-f")}
+# interpreter family -> its options whose value is a file it loads code from before its
+# script, or a directory it loads modules from (`node -r FILE`, `ruby -I DIR`), the
+# value attached or the next word
+PRELOAD_OPTS = {"node": ("--require", "--import", "--loader", "--experimental-loader", "-r"),
+                "ruby": ("-r", "-I"), "perl": ("-I",)}
+
+
+def run_script_path(k, ctx, family, args, script, redirects, cwd, home, sudo, origin):
+    """An interpreter runs the code of a file: its script argument (args[script], -1 for
+    none), the value of its file option (SCRIPT_FILE_OPTS: `java -jar FILE`, `pwsh -File
+    FILE`) or the file its stdin is redirected from, and loads the files and directories
+    its options before the script name (PRELOAD_OPTS: `node -r FILE`, `ruby -I DIR`).
+    Each is what runs, so one under a scratch or downloads directory is judged as a
+    program run by that path (run_program_path): `python3 /tmp/x.py` as `/tmp/x.py`
+    would be, `python3 /tmp` (its __main__.py) as `/tmp/`. A module (`python -m NAME`)
+    names no file; a file named by an unknown is left to the interpreter's rules, as it
+    was; one holding a glob or an unknown is judged by its known directory (`find /tmp
+    -exec python3 {} ;` runs `/tmp/**/*.py`). One pass over the options."""
+    opts = SCRIPT_FILE_OPTS.get(family, ())
+    preload = PRELOAD_OPTS.get(family, ())
+    if not opts and not preload and not redirects:
+        # the common case, first: a script that can resolve under no scratch directory
+        # (neither it nor the directory it is resolved against names one)
+        if script < 0 or not scratch_named(args[script]) and not scratch_named(cwd):
+            return
+    words = []
+    if opts or preload:
+        n = len(args) if script < 0 else script
+        for j in range(n):
+            a = args[j]
+            if a in opts or a in preload:
+                if j + 1 < len(args):
+                    words.append(args[j + 1])
+                continue
+            for o in preload:
+                if a.startswith(o) and len(a) > len(o) and (o[1] != "-" or a[len(o)] == "="):
+                    words.append(a[len(o) + 1:] if a[len(o)] == "=" else a[len(o):])
+                    break
+    if script >= 0:
+        if not (family == "python" and script > 0 and args[script - 1] == "-m"):
+            words.append(args[script])
+    elif not opts or not words:
+        for op, target in redirects:
+            if op == "<":
+                words.append(target)
+    for word in words:
+        if not word or "://" in word or not scratch_named(word) and not scratch_named(cwd):
+            continue
+        if DYN not in word:
+            full = join_path(cwd, word)
+            if not under_scratch(full) and under_scratch(full + "/"):
+                # a scratch directory itself (its __main__.py)
+                k.emit(ctx, k.make("(program-path)", [full + "/"], cwd, sudo, {}, [], origin, "", False))
+                continue
+            run_program_path(k, ctx, word, cwd, home, sudo, origin)
+            continue
+        known = word[:word.find(DYN)]
+        known = known[:known.rfind("/") + 1]
+        if known and under_scratch(join_path(cwd, known) + "/"):
+            k.emit(ctx, k.make("(program-path)", [word], cwd, sudo, {}, [], origin, "", False))
 
 
 # PATH values longer than this, or with more entries, are not read: a command looked up

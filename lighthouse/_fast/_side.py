@@ -104,16 +104,13 @@ COMMAND_OPTIONS = {
     "sort": ("--compress-program",),
 }
 
-# Interpreters' options that load code before the program: a module (`node -r FILE`,
-# `ruby -rFILE`, `bun --preload FILE`), a directory searched for modules first (`perl
-# -IDIR`, `ruby -IDIR`), perl's `-MMODULE`, which runs `use MODULE;` (code after a `;`).
-# A module or directory in a temporary or downloads directory, or perl code there, is
-# code the analysis does not see (as the same options in NODE_OPTIONS, RUBYOPT, PERL5OPT).
+# Interpreters' options that load code before the program and that the script-path
+# reading (_shell_shared.run_script_path, PRELOAD_OPTS: node -r, ruby -r/-I, perl -I)
+# does not resolve: perl's `-MMODULE`, which runs `use MODULE;` (code after a `;`), and
+# bun's preloaded modules. A module in a temporary or downloads directory, or perl code
+# there, is code the analysis does not see (as the same options in PERL5OPT).
 MODULE_OPTIONS = {
-    "perl": ("-M", "-m", "-I"),
-    "node": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
-    "nodejs": ("-r", "--require", "--import", "--loader", "--experimental-loader"),
-    "ruby": ("-r", "-I"),
+    "perl": ("-M", "-m"),
     "bun": ("-r", "--preload"),
 }
 # characters of perl's -M/-m value that make it code rather than a module and its imports
@@ -334,6 +331,13 @@ TLS_OFF_ENV = {"NODE_TLS_REJECT_UNAUTHORIZED": ("0", "false"), "PYTHONHTTPSVERIF
                "REQUESTS_CA_BUNDLE": ("", "/dev/null"), "NODE_NO_VERIFY": None,
                "GOINSECURE": None}
 TLS_OFF = "(tls-verify-off)"
+# Environment variables that set a package manager's registry or index, and the program
+# whose `config set registry VALUE` sets the same: a command run with one is judged with
+# that config command beside it (pkg.registry-redirect: a registry elsewhere asks).
+REGISTRY_ENV = {"PIP_INDEX_URL": "pip", "PIP_EXTRA_INDEX_URL": "pip", "UV_INDEX_URL": "pip",
+                "UV_EXTRA_INDEX_URL": "pip", "UV_DEFAULT_INDEX": "pip", "UV_INDEX": "pip",
+                "npm_config_registry": "npm", "NPM_CONFIG_REGISTRY": "npm", "YARN_NPM_REGISTRY_SERVER": "yarn",
+                "YARN_REGISTRY": "yarn", "BUN_CONFIG_REGISTRY": "bun"}
 # Of those, the ones whose value is interpreter options rather than a command: code in
 # them (`-M'X;system(...)'`), or a module loaded from a path (`NODE_OPTIONS='-r
 # /tmp/x.js'`, `RUBYOPT=-r/tmp/x`, `PERL5OPT=-I/tmp`), is not visible to the analysis.
@@ -423,7 +427,7 @@ def is_stream(name):
 
 
 _RUNS_COMMAND_ENV = COMMAND_ENV
-COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV)
+COMMAND_ENV = COMMAND_ENV | frozenset(TLS_OFF_ENV) | frozenset(REGISTRY_ENV)
 
 COMMAND_OPTIONS = _with_aliases(COMMAND_OPTIONS)
 COMMAND_POSITIONALS = _with_aliases(COMMAND_POSITIONALS)
@@ -1236,8 +1240,8 @@ def toolchain_value(value):
 
 
 def _module_options(prog, args):
-    """Unknown code for an interpreter's MODULE_OPTIONS naming a module or directory under
-    a temporary or downloads directory, or (perl's -M/-m) holding code."""
+    """Unknown code for an interpreter's MODULE_OPTIONS naming a module under a temporary
+    or downloads directory, or (perl's -M/-m) holding code."""
     perl = prog == "perl"
     for value in _option_values(args, MODULE_OPTIONS[prog], False):
         if under_scratch(value if value.endswith("/") else value + "/"):
@@ -1272,12 +1276,17 @@ def _make_vars(args):
 def env_commands(env):
     """(origin, kind, text) for the command lines in a command's environment
     (LESSOPEN, GIT_SSH_COMMAND, PAGER, ...), and a (tls-verify-off) argv for each
-    variable of TLS_OFF_ENV that turns verification off."""
+    variable of TLS_OFF_ENV that turns verification off, and the config command that
+    sets the registry a variable of REGISTRY_ENV names."""
     out = []
     for name, values in TLS_OFF_ENV.items():
         value = env.get(name)
         if value is not None and (value in values if values is not None else value != ""):
             out.append(("env " + name, ARGV, [TLS_OFF, name + "=" + value]))
+    for name, prog in REGISTRY_ENV.items():
+        value = env.get(name)
+        if value:
+            out.append(("env " + name, ARGV, [prog, "config", "set", "registry", value]))
     for name in _RUNS_COMMAND_ENV:
         value = env.get(name)
         if not value:

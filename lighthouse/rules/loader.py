@@ -37,12 +37,12 @@ _LIST_TEXT = ("program", "args", "args_all", "pipe_in", "pipeline", "code_from",
 _LIST_PATH = ("paths", "paths_all", "writes", "reads", "redirects")
 _REGEX = ("code", "any_field")
 _BOOL = ("sudo", "dynamic", "enabled", "strip_literals", "escalate", "sql_read_only", "secret_elsewhere",
-         "sql_input_read_only")
+         "sql_input_read_only", "foreign_registry")
 _INT = ("nargs_min", "nargs_max")
 _BASH_ONLY = ("program", "subcommand", "flags", "flags_any", "flags_none", "args", "args_all",
               "writes", "reads", "options", "redirects", "sudo", "pipe_in", "pipeline", "code_from", "code",
               "origin", "dynamic", "env", "nargs_min", "nargs_max", "paths_all", "sql_read_only",
-              "bare_options", "arg_hosts", "secret_elsewhere", "workdir_scratch")
+              "bare_options", "arg_hosts", "secret_elsewhere", "workdir_scratch", "foreign_registry")
 _TOOL_ONLY = ("fields", "any_field", "sql_input_read_only", "url_hosts")
 _ALLOWED = set(_LIST_TEXT + _LIST_PATH + _REGEX + _BOOL + _INT) | {
     "id", "verdict", "reason", "env", "options", "fields", "description", "examples"}
