@@ -330,7 +330,10 @@ def test_secrets_handed_to_a_container_that_shows_them(make_validator, command, 
     ("pip install ~/Downloads/tool-1.0.whl", "ask"),
     ("npm install lodash", "allow"),
     ("cd frontend && npm install axios", "allow"),
-    ("pip install /tmp/build/dist/pkg-1.0.whl", "allow"),
+    ("pip install dist/pkg-1.0.whl", "allow"),
+    # a package file in a temporary directory is as unreviewed as a script there
+    # (pkg.install-from-scratch)
+    ("pip install /tmp/build/dist/pkg-1.0.whl", "ask"),
     ('pip install -e ".[dev]"', "allow"),
 ])
 def test_installs_outside_the_workspace(make_validator, command, expected):

@@ -105,12 +105,12 @@ COMMAND_OPTIONS = {
 }
 
 # Interpreters' options that load code before the program and that the script-path
-# reading (_shell_shared.run_script_path, PRELOAD_OPTS: node -r, ruby -r/-I, perl -I)
-# does not resolve: perl's `-MMODULE`, which runs `use MODULE;` (code after a `;`), and
-# bun's preloaded modules. A module in a temporary or downloads directory, or perl code
+# reading (_shell_shared.run_script_path, PRELOAD_OPTS: node -r, ruby -r/-I, perl -I
+# before a script) does not cover: perl's `-MMODULE`, which runs `use MODULE;` (code
+# after a `;`), perl's -I without a script (`perl -I/tmp -e ...`), bun's preloads. A module in a temporary or downloads directory, or perl code
 # there, is code the analysis does not see (as the same options in PERL5OPT).
 MODULE_OPTIONS = {
-    "perl": ("-M", "-m"),
+    "perl": ("-M", "-m", "-I"),
     "bun": ("-r", "--preload"),
 }
 # characters of perl's -M/-m value that make it code rather than a module and its imports
