@@ -107,8 +107,9 @@ COMMAND_OPTIONS = {
 # Interpreters' options that load code before the program and that the script-path
 # reading (_shell_shared.run_script_path, PRELOAD_OPTS: node -r, ruby -r/-I, perl -I
 # before a script) does not cover: perl's `-MMODULE`, which runs `use MODULE;` (code
-# after a `;`), perl's -I without a script (`perl -I/tmp -e ...`), bun's preloads. A module in a temporary or downloads directory, or perl code
-# there, is code the analysis does not see (as the same options in PERL5OPT).
+# after a `;`), perl's -I without a script (`perl -I/tmp -e ...`), bun's preloads. A
+# module in a temporary or downloads directory, or perl code there, is code the
+# analysis does not see (as the same options in PERL5OPT).
 MODULE_OPTIONS = {
     "perl": ("-M", "-m", "-I"),
     "bun": ("-r", "--preload"),
