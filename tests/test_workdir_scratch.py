@@ -135,8 +135,7 @@ def test_project_in_scratch_asks(validator, command):
     assert d.verdict == "ask", (command, d.rule_id, d.reason)
     assert d.rule_id in ("rexec.project-in-scratch", "rexec.project-script-in-scratch",
                          "rexec.program-from-scratch", "rexec.tests-in-scratch",
-                         "pkg.install-from-scratch", "pkg.install-local-in-scratch",
-                         "rexec.scratch-script"), (command, d.rule_id)
+                         "pkg.install-from-scratch", "pkg.install-local-in-scratch"), (command, d.rule_id)
 
 
 @pytest.mark.parametrize("command", ROUTINE)
