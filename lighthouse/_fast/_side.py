@@ -1243,14 +1243,51 @@ def toolchain_value(value):
 def _module_options(prog, args):
     """Unknown code for an interpreter's MODULE_OPTIONS naming a module under a temporary
     or downloads directory, or (perl's -M/-m) holding code."""
-    perl = prog == "perl"
+    if prog == "perl":
+        return _perl_module_switches(args)
     for value in _option_values(args, MODULE_OPTIONS[prog], False):
         if under_scratch(value if value.endswith("/") else value + "/"):
             return [(DYN_CODE, "")]
-        if perl:
-            for ch in value:
-                if ch in _PERL_USE_CODE:
-                    return [(DYN_CODE, "")]
+    return []
+
+
+# perl's switches that take the rest of their word (or, for -e/-E/-I/-M/-m/-x alone,
+# the next word) as their value: a cluster's letters after one of them are that value;
+# -l and -0 take only the digits after them, and the cluster goes on
+_PERL_VALUE_SWITCHES = frozenset("eEIMmxiCdD")
+
+
+def _perl_module_switches(args):
+    """perl's -M/-m values holding code and -I directories under a temporary or downloads
+    directory, in every cluster perl reads (`-M'x;system(...)'`, `-wlM'x;...'`, `-I/tmp`,
+    `-wI /tmp`). One pass over each word."""
+    n = len(args)
+    for k in range(n):
+        a = args[k]
+        if a == "--":
+            break
+        if len(a) < 2 or a[0] != "-" or a[1] == "-":
+            continue
+        j = 1
+        while j < len(a):
+            ch = a[j]
+            j += 1
+            if ch == "l" or ch == "0":
+                while j < len(a) and "0" <= a[j] <= "9":
+                    j += 1
+                continue
+            if ch not in _PERL_VALUE_SWITCHES:
+                continue
+            if ch == "M" or ch == "m" or ch == "I":
+                value = a[j:] if j < len(a) else (args[k + 1] if k + 1 < n else "")
+                if ch == "I":
+                    if value and under_scratch(value if value.endswith("/") else value + "/"):
+                        return [(DYN_CODE, "")]
+                else:
+                    for c in value:
+                        if c in _PERL_USE_CODE:
+                            return [(DYN_CODE, "")]
+            break
     return []
 
 
