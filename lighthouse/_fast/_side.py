@@ -1240,13 +1240,19 @@ def toolchain_value(value):
     return _TOOLCHAIN_NAME.fullmatch(word[slash + 1:]) is not None
 
 
+def _scratch_dir(path):
+    """Whether a directory or file named as written (absolute or `~/...`) is a temporary
+    or downloads directory or lies under one (under_scratch reads a path in one)."""
+    return under_scratch(path if path.endswith("/") else path + "/")
+
+
 def _module_options(prog, args):
     """Unknown code for an interpreter's MODULE_OPTIONS naming a module under a temporary
     or downloads directory, or (perl's -M/-m) holding code."""
     if prog == "perl":
         return _perl_module_switches(args)
     for value in _option_values(args, MODULE_OPTIONS[prog], False):
-        if under_scratch(value if value.endswith("/") else value + "/"):
+        if _scratch_dir(value):
             return [(DYN_CODE, "")]
     return []
 
@@ -1281,7 +1287,7 @@ def _perl_module_switches(args):
             if ch == "M" or ch == "m" or ch == "I":
                 value = a[j:] if j < len(a) else (args[k + 1] if k + 1 < n else "")
                 if ch == "I":
-                    if value and under_scratch(value if value.endswith("/") else value + "/"):
+                    if value and _scratch_dir(value):
                         return [(DYN_CODE, "")]
                 else:
                     for c in value:
@@ -1335,7 +1341,7 @@ def env_commands(env):
             continue
         if name in _MODULE_PATH_ENV:
             for entry in value.split(":"):
-                if entry and under_scratch(entry if entry.endswith("/") else entry + "/"):
+                if entry and _scratch_dir(entry):
                     out.append(("env " + name, DYN_CODE, ""))
                     break
             continue
