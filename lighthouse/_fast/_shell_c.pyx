@@ -1118,6 +1118,7 @@ cdef class _Work:
     cdef public Py_ssize_t passes   # (public: the shared handlers count parallel's jobs)
     cdef public list writes         # the commands that write files (_shell_shared.run_written)
     cdef public set env_seen        # line variables judged (_shell_shared.command_env)
+    cdef bint fetch                 # a program of _FETCH_KIND was run (analyze's gate)
 
 
 @cython.final
@@ -1346,6 +1347,7 @@ cdef enum:
     PF_SHELL = 16    # a key of _SHELLS
     PF_SIDE = 32     # a key of _SIDE_PROGRAMS (it may do something on the side)
     PF_LINE = 64     # builtin, command, alias, unalias, printf, let: read by _interpret_cmd
+    PF_FETCH = 128   # a key of _FETCH_KIND (it may fetch: analyze's download-then-run reader)
 
 cdef dict _PROG_CLASS = {"cd": PC_CD, "pushd": PC_CD, "popd": PC_CD, "busybox": PC_WRAPPER,
                          "eval": PC_EVAL, "su": PC_SU, "runuser": PC_SU, "find": PC_FIND,
@@ -1451,6 +1453,8 @@ cdef SimpleCommand _run_argv(str first, list args, bint dynamic, list redirects,
         args = argv[1:]
     cdef int pflags = cls & ~PC_MASK
     cls = cls & PC_MASK
+    if pflags & PF_FETCH:
+        ctx.work.fetch = True
     sudo = sudo or sudo_in or ctx.sudo
     if xargs is not None:
         origin = "xargs"
@@ -1626,6 +1630,8 @@ for _w in _SIDE_PROGRAMS:
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_SIDE
 for _w in ("builtin", "command", "alias", "unalias", "printf", "let"):
     _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_LINE
+for _w in _FETCH_KIND:
+    _PROG_CLASS[_w] = <int>_PROG_CLASS.get(_w, 0) | PF_FETCH
 
 
 cdef inline int _side(SimpleCommand sc, _Ctx ctx, list found) except -1:
@@ -2103,10 +2109,13 @@ cpdef list analyze(object command, object cwd="", object home=None):
         run_written(_K, ctx, interp_family)
     cdef SimpleCommand c
     cdef object r
+    # most calls run no program that may fetch (ctx.work.fetch, set by _run_argv, through
+    # which every command of _FETCH_KIND's programs is emitted), most of those fetch nothing
+    # (_side._fetches, typed, or _side._from_scratch: a copy from a scratch directory), and
+    # most that do run no file (_side._runs_a_file): the reader runs only when all may
+    if not ctx.work.fetch:
+        return out
     for c in out:
-        # most calls fetch nothing (_side._fetches, typed, or _side._from_scratch: a copy
-        # from a scratch directory), and most that do run no file (_side._runs_a_file):
-        # the reader runs only when both may
         if _fetches(c):
             for r in out:
                 if _runs_a_file(r):
