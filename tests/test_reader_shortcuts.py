@@ -192,6 +192,30 @@ def test_option_values_are_read_as_with_contains(side_build):
             _option_values_by_contains(args, names, bundles), (args, names, bundles)
 
 
+_GIT_WORDS = ["push", "pull", "fetch", "clone", "archive", "difftool", "-u", "-uX", "--upload-pack",
+              "--upload-pack=cmd", "--receive-pack", "--exec", "--exec=sh -c x", "-x", "-xcmd", "--extcmd=y",
+              "--", "-", "--e", "--execx", "--force", "-f", "origin", "main", "", "-é"]
+
+
+def test_git_option_commands_are_read_as_all_their_options_are(side_build):
+    # the specification: every value _option_values reads of the words after the
+    # subcommand (the gate that skips it when no word starts with a name misses none)
+    rnd = random.Random(31)
+    for _ in range(20000):
+        sub = rnd.choice(sorted(_side.GIT_COMMAND_OPTIONS))
+        args = [sub] + [rnd.choice(_GIT_WORDS) for _ in range(rnd.randint(0, 6))]
+        want = [(_side.SH, v) for v in _option_values_by_contains(args[1:], _side.GIT_COMMAND_OPTIONS[sub], False)]
+        assert side_build._read_side("git", args) == want, args
+
+
+def test_git_option_commands_cost_linear_time(side_build):
+    t = time.process_time()
+    assert side_build._read_side("git", ["push"] + ["--force"] * 300_000 + ["origin"]) == []
+    assert side_build._read_side("git", ["push"] + ["-f"] * 300_000 + ["--exec=x"]) == [(_side.SH, "x")]
+    assert side_build._read_side("git", ["fetch", "--"] + ["--upload-pack=x"] * 300_000) == []
+    assert time.process_time() - t < 10.0
+
+
 def _shell_options_by_contains(args):
     # the specification: a shell's options as they were read with `in` and startswith
     k = 0

@@ -130,8 +130,8 @@ def _shebang_kind(text):
     # What `^#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?` matches, read by character tests
     # (the regex cost microseconds a call): the program, and for env the first word after
     # its options (`-S`, `-i`), or the last of them when no word follows
-    if text[:2] != "#!":
-        return None
+    if len(text) < 2 or text[0] != "#" or text[1] != "!":
+        return None         # (two character tests: no slice, no string comparison)
     i = _space_end(text, 2)
     j = _word_end(text, i)
     if j == i:

@@ -1873,7 +1873,8 @@ cdef _View _make_view(SimpleCommand sc, ProgramSpec spec, object home, str ws):
                 flags.add(name)
                 if spec.long_abbrev and a[1] == u'-' and len(name) > 2:
                     names = _abbreviated(spec, name)
-                    flags.update(names)
+                    if len(names) > 1:
+                        flags.update(names)     # (names[0] is name, added above)
                 else:
                     names = (name,)
                 # an abbreviation of a value option takes the next word as well

@@ -1394,13 +1394,15 @@ def _git_subcommand(args):
 def _git_subcommand_commands(args, k):
     """The commands git's subcommand args[k] runs through its options or operands."""
     sub = args[k]
-    rest = args[k + 1:]
     out = []
     names = GIT_COMMAND_OPTIONS.get(sub)
     if names is not None:
-        for v in _option_values(rest, names, False):
-            out.append((SH, v))
-    elif sub == "grep":
+        if _option_named_after(args, k, names):
+            for v in _option_values(args[k + 1:], names, False):
+                out.append((SH, v))
+        return out
+    rest = args[k + 1:]
+    if sub == "grep":
         # -O/--open-files-in-pager: the pager's command only when attached (-OCMD, =CMD)
         for a in rest:
             if a == "--":
@@ -1424,6 +1426,23 @@ def _git_subcommand_commands(args, k):
 
 
 _GIT_RUNS = frozenset(GIT_COMMAND_OPTIONS) | frozenset(GIT_COMMAND_OPERANDS) | {"grep"}
+
+
+def _option_named_after(args, k, names):
+    """Whether an option after args[k] (up to a `--`) starts with one of names, as each
+    option _option_values(args[k + 1:], names, False) reads a value of does (`--name`,
+    `--name=V`, `-xV`): most git push, pull and fetch commands name none of them, and
+    skip the copy and the read (character tests, then one prefix test per name)."""
+    for j in range(k + 1, len(args)):
+        a = args[j]
+        if len(a) < 2 or a[0] != "-":
+            continue
+        if len(a) == 2 and a[1] == "-":
+            return False
+        for name in names:
+            if a[1] == name[1] and a.startswith(name):
+                return True
+    return False
 
 
 def _git_side_possible(args):

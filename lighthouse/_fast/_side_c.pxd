@@ -93,8 +93,12 @@ cdef object _argv_after(str prog, list args)
 cdef Py_ssize_t _git_subcommand(list args) except -1
 
 
-@cython.locals(j=Py_ssize_t, sub=str, rest=list, out=list)
+@cython.locals(j=Py_ssize_t, sub=str, rest=list, out=list, names=tuple)
 cdef list _git_subcommand_commands(list args, Py_ssize_t k)
+
+
+@cython.locals(j=Py_ssize_t, a=str, name=str)
+cdef bint _option_named_after(list args, Py_ssize_t k, tuple names) except -1
 
 
 @cython.locals(k=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, positionals=Py_ssize_t, roots=list, commands=list,
