@@ -29,7 +29,7 @@ cpdef list stdin_effects(str prog, list args, str text)
 cpdef list _read_side(str prog, list args)
 
 
-@cython.locals(found=list)
+@cython.locals(found=list, k=Py_ssize_t)
 cdef list _read_bits(str prog, list args, int bits)
 
 
