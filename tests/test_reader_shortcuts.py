@@ -192,6 +192,16 @@ def test_option_values_are_read_as_with_contains(side_build):
             _option_values_by_contains(args, names, bundles), (args, names, bundles)
 
 
+def test_option_values_cost_linear_time(side_build):
+    # a bundle of a million letters, a long option a million long: each read once per name
+    t = time.process_time()
+    assert side_build._option_values(["-" + "a" * 1_000_000, "V"], ("-x", "--xa")) == []
+    assert side_build._option_values(["-" + "a" * 1_000_000 + "x", "V"], ("-x",)) == ["V"]
+    assert side_build._option_values(["--" + "a" * 1_000_000 + "=v"], ("--a", "-a")) == []
+    assert side_build._option_values(["-a"] * 300_000 + ["-xV"], ("-x",)) == ["V"]
+    assert time.process_time() - t < 10.0
+
+
 _GIT_WORDS = ["push", "pull", "fetch", "clone", "archive", "difftool", "-u", "-uX", "--upload-pack",
               "--upload-pack=cmd", "--receive-pack", "--exec", "--exec=sh -c x", "-x", "-xcmd", "--extcmd=y",
               "--", "-", "--e", "--execx", "--force", "-f", "origin", "main", "", "-é"]
