@@ -402,17 +402,22 @@ def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
         assert decide(tier, e).decided_by == "pattern:1"
     assert len(tier.shaped) == 1 and index.remembered == 3 and book.hits == 4 and len(index) == 1
     assert decide(tier, replace(e, generation=2)).verdict == "allow" and len(tier.shaped) == 2
-    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None     # learned for misses only
-    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 4
-    assert book.misses == 2
+    # Learned for misses only: in another context no pattern can answer, and the call is
+    # not shaped (skipped, not remembered).
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 3
+    assert book.misses == 0 and book.skipped == 2 and len(tier.shaped) == 2
     # The same command elsewhere: other keys, shaped again.
     assert decide(tier, replace(e, home="/home/eve")).verdict == "allow"
     assert decide(tier, replace(e, cwd=WS + "/sub")).verdict == "allow"
-    assert len(tier.shaped) == 5 and len(index) == 3
-    # A call without a shape is remembered as such.
+    assert len(tier.shaped) == 4 and len(index) == 3
+    # A call without a shape is remembered as such; so is a shaped call no pattern answers.
     bad = escalation("pytest $(cat list)")
     assert decide(tier, bad) is None and decide(tier, bad) is None
-    assert book.unshaped == 2 and index.remembered == 5
+    assert book.unshaped == 2 and index.remembered == 4
+    other = escalation("pytest tests/b.py -x")
+    assert decide(tier, other) is None and decide(tier, other) is None
+    assert book.misses == 2 and index.remembered == 5 and len(tier.shaped) == 6
     # A dangerous variation of the learned shape is its own call, answered by no pattern.
     assert decide(tier, escalation("pytest tests/b.py -k bar ; rm -rf ~")) is None
 
@@ -432,6 +437,8 @@ def test_a_retired_pattern_never_answers_from_the_index(index_class, tmp_path):
     book.retire(1)
     assert decide(tier, e) is None and decide(tier, e) is None
     assert tier.shaped == [] and book.misses == 2      # looked up again from the remembered shape text
+    # a call not remembered, with no active pattern left: not shaped at all
+    assert decide(tier, escalation("pytest tests/c.py -k baz")) is None and tier.shaped == [] and book.skipped == 1
     book.approve(1)
     assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
     # Retired in the file by another process: a book that checks the file (here by its
@@ -559,7 +566,13 @@ def test_the_index_keys_tell_calls_apart_as_the_decision_cache_does(index_class)
     odd = escalation(None, tool_input={"command": ["pytest", "tests/b.py"]})
     assert tier.lookup(odd) is None and tier.lookup(odd) is None and index.remembered == before + 2
     write = escalation(None, tool="Write", tool_input={"file_path": "a.py", "content": "x"})
+    # no Write pattern: the call is not looked up at all (skipped, not remembered)
+    assert tier.lookup(write) is None and tier.lookup(write) is None and index.remembered == before + 2
+    assert index.skipped == 2
+    tier.learner(escalation(None, tool="Write", tool_input={"file_path": "docs/b.md", "content": "y"}),
+                 [("e1", "allow", "shape", False, "fine"), ("e2", "allow", "shape", False, "ok")])
     assert tier.lookup(write) is None and tier.lookup(write) is None and index.remembered == before + 3
+    assert index.skipped == 2 and tier.lookup(replace(write, tool_input={"file_path": "a.md"})).id == 2
 
 
 def test_the_index_answers_asks_of_many_rules():
@@ -972,8 +985,10 @@ def test_the_index_shapes_a_parsed_call_itself_as_the_shapes_module_does(shaping
             with_parse += 1
             assert len(fast.shaped) == before, c        # shaped by the index
     assert with_parse > len(DANGEROUS)
-    assert (fast.book.hits, fast.book.misses, fast.book.unshaped) == \
-        (slow.book.hits, slow.book.misses, slow.book.unshaped)
+    # The index skips the parsed calls whose program leads no pattern (slow has no parse
+    # to read the program from): the same answers, fewer calls shaped.
+    assert fast.book.hits == slow.book.hits and fast.book.skipped > 0 and slow.book.skipped == 0
+    assert fast.book.misses + fast.book.unshaped + fast.book.skipped == slow.book.misses + slow.book.unshaped
     # The rules' ProgramTable, asked of ``programs`` once per rule generation.
     from lighthouse.policy.input import RuleFacts
     asked = []
