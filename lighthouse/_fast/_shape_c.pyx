@@ -496,13 +496,32 @@ cdef Py_ssize_t _relative(str value) noexcept:
     return i
 
 
+# The last workspace _plain_root judged, and its answer: a call's arguments are judged
+# against one workspace (the same object), which is then read once, not once per path.
+cdef object _root_seen = None
+cdef bint _root_plain = False
+
+
+cdef bint _plain_root(str ws) noexcept:
+    # whether ws is a normalized absolute directory other than "/" without an unknown
+    # expansion: a relative path below it is classed without being resolved
+    global _root_seen, _root_plain
+    cdef bint plain
+    if ws is _root_seen:
+        return _root_plain
+    plain = len(ws) > 1 and _normal(ws) and not _dyn(ws)
+    _root_plain = plain
+    _root_seen = ws
+    return plain
+
+
 cdef str _path_class(str value, str cwd, str home, str ws, list why):
     cdef str full, rel
     cdef int w
     cdef Py_ssize_t i
     if str_eq(cwd, ws):
         i = _relative(value)
-        if i >= 0 and len(ws) > 1 and _normal(ws) and not _dyn(ws):
+        if i >= 0 and _plain_root(ws):
             # below the workspace (what resolving and judging it would find): the
             # workspace's path, kept exactly when a segment is hidden
             rel = value[i:] if i else value
