@@ -1294,7 +1294,6 @@ cdef class PatternIndex:
             parsed = esc.parsed
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
-        context = self._context(<str>why, <str>rule_id)
         key = _bash_key(tool, tool_input, cwd, home)
         if key is not None:
             command = (<tuple>key)[0]
@@ -1327,6 +1326,7 @@ cdef class PatternIndex:
                 known = True
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
+        context = self._context(<str>why, <str>rule_id)
         if not due and type(tool) is str:
             tools = self._by_context.get(context)
             if tools is not None:

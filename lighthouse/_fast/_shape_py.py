@@ -472,7 +472,6 @@ class PatternIndex:
         due = monotonic() >= self.due
         if type(why) is not str or type(rule_id) is not str:
             return match(esc, None, shape(esc))
-        context = "miss" if why == "miss" else "ask:" + rule_id
         key = _bash_key(tool, tool_input, cwd, home)
         if key is None:
             try:
@@ -495,6 +494,7 @@ class PatternIndex:
                 return pattern
             text = found[4]
             known = True
+        context = "miss" if why == "miss" else "ask:" + rule_id
         shapes = None
         if not due and type(tool) is str:
             shapes = self._by_context.get(context, {}).get(tool)
