@@ -736,7 +736,7 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
     # has none (``t`` then holds a part of it).
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False, is_cd
-    cdef list args = sc.args, env, flag_list
+    cdef list args = sc.args, env
     cdef list names = None, values = None, rendered
     cdef Py_ssize_t nflags, flags_at, args_at, start = t.n
     cdef object value_options = _NO_OPTIONS
@@ -891,25 +891,30 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
             free(pos)
     if names is not None:
         nflags = len(names)
-        rendered = []
-        for j in range(nflags):
-            c = _flag(<str>names[j], <str>values[j],
-                      is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+        if nflags == 1:
+            # one flag: written as it is rendered
+            c = _flag(<str>names[0], <str>values[0],
+                      is_exact or (has_literal_options and <str>names[0] in literal_options), cwd, home, ws, why,
                       literals)
             if c is None:
                 return False
-            rendered.append(c)
-        if nflags > 1:
+            args_at = t.n
+            _part(t, start, c)
+        else:
+            rendered = []
+            for j in range(nflags):
+                c = _flag(<str>names[j], <str>values[j],
+                          is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+                          literals)
+                if c is None:
+                    return False
+                rendered.append(c)
             # sorted, each flag once (the reference renders them into a set)
             rendered.sort()
-            flag_list = [rendered[0]]
-            for j in range(1, nflags):
-                if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
-                    flag_list.append(rendered[j])
-            rendered = flag_list
-        args_at = t.n
-        for c in rendered:
-            _part(t, start, c)
+            args_at = t.n
+            for j in range(nflags):
+                if j == 0 or not str_eq(<str>rendered[j], <str>rendered[j - 1]):
+                    _part(t, start, <str>rendered[j])
         if t.n <= TEXT_CAP and args_at > flags_at:
             # the arguments [flags_at, args_at) and the flags [args_at, t.n), each part
             # after its blank (the program is always before them): each reversed, then
