@@ -27,6 +27,9 @@ Figures:
                   and the in-memory lookup (the workload's exact repeats, 13% of the timed
                   calls, have no parse, since the rules answer them from their cache: the
                   tier remembers its answer from the first of them in the round);
+    lookup_shaped the same over the calls the index must shape (not those it settles
+                  without a shape: no pattern of their tool in their context, or none led
+                  by the program of their first command; first_lookups_skipped_share);
     lookup+parse  the same when no call has a parse handed on (each is parsed again);
     repeated      a call the tier answered before (its answer remembered: the call's key
                   and one dictionary lookup);
@@ -167,6 +170,7 @@ async def run(args):
             await asyncio.sleep(0.0005)
     asked = sum(e.calls for e in experts)
     unshaped = book.unshaped
+    skipped = book.skipped
     ptier.close()                   # the answers still waiting to be learned
     # Costs per call, on the calls that escalated (after learning: most are hits): what the
     # pattern tier adds, with the engine's parse and without it, against tier-0 hits of the
@@ -188,16 +192,32 @@ async def run(args):
 
     def best(fn, rounds=args.rounds):
         per = []
+        n = max(1, len(shaped)) if fn is first_time_shaped else len(sample)
         for _ in range(rounds):
             if fn is not repeated:
                 forget()                # every call reaches the tier for the first time
             t0 = time.perf_counter_ns()
             fn()
-            per.append((time.perf_counter_ns() - t0) / len(sample))
+            per.append((time.perf_counter_ns() - t0) / n)
         return min(per), statistics.median(per)
 
     def with_parse():
         for e in sample:
+            lookup(e)
+
+    # The calls whose first lookup the index settles without a shape (no pattern of
+    # their tool in their context, or none led by their program), and the others.
+    ptier.forget()
+    shaped = []
+    for e in sample:
+        before = book.skipped
+        lookup(e)
+        if book.skipped == before:
+            shaped.append(e)
+    skipped_share = 1 - len(shaped) / len(sample)
+
+    def first_time_shaped():
+        for e in shaped:
             lookup(e)
 
     def without_parse():
@@ -230,12 +250,12 @@ async def run(args):
         without_parse()
 
     for name, fn in (("tier0_checker", tier0_checker), ("tier0_validator", tier0_validator),
-                     ("lookup", first_time), ("lookup_and_parse", first_time_parsing),
-                     ("lookup_repeated", repeated)) * 3:
+                     ("lookup", first_time), ("lookup_shaped", first_time_shaped),
+                     ("lookup_and_parse", first_time_parsing), ("lookup_repeated", repeated)) * 3:
         b, m = best(fn, max(1, args.rounds // 3))
         old = figures.get(name)
         figures[name] = (min(b, old[0]), min(m, old[1])) if old else (b, m)
-    lookup_hits = (book.hits - hits_before) / (len(sample) * 3 * 3 * max(1, args.rounds // 3))
+    lookup_hits = (book.hits - hits_before) / ((len(sample) * 3 + len(shaped)) * 3 * max(1, args.rounds // 3))
     result = {
         "implementation": IMPLEMENTATION,
         "calls": len(calls), "warmup_calls": warm, "seed": args.seed,
@@ -245,11 +265,14 @@ async def run(args):
         "expert_calls": asked,
         "expert_calls_saved": counts["pattern"] + after["pattern"],
         "patterns": book.counts(),
-        "shapeless_escalations": unshaped,
+        "shapeless_escalations": unshaped, "skipped_escalations": skipped,
         "timed_calls": len(sample), "timed_lookup_hit_share": round(lookup_hits, 3),
+        "first_lookups_skipped_share": round(skipped_share, 3),
         "ns_per_call": {k: round(v[1], 1) for k, v in figures.items()},
         "best_ns_per_call": {k: round(v[0], 1) for k, v in figures.items()},
         "ratio_to_tier0": {"lookup_vs_checker_hit": round(figures["lookup"][1] / figures["tier0_checker"][1], 2),
+                           "lookup_shaped_vs_checker_hit": round(
+                               figures["lookup_shaped"][1] / figures["tier0_checker"][1], 2),
                            "lookup_vs_validator_hit": round(figures["lookup"][1] / figures["tier0_validator"][1], 2),
                            "lookup_and_parse_vs_checker_hit": round(
                                figures["lookup_and_parse"][1] / figures["tier0_checker"][1], 2),
@@ -286,16 +309,19 @@ def main(argv=None):
         r["implementation"], r["calls"], r["warmup_calls"], r["escalations"]))
     print("after warm-up: %d escalations, %d answered by a pattern, %d by experts: pattern hit ratio %.3f "
           "(target >= 0.85)" % (a["escalations"], a["pattern"], a["expert"], r["pattern_hit_ratio"]))
-    print("expert calls: %d made, %d saved by patterns; patterns %s; escalations without a shape: %d" % (
-        r["expert_calls"], r["expert_calls_saved"], r["patterns"], r["shapeless_escalations"]))
-    print("lookup cost on %d escalated calls (%.0f%% of the lookups hit a pattern), ns per call:" % (
-        r["timed_calls"], 100 * r["timed_lookup_hit_share"]))
+    print("expert calls: %d made, %d saved by patterns; patterns %s; escalations without a shape: %d, not "
+          "shaped (no pattern could answer): %d" % (r["expert_calls"], r["expert_calls_saved"], r["patterns"],
+                                                    r["shapeless_escalations"], r["skipped_escalations"]))
+    print("lookup cost on %d escalated calls (%.0f%% of the lookups hit a pattern; %.0f%% of the first lookups "
+          "settled without a shape), ns per call:" % (
+              r["timed_calls"], 100 * r["timed_lookup_hit_share"], 100 * r["first_lookups_skipped_share"]))
     for what, ns in (("median", r["ns_per_call"]), ("best", r["best_ns_per_call"])):
         print("  %-6s tier-0 hit: checker %.0f, validator %.0f; pattern tier lookup %.0f (%.2fx the checker's "
-              "hit, %.2fx the validator's); parsing the call again %.0f (%.1fx); a call the tier saw "
-              "before %.0f (%.2fx the checker's hit, %.2fx the validator's)" % (
+              "hit, %.2fx the validator's; of the calls it shapes %.0f, %.2fx); parsing the call again %.0f "
+              "(%.1fx); a call the tier saw before %.0f (%.2fx the checker's hit, %.2fx the validator's)" % (
                   what, ns["tier0_checker"], ns["tier0_validator"], ns["lookup"],
                   ns["lookup"] / ns["tier0_checker"], ns["lookup"] / ns["tier0_validator"],
+                  ns["lookup_shaped"], ns["lookup_shaped"] / ns["tier0_checker"],
                   ns["lookup_and_parse"], ns["lookup_and_parse"] / ns["tier0_checker"],
                   ns["lookup_repeated"], ns["lookup_repeated"] / ns["tier0_checker"],
                   ns["lookup_repeated"] / ns["tier0_validator"]))

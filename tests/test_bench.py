@@ -141,9 +141,12 @@ def test_patterns_benchmark_runs_and_reports():
     assert after["pattern"] > 0 and res["patterns"]["active"] > 0
     assert res["expert_calls"] + res["expert_calls_saved"] == res["escalations"]
     ns = res["ns_per_call"]
-    assert set(ns) == {"tier0_checker", "tier0_validator", "lookup", "lookup_and_parse", "lookup_repeated"}
+    assert set(ns) == {"tier0_checker", "tier0_validator", "lookup", "lookup_shaped", "lookup_and_parse",
+                       "lookup_repeated"}
     assert all(v > 0 for v in ns.values())
     assert 0 < res["timed_lookup_hit_share"] <= 1
+    # the ssh calls' rule has no pattern: their first lookups are settled without a shape
+    assert 0 < res["first_lookups_skipped_share"] < 1 and res["skipped_escalations"] > 0
 
 
 # ------------------------------------------------------------------ bench/agents.py, compare.py, h2load.sh

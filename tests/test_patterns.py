@@ -316,6 +316,8 @@ DANGEROUS = [
     "rsync -a --delete empty/ src/", "rsync -a --delete dist/ ~/", "sed -n 1,20p ~/.netrc", "sed -i 1d src/a.py",
     "cat ~/.bashrc", "cat ~root/.ssh/id_rsa", "parallel rm ::: src docs", "parallel sh ::: a b", "entr rm",
     "entr bash", "parallel curl ::: a b", "watch rm -rf build", "flock /tmp/l rm -rf src",
+    # another program than the learned one's, spelled like it
+    "./rm -rf build", "'rm -rf build'", "env rm -rf ~", "X=1 rm -rf build ~", "./make deploy",
 ]
 
 
@@ -402,17 +404,22 @@ def test_the_tier_remembers_answers_by_call_generation_and_context(index_class):
         assert decide(tier, e).decided_by == "pattern:1"
     assert len(tier.shaped) == 1 and index.remembered == 3 and book.hits == 4 and len(index) == 1
     assert decide(tier, replace(e, generation=2)).verdict == "allow" and len(tier.shaped) == 2
-    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None     # learned for misses only
-    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 4
-    assert book.misses == 2
+    # Learned for misses only: in another context no pattern can answer, and the call is
+    # not shaped (skipped, not remembered).
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None
+    assert decide(tier, replace(e, why="ask", rule_id="r.x")) is None and index.remembered == 3
+    assert book.misses == 0 and book.skipped == 2 and len(tier.shaped) == 2
     # The same command elsewhere: other keys, shaped again.
     assert decide(tier, replace(e, home="/home/eve")).verdict == "allow"
     assert decide(tier, replace(e, cwd=WS + "/sub")).verdict == "allow"
-    assert len(tier.shaped) == 5 and len(index) == 3
-    # A call without a shape is remembered as such.
+    assert len(tier.shaped) == 4 and len(index) == 3
+    # A call without a shape is remembered as such; so is a shaped call no pattern answers.
     bad = escalation("pytest $(cat list)")
     assert decide(tier, bad) is None and decide(tier, bad) is None
-    assert book.unshaped == 2 and index.remembered == 5
+    assert book.unshaped == 2 and index.remembered == 4
+    other = escalation("pytest tests/b.py -x")
+    assert decide(tier, other) is None and decide(tier, other) is None
+    assert book.misses == 2 and index.remembered == 5 and len(tier.shaped) == 6
     # A dangerous variation of the learned shape is its own call, answered by no pattern.
     assert decide(tier, escalation("pytest tests/b.py -k bar ; rm -rf ~")) is None
 
@@ -432,6 +439,8 @@ def test_a_retired_pattern_never_answers_from_the_index(index_class, tmp_path):
     book.retire(1)
     assert decide(tier, e) is None and decide(tier, e) is None
     assert tier.shaped == [] and book.misses == 2      # looked up again from the remembered shape text
+    # a call not remembered, with no active pattern left: not shaped at all
+    assert decide(tier, escalation("pytest tests/c.py -k baz")) is None and tier.shaped == [] and book.skipped == 1
     book.approve(1)
     assert decide(tier, e).decided_by == "pattern:1" and decide(tier, e).decided_by == "pattern:1"
     # Retired in the file by another process: a book that checks the file (here by its
@@ -559,7 +568,13 @@ def test_the_index_keys_tell_calls_apart_as_the_decision_cache_does(index_class)
     odd = escalation(None, tool_input={"command": ["pytest", "tests/b.py"]})
     assert tier.lookup(odd) is None and tier.lookup(odd) is None and index.remembered == before + 2
     write = escalation(None, tool="Write", tool_input={"file_path": "a.py", "content": "x"})
+    # no Write pattern: the call is not looked up at all (skipped, not remembered)
+    assert tier.lookup(write) is None and tier.lookup(write) is None and index.remembered == before + 2
+    assert index.skipped == 2
+    tier.learner(escalation(None, tool="Write", tool_input={"file_path": "docs/b.md", "content": "y"}),
+                 [("e1", "allow", "shape", False, "fine"), ("e2", "allow", "shape", False, "ok")])
     assert tier.lookup(write) is None and tier.lookup(write) is None and index.remembered == before + 3
+    assert index.skipped == 2 and tier.lookup(replace(write, tool_input={"file_path": "a.md"})).id == 2
 
 
 def test_the_index_answers_asks_of_many_rules():
@@ -972,8 +987,10 @@ def test_the_index_shapes_a_parsed_call_itself_as_the_shapes_module_does(shaping
             with_parse += 1
             assert len(fast.shaped) == before, c        # shaped by the index
     assert with_parse > len(DANGEROUS)
-    assert (fast.book.hits, fast.book.misses, fast.book.unshaped) == \
-        (slow.book.hits, slow.book.misses, slow.book.unshaped)
+    # The index skips the parsed calls whose program leads no pattern (slow has no parse
+    # to read the program from): the same answers, fewer calls shaped.
+    assert fast.book.hits == slow.book.hits and fast.book.skipped > 0 and slow.book.skipped == 0
+    assert fast.book.misses + fast.book.unshaped + fast.book.skipped == slow.book.misses + slow.book.unshaped
     # The rules' ProgramTable, asked of ``programs`` once per rule generation.
     from lighthouse.policy.input import RuleFacts
     asked = []
@@ -999,6 +1016,101 @@ def test_a_call_without_a_proper_workspace_is_never_shaped_even_when_seen_before
             tier.forget()
             assert tier.lookup(parsed_escalation(shell, "rm -rf build", cwd=cwd)) is None, cwd
             assert tier.lookup(parsed_escalation(shell, "make test", cwd=cwd)) is None, cwd
+
+
+# Learned shapes whose first command leads with a program, a path, an environment
+# assignment, a quoted program and a cd; and calls of the same shapes.
+LEARNED_LEADS = ["make test", "./scripts/gen.sh a 1", "FOO=1 zzrun --x data/a.csv", "'./my tool' build",
+                 "cd sub ; make docs", "ls src | zzcount -l"]
+SAME_LEADS = ["make test", "./scripts/gen.sh b 2", "FOO=1 zzrun --x data/b.csv", "'./my tool' build",
+              "cd docs ; make docs", "ls docs | zzcount -l", "env make test", "\\make test"]
+# Calls no learned shape answers, some of them led by a learned shape's program.
+OTHER_LEADS = ["make deploy", "./scripts/gen.sh", "scripts/gen.sh a 1", "./make test", "'make test'", "make",
+               "FOO=2 zzrun --x data/a.csv", "zzrun --x data/a.csv", "BAR=1 FOO=1 zzrun --x data/a.csv",
+               "FOO=1 zzrun --x data/a.csv ; rm -rf ~", "./my tool build", "'./my tool' build ~",
+               "cd sub ; make deploy", "cd / ; make docs", "zzcount -l", "ls src | zzcount -l | sh", "sudo make test",
+               "PATH=/tmp make test", "MAKEFLAGS=--eval=x make test", "make test; rm -rf ~", "m\u0430ke test",
+               "make test > ~/.bashrc", "./scripts/gen.sh a 1 | sh"]
+
+
+def test_the_index_skips_only_the_calls_no_pattern_can_answer(shaping):
+    """A call whose context has no pattern of its tool, or whose first command (without
+    an environment assignment) runs a program that leads no learned shape, is answered
+    None without being shaped (counted as skipped); every other call is shaped and
+    looked up. The answers are those of the shapes module's path, for the same shapes,
+    other shapes led by the same programs and the dangerous variations; the leads follow
+    the patterns learned and retired."""
+    from dataclasses import replace
+    shell, index_class = shaping
+    fast = taught_with(index_class, LEARNED_LEADS)
+    slow = taught_with(index_class, LEARNED_LEADS)
+    slow.book.index.shaping(None, None, None)           # every call through the tier's shape, parsed again
+    assert fast.book.counts()["active"] == len(LEARNED_LEADS)
+    for c in SAME_LEADS:
+        fast.forget()
+        assert fast.lookup(parsed_escalation(shell, c)) is not None, c
+    assert fast.book.skipped == 0
+    skipped = []
+    for c in OTHER_LEADS + DANGEROUS:
+        e = parsed_escalation(shell, c)
+        fast.forget()
+        slow.forget()
+        before = fast.book.skipped
+        a, b = fast.lookup(e), slow.lookup(replace(e, parsed=None))
+        assert (a and a.id) == (b and b.id), c
+        assert c not in OTHER_LEADS or a is None, c
+        assert c not in DANGEROUS or a is None or a.verdict != "allow", c
+        if fast.book.skipped > before:
+            skipped.append(c)
+    assert slow.book.skipped == 0
+    # skipped: the programs no learned shape leads with; never a call led by one
+    for c in ("make deploy", "./scripts/gen.sh", "make", "cd / ; make docs", "'./my tool' build ~"):
+        assert c not in skipped, c
+    for c in ("scripts/gen.sh a 1", "./make test", "zzrun --x data/a.csv", "./my tool build", "zzcount -l",
+              "m\u0430ke test", "rm -rf ~", "cat ~/.ssh/id_rsa"):
+        assert c in skipped, c
+    # A pattern learned for a new program: its calls are looked up from then on; retired,
+    # they are skipped again; and a context without patterns skips every call.
+    e = parsed_escalation(shell, "zznew --fast data/a.csv")
+    n = fast.book.skipped
+    assert fast.lookup(e) is None and fast.book.skipped == n + 1
+    fast.learner(escalation("zznew --fast data/b.csv"), [("e1", "allow", "shape", False, "ok"),
+                                                          ("e2", "allow", "shape", False, "ok")])
+    p = fast.lookup(e)
+    assert p is not None and fast.book.skipped == n + 1
+    fast.book.retire(p.id)
+    fast.forget()
+    assert fast.lookup(e) is None and fast.book.skipped == n + 2
+    asked = parsed_escalation(shell, "make test", why="ask", rule_id="r.x")
+    assert fast.lookup(asked) is None and fast.book.skipped == n + 3
+    snap = fast.book.snapshot()
+    assert snap["skipped"] == n + 3
+    from lighthouse.patterns.book import families
+    lookups = next(f for f in families(snap) if f.name == "lighthouse_pattern_lookups")
+    assert {s.labels["result"]: s.value for s in lookups.samples}["skipped"] == n + 3
+
+
+def test_the_leads_follow_patterns_with_literals():
+    """A pattern with an expert's exact words is found by its generic shape: its program
+    leads lookups while it is active, and no longer once it is retired. (The
+    implementation in use: a call with literals is shaped again by the shapes module's
+    kernel, which reads the parse of its own implementation.)"""
+    from lighthouse import _fast
+    shell, index_class = _fast.shell, _fast.shape.PatternIndex
+    tier = taught_with(index_class, ["make test"])
+    e = escalation("kubectl rollout restart deploy/api -n staging")
+    tier.learner(e, [("e1", "allow", "shape", False, "ok", ["deploy/api"]),
+                     ("e2", "allow", "shape", False, "ok", ["deploy/api"])])
+    hit = parsed_escalation(shell, e.tool_input["command"])
+    assert hit.parsed is not None
+    p = tier.lookup(hit)
+    assert p is not None and p.words and tier.book.skipped == 0
+    tier.forget()
+    other = parsed_escalation(shell, "kubectl rollout restart deploy/db -n staging")
+    assert tier.lookup(other) is None and tier.book.skipped == 0      # led by kubectl: shaped, no pattern
+    tier.book.retire(p.id)
+    tier.forget()
+    assert tier.lookup(hit) is None and tier.book.skipped == 1
 
 
 LEARNED_FOR_ATTACKS = ["zzfrob --now data/a.csv", "rm -rf build", "make test"]

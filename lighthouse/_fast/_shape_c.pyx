@@ -22,6 +22,8 @@ cdef extern from "structmember.h":
     int T_OBJECT_EX
 
 cdef extern from "Python.h":
+    PyObject *_PyDict_GetItem_KnownHash(object mp, object key, Py_hash_t hash) except? NULL
+    int _PyDict_SetItem_KnownHash(object mp, object key, object item, Py_hash_t hash) except -1
     bint PyUnicode_IS_ASCII(object s)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     unsigned char *PyUnicode_1BYTE_DATA(object s)
@@ -39,7 +41,7 @@ from types import MemberDescriptorType
 from ._engine_c import cache_key as _cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, HOME_ROOTS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE,
                             MEMO_TEXT, SHAPE_API, STDIO_PATHS, SYSTEM_PREFIXES, SYSTEM_ROOTS, TMP_PREFIXES,
-                            TMP_ROOTS, NoShape, ProgramTable)
+                            TMP_ROOTS, NoShape, ProgramTable, lead)
 from ._shell_shared_c import DYN
 
 __all__ = list(SHAPE_API)
@@ -67,8 +69,10 @@ assert MAX_SHAPE == TEXT_CAP
 cdef Py_ssize_t _MEMO_TEXT = MEMO_TEXT
 cdef Py_ssize_t _MAX_INPUT = MAX_INPUT
 cdef Py_ssize_t _MAX_CONTEXTS = 1024   # "ask:RULE" contexts a PatternIndex keeps made
+cdef Py_ssize_t _MAX_WORKSPACES = 4096  # workspaces a PatternIndex keeps found
 cdef frozenset _NO_OPTIONS = frozenset()
 cdef object _NoShape = NoShape
+cdef object _lead = lead
 cdef object _MemberDescriptorType = MemberDescriptorType
 # The escalation's fields PatternIndex.find reads, in the order of its slots' offsets.
 cdef tuple _FIELDS = ("generation", "why", "rule_id", "tool", "tool_input", "cwd", "home", "parsed")
@@ -126,11 +130,13 @@ cdef inline bint _ascii_alnum(Py_UCS4 c) noexcept:
 cdef bint _plain(str s) noexcept:
     # [\w.,:@%+=/-]+\Z
     cdef Py_ssize_t n = len(s), i
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if n == 0:
         return False
     for i in range(n):
-        c = s[i]
+        c = PyUnicode_READ(kind, data, i)
         if c < 128:
             if not _ASCII[c] & C_PLAIN:
                 return False
@@ -144,14 +150,16 @@ cdef bint _plain(str s) noexcept:
 cdef bint _word(str s) noexcept:
     # [A-Za-z0-9_][A-Za-z0-9_.:@%+,=-]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if n == 0 or n > 64:
         return False
-    c = s[0]
+    c = PyUnicode_READ(kind, data, 0)
     if not (_ascii_alnum(c) or c == u'_'):
         return False
     for i in range(1, n):
-        c = s[i]
+        c = PyUnicode_READ(kind, data, i)
         if c >= 128 or not _ASCII[c] & C_WORD:
             return False
     return True
@@ -162,14 +170,16 @@ cdef bint _word(str s) noexcept:
 cdef bint _subcommand(str s) noexcept:
     # [a-z][a-z0-9_:-]{0,31}\Z
     cdef Py_ssize_t n = len(s), i
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if n == 0 or n > 32:
         return False
-    c = s[0]
+    c = PyUnicode_READ(kind, data, 0)
     if not (c >= u'a' and c <= u'z'):
         return False
     for i in range(1, n):
-        c = s[i]
+        c = PyUnicode_READ(kind, data, i)
         if not ((c >= u'a' and c <= u'z') or _ascii_digit(c) or c == u'_' or c == u':' or c == u'-'):
             return False
     return True
@@ -180,14 +190,16 @@ cdef bint _subcommand(str s) noexcept:
 cdef bint _env_name(str s) noexcept:
     # [A-Za-z_][A-Za-z0-9_]{0,63}\Z
     cdef Py_ssize_t n = len(s), i
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if n == 0 or n > 64:
         return False
-    c = s[0]
+    c = PyUnicode_READ(kind, data, 0)
     if not (_ascii_alpha(c) or c == u'_'):
         return False
     for i in range(1, n):
-        c = s[i]
+        c = PyUnicode_READ(kind, data, i)
         if not (_ascii_alnum(c) or c == u'_'):
             return False
     return True
@@ -197,7 +209,9 @@ cdef bint _env_name(str s) noexcept:
 @cython.wraparound(False)
 cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
     # the end of the run of ASCII digits from i
-    while i < n and _ascii_digit(s[i]):
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    while i < n and _ascii_digit(PyUnicode_READ(kind, data, i)):
         i += 1
     return i
 
@@ -207,14 +221,16 @@ cdef Py_ssize_t _digits(str s, Py_ssize_t i, Py_ssize_t n) noexcept:
 cdef bint _number(str s) noexcept:
     # -?[0-9]{1,18}(\.[0-9]{1,18})?\Z
     cdef Py_ssize_t n = len(s), i = 0, j
-    if n and s[0] == u'-':
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    if n and PyUnicode_READ(kind, data, 0) == u'-':
         i = 1
     j = _digits(s, i, n)
     if j == i or j - i > 18:
         return False
     if j == n:
         return True
-    if s[j] != u'.':
+    if PyUnicode_READ(kind, data, j) != u'.':
         return False
     i = j + 1
     j = _digits(s, i, n)
@@ -226,19 +242,22 @@ cdef bint _number(str s) noexcept:
 cdef bint _ref(str s) noexcept:
     # ([0-9a-f]{7,40}|HEAD([~^][0-9]{0,4}){0,4}|@\{[0-9]{1,4}\})\Z
     cdef Py_ssize_t n = len(s), i, j, groups
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if 7 <= n <= 40:
         for i in range(n):
-            c = s[i]
+            c = PyUnicode_READ(kind, data, i)
             if not (_ascii_digit(c) or (c >= u'a' and c <= u'f')):
                 break
         else:
             return True
-    if n >= 4 and s.startswith("HEAD"):
+    if n >= 4 and PyUnicode_READ(kind, data, 0) == u'H' and PyUnicode_READ(kind, data, 1) == u'E' \
+            and PyUnicode_READ(kind, data, 2) == u'A' and PyUnicode_READ(kind, data, 3) == u'D':
         i = 4
         groups = 0
         while i < n:
-            c = s[i]
+            c = PyUnicode_READ(kind, data, i)
             if c != u'~' and c != u'^':
                 return False
             groups += 1
@@ -249,7 +268,8 @@ cdef bint _ref(str s) noexcept:
                 return False
             i = j
         return True
-    if n >= 4 and s[0] == u'@' and s[1] == u'{' and s[n - 1] == u'}':
+    if n >= 4 and PyUnicode_READ(kind, data, 0) == u'@' and PyUnicode_READ(kind, data, 1) == u'{' \
+            and PyUnicode_READ(kind, data, n - 1) == u'}':
         j = _digits(s, 2, n)
         return j == n - 1 and 1 <= j - 2 <= 4
     return False
@@ -272,26 +292,34 @@ cdef bint _special(str s) noexcept:
 cdef Py_ssize_t _key_end(str s) noexcept:
     # ([A-Za-z_][A-Za-z0-9_.-]{0,63})=: the index of the '=', or -1
     cdef Py_ssize_t n = len(s), i
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
     cdef Py_UCS4 c
     if n < 2:
         return -1
-    c = s[0]
+    c = PyUnicode_READ(kind, data, 0)
     if not (_ascii_alpha(c) or c == u'_'):
         return -1
     i = 1
     while i < n:
-        c = s[i]
+        c = PyUnicode_READ(kind, data, i)
         if not (_ascii_alnum(c) or c == u'_' or c == u'.' or c == u'-'):
             break
         i += 1
-    if i > 64 or i >= n or s[i] != u'=':
+    if i > 64 or i >= n or PyUnicode_READ(kind, data, i) != u'=':
         return -1
     return i
 
 
-cdef inline bint _dyn(str s) except -1:
-    # DYN in s (one character: a search in C, not the sequence protocol)
-    return PyUnicode_FindChar(s, _DYN_CHAR, 0, len(s), 1) >= 0
+cdef inline bint _dyn(str s) noexcept:
+    # DYN in s (one character: a loop in C, not the sequence protocol or a search's call)
+    cdef Py_ssize_t i, n = len(s)
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    for i in range(n):
+        if PyUnicode_READ(kind, data, i) == _DYN_CHAR:
+            return True
+    return False
 
 
 cdef bint _all_digits(str s) noexcept:
@@ -439,24 +467,27 @@ cdef Py_ssize_t _relative(str value) noexcept:
     # starts once its leading "./" are skipped: no empty, "." or ".." segment after them,
     # no trailing slash, no unknown expansion; -1 for any other path.
     cdef Py_ssize_t n = len(value), i = 0, j
+    cdef int kind = PyUnicode_KIND(value)
+    cdef void *data = PyUnicode_DATA(value)
     cdef Py_UCS4 c
-    if n == 0 or value[0] == u'/' or value[0] == u'~':
+    if n == 0 or PyUnicode_READ(kind, data, 0) == u'/' or PyUnicode_READ(kind, data, 0) == u'~':
         return -1
-    while i + 1 < n and value[i] == u'.' and value[i + 1] == u'/':
+    while i + 1 < n and PyUnicode_READ(kind, data, i) == u'.' and PyUnicode_READ(kind, data, i + 1) == u'/':
         i += 2
-    if i == n or value[n - 1] == u'/':
+    if i == n or PyUnicode_READ(kind, data, n - 1) == u'/':
         return -1
     j = i
     while j < n:
         # a segment starts at j
-        c = value[j]
+        c = PyUnicode_READ(kind, data, j)
         if c == u'/':
             return -1
-        if c == u'.' and (j + 1 == n or value[j + 1] == u'/'
-                          or (value[j + 1] == u'.' and (j + 2 == n or value[j + 2] == u'/'))):
+        if c == u'.' and (j + 1 == n or PyUnicode_READ(kind, data, j + 1) == u'/'
+                          or (PyUnicode_READ(kind, data, j + 1) == u'.'
+                              and (j + 2 == n or PyUnicode_READ(kind, data, j + 2) == u'/'))):
             return -1
         while j < n:
-            c = value[j]
+            c = PyUnicode_READ(kind, data, j)
             if c == _DYN_CHAR:
                 return -1
             j += 1
@@ -465,13 +496,32 @@ cdef Py_ssize_t _relative(str value) noexcept:
     return i
 
 
+# The last workspace _plain_root judged, and its answer: a call's arguments are judged
+# against one workspace (the same object), which is then read once, not once per path.
+cdef object _root_seen = None
+cdef bint _root_plain = False
+
+
+cdef bint _plain_root(str ws) noexcept:
+    # whether ws is a normalized absolute directory other than "/" without an unknown
+    # expansion: a relative path below it is classed without being resolved
+    global _root_seen, _root_plain
+    cdef bint plain
+    if ws is _root_seen:
+        return _root_plain
+    plain = len(ws) > 1 and _normal(ws) and not _dyn(ws)
+    _root_plain = plain
+    _root_seen = ws
+    return plain
+
+
 cdef str _path_class(str value, str cwd, str home, str ws, list why):
     cdef str full, rel
     cdef int w
     cdef Py_ssize_t i
     if str_eq(cwd, ws):
         i = _relative(value)
-        if i >= 0 and len(ws) > 1 and _normal(ws) and not _dyn(ws):
+        if i >= 0 and _plain_root(ws):
             # below the workspace (what resolving and judging it would find): the
             # workspace's path, kept exactly when a segment is hidden
             rel = value[i:] if i else value
@@ -522,30 +572,35 @@ cdef int _scan(str s) noexcept:
 
 cdef inline bint _looks_like_path(str a, int found) noexcept:
     # found: _scan(a)
-    cdef Py_UCS4 c = a[0]
+    cdef int kind = PyUnicode_KIND(a)
+    cdef void *data = PyUnicode_DATA(a)
+    cdef Py_UCS4 c = PyUnicode_READ(kind, data, 0)
     cdef Py_ssize_t n = len(a)
     if c == u'/' or c == u'~' or found & HAS_SLASH:
         return True
-    return c == u'.' and (n == 1 or (n == 2 and a[1] == u'.'))
+    return c == u'.' and (n == 1 or (n == 2 and PyUnicode_READ(kind, data, 1) == u'.'))
 
 
 cdef str _url_class(str arg):
     # "<url:...>", the argument kept exactly, or None when it is no URL
     cdef Py_ssize_t n = len(arg), i = 1, j
+    cdef int kind = PyUnicode_KIND(arg)
+    cdef void *data = PyUnicode_DATA(arg)
     cdef Py_UCS4 c
     cdef str host
-    if n < 4 or not _ascii_alpha(arg[0]):
+    if n < 4 or not _ascii_alpha(PyUnicode_READ(kind, data, 0)):
         return None
     while i < n and i < 17:
-        c = arg[i]
+        c = PyUnicode_READ(kind, data, i)
         if not (_ascii_alnum(c) or c == u'+' or c == u'.' or c == u'-'):
             break
         i += 1
-    if i > 16 or i + 3 > n or arg[i] != u':' or arg[i + 1] != u'/' or arg[i + 2] != u'/':
+    if i > 16 or i + 3 > n or PyUnicode_READ(kind, data, i) != u':' or PyUnicode_READ(kind, data, i + 1) != u'/' \
+            or PyUnicode_READ(kind, data, i + 2) != u'/':
         return None
     j = i + 3
     while j < n and j - (i + 3) < 255:
-        c = arg[j]
+        c = PyUnicode_READ(kind, data, j)
         if c == u'/' or c == u'?' or c == u'#' or Py_UNICODE_ISSPACE(c):
             break
         j += 1
@@ -560,9 +615,11 @@ cdef str _url_class(str arg):
 cdef bint _host(str h) noexcept:
     # [A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z
     cdef Py_ssize_t n = len(h), i = 0, j
+    cdef int kind = PyUnicode_KIND(h)
+    cdef void *data = PyUnicode_DATA(h)
     cdef Py_UCS4 c
     while i < n:
-        c = h[i]
+        c = PyUnicode_READ(kind, data, i)
         if not (_ascii_alnum(c) or c == u'.' or c == u'-'):
             break
         i += 1
@@ -570,7 +627,7 @@ cdef bint _host(str h) noexcept:
         return False
     if i == n:
         return True
-    if h[i] != u':':
+    if PyUnicode_READ(kind, data, i) != u':':
         return False
     j = _digits(h, i + 1, n)
     return j == n and 1 <= j - i - 1 <= 5
@@ -679,7 +736,7 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
     # has none (``t`` then holds a part of it).
     cdef str program = sc.program, cwd, a, name, val, f, op, target, c
     cdef bint is_exact, ended = False, single_dash_long = False, is_cd
-    cdef list args = sc.args, env, flag_list
+    cdef list args = sc.args, env
     cdef list names = None, values = None, rendered
     cdef Py_ssize_t nflags, flags_at, args_at, start = t.n
     cdef object value_options = _NO_OPTIONS
@@ -690,6 +747,8 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
     cdef Py_ssize_t own[POSITIONALS]
     cdef Py_ssize_t *pos = own      # the positionals: their indices in args
     cdef object entry, spec
+    cdef int kind
+    cdef void *data
     if sc.dynamic:
         return _fail(why, "an unknown expansion")
     if sc.origin:
@@ -743,17 +802,20 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
         while k < n:
             a = args[k]
             la = len(a)
+            kind = PyUnicode_KIND(a)
+            data = PyUnicode_DATA(a)
             if not ended and str_eq(a, "--"):
                 ended = True
                 if names is None:
                     names, values = [], []
                 names.append("--")
                 values.append(None)
-            elif not ended and la > 1 and a[0] == u'-' and not Py_UNICODE_ISDIGIT(a[1]):
+            elif not ended and la > 1 and PyUnicode_READ(kind, data, 0) == u'-' \
+                    and not Py_UNICODE_ISDIGIT(PyUnicode_READ(kind, data, 1)):
                 if names is None:
                     names, values = [], []
-                if a[1] == u'-' or single_dash_long:
-                    j = a.find("=")
+                if PyUnicode_READ(kind, data, 1) == u'-' or single_dash_long:
+                    j = PyUnicode_FindChar(a, u'=', 0, la, 1)
                     if j >= 0:
                         name = a[:j]
                         val = a[j + 1:]
@@ -768,7 +830,7 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
                         values.append(None)
                 else:
                     for j in range(1, la):
-                        f = "-" + a[j]
+                        f = "-" + a[j:j + 1]
                         if f in value_options or (has_literal_options and f in literal_options):
                             val = a[j + 1:]
                             if val and val[0] == u'=':
@@ -779,7 +841,7 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
                             names.append(f)
                             values.append(val)
                             break
-                        if not Py_UNICODE_ISALPHA(a[j]):
+                        if not Py_UNICODE_ISALPHA(PyUnicode_READ(kind, data, j)):
                             names.append("-" + a[j:])
                             values.append(None)
                             break
@@ -829,25 +891,30 @@ cdef bint _command_shape(_Text *t, SimpleCommand sc, str ws, str home, object sp
             free(pos)
     if names is not None:
         nflags = len(names)
-        rendered = []
-        for j in range(nflags):
-            c = _flag(<str>names[j], <str>values[j],
-                      is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+        if nflags == 1:
+            # one flag: written as it is rendered
+            c = _flag(<str>names[0], <str>values[0],
+                      is_exact or (has_literal_options and <str>names[0] in literal_options), cwd, home, ws, why,
                       literals)
             if c is None:
                 return False
-            rendered.append(c)
-        if nflags > 1:
+            args_at = t.n
+            _part(t, start, c)
+        else:
+            rendered = []
+            for j in range(nflags):
+                c = _flag(<str>names[j], <str>values[j],
+                          is_exact or (has_literal_options and <str>names[j] in literal_options), cwd, home, ws, why,
+                          literals)
+                if c is None:
+                    return False
+                rendered.append(c)
             # sorted, each flag once (the reference renders them into a set)
             rendered.sort()
-            flag_list = [rendered[0]]
-            for j in range(1, nflags):
-                if not str_eq(<str>rendered[j], <str>rendered[j - 1]):
-                    flag_list.append(rendered[j])
-            rendered = flag_list
-        args_at = t.n
-        for c in rendered:
-            _part(t, start, c)
+            args_at = t.n
+            for j in range(nflags):
+                if j == 0 or not str_eq(<str>rendered[j], <str>rendered[j - 1]):
+                    _part(t, start, <str>rendered[j])
         if t.n <= TEXT_CAP and args_at > flags_at:
             # the arguments [flags_at, args_at) and the flags [args_at, t.n), each part
             # after its blank (the program is always before them): each reversed, then
@@ -967,6 +1034,44 @@ cdef inline object _bash_key(object tool, object tool_input, object cwd, object 
 
 
 @cython.final
+cdef class _Shapes:
+    # The active patterns of one context and tool (see ``_shape_py._Shapes``).
+    cdef dict patterns
+    cdef dict leads
+
+    def __cinit__(self):
+        self.patterns = {}
+        self.leads = {}
+
+
+cdef _Shapes _shapes_of(dict by_context, object context, object tool):
+    cdef object tools = by_context.get(context), shapes
+    if tools is None:
+        tools = by_context[context] = {}
+    shapes = (<dict>tools).get(tool)
+    if shapes is None:
+        shapes = (<dict>tools)[tool] = _Shapes()
+    return <_Shapes>shapes
+
+
+cdef int _count_lead(dict by_context, object context, object tool, str text, int delta) except -1:
+    # One more (or fewer) shape text of a pattern led by lead(text); a context and tool
+    # left without any is dropped (see the reference)
+    cdef _Shapes shapes = _shapes_of(by_context, context, tool)
+    cdef object first = _lead(text)
+    cdef Py_ssize_t n = <Py_ssize_t>shapes.leads.get(first, 0) + delta
+    if n > 0:
+        shapes.leads[first] = n
+        return 0
+    shapes.leads.pop(first, None)
+    if not shapes.leads:
+        del (<dict>by_context[context])[tool]
+        if not by_context[context]:
+            del by_context[context]
+    return 0
+
+
+@cython.final
 cdef class PatternIndex:
     """The pattern tier's memory of its answers, and its lookup (see
     ``_shape_py.PatternIndex``, the reference)."""
@@ -974,14 +1079,14 @@ cdef class PatternIndex:
     cdef dict _memo
     cdef dict _active
     cdef dict _literal
+    cdef dict _by_context       # context -> tool -> _Shapes
     cdef dict _workspaces
     cdef object _programs
     cdef object _specs
     cdef object _table
     cdef object _table_generation
     cdef dict _contexts
-    cdef str _ws_cwd            # the last (cwd, home) found to be a workspace, cwd itself
-    cdef str _ws_home
+    cdef dict _ws_seen          # cwd -> a home with which the shapes module found cwd a workspace
     cdef type _esc_type
     cdef bint _direct
     cdef Py_ssize_t _offsets[N_FIELDS]
@@ -991,6 +1096,7 @@ cdef class PatternIndex:
     cdef public long long hits
     cdef public long long misses
     cdef public long long unshaped
+    cdef public long long skipped
     cdef public long long remembered
 
     def __init__(self, size=MEMO_SIZE):
@@ -999,14 +1105,14 @@ cdef class PatternIndex:
         self._memo = {}
         self._active = {}
         self._literal = {}
+        self._by_context = {}
         self._workspaces = None
         self._programs = None
         self._specs = None
         self._table = None
         self._table_generation = None
         self._contexts = {}
-        self._ws_cwd = None
-        self._ws_home = None
+        self._ws_seen = {}
         self._esc_type = None
         self._direct = False
         self.size = size
@@ -1015,15 +1121,41 @@ cdef class PatternIndex:
         self.hits = 0
         self.misses = 0
         self.unshaped = 0
+        self.skipped = 0
         self.remembered = 0
 
     def __len__(self):
         return len(self._memo)
 
     cpdef tables(self, dict active, dict literal):
-        """The book's index of active patterns and of those with literals."""
+        """The book's index of active patterns and of those with literals (see the reference)."""
+        cdef dict by_context = {}
+        cdef tuple k
+        for k, p in active.items():
+            _shapes_of(by_context, k[0], k[1]).patterns[k[2]] = p
+            _count_lead(by_context, k[0], k[1], <str?>k[2], 1)
+        for k in literal:
+            _count_lead(by_context, k[0], k[1], <str?>k[2], 1)
         self._active = active
         self._literal = literal
+        self._by_context = by_context
+
+    cpdef put(self, object context, object tool, str text, object pattern):
+        """The active pattern of shape ``text`` in ``context`` for ``tool`` is now ``pattern`` (None: none)."""
+        cdef object tools = self._by_context.get(context)
+        cdef object shapes = (<dict>tools).get(tool) if tools is not None else None
+        cdef bint had = shapes is not None and text in (<_Shapes>shapes).patterns
+        if pattern is not None:
+            if not had:
+                _count_lead(self._by_context, context, tool, text, 1)
+            _shapes_of(self._by_context, context, tool).patterns[text] = pattern
+        elif had:
+            del (<_Shapes>shapes).patterns[text]
+            _count_lead(self._by_context, context, tool, text, -1)
+
+    cpdef literal(self, object context, object tool, str text, bint present):
+        """Whether patterns with literals of the generic shape ``text`` are now active (see the reference)."""
+        _count_lead(self._by_context, context, tool, text, 1 if present else -1)
 
     cpdef changed(self):
         """The active patterns changed: every answer remembered before is looked up again."""
@@ -1036,38 +1168,44 @@ cdef class PatternIndex:
         self._specs = specs
         self._table = None
         self._table_generation = None
-        self._ws_cwd = None
-        self._ws_home = None
+        self._ws_seen = {}
 
-    cdef object _shape(self, object esc, object shape, object command, object cwd, object home, object parsed,
+    cdef bint _parsed_here(self, object command, object cwd, object home, object parsed):
+        # Whether the index shapes the call itself (see the reference): a Bash call
+        # (``command``: its command, None for any other call) with the engine's parse, in
+        # a workspace the shapes module has seen (and normalized). The shapes module's
+        # answer for (cwd, home) never changes: a workspace found is kept by its cwd (one
+        # str lookup, no tuple made and hashed), at most _MAX_WORKSPACES of them.
+        # (``home``: "" for none.)
+        cdef object ws, seen
+        if self._workspaces is None or command is None or type(parsed) is not list:
+            return False
+        if type(cwd) is not str or type(home) is not str or len(<str>cwd) == 0:
+            return False
+        seen = self._ws_seen.get(cwd)
+        if seen is None or not str_eq(<str>seen, <str>home):
+            ws = self._workspaces.get((cwd, home))
+            if type(ws) is not str or not str_eq(<str>ws, <str>cwd):
+                return False
+            if len(self._ws_seen) >= _MAX_WORKSPACES:
+                self._ws_seen.clear()
+            self._ws_seen[cwd] = home
+        return 0 < len(<str>command) <= _MAX_INPUT
+
+    cdef object _shape(self, object esc, object shape, bint here, object cwd, object home, object parsed,
                        object generation):
-        # The common case in C: a Bash call with the engine's parse, in a workspace the
-        # shapes module has seen (and normalized); anything else by ``shape``. (command:
-        # the Bash call's command, None for any other call; cwd, home and parsed: esc's,
-        # read once by find.)
-        cdef object ws, specs
-        if self._workspaces is not None and command is not None and type(parsed) is list:
-            home = home or ""
-            if type(cwd) is str and type(home) is str and len(<str>cwd) > 0:
-                # the shapes module's answer for (cwd, home) never changes: the last
-                # workspace found is compared, not looked up again
-                if self._ws_cwd is not None and str_eq(<str>cwd, self._ws_cwd) and str_eq(<str>home, self._ws_home):
-                    ws = cwd
-                else:
-                    ws = self._workspaces.get((cwd, home))
-                    if type(ws) is str and str_eq(<str>ws, <str>cwd):
-                        self._ws_cwd = <str>cwd
-                        self._ws_home = <str>home
-                if type(ws) is str and str_eq(<str>ws, <str>cwd) and 0 < len(<str>command) <= _MAX_INPUT:
-                    if self._programs is None:
-                        specs = self._specs
-                    else:
-                        # asked once per rule generation (see the reference)
-                        if self._table is None or self._table_generation != generation:
-                            self._table = self._programs()
-                            self._table_generation = generation
-                        specs = self._table
-                    return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
+        # The common case in C (``here``: _parsed_here's answer); anything else by ``shape``.
+        cdef object specs
+        if here:
+            if self._programs is None:
+                specs = self._specs
+            else:
+                # asked once per rule generation (see the reference)
+                if self._table is None or self._table_generation != generation:
+                    self._table = self._programs()
+                    self._table_generation = generation
+                specs = self._table
+            return bash_shape(<list>parsed, <str>cwd, <str>home, specs, None, None)
         return shape(esc)
 
     cdef _fields_of(self, type cls):
@@ -1121,10 +1259,14 @@ cdef class PatternIndex:
         ``_shape_py.PatternIndex.find``)."""
         cdef PyObject *f[N_FIELDS]
         cdef object generation, why, rule_id, tool, tool_input, cwd, home, parsed, command = None
-        cdef object key, text = None, pattern, found
+        cdef object key, text = None, pattern, found, tools, program
         cdef str context
         cdef _Answer a
-        cdef bint known = False, direct
+        cdef object shapes = None
+        cdef SimpleCommand first
+        cdef bint known = False, direct, here
+        cdef Py_hash_t key_hash
+        cdef PyObject *got
         cdef Py_ssize_t i
         cdef long long epoch = self.epoch
         cdef bint due = _monotonic() >= self.due
@@ -1165,7 +1307,13 @@ cdef class PatternIndex:
                 key = _cache_key(tool, tool_input, cwd, home)
             except Exception:
                 return match(esc, None, shape(esc))
-        found = None if due else self._memo.get(key)
+        # the key hashed once, for the lookup and the store (a tuple's hash is not kept)
+        key_hash = hash(key)
+        found = None
+        if not due:
+            got = _PyDict_GetItem_KnownHash(self._memo, key, key_hash)
+            if got != NULL:
+                found = <object>got
         if found is not None:
             a = <_Answer>found
             if a.generation == generation and str_eq(a.why, <str>why) and str_eq(a.rule_id, <str>rule_id):
@@ -1183,16 +1331,39 @@ cdef class PatternIndex:
                 known = True
         # The epoch read before the lookup is kept with its answer: a change of the
         # patterns made meanwhile makes it stale.
-        if not known:
-            text = self._shape(esc, shape, command, cwd, home, parsed, generation)
         context = self._context(<str>why, <str>rule_id)
+        if not due and type(tool) is str:
+            tools = self._by_context.get(context)
+            if tools is not None:
+                shapes = (<dict>tools).get(tool)
+        if not known:
+            here = self._parsed_here(command, cwd, home or "", parsed)
+            if not due and type(tool) is str:
+                # No pattern of this context and tool, or none led by the program of the
+                # call's first command: no shape can match (see the reference).
+                if shapes is None:
+                    self.skipped += 1
+                    return None
+                if here and len(<list>parsed) > 0 and type((<list>parsed)[0]) is SimpleCommand:
+                    first = <SimpleCommand>(<list>parsed)[0]
+                    program = first.path if first.path else first.program
+                    if not first.env and program is not None and program not in (<_Shapes>shapes).leads \
+                            and _plain(<str>program):
+                        self.skipped += 1
+                        return None
+            text = self._shape(esc, shape, here, cwd, home or "", parsed, generation)
         if text is None:
             self.unshaped += 1
             pattern = None
         elif due or (self._literal and tool == "Bash" and self._literal.get((context, tool, text))):
             pattern = match(esc, context, text)
         else:
-            pattern = self._active.get((context, tool, text))
+            if shapes is not None:
+                pattern = (<_Shapes>shapes).patterns.get(text)
+            elif type(tool) is str:
+                pattern = None          # no pattern of this context and tool
+            else:
+                pattern = self._active.get((context, tool, text))
             if pattern is None:
                 self.misses += 1
             else:
@@ -1207,5 +1378,5 @@ cdef class PatternIndex:
             a.rule_id = <str>rule_id
             a.text = text
             a.pattern = pattern
-            self._memo[key] = a
+            _PyDict_SetItem_KnownHash(self._memo, key, a, key_hash)
         return pattern

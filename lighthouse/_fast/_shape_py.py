@@ -15,7 +15,7 @@ from time import monotonic
 
 from ._engine_py import cache_key
 from ._shape_shared import (COMMAND_WORDS, DEFAULT_PROGRAMS, MAX_COMMANDS, MAX_INPUT, MAX_SHAPE, MEMO_SIZE, MEMO_TEXT,
-                            NO_LITERALS, PATH_CLASSES, SHAPE_API, NoShape, ProgramTable, program_entry, where)
+                            NO_LITERALS, PATH_CLASSES, SHAPE_API, NoShape, ProgramTable, lead, program_entry, where)
 from ._shell_shared import DYN, normpath
 
 __all__ = list(SHAPE_API)
@@ -308,6 +308,18 @@ def _bash_key(tool, tool_input, cwd, home):
     return (command, cwd, home)
 
 
+class _Shapes:
+    """The active patterns of one context and tool, as a PatternIndex looks them up:
+    ``patterns`` (shape text -> Pattern) and ``leads`` (the :func:`lead` of each shape
+    text of a pattern, with or without literals -> how many such texts)."""
+
+    __slots__ = ("patterns", "leads")
+
+    def __init__(self):
+        self.patterns = {}
+        self.leads = {}
+
+
 class PatternIndex:
     """The pattern tier's memory of its answers, and its lookup.
 
@@ -320,17 +332,26 @@ class PatternIndex:
     found under. A call asked again under the same generation, context and epoch is
     answered from it without being shaped (:meth:`find`): its key and one dictionary
     lookup. The PatternBook gives the index its tables of active patterns
-    (:meth:`tables`) and calls :meth:`changed` after every change of them (learned,
-    retired, approved, reloaded from the file), so that a remembered answer of an older
-    epoch is looked up again (from its remembered shape text) and a retired pattern
-    never answers from memory. ``due``: the monotonic time from which the book must
-    check its file; from then on :meth:`find` neither reads the memory nor looks up
-    itself: the book's lookup (which refreshes) does.
+    (:meth:`tables`), tells it of each change of them (:meth:`put`, :meth:`literal`)
+    and calls :meth:`changed` after every change (learned, retired, approved, reloaded
+    from the file), so that a remembered answer of an older epoch is looked up again
+    (from its remembered shape text) and a retired pattern never answers from memory.
+    ``due``: the monotonic time from which the book must check its file; from then on
+    :meth:`find` neither reads the memory nor looks up itself: the book's lookup (which
+    refreshes) does.
+
+    The index keeps the active patterns by context and tool, with the :func:`lead` of
+    their shape texts, so that a call no active pattern can answer costs no shape: a
+    call in a context without a pattern of its tool, or a Bash call shaped from the
+    engine's parse whose first command has no environment assignment and a program (as
+    the shape writes it) that leads no pattern's text, is answered None at once
+    (counted in ``skipped``; not remembered).
 
     At most ``size`` answers are kept (0: none); a new call when it is full empties it
     first. An answer whose shape text is over ``MEMO_TEXT`` characters is not kept.
-    Counters: ``hits``, ``misses`` and ``unshaped`` of every lookup (the book's own
-    lookups count into them too); ``remembered``: lookups answered from memory."""
+    Counters: ``hits``, ``misses`` and ``unshaped`` of every lookup that shaped the call
+    (the book's own lookups count into them too), ``skipped`` of those that did not
+    need to; ``remembered``: lookups answered from memory."""
 
     def __init__(self, size=MEMO_SIZE):
         if size < 0:
@@ -338,6 +359,7 @@ class PatternIndex:
         self._memo = {}
         self._active = {}
         self._literal = {}
+        self._by_context = {}           # context -> tool -> _Shapes
         self._workspaces = None
         self._programs = None
         self._specs = None
@@ -349,6 +371,7 @@ class PatternIndex:
         self.hits = 0
         self.misses = 0
         self.unshaped = 0
+        self.skipped = 0
         self.remembered = 0
 
     def __len__(self):
@@ -356,10 +379,36 @@ class PatternIndex:
 
     def tables(self, active, literal):
         """The book's index of active patterns ((context, tool, shape text) -> Pattern)
-        and of the patterns with literals ((context, tool, generic text) -> patterns);
-        the book changes them in place, and calls :meth:`changed` after."""
+        and of the patterns with literals ((context, tool, generic text) -> patterns),
+        which the book changes in place, telling the index of each change (:meth:`put`,
+        :meth:`literal`), then calls :meth:`changed`."""
+        by_context = {}
+        for (context, tool, text), p in active.items():
+            _shapes_of(by_context, context, tool).patterns[text] = p
+            _count_lead(by_context, context, tool, text, 1)
+        for context, tool, text in literal:
+            _count_lead(by_context, context, tool, text, 1)
         self._active = active
         self._literal = literal
+        self._by_context = by_context
+
+    def put(self, context, tool, text, pattern):
+        """The active pattern of shape ``text`` in ``context`` for ``tool`` is now
+        ``pattern`` (None: there is none)."""
+        shapes = self._by_context.get(context, {}).get(tool)
+        had = shapes is not None and text in shapes.patterns
+        if pattern is not None:
+            if not had:
+                _count_lead(self._by_context, context, tool, text, 1)
+            _shapes_of(self._by_context, context, tool).patterns[text] = pattern
+        elif had:
+            del shapes.patterns[text]
+            _count_lead(self._by_context, context, tool, text, -1)
+
+    def literal(self, context, tool, text, present):
+        """Whether patterns with literals of the generic shape ``text`` in ``context``
+        for ``tool`` are now active (``present``: some became so; else none is any more)."""
+        _count_lead(self._by_context, context, tool, text, 1 if present else -1)
 
     def changed(self):
         """The active patterns changed: every answer remembered before is looked up again."""
@@ -385,23 +434,26 @@ class PatternIndex:
         self._table = None
         self._table_generation = None
 
-    def _shape(self, esc, shape, tool, tool_input, cwd, home, generation):
-        if self._workspaces is not None and type(tool) is str and tool == "Bash":
-            parsed = esc.parsed
-            if type(parsed) is list and type(tool_input) is dict:
-                home = home or ""
-                if type(cwd) is str and type(home) is str and cwd:
-                    ws = self._workspaces.get((cwd, home))
-                    command = tool_input.get("command")
-                    if type(ws) is str and ws == cwd and type(command) is str and 0 < len(command) <= MAX_INPUT:
-                        if self._programs is None:
-                            specs = self._specs
-                        else:
-                            if self._table is None or self._table_generation != generation:
-                                self._table = self._programs()
-                                self._table_generation = generation
-                            specs = self._table
-                        return bash_shape(parsed, cwd, home, specs)
+    def _parsed_here(self, tool, tool_input, cwd, home, parsed):
+        """Whether the index shapes the call itself (see :meth:`shaping`), from ``parsed``."""
+        if self._workspaces is None or type(tool) is not str or tool != "Bash":
+            return False
+        if type(parsed) is not list or type(tool_input) is not dict or type(cwd) is not str or not cwd:
+            return False
+        ws = self._workspaces.get((cwd, home))
+        command = tool_input.get("command")
+        return type(ws) is str and ws == cwd and type(command) is str and 0 < len(command) <= MAX_INPUT
+
+    def _shape(self, esc, shape, here, cwd, home, generation):
+        if here:
+            if self._programs is None:
+                specs = self._specs
+            else:
+                if self._table is None or self._table_generation != generation:
+                    self._table = self._programs()
+                    self._table_generation = generation
+                specs = self._table
+            return bash_shape(esc.parsed, cwd, home, specs)
         return shape(esc)
 
     def clear(self):
@@ -415,7 +467,7 @@ class PatternIndex:
         when the file is due to be checked, for a shape that has patterns with literals
         and for an escalation whose context is not text."""
         generation, why, rule_id, tool = esc.generation, esc.why, esc.rule_id, esc.tool
-        tool_input, cwd, home = esc.tool_input, esc.cwd, esc.home
+        tool_input, cwd, home, parsed = esc.tool_input, esc.cwd, esc.home, esc.parsed
         epoch = self.epoch              # read before the lookup: a change meanwhile makes it stale
         due = monotonic() >= self.due
         if type(why) is not str or type(rule_id) is not str:
@@ -442,16 +494,39 @@ class PatternIndex:
                 return pattern
             text = found[4]
             known = True
-        if not known:
-            text = self._shape(esc, shape, tool, tool_input, cwd, home, generation)
         context = "miss" if why == "miss" else "ask:" + rule_id
+        shapes = None
+        if not due and type(tool) is str:
+            shapes = self._by_context.get(context, {}).get(tool)
+        if not known:
+            home = home or ""
+            here = type(home) is str and self._parsed_here(tool, tool_input, cwd, home, parsed)
+            if not due and type(tool) is str:
+                # No pattern of this context and tool, or none led by the program of the
+                # call's first command: no shape can match (see the class docstring).
+                if shapes is None:
+                    self.skipped += 1
+                    return None
+                if here and parsed:
+                    first = parsed[0]
+                    program = first.path or first.program
+                    if not first.env and type(program) is str and _PLAIN_RE.match(program) \
+                            and program not in shapes.leads:
+                        self.skipped += 1
+                        return None
+            text = self._shape(esc, shape, here, cwd, home, generation)
         if text is None:
             self.unshaped += 1
             pattern = None
         elif due or (self._literal and tool == "Bash" and self._literal.get((context, tool, text))):
             pattern = match(esc, context, text)
         else:
-            pattern = self._active.get((context, tool, text))
+            if shapes is not None:
+                pattern = shapes.patterns.get(text)
+            elif type(tool) is str:
+                pattern = None          # no pattern of this context and tool
+            else:
+                pattern = self._active.get((context, tool, text))
             if pattern is None:
                 self.misses += 1
             else:
@@ -461,3 +536,29 @@ class PatternIndex:
                 self._memo.clear()
             self._memo[key] = (generation, epoch, why, rule_id, text, pattern)
         return pattern
+
+
+def _shapes_of(by_context, context, tool):
+    tools = by_context.get(context)
+    if tools is None:
+        tools = by_context[context] = {}
+    shapes = tools.get(tool)
+    if shapes is None:
+        shapes = tools[tool] = _Shapes()
+    return shapes
+
+
+def _count_lead(by_context, context, tool, text, delta):
+    # One more (or fewer) shape text of a pattern led by lead(text); a context and tool
+    # left without any is dropped, so that a lookup finds it has none by one probe.
+    shapes = _shapes_of(by_context, context, tool)
+    first = lead(text)
+    n = shapes.leads.get(first, 0) + delta
+    if n > 0:
+        shapes.leads[first] = n
+        return
+    shapes.leads.pop(first, None)
+    if not shapes.leads:
+        del by_context[context][tool]
+        if not by_context[context]:
+            del by_context[context]

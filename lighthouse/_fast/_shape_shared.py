@@ -12,7 +12,7 @@ __all__ = ["SHAPE_API", "NoShape", "ProgramTable", "program_table", "program_ent
            "EXACT_PROGRAMS", "SUBCOMMAND_PROGRAMS", "COMMAND_WORDS", "LITERAL_OPTIONS",
            "LITERAL_SUBCOMMANDS", "SUBCOMMAND_DEPTH", "NO_LITERALS", "MAX_LITERALS", "MAX_LITERAL", "MAX_COMMANDS",
            "MAX_SHAPE", "MAX_INPUT", "MAX_SUBCOMMANDS", "MEMO_SIZE", "MEMO_TEXT", "PATH_CLASSES", "where", "TMP_ROOTS",
-           "STDIO_PATHS", "SYSTEM_ROOTS", "HOME_ROOTS"]
+           "STDIO_PATHS", "SYSTEM_ROOTS", "HOME_ROOTS", "lead"]
 
 #: What both kernels export.
 SHAPE_API = ("bash_shape", "classify", "path_class", "exact", "NoShape", "PatternIndex")
@@ -133,6 +133,15 @@ HOME_ROOTS = ("/home/", "/Users/")
 _TMP_SET, TMP_PREFIXES = frozenset(TMP_ROOTS), tuple(t + "/" for t in TMP_ROOTS)
 _SYSTEM_SET, SYSTEM_PREFIXES = frozenset(SYSTEM_ROOTS), tuple(s + "/" for s in SYSTEM_ROOTS)
 _STDIO_SET = frozenset(STDIO_PATHS)
+
+
+def lead(text):
+    """A shape text's lead: its text up to its first blank. For a Bash call's shape,
+    the first command's first environment assignment or, without one, its program as
+    the shape writes it (``./scripts/gen.sh``, ``make``): a PatternIndex finds the calls
+    no active pattern can answer by it, without shaping them."""
+    i = text.find(" ")
+    return text if i < 0 else text[:i]
 
 
 class ProgramTable(dict):

@@ -244,6 +244,12 @@ class PatternBook:
         """Lookups of a call without a shape."""
         return self.index.unshaped
 
+    @property
+    def skipped(self):
+        """Lookups no active pattern could answer, found without shaping the call (no
+        pattern of its tool in its context, or none led by its program)."""
+        return self.index.skipped
+
     # ------------------------------------------------------------------ lookup
 
     def _load(self):
@@ -348,7 +354,7 @@ class PatternBook:
     def snapshot(self):
         """The counters, and the patterns by state (read from the file), for metrics."""
         return {"hits": self.hits, "misses": self.misses, "unshaped": self.unshaped,
-                "remembered": self.index.remembered, "learned": self.learned,
+                "skipped": self.index.skipped, "remembered": self.index.remembered, "learned": self.learned,
                 "activations": self.activations, "retirements": self.retirements, "dropped": self.dropped,
                 "pruned": self.pruned, "refused": self.refused, "forgotten": dict(self.forgotten),
                 "states": self.counts(wait=False)}
@@ -523,20 +529,24 @@ class PatternBook:
             kept = tuple(o for o in group if o.id != p.id)
             gone.update(o.id for o in group if o.id == p.id and (p.state != "active" or o.verdict != p.verdict))
             if p.state == "active":
+                if not group:
+                    self.index.literal(p.context, p.tool, p.generic, True)
                 self._literal[g] = kept + (p,)
             elif kept:
                 self._literal[g] = kept
-            else:
-                self._literal.pop(g, None)
+            elif self._literal.pop(g, None) is not None:
+                self.index.literal(p.context, p.tool, p.generic, False)
         else:
             k = (p.context, p.tool, p.shape)
             old = self._active.get(k)
             if p.state == "active":
                 self._active[k] = p
+                self.index.put(p.context, p.tool, p.shape, p)
                 if old is not None and (old.id != p.id or old.verdict != p.verdict):
                     gone.add(old.id)
             elif old is not None:
                 del self._active[k]
+                self.index.put(p.context, p.tool, p.shape, None)
                 gone.add(old.id)
         self.index.changed()
         if gone:
@@ -670,8 +680,8 @@ def merge_snapshots(snaps):
         return None
     out = dict(snaps[0])
     for s in snaps[1:]:
-        for k in ("hits", "misses", "unshaped", "remembered", "learned", "activations", "retirements", "dropped",
-                  "pruned", "refused"):
+        for k in ("hits", "misses", "unshaped", "skipped", "remembered", "learned", "activations", "retirements",
+                  "dropped", "pruned", "refused"):
             out[k] = out.get(k, 0) + s.get(k, 0)
         forgotten = dict(out.get("forgotten") or {})
         for reason, n in (s.get("forgotten") or {}).items():
@@ -685,10 +695,11 @@ def families(snap):
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     lookups = CounterMetricFamily("lighthouse_pattern_lookups", "Would-be expert calls looked up in the learned "
-                                  "patterns, by result (hit, miss, unshaped: the call has no shape)",
+                                  "patterns, by result (hit, miss, unshaped: the call has no shape, skipped: no "
+                                  "active pattern of the call's tool or program, not shaped)",
                                   labels=["result"])
-    for result, key in (("hit", "hits"), ("miss", "misses"), ("unshaped", "unshaped")):
-        lookups.add_metric([result], snap[key])
+    for result, key in (("hit", "hits"), ("miss", "misses"), ("unshaped", "unshaped"), ("skipped", "skipped")):
+        lookups.add_metric([result], snap.get(key, 0))
     yield lookups
     yield CounterMetricFamily("lighthouse_pattern_lookups_remembered", "Pattern lookups answered from the tier's "
                               "memory of the calls it answered before (no shape made)",

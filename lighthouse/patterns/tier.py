@@ -32,8 +32,11 @@ slow-tier cache dropped it; the rules answer a repeated call from their decision
 and parse nothing) costs its key and one dictionary lookup. Every change of the active
 patterns (learned, retired, approved, reloaded) changes the index's epoch, so that a
 remembered answer is looked up again before it is given: a retired pattern never answers
-from memory. Otherwise a Bash call is shaped from the commands the rule engine parsed for
-it when the escalation carries them (``Escalation.parsed``).
+from memory. A call no active pattern can answer (none of its tool in its context, or, for
+a Bash call with the engine's parse, none led by the program of its first command) is not
+shaped: the index answers None at once (``skipped``). Otherwise a Bash call is shaped from
+the commands the rule engine parsed for it when the escalation carries them
+(``Escalation.parsed``).
 :meth:`PatternTier.learner` is the hook the expert tier
 calls with each expert's answer: the shape and the SQLite write run on one background
 thread (``background``), so that a write waiting for the file's lock never holds up the
