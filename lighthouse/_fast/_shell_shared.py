@@ -94,8 +94,13 @@ def secret_name(name):
 
 def unknown_var(name):
     """What an unknown variable expands to in a word: DYN, or DYN + "$NAME" when its
-    name looks like a credential's."""
-    return SECRET_MARK + name if secret_name(name) else DYN
+    name looks like a credential's (secret_name's test, written out: the compiled
+    analyser asks it of every unknown variable)."""
+    upper = name.upper()
+    for part in SECRET_VAR_PARTS:
+        if part in upper:
+            return SECRET_MARK + name
+    return DYN
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
