@@ -43,7 +43,7 @@ from lighthouse._fast._side_c cimport _from_scratch, _runs_a_file, fetched_runs,
 # C calls into the parsers' shared scanners (typed by _shell_scan_c.pxd)
 from lighthouse._fast._shell_scan_c cimport (ansi_c, arith_end, backtick_text, funcdef_end, heredoc_body,
                                              is_name_char, is_special_var, name_end, redirect_token,
-                                             runs_commands, var_operand)
+                                             runs_commands, secret_refs, var_operand)
 from ._shell_scan_c import REDIRECT_OPS
 from ._shell_shared_c import interp_family, program_name as normalize_program  # no-cython-lint (exported)
 from lighthouse._fast._shell_shared_c cimport (assignment_eq as _assignment_eq, interp_family as _interp_family,
@@ -57,7 +57,7 @@ from ._shell_shared_c import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign
                               forget_vars, run_alias, run_container_exec, run_eval,
                               run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                               run_script_path, run_shell_code, command_env,
-                              run_ssh_remote, run_stdin_shell, run_su, side_actions)
+                              run_ssh_remote, run_stdin_shell, run_su, side_actions, stdin_secret)
 from ._shell_shared_c import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                               BRACE_MSG, CALL_COST, CASE_IN_MSG, CASE_PAREN_MSG,
                               CASE_PATTERN_MSG, CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -792,7 +792,11 @@ cdef class _Parser:
     cdef list heredoc_subs(self, str body):
         # The command substitutions of an unquoted heredoc body (see the reference).
         cdef _Parser p = _new_parser(body, self.depth)
-        return p.scan_subs(p.n, False)
+        cdef list subs = p.scan_subs(p.n, False)
+        cdef str name
+        for name in secret_refs(body):
+            subs.append(_var(name, None, None))
+        return subs
 
     cdef void skip_blanks(self) noexcept:
         cdef Py_UCS4 c
@@ -1775,7 +1779,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         return None
     if cmd.heredoc_subs is not None:
         d = False
-        _expand(cmd.heredoc_subs, ctx, &d, None)
+        stdin_secret(_K, ctx, _expand(cmd.heredoc_subs, ctx, &d, None))
     if cmd.arith is not None:
         run_arith(_K, cmd.arith.text, cmd.arith.tree, ctx, None)
         if cmd.loop is None:
@@ -1851,6 +1855,7 @@ cdef SimpleCommand _interpret_cmd(_Cmd cmd, _Ctx ctx, object stdin_code):
         d = False
         hs_sources = []
         value = _expand(cmd.herestring, ctx, &d, hs_sources)
+        stdin_secret(_K, ctx, value)
         stdin_code = None if d else value
         stdin_sources = tuple(hs_sources)
         stdin_unseen = stdin_unseen or d

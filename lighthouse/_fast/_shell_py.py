@@ -18,7 +18,7 @@ from ._errors import LimitError, ShellError
 from ._inline import CODE_WINDOW  # noqa: F401 (exported, see SHELL_API)
 from ._inline import scan as scan_inline
 from ._shell_scan import (REDIRECT_OPS, ansi_c, arith_end, backtick_text, funcdef_end, heredoc_body, is_name_char,
-                          is_special_var, name_end, redirect_token, runs_commands, var_operand)
+                          is_special_var, name_end, redirect_token, runs_commands, secret_refs, var_operand)
 from ._shell_shared import MAX_LENGTH, MAX_LOOP_PASSES, MAX_LOOP_WORDS, MAX_WRAPPERS  # noqa: F401 (exported, see SHELL_API)
 from ._shell_shared import join_path  # noqa: F401 (the lexical join both analysers export)
 from ._shell_shared import assignment_eq, interp_family
@@ -28,7 +28,7 @@ from ._shell_shared import (DYN_MARK, VAR_CHANGERS, Kernel, arith_text, assign_v
                             forget_vars, run_alias, run_container_exec, run_eval,
                             run_find_actions, run_function, run_parallel, run_path_lookup, run_program_path,
                             run_script_path, run_shell_code, command_env,
-                            run_ssh_remote, run_stdin_shell, run_su, side_actions, unwrap)
+                            run_ssh_remote, run_stdin_shell, run_su, side_actions, stdin_secret, unwrap)
 from ._shell_shared import (ARGS_MSG, ARITH_FOR_MSG, AT_OFFSET_MSG, B64_DECODE,
                             BRACE_MSG, CASE_IN_MSG, CASE_PAREN_MSG, CASE_PATTERN_MSG,
                             CD_PROGRAMS, CODE_FLAGS, COMMANDS_MSG, DEPTH_MSG,
@@ -451,9 +451,13 @@ class _Parser:
     def heredoc_subs(self, body):
         """The command substitutions in the body of a heredoc whose delimiter is not
         quoted: the shell expands the body before the command reads it, so they run
-        whatever the command is (`cat <<EOF` too). Returned as the parts of a word."""
+        whatever the command is (`cat <<EOF` too). Returned as the parts of a word, with
+        the variables named like a secret's that it expands (judged by stdin_secret)."""
         p = _Parser(body, self.depth)
-        return p.scan_subs(p.n, False)
+        subs = p.scan_subs(p.n, False)
+        for name in secret_refs(body):
+            subs.append(("var", name, None, None))
+        return subs
 
     def skip_blanks(self):
         s = self.s
@@ -1077,7 +1081,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
                                      ctx.sudo, {}, (), ctx.origin, "", False))
         return None
     if cmd.heredoc_subs is not None:
-        _expand(cmd.heredoc_subs, ctx)
+        stdin_secret(_K, ctx, _expand(cmd.heredoc_subs, ctx).value)
     if cmd.arith is not None:
         run_arith(_K, cmd.arith[1], cmd.arith[2], ctx, None)
         if cmd.loop is None:
@@ -1126,6 +1130,7 @@ def _interpret_cmd(cmd, ctx, stdin_code, piped):
     stdin_sources = ()
     if cmd.herestring is not None:
         hs = _expand(cmd.herestring, ctx)
+        stdin_secret(_K, ctx, hs.value)
         stdin_code = None if hs.dynamic else hs.value
         stdin_sources = tuple(hs.sources)
         stdin_unseen = stdin_unseen or hs.dynamic

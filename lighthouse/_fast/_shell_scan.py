@@ -12,10 +12,11 @@ between words) stays in each parser: the two build different parse trees.
 from __future__ import annotations
 
 from ._errors import ShellError
-from ._shell_shared import ANSI_C_MSG, AT_OFFSET_MSG, BACKTICK_MSG
+from ._shell_shared import ANSI_C_MSG, AT_OFFSET_MSG, BACKTICK_MSG, secret_name
 
 __all__ = ["runs_commands", "arith_end", "funcdef_end", "redirect_token", "REDIRECT_OPS", "ansi_c",
-           "heredoc_body", "is_name_char", "is_special_var", "name_end", "var_operand", "backtick_text"]
+           "heredoc_body", "is_name_char", "is_special_var", "name_end", "var_operand", "backtick_text",
+           "secret_refs"]
 
 # A redirection operator as written -> the operator it is judged as (`&>` and `>&`
 # write stdout as `>` does, `>|` overrides noclobber, `<>` opens for writing too; `<&`
@@ -42,6 +43,29 @@ def name_end(s, i):
     while i < n and is_name_char(s[i]):
         i += 1
     return i
+
+
+def secret_refs(s):
+    """The names named like a secret's (_shell_shared.secret_name) among the variables
+    that the body s of a heredoc whose delimiter is not quoted expands: `$NAME` and
+    `${NAME...}`, in order, once per reference (quotes do not quote in such a body; a
+    backslash keeps the next character literal)."""
+    names = []
+    n = len(s)
+    i = 0
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+        elif c == "$" and i + 1 < n:
+            j = i + 2 if s[i + 1] == "{" else i + 1
+            e = name_end(s, j)
+            if e > j and not ("0" <= s[j] <= "9") and secret_name(s[j:e]):
+                names.append(s[j:e])
+            i = e if e > j else i + 1
+        else:
+            i += 1
+    return names
 
 
 def var_operand(s, start, end, runs):

@@ -48,3 +48,7 @@ cpdef tuple var_operand(str s, Py_ssize_t start, Py_ssize_t end, bint runs)
 
 @cython.locals(n=Py_ssize_t, j=Py_ssize_t, run=Py_ssize_t, pieces=list, c=Py_UCS4, d=Py_UCS4)
 cpdef tuple backtick_text(str s, Py_ssize_t i)
+
+
+@cython.locals(names=list, n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t, e=Py_ssize_t, c=Py_UCS4)
+cpdef list secret_refs(str s)

@@ -79,13 +79,27 @@ SECRET_VAR_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "API_KEY", "APIKEY"
                     "PRIVATE_KEY", "CREDENTIAL", "AUTH_KEY", "_PAT", "SESSION_KEY", "CLIENT_KEY")
 
 
-def unknown_var(name):
-    """What an unknown variable expands to in a word: DYN, or DYN + "$NAME" when its
-    name looks like a credential's."""
+# What an unknown variable named like a secret leaves in an expanded word.
+SECRET_MARK = DYN + "$"
+
+
+def secret_name(name):
+    """Whether a variable's name looks like a credential's."""
     upper = name.upper()
     for part in SECRET_VAR_PARTS:
         if part in upper:
-            return DYN + "$" + name
+            return True
+    return False
+
+
+def unknown_var(name):
+    """What an unknown variable expands to in a word: DYN, or DYN + "$NAME" when its
+    name looks like a credential's (secret_name's test, written out: the compiled
+    analyser asks it of every unknown variable)."""
+    upper = name.upper()
+    for part in SECRET_VAR_PARTS:
+        if part in upper:
+            return SECRET_MARK + name
     return DYN
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
@@ -1757,6 +1771,16 @@ def side_actions(k, sc, ctx, found):
             k.emit(ctx, k.make("cat", [value], sc.cwd, sc.sudo, {}, [], origin, "", False))
         else:
             emit_inline(k, kind[len("code:"):], value, ctx, sc.sudo, {}, sc.cwd)
+
+
+def stdin_secret(k, ctx, value):
+    """A here-string, or the body of a heredoc whose delimiter is not quoted, expanded
+    to value and fed to a command's stdin: when it holds an unknown variable named like a
+    secret, the value goes where `echo "$TOKEN" | cmd` would send it (the transcript,
+    a file, a host), so it is judged as the pseudo-command "(stdin)" with that text,
+    which the rule on printed secrets reads as it reads echo's arguments."""
+    if SECRET_MARK in value:
+        k.emit(ctx, k.make("(stdin)", [value], ctx.cwd, ctx.sudo, {}, [], ctx.origin, "", False))
 
 
 def run_alias(k, name, args, dynamic, redirects, ctx, sudo):

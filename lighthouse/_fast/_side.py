@@ -1371,6 +1371,8 @@ GIT_COMMAND_OPTIONS = {
     "ls-remote": ("--upload-pack",), "push": ("--receive-pack", "--exec"),
     "archive": ("--exec",), "difftool": ("-x", "--extcmd"), "send-pack": ("--receive-pack", "--exec"),
     "fetch-pack": ("--upload-pack", "--exec"),
+    "daemon": ("--access-hook",), "instaweb": ("-d", "--httpd", "-b", "--browser"),
+    "send-email": ("--sendmail-cmd", "--to-cmd", "--cc-cmd", "--header-cmd"),
 }
 # git subcommands whose operands are a command they run: `git submodule foreach CMD`
 # (joined and run by a shell), `git bisect run CMD ARGS`
