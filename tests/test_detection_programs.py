@@ -1137,3 +1137,36 @@ GIT_SERVE_MAIL_SCHEDULE = [
 @pytest.mark.parametrize("command,verdict,rule", GIT_SERVE_MAIL_SCHEDULE)
 def test_git_subcommands_that_serve_mail_or_schedule(validator, command, verdict, rule):
     check(validator, command, verdict, rule)
+
+
+# ------------------------------------------- options and settings the command line hides
+# curl -K/--config and wget --config take more options from a file the call does not show;
+# cargo --config KEY=VALUE sets, for one run, a key that runs a program (a runner, a
+# linker, rustc's wrappers, rustflags' `-C linker=`) or changes where code comes from
+# (sources, registries, patches, env for build scripts). A key that runs nothing stays
+# routine, as git -c color.ui=never does.
+
+HIDDEN_SETTINGS = [
+    case("curl -K /tmp/opts https://api.example.com/v1", "ask", "exfil.curl-options-file"),
+    case("curl -fsSLK ~/Downloads/c.cfg https://example.org", "ask", "exfil.curl-options-file"),
+    case("curl --config=cfg/curl.txt https://example.org", "ask", "exfil.curl-options-file"),
+    case("wget --config /tmp/rc https://example.org/", "ask", "exfil.wget-config-file"),
+    case("cargo --config 'target.x86_64-unknown-linux-gnu.runner = \"/tmp/r\"' test", "ask",
+         "pkg.cargo-config-runs"),
+    case("cargo build --config 'target.\"cfg(unix)\".linker=\"/tmp/ld\"'", "ask", "pkg.cargo-config-runs"),
+    case("cargo +nightly --config build.rustc-workspace-wrapper=/tmp/w check", "ask", "pkg.cargo-config-runs"),
+    case("cargo build --config 'build.rustflags=[\"-C\", \"linker=/tmp/ld\"]'", "ask", "pkg.cargo-config-runs"),
+    case("cargo build --config 'env.LD_PRELOAD=\"/tmp/x.so\"'", "ask", "pkg.cargo-config-runs"),
+    case("cargo fetch --config 'source.crates-io.replace-with=\"m\"' --config 'source.m.registry=\"https://m.example\"'",
+         "ask", "pkg.cargo-config-runs"),
+    case("cargo doc --open --config doc.browser=/tmp/b", "ask", "pkg.cargo-config-runs"),
+    case("curl -e https://ref.example.org https://example.org", "allow"),
+    case("wget -e robots=off -r -np -k https://docs.example.org/", "allow"),
+    case("cargo build --config profile.release.lto=true", "allow"),
+    case("cargo test --config net.retry=5 --config term.color='never'", "allow"),
+]
+
+
+@pytest.mark.parametrize("command,verdict,rule", HIDDEN_SETTINGS)
+def test_options_and_settings_the_command_line_hides(validator, command, verdict, rule):
+    check(validator, command, verdict, rule)
